@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "hardsnap",
+      "sources": ["native/hardsnap.c", "native/xxh64.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
+      "defines": ["_GNU_SOURCE", "_FILE_OFFSET_BITS=64", "NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,746 @@
+/*
+ * hardsnap's native seam: the descriptor-relative system calls Node.js does not offer
+ * (utimensat with nanoseconds, mknodat, renameat2, openat2, syncfs, SEEK_DATA/SEEK_HOLE) and
+ * two batch calls that keep per-entry overhead out of JavaScript on the hot path: a directory
+ * scan (readdir + fstatat + readlinkat, sorted by name bytes, in one call) and a file copy
+ * (open O_NOFOLLOW|O_NONBLOCK, fstat checks, sparse-aware copy with an inline XXH64, fstat
+ * before/after to detect a file changing while it is read, metadata, all in one call).
+ *
+ * Convention: every function returns a number >= 0 on success or a negative value on failure.
+ * For most calls that value is -errno. copy() and hashat() return -(stage << 16 | errno) so the
+ * caller can say which step failed. Names and paths are Buffers (or strings) without NUL.
+ * See src/fs/native.ts for the typed wrapper; nothing else calls this module.
+ */
+#include <node_api.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <linux/openat2.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "xxh64.h"
+
+#define NAME_CAP (PATH_MAX + 1)
+#define CHUNK (1 << 20)
+
+/* ---------- argument helpers ---------- */
+
+static int arg_num(napi_env env, napi_value v, double *out) {
+  return napi_get_value_double(env, v, out) == napi_ok ? 0 : -EINVAL;
+}
+
+/* Copies a Buffer or string argument into buf as a C string. Returns its length or -errno. */
+static int arg_path(napi_env env, napi_value v, char *buf) {
+  bool isbuf = false;
+  napi_is_buffer(env, v, &isbuf);
+  if (isbuf) {
+    void *data;
+    size_t len;
+    if (napi_get_buffer_info(env, v, &data, &len) != napi_ok) return -EINVAL;
+    if (len >= NAME_CAP) return -ENAMETOOLONG;
+    if (memchr(data, 0, len)) return -EINVAL;
+    memcpy(buf, data, len);
+    buf[len] = 0;
+    return (int)len;
+  }
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return -EINVAL;
+  if (len >= NAME_CAP) return -ENAMETOOLONG;
+  napi_get_value_string_utf8(env, v, buf, NAME_CAP, &len);
+  if (strlen(buf) != len) return -EINVAL;
+  return (int)len;
+}
+
+static napi_value num(napi_env env, double d) {
+  napi_value r;
+  napi_create_double(env, d, &r);
+  return r;
+}
+
+#define ARGS(n)                                                  \
+  size_t argc = n;                                               \
+  napi_value argv[n];                                            \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);          \
+  if (argc < n) return num(env, -EINVAL)
+
+#define NUMARG(i, var)                                           \
+  double var;                                                    \
+  if (arg_num(env, argv[i], &var)) return num(env, -EINVAL)
+
+#define PATHARG(i, var)                                          \
+  char var[NAME_CAP];                                            \
+  do {                                                           \
+    int _r = arg_path(env, argv[i], var);                        \
+    if (_r < 0) return num(env, _r);                             \
+  } while (0)
+
+static double *arg_f64array(napi_env env, napi_value v, size_t need) {
+  napi_typedarray_type t;
+  size_t len;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL) != napi_ok) return NULL;
+  if (t != napi_float64_array || len < need) return NULL;
+  return data;
+}
+
+/* thread-local copy buffer: worker threads each get their own */
+static __thread char *tbuf;
+static char *copy_buffer(void) {
+  if (!tbuf) tbuf = aligned_alloc(4096, CHUNK);
+  return tbuf;
+}
+
+/* ---------- stat ---------- */
+
+/* Fills out[0..15] from a struct stat (the layout src/fs/native.ts reads). */
+enum {
+  S_MODE, S_UID, S_GID, S_NLINK, S_SIZE, S_MTIME, S_MTIME_NS, S_INO, S_DEV, S_RDEV, S_BLOCKS,
+  S_CTIME, S_CTIME_NS, S_ATIME, S_ATIME_NS, S_COUNT
+};
+static void fill_stat(double *out, const struct stat *st) {
+  out[S_MODE] = st->st_mode;
+  out[S_UID] = st->st_uid;
+  out[S_GID] = st->st_gid;
+  out[S_NLINK] = (double)st->st_nlink;
+  out[S_SIZE] = (double)st->st_size;
+  out[S_MTIME] = (double)st->st_mtim.tv_sec;
+  out[S_MTIME_NS] = (double)st->st_mtim.tv_nsec;
+  out[S_INO] = (double)st->st_ino;
+  out[S_DEV] = (double)st->st_dev;
+  out[S_RDEV] = (double)st->st_rdev;
+  out[S_BLOCKS] = (double)st->st_blocks;
+  out[S_CTIME] = (double)st->st_ctim.tv_sec;
+  out[S_CTIME_NS] = (double)st->st_ctim.tv_nsec;
+  out[S_ATIME] = (double)st->st_atim.tv_sec;
+  out[S_ATIME_NS] = (double)st->st_atim.tv_nsec;
+}
+
+/* fstatat(dirfd, name, out, nofollow) */
+static napi_value js_fstatat(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  NUMARG(0, dirfd);
+  PATHARG(1, name);
+  double *out = arg_f64array(env, argv[2], S_COUNT);
+  NUMARG(3, nofollow);
+  if (!out) return num(env, -EINVAL);
+  struct stat st;
+  int flags = (nofollow ? AT_SYMLINK_NOFOLLOW : 0) | (name[0] ? 0 : AT_EMPTY_PATH);
+  if (fstatat((int)dirfd, name, &st, flags) < 0) return num(env, -errno);
+  fill_stat(out, &st);
+  return num(env, 0);
+}
+
+/* ---------- directory scan ---------- */
+
+struct dent {
+  char *name;
+  size_t len;
+};
+
+static int dent_cmp(const void *a, const void *b) {
+  const struct dent *x = a, *y = b;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int c = memcmp(x->name, y->name, n);
+  if (c) return c;
+  return x->len < y->len ? -1 : x->len > y->len;
+}
+
+#define REC_HEAD 88
+static void put_u16(uint8_t *p, unsigned v) { p[0] = v & 0xff; p[1] = (v >> 8) & 0xff; }
+static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put_f64(uint8_t *p, double v) { memcpy(p, &v, 8); }
+
+/*
+ * scandir(fd) -> Buffer | -errno. One record per entry except . and .., sorted by name bytes:
+ *   u16 nameLen, u16 targetLen, i32 err, u32 mode, u32 uid, u32 gid, u32 nlink,
+ *   f64 size, f64 mtimeSec, u32 mtimeNsec, u32 ctimeNsec, f64 ctimeSec, f64 ino, f64 dev,
+ *   f64 rdev, f64 blocks, name bytes, symlink target bytes.
+ * err is the errno of fstatat (ENOENT: vanished since readdir) or of readlinkat.
+ */
+static napi_value js_scandir(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  NUMARG(0, fd);
+  int dfd = openat((int)fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return num(env, -errno);
+  DIR *d = fdopendir(dfd);
+  if (!d) {
+    int e = errno;
+    close(dfd);
+    return num(env, -e);
+  }
+  size_t cap = 64, n = 0;
+  struct dent *ents = malloc(cap * sizeof *ents);
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent *de = readdir(d);
+    if (!de) {
+      err = errno;
+      break;
+    }
+    const char *nm = de->d_name;
+    if (nm[0] == '.' && (nm[1] == 0 || (nm[1] == '.' && nm[2] == 0))) continue;
+    if (n == cap) {
+      cap *= 2;
+      ents = realloc(ents, cap * sizeof *ents);
+    }
+    ents[n].len = strlen(nm);
+    ents[n].name = malloc(ents[n].len + 1);
+    memcpy(ents[n].name, nm, ents[n].len + 1);
+    n++;
+  }
+  if (err) {
+    for (size_t i = 0; i < n; i++) free(ents[i].name);
+    free(ents);
+    closedir(d);
+    return num(env, -err);
+  }
+  qsort(ents, n, sizeof *ents, dent_cmp);
+  size_t outcap = n * (REC_HEAD + 48) + 256, outlen = 0;
+  uint8_t *out = malloc(outcap);
+  char target[PATH_MAX + 1];
+  for (size_t i = 0; i < n; i++) {
+    struct stat st;
+    int e = 0;
+    ssize_t tl = 0;
+    memset(&st, 0, sizeof st);
+    if (fstatat((int)fd, ents[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      e = errno;
+    } else if (S_ISLNK(st.st_mode)) {
+      tl = readlinkat((int)fd, ents[i].name, target, sizeof target);
+      if (tl < 0) {
+        e = errno;
+        tl = 0;
+      }
+    }
+    size_t need = REC_HEAD + ents[i].len + (size_t)tl;
+    if (outlen + need > outcap) {
+      outcap = (outlen + need) * 2;
+      out = realloc(out, outcap);
+    }
+    uint8_t *p = out + outlen;
+    put_u16(p, (unsigned)ents[i].len);
+    put_u16(p + 2, (unsigned)tl);
+    put_u32(p + 4, (uint32_t)e);
+    put_u32(p + 8, st.st_mode);
+    put_u32(p + 12, st.st_uid);
+    put_u32(p + 16, st.st_gid);
+    put_u32(p + 20, (uint32_t)st.st_nlink);
+    put_f64(p + 24, (double)st.st_size);
+    put_f64(p + 32, (double)st.st_mtim.tv_sec);
+    put_u32(p + 40, (uint32_t)st.st_mtim.tv_nsec);
+    put_u32(p + 44, (uint32_t)st.st_ctim.tv_nsec);
+    put_f64(p + 48, (double)st.st_ctim.tv_sec);
+    put_f64(p + 56, (double)st.st_ino);
+    put_f64(p + 64, (double)st.st_dev);
+    put_f64(p + 72, (double)st.st_rdev);
+    put_f64(p + 80, (double)st.st_blocks);
+    memcpy(p + REC_HEAD, ents[i].name, ents[i].len);
+    memcpy(p + REC_HEAD + ents[i].len, target, (size_t)tl);
+    outlen += need;
+    free(ents[i].name);
+  }
+  free(ents);
+  closedir(d);
+  napi_value buf;
+  void *bdata;
+  napi_create_buffer_copy(env, outlen, out, &bdata, &buf);
+  free(out);
+  return buf;
+}
+
+/* ---------- simple descriptor-relative calls ---------- */
+
+static napi_value js_openat(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  NUMARG(0, dirfd);
+  PATHARG(1, name);
+  NUMARG(2, flags);
+  NUMARG(3, mode);
+  int fd = openat((int)dirfd, name, (int)flags | O_CLOEXEC, (mode_t)mode);
+  if (fd < 0 && errno == EPERM && ((int)flags & O_NOATIME))
+    fd = openat((int)dirfd, name, ((int)flags & ~O_NOATIME) | O_CLOEXEC, (mode_t)mode);
+  return num(env, fd < 0 ? -errno : fd);
+}
+
+/* openat2(dirfd, path, flags, mode, resolve): RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS etc. */
+static napi_value js_openat2(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  NUMARG(0, dirfd);
+  PATHARG(1, path);
+  NUMARG(2, flags);
+  NUMARG(3, mode);
+  NUMARG(4, resolve);
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (uint64_t)((int)flags | O_CLOEXEC);
+  how.mode = ((int)flags & (O_CREAT | O_TMPFILE)) ? (uint64_t)mode : 0;
+  how.resolve = (uint64_t)resolve;
+  long fd = syscall(SYS_openat2, (int)dirfd, path, &how, sizeof how);
+  return num(env, fd < 0 ? -errno : (double)fd);
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  NUMARG(0, fd);
+  return num(env, close((int)fd) < 0 ? -errno : 0);
+}
+
+static napi_value js_fstat(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  NUMARG(0, fd);
+  double *out = arg_f64array(env, argv[1], S_COUNT);
+  if (!out) return num(env, -EINVAL);
+  struct stat st;
+  if (fstat((int)fd, &st) < 0) return num(env, -errno);
+  fill_stat(out, &st);
+  return num(env, 0);
+}
+
+static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  NUMARG(0, dirfd);
+  PATHARG(1, name);
+  NUMARG(2, mode);
+  return num(env, mkdirat((int)dirfd, name, (mode_t)mode) < 0 ? -errno : 0);
+}
+
+static napi_value js_linkat(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  NUMARG(0, olddirfd);
+  PATHARG(1, oldname);
+  NUMARG(2, newdirfd);
+  PATHARG(3, newname);
+  return num(env, linkat((int)olddirfd, oldname, (int)newdirfd, newname, 0) < 0 ? -errno : 0);
+}
+
+/*
+ * linkBatch(olddirfd, newdirfd, names, results): names packs u16 length + bytes per name; the
+ * same name is linked from the old directory into the new one. results (Int32Array) receives
+ * 0 or -errno per name. Returns the number of names processed.
+ */
+static napi_value js_linkbatch(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  NUMARG(0, olddirfd);
+  NUMARG(1, newdirfd);
+  void *data;
+  size_t len;
+  if (napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) return num(env, -EINVAL);
+  napi_typedarray_type t;
+  size_t rlen;
+  void *rdata;
+  if (napi_get_typedarray_info(env, argv[3], &t, &rlen, &rdata, NULL, NULL) != napi_ok ||
+      t != napi_int32_array)
+    return num(env, -EINVAL);
+  int32_t *res = rdata;
+  const uint8_t *p = data, *end = p + len;
+  char name[NAME_CAP];
+  size_t i = 0;
+  while (p + 2 <= end && i < rlen) {
+    size_t nl = p[0] | (p[1] << 8);
+    p += 2;
+    if (p + nl > end || nl >= NAME_CAP) return num(env, -EINVAL);
+    memcpy(name, p, nl);
+    name[nl] = 0;
+    p += nl;
+    res[i++] = linkat((int)olddirfd, name, (int)newdirfd, name, 0) < 0 ? -errno : 0;
+  }
+  return num(env, (double)i);
+}
+
+static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  PATHARG(0, target);
+  NUMARG(1, dirfd);
+  PATHARG(2, name);
+  return num(env, symlinkat(target, (int)dirfd, name) < 0 ? -errno : 0);
+}
+
+static napi_value js_mknodat(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  NUMARG(0, dirfd);
+  PATHARG(1, name);
+  NUMARG(2, mode);
+  NUMARG(3, rdev);
+  return num(env, mknodat((int)dirfd, name, (mode_t)mode, (dev_t)rdev) < 0 ? -errno : 0);
+}
+
+static napi_value js_unlinkat(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  NUMARG(0, dirfd);
+  PATHARG(1, name);
+  NUMARG(2, flags);
+  return num(env, unlinkat((int)dirfd, name, (int)flags) < 0 ? -errno : 0);
+}
+
+/* renameat2(olddirfd, oldname, newdirfd, newname, flags): RENAME_NOREPLACE = 1 */
+static napi_value js_renameat(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  NUMARG(0, olddirfd);
+  PATHARG(1, oldname);
+  NUMARG(2, newdirfd);
+  PATHARG(3, newname);
+  NUMARG(4, flags);
+  long r = syscall(SYS_renameat2, (int)olddirfd, oldname, (int)newdirfd, newname,
+                   (unsigned)flags);
+  return num(env, r < 0 ? -errno : 0);
+}
+
+static napi_value js_readlinkat(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  NUMARG(0, dirfd);
+  PATHARG(1, name);
+  char target[PATH_MAX + 1];
+  ssize_t n = readlinkat((int)dirfd, name, target, sizeof target);
+  if (n < 0) return num(env, -errno);
+  napi_value buf;
+  void *bdata;
+  napi_create_buffer_copy(env, (size_t)n, target, &bdata, &buf);
+  return buf;
+}
+
+/*
+ * setmeta(dirfd, name, fd, uid, gid, mode, mtimeSec, mtimeNsec, what): what bits 1 = chown,
+ * 2 = chmod, 4 = times (atime untouched). With fd >= 0 the open descriptor is changed,
+ * otherwise dirfd/name without following a symlink (chmod is skipped on symlinks: Linux keeps
+ * no mode on them). Returns -(stage << 16 | errno) on failure, stage 1 chown, 2 chmod, 3 times.
+ */
+static napi_value js_setmeta(napi_env env, napi_callback_info info) {
+  ARGS(9);
+  NUMARG(0, dirfd);
+  PATHARG(1, name);
+  NUMARG(2, fd);
+  NUMARG(3, uid);
+  NUMARG(4, gid);
+  NUMARG(5, mode);
+  NUMARG(6, msec);
+  NUMARG(7, mnsec);
+  NUMARG(8, what);
+  int w = (int)what, f = (int)fd;
+  if (w & 1) {
+    int r = f >= 0 ? fchown(f, (uid_t)uid, (gid_t)gid)
+                   : fchownat((int)dirfd, name, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW);
+    if (r < 0) return num(env, -(1 << 16 | errno));
+  }
+  if (w & 2) {
+    int r = f >= 0 ? fchmod(f, (mode_t)mode & 07777)
+                   : fchmodat((int)dirfd, name, (mode_t)mode & 07777, 0);
+    if (r < 0) return num(env, -(2 << 16 | errno));
+  }
+  if (w & 4) {
+    struct timespec ts[2] = {{0, UTIME_OMIT}, {(time_t)msec, (long)mnsec}};
+    int r = f >= 0 ? futimens(f, ts) : utimensat((int)dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
+    if (r < 0) return num(env, -(3 << 16 | errno));
+  }
+  return num(env, 0);
+}
+
+static napi_value js_syncfs(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  NUMARG(0, fd);
+  return num(env, syncfs((int)fd) < 0 ? -errno : 0);
+}
+
+static napi_value js_fsync(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  NUMARG(0, fd);
+  return num(env, fsync((int)fd) < 0 ? -errno : 0);
+}
+
+/* raise RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft limit */
+static napi_value js_raise_nofile(napi_env env, napi_callback_info info) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return num(env, -errno);
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) return num(env, -errno);
+  }
+  return num(env, (double)rl.rlim_cur);
+}
+
+/* ---------- data: copy and hash ---------- */
+
+static const char zeros[65536];
+
+static void hash_zeros(xxh64_state *h, off_t n) {
+  while (n > 0) {
+    size_t k = n > (off_t)sizeof zeros ? sizeof zeros : (size_t)n;
+    xxh64_update(h, zeros, k);
+    n -= (off_t)k;
+  }
+}
+
+static int write_all(int fd, const char *p, size_t n, off_t off) {
+  while (n) {
+    ssize_t w = pwrite(fd, p, n, off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    p += w;
+    n -= (size_t)w;
+    off += w;
+  }
+  return 0;
+}
+
+/*
+ * Reads sfd from the start, hashing everything (holes as zeros) and writing data to dfd when
+ * dfd >= 0. Holes are skipped with SEEK_DATA/SEEK_HOLE when the file looks sparse, and the
+ * destination is extended with ftruncate so they stay holes. Returns bytes read or -errno;
+ * *werr tells whether a failure came from writing.
+ */
+static off_t pump(int sfd, int dfd, const struct stat *st, xxh64_state *h, int *werr) {
+  char *buf = copy_buffer();
+  if (!buf) return -ENOMEM;
+  off_t pos = 0, total = 0;
+  int sparse = st->st_size > 0 && (off_t)st->st_blocks * 512 < st->st_size;
+  *werr = 0;
+  for (;;) {
+    off_t end = -1; /* end of the current data extent, -1 = read to EOF */
+    if (sparse) {
+      off_t d = lseek(sfd, pos, SEEK_DATA);
+      if (d < 0) {
+        if (errno != ENXIO) return -errno;
+        /* no more data: the rest up to the size seen now is a hole */
+        struct stat now;
+        if (fstat(sfd, &now) < 0) return -errno;
+        if (now.st_size > pos) {
+          hash_zeros(h, now.st_size - pos);
+          total += now.st_size - pos;
+          pos = now.st_size;
+        }
+        break;
+      }
+      if (d > pos) {
+        hash_zeros(h, d - pos);
+        total += d - pos;
+        pos = d;
+      }
+      end = lseek(sfd, pos, SEEK_HOLE);
+      if (end < 0) return -errno;
+    }
+    int eof = 0;
+    while (end < 0 || pos < end) {
+      size_t want = CHUNK;
+      if (end >= 0 && (off_t)want > end - pos) want = (size_t)(end - pos);
+      ssize_t r = pread(sfd, buf, want, pos);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return -errno;
+      }
+      if (r == 0) {
+        eof = 1;
+        break;
+      }
+      xxh64_update(h, buf, (size_t)r);
+      if (dfd >= 0) {
+        int e = write_all(dfd, buf, (size_t)r, pos);
+        if (e < 0) {
+          *werr = 1;
+          return e;
+        }
+      }
+      pos += r;
+      total += r;
+    }
+    if (!sparse || eof) break;
+  }
+  if (dfd >= 0 && ftruncate(dfd, pos) < 0) {
+    *werr = 1;
+    return -errno;
+  }
+  return total;
+}
+
+/* copy() and hashat() io layout (Float64Array) */
+enum {
+  IO_FLAGS,          /* in: 1 = set owner, 2 = set mode and mtime from the source */
+  IO_HASH_HI, IO_HASH_LO, IO_BYTES, IO_CHANGED, IO_NEW_INO,
+  IO_STAT,           /* S_COUNT fields: fstat of the source before reading */
+  IO_COUNT = IO_STAT + S_COUNT
+};
+enum { ST_OPEN_SRC = 1, ST_NOT_REG = 2, ST_OPEN_DST = 3, ST_READ = 4, ST_WRITE = 5, ST_META = 6 };
+#define FAIL(stage, e) (-(double)((stage) << 16 | (e)))
+
+static int open_source(int dirfd, const char *name) {
+  int fl = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  int fd = openat(dirfd, name, fl | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = openat(dirfd, name, fl);
+  return fd;
+}
+
+static int changed(const struct stat *a, const struct stat *b) {
+  return a->st_size != b->st_size || a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
+         a->st_mtim.tv_nsec != b->st_mtim.tv_nsec || a->st_ctim.tv_sec != b->st_ctim.tv_sec ||
+         a->st_ctim.tv_nsec != b->st_ctim.tv_nsec || a->st_ino != b->st_ino;
+}
+
+/*
+ * copy(srcdirfd, srcname, dstdirfd, dstname, io): copies one regular file into a new inode.
+ * The source is opened O_NOFOLLOW|O_NONBLOCK (a symlink or FIFO swapped in is never followed or
+ * blocked on) and must be a regular file (stage ST_NOT_REG otherwise). The destination is
+ * created O_EXCL|O_NOFOLLOW with mode 0600, filled, then given owner, mode and mtime from the
+ * source's fstat taken before reading (so a set mtime means a complete copy). IO_CHANGED is 1
+ * when the source's size, mtime, ctime or inode moved while it was read. On failure the
+ * destination is removed.
+ */
+static napi_value js_copy(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  NUMARG(0, sdirfd);
+  PATHARG(1, sname);
+  NUMARG(2, ddirfd);
+  PATHARG(3, dname);
+  double *io = arg_f64array(env, argv[4], IO_COUNT);
+  if (!io) return num(env, -EINVAL);
+  int flags = (int)io[IO_FLAGS];
+  int sfd = open_source((int)sdirfd, sname);
+  if (sfd < 0) return num(env, FAIL(ST_OPEN_SRC, errno));
+  struct stat before, after;
+  if (fstat(sfd, &before) < 0) {
+    int e = errno;
+    close(sfd);
+    return num(env, FAIL(ST_OPEN_SRC, e));
+  }
+  fill_stat(io + IO_STAT, &before);
+  if (!S_ISREG(before.st_mode)) {
+    close(sfd);
+    return num(env, FAIL(ST_NOT_REG, EINVAL));
+  }
+  int dfd = openat((int)ddirfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (dfd < 0) {
+    int e = errno;
+    close(sfd);
+    return num(env, FAIL(ST_OPEN_DST, e));
+  }
+  xxh64_state h;
+  xxh64_init(&h, 0);
+  int werr = 0;
+  off_t n = pump(sfd, dfd, &before, &h, &werr);
+  double rc = 0;
+  if (n < 0) {
+    rc = FAIL(werr ? ST_WRITE : ST_READ, (int)-n);
+  } else if (fstat(sfd, &after) < 0) {
+    rc = FAIL(ST_READ, errno);
+  } else {
+    io[IO_CHANGED] = changed(&before, &after) || n != before.st_size;
+    uint64_t d = xxh64_digest(&h);
+    io[IO_HASH_HI] = (double)(d >> 32);
+    io[IO_HASH_LO] = (double)(d & 0xffffffffu);
+    io[IO_BYTES] = (double)n;
+    if ((flags & 1) && fchown(dfd, before.st_uid, before.st_gid) < 0) rc = FAIL(ST_META, errno);
+    if (!rc && (flags & 2)) {
+      struct timespec ts[2] = {{0, UTIME_OMIT}, before.st_mtim};
+      if (fchmod(dfd, before.st_mode & 07777) < 0 || futimens(dfd, ts) < 0)
+        rc = FAIL(ST_META, errno);
+    }
+    struct stat dst;
+    if (!rc && fstat(dfd, &dst) == 0) io[IO_NEW_INO] = (double)dst.st_ino;
+  }
+  close(sfd);
+  if (close(dfd) < 0 && !rc) rc = FAIL(ST_WRITE, errno);
+  if (rc) unlinkat((int)ddirfd, dname, 0);
+  return num(env, rc);
+}
+
+/* hashat(dirfd, name, io): XXH64 of a regular file's content (never follows a symlink). */
+static napi_value js_hashat(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  NUMARG(0, dirfd);
+  PATHARG(1, name);
+  double *io = arg_f64array(env, argv[2], IO_COUNT);
+  if (!io) return num(env, -EINVAL);
+  int sfd = open_source((int)dirfd, name);
+  if (sfd < 0) return num(env, FAIL(ST_OPEN_SRC, errno));
+  struct stat before, after;
+  if (fstat(sfd, &before) < 0) {
+    int e = errno;
+    close(sfd);
+    return num(env, FAIL(ST_OPEN_SRC, e));
+  }
+  fill_stat(io + IO_STAT, &before);
+  if (!S_ISREG(before.st_mode)) {
+    close(sfd);
+    return num(env, FAIL(ST_NOT_REG, EINVAL));
+  }
+  xxh64_state h;
+  xxh64_init(&h, 0);
+  int werr = 0;
+  off_t n = pump(sfd, -1, &before, &h, &werr);
+  double rc = 0;
+  if (n < 0) {
+    rc = FAIL(ST_READ, (int)-n);
+  } else if (fstat(sfd, &after) < 0) {
+    rc = FAIL(ST_READ, errno);
+  } else {
+    uint64_t d = xxh64_digest(&h);
+    io[IO_CHANGED] = changed(&before, &after) || n != before.st_size;
+    io[IO_HASH_HI] = (double)(d >> 32);
+    io[IO_HASH_LO] = (double)(d & 0xffffffffu);
+    io[IO_BYTES] = (double)n;
+  }
+  close(sfd);
+  return num(env, rc);
+}
+
+/* xxh64(buffer) -> [hi, lo] (for tests and small in-memory data) */
+static napi_value js_xxh64(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  void *data;
+  size_t len;
+  if (napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) return num(env, -EINVAL);
+  xxh64_state h;
+  xxh64_init(&h, 0);
+  xxh64_update(&h, data, len);
+  uint64_t d = xxh64_digest(&h);
+  napi_value arr;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_set_element(env, arr, 0, num(env, (double)(d >> 32)));
+  napi_set_element(env, arr, 1, num(env, (double)(d & 0xffffffffu)));
+  return arr;
+}
+
+/* ---------- module ---------- */
+
+#define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
+#define CONST(name) {#name, NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor fns[] = {
+      FN("fstatat", js_fstatat),   FN("fstat", js_fstat),         FN("scandir", js_scandir),
+      FN("openat", js_openat),     FN("openat2", js_openat2),     FN("close", js_close),
+      FN("mkdirat", js_mkdirat),   FN("linkat", js_linkat),       FN("linkBatch", js_linkbatch),
+      FN("symlinkat", js_symlinkat), FN("mknodat", js_mknodat),   FN("unlinkat", js_unlinkat),
+      FN("renameat", js_renameat), FN("readlinkat", js_readlinkat), FN("setmeta", js_setmeta),
+      FN("syncfs", js_syncfs),     FN("fsync", js_fsync),         FN("raiseNofile", js_raise_nofile),
+      FN("copy", js_copy),         FN("hashat", js_hashat),       FN("xxh64", js_xxh64),
+  };
+  napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
+  struct { const char *k; double v; } consts[] = {
+      {"AT_FDCWD", AT_FDCWD}, {"AT_REMOVEDIR", AT_REMOVEDIR}, {"O_PATH", O_PATH},
+      {"O_DIRECTORY", O_DIRECTORY}, {"O_NOFOLLOW", O_NOFOLLOW}, {"O_NOATIME", O_NOATIME},
+      {"O_RDONLY", O_RDONLY}, {"O_WRONLY", O_WRONLY}, {"O_CREAT", O_CREAT}, {"O_EXCL", O_EXCL},
+      {"O_NONBLOCK", O_NONBLOCK}, {"O_TRUNC", O_TRUNC},
+      {"RESOLVE_BENEATH", RESOLVE_BENEATH}, {"RESOLVE_NO_SYMLINKS", RESOLVE_NO_SYMLINKS},
+      {"RESOLVE_NO_MAGICLINKS", RESOLVE_NO_MAGICLINKS}, {"RESOLVE_NO_XDEV", RESOLVE_NO_XDEV},
+      {"RENAME_NOREPLACE", 1}, {"RENAME_EXCHANGE", 2},
+      {"STAT_FIELDS", S_COUNT}, {"IO_FIELDS", IO_COUNT}, {"REC_HEAD", REC_HEAD},
+  };
+  for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++) {
+    napi_value v;
+    napi_create_double(env, consts[i].v, &v);
+    napi_set_named_property(env, exports, consts[i].k, v);
+  }
+  return exports;
+}

@@ -1,0 +1,119 @@
+/**
+ * The typed wrapper of the native seam (native/hardsnap.c). Every file-system call of the
+ * engine goes through `src/fs`; tests inject faults by spying on the `sys` object here.
+ */
+import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+type PathArg = Buffer | string;
+
+export interface NativeBinding {
+  fstatat(dirfd: number, name: PathArg, out: Float64Array, nofollow: number): number;
+  fstat(fd: number, out: Float64Array): number;
+  scandir(fd: number): Buffer | number;
+  openat(dirfd: number, name: PathArg, flags: number, mode: number): number;
+  openat2(dirfd: number, path: PathArg, flags: number, mode: number, resolve: number): number;
+  close(fd: number): number;
+  mkdirat(dirfd: number, name: PathArg, mode: number): number;
+  linkat(olddirfd: number, oldname: PathArg, newdirfd: number, newname: PathArg): number;
+  linkBatch(olddirfd: number, newdirfd: number, names: Buffer, results: Int32Array): number;
+  symlinkat(target: PathArg, dirfd: number, name: PathArg): number;
+  mknodat(dirfd: number, name: PathArg, mode: number, rdev: number): number;
+  unlinkat(dirfd: number, name: PathArg, flags: number): number;
+  renameat(olddirfd: number, oldname: PathArg, newdirfd: number, newname: PathArg, flags: number): number;
+  readlinkat(dirfd: number, name: PathArg): Buffer | number;
+  setmeta(dirfd: number, name: PathArg, fd: number, uid: number, gid: number, mode: number,
+    mtimeSec: number, mtimeNsec: number, what: number): number;
+  syncfs(fd: number): number;
+  fsync(fd: number): number;
+  raiseNofile(): number;
+  copy(srcdirfd: number, srcname: PathArg, dstdirfd: number, dstname: PathArg, io: Float64Array): number;
+  hashat(dirfd: number, name: PathArg, io: Float64Array): number;
+  xxh64(data: Buffer): [number, number];
+  AT_FDCWD: number; AT_REMOVEDIR: number; O_PATH: number; O_DIRECTORY: number;
+  O_NOFOLLOW: number; O_NOATIME: number; O_RDONLY: number; O_WRONLY: number; O_CREAT: number;
+  O_EXCL: number; O_NONBLOCK: number; O_TRUNC: number;
+  RESOLVE_BENEATH: number; RESOLVE_NO_SYMLINKS: number; RESOLVE_NO_MAGICLINKS: number;
+  RESOLVE_NO_XDEV: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number;
+  STAT_FIELDS: number; IO_FIELDS: number; REC_HEAD: number;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+
+function load(): NativeBinding {
+  const candidates = [
+    path.join(here, '..', '..', 'build', 'Release', 'hardsnap.node'),
+    path.join(here, '..', '..', 'build', 'Debug', 'hardsnap.node'),
+  ];
+  let last: unknown;
+  for (const c of candidates) {
+    try {
+      return require(c) as NativeBinding;
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw new Error(
+    `hardsnap's native module is not built (${String(last)}); run \`npm install\` (it needs python3, make and a C compiler)`,
+  );
+}
+
+/** The raw binding. Tests replace its methods with vi.spyOn to inject faults. */
+export const sys: NativeBinding = load();
+
+/** Indexes into the Float64Array filled by fstatat/fstat and into copy()'s io array. */
+export const ST = {
+  MODE: 0, UID: 1, GID: 2, NLINK: 3, SIZE: 4, MTIME: 5, MTIME_NS: 6, INO: 7, DEV: 8, RDEV: 9,
+  BLOCKS: 10, CTIME: 11, CTIME_NS: 12, ATIME: 13, ATIME_NS: 14,
+} as const;
+export const IO = { FLAGS: 0, HASH_HI: 1, HASH_LO: 2, BYTES: 3, CHANGED: 4, NEW_INO: 5, STAT: 6 } as const;
+/** Failure stages of copy() and hashat(). */
+export const STAGE = { OPEN_SRC: 1, NOT_REG: 2, OPEN_DST: 3, READ: 4, WRITE: 5, META: 6 } as const;
+
+const errnoNames = new Map<number, string>();
+for (const [k, v] of Object.entries(osConstants.errno)) if (!errnoNames.has(v)) errnoNames.set(v, k);
+
+/** 'ENOENT' for -2 (or 2). */
+export function errnoName(rc: number): string {
+  const n = Math.abs(rc) & 0xffff;
+  return errnoNames.get(n) ?? `E${n}`;
+}
+
+/** Splits a copy()/hashat()/setmeta() failure into its stage and errno name. */
+export function splitStaged(rc: number): { stage: number; code: string } {
+  const v = -rc;
+  return { stage: v >>> 16, code: errnoName(v & 0xffff) };
+}
+
+/** An Error shaped like node:fs's (code, errno, syscall, path). */
+export class SysError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  readonly path?: string;
+  constructor(rc: number, syscall: string, where?: string) {
+    const code = errnoName(rc);
+    super(`${code}: ${syscall}${where ? ` '${where}'` : ''}`);
+    this.code = code;
+    this.errno = -(Math.abs(rc) & 0xffff);
+    this.syscall = syscall;
+    this.path = where;
+  }
+}
+
+/** Throws a SysError when rc < 0, otherwise returns rc. */
+export function check(rc: number, syscall: string, where?: string): number {
+  if (rc < 0) throw new SysError(rc, syscall, where);
+  return rc;
+}
+
+export function hashHex(hi: number, lo: number): string {
+  return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+}
+
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
