@@ -83,7 +83,7 @@ export function parseKeepCount(text: string, option: string): number {
   const s = text.trim();
   const n = /^\d{1,9}$/.test(s) ? Number(s) : NaN;
   if (!Number.isSafeInteger(n)) {
-    throw new UsageError(`${option}: "${text}" is not a count; use a whole number, 0 or more (e.g. ${option} 7)`, {
+    throw new UsageError(`${option}: ${JSON.stringify(text)} is not a count; use a whole number, 0 or more (e.g. ${option} 7)`, {
       code: 'EKEEPCOUNT',
     });
   }

@@ -58,7 +58,7 @@ export function looksLikeDuration(text: string): boolean {
 export function parseDuration(text: string, what = 'duration'): number {
   const s = text.trim();
   const refuse = (why: string): never => {
-    throw new UsageError(`${what}: "${text}" ${why}; use ${DURATION_FORMS}`, { code: 'EDURATION' });
+    throw new UsageError(`${what}: ${JSON.stringify(text)} ${why}; use ${DURATION_FORMS}`, { code: 'EDURATION' });
   };
   if (!WHOLE_RE.test(s)) refuse(s === '' ? 'is empty' : 'is not a duration');
   let total = 0;

@@ -20,7 +20,7 @@ export function now(env: NodeJS.ProcessEnv = process.env): Date {
   const t = parseIsoDateTime(text.trim(), { requireZone: true });
   if (t === null) {
     throw new UsageError(
-      `${NOW_VARIABLE}="${text}" is not an ISO 8601 date-time with a zone; ` +
+      `${NOW_VARIABLE}=${JSON.stringify(text)} is not an ISO 8601 date-time with a zone; ` +
         `set it like 2026-11-20T03:00:00Z or 2026-11-20T05:00:00+02:00, or unset it`,
       { code: 'ENOW' },
     );

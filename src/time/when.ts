@@ -43,9 +43,9 @@ export function parseWhen(text: string, now: Date, what = 'WHEN'): When {
   const partial = s.endsWith(PARTIAL_SUFFIX) && parseGenerationName(s.slice(0, -PARTIAL_SUFFIX.length));
   throw new UsageError(
     partial
-      ? `${what}: "${text}" is an incomplete generation, which cannot be restored or compared; ` +
+      ? `${what}: ${JSON.stringify(text)} is an incomplete generation, which cannot be restored or compared; ` +
           `name a complete one, or use a date or an age`
-      : `${what}: cannot read "${text}"; use ${WHEN_FORMS}`,
+      : `${what}: cannot read ${JSON.stringify(text)}; use ${WHEN_FORMS}`,
     { code: 'EWHEN' },
   );
 }
