@@ -1,0 +1,263 @@
+/**
+ * A preflight of the spool's file system (`hardsnap check`, and automatically before the first
+ * backup into a new spool): does it do what hardsnap relies on? Every probe runs in a private
+ * directory `<spool>/.hardsnap-check-<pid>/` that is removed afterwards. A spool without
+ * working hard links is refused: a silent fallback to full copies fills the disk within days
+ * (Back In Time issue 526).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { HardsnapError, errnoCode } from '../core/errors.js';
+import { ST, isRoot, splitStaged, sys } from '../fs/native.js';
+import { formatBytes } from '../ui/output.js';
+import { atimeAdvice, isNfs, readMountFor, type MountInfo } from './mountinfo.js';
+
+export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
+
+export interface CheckResult {
+  id: string;
+  title: string;
+  status: CheckStatus;
+  /** a failure of a required check makes the spool unusable (exit 2, backup refused) */
+  required: boolean;
+  detail: string;
+  hint?: string;
+}
+
+export interface SpoolReport {
+  spool: string;
+  /** the directory probed: the spool, or its nearest existing ancestor when it does not exist yet */
+  probed: string;
+  mount: (MountInfo & { nfs: boolean }) | null;
+  checks: CheckResult[];
+  /** true when every required check passed */
+  ok: boolean;
+}
+
+export interface PreflightOptions {
+  /** warn below this many free bytes (default 1 GiB) */
+  minFreeBytes?: number;
+  /** warn below this fraction of free inodes (default 0.05) */
+  minFreeInodeRatio?: number;
+  /** /proc/self/mountinfo, replaceable for tests */
+  mountinfo?: string;
+}
+
+const PROBE_NS = 123_456_789;
+
+function nearestExisting(p: string): string {
+  let cur = path.resolve(p);
+  while (!fs.existsSync(cur)) {
+    const up = path.dirname(cur);
+    if (up === cur) break;
+    cur = up;
+  }
+  return cur;
+}
+
+function msg(err: unknown): string {
+  return errnoCode(err) ?? (err as Error).message;
+}
+
+export function checkSpool(spool: string, opts: PreflightOptions = {}): SpoolReport {
+  const probed = nearestExisting(spool);
+  const checks: CheckResult[] = [];
+  const add = (c: CheckResult) => checks.push(c);
+  let real = probed;
+  try {
+    real = fs.realpathSync(probed);
+  } catch {
+    /* keep the resolved path */
+  }
+  const m = readMountFor(real, opts.mountinfo);
+  const mount = m ? { ...m, nfs: isNfs(m) } : null;
+
+  const dir = path.join(probed, `.hardsnap-check-${process.pid}`);
+  let made = false;
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { mode: 0o700 });
+    made = true;
+    fs.writeFileSync(path.join(dir, 'file'), 'hardsnap probe\n');
+    add({ id: 'write', title: 'create files', status: 'pass', required: true, detail: `created ${dir}` });
+  } catch (err) {
+    add({
+      id: 'write', title: 'create files', status: 'fail', required: true,
+      detail: `cannot create ${dir}: ${msg(err)}`, hint: 'check that the spool is mounted read-write and writable by this user',
+    });
+  }
+  try {
+    if (made) {
+      add(probeHardLink(dir));
+      add(probeSymlink(dir));
+      add(probeRename(dir));
+      add(probeNsTime(dir));
+      add(probeOwner(dir));
+    }
+  } finally {
+    if (made) fs.rmSync(dir, { recursive: true, force: true });
+  }
+  checks.push(...spaceChecks(probed, opts));
+  if (mount) add(mountCheck(mount));
+  return { spool: path.resolve(spool), probed, mount, checks, ok: checks.every((c) => !(c.required && c.status === 'fail')) };
+}
+
+function probeHardLink(dir: string): CheckResult {
+  const base = { id: 'hardlink', title: 'hard links', required: true };
+  const hint = 'hardsnap needs hard links (vfat, exFAT, some SMB/CIFS and FUSE mounts lack them): use ext4, XFS, btrfs, ZFS or NFS';
+  const a = path.join(dir, 'file');
+  const b = path.join(dir, 'link');
+  try {
+    fs.linkSync(a, b);
+  } catch (err) {
+    return { ...base, status: 'fail', detail: `link() failed: ${msg(err)}`, hint };
+  }
+  const sa = fs.lstatSync(a);
+  const sb = fs.lstatSync(b);
+  if (sa.ino !== sb.ino || sa.nlink !== 2 || sb.nlink !== 2) {
+    return {
+      ...base, status: 'fail', hint,
+      detail: `link() succeeded but made a copy (inodes ${sa.ino} and ${sb.ino}, link counts ${sa.nlink} and ${sb.nlink}): every generation would be a full copy`,
+    };
+  }
+  return { ...base, status: 'pass', detail: 'two names share one inode, link count 2' };
+}
+
+function probeSymlink(dir: string): CheckResult {
+  const base = { id: 'symlink', title: 'symbolic links', required: true };
+  const p = path.join(dir, 'sym');
+  try {
+    fs.symlinkSync('file', p);
+    const t = fs.readlinkSync(p);
+    if (t !== 'file') return { ...base, status: 'fail', detail: `the link reads back as ${JSON.stringify(t)}` };
+    if (!fs.lstatSync(p).isSymbolicLink()) return { ...base, status: 'fail', detail: 'the link is not a symbolic link when read back' };
+    return { ...base, status: 'pass', detail: 'created and read back (needed for `last` and symlinks in sources)' };
+  } catch (err) {
+    return { ...base, status: 'fail', detail: `symlink() failed: ${msg(err)}`, hint: '`last` is a symbolic link: use a file system that has them' };
+  }
+}
+
+function probeRename(dir: string): CheckResult {
+  const base = { id: 'rename', title: 'atomic rename', required: true };
+  try {
+    fs.writeFileSync(path.join(dir, 'old'), 'old');
+    fs.writeFileSync(path.join(dir, 'new'), 'new');
+    fs.renameSync(path.join(dir, 'new'), path.join(dir, 'old'));
+    fs.symlinkSync('a', path.join(dir, 'last.new'));
+    fs.symlinkSync('b', path.join(dir, 'last'));
+    fs.renameSync(path.join(dir, 'last.new'), path.join(dir, 'last'));
+    const ok = fs.readFileSync(path.join(dir, 'old'), 'utf8') === 'new' && !fs.existsSync(path.join(dir, 'new')) &&
+      fs.readlinkSync(path.join(dir, 'last')) === 'a';
+    return ok
+      ? { ...base, status: 'pass', detail: 'rename() replaces an existing file and symlink in one step' }
+      : { ...base, status: 'fail', detail: 'rename() over an existing name left the wrong content' };
+  } catch (err) {
+    return { ...base, status: 'fail', detail: `rename() over an existing name failed: ${msg(err)}`, hint: '`last` is replaced by renaming a new link over it' };
+  }
+}
+
+function probeNsTime(dir: string): CheckResult {
+  const base = { id: 'mtime-ns', title: 'nanosecond mtimes', required: false };
+  const sec = 1_700_000_000;
+  const dfd = sys.openat(sys.AT_FDCWD, dir, sys.O_RDONLY | sys.O_DIRECTORY, 0);
+  if (dfd < 0) return { ...base, status: 'warn', detail: `cannot open the probe directory (${dfd})` };
+  try {
+    const r = sys.setmeta(dfd, 'file', -1, 0, 0, 0, sec, PROBE_NS, 4);
+    if (r < 0) return { ...base, status: 'warn', detail: `utimensat() failed: ${splitStaged(r).code}` };
+    const st = new Float64Array(sys.STAT_FIELDS);
+    sys.fstatat(dfd, 'file', st, 1);
+    const gotSec = st[ST.MTIME]!;
+    const gotNs = st[ST.MTIME_NS]!;
+    if (gotSec === sec && gotNs === PROBE_NS) return { ...base, status: 'pass', detail: 'an mtime of .123456789 s reads back exactly' };
+    const got = `${gotSec - sec === 0 ? '' : `${gotSec - sec} s and `}.${String(gotNs).padStart(9, '0')} s`;
+    return {
+      ...base, status: 'warn', detail: `an mtime of .123456789 s reads back as ${got}: restored files get coarser times`,
+      hint: 'change detection still works (it compares with the manifest), but restores lose sub-second precision',
+    };
+  } finally {
+    sys.close(dfd);
+  }
+}
+
+function probeOwner(dir: string): CheckResult {
+  const base = { id: 'owner', title: 'ownership', required: false };
+  if (!isRoot()) {
+    return { ...base, status: 'skip', detail: 'not root: owners are recorded in manifests but not applied in the spool' };
+  }
+  const p = path.join(dir, 'file');
+  try {
+    fs.chownSync(p, 65534, 65533);
+    const st = fs.lstatSync(p);
+    if (st.uid === 65534 && st.gid === 65533) return { ...base, status: 'pass', detail: 'chown to another uid and gid reads back' };
+    return {
+      ...base, status: 'warn', detail: `chown to 65534:65533 reads back as ${st.uid}:${st.gid}`,
+      hint: 'on NFS, export the spool with no_root_squash (and matching id mapping)',
+    };
+  } catch (err) {
+    return {
+      ...base, status: 'fail', required: true, detail: `chown() as root failed: ${msg(err)}: backups as root would fail`,
+      hint: 'on NFS, export the spool with no_root_squash',
+    };
+  }
+}
+
+function spaceChecks(dir: string, opts: PreflightOptions): CheckResult[] {
+  let s: fs.StatsFs;
+  try {
+    s = fs.statfsSync(dir);
+  } catch (err) {
+    return [{ id: 'space', title: 'free space', status: 'warn', required: false, detail: `statfs() failed: ${msg(err)}` }];
+  }
+  const free = s.bavail * s.bsize;
+  const total = s.blocks * s.bsize;
+  const min = opts.minFreeBytes ?? 1 << 30;
+  const out: CheckResult[] = [{
+    id: 'space', title: 'free space', required: false,
+    status: free < min ? 'warn' : 'pass',
+    detail: `${formatBytes(free)} free of ${formatBytes(total)}`,
+    ...(free < min ? { hint: 'the first generation is a full copy of every source' } : {}),
+  }];
+  const ratio = opts.minFreeInodeRatio ?? 0.05;
+  if (s.files > 0) {
+    const low = s.ffree < s.files * ratio;
+    out.push({
+      id: 'inodes', title: 'free inodes', required: false, status: low ? 'warn' : 'pass',
+      detail: `${s.ffree} free of ${s.files}`,
+      ...(low ? { hint: 'every changed file of every generation takes an inode' } : {}),
+    });
+  } else {
+    out.push({ id: 'inodes', title: 'free inodes', required: false, status: 'pass', detail: 'not limited (the file system reports no inode count)' });
+  }
+  return out;
+}
+
+function mountCheck(m: MountInfo & { nfs: boolean }): CheckResult {
+  const base = { id: 'mount', title: m.nfs ? 'NFS mount options' : 'mount', required: false };
+  const where = `${m.source} on ${m.mountPoint} (${m.fstype}, ${m.mountOptions.join(',')})`;
+  if (!m.nfs) return { ...base, status: 'pass', detail: where };
+  const adv = atimeAdvice(m);
+  if (!adv) return { ...base, status: 'pass', detail: `${where}: noatime,nodiratime set` };
+  return {
+    ...base, status: 'warn', detail: `${where}: ${adv.missing.join(',')} missing: every read in the spool costs an atime update round trip`,
+    hint: `mount with ${adv.missing.join(',')}; in /etc/fstab: ${adv.fstab}`,
+  };
+}
+
+/**
+ * Before the first backup into a new spool: run the preflight, pass its warnings on as notes,
+ * and refuse (exit 2) when a required check fails, before anything is written.
+ */
+export function preflightNewSpool(spool: string, onNote: (m: string) => void): SpoolReport {
+  const r = checkSpool(spool);
+  for (const c of r.checks) {
+    if (c.status === 'warn') onNote(`spool check: ${c.title}: ${c.detail}${c.hint ? ` (${c.hint})` : ''}`);
+  }
+  const failed = r.checks.filter((c) => c.required && c.status === 'fail');
+  if (failed.length) {
+    const first = failed[0]!;
+    throw new HardsnapError('ESPOOLCHECK',
+      `the spool ${r.spool} cannot hold backups: ${failed.map((c) => `${c.title}: ${c.detail}`).join('; ')}; refusing to back up`,
+      { exit: 2, path: r.spool, hint: first.hint ?? `see 'hardsnap check --spool ${r.spool}'` });
+  }
+  return r;
+}

@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
+import { checkSpool, type SpoolReport } from '../../check/preflight.js';
+import { addCommon, type CommonOptions } from '../common.js';
+import type { Output } from '../../ui/output.js';
+import type { CliContext } from '../context.js';
+
+export function register(program: Command, ctx: CliContext): void {
+  addCommon(
+    program
+      .command('check')
+      .description('preflight of the spool file system: hard links, symlinks, ownership, ns mtimes, atomic rename, free space and inodes, NFS mount options')
+      .addHelpText('after', `
+Runs every probe in a private directory <spool>/.hardsnap-check-<pid>/ and removes it. The first
+backup into a new spool runs the same checks and refuses to start when a required one fails.
+
+Exit codes: 0 every required check passed (warnings allowed); 1 bad usage; 2 a required check
+failed (the spool cannot hold backups).
+
+Examples:
+  hardsnap check --spool /var/backups/hs
+  hardsnap check --spool /mnt/nfs/dp_spool --json`),
+  ).action(async (o: CommonOptions) => ctx.run(o, (out) => check(o, ctx, out)));
+}
+
+const LABEL = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skip: 'SKIP' } as const;
+
+async function check(o: CommonOptions, ctx: CliContext, out: Output): Promise<number> {
+  const spool = o.spool ?? ctx.config(o).spool;
+  if (!spool) throw new UsageError('no spool given', { hint: 'use --spool DIR or set spool: in --config' });
+  const r = checkSpool(spool);
+  if (o.json) out.json(r);
+  else printReport(r, out);
+  return r.ok ? 0 : 2;
+}
+
+function printReport(r: SpoolReport, out: Output): void {
+  if (r.probed !== r.spool) out.print(`spool ${r.spool} does not exist yet: probed ${r.probed}, where it would be created`);
+  else out.print(`spool ${r.spool}`);
+  if (r.mount) out.print(`on ${r.mount.source} ${r.mount.mountPoint} type ${r.mount.fstype}${r.mount.nfs ? ' (NFS)' : ''} (${r.mount.mountOptions.join(',')})`);
+  const w = Math.max(...r.checks.map((c) => c.title.length));
+  for (const c of r.checks) {
+    out.print(`${LABEL[c.status]}  ${c.title.padEnd(w)}  ${c.detail}`);
+    if (c.hint && c.status !== 'pass') out.print(`      ${''.padEnd(w)}  hint: ${c.hint}`);
+  }
+  const failed = r.checks.filter((c) => c.status === 'fail').length;
+  const warned = r.checks.filter((c) => c.status === 'warn').length;
+  out.print(r.ok ? `ok: the spool can hold backups${warned ? ` (${warned} warning${warned > 1 ? 's' : ''})` : ''}` : `FAILED: ${failed} required check${failed > 1 ? 's' : ''} failed: the spool cannot hold backups`);
+}
