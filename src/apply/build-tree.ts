@@ -48,7 +48,8 @@ export interface BuildOptions {
   dryRun: boolean;
   onProblem(p: Problem): void;
   onNote(message: string): void;
-  onPlan?(rel: Buffer, d: Decision): void;
+  /** each entry's decision, before it is carried out (dry runs print it; --verbose itemizes it) */
+  onPlan?(rel: Buffer, d: Decision, e: Meta): void;
   onProgress?(s: BuildStats): void;
 }
 
@@ -87,6 +88,7 @@ export class TreeBuilder {
   private readonly groups = new Map<string, LinkGroup>();
   private nextGroup = 1;
   private lastProgress = 0;
+  private lastProgressAt = 0;
 
   constructor(private readonly o: BuildOptions) {}
 
@@ -197,7 +199,7 @@ export class TreeBuilder {
         }
       }
       const d = decide(e, p, { prevAvailable: f.prev >= 0, asRoot: o.asRoot });
-      o.onPlan?.(joinRel(f.rel, e.name), d);
+      if (o.onPlan) o.onPlan(joinRel(f.rel, e.name), d, e);
       if (isDir) {
         this.stats.dirs++;
         if (!o.dryRun) this.mkdir(f, e);
@@ -232,9 +234,14 @@ export class TreeBuilder {
     this.flushLinks(f, links, out);
     if (o.resume && !o.dryRun) this.removeStale(f, out);
     o.manifest?.addDir(f.rel, out);
-    if (o.onProgress && this.stats.entries - this.lastProgress >= 2048) {
-      this.lastProgress = this.stats.entries;
-      o.onProgress(this.stats);
+    if (o.onProgress) {
+      // every 2048 entries, or every 200 ms when directories are few and files big
+      const t = Date.now();
+      if (this.stats.entries - this.lastProgress >= 2048 || t - this.lastProgressAt >= 200) {
+        this.lastProgress = this.stats.entries;
+        this.lastProgressAt = t;
+        o.onProgress(this.stats);
+      }
     }
   }
 

@@ -128,7 +128,7 @@ export function buildPart(
       dryRun: dry,
       onProblem: ev.onProblem,
       onNote: ev.onNote,
-      onPlan: ev.onPlan ? (rel, d) => ev.onPlan!(spec.name, rel, d) : undefined,
+      onPlan: ev.onPlan ? (rel, d, e) => ev.onPlan!(spec.name, rel, d, e) : undefined,
       onProgress: ev.onProgress ? (s) => ev.onProgress!(spec.name, s) : undefined,
     });
     const root = builder.run();

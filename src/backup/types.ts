@@ -1,6 +1,7 @@
 import type { ExitCode } from '../core/errors.js';
 import type { BuildStats, Problem } from '../apply/types.js';
 import type { Decision } from '../plan/decide.js';
+import type { Meta } from '../fs/entry.js';
 
 export interface PartSpec {
   name: string;
@@ -31,7 +32,8 @@ export interface BackupEvents {
   onProblem(p: Problem): void;
   onNote(message: string): void;
   onProgress?(part: string, s: BuildStats): void;
-  onPlan?(part: string, rel: Buffer, d: Decision): void;
+  /** each entry's decision (dry runs and real runs alike); set it only when needed: it costs a path join per entry */
+  onPlan?(part: string, rel: Buffer, d: Decision, e: Meta): void;
   onPhase?(phase: 'scan' | 'publish', part?: string): void;
 }
 

@@ -5,21 +5,70 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../core/version.js';
 import { loadConfig } from '../config/load.js';
-import { createContext } from './context.js';
+import { Output } from '../ui/output.js';
+import { createContext, reportError } from './context.js';
 import * as backup from './commands/backup.js';
 import * as list from './commands/list.js';
 import * as check from './commands/check.js';
 
 const COMMANDS = [backup, list, check];
 
+const EPILOG = `
+Exit codes (every command; 'status' follows Nagios instead: 0 OK, 1 WARNING, 2 CRITICAL,
+3 UNKNOWN):
+  0   success (backup: generation published, or nothing to do)
+  1   bad usage, configuration or input; nothing written
+  2   failed (backup: nothing published, 'last' untouched)
+  3   another run holds the lock
+  23  backup: published, but some entries could not be transferred (listed on stderr)
+      restore: some entries not restored
+  24  backup: published; some source files vanished during the run
+
+Output: on a terminal, progress bars and a summary line; not on a terminal (cron), nothing on
+success unless --verbose; warnings and errors on stderr, one line each, with a hint; --json for
+machine-readable output on stdout; --debug adds stack traces.
+
+Run 'hardsnap help COMMAND' (or 'hardsnap COMMAND --help') for a command's options and
+examples. Documentation: docs/CLI.md in the package.
+
+Examples:
+  hardsnap check --spool /var/backups/hs
+  hardsnap backup --spool /var/backups/hs --part etc=/etc --part home=/home
+  hardsnap list --spool /var/backups/hs`;
+
+/** A reader that went away (`hardsnap list | head`) is not an error of ours. */
+function tolerateClosedPipes(): void {
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
+}
+
 export async function runCli(argv: string[]): Promise<void> {
+  tolerateClosedPipes();
+  const debug = argv.includes('--debug');
+  try {
+    await parse(argv);
+  } catch (err) {
+    // anything that escaped a command (a bug, or an error from commander itself): one line,
+    // the stack only under --debug
+    process.exitCode = reportError(err, new Output({ debug }), debug);
+  }
+}
+
+async function parse(argv: string[]): Promise<void> {
   const ctx = createContext(loadConfig);
   const program = new Command('hardsnap')
-    .description('Dated, complete, hard-linked generations of directory trees in a backup spool.')
-    .version(VERSION, '-V, --version')
+    .description('Dated, complete, hard-linked generations of directory trees in a backup spool:\n' +
+      'rsync --link-dest and rsnapshot done natively. Unchanged files are hard links to the\n' +
+      'previous generation; every generation is a complete, browsable copy.')
+    .version(VERSION, '-V, --version', 'print the version and exit')
+    .helpCommand('help [command]', 'show the help of a command')
     .showSuggestionAfterError(true)
     .exitOverride()
-    .configureOutput({ outputError: (s, write) => write(`hardsnap: ${s.replace(/^error: /, 'error: ')}`) });
+    .addHelpText('after', EPILOG)
+    .configureOutput({ outputError: (s, write) => write(`hardsnap: ${s.replace(/\n+$/, '').replace(/\n/g, ' ')}\n`) });
   for (const c of COMMANDS) c.register(program, ctx);
   for (const c of program.commands) c.exitOverride();
   // `status` follows the Nagios convention: a usage error there is 3 (UNKNOWN)
@@ -28,9 +77,17 @@ export async function runCli(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
-      process.exitCode = ok ? 0 : ctx.usageExit;
-      if (!ok && err.code === 'commander.unknownCommand') process.stderr.write("hardsnap: see 'hardsnap --help' for the commands\n");
+      if (err.exitCode === 0) {
+        process.exitCode = 0;
+        return;
+      }
+      process.exitCode = ctx.usageExit;
+      const sub = program.commands.find((c) => c.name() === argv[2]);
+      if (err.code === 'commander.unknownCommand' || (!sub && err.code !== 'commander.help')) {
+        process.stderr.write("hardsnap: hint: see 'hardsnap --help' for the commands\n");
+      } else if (sub && err.code !== 'commander.help') {
+        process.stderr.write(`hardsnap: hint: see 'hardsnap help ${sub.name()}' for its options\n`);
+      }
       return;
     }
     throw err;

@@ -57,7 +57,7 @@ function load(): NativeBinding {
     }
   }
   throw new Error(
-    `hardsnap's native module is not built (${String(last)}); run \`npm install\` (it needs python3, make and a C compiler)`,
+    `hardsnap's native module is not built (${String(last).split('\n')[0]}); run \`npm install\` (it needs python3, make and a C compiler)`,
   );
 }
 

@@ -12,6 +12,8 @@ export interface OutputOptions {
 
 export class Output {
   readonly tty: boolean;
+  /** while progress bars are drawn: takes a stderr line (returns true) so the bars stay intact */
+  interject: ((line: string) => boolean) | null = null;
   constructor(
     readonly opts: OutputOptions,
     private readonly out: NodeJS.WriteStream = process.stdout,
@@ -26,15 +28,19 @@ export class Output {
   }
 
   note(msg: string): void {
-    if (this.chatty) this.err.write(`hardsnap: ${msg}\n`);
+    if (this.chatty) this.line(`hardsnap: ${msg}`);
   }
 
   warn(msg: string): void {
-    this.err.write(`hardsnap: warning: ${msg}\n`);
+    this.line(`hardsnap: warning: ${msg}`);
   }
 
   error(msg: string): void {
-    this.err.write(`hardsnap: error: ${msg}\n`);
+    this.line(`hardsnap: error: ${msg}`);
+  }
+
+  private line(text: string): void {
+    if (!this.interject?.(text)) this.err.write(text + '\n');
   }
 
   /** Result text on stdout (not in --json mode). */

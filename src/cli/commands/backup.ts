@@ -7,6 +7,10 @@ import { parsePartArg } from '../../backup/validate.js';
 import { readExcludeFile } from '../../scan/exclude.js';
 import type { BackupOptions, BackupResult, PartSpec } from '../../backup/types.js';
 import { formatBytes, formatMs, type Output } from '../../ui/output.js';
+import { BackupProgress, forcedTty, progressMode } from '../../ui/progress.js';
+import { itemize } from '../../ui/itemize.js';
+import { readRuns } from '../../spool/runs-log.js';
+import { hostDir } from '../../spool/layout.js';
 import { addCommon, collect, resolveTarget, type CommonOptions } from '../common.js';
 import type { CliContext } from '../context.js';
 
@@ -19,6 +23,7 @@ interface BackupCliOptions extends CommonOptions {
   wait?: string | boolean;
   allowEmpty?: boolean;
   flush?: boolean;
+  progress?: boolean;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -34,10 +39,18 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--wait [duration]', 'wait for a running backup to finish instead of exiting with code 3 (optionally at most DURATION, e.g. 2h)')
       .option('--allow-empty', 'publish a generation even when a source root is empty (refused by default: an unmounted file system looks empty)')
       .option('--no-flush', 'do not syncfs the spool before publishing (unsafe on power loss; for measurements only)')
+      .option('--progress', 'show progress bars even when stderr is not a terminal')
+      .option('--no-progress', 'no progress bars, even on a terminal (the summary line stays)')
       .addHelpText('after', `
 Exit codes: 0 published; 1 bad usage or input (nothing written); 2 failed (nothing published,
 'last' untouched); 3 another run holds the lock; 23 published but some entries could not be
 transferred (listed on stderr); 24 published, some source files vanished during the run.
+
+Output: on a terminal, a progress bar per part and a summary line. Not on a terminal (cron),
+nothing on success; warnings and errors on stderr. -v/--verbose: one line per written entry on
+stdout, like rsync -i (>f+++++++++ new file, >f..t...... changed, hf unchanged and hard-linked,
+cd+++++++++ new directory) and, not on a terminal, a progress line at most every minute.
+-q/--quiet: errors and warnings only. See docs/CLI.md.
 
 Examples:
   hardsnap backup --spool /var/backups/hs --part etc=/etc
@@ -45,6 +58,20 @@ Examples:
       --part mail/imap=/var/spool/cyrus/data --part bm/pgsql=/var/backups/pgsql --exclude '*.tmp'
   hardsnap backup --config /etc/hardsnap.yaml --dry-run`),
   ).action(async (o: BackupCliOptions) => ctx.run(o, (out) => backup(o, ctx, out)));
+}
+
+/** The entry count of the part's last recorded run: the 100% of its progress bar. */
+function expectedEntries(spool: string, host: string, part: string): number | undefined {
+  try {
+    const runs = readRuns(hostDir(spool, host));
+    for (let i = runs.length - 1; i >= 0; i--) {
+      const n = runs[i]!.parts?.[part]?.entries;
+      if (typeof n === 'number' && n > 0) return n;
+    }
+  } catch {
+    /* no estimate: the bar shows counts and rates without a percentage */
+  }
+  return undefined;
 }
 
 function waitMs(w: string | boolean | undefined): number {
@@ -71,11 +98,28 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     now: now(),
     command: ['hardsnap', ...process.argv.slice(2)].join(' '),
   };
-  const result = await runBackup(opts, {
-    onProblem: (p) => out.warn(`${p.part}: ${displayPath(p.path)}: ${p.message}`),
-    onNote: (m) => out.note(m),
-    onPlan: opts.dryRun && !o.json ? (part, rel, d) => out.print(`${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`) : undefined,
-  });
+  const mode = progressMode(o, out.tty);
+  const progress = new BackupProgress(mode, o.progress === true && !out.tty ? forcedTty() : process.stderr, (p) => expectedEntries(spool, host, p));
+  if (mode === 'bars') out.interject = (line) => progress.log(line);
+  const itemized = Boolean(o.verbose) && !o.quiet && !o.json && !opts.dryRun;
+  const itemLine = (l: string) => (mode === 'bars' && process.stdout.isTTY ? progress.log(l) : out.print(l));
+  let result: BackupResult;
+  try {
+    result = await runBackup(opts, {
+      onProblem: (p) => out.warn(`${p.part}: ${displayPath(p.path)}: ${p.message}`),
+      onNote: (m) => out.note(m),
+      onPlan: opts.dryRun && !o.json ? (part, rel, d) => out.print(`${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`)
+        : itemized ? (part, rel, d, e) => {
+          const l = itemize(part, rel, d, e);
+          if (l !== null) itemLine(l);
+        } : undefined,
+      onPhase: progress.active ? (phase, part) => progress.phase(phase, part) : undefined,
+      onProgress: progress.active ? (part, s) => progress.update(part, s) : undefined,
+    });
+  } finally {
+    progress.stop();
+    out.interject = null;
+  }
   if (o.json) out.json(toJson(result));
   else out.summary(summaryLine(result));
   return result.exit;
