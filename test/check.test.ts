@@ -1,0 +1,139 @@
+// `hardsnap check` (the spool preflight) and the refusal of a first backup into a spool without
+// hard links (a silent fallback to full copies fills the disk: Back In Time issue 526).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, test } from './helpers/fixture.js';
+import { hardsnap, REPO_ROOT } from './helpers/run.js';
+import { makeTree } from './helpers/tree.js';
+import { atimeAdvice, isNfs, mountOf, parseMountinfo } from '../src/check/mountinfo.js';
+
+const NFS_LINE = '312 29 0:52 / /mnt/dp\\040spool rw,relatime shared:160 - nfs4 nas.example.org:/export/backup rw,vers=4.2,rsize=1048576,wsize=1048576,hard,proto=tcp,sec=sys,addr=192.0.2.5';
+const MOUNTINFO = [
+  '22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw',
+  '40 22 0:40 / /mnt rw,relatime shared:2 - tmpfs tmpfs rw',
+  NFS_LINE,
+  '313 29 0:53 / /mnt/fast rw,noatime,nodiratime shared:161 - nfs nas:/fast rw,vers=3,addr=192.0.2.5',
+].join('\n');
+
+describe('mountinfo', () => {
+  const mounts = parseMountinfo(MOUNTINFO);
+
+  test('the spool lies on the longest mount point that contains it, with escaped spaces decoded', () => {
+    expect(mountOf(mounts, '/mnt/dp spool/rsync')?.fstype).toBe('nfs4');
+    expect(mountOf(mounts, '/mnt/dp spool')?.source).toBe('nas.example.org:/export/backup');
+    expect(mountOf(mounts, '/mnt/dp spoolx')?.fstype).toBe('tmpfs');
+    expect(mountOf(mounts, '/var/backups')?.mountPoint).toBe('/');
+  });
+
+  test('an NFS mount without noatime,nodiratime gets the fstab line that adds them', () => {
+    const m = mountOf(mounts, '/mnt/dp spool')!;
+    expect(isNfs(m)).toBe(true);
+    const adv = atimeAdvice(m)!;
+    expect(adv.missing).toEqual(['noatime', 'nodiratime']);
+    expect(adv.fstab).toBe('nas.example.org:/export/backup  /mnt/dp\\040spool  nfs4  rw,vers=4.2,noatime,nodiratime  0  0');
+  });
+
+  test('an NFS mount that has noatime,nodiratime needs no advice; ext4 is not NFS', () => {
+    expect(atimeAdvice(mountOf(mounts, '/mnt/fast/x')!)).toBeNull();
+    expect(isNfs(mountOf(mounts, '/srv')!)).toBe(false);
+  });
+});
+
+describe('check on a normal directory', () => {
+  test('every required check passes, exit 0, and the probe directory is gone', ({ tmp }) => {
+    const spool = path.join(tmp, 'spool');
+    fs.mkdirSync(spool);
+    const r = hardsnap(['check', '--spool', spool]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^PASS {2}hard links /m);
+    expect(r.stdout).toMatch(/^PASS {2}symbolic links /m);
+    expect(r.stdout).toMatch(/^PASS {2}atomic rename /m);
+    expect(r.stdout).toMatch(/^PASS {2}nanosecond mtimes /m);
+    expect(r.stdout).toMatch(/^(PASS|WARN) {2}free space /m);
+    expect(r.stdout).toMatch(/ok: the spool can hold backups/);
+    expect(fs.readdirSync(spool)).toEqual([]);
+  });
+
+  test('--json reports each check with its status and the mount', ({ tmp }) => {
+    const r = hardsnap(['check', '--spool', tmp, '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as { ok: boolean; checks: { id: string; status: string }[]; mount: { fstype: string } | null };
+    expect(j.ok).toBe(true);
+    const ids = j.checks.map((c) => c.id);
+    expect(ids).toEqual(expect.arrayContaining(['write', 'hardlink', 'symlink', 'rename', 'mtime-ns', 'owner', 'space', 'inodes']));
+    expect(j.checks.find((c) => c.id === 'hardlink')!.status).toBe('pass');
+    expect(j.mount?.fstype).toBeTruthy();
+  });
+
+  test('a spool that does not exist yet is probed at its nearest existing parent, and not created', ({ tmp }) => {
+    const spool = path.join(tmp, 'a', 'b');
+    const r = hardsnap(['check', '--spool', spool]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`probed ${tmp}`);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+  });
+
+  test('the first backup into a new spool runs the preflight and leaves no probe behind', ({ tmp }) => {
+    makeTree(path.join(tmp, 'src'), { 'a.txt': 'hello\n' });
+    const spool = path.join(tmp, 'spool');
+    const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${path.join(tmp, 'src')}`]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(fs.readdirSync(spool)).toEqual(['rsync']);
+  });
+});
+
+// ---- a file system without hard links ----
+
+/** Mounts a 16 MiB vfat image, or (kernels without vfat, e.g. containers) nolinkfs over FUSE. */
+function mountNoLinkFs(dir: string): { mnt: string; kind: string; unmount: () => void } | string {
+  if (process.getuid?.() !== 0) return 'not root: cannot mount a loop image or a FUSE file system with allow_other';
+  const mnt = path.join(dir, 'mnt');
+  fs.mkdirSync(mnt);
+  const img = path.join(dir, 'vfat.img');
+  const mkfs = spawnSync('mkfs.vfat', ['-C', img, '16384'], { encoding: 'utf8' });
+  const haveLoop = fs.existsSync('/dev/loop-control');
+  if (mkfs.status === 0 && haveLoop) {
+    const m = spawnSync('mount', ['-o', 'loop', img, mnt], { encoding: 'utf8' });
+    if (m.status === 0) return { mnt, kind: 'vfat', unmount: () => void spawnSync('umount', [mnt]) };
+  }
+  // fall back to FUSE (vfat missing from the kernel, no loop device, or no dosfstools)
+  if (!fs.existsSync('/dev/fuse')) return `cannot mount vfat (${mkfs.status === 0 ? (haveLoop ? 'the kernel lacks vfat' : 'no loop device') : 'no mkfs.vfat'}) and no /dev/fuse`;
+  const bin = path.join(dir, 'nolinkfs');
+  const cc = spawnSync('sh', ['-c', `cc -O2 -o '${bin}' '${path.join(REPO_ROOT, 'test/fixtures/nolinkfs.c')}' $(pkg-config --cflags --libs fuse3)`], { encoding: 'utf8' });
+  if (cc.status !== 0) return `cannot mount vfat and cannot build the FUSE fallback (libfuse3-dev, pkg-config): ${cc.stderr.trim().split('\n')[0]}`;
+  const back = path.join(dir, 'back');
+  fs.mkdirSync(back);
+  const m = spawnSync(bin, [back, mnt], { encoding: 'utf8' });
+  if (m.status !== 0) return `cannot mount vfat nor FUSE: ${m.stderr.trim()}`;
+  return { mnt, kind: 'nolinkfs (FUSE)', unmount: () => void spawnSync('fusermount3', ['-u', mnt]) };
+}
+
+describe('a spool file system without hard links', () => {
+  test('check fails and the first backup is refused with exit 2, nothing written (vfat loop image, or FUSE without link())', ({ tmp, skip }) => {
+    const m = mountNoLinkFs(tmp);
+    if (typeof m === 'string') return skip(m);
+    try {
+      const spool = path.join(m.mnt, 'spool');
+      const c = hardsnap(['check', '--spool', m.mnt]);
+      expect(c.code, `${m.kind}: ${c.stdout}${c.stderr}`).toBe(2);
+      expect(c.stdout).toMatch(/^FAIL {2}hard links +link\(\) failed: EPERM/m);
+      expect(c.stdout).toMatch(/FAILED: 1 required check failed/);
+
+      const src = path.join(tmp, 'src');
+      makeTree(src, { 'a.txt': 'hello\n', 'd/b.txt': 'world\n' });
+      const b = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`]);
+      expect(b.code).toBe(2);
+      expect(b.stdout).toBe('');
+      const lines = b.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^hardsnap: error: the spool .* cannot hold backups: hard links: link\(\) failed: EPERM; refusing to back up \(hardsnap needs hard links/);
+      // nothing written: the spool directory the run created is removed again
+      expect(fs.readdirSync(m.mnt)).toEqual([]);
+    } finally {
+      m.unmount();
+    }
+  });
+});
