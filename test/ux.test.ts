@@ -1,0 +1,207 @@
+// What a sysadmin sees: nothing but the record under cron, bars on a terminal, one line per
+// written entry with --verbose, help for every command, one-line errors with hints.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { vi } from 'vitest';
+import { describe, expect, test } from './helpers/fixture.js';
+import { BIN, hardsnap, REPO_ROOT } from './helpers/run.js';
+import { makeTree } from './helpers/tree.js';
+import { BackupProgress, progressMode } from '../src/ui/progress.js';
+import { itemize } from '../src/ui/itemize.js';
+import { newStats } from '../src/apply/build-tree.js';
+import type { Meta } from '../src/fs/entry.js';
+
+const ESC = '\x1b';
+
+function setup(tmp: string): { src: string; spool: string; args: string[] } {
+  const src = path.join(tmp, 'src');
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 300; i++) files[`d${i % 7}/f${i}.txt`] = `file ${i}\n`;
+  makeTree(src, { ...files, 'link': { symlink: 'd0/f0.txt' } });
+  const spool = path.join(tmp, 'spool');
+  return { src, spool, args: ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`] };
+}
+
+const at = (day: number) => ({ env: { HARDSNAP_NOW: `2026-01-${String(day).padStart(2, '0')}T03:00:00Z` } });
+
+describe('output not on a terminal (cron)', () => {
+  test('a successful backup prints nothing at all, and never an escape code', ({ tmp }) => {
+    const { args } = setup(tmp);
+    const r = hardsnap(args, at(1));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('');
+    const p = hardsnap([...args, '--progress'].filter((a) => a !== '--progress'), at(2));
+    expect(p.stdout + p.stderr).toBe('');
+  });
+
+  test('--verbose itemizes written entries like rsync -i, with no escape codes', ({ tmp }) => {
+    const { src, args } = setup(tmp);
+    const first = hardsnap([...args, '--verbose'], at(1));
+    expect(first.code).toBe(0);
+    expect(first.stdout + first.stderr).not.toContain(ESC);
+    expect(first.stdout).toMatch(/^>f\+\+\+\+\+\+\+\+\+ p\/d0\/f0\.txt$/m);
+    expect(first.stdout).toMatch(/^cd\+\+\+\+\+\+\+\+\+ p\/d3\/$/m);
+    expect(first.stdout).toMatch(/^cL\+\+\+\+\+\+\+\+\+ p\/link -> d0\/f0\.txt$/m);
+    expect(first.stdout).toMatch(/^hardsnap: 2026-01-01T030000Z: p: 308 entries, 0 linked, 301 written/m);
+
+    fs.writeFileSync(path.join(src, 'd1/f1.txt'), 'changed, longer\n');
+    const second = hardsnap([...args, '--verbose'], at(2));
+    expect(second.code).toBe(0);
+    expect(second.stdout + second.stderr).not.toContain(ESC);
+    expect(second.stdout).toMatch(/^>f\.s\.{7} p\/d1\/f1\.txt$/m);
+    expect(second.stdout).toMatch(/^hf {10}p\/d0\/f0\.txt$/m);
+    expect(second.stdout).not.toMatch(/^cd/m);
+  });
+
+  test('--quiet prints nothing even with --verbose; errors still reach stderr', ({ tmp }) => {
+    const { args } = setup(tmp);
+    const r = hardsnap([...args, '--quiet', '--verbose'], at(1));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const bad = hardsnap(['backup', '--quiet', '--spool', path.join(tmp, 's2'), '--host', 'h', '--part', `p=${path.join(tmp, 'missing')}`]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^hardsnap: error: source of part 'p' is missing: .*missing/);
+  });
+});
+
+describe('output on a terminal', () => {
+  const haveScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+
+  test.skipIf(!haveScript)('a backup under script(1) draws a progress bar with counts, percentage on the second run', ({ tmp }) => {
+    const { args } = setup(tmp);
+    const cmd = (extra: string[]) => [BIN, ...args, ...extra].map((a) => `'${a}'`).join(' ');
+    const run = (extra: string[], day: number) => spawnSync('script', ['-qfec', cmd(extra), '/dev/null'], {
+      encoding: 'utf8', cwd: REPO_ROOT, env: { ...process.env, ...at(day).env, COLUMNS: '120' }, timeout: 60_000,
+    });
+    const first = run([], 1);
+    expect(first.status, first.stdout).toBe(0);
+    expect(first.stdout).toContain(ESC + '[');
+    expect(first.stdout).toMatch(/p link\/copy .*entries/);
+    expect(first.stdout).toMatch(/p done .*308 entries/);
+    expect(first.stdout).toMatch(/hardsnap: 2026-01-01T030000Z: p: 308 entries/);
+    // the previous run's count gives the bar its 100%: a bar of shades and a percentage
+    const second = run([], 2);
+    expect(second.status, second.stdout).toBe(0);
+    expect(second.stdout).toMatch(/\u2588+.*\| *100% 308 entries/);
+    // --no-progress: the summary stays, the bars go
+    const third = run(['--no-progress'], 3);
+    expect(third.status).toBe(0);
+    expect(third.stdout).not.toContain(ESC);
+    expect(third.stdout).toMatch(/hardsnap: 2026-01-03T030000Z: p: 308 entries, 301 linked/);
+  });
+});
+
+describe('progress rules (unit)', () => {
+  test('mode: bars on a terminal, a line a minute with --verbose under cron, off with --quiet / --no-progress', () => {
+    expect(progressMode({}, true)).toBe('bars');
+    expect(progressMode({}, false)).toBe('off');
+    expect(progressMode({ verbose: true }, false)).toBe('lines');
+    expect(progressMode({ verbose: true }, true)).toBe('off');
+    expect(progressMode({ progress: true }, false)).toBe('bars');
+    expect(progressMode({ progress: false }, true)).toBe('off');
+    expect(progressMode({ quiet: true, progress: true }, true)).toBe('off');
+  });
+
+  test('lines mode writes at most one progress line per minute, without escape codes', () => {
+    let t = 1_000_000;
+    const spy = vi.spyOn(Date, 'now').mockImplementation(() => t);
+    try {
+      const out: string[] = [];
+      const p = new BackupProgress('lines', { write: (s: string) => out.push(s) });
+      p.phase('scan', 'mail');
+      const s = newStats();
+      for (let i = 0; i < 1000; i++) {
+        t += 500; // 500 s of updates every 0.5 s
+        s.entries += 100;
+        p.update('mail', s);
+      }
+      p.stop();
+      expect(out.length).toBe(8);
+      expect(out.join('')).not.toContain(ESC);
+      expect(out[0]).toMatch(/^hardsnap: progress: mail: 12000 entries, 0 linked, 0 written \(0 B\), /);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test('itemize codes follow rsync -i', () => {
+    const file: Meta = { type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtimeSec: 1, mtimeNsec: 0, rdev: 0, target: null };
+    const b = (s: string) => Buffer.from(s, 'latin1');
+    expect(itemize('p', b('a'), { action: 'copy', reason: 'new' }, file)).toBe('>f+++++++++ p/a');
+    expect(itemize('p', b('a'), { action: 'copy', reason: 'mtime' }, file)).toBe('>f..t...... p/a');
+    expect(itemize('p', b('a'), { action: 'link', reason: 'unchanged' }, file)).toBe('hf          p/a');
+    expect(itemize('p', b('d'), { action: 'mkdir', reason: 'directory' }, { ...file, type: 'dir' })).toBeNull();
+    expect(itemize('p', b('x\n\xe9'), { action: 'copy', reason: 'new' }, file)).toBe('>f+++++++++ p/x\\x0a\\xe9');
+  });
+});
+
+describe('help, version and errors', () => {
+  const commandsOf = (help: string) => {
+    const block = help.split(/^Commands:$/m)[1]!.split(/^\S/m)[0]!;
+    return [...block.matchAll(/^ {2}([a-z][a-z-]*)\b/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+  };
+
+  test('hardsnap --help lists the commands and the exit codes; --version prints the package version', () => {
+    const r = hardsnap(['--help']);
+    expect(r.code).toBe(0);
+    expect(commandsOf(r.stdout)).toEqual(expect.arrayContaining(['backup', 'list', 'check']));
+    expect(r.stdout).toMatch(/Exit codes/);
+    expect(r.stdout).toMatch(/^ {2}23 /m);
+    const v = hardsnap(['--version']);
+    expect(v.code).toBe(0);
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(v.stdout.trim()).toBe(pkg.version);
+  });
+
+  test('every command listed by --help has --help (and help COMMAND) with a description, its options and examples', () => {
+    const cmds = commandsOf(hardsnap(['--help']).stdout);
+    expect(cmds.length).toBeGreaterThanOrEqual(3);
+    for (const c of cmds) {
+      const r = hardsnap([c, '--help']);
+      expect(r.code, c).toBe(0);
+      expect(r.stdout, c).toMatch(new RegExp(`^Usage: hardsnap ${c} `, 'm'));
+      expect(r.stdout, c).toMatch(/^Options:$/m);
+      expect(r.stdout, c).toMatch(/^ {2}--[a-z]/m);
+      expect(r.stdout, c).toMatch(/Examples?:/);
+      const h = hardsnap(['help', c]);
+      expect(h.code, c).toBe(0);
+      expect(h.stdout, c).toBe(r.stdout);
+    }
+  });
+
+  test('an unknown option or command exits 1 with a one-line error and a hint', () => {
+    const o = hardsnap(['backup', '--bogus']);
+    expect(o.code).toBe(1);
+    expect(o.stderr).toBe("hardsnap: error: unknown option '--bogus'\nhardsnap: hint: see 'hardsnap help backup' for its options\n");
+    const c = hardsnap(['bakcup']);
+    expect(c.code).toBe(1);
+    expect(c.stderr).toBe("hardsnap: error: unknown command 'bakcup' (Did you mean backup?)\nhardsnap: hint: see 'hardsnap --help' for the commands\n");
+    const none = hardsnap([]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^Usage: hardsnap/);
+  });
+
+  test('an error names the path with a hint in one line; the stack only under --debug', ({ tmp }) => {
+    const args = ['backup', '--spool', path.join(tmp, 's'), '--host', 'h', '--part', `p=${path.join(tmp, 'nope')}`];
+    const r = hardsnap(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(path.join(tmp, 'nope'));
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    const d = hardsnap([...args, '--debug']);
+    expect(d.code).toBe(2);
+    expect(d.stderr).toMatch(/^\s+at /m);
+  });
+
+  test('a reader that goes away (hardsnap ... | head -1) is no error and no stack trace', ({ tmp }) => {
+    const { args } = setup(tmp);
+    const r = spawnSync('sh', ['-c', `'${BIN}' ${args.map((a) => `'${a}'`).join(' ')} --verbose | head -1`], {
+      encoding: 'utf8', env: { ...process.env, ...at(1).env },
+    });
+    expect(r.stdout.split('\n')).toHaveLength(2);
+    expect(r.stderr).not.toMatch(/EPIPE|^\s+at /m);
+    expect(r.stderr).not.toContain('error');
+  });
+});
