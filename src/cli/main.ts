@@ -20,8 +20,8 @@ Exit codes (every command; 'status' follows Nagios instead: 0 OK, 1 WARNING, 2 C
   1   bad usage, configuration or input; nothing written
   2   failed (backup: nothing published, 'last' untouched)
   3   another run holds the lock
-  23  backup: published, but some entries could not be transferred (listed on stderr)
-      restore: some entries not restored
+  23  some entries could not be transferred (listed on stderr); a backup is published anyway,
+      and a copy back out of the spool copies all the rest
   24  backup: published; some source files vanished during the run
 
 Output: on a terminal, progress bars and a summary line; not on a terminal (cron), nothing on
@@ -60,8 +60,8 @@ export async function runCli(argv: string[]): Promise<void> {
 async function parse(argv: string[]): Promise<void> {
   const ctx = createContext(loadConfig);
   const program = new Command('hardsnap')
-    .description('Dated, complete, hard-linked generations of directory trees in a backup spool:\n' +
-      'rsync --link-dest and rsnapshot done natively. Unchanged files are hard links to the\n' +
+    .description('Dated, complete, hard-linked generations of directory trees in a backup spool: ' +
+      'rsync --link-dest and rsnapshot done natively. Unchanged files are hard links to the ' +
       'previous generation; every generation is a complete, browsable copy.')
     .version(VERSION, '-V, --version', 'print the version and exit')
     .helpCommand('help [command]', 'show the help of a command')
