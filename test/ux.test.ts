@@ -126,6 +126,19 @@ describe('progress rules (unit)', () => {
     }
   });
 
+  test('bars end with FAILED on the part when the run fails', () => {
+    const out: string[] = [];
+    const p = new BackupProgress('bars', { isTTY: true, columns: 200, write: (s: string) => out.push(s) }, () => 1000);
+    p.phase('scan', 'mail');
+    const s = newStats();
+    s.entries = 400;
+    p.update('mail', s);
+    p.stop(true);
+    const text = out.join('');
+    expect(text).toContain(ESC + '[');
+    expect(text).toMatch(/mail FAILED \|[\u2588\u2591]+\| {2}40% 400 entries/);
+  });
+
   test('itemize codes follow rsync -i', () => {
     const file: Meta = { type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtimeSec: 1, mtimeNsec: 0, rdev: 0, target: null };
     const b = (s: string) => Buffer.from(s, 'latin1');

@@ -113,13 +113,13 @@ export class BackupProgress {
     return true;
   }
 
-  /** Final state of every bar, then stop (leaves the bars on screen, cursor restored). */
-  stop(): void {
+  /** Final state of every bar, then stop (leaves the bars on screen). */
+  stop(failed = false): void {
     if (!this.multi) return;
     for (const p of this.parts.values()) {
       if (p.bar && p.stats) {
-        p.bar.setTotal(Math.max(p.stats.entries, 1));
-        p.bar.update(p.stats.entries, { ...this.payload(p), phase: 'done' });
+        if (!failed) p.bar.setTotal(Math.max(p.stats.entries, 1));
+        p.bar.update(p.stats.entries, { ...this.payload(p), phase: failed ? 'FAILED' : 'done' });
       }
     }
     this.multi.update();

@@ -98,12 +98,14 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     now: now(),
     command: ['hardsnap', ...process.argv.slice(2)].join(' '),
   };
-  const mode = progressMode(o, out.tty);
+  // a dry run prints one line per entry on stdout: no bars over it unless asked for
+  const mode = progressMode({ ...o, progress: o.progress ?? (opts.dryRun && !o.json ? false : undefined) }, out.tty);
   const progress = new BackupProgress(mode, o.progress === true && !out.tty ? forcedTty() : process.stderr, (p) => expectedEntries(spool, host, p));
   if (mode === 'bars') out.interject = (line) => progress.log(line);
   const itemized = Boolean(o.verbose) && !o.quiet && !o.json && !opts.dryRun;
   const itemLine = (l: string) => (mode === 'bars' && process.stdout.isTTY ? progress.log(l) : out.print(l));
   let result: BackupResult;
+  let ok = false;
   try {
     result = await runBackup(opts, {
       onProblem: (p) => out.warn(`${p.part}: ${displayPath(p.path)}: ${p.message}`),
@@ -116,8 +118,9 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
       onPhase: progress.active ? (phase, part) => progress.phase(phase, part) : undefined,
       onProgress: progress.active ? (part, s) => progress.update(part, s) : undefined,
     });
+    ok = true;
   } finally {
-    progress.stop();
+    progress.stop(!ok);
     out.interject = null;
   }
   if (o.json) out.json(toJson(result));
