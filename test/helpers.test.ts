@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { copyTree, linkTree, mktree, mutate } from './helpers/bench-tree.js';
 import { describe, expect, test, tmpdir } from './helpers/fixture.js';
 import { rsyncDiff } from './helpers/oracle.js';
-import { waitFor, waitForFile } from './helpers/run.js';
+import { BIN, hardsnap, spawnHardsnap, waitFor, waitForFile } from './helpers/run.js';
 import {
   assertNotSameInode,
   assertSameInode,
@@ -391,5 +391,67 @@ describe('fixture and waiting', () => {
     await waitFor(() => ++n >= 3, 1_000, 1);
     expect(n).toBe(3);
     await expect(waitFor(() => false, 50, 5, 'never')).rejects.toThrow(/never not met within 50 ms/);
+  });
+});
+
+describe('running the CLI', () => {
+  test('bin/hardsnap is an executable script', () => {
+    fs.accessSync(BIN, fs.constants.X_OK);
+    expect(fs.readFileSync(BIN, 'utf8')).toMatch(/^#!/);
+  });
+
+  /** A stand-in for bin/hardsnap that shows what the runner gave it. */
+  function fakeBin(dir: string): string {
+    const p = path.join(dir, 'fake');
+    fs.writeFileSync(
+      p,
+      [
+        '#!/bin/sh',
+        'echo "args=$*"',
+        'echo "cwd=$(pwd)"',
+        'echo "FOO=$FOO PATH_SET=${PATH:+yes}"',
+        '[ -t 0 ] || [ -t 1 ] || [ -t 2 ] && echo tty || echo notty',
+        'echo "stdin=$(cat)"',
+        'echo "to stderr" >&2',
+        '[ "$1" = sleep ] && { touch "$2"; sleep 30; }', // a grandchild holding the pipes
+        '[ "$1" = execsleep ] && exec sleep 30',
+        'exit ${EXIT:-0}',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    return p;
+  }
+
+  test('hardsnap() passes args, env over process.env, input and cwd, without a TTY', ({ tmp }) => {
+    const r = hardsnap(['backup', '--part', 'a b=/x'], {
+      bin: fakeBin(tmp),
+      env: { FOO: 'bar', EXIT: '23' },
+      input: 'hello',
+      cwd: tmp,
+    });
+    expect(r).toEqual({
+      code: 23,
+      stdout: `args=backup --part a b=/x\ncwd=${tmp}\nFOO=bar PATH_SET=yes\nnotty\nstdin=hello\n`,
+      stderr: 'to stderr\n',
+    });
+  });
+
+  test('hardsnap() reports a timeout as a SIGKILL', ({ tmp }) => {
+    const r = hardsnap(['execsleep'], { bin: fakeBin(tmp), timeoutMs: 500 });
+    expect(r.signal).toBe('SIGKILL');
+    expect(r.code).toBe(137);
+    expect(r.stderr).toMatch(/timed out after 500 ms/);
+  });
+
+  test('spawnHardsnap() gives a child that can be killed mid-run', async ({ tmp }) => {
+    const started = path.join(tmp, 'started');
+    const child = spawnHardsnap(['sleep', started], { bin: fakeBin(tmp) });
+    await waitForFile(started, 10_000);
+    child.killGroup('SIGKILL');
+    const t0 = Date.now();
+    expect(await child.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(Date.now() - t0).toBeLessThan(5_000); // the sleep it started died too
+    expect(child.out.stdout).toMatch(/^args=sleep /);
   });
 });
