@@ -159,10 +159,7 @@ const absolutePath: Reader<string> = (ctx, node, path) => {
   return s;
 };
 
-const bool: Reader<boolean> = (ctx, node, path) => {
-  const b = scalarOf<boolean>(ctx, node, path, 'boolean', 'true or false');
-  return b;
-};
+const bool: Reader<boolean> = (ctx, node, path) => scalarOf<boolean>(ctx, node, path, 'boolean', 'true or false');
 
 const count: Reader<number> = (ctx, node, path) => {
   const n = scalarOf<number>(ctx, node, path, 'number', 'a whole number >= 0');
@@ -228,7 +225,7 @@ function listOf(item: Reader<string>): Reader<string[]> {
 const patterns = listOf(text);
 const absolutePaths = listOf(absolutePath);
 
-/** Damerau-free edit distance, enough to catch `keep-dayly` and `exlude`. */
+/** Levenshtein distance, enough to catch `keep-dayly` and `exlude`. */
 function distance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
