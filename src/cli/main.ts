@@ -1,5 +1,38 @@
+/**
+ * The command line: commander wiring only. Each command lives in src/cli/commands/ and calls
+ * the core; this is the only place that exits the process.
+ */
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../core/version.js';
+import { loadConfig } from '../config/load.js';
+import { createContext } from './context.js';
+import * as backup from './commands/backup.js';
+import * as list from './commands/list.js';
+
+const COMMANDS = [backup, list];
+
 export async function runCli(argv: string[]): Promise<void> {
-  void argv;
-  process.stderr.write('hardsnap: not built yet\n');
-  process.exit(1);
+  const ctx = createContext(loadConfig);
+  const program = new Command('hardsnap')
+    .description('Dated, complete, hard-linked generations of directory trees in a backup spool.')
+    .version(VERSION, '-V, --version')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: (s, write) => write(`hardsnap: ${s.replace(/^error: /, 'error: ')}`) });
+  for (const c of COMMANDS) c.register(program, ctx);
+  for (const c of program.commands) c.exitOverride();
+  // `status` follows the Nagios convention: a usage error there is 3 (UNKNOWN)
+  if (argv[2] === 'status') ctx.usageExit = 3;
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+      process.exitCode = ok ? 0 : ctx.usageExit;
+      if (!ok && err.code === 'commander.unknownCommand') process.stderr.write("hardsnap: see 'hardsnap --help' for the commands\n");
+      return;
+    }
+    throw err;
+  }
+  process.exitCode = ctx.exitCode;
 }

@@ -1,0 +1,36 @@
+/** A per-file problem: recorded by path and reported; the run goes on. */
+export interface Problem {
+  part: string;
+  /** path relative to the part root, bytes */
+  path: Buffer;
+  /** errno name (EACCES, EIO, ...) or ECHANGED */
+  code: string;
+  message: string;
+  /** 'vanished' alone gives exit 24, any 'error' gives exit 23 */
+  severity: 'error' | 'vanished';
+}
+
+export interface BuildStats {
+  entries: number;
+  dirs: number;
+  files: number;
+  symlinks: number;
+  specials: number;
+  /** entries hard-linked to the previous generation (or to another name in this one) */
+  linked: number;
+  /** new inodes written */
+  copied: number;
+  bytesWritten: number;
+  bytesLinked: number;
+  /** entries a killed run had already completed, kept on resume */
+  reused: number;
+  /** links refused with EMLINK, written fresh instead */
+  emlinkCopies: number;
+  /** unchanged entries whose previous inode was missing, written fresh instead */
+  prevMissing: number;
+  /** files that kept changing while they were read */
+  unstable: number;
+  excluded: number;
+  problems: number;
+  vanished: number;
+}

@@ -1,0 +1,155 @@
+/**
+ * One part of a backup run: choose the previous generation, prepare (or resume) the partial
+ * directory, build the tree with its manifest. Publishing is the caller's, once every part is
+ * built, so that all parts of a run share one generation name.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { TreeBuilder, type ExcludeFilter } from '../apply/build-tree.js';
+import { prevFromManifest, prevFromWalk, type PrevTree } from '../apply/prev-tree.js';
+import { removeTree } from '../apply/remove-tree.js';
+import { ST, SysError, check, isRoot, sys } from '../fs/native.js';
+import { typeOfMode } from '../fs/entry.js';
+import { ManifestReader } from '../manifest/reader.js';
+import { ManifestWriter } from '../manifest/writer.js';
+import { PARTIAL_SUFFIX } from '../spool/names.js';
+import { listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
+import { TOOL } from '../core/version.js';
+import type { BackupEvents, BackupOptions, PartResult, PartSpec } from './types.js';
+
+export interface BuiltPart extends PartResult {
+  partDir: string;
+  partialPath: string;
+  manifestTmp: string;
+}
+
+const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY;
+
+/** Opens the previous generation's manifest, or falls back to walking it, and says why. */
+function openPrev(pdir: string, prevName: string, ev: BackupEvents, part: string): { tree: PrevTree; reader: ManifestReader | null } {
+  const file = manifestPath(pdir, prevName);
+  try {
+    const reader = ManifestReader.open(file);
+    return { tree: prevFromManifest(reader), reader };
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `is unreadable (${(err as Error).message})`;
+    ev.onNote(`part '${part}': the manifest of ${prevName} ${why}; comparing with the generation itself instead`);
+    return { tree: prevFromWalk(), reader: null };
+  }
+}
+
+/** Makes `<gen>.partial`, or takes over the newest partial a killed run left (resume). */
+function preparePartial(pdir: string, generation: string, part: string, ev: BackupEvents): { partialPath: string; resumed: boolean } {
+  const target = path.join(pdir, generation + PARTIAL_SUFFIX);
+  const partials = listPartials(pdir);
+  const newest = partials.pop();
+  for (const old of partials) {
+    ev.onNote(`part '${part}': removing an older interrupted generation ${path.basename(old)}`);
+    removeTree(old);
+  }
+  if (newest) {
+    if (newest !== target) fs.renameSync(newest, target);
+    ev.onNote(`part '${part}': resuming the interrupted generation ${path.basename(newest)} as ${generation}`);
+    return { partialPath: target, resumed: true };
+  }
+  fs.mkdirSync(target, { mode: 0o700 });
+  return { partialPath: target, resumed: false };
+}
+
+function listPartials(pdir: string): string[] {
+  return fs
+    .readdirSync(pdir)
+    .filter((n) => n.endsWith(PARTIAL_SUFFIX))
+    .sort()
+    .map((n) => path.join(pdir, n));
+}
+
+export function buildPart(
+  o: BackupOptions,
+  spec: PartSpec,
+  generation: string,
+  excludes: ExcludeFilter,
+  skipDirs: Map<string, string>,
+  ev: BackupEvents,
+): BuiltPart {
+  const pdir = partDir(o.spool, o.host, spec.name);
+  const gens = listGenerations(o.spool, o.host, spec.name).filter((g) => g.complete);
+  const prevGen = gens[gens.length - 1] ?? null;
+  const dry = o.dryRun;
+  let partialPath = path.join(pdir, generation + PARTIAL_SUFFIX);
+  let resumed = false;
+  if (!dry) {
+    fs.mkdirSync(manifestDir(pdir), { recursive: true });
+    ({ partialPath, resumed } = preparePartial(pdir, generation, spec.name, ev));
+  }
+  const manifestTmp = manifestPath(pdir, generation) + '.tmp';
+  const fds: number[] = [];
+  let reader: ManifestReader | null = null;
+  let writer: ManifestWriter | null = null;
+  try {
+    const srcRootFd = check(sys.openat(sys.AT_FDCWD, spec.source, O_DIR | sys.O_NOATIME, 0), 'open', spec.source);
+    fds.push(srcRootFd);
+    const st = new Float64Array(sys.STAT_FIELDS);
+    check(sys.fstat(srcRootFd, st), 'fstat', spec.source);
+    const dstRootFd = dry ? -1 : check(sys.openat(sys.AT_FDCWD, partialPath, O_DIR | sys.O_NOFOLLOW, 0), 'open', partialPath);
+    if (dstRootFd >= 0) fds.push(dstRootFd);
+    let prevRootFd = -1;
+    let prev: PrevTree | null = null;
+    if (prevGen) {
+      prevRootFd = sys.openat(sys.AT_FDCWD, prevGen.path, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+      if (prevRootFd < 0) throw new SysError(prevRootFd, 'open', prevGen.path);
+      fds.push(prevRootFd);
+      const opened = openPrev(pdir, prevGen.name, ev, spec.name);
+      prev = opened.tree;
+      reader = opened.reader;
+    }
+    if (!dry) {
+      fs.rmSync(manifestTmp, { force: true });
+      writer = ManifestWriter.create(manifestTmp, {
+        part: spec.name, generation, created: o.now.toISOString(), tool: TOOL,
+      });
+    }
+    const builder = new TreeBuilder({
+      part: spec.name,
+      srcRootFd,
+      rootMeta: {
+        type: typeOfMode(st[ST.MODE]!) ?? 'dir', mode: st[ST.MODE]! & 0o7777, uid: st[ST.UID]!, gid: st[ST.GID]!,
+        size: 0, mtimeSec: st[ST.MTIME]!, mtimeNsec: st[ST.MTIME_NS]!, rdev: 0, target: null, dev: st[ST.DEV]!,
+      },
+      dstRootFd,
+      prevRootFd,
+      prev,
+      resume: resumed,
+      asRoot: isRoot(),
+      oneFileSystem: o.oneFileSystem,
+      excludes,
+      skipDirs,
+      manifest: writer,
+      dryRun: dry,
+      onProblem: ev.onProblem,
+      onNote: ev.onNote,
+      onPlan: ev.onPlan ? (rel, d) => ev.onPlan!(spec.name, rel, d) : undefined,
+      onProgress: ev.onProgress ? (s) => ev.onProgress!(spec.name, s) : undefined,
+    });
+    const root = builder.run();
+    writer?.finish(root);
+    writer = null;
+    return {
+      part: spec.name,
+      source: spec.source,
+      generation,
+      path: path.join(pdir, generation),
+      previous: prevGen?.name ?? null,
+      compared: prev ? prev.kind : 'none',
+      resumed,
+      stats: builder.stats,
+      partDir: pdir,
+      partialPath,
+      manifestTmp,
+    };
+  } finally {
+    writer?.abort();
+    reader?.close();
+    for (const fd of fds) sys.close(fd);
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Publishing: flush what was written to stable storage (one syncfs per file system the parts
+ * live on), then per part rename the manifest and the generation into place and move `last`
+ * atomically, fsync-ing the part directory so the renames themselves are durable.
+ */
+import fs from 'node:fs';
+import { SysError, check, sys } from '../fs/native.js';
+import { setLast } from '../spool/last.js';
+import type { BuiltPart } from './part-run.js';
+
+/** syncfs of every distinct file system among the given directories. */
+export function flushFileSystems(dirs: string[]): void {
+  const seen = new Set<number>();
+  for (const d of dirs) {
+    const dev = fs.statSync(d).dev;
+    if (seen.has(dev)) continue;
+    seen.add(dev);
+    const fd = check(sys.openat(sys.AT_FDCWD, d, sys.O_RDONLY | sys.O_DIRECTORY, 0), 'open', d);
+    try {
+      check(sys.syncfs(fd), 'syncfs', d);
+    } finally {
+      sys.close(fd);
+    }
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const fd = check(sys.openat(sys.AT_FDCWD, dir, sys.O_RDONLY | sys.O_DIRECTORY, 0), 'open', dir);
+  try {
+    const rc = sys.fsync(fd);
+    if (rc < 0) throw new SysError(rc, 'fsync', dir);
+  } finally {
+    sys.close(fd);
+  }
+}
+
+export function publishPart(p: BuiltPart): void {
+  fs.renameSync(p.manifestTmp, p.manifestTmp.replace(/\.tmp$/, ''));
+  fs.renameSync(p.partialPath, p.path);
+  fsyncDir(p.partDir);
+  setLast(p.partDir, p.generation);
+  fsyncDir(p.partDir);
+}

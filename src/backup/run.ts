@@ -1,0 +1,144 @@
+/**
+ * A backup run: validate, lock the host, build every part under one generation name, flush,
+ * publish, record the run. The core never prints or exits: it reports through `events` and
+ * returns (or throws a HardsnapError carrying its exit code).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { HardsnapError, type ExitCode } from '../core/errors.js';
+import { displayPath } from '../paths/escape.js';
+import { isRoot } from '../fs/native.js';
+import { compileExcludes } from '../scan/exclude.js';
+import { acquireLock } from '../spool/lock.js';
+import { hostDir, listGenerations, manifestPath, partDir } from '../spool/layout.js';
+import { newGenerationName } from '../spool/names.js';
+import { appendRun, type RunRecord } from '../spool/runs-log.js';
+import type { Problem } from '../apply/types.js';
+import { buildPart, type BuiltPart } from './part-run.js';
+import { flushFileSystems, publishPart } from './publish.js';
+import { checkNotEmpty, validateBackup } from './validate.js';
+import type { BackupEvents, BackupOptions, BackupResult } from './types.js';
+
+const SAMPLE = 50;
+
+export function exitFor(problems: number, vanished: number): ExitCode {
+  return problems ? 23 : vanished ? 24 : 0;
+}
+
+/** Picks a name no part uses yet, and refuses a `now` that is not after every generation. */
+function chooseName(o: BackupOptions): string {
+  let newest: { name: string; time: Date } | undefined;
+  const taken = new Set<string>();
+  for (const p of o.parts) {
+    for (const g of listGenerations(o.spool, o.host, p.name)) {
+      taken.add(g.name);
+      if (g.complete && (!newest || g.time > newest.time)) newest = g;
+    }
+  }
+  if (newest && o.now.getTime() <= newest.time.getTime()) {
+    throw new HardsnapError('ECLOCK', `now (${o.now.toISOString()}) is not later than the newest generation ${newest.name}: refusing to back up`, {
+      exit: 2, hint: 'check the clock (or HARDSNAP_NOW)',
+    });
+  }
+  const pdirs = o.parts.map((p) => partDir(o.spool, o.host, p.name));
+  return newGenerationName(o.now, (n) => taken.has(n) || pdirs.some((d) => fs.existsSync(manifestPath(d, n))));
+}
+
+export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<BackupResult> {
+  const started = new Date();
+  validateBackup(o);
+  checkNotEmpty(o);
+  const notes: string[] = [];
+  const sample: Problem[] = [];
+  let problems = 0;
+  let vanished = 0;
+  const events: BackupEvents = {
+    ...ev,
+    onNote(m) {
+      notes.push(m);
+      ev.onNote(m);
+    },
+    onProblem(p) {
+      if (p.severity === 'vanished') vanished++;
+      else problems++;
+      if (sample.length < SAMPLE) sample.push(p);
+      ev.onProblem(p);
+    },
+  };
+  if (!isRoot() && !o.dryRun) events.onNote('not running as root: owners and groups are recorded in the manifest but not applied to the files in the spool');
+
+  const hdir = hostDir(o.spool, o.host);
+  if (!o.dryRun && !fs.existsSync(o.spool)) {
+    fs.mkdirSync(o.spool, { recursive: true });
+    events.onNote(`created the spool ${o.spool}`);
+  }
+  const lock = o.dryRun ? null : await acquireLock(hdir, o.command, {
+    waitMs: o.waitMs,
+    onWait: (h) => events.onNote(`waiting for the lock held by pid ${h.pid} (${h.command})`),
+  });
+  if (lock?.tookOver) events.onNote(`took over a stale lock of pid ${lock.tookOver.pid} (${lock.tookOver.started})`);
+
+  const built: BuiltPart[] = [];
+  let generation: string | null = null;
+  let failure: HardsnapError | null = null;
+  const skipDirs = new Map<string, string>();
+  try {
+    generation = chooseName(o);
+    if (fs.existsSync(o.spool)) {
+      const st = fs.statSync(o.spool);
+      skipDirs.set(`${st.dev}:${st.ino}`, `the spool ${o.spool}`);
+    }
+    for (const spec of o.parts) {
+      const excludes = compileExcludes([...o.exclude, ...(spec.exclude ?? [])]);
+      ev.onPhase?.('scan', spec.name);
+      built.push(buildPart(o, spec, generation, excludes, skipDirs, events));
+    }
+    if (!o.dryRun) {
+      ev.onPhase?.('publish');
+      if (o.flush) flushFileSystems(built.map((b) => b.partDir));
+      for (const b of built) publishPart(b);
+    }
+  } catch (err) {
+    failure = err instanceof HardsnapError ? err
+      : new HardsnapError((err as NodeJS.ErrnoException).code ?? 'EFAIL', `backup failed: ${(err as Error).message}`, { cause: err, exit: 2 });
+    throw failure;
+  } finally {
+    const ended = new Date();
+    const exit: ExitCode = failure ? failure.exit : exitFor(problems, vanished);
+    if (!o.dryRun && lock) {
+      const rec: RunRecord = {
+        command: o.command,
+        start: started.toISOString(),
+        end: ended.toISOString(),
+        durationMs: ended.getTime() - started.getTime(),
+        generation: failure ? null : generation,
+        exit,
+        status: failure ? 'failed' : exit === 0 ? 'ok' : 'partial',
+        parts: Object.fromEntries(built.map((b) => [b.part, { ...b.stats, resumed: b.resumed, compared: b.compared, previous: b.previous }])),
+        problems,
+        vanished,
+        ...(failure ? { error: failure.message } : {}),
+        sample: sample.map((p) => ({ part: p.part, path: displayPath(p.path), code: p.code, message: p.message })),
+      };
+      try {
+        appendRun(hdir, rec);
+      } finally {
+        lock.release();
+      }
+    }
+  }
+  const ended = new Date();
+  const exit = exitFor(problems, vanished);
+  return {
+    generation: generation!,
+    exit,
+    status: o.dryRun ? 'dry-run' : exit === 0 ? 'ok' : 'partial',
+    parts: built.map(({ partDir: _p, partialPath: _q, manifestTmp: _m, ...r }) => ({ ...r, path: o.dryRun ? r.path : path.join(_p, r.generation) })),
+    problems,
+    vanished,
+    notes,
+    started: started.toISOString(),
+    ended: ended.toISOString(),
+    durationMs: ended.getTime() - started.getTime(),
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * Checks everything about a backup's input before anything is written: part names, sources,
+ * the spool. Bad input is a UsageError (exit 1, nothing created); a source root that is
+ * missing or empty (an unmounted file system) is a failure of the run (exit 2).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { HardsnapError, UsageError } from '../core/errors.js';
+import { listParts, validateHost } from '../spool/layout.js';
+import { checkNoNesting, validatePartName } from '../spool/part-name.js';
+import type { BackupOptions } from './types.js';
+
+/** 'NAME=PATH' of --part. */
+export function parsePartArg(arg: string): { name: string; source: string } {
+  const i = arg.indexOf('=');
+  if (i <= 0 || i === arg.length - 1) {
+    throw new UsageError(`malformed --part ${JSON.stringify(arg)}: expected NAME=PATH`, { hint: 'for example --part mail=/var/spool/mail' });
+  }
+  return { name: arg.slice(0, i), source: arg.slice(i + 1) };
+}
+
+function realpathOrSelf(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** The nearest existing ancestor of p (for "is the spool writable" when it must be created). */
+function existingAncestor(p: string): string {
+  let cur = path.resolve(p);
+  while (!fs.existsSync(cur)) cur = path.dirname(cur);
+  return cur;
+}
+
+export function validateBackup(o: BackupOptions): void {
+  validateHost(o.host);
+  if (!o.parts.length) throw new UsageError('nothing to back up: give at least one --part NAME=PATH');
+  for (const p of o.parts) validatePartName(p.name);
+  checkNoNesting(o.parts.map((p) => p.name), listParts(o.spool, o.host));
+  const spoolReal = realpathOrSelf(o.spool);
+  const anc = existingAncestor(o.spool);
+  if (!fs.statSync(anc).isDirectory()) throw new UsageError(`spool ${o.spool} is not a directory (${anc} is a file)`);
+  try {
+    fs.accessSync(anc, fs.constants.W_OK);
+  } catch (err) {
+    throw new UsageError(`spool ${o.spool} is not writable (${(err as NodeJS.ErrnoException).code} on ${anc})`, { hint: 'check its permissions and that it is mounted read-write' });
+  }
+  for (const p of o.parts) {
+    if (!path.isAbsolute(p.source) && !p.source) throw new UsageError(`part '${p.name}' has an empty source path`);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(p.source);
+    } catch (err) {
+      throw new HardsnapError('ENOSOURCE', `source of part '${p.name}' is missing: ${p.source} (${(err as NodeJS.ErrnoException).code})`, {
+        exit: 2, path: p.source, hint: 'is its file system mounted? nothing was written',
+      });
+    }
+    if (!st.isDirectory()) throw new UsageError(`source of part '${p.name}' is not a directory: ${p.source}`);
+    const real = realpathOrSelf(p.source);
+    if (isInside(real, spoolReal)) {
+      throw new UsageError(`source of part '${p.name}' (${p.source}) lies inside the spool ${o.spool}`, { hint: 'back up something outside the spool' });
+    }
+  }
+}
+
+/** An empty source root is most often an unmounted file system: refuse to publish it. */
+export function checkNotEmpty(o: BackupOptions): void {
+  if (o.allowEmpty) return;
+  for (const p of o.parts) {
+    if (fs.readdirSync(p.source).length === 0) {
+      throw new HardsnapError('EEMPTYSOURCE', `source of part '${p.name}' is empty: ${p.source}; refusing to publish an empty generation`, {
+        exit: 2, path: p.source, hint: 'is its file system mounted? use --allow-empty if empty is expected',
+      });
+    }
+  }
+}

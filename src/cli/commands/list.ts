@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
+import { hostDir, listGenerations, listParts } from '../../spool/layout.js';
+import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import type { Output } from '../../ui/output.js';
+import type { CliContext } from '../context.js';
+import fs from 'node:fs';
+
+interface ListOptions extends CommonOptions {
+  part?: string;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  addCommon(
+    program
+      .command('list')
+      .description('list the generations of a host, newest last; partial ones are marked')
+      .option('--part <name>', 'only this part')
+      .addHelpText('after', `
+Examples:
+  hardsnap list --spool /var/backups/hs --host web1
+  hardsnap list --spool /var/backups/hs --host web1 --part mail --json`),
+  ).action(async (o: ListOptions) => ctx.run(o, (out) => list(o, ctx, out)));
+}
+
+async function list(o: ListOptions, ctx: CliContext, out: Output): Promise<number> {
+  const cfg = ctx.config(o);
+  const { spool, host } = resolveTarget(o, cfg);
+  if (!fs.existsSync(hostDir(spool, host))) throw new UsageError(`no backups of host '${host}' in the spool ${spool}`, { hint: 'check --spool and --host' });
+  const parts = o.part ? [o.part] : listParts(spool, host);
+  if (o.part && !listParts(spool, host).includes(o.part)) throw new UsageError(`no part '${o.part}' for host '${host}' in ${spool}`);
+  const rows = parts.flatMap((p) => listGenerations(spool, host, p));
+  if (o.json) {
+    out.json(rows.map((g) => ({ part: g.part, name: g.name, path: g.path, time: g.time.toISOString(), complete: g.complete })));
+    return 0;
+  }
+  const w = Math.max(4, ...rows.map((r) => r.part.length));
+  for (const g of rows) out.print(`${g.part.padEnd(w)}  ${g.name}${g.complete ? '' : '  (partial: interrupted, resumed by the next run)'}`);
+  return 0;
+}

@@ -1,0 +1,111 @@
+/**
+ * The metadata of one directory entry, as the scan reads it from the source and as the
+ * manifest records it. Names are bytes.
+ */
+import { sys } from './native.js';
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
+
+/** On-disk type codes of the manifest (docs/FORMAT.md). */
+export const TYPE_CODE: Record<EntryType, number> = {
+  file: 1, dir: 2, symlink: 3, fifo: 4, socket: 5, char: 6, block: 7,
+};
+export const CODE_TYPE: (EntryType | undefined)[] = [
+  undefined, 'file', 'dir', 'symlink', 'fifo', 'socket', 'char', 'block',
+];
+
+const S_IFMT = 0o170000;
+export function typeOfMode(mode: number): EntryType | undefined {
+  switch (mode & S_IFMT) {
+    case 0o100000: return 'file';
+    case 0o040000: return 'dir';
+    case 0o120000: return 'symlink';
+    case 0o010000: return 'fifo';
+    case 0o140000: return 'socket';
+    case 0o020000: return 'char';
+    case 0o060000: return 'block';
+    default: return undefined;
+  }
+}
+export const MODE_BITS: Record<EntryType, number> = {
+  file: 0o100000, dir: 0o040000, symlink: 0o120000, fifo: 0o010000, socket: 0o140000,
+  char: 0o020000, block: 0o060000,
+};
+
+/** What "unchanged" compares, and what restore puts back. */
+export interface Meta {
+  type: EntryType;
+  /** permission bits (07777) */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  rdev: number;
+  /** symlink target bytes, null for other types */
+  target: Buffer | null;
+}
+
+/** One entry of a source directory as the scan saw it. */
+export interface SourceEntry extends Meta {
+  name: Buffer;
+  /** errno of lstat/readlink (ENOENT: vanished between readdir and lstat), 0 when fine */
+  err: number;
+  nlink: number;
+  ino: number;
+  dev: number;
+  blocks: number;
+}
+
+/** Decodes the records of sys.scandir() (layout in native/hardsnap.c). */
+export function parseScan(buf: Buffer): SourceEntry[] {
+  const out: SourceEntry[] = [];
+  const head = sys.REC_HEAD;
+  let off = 0;
+  while (off < buf.length) {
+    const nameLen = buf.readUInt16LE(off);
+    const targetLen = buf.readUInt16LE(off + 2);
+    const err = buf.readInt32LE(off + 4);
+    const rawMode = buf.readUInt32LE(off + 8);
+    const type = typeOfMode(rawMode);
+    const nameStart = off + head;
+    const name = buf.subarray(nameStart, nameStart + nameLen);
+    out.push({
+      name,
+      err: err !== 0 ? err : type === undefined ? -1 : 0,
+      type: type ?? 'file',
+      mode: rawMode & 0o7777,
+      uid: buf.readUInt32LE(off + 12),
+      gid: buf.readUInt32LE(off + 16),
+      nlink: buf.readUInt32LE(off + 20),
+      size: buf.readDoubleLE(off + 24),
+      mtimeSec: buf.readDoubleLE(off + 32),
+      mtimeNsec: buf.readUInt32LE(off + 40),
+      ino: buf.readDoubleLE(off + 56),
+      dev: buf.readDoubleLE(off + 64),
+      rdev: buf.readDoubleLE(off + 72),
+      blocks: buf.readDoubleLE(off + 80),
+      target: type === 'symlink' ? buf.subarray(nameStart + nameLen, nameStart + nameLen + targetLen) : null,
+    });
+    off = nameStart + nameLen + targetLen;
+  }
+  return out;
+}
+
+/** Same type, permission bits, owner, size, mtime to the nanosecond, device and target. */
+export function sameMeta(a: Meta, b: Meta): boolean {
+  if (a.type !== b.type || a.mtimeSec !== b.mtimeSec || a.mtimeNsec !== b.mtimeNsec) return false;
+  if (a.uid !== b.uid || a.gid !== b.gid) return false;
+  switch (a.type) {
+    case 'file':
+      return a.size === b.size && a.mode === b.mode;
+    case 'symlink':
+      return a.target !== null && b.target !== null && a.target.equals(b.target);
+    case 'char':
+    case 'block':
+      return a.rdev === b.rdev && a.mode === b.mode;
+    default:
+      return a.mode === b.mode;
+  }
+}

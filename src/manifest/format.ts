@@ -1,0 +1,198 @@
+/**
+ * Manifest format version 1 (docs/FORMAT.md is the reference; keep both in step).
+ *
+ *   header   "HSNAPMF1" | u32 jsonLen | JSON {format, part, generation, created, tool}
+ *   blocks   one per directory: u32 rawLen | u32 packedLen | u32 crc32(packed) | deflate-raw(raw)
+ *            raw = u32 dirPathLen | dirPath | u32 count | entries (sorted by name bytes)
+ *   index    a block of the same framing whose raw payload is
+ *            root entry | u32 dirCount | per dir: u32 pathLen | path | f64 offset | u32 length
+ *   trailer  f64 indexOffset | u32 indexLength | u32 0 | "HSNAPEND"
+ *
+ * An entry: u8 type | u8 flags | u16 nameLen | u32 mode | u32 uid | u32 gid | f64 size |
+ * f64 mtimeSec | u32 mtimeNsec | u32 linkGroup | f64 ino | f64 rdev | u16 targetLen |
+ * [u32 hashHi | u32 hashLo when flags & HAS_HASH] | name | target.
+ * Integers are little-endian; f64 holds integers exactly up to 2^53.
+ */
+import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { CODE_TYPE, TYPE_CODE, type Meta } from '../fs/entry.js';
+
+export const MAGIC = Buffer.from('HSNAPMF1');
+export const END_MAGIC = Buffer.from('HSNAPEND');
+export const FORMAT_VERSION = 1;
+export const TRAILER_LEN = 24;
+
+export const FLAG = {
+  /** the content hash is recorded */
+  HAS_HASH: 1,
+  /** the file changed while it was copied: never link it as unchanged */
+  UNSTABLE: 2,
+  /** recorded but not present in the generation (a device when not root) */
+  ABSENT: 4,
+} as const;
+
+export interface ManifestEntry extends Meta {
+  name: Buffer;
+  flags: number;
+  /** 0 = not hard-linked in the source; else an id shared by the names of one source inode */
+  linkGroup: number;
+  /** the generation file's own inode number */
+  ino: number;
+  /** XXH64 of the content, 16 hex digits, or null */
+  hash: string | null;
+}
+
+export class ManifestFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ManifestFormatError';
+  }
+}
+
+const FIXED = 58;
+
+/** A growable byte buffer for encoding. */
+export class ByteSink {
+  buf: Buffer;
+  len = 0;
+  constructor(size = 1 << 16) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  reserve(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+  u32(v: number): void {
+    this.reserve(4);
+    this.buf.writeUInt32LE(v >>> 0, this.len);
+    this.len += 4;
+  }
+  f64(v: number): void {
+    this.reserve(8);
+    this.buf.writeDoubleLE(v, this.len);
+    this.len += 8;
+  }
+  bytes(b: Buffer): void {
+    this.reserve(b.length);
+    b.copy(this.buf, this.len);
+    this.len += b.length;
+  }
+  view(): Buffer {
+    return this.buf.subarray(0, this.len);
+  }
+  reset(): void {
+    this.len = 0;
+  }
+}
+
+export function encodeEntry(s: ByteSink, e: ManifestEntry): void {
+  const target = e.target ?? EMPTY;
+  const hasHash = e.hash !== null;
+  s.reserve(FIXED + 8 + e.name.length + target.length);
+  const b = s.buf;
+  let o = s.len;
+  b[o] = TYPE_CODE[e.type];
+  b[o + 1] = (e.flags & ~FLAG.HAS_HASH) | (hasHash ? FLAG.HAS_HASH : 0);
+  b.writeUInt16LE(e.name.length, o + 2);
+  b.writeUInt32LE(e.mode, o + 4);
+  b.writeUInt32LE(e.uid >>> 0, o + 8);
+  b.writeUInt32LE(e.gid >>> 0, o + 12);
+  b.writeDoubleLE(e.size, o + 16);
+  b.writeDoubleLE(e.mtimeSec, o + 24);
+  b.writeUInt32LE(e.mtimeNsec, o + 32);
+  b.writeUInt32LE(e.linkGroup, o + 36);
+  b.writeDoubleLE(e.ino, o + 40);
+  b.writeDoubleLE(e.rdev, o + 48);
+  b.writeUInt16LE(target.length, o + 56);
+  o += FIXED;
+  if (hasHash) {
+    b.writeUInt32LE(parseInt(e.hash!.slice(0, 8), 16), o);
+    b.writeUInt32LE(parseInt(e.hash!.slice(8, 16), 16), o + 4);
+    o += 8;
+  }
+  e.name.copy(b, o);
+  o += e.name.length;
+  target.copy(b, o);
+  s.len = o + target.length;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export function decodeEntry(b: Buffer, off: number): [ManifestEntry, number] {
+  if (off + FIXED > b.length) throw new ManifestFormatError('entry runs past the end of its block');
+  const type = CODE_TYPE[b[off]!];
+  if (!type) throw new ManifestFormatError(`unknown entry type ${b[off]}`);
+  const flags = b[off + 1]!;
+  const nameLen = b.readUInt16LE(off + 2);
+  const targetLen = b.readUInt16LE(off + 56);
+  let o = off + FIXED;
+  let hash: string | null = null;
+  if (flags & FLAG.HAS_HASH) {
+    hash = b.readUInt32LE(o).toString(16).padStart(8, '0') + b.readUInt32LE(o + 4).toString(16).padStart(8, '0');
+    o += 8;
+  }
+  if (o + nameLen + targetLen > b.length) throw new ManifestFormatError('entry name runs past the end of its block');
+  const name = Buffer.from(b.subarray(o, o + nameLen));
+  o += nameLen;
+  const target = type === 'symlink' ? Buffer.from(b.subarray(o, o + targetLen)) : null;
+  o += targetLen;
+  return [
+    {
+      type, flags, name, target, hash,
+      mode: b.readUInt32LE(off + 4),
+      uid: b.readUInt32LE(off + 8),
+      gid: b.readUInt32LE(off + 12),
+      size: b.readDoubleLE(off + 16),
+      mtimeSec: b.readDoubleLE(off + 24),
+      mtimeNsec: b.readUInt32LE(off + 32),
+      linkGroup: b.readUInt32LE(off + 36),
+      ino: b.readDoubleLE(off + 40),
+      rdev: b.readDoubleLE(off + 48),
+    },
+    o,
+  ];
+}
+
+/** Frames a raw payload: u32 rawLen | u32 packedLen | u32 crc32 | deflate-raw. */
+export function frame(raw: Buffer): Buffer {
+  const packed = deflateRawSync(raw, { level: 1 });
+  const out = Buffer.allocUnsafe(12 + packed.length);
+  out.writeUInt32LE(raw.length, 0);
+  out.writeUInt32LE(packed.length, 4);
+  out.writeUInt32LE(crc32(packed), 8);
+  packed.copy(out, 12);
+  return out;
+}
+
+/** The inverse of frame(); checks lengths and the checksum. */
+export function unframe(framed: Buffer): Buffer {
+  if (framed.length < 12) throw new ManifestFormatError('truncated block');
+  const rawLen = framed.readUInt32LE(0);
+  const packedLen = framed.readUInt32LE(4);
+  if (framed.length !== 12 + packedLen) throw new ManifestFormatError('block length mismatch');
+  const packed = framed.subarray(12);
+  if (crc32(packed) !== framed.readUInt32LE(8)) throw new ManifestFormatError('block checksum mismatch');
+  let raw: Buffer;
+  try {
+    raw = inflateRawSync(packed);
+  } catch (err) {
+    throw new ManifestFormatError(`block does not inflate: ${(err as Error).message}`);
+  }
+  if (raw.length !== rawLen) throw new ManifestFormatError('inflated block length mismatch');
+  return raw;
+}
+
+export function decodeDirBlock(raw: Buffer): { dir: Buffer; entries: ManifestEntry[] } {
+  const pathLen = raw.readUInt32LE(0);
+  const dir = Buffer.from(raw.subarray(4, 4 + pathLen));
+  let o = 4 + pathLen;
+  const count = raw.readUInt32LE(o);
+  o += 4;
+  const entries: ManifestEntry[] = new Array(count);
+  for (let i = 0; i < count; i++) [entries[i], o] = decodeEntry(raw, o);
+  if (o !== raw.length) throw new ManifestFormatError('trailing bytes in a directory block');
+  return { dir, entries };
+}

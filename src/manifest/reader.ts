@@ -1,0 +1,119 @@
+/**
+ * Reads a manifest: the trailer and the index first (small), then directory blocks on demand
+ * by offset, so a run can look up the previous entries of any directory without holding the
+ * whole manifest in memory.
+ */
+import fs from 'node:fs';
+import {
+  decodeDirBlock, decodeEntry, END_MAGIC, MAGIC, ManifestFormatError, TRAILER_LEN, unframe,
+  type ManifestEntry,
+} from './format.js';
+import type { ManifestHeader } from './writer.js';
+
+/** Every format version this release reads (docs/FORMAT.md; fixtures in test/fixtures). */
+export const READABLE_VERSIONS = [1];
+
+export class ManifestReader {
+  private constructor(
+    private readonly fd: number,
+    readonly file: string,
+    readonly header: ManifestHeader,
+    readonly root: ManifestEntry,
+    private readonly index: Map<string, { offset: number; length: number }>,
+    private readonly order: string[],
+  ) {}
+
+  /** Opens and checks a manifest; throws ManifestFormatError when it is damaged. */
+  static open(file: string): ManifestReader {
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size < 12 + TRAILER_LEN) throw new ManifestFormatError('file too short');
+      const head = readAt(fd, 0, 12);
+      if (!head.subarray(0, 8).equals(MAGIC)) throw new ManifestFormatError('not a hardsnap manifest (bad magic)');
+      const jsonLen = head.readUInt32LE(8);
+      if (12 + jsonLen > size) throw new ManifestFormatError('header runs past the end');
+      let header: ManifestHeader;
+      try {
+        header = JSON.parse(readAt(fd, 12, jsonLen).toString('utf8')) as ManifestHeader;
+      } catch {
+        throw new ManifestFormatError('unreadable header');
+      }
+      if (!READABLE_VERSIONS.includes(header.format)) {
+        throw new ManifestFormatError(`format version ${header.format} is newer than this hardsnap reads (${READABLE_VERSIONS.join(', ')})`);
+      }
+      const trailer = readAt(fd, size - TRAILER_LEN, TRAILER_LEN);
+      if (!trailer.subarray(16).equals(END_MAGIC)) throw new ManifestFormatError('incomplete manifest (no trailer)');
+      const indexOffset = trailer.readDoubleLE(0);
+      const indexLen = trailer.readUInt32LE(8);
+      if (indexOffset + indexLen + TRAILER_LEN !== size) throw new ManifestFormatError('index position mismatch');
+      const raw = unframe(readAt(fd, indexOffset, indexLen));
+      const [root, after] = decodeEntry(raw, 0);
+      let o = after;
+      const count = raw.readUInt32LE(o);
+      o += 4;
+      const index = new Map<string, { offset: number; length: number }>();
+      const order: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const len = raw.readUInt32LE(o);
+        const key = raw.toString('latin1', o + 4, o + 4 + len);
+        o += 4 + len;
+        const offset = raw.readDoubleLE(o);
+        const length = raw.readUInt32LE(o + 8);
+        o += 12;
+        if (offset + length > indexOffset) throw new ManifestFormatError('index points past the blocks');
+        index.set(key, { offset, length });
+        order.push(key);
+      }
+      return new ManifestReader(fd, file, header, root, index, order);
+    } catch (err) {
+      fs.closeSync(fd);
+      if (err instanceof RangeError) throw new ManifestFormatError(`damaged: ${err.message}`);
+      throw err;
+    }
+  }
+
+  get dirCount(): number {
+    return this.order.length;
+  }
+
+  has(dir: Buffer): boolean {
+    return this.index.has(dir.toString('latin1'));
+  }
+
+  /** The entries of one directory (sorted by name), or undefined when it was not there. */
+  dir(dir: Buffer): ManifestEntry[] | undefined {
+    const at = this.index.get(dir.toString('latin1'));
+    if (!at) return undefined;
+    return this.block(at).entries;
+  }
+
+  /** Every directory block, in the order they were written (the walk order of the run). */
+  *walk(): Generator<{ dir: Buffer; entries: ManifestEntry[] }> {
+    for (const key of this.order) yield this.block(this.index.get(key)!);
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+
+  private block(at: { offset: number; length: number }): { dir: Buffer; entries: ManifestEntry[] } {
+    try {
+      return decodeDirBlock(unframe(readAt(this.fd, at.offset, at.length)));
+    } catch (err) {
+      if (err instanceof RangeError) throw new ManifestFormatError(`damaged block: ${err.message}`);
+      throw err;
+    }
+  }
+}
+
+function readAt(fd: number, pos: number, len: number): Buffer {
+  const b = Buffer.allocUnsafe(len);
+  let done = 0;
+  while (done < len) {
+    const n = fs.readSync(fd, b, done, len - done, pos + done);
+    if (n === 0) throw new ManifestFormatError('unexpected end of file');
+    done += n;
+  }
+  return b;
+}

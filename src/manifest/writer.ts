@@ -1,0 +1,101 @@
+/**
+ * Streams a manifest to disk one directory block at a time, so memory does not grow with the
+ * tree; the index of blocks and the trailer are written by finish(). The caller writes to a
+ * temporary name and renames it when the generation is published.
+ */
+import fs from 'node:fs';
+import { ByteSink, encodeEntry, frame, FORMAT_VERSION, MAGIC, END_MAGIC, TRAILER_LEN, type ManifestEntry } from './format.js';
+
+export interface ManifestHeader {
+  format: number;
+  part: string;
+  generation: string;
+  created: string;
+  tool: string;
+}
+
+const FLUSH_AT = 1 << 20;
+
+export class ManifestWriter {
+  private readonly sink = new ByteSink();
+  private readonly out = new ByteSink(FLUSH_AT * 2);
+  private readonly index: { dir: Buffer; offset: number; length: number }[] = [];
+  private offset = 0;
+  private closed = false;
+
+  private constructor(private readonly fd: number) {}
+
+  static create(file: string, header: Omit<ManifestHeader, 'format'>): ManifestWriter {
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o644);
+    const w = new ManifestWriter(fd);
+    const json = Buffer.from(JSON.stringify({ format: FORMAT_VERSION, ...header }));
+    const head = Buffer.allocUnsafe(12);
+    MAGIC.copy(head, 0);
+    head.writeUInt32LE(json.length, 8);
+    w.put(head);
+    w.put(json);
+    return w;
+  }
+
+  /** Adds the block of one directory; entries must be sorted by name bytes. */
+  addDir(dir: Buffer, entries: ManifestEntry[]): void {
+    const s = this.sink;
+    s.reset();
+    s.u32(dir.length);
+    s.bytes(dir);
+    s.u32(entries.length);
+    for (const e of entries) encodeEntry(s, e);
+    const framed = frame(s.view());
+    this.index.push({ dir, offset: this.offset, length: framed.length });
+    this.put(framed);
+  }
+
+  /** Writes the index (with the part root's own entry) and the trailer, and closes. */
+  finish(root: ManifestEntry): void {
+    const s = this.sink;
+    s.reset();
+    encodeEntry(s, root);
+    s.u32(this.index.length);
+    for (const d of this.index) {
+      s.u32(d.dir.length);
+      s.bytes(d.dir);
+      s.f64(d.offset);
+      s.u32(d.length);
+    }
+    const framed = frame(s.view());
+    const indexOffset = this.offset;
+    this.put(framed);
+    const trailer = Buffer.alloc(TRAILER_LEN);
+    trailer.writeDoubleLE(indexOffset, 0);
+    trailer.writeUInt32LE(framed.length, 8);
+    END_MAGIC.copy(trailer, 16);
+    this.put(trailer);
+    this.flush();
+    this.closed = true;
+    fs.closeSync(this.fd);
+  }
+
+  /** Closes without finishing (the file is left unreadable on purpose). */
+  abort(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.flush();
+    } finally {
+      fs.closeSync(this.fd);
+    }
+  }
+
+  private put(b: Buffer): void {
+    this.out.bytes(b);
+    this.offset += b.length;
+    if (this.out.len >= FLUSH_AT) this.flush();
+  }
+
+  private flush(): void {
+    let done = 0;
+    const v = this.out.view();
+    while (done < v.length) done += fs.writeSync(this.fd, v, done, v.length - done);
+    this.out.reset();
+  }
+}

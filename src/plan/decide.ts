@@ -1,0 +1,65 @@
+/**
+ * What to do with one source entry, given the previous generation's record of the same name:
+ * a pure function with its reason attached (restic's fileChanged is the model), so the
+ * decisions are table-tested without a disk and `backup --dry-run` prints them.
+ */
+import { sameMeta, type Meta } from '../fs/entry.js';
+import { FLAG, type ManifestEntry } from '../manifest/format.js';
+
+export type Action =
+  /** hard link to the previous generation's inode */
+  | 'link'
+  /** write a new inode with the source's content */
+  | 'copy'
+  | 'mkdir'
+  | 'symlink'
+  /** a FIFO, socket or device node, recreated */
+  | 'mknod'
+  /** a device node that cannot be created (not root): recorded in the manifest only */
+  | 'record';
+
+export interface Decision {
+  action: Action;
+  reason: string;
+}
+
+export interface DecideContext {
+  /** the previous generation can be linked from */
+  prevAvailable: boolean;
+  asRoot: boolean;
+}
+
+function changeReason(e: Meta, p: ManifestEntry): string {
+  if (p.flags & FLAG.UNSTABLE) return 'changed while read last time';
+  if (p.flags & FLAG.ABSENT) return 'not materialized last time';
+  if (e.type !== p.type) return `type ${p.type} -> ${e.type}`;
+  if (e.type === 'symlink' && !(e.target && p.target && e.target.equals(p.target))) return 'target';
+  if (e.size !== p.size && e.type === 'file') return 'size';
+  if (e.mtimeSec !== p.mtimeSec || e.mtimeNsec !== p.mtimeNsec) return 'mtime';
+  if (e.uid !== p.uid || e.gid !== p.gid) return 'owner';
+  if (e.mode !== p.mode) return 'mode';
+  if (e.rdev !== p.rdev) return 'device number';
+  return 'changed';
+}
+
+function create(e: Meta, ctx: DecideContext): Action {
+  switch (e.type) {
+    case 'dir': return 'mkdir';
+    case 'file': return 'copy';
+    case 'symlink': return 'symlink';
+    case 'fifo':
+    case 'socket': return 'mknod';
+    case 'char':
+    case 'block': return ctx.asRoot ? 'mknod' : 'record';
+  }
+}
+
+export function decide(e: Meta, p: ManifestEntry | undefined, ctx: DecideContext): Decision {
+  if (e.type === 'dir') return { action: 'mkdir', reason: p?.type === 'dir' ? 'directory' : 'new directory' };
+  if (!p) return { action: create(e, ctx), reason: 'new' };
+  if (!(p.flags & (FLAG.UNSTABLE | FLAG.ABSENT)) && sameMeta(e, p)) {
+    if (ctx.prevAvailable) return { action: 'link', reason: 'unchanged' };
+    return { action: create(e, ctx), reason: 'unchanged, previous generation not reachable' };
+  }
+  return { action: create(e, ctx), reason: changeReason(e, p) };
+}

@@ -1,0 +1,172 @@
+/**
+ * The per-host lock: `<spool>/rsync/<host>/.hardsnap/lock`, created with O_EXCL and holding who
+ * took it (pid, the process's start time, hostname, boot id). Node has no flock, and flock is
+ * unreliable on NFS anyway; an O_EXCL file works there. A lock whose holder is provably gone
+ * (same host and boot, and the pid is dead or is another process now; or the same host after a
+ * reboot) is stale and is taken over. Takeover is itself serialized by a second O_EXCL file so
+ * two runs cannot both take over the same stale lock.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LockedError } from '../core/errors.js';
+
+export interface LockInfo {
+  pid: number;
+  pidStart: string | null;
+  hostname: string;
+  bootId: string | null;
+  started: string;
+  command: string;
+}
+
+export interface LockHandle {
+  readonly file: string;
+  /** stale lock that was taken over, if any */
+  readonly tookOver: LockInfo | null;
+  release(): void;
+}
+
+function readProc(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+function processStart(pid: number): string | null {
+  const stat = readProc(`/proc/${pid}/stat`);
+  if (!stat) return null;
+  // field 22 (starttime), counted after the ')' that closes the command name
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[19] ?? null;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function currentLockInfo(command: string): LockInfo {
+  return {
+    pid: process.pid,
+    pidStart: processStart(process.pid),
+    hostname: os.hostname(),
+    bootId: readProc('/proc/sys/kernel/random/boot_id'),
+    started: new Date().toISOString(),
+    command,
+  };
+}
+
+/** Why the lock is stale, or null when its holder may still be running. */
+export function staleReason(info: LockInfo): string | null {
+  if (info.hostname !== os.hostname()) return null;
+  const boot = readProc('/proc/sys/kernel/random/boot_id');
+  if (info.bootId && boot && info.bootId !== boot) return 'its holder ran before the last reboot';
+  if (!alive(info.pid)) return `process ${info.pid} is gone`;
+  const start = processStart(info.pid);
+  if (info.pidStart && start && start !== info.pidStart) return `process ${info.pid} is another program now`;
+  return null;
+}
+
+export function describeHolder(info: LockInfo): string {
+  return `pid ${info.pid} on ${info.hostname}, running '${info.command}' since ${info.started}`;
+}
+
+function readLock(file: string): LockInfo | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as LockInfo;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    // unreadable or half-written (killed between create and write): treat as anonymous
+    return { pid: -1, pidStart: null, hostname: '?', bootId: null, started: '?', command: '?' };
+  }
+}
+
+function tryCreate(file: string, info: LockInfo): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    fs.writeSync(fd, JSON.stringify(info) + '\n');
+  } finally {
+    fs.closeSync(fd);
+  }
+  return true;
+}
+
+const TAKEOVER_STALE_MS = 60_000;
+
+/** Removes a stale lock, serialized with other runs that may try the same. */
+function takeOver(file: string, seen: LockInfo): boolean {
+  const guard = `${file}.takeover`;
+  try {
+    const st = fs.statSync(guard);
+    if (Date.now() - st.mtimeMs > TAKEOVER_STALE_MS) fs.rmSync(guard, { force: true });
+  } catch {
+    /* no guard */
+  }
+  if (!tryCreate(guard, currentLockInfo('takeover'))) return false;
+  try {
+    const now = readLock(file);
+    if (now && JSON.stringify(now) === JSON.stringify(seen)) fs.rmSync(file, { force: true });
+    return true;
+  } finally {
+    fs.rmSync(guard, { force: true });
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Takes the lock of a host directory. Without `waitMs` a held lock fails at once with
+ * LockedError (exit 3); with it, polls until free or the time is up.
+ */
+export async function acquireLock(
+  hostDirPath: string,
+  command: string,
+  opts: { waitMs?: number; onWait?: (holder: LockInfo) => void } = {},
+): Promise<LockHandle> {
+  const dir = path.join(hostDirPath, '.hardsnap');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'lock');
+  const info = currentLockInfo(command);
+  const deadline = Date.now() + (opts.waitMs ?? 0);
+  let tookOver: LockInfo | null = null;
+  let told = false;
+  for (;;) {
+    if (tryCreate(file, info)) break;
+    const holder = readLock(file);
+    if (!holder) continue; // released in between
+    const stale = holder.pid === -1 ? null : staleReason(holder);
+    if (stale) {
+      if (takeOver(file, holder)) tookOver = holder;
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new LockedError(`another hardsnap run holds the lock of ${hostDirPath}: ${describeHolder(holder)}`, {
+        path: file,
+        hint: 'wait for it to finish, use --wait, or remove the lock file if you are sure that run is gone',
+      });
+    }
+    if (!told) opts.onWait?.(holder), (told = true);
+    await sleep(Math.min(500, Math.max(50, deadline - Date.now())));
+  }
+  return {
+    file,
+    tookOver,
+    release() {
+      const cur = readLock(file);
+      if (cur && cur.pid === info.pid && cur.started === info.started) fs.rmSync(file, { force: true });
+    },
+  };
+}

@@ -1,0 +1,49 @@
+/** `<host>/.hardsnap/runs.jsonl`: one JSON line per run, appended with one write. */
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface RunRecord {
+  command: string;
+  start: string;
+  end: string;
+  durationMs: number;
+  generation: string | null;
+  exit: number;
+  status: 'ok' | 'partial' | 'failed' | 'skipped';
+  parts: Record<string, Record<string, number | string | boolean | null>>;
+  problems: number;
+  vanished: number;
+  error?: string;
+  /** the first problems, by escaped path */
+  sample?: { part: string; path: string; code: string; message: string }[];
+}
+
+export function runsLogPath(hostDirPath: string): string {
+  return path.join(hostDirPath, '.hardsnap', 'runs.jsonl');
+}
+
+export function appendRun(hostDirPath: string, rec: RunRecord): void {
+  const file = runsLogPath(hostDirPath);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.appendFileSync(file, JSON.stringify(rec) + '\n');
+}
+
+export function readRuns(hostDirPath: string): RunRecord[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(runsLogPath(hostDirPath), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const out: RunRecord[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as RunRecord);
+    } catch {
+      /* a line cut by a crash: skip it */
+    }
+  }
+  return out;
+}

@@ -1,0 +1,108 @@
+// Run bin/hardsnap as a user (or cron) would: no TTY, captured output, exit code.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (this file is test/helpers/run.ts). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = path.join(REPO_ROOT, 'bin', 'hardsnap');
+
+export interface RunOptions {
+  /** merged over process.env */
+  env?: Record<string, string>;
+  /** stdin; default empty */
+  input?: string;
+  cwd?: string;
+  /** default 60 s */
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  /** exit code; 128+signal number when killed by a signal */
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** set when the process was killed by a signal (e.g. on timeout) */
+  signal?: NodeJS.Signals;
+}
+
+function envOf(opts: RunOptions): NodeJS.ProcessEnv {
+  return { ...process.env, ...opts.env };
+}
+
+/** Run `bin/hardsnap args...` to completion, stdin/stdout/stderr on pipes (no TTY). */
+export function hardsnap(args: string[], opts: RunOptions = {}): RunResult {
+  const r = spawnSync(BIN, args, {
+    env: envOf(opts),
+    input: opts.input ?? '',
+    cwd: opts.cwd ?? REPO_ROOT,
+    timeout: opts.timeoutMs ?? 60_000,
+    killSignal: 'SIGKILL',
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  if (r.error && (r.error as NodeJS.ErrnoException).code !== 'ETIMEDOUT') {
+    throw new Error(`could not run ${BIN}: ${r.error.message}`, { cause: r.error });
+  }
+  const res: RunResult = { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  if (r.signal) {
+    res.signal = r.signal;
+    res.code = 128 + (signalNumber(r.signal) ?? 0);
+    if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
+      res.stderr += `\n[test helper: hardsnap ${args.join(' ')} timed out after ${opts.timeoutMs ?? 60_000} ms]`;
+    }
+  }
+  return res;
+}
+
+function signalNumber(sig: NodeJS.Signals): number | undefined {
+  return (
+    { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 } as Record<string, number>
+  )[sig];
+}
+
+/**
+ * Start `bin/hardsnap args...` and return the child (stdio on pipes), e.g. to SIGKILL it
+ * mid-run. Output is collected into `out.stdout` / `out.stderr`; `exited` resolves on exit.
+ */
+export function spawnHardsnap(
+  args: string[],
+  opts: Omit<RunOptions, 'input' | 'timeoutMs'> = {},
+): ChildProcess & { out: { stdout: string; stderr: string }; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+  const child = spawn(BIN, args, {
+    env: envOf(opts),
+    cwd: opts.cwd ?? REPO_ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const out = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out.stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (out.stderr += d));
+  child.stdin.end();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  return Object.assign(child, { out, exited });
+}
+
+/** Poll `predicate` every `intervalMs` until it returns true; reject after `timeoutMs`. */
+export async function waitFor(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  intervalMs = 10,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await predicate()) return;
+    if (Date.now() >= deadline) throw new Error(`waitFor: ${what} not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Wait until `p` exists (lstat, so a dangling symlink counts). */
+export function waitForFile(p: string | Buffer, timeoutMs = 10_000): Promise<void> {
+  return waitFor(() => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined, timeoutMs, 10, `file ${String(p)} to appear`);
+}
