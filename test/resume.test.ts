@@ -44,6 +44,9 @@ describe('SIGKILL mid-run, then resume', () => {
     // what the killed runs finished: regular files whose mtime already equals the source's
     const partial = fs.readdirSync(pdir).find((n) => n.endsWith('.partial'));
     expect(partial, 'a killed run leaves its partial generation').toBeDefined();
+    const listed = JSON.parse(hardsnap(['list', '--spool', spool, '--host', 'h', '--json']).stdout) as { name: string; complete: boolean }[];
+    expect(listed.map((g) => [g.name, g.complete])).toEqual([['2026-02-01T030000Z', true], [partial!.replace(/\.partial$/, ''), false]]);
+    expect(hardsnap(['list', '--spool', spool, '--host', 'h']).stdout).toMatch(/\(partial: interrupted/);
     const done = new Map<string, bigint>();
     if (partial) {
       const srcTree = new Map(readTree(src).map((e) => [e.relPath.toString('latin1'), e]));

@@ -49,6 +49,8 @@ function preparePartial(pdir: string, generation: string, part: string, ev: Back
   }
   if (newest) {
     if (newest !== target) fs.renameSync(newest, target);
+    // a killed run may have given the root its final (read-only) mode already
+    fs.chmodSync(target, 0o700);
     ev.onNote(`part '${part}': resuming the interrupted generation ${path.basename(newest)} as ${generation}`);
     return { partialPath: target, resumed: true };
   }
