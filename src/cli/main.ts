@@ -8,8 +8,12 @@ import { loadConfig } from '../config/load.js';
 import { createContext } from './context.js';
 import * as backup from './commands/backup.js';
 import * as list from './commands/list.js';
+import * as diff from './commands/diff.js';
+import * as history from './commands/history.js';
+import * as du from './commands/du.js';
+import * as verify from './commands/verify.js';
 
-const COMMANDS = [backup, list];
+const COMMANDS = [backup, list, diff, history, du, verify];
 
 export async function runCli(argv: string[]): Promise<void> {
   const ctx = createContext(loadConfig);

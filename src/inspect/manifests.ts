@@ -9,7 +9,13 @@ import { ManifestFormatError, type ManifestEntry } from '../manifest/format.js';
 import { ManifestReader } from '../manifest/reader.js';
 import { hostDir, listGenerations, listParts, manifestPath, partDir } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
-import type { Target } from '../cli/common.js';
+import { selectGeneration, type When } from '../time/when.js';
+
+/** Where a host's backups are (the spool and the host ID). */
+export interface Target {
+  spool: string;
+  host: string;
+}
 
 /** Checks that the host and (when given) the part exist; returns the parts to look at. */
 export function partsOf(t: Target, part?: string): string[] {
@@ -74,4 +80,18 @@ export function isoNs(sec: number, nsec: number): string {
 
 export function octal(mode: number): string {
   return '0' + mode.toString(8).padStart(3, '0');
+}
+
+/** The complete generation of `part` that WHEN `text` designates; a UsageError when none. */
+export function generationAt(t: Target, part: string, when: When, text: string, what: string): Generation {
+  const gens = completeGenerations(t, part);
+  const g = selectGeneration(gens, when);
+  if (g) return g;
+  const oldest = gens[0];
+  throw new UsageError(
+    when.kind === 'name'
+      ? `${what}: part '${part}' has no complete generation named ${JSON.stringify(text)}`
+      : `${what}: part '${part}' has no complete generation at or before ${JSON.stringify(text)} (${when.cutoff.toISOString()})`,
+    { code: 'ENOGEN', hint: oldest ? `its oldest complete generation is ${oldest.name}; see \`hardsnap list --part ${part}\`` : 'it has no complete generation yet' },
+  );
 }
