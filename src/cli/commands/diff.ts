@@ -55,7 +55,7 @@ async function diff(aText: string, bText: string, o: DiffOptions, ctx: CliContex
       const counts = diffManifests(ma, mb, (c) => (o.json ? rows.push(c) : out.print(line(c))));
       if (o.json) {
         const pick = (k: Change['kind']) => rows.filter((c) => c.kind === k).map((c) => ({
-          path: displayPath(c.path), type: c.type, ...(c.changes.length ? { changes: c.changes } : {}),
+          path: c.path.length ? displayPath(c.path) : '.', type: c.type, ...(c.changes.length ? { changes: c.changes } : {}),
         }));
         out.json({
           part, from: ga.name, to: gb.name,
