@@ -16,6 +16,12 @@ import * as verify from './commands/verify.js';
 const COMMANDS = [backup, list, diff, history, du, verify];
 
 export async function runCli(argv: string[]): Promise<void> {
+  // `hardsnap diff ... | head`: a reader that stops early is not an error worth a stack trace;
+  // exit as a process killed by SIGPIPE would (128 + 13)
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(141);
+    throw err;
+  });
   const ctx = createContext(loadConfig);
   const program = new Command('hardsnap')
     .description('Dated, complete, hard-linked generations of directory trees in a backup spool.')

@@ -70,7 +70,9 @@ async function verify(o: VerifyCliOptions, ctx: CliContext, out: Output): Promis
   }
   const results: Checked[] = [];
   let bytes = 0;
+  let hashes = new Map<number, string>();
   for (const g of targets) {
+    if (results.length && results[results.length - 1]!.part !== g.part) hashes = new Map();
     const r: Checked = { part: g.part, generation: g.name, entries: 0, hashed: 0, problems: [] };
     results.push(r);
     const report = (p: VerifyProblem) => {
@@ -86,7 +88,7 @@ async function verify(o: VerifyCliOptions, ctx: CliContext, out: Output): Promis
       continue;
     }
     try {
-      const v = new GenerationVerifier(m, { deep: Boolean(o.deep), owners: isRoot() }, report);
+      const v = new GenerationVerifier(m, { deep: Boolean(o.deep), owners: isRoot(), hashes }, report);
       v.run(g.path);
       r.entries = v.stats.entries;
       r.hashed = v.stats.hashed;
