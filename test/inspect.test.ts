@@ -216,7 +216,7 @@ describe('verify', () => {
     const j = json(spool, ['verify', '--deep']);
     expect(j.ok).toBe(true);
     expect(j.generations).toHaveLength(2);
-    expect(j.generations[0].hashed).toBe(3);
+    expect(j.generations[0].hashed).toBe(4);
     // day 2 shares every inode but changes.txt: --deep reads a shared inode once
     expect(j.generations[1].hashed).toBe(1);
   });
