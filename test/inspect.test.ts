@@ -305,4 +305,23 @@ describe('verify', () => {
     expect(r.lines).toHaveLength(1);
     expect(r.lines[0]).toMatch(new RegExp(`^p ${GEN[0]} \\.: the manifest of p ${GEN[0]} is missing: .*${GEN[0]}\\.hsm$`));
   });
+
+  test('a damaged manifest is a problem for verify (exit 2); history and du leave that generation out and exit 2', ({ tmp }) => {
+    const { spool } = twoDays(tmp);
+    const file = path.join(spool, 'rsync', HOST, 'p', '.hardsnap', 'manifests', `${GEN[0]}.hsm`);
+    fs.truncateSync(file, fs.statSync(file).size - 5);
+    const r = problems(spool);
+    expect(r.code).toBe(2);
+    expect(r.lines).toEqual([expect.stringMatching(new RegExp(`^p ${GEN[0]} \\.: the manifest of p ${GEN[0]} is damaged \\(.+\\): `))]);
+    const h = run(spool, ['history', '--part', 'p', 'shared.txt', '--json']);
+    expect(h.code).toBe(2);
+    expect(h.stderr).toMatch(/is damaged.*generation 2026-11-20T030000Z left out/);
+    expect(JSON.parse(h.stdout).versions.map((v: any) => v.generation)).toEqual([GEN[1]]);
+    const u = run(spool, ['du', '--json']);
+    expect(u.code).toBe(2);
+    expect(JSON.parse(u.stdout).parts[0].unreadable.map((x: any) => x.generation)).toEqual([GEN[0]]);
+    const d = run(spool, ['diff', '--part', 'p', GEN[0]!, GEN[1]!]);
+    expect(d.code).toBe(2);
+    expect(d.stderr).toMatch(/^hardsnap: error: the manifest of p 2026-11-20T030000Z is damaged/);
+  });
 });
