@@ -7,6 +7,9 @@ import { describe, expect, test, tmpdir } from './helpers/fixture.js';
 import { hardsnap } from './helpers/run.js';
 import { makeTree, setMtimesNs } from './helpers/tree.js';
 import { mktree } from './helpers/bench-tree.js';
+import { classify } from '../src/inspect/diff.js';
+import { versionChange } from '../src/inspect/history.js';
+import type { ManifestEntry } from '../src/manifest/format.js';
 
 const HOST = 'h1';
 const DAYS = ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23'];
@@ -323,5 +326,36 @@ describe('verify', () => {
     const d = run(spool, ['diff', '--part', 'p', GEN[0]!, GEN[1]!]);
     expect(d.code).toBe(2);
     expect(d.stderr).toMatch(/^hardsnap: error: the manifest of p 2026-11-20T030000Z is damaged/);
+  });
+});
+
+describe('classify and versionChange (pure, tables)', () => {
+  const base: ManifestEntry = {
+    name: Buffer.from('f'), type: 'file', mode: 0o644, uid: 0, gid: 0, size: 5, mtimeSec: 100, mtimeNsec: 7,
+    rdev: 0, target: null, flags: 1, linkGroup: 0, ino: 11, hash: 'aaaaaaaaaaaaaaaa',
+  };
+  const e = (o: Partial<ManifestEntry>): ManifestEntry => ({ ...base, ...o });
+  const rows: [string, Partial<ManifestEntry>, ReturnType<typeof classify>, ReturnType<typeof versionChange>][] = [
+    ['same inode, even if a field were recorded differently', { mode: 0o600 }, null, 'same'],
+    ['new inode, same hash, same metadata (written again)', { ino: 12 }, null, 'rewritten'],
+    ['new inode after a chmod', { ino: 12, mode: 0o600 }, 'metadata', 'metadata'],
+    ['new inode after a touch (same hash)', { ino: 12, mtimeNsec: 8 }, 'metadata', 'metadata'],
+    ['other hash, same size and mtime', { ino: 12, hash: 'bbbbbbbbbbbbbbbb' }, 'content', 'content'],
+    ['other size', { ino: 12, size: 6, hash: 'bbbbbbbbbbbbbbbb' }, 'content', 'content'],
+    ['no hash on one side, other mtime', { ino: 12, hash: null, mtimeSec: 101 }, 'content', 'content'],
+    ['no hash on one side, same size and mtime, new owner', { ino: 12, hash: null, uid: 5 }, 'metadata', 'metadata'],
+    ['became a symlink', { ino: 12, type: 'symlink', target: Buffer.from('x'), hash: null }, 'content', 'content'],
+  ];
+  test.each(rows)('%s', (_what, change, diffKind, historyKind) => {
+    expect(classify(base, e(change))).toBe(diffKind);
+    expect(versionChange(base, e(change))).toBe(historyKind);
+  });
+
+  test('directories: only metadata can change, and there is no "new inode"', () => {
+    const d = e({ type: 'dir', ino: 0, hash: null, size: 0 });
+    expect(classify(d, { ...d })).toBe(null);
+    expect(classify(d, { ...d, mtimeSec: 200 })).toBe('metadata');
+    expect(versionChange(d, { ...d })).toBe('same');
+    expect(versionChange(undefined, d)).toBe('new');
   });
 });

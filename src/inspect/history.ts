@@ -4,6 +4,7 @@
  */
 import type { ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
+import { classify } from './diff.js';
 import { findEntry } from './manifests.js';
 
 /** The entry at `path` (bytes relative to the part root; empty = the root), or undefined. */
@@ -21,26 +22,17 @@ export type Change =
   | 'new'
   /** the same generation inode as the generation before: nothing changed */
   | 'same'
-  /** a new inode with other content (or content that cannot be compared) */
+  /** other content (or type, symlink target, device number): see classify() in diff.ts */
   | 'content'
-  /** a new inode with the same content: metadata (mode, owner, mtime) changed */
-  | 'metadata';
+  /** the same content, other mode, owner or mtime */
+  | 'metadata'
+  /** a new inode with the same content and metadata (written again: link limit, resume) */
+  | 'rewritten';
 
 /** How `cur` differs from `prev`, the path's entry in the generation before (if it had one). */
 export function versionChange(prev: ManifestEntry | undefined, cur: ManifestEntry): Change {
   if (!prev) return 'new';
-  if (prev.type !== cur.type) return 'content';
-  if (cur.type === 'dir') {
-    const same = prev.mode === cur.mode && prev.uid === cur.uid && prev.gid === cur.gid &&
-      prev.mtimeSec === cur.mtimeSec && prev.mtimeNsec === cur.mtimeNsec;
-    return same ? 'same' : 'metadata';
-  }
-  if (cur.ino !== 0 && prev.ino === cur.ino) return 'same';
-  if (cur.type === 'symlink') return prev.target && cur.target && prev.target.equals(cur.target) ? 'metadata' : 'content';
-  if (cur.type === 'file') {
-    if (prev.size !== cur.size) return 'content';
-    if (prev.hash !== null && cur.hash !== null) return prev.hash === cur.hash ? 'metadata' : 'content';
-    return 'content';
-  }
-  return prev.rdev === cur.rdev ? 'metadata' : 'content';
+  const kind = classify(prev, cur);
+  if (kind) return kind;
+  return cur.type === 'dir' || (cur.ino !== 0 && prev.ino === cur.ino) ? 'same' : 'rewritten';
 }

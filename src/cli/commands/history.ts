@@ -25,7 +25,8 @@ happened since the generation before, and the XXH64 content hash where recorded:
   new       first seen (or back after an absence)
   same      the same inode as before: unchanged
   changed   a new inode with other content
-  metadata  a new inode with the same content (mode, owner or mtime changed)
+  metadata  the same content, other mode, owner or mtime (a new inode, as any change makes)
+  rewritten a new inode, content and metadata the same (written again: link limit, resume)
 Exit codes: 0 done; 1 bad usage, or PATH is in no complete generation; 2 a manifest is missing
 or damaged (the other generations are still listed).
 
@@ -35,7 +36,7 @@ Examples:
   ).action(async (p: string, o: HistoryOptions) => ctx.run(o, (out) => history(p, o, ctx, out)));
 }
 
-const WORD: Record<Change, string> = { new: 'new', same: 'same', content: 'changed', metadata: 'metadata' };
+const WORD: Record<Change, string> = { new: 'new', same: 'same', content: 'changed', metadata: 'metadata', rewritten: 'rewritten' };
 
 async function history(pathText: string, o: HistoryOptions, ctx: CliContext, out: Output): Promise<number> {
   if (!o.part) throw new UsageError('history needs --part NAME', { hint: 'see `hardsnap list` for the parts' });
