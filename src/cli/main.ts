@@ -8,8 +8,9 @@ import { loadConfig } from '../config/load.js';
 import { createContext } from './context.js';
 import * as backup from './commands/backup.js';
 import * as list from './commands/list.js';
+import * as restore from './commands/restore.js';
 
-const COMMANDS = [backup, list];
+const COMMANDS = [backup, list, restore];
 
 export async function runCli(argv: string[]): Promise<void> {
   const ctx = createContext(loadConfig);
