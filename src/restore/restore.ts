@@ -92,7 +92,7 @@ export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
   }
   const oldMask = process.umask(0);
   try {
-    const target = req.dryRun ? null : new SafeTarget(req.force, note);
+    const target = req.dryRun ? null : new SafeTarget(req.force, note, (m) => (ev.onWarn ?? note)(m));
     for (const c of req.parts) {
       if (!c.generation) {
         problem({ part: c.part, path: Buffer.alloc(0), code: 'ENOGEN', message: `part '${c.part}' has no complete generation at or before the chosen one: not restored` });

@@ -72,6 +72,7 @@ export class SafeTarget {
     /** replace what is at restored paths (--force) */
     readonly force: boolean,
     private readonly onNote: (message: string) => void,
+    private readonly onWarn: (message: string) => void = onNote,
   ) {}
 
   /**
@@ -94,7 +95,7 @@ export class SafeTarget {
     const fd = sys.openat2(parentFd, name, O_DIR, 0, RESOLVE);
     if (fd < 0) {
       const code = errnoName(fd);
-      throw new EntryError(code, code === 'ELOOP' || code === 'EXDEV' ? 'a symlink stands where the directory should be: not followed' : 'cannot open the directory');
+      throw new EntryError(code, code === 'ELOOP' || code === 'EXDEV' || code === 'ENOTDIR' ? 'something other than a directory (a symlink?) appeared where the directory was created: not followed' : 'cannot open the directory');
     }
     return fd;
   }
@@ -121,7 +122,7 @@ export class SafeTarget {
   private remove(fd: number, name: Buffer, shown: string, kind: string): void {
     if (kind === 'symlink') {
       const t = sys.readlinkat(fd, name);
-      this.onNote(`--force: removed the symlink ${shown}${typeof t === 'number' ? '' : ` -> ${t.toString('latin1')}`} in the target (not followed)`);
+      this.onWarn(`--force: removed the symlink ${shown}${typeof t === 'number' ? '' : ` -> ${t.toString('latin1')}`} in the target (not followed)`);
     } else if (kind === 'dir') {
       this.onNote(`--force: replaced the directory ${shown} in the target`);
     }

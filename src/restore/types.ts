@@ -29,6 +29,8 @@ export function newRestoreStats(): RestoreStats {
 export interface RestoreEvents {
   onProblem?(p: RestoreProblem): void;
   onNote?(message: string): void;
+  /** something the user must hear about even under cron (a symlink removed from the target) */
+  onWarn?(message: string): void;
   /** each entry, in restore order (the listing of --dry-run); rel is relative to the part root */
   onEntry?(part: string, rel: Buffer, e: ManifestEntry): void;
 }

@@ -80,6 +80,7 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
     { partDirOf: (p) => partDir(spool, host, p), parts, all: Boolean(o.all), to: o.to, sub: o.path, force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
     {
       onNote: (m) => out.note(m),
+      onWarn: (m) => out.warn(m),
       onProblem: (p) => out.warn(`not restored: ${p.part}: ${JSON.stringify(displayPath(p.path) || '.')}: ${p.code}: ${p.message}`),
       onEntry: o.dryRun && !o.json
         ? (part, rel, e) => out.print(`${displayPath(o.all ? joinRel(Buffer.from(part), rel) : rel)}${e.type === 'dir' ? '/' : e.type === 'symlink' ? ` -> ${displayPath(e.target!)}` : ''}`)
