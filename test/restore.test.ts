@@ -53,9 +53,11 @@ describe('restore round trip', () => {
     });
   });
 
-  test('restored files share no inode with the spool; only source hard links are one inode', ({ tmp }) => {
+  test('restored files share no inode with the spool; only source hard links are one inode; silent on success', ({ tmp }) => {
     const to = path.join(tmp, 'out');
-    ok(hardsnap(['restore', ...common(), '--part', 'p', '--to', to]));
+    const r = hardsnap(['restore', ...common(), '--part', 'p', '--to', to]);
+    ok(r);
+    expect([r.stdout, r.stderr], 'silent on success under cron').toEqual(['', '']);
     expect(sharedInodes(gen(DAYS[4]!), to).same).toBe(0);
     const files = readTree(to).filter((e) => e.type === 'file');
     const linked = files.filter((e) => e.nlink !== 1n).map((e) => e.relPath.toString('latin1')).sort();
@@ -111,6 +113,7 @@ describe('restore --path', () => {
     const r = hardsnap(['restore', ...common(), '--part', 'p', '--path', 'odd/no-such-file', '--to', to]);
     ok(r, 1);
     expect(r.stderr).toMatch(/odd\/no-such-file.*is not in part 'p'/);
+    expect(fs.existsSync(to), 'a usage error writes nothing, not even DIR').toBe(false);
     ok(hardsnap(['restore', ...common(), '--part', 'p', '--path', '../../etc', '--to', to]), 1);
     ok(hardsnap(['restore', ...common(), '--part', 'p', '--path', 'odd/\\q', '--to', to]), 1);
   });
@@ -174,7 +177,7 @@ describe('restore never writes outside DIR', () => {
       const gens = listGenerations(spool, 'h', 'p');
       const problems: string[] = [];
       const r = restore(
-        { partDirOf: (p) => partDir(spool, 'h', p), parts: [{ part: 'p', generation: gens[gens.length - 1], substituted: false }], all: false, to, sub: 'odd', force: false, dryRun: false },
+        { partDirOf: (p) => partDir(spool, 'h', p), spool, parts: [{ part: 'p', generation: gens[gens.length - 1], substituted: false }], all: false, to, sub: 'odd', force: false, dryRun: false },
         { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) },
       );
       // O_NOFOLLOW|O_DIRECTORY on a symlink says ENOTDIR; RESOLVE_NO_SYMLINKS says ELOOP
@@ -195,7 +198,7 @@ describe('restore never writes outside DIR', () => {
     const gens = listGenerations(spool, 'h', 'p');
     const problems: string[] = [];
     restore(
-      { partDirOf: (p) => partDir(spool, 'h', p), parts: [{ part: 'p', generation: gens[gens.length - 1], substituted: false }], all: false, to, sub: 'odd', force: false, dryRun: false },
+      { partDirOf: (p) => partDir(spool, 'h', p), spool, parts: [{ part: 'p', generation: gens[gens.length - 1], substituted: false }], all: false, to, sub: 'odd', force: false, dryRun: false },
       {
         onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`),
         // called just before an entry is written
@@ -216,6 +219,12 @@ describe('restore: choosing the generation', () => {
     ok(r, 1);
     expect(r.stderr).toMatch(/no complete generation at or before "2026-11-01".*nearest: 2026-11-10T030000Z, 2026-11-11T030000Z/);
     expect(fs.existsSync(path.join(tmp, 'out'))).toBe(false);
+  });
+
+  test('a target inside the spool is refused, even with --force', () => {
+    const r = hardsnap(['restore', ...common(), '--part', 'p', '--to', gen(DAYS[0]!), '--force']);
+    ok(r, 1);
+    expect(r.stderr).toMatch(/lies inside the spool/);
   });
 
   test('an unknown part: exit 1 listing the parts', ({ tmp }) => {

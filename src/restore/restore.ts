@@ -5,6 +5,7 @@
  * what is already there unless told to (--force). Per-entry failures are data (problems, exit
  * 23); a failure that makes the whole restore impossible throws.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { displayPath, joinRel, parseDisplayPath } from '../paths/escape.js';
@@ -34,6 +35,8 @@ export interface RestoreRequest {
   /** --all: each part into DIR/<part>; otherwise the one part into DIR */
   all: boolean;
   to: string;
+  /** the spool: a target inside it is refused (a restore must never write into the spool) */
+  spool: string;
   /** --path, in SPEC's escaped form */
   sub?: string;
   force: boolean;
@@ -73,23 +76,74 @@ export function parseSubPath(text: string): Buffer[] {
 
 export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
   const sub = req.sub !== undefined ? parseSubPath(req.sub) : null;
-  const note = (m: string) => ev.onNote?.(m);
   const result: RestoreResult = { to: path.resolve(req.to), dryRun: req.dryRun, parts: [], problems: [] };
   const problem = (p: RestoreProblem) => {
     result.problems.push(p);
     ev.onProblem?.(p);
   };
+  refuseInsideSpool(req.to, req.spool);
   let rootFd = -1;
+  let created = false;
   if (!req.dryRun) {
     const t = openTargetDir(req.to, true);
     rootFd = t.fd;
+    created = t.created;
     if (t.existing > 0 && !req.force) {
       sys.close(rootFd);
-      throw new UsageError(`the target ${req.to} is not empty (${t.existing} entries): refusing to restore into it`, {
-        code: 'ENOTEMPTY', hint: 'use an empty or new directory, or --force to replace only the restored paths',
-      });
+      throw notEmpty(req.to, t.existing);
     }
+  } else if (fs.existsSync(req.to) && !req.force) {
+    const n = fs.readdirSync(req.to).length;
+    if (n > 0) throw notEmpty(req.to, n);
   }
+  try {
+    restoreInto(req, rootFd, sub, result, problem, ev);
+  } catch (err) {
+    // a usage error (bad --path) writes nothing: not even the DIR it created
+    if (created && err instanceof HardsnapError && err.exit === 1) {
+      try {
+        fs.rmdirSync(req.to);
+      } catch {
+        // not empty after all: leave it
+      }
+    }
+    throw err;
+  }
+  return result;
+}
+
+function notEmpty(to: string, n: number): UsageError {
+  return new UsageError(`the target ${to} is not empty (${n} entries): refusing to restore into it`, {
+    code: 'ENOTEMPTY', hint: 'use an empty or new directory, or --force to replace only the restored paths',
+  });
+}
+
+/** The target must not be the spool or lie inside it: --force there could replace backups. */
+function refuseInsideSpool(to: string, spool: string): void {
+  const real = (p: string): string => {
+    // the nearest existing ancestor, resolved, plus the rest
+    let head = path.resolve(p);
+    const rest: string[] = [];
+    while (!fs.existsSync(head) && path.dirname(head) !== head) {
+      rest.unshift(path.basename(head));
+      head = path.dirname(head);
+    }
+    return path.join(fs.realpathSync(head), ...rest);
+  };
+  const t = real(to);
+  const s = real(spool);
+  if (t === s || t.startsWith(s + path.sep)) {
+    throw new UsageError(`the target ${to} lies inside the spool ${spool}: refusing to restore there`, {
+      code: 'ETARGET', hint: 'restore into a directory outside the spool',
+    });
+  }
+}
+
+function restoreInto(
+  req: RestoreRequest, rootFd: number, sub: Buffer[] | null, result: RestoreResult,
+  problem: (p: RestoreProblem) => void, ev: RestoreEvents,
+): void {
+  const note = (m: string) => ev.onNote?.(m);
   const oldMask = process.umask(0);
   try {
     const target = req.dryRun ? null : new SafeTarget(req.force, note, (m) => (ev.onWarn ?? note)(m));
@@ -128,7 +182,6 @@ export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
     process.umask(oldMask);
     if (rootFd >= 0) sys.close(rootFd);
   }
-  return result;
 }
 
 /** DIR/<part> (a part name may hold '/'): created beneath DIR, never through a link. */

@@ -77,7 +77,7 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
     if (p.substituted) out.warn(`part '${p.part}' has no generation ${chosen}: restoring its newest complete one before it, ${p.generation!.name}`);
   }
   const r = restore(
-    { partDirOf: (p) => partDir(spool, host, p), parts, all: Boolean(o.all), to: o.to, sub: o.path, force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
+    { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to: o.to, sub: o.path, force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
     {
       onNote: (m) => out.note(m),
       onWarn: (m) => out.warn(m),
