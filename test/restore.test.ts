@@ -10,7 +10,9 @@ import { rsyncDiff } from './helpers/oracle.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
 import { sys } from '../src/fs/native.js';
 import { restore } from '../src/restore/restore.js';
-import { listGenerations, partDir } from '../src/spool/layout.js';
+import { listGenerations, manifestPath, partDir } from '../src/spool/layout.js';
+import { ManifestReader } from '../src/manifest/reader.js';
+import { ManifestWriter } from '../src/manifest/writer.js';
 
 const DAYS = ['2026-11-10', '2026-11-11', '2026-11-12', '2026-11-13', '2026-11-14'];
 const genName = (day: string) => `${day}T030000Z`;
@@ -286,5 +288,46 @@ describe('restore from a damaged spool', () => {
     const r = hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', path.join(tmp, 'out')]);
     ok(r, 23);
     expect(r.stderr).toMatch(/"f": EHASH: restored, but its content does not match/);
+  });
+
+  test('a manifest entry named ../x (a tampered spool) stops the restore before anything is written (exit 2)', ({ tmp }) => {
+    const sp = path.join(tmp, 'spool');
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'a'), 'a');
+    fs.writeFileSync(path.join(src, 'sub', 'b'), 'b');
+    ok(hardsnap(['backup', '--spool', sp, '--host', 'h', '--part', `p=${src}`]));
+    const g = listGenerations(sp, 'h', 'p')[0]!;
+    const file = manifestPath(partDir(sp, 'h', 'p'), g.name);
+    const r0 = ManifestReader.open(file);
+    const blocks = [...r0.walk()];
+    const root = r0.root;
+    const header = r0.header;
+    r0.close();
+    const w = ManifestWriter.create(file, { part: header.part, generation: header.generation, created: header.created, tool: header.tool });
+    for (const blk of blocks) {
+      const entries = blk.entries.map((e) => (e.name.toString() === 'b' ? { ...e, name: Buffer.from('../../x') } : e));
+      w.addDir(blk.dir, entries);
+    }
+    w.finish(root);
+    const to = path.join(tmp, 'out');
+    const r = hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', to]);
+    ok(r, 2);
+    expect(r.stderr).toMatch(/impossible name "..\/..\/x".*nothing restored/);
+    expect(fs.readdirSync(to)).toEqual([]);
+    expect(fs.existsSync(path.join(tmp, 'x'))).toBe(false);
+  });
+
+  test('--force replaces a file at a restored path, never writing into it (a hard link to an outside file stays intact)', ({ tmp }) => {
+    const outsideFile = path.join(tmp, 'precious');
+    fs.writeFileSync(outsideFile, 'precious');
+    const to = path.join(tmp, 'out');
+    fs.mkdirSync(path.join(to, 'odd'), { recursive: true });
+    fs.linkSync(outsideFile, path.join(to, 'odd', 'with space'));
+    const r = hardsnap(['restore', ...common(), '--part', 'p', '--path', 'odd/with space', '--to', to, '--force']);
+    ok(r);
+    expect(fs.readFileSync(outsideFile, 'utf8')).toBe('precious');
+    expect(fs.readFileSync(path.join(to, 'odd', 'with space'), 'utf8')).toBe('odd:with space');
+    expect(fs.lstatSync(path.join(to, 'odd', 'with space')).ino).not.toBe(fs.lstatSync(outsideFile).ino);
   });
 });
