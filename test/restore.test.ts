@@ -1,5 +1,6 @@
 // hardsnap restore, end to end: round trips against copies of the source, single paths with odd
 // names, a target that tries to redirect writes, and the spool left untouched.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, vi } from 'vitest';
@@ -329,5 +330,24 @@ describe('restore from a damaged spool', () => {
     expect(fs.readFileSync(outsideFile, 'utf8')).toBe('precious');
     expect(fs.readFileSync(path.join(to, 'odd', 'with space'), 'utf8')).toBe('odd:with space');
     expect(fs.lstatSync(path.join(to, 'odd', 'with space')).ino).not.toBe(fs.lstatSync(outsideFile).ino);
+  });
+
+  test.skipIf(process.getuid?.() !== 0)('as root: numeric owners of files, directories and symlinks, FIFOs and a device come back (needs root to chown and mknod)', ({ tmp }) => {
+    const sp = path.join(tmp, 'spool');
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(path.join(src, 'd'), { recursive: true, mode: 0o750 });
+    fs.writeFileSync(path.join(src, 'd', 'f'), 'data', { mode: 0o4750 });
+    fs.symlinkSync('f', path.join(src, 'd', 'l'));
+    execFileSync('mkfifo', ['-m', '0620', path.join(src, 'd', 'fifo')]);
+    execFileSync('mknod', ['-m', '0640', path.join(src, 'd', 'null'), 'c', '1', '3']);
+    for (const n of ['d/f', 'd/fifo', 'd/null']) fs.chownSync(path.join(src, n), 1234, 5678);
+    fs.chmodSync(path.join(src, 'd', 'f'), 0o4750);
+    fs.lchownSync(path.join(src, 'd', 'l'), 2345, 6789);
+    fs.chownSync(path.join(src, 'd'), 3456, 7890);
+    ok(hardsnap(['backup', '--spool', sp, '--host', 'h', '--part', `p=${src}`]));
+    const to = path.join(tmp, 'out');
+    ok(hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', to]));
+    expect(compareTrees(src, to)).toEqual([]);
+    expect(rsyncDiff(src, to)).toEqual([]);
   });
 });
