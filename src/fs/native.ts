@@ -66,7 +66,7 @@ function load(): NativeBinding {
 }
 
 /** The raw binding. Tests replace its methods with vi.spyOn to inject faults. */
-export const sys: NativeBinding = load();
+export const sys: NativeBinding = { ...load() }; // a plain object: the addon's own properties cannot be spied on
 
 /** Indexes into the Float64Array filled by fstatat/fstat and into copy()'s io array. */
 export const ST = {
