@@ -21,6 +21,8 @@ export interface BackupOptions {
   allowEmpty: boolean;
   /** flush the spool before publishing (SPEC.md); off only for measurements */
   flush: boolean;
+  /** build all parts at the same time (parts on different drives) */
+  parallelParts: boolean;
   /** how long to wait for the lock; 0 = fail at once */
   waitMs: number;
   now: Date;
@@ -34,7 +36,8 @@ export interface BackupEvents {
   onProgress?(part: string, s: BuildStats): void;
   /** each entry's decision (dry runs and real runs alike); set it only when needed: it costs a path join per entry */
   onPlan?(part: string, rel: Buffer, d: Decision, e: Meta): void;
-  onPhase?(phase: 'scan' | 'publish', part?: string): void;
+  /** 'scan' when a part starts, 'built' when its tree is done, 'publish' once for the run */
+  onPhase?(phase: 'scan' | 'built' | 'publish', part?: string): void;
 }
 
 export interface PartResult {

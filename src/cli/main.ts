@@ -9,9 +9,14 @@ import { Output } from '../ui/output.js';
 import { createContext, reportError } from './context.js';
 import * as backup from './commands/backup.js';
 import * as list from './commands/list.js';
+import * as restore from './commands/restore.js';
+import * as diff from './commands/diff.js';
+import * as history from './commands/history.js';
+import * as du from './commands/du.js';
+import * as verify from './commands/verify.js';
 import * as check from './commands/check.js';
 
-const COMMANDS = [backup, list, check];
+const COMMANDS = [backup, list, restore, diff, history, du, verify, check];
 
 const EPILOG = `
 Exit codes (every command; 'status' follows Nagios instead: 0 OK, 1 WARNING, 2 CRITICAL,
@@ -36,13 +41,18 @@ Examples:
   hardsnap backup --spool /var/backups/hs --part etc=/etc --part home=/home
   hardsnap list --spool /var/backups/hs`;
 
-/** A reader that went away (`hardsnap list | head`) is not an error of ours. */
+/**
+ * A reader that went away is not an error worth a stack trace: `hardsnap diff ... | head` exits
+ * as a process killed by SIGPIPE would (128 + 13); a closed stderr is ignored.
+ */
 function tolerateClosedPipes(): void {
-  for (const s of [process.stdout, process.stderr]) {
-    s.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE') throw err;
-    });
-  }
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(141);
+    throw err;
+  });
+  process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
 }
 
 export async function runCli(argv: string[]): Promise<void> {

@@ -12,7 +12,7 @@ import type { BuildStats } from '../apply/types.js';
 import { formatBytes } from './output.js';
 
 export type ProgressMode = 'bars' | 'lines' | 'off';
-export type Phase = 'scan' | 'publish' | 'prune';
+export type Phase = 'scan' | 'built' | 'publish' | 'prune';
 
 export interface ProgressChoice {
   /** --progress (true) / --no-progress (false) / neither (undefined) */
@@ -32,10 +32,11 @@ export function progressMode(o: ProgressChoice, tty: boolean): ProgressMode {
   return o.verbose ? 'lines' : 'off';
 }
 
-const PHASE_LABEL: Record<Phase, string> = { scan: 'link/copy', publish: 'publish', prune: 'prune' };
+const PHASE_LABEL: Record<Phase, string> = { scan: 'link/copy', built: 'built', publish: 'publish', prune: 'prune' };
 
 interface PartState {
   part: string;
+  phase: Phase;
   bar?: SingleBar;
   started: number;
   stats?: BuildStats;
@@ -52,7 +53,6 @@ export class BackupProgress {
   private readonly parts = new Map<string, PartState>();
   private multi: MultiBar | null = null;
   private current: PartState | null = null;
-  private phaseName: Phase = 'scan';
   private lastRender = 0;
   private lastLine: number;
   private readonly t0 = Date.now();
@@ -71,16 +71,25 @@ export class BackupProgress {
     return this.mode !== 'off';
   }
 
+  /** A phase of one part (scan, built), or of the whole run (publish, prune: every part). */
   phase(phase: Phase, part?: string): void {
-    this.phaseName = phase;
     if (part !== undefined) {
-      const st: PartState = { part, started: Date.now(), expected: this.expected(part) };
-      this.parts.set(part, st);
+      let st = this.parts.get(part);
+      if (!st) {
+        st = { part, phase, started: Date.now(), expected: this.expected(part) };
+        this.parts.set(part, st);
+        if (this.mode === 'bars') this.addBar(st);
+      }
+      st.phase = phase;
       this.current = st;
-      if (this.mode === 'bars') this.addBar(st);
+    } else {
+      for (const p of this.parts.values()) p.phase = phase;
     }
     if (this.mode === 'bars') {
-      for (const p of this.parts.values()) p.bar?.update({ ...this.payload(p) });
+      for (const p of this.parts.values()) {
+        if (p.bar && p.stats) p.bar.update(p.stats.entries, this.payload(p));
+        else p.bar?.update(this.payload(p));
+      }
       this.render(true);
     }
   }
@@ -151,10 +160,9 @@ export class BackupProgress {
   private payload(p: PartState): Record<string, string> {
     const s = p.stats;
     const secs = Math.max((Date.now() - p.started) / 1000, 0.001);
-    const phase = p === this.current || this.phaseName !== 'scan' ? PHASE_LABEL[this.phaseName] : 'done';
     return {
       part: p.part,
-      phase,
+      phase: PHASE_LABEL[p.phase],
       written: formatBytes(s?.bytesWritten ?? 0),
       rate: `${compact((s?.entries ?? 0) / secs)}/s ${formatBytes((s?.bytesWritten ?? 0) / secs)}/s`,
       elapsed: `${Math.round((Date.now() - this.t0) / 1000)} s`,
@@ -163,7 +171,7 @@ export class BackupProgress {
 
   private describe(p: PartState): string {
     const s = p.stats;
-    if (!s) return `${p.part}: ${PHASE_LABEL[this.phaseName]}`;
+    if (!s) return `${p.part}: ${PHASE_LABEL[p.phase]}`;
     const pl = this.payload(p);
     const pct = p.expected ? ` (~${Math.min(99, Math.floor((100 * s.entries) / p.expected))}% of ${p.expected} expected)` : '';
     return `${p.part}: ${s.entries} entries${pct}, ${s.linked} linked, ${s.copied} written (${pl.written}), ${pl.rate}, ${pl.elapsed} elapsed`;
