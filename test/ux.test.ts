@@ -208,7 +208,7 @@ describe('help, version and errors', () => {
     expect(d.stderr).toMatch(/^\s+at /m);
   });
 
-  test('a reader that goes away (hardsnap ... | head -1) is no error and no stack trace', ({ tmp }) => {
+  test('a reader that goes away (hardsnap ... | head -1) gets no error line and no stack trace', ({ tmp }) => {
     const { args } = setup(tmp);
     const r = spawnSync('sh', ['-c', `'${BIN}' ${args.map((a) => `'${a}'`).join(' ')} --verbose | head -1`], {
       encoding: 'utf8', env: { ...process.env, ...at(1).env },
