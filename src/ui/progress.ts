@@ -39,6 +39,8 @@ interface PartState {
   phase: Phase;
   bar?: SingleBar;
   started: number;
+  /** when the part's tree was built: its rates stop there */
+  ended?: number;
   stats?: BuildStats;
   expected?: number;
 }
@@ -81,6 +83,7 @@ export class BackupProgress {
         if (this.mode === 'bars') this.addBar(st);
       }
       st.phase = phase;
+      if (phase === 'built') st.ended = Date.now();
       this.current = st;
     } else {
       for (const p of this.parts.values()) p.phase = phase;
@@ -159,7 +162,7 @@ export class BackupProgress {
 
   private payload(p: PartState): Record<string, string> {
     const s = p.stats;
-    const secs = Math.max((Date.now() - p.started) / 1000, 0.001);
+    const secs = Math.max(((p.ended ?? Date.now()) - p.started) / 1000, 0.001);
     return {
       part: p.part,
       phase: PHASE_LABEL[p.phase],
