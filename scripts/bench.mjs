@@ -70,6 +70,18 @@ function tree(name, files, extra = []) {
   return dir;
 }
 
+/** A copy of src with one mutate.py day applied (made once, kept for later runs). */
+function dayTwo(src) {
+  const day2 = `${src}-day2`;
+  if (!fs.existsSync(`${day2}.done`)) {
+    rm(day2);
+    sh('cp', ['-a', src, day2]);
+    sh('python3', [path.join(SHARED, 'mutate.py'), day2, '--seed', '2']);
+    fs.writeFileSync(`${day2}.done`, '');
+  }
+  return day2;
+}
+
 function hardsnap(args, env = {}) {
   return sh(BIN, args, { env: { ...process.env, ...env } });
 }
@@ -107,13 +119,7 @@ function partA() {
   console.log(`  => hardsnap/cp -a: ${ratio(hsFirstNoFlush, cpa, 1.1)} without flush, ${ratio(hsFirst, cpaSync)} with flush vs cp -a && sync; hardsnap/rsync: ${ratio(hsFirst, rsyncFirst)}`);
   console.log(`  => cost of the flush (syncfs) on a first generation: ${(hsFirst - hsFirstNoFlush).toFixed(2)} s`);
 
-  const day2 = path.join(DIR, `src-${FILES}-day2`);
-  if (!fs.existsSync(`${day2}.done`)) {
-    rm(day2);
-    sh('cp', ['-a', src, day2]);
-    sh('python3', [path.join(SHARED, 'mutate.py'), day2, '--seed', '2']);
-    fs.writeFileSync(`${day2}.done`, '');
-  }
+  const day2 = dayTwo(src);
   const s = spoolWithFirst('spool-a', src);
   const args = ['backup', '--spool', s.spool, '--host', 'b', '--part', `m=${day2}`];
   const hsInc = measure('incremental: hardsnap (flush)', null, () => hardsnap(args, { HARDSNAP_NOW: '2026-01-02T03:00:00Z' }), () => s.undoDay2());
@@ -154,13 +160,7 @@ function partB() {
     sh('cc', ['-O2', '-Wall', '-o', exe, path.join(SHARED, 'latencyfs.c'), ...flags.stdout.trim().split(/\s+/)]);
   }
   const src = tree(`src-lat-${files}`, files);
-  const day2 = `${src}-day2`;
-  if (!fs.existsSync(`${day2}.done`)) {
-    rm(day2);
-    sh('cp', ['-a', src, day2]);
-    sh('python3', [path.join(SHARED, 'mutate.py'), day2, '--seed', '2']);
-    fs.writeFileSync(`${day2}.done`, '');
-  }
+  const day2 = dayTwo(src);
   const backing = path.join(DIR, 'lat-backing');
   const mnt = path.join(DIR, 'lat-mnt');
   rm(backing);
@@ -190,13 +190,7 @@ function partB() {
 function partC() {
   console.log('\n(c) 1,000,000 small files: incremental time and peak RSS');
   const src = tree('src-1m', 1_000_000);
-  const day2 = `${src}-day2`;
-  if (!fs.existsSync(`${day2}.done`)) {
-    rm(day2);
-    sh('cp', ['-a', src, day2]);
-    sh('python3', [path.join(SHARED, 'mutate.py'), day2, '--seed', '2']);
-    fs.writeFileSync(`${day2}.done`, '');
-  }
+  const day2 = dayTwo(src);
   const s = spoolWithFirst('spool-1m', src);
   const rss = [];
   const t = measure('incremental: hardsnap, 1M files', null, () => {
