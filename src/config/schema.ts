@@ -79,9 +79,9 @@ export function isDuration(text: string): boolean {
 export function partNameProblem(name: string): string | undefined {
   if (name.includes('\0')) return 'a part name cannot contain a NUL byte';
   for (const c of name.split('/')) {
-    if (c === '') return `part name "${name}" has an empty component (leading, trailing or double /)`;
-    if (c === 'last') return `part name "${name}" uses "last", which names the newest generation`;
-    if (c.startsWith('.')) return `part name "${name}" has a component starting with "."`;
+    if (c === '') return `part name ${shown(name)} has an empty component (leading, trailing or double /)`;
+    if (c === 'last') return `part name ${shown(name)} uses "last", which names the newest generation`;
+    if (c.startsWith('.')) return `part name ${shown(name)} has a component starting with "."`;
   }
   return undefined;
 }
@@ -130,6 +130,11 @@ function describe(node: Node): string {
   return 'an unsupported YAML value';
 }
 
+/** A value as shown in a message: quoted, and cut short so one bad line stays one line. */
+function shown(value: string): string {
+  return `"${value.length > 60 ? `${value.slice(0, 57)}...` : value}"`;
+}
+
 const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
 
 /** A scalar's value when it has type `type`, else a problem "expected <what>, got ...". */
@@ -149,15 +154,12 @@ const text: Reader<string> = (ctx, node, path) => {
 const absolutePath: Reader<string> = (ctx, node, path) => {
   const s = text(ctx, node, path);
   if (s === undefined) return undefined;
-  if (!s.startsWith('/')) return ctx.fail(node, path, `must be an absolute path (starting with /), got "${s}"`);
+  if (!s.startsWith('/')) return ctx.fail(node, path, `must be an absolute path (starting with /), got ${shown(s)}`);
   if (s.includes('\0')) return ctx.fail(node, path, 'a path cannot contain a NUL byte');
   return s;
 };
 
-const bool: Reader<boolean> = (ctx, node, path) => {
-  const b = scalarOf<boolean>(ctx, node, path, 'boolean', 'true or false');
-  return b;
-};
+const bool: Reader<boolean> = (ctx, node, path) => scalarOf<boolean>(ctx, node, path, 'boolean', 'true or false');
 
 const count: Reader<number> = (ctx, node, path) => {
   const n = scalarOf<number>(ctx, node, path, 'number', 'a whole number >= 0');
@@ -171,7 +173,7 @@ const DURATION_HINT = 'a duration such as 20h or 1d12h (units s, m, h, d, w, y)'
 const duration: Reader<string> = (ctx, node, path) => {
   const s = scalarOf<string>(ctx, node, path, 'string', DURATION_HINT);
   if (s === undefined) return undefined;
-  if (!isDuration(s)) return ctx.fail(node, path, `expected ${DURATION_HINT}, got "${s}"`);
+  if (!isDuration(s)) return ctx.fail(node, path, `expected ${DURATION_HINT}, got ${shown(s)}`);
   return s;
 };
 
@@ -179,7 +181,7 @@ const host: Reader<string> = (ctx, node, path) => {
   const s = text(ctx, node, path);
   if (s === undefined) return undefined;
   if (s.includes('/') || s.includes('\0') || s.startsWith('.')) {
-    return ctx.fail(node, path, `"${s}" cannot name a directory of the spool (no /, no leading .)`);
+    return ctx.fail(node, path, `${shown(s)} cannot name a directory of the spool (no /, no leading .)`);
   }
   return s;
 };
@@ -187,7 +189,7 @@ const host: Reader<string> = (ctx, node, path) => {
 const dedup: Reader<'part' | 'host'> = (ctx, node, path) => {
   const s = scalarOf<string>(ctx, node, path, 'string', 'part or host');
   if (s === undefined) return undefined;
-  if (s !== 'part' && s !== 'host') return ctx.fail(node, path, `expected part or host, got "${s}"`);
+  if (s !== 'part' && s !== 'host') return ctx.fail(node, path, `expected part or host, got ${shown(s)}`);
   return s;
 };
 
@@ -223,7 +225,7 @@ function listOf(item: Reader<string>): Reader<string[]> {
 const patterns = listOf(text);
 const absolutePaths = listOf(absolutePath);
 
-/** Damerau-free edit distance, enough to catch `keep-dayly` and `exlude`. */
+/** Levenshtein distance, enough to catch `keep-dayly` and `exlude`. */
 function distance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
@@ -331,8 +333,8 @@ const hookCommand: Reader<HookCommand> = (ctx, node, path) => {
   }
   if (isMap(n)) {
     const m = hookShell(ctx, n, path);
-    if (m && m.shell === undefined) return ctx.fail(n, path, 'missing shell: the command line for /bin/sh');
-    return m && { shell: m.shell };
+    if (!n.has('shell')) return ctx.fail(n, path, 'missing shell: the command line for /bin/sh');
+    return m?.shell === undefined ? undefined : { shell: m.shell };
   }
   return ctx.fail(n, path, `expected ${HOOK_EXAMPLE}, got ${describe(n)}`);
 };
@@ -376,13 +378,13 @@ const parts: Reader<PartConfig[]> = (ctx, node, path) => {
       continue;
     }
     const outer = out.find((p) => name.startsWith(`${p.name}/`) || p.name.startsWith(`${name}/`));
-    if (outer) ctx.fail(keyNode, at, `parts cannot nest: "${name}" and "${outer.name}" overlap`);
+    if (outer) ctx.fail(keyNode, at, `parts cannot nest: ${shown(name)} and ${shown(outer.name)} overlap`);
     const n = ctx.deref(value, at);
     if (!n) continue;
     if (isMap(n)) {
       const m = partMapping(ctx, n, at);
-      if (m && m.path === undefined) ctx.fail(n, at, 'missing path: the absolute path of the tree to back up');
-      else if (m) out.push({ name, path: m.path, exclude: m.exclude ?? [] });
+      if (!n.has('path')) ctx.fail(n, at, 'missing path: the absolute path of the tree to back up');
+      else if (m?.path !== undefined) out.push({ name, path: m.path, exclude: m.exclude ?? [] });
     } else if (isScalar(n) && (typeof n.value === 'string' || n.value === null)) {
       const p = absolutePath(ctx, n, at);
       if (p !== undefined) out.push({ name, path: p, exclude: [] });
