@@ -8,8 +8,12 @@ import { loadConfig } from '../config/load.js';
 import { createContext } from './context.js';
 import * as backup from './commands/backup.js';
 import * as list from './commands/list.js';
+import * as prune from './commands/prune.js';
+import * as pin from './commands/pin.js';
+import * as init from './commands/init.js';
+import * as status from './commands/status.js';
 
-const COMMANDS = [backup, list];
+const COMMANDS = [backup, list, prune, pin, init, status];
 
 export async function runCli(argv: string[]): Promise<void> {
   const ctx = createContext(loadConfig);
