@@ -61,7 +61,7 @@ export function backupOps(o: OpsOptions, cfg: Config, opts: BackupOptions, out: 
         out.note(`${which} hook done in ${formatMs(r.durationMs)}: ${r.command}`);
         return;
       }
-      const tail = r.output.trimEnd().split('\n').slice(-20).map((l) => `  | ${l}`).join('\n');
+      const tail = r.output.trim() === '' ? '' : r.output.trimEnd().split('\n').slice(-20).map((l) => `  | ${l}`).join('\n');
       const after = which === 'post' ? '; the exit code is still the backup\'s' : '';
       out.warn(`${which} hook ${hookFailure(r)}: ${r.command}${after}${tail ? `; its output (end):\n${tail}` : ''}`);
     },
