@@ -18,8 +18,10 @@ export function makeGeneration(spool: string, host: string, parts: Record<string
 
 /** The complete generation names of a part, read with readdir. */
 export function generationNames(spool: string, host: string, part: string): string[] {
+  const dir = path.join(spool, 'rsync', host, part);
+  if (!fs.existsSync(dir)) return [];
   return fs
-    .readdirSync(path.join(spool, 'rsync', host, part))
+    .readdirSync(dir)
     .filter((n) => /^\d{4}-\d\d-\d\dT\d{6}Z(-\d\d)?$/.test(n))
     .sort();
 }
