@@ -6,6 +6,8 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 import { generationNames, readRunsLog } from './ops-helpers.js';
+import { parseConfig } from '../src/config/load.js';
+import { exampleConfig } from '../src/config/example.js';
 
 const HOST = 'h1';
 
@@ -168,5 +170,16 @@ describe('--min-interval', () => {
     const later = hardsnap(['backup', '--spool', spool, '--host', HOST, '--part', `b/sub=${b}`, '--min-interval', '20h'], at('2026-06-02T20:00:00Z'));
     expect(later.code, later.stderr).toBe(0);
     expect(generationNames(spool, HOST, 'b/sub')).toEqual(['2026-06-01T030000Z', '2026-06-01T230000Z', '2026-06-02T200000Z']);
+  });
+});
+
+describe('init', () => {
+  test('hardsnap init prints the example config, which parses', () => {
+    const r = hardsnap(['init']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(exampleConfig());
+    const cfg = parseConfig(r.stdout, 'init.yaml');
+    expect(cfg.hooks?.pre).toBeDefined();
+    expect(cfg.retention).toMatchObject({ daily: 7, weekly: 4, monthly: 3 });
   });
 });
