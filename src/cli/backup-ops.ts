@@ -11,6 +11,7 @@ import { hookFailure, type HookResult } from '../hooks/run-hook.js';
 import { applyPolicy } from '../retention/policy.js';
 import { runPrune } from '../retention/prune.js';
 import { collectHost } from '../status/collect.js';
+import { listParts } from '../spool/layout.js';
 import { hostFamilies } from '../metrics/host-metrics.js';
 import { formatFamilies } from '../metrics/prometheus.js';
 import { writeMetricsFile } from '../metrics/write.js';
@@ -85,7 +86,9 @@ export function backupOps(o: OpsOptions, cfg: Config, opts: BackupOptions, out: 
       } finally {
         if (metricsFile && !opts.dryRun) {
           try {
-            const host = collectHost(opts.spool, opts.host, opts.now, 0, opts.parts.map((p) => p.name));
+            const host = collectHost(opts.spool, opts.host, opts.now, 0, [
+              ...listParts(opts.spool, opts.host), ...opts.parts.map((p) => p.name),
+            ]);
             writeMetricsFile(metricsFile, formatFamilies(hostFamilies([host])));
           } catch (err) {
             out.warn((err as Error).message);

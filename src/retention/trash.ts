@@ -22,7 +22,16 @@ export function moveToTrash(partDirPath: string, generation: string): void {
   fs.mkdirSync(trash, { recursive: true });
   const dst = path.join(trash, generation);
   if (exists(dst)) removeTree(dst); // left by an earlier prune killed mid-way
-  fs.renameSync(path.join(partDirPath, generation), dst);
+  const src = path.join(partDirPath, generation);
+  try {
+    fs.renameSync(src, dst);
+  } catch (err) {
+    // moving a directory to another parent rewrites its `..`: without root that needs write
+    // permission on it, which a read-only source root gave away. It is ours and goes anyway.
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+    fs.chmodSync(src, fs.lstatSync(src).mode | 0o700);
+    fs.renameSync(src, dst);
+  }
   const m = manifestPath(partDirPath, generation);
   if (exists(m)) fs.renameSync(m, path.join(trash, generation + MANIFEST_SUFFIX));
 }

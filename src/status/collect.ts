@@ -55,16 +55,18 @@ function summary(r: RunRecord): RunSummary {
 }
 
 /**
- * `extraParts`: parts that should exist (from --config) even when the spool has none yet.
+ * `expected`: the parts that should exist (from --config): exactly these are judged, even when
+ * the spool has none of them yet, and parts left in the spool but no longer configured are
+ * not; empty: every part found in the spool.
  * `maxAgeMs`: older newest generations are a WARNING; 0 turns the check off.
  */
-export function collectHost(spool: string, host: string, now: Date, maxAgeMs: number, extraParts: string[] = []): HostStatus {
+export function collectHost(spool: string, host: string, now: Date, maxAgeMs: number, expected: string[] = []): HostStatus {
   const hdir = hostDir(spool, host);
   const runs = fs.existsSync(hdir) ? readRuns(hdir) : [];
   const real = runs.filter((r) => r.status !== 'skipped');
   const last = real.at(-1) ?? null;
   const lastAny = runs.at(-1);
-  const names = [...new Set([...listParts(spool, host), ...extraParts])].sort();
+  const names = expected.length ? [...new Set(expected)].sort() : listParts(spool, host);
   const parts = names.map((part): PartStatus => {
     const gens = listGenerations(spool, host, part);
     const complete = gens.filter((g) => g.complete);
