@@ -123,9 +123,10 @@ describe('prune', () => {
     const spool = path.join(tmp, 'spool');
     const src = path.join(tmp, 'src');
     // a big first generation (many files, a read-only directory), then small ones
-    const spec: Record<string, string | { dir: true; mode: number }> = {};
-    for (let d = 0; d < 40; d++) for (let f = 0; f < 500; f++) spec[`big/d${d}/f${f}`] = '';
-    makeTree(src, spec);
+    for (let d = 0; d < 40; d++) {
+      fs.mkdirSync(path.join(src, 'big', `d${d}`), { recursive: true });
+      for (let f = 0; f < 500; f++) fs.writeFileSync(path.join(src, 'big', `d${d}`, `f${f}`), '');
+    }
     fs.mkdirSync(path.join(src, 'ro'));
     fs.writeFileSync(path.join(src, 'ro', 'x'), 'x');
     fs.chmodSync(path.join(src, 'ro'), 0o555);
