@@ -8,6 +8,7 @@ import { makeTree } from './helpers/tree.js';
 import { generationNames, readRunsLog } from './ops-helpers.js';
 import { parseConfig } from '../src/config/load.js';
 import { exampleConfig } from '../src/config/example.js';
+import { OUTPUT_LIMIT, runHook } from '../src/hooks/run-hook.js';
 
 const HOST = 'h1';
 
@@ -181,5 +182,23 @@ describe('init', () => {
     const cfg = parseConfig(r.stdout, 'init.yaml');
     expect(cfg.hooks?.pre).toBeDefined();
     expect(cfg.retention).toMatchObject({ daily: 7, weekly: 4, monthly: 3 });
+  });
+});
+
+describe('runHook', () => {
+  test('keeps the end of a long output, at most 64 KiB, and says how much was cut', async () => {
+    const r = await runHook({ argv: ['/bin/sh', '-c', 'i=0; while [ $i -lt 3000 ]; do echo "line $i ......................................................................"; i=$((i+1)); done'] }, {}, 30_000);
+    expect(r.ok).toBe(true);
+    expect(Buffer.byteLength(r.output)).toBeLessThan(OUTPUT_LIMIT + 100);
+    expect(r.output).toMatch(/^\[\.\.\. \d+ bytes cut \.\.\.\]\n/);
+    expect(r.output.endsWith('line 2999 ......................................................................\n')).toBe(true);
+  });
+
+  test('a hook killed by a signal, or that cannot be started, fails with the reason', async () => {
+    const killed = await runHook({ shell: 'kill -9 $$' }, {}, 30_000);
+    expect(killed).toMatchObject({ ok: false, exit: null, signal: 'SIGKILL', timedOut: false });
+    const missing = await runHook({ argv: ['/nonexistent/dump-db'] }, {}, 30_000);
+    expect(missing.ok).toBe(false);
+    expect(missing.error).toMatch(/ENOENT/);
   });
 });
