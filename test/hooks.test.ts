@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { hardsnap } from './helpers/run.js';
+import { hardsnap, spawnHardsnap, waitForFile } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 import { generationNames, readRunsLog } from './ops-helpers.js';
 import { parseConfig } from '../src/config/load.js';
@@ -29,6 +29,23 @@ function envFile(file: string): Record<string, string> {
 }
 
 const at = (t: string) => ({ env: { HARDSNAP_NOW: t } });
+
+/** True when `pid` still runs after up to 1 s; a zombie (pid 1 in a container may never reap it) counts as gone. */
+async function stillRunning(pid: number): Promise<boolean> {
+  const running = () => {
+    try {
+      return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 50; i++) {
+    if (!running()) return false;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  return running();
+}
+
 
 describe('hooks', () => {
   test('pre and post hooks see the spool, host, generation, parts, and the post hook the status and exit', ({ tmp }) => {
@@ -94,22 +111,25 @@ describe('hooks', () => {
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(r.stderr).toMatch(/pre hook timed out and was killed/);
     const pid = Number(fs.readFileSync(bg, 'utf8'));
-    // gone, or a zombie waiting for a reaper (pid 1 in a container may never reap it)
-    const running = () => {
-      try {
-        return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-      } catch {
-        return false;
-      }
-    };
-    let alive = running();
-    for (let i = 0; i < 50 && alive; i++) {
-      await new Promise((res) => setTimeout(res, 20));
-      alive = running();
-    }
+    const alive = await stillRunning(pid);
     expect(alive, `background child ${pid} of the hook survived`).toBe(false);
     expect(generationNames(spool, HOST, 'a')).toEqual([]);
     expect(readRunsLog(spool, HOST).at(-1)).toMatchObject({ status: 'failed', hooks: { pre: { timedOut: true } } });
+  });
+
+  test('hardsnap stopped with SIGTERM while a hook runs takes the hook and its children down with it', async ({ tmp }) => {
+    const { base } = setup(tmp);
+    const bg = path.join(tmp, 'bg.pid');
+    const child = spawnHardsnap([...base, '--pre-hook', `sleep 60 & echo $! > ${bg}; sleep 60`], at('2026-06-01T03:00:00Z'));
+    await waitForFile(bg, 20_000);
+    await new Promise((res) => setTimeout(res, 100)); // the pid written in full
+    const pid = Number(fs.readFileSync(bg, 'utf8'));
+    child.kill('SIGTERM'); // hardsnap alone, as cron or an admin would
+    const { signal } = await child.exited;
+    expect(signal).toBe('SIGTERM');
+    const alive = await stillRunning(pid);
+    child.killGroup('SIGKILL'); // clean up whatever is left of the test's group
+    expect(alive, `hook child ${pid} outlived hardsnap`).toBe(false);
   });
 
   test('config hooks run as argv without a shell; a pre hook may fill an empty part before it is checked', ({ tmp }) => {

@@ -12,6 +12,8 @@ export const OUTPUT_LIMIT = 64 * 1024;
 const KILL_GRACE_MS = 5_000;
 /** After the hook exits, how long a background child may keep its output pipes open. */
 const PIPE_GRACE_MS = 500;
+/** Signals that stop hardsnap: passed on to a running hook's group first. */
+const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 
 export interface HookResult {
   /** the command as shown in messages */
@@ -82,9 +84,17 @@ export function runHook(h: HookCommand, env: Record<string, string>, timeoutMs: 
         /* already gone */
       }
     };
+    // hardsnap itself stopped (cron's kill, Ctrl-C): the hook's own group would outlive it
+    const onSignal = (sig: NodeJS.Signals) => {
+      killGroup('SIGTERM');
+      for (const s of FORWARDED) process.removeListener(s, onSignal);
+      process.kill(process.pid, sig);
+    };
+    for (const s of FORWARDED) process.once(s, onSignal);
     const finish = (exit: number | null, signal: string | null, error?: string) => {
       if (settled) return;
       settled = true;
+      for (const s of FORWARDED) process.removeListener(s, onSignal);
       for (const t of timers) clearTimeout(t);
       if (timedOut) killGroup('SIGKILL'); // whatever of the group ignored SIGTERM
       child.stdout?.destroy();
