@@ -167,7 +167,7 @@ describe('prune', () => {
     expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'manifests')).sort()).toEqual(names.slice(1).map((n) => `${n}.hsm`));
   });
 
-  test('a backup empties the trash a killed prune left', async ({ tmp }) => {
+  test('a backup empties the trash a killed prune left, orphaned manifest included', async ({ tmp }) => {
     const spool = path.join(tmp, 'spool');
     const src = path.join(tmp, 'src');
     makeTree(src, { a: 'x' });
@@ -177,10 +177,15 @@ describe('prune', () => {
     const trash = path.join(pdir, '.hardsnap', 'trash');
     fs.mkdirSync(path.join(trash, '2026-04-01T030000Z', 'sub'), { recursive: true });
     fs.writeFileSync(path.join(trash, '2026-04-01T030000Z', 'sub', 'f'), 'f');
+    // killed between the two renames: the manifest of a generation already in the trash
+    const orphan = path.join(pdir, '.hardsnap', 'manifests', '2026-04-01T030000Z.hsm');
+    fs.writeFileSync(orphan, 'not read');
     const r = hardsnap(['backup', '--spool', spool, '--host', HOST, '--part', `p=${src}`], { env: { HARDSNAP_NOW: '2026-05-03T03:00:00Z' } });
     expect(r.code, r.stderr).toBe(0);
     expect(fs.readdirSync(trash)).toEqual([]);
+    expect(fs.existsSync(orphan)).toBe(false);
     expect(generationNames(spool, HOST, 'p')).toHaveLength(3);
+    expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'manifests'))).toHaveLength(3);
   });
 
   test('backup --prune applies the config retention after publishing', async ({ tmp }) => {
