@@ -90,7 +90,6 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
   const skipDirs = new Map<string, string>();
   const hooks: Record<string, HookResult> = {};
   try {
-    if (lock) for (const p of o.parts) emptyTrash(partDir(o.spool, o.host, p.name)); // a prune killed mid-way
     generation = chooseName(o);
     if (lock && o.hooks?.pre) {
       const r = (hooks.pre = await runHook(o.hooks.pre, hookEnv({ ...o, generation, parts: o.parts.map((p) => p.name) }), o.hooks.timeoutMs));
@@ -98,6 +97,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       if (!r.ok) throw new HardsnapError('EPREHOOK', `pre hook ${hookFailure(r)}: ${r.command}; nothing was written`, { exit: 2, hint: 'its output is in the run log (runs.jsonl) and above' });
       checkNotEmpty(o);
     }
+    if (lock) for (const p of o.parts) emptyTrash(partDir(o.spool, o.host, p.name)); // a prune killed mid-way
     if (fs.existsSync(o.spool)) {
       const st = fs.statSync(o.spool);
       skipDirs.set(`${st.dev}:${st.ino}`, `the spool ${o.spool}`);

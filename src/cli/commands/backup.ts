@@ -46,7 +46,7 @@ Examples:
   hardsnap backup --spool /mnt/nfs/dp_spool --host 192.0.2.10 \\
       --part mail/imap=/var/spool/cyrus/data --part bm/pgsql=/var/backups/pgsql --exclude '*.tmp'
   hardsnap backup --config /etc/hardsnap.yaml --dry-run
-  hardsnap backup --config /etc/hardsnap.yaml --min-interval 20h --prune --keep-daily 7 \
+  hardsnap backup --config /etc/hardsnap.yaml --min-interval 20h --prune --keep-daily 7 \\
       --pre-hook '/usr/local/sbin/dump-pgsql /var/backups/pgsql' --metrics-file /var/lib/node_exporter/hardsnap.prom`))),
   ).action(async (o: BackupCliOptions) => ctx.run(o, (out) => backup(o, ctx, out)));
 }
