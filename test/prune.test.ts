@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
-import { makeTree, assertSameInode } from './helpers/tree.js';
+import { makeTree, assertSameInode, readTree, type TreeEntry } from './helpers/tree.js';
 import { dailyTimes, genName, generationNames, makeGeneration } from './ops-helpers.js';
 
 const HOST = 'h1';
@@ -45,10 +45,14 @@ describe('prune', () => {
     expect(lines.find((l) => l.includes('2026-08-30T030000Z'))).toMatch(/remove\s+no rule keeps it/);
     expect(generationNames(spool, HOST, 'p')).toHaveLength(90); // dry run removed nothing
 
+    // everything of the survivors but link counts, to prove removal only unlinked names
+    const meta = (e: TreeEntry) => ({ ...e, nlink: undefined });
+    const before = SURVIVORS.map((n) => readTree(path.join(pdir, n)).map(meta));
     const r = hardsnap(['prune', '--spool', spool, '--host', HOST, ...RULES], { env: NOW });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).toBe(''); // silent under cron
     expect(generationNames(spool, HOST, 'p')).toEqual(SURVIVORS);
+    expect(SURVIVORS.map((n) => readTree(path.join(pdir, n)).map(meta))).toEqual(before);
     expect(fs.readlinkSync(path.join(pdir, 'last'))).toBe('2026-10-29T030000Z');
     expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'trash'))).toEqual([]);
     // the manifests of removed generations went with them
