@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
+import { BIN, hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { makeTree, assertSameInode, readTree, type TreeEntry } from './helpers/tree.js';
 import { dailyTimes, genName, generationNames, makeGeneration } from './ops-helpers.js';
 
@@ -170,6 +170,29 @@ describe('prune', () => {
     for (const n of names.slice(1)) expect(fs.readFileSync(path.join(pdir, n, 'keep'), 'utf8')).toBe('k');
     expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'manifests')).sort()).toEqual(names.slice(1).map((n) => `${n}.hsm`));
   });
+
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
+  test.skipIf(process.getuid?.() !== 0 || !setpriv)(
+    'read-only generations are removed by a prune that does not run as root (needs root and setpriv to switch user)',
+    async ({ tmp }) => {
+      const spool = path.join(tmp, 'spool');
+      const src = path.join(tmp, 'src');
+      makeTree(src, { 'ro/f': 'f', g: 'g' });
+      fs.chmodSync(path.join(src, 'ro'), 0o555);
+      fs.chmodSync(src, 0o555);
+      const times = dailyTimes('2026-05-01', 3);
+      for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+      fs.chmodSync(tmp, 0o755);
+      const chown = (await import('node:child_process')).spawnSync('chown', ['-R', '65534:65534', spool]);
+      expect(chown.status).toBe(0);
+      const pdir = path.join(spool, 'rsync', HOST, 'p');
+      expect(fs.statSync(path.join(pdir, genName(times[0]!))).mode & 0o777).toBe(0o555);
+      const r = hardsnap(['--reuid=65534', '--regid=65534', '--clear-groups', BIN, 'prune', '--spool', spool, '--host', HOST, '--keep-last', '1'], { bin: setpriv! });
+      expect(r.code, r.stderr).toBe(0);
+      expect(generationNames(spool, HOST, 'p')).toEqual([genName(times[2]!)]);
+      expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'trash'))).toEqual([]);
+    },
+  );
 
   test('a backup empties the trash a killed prune left, orphaned manifest included', async ({ tmp }) => {
     const spool = path.join(tmp, 'spool');
