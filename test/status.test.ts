@@ -58,10 +58,18 @@ describe('status', () => {
     expect(hardsnap([...backup, '--min-interval', '1d'], at('2026-06-02T06:00:00Z')).code).toBe(0);
     expect(hardsnap(['status', ...base], at('2026-06-02T07:00:00Z')).code).toBe(0);
 
+    // a source that vanished (an unmounted file system) fails before the lock: still recorded
+    const gone = hardsnap(['backup', ...base, '--part', `mail=${path.join(tmp, 'unmounted')}`], at('2026-06-02T08:00:00Z'));
+    expect(gone.code).toBe(2);
+    const st = hardsnap(['status', ...base], at('2026-06-02T09:00:00Z'));
+    expect(st.code).toBe(2);
+    expect(st.stdout).toMatch(/last run failed \(exit 2\): source of part 'mail' is missing/);
+    expect(hardsnap(backup, at('2026-06-02T10:00:00Z')).code).toBe(0);
+
     // a configured part never backed up
     const cfg = path.join(tmp, 'hs.yaml');
     fs.writeFileSync(cfg, `parts:\n  mail: ${a}\n  new/part: ${a}\n`);
-    const missing = hardsnap(['status', ...base, '--config', cfg], at('2026-06-02T07:00:00Z'));
+    const missing = hardsnap(['status', ...base, '--config', cfg], at('2026-06-02T11:00:00Z'));
     expect(missing.code).toBe(2);
     expect(missing.stdout).toMatch(/web1\/new\/part: CRITICAL no complete generation/);
     // a host never backed up

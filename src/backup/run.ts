@@ -50,10 +50,15 @@ function chooseName(o: BackupOptions): string {
 
 export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<BackupResult> {
   const started = new Date();
-  validateBackup(o);
-  const skipped = skipReason(o.spool, o.host, o.parts.map((p) => p.name), o.now, o.minIntervalMs ?? 0);
-  if (skipped) return skip(o, started, skipped);
-  if (!o.hooks?.pre) checkNotEmpty(o); // with a pre hook, after it: it may fill a part
+  try {
+    validateBackup(o);
+    const skipped = skipReason(o.spool, o.host, o.parts.map((p) => p.name), o.now, o.minIntervalMs ?? 0);
+    if (skipped) return skip(o, started, skipped);
+    if (!o.hooks?.pre) checkNotEmpty(o); // with a pre hook, after it: it may fill a part
+  } catch (err) {
+    recordEarlyFailure(o, started, err);
+    throw err;
+  }
   const notes: string[] = [];
   const sample: Problem[] = [];
   let problems = 0;
@@ -177,4 +182,20 @@ function skip(o: BackupOptions, started: Date, reason: string): BackupResult {
     generation: '', exit: 0, status: 'skipped', skipped: reason, parts: [], problems: 0, vanished: 0, notes: [reason],
     started: started.toISOString(), ended: ended.toISOString(), durationMs: ended.getTime() - started.getTime(),
   };
+}
+
+/**
+ * A source missing or empty (exit 2) fails the run before the lock: still record it, so that
+ * `status` and the metrics see the failure, but only in a host directory that exists (never
+ * create one under the mount point of an unmounted spool).
+ */
+function recordEarlyFailure(o: BackupOptions, started: Date, err: unknown): void {
+  if (o.dryRun || !(err instanceof HardsnapError) || err.exit !== 2) return;
+  const hdir = hostDir(o.spool, o.host);
+  if (!fs.existsSync(hdir)) return;
+  const ended = new Date();
+  appendRun(hdir, {
+    command: o.command, start: started.toISOString(), end: ended.toISOString(), durationMs: ended.getTime() - started.getTime(),
+    generation: null, exit: 2, status: 'failed', error: err.message, parts: {}, problems: 0, vanished: 0,
+  });
 }
