@@ -110,7 +110,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
     for (const spec of o.parts) {
       const excludes = compileExcludes([...o.exclude, ...(spec.exclude ?? [])]);
       ev.onPhase?.('scan', spec.name);
-      built.push(buildPart(o, spec, generation, excludes, skipDirs, events));
+      built.push(await buildPart(o, spec, generation, excludes, skipDirs, events));
     }
     if (!o.dryRun) {
       ev.onPhase?.('publish');

@@ -5,7 +5,7 @@
  */
 const EXAMPLE = `# hardsnap configuration (YAML; JSON works too). Use it with: hardsnap --config FILE ...
 # Command-line options override what is set here. Durations are <number><unit> sequences,
-# units s m h d w y (m is minutes): 90s, 20h, 1d12h.
+# units s m h d w y (m is minutes), largest first: 90s, 20h, 1d12h.
 
 # Where generations are kept: <spool>/rsync/<host>/<part>/<generation>. Absolute path; often an
 # NFS mount (mount it with noatime,nodiratime).
