@@ -208,6 +208,24 @@ describe('backup: generations', () => {
     expect(list.map((g: { part: string }) => g.part).sort()).toEqual(['bm/pgsql', 'mail/imap']);
   });
 
+  test('--parallel-parts builds every part at once, each identical to its source, under one name', ({ tmp }) => {
+    mktree(path.join(tmp, 'a'), { files: 300, odd: true });
+    mktree(path.join(tmp, 'b'), { files: 300, seed: 9 });
+    const args = ['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--parallel-parts',
+      '--part', `a=${path.join(tmp, 'a')}`, '--part', `b=${path.join(tmp, 'b')}`];
+    for (const d of [1, 2]) {
+      if (d === 2) mutate(path.join(tmp, 'a'), 2);
+      const r = hardsnap(args, { env: day(d) });
+      expect(r.code, r.stderr).toBe(0);
+      for (const p of ['a', 'b']) {
+        expect(compareTrees(path.join(tmp, p), gen(tmp, d, p))).toEqual([]);
+        expect(fs.readlinkSync(path.join(partDir(tmp, p), 'last'))).toBe(genName(d));
+      }
+    }
+    const s = sharedInodes(gen(tmp, 1, 'b'), gen(tmp, 2, 'b'));
+    expect(s.same).toBe(s.total);
+  });
+
   test('a now that is not later than the newest generation is refused (exit 2), nothing written', ({ tmp }) => {
     makeTree(path.join(tmp, 'src'), { 'f': '1' });
     expect(backup(tmp, 5).code).toBe(0);

@@ -116,6 +116,8 @@ export class TreeBuilder {
   private inFlight = 0;
   private readonly waiters: (() => void)[] = [];
   private fatalError: unknown = null;
+  /** directories waiting for their jobs before their metadata is set */
+  private readonly finishing: Promise<void>[] = [];
 
   constructor(private readonly o: BuildOptions) {}
 
@@ -137,13 +139,15 @@ export class TreeBuilder {
           }
           continue;
         }
-        await this.leave(f);
+        this.leave(f);
         stack.pop();
       }
+      await Promise.all(this.finishing);
       this.throwIfFailed();
     } finally {
       // never close a descriptor a job on the pool may still use
       while (this.inFlight > 0) await new Promise<void>((r) => this.waiters.push(r));
+      await Promise.all(this.finishing);
       for (const f of stack) if (f !== root) this.closeFrame(f);
     }
     return this.manifestEntry(Buffer.alloc(0), o.rootMeta, 0, 0, null);
@@ -227,16 +231,27 @@ export class TreeBuilder {
     return newFrame(rel, src, dst, prev, sub.meta);
   }
 
-  private async leave(f: Frame): Promise<void> {
-    const o = this.o;
-    await f.done;
-    this.throwIfFailed();
-    if (!o.dryRun) {
-      const m = f.meta;
-      const rc = sys.setmeta(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, (o.asRoot ? 1 : 0) | 2 | 4);
-      if (rc < 0) this.fatal(f.rel, rc, 'cannot set the metadata of a directory in the spool');
-    }
-    if (f.rel.length) this.closeFrame(f);
+  /**
+   * Done with a directory's subtree: once its own jobs have settled, give it its owner, mode
+   * and times and close its descriptors. The walk does not wait for that (its children's
+   * jobs never touch it), so many directories stay in flight.
+   */
+  private leave(f: Frame): void {
+    const finish = () => {
+      try {
+        if (!this.fatalError && !this.o.dryRun) {
+          const m = f.meta;
+          const rc = sys.setmeta(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, (this.o.asRoot ? 1 : 0) | 2 | 4);
+          if (rc < 0) this.fatal(f.rel, rc, 'cannot set the metadata of a directory in the spool');
+        }
+      } catch (err) {
+        this.fatalError ??= err;
+      } finally {
+        if (f.rel.length) this.closeFrame(f);
+      }
+    };
+    if (f.complete) finish();
+    else this.finishing.push(f.done.then(finish));
   }
 
   private closeFrame(f: Frame): void {
