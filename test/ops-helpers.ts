@@ -9,7 +9,7 @@ export function makeGeneration(spool: string, host: string, parts: Record<string
   return runBackup(
     {
       spool, host, parts: Object.entries(parts).map(([name, source]) => ({ name, source })),
-      exclude: [], oneFileSystem: false, dryRun: false, allowEmpty: false, flush: false, waitMs: 0,
+      exclude: [], oneFileSystem: false, dryRun: false, allowEmpty: false, flush: false, waitMs: 0, parallelParts: false,
       now: new Date(now), command: 'test',
     },
     { onProblem: () => {}, onNote: () => {} },
