@@ -13,8 +13,12 @@ import * as diff from './commands/diff.js';
 import * as history from './commands/history.js';
 import * as du from './commands/du.js';
 import * as verify from './commands/verify.js';
+import * as prune from './commands/prune.js';
+import * as pin from './commands/pin.js';
+import * as init from './commands/init.js';
+import * as status from './commands/status.js';
 
-const COMMANDS = [backup, list, restore, diff, history, du, verify];
+const COMMANDS = [backup, list, restore, diff, history, du, verify, prune, pin, init, status];
 
 export async function runCli(argv: string[]): Promise<void> {
   // `hardsnap diff ... | head`: a reader that stops early is not an error worth a stack trace;

@@ -9,8 +9,10 @@ import type { BackupOptions, BackupResult, PartSpec } from '../../backup/types.j
 import { formatBytes, formatMs, type Output } from '../../ui/output.js';
 import { addCommon, collect, resolveTarget, type CommonOptions } from '../common.js';
 import type { CliContext } from '../context.js';
+import { addKeepOptions, type KeepOptions } from '../retention-options.js';
+import { backupOps, addOpsOptions, type OpsOptions } from '../backup-ops.js';
 
-interface BackupCliOptions extends CommonOptions {
+interface BackupCliOptions extends CommonOptions, KeepOptions, OpsOptions {
   part?: string[];
   exclude?: string[];
   excludeFrom?: string[];
@@ -23,7 +25,7 @@ interface BackupCliOptions extends CommonOptions {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  addCommon(
+  addCommon(addKeepOptions(addOpsOptions(
     program
       .command('backup')
       .description('make one new generation of each part: unchanged files are hard links to the previous generation')
@@ -45,7 +47,9 @@ Examples:
   hardsnap backup --spool /var/backups/hs --part etc=/etc
   hardsnap backup --spool /mnt/nfs/dp_spool --host 192.0.2.10 \\
       --part mail/imap=/var/spool/cyrus/data --part bm/pgsql=/var/backups/pgsql --exclude '*.tmp'
-  hardsnap backup --config /etc/hardsnap.yaml --dry-run`),
+  hardsnap backup --config /etc/hardsnap.yaml --dry-run
+  hardsnap backup --config /etc/hardsnap.yaml --min-interval 20h --prune --keep-daily 7 \\
+      --pre-hook '/usr/local/sbin/dump-pgsql /var/backups/pgsql' --metrics-file /var/lib/node_exporter/hardsnap.prom`))),
   ).action(async (o: BackupCliOptions) => ctx.run(o, (out) => backup(o, ctx, out)));
 }
 
@@ -74,13 +78,15 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     now: now(),
     command: ['hardsnap', ...process.argv.slice(2)].join(' '),
   };
-  const result = await runBackup(opts, {
+  const ops = backupOps(o, cfg, opts, out);
+  const result = await ops.around(() => runBackup(opts, {
     onProblem: (p) => out.warn(`${p.part}: ${displayPath(p.path)}: ${p.message}`),
     onNote: (m) => out.note(m),
     onPlan: opts.dryRun && !o.json ? (part, rel, d) => out.print(`${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`) : undefined,
-  });
+    onHook: ops.onHook,
+  }));
   if (o.json) out.json(toJson(result));
-  else out.summary(summaryLine(result));
+  else if (result.status !== 'skipped') out.summary(summaryLine(result));
   return result.exit;
 }
 
