@@ -611,21 +611,33 @@ static int changed(const struct stat *a, const struct stat *b) {
  * when the source's size, mtime, ctime or inode moved while it was read. On failure the
  * destination is removed.
  */
-static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dname, double *io) {
-  int flags = (int)io[IO_FLAGS];
-  int sfd = open_source(sdirfd, sname);
-  if (sfd < 0) return FAIL(ST_OPEN_SRC, errno);
-  struct stat before, after;
-  if (fstat(sfd, &before) < 0) {
+/*
+ * Opens a source file without following a symlink or blocking on a FIFO, and checks with
+ * fstat that it is a regular file; fills io's stat fields. Returns the descriptor, or a
+ * FAIL() value (negative) with nothing left open.
+ */
+static double open_regular(int dirfd, const char *name, struct stat *st, double *io) {
+  int fd = open_source(dirfd, name);
+  if (fd < 0) return FAIL(ST_OPEN_SRC, errno);
+  if (fstat(fd, st) < 0) {
     int e = errno;
-    close(sfd);
+    close(fd);
     return FAIL(ST_OPEN_SRC, e);
   }
-  fill_stat(io + IO_STAT, &before);
-  if (!S_ISREG(before.st_mode)) {
-    close(sfd);
+  fill_stat(io + IO_STAT, st);
+  if (!S_ISREG(st->st_mode)) {
+    close(fd);
     return FAIL(ST_NOT_REG, EINVAL);
   }
+  return fd;
+}
+
+static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dname, double *io) {
+  int flags = (int)io[IO_FLAGS];
+  struct stat before, after;
+  double opened = open_regular(sdirfd, sname, &before, io);
+  if (opened < 0) return opened;
+  int sfd = (int)opened;
   int dfd = openat(ddirfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (dfd < 0) {
     int e = errno;
@@ -775,19 +787,10 @@ static napi_value js_hashat(napi_env env, napi_callback_info info) {
   PATHARG(1, name);
   double *io = arg_f64array(env, argv[2], IO_COUNT);
   if (!io) return num(env, -EINVAL);
-  int sfd = open_source((int)dirfd, name);
-  if (sfd < 0) return num(env, FAIL(ST_OPEN_SRC, errno));
   struct stat before, after;
-  if (fstat(sfd, &before) < 0) {
-    int e = errno;
-    close(sfd);
-    return num(env, FAIL(ST_OPEN_SRC, e));
-  }
-  fill_stat(io + IO_STAT, &before);
-  if (!S_ISREG(before.st_mode)) {
-    close(sfd);
-    return num(env, FAIL(ST_NOT_REG, EINVAL));
-  }
+  double opened = open_regular((int)dirfd, name, &before, io);
+  if (opened < 0) return num(env, opened);
+  int sfd = (int)opened;
   xxh64_state h;
   xxh64_init(&h, 0);
   int werr = 0;

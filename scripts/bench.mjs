@@ -4,13 +4,14 @@
 // --runs times (default 3) in turn and prints medians and ratios.
 //
 //   npm run bench -- [--files 100000] [--runs 3] [--dir /var/tmp/hardsnap-bench]
-//                    [--latency] [--latency-files 10000] [--million]
+//                    [--latency] [--latency-files 10000] [--million] [--parts]
 //
 // (a) always: first generation (hardsnap, with and without the flush, vs cp -a, cp -a + sync,
 //     rsync -aH); incremental after one mutate.py day (vs rsync --link-dest and the floor
 //     cp -al + find); progress on/off is not measured separately yet (see docs/PERFORMANCE.md).
 // (b) --latency: the spool on latencyfs (500 µs per operation; needs root and /dev/fuse).
 // (c) --million: 1,000,000 small files, incremental time and peak RSS.
+// (d) --parts: two parts on two ext4 loop images, one after the other vs --parallel-parts.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -69,6 +70,18 @@ function tree(name, files, extra = []) {
   return dir;
 }
 
+/** A copy of src with one mutate.py day applied (made once, kept for later runs). */
+function dayTwo(src) {
+  const day2 = `${src}-day2`;
+  if (!fs.existsSync(`${day2}.done`)) {
+    rm(day2);
+    sh('cp', ['-a', src, day2]);
+    sh('python3', [path.join(SHARED, 'mutate.py'), day2, '--seed', '2']);
+    fs.writeFileSync(`${day2}.done`, '');
+  }
+  return day2;
+}
+
 function hardsnap(args, env = {}) {
   return sh(BIN, args, { env: { ...process.env, ...env } });
 }
@@ -106,13 +119,7 @@ function partA() {
   console.log(`  => hardsnap/cp -a: ${ratio(hsFirstNoFlush, cpa, 1.1)} without flush, ${ratio(hsFirst, cpaSync)} with flush vs cp -a && sync; hardsnap/rsync: ${ratio(hsFirst, rsyncFirst)}`);
   console.log(`  => cost of the flush (syncfs) on a first generation: ${(hsFirst - hsFirstNoFlush).toFixed(2)} s`);
 
-  const day2 = path.join(DIR, `src-${FILES}-day2`);
-  if (!fs.existsSync(`${day2}.done`)) {
-    rm(day2);
-    sh('cp', ['-a', src, day2]);
-    sh('python3', [path.join(SHARED, 'mutate.py'), day2, '--seed', '2']);
-    fs.writeFileSync(`${day2}.done`, '');
-  }
+  const day2 = dayTwo(src);
   const s = spoolWithFirst('spool-a', src);
   const args = ['backup', '--spool', s.spool, '--host', 'b', '--part', `m=${day2}`];
   const hsInc = measure('incremental: hardsnap (flush)', null, () => hardsnap(args, { HARDSNAP_NOW: '2026-01-02T03:00:00Z' }), () => s.undoDay2());
@@ -153,13 +160,7 @@ function partB() {
     sh('cc', ['-O2', '-Wall', '-o', exe, path.join(SHARED, 'latencyfs.c'), ...flags.stdout.trim().split(/\s+/)]);
   }
   const src = tree(`src-lat-${files}`, files);
-  const day2 = `${src}-day2`;
-  if (!fs.existsSync(`${day2}.done`)) {
-    rm(day2);
-    sh('cp', ['-a', src, day2]);
-    sh('python3', [path.join(SHARED, 'mutate.py'), day2, '--seed', '2']);
-    fs.writeFileSync(`${day2}.done`, '');
-  }
+  const day2 = dayTwo(src);
   const backing = path.join(DIR, 'lat-backing');
   const mnt = path.join(DIR, 'lat-mnt');
   rm(backing);
@@ -189,13 +190,7 @@ function partB() {
 function partC() {
   console.log('\n(c) 1,000,000 small files: incremental time and peak RSS');
   const src = tree('src-1m', 1_000_000);
-  const day2 = `${src}-day2`;
-  if (!fs.existsSync(`${day2}.done`)) {
-    rm(day2);
-    sh('cp', ['-a', src, day2]);
-    sh('python3', [path.join(SHARED, 'mutate.py'), day2, '--seed', '2']);
-    fs.writeFileSync(`${day2}.done`, '');
-  }
+  const day2 = dayTwo(src);
   const s = spoolWithFirst('spool-1m', src);
   const rss = [];
   const t = measure('incremental: hardsnap, 1M files', null, () => {
@@ -207,6 +202,41 @@ function partC() {
   rm(s.spool);
 }
 
+function partD() {
+  const files = Math.floor(FILES / 2);
+  console.log(`\n(d) two parts of ${files} files on two ext4 loop images: one after the other vs --parallel-parts`);
+  if (process.getuid?.() !== 0 || !fs.existsSync('/dev/loop-control')) return console.log('  skipped: needs root and loop devices');
+  const mnts = [];
+  try {
+    for (const k of ['d1', 'd2']) {
+      const img = path.join(DIR, `${k}.img`);
+      const mnt = path.join(DIR, `${k}-mnt`);
+      fs.mkdirSync(mnt, { recursive: true });
+      const fresh = !fs.existsSync(`${img}.done`);
+      if (fresh) {
+        rm(img);
+        sh('truncate', ['-s', `${Math.max(256, Math.ceil(files / 80))}M`, img]);
+        sh('mkfs.ext4', ['-q', '-F', '-N', String(files * 2 + 1000), img]);
+      }
+      sh('mount', ['-o', 'loop', img, mnt]);
+      mnts.push(mnt);
+      if (fresh) {
+        sh('python3', [path.join(SHARED, 'mktree.py'), path.join(mnt, 'src'), '--files', String(files), '--seed', k === 'd1' ? '1' : '2']);
+        fs.writeFileSync(`${img}.done`, '');
+      }
+    }
+    const spool = path.join(DIR, 'spool-d');
+    const args = ['backup', '--spool', spool, '--host', 'b', '--part', `p1=${mnts[0]}/src`, '--part', `p2=${mnts[1]}/src`];
+    const drop = () => { rm(spool); sh('sh', ['-c', 'echo 3 > /proc/sys/vm/drop_caches'], { allowFail: true }); };
+    const seq = measure('first generation of both parts, one after the other', drop, () => hardsnap(args, { HARDSNAP_NOW: '2026-01-01T03:00:00Z' }));
+    const par = measure('first generation of both parts, --parallel-parts', drop, () => hardsnap([...args, '--parallel-parts'], { HARDSNAP_NOW: '2026-01-01T03:00:00Z' }));
+    console.log(`  => parallel/sequential: ${ratio(par, seq)} (both images live on one virtual disk here; separate drives gain more)`);
+    rm(spool);
+  } finally {
+    for (const m of mnts) sh('umount', [m], { allowFail: true });
+  }
+}
+
 fs.mkdirSync(DIR, { recursive: true });
 console.log(`hardsnap benchmark: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ${os.release()}; working in ${DIR}`);
 console.log(`rsync: ${sh('rsync', ['--version']).stdout.split('\n')[0]}`);
@@ -215,5 +245,6 @@ if (flag('latency')) partB();
 else console.log('\n(b) latencyfs: not run (add --latency; needs root and FUSE)');
 if (flag('million')) partC();
 else console.log('\n(c) 1M files: not run (add --million; making the tree takes ~15 minutes)');
-console.log('\n(d) parallel parts: not measured yet (no --parallel-parts in this build)');
+if (flag('parts')) partD();
+else console.log('\n(d) parallel parts: not run (add --parts; needs root and loop devices)');
 

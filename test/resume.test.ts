@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { compareTrees, readTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
-import { hardsnap, spawnHardsnap } from './helpers/run.js';
+import { hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
 
 const env = (d: number) => ({ HARDSNAP_NOW: `2026-02-${String(d).padStart(2, '0')}T03:00:00Z` });
@@ -24,10 +24,13 @@ describe('SIGKILL mid-run, then resume', () => {
     const before = snap();
     copyTree(src, path.join(tmp, 'copy1'));
     mutate(src, 2, { change: 30 }); // lots to write, so a kill lands mid-way
-    fs.writeFileSync(path.join(src, 'db', 'dump-0.sql'), Buffer.alloc(48 << 20, 7)); // a big changed file: mid-file kills
+    // big changed files: mid-file kills, and a run that cannot finish before the kill
+    for (let k = 0; k < 3; k++) fs.writeFileSync(path.join(src, 'db', `dump-${k}.sql`), Buffer.alloc(64 << 20, 7 + k));
     let kills = 0;
-    for (const [d, delayMs] of [[2, 150], [3, 350], [4, 600], [5, 900]] as const) {
+    // each kill lands a little later into a run that has visibly started writing its partial
+    for (const [d, delayMs] of [[2, 0], [3, 60], [4, 150], [5, 300]] as const) {
       const child = spawnHardsnap(args, { env: env(d) });
+      await waitFor(() => fs.readdirSync(pdir).some((n) => n.endsWith('.partial') && fs.readdirSync(path.join(pdir, n)).length > 0), 30_000);
       await new Promise((r) => setTimeout(r, delayMs));
       child.killGroup('SIGKILL');
       const { signal } = await child.exited;
@@ -40,7 +43,7 @@ describe('SIGKILL mid-run, then resume', () => {
       expect(names.filter((n) => !n.endsWith('.partial'))).toEqual(['2026-02-01T030000Z']);
       expect(names.filter((n) => n.endsWith('.partial')).length).toBeLessThanOrEqual(1);
     }
-    expect(kills).toBeGreaterThanOrEqual(2);
+    expect(kills).toBe(4);
     // what the killed runs finished: regular files whose mtime already equals the source's
     const partial = fs.readdirSync(pdir).find((n) => n.endsWith('.partial'));
     expect(partial, 'a killed run leaves its partial generation').toBeDefined();

@@ -176,7 +176,8 @@ describe('help, version and errors', () => {
       expect(r.code, c).toBe(0);
       expect(r.stdout, c).toMatch(new RegExp(`^Usage: hardsnap ${c} `, 'm'));
       expect(r.stdout, c).toMatch(/^Options:$/m);
-      expect(r.stdout, c).toMatch(/^ {2}--[a-z]/m);
+      expect(r.stdout, c).toMatch(/^ {2}(-[a-zA-Z], )?--[a-z]/m);
+      expect(r.stdout, c).toMatch(/^ {2}-h, --help /m);
       expect(r.stdout, c).toMatch(/Examples?:/);
       const h = hardsnap(['help', c]);
       expect(h.code, c).toBe(0);

@@ -396,9 +396,11 @@ export class TreeBuilder {
       l.e.name.copy(names, o + 2);
       o += 2 + l.e.name.length;
     }
-    const res = new Int32Array(links.length);
+    // a slot the batch never reached must not read as "linked"
+    const res = new Int32Array(links.length).fill(-5 /* EIO */);
     await this.slot();
-    this.job(f, sys.linkBatchAsync(f.prev, f.dst, names, res), () => {
+    this.job(f, sys.linkBatchAsync(f.prev, f.dst, names, res), (rc) => {
+      if (rc < 0) this.fatal(f.rel, rc, 'cannot link into the spool');
       for (let i = 0; i < links.length; i++) {
         const l = links[i]!;
         if (!this.linked(f, l.e, l.p, res[i]!)) f.out[l.at] = this.afterFailedLink(f, l.e, res[i]!);

@@ -15,6 +15,10 @@ import { hostDir, listGenerations, manifestPath, partDir } from '../spool/layout
 import { newGenerationName } from '../spool/names.js';
 import { appendRun, type RunRecord } from '../spool/runs-log.js';
 import type { Problem } from '../apply/types.js';
+import { emptyTrash } from '../retention/trash.js';
+import { hookEnv, hookRecord, runHook } from '../hooks/backup-hooks.js';
+import { hookFailure, type HookResult } from '../hooks/run-hook.js';
+import { skipReason } from './min-interval.js';
 import { buildPart, type BuiltPart } from './part-run.js';
 import { flushFileSystems, publishPart } from './publish.js';
 import { checkNotEmpty, validateBackup } from './validate.js';
@@ -47,8 +51,15 @@ function chooseName(o: BackupOptions): string {
 
 export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<BackupResult> {
   const started = new Date();
-  validateBackup(o);
-  checkNotEmpty(o);
+  try {
+    validateBackup(o);
+    const skipped = skipReason(o.spool, o.host, o.parts.map((p) => p.name), o.now, o.minIntervalMs ?? 0);
+    if (skipped) return skip(o, started, skipped);
+    if (!o.hooks?.pre) checkNotEmpty(o); // with a pre hook, after it: it may fill a part
+  } catch (err) {
+    recordEarlyFailure(o, started, err);
+    throw err;
+  }
   const notes: string[] = [];
   const sample: Problem[] = [];
   let problems = 0;
@@ -94,8 +105,16 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
   let generation: string | null = null;
   let failure: HardsnapError | null = null;
   const skipDirs = new Map<string, string>();
+  const hooks: Record<string, HookResult> = {};
   try {
     generation = chooseName(o);
+    if (lock && o.hooks?.pre) {
+      const r = (hooks.pre = await runHook(o.hooks.pre, hookEnv({ ...o, generation, parts: o.parts.map((p) => p.name) }), o.hooks.timeoutMs));
+      ev.onHook?.('pre', r);
+      if (!r.ok) throw new HardsnapError('EPREHOOK', `pre hook ${hookFailure(r)}: ${r.command}; nothing was written`, { exit: 2, hint: 'its output is in the run log (runs.jsonl) and above' });
+      checkNotEmpty(o);
+    }
+    if (lock) for (const p of o.parts) emptyTrash(partDir(o.spool, o.host, p.name)); // a prune killed mid-way
     if (fs.existsSync(o.spool)) {
       const st = fs.statSync(o.spool);
       skipDirs.set(`${st.dev}:${st.ino}`, `the spool ${o.spool}`);
@@ -128,6 +147,12 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
   } finally {
     const ended = new Date();
     const exit: ExitCode = failure ? failure.exit : exitFor(problems, vanished);
+    const status = failure ? 'failed' : exit === 0 ? 'ok' : 'partial';
+    if (lock && o.hooks?.post) {
+      const env = hookEnv({ ...o, generation: failure ? null : generation, parts: o.parts.map((p) => p.name) }, { status, exit });
+      const r = (hooks.post = await runHook(o.hooks.post, env, o.hooks.timeoutMs));
+      ev.onHook?.('post', r);
+    }
     if (!o.dryRun && lock) {
       const rec: RunRecord = {
         command: o.command,
@@ -136,11 +161,12 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
         durationMs: ended.getTime() - started.getTime(),
         generation: failure ? null : generation,
         exit,
-        status: failure ? 'failed' : exit === 0 ? 'ok' : 'partial',
+        status,
         parts: Object.fromEntries(built.map((b) => [b.part, { ...b.stats, resumed: b.resumed, compared: b.compared, previous: b.previous }])),
         problems,
         vanished,
         ...(failure ? { error: failure.message } : {}),
+        ...(Object.keys(hooks).length ? { hooks: Object.fromEntries(Object.entries(hooks).map(([k, r]) => [k, hookRecord(r)])) } : {}),
         sample: sample.map((p) => ({ part: p.part, path: displayPath(p.path), code: p.code, message: p.message })),
       };
       try {
@@ -164,4 +190,35 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
     ended: ended.toISOString(),
     durationMs: ended.getTime() - started.getTime(),
   };
+}
+
+/** A run with nothing to do (--min-interval): recorded, exit 0. */
+function skip(o: BackupOptions, started: Date, reason: string): BackupResult {
+  const ended = new Date();
+  if (!o.dryRun) {
+    appendRun(hostDir(o.spool, o.host), {
+      command: o.command, start: started.toISOString(), end: ended.toISOString(), durationMs: ended.getTime() - started.getTime(),
+      generation: null, exit: 0, status: 'skipped', skipped: reason, parts: {}, problems: 0, vanished: 0,
+    });
+  }
+  return {
+    generation: '', exit: 0, status: 'skipped', skipped: reason, parts: [], problems: 0, vanished: 0, notes: [reason],
+    started: started.toISOString(), ended: ended.toISOString(), durationMs: ended.getTime() - started.getTime(),
+  };
+}
+
+/**
+ * A source missing or empty (exit 2) fails the run before the lock: still record it, so that
+ * `status` and the metrics see the failure, but only in a host directory that exists (never
+ * create one under the mount point of an unmounted spool).
+ */
+function recordEarlyFailure(o: BackupOptions, started: Date, err: unknown): void {
+  if (o.dryRun || !(err instanceof HardsnapError) || err.exit !== 2) return;
+  const hdir = hostDir(o.spool, o.host);
+  if (!fs.existsSync(hdir)) return;
+  const ended = new Date();
+  appendRun(hdir, {
+    command: o.command, start: started.toISOString(), end: ended.toISOString(), durationMs: ended.getTime() - started.getTime(),
+    generation: null, exit: 2, status: 'failed', error: err.message, parts: {}, problems: 0, vanished: 0,
+  });
 }

@@ -2,6 +2,8 @@ import type { ExitCode } from '../core/errors.js';
 import type { BuildStats, Problem } from '../apply/types.js';
 import type { Decision } from '../plan/decide.js';
 import type { Meta } from '../fs/entry.js';
+import type { HooksOptions } from '../hooks/backup-hooks.js';
+import type { HookResult } from '../hooks/run-hook.js';
 
 export interface PartSpec {
   name: string;
@@ -28,6 +30,9 @@ export interface BackupOptions {
   now: Date;
   /** the command line, recorded in the lock and the run log */
   command: string;
+  /** skip the run when every part has a generation younger than this (ms; 0 = off) */
+  minIntervalMs?: number;
+  hooks?: HooksOptions;
 }
 
 export interface BackupEvents {
@@ -38,6 +43,8 @@ export interface BackupEvents {
   onPlan?(part: string, rel: Buffer, d: Decision, e: Meta): void;
   /** 'scan' when a part starts, 'built' when its tree is done, 'publish' once for the run */
   onPhase?(phase: 'scan' | 'built' | 'publish', part?: string): void;
+  /** a hook finished (its result says whether it failed) */
+  onHook?(which: 'pre' | 'post', r: HookResult): void;
 }
 
 export interface PartResult {
@@ -55,7 +62,9 @@ export interface PartResult {
 export interface BackupResult {
   generation: string;
   exit: ExitCode;
-  status: 'ok' | 'partial' | 'failed' | 'dry-run';
+  status: 'ok' | 'partial' | 'failed' | 'dry-run' | 'skipped';
+  /** why the run was skipped (--min-interval) */
+  skipped?: string;
   parts: PartResult[];
   problems: number;
   vanished: number;

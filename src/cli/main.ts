@@ -14,9 +14,13 @@ import * as diff from './commands/diff.js';
 import * as history from './commands/history.js';
 import * as du from './commands/du.js';
 import * as verify from './commands/verify.js';
+import * as prune from './commands/prune.js';
+import * as pin from './commands/pin.js';
+import * as init from './commands/init.js';
+import * as status from './commands/status.js';
 import * as check from './commands/check.js';
 
-const COMMANDS = [backup, list, restore, diff, history, du, verify, check];
+const COMMANDS = [backup, list, restore, diff, history, du, verify, prune, pin, init, status, check];
 
 const EPILOG = `
 Exit codes (every command; 'status' follows Nagios instead: 0 OK, 1 WARNING, 2 CRITICAL,

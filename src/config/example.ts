@@ -51,16 +51,18 @@ retention:
 
 # Commands run around a backup, as an argv list without a shell, or { shell: "..." } when you
 # need pipes or redirections. A failing pre hook aborts the run (exit 2, nothing published);
-# the post hook runs only after the generation is published and "last" points to it.
+# the post hook runs after every run that got the lock, published or failed, with
+# HARDSNAP_STATUS=ok|partial|failed (see docs/OPERATIONS.md for the environment).
 hooks:
   # Dump PostgreSQL into the bm/pgsql part's directory before anything is copied.
   pre: ["/usr/local/sbin/dump-pgsql", "/var/backups/bluemind/pgsql-dump"]
   # Tell the tape backup (here Bacula) that the newest generation, under "last", is ready.
+  # After a failed run "last" still names the previous complete generation.
   post: { shell: "echo 'run job=bluemind-last yes' | /usr/sbin/bconsole" }
   # The longest a hook may run before it is killed and counted as failed. Default: 1h.
   timeout: 30m
 
-# Skip the run (exit 0) when the newest complete generation is younger than this, so a cron
+# Skip the run (exit 0) when every part's newest complete generation is younger than this, so a cron
 # job that runs often makes at most one generation a day. Default: none.
 min-interval: 20h
 

@@ -14,6 +14,10 @@ export interface RunRecord {
   problems: number;
   vanished: number;
   error?: string;
+  /** why a run was skipped (--min-interval) */
+  skipped?: string;
+  /** the pre and post hooks: exit status and output (the end of it) */
+  hooks?: Record<string, { command: string; exit: number | null; signal?: string; timedOut?: boolean; error?: string; durationMs: number; output: string }>;
   /** the first problems, by escaped path */
   sample?: { part: string; path: string; code: string; message: string }[];
 }

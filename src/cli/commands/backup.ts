@@ -13,8 +13,10 @@ import { readRuns } from '../../spool/runs-log.js';
 import { hostDir } from '../../spool/layout.js';
 import { addCommon, collect, resolveTarget, type CommonOptions } from '../common.js';
 import type { CliContext } from '../context.js';
+import { addKeepOptions, type KeepOptions } from '../retention-options.js';
+import { backupOps, addOpsOptions, type OpsOptions } from '../backup-ops.js';
 
-interface BackupCliOptions extends CommonOptions {
+interface BackupCliOptions extends CommonOptions, KeepOptions, OpsOptions {
   part?: string[];
   exclude?: string[];
   excludeFrom?: string[];
@@ -28,7 +30,7 @@ interface BackupCliOptions extends CommonOptions {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  addCommon(
+  addCommon(addKeepOptions(addOpsOptions(
     program
       .command('backup')
       .description('make one new generation of each part: unchanged files are hard links to the previous generation')
@@ -58,7 +60,9 @@ Examples:
   hardsnap backup --spool /var/backups/hs --part etc=/etc
   hardsnap backup --spool /mnt/nfs/dp_spool --host 192.0.2.10 \\
       --part mail/imap=/var/spool/cyrus/data --part bm/pgsql=/var/backups/pgsql --exclude '*.tmp'
-  hardsnap backup --config /etc/hardsnap.yaml --dry-run`),
+  hardsnap backup --config /etc/hardsnap.yaml --dry-run
+  hardsnap backup --config /etc/hardsnap.yaml --min-interval 20h --prune --keep-daily 7 \\
+      --pre-hook '/usr/local/sbin/dump-pgsql /var/backups/pgsql' --metrics-file /var/lib/node_exporter/hardsnap.prom`))),
   ).action(async (o: BackupCliOptions) => ctx.run(o, (out) => backup(o, ctx, out)));
 }
 
@@ -101,6 +105,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     now: now(),
     command: ['hardsnap', ...process.argv.slice(2)].join(' '),
   };
+  const ops = backupOps(o, cfg, opts, out);
   // a dry run prints one line per entry on stdout: no bars over it unless asked for
   const mode = progressMode({ ...o, progress: o.progress ?? (opts.dryRun && !o.json ? false : undefined) }, out.tty);
   const progress = new BackupProgress(mode, o.progress === true && !out.tty ? forcedTty() : process.stderr, (p) => expectedEntries(spool, host, p));
@@ -110,7 +115,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   let result: BackupResult;
   let ok = false;
   try {
-    result = await runBackup(opts, {
+    result = await ops.around(() => runBackup(opts, {
       onProblem: (p) => out.warn(`${p.part}: ${displayPath(p.path)}: ${p.message}`),
       onNote: (m) => out.note(m),
       onPlan: opts.dryRun && !o.json ? (part, rel, d) => out.print(`${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`)
@@ -120,14 +125,15 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
         } : undefined,
       onPhase: progress.active ? (phase, part) => progress.phase(phase, part) : undefined,
       onProgress: progress.active ? (part, s) => progress.update(part, s) : undefined,
-    });
+      onHook: ops.onHook,
+    }));
     ok = true;
   } finally {
     progress.stop(!ok);
     out.interject = null;
   }
   if (o.json) out.json(toJson(result));
-  else out.summary(summaryLine(result));
+  else if (result.status !== 'skipped') out.summary(summaryLine(result));
   return result.exit;
 }
 

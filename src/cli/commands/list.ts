@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { hostDir, listGenerations, listParts } from '../../spool/layout.js';
+import { hostDir, listGenerations, listParts, partDir } from '../../spool/layout.js';
+import { readPins } from '../../retention/pins.js';
 import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
@@ -29,12 +30,13 @@ async function list(o: ListOptions, ctx: CliContext, out: Output): Promise<numbe
   if (!fs.existsSync(hostDir(spool, host))) throw new UsageError(`no backups of host '${host}' in the spool ${spool}`, { hint: 'check --spool and --host' });
   const parts = o.part ? [o.part] : listParts(spool, host);
   if (o.part && !listParts(spool, host).includes(o.part)) throw new UsageError(`no part '${o.part}' for host '${host}' in ${spool}`);
-  const rows = parts.flatMap((p) => listGenerations(spool, host, p));
+  const pins = new Map(parts.map((p) => [p, readPins(partDir(spool, host, p))]));
+  const rows = parts.flatMap((p) => listGenerations(spool, host, p)).map((g) => ({ ...g, pinned: pins.get(g.part)!.has(g.name) }));
   if (o.json) {
-    out.json(rows.map((g) => ({ part: g.part, name: g.name, path: g.path, time: g.time.toISOString(), complete: g.complete })));
+    out.json(rows.map((g) => ({ part: g.part, name: g.name, path: g.path, time: g.time.toISOString(), complete: g.complete, pinned: g.pinned })));
     return 0;
   }
   const w = Math.max(4, ...rows.map((r) => r.part.length));
-  for (const g of rows) out.print(`${g.part.padEnd(w)}  ${g.name}${g.complete ? '' : '  (partial: interrupted, resumed by the next run)'}`);
+  for (const g of rows) out.print(`${g.part.padEnd(w)}  ${g.name}${g.pinned ? '  (pinned)' : ''}${g.complete ? '' : '  (partial: interrupted, resumed by the next run)'}`);
   return 0;
 }

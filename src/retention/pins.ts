@@ -1,0 +1,53 @@
+/**
+ * Pins: generations `prune` never removes, one name a line in `<part>/.hardsnap/pins`. The file
+ * is replaced atomically (written under a temporary name, fsync-ed, renamed), so a reader sees
+ * the old list or the new one, never half of it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { UsageError } from '../core/errors.js';
+import { partMetaDir } from '../spool/layout.js';
+import { isGenerationName } from '../spool/names.js';
+
+export function pinsPath(partDirPath: string): string {
+  return path.join(partMetaDir(partDirPath), 'pins');
+}
+
+/** The pinned names of a part (empty when it has no pins file). */
+export function readPins(partDirPath: string): Set<string> {
+  let text: string;
+  try {
+    text = fs.readFileSync(pinsPath(partDirPath), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+    throw err;
+  }
+  return new Set(text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+}
+
+export function writePins(partDirPath: string, pins: Set<string>): void {
+  const file = pinsPath(partDirPath);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o644);
+  try {
+    fs.writeSync(fd, [...pins].sort().map((n) => `${n}\n`).join(''));
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+/** Adds (pin) or removes (unpin) a name; returns false when nothing changed. */
+export function setPinned(partDirPath: string, name: string, pinned: boolean): boolean {
+  if (!isGenerationName(name)) {
+    throw new UsageError(`${JSON.stringify(name)} is not a generation name`, { hint: "see 'hardsnap list' for the names" });
+  }
+  const pins = readPins(partDirPath);
+  if (pins.has(name) === pinned) return false;
+  if (pinned) pins.add(name);
+  else pins.delete(name);
+  writePins(partDirPath, pins);
+  return true;
+}

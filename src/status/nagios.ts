@@ -1,0 +1,51 @@
+/**
+ * The Nagios view of a status: exit 0 OK, 1 WARNING, 2 CRITICAL (3 UNKNOWN is a usage error,
+ * set by the CLI); a first line `HARDSNAP OK - 3 parts fresh`, then one line per part.
+ */
+import { formatDuration } from '../time/duration.js';
+import type { HostStatus, PartStatus, State } from './collect.js';
+
+export interface Verdict {
+  state: State;
+  exit: 0 | 1 | 2;
+  summary: string;
+  lines: string[];
+}
+
+const EXIT: Record<State, 0 | 1 | 2> = { OK: 0, WARNING: 1, CRITICAL: 2 };
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+export function verdict(hosts: HostStatus[]): Verdict {
+  const parts = hosts.flatMap((h) => h.parts);
+  const bad = parts.filter((p) => p.state !== 'OK');
+  const hostProblems = hosts.filter((h) => h.problem);
+  const state: State = hostProblems.length || bad.some((p) => p.state === 'CRITICAL') ? 'CRITICAL' : bad.length ? 'WARNING' : 'OK';
+  let summary: string;
+  if (state === 'OK') {
+    summary = `HARDSNAP OK - ${plural(parts.length, 'part')} fresh`;
+  } else {
+    const what = [
+      ...hostProblems.map((h) => h.problem!),
+      ...bad.map((p) => `${label(p)}: ${p.reasons[0]}`),
+    ];
+    const head = bad.length ? `${bad.length} of ${plural(parts.length, 'part')} not OK` : 'no parts';
+    summary = `HARDSNAP ${state} - ${head}: ${what.slice(0, 3).join('; ')}${what.length > 3 ? `; and ${what.length - 3} more` : ''}`;
+  }
+  const lines = [
+    ...hostProblems.map((h) => `${h.host}: CRITICAL ${h.problem}`),
+    ...hosts.flatMap((h) => h.parts.map((p) => partLine(h, p))),
+  ];
+  return { state, exit: EXIT[state], summary, lines };
+}
+
+function label(p: PartStatus): string {
+  return `${p.host}/${p.part}`;
+}
+
+function partLine(h: HostStatus, p: PartStatus): string {
+  const newest = p.newest ? `newest ${p.newest} (${formatDuration(p.ageMs!)} ago, ${plural(p.generations, 'generation')})` : 'no complete generation';
+  const run = h.lastRun ? `last run ${h.lastRun.status} (exit ${h.lastRun.exit}) at ${h.lastRun.end}` : 'no run recorded';
+  const why = p.state === 'OK' ? '' : ` - ${p.reasons.join('; ')}`;
+  return `${label(p)}: ${p.state} ${newest}; ${run}${why}`;
+}

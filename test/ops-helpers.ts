@@ -1,0 +1,42 @@
+// Shared by the ops tests (prune, hooks, status): make generations quickly with the real engine
+// in-process (runBackup: the same code bin/hardsnap runs, without a Node start per generation),
+// and read a spool back with plain node:fs, independent of src/spool.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runBackup } from '../src/backup/run.js';
+
+export function makeGeneration(spool: string, host: string, parts: Record<string, string>, now: string): Promise<unknown> {
+  return runBackup(
+    {
+      spool, host, parts: Object.entries(parts).map(([name, source]) => ({ name, source })),
+      exclude: [], oneFileSystem: false, dryRun: false, allowEmpty: false, flush: false, waitMs: 0, parallelParts: false,
+      now: new Date(now), command: 'test',
+    },
+    { onProblem: () => {}, onNote: () => {} },
+  );
+}
+
+/** The complete generation names of a part, read with readdir. */
+export function generationNames(spool: string, host: string, part: string): string[] {
+  const dir = path.join(spool, 'rsync', host, part);
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((n) => /^\d{4}-\d\d-\d\dT\d{6}Z(-\d\d)?$/.test(n))
+    .sort();
+}
+
+export function readRunsLog(spool: string, host: string): Array<Record<string, unknown>> {
+  const f = path.join(spool, 'rsync', host, '.hardsnap', 'runs.jsonl');
+  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) : [];
+}
+
+/** N daily times at 03:00Z starting on `first` (YYYY-MM-DD). */
+export function dailyTimes(first: string, n: number): string[] {
+  const t0 = Date.parse(`${first}T03:00:00Z`);
+  return Array.from({ length: n }, (_, i) => new Date(t0 + i * 86_400_000).toISOString());
+}
+
+export function genName(iso: string): string {
+  return iso.replace(/:/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
