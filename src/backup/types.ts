@@ -1,6 +1,7 @@
 import type { ExitCode } from '../core/errors.js';
 import type { BuildStats, Problem } from '../apply/types.js';
 import type { Decision } from '../plan/decide.js';
+import type { DedupScope } from '../apply/dedup-index.js';
 
 export interface PartSpec {
   name: string;
@@ -25,6 +26,12 @@ export interface BackupOptions {
   now: Date;
   /** the command line, recorded in the lock and the run log */
   command: string;
+  /** content deduplication scope (docs/CONTENT.md); default 'part' */
+  dedup?: DedupScope;
+  /** compare bytes before a content link; default true */
+  dedupVerify?: boolean;
+  /** decide "unchanged" by content hash instead of size and mtime */
+  checksum?: boolean;
 }
 
 export interface BackupEvents {
