@@ -512,13 +512,13 @@ export class TreeBuilder {
     }
     if (rc < 0) {
       const code = errnoName(rc);
-      if (code === 'EMLINK' || code === 'ENOENT' || code === 'EXDEV' || code === 'EPERM') ix.forget(c, e);
+      if (code === 'EMLINK' || code === 'ENOENT' || code === 'EXDEV' || code === 'EPERM') ix.forget(c);
       return code === 'EMLINK' ? 'EMLINK' : 'no';
     }
     // the path resolved to the inode the index promised (nothing in between was replaced)
     if (sys.fstatat(f.dst, e.name, this.st, 1) !== 0 || this.st[ST.INO] !== c.ino) {
       sys.unlinkat(f.dst, e.name, 0);
-      ix.forget(c, e);
+      ix.forget(c);
       return 'no';
     }
     return 'linked';

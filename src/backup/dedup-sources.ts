@@ -24,7 +24,7 @@ export function buildDedupIndex(i: DedupSourcesInput, ev: BackupEvents): DedupIn
   if (i.scope === 'off') return null;
   const ix = new DedupIndex();
   try {
-    if (i.prev) ix.addManifest(ix.addRoot(i.prev.rootFd, `${i.part}/${i.prev.name}`, false), i.prev.reader);
+    if (i.prev) ix.addManifest(ix.addRoot(i.prev.rootFd, `${i.part}/${i.prev.name}`, false), i.prev.reader, false);
     if (i.scope === 'host') addOtherParts(ix, i, ev);
   } catch (err) {
     ix.close();
@@ -50,12 +50,12 @@ function addOtherParts(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEvents): 
       ev.onNote(`part '${i.part}': not deduplicating against ${other}/${gen.name}: its manifest is unreadable (${(err as Error).message})`);
       continue;
     }
-    try {
-      const fd = sys.openat(sys.AT_FDCWD, gen.path, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
-      if (fd < 0) continue;
-      ix.addManifest(ix.addRoot(fd, `${other}/${gen.name}`, true), reader);
-    } finally {
+    const fd = sys.openat(sys.AT_FDCWD, gen.path, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+    if (fd < 0) {
       reader.close();
+      continue;
     }
+    // the index owns the reader from here (lookups decode blocks on demand) and closes it
+    ix.addManifest(ix.addRoot(fd, `${other}/${gen.name}`, true), reader, true);
   }
 }
