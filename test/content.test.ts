@@ -6,6 +6,9 @@ import { mktree, mutate } from './helpers/bench-tree.js';
 import { describe, expect, test } from './helpers/fixture.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { hardsnap } from './helpers/run.js';
+import { decide, needsChecksum } from '../src/plan/decide.js';
+import type { Meta } from '../src/fs/entry.js';
+import type { ManifestEntry } from '../src/manifest/format.js';
 import { assertNotSameInode, assertSameInode, makeTree, setMtimesNs, toBuf } from './helpers/tree.js';
 
 interface Stats {
@@ -122,6 +125,32 @@ describe('content deduplication', () => {
   });
 });
 
+describe('hash first, then decide', () => {
+  test('a candidate with the same size and metadata but another hash is written, not linked', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
+    const g1 = backup(spool, src, 1);
+    makeTree(src, { 'two': { content: 'BBBBBBBB', mtime: T0 } });
+    const g2 = backup(spool, src, 2);
+    assertNotSameInode(path.join(g1.gen, 'one'), path.join(g2.gen, 'two'));
+    expect(g2.stats).toMatchObject({ hashedFiles: 1, dedupLinked: 0, dedupMismatches: 0, copied: 1 });
+    expect(rsyncDiff(src, g2.gen)).toEqual([]);
+  });
+
+  test('two identical new files with the same metadata share one inode in their first generation', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    const body = Buffer.alloc(100_000, 9);
+    makeTree(src, { 'a/iso': { content: body, mtime: T0 }, 'b/iso-copy': { content: body, mtime: T0 }, 'c/unrelated': { content: body, mtime: T0 + 1n } });
+    const g1 = backup(spool, src, 1);
+    assertSameInode(path.join(g1.gen, 'a/iso'), path.join(g1.gen, 'b/iso-copy'));
+    assertNotSameInode(path.join(g1.gen, 'a/iso'), path.join(g1.gen, 'c/unrelated'));
+    expect(g1.stats).toMatchObject({ copied: 2, dedupLinked: 1, dedupBytes: body.length });
+    expect(rsyncDiff(src, g1.gen)).toEqual([]);
+  });
+});
+
 describe('hash collisions (test seam HARDSNAP_TEST_HASH_COLLIDE: every hash compares equal)', () => {
   function collidingPair(tmp: string) {
     const src = path.join(tmp, 'src');
@@ -152,6 +181,28 @@ describe('hash collisions (test seam HARDSNAP_TEST_HASH_COLLIDE: every hash comp
 });
 
 describe('--checksum', () => {
+  const file = (over: Partial<Meta> = {}): Meta => ({
+    type: 'file', mode: 0o644, uid: 0, gid: 0, size: 10, mtimeSec: 100, mtimeNsec: 5, rdev: 0, target: null, ...over,
+  });
+  const prev = (hash: string | null, over: Partial<ManifestEntry> = {}): ManifestEntry => ({
+    ...file(), name: Buffer.from('f'), flags: 0, linkGroup: 0, ino: 7, hash, ...over,
+  });
+  const ctx = { prevAvailable: true, asRoot: true, checksum: true };
+  test.each<[string, Meta, ManifestEntry, string | null | undefined, string, string]>([
+    ['same hash', file(), prev('00000000000000aa'), '00000000000000aa', 'link', 'unchanged (checksum)'],
+    ['other hash', file(), prev('00000000000000aa'), '00000000000000bb', 'copy', 'content differs (checksum)'],
+    ['no previous hash', file(), prev(null), '00000000000000aa', 'copy', 'no previous content hash (checksum)'],
+    ['source unreadable', file(), prev('00000000000000aa'), null, 'copy', 'source not hashed (checksum)'],
+    ['mtime differs: no hashing needed', file({ mtimeNsec: 6 }), prev('00000000000000aa'), undefined, 'copy', 'mtime'],
+  ])('decide: %s', (_name, e, p, h, action, reason) => {
+    expect(needsChecksum(e, p, ctx)).toBe(h !== undefined);
+    expect(decide(e, p, ctx, h)).toEqual({ action, reason });
+  });
+  test('decide without --checksum never asks for a hash', () => {
+    expect(needsChecksum(file(), prev('00000000000000aa'), { prevAvailable: true, asRoot: true })).toBe(false);
+    expect(decide(file(), prev('00000000000000aa'), { prevAvailable: true, asRoot: true })).toEqual({ action: 'link', reason: 'unchanged' });
+  });
+
   test('catches a same-size, same-mtime edit that the default misses', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = path.join(tmp, 'spool');
@@ -205,6 +256,7 @@ describe('EMLINK', () => {
       const src = path.join(tmp, 'src');
       const spool = path.join(mnt, 'spool');
       makeTree(src, { 'mail/big': { content: 'x'.repeat(5000), mtime: T0 }, 'mail/big-alias': { hardlink: 'mail/big' } });
+
       const g1 = backup(spool, src, 1);
       const base = path.join(g1.gen, 'mail/big');
       // fill the generation inode up to the limit (it has 2 names already)
@@ -213,6 +265,8 @@ describe('EMLINK', () => {
       const have = Number(fs.statSync(base).nlink);
       for (let i = have; i < EXT4_LINK_MAX; i++) fs.linkSync(base, path.join(pad, String(i)));
       expect(Number(fs.statSync(base).nlink)).toBe(EXT4_LINK_MAX);
+      // a separate copy with the same metadata: its content link to the full inode is refused too
+      execFileSync('cp', ['-p', path.join(src, 'mail/big'), path.join(src, 'mail/big-copy')]);
 
       const g2 = backup(spool, src, 2);
       expect(g2.code).toBe(0);
@@ -220,6 +274,10 @@ describe('EMLINK', () => {
       // both names of the source inode share the one fresh copy
       assertNotSameInode(base, path.join(g2.gen, 'mail/big'));
       assertSameInode(path.join(g2.gen, 'mail/big'), path.join(g2.gen, 'mail/big-alias'));
+      // ... and the content link of the copy goes to the fresh copy, not to a second one
+      assertSameInode(path.join(g2.gen, 'mail/big'), path.join(g2.gen, 'mail/big-copy'));
+      expect(g2.stats.copied).toBe(1);
+      expect(g2.stats.dedupLinked).toBe(1);
       expect(rsyncDiff(src, g2.gen)).toEqual([]);
 
       // the fresh copy is the link base from then on
