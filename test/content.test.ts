@@ -89,6 +89,19 @@ describe('content deduplication', () => {
     expect(rsyncDiff(src, g2.gen)).toEqual([]);
   });
 
+  test('a spool copied to another disk (new inode numbers, same manifests) still content-links', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    const moved = path.join(tmp, 'moved-spool');
+    makeTree(src, { 'a/f': { content: 'payload', mtime: T0 } });
+    backup(spool, src, 1);
+    execFileSync('cp', ['-a', spool, moved]);
+    fs.renameSync(path.join(src, 'a/f'), path.join(src, 'a/g'));
+    const g2 = backup(moved, src, 2);
+    expect(g2.stats.dedupLinked).toBe(1);
+    assertSameInode(path.join(moved, 'rsync/h/p/2026-11-01T030000Z/a/f'), path.join(g2.gen, 'a/g'));
+  });
+
   test('--dedup off writes renamed files again', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = path.join(tmp, 'spool');

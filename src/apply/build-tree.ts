@@ -484,7 +484,7 @@ export class TreeBuilder {
       if (r === 'linked') {
         this.stats.dedupLinked++;
         this.stats.dedupBytes += e.size;
-        return this.manifestEntry(e.name, e, c.ino, 0, hash);
+        return this.manifestEntry(e.name, e, this.st[ST.INO]!, 0, hash);
       }
       if (r === 'EMLINK') emlink = true;
     }
@@ -515,8 +515,13 @@ export class TreeBuilder {
       if (code === 'EMLINK' || code === 'ENOENT' || code === 'EXDEV' || code === 'EPERM') ix.forget(c);
       return code === 'EMLINK' ? 'EMLINK' : 'no';
     }
-    // the path resolved to the inode the index promised (nothing in between was replaced)
-    if (sys.fstatat(f.dst, e.name, this.st, 1) !== 0 || this.st[ST.INO] !== c.ino) {
+    // the inode linked must show exactly the source's metadata (the manifest's inode number
+    // is not required to match: a spool copied to another disk keeps its manifests)
+    const st = this.st;
+    const ok = sys.fstatat(f.dst, e.name, st, 1) === 0 && (st[ST.MODE]! & 0o170000) === 0o100000 &&
+      st[ST.SIZE] === e.size && st[ST.MTIME] === e.mtimeSec && st[ST.MTIME_NS] === e.mtimeNsec &&
+      (st[ST.MODE]! & 0o7777) === e.mode && (!this.o.asRoot || (st[ST.UID] === e.uid && st[ST.GID] === e.gid));
+    if (!ok) {
       sys.unlinkat(f.dst, e.name, 0);
       ix.forget(c);
       return 'no';
