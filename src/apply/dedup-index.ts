@@ -5,9 +5,10 @@
  * the same file system), then grown with the files this run writes.
  *
  * Memory: a manifest is indexed by a 32-bit hash of (size, mtime) per regular file in typed
- * arrays (about 20 bytes a file; 10 million files ~ 200 MB), not by objects; a lookup that
- * hits decodes the directory block from the manifest again (only renamed, moved or copied
- * files hit). Files written by this run are kept as objects, at most RUN_ENTRIES_MAX of them.
+ * arrays (20 to 24 bytes a file plus one path per directory; 10 million files ~ 250 MB), not
+ * by objects; a lookup that hits decodes the directory block from the manifest again (only
+ * renamed, moved or copied files hit). Files written by this run are kept as objects (~500 bytes each), at most
+ * RUN_ENTRIES_MAX of them.
  */
 import type { Meta } from '../fs/entry.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
@@ -33,7 +34,7 @@ export interface Candidate {
 /** Files smaller than this are never content-linked (an empty file is not worth a shared inode). */
 export const DEDUP_MIN_SIZE = 1;
 /** Files written by this run that join the index (beyond, they are only written). */
-const RUN_ENTRIES_MAX = 200_000;
+const RUN_ENTRIES_MAX = 50_000;
 
 /**
  * Test seam: HARDSNAP_TEST_HASH_COLLIDE=1 makes every content hash compare equal in the index
@@ -56,7 +57,14 @@ function key32(m: Meta): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-function matches(e: Meta, m: Meta): boolean {
+type Matchable = Pick<Meta, 'size' | 'mtimeSec' | 'mtimeNsec' | 'mode' | 'uid' | 'gid'>;
+interface RunCandidate extends Candidate {
+  size: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+}
+
+function matches(e: Matchable, m: Matchable): boolean {
   return e.size === m.size && e.mtimeSec === m.mtimeSec && e.mtimeNsec === m.mtimeNsec &&
     e.mode === m.mode && e.uid === m.uid && e.gid === m.gid;
 }
@@ -98,6 +106,10 @@ class ManifestTable {
         this.posOf[n] = i;
       }
     }
+    // drop the growth slack
+    this.keys = this.keys.slice(0, this.size);
+    this.dirOf = this.dirOf.slice(0, this.size);
+    this.posOf = this.posOf.slice(0, this.size);
     let buckets = 1;
     while (buckets < this.size * 2) buckets *= 2;
     this.mask = buckets - 1;
@@ -134,7 +146,7 @@ class ManifestTable {
 
 export class DedupIndex {
   private readonly tables: ManifestTable[] = [];
-  private readonly run = new Map<number, (Candidate & { meta: Meta })[]>();
+  private readonly run = new Map<number, RunCandidate[]>();
   private runEntries = 0;
   private readonly gone = new Set<string>();
   private readonly roots: { fd: number; label: string; owned: boolean }[] = [];
@@ -165,7 +177,11 @@ export class DedupIndex {
   addEntry(root: number, dir: Buffer, e: ManifestEntry): void {
     if (!indexable(e) || this.runEntries >= RUN_ENTRIES_MAX) return;
     const k = key32(e);
-    const c = { mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root, dir, name: e.name, ino: e.ino, meta: e };
+    // copies of the small fields only: e.name is a slice of the whole directory's scan buffer
+    const c: RunCandidate = {
+      mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root, dir, name: Buffer.from(e.name), ino: e.ino,
+      size: e.size, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec,
+    };
     (this.run.get(k) ?? this.run.set(k, []).get(k)!).push(c);
     this.runEntries++;
   }
@@ -174,7 +190,7 @@ export class DedupIndex {
   candidates(m: Meta): Candidate[] {
     const out: Candidate[] = [];
     for (const t of this.tables) t.lookup(m, out);
-    for (const c of this.run.get(key32(m)) ?? []) if (matches(c.meta, m)) out.push(c);
+    for (const c of this.run.get(key32(m)) ?? []) if (matches(c, m)) out.push(c);
     return this.gone.size ? out.filter((c) => !this.gone.has(`${c.root}:${c.ino}`)) : out;
   }
 
