@@ -95,6 +95,8 @@ export class TreeBuilder {
   private readonly st = new Float64Array(sys.STAT_FIELDS);
   private readonly groups = new Map<string, LinkGroup>();
   private nextGroup = 1;
+  /** the source hash --checksum just computed, reused by the content link of the same entry */
+  private knownHash: { e: SourceEntry; hash: string } | null = null;
   /** this generation as a dedup root (files written by this run join the index) */
   private selfRoot = -1;
   private lastProgress = 0;
@@ -213,6 +215,7 @@ export class TreeBuilder {
       const sourceHash = needsChecksum(e, p, ctx) ? this.hashSource(f, e) : undefined;
       const d = decide(e, p, ctx, sourceHash);
       if (d.reason === 'content differs (checksum)') this.stats.checksumChanged++;
+      this.knownHash = sourceHash ? { e, hash: sourceHash } : null;
       o.onPlan?.(joinRel(f.rel, e.name), d);
       if (isDir) {
         this.stats.dirs++;
@@ -475,7 +478,7 @@ export class TreeBuilder {
     if (!ix || this.o.dryRun || e.type !== 'file') return null;
     const cands = ix.candidates(e);
     if (!cands.length) return null;
-    const hash = this.hashSource(f, e);
+    const hash = this.knownHash?.e === e ? this.knownHash.hash : this.hashSource(f, e);
     if (!hash) return null;
     let emlink = false;
     for (const c of cands) {
