@@ -16,6 +16,8 @@ export interface RunOptions {
   cwd?: string;
   /** default 60 s */
   timeoutMs?: number;
+  /** another executable to run instead of bin/hardsnap (for testing this runner) */
+  bin?: string;
 }
 
 export interface RunResult {
@@ -33,7 +35,8 @@ function envOf(opts: RunOptions): NodeJS.ProcessEnv {
 
 /** Run `bin/hardsnap args...` to completion, stdin/stdout/stderr on pipes (no TTY). */
 export function hardsnap(args: string[], opts: RunOptions = {}): RunResult {
-  const r = spawnSync(BIN, args, {
+  const bin = opts.bin ?? BIN;
+  const r = spawnSync(bin, args, {
     env: envOf(opts),
     input: opts.input ?? '',
     cwd: opts.cwd ?? REPO_ROOT,
@@ -44,7 +47,7 @@ export function hardsnap(args: string[], opts: RunOptions = {}): RunResult {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   if (r.error && (r.error as NodeJS.ErrnoException).code !== 'ETIMEDOUT') {
-    throw new Error(`could not run ${BIN}: ${r.error.message}`, { cause: r.error });
+    throw new Error(`could not run ${bin}: ${r.error.message}`, { cause: r.error });
   }
   const res: RunResult = { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   if (r.signal) {
@@ -63,18 +66,26 @@ function signalNumber(sig: NodeJS.Signals): number | undefined {
   )[sig];
 }
 
+export interface HardsnapChild extends ChildProcess {
+  /** stdout and stderr collected so far */
+  out: { stdout: string; stderr: string };
+  /** resolves when the process has exited and its output pipes are closed */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** send a signal to the child's whole process group (it and anything it started) */
+  killGroup(signal?: NodeJS.Signals): void;
+}
+
 /**
- * Start `bin/hardsnap args...` and return the child (stdio on pipes), e.g. to SIGKILL it
- * mid-run. Output is collected into `out.stdout` / `out.stderr`; `exited` resolves on exit.
+ * Start `bin/hardsnap args...` in its own process group, stdio on pipes, stdin closed; e.g. to
+ * SIGKILL it mid-run with `killGroup('SIGKILL')` (which also kills the processes it started,
+ * which would otherwise keep the pipes, and `exited`, open).
  */
-export function spawnHardsnap(
-  args: string[],
-  opts: Omit<RunOptions, 'input' | 'timeoutMs'> = {},
-): ChildProcess & { out: { stdout: string; stderr: string }; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
-  const child = spawn(BIN, args, {
+export function spawnHardsnap(args: string[], opts: Omit<RunOptions, 'input' | 'timeoutMs'> = {}): HardsnapChild {
+  const child = spawn(opts.bin ?? BIN, args, {
     env: envOf(opts),
     cwd: opts.cwd ?? REPO_ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
   });
   const out = { stdout: '', stderr: '' };
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out.stdout += d));
@@ -84,7 +95,15 @@ export function spawnHardsnap(
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal }));
   });
-  return Object.assign(child, { out, exited });
+  const killGroup = (signal: NodeJS.Signals = 'SIGTERM'): void => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // already gone
+    }
+  };
+  return Object.assign(child, { out, exited, killGroup });
 }
 
 /** Poll `predicate` every `intervalMs` until it returns true; reject after `timeoutMs`. */

@@ -98,7 +98,7 @@ export function displayPath(p: string | Buffer): string {
     if (len > 0 && c < 0xf5 && i + len <= b.length) {
       try {
         const ch = dec.decode(b.subarray(i, i + len));
-        if (!/\p{C}/u.test(ch)) {
+        if (!/\p{Cc}/u.test(ch)) {
           out += ch;
           i += len;
           continue;
@@ -130,35 +130,69 @@ function mkdirsOf(root: Buffer, rel: Buffer): void {
   if (parent) fs.mkdirSync(joinBuf(root, parent), { recursive: true });
 }
 
-/**
- * Set atime and mtime of each path to the given nanoseconds, without following symlinks.
- * Node's utimes rounds below the microsecond, and child_process turns Buffer arguments into
- * UTF-8 strings (mangling non-UTF-8 names), so one python3 process reads hex paths on stdin.
- */
-export function setMtimesNs(items: Array<[Buffer, bigint]>): void {
-  if (items.length === 0) return;
-  const script =
-    'import os,sys\n' +
-    'for line in sys.stdin:\n' +
-    '    p, ns = line.split()\n' +
-    '    n = int(ns)\n' +
-    '    os.utime(bytes.fromhex(p), ns=(n, n), follow_symlinks=False)\n';
-  const input = items.map(([p, ns]) => `${p.toString('hex')} ${ns}\n`).join('');
-  python(['-c', script], input);
+type Op =
+  | ['utime', Buffer, bigint]
+  | ['chmod', Buffer, number]
+  | ['lchown', Buffer, number, number]
+  | ['mkfifo', Buffer, number]
+  | ['link', Buffer, Buffer];
+
+// One python3 process runs a list of operations that Node cannot do exactly: utimensat with
+// nanoseconds (Node's utimes rounds below the microsecond) and mkfifo. Paths travel as hex,
+// because child_process turns Buffer arguments into UTF-8 strings, mangling non-UTF-8 names.
+const OPS_SCRIPT = `
+import os, sys
+for line in sys.stdin:
+    op, *a = line.split()
+    p = bytes.fromhex(a[0])
+    if op == 'utime':
+        n = int(a[1]); os.utime(p, ns=(n, n), follow_symlinks=False)
+    elif op == 'chmod':
+        os.chmod(p, int(a[1]))
+    elif op == 'lchown':
+        os.lchown(p, int(a[1]), int(a[2]))
+    elif op == 'mkfifo':
+        os.mkfifo(p, int(a[1]))
+    elif op == 'link':
+        os.link(p, bytes.fromhex(a[1]), follow_symlinks=False)
+    else:
+        sys.exit('unknown op ' + op)
+`;
+
+let pythonExe: string | undefined;
+/** The real interpreter behind `python3` (skips the ~0.1 s of a pyenv shim on every call). */
+function python(): string {
+  if (pythonExe === undefined) {
+    try {
+      pythonExe = execFileSync('python3', ['-c', 'import sys; sys.stdout.write(sys.executable)'], {
+        encoding: 'utf8',
+      }).trim();
+    } catch (err) {
+      throw new Error('test helpers need python3 (for nanosecond utimes and mkfifo)', { cause: err });
+    }
+    if (pythonExe === '') pythonExe = 'python3';
+  }
+  return pythonExe;
 }
 
-function python(args: string[], input = ''): void {
+function runOps(ops: Op[]): void {
+  if (ops.length === 0) return;
+  const input = ops
+    .map((op) => op.map((x) => (Buffer.isBuffer(x) ? x.toString('hex') : String(x))).join(' ') + '\n')
+    .join('');
   try {
-    execFileSync('python3', args, { input, stdio: ['pipe', 'pipe', 'pipe'] });
+    execFileSync(python(), ['-S', '-c', OPS_SCRIPT], { input, stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (err) {
     const e = err as { stderr?: Buffer; message: string };
-    throw new Error(`python3 failed: ${e.stderr?.toString().trim() || e.message}`, { cause: err });
+    throw new Error(`test helper file operations failed: ${e.stderr?.toString().trim() || e.message}`, {
+      cause: err,
+    });
   }
 }
 
-function mkfifo(p: Buffer, mode: number): void {
-  const script = 'import os,sys\nos.mkfifo(bytes.fromhex(sys.argv[1]), int(sys.argv[2]))\n';
-  python(['-c', script, p.toString('hex'), String(mode)]);
+/** Set atime and mtime of each path to the given nanoseconds since the epoch, not following symlinks. */
+export function setMtimesNs(items: Array<[Buffer | string, bigint]>): void {
+  runOps(items.map(([p, ns]) => ['utime', toBuf(p), ns]));
 }
 
 function normalize(spec: string | Buffer | EntrySpec): EntrySpec {
@@ -167,9 +201,9 @@ function normalize(spec: string | Buffer | EntrySpec): EntrySpec {
 
 /**
  * Create the entries of `spec` below `root` (created if missing). Parent directories are made
- * as needed; hard links are made after everything else; file modes, owners and mtimes are
- * applied after creation, then directory modes and mtimes last, deepest first, so a 0500
- * directory or an explicit directory mtime survives the creation of its children.
+ * as needed; then, in this order: FIFOs, owners and modes, hard links, mtimes of non-directories,
+ * and last directory mtimes and modes, deepest first, so a 0500 directory or an explicit
+ * directory mtime survives the creation of its children.
  */
 export function makeTree(root: string | Buffer, spec: TreeSpec | TreePairs): void {
   const rootB = toBuf(root);
@@ -182,49 +216,52 @@ export function makeTree(root: string | Buffer, spec: TreeSpec | TreePairs): voi
     return [rel, normalize(v)];
   });
 
-  const mtimes: Array<[Buffer, bigint]> = [];
+  const fifos: Op[] = [];
+  const meta: Op[] = [];
+  const links: Op[] = [];
+  const times: Op[] = [];
   const dirs: Array<[Buffer, DirSpec]> = [];
-  const links: Array<[Buffer, HardlinkSpec]> = [];
   for (const [rel, e] of pairs) {
     const p = joinBuf(rootB, rel);
+    mkdirsOf(rootB, rel);
     if ('hardlink' in e) {
-      links.push([rel, e]);
+      links.push(['link', joinBuf(rootB, toBuf(e.hardlink)), p]);
       continue;
     }
-    mkdirsOf(rootB, rel);
-    if ('dir' in e) {
-      fs.mkdirSync(p, { recursive: true });
-      dirs.push([rel, e]);
-      if (e.uid !== undefined || e.gid !== undefined) fs.lchownSync(p, e.uid ?? -1, e.gid ?? -1);
-      continue;
-    }
-    if ('symlink' in e) {
-      fs.symlinkSync(toBuf(e.symlink), p);
-    } else if ('fifo' in e) {
-      mkfifo(p, e.mode ?? 0o644);
-    } else {
-      fs.writeFileSync(p, e.content ?? '', { flag: 'wx' });
-    }
+    if ('dir' in e) fs.mkdirSync(p, { recursive: true });
+    else if ('symlink' in e) fs.symlinkSync(toBuf(e.symlink), p);
+    else if ('fifo' in e) fifos.push(['mkfifo', p, 0o600]);
+    else fs.writeFileSync(p, e.content ?? '', { flag: 'wx' });
     // chown before chmod: chown clears set-id bits
-    if (e.uid !== undefined || e.gid !== undefined) fs.lchownSync(p, e.uid ?? -1, e.gid ?? -1);
-    if (!('symlink' in e)) fs.chmodSync(p, e.mode ?? 0o644);
-    if (e.mtime !== undefined) mtimes.push([p, e.mtime]);
+    if (e.uid !== undefined || e.gid !== undefined) meta.push(['lchown', p, e.uid ?? -1, e.gid ?? -1]);
+    if ('dir' in e) {
+      dirs.push([rel, e]);
+      continue;
+    }
+    if (!('symlink' in e)) meta.push(['chmod', p, e.mode ?? 0o644]);
+    if (e.mtime !== undefined) times.push(['utime', p, e.mtime]);
   }
-  for (const [rel, e] of links) {
-    mkdirsOf(rootB, rel);
-    fs.linkSync(joinBuf(rootB, toBuf(e.hardlink)), joinBuf(rootB, rel));
-  }
-  setMtimesNs(mtimes);
 
-  // directories: deepest first, so setting a parent comes after all changes below it
+  // directories: deepest first (a descendant's path is longer than its ancestor's), mtime then
+  // mode, so that a mode without x or w on a parent is set after everything below it
   dirs.sort((a, b) => b[0].length - a[0].length);
-  const dirTimes: Array<[Buffer, bigint]> = [];
+  const dirOps: Op[] = [];
   for (const [rel, e] of dirs) {
     const p = joinBuf(rootB, rel);
-    if (e.mode !== undefined) fs.chmodSync(p, e.mode);
-    if (e.mtime !== undefined) dirTimes.push([p, e.mtime]);
+    if (e.mtime !== undefined) dirOps.push(['utime', p, e.mtime]);
+    if (e.mode !== undefined) dirOps.push(['chmod', p, e.mode]);
   }
-  setMtimesNs(dirTimes);
+  const ops = [...fifos, ...meta, ...links, ...times, ...dirOps];
+  // without python when nothing needs it
+  if (ops.every((op) => op[0] === 'chmod' || op[0] === 'lchown' || op[0] === 'link')) {
+    for (const op of ops) {
+      if (op[0] === 'chmod') fs.chmodSync(op[1], op[2]);
+      else if (op[0] === 'lchown') fs.lchownSync(op[1], op[2], op[3]);
+      else if (op[0] === 'link') fs.linkSync(op[1], op[2]);
+    }
+  } else {
+    runOps(ops);
+  }
 }
 
 function typeOf(mode: bigint): EntryType {
@@ -383,9 +420,11 @@ export function compareTrees(a: string | Buffer, b: string | Buffer, opts: Compa
     const sa = [...la].sort();
     const sb = [...lb].sort();
     if (sa.join('\0') === sb.join('\0')) continue;
-    const sig = sa.join('\0') + '\u0001' + sb.join('\0');
-    if (reported.has(sig)) continue;
-    reported.add(sig);
+    // one message per broken group, on whichever side the group is
+    const sigA = 'a\0' + sa.join('\0');
+    const sigB = 'b\0' + sb.join('\0');
+    if (reported.has(sigA) || reported.has(sigB)) continue;
+    reported.add(sigA).add(sigB);
     const fmt = (s: string[]): string => '[' + s.map((x) => show(Buffer.from(x, 'latin1'))).join(', ') + ']';
     diffs.push(`hard links differ: ${show(Buffer.from(k, 'latin1'))}: one inode in a ${fmt(sa)}, in b ${fmt(sb)}`);
   }

@@ -24,6 +24,7 @@ interface BackupCliOptions extends CommonOptions {
   dedup?: string;
   dedupVerify?: boolean;
   checksum?: boolean;
+  parallelParts?: boolean;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -42,6 +43,7 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--dedup-verify', 'compare bytes before a content link (default)')
       .option('--no-dedup-verify', 'trust size, metadata and XXH64 alone for content links (faster; see docs/CONTENT.md)')
       .option('--checksum', 'decide "unchanged" by content hash, not only size and mtime (reads every source file)')
+      .option('--parallel-parts', 'back up all parts at the same time (worth it when they are on different drives)')
       .option('--no-flush', 'do not syncfs the spool before publishing (unsafe on power loss; for measurements only)')
       .addHelpText('after', `
 Exit codes: 0 published; 1 bad usage or input (nothing written); 2 failed (nothing published,
@@ -83,6 +85,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     dryRun: Boolean(o.dryRun),
     allowEmpty: Boolean(o.allowEmpty),
     flush: o.flush !== false,
+    parallelParts: Boolean(o.parallelParts ?? cfg.parallelParts),
     waitMs: waitMs(o.wait ?? cfg.wait),
     now: now(),
     command: ['hardsnap', ...process.argv.slice(2)].join(' '),

@@ -1,0 +1,342 @@
+// End to end: bin/hardsnap backup as a user runs it, checked with the independent tree
+// comparer (bytes, metadata to the nanosecond, hard-link structure, inode sharing) and rsync.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, test } from './helpers/fixture.js';
+import { compareTrees, makeTree, setMtimesNs, sharedInodes, assertSameInode, assertNotSameInode, readTree } from './helpers/tree.js';
+import { rsyncDiff } from './helpers/oracle.js';
+import { hardsnap } from './helpers/run.js';
+import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
+
+const isRoot = process.getuid?.() === 0;
+const day = (n: number) => ({ HARDSNAP_NOW: `2026-01-${String(n).padStart(2, '0')}T03:00:00Z` });
+const genName = (n: number) => `2026-01-${String(n).padStart(2, '0')}T030000Z`;
+
+function backup(tmp: string, n: number, extra: string[] = [], part = 'data', src = path.join(tmp, 'src')) {
+  return hardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', `${part}=${src}`, ...extra], { env: day(n) });
+}
+const partDir = (tmp: string, part = 'data') => path.join(tmp, 'spool', 'rsync', 'h1', part);
+const gen = (tmp: string, n: number, part = 'data') => path.join(partDir(tmp, part), genName(n));
+
+describe('backup: generations', () => {
+  test('first generation is a full, exact copy of an odd tree (tree comparer and rsync oracle)', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    mktree(src, { files: 300, odd: true });
+    const r = backup(tmp, 1);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(''); // not a TTY, no --verbose: silent on success
+    expect(compareTrees(src, gen(tmp, 1))).toEqual([]);
+    expect(rsyncDiff(src, gen(tmp, 1))).toEqual([]);
+    expect(fs.readlinkSync(path.join(partDir(tmp), 'last'))).toBe(genName(1));
+    expect(fs.readdirSync(partDir(tmp)).sort()).toEqual(['.hardsnap', genName(1), 'last']);
+  });
+
+  test('five generations with a day of changes between: each equals its source, unchanged files share inodes', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    mktree(src, { files: 600, odd: true });
+    for (let n = 1; n <= 5; n++) {
+      if (n > 1) mutate(src, n);
+      copyTree(src, path.join(tmp, `copy${n}`));
+      const r = backup(tmp, n);
+      expect(r.code, r.stderr).toBe(0);
+      expect(compareTrees(path.join(tmp, `copy${n}`), gen(tmp, n))).toEqual([]);
+      expect(rsyncDiff(src, gen(tmp, n))).toEqual([]);
+      if (n > 1) {
+        const s = sharedInodes(gen(tmp, n - 1), gen(tmp, n));
+        expect(s.same).toBeGreaterThanOrEqual(Math.floor(s.total * 0.95));
+        expect(s.same).toBeLessThan(s.total); // mutate changed something: not everything linked
+      }
+    }
+    // every older generation is still exactly what it was
+    for (let n = 1; n <= 5; n++) expect(compareTrees(path.join(tmp, `copy${n}`), gen(tmp, n))).toEqual([]);
+    const list = JSON.parse(hardsnap(['list', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--json']).stdout);
+    expect(list.map((g: { name: string }) => g.name)).toEqual([1, 2, 3, 4, 5].map(genName));
+    expect(list.every((g: { complete: boolean; part: string; path: string; time: string }) =>
+      g.complete && g.part === 'data' && path.isAbsolute(g.path) && !Number.isNaN(Date.parse(g.time)))).toBe(true);
+  });
+
+  test('a metadata-only change (chmod, chown, mtime) gives the new generation a new inode; unchanged ones are links', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'd.txt': 'd', 'same.txt': 'same' });
+    expect(backup(tmp, 1).code).toBe(0);
+    fs.chmodSync(path.join(src, 'a.txt'), 0o600);
+    if (isRoot) fs.chownSync(path.join(src, 'b.txt'), 1234, 5678);
+    setMtimesNs([[Buffer.from(path.join(src, 'c.txt')), 1_700_000_000_123_456_789n]]);
+    fs.writeFileSync(path.join(src, 'd.txt'), 'D');
+    expect(backup(tmp, 2).code).toBe(0);
+    const [g1, g2] = [gen(tmp, 1), gen(tmp, 2)];
+    assertNotSameInode(path.join(g1, 'a.txt'), path.join(g2, 'a.txt'));
+    if (isRoot) assertNotSameInode(path.join(g1, 'b.txt'), path.join(g2, 'b.txt'));
+    assertNotSameInode(path.join(g1, 'c.txt'), path.join(g2, 'c.txt'));
+    assertNotSameInode(path.join(g1, 'd.txt'), path.join(g2, 'd.txt'));
+    assertSameInode(path.join(g1, 'same.txt'), path.join(g2, 'same.txt'));
+    // the older generation's inode was not touched by the chmod
+    expect(fs.statSync(path.join(g1, 'a.txt')).mode & 0o777).toBe(0o644);
+    expect(compareTrees(src, g2)).toEqual([]);
+  });
+
+  test('metadata is kept: ns mtimes of files, dirs and symlinks, modes, owners, empty dirs, dangling symlinks, hard links, FIFOs and sockets', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, {
+      'd/ro.txt': { content: 'read only', mode: 0o400, mtime: 1_600_000_000_000_000_001n },
+      'd/suid': { content: '#!/bin/sh\n', mode: 0o4755 },
+      'd': { dir: true, mode: 0o500, mtime: 1_600_000_000_999_999_999n },
+      'empty': { dir: true, mtime: 1_500_000_000_000_000_007n },
+      'link': { symlink: 'd/ro.txt', mtime: 1_400_000_000_000_000_003n },
+      'dangling': { symlink: '/nonexistent/\xe9', mtime: 1_400_000_000_000_000_004n },
+      'h1': 'shared content',
+      'h2': { hardlink: 'h1' },
+      'fifo': { fifo: true, mode: 0o640 },
+      ...(isRoot ? { 'owned': { content: 'x', uid: 4242, gid: 4343 } } : {}),
+    });
+    execFileSync('python3', ['-c', 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])', path.join(src, 'sock')]);
+    const r = backup(tmp, 1);
+    expect(r.code, r.stderr).toBe(0);
+    expect(compareTrees(src, gen(tmp, 1))).toEqual([]);
+    expect(rsyncDiff(src, gen(tmp, 1))).toEqual([]);
+    assertSameInode(path.join(gen(tmp, 1), 'h1'), path.join(gen(tmp, 1), 'h2'));
+    expect(fs.lstatSync(path.join(gen(tmp, 1), 'sock')).isSocket()).toBe(true);
+    // the second generation links both names of the hard-linked pair to one inode again
+    expect(backup(tmp, 2).code).toBe(0);
+    assertSameInode(path.join(gen(tmp, 2), 'h1'), path.join(gen(tmp, 2), 'h2'));
+    assertSameInode(path.join(gen(tmp, 1), 'h1'), path.join(gen(tmp, 2), 'h2'));
+    expect(compareTrees(src, gen(tmp, 2))).toEqual([]);
+  });
+
+  test.runIf(isRoot)('device nodes are recreated when root', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(src);
+    execFileSync('mknod', [path.join(src, 'null'), 'c', '1', '3']);
+    expect(backup(tmp, 1).code).toBe(0);
+    const st = fs.lstatSync(path.join(gen(tmp, 1), 'null'));
+    expect(st.isCharacterDevice()).toBe(true);
+    expect(st.rdev).toBe(fs.lstatSync(path.join(src, 'null')).rdev);
+  });
+
+  test('deleted entries are absent from the next generation; a file replaced by a directory is handled', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'gone.txt': 'x', 'x/y.txt': 'y', 'flip': 'file first' });
+    expect(backup(tmp, 1).code).toBe(0);
+    fs.rmSync(path.join(src, 'gone.txt'));
+    fs.rmSync(path.join(src, 'x'), { recursive: true });
+    fs.rmSync(path.join(src, 'flip'));
+    makeTree(src, { 'flip/inner': 'now a dir' });
+    expect(backup(tmp, 2).code).toBe(0);
+    expect(compareTrees(src, gen(tmp, 2))).toEqual([]);
+    expect(fs.existsSync(path.join(gen(tmp, 1), 'gone.txt'))).toBe(true);
+  });
+
+  test('the previous manifest missing or damaged: the next run compares with the generation itself, says so, and still links', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    mktree(src, { files: 100 });
+    expect(backup(tmp, 1).code).toBe(0);
+    const mf = path.join(partDir(tmp), '.hardsnap', 'manifests', `${genName(1)}.hsm`);
+    fs.rmSync(mf);
+    const r2 = backup(tmp, 2, ['--verbose']);
+    expect(r2.code).toBe(0);
+    expect(r2.stderr).toMatch(/manifest of 2026-01-01T030000Z is missing; comparing with the generation itself/);
+    expect(sharedInodes(gen(tmp, 1), gen(tmp, 2)).same).toBe(sharedInodes(gen(tmp, 1), gen(tmp, 2)).total);
+    // damage the second one: flip a byte in its middle
+    const mf2 = path.join(partDir(tmp), '.hardsnap', 'manifests', `${genName(2)}.hsm`);
+    const b = fs.readFileSync(mf2);
+    b[Math.floor(b.length / 2)] ^= 0xff;
+    fs.writeFileSync(mf2, b);
+    const r3 = backup(tmp, 3, ['--verbose']);
+    expect(r3.code).toBe(0);
+    expect(r3.stderr).toMatch(/unreadable|damaged|checksum|comparing with/);
+    const s = sharedInodes(gen(tmp, 2), gen(tmp, 3));
+    expect(s.same).toBe(s.total);
+    expect(rsyncDiff(src, gen(tmp, 3))).toEqual([]);
+  });
+
+  test('--exclude and --exclude-from leave entries out; --dry-run prints the plan and writes nothing', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'keep.txt': 'k', 'a.tmp': 't', 'cache/x': 'x', 'sub/cache/y': 'y', 'sub/tmp/z': 'z', 'tmp': 'file named tmp' });
+    fs.writeFileSync(path.join(tmp, 'ex'), '# comment\n/cache\n\ntmp/\n');
+    const dry = backup(tmp, 1, ['--exclude', '*.tmp', '--exclude-from', path.join(tmp, 'ex'), '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/copy\s+data\/keep\.txt/);
+    expect(dry.stdout).not.toMatch(/a\.tmp/);
+    expect(fs.existsSync(path.join(tmp, 'spool', 'rsync'))).toBe(false);
+    const r = backup(tmp, 1, ['--exclude', '*.tmp', '--exclude-from', path.join(tmp, 'ex')]);
+    expect(r.code, r.stderr).toBe(0);
+    const names = readTree(gen(tmp, 1)).map((e) => e.relPath.toString()).filter(Boolean).sort();
+    expect(names).toEqual(['keep.txt', 'sub', 'sub/cache', 'sub/cache/y', 'tmp']);
+  });
+
+  test('a spool inside the source is excluded from it, and the run says so', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'a.txt': 'a' });
+    const spool = path.join(src, 'backups');
+    const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `self=${src}`, '--verbose'], { env: day(1) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/spool .* lies inside the source of part 'self': excluded/);
+    const g = path.join(spool, 'rsync', 'h1', 'self', genName(1));
+    expect(fs.readdirSync(g).sort()).toEqual(['a.txt']);
+    expect(hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `self=${src}`], { env: day(2) }).code).toBe(0);
+  });
+
+  test.runIf(isRoot)('--one-file-system keeps the mount point as an empty directory and does not descend', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'a.txt': 'a', 'mnt/.keep': '' });
+    fs.rmSync(path.join(src, 'mnt/.keep'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', path.join(src, 'mnt')]);
+    try {
+      fs.writeFileSync(path.join(src, 'mnt', 'other-fs.txt'), 'x');
+      const r = backup(tmp, 1, ['--one-file-system']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(fs.readdirSync(path.join(gen(tmp, 1), 'mnt'))).toEqual([]);
+      expect(backup(tmp, 2).code).toBe(0);
+      expect(fs.readdirSync(path.join(gen(tmp, 2), 'mnt'))).toEqual(['other-fs.txt']);
+    } finally {
+      execFileSync('umount', [path.join(src, 'mnt')]);
+    }
+  });
+
+  test('two parts in one run share one generation name; `last` of each is relative', ({ tmp }) => {
+    makeTree(path.join(tmp, 'a'), { 'f': '1' });
+    makeTree(path.join(tmp, 'b'), { 'g': '2' });
+    const r = hardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1',
+      '--part', `mail/imap=${path.join(tmp, 'a')}`, '--part', `bm/pgsql=${path.join(tmp, 'b')}`], { env: day(1) });
+    expect(r.code, r.stderr).toBe(0);
+    for (const p of ['mail/imap', 'bm/pgsql']) {
+      expect(fs.readlinkSync(path.join(partDir(tmp, p), 'last'))).toBe(genName(1));
+    }
+    const list = JSON.parse(hardsnap(['list', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--json']).stdout);
+    expect(list.map((g: { part: string }) => g.part).sort()).toEqual(['bm/pgsql', 'mail/imap']);
+  });
+
+  test('--parallel-parts builds every part at once, each identical to its source, under one name', ({ tmp }) => {
+    mktree(path.join(tmp, 'a'), { files: 300, odd: true });
+    mktree(path.join(tmp, 'b'), { files: 300, seed: 9 });
+    const args = ['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--parallel-parts',
+      '--part', `a=${path.join(tmp, 'a')}`, '--part', `b=${path.join(tmp, 'b')}`];
+    for (const d of [1, 2]) {
+      if (d === 2) mutate(path.join(tmp, 'a'), 2);
+      const r = hardsnap(args, { env: day(d) });
+      expect(r.code, r.stderr).toBe(0);
+      for (const p of ['a', 'b']) {
+        expect(compareTrees(path.join(tmp, p), gen(tmp, d, p))).toEqual([]);
+        expect(fs.readlinkSync(path.join(partDir(tmp, p), 'last'))).toBe(genName(d));
+      }
+    }
+    const s = sharedInodes(gen(tmp, 1, 'b'), gen(tmp, 2, 'b'));
+    expect(s.same).toBe(s.total);
+  });
+
+  test('a now that is not later than the newest generation is refused (exit 2), nothing written', ({ tmp }) => {
+    makeTree(path.join(tmp, 'src'), { 'f': '1' });
+    expect(backup(tmp, 5).code).toBe(0);
+    const r = backup(tmp, 5);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not later than the newest generation/);
+    expect(backup(tmp, 4).code).toBe(2);
+    expect(fs.readdirSync(partDir(tmp)).sort()).toEqual(['.hardsnap', genName(5), 'last']);
+  });
+
+  test('--verbose under cron prints a summary; a TTY-less successful run prints nothing', ({ tmp }) => {
+    makeTree(path.join(tmp, 'src'), { 'f': '1' });
+    const quiet = backup(tmp, 1);
+    expect(quiet.stdout + quiet.stderr).toBe('');
+    const v = backup(tmp, 2, ['--verbose']);
+    expect(v.stdout).toMatch(/2026-01-02T030000Z: data: 1 entries, 1 linked, 0 written/);
+    const j = backup(tmp, 3, ['--json']);
+    const o = JSON.parse(j.stdout);
+    expect(o.generation).toBe(genName(3));
+    expect(o.parts[0].stats.linked).toBe(1);
+  });
+});
+
+describe('backup: bad input is one clear line, exit 1, nothing created', () => {
+  const cases: [string, (tmp: string) => string[], RegExp][] = [
+    ['a source that is not a directory', (t) => ['--part', `x=${path.join(t, 'file')}`], /not a directory/],
+    ['a source inside the spool', (t) => ['--part', `x=${path.join(t, 'spool', 'inner')}`], /lies inside the spool/],
+    ['a nested part', (t) => ['--part', `bm=${path.join(t, 'src')}`, '--part', `bm/pgsql=${path.join(t, 'src')}`], /nest/],
+    ['a reserved part name', (t) => ['--part', `mail/last=${path.join(t, 'src')}`], /'last' is reserved/],
+    ['a part name with ..', (t) => ['--part', `../x=${path.join(t, 'src')}`], /not allowed/],
+    ['a hidden part name', (t) => ['--part', `.x=${path.join(t, 'src')}`], /starts with '\.'/],
+    ['the same part twice', (t) => ['--part', `a=${path.join(t, 'src')}`, '--part', `a=${path.join(t, 'src')}`], /given twice/],
+    ['a malformed --part', () => ['--part', 'nopath'], /expected NAME=PATH/],
+    ['no part at all', () => [], /at least one --part/],
+    ['an unknown option', () => ['--frobnicate'], /unknown option/],
+    ['a bad --host', (t) => ['--host', '../x', '--part', `a=${path.join(t, 'src')}`], /invalid host/],
+  ];
+  test.for(cases)('%s', ([_name, args, msg], { tmp }) => {
+    makeTree(tmp, { 'src/f': '1', 'file': 'x' });
+    fs.mkdirSync(path.join(tmp, 'spool', 'inner'), { recursive: true });
+    const before = fs.readdirSync(path.join(tmp, 'spool'));
+    const r = hardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', ...args(tmp)], { env: day(1) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(msg);
+    expect(r.stderr.trim().split('\n').length).toBeLessThanOrEqual(2);
+    expect(fs.readdirSync(path.join(tmp, 'spool'))).toEqual(before);
+  });
+
+  test('a missing source root (an unmounted file system) fails with exit 2 and writes nothing', ({ tmp }) => {
+    const r = backup(tmp, 1, [], 'data', path.join(tmp, 'not-mounted'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/source of part 'data' is missing/);
+    expect(fs.existsSync(path.join(tmp, 'spool'))).toBe(false);
+  });
+
+  test('an empty source root is refused (exit 2) unless --allow-empty; last stays', ({ tmp }) => {
+    makeTree(path.join(tmp, 'src'), { 'f': '1' });
+    expect(backup(tmp, 1).code).toBe(0);
+    fs.rmSync(path.join(tmp, 'src', 'f'));
+    const r = backup(tmp, 2);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is empty/);
+    expect(fs.readlinkSync(path.join(partDir(tmp), 'last'))).toBe(genName(1));
+    expect(backup(tmp, 2, ['--allow-empty']).code).toBe(0);
+  });
+
+  test.runIf(isRoot)('a spool that is not writable (read-only mount) is refused with exit 1', ({ tmp }) => {
+    makeTree(tmp, { 'src/f': '1' });
+    const spool = path.join(tmp, 'ro');
+    fs.mkdirSync(spool);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', spool]);
+    try {
+      const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `a=${path.join(tmp, 'src')}`], { env: day(1) });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/not writable/);
+    } finally {
+      execFileSync('umount', [spool]);
+    }
+  });
+});
+
+describe('backup: runs never overlap', () => {
+  test('a second run exits 3 naming the holder; a stale lock of a dead process is taken over', ({ tmp }) => {
+    makeTree(path.join(tmp, 'src'), { 'f': '1' });
+    expect(backup(tmp, 1).code).toBe(0);
+    const lock = path.join(tmp, 'spool', 'rsync', 'h1', '.hardsnap', 'lock');
+    // a live holder: this test process itself
+    const me = { pid: process.pid, pidStart: null, hostname: (require('node:os') as typeof import('node:os')).hostname(), bootId: null, started: 'now', command: 'hardsnap backup (test holder)' };
+    fs.writeFileSync(lock, JSON.stringify(me));
+    const held = backup(tmp, 2);
+    expect(held.code).toBe(3);
+    expect(held.stderr).toMatch(new RegExp(`holds the lock.*pid ${process.pid}`));
+    // a dead holder: a pid that does not exist
+    const dead = spawnSync('true');
+    fs.writeFileSync(lock, JSON.stringify({ ...me, pid: dead.pid }));
+    const r = backup(tmp, 2, ['--verbose']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/took over a stale lock/);
+    expect(fs.existsSync(lock)).toBe(false);
+  });
+
+  test('--wait waits for the holder to finish', async ({ tmp }) => {
+    makeTree(path.join(tmp, 'src'), { 'f': '1' });
+    expect(backup(tmp, 1).code).toBe(0);
+    const lock = path.join(tmp, 'spool', 'rsync', 'h1', '.hardsnap', 'lock');
+    fs.writeFileSync(lock, JSON.stringify({ pid: process.pid, pidStart: null, hostname: (await import('node:os')).hostname(), bootId: null, started: 'now', command: 'test' }));
+    setTimeout(() => fs.rmSync(lock), 1500);
+    const { spawnHardsnap } = await import('./helpers/run.js');
+    const child = spawnHardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', `data=${path.join(tmp, 'src')}`, '--wait', '30s'], { env: day(2) });
+    const { code } = await child.exited;
+    expect(code, child.out.stderr).toBe(0);
+    expect(fs.existsSync(gen(tmp, 2))).toBe(true);
+  });
+});
