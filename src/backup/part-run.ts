@@ -15,6 +15,8 @@ import { ManifestWriter } from '../manifest/writer.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
 import { listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
 import { TOOL } from '../core/version.js';
+import type { DedupIndex } from '../apply/dedup-index.js';
+import { buildDedupIndex } from './dedup-sources.js';
 import type { BackupEvents, BackupOptions, PartResult, PartSpec } from './types.js';
 
 export interface BuiltPart extends PartResult {
@@ -88,6 +90,7 @@ export async function buildPart(
   const fds: number[] = [];
   let reader: ManifestReader | null = null;
   let writer: ManifestWriter | null = null;
+  let dedup: DedupIndex | null = null;
   try {
     const srcRootFd = check(sys.openat(sys.AT_FDCWD, spec.source, O_DIR | sys.O_NOATIME, 0), 'open', spec.source);
     fds.push(srcRootFd);
@@ -104,6 +107,12 @@ export async function buildPart(
       const opened = openPrev(pdir, prevGen.name, ev, spec.name);
       prev = opened.tree;
       reader = opened.reader;
+    }
+    if (!dry) {
+      dedup = buildDedupIndex({
+        spool: o.spool, host: o.host, part: spec.name, scope: o.dedup ?? 'part',
+        prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader } : null,
+      }, ev);
     }
     if (!dry) {
       fs.rmSync(manifestTmp, { force: true });
@@ -128,6 +137,9 @@ export async function buildPart(
       skipDirs,
       manifest: writer,
       dryRun: dry,
+      dedup,
+      dedupVerify: o.dedupVerify ?? true,
+      checksum: o.checksum ?? false,
       onProblem: ev.onProblem,
       onNote: ev.onNote,
       onPlan: ev.onPlan ? (rel, d) => ev.onPlan!(spec.name, rel, d) : undefined,
@@ -151,6 +163,7 @@ export async function buildPart(
     };
   } finally {
     writer?.abort();
+    dedup?.close();
     reader?.close();
     for (const fd of fds) sys.close(fd);
   }
