@@ -15,7 +15,7 @@ import { newGenerationName } from '../spool/names.js';
 import { appendRun, type RunRecord } from '../spool/runs-log.js';
 import type { Problem } from '../apply/types.js';
 import { buildPart, type BuiltPart } from './part-run.js';
-import { flushFileSystems, publishPart } from './publish.js';
+import { flushFileSystems, publishPart, testPause } from './publish.js';
 import { checkNotEmpty, validateBackup } from './validate.js';
 import type { BackupEvents, BackupOptions, BackupResult } from './types.js';
 
@@ -96,6 +96,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
     if (!o.dryRun) {
       ev.onPhase?.('publish');
       if (o.flush) flushFileSystems(built.map((b) => b.partDir));
+      testPause('before-publish');
       for (const b of built) publishPart(b);
     }
   } catch (err) {

@@ -61,8 +61,11 @@ function load(): NativeBinding {
   );
 }
 
-/** The raw binding. Tests replace its methods with vi.spyOn to inject faults. */
-export const sys: NativeBinding = load();
+/**
+ * The raw binding, copied into a plain object: the addon's own properties are read-only, and
+ * tests replace these methods with vi.spyOn to inject faults.
+ */
+export const sys: NativeBinding = { ...load() };
 
 /** Indexes into the Float64Array filled by fstatat/fstat and into copy()'s io array. */
 export const ST = {
