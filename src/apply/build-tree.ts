@@ -397,7 +397,7 @@ export class TreeBuilder {
         const s = IO.STAT;
         const meta: Meta = {
           type: 'file', mode: io[s + ST.MODE]! & 0o7777, uid: io[s + ST.UID]!, gid: io[s + ST.GID]!,
-          size: io[s + ST.SIZE]!, mtimeSec: io[s + ST.MTIME]!, mtimeNsec: io[s + ST.MTIME_NS]!, rdev: 0, target: null,
+          size: io[IO.BYTES]!, mtimeSec: io[s + ST.MTIME]!, mtimeNsec: io[s + ST.MTIME_NS]!, rdev: 0, target: null,
         };
         this.stats.copied++;
         this.stats.bytesWritten += io[IO.BYTES]!;
