@@ -106,13 +106,13 @@ describe('files that change while they are copied', () => {
   // a child process keeps changing the file for the whole copy
   const writers = {
     grows: 'import time\nf = open(p, "ab")\nwhile True:\n    f.write(b"g" * 4096); f.flush(); time.sleep(0.001)',
-    'shrinks and regrows': 'import os, time\nwhile True:\n    os.truncate(p, 24 << 20); os.truncate(p, 32 << 20); time.sleep(0.001)',
+    'shrinks and regrows': 'import os, time\nwhile True:\n    os.truncate(p, 48 << 20); os.truncate(p, 64 << 20); time.sleep(0.001)',
     'is rewritten in place': 'f = open(p, "r+b")\nwhile True:\n    f.seek(0); f.write(b"r" * 4096); f.flush()',
   };
   test.for(Object.keys(writers) as (keyof typeof writers)[])('a file that %s during the copy: detected, retried, reported, flagged UNSTABLE, copied again by the next run', async (kind, { tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = path.join(tmp, 'spool');
-    makeTree(src, { 'calm.txt': 'calm', 'live/busy.dat': Buffer.alloc(32 << 20, 1) });
+    makeTree(src, { 'calm.txt': 'calm', 'live/busy.dat': Buffer.alloc(64 << 20, 1) });
     const busy = path.join(src, 'live/busy.dat');
     const c0 = fs.statSync(busy, { bigint: true }).ctimeNs;
     const child = spawn('python3', ['-c', `import sys\np = sys.argv[1]\n${writers[kind]}`, busy], { stdio: 'ignore' });
