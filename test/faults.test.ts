@@ -128,8 +128,9 @@ describe('SIGKILL at any moment', () => {
       const fd = fs.openSync(path.join(src, 'big.bin'), 'r+');
       fs.writeSync(fd, randomBytes(8), 0, 8, Math.floor(r() * (BIG - 8)));
       fs.closeSync(fd);
-      // mid-file first in its round: big.bin is then copied afresh
-      const n = 2 + Math.floor(r() * 3);
+      // 3-5 kills in a row (each run resumes the last one's partial), then a run to the end;
+      // a targeted point comes first in its round (mid-file: big.bin is then copied afresh)
+      const n = 3 + Math.floor(r() * 3);
       for (let k = 0; k < n; k++) {
         const point: Point = k === 0 && targeted.length ? targeted.shift()! : 'delay';
         await killOnce(point);
