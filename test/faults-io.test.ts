@@ -8,7 +8,7 @@ import { afterEach, vi } from 'vitest';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
-import { hardsnap, spawnHardsnap, waitFor, waitForFile } from './helpers/run.js';
+import { BIN, hardsnap, spawnHardsnap, waitFor, waitForFile } from './helpers/run.js';
 import { mktree } from './helpers/bench-tree.js';
 import { fingerprint, isRoot, shmdir } from './helpers/robust.js';
 import { sys } from '../src/fs/native.js';
@@ -95,7 +95,7 @@ describe('read errors', () => {
 
 /** bin/hardsnap as uid/gid 65534 (nobody), without supplementary groups. */
 function hardsnapAs(args: string[], now: string) {
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, path.resolve('bin/hardsnap'), ...args], {
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN, ...args], {
     encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: now }, cwd: '/', timeout: 60_000,
   });
   if (r.error) throw r.error;
@@ -273,6 +273,7 @@ describe.skipIf(!haveLoop)(`a spool that runs out (${haveLoop ? 'loop-mounted ex
       const r2 = hardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
       checkFailedRun(r2, spool, before);
       expect(r2.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r2.stderr).toMatch(/^hardsnap: error: cannot write to the spool: ENOSPC \(part 'data', "big\.bin"\)/);
       fs.rmSync(filler);
       const r3 = hardsnap(args, { env: { HARDSNAP_NOW: day(3) } });
       expect(r3.code, r3.stderr).toBe(0);

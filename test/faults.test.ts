@@ -1,24 +1,14 @@
-// Faults made to happen for real: SIGKILL at many moments of a backup, a spool that runs out of
-// space or inodes, read errors, files changing or swapped while they are copied, two runs at
-// once. Each test checks the promises of SPEC.md "What a user can count on" afterwards.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+// SIGKILL at many moments of a backup, made to happen for real (the other faults are in
+// test/faults-io.test.ts). Each kill is followed by the checks of SPEC.md "What a user can count
+// on": published generations unchanged to the inode, `last` intact, the next run completes.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, vi } from 'vitest';
 import { describe, expect, test } from './helpers/fixture.js';
-import { makeTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { hardsnap, spawnHardsnap, waitFor, type HardsnapChild } from './helpers/run.js';
 import { mktree, mutate } from './helpers/bench-tree.js';
-import { fingerprint, isRoot, rng, seedOf, shmdir } from './helpers/robust.js';
-import { sys } from '../src/fs/native.js';
-import { runBackup } from '../src/backup/run.js';
-import { ManifestReader } from '../src/manifest/reader.js';
-import { FLAG } from '../src/manifest/format.js';
-import { manifestPath } from '../src/spool/layout.js';
-import type { BackupOptions } from '../src/backup/types.js';
-import type { Problem } from '../src/apply/types.js';
+import { fingerprint, rng, seedOf, shmdir } from './helpers/robust.js';
 
 const PART_ENTRIES = new Set(['last', '.hardsnap']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
