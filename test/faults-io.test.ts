@@ -8,9 +8,9 @@ import { afterEach, vi } from 'vitest';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
-import { BIN, hardsnap, spawnHardsnap, waitFor, waitForFile } from './helpers/run.js';
+import { BIN, REPO_ROOT, hardsnap, spawnHardsnap, waitFor, waitForFile } from './helpers/run.js';
 import { mktree } from './helpers/bench-tree.js';
-import { fingerprint, isRoot, shmdir } from './helpers/robust.js';
+import { assertNobodyCanRun, fingerprint, isRoot, shmdir } from './helpers/robust.js';
 import { sys } from '../src/fs/native.js';
 import { runBackup } from '../src/backup/run.js';
 import { ManifestReader } from '../src/manifest/reader.js';
@@ -95,6 +95,7 @@ describe('read errors', () => {
 
 /** bin/hardsnap as uid/gid 65534 (nobody), without supplementary groups. */
 function hardsnapAs(args: string[], now: string) {
+  assertNobodyCanRun(REPO_ROOT);
   const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN, ...args], {
     encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: now }, cwd: '/', timeout: 60_000,
   });

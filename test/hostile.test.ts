@@ -8,8 +8,8 @@ import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { compareTrees, makeTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
-import { BIN, hardsnap, spawnHardsnap } from './helpers/run.js';
-import { isRoot, rng, seedOf } from './helpers/robust.js';
+import { BIN, REPO_ROOT, hardsnap, spawnHardsnap } from './helpers/run.js';
+import { assertNobodyCanRun, isRoot, rng, seedOf } from './helpers/robust.js';
 import { ST, IO, hashHex, sys } from '../src/fs/native.js';
 import { parseScan } from '../src/fs/entry.js';
 import { ManifestReader } from '../src/manifest/reader.js';
@@ -249,6 +249,7 @@ describe('sparse and huge files', () => {
 
 describe.runIf(isRoot)('a run as a user who owns nothing (setpriv to nobody)', () => {
   test('O_NOATIME refused with EPERM is retried without it; 0500 dirs and 0400 files keep their modes; owners are recorded in the manifest, files belong to the user, and the run says so', ({ tmp }) => {
+    assertNobodyCanRun(REPO_ROOT);
     fs.chmodSync(tmp, 0o755);
     const src = path.join(tmp, 'src');
     const spool = path.join(tmp, 'spool');

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { onTestFinished } from 'vitest';
 import { removeTmp } from './fixture.js';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 
 /** mulberry32: a small seeded generator, so a failing schedule can be replayed. */
@@ -66,3 +67,14 @@ export function shmdir(): string {
 }
 
 export const isRoot = process.getuid?.() === 0;
+
+/**
+ * Fails with a clear reason when uid 65534 cannot run this checkout (a repository under a 0700
+ * home directory): the non-root tests run bin/hardsnap as nobody through setpriv.
+ */
+export function assertNobodyCanRun(repoRoot: string): void {
+  const probe = path.join(repoRoot, 'dist', 'cli', 'main.js');
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'test', '-r', probe], { stdio: 'ignore' });
+  if (r.error) throw new Error(`setpriv (util-linux) is needed to run as nobody: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`uid 65534 cannot read ${probe}: put the checkout where every user can read it (e.g. chmod o+rx on its parents)`);
+}
