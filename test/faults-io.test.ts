@@ -228,6 +228,21 @@ describe('two runs at once', () => {
   });
 });
 
+describe('the run log', () => {
+  test('a run log that cannot be written does not turn a published generation into "failed, nothing published" (exit 23 with a warning, not 2)', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'a.txt': 'a' });
+    fs.mkdirSync(path.join(spool, 'rsync', 'h1', '.hardsnap', 'runs.jsonl'), { recursive: true });
+    const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], { env: { HARDSNAP_NOW: day(1) } });
+    expect(r.code, r.stderr).toBe(23);
+    expect(r.stderr).toBe('hardsnap: warning: host h1: .hardsnap/runs.jsonl: cannot record the run: EISDIR (status will not show it)\n');
+    expect(fs.readlinkSync(path.join(spool, 'rsync', 'h1', 'data', 'last'))).toBe(genName(1));
+    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(1)))).toEqual([]);
+    expect(fs.existsSync(path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock'))).toBe(false);
+  });
+});
+
 // ---------- a spool that fills up ----------
 
 const haveLoop = isRoot && fs.existsSync('/dev/loop-control') && spawnSync('which', ['mkfs.ext4']).status === 0;

@@ -123,6 +123,13 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       };
       try {
         appendRun(hdir, rec);
+      } catch (err) {
+        // the generation's fate is decided: a run log that cannot be written must not turn a
+        // published generation into "failed, nothing published" (exit 2), nor hide a failure
+        const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+        const msg = `cannot record the run: ${code} (status will not show it)`;
+        if (failure) events.onNote(`${path.join(hdir, '.hardsnap', 'runs.jsonl')}: ${msg}`);
+        else events.onProblem({ part: `host ${o.host}`, path: Buffer.from('.hardsnap/runs.jsonl'), code, message: msg, severity: 'error' });
       } finally {
         lock.release();
       }
