@@ -186,6 +186,36 @@ describe('a source file swapped between scan and open', () => {
   });
 });
 
+describe('a source directory swapped between scan and descent', () => {
+  test('swapped for a symlink to a secret directory: not followed (reported by path: O_NOFOLLOW|O_DIRECTORY gives ENOTDIR), nothing of the secret in the spool; the next run keeps it as a symlink', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(tmp, { 'secret/key.pem': 'TOP-SECRET-KEY' });
+    makeTree(src, { 'd/inner.txt': 'inner', 'e/x.txt': 'x' });
+    const openat = sys.openat;
+    let swapped = 0;
+    vi.spyOn(sys, 'openat').mockImplementation((dirfd, name, flags, mode) => {
+      if (nameOf(name) === 'd' && flags & sys.O_DIRECTORY && dirfd !== sys.AT_FDCWD && !swapped++) {
+        fs.renameSync(path.join(src, 'd'), path.join(tmp, 'd-moved'));
+        fs.symlinkSync(path.join(tmp, 'secret'), path.join(src, 'd'));
+      }
+      return openat(dirfd, name, flags, mode);
+    });
+    const r1 = await backupInProcess(spool, src, 1);
+    expect(swapped).toBe(1);
+    expect(r1.exit).toBe(23);
+    expect(r1.reported.map((p) => [p.path.toString(), p.code, p.message])).toEqual([['d', 'ENOTDIR', 'cannot open directory: ENOTDIR']]);
+    const grep = spawnSync('grep', ['-rl', 'TOP-SECRET-KEY', spool], { encoding: 'utf8' });
+    expect(grep.stdout).toBe('');
+    expect(fs.readdirSync(path.join(spool, 'rsync', 'h1', 'data', genName(1), 'd'))).toEqual([]);
+    vi.restoreAllMocks();
+    const r2 = await backupInProcess(spool, src, 2);
+    expect(r2.exit).toBe(0);
+    expect(fs.readlinkSync(path.join(spool, 'rsync', 'h1', 'data', genName(2), 'd'))).toBe(path.join(tmp, 'secret'));
+    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
+  });
+});
+
 describe('two runs at once', () => {
   test('two backups started together: one publishes, the other exits 3 naming the holder, nothing of it in the spool', async () => {
     const tmp = shmdir();
