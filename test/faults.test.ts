@@ -144,6 +144,9 @@ describe('SIGKILL at any moment', () => {
       lastName = fs.readlinkSync(last);
       expect(rsyncDiff(src, path.join(pdir, lastName)), `${ctx}: after ${kills.slice(-n).join(', ')}`).toEqual([]);
       checkIntact('after the completing run');
+      // nothing the killed runs left behind stays: no partial, no half-written manifest
+      expect(fs.readdirSync(pdir).filter((n) => n.endsWith('.partial'))).toEqual([]);
+      expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'manifests')).filter((n) => !n.endsWith('.hsm')), ctx).toEqual([]);
       record(lastName);
     }
     console.log(`faults: ${kills.length} kills over ${published.size} generations, ${ctx}`);
