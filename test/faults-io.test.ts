@@ -76,6 +76,27 @@ describe('read errors', () => {
     expect(fs.readFileSync(path.join(spool, 'rsync', 'h1', 'data', genName(2), 'x/bad.txt'), 'utf8')).toBe('unreadable today');
   });
 
+  test('a source directory that cannot be opened (EACCES at the seam): reported by path, exit 23; its copy in the generation still has its mode and mtime; the next run fills it', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'locked/in.txt': 'in', 'locked': { dir: true, mode: 0o750, mtime: 1_600_000_000_123_456_789n }, 'open.txt': 'o' });
+    const openat = sys.openat;
+    // the engine opens source directories (only those) with O_NOATIME
+    vi.spyOn(sys, 'openat').mockImplementation((dirfd, name, flags, mode) =>
+      nameOf(name) === 'locked' && flags & sys.O_NOATIME ? -13 : openat(dirfd, name, flags, mode));
+    const r1 = await backupInProcess(spool, src, 1);
+    expect(r1.exit).toBe(23);
+    expect(r1.reported.map((p) => [p.path.toString(), p.code, p.message])).toEqual([['locked', 'EACCES', 'cannot open directory: EACCES']]);
+    const g1 = path.join(spool, 'rsync', 'h1', 'data', genName(1));
+    const st = fs.statSync(path.join(g1, 'locked'), { bigint: true });
+    expect(Number(st.mode & 0o7777n).toString(8)).toBe('750');
+    expect(st.mtimeNs).toBe(1_600_000_000_123_456_789n);
+    vi.restoreAllMocks();
+    const r2 = await backupInProcess(spool, src, 2);
+    expect(r2.exit).toBe(0);
+    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
+  });
+
   test.runIf(isRoot)('EACCES for real as a non-root user (setpriv to nobody): exit 23, the path named, the rest published', ({ tmp }) => {
     fs.chmodSync(tmp, 0o755);
     const src = path.join(tmp, 'src');

@@ -128,6 +128,12 @@ export class TreeBuilder {
     const src = sys.openat(parent.src, sub.name, O_DIR | sys.O_NOATIME, 0);
     if (src < 0) {
       this.problem(rel, errnoName(src), 'cannot open directory');
+      // it stays empty, but with its own metadata rather than the 0700 it was made with
+      if (!o.dryRun) {
+        const m = sub.meta;
+        const rc = sys.setmeta(parent.dst, sub.name, -1, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, (o.asRoot ? 1 : 0) | 2 | 4);
+        if (rc < 0) this.fatal(rel, -(-rc & 0xffff), 'cannot set the metadata of a directory in the spool');
+      }
       return null;
     }
     let dst = -1;
