@@ -330,33 +330,48 @@ static napi_value js_linkat(napi_env env, napi_callback_info info) {
  * same name is linked from the old directory into the new one. results (Int32Array) receives
  * 0 or -errno per name. Returns the number of names processed.
  */
-static napi_value js_linkbatch(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  NUMARG(0, olddirfd);
-  NUMARG(1, newdirfd);
-  void *data;
-  size_t len;
-  if (napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) return num(env, -EINVAL);
-  napi_typedarray_type t;
-  size_t rlen;
-  void *rdata;
-  if (napi_get_typedarray_info(env, argv[3], &t, &rlen, &rdata, NULL, NULL) != napi_ok ||
-      t != napi_int32_array)
-    return num(env, -EINVAL);
-  int32_t *res = rdata;
-  const uint8_t *p = data, *end = p + len;
+static size_t do_linkbatch(int olddirfd, int newdirfd, const uint8_t *p, size_t len, int32_t *res, size_t rlen) {
+  const uint8_t *end = p + len;
   char name[NAME_CAP];
   size_t i = 0;
   while (p + 2 <= end && i < rlen) {
     size_t nl = p[0] | (p[1] << 8);
     p += 2;
-    if (p + nl > end || nl >= NAME_CAP) return num(env, -EINVAL);
+    if (p + nl > end || nl >= NAME_CAP) break;
     memcpy(name, p, nl);
     name[nl] = 0;
     p += nl;
-    res[i++] = linkat((int)olddirfd, name, (int)newdirfd, name, 0) < 0 ? -errno : 0;
+    res[i++] = linkat(olddirfd, name, newdirfd, name, 0) < 0 ? -errno : 0;
   }
-  return num(env, (double)i);
+  return i;
+}
+
+static int linkbatch_args(napi_env env, napi_value *argv, double *olddirfd, double *newdirfd, void **data,
+                          size_t *len, int32_t **res, size_t *rlen) {
+  if (arg_num(env, argv[0], olddirfd) || arg_num(env, argv[1], newdirfd)) return -EINVAL;
+  if (napi_get_buffer_info(env, argv[2], data, len) != napi_ok) return -EINVAL;
+  napi_typedarray_type t;
+  void *rdata;
+  if (napi_get_typedarray_info(env, argv[3], &t, rlen, &rdata, NULL, NULL) != napi_ok || t != napi_int32_array)
+    return -EINVAL;
+  *res = rdata;
+  return 0;
+}
+
+/*
+ * linkBatch(olddirfd, newdirfd, names, results): names packs u16 length + bytes per name; the
+ * same name is linked from the old directory into the new one. results (Int32Array) receives
+ * 0 or -errno per name. Returns the number of names processed.
+ */
+static napi_value js_linkbatch(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  double o, n;
+  void *data;
+  size_t len, rlen;
+  int32_t *res;
+  int e = linkbatch_args(env, argv, &o, &n, &data, &len, &res, &rlen);
+  if (e) return num(env, e);
+  return num(env, (double)do_linkbatch((int)o, (int)n, data, len, res, rlen));
 }
 
 static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
@@ -602,33 +617,26 @@ static int changed(const struct stat *a, const struct stat *b) {
  * when the source's size, mtime, ctime or inode moved while it was read. On failure the
  * destination is removed.
  */
-static napi_value js_copy(napi_env env, napi_callback_info info) {
-  ARGS(5);
-  NUMARG(0, sdirfd);
-  PATHARG(1, sname);
-  NUMARG(2, ddirfd);
-  PATHARG(3, dname);
-  double *io = arg_f64array(env, argv[4], IO_COUNT);
-  if (!io) return num(env, -EINVAL);
+static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dname, double *io) {
   int flags = (int)io[IO_FLAGS];
-  int sfd = open_source((int)sdirfd, sname);
-  if (sfd < 0) return num(env, FAIL(ST_OPEN_SRC, errno));
+  int sfd = open_source(sdirfd, sname);
+  if (sfd < 0) return FAIL(ST_OPEN_SRC, errno);
   struct stat before, after;
   if (fstat(sfd, &before) < 0) {
     int e = errno;
     close(sfd);
-    return num(env, FAIL(ST_OPEN_SRC, e));
+    return FAIL(ST_OPEN_SRC, e);
   }
   fill_stat(io + IO_STAT, &before);
   if (!S_ISREG(before.st_mode)) {
     close(sfd);
-    return num(env, FAIL(ST_NOT_REG, EINVAL));
+    return FAIL(ST_NOT_REG, EINVAL);
   }
-  int dfd = openat((int)ddirfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int dfd = openat(ddirfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (dfd < 0) {
     int e = errno;
     close(sfd);
-    return num(env, FAIL(ST_OPEN_DST, e));
+    return FAIL(ST_OPEN_DST, e);
   }
   xxh64_state h;
   xxh64_init(&h, 0);
@@ -656,8 +664,114 @@ static napi_value js_copy(napi_env env, napi_callback_info info) {
   }
   close(sfd);
   if (close(dfd) < 0 && !rc) rc = FAIL(ST_WRITE, errno);
-  if (rc) unlinkat((int)ddirfd, dname, 0);
-  return num(env, rc);
+  if (rc) unlinkat(ddirfd, dname, 0);
+  return rc;
+}
+
+/*
+ * copy(srcdirfd, srcname, dstdirfd, dstname, io): copies one regular file into a new inode.
+ * The source is opened O_NOFOLLOW|O_NONBLOCK (a symlink or FIFO swapped in is never followed or
+ * blocked on) and must be a regular file (stage ST_NOT_REG otherwise). The destination is
+ * created O_EXCL|O_NOFOLLOW with mode 0600, filled, then given owner, mode and mtime from the
+ * source's fstat taken before reading (so a set mtime means a complete copy). IO_CHANGED is 1
+ * when the source's size, mtime, ctime or inode moved while it was read. On failure the
+ * destination is removed.
+ */
+static napi_value js_copy(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  NUMARG(0, sdirfd);
+  PATHARG(1, sname);
+  NUMARG(2, ddirfd);
+  PATHARG(3, dname);
+  double *io = arg_f64array(env, argv[4], IO_COUNT);
+  if (!io) return num(env, -EINVAL);
+  return num(env, do_copy((int)sdirfd, sname, (int)ddirfd, dname, io));
+}
+
+/* ---------- the same on the libuv thread pool: many operations in flight ---------- */
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref keep[2];
+  int kind; /* 1 link batch, 2 copy */
+  int fd1, fd2;
+  const uint8_t *names;
+  size_t nameslen, rlen;
+  int32_t *res;
+  double *io;
+  char n1[NAME_CAP], n2[NAME_CAP];
+  double rc;
+} job_t;
+
+static void job_execute(napi_env env, void *data) {
+  job_t *j = data;
+  if (j->kind == 1) j->rc = (double)do_linkbatch(j->fd1, j->fd2, j->names, j->nameslen, j->res, j->rlen);
+  else j->rc = do_copy(j->fd1, j->n1, j->fd2, j->n2, j->io);
+}
+
+static void job_complete(napi_env env, napi_status status, void *data) {
+  job_t *j = data;
+  if (status == napi_ok) napi_resolve_deferred(env, j->deferred, num(env, j->rc));
+  else {
+    napi_value msg, err;
+    napi_create_string_utf8(env, "native job cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, j->deferred, err);
+  }
+  for (int i = 0; i < 2; i++)
+    if (j->keep[i]) napi_delete_reference(env, j->keep[i]);
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+static napi_value job_queue(napi_env env, job_t *j) {
+  napi_value promise, name;
+  napi_create_promise(env, &j->deferred, &promise);
+  napi_create_string_utf8(env, "hardsnap", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work);
+  napi_queue_async_work(env, j->work);
+  return promise;
+}
+
+/* linkBatchAsync(olddirfd, newdirfd, names, results) -> Promise<count | -errno> */
+static napi_value js_linkbatch_async(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  job_t *j = calloc(1, sizeof *j);
+  double o, n;
+  void *data;
+  int e = linkbatch_args(env, argv, &o, &n, &data, &j->nameslen, &j->res, &j->rlen);
+  if (e) {
+    free(j);
+    return num(env, e);
+  }
+  j->kind = 1;
+  j->fd1 = (int)o;
+  j->fd2 = (int)n;
+  j->names = data;
+  napi_create_reference(env, argv[2], 1, &j->keep[0]);
+  napi_create_reference(env, argv[3], 1, &j->keep[1]);
+  return job_queue(env, j);
+}
+
+/* copyAsync(srcdirfd, srcname, dstdirfd, dstname, io) -> Promise<0 | staged failure> */
+static napi_value js_copy_async(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  job_t *j = calloc(1, sizeof *j);
+  double s, d;
+  int e;
+  if (arg_num(env, argv[0], &s) || arg_num(env, argv[2], &d)) e = -EINVAL;
+  else if ((e = arg_path(env, argv[1], j->n1)) >= 0 && (e = arg_path(env, argv[3], j->n2)) >= 0) e = 0;
+  if (!e && !(j->io = arg_f64array(env, argv[4], IO_COUNT))) e = -EINVAL;
+  if (e) {
+    free(j);
+    return num(env, e);
+  }
+  j->kind = 2;
+  j->fd1 = (int)s;
+  j->fd2 = (int)d;
+  napi_create_reference(env, argv[4], 1, &j->keep[0]);
+  return job_queue(env, j);
 }
 
 /* hashat(dirfd, name, io): XXH64 of a regular file's content (never follows a symlink). */
@@ -731,6 +845,7 @@ NAPI_MODULE_INIT() {
       FN("renameat", js_renameat), FN("readlinkat", js_readlinkat), FN("setmeta", js_setmeta),
       FN("syncfs", js_syncfs),     FN("fsync", js_fsync),         FN("raiseNofile", js_raise_nofile),
       FN("copy", js_copy),         FN("hashat", js_hashat),       FN("xxh64", js_xxh64),
+      FN("linkBatchAsync", js_linkbatch_async), FN("copyAsync", js_copy_async),
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   struct { const char *k; double v; } consts[] = {

@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { compareTrees, makeTree, sharedInodes, assertSameInode, assertNotSameInode, readTree } from './helpers/tree.js';
+import { compareTrees, makeTree, setMtimesNs, sharedInodes, assertSameInode, assertNotSameInode, readTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { hardsnap } from './helpers/run.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
@@ -63,7 +63,7 @@ describe('backup: generations', () => {
     expect(backup(tmp, 1).code).toBe(0);
     fs.chmodSync(path.join(src, 'a.txt'), 0o600);
     if (isRoot) fs.chownSync(path.join(src, 'b.txt'), 1234, 5678);
-    makeTree(src, { 'c.txt': { content: 'c', mtime: 1_700_000_000_123_456_789n } });
+    setMtimesNs([[Buffer.from(path.join(src, 'c.txt')), 1_700_000_000_123_456_789n]]);
     fs.writeFileSync(path.join(src, 'd.txt'), 'D');
     expect(backup(tmp, 2).code).toBe(0);
     const [g1, g2] = [gen(tmp, 1), gen(tmp, 2)];
@@ -208,6 +208,24 @@ describe('backup: generations', () => {
     expect(list.map((g: { part: string }) => g.part).sort()).toEqual(['bm/pgsql', 'mail/imap']);
   });
 
+  test('--parallel-parts builds every part at once, each identical to its source, under one name', ({ tmp }) => {
+    mktree(path.join(tmp, 'a'), { files: 300, odd: true });
+    mktree(path.join(tmp, 'b'), { files: 300, seed: 9 });
+    const args = ['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--parallel-parts',
+      '--part', `a=${path.join(tmp, 'a')}`, '--part', `b=${path.join(tmp, 'b')}`];
+    for (const d of [1, 2]) {
+      if (d === 2) mutate(path.join(tmp, 'a'), 2);
+      const r = hardsnap(args, { env: day(d) });
+      expect(r.code, r.stderr).toBe(0);
+      for (const p of ['a', 'b']) {
+        expect(compareTrees(path.join(tmp, p), gen(tmp, d, p))).toEqual([]);
+        expect(fs.readlinkSync(path.join(partDir(tmp, p), 'last'))).toBe(genName(d));
+      }
+    }
+    const s = sharedInodes(gen(tmp, 1, 'b'), gen(tmp, 2, 'b'));
+    expect(s.same).toBe(s.total);
+  });
+
   test('a now that is not later than the newest generation is refused (exit 2), nothing written', ({ tmp }) => {
     makeTree(path.join(tmp, 'src'), { 'f': '1' });
     expect(backup(tmp, 5).code).toBe(0);
@@ -223,7 +241,7 @@ describe('backup: generations', () => {
     const quiet = backup(tmp, 1);
     expect(quiet.stdout + quiet.stderr).toBe('');
     const v = backup(tmp, 2, ['--verbose']);
-    expect(v.stdout).toMatch(/2026-01-02T030000Z: data: 2 entries, 1 linked, 0 written/);
+    expect(v.stdout).toMatch(/2026-01-02T030000Z: data: 1 entries, 1 linked, 0 written/);
     const j = backup(tmp, 3, ['--json']);
     const o = JSON.parse(j.stdout);
     expect(o.generation).toBe(genName(3));
@@ -245,11 +263,11 @@ describe('backup: bad input is one clear line, exit 1, nothing created', () => {
     ['an unknown option', () => ['--frobnicate'], /unknown option/],
     ['a bad --host', (t) => ['--host', '../x', '--part', `a=${path.join(t, 'src')}`], /invalid host/],
   ];
-  test.each(cases)('%s', (_name, args, msg, { tmp }: { tmp: string }) => {
+  test.for(cases)('%s', ([_name, args, msg], { tmp }) => {
     makeTree(tmp, { 'src/f': '1', 'file': 'x' });
     fs.mkdirSync(path.join(tmp, 'spool', 'inner'), { recursive: true });
     const before = fs.readdirSync(path.join(tmp, 'spool'));
-    const r = hardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', ...args], { env: day(1) });
+    const r = hardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', ...args(tmp)], { env: day(1) });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(msg);
     expect(r.stderr.trim().split('\n').length).toBeLessThanOrEqual(2);

@@ -93,6 +93,26 @@ describe('compileExcludes', () => {
       ['**/a/b', 'a/b', F, true],
       ['**/a/b', 'x/za/b', F, false],
     ]],
+    ['several * or ** in a row', [
+      ['*a*b*', 'xaybz', F, true],
+      ['*a*b*', 'xbya', F, false],
+      ['*a*a*b', 'aab', F, true],
+      ['*a*a*b', 'ab', F, false],
+      ['*a*a*b', 'XaYaZb', F, true],
+      ['a*b*c', 'abc', F, true],
+      ['a*b*c', 'acb', F, false],
+      ['*ab?*', 'aab', F, false],
+      ['*ab?*', 'aabx', F, true],
+      ['x/*a*b/y', 'x/QaQb/y', F, true],
+      ['x/*a*b/y', 'x/ba/y', F, false],
+      ['x/*a*b/y', 'x/a/b/y', F, false],
+      ['x/*a*b', 'x/a/b', F, false],
+      ['x/*a*b', 'x/Q/ab', F, false],
+      ['**a**b**', 'xa/yb/z', F, true],
+      ['**a**b**', 'xb/ya/z', F, false],
+      ['**a/b**c', 'q/a/b/zc', F, true],
+      ['**a/b**c', 'q/a/zb/c', F, false],
+    ]],
     ['\\ makes the next character literal', [
       ['\\*.txt', '*.txt', F, true],
       ['\\*.txt', 'a.txt', F, false],
@@ -201,6 +221,14 @@ describe('compileExcludes', () => {
     [['x/', '/x/y'], 'q/x', D, true],
   ])('several patterns %j vs %s (dir %s) -> %s', (patterns, rel, isDir, expected) => {
     expect(excluded(patterns, rel, isDir)).toBe(expected);
+  });
+
+  it.each<[string, string]>([
+    ['*a*a*a*a*b', 'a'.repeat(255)],
+    ['**a**a**a**b', ('a'.repeat(200) + '/').repeat(5) + 'a'],
+  ])('does not backtrack for ever on %s (took 73 s per name before)', (pattern, rel) => {
+    expect(excluded([pattern], rel, false)).toBe(false);
+    expect(excluded([pattern], rel + 'b', false)).toBe(true);
   });
 
   it('with no pattern is empty and excludes nothing', () => {

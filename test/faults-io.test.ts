@@ -31,7 +31,7 @@ async function backupInProcess(spool: string, src: string, n: number): Promise<B
   const reported: Problem[] = [];
   const o: BackupOptions = {
     spool, host: 'h1', parts: [{ name: 'data', source: src }], exclude: [], oneFileSystem: false,
-    dryRun: false, allowEmpty: false, flush: true, waitMs: 0, now: new Date(day(n)), command: 'test',
+    dryRun: false, allowEmpty: false, flush: true, waitMs: 0, now: new Date(day(n)), command: 'test', parallelParts: false,
   };
   const r = await runBackup(o, { onProblem: (p) => reported.push(p), onNote: () => {} });
   return { ...r, reported };
@@ -53,14 +53,27 @@ function manifestEntries(spool: string, n: number): Map<string, ManifestEntry> {
 
 const nameOf = (n: Buffer | string) => (Buffer.isBuffer(n) ? n.toString('latin1') : n);
 
+type CopyFn = (sd: number, sn: Buffer | string, dd: number, dn: Buffer | string, io: Float64Array) => number;
+
+/**
+ * Intercepts every file copy at the fs seam, synchronous (`sys.copy`) or in a worker
+ * (`sys.copyAsync`, where the engine has it): `fn` gets the arguments and the real copy.
+ */
+function interceptCopy(fn: (real: CopyFn, ...a: Parameters<CopyFn>) => number): void {
+  const real: CopyFn = sys.copy.bind(sys);
+  vi.spyOn(sys, 'copy').mockImplementation((sd, sn, dd, dn, io) => fn(real, sd, sn, dd, dn, io));
+  const s = sys as unknown as Record<string, unknown>;
+  if (typeof s.copyAsync === 'function') {
+    vi.spyOn(s as { copyAsync: CopyFn }, 'copyAsync').mockImplementation((sd, sn, dd, dn, io) => fn(real, sd, sn, dd, dn, io));
+  }
+}
+
 describe('read errors', () => {
   test('EIO reading one source file (injected at the fs seam): reported by path, exit 23, absent from the manifest, others intact, copied by the next run', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = path.join(tmp, 'spool');
     makeTree(src, { 'a.txt': 'a', 'x/bad.txt': 'unreadable today', 'x/good.txt': 'good', 'z/c.txt': 'c' });
-    const copy = sys.copy;
-    vi.spyOn(sys, 'copy').mockImplementation((sd, sn, dd, dn, io) =>
-      nameOf(sn) === 'bad.txt' ? -(4 << 16 | 5) : copy(sd, sn, dd, dn, io));
+    interceptCopy((copy, sd, sn, dd, dn, io) => (nameOf(sn) === 'bad.txt' ? -(4 << 16 | 5) : copy(sd, sn, dd, dn, io)));
     const r1 = await backupInProcess(spool, src, 1);
     expect(r1.exit).toBe(23);
     expect(r1.reported.map((p) => [p.path.toString(), p.code])).toEqual([['x/bad.txt', 'EIO']]);
@@ -175,10 +188,10 @@ describe('a source file swapped between scan and open', () => {
     fs.writeFileSync(secret, 'TOP-SECRET-CONTENT');
     makeTree(src, { 'd/victim': 'harmless', 'd/other': 'other' });
     const victim = path.join(src, 'd/victim');
-    const copy = sys.copy;
     let swapped = 0;
-    vi.spyOn(sys, 'copy').mockImplementation((sd, sn, dd, dn, io) => {
-      if (nameOf(sn) === 'victim' && !swapped++) {
+    interceptCopy((copy, sd, sn, dd, dn, io) => {
+      if (nameOf(sn) === 'victim' && !swapped) {
+        swapped = 1;
         fs.rmSync(victim);
         if (kind === 'FIFO') execFileSync('mkfifo', [victim]);
         else fs.symlinkSync(secret, victim);

@@ -60,6 +60,22 @@ interface Frame {
   meta: Meta;
   subdirs: { name: Buffer; meta: SourceEntry; prevIsDir: boolean }[];
   next: number;
+  /** this directory's manifest entries, in name order; null entries were dropped */
+  out: (ManifestEntry | null)[];
+  /** jobs of this directory still in flight */
+  pending: number;
+  /** all entries of the directory have been handed out */
+  sealed: boolean;
+  complete: boolean;
+  done: Promise<void>;
+  settle: () => void;
+}
+
+interface PendingLink {
+  e: SourceEntry;
+  p: ManifestEntry;
+  /** index of its entry in the frame's out */
+  at: number;
 }
 
 interface LinkGroup {
@@ -69,8 +85,16 @@ interface LinkGroup {
 }
 
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
-const LINK_BATCH = 512;
+const LINK_BATCH = 256;
 const COPY_ATTEMPTS = 3;
+/** native jobs in flight at once (links and copies on the libuv pool) */
+const MAX_IN_FLIGHT = 64;
+
+function newFrame(rel: Buffer, src: number, dst: number, prev: number, meta: Meta): Frame {
+  let settle!: () => void;
+  const done = new Promise<void>((r) => (settle = r));
+  return { rel, src, dst, prev, meta, subdirs: [], next: 0, out: [], pending: 0, sealed: false, complete: false, done, settle };
+}
 
 export function newStats(): BuildStats {
   return {
@@ -87,37 +111,98 @@ export class TreeBuilder {
   private readonly groups = new Map<string, LinkGroup>();
   private nextGroup = 1;
   private lastProgress = 0;
+  /** frames in walk (pre-)order whose manifest block is not written yet */
+  private readonly blockQueue: Frame[] = [];
+  private inFlight = 0;
+  private readonly waiters: (() => void)[] = [];
+  private fatalError: unknown = null;
+  /** directories waiting for their jobs before their metadata is set */
+  private readonly finishing: Promise<void>[] = [];
 
   constructor(private readonly o: BuildOptions) {}
 
   /** Builds the whole tree; returns the root's manifest entry. Throws on a fatal error. */
-  run(): ManifestEntry {
+  async run(): Promise<ManifestEntry> {
     const o = this.o;
-    const root: Frame = {
-      rel: Buffer.alloc(0), src: o.srcRootFd, dst: o.dstRootFd, prev: o.prevRootFd,
-      meta: o.rootMeta, subdirs: [], next: 0,
-    };
+    const root = newFrame(Buffer.alloc(0), o.srcRootFd, o.dstRootFd, o.prevRootFd, o.rootMeta);
     const stack: Frame[] = [root];
-    this.processDir(root);
     try {
+      await this.processDir(root);
       while (stack.length) {
+        this.throwIfFailed();
         const f = stack[stack.length - 1]!;
         if (f.next < f.subdirs.length) {
           const child = this.enter(f, f.subdirs[f.next++]!);
           if (child) {
             stack.push(child);
-            this.processDir(child);
+            await this.processDir(child);
           }
           continue;
         }
         this.leave(f);
         stack.pop();
       }
+      await Promise.all(this.finishing);
+      this.throwIfFailed();
     } finally {
-      // after a fatal error, close what is still open (the roots belong to the caller)
+      // never close a descriptor a job on the pool may still use
+      while (this.inFlight > 0) await new Promise<void>((r) => this.waiters.push(r));
+      await Promise.all(this.finishing);
       for (const f of stack) if (f !== root) this.closeFrame(f);
     }
     return this.manifestEntry(Buffer.alloc(0), o.rootMeta, 0, 0, null);
+  }
+
+  // ---------- jobs in flight ----------
+
+  private throwIfFailed(): void {
+    if (this.fatalError) throw this.fatalError;
+  }
+
+  /** Waits until another native job may start. */
+  private async slot(): Promise<void> {
+    while (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  /** Runs an async native job for frame f; `then` handles its result on the main thread. */
+  private job(f: Frame, p: Promise<number> | number, then: (rc: number) => void): void {
+    this.inFlight++;
+    f.pending++;
+    const finish = (rc: number) => {
+      try {
+        if (!this.fatalError) then(rc);
+      } catch (err) {
+        this.fatalError ??= err;
+      }
+      this.inFlight--;
+      f.pending--;
+      this.waiters.shift()?.();
+      this.checkDone(f);
+    };
+    if (typeof p === 'number') finish(p);
+    else p.then(finish, (err: unknown) => {
+      this.fatalError ??= err;
+      finish(-5);
+    });
+  }
+
+  /** A directory whose entries are all settled: resume cleanup, then its block may be written. */
+  private checkDone(f: Frame): void {
+    if (!f.sealed || f.pending > 0 || f.complete) return;
+    f.complete = true;
+    try {
+      if (this.o.resume && !this.o.dryRun && !this.fatalError) this.removeStale(f);
+    } catch (err) {
+      this.fatalError ??= err;
+    }
+    f.settle();
+    // manifest blocks go out in walk order, so readers see parents before children
+    const q = this.blockQueue;
+    while (q.length && q[0]!.complete) {
+      const h = q.shift()!;
+      if (!this.fatalError) this.o.manifest?.addDir(h.rel, h.out.filter((m): m is ManifestEntry => m !== null));
+      h.out = [];
+    }
   }
 
   // ---------- directories ----------
@@ -149,17 +234,30 @@ export class TreeBuilder {
       prev = sys.openat(parent.prev, sub.name, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
       if (prev < 0) prev = -1;
     }
-    return { rel, src, dst, prev, meta: sub.meta, subdirs: [], next: 0 };
+    return newFrame(rel, src, dst, prev, sub.meta);
   }
 
+  /**
+   * Done with a directory's subtree: once its own jobs have settled, give it its owner, mode
+   * and times and close its descriptors. The walk does not wait for that (its children's
+   * jobs never touch it), so many directories stay in flight.
+   */
   private leave(f: Frame): void {
-    const o = this.o;
-    if (!o.dryRun) {
-      const m = f.meta;
-      const rc = sys.setmeta(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, (o.asRoot ? 1 : 0) | 2 | 4);
-      if (rc < 0) this.fatal(f.rel, rc, 'cannot set the metadata of a directory in the spool');
-    }
-    if (f.rel.length) this.closeFrame(f);
+    const finish = () => {
+      try {
+        if (!this.fatalError && !this.o.dryRun) {
+          const m = f.meta;
+          const rc = sys.setmeta(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, (this.o.asRoot ? 1 : 0) | 2 | 4);
+          if (rc < 0) this.fatal(f.rel, rc, 'cannot set the metadata of a directory in the spool');
+        }
+      } catch (err) {
+        this.fatalError ??= err;
+      } finally {
+        if (f.rel.length) this.closeFrame(f);
+      }
+    };
+    if (f.complete) finish();
+    else this.finishing.push(f.done.then(finish));
   }
 
   private closeFrame(f: Frame): void {
@@ -168,18 +266,19 @@ export class TreeBuilder {
     if (f.prev >= 0) sys.close(f.prev);
   }
 
-  private processDir(f: Frame): void {
+  private async processDir(f: Frame): Promise<void> {
     const o = this.o;
+    this.blockQueue.push(f);
     const raw = sys.scandir(f.src);
-    const out: ManifestEntry[] = [];
     if (typeof raw === 'number') {
       this.problem(f.rel, errnoName(raw), 'cannot read directory');
-      o.manifest?.addDir(f.rel, out);
+      f.sealed = true;
+      this.checkDone(f);
       return;
     }
     const entries = parseScan(raw);
     const prevList = this.prevEntries(f);
-    const links: { e: SourceEntry; m: ManifestEntry; p: ManifestEntry }[] = [];
+    let links: PendingLink[] = [];
     let pi = 0;
     for (const e of entries) {
       while (pi < prevList.length && Buffer.compare(prevList[pi]!.name, e.name) < 0) pi++;
@@ -207,7 +306,7 @@ export class TreeBuilder {
       if (isDir) {
         this.stats.dirs++;
         if (!o.dryRun) this.mkdir(f, e);
-        out.push(this.manifestEntry(e.name, e, 0, 0, null));
+        f.out.push(this.manifestEntry(e.name, e, 0, 0, null));
         const crossesMount = o.oneFileSystem && e.dev !== o.rootMeta.dev;
         if (crossesMount) o.onNote(`${o.part}: not crossing into another file system at ${joinRel(f.rel, e.name).toString()}`);
         else f.subdirs.push({ name: e.name, meta: e, prevIsDir: p?.type === 'dir' });
@@ -217,27 +316,32 @@ export class TreeBuilder {
       else if (e.type === 'symlink') this.stats.symlinks++;
       else this.stats.specials++;
       if (o.dryRun) {
-        out.push(this.manifestEntry(e.name, e, 0, 0, null));
+        f.out.push(this.manifestEntry(e.name, e, 0, 0, null));
         continue;
       }
       if (e.nlink > 1 && e.type !== 'symlink') {
-        const m = this.hardLinked(f, e, p, d);
-        if (m) out.push(m);
+        // one source inode, several names: done in order, on this thread
+        f.out.push(this.hardLinked(f, e, p, d));
         continue;
       }
       if (d.action === 'link') {
         const m = this.manifestEntry(e.name, e, p!.ino, 0, p!.hash);
-        out.push(m);
-        links.push({ e, m, p: p! });
-        if (links.length >= LINK_BATCH) this.flushLinks(f, links, out);
+        links.push({ e, p: p!, at: f.out.push(m) - 1 });
+        if (links.length >= LINK_BATCH) {
+          await this.fireLinks(f, links);
+          links = [];
+        }
         continue;
       }
-      const m = this.materialize(f, e, d);
-      if (m) out.push(m);
+      if (d.action === 'copy') {
+        await this.fireCopy(f, e, f.out.push(null) - 1);
+        continue;
+      }
+      f.out.push(this.materialize(f, e, d));
     }
-    this.flushLinks(f, links, out);
-    if (o.resume && !o.dryRun) this.removeStale(f, out);
-    o.manifest?.addDir(f.rel, out);
+    if (links.length) await this.fireLinks(f, links);
+    f.sealed = true;
+    this.checkDone(f);
     if (o.onProgress && this.stats.entries - this.lastProgress >= 2048) {
       this.lastProgress = this.stats.entries;
       o.onProgress(this.stats);
@@ -269,10 +373,10 @@ export class TreeBuilder {
   }
 
   /** Removes what a killed run left in this directory that the source no longer has. */
-  private removeStale(f: Frame, out: ManifestEntry[]): void {
+  private removeStale(f: Frame): void {
     const raw = sys.scandir(f.dst);
     if (typeof raw === 'number') this.fatal(f.rel, raw, 'cannot read the partial generation');
-    const keep = new Set(out.map((m) => m.name.toString('latin1')));
+    const keep = new Set(f.out.flatMap((m) => (m ? [m.name.toString('latin1')] : [])));
     for (const e of parseScan(raw)) {
       if (!keep.has(e.name.toString('latin1'))) removeChildAt(f.dst, e.name);
     }
@@ -280,8 +384,8 @@ export class TreeBuilder {
 
   // ---------- non-directories ----------
 
-  private flushLinks(f: Frame, links: { e: SourceEntry; m: ManifestEntry; p: ManifestEntry }[], out: ManifestEntry[]): void {
-    if (!links.length) return;
+  /** Links a batch of unchanged entries from the previous generation, on the pool. */
+  private async fireLinks(f: Frame, links: PendingLink[]): Promise<void> {
     let size = 0;
     for (const l of links) size += 2 + l.e.name.length;
     const names = Buffer.allocUnsafe(size);
@@ -292,25 +396,34 @@ export class TreeBuilder {
       o += 2 + l.e.name.length;
     }
     const res = new Int32Array(links.length);
-    sys.linkBatch(f.prev, f.dst, names, res);
-    for (let i = 0; i < links.length; i++) {
-      const { e, m, p } = links[i]!;
-      const rc = res[i]!;
-      if (rc === 0) {
-        this.stats.linked++;
-        this.stats.bytesLinked += e.size;
-        continue;
+    await this.slot();
+    this.job(f, sys.linkBatchAsync(f.prev, f.dst, names, res), () => {
+      for (let i = 0; i < links.length; i++) {
+        const l = links[i]!;
+        if (!this.linked(f, l.e, l.p, res[i]!)) f.out[l.at] = this.afterFailedLink(f, l.e, res[i]!);
       }
-      if (rc === -17 /* EEXIST */ && this.o.resume && this.isPrevInode(f, e.name, p)) {
-        this.stats.linked++;
-        this.stats.reused++;
-        continue;
-      }
-      const redo = this.afterFailedLink(f, e, rc);
-      if (redo) Object.assign(m, redo);
-      else out.splice(out.indexOf(m), 1);
+    });
+  }
+
+  /** Links one unchanged entry now; the entry, or its fresh copy when the link was refused. */
+  private linkNow(f: Frame, e: SourceEntry, p: ManifestEntry): ManifestEntry | null {
+    const res = new Int32Array(1);
+    const name = Buffer.allocUnsafe(2 + e.name.length);
+    name.writeUInt16LE(e.name.length, 0);
+    e.name.copy(name, 2);
+    sys.linkBatch(f.prev, f.dst, name, res);
+    return this.linked(f, e, p, res[0]!) ? this.manifestEntry(e.name, e, p.ino, 0, p.hash) : this.afterFailedLink(f, e, res[0]!);
+  }
+
+  /** Counts a link result; false when the entry must be written fresh instead. */
+  private linked(f: Frame, e: SourceEntry, p: ManifestEntry, rc: number): boolean {
+    if (rc === 0 || (rc === -17 /* EEXIST */ && this.o.resume && this.isPrevInode(f, e.name, p))) {
+      this.stats.linked++;
+      this.stats.bytesLinked += e.size;
+      if (rc !== 0) this.stats.reused++;
+      return true;
     }
-    links.length = 0;
+    return false;
   }
 
   private isPrevInode(f: Frame, name: Buffer, p: ManifestEntry): boolean {
@@ -348,16 +461,7 @@ export class TreeBuilder {
       if (errnoName(rc) !== 'EMLINK') this.fatal(rel, rc, 'cannot link into the spool');
       this.stats.emlinkCopies++;
     }
-    let m: ManifestEntry | null;
-    if (d.action === 'link' && p) {
-      m = this.manifestEntry(e.name, e, p.ino, 0, p.hash);
-      const links = [{ e, m, p }];
-      const out = [m];
-      this.flushLinks(f, links, out);
-      m = out[0] ?? null;
-    } else {
-      m = this.materialize(f, e, d);
-    }
+    const m = d.action === 'link' && p ? this.linkNow(f, e, p) : this.materialize(f, e, d);
     if (!m) return null;
     if (g) {
       // the inode is full: this copy is the link base from now on
@@ -388,6 +492,32 @@ export class TreeBuilder {
     }
   }
 
+  /** Copies a new or changed file on the pool; unusual outcomes are redone on this thread. */
+  private async fireCopy(f: Frame, e: SourceEntry, at: number): Promise<void> {
+    await this.slot();
+    const io = new Float64Array(sys.IO_FIELDS);
+    io[IO.FLAGS] = (this.o.asRoot ? 1 : 0) | 2;
+    this.job(f, sys.copyAsync(f.src, e.name, f.dst, e.name, io), (rc) => {
+      if (rc === 0 && io[IO.CHANGED] !== 1) {
+        f.out[at] = this.copied(e, io, false);
+        return;
+      }
+      if (rc === 0) sys.unlinkat(f.dst, e.name, 0);
+      f.out[at] = this.copy(f, e);
+    });
+  }
+
+  private copied(e: SourceEntry, io: Float64Array, changed: boolean): ManifestEntry {
+    const s = IO.STAT;
+    const meta: Meta = {
+      type: 'file', mode: io[s + ST.MODE]! & 0o7777, uid: io[s + ST.UID]!, gid: io[s + ST.GID]!,
+      size: io[IO.BYTES]!, mtimeSec: io[s + ST.MTIME]!, mtimeNsec: io[s + ST.MTIME_NS]!, rdev: 0, target: null,
+    };
+    this.stats.copied++;
+    this.stats.bytesWritten += io[IO.BYTES]!;
+    return this.manifestEntry(e.name, meta, io[IO.NEW_INO]!, changed ? FLAG.UNSTABLE : 0, hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!));
+  }
+
   private copy(f: Frame, e: SourceEntry): ManifestEntry | null {
     const io = this.io;
     const rel = () => joinRel(f.rel, e.name);
@@ -400,18 +530,11 @@ export class TreeBuilder {
           sys.unlinkat(f.dst, e.name, 0);
           continue;
         }
-        const s = IO.STAT;
-        const meta: Meta = {
-          type: 'file', mode: io[s + ST.MODE]! & 0o7777, uid: io[s + ST.UID]!, gid: io[s + ST.GID]!,
-          size: io[IO.BYTES]!, mtimeSec: io[s + ST.MTIME]!, mtimeNsec: io[s + ST.MTIME_NS]!, rdev: 0, target: null,
-        };
-        this.stats.copied++;
-        this.stats.bytesWritten += io[IO.BYTES]!;
         if (changed) {
           this.stats.unstable++;
           this.problem(rel(), 'ECHANGED', `changed while it was read (${COPY_ATTEMPTS} attempts): the copy may be inconsistent and will be copied again next run`, true);
         }
-        return this.manifestEntry(e.name, meta, io[IO.NEW_INO]!, changed ? FLAG.UNSTABLE : 0, hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!));
+        return this.copied(e, io, changed);
       }
       const { stage, code } = splitStaged(rc);
       if (stage === STAGE.OPEN_DST && code === 'EEXIST' && this.o.resume && attempt === 1) {

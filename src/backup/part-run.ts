@@ -49,6 +49,8 @@ function preparePartial(pdir: string, generation: string, part: string, ev: Back
   }
   if (newest) {
     if (newest !== target) fs.renameSync(newest, target);
+    // a killed run may have given the root its final (read-only) mode already
+    fs.chmodSync(target, 0o700);
     ev.onNote(`part '${part}': resuming the interrupted generation ${path.basename(newest)} as ${generation}`);
     return { partialPath: target, resumed: true };
   }
@@ -69,14 +71,14 @@ function listPartials(pdir: string): string[] {
     .map((n) => path.join(pdir, n));
 }
 
-export function buildPart(
+export async function buildPart(
   o: BackupOptions,
   spec: PartSpec,
   generation: string,
   excludes: ExcludeFilter,
   skipDirs: Map<string, string>,
   ev: BackupEvents,
-): BuiltPart {
+): Promise<BuiltPart> {
   const pdir = partDir(o.spool, o.host, spec.name);
   const gens = listGenerations(o.spool, o.host, spec.name).filter((g) => g.complete);
   const prevGen = gens[gens.length - 1] ?? null;
@@ -137,7 +139,7 @@ export function buildPart(
       onPlan: ev.onPlan ? (rel, d) => ev.onPlan!(spec.name, rel, d) : undefined,
       onProgress: ev.onProgress ? (s) => ev.onProgress!(spec.name, s) : undefined,
     });
-    const root = builder.run();
+    const root = await builder.run();
     writer?.finish(root);
     writer = null;
     return {

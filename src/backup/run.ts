@@ -88,10 +88,19 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       const st = fs.statSync(o.spool);
       skipDirs.set(`${st.dev}:${st.ino}`, `the spool ${o.spool}`);
     }
-    for (const spec of o.parts) {
-      const excludes = compileExcludes([...o.exclude, ...(spec.exclude ?? [])]);
+    const one = (spec: (typeof o.parts)[number]) => {
       ev.onPhase?.('scan', spec.name);
-      built.push(buildPart(o, spec, generation, excludes, skipDirs, events));
+      return buildPart(o, spec, generation!, compileExcludes([...o.exclude, ...(spec.exclude ?? [])]), skipDirs, events);
+    };
+    if (o.parallelParts) {
+      // parts on different drives in parallel shorten the window (eXo's advice); every part
+      // settles before anything is published or the lock is released
+      const settled = await Promise.allSettled(o.parts.map(one));
+      for (const r of settled) if (r.status === 'fulfilled') built.push(r.value);
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    } else {
+      for (const spec of o.parts) built.push(await one(spec));
     }
     if (!o.dryRun) {
       ev.onPhase?.('publish');

@@ -20,6 +20,8 @@ export interface BackupOptions {
   allowEmpty: boolean;
   /** flush the spool before publishing (SPEC.md); off only for measurements */
   flush: boolean;
+  /** build all parts at the same time (parts on different drives) */
+  parallelParts: boolean;
   /** how long to wait for the lock; 0 = fail at once */
   waitMs: number;
   now: Date;

@@ -8,10 +8,21 @@ import { loadConfig } from '../config/load.js';
 import { createContext } from './context.js';
 import * as backup from './commands/backup.js';
 import * as list from './commands/list.js';
+import * as restore from './commands/restore.js';
+import * as diff from './commands/diff.js';
+import * as history from './commands/history.js';
+import * as du from './commands/du.js';
+import * as verify from './commands/verify.js';
 
-const COMMANDS = [backup, list];
+const COMMANDS = [backup, list, restore, diff, history, du, verify];
 
 export async function runCli(argv: string[]): Promise<void> {
+  // `hardsnap diff ... | head`: a reader that stops early is not an error worth a stack trace;
+  // exit as a process killed by SIGPIPE would (128 + 13)
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(141);
+    throw err;
+  });
   const ctx = createContext(loadConfig);
   const program = new Command('hardsnap')
     .description('Dated, complete, hard-linked generations of directory trees in a backup spool.')

@@ -57,7 +57,7 @@ export function parseConfig(text: string, file: string): Config {
   // Warnings (such as an unknown !tag) are errors here: the file would not mean what it says.
   const yamlErrors = [...doc.errors, ...doc.warnings].sort((a, b) => a.pos[0] - b.pos[0]);
   if (yamlErrors.length > 0) {
-    throw new ConfigError(file, yamlErrors.slice(0, MAX_PROBLEMS).map((e) => `${where(e.pos[0])}: ${yamlMessage(e)}`));
+    throw new ConfigError(file, yamlErrors.slice(0, MAX_PROBLEMS).map((e) => oneLine(`${where(e.pos[0])}: ${yamlMessage(e)}`)));
   }
 
   const root = doc.contents;
@@ -70,7 +70,7 @@ export function parseConfig(text: string, file: string): Config {
   return config;
 
   function format(p: Problem): string {
-    return p.keyPath ? `${where(p.offset)}: ${p.keyPath}: ${p.message}` : `${where(p.offset)}: ${p.message}`;
+    return oneLine(p.keyPath ? `${where(p.offset)}: ${p.keyPath}: ${p.message}` : `${where(p.offset)}: ${p.message}`);
   }
 }
 
@@ -78,3 +78,7 @@ function byOffset(a: Problem, b: Problem): number {
   return a.offset - b.offset;
 }
 
+/** Control characters (a newline in a quoted key or value) escaped as \xHH: one problem, one line. */
+function oneLine(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

@@ -5,10 +5,15 @@
  * keeps going, so one run shows every mistake in the file instead of one per try.
  *
  * Keys in the file are kebab-case, named like the command-line options that override them;
- * fields here are camelCase. Durations stay strings (`20h`, `1d12h`): another module turns them
- * into milliseconds, but their shape is checked here so a typo points at its line.
+ * fields here are camelCase. Durations stay strings (`20h`, `1d12h`) for src/time/duration.ts to
+ * turn into milliseconds; they, part names and the host are checked here with the same shared
+ * rules the command line uses, so a config never passes here and fails later without a line.
  */
 import { isAlias, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
+import { UsageError } from '../core/errors.js';
+import { validateHost } from '../spool/layout.js';
+import { checkNoNesting, validatePartName } from '../spool/part-name.js';
+import { DURATION_FORMS, parseDuration } from '../time/duration.js';
 
 /** A hook runs as an argv list without a shell, or through `/bin/sh -c` only when asked. */
 export type HookCommand = { argv: string[] } | { shell: string };
@@ -64,28 +69,6 @@ export interface Problem {
   message: string;
 }
 
-/** `<number><unit>` repeated, units s m h d w y (`90s`, `1d12h`, `1.5h`). */
-const DURATION_RE = /^(?:\d+(?:\.\d+)?[smhdwy])+$/;
-
-export function isDuration(text: string): boolean {
-  return DURATION_RE.test(text);
-}
-
-/**
- * Why `name` cannot be a part name, or undefined when it can. The rules are the spool layout's:
- * components separated by `/`, none empty, `.`, `..`, `last`, or starting with `.` (which keeps
- * `.hardsnap` and `.partial` tricks out).
- */
-export function partNameProblem(name: string): string | undefined {
-  if (name.includes('\0')) return 'a part name cannot contain a NUL byte';
-  for (const c of name.split('/')) {
-    if (c === '') return `part name "${name}" has an empty component (leading, trailing or double /)`;
-    if (c === 'last') return `part name "${name}" uses "last", which names the newest generation`;
-    if (c.startsWith('.')) return `part name "${name}" has a component starting with "."`;
-  }
-  return undefined;
-}
-
 /** Reads one value; returns undefined after reporting a problem. */
 type Reader<T> = (ctx: Context, node: Node, path: string) => T | undefined;
 
@@ -130,6 +113,11 @@ function describe(node: Node): string {
   return 'an unsupported YAML value';
 }
 
+/** A value as shown in a message: quoted, and cut short so one bad line stays one line. */
+function shown(value: string): string {
+  return `"${value.length > 60 ? `${value.slice(0, 57)}...` : value}"`;
+}
+
 const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
 
 /** A scalar's value when it has type `type`, else a problem "expected <what>, got ...". */
@@ -138,6 +126,21 @@ function scalarOf<T>(ctx: Context, node: Node, path: string, type: string, what:
   if (!n) return undefined;
   if (isScalar(n) && typeof n.value === type) return n.value as T;
   return ctx.fail(n, path, `expected ${what}, got ${describe(n)}`);
+}
+
+/**
+ * Applies a shared rule that throws a UsageError (part names, host IDs, durations), turning its
+ * message into a problem at `node`. Rules that name what they check (`what: ...`) are given the
+ * key path, and that prefix is dropped here because the problem line already shows it.
+ */
+function shared<T>(ctx: Context, node: Node, path: string, rule: () => T): T | undefined {
+  try {
+    return rule();
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    const message = err.message.startsWith(`${path}: `) ? err.message.slice(path.length + 2) : err.message;
+    return ctx.fail(node, path, err.hint ? `${message} (${err.hint})` : message);
+  }
 }
 
 const text: Reader<string> = (ctx, node, path) => {
@@ -149,15 +152,12 @@ const text: Reader<string> = (ctx, node, path) => {
 const absolutePath: Reader<string> = (ctx, node, path) => {
   const s = text(ctx, node, path);
   if (s === undefined) return undefined;
-  if (!s.startsWith('/')) return ctx.fail(node, path, `must be an absolute path (starting with /), got "${s}"`);
+  if (!s.startsWith('/')) return ctx.fail(node, path, `must be an absolute path (starting with /), got ${shown(s)}`);
   if (s.includes('\0')) return ctx.fail(node, path, 'a path cannot contain a NUL byte');
   return s;
 };
 
-const bool: Reader<boolean> = (ctx, node, path) => {
-  const b = scalarOf<boolean>(ctx, node, path, 'boolean', 'true or false');
-  return b;
-};
+const bool: Reader<boolean> = (ctx, node, path) => scalarOf<boolean>(ctx, node, path, 'boolean', 'true or false');
 
 const count: Reader<number> = (ctx, node, path) => {
   const n = scalarOf<number>(ctx, node, path, 'number', 'a whole number >= 0');
@@ -166,28 +166,26 @@ const count: Reader<number> = (ctx, node, path) => {
   return n;
 };
 
-const DURATION_HINT = 'a duration such as 20h or 1d12h (units s, m, h, d, w, y)';
+const DURATION_HINT = `a duration (${DURATION_FORMS})`;
 
 const duration: Reader<string> = (ctx, node, path) => {
   const s = scalarOf<string>(ctx, node, path, 'string', DURATION_HINT);
   if (s === undefined) return undefined;
-  if (!isDuration(s)) return ctx.fail(node, path, `expected ${DURATION_HINT}, got "${s}"`);
-  return s;
+  return shared(ctx, node, path, () => {
+    parseDuration(s, path);
+    return s;
+  });
 };
 
 const host: Reader<string> = (ctx, node, path) => {
   const s = text(ctx, node, path);
-  if (s === undefined) return undefined;
-  if (s.includes('/') || s.includes('\0') || s.startsWith('.')) {
-    return ctx.fail(node, path, `"${s}" cannot name a directory of the spool (no /, no leading .)`);
-  }
-  return s;
+  return s === undefined ? undefined : shared(ctx, node, path, () => validateHost(s));
 };
 
 const dedup: Reader<'part' | 'host'> = (ctx, node, path) => {
   const s = scalarOf<string>(ctx, node, path, 'string', 'part or host');
   if (s === undefined) return undefined;
-  if (s !== 'part' && s !== 'host') return ctx.fail(node, path, `expected part or host, got "${s}"`);
+  if (s !== 'part' && s !== 'host') return ctx.fail(node, path, `expected part or host, got ${shown(s)}`);
   return s;
 };
 
@@ -223,7 +221,7 @@ function listOf(item: Reader<string>): Reader<string[]> {
 const patterns = listOf(text);
 const absolutePaths = listOf(absolutePath);
 
-/** Damerau-free edit distance, enough to catch `keep-dayly` and `exlude`. */
+/** Levenshtein distance, enough to catch `keep-dayly` and `exlude`. */
 function distance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
@@ -331,8 +329,8 @@ const hookCommand: Reader<HookCommand> = (ctx, node, path) => {
   }
   if (isMap(n)) {
     const m = hookShell(ctx, n, path);
-    if (m && m.shell === undefined) return ctx.fail(n, path, 'missing shell: the command line for /bin/sh');
-    return m && { shell: m.shell };
+    if (!n.has('shell')) return ctx.fail(n, path, 'missing shell: the command line for /bin/sh');
+    return m?.shell === undefined ? undefined : { shell: m.shell };
   }
   return ctx.fail(n, path, `expected ${HOOK_EXAMPLE}, got ${describe(n)}`);
 };
@@ -368,21 +366,23 @@ const parts: Reader<PartConfig[]> = (ctx, node, path) => {
     return ctx.fail(node, path, 'is empty; name at least one part, such as mail/imap: /var/spool/cyrus/data');
   }
   const out: PartConfig[] = [];
+  const names: string[] = [];
   for (const [name, value, keyNode] of pairs) {
     const at = join(path, name);
-    const bad = partNameProblem(name);
-    if (bad) {
-      ctx.fail(keyNode, at, bad);
-      continue;
-    }
-    const outer = out.find((p) => name.startsWith(`${p.name}/`) || p.name.startsWith(`${name}/`));
-    if (outer) ctx.fail(keyNode, at, `parts cannot nest: "${name}" and "${outer.name}" overlap`);
+    // A bad name is reported, and its value still checked, so one run shows every problem.
+    const fits =
+      shared(ctx, keyNode, at, () => validatePartName(name)) !== undefined &&
+      shared(ctx, keyNode, at, () => {
+        checkNoNesting([...names, name]);
+        return true;
+      });
+    if (fits) names.push(name);
     const n = ctx.deref(value, at);
     if (!n) continue;
     if (isMap(n)) {
       const m = partMapping(ctx, n, at);
-      if (m && m.path === undefined) ctx.fail(n, at, 'missing path: the absolute path of the tree to back up');
-      else if (m) out.push({ name, path: m.path, exclude: m.exclude ?? [] });
+      if (!n.has('path')) ctx.fail(n, at, 'missing path: the absolute path of the tree to back up');
+      else if (m?.path !== undefined) out.push({ name, path: m.path, exclude: m.exclude ?? [] });
     } else if (isScalar(n) && (typeof n.value === 'string' || n.value === null)) {
       const p = absolutePath(ctx, n, at);
       if (p !== undefined) out.push({ name, path: p, exclude: [] });

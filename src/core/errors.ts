@@ -27,7 +27,7 @@ export class HardsnapError extends Error {
 
 /** Bad usage, configuration or input: nothing was written (exit 1). */
 export class UsageError extends HardsnapError {
-  constructor(message: string, opts: { path?: string; hint?: string; code?: string } = {}) {
+  constructor(message: string, opts: { path?: string; hint?: string; code?: string; cause?: unknown } = {}) {
     super(opts.code ?? 'EUSAGE', message, { ...opts, exit: 1 });
     this.name = 'UsageError';
   }

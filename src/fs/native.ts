@@ -31,6 +31,10 @@ export interface NativeBinding {
   raiseNofile(): number;
   copy(srcdirfd: number, srcname: PathArg, dstdirfd: number, dstname: PathArg, io: Float64Array): number;
   hashat(dirfd: number, name: PathArg, io: Float64Array): number;
+  /** linkBatch on the libuv thread pool: many spool operations in flight (NFS latency) */
+  linkBatchAsync(olddirfd: number, newdirfd: number, names: Buffer, results: Int32Array): Promise<number> | number;
+  /** copy on the libuv thread pool; io must not be shared with another job in flight */
+  copyAsync(srcdirfd: number, srcname: PathArg, dstdirfd: number, dstname: PathArg, io: Float64Array): Promise<number> | number;
   xxh64(data: Buffer): [number, number];
   AT_FDCWD: number; AT_REMOVEDIR: number; O_PATH: number; O_DIRECTORY: number;
   O_NOFOLLOW: number; O_NOATIME: number; O_RDONLY: number; O_WRONLY: number; O_CREAT: number;
@@ -61,11 +65,8 @@ function load(): NativeBinding {
   );
 }
 
-/**
- * The raw binding, copied into a plain object: the addon's own properties are read-only, and
- * tests replace these methods with vi.spyOn to inject faults.
- */
-export const sys: NativeBinding = { ...load() };
+/** The raw binding. Tests replace its methods with vi.spyOn to inject faults. */
+export const sys: NativeBinding = { ...load() }; // a plain object: the addon's own properties cannot be spied on
 
 /** Indexes into the Float64Array filled by fstatat/fstat and into copy()'s io array. */
 export const ST = {

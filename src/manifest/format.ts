@@ -141,7 +141,7 @@ export function decodeEntry(b: Buffer, off: number): [ManifestEntry, number] {
   o += targetLen;
   return [
     {
-      type, flags, name, target, hash,
+      type, flags: flags & ~FLAG.HAS_HASH, name, target, hash,
       mode: b.readUInt32LE(off + 4),
       uid: b.readUInt32LE(off + 8),
       gid: b.readUInt32LE(off + 12),

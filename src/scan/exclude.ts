@@ -61,6 +61,22 @@ type Token =
   | { t: 'class'; source: string };
 
 const ANY = '[\\s\\S]*';
+/** Stands for `\N`, the backreference to the group just opened; numbered in toRegExp. */
+const BACKREF = '\0';
+const FIXED_WIDTH = new Set<Token['t']>(['lit', 'one', 'class']);
+
+/**
+ * Several `*` in one component (`*a*a*a*b`) make a backtracking RegExp try every split: a
+ * 255-byte name took 73 s. Glob matching needs no such search: between two `*` (or two `**`),
+ * the first occurrence of a fixed-width segment is always as good as a later one (the classic
+ * fnmatch argument; `[^/]` keeps a `*` segment inside its component). So each such segment is matched atomically,
+ * with the `(?=(X))\1` idiom, as JS has no atomic groups. This numbers the backreferences: every
+ * capturing group of a combined source is one of these.
+ */
+function toRegExp(source: string): RegExp {
+  let n = 0;
+  return new RegExp(source.replace(/\0/g, () => '\\' + ++n));
+}
 const NOT_SLASH = '[^/]';
 
 /** POSIX classes allowed inside `[...]`, ASCII only as in the C locale. */
@@ -204,11 +220,27 @@ function emit(tokens: Token[]): string {
         if (k === 0 && next?.t === 'slash') {
           out += '(?:' + ANY + '/)?'; // **/b also matches b at the top
           k += 1;
-        } else out += ANY;
+        } else {
+          // `**S**` with S fixed-width, not starting or ending at a `/`: first occurrence, atomic.
+          let end = k + 1;
+          while (end < tokens.length && (FIXED_WIDTH.has(tokens[end]!.t) || tokens[end]!.t === 'slash')) end++;
+          const seg = tokens.slice(k + 1, end);
+          if (seg.length && seg[0]!.t !== 'slash' && seg.at(-1)!.t !== 'slash' && tokens[end]?.t === 'dstar') {
+            out += '(?=(' + ANY + '?' + emit(seg) + '))' + BACKREF;
+            k = end - 1;
+          } else out += ANY;
+        }
         break;
-      case 'star':
-        out += NOT_SLASH + '*';
+      case 'star': {
+        // `*S*` with S fixed-width: take S's first occurrence and never come back (see atomic).
+        let end = k + 1;
+        while (end < tokens.length && FIXED_WIDTH.has(tokens[end]!.t)) end++;
+        if (end > k + 1 && tokens[end]?.t === 'star') {
+          out += '(?=(' + NOT_SLASH + '*?' + emit(tokens.slice(k + 1, end)) + '))' + BACKREF;
+          k = end - 1;
+        } else out += NOT_SLASH + '*';
         break;
+      }
       case 'one':
         out += NOT_SLASH;
         break;
@@ -270,7 +302,7 @@ function combineNames(sources: string[]): RegExp | null {
   const suffixes = sources.filter((s) => s.startsWith(LEADING_STAR)).map((s) => s.slice(LEADING_STAR.length));
   if (whole.length) parts.push('^(?:' + whole.join('|') + ')$');
   if (suffixes.length) parts.push('(?:' + suffixes.join('|') + ')$');
-  return parts.length ? new RegExp(parts.join('|')) : null;
+  return parts.length ? toRegExp(parts.join('|')) : null;
 }
 
 /** One RegExp for the path patterns: anchored ones match all of relPath, floating ones its end. */
@@ -280,7 +312,7 @@ function combinePaths(list: CompiledPattern[]): RegExp | null {
   const floating = list.filter((p) => p.kind === 'floating').map((p) => p.source);
   if (anchored.length) parts.push('^(?:' + alternation(anchored) + ')$');
   if (floating.length) parts.push('(?:^|/)(?:' + alternation(floating) + ')$');
-  return parts.length ? new RegExp(parts.join('|')) : null;
+  return parts.length ? toRegExp(parts.join('|')) : null;
 }
 
 const EMPTY: ExcludeMatcher = Object.freeze({ empty: true, excluded: () => false });

@@ -19,6 +19,7 @@ interface BackupCliOptions extends CommonOptions {
   wait?: string | boolean;
   allowEmpty?: boolean;
   flush?: boolean;
+  parallelParts?: boolean;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -33,6 +34,7 @@ export function register(program: Command, ctx: CliContext): void {
       .option('-n, --dry-run', 'print what would be done (link / copy / mkdir ...) and write nothing')
       .option('--wait [duration]', 'wait for a running backup to finish instead of exiting with code 3 (optionally at most DURATION, e.g. 2h)')
       .option('--allow-empty', 'publish a generation even when a source root is empty (refused by default: an unmounted file system looks empty)')
+      .option('--parallel-parts', 'back up all parts at the same time (worth it when they are on different drives)')
       .option('--no-flush', 'do not syncfs the spool before publishing (unsafe on power loss; for measurements only)')
       .addHelpText('after', `
 Exit codes: 0 published; 1 bad usage or input (nothing written); 2 failed (nothing published,
@@ -67,6 +69,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     dryRun: Boolean(o.dryRun),
     allowEmpty: Boolean(o.allowEmpty),
     flush: o.flush !== false,
+    parallelParts: Boolean(o.parallelParts ?? cfg.parallelParts),
     waitMs: waitMs(o.wait ?? cfg.wait),
     now: now(),
     command: ['hardsnap', ...process.argv.slice(2)].join(' '),

@@ -1,0 +1,250 @@
+#!/usr/bin/env node
+// `npm run bench`: hardsnap against the tools it competes with, side by side, in one run.
+// Builds trees with ../shared/bench/mktree.py, changes them with mutate.py, runs every command
+// --runs times (default 3) in turn and prints medians and ratios.
+//
+//   npm run bench -- [--files 100000] [--runs 3] [--dir /var/tmp/hardsnap-bench]
+//                    [--latency] [--latency-files 10000] [--million] [--parts]
+//
+// (a) always: first generation (hardsnap, with and without the flush, vs cp -a, cp -a + sync,
+//     rsync -aH); incremental after one mutate.py day (vs rsync --link-dest and the floor
+//     cp -al + find); progress on/off is not measured separately yet (see docs/PERFORMANCE.md).
+// (b) --latency: the spool on latencyfs (500 µs per operation; needs root and /dev/fuse).
+// (c) --million: 1,000,000 small files, incremental time and peak RSS.
+// (d) --parts: two parts on two ext4 loop images, one after the other vs --parallel-parts.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SHARED = path.resolve(ROOT, '..', 'shared', 'bench');
+const BIN = path.join(ROOT, 'bin', 'hardsnap');
+
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  return i < 0 ? dflt : argv[i + 1];
+};
+const flag = (name) => argv.includes(`--${name}`);
+const FILES = Number(opt('files', 100000));
+const RUNS = Number(opt('runs', 3));
+const DIR = path.resolve(opt('dir', path.join(os.tmpdir(), 'hardsnap-bench')));
+
+function sh(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 28, ...opts });
+  if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return r;
+}
+const rm = (p) => fs.rmSync(p, { recursive: true, force: true });
+const dropCaches = () => sh('sync', []);
+
+/** Runs fn RUNS times with setup before each, returns the median seconds. */
+function measure(label, setup, fn, cleanup) {
+  const times = [];
+  for (let i = 0; i < RUNS; i++) {
+    setup?.(i);
+    dropCaches();
+    const t = process.hrtime.bigint();
+    fn(i);
+    times.push(Number(process.hrtime.bigint() - t) / 1e9);
+    cleanup?.(i);
+  }
+  times.sort((a, b) => a - b);
+  const med = times[Math.floor(times.length / 2)];
+  console.log(`  ${label.padEnd(52)} median ${med.toFixed(2).padStart(7)} s   (${times.map((t) => t.toFixed(2)).join(', ')})`);
+  return med;
+}
+const ratio = (a, b, target) => `${(a / b).toFixed(2)}x${target ? ` (target <= ${target}x: ${a / b <= target ? 'met' : 'NOT met'})` : ''}`;
+
+function tree(name, files, extra = []) {
+  const dir = path.join(DIR, name);
+  const stamp = path.join(DIR, `${name}.done`);
+  if (!fs.existsSync(stamp)) {
+    rm(dir);
+    console.log(`  making ${name}: ${files} files ...`);
+    sh('python3', [path.join(SHARED, 'mktree.py'), dir, '--files', String(files), ...extra]);
+    fs.writeFileSync(stamp, '');
+  }
+  return dir;
+}
+
+/** A copy of src with one mutate.py day applied (made once, kept for later runs). */
+function dayTwo(src) {
+  const day2 = `${src}-day2`;
+  if (!fs.existsSync(`${day2}.done`)) {
+    rm(day2);
+    sh('cp', ['-a', src, day2]);
+    sh('python3', [path.join(SHARED, 'mutate.py'), day2, '--seed', '2']);
+    fs.writeFileSync(`${day2}.done`, '');
+  }
+  return day2;
+}
+
+function hardsnap(args, env = {}) {
+  return sh(BIN, args, { env: { ...process.env, ...env } });
+}
+
+/** A spool holding one generation of src (day 1); returns helpers to run and undo day 2. */
+function spoolWithFirst(name, src) {
+  const spool = path.join(DIR, name);
+  rm(spool);
+  hardsnap(['backup', '--spool', spool, '--host', 'b', '--part', `m=${src}`], { HARDSNAP_NOW: '2026-01-01T03:00:00Z' });
+  const pdir = path.join(spool, 'rsync', 'b', 'm');
+  const first = path.join(pdir, '2026-01-01T030000Z');
+  return {
+    spool, first,
+    undoDay2() {
+      rm(path.join(pdir, '2026-01-02T030000Z'));
+      rm(path.join(pdir, '.hardsnap', 'manifests', '2026-01-02T030000Z.hsm'));
+      fs.rmSync(path.join(pdir, 'last'));
+      fs.symlinkSync('2026-01-01T030000Z', path.join(pdir, 'last'));
+    },
+  };
+}
+
+function partA() {
+  console.log(`\n(a) ${FILES} files, mail-spool-like (mktree.py), ${RUNS} runs each`);
+  const src = tree(`src-${FILES}`, FILES);
+  const out = path.join(DIR, 'out');
+  const hsFirst = measure('first generation: hardsnap (hashes, flush)', () => rm(out), () =>
+    hardsnap(['backup', '--spool', out, '--host', 'b', '--part', `m=${src}`], { HARDSNAP_NOW: '2026-01-01T03:00:00Z' }));
+  const hsFirstNoFlush = measure('first generation: hardsnap --no-flush', () => rm(out), () =>
+    hardsnap(['backup', '--spool', out, '--host', 'b', '--part', `m=${src}`, '--no-flush'], { HARDSNAP_NOW: '2026-01-01T03:00:00Z' }));
+  const cpa = measure('first generation: cp -a', () => rm(out), () => sh('cp', ['-a', src, out]));
+  const cpaSync = measure('first generation: cp -a && sync', () => rm(out), () => (sh('cp', ['-a', src, out]), sh('sync', [])));
+  const rsyncFirst = measure('first generation: rsync -aH', () => rm(out), () => sh('rsync', ['-aH', `${src}/`, `${out}/`]));
+  rm(out);
+  console.log(`  => hardsnap/cp -a: ${ratio(hsFirstNoFlush, cpa, 1.1)} without flush, ${ratio(hsFirst, cpaSync)} with flush vs cp -a && sync; hardsnap/rsync: ${ratio(hsFirst, rsyncFirst)}`);
+  console.log(`  => cost of the flush (syncfs) on a first generation: ${(hsFirst - hsFirstNoFlush).toFixed(2)} s`);
+
+  const day2 = dayTwo(src);
+  const s = spoolWithFirst('spool-a', src);
+  const args = ['backup', '--spool', s.spool, '--host', 'b', '--part', `m=${day2}`];
+  const hsInc = measure('incremental: hardsnap (flush)', null, () => hardsnap(args, { HARDSNAP_NOW: '2026-01-02T03:00:00Z' }), () => s.undoDay2());
+  const hsIncNoFlush = measure('incremental: hardsnap --no-flush', null, () => hardsnap([...args, '--no-flush'], { HARDSNAP_NOW: '2026-01-02T03:00:00Z' }), () => s.undoDay2());
+  const rsInc = measure('incremental: rsync -aH --delete --link-dest', () => rm(out), () =>
+    sh('rsync', ['-aH', '--numeric-ids', '--delete', `--link-dest=${s.first}`, `${day2}/`, `${out}/`]));
+  const cpal = measure('floor: cp -al PREV', () => rm(out), () => sh('cp', ['-al', s.first, out]));
+  const find = measure("floor: find SRC -printf '%s %T@ %m\\n'", null, () => sh('find', [day2, '-printf', '%s %T@ %m\n']));
+  rm(out);
+  console.log(`  => incremental hardsnap/rsync: ${ratio(hsInc, rsInc, 0.35)}; hardsnap/(cp -al + find): ${ratio(hsInc, cpal + find, 1.0)} (without flush: ${ratio(hsIncNoFlush, cpal + find, 1.0)})`);
+  console.log(`  => cost of the flush on an incremental: ${(hsInc - hsIncNoFlush).toFixed(2)} s`);
+
+  const prune = fs.existsSync(path.join(ROOT, 'dist', 'cli', 'commands', 'prune.js'));
+  if (prune) {
+    const p = measure('prune one generation: hardsnap prune --keep-last 1', () => {
+      hardsnap(args, { HARDSNAP_NOW: '2026-01-02T03:00:00Z' });
+    }, () => hardsnap(['prune', '--spool', s.spool, '--host', 'b', '--keep-last', '1'], { HARDSNAP_NOW: '2026-01-02T04:00:00Z' }), () => {
+      // put day 1 back for the next run: the pruned one was day 1
+      rm(s.spool);
+      Object.assign(s, spoolWithFirst('spool-a', src));
+    });
+    const rmrf = measure('prune floor: rm -rf of a linked generation', () => sh('cp', ['-al', s.first, out]), () => rm(out));
+    console.log(`  => prune hardsnap/rm -rf: ${ratio(p, rmrf, 1.2)}`);
+  } else {
+    console.log('  prune: not measured (no prune command in this build)');
+  }
+  rm(s.spool);
+}
+
+function partB() {
+  const files = Number(opt('latency-files', 10000));
+  console.log(`\n(b) ${files} files, spool on latencyfs (500 µs per operation)`);
+  if (process.getuid?.() !== 0 || !fs.existsSync('/dev/fuse')) return console.log('  skipped: needs root and /dev/fuse');
+  const exe = path.join(DIR, 'latencyfs');
+  if (!fs.existsSync(exe)) {
+    const flags = sh('pkg-config', ['--cflags', '--libs', 'fuse3'], { allowFail: true });
+    if (flags.status !== 0) return console.log('  skipped: libfuse3-dev and pkg-config are not installed');
+    sh('cc', ['-O2', '-Wall', '-o', exe, path.join(SHARED, 'latencyfs.c'), ...flags.stdout.trim().split(/\s+/)]);
+  }
+  const src = tree(`src-lat-${files}`, files);
+  const day2 = dayTwo(src);
+  const backing = path.join(DIR, 'lat-backing');
+  const mnt = path.join(DIR, 'lat-mnt');
+  rm(backing);
+  fs.mkdirSync(backing, { recursive: true });
+  fs.mkdirSync(mnt, { recursive: true });
+  sh(exe, [backing, mnt, '500']);
+  try {
+    const spool = path.join(mnt, 'spool');
+    hardsnap(['backup', '--spool', spool, '--host', 'b', '--part', `m=${src}`], { HARDSNAP_NOW: '2026-01-01T03:00:00Z' });
+    const pdir = path.join(spool, 'rsync', 'b', 'm');
+    const hs = measure('incremental on latencyfs: hardsnap', null, () =>
+      hardsnap(['backup', '--spool', spool, '--host', 'b', '--part', `m=${day2}`], { HARDSNAP_NOW: '2026-01-02T03:00:00Z' }), () => {
+      rm(path.join(pdir, '2026-01-02T030000Z'));
+      rm(path.join(pdir, '.hardsnap', 'manifests', '2026-01-02T030000Z.hsm'));
+      fs.rmSync(path.join(pdir, 'last'));
+      fs.symlinkSync('2026-01-01T030000Z', path.join(pdir, 'last'));
+    });
+    const out = path.join(mnt, 'rsync-out');
+    const rs = measure('incremental on latencyfs: rsync --link-dest', () => rm(out), () =>
+      sh('rsync', ['-aH', '--numeric-ids', '--delete', `--link-dest=${path.join(pdir, '2026-01-01T030000Z')}`, `${day2}/`, `${out}/`]));
+    console.log(`  => hardsnap/rsync on latencyfs: ${ratio(hs, rs, 0.1)}`);
+  } finally {
+    sh('fusermount3', ['-u', mnt], { allowFail: true });
+  }
+}
+
+function partC() {
+  console.log('\n(c) 1,000,000 small files: incremental time and peak RSS');
+  const src = tree('src-1m', 1_000_000);
+  const day2 = dayTwo(src);
+  const s = spoolWithFirst('spool-1m', src);
+  const rss = [];
+  const t = measure('incremental: hardsnap, 1M files', null, () => {
+    const r = sh('python3', ['-c', 'import resource,subprocess,sys; subprocess.run(sys.argv[1:], check=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)',
+      BIN, 'backup', '--spool', s.spool, '--host', 'b', '--part', `m=${day2}`], { env: { ...process.env, HARDSNAP_NOW: '2026-01-02T03:00:00Z' } });
+    rss.push(Number(r.stdout.trim()) / 1024);
+  }, () => s.undoDay2());
+  console.log(`  => peak RSS ${Math.max(...rss).toFixed(0)} MB (target <= 200 MB); time ${t.toFixed(1)} s`);
+  rm(s.spool);
+}
+
+function partD() {
+  const files = Math.floor(FILES / 2);
+  console.log(`\n(d) two parts of ${files} files on two ext4 loop images: one after the other vs --parallel-parts`);
+  if (process.getuid?.() !== 0 || !fs.existsSync('/dev/loop-control')) return console.log('  skipped: needs root and loop devices');
+  const mnts = [];
+  try {
+    for (const k of ['d1', 'd2']) {
+      const img = path.join(DIR, `${k}.img`);
+      const mnt = path.join(DIR, `${k}-mnt`);
+      fs.mkdirSync(mnt, { recursive: true });
+      const fresh = !fs.existsSync(`${img}.done`);
+      if (fresh) {
+        rm(img);
+        sh('truncate', ['-s', `${Math.max(256, Math.ceil(files / 80))}M`, img]);
+        sh('mkfs.ext4', ['-q', '-F', '-N', String(files * 2 + 1000), img]);
+      }
+      sh('mount', ['-o', 'loop', img, mnt]);
+      mnts.push(mnt);
+      if (fresh) {
+        sh('python3', [path.join(SHARED, 'mktree.py'), path.join(mnt, 'src'), '--files', String(files), '--seed', k === 'd1' ? '1' : '2']);
+        fs.writeFileSync(`${img}.done`, '');
+      }
+    }
+    const spool = path.join(DIR, 'spool-d');
+    const args = ['backup', '--spool', spool, '--host', 'b', '--part', `p1=${mnts[0]}/src`, '--part', `p2=${mnts[1]}/src`];
+    const drop = () => { rm(spool); sh('sh', ['-c', 'echo 3 > /proc/sys/vm/drop_caches'], { allowFail: true }); };
+    const seq = measure('first generation of both parts, one after the other', drop, () => hardsnap(args, { HARDSNAP_NOW: '2026-01-01T03:00:00Z' }));
+    const par = measure('first generation of both parts, --parallel-parts', drop, () => hardsnap([...args, '--parallel-parts'], { HARDSNAP_NOW: '2026-01-01T03:00:00Z' }));
+    console.log(`  => parallel/sequential: ${ratio(par, seq)} (both images live on one virtual disk here; separate drives gain more)`);
+    rm(spool);
+  } finally {
+    for (const m of mnts) sh('umount', [m], { allowFail: true });
+  }
+}
+
+fs.mkdirSync(DIR, { recursive: true });
+console.log(`hardsnap benchmark: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ${os.release()}; working in ${DIR}`);
+console.log(`rsync: ${sh('rsync', ['--version']).stdout.split('\n')[0]}`);
+partA();
+if (flag('latency')) partB();
+else console.log('\n(b) latencyfs: not run (add --latency; needs root and FUSE)');
+if (flag('million')) partC();
+else console.log('\n(c) 1M files: not run (add --million; making the tree takes ~15 minutes)');
+if (flag('parts')) partD();
+else console.log('\n(d) parallel parts: not run (add --parts; needs root and loop devices)');
+

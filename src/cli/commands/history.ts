@@ -1,0 +1,105 @@
+import type { Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
+import { displayPath, parseDisplayPath } from '../../paths/escape.js';
+import { lookup, versionChange, type Change } from '../../inspect/history.js';
+import { completeGenerations, isoNs, openManifest, partsOf } from '../../inspect/manifests.js';
+import type { ManifestEntry } from '../../manifest/format.js';
+import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import type { Output } from '../../ui/output.js';
+import type { CliContext } from '../context.js';
+
+interface HistoryOptions extends CommonOptions {
+  part?: string;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  addCommon(
+    program
+      .command('history')
+      .description('every version of one path across the complete generations of a part, oldest first')
+      .argument('<path>', 'relative to the part root, in the escaped form diff prints (\\\\ and \\xHH); . for the root')
+      .option('--part <name>', 'the part (required)')
+      .addHelpText('after', `
+One line per generation holding PATH: generation, type, size, mtime (UTC, nanoseconds), what
+happened since the generation before, and the XXH64 content hash where recorded:
+  new       first seen (or back after an absence)
+  same      the same inode as before: unchanged
+  changed   a new inode with other content
+  metadata  the same content, other mode, owner or mtime (a new inode, as any change makes)
+  rewritten a new inode, content and metadata the same (written again: link limit, resume)
+Exit codes: 0 done; 1 bad usage, or PATH is in no complete generation; 2 a manifest is missing
+or damaged (the other generations are still listed).
+
+Examples:
+  hardsnap history --spool /var/backups/hs --part mail 'users/ann/INBOX/cur/1700000000.M1'
+  hardsnap history --spool /var/backups/hs --part etc 'caf\\xe9.conf' --json`),
+  ).action(async (p: string, o: HistoryOptions) => ctx.run(o, (out) => history(p, o, ctx, out)));
+}
+
+const WORD: Record<Change, string> = { new: 'new', same: 'same', content: 'changed', metadata: 'metadata', rewritten: 'rewritten' };
+
+async function history(pathText: string, o: HistoryOptions, ctx: CliContext, out: Output): Promise<number> {
+  if (!o.part) throw new UsageError('history needs --part NAME', { hint: 'see `hardsnap list` for the parts' });
+  let path: Buffer;
+  try {
+    path = normalize(parseDisplayPath(pathText));
+  } catch (err) {
+    throw new UsageError(`PATH: ${(err as Error).message}`);
+  }
+  const t = resolveTarget(o, ctx.config(o));
+  const [part] = partsOf(t, o.part) as [string];
+  const rows: Record<string, unknown>[] = [];
+  let prev: ManifestEntry | undefined;
+  let failed = 0;
+  for (const g of completeGenerations(t, part)) {
+    let e: ManifestEntry | undefined;
+    try {
+      const m = openManifest(t, part, g.name);
+      try {
+        e = lookup(m, path);
+      } finally {
+        m.close();
+      }
+    } catch (err) {
+      failed++;
+      out.error(`${(err as Error).message}: generation ${g.name} left out`);
+      prev = undefined;
+      continue;
+    }
+    if (!e) {
+      prev = undefined;
+      continue;
+    }
+    const change = versionChange(prev, e);
+    prev = e;
+    const mtime = isoNs(e.mtimeSec, e.mtimeNsec);
+    rows.push({
+      generation: g.name, type: e.type, size: e.size, mtime, mode: '0' + e.mode.toString(8), uid: e.uid, gid: e.gid,
+      ino: e.ino, change, newInode: e.type === 'dir' ? null : change !== 'same', hash: e.hash,
+      ...(e.type === 'symlink' ? { target: displayPath(e.target ?? Buffer.alloc(0)) } : {}),
+    });
+    if (!o.json) {
+      out.print(`${g.name}  ${e.type.padEnd(7)} ${String(e.size).padStart(12)}  ${mtime}  ${WORD[change].padEnd(8)}  ${e.hash ?? '-'}`);
+    }
+  }
+  if (!rows.length && !failed) {
+    throw new UsageError(`${displayPath(path) || '.'} is in no complete generation of part '${part}'`, {
+      hint: 'paths are relative to the part root, escaped as `hardsnap diff` prints them',
+    });
+  }
+  if (o.json) out.json({ part, path: displayPath(path) || '.', versions: rows });
+  return failed ? 2 : 0;
+}
+
+/** Strips leading "./" and "/" and trailing "/"; "." is the root. */
+function normalize(p: Buffer): Buffer {
+  let s = 0;
+  let e = p.length;
+  for (;;) {
+    if (p[s] === 0x2f) s++;
+    else if (p[s] === 0x2e && (s + 1 === e || p[s + 1] === 0x2f)) s++;
+    else break;
+  }
+  while (e > s && p[e - 1] === 0x2f) e--;
+  return p.subarray(s, e);
+}

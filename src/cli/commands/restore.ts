@@ -1,0 +1,114 @@
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
+import { displayPath, joinRel } from '../../paths/escape.js';
+import { hostDir, listGenerations, listParts, partDir } from '../../spool/layout.js';
+import { now } from '../../time/now.js';
+import { parseWhen, type When } from '../../time/when.js';
+import { chooseAll, chooseGeneration } from '../../restore/select.js';
+import { restore, type RestorePartChoice, type RestoreResult } from '../../restore/restore.js';
+import { formatBytes, type Output } from '../../ui/output.js';
+import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import type { CliContext } from '../context.js';
+
+interface RestoreCliOptions extends CommonOptions {
+  part?: string;
+  all?: boolean;
+  at?: string;
+  path?: string;
+  to?: string;
+  force?: boolean;
+  dryRun?: boolean;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  addCommon(
+    program
+      .command('restore')
+      .description('copy a part, one path of it, or every part of a host, as it was at WHEN, into DIR (copies, never links; never writes outside DIR)')
+      .option('--part <name>', 'the part to restore')
+      .option('--all', 'every part of the host, each into DIR/<part>, from one generation')
+      .option('--at <when>', 'a generation name, a date (end of that day, UTC), a date-time (UTC unless it has an offset) or an age (36h, 3d); default: the newest complete generation')
+      .option('--path <sub>', "only this file or directory of the part (relative to its root, escaped as 'diff' and 'history' print it: \\\\ and \\xHH); lands at DIR/SUB")
+      .option('--to <dir>', 'the target directory (created when missing; must be empty unless --force)')
+      .option('--force', 'restore into a non-empty DIR, replacing only the restored paths (symlinks in the way are removed, never followed)')
+      .option('-n, --dry-run', 'list what would be written, write nothing')
+      .addHelpText('after', `
+Exit codes: 0 all restored; 1 bad usage or input (no generation at or before WHEN, unknown part,
+bad --path, DIR not empty without --force); 2 failed; 23 some entries not restored (listed on
+stderr by escaped path and errno).
+
+Examples:
+  hardsnap restore --spool /var/backups/hs --host web1 --part etc --to /root/etc.restored
+  hardsnap restore --spool /var/backups/hs --host mail1 --part mail/imap --at 2026-11-17 \\
+      --path 'users/jdoe/Maildir' --to /tmp/jdoe-tuesday
+  hardsnap restore --spool /var/backups/hs --host web1 --part etc --at 3d \\
+      --path 'odd/latin1-\\xe9t\\xe9' --to /tmp/one-file
+  hardsnap restore --spool /mnt/nfs/dp_spool --host 192.0.2.10 --all --at 2026-11-20T030000Z --to /srv/restore`),
+  ).action(async (o: RestoreCliOptions) => ctx.run(o, (out) => restoreCmd(o, ctx, out)));
+}
+
+async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): Promise<number> {
+  if (!o.to) throw new UsageError('restore needs --to DIR', { hint: 'the directory to restore into; it is created when missing' });
+  if (o.all && o.part) throw new UsageError('--all and --part exclude each other', { hint: '--all restores every part into DIR/<part>' });
+  if (o.all && o.path !== undefined) throw new UsageError('--path needs --part, not --all');
+  if (!o.all && !o.part) throw new UsageError('restore needs --part NAME or --all');
+  const cfg = ctx.config(o);
+  const { spool, host } = resolveTarget(o, cfg);
+  const when: When | undefined = o.at !== undefined ? parseWhen(o.at, now(), '--at') : undefined;
+  if (!fs.existsSync(hostDir(spool, host))) throw new UsageError(`no backups of host '${host}' in the spool ${spool}`, { hint: 'check --spool and --host' });
+  const known = listParts(spool, host);
+  let parts: RestorePartChoice[];
+  let chosen: string;
+  if (o.all) {
+    if (!known.length) throw new UsageError(`host '${host}' has no parts in ${spool}`);
+    const c = chooseAll(new Map(known.map((p) => [p, listGenerations(spool, host, p)])), when, o.at);
+    parts = c.parts;
+    chosen = c.name;
+  } else {
+    if (!known.includes(o.part!)) {
+      throw new UsageError(`no part '${o.part}' for host '${host}' in ${spool}`, { hint: known.length ? `its parts: ${known.join(', ')}` : 'run a backup first' });
+    }
+    const g = chooseGeneration(o.part!, listGenerations(spool, host, o.part!), when, o.at);
+    parts = [{ part: o.part!, generation: g, substituted: false }];
+    chosen = g.name;
+  }
+  for (const p of parts) {
+    if (p.substituted) out.warn(`part '${p.part}' has no generation ${chosen}: restoring its newest complete one before it, ${p.generation!.name}`);
+  }
+  const r = restore(
+    { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to: o.to, sub: o.path, force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
+    {
+      onNote: (m) => out.note(m),
+      onWarn: (m) => out.warn(m),
+      onProblem: (p) => out.warn(`not restored: ${p.part}: ${JSON.stringify(displayPath(p.path) || '.')}: ${p.code}: ${p.message}`),
+      onEntry: o.dryRun && !o.json
+        ? (part, rel, e) => out.print(`${displayPath(o.all ? joinRel(Buffer.from(part), rel) : rel)}${e.type === 'dir' ? '/' : e.type === 'symlink' ? ` -> ${displayPath(e.target!)}` : ''}`)
+        : undefined,
+    },
+  );
+  const code = r.problems.length ? 23 : 0;
+  if (o.json) out.json(toJson(r, chosen, code));
+  else {
+    for (const p of r.parts) {
+      const s = p.stats;
+      out.summary(`${p.part}: ${o.dryRun ? 'would restore' : 'restored'} ${s.files + s.hardlinks} files (${s.hardlinks} hard links), ${s.dirs} directories, ${s.symlinks} symlinks, ${s.specials} special files, ${formatBytes(s.bytes)} from ${p.generation} into ${p.to}`);
+    }
+    if (code) out.error(`${r.problems.length} entries not restored (listed above)`);
+  }
+  return code;
+}
+
+function toJson(r: RestoreResult, chosen: string, exit: number): unknown {
+  return {
+    to: r.to,
+    dryRun: r.dryRun,
+    generation: chosen,
+    parts: r.parts.map((p) => ({
+      part: p.part, generation: p.generation, substituted: p.substituted, path: p.generationPath, to: p.to,
+      source: p.source, ...p.stats,
+    })),
+    problems: r.problems.map((p) => ({ part: p.part, path: displayPath(p.path), code: p.code, message: p.message })),
+    exit,
+  };
+}

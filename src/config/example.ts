@@ -1,0 +1,88 @@
+/**
+ * The example config `hardsnap init` prints: a BlueMind mail server backing up to an NFS spool,
+ * with every key present (or shown commented out when its default is what most people want)
+ * and explained. It is tested to parse into the values it claims, so it cannot rot.
+ */
+const EXAMPLE = `# hardsnap configuration (YAML; JSON works too). Use it with: hardsnap --config FILE ...
+# Command-line options override what is set here. Durations are <number><unit> sequences,
+# units s m h d w y (m is minutes), largest first: 90s, 20h, 1d12h.
+
+# Where generations are kept: <spool>/rsync/<host>/<part>/<generation>. Absolute path; often an
+# NFS mount (mount it with noatime,nodiratime).
+spool: /var/backups/bluemind/dp_spool
+
+# This host's directory in the spool. Default: the primary IPv4 address, as BlueMind does.
+# host: 192.168.124.72
+
+# The trees to back up: part name -> absolute path, or -> { path, exclude }. A name may contain
+# "/" but no part may lie inside another (bm and bm/pgsql cannot both exist).
+parts:
+  mail/imap:
+    path: /var/spool/cyrus/data
+    # Patterns excluded from this part only, on top of the global ones below.
+    exclude:
+      - "cyrus.squat"
+  mail/archive: /var/spool/bm-hsm
+  filehosting/data: /var/spool/bm-filehosting
+  # Filled by the pre hook below just before the copy, so files and database match.
+  bm/pgsql: /var/backups/bluemind/pgsql-dump
+
+# Patterns excluded from every part.
+exclude:
+  - "lost+found"
+  - "*.tmp"
+
+# Files of more patterns, one a line, applied to every part. Absolute paths.
+exclude-from: []
+
+# Stay on each part's file system: do not descend into other mounts below it. Default: false.
+one-file-system: true
+
+# Which generations "hardsnap prune" keeps (counts are whole numbers >= 0). A generation kept
+# by any rule stays. Default: keep everything.
+retention:
+  keep-daily: 7       # the newest generation of each of the last 7 days
+  keep-weekly: 4      # ... of each of the last 4 ISO weeks
+  keep-monthly: 3     # ... of each of the last 3 months
+  # keep-last: 2      # the newest N generations, whatever their age
+  # keep-hourly: 24   # the newest generation of each of the last N hours
+  # keep-yearly: 1    # the newest generation of each of the last N years
+  # keep-within: 2d   # every generation younger than this
+
+# Commands run around a backup, as an argv list without a shell, or { shell: "..." } when you
+# need pipes or redirections. A failing pre hook aborts the run (exit 2, nothing published);
+# the post hook runs only after the generation is published and "last" points to it.
+hooks:
+  # Dump PostgreSQL into the bm/pgsql part's directory before anything is copied.
+  pre: ["/usr/local/sbin/dump-pgsql", "/var/backups/bluemind/pgsql-dump"]
+  # Tell the tape backup (here Bacula) that the newest generation, under "last", is ready.
+  post: { shell: "echo 'run job=bluemind-last yes' | /usr/sbin/bconsole" }
+  # The longest a hook may run before it is killed and counted as failed. Default: 1h.
+  timeout: 30m
+
+# Skip the run (exit 0) when the newest complete generation is younger than this, so a cron
+# job that runs often makes at most one generation a day. Default: none.
+min-interval: 20h
+
+# Back up the parts at the same time instead of one after the other. Default: false.
+parallel-parts: false
+
+# Prometheus metrics, for node_exporter's textfile collector. Default: none.
+metrics-file: /var/lib/prometheus/node-exporter/hardsnap.prom
+
+# Where a renamed or copied file is looked for to link it instead of copying it again:
+# "part" (the same part's earlier generations) or "host" (every part of this host). Default: part.
+dedup: part
+
+# Compare file contents, not just size and modification time, to find unchanged files.
+# Slow: it reads every file. Default: false.
+checksum: false
+
+# When another run holds the lock: false to exit at once (exit 3), true to wait for it, or a
+# duration to wait at most that long. Default: false.
+wait: 1h
+`;
+
+export function exampleConfig(): string {
+  return EXAMPLE;
+}

@@ -1,0 +1,140 @@
+/**
+ * `diff`: what changed between two generations, from their manifests alone. Both manifests
+ * hold each directory's entries sorted by name bytes, so the two are merged directory by
+ * directory, depth first; memory is bounded by the depth of the tree and one directory's
+ * entries per level.
+ *
+ * Each entry present in both is classified by classify() (pure):
+ * - the same generation inode (manifest `ino`) is unchanged, whatever else;
+ * - content: type changed; files whose size or recorded hash differ (or whose mtime differs
+ *   when either hash is unknown); symlinks whose target differs; devices whose number differs;
+ * - metadata only: mode, owner, mtime (directories, or files with the same content).
+ */
+import { displayPath, joinRel } from '../paths/escape.js';
+import type { ManifestEntry } from '../manifest/format.js';
+import type { ManifestReader } from '../manifest/reader.js';
+import { isoNs, octal } from './manifests.js';
+
+export type ChangeKind = 'added' | 'removed' | 'content' | 'metadata';
+
+export interface MetaChange {
+  field: 'type' | 'mode' | 'uid' | 'gid' | 'mtime' | 'size' | 'target' | 'rdev' | 'hash';
+  from: string;
+  to: string;
+}
+
+export interface Change {
+  kind: ChangeKind;
+  /** path relative to the part root, bytes */
+  path: Buffer;
+  /** the entry's type (the newer one for a change) */
+  type: ManifestEntry['type'];
+  /** for content and metadata changes: what differs */
+  changes: MetaChange[];
+}
+
+export interface DiffCounts {
+  added: number;
+  removed: number;
+  content: number;
+  metadata: number;
+}
+
+/** Calls onChange for every difference, in depth-first, name-sorted order; returns counts. */
+export function diffManifests(a: ManifestReader, b: ManifestReader, onChange: (c: Change) => void): DiffCounts {
+  const counts: DiffCounts = { added: 0, removed: 0, content: 0, metadata: 0 };
+  const emit = (c: Change) => {
+    counts[c.kind]++;
+    onChange(c);
+  };
+  const rootChanges = metaChanges(a.root, b.root);
+  if (rootChanges.length) emit({ kind: 'metadata', path: Buffer.alloc(0), type: 'dir', changes: rootChanges });
+  mergeDir(a, b, Buffer.alloc(0), emit);
+  return counts;
+}
+
+function mergeDir(a: ManifestReader, b: ManifestReader, rel: Buffer, emit: (c: Change) => void): void {
+  const ea = a.dir(rel) ?? [];
+  const eb = b.dir(rel) ?? [];
+  let i = 0;
+  let j = 0;
+  while (i < ea.length || j < eb.length) {
+    const x = ea[i];
+    const y = eb[j];
+    const c = x && y ? Buffer.compare(x.name, y.name) : x ? -1 : 1;
+    if (c < 0) {
+      onlyIn(a, joinRel(rel, x!.name), x!, 'removed', emit);
+      i++;
+    } else if (c > 0) {
+      onlyIn(b, joinRel(rel, y!.name), y!, 'added', emit);
+      j++;
+    } else {
+      const path = joinRel(rel, x!.name);
+      const kind = classify(x!, y!);
+      if (kind) emit({ kind, path, type: y!.type, changes: kind === 'metadata' ? metaChanges(x!, y!) : contentChanges(x!, y!) });
+      if (x!.type === 'dir' && y!.type === 'dir') mergeDir(a, b, path, emit);
+      else if (x!.type === 'dir') subtree(a, path, 'removed', emit);
+      else if (y!.type === 'dir') subtree(b, path, 'added', emit);
+      i++;
+      j++;
+    }
+  }
+}
+
+/** An entry on one side only, and everything below it when it is a directory. */
+function onlyIn(m: ManifestReader, path: Buffer, e: ManifestEntry, kind: 'added' | 'removed', emit: (c: Change) => void): void {
+  emit({ kind, path, type: e.type, changes: [] });
+  if (e.type === 'dir') subtree(m, path, kind, emit);
+}
+
+function subtree(m: ManifestReader, rel: Buffer, kind: 'added' | 'removed', emit: (c: Change) => void): void {
+  for (const e of m.dir(rel) ?? []) onlyIn(m, joinRel(rel, e.name), e, kind, emit);
+}
+
+/** How an entry present in both generations changed, or null when it did not. */
+export function classify(a: ManifestEntry, b: ManifestEntry): 'content' | 'metadata' | null {
+  if (a.type !== b.type) return 'content';
+  if (a.type !== 'dir' && a.ino !== 0 && a.ino === b.ino) return null;
+  switch (a.type) {
+    case 'file':
+      if (a.size !== b.size) return 'content';
+      if (a.hash !== null && b.hash !== null) {
+        if (a.hash !== b.hash) return 'content';
+      } else if (a.mtimeSec !== b.mtimeSec || a.mtimeNsec !== b.mtimeNsec) {
+        return 'content';
+      }
+      break;
+    case 'symlink':
+      if (!a.target || !b.target || !a.target.equals(b.target)) return 'content';
+      break;
+    case 'char':
+    case 'block':
+      if (a.rdev !== b.rdev) return 'content';
+      break;
+    default:
+      break;
+  }
+  return metaChanges(a, b).length ? 'metadata' : null;
+}
+
+/** Mode, owner and mtime differences (the metadata a content-preserving change can touch). */
+export function metaChanges(a: ManifestEntry, b: ManifestEntry): MetaChange[] {
+  const out: MetaChange[] = [];
+  if (a.mode !== b.mode && a.type !== 'symlink') out.push({ field: 'mode', from: octal(a.mode), to: octal(b.mode) });
+  if (a.uid !== b.uid) out.push({ field: 'uid', from: String(a.uid), to: String(b.uid) });
+  if (a.gid !== b.gid) out.push({ field: 'gid', from: String(a.gid), to: String(b.gid) });
+  if (a.mtimeSec !== b.mtimeSec || a.mtimeNsec !== b.mtimeNsec) {
+    out.push({ field: 'mtime', from: isoNs(a.mtimeSec, a.mtimeNsec), to: isoNs(b.mtimeSec, b.mtimeNsec) });
+  }
+  return out;
+}
+
+function contentChanges(a: ManifestEntry, b: ManifestEntry): MetaChange[] {
+  const out: MetaChange[] = [];
+  if (a.type !== b.type) return [{ field: 'type', from: a.type, to: b.type }];
+  if (a.size !== b.size) out.push({ field: 'size', from: String(a.size), to: String(b.size) });
+  if (a.hash !== null && b.hash !== null && a.hash !== b.hash) out.push({ field: 'hash', from: a.hash, to: b.hash });
+  if (a.type === 'symlink') out.push({ field: 'target', from: displayPath(a.target ?? Buffer.alloc(0)), to: displayPath(b.target ?? Buffer.alloc(0)) });
+  if (a.type === 'char' || a.type === 'block') out.push({ field: 'rdev', from: String(a.rdev), to: String(b.rdev) });
+  return [...out, ...metaChanges(a, b)];
+}

@@ -1,0 +1,304 @@
+/**
+ * `hardsnap restore`: brings a part (or one path of it, or every part of a host) back from a
+ * complete generation into a target directory. It copies, never links (a restored file shares
+ * no inode with the spool), never writes outside the target (see target.ts), and never replaces
+ * what is already there unless told to (--force). Per-entry failures are data (problems, exit
+ * 23); a failure that makes the whole restore impossible throws.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { HardsnapError, UsageError } from '../core/errors.js';
+import { displayPath, joinRel, parseDisplayPath } from '../paths/escape.js';
+import { ST, errnoName, sys, isRoot } from '../fs/native.js';
+import { typeOfMode } from '../fs/entry.js';
+import { manifestPath } from '../spool/layout.js';
+import type { Generation } from '../spool/names.js';
+import type { ManifestEntry } from '../manifest/format.js';
+import { EntryError, SafeTarget, openTargetDir } from './target.js';
+import { EntrySource, badName } from './source.js';
+import { TreeRestorer, type DirFrame } from './walk.js';
+import type { PartRestoreResult, RestoreEvents, RestoreProblem } from './types.js';
+
+const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
+
+export interface RestorePartChoice {
+  part: string;
+  /** undefined: the part has no generation to give (--all); reported as a problem */
+  generation: Generation | undefined;
+  substituted: boolean;
+}
+
+export interface RestoreRequest {
+  /** the part directory of each part (<spool>/rsync/<host>/<part>) */
+  partDirOf(part: string): string;
+  parts: RestorePartChoice[];
+  /** --all: each part into DIR/<part>; otherwise the one part into DIR */
+  all: boolean;
+  to: string;
+  /** the spool: a target inside it is refused (a restore must never write into the spool) */
+  spool: string;
+  /** --path, in SPEC's escaped form */
+  sub?: string;
+  force: boolean;
+  dryRun: boolean;
+}
+
+export interface RestoreResult {
+  to: string;
+  dryRun: boolean;
+  parts: PartRestoreResult[];
+  problems: RestoreProblem[];
+}
+
+/** `--path SUB` as name components (escaped form, '/'-separated); throws a UsageError. */
+export function parseSubPath(text: string): Buffer[] {
+  let bytes: Buffer;
+  try {
+    bytes = parseDisplayPath(text);
+  } catch (err) {
+    throw new UsageError(`--path: ${(err as Error).message}`, { code: 'EPATH' });
+  }
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i < bytes.length && bytes[i] !== 0x2f) continue;
+    const c = bytes.subarray(start, i);
+    start = i + 1;
+    if (c.length === 0) continue; // leading, trailing or doubled '/'
+    if (badName(c)) {
+      throw new UsageError(`--path ${JSON.stringify(text)}: '.', '..' and NUL bytes are not allowed; name the path relative to the part's root`, { code: 'EPATH' });
+    }
+    parts.push(Buffer.from(c));
+  }
+  if (!parts.length) throw new UsageError(`--path ${JSON.stringify(text)} names the part's root; leave --path out to restore the whole part`, { code: 'EPATH' });
+  return parts;
+}
+
+export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
+  const sub = req.sub !== undefined ? parseSubPath(req.sub) : null;
+  const result: RestoreResult = { to: path.resolve(req.to), dryRun: req.dryRun, parts: [], problems: [] };
+  const problem = (p: RestoreProblem) => {
+    result.problems.push(p);
+    ev.onProblem?.(p);
+  };
+  refuseInsideSpool(req.to, req.spool);
+  let rootFd = -1;
+  let created = false;
+  if (!req.dryRun) {
+    const t = openTargetDir(req.to, true);
+    rootFd = t.fd;
+    created = t.created;
+    if (t.existing > 0 && !req.force) {
+      sys.close(rootFd);
+      throw notEmpty(req.to, t.existing);
+    }
+  } else if (fs.existsSync(req.to) && !req.force) {
+    const n = fs.readdirSync(req.to).length;
+    if (n > 0) throw notEmpty(req.to, n);
+  }
+  try {
+    restoreInto(req, rootFd, sub, result, problem, ev);
+  } catch (err) {
+    // a usage error (bad --path) writes nothing: not even the DIR it created
+    if (created && err instanceof HardsnapError && err.exit === 1) {
+      try {
+        fs.rmdirSync(req.to);
+      } catch {
+        // not empty after all: leave it
+      }
+    }
+    throw err;
+  }
+  return result;
+}
+
+function notEmpty(to: string, n: number): UsageError {
+  return new UsageError(`the target ${to} is not empty (${n} entries): refusing to restore into it`, {
+    code: 'ENOTEMPTY', hint: 'use an empty or new directory, or --force to replace only the restored paths',
+  });
+}
+
+/** The target must not be the spool or lie inside it: --force there could replace backups. */
+function refuseInsideSpool(to: string, spool: string): void {
+  const real = (p: string): string => {
+    // the nearest existing ancestor, resolved, plus the rest
+    let head = path.resolve(p);
+    const rest: string[] = [];
+    while (!fs.existsSync(head) && path.dirname(head) !== head) {
+      rest.unshift(path.basename(head));
+      head = path.dirname(head);
+    }
+    return path.join(fs.realpathSync(head), ...rest);
+  };
+  const t = real(to);
+  const s = real(spool);
+  if (t === s || t.startsWith(s + path.sep)) {
+    throw new UsageError(`the target ${to} lies inside the spool ${spool}: refusing to restore there`, {
+      code: 'ETARGET', hint: 'restore into a directory outside the spool',
+    });
+  }
+}
+
+function restoreInto(
+  req: RestoreRequest, rootFd: number, sub: Buffer[] | null, result: RestoreResult,
+  problem: (p: RestoreProblem) => void, ev: RestoreEvents,
+): void {
+  const note = (m: string) => ev.onNote?.(m);
+  const oldMask = process.umask(0);
+  try {
+    const target = req.dryRun ? null : new SafeTarget(req.force, note, (m) => (ev.onWarn ?? note)(m));
+    for (const c of req.parts) {
+      if (!c.generation) {
+        problem({ part: c.part, path: Buffer.alloc(0), code: 'ENOGEN', message: `part '${c.part}' has no complete generation at or before the chosen one: not restored` });
+        continue;
+      }
+      let baseFd = rootFd;
+      const to = req.all ? path.join(result.to, ...c.part.split('/')) : result.to;
+      if (req.all && !req.dryRun) {
+        try {
+          baseFd = partTarget(target!, rootFd, c.part);
+        } catch (err) {
+          if (!(err instanceof EntryError)) throw err;
+          problem({ part: c.part, path: Buffer.alloc(0), code: err.code, message: `${to}: ${err.message}` });
+          continue;
+        }
+      }
+      try {
+        const r = restorePart({
+          part: c.part, generation: c.generation, substituted: c.substituted,
+          manifestFile: manifestPath(req.partDirOf(c.part), c.generation.name),
+          baseFd, to, sub, target, setRootMeta: sub === null,
+        }, { ...ev, onProblem: undefined, onNote: note });
+        result.parts.push(r);
+        for (const p of r.problems) problem(p);
+      } catch (err) {
+        if (!req.all || !(err instanceof HardsnapError) || err.exit === 1) throw err;
+        problem({ part: c.part, path: Buffer.alloc(0), code: err.code, message: err.message });
+      } finally {
+        if (baseFd !== rootFd) sys.close(baseFd);
+      }
+    }
+  } finally {
+    process.umask(oldMask);
+    if (rootFd >= 0) sys.close(rootFd);
+  }
+}
+
+/** DIR/<part> (a part name may hold '/'): created beneath DIR, never through a link. */
+function partTarget(target: SafeTarget, rootFd: number, part: string): number {
+  let fd = rootFd;
+  for (const c of part.split('/')) {
+    const next = target.dir(fd, Buffer.from(c), c);
+    if (fd !== rootFd) sys.close(fd);
+    fd = next;
+  }
+  return fd;
+}
+
+interface PartJob {
+  part: string;
+  generation: Generation;
+  substituted: boolean;
+  manifestFile: string;
+  baseFd: number;
+  to: string;
+  sub: Buffer[] | null;
+  target: SafeTarget | null;
+  setRootMeta: boolean;
+}
+
+function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
+  const note = (m: string) => ev.onNote?.(`${job.part}: ${m}`);
+  const source = EntrySource.open(job.manifestFile, note);
+  if (source.missingReason) note(`the manifest of ${job.generation.name} is ${source.missingReason}: restoring from the generation's own tree (hard links found by inode, no content hashes to check)`);
+  const genFd = sys.openat(sys.AT_FDCWD, job.generation.path, O_DIR | sys.O_NOATIME, 0);
+  if (genFd < 0) {
+    source.close();
+    throw new HardsnapError(errnoName(genFd), `cannot open the generation ${job.generation.path}: ${errnoName(genFd)}`, { path: job.generation.path, exit: 2 });
+  }
+  const asRoot = isRoot();
+  const walker = new TreeRestorer({ part: job.part, source, target: job.target, baseFd: job.baseFd, asRoot, events: ev });
+  const opened: DirFrame[] = [];
+  try {
+    const root: DirFrame = {
+      rel: Buffer.alloc(0), src: genFd, dst: job.baseFd, meta: source.root() ?? rootFromStat(genFd),
+      setMeta: job.setRootMeta, owned: false, subdirs: [], next: 0,
+    };
+    if (!job.sub) {
+      source.validate(root.rel, true);
+      walker.tree(root);
+    } else {
+      // find SUB in the generation, before anything is written
+      const chain: ManifestEntry[] = [];
+      let srcFd = genFd;
+      const srcFds: number[] = [];
+      let rel: Buffer = Buffer.alloc(0);
+      try {
+        for (let i = 0; i < job.sub.length; i++) {
+          const name = job.sub[i]!;
+          const e = source.dir(rel, srcFd).find((x) => x.name.equals(name));
+          const shown = displayPath(joinRel(rel, name));
+          if (!e) throw new UsageError(`--path: ${JSON.stringify(shown)} is not in part '${job.part}' in generation ${job.generation.name}`, { code: 'EPATH', hint: `paths are relative to the part's root, in the escaped form 'hardsnap list' and 'diff' print` });
+          if (i < job.sub.length - 1 && e.type !== 'dir') throw new UsageError(`--path: ${JSON.stringify(shown)} is a ${e.type} in generation ${job.generation.name}, not a directory`, { code: 'EPATH' });
+          chain.push(e);
+          rel = joinRel(rel, name);
+          if (i < job.sub.length - 1) {
+            srcFd = sys.openat(srcFd, name, O_DIR | sys.O_NOATIME, 0);
+            if (srcFd < 0) throw new HardsnapError(errnoName(srcFd), `cannot open ${JSON.stringify(shown)} in the generation: ${errnoName(srcFd)}`, { exit: 2 });
+            srcFds.push(srcFd);
+          }
+        }
+        const leaf = chain[chain.length - 1]!;
+        source.validate(rel, leaf.type === 'dir');
+        // the parents of SUB, with the generation's metadata (set after the subtree)
+        let parent = root;
+        for (let i = 0; i < chain.length - 1; i++) {
+          const f = walker.enter(parent, chain[i]!);
+          if (!f) return finish();
+          // enter() opened the source side again; keep the one already open
+          if (f.src >= 0) sys.close(f.src);
+          f.src = srcFds[i]!;
+          f.owned = false;
+          opened.push(f);
+          parent = f;
+        }
+        if (leaf.type === 'dir') {
+          const f = walker.enter(parent, leaf);
+          if (f) walker.tree(f);
+        } else {
+          walker.leaf(parent, leaf);
+        }
+        for (let i = opened.length - 1; i >= 0; i--) {
+          walker.leave(opened[i]!);
+          if (opened[i]!.dst >= 0) sys.close(opened[i]!.dst);
+        }
+        opened.length = 0;
+      } finally {
+        for (const f of opened) if (f.dst >= 0) sys.close(f.dst);
+        for (const fd of srcFds) sys.close(fd);
+      }
+    }
+    return finish();
+  } finally {
+    sys.close(genFd);
+    source.close();
+  }
+
+  function finish(): PartRestoreResult {
+    return {
+      part: job.part, generation: job.generation.name, generationPath: job.generation.path, to: job.to,
+      substituted: job.substituted, source: source.reader && source.fallbackDirs === 0 ? 'manifest' : 'generation',
+      stats: walker.stats, problems: walker.problems,
+    };
+  }
+}
+
+function rootFromStat(fd: number): ManifestEntry {
+  const st = new Float64Array(sys.STAT_FIELDS);
+  const rc = sys.fstat(fd, st);
+  if (rc < 0) throw new HardsnapError(errnoName(rc), `cannot stat the generation: ${errnoName(rc)}`, { exit: 2 });
+  return {
+    name: Buffer.alloc(0), type: typeOfMode(st[ST.MODE]!) ?? 'dir', mode: st[ST.MODE]! & 0o7777, uid: st[ST.UID]!, gid: st[ST.GID]!,
+    size: 0, mtimeSec: st[ST.MTIME]!, mtimeNsec: st[ST.MTIME_NS]!, rdev: 0, target: null, flags: 0, linkGroup: 0, ino: st[ST.INO]!, hash: null,
+  };
+}

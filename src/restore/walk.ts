@@ -1,0 +1,262 @@
+/**
+ * Restores one tree (a whole part, or one path of it) from a generation into a target, walking
+ * the manifest directory by directory with descriptors on both sides: the generation's files
+ * are read relative to their directory without following symlinks (sys.copy, with the content
+ * hash checked against the manifest's), the target is written through SafeTarget. Metadata comes
+ * from the manifest: owner and group (numeric, when root), mode, mtime to the nanosecond, for
+ * directories after their children; symlinks as symlinks; names of one source inode (one link
+ * group) as hard links of one restored inode; FIFOs and sockets always, devices when root.
+ */
+import { displayPath, joinRel } from '../paths/escape.js';
+import { MODE_BITS } from '../fs/entry.js';
+import { IO, ST, STAGE, errnoName, hashHex, splitStaged, sys } from '../fs/native.js';
+import type { ManifestEntry } from '../manifest/format.js';
+import { EntryError, type SafeTarget } from './target.js';
+import { badName, FROM_SCAN, type EntrySource } from './source.js';
+import { newRestoreStats, type RestoreEvents, type RestoreProblem } from './types.js';
+
+const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
+
+export interface WalkOptions {
+  part: string;
+  source: EntrySource;
+  /** null in a dry run */
+  target: SafeTarget | null;
+  /** the target directory standing for the part's root (DIR, or DIR/<part>); -1 in a dry run */
+  baseFd: number;
+  asRoot: boolean;
+  events: RestoreEvents;
+}
+
+/** A directory being restored: its place in the part, both descriptors, its metadata. */
+export interface DirFrame {
+  rel: Buffer;
+  src: number;
+  dst: number;
+  meta: ManifestEntry;
+  /** set the metadata on dst after the children (false for the user's DIR under --path) */
+  setMeta: boolean;
+  /** close src and dst when done (false for descriptors the caller owns) */
+  owned: boolean;
+  subdirs: ManifestEntry[];
+  next: number;
+}
+
+interface LinkBase {
+  dirRel: Buffer;
+  name: Buffer;
+  ino: number;
+}
+
+const STAGE_TEXT: Record<number, string> = {
+  [STAGE.OPEN_SRC]: 'cannot open the file in the generation',
+  [STAGE.NOT_REG]: 'is not a regular file in the generation',
+  [STAGE.OPEN_DST]: 'cannot create the file in the target (a link in its place is never followed)',
+  [STAGE.READ]: 'cannot read the file in the generation',
+  [STAGE.WRITE]: 'cannot write the file in the target',
+  [STAGE.META]: 'cannot set the metadata of the restored file',
+};
+
+export class TreeRestorer {
+  readonly stats = newRestoreStats();
+  readonly problems: RestoreProblem[] = [];
+  private readonly io = new Float64Array(sys.IO_FIELDS);
+  private readonly st = new Float64Array(sys.STAT_FIELDS);
+  private readonly groups = new Map<string, LinkBase>();
+  private readonly dry: boolean;
+
+  constructor(private readonly o: WalkOptions) {
+    this.dry = o.target === null;
+  }
+
+  /** Restores the directory `top` and everything below it; `top` itself is left to the caller's frame flags. */
+  tree(top: DirFrame): void {
+    const stack: DirFrame[] = [top];
+    this.processDir(top);
+    try {
+      while (stack.length) {
+        const f = stack[stack.length - 1]!;
+        if (f.next < f.subdirs.length) {
+          const child = this.enter(f, f.subdirs[f.next++]!);
+          if (child) {
+            stack.push(child);
+            this.processDir(child);
+          }
+          continue;
+        }
+        this.leave(f);
+        stack.pop();
+      }
+    } finally {
+      for (const f of stack) if (f.owned) this.close(f);
+    }
+  }
+
+  /** Restores one non-directory entry `e` of the directory frame `f`. */
+  leaf(f: DirFrame, e: ManifestEntry): void {
+    const rel = joinRel(f.rel, e.name);
+    this.o.events.onEntry?.(this.o.part, rel, e);
+    if (e.type === 'file') this.stats.files++;
+    else if (e.type === 'symlink') this.stats.symlinks++;
+    else this.stats.specials++;
+    if (this.dry) {
+      if (e.type === 'file') this.stats.bytes += e.size;
+      return;
+    }
+    try {
+      if (badName(e.name)) throw new EntryError('EINVAL', 'impossible name in the generation: skipped');
+      this.o.target!.clear(f.dst, e.name, displayPath(rel));
+      switch (e.type) {
+        case 'file':
+          this.file(f, e, rel);
+          break;
+        case 'symlink':
+          must(sys.symlinkat(e.target ?? Buffer.alloc(0), f.dst, e.name), 'cannot create the symlink');
+          this.meta(f.dst, e, 1 | 4);
+          break;
+        default:
+          if ((e.type === 'char' || e.type === 'block') && !this.o.asRoot) {
+            throw new EntryError('EPERM', `${e.type} device not created (only root can)`);
+          }
+          must(sys.mknodat(f.dst, e.name, MODE_BITS[e.type] | (e.mode & 0o7777), e.type === 'char' || e.type === 'block' ? e.rdev : 0), `cannot create the ${e.type}`);
+          this.meta(f.dst, e, 1 | 4);
+      }
+    } catch (err) {
+      if (!(err instanceof EntryError)) throw err;
+      this.problem(rel, err.code, err.message);
+    }
+  }
+
+  /** A directory entry: created in the target and opened on both sides; null when it could not be. */
+  enter(parent: DirFrame, e: ManifestEntry): DirFrame | null {
+    const rel = joinRel(parent.rel, e.name);
+    this.o.events.onEntry?.(this.o.part, rel, e);
+    this.stats.dirs++;
+    if (badName(e.name)) {
+      this.problem(rel, 'EINVAL', 'impossible name in the generation: skipped');
+      return null;
+    }
+    const src = parent.src < 0 ? -9 : sys.openat(parent.src, e.name, O_DIR | sys.O_NOATIME, 0);
+    if (src < 0 && !this.usable(e)) {
+      this.problem(rel, errnoName(src), 'cannot open the directory in the generation');
+      return null;
+    }
+    let dst = -1;
+    if (!this.dry) {
+      try {
+        dst = this.o.target!.dir(parent.dst, e.name, displayPath(rel));
+      } catch (err) {
+        if (src >= 0) sys.close(src);
+        if (!(err instanceof EntryError)) throw err;
+        this.problem(rel, err.code, err.message);
+        return null;
+      }
+    }
+    if (src < 0) this.problem(rel, errnoName(src), 'cannot open the directory in the generation: its files are not restored');
+    return { rel, src, dst, meta: e, setMeta: true, owned: true, subdirs: [], next: 0 };
+  }
+
+  /** Sets a directory's metadata (after its children) and closes it. */
+  leave(f: DirFrame): void {
+    if (!this.dry && f.setMeta) {
+      const m = f.meta;
+      const rc = sys.setmeta(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, (this.o.asRoot ? 1 : 0) | 2 | 4);
+      if (rc < 0) this.problem(f.rel, splitStaged(rc).code, 'cannot set the metadata of the restored directory');
+    }
+    if (f.owned) this.close(f);
+  }
+
+  private processDir(f: DirFrame): void {
+    let entries: ManifestEntry[];
+    try {
+      entries = this.o.source.dir(f.rel, f.src);
+    } catch (err) {
+      this.problem(f.rel, (err as { code?: string }).code ?? 'EIO', (err as Error).message);
+      return;
+    }
+    for (const e of entries) {
+      if (e.type === 'dir') f.subdirs.push(e);
+      else this.leaf(f, e);
+    }
+  }
+
+  /** A manifest tells what to create even when the generation's directory cannot be opened. */
+  private usable(e: ManifestEntry): boolean {
+    return !(e.flags & FROM_SCAN) && this.o.source.reader !== null;
+  }
+
+  private file(f: DirFrame, e: ManifestEntry, rel: Buffer): void {
+    const key = e.linkGroup ? `g${e.linkGroup}` : e.flags & FROM_SCAN && e.ino ? `i${e.ino}` : null;
+    const base = key ? this.groups.get(key) : undefined;
+    if (base) {
+      if (this.link(f, e, base)) return;
+    }
+    const io = this.io;
+    io[IO.FLAGS] = (this.o.asRoot ? 1 : 0) | 2;
+    const rc = sys.copy(f.src, e.name, f.dst, e.name, io);
+    if (rc < 0) {
+      const { stage, code } = splitStaged(rc);
+      throw new EntryError(code, STAGE_TEXT[stage] ?? 'cannot copy');
+    }
+    this.stats.bytes += io[IO.BYTES]!;
+    if (key) this.groups.set(key, { dirRel: f.rel, name: e.name, ino: io[IO.NEW_INO]! });
+    const s = IO.STAT;
+    if (e.hash !== null && hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) !== e.hash) {
+      this.problem(rel, 'EHASH', `restored, but its content does not match the hash the manifest recorded (${e.hash}): the backup copy was altered or is damaged`);
+    } else if (e.hash === null && !(e.flags & FROM_SCAN) && io[IO.BYTES] !== e.size) {
+      this.problem(rel, 'ESIZE', `restored, but its size (${io[IO.BYTES]}) is not the recorded ${e.size}: the backup copy was altered or is damaged`);
+    }
+    // the copy took the generation file's metadata; the manifest's wins where they differ
+    const drift = (io[s + ST.MODE]! & 0o7777) !== e.mode || io[s + ST.MTIME] !== e.mtimeSec || io[s + ST.MTIME_NS] !== e.mtimeNsec ||
+      (this.o.asRoot && (io[s + ST.UID] !== e.uid || io[s + ST.GID] !== e.gid));
+    if (drift) {
+      const fd = sys.openat(f.dst, e.name, sys.O_RDONLY | sys.O_NOFOLLOW | sys.O_NONBLOCK, 0);
+      if (fd < 0) throw new EntryError(errnoName(fd), 'cannot open the restored file to set its metadata');
+      const r = sys.setmeta(-1, '', fd, e.uid, e.gid, e.mode, e.mtimeSec, e.mtimeNsec, (this.o.asRoot ? 1 : 0) | 2 | 4);
+      sys.close(fd);
+      if (r < 0) throw new EntryError(splitStaged(r).code, 'cannot set the metadata of the restored file');
+    }
+  }
+
+  /** Another name of an inode already restored; false when a fresh copy should be made instead. */
+  private link(f: DirFrame, e: ManifestEntry, base: LinkBase): boolean {
+    const pfd = this.o.target!.openBeneath(this.o.baseFd, base.dirRel);
+    if (pfd < 0) throw new EntryError(errnoName(pfd), 'cannot reach the first restored name of this hard link');
+    const rc = sys.linkat(pfd, base.name, f.dst, e.name);
+    sys.close(pfd);
+    if (rc < 0) {
+      if (errnoName(rc) === 'EMLINK') return false;
+      throw new EntryError(errnoName(rc), 'cannot create the hard link');
+    }
+    if (sys.fstatat(f.dst, e.name, this.st, 1) !== 0 || this.st[ST.INO] !== base.ino) {
+      sys.unlinkat(f.dst, e.name, 0);
+      throw new EntryError('ECHANGED', 'the first restored name of this hard link was replaced during the restore: link removed');
+    }
+    this.stats.files--;
+    this.stats.hardlinks++;
+    return true;
+  }
+
+  private meta(dirfd: number, e: ManifestEntry, what: number): void {
+    const w = what & (this.o.asRoot ? 7 : 6);
+    if (!w) return;
+    const rc = sys.setmeta(dirfd, e.name, -1, e.uid, e.gid, e.mode, e.mtimeSec, e.mtimeNsec, w);
+    if (rc < 0) throw new EntryError(splitStaged(rc).code, 'cannot set its metadata');
+  }
+
+  problem(rel: Buffer, code: string, message: string): void {
+    this.stats.problems++;
+    const p = { part: this.o.part, path: rel, code, message };
+    this.problems.push(p);
+    this.o.events.onProblem?.(p);
+  }
+
+  private close(f: DirFrame): void {
+    if (f.src >= 0) sys.close(f.src);
+    if (f.dst >= 0) sys.close(f.dst);
+  }
+}
+
+function must(rc: number, what: string): void {
+  if (rc < 0) throw new EntryError(errnoName(rc), what);
+}

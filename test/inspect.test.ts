@@ -1,0 +1,361 @@
+// The inspection commands on a real spool made by bin/hardsnap backup on successive (faked) days:
+// diff, history and du read manifests; verify compares the spool tree with them.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll } from 'vitest';
+import { describe, expect, test, tmpdir } from './helpers/fixture.js';
+import { hardsnap } from './helpers/run.js';
+import { makeTree, setMtimesNs } from './helpers/tree.js';
+import { mktree } from './helpers/bench-tree.js';
+import { classify } from '../src/inspect/diff.js';
+import { versionChange } from '../src/inspect/history.js';
+import type { ManifestEntry } from '../src/manifest/format.js';
+
+const HOST = 'h1';
+const DAYS = ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23'];
+const GEN = DAYS.map((d) => `${d}T030000Z`);
+/** caf\xe9<newline>name: not UTF-8, with a control character */
+const ODD = Buffer.concat([Buffer.from('caf'), Buffer.from([0xe9, 0x0a]), Buffer.from('name')]);
+const ODD_SHOWN = 'caf\\xe9\\x0aname';
+const T0 = 1_700_000_000_123_456_789n;
+
+function backup(spool: string, day: number, parts: string[]): void {
+  const args = ['backup', '--spool', spool, '--host', HOST, ...parts.flatMap((p) => ['--part', p])];
+  const r = hardsnap(args, { env: { HARDSNAP_NOW: `${DAYS[day]}T03:00:00Z` } });
+  expect(r.code, r.stderr).toBe(0);
+}
+
+function run(spool: string, args: string[]) {
+  return hardsnap([...args, '--spool', spool, '--host', HOST], { env: { HARDSNAP_NOW: '2026-11-24T12:00:00Z' } });
+}
+
+function json<T = any>(spool: string, args: string[]): T {
+  const r = run(spool, [...args, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as T;
+}
+
+function genDir(spool: string, part: string, g: number): string {
+  return path.join(spool, 'rsync', HOST, part, GEN[g]!);
+}
+
+/** Regular-file inodes of a generation, by lstat of the real tree (the test's own oracle). */
+function inodesOf(dir: string | Buffer, acc = new Map<bigint, bigint>()): Map<bigint, bigint> {
+  for (const name of fs.readdirSync(dir, { encoding: 'buffer' })) {
+    const p = Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
+    const st = fs.lstatSync(p, { bigint: true });
+    if (st.isDirectory()) inodesOf(p, acc);
+    else if (st.isFile()) acc.set(st.ino, st.size);
+  }
+  return acc;
+}
+
+describe('diff, history and du on four days of backups', () => {
+  let spool: string;
+  let src: string;
+  let etc: string;
+
+  beforeAll(() => {
+    const root = tmpdir();
+    spool = path.join(root, 'spool');
+    src = path.join(root, 'src');
+    etc = path.join(root, 'etc');
+    makeTree(src, {
+      'keep.txt': { content: 'kept by every generation', mtime: T0 },
+      'edit.txt': { content: 'v1', mtime: T0 },
+      'gone.txt': { content: 'bye', mtime: T0 },
+      'perm.txt': { content: 'perm', mode: 0o644, mtime: T0 },
+      link: { symlink: 'keep.txt' },
+      'd/inner.txt': { content: 'x', mtime: T0 },
+      'dd/f.txt': { content: 'in a removed dir', mtime: T0 },
+    });
+    makeTree(etc, { 'hosts': { content: '127.0.0.1 localhost\n', mtime: T0 } });
+    const parts = [`files=${src}`, `etc=${etc}`];
+    backup(spool, 0, parts);
+    // day 2: remove, chmod, retarget, add (with an odd name), remove a directory, add one
+    fs.rmSync(path.join(src, 'gone.txt'));
+    fs.chmodSync(path.join(src, 'perm.txt'), 0o600);
+    fs.rmSync(path.join(src, 'link'));
+    fs.symlinkSync('edit.txt', path.join(src, 'link'));
+    makeTree(src, [[ODD, { content: 'odd', mtime: T0 }], ['newdir/n.txt', { content: 'new', mtime: T0 }]]);
+    fs.rmSync(path.join(src, 'dd'), { recursive: true });
+    setMtimesNs([[Buffer.from(src), T0 + 1000n]]);
+    backup(spool, 1, parts);
+    // day 3: new content for edit.txt
+    fs.writeFileSync(path.join(src, 'edit.txt'), 'version three');
+    backup(spool, 2, parts);
+    // day 4: nothing changes in files/, etc/hosts changes
+    fs.writeFileSync(path.join(etc, 'hosts'), '127.0.0.1 localhost\n::1 localhost\n');
+    backup(spool, 3, parts);
+  });
+
+  test('diff lists exactly the added, removed, changed and metadata-only entries, odd names escaped', () => {
+    const r = run(spool, ['diff', '--part', 'files', DAYS[0]!, DAYS[1]!]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    const byMark = (m: string) => lines.filter((l) => l.startsWith(`${m} `)).map((l) => l.slice(2).replace(/ \(.*\)$/, '')).sort();
+    expect(byMark('+')).toEqual([ODD_SHOWN, 'newdir', 'newdir/n.txt'].sort());
+    expect(byMark('-')).toEqual(['dd', 'dd/f.txt', 'gone.txt']);
+    expect(byMark('M')).toEqual(['link']);
+    expect(byMark('m')).toEqual(['.', 'perm.txt']);
+    expect(lines).toHaveLength(9);
+    expect(lines).toContain('m perm.txt (mode 0644->0600)');
+    expect(lines.find((l) => l.startsWith('M link'))).toContain('target keep.txt->edit.txt');
+  });
+
+  test('diff --json gives the same changes as arrays, and a later pair shows only the day-3 edit', () => {
+    const d = json(spool, ['diff', '--part', 'files', GEN[0]!, GEN[1]!]);
+    expect(d.from).toBe(GEN[0]);
+    expect(d.to).toBe(GEN[1]);
+    expect(d.added.map((e: any) => e.path).sort()).toEqual([ODD_SHOWN, 'newdir', 'newdir/n.txt'].sort());
+    expect(d.removed.map((e: any) => e.path)).toEqual(['dd', 'dd/f.txt', 'gone.txt']);
+    expect(d.content.map((e: any) => e.path)).toEqual(['link']);
+    expect(d.metadata.map((e: any) => e.path).sort()).toEqual(['.', 'perm.txt']);
+    const later = json(spool, ['diff', '--part', 'files', DAYS[1]!, DAYS[2]!]);
+    expect(later.content.map((e: any) => e.path)).toEqual(['edit.txt']);
+    expect([...later.added, ...later.removed, ...later.metadata]).toEqual([]);
+    const none = run(spool, ['diff', '--part', 'files', DAYS[2]!, DAYS[3]!]);
+    expect(none.code).toBe(0);
+    expect(none.stdout).toBe('');
+  });
+
+  test('diff refuses a WHEN before the first generation with exit 1 and a hint', () => {
+    const r = run(spool, ['diff', '--part', 'files', '2026-11-01', DAYS[1]!]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no complete generation at or before "2026-11-01".*oldest complete generation is 2026-11-20T030000Z/);
+  });
+
+  test('history shows a new inode where the file changed (day 3) and the same inode before and after', () => {
+    const h = json(spool, ['history', '--part', 'files', 'edit.txt']);
+    expect(h.versions.map((v: any) => v.generation)).toEqual(GEN);
+    expect(h.versions.map((v: any) => v.change)).toEqual(['new', 'same', 'content', 'same']);
+    const ino = (g: number) => Number(fs.statSync(path.join(genDir(spool, 'files', g), 'edit.txt')).ino);
+    expect(h.versions.map((v: any) => v.ino)).toEqual([0, 1, 2, 3].map(ino));
+    expect(ino(1)).toBe(ino(0));
+    expect(ino(2)).not.toBe(ino(1));
+    expect(h.versions[2].size).toBe('version three'.length);
+    expect(h.versions[0].hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(h.versions[2].hash).not.toBe(h.versions[1].hash);
+    expect(h.versions[0].mtime).toBe('2023-11-14T22:13:20.123456789Z');
+    const text = run(spool, ['history', '--part', 'files', 'edit.txt']);
+    expect(text.code).toBe(0);
+    expect(text.stdout.trimEnd().split('\n').map((l) => l.split(/\s+/)[4])).toEqual(['new', 'same', 'changed', 'same']);
+  });
+
+  test('history takes a path in the escaped form diff prints, and says so when a path never existed', () => {
+    const h = json(spool, ['history', '--part', 'files', ODD_SHOWN]);
+    expect(h.path).toBe(ODD_SHOWN);
+    expect(h.versions.map((v: any) => v.generation)).toEqual(GEN.slice(1));
+    const gone = json(spool, ['history', '--part', 'files', './gone.txt']);
+    expect(gone.versions.map((v: any) => v.generation)).toEqual([GEN[0]]);
+    const never = run(spool, ['history', '--part', 'files', 'no/such']);
+    expect(never.code).toBe(1);
+    expect(never.stderr).toMatch(/no\/such is in no complete generation of part 'files'/);
+  });
+
+  test('du: a file only in one generation is unique to it, a file in all counts for none, totals add up', () => {
+    const u = json(spool, ['du']);
+    const files = u.parts.find((p: any) => p.part === 'files');
+    expect(files.generations.map((g: any) => g.generation)).toEqual(GEN);
+    // the oracle: inodes of the real trees
+    const sets = GEN.map((_, i) => inodesOf(genDir(spool, 'files', i)));
+    const all = new Map<bigint, bigint>();
+    for (const s of sets) for (const [k, v] of s) all.set(k, v);
+    GEN.forEach((_, i) => {
+      let unique = 0n;
+      for (const [ino, size] of sets[i]!) if (sets.filter((s) => s.has(ino)).length === 1) unique += size;
+      expect(files.generations[i].unique, GEN[i]).toBe(Number(unique));
+      expect(files.generations[i].freed).toBe(files.generations[i].unique);
+    });
+    // by hand: day 1 alone holds gone.txt, dd/f.txt and perm.txt at 0644
+    expect(files.generations[0].unique).toBe('bye'.length + 'in a removed dir'.length + 'perm'.length);
+    const keepIno = fs.statSync(path.join(genDir(spool, 'files', 0), 'keep.txt')).ino;
+    expect(sets.every((s) => s.has(BigInt(keepIno)))).toBe(true);
+    expect(files.generations[3].unique).toBe(0);
+    expect(files.generations[1].logical).toBe([...sets[1]!.values()].reduce((a, b) => a + Number(b), 0));
+    let total = 0n;
+    for (const v of all.values()) total += v;
+    expect(files.total).toBe(Number(total));
+    expect(files.inodes).toBe(all.size);
+    const etc = u.parts.find((p: any) => p.part === 'etc');
+    expect(u.total).toBe(files.total + etc.total);
+    expect(etc.total).toBe('127.0.0.1 localhost\n'.length + '127.0.0.1 localhost\n::1 localhost\n'.length);
+    const text = run(spool, ['du', '--part', 'files']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^files:\n/);
+    expect(text.stdout).toMatch(/total: 4 generations, \d+ distinct files, \d+ B/);
+  });
+});
+
+describe('verify', () => {
+  function twoDays(root: string): { spool: string; g0: string; g1: string } {
+    const spool = path.join(root, 'spool');
+    const src = path.join(root, 'src');
+    makeTree(src, {
+      'shared.txt': { content: 'the same on both days', mtime: T0 },
+      'changes.txt': 'day 1',
+      'd/inner.txt': { content: 'inner', mtime: T0 },
+      link: { symlink: 'shared.txt' },
+    });
+    makeTree(src, [[ODD, 'odd name']]);
+    backup(spool, 0, [`p=${src}`]);
+    fs.writeFileSync(path.join(src, 'changes.txt'), 'day 2!');
+    backup(spool, 1, [`p=${src}`]);
+    return { spool, g0: genDir(spool, 'p', 0), g1: genDir(spool, 'p', 1) };
+  }
+
+  function problems(spool: string, extra: string[] = []): { code: number; lines: string[]; stderr: string } {
+    const r = run(spool, ['verify', ...extra]);
+    return { code: r.code, lines: r.stdout.trimEnd().split('\n').filter(Boolean), stderr: r.stderr };
+  }
+
+  test('finds nothing on an untouched spool, with or without --deep (exit 0, silent)', ({ tmp }) => {
+    const { spool } = twoDays(tmp);
+    for (const args of [[], ['--deep']]) {
+      const r = run(spool, ['verify', ...args]);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout + r.stderr).toBe('');
+    }
+    const j = json(spool, ['verify', '--deep']);
+    expect(j.ok).toBe(true);
+    expect(j.generations).toHaveLength(2);
+    expect(j.generations[0].hashed).toBe(4);
+    // day 2 shares every inode but changes.txt: --deep reads a shared inode once
+    expect(j.generations[1].hashed).toBe(1);
+  });
+
+  test('finds nothing on an untouched spool of odd names (non-UTF-8, 255-byte, 40 deep)', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    mktree(src, { files: 40, odd: true, seed: 3 });
+    const spool = path.join(tmp, 'spool');
+    backup(spool, 0, [`p=${src}`]);
+    const r = run(spool, ['verify', '--deep']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+  });
+
+  test('content changed in place with size and mtime restored: only --deep finds it, in every generation sharing it', ({ tmp }) => {
+    const { spool, g0 } = twoDays(tmp);
+    const f = path.join(g0, 'shared.txt');
+    const fd = fs.openSync(f, 'r+');
+    fs.writeSync(fd, 'THE', 0);
+    fs.closeSync(fd);
+    setMtimesNs([[Buffer.from(f), T0]]);
+    expect(problems(spool).code).toBe(0);
+    const deep = problems(spool, ['--deep']);
+    expect(deep.code).toBe(2);
+    expect(deep.lines).toHaveLength(2);
+    expect(deep.lines[0]).toMatch(new RegExp(`^p ${GEN[0]} shared\\.txt: content changed: XXH64 [0-9a-f]{16}, the manifest records [0-9a-f]{16}$`));
+    expect(deep.lines[1]).toMatch(new RegExp(`^p ${GEN[1]} shared\\.txt: content changed`));
+    expect(deep.stderr).toMatch(/verify: 2 problems in 2 of 2 generations/);
+  });
+
+  test('a chmod of a shared inode is found in every generation sharing it', ({ tmp }) => {
+    const { spool, g0 } = twoDays(tmp);
+    fs.chmodSync(path.join(g0, 'd', 'inner.txt'), 0o600);
+    const r = problems(spool);
+    expect(r.code).toBe(2);
+    expect(r.lines).toEqual([
+      `p ${GEN[0]} d/inner.txt: metadata drifted (manifest->found): mode 0644->0600`,
+      `p ${GEN[1]} d/inner.txt: metadata drifted (manifest->found): mode 0644->0600`,
+    ]);
+  });
+
+  test('a deleted entry and an added entry are each listed (exit 2), odd names escaped', ({ tmp }) => {
+    const { spool, g0, g1 } = twoDays(tmp);
+    const d = path.join(g1, 'd');
+    const mtime = fs.statSync(d, { bigint: true }).mtimeNs;
+    fs.rmSync(path.join(d, 'inner.txt'));
+    setMtimesNs([[Buffer.from(d), mtime]]);
+    const mtime0 = fs.statSync(g0, { bigint: true }).mtimeNs;
+    fs.rmSync(Buffer.concat([Buffer.from(g0 + '/'), ODD]));
+    fs.writeFileSync(path.join(g0, 'planted'), 'not from a backup');
+    setMtimesNs([[Buffer.from(g0), mtime0]]);
+    const r = problems(spool, ['--part', 'p']);
+    expect(r.code).toBe(2);
+    expect(r.lines.sort()).toEqual([
+      `p ${GEN[0]} ${ODD_SHOWN}: missing: the manifest records a file`,
+      `p ${GEN[0]} planted: extra: a file the manifest does not record`,
+      `p ${GEN[1]} d/inner.txt: missing: the manifest records a file`,
+    ].sort());
+    const j = run(spool, ['verify', '--json']);
+    expect(j.code).toBe(2);
+    const out = JSON.parse(j.stdout);
+    expect(out.ok).toBe(false);
+    expect(out.generations[0].problems.map((p: any) => p.kind).sort()).toEqual(['extra', 'missing']);
+  });
+
+  test('a file replaced by another inode with the same metadata is found; --generation narrows to one', ({ tmp }) => {
+    const { spool, g1 } = twoDays(tmp);
+    const f = path.join(g1, 'changes.txt');
+    const st = fs.statSync(f, { bigint: true });
+    const dirMtime = fs.statSync(g1, { bigint: true }).mtimeNs;
+    fs.copyFileSync(f, f + '.tmp');
+    fs.renameSync(f + '.tmp', f);
+    setMtimesNs([[Buffer.from(f), st.mtimeNs], [Buffer.from(g1), dirMtime]]);
+    fs.chmodSync(f, Number(st.mode & 0o7777n));
+    const r = problems(spool, ['--generation', GEN[1]!]);
+    expect(r.code).toBe(2);
+    expect(r.lines, r.lines.join('\n')).toHaveLength(1);
+    expect(r.lines[0]).toMatch(new RegExp(`^p ${GEN[1]} changes\\.txt: replaced: inode \\d+, the manifest records \\d+$`));
+    expect(problems(spool, ['--generation', GEN[0]!]).code).toBe(0);
+  });
+
+  test('a missing manifest is a problem (exit 2) that names the file', ({ tmp }) => {
+    const { spool } = twoDays(tmp);
+    fs.rmSync(path.join(spool, 'rsync', HOST, 'p', '.hardsnap', 'manifests', `${GEN[0]}.hsm`));
+    const r = problems(spool);
+    expect(r.code).toBe(2);
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]).toMatch(new RegExp(`^p ${GEN[0]} \\.: the manifest of p ${GEN[0]} is missing: .*${GEN[0]}\\.hsm$`));
+  });
+
+  test('a damaged manifest is a problem for verify (exit 2); history and du leave that generation out and exit 2', ({ tmp }) => {
+    const { spool } = twoDays(tmp);
+    const file = path.join(spool, 'rsync', HOST, 'p', '.hardsnap', 'manifests', `${GEN[0]}.hsm`);
+    fs.truncateSync(file, fs.statSync(file).size - 5);
+    const r = problems(spool);
+    expect(r.code).toBe(2);
+    expect(r.lines).toEqual([expect.stringMatching(new RegExp(`^p ${GEN[0]} \\.: the manifest of p ${GEN[0]} is damaged \\(.+\\): `))]);
+    const h = run(spool, ['history', '--part', 'p', 'shared.txt', '--json']);
+    expect(h.code).toBe(2);
+    expect(h.stderr).toMatch(/is damaged.*generation 2026-11-20T030000Z left out/);
+    expect(JSON.parse(h.stdout).versions.map((v: any) => v.generation)).toEqual([GEN[1]]);
+    const u = run(spool, ['du', '--json']);
+    expect(u.code).toBe(2);
+    expect(JSON.parse(u.stdout).parts[0].unreadable.map((x: any) => x.generation)).toEqual([GEN[0]]);
+    const d = run(spool, ['diff', '--part', 'p', GEN[0]!, GEN[1]!]);
+    expect(d.code).toBe(2);
+    expect(d.stderr).toMatch(/^hardsnap: error: the manifest of p 2026-11-20T030000Z is damaged/);
+  });
+});
+
+describe('classify and versionChange (pure, tables)', () => {
+  const base: ManifestEntry = {
+    name: Buffer.from('f'), type: 'file', mode: 0o644, uid: 0, gid: 0, size: 5, mtimeSec: 100, mtimeNsec: 7,
+    rdev: 0, target: null, flags: 1, linkGroup: 0, ino: 11, hash: 'aaaaaaaaaaaaaaaa',
+  };
+  const e = (o: Partial<ManifestEntry>): ManifestEntry => ({ ...base, ...o });
+  const rows: [string, Partial<ManifestEntry>, ReturnType<typeof classify>, ReturnType<typeof versionChange>][] = [
+    ['same inode, even if a field were recorded differently', { mode: 0o600 }, null, 'same'],
+    ['new inode, same hash, same metadata (written again)', { ino: 12 }, null, 'rewritten'],
+    ['new inode after a chmod', { ino: 12, mode: 0o600 }, 'metadata', 'metadata'],
+    ['new inode after a touch (same hash)', { ino: 12, mtimeNsec: 8 }, 'metadata', 'metadata'],
+    ['other hash, same size and mtime', { ino: 12, hash: 'bbbbbbbbbbbbbbbb' }, 'content', 'content'],
+    ['other size', { ino: 12, size: 6, hash: 'bbbbbbbbbbbbbbbb' }, 'content', 'content'],
+    ['no hash on one side, other mtime', { ino: 12, hash: null, mtimeSec: 101 }, 'content', 'content'],
+    ['no hash on one side, same size and mtime, new owner', { ino: 12, hash: null, uid: 5 }, 'metadata', 'metadata'],
+    ['became a symlink', { ino: 12, type: 'symlink', target: Buffer.from('x'), hash: null }, 'content', 'content'],
+  ];
+  test.each(rows)('%s', (_what, change, diffKind, historyKind) => {
+    expect(classify(base, e(change))).toBe(diffKind);
+    expect(versionChange(base, e(change))).toBe(historyKind);
+  });
+
+  test('directories: only metadata can change, and there is no "new inode"', () => {
+    const d = e({ type: 'dir', ino: 0, hash: null, size: 0 });
+    expect(classify(d, { ...d })).toBe(null);
+    expect(classify(d, { ...d, mtimeSec: 200 })).toBe('metadata');
+    expect(versionChange(d, { ...d })).toBe('same');
+    expect(versionChange(undefined, d)).toBe('new');
+  });
+});

@@ -1,0 +1,353 @@
+// hardsnap restore, end to end: round trips against copies of the source, single paths with odd
+// names, a target that tries to redirect writes, and the spool left untouched.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, vi } from 'vitest';
+import { describe, expect, test, tmpdir } from './helpers/fixture.js';
+import { hardsnap } from './helpers/run.js';
+import { compareTrees, readTree, sharedInodes } from './helpers/tree.js';
+import { rsyncDiff } from './helpers/oracle.js';
+import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
+import { sys } from '../src/fs/native.js';
+import { restore } from '../src/restore/restore.js';
+import { listGenerations, manifestPath, partDir } from '../src/spool/layout.js';
+import { ManifestReader } from '../src/manifest/reader.js';
+import { ManifestWriter } from '../src/manifest/writer.js';
+
+const DAYS = ['2026-11-10', '2026-11-11', '2026-11-12', '2026-11-13', '2026-11-14'];
+const genName = (day: string) => `${day}T030000Z`;
+const b = (s: string) => Buffer.from(s, 'latin1');
+
+function ok(r: { code: number; stdout: string; stderr: string }, code = 0): void {
+  expect(r.code, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(code);
+}
+
+// one spool of five generations of one part, with a copy of the source at each step
+let base: string;
+let spool: string;
+const copies: string[] = [];
+const common = () => ['--spool', spool, '--host', 'h'];
+const gen = (day: string) => path.join(spool, 'rsync', 'h', 'p', genName(day));
+
+beforeAll(() => {
+  base = tmpdir();
+  spool = path.join(base, 'spool');
+  const src = path.join(base, 'src');
+  mktree(src, { files: 300, odd: true, seed: 7 });
+  DAYS.forEach((day, i) => {
+    if (i > 0) mutate(src, 100 + i, { change: 5, add: 5, delete: 3, rename: 3 });
+    const copy = path.join(base, `copy-${i}`);
+    copyTree(src, copy);
+    copies.push(copy);
+    ok(hardsnap(['backup', ...common(), '--part', `p=${src}`], { env: { HARDSNAP_NOW: `${day}T03:00:00Z` } }));
+  });
+}, 60_000);
+
+describe('restore round trip', () => {
+  test('every generation, by name and by --at date, restores a tree identical to the source copy of its day', ({ tmp }) => {
+    DAYS.forEach((day, i) => {
+      for (const at of [genName(day), day]) {
+        const to = path.join(tmp, `${i}-${at}`);
+        ok(hardsnap(['restore', ...common(), '--part', 'p', '--at', at, '--to', to]));
+        expect(compareTrees(copies[i]!, to), `${at}: tree comparer`).toEqual([]);
+        expect(rsyncDiff(copies[i]!, to), `${at}: rsync -aHn --checksum`).toEqual([]);
+      }
+    });
+  });
+
+  test('restored files share no inode with the spool; only source hard links are one inode; silent on success', ({ tmp }) => {
+    const to = path.join(tmp, 'out');
+    const r = hardsnap(['restore', ...common(), '--part', 'p', '--to', to]);
+    ok(r);
+    expect([r.stdout, r.stderr], 'silent on success under cron').toEqual(['', '']);
+    expect(sharedInodes(gen(DAYS[4]!), to).same).toBe(0);
+    const files = readTree(to).filter((e) => e.type === 'file');
+    const linked = files.filter((e) => e.nlink !== 1n).map((e) => e.relPath.toString('latin1')).sort();
+    expect(linked).toEqual(['odd/hardlink-to-with-space', 'odd/with space']);
+    const [x, y] = linked.map((p) => fs.lstatSync(path.join(to, p)).ino);
+    expect(x).toBe(y);
+  });
+
+  test('editing a restored file leaves the generation file unchanged (content and inode)', ({ tmp }) => {
+    const to = path.join(tmp, 'out');
+    ok(hardsnap(['restore', ...common(), '--part', 'p', '--path', 'odd/with space', '--to', to]));
+    const inSpool = path.join(gen(DAYS[4]!), 'odd', 'with space');
+    const before = { ino: fs.lstatSync(inSpool).ino, data: fs.readFileSync(inSpool) };
+    const restored = path.join(to, 'odd', 'with space');
+    expect(fs.lstatSync(restored).ino).not.toBe(before.ino);
+    fs.appendFileSync(restored, 'edited after the restore');
+    fs.writeFileSync(restored, 'overwritten');
+    expect(fs.lstatSync(inSpool).ino).toBe(before.ino);
+    expect(fs.readFileSync(inSpool)).toEqual(before.data);
+  });
+});
+
+describe('restore --path', () => {
+  test('a file with a latin1 name given in escaped form lands at DIR/SUB with its bytes and metadata', ({ tmp }) => {
+    const to = path.join(tmp, 'out');
+    ok(hardsnap(['restore', ...common(), '--part', 'p', '--at', DAYS[2]!, '--path', 'odd/latin1-\\xe9t\\xe9', '--to', to]));
+    const name = Buffer.concat([b(to + '/odd/'), Buffer.from([0x6c, 0x61, 0x74, 0x69, 0x6e, 0x31, 0x2d, 0xe9, 0x74, 0xe9])]);
+    const src = Buffer.concat([b(copies[2]! + '/odd/'), name.subarray(name.length - 10)]);
+    expect(fs.readFileSync(name)).toEqual(fs.readFileSync(src));
+    const [st, ss] = [fs.lstatSync(name, { bigint: true }), fs.lstatSync(src, { bigint: true })];
+    expect([st.mode, st.mtimeNs, st.nlink]).toEqual([ss.mode, ss.mtimeNs, 1n]);
+    expect(fs.readdirSync(to)).toEqual(['odd']);
+    expect(fs.readdirSync(path.join(to, 'odd'))).toHaveLength(1);
+    // the parent gets the generation's metadata for it
+    expect(fs.lstatSync(path.join(to, 'odd'), { bigint: true }).mtimeNs).toBe(fs.lstatSync(path.join(copies[2]!, 'odd'), { bigint: true }).mtimeNs);
+  });
+
+  test('a file whose name holds a newline, named as \\x0a', ({ tmp }) => {
+    const to = path.join(tmp, 'out');
+    ok(hardsnap(['restore', ...common(), '--part', 'p', '--path', 'odd/new\\x0aline', '--to', to]));
+    expect(fs.readFileSync(path.join(to, 'odd', 'new\nline'), 'utf8')).toBe('odd:new\nline');
+  });
+
+  test('a directory of odd names restores identical to the same directory of the source copy', ({ tmp }) => {
+    const to = path.join(tmp, 'out');
+    ok(hardsnap(['restore', ...common(), '--part', 'p', '--at', genName(DAYS[1]!), '--path', 'odd', '--to', to]));
+    expect(compareTrees(path.join(copies[1]!, 'odd'), path.join(to, 'odd'))).toEqual([]);
+    expect(rsyncDiff(path.join(copies[1]!, 'odd'), path.join(to, 'odd'))).toEqual([]);
+  });
+
+  test('a path that is not in the generation, or that climbs out with .., is a usage error', ({ tmp }) => {
+    const to = path.join(tmp, 'out');
+    const r = hardsnap(['restore', ...common(), '--part', 'p', '--path', 'odd/no-such-file', '--to', to]);
+    ok(r, 1);
+    expect(r.stderr).toMatch(/odd\/no-such-file.*is not in part 'p'/);
+    expect(fs.existsSync(to), 'a usage error writes nothing, not even DIR').toBe(false);
+    ok(hardsnap(['restore', ...common(), '--part', 'p', '--path', '../../etc', '--to', to]), 1);
+    ok(hardsnap(['restore', ...common(), '--part', 'p', '--path', 'odd/\\q', '--to', to]), 1);
+  });
+
+  test('the escaped form a dry run prints names the same path back', ({ tmp }) => {
+    const r = hardsnap(['restore', ...common(), '--part', 'p', '--path', 'odd', '--to', path.join(tmp, 'x'), '--dry-run']);
+    ok(r);
+    expect(fs.existsSync(path.join(tmp, 'x'))).toBe(false);
+    const shown = r.stdout.split('\n').find((l) => l.includes('latin1-'))!;
+    expect(shown).toBe('odd/latin1-\\xe9t\\xe9');
+    const to = path.join(tmp, 'out');
+    ok(hardsnap(['restore', ...common(), '--part', 'p', '--path', shown, '--to', to]));
+    expect(fs.readdirSync(path.join(to, 'odd'), { encoding: 'buffer' })).toEqual([b('latin1-\xe9t\xe9')]);
+  });
+});
+
+describe('restore never writes outside DIR', () => {
+  test('a non-empty DIR is refused without --force, and left as it was', ({ tmp }) => {
+    const to = path.join(tmp, 'out');
+    fs.mkdirSync(to);
+    fs.writeFileSync(path.join(to, 'keep'), 'mine');
+    const r = hardsnap(['restore', ...common(), '--part', 'p', '--to', to]);
+    ok(r, 1);
+    expect(r.stderr).toMatch(/not empty.*--force/);
+    expect(fs.readdirSync(to)).toEqual(['keep']);
+  });
+
+  test('a symlink planted in DIR where a directory is restored is removed, not followed: the outside stays empty', ({ tmp }) => {
+    const outside = path.join(tmp, 'outside');
+    fs.mkdirSync(outside);
+    const to = path.join(tmp, 'out');
+    fs.mkdirSync(to);
+    fs.symlinkSync(outside, path.join(to, 'odd'));
+    fs.writeFileSync(path.join(to, 'keep'), 'mine');
+    ok(hardsnap(['restore', ...common(), '--part', 'p', '--path', 'odd', '--to', to]), 1);
+    expect(fs.readdirSync(outside)).toEqual([]);
+    const r = hardsnap(['restore', ...common(), '--part', 'p', '--path', 'odd', '--to', to, '--force']);
+    ok(r);
+    expect(r.stderr).toMatch(/removed the symlink odd -> .*outside/);
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect(fs.lstatSync(path.join(to, 'odd')).isDirectory()).toBe(true);
+    expect(fs.readFileSync(path.join(to, 'keep'), 'utf8')).toBe('mine');
+    expect(compareTrees(path.join(copies[4]!, 'odd'), path.join(to, 'odd'))).toEqual([]);
+  });
+
+  test('a symlink swapped in during the restore is not followed; it is reported and nothing lands outside', ({ tmp }) => {
+    const outside = path.join(tmp, 'outside');
+    fs.mkdirSync(outside);
+    const to = path.join(tmp, 'out');
+    // right after the restore creates directory odd/deep00, an attacker replaces it with a link
+    const real = sys.mkdirat.bind(sys);
+    const spy = vi.spyOn(sys, 'mkdirat').mockImplementation((dirfd, name, mode) => {
+      const rc = real(dirfd, name, mode);
+      if (Buffer.from(name).toString() === 'deep00') {
+        expect(sys.unlinkat(dirfd, name, sys.AT_REMOVEDIR)).toBe(0);
+        expect(sys.symlinkat(outside, dirfd, name)).toBe(0);
+      }
+      return rc;
+    });
+    try {
+      const gens = listGenerations(spool, 'h', 'p');
+      const problems: string[] = [];
+      const r = restore(
+        { partDirOf: (p) => partDir(spool, 'h', p), spool, parts: [{ part: 'p', generation: gens[gens.length - 1], substituted: false }], all: false, to, sub: 'odd', force: false, dryRun: false },
+        { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) },
+      );
+      // O_NOFOLLOW|O_DIRECTORY on a symlink says ENOTDIR; RESOLVE_NO_SYMLINKS says ELOOP
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^odd\/deep00: (ELOOP|ENOTDIR)$/);
+      expect(r.problems).toHaveLength(1);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect(fs.readFileSync(path.join(to, 'odd', 'with space'), 'utf8')).toBe('odd:with space');
+  });
+
+  test('a symlink planted in DIR after the emptiness check is not followed: EEXIST, reported, outside stays empty', ({ tmp }) => {
+    const outside = path.join(tmp, 'outside');
+    fs.mkdirSync(outside);
+    const to = path.join(tmp, 'out');
+    const gens = listGenerations(spool, 'h', 'p');
+    const problems: string[] = [];
+    restore(
+      { partDirOf: (p) => partDir(spool, 'h', p), spool, parts: [{ part: 'p', generation: gens[gens.length - 1], substituted: false }], all: false, to, sub: 'odd', force: false, dryRun: false },
+      {
+        onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`),
+        // called just before an entry is written
+        onEntry: (_part, rel) => {
+          if (rel.toString() === 'odd/empty dir') fs.symlinkSync(outside, path.join(to, 'odd', 'empty dir'));
+        },
+      },
+    );
+    expect(problems).toEqual(['odd/empty dir: EEXIST']);
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect(fs.readlinkSync(path.join(to, 'odd', 'empty dir'))).toBe(outside);
+  });
+});
+
+describe('restore: choosing the generation', () => {
+  test('WHEN before every generation: exit 1 naming the nearest generations', ({ tmp }) => {
+    const r = hardsnap(['restore', ...common(), '--part', 'p', '--at', '2026-11-01', '--to', path.join(tmp, 'out')]);
+    ok(r, 1);
+    expect(r.stderr).toMatch(/no complete generation at or before "2026-11-01".*nearest: 2026-11-10T030000Z, 2026-11-11T030000Z/);
+    expect(fs.existsSync(path.join(tmp, 'out'))).toBe(false);
+  });
+
+  test('a target inside the spool is refused, even with --force', () => {
+    const r = hardsnap(['restore', ...common(), '--part', 'p', '--to', gen(DAYS[0]!), '--force']);
+    ok(r, 1);
+    expect(r.stderr).toMatch(/lies inside the spool/);
+  });
+
+  test('an unknown part: exit 1 listing the parts', ({ tmp }) => {
+    const r = hardsnap(['restore', ...common(), '--part', 'nope', '--to', path.join(tmp, 'out')]);
+    ok(r, 1);
+    expect(r.stderr).toMatch(/no part 'nope'.*its parts: p/);
+  });
+
+  test('--all restores each part into DIR/<part>; a part without the chosen generation gets its newest before it, and says so', ({ tmp }) => {
+    const sp = path.join(tmp, 'spool');
+    const a = path.join(tmp, 'a');
+    const c = path.join(tmp, 'c');
+    mktree(a, { files: 20, seed: 1 });
+    mktree(c, { files: 20, seed: 2 });
+    const cmn = ['--spool', sp, '--host', 'h'];
+    ok(hardsnap(['backup', ...cmn, '--part', `mail/imap=${a}`, '--part', `db=${c}`], { env: { HARDSNAP_NOW: '2026-11-10T03:00:00Z' } }));
+    const db10 = path.join(tmp, 'db-10');
+    copyTree(c, db10);
+    fs.writeFileSync(path.join(a, 'new-on-11th'), 'x');
+    fs.writeFileSync(path.join(c, 'not-backed-up'), 'x');
+    ok(hardsnap(['backup', ...cmn, '--part', `mail/imap=${a}`], { env: { HARDSNAP_NOW: '2026-11-11T03:00:00Z' } }));
+    const to = path.join(tmp, 'out');
+    const r = hardsnap(['restore', ...cmn, '--all', '--at', '2026-11-11T030000Z', '--to', to, '--json']);
+    ok(r);
+    expect(r.stderr).toMatch(/part 'db' has no generation 2026-11-11T030000Z: restoring its newest complete one before it, 2026-11-10T030000Z/);
+    const j = JSON.parse(r.stdout);
+    expect(j.generation).toBe('2026-11-11T030000Z');
+    expect(j.parts.map((p: { part: string; generation: string; substituted: boolean }) => [p.part, p.generation, p.substituted])).toEqual([
+      ['db', '2026-11-10T030000Z', true], ['mail/imap', '2026-11-11T030000Z', false],
+    ]);
+    expect(j.problems).toEqual([]);
+    expect(compareTrees(a, path.join(to, 'mail', 'imap'))).toEqual([]);
+    expect(compareTrees(db10, path.join(to, 'db'))).toEqual([]);
+  });
+});
+
+describe('restore from a damaged spool', () => {
+  test('a missing manifest: the generation itself is walked, hard links kept, and the run says so', ({ tmp }) => {
+    const sp = path.join(tmp, 'spool');
+    const src = path.join(tmp, 'src');
+    mktree(src, { files: 30, odd: true, seed: 3 });
+    ok(hardsnap(['backup', '--spool', sp, '--host', 'h', '--part', `p=${src}`]));
+    const mdir = path.join(sp, 'rsync', 'h', 'p', '.hardsnap', 'manifests');
+    for (const f of fs.readdirSync(mdir)) fs.unlinkSync(path.join(mdir, f));
+    const to = path.join(tmp, 'out');
+    const r = hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', to, '--verbose']);
+    ok(r);
+    expect(r.stderr).toMatch(/manifest of .* is missing: restoring from the generation's own tree/);
+    expect(compareTrees(src, to)).toEqual([]);
+  });
+
+  test('a generation file altered in place is restored but reported as a hash mismatch (exit 23)', ({ tmp }) => {
+    const sp = path.join(tmp, 'spool');
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'f'), 'original');
+    ok(hardsnap(['backup', '--spool', sp, '--host', 'h', '--part', `p=${src}`]));
+    fs.writeFileSync(path.join(sp, 'rsync', 'h', 'p', 'last', 'f'), 'tampered');
+    const r = hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', path.join(tmp, 'out')]);
+    ok(r, 23);
+    expect(r.stderr).toMatch(/"f": EHASH: restored, but its content does not match/);
+  });
+
+  test('a manifest entry named ../x (a tampered spool) stops the restore before anything is written (exit 2)', ({ tmp }) => {
+    const sp = path.join(tmp, 'spool');
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'a'), 'a');
+    fs.writeFileSync(path.join(src, 'sub', 'b'), 'b');
+    ok(hardsnap(['backup', '--spool', sp, '--host', 'h', '--part', `p=${src}`]));
+    const g = listGenerations(sp, 'h', 'p')[0]!;
+    const file = manifestPath(partDir(sp, 'h', 'p'), g.name);
+    const r0 = ManifestReader.open(file);
+    const blocks = [...r0.walk()];
+    const root = r0.root;
+    const header = r0.header;
+    r0.close();
+    const w = ManifestWriter.create(file, { part: header.part, generation: header.generation, created: header.created, tool: header.tool });
+    for (const blk of blocks) {
+      const entries = blk.entries.map((e) => (e.name.toString() === 'b' ? { ...e, name: Buffer.from('../../x') } : e));
+      w.addDir(blk.dir, entries);
+    }
+    w.finish(root);
+    const to = path.join(tmp, 'out');
+    const r = hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', to]);
+    ok(r, 2);
+    expect(r.stderr).toMatch(/impossible name "..\/..\/x".*nothing restored/);
+    expect(fs.readdirSync(to)).toEqual([]);
+    expect(fs.existsSync(path.join(tmp, 'x'))).toBe(false);
+  });
+
+  test('--force replaces a file at a restored path, never writing into it (a hard link to an outside file stays intact)', ({ tmp }) => {
+    const outsideFile = path.join(tmp, 'precious');
+    fs.writeFileSync(outsideFile, 'precious');
+    const to = path.join(tmp, 'out');
+    fs.mkdirSync(path.join(to, 'odd'), { recursive: true });
+    fs.linkSync(outsideFile, path.join(to, 'odd', 'with space'));
+    const r = hardsnap(['restore', ...common(), '--part', 'p', '--path', 'odd/with space', '--to', to, '--force']);
+    ok(r);
+    expect(fs.readFileSync(outsideFile, 'utf8')).toBe('precious');
+    expect(fs.readFileSync(path.join(to, 'odd', 'with space'), 'utf8')).toBe('odd:with space');
+    expect(fs.lstatSync(path.join(to, 'odd', 'with space')).ino).not.toBe(fs.lstatSync(outsideFile).ino);
+  });
+
+  test.skipIf(process.getuid?.() !== 0)('as root: numeric owners of files, directories and symlinks, FIFOs and a device come back (needs root to chown and mknod)', ({ tmp }) => {
+    const sp = path.join(tmp, 'spool');
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(path.join(src, 'd'), { recursive: true, mode: 0o750 });
+    fs.writeFileSync(path.join(src, 'd', 'f'), 'data', { mode: 0o4750 });
+    fs.symlinkSync('f', path.join(src, 'd', 'l'));
+    execFileSync('mkfifo', ['-m', '0620', path.join(src, 'd', 'fifo')]);
+    execFileSync('mknod', ['-m', '0640', path.join(src, 'd', 'null'), 'c', '1', '3']);
+    for (const n of ['d/f', 'd/fifo', 'd/null']) fs.chownSync(path.join(src, n), 1234, 5678);
+    fs.chmodSync(path.join(src, 'd', 'f'), 0o4750);
+    fs.lchownSync(path.join(src, 'd', 'l'), 2345, 6789);
+    fs.chownSync(path.join(src, 'd'), 3456, 7890);
+    ok(hardsnap(['backup', '--spool', sp, '--host', 'h', '--part', `p=${src}`]));
+    const to = path.join(tmp, 'out');
+    ok(hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', to]));
+    expect(compareTrees(src, to)).toEqual([]);
+    expect(rsyncDiff(src, to)).toEqual([]);
+  });
+});
