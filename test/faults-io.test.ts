@@ -141,7 +141,7 @@ describe('files that change while they are copied', () => {
   // a child process keeps changing the file for the whole copy
   const writers = {
     grows: 'import time\nf = open(p, "ab")\nwhile True:\n    f.write(b"g" * 4096); f.flush(); time.sleep(0.001)',
-    'shrinks and regrows': 'import os, time\nwhile True:\n    os.truncate(p, 48 << 20); os.truncate(p, 64 << 20); time.sleep(0.001)',
+    'shrinks and regrows': 'import os\nwhile True:\n    os.truncate(p, 48 << 20); os.truncate(p, 64 << 20)',
     'is rewritten in place': 'f = open(p, "r+b")\nwhile True:\n    f.seek(0); f.write(b"r" * 4096); f.flush()',
   };
   test.for(Object.keys(writers) as (keyof typeof writers)[])('a file that %s during the copy: detected, retried, reported, flagged UNSTABLE, copied again by the next run', async (kind, { tmp }) => {
@@ -251,17 +251,20 @@ describe('a source directory swapped between scan and descent', () => {
 });
 
 describe('two runs at once', () => {
-  test('two backups started together: one publishes, the other exits 3 naming the holder, nothing of it in the spool', async () => {
+  test('two backups at once: the one holding the lock publishes, the other exits 3 naming the holder, nothing of it in the spool', async () => {
     const tmp = shmdir();
     const src = path.join(tmp, 'src');
     const spool = path.join(tmp, 'spool');
     mktree(src, { files: 1500, seed: 3 });
     const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
-    const a = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(1) } });
+    // the first run is held (test seam) with everything built, so the second surely meets it
+    const a = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(1), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '3000' } });
+    await waitFor(() => a.out.stderr.includes('test pause at before-publish'), 30_000, 5, 'the first run to pause');
     const b = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
-    const [ea, eb] = await Promise.all([a.exited, b.exited]);
-    const results = [{ c: a, e: ea }, { c: b, e: eb }].sort((x, y) => (x.e.code ?? 0) - (y.e.code ?? 0));
-    const [winner, loser] = results as [typeof results[0], typeof results[0]];
+    const eb = await b.exited;
+    const ea = await a.exited;
+    const [winner, loser] = [{ c: a, e: ea }, { c: b, e: eb }];
+    winner.c.out.stderr = winner.c.out.stderr.replace('hardsnap: test pause at before-publish\n', '');
     expect(winner.e.code, winner.c.out.stderr).toBe(0);
     expect(loser.e.code, loser.c.out.stderr).toBe(3);
     expect(loser.c.out.stderr.trim().split('\n')).toHaveLength(1);
