@@ -228,6 +228,12 @@ export class TreeBuilder {
     const src = sys.openat(parent.src, sub.name, O_DIR | sys.O_NOATIME, 0);
     if (src < 0) {
       this.problem(rel, errnoName(src), 'cannot open directory');
+      // it stays empty, but with its own metadata rather than the 0700 it was made with
+      if (!o.dryRun) {
+        const m = sub.meta;
+        const rc = sys.setmeta(parent.dst, sub.name, -1, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, (o.asRoot ? 1 : 0) | 2 | 4);
+        if (rc < 0) this.fatal(rel, -(-rc & 0xffff), 'cannot set the metadata of a directory in the spool');
+      }
       return null;
     }
     let dst = -1;
@@ -530,7 +536,7 @@ export class TreeBuilder {
     const s = IO.STAT;
     const meta: Meta = {
       type: 'file', mode: io[s + ST.MODE]! & 0o7777, uid: io[s + ST.UID]!, gid: io[s + ST.GID]!,
-      size: io[s + ST.SIZE]!, mtimeSec: io[s + ST.MTIME]!, mtimeNsec: io[s + ST.MTIME_NS]!, rdev: 0, target: null,
+      size: io[IO.BYTES]!, mtimeSec: io[s + ST.MTIME]!, mtimeNsec: io[s + ST.MTIME_NS]!, rdev: 0, target: null,
     };
     this.stats.copied++;
     this.stats.bytesWritten += io[IO.BYTES]!;

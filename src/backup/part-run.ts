@@ -60,6 +60,11 @@ function preparePartial(pdir: string, generation: string, part: string, ev: Back
   return { partialPath: target, resumed: false };
 }
 
+/** Manifests a killed run was writing (`<gen>.hsm.tmp`): as big as a manifest, never used again. */
+function removeStaleManifestTmps(mdir: string): void {
+  for (const n of fs.readdirSync(mdir)) if (n.endsWith('.tmp')) fs.rmSync(path.join(mdir, n), { force: true });
+}
+
 function listPartials(pdir: string): string[] {
   return fs
     .readdirSync(pdir)
@@ -84,6 +89,7 @@ export async function buildPart(
   let resumed = false;
   if (!dry) {
     fs.mkdirSync(manifestDir(pdir), { recursive: true });
+    removeStaleManifestTmps(manifestDir(pdir));
     ({ partialPath, resumed } = preparePartial(pdir, generation, spec.name, ev));
   }
   const manifestTmp = manifestPath(pdir, generation) + '.tmp';

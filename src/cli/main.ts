@@ -33,7 +33,8 @@ export async function runCli(argv: string[]): Promise<void> {
     .version(VERSION, '-V, --version')
     .showSuggestionAfterError(true)
     .exitOverride()
-    .configureOutput({ outputError: (s, write) => write(`hardsnap: ${s.replace(/^error: /, 'error: ')}`) });
+    // one line per error (cron mail, log greps): commander's "(Did you mean --x?)" joins it
+    .configureOutput({ outputError: (s, write) => write(`hardsnap: ${s.trimEnd().replace(/\n+/g, ' ')}\n`) });
   for (const c of COMMANDS) c.register(program, ctx);
   for (const c of program.commands) c.exitOverride();
   // `status` follows the Nagios convention: a usage error there is 3 (UNKNOWN)
