@@ -513,12 +513,15 @@ static int write_all(int fd, const char *p, size_t n, off_t off) {
 /*
  * Reads sfd from the start, hashing everything (holes as zeros) and writing data to dfd when
  * dfd >= 0. Holes are skipped with SEEK_DATA/SEEK_HOLE when the file looks sparse, and the
- * destination is extended with ftruncate so they stay holes. Returns bytes read or -errno;
+ * destination is extended with ftruncate so they stay holes. Reads at most st->st_size bytes
+ * (the size seen before reading): a file that grows faster than it is read (a busy log) would
+ * otherwise be read forever; growth shows in the fstat after. Returns bytes read or -errno;
  * *werr tells whether a failure came from writing.
  */
 static off_t pump(int sfd, int dfd, const struct stat *st, xxh64_state *h, int *werr) {
   char *buf = copy_buffer();
   if (!buf) return -ENOMEM;
+  const off_t limit = st->st_size;
   off_t pos = 0, total = 0;
   int sparse = st->st_size > 0 && (off_t)st->st_blocks * 512 < st->st_size;
   *werr = 0;
@@ -531,13 +534,15 @@ static off_t pump(int sfd, int dfd, const struct stat *st, xxh64_state *h, int *
         /* no more data: the rest up to the size seen now is a hole */
         struct stat now;
         if (fstat(sfd, &now) < 0) return -errno;
-        if (now.st_size > pos) {
-          hash_zeros(h, now.st_size - pos);
-          total += now.st_size - pos;
-          pos = now.st_size;
+        off_t stop = now.st_size < limit ? now.st_size : limit;
+        if (stop > pos) {
+          hash_zeros(h, stop - pos);
+          total += stop - pos;
+          pos = stop;
         }
         break;
       }
+      if (d > limit) d = limit;
       if (d > pos) {
         hash_zeros(h, d - pos);
         total += d - pos;
@@ -546,10 +551,11 @@ static off_t pump(int sfd, int dfd, const struct stat *st, xxh64_state *h, int *
       end = lseek(sfd, pos, SEEK_HOLE);
       if (end < 0) return -errno;
     }
+    if (end < 0 || end > limit) end = limit;
     int eof = 0;
-    while (end < 0 || pos < end) {
+    while (pos < end) {
       size_t want = CHUNK;
-      if (end >= 0 && (off_t)want > end - pos) want = (size_t)(end - pos);
+      if ((off_t)want > end - pos) want = (size_t)(end - pos);
       ssize_t r = pread(sfd, buf, want, pos);
       if (r < 0) {
         if (errno == EINTR) continue;
@@ -570,7 +576,7 @@ static off_t pump(int sfd, int dfd, const struct stat *st, xxh64_state *h, int *
       pos += r;
       total += r;
     }
-    if (!sparse || eof) break;
+    if (!sparse || eof || pos >= limit) break;
   }
   if (dfd >= 0 && ftruncate(dfd, pos) < 0) {
     *werr = 1;

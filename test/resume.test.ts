@@ -29,7 +29,8 @@ describe('SIGKILL mid-run, then resume', () => {
     let kills = 0;
     // each kill lands a little later into a run that has visibly started writing its partial
     for (const [d, delayMs] of [[2, 0], [3, 60], [4, 150], [5, 300]] as const) {
-      const child = spawnHardsnap(args, { env: env(d) });
+      // the killed runs may never publish: they pause there (a test-only seam) if they get that far
+      const child = spawnHardsnap(args, { env: { ...env(d), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '60000' } });
       await waitFor(() => fs.readdirSync(pdir).some((n) => n.endsWith('.partial') && fs.readdirSync(path.join(pdir, n)).length > 0), 30_000);
       await new Promise((r) => setTimeout(r, delayMs));
       child.killGroup('SIGKILL');

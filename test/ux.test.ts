@@ -185,13 +185,13 @@ describe('help, version and errors', () => {
     }
   });
 
-  test('an unknown option or command exits 1 with a one-line error and a hint', () => {
+  test('an unknown option or command exits 1 with one error line that holds a hint', () => {
     const o = hardsnap(['backup', '--bogus']);
     expect(o.code).toBe(1);
-    expect(o.stderr).toBe("hardsnap: error: unknown option '--bogus'\nhardsnap: hint: see 'hardsnap help backup' for its options\n");
+    expect(o.stderr).toBe("hardsnap: error: unknown option '--bogus' (see 'hardsnap help backup')\n");
     const c = hardsnap(['bakcup']);
     expect(c.code).toBe(1);
-    expect(c.stderr).toBe("hardsnap: error: unknown command 'bakcup' (Did you mean backup?)\nhardsnap: hint: see 'hardsnap --help' for the commands\n");
+    expect(c.stderr).toBe("hardsnap: error: unknown command 'bakcup' (Did you mean backup?) (see 'hardsnap --help' for the commands)\n");
     const none = hardsnap([]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/^Usage: hardsnap/);

@@ -16,7 +16,9 @@ import { joinRel } from '../paths/escape.js';
 import { MODE_BITS, parseScan, type Meta, type SourceEntry } from '../fs/entry.js';
 import { IO, ST, STAGE, errnoName, hashHex, splitStaged, sys } from '../fs/native.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
-import { decide, type Decision } from '../plan/decide.js';
+import { decide, needsChecksum, type Decision } from '../plan/decide.js';
+import { sameContent } from '../fs/compare.js';
+import type { Candidate, DedupIndex } from './dedup-index.js';
 import type { ManifestWriter } from '../manifest/writer.js';
 import { removeChildAt } from './remove-tree.js';
 import type { PrevTree } from './prev-tree.js';
@@ -46,6 +48,12 @@ export interface BuildOptions {
   skipDirs: Map<string, string>;
   manifest: ManifestWriter | null;
   dryRun: boolean;
+  /** content index: new or changed files identical to one in it are linked, not written */
+  dedup?: DedupIndex | null;
+  /** compare bytes before a content link (docs/CONTENT.md) */
+  dedupVerify?: boolean;
+  /** decide "unchanged" by content hash (reads the source of every unchanged-looking file) */
+  checksum?: boolean;
   onProblem(p: Problem): void;
   onNote(message: string): void;
   /** each entry's decision, before it is carried out (dry runs print it; --verbose itemizes it) */
@@ -101,7 +109,8 @@ export function newStats(): BuildStats {
   return {
     entries: 0, dirs: 0, files: 0, symlinks: 0, specials: 0, linked: 0, copied: 0,
     bytesWritten: 0, bytesLinked: 0, reused: 0, emlinkCopies: 0, prevMissing: 0, unstable: 0,
-    excluded: 0, problems: 0, vanished: 0,
+    excluded: 0, problems: 0, vanished: 0, dedupLinked: 0, dedupBytes: 0, dedupMismatches: 0,
+    hashedFiles: 0, hashedBytes: 0, checksumChanged: 0,
   };
 }
 
@@ -111,6 +120,10 @@ export class TreeBuilder {
   private readonly st = new Float64Array(sys.STAT_FIELDS);
   private readonly groups = new Map<string, LinkGroup>();
   private nextGroup = 1;
+  /** the source hash --checksum just computed, reused by the content link of the same entry */
+  private knownHash: { e: SourceEntry; hash: string } | null = null;
+  /** this generation as a dedup root (files written by this run join the index) */
+  private selfRoot = -1;
   private lastProgress = 0;
   private lastProgressAt = 0;
   /** frames in walk (pre-)order whose manifest block is not written yet */
@@ -121,7 +134,9 @@ export class TreeBuilder {
   /** directories waiting for their jobs before their metadata is set */
   private readonly finishing: Promise<void>[] = [];
 
-  constructor(private readonly o: BuildOptions) {}
+  constructor(private readonly o: BuildOptions) {
+    if (o.dedup && !o.dryRun) this.selfRoot = o.dedup.addRoot(o.dstRootFd, 'this generation', false);
+  }
 
   /** Builds the whole tree; returns the root's manifest entry. Throws on a fatal error. */
   async run(): Promise<ManifestEntry> {
@@ -215,6 +230,12 @@ export class TreeBuilder {
     const src = sys.openat(parent.src, sub.name, O_DIR | sys.O_NOATIME, 0);
     if (src < 0) {
       this.problem(rel, errnoName(src), 'cannot open directory');
+      // it stays empty, but with its own metadata rather than the 0700 it was made with
+      if (!o.dryRun) {
+        const m = sub.meta;
+        const rc = sys.setmeta(parent.dst, sub.name, -1, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, (o.asRoot ? 1 : 0) | 2 | 4);
+        if (rc < 0) this.fatal(rel, -(-rc & 0xffff), 'cannot set the metadata of a directory in the spool');
+      }
       return null;
     }
     let dst = -1;
@@ -297,7 +318,11 @@ export class TreeBuilder {
           continue;
         }
       }
-      const d = decide(e, p, { prevAvailable: f.prev >= 0, asRoot: o.asRoot });
+      const ctx = { prevAvailable: f.prev >= 0, asRoot: o.asRoot, checksum: o.checksum };
+      const sourceHash = needsChecksum(e, p, ctx) ? this.hashSource(f, e) : undefined;
+      const d = decide(e, p, ctx, sourceHash);
+      if (d.reason === 'content differs (checksum)') this.stats.checksumChanged++;
+      this.knownHash = sourceHash ? { e, hash: sourceHash } : null;
       if (o.onPlan) o.onPlan(joinRel(f.rel, e.name), d, e);
       if (isDir) {
         this.stats.dirs++;
@@ -330,7 +355,10 @@ export class TreeBuilder {
         continue;
       }
       if (d.action === 'copy') {
-        await this.fireCopy(f, e, f.out.push(null) - 1);
+        // a content link (hash first, on this thread) saves the copy altogether
+        const linked = this.contentLink(f, e);
+        if (linked) f.out.push(linked);
+        else await this.fireCopy(f, e, f.out.push(null) - 1);
         continue;
       }
       f.out.push(this.materialize(f, e, d));
@@ -440,7 +468,8 @@ export class TreeBuilder {
     else if (code === 'ENOENT' || code === 'EPERM' || code === 'EXDEV') this.stats.prevMissing++;
     else if (code === 'EEXIST' && this.o.resume) removeChildAt(f.dst, e.name);
     else this.fatal(joinRel(f.rel, e.name), rc, 'cannot link into the spool');
-    return this.materialize(f, e, { action: e.type === 'file' ? 'copy' : e.type === 'symlink' ? 'symlink' : 'mknod', reason: code });
+    // no content link here: the previous inode is the best candidate, and it just refused
+    return this.materialize(f, e, { action: e.type === 'file' ? 'copy' : e.type === 'symlink' ? 'symlink' : 'mknod', reason: code }, false);
   }
 
   /** Second and later names of one source inode become names of one generation inode. */
@@ -479,10 +508,10 @@ export class TreeBuilder {
   }
 
   /** Creates a new inode for a non-directory entry; null when it could not be (reported). */
-  private materialize(f: Frame, e: SourceEntry, d: Decision): ManifestEntry | null {
+  private materialize(f: Frame, e: SourceEntry, d: Decision, dedup = true): ManifestEntry | null {
     switch (d.action) {
       case 'copy':
-        return this.copy(f, e);
+        return (dedup ? this.contentLink(f, e) : null) ?? this.copy(f, e);
       case 'symlink':
         return this.special(f, e, () => sys.symlinkat(e.target!, f.dst, e.name));
       case 'mknod':
@@ -502,7 +531,7 @@ export class TreeBuilder {
     io[IO.FLAGS] = (this.o.asRoot ? 1 : 0) | 2;
     this.job(f, sys.copyAsync(f.src, e.name, f.dst, e.name, io), (rc) => {
       if (rc === 0 && io[IO.CHANGED] !== 1) {
-        f.out[at] = this.copied(e, io, false);
+        f.out[at] = this.copied(f, e, io, false);
         return;
       }
       if (rc === 0) sys.unlinkat(f.dst, e.name, 0);
@@ -510,15 +539,18 @@ export class TreeBuilder {
     });
   }
 
-  private copied(e: SourceEntry, io: Float64Array, changed: boolean): ManifestEntry {
+  private copied(f: Frame, e: SourceEntry, io: Float64Array, changed: boolean): ManifestEntry {
     const s = IO.STAT;
     const meta: Meta = {
       type: 'file', mode: io[s + ST.MODE]! & 0o7777, uid: io[s + ST.UID]!, gid: io[s + ST.GID]!,
-      size: io[s + ST.SIZE]!, mtimeSec: io[s + ST.MTIME]!, mtimeNsec: io[s + ST.MTIME_NS]!, rdev: 0, target: null,
+      size: io[IO.BYTES]!, mtimeSec: io[s + ST.MTIME]!, mtimeNsec: io[s + ST.MTIME_NS]!, rdev: 0, target: null,
     };
     this.stats.copied++;
     this.stats.bytesWritten += io[IO.BYTES]!;
-    return this.manifestEntry(e.name, meta, io[IO.NEW_INO]!, changed ? FLAG.UNSTABLE : 0, hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!));
+    const m = this.manifestEntry(e.name, meta, io[IO.NEW_INO]!, changed ? FLAG.UNSTABLE : 0, hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!));
+    // a written file can be the content-link target of a later one in this run
+    if (this.selfRoot >= 0) this.o.dedup!.addEntry(this.selfRoot, f.rel, m);
+    return m;
   }
 
   private copy(f: Frame, e: SourceEntry): ManifestEntry | null {
@@ -537,7 +569,7 @@ export class TreeBuilder {
           this.stats.unstable++;
           this.problem(rel(), 'ECHANGED', `changed while it was read (${COPY_ATTEMPTS} attempts): the copy may be inconsistent and will be copied again next run`, true);
         }
-        return this.copied(e, io, changed);
+        return this.copied(f, e, io, changed);
       }
       const { stage, code } = splitStaged(rc);
       if (stage === STAGE.OPEN_DST && code === 'EEXIST' && this.o.resume && attempt === 1) {
@@ -560,6 +592,86 @@ export class TreeBuilder {
       }
       this.fatal(rel(), -(-rc & 0xffff), stage === STAGE.META ? 'cannot set metadata in the spool' : 'cannot write to the spool');
     }
+  }
+
+  /**
+   * The source's XXH64 when it is still the file that was scanned (same size and mtime while it
+   * was read), else null. Reads the source only, never the spool.
+   */
+  private hashSource(f: Frame, e: SourceEntry): string | null {
+    const io = this.io;
+    if (sys.hashat(f.src, e.name, io) !== 0) return null;
+    this.stats.hashedFiles++;
+    this.stats.hashedBytes += io[IO.BYTES]!;
+    const s = IO.STAT;
+    const same = io[IO.CHANGED] === 0 && io[s + ST.SIZE] === e.size && io[s + ST.MTIME] === e.mtimeSec &&
+      io[s + ST.MTIME_NS] === e.mtimeNsec;
+    return same ? hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) : null;
+  }
+
+  /**
+   * Content deduplication: links a new or changed file to an identical one already in the spool
+   * instead of writing it. Only files with a candidate (same size, mtime, mode and owner in the
+   * index) are hashed first, so nothing is written that would be thrown away. Returns null when
+   * no link was made (the caller copies).
+   */
+  private contentLink(f: Frame, e: SourceEntry): ManifestEntry | null {
+    const ix = this.o.dedup;
+    if (!ix || this.o.dryRun || e.type !== 'file') return null;
+    const cands = ix.candidates(e);
+    if (!cands.length) return null;
+    const hash = this.knownHash?.e === e ? this.knownHash.hash : this.hashSource(f, e);
+    if (!hash) return null;
+    let emlink = false;
+    for (const c of cands) {
+      if (!ix.sameHash(c.hash, hash)) continue;
+      const r = this.linkCandidate(f, e, c, hash);
+      if (r === 'linked') {
+        this.stats.dedupLinked++;
+        this.stats.dedupBytes += e.size;
+        return this.manifestEntry(e.name, e, this.st[ST.INO]!, 0, hash);
+      }
+      if (r === 'EMLINK') emlink = true;
+    }
+    // the copy that follows joins the index and is the link base for the next ones
+    if (emlink) this.stats.emlinkCopies++;
+    return null;
+  }
+
+  private linkCandidate(f: Frame, e: SourceEntry, c: Candidate, hash: string): 'linked' | 'EMLINK' | 'no' {
+    const ix = this.o.dedup!;
+    const rootFd = ix.rootFd(c);
+    const rel = ix.relPath(c);
+    if (this.o.dedupVerify) {
+      const same = sameContent(f.src, e.name, rootFd, rel);
+      if (same === false) {
+        this.stats.dedupMismatches++;
+        this.o.onNote(`${this.o.part}: ${joinRel(f.rel, e.name).toString()} has the size, metadata and XXH64 (${hash}) of ${ix.rootLabel(c)}/${rel.toString()} but different bytes: written, not linked`);
+      }
+      if (same !== true) return 'no';
+    }
+    let rc = sys.linkat(rootFd, rel, f.dst, e.name);
+    if (rc === -17 /* EEXIST */ && this.o.resume) {
+      removeChildAt(f.dst, e.name);
+      rc = sys.linkat(rootFd, rel, f.dst, e.name);
+    }
+    if (rc < 0) {
+      const code = errnoName(rc);
+      if (code === 'EMLINK' || code === 'ENOENT' || code === 'EXDEV' || code === 'EPERM') ix.forget(c);
+      return code === 'EMLINK' ? 'EMLINK' : 'no';
+    }
+    // the inode linked must show exactly the source's metadata (the manifest's inode number
+    // is not required to match: a spool copied to another disk keeps its manifests)
+    const st = this.st;
+    const ok = sys.fstatat(f.dst, e.name, st, 1) === 0 && (st[ST.MODE]! & 0o170000) === 0o100000 &&
+      st[ST.SIZE] === e.size && st[ST.MTIME] === e.mtimeSec && st[ST.MTIME_NS] === e.mtimeNsec &&
+      (st[ST.MODE]! & 0o7777) === e.mode && (!this.o.asRoot || (st[ST.UID] === e.uid && st[ST.GID] === e.gid));
+    if (!ok) {
+      sys.unlinkat(f.dst, e.name, 0);
+      ix.forget(c);
+      return 'no';
+    }
+    return 'linked';
   }
 
   /** Resume: keeps a copy a killed run completed (the copy sets the mtime last). */

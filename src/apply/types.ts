@@ -31,6 +31,17 @@ export interface BuildStats {
   /** files that kept changing while they were read */
   unstable: number;
   excluded: number;
+  /** new or changed files hard-linked to an identical file already in the spool (content dedup) */
+  dedupLinked: number;
+  /** bytes those links saved writing */
+  dedupBytes: number;
+  /** content links refused because the bytes differed despite equal size and hash (--dedup-verify) */
+  dedupMismatches: number;
+  /** files read only to hash them (dedup candidates, --checksum) and their bytes */
+  hashedFiles: number;
+  hashedBytes: number;
+  /** files --checksum found changed although size and mtime were the same */
+  checksumChanged: number;
   problems: number;
   vanished: number;
 }

@@ -15,6 +15,8 @@ import { ManifestWriter } from '../manifest/writer.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
 import { listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
 import { TOOL } from '../core/version.js';
+import type { DedupIndex } from '../apply/dedup-index.js';
+import { buildDedupIndex } from './dedup-sources.js';
 import type { BackupEvents, BackupOptions, PartResult, PartSpec } from './types.js';
 
 export interface BuiltPart extends PartResult {
@@ -58,6 +60,11 @@ function preparePartial(pdir: string, generation: string, part: string, ev: Back
   return { partialPath: target, resumed: false };
 }
 
+/** Manifests a killed run was writing (`<gen>.hsm.tmp`): as big as a manifest, never used again. */
+function removeStaleManifestTmps(mdir: string): void {
+  for (const n of fs.readdirSync(mdir)) if (n.endsWith('.tmp')) fs.rmSync(path.join(mdir, n), { force: true });
+}
+
 function listPartials(pdir: string): string[] {
   return fs
     .readdirSync(pdir)
@@ -82,12 +89,14 @@ export async function buildPart(
   let resumed = false;
   if (!dry) {
     fs.mkdirSync(manifestDir(pdir), { recursive: true });
+    removeStaleManifestTmps(manifestDir(pdir));
     ({ partialPath, resumed } = preparePartial(pdir, generation, spec.name, ev));
   }
   const manifestTmp = manifestPath(pdir, generation) + '.tmp';
   const fds: number[] = [];
   let reader: ManifestReader | null = null;
   let writer: ManifestWriter | null = null;
+  let dedup: DedupIndex | null = null;
   try {
     const srcRootFd = check(sys.openat(sys.AT_FDCWD, spec.source, O_DIR | sys.O_NOATIME, 0), 'open', spec.source);
     fds.push(srcRootFd);
@@ -104,6 +113,12 @@ export async function buildPart(
       const opened = openPrev(pdir, prevGen.name, ev, spec.name);
       prev = opened.tree;
       reader = opened.reader;
+    }
+    if (!dry) {
+      dedup = buildDedupIndex({
+        spool: o.spool, host: o.host, part: spec.name, scope: o.dedup ?? 'part',
+        prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader } : null,
+      }, ev);
     }
     if (!dry) {
       fs.rmSync(manifestTmp, { force: true });
@@ -128,6 +143,9 @@ export async function buildPart(
       skipDirs,
       manifest: writer,
       dryRun: dry,
+      dedup,
+      dedupVerify: o.dedupVerify ?? true,
+      checksum: o.checksum ?? false,
       onProblem: ev.onProblem,
       onNote: ev.onNote,
       onPlan: ev.onPlan ? (rel, d, e) => ev.onPlan!(spec.name, rel, d, e) : undefined,
@@ -151,6 +169,7 @@ export async function buildPart(
     };
   } finally {
     writer?.abort();
+    dedup?.close();
     reader?.close();
     for (const fd of fds) sys.close(fd);
   }

@@ -20,7 +20,7 @@ import { hookEnv, hookRecord, runHook } from '../hooks/backup-hooks.js';
 import { hookFailure, type HookResult } from '../hooks/run-hook.js';
 import { skipReason } from './min-interval.js';
 import { buildPart, type BuiltPart } from './part-run.js';
-import { flushFileSystems, publishPart } from './publish.js';
+import { flushFileSystems, publishPart, testPause } from './publish.js';
 import { checkNotEmpty, validateBackup } from './validate.js';
 import type { BackupEvents, BackupOptions, BackupResult } from './types.js';
 
@@ -138,6 +138,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
     if (!o.dryRun) {
       ev.onPhase?.('publish');
       if (o.flush) flushFileSystems(built.map((b) => b.partDir));
+      testPause('before-publish');
       for (const b of built) publishPart(b);
     }
   } catch (err) {
@@ -171,6 +172,13 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       };
       try {
         appendRun(hdir, rec);
+      } catch (err) {
+        // the generation's fate is decided: a run log that cannot be written must not turn a
+        // published generation into "failed, nothing published" (exit 2), nor hide a failure
+        const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+        const msg = `cannot record the run: ${code} (status will not show it)`;
+        if (failure) events.onNote(`${path.join(hdir, '.hardsnap', 'runs.jsonl')}: ${msg}`);
+        else events.onProblem({ part: `host ${o.host}`, path: Buffer.from('.hardsnap/runs.jsonl'), code, message: msg, severity: 'error' });
       } finally {
         lock.release();
       }

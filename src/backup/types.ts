@@ -4,6 +4,7 @@ import type { Decision } from '../plan/decide.js';
 import type { Meta } from '../fs/entry.js';
 import type { HooksOptions } from '../hooks/backup-hooks.js';
 import type { HookResult } from '../hooks/run-hook.js';
+import type { DedupScope } from '../apply/dedup-index.js';
 
 export interface PartSpec {
   name: string;
@@ -33,6 +34,12 @@ export interface BackupOptions {
   /** skip the run when every part has a generation younger than this (ms; 0 = off) */
   minIntervalMs?: number;
   hooks?: HooksOptions;
+  /** content deduplication scope (docs/CONTENT.md); default 'part' */
+  dedup?: DedupScope;
+  /** compare bytes before a content link; default true */
+  dedupVerify?: boolean;
+  /** decide "unchanged" by content hash instead of size and mtime */
+  checksum?: boolean;
 }
 
 export interface BackupEvents {

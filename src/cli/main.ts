@@ -71,6 +71,14 @@ export async function runCli(argv: string[]): Promise<void> {
   }
 }
 
+/** Where to look after a usage error: the command's help, or the list of commands. */
+function usageHint(argv: string[]): string {
+  const sub = COMMANDS_NAMES.has(argv[2] ?? '') ? argv[2] : null;
+  return sub ? ` (see 'hardsnap help ${sub}')` : " (see 'hardsnap --help' for the commands)";
+}
+
+const COMMANDS_NAMES = new Set<string>();
+
 async function parse(argv: string[]): Promise<void> {
   const ctx = createContext(loadConfig);
   const program = new Command('hardsnap')
@@ -82,9 +90,14 @@ async function parse(argv: string[]): Promise<void> {
     .showSuggestionAfterError(true)
     .exitOverride()
     .addHelpText('after', EPILOG)
-    .configureOutput({ outputError: (s, write) => write(`hardsnap: ${s.replace(/\n+$/, '').replace(/\n/g, ' ')}\n`) });
+    // one line per error (cron mail, log greps): commander's "(Did you mean --x?)" and the
+    // hint where to look join it
+    .configureOutput({ outputError: (s, write) => write(`hardsnap: ${s.trimEnd().replace(/\n+/g, ' ')}${usageHint(argv)}\n`) });
   for (const c of COMMANDS) c.register(program, ctx);
-  for (const c of program.commands) c.exitOverride();
+  for (const c of program.commands) {
+    c.exitOverride();
+    COMMANDS_NAMES.add(c.name());
+  }
   // `status` follows the Nagios convention: a usage error there is 3 (UNKNOWN)
   if (argv[2] === 'status') ctx.usageExit = 3;
   try {
@@ -96,12 +109,6 @@ async function parse(argv: string[]): Promise<void> {
         return;
       }
       process.exitCode = ctx.usageExit;
-      const sub = program.commands.find((c) => c.name() === argv[2]);
-      if (err.code === 'commander.unknownCommand' || (!sub && err.code !== 'commander.help')) {
-        process.stderr.write("hardsnap: hint: see 'hardsnap --help' for the commands\n");
-      } else if (sub && err.code !== 'commander.help') {
-        process.stderr.write(`hardsnap: hint: see 'hardsnap help ${sub.name()}' for its options\n`);
-      }
       return;
     }
     throw err;

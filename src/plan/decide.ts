@@ -27,6 +27,8 @@ export interface DecideContext {
   /** the previous generation can be linked from */
   prevAvailable: boolean;
   asRoot: boolean;
+  /** `--checksum`: an unchanged-looking file is linked only when its content hash is the same */
+  checksum?: boolean;
 }
 
 function changeReason(e: Meta, p: ManifestEntry): string {
@@ -54,10 +56,32 @@ function create(e: Meta, ctx: DecideContext): Action {
   }
 }
 
-export function decide(e: Meta, p: ManifestEntry | undefined, ctx: DecideContext): Decision {
+function looksUnchanged(e: Meta, p: ManifestEntry): boolean {
+  return !(p.flags & (FLAG.UNSTABLE | FLAG.ABSENT)) && sameMeta(e, p);
+}
+
+/**
+ * Whether `--checksum` needs the source's content hash to decide: a regular file that size and
+ * mtime say is unchanged, with a previous generation to link to.
+ */
+export function needsChecksum(e: Meta, p: ManifestEntry | undefined, ctx: DecideContext): boolean {
+  return Boolean(ctx.checksum) && e.type === 'file' && p !== undefined && ctx.prevAvailable && looksUnchanged(e, p);
+}
+
+/**
+ * `sourceHash` is the source file's XXH64 (hex) when needsChecksum() asked for it; null when it
+ * could not be read (the copy then reports why).
+ */
+export function decide(e: Meta, p: ManifestEntry | undefined, ctx: DecideContext, sourceHash?: string | null): Decision {
   if (e.type === 'dir') return { action: 'mkdir', reason: p?.type === 'dir' ? 'directory' : 'new directory' };
   if (!p) return { action: create(e, ctx), reason: 'new' };
-  if (!(p.flags & (FLAG.UNSTABLE | FLAG.ABSENT)) && sameMeta(e, p)) {
+  if (looksUnchanged(e, p)) {
+    if (ctx.prevAvailable && needsChecksum(e, p, ctx)) {
+      if (!p.hash) return { action: 'copy', reason: 'no previous content hash (checksum)' };
+      if (!sourceHash) return { action: 'copy', reason: 'source not hashed (checksum)' };
+      if (sourceHash !== p.hash) return { action: 'copy', reason: 'content differs (checksum)' };
+      return { action: 'link', reason: 'unchanged (checksum)' };
+    }
     if (ctx.prevAvailable) return { action: 'link', reason: 'unchanged' };
     return { action: create(e, ctx), reason: 'unchanged, previous generation not reachable' };
   }

@@ -19,7 +19,10 @@ export function readLast(partDirPath: string): string | null {
 
 export function setLast(partDirPath: string, generation: string): void {
   const tmp = path.join(partDirPath, `.${LAST}.${process.pid}.tmp`);
-  fs.rmSync(tmp, { force: true });
+  // ours, and any a killed run left between its symlink and its rename (we hold the lock)
+  for (const n of fs.readdirSync(partDirPath)) {
+    if (n.startsWith(`.${LAST}.`) && n.endsWith('.tmp')) fs.rmSync(path.join(partDirPath, n), { force: true });
+  }
   fs.symlinkSync(generation, tmp);
   fs.renameSync(tmp, path.join(partDirPath, LAST));
 }

@@ -21,7 +21,7 @@ function attrs(reason: string): string {
   if (reason === 'mtime') return '..t......';
   if (reason === 'mode') return '...p.....';
   if (reason === 'owner') return '....og...';
-  if (reason === 'target') return 'c........';
+  if (reason === 'target' || reason === 'content differs (checksum)') return 'c........';
   return '.........';
 }
 

@@ -15,6 +15,8 @@ import { addCommon, collect, resolveTarget, type CommonOptions } from '../common
 import type { CliContext } from '../context.js';
 import { addKeepOptions, type KeepOptions } from '../retention-options.js';
 import { backupOps, addOpsOptions, type OpsOptions } from '../backup-ops.js';
+import type { DedupScope } from '../../apply/dedup-index.js';
+import { UsageError } from '../../core/errors.js';
 
 interface BackupCliOptions extends CommonOptions, KeepOptions, OpsOptions {
   part?: string[];
@@ -25,6 +27,9 @@ interface BackupCliOptions extends CommonOptions, KeepOptions, OpsOptions {
   wait?: string | boolean;
   allowEmpty?: boolean;
   flush?: boolean;
+  dedup?: string;
+  dedupVerify?: boolean;
+  checksum?: boolean;
   parallelParts?: boolean;
   progress?: boolean;
 }
@@ -41,6 +46,10 @@ export function register(program: Command, ctx: CliContext): void {
       .option('-n, --dry-run', 'print what would be done (link / copy / mkdir ...) and write nothing')
       .option('--wait [duration]', 'wait for a running backup to finish instead of exiting with code 3 (optionally at most DURATION, e.g. 2h)')
       .option('--allow-empty', 'publish a generation even when a source root is empty (refused by default: an unmounted file system looks empty)')
+      .option('--dedup <scope>', 'link a new or changed file to an identical one already in the spool: off, part (the previous generation of the part; default) or host (also the newest generation of every other part of the host on the same file system)')
+      .option('--dedup-verify', 'compare bytes before a content link (default)')
+      .option('--no-dedup-verify', 'trust size, metadata and XXH64 alone for content links (faster; see docs/CONTENT.md)')
+      .option('--checksum', 'decide "unchanged" by content hash, not only size and mtime (reads every source file)')
       .option('--parallel-parts', 'back up all parts at the same time (worth it when they are on different drives)')
       .option('--no-flush', 'do not syncfs the spool before publishing (unsafe on power loss; for measurements only)')
       .option('--progress', 'show progress bars even when stderr is not a terminal')
@@ -61,6 +70,7 @@ Examples:
   hardsnap backup --spool /mnt/nfs/dp_spool --host 192.0.2.10 \\
       --part mail/imap=/var/spool/cyrus/data --part bm/pgsql=/var/backups/pgsql --exclude '*.tmp'
   hardsnap backup --config /etc/hardsnap.yaml --dry-run
+  hardsnap backup --spool /srv/hs --part home=/home --dedup host --checksum
   hardsnap backup --config /etc/hardsnap.yaml --min-interval 20h --prune --keep-daily 7 \\
       --pre-hook '/usr/local/sbin/dump-pgsql /var/backups/pgsql' --metrics-file /var/lib/node_exporter/hardsnap.prom`))),
   ).action(async (o: BackupCliOptions) => ctx.run(o, (out) => backup(o, ctx, out)));
@@ -78,6 +88,12 @@ function expectedEntries(spool: string, host: string, part: string): number | un
     /* no estimate: the bar shows counts and rates without a percentage */
   }
   return undefined;
+}
+
+function dedupScope(v: string | undefined): DedupScope {
+  if (v === undefined) return 'part';
+  if (v === 'off' || v === 'part' || v === 'host') return v;
+  throw new UsageError(`invalid --dedup ${JSON.stringify(v)}: expected off, part or host`);
 }
 
 function waitMs(w: string | boolean | undefined): number {
@@ -104,6 +120,9 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     waitMs: waitMs(o.wait ?? cfg.wait),
     now: now(),
     command: ['hardsnap', ...process.argv.slice(2)].join(' '),
+    dedup: dedupScope(o.dedup),
+    dedupVerify: o.dedupVerify !== false,
+    checksum: Boolean(o.checksum),
   };
   const ops = backupOps(o, cfg, opts, out);
   // a dry run prints one line per entry on stdout: no bars over it unless asked for
@@ -141,6 +160,8 @@ export function summaryLine(r: BackupResult): string {
   const per = r.parts.map((p) => {
     const s = p.stats;
     return `${p.part}: ${s.entries} entries, ${s.linked} linked, ${s.copied} written (${formatBytes(s.bytesWritten)})` +
+      (s.dedupLinked ? `, ${s.dedupLinked} deduplicated (${formatBytes(s.dedupBytes)} saved)` : '') +
+      (s.checksumChanged ? `, ${s.checksumChanged} changed by checksum only` : '') +
       (p.resumed ? `, resumed (${s.reused} kept)` : '') + (s.emlinkCopies ? `, ${s.emlinkCopies} EMLINK copies` : '');
   });
   const verdict = r.status === 'dry-run' ? 'dry run, nothing written' : r.exit === 0 ? 'published' : `published with ${r.problems} problems, ${r.vanished} vanished`;

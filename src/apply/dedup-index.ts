@@ -1,0 +1,218 @@
+/**
+ * The content index for deduplication (docs/CONTENT.md): regular files already in the spool
+ * that a new or changed file may be hard-linked to. Built from the previous generation's
+ * manifest (and, with `--dedup host`, the newest generation of every other part of the host on
+ * the same file system), then grown with the files this run writes.
+ *
+ * Memory: a manifest is indexed by a 32-bit hash of (size, mtime) per regular file in typed
+ * arrays (20 to 24 bytes a file plus one path per directory; 10 million files ~ 250 MB), not
+ * by objects; a lookup that hits decodes the directory block from the manifest again (only
+ * renamed, moved or copied files hit). Files written by this run are kept as objects (~500 bytes each), at most
+ * RUN_ENTRIES_MAX of them.
+ */
+import type { Meta } from '../fs/entry.js';
+import { FLAG, type ManifestEntry } from '../manifest/format.js';
+import type { ManifestReader } from '../manifest/reader.js';
+import { joinRel } from '../paths/escape.js';
+import { sys } from '../fs/native.js';
+
+export type DedupScope = 'off' | 'part' | 'host';
+
+export interface Candidate {
+  mode: number;
+  uid: number;
+  gid: number;
+  /** XXH64 hex as recorded */
+  hash: string;
+  /** which generation root (index into the index's roots) */
+  root: number;
+  dir: Buffer;
+  name: Buffer;
+  ino: number;
+}
+
+/** Files smaller than this are never content-linked (an empty file is not worth a shared inode). */
+export const DEDUP_MIN_SIZE = 1;
+/** Files written by this run that join the index (beyond, they are only written). */
+const RUN_ENTRIES_MAX = 50_000;
+
+/**
+ * Test seam: HARDSNAP_TEST_HASH_COLLIDE=1 makes every content hash compare equal in the index
+ * (as if XXH64 collided for every pair), to prove that --dedup-verify catches a collision.
+ */
+function collideSeam(): boolean {
+  return process.env.HARDSNAP_TEST_HASH_COLLIDE === '1';
+}
+
+function indexable(e: ManifestEntry): boolean {
+  return e.type === 'file' && e.hash !== null && e.ino > 0 && e.size >= DEDUP_MIN_SIZE && !(e.flags & (FLAG.UNSTABLE | FLAG.ABSENT));
+}
+
+/** 32-bit hash of size and mtime (the index key; collisions only cost a block decode). */
+function key32(m: Meta): number {
+  let h = (m.size >>> 0) ^ Math.imul(Math.floor(m.size / 4294967296) >>> 0, 0x9e3779b1);
+  h = Math.imul(h ^ (m.mtimeSec >>> 0), 0x85ebca6b);
+  h = Math.imul(h ^ Math.floor(m.mtimeSec / 4294967296) >>> 0, 0x27d4eb2f);
+  h = Math.imul(h ^ m.mtimeNsec, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+type Matchable = Pick<Meta, 'size' | 'mtimeSec' | 'mtimeNsec' | 'mode' | 'uid' | 'gid'>;
+interface RunCandidate extends Candidate {
+  size: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+}
+
+function matches(e: Matchable, m: Matchable): boolean {
+  return e.size === m.size && e.mtimeSec === m.mtimeSec && e.mtimeNsec === m.mtimeNsec &&
+    e.mode === m.mode && e.uid === m.uid && e.gid === m.gid;
+}
+
+function grow(a: Uint32Array<ArrayBuffer>, n: number): Uint32Array<ArrayBuffer> {
+  if (n < a.length) return a;
+  const b = new Uint32Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+/** One generation's manifest, indexed compactly: key -> (directory, entry position). */
+class ManifestTable {
+  private readonly dirs: Buffer[] = [];
+  private keys = new Uint32Array(1024);
+  private dirOf = new Uint32Array(1024);
+  private posOf = new Uint32Array(1024);
+  private heads = new Int32Array(0);
+  private next = new Int32Array(0);
+  private mask = 0;
+  size = 0;
+
+  constructor(private readonly reader: ManifestReader, private readonly root: number, private readonly ownsReader: boolean) {
+    for (const { dir, entries } of reader.walk()) {
+      let d = -1;
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (!indexable(e)) continue;
+        if (d < 0) {
+          d = this.dirs.length;
+          this.dirs.push(Buffer.from(dir));
+        }
+        const n = this.size++;
+        this.keys = grow(this.keys, n);
+        this.dirOf = grow(this.dirOf, n);
+        this.posOf = grow(this.posOf, n);
+        this.keys[n] = key32(e);
+        this.dirOf[n] = d;
+        this.posOf[n] = i;
+      }
+    }
+    // drop the growth slack
+    this.keys = this.keys.slice(0, this.size);
+    this.dirOf = this.dirOf.slice(0, this.size);
+    this.posOf = this.posOf.slice(0, this.size);
+    let buckets = 1;
+    while (buckets < this.size * 2) buckets *= 2;
+    this.mask = buckets - 1;
+    this.heads = new Int32Array(buckets).fill(-1);
+    this.next = new Int32Array(this.size);
+    for (let i = 0; i < this.size; i++) {
+      const b = this.keys[i]! & this.mask;
+      this.next[i] = this.heads[b]!;
+      this.heads[b] = i;
+    }
+  }
+
+  lookup(m: Meta, out: Candidate[]): void {
+    const k = key32(m);
+    let cachedDir = -1;
+    let entries: ManifestEntry[] = [];
+    for (let i = this.heads[k & this.mask]!; i >= 0; i = this.next[i]!) {
+      if (this.keys[i] !== k) continue;
+      const d = this.dirOf[i]!;
+      if (cachedDir !== d) {
+        cachedDir = d;
+        entries = this.reader.dir(this.dirs[d]!) ?? [];
+      }
+      const e = entries[this.posOf[i]!];
+      if (!e || !indexable(e) || !matches(e, m)) continue;
+      out.push({ mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root: this.root, dir: this.dirs[d]!, name: e.name, ino: e.ino });
+    }
+  }
+
+  close(): void {
+    if (this.ownsReader) this.reader.close();
+  }
+}
+
+export class DedupIndex {
+  private readonly tables: ManifestTable[] = [];
+  private readonly run = new Map<number, RunCandidate[]>();
+  private runEntries = 0;
+  private readonly gone = new Set<string>();
+  private readonly roots: { fd: number; label: string; owned: boolean }[] = [];
+  private readonly collide = collideSeam();
+
+  /** Adds a generation root (O_PATH descriptor); returns its number. */
+  addRoot(fd: number, label: string, owned: boolean): number {
+    this.roots.push({ fd, label, owned });
+    return this.roots.length - 1;
+  }
+
+  rootFd(c: Candidate): number {
+    return this.roots[c.root]!.fd;
+  }
+
+  rootLabel(c: Candidate): string {
+    return this.roots[c.root]!.label;
+  }
+
+  /** Indexes every hashed regular file of a manifest; the reader must stay open until close(). */
+  addManifest(root: number, reader: ManifestReader, ownsReader: boolean): number {
+    const t = new ManifestTable(reader, root, ownsReader);
+    this.tables.push(t);
+    return t.size;
+  }
+
+  /** A file this run wrote (up to RUN_ENTRIES_MAX of them). */
+  addEntry(root: number, dir: Buffer, e: ManifestEntry): void {
+    if (!indexable(e) || this.runEntries >= RUN_ENTRIES_MAX) return;
+    const k = key32(e);
+    // copies of the small fields only: e.name is a slice of the whole directory's scan buffer
+    const c: RunCandidate = {
+      mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root, dir, name: Buffer.from(e.name), ino: e.ino,
+      size: e.size, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec,
+    };
+    (this.run.get(k) ?? this.run.set(k, []).get(k)!).push(c);
+    this.runEntries++;
+  }
+
+  /** Files of the same size, mtime (ns), mode and owner as `m`: the only ones it may be linked to. */
+  candidates(m: Meta): Candidate[] {
+    const out: Candidate[] = [];
+    for (const t of this.tables) t.lookup(m, out);
+    for (const c of this.run.get(key32(m)) ?? []) if (matches(c, m)) out.push(c);
+    return this.gone.size ? out.filter((c) => !this.gone.has(`${c.root}:${c.ino}`)) : out;
+  }
+
+  /** Whether two hashes count as equal (always, under the test seam). */
+  sameHash(a: string, b: string): boolean {
+    return this.collide || a === b;
+  }
+
+  /** Drops a candidate inode that refused another link (EMLINK) or is gone. */
+  forget(c: Candidate): void {
+    this.gone.add(`${c.root}:${c.ino}`);
+  }
+
+  relPath(c: Candidate): Buffer {
+    return joinRel(c.dir, c.name);
+  }
+
+  close(): void {
+    for (const t of this.tables) t.close();
+    for (const r of this.roots) if (r.owned && r.fd >= 0) sys.close(r.fd);
+    this.tables.length = 0;
+    this.roots.length = 0;
+    this.run.clear();
+  }
+}

@@ -1,0 +1,311 @@
+// Content deduplication, --checksum and EMLINK (docs/CONTENT.md), end to end through bin/hardsnap.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import path from 'node:path';
+import { mktree, mutate } from './helpers/bench-tree.js';
+import { describe, expect, test } from './helpers/fixture.js';
+import { rsyncDiff } from './helpers/oracle.js';
+import { hardsnap } from './helpers/run.js';
+import { decide, needsChecksum } from '../src/plan/decide.js';
+import type { Meta } from '../src/fs/entry.js';
+import type { ManifestEntry } from '../src/manifest/format.js';
+import { assertNotSameInode, assertSameInode, makeTree, setMtimesNs, toBuf } from './helpers/tree.js';
+
+interface Stats {
+  entries: number; linked: number; copied: number; dedupLinked: number; dedupBytes: number;
+  dedupMismatches: number; hashedFiles: number; emlinkCopies: number; checksumChanged: number; bytesWritten: number;
+}
+interface Run { code: number; gen: string; stats: Stats; stderr: string; stdout: string }
+
+const T0 = 1_700_000_000_000_000_000n;
+
+function backup(spool: string, src: string, day: number, extra: string[] = [], env: Record<string, string> = {}): Run {
+  const now = `2026-11-${String(day).padStart(2, '0')}T03:00:00Z`;
+  const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--json', ...extra], {
+    env: { HARDSNAP_NOW: now, ...env },
+  });
+  if (r.code !== 0) throw new Error(`backup exited ${r.code}: ${r.stderr}`);
+  const j = JSON.parse(r.stdout) as { parts: { path: string; stats: Stats }[] };
+  return { code: r.code, gen: j.parts[0]!.path, stats: j.parts[0]!.stats, stderr: r.stderr, stdout: r.stdout };
+}
+
+function runsLog(spool: string): { parts: Record<string, Stats> }[] {
+  return fs.readFileSync(path.join(spool, 'rsync', 'h', '.hardsnap', 'runs.jsonl'), 'utf8')
+    .trim().split('\n').map((l) => JSON.parse(l) as { parts: Record<string, Stats> });
+}
+
+describe('content deduplication', () => {
+  test('renamed, moved and cp -p copied files are linked to the older inode; a cp copy with a new mtime is written', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    const big = Buffer.alloc(200_000, 7);
+    big.write('distinct head');
+    makeTree(src, {
+      'a/report.pdf': { content: big, mtime: T0 },
+      'a/notes.txt': { content: 'some notes\n', mtime: T0 + 5n, mode: 0o600 },
+      'a/keep.txt': { content: 'unchanged\n', mtime: T0 + 9n },
+      'b/.keep': '',
+    });
+    const g1 = backup(spool, src, 1);
+    fs.renameSync(path.join(src, 'a/report.pdf'), path.join(src, 'a/report-final.pdf'));
+    fs.renameSync(path.join(src, 'a/notes.txt'), path.join(src, 'b/notes.txt'));
+    execFileSync('cp', ['-p', path.join(src, 'a/keep.txt'), path.join(src, 'b/keep-copy.txt')]);
+    execFileSync('cp', [path.join(src, 'a/keep.txt'), path.join(src, 'b/keep-fresh.txt')]);
+    const g2 = backup(spool, src, 2);
+
+    assertSameInode(path.join(g1.gen, 'a/report.pdf'), path.join(g2.gen, 'a/report-final.pdf'));
+    assertSameInode(path.join(g1.gen, 'a/notes.txt'), path.join(g2.gen, 'b/notes.txt'));
+    assertSameInode(path.join(g1.gen, 'a/keep.txt'), path.join(g2.gen, 'b/keep-copy.txt'));
+    assertNotSameInode(path.join(g1.gen, 'a/keep.txt'), path.join(g2.gen, 'b/keep-fresh.txt'));
+    expect(g2.stats.dedupLinked).toBe(3);
+    expect(g2.stats.dedupBytes).toBe(big.length + 'some notes\n'.length + 'unchanged\n'.length);
+    expect(g2.stats.copied).toBe(1); // keep-fresh.txt: new mtime, so no candidate
+    expect(rsyncDiff(src, g2.gen)).toEqual([]);
+    // the run log carries the same counters as --json
+    expect(runsLog(spool).at(-1)!.parts.p!.dedupLinked).toBe(3);
+  });
+
+  test('the summary line reports deduplicated files and bytes saved', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'x/data.bin': { content: Buffer.alloc(3000, 1), mtime: T0 } });
+    backup(spool, src, 1);
+    fs.renameSync(path.join(src, 'x'), path.join(src, 'y'));
+    const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--verbose'], { env: { HARDSNAP_NOW: '2026-11-02T03:00:00Z' } });
+    expect(r.code).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/1 deduplicated \(2\.9 KiB saved\)|1 deduplicated \([^)]+ saved\)/);
+  });
+
+  test('after a mutate.py day only the changed and added files are written; renamed ones are content-linked', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    mktree(src, { files: 600, seed: 11 });
+    backup(spool, src, 1);
+    const day = mutate(src, 5, { change: 3, add: 2, delete: 2, rename: 5 });
+    expect(day.renamed).toBeGreaterThan(10);
+    const g2 = backup(spool, src, 2);
+    expect(g2.stats.copied).toBe(day.changed! + day.added!);
+    expect(g2.stats.dedupLinked).toBe(day.renamed);
+    expect(rsyncDiff(src, g2.gen)).toEqual([]);
+  });
+
+  test('a spool copied to another disk (new inode numbers, same manifests) still content-links', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    const moved = path.join(tmp, 'moved-spool');
+    makeTree(src, { 'a/f': { content: 'payload', mtime: T0 } });
+    backup(spool, src, 1);
+    execFileSync('cp', ['-a', spool, moved]);
+    fs.renameSync(path.join(src, 'a/f'), path.join(src, 'a/g'));
+    const g2 = backup(moved, src, 2);
+    expect(g2.stats.dedupLinked).toBe(1);
+    assertSameInode(path.join(moved, 'rsync/h/p/2026-11-01T030000Z/a/f'), path.join(g2.gen, 'a/g'));
+  });
+
+  test('--dedup off writes renamed files again', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'a/f': { content: 'payload', mtime: T0 } });
+    backup(spool, src, 1);
+    fs.renameSync(path.join(src, 'a/f'), path.join(src, 'a/g'));
+    const g2 = backup(spool, src, 2, ['--dedup', 'off']);
+    expect(g2.stats.dedupLinked).toBe(0);
+    expect(g2.stats.copied).toBe(1);
+    const bad = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--dedup', 'everything']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--dedup/);
+  });
+
+  test('--dedup host links a file moved from one part to another on the same file system', ({ tmp }) => {
+    const srcA = path.join(tmp, 'a');
+    const srcB = path.join(tmp, 'b');
+    const spool = path.join(tmp, 'spool');
+    makeTree(srcA, { 'dump.sql': { content: Buffer.alloc(50_000, 3), mtime: T0 } });
+    makeTree(srcB, { 'other': 'x' });
+    const args = (day: number, extra: string[]) => hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `a=${srcA}`, '--part', `b=${srcB}`, '--json', ...extra], {
+      env: { HARDSNAP_NOW: `2026-11-0${day}T03:00:00Z` },
+    });
+    expect(args(1, []).code).toBe(0);
+    fs.renameSync(path.join(srcA, 'dump.sql'), path.join(srcB, 'dump.sql'));
+    fs.writeFileSync(path.join(srcA, 'placeholder'), 'p');
+    const r = args(2, ['--dedup', 'host']);
+    expect(r.code).toBe(0);
+    const parts = (JSON.parse(r.stdout) as { parts: { part: string; path: string; stats: Stats }[] }).parts;
+    const b = parts.find((p) => p.part === 'b')!;
+    expect(b.stats.dedupLinked).toBe(1);
+    const gen1a = path.join(spool, 'rsync/h/a/2026-11-01T030000Z/dump.sql');
+    assertSameInode(gen1a, path.join(b.path, 'dump.sql'));
+  });
+});
+
+describe('hash first, then decide', () => {
+  test('a candidate with the same size and metadata but another hash is written, not linked', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
+    const g1 = backup(spool, src, 1);
+    makeTree(src, { 'two': { content: 'BBBBBBBB', mtime: T0 } });
+    const g2 = backup(spool, src, 2);
+    assertNotSameInode(path.join(g1.gen, 'one'), path.join(g2.gen, 'two'));
+    expect(g2.stats).toMatchObject({ hashedFiles: 1, dedupLinked: 0, dedupMismatches: 0, copied: 1 });
+    expect(rsyncDiff(src, g2.gen)).toEqual([]);
+  });
+
+  test('identical new files in one run are correct whether or not they share an inode (copies finish asynchronously)', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    const body = Buffer.alloc(100_000, 9);
+    makeTree(src, { 'a/iso': { content: body, mtime: T0 }, 'b/iso-copy': { content: body, mtime: T0 }, 'c/unrelated': { content: body, mtime: T0 + 1n } });
+    const g1 = backup(spool, src, 1);
+    assertNotSameInode(path.join(g1.gen, 'a/iso'), path.join(g1.gen, 'c/unrelated'));
+    expect(g1.stats.copied + g1.stats.dedupLinked).toBe(3);
+    expect(rsyncDiff(src, g1.gen)).toEqual([]);
+    // a third copy on the next day links to one of them
+    execFileSync('cp', ['-p', path.join(src, 'a/iso'), path.join(src, 'c/iso-third')]);
+    const g2 = backup(spool, src, 2);
+    expect(g2.stats).toMatchObject({ copied: 0, dedupLinked: 1 });
+    const third = fs.statSync(path.join(g2.gen, 'c/iso-third')).ino;
+    expect([fs.statSync(path.join(g1.gen, 'a/iso')).ino, fs.statSync(path.join(g1.gen, 'b/iso-copy')).ino]).toContain(third);
+  });
+});
+
+describe('hash collisions (test seam HARDSNAP_TEST_HASH_COLLIDE: every hash compares equal)', () => {
+  function collidingPair(tmp: string) {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
+    const g1 = backup(spool, src, 1);
+    // same size, mode, owner and mtime, different bytes
+    makeTree(src, { 'two': { content: 'BBBBBBBB', mtime: T0 } });
+    return { src, spool, g1 };
+  }
+  const collide = { HARDSNAP_TEST_HASH_COLLIDE: '1' };
+
+  test('two different files with colliding hashes are not linked when bytes are verified (the default)', ({ tmp }) => {
+    const { src, spool, g1 } = collidingPair(tmp);
+    const g2 = backup(spool, src, 2, [], collide);
+    assertNotSameInode(path.join(g1.gen, 'one'), path.join(g2.gen, 'two'));
+    expect(fs.readFileSync(path.join(g2.gen, 'two'), 'utf8')).toBe('BBBBBBBB');
+    expect(g2.stats.dedupMismatches).toBe(1);
+    expect(g2.stats.dedupLinked).toBe(0);
+  });
+
+  test('the seam works: with --no-dedup-verify the colliding files ARE (wrongly) linked', ({ tmp }) => {
+    const { src, spool, g1 } = collidingPair(tmp);
+    const g2 = backup(spool, src, 2, ['--no-dedup-verify'], collide);
+    assertSameInode(path.join(g1.gen, 'one'), path.join(g2.gen, 'two'));
+    expect(fs.readFileSync(path.join(g2.gen, 'two'), 'utf8')).toBe('AAAAAAAA');
+  });
+});
+
+describe('--checksum', () => {
+  const file = (over: Partial<Meta> = {}): Meta => ({
+    type: 'file', mode: 0o644, uid: 0, gid: 0, size: 10, mtimeSec: 100, mtimeNsec: 5, rdev: 0, target: null, ...over,
+  });
+  const prev = (hash: string | null, over: Partial<ManifestEntry> = {}): ManifestEntry => ({
+    ...file(), name: Buffer.from('f'), flags: 0, linkGroup: 0, ino: 7, hash, ...over,
+  });
+  const ctx = { prevAvailable: true, asRoot: true, checksum: true };
+  test.each<[string, Meta, ManifestEntry, string | null | undefined, string, string]>([
+    ['same hash', file(), prev('00000000000000aa'), '00000000000000aa', 'link', 'unchanged (checksum)'],
+    ['other hash', file(), prev('00000000000000aa'), '00000000000000bb', 'copy', 'content differs (checksum)'],
+    ['no previous hash', file(), prev(null), '00000000000000aa', 'copy', 'no previous content hash (checksum)'],
+    ['source unreadable', file(), prev('00000000000000aa'), null, 'copy', 'source not hashed (checksum)'],
+    ['mtime differs: no hashing needed', file({ mtimeNsec: 6 }), prev('00000000000000aa'), undefined, 'copy', 'mtime'],
+  ])('decide: %s', (_name, e, p, h, action, reason) => {
+    expect(needsChecksum(e, p, ctx)).toBe(h !== undefined);
+    expect(decide(e, p, ctx, h)).toEqual({ action, reason });
+  });
+  test('decide without --checksum never asks for a hash', () => {
+    expect(needsChecksum(file(), prev('00000000000000aa'), { prevAvailable: true, asRoot: true })).toBe(false);
+    expect(decide(file(), prev('00000000000000aa'), { prevAvailable: true, asRoot: true })).toEqual({ action: 'link', reason: 'unchanged' });
+  });
+
+  test('catches a same-size, same-mtime edit that the default misses', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    const f = path.join(src, 'db.conf');
+    makeTree(src, { 'db.conf': { content: 'port=5432\n', mtime: T0 + 123_456_789n }, 'other': { content: 'same', mtime: T0 } });
+    const g1 = backup(spool, src, 1);
+    fs.writeFileSync(f, 'port=6543\n');
+    setMtimesNs([[toBuf(f), T0 + 123_456_789n]]);
+
+    const g2 = backup(spool, src, 2);
+    assertSameInode(path.join(g1.gen, 'db.conf'), path.join(g2.gen, 'db.conf'));
+    expect(fs.readFileSync(path.join(g2.gen, 'db.conf'), 'utf8')).toBe('port=5432\n'); // missed
+
+    const dry = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--checksum', '--dry-run'], { env: { HARDSNAP_NOW: '2026-11-03T03:00:00Z' } });
+    expect(dry.stdout).toMatch(/copy +p\/db\.conf +\(content differs \(checksum\)\)/);
+    expect(dry.stdout).toMatch(/link +p\/other +\(unchanged \(checksum\)\)/);
+
+    const g3 = backup(spool, src, 3, ['--checksum']);
+    assertNotSameInode(path.join(g2.gen, 'db.conf'), path.join(g3.gen, 'db.conf'));
+    assertSameInode(path.join(g2.gen, 'other'), path.join(g3.gen, 'other'));
+    expect(fs.readFileSync(path.join(g3.gen, 'db.conf'), 'utf8')).toBe('port=6543\n');
+    expect(g3.stats.checksumChanged).toBe(1);
+    expect(g3.stats.hashedFiles).toBe(2); // each source read once to hash, the changed one again to copy
+    expect(fs.statSync(path.join(g3.gen, 'db.conf'), { bigint: true }).mtimeNs).toBe(T0 + 123_456_789n);
+  });
+});
+
+// ext4 refuses a link beyond 65,000 names of one inode (EMLINK).
+const EXT4_LINK_MAX = 65_000;
+
+function mountExt4(dir: string): string | null {
+  if (process.getuid?.() !== 0) return 'needs root to mount a loop device';
+  const img = path.join(dir, 'ext4.img');
+  const mnt = path.join(dir, 'mnt');
+  fs.mkdirSync(mnt);
+  fs.writeFileSync(img, '');
+  fs.truncateSync(img, 64 << 20);
+  const mk = spawnSync('mkfs.ext4', ['-q', '-F', '-N', '4096', img], { encoding: 'utf8' });
+  if (mk.status !== 0) return `mkfs.ext4 unavailable or failed: ${(mk.stderr || String(mk.error)).trim()}`;
+  const m = spawnSync('mount', ['-o', 'loop', img, mnt], { encoding: 'utf8' });
+  if (m.status !== 0) return `cannot mount a loop device here: ${m.stderr.trim()}`;
+  return null;
+}
+
+describe('EMLINK', () => {
+  test('an inode at the ext4 link limit gets a fresh copy that source hard links share and the next run links to', ({ tmp, skip }) => {
+    const why = mountExt4(tmp);
+    if (why) return skip(why);
+    const mnt = path.join(tmp, 'mnt');
+    try {
+      const src = path.join(tmp, 'src');
+      const spool = path.join(mnt, 'spool');
+      makeTree(src, { 'mail/big': { content: 'x'.repeat(5000), mtime: T0 }, 'mail/big-alias': { hardlink: 'mail/big' } });
+
+      const g1 = backup(spool, src, 1);
+      const base = path.join(g1.gen, 'mail/big');
+      // fill the generation inode up to the limit (it has 2 names already)
+      const pad = path.join(mnt, 'pad');
+      fs.mkdirSync(pad);
+      const have = Number(fs.statSync(base).nlink);
+      for (let i = have; i < EXT4_LINK_MAX; i++) fs.linkSync(base, path.join(pad, String(i)));
+      expect(Number(fs.statSync(base).nlink)).toBe(EXT4_LINK_MAX);
+      // a separate copy with the same metadata: its content link to the full inode is refused too
+      execFileSync('cp', ['-p', path.join(src, 'mail/big'), path.join(src, 'mail/big-copy')]);
+
+      const g2 = backup(spool, src, 2);
+      expect(g2.code).toBe(0);
+      expect(g2.stats.emlinkCopies).toBeGreaterThanOrEqual(1);
+      // both names of the source inode share the one fresh copy
+      assertNotSameInode(base, path.join(g2.gen, 'mail/big'));
+      assertSameInode(path.join(g2.gen, 'mail/big'), path.join(g2.gen, 'mail/big-alias'));
+      // ... and the content link of the copy goes to the fresh copy, not to a second one
+      assertSameInode(path.join(g2.gen, 'mail/big'), path.join(g2.gen, 'mail/big-copy'));
+      expect(g2.stats.copied).toBe(1);
+      expect(g2.stats.dedupLinked).toBe(1);
+      expect(rsyncDiff(src, g2.gen)).toEqual([]);
+
+      // the fresh copy is the link base from then on
+      const g3 = backup(spool, src, 3);
+      expect(g3.stats.emlinkCopies).toBe(0);
+      expect(g3.stats.copied).toBe(0);
+      assertSameInode(path.join(g2.gen, 'mail/big'), path.join(g3.gen, 'mail/big'));
+      assertSameInode(path.join(g2.gen, 'mail/big'), path.join(g3.gen, 'mail/big-alias'));
+    } finally {
+      spawnSync('umount', ['-l', mnt]);
+    }
+  });
+});

@@ -1,0 +1,392 @@
+// Faults made to happen for real, beside SIGKILL (test/faults.test.ts): a spool that runs out of
+// space or inodes, read errors, source files that change or are swapped while they are copied,
+// two runs at once. Injected faults go through the src/fs seam (vi.spyOn on `sys`).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, vi } from 'vitest';
+import { describe, expect, test } from './helpers/fixture.js';
+import { makeTree } from './helpers/tree.js';
+import { rsyncDiff } from './helpers/oracle.js';
+import { BIN, REPO_ROOT, hardsnap, spawnHardsnap, waitFor, waitForFile } from './helpers/run.js';
+import { mktree } from './helpers/bench-tree.js';
+import { assertNobodyCanRun, fingerprint, isRoot, shmdir } from './helpers/robust.js';
+import { sys } from '../src/fs/native.js';
+import { runBackup } from '../src/backup/run.js';
+import { ManifestReader } from '../src/manifest/reader.js';
+import { FLAG, type ManifestEntry } from '../src/manifest/format.js';
+import { manifestPath } from '../src/spool/layout.js';
+import type { BackupOptions, BackupResult } from '../src/backup/types.js';
+import type { Problem } from '../src/apply/types.js';
+
+const day = (n: number) => `2026-01-${String(n).padStart(2, '0')}T03:00:00Z`;
+const genName = (n: number) => `2026-01-${String(n).padStart(2, '0')}T030000Z`;
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** runBackup in this process (so sys can be spied on); problems and notes collected. */
+async function backupInProcess(spool: string, src: string, n: number): Promise<BackupResult & { reported: Problem[] }> {
+  const reported: Problem[] = [];
+  const o: BackupOptions = {
+    spool, host: 'h1', parts: [{ name: 'data', source: src }], exclude: [], oneFileSystem: false,
+    dryRun: false, allowEmpty: false, flush: true, waitMs: 0, now: new Date(day(n)), command: 'test', parallelParts: false,
+  };
+  const r = await runBackup(o, { onProblem: (p) => reported.push(p), onNote: () => {} });
+  return { ...r, reported };
+}
+
+function manifestEntries(spool: string, n: number): Map<string, ManifestEntry> {
+  const pdir = path.join(spool, 'rsync', 'h1', 'data');
+  const m = ManifestReader.open(manifestPath(pdir, genName(n)));
+  const out = new Map<string, ManifestEntry>();
+  try {
+    for (const { dir, entries } of m.walk()) {
+      for (const e of entries) out.set(dir.length ? `${dir.toString('latin1')}/${e.name.toString('latin1')}` : e.name.toString('latin1'), e);
+    }
+  } finally {
+    m.close();
+  }
+  return out;
+}
+
+const nameOf = (n: Buffer | string) => (Buffer.isBuffer(n) ? n.toString('latin1') : n);
+
+type CopyFn = (sd: number, sn: Buffer | string, dd: number, dn: Buffer | string, io: Float64Array) => number;
+
+/**
+ * Intercepts every file copy at the fs seam, synchronous (`sys.copy`) or in a worker
+ * (`sys.copyAsync`, where the engine has it): `fn` gets the arguments and the real copy.
+ */
+function interceptCopy(fn: (real: CopyFn, ...a: Parameters<CopyFn>) => number): void {
+  const real: CopyFn = sys.copy.bind(sys);
+  vi.spyOn(sys, 'copy').mockImplementation((sd, sn, dd, dn, io) => fn(real, sd, sn, dd, dn, io));
+  const s = sys as unknown as Record<string, unknown>;
+  if (typeof s.copyAsync === 'function') {
+    vi.spyOn(s as { copyAsync: CopyFn }, 'copyAsync').mockImplementation((sd, sn, dd, dn, io) => fn(real, sd, sn, dd, dn, io));
+  }
+}
+
+describe('read errors', () => {
+  test('EIO reading one source file (injected at the fs seam): reported by path, exit 23, absent from the manifest, others intact, copied by the next run', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'a.txt': 'a', 'x/bad.txt': 'unreadable today', 'x/good.txt': 'good', 'z/c.txt': 'c' });
+    interceptCopy((copy, sd, sn, dd, dn, io) => (nameOf(sn) === 'bad.txt' ? -(4 << 16 | 5) : copy(sd, sn, dd, dn, io)));
+    const r1 = await backupInProcess(spool, src, 1);
+    expect(r1.exit).toBe(23);
+    expect(r1.reported.map((p) => [p.path.toString(), p.code])).toEqual([['x/bad.txt', 'EIO']]);
+    const g1 = path.join(spool, 'rsync', 'h1', 'data', genName(1));
+    expect(rsyncDiff(src, g1).filter((l) => !l.startsWith('.d'))).toEqual(['>f+++++++++ x/bad.txt']);
+    const m1 = manifestEntries(spool, 1);
+    expect(m1.has('x/bad.txt')).toBe(false);
+    expect(m1.has('x/good.txt')).toBe(true);
+    vi.restoreAllMocks();
+    const r2 = await backupInProcess(spool, src, 2);
+    expect(r2.exit).toBe(0);
+    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
+    expect(fs.readFileSync(path.join(spool, 'rsync', 'h1', 'data', genName(2), 'x/bad.txt'), 'utf8')).toBe('unreadable today');
+  });
+
+  test('a source directory that cannot be opened (EACCES at the seam): reported by path, exit 23; its copy in the generation still has its mode and mtime; the next run fills it', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'locked/in.txt': 'in', 'locked': { dir: true, mode: 0o750, mtime: 1_600_000_000_123_456_789n }, 'open.txt': 'o' });
+    const openat = sys.openat;
+    // the engine opens source directories (only those) with O_NOATIME
+    vi.spyOn(sys, 'openat').mockImplementation((dirfd, name, flags, mode) =>
+      nameOf(name) === 'locked' && flags & sys.O_NOATIME ? -13 : openat(dirfd, name, flags, mode));
+    const r1 = await backupInProcess(spool, src, 1);
+    expect(r1.exit).toBe(23);
+    expect(r1.reported.map((p) => [p.path.toString(), p.code, p.message])).toEqual([['locked', 'EACCES', 'cannot open directory: EACCES']]);
+    const g1 = path.join(spool, 'rsync', 'h1', 'data', genName(1));
+    const st = fs.statSync(path.join(g1, 'locked'), { bigint: true });
+    expect(Number(st.mode & 0o7777n).toString(8)).toBe('750');
+    expect(st.mtimeNs).toBe(1_600_000_000_123_456_789n);
+    vi.restoreAllMocks();
+    const r2 = await backupInProcess(spool, src, 2);
+    expect(r2.exit).toBe(0);
+    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
+  });
+
+  test.runIf(isRoot)('EACCES for real as a non-root user (setpriv to nobody): exit 23, the path named, the rest published', ({ tmp }) => {
+    fs.chmodSync(tmp, 0o755);
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'ok.txt': 'fine', 'sub/secret.txt': { content: 'no', mode: 0o000 }, 'sub/other.txt': 'other' });
+    fs.mkdirSync(spool);
+    execFileSync('chown', ['-R', '65534:65534', src, spool]);
+    const r = hardsnapAs(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], day(1));
+    expect(r.code, r.stderr).toBe(23);
+    expect(r.stderr).toMatch(/data: sub\/secret\.txt: cannot open: EACCES/);
+    const g = path.join(spool, 'rsync', 'h1', 'data', genName(1));
+    expect(fs.readFileSync(path.join(g, 'sub/other.txt'), 'utf8')).toBe('other');
+    expect(fs.existsSync(path.join(g, 'sub/secret.txt'))).toBe(false);
+    expect(fs.readlinkSync(path.join(spool, 'rsync', 'h1', 'data', 'last'))).toBe(genName(1));
+  });
+});
+
+/** bin/hardsnap as uid/gid 65534 (nobody), without supplementary groups. */
+function hardsnapAs(args: string[], now: string) {
+  assertNobodyCanRun(REPO_ROOT);
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN, ...args], {
+    encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: now }, cwd: '/', timeout: 60_000,
+  });
+  if (r.error) throw r.error;
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('files that change while they are copied', () => {
+  // a child process keeps changing the file for the whole copy
+  const writers = {
+    grows: 'import time\nf = open(p, "ab")\nwhile True:\n    f.write(b"g" * 4096); f.flush(); time.sleep(0.001)',
+    'shrinks and regrows': 'import os\nwhile True:\n    os.truncate(p, 48 << 20); os.truncate(p, 64 << 20)',
+    'is rewritten in place': 'f = open(p, "r+b")\nwhile True:\n    f.seek(0); f.write(b"r" * 4096); f.flush()',
+  };
+  test.for(Object.keys(writers) as (keyof typeof writers)[])('a file that %s during the copy: detected, retried, reported, flagged UNSTABLE, copied again by the next run', async (kind, { tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'calm.txt': 'calm', 'live/busy.dat': Buffer.alloc(64 << 20, 1) });
+    const busy = path.join(src, 'live/busy.dat');
+    const c0 = fs.statSync(busy, { bigint: true }).ctimeNs;
+    const child = spawn('python3', ['-c', `import sys\np = sys.argv[1]\n${writers[kind]}`, busy], { stdio: 'ignore' });
+    try {
+      await waitFor(() => fs.statSync(busy, { bigint: true }).ctimeNs !== c0, 10_000, 5, 'the writer to start');
+      const r1 = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], { env: { HARDSNAP_NOW: day(1) } });
+      expect(r1.code, r1.stderr).toBe(23);
+      expect(r1.stderr).toMatch(/data: live\/busy\.dat: changed while it was read \(3 attempts\)/);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    await new Promise((r) => child.on('close', r));
+    const e = manifestEntries(spool, 1).get('live/busy.dat')!;
+    expect(e.flags & FLAG.UNSTABLE).toBe(FLAG.UNSTABLE);
+    // the manifest describes the copy that was kept (reading stops at the size seen at open:
+    // a file appended to faster than it is read is not read forever)
+    const g1Path = path.join(spool, 'rsync', 'h1', 'data', genName(1), 'live/busy.dat');
+    expect(fs.statSync(g1Path).size).toBe(e.size);
+    // even with the source now at rest and its metadata equal to what was recorded, the next
+    // run copies it again (a new inode), never links the possibly torn copy
+    const g1 = path.join(spool, 'rsync', 'h1', 'data', genName(1), 'live/busy.dat');
+    const r2 = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], { env: { HARDSNAP_NOW: day(2) } });
+    expect(r2.code, r2.stderr).toBe(0);
+    const g2 = path.join(spool, 'rsync', 'h1', 'data', genName(2), 'live/busy.dat');
+    expect(fs.statSync(g2).ino).not.toBe(fs.statSync(g1).ino);
+    expect(fs.statSync(path.join(spool, 'rsync', 'h1', 'data', genName(2), 'calm.txt')).ino)
+      .toBe(fs.statSync(path.join(spool, 'rsync', 'h1', 'data', genName(1), 'calm.txt')).ino);
+    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
+    expect(manifestEntries(spool, 2).get('live/busy.dat')!.flags & FLAG.UNSTABLE).toBe(0);
+  });
+});
+
+describe('a source file swapped between scan and open', () => {
+  test.for(['symlink to a secret file outside', 'FIFO'])('swapped for a %s: never followed, never opened for data, reported as changed type; the next run records it as what it is', async (kind, { tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    const secret = path.join(tmp, 'secret.txt');
+    fs.writeFileSync(secret, 'TOP-SECRET-CONTENT');
+    makeTree(src, { 'd/victim': 'harmless', 'd/other': 'other' });
+    const victim = path.join(src, 'd/victim');
+    let swapped = 0;
+    interceptCopy((copy, sd, sn, dd, dn, io) => {
+      if (nameOf(sn) === 'victim' && !swapped) {
+        swapped = 1;
+        fs.rmSync(victim);
+        if (kind === 'FIFO') execFileSync('mkfifo', [victim]);
+        else fs.symlinkSync(secret, victim);
+      }
+      return copy(sd, sn, dd, dn, io);
+    });
+    const r1 = await backupInProcess(spool, src, 1); // a FIFO opened for reading would hang here
+    expect(swapped).toBe(1);
+    expect(r1.exit).toBe(23);
+    expect(r1.reported.map((p) => [p.path.toString(), p.code, p.message])).toEqual([
+      ['d/victim', 'ECHANGED', 'changed type between scan and copy (not followed, not opened for data); it will be backed up next run'],
+    ]);
+    const g1 = path.join(spool, 'rsync', 'h1', 'data', genName(1));
+    expect(fs.existsSync(path.join(g1, 'd/victim'))).toBe(false);
+    expect(fs.readFileSync(path.join(g1, 'd/other'), 'utf8')).toBe('other');
+    expect(manifestEntries(spool, 1).has('d/victim')).toBe(false);
+    // the secret's bytes are nowhere in the spool, manifests included
+    const grep = spawnSync('grep', ['-rl', 'TOP-SECRET-CONTENT', spool], { encoding: 'utf8' });
+    expect(grep.stdout).toBe('');
+    vi.restoreAllMocks();
+    const r2 = await backupInProcess(spool, src, 2);
+    expect(r2.exit).toBe(0);
+    const st = fs.lstatSync(path.join(spool, 'rsync', 'h1', 'data', genName(2), 'd/victim'));
+    expect(kind === 'FIFO' ? st.isFIFO() : st.isSymbolicLink()).toBe(true);
+    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
+  });
+});
+
+describe('a source directory swapped between scan and descent', () => {
+  test('swapped for a symlink to a secret directory: not followed (reported by path: O_NOFOLLOW|O_DIRECTORY gives ENOTDIR), nothing of the secret in the spool; the next run keeps it as a symlink', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(tmp, { 'secret/key.pem': 'TOP-SECRET-KEY' });
+    makeTree(src, { 'd/inner.txt': 'inner', 'e/x.txt': 'x' });
+    const openat = sys.openat;
+    let swapped = 0;
+    vi.spyOn(sys, 'openat').mockImplementation((dirfd, name, flags, mode) => {
+      if (nameOf(name) === 'd' && flags & sys.O_DIRECTORY && dirfd !== sys.AT_FDCWD && !swapped++) {
+        fs.renameSync(path.join(src, 'd'), path.join(tmp, 'd-moved'));
+        fs.symlinkSync(path.join(tmp, 'secret'), path.join(src, 'd'));
+      }
+      return openat(dirfd, name, flags, mode);
+    });
+    const r1 = await backupInProcess(spool, src, 1);
+    expect(swapped).toBe(1);
+    expect(r1.exit).toBe(23);
+    expect(r1.reported.map((p) => [p.path.toString(), p.code, p.message])).toEqual([['d', 'ENOTDIR', 'cannot open directory: ENOTDIR']]);
+    const grep = spawnSync('grep', ['-rl', 'TOP-SECRET-KEY', spool], { encoding: 'utf8' });
+    expect(grep.stdout).toBe('');
+    expect(fs.readdirSync(path.join(spool, 'rsync', 'h1', 'data', genName(1), 'd'))).toEqual([]);
+    vi.restoreAllMocks();
+    const r2 = await backupInProcess(spool, src, 2);
+    expect(r2.exit).toBe(0);
+    expect(fs.readlinkSync(path.join(spool, 'rsync', 'h1', 'data', genName(2), 'd'))).toBe(path.join(tmp, 'secret'));
+    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
+  });
+});
+
+describe('two runs at once', () => {
+  test('two backups at once: the one holding the lock publishes, the other exits 3 naming the holder, nothing of it in the spool', async () => {
+    const tmp = shmdir();
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    mktree(src, { files: 1500, seed: 3 });
+    const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
+    // the first run is held (test seam) with everything built, so the second surely meets it
+    const a = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(1), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '3000' } });
+    await waitFor(() => a.out.stderr.includes('test pause at before-publish'), 30_000, 5, 'the first run to pause');
+    const b = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
+    const eb = await b.exited;
+    const ea = await a.exited;
+    const [winner, loser] = [{ c: a, e: ea }, { c: b, e: eb }];
+    winner.c.out.stderr = winner.c.out.stderr.replace('hardsnap: test pause at before-publish\n', '');
+    expect(winner.e.code, winner.c.out.stderr).toBe(0);
+    expect(loser.e.code, loser.c.out.stderr).toBe(3);
+    expect(loser.c.out.stderr.trim().split('\n')).toHaveLength(1);
+    expect(loser.c.out.stderr).toMatch(new RegExp(`another hardsnap run holds the lock .*pid ${winner.c.pid}\\b`));
+    const pdir = path.join(spool, 'rsync', 'h1', 'data');
+    expect(fs.readdirSync(pdir).sort()).toEqual(['.hardsnap', fs.readlinkSync(path.join(pdir, 'last')), 'last'].sort());
+    expect(rsyncDiff(src, path.join(pdir, 'last'))).toEqual([]);
+  });
+
+  test('a stale lock of a SIGKILLed run: the next run takes over, says so, and publishes', async () => {
+    const tmp = shmdir();
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    mktree(src, { files: 1500, seed: 4 });
+    const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
+    const a = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(1), HARDSNAP_TEST_PAUSE_AT: 'before-publish' } });
+    const lock = path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock');
+    await waitForFile(lock, 30_000);
+    const holder = JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number };
+    expect(holder.pid).toBe(a.pid);
+    a.killGroup('SIGKILL');
+    await a.exited;
+    const r = hardsnap([...args, '--verbose'], { env: { HARDSNAP_NOW: day(2) } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`took over a stale lock of pid ${a.pid}\\b`));
+    expect(fs.existsSync(lock)).toBe(false);
+    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
+  });
+});
+
+describe('the run log', () => {
+  test('a run log that cannot be written does not turn a published generation into "failed, nothing published" (exit 23 with a warning, not 2)', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'a.txt': 'a' });
+    fs.mkdirSync(path.join(spool, 'rsync', 'h1', '.hardsnap', 'runs.jsonl'), { recursive: true });
+    const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], { env: { HARDSNAP_NOW: day(1) } });
+    expect(r.code, r.stderr).toBe(23);
+    expect(r.stderr).toBe('hardsnap: warning: host h1: .hardsnap/runs.jsonl: cannot record the run: EISDIR (status will not show it)\n');
+    expect(fs.readlinkSync(path.join(spool, 'rsync', 'h1', 'data', 'last'))).toBe(genName(1));
+    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(1)))).toEqual([]);
+    expect(fs.existsSync(path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock'))).toBe(false);
+  });
+});
+
+// ---------- a spool that fills up ----------
+
+const haveLoop = isRoot && fs.existsSync('/dev/loop-control') && spawnSync('which', ['mkfs.ext4']).status === 0;
+const loopWhy = !isRoot ? 'needs root to mount a loop device' : 'no /dev/loop-control or mkfs.ext4 on this machine';
+
+/** A small ext4 file system mounted at tmp/mnt for the duration of fn; always unmounted. */
+async function withSmallExt4(tmp: string, mkfsArgs: string[], fn: (mnt: string) => Promise<void> | void): Promise<void> {
+  const img = path.join(tmp, 'spool.img');
+  const mnt = path.join(tmp, 'mnt');
+  fs.mkdirSync(mnt);
+  execFileSync('truncate', ['-s', '32M', img]);
+  execFileSync('mkfs.ext4', ['-q', '-F', ...mkfsArgs, img], { stdio: 'pipe' });
+  execFileSync('mount', ['-o', 'loop', img, mnt], { stdio: 'pipe' });
+  try {
+    await fn(mnt);
+  } finally {
+    spawnSync('umount', [mnt]);
+  }
+}
+
+describe.skipIf(!haveLoop)(`a spool that runs out (${haveLoop ? 'loop-mounted ext4' : loopWhy})`, () => {
+  const checkFailedRun = (r: { code: number; stderr: string }, spool: string, before: string[]) => {
+    const pdir = path.join(spool, 'rsync', 'h1', 'data');
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/ENOSPC/);
+    expect(fs.readlinkSync(path.join(pdir, 'last'))).toBe(genName(1));
+    expect(fs.readdirSync(pdir).filter((n) => /Z$/.test(n))).toEqual([genName(1)]);
+    expect(fingerprint(path.join(pdir, genName(1)))).toEqual(before);
+  };
+
+  test('ENOSPC mid-file: exit 2 naming ENOSPC, no truncated file published, last unchanged; after space is freed the next run passes the oracle', async ({ tmp }) => {
+    await withSmallExt4(tmp, [], async (mnt) => {
+      const src = path.join(tmp, 'src');
+      const spool = path.join(mnt, 'spool');
+      makeTree(src, { 'small/a.txt': 'a', 'small/b.txt': 'b'.repeat(100_000) });
+      const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
+      expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
+      const before = fingerprint(path.join(spool, 'rsync', 'h1', 'data', genName(1)));
+      // fill the file system, then add a file bigger than what is left
+      const filler = path.join(mnt, 'filler');
+      spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M', 'count=20'], { stdio: 'ignore' });
+      const free = fs.statfsSync(mnt).bavail * fs.statfsSync(mnt).bsize;
+      fs.writeFileSync(path.join(src, 'big.bin'), Buffer.alloc(free + (2 << 20), 7));
+      const r2 = hardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
+      checkFailedRun(r2, spool, before);
+      expect(r2.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r2.stderr).toMatch(/^hardsnap: error: cannot write to the spool: ENOSPC \(part 'data', "big\.bin"\)/);
+      fs.rmSync(filler);
+      const r3 = hardsnap(args, { env: { HARDSNAP_NOW: day(3) } });
+      expect(r3.code, r3.stderr).toBe(0);
+      const pdir = path.join(spool, 'rsync', 'h1', 'data');
+      expect(fs.readlinkSync(path.join(pdir, 'last'))).toBe(genName(3));
+      expect(rsyncDiff(src, path.join(pdir, genName(3)))).toEqual([]);
+      expect(fingerprint(path.join(pdir, genName(1)))).toEqual(before);
+    });
+  });
+
+  test('out of inodes: exit 2 naming ENOSPC, last unchanged; after inodes are freed the next run passes the oracle', async ({ tmp }) => {
+    await withSmallExt4(tmp, ['-N', '128'], async (mnt) => {
+      const src = path.join(tmp, 'src');
+      const spool = path.join(mnt, 'spool');
+      makeTree(src, { 'a/1.txt': '1', 'a/2.txt': '2' });
+      const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
+      expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
+      const before = fingerprint(path.join(spool, 'rsync', 'h1', 'data', genName(1)));
+      const filler = path.join(mnt, 'filler');
+      fs.mkdirSync(filler);
+      const left = fs.statfsSync(mnt).ffree;
+      for (let i = 0; i < left - 20; i++) fs.writeFileSync(path.join(filler, String(i)), '');
+      makeTree(src, Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`many/${i}.txt`, String(i)])));
+      const r2 = hardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
+      checkFailedRun(r2, spool, before);
+      fs.rmSync(filler, { recursive: true });
+      const r3 = hardsnap(args, { env: { HARDSNAP_NOW: day(3) } });
+      expect(r3.code, r3.stderr).toBe(0);
+      expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(3)))).toEqual([]);
+    });
+  });
+});
+

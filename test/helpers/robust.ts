@@ -1,0 +1,80 @@
+// Shared by the fault and hostile-input tests: a seeded random generator, generation
+// fingerprints (inodes included) and a scratch directory on tmpfs (so syncfs is cheap).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { onTestFinished } from 'vitest';
+import { removeTmp } from './fixture.js';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+
+/** mulberry32: a small seeded generator, so a failing schedule can be replayed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The seed of a test's random schedule: HARDSNAP_TEST_SEED when set, else `fallback`. */
+export function seedOf(fallback: number): number {
+  const s = process.env.HARDSNAP_TEST_SEED;
+  return s ? Number(s) : fallback;
+}
+
+const hashCache = new Map<string, string>();
+
+/**
+ * Every entry of a tree as one line: path, type, mode, owner, size, mtime (ns), inode, content
+ * hash, symlink target. Equal fingerprints mean the tree is byte-identical and no inode was
+ * replaced. nlink is left out: new generations link to these inodes. Content hashes are cached
+ * by inode, size, mtime and ctime: any write to an inode moves its ctime (which no program can
+ * set back), so a cached hash is never stale; only a link or chmod costs a re-read.
+ */
+export function fingerprint(root: string): string[] {
+  const out: string[] = [];
+  const walk = (abs: Buffer, rel: string): void => {
+    const st = fs.lstatSync(abs, { bigint: true });
+    const type = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
+    let extra = '';
+    if (type === 'file') {
+      const k = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+      let h = hashCache.get(k);
+      if (!h) hashCache.set(k, (h = createHash('sha256').update(fs.readFileSync(abs)).digest('hex')));
+      extra = h;
+    } else if (type === 'symlink') {
+      extra = fs.readlinkSync(abs, { encoding: 'buffer' }).toString('latin1');
+    }
+    out.push([rel, type, (st.mode & 0o7777n).toString(8), `${st.uid}:${st.gid}`, st.size, st.mtimeNs, st.ino, extra].join(' '));
+    if (type !== 'dir') return;
+    const names = fs.readdirSync(abs, { encoding: 'buffer' }).sort(Buffer.compare);
+    for (const n of names) walk(Buffer.concat([abs, Buffer.from('/'), n]), rel + '/' + n.toString('latin1'));
+  };
+  walk(Buffer.from(root), '');
+  return out;
+}
+
+/** A fresh directory on tmpfs (/dev/shm) when there is one, removed when the test finishes. */
+export function shmdir(): string {
+  const base = fs.existsSync('/dev/shm') && fs.statSync('/dev/shm').isDirectory() ? '/dev/shm' : os.tmpdir();
+  const dir = fs.mkdtempSync(path.join(base, 'hardsnap-test-'));
+  onTestFinished(() => removeTmp(dir));
+  return dir;
+}
+
+export const isRoot = process.getuid?.() === 0;
+
+/**
+ * Fails with a clear reason when uid 65534 cannot run this checkout (a repository under a 0700
+ * home directory): the non-root tests run bin/hardsnap as nobody through setpriv.
+ */
+export function assertNobodyCanRun(repoRoot: string): void {
+  const probe = path.join(repoRoot, 'dist', 'cli', 'main.js');
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'test', '-r', probe], { stdio: 'ignore' });
+  if (r.error) throw new Error(`setpriv (util-linux) is needed to run as nobody: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`uid 65534 cannot read ${probe}: put the checkout where every user can read it (e.g. chmod o+rx on its parents)`);
+}
