@@ -9,16 +9,8 @@ import { parseKeepCount } from '../src/retention/policy.js';
 import { MAX_DURATION_MS, parseDuration } from '../src/time/duration.js';
 import { now } from '../src/time/now.js';
 import { parseWhen } from '../src/time/when.js';
+import { random } from './helpers/random.js';
 
-/** mulberry32: seeded, so a failing string can be reproduced. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Random strings biased towards the parsers' own alphabet, plus mutations of valid inputs, so

@@ -3,6 +3,7 @@ import { UsageError } from '../src/core/errors.js';
 import { bucketKey, isoWeek } from '../src/retention/buckets.js';
 import { applyPolicy, hasAnyRule, parseKeepCount, type PolicyInput, type RetentionRules } from '../src/retention/policy.js';
 import { formatGenerationName } from '../src/spool/names.js';
+import { random } from './helpers/random.js';
 
 const H = 60 * 60 * 1000;
 const D = 24 * H;
@@ -16,15 +17,6 @@ const names = (ds: { name: string }[]) => ds.map((d) => d.name);
 const n = (iso: string) => formatGenerationName(new Date(iso));
 const NOW = new Date('2027-06-01T00:00:00Z');
 
-/** A small seeded generator (mulberry32), so a failing case can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('buckets', () => {
   it.each([
