@@ -9,6 +9,7 @@ import { unknownKeyMessage, type Config } from '../src/config/schema.js';
 import { validateHost } from '../src/spool/layout.js';
 import { checkNoNesting, validatePartName } from '../src/spool/part-name.js';
 import { parseDuration } from '../src/time/duration.js';
+import { random } from './helpers/random.js';
 
 const FILE = 'hardsnap.yaml';
 
@@ -240,18 +241,6 @@ describe('helpers', () => {
   });
 });
 
-/** Small seeded PRNG (mulberry32) so a failing fuzz case can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const NOISE = [...'abz09:-_ /\n\t"\'[]{},#&*!|>%@?~.\\', 'é', '\u0000'];
 const VALUES = ['123', '-1', '1.5', 'true', '~', '[a, 1]', '{x: 1}', '"str"', '/abs', 'rel/path', '20x', '3d', '*a', '&a 1'];
 
@@ -309,7 +298,7 @@ function expectValid(c: Config): void {
 }
 
 test('fuzz: mutated examples parse into a valid Config or fail with FILE:LINE:COL', () => {
-  const next = rng(20261120);
+  const next = random(20261120);
   const base = exampleConfig();
   let accepted = 0;
   let rejected = 0;

@@ -8,17 +8,8 @@ import { removeTmp } from './fixture.js';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 
-/** mulberry32: a small seeded generator, so a failing schedule can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator of every random schedule here (test/helpers/random.ts). */
+export { random as rng } from './random.js';
 
 /** The seed of a test's random schedule: HARDSNAP_TEST_SEED when set, else `fallback`. */
 export function seedOf(fallback: number): number {
