@@ -13,6 +13,7 @@
 import { displayPath, joinRel } from '../paths/escape.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
+import { byName } from '../manifest/merge.js';
 import { isoNs, octal } from './manifests.js';
 
 export type ChangeKind = 'added' | 'removed' | 'content' | 'metadata';
@@ -54,29 +55,16 @@ export function diffManifests(a: ManifestReader, b: ManifestReader, onChange: (c
 }
 
 function mergeDir(a: ManifestReader, b: ManifestReader, rel: Buffer, emit: (c: Change) => void): void {
-  const ea = a.dir(rel) ?? [];
-  const eb = b.dir(rel) ?? [];
-  let i = 0;
-  let j = 0;
-  while (i < ea.length || j < eb.length) {
-    const x = ea[i];
-    const y = eb[j];
-    const c = x && y ? Buffer.compare(x.name, y.name) : x ? -1 : 1;
-    if (c < 0) {
-      onlyIn(a, joinRel(rel, x!.name), x!, 'removed', emit);
-      i++;
-    } else if (c > 0) {
-      onlyIn(b, joinRel(rel, y!.name), y!, 'added', emit);
-      j++;
-    } else {
-      const path = joinRel(rel, x!.name);
-      const kind = classify(x!, y!);
-      if (kind) emit({ kind, path, type: y!.type, changes: kind === 'metadata' ? metaChanges(x!, y!) : contentChanges(x!, y!) });
-      if (x!.type === 'dir' && y!.type === 'dir') mergeDir(a, b, path, emit);
-      else if (x!.type === 'dir') subtree(a, path, 'removed', emit);
-      else if (y!.type === 'dir') subtree(b, path, 'added', emit);
-      i++;
-      j++;
+  for (const [x, y] of byName(a.dir(rel) ?? [], b.dir(rel) ?? [])) {
+    if (!y) onlyIn(a, joinRel(rel, x!.name), x!, 'removed', emit);
+    else if (!x) onlyIn(b, joinRel(rel, y.name), y, 'added', emit);
+    else {
+      const path = joinRel(rel, x.name);
+      const kind = classify(x, y);
+      if (kind) emit({ kind, path, type: y.type, changes: kind === 'metadata' ? metaChanges(x, y) : contentChanges(x, y) });
+      if (x.type === 'dir' && y.type === 'dir') mergeDir(a, b, path, emit);
+      else if (x.type === 'dir') subtree(a, path, 'removed', emit);
+      else if (y.type === 'dir') subtree(b, path, 'added', emit);
     }
   }
 }

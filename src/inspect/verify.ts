@@ -15,6 +15,7 @@ import { parseScan, type SourceEntry } from '../fs/entry.js';
 import { IO, ST, errnoName, hashHex, splitStaged, sys } from '../fs/native.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
+import { byName } from '../manifest/merge.js';
 import { isoNs, octal } from './manifests.js';
 
 export type ProblemKind = 'manifest' | 'missing' | 'extra' | 'type' | 'metadata' | 'replaced' | 'content' | 'unreadable';
@@ -114,25 +115,14 @@ export class GenerationVerifier {
       return;
     }
     const subdirs: Buffer[] = [];
-    let i = 0;
-    let j = 0;
-    while (i < recorded.length || j < found.length) {
-      const m = recorded[i];
-      const f = found[j];
-      const c = m && f ? Buffer.compare(m.name, f.name) : m ? -1 : 1;
-      if (c < 0) {
+    for (const [m, f] of byName(recorded, found)) {
+      if (!f) {
         if (!(m!.flags & FLAG.ABSENT)) this.problem('missing', joinRel(rel, m!.name), `missing: the manifest records a ${m!.type}`);
-        i++;
-      } else if (c > 0) {
-        this.stats.entries++;
-        this.problem('extra', joinRel(rel, f!.name), `extra: a ${f!.type} the manifest does not record`);
-        j++;
-      } else {
-        this.stats.entries++;
-        if (this.entry(fd, rel, m!, f!)) subdirs.push(f!.name);
-        i++;
-        j++;
+        continue;
       }
+      this.stats.entries++;
+      if (!m) this.problem('extra', joinRel(rel, f.name), `extra: a ${f.type} the manifest does not record`);
+      else if (this.entry(fd, rel, m, f)) subdirs.push(f.name);
     }
     for (const name of subdirs) {
       const path = joinRel(rel, name);
