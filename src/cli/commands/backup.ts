@@ -50,7 +50,9 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--dedup-verify', 'compare bytes before a content link (default)')
       .option('--no-dedup-verify', 'trust size, metadata and XXH64 alone for content links (faster; see docs/CONTENT.md)')
       .option('--checksum', 'decide "unchanged" by content hash, not only size and mtime (reads every source file)')
+      .option('--no-checksum', 'decide "unchanged" by size and mtime (the default; overrides the config\'s checksum: true)')
       .option('--parallel-parts', 'back up all parts at the same time (worth it when they are on different drives)')
+      .option('--no-parallel-parts', 'back up the parts one after the other (the default; overrides the config)')
       .option('--no-flush', 'do not syncfs the spool before publishing (unsafe on power loss; for measurements only)')
       .option('--progress', 'show progress bars even when stderr is not a terminal')
       .option('--no-progress', 'no progress bars, even on a terminal (the summary line stays)')
@@ -90,8 +92,7 @@ function expectedEntries(spool: string, host: string, part: string): number | un
   return undefined;
 }
 
-function dedupScope(v: string | undefined): DedupScope {
-  if (v === undefined) return 'part';
+function dedupScope(v: string): DedupScope {
   if (v === 'off' || v === 'part' || v === 'host') return v;
   throw new UsageError(`invalid --dedup ${JSON.stringify(v)}: expected off, part or host`);
 }
@@ -120,9 +121,10 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     waitMs: waitMs(o.wait ?? cfg.wait),
     now: now(),
     command: ['hardsnap', ...process.argv.slice(2)].join(' '),
-    dedup: dedupScope(o.dedup),
-    dedupVerify: o.dedupVerify !== false,
-    checksum: Boolean(o.checksum),
+    // the command line overrides the config, which overrides the defaults (part, verify, no checksum)
+    dedup: o.dedup !== undefined ? dedupScope(o.dedup) : cfg.dedup ?? 'part',
+    dedupVerify: (o.dedupVerify ?? cfg.dedupVerify) !== false,
+    checksum: Boolean(o.checksum ?? cfg.checksum),
   };
   const ops = backupOps(o, cfg, opts, out);
   // a dry run prints one line per entry on stdout: no bars over it unless asked for
