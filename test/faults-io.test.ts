@@ -330,6 +330,18 @@ async function withSmallExt4(tmp: string, mkfsArgs: string[], fn: (mnt: string) 
   }
 }
 
+/** `verify --deep` over every generation of the spool (rehashing every file): exit 0, no problem. */
+function expectVerifyPasses(spool: string): void {
+  const v = hardsnap(['verify', '--spool', spool, '--host', 'h1', '--deep', '--json']);
+  expect(v.code, v.stdout + v.stderr).toBe(0);
+  expect(v.stderr).toBe('');
+  const j = JSON.parse(v.stdout) as { ok: boolean; generations: { generation: string; hashed: number }[] };
+  expect(j.ok).toBe(true);
+  // both complete generations were checked, and their files rehashed
+  expect(j.generations.map((g) => g.generation)).toEqual([genName(1), genName(3)]);
+  expect(j.generations.every((g) => g.hashed > 0)).toBe(true);
+}
+
 describe.skipIf(!haveLoop)(`a spool that runs out (${haveLoop ? 'loop-mounted ext4' : loopWhy})`, () => {
   const checkFailedRun = (r: { code: number; stderr: string }, spool: string, before: string[]) => {
     const pdir = path.join(spool, 'rsync', 'h1', 'data');
@@ -340,7 +352,7 @@ describe.skipIf(!haveLoop)(`a spool that runs out (${haveLoop ? 'loop-mounted ex
     expect(fingerprint(path.join(pdir, genName(1)))).toEqual(before);
   };
 
-  test('ENOSPC mid-file: exit 2 naming ENOSPC, no truncated file published, last unchanged; after space is freed the next run passes the oracle', async ({ tmp }) => {
+  test('ENOSPC mid-file: exit 2 naming ENOSPC, no truncated file published, last unchanged; after space is freed the next run passes the oracle and verify --deep', async ({ tmp }) => {
     await withSmallExt4(tmp, [], async (mnt) => {
       const src = path.join(tmp, 'src');
       const spool = path.join(mnt, 'spool');
@@ -364,10 +376,11 @@ describe.skipIf(!haveLoop)(`a spool that runs out (${haveLoop ? 'loop-mounted ex
       expect(fs.readlinkSync(path.join(pdir, 'last'))).toBe(genName(3));
       expect(rsyncDiff(src, path.join(pdir, genName(3)))).toEqual([]);
       expect(fingerprint(path.join(pdir, genName(1)))).toEqual(before);
+      expectVerifyPasses(spool);
     });
   });
 
-  test('out of inodes: exit 2 naming ENOSPC, last unchanged; after inodes are freed the next run passes the oracle', async ({ tmp }) => {
+  test('out of inodes: exit 2 naming ENOSPC, last unchanged; after inodes are freed the next run passes the oracle and verify --deep', async ({ tmp }) => {
     await withSmallExt4(tmp, ['-N', '128'], async (mnt) => {
       const src = path.join(tmp, 'src');
       const spool = path.join(mnt, 'spool');
@@ -386,6 +399,8 @@ describe.skipIf(!haveLoop)(`a spool that runs out (${haveLoop ? 'loop-mounted ex
       const r3 = hardsnap(args, { env: { HARDSNAP_NOW: day(3) } });
       expect(r3.code, r3.stderr).toBe(0);
       expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(3)))).toEqual([]);
+      expect(fingerprint(path.join(spool, 'rsync', 'h1', 'data', genName(1)))).toEqual(before);
+      expectVerifyPasses(spool);
     });
   });
 });
