@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -337,4 +337,23 @@ test('fuzz: mutated examples parse into a valid Config or fail with FILE:LINE:CO
   // Both outcomes must occur, or the mutations are not exercising anything.
   expect(accepted).toBeGreaterThan(100);
   expect(rejected).toBeGreaterThan(100);
+});
+
+describe('config examples in the documentation', () => {
+  // docs/OPERATIONS-UX.md once listed parts as a sequence of {name, path}, which the parser rejects
+  test('every YAML block of README.md and docs/ that is a whole config (top-level spool, parts or hooks) parses', () => {
+    const root = join(import.meta.dirname, '..');
+    const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    let checked = 0;
+    for (const f of files) {
+      const text = readFileSync(join(root, f), 'utf8');
+      for (const m of text.matchAll(/```yaml\n([\s\S]*?)```/g)) {
+        const block = m[1]!;
+        if (!/^(spool|parts|hooks):/m.test(block)) continue; // a fragment (one hook, an alert rule)
+        expect(() => parseConfig(block, f), `${f}:\n${block}`).not.toThrow();
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(4);
+  });
 });
