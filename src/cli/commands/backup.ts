@@ -64,7 +64,8 @@ transferred (listed on stderr); 24 published, some source files vanished during 
 Output: on a terminal, a progress bar per part and a summary line. Not on a terminal (cron),
 nothing on success; warnings and errors on stderr. -v/--verbose: one line per written entry on
 stdout, like rsync -i (>f+++++++++ new file, >f..t...... changed, hf unchanged and hard-linked,
-cd+++++++++ new directory) and, not on a terminal, a progress line at most every minute.
+hf+++++++++ PATH (content link) linked to an identical file, hf+++++++++ PATH => OTHER a second
+name of one source inode, cd+++++++++ new directory) and, not on a terminal, a progress line at most every minute.
 -q/--quiet: errors and warnings only. See docs/CLI.md.
 
 Examples:
@@ -140,8 +141,8 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
       onProblem: (p) => out.warn(`${p.part}: ${displayPath(p.path)}: ${p.message}`),
       onNote: (m) => out.note(m),
       onPlan: opts.dryRun && !o.json ? (part, rel, d) => out.print(`${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`)
-        : itemized ? (part, rel, d, e) => {
-          const l = itemize(part, rel, d, e);
+        : itemized ? (part, rel, d, e, how) => {
+          const l = itemize(part, rel, d, e, how);
           if (l !== null) itemLine(l);
         } : undefined,
       onPhase: progress.active ? (phase, part) => progress.phase(phase, part) : undefined,
