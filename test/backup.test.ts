@@ -292,6 +292,25 @@ describe('backup: bad input is one clear line, exit 1, nothing created', () => {
     expect(backup(tmp, 2, ['--allow-empty']).code).toBe(0);
   });
 
+  test('an empty or missing source root never makes --prune remove generations (exit 2, all kept)', ({ tmp }) => {
+    makeTree(path.join(tmp, 'src'), { 'f': '1' });
+    for (const n of [1, 2, 3]) expect(backup(tmp, n).code).toBe(0);
+    const gens = () => fs.readdirSync(partDir(tmp)).filter((n) => /Z$/.test(n)).sort();
+    const before = gens();
+    expect(before).toHaveLength(3);
+    fs.rmSync(path.join(tmp, 'src', 'f'));
+    const empty = backup(tmp, 4, ['--prune', '--keep-last', '1']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/is empty/);
+    expect(gens()).toEqual(before);
+    fs.rmSync(path.join(tmp, 'src'), { recursive: true });
+    const missing = backup(tmp, 5, ['--prune', '--keep-last', '1']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/is missing/);
+    expect(gens()).toEqual(before);
+    expect(fs.readlinkSync(path.join(partDir(tmp), 'last'))).toBe(genName(3));
+  });
+
   test.runIf(isRoot)('a spool that is not writable (read-only mount) is refused with exit 1', ({ tmp }) => {
     makeTree(tmp, { 'src/f': '1' });
     const spool = path.join(tmp, 'ro');
