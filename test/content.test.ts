@@ -11,6 +11,30 @@ import { decide, needsChecksum } from '../src/plan/decide.js';
 import type { Meta } from '../src/fs/entry.js';
 import type { ManifestEntry } from '../src/manifest/format.js';
 import { assertNotSameInode, assertSameInode, makeTree, setMtimesNs, toBuf } from './helpers/tree.js';
+import xxhash from 'xxhash-wasm';
+import { afterEach, vi } from 'vitest';
+import { ManifestReader } from '../src/manifest/reader.js';
+import { manifestPath } from '../src/spool/layout.js';
+import { sys } from '../src/fs/native.js';
+import { runBackup } from '../src/backup/run.js';
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** path -> manifest entry of every regular file of a generation of part p of host h. */
+function manifestFiles(spool: string, gen: string): Map<string, ManifestEntry> {
+  const m = ManifestReader.open(manifestPath(path.join(spool, 'rsync', 'h', 'p'), gen));
+  const out = new Map<string, ManifestEntry>();
+  try {
+    for (const { dir, entries } of m.walk()) {
+      for (const e of entries) if (e.type === 'file') out.set(path.join(dir.toString('latin1'), e.name.toString('latin1')), e);
+    }
+  } finally {
+    m.close();
+  }
+  return out;
+}
 
 interface Stats {
   entries: number; linked: number; copied: number; dedupLinked: number; dedupBytes: number;
@@ -400,5 +424,61 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/hardsnap\.yaml:1:8: dedup: expected off, part or host/);
     expect(fs.existsSync(spool)).toBe(false);
+  });
+});
+
+describe('content hashes in the manifest', () => {
+  test('every regular file has its XXH64 (xxhash-wasm) in the manifest: computed when written, inherited when linked', async ({ tmp }) => {
+    const { h64Raw } = await xxhash();
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    mktree(src, { files: 200, seed: 5 });
+    const g1 = backup(spool, src, 1);
+    mutate(src, 9, { change: 5, add: 5, delete: 2, rename: 3 });
+    const g2 = backup(spool, src, 2);
+    expect(g2.stats.linked).toBeGreaterThan(100);
+    const [m1, m2] = [manifestFiles(spool, path.basename(g1.gen)), manifestFiles(spool, path.basename(g2.gen))];
+    for (const [gen, m] of [[g1.gen, m1], [g2.gen, m2]] as const) {
+      expect(m.size).toBeGreaterThan(150);
+      for (const [rel, e] of m) {
+        const want = h64Raw(fs.readFileSync(Buffer.from(path.join(gen, rel), 'latin1'))).toString(16).padStart(16, '0');
+        expect(e.hash, `${gen}/${rel}`).toBe(want);
+      }
+    }
+    // a linked entry carries the previous generation's hash (it was not read again)
+    let inherited = 0;
+    for (const [rel, e] of m2) {
+      const old = m1.get(rel);
+      if (old && old.ino === e.ino) {
+        expect(e.hash).toBe(old.hash);
+        inherited++;
+      }
+    }
+    expect(inherited).toBe(g2.stats.linked);
+  });
+
+  test('--checksum reads the sources, never the spool: every hash of an unchanged-looking file is taken in the source tree', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    mktree(src, { files: 60, seed: 3 });
+    backup(spool, src, 1);
+    const dirsHashed: string[] = [];
+    const real = sys.hashat.bind(sys);
+    vi.spyOn(sys, 'hashat').mockImplementation((dirfd, name, io) => {
+      dirsHashed.push(fs.readlinkSync(`/proc/self/fd/${dirfd}`));
+      return real(dirfd, name, io);
+    });
+    const r = await runBackup({
+      spool, host: 'h', parts: [{ name: 'p', source: src }], exclude: [], oneFileSystem: false, dryRun: false, allowEmpty: false,
+      flush: false, waitMs: 0, now: new Date('2026-11-02T03:00:00Z'), command: 'test', parallelParts: false,
+      dedup: 'part', dedupVerify: true, checksum: true,
+    }, { onProblem: (p) => { throw new Error(p.message); }, onNote: () => {} });
+    expect(r.exit).toBe(0);
+    const stats = r.parts[0]!.stats;
+    expect(stats.hashedFiles).toBeGreaterThan(50);
+    expect(dirsHashed.length).toBe(stats.hashedFiles);
+    const realSrc = fs.realpathSync(src);
+    for (const d of dirsHashed) expect(d === realSrc || d.startsWith(`${realSrc}/`), d).toBe(true);
+    expect(stats.linked).toBe(stats.files); // all unchanged, by content
   });
 });
