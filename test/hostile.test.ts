@@ -235,7 +235,7 @@ describe('sparse and huge files', () => {
     expect(hash(restored)).toBe(hash(f));
   });
 
-  test('a sparse file over 4 GiB is streamed: size, bytes past 4 GiB and hash right, still sparse', ({ tmp }) => {
+  test('a sparse file over 4 GiB is streamed (peak RSS under 400 MiB): size, bytes past 4 GiB and hash right, still sparse', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     fs.mkdirSync(src);
     const f = path.join(src, 'huge.img');
@@ -245,8 +245,14 @@ describe('sparse and huge files', () => {
     fs.writeSync(fd, 'past four gib', FOUR + 12345);
     fs.ftruncateSync(fd, FOUR + (1 << 30));
     fs.closeSync(fd);
-    const r = backup(tmp, 1);
+    // run under a python parent that reports the child's peak RSS (getrusage RUSAGE_CHILDREN)
+    const peak = 'import resource, subprocess, sys\nrc = subprocess.run(sys.argv[1:]).returncode\nprint(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\nsys.exit(rc)';
+    const r = hardsnap(['-c', peak, BIN, 'backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', `data=${src}`], { bin: 'python3', env: { HARDSNAP_NOW: day(1) } });
     expect(r.code, r.stderr).toBe(0);
+    // never read whole into memory: the 5 GiB file goes through a peak RSS far below its size
+    const peakMiB = Number(r.stdout.trim().split('\n').pop()) / 1024;
+    expect(peakMiB).toBeGreaterThan(10);
+    expect(peakMiB, `peak RSS ${peakMiB.toFixed(0)} MiB`).toBeLessThan(400);
     const copy = path.join(gen(tmp, 1), 'huge.img');
     const st = fs.statSync(copy);
     expect(st.size).toBe(FOUR + (1 << 30));
