@@ -226,6 +226,19 @@ describe('backup: generations', () => {
     expect(s.same).toBe(s.total);
   });
 
+  test('--no-parallel-parts overrides the config\'s parallel-parts: true (the parts are built one after the other)', ({ tmp }) => {
+    mktree(path.join(tmp, 'a'), { files: 300, seed: 4 });
+    mktree(path.join(tmp, 'b'), { files: 300, seed: 9 });
+    const cfg = path.join(tmp, 'hs.yaml');
+    fs.writeFileSync(cfg, `spool: ${path.join(tmp, 'spool')}\nhost: h1\nparallel-parts: true\nparts:\n  a: ${path.join(tmp, 'a')}\n  b: ${path.join(tmp, 'b')}\n`);
+    const r = hardsnap(['backup', '--config', cfg, '--no-parallel-parts', '--verbose'], { env: day(1) });
+    expect(r.code, r.stderr).toBe(0);
+    // one after the other: every itemized line of part a comes before the first of part b
+    const parts = r.stdout.split('\n').filter((l) => /^(>f|c[dLSD]|h[fLSD])/.test(l)).map((l) => l.split(' ').pop()!.split('/')[0]);
+    expect(parts.length).toBeGreaterThan(600);
+    expect(parts.lastIndexOf('a')).toBeLessThan(parts.indexOf('b'));
+  });
+
   test('a now that is not later than the newest generation is refused (exit 2), nothing written', ({ tmp }) => {
     makeTree(path.join(tmp, 'src'), { 'f': '1' });
     expect(backup(tmp, 5).code).toBe(0);
