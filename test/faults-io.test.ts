@@ -153,7 +153,10 @@ describe('files that change while they are copied', () => {
     const child = spawn('python3', ['-c', `import sys\np = sys.argv[1]\n${writers[kind]}`, busy], { stdio: 'ignore' });
     try {
       await waitFor(() => fs.statSync(busy, { bigint: true }).ctimeNs !== c0, 10_000, 5, 'the writer to start');
-      const r1 = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], { env: { HARDSNAP_NOW: day(1) } });
+      // the backup runs at nice 19 beside the writer's nice 0, so that on a loaded machine each
+      // copy of the 64 MiB file is slow next to the writer's changes (it used to exit 0 under
+      // load: one attempt happened to see no change)
+      const r1 = hardsnap(['-n', '19', BIN, 'backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], { bin: 'nice', env: { HARDSNAP_NOW: day(1) } });
       expect(r1.code, r1.stderr).toBe(23);
       expect(r1.stderr).toMatch(/data: live\/busy\.dat: changed while it was read \(3 attempts\)/);
     } finally {

@@ -162,8 +162,11 @@ describe('SIGKILL at any moment', () => {
       }
       const lockHeld = fs.existsSync(path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock'));
       const hadPartial = fs.readdirSync(pdir).some((n) => n.endsWith('.partial'));
-      const next = hardsnap(args, { env: env() });
-      expect(next.code, `${ctx}: the run after ${kills.slice(-n).join(', ')}: ${next.stderr}`).toBe(0);
+      // generous: on a loaded machine (the full suite beside other work) a run may be slow; the
+      // last itemized lines say how far a run that overran got
+      const next = hardsnap(args, { env: env(), timeoutMs: 150_000 });
+      const tail = next.stdout.trimEnd().split('\n').slice(-5).join('\n');
+      expect(next.code, `${ctx}: the run after ${kills.slice(-n).join(', ')}: ${next.stderr}\nlast stdout lines:\n${tail}`).toBe(0);
       if (lockHeld) expect(next.stderr).toMatch(/took over a stale lock of pid \d+/);
       if (hadPartial) expect(next.stderr).toMatch(/resuming the interrupted generation/);
       lastName = fs.readlinkSync(last);
@@ -183,5 +186,5 @@ describe('SIGKILL at any moment', () => {
     expect(kills.filter((k) => k === 'kill at mid-file').length).toBeGreaterThan(0);
     expect(kills.filter((k) => k.startsWith('kill mid-prune (trash not empty)')).length).toBeGreaterThan(0);
     expect(pruned.length).toBeGreaterThan(0);
-  }, 120_000);
+  }, 600_000);
 });

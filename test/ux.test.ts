@@ -108,6 +108,11 @@ describe('output on a terminal', () => {
     expect(third.status).toBe(0);
     expect(third.stdout).not.toContain(ESC);
     expect(third.stdout).toMatch(/hardsnap: 2026-01-03T030000Z: p: 308 entries, 301 linked/);
+    // backup --prune: the bars show the prune phase before they end (it was never shown)
+    const fourth = run(['--prune', '--keep-last', '1'], 4);
+    expect(fourth.status, fourth.stdout).toBe(0);
+    expect(fourth.stdout).toMatch(/p prune .*entries/);
+    expect(fourth.stdout).toMatch(/p done .*308 entries/);
   });
 });
 

@@ -148,7 +148,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
       onPhase: progress.active ? (phase, part) => progress.phase(phase, part) : undefined,
       onProgress: progress.active ? (part, s) => progress.update(part, s) : undefined,
       onHook: ops.onHook,
-    }));
+    }), progress.active ? () => progress.phase('prune') : undefined);
     ok = true;
   } finally {
     progress.stop(!ok);
