@@ -3,6 +3,7 @@
 // two runs at once. Injected faults go through the src/fs seam (vi.spyOn on `sys`).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, vi } from 'vitest';
 import { describe, expect, test } from './helpers/fixture.js';
@@ -295,6 +296,32 @@ describe('two runs at once', () => {
     expect(r.stderr).toMatch(new RegExp(`took over a stale lock of pid ${a.pid}\\b`));
     expect(fs.existsSync(lock)).toBe(false);
     expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
+  });
+});
+
+describe('a run SIGKILLed while taking over a stale lock', () => {
+  // a killed run can leave lock.takeover behind (created, not yet removed); the next run spun on
+  // it at full CPU for a minute (found by a SIGKILL stress loop: a completing run timed out)
+  const deadPid = () => {
+    const r = spawnSync('sh', ['-c', 'echo $$']);
+    return Number(r.stdout.toString().trim());
+  };
+  test.for(['of a dead run', 'half-written (killed between create and write)'])('a takeover guard %s does not stall the next run', async (kind, { tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'a.txt': 'a' });
+    const dir = path.join(spool, 'rsync', 'h1', '.hardsnap');
+    fs.mkdirSync(dir, { recursive: true });
+    const dead = { pid: deadPid(), pidStart: null, hostname: os.hostname(), bootId: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), started: 'then', command: 'hardsnap backup' };
+    fs.writeFileSync(path.join(dir, 'lock'), JSON.stringify(dead));
+    fs.writeFileSync(path.join(dir, 'lock.takeover'), kind.startsWith('half') ? '' : JSON.stringify({ ...dead, command: 'takeover' }));
+    const t0 = Date.now();
+    const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--verbose'], { env: { HARDSNAP_NOW: day(1) }, timeoutMs: 50_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`took over a stale lock of pid ${dead.pid}\\b`));
+    // not the minute it took: a dead holder's guard goes at once, an unreadable one after 2 s
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('lock'))).toEqual([]);
   });
 });
 
