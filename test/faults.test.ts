@@ -181,6 +181,10 @@ describe('SIGKILL at any moment', () => {
         .toEqual(fs.readdirSync(pdir).filter((n) => /^\d{4}-.*Z$/.test(n)).sort().map((n) => `${n}.hsm`));
       record(lastName);
     }
+    // and every surviving generation still matches its manifest, file by file (rehashed)
+    const v = hardsnap(['verify', '--spool', spool, '--host', 'h1', '--deep', '--json']);
+    expect(v.code, `${ctx}: verify --deep: ${v.stdout}${v.stderr}`).toBe(0);
+    expect((JSON.parse(v.stdout) as { generations: unknown[] }).generations.length).toBe(published.size);
     console.log(`faults: ${kills.length} kills (${kills.filter((k) => k.includes('trash not empty')).length} mid-prune) over ${published.size + pruned.length} generations, ${pruned.length} pruned, ${ctx}`);
     expect(kills.length).toBeGreaterThanOrEqual(20);
     expect(kills.filter((k) => k === 'kill at mid-file').length).toBeGreaterThan(0);
