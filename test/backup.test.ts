@@ -226,6 +226,19 @@ describe('backup: generations', () => {
     expect(s.same).toBe(s.total);
   });
 
+  test('--no-parallel-parts overrides the config\'s parallel-parts: true (the parts are built one after the other)', ({ tmp }) => {
+    mktree(path.join(tmp, 'a'), { files: 300, seed: 4 });
+    mktree(path.join(tmp, 'b'), { files: 300, seed: 9 });
+    const cfg = path.join(tmp, 'hs.yaml');
+    fs.writeFileSync(cfg, `spool: ${path.join(tmp, 'spool')}\nhost: h1\nparallel-parts: true\nparts:\n  a: ${path.join(tmp, 'a')}\n  b: ${path.join(tmp, 'b')}\n`);
+    const r = hardsnap(['backup', '--config', cfg, '--no-parallel-parts', '--verbose'], { env: day(1) });
+    expect(r.code, r.stderr).toBe(0);
+    // one after the other: every itemized line of part a comes before the first of part b
+    const parts = r.stdout.split('\n').filter((l) => /^(>f|c[dLSD]|h[fLSD])/.test(l)).map((l) => l.slice(12).split('/')[0]);
+    expect(parts.length).toBeGreaterThan(600);
+    expect(parts.lastIndexOf('a')).toBeLessThan(parts.indexOf('b'));
+  });
+
   test('a now that is not later than the newest generation is refused (exit 2), nothing written', ({ tmp }) => {
     makeTree(path.join(tmp, 'src'), { 'f': '1' });
     expect(backup(tmp, 5).code).toBe(0);
@@ -290,6 +303,25 @@ describe('backup: bad input is one clear line, exit 1, nothing created', () => {
     expect(r.stderr).toMatch(/is empty/);
     expect(fs.readlinkSync(path.join(partDir(tmp), 'last'))).toBe(genName(1));
     expect(backup(tmp, 2, ['--allow-empty']).code).toBe(0);
+  });
+
+  test('an empty or missing source root never makes --prune remove generations (exit 2, all kept)', ({ tmp }) => {
+    makeTree(path.join(tmp, 'src'), { 'f': '1' });
+    for (const n of [1, 2, 3]) expect(backup(tmp, n).code).toBe(0);
+    const gens = () => fs.readdirSync(partDir(tmp)).filter((n) => /Z$/.test(n)).sort();
+    const before = gens();
+    expect(before).toHaveLength(3);
+    fs.rmSync(path.join(tmp, 'src', 'f'));
+    const empty = backup(tmp, 4, ['--prune', '--keep-last', '1']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/is empty/);
+    expect(gens()).toEqual(before);
+    fs.rmSync(path.join(tmp, 'src'), { recursive: true });
+    const missing = backup(tmp, 5, ['--prune', '--keep-last', '1']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/is missing/);
+    expect(gens()).toEqual(before);
+    expect(fs.readlinkSync(path.join(partDir(tmp), 'last'))).toBe(genName(3));
   });
 
   test.runIf(isRoot)('a spool that is not writable (read-only mount) is refused with exit 1', ({ tmp }) => {

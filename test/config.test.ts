@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -62,6 +62,8 @@ describe('good configs', () => {
       { minInterval: '20h', parallelParts: true, metricsFile: '/m.prom', dedup: 'host', checksum: true, wait: true },
     ],
     ['wait as a duration', 'wait: 10m\n', { wait: '10m' }],
+    ['dedup off, as a word or false, and dedup-verify', 'dedup: off\ndedup-verify: false\n', { dedup: 'off', dedupVerify: false }],
+    ['dedup: false is off', 'dedup: false\n', { dedup: 'off' }],
     [
       'anchors and aliases',
       'exclude: &common ["*.tmp"]\nparts:\n  a: { path: /a, exclude: *common }\n',
@@ -116,7 +118,8 @@ describe('bad configs name FILE:LINE:COL and the problem', () => {
     ['duration without unit', 'min-interval: 20\n', '1:15: min-interval: expected a duration (90s, 30m, 36h, 3d, 2w, 1y or a combination like 1d12h (units largest first)), got a number'],
     ['keep-within typo', 'retention:\n  keep-within: 2 days\n', '2:16: retention.keep-within: "2 days" is not a duration'],
     ['boolean as a word', 'checksum: yes\n', '1:11: checksum: expected true or false, got a string'],
-    ['dedup value', 'dedup: file\n', '1:8: dedup: expected part or host, got "file"'],
+    ['dedup value', 'dedup: file\n', '1:8: dedup: expected off, part or host, got "file"'],
+    ['dedup-verify as a word', 'dedup-verify: maybe\n', '1:15: dedup-verify: expected true or false, got a string'],
     ['wait as a number', 'wait: 5\n', '1:7: wait: expected true, false or a duration'],
     ['hook as a plain string', 'hooks:\n  pre: /usr/bin/dump\n', '2:8: hooks.pre: expected an argv list such as'],
     ['hook with an empty argv', 'hooks:\n  pre: []\n', '2:8: hooks.pre: expected an argv list such as ["/usr/local/bin/dump-db", "--fast"], or { shell: "..." } to run it through /bin/sh, got an empty list'],
@@ -215,6 +218,7 @@ describe('exampleConfig', () => {
       parallelParts: false,
       metricsFile: '/var/lib/prometheus/node-exporter/hardsnap.prom',
       dedup: 'part',
+      dedupVerify: true,
       checksum: false,
       wait: '1h',
     } satisfies Config);
@@ -292,9 +296,9 @@ function expectValid(c: Config): void {
     if ('argv' in h) expect(h.argv.length > 0 && h.argv.every((a) => typeof a === 'string')).toBe(true);
     else expect(typeof h.shell === 'string' && h.shell !== '').toBe(true);
   }
-  for (const b of [c.oneFileSystem, c.parallelParts, c.checksum]) if (b !== undefined) expect(typeof b).toBe('boolean');
+  for (const b of [c.oneFileSystem, c.parallelParts, c.checksum, c.dedupVerify]) if (b !== undefined) expect(typeof b).toBe('boolean');
   if (c.wait !== undefined && typeof c.wait !== 'boolean') dur(c.wait);
-  if (c.dedup !== undefined) expect(['part', 'host']).toContain(c.dedup);
+  if (c.dedup !== undefined) expect(['off', 'part', 'host']).toContain(c.dedup);
 }
 
 test('fuzz: mutated examples parse into a valid Config or fail with FILE:LINE:COL', () => {
@@ -322,4 +326,23 @@ test('fuzz: mutated examples parse into a valid Config or fail with FILE:LINE:CO
   // Both outcomes must occur, or the mutations are not exercising anything.
   expect(accepted).toBeGreaterThan(100);
   expect(rejected).toBeGreaterThan(100);
+});
+
+describe('config examples in the documentation', () => {
+  // docs/OPERATIONS-UX.md once listed parts as a sequence of {name, path}, which the parser rejects
+  test('every YAML block of README.md and docs/ that is a whole config (top-level spool, parts or hooks) parses', () => {
+    const root = join(import.meta.dirname, '..');
+    const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    let checked = 0;
+    for (const f of files) {
+      const text = readFileSync(join(root, f), 'utf8');
+      for (const m of text.matchAll(/```yaml\n([\s\S]*?)```/g)) {
+        const block = m[1]!;
+        if (!/^(spool|parts|hooks):/m.test(block)) continue; // a fragment (one hook, an alert rule)
+        expect(() => parseConfig(block, f), `${f}:\n${block}`).not.toThrow();
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(4);
+  });
 });

@@ -6,10 +6,35 @@ import { mktree, mutate } from './helpers/bench-tree.js';
 import { describe, expect, test } from './helpers/fixture.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { hardsnap } from './helpers/run.js';
+import { formatBytes } from '../src/ui/output.js';
 import { decide, needsChecksum } from '../src/plan/decide.js';
 import type { Meta } from '../src/fs/entry.js';
 import type { ManifestEntry } from '../src/manifest/format.js';
 import { assertNotSameInode, assertSameInode, makeTree, setMtimesNs, toBuf } from './helpers/tree.js';
+import xxhash from 'xxhash-wasm';
+import { afterEach, vi } from 'vitest';
+import { ManifestReader } from '../src/manifest/reader.js';
+import { manifestPath } from '../src/spool/layout.js';
+import { sys } from '../src/fs/native.js';
+import { runBackup } from '../src/backup/run.js';
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** path -> manifest entry of every regular file of a generation of part p of host h. */
+function manifestFiles(spool: string, gen: string): Map<string, ManifestEntry> {
+  const m = ManifestReader.open(manifestPath(path.join(spool, 'rsync', 'h', 'p'), gen));
+  const out = new Map<string, ManifestEntry>();
+  try {
+    for (const { dir, entries } of m.walk()) {
+      for (const e of entries) if (e.type === 'file') out.set(path.join(dir.toString('latin1'), e.name.toString('latin1')), e);
+    }
+  } finally {
+    m.close();
+  }
+  return out;
+}
 
 interface Stats {
   entries: number; linked: number; copied: number; dedupLinked: number; dedupBytes: number;
@@ -65,15 +90,23 @@ describe('content deduplication', () => {
     expect(runsLog(spool).at(-1)!.parts.p!.dedupLinked).toBe(3);
   });
 
-  test('the summary line reports deduplicated files and bytes saved', ({ tmp }) => {
+  test('the summary line, --json and runs.jsonl report the same files and bytes saved by content links', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = path.join(tmp, 'spool');
-    makeTree(src, { 'x/data.bin': { content: Buffer.alloc(3000, 1), mtime: T0 } });
+    makeTree(src, { 'x/data.bin': { content: Buffer.alloc(3000, 1), mtime: T0 }, 'x/small': { content: 'tiny\n', mtime: T0 } });
     backup(spool, src, 1);
     fs.renameSync(path.join(src, 'x'), path.join(src, 'y'));
+    const saved = 3000 + 'tiny\n'.length;
     const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--verbose'], { env: { HARDSNAP_NOW: '2026-11-02T03:00:00Z' } });
     expect(r.code).toBe(0);
-    expect(r.stdout + r.stderr).toMatch(/1 deduplicated \(2\.9 KiB saved\)|1 deduplicated \([^)]+ saved\)/);
+    expect(r.stdout + r.stderr).toContain(`p: 3 entries, 0 linked, 0 written (0 B), 2 deduplicated (${formatBytes(saved)} saved)`);
+    const log = runsLog(spool).at(-1)!.parts.p!;
+    expect([log.dedupLinked, log.dedupBytes]).toEqual([2, saved]);
+    fs.renameSync(path.join(src, 'y'), path.join(src, 'z'));
+    const j = backup(spool, src, 3);
+    expect([j.stats.dedupLinked, j.stats.dedupBytes, j.stats.copied]).toEqual([2, saved, 0]);
+    const log3 = runsLog(spool).at(-1)!.parts.p!;
+    expect([log3.dedupLinked, log3.dedupBytes]).toEqual([2, saved]);
   });
 
   test('after a mutate.py day only the changed and added files are written; renamed ones are content-linked', ({ tmp }) => {
@@ -307,5 +340,145 @@ describe('EMLINK', () => {
     } finally {
       spawnSync('umount', ['-l', mnt]);
     }
+  });
+});
+
+describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; the command line overrides them)', () => {
+  function withConfig(tmp: string, yaml: string): string[] {
+    const cfg = path.join(tmp, 'hardsnap.yaml');
+    fs.writeFileSync(cfg, yaml);
+    return ['--config', cfg];
+  }
+
+  test('config dedup: off makes backup write a renamed file again; --dedup part overrides it', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    const cfg = withConfig(tmp, 'dedup: off\n');
+    makeTree(src, { 'a/f': { content: 'payload', mtime: T0 } });
+    const g1 = backup(spool, src, 1, cfg);
+    fs.renameSync(path.join(src, 'a/f'), path.join(src, 'a/g'));
+    const g2 = backup(spool, src, 2, cfg);
+    expect([g2.stats.dedupLinked, g2.stats.copied]).toEqual([0, 1]);
+    assertNotSameInode(path.join(g1.gen, 'a/f'), path.join(g2.gen, 'a/g'));
+    fs.renameSync(path.join(src, 'a/g'), path.join(src, 'a/h'));
+    const g3 = backup(spool, src, 3, [...cfg, '--dedup', 'part']);
+    expect([g3.stats.dedupLinked, g3.stats.copied]).toEqual([1, 0]);
+    assertSameInode(path.join(g2.gen, 'a/g'), path.join(g3.gen, 'a/h'));
+  });
+
+  test('config dedup: host widens content links to other parts', ({ tmp }) => {
+    const srcA = path.join(tmp, 'a');
+    const srcB = path.join(tmp, 'b');
+    const spool = path.join(tmp, 'spool');
+    const cfg = withConfig(tmp, `spool: ${spool}\nhost: h\nparts:\n  a: ${srcA}\n  b: ${srcB}\ndedup: host\n`);
+    makeTree(srcA, { 'dump.sql': { content: Buffer.alloc(50_000, 3), mtime: T0 } });
+    makeTree(srcB, { 'other': 'x' });
+    const run = (day: number) => hardsnap(['backup', ...cfg, '--json'], { env: { HARDSNAP_NOW: `2026-11-0${day}T03:00:00Z` } });
+    expect(run(1).code).toBe(0);
+    fs.renameSync(path.join(srcA, 'dump.sql'), path.join(srcB, 'dump.sql'));
+    fs.writeFileSync(path.join(srcA, 'placeholder'), 'p');
+    const r = run(2);
+    expect(r.code).toBe(0);
+    const b = (JSON.parse(r.stdout) as { parts: { part: string; path: string; stats: Stats }[] }).parts.find((p) => p.part === 'b')!;
+    expect(b.stats.dedupLinked).toBe(1);
+    assertSameInode(path.join(spool, 'rsync/h/a/2026-11-01T030000Z/dump.sql'), path.join(b.path, 'dump.sql'));
+  });
+
+  test('config checksum: true catches a same-size, same-mtime edit; --no-checksum overrides it', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    const cfg = withConfig(tmp, 'checksum: true\n');
+    const f = path.join(src, 'db.conf');
+    makeTree(src, { 'db.conf': { content: 'port=5432\n', mtime: T0 } });
+    const g1 = backup(spool, src, 1, cfg);
+    fs.writeFileSync(f, 'port=6543\n');
+    setMtimesNs([[toBuf(f), T0]]);
+    const g2 = backup(spool, src, 2, [...cfg, '--no-checksum']);
+    assertSameInode(path.join(g1.gen, 'db.conf'), path.join(g2.gen, 'db.conf')); // missed, as asked
+    const g3 = backup(spool, src, 3, cfg);
+    expect(g3.stats.checksumChanged).toBe(1);
+    expect(fs.readFileSync(path.join(g3.gen, 'db.conf'), 'utf8')).toBe('port=6543\n');
+  });
+
+  test('config dedup-verify: false trusts the hash (colliding files linked by the seam); --dedup-verify overrides it', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    const cfg = withConfig(tmp, 'dedup-verify: false\n');
+    const collide = { HARDSNAP_TEST_HASH_COLLIDE: '1' };
+    makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
+    const g1 = backup(spool, src, 1, cfg);
+    makeTree(src, { 'two': { content: 'BBBBBBBB', mtime: T0 } });
+    const verified = backup(spool, src, 2, [...cfg, '--dedup-verify'], collide);
+    expect(verified.stats.dedupMismatches).toBe(1);
+    assertNotSameInode(path.join(g1.gen, 'one'), path.join(verified.gen, 'two'));
+    makeTree(src, { 'three': { content: 'CCCCCCCC', mtime: T0 } });
+    const trusted = backup(spool, src, 3, cfg, collide);
+    expect(fs.readFileSync(path.join(trusted.gen, 'three'), 'utf8')).not.toBe('CCCCCCCC'); // wrongly linked: the key was read
+  });
+
+  test('a bad dedup value in the config is one error naming the key, nothing written', ({ tmp }) => {
+    const spool = path.join(tmp, 'spool');
+    const src = path.join(tmp, 'src');
+    makeTree(src, { f: 'x' });
+    const r = hardsnap(['backup', ...withConfig(tmp, 'dedup: everything\n'), '--spool', spool, '--host', 'h', '--part', `p=${src}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/hardsnap\.yaml:1:8: dedup: expected off, part or host/);
+    expect(fs.existsSync(spool)).toBe(false);
+  });
+});
+
+describe('content hashes in the manifest', () => {
+  test('every regular file has its XXH64 (xxhash-wasm) in the manifest: computed when written, inherited when linked', async ({ tmp }) => {
+    const { h64Raw } = await xxhash();
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    mktree(src, { files: 200, seed: 5 });
+    const g1 = backup(spool, src, 1);
+    mutate(src, 9, { change: 5, add: 5, delete: 2, rename: 3 });
+    const g2 = backup(spool, src, 2);
+    expect(g2.stats.linked).toBeGreaterThan(100);
+    const [m1, m2] = [manifestFiles(spool, path.basename(g1.gen)), manifestFiles(spool, path.basename(g2.gen))];
+    for (const [gen, m] of [[g1.gen, m1], [g2.gen, m2]] as const) {
+      expect(m.size).toBeGreaterThan(150);
+      for (const [rel, e] of m) {
+        const want = h64Raw(fs.readFileSync(Buffer.from(path.join(gen, rel), 'latin1'))).toString(16).padStart(16, '0');
+        expect(e.hash, `${gen}/${rel}`).toBe(want);
+      }
+    }
+    // a linked entry carries the previous generation's hash (it was not read again)
+    let inherited = 0;
+    for (const [rel, e] of m2) {
+      const old = m1.get(rel);
+      if (old && old.ino === e.ino) {
+        expect(e.hash).toBe(old.hash);
+        inherited++;
+      }
+    }
+    expect(inherited).toBe(g2.stats.linked);
+  });
+
+  test('--checksum reads the sources, never the spool: every hash of an unchanged-looking file is taken in the source tree', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    mktree(src, { files: 60, seed: 3 });
+    backup(spool, src, 1);
+    const dirsHashed: string[] = [];
+    const real = sys.hashat.bind(sys);
+    vi.spyOn(sys, 'hashat').mockImplementation((dirfd, name, io) => {
+      dirsHashed.push(fs.readlinkSync(`/proc/self/fd/${dirfd}`));
+      return real(dirfd, name, io);
+    });
+    const r = await runBackup({
+      spool, host: 'h', parts: [{ name: 'p', source: src }], exclude: [], oneFileSystem: false, dryRun: false, allowEmpty: false,
+      flush: false, waitMs: 0, now: new Date('2026-11-02T03:00:00Z'), command: 'test', parallelParts: false,
+      dedup: 'part', dedupVerify: true, checksum: true,
+    }, { onProblem: (p) => { throw new Error(p.message); }, onNote: () => {} });
+    expect(r.exit).toBe(0);
+    const stats = r.parts[0]!.stats;
+    expect(stats.hashedFiles).toBeGreaterThan(50);
+    expect(dirsHashed.length).toBe(stats.hashedFiles);
+    const realSrc = fs.realpathSync(src);
+    for (const d of dirsHashed) expect(d === realSrc || d.startsWith(`${realSrc}/`), d).toBe(true);
+    expect(stats.linked).toBe(stats.files); // all unchanged, by content
   });
 });

@@ -19,7 +19,7 @@ function strays(pdir: string): string[] {
 }
 
 describe('SIGKILL at any moment', () => {
-  test('20+ SIGKILLs at seeded random and targeted moments: published generations stay byte-identical (inodes too), last intact, the next run resumes and matches the source', async () => {
+  test('20+ SIGKILLs at seeded random and targeted moments, mid-prune included: surviving published generations stay byte-identical (inodes too), last intact, the next run resumes and matches the source', async () => {
     const seed = seedOf(20261122);
     const r = rng(seed);
     const base = shmdir();
@@ -32,7 +32,11 @@ describe('SIGKILL at any moment', () => {
     fs.writeFileSync(path.join(src, 'big.bin'), randomBytes(BIG));
     let minute = 0;
     const env = (extra: Record<string, string> = {}) => ({ HARDSNAP_NOW: new Date(Date.UTC(2026, 0, 1, 3, minute++)).toISOString(), ...extra });
-    const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--verbose'];
+    // every run prunes to the newest KEEP generations, so kills land mid-prune too
+    const KEEP = 3;
+    const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--verbose', '--prune', '--keep-last', String(KEEP)];
+    const trash = path.join(pdir, '.hardsnap', 'trash');
+    const trashed = () => (fs.existsSync(trash) ? fs.readdirSync(trash) : []);
 
     const first = hardsnap(args, { env: env() });
     expect(first.code, first.stderr).toBe(0);
@@ -55,7 +59,17 @@ describe('SIGKILL at any moment', () => {
     expect(published.size).toBe(2);
 
     const ctx = `seed ${seed} (replay with HARDSNAP_TEST_SEED=${seed})`;
+    const pruned: string[] = [];
     const checkIntact = (label: string, expectLast = true) => {
+      // a generation gone from view was pruned: only ever one with KEEP newer ones beside it, never `last`
+      const present = fs.readdirSync(pdir).filter((n) => /^\d{4}-.*Z$/.test(n));
+      for (const name of [...published.keys()]) {
+        if (present.includes(name)) continue;
+        expect(name, `${ctx}, ${label}: last was pruned`).not.toBe(lastName);
+        expect(present.filter((n) => n > name).length, `${ctx}, ${label}: ${name} pruned with fewer than ${KEEP} newer`).toBeGreaterThanOrEqual(KEEP);
+        published.delete(name);
+        pruned.push(name);
+      }
       for (const [name, fp] of published) {
         const now = fingerprint(path.join(pdir, name));
         expect(now.filter((l, i) => l !== fp[i]).slice(0, 5), `${ctx}, ${label}: generation ${name} changed`).toEqual([]);
@@ -65,14 +79,20 @@ describe('SIGKILL at any moment', () => {
       expect(strays(pdir), `${ctx}, ${label}`).toEqual([]);
     };
 
-    type Point = 'delay' | 'mid-file' | 'before-publish' | 'before-last';
+    // prune-delay: a seeded delay after the prune's first generation went to the trash, so the
+    // kill lands while it is being deleted (or after; then the run is simply over)
+    type Point = 'delay' | 'mid-file' | 'before-publish' | 'before-last' | 'mid-prune' | 'prune-delay';
+    const PAUSED: Partial<Record<Point, Record<string, string>>> = {
+      'before-publish': { HARDSNAP_TEST_PAUSE_AT: 'before-publish' },
+      'before-last': { HARDSNAP_TEST_PAUSE_AT: 'before-last' },
+      'mid-prune': { HARDSNAP_TEST_PAUSE_AT: 'mid-prune' },
+      'prune-delay': { HARDSNAP_TEST_PAUSE_AT: 'mid-prune', HARDSNAP_TEST_PAUSE_MS: '0' },
+    };
     const kills: string[] = [];
     const killOnce = async (point: Point): Promise<boolean> => {
       // resumed runs are quicker than the timed one (they keep what was done): 70% of it
       const delay = Math.floor(r() * duration * 0.7);
-      const child: HardsnapChild = spawnHardsnap(args, {
-        env: env(point === 'before-publish' || point === 'before-last' ? { HARDSNAP_TEST_PAUSE_AT: point } : {}),
-      });
+      const child: HardsnapChild = spawnHardsnap(args, { env: env(PAUSED[point] ?? {}) });
       let done = false;
       void child.exited.then(() => (done = true));
       if (point === 'delay') {
@@ -86,7 +106,9 @@ describe('SIGKILL at any moment', () => {
           return Boolean(st && st.size > 0 && st.size < BIG);
         }, 30_000, 1, 'big.bin half copied');
       } else {
-        await waitFor(() => done || child.out.stderr.includes(`test pause at ${point}`), 30_000, 5, point);
+        const at = PAUSED[point]!.HARDSNAP_TEST_PAUSE_AT;
+        await waitFor(() => done || child.out.stderr.includes(`test pause at ${at}`), 30_000, 1, point);
+        if (point === 'prune-delay') await sleep(Math.floor(r() * 40));
       }
       child.killGroup('SIGKILL');
       const ex = await child.exited;
@@ -98,8 +120,11 @@ describe('SIGKILL at any moment', () => {
         record(lastName);
         return false;
       }
-      const label = point === 'delay' ? `kill after ${delay} ms` : `kill at ${point}`;
+      const inPrune = point === 'mid-prune' || point === 'prune-delay';
+      const label = point === 'delay' ? `kill after ${delay} ms` : inPrune ? `kill ${point}${trashed().length ? ' (trash not empty)' : ''}` : `kill at ${point}`;
       kills.push(label);
+      // the pause is certain: the prune's first generation is in the trash, not yet deleted
+      if (point === 'mid-prune') expect(trashed().length, `${ctx}: ${label}`).toBeGreaterThan(0);
       if (point === 'before-last') {
         // the generation is in place and complete; only `last` has not moved yet
         const newest = fs.readdirSync(pdir).filter((n) => /^\d{4}-.*Z$/.test(n)).sort().pop()!;
@@ -123,7 +148,7 @@ describe('SIGKILL at any moment', () => {
       return true;
     };
 
-    const targeted: Point[] = ['mid-file', 'before-publish', 'before-last', 'mid-file', 'before-publish', 'before-last'];
+    const targeted: Point[] = ['mid-file', 'before-publish', 'before-last', 'mid-prune', 'mid-file', 'before-publish', 'before-last', 'prune-delay', 'mid-prune', 'prune-delay'];
     for (let round = 1; kills.length < 20 || targeted.length; round++) {
       expect(round, `${ctx}: too many rounds without enough kills: ${kills.join(', ')}`).toBeLessThan(40);
       mutate(src, round, { change: 3, add: 1, delete: 1, rename: 1 });
@@ -137,8 +162,11 @@ describe('SIGKILL at any moment', () => {
       }
       const lockHeld = fs.existsSync(path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock'));
       const hadPartial = fs.readdirSync(pdir).some((n) => n.endsWith('.partial'));
-      const next = hardsnap(args, { env: env() });
-      expect(next.code, `${ctx}: the run after ${kills.slice(-n).join(', ')}: ${next.stderr}`).toBe(0);
+      // generous: on a loaded machine (the full suite beside other work) a run may be slow; the
+      // last itemized lines say how far a run that overran got
+      const next = hardsnap(args, { env: env(), timeoutMs: 150_000 });
+      const tail = next.stdout.trimEnd().split('\n').slice(-5).join('\n');
+      expect(next.code, `${ctx}: the run after ${kills.slice(-n).join(', ')}: ${next.stderr}\nlast stdout lines:\n${tail}`).toBe(0);
       if (lockHeld) expect(next.stderr).toMatch(/took over a stale lock of pid \d+/);
       if (hadPartial) expect(next.stderr).toMatch(/resuming the interrupted generation/);
       lastName = fs.readlinkSync(last);
@@ -147,10 +175,20 @@ describe('SIGKILL at any moment', () => {
       // nothing the killed runs left behind stays: no partial, no half-written manifest
       expect(fs.readdirSync(pdir).filter((n) => n.endsWith('.partial'))).toEqual([]);
       expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'manifests')).filter((n) => !n.endsWith('.hsm')), ctx).toEqual([]);
+      // ... no trash of a killed prune, and one manifest per generation (none of a pruned one)
+      expect(trashed(), `${ctx}: trash after the completing run`).toEqual([]);
+      expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'manifests')).sort(), ctx)
+        .toEqual(fs.readdirSync(pdir).filter((n) => /^\d{4}-.*Z$/.test(n)).sort().map((n) => `${n}.hsm`));
       record(lastName);
     }
-    console.log(`faults: ${kills.length} kills over ${published.size} generations, ${ctx}`);
+    // and every surviving generation still matches its manifest, file by file (rehashed)
+    const v = hardsnap(['verify', '--spool', spool, '--host', 'h1', '--deep', '--json']);
+    expect(v.code, `${ctx}: verify --deep: ${v.stdout}${v.stderr}`).toBe(0);
+    expect((JSON.parse(v.stdout) as { generations: unknown[] }).generations.length).toBe(published.size);
+    console.log(`faults: ${kills.length} kills (${kills.filter((k) => k.includes('trash not empty')).length} mid-prune) over ${published.size + pruned.length} generations, ${pruned.length} pruned, ${ctx}`);
     expect(kills.length).toBeGreaterThanOrEqual(20);
     expect(kills.filter((k) => k === 'kill at mid-file').length).toBeGreaterThan(0);
-  }, 120_000);
+    expect(kills.filter((k) => k.startsWith('kill mid-prune (trash not empty)')).length).toBeGreaterThan(0);
+    expect(pruned.length).toBeGreaterThan(0);
+  }, 600_000);
 });

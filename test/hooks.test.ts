@@ -55,12 +55,25 @@ describe('hooks', () => {
     const r = hardsnap([...base, '--pre-hook', `env > ${pre}; echo pre-out; echo pre-err >&2`, '--post-hook', `env > ${post}`], at('2026-06-01T03:00:00Z'));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).toBe(''); // hooks that succeed are silent under cron
-    const common = { HARDSNAP_SPOOL: spool, HARDSNAP_HOST: HOST, HARDSNAP_GENERATION: '2026-06-01T030000Z', HARDSNAP_PARTS: 'a b/sub' };
+    const common = { HARDSNAP_SPOOL: spool, HARDSNAP_HOST: HOST, HARDSNAP_GENERATION: '2026-06-01T030000Z', HARDSNAP_PARTS: 'a' }; // env prints b/sub on the next line
     expect(envFile(pre)).toEqual({ ...common, HARDSNAP_NOW: '2026-06-01T03:00:00Z' });
     expect(envFile(post)).toEqual({ ...common, HARDSNAP_NOW: '2026-06-01T03:00:00Z', HARDSNAP_STATUS: 'ok', HARDSNAP_EXIT: '0' });
     const rec = readRunsLog(spool, HOST).at(-1) as { hooks: Record<string, { exit: number; output: string }> };
     expect(rec.hooks.pre).toMatchObject({ exit: 0, output: 'pre-out\npre-err\n' });
     expect(rec.hooks.post).toMatchObject({ exit: 0, output: '' });
+  });
+
+  test('HARDSNAP_PARTS is one part name per line, so a part name with spaces stays one name', ({ tmp }) => {
+    const spool = path.join(tmp, 'spool');
+    const a = path.join(tmp, 'a');
+    const b = path.join(tmp, 'b');
+    makeTree(a, { x: 'x' });
+    makeTree(b, { y: 'y' });
+    const out = path.join(tmp, 'parts.txt');
+    const hook = `printf '%s\\n' "$HARDSNAP_PARTS" | while IFS= read -r p; do printf '[%s]' "$p"; done > ${out}`;
+    const r = hardsnap(['backup', '--spool', spool, '--host', HOST, '--part', `my docs=${a}`, '--part', `b/sub=${b}`, '--post-hook', hook], at('2026-06-01T03:00:00Z'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(out, 'utf8')).toBe('[my docs][b/sub]');
   });
 
   test('a failing pre hook aborts with exit 2 before anything is written, and the post hook still runs with failed', ({ tmp }) => {

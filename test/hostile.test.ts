@@ -25,6 +25,14 @@ function backup(tmp: string, n: number, extra: string[] = [], env: Record<string
 }
 const gen = (tmp: string, n: number) => path.join(tmp, 'spool', 'rsync', 'h1', 'data', genName(n));
 
+/** `hardsnap restore` of generation n into tmp/restored-n (exit 0 expected); returns the target. */
+function restoreGen(tmp: string, n: number): string {
+  const to = path.join(tmp, `restored-${n}`);
+  const r = hardsnap(['restore', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', 'data', '--at', genName(n), '--to', to]);
+  expect(r.code, r.stderr).toBe(0);
+  return to;
+}
+
 function ok(rc: number, what: string): number {
   if (rc < 0) throw new Error(`${what}: errno ${-rc & 0xffff}`);
   return rc;
@@ -84,7 +92,7 @@ function withDir<T>(p: string, fn: (fd: number) => T): T {
 }
 
 describe('names that are bytes', () => {
-  test('0xff/0xfe names, names differing only in those bytes, a non-UTF-8 symlink target, 255-byte names, a symlink loop and a link to / are backed up byte-exact', ({ tmp }) => {
+  test('0xff/0xfe names, names differing only in those bytes, a non-UTF-8 symlink target, 255-byte names, a symlink loop and a link to / are backed up and restored byte-exact', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const n255 = 'n'.repeat(254) + '\xff';
     const d255 = 'd'.repeat(255);
@@ -107,6 +115,11 @@ describe('names that are bytes', () => {
     expect(rsyncDiff(src, gen(tmp, 1))).toEqual([]);
     // the link to / was not followed: the generation holds a symlink, not a copy of /
     expect(fs.readlinkSync(path.join(gen(tmp, 1), 'root'))).toBe('/');
+    // and a restore brings back the same bytes (the link to / still a link)
+    const restored = restoreGen(tmp, 1);
+    expect(compareTrees(src, restored)).toEqual([]);
+    expect(rsyncDiff(src, restored)).toEqual([]);
+    expect(fs.readlinkSync(path.join(restored, 'root'))).toBe('/');
     // and the manifest holds the same bytes
     const m = ManifestReader.open(manifestPath(path.join(tmp, 'spool', 'rsync', 'h1', 'data'), genName(1)));
     try {
@@ -139,7 +152,7 @@ describe('names that are bytes', () => {
     expect(rsyncDiff(src, gen(tmp, 2))).toEqual([]);
   });
 
-  test('a path over 4,096 bytes and 120 levels deep (made with descriptor calls) is backed up exactly', ({ tmp }) => {
+  test('a path over 4,096 bytes and 120 levels deep (made with descriptor calls) is backed up and restored exactly', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     fs.mkdirSync(src);
     try {
@@ -148,6 +161,7 @@ describe('names that are bytes', () => {
       // node's rm cannot reach past PATH_MAX: remove these trees by descriptors
       removeTree(src);
       for (const n of [1, 2]) if (fs.existsSync(gen(tmp, n))) removeTree(gen(tmp, n));
+      if (fs.existsSync(path.join(tmp, 'restored-1'))) removeTree(path.join(tmp, 'restored-1'));
     }
   });
 });
@@ -187,6 +201,9 @@ function deepTree(tmp: string, src: string): void {
     expect(st[ST.MODE]! & 0o7777).toBe(0o640);
     expect(st[ST.SIZE]).toBe('at the bottom'.length);
     sys.close(g);
+    // a restore reaches the bottom too (descriptor-relative all the way)
+    const restored = restoreGen(tmp, 1);
+    expect(withDir(src, (a) => withDir(restored, (c) => compareByFd(a, c)))).toEqual([]);
     // a second run over it links everything, deep files included
     expect(backup(tmp, 2).code).toBe(0);
     expect(withDir(gen(tmp, 1), (a) => withDir(gen(tmp, 2), (c) => compareByFd(a, c)))).toEqual([]);
@@ -194,7 +211,7 @@ function deepTree(tmp: string, src: string): void {
 }
 
 describe('sparse and huge files', () => {
-  test('a sparse 1 GiB file holding a few bytes stays sparse in the generation, content exact', ({ tmp }) => {
+  test('a sparse 1 GiB file holding a few bytes stays sparse in the generation and in its restore, content exact', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     fs.mkdirSync(src);
     const f = path.join(src, 'sparse.img');
@@ -212,9 +229,13 @@ describe('sparse and huge files', () => {
     const io = new Float64Array(sys.IO_FIELDS);
     const hash = (p: string) => withDir(path.dirname(p), (d) => (ok(sys.hashat(d, path.basename(p), io), 'hashat'), hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!)));
     expect(hash(path.join(gen(tmp, 1), 'sparse.img'))).toBe(hash(f));
+    const restored = path.join(restoreGen(tmp, 1), 'sparse.img');
+    expect(fs.statSync(restored).size).toBe(1 << 30);
+    expect(fs.statSync(restored).blocks).toBeLessThanOrEqual(s.blocks + 64);
+    expect(hash(restored)).toBe(hash(f));
   });
 
-  test('a sparse file over 4 GiB is streamed: size, bytes past 4 GiB and hash right, still sparse', ({ tmp }) => {
+  test('a sparse file over 4 GiB is streamed (peak RSS under 400 MiB): size, bytes past 4 GiB and hash right, still sparse', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     fs.mkdirSync(src);
     const f = path.join(src, 'huge.img');
@@ -224,8 +245,14 @@ describe('sparse and huge files', () => {
     fs.writeSync(fd, 'past four gib', FOUR + 12345);
     fs.ftruncateSync(fd, FOUR + (1 << 30));
     fs.closeSync(fd);
-    const r = backup(tmp, 1);
+    // run under a python parent that reports the child's peak RSS (getrusage RUSAGE_CHILDREN)
+    const peak = 'import resource, subprocess, sys\nrc = subprocess.run(sys.argv[1:]).returncode\nprint(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\nsys.exit(rc)';
+    const r = hardsnap(['-c', peak, BIN, 'backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', `data=${src}`], { bin: 'python3', env: { HARDSNAP_NOW: day(1) } });
     expect(r.code, r.stderr).toBe(0);
+    // never read whole into memory: the 5 GiB file goes through a peak RSS far below its size
+    const peakMiB = Number(r.stdout.trim().split('\n').pop()) / 1024;
+    expect(peakMiB).toBeGreaterThan(10);
+    expect(peakMiB, `peak RSS ${peakMiB.toFixed(0)} MiB`).toBeLessThan(400);
     const copy = path.join(gen(tmp, 1), 'huge.img');
     const st = fs.statSync(copy);
     expect(st.size).toBe(FOUR + (1 << 30));

@@ -83,6 +83,32 @@ describe('restore round trip', () => {
   });
 });
 
+describe('restored files are new inodes', () => {
+  test('names the spool content-linked together (a cp -p copy) restore as separate inodes with link count 1; a source hard link stays one inode', ({ tmp }) => {
+    const sp = path.join(tmp, 'spool');
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(path.join(src, 'a'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'a', 'orig'), 'same bytes\n');
+    fs.linkSync(path.join(src, 'a', 'orig'), path.join(src, 'a', 'hard'));
+    const run = (day: string) => ok(hardsnap(['backup', '--spool', sp, '--host', 'h', '--part', `p=${src}`], { env: { HARDSNAP_NOW: `${day}T03:00:00Z` } }));
+    run('2026-11-10');
+    execFileSync('cp', ['-p', path.join(src, 'a', 'orig'), path.join(src, 'a', 'copy')]);
+    run('2026-11-11');
+    const g = path.join(sp, 'rsync', 'h', 'p', '2026-11-11T030000Z');
+    // the premise: in the spool, the copy is content-linked to the same inode as orig and hard
+    expect(fs.lstatSync(path.join(g, 'a', 'copy')).ino).toBe(fs.lstatSync(path.join(g, 'a', 'orig')).ino);
+    const to = path.join(tmp, 'out');
+    ok(hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', to]));
+    const st = (n: string) => fs.lstatSync(path.join(to, 'a', n));
+    expect(st('copy').nlink).toBe(1);
+    expect(st('orig').nlink).toBe(2);
+    expect(st('hard').ino).toBe(st('orig').ino);
+    expect(st('copy').ino).not.toBe(st('orig').ino);
+    expect(sharedInodes(g, to).same).toBe(0);
+    expect(rsyncDiff(src, to)).toEqual([]);
+  });
+});
+
 describe('restore --path', () => {
   test('a file with a latin1 name given in escaped form lands at DIR/SUB with its bytes and metadata', ({ tmp }) => {
     const to = path.join(tmp, 'out');
@@ -291,12 +317,15 @@ describe('restore from a damaged spool', () => {
     expect(r.stderr).toMatch(/"f": EHASH: restored, but its content does not match/);
   });
 
-  test('a manifest entry named ../x (a tampered spool) stops the restore before anything is written (exit 2)', ({ tmp }) => {
+  /** A one-part spool whose manifest is rewritten so that the entry `b` (in `sub/`) is called `bad`. */
+  function tamperedSpool(tmp: string, bad: Buffer, asDir = false): string {
     const sp = path.join(tmp, 'spool');
     const src = path.join(tmp, 'src');
-    fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
+    fs.mkdirSync(path.join(src, 'sub', 'b'), { recursive: true });
     fs.writeFileSync(path.join(src, 'a'), 'a');
-    fs.writeFileSync(path.join(src, 'sub', 'b'), 'b');
+    if (asDir) fs.writeFileSync(path.join(src, 'sub', 'b', 'inner'), 'inner');
+    else fs.rmdirSync(path.join(src, 'sub', 'b'));
+    if (!asDir) fs.writeFileSync(path.join(src, 'sub', 'b'), 'b');
     ok(hardsnap(['backup', '--spool', sp, '--host', 'h', '--part', `p=${src}`]));
     const g = listGenerations(sp, 'h', 'p')[0]!;
     const file = manifestPath(partDir(sp, 'h', 'p'), g.name);
@@ -307,16 +336,37 @@ describe('restore from a damaged spool', () => {
     r0.close();
     const w = ManifestWriter.create(file, { part: header.part, generation: header.generation, created: header.created, tool: header.tool });
     for (const blk of blocks) {
-      const entries = blk.entries.map((e) => (e.name.toString() === 'b' ? { ...e, name: Buffer.from('../../x') } : e));
-      w.addDir(blk.dir, entries);
+      const entries = blk.entries.map((e) => (e.name.toString() === 'b' ? { ...e, name: bad } : e));
+      // the block of a renamed directory moves with it, as a tamperer would write it
+      w.addDir(blk.dir.toString() === 'sub/b' ? Buffer.concat([b('sub/'), bad]) : blk.dir, entries);
     }
     w.finish(root);
+    return sp;
+  }
+
+  const outside = (tmp: string) => path.join(tmp, 'planted');
+  test.for<[string, (tmp: string) => Buffer, boolean]>([
+    ['a file entry named ../../x', () => b('../../x'), false],
+    ['a directory entry named ..', () => b('..'), true],
+    ['a file entry named with an absolute path', (tmp) => b(outside(tmp)), false],
+    ['a directory entry named with an absolute path', (tmp) => b(outside(tmp)), true],
+    ['a file entry whose name holds a NUL byte', () => b('b\0../../planted'), false],
+    ['a directory entry whose name holds a NUL byte', () => b('b\0'), true],
+    ['a file entry named .', () => b('.'), false],
+  ])('a tampered manifest: %s stops the restore before anything is written (exit 2)', ([, name, asDir], { tmp }) => {
+    const bad = name(tmp);
+    const sp = tamperedSpool(tmp, bad, asDir);
     const to = path.join(tmp, 'out');
-    const r = hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', to]);
-    ok(r, 2);
-    expect(r.stderr).toMatch(/impossible name "..\/..\/x".*nothing restored/);
-    expect(fs.readdirSync(to)).toEqual([]);
-    expect(fs.existsSync(path.join(tmp, 'x'))).toBe(false);
+    for (const extra of [[], ['--path', 'sub']]) {
+      const r = hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', to, ...extra]);
+      ok(r, 2);
+      expect(r.stderr).toMatch(/impossible name .*nothing restored/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(fs.readdirSync(to)).toEqual([]);
+      expect(fs.existsSync(outside(tmp))).toBe(false);
+      expect(fs.existsSync(path.join(tmp, 'x'))).toBe(false);
+      fs.rmSync(to, { recursive: true });
+    }
   });
 
   test('--force replaces a file at a restored path, never writing into it (a hard link to an outside file stays intact)', ({ tmp }) => {

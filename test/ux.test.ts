@@ -55,6 +55,24 @@ describe('output not on a terminal (cron)', () => {
     expect(second.stdout).not.toMatch(/^cd/m);
   });
 
+  test('--verbose shows content-linked files and second names of a source hard link as links, not as new files', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'd/a': 'shared inode\n', 'd/a2': { hardlink: 'd/a' }, 'x/data.bin': 'some data\n' });
+    const args = ['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h', '--part', `p=${src}`, '--verbose'];
+    const first = hardsnap(args, at(1));
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^>f\+{9} p\/d\/a$/m);
+    expect(first.stdout).toMatch(/^hf\+{9} p\/d\/a2 => p\/d\/a$/m);
+    expect(first.stdout).not.toMatch(/^>f.* p\/d\/a2$/m);
+    fs.renameSync(path.join(src, 'x'), path.join(src, 'y'));
+    const second = hardsnap(args, at(2));
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/^hf\+{9} p\/y\/data\.bin \(content link\)$/m);
+    expect(second.stdout).not.toMatch(/^>f.* p\/y\/data\.bin/m);
+    expect(second.stdout).toMatch(/^hf {10}p\/d\/a2 => p\/d\/a$/m);
+    expect(second.stdout).toMatch(/1 deduplicated/);
+  });
+
   test('--quiet prints nothing even with --verbose; errors still reach stderr', ({ tmp }) => {
     const { args } = setup(tmp);
     const r = hardsnap([...args, '--quiet', '--verbose'], at(1));
@@ -90,6 +108,11 @@ describe('output on a terminal', () => {
     expect(third.status).toBe(0);
     expect(third.stdout).not.toContain(ESC);
     expect(third.stdout).toMatch(/hardsnap: 2026-01-03T030000Z: p: 308 entries, 301 linked/);
+    // backup --prune: the bars show the prune phase before they end (it was never shown)
+    const fourth = run(['--prune', '--keep-last', '1'], 4);
+    expect(fourth.status, fourth.stdout).toBe(0);
+    expect(fourth.stdout).toMatch(/p prune .*entries/);
+    expect(fourth.stdout).toMatch(/p done .*308 entries/);
   });
 });
 
@@ -147,6 +170,10 @@ describe('progress rules (unit)', () => {
     expect(itemize('p', b('a'), { action: 'link', reason: 'unchanged' }, file)).toBe('hf          p/a');
     expect(itemize('p', b('d'), { action: 'mkdir', reason: 'directory' }, { ...file, type: 'dir' })).toBeNull();
     expect(itemize('p', b('x\n\xe9'), { action: 'copy', reason: 'new' }, file)).toBe('>f+++++++++ p/x\\x0a\\xe9');
+    expect(itemize('p', b('y'), { action: 'copy', reason: 'new' }, file, { via: 'content' })).toBe('hf+++++++++ p/y (content link)');
+    expect(itemize('p', b('y'), { action: 'copy', reason: 'mtime' }, file, { via: 'content' })).toBe('hf..t...... p/y (content link)');
+    expect(itemize('p', b('a2'), { action: 'copy', reason: 'new' }, file, { via: 'hardlink', to: b('d/a') })).toBe('hf+++++++++ p/a2 => p/d/a');
+    expect(itemize('p', b('a2'), { action: 'link', reason: 'unchanged' }, file, { via: 'hardlink', to: b('d/a') })).toBe('hf          p/a2 => p/d/a');
   });
 });
 

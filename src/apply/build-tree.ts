@@ -22,7 +22,7 @@ import type { Candidate, DedupIndex } from './dedup-index.js';
 import type { ManifestWriter } from '../manifest/writer.js';
 import { removeChildAt } from './remove-tree.js';
 import type { PrevTree } from './prev-tree.js';
-import type { BuildStats, Problem } from './types.js';
+import type { BuildStats, PlanOutcome, Problem } from './types.js';
 
 export interface ExcludeFilter {
   readonly empty: boolean;
@@ -56,8 +56,12 @@ export interface BuildOptions {
   checksum?: boolean;
   onProblem(p: Problem): void;
   onNote(message: string): void;
-  /** each entry's decision, before it is carried out (dry runs print it; --verbose itemizes it) */
-  onPlan?(rel: Buffer, d: Decision, e: Meta): void;
+  /**
+   * each entry's decision (dry runs print it; --verbose itemizes it), before it is carried out;
+   * for a file to copy, once a content link was tried, and for a further name of a source inode,
+   * once it is linked, so that `how` says what was done instead of a copy
+   */
+  onPlan?(rel: Buffer, d: Decision, e: Meta, how?: PlanOutcome): void;
   onProgress?(s: BuildStats): void;
 }
 
@@ -323,8 +327,8 @@ export class TreeBuilder {
       const d = decide(e, p, ctx, sourceHash);
       if (d.reason === 'content differs (checksum)') this.stats.checksumChanged++;
       this.knownHash = sourceHash ? { e, hash: sourceHash } : null;
-      if (o.onPlan) o.onPlan(joinRel(f.rel, e.name), d, e);
       if (isDir) {
+        this.plan(f, e, d);
         this.stats.dirs++;
         if (!o.dryRun) this.mkdir(f, e);
         f.out.push(this.manifestEntry(e.name, e, 0, 0, null));
@@ -337,6 +341,7 @@ export class TreeBuilder {
       else if (e.type === 'symlink') this.stats.symlinks++;
       else this.stats.specials++;
       if (o.dryRun) {
+        this.plan(f, e, d);
         f.out.push(this.manifestEntry(e.name, e, 0, 0, null));
         continue;
       }
@@ -346,6 +351,7 @@ export class TreeBuilder {
         continue;
       }
       if (d.action === 'link') {
+        this.plan(f, e, d);
         const m = this.manifestEntry(e.name, e, p!.ino, 0, p!.hash);
         links.push({ e, p: p!, at: f.out.push(m) - 1 });
         if (links.length >= LINK_BATCH) {
@@ -357,10 +363,12 @@ export class TreeBuilder {
       if (d.action === 'copy') {
         // a content link (hash first, on this thread) saves the copy altogether
         const linked = this.contentLink(f, e);
+        this.plan(f, e, d, linked ? { via: 'content' } : undefined);
         if (linked) f.out.push(linked);
         else await this.fireCopy(f, e, f.out.push(null) - 1);
         continue;
       }
+      this.plan(f, e, d);
       f.out.push(this.materialize(f, e, d));
     }
     if (links.length) await this.fireLinks(f, links);
@@ -375,6 +383,10 @@ export class TreeBuilder {
         o.onProgress(this.stats);
       }
     }
+  }
+
+  private plan(f: Frame, e: SourceEntry, d: Decision, how?: PlanOutcome): void {
+    if (this.o.onPlan) this.o.onPlan(joinRel(f.rel, e.name), d, e, how);
   }
 
   private prevEntries(f: Frame): ManifestEntry[] {
@@ -488,12 +500,15 @@ export class TreeBuilder {
       }
       if (rc === 0) {
         this.stats.linked++;
+        this.plan(f, e, d, { via: 'hardlink', to: g.rel });
         return { ...g.entry, name: e.name };
       }
       if (errnoName(rc) !== 'EMLINK') this.fatal(rel, rc, 'cannot link into the spool');
       this.stats.emlinkCopies++;
     }
-    const m = d.action === 'link' && p ? this.linkNow(f, e, p) : this.materialize(f, e, d);
+    const content = d.action === 'copy' ? this.contentLink(f, e) : null;
+    this.plan(f, e, d, content ? { via: 'content' } : undefined);
+    const m = d.action === 'link' && p ? this.linkNow(f, e, p) : content ?? this.materialize(f, e, d, false);
     if (!m) return null;
     if (g) {
       // the inode is full: this copy is the link base from now on

@@ -10,6 +10,13 @@ export interface Problem {
   severity: 'error' | 'vanished';
 }
 
+/**
+ * What a planned entry became other than what its decision says (for `--verbose`): a copy that
+ * turned into a content link to an identical file already in the spool, or a further name of a
+ * source inode already written in this run (`to`: that first name, relative to the part root).
+ */
+export type PlanOutcome = { via: 'content' } | { via: 'hardlink'; to: Buffer };
+
 export interface BuildStats {
   entries: number;
   dirs: number;

@@ -148,7 +148,7 @@ export async function buildPart(
       checksum: o.checksum ?? false,
       onProblem: ev.onProblem,
       onNote: ev.onNote,
-      onPlan: ev.onPlan ? (rel, d, e) => ev.onPlan!(spec.name, rel, d, e) : undefined,
+      onPlan: ev.onPlan ? (rel, d, e, how) => ev.onPlan!(spec.name, rel, d, e, how) : undefined,
       onProgress: ev.onProgress ? (s) => ev.onProgress!(spec.name, s) : undefined,
     });
     const root = await builder.run();

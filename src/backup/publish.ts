@@ -4,6 +4,7 @@
  * atomically, fsync-ing the part directory so the renames themselves are durable.
  */
 import fs from 'node:fs';
+import { testPause } from '../core/test-pause.js';
 import { SysError, check, sys } from '../fs/native.js';
 import { setLast } from '../spool/last.js';
 import type { BuiltPart } from './part-run.js';
@@ -32,20 +33,6 @@ function fsyncDir(dir: string): void {
   } finally {
     sys.close(fd);
   }
-}
-
-/**
- * TEST-ONLY seam: with HARDSNAP_TEST_PAUSE_AT set to one of these points, the process says
- * `hardsnap: test pause at POINT` on stderr and sleeps there (HARDSNAP_TEST_PAUSE_MS, default a
- * minute), so a test can SIGKILL it, or start a second run, at that exact moment. Never set it in production: it only ever delays a run.
- *   before-publish: every part built and flushed, nothing renamed yet
- *   before-last:    the generation renamed into place, `last` not moved yet
- */
-export function testPause(point: 'before-publish' | 'before-last'): void {
-  if (process.env.HARDSNAP_TEST_PAUSE_AT !== point) return;
-  fs.writeSync(2, `hardsnap: test pause at ${point}\n`);
-  const ms = Number(process.env.HARDSNAP_TEST_PAUSE_MS ?? 60_000);
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number.isFinite(ms) ? ms : 60_000);
 }
 
 export function publishPart(p: BuiltPart): void {

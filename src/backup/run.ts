@@ -20,7 +20,8 @@ import { hookEnv, hookRecord, runHook } from '../hooks/backup-hooks.js';
 import { hookFailure, type HookResult } from '../hooks/run-hook.js';
 import { skipReason } from './min-interval.js';
 import { buildPart, type BuiltPart } from './part-run.js';
-import { flushFileSystems, publishPart, testPause } from './publish.js';
+import { flushFileSystems, publishPart } from './publish.js';
+import { testPause } from '../core/test-pause.js';
 import { checkNotEmpty, validateBackup } from './validate.js';
 import type { BackupEvents, BackupOptions, BackupResult } from './types.js';
 

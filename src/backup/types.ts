@@ -1,5 +1,5 @@
 import type { ExitCode } from '../core/errors.js';
-import type { BuildStats, Problem } from '../apply/types.js';
+import type { BuildStats, PlanOutcome, Problem } from '../apply/types.js';
 import type { Decision } from '../plan/decide.js';
 import type { Meta } from '../fs/entry.js';
 import type { HooksOptions } from '../hooks/backup-hooks.js';
@@ -47,7 +47,7 @@ export interface BackupEvents {
   onNote(message: string): void;
   onProgress?(part: string, s: BuildStats): void;
   /** each entry's decision (dry runs and real runs alike); set it only when needed: it costs a path join per entry */
-  onPlan?(part: string, rel: Buffer, d: Decision, e: Meta): void;
+  onPlan?(part: string, rel: Buffer, d: Decision, e: Meta, how?: PlanOutcome): void;
   /** 'scan' when a part starts, 'built' when its tree is done, 'publish' once for the run */
   onPhase?(phase: 'scan' | 'built' | 'publish', part?: string): void;
   /** a hook finished (its result says whether it failed) */

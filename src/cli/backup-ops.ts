@@ -39,7 +39,8 @@ export function addOpsOptions(cmd: Command): Command {
 }
 
 export interface BackupOps {
-  around(run: () => Promise<BackupResult>): Promise<BackupResult>;
+  /** runs the backup, then --prune (`onPrune` just before it: the progress bars say so) and the metrics file */
+  around(run: () => Promise<BackupResult>, onPrune?: () => void): Promise<BackupResult>;
   onHook(which: 'pre' | 'post', r: HookResult): void;
 }
 
@@ -66,11 +67,12 @@ export function backupOps(o: OpsOptions, cfg: Config, opts: BackupOptions, out: 
       const after = which === 'post' ? '; the exit code is still the backup\'s' : '';
       out.warn(`${which} hook ${hookFailure(r)}: ${r.command}${after}${tail ? `; its output (end):\n${tail}` : ''}`);
     },
-    async around(run) {
+    async around(run, onPrune) {
       try {
         const r = await run();
         if (r.status === 'skipped') out.note(r.skipped!);
         if (rules && !opts.dryRun && r.status !== 'skipped') {
+          onPrune?.();
           try {
             const pruned = await runPrune(
               { spool: opts.spool, host: opts.host, parts: opts.parts.map((p) => p.name), rules, now: opts.now, dryRun: false, waitMs: opts.waitMs, command: opts.command },

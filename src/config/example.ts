@@ -73,8 +73,13 @@ parallel-parts: false
 metrics-file: /var/lib/prometheus/node-exporter/hardsnap.prom
 
 # Where a renamed or copied file is looked for to link it instead of copying it again:
-# "part" (the same part's earlier generations) or "host" (every part of this host). Default: part.
+# "part" (the same part's earlier generations), "host" (every part of this host) or "off".
+# Default: part.
 dedup: part
+
+# Compare the bytes of the two files before such a content link, so that a hash collision can
+# never link the wrong file (docs/CONTENT.md). Default: true.
+dedup-verify: true
 
 # Compare file contents, not just size and modification time, to find unchanged files.
 # Slow: it reads every file. Default: false.

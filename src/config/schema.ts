@@ -57,7 +57,8 @@ export interface Config {
   minInterval?: string;
   parallelParts?: boolean;
   metricsFile?: string;
-  dedup?: 'part' | 'host';
+  dedup?: 'off' | 'part' | 'host';
+  dedupVerify?: boolean;
   checksum?: boolean;
   wait?: boolean | string;
 }
@@ -182,10 +183,14 @@ const host: Reader<string> = (ctx, node, path) => {
   return s === undefined ? undefined : shared(ctx, node, path, () => validateHost(s));
 };
 
-const dedup: Reader<'part' | 'host'> = (ctx, node, path) => {
-  const s = scalarOf<string>(ctx, node, path, 'string', 'part or host');
+const dedup: Reader<'off' | 'part' | 'host'> = (ctx, node, path) => {
+  const n = ctx.deref(node, path);
+  if (!n) return undefined;
+  // YAML 1.2 reads a bare `off` as a string, but `false` is a boolean: take it as off too
+  if (isScalar(n) && n.value === false) return 'off';
+  const s = scalarOf<string>(ctx, n, path, 'string', 'off, part or host');
   if (s === undefined) return undefined;
-  if (s !== 'part' && s !== 'host') return ctx.fail(node, path, `expected part or host, got ${shown(s)}`);
+  if (s !== 'off' && s !== 'part' && s !== 'host') return ctx.fail(n, path, `expected off, part or host, got ${shown(s)}`);
   return s;
 };
 
@@ -407,6 +412,7 @@ const config = mappingOf<Config>(
     parallelParts: ['parallel-parts', bool],
     metricsFile: ['metrics-file', absolutePath],
     dedup: ['dedup', dedup],
+    dedupVerify: ['dedup-verify', bool],
     checksum: ['checksum', bool],
     wait: ['wait', wait],
   },

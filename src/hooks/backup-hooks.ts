@@ -28,7 +28,8 @@ export function hookEnv(c: HookContext, post?: { status: string; exit: number })
     HARDSNAP_SPOOL: path.resolve(c.spool),
     HARDSNAP_HOST: c.host,
     HARDSNAP_GENERATION: c.generation ?? '',
-    HARDSNAP_PARTS: c.parts.join(' '),
+    // one name per line: a part name may hold spaces, never a control character (part-name.ts)
+    HARDSNAP_PARTS: c.parts.join('\n'),
   };
   if (post) {
     env.HARDSNAP_STATUS = post.status;

@@ -11,6 +11,7 @@ import { hostDir, listGenerations, listParts, partDir, trashDir } from '../spool
 import { readLast } from '../spool/last.js';
 import { acquireLock, type LockHandle } from '../spool/lock.js';
 import { UsageError } from '../core/errors.js';
+import { testPause } from '../core/test-pause.js';
 import { applyPolicy, type Decision, type RetentionRules } from './policy.js';
 import { readPins } from './pins.js';
 import { emptyTrash, moveToTrash } from './trash.js';
@@ -90,6 +91,7 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
       }
       if (protect.has(d.name)) throw new Error(`internal error: prune was about to remove the protected generation ${d.name}`);
       moveToTrash(pdir, d.name);
+      if (removed.length === 0) testPause('mid-prune');
       removeTree(path.join(trashDir(pdir), d.name));
       removed.push(d.name);
       ev.onRemoved?.(part, d.name);

@@ -104,17 +104,33 @@ function tryCreate(file: string, info: LockInfo): boolean {
   return true;
 }
 
-const TAKEOVER_STALE_MS = 60_000;
+/**
+ * A takeover guard is held for a read and an unlink, microseconds: one whose holder is gone, or
+ * that is unreadable (its holder was killed between create and write) and older than this, was
+ * left by a run killed mid-takeover.
+ */
+const TAKEOVER_STALE_MS = 2_000;
+
+/** Removes the takeover guard when the run that made it is gone. */
+function clearStaleGuard(guard: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(guard);
+  } catch {
+    return; // no guard
+  }
+  const g = readLock(guard);
+  if (!g) return;
+  const age = Date.now() - st.mtimeMs;
+  // a guard of another host's run cannot be checked by pid: a minute is surely enough there
+  const gone = g.pid === -1 ? age > TAKEOVER_STALE_MS : staleReason(g) !== null || age > 60_000;
+  if (gone) fs.rmSync(guard, { force: true });
+}
 
 /** Removes a stale lock, serialized with other runs that may try the same. */
 function takeOver(file: string, seen: LockInfo): boolean {
   const guard = `${file}.takeover`;
-  try {
-    const st = fs.statSync(guard);
-    if (Date.now() - st.mtimeMs > TAKEOVER_STALE_MS) fs.rmSync(guard, { force: true });
-  } catch {
-    /* no guard */
-  }
+  clearStaleGuard(guard);
   if (!tryCreate(guard, currentLockInfo('takeover'))) return false;
   try {
     const now = readLock(file);
@@ -150,6 +166,7 @@ export async function acquireLock(
     const stale = holder.pid === -1 ? null : staleReason(holder);
     if (stale) {
       if (takeOver(file, holder)) tookOver = holder;
+      else await sleep(20); // another run is taking it over (or its guard is not stale yet): no busy loop
       continue;
     }
     if (Date.now() >= deadline) {

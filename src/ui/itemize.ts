@@ -3,12 +3,15 @@
  * code YXcstpoguax, then the escaped path (SPEC.md's display form) relative to the spool's part.
  *   >f+++++++++ new file            >f.s....... / >f..t...... changed file (size / mtime ...)
  *   hf          unchanged, hard-linked to the previous generation
+ *   hf+++++++++ PATH (content link)   new or changed, linked to an identical file in the spool
+ *   hf+++++++++ PATH => FIRST         a further name of a source inode written in this run
  *   cd+++++++++ new directory       cL+++++++++ symlink (-> target)   cD / cS device / special
  * Unchanged directories print nothing.
  */
 import type { Meta } from '../fs/entry.js';
 import type { Decision } from '../plan/decide.js';
 import { displayPath } from '../paths/escape.js';
+import type { PlanOutcome } from '../apply/types.js';
 
 const TYPE: Record<Meta['type'], string> = {
   file: 'f', dir: 'd', symlink: 'L', char: 'D', block: 'D', fifo: 'S', socket: 'S',
@@ -26,8 +29,14 @@ function attrs(reason: string): string {
 }
 
 /** The itemized line for one decision, or null for an unchanged directory. */
-export function itemize(part: string, rel: Buffer, d: Decision, e: Meta): string | null {
+export function itemize(part: string, rel: Buffer, d: Decision, e: Meta, how?: PlanOutcome): string | null {
   const p = `${part}/${displayPath(rel)}`;
+  if (how?.via === 'content') return `h${TYPE[e.type]}${attrs(d.reason)} ${p} (content link)`;
+  if (how?.via === 'hardlink') {
+    // an unchanged name keeps the plain "hf" code; the arrow says which name it shares
+    const code = d.action === 'link' ? '         ' : attrs(d.reason);
+    return `h${TYPE[e.type]}${code} ${p} => ${part}/${displayPath(how.to)}`;
+  }
   switch (d.action) {
     case 'mkdir':
       return d.reason === 'new directory' ? `cd+++++++++ ${p}/` : null;

@@ -50,7 +50,9 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--dedup-verify', 'compare bytes before a content link (default)')
       .option('--no-dedup-verify', 'trust size, metadata and XXH64 alone for content links (faster; see docs/CONTENT.md)')
       .option('--checksum', 'decide "unchanged" by content hash, not only size and mtime (reads every source file)')
+      .option('--no-checksum', 'decide "unchanged" by size and mtime (the default; overrides the config\'s checksum: true)')
       .option('--parallel-parts', 'back up all parts at the same time (worth it when they are on different drives)')
+      .option('--no-parallel-parts', 'back up the parts one after the other (the default; overrides the config)')
       .option('--no-flush', 'do not syncfs the spool before publishing (unsafe on power loss; for measurements only)')
       .option('--progress', 'show progress bars even when stderr is not a terminal')
       .option('--no-progress', 'no progress bars, even on a terminal (the summary line stays)')
@@ -62,7 +64,8 @@ transferred (listed on stderr); 24 published, some source files vanished during 
 Output: on a terminal, a progress bar per part and a summary line. Not on a terminal (cron),
 nothing on success; warnings and errors on stderr. -v/--verbose: one line per written entry on
 stdout, like rsync -i (>f+++++++++ new file, >f..t...... changed, hf unchanged and hard-linked,
-cd+++++++++ new directory) and, not on a terminal, a progress line at most every minute.
+hf+++++++++ PATH (content link) linked to an identical file, hf+++++++++ PATH => OTHER a second
+name of one source inode, cd+++++++++ new directory) and, not on a terminal, a progress line at most every minute.
 -q/--quiet: errors and warnings only. See docs/CLI.md.
 
 Examples:
@@ -90,8 +93,7 @@ function expectedEntries(spool: string, host: string, part: string): number | un
   return undefined;
 }
 
-function dedupScope(v: string | undefined): DedupScope {
-  if (v === undefined) return 'part';
+function dedupScope(v: string): DedupScope {
   if (v === 'off' || v === 'part' || v === 'host') return v;
   throw new UsageError(`invalid --dedup ${JSON.stringify(v)}: expected off, part or host`);
 }
@@ -120,9 +122,10 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     waitMs: waitMs(o.wait ?? cfg.wait),
     now: now(),
     command: ['hardsnap', ...process.argv.slice(2)].join(' '),
-    dedup: dedupScope(o.dedup),
-    dedupVerify: o.dedupVerify !== false,
-    checksum: Boolean(o.checksum),
+    // the command line overrides the config, which overrides the defaults (part, verify, no checksum)
+    dedup: o.dedup !== undefined ? dedupScope(o.dedup) : cfg.dedup ?? 'part',
+    dedupVerify: (o.dedupVerify ?? cfg.dedupVerify) !== false,
+    checksum: Boolean(o.checksum ?? cfg.checksum),
   };
   const ops = backupOps(o, cfg, opts, out);
   // a dry run prints one line per entry on stdout: no bars over it unless asked for
@@ -138,14 +141,14 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
       onProblem: (p) => out.warn(`${p.part}: ${displayPath(p.path)}: ${p.message}`),
       onNote: (m) => out.note(m),
       onPlan: opts.dryRun && !o.json ? (part, rel, d) => out.print(`${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`)
-        : itemized ? (part, rel, d, e) => {
-          const l = itemize(part, rel, d, e);
+        : itemized ? (part, rel, d, e, how) => {
+          const l = itemize(part, rel, d, e, how);
           if (l !== null) itemLine(l);
         } : undefined,
       onPhase: progress.active ? (phase, part) => progress.phase(phase, part) : undefined,
       onProgress: progress.active ? (part, s) => progress.update(part, s) : undefined,
       onHook: ops.onHook,
-    }));
+    }), progress.active ? () => progress.phase('prune') : undefined);
     ok = true;
   } finally {
     progress.stop(!ok);
