@@ -11,10 +11,19 @@ function num(file: string): number | null {
   return v !== null && /^\d+$/.test(v) ? Number(v) : null;
 }
 
+/** The smaller of two limits, either of which may be unknown. */
+function least(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
+}
+
+/**
+ * The limits that apply to this process: the global sysctls, and the per-user-namespace ones
+ * (/proc/sys/user/, lower inside a container) when they are lower.
+ */
 export function inotifyLimits(): InotifyLimits {
   return {
-    maxUserWatches: num('/proc/sys/fs/inotify/max_user_watches'),
-    maxUserInstances: num('/proc/sys/fs/inotify/max_user_instances'),
+    maxUserWatches: least(num('/proc/sys/fs/inotify/max_user_watches'), num('/proc/sys/user/max_inotify_watches')),
+    maxUserInstances: least(num('/proc/sys/fs/inotify/max_user_instances'), num('/proc/sys/user/max_inotify_instances')),
   };
 }
 
@@ -22,7 +31,7 @@ export function inotifyLimits(): InotifyLimits {
 export function limitReason(err: NodeJS.ErrnoException, limits: InotifyLimits): string {
   const at = err.path ? ` at ${err.path}` : '';
   if (err.code === 'ENOSPC') {
-    return `inotify watch limit reached${at} (fs.inotify.max_user_watches = ${limits.maxUserWatches ?? 'unknown'}): raise it, e.g. sysctl fs.inotify.max_user_watches=${Math.max(524288, (limits.maxUserWatches ?? 0) * 2)}`;
+    return `inotify watch limit reached${at} (max_user_watches = ${limits.maxUserWatches ?? 'unknown'}): raise it, e.g. sysctl fs.inotify.max_user_watches=${Math.max(524288, (limits.maxUserWatches ?? 0) * 2)}`;
   }
   if (err.code === 'EMFILE') {
     return `too many inotify instances or open files${at} (fs.inotify.max_user_instances = ${limits.maxUserInstances ?? 'unknown'}, or ulimit -n)`;

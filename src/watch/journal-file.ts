@@ -36,6 +36,8 @@ export interface Journal {
   pidStart: string | null;
   boot: string | null;
   epoch: Epoch | null;
+  /** why the last attempt to watch failed before its epoch began (cleared when one begins) */
+  failed: string | null;
   /** when this file was written, monotonic µs and wall clock */
   flushMono: number;
   flushWall: string;

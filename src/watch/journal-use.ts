@@ -88,7 +88,7 @@ function journalUnusable(j: Journal, q: JournalQuery, scan: ScanRecord, boot: st
   if (j.source !== path.resolve(q.source)) return `the journal is of another source (${j.source})`;
   if (!boot || j.boot !== boot) return 'the journal was written before the last reboot';
   if (scan.boot !== boot) return 'the previous generation was scanned before the last reboot';
-  if (!j.epoch) return "the watcher has not finished its initial scan (chokidar's ready)";
+  if (!j.epoch) return j.failed ? `the watcher failed: ${j.failed}` : "the watcher has not finished its initial scan (chokidar's ready)";
   if (j.epoch.ended) return `the watcher's epoch ended at ${j.epoch.ended.wall}: ${j.epoch.ended.reason}`;
   if (!alive(j.pid) || (j.pidStart !== null && processStart(j.pid) !== j.pidStart)) return `the watcher (pid ${j.pid}) is not running`;
   if (j.epoch.startMono >= scan.startMono) {

@@ -47,6 +47,7 @@ export class PartWatcher {
   private chokidar: FSWatcher | null = null;
   private markers: fs.FSWatcher | null = null;
   private epoch: Epoch | null = null;
+  private failed: string | null = null;
   private readonly dirty = new Map<string, number>();
   private readonly synced: string[] = [];
   private watchedDirs = 0;
@@ -95,7 +96,7 @@ export class PartWatcher {
 
   private begin(): void {
     const limits = inotifyLimits();
-    this.o.log('info', `${this.o.part}: watching ${this.root} (fs.inotify.max_user_watches = ${limits.maxUserWatches ?? 'unknown'})`);
+    this.o.log('info', `${this.o.part}: watching ${this.root} (inotify max_user_watches = ${limits.maxUserWatches ?? 'unknown'})`);
     this.watchedDirs = 0;
     const ignore = this.o.ignore.map((p) => path.resolve(p));
     const w = watch(this.root, {
@@ -109,6 +110,19 @@ export class PartWatcher {
     });
     this.chokidar = w;
     let ready = false;
+    // A new directory's watch begins only after chokidar has read it, so a change made in it
+    // meanwhile has no event: mark it again once its watch exists. chokidar has no event for
+    // that; it registers the watch's closer then (internal API, checked below).
+    const internal = w as unknown as { _addPathCloser?: (p: string, closer: unknown) => void };
+    const addCloser = internal._addPathCloser;
+    if (typeof addCloser === 'function') {
+      internal._addPathCloser = (p: string, closer: unknown) => {
+        addCloser.call(w, p, closer);
+        if (ready) this.mark(p);
+      };
+    } else {
+      this.o.log('warn', `${this.o.part}: this chokidar has no _addPathCloser: a change made in a new directory before chokidar watches it is left to the audit`);
+    }
     w.on('raw', (_ev, _name, details) => {
       const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
       if (watched) this.mark(watched);
@@ -132,10 +146,11 @@ export class PartWatcher {
       this.watchedDirs = Object.keys(w.getWatched()).filter((d) => d === this.root || d.startsWith(this.root + path.sep)).length;
       const startMono = monoMicros();
       this.epoch = { id: randomBytes(8).toString('hex'), startMono, startWall: new Date().toISOString(), ended: null };
+      this.failed = null;
       this.flush();
       this.o.log('info', `${this.o.part}: epoch ${this.epoch.id} began: ${this.watchedDirs} directories watched`);
       if (limits.maxUserWatches && this.watchedDirs > limits.maxUserWatches * 0.9) {
-        this.o.log('warn', `${this.o.part}: ${this.watchedDirs} directories watched, close to fs.inotify.max_user_watches = ${limits.maxUserWatches}: raise it (sysctl fs.inotify.max_user_watches=...)`);
+        this.o.log('warn', `${this.o.part}: ${this.watchedDirs} directories watched, close to the inotify limit max_user_watches = ${limits.maxUserWatches}: raise it (sysctl fs.inotify.max_user_watches=...)`);
       }
     });
   }
@@ -169,6 +184,7 @@ export class PartWatcher {
   private fail(reason: string): void {
     if (this.stopped || !this.chokidar) return;
     this.o.log('error', `${this.o.part}: ${reason}: the journal's epoch ended, backups scan everything until a new epoch began before them`);
+    if (!this.epoch || this.epoch.ended) this.failed = reason;
     this.endEpoch(reason);
     void this.closeChokidar().then(() => {
       if (this.stopped) return;
@@ -201,7 +217,7 @@ export class PartWatcher {
     if (before !== null) for (const [k, t] of this.dirty) if (t < before) this.dirty.delete(k);
     const j: Journal = {
       format: JOURNAL_FORMAT, part: this.o.part, source: path.resolve(this.o.source), pid: process.pid, pidStart: this.pidStart,
-      boot: this.boot, epoch: this.epoch, flushMono: monoMicros(), flushWall: new Date().toISOString(),
+      boot: this.boot, epoch: this.epoch, failed: this.failed, flushMono: monoMicros(), flushWall: new Date().toISOString(),
       synced: [...this.synced], dirty: Object.fromEntries(this.dirty), watchedDirs: this.watchedDirs,
     };
     try {

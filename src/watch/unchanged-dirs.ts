@@ -40,6 +40,11 @@ export function isDirtyDir(rel: Buffer, dirty: ReadonlySet<string>): boolean {
   return !isUtf8(rel) || dirty.has(rel.toString('utf8'));
 }
 
+/** A block that is scanned whatever the journal says: empty, or holding hard links or flagged entries. */
+export function alwaysScanned(prev: readonly ManifestEntry[]): boolean {
+  return !prev.length || prev.some((p) => p.linkGroup !== 0 || p.flags !== 0);
+}
+
 export class UnchangedDirs implements DirEntrySource {
   readonly stats: UnchangedDirStats = { skipped: 0, rescanned: 0, inconsistent: 0, disabled: null };
   private readonly st = new Float64Array(sys.STAT_FIELDS);
@@ -51,11 +56,10 @@ export class UnchangedDirs implements DirEntrySource {
   }
 
   entries(rel: Buffer, srcFd: number, prev: ManifestEntry[]): SourceEntry[] | null {
-    if (this.stats.disabled || !prev.length || isDirtyDir(rel, this.dirty)) return this.rescan();
+    if (this.stats.disabled || isDirtyDir(rel, this.dirty) || alwaysScanned(prev)) return this.rescan();
     const out: SourceEntry[] = new Array(prev.length);
     for (let i = 0; i < prev.length; i++) {
       const p = prev[i]!;
-      if (p.linkGroup !== 0 || p.flags !== 0) return this.rescan();
       if (p.type !== 'dir') {
         out[i] = { ...p, err: 0, nlink: 1, ino: 0, dev: this.rootDev, blocks: 0 };
         continue;
