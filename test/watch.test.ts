@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from './helpers/fixture.js';
-import { assertSameInode, compareTrees, makeTree } from './helpers/tree.js';
+import { assertSameInode, compareTrees, makeTree, type TreeSpec } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { BIN, spawnHardsnap, waitFor } from './helpers/run.js';
 import { mktree, mutate } from './helpers/bench-tree.js';
@@ -27,14 +27,14 @@ function expectSame(s: Spot, genPath: string): void {
 
 /** A tree of many small directories, so that a journaled backup has much to skip. */
 function wideTree(src: string): void {
-  const spec: Record<string, string | { type: 'dir' }> = {};
+  const spec: TreeSpec = {};
   for (let d = 0; d < 20; d++) {
     for (let f = 0; f < 5; f++) spec[`d${d}/f${f}`] = `file ${d}/${f}\n`;
     spec[`d${d}/sub/leaf`] = `leaf ${d}\n`;
   }
   spec['perm/p'] = 'p';
   spec['mv/sub/m'] = 'm';
-  spec['empty'] = { type: 'dir' };
+  spec['empty'] = { dir: true };
   makeTree(src, spec);
 }
 
