@@ -87,6 +87,19 @@ function scanPhase(reader, dirty) {
   return { entries, skipped: unchanged?.stats.skipped ?? 0, rescanned: unchanged?.stats.rescanned ?? 0 };
 }
 
+/** CPU seconds (user + system) and peak RSS of a process, from /proc. */
+function watcherCpu(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const hz = Number(sh('getconf', ['CLK_TCK']).stdout.trim()) || 100;
+    const peak = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return { cpu: (Number(f[11]) + Number(f[12])) / hz, peakMb: peak ? Math.round(Number(peak[1]) / 1024) : '?' };
+  } catch {
+    return null;
+  }
+}
+
 async function main() {
   fs.mkdirSync(DIR, { recursive: true });
   console.log(`hardsnap watch benchmark: ${os.cpus().length} cores, node ${process.version}, ${os.release()}; ${FILES} files, ${RUNS} rounds of 1% changed; in ${DIR}`);
@@ -108,8 +121,9 @@ async function main() {
     const scanFull = [], scanJournal = [], totalFull = [], totalJournal = [];
     let info = '';
     for (let r = 0; r < RUNS * 2; r++) {
-      sh('python3', [path.join(SHARED, 'mutate.py'), src, '--seed', String(100 + r), '--change', String(Math.round(FILES * 0.006)),
-        '--add', String(Math.round(FILES * 0.002)), '--delete', String(Math.round(FILES * 0.001)), '--rename', String(Math.round(FILES * 0.001))]);
+      // mutate.py takes percentages of the files: 0.6 changed + 0.2 added + 0.1 deleted + 0.1 renamed = 1%
+      sh('python3', [path.join(SHARED, 'mutate.py'), src, '--seed', String(100 + r), '--change', '0.6',
+        '--add', '0.2', '--delete', '0.1', '--rename', '0.1']);
       // the scan phase, both ways, on the same change (the journal via the real watcher's sync)
       const gen = path.basename(fs.readlinkSync(path.join(pdir, 'last')));
       const reader = ManifestReader.open(path.join(pdir, '.hardsnap', 'manifests', `${gen}.hsm`));
@@ -143,6 +157,8 @@ async function main() {
     row('hardsnap backup --no-journal (1% changed)', totalFull);
     row('hardsnap backup with the journal (1% changed)', totalJournal);
     console.log(`  => backup with/without the journal: ${(median(totalJournal) / median(totalFull)).toFixed(2)}x`);
+    const cpu = watcherCpu(watcher.pid);
+    if (cpu) console.log(`  the watcher: ${cpu.cpu.toFixed(1)} s of CPU in ${((Date.now() - t0) / 1000).toFixed(0)} s (its initial scan and ${RUNS * 2} rounds of mutate.py), peak RSS ${cpu.peakMb} MB`);
   } finally {
     watcher.kill('SIGTERM');
     await new Promise((r) => (watcher.exitCode !== null ? r() : watcher.on('exit', r)));

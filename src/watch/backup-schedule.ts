@@ -58,7 +58,8 @@ export class BackupSchedule {
     this.o.log('starting a backup (--backup-every)');
     try {
       const code = await this.o.run();
-      this.o.log(`the backup exited with code ${code}`);
+      this.o.log(`the backup exited with code ${code}${code === 3 ? ' (another run holds the lock): trying again in one period' : ''}`);
+      if (code === 3) this.pending = true;
     } catch (err) {
       this.o.log(`the backup could not be started: ${(err as Error).message}`);
     } finally {

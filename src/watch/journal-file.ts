@@ -43,6 +43,8 @@ export interface Journal {
   flushWall: string;
   /** the last sync nonces answered (newest last) */
   synced: string[];
+  /** entries older than this (monotonic µs; the newest generation's scan start) were dropped */
+  prunedBefore: number;
   /** directory (relative, "" = root) -> monotonic µs of the last change seen in it */
   dirty: Record<string, number>;
   /** directories watched */

@@ -91,6 +91,7 @@ function journalUnusable(j: Journal, q: JournalQuery, scan: ScanRecord, boot: st
   if (!j.epoch) return j.failed ? `the watcher failed: ${j.failed}` : "the watcher has not finished its initial scan (chokidar's ready)";
   if (j.epoch.ended) return `the watcher's epoch ended at ${j.epoch.ended.wall}: ${j.epoch.ended.reason}`;
   if (!alive(j.pid) || (j.pidStart !== null && processStart(j.pid) !== j.pidStart)) return `the watcher (pid ${j.pid}) is not running`;
+  if ((j.prunedBefore ?? 0) > scan.startMono) return 'the journal has forgotten changes since the previous generation (a newer generation was removed?)';
   if (j.epoch.startMono >= scan.startMono) {
     return `the watcher's epoch began (${j.epoch.startWall}) after the previous generation's scan began (${scan.startWall})`;
   }

@@ -48,6 +48,7 @@ export class PartWatcher {
   private markers: fs.FSWatcher | null = null;
   private epoch: Epoch | null = null;
   private failed: string | null = null;
+  private prunedBefore = 0;
   private readonly dirty = new Map<string, number>();
   private readonly synced: string[] = [];
   private watchedDirs = 0;
@@ -214,11 +215,14 @@ export class PartWatcher {
     }
     // what the newest generation's scan saw needs no journal any more
     const before = pruneBefore(this.o.partDir, this.boot);
-    if (before !== null) for (const [k, t] of this.dirty) if (t < before) this.dirty.delete(k);
+    if (before !== null && before > this.prunedBefore) {
+      for (const [k, t] of this.dirty) if (t < before) this.dirty.delete(k);
+      this.prunedBefore = before;
+    }
     const j: Journal = {
       format: JOURNAL_FORMAT, part: this.o.part, source: path.resolve(this.o.source), pid: process.pid, pidStart: this.pidStart,
       boot: this.boot, epoch: this.epoch, failed: this.failed, flushMono: monoMicros(), flushWall: new Date().toISOString(),
-      synced: [...this.synced], dirty: Object.fromEntries(this.dirty), watchedDirs: this.watchedDirs,
+      synced: [...this.synced], prunedBefore: this.prunedBefore, dirty: Object.fromEntries(this.dirty), watchedDirs: this.watchedDirs,
     };
     try {
       writeJournal(this.o.partDir, j);

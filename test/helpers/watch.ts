@@ -70,7 +70,7 @@ export function fakeWatcher(s: Spot, journal: Partial<Journal>): { stop(): void;
   fs.mkdirSync(watchDir(pdir), { recursive: true });
   const base: Journal = {
     format: JOURNAL_FORMAT, part: s.part, source: path.resolve(s.src), pid: process.pid, pidStart: processStart(process.pid),
-    boot: currentBoot(), epoch: null, failed: null, flushMono: 0, flushWall: new Date().toISOString(), synced: [], dirty: {}, watchedDirs: 0,
+    boot: currentBoot(), epoch: null, failed: null, flushMono: 0, flushWall: new Date().toISOString(), synced: [], prunedBefore: 0, dirty: {}, watchedDirs: 0,
     ...journal,
   };
   writeJournal(pdir, base);
