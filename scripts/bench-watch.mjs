@@ -100,12 +100,30 @@ function watcherCpu(pid) {
   }
 }
 
+/** Waits until a process's CPU time stops moving for a second (at most 60 s). */
+async function idle(pid) {
+  const deadline = Date.now() + 60_000;
+  let last = -1;
+  while (Date.now() < deadline) {
+    const c = watcherCpu(pid)?.cpu ?? 0;
+    if (c === last) return;
+    last = c;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 async function main() {
   fs.mkdirSync(DIR, { recursive: true });
   console.log(`hardsnap watch benchmark: ${os.cpus().length} cores, node ${process.version}, ${os.release()}; ${FILES} files, ${RUNS} rounds of 1% changed; in ${DIR}`);
-  rm(src);
   rm(spool);
-  sh('python3', [path.join(SHARED, 'mktree.py'), src, '--files', String(FILES), '--seed', '1']);
+  // the tree of an earlier run is reused (mutate.py changed it a little): making it is slow
+  const made = `${src}.made`;
+  if (!fs.existsSync(made) || fs.readFileSync(made, 'utf8') !== String(FILES)) {
+    rm(made);
+    rm(src);
+    sh('python3', [path.join(SHARED, 'mktree.py'), src, '--files', String(FILES), '--seed', '1']);
+    fs.writeFileSync(made, String(FILES));
+  }
   backup();
   const watcher = spawn(BIN, ['watch', ...target], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
@@ -124,6 +142,8 @@ async function main() {
       // mutate.py takes percentages of the files: 0.6 changed + 0.2 added + 0.1 deleted + 0.1 renamed = 1%
       sh('python3', [path.join(SHARED, 'mutate.py'), src, '--seed', String(100 + r), '--change', '0.6',
         '--add', '0.2', '--delete', '0.1', '--rename', '0.1']);
+      // chokidar re-reads every changed directory: let it finish, so that it does not compete
+      await idle(watcher.pid);
       // the scan phase, both ways, on the same change (the journal via the real watcher's sync)
       const gen = path.basename(fs.readlinkSync(path.join(pdir, 'last')));
       const reader = ManifestReader.open(path.join(pdir, '.hardsnap', 'manifests', `${gen}.hsm`));

@@ -146,6 +146,10 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     fs.appendFileSync(path.join(s.src, 'd1/f1'), 'before the watcher\n');
     const w = await startWatcher(s);
     try {
+      // one watcher per part
+      const second = spawnHardsnap(['watch', ...target(s)]);
+      expect((await second.exited).code).toBe(3);
+      expect(second.out.stderr).toMatch(/part 'data' is already watched by pid \d+/);
       fs.appendFileSync(path.join(s.src, 'd2/f1'), 'with the watcher\n');
       const g2 = await backupAsync(s, [], day(2));
       expect(g2.part.journal.reason).toMatch(/epoch began .* after/);

@@ -7,7 +7,9 @@ import path from 'node:path';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { partDir, validateHost } from '../spool/layout.js';
 import { checkNoNesting, validatePartName } from '../spool/part-name.js';
+import { alive, processStart } from '../spool/lock.js';
 import { BackupSchedule } from './backup-schedule.js';
+import { readJournal } from './journal-file.js';
 import { PartWatcher, type LogLevel } from './part-watcher.js';
 
 export interface WatchOptions {
@@ -51,6 +53,12 @@ export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
     ? new BackupSchedule({ everyMs: o.backupEveryMs, quietMs: o.quietMs, run: ev.runBackup, log: (m) => ev.log('info', m) })
     : null;
   if (schedule) ev.log('info', `a backup every ${Math.round(o.backupEveryMs / 1000)} s at most, after changes (--backup-every)`);
+  for (const p of o.parts) {
+    const j = readJournal(partDir(o.spool, o.host, p.name));
+    if (j && j.pid !== process.pid && alive(j.pid) && j.pidStart !== null && processStart(j.pid) === j.pidStart) {
+      throw new HardsnapError('EBUSY', `part '${p.name}' is already watched by pid ${j.pid}`, { exit: 3, hint: 'one watcher per part: stop the other one first' });
+    }
+  }
   const spool = path.resolve(o.spool);
   const watchers = new Map<string, PartWatcher>();
   for (const p of o.parts) {

@@ -61,7 +61,11 @@ export class UnchangedDirs implements DirEntrySource {
     for (let i = 0; i < prev.length; i++) {
       const p = prev[i]!;
       if (p.type !== 'dir') {
-        out[i] = { ...p, err: 0, nlink: 1, ino: 0, dev: this.rootDev, blocks: 0 };
+        // a literal of one shape (as parseScan makes), not a spread: this is the hot loop
+        out[i] = {
+          name: p.name, err: 0, type: p.type, mode: p.mode, uid: p.uid, gid: p.gid, nlink: 1, size: p.size,
+          mtimeSec: p.mtimeSec, mtimeNsec: p.mtimeNsec, ino: 0, dev: this.rootDev, rdev: p.rdev, blocks: 0, target: p.target,
+        };
         continue;
       }
       const st = this.st;

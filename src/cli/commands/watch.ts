@@ -56,7 +56,7 @@ async function watch(o: WatchCliOptions, ctx: CliContext, out: Output): Promise<
     spool, host, parts,
     backupEveryMs: every ? parseDuration(every, '--backup-every') : 0,
     // HARDSNAP_TEST_WATCH_FLUSH_MS (a test seam): a watcher that writes its journal only when asked
-    quietMs: 2_000, flushMs: Number(process.env.HARDSNAP_TEST_WATCH_FLUSH_MS ?? 200), restartMs: 60_000,
+    quietMs: 2_000, flushMs: Number(process.env.HARDSNAP_TEST_WATCH_FLUSH_MS ?? 1000), restartMs: 60_000,
   }, {
     log: (level, m) => (level === 'info' ? out.log(m) : level === 'warn' ? out.warn(m) : out.error(m)),
     runBackup: () => new Promise<number>((resolve, reject) => {
