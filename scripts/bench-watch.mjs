@@ -9,7 +9,11 @@
 // Warm caches (the tree was just written or read); dropping them would disturb other work on
 // the machine. Run alone: `node scripts/bench-watch.mjs`, or `npm run bench -- --watch`.
 //
-//   node scripts/bench-watch.mjs [--files 100000] [--runs 3] [--dir /tmp/hardsnap-bench]
+//   node scripts/bench-watch.mjs [--files 100000] [--runs 3] [--dir /tmp/hardsnap-bench] [--latency]
+//
+// --latency: the source on latencyfs (../shared/bench/latencyfs.c, 500 µs per metadata
+// operation; needs root and /dev/fuse; default 10,000 files), where each stat costs what it
+// costs on a slow disk or a cold cache; the spool stays local.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,7 +30,8 @@ const opt = (name, dflt) => {
   const i = argv.indexOf(`--${name}`);
   return i < 0 ? dflt : argv[i + 1];
 };
-const FILES = Number(opt('files', 100000));
+const LATENCY = argv.includes('--latency');
+const FILES = Number(opt('files', LATENCY ? 10000 : 100000));
 const RUNS = Number(opt('runs', 3));
 const DIR = path.resolve(opt('dir', path.join(os.tmpdir(), 'hardsnap-bench')));
 
@@ -48,7 +53,8 @@ const secs = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const row = (label, xs) => console.log(`  ${label.padEnd(56)} median ${median(xs).toFixed(3).padStart(8)} s   (${xs.map((t) => t.toFixed(3)).join(', ')})`);
 
-const src = path.join(DIR, 'watch-src');
+const latMnt = path.join(DIR, 'lat-watch-mnt');
+const src = LATENCY ? path.join(latMnt, 'watch-src') : path.join(DIR, 'watch-src');
 const spool = path.join(DIR, 'watch-spool');
 const part = 'w';
 const pdir = path.join(spool, 'rsync', 'b', part);
@@ -112,12 +118,27 @@ async function idle(pid) {
   }
 }
 
+/** Mounts latencyfs over a fresh backing directory at latMnt. */
+function mountLatency() {
+  const exe = path.join(DIR, 'latencyfs');
+  if (!fs.existsSync(exe)) {
+    const flags = sh('pkg-config', ['--cflags', '--libs', 'fuse3']);
+    sh('cc', ['-O2', '-Wall', '-o', exe, path.join(SHARED, 'latencyfs.c'), ...flags.stdout.trim().split(/\s+/)]);
+  }
+  const backing = path.join(DIR, 'lat-watch-backing');
+  rm(backing);
+  fs.mkdirSync(backing, { recursive: true });
+  fs.mkdirSync(latMnt, { recursive: true });
+  sh(exe, [backing, latMnt, '500']);
+}
+
 async function main() {
   fs.mkdirSync(DIR, { recursive: true });
-  console.log(`hardsnap watch benchmark: ${os.cpus().length} cores, node ${process.version}, ${os.release()}; ${FILES} files, ${RUNS} rounds of 1% changed; in ${DIR}`);
+  if (LATENCY) mountLatency();
+  console.log(`hardsnap watch benchmark: ${os.cpus().length} cores, node ${process.version}, ${os.release()}; ${FILES} files, ${RUNS} rounds of 1% changed; in ${DIR}${LATENCY ? '; the source on latencyfs (500 µs per operation)' : ''}`);
   rm(spool);
   // the tree of an earlier run is reused (mutate.py changed it a little): making it is slow
-  const made = `${src}.made`;
+  const made = LATENCY ? path.join(DIR, 'never-reused') : `${src}.made`;
   if (!fs.existsSync(made) || fs.readFileSync(made, 'utf8') !== String(FILES)) {
     rm(made);
     rm(src);
@@ -183,6 +204,7 @@ async function main() {
     watcher.kill('SIGTERM');
     await new Promise((r) => (watcher.exitCode !== null ? r() : watcher.on('exit', r)));
     rm(spool);
+    if (LATENCY) spawnSync('fusermount3', ['-u', latMnt]);
   }
 }
 
