@@ -67,7 +67,7 @@ function backup(extra = []) {
 
 /** The scan phase of one backup: every directory's entries, from the source or the journal. */
 function scanPhase(reader, dirty) {
-  const unchanged = dirty ? new UnchangedDirs(dirty, 0) : null;
+  const unchanged = dirty ? new UnchangedDirs(dirty, fs.statSync(src).dev) : null;
   const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW | sys.O_NOATIME;
   let entries = 0;
   const walk = (fd, rel) => {

@@ -173,6 +173,50 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     }
   });
 
+  test('the source root removed and made again: the epoch ends, the backup scans everything', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    await backupAsync(s, [], day(1));
+    const w = await startWatcher(s);
+    try {
+      await backupAsync(s, [], day(2));
+      fs.renameSync(s.src, `${s.src}.old`);
+      fs.cpSync(`${s.src}.old`, s.src, { recursive: true, preserveTimestamps: true });
+      fs.appendFileSync(path.join(s.src, 'd1/f1'), 'in the new root, which nothing watches\n');
+      const g = await backupAsync(s, [], day(3));
+      expect(g.part.journal.used).toBe(false);
+      expect(g.part.journal.reason).toMatch(/epoch ended at .*: the source root .* was replaced or mounted over/);
+      expectSame(s, g.part.path);
+    } finally {
+      await stopWatcher(w);
+    }
+  });
+
+  test('a file system mounted over a directory (no inotify event) is read, not taken from the manifest', async ({ tmp }) => {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs: run it as root (CI does)');
+    const s = spot(tmp);
+    wideTree(s.src);
+    await backupAsync(s, [], day(1));
+    const w = await startWatcher(s);
+    const mnt = path.join(s.src, 'd3');
+    let mounted = false;
+    try {
+      await backupAsync(s, [], day(2));
+      spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'none', mnt], { stdio: 'inherit' });
+      mounted = true;
+      fs.writeFileSync(path.join(mnt, 'on-tmpfs'), 'hidden from the watches');
+      fs.mkdirSync(path.join(mnt, 'sub'));
+      fs.writeFileSync(path.join(s.src, 'd4/f0'), 'a change the journal knows');
+      // no audit: only the device check can save this generation
+      const g = await backupAsync(s, ['--audit-sample', '0'], day(3));
+      expect(g.part.journal.used).toBe(true);
+      expectSame(s, g.part.path);
+    } finally {
+      if (mounted) spawnSync('umount', [mnt]);
+      await stopWatcher(w);
+    }
+  });
+
   test('a directory whose name is not UTF-8 (chokidar cannot watch it) is rescanned every time', async ({ tmp }) => {
     const s = spot(tmp);
     wideTree(s.src);

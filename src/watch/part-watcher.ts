@@ -49,6 +49,8 @@ export class PartWatcher {
   private epoch: Epoch | null = null;
   private failed: string | null = null;
   private prunedBefore = 0;
+  /** dev:ino of the source root when the epoch's watch began (replacing it silences every watch) */
+  private rootId: string | null = null;
   private readonly dirty = new Map<string, number>();
   private readonly synced: string[] = [];
   private watchedDirs = 0;
@@ -99,6 +101,7 @@ export class PartWatcher {
     const limits = inotifyLimits();
     this.o.log('info', `${this.o.part}: watching ${this.root} (inotify max_user_watches = ${limits.maxUserWatches ?? 'unknown'})`);
     this.watchedDirs = 0;
+    this.rootId = this.identity();
     const ignore = this.o.ignore.map((p) => path.resolve(p));
     const w = watch(this.root, {
       persistent: true,
@@ -178,7 +181,18 @@ export class PartWatcher {
     if (this.synced.includes(nonce)) return;
     this.synced.push(nonce);
     while (this.synced.length > KEEP_SYNCED) this.synced.shift();
-    this.flush();
+    // a source root removed and made again (or mounted over) has no watch of ours any more
+    if (this.epoch && !this.epoch.ended && this.identity() !== this.rootId) this.fail(`the source root ${this.root} was replaced or mounted over`);
+    else this.flush();
+  }
+
+  private identity(): string | null {
+    try {
+      const st = fs.statSync(this.root);
+      return `${st.dev}:${st.ino}`;
+    } catch {
+      return null;
+    }
   }
 
   /** An error or limit: the epoch ends; a new one begins after restartMs. */

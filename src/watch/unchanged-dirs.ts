@@ -8,8 +8,9 @@
  *
  * Always scanned: directories the journal names, directories whose path is not valid UTF-8
  * (chokidar's string paths cannot name them), directories the previous manifest has no (or an
- * empty) block for, and blocks holding hard links or flagged entries (a write through another
- * name of a hard-linked file changes this directory's entry without an event in it).
+ * empty) block for, blocks holding hard links or flagged entries (a write through another
+ * name of a hard-linked file changes this directory's entry without an event in it), and
+ * directories on another device than the source root (mounting makes no inotify event).
  */
 import { isUtf8 } from 'node:buffer';
 import type { SourceEntry } from '../fs/entry.js';
@@ -57,6 +58,8 @@ export class UnchangedDirs implements DirEntrySource {
 
   entries(rel: Buffer, srcFd: number, prev: ManifestEntry[]): SourceEntry[] | null {
     if (this.stats.disabled || isDirtyDir(rel, this.dirty) || alwaysScanned(prev)) return this.rescan();
+    // another file system mounted here (a mount makes no inotify event): always read it
+    if (sys.fstat(srcFd, this.st) !== 0 || this.st[ST.DEV] !== this.rootDev) return this.rescan();
     const out: SourceEntry[] = new Array(prev.length);
     for (let i = 0; i < prev.length; i++) {
       const p = prev[i]!;
