@@ -135,15 +135,23 @@ function mountLatency() {
 async function main() {
   fs.mkdirSync(DIR, { recursive: true });
   if (LATENCY) mountLatency();
+  try {
+    await measureAll();
+  } finally {
+    if (LATENCY) spawnSync('fusermount3', ['-u', latMnt]);
+  }
+}
+
+async function measureAll() {
   console.log(`hardsnap watch benchmark: ${os.cpus().length} cores, node ${process.version}, ${os.release()}; ${FILES} files, ${RUNS} rounds of 1% changed; in ${DIR}${LATENCY ? '; the source on latencyfs (500 µs per operation)' : ''}`);
   rm(spool);
   // the tree of an earlier run is reused (mutate.py changed it a little): making it is slow
-  const made = LATENCY ? path.join(DIR, 'never-reused') : `${src}.made`;
-  if (!fs.existsSync(made) || fs.readFileSync(made, 'utf8') !== String(FILES)) {
+  const made = `${src}.made`; // on latencyfs the backing directory is new: always made
+  if (LATENCY || !fs.existsSync(made) || fs.readFileSync(made, 'utf8') !== String(FILES)) {
     rm(made);
     rm(src);
     sh('python3', [path.join(SHARED, 'mktree.py'), src, '--files', String(FILES), '--seed', '1']);
-    fs.writeFileSync(made, String(FILES));
+    if (!LATENCY) fs.writeFileSync(made, String(FILES));
   }
   backup();
   const watcher = spawn(BIN, ['watch', ...target], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -204,7 +212,6 @@ async function main() {
     watcher.kill('SIGTERM');
     await new Promise((r) => (watcher.exitCode !== null ? r() : watcher.on('exit', r)));
     rm(spool);
-    if (LATENCY) spawnSync('fusermount3', ['-u', latMnt]);
   }
 }
 

@@ -59,7 +59,13 @@ export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
       throw new HardsnapError('EBUSY', `part '${p.name}' is already watched by pid ${j.pid}`, { exit: 3, hint: 'one watcher per part: stop the other one first' });
     }
   }
-  const spool = path.resolve(o.spool);
+  // chokidar names paths under the source's real path: the spool too, when it lies inside
+  let spool = path.resolve(o.spool);
+  try {
+    spool = fs.realpathSync(spool);
+  } catch {
+    /* not made yet: it cannot lie under a source through a symlink that exists */
+  }
   const watchers = new Map<string, PartWatcher>();
   for (const p of o.parts) {
     const w = new PartWatcher({
