@@ -126,11 +126,15 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     wideTree(s.src);
     await backupAsync(s, [], day(1));
     const w = await startWatcher(s);
-    await backupAsync(s, [], day(2));
-    fs.appendFileSync(path.join(s.src, 'd1/f1'), 'x');
-    expect((await backupAsync(s, [], day(3))).part.journal.used).toBe(true);
-    w.killGroup('SIGKILL');
-    await w.exited;
+    try {
+      await backupAsync(s, [], day(2));
+      fs.appendFileSync(path.join(s.src, 'd1/f1'), 'x');
+      expect((await backupAsync(s, [], day(3))).part.journal.used).toBe(true);
+    } finally {
+      // also when an expectation failed: never leave a watcher behind
+      w.killGroup('SIGKILL');
+      await w.exited;
+    }
     fs.appendFileSync(path.join(s.src, 'd2/f2'), 'changed while no watcher ran\n');
     fs.mkdirSync(path.join(s.src, 'd3/made-later'));
     const g = await backupAsync(s, [], day(4));
