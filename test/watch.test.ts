@@ -366,15 +366,20 @@ describe('watch: when the journal is not trusted', () => {
     const s = spot(tmp);
     wideTree(s.src);
     const w = await startWatcher(s, ['--backup-every', '1s']);
+    // the watcher makes no spool: the first backup does, after checking its file system
+    expect(fs.existsSync(path.join(s.spool, 'rsync'))).toBe(false);
+    expect(w.out.stderr).toMatch(/data: not backed up yet: the journal begins in .* after the first backup/);
     const gens = () => fs.readdirSync(partDirOf(s), { withFileTypes: true }).filter((e) => e.isDirectory() && /^\d{4}-/.test(e.name) && !e.name.endsWith('.partial')).length;
     try {
       fs.writeFileSync(path.join(s.src, 'd1/new'), 'one');
       await waitFor(() => fs.existsSync(partDirOf(s)) && gens() === 1 && /exited with code 0/.test(w.out.stderr), 60_000, 50, 'a first backup');
+      await waitFor(() => fs.existsSync(journalFile(s)), 10_000, 20, 'the journal, once the part exists');
       fs.writeFileSync(path.join(s.src, 'd2/new'), 'two');
       await waitFor(() => gens() === 2 && (w.out.stderr.match(/exited with code 0/g) ?? []).length === 2, 60_000, 50, 'a second backup');
       expect(w.out.stderr).toMatch(/starting a backup \(--backup-every\)/);
       const runs = readRuns(path.join(s.spool, 'rsync', s.host));
       expect(runs.at(-1)!.parts.data).toMatchObject({ journal: true });
+      expect(readJournal(partDirOf(s))!.epoch!.ended).toBeNull();
       expectSame(s, fs.realpathSync(path.join(partDirOf(s), 'last')));
     } finally {
       await stopWatcher(w);

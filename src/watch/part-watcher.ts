@@ -57,6 +57,9 @@ export class PartWatcher {
   private flushTimer: NodeJS.Timeout | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** the journal directory exists and is watched */
+  private journalReady = false;
+  private waiting: NodeJS.Timeout | null = null;
   private readonly root: string;
   private readonly pidStart = processStart(process.pid);
   private readonly boot = currentBoot();
@@ -69,24 +72,50 @@ export class PartWatcher {
 
   /** Starts watching (the epoch begins later, at chokidar's ready). */
   start(): void {
-    fs.mkdirSync(watchDir(this.o.partDir), { recursive: true });
-    for (const n of fs.readdirSync(watchDir(this.o.partDir))) {
-      if (n.startsWith(SYNC_PREFIX)) fs.rmSync(path.join(watchDir(this.o.partDir), n), { force: true });
+    this.begin();
+    this.openJournalDir();
+  }
+
+  /**
+   * Sets up `.hardsnap/watch/` and its watch, once the part's directory exists: the watcher never
+   * makes a spool (the first backup into a new spool checks its file system first), so before
+   * the first backup it watches the source and waits.
+   */
+  private openJournalDir(): void {
+    if (this.stopped) return;
+    const dir = watchDir(this.o.partDir);
+    if (!fs.existsSync(this.o.partDir)) {
+      if (!this.waiting) this.o.log('info', `${this.o.part}: not backed up yet: the journal begins in ${dir} after the first backup`);
+      this.waiting = setTimeout(() => this.openJournalDir(), 2_000);
+      return;
     }
-    this.flush();
+    this.waiting = null;
+    fs.mkdirSync(dir, { recursive: true });
+    for (const n of fs.readdirSync(dir)) {
+      if (n.startsWith(SYNC_PREFIX)) fs.rmSync(path.join(dir, n), { force: true });
+    }
     // the same inotify instance as chokidar's watches (libuv has one per loop), so a marker is
     // seen after every change queued before it was created
-    this.markers = fs.watch(watchDir(this.o.partDir), { persistent: true }, (_ev, name) => {
+    this.markers = fs.watch(dir, { persistent: true }, (_ev, name) => {
       if (typeof name === 'string' && name.startsWith(SYNC_PREFIX)) this.answerSync(name);
     });
     this.markers.on('error', (err) => this.fail(`the journal directory's watch failed: ${(err as Error).message}`));
-    this.begin();
+    this.journalReady = true;
+    this.flush();
+  }
+
+  /** A backup just ran: the part's directory may exist now (no need to wait for the next look). */
+  backupDone(): void {
+    if (!this.waiting) return;
+    clearTimeout(this.waiting);
+    this.openJournalDir();
   }
 
   /** Ends the epoch, writes the journal and closes every watch. */
   async stop(reason = 'the watcher stopped'): Promise<void> {
     this.stopped = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (this.waiting) clearTimeout(this.waiting);
     this.endEpoch(reason);
     this.markers?.close();
     this.markers = null;
@@ -227,6 +256,7 @@ export class PartWatcher {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
+    if (!this.journalReady) return;
     // what the newest generation's scan saw needs no journal any more
     const before = pruneBefore(this.o.partDir, this.boot);
     if (before !== null && before > this.prunedBefore) {

@@ -50,7 +50,14 @@ export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
     if (!st.isDirectory()) throw new UsageError(`source of part '${p.name}' is not a directory: ${p.source}`);
   }
   const schedule = o.backupEveryMs > 0
-    ? new BackupSchedule({ everyMs: o.backupEveryMs, quietMs: o.quietMs, run: ev.runBackup, log: (m) => ev.log('info', m) })
+    ? new BackupSchedule({
+      everyMs: o.backupEveryMs, quietMs: o.quietMs, log: (m) => ev.log('info', m),
+      run: async () => {
+        const code = await ev.runBackup();
+        for (const w of watchers.values()) w.backupDone();
+        return code;
+      },
+    })
     : null;
   if (schedule) ev.log('info', `a backup every ${Math.round(o.backupEveryMs / 1000)} s at most, after changes (--backup-every)`);
   for (const p of o.parts) {

@@ -25,7 +25,8 @@ export async function startWatcher(s: Spot, extra: string[] = [], env: Record<st
   const w = spawnHardsnap(['watch', ...target(s), ...extra], { env });
   await waitFor(() => /epoch \w+ began/.test(w.out.stderr) || w.exitCode !== null, 60_000, 20, 'the watcher\'s epoch to begin');
   if (w.exitCode !== null) throw new Error(`the watcher exited early: ${w.out.stderr}`);
-  await waitFor(() => Boolean(readJournal(partDirOf(s))?.epoch), 10_000, 20, 'the journal to name the epoch');
+  // before the first backup there is no part directory, and no journal yet
+  if (fs.existsSync(partDirOf(s))) await waitFor(() => Boolean(readJournal(partDirOf(s))?.epoch), 10_000, 20, 'the journal to name the epoch');
   return w;
 }
 
