@@ -247,4 +247,7 @@ if (flag('million')) partC();
 else console.log('\n(c) 1M files: not run (add --million; making the tree takes ~15 minutes)');
 if (flag('parts')) partD();
 else console.log('\n(d) parallel parts: not run (add --parts; needs root and loop devices)');
+console.log('\n(e) watch mode: scan phase and backup with and without the journal, 1% changed');
+if (flag('watch')) spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bench-watch.mjs'), '--files', String(FILES), '--runs', String(RUNS), '--dir', DIR], { stdio: 'inherit' });
+else console.log('  not run (add --watch, or run scripts/bench-watch.mjs alone)');
 

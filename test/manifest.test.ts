@@ -4,9 +4,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect } from 'vitest';
 import { test } from './helpers/fixture.js';
-import { ManifestReader, READABLE_VERSIONS } from '../src/manifest/reader.js';
+import { ManifestReader, READABLE_VERSIONS, readManifestHeader } from '../src/manifest/reader.js';
 import { ManifestWriter } from '../src/manifest/writer.js';
-import { ManifestFormatError, type ManifestEntry } from '../src/manifest/format.js';
+import { FLAG, ManifestFormatError, type ManifestEntry } from '../src/manifest/format.js';
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures');
 
@@ -33,6 +33,32 @@ describe('released manifest formats stay readable', () => {
       expect(sub[2]!.name.length).toBe(255);
       expect([...m.walk()].map((d) => d.dir.toString())).toEqual(['', 'dir']);
       expect(m.dir(Buffer.from('nope'))).toBeUndefined();
+    } finally {
+      m.close();
+    }
+  });
+
+  test('version 2 fixture (watch mode) decodes its scan record and the root INCOMPLETE flag', () => {
+    expect(READABLE_VERSIONS).toContain(2);
+    const m = ManifestReader.open(path.join(FIXTURES, 'manifest-v2.hsm'));
+    try {
+      expect(m.header).toEqual({
+        format: 2, part: 'home', generation: '2026-12-01T030000Z', created: '2026-12-01T03:00:00.000Z', tool: 'hardsnap 0.2.0',
+        scan: {
+          startMono: 123456789012, startWall: '2026-12-01T03:00:00.123Z', boot: '3c0e5f9a-1b2c-4d5e-8f90-a1b2c3d4e5f6',
+          full: false, lastFull: '2026-11-28T03:00:00.000Z', rules: '0123456789abcdef0123456789abcdef',
+        },
+      });
+      expect(m.root).toMatchObject({ type: 'dir', mode: 0o755, flags: FLAG.INCOMPLETE });
+      expect(m.dirKeys()).toEqual(['', 'caf\xc3\xa9']);
+      const top = m.dir(Buffer.alloc(0))!;
+      expect(top.map((e) => e.name.toString('latin1'))).toEqual(['caf\xc3\xa9', 'notes.txt']);
+      expect(top[0]).toMatchObject({ type: 'dir', mode: 0o750, hash: null });
+      expect(top[1]).toMatchObject({ type: 'file', size: 3, mtimeNsec: 7, hash: '00112233445566ff', ino: 100 });
+      const sub = m.dir(Buffer.from('caf\xc3\xa9', 'latin1'))!;
+      expect(sub[0]).toMatchObject({ flags: FLAG.UNSTABLE, size: 0 });
+      expect(sub[0]!.name.equals(Buffer.from([0xff, 0x2d, 0x72, 0x61, 0x77]))).toBe(true);
+      expect(readManifestHeader(path.join(FIXTURES, 'manifest-v2.hsm'))).toEqual(m.header);
     } finally {
       m.close();
     }

@@ -22,6 +22,7 @@ import type { Candidate, DedupIndex } from './dedup-index.js';
 import type { ManifestWriter } from '../manifest/writer.js';
 import { removeChildAt } from './remove-tree.js';
 import type { PrevTree } from './prev-tree.js';
+import type { DirEntrySource } from '../watch/unchanged-dirs.js';
 import type { BuildStats, PlanOutcome, Problem } from './types.js';
 
 export interface ExcludeFilter {
@@ -54,6 +55,8 @@ export interface BuildOptions {
   dedupVerify?: boolean;
   /** decide "unchanged" by content hash (reads the source of every unchanged-looking file) */
   checksum?: boolean;
+  /** watch mode: entries of directories the journal knows are unchanged (src/watch/unchanged-dirs.ts) */
+  unchangedDirs?: DirEntrySource | null;
   onProblem(p: Problem): void;
   onNote(message: string): void;
   /**
@@ -290,15 +293,14 @@ export class TreeBuilder {
   private async processDir(f: Frame): Promise<void> {
     const o = this.o;
     this.blockQueue.push(f);
-    const raw = sys.scandir(f.src);
-    if (typeof raw === 'number') {
-      this.problem(f.rel, errnoName(raw), 'cannot read directory');
+    const prevList = this.prevEntries(f);
+    const entries = this.listDir(f, prevList);
+    if (typeof entries === 'number') {
+      this.problem(f.rel, errnoName(entries), 'cannot read directory');
       f.sealed = true;
       this.checkDone(f);
       return;
     }
-    const entries = parseScan(raw);
-    const prevList = this.prevEntries(f);
     let links: PendingLink[] = [];
     let pi = 0;
     for (const e of entries) {
@@ -389,6 +391,17 @@ export class TreeBuilder {
     if (this.o.onPlan) this.o.onPlan(joinRel(f.rel, e.name), d, e, how);
   }
 
+  /**
+   * This directory's entries: scanned from the source, or, in watch mode, taken from the previous
+   * manifest when the journal knows the directory is unchanged.
+   */
+  private listDir(f: Frame, prevList: ManifestEntry[]): SourceEntry[] | number {
+    const known = f.prev >= 0 ? this.o.unchangedDirs?.entries(f.rel, f.src, prevList) : null;
+    if (known) return known;
+    const raw = sys.scandir(f.src);
+    return typeof raw === 'number' ? raw : parseScan(raw);
+  }
+
   private prevEntries(f: Frame): ManifestEntry[] {
     const prev = this.o.prev;
     if (!prev) return [];
@@ -396,6 +409,7 @@ export class TreeBuilder {
       return prev.dir(f.rel, f.prev) ?? [];
     } catch (err) {
       this.o.onNote(`previous manifest unreadable at ${f.rel.toString() || '/'} (${(err as Error).message}): comparing with the previous generation itself`);
+      this.o.unchangedDirs?.disable('the previous manifest is damaged');
       return prev.walkDir(f.prev);
     }
   }

@@ -17,6 +17,10 @@ import { listGenerations, manifestDir, manifestPath, partDir } from '../spool/la
 import { TOOL } from '../core/version.js';
 import type { DedupIndex } from '../apply/dedup-index.js';
 import { buildDedupIndex } from './dedup-sources.js';
+import { FLAG } from '../manifest/format.js';
+import { monoMicros } from '../watch/journal-file.js';
+import { DEFAULT_JOURNAL } from '../watch/journal-use.js';
+import { chooseScan, finishReport, scanNote } from '../watch/scan-choice.js';
 import type { BackupEvents, BackupOptions, PartResult, PartSpec } from './types.js';
 
 export interface BuiltPart extends PartResult {
@@ -81,6 +85,9 @@ export async function buildPart(
   skipDirs: Map<string, string>,
   ev: BackupEvents,
 ): Promise<BuiltPart> {
+  // the scan begins here: a change after this instant may be missed by this run, never by the next
+  const startMono = monoMicros();
+  const startWall = new Date().toISOString();
   const pdir = partDir(o.spool, o.host, spec.name);
   const gens = listGenerations(o.spool, o.host, spec.name).filter((g) => g.complete);
   const prevGen = gens[gens.length - 1] ?? null;
@@ -120,10 +127,16 @@ export async function buildPart(
         prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader } : null,
       }, ev);
     }
+    const scan = await chooseScan({
+      partDir: pdir, source: spec.source, prev: prevGen ? { name: prevGen.name, reader } : null, now: o.now,
+      patterns: [...o.exclude, ...(spec.exclude ?? [])], oneFileSystem: o.oneFileSystem,
+      settings: o.journal ?? DEFAULT_JOURNAL, excludes, skipDirs, rootDev: st[ST.DEV]!, startMono, startWall,
+      excluded: dry ? 'a dry run does not use the journal' : o.checksum ? '--checksum reads every file' : null,
+    });
     if (!dry) {
       fs.rmSync(manifestTmp, { force: true });
       writer = ManifestWriter.create(manifestTmp, {
-        part: spec.name, generation, created: o.now.toISOString(), tool: TOOL,
+        part: spec.name, generation, created: o.now.toISOString(), tool: TOOL, scan: scan.record,
       });
     }
     const builder = new TreeBuilder({
@@ -146,14 +159,19 @@ export async function buildPart(
       dedup,
       dedupVerify: o.dedupVerify ?? true,
       checksum: o.checksum ?? false,
+      unchangedDirs: scan.dirs,
       onProblem: ev.onProblem,
       onNote: ev.onNote,
       onPlan: ev.onPlan ? (rel, d, e, how) => ev.onPlan!(spec.name, rel, d, e, how) : undefined,
       onProgress: ev.onProgress ? (s) => ev.onProgress!(spec.name, s) : undefined,
     });
     const root = await builder.run();
+    if (builder.stats.problems) root.flags |= FLAG.INCOMPLETE;
     writer?.finish(root);
     writer = null;
+    const journal = finishReport(scan);
+    const note = scanNote(spec.name, scan, journal);
+    if (note) ev.onNote(note);
     return {
       part: spec.name,
       source: spec.source,
@@ -162,6 +180,7 @@ export async function buildPart(
       previous: prevGen?.name ?? null,
       compared: prev ? prev.kind : 'none',
       resumed,
+      journal,
       stats: builder.stats,
       partDir: pdir,
       partialPath,

@@ -164,7 +164,11 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
         generation: failure ? null : generation,
         exit,
         status,
-        parts: Object.fromEntries(built.map((b) => [b.part, { ...b.stats, resumed: b.resumed, compared: b.compared, previous: b.previous }])),
+        parts: Object.fromEntries(built.map((b) => [b.part, {
+          ...b.stats, resumed: b.resumed, compared: b.compared, previous: b.previous,
+          journal: b.journal.used, journalReason: b.journal.reason, journalDirty: b.journal.dirty,
+          journalAudited: b.journal.audited, journalSkippedDirs: b.journal.skippedDirs,
+        }])),
         problems,
         vanished,
         ...(failure ? { error: failure.message } : {}),

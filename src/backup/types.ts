@@ -5,6 +5,8 @@ import type { Meta } from '../fs/entry.js';
 import type { HooksOptions } from '../hooks/backup-hooks.js';
 import type { HookResult } from '../hooks/run-hook.js';
 import type { DedupScope } from '../apply/dedup-index.js';
+import type { JournalSettings } from '../watch/journal-use.js';
+import type { JournalReport } from '../watch/scan-choice.js';
 
 export interface PartSpec {
   name: string;
@@ -40,6 +42,8 @@ export interface BackupOptions {
   dedupVerify?: boolean;
   /** decide "unchanged" by content hash instead of size and mtime */
   checksum?: boolean;
+  /** watch mode: when and how to use the watcher's journal (docs/WATCH.md) */
+  journal?: JournalSettings;
 }
 
 export interface BackupEvents {
@@ -63,6 +67,8 @@ export interface PartResult {
   /** where the previous entries came from */
   compared: 'manifest' | 'walk' | 'none';
   resumed: boolean;
+  /** whether the watcher's journal was used, and why not (docs/WATCH.md) */
+  journal: JournalReport;
   stats: BuildStats;
 }
 

@@ -88,6 +88,18 @@ checksum: false
 # When another run holds the lock: false to exit at once (exit 3), true to wait for it, or a
 # duration to wait at most that long. Default: false.
 wait: 1h
+
+# Watch mode (hardsnap watch, docs/WATCH.md): a backup skips the scan of directories the
+# watcher's journal knows are unchanged. journal: false never uses it; full-scan-every forces a
+# full scan at least that often (default 7d); audit-sample is how many skipped directories are
+# checked against the previous manifest (default 100); journal-timeout is how long a backup
+# waits for the watcher's answer (default 10s); backup-every makes the watcher start a backup
+# itself, at most that often, after changes (default: never).
+# journal: true
+# full-scan-every: 7d
+# audit-sample: 100
+# journal-timeout: 10s
+# backup-every: 1h
 `;
 
 export function exampleConfig(): string {

@@ -61,6 +61,13 @@ export interface Config {
   dedupVerify?: boolean;
   checksum?: boolean;
   wait?: boolean | string;
+  /** watch mode (docs/WATCH.md): use the watcher's journal when it is trustworthy */
+  journal?: boolean;
+  fullScanEvery?: string;
+  auditSample?: number;
+  journalTimeout?: string;
+  /** `hardsnap watch` starts a backup at most this often, after changes */
+  backupEvery?: string;
 }
 
 /** One thing wrong with the file: where (a source offset), under which key, and what. */
@@ -415,6 +422,11 @@ const config = mappingOf<Config>(
     dedupVerify: ['dedup-verify', bool],
     checksum: ['checksum', bool],
     wait: ['wait', wait],
+    journal: ['journal', bool],
+    fullScanEvery: ['full-scan-every', duration],
+    auditSample: ['audit-sample', count],
+    journalTimeout: ['journal-timeout', duration],
+    backupEvery: ['backup-every', duration],
   },
   'a mapping of settings such as spool: /var/backups/dp_spool',
 );

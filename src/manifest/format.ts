@@ -1,7 +1,8 @@
 /**
- * Manifest format version 1 (docs/FORMAT.md is the reference; keep both in step).
+ * Manifest format version 2 (docs/FORMAT.md is the reference; keep both in step). Version 1
+ * is the same without the header's `scan` and the root's INCOMPLETE flag; both are read.
  *
- *   header   "HSNAPMF1" | u32 jsonLen | JSON {format, part, generation, created, tool}
+ *   header   "HSNAPMF1" | u32 jsonLen | JSON {format, part, generation, created, tool, scan}
  *   blocks   one per directory: u32 rawLen | u32 packedLen | u32 crc32(packed) | deflate-raw(raw)
  *            raw = u32 dirPathLen | dirPath | u32 count | entries (sorted by name bytes)
  *   index    a block of the same framing whose raw payload is
@@ -18,7 +19,7 @@ import { CODE_TYPE, TYPE_CODE, type Meta } from '../fs/entry.js';
 
 export const MAGIC = Buffer.from('HSNAPMF1');
 export const END_MAGIC = Buffer.from('HSNAPEND');
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 export const TRAILER_LEN = 24;
 
 export const FLAG = {
@@ -28,6 +29,8 @@ export const FLAG = {
   UNSTABLE: 2,
   /** recorded but not present in the generation (a device when not root) */
   ABSENT: 4,
+  /** (format 2, on the root entry only) some entries could not be backed up in this generation */
+  INCOMPLETE: 8,
 } as const;
 
 export interface ManifestEntry extends Meta {

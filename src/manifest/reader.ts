@@ -11,7 +11,7 @@ import {
 import type { ManifestHeader } from './writer.js';
 
 /** Every format version this release reads (docs/FORMAT.md; fixtures in test/fixtures). */
-export const READABLE_VERSIONS = [1];
+export const READABLE_VERSIONS = [1, 2];
 
 export class ManifestReader {
   private constructor(
@@ -29,19 +29,7 @@ export class ManifestReader {
     try {
       const size = fs.fstatSync(fd).size;
       if (size < 12 + TRAILER_LEN) throw new ManifestFormatError('file too short');
-      const head = readAt(fd, 0, 12);
-      if (!head.subarray(0, 8).equals(MAGIC)) throw new ManifestFormatError('not a hardsnap manifest (bad magic)');
-      const jsonLen = head.readUInt32LE(8);
-      if (12 + jsonLen > size) throw new ManifestFormatError('header runs past the end');
-      let header: ManifestHeader;
-      try {
-        header = JSON.parse(readAt(fd, 12, jsonLen).toString('utf8')) as ManifestHeader;
-      } catch {
-        throw new ManifestFormatError('unreadable header');
-      }
-      if (!READABLE_VERSIONS.includes(header.format)) {
-        throw new ManifestFormatError(`format version ${header.format} is newer than this hardsnap reads (${READABLE_VERSIONS.join(', ')})`);
-      }
+      const header = readHeaderAt(fd, size);
       const trailer = readAt(fd, size - TRAILER_LEN, TRAILER_LEN);
       if (!trailer.subarray(16).equals(END_MAGIC)) throw new ManifestFormatError('incomplete manifest (no trailer)');
       const indexOffset = trailer.readDoubleLE(0);
@@ -77,6 +65,11 @@ export class ManifestReader {
     return this.order.length;
   }
 
+  /** Every directory's path (latin1 keys of the index: one char per byte), in walk order. */
+  dirKeys(): readonly string[] {
+    return this.order;
+  }
+
   has(dir: Buffer): boolean {
     return this.index.has(dir.toString('latin1'));
   }
@@ -104,6 +97,36 @@ export class ManifestReader {
       if (err instanceof RangeError) throw new ManifestFormatError(`damaged block: ${err.message}`);
       throw err;
     }
+  }
+}
+
+function readHeaderAt(fd: number, size: number): ManifestHeader {
+  const head = readAt(fd, 0, 12);
+  if (!head.subarray(0, 8).equals(MAGIC)) throw new ManifestFormatError('not a hardsnap manifest (bad magic)');
+  const jsonLen = head.readUInt32LE(8);
+  if (12 + jsonLen > size) throw new ManifestFormatError('header runs past the end');
+  let header: ManifestHeader;
+  try {
+    header = JSON.parse(readAt(fd, 12, jsonLen).toString('utf8')) as ManifestHeader;
+  } catch {
+    throw new ManifestFormatError('unreadable header');
+  }
+  if (!READABLE_VERSIONS.includes(header.format)) {
+    throw new ManifestFormatError(`format version ${header.format} is newer than this hardsnap reads (${READABLE_VERSIONS.join(', ')})`);
+  }
+  return header;
+}
+
+/** The header alone (the watcher reads the newest generation's scan start from it). */
+export function readManifestHeader(file: string): ManifestHeader {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    return readHeaderAt(fd, fs.fstatSync(fd).size);
+  } catch (err) {
+    if (err instanceof RangeError) throw new ManifestFormatError(`damaged: ${err.message}`);
+    throw err;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -12,6 +12,23 @@ export interface ManifestHeader {
   generation: string;
   created: string;
   tool: string;
+  /** format 2: how the source was scanned (docs/WATCH.md) */
+  scan?: ScanRecord;
+}
+
+/** When and how a generation's scan of its source began (the journal's epoch rule needs it). */
+export interface ScanRecord {
+  /** CLOCK_MONOTONIC µs when the scan began (before the journal was consulted) */
+  startMono: number;
+  startWall: string;
+  /** the boot the monotonic time belongs to */
+  boot: string | null;
+  /** every directory was read from the source (no journal) */
+  full: boolean;
+  /** the run time (`now`) of the newest full scan, this one or an earlier one */
+  lastFull: string;
+  /** fingerprint of what decides which entries are recorded (excludes, --one-file-system) */
+  rules: string;
 }
 
 const FLUSH_AT = 1 << 20;

@@ -27,7 +27,7 @@ export interface LockHandle {
   release(): void;
 }
 
-function readProc(file: string): string | null {
+export function readProc(file: string): string | null {
   try {
     return fs.readFileSync(file, 'utf8').trim();
   } catch {
@@ -35,7 +35,7 @@ function readProc(file: string): string | null {
   }
 }
 
-function processStart(pid: number): string | null {
+export function processStart(pid: number): string | null {
   const stat = readProc(`/proc/${pid}/stat`);
   if (!stat) return null;
   // field 22 (starttime), counted after the ')' that closes the command name
@@ -43,7 +43,7 @@ function processStart(pid: number): string | null {
   return fields[19] ?? null;
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -31,6 +31,11 @@ export class Output {
     if (this.chatty) this.line(`hardsnap: ${msg}`);
   }
 
+  /** A long-running command's log line (watch): always on stderr, except with --quiet. */
+  log(msg: string): void {
+    if (!this.opts.quiet) this.line(`hardsnap: ${msg}`);
+  }
+
   warn(msg: string): void {
     this.line(`hardsnap: warning: ${msg}`);
   }

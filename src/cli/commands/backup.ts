@@ -17,6 +17,7 @@ import { addKeepOptions, type KeepOptions } from '../retention-options.js';
 import { backupOps, addOpsOptions, type OpsOptions } from '../backup-ops.js';
 import type { DedupScope } from '../../apply/dedup-index.js';
 import { UsageError } from '../../core/errors.js';
+import { DEFAULT_JOURNAL, type JournalSettings } from '../../watch/journal-use.js';
 
 interface BackupCliOptions extends CommonOptions, KeepOptions, OpsOptions {
   part?: string[];
@@ -32,6 +33,10 @@ interface BackupCliOptions extends CommonOptions, KeepOptions, OpsOptions {
   checksum?: boolean;
   parallelParts?: boolean;
   progress?: boolean;
+  journal?: boolean;
+  fullScanEvery?: string;
+  auditSample?: string;
+  journalTimeout?: string;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -53,6 +58,10 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--no-checksum', 'decide "unchanged" by size and mtime (the default; overrides the config\'s checksum: true)')
       .option('--parallel-parts', 'back up all parts at the same time (worth it when they are on different drives)')
       .option('--no-parallel-parts', 'back up the parts one after the other (the default; overrides the config)')
+      .option('--no-journal', 'scan every directory even when the watcher\'s journal could be used (hardsnap watch, docs/WATCH.md)')
+      .option('--full-scan-every <duration>', 'with a journal: scan everything at least this often anyway (default 7d)')
+      .option('--audit-sample <n>', 'with a journal: how many skipped directories to check against the previous manifest (default 100)')
+      .option('--journal-timeout <duration>', 'how long to wait for the watcher to answer (default 10s)')
       .option('--no-flush', 'do not syncfs the spool before publishing (unsafe on power loss; for measurements only)')
       .option('--progress', 'show progress bars even when stderr is not a terminal')
       .option('--no-progress', 'no progress bars, even on a terminal (the summary line stays)')
@@ -98,6 +107,22 @@ function dedupScope(v: string): DedupScope {
   throw new UsageError(`invalid --dedup ${JSON.stringify(v)}: expected off, part or host`);
 }
 
+function journalSettings(o: BackupCliOptions, cfg: ReturnType<CliContext['config']>): JournalSettings {
+  const every = o.fullScanEvery ?? cfg.fullScanEvery;
+  const timeout = o.journalTimeout ?? cfg.journalTimeout;
+  let sample = cfg.auditSample ?? DEFAULT_JOURNAL.auditSample;
+  if (o.auditSample !== undefined) {
+    if (!/^\d+$/.test(o.auditSample)) throw new UsageError(`invalid --audit-sample ${JSON.stringify(o.auditSample)}: expected a whole number >= 0`);
+    sample = Number(o.auditSample);
+  }
+  return {
+    enabled: o.journal !== false && cfg.journal !== false,
+    fullScanEveryMs: every ? parseDuration(every, '--full-scan-every') : DEFAULT_JOURNAL.fullScanEveryMs,
+    auditSample: sample,
+    syncTimeoutMs: timeout ? parseDuration(timeout, '--journal-timeout') : DEFAULT_JOURNAL.syncTimeoutMs,
+  };
+}
+
 function waitMs(w: string | boolean | undefined): number {
   if (w === undefined || w === false) return 0;
   if (w === true) return Number.POSITIVE_INFINITY;
@@ -126,6 +151,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     dedup: o.dedup !== undefined ? dedupScope(o.dedup) : cfg.dedup ?? 'part',
     dedupVerify: (o.dedupVerify ?? cfg.dedupVerify) !== false,
     checksum: Boolean(o.checksum ?? cfg.checksum),
+    journal: journalSettings(o, cfg),
   };
   const ops = backupOps(o, cfg, opts, out);
   // a dry run prints one line per entry on stdout: no bars over it unless asked for
@@ -165,6 +191,7 @@ export function summaryLine(r: BackupResult): string {
     return `${p.part}: ${s.entries} entries, ${s.linked} linked, ${s.copied} written (${formatBytes(s.bytesWritten)})` +
       (s.dedupLinked ? `, ${s.dedupLinked} deduplicated (${formatBytes(s.dedupBytes)} saved)` : '') +
       (s.checksumChanged ? `, ${s.checksumChanged} changed by checksum only` : '') +
+      (p.journal.used ? `, journal: ${p.journal.rescannedDirs} directories scanned, ${p.journal.skippedDirs} skipped` : '') +
       (p.resumed ? `, resumed (${s.reused} kept)` : '') + (s.emlinkCopies ? `, ${s.emlinkCopies} EMLINK copies` : '');
   });
   const verdict = r.status === 'dry-run' ? 'dry run, nothing written' : r.exit === 0 ? 'published' : `published with ${r.problems} problems, ${r.vanished} vanished`;

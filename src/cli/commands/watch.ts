@@ -1,0 +1,79 @@
+import { spawn } from 'node:child_process';
+import type { Command } from 'commander';
+import { parseDuration } from '../../time/duration.js';
+import { parsePartArg } from '../../backup/validate.js';
+import { startWatch } from '../../watch/run-watch.js';
+import type { Output } from '../../ui/output.js';
+import { addCommon, collect, resolveTarget, type CommonOptions } from '../common.js';
+import type { CliContext } from '../context.js';
+
+interface WatchCliOptions extends CommonOptions {
+  part?: string[];
+  backupEvery?: string;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  addCommon(
+    program
+      .command('watch')
+      .description('watch every part\'s source and journal which directories change, so that the next backup scans only those')
+      .option('--part <name=path>', 'a part to watch (repeatable; default: the parts of --config)', collect)
+      .option('--backup-every <duration>', 'start a backup at most this often, after changes (e.g. 1h); default: never')
+      .addHelpText('after', `
+Runs in the foreground until SIGTERM or SIGINT (for systemd), logging on stderr what it does.
+Per part it keeps <spool>/rsync/<host>/<part>/.hardsnap/watch/journal.json; a backup uses it
+only when it is trustworthy (the watcher ran, without an error, since before the previous
+generation's scan began) and says so; otherwise it scans everything and says why.
+A backup started by --backup-every runs 'hardsnap backup' with the same --config, --spool,
+--host and --part; put any other backup option in the config file. See docs/WATCH.md.
+
+Examples:
+  hardsnap watch --config /etc/hardsnap.yaml
+  hardsnap watch --config /etc/hardsnap.yaml --backup-every 1h`),
+  ).action(async (o: WatchCliOptions) => ctx.run(o, (out) => watch(o, ctx, out)));
+}
+
+/** The command line of the backups --backup-every starts: the same target and parts. */
+function backupArgs(o: WatchCliOptions): string[] {
+  const args = ['backup'];
+  if (o.config) args.push('--config', o.config);
+  if (o.spool) args.push('--spool', o.spool);
+  if (o.host) args.push('--host', o.host);
+  for (const p of o.part ?? []) args.push('--part', p);
+  if (o.verbose) args.push('--verbose');
+  if (o.quiet) args.push('--quiet');
+  return args;
+}
+
+async function watch(o: WatchCliOptions, ctx: CliContext, out: Output): Promise<number> {
+  const cfg = ctx.config(o);
+  const { spool, host } = resolveTarget(o, cfg);
+  const parts = o.part?.length
+    ? o.part.map((a) => parsePartArg(a))
+    : (cfg.parts ?? []).map((p) => ({ name: p.name, source: p.path }));
+  const every = o.backupEvery ?? cfg.backupEvery;
+  const handle = startWatch({
+    spool, host, parts,
+    backupEveryMs: every ? parseDuration(every, '--backup-every') : 0,
+    // HARDSNAP_TEST_WATCH_FLUSH_MS (a test seam): a watcher that writes its journal only when asked
+    quietMs: 2_000, flushMs: Number(process.env.HARDSNAP_TEST_WATCH_FLUSH_MS ?? 1000), restartMs: 60_000,
+  }, {
+    log: (level, m) => (level === 'info' ? out.log(m) : level === 'warn' ? out.warn(m) : out.error(m)),
+    runBackup: () => new Promise<number>((resolve, reject) => {
+      const child = spawn(process.execPath, [process.argv[1]!, ...backupArgs(o)], { stdio: ['ignore', 'inherit', 'inherit'] });
+      child.on('error', reject);
+      child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
+    }),
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (sig: NodeJS.Signals) => {
+      out.log(`${sig}: stopping`);
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      void handle.stop().then(resolve);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  return 0;
+}

@@ -1,0 +1,101 @@
+/**
+ * The change journal of one part (`<part>/.hardsnap/watch/journal.json`), written by `hardsnap
+ * watch` and read by `backup` (docs/WATCH.md). It names, per directory (path relative to the part
+ * root, as chokidar's UTF-8 strings), the monotonic time of the last change the watcher saw in
+ * it, inside one epoch: one uninterrupted life of the watcher on that part. Times are
+ * CLOCK_MONOTONIC microseconds (`process.hrtime`, the same clock in every process of one boot),
+ * so a wall-clock step cannot reorder them; the boot id says which boot they belong to.
+ *
+ * The backup asks for a fresh flush by creating `sync-<nonce>` in the same directory: the
+ * watcher sees it through inotify, after every event that was queued before it, and answers by
+ * writing the journal with that nonce in `synced`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { partMetaDir } from '../spool/layout.js';
+import { readProc } from '../spool/lock.js';
+
+export const JOURNAL_FORMAT = 1;
+
+export interface Epoch {
+  /** random id of this epoch */
+  id: string;
+  /** when the watcher's initial scan of the part was done (chokidar's `ready`), monotonic µs */
+  startMono: number;
+  startWall: string;
+  /** set when the epoch is over: the watcher stopped, failed or hit a limit */
+  ended: { mono: number; wall: string; reason: string } | null;
+}
+
+export interface Journal {
+  format: number;
+  part: string;
+  /** the source the watcher watches (absolute, as given) */
+  source: string;
+  pid: number;
+  pidStart: string | null;
+  boot: string | null;
+  epoch: Epoch | null;
+  /** why the last attempt to watch failed before its epoch began (cleared when one begins) */
+  failed: string | null;
+  /** when this file was written, monotonic µs and wall clock */
+  flushMono: number;
+  flushWall: string;
+  /** the last sync nonces answered (newest last) */
+  synced: string[];
+  /** entries older than this (monotonic µs; the newest generation's scan start) were dropped */
+  prunedBefore: number;
+  /** directory (relative, "" = root) -> monotonic µs of the last change seen in it */
+  dirty: Record<string, number>;
+  /** directories watched */
+  watchedDirs: number;
+}
+
+export function watchDir(partDirPath: string): string {
+  return path.join(partMetaDir(partDirPath), 'watch');
+}
+
+export function journalPath(partDirPath: string): string {
+  return path.join(watchDir(partDirPath), 'journal.json');
+}
+
+export function journalExists(partDirPath: string): boolean {
+  return fs.existsSync(journalPath(partDirPath));
+}
+
+export const SYNC_PREFIX = 'sync-';
+
+/** CLOCK_MONOTONIC in microseconds: comparable across processes of one boot. */
+export function monoMicros(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+export function currentBoot(): string | null {
+  return readProc('/proc/sys/kernel/random/boot_id');
+}
+
+/** The journal, or null when there is none; a damaged file reads as null too (never trusted). */
+export function readJournal(partDirPath: string): Journal | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(journalPath(partDirPath), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    const j = JSON.parse(text) as Journal;
+    if (j.format !== JOURNAL_FORMAT || typeof j.dirty !== 'object' || !Array.isArray(j.synced)) return null;
+    return j;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes the journal atomically (a temporary file renamed over it). */
+export function writeJournal(partDirPath: string, j: Journal): void {
+  const file = journalPath(partDirPath);
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(j));
+  fs.renameSync(tmp, file);
+}

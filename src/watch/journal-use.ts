@@ -1,0 +1,121 @@
+/**
+ * Whether a backup may trust the watcher's journal for one part, and which directories it
+ * must rescan when it does (docs/WATCH.md). Every "no" comes with the reason the run reports.
+ *
+ * The rule: the journal's epoch began before the previous generation's scan began, has not
+ * ended, and its watcher (alive) answered a sync request made after this scan began, so every
+ * change made before this scan began is in it. The directories to rescan are those with a
+ * change at or after the previous generation's scan start (the same monotonic clock, the same
+ * boot).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { FLAG } from '../manifest/format.js';
+import type { ManifestReader } from '../manifest/reader.js';
+import type { ScanRecord } from '../manifest/writer.js';
+import { alive, processStart } from '../spool/lock.js';
+import { formatDuration } from '../time/duration.js';
+import { SYNC_PREFIX, currentBoot, journalExists, readJournal, watchDir, type Journal } from './journal-file.js';
+
+export interface JournalSettings {
+  /** false: never use a journal (--no-journal) */
+  enabled: boolean;
+  /** a full scan at least this often (ms) */
+  fullScanEveryMs: number;
+  /** directories skipped by the journal whose entries are checked against the manifest */
+  auditSample: number;
+  /** how long to wait for the watcher to answer a sync request (ms) */
+  syncTimeoutMs: number;
+}
+
+export const DEFAULT_JOURNAL: JournalSettings = {
+  enabled: true,
+  fullScanEveryMs: 7 * 86_400_000,
+  auditSample: 100,
+  syncTimeoutMs: 10_000,
+};
+
+export type JournalDecision =
+  | { use: true; epoch: string; dirty: Set<string>; journalFound: true }
+  | { use: false; reason: string; journalFound: boolean };
+
+export interface JournalQuery {
+  partDir: string;
+  source: string;
+  /** the previous generation's manifest, or null (none, or unreadable) */
+  prev: { name: string; reader: ManifestReader | null } | null;
+  /** this run's time (`now`) */
+  now: Date;
+  /** this run's rules fingerprint */
+  rules: string;
+  settings: JournalSettings;
+}
+
+const no = (reason: string, journalFound = false): JournalDecision => ({ use: false, reason, journalFound });
+
+/** Decides; may wait up to settings.syncTimeoutMs for the watcher's answer. */
+export async function consultJournal(q: JournalQuery): Promise<JournalDecision> {
+  const s = q.settings;
+  const found = journalExists(q.partDir);
+  if (!s.enabled) return no('the journal is off (--no-journal)', found);
+  if (!q.prev) return no('no previous generation', found);
+  if (!q.prev.reader) return no(`the previous generation ${q.prev.name} has no readable manifest`, found);
+  const scan: ScanRecord | undefined = q.prev.reader.header.scan;
+  if (!scan) return no(`the previous generation ${q.prev.name} records no scan start (manifest format ${q.prev.reader.header.format})`, found);
+  if (q.prev.reader.root.flags & FLAG.INCOMPLETE) return no(`some entries of the previous generation ${q.prev.name} could not be backed up`, found);
+  if (scan.rules !== q.rules) return no('the exclude rules or --one-file-system changed since the previous generation', found);
+  const sinceFull = q.now.getTime() - Date.parse(scan.lastFull);
+  if (!(sinceFull < s.fullScanEveryMs)) {
+    return no(`the last full scan was ${formatDuration(Math.max(0, sinceFull))} ago (--full-scan-every ${formatDuration(s.fullScanEveryMs)})`, found);
+  }
+  const j = readJournal(q.partDir);
+  if (!j) return no(found ? 'the journal is unreadable' : 'no journal (hardsnap watch is not running for this part)', found);
+  const boot = currentBoot();
+  const why = journalUnusable(j, q, scan, boot);
+  if (why) return no(why, true);
+  const synced = await sync(q.partDir, s.syncTimeoutMs);
+  if (!synced) return no(`the watcher (pid ${j.pid}) did not answer within ${formatDuration(s.syncTimeoutMs)}`, true);
+  const after = journalUnusable(synced, q, scan, boot);
+  if (after) return no(after, true);
+  if (synced.epoch!.id !== j.epoch!.id) return no('the watcher began a new epoch during the check', true);
+  const dirty = new Set<string>();
+  for (const [dir, t] of Object.entries(synced.dirty)) if (t >= scan.startMono) dirty.add(dir);
+  return { use: true, epoch: synced.epoch!.id, dirty, journalFound: true };
+}
+
+function journalUnusable(j: Journal, q: JournalQuery, scan: ScanRecord, boot: string | null): string | null {
+  if (j.source !== path.resolve(q.source)) return `the journal is of another source (${j.source})`;
+  if (!boot || j.boot !== boot) return 'the journal was written before the last reboot';
+  if (scan.boot !== boot) return 'the previous generation was scanned before the last reboot';
+  if (!j.epoch) return j.failed ? `the watcher failed: ${j.failed}` : "the watcher has not finished its initial scan (chokidar's ready)";
+  if (j.epoch.ended) return `the watcher's epoch ended at ${j.epoch.ended.wall}: ${j.epoch.ended.reason}`;
+  if (!alive(j.pid) || (j.pidStart !== null && processStart(j.pid) !== j.pidStart)) return `the watcher (pid ${j.pid}) is not running`;
+  if ((j.prunedBefore ?? 0) > scan.startMono) return 'the journal has forgotten changes since the previous generation (a newer generation was removed?)';
+  if (j.epoch.startMono >= scan.startMono) {
+    return `the watcher's epoch began (${j.epoch.startWall}) after the previous generation's scan began (${scan.startWall})`;
+  }
+  return null;
+}
+
+/**
+ * Asks the watcher for a journal that includes every change made before now: creates
+ * `sync-<nonce>`, which the watcher sees after every inotify event queued before it, and waits
+ * for a journal naming the nonce. Null on timeout.
+ */
+async function sync(partDir: string, timeoutMs: number): Promise<Journal | null> {
+  const nonce = randomBytes(8).toString('hex');
+  const marker = path.join(watchDir(partDir), SYNC_PREFIX + nonce);
+  fs.writeFileSync(marker, '', { flag: 'wx' });
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
+      const j = readJournal(partDir);
+      if (j?.synced.includes(nonce)) return j;
+      if (Date.now() >= deadline) return null;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  } finally {
+    fs.rmSync(marker, { force: true });
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The tree builder's "where do this directory's entries come from" seam when a journal is used:
+ * a directory the journal says is unchanged takes its entries from the previous manifest
+ * instead of a scan of the source. Its files are still linked one by one (the generation is
+ * complete); its subdirectories are lstat-ed (their own times change when their entries do, and
+ * they may be dirty themselves), and a subdirectory that is no longer one sends the whole
+ * directory back to a scan.
+ *
+ * Always scanned: directories the journal names, directories whose path is not valid UTF-8
+ * (chokidar's string paths cannot name them), directories the previous manifest has no (or an
+ * empty) block for, blocks holding hard links or flagged entries (a write through another
+ * name of a hard-linked file changes this directory's entry without an event in it), and
+ * directories on another device than the source root (mounting makes no inotify event).
+ */
+import { isUtf8 } from 'node:buffer';
+import type { SourceEntry } from '../fs/entry.js';
+import { typeOfMode } from '../fs/entry.js';
+import { ST, sys } from '../fs/native.js';
+import type { ManifestEntry } from '../manifest/format.js';
+
+export interface DirEntrySource {
+  /** this directory's entries, or null when it must be scanned */
+  entries(rel: Buffer, srcFd: number, prev: ManifestEntry[]): SourceEntry[] | null;
+  /** stop using the journal for the rest of the run (say why) */
+  disable(reason: string): void;
+}
+
+export interface UnchangedDirStats {
+  /** directories whose entries came from the previous manifest */
+  skipped: number;
+  /** directories scanned because the journal (or the rules above) said so */
+  rescanned: number;
+  /** directories the journal called unchanged whose subdirectory was not one any more */
+  inconsistent: number;
+  /** why the journal stopped being used mid-run, if it did */
+  disabled: string | null;
+}
+
+/** The journal's dirty directories, as chokidar names them (UTF-8 paths relative to the root). */
+export function isDirtyDir(rel: Buffer, dirty: ReadonlySet<string>): boolean {
+  return !isUtf8(rel) || dirty.has(rel.toString('utf8'));
+}
+
+/** A block that is scanned whatever the journal says: empty, or holding hard links or flagged entries. */
+export function alwaysScanned(prev: readonly ManifestEntry[]): boolean {
+  return !prev.length || prev.some((p) => p.linkGroup !== 0 || p.flags !== 0);
+}
+
+export class UnchangedDirs implements DirEntrySource {
+  readonly stats: UnchangedDirStats = { skipped: 0, rescanned: 0, inconsistent: 0, disabled: null };
+  private readonly st = new Float64Array(sys.STAT_FIELDS);
+
+  constructor(private readonly dirty: ReadonlySet<string>, private readonly rootDev: number) {}
+
+  disable(reason: string): void {
+    this.stats.disabled ??= reason;
+  }
+
+  entries(rel: Buffer, srcFd: number, prev: ManifestEntry[]): SourceEntry[] | null {
+    if (this.stats.disabled || isDirtyDir(rel, this.dirty) || alwaysScanned(prev)) return this.rescan();
+    // another file system mounted here (a mount makes no inotify event): always read it
+    if (sys.fstat(srcFd, this.st) !== 0 || this.st[ST.DEV] !== this.rootDev) return this.rescan();
+    const out: SourceEntry[] = new Array(prev.length);
+    for (let i = 0; i < prev.length; i++) {
+      const p = prev[i]!;
+      if (p.type !== 'dir') {
+        // a literal of one shape (as parseScan makes), not a spread: this is the hot loop
+        out[i] = {
+          name: p.name, err: 0, type: p.type, mode: p.mode, uid: p.uid, gid: p.gid, nlink: 1, size: p.size,
+          mtimeSec: p.mtimeSec, mtimeNsec: p.mtimeNsec, ino: 0, dev: this.rootDev, rdev: p.rdev, blocks: 0, target: p.target,
+        };
+        continue;
+      }
+      const st = this.st;
+      if (sys.fstatat(srcFd, p.name, st, 1) !== 0 || typeOfMode(st[ST.MODE]!) !== 'dir') {
+        this.stats.inconsistent++;
+        return this.rescan();
+      }
+      out[i] = {
+        name: p.name, err: 0, type: 'dir', mode: st[ST.MODE]! & 0o7777, uid: st[ST.UID]!, gid: st[ST.GID]!,
+        nlink: st[ST.NLINK]!, size: st[ST.SIZE]!, mtimeSec: st[ST.MTIME]!, mtimeNsec: st[ST.MTIME_NS]!,
+        ino: st[ST.INO]!, dev: st[ST.DEV]!, rdev: 0, blocks: st[ST.BLOCKS]!, target: null,
+      };
+    }
+    this.stats.skipped++;
+    return out;
+  }
+
+  private rescan(): null {
+    this.stats.rescanned++;
+    return null;
+  }
+}

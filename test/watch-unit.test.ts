@@ -1,0 +1,107 @@
+// Watch mode, the pure or in-process parts: the journal's verdict on manifests that cannot
+// vouch for a journal (format 1, an incomplete generation, other rules), and the
+// --backup-every schedule (fake timers).
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, vi } from 'vitest';
+import { describe, expect, test } from './helpers/fixture.js';
+import { ManifestReader } from '../src/manifest/reader.js';
+import { ManifestWriter, type ScanRecord } from '../src/manifest/writer.js';
+import { FLAG, type ManifestEntry } from '../src/manifest/format.js';
+import { consultJournal, DEFAULT_JOURNAL } from '../src/watch/journal-use.js';
+import { rulesFingerprint } from '../src/watch/scan-choice.js';
+import { BackupSchedule } from '../src/watch/backup-schedule.js';
+import { currentBoot } from '../src/watch/journal-file.js';
+
+const root = (flags = 0): ManifestEntry => ({
+  name: Buffer.alloc(0), type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtimeSec: 1, mtimeNsec: 0, rdev: 0, target: null,
+  flags, linkGroup: 0, ino: 1, hash: null,
+});
+
+function manifest(tmp: string, scan: ScanRecord | undefined, flags = 0): ManifestReader {
+  const file = path.join(tmp, `m${Math.random()}.hsm`);
+  const w = ManifestWriter.create(file, { part: 'p', generation: 'g', created: 'c', tool: 't', ...(scan ? { scan } : {}) });
+  w.addDir(Buffer.alloc(0), []);
+  w.finish(root(flags));
+  return ManifestReader.open(file);
+}
+
+const rules = rulesFingerprint([], false);
+const scan: ScanRecord = { startMono: 10, startWall: 'w', boot: currentBoot(), full: true, lastFull: '2026-01-01T00:00:00.000Z', rules };
+const now = new Date('2026-01-02T00:00:00Z');
+
+describe('consultJournal: manifests that cannot vouch for a journal', () => {
+  test('format 1, an incomplete generation, other exclude rules, no journal', async ({ tmp }) => {
+    const ask = (reader: ManifestReader | null, r = rules) =>
+      consultJournal({ partDir: tmp, source: tmp, prev: { name: 'g', reader }, now, rules: r, settings: DEFAULT_JOURNAL });
+    const v1 = ManifestReader.open(path.join(import.meta.dirname, 'fixtures', 'manifest-v1.hsm'));
+    try {
+      expect(await ask(v1)).toMatchObject({ use: false, reason: 'the previous generation g records no scan start (manifest format 1)' });
+    } finally {
+      v1.close();
+    }
+    expect(await ask(null)).toMatchObject({ use: false, reason: 'the previous generation g has no readable manifest' });
+    const bad = manifest(tmp, scan, FLAG.INCOMPLETE);
+    expect(await ask(bad)).toMatchObject({ use: false, reason: 'some entries of the previous generation g could not be backed up' });
+    const good = manifest(tmp, scan);
+    expect(await ask(good, rulesFingerprint(['*.tmp'], false))).toMatchObject({ reason: 'the exclude rules or --one-file-system changed since the previous generation' });
+    expect(await ask(good, rulesFingerprint([], true))).toMatchObject({ reason: 'the exclude rules or --one-file-system changed since the previous generation' });
+    expect(await ask(good)).toMatchObject({ use: false, journalFound: false, reason: 'no journal (hardsnap watch is not running for this part)' });
+    fs.mkdirSync(path.join(tmp, '.hardsnap', 'watch'), { recursive: true });
+    fs.writeFileSync(path.join(tmp, '.hardsnap', 'watch', 'journal.json'), '{"format": 1, "dirty": ');
+    expect(await ask(good)).toMatchObject({ use: false, journalFound: true, reason: 'the journal is unreadable' });
+    for (const r of [bad, good]) r.close();
+  });
+
+  test('rules fingerprints tell string and byte patterns apart, and order matters', () => {
+    expect(rulesFingerprint(['a'], false)).not.toBe(rulesFingerprint([Buffer.from('a')], false));
+    expect(rulesFingerprint(['a', 'b'], false)).not.toBe(rulesFingerprint(['b', 'a'], false));
+    expect(rulesFingerprint(['ab'], false)).not.toBe(rulesFingerprint(['a', 'b'], false));
+  });
+});
+
+describe('--backup-every schedule', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  test('nothing without changes; a burst is one backup after a quiet moment; at most one per period', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const runs: number[] = [];
+    const s = new BackupSchedule({ everyMs: 60_000, quietMs: 2_000, run: async () => (runs.push(Date.now()), 0), log: () => {} });
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(runs).toEqual([]);
+    // a burst: a change every second for 5 s
+    for (let i = 0; i < 5; i++) {
+      s.changed();
+      await vi.advanceTimersByTimeAsync(1_000);
+    }
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(runs).toEqual([126_000]); // 2 s after the last change
+    s.changed();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(runs).toHaveLength(1); // the period is not over
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(runs).toEqual([126_000, 186_000]);
+    s.stop();
+  });
+
+  test('changes that never pause still get a backup within one period; a locked run is retried', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const runs: number[] = [];
+    let code = 3;
+    const s = new BackupSchedule({ everyMs: 10_000, quietMs: 2_000, run: async () => (runs.push(Date.now()), code), log: () => {} });
+    for (let i = 0; i < 15; i++) {
+      s.changed();
+      await vi.advanceTimersByTimeAsync(1_000);
+    }
+    expect(runs).toEqual([10_000]);
+    code = 0;
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(runs.length).toBeGreaterThanOrEqual(2); // retried, without a new change
+    const n = runs.length;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(runs).toHaveLength(n); // and then nothing more to do
+    s.stop();
+  });
+});

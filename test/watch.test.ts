@@ -1,0 +1,388 @@
+// Watch mode end to end: a real `hardsnap watch` while the source changes, then `hardsnap
+// backup`; the generation must equal the source (tree comparer and rsync oracle) whether the
+// journal was used or not, and the backup must say which and why. Waits are for observable
+// states (log lines, the journal file, generations), never fixed sleeps.
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { describe, expect, test } from './helpers/fixture.js';
+import { assertSameInode, compareTrees, makeTree, type TreeSpec } from './helpers/tree.js';
+import { rsyncDiff } from './helpers/oracle.js';
+import { BIN, spawnHardsnap, waitFor } from './helpers/run.js';
+import { mktree, mutate } from './helpers/bench-tree.js';
+import { backupAsync, fakeWatcher, journalFile, partDirOf, scanOf, startWatcher, stopWatcher, target, type Spot } from './helpers/watch.js';
+import { readJournal } from '../src/watch/journal-file.js';
+import { readRuns } from '../src/spool/runs-log.js';
+
+const day = (n: number) => ({ HARDSNAP_NOW: `2026-01-${String(n).padStart(2, '0')}T03:00:00Z` });
+
+function spot(tmp: string): Spot {
+  return { spool: path.join(tmp, 'spool'), host: 'h1', part: 'data', src: path.join(tmp, 'src') };
+}
+
+function expectSame(s: Spot, genPath: string): void {
+  expect(compareTrees(s.src, genPath)).toEqual([]);
+  expect(rsyncDiff(s.src, genPath)).toEqual([]);
+}
+
+/** A tree of many small directories, so that a journaled backup has much to skip. */
+function wideTree(src: string): void {
+  const spec: TreeSpec = {};
+  for (let d = 0; d < 20; d++) {
+    for (let f = 0; f < 5; f++) spec[`d${d}/f${f}`] = `file ${d}/${f}\n`;
+    spec[`d${d}/sub/leaf`] = `leaf ${d}\n`;
+  }
+  spec['perm/p'] = 'p';
+  spec['mv/sub/m'] = 'm';
+  spec['empty'] = { dir: true };
+  makeTree(src, spec);
+}
+
+describe('watch: the journal makes backups skip unchanged directories', () => {
+  test('edits, creates, deletes, renames and chmods while the watcher runs: every generation equals the source, and the journal was used', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    mktree(path.join(s.src, 'odd'), { files: 200, odd: true, seed: 7 });
+    mktree(path.join(s.src, 'plain'), { files: 300, seed: 8 });
+    const g1 = await backupAsync(s, [], day(1));
+    expect(g1.code).toBe(0);
+    expect(g1.part.journal).toMatchObject({ used: false, reason: 'no previous generation' });
+    const w = await startWatcher(s);
+    try {
+      // the epoch began after generation 1's scan: not usable yet
+      const g2 = await backupAsync(s, [], day(2));
+      expect(g2.part.journal.used).toBe(false);
+      expect(g2.part.journal.reason).toMatch(/epoch began .* after the previous generation's scan began/);
+      expectSame(s, g2.part.path);
+
+      fs.appendFileSync(path.join(s.src, 'd1/f1'), 'edited\n');
+      fs.writeFileSync(path.join(s.src, 'd2/new'), 'created\n');
+      fs.rmSync(path.join(s.src, 'd3/f0'));
+      fs.renameSync(path.join(s.src, 'd4/f1'), path.join(s.src, 'd5/f1-moved'));
+      fs.renameSync(path.join(s.src, 'mv/sub'), path.join(s.src, 'd6/sub-moved'));
+      fs.chmodSync(path.join(s.src, 'perm/p'), 0o600);
+      fs.chmodSync(path.join(s.src, 'd7/sub'), 0o700);
+      fs.mkdirSync(path.join(s.src, 'fresh/inner'), { recursive: true });
+      fs.writeFileSync(path.join(s.src, 'fresh/inner/x'), 'x');
+      fs.symlinkSync('../d1/f1', path.join(s.src, 'd8/link'));
+      mutate(path.join(s.src, 'plain'), 11, { change: 5, add: 5, delete: 5, rename: 5 });
+      // no wait for the watcher: the backup's sync request makes it flush every change above
+      const g3 = await backupAsync(s, [], day(3));
+      expect(g3.code).toBe(0);
+      expect(g3.part.journal).toMatchObject({ used: true, reason: null });
+      expect(g3.part.journal.skippedDirs).toBeGreaterThan(10);
+      expect(g3.part.journal.audited).toBeGreaterThan(0);
+      expectSame(s, g3.part.path);
+      // entries of a skipped directory are still hard links to the previous generation
+      assertSameInode(path.join(g2.part.path, 'd9/f2'), path.join(g3.part.path, 'd9/f2'));
+
+      // a second round in the same epoch
+      fs.writeFileSync(path.join(s.src, 'd9/f2'), 'same size?');
+      fs.rmSync(path.join(s.src, 'fresh'), { recursive: true });
+      fs.writeFileSync(path.join(s.src, 'd6/sub-moved/m'), 'moved dir, new content');
+      mutate(path.join(s.src, 'plain'), 12, { change: 5, add: 5, delete: 5, rename: 5 });
+      const g4 = await backupAsync(s, [], day(4));
+      expect(g4.part.journal.used).toBe(true);
+      expectSame(s, g4.part.path);
+      const runs = readRuns(path.join(s.spool, 'rsync', s.host));
+      expect(runs.at(-1)!.parts.data).toMatchObject({ journal: true, journalReason: null });
+    } finally {
+      const exit = await stopWatcher(w);
+      expect(exit.code).toBe(0);
+    }
+    // SIGTERM: the epoch ended cleanly, and said so
+    expect(w.out.stderr).toMatch(/SIGTERM: stopping/);
+    expect(readJournal(partDirOf(s))!.epoch!.ended!.reason).toBe('the watcher stopped');
+    fs.appendFileSync(path.join(s.src, 'd10/f0'), 'after the watcher stopped\n');
+    const g5 = await backupAsync(s, [], day(5));
+    expect(g5.part.journal.used).toBe(false);
+    expect(g5.part.journal.reason).toMatch(/epoch ended at .*: the watcher stopped/);
+    expectSame(s, g5.part.path);
+  });
+
+  test('a change made just before the backup, not yet written to the journal, is not missed (the sync request)', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    await backupAsync(s, [], day(1));
+    // this watcher writes its journal only when it starts, and when a backup asks
+    const w = await startWatcher(s, [], { HARDSNAP_TEST_WATCH_FLUSH_MS: String(3_600_000) });
+    try {
+      await backupAsync(s, [], day(2));
+      for (let round = 3; round < 6; round++) {
+        fs.appendFileSync(path.join(s.src, `d${round}/f1`), 'just before the backup\n');
+        fs.mkdirSync(path.join(s.src, `d${round}/sub/new${round}`));
+        // no audit: only the journal can know
+        const g = await backupAsync(s, ['--audit-sample', '0'], day(round));
+        expect(g.part.journal).toMatchObject({ used: true, audited: 0 });
+        expectSame(s, g.part.path);
+      }
+    } finally {
+      await stopWatcher(w);
+    }
+  });
+
+  test('the watcher killed (SIGKILL), then changes: the next backup scans everything and misses nothing', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    await backupAsync(s, [], day(1));
+    const w = await startWatcher(s);
+    try {
+      await backupAsync(s, [], day(2));
+      fs.appendFileSync(path.join(s.src, 'd1/f1'), 'x');
+      expect((await backupAsync(s, [], day(3))).part.journal.used).toBe(true);
+    } finally {
+      // also when an expectation failed: never leave a watcher behind
+      w.killGroup('SIGKILL');
+      await w.exited;
+    }
+    fs.appendFileSync(path.join(s.src, 'd2/f2'), 'changed while no watcher ran\n');
+    fs.mkdirSync(path.join(s.src, 'd3/made-later'));
+    const g = await backupAsync(s, [], day(4));
+    expect(g.part.journal.used).toBe(false);
+    expect(g.part.journal.reason).toMatch(/the watcher \(pid \d+\) is not running/);
+    expectSame(s, g.part.path);
+  });
+
+  test('the watcher started late: changes made before it are found by a full scan, later ones through the journal', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    await backupAsync(s, [], day(1));
+    fs.appendFileSync(path.join(s.src, 'd1/f1'), 'before the watcher\n');
+    const w = await startWatcher(s);
+    try {
+      // one watcher per part
+      const second = spawnHardsnap(['watch', ...target(s)]);
+      expect((await second.exited).code).toBe(3);
+      expect(second.out.stderr).toMatch(/part 'data' is already watched by pid \d+/);
+      fs.appendFileSync(path.join(s.src, 'd2/f1'), 'with the watcher\n');
+      const g2 = await backupAsync(s, [], day(2));
+      expect(g2.part.journal.reason).toMatch(/epoch began .* after/);
+      expectSame(s, g2.part.path);
+      fs.appendFileSync(path.join(s.src, 'd3/f1'), 'journaled\n');
+      const g3 = await backupAsync(s, [], day(3));
+      expect(g3.part.journal.used).toBe(true);
+      expectSame(s, g3.part.path);
+    } finally {
+      await stopWatcher(w);
+    }
+    // restarted after changes made while it was down: a new epoch, a full scan
+    fs.appendFileSync(path.join(s.src, 'd4/f1'), 'while it was down\n');
+    const w2 = await startWatcher(s);
+    try {
+      const g4 = await backupAsync(s, [], day(4));
+      expect(g4.part.journal.reason).toMatch(/epoch began .* after/);
+      expectSame(s, g4.part.path);
+    } finally {
+      await stopWatcher(w2);
+    }
+  });
+
+  test('the source root removed and made again: the epoch ends, the backup scans everything', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    await backupAsync(s, [], day(1));
+    const w = await startWatcher(s);
+    try {
+      await backupAsync(s, [], day(2));
+      fs.renameSync(s.src, `${s.src}.old`);
+      fs.cpSync(`${s.src}.old`, s.src, { recursive: true, preserveTimestamps: true });
+      fs.appendFileSync(path.join(s.src, 'd1/f1'), 'in the new root, which nothing watches\n');
+      const g = await backupAsync(s, [], day(3));
+      expect(g.part.journal.used).toBe(false);
+      expect(g.part.journal.reason).toMatch(/epoch ended at .*: the source root .* was replaced or mounted over/);
+      expectSame(s, g.part.path);
+    } finally {
+      await stopWatcher(w);
+    }
+  });
+
+  test('a file system mounted over a directory (no inotify event) is read, not taken from the manifest', async ({ tmp }) => {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs: run it as root (CI does)');
+    const s = spot(tmp);
+    wideTree(s.src);
+    await backupAsync(s, [], day(1));
+    const w = await startWatcher(s);
+    const mnt = path.join(s.src, 'd3');
+    let mounted = false;
+    try {
+      await backupAsync(s, [], day(2));
+      spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'none', mnt], { stdio: 'inherit' });
+      mounted = true;
+      fs.writeFileSync(path.join(mnt, 'on-tmpfs'), 'hidden from the watches');
+      fs.mkdirSync(path.join(mnt, 'sub'));
+      fs.writeFileSync(path.join(s.src, 'd4/f0'), 'a change the journal knows');
+      // no audit: only the device check can save this generation
+      const g = await backupAsync(s, ['--audit-sample', '0'], day(3));
+      expect(g.part.journal.used).toBe(true);
+      expectSame(s, g.part.path);
+    } finally {
+      if (mounted) spawnSync('umount', [mnt]);
+      await stopWatcher(w);
+    }
+  });
+
+  test('a directory whose name is not UTF-8 (chokidar cannot watch it) is rescanned every time', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    const odd = Buffer.concat([Buffer.from(s.src + '/caf'), Buffer.from([0xe9])]);
+    fs.mkdirSync(odd);
+    fs.writeFileSync(Buffer.concat([odd, Buffer.from('/inside')]), 'v1');
+    await backupAsync(s, [], day(1));
+    const w = await startWatcher(s);
+    try {
+      await backupAsync(s, [], day(2));
+      fs.writeFileSync(Buffer.concat([odd, Buffer.from('/inside')]), 'v2, longer');
+      fs.writeFileSync(Buffer.concat([odd, Buffer.from('/new')]), 'new');
+      const g = await backupAsync(s, [], day(3));
+      expect(g.part.journal.used).toBe(true);
+      expectSame(s, g.part.path);
+    } finally {
+      await stopWatcher(w);
+    }
+  });
+
+  test('a hard-linked file written through its name in another directory is backed up under both names', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    fs.writeFileSync(path.join(s.src, 'd1/shared'), 'one inode');
+    fs.linkSync(path.join(s.src, 'd1/shared'), path.join(s.src, 'd2/shared'));
+    await backupAsync(s, [], day(1));
+    const w = await startWatcher(s);
+    try {
+      await backupAsync(s, [], day(2));
+      fs.appendFileSync(path.join(s.src, 'd1/shared'), ', written through d1');
+      const g = await backupAsync(s, [], day(3));
+      expect(g.part.journal).toMatchObject({ used: true, reason: null });
+      expectSame(s, g.part.path);
+    } finally {
+      await stopWatcher(w);
+    }
+  });
+});
+
+describe('watch: when the journal is not trusted', () => {
+  test('a journal from an older epoch is never used (ended, begun after the scan, dead watcher, another boot)', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    let n = 1;
+    let last = await backupAsync(s, [], day(n++));
+    const attempt = async (epoch: (start: number) => object, extra: Record<string, unknown> = {}) => {
+      const start = scanOf(s, last.part.generation).startMono;
+      const fake = fakeWatcher(s, { epoch: { id: 'e1', startWall: 'then', ended: null, startMono: start - 1, ...epoch(start) }, ...extra } as never);
+      try {
+        fs.appendFileSync(path.join(s.src, 'd5/f0'), `round ${n}\n`);
+        last = await backupAsync(s, [], day(n++));
+        expectSame(s, last.part.path);
+        return last.part.journal;
+      } finally {
+        fake.stop();
+      }
+    };
+    expect((await attempt(() => ({ ended: { mono: 1, wall: 'W', reason: 'watch error' } }))).reason).toBe("the watcher's epoch ended at W: watch error");
+    expect((await attempt((t) => ({ startMono: t + 1 }))).reason).toMatch(/epoch began \(then\) after the previous generation's scan began/);
+    const dead = spawnSync('true').pid!;
+    expect((await attempt(() => ({}), { pid: dead, pidStart: null })).reason).toBe(`the watcher (pid ${dead}) is not running`);
+    expect((await attempt(() => ({}), { boot: 'another-boot' })).reason).toBe('the journal was written before the last reboot');
+    expect((await attempt(() => ({}), { source: '/elsewhere' })).reason).toBe('the journal is of another source (/elsewhere)');
+    // the same journal, current: used (the change is in a journaled directory)
+    const ok = await attempt(() => ({}), { dirty: { d5: Number.MAX_SAFE_INTEGER } });
+    expect(ok).toMatchObject({ used: true, dirty: 1 });
+    // and never with --no-journal
+    const start = scanOf(s, last.part.generation).startMono;
+    const fake = fakeWatcher(s, { epoch: { id: 'e2', startMono: start - 1, startWall: 'then', ended: null } });
+    try {
+      expect((await backupAsync(s, ['--no-journal'], day(n++))).part.journal.reason).toBe('the journal is off (--no-journal)');
+      expect(fake.answered()).toBe(0);
+    } finally {
+      fake.stop();
+    }
+  });
+
+  test('the audit catches a change the journal does not know about and falls back to a full scan', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    const g1 = await backupAsync(s, [], day(1));
+    const start = scanOf(s, g1.part.generation).startMono;
+    const fake = fakeWatcher(s, { epoch: { id: 'e1', startMono: start - 1, startWall: 'then', ended: null }, dirty: {} });
+    try {
+      fs.appendFileSync(path.join(s.src, 'd7/f3'), 'the journal never heard of this\n');
+      // without the audit the journal is trusted, and this generation misses the change:
+      // proof that the directory really was skipped
+      const blind = await backupAsync(s, ['--audit-sample', '0'], day(2));
+      expect(blind.part.journal).toMatchObject({ used: true, audited: 0 });
+      expect(compareTrees(s.src, blind.part.path).join('\n')).toMatch(/d7\/f3/);
+      // the audit (default: 100 directories, more than the tree has) finds it
+      const g3 = await backupAsync(s, [], day(3));
+      expect(g3.part.journal.used).toBe(false);
+      expect(g3.part.journal.reason).toMatch(/^the audit found a change the journal does not know: d7\/f3: changed$/);
+      expectSame(s, g3.part.path);
+      expect(fake.answered()).toBe(2);
+    } finally {
+      fake.stop();
+    }
+  });
+
+  test('a full scan at least every --full-scan-every, and when the watcher does not answer', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    const g1 = await backupAsync(s, [], day(1));
+    const fake = fakeWatcher(s, { epoch: { id: 'e1', startMono: scanOf(s, g1.part.generation).startMono - 1, startWall: 'then', ended: null } });
+    try {
+      expect((await backupAsync(s, [], day(3))).part.journal.used).toBe(true);
+      const late = await backupAsync(s, [], day(9));
+      expect(late.part.journal.reason).toBe('the last full scan was 8d ago (--full-scan-every 7d)');
+      expect((await backupAsync(s, ['--full-scan-every', '12h'], day(10))).part.journal.reason)
+        .toBe('the last full scan was 1d ago (--full-scan-every 12h)');
+    } finally {
+      fake.stop();
+    }
+    // a journal nobody answers for (its writer is alive, but not a watcher any more)
+    const silent = await backupAsync(s, ['--journal-timeout', '1s'], day(11));
+    expect(silent.part.journal.reason).toBe(`the watcher (pid ${process.pid}) did not answer within 1s`);
+  });
+
+  test('the inotify watch limit ends the epoch, is logged with the limit, and backups scan everything', async ({ tmp }) => {
+    const probe = spawnSync('unshare', ['-U', '-r', 'sh', '-c', 'echo 3 > /proc/sys/user/max_inotify_watches'], { encoding: 'utf8' });
+    if (probe.status !== 0) throw new Error(`this test needs user namespaces (unshare -U -r): ${probe.stderr}`);
+    const s = spot(tmp);
+    wideTree(s.src);
+    await backupAsync(s, [], day(1));
+    // a user namespace whose inotify limit is 3 watches: the tree has more directories
+    const w = spawnHardsnap(['-U', '-r', 'sh', '-c', 'echo 3 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"', BIN, 'watch', ...target(s)], { bin: 'unshare' });
+    try {
+      await waitFor(() => /inotify watch limit reached/.test(w.out.stderr), 60_000, 20, 'the limit to be reported');
+      expect(w.out.stderr).toMatch(/max_user_watches = 3\b/);
+      await waitFor(() => Boolean(readJournal(partDirOf(s))?.failed), 10_000, 20, 'the journal to record the failure');
+      const g = await backupAsync(s, [], day(2));
+      expect(g.part.journal.reason).toMatch(/^the watcher failed: inotify watch limit reached/);
+      expectSame(s, g.part.path);
+    } finally {
+      await stopWatcher(w);
+    }
+    expect(fs.existsSync(journalFile(s))).toBe(true);
+  });
+
+  test('--backup-every: the watcher starts backups after changes, and they use the journal', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    const w = await startWatcher(s, ['--backup-every', '1s']);
+    // the watcher makes no spool: the first backup does, after checking its file system
+    expect(fs.existsSync(path.join(s.spool, 'rsync'))).toBe(false);
+    expect(w.out.stderr).toMatch(/data: not backed up yet: the journal begins in .* after the first backup/);
+    const gens = () => fs.readdirSync(partDirOf(s), { withFileTypes: true }).filter((e) => e.isDirectory() && /^\d{4}-/.test(e.name) && !e.name.endsWith('.partial')).length;
+    try {
+      fs.writeFileSync(path.join(s.src, 'd1/new'), 'one');
+      await waitFor(() => fs.existsSync(partDirOf(s)) && gens() === 1 && /exited with code 0/.test(w.out.stderr), 60_000, 50, 'a first backup');
+      await waitFor(() => fs.existsSync(journalFile(s)), 10_000, 20, 'the journal, once the part exists');
+      fs.writeFileSync(path.join(s.src, 'd2/new'), 'two');
+      await waitFor(() => gens() === 2 && (w.out.stderr.match(/exited with code 0/g) ?? []).length === 2, 60_000, 50, 'a second backup');
+      expect(w.out.stderr).toMatch(/starting a backup \(--backup-every\)/);
+      const runs = readRuns(path.join(s.spool, 'rsync', s.host));
+      expect(runs.at(-1)!.parts.data).toMatchObject({ journal: true });
+      expect(readJournal(partDirOf(s))!.epoch!.ended).toBeNull();
+      expectSame(s, fs.realpathSync(path.join(partDirOf(s), 'last')));
+    } finally {
+      await stopWatcher(w);
+    }
+  });
+});
