@@ -149,7 +149,8 @@ export class TreeBuilder {
   private readonly waiters: (() => void)[] = [];
   private fatalError: unknown = null;
   /** directories waiting for their jobs before their metadata is set */
-  private readonly finishing: Promise<void>[] = [];
+  private finishing = 0;
+  private readonly finishWaiters: (() => void)[] = [];
   /** directories whose spool side was started ahead and that are not entered yet */
   private readonly prepared = new Set<Subdir>();
 
@@ -179,12 +180,12 @@ export class TreeBuilder {
         this.leave(f);
         stack.pop();
       }
-      await Promise.all(this.finishing);
+      await this.allFinished();
       this.throwIfFailed();
     } finally {
       // never close a descriptor a job on the pool may still use
       while (this.inFlight > 0) await new Promise<void>((r) => this.waiters.push(r));
-      await Promise.all(this.finishing);
+      await this.allFinished();
       for (const f of stack) if (f !== root) this.closeFrame(f);
       for (const sub of this.prepared) this.closeSpoolSide(sub.spool!);
     }
@@ -192,6 +193,11 @@ export class TreeBuilder {
   }
 
   // ---------- jobs in flight ----------
+
+  /** Waits until every directory left has its metadata set and its descriptors closed. */
+  private async allFinished(): Promise<void> {
+    while (this.finishing > 0) await new Promise<void>((r) => this.finishWaiters.push(r));
+  }
 
   private throwIfFailed(): void {
     if (this.fatalError) throw this.fatalError;
@@ -339,7 +345,11 @@ export class TreeBuilder {
         if (f.rel.length) this.closeFrame(f);
       }
     };
-    this.finishing.push(f.complete ? finish() : f.done.then(finish));
+    // counted, not kept: a million-file tree has tens of thousands of directories
+    this.finishing++;
+    void (f.complete ? finish() : f.done.then(finish)).then(() => {
+      if (--this.finishing === 0) for (const w of this.finishWaiters.splice(0)) w();
+    });
   }
 
   private closeFrame(f: Frame): void {
