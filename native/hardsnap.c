@@ -431,6 +431,25 @@ static napi_value js_readlinkat(napi_env env, napi_callback_info info) {
  * otherwise dirfd/name without following a symlink (chmod is skipped on symlinks: Linux keeps
  * no mode on them). Returns -(stage << 16 | errno) on failure, stage 1 chown, 2 chmod, 3 times.
  */
+static int do_setmeta(int dirfd, const char *name, int f, double uid, double gid, double mode, double msec,
+                      double mnsec, int w) {
+  if (w & 1) {
+    int r = f >= 0 ? fchown(f, (uid_t)uid, (gid_t)gid)
+                   : fchownat(dirfd, name, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW);
+    if (r < 0) return -(1 << 16 | errno);
+  }
+  if (w & 2) {
+    int r = f >= 0 ? fchmod(f, (mode_t)mode & 07777) : fchmodat(dirfd, name, (mode_t)mode & 07777, 0);
+    if (r < 0) return -(2 << 16 | errno);
+  }
+  if (w & 4) {
+    struct timespec ts[2] = {{0, UTIME_OMIT}, {(time_t)msec, (long)mnsec}};
+    int r = f >= 0 ? futimens(f, ts) : utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
+    if (r < 0) return -(3 << 16 | errno);
+  }
+  return 0;
+}
+
 static napi_value js_setmeta(napi_env env, napi_callback_info info) {
   ARGS(9);
   NUMARG(0, dirfd);
@@ -442,23 +461,7 @@ static napi_value js_setmeta(napi_env env, napi_callback_info info) {
   NUMARG(6, msec);
   NUMARG(7, mnsec);
   NUMARG(8, what);
-  int w = (int)what, f = (int)fd;
-  if (w & 1) {
-    int r = f >= 0 ? fchown(f, (uid_t)uid, (gid_t)gid)
-                   : fchownat((int)dirfd, name, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW);
-    if (r < 0) return num(env, -(1 << 16 | errno));
-  }
-  if (w & 2) {
-    int r = f >= 0 ? fchmod(f, (mode_t)mode & 07777)
-                   : fchmodat((int)dirfd, name, (mode_t)mode & 07777, 0);
-    if (r < 0) return num(env, -(2 << 16 | errno));
-  }
-  if (w & 4) {
-    struct timespec ts[2] = {{0, UTIME_OMIT}, {(time_t)msec, (long)mnsec}};
-    int r = f >= 0 ? futimens(f, ts) : utimensat((int)dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
-    if (r < 0) return num(env, -(3 << 16 | errno));
-  }
-  return num(env, 0);
+  return num(env, do_setmeta((int)dirfd, name, (int)fd, uid, gid, mode, msec, mnsec, (int)what));
 }
 
 static napi_value js_syncfs(napi_env env, napi_callback_info info) {
@@ -702,12 +705,38 @@ static napi_value js_copy(napi_env env, napi_callback_info info) {
 
 /* ---------- the same on the libuv thread pool: many operations in flight ---------- */
 
+/*
+ * The spool side of entering a directory, one round trip after another on a pool thread so
+ * that many directories are in flight: with flags & 1, mkdirat(newdirfd, name, 0700), then
+ * (when that succeeded, or was not asked) open the new directory; and open the previous
+ * generation's directory (O_PATH) when prevdirfd >= 0. res[0] = mkdir's 0 or -errno, res[1] =
+ * the new directory's descriptor or -errno, res[2] = the previous one's or -errno (-EBADF when
+ * not asked). A failed mkdir leaves res[1] = -errno of the mkdir, nothing opened.
+ */
+static int do_spooldir(int newdirfd, int prevdirfd, const char *name, int flags, int32_t *res) {
+  res[0] = 0;
+  res[1] = res[2] = -EBADF;
+  if (newdirfd >= 0) {
+    if ((flags & 1) && mkdirat(newdirfd, name, 0700) < 0) res[0] = res[1] = -errno;
+    if (!res[0]) {
+      int fd = openat(newdirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      res[1] = fd < 0 ? -errno : fd;
+    }
+  }
+  if (prevdirfd >= 0) {
+    int fd = openat(prevdirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    res[2] = fd < 0 ? -errno : fd;
+  }
+  return 0;
+}
+
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref keep[2];
-  int kind; /* 1 link batch, 2 copy */
-  int fd1, fd2;
+  int kind; /* 1 link batch, 2 copy, 3 spool directory, 4 setmeta */
+  int fd1, fd2, fd3, flags;
+  double meta[6];
   const uint8_t *names;
   size_t nameslen, rlen;
   int32_t *res;
@@ -719,7 +748,9 @@ typedef struct {
 static void job_execute(napi_env env, void *data) {
   job_t *j = data;
   if (j->kind == 1) j->rc = (double)do_linkbatch(j->fd1, j->fd2, j->names, j->nameslen, j->res, j->rlen);
-  else j->rc = do_copy(j->fd1, j->n1, j->fd2, j->n2, j->io);
+  else if (j->kind == 2) j->rc = do_copy(j->fd1, j->n1, j->fd2, j->n2, j->io);
+  else if (j->kind == 3) j->rc = do_spooldir(j->fd1, j->fd2, j->n1, j->flags, j->res);
+  else j->rc = do_setmeta(j->fd1, j->n1, j->fd2, j->meta[0], j->meta[1], j->meta[2], j->meta[3], j->meta[4], j->flags);
 }
 
 static void job_complete(napi_env env, napi_status status, void *data) {
@@ -786,6 +817,54 @@ static napi_value js_copy_async(napi_env env, napi_callback_info info) {
   return job_queue(env, j);
 }
 
+/* spoolDirAsync(newdirfd, prevdirfd, name, flags, res Int32Array(3)) -> Promise<0> (do_spooldir) */
+static napi_value js_spooldir_async(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  job_t *j = calloc(1, sizeof *j);
+  double nd, pd, fl;
+  napi_typedarray_type t;
+  size_t rlen = 0;
+  void *rdata = NULL;
+  int e = 0;
+  if (arg_num(env, argv[0], &nd) || arg_num(env, argv[1], &pd) || arg_num(env, argv[3], &fl)) e = -EINVAL;
+  else if ((e = arg_path(env, argv[2], j->n1)) >= 0) e = 0;
+  if (!e && (napi_get_typedarray_info(env, argv[4], &t, &rlen, &rdata, NULL, NULL) != napi_ok ||
+             t != napi_int32_array || rlen < 3))
+    e = -EINVAL;
+  if (e) {
+    free(j);
+    return num(env, e);
+  }
+  j->kind = 3;
+  j->fd1 = (int)nd;
+  j->fd2 = (int)pd;
+  j->flags = (int)fl;
+  j->res = rdata;
+  napi_create_reference(env, argv[4], 1, &j->keep[0]);
+  return job_queue(env, j);
+}
+
+/* setmetaAsync(...setmeta's arguments) -> Promise<0 | staged failure>, on the pool */
+static napi_value js_setmeta_async(napi_env env, napi_callback_info info) {
+  ARGS(9);
+  job_t *j = calloc(1, sizeof *j);
+  double dirfd, fd, what;
+  int e = 0;
+  if (arg_num(env, argv[0], &dirfd) || arg_num(env, argv[2], &fd) || arg_num(env, argv[8], &what)) e = -EINVAL;
+  for (int i = 0; !e && i < 5; i++)
+    if (arg_num(env, argv[3 + i], &j->meta[i])) e = -EINVAL;
+  if (!e && (e = arg_path(env, argv[1], j->n1)) >= 0) e = 0;
+  if (e) {
+    free(j);
+    return num(env, e);
+  }
+  j->kind = 4;
+  j->fd1 = (int)dirfd;
+  j->fd2 = (int)fd;
+  j->flags = (int)what;
+  return job_queue(env, j);
+}
+
 /* hashat(dirfd, name, io): XXH64 of a regular file's content (never follows a symlink). */
 static napi_value js_hashat(napi_env env, napi_callback_info info) {
   ARGS(3);
@@ -849,6 +928,7 @@ NAPI_MODULE_INIT() {
       FN("syncfs", js_syncfs),     FN("fsync", js_fsync),         FN("raiseNofile", js_raise_nofile),
       FN("copy", js_copy),         FN("hashat", js_hashat),       FN("xxh64", js_xxh64),
       FN("linkBatchAsync", js_linkbatch_async), FN("copyAsync", js_copy_async),
+      FN("spoolDirAsync", js_spooldir_async), FN("setmetaAsync", js_setmeta_async),
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   struct { const char *k; double v; } consts[] = {

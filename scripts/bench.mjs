@@ -4,11 +4,13 @@
 // --runs times (default 3) in turn and prints medians and ratios.
 //
 //   npm run bench -- [--files 100000] [--runs 3] [--dir /var/tmp/hardsnap-bench]
-//                    [--latency] [--latency-files 10000] [--million] [--parts]
+//                    [--latency] [--latency-files 10000] [--million] [--parts] [--hash-mib 512]
 //
 // (a) always: first generation (hardsnap, with and without the flush, vs cp -a, cp -a + sync,
 //     rsync -aH); incremental after one mutate.py day (vs rsync --link-dest and the floor
-//     cp -al + find); progress on/off is not measured separately yet (see docs/PERFORMANCE.md).
+//     cp -al + find); the incremental with progress bars forced on (--progress: what a
+//     terminal gets) vs --no-progress, runs interleaved; prune vs rm -rf; hash throughput
+//     (scripts/bench-hash.mjs: plain read vs xxhash-wasm vs the native XXH64).
 // (b) --latency: the spool on latencyfs (500 µs per operation; needs root and /dev/fuse).
 // (c) --million: 1,000,000 small files, incremental time and peak RSS.
 // (d) --parts: two parts on two ext4 loop images, one after the other vs --parallel-parts.
@@ -37,6 +39,8 @@ function sh(cmd, args, opts = {}) {
   if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   return r;
 }
+/** The load average, printed with every section: wall times on a shared machine depend on it. */
+const load = () => `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`;
 const rm = (p) => fs.rmSync(p, { recursive: true, force: true });
 const dropCaches = () => sh('sync', []);
 
@@ -55,6 +59,25 @@ function measure(label, setup, fn, cleanup) {
   const med = times[Math.floor(times.length / 2)];
   console.log(`  ${label.padEnd(52)} median ${med.toFixed(2).padStart(7)} s   (${times.map((t) => t.toFixed(2)).join(', ')})`);
   return med;
+}
+/** Runs a and b alternately RUNS times each (so drift of the machine's load hits both alike). */
+function measurePair(labelA, fnA, labelB, fnB, cleanup) {
+  const ta = [];
+  const tb = [];
+  for (let i = 0; i < RUNS; i++) {
+    for (const [fn, times] of i % 2 ? [[fnB, tb], [fnA, ta]] : [[fnA, ta], [fnB, tb]]) {
+      dropCaches();
+      const t = process.hrtime.bigint();
+      fn(i);
+      times.push(Number(process.hrtime.bigint() - t) / 1e9);
+      cleanup?.(i);
+    }
+  }
+  const med = (times) => [...times].sort((x, y) => x - y)[Math.floor(times.length / 2)];
+  for (const [label, times] of [[labelA, ta], [labelB, tb]]) {
+    console.log(`  ${label.padEnd(52)} median ${med(times).toFixed(2).padStart(7)} s   (${times.map((t) => t.toFixed(2)).join(', ')})`);
+  }
+  return [med(ta), med(tb)];
 }
 const ratio = (a, b, target) => `${(a / b).toFixed(2)}x${target ? ` (target <= ${target}x: ${a / b <= target ? 'met' : 'NOT met'})` : ''}`;
 
@@ -105,7 +128,7 @@ function spoolWithFirst(name, src) {
 }
 
 function partA() {
-  console.log(`\n(a) ${FILES} files, mail-spool-like (mktree.py), ${RUNS} runs each`);
+  console.log(`\n(a) ${FILES} files, mail-spool-like (mktree.py), ${RUNS} runs each; ${load()}`);
   const src = tree(`src-${FILES}`, FILES);
   const out = path.join(DIR, 'out');
   const hsFirst = measure('first generation: hardsnap (hashes, flush)', () => rm(out), () =>
@@ -131,6 +154,13 @@ function partA() {
   rm(out);
   console.log(`  => incremental hardsnap/rsync: ${ratio(hsInc, rsInc, 0.35)}; hardsnap/(cp -al + find): ${ratio(hsInc, cpal + find, 1.0)} (without flush: ${ratio(hsIncNoFlush, cpal + find, 1.0)})`);
   console.log(`  => cost of the flush on an incremental: ${(hsInc - hsIncNoFlush).toFixed(2)} s`);
+  // --progress forces the bars a terminal gets (drawn into a pipe here, as on a terminal)
+  const [withBars, noBars] = measurePair(
+    'incremental: hardsnap --progress (bars forced on)', () => hardsnap([...args, '--progress'], { HARDSNAP_NOW: '2026-01-02T03:00:00Z' }),
+    'incremental: hardsnap --no-progress', () => hardsnap([...args, '--no-progress'], { HARDSNAP_NOW: '2026-01-02T03:00:00Z' }),
+    () => s.undoDay2());
+  const cost = (withBars / noBars - 1) * 100;
+  console.log(`  => cost of progress reporting: ${cost.toFixed(1)}% (target < 2%: ${cost < 2 ? 'met' : 'NOT met'}; wall-time noise on a loaded machine is of the same order)`);
 
   const prune = fs.existsSync(path.join(ROOT, 'dist', 'cli', 'commands', 'prune.js'));
   if (prune) {
@@ -147,11 +177,20 @@ function partA() {
     console.log('  prune: not measured (no prune command in this build)');
   }
   rm(s.spool);
+  return { hsInc };
+}
+
+/** (a) continued: hashing throughput, by scripts/bench-hash.mjs on a file in the bench directory. */
+function hashThroughput() {
+  const size = opt('hash-mib', '512');
+  console.log(`\n(a) hash throughput (scripts/bench-hash.mjs, ${size} MiB file, page cache); ${load()}`);
+  const r = sh(process.execPath, [path.join(ROOT, 'scripts', 'bench-hash.mjs'), '--size-mib', size, '--dir', DIR]);
+  for (const line of r.stdout.trim().split('\n')) console.log(`  ${line}`);
 }
 
 function partB() {
   const files = Number(opt('latency-files', 10000));
-  console.log(`\n(b) ${files} files, spool on latencyfs (500 µs per operation)`);
+  console.log(`\n(b) ${files} files, spool on latencyfs (500 µs per operation); ${load()}`);
   if (process.getuid?.() !== 0 || !fs.existsSync('/dev/fuse')) return console.log('  skipped: needs root and /dev/fuse');
   const exe = path.join(DIR, 'latencyfs');
   if (!fs.existsSync(exe)) {
@@ -187,8 +226,9 @@ function partB() {
   }
 }
 
-function partC() {
-  console.log('\n(c) 1,000,000 small files: incremental time and peak RSS');
+/** inc100k: (a)'s incremental median in this same run, for the 11x target */
+function partC(inc100k) {
+  console.log(`\n(c) 1,000,000 small files: incremental time and peak RSS; ${load()}`);
   const src = tree('src-1m', 1_000_000);
   const day2 = dayTwo(src);
   const s = spoolWithFirst('spool-1m', src);
@@ -198,13 +238,14 @@ function partC() {
       BIN, 'backup', '--spool', s.spool, '--host', 'b', '--part', `m=${day2}`], { env: { ...process.env, HARDSNAP_NOW: '2026-01-02T03:00:00Z' } });
     rss.push(Number(r.stdout.trim()) / 1024);
   }, () => s.undoDay2());
-  console.log(`  => peak RSS ${Math.max(...rss).toFixed(0)} MB (target <= 200 MB); time ${t.toFixed(1)} s`);
+  const peak = Math.max(...rss);
+  console.log(`  => peak RSS ${peak.toFixed(0)} MB (target <= 200 MB: ${peak <= 200 ? 'met' : 'NOT met'}); time ${t.toFixed(1)} s = ${ratio(t, inc100k, FILES === 100000 ? 11 : undefined)} the ${FILES}-file incremental of (a)`);
   rm(s.spool);
 }
 
 function partD() {
   const files = Math.floor(FILES / 2);
-  console.log(`\n(d) two parts of ${files} files on two ext4 loop images: one after the other vs --parallel-parts`);
+  console.log(`\n(d) two parts of ${files} files on two ext4 loop images: one after the other vs --parallel-parts; ${load()}`);
   if (process.getuid?.() !== 0 || !fs.existsSync('/dev/loop-control')) return console.log('  skipped: needs root and loop devices');
   const mnts = [];
   try {
@@ -240,14 +281,16 @@ function partD() {
 fs.mkdirSync(DIR, { recursive: true });
 console.log(`hardsnap benchmark: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ${os.release()}; working in ${DIR}`);
 console.log(`rsync: ${sh('rsync', ['--version']).stdout.split('\n')[0]}`);
-partA();
+const a = partA();
+hashThroughput();
 if (flag('latency')) partB();
 else console.log('\n(b) latencyfs: not run (add --latency; needs root and FUSE)');
-if (flag('million')) partC();
+if (flag('million')) partC(a.hsInc);
 else console.log('\n(c) 1M files: not run (add --million; making the tree takes ~15 minutes)');
 if (flag('parts')) partD();
 else console.log('\n(d) parallel parts: not run (add --parts; needs root and loop devices)');
 console.log('\n(e) watch mode: scan phase and backup with and without the journal, 1% changed');
 if (flag('watch')) spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bench-watch.mjs'), '--files', String(FILES), '--runs', String(RUNS), '--dir', DIR], { stdio: 'inherit' });
 else console.log('  not run (add --watch, or run scripts/bench-watch.mjs alone)');
+console.log(`\ndone; ${load()}`);
 

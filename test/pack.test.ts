@@ -30,9 +30,9 @@ describe('npm package', () => {
     expect(pack.code, pack.out).toBe(0);
     const info = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
     const files = info[0]!.files.map((f) => f.path);
-    const allowed = /^(dist\/.*\.js|bin\/hardsnap|native\/[\w-]+\.[ch]|binding\.gyp|docs\/.*\.md|README\.md|LICENSE|package\.json)$/;
+    const allowed = /^(dist\/.*\.js|bin\/hardsnap|bin\/package\.json|native\/[\w-]+\.[ch]|binding\.gyp|docs\/.*\.md|README\.md|LICENSE|package\.json)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
-    expect(files).toEqual(expect.arrayContaining(['bin/hardsnap', 'dist/cli/main.js', 'native/hardsnap.c', 'binding.gyp', 'package.json']));
+    expect(files).toEqual(expect.arrayContaining(['bin/hardsnap', 'bin/package.json', 'dist/cli/main.js', 'native/hardsnap.c', 'binding.gyp', 'package.json']));
     expect(files.some((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('build/'))).toBe(false);
 
     const prefix = path.join(tmp, 'prefix');

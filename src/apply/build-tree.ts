@@ -74,7 +74,7 @@ interface Frame {
   dst: number;
   prev: number;
   meta: Meta;
-  subdirs: { name: Buffer; meta: SourceEntry; prevIsDir: boolean }[];
+  subdirs: Subdir[];
   next: number;
   /** this directory's manifest entries, in name order; null entries were dropped */
   out: (ManifestEntry | null)[];
@@ -85,6 +85,16 @@ interface Frame {
   complete: boolean;
   done: Promise<void>;
   settle: () => void;
+}
+
+interface Subdir {
+  name: Buffer;
+  meta: SourceEntry;
+  prevIsDir: boolean;
+  /** the spool side of entering it (mkdir, open new and previous), started ahead of the walk */
+  ready?: Promise<number>;
+  /** spoolDirAsync's results: mkdir rc, new directory fd, previous directory fd */
+  spool?: Int32Array;
 }
 
 interface PendingLink {
@@ -105,6 +115,13 @@ const LINK_BATCH = 256;
 const COPY_ATTEMPTS = 3;
 /** native jobs in flight at once (links and copies on the libuv pool) */
 const MAX_IN_FLIGHT = 64;
+/**
+ * Directories of one parent whose spool side (mkdir, opens) is started ahead of the walk, and
+ * how many may wait to be entered in all: Linux serializes creates within one directory, so
+ * on a high-latency spool the speed comes from many directories in flight.
+ */
+const LOOKAHEAD = 16;
+const MAX_PREPARED = 64;
 
 function newFrame(rel: Buffer, src: number, dst: number, prev: number, meta: Meta): Frame {
   let settle!: () => void;
@@ -139,7 +156,10 @@ export class TreeBuilder {
   private readonly waiters: (() => void)[] = [];
   private fatalError: unknown = null;
   /** directories waiting for their jobs before their metadata is set */
-  private readonly finishing: Promise<void>[] = [];
+  private finishing = 0;
+  private readonly finishWaiters: (() => void)[] = [];
+  /** directories whose spool side was started ahead and that are not entered yet */
+  private readonly prepared = new Set<Subdir>();
 
   constructor(private readonly o: BuildOptions) {
     if (o.dedup && !o.dryRun) this.selfRoot = o.dedup.addRoot(o.dstRootFd, 'this generation', false);
@@ -156,7 +176,8 @@ export class TreeBuilder {
         this.throwIfFailed();
         const f = stack[stack.length - 1]!;
         if (f.next < f.subdirs.length) {
-          const child = this.enter(f, f.subdirs[f.next++]!);
+          this.prepareAhead(f);
+          const child = await this.enter(f, f.subdirs[f.next++]!);
           if (child) {
             stack.push(child);
             await this.processDir(child);
@@ -166,18 +187,24 @@ export class TreeBuilder {
         this.leave(f);
         stack.pop();
       }
-      await Promise.all(this.finishing);
+      await this.allFinished();
       this.throwIfFailed();
     } finally {
       // never close a descriptor a job on the pool may still use
       while (this.inFlight > 0) await new Promise<void>((r) => this.waiters.push(r));
-      await Promise.all(this.finishing);
+      await this.allFinished();
       for (const f of stack) if (f !== root) this.closeFrame(f);
+      for (const sub of this.prepared) this.closeSpoolSide(sub.spool!);
     }
     return this.manifestEntry(Buffer.alloc(0), o.rootMeta, 0, 0, null);
   }
 
   // ---------- jobs in flight ----------
+
+  /** Waits until every directory left has its metadata set and its descriptors closed. */
+  private async allFinished(): Promise<void> {
+    while (this.finishing > 0) await new Promise<void>((r) => this.finishWaiters.push(r));
+  }
 
   private throwIfFailed(): void {
     if (this.fatalError) throw this.fatalError;
@@ -186,6 +213,19 @@ export class TreeBuilder {
   /** Waits until another native job may start. */
   private async slot(): Promise<void> {
     while (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  /** Counts an async native job that belongs to no directory's entries; resolves to its rc. */
+  private track(p: Promise<number> | number): Promise<number> {
+    if (typeof p === 'number') return Promise.resolve(p);
+    this.inFlight++;
+    return p.then((rc) => rc, (err: unknown) => {
+      this.fatalError ??= err;
+      return -5;
+    }).finally(() => {
+      this.inFlight--;
+      this.waiters.shift()?.();
+    });
   }
 
   /** Runs an async native job for frame f; `then` handles its result on the main thread. */
@@ -231,11 +271,50 @@ export class TreeBuilder {
 
   // ---------- directories ----------
 
-  private enter(parent: Frame, sub: Frame['subdirs'][number]): Frame | null {
+  /** Starts the spool side of f's next directories on the pool, so many are in flight. */
+  private prepareAhead(f: Frame): void {
+    for (let i = f.next; i < f.subdirs.length && i < f.next + LOOKAHEAD; i++) {
+      const sub = f.subdirs[i]!;
+      if (sub.ready) continue;
+      if (i > f.next && this.prepared.size >= MAX_PREPARED) break;
+      sub.spool = new Int32Array(3);
+      this.prepared.add(sub);
+      const prev = sub.prevIsDir ? f.prev : -1;
+      sub.ready = this.track(sys.spoolDirAsync(this.o.dryRun ? -1 : f.dst, prev, sub.name, 1, sub.spool));
+    }
+  }
+
+  private closeSpoolSide(res: Int32Array): void {
+    if (res[1]! >= 0) sys.close(res[1]!);
+    if (res[2]! >= 0) sys.close(res[2]!);
+    res[1] = res[2] = -1;
+  }
+
+  private async enter(parent: Frame, sub: Subdir): Promise<Frame | null> {
     const o = this.o;
     const rel = joinRel(parent.rel, sub.name);
+    await sub.ready;
+    this.prepared.delete(sub);
+    const res = sub.spool!;
+    let dst = res[1]!;
+    let prev = res[2]! >= 0 ? res[2]! : -1;
+    try {
+      this.throwIfFailed();
+      if (!o.dryRun) {
+        // a resumed run may find it made already: the checks of mkdir(), on this thread
+        if (res[0] === -17 /* EEXIST */ && o.resume) {
+          this.mkdir(parent, sub.name, res[0]);
+          dst = sys.openat(parent.dst, sub.name, O_DIR, 0);
+        } else if (res[0]! < 0) this.fatal(rel, res[0]!, 'cannot create directory in the spool');
+      }
+    } catch (err) {
+      this.closeSpoolSide(res);
+      throw err;
+    }
     const src = sys.openat(parent.src, sub.name, O_DIR | sys.O_NOATIME, 0);
     if (src < 0) {
+      this.closeSpoolSide(res);
+      if (dst >= 0) sys.close(dst);
       this.problem(rel, errnoName(src), 'cannot open directory');
       // it stays empty, but with its own metadata rather than the 0700 it was made with
       if (!o.dryRun) {
@@ -245,19 +324,12 @@ export class TreeBuilder {
       }
       return null;
     }
-    let dst = -1;
-    if (!o.dryRun) {
-      dst = sys.openat(parent.dst, sub.name, O_DIR, 0);
-      if (dst < 0) {
-        sys.close(src);
-        this.fatal(rel, dst, 'cannot open the new directory in the spool');
-      }
+    if (!o.dryRun && dst < 0) {
+      sys.close(src);
+      if (prev >= 0) sys.close(prev);
+      this.fatal(rel, dst, 'cannot open the new directory in the spool');
     }
-    let prev = -1;
-    if (sub.prevIsDir && parent.prev >= 0) {
-      prev = sys.openat(parent.prev, sub.name, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
-      if (prev < 0) prev = -1;
-    }
+    if (o.dryRun) dst = -1;
     return newFrame(rel, src, dst, prev, sub.meta);
   }
 
@@ -267,12 +339,12 @@ export class TreeBuilder {
    * jobs never touch it), so many directories stay in flight.
    */
   private leave(f: Frame): void {
-    const finish = () => {
+    const finish = async () => {
       try {
         if (!this.fatalError && !this.o.dryRun) {
           const m = f.meta;
-          const rc = sys.setmeta(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, (this.o.asRoot ? 1 : 0) | 2 | 4);
-          if (rc < 0) this.fatal(f.rel, rc, 'cannot set the metadata of a directory in the spool');
+          const rc = await this.track(sys.setmetaAsync(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, (this.o.asRoot ? 1 : 0) | 2 | 4));
+          if (rc < 0) this.fatal(f.rel, -(-rc & 0xffff), 'cannot set the metadata of a directory in the spool');
         }
       } catch (err) {
         this.fatalError ??= err;
@@ -280,8 +352,11 @@ export class TreeBuilder {
         if (f.rel.length) this.closeFrame(f);
       }
     };
-    if (f.complete) finish();
-    else this.finishing.push(f.done.then(finish));
+    // counted, not kept: a million-file tree has tens of thousands of directories
+    this.finishing++;
+    void (f.complete ? finish() : f.done.then(finish)).then(() => {
+      if (--this.finishing === 0) for (const w of this.finishWaiters.splice(0)) w();
+    });
   }
 
   private closeFrame(f: Frame): void {
@@ -332,11 +407,12 @@ export class TreeBuilder {
       if (isDir) {
         this.plan(f, e, d);
         this.stats.dirs++;
-        if (!o.dryRun) this.mkdir(f, e);
         f.out.push(this.manifestEntry(e.name, e, 0, 0, null));
         const crossesMount = o.oneFileSystem && e.dev !== o.rootMeta.dev;
-        if (crossesMount) o.onNote(`${o.part}: not crossing into another file system at ${joinRel(f.rel, e.name).toString()}`);
-        else f.subdirs.push({ name: e.name, meta: e, prevIsDir: p?.type === 'dir' });
+        if (crossesMount) {
+          if (!o.dryRun) this.mkdir(f, e.name);
+          o.onNote(`${o.part}: not crossing into another file system at ${joinRel(f.rel, e.name).toString()}`);
+        } else f.subdirs.push({ name: e.name, meta: e, prevIsDir: p?.type === 'dir' }); // made when entered
         continue;
       }
       if (e.type === 'file') this.stats.files++;
@@ -414,17 +490,18 @@ export class TreeBuilder {
     }
   }
 
-  private mkdir(f: Frame, e: SourceEntry): void {
-    let rc = sys.mkdirat(f.dst, e.name, 0o700);
+  /** Makes a directory in the spool; `first` is the result of a mkdirat already tried. */
+  private mkdir(f: Frame, name: Buffer, first?: number): void {
+    let rc = first ?? sys.mkdirat(f.dst, name, 0o700);
     if (rc === -17 /* EEXIST */ && this.o.resume) {
-      if (sys.fstatat(f.dst, e.name, this.st, 1) === 0 && (this.st[ST.MODE]! & 0o170000) === 0o040000) {
-        rc = sys.setmeta(f.dst, e.name, -1, 0, 0, 0o700, 0, 0, 2);
+      if (sys.fstatat(f.dst, name, this.st, 1) === 0 && (this.st[ST.MODE]! & 0o170000) === 0o040000) {
+        rc = sys.setmeta(f.dst, name, -1, 0, 0, 0o700, 0, 0, 2);
       } else {
-        removeChildAt(f.dst, e.name);
-        rc = sys.mkdirat(f.dst, e.name, 0o700);
+        removeChildAt(f.dst, name);
+        rc = sys.mkdirat(f.dst, name, 0o700);
       }
     }
-    if (rc < 0) this.fatal(joinRel(f.rel, e.name), rc, 'cannot create directory in the spool');
+    if (rc < 0) this.fatal(joinRel(f.rel, name), rc, 'cannot create directory in the spool');
   }
 
   /** Removes what a killed run left in this directory that the source no longer has. */

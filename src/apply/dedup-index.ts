@@ -69,6 +69,27 @@ function matches(e: Matchable, m: Matchable): boolean {
     e.mode === m.mode && e.uid === m.uid && e.gid === m.gid;
 }
 
+/**
+ * Copies of the small Buffers the index keeps (directory paths, names), packed into slabs of its
+ * own. A `Buffer.from()` copy is a slice of Node's shared 8 KiB pool, and one live slice keeps
+ * the whole slab alive with whatever garbage shares it: for a million files that was ~100 MB.
+ */
+class ByteArena {
+  private slab = Buffer.allocUnsafeSlow(0);
+  private used = 0;
+
+  copy(b: Buffer): Buffer {
+    if (this.used + b.length > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(Math.max(64 << 10, b.length));
+      this.used = 0;
+    }
+    const out = this.slab.subarray(this.used, this.used + b.length);
+    b.copy(out);
+    this.used += b.length;
+    return out;
+  }
+}
+
 function grow(a: Uint32Array<ArrayBuffer>, n: number): Uint32Array<ArrayBuffer> {
   if (n < a.length) return a;
   const b = new Uint32Array(a.length * 2);
@@ -87,7 +108,8 @@ class ManifestTable {
   private mask = 0;
   size = 0;
 
-  constructor(private readonly reader: ManifestReader, private readonly root: number, private readonly ownsReader: boolean) {
+  constructor(private readonly reader: ManifestReader, private readonly root: number, private readonly ownsReader: boolean,
+    arena: ByteArena) {
     for (const { dir, entries } of reader.walk()) {
       let d = -1;
       for (let i = 0; i < entries.length; i++) {
@@ -95,7 +117,7 @@ class ManifestTable {
         if (!indexable(e)) continue;
         if (d < 0) {
           d = this.dirs.length;
-          this.dirs.push(Buffer.from(dir));
+          this.dirs.push(arena.copy(dir));
         }
         const n = this.size++;
         this.keys = grow(this.keys, n);
@@ -151,6 +173,9 @@ export class DedupIndex {
   private readonly gone = new Set<string>();
   private readonly roots: { fd: number; label: string; owned: boolean }[] = [];
   private readonly collide = collideSeam();
+  private readonly arena = new ByteArena();
+  /** the arena copy of the directory of the last addEntry (entries come directory by directory) */
+  private lastDir: { given: Buffer; copy: Buffer } | null = null;
 
   /** Adds a generation root (O_PATH descriptor); returns its number. */
   addRoot(fd: number, label: string, owned: boolean): number {
@@ -168,7 +193,7 @@ export class DedupIndex {
 
   /** Indexes every hashed regular file of a manifest; the reader must stay open until close(). */
   addManifest(root: number, reader: ManifestReader, ownsReader: boolean): number {
-    const t = new ManifestTable(reader, root, ownsReader);
+    const t = new ManifestTable(reader, root, ownsReader, this.arena);
     this.tables.push(t);
     return t.size;
   }
@@ -178,8 +203,9 @@ export class DedupIndex {
     if (!indexable(e) || this.runEntries >= RUN_ENTRIES_MAX) return;
     const k = key32(e);
     // copies of the small fields only: e.name is a slice of the whole directory's scan buffer
+    if (this.lastDir?.given !== dir) this.lastDir = { given: dir, copy: this.arena.copy(dir) };
     const c: RunCandidate = {
-      mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root, dir, name: Buffer.from(e.name), ino: e.ino,
+      mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root, dir: this.lastDir.copy, name: this.arena.copy(e.name), ino: e.ino,
       size: e.size, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec,
     };
     (this.run.get(k) ?? this.run.set(k, []).get(k)!).push(c);

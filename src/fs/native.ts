@@ -35,6 +35,16 @@ export interface NativeBinding {
   linkBatchAsync(olddirfd: number, newdirfd: number, names: Buffer, results: Int32Array): Promise<number> | number;
   /** copy on the libuv thread pool; io must not be shared with another job in flight */
   copyAsync(srcdirfd: number, srcname: PathArg, dstdirfd: number, dstname: PathArg, io: Float64Array): Promise<number> | number;
+  /**
+   * The spool side of entering a directory, on the pool: with flags & 1 mkdirat(newdirfd, name,
+   * 0700), then open it (when the mkdir succeeded or was not asked; newdirfd -1: neither), and
+   * open prevdirfd/name O_PATH (prevdirfd -1: not). res: [mkdir 0 | -errno, new fd | -errno,
+   * previous fd | -errno]; the caller owns and closes the descriptors.
+   */
+  spoolDirAsync(newdirfd: number, prevdirfd: number, name: PathArg, flags: number, res: Int32Array): Promise<number> | number;
+  /** setmeta on the pool */
+  setmetaAsync(dirfd: number, name: PathArg, fd: number, uid: number, gid: number, mode: number,
+    mtimeSec: number, mtimeNsec: number, what: number): Promise<number> | number;
   xxh64(data: Buffer): [number, number];
   AT_FDCWD: number; AT_REMOVEDIR: number; O_PATH: number; O_DIRECTORY: number;
   O_NOFOLLOW: number; O_NOATIME: number; O_RDONLY: number; O_WRONLY: number; O_CREAT: number;

@@ -1,0 +1,50 @@
+// The directory calls that run on the libuv pool (src/apply/build-tree.ts keeps many spool
+// directories in flight with them): same results as their synchronous counterparts.
+import * as fs from 'node:fs';
+import path from 'node:path';
+import { sys } from '../src/fs/native.js';
+import { describe, expect, test } from './helpers/fixture.js';
+
+const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
+
+describe('spoolDirAsync and setmetaAsync', () => {
+  test('makes the new directory and opens it and the previous one; says EEXIST without opening; -EBADF for what was not asked', async ({ tmp }) => {
+    fs.mkdirSync(path.join(tmp, 'new'));
+    fs.mkdirSync(path.join(tmp, 'prev/d'), { recursive: true });
+    const nd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'new'), O_DIR, 0);
+    const pd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'prev'), O_DIR, 0);
+    const res = new Int32Array(3);
+    expect(await sys.spoolDirAsync(nd, pd, Buffer.from('d'), 1, res)).toBe(0);
+    expect(res[0]).toBe(0);
+    expect(res[1]).toBeGreaterThan(2);
+    expect(res[2]).toBeGreaterThan(2);
+    const st = new Float64Array(sys.STAT_FIELDS);
+    sys.fstat(res[1]!, st);
+    expect(st[7]).toBe(fs.statSync(path.join(tmp, 'new/d')).ino);
+    expect(st[0]! & 0o7777).toBe(0o700);
+    sys.fstat(res[2]!, st);
+    expect(st[7]).toBe(fs.statSync(path.join(tmp, 'prev/d')).ino);
+    sys.close(res[1]!);
+    sys.close(res[2]!);
+    const again = new Int32Array(3);
+    await sys.spoolDirAsync(nd, -1, 'd', 1, again);
+    expect([...again]).toEqual([-17, -17, -9]);
+    const missingPrev = new Int32Array(3);
+    await sys.spoolDirAsync(-1, pd, 'nothing', 1, missingPrev);
+    expect([...missingPrev]).toEqual([0, -9, -2]);
+    sys.close(nd);
+    sys.close(pd);
+  });
+
+  test('setmetaAsync sets mode and nanosecond mtime on a descriptor, and says which step failed', async ({ tmp }) => {
+    fs.mkdirSync(path.join(tmp, 'd'), { mode: 0o700 });
+    const fd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'd'), O_DIR, 0);
+    expect(await sys.setmetaAsync(-1, '', fd, 0, 0, 0o751, 1_600_000_000, 123_456_789, 2 | 4)).toBe(0);
+    const st = fs.statSync(path.join(tmp, 'd'), { bigint: true });
+    expect(Number(st.mode & 0o7777n)).toBe(0o751);
+    expect(st.mtimeNs).toBe(1_600_000_000_123_456_789n);
+    sys.close(fd);
+    // a closed descriptor: the chmod step (2) fails with EBADF
+    expect(await sys.setmetaAsync(-1, '', fd, 0, 0, 0o755, 0, 0, 2)).toBe(-(2 << 16 | 9));
+  });
+});
