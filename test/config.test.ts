@@ -218,6 +218,7 @@ describe('exampleConfig', () => {
       parallelParts: false,
       metricsFile: '/var/lib/prometheus/node-exporter/hardsnap.prom',
       dedup: 'part',
+      dedupGenerations: 7,
       dedupVerify: true,
       checksum: false,
       wait: '1h',

@@ -135,6 +135,50 @@ describe('content deduplication', () => {
     assertSameInode(path.join(moved, 'rsync/h/p/2026-11-01T030000Z/a/f'), path.join(g2.gen, 'a/g'));
   });
 
+  test('a file deleted, then restored into the source from an older generation, is linked to its old inode, not written again', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    const mail = Buffer.alloc(100_000, 3);
+    mail.write('a folder a user deleted');
+    makeTree(src, { 'inbox/1.eml': { content: mail, mtime: T0 }, 'inbox/2.eml': { content: 'second\n', mtime: T0 + 1n }, 'keep.txt': 'k' });
+    const g1 = backup(spool, src, 1);
+    fs.rmSync(path.join(src, 'inbox'), { recursive: true });
+    backup(spool, src, 2);
+    backup(spool, src, 3);
+    // day 4: the admin restores the folder into the source as it was on day 1
+    execFileSync('cp', ['-a', path.join(g1.gen, 'inbox'), path.join(src, 'inbox')]);
+    const g4 = backup(spool, src, 4);
+    assertSameInode(path.join(g1.gen, 'inbox/1.eml'), path.join(g4.gen, 'inbox/1.eml'));
+    assertSameInode(path.join(g1.gen, 'inbox/2.eml'), path.join(g4.gen, 'inbox/2.eml'));
+    expect([g4.stats.dedupLinked, g4.stats.dedupBytes, g4.stats.bytesWritten]).toEqual([2, mail.length + 'second\n'.length, 0]);
+    expect(rsyncDiff(src, g4.gen)).toEqual([]);
+  });
+
+  test('--dedup-generations bounds how far back: 2 generations do not reach a file gone for two, 4 do', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'd/old.bin': { content: Buffer.alloc(5000, 9), mtime: T0 }, 'keep.txt': 'k' });
+    const g1 = backup(spool, src, 1);
+    fs.rmSync(path.join(src, 'd'), { recursive: true });
+    backup(spool, src, 2);
+    backup(spool, src, 3);
+    execFileSync('cp', ['-a', path.join(g1.gen, 'd'), path.join(src, 'd')]);
+    // day 4 looks at days 3 and 2 only: old.bin is written again
+    const short = backup(spool, src, 4, ['--dedup-generations', '2']);
+    assertNotSameInode(path.join(g1.gen, 'd/old.bin'), path.join(short.gen, 'd/old.bin'));
+    expect([short.stats.dedupLinked, short.stats.copied]).toEqual([0, 1]);
+    fs.rmSync(path.join(src, 'd'), { recursive: true });
+    backup(spool, src, 5);
+    execFileSync('cp', ['-a', path.join(g1.gen, 'd'), path.join(src, 'd')]);
+    // day 6 looks at days 5, 4, 3 and 2: day 4's copy is found
+    const reach = backup(spool, src, 6, ['--dedup-generations', '4']);
+    assertSameInode(path.join(short.gen, 'd/old.bin'), path.join(reach.gen, 'd/old.bin'));
+    expect(reach.stats.dedupLinked).toBe(1);
+    const bad = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--dedup-generations', '0'], { env: { HARDSNAP_NOW: '2026-11-07T03:00:00Z' } });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('invalid --dedup-generations "0": expected a whole number >= 1');
+  });
+
   test('--dedup off writes renamed files again', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = path.join(tmp, 'spool');

@@ -2,18 +2,20 @@
  * The content index for deduplication (docs/CONTENT.md): regular files already in the spool
  * that a new or changed file may be hard-linked to. Built from the previous generation's
  * manifest (and, with `--dedup host`, the newest generation of every other part of the host on
- * the same file system), then grown with the files this run writes.
+ * the same file system), plus the files of older generations of the part that the previous
+ * one no longer holds, then grown with the files this run writes.
  *
  * Memory: a manifest is indexed by a 32-bit hash of (size, mtime) per regular file in typed
  * arrays (20 to 24 bytes a file plus one path per directory; 10 million files ~ 250 MB), not
  * by objects; a lookup that hits decodes the directory block from the manifest again (only
- * renamed, moved or copied files hit). Files written by this run are kept as objects (~500 bytes each), at most
- * RUN_ENTRIES_MAX of them.
+ * renamed, moved or copied files hit). Files of older generations and files written by this
+ * run are kept as objects (~200 bytes each), at most DEPARTED_MAX and RUN_ENTRIES_MAX of them.
  */
 import type { Meta } from '../fs/entry.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { joinRel } from '../paths/escape.js';
+import { byName } from '../manifest/merge.js';
 import { sys } from '../fs/native.js';
 
 export type DedupScope = 'off' | 'part' | 'host';
@@ -35,6 +37,8 @@ export interface Candidate {
 export const DEDUP_MIN_SIZE = 1;
 /** Files written by this run that join the index (beyond, they are only written). */
 const RUN_ENTRIES_MAX = 50_000;
+/** Files of older generations (not in the previous one) that join the index, at most. */
+const DEPARTED_MAX = 50_000;
 
 /**
  * Test seam: HARDSNAP_TEST_HASH_COLLIDE=1 makes every content hash compare equal in the index
@@ -170,6 +174,7 @@ export class DedupIndex {
   private readonly tables: ManifestTable[] = [];
   private readonly run = new Map<number, RunCandidate[]>();
   private runEntries = 0;
+  private departed = 0;
   private readonly gone = new Set<string>();
   private readonly roots: { fd: number; label: string; owned: boolean }[] = [];
   private readonly collide = collideSeam();
@@ -201,6 +206,36 @@ export class DedupIndex {
   /** A file this run wrote (up to RUN_ENTRIES_MAX of them). */
   addEntry(root: number, dir: Buffer, e: ManifestEntry): void {
     if (!indexable(e) || this.runEntries >= RUN_ENTRIES_MAX) return;
+    this.remember(root, dir, e);
+    this.runEntries++;
+  }
+
+  /**
+   * The files of an older generation that the previous one no longer holds as the same inode at
+   * the same path (deleted, changed or moved away since): only those are indexed, so looking
+   * further back costs one block header read per directory, and a decode only of the
+   * directories that changed in between. The older reader may be closed afterwards. Returns how
+   * many files were added (at most DEPARTED_MAX over all older generations).
+   */
+  addDeparted(root: number, older: ManifestReader, prev: ManifestReader | null): number {
+    let added = 0;
+    for (const key of older.dirKeys()) {
+      const stamp = prev?.stamp(key);
+      if (stamp !== undefined && stamp === older.stamp(key)) continue;
+      const held = (stamp !== undefined ? prev!.dirByKey(key) : undefined) ?? [];
+      let dir: Buffer | null = null;
+      for (const [e, p] of byName(older.dirByKey(key) ?? [], held)) {
+        if (!e || !indexable(e) || (p && p.ino === e.ino)) continue;
+        if (this.departed >= DEPARTED_MAX) return added;
+        this.remember(root, (dir ??= Buffer.from(key, 'latin1')), e);
+        this.departed++;
+        added++;
+      }
+    }
+    return added;
+  }
+
+  private remember(root: number, dir: Buffer, e: ManifestEntry): void {
     const k = key32(e);
     // copies of the small fields only: e.name is a slice of the whole directory's scan buffer
     if (this.lastDir?.given !== dir) this.lastDir = { given: dir, copy: this.arena.copy(dir) };
@@ -209,7 +244,6 @@ export class DedupIndex {
       size: e.size, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec,
     };
     (this.run.get(k) ?? this.run.set(k, []).get(k)!).push(c);
-    this.runEntries++;
   }
 
   /** Files of the same size, mtime (ns), mode and owner as `m`: the only ones it may be linked to. */

@@ -123,7 +123,7 @@ export async function buildPart(
     }
     if (!dry) {
       dedup = buildDedupIndex({
-        spool: o.spool, host: o.host, part: spec.name, scope: o.dedup ?? 'part',
+        spool: o.spool, host: o.host, part: spec.name, scope: o.dedup ?? 'part', generations: o.dedupGenerations,
         prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader } : null,
       }, ev);
     }

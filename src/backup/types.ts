@@ -38,6 +38,8 @@ export interface BackupOptions {
   hooks?: HooksOptions;
   /** content deduplication scope (docs/CONTENT.md); default 'part' */
   dedup?: DedupScope;
+  /** generations of the part the content index looks in, the previous one included; default 7 */
+  dedupGenerations?: number;
   /** compare bytes before a content link; default true */
   dedupVerify?: boolean;
   /** decide "unchanged" by content hash instead of size and mtime */

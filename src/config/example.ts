@@ -77,6 +77,10 @@ metrics-file: /var/lib/prometheus/node-exporter/hardsnap.prom
 # Default: part.
 dedup: part
 
+# How many generations of the part such a file is looked for in: the previous one and those
+# before it (a folder deleted, then restored into the source, is linked again). Default: 7.
+dedup-generations: 7
+
 # Compare the bytes of the two files before such a content link, so that a hash collision can
 # never link the wrong file (docs/CONTENT.md). Default: true.
 dedup-verify: true

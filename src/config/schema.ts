@@ -59,6 +59,8 @@ export interface Config {
   metricsFile?: string;
   dedup?: 'off' | 'part' | 'host';
   dedupVerify?: boolean;
+  /** generations of the part the content index looks in, the previous one included */
+  dedupGenerations?: number;
   checksum?: boolean;
   wait?: boolean | string;
   /** watch mode (docs/WATCH.md): use the watcher's journal when it is trustworthy */
@@ -171,6 +173,12 @@ const count: Reader<number> = (ctx, node, path) => {
   const n = scalarOf<number>(ctx, node, path, 'number', 'a whole number >= 0');
   if (n === undefined) return undefined;
   if (!Number.isSafeInteger(n) || n < 0) return ctx.fail(node, path, `expected a whole number >= 0, got ${n}`);
+  return n;
+};
+
+const atLeastOne: Reader<number> = (ctx, node, path) => {
+  const n = count(ctx, node, path);
+  if (n === 0) return ctx.fail(node, path, 'expected a whole number >= 1, got 0');
   return n;
 };
 
@@ -420,6 +428,7 @@ const config = mappingOf<Config>(
     metricsFile: ['metrics-file', absolutePath],
     dedup: ['dedup', dedup],
     dedupVerify: ['dedup-verify', bool],
+    dedupGenerations: ['dedup-generations', atLeastOne],
     checksum: ['checksum', bool],
     wait: ['wait', wait],
     journal: ['journal', bool],

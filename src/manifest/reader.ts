@@ -81,6 +81,23 @@ export class ManifestReader {
     return this.block(at).entries;
   }
 
+  /**
+   * The frame header of a directory's block (lengths and CRC of the compressed payload), by its
+   * latin1 key: equal stamps mean equal blocks, so two generations' records of an unchanged
+   * directory compare without being decoded.
+   */
+  stamp(key: string): string | undefined {
+    const at = this.index.get(key);
+    if (!at || at.length < 12) return undefined;
+    return readAt(this.fd, at.offset, 12).toString('hex');
+  }
+
+  /** The entries of one directory by its latin1 key (as dirKeys() gives them). */
+  dirByKey(key: string): ManifestEntry[] | undefined {
+    const at = this.index.get(key);
+    return at ? this.block(at).entries : undefined;
+  }
+
   /** Every directory block, in the order they were written (the walk order of the run). */
   *walk(): Generator<{ dir: Buffer; entries: ManifestEntry[] }> {
     for (const key of this.order) yield this.block(this.index.get(key)!);

@@ -16,6 +16,7 @@ import type { CliContext } from '../context.js';
 import { addKeepOptions, type KeepOptions } from '../retention-options.js';
 import { backupOps, addOpsOptions, type OpsOptions } from '../backup-ops.js';
 import type { DedupScope } from '../../apply/dedup-index.js';
+import { DEDUP_GENERATIONS } from '../../backup/dedup-sources.js';
 import { UsageError } from '../../core/errors.js';
 import { DEFAULT_JOURNAL, type JournalSettings } from '../../watch/journal-use.js';
 
@@ -30,6 +31,7 @@ interface BackupCliOptions extends CommonOptions, KeepOptions, OpsOptions {
   flush?: boolean;
   dedup?: string;
   dedupVerify?: boolean;
+  dedupGenerations?: string;
   checksum?: boolean;
   parallelParts?: boolean;
   progress?: boolean;
@@ -52,6 +54,7 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--wait [duration]', 'wait for a running backup to finish instead of exiting with code 3 (optionally at most DURATION, e.g. 2h)')
       .option('--allow-empty', 'publish a generation even when a source root is empty (refused by default: an unmounted file system looks empty)')
       .option('--dedup <scope>', 'link a new or changed file to an identical one already in the spool: off, part (the previous generation of the part; default) or host (also the newest generation of every other part of the host on the same file system)')
+      .option('--dedup-generations <n>', `how many generations of the part a new file is looked for in: the previous one and n-1 before it (default ${DEDUP_GENERATIONS}; 1: the previous one only)`)
       .option('--dedup-verify', 'compare bytes before a content link (default)')
       .option('--no-dedup-verify', 'trust size, metadata and XXH64 alone for content links (faster; see docs/CONTENT.md)')
       .option('--checksum', 'decide "unchanged" by content hash, not only size and mtime (reads every source file)')
@@ -110,17 +113,18 @@ function dedupScope(v: string): DedupScope {
 function journalSettings(o: BackupCliOptions, cfg: ReturnType<CliContext['config']>): JournalSettings {
   const every = o.fullScanEvery ?? cfg.fullScanEvery;
   const timeout = o.journalTimeout ?? cfg.journalTimeout;
-  let sample = cfg.auditSample ?? DEFAULT_JOURNAL.auditSample;
-  if (o.auditSample !== undefined) {
-    if (!/^\d+$/.test(o.auditSample)) throw new UsageError(`invalid --audit-sample ${JSON.stringify(o.auditSample)}: expected a whole number >= 0`);
-    sample = Number(o.auditSample);
-  }
+  const sample = o.auditSample !== undefined ? wholeNumber(o.auditSample, '--audit-sample', 0) : cfg.auditSample ?? DEFAULT_JOURNAL.auditSample;
   return {
     enabled: o.journal !== false && cfg.journal !== false,
     fullScanEveryMs: every ? parseDuration(every, '--full-scan-every') : DEFAULT_JOURNAL.fullScanEveryMs,
     auditSample: sample,
     syncTimeoutMs: timeout ? parseDuration(timeout, '--journal-timeout') : DEFAULT_JOURNAL.syncTimeoutMs,
   };
+}
+
+function wholeNumber(v: string, flag: string, min: number): number {
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`invalid ${flag} ${JSON.stringify(v)}: expected a whole number >= ${min}`);
+  return Number(v);
 }
 
 function waitMs(w: string | boolean | undefined): number {
@@ -150,6 +154,8 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     // the command line overrides the config, which overrides the defaults (part, verify, no checksum)
     dedup: o.dedup !== undefined ? dedupScope(o.dedup) : cfg.dedup ?? 'part',
     dedupVerify: (o.dedupVerify ?? cfg.dedupVerify) !== false,
+    dedupGenerations: o.dedupGenerations !== undefined ? wholeNumber(o.dedupGenerations, '--dedup-generations', 1)
+      : cfg.dedupGenerations ?? DEDUP_GENERATIONS,
     checksum: Boolean(o.checksum ?? cfg.checksum),
     journal: journalSettings(o, cfg),
   };
