@@ -15,7 +15,6 @@ import type { Meta } from '../fs/entry.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { joinRel } from '../paths/escape.js';
-import { byName } from '../manifest/merge.js';
 import { sys } from '../fs/native.js';
 
 export type DedupScope = 'off' | 'part' | 'host';
@@ -211,28 +210,15 @@ export class DedupIndex {
   }
 
   /**
-   * The files of an older generation that the previous one no longer holds as the same inode at
-   * the same path (deleted, changed or moved away since): only those are indexed, so looking
-   * further back costs one block header read per directory, and a decode only of the
-   * directories that changed in between. The older reader may be closed afterwards. Returns how
-   * many files were added (at most DEPARTED_MAX over all older generations).
+   * A file of an older generation that the previous one no longer holds (src/backup/
+   * dedup-sources.ts chooses them); false once DEPARTED_MAX of them are indexed.
    */
-  addDeparted(root: number, older: ManifestReader, prev: ManifestReader | null): number {
-    let added = 0;
-    for (const key of older.dirKeys()) {
-      const stamp = prev?.stamp(key);
-      if (stamp !== undefined && stamp === older.stamp(key)) continue;
-      const held = (stamp !== undefined ? prev!.dirByKey(key) : undefined) ?? [];
-      let dir: Buffer | null = null;
-      for (const [e, p] of byName(older.dirByKey(key) ?? [], held)) {
-        if (!e || !indexable(e) || (p && p.ino === e.ino)) continue;
-        if (this.departed >= DEPARTED_MAX) return added;
-        this.remember(root, (dir ??= Buffer.from(key, 'latin1')), e);
-        this.departed++;
-        added++;
-      }
-    }
-    return added;
+  addDeparted(root: number, dir: Buffer, e: ManifestEntry): boolean {
+    if (this.departed >= DEPARTED_MAX) return false;
+    if (!indexable(e)) return true;
+    this.remember(root, dir, e);
+    this.departed++;
+    return true;
   }
 
   private remember(root: number, dir: Buffer, e: ManifestEntry): void {

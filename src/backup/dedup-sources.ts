@@ -45,7 +45,11 @@ export const DEDUP_GENERATIONS = 7;
 
 /**
  * Files that left the part since an older generation (deleted, then restored into the source
- * from a backup; moved away and back): linked again instead of written again.
+ * from a backup; moved away and back) are linked again instead of written again. Generations
+ * are read newest first, and only the directories whose manifest block differs from the next
+ * newer generation's are decoded (equal frame headers mean equal blocks, whose files were
+ * considered already); a file is indexed unless the previous generation holds its inode in the
+ * same directory (then the previous generation's own index has it).
  */
 function addOlderGenerations(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEvents): void {
   const depth = (i.generations ?? DEDUP_GENERATIONS) - 1;
@@ -54,23 +58,70 @@ function addOlderGenerations(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEve
   const gens = listGenerations(i.spool, i.host, i.part).filter((g) => g.complete);
   const at = gens.findIndex((g) => g.name === i.prev!.name);
   const before = at < 0 ? [] : gens.slice(Math.max(0, at - depth), at).reverse();
-  for (const g of before) {
-    let reader: ManifestReader;
-    try {
-      reader = ManifestReader.open(manifestPath(pdir, g.name));
-    } catch (err) {
-      ev.onNote(`part '${i.part}': not deduplicating against ${g.name}: its manifest is unreadable (${(err as Error).message})`);
-      continue;
-    }
-    try {
+  const prev = i.prev!.reader;
+  const held = new PrevInodes(prev);
+  let newer: ManifestReader = prev;
+  try {
+    for (const g of before) {
+      let older: ManifestReader;
+      try {
+        older = ManifestReader.open(manifestPath(pdir, g.name));
+      } catch (err) {
+        // a gap: the next older one is compared with the last one read
+        ev.onNote(`part '${i.part}': not deduplicating against ${g.name}: its manifest is unreadable (${(err as Error).message})`);
+        continue;
+      }
       const fd = sys.openat(sys.AT_FDCWD, g.path, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
-      if (fd < 0) continue;
-      // the candidates are copied out of the manifest, which is closed right after
-      ix.addDeparted(ix.addRoot(fd, `${i.part}/${g.name}`, true), reader, i.prev!.reader);
-    } finally {
-      reader.close();
+      const full = fd >= 0 && !indexDeparted(ix, ix.addRoot(fd, `${i.part}/${g.name}`, true), older, newer, held);
+      if (newer !== prev) newer.close();
+      newer = older;
+      if (full) break;
+    }
+  } finally {
+    if (newer !== prev) newer.close();
+  }
+}
+
+/** Indexes one older generation's departed files; false once the index takes no more. */
+function indexDeparted(ix: DedupIndex, root: number, older: ManifestReader, newer: ManifestReader, held: PrevInodes): boolean {
+  for (const key of older.dirKeys()) {
+    const stamp = older.stamp(key);
+    if (stamp !== undefined && stamp === newer.stamp(key)) continue;
+    const inos = held.of(key);
+    let dir: Buffer | null = null;
+    for (const e of older.dirByKey(key) ?? []) {
+      if (e.type !== 'file' || (inos && sortedHas(inos, e.ino))) continue;
+      if (!ix.addDeparted(root, (dir ??= Buffer.from(key, 'latin1')), e)) return false;
     }
   }
+  return true;
+}
+
+/** The inode numbers of the previous generation's files, by directory, decoded once each. */
+class PrevInodes {
+  private readonly seen = new Map<string, Float64Array | null>();
+  constructor(private readonly prev: ManifestReader) {}
+
+  of(key: string): Float64Array | null {
+    let v = this.seen.get(key);
+    if (v === undefined) {
+      const entries = this.prev.dirByKey(key);
+      v = entries ? Float64Array.from(entries.filter((e) => e.type === 'file').map((e) => e.ino)).sort() : null;
+      this.seen.set(key, v);
+    }
+    return v;
+  }
+}
+
+function sortedHas(a: Float64Array, x: number): boolean {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < a.length && a[lo] === x;
 }
 
 function addOtherParts(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEvents): void {
