@@ -222,6 +222,30 @@ describe('a source file swapped between scan and open', () => {
   });
 });
 
+describe('descriptors', () => {
+  test('a source directory that cannot be opened closes its spool descriptors once each (a second close could hit a pool job\'s reused descriptor)', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    const tree: Record<string, string> = { 'open.txt': 'o' };
+    for (let i = 0; i < 20; i++) tree[`locked${i}/in.txt`] = 'in';
+    makeTree(src, tree);
+    const openat = sys.openat;
+    vi.spyOn(sys, 'openat').mockImplementation((dirfd, name, flags, mode) =>
+      nameOf(name).startsWith('locked') && flags & sys.O_NOATIME ? -13 : openat(dirfd, name, flags, mode));
+    const close = sys.close;
+    const badCloses: number[] = [];
+    vi.spyOn(sys, 'close').mockImplementation((fd) => {
+      const rc = close(fd);
+      if (rc !== 0 && rc !== undefined) badCloses.push(fd);
+      return rc;
+    });
+    const r1 = await backupInProcess(spool, src, 1);
+    expect(r1.exit).toBe(23);
+    expect(r1.reported).toHaveLength(20);
+    expect(badCloses).toEqual([]);
+  });
+});
+
 describe('a source directory swapped between scan and descent', () => {
   test('swapped for a symlink to a secret directory: not followed (reported by path: O_NOFOLLOW|O_DIRECTORY gives ENOTDIR), nothing of the secret in the spool; the next run keeps it as a symlink', async ({ tmp }) => {
     const src = path.join(tmp, 'src');

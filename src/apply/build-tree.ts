@@ -194,7 +194,7 @@ export class TreeBuilder {
       while (this.inFlight > 0) await new Promise<void>((r) => this.waiters.push(r));
       await this.allFinished();
       for (const f of stack) if (f !== root) this.closeFrame(f);
-      for (const sub of this.prepared) this.closeSpoolSide(sub.spool!);
+      for (const sub of this.prepared) this.closePrepared(sub.spool!);
     }
     return this.manifestEntry(Buffer.alloc(0), o.rootMeta, 0, 0, null);
   }
@@ -277,14 +277,16 @@ export class TreeBuilder {
       const sub = f.subdirs[i]!;
       if (sub.ready) continue;
       if (i > f.next && this.prepared.size >= MAX_PREPARED) break;
-      sub.spool = new Int32Array(3);
+      // -EBADF until the job fills them: a job that never ran leaves nothing to close or use
+      sub.spool = new Int32Array(3).fill(-9);
       this.prepared.add(sub);
       const prev = sub.prevIsDir ? f.prev : -1;
       sub.ready = this.track(sys.spoolDirAsync(this.o.dryRun ? -1 : f.dst, prev, sub.name, 1, sub.spool));
     }
   }
 
-  private closeSpoolSide(res: Int32Array): void {
+  /** Closes what a prepared directory that was never entered opened. */
+  private closePrepared(res: Int32Array): void {
     if (res[1]! >= 0) sys.close(res[1]!);
     if (res[2]! >= 0) sys.close(res[2]!);
     res[1] = res[2] = -1;
@@ -296,25 +298,32 @@ export class TreeBuilder {
     await sub.ready;
     this.prepared.delete(sub);
     const res = sub.spool!;
+    // the descriptors are this function's from here on, closed once on every way out
+    const made = res[0]!;
     let dst = res[1]!;
     let prev = res[2]! >= 0 ? res[2]! : -1;
+    res[1] = res[2] = -1;
+    const closeSpoolSide = () => {
+      if (dst >= 0) sys.close(dst);
+      if (prev >= 0) sys.close(prev);
+      dst = prev = -1;
+    };
     try {
       this.throwIfFailed();
       if (!o.dryRun) {
         // a resumed run may find it made already: the checks of mkdir(), on this thread
-        if (res[0] === -17 /* EEXIST */ && o.resume) {
-          this.mkdir(parent, sub.name, res[0]);
+        if (made === -17 /* EEXIST */ && o.resume) {
+          this.mkdir(parent, sub.name, made);
           dst = sys.openat(parent.dst, sub.name, O_DIR, 0);
-        } else if (res[0]! < 0) this.fatal(rel, res[0]!, 'cannot create directory in the spool');
+        } else if (made < 0) this.fatal(rel, made, 'cannot create directory in the spool');
       }
     } catch (err) {
-      this.closeSpoolSide(res);
+      closeSpoolSide();
       throw err;
     }
     const src = sys.openat(parent.src, sub.name, O_DIR | sys.O_NOATIME, 0);
     if (src < 0) {
-      this.closeSpoolSide(res);
-      if (dst >= 0) sys.close(dst);
+      closeSpoolSide();
       this.problem(rel, errnoName(src), 'cannot open directory');
       // it stays empty, but with its own metadata rather than the 0700 it was made with
       if (!o.dryRun) {
@@ -325,9 +334,10 @@ export class TreeBuilder {
       return null;
     }
     if (!o.dryRun && dst < 0) {
+      const rc = dst;
       sys.close(src);
-      if (prev >= 0) sys.close(prev);
-      this.fatal(rel, dst, 'cannot open the new directory in the spool');
+      closeSpoolSide();
+      this.fatal(rel, rc, 'cannot open the new directory in the spool');
     }
     if (o.dryRun) dst = -1;
     return newFrame(rel, src, dst, prev, sub.meta);
