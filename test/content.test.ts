@@ -179,6 +179,28 @@ describe('content deduplication', () => {
     expect(bad.stderr).toContain('invalid --dedup-generations "0": expected a whole number >= 1');
   });
 
+  test('a damaged block in an older generation\'s manifest skips that generation only: the previous one still content-links, the run succeeds', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'old/gone.bin': { content: Buffer.alloc(4000, 5), mtime: T0 }, 'keep/moved.bin': { content: Buffer.alloc(3000, 6), mtime: T0 } });
+    const g1 = backup(spool, src, 1);
+    fs.rmSync(path.join(src, 'old'), { recursive: true });
+    backup(spool, src, 2);
+    // flip a byte inside the first directory block (the root's, which differs from day 2's)
+    const mf = manifestPath(path.join(spool, 'rsync', 'h', 'p'), path.basename(g1.gen));
+    const bytes = fs.readFileSync(mf);
+    const at = 12 + bytes.readUInt32LE(8) + 12 + 2;
+    bytes[at] = bytes[at]! ^ 0xff;
+    fs.writeFileSync(mf, bytes);
+    execFileSync('cp', ['-a', path.join(g1.gen, 'old'), path.join(src, 'old')]);
+    fs.renameSync(path.join(src, 'keep/moved.bin'), path.join(src, 'keep/renamed.bin'));
+    const g3 = backup(spool, src, 3);
+    expect(JSON.parse(g3.stdout).notes.join('\n')).toMatch(/not deduplicating against all of 2026-11-01T030000Z: /);
+    expect(g3.stats.dedupLinked).toBe(1); // renamed.bin, through day 2
+    assertNotSameInode(path.join(g1.gen, 'old/gone.bin'), path.join(g3.gen, 'old/gone.bin'));
+    expect(rsyncDiff(src, g3.gen)).toEqual([]);
+  });
+
   test('--dedup off writes renamed files again', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = path.join(tmp, 'spool');

@@ -71,8 +71,16 @@ function addOlderGenerations(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEve
         ev.onNote(`part '${i.part}': not deduplicating against ${g.name}: its manifest is unreadable (${(err as Error).message})`);
         continue;
       }
-      const fd = sys.openat(sys.AT_FDCWD, g.path, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
-      const full = fd >= 0 && !indexDeparted(ix, ix.addRoot(fd, `${i.part}/${g.name}`, true), older, newer, held);
+      let full = false;
+      try {
+        const fd = sys.openat(sys.AT_FDCWD, g.path, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+        full = fd >= 0 && !indexDeparted(ix, ix.addRoot(fd, `${i.part}/${g.name}`, true), older, newer, held);
+      } catch (err) {
+        // a damaged block: what was indexed of it stays (every link is checked), the rest is skipped
+        ev.onNote(`part '${i.part}': not deduplicating against all of ${g.name}: ${(err as Error).message}`);
+        older.close();
+        continue;
+      }
       if (newer !== prev) newer.close();
       newer = older;
       if (full) break;

@@ -123,7 +123,7 @@ function journalSettings(o: BackupCliOptions, cfg: ReturnType<CliContext['config
 }
 
 function wholeNumber(v: string, flag: string, min: number): number {
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`invalid ${flag} ${JSON.stringify(v)}: expected a whole number >= ${min}`);
+  if (!/^\d{1,9}$/.test(v) || Number(v) < min) throw new UsageError(`invalid ${flag} ${JSON.stringify(v)}: expected a whole number >= ${min}`);
   return Number(v);
 }
 
