@@ -178,16 +178,20 @@ describe('backup: generations', () => {
     expect(hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `self=${src}`], { env: day(2) }).code).toBe(0);
   });
 
-  test.runIf(isRoot)('--one-file-system keeps the mount point as an empty directory and does not descend', ({ tmp }) => {
+  test.runIf(isRoot)('--one-file-system keeps the mount point as an empty directory, with the mounted root\'s mode and mtime, and does not descend', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     makeTree(src, { 'a.txt': 'a', 'mnt/.keep': '' });
     fs.rmSync(path.join(src, 'mnt/.keep'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', path.join(src, 'mnt')]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0751', 'tmpfs', path.join(src, 'mnt')]);
     try {
       fs.writeFileSync(path.join(src, 'mnt', 'other-fs.txt'), 'x');
+      fs.utimesSync(path.join(src, 'mnt'), 1_600_000_000, 1_600_000_000);
       const r = backup(tmp, 1, ['--one-file-system']);
       expect(r.code, r.stderr).toBe(0);
       expect(fs.readdirSync(path.join(gen(tmp, 1), 'mnt'))).toEqual([]);
+      // it was left 0700 with the run's time
+      const st = fs.statSync(path.join(gen(tmp, 1), 'mnt'));
+      expect([(st.mode & 0o7777).toString(8), st.mtimeMs]).toEqual(['751', 1_600_000_000_000]);
       expect(backup(tmp, 2).code).toBe(0);
       expect(fs.readdirSync(path.join(gen(tmp, 2), 'mnt'))).toEqual(['other-fs.txt']);
     } finally {

@@ -285,6 +285,16 @@ export class TreeBuilder {
     }
   }
 
+  /**
+   * A directory that stays empty in the generation (not entered: it could not be opened, or it
+   * is another file system under --one-file-system) gets its own metadata now, rather than
+   * the 0700 and the run's time it was made with.
+   */
+  private emptyDirMeta(parent: Frame, name: Buffer, m: Meta): void {
+    const rc = sys.setmeta(parent.dst, name, -1, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, (this.o.asRoot ? 1 : 0) | 2 | 4);
+    if (rc < 0) this.fatal(joinRel(parent.rel, name), -(-rc & 0xffff), 'cannot set the metadata of a directory in the spool');
+  }
+
   /** Closes what a prepared directory that was never entered opened. */
   private closePrepared(res: Int32Array): void {
     if (res[1]! >= 0) sys.close(res[1]!);
@@ -325,12 +335,7 @@ export class TreeBuilder {
     if (src < 0) {
       closeSpoolSide();
       this.problem(rel, errnoName(src), 'cannot open directory');
-      // it stays empty, but with its own metadata rather than the 0700 it was made with
-      if (!o.dryRun) {
-        const m = sub.meta;
-        const rc = sys.setmeta(parent.dst, sub.name, -1, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, (o.asRoot ? 1 : 0) | 2 | 4);
-        if (rc < 0) this.fatal(rel, -(-rc & 0xffff), 'cannot set the metadata of a directory in the spool');
-      }
+      if (!o.dryRun) this.emptyDirMeta(parent, sub.name, sub.meta);
       return null;
     }
     if (!o.dryRun && dst < 0) {
@@ -420,7 +425,10 @@ export class TreeBuilder {
         f.out.push(this.manifestEntry(e.name, e, 0, 0, null));
         const crossesMount = o.oneFileSystem && e.dev !== o.rootMeta.dev;
         if (crossesMount) {
-          if (!o.dryRun) this.mkdir(f, e.name);
+          if (!o.dryRun) {
+            this.mkdir(f, e.name);
+            this.emptyDirMeta(f, e.name, e);
+          }
           o.onNote(`${o.part}: not crossing into another file system at ${joinRel(f.rel, e.name).toString()}`);
         } else f.subdirs.push({ name: e.name, meta: e, prevIsDir: p?.type === 'dir' }); // made when entered
         continue;
