@@ -222,6 +222,28 @@ describe('a source file swapped between scan and open', () => {
   });
 });
 
+describe('resume meets a source directory it cannot open', () => {
+  test('what a killed run left in it is removed: the generation holds the directory empty, as its manifest says, and verify passes', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'locked/in.txt': 'in', 'locked/sub/deep.txt': 'deep', 'open.txt': 'o' });
+    expect((await backupInProcess(spool, src, 1)).exit).toBe(0);
+    // a killed run of day 2 got as far as this partial (linked from day 1, as a run does)
+    const pdir = path.join(spool, 'rsync', 'h1', 'data');
+    execFileSync('cp', ['-al', path.join(pdir, genName(1)), path.join(pdir, `${genName(2)}.partial`)]);
+    const openat = sys.openat;
+    vi.spyOn(sys, 'openat').mockImplementation((dirfd, name, flags, mode) =>
+      nameOf(name) === 'locked' && flags & sys.O_NOATIME ? -13 : openat(dirfd, name, flags, mode));
+    const r2 = await backupInProcess(spool, src, 2);
+    expect(r2.exit).toBe(23);
+    vi.restoreAllMocks();
+    expect(fs.readdirSync(pdir).filter((n) => n.endsWith('.partial'))).toEqual([]);
+    expect(fs.readdirSync(path.join(pdir, r2.generation, 'locked'))).toEqual([]);
+    const v = hardsnap(['verify', '--spool', spool, '--host', 'h1']);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
+});
+
 describe('descriptors', () => {
   test('a source directory that cannot be opened closes its spool descriptors once each (a second close could hit a pool job\'s reused descriptor)', async ({ tmp }) => {
     const src = path.join(tmp, 'src');

@@ -335,7 +335,14 @@ export class TreeBuilder {
     if (src < 0) {
       closeSpoolSide();
       this.problem(rel, errnoName(src), 'cannot open directory');
-      if (!o.dryRun) this.emptyDirMeta(parent, sub.name, sub.meta);
+      if (!o.dryRun) {
+        if (o.resume) {
+          // what a killed run left in it is not in this generation's manifest: it goes
+          removeChildAt(parent.dst, sub.name);
+          this.mkdir(parent, sub.name);
+        }
+        this.emptyDirMeta(parent, sub.name, sub.meta);
+      }
       return null;
     }
     if (!o.dryRun && dst < 0) {
