@@ -33,7 +33,7 @@ const now = new Date('2026-01-02T00:00:00Z');
 describe('consultJournal: manifests that cannot vouch for a journal', () => {
   test('format 1, an incomplete generation, other exclude rules, no journal', async ({ tmp }) => {
     const ask = (reader: ManifestReader | null, r = rules) =>
-      consultJournal({ partDir: tmp, source: tmp, prev: { name: 'g', reader }, now, rules: r, settings: DEFAULT_JOURNAL });
+      consultJournal({ partDir: tmp, source: tmp, rootId: '0:0', prev: { name: 'g', reader }, now, rules: r, settings: DEFAULT_JOURNAL });
     const v1 = ManifestReader.open(path.join(import.meta.dirname, 'fixtures', 'manifest-v1.hsm'));
     try {
       expect(await ask(v1)).toMatchObject({ use: false, reason: 'the previous generation g records no scan start (manifest format 1)' });

@@ -196,6 +196,41 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     }
   });
 
+  test('a source reached through a symlink that is repointed to another tree: the journal is not trusted, the new tree is read', async ({ tmp }) => {
+    const s = spot(tmp);
+    const a = path.join(tmp, 'A');
+    const b = path.join(tmp, 'B');
+    wideTree(a);
+    fs.symlinkSync('A', s.src);
+    await backupAsync(s, [], day(1));
+    const w = await startWatcher(s);
+    try {
+      await backupAsync(s, [], day(2));
+      // the audit samples every directory, the root too, through the symlink
+      const g3 = await backupAsync(s, [], day(3));
+      expect(g3.part.journal).toMatchObject({ used: true, reason: null });
+      expect(g3.part.journal.audited).toBeGreaterThan(20);
+      // B: a copy of A with one file changed in place, same size and times (nothing the audit can see)
+      fs.cpSync(a, b, { recursive: true, preserveTimestamps: true });
+      const f = path.join(b, 'd7/f0');
+      const old = fs.statSync(path.join(a, 'd7/f0'));
+      fs.writeFileSync(f, 'FILE 7/0\n');
+      fs.utimesSync(f, old.atime, old.mtime);
+      const d = fs.statSync(path.join(a, 'd7'));
+      fs.utimesSync(path.join(b, 'd7'), d.atime, d.mtime);
+      fs.symlinkSync('B', `${s.src}.tmp`);
+      fs.renameSync(`${s.src}.tmp`, s.src);
+      const g4 = await backupAsync(s, ['--audit-sample', '0'], day(4));
+      expect(g4.code).toBe(0);
+      expect(g4.part.journal.used).toBe(false);
+      expect(g4.part.journal.reason).toMatch(/is not the directory the watcher watches \(a symlink on its path repointed/);
+      expect(fs.readFileSync(path.join(g4.part.path, 'd7/f0'), 'utf8')).toBe('FILE 7/0\n');
+      expectSame({ ...s, src: b }, g4.part.path);
+    } finally {
+      await stopWatcher(w);
+    }
+  });
+
   test('a file system mounted over a directory (no inotify event) is read, not taken from the manifest', async ({ tmp }) => {
     if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs: run it as root (CI does)');
     const s = spot(tmp);

@@ -43,6 +43,8 @@ export type JournalDecision =
 export interface JournalQuery {
   partDir: string;
   source: string;
+  /** dev:ino of the source root this backup opened (and reads) */
+  rootId: string;
   /** the previous generation's manifest, or null (none, or unreadable) */
   prev: { name: string; reader: ManifestReader | null } | null;
   /** this run's time (`now`) */
@@ -86,6 +88,9 @@ export async function consultJournal(q: JournalQuery): Promise<JournalDecision> 
 
 function journalUnusable(j: Journal, q: JournalQuery, scan: ScanRecord, boot: string | null): string | null {
   if (j.source !== path.resolve(q.source)) return `the journal is of another source (${j.source})`;
+  // the same name, another directory: a symlink on the path repointed (the watcher still watches the old one)
+  if (!j.rootId) return 'the journal does not say which directory the watcher watches (a watcher older than this backup: restart it)';
+  if (j.rootId !== q.rootId) return `the source ${q.source} is not the directory the watcher watches (a symlink on its path repointed, or the root replaced)`;
   if (!boot || j.boot !== boot) return 'the journal was written before the last reboot';
   if (scan.boot !== boot) return 'the previous generation was scanned before the last reboot';
   if (!j.epoch) return j.failed ? `the watcher failed: ${j.failed}` : "the watcher has not finished its initial scan (chokidar's ready)";

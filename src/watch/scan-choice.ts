@@ -49,6 +49,10 @@ export interface ScanQuery {
   excludes: ExcludeFilter;
   skipDirs: Map<string, string>;
   rootDev: number;
+  /** dev:ino of the opened source root */
+  rootId: string;
+  /** the opened source root (the audit reads through it) */
+  srcRootFd: number;
   /** when this scan began: taken before anything else is decided */
   startMono: number;
   startWall: string;
@@ -73,10 +77,10 @@ export async function chooseScan(q: ScanQuery): Promise<ScanChoice> {
     journalFound,
   });
   if (q.excluded) return full(q.excluded, journalExists(q.partDir));
-  const d = await consultJournal({ partDir: q.partDir, source: q.source, prev: q.prev, now: q.now, rules, settings: q.settings });
+  const d = await consultJournal({ partDir: q.partDir, source: q.source, rootId: q.rootId, prev: q.prev, now: q.now, rules, settings: q.settings });
   if (!d.use) return full(d.reason, d.journalFound);
   const reader = q.prev!.reader!;
-  const a = audit({ source: q.source, reader, dirty: d.dirty, sample: q.settings.auditSample, excludes: q.excludes, skipDirs: q.skipDirs });
+  const a = audit({ rootFd: q.srcRootFd, reader, dirty: d.dirty, sample: q.settings.auditSample, excludes: q.excludes, skipDirs: q.skipDirs });
   if (a.mismatch) return full(`the audit found a change the journal does not know: ${a.mismatch}`, true, a.checked);
   return {
     dirs: new UnchangedDirs(d.dirty, q.rootDev),
