@@ -293,6 +293,33 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       await stopWatcher(w);
     }
   });
+
+  test('a hard link made after the previous scan, then written through its new name: the old name is backed up with the new content', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    await backupAsync(s, [], day(1));
+    const w = await startWatcher(s);
+    try {
+      await backupAsync(s, [], day(2));
+      // an event in perm/ only: d2's block records f0 as a file of one name
+      fs.linkSync(path.join(s.src, 'd2/f0'), path.join(s.src, 'perm/g'));
+      const g3 = await backupAsync(s, [], day(3));
+      expect(g3.part.journal.used).toBe(false);
+      expect(g3.part.journal.reason).toBe("perm/g has a hard link made since the previous generation's scan (a write through another name makes no event in its directory)");
+      expectSame(s, g3.part.path);
+      const runs = readRuns(path.join(s.spool, 'rsync', s.host));
+      expect(runs.at(-1)!.parts.data).toMatchObject({ journal: false, journalReason: g3.part.journal.reason });
+      // an event in perm/ only again; the full scan recorded both names, so d2 is rescanned
+      fs.appendFileSync(path.join(s.src, 'perm/g'), 'written through perm/g\n');
+      const g4 = await backupAsync(s, [], day(4));
+      expect(g4.part.journal).toMatchObject({ used: true, reason: null });
+      expect(fs.readFileSync(path.join(g4.part.path, 'd2/f0'), 'utf8')).toMatch(/written through perm\/g/);
+      expectSame(s, g4.part.path);
+      assertSameInode(path.join(g4.part.path, 'd2/f0'), path.join(g4.part.path, 'perm/g'));
+    } finally {
+      await stopWatcher(w);
+    }
+  });
 });
 
 describe('watch: when the journal is not trusted', () => {
