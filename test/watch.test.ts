@@ -316,6 +316,12 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       expect(fs.readFileSync(path.join(g4.part.path, 'd2/f0'), 'utf8')).toMatch(/written through perm\/g/);
       expectSame(s, g4.part.path);
       assertSameInode(path.join(g4.part.path, 'd2/f0'), path.join(g4.part.path, 'perm/g'));
+      // links the manifest records, in a dirty directory: the journal is used
+      fs.writeFileSync(path.join(s.src, 'perm/new'), 'new');
+      fs.appendFileSync(path.join(s.src, 'd2/f0'), 'written through d2/f0\n');
+      const g5 = await backupAsync(s, [], day(5));
+      expect(g5.part.journal).toMatchObject({ used: true, reason: null });
+      expectSame(s, g5.part.path);
     } finally {
       await stopWatcher(w);
     }

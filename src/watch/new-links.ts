@@ -53,7 +53,8 @@ export function unrecordedLink(q: NewLinkQuery): string | null {
     const linked = new Map<string, number>();
     for (const p of q.reader.dir(rel) ?? []) if (p.type !== 'dir') linked.set(p.name.toString('latin1'), p.linkGroup);
     for (const e of parseScan(raw)) {
-      if (e.err || e.type === 'dir' || e.nlink < 2) continue;
+      // the builder groups no symlinks (nothing can be written through one)
+      if (e.err || e.type === 'dir' || e.type === 'symlink' || e.nlink < 2) continue;
       const relPath = joinRel(rel, e.name);
       if (!q.excludes.empty && q.excludes.excluded(relPath, e.name, false)) continue;
       if (!linked.get(e.name.toString('latin1'))) return displayPath(relPath);
