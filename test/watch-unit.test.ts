@@ -11,7 +11,8 @@ import { FLAG, type ManifestEntry } from '../src/manifest/format.js';
 import { consultJournal, DEFAULT_JOURNAL } from '../src/watch/journal-use.js';
 import { rulesFingerprint } from '../src/watch/scan-choice.js';
 import { BackupSchedule } from '../src/watch/backup-schedule.js';
-import { JOURNAL_FORMAT, currentBoot, writeJournal } from '../src/watch/journal-file.js';
+import { currentBoot } from '../src/watch/journal-file.js';
+import { fakeWatcher, partDirOf } from './helpers/watch.js';
 
 const root = (flags = 0): ManifestEntry => ({
   name: Buffer.alloc(0), type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtimeSec: 1, mtimeNsec: 0, rdev: 0, target: null,
@@ -55,16 +56,28 @@ describe('consultJournal: manifests that cannot vouch for a journal', () => {
 
   test('a journal of another root directory (a symlink on the path repointed), or one that names no root, is not used', async ({ tmp }) => {
     const good = manifest(tmp, scan);
-    const journal = (rootId: string | null) => writeJournal(tmp, {
-      format: JOURNAL_FORMAT, part: 'p', source: path.resolve(tmp), rootId, pid: process.pid, pidStart: null, boot: currentBoot(),
-      epoch: { id: 'e', startMono: 1, startWall: 'w', ended: null }, failed: null, flushMono: 0, flushWall: 'w', synced: [], prunedBefore: 0, dirty: {}, watchedDirs: 1,
-    });
-    const ask = () => consultJournal({ partDir: tmp, source: tmp, rootId: '5:6', prev: { name: 'g', reader: good }, now, rules, settings: DEFAULT_JOURNAL });
-    fs.mkdirSync(path.join(tmp, '.hardsnap', 'watch'), { recursive: true });
-    journal('5:7');
-    expect(await ask()).toMatchObject({ use: false, journalFound: true, reason: `the source ${tmp} is not the directory the watcher watches (a symlink on its path repointed, or the root replaced)` });
-    journal(null);
-    expect(await ask()).toMatchObject({ use: false, reason: 'the journal does not say which directory the watcher watches (a watcher older than this backup: restart it)' });
+    const spot = { spool: path.join(tmp, 'spool'), host: 'h', part: 'p', src: tmp };
+    const ask = () => consultJournal({ partDir: partDirOf(spot), source: tmp, rootId: '5:6', prev: { name: 'g', reader: good }, now, rules, settings: DEFAULT_JOURNAL });
+    const epoch = { id: 'e', startMono: 1, startWall: 'w', ended: null };
+    let fake = fakeWatcher(spot, { epoch, rootId: '5:7' });
+    try {
+      expect(await ask()).toMatchObject({ use: false, journalFound: true, reason: `the source ${tmp} is not the directory the watcher watches (a symlink on its path repointed, or the root replaced)` });
+      expect(fake.answered()).toBe(1);
+    } finally {
+      fake.stop();
+    }
+    fake = fakeWatcher(spot, { epoch, rootId: null });
+    try {
+      expect(await ask()).toMatchObject({ use: false, reason: 'the journal does not say which directory the watcher watches (a watcher older than this backup: restart it)' });
+    } finally {
+      fake.stop();
+    }
+    fake = fakeWatcher(spot, { epoch, rootId: '5:6' });
+    try {
+      expect(await ask()).toMatchObject({ use: true });
+    } finally {
+      fake.stop();
+    }
     good.close();
   });
 
