@@ -12,6 +12,7 @@ import { consultJournal, DEFAULT_JOURNAL } from '../src/watch/journal-use.js';
 import { rulesFingerprint } from '../src/watch/scan-choice.js';
 import { BackupSchedule } from '../src/watch/backup-schedule.js';
 import { currentBoot } from '../src/watch/journal-file.js';
+import { fakeWatcher, partDirOf } from './helpers/watch.js';
 
 const root = (flags = 0): ManifestEntry => ({
   name: Buffer.alloc(0), type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtimeSec: 1, mtimeNsec: 0, rdev: 0, target: null,
@@ -33,7 +34,7 @@ const now = new Date('2026-01-02T00:00:00Z');
 describe('consultJournal: manifests that cannot vouch for a journal', () => {
   test('format 1, an incomplete generation, other exclude rules, no journal', async ({ tmp }) => {
     const ask = (reader: ManifestReader | null, r = rules) =>
-      consultJournal({ partDir: tmp, source: tmp, prev: { name: 'g', reader }, now, rules: r, settings: DEFAULT_JOURNAL });
+      consultJournal({ partDir: tmp, source: tmp, rootId: '0:0', prev: { name: 'g', reader }, now, rules: r, settings: DEFAULT_JOURNAL });
     const v1 = ManifestReader.open(path.join(import.meta.dirname, 'fixtures', 'manifest-v1.hsm'));
     try {
       expect(await ask(v1)).toMatchObject({ use: false, reason: 'the previous generation g records no scan start (manifest format 1)' });
@@ -51,6 +52,33 @@ describe('consultJournal: manifests that cannot vouch for a journal', () => {
     fs.writeFileSync(path.join(tmp, '.hardsnap', 'watch', 'journal.json'), '{"format": 1, "dirty": ');
     expect(await ask(good)).toMatchObject({ use: false, journalFound: true, reason: 'the journal is unreadable' });
     for (const r of [bad, good]) r.close();
+  });
+
+  test('a journal of another root directory (a symlink on the path repointed), or one that names no root, is not used', async ({ tmp }) => {
+    const good = manifest(tmp, scan);
+    const spot = { spool: path.join(tmp, 'spool'), host: 'h', part: 'p', src: tmp };
+    const ask = () => consultJournal({ partDir: partDirOf(spot), source: tmp, rootId: '5:6', prev: { name: 'g', reader: good }, now, rules, settings: DEFAULT_JOURNAL });
+    const epoch = { id: 'e', startMono: 1, startWall: 'w', ended: null };
+    let fake = fakeWatcher(spot, { epoch, rootId: '5:7' });
+    try {
+      expect(await ask()).toMatchObject({ use: false, journalFound: true, reason: `the source ${tmp} is not the directory the watcher watches (a symlink on its path repointed, or the root replaced)` });
+      expect(fake.answered()).toBe(1);
+    } finally {
+      fake.stop();
+    }
+    fake = fakeWatcher(spot, { epoch, rootId: null });
+    try {
+      expect(await ask()).toMatchObject({ use: false, reason: 'the journal does not say which directory the watcher watches (a watcher older than this backup: restart it)' });
+    } finally {
+      fake.stop();
+    }
+    fake = fakeWatcher(spot, { epoch, rootId: '5:6' });
+    try {
+      expect(await ask()).toMatchObject({ use: true });
+    } finally {
+      fake.stop();
+    }
+    good.close();
   });
 
   test('rules fingerprints tell string and byte patterns apart, and order matters', () => {

@@ -196,6 +196,41 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     }
   });
 
+  test('a source reached through a symlink that is repointed to another tree: the journal is not trusted, the new tree is read', async ({ tmp }) => {
+    const s = spot(tmp);
+    const a = path.join(tmp, 'A');
+    const b = path.join(tmp, 'B');
+    wideTree(a);
+    fs.symlinkSync('A', s.src);
+    await backupAsync(s, [], day(1));
+    const w = await startWatcher(s);
+    try {
+      await backupAsync(s, [], day(2));
+      // the audit samples every directory, the root too, through the symlink
+      const g3 = await backupAsync(s, [], day(3));
+      expect(g3.part.journal).toMatchObject({ used: true, reason: null });
+      expect(g3.part.journal.audited).toBeGreaterThan(20);
+      // B: a copy of A with one file changed in place, same size and times (nothing the audit can see)
+      fs.cpSync(a, b, { recursive: true, preserveTimestamps: true });
+      const f = path.join(b, 'd7/f0');
+      const old = fs.statSync(path.join(a, 'd7/f0'));
+      fs.writeFileSync(f, 'FILE 7/0\n');
+      fs.utimesSync(f, old.atime, old.mtime);
+      const d = fs.statSync(path.join(a, 'd7'));
+      fs.utimesSync(path.join(b, 'd7'), d.atime, d.mtime);
+      fs.symlinkSync('B', `${s.src}.tmp`);
+      fs.renameSync(`${s.src}.tmp`, s.src);
+      const g4 = await backupAsync(s, ['--audit-sample', '0'], day(4));
+      expect(g4.code).toBe(0);
+      expect(g4.part.journal.used).toBe(false);
+      expect(g4.part.journal.reason).toMatch(/is not the directory the watcher watches \(a symlink on its path repointed/);
+      expect(fs.readFileSync(path.join(g4.part.path, 'd7/f0'), 'utf8')).toBe('FILE 7/0\n');
+      expectSame({ ...s, src: b }, g4.part.path);
+    } finally {
+      await stopWatcher(w);
+    }
+  });
+
   test('a file system mounted over a directory (no inotify event) is read, not taken from the manifest', async ({ tmp }) => {
     if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs: run it as root (CI does)');
     const s = spot(tmp);
@@ -254,6 +289,39 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       const g = await backupAsync(s, [], day(3));
       expect(g.part.journal).toMatchObject({ used: true, reason: null });
       expectSame(s, g.part.path);
+    } finally {
+      await stopWatcher(w);
+    }
+  });
+
+  test('a hard link made after the previous scan, then written through its new name: the old name is backed up with the new content', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    await backupAsync(s, [], day(1));
+    const w = await startWatcher(s);
+    try {
+      await backupAsync(s, [], day(2));
+      // an event in perm/ only: d2's block records f0 as a file of one name
+      fs.linkSync(path.join(s.src, 'd2/f0'), path.join(s.src, 'perm/g'));
+      const g3 = await backupAsync(s, [], day(3));
+      expect(g3.part.journal.used).toBe(false);
+      expect(g3.part.journal.reason).toBe("perm/g has a hard link made since the previous generation's scan (a write through another name makes no event in its directory)");
+      expectSame(s, g3.part.path);
+      const runs = readRuns(path.join(s.spool, 'rsync', s.host));
+      expect(runs.at(-1)!.parts.data).toMatchObject({ journal: false, journalReason: g3.part.journal.reason });
+      // an event in perm/ only again; the full scan recorded both names, so d2 is rescanned
+      fs.appendFileSync(path.join(s.src, 'perm/g'), 'written through perm/g\n');
+      const g4 = await backupAsync(s, [], day(4));
+      expect(g4.part.journal).toMatchObject({ used: true, reason: null });
+      expect(fs.readFileSync(path.join(g4.part.path, 'd2/f0'), 'utf8')).toMatch(/written through perm\/g/);
+      expectSame(s, g4.part.path);
+      assertSameInode(path.join(g4.part.path, 'd2/f0'), path.join(g4.part.path, 'perm/g'));
+      // links the manifest records, in a dirty directory: the journal is used
+      fs.writeFileSync(path.join(s.src, 'perm/new'), 'new');
+      fs.appendFileSync(path.join(s.src, 'd2/f0'), 'written through d2/f0\n');
+      const g5 = await backupAsync(s, [], day(5));
+      expect(g5.part.journal).toMatchObject({ used: true, reason: null });
+      expectSame(s, g5.part.path);
     } finally {
       await stopWatcher(w);
     }

@@ -130,7 +130,8 @@ export async function buildPart(
     const scan = await chooseScan({
       partDir: pdir, source: spec.source, prev: prevGen ? { name: prevGen.name, reader } : null, now: o.now,
       patterns: [...o.exclude, ...(spec.exclude ?? [])], oneFileSystem: o.oneFileSystem,
-      settings: o.journal ?? DEFAULT_JOURNAL, excludes, skipDirs, rootDev: st[ST.DEV]!, startMono, startWall,
+      settings: o.journal ?? DEFAULT_JOURNAL, excludes, skipDirs, rootDev: st[ST.DEV]!,
+      rootId: `${st[ST.DEV]!}:${st[ST.INO]!}`, srcRootFd, startMono, startWall,
       excluded: dry ? 'a dry run does not use the journal' : o.checksum ? '--checksum reads every file' : null,
     });
     if (!dry) {

@@ -5,17 +5,17 @@
  * directories, whose times change with their entries). A dropped inotify event, or a change
  * chokidar could not name, shows up here; any mismatch makes the run scan everything.
  */
-import { isUtf8 } from 'node:buffer';
 import { parseScan, sameMeta, type SourceEntry } from '../fs/entry.js';
 import { sys } from '../fs/native.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { displayPath, joinRel } from '../paths/escape.js';
 import type { ExcludeFilter } from '../apply/build-tree.js';
-import { alwaysScanned } from './unchanged-dirs.js';
+import { alwaysScanned, isDirtyDir } from './unchanged-dirs.js';
 
 export interface AuditQuery {
-  source: string;
+  /** the source root the backup opened (a symlink on the source's path is followed once, there) */
+  rootFd: number;
   reader: ManifestReader;
   dirty: ReadonlySet<string>;
   sample: number;
@@ -32,13 +32,11 @@ export interface AuditResult {
 }
 
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW | sys.O_NOATIME;
+const DOT = Buffer.from('.');
 
 export function audit(q: AuditQuery): AuditResult {
   const random = q.random ?? Math.random;
-  const keys = q.reader.dirKeys().filter((k) => {
-    const rel = Buffer.from(k, 'latin1');
-    return isUtf8(rel) && !q.dirty.has(rel.toString('utf8'));
-  });
+  const keys = q.reader.dirKeys().filter((k) => !isDirtyDir(Buffer.from(k, 'latin1'), q.dirty));
   const n = Math.min(q.sample, keys.length);
   // a partial Fisher-Yates shuffle: the first n are the sample
   for (let i = 0; i < n; i++) {
@@ -59,8 +57,8 @@ export function audit(q: AuditQuery): AuditResult {
 
 /** The first difference between one source directory and its manifest block, or null. */
 function auditDir(q: AuditQuery, rel: Buffer, prev: ManifestEntry[]): string | null {
-  const abs = rel.length ? Buffer.concat([Buffer.from(q.source), Buffer.from('/'), rel]) : Buffer.from(q.source);
-  const fd = sys.openat(sys.AT_FDCWD, abs, O_DIR, 0);
+  // a new descriptor even for the root: reading it must not move the backup's own
+  const fd = sys.openat(q.rootFd, rel.length ? rel : DOT, O_DIR, 0);
   if (fd < 0) return `${displayPath(rel) || '/'}: cannot be opened any more`;
   let raw: Buffer | number;
   try {

@@ -32,6 +32,12 @@ export interface Journal {
   part: string;
   /** the source the watcher watches (absolute, as given) */
   source: string;
+  /**
+   * dev:ino of the directory the watcher watches (the source's real path when its watch began).
+   * The backup compares it with the root it opened: a symlink on the source's path repointed
+   * since makes the same `source` name another tree, which nothing watches.
+   */
+  rootId: string | null;
   pid: number;
   pidStart: string | null;
   boot: string | null;

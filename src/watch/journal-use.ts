@@ -43,6 +43,8 @@ export type JournalDecision =
 export interface JournalQuery {
   partDir: string;
   source: string;
+  /** dev:ino of the source root this backup opened (and reads) */
+  rootId: string;
   /** the previous generation's manifest, or null (none, or unreadable) */
   prev: { name: string; reader: ManifestReader | null } | null;
   /** this run's time (`now`) */
@@ -79,6 +81,9 @@ export async function consultJournal(q: JournalQuery): Promise<JournalDecision> 
   const after = journalUnusable(synced, q, scan, boot);
   if (after) return no(after, true);
   if (synced.epoch!.id !== j.epoch!.id) return no('the watcher began a new epoch during the check', true);
+  // after the sync: a root replaced under the watcher ends its epoch (the better reason, above)
+  const root = rootMismatch(synced, q);
+  if (root) return no(root, true);
   const dirty = new Set<string>();
   for (const [dir, t] of Object.entries(synced.dirty)) if (t >= scan.startMono) dirty.add(dir);
   return { use: true, epoch: synced.epoch!.id, dirty, journalFound: true };
@@ -95,6 +100,13 @@ function journalUnusable(j: Journal, q: JournalQuery, scan: ScanRecord, boot: st
   if (j.epoch.startMono >= scan.startMono) {
     return `the watcher's epoch began (${j.epoch.startWall}) after the previous generation's scan began (${scan.startWall})`;
   }
+  return null;
+}
+
+/** The same source name, another directory: a symlink on its path repointed since the watcher began. */
+function rootMismatch(j: Journal, q: JournalQuery): string | null {
+  if (!j.rootId) return 'the journal does not say which directory the watcher watches (a watcher older than this backup: restart it)';
+  if (j.rootId !== q.rootId) return `the source ${q.source} is not the directory the watcher watches (a symlink on its path repointed, or the root replaced)`;
   return null;
 }
 

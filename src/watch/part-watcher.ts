@@ -264,7 +264,7 @@ export class PartWatcher {
       this.prunedBefore = before;
     }
     const j: Journal = {
-      format: JOURNAL_FORMAT, part: this.o.part, source: path.resolve(this.o.source), pid: process.pid, pidStart: this.pidStart,
+      format: JOURNAL_FORMAT, part: this.o.part, source: path.resolve(this.o.source), rootId: this.rootId, pid: process.pid, pidStart: this.pidStart,
       boot: this.boot, epoch: this.epoch, failed: this.failed, flushMono: monoMicros(), flushWall: new Date().toISOString(),
       synced: [...this.synced], prunedBefore: this.prunedBefore, dirty: Object.fromEntries(this.dirty), watchedDirs: this.watchedDirs,
     };

@@ -1,6 +1,7 @@
 /**
  * One part's choice between a full scan and a journaled one, as the backup makes it: the
- * journal's verdict (journal-use.ts), then the audit (audit.ts), and what the generation's
+ * journal's verdict (journal-use.ts), hard links the previous manifest does not know
+ * (new-links.ts), then the audit (audit.ts), and what the generation's
  * manifest records about its scan (manifest format 2 `scan`).
  */
 import { createHash } from 'node:crypto';
@@ -10,6 +11,7 @@ import type { ScanRecord } from '../manifest/writer.js';
 import { audit } from './audit.js';
 import { currentBoot, journalExists } from './journal-file.js';
 import { consultJournal, type JournalSettings } from './journal-use.js';
+import { unrecordedLink } from './new-links.js';
 import { UnchangedDirs } from './unchanged-dirs.js';
 
 export interface JournalReport {
@@ -49,6 +51,10 @@ export interface ScanQuery {
   excludes: ExcludeFilter;
   skipDirs: Map<string, string>;
   rootDev: number;
+  /** dev:ino of the opened source root */
+  rootId: string;
+  /** the opened source root (the audit reads through it) */
+  srcRootFd: number;
   /** when this scan began: taken before anything else is decided */
   startMono: number;
   startWall: string;
@@ -73,10 +79,12 @@ export async function chooseScan(q: ScanQuery): Promise<ScanChoice> {
     journalFound,
   });
   if (q.excluded) return full(q.excluded, journalExists(q.partDir));
-  const d = await consultJournal({ partDir: q.partDir, source: q.source, prev: q.prev, now: q.now, rules, settings: q.settings });
+  const d = await consultJournal({ partDir: q.partDir, source: q.source, rootId: q.rootId, prev: q.prev, now: q.now, rules, settings: q.settings });
   if (!d.use) return full(d.reason, d.journalFound);
   const reader = q.prev!.reader!;
-  const a = audit({ source: q.source, reader, dirty: d.dirty, sample: q.settings.auditSample, excludes: q.excludes, skipDirs: q.skipDirs });
+  const link = unrecordedLink({ rootFd: q.srcRootFd, rootDev: q.rootDev, reader, dirty: d.dirty, excludes: q.excludes });
+  if (link) return full(`${link} has a hard link made since the previous generation's scan (a write through another name makes no event in its directory)`, true);
+  const a = audit({ rootFd: q.srcRootFd, reader, dirty: d.dirty, sample: q.settings.auditSample, excludes: q.excludes, skipDirs: q.skipDirs });
   if (a.mismatch) return full(`the audit found a change the journal does not know: ${a.mismatch}`, true, a.checked);
   return {
     dirs: new UnchangedDirs(d.dirty, q.rootDev),

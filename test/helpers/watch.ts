@@ -69,8 +69,9 @@ export function scanOf(s: Spot, generation: string) {
 export function fakeWatcher(s: Spot, journal: Partial<Journal>): { stop(): void; answered: () => number } {
   const pdir = partDirOf(s);
   fs.mkdirSync(watchDir(pdir), { recursive: true });
+  const st = fs.statSync(s.src);
   const base: Journal = {
-    format: JOURNAL_FORMAT, part: s.part, source: path.resolve(s.src), pid: process.pid, pidStart: processStart(process.pid),
+    format: JOURNAL_FORMAT, part: s.part, source: path.resolve(s.src), rootId: `${st.dev}:${st.ino}`, pid: process.pid, pidStart: processStart(process.pid),
     boot: currentBoot(), epoch: null, failed: null, flushMono: 0, flushWall: new Date().toISOString(), synced: [], prunedBefore: 0, dirty: {}, watchedDirs: 0,
     ...journal,
   };

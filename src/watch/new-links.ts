@@ -1,0 +1,76 @@
+/**
+ * Hard links the previous generation does not know about. A write through one name of a
+ * hard-linked file makes an inotify event only in the directory of that name; the tree builder
+ * rescans every directory whose block records a hard-linked name (unchanged-dirs.ts), but a link
+ * made after the previous generation's scan is not in any block yet: `ln d2/f other/g`, then a
+ * write through other/g, marks `other` and never `d2`, whose entry is then taken, stale, from
+ * the manifest.
+ *
+ * Every such link made a change (the new name) in a directory the journal names, so before the
+ * journal is trusted the journal's dirty directories that exist are read (one scandir each,
+ * dirty directories only): a non-directory with more than one name that the previous manifest
+ * does not record as hard-linked (a new name, or linkGroup 0) sends the run to a full scan,
+ * which records it. A second name outside the source cannot be seen at all (docs/WATCH.md).
+ */
+import { parseScan } from '../fs/entry.js';
+import { ST, sys } from '../fs/native.js';
+import type { ManifestReader } from '../manifest/reader.js';
+import { displayPath, joinRel } from '../paths/escape.js';
+import type { ExcludeFilter } from '../apply/build-tree.js';
+
+export interface NewLinkQuery {
+  /** the source root the backup opened */
+  rootFd: number;
+  rootDev: number;
+  reader: ManifestReader;
+  /** the journal's dirty directories (UTF-8, relative to the root) */
+  dirty: ReadonlySet<string>;
+  excludes: ExcludeFilter;
+}
+
+const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW | sys.O_NOATIME;
+const DOT = Buffer.from('.');
+
+/** The first name (escaped for humans) of a hard link the previous manifest does not record, or null. */
+export function unrecordedLink(q: NewLinkQuery): string | null {
+  const st = new Float64Array(sys.STAT_FIELDS);
+  for (const dir of q.dirty) {
+    const rel = Buffer.from(dir, 'utf8');
+    if (excludedDir(q.excludes, rel)) continue;
+    const fd = sys.openat(q.rootFd, rel.length ? rel : DOT, O_DIR, 0);
+    // gone or no longer a directory: the scan of its parent (dirty too) sees that
+    if (fd < 0) continue;
+    let raw: Buffer | number;
+    try {
+      // a hard link never crosses file systems, and another device's directory is scanned anyway
+      if (sys.fstat(fd, st) !== 0 || st[ST.DEV] !== q.rootDev) continue;
+      raw = sys.scandir(fd);
+    } finally {
+      sys.close(fd);
+    }
+    // unreadable: the builder's scan of it reports the problem
+    if (typeof raw === 'number') continue;
+    const linked = new Map<string, number>();
+    for (const p of q.reader.dir(rel) ?? []) if (p.type !== 'dir') linked.set(p.name.toString('latin1'), p.linkGroup);
+    for (const e of parseScan(raw)) {
+      // the builder groups no symlinks (nothing can be written through one)
+      if (e.err || e.type === 'dir' || e.type === 'symlink' || e.nlink < 2) continue;
+      const relPath = joinRel(rel, e.name);
+      if (!q.excludes.empty && q.excludes.excluded(relPath, e.name, false)) continue;
+      if (!linked.get(e.name.toString('latin1'))) return displayPath(relPath);
+    }
+  }
+  return null;
+}
+
+/** The directory, or one above it, is excluded: the backup records nothing in it. */
+function excludedDir(excludes: ExcludeFilter, rel: Buffer): boolean {
+  if (excludes.empty || !rel.length) return false;
+  for (let i = rel.indexOf(0x2f); ; i = rel.indexOf(0x2f, i + 1)) {
+    const end = i < 0 ? rel.length : i;
+    const prefix = rel.subarray(0, end);
+    const start = prefix.lastIndexOf(0x2f) + 1;
+    if (excludes.excluded(prefix, prefix.subarray(start), true)) return true;
+    if (i < 0) return false;
+  }
+}
