@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "xxh64.h"
 
@@ -896,6 +897,73 @@ static napi_value js_hashat(napi_env env, napi_callback_info info) {
   return num(env, rc);
 }
 
+/*
+ * The manifest's block framing (src/manifest/format.ts) without node:zlib's per-call cost: its
+ * sync calls make a new zlib stream (state allocated and cleared) for every block, ~50 us for a
+ * block of a few KB, twice per directory of a backup. These keep one stream per direction and
+ * reset it. Main thread only (the streams are not shared with the pool).
+ */
+static z_stream defl, infl;
+static int defl_ready, infl_ready;
+
+/* deflateFrame(raw) -> u32 rawLen | u32 packedLen | u32 crc32(packed) | deflate-raw(raw), level 1 */
+static napi_value js_deflate_frame(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  void *data;
+  size_t len;
+  if (napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok || len > UINT32_MAX) return num(env, -EINVAL);
+  if (!defl_ready) {
+    if (deflateInit2(&defl, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return num(env, -ENOMEM);
+    defl_ready = 1;
+  } else if (deflateReset(&defl) != Z_OK) return num(env, -EIO);
+  size_t cap = 12 + deflateBound(&defl, len);
+  uint8_t *out = malloc(cap);
+  if (!out) return num(env, -ENOMEM);
+  defl.next_in = data;
+  defl.avail_in = (uInt)len;
+  defl.next_out = out + 12;
+  defl.avail_out = (uInt)(cap - 12);
+  if (deflate(&defl, Z_FINISH) != Z_STREAM_END) {
+    free(out);
+    return num(env, -EIO);
+  }
+  uint32_t packed = (uint32_t)defl.total_out;
+  uint32_t crc = (uint32_t)crc32(0L, out + 12, packed);
+  uint32_t hdr[3] = {(uint32_t)len, packed, crc};
+  for (int i = 0; i < 3; i++)
+    for (int b = 0; b < 4; b++) out[i * 4 + b] = (uint8_t)(hdr[i] >> (8 * b)); /* little-endian */
+  napi_value buf;
+  napi_status st = napi_create_buffer_copy(env, 12 + packed, out, NULL, &buf);
+  free(out);
+  return st == napi_ok ? buf : num(env, -ENOMEM);
+}
+
+/* inflateRaw(packed, rawLen) -> Buffer of exactly rawLen bytes, or -EINVAL (corrupt, wrong length) */
+static napi_value js_inflate_raw(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  void *data;
+  size_t len;
+  double want;
+  if (napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok || arg_num(env, argv[1], &want) || want < 0 ||
+      want > UINT32_MAX || len > UINT32_MAX)
+    return num(env, -EINVAL);
+  if (!infl_ready) {
+    if (inflateInit2(&infl, -15) != Z_OK) return num(env, -ENOMEM);
+    infl_ready = 1;
+  } else if (inflateReset(&infl) != Z_OK) return num(env, -EIO);
+  napi_value buf;
+  void *out;
+  uint8_t none;
+  if (napi_create_buffer(env, (size_t)want, &out, &buf) != napi_ok) return num(env, -ENOMEM);
+  infl.next_in = data;
+  infl.avail_in = (uInt)len;
+  infl.next_out = want > 0 ? out : &none; /* zlib refuses a NULL output */
+  infl.avail_out = (uInt)want;
+  /* exactly rawLen bytes of room: a longer stream stops short of its end and is refused */
+  if (inflate(&infl, Z_FINISH) != Z_STREAM_END || infl.total_out != (uLong)want || infl.avail_in != 0) return num(env, -EINVAL);
+  return buf;
+}
+
 /* xxh64(buffer) -> [hi, lo] (for tests and small in-memory data) */
 static napi_value js_xxh64(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -927,6 +995,7 @@ NAPI_MODULE_INIT() {
       FN("renameat", js_renameat), FN("readlinkat", js_readlinkat), FN("setmeta", js_setmeta),
       FN("syncfs", js_syncfs),     FN("fsync", js_fsync),         FN("raiseNofile", js_raise_nofile),
       FN("copy", js_copy),         FN("hashat", js_hashat),       FN("xxh64", js_xxh64),
+      FN("deflateFrame", js_deflate_frame), FN("inflateRaw", js_inflate_raw),
       FN("linkBatchAsync", js_linkbatch_async), FN("copyAsync", js_copy_async),
       FN("spoolDirAsync", js_spooldir_async), FN("setmetaAsync", js_setmeta_async),
   };

@@ -1,12 +1,14 @@
 // The manifest format: every released version stays readable (fixtures, never regenerated),
 // writing and reading round-trip, and damage is detected rather than misread.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { describe, expect } from 'vitest';
 import { test } from './helpers/fixture.js';
 import { ManifestReader, READABLE_VERSIONS, readManifestHeader } from '../src/manifest/reader.js';
 import { ManifestWriter } from '../src/manifest/writer.js';
-import { FLAG, ManifestFormatError, type ManifestEntry } from '../src/manifest/format.js';
+import { FLAG, frame, ManifestFormatError, unframe, type ManifestEntry } from '../src/manifest/format.js';
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures');
 
@@ -118,5 +120,37 @@ describe('writing and reading', () => {
     const m = ManifestReader.open(write('flipped', flipped));
     expect(() => m.dir(Buffer.alloc(0))).toThrow(/checksum/);
     m.close();
+  });
+});
+
+describe('block framing (native zlib stream)', () => {
+  // frames made the way format 1 was first written (node:zlib), to compare byte for byte
+  const nodeFrame = (raw: Buffer, rawLen = raw.length, packed = deflateRawSync(raw, { level: 1 })) => {
+    const out = Buffer.alloc(12 + packed.length);
+    out.writeUInt32LE(rawLen, 0);
+    out.writeUInt32LE(packed.length, 4);
+    out.writeUInt32LE(crc32(packed), 8);
+    packed.copy(out, 12);
+    return out;
+  };
+  const samples = [Buffer.alloc(0), Buffer.from('a'), randomBytes(70_000), Buffer.from('msg-0001.eml\0'.repeat(3000))];
+
+  test('frame() writes the bytes node:zlib wrote, and unframe() reads them back, block after block', () => {
+    for (let round = 0; round < 2; round++) {
+      for (const raw of samples) {
+        expect(frame(raw).equals(nodeFrame(raw))).toBe(true);
+        expect(unframe(nodeFrame(raw)).equals(raw)).toBe(true);
+        expect(unframe(frame(raw)).equals(raw)).toBe(true);
+      }
+    }
+  });
+
+  test('a stream that inflates to more or fewer bytes than recorded, or does not inflate, is an error', () => {
+    const raw = Buffer.from('hello manifest '.repeat(100));
+    expect(() => unframe(nodeFrame(raw, raw.length + 1))).toThrow(ManifestFormatError);
+    expect(() => unframe(nodeFrame(raw, raw.length - 1))).toThrow(ManifestFormatError);
+    expect(() => unframe(nodeFrame(raw, raw.length, Buffer.from([0xff, 0xff, 0xff, 0xff])))).toThrow(ManifestFormatError);
+    // and the stream is usable again after a refused block
+    expect(unframe(frame(raw)).equals(raw)).toBe(true);
   });
 });

@@ -46,6 +46,10 @@ export interface NativeBinding {
   setmetaAsync(dirfd: number, name: PathArg, fd: number, uid: number, gid: number, mode: number,
     mtimeSec: number, mtimeNsec: number, what: number): Promise<number> | number;
   xxh64(data: Buffer): [number, number];
+  /** a manifest block framed: u32 rawLen | u32 packedLen | u32 crc32 | deflate-raw, or -errno */
+  deflateFrame(raw: Buffer): Buffer | number;
+  /** deflate-raw data inflated to exactly rawLen bytes, or -EINVAL (corrupt, other length) */
+  inflateRaw(packed: Buffer, rawLen: number): Buffer | number;
   AT_FDCWD: number; AT_REMOVEDIR: number; O_PATH: number; O_DIRECTORY: number;
   O_NOFOLLOW: number; O_NOATIME: number; O_RDONLY: number; O_WRONLY: number; O_CREAT: number;
   O_EXCL: number; O_NONBLOCK: number; O_TRUNC: number;
