@@ -5,8 +5,9 @@
  * directories, whose times change with their entries). A dropped inotify event, or a change
  * chokidar could not name, shows up here; any mismatch makes the run scan everything.
  */
-import { parseScan, sameMeta, type SourceEntry } from '../fs/entry.js';
-import { sys } from '../fs/native.js';
+import { sameMeta, type SourceEntry } from '../fs/entry.js';
+import { byName } from '../manifest/merge.js';
+import { scanBelow } from './scan-below.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { displayPath, joinRel } from '../paths/escape.js';
@@ -31,9 +32,6 @@ export interface AuditResult {
   mismatch: string | null;
 }
 
-const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW | sys.O_NOATIME;
-const DOT = Buffer.from('.');
-
 export function audit(q: AuditQuery): AuditResult {
   const random = q.random ?? Math.random;
   const keys = q.reader.dirKeys().filter((k) => !isDirtyDir(Buffer.from(k, 'latin1'), q.dirty));
@@ -57,31 +55,18 @@ export function audit(q: AuditQuery): AuditResult {
 
 /** The first difference between one source directory and its manifest block, or null. */
 function auditDir(q: AuditQuery, rel: Buffer, prev: ManifestEntry[]): string | null {
-  // a new descriptor even for the root: reading it must not move the backup's own
-  const fd = sys.openat(q.rootFd, rel.length ? rel : DOT, O_DIR, 0);
-  if (fd < 0) return `${displayPath(rel) || '/'}: cannot be opened any more`;
-  let raw: Buffer | number;
-  try {
-    raw = sys.scandir(fd);
-  } finally {
-    sys.close(fd);
-  }
-  if (typeof raw === 'number') return `${displayPath(rel) || '/'}: cannot be read any more`;
-  const now = parseScan(raw).filter((e) => !skipped(q, rel, e));
-  let pi = 0;
-  for (const e of now) {
-    const p = prev[pi];
+  const read = scanBelow(q.rootFd, rel);
+  if ('failed' in read) return `${displayPath(rel) || '/'}: cannot be ${read.failed === 'open' ? 'opened' : 'read'} any more`;
+  for (const [p, e] of byName(prev, read.entries.filter((x) => !skipped(q, rel, x)))) {
+    if (!e) return `${displayPath(joinRel(rel, p!.name))}: gone`;
     const path = displayPath(joinRel(rel, e.name));
-    if (!p || Buffer.compare(p.name, e.name) > 0) return `${path}: new`;
-    if (Buffer.compare(p.name, e.name) < 0) return `${displayPath(joinRel(rel, p.name))}: gone`;
-    pi++;
+    if (!p) return `${path}: new`;
     if (e.err) return `${path}: cannot be read`;
     const same = e.type === 'dir'
       ? p.type === 'dir' && p.mode === e.mode && p.uid === e.uid && p.gid === e.gid
       : sameMeta(e, p);
     if (!same) return `${path}: changed`;
   }
-  if (pi < prev.length) return `${displayPath(joinRel(rel, prev[pi]!.name))}: gone`;
   return null;
 }
 

@@ -12,8 +12,7 @@
  * does not record as hard-linked (a new name, or linkGroup 0) sends the run to a full scan,
  * which records it. A second name outside the source cannot be seen at all (docs/WATCH.md).
  */
-import { parseScan } from '../fs/entry.js';
-import { ST, sys } from '../fs/native.js';
+import { scanBelow } from './scan-below.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { displayPath, joinRel } from '../paths/escape.js';
 import type { ExcludeFilter } from '../apply/build-tree.js';
@@ -28,31 +27,19 @@ export interface NewLinkQuery {
   excludes: ExcludeFilter;
 }
 
-const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW | sys.O_NOATIME;
-const DOT = Buffer.from('.');
-
 /** The first name (escaped for humans) of a hard link the previous manifest does not record, or null. */
 export function unrecordedLink(q: NewLinkQuery): string | null {
-  const st = new Float64Array(sys.STAT_FIELDS);
   for (const dir of q.dirty) {
     const rel = Buffer.from(dir, 'utf8');
     if (excludedDir(q.excludes, rel)) continue;
-    const fd = sys.openat(q.rootFd, rel.length ? rel : DOT, O_DIR, 0);
-    // gone or no longer a directory: the scan of its parent (dirty too) sees that
-    if (fd < 0) continue;
-    let raw: Buffer | number;
-    try {
-      // a hard link never crosses file systems, and another device's directory is scanned anyway
-      if (sys.fstat(fd, st) !== 0 || st[ST.DEV] !== q.rootDev) continue;
-      raw = sys.scandir(fd);
-    } finally {
-      sys.close(fd);
-    }
-    // unreadable: the builder's scan of it reports the problem
-    if (typeof raw === 'number') continue;
+    const read = scanBelow(q.rootFd, rel);
+    // gone or no longer a directory: the scan of its parent (dirty too) sees that; unreadable:
+    // the builder's scan of it reports the problem; a hard link never crosses file systems,
+    // and another device's directory is scanned anyway
+    if ('failed' in read || read.dev !== q.rootDev) continue;
     const linked = new Map<string, number>();
     for (const p of q.reader.dir(rel) ?? []) if (p.type !== 'dir') linked.set(p.name.toString('latin1'), p.linkGroup);
-    for (const e of parseScan(raw)) {
+    for (const e of read.entries) {
       // the builder groups no symlinks (nothing can be written through one)
       if (e.err || e.type === 'dir' || e.type === 'symlink' || e.nlink < 2) continue;
       const relPath = joinRel(rel, e.name);
