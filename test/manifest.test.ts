@@ -8,7 +8,8 @@ import { describe, expect } from 'vitest';
 import { test } from './helpers/fixture.js';
 import { ManifestReader, READABLE_VERSIONS, readManifestHeader } from '../src/manifest/reader.js';
 import { ManifestWriter } from '../src/manifest/writer.js';
-import { FLAG, frame, ManifestFormatError, unframe, type ManifestEntry } from '../src/manifest/format.js';
+import { ByteSink, encodeEntry, FLAG, frame, ManifestFormatError, RawDirBlock, unframe, type ManifestEntry } from '../src/manifest/format.js';
+import { hashHex, hexWord } from '../src/fs/native.js';
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures');
 
@@ -152,5 +153,71 @@ describe('block framing (native zlib stream)', () => {
     expect(() => unframe(nodeFrame(raw, raw.length, Buffer.from([0xff, 0xff, 0xff, 0xff])))).toThrow(ManifestFormatError);
     // and the stream is usable again after a refused block
     expect(unframe(frame(raw)).equals(raw)).toBe(true);
+  });
+});
+
+describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
+  const fixtures = ['manifest-v1.hsm', 'manifest-v2.hsm'];
+
+  test('each field read in place equals the decoded entry, in both fixtures and a written manifest', ({ tmp }) => {
+    const file = path.join(tmp, 'm.hsm');
+    const w = ManifestWriter.create(file, { part: 'p', generation: 'g', created: 'c', tool: 't' });
+    w.addDir(Buffer.from('d\xff', 'latin1'), Array.from({ length: 40 }, (_, i) => ({ ...entry(i), flags: i % 7 === 0 ? FLAG.UNSTABLE : 0 })));
+    w.finish({ ...entry(0), name: Buffer.alloc(0), type: 'dir', target: null, hash: null });
+    let seen = 0;
+    for (const f of [...fixtures.map((x) => path.join(FIXTURES, x)), file]) {
+      const m = ManifestReader.open(f);
+      try {
+        for (const key of m.dirKeys()) {
+          const decoded = m.dirByKey(key)!;
+          const raw = m.rawDirByKey(key)!;
+          expect(raw.dir.toString('latin1')).toBe(key);
+          expect(raw.length).toBe(decoded.length);
+          decoded.forEach((e, i) => {
+            expect(raw.isFile(i)).toBe(e.type === 'file');
+            expect(raw.flags(i) & ~FLAG.HAS_HASH).toBe(e.flags);
+            expect((raw.flags(i) & FLAG.HAS_HASH) !== 0).toBe(e.hash !== null);
+            expect([raw.size(i), raw.mtimeSec(i), raw.mtimeNsec(i), raw.ino(i)]).toEqual([e.size, e.mtimeSec, e.mtimeNsec, e.ino]);
+            expect(raw.decode(i)).toEqual(e);
+            seen++;
+          });
+        }
+        expect([...m.rawWalk()].map((b) => b.dir.toString('latin1'))).toEqual(m.dirKeys());
+      } finally {
+        m.close();
+      }
+    }
+    expect(seen).toBeGreaterThan(45);
+  });
+
+  test('a damaged block is an error, never a misread: truncated entry, trailing bytes, unknown type, a count too big', () => {
+    const good = Buffer.concat([Buffer.from([1, 0, 0, 0, 0x61]), Buffer.from([1, 0, 0, 0])]);
+    const one = Buffer.alloc(58 + 1);
+    one[0] = 1; // a regular file
+    one.writeUInt16LE(1, 2);
+    one[58] = 0x78;
+    expect(new RawDirBlock(Buffer.concat([good, one])).length).toBe(1);
+    for (const bad of [
+      Buffer.concat([good, one.subarray(0, 40)]),
+      Buffer.concat([good, one, Buffer.from([0])]),
+      Buffer.concat([good, Buffer.from([99]), one.subarray(1)]),
+      Buffer.concat([Buffer.from([1, 0, 0, 0, 0x61]), Buffer.from([0xff, 0xff, 0, 0]), one]),
+      Buffer.from([200, 0, 0, 0, 1]),
+    ]) {
+      expect(() => new RawDirBlock(bad)).toThrow(ManifestFormatError);
+    }
+  });
+
+  test('hashHex and hexWord are inverses; a hash that is not 16 hex digits is refused when written', () => {
+    for (const [hi, lo] of [[0, 0], [0xffffffff, 1], [0x0123abcd, 0xfedc9870], [0x80000000, 0x7fffffff]]) {
+      const hex = hashHex(hi!, lo!);
+      expect(hex).toBe(hi!.toString(16).padStart(8, '0') + lo!.toString(16).padStart(8, '0'));
+      expect([hexWord(hex, 0), hexWord(hex, 8)]).toEqual([hi, lo]);
+      expect(hexWord(hex.toUpperCase(), 0)).toBe(hi);
+    }
+    expect(hexWord('0123456g89abcdef', 0)).toBe(-1);
+    for (const bad of ['0123456789abcde', '0123456789abcdeg', 'x123456789abcdef0']) {
+      expect(() => encodeEntry(new ByteSink(), { ...entry(1), hash: bad })).toThrow(ManifestFormatError);
+    }
   });
 });

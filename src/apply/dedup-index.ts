@@ -12,7 +12,7 @@
  * run are kept as objects (~200 bytes each), at most DEPARTED_MAX and RUN_ENTRIES_MAX of them.
  */
 import type { Meta } from '../fs/entry.js';
-import { FLAG, type ManifestEntry } from '../manifest/format.js';
+import { FLAG, type ManifestEntry, type RawDirBlock } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { joinRel } from '../paths/escape.js';
 import { sys } from '../fs/native.js';
@@ -51,12 +51,22 @@ function indexable(e: ManifestEntry): boolean {
   return e.type === 'file' && e.hash !== null && e.ino > 0 && e.size >= DEDUP_MIN_SIZE && !(e.flags & (FLAG.UNSTABLE | FLAG.ABSENT));
 }
 
+/** indexable() of entry i of an undecoded block */
+function rawIndexable(b: RawDirBlock, i: number): boolean {
+  const flags = b.flags(i);
+  return b.isFile(i) && (flags & FLAG.HAS_HASH) !== 0 && !(flags & (FLAG.UNSTABLE | FLAG.ABSENT)) && b.ino(i) > 0 && b.size(i) >= DEDUP_MIN_SIZE;
+}
+
 /** 32-bit hash of size and mtime (the index key; collisions only cost a block decode). */
-function key32(m: Meta): number {
-  let h = (m.size >>> 0) ^ Math.imul(Math.floor(m.size / 4294967296) >>> 0, 0x9e3779b1);
-  h = Math.imul(h ^ (m.mtimeSec >>> 0), 0x85ebca6b);
-  h = Math.imul(h ^ Math.floor(m.mtimeSec / 4294967296) >>> 0, 0x27d4eb2f);
-  h = Math.imul(h ^ m.mtimeNsec, 0xc2b2ae35);
+function key32(m: Pick<Meta, 'size' | 'mtimeSec' | 'mtimeNsec'>): number {
+  return key32Of(m.size, m.mtimeSec, m.mtimeNsec);
+}
+
+function key32Of(size: number, mtimeSec: number, mtimeNsec: number): number {
+  let h = (size >>> 0) ^ Math.imul(Math.floor(size / 4294967296) >>> 0, 0x9e3779b1);
+  h = Math.imul(h ^ (mtimeSec >>> 0), 0x85ebca6b);
+  h = Math.imul(h ^ Math.floor(mtimeSec / 4294967296) >>> 0, 0x27d4eb2f);
+  h = Math.imul(h ^ mtimeNsec, 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
 }
 
@@ -113,20 +123,20 @@ class ManifestTable {
 
   constructor(private readonly reader: ManifestReader, private readonly root: number, private readonly ownsReader: boolean,
     arena: ByteArena) {
-    for (const { dir, entries } of reader.walk()) {
+    // the blocks stay undecoded: only the few files a lookup hits are decoded, then
+    for (const b of reader.rawWalk()) {
       let d = -1;
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
-        if (!indexable(e)) continue;
+      for (let i = 0; i < b.length; i++) {
+        if (!rawIndexable(b, i)) continue;
         if (d < 0) {
           d = this.dirs.length;
-          this.dirs.push(arena.copy(dir));
+          this.dirs.push(arena.copy(b.dir));
         }
         const n = this.size++;
         this.keys = grow(this.keys, n);
         this.dirOf = grow(this.dirOf, n);
         this.posOf = grow(this.posOf, n);
-        this.keys[n] = key32(e);
+        this.keys[n] = key32Of(b.size(i), b.mtimeSec(i), b.mtimeNsec(i));
         this.dirOf[n] = d;
         this.posOf[n] = i;
       }

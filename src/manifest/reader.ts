@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import {
-  decodeDirBlock, decodeEntry, END_MAGIC, MAGIC, ManifestFormatError, TRAILER_LEN, unframe,
+  decodeDirBlock, decodeEntry, END_MAGIC, MAGIC, ManifestFormatError, RawDirBlock, TRAILER_LEN, unframe,
   type ManifestEntry,
 } from './format.js';
 import type { ManifestHeader } from './writer.js';
@@ -98,9 +98,20 @@ export class ManifestReader {
     return at ? this.block(at).entries : undefined;
   }
 
+  /** One directory's block by its latin1 key, undecoded (RawDirBlock). */
+  rawDirByKey(key: string): RawDirBlock | undefined {
+    const at = this.index.get(key);
+    return at ? this.framed(at, (raw) => new RawDirBlock(raw)) : undefined;
+  }
+
   /** Every directory block, in the order they were written (the walk order of the run). */
   *walk(): Generator<{ dir: Buffer; entries: ManifestEntry[] }> {
     for (const key of this.order) yield this.block(this.index.get(key)!);
+  }
+
+  /** The same, undecoded. */
+  *rawWalk(): Generator<RawDirBlock> {
+    for (const key of this.order) yield this.rawDirByKey(key)!;
   }
 
   close(): void {
@@ -108,8 +119,12 @@ export class ManifestReader {
   }
 
   private block(at: { offset: number; length: number }): { dir: Buffer; entries: ManifestEntry[] } {
+    return this.framed(at, decodeDirBlock);
+  }
+
+  private framed<T>(at: { offset: number; length: number }, decode: (raw: Buffer) => T): T {
     try {
-      return decodeDirBlock(unframe(readAt(this.fd, at.offset, at.length)));
+      return decode(unframe(readAt(this.fd, at.offset, at.length)));
     } catch (err) {
       if (err instanceof RangeError) throw new ManifestFormatError(`damaged block: ${err.message}`);
       throw err;
