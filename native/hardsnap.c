@@ -169,16 +169,14 @@ static void put_f64(uint8_t *p, double v) { memcpy(p, &v, 8); }
  *   f64 rdev, f64 blocks, name bytes, symlink target bytes.
  * err is the errno of fstatat (ENOENT: vanished since readdir) or of readlinkat.
  */
-static napi_value js_scandir(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  NUMARG(0, fd);
-  int dfd = openat((int)fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return num(env, -errno);
+static int do_scandir(int fd, uint8_t **result, size_t *result_len) {
+  int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return -errno;
   DIR *d = fdopendir(dfd);
   if (!d) {
     int e = errno;
     close(dfd);
-    return num(env, -e);
+    return -e;
   }
   size_t cap = 64, n = 0;
   struct dent *ents = malloc(cap * sizeof *ents);
@@ -205,7 +203,7 @@ static napi_value js_scandir(napi_env env, napi_callback_info info) {
     for (size_t i = 0; i < n; i++) free(ents[i].name);
     free(ents);
     closedir(d);
-    return num(env, -err);
+    return -err;
   }
   qsort(ents, n, sizeof *ents, dent_cmp);
   size_t outcap = n * (REC_HEAD + 48) + 256, outlen = 0;
@@ -216,10 +214,10 @@ static napi_value js_scandir(napi_env env, napi_callback_info info) {
     int e = 0;
     ssize_t tl = 0;
     memset(&st, 0, sizeof st);
-    if (fstatat((int)fd, ents[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (fstatat(fd, ents[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
       e = errno;
     } else if (S_ISLNK(st.st_mode)) {
-      tl = readlinkat((int)fd, ents[i].name, target, sizeof target);
+      tl = readlinkat(fd, ents[i].name, target, sizeof target);
       if (tl < 0) {
         e = errno;
         tl = 0;
@@ -254,6 +252,18 @@ static napi_value js_scandir(napi_env env, napi_callback_info info) {
   }
   free(ents);
   closedir(d);
+  *result = out;
+  *result_len = outlen;
+  return 0;
+}
+
+static napi_value js_scandir(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  NUMARG(0, fd);
+  uint8_t *out;
+  size_t outlen;
+  int rc = do_scandir((int)fd, &out, &outlen);
+  if (rc < 0) return num(env, rc);
   napi_value buf;
   void *bdata;
   napi_create_buffer_copy(env, outlen, out, &bdata, &buf);
@@ -707,16 +717,20 @@ static napi_value js_copy(napi_env env, napi_callback_info info) {
 /* ---------- the same on the libuv thread pool: many operations in flight ---------- */
 
 /*
- * The spool side of entering a directory, one round trip after another on a pool thread so
- * that many directories are in flight: with flags & 1, mkdirat(newdirfd, name, 0700), then
- * (when that succeeded, or was not asked) open the new directory; and open the previous
- * generation's directory (O_PATH) when prevdirfd >= 0. res[0] = mkdir's 0 or -errno, res[1] =
- * the new directory's descriptor or -errno, res[2] = the previous one's or -errno (-EBADF when
- * not asked). A failed mkdir leaves res[1] = -errno of the mkdir, nothing opened.
+ * Entering a directory, one round trip after another on a pool thread so that many
+ * directories are in flight: with flags & 1, mkdirat(newdirfd, name, 0700), then (when that
+ * succeeded, or was not asked) open the new directory; open the previous generation's
+ * directory (O_PATH) when prevdirfd >= 0; with flags & 2, open the source directory
+ * srcdirfd/name (O_NOATIME where permitted) and scan it as scandir() does, so the main thread
+ * finds it read. res[0] = mkdir's 0 or -errno, res[1] = the new directory's descriptor or
+ * -errno, res[2] = the previous one's, res[3] = the source's (-EBADF when not asked). A
+ * failed mkdir leaves res[1] = -errno of the mkdir, nothing opened. *scan gets the scan
+ * (malloc'ed) or stays NULL with *scanrc = -errno.
  */
-static int do_spooldir(int newdirfd, int prevdirfd, const char *name, int flags, int32_t *res) {
+static int do_spooldir(int newdirfd, int prevdirfd, int srcdirfd, const char *name, int flags, int32_t *res,
+                       uint8_t **scan, size_t *scanlen, int *scanrc) {
   res[0] = 0;
-  res[1] = res[2] = -EBADF;
+  res[1] = res[2] = res[3] = -EBADF;
   if (newdirfd >= 0) {
     if ((flags & 1) && mkdirat(newdirfd, name, 0700) < 0) res[0] = res[1] = -errno;
     if (!res[0]) {
@@ -728,6 +742,13 @@ static int do_spooldir(int newdirfd, int prevdirfd, const char *name, int flags,
     int fd = openat(prevdirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     res[2] = fd < 0 ? -errno : fd;
   }
+  if (flags & 2) {
+    const int fl = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int fd = openat(srcdirfd, name, fl | O_NOATIME);
+    if (fd < 0 && errno == EPERM) fd = openat(srcdirfd, name, fl);
+    res[3] = fd < 0 ? -errno : fd;
+    *scanrc = fd < 0 ? res[3] : do_scandir(fd, scan, scanlen);
+  }
   return 0;
 }
 
@@ -737,6 +758,9 @@ typedef struct {
   napi_ref keep[2];
   int kind; /* 1 link batch, 2 copy, 3 spool directory, 4 setmeta */
   int fd1, fd2, fd3, flags;
+  uint8_t *scan; /* kind 3: the source directory's scan, handed to JS as an external Buffer */
+  size_t scanlen;
+  int scanrc;
   double meta[6];
   const uint8_t *names;
   size_t nameslen, rlen;
@@ -750,14 +774,25 @@ static void job_execute(napi_env env, void *data) {
   job_t *j = data;
   if (j->kind == 1) j->rc = (double)do_linkbatch(j->fd1, j->fd2, j->names, j->nameslen, j->res, j->rlen);
   else if (j->kind == 2) j->rc = do_copy(j->fd1, j->n1, j->fd2, j->n2, j->io);
-  else if (j->kind == 3) j->rc = do_spooldir(j->fd1, j->fd2, j->n1, j->flags, j->res);
+  else if (j->kind == 3) j->rc = do_spooldir(j->fd1, j->fd2, j->fd3, j->n1, j->flags, j->res, &j->scan, &j->scanlen, &j->scanrc);
   else j->rc = do_setmeta(j->fd1, j->n1, j->fd2, j->meta[0], j->meta[1], j->meta[2], j->meta[3], j->meta[4], j->flags);
+}
+
+static void free_scan(napi_env env, void *data, void *hint) {
+  free(data);
 }
 
 static void job_complete(napi_env env, napi_status status, void *data) {
   job_t *j = data;
-  if (status == napi_ok) napi_resolve_deferred(env, j->deferred, num(env, j->rc));
-  else {
+  if (status == napi_ok) {
+    napi_value v = NULL;
+    if (j->kind == 3 && (j->flags & 2)) {
+      /* the scan, or its -errno */
+      if (j->scan && napi_create_external_buffer(env, j->scanlen, j->scan, free_scan, NULL, &v) == napi_ok) j->scan = NULL;
+      else v = num(env, j->scan ? -ENOMEM : j->scanrc);
+    }
+    napi_resolve_deferred(env, j->deferred, v ? v : num(env, j->rc));
+  } else {
     napi_value msg, err;
     napi_create_string_utf8(env, "native job cancelled", NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, NULL, msg, &err);
@@ -766,6 +801,7 @@ static void job_complete(napi_env env, napi_status status, void *data) {
   for (int i = 0; i < 2; i++)
     if (j->keep[i]) napi_delete_reference(env, j->keep[i]);
   napi_delete_async_work(env, j->work);
+  free(j->scan);
   free(j);
 }
 
@@ -818,19 +854,23 @@ static napi_value js_copy_async(napi_env env, napi_callback_info info) {
   return job_queue(env, j);
 }
 
-/* spoolDirAsync(newdirfd, prevdirfd, name, flags, res Int32Array(3)) -> Promise<0> (do_spooldir) */
+/*
+ * spoolDirAsync(newdirfd, prevdirfd, name, flags, res Int32Array(4), srcdirfd) -> Promise<0>,
+ * or with flags & 2 Promise<scan Buffer | -errno> (do_spooldir)
+ */
 static napi_value js_spooldir_async(napi_env env, napi_callback_info info) {
-  ARGS(5);
+  ARGS(6);
   job_t *j = calloc(1, sizeof *j);
-  double nd, pd, fl;
+  double nd, pd, fl, sd = -1;
   napi_typedarray_type t;
   size_t rlen = 0;
   void *rdata = NULL;
   int e = 0;
   if (arg_num(env, argv[0], &nd) || arg_num(env, argv[1], &pd) || arg_num(env, argv[3], &fl)) e = -EINVAL;
+  else if (((int)fl & 2) && arg_num(env, argv[5], &sd)) e = -EINVAL;
   else if ((e = arg_path(env, argv[2], j->n1)) >= 0) e = 0;
   if (!e && (napi_get_typedarray_info(env, argv[4], &t, &rlen, &rdata, NULL, NULL) != napi_ok ||
-             t != napi_int32_array || rlen < 3))
+             t != napi_int32_array || rlen < 4))
     e = -EINVAL;
   if (e) {
     free(j);
@@ -839,6 +879,7 @@ static napi_value js_spooldir_async(napi_env env, napi_callback_info info) {
   j->kind = 3;
   j->fd1 = (int)nd;
   j->fd2 = (int)pd;
+  j->fd3 = (int)sd;
   j->flags = (int)fl;
   j->res = rdata;
   napi_create_reference(env, argv[4], 1, &j->keep[0]);

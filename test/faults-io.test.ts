@@ -69,6 +69,28 @@ function interceptCopy(fn: (real: CopyFn, ...a: Parameters<CopyFn>) => number): 
   }
 }
 
+type OpenFn = (dirfd: number, name: Buffer | string, flags: number, mode: number) => number;
+
+/**
+ * Intercepts every open of a source directory at the fs seam: the builder's own (`sys.openat`
+ * with O_NOATIME, which `fn` also sees for source files a content link compares) and the
+ * read-ahead on the pool (`sys.spoolDirAsync` with its scan flag 2, done here on the main
+ * thread with the same results), so that a fault `fn` injects hits a directory whichever way
+ * the builder enters it.
+ */
+function interceptSourceDirOpen(fn: (real: OpenFn, ...a: Parameters<OpenFn>) => number): void {
+  const openat: OpenFn = sys.openat.bind(sys);
+  vi.spyOn(sys, 'openat').mockImplementation((d, n, f, m) => (f & sys.O_NOATIME ? fn(openat, d, n, f, m) : openat(d, n, f, m)));
+  const spoolDir = sys.spoolDirAsync.bind(sys);
+  vi.spyOn(sys, 'spoolDirAsync').mockImplementation(async (nd, pd, name, flags, res, sd) => {
+    await spoolDir(nd, pd, name, flags & ~2, res, -1);
+    if (!(flags & 2)) return 0;
+    const fd = fn(openat, sd, name, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW | sys.O_NOATIME, 0);
+    res[3] = fd;
+    return fd < 0 ? fd : sys.scandir(fd);
+  });
+}
+
 describe('read errors', () => {
   test('EIO reading one source file (injected at the fs seam): reported by path, exit 23, absent from the manifest, others intact, copied by the next run', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
@@ -94,10 +116,7 @@ describe('read errors', () => {
     const src = path.join(tmp, 'src');
     const spool = path.join(tmp, 'spool');
     makeTree(src, { 'locked/in.txt': 'in', 'locked': { dir: true, mode: 0o750, mtime: 1_600_000_000_123_456_789n }, 'open.txt': 'o' });
-    const openat = sys.openat;
-    // the engine opens source directories (only those) with O_NOATIME
-    vi.spyOn(sys, 'openat').mockImplementation((dirfd, name, flags, mode) =>
-      nameOf(name) === 'locked' && flags & sys.O_NOATIME ? -13 : openat(dirfd, name, flags, mode));
+    interceptSourceDirOpen((openat, dirfd, name, flags, mode) => (nameOf(name) === 'locked' ? -13 : openat(dirfd, name, flags, mode)));
     const r1 = await backupInProcess(spool, src, 1);
     expect(r1.exit).toBe(23);
     expect(r1.reported.map((p) => [p.path.toString(), p.code, p.message])).toEqual([['locked', 'EACCES', 'cannot open directory: EACCES']]);
@@ -231,9 +250,7 @@ describe('resume meets a source directory it cannot open', () => {
     // a killed run of day 2 got as far as this partial (linked from day 1, as a run does)
     const pdir = path.join(spool, 'rsync', 'h1', 'data');
     execFileSync('cp', ['-al', path.join(pdir, genName(1)), path.join(pdir, `${genName(2)}.partial`)]);
-    const openat = sys.openat;
-    vi.spyOn(sys, 'openat').mockImplementation((dirfd, name, flags, mode) =>
-      nameOf(name) === 'locked' && flags & sys.O_NOATIME ? -13 : openat(dirfd, name, flags, mode));
+    interceptSourceDirOpen((openat, dirfd, name, flags, mode) => (nameOf(name) === 'locked' ? -13 : openat(dirfd, name, flags, mode)));
     const r2 = await backupInProcess(spool, src, 2);
     expect(r2.exit).toBe(23);
     vi.restoreAllMocks();
@@ -251,9 +268,7 @@ describe('descriptors', () => {
     const tree: Record<string, string> = { 'open.txt': 'o' };
     for (let i = 0; i < 20; i++) tree[`locked${i}/in.txt`] = 'in';
     makeTree(src, tree);
-    const openat = sys.openat;
-    vi.spyOn(sys, 'openat').mockImplementation((dirfd, name, flags, mode) =>
-      nameOf(name).startsWith('locked') && flags & sys.O_NOATIME ? -13 : openat(dirfd, name, flags, mode));
+    interceptSourceDirOpen((openat, dirfd, name, flags, mode) => (nameOf(name).startsWith('locked') ? -13 : openat(dirfd, name, flags, mode)));
     const close = sys.close;
     const badCloses: number[] = [];
     vi.spyOn(sys, 'close').mockImplementation((fd) => {
@@ -274,10 +289,9 @@ describe('a source directory swapped between scan and descent', () => {
     const spool = path.join(tmp, 'spool');
     makeTree(tmp, { 'secret/key.pem': 'TOP-SECRET-KEY' });
     makeTree(src, { 'd/inner.txt': 'inner', 'e/x.txt': 'x' });
-    const openat = sys.openat;
     let swapped = 0;
-    vi.spyOn(sys, 'openat').mockImplementation((dirfd, name, flags, mode) => {
-      if (nameOf(name) === 'd' && flags & sys.O_DIRECTORY && dirfd !== sys.AT_FDCWD && !swapped++) {
+    interceptSourceDirOpen((openat, dirfd, name, flags, mode) => {
+      if (nameOf(name) === 'd' && !swapped++) {
         fs.renameSync(path.join(src, 'd'), path.join(tmp, 'd-moved'));
         fs.symlinkSync(path.join(tmp, 'secret'), path.join(src, 'd'));
       }

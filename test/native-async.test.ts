@@ -13,8 +13,8 @@ describe('spoolDirAsync and setmetaAsync', () => {
     fs.mkdirSync(path.join(tmp, 'prev/d'), { recursive: true });
     const nd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'new'), O_DIR, 0);
     const pd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'prev'), O_DIR, 0);
-    const res = new Int32Array(3);
-    expect(await sys.spoolDirAsync(nd, pd, Buffer.from('d'), 1, res)).toBe(0);
+    const res = new Int32Array(4);
+    expect(await sys.spoolDirAsync(nd, pd, Buffer.from('d'), 1, res, -1)).toBe(0);
     expect(res[0]).toBe(0);
     expect(res[1]).toBeGreaterThan(2);
     expect(res[2]).toBeGreaterThan(2);
@@ -26,14 +26,46 @@ describe('spoolDirAsync and setmetaAsync', () => {
     expect(st[7]).toBe(fs.statSync(path.join(tmp, 'prev/d')).ino);
     sys.close(res[1]!);
     sys.close(res[2]!);
-    const again = new Int32Array(3);
-    await sys.spoolDirAsync(nd, -1, 'd', 1, again);
-    expect([...again]).toEqual([-17, -17, -9]);
-    const missingPrev = new Int32Array(3);
-    await sys.spoolDirAsync(-1, pd, 'nothing', 1, missingPrev);
-    expect([...missingPrev]).toEqual([0, -9, -2]);
+    const again = new Int32Array(4);
+    await sys.spoolDirAsync(nd, -1, 'd', 1, again, -1);
+    expect([...again]).toEqual([-17, -17, -9, -9]);
+    const missingPrev = new Int32Array(4);
+    await sys.spoolDirAsync(-1, pd, 'nothing', 1, missingPrev, -1);
+    expect([...missingPrev]).toEqual([0, -9, -2, -9]);
+    // the results array must hold four slots
+    expect(await sys.spoolDirAsync(nd, -1, 'e', 1, new Int32Array(3), -1)).toBe(-22);
     sys.close(nd);
     sys.close(pd);
+  });
+
+  test('with flags & 2 it opens and scans the source directory too: the same records as scandir(), or the errno', async ({ tmp }) => {
+    fs.mkdirSync(path.join(tmp, 'new'));
+    fs.mkdirSync(path.join(tmp, 'src/d/sub'), { recursive: true });
+    fs.writeFileSync(path.join(tmp, 'src/d/b'), 'bb');
+    fs.writeFileSync(Buffer.concat([Buffer.from(path.join(tmp, 'src/d/')), Buffer.from([0xff])]), 'x');
+    fs.symlinkSync('target', path.join(tmp, 'src/d/a'));
+    fs.writeFileSync(path.join(tmp, 'src/f'), '');
+    const nd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'new'), O_DIR, 0);
+    const sd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'src'), O_DIR, 0);
+    const res = new Int32Array(4);
+    const scan = await sys.spoolDirAsync(nd, -1, 'd', 1 | 2, res, sd);
+    expect(Buffer.isBuffer(scan)).toBe(true);
+    expect(res[3]).toBeGreaterThan(2);
+    const st = new Float64Array(sys.STAT_FIELDS);
+    sys.fstat(res[3]!, st);
+    expect(st[7]).toBe(fs.statSync(path.join(tmp, 'src/d')).ino);
+    const sync = sys.scandir(res[3]!);
+    expect(Buffer.isBuffer(sync) && (scan as Buffer).equals(sync)).toBe(true);
+    sys.close(res[1]!);
+    sys.close(res[3]!);
+    // a file, a missing name: the open's errno both as the result and in res[3]; nothing opened
+    for (const [name, errno] of [['f', -20], ['gone', -2]] as const) {
+      const r = new Int32Array(4);
+      expect(await sys.spoolDirAsync(-1, -1, name, 2, r, sd)).toBe(errno);
+      expect([...r]).toEqual([0, -9, -9, errno]);
+    }
+    sys.close(nd);
+    sys.close(sd);
   });
 
   test('setmetaAsync sets mode and nanosecond mtime on a descriptor, and says which step failed', async ({ tmp }) => {

@@ -74,6 +74,8 @@ interface Frame {
   dst: number;
   prev: number;
   meta: Meta;
+  /** its scan, when it was read ahead on the pool (a Buffer as sys.scandir gives it, or -errno) */
+  scan?: Buffer | number;
   subdirs: Subdir[];
   next: number;
   /** this directory's manifest entries, in name order; null entries were dropped */
@@ -91,10 +93,12 @@ interface Subdir {
   name: Buffer;
   meta: SourceEntry;
   prevIsDir: boolean;
-  /** the spool side of entering it (mkdir, open new and previous), started ahead of the walk */
-  ready?: Promise<number>;
-  /** spoolDirAsync's results: mkdir rc, new directory fd, previous directory fd */
+  /** entering it (mkdir, open new and previous, open and scan the source), started ahead of the walk */
+  ready?: Promise<Buffer | number>;
+  /** spoolDirAsync's results: mkdir rc, new directory fd, previous directory fd, source fd */
   spool?: Int32Array;
+  /** whether the job opens and scans the source directory too */
+  scanAhead?: boolean;
 }
 
 interface PendingLink {
@@ -122,6 +126,17 @@ const MAX_IN_FLIGHT = 64;
  */
 const LOOKAHEAD = 16;
 const MAX_PREPARED = 64;
+/**
+ * A directory is read ahead on the pool (open and scan of the source, as well as its spool
+ * side) when its own size is at most this: taking the scan off the main thread lets it overlap
+ * with the main thread's work (and with source round trips on NFS). Size is about proportional
+ * to the entry count on common file systems (ext4: ~32 bytes an entry), so the scans waiting to
+ * be used stay small (at most MAX_PREPARED of them); a bigger directory is scanned when entered.
+ */
+const SCAN_AHEAD_MAX_DIR_SIZE = 64 * 1024;
+/** spoolDirAsync's flags */
+const SPOOL_MKDIR = 1;
+const SPOOL_SCAN = 2;
 
 function newFrame(rel: Buffer, src: number, dst: number, prev: number, meta: Meta): Frame {
   let settle!: () => void;
@@ -216,7 +231,7 @@ export class TreeBuilder {
   }
 
   /** Counts an async native job that belongs to no directory's entries; resolves to its rc. */
-  private track(p: Promise<number> | number): Promise<number> {
+  private track<T extends Buffer | number>(p: Promise<T> | number): Promise<T | number> {
     if (typeof p === 'number') return Promise.resolve(p);
     this.inFlight++;
     return p.then((rc) => rc, (err: unknown) => {
@@ -278,10 +293,13 @@ export class TreeBuilder {
       if (sub.ready) continue;
       if (i > f.next && this.prepared.size >= MAX_PREPARED) break;
       // -EBADF until the job fills them: a job that never ran leaves nothing to close or use
-      sub.spool = new Int32Array(3).fill(-9);
+      sub.spool = new Int32Array(4).fill(-9);
       this.prepared.add(sub);
       const prev = sub.prevIsDir ? f.prev : -1;
-      sub.ready = this.track(sys.spoolDirAsync(this.o.dryRun ? -1 : f.dst, prev, sub.name, 1, sub.spool));
+      // watch mode may not scan it at all (the journal knows it unchanged)
+      sub.scanAhead = !this.o.unchangedDirs && sub.meta.size <= SCAN_AHEAD_MAX_DIR_SIZE;
+      const flags = SPOOL_MKDIR | (sub.scanAhead ? SPOOL_SCAN : 0);
+      sub.ready = this.track(sys.spoolDirAsync(this.o.dryRun ? -1 : f.dst, prev, sub.name, flags, sub.spool, f.src));
     }
   }
 
@@ -297,22 +315,24 @@ export class TreeBuilder {
 
   /** Closes what a prepared directory that was never entered opened. */
   private closePrepared(res: Int32Array): void {
-    if (res[1]! >= 0) sys.close(res[1]!);
-    if (res[2]! >= 0) sys.close(res[2]!);
-    res[1] = res[2] = -1;
+    for (let i = 1; i < 4; i++) {
+      if (res[i]! >= 0) sys.close(res[i]!);
+      res[i] = -1;
+    }
   }
 
   private async enter(parent: Frame, sub: Subdir): Promise<Frame | null> {
     const o = this.o;
     const rel = joinRel(parent.rel, sub.name);
-    await sub.ready;
+    const scanned = await sub.ready;
     this.prepared.delete(sub);
     const res = sub.spool!;
     // the descriptors are this function's from here on, closed once on every way out
     const made = res[0]!;
     let dst = res[1]!;
     let prev = res[2]! >= 0 ? res[2]! : -1;
-    res[1] = res[2] = -1;
+    const srcAhead = sub.scanAhead ? res[3]! : null;
+    res[1] = res[2] = res[3] = -1;
     const closeSpoolSide = () => {
       if (dst >= 0) sys.close(dst);
       if (prev >= 0) sys.close(prev);
@@ -329,9 +349,10 @@ export class TreeBuilder {
       }
     } catch (err) {
       closeSpoolSide();
+      if (srcAhead !== null && srcAhead >= 0) sys.close(srcAhead);
       throw err;
     }
-    const src = sys.openat(parent.src, sub.name, O_DIR | sys.O_NOATIME, 0);
+    const src = srcAhead ?? sys.openat(parent.src, sub.name, O_DIR | sys.O_NOATIME, 0);
     if (src < 0) {
       closeSpoolSide();
       this.problem(rel, errnoName(src), 'cannot open directory');
@@ -352,7 +373,9 @@ export class TreeBuilder {
       this.fatal(rel, rc, 'cannot open the new directory in the spool');
     }
     if (o.dryRun) dst = -1;
-    return newFrame(rel, src, dst, prev, sub.meta);
+    const child = newFrame(rel, src, dst, prev, sub.meta);
+    if (srcAhead !== null) child.scan = scanned;
+    return child;
   }
 
   /**
@@ -499,7 +522,8 @@ export class TreeBuilder {
   private listDir(f: Frame, prevList: ManifestEntry[]): SourceEntry[] | number {
     const known = f.prev >= 0 ? this.o.unchangedDirs?.entries(f.rel, f.src, prevList) : null;
     if (known) return known;
-    const raw = sys.scandir(f.src);
+    const raw = f.scan ?? sys.scandir(f.src);
+    f.scan = undefined;
     return typeof raw === 'number' ? raw : parseScan(raw);
   }
 

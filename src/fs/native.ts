@@ -36,12 +36,14 @@ export interface NativeBinding {
   /** copy on the libuv thread pool; io must not be shared with another job in flight */
   copyAsync(srcdirfd: number, srcname: PathArg, dstdirfd: number, dstname: PathArg, io: Float64Array): Promise<number> | number;
   /**
-   * The spool side of entering a directory, on the pool: with flags & 1 mkdirat(newdirfd, name,
-   * 0700), then open it (when the mkdir succeeded or was not asked; newdirfd -1: neither), and
-   * open prevdirfd/name O_PATH (prevdirfd -1: not). res: [mkdir 0 | -errno, new fd | -errno,
-   * previous fd | -errno]; the caller owns and closes the descriptors.
+   * Entering a directory, on the pool: with flags & 1 mkdirat(newdirfd, name, 0700), then open
+   * it (when the mkdir succeeded or was not asked; newdirfd -1: neither); open prevdirfd/name
+   * O_PATH (prevdirfd -1: not); with flags & 2 open srcdirfd/name (O_NOATIME where permitted)
+   * and scan it. res: [mkdir 0 | -errno, new fd | -errno, previous fd | -errno, source fd |
+   * -errno]; the caller owns and closes the descriptors. With flags & 2 it resolves to the
+   * scan (as scandir() returns it) or -errno, else to 0.
    */
-  spoolDirAsync(newdirfd: number, prevdirfd: number, name: PathArg, flags: number, res: Int32Array): Promise<number> | number;
+  spoolDirAsync(newdirfd: number, prevdirfd: number, name: PathArg, flags: number, res: Int32Array, srcdirfd: number): Promise<Buffer | number> | number;
   /** setmeta on the pool */
   setmetaAsync(dirfd: number, name: PathArg, fd: number, uid: number, gid: number, mode: number,
     mtimeSec: number, mtimeNsec: number, what: number): Promise<number> | number;
