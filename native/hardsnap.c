@@ -756,7 +756,7 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref keep[2];
-  int kind; /* 1 link batch, 2 copy, 3 spool directory, 4 setmeta */
+  int kind; /* 1 link batch, 2 copy, 3 spool directory, 4 setmeta, 5 hashat, 6 same content */
   int fd1, fd2, fd3, flags;
   uint8_t *scan; /* kind 3: the source directory's scan, handed to JS as an external Buffer */
   size_t scanlen;
@@ -770,11 +770,16 @@ typedef struct {
   double rc;
 } job_t;
 
+static double do_hashat(int dirfd, const char *name, double *io);
+static int do_samecontent(int srcdirfd, const char *srcname, int rootfd, const char *rel);
+
 static void job_execute(napi_env env, void *data) {
   job_t *j = data;
   if (j->kind == 1) j->rc = (double)do_linkbatch(j->fd1, j->fd2, j->names, j->nameslen, j->res, j->rlen);
   else if (j->kind == 2) j->rc = do_copy(j->fd1, j->n1, j->fd2, j->n2, j->io);
   else if (j->kind == 3) j->rc = do_spooldir(j->fd1, j->fd2, j->fd3, j->n1, j->flags, j->res, &j->scan, &j->scanlen, &j->scanrc);
+  else if (j->kind == 5) j->rc = do_hashat(j->fd1, j->n1, j->io);
+  else if (j->kind == 6) j->rc = do_samecontent(j->fd1, j->n1, j->fd2, j->n2);
   else j->rc = do_setmeta(j->fd1, j->n1, j->fd2, j->meta[0], j->meta[1], j->meta[2], j->meta[3], j->meta[4], j->flags);
 }
 
@@ -907,16 +912,48 @@ static napi_value js_setmeta_async(napi_env env, napi_callback_info info) {
   return job_queue(env, j);
 }
 
-/* hashat(dirfd, name, io): XXH64 of a regular file's content (never follows a symlink). */
-static napi_value js_hashat(napi_env env, napi_callback_info info) {
+/* hashatAsync(dirfd, name, io) -> Promise<0 | staged failure>, on the pool */
+static napi_value js_hashat_async(napi_env env, napi_callback_info info) {
   ARGS(3);
-  NUMARG(0, dirfd);
-  PATHARG(1, name);
-  double *io = arg_f64array(env, argv[2], IO_COUNT);
-  if (!io) return num(env, -EINVAL);
+  job_t *j = calloc(1, sizeof *j);
+  double d;
+  int e = 0;
+  if (arg_num(env, argv[0], &d)) e = -EINVAL;
+  else if ((e = arg_path(env, argv[1], j->n1)) >= 0) e = 0;
+  if (!e && !(j->io = arg_f64array(env, argv[2], IO_COUNT))) e = -EINVAL;
+  if (e) {
+    free(j);
+    return num(env, e);
+  }
+  j->kind = 5;
+  j->fd1 = (int)d;
+  napi_create_reference(env, argv[2], 1, &j->keep[0]);
+  return job_queue(env, j);
+}
+
+/* sameContentAsync(srcdirfd, srcname, rootfd, rel) -> Promise<1 | 0 | -errno>, on the pool */
+static napi_value js_samecontent_async(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  job_t *j = calloc(1, sizeof *j);
+  double sd, rd;
+  int e = 0;
+  if (arg_num(env, argv[0], &sd) || arg_num(env, argv[2], &rd)) e = -EINVAL;
+  else if ((e = arg_path(env, argv[1], j->n1)) >= 0 && (e = arg_path(env, argv[3], j->n2)) >= 0) e = 0;
+  if (e) {
+    free(j);
+    return num(env, e);
+  }
+  j->kind = 6;
+  j->fd1 = (int)sd;
+  j->fd2 = (int)rd;
+  return job_queue(env, j);
+}
+
+/* hashat(dirfd, name, io): XXH64 of a regular file's content (never follows a symlink). */
+static double do_hashat(int dirfd, const char *name, double *io) {
   struct stat before, after;
-  double opened = open_regular((int)dirfd, name, &before, io);
-  if (opened < 0) return num(env, opened);
+  double opened = open_regular(dirfd, name, &before, io);
+  if (opened < 0) return opened;
   int sfd = (int)opened;
   xxh64_state h;
   xxh64_init(&h, 0);
@@ -935,7 +972,78 @@ static napi_value js_hashat(napi_env env, napi_callback_info info) {
     io[IO_BYTES] = (double)n;
   }
   close(sfd);
-  return num(env, rc);
+  return rc;
+}
+
+static napi_value js_hashat(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  NUMARG(0, dirfd);
+  PATHARG(1, name);
+  double *io = arg_f64array(env, argv[2], IO_COUNT);
+  if (!io) return num(env, -EINVAL);
+  return num(env, do_hashat((int)dirfd, name, io));
+}
+
+static ssize_t read_full(int fd, char *buf, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = read(fd, buf + done, len - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) break;
+    done += (size_t)n;
+  }
+  return (ssize_t)done;
+}
+
+/*
+ * Byte comparison before a content link (--dedup-verify): the source file srcdirfd/srcname
+ * (O_NOFOLLOW, O_NOATIME where permitted) against the spool file rel below the generation
+ * root rootfd (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS). 1: same bytes, 0: they differ,
+ * -errno: one could not be opened or read.
+ */
+#define CMP_CHUNK (256 * 1024)
+static int do_samecontent(int srcdirfd, const char *srcname, int rootfd, const char *rel) {
+  const int fl = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  int a = openat(srcdirfd, srcname, fl | O_NOATIME);
+  if (a < 0 && errno == EPERM) a = openat(srcdirfd, srcname, fl);
+  if (a < 0) return -errno;
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (uint64_t)(fl | O_NOATIME);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+  int b = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof how);
+  if (b < 0 && errno == EPERM) {
+    how.flags = (uint64_t)fl;
+    b = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof how);
+  }
+  if (b < 0) {
+    int e = errno;
+    close(a);
+    return -e;
+  }
+  char *ba = malloc(2 * CMP_CHUNK), *bb = ba ? ba + CMP_CHUNK : NULL;
+  int rc = ba ? 1 : -ENOMEM;
+  while (rc == 1) {
+    ssize_t na = read_full(a, ba, CMP_CHUNK), nb = na < 0 ? 0 : read_full(b, bb, CMP_CHUNK);
+    if (na < 0 || nb < 0) rc = (int)(na < 0 ? na : nb);
+    else if (na != nb || memcmp(ba, bb, (size_t)na)) rc = 0;
+    else if (na == 0) break;
+  }
+  free(ba);
+  close(a);
+  close(b);
+  return rc;
+}
+
+/* sameContent(srcdirfd, srcname, rootfd, rel) -> 1 | 0 | -errno (do_samecontent) */
+static napi_value js_samecontent(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  NUMARG(0, sd);
+  PATHARG(1, sname);
+  NUMARG(2, rd);
+  PATHARG(3, rel);
+  return num(env, do_samecontent((int)sd, sname, (int)rd, rel));
 }
 
 /*
@@ -1036,6 +1144,7 @@ NAPI_MODULE_INIT() {
       FN("renameat", js_renameat), FN("readlinkat", js_readlinkat), FN("setmeta", js_setmeta),
       FN("syncfs", js_syncfs),     FN("fsync", js_fsync),         FN("raiseNofile", js_raise_nofile),
       FN("copy", js_copy),         FN("hashat", js_hashat),       FN("xxh64", js_xxh64),
+      FN("sameContent", js_samecontent), FN("hashatAsync", js_hashat_async), FN("sameContentAsync", js_samecontent_async),
       FN("deflateFrame", js_deflate_frame), FN("inflateRaw", js_inflate_raw),
       FN("linkBatchAsync", js_linkbatch_async), FN("copyAsync", js_copy_async),
       FN("spoolDirAsync", js_spooldir_async), FN("setmetaAsync", js_setmeta_async),

@@ -79,4 +79,34 @@ describe('spoolDirAsync and setmetaAsync', () => {
     // a closed descriptor: the chmod step (2) fails with EBADF
     expect(await sys.setmetaAsync(-1, '', fd, 0, 0, 0o755, 0, 0, 2)).toBe(-(2 << 16 | 9));
   });
+
+  test('hashatAsync gives hashat\'s results; sameContent(Async) says same, different, or -errno, never following a symlink in the spool', async ({ tmp }) => {
+    fs.mkdirSync(path.join(tmp, 'src'));
+    fs.mkdirSync(path.join(tmp, 'gen/d'), { recursive: true });
+    const big = Buffer.alloc(600 * 1024, 7); // across the 256 KiB compare chunk
+    fs.writeFileSync(path.join(tmp, 'src/a'), big);
+    fs.writeFileSync(path.join(tmp, 'gen/d/same'), big);
+    const late = Buffer.from(big);
+    late[late.length - 1] = 8; // differs in the last chunk only
+    fs.writeFileSync(path.join(tmp, 'gen/d/late'), late);
+    fs.writeFileSync(path.join(tmp, 'gen/d/short'), big.subarray(0, 1000));
+    fs.symlinkSync(path.join(tmp, 'gen/d/same'), path.join(tmp, 'gen/d/link'));
+    fs.symlinkSync('d', path.join(tmp, 'gen/viadir'));
+    const sd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'src'), O_DIR, 0);
+    const gd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'gen'), O_DIR, 0);
+    const a = new Float64Array(sys.IO_FIELDS);
+    const b = new Float64Array(sys.IO_FIELDS);
+    expect(sys.hashat(sd, 'a', a)).toBe(0);
+    expect(await sys.hashatAsync(sd, 'a', b)).toBe(0);
+    expect([...b]).toEqual([...a]);
+    expect(await sys.hashatAsync(sd, 'missing', b)).toBeLessThan(0);
+    const cases: [string, number][] = [['d/same', 1], ['d/late', 0], ['d/short', 0], ['d/link', -40], ['viadir/same', -40], ['../src/a', -18], ['d/none', -2]];
+    for (const [rel, want] of cases) {
+      expect(sys.sameContent(sd, 'a', gd, rel), rel).toBe(want);
+      expect(await sys.sameContentAsync(sd, 'a', gd, rel), rel).toBe(want);
+    }
+    expect(sys.sameContent(sd, 'missing', gd, 'd/same')).toBe(-2);
+    sys.close(sd);
+    sys.close(gd);
+  });
 });

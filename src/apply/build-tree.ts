@@ -17,7 +17,7 @@ import { MODE_BITS, parseScan, type Meta, type SourceEntry } from '../fs/entry.j
 import { IO, ST, STAGE, errnoName, hashHex, splitStaged, sys } from '../fs/native.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import { decide, needsChecksum, type Decision } from '../plan/decide.js';
-import { sameContent } from '../fs/compare.js';
+import { sameContent, sameness, type Sameness } from '../fs/compare.js';
 import type { Candidate, DedupIndex } from './dedup-index.js';
 import type { ManifestWriter } from '../manifest/writer.js';
 import { removeChildAt } from './remove-tree.js';
@@ -487,11 +487,15 @@ export class TreeBuilder {
         continue;
       }
       if (d.action === 'copy') {
-        // a content link (hash first, on this thread) saves the copy altogether
-        const linked = this.contentLink(f, e);
-        this.plan(f, e, d, linked ? { via: 'content' } : undefined);
-        if (linked) f.out.push(linked);
-        else await this.fireCopy(f, e, f.out.push(null) - 1);
+        // a file with a content-link candidate is hashed (and compared) on the pool, then linked
+        // or copied; the walk goes on meanwhile
+        const cands = this.contentCandidates(e);
+        await this.slot();
+        if (cands.length) void this.fireContentLink(f, e, d, cands, f.out.push(null) - 1, sourceHash ?? null);
+        else {
+          this.plan(f, e, d);
+          if (!this.fatalError) this.startCopy(f, e, f.out.push(null) - 1);
+        }
         continue;
       }
       this.plan(f, e, d);
@@ -680,8 +684,7 @@ export class TreeBuilder {
   }
 
   /** Copies a new or changed file on the pool; unusual outcomes are redone on this thread. */
-  private async fireCopy(f: Frame, e: SourceEntry, at: number): Promise<void> {
-    await this.slot();
+  private startCopy(f: Frame, e: SourceEntry, at: number): void {
     const io = new Float64Array(sys.IO_FIELDS);
     io[IO.FLAGS] = (this.o.asRoot ? 1 : 0) | 2;
     this.job(f, sys.copyAsync(f.src, e.name, f.dst, e.name, io), (rc) => {
@@ -754,8 +757,17 @@ export class TreeBuilder {
    * was read), else null. Reads the source only, never the spool.
    */
   private hashSource(f: Frame, e: SourceEntry): string | null {
-    const io = this.io;
-    if (sys.hashat(f.src, e.name, io) !== 0) return null;
+    return this.hashRead(e, this.io, sys.hashat(f.src, e.name, this.io));
+  }
+
+  /** hashSource on the pool */
+  private async hashSourceAsync(f: Frame, e: SourceEntry): Promise<string | null> {
+    const io = new Float64Array(sys.IO_FIELDS);
+    return this.hashRead(e, io, await this.track(sys.hashatAsync(f.src, e.name, io)));
+  }
+
+  private hashRead(e: SourceEntry, io: Float64Array, rc: number): string | null {
+    if (rc !== 0) return null;
     this.stats.hashedFiles++;
     this.stats.hashedBytes += io[IO.BYTES]!;
     const s = IO.STAT;
@@ -764,28 +776,29 @@ export class TreeBuilder {
     return same ? hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) : null;
   }
 
+  /** Files in the content index this new or changed file may be linked to (none in a dry run). */
+  private contentCandidates(e: SourceEntry): Candidate[] {
+    const ix = this.o.dedup;
+    return !ix || this.o.dryRun || e.type !== 'file' ? [] : ix.candidates(e);
+  }
+
   /**
    * Content deduplication: links a new or changed file to an identical one already in the spool
    * instead of writing it. Only files with a candidate (same size, mtime, mode and owner in the
    * index) are hashed first, so nothing is written that would be thrown away. Returns null when
-   * no link was made (the caller copies).
+   * no link was made (the caller copies). On this thread; fireContentLink() is the same on the pool.
    */
   private contentLink(f: Frame, e: SourceEntry): ManifestEntry | null {
-    const ix = this.o.dedup;
-    if (!ix || this.o.dryRun || e.type !== 'file') return null;
-    const cands = ix.candidates(e);
+    const cands = this.contentCandidates(e);
     if (!cands.length) return null;
     const hash = this.knownHash?.e === e ? this.knownHash.hash : this.hashSource(f, e);
     if (!hash) return null;
     let emlink = false;
     for (const c of cands) {
-      if (!ix.sameHash(c.hash, hash)) continue;
-      const r = this.linkCandidate(f, e, c, hash);
-      if (r === 'linked') {
-        this.stats.dedupLinked++;
-        this.stats.dedupBytes += e.size;
-        return this.manifestEntry(e.name, e, this.st[ST.INO]!, 0, hash);
-      }
+      if (!this.o.dedup!.sameHash(c.hash, hash)) continue;
+      const same = this.o.dedupVerify ? sameContent(f.src, e.name, this.o.dedup!.rootFd(c), this.o.dedup!.relPath(c)) : undefined;
+      const r = this.linkCandidate(f, e, c, hash, same);
+      if (r === 'linked') return this.contentLinked(e, hash);
       if (r === 'EMLINK') emlink = true;
     }
     // the copy that follows joins the index and is the link base for the next ones
@@ -793,12 +806,60 @@ export class TreeBuilder {
     return null;
   }
 
-  private linkCandidate(f: Frame, e: SourceEntry, c: Candidate, hash: string): 'linked' | 'EMLINK' | 'no' {
+  /**
+   * contentLink() with the hashing and the byte comparison on the pool, then the link, or the
+   * copy started. Holds a slot and the frame open throughout: its descriptors stay valid.
+   */
+  private async fireContentLink(f: Frame, e: SourceEntry, d: Decision, cands: Candidate[], at: number, known: string | null): Promise<void> {
+    this.inFlight++;
+    f.pending++;
+    try {
+      const ix = this.o.dedup!;
+      const hash = known ?? await this.hashSourceAsync(f, e);
+      let m: ManifestEntry | null = null;
+      let emlink = false;
+      for (const c of hash ? cands : []) {
+        if (this.fatalError) return;
+        if (!ix.sameHash(c.hash, hash!)) continue;
+        const same = this.o.dedupVerify ? sameness(await this.track(sys.sameContentAsync(f.src, e.name, ix.rootFd(c), ix.relPath(c)))) : undefined;
+        if (this.fatalError) return;
+        const r = this.linkCandidate(f, e, c, hash!, same);
+        if (r === 'linked') {
+          m = this.contentLinked(e, hash!);
+          break;
+        }
+        if (r === 'EMLINK') emlink = true;
+      }
+      if (this.fatalError) return;
+      if (emlink && !m) this.stats.emlinkCopies++;
+      this.plan(f, e, d, m ? { via: 'content' } : undefined);
+      if (m) f.out[at] = m;
+      else this.startCopy(f, e, at);
+    } catch (err) {
+      this.fatalError ??= err;
+    } finally {
+      this.inFlight--;
+      this.waiters.shift()?.();
+      f.pending--;
+      this.checkDone(f);
+    }
+  }
+
+  private contentLinked(e: SourceEntry, hash: string): ManifestEntry {
+    this.stats.dedupLinked++;
+    this.stats.dedupBytes += e.size;
+    return this.manifestEntry(e.name, e, this.st[ST.INO]!, 0, hash);
+  }
+
+  /**
+   * Links one candidate whose hash matched; `same` is the byte comparison's result (undefined:
+   * not asked, --no-dedup-verify). this.st holds the new link's stat when it says 'linked'.
+   */
+  private linkCandidate(f: Frame, e: SourceEntry, c: Candidate, hash: string, same: Sameness | undefined): 'linked' | 'EMLINK' | 'no' {
     const ix = this.o.dedup!;
     const rootFd = ix.rootFd(c);
     const rel = ix.relPath(c);
-    if (this.o.dedupVerify) {
-      const same = sameContent(f.src, e.name, rootFd, rel);
+    if (same !== undefined) {
       if (same === false) {
         this.stats.dedupMismatches++;
         this.o.onNote(`${this.o.part}: ${joinRel(f.rel, e.name).toString()} has the size, metadata and XXH64 (${hash}) of ${ix.rootLabel(c)}/${rel.toString()} but different bytes: written, not linked`);

@@ -160,16 +160,19 @@ class ManifestTable {
   lookup(m: Meta, out: Candidate[]): void {
     const k = key32(m);
     let cachedDir = -1;
-    let entries: ManifestEntry[] = [];
+    let block: RawDirBlock | undefined;
     for (let i = this.heads[k & this.mask]!; i >= 0; i = this.next[i]!) {
       if (this.keys[i] !== k) continue;
       const d = this.dirOf[i]!;
       if (cachedDir !== d) {
         cachedDir = d;
-        entries = this.reader.dir(this.dirs[d]!) ?? [];
+        block = this.reader.rawDirByKey(this.dirs[d]!.toString('latin1'));
       }
-      const e = entries[this.posOf[i]!];
-      if (!e || !indexable(e) || !matches(e, m)) continue;
+      const pos = this.posOf[i]!;
+      // a key collision or a stale position costs a look at three fields, not a decoded block
+      if (!block || pos >= block.length || block.size(pos) !== m.size || block.mtimeSec(pos) !== m.mtimeSec || block.mtimeNsec(pos) !== m.mtimeNsec) continue;
+      const e = block.decode(pos);
+      if (!indexable(e) || !matches(e, m)) continue;
       out.push({ mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root: this.root, dir: this.dirs[d]!, name: e.name, ino: e.ino });
     }
   }

@@ -31,6 +31,16 @@ export interface NativeBinding {
   raiseNofile(): number;
   copy(srcdirfd: number, srcname: PathArg, dstdirfd: number, dstname: PathArg, io: Float64Array): number;
   hashat(dirfd: number, name: PathArg, io: Float64Array): number;
+  /** hashat on the pool; io must not be shared with another job in flight */
+  hashatAsync(dirfd: number, name: PathArg, io: Float64Array): Promise<number> | number;
+  /**
+   * Byte comparison of srcdirfd/srcname (O_NOFOLLOW, O_NOATIME where permitted) with the spool
+   * file rel below rootfd (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): 1 same, 0 different,
+   * -errno when one cannot be opened or read
+   */
+  sameContent(srcdirfd: number, srcname: PathArg, rootfd: number, rel: PathArg): number;
+  /** sameContent on the pool */
+  sameContentAsync(srcdirfd: number, srcname: PathArg, rootfd: number, rel: PathArg): Promise<number> | number;
   /** linkBatch on the libuv thread pool: many spool operations in flight (NFS latency) */
   linkBatchAsync(olddirfd: number, newdirfd: number, names: Buffer, results: Int32Array): Promise<number> | number;
   /** copy on the libuv thread pool; io must not be shared with another job in flight */

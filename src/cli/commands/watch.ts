@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { parseDuration } from '../../time/duration.js';
 import { parsePartArg } from '../../backup/validate.js';
-import { startWatch } from '../../watch/run-watch.js';
 import type { Output } from '../../ui/output.js';
 import { addCommon, collect, resolveTarget, type CommonOptions } from '../common.js';
 import type { CliContext } from '../context.js';
@@ -52,6 +51,8 @@ async function watch(o: WatchCliOptions, ctx: CliContext, out: Output): Promise<
     ? o.part.map((a) => parsePartArg(a))
     : (cfg.parts ?? []).map((p) => ({ name: p.name, source: p.path }));
   const every = o.backupEvery ?? cfg.backupEvery;
+  // loaded here, not with the CLI: chokidar and the watcher cost every other command ~15 ms
+  const { startWatch } = await import('../../watch/run-watch.js');
   const handle = startWatch({
     spool, host, parts,
     backupEveryMs: every ? parseDuration(every, '--backup-every') : 0,
