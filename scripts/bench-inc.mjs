@@ -4,18 +4,16 @@
 // `find SRC -printf`) back to back, so the machine's drift hits all alike. With --progress,
 // instead: --progress against --no-progress of the first build, alternating which goes first.
 // Hardsnap runs with --no-flush (the floor does not flush). --rsync adds rsync --link-dest
-// (its own day too, into a new directory) to each round.
+// (into a new directory) to each round.
 //
-// Every run, hardsnap's and the floor's alike, comes after its own mutate.py day (seeds
-// continue from one bench run to the next), as a nightly run does: the source is a copy of
-// DIR/src-N on a file system of its own (a loop-mounted ext4 image, DIR/evolve-src.img, kept),
-// changed in place, and each run adds a generation to DIR/spool-evolve. Nothing is deleted on
-// the spool's file system while runs are timed: on ext4 without a journal (this machine's
-// disk) inodes freed less than a minute before (five when their table block is dirty) are
-// skipped one by one when new ones are allocated (fs/ext4/ialloc.c, recently_deleted()), which
-// charged every mkdir and create of a run made right after a deletion, something no nightly
-// run pays. At the end the older generations and the floor's copies are removed; a bench run
-// that finds that clean-up less than 65 s old waits.
+// Every run is the same day: day 2's tree (mutate.py's day of changes) over a generation of
+// day 1's, as in bench.mjs (a). What a run made is then renamed aside into DIR/graveyard, not
+// deleted, so that nothing is deleted on the spool's file system while runs are timed: on
+// ext4 without a journal (this machine's disk) inodes freed less than a minute before (five
+// when their table block is dirty) are skipped one by one when new ones are allocated
+// (fs/ext4/ialloc.c, recently_deleted()), which charged every mkdir and create of a run made
+// right after a deletion, something no nightly run pays. The graveyard is emptied at the end;
+// a bench run that finds that clean-up less than 65 s old waits.
 //   node scripts/bench-inc.mjs [--files N] [--runs N] [--dir DIR] [--builds WT1,WT2@ARGS] [--rsync] [--progress] [--keep]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,7 +22,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BENCH = path.resolve(ROOT, '..', 'shared', 'bench');
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : dflt);
 const FILES = Number(opt('files', 100000));
@@ -42,8 +39,8 @@ const BUILDS = opt('builds', ROOT).split(',').map((b) => {
   return { dir: path.resolve(dir), extra: words.filter((w) => !isEnv(w) && !w.startsWith('node:')), env, node, label: b };
 });
 const SRC = path.join(DIR, `src-${FILES}`);
-if (!fs.existsSync(`${SRC}.done`)) throw new Error(`${SRC} missing: run npm run bench -- --files ${FILES} --dir ${DIR} first`);
-if (process.getuid?.() !== 0) throw new Error('bench-inc needs root: its source is a loop-mounted ext4 image');
+const DAY2 = `${SRC}-day2`;
+for (const t of [SRC, DAY2]) if (!fs.existsSync(`${t}.done`)) throw new Error(`${t} missing: run npm run bench -- --files ${FILES} --dir ${DIR} first`);
 
 function sh(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', ...opts });
@@ -51,79 +48,47 @@ function sh(cmd, args, opts = {}) {
   return r;
 }
 
-// ---------- the evolving source, on its own file system ----------
-const img = path.join(DIR, 'evolve-src.img');
-const mnt = path.join(DIR, 'evolve-src');
-const tree = path.join(mnt, 'tree');
-const dayFile = path.join(DIR, 'evolve-day');
-fs.mkdirSync(mnt, { recursive: true });
-if (!fs.existsSync(`${img}.done`)) {
-  fs.rmSync(img, { force: true });
-  const bytes = Number(sh('du', ['-sb', SRC], { stdio: ['ignore', 'pipe', 'pipe'] }).stdout.split('\t')[0]);
-  sh('truncate', ['-s', String(Math.ceil(bytes * 2 + 512e6)), img]);
-  sh('mkfs.ext4', ['-q', '-F', '-N', String(FILES * 3 + 10000), img]);
-  sh('mount', ['-o', 'loop', img, mnt]);
-  sh('cp', ['-a', SRC, tree]);
-  sh('umount', [mnt]);
-  fs.writeFileSync(`${img}.done`, '');
-  fs.rmSync(dayFile, { force: true });
-}
-if (!fs.readFileSync('/proc/self/mounts', 'utf8').includes(` ${mnt} `)) sh('mount', ['-o', 'loop', img, mnt]);
-let day = fs.existsSync(dayFile) ? Number(fs.readFileSync(dayFile, 'utf8')) : 1;
-function mutateDay() {
-  day++;
-  sh('python3', [path.join(BENCH, 'mutate.py'), tree, '--seed', String(day)]);
-  fs.writeFileSync(dayFile, String(day));
-}
-
-// ---------- the spool ----------
-const spool = path.join(DIR, 'spool-evolve');
+const spool = path.join(DIR, 'spool-inc');
 const pdir = path.join(spool, 'rsync', 'b', 'm');
-const floorDir = path.join(DIR, 'floor-evolve');
+const FIRST = '2026-01-01T030000Z';
+const SECOND = '2026-01-02T030000Z';
+const first = path.join(pdir, FIRST);
+const graveyard = path.join(DIR, 'graveyard');
 const cleanedStamp = path.join(DIR, 'inc-cleaned-at');
-const nowOf = (d) => new Date(Date.UTC(2026, 0, d, 3)).toISOString().replace('.000', '');
 const hardsnap = (build, args, now) => {
   const bin = path.join(build.dir, 'bin', 'hardsnap');
   const [cmd, pre] = build.node.length ? [process.execPath, ['--single-threaded-gc', ...build.node, bin]] : [bin, []];
   sh(cmd, [...pre, ...args, ...build.extra], { env: { ...process.env, ...build.env, HARDSNAP_NOW: now } });
 };
-const newest = () => fs.realpathSync(path.join(pdir, 'last'));
-
-/** Keeps the newest generation only; what this removes is freed now (see the header). */
+let buried = 0;
+/** Day 1's generation the newest again: day 2's and its manifest renamed aside (not deleted). */
+function bury() {
+  const grave = path.join(graveyard, String(++buried));
+  fs.mkdirSync(grave, { recursive: true });
+  fs.renameSync(path.join(pdir, SECOND), path.join(grave, SECOND));
+  fs.renameSync(path.join(pdir, '.hardsnap', 'manifests', `${SECOND}.hsm`), path.join(grave, `${SECOND}.hsm`));
+  fs.rmSync(path.join(pdir, 'last'));
+  fs.symlinkSync(FIRST, path.join(pdir, 'last'));
+}
+/** Empties the graveyard; what this removes is freed now (see the header). */
 function cleanUp() {
-  let removed = false;
-  if (fs.existsSync(path.join(pdir, 'last'))) {
-    const keep = path.basename(newest());
-    for (const n of fs.readdirSync(pdir)) {
-      if (/^\d{4}-/.test(n) && n !== keep) {
-        fs.rmSync(path.join(pdir, n), { recursive: true, force: true });
-        removed = true;
-      }
-    }
-    const mdir = path.join(pdir, '.hardsnap', 'manifests');
-    for (const n of fs.readdirSync(mdir)) if (!n.startsWith(keep)) fs.rmSync(path.join(mdir, n));
-  }
-  if (fs.existsSync(floorDir)) {
-    fs.rmSync(floorDir, { recursive: true, force: true });
-    removed = true;
-  }
-  if (removed) {
-    sh('sync', []);
-    fs.writeFileSync(cleanedStamp, String(Date.now()));
-  }
+  if (!fs.existsSync(graveyard)) return;
+  fs.rmSync(graveyard, { recursive: true, force: true });
+  sh('sync', []);
+  fs.writeFileSync(cleanedStamp, String(Date.now()));
 }
 cleanUp();
-if (!fs.existsSync(path.join(pdir, 'last'))) {
+if (fs.existsSync(path.join(pdir, SECOND))) bury(); // left by a bench killed mid-way
+if (!fs.existsSync(first)) {
   fs.rmSync(spool, { recursive: true, force: true });
-  hardsnap(BUILDS[0], ['backup', '--spool', spool, '--host', 'b', '--part', `m=${tree}`], nowOf(day));
-  fs.writeFileSync(cleanedStamp, String(Date.now()));
+  hardsnap(BUILDS[0], ['backup', '--spool', spool, '--host', 'b', '--part', `m=${SRC}`], '2026-01-01T03:00:00Z');
 }
 const since = fs.existsSync(cleanedStamp) ? Date.now() - Number(fs.readFileSync(cleanedStamp, 'utf8')) : Infinity;
 if (since < 65000) {
   console.log(`waiting ${((65000 - since) / 1000).toFixed(0)} s: inodes freed by the last clean-up are still "recently deleted"`);
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 65000 - since);
 }
-fs.mkdirSync(floorDir, { recursive: true });
+fs.mkdirSync(graveyard, { recursive: true });
 
 function timed(fn) {
   sh('sync', []);
@@ -132,26 +97,23 @@ function timed(fn) {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 const incremental = (build, extra = []) => {
-  mutateDay();
-  return timed(() => hardsnap(build, ['backup', '--spool', spool, '--host', 'b', '--part', `m=${tree}`, '--no-flush', ...extra], nowOf(day)));
+  const t = timed(() => hardsnap(build, ['backup', '--spool', spool, '--host', 'b', '--part', `m=${DAY2}`, '--no-flush', ...extra], '2026-01-02T03:00:00Z'));
+  bury();
+  return t;
 };
-/** what the floor does for a run after its own day: link the newest generation, list the source */
-let floors = 0;
-/** rsync --link-dest after its own day, into a new directory beside the floor's, from the newest generation */
-const rsyncRun = () => {
-  mutateDay();
-  const prev = newest();
-  const out = path.join(floorDir, String(++floors));
-  return timed(() => sh('rsync', ['-aH', '--numeric-ids', '--delete', `--link-dest=${prev}`, `${tree}/`, `${out}/`]));
-};
+const aside = () => path.join(graveyard, `out-${++buried}`);
+/** the floor: link day 1's generation, list day 2's tree */
 const floorRun = () => {
-  mutateDay();
-  const prev = newest();
-  const out = path.join(floorDir, String(++floors));
+  const out = aside();
   return timed(() => {
-    sh('cp', ['-al', prev, out]);
-    sh('find', [tree, '-printf', '%s %T@ %m\n']);
+    sh('cp', ['-al', first, out]);
+    sh('find', [DAY2, '-printf', '%s %T@ %m\n']);
   });
+};
+/** rsync --link-dest from day 1's generation, into a new directory */
+const rsyncRun = () => {
+  const out = aside();
+  return timed(() => sh('rsync', ['-aH', '--numeric-ids', '--delete', `--link-dest=${first}`, `${DAY2}/`, `${out}/`]));
 };
 const med = (a) => {
   const s = [...a].sort((x, y) => x - y);
@@ -160,7 +122,7 @@ const med = (a) => {
 const show = (label, times) => console.log(`  ${label.padEnd(52)} median ${med(times).toFixed(2).padStart(6)} s   (${times.map((t) => t.toFixed(2)).join(', ')})`);
 const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
-console.log(`${FILES} files, ${RUNS} rounds, each run after its own mutate.py day (from day ${day + 1}); load average ${load()}`);
+console.log(`${FILES} files, ${RUNS} rounds; load average ${load()}`);
 try {
   if (argv.includes('--progress')) {
     const on = [];
@@ -186,8 +148,7 @@ try {
     BUILDS.forEach((b, k) => console.log(`  => ${b.label}: ${(med(hs[k]) / med(floor)).toFixed(2)}x the floor${rs.length ? `, ${(med(hs[k]) / med(rs)).toFixed(2)}x rsync` : ''}`));
   }
 } finally {
-  // --keep: leave the generations for a look (the next run cleans up)
+  // --keep: leave the graveyard for a look (the next run empties it)
   if (!argv.includes('--keep')) cleanUp();
-  sh('umount', [mnt], { allowFail: true });
 }
 console.log(`  load average at the end ${load()}`);
