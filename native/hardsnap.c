@@ -793,8 +793,10 @@ static void job_complete(napi_env env, napi_status status, void *data) {
     napi_value v = NULL;
     if (j->kind == 3 && (j->flags & 2)) {
       /* the scan, or its -errno */
+      void *copied;
       if (j->scan && napi_create_external_buffer(env, j->scanlen, j->scan, free_scan, NULL, &v) == napi_ok) j->scan = NULL;
-      else v = num(env, j->scan ? -ENOMEM : j->scanrc);
+      /* runtimes that forbid external buffers (a V8 sandbox) get a copy */
+      else if (!j->scan || napi_create_buffer_copy(env, j->scanlen, j->scan, &copied, &v) != napi_ok) v = num(env, j->scan ? -ENOMEM : j->scanrc);
     }
     napi_resolve_deferred(env, j->deferred, v ? v : num(env, j->rc));
   } else {

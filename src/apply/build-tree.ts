@@ -99,6 +99,8 @@ interface Subdir {
   spool?: Int32Array;
   /** whether the job opens and scans the source directory too */
   scanAhead?: boolean;
+  /** when the job that scans it was started (Date.now()): the scan is at most this old */
+  scannedAt?: number;
 }
 
 interface PendingLink {
@@ -134,6 +136,14 @@ const MAX_PREPARED = 64;
  * be used stay small (at most MAX_PREPARED of them); a bigger directory is scanned when entered.
  */
 const SCAN_AHEAD_MAX_DIR_SIZE = 64 * 1024;
+/**
+ * A scan read ahead is used only this long after it was made: the subtrees of the siblings
+ * before it may take hours to walk, and a directory must not be backed up as it was then
+ * (what was deleted since still linked, what was made since missed). An older one is read
+ * again when the directory is entered, as it always was. (Test seam:
+ * HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS, read when a build starts.)
+ */
+const SCAN_AHEAD_MAX_AGE_MS = 1000;
 /** spoolDirAsync's flags */
 const SPOOL_MKDIR = 1;
 const SPOOL_SCAN = 2;
@@ -175,6 +185,7 @@ export class TreeBuilder {
   private readonly finishWaiters: (() => void)[] = [];
   /** directories whose spool side was started ahead and that are not entered yet */
   private readonly prepared = new Set<Subdir>();
+  private readonly scanMaxAge = Number(process.env.HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS ?? SCAN_AHEAD_MAX_AGE_MS);
 
   constructor(private readonly o: BuildOptions) {
     if (o.dedup && !o.dryRun) this.selfRoot = o.dedup.addRoot(o.dstRootFd, 'this generation', false);
@@ -299,6 +310,7 @@ export class TreeBuilder {
       // watch mode may not scan it at all (the journal knows it unchanged)
       sub.scanAhead = !this.o.unchangedDirs && sub.meta.size <= SCAN_AHEAD_MAX_DIR_SIZE;
       const flags = SPOOL_MKDIR | (sub.scanAhead ? SPOOL_SCAN : 0);
+      sub.scannedAt = Date.now();
       sub.ready = this.track(sys.spoolDirAsync(this.o.dryRun ? -1 : f.dst, prev, sub.name, flags, sub.spool, f.src));
     }
   }
@@ -374,7 +386,8 @@ export class TreeBuilder {
     }
     if (o.dryRun) dst = -1;
     const child = newFrame(rel, src, dst, prev, sub.meta);
-    if (srcAhead !== null) child.scan = scanned;
+    // a scan that failed says so; one that is too old is made again (listDir)
+    if (srcAhead !== null && (typeof scanned === 'number' || Date.now() - sub.scannedAt! <= this.scanMaxAge)) child.scan = scanned;
     return child;
   }
 
