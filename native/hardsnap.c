@@ -95,6 +95,18 @@ static double *arg_f64array(napi_env env, napi_value v, size_t need) {
   return data;
 }
 
+static int arg_i32array(napi_env env, napi_value v, int32_t **out, size_t *len) {
+  napi_typedarray_type t;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &t, len, &data, NULL, NULL) != napi_ok || t != napi_int32_array) return -EINVAL;
+  *out = data;
+  return 0;
+}
+
+static int arg_buffer(napi_env env, napi_value v, void **data, size_t *len) {
+  return napi_get_buffer_info(env, v, data, len) == napi_ok ? 0 : -EINVAL;
+}
+
 /* thread-local copy buffer: worker threads each get their own */
 static __thread char *tbuf;
 static char *copy_buffer(void) {
@@ -360,13 +372,8 @@ static size_t do_linkbatch(int olddirfd, int newdirfd, const uint8_t *p, size_t 
 static int linkbatch_args(napi_env env, napi_value *argv, double *olddirfd, double *newdirfd, void **data,
                           size_t *len, int32_t **res, size_t *rlen) {
   if (arg_num(env, argv[0], olddirfd) || arg_num(env, argv[1], newdirfd)) return -EINVAL;
-  if (napi_get_buffer_info(env, argv[2], data, len) != napi_ok) return -EINVAL;
-  napi_typedarray_type t;
-  void *rdata;
-  if (napi_get_typedarray_info(env, argv[3], &t, rlen, &rdata, NULL, NULL) != napi_ok || t != napi_int32_array)
-    return -EINVAL;
-  *res = rdata;
-  return 0;
+  if (arg_buffer(env, argv[2], data, len)) return -EINVAL;
+  return arg_i32array(env, argv[3], res, rlen);
 }
 
 /*
@@ -821,44 +828,72 @@ static napi_value job_queue(napi_env env, job_t *j) {
   return promise;
 }
 
-/* linkBatchAsync(olddirfd, newdirfd, names, results) -> Promise<count | -errno> */
-static napi_value js_linkbatch_async(napi_env env, napi_callback_info info) {
-  ARGS(4);
+/*
+ * A pool job from its JavaScript arguments, unpacked by spec, one letter per argument in order:
+ * d a descriptor (fd1, fd2, fd3 in turn), f the flags, m a metadata number (meta[0] on), p a
+ * name (n1, n2), o the io Float64Array, b the names Buffer, r the results Int32Array (at least
+ * minres long). The arrays and the Buffer stay referenced until the job completes. Returns the
+ * job's promise, or -EINVAL / -ENAMETOOLONG (nothing queued).
+ */
+static napi_value job_start(napi_env env, napi_callback_info info, int kind, const char *spec, size_t minres) {
+  size_t n = strlen(spec), argc = n;
+  napi_value argv[12], keep[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < n) return num(env, -EINVAL);
   job_t *j = calloc(1, sizeof *j);
-  double o, n;
-  void *data;
-  int e = linkbatch_args(env, argv, &o, &n, &data, &j->nameslen, &j->res, &j->rlen);
+  if (!j) return num(env, -ENOMEM);
+  j->kind = kind;
+  int *fds[] = {&j->fd1, &j->fd2, &j->fd3};
+  char *names[] = {j->n1, j->n2};
+  size_t nfd = 0, nname = 0, nmeta = 0, nkeep = 0;
+  int e = 0;
+  void *buf;
+  double v;
+  for (size_t i = 0; i < n && !e; i++) {
+    switch (spec[i]) {
+      case 'd':
+        if (!(e = arg_num(env, argv[i], &v))) *fds[nfd++] = (int)v;
+        break;
+      case 'f':
+        if (!(e = arg_num(env, argv[i], &v))) j->flags = (int)v;
+        break;
+      case 'm':
+        e = arg_num(env, argv[i], &j->meta[nmeta++]);
+        break;
+      case 'p':
+        if ((e = arg_path(env, argv[i], names[nname++])) > 0) e = 0;
+        break;
+      case 'o':
+        e = (j->io = arg_f64array(env, argv[i], IO_COUNT)) ? 0 : -EINVAL;
+        keep[nkeep++] = argv[i];
+        break;
+      case 'b':
+        e = arg_buffer(env, argv[i], &buf, &j->nameslen);
+        j->names = buf;
+        keep[nkeep++] = argv[i];
+        break;
+      case 'r':
+        if (!(e = arg_i32array(env, argv[i], &j->res, &j->rlen)) && j->rlen < minres) e = -EINVAL;
+        keep[nkeep++] = argv[i];
+        break;
+    }
+  }
   if (e) {
     free(j);
     return num(env, e);
   }
-  j->kind = 1;
-  j->fd1 = (int)o;
-  j->fd2 = (int)n;
-  j->names = data;
-  napi_create_reference(env, argv[2], 1, &j->keep[0]);
-  napi_create_reference(env, argv[3], 1, &j->keep[1]);
+  for (size_t i = 0; i < nkeep; i++) napi_create_reference(env, keep[i], 1, &j->keep[i]);
   return job_queue(env, j);
+}
+
+/* linkBatchAsync(olddirfd, newdirfd, names, results) -> Promise<count | -errno> */
+static napi_value js_linkbatch_async(napi_env env, napi_callback_info info) {
+  return job_start(env, info, 1, "ddbr", 0);
 }
 
 /* copyAsync(srcdirfd, srcname, dstdirfd, dstname, io) -> Promise<0 | staged failure> */
 static napi_value js_copy_async(napi_env env, napi_callback_info info) {
-  ARGS(5);
-  job_t *j = calloc(1, sizeof *j);
-  double s, d;
-  int e;
-  if (arg_num(env, argv[0], &s) || arg_num(env, argv[2], &d)) e = -EINVAL;
-  else if ((e = arg_path(env, argv[1], j->n1)) >= 0 && (e = arg_path(env, argv[3], j->n2)) >= 0) e = 0;
-  if (!e && !(j->io = arg_f64array(env, argv[4], IO_COUNT))) e = -EINVAL;
-  if (e) {
-    free(j);
-    return num(env, e);
-  }
-  j->kind = 2;
-  j->fd1 = (int)s;
-  j->fd2 = (int)d;
-  napi_create_reference(env, argv[4], 1, &j->keep[0]);
-  return job_queue(env, j);
+  return job_start(env, info, 2, "dpdpo", 0);
 }
 
 /*
@@ -866,89 +901,22 @@ static napi_value js_copy_async(napi_env env, napi_callback_info info) {
  * or with flags & 2 Promise<scan Buffer | -errno> (do_spooldir)
  */
 static napi_value js_spooldir_async(napi_env env, napi_callback_info info) {
-  ARGS(6);
-  job_t *j = calloc(1, sizeof *j);
-  double nd, pd, fl, sd = -1;
-  napi_typedarray_type t;
-  size_t rlen = 0;
-  void *rdata = NULL;
-  int e = 0;
-  if (arg_num(env, argv[0], &nd) || arg_num(env, argv[1], &pd) || arg_num(env, argv[3], &fl)) e = -EINVAL;
-  else if (((int)fl & 2) && arg_num(env, argv[5], &sd)) e = -EINVAL;
-  else if ((e = arg_path(env, argv[2], j->n1)) >= 0) e = 0;
-  if (!e && (napi_get_typedarray_info(env, argv[4], &t, &rlen, &rdata, NULL, NULL) != napi_ok ||
-             t != napi_int32_array || rlen < 4))
-    e = -EINVAL;
-  if (e) {
-    free(j);
-    return num(env, e);
-  }
-  j->kind = 3;
-  j->fd1 = (int)nd;
-  j->fd2 = (int)pd;
-  j->fd3 = (int)sd;
-  j->flags = (int)fl;
-  j->res = rdata;
-  napi_create_reference(env, argv[4], 1, &j->keep[0]);
-  return job_queue(env, j);
+  return job_start(env, info, 3, "ddpfrd", 4);
 }
 
 /* setmetaAsync(...setmeta's arguments) -> Promise<0 | staged failure>, on the pool */
 static napi_value js_setmeta_async(napi_env env, napi_callback_info info) {
-  ARGS(9);
-  job_t *j = calloc(1, sizeof *j);
-  double dirfd, fd, what;
-  int e = 0;
-  if (arg_num(env, argv[0], &dirfd) || arg_num(env, argv[2], &fd) || arg_num(env, argv[8], &what)) e = -EINVAL;
-  for (int i = 0; !e && i < 5; i++)
-    if (arg_num(env, argv[3 + i], &j->meta[i])) e = -EINVAL;
-  if (!e && (e = arg_path(env, argv[1], j->n1)) >= 0) e = 0;
-  if (e) {
-    free(j);
-    return num(env, e);
-  }
-  j->kind = 4;
-  j->fd1 = (int)dirfd;
-  j->fd2 = (int)fd;
-  j->flags = (int)what;
-  return job_queue(env, j);
+  return job_start(env, info, 4, "dpdmmmmmf", 0);
 }
 
 /* hashatAsync(dirfd, name, io) -> Promise<0 | staged failure>, on the pool */
 static napi_value js_hashat_async(napi_env env, napi_callback_info info) {
-  ARGS(3);
-  job_t *j = calloc(1, sizeof *j);
-  double d;
-  int e = 0;
-  if (arg_num(env, argv[0], &d)) e = -EINVAL;
-  else if ((e = arg_path(env, argv[1], j->n1)) >= 0) e = 0;
-  if (!e && !(j->io = arg_f64array(env, argv[2], IO_COUNT))) e = -EINVAL;
-  if (e) {
-    free(j);
-    return num(env, e);
-  }
-  j->kind = 5;
-  j->fd1 = (int)d;
-  napi_create_reference(env, argv[2], 1, &j->keep[0]);
-  return job_queue(env, j);
+  return job_start(env, info, 5, "dpo", 0);
 }
 
 /* sameContentAsync(srcdirfd, srcname, rootfd, rel) -> Promise<1 | 0 | -errno>, on the pool */
 static napi_value js_samecontent_async(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  job_t *j = calloc(1, sizeof *j);
-  double sd, rd;
-  int e = 0;
-  if (arg_num(env, argv[0], &sd) || arg_num(env, argv[2], &rd)) e = -EINVAL;
-  else if ((e = arg_path(env, argv[1], j->n1)) >= 0 && (e = arg_path(env, argv[3], j->n2)) >= 0) e = 0;
-  if (e) {
-    free(j);
-    return num(env, e);
-  }
-  j->kind = 6;
-  j->fd1 = (int)sd;
-  j->fd2 = (int)rd;
-  return job_queue(env, j);
+  return job_start(env, info, 6, "dpdp", 0);
 }
 
 /* hashat(dirfd, name, io): XXH64 of a regular file's content (never follows a symlink). */

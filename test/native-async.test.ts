@@ -109,4 +109,18 @@ describe('spoolDirAsync and setmetaAsync', () => {
     sys.close(sd);
     sys.close(gd);
   });
+
+  test('a pool job with a wrong argument is refused with -errno before anything is queued', () => {
+    const io = new Float64Array(sys.IO_FIELDS);
+    const res = new Int32Array(4);
+    const bad = sys as unknown as Record<string, (...a: unknown[]) => unknown>;
+    expect(bad.hashatAsync!(-1, 'a\0b', io)).toBe(-22);
+    expect(bad.hashatAsync!(-1, 'x'.repeat(5000), io)).toBe(-36);
+    expect(bad.hashatAsync!(-1, 'a', new Float64Array(2))).toBe(-22);
+    expect(bad.copyAsync!(-1, 'a', 'not a descriptor', 'b', io)).toBe(-22);
+    expect(bad.linkBatchAsync!(-1, -1, 'not a buffer', res)).toBe(-22);
+    expect(bad.linkBatchAsync!(-1, -1, Buffer.alloc(0), new Float64Array(4))).toBe(-22);
+    expect(bad.setmetaAsync!(-1, '', -1, 0, 0, 0, 0, 0)).toBe(-22); // one argument short
+    expect(bad.sameContentAsync!(-1, 'a', -1, Buffer.from([0x61, 0, 0x62]))).toBe(-22);
+  });
 });
