@@ -38,6 +38,21 @@ function wideTree(src: string): void {
   makeTree(src, spec);
 }
 
+/**
+ * Generation 1, a watcher started, generation 2 (whose scan begins inside the watcher's epoch,
+ * so the journal may serve generation 3 on), then `body`; the watcher is stopped however it ends.
+ */
+async function watchedFromDay2(s: Spot, body: () => Promise<void>): Promise<void> {
+  await backupAsync(s, [], day(1));
+  const w = await startWatcher(s);
+  try {
+    await backupAsync(s, [], day(2));
+    await body();
+  } finally {
+    await stopWatcher(w);
+  }
+}
+
 describe('watch: the journal makes backups skip unchanged directories', () => {
   test('edits, creates, deletes, renames and chmods while the watcher runs: every generation equals the source, and the journal was used', async ({ tmp }) => {
     const s = spot(tmp);
@@ -180,10 +195,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
   test('the source root removed and made again: the epoch ends, the backup scans everything', async ({ tmp }) => {
     const s = spot(tmp);
     wideTree(s.src);
-    await backupAsync(s, [], day(1));
-    const w = await startWatcher(s);
-    try {
-      await backupAsync(s, [], day(2));
+    await watchedFromDay2(s, async () => {
       fs.renameSync(s.src, `${s.src}.old`);
       fs.cpSync(`${s.src}.old`, s.src, { recursive: true, preserveTimestamps: true });
       fs.appendFileSync(path.join(s.src, 'd1/f1'), 'in the new root, which nothing watches\n');
@@ -191,9 +203,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       expect(g.part.journal.used).toBe(false);
       expect(g.part.journal.reason).toMatch(/epoch ended at .*: the source root .* was replaced or mounted over/);
       expectSame(s, g.part.path);
-    } finally {
-      await stopWatcher(w);
-    }
+    });
   });
 
   test('a source reached through a symlink that is repointed to another tree: the journal is not trusted, the new tree is read', async ({ tmp }) => {
@@ -202,10 +212,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     const b = path.join(tmp, 'B');
     wideTree(a);
     fs.symlinkSync('A', s.src);
-    await backupAsync(s, [], day(1));
-    const w = await startWatcher(s);
-    try {
-      await backupAsync(s, [], day(2));
+    await watchedFromDay2(s, async () => {
       // the audit samples every directory, the root too, through the symlink
       const g3 = await backupAsync(s, [], day(3));
       expect(g3.part.journal).toMatchObject({ used: true, reason: null });
@@ -226,9 +233,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       expect(g4.part.journal.reason).toMatch(/is not the directory the watcher watches \(a symlink on its path repointed/);
       expect(fs.readFileSync(path.join(g4.part.path, 'd7/f0'), 'utf8')).toBe('FILE 7/0\n');
       expectSame({ ...s, src: b }, g4.part.path);
-    } finally {
-      await stopWatcher(w);
-    }
+    });
   });
 
   test('a file system mounted over a directory (no inotify event) is read, not taken from the manifest', async ({ tmp }) => {
@@ -262,18 +267,13 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     const odd = Buffer.concat([Buffer.from(s.src + '/caf'), Buffer.from([0xe9])]);
     fs.mkdirSync(odd);
     fs.writeFileSync(Buffer.concat([odd, Buffer.from('/inside')]), 'v1');
-    await backupAsync(s, [], day(1));
-    const w = await startWatcher(s);
-    try {
-      await backupAsync(s, [], day(2));
+    await watchedFromDay2(s, async () => {
       fs.writeFileSync(Buffer.concat([odd, Buffer.from('/inside')]), 'v2, longer');
       fs.writeFileSync(Buffer.concat([odd, Buffer.from('/new')]), 'new');
       const g = await backupAsync(s, [], day(3));
       expect(g.part.journal.used).toBe(true);
       expectSame(s, g.part.path);
-    } finally {
-      await stopWatcher(w);
-    }
+    });
   });
 
   test('a hard-linked file written through its name in another directory is backed up under both names', async ({ tmp }) => {
@@ -281,26 +281,18 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     wideTree(s.src);
     fs.writeFileSync(path.join(s.src, 'd1/shared'), 'one inode');
     fs.linkSync(path.join(s.src, 'd1/shared'), path.join(s.src, 'd2/shared'));
-    await backupAsync(s, [], day(1));
-    const w = await startWatcher(s);
-    try {
-      await backupAsync(s, [], day(2));
+    await watchedFromDay2(s, async () => {
       fs.appendFileSync(path.join(s.src, 'd1/shared'), ', written through d1');
       const g = await backupAsync(s, [], day(3));
       expect(g.part.journal).toMatchObject({ used: true, reason: null });
       expectSame(s, g.part.path);
-    } finally {
-      await stopWatcher(w);
-    }
+    });
   });
 
   test('a hard link made after the previous scan, then written through its new name: the old name is backed up with the new content', async ({ tmp }) => {
     const s = spot(tmp);
     wideTree(s.src);
-    await backupAsync(s, [], day(1));
-    const w = await startWatcher(s);
-    try {
-      await backupAsync(s, [], day(2));
+    await watchedFromDay2(s, async () => {
       // an event in perm/ only: d2's block records f0 as a file of one name
       fs.linkSync(path.join(s.src, 'd2/f0'), path.join(s.src, 'perm/g'));
       const g3 = await backupAsync(s, [], day(3));
@@ -322,9 +314,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       const g5 = await backupAsync(s, [], day(5));
       expect(g5.part.journal).toMatchObject({ used: true, reason: null });
       expectSame(s, g5.part.path);
-    } finally {
-      await stopWatcher(w);
-    }
+    });
   });
 });
 
