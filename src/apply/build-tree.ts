@@ -808,9 +808,11 @@ export class TreeBuilder {
     if (!hash) return null;
     let emlink = false;
     for (const c of cands) {
-      if (!this.o.dedup!.sameHash(c.hash, hash)) continue;
-      const same = this.o.dedupVerify ? sameContent(f.src, e.name, this.o.dedup!.rootFd(c), this.o.dedup!.relPath(c)) : undefined;
-      const r = this.linkCandidate(f, e, c, hash, same);
+      const ix = this.o.dedup!;
+      if (!ix.sameHash(c.hash, hash)) continue;
+      const rel = ix.relPath(c);
+      const same = this.o.dedupVerify ? sameContent(f.src, e.name, ix.rootFd(c), rel) : undefined;
+      const r = this.linkCandidate(f, e, c, rel, hash, same);
       if (r === 'linked') return this.contentLinked(e, hash);
       if (r === 'EMLINK') emlink = true;
     }
@@ -834,9 +836,10 @@ export class TreeBuilder {
       for (const c of hash ? cands : []) {
         if (this.fatalError) return;
         if (!ix.sameHash(c.hash, hash!)) continue;
-        const same = this.o.dedupVerify ? sameness(await this.track(sys.sameContentAsync(f.src, e.name, ix.rootFd(c), ix.relPath(c)))) : undefined;
+        const rel = ix.relPath(c);
+        const same = this.o.dedupVerify ? sameness(await this.track(sys.sameContentAsync(f.src, e.name, ix.rootFd(c), rel))) : undefined;
         if (this.fatalError) return;
-        const r = this.linkCandidate(f, e, c, hash!, same);
+        const r = this.linkCandidate(f, e, c, rel, hash!, same);
         if (r === 'linked') {
           m = this.contentLinked(e, hash!);
           break;
@@ -865,13 +868,13 @@ export class TreeBuilder {
   }
 
   /**
-   * Links one candidate whose hash matched; `same` is the byte comparison's result (undefined:
-   * not asked, --no-dedup-verify). this.st holds the new link's stat when it says 'linked'.
+   * Links one candidate (at rel below its root) whose hash matched; `same` is the byte
+   * comparison's result (undefined: not asked, --no-dedup-verify). this.st holds the new
+   * link's stat when it says 'linked'.
    */
-  private linkCandidate(f: Frame, e: SourceEntry, c: Candidate, hash: string, same: Sameness | undefined): 'linked' | 'EMLINK' | 'no' {
+  private linkCandidate(f: Frame, e: SourceEntry, c: Candidate, rel: Buffer, hash: string, same: Sameness | undefined): 'linked' | 'EMLINK' | 'no' {
     const ix = this.o.dedup!;
     const rootFd = ix.rootFd(c);
-    const rel = ix.relPath(c);
     if (same !== undefined) {
       if (same === false) {
         this.stats.dedupMismatches++;
