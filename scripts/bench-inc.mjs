@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { graveyard } from './graveyard.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -53,42 +54,28 @@ const pdir = path.join(spool, 'rsync', 'b', 'm');
 const FIRST = '2026-01-01T030000Z';
 const SECOND = '2026-01-02T030000Z';
 const first = path.join(pdir, FIRST);
-const graveyard = path.join(DIR, 'graveyard');
-const cleanedStamp = path.join(DIR, 'inc-cleaned-at');
+const grave = graveyard(DIR);
 const hardsnap = (build, args, now) => {
   const bin = path.join(build.dir, 'bin', 'hardsnap');
   const [cmd, pre] = build.node.length ? [process.execPath, ['--single-threaded-gc', ...build.node, bin]] : [bin, []];
   sh(cmd, [...pre, ...args, ...build.extra], { env: { ...process.env, ...build.env, HARDSNAP_NOW: now } });
 };
-let buried = 0;
 /** Day 1's generation the newest again: day 2's and its manifest renamed aside (not deleted). */
 function bury() {
-  const grave = path.join(graveyard, String(++buried));
-  fs.mkdirSync(grave, { recursive: true });
-  fs.renameSync(path.join(pdir, SECOND), path.join(grave, SECOND));
-  fs.renameSync(path.join(pdir, '.hardsnap', 'manifests', `${SECOND}.hsm`), path.join(grave, `${SECOND}.hsm`));
+  const to = grave.aside();
+  fs.mkdirSync(to);
+  fs.renameSync(path.join(pdir, SECOND), path.join(to, SECOND));
+  fs.renameSync(path.join(pdir, '.hardsnap', 'manifests', `${SECOND}.hsm`), path.join(to, `${SECOND}.hsm`));
   fs.rmSync(path.join(pdir, 'last'));
   fs.symlinkSync(FIRST, path.join(pdir, 'last'));
 }
-/** Empties the graveyard; what this removes is freed now (see the header). */
-function cleanUp() {
-  if (!fs.existsSync(graveyard)) return;
-  fs.rmSync(graveyard, { recursive: true, force: true });
-  sh('sync', []);
-  fs.writeFileSync(cleanedStamp, String(Date.now()));
-}
-cleanUp();
+grave.empty();
 if (fs.existsSync(path.join(pdir, SECOND))) bury(); // left by a bench killed mid-way
 if (!fs.existsSync(first)) {
   fs.rmSync(spool, { recursive: true, force: true });
   hardsnap(BUILDS[0], ['backup', '--spool', spool, '--host', 'b', '--part', `m=${SRC}`], '2026-01-01T03:00:00Z');
 }
-const since = fs.existsSync(cleanedStamp) ? Date.now() - Number(fs.readFileSync(cleanedStamp, 'utf8')) : Infinity;
-if (since < 65000) {
-  console.log(`waiting ${((65000 - since) / 1000).toFixed(0)} s: inodes freed by the last clean-up are still "recently deleted"`);
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 65000 - since);
-}
-fs.mkdirSync(graveyard, { recursive: true });
+grave.settle();
 
 function timed(fn) {
   sh('sync', []);
@@ -101,7 +88,7 @@ const incremental = (build, extra = []) => {
   bury();
   return t;
 };
-const aside = () => path.join(graveyard, `out-${++buried}`);
+const aside = () => grave.aside();
 /** the floor: link day 1's generation, list day 2's tree */
 const floorRun = () => {
   const out = aside();
@@ -149,6 +136,6 @@ try {
   }
 } finally {
   // --keep: leave the graveyard for a look (the next run empties it)
-  if (!argv.includes('--keep')) cleanUp();
+  if (!argv.includes('--keep')) grave.empty();
 }
 console.log(`  load average at the end ${load()}`);

@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { graveyard } from './graveyard.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = path.resolve(ROOT, '..', 'shared', 'bench');
@@ -44,26 +45,12 @@ const load = () => `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' 
 const rm = (p) => fs.rmSync(p, { recursive: true, force: true });
 const dropCaches = () => sh('sync', []);
 
-/*
- * What a timed run wrote is renamed aside into the graveyard, not deleted, until a section is
- * done: on ext4 without a journal (this development machine's disk), inodes freed less than a
- * minute before (five when their table block is dirty) are skipped one by one when new ones are
- * allocated (fs/ext4/ialloc.c, recently_deleted()), so a run made right after deleting the last
- * one paid for every mkdir and create, which no nightly run does. emptyGraveyard() deletes and
- * waits that minute out before the next section.
- */
-const graveyard = path.join(DIR, 'graveyard');
-let graves = 0;
-/** a new path in the graveyard */
-const aside = () => {
-  fs.mkdirSync(graveyard, { recursive: true });
-  return path.join(graveyard, String(++graves));
-};
+// what a timed run wrote goes aside, and is deleted between sections (scripts/graveyard.mjs)
+const grave = graveyard(DIR);
+const aside = () => grave.aside();
 function emptyGraveyard() {
-  if (!fs.existsSync(graveyard)) return;
-  rm(graveyard);
-  sh('sync', []);
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 65_000);
+  grave.empty();
+  grave.settle();
 }
 
 /** Runs fn RUNS times with setup before each, returns the median seconds. */
@@ -142,10 +129,10 @@ function spoolWithFirst(name, src) {
     spool, first,
     /** day 1's generation the newest again: day 2's and its manifest go to the graveyard */
     undoDay2() {
-      const grave = aside();
-      fs.mkdirSync(grave);
-      fs.renameSync(path.join(pdir, '2026-01-02T030000Z'), path.join(grave, 'gen'));
-      fs.renameSync(path.join(pdir, '.hardsnap', 'manifests', '2026-01-02T030000Z.hsm'), path.join(grave, 'gen.hsm'));
+      const to = aside();
+      fs.mkdirSync(to);
+      fs.renameSync(path.join(pdir, '2026-01-02T030000Z'), path.join(to, 'gen'));
+      fs.renameSync(path.join(pdir, '.hardsnap', 'manifests', '2026-01-02T030000Z.hsm'), path.join(to, 'gen.hsm'));
       fs.rmSync(path.join(pdir, 'last'));
       fs.symlinkSync('2026-01-01T030000Z', path.join(pdir, 'last'));
     },
@@ -319,6 +306,6 @@ else console.log('\n(d) parallel parts: not run (add --parts; needs root and loo
 console.log('\n(e) watch mode: scan phase and backup with and without the journal, 1% changed');
 if (flag('watch')) spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bench-watch.mjs'), '--files', String(FILES), '--runs', String(RUNS), '--dir', DIR], { stdio: 'inherit' });
 else console.log('  not run (add --watch, or run scripts/bench-watch.mjs alone)');
-rm(graveyard);
+grave.empty();
 console.log(`\ndone; ${load()}`);
 
