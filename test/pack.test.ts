@@ -16,7 +16,7 @@ function sh(cmd: string, args: string[], opts: { cwd?: string; env?: Record<stri
 }
 
 describe('npm package', () => {
-  test('npm pack holds only dist, bin, native sources and docs; the installed hardsnap runs a backup', ({ tmp }) => {
+  test('npm pack holds only the bundle, bin, native sources and docs; the installed hardsnap runs a backup', ({ tmp }) => {
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
       version: string; engines?: { node?: string }; bin: Record<string, string>;
     };
@@ -25,14 +25,15 @@ describe('npm package', () => {
 
     // --ignore-scripts: dist/ is built by `pretest`; rebuilding it here (prepare) would rewrite
     // files under other test files that are running bin/hardsnap at the same time
-    expect(fs.existsSync(path.join(REPO_ROOT, 'dist/cli/main.js')), 'run `npm run build` first').toBe(true);
+    expect(fs.existsSync(path.join(REPO_ROOT, 'dist/bundle/hardsnap.js')), 'run `npm run build` first').toBe(true);
     const pack = sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp]);
     expect(pack.code, pack.out).toBe(0);
     const info = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
     const files = info[0]!.files.map((f) => f.path);
-    const allowed = /^(dist\/.*\.js|bin\/hardsnap|bin\/package\.json|native\/[\w-]+\.[ch]|binding\.gyp|docs\/.*\.md|README\.md|LICENSE|package\.json)$/;
+    // the bundle only (rolldown.config.mjs): tsc's module tree is for tests and typechecks
+    const allowed = /^(dist\/bundle\/[\w-]+\.js|bin\/hardsnap|bin\/package\.json|native\/[\w-]+\.[ch]|binding\.gyp|docs\/.*\.md|README\.md|LICENSE|package\.json)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
-    expect(files).toEqual(expect.arrayContaining(['bin/hardsnap', 'bin/package.json', 'dist/cli/main.js', 'native/hardsnap.c', 'binding.gyp', 'package.json']));
+    expect(files).toEqual(expect.arrayContaining(['bin/hardsnap', 'bin/package.json', 'dist/bundle/hardsnap.js', 'native/hardsnap.c', 'binding.gyp', 'package.json']));
     expect(files.some((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('build/'))).toBe(false);
 
     const prefix = path.join(tmp, 'prefix');
