@@ -14,7 +14,7 @@
 // (fs/ext4/ialloc.c, recently_deleted()), which charged every mkdir and create of a run made
 // right after a deletion, something no nightly run pays. The graveyard is emptied at the end;
 // a bench run that finds that clean-up less than 65 s old waits.
-//   node scripts/bench-inc.mjs [--files N] [--runs N] [--dir DIR] [--builds WT1,WT2@ARGS] [--rsync] [--progress] [--keep]
+//   node scripts/bench-inc.mjs [--files N] [--runs N] [--dir DIR] [--builds WT1,WT2@ARGS] [--rsync] [--progress] [--cpu] [--keep]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -43,9 +43,20 @@ const SRC = path.join(DIR, `src-${FILES}`);
 const DAY2 = `${SRC}-day2`;
 for (const t of [SRC, DAY2]) if (!fs.existsSync(`${t}.done`)) throw new Error(`${t} missing: run npm run bench -- --files ${FILES} --dir ${DIR} first`);
 
+// --cpu: every timed command runs under /usr/bin/time; its user and system CPU are summed per timing
+const CPU = argv.includes('--cpu');
+let cpu = [0, 0];
+const cpuFile = path.join(os.tmpdir(), `bench-inc-cpu-${process.pid}`);
 function sh(cmd, args, opts = {}) {
+  if (opts.timed && CPU) {
+    [cmd, args] = ['/usr/bin/time', ['-f', '%U %S', '-o', cpuFile, cmd, ...args]];
+  }
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', ...opts });
   if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  if (opts.timed && CPU) {
+    const [u, sys] = fs.readFileSync(cpuFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
+    cpu = [cpu[0] + u, cpu[1] + sys];
+  }
   return r;
 }
 
@@ -58,7 +69,7 @@ const grave = graveyard(DIR);
 const hardsnap = (build, args, now) => {
   const bin = path.join(build.dir, 'bin', 'hardsnap');
   const [cmd, pre] = build.node.length ? [process.execPath, ['--single-threaded-gc', ...build.node, bin]] : [bin, []];
-  sh(cmd, [...pre, ...args, ...build.extra], { env: { ...process.env, ...build.env, HARDSNAP_NOW: now } });
+  sh(cmd, [...pre, ...args, ...build.extra], { env: { ...process.env, ...build.env, HARDSNAP_NOW: now }, timed: true });
 };
 /** Day 1's generation the newest again: day 2's and its manifest renamed aside (not deleted). */
 function bury() {
@@ -77,11 +88,14 @@ if (!fs.existsSync(first)) {
 }
 grave.settle();
 
+/** seconds of wall time (with --cpu, [wall, user CPU, system CPU]) */
 function timed(fn) {
   sh('sync', []);
+  cpu = [0, 0];
   const t = process.hrtime.bigint();
   fn();
-  return Number(process.hrtime.bigint() - t) / 1e9;
+  const wall = Number(process.hrtime.bigint() - t) / 1e9;
+  return CPU ? [wall, ...cpu] : wall;
 }
 const incremental = (build, extra = []) => {
   const t = timed(() => hardsnap(build, ['backup', '--spool', spool, '--host', 'b', '--part', `m=${DAY2}`, '--no-flush', ...extra], '2026-01-02T03:00:00Z'));
@@ -93,20 +107,25 @@ const aside = () => grave.aside();
 const floorRun = () => {
   const out = aside();
   return timed(() => {
-    sh('cp', ['-al', first, out]);
-    sh('find', [DAY2, '-printf', '%s %T@ %m\n']);
+    sh('cp', ['-al', first, out], { timed: true });
+    sh('find', [DAY2, '-printf', '%s %T@ %m\n'], { timed: true });
   });
 };
 /** rsync --link-dest from day 1's generation, into a new directory */
 const rsyncRun = () => {
   const out = aside();
-  return timed(() => sh('rsync', ['-aH', '--numeric-ids', '--delete', `--link-dest=${first}`, `${DAY2}/`, `${out}/`]));
+  return timed(() => sh('rsync', ['-aH', '--numeric-ids', '--delete', `--link-dest=${first}`, `${DAY2}/`, `${out}/`], { timed: true }));
 };
 const med = (a) => {
   const s = [...a].sort((x, y) => x - y);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const show = (label, times) => console.log(`  ${label.padEnd(52)} median ${med(times).toFixed(2).padStart(6)} s   (${times.map((t) => t.toFixed(2)).join(', ')})`);
+const wall = (a) => a.map((t) => (Array.isArray(t) ? t[0] : t));
+const show = (label, times) => {
+  const w = wall(times);
+  const c = CPU ? `; CPU medians user ${med(times.map((t) => t[1])).toFixed(2)} s, sys ${med(times.map((t) => t[2])).toFixed(2)} s` : '';
+  console.log(`  ${label.padEnd(52)} median ${med(w).toFixed(2).padStart(6)} s   (${w.map((t) => t.toFixed(2)).join(', ')})${c}`);
+};
 const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
 console.log(`${FILES} files, ${RUNS} rounds; load average ${load()}`);
@@ -119,7 +138,7 @@ try {
     }
     show('incremental --progress', on);
     show('incremental --no-progress', off);
-    console.log(`  => progress costs ${((med(on) / med(off) - 1) * 100).toFixed(1)}% (medians)`);
+    console.log(`  => progress costs ${((med(wall(on)) / med(wall(off)) - 1) * 100).toFixed(1)}% (medians)`);
   } else {
     const hs = BUILDS.map(() => []);
     const floor = [];
@@ -132,7 +151,7 @@ try {
     show('floor: cp -al PREV + find', floor);
     if (rs.length) show('rsync -aH --numeric-ids --delete --link-dest=PREV', rs);
     BUILDS.forEach((b, k) => show(`hardsnap --no-flush ${b.label}`, hs[k]));
-    BUILDS.forEach((b, k) => console.log(`  => ${b.label}: ${(med(hs[k]) / med(floor)).toFixed(2)}x the floor${rs.length ? `, ${(med(hs[k]) / med(rs)).toFixed(2)}x rsync` : ''}`));
+    BUILDS.forEach((b, k) => console.log(`  => ${b.label}: ${(med(wall(hs[k])) / med(wall(floor))).toFixed(2)}x the floor${rs.length ? `, ${(med(wall(hs[k])) / med(wall(rs))).toFixed(2)}x rsync` : ''}`));
   }
 } finally {
   // --keep: leave the graveyard for a look (the next run empties it)
