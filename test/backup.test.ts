@@ -7,6 +7,7 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { compareTrees, makeTree, setMtimesNs, sharedInodes, assertSameInode, assertNotSameInode, readTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { hardsnap } from './helpers/run.js';
+import { ManifestReader } from '../src/manifest/reader.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -20,6 +21,38 @@ const partDir = (tmp: string, part = 'data') => path.join(tmp, 'spool', 'rsync',
 const gen = (tmp: string, n: number, part = 'data') => path.join(partDir(tmp, part), genName(n));
 
 describe('backup: generations', () => {
+  test('an unchanged file\'s record is carried over exactly; one whose hard link went, or whose mtime moved, is recorded anew', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'same.txt': 'same\n', 'pair-a': 'pair\n', 'touched': 'touched\n', 'sub/deep.txt': 'deep\n' });
+    fs.linkSync(path.join(src, 'pair-a'), path.join(src, 'pair-b'));
+    expect(backup(tmp, 1).code).toBe(0);
+    fs.rmSync(path.join(src, 'pair-b'));
+    const t = fs.statSync(path.join(src, 'touched')).mtime;
+    fs.utimesSync(path.join(src, 'touched'), t, new Date(t.getTime() + 5000));
+    expect(backup(tmp, 2).code).toBe(0);
+    const read = (n: number, dir: string) => {
+      const m = ManifestReader.open(path.join(partDir(tmp), '.hardsnap', 'manifests', `${genName(n)}.hsm`));
+      try {
+        return Object.fromEntries(m.dir(Buffer.from(dir))!.map((e) => [e.name.toString(), e]));
+      } finally {
+        m.close();
+      }
+    };
+    const [one, two] = [read(1, ''), read(2, '')];
+    expect(two['same.txt']).toEqual(one['same.txt']);
+    expect(read(2, 'sub')).toEqual(read(1, 'sub'));
+    // linked, but no longer one of a group: no link group recorded
+    expect(one['pair-a']!.linkGroup).toBeGreaterThan(0);
+    expect(two['pair-a']).toEqual({ ...one['pair-a'], linkGroup: 0 });
+    expect(two['pair-b']).toBeUndefined();
+    expect(two['touched']!.mtimeSec).toBe(one['touched']!.mtimeSec + 5);
+    expect(two['touched']!.ino).not.toBe(one['touched']!.ino); // an inode carries its mtime: written anew
+    expect(two['touched']!.hash).toBe(one['touched']!.hash);
+    for (const [name, e] of Object.entries(two)) {
+      if (e.type === 'file') expect(fs.statSync(path.join(gen(tmp, 2), name)).ino, name).toBe(e.ino);
+    }
+  });
+
   test('first generation is a full, exact copy of an odd tree (tree comparer and rsync oracle)', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     mktree(src, { files: 300, odd: true });

@@ -8,7 +8,7 @@ import { describe, expect } from 'vitest';
 import { test } from './helpers/fixture.js';
 import { ManifestReader, READABLE_VERSIONS, readManifestHeader } from '../src/manifest/reader.js';
 import { ManifestWriter } from '../src/manifest/writer.js';
-import { ByteSink, encodeEntry, FLAG, frame, ManifestFormatError, RawDirBlock, unframe, type ManifestEntry } from '../src/manifest/format.js';
+import { ByteSink, EncodedEntry, encodeEntry, FLAG, frame, ManifestFormatError, RawDirBlock, unframe, type ManifestEntry } from '../src/manifest/format.js';
 import { hashHex, hexWord } from '../src/fs/native.js';
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures');
@@ -205,6 +205,63 @@ describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
       Buffer.from([200, 0, 0, 0, 1]),
     ]) {
       expect(() => new RawDirBlock(bad)).toThrow(ManifestFormatError);
+    }
+  });
+
+  test('compareName orders like Buffer.compare; unchangedFile gives the exact record of a file, and null for any difference', ({ tmp }) => {
+    const file = path.join(tmp, 'm.hsm');
+    const w = ManifestWriter.create(file, { part: 'p', generation: 'g', created: 'c', tool: 't' });
+    const plain = (i: number): ManifestEntry => ({ ...entry(i), type: 'file', target: null, linkGroup: 0, flags: 0, rdev: 0 });
+    const entries = ([
+      plain(1), plain(2), { ...plain(3), hash: null }, { ...plain(4), flags: FLAG.UNSTABLE }, { ...plain(5), linkGroup: 3 },
+      entry(6) /* a symlink */, { ...plain(7), type: 'dir', size: 0 }, { ...plain(8), name: Buffer.from([0xff, 0xfe]) },
+      { ...plain(9), name: Buffer.from('n9\xff', 'latin1'), uid: 0xfffffffe },
+    ] as ManifestEntry[]).sort((a, b) => Buffer.compare(a.name, b.name));
+    w.addDir(Buffer.from('d'), entries);
+    w.finish({ ...plain(0), name: Buffer.alloc(0), type: 'dir', hash: null });
+    const m = ManifestReader.open(file);
+    try {
+      const raw = m.rawDirByKey('d')!;
+      const probes = [Buffer.alloc(0), Buffer.from('n'), Buffer.from('n1'), Buffer.from([0xff]), Buffer.from([0xff, 0xfe, 0]), ...entries.map((e) => e.name)];
+      entries.forEach((e, i) => {
+        for (const q of probes) expect(Math.sign(raw.compareName(i, q)), `${i} vs ${q.toString('hex')}`).toBe(Math.sign(Buffer.compare(e.name, q)));
+        const exact = e.type === 'file' && e.flags === 0 && e.linkGroup === 0;
+        const got = raw.unchangedFile(i, e);
+        if (!exact) {
+          expect(got, e.name.toString('latin1')).toBeNull();
+          return;
+        }
+        // the bytes are the entry's own encoding: what encodeEntry writes for it
+        const sink = new ByteSink();
+        encodeEntry(sink, e);
+        expect(got!.equals(sink.view())).toBe(true);
+        for (const change of [{ size: e.size + 1 }, { mtimeSec: e.mtimeSec + 1 }, { mtimeNsec: e.mtimeNsec + 1 }, { mode: e.mode ^ 1 },
+          { uid: (e.uid + 1) >>> 0 }, { gid: e.gid + 1 }, { rdev: 5 }]) {
+          expect(raw.unchangedFile(i, { ...e, ...change }), JSON.stringify(change)).toBeNull();
+        }
+      });
+    } finally {
+      m.close();
+    }
+  });
+
+  test('an EncodedEntry is written as its bytes: a block mixing them with entries reads back the same', ({ tmp }) => {
+    const file = path.join(tmp, 'm.hsm');
+    const w = ManifestWriter.create(file, { part: 'p', generation: 'g', created: 'c', tool: 't' });
+    const entries = Array.from({ length: 12 }, (_, i) => entry(i)).sort((a, b) => Buffer.compare(a.name, b.name));
+    const mixed = entries.map((e, i) => {
+      if (i % 2) return e;
+      const s = new ByteSink();
+      encodeEntry(s, e);
+      return new EncodedEntry(e.name, Buffer.from(s.view()));
+    });
+    w.addDir(Buffer.from('x'), mixed);
+    w.finish({ ...entry(0), name: Buffer.alloc(0), type: 'dir', target: null, hash: null });
+    const m = ManifestReader.open(file);
+    try {
+      expect(m.dirByKey('x')).toEqual(entries);
+    } finally {
+      m.close();
     }
   });
 

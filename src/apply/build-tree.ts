@@ -15,13 +15,13 @@ import { HardsnapError } from '../core/errors.js';
 import { joinRel } from '../paths/escape.js';
 import { MODE_BITS, parseScan, type Meta, type SourceEntry } from '../fs/entry.js';
 import { IO, ST, STAGE, errnoName, hashHex, splitStaged, sys } from '../fs/native.js';
-import { FLAG, type ManifestEntry } from '../manifest/format.js';
+import { EncodedEntry, FLAG, type BlockEntry, type ManifestEntry } from '../manifest/format.js';
 import { decide, needsChecksum, type Decision } from '../plan/decide.js';
 import { sameContent, sameness, type Sameness } from '../fs/compare.js';
 import type { Candidate, DedupIndex } from './dedup-index.js';
 import type { ManifestWriter } from '../manifest/writer.js';
 import { removeChildAt } from './remove-tree.js';
-import type { PrevTree } from './prev-tree.js';
+import { decodeAll, NO_PREV_DIR, type PrevDir, type PrevTree } from './prev-tree.js';
 import type { DirEntrySource } from '../watch/unchanged-dirs.js';
 import type { BuildStats, PlanOutcome, Problem } from './types.js';
 
@@ -79,7 +79,7 @@ interface Frame {
   subdirs: Subdir[];
   next: number;
   /** this directory's manifest entries, in name order; null entries were dropped */
-  out: (ManifestEntry | null)[];
+  out: (BlockEntry | null)[];
   /** jobs of this directory still in flight */
   pending: number;
   /** all entries of the directory have been handed out */
@@ -105,7 +105,8 @@ interface Subdir {
 
 interface PendingLink {
   e: SourceEntry;
-  p: ManifestEntry;
+  /** the previous generation's inode */
+  ino: number;
   /** index of its entry in the frame's out */
   at: number;
 }
@@ -144,6 +145,8 @@ const SCAN_AHEAD_MAX_DIR_SIZE = 64 * 1024;
  * HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS, read when a build starts.)
  */
 const SCAN_AHEAD_MAX_AGE_MS = 1000;
+/** decide()'s verdict on a file recorded exactly as it is now (the fast path of processDir) */
+const UNCHANGED: Readonly<Decision> = Object.freeze({ action: 'link', reason: 'unchanged' });
 /** spoolDirAsync's flags */
 const SPOOL_MKDIR = 1;
 const SPOOL_SCAN = 2;
@@ -436,9 +439,12 @@ export class TreeBuilder {
     }
     let links: PendingLink[] = [];
     let pi = 0;
+    const pn = prevList.length;
+    // a regular file recorded exactly as it is now is linked, its record copied (the common case)
+    const fastLinks = f.prev >= 0 && !o.checksum && !o.dryRun;
     for (const e of entries) {
-      while (pi < prevList.length && Buffer.compare(prevList[pi]!.name, e.name) < 0) pi++;
-      const p = pi < prevList.length && prevList[pi]!.name.equals(e.name) ? prevList[pi] : undefined;
+      while (pi < pn && prevList.compareName(pi, e.name) < 0) pi++;
+      const hit = pi < pn && prevList.compareName(pi, e.name) === 0;
       this.stats.entries++;
       if (e.err) {
         if (e.err === -1) this.problem(joinRel(f.rel, e.name), 'EINVAL', 'unknown file type');
@@ -450,6 +456,20 @@ export class TreeBuilder {
         this.stats.excluded++;
         continue;
       }
+      if (hit && fastLinks && e.type === 'file' && e.nlink === 1) {
+        const bytes = prevList.unchangedFile(pi, e);
+        if (bytes) {
+          this.stats.files++;
+          this.plan(f, e, UNCHANGED);
+          links.push({ e, ino: prevList.ino(pi), at: f.out.push(new EncodedEntry(e.name, bytes)) - 1 });
+          if (links.length >= LINK_BATCH) {
+            await this.fireLinks(f, links);
+            links = [];
+          }
+          continue;
+        }
+      }
+      const p = hit ? prevList.decode(pi) : undefined;
       if (isDir) {
         const skip = o.skipDirs.get(`${e.dev}:${e.ino}`);
         if (skip) {
@@ -492,7 +512,7 @@ export class TreeBuilder {
       if (d.action === 'link') {
         this.plan(f, e, d);
         const m = this.manifestEntry(e.name, e, p!.ino, 0, p!.hash);
-        links.push({ e, p: p!, at: f.out.push(m) - 1 });
+        links.push({ e, ino: p!.ino, at: f.out.push(m) - 1 });
         if (links.length >= LINK_BATCH) {
           await this.fireLinks(f, links);
           links = [];
@@ -536,19 +556,19 @@ export class TreeBuilder {
    * This directory's entries: scanned from the source, or, in watch mode, taken from the previous
    * manifest when the journal knows the directory is unchanged.
    */
-  private listDir(f: Frame, prevList: ManifestEntry[]): SourceEntry[] | number {
-    const known = f.prev >= 0 ? this.o.unchangedDirs?.entries(f.rel, f.src, prevList) : null;
+  private listDir(f: Frame, prevList: PrevDir): SourceEntry[] | number {
+    const known = f.prev >= 0 && this.o.unchangedDirs ? this.o.unchangedDirs.entries(f.rel, f.src, decodeAll(prevList)) : null;
     if (known) return known;
     const raw = f.scan ?? sys.scandir(f.src);
     f.scan = undefined;
     return typeof raw === 'number' ? raw : parseScan(raw);
   }
 
-  private prevEntries(f: Frame): ManifestEntry[] {
+  private prevEntries(f: Frame): PrevDir {
     const prev = this.o.prev;
-    if (!prev) return [];
+    if (!prev) return NO_PREV_DIR;
     try {
-      return prev.dir(f.rel, f.prev) ?? [];
+      return prev.dir(f.rel, f.prev) ?? NO_PREV_DIR;
     } catch (err) {
       this.o.onNote(`previous manifest unreadable at ${f.rel.toString() || '/'} (${(err as Error).message}): comparing with the previous generation itself`);
       this.o.unchangedDirs?.disable('the previous manifest is damaged');
@@ -600,7 +620,7 @@ export class TreeBuilder {
       if (rc < 0) this.fatal(f.rel, rc, 'cannot link into the spool');
       for (let i = 0; i < links.length; i++) {
         const l = links[i]!;
-        if (!this.linked(f, l.e, l.p, res[i]!)) f.out[l.at] = this.afterFailedLink(f, l.e, res[i]!);
+        if (!this.linked(f, l.e, l.ino, res[i]!)) f.out[l.at] = this.afterFailedLink(f, l.e, res[i]!);
       }
     });
   }
@@ -612,12 +632,13 @@ export class TreeBuilder {
     name.writeUInt16LE(e.name.length, 0);
     e.name.copy(name, 2);
     sys.linkBatch(f.prev, f.dst, name, res);
-    return this.linked(f, e, p, res[0]!) ? this.manifestEntry(e.name, e, p.ino, 0, p.hash) : this.afterFailedLink(f, e, res[0]!);
+    return this.linked(f, e, p.ino, res[0]!) ? this.manifestEntry(e.name, e, p.ino, 0, p.hash) : this.afterFailedLink(f, e, res[0]!);
   }
 
   /** Counts a link result; false when the entry must be written fresh instead. */
-  private linked(f: Frame, e: SourceEntry, p: ManifestEntry, rc: number): boolean {
-    if (rc === 0 || (rc === -17 /* EEXIST */ && this.o.resume && this.isPrevInode(f, e.name, p))) {
+  /** ino: the previous generation's inode the entry was linked to */
+  private linked(f: Frame, e: SourceEntry, ino: number, rc: number): boolean {
+    if (rc === 0 || (rc === -17 /* EEXIST */ && this.o.resume && this.isPrevInode(f, e.name, ino))) {
       this.stats.linked++;
       this.stats.bytesLinked += e.size;
       if (rc !== 0) this.stats.reused++;
@@ -626,8 +647,8 @@ export class TreeBuilder {
     return false;
   }
 
-  private isPrevInode(f: Frame, name: Buffer, p: ManifestEntry): boolean {
-    return sys.fstatat(f.dst, name, this.st, 1) === 0 && this.st[ST.INO] === p.ino;
+  private isPrevInode(f: Frame, name: Buffer, ino: number): boolean {
+    return sys.fstatat(f.dst, name, this.st, 1) === 0 && this.st[ST.INO] === ino;
   }
 
   /** A link to the previous generation failed: make a fresh inode instead, when that helps. */

@@ -4,34 +4,85 @@
  * updates on NFS); when the manifest is missing or damaged, from a walk of the generation
  * itself (its files carry the source's metadata, so they compare the same way).
  */
-import { parseScan } from '../fs/entry.js';
+import { parseScan, type Meta } from '../fs/entry.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { sys } from '../fs/native.js';
 
+/**
+ * One directory's previous entries, sorted by name bytes. From a manifest they stay in the
+ * block's bytes (RawDirBlock) and are decoded one by one when needed: most files of a nightly
+ * run are linked unchanged, and their records are copied as they are (unchangedFile).
+ */
+export interface PrevDir {
+  readonly length: number;
+  /** entry i's name compared with `name`, as Buffer.compare(entry's, name) */
+  compareName(i: number, name: Buffer): number;
+  /** entry i, decoded */
+  decode(i: number): ManifestEntry;
+  /** the generation inode of entry i */
+  ino(i: number): number;
+  /** entry i's encoded record when it records the regular file `e` exactly (see RawDirBlock) */
+  unchangedFile(i: number, e: Meta): Buffer | null;
+}
+
+/** Entries already decoded (a walk of the generation, or no previous generation). */
+export class DecodedDir implements PrevDir {
+  constructor(private readonly entries: ManifestEntry[]) {}
+
+  get length(): number {
+    return this.entries.length;
+  }
+
+  compareName(i: number, name: Buffer): number {
+    return Buffer.compare(this.entries[i]!.name, name);
+  }
+
+  decode(i: number): ManifestEntry {
+    return this.entries[i]!;
+  }
+
+  ino(i: number): number {
+    return this.entries[i]!.ino;
+  }
+
+  unchangedFile(): Buffer | null {
+    return null;
+  }
+}
+
+export const NO_PREV_DIR: PrevDir = new DecodedDir([]);
+
+/** Every entry of a PrevDir, decoded. */
+export function decodeAll(d: PrevDir): ManifestEntry[] {
+  const out: ManifestEntry[] = new Array(d.length);
+  for (let i = 0; i < d.length; i++) out[i] = d.decode(i);
+  return out;
+}
+
 export interface PrevTree {
   readonly kind: 'manifest' | 'walk';
   /** entries of one directory; prevFd is that directory in the previous generation or -1 */
-  dir(rel: Buffer, prevFd: number): ManifestEntry[] | undefined;
+  dir(rel: Buffer, prevFd: number): PrevDir | undefined;
   /** the same from the generation itself (fallback for a damaged block) */
-  walkDir(prevFd: number): ManifestEntry[];
+  walkDir(prevFd: number): PrevDir;
 }
 
-export function walkDir(prevFd: number): ManifestEntry[] {
-  if (prevFd < 0) return [];
+export function walkDir(prevFd: number): PrevDir {
+  if (prevFd < 0) return NO_PREV_DIR;
   const raw = sys.scandir(prevFd);
-  if (typeof raw === 'number') return [];
-  return parseScan(raw)
+  if (typeof raw === 'number') return NO_PREV_DIR;
+  return new DecodedDir(parseScan(raw)
     .filter((e) => e.err === 0)
     .map((e) => ({
       name: e.name, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.type === 'dir' ? 0 : e.size,
       mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, rdev: e.rdev, target: e.target,
       flags: 0, linkGroup: 0, ino: e.ino, hash: null,
-    }));
+    })));
 }
 
 export function prevFromManifest(m: ManifestReader): PrevTree {
-  return { kind: 'manifest', dir: (rel) => m.dir(rel), walkDir };
+  return { kind: 'manifest', dir: (rel) => m.rawDirByKey(rel.toString('latin1')), walkDir };
 }
 
 export function prevFromWalk(): PrevTree {

@@ -128,6 +128,23 @@ export function encodeEntry(s: ByteSink, e: ManifestEntry): void {
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * An entry kept in its encoded bytes: a file linked unchanged is recorded exactly as the
+ * previous manifest recorded it (RawDirBlock.unchangedFile says when), so its bytes are copied
+ * rather than decoded and encoded again (most entries of a nightly run).
+ */
+export class EncodedEntry {
+  constructor(readonly name: Buffer, readonly bytes: Buffer) {}
+}
+
+/** What a directory block is written from. */
+export type BlockEntry = ManifestEntry | EncodedEntry;
+
+export function encodeBlockEntry(s: ByteSink, e: BlockEntry): void {
+  if (e instanceof EncodedEntry) s.bytes(e.bytes);
+  else encodeEntry(s, e);
+}
+
 export function decodeEntry(b: Buffer, off: number): [ManifestEntry, number] {
   if (off + FIXED > b.length) throw new ManifestFormatError('entry runs past the end of its block');
   const type = CODE_TYPE[b[off]!];
@@ -207,6 +224,7 @@ export function decodeDirBlock(raw: Buffer): { dir: Buffer; entries: ManifestEnt
  */
 export class RawDirBlock {
   readonly dir: Buffer;
+  /** where each entry starts; offsets[length] is where the last one ends */
   private readonly offsets: Uint32Array;
 
   constructor(private readonly raw: Buffer) {
@@ -217,7 +235,7 @@ export class RawDirBlock {
     const count = raw.readUInt32LE(o);
     o += 4;
     if (count > (raw.length - o) / FIXED) throw new ManifestFormatError('entry count runs past the end of its block');
-    this.offsets = new Uint32Array(count);
+    this.offsets = new Uint32Array(count + 1);
     for (let i = 0; i < count; i++) {
       if (o + FIXED > raw.length) throw new ManifestFormatError('entry runs past the end of its block');
       if (!CODE_TYPE[raw[o]!]) throw new ManifestFormatError(`unknown entry type ${raw[o]}`);
@@ -225,10 +243,33 @@ export class RawDirBlock {
       o += FIXED + (raw[o + 1]! & FLAG.HAS_HASH ? 8 : 0) + raw.readUInt16LE(o + 2) + raw.readUInt16LE(o + 56);
     }
     if (o !== raw.length) throw new ManifestFormatError(o > raw.length ? 'entry name runs past the end of its block' : 'trailing bytes in a directory block');
+    this.offsets[count] = o;
   }
 
   get length(): number {
-    return this.offsets.length;
+    return this.offsets.length - 1;
+  }
+
+  /** Entry i's name compared with `name` (bytes), as Buffer.compare(entry's, name). */
+  compareName(i: number, name: Buffer): number {
+    const o = this.offsets[i]!;
+    const start = o + FIXED + (this.raw[o + 1]! & FLAG.HAS_HASH ? 8 : 0);
+    return this.raw.compare(name, 0, name.length, start, start + this.raw.readUInt16LE(o + 2));
+  }
+
+  /**
+   * Entry i's bytes when it records the regular file `e` (same name, already matched) exactly as
+   * the builder would record a link of it: a file with nothing but a hash among its flags, no
+   * link group, and e's mode, owner, size, mtime and device number. Else null.
+   */
+  unchangedFile(i: number, e: Meta): Buffer | null {
+    const r = this.raw;
+    const o = this.offsets[i]!;
+    if (r[o] !== TYPE_CODE.file || (r[o + 1]! & ~FLAG.HAS_HASH) !== 0 || r.readUInt16LE(o + 56) !== 0) return null;
+    if (r.readUInt32LE(o + 4) !== e.mode || r.readUInt32LE(o + 8) !== e.uid >>> 0 || r.readUInt32LE(o + 12) !== e.gid >>> 0) return null;
+    if (r.readDoubleLE(o + 16) !== e.size || r.readDoubleLE(o + 24) !== e.mtimeSec || r.readUInt32LE(o + 32) !== e.mtimeNsec) return null;
+    if (r.readUInt32LE(o + 36) !== 0 || r.readDoubleLE(o + 48) !== e.rdev) return null;
+    return r.subarray(o, this.offsets[i + 1]!);
   }
 
   isFile(i: number): boolean {

@@ -4,7 +4,7 @@
  * temporary name and renames it when the generation is published.
  */
 import fs from 'node:fs';
-import { ByteSink, encodeEntry, frame, FORMAT_VERSION, MAGIC, END_MAGIC, TRAILER_LEN, type ManifestEntry } from './format.js';
+import { ByteSink, encodeBlockEntry, encodeEntry, frame, FORMAT_VERSION, MAGIC, END_MAGIC, TRAILER_LEN, type BlockEntry, type ManifestEntry } from './format.js';
 
 export interface ManifestHeader {
   format: number;
@@ -61,13 +61,13 @@ export class ManifestWriter {
   }
 
   /** Adds the block of one directory; entries must be sorted by name bytes. */
-  addDir(dir: Buffer, entries: ManifestEntry[]): void {
+  addDir(dir: Buffer, entries: BlockEntry[]): void {
     const s = this.sink;
     s.reset();
     s.u32(dir.length);
     s.bytes(dir);
     s.u32(entries.length);
-    for (const e of entries) encodeEntry(s, e);
+    for (const e of entries) encodeBlockEntry(s, e);
     const framed = frame(s.view());
     const ix = this.index;
     ix.u32(dir.length);
