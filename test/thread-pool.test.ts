@@ -1,39 +1,109 @@
-// bin/hardsnap sizes libuv's thread pool (links and copies run there, many in flight, to hide
-// spool latency). The size only takes effect when set before the pool first runs; an ES-module
-// entry point is read through the pool before its first line runs, so the setting came too late
-// and every run had 4 threads (a 10,000-file incremental on latencyfs took 3x as long).
+// The libuv thread pool: links, copies and directory set-ups of a backup run there, many in
+// flight. Its size only takes effect when set before the pool first runs. bin/hardsnap loads
+// the program without using the pool (require(), not import(), which reads an ES module through
+// the pool: every run then had libuv's 4 threads, and a 10,000-file incremental on latencyfs took
+// 3x as long); the backup command then sizes it for the file systems of its spool and sources
+// (src/fs/thread-pool.ts): 16 threads on network and FUSE file systems, fewer on local ones.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
 import { spawnHardsnap, waitFor } from './helpers/run.js';
+import { SHARED_DIR } from './helpers/bench-tree.js';
+import { localPoolSize, poolSizeFor, REMOTE_POOL_SIZE } from '../src/fs/thread-pool.js';
+
+/** A thread's scheduling policy (field 41 of /proc/PID/task/TID/stat): 0 normal, 3 batch. */
+function policyOf(pid: number, tid: string): number {
+  const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]);
+}
+
+interface Threads {
+  count: number;
+  /** how many run SCHED_BATCH */
+  batch: number;
+  /** the main thread's policy */
+  main: number;
+}
+
+let runs = 0;
 
 /** Threads of a backup held at the before-publish test seam (the pool has run by then). */
-async function threadsOfPausedRun(tmp: string, env: Record<string, string>): Promise<number> {
-  const src = path.join(tmp, 'src');
+async function threadsOfPausedRun(tmp: string, env: Record<string, string | undefined>, spool = path.join(tmp, `spool-${runs}`)): Promise<Threads> {
+  const src = path.join(tmp, `src-${runs++}`);
   makeTree(src, { 'a.txt': 'a', 'b/c.txt': 'c' });
-  const spool = path.join(tmp, `spool-${Object.keys(env).length}`);
   const child = spawnHardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], {
     env: { HARDSNAP_NOW: '2026-01-01T03:00:00Z', HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '30000', ...env },
   });
   try {
     await waitFor(() => child.out.stderr.includes('test pause at before-publish'), 30_000, 10, 'the run to pause');
-    return fs.readdirSync(`/proc/${child.pid}/task`).length;
+    const tids = fs.readdirSync(`/proc/${child.pid}/task`);
+    const policies = tids.map((t) => policyOf(child.pid!, t));
+    return { count: tids.length, batch: policies.filter((p) => p === 3).length, main: policyOf(child.pid!, String(child.pid)) };
   } finally {
     child.killGroup('SIGKILL');
     await child.exited;
   }
 }
 
+/** The pool threads of a paused run: its threads less those of a run with a pool of one. */
+async function poolThreads(tmp: string, env: Record<string, string | undefined>, spool?: string): Promise<number> {
+  const base = (await threadsOfPausedRun(tmp, { UV_THREADPOOL_SIZE: '1' }, spool)).count - 1;
+  return (await threadsOfPausedRun(tmp, env, spool)).count - base;
+}
+
+// the tests must not inherit a size from the environment they run in
+const unset = { UV_THREADPOOL_SIZE: undefined };
+
+/** latencyfs (../shared/bench) mounted over a backing directory with no delay, or why not. */
+function mountFuse(tmp: string): { mnt: string; unmount: () => void } | string {
+  if (process.getuid?.() !== 0) return 'not root: cannot mount a FUSE file system';
+  if (!fs.existsSync('/dev/fuse')) return 'no /dev/fuse';
+  const bin = path.join(tmp, 'latencyfs');
+  const cc = spawnSync('sh', ['-c', `cc -O2 -o '${bin}' '${path.join(SHARED_DIR, 'bench', 'latencyfs.c')}' $(pkg-config --cflags --libs fuse3)`], { encoding: 'utf8' });
+  if (cc.status !== 0) return `cannot build latencyfs (libfuse3-dev, pkg-config): ${cc.stderr.trim().split('\n')[0]}`;
+  const back = path.join(tmp, 'back');
+  const mnt = path.join(tmp, 'mnt');
+  fs.mkdirSync(back);
+  fs.mkdirSync(mnt);
+  const m = spawnSync(bin, [back, mnt, '0'], { encoding: 'utf8' });
+  if (m.status !== 0) return `cannot mount latencyfs: ${m.stderr.trim()}`;
+  return { mnt, unmount: () => void spawnSync('fusermount3', ['-u', mnt]) };
+}
+
 describe('the libuv thread pool', () => {
-  test('a backup runs with the 16 pool threads bin/hardsnap asks for, not libuv\'s default 4', async ({ tmp }) => {
-    const env: Record<string, string> = {};
-    // the test must not inherit a size from the environment it runs in
-    if (process.env.UV_THREADPOOL_SIZE !== undefined) env.UV_THREADPOOL_SIZE = '16';
-    expect(await threadsOfPausedRun(tmp, env)).toBeGreaterThan(16);
+  test('a backup between local file systems gets the local size (cores + 2, at least 4), not 16', async ({ tmp }) => {
+    expect(await poolThreads(tmp, unset)).toBe(localPoolSize());
+    expect(localPoolSize()).toBeLessThan(REMOTE_POOL_SIZE + 1);
+  });
+
+  test('a backup whose spool is on a FUSE file system gets 16 threads', async ({ tmp, skip }) => {
+    const m = mountFuse(tmp);
+    if (typeof m === 'string') return skip(m);
+    try {
+      expect(await poolThreads(tmp, unset, path.join(m.mnt, 'spool'))).toBe(REMOTE_POOL_SIZE);
+    } finally {
+      m.unmount();
+    }
   });
 
   test('UV_THREADPOOL_SIZE set by the user wins', async ({ tmp }) => {
-    expect(await threadsOfPausedRun(tmp, { UV_THREADPOOL_SIZE: '40' })).toBeGreaterThan(40);
+    expect(await poolThreads(tmp, { UV_THREADPOOL_SIZE: '40' })).toBe(40);
+  });
+
+  test('the size for file system types: network and FUSE 16, local between 4 and 16 by cores', () => {
+    const [ext4, tmpfs, xfs, nfs, fuse, cifs, smb2, ceph] = [0xef53, 0x01021994, 0x58465342, 0x6969, 0x65735546, 0xff534d42, 0xfe534d42, 0x00c36400];
+    expect(poolSizeFor([ext4, tmpfs, xfs], 2)).toBe(4);
+    for (const remote of [nfs, fuse, cifs, smb2, ceph]) expect(poolSizeFor([ext4, remote], 2)).toBe(16);
+    expect([1, 2, 4, 8, 14, 64].map((c) => localPoolSize(c))).toEqual([4, 4, 6, 10, 16, 16]);
+    expect(poolSizeFor([], 2)).toBe(4);
+  });
+
+  test('pool threads that ran hardsnap\'s jobs are SCHED_BATCH (they never preempt the main thread), the main thread is not', async ({ tmp }) => {
+    const t = await threadsOfPausedRun(tmp, { UV_THREADPOOL_SIZE: '4' });
+    expect(t.batch).toBeGreaterThan(0);
+    expect(t.batch).toBeLessThanOrEqual(4);
+    expect(t.main).toBe(0);
   });
 });

@@ -10,7 +10,7 @@ export const BIN = path.join(REPO_ROOT, 'bin', 'hardsnap');
 
 export interface RunOptions {
   /** merged over process.env */
-  env?: Record<string, string>;
+  env?: Record<string, string | undefined>;
   /** stdin; default empty */
   input?: string;
   cwd?: string;

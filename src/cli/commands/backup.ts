@@ -3,6 +3,7 @@ import { displayPath } from '../../paths/escape.js';
 import { now } from '../../time/now.js';
 import { parseDuration } from '../../time/duration.js';
 import { runBackup } from '../../backup/run.js';
+import { sizeThreadPool } from '../../fs/thread-pool.js';
 import { parsePartArg } from '../../backup/validate.js';
 import { readExcludeFile } from '../../scan/exclude.js';
 import type { BackupOptions, BackupResult, PartSpec } from '../../backup/types.js';
@@ -159,6 +160,8 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     checksum: Boolean(o.checksum ?? cfg.checksum),
     journal: journalSettings(o, cfg),
   };
+  // before the first job on the pool: its size depends on where the spool and sources are
+  sizeThreadPool([spool, ...parts.map((p) => p.source)]);
   const ops = backupOps(o, cfg, opts, out);
   // a dry run prints one line per entry on stdout: no bars over it unless asked for
   const mode = progressMode({ ...o, progress: o.progress ?? (opts.dryRun && !o.json ? false : undefined) }, out.tty);
