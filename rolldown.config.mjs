@@ -1,8 +1,8 @@
 // The command-line tool as one ES module (plus a chunk for `watch`, loaded only when used), so
 // that a run loads one file instead of ~95 modules and their dependencies: importing the module
 // tree that tsc emits took ~110 ms before the first line ran, the bundle ~40 ms, on a nightly run
-// of ~2 s (docs/PERFORMANCE.md). It bundles tsc's output (dist/), which tests and typechecks
-// share; bin/hardsnap runs the bundle. The bundle sits two levels under the package root, like
+// of ~2 s (docs/PERFORMANCE.md). It bundles tsc's output (dist/, which scripts/ import too);
+// bin/hardsnap runs the bundle, and only it is packed. It sits two levels under the root, like
 // every module of dist/, so the paths the code finds relative to itself (build/Release for the
 // native module, package.json for the version) are the same from either.
 import { defineConfig } from 'rolldown';
