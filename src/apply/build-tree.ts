@@ -293,7 +293,7 @@ export class TreeBuilder {
     const q = this.blockQueue;
     while (q.length && q[0]!.complete) {
       const h = q.shift()!;
-      if (!this.fatalError) this.o.manifest?.addDir(h.rel, h.out.filter((m): m is ManifestEntry => m !== null));
+      if (!this.fatalError) this.o.manifest?.addDir(h.rel, h.out.filter((m): m is BlockEntry => m !== null));
       h.out = [];
     }
   }
