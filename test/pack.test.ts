@@ -57,3 +57,26 @@ describe('npm package', () => {
     expect(fs.readlinkSync(path.join(spool, 'rsync', 'h', 'etc', 'last'))).toBe('2026-01-01T030000Z');
   });
 });
+
+describe('bin/hardsnap', () => {
+  test('a program that cannot be loaded (no build) is one error line and exit 2; --debug adds the stack', ({ tmp }) => {
+    // bin/hardsnap as it is, two levels above a dist/ that was never built
+    fs.mkdirSync(path.join(tmp, 'bin'));
+    for (const f of ['hardsnap', 'package.json']) fs.copyFileSync(path.join(REPO_ROOT, 'bin', f), path.join(tmp, 'bin', f));
+    const bin = path.join(tmp, 'bin', 'hardsnap');
+    const r = sh(bin, ['--version'], { cwd: tmp });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^hardsnap: error: Cannot find module .*dist\/bundle\/hardsnap\.js.*\n$/);
+    expect(r.stderr.split('\n')).toHaveLength(2);
+    const d = sh(bin, ['--version', '--debug'], { cwd: tmp });
+    expect(d.code).toBe(2);
+    expect(d.stderr.split('\n').length).toBeGreaterThan(3);
+  });
+
+  test('the program loads without a warning (require() of the bundle, an ES module)', () => {
+    const r = sh(path.join(REPO_ROOT, 'bin', 'hardsnap'), ['--version']);
+    expect(r.code, r.out).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+});
