@@ -12,5 +12,6 @@ export default defineConfig({
   platform: 'node',
   // loaded on demand (watch, --progress) with their own dependency trees; node_modules has them
   external: ['chokidar', 'cli-progress'],
-  output: { dir: 'dist/bundle', format: 'esm', entryFileNames: 'hardsnap.js', chunkFileNames: '[name]-[hash].js', sourcemap: false },
+  // cleanDir: chunk names carry a hash; without it, old chunks would stay and be packed
+  output: { dir: 'dist/bundle', cleanDir: true, format: 'esm', entryFileNames: 'hardsnap.js', chunkFileNames: '[name]-[hash].js', sourcemap: false },
 });

@@ -786,7 +786,9 @@ static int do_samecontent(int srcdirfd, const char *srcname, int rootfd, const c
  * never preempts the main thread, it waits for a free core or the next tick. With the default
  * policy every job queued woke a pool thread that took the core from the main thread, whose
  * work then waited: on a 2-core machine ~0.6 s of a 2 s incremental, in ~4,000 preemptions
- * (perf sched). Allowed to any user (it only lowers the thread's claim); a refusal is ignored.
+ * (perf sched). Only a thread of the default policy changes: a backup run under SCHED_IDLE
+ * (`chrt -i 0`, systemd's CPUSchedulingPolicy=idle) or a real-time one keeps it. Allowed to
+ * any user; a refusal is ignored.
  */
 static __thread int pool_thread_batched;
 
@@ -794,7 +796,7 @@ static void job_execute(napi_env env, void *data) {
   job_t *j = data;
   if (!pool_thread_batched) {
     struct sched_param sp = {0};
-    sched_setscheduler(0, SCHED_BATCH, &sp);
+    if (sched_getscheduler(0) == SCHED_OTHER) sched_setscheduler(0, SCHED_BATCH, &sp);
     pool_thread_batched = 1;
   }
   if (j->kind == 1) j->rc = (double)do_linkbatch(j->fd1, j->fd2, j->names, j->nameslen, j->res, j->rlen);

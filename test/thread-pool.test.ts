@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
-import { spawnHardsnap, waitFor } from './helpers/run.js';
+import { BIN, spawnHardsnap, waitFor } from './helpers/run.js';
 import { SHARED_DIR } from './helpers/bench-tree.js';
 import { localPoolSize, poolSizeFor, REMOTE_POOL_SIZE } from '../src/fs/thread-pool.js';
 
@@ -30,11 +30,13 @@ interface Threads {
 let runs = 0;
 
 /** Threads of a backup held at the before-publish test seam (the pool has run by then). */
-async function threadsOfPausedRun(tmp: string, env: Record<string, string | undefined>, spool = path.join(tmp, `spool-${runs}`)): Promise<Threads> {
+async function threadsOfPausedRun(tmp: string, env: Record<string, string | undefined>, spool = path.join(tmp, `spool-${runs}`),
+  bin?: string): Promise<Threads> {
   const src = path.join(tmp, `src-${runs++}`);
   makeTree(src, { 'a.txt': 'a', 'b/c.txt': 'c' });
   const child = spawnHardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], {
     env: { HARDSNAP_NOW: '2026-01-01T03:00:00Z', HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '30000', ...env },
+    bin,
   });
   try {
     await waitFor(() => child.out.stderr.includes('test pause at before-publish'), 30_000, 10, 'the run to pause');
@@ -48,9 +50,16 @@ async function threadsOfPausedRun(tmp: string, env: Record<string, string | unde
 }
 
 /** The pool threads of a paused run: its threads less those of a run with a pool of one. */
-async function poolThreads(tmp: string, env: Record<string, string | undefined>, spool?: string): Promise<number> {
-  const base = (await threadsOfPausedRun(tmp, { UV_THREADPOOL_SIZE: '1' }, spool)).count - 1;
-  return (await threadsOfPausedRun(tmp, env, spool)).count - base;
+async function poolThreads(tmp: string, env: Record<string, string | undefined>, spool?: string, bin?: string): Promise<number> {
+  const base = (await threadsOfPausedRun(tmp, { UV_THREADPOOL_SIZE: '1' }, spool, bin)).count - 1;
+  return (await threadsOfPausedRun(tmp, env, spool, bin)).count - base;
+}
+
+/** A script that runs bin/hardsnap through `prefix` (which must exec it: the pid stays). */
+function wrapper(tmp: string, name: string, prefix: string): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, `#!/bin/sh\nexec ${prefix} '${BIN}' "$@"\n`, { mode: 0o755 });
+  return file;
 }
 
 // the tests must not inherit a size from the environment they run in
@@ -105,5 +114,17 @@ describe('the libuv thread pool', () => {
     expect(t.batch).toBeGreaterThan(0);
     expect(t.batch).toBeLessThanOrEqual(4);
     expect(t.main).toBe(0);
+  });
+
+  test('a backup run under SCHED_IDLE (chrt -i 0) keeps it in every thread: nothing is raised to SCHED_BATCH', async ({ tmp, skip }) => {
+    if (spawnSync('chrt', ['-i', '0', 'true']).status !== 0) return skip('chrt (util-linux) cannot set SCHED_IDLE here');
+    const t = await threadsOfPausedRun(tmp, { UV_THREADPOOL_SIZE: '4' }, undefined, wrapper(tmp, 'idle-hardsnap', 'chrt -i 0'));
+    expect(t.main).toBe(5);
+    expect(t.batch).toBe(0);
+  });
+
+  test('a Node.js without require() of ES modules loads the program with import() and keeps the 16 threads of old', async ({ tmp }) => {
+    const bin = wrapper(tmp, 'esm-hardsnap', `'${process.execPath}' --single-threaded-gc --no-experimental-require-module`);
+    expect(await poolThreads(tmp, unset, undefined, bin)).toBe(REMOTE_POOL_SIZE);
   });
 });
