@@ -153,7 +153,7 @@ function partA() {
   const cpaSync = measure('first generation: cp -a && sync', null, () => (sh('cp', ['-a', src, aside()]), sh('sync', [])));
   const rsyncFirst = measure('first generation: rsync -aH', null, () => sh('rsync', ['-aH', `${src}/`, `${aside()}/`]));
   emptyGraveyard();
-  console.log(`  => hardsnap/cp -a: ${ratio(hsFirstNoFlush, cpa, 1.1)} without flush, ${ratio(hsFirst, cpaSync)} with flush vs cp -a && sync; hardsnap/rsync: ${ratio(hsFirst, rsyncFirst)}`);
+  console.log(`  => hardsnap/cp -a: ${ratio(hsFirstNoFlush, cpa, 1.1)} without flush, ${ratio(hsFirst, cpaSync)} with flush vs cp -a && sync; hardsnap --no-flush/rsync -aH (neither flushes): ${ratio(hsFirstNoFlush, rsyncFirst)}`);
   console.log(`  => cost of the flush (syncfs) on a first generation: ${(hsFirst - hsFirstNoFlush).toFixed(2)} s`);
 
   const day2 = dayTwo(src);
