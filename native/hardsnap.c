@@ -286,15 +286,23 @@ static napi_value js_scandir(napi_env env, napi_callback_info info) {
 
 /* ---------- simple descriptor-relative calls ---------- */
 
+/*
+ * openat() with O_CLOEXEC; when O_NOATIME was asked and refused (EPERM: only the file's owner
+ * may, and root), again without it. Every open of a source file or directory goes through it.
+ */
+static int openat_noatime(int dirfd, const char *name, int flags, mode_t mode) {
+  int fd = openat(dirfd, name, flags | O_CLOEXEC, mode);
+  if (fd < 0 && errno == EPERM && (flags & O_NOATIME)) fd = openat(dirfd, name, (flags & ~O_NOATIME) | O_CLOEXEC, mode);
+  return fd;
+}
+
 static napi_value js_openat(napi_env env, napi_callback_info info) {
   ARGS(4);
   NUMARG(0, dirfd);
   PATHARG(1, name);
   NUMARG(2, flags);
   NUMARG(3, mode);
-  int fd = openat((int)dirfd, name, (int)flags | O_CLOEXEC, (mode_t)mode);
-  if (fd < 0 && errno == EPERM && ((int)flags & O_NOATIME))
-    fd = openat((int)dirfd, name, ((int)flags & ~O_NOATIME) | O_CLOEXEC, (mode_t)mode);
+  int fd = openat_noatime((int)dirfd, name, (int)flags, (mode_t)mode);
   return num(env, fd < 0 ? -errno : fd);
 }
 
@@ -618,10 +626,7 @@ enum { ST_OPEN_SRC = 1, ST_NOT_REG = 2, ST_OPEN_DST = 3, ST_READ = 4, ST_WRITE =
 #define FAIL(stage, e) (-(double)((stage) << 16 | (e)))
 
 static int open_source(int dirfd, const char *name) {
-  int fl = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-  int fd = openat(dirfd, name, fl | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = openat(dirfd, name, fl);
-  return fd;
+  return openat_noatime(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_NOATIME, 0);
 }
 
 static int changed(const struct stat *a, const struct stat *b) {
@@ -751,9 +756,7 @@ static int do_spooldir(int newdirfd, int prevdirfd, int srcdirfd, const char *na
     res[2] = fd < 0 ? -errno : fd;
   }
   if (flags & 2) {
-    const int fl = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    int fd = openat(srcdirfd, name, fl | O_NOATIME);
-    if (fd < 0 && errno == EPERM) fd = openat(srcdirfd, name, fl);
+    int fd = openat_noatime(srcdirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NOATIME, 0);
     res[3] = fd < 0 ? -errno : fd;
     *scanrc = fd < 0 ? res[3] : do_scandir(fd, scan, scanlen);
   }
@@ -992,8 +995,7 @@ static ssize_t read_full(int fd, char *buf, size_t len) {
 #define CMP_CHUNK (256 * 1024)
 static int do_samecontent(int srcdirfd, const char *srcname, int rootfd, const char *rel) {
   const int fl = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-  int a = openat(srcdirfd, srcname, fl | O_NOATIME);
-  if (a < 0 && errno == EPERM) a = openat(srcdirfd, srcname, fl);
+  int a = open_source(srcdirfd, srcname);
   if (a < 0) return -errno;
   struct open_how how;
   memset(&how, 0, sizeof how);
