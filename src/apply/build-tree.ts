@@ -21,7 +21,7 @@ import { sameContent, sameness, type Sameness } from '../fs/compare.js';
 import type { Candidate, DedupIndex } from './dedup-index.js';
 import type { ManifestWriter } from '../manifest/writer.js';
 import { removeChildAt } from './remove-tree.js';
-import { decodeAll, NO_PREV_DIR, type PrevDir, type PrevTree } from './prev-tree.js';
+import { NO_PREV_DIR, type PrevDir, type PrevTree } from './prev-tree.js';
 import type { DirEntrySource } from '../watch/unchanged-dirs.js';
 import type { BuildStats, PlanOutcome, Problem } from './types.js';
 
@@ -557,7 +557,7 @@ export class TreeBuilder {
    * manifest when the journal knows the directory is unchanged.
    */
   private listDir(f: Frame, prevList: PrevDir): SourceEntry[] | number {
-    const known = f.prev >= 0 && this.o.unchangedDirs ? this.o.unchangedDirs.entries(f.rel, f.src, decodeAll(prevList)) : null;
+    const known = f.prev >= 0 && this.o.unchangedDirs ? this.o.unchangedDirs.entries(f.rel, f.src, prevList.decodeAll()) : null;
     if (known) return known;
     const raw = f.scan ?? sys.scandir(f.src);
     f.scan = undefined;

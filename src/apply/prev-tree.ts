@@ -24,6 +24,8 @@ export interface PrevDir {
   ino(i: number): number;
   /** entry i's encoded record when it records the regular file `e` exactly (see RawDirBlock) */
   unchangedFile(i: number, e: Meta): Buffer | null;
+  /** every entry, decoded */
+  decodeAll(): ManifestEntry[];
 }
 
 /** Entries already decoded (a walk of the generation, or no previous generation). */
@@ -49,16 +51,13 @@ export class DecodedDir implements PrevDir {
   unchangedFile(): Buffer | null {
     return null;
   }
+
+  decodeAll(): ManifestEntry[] {
+    return this.entries;
+  }
 }
 
 export const NO_PREV_DIR: PrevDir = new DecodedDir([]);
-
-/** Every entry of a PrevDir, decoded. */
-export function decodeAll(d: PrevDir): ManifestEntry[] {
-  const out: ManifestEntry[] = new Array(d.length);
-  for (let i = 0; i < d.length; i++) out[i] = d.decode(i);
-  return out;
-}
 
 export interface PrevTree {
   readonly kind: 'manifest' | 'walk';

@@ -52,6 +52,11 @@ export class ManifestFormatError extends Error {
   }
 }
 
+/** Where each fixed field of an entry starts (the layout above); the name follows at FIXED (+ 8 with a hash). */
+const enum At {
+  type = 0, flags = 1, nameLen = 2, mode = 4, uid = 8, gid = 12, size = 16, mtimeSec = 24, mtimeNsec = 32,
+  linkGroup = 36, ino = 40, rdev = 48, targetLen = 56,
+}
 const FIXED = 58;
 
 /** A growable byte buffer for encoding. */
@@ -98,19 +103,19 @@ export function encodeEntry(s: ByteSink, e: ManifestEntry): void {
   s.reserve(FIXED + 8 + e.name.length + target.length);
   const b = s.buf;
   let o = s.len;
-  b[o] = TYPE_CODE[e.type];
-  b[o + 1] = (e.flags & ~FLAG.HAS_HASH) | (hasHash ? FLAG.HAS_HASH : 0);
-  b.writeUInt16LE(e.name.length, o + 2);
-  b.writeUInt32LE(e.mode, o + 4);
-  b.writeUInt32LE(e.uid >>> 0, o + 8);
-  b.writeUInt32LE(e.gid >>> 0, o + 12);
-  b.writeDoubleLE(e.size, o + 16);
-  b.writeDoubleLE(e.mtimeSec, o + 24);
-  b.writeUInt32LE(e.mtimeNsec, o + 32);
-  b.writeUInt32LE(e.linkGroup, o + 36);
-  b.writeDoubleLE(e.ino, o + 40);
-  b.writeDoubleLE(e.rdev, o + 48);
-  b.writeUInt16LE(target.length, o + 56);
+  b[o + At.type] = TYPE_CODE[e.type];
+  b[o + At.flags] = (e.flags & ~FLAG.HAS_HASH) | (hasHash ? FLAG.HAS_HASH : 0);
+  b.writeUInt16LE(e.name.length, o + At.nameLen);
+  b.writeUInt32LE(e.mode, o + At.mode);
+  b.writeUInt32LE(e.uid >>> 0, o + At.uid);
+  b.writeUInt32LE(e.gid >>> 0, o + At.gid);
+  b.writeDoubleLE(e.size, o + At.size);
+  b.writeDoubleLE(e.mtimeSec, o + At.mtimeSec);
+  b.writeUInt32LE(e.mtimeNsec, o + At.mtimeNsec);
+  b.writeUInt32LE(e.linkGroup, o + At.linkGroup);
+  b.writeDoubleLE(e.ino, o + At.ino);
+  b.writeDoubleLE(e.rdev, o + At.rdev);
+  b.writeUInt16LE(target.length, o + At.targetLen);
   o += FIXED;
   if (hasHash) {
     const hi = hexWord(e.hash!, 0);
@@ -147,11 +152,11 @@ export function encodeBlockEntry(s: ByteSink, e: BlockEntry): void {
 
 export function decodeEntry(b: Buffer, off: number): [ManifestEntry, number] {
   if (off + FIXED > b.length) throw new ManifestFormatError('entry runs past the end of its block');
-  const type = CODE_TYPE[b[off]!];
-  if (!type) throw new ManifestFormatError(`unknown entry type ${b[off]}`);
-  const flags = b[off + 1]!;
-  const nameLen = b.readUInt16LE(off + 2);
-  const targetLen = b.readUInt16LE(off + 56);
+  const type = CODE_TYPE[b[off + At.type]!];
+  if (!type) throw new ManifestFormatError(`unknown entry type ${b[off + At.type]}`);
+  const flags = b[off + At.flags]!;
+  const nameLen = b.readUInt16LE(off + At.nameLen);
+  const targetLen = b.readUInt16LE(off + At.targetLen);
   let o = off + FIXED;
   let hash: string | null = null;
   if (flags & FLAG.HAS_HASH) {
@@ -166,15 +171,15 @@ export function decodeEntry(b: Buffer, off: number): [ManifestEntry, number] {
   return [
     {
       type, flags: flags & ~FLAG.HAS_HASH, name, target, hash,
-      mode: b.readUInt32LE(off + 4),
-      uid: b.readUInt32LE(off + 8),
-      gid: b.readUInt32LE(off + 12),
-      size: b.readDoubleLE(off + 16),
-      mtimeSec: b.readDoubleLE(off + 24),
-      mtimeNsec: b.readUInt32LE(off + 32),
-      linkGroup: b.readUInt32LE(off + 36),
-      ino: b.readDoubleLE(off + 40),
-      rdev: b.readDoubleLE(off + 48),
+      mode: b.readUInt32LE(off + At.mode),
+      uid: b.readUInt32LE(off + At.uid),
+      gid: b.readUInt32LE(off + At.gid),
+      size: b.readDoubleLE(off + At.size),
+      mtimeSec: b.readDoubleLE(off + At.mtimeSec),
+      mtimeNsec: b.readUInt32LE(off + At.mtimeNsec),
+      linkGroup: b.readUInt32LE(off + At.linkGroup),
+      ino: b.readDoubleLE(off + At.ino),
+      rdev: b.readDoubleLE(off + At.rdev),
     },
     o,
   ];
@@ -204,23 +209,18 @@ export function unframe(framed: Buffer): Buffer {
   return raw;
 }
 
+/** A directory block decoded whole (RawDirBlock checks its structure). */
 export function decodeDirBlock(raw: Buffer): { dir: Buffer; entries: ManifestEntry[] } {
-  const pathLen = raw.readUInt32LE(0);
-  const dir = Buffer.from(raw.subarray(4, 4 + pathLen));
-  let o = 4 + pathLen;
-  const count = raw.readUInt32LE(o);
-  o += 4;
-  const entries: ManifestEntry[] = new Array(count);
-  for (let i = 0; i < count; i++) [entries[i], o] = decodeEntry(raw, o);
-  if (o !== raw.length) throw new ManifestFormatError('trailing bytes in a directory block');
-  return { dir, entries };
+  const b = new RawDirBlock(raw);
+  return { dir: Buffer.from(b.dir), entries: b.decodeAll() };
 }
 
 /**
  * A directory block left in its bytes: the entries' offsets, fixed fields read in place, an
  * entry decoded only when asked for. For readers that look at a few fields of many entries and
  * keep almost none of them (the content index reads every file's size, mtime and inode of
- * several generations): decodeDirBlock makes two Buffers and an object per entry.
+ * several generations; the walk links most files as they were recorded): a decoded entry is
+ * two Buffers and an object. The constructor checks the block's whole structure.
  */
 export class RawDirBlock {
   readonly dir: Buffer;
@@ -238,9 +238,9 @@ export class RawDirBlock {
     this.offsets = new Uint32Array(count + 1);
     for (let i = 0; i < count; i++) {
       if (o + FIXED > raw.length) throw new ManifestFormatError('entry runs past the end of its block');
-      if (!CODE_TYPE[raw[o]!]) throw new ManifestFormatError(`unknown entry type ${raw[o]}`);
+      if (!CODE_TYPE[raw[o + At.type]!]) throw new ManifestFormatError(`unknown entry type ${raw[o + At.type]}`);
       this.offsets[i] = o;
-      o += FIXED + (raw[o + 1]! & FLAG.HAS_HASH ? 8 : 0) + raw.readUInt16LE(o + 2) + raw.readUInt16LE(o + 56);
+      o += FIXED + (raw[o + At.flags]! & FLAG.HAS_HASH ? 8 : 0) + raw.readUInt16LE(o + At.nameLen) + raw.readUInt16LE(o + At.targetLen);
     }
     if (o !== raw.length) throw new ManifestFormatError(o > raw.length ? 'entry name runs past the end of its block' : 'trailing bytes in a directory block');
     this.offsets[count] = o;
@@ -253,8 +253,8 @@ export class RawDirBlock {
   /** Entry i's name compared with `name` (bytes), as Buffer.compare(entry's, name). */
   compareName(i: number, name: Buffer): number {
     const o = this.offsets[i]!;
-    const start = o + FIXED + (this.raw[o + 1]! & FLAG.HAS_HASH ? 8 : 0);
-    return this.raw.compare(name, 0, name.length, start, start + this.raw.readUInt16LE(o + 2));
+    const start = o + FIXED + (this.raw[o + At.flags]! & FLAG.HAS_HASH ? 8 : 0);
+    return this.raw.compare(name, 0, name.length, start, start + this.raw.readUInt16LE(o + At.nameLen));
   }
 
   /**
@@ -265,39 +265,45 @@ export class RawDirBlock {
   unchangedFile(i: number, e: Meta): Buffer | null {
     const r = this.raw;
     const o = this.offsets[i]!;
-    if (r[o] !== TYPE_CODE.file || (r[o + 1]! & ~FLAG.HAS_HASH) !== 0 || r.readUInt16LE(o + 56) !== 0) return null;
-    if (r.readUInt32LE(o + 4) !== e.mode || r.readUInt32LE(o + 8) !== e.uid >>> 0 || r.readUInt32LE(o + 12) !== e.gid >>> 0) return null;
-    if (r.readDoubleLE(o + 16) !== e.size || r.readDoubleLE(o + 24) !== e.mtimeSec || r.readUInt32LE(o + 32) !== e.mtimeNsec) return null;
-    if (r.readUInt32LE(o + 36) !== 0 || r.readDoubleLE(o + 48) !== e.rdev) return null;
+    if (r[o + At.type] !== TYPE_CODE.file || (r[o + At.flags]! & ~FLAG.HAS_HASH) !== 0 || r.readUInt16LE(o + At.targetLen) !== 0) return null;
+    if (r.readUInt32LE(o + At.mode) !== e.mode || r.readUInt32LE(o + At.uid) !== e.uid >>> 0 || r.readUInt32LE(o + At.gid) !== e.gid >>> 0) return null;
+    if (r.readDoubleLE(o + At.size) !== e.size || r.readDoubleLE(o + At.mtimeSec) !== e.mtimeSec || r.readUInt32LE(o + At.mtimeNsec) !== e.mtimeNsec) return null;
+    if (r.readUInt32LE(o + At.linkGroup) !== 0 || r.readDoubleLE(o + At.rdev) !== e.rdev) return null;
     return r.subarray(o, this.offsets[i + 1]!);
   }
 
   isFile(i: number): boolean {
-    return this.raw[this.offsets[i]!] === TYPE_CODE.file;
+    return this.raw[this.offsets[i]! + At.type] === TYPE_CODE.file;
   }
 
   /** the entry's flags, HAS_HASH included (decode() clears it: there, hash !== null says it) */
   flags(i: number): number {
-    return this.raw[this.offsets[i]! + 1]!;
+    return this.raw[this.offsets[i]! + At.flags]!;
   }
 
   size(i: number): number {
-    return this.raw.readDoubleLE(this.offsets[i]! + 16);
+    return this.raw.readDoubleLE(this.offsets[i]! + At.size);
   }
 
   mtimeSec(i: number): number {
-    return this.raw.readDoubleLE(this.offsets[i]! + 24);
+    return this.raw.readDoubleLE(this.offsets[i]! + At.mtimeSec);
   }
 
   mtimeNsec(i: number): number {
-    return this.raw.readUInt32LE(this.offsets[i]! + 32);
+    return this.raw.readUInt32LE(this.offsets[i]! + At.mtimeNsec);
   }
 
   ino(i: number): number {
-    return this.raw.readDoubleLE(this.offsets[i]! + 40);
+    return this.raw.readDoubleLE(this.offsets[i]! + At.ino);
   }
 
   decode(i: number): ManifestEntry {
     return decodeEntry(this.raw, this.offsets[i]!)[0];
+  }
+
+  decodeAll(): ManifestEntry[] {
+    const out: ManifestEntry[] = new Array(this.length);
+    for (let i = 0; i < out.length; i++) out[i] = this.decode(i);
+    return out;
   }
 }
