@@ -4,6 +4,7 @@
  * The inspection commands read manifests, never the spool tree (verify excepted).
  */
 import fs from 'node:fs';
+import { fsIdentity, ST, sys } from '../fs/native.js';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { ManifestFormatError, type ManifestEntry } from '../manifest/format.js';
 import { ManifestReader } from '../manifest/reader.js';
@@ -94,4 +95,32 @@ export function generationAt(t: Target, part: string, when: When, text: string, 
       : `${what}: part '${part}' has no complete generation at or before ${JSON.stringify(text)} (${when.cutoff.toISOString()})`,
     { code: 'ENOGEN', hint: oldest ? `its oldest complete generation is ${oldest.name}; see \`hardsnap list --part ${part}\`` : 'it has no complete generation yet' },
   );
+}
+
+/**
+ * Whether a generation's manifest records the inode numbers its files have now: 'current' (format
+ * 3: the generation root and the file system are the ones it recorded), 'moved' (the spool was
+ * copied to another disk since, cp -a or rsync -aH: every number is new, the grouping of names
+ * into inodes is the same), 'unknown' (an older format, which did not record them).
+ */
+export function inodeNumbers(m: ManifestReader, genPath: string): 'current' | 'moved' | 'unknown' {
+  const rec = m.footer.spool;
+  if (m.version < 3 || !rec || !m.root.ino) return 'unknown';
+  const fd = sys.openat(sys.AT_FDCWD, genPath, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+  if (fd < 0) return 'unknown';
+  try {
+    const st = new Float64Array(sys.STAT_FIELDS);
+    if (sys.fstat(fd, st) !== 0) return 'unknown';
+    const id = fsIdentity(fd);
+    return st[ST.INO] === m.root.ino && (!id || id.fsid === rec.fsid) ? 'current' : 'moved';
+  } finally {
+    sys.close(fd);
+  }
+}
+
+/** The inode number the file at `rel` of the generation at `genPath` has now (0 when it cannot be stat-ed). */
+export function currentIno(genPath: string, rel: Buffer): number {
+  const st = new Float64Array(sys.STAT_FIELDS);
+  const full = rel.length ? Buffer.concat([Buffer.from(genPath), Buffer.from('/'), rel]) : Buffer.from(genPath);
+  return sys.fstatat(sys.AT_FDCWD, full, st, 1) === 0 ? st[ST.INO]! : 0;
 }

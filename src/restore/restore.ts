@@ -285,6 +285,7 @@ function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
   }
 
   function finish(): PartRestoreResult {
+    walker.finish();
     return {
       part: job.part, generation: job.generation.name, generationPath: job.generation.path, to: job.to,
       substituted: job.substituted, source: source.reader && source.fallbackDirs === 0 ? 'manifest' : 'generation',
@@ -300,5 +301,6 @@ function rootFromStat(fd: number): ManifestEntry {
   return {
     name: Buffer.alloc(0), type: typeOfMode(st[ST.MODE]!) ?? 'dir', mode: st[ST.MODE]! & 0o7777, uid: st[ST.UID]!, gid: st[ST.GID]!,
     size: 0, mtimeSec: st[ST.MTIME]!, mtimeNsec: st[ST.MTIME_NS]!, rdev: 0, target: null, flags: 0, linkGroup: 0, ino: st[ST.INO]!, hash: null,
+    ctimeSec: 0, ctimeNsec: 0, xattrs: null,
   };
 }

@@ -26,7 +26,9 @@ One line per entry, paths relative to the part root in the escaped form (\\\\ an
   + PATH                added in B (every entry of an added directory is listed)
   - PATH                removed in B
   M PATH (size 10->12)  content changed (or type, symlink target, device number)
-  m PATH (mode 0644->0600)  metadata only: mode, owner or mtime
+  m PATH (mode 0644->0600)  metadata only: mode, owner, mtime, ACL or extended attributes
+  C PATH (carried G: EACCES)  B holds PATH's version of generation G: the source could not be
+                        read (an unreadable directory carries everything below it)
 WHEN: a generation name, a date (end of that day, UTC), a date-time (UTC unless it has an
 offset) or an age (36h, 3d); the newest complete generation at or before it is used.
 Exit codes: 0 done (whether or not something changed); 1 bad usage, no such generation;
@@ -59,10 +61,11 @@ async function diff(aText: string, bText: string, o: DiffOptions, ctx: CliContex
         }));
         out.json({
           part, from: ga.name, to: gb.name,
-          added: pick('added'), removed: pick('removed'), content: pick('content'), metadata: pick('metadata'),
+          added: pick('added'), removed: pick('removed'), content: pick('content'), metadata: pick('metadata'), carried: pick('carried'),
         });
       } else {
-        out.summary(`${part}: ${ga.name} -> ${gb.name}: ${counts.added} added, ${counts.removed} removed, ${counts.content} changed, ${counts.metadata} metadata only`);
+        out.summary(`${part}: ${ga.name} -> ${gb.name}: ${counts.added} added, ${counts.removed} removed, ${counts.content} changed, ${counts.metadata} metadata only` +
+          (counts.carried ? `, ${counts.carried} carried from an older generation (unreadable in the source)` : ''));
       }
       return 0;
     } finally {
@@ -73,10 +76,11 @@ async function diff(aText: string, bText: string, o: DiffOptions, ctx: CliContex
   }
 }
 
-const MARK = { added: '+', removed: '-', content: 'M', metadata: 'm' } as const;
+const MARK = { added: '+', removed: '-', content: 'M', metadata: 'm', carried: 'C' } as const;
 
 function line(c: Change): string {
   const path = c.path.length ? displayPath(c.path) : '.';
-  const what = c.changes.map((d) => `${d.field} ${d.from}->${d.to}`).join(', ');
+  const what = c.kind === 'carried' ? `carried ${c.changes[0]!.from}: ${c.changes[0]!.to}`
+    : c.changes.map((d) => `${d.field} ${d.from}->${d.to}`).join(', ');
   return `${MARK[c.kind]} ${path}${what ? ` (${what})` : ''}`;
 }

@@ -36,8 +36,9 @@ async function du(o: DuOptions, ctx: CliContext, out: Output): Promise<number> {
   const t = resolveTarget(o, ctx.config(o));
   const parts: PartUsage[] = [];
   for (const part of partsOf(t, o.part)) {
-    const gens = completeGenerations(t, part).map((g) => g.name);
-    const u = partUsage(part, gens, (g) => openManifest(t, part, g));
+    const all = completeGenerations(t, part);
+    const paths = new Map(all.map((g) => [g.name, g.path]));
+    const u = partUsage(part, all.map((g) => g.name), (g) => openManifest(t, part, g), (g) => paths.get(g)!);
     for (const bad of u.unreadable) out.error(`${bad.message}: left out of the numbers`);
     parts.push(u);
   }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { displayPath, parseDisplayPath } from '../../paths/escape.js';
 import { lookup, versionChange, type Change } from '../../inspect/history.js';
-import { completeGenerations, isoNs, openManifest, partsOf } from '../../inspect/manifests.js';
+import { completeGenerations, currentIno, inodeNumbers, isoNs, openManifest, partsOf } from '../../inspect/manifests.js';
 import type { ManifestEntry } from '../../manifest/format.js';
 import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
 import type { Output } from '../../ui/output.js';
@@ -27,6 +27,7 @@ happened since the generation before, and the XXH64 content hash where recorded:
   changed   a new inode with other content
   metadata  the same content, other mode, owner or mtime (a new inode, as any change makes)
   rewritten a new inode, content and metadata the same (written again: link limit, resume)
+  carried   the source could not be read in that run: the version of an earlier generation
 Exit codes: 0 done; 1 bad usage, or PATH is in no complete generation; 2 a manifest is missing
 or damaged (the other generations are still listed).
 
@@ -36,7 +37,7 @@ Examples:
   ).action(async (p: string, o: HistoryOptions) => ctx.run(o, (out) => history(p, o, ctx, out)));
 }
 
-const WORD: Record<Change, string> = { new: 'new', same: 'same', content: 'changed', metadata: 'metadata', rewritten: 'rewritten' };
+const WORD: Record<Change, string> = { new: 'new', same: 'same', content: 'changed', metadata: 'metadata', rewritten: 'rewritten', carried: 'carried' };
 
 async function history(pathText: string, o: HistoryOptions, ctx: CliContext, out: Output): Promise<number> {
   if (!o.part) throw new UsageError('history needs --part NAME', { hint: 'see `hardsnap list` for the parts' });
@@ -57,6 +58,9 @@ async function history(pathText: string, o: HistoryOptions, ctx: CliContext, out
       const m = openManifest(t, part, g.name);
       try {
         e = lookup(m, path);
+        // a spool copied to another disk since: the number the file has now, so that versions
+        // on both sides of the move compare
+        if (e && e.type !== 'dir' && inodeNumbers(m, g.path) === 'moved') e = { ...e, ino: currentIno(g.path, path) };
       } finally {
         m.close();
       }

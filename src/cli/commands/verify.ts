@@ -90,6 +90,7 @@ async function verify(o: VerifyCliOptions, ctx: CliContext, out: Output): Promis
     try {
       const v = new GenerationVerifier(m, { deep: Boolean(o.deep), owners: isRoot(), hashes }, report);
       v.run(g.path);
+      if (v.inodeNote) out.note(`${g.part} ${g.name}: ${v.inodeNote}`);
       r.entries = v.stats.entries;
       r.hashed = v.stats.hashed;
       bytes += v.stats.bytesHashed;
