@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TreeBuilder, type ExcludeFilter } from '../apply/build-tree.js';
 import { prevFromManifest, prevFromWalk, type PrevTree } from '../apply/prev-tree.js';
-import { removeTree } from '../apply/remove-tree.js';
+import { deleteFromTrash, describeLeftovers, moveToTrash } from '../retention/trash.js';
 import { ST, SysError, check, isRoot, sys } from '../fs/native.js';
 import { typeOfMode } from '../fs/entry.js';
 import { ManifestReader } from '../manifest/reader.js';
@@ -51,7 +51,9 @@ function preparePartial(pdir: string, generation: string, part: string, ev: Back
   const newest = partials.pop();
   for (const old of partials) {
     ev.onNote(`part '${part}': removing an older interrupted generation ${path.basename(old)}`);
-    removeTree(old);
+    // through the trash: what cannot be deleted (chattr +i, a mount) stays there, reported, and never fails the run
+    const name = moveToTrash(pdir, path.basename(old));
+    for (const line of describeLeftovers(part, deleteFromTrash(pdir, [name]).leftovers)) (ev.onWarn ?? ev.onNote)(line);
   }
   if (newest) {
     if (newest !== target) fs.renameSync(newest, target);

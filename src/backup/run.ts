@@ -15,7 +15,7 @@ import { hostDir, listGenerations, manifestPath, partDir } from '../spool/layout
 import { newGenerationName } from '../spool/names.js';
 import { appendRun, type RunRecord } from '../spool/runs-log.js';
 import type { Problem } from '../apply/types.js';
-import { emptyTrash } from '../retention/trash.js';
+import { describeLeftovers, emptyTrash } from '../retention/trash.js';
 import { hookEnv, hookRecord, runHook } from '../hooks/backup-hooks.js';
 import { hookFailure, type HookResult } from '../hooks/run-hook.js';
 import { skipReason } from './min-interval.js';
@@ -115,7 +115,12 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       if (!r.ok) throw new HardsnapError('EPREHOOK', `pre hook ${hookFailure(r)}: ${r.command}; nothing was written`, { exit: 2, hint: 'its output is in the run log (runs.jsonl) and above' });
       checkNotEmpty(o);
     }
-    if (lock) for (const p of o.parts) emptyTrash(partDir(o.spool, o.host, p.name)); // a prune killed mid-way
+    // a prune killed mid-way; what cannot be deleted (chattr +i, a mount) stays, and never fails the run
+    if (lock) {
+      for (const p of o.parts) {
+        for (const line of describeLeftovers(p.name, emptyTrash(partDir(o.spool, o.host, p.name)).leftovers)) (ev.onWarn ?? events.onNote)(line);
+      }
+    }
     if (fs.existsSync(o.spool)) {
       const st = fs.statSync(o.spool);
       skipDirs.set(`${st.dev}:${st.ino}`, `the spool ${o.spool}`);

@@ -51,6 +51,8 @@ export interface BackupOptions {
 export interface BackupEvents {
   onProblem(p: Problem): void;
   onNote(message: string): void;
+  /** something an admin must act on that does not fail the run (a trash that cannot be emptied) */
+  onWarn?(message: string): void;
   onProgress?(part: string, s: BuildStats): void;
   /** each entry's decision (dry runs and real runs alike); set it only when needed: it costs a path join per entry */
   onPlan?(part: string, rel: Buffer, d: Decision, e: Meta, how?: PlanOutcome): void;

@@ -13,6 +13,21 @@ import { PARTIAL_SUFFIX, compareGenerations, parseGenerationName, type Generatio
 export const META_DIR = '.hardsnap';
 export const LAST = 'last';
 
+/**
+ * The mode of every directory hardsnap creates above the generations: `<spool>/rsync`,
+ * `<host>`, the directories of a part's name, the part directory, and the `.hardsnap`
+ * directories with everything in them. Owner only: a generation is a copy of a tree whose
+ * parents may have kept other users out (`/var/backups/private` 0700), and the spool must not
+ * let them in (SPEC.md "The spool never widens access"; docs/FORMAT.md). A directory that
+ * already exists is never changed silently: `hardsnap check --fix-permissions` does it.
+ */
+export const SPOOL_DIR_MODE = 0o700;
+
+/** mkdir -p with SPOOL_DIR_MODE for each directory it creates; existing ones are left as they are. */
+export function ensureSpoolDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: SPOOL_DIR_MODE });
+}
+
 export function hostDir(spool: string, host: string): string {
   return path.join(path.resolve(spool), 'rsync', host);
 }

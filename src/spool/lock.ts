@@ -78,6 +78,12 @@ export function describeHolder(info: LockInfo): string {
   return `pid ${info.pid} on ${info.hostname}, running '${info.command}' since ${info.started}`;
 }
 
+/** The holder of a host's lock while it may still be running (a stale lock: null). */
+export function liveLockHolder(hostDirPath: string): LockInfo | null {
+  const holder = readLock(path.join(hostDirPath, '.hardsnap', 'lock'));
+  return holder && (holder.pid === -1 || staleReason(holder) === null) ? holder : null;
+}
+
 function readLock(file: string): LockInfo | null {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as LockInfo;

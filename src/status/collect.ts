@@ -4,7 +4,9 @@
  * the reasons. Runs skipped by --min-interval are not "the last run": they did nothing.
  */
 import fs from 'node:fs';
-import { hostDir, listGenerations, listParts } from '../spool/layout.js';
+import { hostDir, listGenerations, listParts, partDir } from '../spool/layout.js';
+import { liveLockHolder } from '../spool/lock.js';
+import { trashContents } from '../retention/trash.js';
 import { readRuns, type RunRecord } from '../spool/runs-log.js';
 import { formatDuration } from '../time/duration.js';
 
@@ -19,6 +21,8 @@ export interface PartStatus {
   ageMs: number | null;
   generations: number;
   partials: number;
+  /** what the part's trash holds while no run is deleting it: entries that could not be deleted */
+  trash: string[];
   /** counts of the newest run that built this part */
   stats: Record<string, number | string | boolean | null> | null;
   state: State;
@@ -67,6 +71,8 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
   const last = real.at(-1) ?? null;
   const lastAny = runs.at(-1);
   const names = expected.length ? [...new Set(expected)].sort() : listParts(spool, host);
+  // a run holding the lock may be emptying a trash right now: only a trash left behind counts
+  const running = fs.existsSync(hdir) && liveLockHolder(hdir) !== null;
   const parts = names.map((part): PartStatus => {
     const gens = listGenerations(spool, host, part);
     const complete = gens.filter((g) => g.complete);
@@ -83,9 +89,13 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     if (last?.status === 'failed') raise('CRITICAL', `last run failed (exit ${last.exit})${last.error ? `: ${last.error}` : ''}`);
     if (last?.status === 'partial') raise('WARNING', `last run published with ${last.problems} problems, ${last.vanished} vanished (exit ${last.exit})`);
     if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs) raise('WARNING', `newest generation is ${formatDuration(ageMs!)} old, more than --max-age ${formatDuration(maxAgeMs)}`);
+    const trash = running ? [] : trashContents(partDir(spool, host, part));
+    if (trash.length) {
+      raise('WARNING', `the trash holds ${trash.length} ${trash.length === 1 ? 'entry' : 'entries'} that could not be deleted (${trash.slice(0, 3).join(', ')}${trash.length > 3 ? ', ...' : ''}): the next prune or backup warns why (an immutable entry: chattr -i; a mount: umount)`);
+    }
     return {
       host, part, newest: newest?.name ?? null, newestTime: newest?.time.toISOString() ?? null, ageMs,
-      generations: complete.length, partials: gens.length - complete.length,
+      generations: complete.length, partials: gens.length - complete.length, trash,
       stats: withStats ? withStats.parts[part]! : null, state, reasons,
     };
   });

@@ -175,6 +175,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     result = await ops.around(() => runBackup(opts, {
       onProblem: (p) => out.warn(`${p.part}: ${displayPath(p.path)}: ${p.message}`),
       onNote: (m) => out.note(m),
+      onWarn: (m) => out.warn(m),
       onPlan: opts.dryRun && !o.json ? (part, rel, d) => out.print(`${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`)
         : itemized ? (part, rel, d, e, how) => {
           const l = itemize(part, rel, d, e, how);
