@@ -26,6 +26,8 @@ export interface RestorePartChoice {
   /** undefined: the part has no generation to give (--all); reported as a problem */
   generation: Generation | undefined;
   substituted: boolean;
+  /** throws when the generation was pruned while being read (src/cli/reading.ts presenceCheck) */
+  assertPresent?: () => void;
 }
 
 export interface RestoreRequest {
@@ -167,7 +169,7 @@ function restoreInto(
         const r = restorePart({
           part: c.part, generation: c.generation, substituted: c.substituted,
           manifestFile: manifestPath(req.partDirOf(c.part), c.generation.name),
-          baseFd, to, sub, target, setRootMeta: sub === null,
+          baseFd, to, sub, target, setRootMeta: sub === null, assertPresent: c.assertPresent,
         }, { ...ev, onProblem: undefined, onNote: note });
         result.parts.push(r);
         for (const p of r.problems) problem(p);
@@ -205,6 +207,7 @@ interface PartJob {
   sub: Buffer[] | null;
   target: SafeTarget | null;
   setRootMeta: boolean;
+  assertPresent?: () => void;
 }
 
 function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
@@ -214,10 +217,11 @@ function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
   const genFd = sys.openat(sys.AT_FDCWD, job.generation.path, O_DIR | sys.O_NOATIME, 0);
   if (genFd < 0) {
     source.close();
+    job.assertPresent?.();
     throw new HardsnapError(errnoName(genFd), `cannot open the generation ${job.generation.path}: ${errnoName(genFd)}`, { path: job.generation.path, exit: 2 });
   }
   const asRoot = isRoot();
-  const walker = new TreeRestorer({ part: job.part, source, target: job.target, baseFd: job.baseFd, asRoot, events: ev });
+  const walker = new TreeRestorer({ part: job.part, source, target: job.target, baseFd: job.baseFd, asRoot, events: ev, assertPresent: job.assertPresent });
   const opened: DirFrame[] = [];
   try {
     const root: DirFrame = {

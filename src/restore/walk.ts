@@ -14,6 +14,7 @@ import type { ManifestEntry } from '../manifest/format.js';
 import { EntryError, type SafeTarget } from './target.js';
 import { badName, FROM_SCAN, type EntrySource } from './source.js';
 import { newRestoreStats, type RestoreEvents, type RestoreProblem } from './types.js';
+import { testPause } from '../core/test-pause.js';
 
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
 
@@ -26,6 +27,8 @@ export interface WalkOptions {
   baseFd: number;
   asRoot: boolean;
   events: RestoreEvents;
+  /** throws when the generation was pruned under the restore: one line, not one per file */
+  assertPresent?: () => void;
 }
 
 /** A directory being restored: its place in the part, both descriptors, its metadata. */
@@ -73,6 +76,7 @@ export class TreeRestorer {
   tree(top: DirFrame): void {
     const stack: DirFrame[] = [top];
     this.processDir(top);
+    if (top.rel.length === 0) testPause('mid-read');
     try {
       while (stack.length) {
         const f = stack[stack.length - 1]!;
@@ -245,6 +249,7 @@ export class TreeRestorer {
   }
 
   problem(rel: Buffer, code: string, message: string): void {
+    this.o.assertPresent?.();
     this.stats.problems++;
     const p = { part: this.o.part, path: rel, code, message };
     this.problems.push(p);

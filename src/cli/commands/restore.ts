@@ -10,6 +10,8 @@ import { restore, type RestorePartChoice, type RestoreResult } from '../../resto
 import { formatBytes, type Output } from '../../ui/output.js';
 import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
 import type { CliContext } from '../context.js';
+import { GenerationGoneError } from '../../spool/leases.js';
+import { leaseForReading, presenceCheck } from '../reading.js';
 
 interface RestoreCliOptions extends CommonOptions {
   part?: string;
@@ -76,8 +78,22 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
   for (const p of parts) {
     if (p.substituted) out.warn(`part '${p.part}' has no generation ${chosen}: restoring its newest complete one before it, ${p.generation!.name}`);
   }
+  // leases: a prune running meanwhile keeps what is being restored
+  const readings = parts.filter((p) => p.generation).map((p) => leaseForReading(spool, host, p.part, [p.generation!], out));
+  try {
+    for (const rd of readings) {
+      for (const g of rd.gone) throw new GenerationGoneError(g.part, g.name, 'nothing was restored');
+    }
+    for (const p of parts) if (p.generation) p.assertPresent = presenceCheck(p.generation, 'the restore stopped; the target holds what was restored until then');
+    return restoreParts(o, spool, host, parts, chosen, out);
+  } finally {
+    for (const rd of readings) rd.release();
+  }
+}
+
+function restoreParts(o: RestoreCliOptions, spool: string, host: string, parts: RestorePartChoice[], chosen: string, out: Output): number {
   const r = restore(
-    { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to: o.to, sub: o.path, force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
+    { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to: o.to!, sub: o.path, force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
     {
       onNote: (m) => out.note(m),
       onWarn: (m) => out.warn(m),
