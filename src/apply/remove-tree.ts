@@ -26,6 +26,7 @@ import { ST, SysError, errnoName, sys } from '../fs/native.js';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { displayPath, joinRel } from '../paths/escape.js';
+import { chmodDir } from '../fs/dir-mode.js';
 
 const EPERM = -1;
 const ENOENT = -2;
@@ -194,22 +195,9 @@ export class TreeRemover {
     return sys.unlinkat(fd, probe, sys.AT_REMOVEDIR) === EPERM;
   }
 
-  /**
-   * u+rwx on the directory `name` (opened O_PATH, checked to be a directory on our device):
-   * through /proc/self/fd, so the inode checked is the inode changed.
-   */
+  /** u+rwx on the directory `name` (checked to be a directory on our device, never through a link). */
   private grantAccess(dirfd: number, name: Buffer | string): boolean {
-    const fd = TreeRemover.noOpenat2
-      ? sys.openat(dirfd, name, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0)
-      : sys.openat2(dirfd, name, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0, RESOLVE_DIR);
-    if (fd < 0) return false;
-    try {
-      if (sys.fstat(fd, this.st) < 0 || (this.st[ST.MODE]! & S_IFMT) !== S_IFDIR || this.st[ST.DEV] !== this.dev) return false;
-      const mode = (this.st[ST.MODE]! & 0o7777) | 0o700;
-      return sys.setmeta(sys.AT_FDCWD, `/proc/self/fd/${fd}`, -1, 0, 0, mode, 0, 0, 2) === 0;
-    } finally {
-      sys.close(fd);
-    }
+    return chmodDir(dirfd, name, (m) => m | 0o700, this.dev, RESOLVE_DIR) !== null;
   }
 
   /** u+rwx on an open directory (it was checked to be one, on our device). */

@@ -13,7 +13,7 @@ import { typeOfMode } from '../fs/entry.js';
 import { ManifestReader } from '../manifest/reader.js';
 import { ManifestWriter } from '../manifest/writer.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
-import { listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
+import { ensureSpoolDir, listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
 import { TOOL } from '../core/version.js';
 import type { DedupIndex } from '../apply/dedup-index.js';
 import { buildDedupIndex } from './dedup-sources.js';
@@ -97,7 +97,7 @@ export async function buildPart(
   let partialPath = path.join(pdir, generation + PARTIAL_SUFFIX);
   let resumed = false;
   if (!dry) {
-    fs.mkdirSync(manifestDir(pdir), { recursive: true });
+    ensureSpoolDir(manifestDir(pdir));
     removeStaleManifestTmps(manifestDir(pdir));
     ({ partialPath, resumed } = preparePartial(pdir, generation, spec.name, ev));
   }

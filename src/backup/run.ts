@@ -11,7 +11,7 @@ import { isRoot } from '../fs/native.js';
 import { compileExcludes } from '../scan/exclude.js';
 import { preflightNewSpool } from '../check/preflight.js';
 import { acquireLock } from '../spool/lock.js';
-import { hostDir, listGenerations, manifestPath, partDir } from '../spool/layout.js';
+import { ensureSpoolDir, hostDir, listGenerations, manifestPath, partDir } from '../spool/layout.js';
 import { newGenerationName } from '../spool/names.js';
 import { appendRun, type RunRecord } from '../spool/runs-log.js';
 import type { Problem } from '../apply/types.js';
@@ -85,7 +85,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
   const firstRun = !o.dryRun && !fs.existsSync(path.join(o.spool, 'rsync'));
   const created = !o.dryRun && !fs.existsSync(o.spool);
   if (created) {
-    fs.mkdirSync(o.spool, { recursive: true });
+    ensureSpoolDir(o.spool);
     events.onNote(`created the spool ${o.spool}`);
   }
   if (firstRun) {

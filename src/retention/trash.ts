@@ -14,6 +14,7 @@ import path from 'node:path';
 import { TreeRemover, leftoverHint, type Leftover } from '../apply/remove-tree.js';
 import { errnoCode } from '../core/errors.js';
 import { errnoName, sys } from '../fs/native.js';
+import { chmodDir } from '../fs/dir-mode.js';
 import { displayPath } from '../paths/escape.js';
 import { ensureSpoolDir, manifestDir, manifestPath, trashDir } from '../spool/layout.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
@@ -89,16 +90,9 @@ export function moveBackFromTrash(partDirPath: string, generation: string, name:
   fs.renameSync(path.join(trash, name), path.join(partDirPath, generation));
 }
 
-/** u+w on a directory, checked through the descriptor the change is made on. */
+/** u+rwx on a directory, checked through the descriptor the change is made on. */
 function grantWrite(p: string): boolean {
-  const fd = sys.openat(sys.AT_FDCWD, p, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
-  if (fd < 0) return false;
-  try {
-    const st = fs.statSync(`/proc/self/fd/${fd}`);
-    return sys.setmeta(sys.AT_FDCWD, `/proc/self/fd/${fd}`, -1, 0, 0, (st.mode & 0o7777) | 0o700, 0, 0, 2) === 0;
-  } finally {
-    sys.close(fd);
-  }
+  return chmodDir(sys.AT_FDCWD, p, (m) => m | 0o700) !== null;
 }
 
 /** Deletes the named entries of the trash (a generation, its manifest). Never throws. */

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LockedError } from '../core/errors.js';
+import { ensureSpoolDir } from './layout.js';
 
 export interface LockInfo {
   pid: number;
@@ -159,7 +160,7 @@ export async function acquireLock(
   opts: { waitMs?: number; onWait?: (holder: LockInfo) => void } = {},
 ): Promise<LockHandle> {
   const dir = path.join(hostDirPath, '.hardsnap');
-  fs.mkdirSync(dir, { recursive: true });
+  ensureSpoolDir(dir);
   const file = path.join(dir, 'lock');
   const info = currentLockInfo(command);
   const deadline = Date.now() + (opts.waitMs ?? 0);

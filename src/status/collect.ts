@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { hostDir, listGenerations, listParts, partDir } from '../spool/layout.js';
 import { liveLockHolder } from '../spool/lock.js';
 import { trashContents } from '../retention/trash.js';
+import { describeOpenDirs, fixPermissionsCommand, openSpoolDirs } from '../spool/permissions.js';
 import { readRuns, type RunRecord } from '../spool/runs-log.js';
 import { formatDuration } from '../time/duration.js';
 
@@ -49,6 +50,8 @@ export interface HostStatus {
   parts: PartStatus[];
   /** a problem of the host as a whole (no backups at all) */
   problem: string | null;
+  /** warnings of the host as a whole: its spool tree is open to other users */
+  warnings: string[];
 }
 
 function summary(r: RunRecord): RunSummary {
@@ -104,6 +107,13 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     lastRun: last ? summary(last) : null,
     lastSkipped: lastAny && lastAny.status === 'skipped' ? lastAny.end : null,
     parts,
+    warnings: openTreeWarnings(spool, host),
     problem: parts.length ? null : fs.existsSync(hdir) ? `host '${host}' has no parts in ${spool}` : `no backups of host '${host}' in ${spool}`,
   };
+}
+
+/** The spool tree of the host readable by other users (a spool made before 0.2): a WARNING, with the fix. */
+function openTreeWarnings(spool: string, host: string): string[] {
+  const open = describeOpenDirs(openSpoolDirs(spool, [host]));
+  return open ? [`${open}; run \`${fixPermissionsCommand(spool)}\``] : [];
 }
