@@ -21,7 +21,7 @@ const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
 export interface WalkOptions {
   part: string;
   source: EntrySource;
-  /** null in a dry run */
+  /** writes the target; in a dry run (dryRun set) only looks at it */
   target: SafeTarget | null;
   /** the target directory standing for the part's root (DIR, or DIR/<part>); -1 in a dry run */
   baseFd: number;
@@ -69,7 +69,7 @@ export class TreeRestorer {
   private readonly dry: boolean;
 
   constructor(private readonly o: WalkOptions) {
-    this.dry = o.target === null;
+    this.dry = o.target === null || o.target.dryRun;
   }
 
   /** Restores the directory `top` and everything below it; `top` itself is left to the caller's frame flags. */
@@ -103,13 +103,14 @@ export class TreeRestorer {
     if (e.type === 'file') this.stats.files++;
     else if (e.type === 'symlink') this.stats.symlinks++;
     else this.stats.specials++;
-    if (this.dry) {
-      if (e.type === 'file') this.stats.bytes += e.size;
-      return;
-    }
     try {
       if (badName(e.name)) throw new EntryError('EINVAL', 'impossible name in the generation: skipped');
-      this.o.target!.clear(f.dst, e.name, displayPath(rel));
+      const replaced = this.o.target?.clear(f.dst, e.name, displayPath(rel));
+      if (replaced) this.o.events.onReplace?.(this.o.part, rel, replaced);
+      if (this.dry) {
+        if (e.type === 'file') this.stats.bytes += e.size;
+        return;
+      }
       switch (e.type) {
         case 'file':
           this.file(f, e, rel);
@@ -146,9 +147,11 @@ export class TreeRestorer {
       return null;
     }
     let dst = -1;
-    if (!this.dry) {
+    if (this.o.target) {
       try {
-        dst = this.o.target!.dir(parent.dst, e.name, displayPath(rel));
+        const d = this.o.target.dir(parent.dst, e.name, displayPath(rel));
+        dst = d.fd;
+        if (d.replaced) this.o.events.onReplace?.(this.o.part, rel, d.replaced);
       } catch (err) {
         if (src >= 0) sys.close(src);
         if (!(err instanceof EntryError)) throw err;

@@ -7,6 +7,7 @@ import { now } from '../../time/now.js';
 import { parseWhen, type When } from '../../time/when.js';
 import { chooseAll, chooseGeneration } from '../../restore/select.js';
 import { restore, type RestorePartChoice, type RestoreResult } from '../../restore/restore.js';
+import type { Replacement } from '../../restore/target.js';
 import { formatBytes, type Output } from '../../ui/output.js';
 import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
 import type { CliContext } from '../context.js';
@@ -33,8 +34,8 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--at <when>', 'a generation name, a date (end of that day, UTC), a date-time (UTC unless it has an offset) or an age (36h, 3d); default: the newest complete generation')
       .option('--path <sub>', "only this file or directory of the part (relative to its root, escaped as 'diff' and 'history' print it: \\\\ and \\xHH); lands at DIR/SUB")
       .option('--to <dir>', 'the target directory (created when missing; must be empty unless --force)')
-      .option('--force', 'restore into a non-empty DIR, replacing only the restored paths (symlinks in the way are removed, never followed)')
-      .option('-n, --dry-run', 'list what would be written, write nothing')
+      .option('--force', 'restore into a non-empty DIR, replacing only the restored paths: a file or symlink in the way is removed (a symlink never followed), a directory in the way of a non-directory is moved aside to NAME.hardsnap-aside-<UTC time>, never deleted')
+      .option('-n, --dry-run', 'list what would be written, and under --force what would be moved aside or replaced; write nothing')
       .addHelpText('after', `
 Exit codes: 0 all restored; 1 bad usage or input (no generation at or before WHEN, unknown part,
 bad --path, DIR not empty without --force); 2 failed; 23 some entries not restored (listed on
@@ -91,7 +92,35 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
   }
 }
 
+/** What was (or would be) in the way, as restore --dry-run lists it and --json reports it. */
+interface Replaced {
+  part: string;
+  path: string;
+  action: Replacement['action'];
+  found: Replacement['found'];
+  aside?: string;
+  target?: string;
+}
+
+function replacedOf(part: string, rel: Buffer, r: Replacement, all: boolean): Replaced {
+  const shown = (b: Buffer) => displayPath(all ? joinRel(Buffer.from(part), b) : b) || '.';
+  const slash = rel.lastIndexOf(0x2f);
+  const parent = slash < 0 ? Buffer.alloc(0) : rel.subarray(0, slash);
+  return {
+    part, path: shown(rel), action: r.action, found: r.found,
+    ...(r.aside ? { aside: shown(joinRel(parent, r.aside)) } : {}),
+    ...(r.target ? { target: displayPath(r.target) } : {}),
+  };
+}
+
+/** One line of the dry-run listing, after the entry it concerns. */
+function replacedLine(x: Replaced): string {
+  if (x.action === 'move-aside') return `would move aside: ${x.path}/ -> ${x.aside}/ (a directory in the target; nothing in it is deleted)`;
+  return `would replace: ${x.path} (${x.found === 'symlink' ? `a symlink${x.target !== undefined ? ` -> ${x.target}` : ''}, removed, not followed` : 'a file or special file, removed'})`;
+}
+
 function restoreParts(o: RestoreCliOptions, spool: string, host: string, parts: RestorePartChoice[], chosen: string, out: Output): number {
+  const replaced: Replaced[] = [];
   const r = restore(
     { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to: o.to!, sub: o.path, force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
     {
@@ -101,10 +130,15 @@ function restoreParts(o: RestoreCliOptions, spool: string, host: string, parts: 
       onEntry: o.dryRun && !o.json
         ? (part, rel, e) => out.print(`${displayPath(o.all ? joinRel(Buffer.from(part), rel) : rel)}${e.type === 'dir' ? '/' : e.type === 'symlink' ? ` -> ${displayPath(e.target!)}` : ''}`)
         : undefined,
+      onReplace: (part, rel, x) => {
+        const item = replacedOf(part, rel, x, Boolean(o.all));
+        replaced.push(item);
+        if (o.dryRun && !o.json) out.print(replacedLine(item));
+      },
     },
   );
   const code = r.problems.length ? 23 : 0;
-  if (o.json) out.json(toJson(r, chosen, code));
+  if (o.json) out.json({ ...(toJson(r, chosen, code) as object), replaced });
   else {
     for (const p of r.parts) {
       const s = p.stats;
