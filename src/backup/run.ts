@@ -22,6 +22,7 @@ import { skipReason } from './min-interval.js';
 import { buildPart, type BuiltPart } from './part-run.js';
 import { flushFileSystems, publishPart } from './publish.js';
 import { testPause } from '../core/test-pause.js';
+import { FUTURE_TOLERANCE_MS } from '../time/now.js';
 import { checkNotEmpty, validateBackup } from './validate.js';
 import type { BackupEvents, BackupOptions, BackupResult } from './types.js';
 
@@ -42,8 +43,10 @@ function chooseName(o: BackupOptions): string {
     }
   }
   if (newest && o.now.getTime() <= newest.time.getTime()) {
+    // a generation made with a wrong clock blocks every backup until it is moved away: say how to find out
+    const ahead = newest.time.getTime() - Date.now() > FUTURE_TOLERANCE_MS;
     throw new HardsnapError('ECLOCK', `now (${o.now.toISOString()}) is not later than the newest generation ${newest.name}: refusing to back up`, {
-      exit: 2, hint: 'check the clock (or HARDSNAP_NOW)',
+      exit: 2, hint: ahead ? `${newest.name} is dated in the future (made with a wrong clock or HARDSNAP_NOW): 'hardsnap status' says how to move it away` : 'check the clock (or HARDSNAP_NOW)',
     });
   }
   const pdirs = o.parts.map((p) => partDir(o.spool, o.host, p.name));

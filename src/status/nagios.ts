@@ -47,7 +47,8 @@ function label(p: PartStatus): string {
 }
 
 function partLine(h: HostStatus, p: PartStatus): string {
-  const newest = p.newest ? `newest ${p.newest} (${formatDuration(p.ageMs!)} ago, ${plural(p.generations, 'generation')})` : 'no complete generation';
+  const age = p.ageMs! < 0 ? `${formatDuration(-p.ageMs!)} in the future` : `${formatDuration(p.ageMs!)} ago`;
+  const newest = p.newest ? `newest ${p.newest} (${age}, ${plural(p.generations, 'generation')})` : 'no complete generation';
   const run = h.lastRun ? `last run ${h.lastRun.status} (exit ${h.lastRun.exit}) at ${h.lastRun.end}` : 'no run recorded';
   const why = p.state === 'OK' ? '' : ` - ${p.reasons.join('; ')}`;
   return `${label(p)}: ${p.state} ${newest}; ${run}${why}`;
