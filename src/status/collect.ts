@@ -116,7 +116,7 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
   };
 }
 
-/** The spool tree of the host readable by other users (a spool made before 0.2): a WARNING, with the fix. */
+/** The spool tree of the host readable by other users (a spool made by an earlier version): a WARNING, with the fix. */
 function openTreeWarnings(spool: string, host: string): string[] {
   const open = describeOpenDirs(openSpoolDirs(spool, [host]));
   return open ? [`${open}; run \`${fixPermissionsCommand(spool)}\``] : [];

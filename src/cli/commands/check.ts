@@ -16,7 +16,7 @@ export function register(program: Command, ctx: CliContext): void {
   addCommon(
     program
       .command('check')
-      .option('--fix-permissions', 'take group and other access away from the directories hardsnap made above the generations (chmod go-rwx; a spool made before 0.2 is 0755)')
+      .option('--fix-permissions', 'take group and other access away from the directories hardsnap made above the generations (chmod go-rwx; spools made by earlier versions are 0755)')
       .description('preflight of the spool file system: hard links, symlinks, ownership, ns mtimes, atomic rename, free space and inodes, NFS mount options')
       .addHelpText('after', `
 Runs every probe in a private directory <spool>/.hardsnap-check-<pid>/ and removes it. The first
