@@ -150,6 +150,65 @@ describe('prune and trash deletion only unlink names', () => {
     }
   });
 
+  test('chattr +a on a directory of a pruned generation: one line per prune, not one per entry and not one more each time; chattr -a lets the next prune finish', async ({ tmp, skip }) => {
+    const where = chattrDir(tmp);
+    if (typeof where === 'string') return skip(where);
+    try {
+      const spool = path.join(where.dir, 'spool');
+      const src = path.join(where.dir, 'src');
+      makeTree(src, { 'log/a': 'a', 'log/b': 'b', 'log/c': 'c', other: 'o' });
+      const times = dailyTimes('2026-05-01', 3);
+      for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+      const pdir = path.join(spool, 'rsync', HOST, 'p');
+      execFileSync('chattr', ['+a', path.join(pdir, genName(times[0]!), 'log')]);
+      for (let i = 0; i < 3; i++) {
+        const r = prune(spool);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+        expect(r.stderr).toMatch(new RegExp(`cannot delete .*/trash/${genName(times[0]!)}/log: EPERM .*chattr -i -a`));
+      }
+      unflag(where.dir);
+      const r = prune(spool);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'trash'))).toEqual([]);
+    } finally {
+      where.cleanup();
+    }
+  });
+
+  test('chattr +i on the trash itself: prune keeps the generations and names the trash; backups go on (exit 0)', async ({ tmp, skip }) => {
+    const where = chattrDir(tmp);
+    if (typeof where === 'string') return skip(where);
+    try {
+      const spool = path.join(where.dir, 'spool');
+      const src = path.join(where.dir, 'src');
+      makeTree(src, { a: 'a' });
+      const times = dailyTimes('2026-05-01', 3);
+      for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+      const pdir = path.join(spool, 'rsync', HOST, 'p');
+      const trash = path.join(pdir, '.hardsnap', 'trash');
+      fs.mkdirSync(path.join(trash, 'left-by-a-killed-prune'), { recursive: true, mode: 0o700 });
+      execFileSync('chattr', ['+i', trash]);
+      const r = prune(spool, ['--keep-last', '1']);
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines[0]).toMatch(/the trash .*\/\.hardsnap\/trash refuses changes: EPERM/);
+      expect(lines.slice(1)).toHaveLength(2);
+      for (const l of lines.slice(1)) expect(l).toMatch(/cannot move .* to the trash: EPERM \(the trash .* is immutable or append-only: `chattr -i -a` it\); the generation is kept/);
+      expect(generationNames(spool, HOST, 'p')).toEqual(times.map(genName));
+      const b = backup(spool, src, '2026-05-04T03:00:00Z');
+      expect(b.code, b.stderr).toBe(0);
+      unflag(where.dir);
+      const again = prune(spool, ['--keep-last', '1'], '2026-05-04T05:00:00Z');
+      expect(again.code, again.stderr).toBe(0);
+      expect(generationNames(spool, HOST, 'p')).toEqual(['2026-05-04T030000Z']);
+      expect(fs.readdirSync(trash)).toEqual([]);
+    } finally {
+      where.cleanup();
+    }
+  });
+
   test('a generation whose own directory is immutable is kept where it is, reported in one line, and prune goes on', async ({ tmp, skip }) => {
     const where = chattrDir(tmp);
     if (typeof where === 'string') return skip(where);

@@ -127,6 +127,15 @@ describe('readers and prune', () => {
     }
   });
 
+  test('leases that cannot be read (a file where their directory should be): prune removes nothing, and says so in one line', async ({ tmp }) => {
+    const { spool, pdir, names } = await threeGenerations(tmp);
+    fs.writeFileSync(path.join(pdir, '.hardsnap', 'leases'), 'not a directory');
+    const r = hardsnap(['prune', '--spool', spool, '--host', HOST, '--keep-last', '1'], { env: NOW });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^hardsnap: warning: part 'p': nothing is removed: leases cannot be read \(ENOTDIR: .*leases\); make it a readable directory$/)]);
+    expect(generationNames(spool, HOST, 'p')).toEqual(names);
+  });
+
   test('diff, du and history take leases and leave none behind', async ({ tmp }) => {
     const { spool, pdir, names } = await threeGenerations(tmp);
     for (const args of [['diff', '--part', 'p', names[0]!, names[2]!], ['du', '--part', 'p'], ['history', '--part', 'p', 'top']]) {

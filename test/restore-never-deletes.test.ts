@@ -2,12 +2,14 @@
 // where the generation has a file `f` and the target a non-empty directory `f/` deleted the
 // whole tree, exit 0, silently. A directory in the way is now moved aside next to itself, and
 // --dry-run says so beforehand.
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap } from './helpers/run.js';
 import { makeTree, readTree } from './helpers/tree.js';
 import { makeGeneration } from './ops-helpers.js';
+import { isRoot } from './helpers/robust.js';
 
 const HOST = 'h1';
 const ASIDE = /\.hardsnap-aside-\d{8}T\d{6}Z$/;
@@ -105,5 +107,28 @@ describe('restore never deletes what it does not restore', () => {
     expect(fs.readFileSync(path.join(to, 'etc/conf'), 'utf8')).toBe('conf from the backup');
     const [aside] = asides(path.join(to, 'etc'));
     expect(fs.readFileSync(path.join(to, 'etc', aside!, 'local'), 'utf8')).toBe('a local override directory');
+  });
+});
+
+describe.runIf(isRoot)('restore and mount points in the target (needs root to mount)', () => {
+  test('a directory in the way that is a mount point is neither deleted nor moved: reported (exit 23), and --dry-run says so beforehand', async ({ tmp }) => {
+    const spool = await spoolWith(tmp, { f: 'file', g: 'g' });
+    const to = path.join(tmp, 'to');
+    const outside = path.join(tmp, 'outside');
+    makeTree(outside, { precious: 'mounted data' });
+    fs.mkdirSync(path.join(to, 'f'), { recursive: true });
+    execFileSync('mount', ['--bind', outside, path.join(to, 'f')]);
+    try {
+      for (const extra of [['--dry-run'], []]) {
+        const r = restore(spool, to, extra);
+        expect(r.code, r.stderr).toBe(23);
+        expect(r.stderr).toMatch(/not restored: p: "f": EBUSY: a directory is in the way and cannot be moved aside/);
+        expect(r.stdout).not.toMatch(/would move aside/);
+        expect(fs.readFileSync(path.join(outside, 'precious'), 'utf8')).toBe('mounted data');
+      }
+      expect(fs.readFileSync(path.join(to, 'g'), 'utf8')).toBe('g');
+    } finally {
+      spawnSync('umount', ['-l', path.join(to, 'f')]);
+    }
   });
 });

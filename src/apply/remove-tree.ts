@@ -30,6 +30,7 @@ import { chmodDir } from '../fs/dir-mode.js';
 
 const EPERM = -1;
 const ENOENT = -2;
+const EEXIST = -17;
 const EACCES = -13;
 const ENOSYS = -38;
 const ENOTEMPTY = -39;
@@ -37,6 +38,8 @@ const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
+/** the name of refusesChanges' probe directory */
+const PROBE = '.hardsnap-probe';
 /** never leave the directory, never follow a link, never enter another mount */
 const RESOLVE_DIR = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_XDEV;
 
@@ -70,12 +73,19 @@ export class TreeRemover {
   private readonly st = new Float64Array(sys.STAT_FIELDS);
   /** openat2 missing (Linux < 5.6): openat and the st_dev comparison alone */
   private static noOpenat2 = false;
+  private static raised = false;
 
   /** `dev`: the device of the directory the removal starts in; nothing on another is touched. */
   constructor(private readonly dev: number) {}
 
   /** A remover for entries of the directory `dirfd`. */
   static at(dirfd: number): TreeRemover {
+    // one descriptor per level of the tree is open during the walk: a deep generation must not
+    // stay in the trash for want of descriptors (EMFILE at a soft limit of 1024)
+    if (!TreeRemover.raised) {
+      TreeRemover.raised = true;
+      sys.raiseNofile();
+    }
     const st = new Float64Array(sys.STAT_FIELDS);
     const rc = sys.fstat(dirfd, st);
     if (rc < 0) throw new SysError(rc, 'fstat');
@@ -184,15 +194,22 @@ export class TreeRemover {
   /**
    * Whether the open directory itself refuses changes (immutable: no entry can be created;
    * append-only: none removed), told apart from an immutable entry in it by a probe: an empty
-   * directory made and removed in it. A directory of a generation being removed is its own, so
-   * the probe touches nothing shared; in an append-only one the probe stays, with the rest.
+   * directory PROBE made and removed in it. A directory of a generation being removed is its
+   * own, so the probe touches nothing shared. In an append-only directory the probe cannot be
+   * removed: it stays, one per such directory (a later probe finds it and knows), with the rest.
    */
-  private refusesChanges(fd: number): boolean {
-    const probe = `.hardsnap-probe-${process.pid}`;
-    const rc = sys.mkdirat(fd, probe, 0o700);
+  refusesChanges(fd: number): boolean {
+    let rc = sys.mkdirat(fd, PROBE, 0o700);
+    if (rc === EEXIST) {
+      // an earlier probe's: a directory that keeps it refuses removals
+      const gone = sys.unlinkat(fd, PROBE, sys.AT_REMOVEDIR);
+      if (gone === EPERM) return true;
+      if (gone < 0) return false;
+      rc = sys.mkdirat(fd, PROBE, 0o700);
+    }
     if (rc === EPERM) return true;
     if (rc < 0) return false;
-    return sys.unlinkat(fd, probe, sys.AT_REMOVEDIR) === EPERM;
+    return sys.unlinkat(fd, PROBE, sys.AT_REMOVEDIR) === EPERM;
   }
 
   /** u+rwx on the directory `name` (checked to be a directory on our device, never through a link). */

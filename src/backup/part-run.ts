@@ -15,6 +15,7 @@ import { ManifestWriter } from '../manifest/writer.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
 import { ensureSpoolDir, listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
 import { TOOL } from '../core/version.js';
+import { errnoCode } from '../core/errors.js';
 import type { DedupIndex } from '../apply/dedup-index.js';
 import { buildDedupIndex } from './dedup-sources.js';
 import { FLAG } from '../manifest/format.js';
@@ -52,7 +53,13 @@ function preparePartial(pdir: string, generation: string, part: string, ev: Back
   for (const old of partials) {
     ev.onNote(`part '${part}': removing an older interrupted generation ${path.basename(old)}`);
     // through the trash: what cannot be deleted (chattr +i, a mount) stays there, reported, and never fails the run
-    const name = moveToTrash(pdir, path.basename(old));
+    let name: string;
+    try {
+      name = moveToTrash(pdir, path.basename(old));
+    } catch (err) {
+      (ev.onWarn ?? ev.onNote)(`part '${part}': cannot move the older interrupted generation ${old} to the trash (${errnoCode(err) ?? (err as Error).message}): left where it is, the next backup tries again`);
+      continue;
+    }
     for (const line of describeLeftovers(part, deleteFromTrash(pdir, [name]).leftovers)) (ev.onWarn ?? ev.onNote)(line);
   }
   if (newest) {

@@ -77,7 +77,7 @@ export function backupOps(o: OpsOptions, cfg: Config, opts: BackupOptions, out: 
           try {
             const pruned = await runPrune(
               { spool: opts.spool, host: opts.host, parts: opts.parts.map((p) => p.name), rules, now: opts.now, dryRun: false, waitMs: opts.waitMs, command: opts.command },
-              { onNote: (m) => out.note(m), onRemoved: (p, g) => out.note(`${p}: removed ${g}`) },
+              { onNote: (m) => out.note(m), onWarn: (m) => out.warn(m), onRemoved: (p, g) => out.note(`${p}: removed ${g}`) },
             );
             warnLeftovers(pruned, out);
             const n = pruned.reduce((k, p) => k + p.removed.length, 0);

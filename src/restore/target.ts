@@ -170,6 +170,10 @@ export class SafeTarget {
       const aside = Buffer.concat([name, suffix, Buffer.from(i === 1 ? '' : `-${i}`)]);
       if (this.dryRun) {
         if (this.kindAt(fd, aside) !== 'none') continue;
+        // what the rename would refuse, as far as can be seen without trying: a mount point
+        const probe = sys.openat2(fd, name, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0, RESOLVE | sys.RESOLVE_NO_XDEV);
+        if (probe >= 0) sys.close(probe);
+        else if (errnoName(probe) === 'EXDEV') throw new EntryError('EBUSY', 'a directory is in the way and cannot be moved aside (a file system is mounted on it): not restored (it is never deleted)');
         return { action: 'move-aside', found: 'dir', aside };
       }
       const rc = sys.renameat(fd, name, fd, aside, sys.RENAME_NOREPLACE);

@@ -12,15 +12,15 @@
  */
 import path from 'node:path';
 import { leftoverHint, leftoverWhy, type Leftover } from '../apply/remove-tree.js';
-import { hostDir, listGenerations, listParts, partDir } from '../spool/layout.js';
+import { hostDir, listGenerations, listParts, partDir, trashDir } from '../spool/layout.js';
 import { readLast } from '../spool/last.js';
 import { acquireLock, type LockHandle } from '../spool/lock.js';
-import { describeLease, liveLeases, removeStaleLeases } from '../spool/leases.js';
+import { describeLease, leasesDir, liveLeases, removeStaleLeases } from '../spool/leases.js';
 import { UsageError, errnoCode } from '../core/errors.js';
 import { testPause } from '../core/test-pause.js';
 import { applyPolicy, type Decision, type RetentionRules } from './policy.js';
 import { readPins } from './pins.js';
-import { deleteFromTrash, emptyTrash, moveBackFromTrash, moveToTrash, type TrashLeftover } from './trash.js';
+import { deleteFromTrash, emptyTrash, moveBackFromTrash, moveToTrash, trashRefusesChanges, type TrashLeftover } from './trash.js';
 
 export interface PruneOptions {
   spool: string;
@@ -49,6 +49,8 @@ export interface PartPrune {
 
 export interface PruneEvents {
   onNote(message: string): void;
+  /** something an admin must hear about, also under cron (leases that cannot be read) */
+  onWarn?(message: string): void;
   onRemoved?(part: string, generation: string): void;
 }
 
@@ -82,7 +84,11 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
     const t = emptyTrash(pdir);
     trashEmptied = t.deleted;
     leftovers.push(...t.leftovers);
-    removeStaleLeases(pdir);
+    try {
+      removeStaleLeases(pdir);
+    } catch (err) {
+      ev.onNote(`part '${part}': cannot remove stale leases in ${leasesDir(pdir)}: ${errnoCode(err) ?? (err as Error).message}`);
+    }
   }
   if (trashEmptied.length) ev.onNote(`part '${part}': finished deleting what an interrupted prune left in the trash (${trashEmptied.join(', ')})`);
   const gens = listGenerations(o.spool, o.host, part);
@@ -95,8 +101,19 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
     last ? [path.basename(last)] : [],
   );
   const protect = new Set([last ? path.basename(last) : '', result.keep.at(-1)?.name ?? '']);
+  // leases that cannot be read (EACCES, EIO, a file where the directory should be) keep everything
+  let warned = false;
   const leased = (name: string): string | null => {
-    const l = liveLeases(pdir).get(name);
+    let live;
+    try {
+      live = liveLeases(pdir);
+    } catch (err) {
+      const why = `its leases cannot be read (${errnoCode(err) ?? (err as Error).message}: ${leasesDir(pdir)})`;
+      if (!warned) (ev.onWarn ?? ev.onNote)(`part '${part}': nothing is removed: ${why.slice(4)}; make it a readable directory`);
+      warned = true;
+      return why;
+    }
+    const l = live.get(name);
     return l ? describeLease(l[0]!) : null;
   };
   const keepFor = (d: Decision, why: string) => {
@@ -128,7 +145,10 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
       } catch (err) {
         const code = errnoCode(err) ?? 'EIO';
         const l: Leftover = { path: Buffer.from(path.join(pdir, d.name)), code, why: leftoverWhy(code) };
-        leftovers.push({ ...l, hint: leftoverHint(l), notMoved: true });
+        const hint = code === 'EXDEV' ? `the trash ${trashDir(pdir)} is on another file system than the generation (something mounted there?): umount it`
+          : code === 'EPERM' && trashRefusesChanges(pdir) ? `the trash ${trashDir(pdir)} is immutable or append-only: \`chattr -i -a\` it`
+          : leftoverHint(l);
+        leftovers.push({ ...l, hint, notMoved: true });
         keepFor(d, `cannot be moved to the trash: ${code}`);
         continue;
       }

@@ -29,11 +29,14 @@ export interface TrashLeftover extends Leftover {
   hint: string;
   /** a generation that could not even be moved into the trash: it stays where it is */
   notMoved?: boolean;
+  /** the trash directory itself refuses changes (immutable or append-only) */
+  trashItself?: boolean;
 }
 
 /** One line for a human: what, where, why, what to do. */
 export function describeLeftover(part: string, l: TrashLeftover): string {
   const where = displayPath(l.path);
+  if (l.trashItself) return `part '${part}': the trash ${where} refuses changes: ${l.code} (${l.hint}); what it holds stays, and the next prune or backup tries again`;
   if (l.notMoved) return `part '${part}': cannot move ${where} to the trash: ${l.code} (${l.hint}); the generation is kept, and the next prune tries again`;
   return `part '${part}': cannot delete ${where}: ${l.code} (${l.hint}); it stays in the trash, and the next prune or backup tries again`;
 }
@@ -109,7 +112,13 @@ export function deleteFromTrash(partDirPath: string, names: string[]): TrashRepo
     for (const n of names) {
       if (remover.remove(fd, n, Buffer.from(n))) report.deleted.push(n);
     }
-    report.leftovers.push(...remover.leftovers.map((l) => leftover(trash, l)));
+    let left = remover.leftovers;
+    // entries of the trash itself refused: the trash directory may be the one with the flag
+    const top = (l: Leftover) => l.code === 'EPERM' && !l.path.includes(0x2f);
+    if (left.some(top) && remover.refusesChanges(fd)) {
+      left = [{ path: Buffer.alloc(0), code: 'EPERM', why: 'immutable' }, ...left.filter((l) => !top(l))];
+    }
+    report.leftovers.push(...left.map((l) => ({ ...leftover(trash, l), ...(l.path.length ? {} : { trashItself: true }) })));
   } finally {
     sys.close(fd);
   }
@@ -178,4 +187,15 @@ export function trashContents(partDirPath: string): string[] {
 /** True when the trash holds something (a prune was interrupted). */
 export function trashHasContent(partDirPath: string): boolean {
   return trashContents(partDirPath).length > 0;
+}
+
+/** Whether the trash directory itself refuses changes (chattr +i / +a on it). */
+export function trashRefusesChanges(partDirPath: string): boolean {
+  const fd = sys.openat(sys.AT_FDCWD, trashDir(partDirPath), O_DIR, 0);
+  if (fd < 0) return false;
+  try {
+    return TreeRemover.at(fd).refusesChanges(fd);
+  } finally {
+    sys.close(fd);
+  }
 }

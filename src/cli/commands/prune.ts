@@ -53,7 +53,7 @@ async function prune(o: PruneCliOptions, ctx: CliContext, out: Output): Promise<
       waitMs: wait === undefined || wait === false ? 0 : wait === true ? Number.POSITIVE_INFINITY : parseDuration(wait, '--wait'),
       command: ['hardsnap', ...process.argv.slice(2)].join(' '),
     },
-    { onNote: (m) => out.note(m), onRemoved: (p, g) => out.note(`${p}: removed ${g}`) },
+    { onNote: (m) => out.note(m), onWarn: (m) => out.warn(m), onRemoved: (p, g) => out.note(`${p}: removed ${g}`) },
   );
   printPrune(result, Boolean(o.dryRun), out);
   return 0;
