@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { REPO_ROOT, hardsnap } from './helpers/run.js';
+import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
 import { assertNobodyCanRun, fingerprint, isRoot } from './helpers/robust.js';
 import { makeTree } from './helpers/tree.js';
 
@@ -65,6 +65,10 @@ describe.runIf(isRoot)('the spool never widens access (needs root to switch to n
     expect(read.code).not.toBe(0);
     expect(read.stderr).toMatch(/Permission denied/);
     expect(asNobody(['ls', path.join(spool, 'rsync')]).code).not.toBe(0);
+    // and hardsnap says why, rather than 'no backups of host'
+    const list = asNobody([process.execPath, BIN, 'list', '--spool', spool, '--host', HOST]);
+    expect(list.code).toBe(2);
+    expect(list.stderr).toMatch(/cannot read the backups of host 'h1' .*: EACCES \(the spool is closed to other users \(mode 0700\): run as its owner or root\)/);
     // the generation itself keeps the source's modes (a plain copy of `last` is a restore)
     expect(fs.statSync(path.join(spool, 'rsync', HOST, 'db', 'pgsql', 'last')).mode & 0o777).toBe(0o755);
   });

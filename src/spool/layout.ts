@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { UsageError } from '../core/errors.js';
+import { HardsnapError, UsageError, errnoCode } from '../core/errors.js';
 import { PARTIAL_SUFFIX, compareGenerations, parseGenerationName, type Generation } from './names.js';
 
 export const META_DIR = '.hardsnap';
@@ -124,4 +124,24 @@ export function listHosts(spool: string): string[] {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
+}
+
+/**
+ * Checks that the host directory of a spool exists and can be read: a usage error when it does
+ * not exist, a clear failure (exit 2) when this user may not enter the spool (it is 0700).
+ */
+export function requireHostDir(spool: string, host: string): void {
+  const dir = hostDir(spool, host);
+  let found: boolean;
+  try {
+    found = fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false;
+    if (found) fs.accessSync(dir, fs.constants.R_OK | fs.constants.X_OK);
+  } catch (err) {
+    const code = errnoCode(err) ?? 'EIO';
+    throw new HardsnapError(code, `cannot read the backups of host '${host}' in ${spool}: ${code}`, {
+      path: dir, cause: err, exit: 2,
+      hint: code === 'EACCES' ? `the spool is closed to other users (mode ${SPOOL_DIR_MODE.toString(8).padStart(4, '0')}): run as its owner or root` : undefined,
+    });
+  }
+  if (!found) throw new UsageError(`no backups of host '${host}' in the spool ${spool}`, { hint: 'check --spool and --host' });
 }

@@ -1,8 +1,7 @@
-import fs from 'node:fs';
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { displayPath, joinRel } from '../../paths/escape.js';
-import { hostDir, listGenerations, listParts, partDir } from '../../spool/layout.js';
+import { listGenerations, listParts, partDir, requireHostDir } from '../../spool/layout.js';
 import { now } from '../../time/now.js';
 import { parseWhen, type When } from '../../time/when.js';
 import { chooseAll, chooseGeneration } from '../../restore/select.js';
@@ -59,7 +58,7 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
   const cfg = ctx.config(o);
   const { spool, host } = resolveTarget(o, cfg);
   const when: When | undefined = o.at !== undefined ? parseWhen(o.at, now(), '--at') : undefined;
-  if (!fs.existsSync(hostDir(spool, host))) throw new UsageError(`no backups of host '${host}' in the spool ${spool}`, { hint: 'check --spool and --host' });
+  requireHostDir(spool, host);
   const known = listParts(spool, host);
   let parts: RestorePartChoice[];
   let chosen: string;
