@@ -7,15 +7,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TreeBuilder, type ExcludeFilter } from '../apply/build-tree.js';
 import { prevFromManifest, prevFromWalk, type PrevTree } from '../apply/prev-tree.js';
-import { removeTree } from '../apply/remove-tree.js';
+import { deleteFromTrash, describeLeftovers, moveToTrash } from '../retention/trash.js';
 import { ST, SysError, check, fsIdentity, isRoot, sys } from '../fs/native.js';
 import { typeOfMode } from '../fs/entry.js';
 import { ManifestReader } from '../manifest/reader.js';
 import { inodeNumbers } from '../inspect/manifests.js';
 import { ManifestWriter } from '../manifest/writer.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
-import { listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
+import { ensureSpoolDir, listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
 import { TOOL } from '../core/version.js';
+import { errnoCode } from '../core/errors.js';
 import type { DedupIndex } from '../apply/dedup-index.js';
 import { buildDedupIndex } from './dedup-sources.js';
 import { FLAG } from '../manifest/format.js';
@@ -52,7 +53,15 @@ function preparePartial(pdir: string, generation: string, part: string, ev: Back
   const newest = partials.pop();
   for (const old of partials) {
     ev.onNote(`part '${part}': removing an older interrupted generation ${path.basename(old)}`);
-    removeTree(old);
+    // through the trash: what cannot be deleted (chattr +i, a mount) stays there, reported, and never fails the run
+    let name: string;
+    try {
+      name = moveToTrash(pdir, path.basename(old));
+    } catch (err) {
+      (ev.onWarn ?? ev.onNote)(`part '${part}': cannot move the older interrupted generation ${old} to the trash (${errnoCode(err) ?? (err as Error).message}): left where it is, the next backup tries again`);
+      continue;
+    }
+    for (const line of describeLeftovers(part, deleteFromTrash(pdir, [name]).leftovers)) (ev.onWarn ?? ev.onNote)(line);
   }
   if (newest) {
     if (newest !== target) fs.renameSync(newest, target);
@@ -96,7 +105,7 @@ export async function buildPart(
   let partialPath = path.join(pdir, generation + PARTIAL_SUFFIX);
   let resumed = false;
   if (!dry) {
-    fs.mkdirSync(manifestDir(pdir), { recursive: true });
+    ensureSpoolDir(manifestDir(pdir));
     removeStaleManifestTmps(manifestDir(pdir));
     ({ partialPath, resumed } = preparePartial(pdir, generation, spec.name, ev));
   }

@@ -53,7 +53,7 @@ export interface BackupOptions {
 export interface BackupEvents {
   onProblem(p: Problem): void;
   onNote(message: string): void;
-  /** something the user should know about although the run succeeds (one line, not per file) */
+  /** something the user should know although the run succeeds (one line, not per file: a trash that cannot be emptied, drift in the previous generation) */
   onWarn?(message: string): void;
   onProgress?(part: string, s: BuildStats): void;
   /** each entry's decision (dry runs and real runs alike); set it only when needed: it costs a path join per entry */

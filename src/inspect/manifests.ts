@@ -3,12 +3,11 @@
  * generation's manifest with an error that says what to do, and showing metadata as text.
  * The inspection commands read manifests, never the spool tree (verify excepted).
  */
-import fs from 'node:fs';
 import { fsIdentity, ST, sys } from '../fs/native.js';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { ManifestFormatError, type ManifestEntry } from '../manifest/format.js';
 import { ManifestReader } from '../manifest/reader.js';
-import { hostDir, listGenerations, listParts, manifestPath, partDir } from '../spool/layout.js';
+import { listGenerations, listParts, manifestPath, partDir, requireHostDir } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
 import { selectGeneration, type When } from '../time/when.js';
 
@@ -20,9 +19,7 @@ export interface Target {
 
 /** Checks that the host and (when given) the part exist; returns the parts to look at. */
 export function partsOf(t: Target, part?: string): string[] {
-  if (!fs.existsSync(hostDir(t.spool, t.host))) {
-    throw new UsageError(`no backups of host '${t.host}' in the spool ${t.spool}`, { hint: 'check --spool and --host' });
-  }
+  requireHostDir(t.spool, t.host);
   const all = listParts(t.spool, t.host);
   if (part === undefined) return all;
   if (!all.includes(part)) {

@@ -19,6 +19,7 @@ import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { byName } from '../manifest/merge.js';
 import { inodeNumbers, isoNs, octal } from './manifests.js';
+import { testPause } from '../core/test-pause.js';
 
 export type ProblemKind = 'manifest' | 'missing' | 'extra' | 'type' | 'metadata' | 'replaced' | 'content' | 'unreadable';
 
@@ -39,6 +40,12 @@ export interface VerifyOptions {
    * inode shared by 30 generations is read once, not 30 times (one entry per distinct file).
    */
   hashes?: Map<number, string>;
+  /**
+   * Called before an entry is reported missing or unreadable: throws when the generation itself
+   * was pruned meanwhile (src/cli/reading.ts presenceCheck), so that one line says so instead of
+   * one per file.
+   */
+  assertPresent?: () => void;
 }
 
 export interface VerifyStats {
@@ -144,6 +151,7 @@ export class GenerationVerifier {
       if (!m) this.problem('extra', joinRel(rel, f.name), `extra: a ${f.type} the manifest does not record`);
       else if (this.entry(fd, rel, m, f)) subdirs.push(f.name);
     }
+    if (rel.length === 0) testPause('mid-read');
     for (const name of subdirs) {
       const path = joinRel(rel, name);
       const sub = sys.openat(fd, name, O_DIR, 0);
@@ -229,6 +237,7 @@ export class GenerationVerifier {
   }
 
   private problem(kind: ProblemKind, path: Buffer, message: string): void {
+    if (kind === 'missing' || kind === 'unreadable' || kind === 'manifest') this.opts.assertPresent?.();
     this.onProblem({ kind, path, message });
   }
 }

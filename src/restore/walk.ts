@@ -18,18 +18,21 @@ import type { ManifestEntry } from '../manifest/format.js';
 import { EntryError, type SafeTarget } from './target.js';
 import { badName, FROM_SCAN, type EntrySource } from './source.js';
 import { newRestoreStats, type RestoreEvents, type RestoreProblem } from './types.js';
+import { testPause } from '../core/test-pause.js';
 
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
 
 export interface WalkOptions {
   part: string;
   source: EntrySource;
-  /** null in a dry run */
+  /** writes the target; in a dry run (dryRun set) only looks at it */
   target: SafeTarget | null;
   /** the target directory standing for the part's root (DIR, or DIR/<part>); -1 in a dry run */
   baseFd: number;
   asRoot: boolean;
   events: RestoreEvents;
+  /** throws when the generation was pruned under the restore: one line, not one per file */
+  assertPresent?: () => void;
 }
 
 /** A directory being restored: its place in the part, both descriptors, its metadata. */
@@ -72,13 +75,14 @@ export class TreeRestorer {
   private readonly refusedNs = new Map<string, number>();
 
   constructor(private readonly o: WalkOptions) {
-    this.dry = o.target === null;
+    this.dry = o.target === null || o.target.dryRun;
   }
 
   /** Restores the directory `top` and everything below it; `top` itself is left to the caller's frame flags. */
   tree(top: DirFrame): void {
     const stack: DirFrame[] = [top];
     this.processDir(top);
+    if (top.rel.length === 0) testPause('mid-read');
     try {
       while (stack.length) {
         const f = stack[stack.length - 1]!;
@@ -105,13 +109,14 @@ export class TreeRestorer {
     if (e.type === 'file') this.stats.files++;
     else if (e.type === 'symlink') this.stats.symlinks++;
     else this.stats.specials++;
-    if (this.dry) {
-      if (e.type === 'file') this.stats.bytes += e.size;
-      return;
-    }
     try {
       if (badName(e.name)) throw new EntryError('EINVAL', 'impossible name in the generation: skipped');
-      this.o.target!.clear(f.dst, e.name, displayPath(rel));
+      const replaced = this.o.target?.clear(f.dst, e.name, displayPath(rel));
+      if (replaced) this.o.events.onReplace?.(this.o.part, rel, replaced);
+      if (this.dry) {
+        if (e.type === 'file') this.stats.bytes += e.size;
+        return;
+      }
       switch (e.type) {
         case 'file':
           this.file(f, e, rel);
@@ -157,9 +162,11 @@ export class TreeRestorer {
       return null;
     }
     let dst = -1;
-    if (!this.dry) {
+    if (this.o.target) {
       try {
-        dst = this.o.target!.dir(parent.dst, e.name, displayPath(rel));
+        const d = this.o.target.dir(parent.dst, e.name, displayPath(rel));
+        dst = d.fd;
+        if (d.replaced) this.o.events.onReplace?.(this.o.part, rel, d.replaced);
       } catch (err) {
         if (src >= 0) sys.close(src);
         if (!(err instanceof EntryError)) throw err;
@@ -302,6 +309,7 @@ export class TreeRestorer {
   }
 
   problem(rel: Buffer, code: string, message: string): void {
+    this.o.assertPresent?.();
     this.stats.problems++;
     const p = { part: this.o.part, path: rel, code, message };
     this.problems.push(p);

@@ -4,7 +4,10 @@ import { displayPath } from '../../paths/escape.js';
 import { now } from '../../time/now.js';
 import { parseWhen } from '../../time/when.js';
 import { diffManifests, type Change } from '../../inspect/diff.js';
-import { generationAt, openManifest, partsOf } from '../../inspect/manifests.js';
+import { generationAt, openManifest, partsOf, type Target } from '../../inspect/manifests.js';
+import { GenerationGoneError } from '../../spool/leases.js';
+import type { Generation } from '../../spool/names.js';
+import { leaseForReading } from '../reading.js';
 import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
@@ -49,6 +52,17 @@ async function diff(aText: string, bText: string, o: DiffOptions, ctx: CliContex
   const [part] = partsOf(t, o.part) as [string];
   const ga = generationAt(t, part, whenA, aText, 'diff A');
   const gb = generationAt(t, part, whenB, bText, 'diff B');
+  // a lease on both: a prune running meanwhile keeps them
+  const reading = leaseForReading(t.spool, t.host, part, ga.name === gb.name ? [ga] : [ga, gb], out);
+  try {
+    for (const g of reading.gone) throw new GenerationGoneError(g.part, g.name, 'nothing was compared');
+    return diffLeased(ga, gb, part, t, o, out);
+  } finally {
+    reading.release();
+  }
+}
+
+function diffLeased(ga: Generation, gb: Generation, part: string, t: Target, o: DiffOptions, out: Output): number {
   const ma = openManifest(t, part, ga.name);
   try {
     const mb = openManifest(t, part, gb.name);

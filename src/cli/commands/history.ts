@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { displayPath, parseDisplayPath } from '../../paths/escape.js';
 import { lookup, versionChange, type Change } from '../../inspect/history.js';
-import { completeGenerations, currentIno, inodeNumbers, isoNs, openManifest, partsOf } from '../../inspect/manifests.js';
+import { completeGenerations, currentIno, inodeNumbers, isoNs, openManifest, partsOf, type Target } from '../../inspect/manifests.js';
+import type { Generation } from '../../spool/names.js';
+import { leaseForReading } from '../reading.js';
 import type { ManifestEntry } from '../../manifest/format.js';
 import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
 import type { Output } from '../../ui/output.js';
@@ -49,10 +51,20 @@ async function history(pathText: string, o: HistoryOptions, ctx: CliContext, out
   }
   const t = resolveTarget(o, ctx.config(o));
   const [part] = partsOf(t, o.part) as [string];
+  // a lease on every generation looked at: a prune running meanwhile keeps them all
+  const reading = leaseForReading(t.spool, t.host, part, completeGenerations(t, part), out);
+  try {
+    return historyLeased(reading.present, path, part, t, o, out);
+  } finally {
+    reading.release();
+  }
+}
+
+function historyLeased(gens: Generation[], path: Buffer, part: string, t: Target, o: HistoryOptions, out: Output): number {
   const rows: Record<string, unknown>[] = [];
   let prev: ManifestEntry | undefined;
   let failed = 0;
-  for (const g of completeGenerations(t, part)) {
+  for (const g of gens) {
     let e: ManifestEntry | undefined;
     try {
       const m = openManifest(t, part, g.name);
