@@ -20,9 +20,9 @@ if ! command -v node-gyp >/dev/null; then
   gyp=(node "$npm_dir/node_modules/node-gyp/bin/node-gyp.js")
 fi
 
-# Node's headers: where npm's config says (nodedir), else node-gyp downloads them
-[ -n "${npm_config_nodedir:-}" ] || npm_config_nodedir=$(npm config get nodedir 2>/dev/null) || true
-case ${npm_config_nodedir:-} in '' | undefined | null) unset npm_config_nodedir ;; *) export npm_config_nodedir ;; esac
+# Node.js's headers beside the running node, else node-gyp downloads them
+nodedir=$(scripts/nodedir.sh)
+if [ -n "$nodedir" ]; then export npm_config_nodedir=$nodedir; else unset npm_config_nodedir; fi
 
 host=$(node -p process.arch)
 work=$(mktemp -d)

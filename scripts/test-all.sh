@@ -56,8 +56,9 @@ stop() {
 
 scripts/prerequisites.sh --install || stop "the prerequisites above are missing"
 
-# node-gyp builds against the machine's Node.js headers when it has them (offline)
-[ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ] && export npm_config_nodedir=/usr
+# node-gyp builds with the running Node.js's headers when they are beside it (offline)
+nodedir=$(scripts/nodedir.sh)
+if [ -n "$nodedir" ]; then export npm_config_nodedir=$nodedir; fi
 if [ "$clean" = 1 ] || [ ! -d node_modules ]; then
   rm -rf node_modules dist build
   npm ci --no-audit --no-fund || stop "npm ci failed"

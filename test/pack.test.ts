@@ -14,10 +14,13 @@ import { foreignNode, OTHER_NODE_VERSIONS, registryNode } from './helpers/node-d
 import { REPO_ROOT } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 
+/** Node.js's headers for node-gyp without a download, when the machine has them (scripts/nodedir.sh) */
+const NODEDIR = spawnSync(path.join(REPO_ROOT, 'scripts', 'nodedir.sh'), { encoding: 'utf8' }).stdout.trim();
+
 function sh(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
   const r = spawnSync(cmd, args, {
     cwd: opts.cwd ?? REPO_ROOT, encoding: 'utf8', timeout: 300_000,
-    env: { ...process.env, npm_config_nodedir: fs.existsSync('/usr/include/node/node_api.h') ? '/usr' : (process.env.npm_config_nodedir ?? ''), ...opts.env },
+    env: { ...process.env, ...(NODEDIR ? { npm_config_nodedir: NODEDIR } : {}), ...opts.env },
   });
   return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}`, stdout: r.stdout, stderr: r.stderr };
 }

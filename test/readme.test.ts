@@ -39,7 +39,8 @@ describe('README', () => {
     expect(block.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean)).toEqual(['npm run setup', 'npm run test:all']);
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     // setup: the build prerequisites (as root), then npm install; test:all: the rest
-    expect(pkg.scripts.setup).toBe('scripts/prerequisites.sh --install build && npm install');
+    expect(pkg.scripts.setup).toBe('scripts/setup.sh');
+    expect(fs.readFileSync(path.join(REPO_ROOT, 'scripts', 'setup.sh'), 'utf8')).toMatch(/^scripts\/prerequisites\.sh --install build\n[\s\S]*^exec npm install /m);
     expect(pkg.scripts['test:all']).toBe('scripts/test-all.sh');
     expect(fs.readFileSync(path.join(REPO_ROOT, '.ci', 'run'), 'utf8')).toMatch(/^exec scripts\/test-all\.sh --clean$/m);
     const all = fs.readFileSync(path.join(REPO_ROOT, 'scripts', 'test-all.sh'), 'utf8');
