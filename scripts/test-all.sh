@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test, on a fresh Debian machine: `npm run test:all` (README, "Development"); .ci/run runs
+# Every test, on a fresh Debian machine: `npm run test:all` (README, "Quick start"); .ci/run runs
 # it with --clean.
 #   scripts/test-all.sh [--clean]
 # 1. What the build and the tests need from Debian (scripts/prerequisites, the one list): as
