@@ -772,10 +772,13 @@ static void xattrs_prune(int dirfd, const char *name, int fd, const uint8_t *blo
  * 1 = chown, 2 = chmod, 4 = times (atime untouched), 8 = set the attributes of the canonical
  * blob `xattrs`, 16 = and remove the others. With fd >= 0 the open descriptor is changed,
  * otherwise dirfd/name without following a symlink (chmod is skipped on symlinks: Linux keeps
- * no mode on them). In the order the kernel requires: owner, mode, attributes (ACLs, then
- * security.capability, which a chown clears), times. Returns -(stage << 16 | errno) on failure,
- * stage 1 chown, 2 chmod, 3 times, 4 a malformed blob; else the mask of attribute namespaces
- * the file system refused (1 user, 2 trusted, 4 security, 8 system, 16 other), 0 when none.
+ * no mode on them). In this order: owner first (a chown clears security.capability and the
+ * set-id bits), then the attributes (ACLs, then security.capability last), then the mode (so
+ * that a user who is not root can still set user.* on a file that ends up read-only; an ACL and
+ * its mode agree, so the chmod leaves the ACL as it was recorded), then the times. Returns
+ * -(stage << 16 | errno) on failure, stage 1 chown, 2 chmod, 3 times, 4 a malformed blob; else
+ * the mask of attribute namespaces the file system refused (1 user, 2 trusted, 4 security,
+ * 8 system, 16 other), 0 when none.
  */
 static int do_setmeta(int dirfd, const char *name, int f, double uid, double gid, double mode, double msec,
                       double mnsec, int w, const uint8_t *xattrs, size_t xlen) {
@@ -785,14 +788,14 @@ static int do_setmeta(int dirfd, const char *name, int f, double uid, double gid
                    : fchownat(dirfd, name, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW);
     if (r < 0) return -(1 << 16 | errno);
   }
-  if (w & 2) {
-    int r = f >= 0 ? fchmod(f, (mode_t)mode & 07777) : fchmodat(dirfd, name, (mode_t)mode & 07777, 0);
-    if (r < 0) return -(2 << 16 | errno);
-  }
   if (w & 16) xattrs_prune(dirfd, name, f, xattrs, xattrs ? xlen : 0);
   if ((w & 8) && xattrs && xlen) {
     refused = xattrs_set(dirfd, name, f, xattrs, xlen);
     if (refused < 0) return -(4 << 16 | -refused);
+  }
+  if (w & 2) {
+    int r = f >= 0 ? fchmod(f, (mode_t)mode & 07777) : fchmodat(dirfd, name, (mode_t)mode & 07777, 0);
+    if (r < 0) return -(2 << 16 | errno);
   }
   if (w & 4) {
     struct timespec ts[2] = {{0, UTIME_OMIT}, {(time_t)msec, (long)mnsec}};
@@ -978,10 +981,12 @@ static off_t pump(int sfd, int dfd, const struct stat *st, xxh64_state *h, int *
 /* copy() and hashat() io layout (Float64Array) */
 enum {
   IO_FLAGS,          /* in: 1 = set owner, 2 = set mode and mtime from the source,
-                        4 = set the attributes given (before the mtime), 8 = remove any other */
+                        4 = set the attributes given (before the mode), 8 = remove any other,
+                        16 = check that the source still has the attributes given */
   IO_HASH_HI, IO_HASH_LO, IO_BYTES, IO_CHANGED, IO_NEW_INO,
   IO_STAT,           /* S_COUNT fields: fstat of the source before reading */
   IO_XREFUSED = IO_STAT + S_COUNT, /* out: namespaces the destination refused (setmeta's mask) */
+  IO_XCHANGED,       /* out (flags & 16): 1 when the source's attributes are not the ones given */
   IO_COUNT
 };
 enum { ST_OPEN_SRC = 1, ST_NOT_REG = 2, ST_OPEN_DST = 3, ST_READ = 4, ST_WRITE = 5, ST_META = 6 };
@@ -1055,8 +1060,17 @@ static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dna
     io[IO_HASH_HI] = (double)(d >> 32);
     io[IO_HASH_LO] = (double)(d & 0xffffffffu);
     io[IO_BYTES] = (double)n;
+    io[IO_XCHANGED] = 0;
+    if (flags & 16) {
+      /* the attributes given were read by the scan: the source must still have them (else the
+         caller reads them again and copies again) */
+      struct xbuf now = {0};
+      int r = xattrs_of(-1, NULL, sfd, &now);
+      io[IO_XCHANGED] = r < 0 || now.len != (xattrs ? xlen : 0) || (now.len && memcmp(now.p, xattrs, now.len));
+      free(now.p);
+    }
+    /* owner, attributes, mode, mtime: the order of do_setmeta */
     if ((flags & 1) && fchown(dfd, before.st_uid, before.st_gid) < 0) rc = FAIL(ST_META, errno);
-    if (!rc && (flags & 2) && fchmod(dfd, before.st_mode & 07777) < 0) rc = FAIL(ST_META, errno);
     io[IO_XREFUSED] = 0;
     if (!rc && (flags & 8)) xattrs_prune(-1, NULL, dfd, xattrs, xattrs ? xlen : 0);
     if (!rc && (flags & 4) && xattrs && xlen) {
@@ -1064,6 +1078,7 @@ static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dna
       if (r < 0) rc = FAIL(ST_META, -r);
       else io[IO_XREFUSED] = r;
     }
+    if (!rc && (flags & 2) && fchmod(dfd, before.st_mode & 07777) < 0) rc = FAIL(ST_META, errno);
     if (!rc && (flags & 2)) {
       struct timespec ts[2] = {{0, UTIME_OMIT}, before.st_mtim};
       if (futimens(dfd, ts) < 0) rc = FAIL(ST_META, errno);

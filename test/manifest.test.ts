@@ -226,6 +226,24 @@ describe('writing and reading', () => {
     } finally {
       m2.close();
     }
+    // a third, seeded with the second: the empty slot is gone, the numbers of copied records follow
+    const f3 = path.join(tmp, 'c.hsm');
+    const w3 = ManifestWriter.create(f3, { part: 'p', generation: 'g3', created: 'c', tool: 't' });
+    const m2b = ManifestReader.open(f2);
+    w3.seedXattrSets(m2b.xattrSets);
+    const raw2 = m2b.rawDirByKey('')!;
+    const first = m2b.dir(Buffer.alloc(0))![0]!;
+    w3.addDir(Buffer.alloc(0), [new EncodedEntry(first.name, Buffer.from(raw2.unchangedFile(0, first)!))]);
+    w3.finish({ ...entry(0), name: Buffer.alloc(0), type: 'dir', target: null, hash: null, xattrs: other });
+    m2b.close();
+    const m3 = ManifestReader.open(f3);
+    try {
+      expect(m3.xattrSets.map((x) => (x ? x.length : 0))).toEqual([label!.length, other!.length]);
+      expect(m3.dir(Buffer.alloc(0))![0]!.xattrs!.equals(label!)).toBe(true);
+      expect(m3.root.xattrs!.equals(other!)).toBe(true);
+    } finally {
+      m3.close();
+    }
     expect(() => new XattrSets().markUsed(3)).toThrow(ManifestFormatError);
   });
 

@@ -1,7 +1,7 @@
 // All the metadata (issue 17): extended attributes of every namespace, POSIX ACLs, file
 // capabilities, hard-link structure exactly as in the source. The oracle is rsync -aHAXn (it
 // must print nothing) and ../shared/check/links.py, for every generation and every restore.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
@@ -278,5 +278,88 @@ describe('hard-link structure exactly as in the source', () => {
     const to = path.join(tmp, 'r');
     expect(hardsnap(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to]).code).toBe(0);
     expect(linksDiff(src, to)).toEqual([]);
+  });
+});
+
+describe('attributes, found by attacking them', () => {
+  function asNobody(args: string[], n: number): RunResult {
+    assertNobodyCanRun(REPO_ROOT);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN, ...args], {
+      encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: day(n) }, cwd: '/', timeout: 60_000,
+    });
+    if (r.error) throw r.error;
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  test.runIf(isRoot)('a user who is not root keeps user.* on a read-only file (the mode used to be set before the attributes), and verify passes on generations that only link a capability the spool refused', ({ tmp }) => {
+    fs.chmodSync(tmp, 0o755);
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'ro': { content: 'f\n', mode: 0o444 }, 'rodir': { dir: true, mode: 0o555 }, 't': { content: 'bin', mode: 0o755 } });
+    sh('setfattr', ['-n', 'user.xdg.origin.url', '-v', 'http://x', path.join(src, 'ro')]);
+    sh('setfattr', ['-n', 'user.dir', '-v', 'd', path.join(src, 'rodir')]);
+    fs.mkdirSync(spool);
+    execFileSync('chown', ['-R', '65534:65534', src, spool]);
+    sh('setcap', ['cap_net_raw+ep', path.join(src, 't')]); // after the chown, which clears it
+    const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+    const r1 = asNobody(args, 1);
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(r1.stderr).toMatch(/refused security\.\* extended attributes/); // the capability: only root may
+    expect(r1.stderr).not.toMatch(/refused user\./);
+    expect(getfattr(path.join(gen(spool, 1), 'ro'))).toEqual(getfattr(path.join(src, 'ro')));
+    expect(getfattr(path.join(gen(spool, 1), 'rodir'))).toEqual(getfattr(path.join(src, 'rodir')));
+    expect(asNobody(args, 2).code).toBe(0);
+    const v = asNobody(['verify', '--spool', spool, '--host', 'h'], 2);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
+
+  test.runIf(isRoot)('an attribute set while the file is being copied: the copy is made again with it, and the generation equals its manifest', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'calm': 'calm\n', 'late': Buffer.alloc(1 << 20, 3) });
+    const ready = path.join(tmp, 'ready');
+    const child = spawn('python3', [path.join(REPO_ROOT, 'test/helpers/change-on-read.py'), 'gets an attribute', path.join(src, 'late'), ready], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 500 && !fs.existsSync(ready); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(fs.existsSync(ready)).toBe(true);
+      const r = backup(spool, src, 1);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      child.kill();
+    }
+    expect(getfattr(path.join(gen(spool, 1), 'late'))).toEqual(getfattr(path.join(src, 'late')));
+    expect(rsyncDiff(src, gen(spool, 1))).toEqual([]);
+    expect(hardsnap(['verify', '--spool', spool, '--host', 'h']).code).toBe(0);
+  });
+
+  test('a ctime within a second of the scan is recorded as unknown: the next run reads those attributes instead of trusting it', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'old': 'o\n', 'fresh': 'f\n' });
+    sh('setfattr', ['-n', 'user.v', '-v', '1', path.join(src, 'fresh')]);
+    expect(backup(spool, src, 1).code).toBe(0);
+    const m = ManifestReader.open(path.join(spool, 'rsync', 'h', 'p', '.hardsnap', 'manifests', `${genName(1)}.hsm`));
+    try {
+      const fresh = m.dir(Buffer.alloc(0))!.find((e) => e.name.toString() === 'fresh')!;
+      expect([fresh.ctimeSec, fresh.ctimeNsec]).toEqual([0, 0]);
+    } finally {
+      m.close();
+    }
+    expect(backup(spool, src, 2).code).toBe(0);
+    const runs = fs.readFileSync(path.join(spool, 'rsync', 'h', '.hardsnap', 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(runs.at(-1).parts.p.copied).toBe(0);
+  });
+
+  test('without /proc the attributes cannot be read: the backup refuses (exit 2, nothing written) instead of calling every file vanished', ({ tmp, skip }) => {
+    const probe = spawnSync('unshare', ['-m', 'sh', '-c', 'umount -l /proc && test ! -e /proc/self'], { encoding: 'utf8' });
+    if (probe.status !== 0) return skip(`cannot unmount /proc in a mount namespace here: ${probe.stderr.trim()}`);
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'a': 'a\n' });
+    const r = spawnSync('unshare', ['-m', 'sh', '-c', `umount -l /proc && exec "$0" "$@"`, process.execPath, BIN,
+      'backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], { encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: day(1) } });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/\/proc is not mounted/);
+    expect(fs.existsSync(gen(spool, 1))).toBe(false);
   });
 });

@@ -220,3 +220,91 @@ describe('an entry the source cannot give in a run keeps its previous version (C
     expect(v.code, v.stdout + v.stderr).toBe(0);
   });
 });
+
+describe('carried entries, found by attacking them', () => {
+  function asNobody(args: string[], n: number): RunResult {
+    assertNobodyCanRun(REPO_ROOT);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN, ...args], {
+      encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: day(n) }, cwd: '/', timeout: 60_000,
+    });
+    if (r.error) throw r.error;
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  test.runIf(isRoot)('a carried hard link keeps a link group of its own manifest: a restore never joins it to an unrelated file (old group ids collided)', ({ tmp }) => {
+    fs.chmodSync(tmp, 0o755);
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'M/f': 'carried pair\n', 'o/f': 'data\n' });
+    fs.symlinkSync('x', path.join(src, 'M/sl'));
+    fs.linkSync(path.join(src, 'M/sl'), path.join(src, 'M/sl2'));
+    fs.linkSync(path.join(src, 'M/f'), path.join(src, 'M/f2'));
+    fs.linkSync(path.join(src, 'o/f'), path.join(src, 'o/g'));
+    fs.mkdirSync(spool);
+    execFileSync('chown', ['-R', '65534:65534', src, spool]);
+    const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+    expect(asNobody(args, 1).code).toBe(0);
+    fs.chmodSync(path.join(src, 'M'), 0o000);
+    expect(asNobody(args, 2).code).toBe(23);
+    const g2 = gen(spool, 2);
+    expect(fs.lstatSync(path.join(g2, 'M/sl2')).ino).toBe(fs.lstatSync(path.join(g2, 'M/sl')).ino);
+    expect(fs.statSync(path.join(g2, 'M/f2')).ino).toBe(fs.statSync(path.join(g2, 'M/f')).ino);
+    const to = path.join(tmp, 'r');
+    const rr = hardsnap(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to]);
+    expect(rr.code, rr.stderr).toBe(0);
+    fs.chmodSync(path.join(src, 'M'), 0o755);
+    // what was restored is day 1's tree: the pairs as pairs, the files as files
+    expect(fs.readFileSync(path.join(to, 'o/g'), 'utf8')).toBe('data\n');
+    expect(fs.lstatSync(path.join(to, 'o/f')).isFile()).toBe(true);
+    expect(linksDiff(src, to)).toEqual([]);
+    expect(rsyncDiff(src, to).filter((l) => !/^\.d/.test(l))).toEqual([]);
+  });
+
+  test.runIf(isRoot)('after a night with an unreadable directory, the next backups by a user who is not root work (its mode 000 copy in the spool blocked every link)', ({ tmp }) => {
+    fs.chmodSync(tmp, 0o755);
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'M/a': 'one\n', 'M/b': 'two\n' });
+    fs.mkdirSync(spool);
+    execFileSync('chown', ['-R', '65534:65534', src, spool]);
+    const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+    expect(asNobody(args, 1).code).toBe(0);
+    fs.chmodSync(path.join(src, 'M'), 0o000);
+    expect(asNobody(args, 2).code).toBe(23);
+    fs.chmodSync(path.join(src, 'M'), 0o755);
+    for (const n of [3, 4]) {
+      const r = asNobody(args, n);
+      expect(r.code, r.stderr).toBe(0);
+      expect(rsyncDiff(src, gen(spool, n))).toEqual([]);
+    }
+    expect(fs.readlinkSync(path.join(spool, 'rsync', 'h', 'p', 'last'))).toBe(genName(4));
+  });
+});
+
+describe('a damaged manifest is said, not hidden', () => {
+  test('restore from a generation whose manifest is damaged warns and exits 23 (it cannot be exact); diff exits 2 with one line, not an internal error', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'a/one': '1\n', 'b/two': '2\n' });
+    expect(backup(spool, src, 1).code).toBe(0);
+    fs.writeFileSync(path.join(src, 'b/three'), '3\n');
+    expect(backup(spool, src, 2).code).toBe(0);
+    // a flipped byte in a directory block (past the header and index, which open() checks)
+    const file = path.join(spool, 'rsync', 'h', 'p', '.hardsnap', 'manifests', `${genName(2)}.hsm`);
+    const m = ManifestReader.open(file);
+    const at = (m as unknown as { index: Map<string, { offset: number }> }).index.get('b')!.offset + 20;
+    m.close();
+    const b = fs.readFileSync(file);
+    b[at] ^= 0x40;
+    fs.writeFileSync(file, b);
+    const to = path.join(tmp, 'r');
+    const r = hardsnap(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to]);
+    expect(r.code, r.stderr).toBe(23);
+    expect(r.stderr).toMatch(/EMANIFEST|manifest .* is damaged/);
+    expect(fs.readFileSync(path.join(to, 'b/three'), 'utf8')).toBe('3\n');
+    const d = hardsnap(['diff', '--spool', spool, '--host', 'h', '--part', 'p', genName(1), genName(2)]);
+    expect(d.code).toBe(2);
+    expect(d.stderr).toMatch(/^hardsnap: error: a manifest of part 'p' .* is damaged/m);
+    expect(d.stderr).not.toMatch(/internal error/);
+  });
+});

@@ -54,6 +54,11 @@ export interface BuildOptions {
    */
   prevXattrsTrusted: boolean;
   /**
+   * ctimes (seconds) at or after this are recorded as unknown (0): within a second of the scan's
+   * start, a later attribute change may not move them (see record())
+   */
+  racyCtimeSec: number;
+  /**
    * the scan reads the attributes of regular files whose ctime (seconds) is at or after this
    * (changed since about when the previous generation's scan began; -Infinity: all)
    */
@@ -97,6 +102,12 @@ export class BuildContext {
   /** the spool inodes this generation uses (claims.ts) */
   readonly claims = new ClaimedInodes();
   private refusedMask = 0;
+  private nextGroup = 1;
+
+  /** A new link-group id of this manifest (names of one source inode share it). */
+  newLinkGroup(): number {
+    return this.nextGroup++;
+  }
 
   constructor(readonly o: BuildOptions) {}
 
@@ -164,12 +175,18 @@ export class BuildContext {
     return same ? hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) : null;
   }
 
-  /** A manifest record of `m` as it is in the generation (inode `ino`). */
+  /**
+   * A manifest record of `m` as it is in the generation (inode `ino`). A ctime too close to the
+   * scan's start is recorded as 0 (unknown): an attribute change in the same clock tick as the
+   * one the scan saw would leave the ctime as it was, and the next run must read the attributes
+   * rather than trust it (git's "racy" timestamps).
+   */
   record(name: Buffer, m: Meta & { ctimeSec?: number; ctimeNsec?: number }, ino: number, flags: number, hash: string | null): ManifestEntry {
+    const racy = (m.ctimeSec ?? 0) >= this.o.racyCtimeSec;
     return {
       name, type: m.type, mode: m.mode, uid: m.uid, gid: m.gid, size: m.type === 'dir' ? 0 : m.size,
       mtimeSec: m.mtimeSec, mtimeNsec: m.mtimeNsec, rdev: m.rdev, target: m.target,
-      flags, linkGroup: 0, ino, hash, ctimeSec: m.ctimeSec ?? 0, ctimeNsec: m.ctimeNsec ?? 0,
+      flags, linkGroup: 0, ino, hash, ctimeSec: racy ? 0 : m.ctimeSec ?? 0, ctimeNsec: racy ? 0 : m.ctimeNsec ?? 0,
       xattrs: this.o.xattrs ? m.xattrs : null,
     };
   }

@@ -95,7 +95,7 @@ export class TreeBuilder {
     this.writer = new EntryWriter(this.ctx, this.pool);
     this.linker = new Linker(this.ctx, this.pool, this.writer);
     this.content = o.dedup && !o.dryRun ? new ContentLinker(this.ctx, this.pool, this.writer, o.dedup) : null;
-    this.carrier = new Carrier(this.ctx, this.linker);
+    this.carrier = new Carrier(this.ctx, this.linker, this.writer);
     this.writer.content = this.content;
     this.writer.carrier = this.carrier;
     this.hardLinks = new HardLinks(this.ctx, this.linker, this.writer, this.content);
@@ -424,6 +424,11 @@ export class TreeBuilder {
         f.out.push({ ...p, flags: p.flags | FLAG.CARRIED });
         continue;
       }
+      if (p.linkGroup) {
+        // names of one inode: linked in order, one group of this manifest's (carry.ts)
+        f.out.push(this.carrier.record(f, p, carry, 'below a directory that cannot be read', false));
+        continue;
+      }
       this.ctx.stats.carried++;
       await this.linker.add(f, Carrier.asSource(p), { ...p, flags: p.flags | FLAG.CARRIED }, p.ino);
     }
@@ -462,7 +467,7 @@ export class TreeBuilder {
     }
     if (d.action === 'link') {
       ctx.plan(f.rel, e, d);
-      return this.linker.add(f, e, ctx.record(e.name, e, 0, 0, p!.hash), p!.ino);
+      return this.linker.add(f, e, ctx.record(e.name, e, 0, p!.flags & FLAG.OFF_SPOOL, p!.hash), p!.ino);
     }
     if (d.action === 'copy') {
       // a file with a content-link candidate is hashed (and compared) on the pool, then linked
@@ -512,7 +517,7 @@ export class TreeBuilder {
     try {
       return prev.dir(f.rel, f.prev) ?? NO_PREV_DIR;
     } catch (err) {
-      this.o.onNote(`previous manifest unreadable at ${f.rel.toString() || '/'} (${(err as Error).message}): comparing with the previous generation itself`);
+      (this.o.onWarn ?? this.o.onNote)(`${this.o.part}: the previous manifest is damaged at ${displayPath(f.rel) || '.'} (${(err as Error).message}): comparing with the previous generation itself there`);
       this.o.unchangedDirs?.disable('the previous manifest is damaged');
       return prev.walkDir(f.prev);
     }

@@ -13,10 +13,19 @@ import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { BuildContext } from './build-context.js';
 import type { Carry, Frame } from './frame.js';
 import type { Linker } from './linker.js';
+import type { EntryWriter } from './entry-writer.js';
+import { errnoName, sys } from '../fs/native.js';
 import type { PrevDir } from './prev-tree.js';
 
 export class Carrier {
-  constructor(private readonly ctx: BuildContext, private readonly linker: Linker) {}
+  /**
+   * The carried link groups: the previous manifest's group id -> this manifest's, and the inode
+   * its first carried name linked. Further carried names of the group link to the same inode
+   * (they were one inode); ids are this manifest's own, never the previous one's.
+   */
+  private readonly groups = new Map<number, { id: number; ino: number }>();
+
+  constructor(private readonly ctx: BuildContext, private readonly linker: Linker, private readonly writer: EntryWriter) {}
 
   /** Whether carrying is possible at all in this directory (a previous generation to link from). */
   possible(f: Frame): boolean {
@@ -54,17 +63,32 @@ export class Carrier {
    */
   record(f: Frame, p: ManifestEntry, carry: Carry, what: string, report: boolean): ManifestEntry | null {
     const rel = joinRel(f.rel, p.name);
+    const group = p.linkGroup ? this.groups.get(p.linkGroup) : undefined;
     const { rc, ino } = this.linker.linkOne(f, p, p.ino);
-    if (rc !== 0 || !this.ctx.claims.claim(ino)) {
-      if (rc === 0) this.ctx.stats.splitLinks++;
-      this.ctx.problem(rel, carry.code, `${what}: ${carry.code}; its previous version cannot be linked either (${rc > 0 ? 'it drifted' : rc < 0 ? 'link failed' : 'its inode is another name\'s'}): not in this generation`, true);
+    let m: ManifestEntry | null = null;
+    if (rc === 0 && (group ? ino === group.ino : this.ctx.claims.claim(ino))) {
+      this.ctx.stats.linked++;
+      this.ctx.stats.bytesLinked += p.type === 'file' ? p.size : 0;
+      m = { ...p, ino };
+    } else if (rc === 0) {
+      // its inode is an unrelated name's in this generation: a fresh copy of the version
+      sys.unlinkat(f.dst, p.name, 0);
+      this.ctx.stats.splitLinks++;
+      m = group ? null : this.writer.copyPrevious(f, p);
+    }
+    if (!m) {
+      const why = rc > 0 ? 'it drifted in the previous generation (changed in the spool)' : rc < 0 ? `the link failed: ${errnoName(rc)}` : 'it cannot be copied either';
+      this.ctx.problem(rel, carry.code, `${what}: ${carry.code}; its previous version cannot be kept (${why}): not in this generation`, true);
       return null;
     }
-    this.ctx.stats.linked++;
-    this.ctx.stats.bytesLinked += p.type === 'file' ? p.size : 0;
     if (report) this.ctx.carried(rel, carry.from, carry.code, what);
     else this.ctx.stats.carried++;
-    return { ...p, flags: p.flags | FLAG.CARRIED, ino };
+    m.flags |= FLAG.CARRIED;
+    if (p.linkGroup) {
+      if (!group) this.groups.set(p.linkGroup, { id: this.ctx.newLinkGroup(), ino: m.ino });
+      m.linkGroup = this.groups.get(p.linkGroup)!.id;
+    }
+    return m;
   }
 
   /**

@@ -14,7 +14,7 @@ import { joinRel } from '../paths/escape.js';
 import type { SourceEntry } from '../fs/entry.js';
 import { ST, errnoName, sys } from '../fs/native.js';
 import { sameContent, sameness, type Sameness } from '../fs/compare.js';
-import type { ManifestEntry } from '../manifest/format.js';
+import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { Decision } from '../plan/decide.js';
 import type { BuildContext } from './build-context.js';
 import type { Candidate, DedupIndex } from './dedup-index.js';
@@ -51,7 +51,7 @@ export class ContentLinker {
       const rel = this.index.relPath(c);
       const same = this.ctx.o.dedupVerify ? sameContent(f.src, e.name, this.index.rootFd(c), rel) : undefined;
       const r = this.attempt(f, e, c, rel, hash, same);
-      if (r === 'linked') return this.linked(e, hash);
+      if (r === 'linked') return this.linked(e, hash, c);
       emlink ||= r === 'EMLINK';
     }
     // the copy that follows is the link base for the next ones
@@ -79,7 +79,7 @@ export class ContentLinker {
         if (pool.failed) return;
         const r = this.attempt(f, e, c, rel, hash!, same);
         if (r === 'linked') {
-          m = this.linked(e, hash!);
+          m = this.linked(e, hash!, c);
           break;
         }
         emlink ||= r === 'EMLINK';
@@ -101,10 +101,10 @@ export class ContentLinker {
     return cands.filter((c) => this.index.sameHash(c.hash, hash));
   }
 
-  private linked(e: SourceEntry, hash: string): ManifestEntry {
+  private linked(e: SourceEntry, hash: string, c: Candidate): ManifestEntry {
     this.ctx.stats.dedupLinked++;
     this.ctx.stats.dedupBytes += e.size;
-    return this.ctx.record(e.name, e, this.st[ST.INO]!, 0, hash);
+    return this.ctx.record(e.name, e, this.st[ST.INO]!, c.flags & FLAG.OFF_SPOOL, hash);
   }
 
   /**

@@ -34,6 +34,8 @@ export interface Candidate {
   ino: number;
   /** its extended attributes as recorded (a link shares them) */
   xattrs: Buffer | null;
+  /** its flags as recorded (OFF_SPOOL: the inode lacks some of them, and a link shares that) */
+  flags: number;
 }
 
 /** Files smaller than this are never content-linked (an empty file is not worth a shared inode). */
@@ -175,7 +177,7 @@ class ManifestTable {
       if (!block || pos >= block.length || block.size(pos) !== m.size || block.mtimeSec(pos) !== m.mtimeSec || block.mtimeNsec(pos) !== m.mtimeNsec) continue;
       const e = block.decode(pos);
       if (!indexable(e) || !matches(e, m)) continue;
-      out.push({ mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root: this.root, dir: this.dirs[d]!, name: e.name, ino: e.ino, xattrs: e.xattrs });
+      out.push({ mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root: this.root, dir: this.dirs[d]!, name: e.name, ino: e.ino, xattrs: e.xattrs, flags: e.flags });
     }
   }
 
@@ -234,7 +236,7 @@ export class DedupIndex {
     if (this.lastDir?.given !== dir) this.lastDir = { given: dir, copy: this.arena.copy(dir) };
     const c: RunCandidate = {
       mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root, dir: this.lastDir.copy, name: this.arena.copy(e.name), ino: e.ino,
-      size: e.size, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, xattrs: e.xattrs,
+      size: e.size, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, xattrs: e.xattrs, flags: e.flags,
     };
     (this.run.get(k) ?? this.run.set(k, []).get(k)!).push(c);
   }

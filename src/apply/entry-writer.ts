@@ -40,7 +40,7 @@ export class EntryWriter {
 
   private copyFlags(e: Meta): number {
     const o = this.ctx.o;
-    return (o.asRoot ? COPY.OWNER : 0) | COPY.MODE_TIMES | (o.xattrs && e.xattrs ? COPY.XATTRS : 0);
+    return (o.asRoot ? COPY.OWNER : 0) | COPY.MODE_TIMES | (o.xattrs ? COPY.XATTRS_VERIFY | (e.xattrs ? COPY.XATTRS : 0) : 0);
   }
 
   /**
@@ -96,7 +96,7 @@ export class EntryWriter {
     const io = new Float64Array(sys.IO_FIELDS);
     io[IO.FLAGS] = this.copyFlags(e);
     this.pool.run(f, sys.copyAsync(f.src, e.name, f.dst, e.name, io, this.ctx.o.xattrs ? e.xattrs : null), (rc) => {
-      if (rc === 0 && io[IO.CHANGED] !== 1) {
+      if (rc === 0 && io[IO.CHANGED] !== 1 && io[IO.XCHANGED] !== 1) {
         f.out[at] = this.copied(f, e, io, false);
         return;
       }
@@ -114,11 +114,13 @@ export class EntryWriter {
     const stats = this.ctx.stats;
     stats.copied++;
     stats.bytesWritten += io[IO.BYTES]!;
-    if (io[IO.XREFUSED]) this.ctx.refused(io[IO.XREFUSED]!, refusedNamespaces);
-    // the scan's ctime, not the copy's: the attributes recorded are the scan's, and a change in
-    // between must make the next run read them again
-    return this.ctx.record(e.name, { ...meta, ctimeSec: e.ctimeSec, ctimeNsec: e.ctimeNsec }, io[IO.NEW_INO]!, changed ? FLAG.UNSTABLE : 0,
-      hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!));
+    const refused = io[IO.XREFUSED]!;
+    if (refused) this.ctx.refused(refused, refusedNamespaces);
+    // the scan's ctime, not the copy's: the attributes recorded are the scan's (checked against
+    // the source's when the copy was made), and a change in between must make the next run read
+    // them again
+    return this.ctx.record(e.name, { ...meta, ctimeSec: e.ctimeSec, ctimeNsec: e.ctimeNsec }, io[IO.NEW_INO]!,
+      (changed ? FLAG.UNSTABLE : 0) | (refused ? FLAG.OFF_SPOOL : 0), hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!));
   }
 
   /** Copies a file on this thread, retrying a copy the source changed under; null when it could not be (reported). */
@@ -129,8 +131,18 @@ export class EntryWriter {
     for (let attempt = 1; ; attempt++) {
       io[IO.FLAGS] = this.copyFlags(e);
       const rc = sys.copy(f.src, e.name, f.dst, e.name, io, ctx.o.xattrs ? e.xattrs : null);
+      if (rc === 0 && io[IO.XCHANGED] === 1 && attempt < COPY_ATTEMPTS) {
+        // its attributes changed since the scan read them: read them again, copy again
+        sys.unlinkat(f.dst, e.name, 0);
+        e.xattrsRead = false;
+        if (!this.ensureXattrs(f, e)) {
+          ctx.problem(rel(), errnoName(e.xattrErr), 'cannot read its extended attributes');
+          return null;
+        }
+        continue;
+      }
       if (rc === 0) {
-        const changed = io[IO.CHANGED] === 1;
+        const changed = io[IO.CHANGED] === 1 || io[IO.XCHANGED] === 1;
         if (changed && attempt < COPY_ATTEMPTS) {
           sys.unlinkat(f.dst, e.name, 0);
           continue;
@@ -192,24 +204,48 @@ export class EntryWriter {
       rc = create();
     }
     if (rc < 0) this.ctx.fatal(joinRel(f.rel, e.name), rc, `cannot create ${e.type} in the spool`);
-    this.setMeta(f.dst, e.name, -1, e, `cannot set the metadata of a ${e.type} in the spool`, joinRel(f.rel, e.name));
+    const refused = this.setMeta(f.dst, e.name, -1, e, `cannot set the metadata of a ${e.type} in the spool`, joinRel(f.rel, e.name));
     rc = sys.fstatat(f.dst, e.name, this.st, 1);
     this.ctx.stats.copied++;
-    return this.ctx.record(e.name, e, rc === 0 ? this.st[ST.INO]! : 0, 0, null);
+    return this.ctx.record(e.name, e, rc === 0 ? this.st[ST.INO]! : 0, refused ? FLAG.OFF_SPOOL : 0, null);
   }
 
-  /** Owner, mode, attributes and times of an inode this run made (dirfd/name, or fd). */
-  setMeta(dirfd: number, name: Buffer | string, fd: number, m: Meta, what: string, rel: Buffer): void {
+  /**
+   * Owner, attributes, mode and times of an inode this run made (dirfd/name, or fd); the mask of
+   * attribute namespaces the spool refused (0: every one kept).
+   */
+  setMeta(dirfd: number, name: Buffer | string, fd: number, m: Meta, what: string, rel: Buffer): number {
     const rc = sys.setmeta(dirfd, name, fd, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, this.metaBits(m), this.ctx.o.xattrs ? m.xattrs : null);
-    this.metaResult(rc, what, rel);
+    return this.metaResult(rc, what, rel);
   }
 
-  private metaResult(rc: number, what: string, rel: Buffer): void {
+  private metaResult(rc: number, what: string, rel: Buffer): number {
     if (rc > 0) this.ctx.refused(rc, refusedNamespaces);
     else if (rc < 0) {
       const { stage } = splitStaged(rc);
       this.ctx.fatal(rel, -(-rc & 0xffff), stage === META_STAGE.XATTRS ? `${what} (malformed attributes)` : what);
     }
+    return Math.max(rc, 0);
+  }
+
+  /**
+   * A fresh inode with the previous generation's version of e (its record p): for a carried
+   * entry whose previous inode cannot be linked as it is (another name of this generation
+   * holds it). Copied from the spool, never from the source (which cannot be read).
+   */
+  copyPrevious(f: Frame, p: ManifestEntry): ManifestEntry | null {
+    if (p.type !== 'file') return null;
+    const io = this.io;
+    io[IO.FLAGS] = (this.ctx.o.asRoot ? COPY.OWNER : 0) | COPY.MODE_TIMES | (this.ctx.o.xattrs && p.xattrs ? COPY.XATTRS : 0);
+    const rc = sys.copy(f.prev, p.name, f.dst, p.name, io, this.ctx.o.xattrs ? p.xattrs : null);
+    if (rc < 0) return null;
+    if (hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) !== p.hash || io[IO.CHANGED] === 1) {
+      sys.unlinkat(f.dst, p.name, 0);
+      return null;
+    }
+    this.ctx.stats.copied++;
+    this.ctx.stats.bytesWritten += io[IO.BYTES]!;
+    return { ...p, ino: io[IO.NEW_INO]!, flags: p.flags | (io[IO.XREFUSED] ? FLAG.OFF_SPOOL : 0) };
   }
 
   /** A directory's own metadata, after its children (on the pool). */

@@ -8,7 +8,7 @@
 import { joinRel } from '../paths/escape.js';
 import type { SourceEntry } from '../fs/entry.js';
 import { ST, errnoName, sys } from '../fs/native.js';
-import type { ManifestEntry } from '../manifest/format.js';
+import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { Decision } from '../plan/decide.js';
 import { removeChildAt } from './remove-tree.js';
 import type { BuildContext } from './build-context.js';
@@ -26,7 +26,6 @@ interface LinkGroup {
 
 export class HardLinks {
   private readonly groups = new Map<string, LinkGroup>();
-  private nextGroup = 1;
   private readonly st = new Float64Array(sys.STAT_FIELDS);
 
   constructor(
@@ -62,7 +61,7 @@ export class HardLinks {
     const content = d.action === 'copy' && this.content ? this.content.linkNow(f, e, sourceHash) : null;
     ctx.plan(f.rel, e, d, content ? { via: 'content' } : undefined);
     const m = d.action === 'link' && p
-      ? this.linker.linkNow(f, e, ctx.record(e.name, e, 0, 0, p.hash), p.ino)
+      ? this.linker.linkNow(f, e, ctx.record(e.name, e, 0, p.flags & FLAG.OFF_SPOOL, p.hash), p.ino)
       : content ?? this.writer.materialize(f, e, d, false);
     if (!m) return null;
     if (g) {
@@ -71,7 +70,7 @@ export class HardLinks {
       g.rel = rel;
       m.linkGroup = g.id;
     } else {
-      m.linkGroup = this.nextGroup++;
+      m.linkGroup = ctx.newLinkGroup();
       this.groups.set(key, { id: m.linkGroup, rel, entry: m });
     }
     return m;

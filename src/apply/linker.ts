@@ -15,7 +15,7 @@
 import { joinRel } from '../paths/escape.js';
 import type { Meta, SourceEntry } from '../fs/entry.js';
 import { ST, errnoName, sys } from '../fs/native.js';
-import type { BlockEntry, EncodedEntry, ManifestEntry } from '../manifest/format.js';
+import { EncodedEntry, type BlockEntry, type ManifestEntry } from '../manifest/format.js';
 import { removeChildAt } from './remove-tree.js';
 import { packLinkRecords } from './link-records.js';
 import type { BuildContext } from './build-context.js';
@@ -85,6 +85,8 @@ export class Linker {
         // an unrelated name of this generation uses that inode already
         sys.unlinkat(f.dst, e.name, 0);
         stats.splitLinks++;
+        // a carried entry: a fresh copy of its previous version (the source cannot be read)
+        if (f.src < 0 && !(l.rec instanceof EncodedEntry)) return this.writer.copyPrevious(f, l.rec) ?? this.refused(f, e, 'its previous inode is another name\'s in this generation');
         return this.refused(f, e, 'its previous inode is another name\'s in this generation');
       }
       stats.linked++;
@@ -94,12 +96,15 @@ export class Linker {
       return l.rec;
     }
     if (r > 0) {
-      ctx.drift(joinRel(f.rel, e.name));
-      return this.refused(f, e, 'its previous inode drifted');
+      // (in a carried subtree no copy from the source follows: refused() says so instead)
+      if (f.src >= 0) ctx.drift(joinRel(f.rel, e.name));
+      return this.refused(f, e, 'it drifted in the previous generation (changed in the spool)');
     }
     const code = errnoName(r);
     if (code === 'EMLINK') stats.emlinkCopies++;
-    else if (code === 'ENOENT' || code === 'EPERM' || code === 'EXDEV') stats.prevMissing++;
+    // EACCES: a directory of the previous generation this user may not search (a mode 000
+    // directory carried there by a run that could not read it)
+    else if (code === 'ENOENT' || code === 'EPERM' || code === 'EXDEV' || code === 'EACCES') stats.prevMissing++;
     else if (code === 'EEXIST' && ctx.o.resume) removeChildAt(f.dst, e.name);
     else ctx.fatal(joinRel(f.rel, e.name), r, 'cannot link into the spool');
     return this.refused(f, e, code);

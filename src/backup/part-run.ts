@@ -4,6 +4,7 @@
  * built, so that all parts of a run share one generation name.
  */
 import fs from 'node:fs';
+import { HardsnapError } from '../core/errors.js';
 import path from 'node:path';
 import { TreeBuilder, type ExcludeFilter } from '../apply/build-tree.js';
 import { prevFromManifest, prevFromWalk, type PrevTree } from '../apply/prev-tree.js';
@@ -41,7 +42,8 @@ function openPrev(pdir: string, prevName: string, ev: BackupEvents, part: string
     return { tree: prevFromManifest(reader), reader };
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `is unreadable (${(err as Error).message})`;
-    ev.onNote(`part '${part}': the manifest of ${prevName} ${why}; comparing with the generation itself instead`);
+    // a warning (not a note): the previous generation's own tree is weaker evidence than its manifest
+    (ev.onWarn ?? ev.onNote)(`part '${part}': the manifest of ${prevName} ${why}; comparing with the generation itself instead`);
     return { tree: prevFromWalk(), reader: null };
   }
 }
@@ -145,6 +147,13 @@ export async function buildPart(
       excluded: dry ? 'a dry run does not use the journal' : o.checksum ? '--checksum reads every file' : null,
     });
     const xattrs = o.xattrs !== false;
+    // attributes are read and written through /proc/self/fd/<dir>/<name> (descriptor-relative,
+    // never following the entry): without /proc every entry would read as vanished
+    if (xattrs && !dry && !fs.existsSync('/proc/self/fd')) {
+      throw new HardsnapError('ENOPROC', 'extended attributes are read through /proc/self/fd, and /proc is not mounted here: nothing was written', {
+        exit: 2, hint: 'mount /proc, or back up without attributes (--no-xattrs)',
+      });
+    }
     // the previous records tell an entry's attributes when its ctime did not move (format 3,
     // recorded with attributes on); else every entry's are read
     const prevXattrsTrusted = xattrs && reader !== null && reader.version >= 3 && !reader.footer.xattrsSkipped;
@@ -179,6 +188,7 @@ export async function buildPart(
       xattrs,
       prevXattrsTrusted,
       xattrCtimeMin: prevXattrsTrusted ? ctimeMinOf(reader!) : -Infinity,
+      racyCtimeSec: Math.floor(Date.parse(startWall) / 1000) - 1,
       resume: resumed,
       asRoot: isRoot(),
       oneFileSystem: o.oneFileSystem,

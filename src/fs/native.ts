@@ -128,17 +128,19 @@ export const ST = {
   MODE: 0, UID: 1, GID: 2, NLINK: 3, SIZE: 4, MTIME: 5, MTIME_NS: 6, INO: 7, DEV: 8, RDEV: 9,
   BLOCKS: 10, CTIME: 11, CTIME_NS: 12, ATIME: 13, ATIME_NS: 14,
 } as const;
-export const IO = { FLAGS: 0, HASH_HI: 1, HASH_LO: 2, BYTES: 3, CHANGED: 4, NEW_INO: 5, STAT: 6, XREFUSED: 21 } as const;
+export const IO = { FLAGS: 0, HASH_HI: 1, HASH_LO: 2, BYTES: 3, CHANGED: 4, NEW_INO: 5, STAT: 6, XREFUSED: 21, XCHANGED: 22 } as const;
 /** copy()'s io[IO.FLAGS] bits */
 export const COPY = {
   /** give the copy the source's owner */
   OWNER: 1,
   /** give the copy the source's mode and mtime */
   MODE_TIMES: 2,
-  /** give the copy the attributes passed (before the mtime) */
+  /** give the copy the attributes passed (after the owner, before the mode and mtime) */
   XATTRS: 4,
   /** and remove any other (inherited from a default ACL) */
   XATTRS_EXACT: 8,
+  /** check that the source still has the attributes passed (io[IO.XCHANGED]) */
+  XATTRS_VERIFY: 16,
 } as const;
 /** setmeta()'s `what` bits */
 export const SETMETA = { OWNER: 1, MODE: 2, TIMES: 4, XATTRS: 8, XATTRS_EXACT: 16 } as const;

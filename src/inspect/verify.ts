@@ -194,23 +194,27 @@ export class GenerationVerifier {
   }
 
   /**
-   * Attributes that differ between the manifest and the spool file, in the namespaces the spool
-   * keeps. A security.selinux label the manifest does not record is the spool host's own (a
-   * kernel with SELinux labels every new file): not a difference.
+   * Attributes that differ between the manifest and the spool file. A record flagged OFF_SPOOL
+   * (its inode lacks what the spool's file system refused) is checked only for the attributes
+   * the inode has; a directory, in the namespaces its run's footer does not call refused. A
+   * security.selinux label the manifest does not record is the spool host's own (a kernel with
+   * SELinux labels every new file): not a difference.
    */
   private xattrDrift(m: ManifestEntry, f: SourceEntry): string[] {
     if (f.xattrErr) return [`attributes unreadable (${errnoName(f.xattrErr)})`];
-    const want = new Map(parseXattrs(m.xattrs).filter((x) => !this.unkept.has(namespaceOf(x.name))).map((x) => [x.name.toString('latin1'), x.value]));
+    const partial = (m.flags & FLAG.OFF_SPOOL) !== 0;
+    const skip = (ns: XattrNamespace) => m.type === 'dir' && this.unkept.has(ns);
+    const want = new Map(parseXattrs(m.xattrs).filter((x) => !skip(namespaceOf(x.name))).map((x) => [x.name.toString('latin1'), x.value]));
     const out: string[] = [];
     for (const x of parseXattrs(f.xattrs)) {
       const n = x.name.toString('latin1');
       const w = want.get(n);
       want.delete(n);
       if (w === undefined) {
-        if (n !== 'security.selinux' && !this.unkept.has(namespaceOf(x.name))) out.push(`attribute ${displayPath(x.name)} not recorded`);
+        if (n !== 'security.selinux' && !skip(namespaceOf(x.name))) out.push(`attribute ${displayPath(x.name)} not recorded`);
       } else if (!w.equals(x.value)) out.push(`attribute ${displayPath(x.name)} changed`);
     }
-    for (const n of want.keys()) out.push(`attribute ${displayPath(Buffer.from(n, 'latin1'))} missing`);
+    if (!partial) for (const n of want.keys()) out.push(`attribute ${displayPath(Buffer.from(n, 'latin1'))} missing`);
     return out;
   }
 

@@ -43,6 +43,11 @@ export const FLAG = {
    * says from which generation and why)
    */
   CARRIED: 16,
+  /**
+   * (format 3) the spool's inode lacks some of the recorded attributes: its file system refused
+   * them when the inode was written (the manifest alone holds them; restore applies them)
+   */
+  OFF_SPOOL: 32,
 } as const;
 
 export interface ManifestEntry extends Meta {
@@ -145,14 +150,32 @@ export class XattrSets {
   private readonly ids = new Map<string, number>();
   private readonly blobs: (Buffer | null)[] = [];
   private used = new Uint8Array(16);
+  /**
+   * The previous manifest's number -> this one's, for records copied as bytes: its unused
+   * (empty) slots are dropped, so the table holds what the previous generation used and what
+   * this one adds, and never grows without end.
+   */
+  private remap: Uint32Array | null = null;
 
-  /** Takes over another manifest's numbering (before anything is encoded). */
+  /** Takes over another manifest's sets, renumbered without its unused slots (before anything is encoded). */
   seed(blobs: readonly (Buffer | null)[]): void {
     if (this.blobs.length) throw new Error('XattrSets.seed after use');
-    for (const b of blobs) {
+    const remap = new Uint32Array(blobs.length + 1);
+    blobs.forEach((b, i) => {
+      if (!b || !b.length) return;
       this.blobs.push(b);
-      if (b && b.length) this.ids.set(b.toString('latin1'), this.blobs.length);
-    }
+      this.ids.set(b.toString('latin1'), this.blobs.length);
+      remap[i + 1] = this.blobs.length;
+    });
+    this.remap = remap;
+  }
+
+  /** This manifest's number for a record copied from the seeding manifest (0 stays 0). */
+  renumber(old: number): number {
+    if (old === 0 || !this.remap) return old;
+    const id = old < this.remap.length ? this.remap[old]! : 0;
+    if (id === 0) throw new ManifestFormatError(`attribute set ${old} of a copied record is not in the previous table`);
+    return id;
   }
 
   /** The number of a set (0 for none), allocated on first sight; marks it used. */
@@ -239,8 +262,8 @@ export function encodeEntry(s: ByteSink, e: ManifestEntry, sets: XattrSets | nul
 const EMPTY = Buffer.alloc(0);
 
 /**
- * An entry kept in its encoded bytes (format 3, numbered against the table the writer was
- * seeded with): a file linked unchanged is recorded as the previous manifest recorded it
+ * An entry kept in its encoded bytes (format 3, its attribute set numbered as in the table the
+ * writer was seeded with; renumbered when written): a file linked unchanged is recorded as the previous manifest recorded it
  * (RawDirBlock.unchangedFile says when), so its bytes are copied rather than decoded and encoded
  * again (most entries of a nightly run). `ino`, when set, replaces the recorded inode number:
  * the one a stat of the new link gave.
@@ -258,7 +281,11 @@ export function encodeBlockEntry(s: ByteSink, e: BlockEntry, sets: XattrSets | n
   const at = s.len;
   s.bytes(e.bytes);
   if (e.ino >= 0) s.buf.writeDoubleLE(e.ino, at + At.ino);
-  sets?.markUsed(s.buf.readUInt32LE(at + At.xattrSet));
+  if (sets) {
+    const id = sets.renumber(s.buf.readUInt32LE(at + At.xattrSet));
+    s.buf.writeUInt32LE(id, at + At.xattrSet);
+    sets.markUsed(id);
+  }
 }
 
 /** The byte length of the entry at `off` (its fields unchecked beyond what the length needs). */
@@ -446,7 +473,7 @@ export class RawDirBlock {
   /**
    * Entry i's bytes when it records the regular file `e` (same name, already matched) exactly as
    * the builder would record a link of it, in the current format: a file with nothing but a hash
-   * among its flags, no link group, and e's mode, owner, size, mtime, device number and ctime
+   * and OFF_SPOOL among its flags, no link group, and e's mode, owner, size, mtime, device number and ctime
    * (an unchanged ctime means unchanged extended attributes, which are then not compared). Else
    * null (a record of an older format never qualifies: its layout differs).
    */
@@ -454,7 +481,7 @@ export class RawDirBlock {
     if (this.fixed !== 74) return null;
     const r = this.raw;
     const o = this.offsets[i]!;
-    if (r[o + At.type] !== TYPE_CODE.file || (r[o + At.flags]! & ~FLAG.HAS_HASH) !== 0 || r.readUInt16LE(o + At.targetLen) !== 0) return null;
+    if (r[o + At.type] !== TYPE_CODE.file || (r[o + At.flags]! & ~(FLAG.HAS_HASH | FLAG.OFF_SPOOL)) !== 0 || r.readUInt16LE(o + At.targetLen) !== 0) return null;
     if (r.readUInt32LE(o + At.mode) !== e.mode || r.readUInt32LE(o + At.uid) !== e.uid >>> 0 || r.readUInt32LE(o + At.gid) !== e.gid >>> 0) return null;
     if (r.readDoubleLE(o + At.size) !== e.size || r.readDoubleLE(o + At.mtimeSec) !== e.mtimeSec || r.readUInt32LE(o + At.mtimeNsec) !== e.mtimeNsec) return null;
     if (r.readUInt32LE(o + At.linkGroup) !== 0 || r.readDoubleLE(o + At.rdev) !== e.rdev) return null;

@@ -295,6 +295,15 @@ function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
 
   function finish(): PartRestoreResult {
     walker.finish();
+    // restored from the generation's own tree where the manifest could not say: not exact
+    // (attributes the spool refused, devices not created, contents unchecked): exit 23
+    if (!job.target) {
+      // a dry run writes nothing and reports nothing of the kind
+    } else if (source.missingReason) {
+      walker.problem(Buffer.alloc(0), 'EMANIFEST', `the manifest of ${job.generation.name} is ${source.missingReason}: restored from the generation's own tree, without what only the manifest holds (attributes the spool refused, devices not created) and without checking contents against their hashes`);
+    } else if (source.fallbackDirs) {
+      walker.problem(Buffer.alloc(0), 'EMANIFEST', `the manifest of ${job.generation.name} is damaged in ${source.fallbackDirs} ${source.fallbackDirs === 1 ? 'directory' : 'directories'}: those were restored from the generation's own tree (no attributes the spool refused, contents unchecked)`);
+    }
     return {
       part: job.part, generation: job.generation.name, generationPath: job.generation.path, to: job.to,
       substituted: job.substituted, source: source.reader && source.fallbackDirs === 0 ? 'manifest' : 'generation',

@@ -138,7 +138,8 @@ export class TreeRestorer {
             if (base && this.link(f, e, base)) break;
           }
           must(sys.mknodat(f.dst, e.name, MODE_BITS[e.type] | (e.mode & 0o7777), e.type === 'char' || e.type === 'block' ? e.rdev : 0), `cannot create the ${e.type}`);
-          this.meta(f.dst, e, SETMETA.OWNER | SETMETA.TIMES);
+          // the mode again after the owner: mknod leaves out the set-id bits, and a chown clears them
+          this.meta(f.dst, e, SETMETA.OWNER | SETMETA.MODE | SETMETA.TIMES);
           this.remember(f, e);
       }
     } catch (err) {

@@ -2,7 +2,8 @@
 # tests of files changing while they are copied. Each read of FILE by another process is held
 # (fanotify FAN_ACCESS_PERM) until FILE was changed once more, so every copy attempt sees a
 # change, however the machine is loaded. KIND: grows | shrinks and regrows | is rewritten in
-# place. Creates READY once the mark is set. Needs CAP_SYS_ADMIN (root).
+# place | gets an attribute (user.late, set during the first read only). Creates READY once the
+# mark is set. Needs CAP_SYS_ADMIN (root).
 import ctypes, os, struct, sys
 
 kind, path, ready = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -25,7 +26,11 @@ while True:
         # struct fanotify_event_metadata: event_len, vers, reserved, metadata_len, mask, fd, pid
         event_len, _vers, _res, _mlen, _mask, efd, pid = struct.unpack_from('=IBBHQii', buf, off)
         off += event_len
-        if pid != os.getpid():
+        if pid != os.getpid() and kind == 'gets an attribute':
+            n += 1
+            if n == 1:
+                os.setxattr(path, 'user.late', b'set while the file was read')
+        elif pid != os.getpid():
             n += 1
             w = os.open(path, os.O_WRONLY)
             if kind == 'grows':

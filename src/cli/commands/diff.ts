@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
+import { HardsnapError, UsageError } from '../../core/errors.js';
+import { ManifestFormatError } from '../../manifest/format.js';
 import { displayPath } from '../../paths/escape.js';
 import { now } from '../../time/now.js';
 import { parseWhen } from '../../time/when.js';
@@ -68,7 +69,16 @@ function diffLeased(ga: Generation, gb: Generation, part: string, t: Target, o: 
     const mb = openManifest(t, part, gb.name);
     try {
       const rows: Change[] = [];
-      const counts = diffManifests(ma, mb, (c) => (o.json ? rows.push(c) : out.print(line(c))));
+      let counts;
+      try {
+        counts = diffManifests(ma, mb, (c) => (o.json ? rows.push(c) : out.print(line(c))));
+      } catch (err) {
+        // a block damaged past the header and index (those are checked when opened)
+        if (!(err instanceof ManifestFormatError)) throw err;
+        throw new HardsnapError('EMANIFEST', `a manifest of part '${part}' (${ga.name} or ${gb.name}) is damaged: ${err.message}`, {
+          cause: err, exit: 2, hint: 'run `hardsnap verify` on those generations',
+        });
+      }
       if (o.json) {
         const pick = (k: Change['kind']) => rows.filter((c) => c.kind === k).map((c) => ({
           path: c.path.length ? displayPath(c.path) : '.', type: c.type, ...(c.changes.length ? { changes: c.changes } : {}),
