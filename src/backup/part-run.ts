@@ -13,7 +13,7 @@ import { typeOfMode } from '../fs/entry.js';
 import { ManifestReader } from '../manifest/reader.js';
 import { ManifestWriter } from '../manifest/writer.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
-import { listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
+import { ensurePartDir, listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
 import { TOOL } from '../core/version.js';
 import type { DedupIndex } from '../apply/dedup-index.js';
 import { buildDedupIndex } from './dedup-sources.js';
@@ -88,7 +88,8 @@ export async function buildPart(
   // the scan begins here: a change after this instant may be missed by this run, never by the next
   const startMono = monoMicros();
   const startWall = new Date().toISOString();
-  const pdir = partDir(o.spool, o.host, spec.name);
+  // a part whose name is not UTF-8 has its directory made by its bytes (layout.ts)
+  const pdir = o.dryRun ? partDir(o.spool, o.host, spec.name) : ensurePartDir(o.spool, o.host, spec.name);
   const gens = listGenerations(o.spool, o.host, spec.name).filter((g) => g.complete);
   const prevGen = gens[gens.length - 1] ?? null;
   const dry = o.dryRun;

@@ -6,8 +6,11 @@
  *   - the longest prefix that holds every component that is not UTF-8 is opened (O_PATH,
  *     following symlinks as a path lookup does, close-on-exec) and kept open for the life of
  *     the process: `/proc/self/fd/N` plus the rest, which is UTF-8;
- *   - when that prefix does not exist: `/proc/self/fd/missing-K`, where every lookup and every
- *     create fails with ENOENT, as they would at the real path (nothing is created elsewhere);
+ *   - when that prefix does not exist: `/proc/self/fd/D/m/K`, below a dangling symlink `m` in
+ *     a private directory (0700, in $TMPDIR, removed at exit): every lookup and every create
+ *     there fails with ENOENT, as it would at the real path, so nothing is created elsewhere.
+ *     (A name that procfs lacks would do for lookups, but Node's mkdir -p loops forever on a
+ *     parent that exists while mkdir below it says ENOENT; at the dangling `m` it stops.)
  *   - when it cannot be reached for another reason (ENOTDIR, EACCES, ENAMETOOLONG), the
  *     deepest prefix that opens, plus the rest with each byte that is not UTF-8 as '_', when
  *     that fails with the same errno (checked); otherwise the error is thrown.
@@ -17,6 +20,8 @@
  * (`ensureDirBytes`), then aliased.
  */
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { HardsnapError } from '../core/errors.js';
 import { isUtf8 } from '../paths/arg-text.js';
 import { displayPath } from '../paths/escape.js';
@@ -26,6 +31,35 @@ import { errnoName, sys } from './native.js';
 const cache = new Map<string, string>();
 const missing = new Map<string, string>();
 let missingCount = 0;
+let nowhereDir: { fd: number; path: string } | null = null;
+
+/** The private directory holding the dangling `m` (made on first need, removed at exit). */
+function nowhere(abs: Buffer): number {
+  if (nowhereDir) return nowhereDir.fd;
+  for (const base of [os.tmpdir(), '/dev/shm', '/run', '/tmp']) {
+    let dir: string;
+    try {
+      dir = fs.mkdtempSync(path.join(base, 'hardsnap-nowhere-'));
+    } catch {
+      continue;
+    }
+    try {
+      fs.symlinkSync('/proc/self/fd/nowhere', path.join(dir, 'm'));
+      const fd = sys.openat(sys.AT_FDCWD, dir, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+      if (fd >= 0) {
+        nowhereDir = { fd, path: dir };
+        process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+        return fd;
+      }
+    } catch {
+      /* try the next place */
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  throw new HardsnapError('ENOENT', `${displayPath(abs)} does not exist`, {
+    path: displayPath(abs), exit: 2, hint: 'check the path (no temporary directory was writable to stand for it either)',
+  });
+}
 
 /** Splits an absolute byte path into its components, resolving '.', '..' and '//' lexically (as path.resolve). */
 export function byteComponents(abs: Buffer): Buffer[] {
@@ -92,7 +126,7 @@ function unreachable(abs: Buffer, comps: Buffer[], last: number, code: string): 
   const key = abs.toString('latin1');
   if (code === 'ENOENT') {
     let alias = missing.get(key);
-    if (!alias) missing.set(key, (alias = registerAlias(`missing-${++missingCount}`, abs)));
+    if (!alias) missing.set(key, (alias = registerAlias(`${nowhere(abs)}/m/${++missingCount}`, abs)));
     return alias;
   }
   // the deepest prefix that opens, and a stand-in for the rest that fails the same way

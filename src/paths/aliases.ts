@@ -4,9 +4,10 @@
  * UTF-8 is reached through a descriptor held open for the life of the process:
  *
  *   /proc/self/fd/N[/REST]      the directory (or file) opened as fd N, and REST below it
- *   /proc/self/fd/missing-K     a path that did not exist: every lookup and every create
- *                               there fails with ENOENT (procfs has no such name), so nothing
- *                               is ever created at a wrong place
+ *   /proc/self/fd/D/m/K[/REST]  a path that did not exist: D is a private directory whose
+ *                               `m` is a dangling symlink, so every lookup and every create
+ *                               there fails with ENOENT, as at the real path, and nothing is
+ *                               ever created at a wrong place (mkdir -p stops at `m`)
  *
  * The core uses them like any path (path.join, node:fs, the native module). This registry maps
  * them back: to the escaped form for every message and JSON output (`showPaths`), and to the
@@ -17,10 +18,10 @@ import { bytesOfArg, hasRawBytes } from './arg-text.js';
 
 const PREFIX = '/proc/self/fd/';
 const registry = new Map<string, { bytes: Buffer; shown: string }>();
-const ALIAS = /\/proc\/self\/fd\/(\d+|missing-\d+)(?![\w-])/g;
+const ALIAS = /\/proc\/self\/fd\/(\d+)(\/m\/\d+)?(?![\w-])/g;
 const LONE = /[\udc80-\udcff]/g;
 
-/** Registers `key` (a descriptor number, or missing-K) for `bytes`; returns the alias. */
+/** Registers `key` (a descriptor number N, or D/m/K) for `bytes`; returns the alias. */
 export function registerAlias(key: string, bytes: Buffer): string {
   registry.set(key, { bytes: Buffer.from(bytes), shown: displayPath(bytes) });
   return PREFIX + key;
@@ -28,9 +29,12 @@ export function registerAlias(key: string, bytes: Buffer): string {
 
 function lookup(p: string): { entry: { bytes: Buffer; shown: string }; rest: string } | null {
   if (!p.startsWith(PREFIX)) return null;
-  const m = /^(\d+|missing-\d+)(\/.*)?$/s.exec(p.slice(PREFIX.length));
-  const entry = m ? registry.get(m[1]!) : undefined;
-  return entry ? { entry, rest: m![2] ?? '' } : null;
+  const m = /^(\d+)(\/m\/\d+)?(\/.*)?$/s.exec(p.slice(PREFIX.length));
+  if (!m) return null;
+  const long = m[2] ? registry.get(m[1]! + m[2]) : undefined;
+  if (long) return { entry: long, rest: m[3] ?? '' };
+  const entry = registry.get(m[1]!);
+  return entry ? { entry, rest: (m[2] ?? '') + (m[3] ?? '') } : null;
 }
 
 /** Whether `p` is (or lies below) an alias. */
@@ -55,7 +59,14 @@ export function pathBytes(p: string): Buffer {
  */
 export function showPaths(text: string): string {
   let s = text;
-  if (s.includes(PREFIX)) s = s.replace(ALIAS, (all, key: string) => registry.get(key)?.shown ?? all);
+  if (s.includes(PREFIX)) {
+    s = s.replace(ALIAS, (all, fd: string, sub: string | undefined) => {
+      const long = sub ? registry.get(fd + sub) : undefined;
+      if (long) return long.shown;
+      const entry = registry.get(fd);
+      return entry ? entry.shown + (sub ?? '') : all;
+    });
+  }
   if (hasRawBytes(s)) s = s.replace(LONE, (c) => `\\x${(c.charCodeAt(0) - 0xdc00).toString(16)}`);
   return s;
 }

@@ -4,7 +4,6 @@ import { now } from '../../time/now.js';
 import { parseDuration } from '../../time/duration.js';
 import { runBackup } from '../../backup/run.js';
 import { sizeThreadPool } from '../../fs/thread-pool.js';
-import { parsePartArg } from '../../backup/validate.js';
 import { readExcludeFile } from '../../scan/exclude.js';
 import type { BackupOptions, BackupResult, PartSpec } from '../../backup/types.js';
 import { formatBytes, formatMs, type Output } from '../../ui/output.js';
@@ -12,7 +11,9 @@ import { BackupProgress, forcedTty, progressMode } from '../../ui/progress.js';
 import { itemize } from '../../ui/itemize.js';
 import { readRuns } from '../../spool/runs-log.js';
 import { hostDir } from '../../spool/layout.js';
-import { addCommon, collect, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, collect, partSpecArg, resolveTarget, type CommonOptions } from '../common.js';
+import { commandLine } from '../argv.js';
+import { bytesOfArg, hasRawBytes } from '../../paths/arg-text.js';
 import type { CliContext } from '../context.js';
 import { addKeepOptions, type KeepOptions } from '../retention-options.js';
 import { backupOps, addOpsOptions, type OpsOptions } from '../backup-ops.js';
@@ -138,9 +139,10 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   const cfg = ctx.config(o);
   const { spool, host } = resolveTarget(o, cfg);
   const parts: PartSpec[] = o.part?.length
-    ? o.part.map((a) => ({ ...parsePartArg(a) }))
+    ? o.part.map((a) => partSpecArg(a))
     : (cfg.parts ?? []).map((p) => ({ name: p.name, source: p.path, exclude: p.exclude }));
-  const exclude: (string | Buffer)[] = [...(o.exclude ?? cfg.exclude ?? [])];
+  // a pattern with bytes that are not UTF-8 is matched as those bytes
+  const exclude: (string | Buffer)[] = o.exclude ? o.exclude.map((x) => (hasRawBytes(x) ? bytesOfArg(x) : x)) : [...(cfg.exclude ?? [])];
   for (const f of o.excludeFrom ?? cfg.excludeFrom ?? []) exclude.push(...readExcludeFile(f));
   const opts: BackupOptions = {
     spool, host, parts, exclude,
@@ -151,7 +153,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     parallelParts: Boolean(o.parallelParts ?? cfg.parallelParts),
     waitMs: waitMs(o.wait ?? cfg.wait),
     now: now(),
-    command: ['hardsnap', ...process.argv.slice(2)].join(' '),
+    command: commandLine(),
     // the command line overrides the config, which overrides the defaults (part, verify, no checksum)
     dedup: o.dedup !== undefined ? dedupScope(o.dedup) : cfg.dedup ?? 'part',
     dedupVerify: (o.dedupVerify ?? cfg.dedupVerify) !== false,
@@ -163,8 +165,9 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   // before the first job on the pool: its size depends on where the spool and sources are
   sizeThreadPool([spool, ...parts.map((p) => p.source)]);
   const ops = backupOps(o, cfg, opts, out);
-  // a dry run prints one line per entry on stdout: no bars over it unless asked for
-  const mode = progressMode({ ...o, progress: o.progress ?? (opts.dryRun && !o.json ? false : undefined) }, out.tty);
+  // a dry run prints one line per entry on stdout: no bars over it unless asked for; under
+  // --json stderr carries JSON lines: no bars either
+  const mode = progressMode({ ...o, progress: o.progress ?? (opts.dryRun || o.json ? false : undefined) }, out.tty);
   const progress = new BackupProgress(mode, o.progress === true && !out.tty ? forcedTty() : process.stderr, (p) => expectedEntries(spool, host, p));
   if (mode === 'bars') out.interject = (line) => progress.log(line);
   const itemized = Boolean(o.verbose) && !o.quiet && !o.json && !opts.dryRun;

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
 import { checkSpool, type SpoolReport } from '../../check/preflight.js';
-import { addCommon, type CommonOptions } from '../common.js';
+import fs from 'node:fs';
+import { addCommon, spoolOf, type CommonOptions } from '../common.js';
+import { isAlias, pathBytes } from '../../paths/aliases.js';
+import { absoluteBytes, pathOfBytes } from '../../fs/byte-path.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 
@@ -26,12 +28,22 @@ Examples:
 const LABEL = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skip: 'SKIP' } as const;
 
 async function check(o: CommonOptions, ctx: CliContext, out: Output): Promise<number> {
-  const spool = o.spool ?? ctx.config(o).spool;
-  if (!spool) throw new UsageError('no spool given', { hint: 'use --spool DIR or set spool: in --config' });
-  const r = checkSpool(spool);
+  const spool = spoolOf(o, ctx.config(o));
+  const r = isAlias(spool) ? checkByteSpool(spool) : checkSpool(spool);
   if (o.json) out.json(r);
   else printReport(r, out);
   return r.ok ? 0 : 2;
+}
+
+/**
+ * A spool path that is not UTF-8 (an alias) and does not exist yet: probed in its nearest
+ * existing ancestor, found by bytes (the alias of a missing path has no parent to walk to).
+ */
+function checkByteSpool(spool: string): SpoolReport {
+  let anc = absoluteBytes(pathBytes(spool));
+  if (fs.existsSync(anc)) return checkSpool(spool);
+  while (!fs.existsSync(anc)) anc = absoluteBytes(Buffer.concat([anc, Buffer.from('/..')]));
+  return { ...checkSpool(pathOfBytes(anc)), spool };
 }
 
 function printReport(r: SpoolReport, out: Output): void {

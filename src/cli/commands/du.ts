@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { partUsage, type PartUsage } from '../../inspect/du.js';
 import { completeGenerations, openManifest, partsOf } from '../../inspect/manifests.js';
-import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, partNameArg, resolveTarget, type CommonOptions } from '../common.js';
 import { formatBytes, type Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 
@@ -35,7 +35,7 @@ Examples:
 async function du(o: DuOptions, ctx: CliContext, out: Output): Promise<number> {
   const t = resolveTarget(o, ctx.config(o));
   const parts: PartUsage[] = [];
-  for (const part of partsOf(t, o.part)) {
+  for (const part of partsOf(t, o.part !== undefined ? partNameArg(o.part) : undefined)) {
     const gens = completeGenerations(t, part).map((g) => g.name);
     const u = partUsage(part, gens, (g) => openManifest(t, part, g));
     for (const bad of u.unreadable) out.error(`${bad.message}: left out of the numbers`);

@@ -1,14 +1,15 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { displayPath, joinRel } from '../../paths/escape.js';
+import { displayPath, joinRel, parseDisplayPath } from '../../paths/escape.js';
 import { hostDir, listGenerations, listParts, partDir } from '../../spool/layout.js';
 import { now } from '../../time/now.js';
 import { parseWhen, type When } from '../../time/when.js';
 import { chooseAll, chooseGeneration } from '../../restore/select.js';
 import { restore, type RestorePartChoice, type RestoreResult } from '../../restore/restore.js';
 import { formatBytes, type Output } from '../../ui/output.js';
-import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, partNameArg, pathArg, resolveTarget, type CommonOptions } from '../common.js';
+import { unescapeArg } from '../../paths/arg-text.js';
 import type { CliContext } from '../context.js';
 
 interface RestoreCliOptions extends CommonOptions {
@@ -55,6 +56,8 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
   if (!o.all && !o.part) throw new UsageError('restore needs --part NAME or --all');
   const cfg = ctx.config(o);
   const { spool, host } = resolveTarget(o, cfg);
+  const part = o.part !== undefined ? partNameArg(o.part) : undefined;
+  const to = pathArg(o.to);
   const when: When | undefined = o.at !== undefined ? parseWhen(o.at, now(), '--at') : undefined;
   if (!fs.existsSync(hostDir(spool, host))) throw new UsageError(`no backups of host '${host}' in the spool ${spool}`, { hint: 'check --spool and --host' });
   const known = listParts(spool, host);
@@ -66,24 +69,24 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
     parts = c.parts;
     chosen = c.name;
   } else {
-    if (!known.includes(o.part!)) {
-      throw new UsageError(`no part '${o.part}' for host '${host}' in ${spool}`, { hint: known.length ? `its parts: ${known.join(', ')}` : 'run a backup first' });
+    if (!known.includes(part!)) {
+      throw new UsageError(`no part '${part}' for host '${host}' in ${spool}`, { hint: known.length ? `its parts: ${known.join(', ')}` : 'run a backup first' });
     }
-    const g = chooseGeneration(o.part!, listGenerations(spool, host, o.part!), when, o.at);
-    parts = [{ part: o.part!, generation: g, substituted: false }];
+    const g = chooseGeneration(part!, listGenerations(spool, host, part!), when, o.at);
+    parts = [{ part: part!, generation: g, substituted: false }];
     chosen = g.name;
   }
   for (const p of parts) {
     if (p.substituted) out.warn(`part '${p.part}' has no generation ${chosen}: restoring its newest complete one before it, ${p.generation!.name}`);
   }
   const r = restore(
-    { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to: o.to, sub: o.path, force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
+    { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to, sub: subPath(o.path), force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
     {
       onNote: (m) => out.note(m),
       onWarn: (m) => out.warn(m),
       onProblem: (p) => out.warn(`not restored: ${p.part}: ${JSON.stringify(displayPath(p.path) || '.')}: ${p.code}: ${p.message}`),
       onEntry: o.dryRun && !o.json
-        ? (part, rel, e) => out.print(`${displayPath(o.all ? joinRel(Buffer.from(part), rel) : rel)}${e.type === 'dir' ? '/' : e.type === 'symlink' ? ` -> ${displayPath(e.target!)}` : ''}`)
+        ? (part, rel, e) => out.print(`${displayPath(o.all ? joinRel(parseDisplayPath(part), rel) : rel)}${e.type === 'dir' ? '/' : e.type === 'symlink' ? ` -> ${displayPath(e.target!)}` : ''}`)
         : undefined,
     },
   );
@@ -97,6 +100,19 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
     if (code) out.error(`${r.problems.length} entries not restored (listed above)`);
   }
   return code;
+}
+
+/**
+ * --path SUB as restore takes it (SPEC's escaped form): a byte of the argument that is not UTF-8
+ * stands for itself, as do escapes (`\xHH`, `\\`).
+ */
+function subPath(arg: string | undefined): string | undefined {
+  if (arg === undefined) return undefined;
+  try {
+    return displayPath(unescapeArg(arg));
+  } catch (err) {
+    throw new UsageError(`--path: ${(err as Error).message}`, { code: 'EPATH' });
+  }
 }
 
 function toJson(r: RestoreResult, chosen: string, exit: number): unknown {
