@@ -31,9 +31,9 @@ describe('npm package', () => {
     const info = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
     const files = info[0]!.files.map((f) => f.path);
     // the bundle only (rolldown.config.mjs): tsc's module tree is for tests and typechecks
-    const allowed = /^(dist\/bundle\/[\w-]+\.js|bin\/hardsnap|bin\/package\.json|native\/[\w-]+\.[ch]|binding\.gyp|docs\/.*\.md|README\.md|LICENSE|package\.json)$/;
+    const allowed = /^(dist\/bundle\/[\w-]+\.js|bin\/hardsnap|bin\/package\.json|man\/hardsnap\.1|native\/[\w-]+\.[ch]|binding\.gyp|docs\/.*\.md|README\.md|LICENSE|package\.json)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
-    expect(files).toEqual(expect.arrayContaining(['bin/hardsnap', 'bin/package.json', 'dist/bundle/hardsnap.js', 'native/hardsnap.c', 'binding.gyp', 'package.json']));
+    expect(files).toEqual(expect.arrayContaining(['bin/hardsnap', 'bin/package.json', 'dist/bundle/hardsnap.js', 'man/hardsnap.1', 'native/hardsnap.c', 'binding.gyp', 'package.json']));
     expect(files.some((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('build/'))).toBe(false);
 
     const prefix = path.join(tmp, 'prefix');
@@ -45,6 +45,8 @@ describe('npm package', () => {
     const v = sh(bin, ['--version'], { cwd: tmp });
     expect(v.code, v.out).toBe(0);
     expect(v.stdout.trim()).toBe(pkg.version);
+    // `man hardsnap` finds the page npm linked from the package's "man" field
+    expect(fs.readFileSync(path.join(prefix, 'share', 'man', 'man1', 'hardsnap.1'), 'utf8')).toContain('.TH HARDSNAP 1');
 
     const src = path.join(tmp, 'src');
     makeTree(src, { 'etc/hosts': '127.0.0.1 localhost\n', 'etc/motd': 'hello\n' });

@@ -9,6 +9,7 @@ import { Output } from '../ui/output.js';
 import { createContext, reportError, type CliContext } from './context.js';
 import { addCommon, mergeGlobals } from './common.js';
 import { byteArgv, setUserArgs } from './argv.js';
+import { describeProgram, type ProgramModel } from './describe.js';
 import { JSON_FORMAT } from '../ui/output.js';
 import { showPaths } from '../paths/aliases.js';
 import * as backup from './commands/backup.js';
@@ -171,4 +172,9 @@ async function parse(argv: string[]): Promise<void> {
     throw err;
   }
   process.exitCode = ctx.exitCode;
+}
+
+/** The command line as plain data (the man page and `hardsnap completion` are made from it). */
+export function cliModel(): ProgramModel {
+  return describeProgram(buildProgram(createContext(loadConfig)), VERSION);
 }
