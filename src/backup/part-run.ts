@@ -118,16 +118,19 @@ export async function buildPart(
       prevRootFd = sys.openat(sys.AT_FDCWD, prevGen.path, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
       if (prevRootFd < 0) throw new SysError(prevRootFd, 'open', prevGen.path);
       fds.push(prevRootFd);
+      ev.onPhase?.('previous', spec.name);
       const opened = openPrev(pdir, prevGen.name, ev, spec.name);
       prev = opened.tree;
       reader = opened.reader;
     }
     if (!dry) {
+      ev.onPhase?.('index', spec.name);
       dedup = buildDedupIndex({
         spool: o.spool, host: o.host, part: spec.name, scope: o.dedup ?? 'part', generations: o.dedupGenerations,
         prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader } : null,
       }, ev);
     }
+    ev.onPhase?.('journal', spec.name);
     const scan = await chooseScan({
       partDir: pdir, source: spec.source, prev: prevGen ? { name: prevGen.name, reader } : null, now: o.now,
       patterns: [...o.exclude, ...(spec.exclude ?? [])], oneFileSystem: o.oneFileSystem,
@@ -167,6 +170,8 @@ export async function buildPart(
       onPlan: ev.onPlan ? (rel, d, e, how) => ev.onPlan!(spec.name, rel, d, e, how) : undefined,
       onProgress: ev.onProgress ? (s) => ev.onProgress!(spec.name, s) : undefined,
     });
+    ev.onPhase?.('scan', spec.name);
+    ev.onProgress?.(spec.name, builder.stats); // the live statistics: progress reads them between events
     const root = await builder.run();
     if (builder.stats.problems) root.flags |= FLAG.INCOMPLETE;
     writer?.finish(root);
