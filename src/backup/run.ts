@@ -11,17 +11,18 @@ import { isRoot } from '../fs/native.js';
 import { compileExcludes } from '../scan/exclude.js';
 import { preflightNewSpool } from '../check/preflight.js';
 import { acquireLock } from '../spool/lock.js';
-import { hostDir, listGenerations, manifestPath, partDir } from '../spool/layout.js';
+import { ensureSpoolDir, hostDir, listGenerations, manifestPath, partDir } from '../spool/layout.js';
 import { newGenerationName } from '../spool/names.js';
 import { appendRun, type RunRecord } from '../spool/runs-log.js';
 import type { Problem } from '../apply/types.js';
-import { emptyTrash } from '../retention/trash.js';
+import { describeLeftovers, emptyTrash } from '../retention/trash.js';
 import { hookEnv, hookRecord, runHook } from '../hooks/backup-hooks.js';
 import { hookFailure, type HookResult } from '../hooks/run-hook.js';
 import { skipReason } from './min-interval.js';
 import { buildPart, type BuiltPart } from './part-run.js';
 import { flushFileSystems, publishPart } from './publish.js';
 import { testPause } from '../core/test-pause.js';
+import { FUTURE_TOLERANCE_MS } from '../time/now.js';
 import { checkNotEmpty, validateBackup } from './validate.js';
 import type { BackupEvents, BackupOptions, BackupResult } from './types.js';
 
@@ -42,8 +43,10 @@ function chooseName(o: BackupOptions): string {
     }
   }
   if (newest && o.now.getTime() <= newest.time.getTime()) {
+    // a generation made with a wrong clock blocks every backup until it is moved away: say how to find out
+    const ahead = newest.time.getTime() - Date.now() > FUTURE_TOLERANCE_MS;
     throw new HardsnapError('ECLOCK', `now (${o.now.toISOString()}) is not later than the newest generation ${newest.name}: refusing to back up`, {
-      exit: 2, hint: 'check the clock (or HARDSNAP_NOW)',
+      exit: 2, hint: ahead ? `${newest.name} is dated in the future (made with a wrong clock or HARDSNAP_NOW): 'hardsnap status' says how to move it away` : 'check the clock (or HARDSNAP_NOW)',
     });
   }
   const pdirs = o.parts.map((p) => partDir(o.spool, o.host, p.name));
@@ -85,7 +88,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
   const firstRun = !o.dryRun && !fs.existsSync(path.join(o.spool, 'rsync'));
   const created = !o.dryRun && !fs.existsSync(o.spool);
   if (created) {
-    fs.mkdirSync(o.spool, { recursive: true });
+    ensureSpoolDir(o.spool);
     events.onNote(`created the spool ${o.spool}`);
   }
   if (firstRun) {
@@ -115,7 +118,12 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       if (!r.ok) throw new HardsnapError('EPREHOOK', `pre hook ${hookFailure(r)}: ${r.command}; nothing was written`, { exit: 2, hint: 'its output is in the run log (runs.jsonl) and above' });
       checkNotEmpty(o);
     }
-    if (lock) for (const p of o.parts) emptyTrash(partDir(o.spool, o.host, p.name)); // a prune killed mid-way
+    // a prune killed mid-way; what cannot be deleted (chattr +i, a mount) stays, and never fails the run
+    if (lock) {
+      for (const p of o.parts) {
+        for (const line of describeLeftovers(p.name, emptyTrash(partDir(o.spool, o.host, p.name)).leftovers)) (ev.onWarn ?? events.onNote)(line);
+      }
+    }
     if (fs.existsSync(o.spool)) {
       const st = fs.statSync(o.spool);
       skipDirs.set(`${st.dev}:${st.ino}`, `the spool ${o.spool}`);

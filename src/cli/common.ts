@@ -79,12 +79,17 @@ export function spoolOf(o: CommonOptions, fromConfig: { spool?: string } = {}): 
   return spool;
 }
 
+/** A host ID (--host): one path component, UTF-8 text. */
+export function hostArg(value: string): string {
+  if (hasRawBytes(value)) {
+    throw new UsageError(`invalid host ID ${JSON.stringify(showArg(value))}: it must be UTF-8 text`, { hint: 'host IDs are names like 192.0.2.10 or web1' });
+  }
+  return validateHost(value);
+}
+
 export function resolveTarget(o: CommonOptions, fromConfig: { spool?: string; host?: string } = {}): Target {
   const spool = spoolOf(o, fromConfig);
-  if (o.host !== undefined && hasRawBytes(o.host)) {
-    throw new UsageError(`invalid host ID ${JSON.stringify(showArg(o.host))}: it must be UTF-8 text`, { hint: 'host IDs are names like 192.0.2.10 or web1' });
-  }
-  const host = validateHost(o.host ?? fromConfig.host ?? primaryIPv4());
+  const host = hostArg(o.host ?? fromConfig.host ?? primaryIPv4());
   return { spool, host };
 }
 

@@ -21,6 +21,8 @@
  */
 import type { ManifestReader } from '../manifest/reader.js';
 import { FLAG } from '../manifest/format.js';
+import { joinRel } from '../paths/escape.js';
+import { currentIno, inodeNumbers } from './manifests.js';
 
 export interface GenerationUsage {
   generation: string;
@@ -68,9 +70,13 @@ interface Inode {
 
 /**
  * Usage of one part. `open(g)` opens generation g's manifest (throwing when it is missing or
- * damaged); the generations are given oldest first.
+ * damaged); the generations are given oldest first. `pathOf(g)`, when given, is the generation's
+ * directory: a generation whose manifest's inode numbers are from before the spool was copied to
+ * another disk (cp -a, rsync -aH renumber every inode) has its files stat-ed there instead.
+ * `selected`: the generations whose deletion together is asked about (PartUsage.selection).
  */
-export function partUsage(part: string, generations: string[], open: (g: string) => ManifestReader, selected?: ReadonlySet<string>): PartUsage {
+export function partUsage(part: string, generations: string[], open: (g: string) => ManifestReader, pathOf?: (g: string) => string,
+  selected?: ReadonlySet<string>): PartUsage {
   const inodes = new Map<number, Inode>();
   const unreadable: PartUsage['unreadable'] = [];
   const usable: GenerationUsage[] = [];
@@ -82,7 +88,7 @@ export function partUsage(part: string, generations: string[], open: (g: string)
       // counted into a map of this generation's first, then merged: a manifest that fails
       // half-way leaves no trace in the numbers
       const mine = new Map<number, number>();
-      forEachFile(open, g, (ino, size, first) => {
+      forEachFile(open, g, pathOf, (ino, size, first) => {
         u.files++;
         u.logical += size;
         if (first) mine.set(ino, size);
@@ -98,7 +104,7 @@ export function partUsage(part: string, generations: string[], open: (g: string)
     }
   }
   for (const u of usable) {
-    forEachFile(open, u.generation, (ino, _size, first) => {
+    forEachFile(open, u.generation, pathOf, (ino, _size, first) => {
       if (!first) return;
       const n = inodes.get(ino)!;
       if (n.gens === 1) u.unique += n.size;
@@ -121,16 +127,21 @@ export function partUsage(part: string, generations: string[], open: (g: string)
 }
 
 /** Every present regular file of a generation; `first` is false for another name of an inode. */
-function forEachFile(open: (g: string) => ManifestReader, g: string, fn: (ino: number, size: number, first: boolean) => void): void {
+function forEachFile(open: (g: string) => ManifestReader, g: string, pathOf: ((g: string) => string) | undefined,
+  fn: (ino: number, size: number, first: boolean) => void): void {
   const m = open(g);
   const seen = new Set<number>();
   try {
-    for (const { entries } of m.walk()) {
+    const genPath = pathOf?.(g);
+    const moved = genPath !== undefined && inodeNumbers(m, genPath) === 'moved';
+    for (const { dir, entries } of m.walk()) {
       for (const e of entries) {
         if (e.type !== 'file' || e.flags & FLAG.ABSENT || e.ino === 0) continue;
-        const first = !seen.has(e.ino);
-        if (first) seen.add(e.ino);
-        fn(e.ino, e.size, first);
+        const ino = moved ? currentIno(genPath!, joinRel(dir, e.name)) : e.ino;
+        if (ino === 0) continue;
+        const first = !seen.has(ino);
+        if (first) seen.add(ino);
+        fn(ino, e.size, first);
       }
     }
   } finally {

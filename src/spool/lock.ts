@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LockedError } from '../core/errors.js';
+import { ensureSpoolDir } from './layout.js';
 
 export interface LockInfo {
   pid: number;
@@ -76,6 +77,12 @@ export function staleReason(info: LockInfo): string | null {
 
 export function describeHolder(info: LockInfo): string {
   return `pid ${info.pid} on ${info.hostname}, running '${info.command}' since ${info.started}`;
+}
+
+/** The holder of a host's lock while it may still be running (a stale lock: null). */
+export function liveLockHolder(hostDirPath: string): LockInfo | null {
+  const holder = readLock(path.join(hostDirPath, '.hardsnap', 'lock'));
+  return holder && (holder.pid === -1 || staleReason(holder) === null) ? holder : null;
 }
 
 function readLock(file: string): LockInfo | null {
@@ -153,7 +160,7 @@ export async function acquireLock(
   opts: { waitMs?: number; onWait?: (holder: LockInfo) => void } = {},
 ): Promise<LockHandle> {
   const dir = path.join(hostDirPath, '.hardsnap');
-  fs.mkdirSync(dir, { recursive: true });
+  ensureSpoolDir(dir);
   const file = path.join(dir, 'lock');
   const info = currentLockInfo(command);
   const deadline = Date.now() + (opts.waitMs ?? 0);

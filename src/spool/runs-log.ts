@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { showPathsDeep } from '../paths/aliases.js';
+import { ensureSpoolDir } from './layout.js';
 
 export interface RunRecord {
   command: string;
@@ -29,7 +30,7 @@ export function runsLogPath(hostDirPath: string): string {
 
 export function appendRun(hostDirPath: string, rec: RunRecord): void {
   const file = runsLogPath(hostDirPath);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  ensureSpoolDir(path.dirname(file));
   // paths as a human reads them: an alias of a path that is not UTF-8 in its escaped form
   fs.appendFileSync(file, JSON.stringify(showPathsDeep(rec)) + '\n');
 }

@@ -8,6 +8,7 @@ import { UsageError } from '../../core/errors.js';
 import { now } from '../../time/now.js';
 import { parseWhen, selectGeneration, type When } from '../../time/when.js';
 import type { Generation } from '../../spool/names.js';
+import { leaseForReading } from '../reading.js';
 
 interface DuOptions extends CommonOptions {
   part?: string;
@@ -83,11 +84,17 @@ async function du(args: string[], o: DuOptions, ctx: CliContext, out: Output): P
   const t = resolveTarget(o, ctx.config(o));
   const parts: PartUsage[] = [];
   for (const part of partsOf(t, o.part !== undefined ? partNameArg(o.part) : undefined)) {
-    const complete = completeGenerations(t, part);
-    const selected = picks ? selectIn(complete, picks) : undefined;
-    const u = partUsage(part, complete.map((g) => g.name), (g) => openManifest(t, part, g), selected);
-    for (const bad of u.unreadable) out.error(`${bad.message}: left out of the numbers`);
-    parts.push(u);
+    // a lease on every generation counted: a prune running meanwhile keeps them all
+    const reading = leaseForReading(t.spool, t.host, part, completeGenerations(t, part), out);
+    try {
+      const paths = new Map(reading.present.map((g) => [g.name, g.path]));
+      const selected = picks ? selectIn(reading.present, picks) : undefined;
+      const u = partUsage(part, reading.present.map((g) => g.name), (g) => openManifest(t, part, g), (g) => paths.get(g)!, selected);
+      for (const bad of u.unreadable) out.error(`${bad.message}: left out of the numbers`);
+      parts.push(u);
+    } finally {
+      reading.release();
+    }
   }
   if (picks && !parts.some((p) => p.selection?.generations.length)) {
     throw new UsageError(`du: ${args.map((a) => JSON.stringify(a)).join(' ')} matches no complete generation${o.part ? ` of part '${o.part}'` : ''}`, { hint: "see 'hardsnap list'" });

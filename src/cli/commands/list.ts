@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { hostDir, listGenerations, listParts, partDir } from '../../spool/layout.js';
+import { listGenerations, listParts, partDir, requireHostDir } from '../../spool/layout.js';
 import { readPins } from '../../retention/pins.js';
 import { addCommon, partNameArg, resolveTarget, type CommonOptions } from '../common.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
-import fs from 'node:fs';
 
 interface ListOptions extends CommonOptions {
   part?: string;
@@ -27,7 +26,7 @@ Examples:
 async function list(o: ListOptions, ctx: CliContext, out: Output): Promise<number> {
   const cfg = ctx.config(o);
   const { spool, host } = resolveTarget(o, cfg);
-  if (!fs.existsSync(hostDir(spool, host))) throw new UsageError(`no backups of host '${host}' in the spool ${spool}`, { hint: 'check --spool and --host' });
+  requireHostDir(spool, host);
   const part = o.part !== undefined ? partNameArg(o.part) : undefined;
   const parts = part !== undefined ? [part] : listParts(spool, host);
   if (part !== undefined && !listParts(spool, host).includes(part)) throw new UsageError(`no part '${part}' for host '${host}' in ${spool}`);
