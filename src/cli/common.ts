@@ -59,6 +59,9 @@ export function mergeGlobals(program: Command, cmd: Command): void {
     if ((k === 'verbose' || k === 'quiet') && verbosityAfter) continue;
     cmd.setOptionValueWithSource(k, program.getOptionValue(k), 'cli');
   }
+  // --spool as an exact path for every command (the string itself when it is UTF-8)
+  const spool: unknown = cmd.getOptionValue('spool');
+  if (typeof spool === 'string' && hasRawBytes(spool)) cmd.setOptionValueWithSource('spool', pathArg(spool), 'cli');
 }
 
 export interface Target {
