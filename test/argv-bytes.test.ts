@@ -233,6 +233,66 @@ describe('path arguments are bytes', () => {
   });
 });
 
+describe('hostile path arguments (found by an attack on the promises above)', () => {
+  test('a newline with a byte that is not UTF-8 (spool, source, part name), --opt=-VALUE with a leading dash, a relative path: exact, and shown on one line', ({ tmp }) => {
+    const spool = b(tmp, '/sp\nool', E9);
+    fs.mkdirSync(spool);
+    const src = b(tmp, '/src\n', FF);
+    makeTree(src, [[b('a', E9), 'x'], ['-dash', 'y'], ['sub\n/f', 'z']]);
+    const r = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('n', E9, FF, '=', src)], at(1));
+    expect(r.code, r.stderr).toBe(0);
+    expectSameTree(src, b(spool, '/rsync/h/n', E9, FF, '/last'));
+    const list = hardsnapBytes(['list', '--spool', spool, '--host', 'h', '--json']);
+    expect(JSON.parse(list.stdout)[0].path).toBe(`${tmp}/sp\\x0aool\\xe9/rsync/h/n\\xe9\\xff/2026-04-01T030000Z`);
+    // relative paths whose first byte is a dash, given as --opt=VALUE
+    fs.mkdirSync(b(tmp, '/-sp', E9));
+    const rel = { ...at(2), cwd: tmp };
+    expect(hardsnapBytes(['backup', b('--spool=-sp', E9), '--host', 'h', b('--part=-p', E9, '=', src)], rel).code).toBe(0);
+    const back = hardsnapBytes(['restore', b('--spool=-sp', E9), '--host', 'h', '--part', '-p\\xe9', b('--to=-out', E9)], rel);
+    expect(back.code, back.stderr).toBe(0);
+    expectSameTree(src, b(tmp, '/-out', E9));
+    // a failing run names the path escaped, on one line
+    const bad = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('p=', tmp, '/gone\n', E9)], at(3));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe(`hardsnap: error: source of part 'p' is missing: ${tmp}/gone\\x0a\\xe9 (ENOENT) (is its file system mounted? nothing was written)\n`);
+    expectNothingMangled(tmp);
+  });
+
+  test('255-byte names that are not UTF-8 work; a 256-byte one fails with ENAMETOOLONG, shown as the name given (not a stand-in)', ({ tmp }) => {
+    const src = byteSource(tmp);
+    const spool = b(tmp, '/', Buffer.alloc(255, 0xe9));
+    fs.mkdirSync(spool);
+    expect(hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('p=', src)], at(1)).code).toBe(0);
+    const to = b(tmp, '/t/', Buffer.alloc(255, 0xff));
+    const ok = hardsnapBytes(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expectSameTree(src, to);
+    const long = Buffer.alloc(256, 0xfe);
+    const tooLong = hardsnapBytes(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', b(tmp, '/t/', long)]);
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr).toContain(`cannot create the target ${tmp}/t/${'\\xfe'.repeat(256)}: ENAMETOOLONG`);
+    const missing = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('q=', tmp, '/', long)], at(2));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`${tmp}/${'\\xfe'.repeat(256)} (ENAMETOOLONG)`);
+    expect(missing.stderr).not.toContain('___');
+  });
+
+  test('--metrics-file and check on paths that are not UTF-8: the file lands exactly there; check probes the real mount', ({ tmp }) => {
+    const src = byteSource(tmp);
+    const spool = b(tmp, '/sp', E9);
+    fs.mkdirSync(spool);
+    const metrics = b(tmp, '/m', E9, '.prom');
+    const r = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('caf', E9, '=', src), '--metrics-file', metrics], at(1));
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(metrics, 'utf8')).toContain('part="caf\\\\xe9"');
+    const check = hardsnapBytes(['check', '--spool', spool, '--json']);
+    const report = JSON.parse(check.stdout);
+    expect(report.spool).toBe(`${tmp}/sp\\xe9`);
+    expect(report.mount.mountPoint).not.toBe('/proc');
+    expectNothingMangled(tmp);
+  });
+});
+
 describe('arg text and the command line (unit)', async () => {
   const { argText, bytesOfArg, hasRawBytes, isUtf8, unescapeArg, showArg } = await import('../src/paths/arg-text.js');
   const { byteArgv, splitCmdline } = await import('../src/cli/argv.js');

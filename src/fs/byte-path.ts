@@ -25,7 +25,7 @@ import path from 'node:path';
 import { HardsnapError } from '../core/errors.js';
 import { isUtf8 } from '../paths/arg-text.js';
 import { displayPath } from '../paths/escape.js';
-import { pathBytes, registerAlias } from '../paths/aliases.js';
+import { pathBytes, registerAlias, registerStandIn } from '../paths/aliases.js';
 import { errnoName, sys } from './native.js';
 
 const cache = new Map<string, string>();
@@ -138,7 +138,8 @@ function unreachable(abs: Buffer, comps: Buffer[], last: number, code: string): 
     const check = sys.openat(sys.AT_FDCWD, alias, sys.O_PATH, 0);
     if (check >= 0) sys.close(check);
     else if (errnoName(check) === code) {
-      cache.set(key, alias);
+      // shown, and mapped back, as the path it stands for
+      cache.set(key, registerStandIn(alias, abs));
       return alias;
     }
     break;

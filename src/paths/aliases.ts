@@ -18,6 +18,8 @@ import { bytesOfArg, hasRawBytes } from './arg-text.js';
 
 const PREFIX = '/proc/self/fd/';
 const registry = new Map<string, { bytes: Buffer; shown: string }>();
+/** whole aliases that stand for another path (byte-path.ts's stand-ins): alias -> entry */
+const standIns = new Map<string, { bytes: Buffer; shown: string }>();
 const ALIAS = /\/proc\/self\/fd\/(\d+)(\/m\/\d+)?(?![\w-])/g;
 const LONE = /[\udc80-\udcff]/g;
 
@@ -27,8 +29,20 @@ export function registerAlias(key: string, bytes: Buffer): string {
   return PREFIX + key;
 }
 
+/**
+ * Registers a whole alias (a descriptor's path plus a stand-in below it) for `bytes`: shown and
+ * mapped back as those bytes, not as the stand-in's.
+ */
+export function registerStandIn(alias: string, bytes: Buffer): string {
+  standIns.set(alias, { bytes: Buffer.from(bytes), shown: displayPath(bytes) });
+  return alias;
+}
+
 function lookup(p: string): { entry: { bytes: Buffer; shown: string }; rest: string } | null {
   if (!p.startsWith(PREFIX)) return null;
+  for (const [alias, entry] of standIns) {
+    if (p === alias || p.startsWith(alias + '/')) return { entry, rest: p.slice(alias.length) };
+  }
   const m = /^(\d+)(\/m\/\d+)?(\/.*)?$/s.exec(p.slice(PREFIX.length));
   if (!m) return null;
   const long = m[2] ? registry.get(m[1]! + m[2]) : undefined;
@@ -60,6 +74,7 @@ export function pathBytes(p: string): Buffer {
 export function showPaths(text: string): string {
   let s = text;
   if (s.includes(PREFIX)) {
+    for (const [alias, entry] of standIns) if (s.includes(alias)) s = s.split(alias).join(entry.shown);
     s = s.replace(ALIAS, (all, fd: string, sub: string | undefined) => {
       const long = sub ? registry.get(fd + sub) : undefined;
       if (long) return long.shown;

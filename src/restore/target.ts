@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { parseScan } from '../fs/entry.js';
 import { ST, SysError, errnoName, sys } from '../fs/native.js';
 import { displayPath } from '../paths/escape.js';
-import { HardsnapError } from '../core/errors.js';
+import { HardsnapError, errnoCode } from '../core/errors.js';
 import { pathBytes } from '../paths/aliases.js';
 
 export const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_MAGICLINKS;
@@ -50,7 +50,8 @@ export function openTargetDir(dir: string, create: boolean): OpenedTarget {
       fs.mkdirSync(bytes, { recursive: true, mode: 0o700 });
       created = true;
     } catch (err) {
-      throw new HardsnapError('ETARGET', `cannot create the target ${dir}: ${(err as Error).message}`, { path: dir, cause: err, exit: 2 });
+      // the errno, not Node's message: it would show a path that is not UTF-8 with U+FFFD
+      throw new HardsnapError('ETARGET', `cannot create the target ${dir}: ${errnoCode(err) ?? (err as Error).message}`, { path: dir, cause: err, exit: 2 });
     }
   }
   const fd = sys.openat(sys.AT_FDCWD, bytes, sys.O_RDONLY | sys.O_DIRECTORY, 0);
