@@ -314,6 +314,11 @@ describe('arg text and the command line (unit)', async () => {
     // astral characters (surrogate pairs) next to raw bytes
     const mixed = b('\u{1F600}', E9, '\u{1F600}', FF);
     expect(bytesOfArg(argText(mixed))).toEqual(mixed);
+    // a character whose low surrogate lies in U+DC80..U+DCFF (U+10080) is a character, not a raw byte
+    expect(hasRawBytes('\u{10080}x\u{100FF}')).toBe(false);
+    expect(showArg('\u{10080}')).toBe('\u{10080}');
+    expect(hasRawBytes(argText(b('\u{10080}', E9)))).toBe(true);
+    expect(showArg(argText(b('\u{10080}', E9)))).toBe('\u{10080}\\xe9');
     expect(showArg(argText(b('caf', E9, '\\')))).toBe('caf\\xe9\\\\');
   });
 
@@ -352,5 +357,6 @@ describe('arg text and the command line (unit)', async () => {
     expect(pathBytes(`${alias}/rsync`)).toEqual(b('/srv/sp', E9, '/rsync'));
     expect(showPaths('/proc/self/fd/1234567/x')).toBe('/proc/self/fd/1234567/x'); // not ours
     expect(showPaths(`x ${argText(b('a', FF))}`)).toBe('x a\\xff');
+    expect(showPaths('U+10080 is \u{10080}')).toBe('U+10080 is \u{10080}');
   });
 });

@@ -21,7 +21,7 @@ const registry = new Map<string, { bytes: Buffer; shown: string }>();
 /** whole aliases that stand for another path (byte-path.ts's stand-ins): alias -> entry */
 const standIns = new Map<string, { bytes: Buffer; shown: string }>();
 const ALIAS = /\/proc\/self\/fd\/(\d+)(\/m\/\d+)?(?![\w-])/g;
-const LONE = /[\udc80-\udcff]/g;
+const LONE = /(?<![\ud800-\udbff])[\udc80-\udcff]/g;
 
 /** Registers `key` (a descriptor number N, or D/m/K) for `bytes`; returns the alias. */
 export function registerAlias(key: string, bytes: Buffer): string {

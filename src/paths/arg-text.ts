@@ -65,7 +65,8 @@ export function argText(b: Buffer): string {
   return out + b.toString('utf8', start);
 }
 
-const RAW = /[\udc80-\udcff]/;
+// a low surrogate of that range not preceded by a high one: a pair (U+10080 ...) is a character
+const RAW = /(?<![\ud800-\udbff])[\udc80-\udcff]/;
 
 /** Whether an arg text holds bytes that are not UTF-8 (a string that Node would mangle). */
 export function hasRawBytes(s: string): boolean {
