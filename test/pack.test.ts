@@ -96,9 +96,9 @@ describe('npm pack', () => {
     expect(pkg.engines?.node).toMatch(/^>=\s*20/);
     expect(fs.readFileSync(path.join(REPO_ROOT, pkg.bin.hardsnap!), 'utf8')).toMatch(/^#!\/usr\/bin\/env (-S )?node( --[a-z-]+)*\n/); // -S: node's start-up flags (coreutils >= 8.30)
     // the bundle only (rolldown.config.mjs): tsc's module tree is for tests and typechecks
-    const allowed = /^(dist\/bundle\/[\w-]+\.js|bin\/hardsnap|bin\/package\.json|native\/[\w-]+\.[ch]|binding\.gyp|prebuilds\/linux-(x64|arm64)\/hardsnap\.napi\.glibc\.node|docs\/.*\.md|README\.md|LICENSE|package\.json)$/;
+    const allowed = /^(dist\/bundle\/[\w-]+\.js|bin\/hardsnap|bin\/package\.json|man\/hardsnap\.1|native\/[\w-]+\.[ch]|binding\.gyp|prebuilds\/linux-(x64|arm64)\/hardsnap\.napi\.glibc\.node|docs\/.*\.md|README\.md|LICENSE|package\.json)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
-    expect(files).toEqual(expect.arrayContaining(['bin/hardsnap', 'bin/package.json', 'dist/bundle/hardsnap.js', 'native/hardsnap.c', 'native/glibc-compat.h',
+    expect(files).toEqual(expect.arrayContaining(['bin/hardsnap', 'bin/package.json', 'dist/bundle/hardsnap.js', 'man/hardsnap.1', 'native/hardsnap.c', 'native/glibc-compat.h',
       'binding.gyp', 'package.json', prebuilt('x64'), prebuilt('arm64')]));
     expect(files.some((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('build/'))).toBe(false);
     // postpack: no prebuilt module stays in the checkout, where it could be older than native/
@@ -163,6 +163,8 @@ describe('npm install of the packed tarball', () => {
     expect(v.code, v.out).toBe(0);
     expect(v.stdout.trim()).toBe(pkg.version);
     expect(v.stderr).toBe('');
+    // `man hardsnap` finds the page npm linked from the package's "man" field
+    expect(fs.readFileSync(path.join(prefix, 'share', 'man', 'man1', 'hardsnap.1'), 'utf8')).toContain('.TH HARDSNAP 1');
     backupWith(bin, tmp);
   });
 

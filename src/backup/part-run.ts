@@ -15,7 +15,7 @@ import { ManifestReader } from '../manifest/reader.js';
 import { inodeNumbers } from '../inspect/manifests.js';
 import { ManifestWriter } from '../manifest/writer.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
-import { ensureSpoolDir, listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
+import { ensurePartDir, ensureSpoolDir, listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
 import { TOOL } from '../core/version.js';
 import { errnoCode } from '../core/errors.js';
 import type { DedupIndex } from '../apply/dedup-index.js';
@@ -100,7 +100,8 @@ export async function buildPart(
   // the scan begins here: a change after this instant may be missed by this run, never by the next
   const startMono = monoMicros();
   const startWall = new Date().toISOString();
-  const pdir = partDir(o.spool, o.host, spec.name);
+  // a part whose name is not UTF-8 has its directory made by its bytes (layout.ts)
+  const pdir = o.dryRun ? partDir(o.spool, o.host, spec.name) : ensurePartDir(o.spool, o.host, spec.name);
   const gens = listGenerations(o.spool, o.host, spec.name).filter((g) => g.complete);
   const prevGen = gens[gens.length - 1] ?? null;
   const dry = o.dryRun;
@@ -129,16 +130,19 @@ export async function buildPart(
       prevRootFd = sys.openat(sys.AT_FDCWD, prevGen.path, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
       if (prevRootFd < 0) throw new SysError(prevRootFd, 'open', prevGen.path);
       fds.push(prevRootFd);
+      ev.onPhase?.('previous', spec.name);
       const opened = openPrev(pdir, prevGen.name, ev, spec.name);
       prev = opened.tree;
       reader = opened.reader;
     }
     if (!dry) {
+      ev.onPhase?.('index', spec.name);
       dedup = buildDedupIndex({
         spool: o.spool, host: o.host, part: spec.name, scope: o.dedup ?? 'part', generations: o.dedupGenerations,
         prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader } : null,
       }, ev);
     }
+    ev.onPhase?.('journal', spec.name);
     const scan = await chooseScan({
       partDir: pdir, source: spec.source, prev: prevGen ? { name: prevGen.name, reader } : null, now: o.now,
       patterns: [...o.exclude, ...(spec.exclude ?? [])], oneFileSystem: o.oneFileSystem,
@@ -206,6 +210,8 @@ export async function buildPart(
       onPlan: ev.onPlan ? (rel, d, e, how) => ev.onPlan!(spec.name, rel, d, e, how) : undefined,
       onProgress: ev.onProgress ? (s) => ev.onProgress!(spec.name, s) : undefined,
     });
+    ev.onPhase?.('scan', spec.name);
+    ev.onProgress?.(spec.name, builder.stats); // the live statistics: progress reads them between events
     const root = await builder.run();
     root.ctimeSec = st[ST.CTIME]!;
     root.ctimeNsec = st[ST.CTIME_NS]!;

@@ -129,7 +129,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       skipDirs.set(`${st.dev}:${st.ino}`, `the spool ${o.spool}`);
     }
     const one = async (spec: (typeof o.parts)[number]) => {
-      ev.onPhase?.('scan', spec.name);
+      ev.onPhase?.('prepare', spec.name);
       const b = await buildPart(o, spec, generation!, compileExcludes([...o.exclude, ...(spec.exclude ?? [])]), skipDirs, events);
       ev.onPhase?.('built', spec.name);
       return b;

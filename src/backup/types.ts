@@ -58,8 +58,13 @@ export interface BackupEvents {
   onProgress?(part: string, s: BuildStats): void;
   /** each entry's decision (dry runs and real runs alike); set it only when needed: it costs a path join per entry */
   onPlan?(part: string, rel: Buffer, d: Decision, e: Meta, how?: PlanOutcome): void;
-  /** 'scan' when a part starts, 'built' when its tree is done, 'publish' once for the run */
-  onPhase?(phase: 'scan' | 'built' | 'publish', part?: string): void;
+  /**
+   * 'prepare' when a part starts, then 'previous' (reading the previous manifest), 'index'
+   * (earlier generations for content links), 'journal' (the watcher), 'scan' (the walk: link
+   * and copy; onProgress gets the live statistics at once), 'built' when its tree is done;
+   * 'publish' once for the run
+   */
+  onPhase?(phase: 'prepare' | 'previous' | 'index' | 'journal' | 'scan' | 'built' | 'publish', part?: string): void;
   /** a hook finished (its result says whether it failed) */
   onHook?(which: 'pre' | 'post', r: HookResult): void;
 }

@@ -8,6 +8,9 @@ import path from 'node:path';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { listParts, validateHost } from '../spool/layout.js';
 import { checkNoNesting, validatePartName } from '../spool/part-name.js';
+import { absoluteBytes, isInsideBytes, realBytes } from '../fs/byte-path.js';
+import { pathBytes } from '../paths/aliases.js';
+import { displayPath } from '../paths/escape.js';
 import type { BackupOptions } from './types.js';
 
 /** 'NAME=PATH' of --part. */
@@ -19,23 +22,13 @@ export function parsePartArg(arg: string): { name: string; source: string } {
   return { name: arg.slice(0, i), source: arg.slice(i + 1) };
 }
 
-function realpathOrSelf(p: string): string {
-  try {
-    return fs.realpathSync(p);
-  } catch {
-    return path.resolve(p);
-  }
-}
-
-function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-}
-
-/** The nearest existing ancestor of p (for "is the spool writable" when it must be created). */
-function existingAncestor(p: string): string {
-  let cur = path.resolve(p);
-  while (!fs.existsSync(cur)) cur = path.dirname(cur);
+/**
+ * The nearest existing ancestor of p (for "is the spool writable" when it must be created), by
+ * bytes: p may be an alias of a path that is not UTF-8 (src/fs/byte-path.ts).
+ */
+function existingAncestor(p: string): Buffer {
+  let cur = absoluteBytes(pathBytes(p));
+  while (!fs.existsSync(cur)) cur = absoluteBytes(Buffer.concat([cur, Buffer.from('/..')]));
   return cur;
 }
 
@@ -44,13 +37,14 @@ export function validateBackup(o: BackupOptions): void {
   if (!o.parts.length) throw new UsageError('nothing to back up: give at least one --part NAME=PATH');
   for (const p of o.parts) validatePartName(p.name);
   checkNoNesting(o.parts.map((p) => p.name), listParts(o.spool, o.host));
-  const spoolReal = realpathOrSelf(o.spool);
+  // compared as bytes: two paths that differ only in bytes that are not UTF-8 are two paths
+  const spoolReal = realBytes(o.spool);
   const anc = existingAncestor(o.spool);
-  if (!fs.statSync(anc).isDirectory()) throw new UsageError(`spool ${o.spool} is not a directory (${anc} is a file)`);
+  if (!fs.statSync(anc).isDirectory()) throw new UsageError(`spool ${o.spool} is not a directory (${displayPath(anc)} is a file)`);
   try {
     fs.accessSync(anc, fs.constants.W_OK);
   } catch (err) {
-    throw new UsageError(`spool ${o.spool} is not writable (${(err as NodeJS.ErrnoException).code} on ${anc})`, { hint: 'check its permissions and that it is mounted read-write' });
+    throw new UsageError(`spool ${o.spool} is not writable (${(err as NodeJS.ErrnoException).code} on ${displayPath(anc)})`, { hint: 'check its permissions and that it is mounted read-write' });
   }
   for (const p of o.parts) {
     if (!path.isAbsolute(p.source) && !p.source) throw new UsageError(`part '${p.name}' has an empty source path`);
@@ -63,8 +57,7 @@ export function validateBackup(o: BackupOptions): void {
       });
     }
     if (!st.isDirectory()) throw new UsageError(`source of part '${p.name}' is not a directory: ${p.source}`);
-    const real = realpathOrSelf(p.source);
-    if (isInside(real, spoolReal)) {
+    if (isInsideBytes(realBytes(p.source), spoolReal)) {
       throw new UsageError(`source of part '${p.name}' (${p.source}) lies inside the spool ${o.spool}`, { hint: 'back up something outside the spool' });
     }
   }

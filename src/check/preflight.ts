@@ -66,7 +66,7 @@ export function checkSpool(spool: string, opts: PreflightOptions = {}): SpoolRep
   const add = (c: CheckResult) => checks.push(c);
   let real = probed;
   try {
-    real = fs.realpathSync(probed);
+    real = fs.realpathSync.native(probed); // the C realpath: also through a path alias (src/fs/byte-path.ts)
   } catch {
     /* keep the resolved path */
   }

@@ -3,7 +3,9 @@
  * (with a hint; a stack trace only under --debug).
  */
 import { HardsnapError } from '../core/errors.js';
-import { Output } from '../ui/output.js';
+import { Output, type Failure } from '../ui/output.js';
+import { showPaths } from '../paths/aliases.js';
+import { displayPath } from '../paths/escape.js';
 import type { CommonOptions } from './common.js';
 import type { Config } from '../config/schema.js';
 
@@ -35,8 +37,7 @@ export function createContext(loadConfig: (file: string) => ConfigLike): CliCont
       try {
         ctx.exitCode = await body(out);
       } catch (err) {
-        ctx.exitCode = reportError(err, out, o.debug);
-        if (ctx.exitCode === 1 && ctx.usageExit !== 1) ctx.exitCode = ctx.usageExit;
+        ctx.exitCode = reportError(err, out, o.debug, ctx.usageExit);
       }
     },
   };
@@ -60,20 +61,33 @@ function oneLine(s: string): string {
   return s.replace(/\r?\n/g, ' ');
 }
 
-export function reportError(err: unknown, out: Output, debug?: boolean): number {
+/**
+ * Reports an error (one line; one JSON object under --json) and returns the exit code: the
+ * error's own, a usage error mapped to `usageExit` (3 for `status`), 2 for anything else.
+ */
+export function reportError(err: unknown, out: Output, debug?: boolean, usageExit = 1): number {
+  const f = describeError(err, usageExit);
+  out.error(f.message, { code: f.code, exit: f.exit, hint: f.hint });
+  if (debug) {
+    const e = err as Error;
+    process.stderr.write(showPaths(`${e?.stack ?? ''}\n${e?.cause ? `cause: ${String((e.cause as Error).stack ?? e.cause)}\n` : ''}`));
+  }
+  return f.exit;
+}
+
+export function describeError(err: unknown, usageExit = 1): Failure {
   if (err instanceof HardsnapError) {
-    out.error(oneLine(err.message + (err.hint ? ` (${err.hint})` : '')));
-    if (debug) process.stderr.write(`${err.stack}\n${err.cause ? `cause: ${String((err.cause as Error).stack ?? err.cause)}\n` : ''}`);
-    return err.exit;
+    const exit = err.exit === 1 ? usageExit : err.exit;
+    return { code: err.code, message: oneLine(err.message), exit, ...(err.hint ? { hint: oneLine(err.hint) } : {}) };
   }
   const e = err as NodeJS.ErrnoException;
   const hint = e?.code ? ERRNO_HINTS[e.code] : undefined;
-  const what = e?.code && e.path
-    ? `${e.code}: ${e.syscall ?? 'operation'} failed on ${e.path}${hint ? ` (${hint})` : ''}`
-    : e?.code
-      ? `${String(e.message ?? err)}${hint ? ` (${hint})` : ''}`
-      : `internal error: ${String(e?.message ?? err)} (a bug: run again with --debug for the stack trace, and report it)`;
-  out.error(oneLine(what));
-  if (debug) process.stderr.write(`${e?.stack ?? ''}\n`);
-  return 2;
+  if (e?.code) {
+    const what = e.path ? `${e.code}: ${e.syscall ?? 'operation'} failed on ${Buffer.isBuffer(e.path) ? displayPath(e.path) : showPaths(String(e.path))}` : String(e.message ?? err);
+    return { code: e.code, message: oneLine(what), exit: 2, ...(hint ? { hint } : {}) };
+  }
+  return {
+    code: 'EINTERNAL', message: oneLine(`internal error: ${String(e?.message ?? err)}`), exit: 2,
+    hint: 'a bug: run again with --debug for the stack trace, and report it',
+  };
 }

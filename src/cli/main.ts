@@ -6,7 +6,12 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../core/version.js';
 import { loadConfig } from '../config/load.js';
 import { Output } from '../ui/output.js';
-import { createContext, reportError } from './context.js';
+import { createContext, reportError, type CliContext } from './context.js';
+import { addCommon, mergeGlobals } from './common.js';
+import { byteArgv, setUserArgs } from './argv.js';
+import { describeProgram, type ProgramModel } from './describe.js';
+import { JSON_FORMAT } from '../ui/output.js';
+import { showPaths } from '../paths/aliases.js';
 import * as backup from './commands/backup.js';
 import * as list from './commands/list.js';
 import * as restore from './commands/restore.js';
@@ -20,8 +25,9 @@ import * as init from './commands/init.js';
 import * as status from './commands/status.js';
 import * as check from './commands/check.js';
 import * as watch from './commands/watch.js';
+import * as completion from './commands/completion.js';
 
-const COMMANDS = [backup, list, restore, diff, history, du, verify, prune, pin, init, status, check, watch];
+const COMMANDS = [backup, list, restore, diff, history, du, verify, prune, pin, init, status, check, watch, completion];
 
 const EPILOG = `
 Exit codes (every command; 'status' follows Nagios instead: 0 OK, 1 WARNING, 2 CRITICAL,
@@ -38,13 +44,16 @@ Output: on a terminal, progress bars and a summary line; not on a terminal (cron
 success unless --verbose; warnings and errors on stderr, one line each, with a hint; --json for
 machine-readable output on stdout; --debug adds stack traces.
 
-Run 'hardsnap help COMMAND' (or 'hardsnap COMMAND --help') for a command's options and
-examples. Documentation: docs/CLI.md in the package.
+The options above are taken before the command as well as after it ('hardsnap --config FILE
+backup'); given in both places, the one after the command wins. Run 'hardsnap help COMMAND'
+(or 'hardsnap COMMAND --help') for a command's options and examples. Documentation: 'man
+hardsnap', docs/CLI.md in the package.
 
 Examples:
   hardsnap check --spool /var/backups/hs
+  hardsnap --config /etc/hardsnap.yaml backup
   hardsnap backup --spool /var/backups/hs --part etc=/etc --part home=/home
-  hardsnap list --spool /var/backups/hs`;
+  hardsnap --spool /var/backups/hs --host web1 list --json`;
 
 /**
  * A reader that went away is not an error worth a stack trace: `hardsnap diff ... | head` exits
@@ -60,47 +69,95 @@ function tolerateClosedPipes(): void {
   });
 }
 
-export async function runCli(argv: string[]): Promise<void> {
+export async function runCli(nodeArgv: string[]): Promise<void> {
   tolerateClosedPipes();
+  // the arguments' bytes (Node's own argv has U+FFFD for every byte that is not UTF-8)
+  const { argv } = byteArgv(nodeArgv);
+  setUserArgs(argv.slice(2));
   const debug = argv.includes('--debug');
   try {
     await parse(argv);
   } catch (err) {
     // anything that escaped a command (a bug, or an error from commander itself): one line,
     // the stack only under --debug
-    process.exitCode = reportError(err, new Output({ debug }), debug);
+    process.exitCode = reportError(err, new Output({ debug, json: jsonWanted(argv.slice(2)) }), debug);
   }
+}
+
+/** The shared options that take a value (so that the word after them is not the command). */
+const VALUE_OPTIONS = new Set(['--spool', '--host', '--config']);
+
+/** The command of a command line: the first word that is not an option (or its value) before it. */
+export function commandOf(args: string[]): string | null {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return args[i + 1] ?? null;
+    if (VALUE_OPTIONS.has(a)) i++;
+    else if (!a.startsWith('-') || a === '-') return a;
+  }
+  return null;
+}
+
+/** Whether --json is on the command line (before a `--`): usage errors are JSON then too. */
+function jsonWanted(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).includes('--json');
 }
 
 /** Where to look after a usage error: the command's help, or the list of commands. */
-function usageHint(argv: string[]): string {
-  const sub = COMMANDS_NAMES.has(argv[2] ?? '') ? argv[2] : null;
-  return sub ? ` (see 'hardsnap help ${sub}')` : " (see 'hardsnap --help' for the commands)";
+function usageHint(args: string[], names: Set<string>): string {
+  const sub = commandOf(args);
+  return sub !== null && names.has(sub) ? `see 'hardsnap help ${sub}'` : "see 'hardsnap --help' for the commands";
 }
 
-const COMMANDS_NAMES = new Set<string>();
+const PROGRAM_DESCRIPTION = 'Dated, complete, hard-linked generations of directory trees in a backup spool: ' +
+  'rsync --link-dest and rsnapshot done natively. Unchanged files are hard links to the ' +
+  'previous generation; every generation is a complete, browsable copy.';
 
-async function parse(argv: string[]): Promise<void> {
-  const ctx = createContext(loadConfig);
+/**
+ * The whole command line as commander definitions: the commands, their options and help.
+ * The man page and the shell completions are generated from it (scripts/gen-man.mjs,
+ * `hardsnap completion`), so they cannot drift from what the parser accepts.
+ */
+export function buildProgram(ctx: CliContext, args: string[] = []): Command {
+  const names = new Set<string>();
   const program = new Command('hardsnap')
-    .description('Dated, complete, hard-linked generations of directory trees in a backup spool: ' +
-      'rsync --link-dest and rsnapshot done natively. Unchanged files are hard links to the ' +
-      'previous generation; every generation is a complete, browsable copy.')
+    .description(PROGRAM_DESCRIPTION)
     .version(VERSION, '-V, --version', 'print the version and exit')
     .helpCommand('help [command]', 'show the help of a command')
     .showSuggestionAfterError(true)
+    // the shared options are the program's too, taken before the command; after the command
+    // name they are the command's own (and win: mergeGlobals)
+    .enablePositionalOptions()
     .exitOverride()
     .addHelpText('after', EPILOG)
     // one line per error (cron mail, log greps): commander's "(Did you mean --x?)" and the
-    // hint where to look join it
-    .configureOutput({ outputError: (s, write) => write(`hardsnap: ${s.trimEnd().replace(/\n+/g, ' ')}${usageHint(argv)}\n`) });
+    // hint where to look join it; one JSON object under --json
+    .configureOutput({
+      outputError: (s, write) => {
+        const message = showPaths(s.trimEnd().replace(/\n+/g, ' ').replace(/^error: /, ''));
+        const hint = usageHint(args, names);
+        write(jsonWanted(args)
+          ? JSON.stringify({ format: JSON_FORMAT, level: 'error', code: 'EUSAGE', message, hint, exit: ctx.usageExit }) + '\n'
+          : `hardsnap: error: ${message} (${hint})\n`);
+      },
+    });
+  addCommon(program);
   for (const c of COMMANDS) c.register(program, ctx);
   for (const c of program.commands) {
     c.exitOverride();
-    COMMANDS_NAMES.add(c.name());
+    names.add(c.name());
   }
+  program.hook('preAction', (_program, cmd) => mergeGlobals(program, cmd));
+  return program;
+}
+
+async function parse(argv: string[]): Promise<void> {
+  const ctx = createContext(loadConfig);
+  const args = argv.slice(2);
   // `status` follows the Nagios convention: a usage error there is 3 (UNKNOWN)
-  if (argv[2] === 'status') ctx.usageExit = 3;
+  if (commandOf(args) === 'status') ctx.usageExit = 3;
+  const program = buildProgram(ctx, args);
   try {
     await program.parseAsync(argv);
   } catch (err) {
@@ -115,4 +172,9 @@ async function parse(argv: string[]): Promise<void> {
     throw err;
   }
   process.exitCode = ctx.exitCode;
+}
+
+/** The command line as plain data (the man page and `hardsnap completion` are made from it). */
+export function cliModel(): ProgramModel {
+  return describeProgram(buildProgram(createContext(loadConfig)), VERSION);
 }

@@ -3,6 +3,7 @@
  * generations they read, so that a prune running meanwhile keeps them (src/spool/leases.ts),
  * and the check, once the lease is held, that they are still there.
  */
+import { commandLine } from './argv.js';
 import fs from 'node:fs';
 import { partDir } from '../spool/layout.js';
 import { GenerationGoneError, generationGone, readerLease, type LeaseHandle } from '../spool/leases.js';
@@ -17,10 +18,6 @@ export interface Reading {
   release(): void;
 }
 
-/** The command line, as the lock and the run log record it. */
-export function commandLine(): string {
-  return ['hardsnap', ...process.argv.slice(2)].join(' ');
-}
 
 /** Leases `gens` (all of one part) for reading; generations already gone are sorted out. */
 export function leaseForReading(spool: string, host: string, part: string, gens: readonly Generation[], out: Output): Reading {

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { isScalar, LineCounter, parseDocument, type YAMLError } from 'yaml';
 import { errnoCode, UsageError } from '../core/errors.js';
 import { validateConfig, type Config, type Problem } from './schema.js';
+import { bytesOfArg, firstInvalidUtf8, hasRawBytes, showArg } from '../paths/arg-text.js';
 
 /** A config that cannot be used; `problems` holds one `FILE:LINE:COL: ...` line each. */
 export class ConfigError extends UsageError {
@@ -23,15 +24,30 @@ export class ConfigError extends UsageError {
 /** Reports beyond this many add nothing but scroll. */
 const MAX_PROBLEMS = 20;
 
+/**
+ * `file` is the --config argument as arg text (src/paths/arg-text.ts): a name that is not UTF-8
+ * is read by its bytes and shown escaped. The file itself must be UTF-8: YAML is text, and a
+ * byte that is not UTF-8 would silently become U+FFFD (a spool or source path that is not the
+ * one written); such a file is refused with the position of that byte.
+ */
 export function loadConfig(file: string): Config {
-  let text: string;
+  const shown = showArg(file);
+  let data: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    data = readFileSync(hasRawBytes(file) ? bytesOfArg(file) : file);
   } catch (err) {
     const code = errnoCode(err) ?? 'EIO';
-    throw new ConfigError(file, [`${file}: cannot read config file (${code}); check the --config path and its permissions`]);
+    throw new ConfigError(shown, [`${shown}: cannot read config file (${code}); check the --config path and its permissions`]);
   }
-  return parseConfig(text, file);
+  const text = data.toString('utf8');
+  const bad = firstInvalidUtf8(data);
+  if (bad >= 0) {
+    const before = data.subarray(0, bad).toString('utf8');
+    const line = before.split('\n').length;
+    const col = before.length - before.lastIndexOf('\n');
+    throw new ConfigError(shown, [`${shown}:${line}:${col}: the byte 0x${data[bad]!.toString(16)} is not UTF-8: a configuration is UTF-8 text (give a path that is not UTF-8 on the command line: --spool, --part NAME=PATH)`]);
+  }
+  return parseConfig(text, shown);
 }
 
 /** Rewordings of yaml messages that speak of its API rather than of the file. */

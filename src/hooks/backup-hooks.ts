@@ -3,7 +3,10 @@
  * run record. The pre hook runs once the lock is held and before anything is written; the post
  * hook runs after every run that got that far, success or failure, before the lock is released.
  */
-import path from 'node:path';
+import { argText } from '../paths/arg-text.js';
+import { pathBytes } from '../paths/aliases.js';
+import { parseDisplayPath } from '../paths/escape.js';
+import { absoluteBytes } from '../fs/byte-path.js';
 import type { HookCommand } from '../config/schema.js';
 import { runHook, type HookResult } from './run-hook.js';
 
@@ -23,13 +26,18 @@ export interface HookContext {
   parts: string[];
 }
 
+/**
+ * The hook's environment. Paths and part names are the real bytes (as arg text, which
+ * runHook passes on exactly): a spool given as an alias (a path that is not UTF-8) is its real
+ * path, a part name in the escaped form is its directory's name.
+ */
 export function hookEnv(c: HookContext, post?: { status: string; exit: number }): Record<string, string> {
   const env: Record<string, string> = {
-    HARDSNAP_SPOOL: path.resolve(c.spool),
+    HARDSNAP_SPOOL: argText(absoluteBytes(pathBytes(c.spool))),
     HARDSNAP_HOST: c.host,
     HARDSNAP_GENERATION: c.generation ?? '',
     // one name per line: a part name may hold spaces, never a control character (part-name.ts)
-    HARDSNAP_PARTS: c.parts.join('\n'),
+    HARDSNAP_PARTS: c.parts.map((p) => argText(parseDisplayPath(p))).join('\n'),
   };
   if (post) {
     env.HARDSNAP_STATUS = post.status;

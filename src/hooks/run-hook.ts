@@ -5,6 +5,8 @@
  * the run log. It never throws for the hook's own failure: the result says what happened.
  */
 import { spawn } from 'node:child_process';
+import { showArg } from '../paths/arg-text.js';
+import { exactExec } from './exact-exec.js';
 import type { HookCommand } from '../config/schema.js';
 
 export const OUTPUT_LIMIT = 64 * 1024;
@@ -30,8 +32,9 @@ export interface HookResult {
   ok: boolean;
 }
 
+/** The command as messages and the run log show it (bytes that are not UTF-8 escaped: \xHH). */
 export function describeHook(h: HookCommand): string {
-  return 'argv' in h ? h.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ') : h.shell;
+  return 'argv' in h ? h.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(showArg(a)))).join(' ') : showArg(h.shell);
 }
 
 /** Why a hook failed, in a few words (for messages). */
@@ -72,8 +75,10 @@ export function runHook(h: HookCommand, env: Record<string, string>, timeoutMs: 
     let settled = false;
     let timedOut = false;
     const timers: NodeJS.Timeout[] = [];
-    const child = spawn(file, args, {
-      env: { ...process.env, ...env },
+    // a command or an environment value with bytes that are not UTF-8 (arg text) keeps them
+    const plan = exactExec(file, args, { ...process.env, ...env });
+    const child = spawn(plan.file, plan.args, {
+      env: plan.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -106,7 +111,7 @@ export function runHook(h: HookCommand, env: Record<string, string>, timeoutMs: 
     };
     child.stdout.on('data', take);
     child.stderr.on('data', take);
-    child.on('error', (err: NodeJS.ErrnoException) => finish(null, null, `${err.code ?? 'error'}: ${file}`));
+    child.on('error', (err: NodeJS.ErrnoException) => finish(null, null, `${err.code ?? 'error'}: ${showArg(file)}`));
     let exited: { code: number | null; signal: string | null } | null = null;
     child.on('exit', (code, signal) => {
       exited = { code, signal };

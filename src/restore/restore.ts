@@ -12,6 +12,8 @@ import { displayPath, joinRel, parseDisplayPath } from '../paths/escape.js';
 import { ST, errnoName, sys, isRoot } from '../fs/native.js';
 import { typeOfMode } from '../fs/entry.js';
 import { manifestPath } from '../spool/layout.js';
+import { pathBytes } from '../paths/aliases.js';
+import { isInsideBytes, realBytes } from '../fs/byte-path.js';
 import type { Generation } from '../spool/names.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import { EntryError, SafeTarget, asideSuffix, openTargetDir, type Replacement } from './target.js';
@@ -94,11 +96,11 @@ export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
       sys.close(rootFd);
       throw notEmpty(req.to, t.existing);
     }
-  } else if (fs.existsSync(req.to)) {
-    const n = fs.readdirSync(req.to).length;
+  } else if (fs.existsSync(pathBytes(req.to))) {
+    const n = fs.readdirSync(pathBytes(req.to)).length;
     if (n > 0 && !req.force) throw notEmpty(req.to, n);
     // to look at what is in the way (SafeTarget in a dry run only looks)
-    const fd = sys.openat(sys.AT_FDCWD, req.to, sys.O_PATH | sys.O_DIRECTORY, 0);
+    const fd = sys.openat(sys.AT_FDCWD, pathBytes(req.to), sys.O_PATH | sys.O_DIRECTORY, 0);
     if (fd >= 0) rootFd = fd;
   }
   try {
@@ -107,7 +109,7 @@ export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
     // a usage error (bad --path) writes nothing: not even the DIR it created
     if (created && err instanceof HardsnapError && err.exit === 1) {
       try {
-        fs.rmdirSync(req.to);
+        fs.rmdirSync(pathBytes(req.to));
       } catch {
         // not empty after all: leave it
       }
@@ -123,21 +125,13 @@ function notEmpty(to: string, n: number): UsageError {
   });
 }
 
-/** The target must not be the spool or lie inside it: --force there could replace backups. */
+/**
+ * The target must not be the spool or lie inside it: --force there could replace backups.
+ * Compared as bytes (the nearest existing ancestor resolved, plus the rest): two names that
+ * differ only in bytes that are not UTF-8 are two names.
+ */
 function refuseInsideSpool(to: string, spool: string): void {
-  const real = (p: string): string => {
-    // the nearest existing ancestor, resolved, plus the rest
-    let head = path.resolve(p);
-    const rest: string[] = [];
-    while (!fs.existsSync(head) && path.dirname(head) !== head) {
-      rest.unshift(path.basename(head));
-      head = path.dirname(head);
-    }
-    return path.join(fs.realpathSync(head), ...rest);
-  };
-  const t = real(to);
-  const s = real(spool);
-  if (t === s || t.startsWith(s + path.sep)) {
+  if (isInsideBytes(realBytes(to), realBytes(spool))) {
     throw new UsageError(`the target ${to} lies inside the spool ${spool}: refusing to restore there`, {
       code: 'ETARGET', hint: 'restore into a directory outside the spool',
     });
@@ -190,11 +184,14 @@ function restoreInto(
   }
 }
 
-/** DIR/<part> (a part name may hold '/'): created beneath DIR, never through a link. */
+/**
+ * DIR/<part> (a part name may hold '/', and is in the escaped form: a component that is not
+ * UTF-8 is made with its real bytes): created beneath DIR, never through a link.
+ */
 function partTarget(target: SafeTarget, rootFd: number, part: string, onReplace: (r: Replacement) => void): number {
   let fd = rootFd;
   for (const c of part.split('/')) {
-    const next = target.dir(fd, Buffer.from(c), c);
+    const next = target.dir(fd, parseDisplayPath(c), c);
     if (next.replaced) onReplace(next.replaced);
     if (fd !== rootFd && fd >= 0) sys.close(fd);
     fd = next.fd;

@@ -12,7 +12,8 @@ import fs from 'node:fs';
 import { parseScan } from '../fs/entry.js';
 import { ST, SysError, errnoName, sys } from '../fs/native.js';
 import { displayPath } from '../paths/escape.js';
-import { HardsnapError } from '../core/errors.js';
+import { HardsnapError, errnoCode } from '../core/errors.js';
+import { pathBytes } from '../paths/aliases.js';
 
 export const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_MAGICLINKS;
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
@@ -42,15 +43,18 @@ export interface OpenedTarget {
  */
 export function openTargetDir(dir: string, create: boolean): OpenedTarget {
   let created = false;
-  if (create && !fs.existsSync(dir)) {
+  // by its bytes: `dir` may be an alias of a path that is not UTF-8 and does not exist yet
+  const bytes = pathBytes(dir);
+  if (create && !fs.existsSync(bytes)) {
     try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fs.mkdirSync(bytes, { recursive: true, mode: 0o700 });
       created = true;
     } catch (err) {
-      throw new HardsnapError('ETARGET', `cannot create the target ${dir}: ${(err as Error).message}`, { path: dir, cause: err, exit: 2 });
+      // the errno, not Node's message: it would show a path that is not UTF-8 with U+FFFD
+      throw new HardsnapError('ETARGET', `cannot create the target ${dir}: ${errnoCode(err) ?? (err as Error).message}`, { path: dir, cause: err, exit: 2 });
     }
   }
-  const fd = sys.openat(sys.AT_FDCWD, dir, sys.O_RDONLY | sys.O_DIRECTORY, 0);
+  const fd = sys.openat(sys.AT_FDCWD, bytes, sys.O_RDONLY | sys.O_DIRECTORY, 0);
   if (fd < 0) {
     const code = errnoName(fd);
     throw new HardsnapError('ETARGET', `cannot open the target directory ${dir}: ${code}`, {

@@ -28,6 +28,7 @@
 // pattern `excluded` returns false at once. About 150-170 ns per entry with 10 patterns on
 // this machine (Node 20), half of it the one Buffer-to-latin1 conversion. The walker does not descend into an excluded
 // directory, so a pattern only ever needs to match the entry itself, never its ancestors.
+import { bytesOfArg, hasRawBytes, showArg } from '../paths/arg-text.js';
 import { readFileSync } from 'node:fs';
 import { errnoCode, UsageError } from '../core/errors.js';
 import { displayPath } from '../paths/escape.js';
@@ -362,14 +363,16 @@ export function compileExcludes(patterns: (string | Buffer)[]): ExcludeMatcher {
  * name the file and line. A missing or unreadable file is a UsageError naming it.
  */
 export function readExcludeFile(file: string): Buffer[] {
+  // `file` may be arg text (a name that is not UTF-8: read by its bytes, shown escaped)
+  const shown = showArg(file);
   let data: Buffer;
   try {
-    data = readFileSync(file);
+    data = readFileSync(hasRawBytes(file) ? bytesOfArg(file) : file);
   } catch (err) {
     const code = errnoCode(err);
     const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(err)})`;
-    throw new UsageError(`exclude file ${file} ${why}: check the --exclude-from path`, {
-      path: file,
+    throw new UsageError(`exclude file ${shown} ${why}: check the --exclude-from path`, {
+      path: shown,
       code: 'EEXCLUDE',
     });
   }
@@ -386,7 +389,7 @@ export function readExcludeFile(file: string): Buffer[] {
       compilePattern(line);
     } catch (err) {
       if (!(err instanceof UsageError)) throw err;
-      throw new UsageError(`${file}:${lineNo}: ${err.message}`, { path: file, code: 'EEXCLUDE' });
+      throw new UsageError(`${shown}:${lineNo}: ${err.message}`, { path: shown, code: 'EEXCLUDE' });
     }
     patterns.push(line);
   }

@@ -9,6 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { HardsnapError, UsageError, errnoCode } from '../core/errors.js';
 import { PARTIAL_SUFFIX, compareGenerations, parseGenerationName, type Generation } from './names.js';
+import { displayPath, parseDisplayPath } from '../paths/escape.js';
+import { pathBytes } from '../paths/aliases.js';
+import { ensureDirBytes, pathOfBytes } from '../fs/byte-path.js';
 
 export const META_DIR = '.hardsnap';
 export const LAST = 'last';
@@ -34,8 +37,26 @@ export function hostDir(spool: string, host: string): string {
 export function hostMetaDir(spool: string, host: string): string {
   return path.join(hostDir(spool, host), META_DIR);
 }
+/**
+ * A part's directory. A part name is in the escaped form (src/spool/part-name.ts): a name with
+ * a backslash has bytes that are not UTF-8, and its directory is reached by those bytes, through
+ * an alias (src/fs/byte-path.ts; a part that does not exist yet: an alias where every lookup
+ * fails with ENOENT, until ensurePartDir makes it).
+ */
 export function partDir(spool: string, host: string, part: string): string {
-  return path.join(hostDir(spool, host), ...part.split('/'));
+  if (!part.includes('\\')) return path.join(hostDir(spool, host), ...part.split('/'));
+  return pathOfBytes(Buffer.concat([pathBytes(hostDir(spool, host)), Buffer.from('/'), parseDisplayPath(part)]));
+}
+
+/**
+ * The part's directory for a run that writes into it: for a name that is not UTF-8 it is made
+ * here, by its bytes, below the host directory (which the run's lock already made), with
+ * SPOOL_DIR_MODE.
+ * Other names are made by the run as before.
+ */
+export function ensurePartDir(spool: string, host: string, part: string): string {
+  if (!part.includes('\\')) return partDir(spool, host, part);
+  return ensureDirBytes(pathBytes(hostDir(spool, host)), parseDisplayPath(part), SPOOL_DIR_MODE);
 }
 export function partMetaDir(partDirPath: string): string {
   return path.join(partDirPath, META_DIR);
@@ -90,22 +111,24 @@ export function newestComplete(spool: string, host: string, part: string): Gener
  * own. Parts never nest, so the walk stops at the first one on each branch.
  */
 export function listParts(spool: string, host: string): string[] {
-  const root = hostDir(spool, host);
+  // names read as bytes: a part whose name is not UTF-8 is listed in its escaped form
+  const root = Buffer.from(hostDir(spool, host));
   const out: string[] = [];
-  const walk = (dir: string, rel: string[], depth: number) => {
-    let ents: fs.Dirent[];
+  const walk = (dir: Buffer, rel: string[], depth: number) => {
+    let ents: fs.Dirent<Buffer>[];
     try {
-      ents = fs.readdirSync(dir, { withFileTypes: true });
+      ents = fs.readdirSync(dir, { withFileTypes: true, encoding: 'buffer' });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
     for (const e of ents) {
-      if (!e.isDirectory() || e.name.startsWith('.') || e.name === LAST) continue;
-      if (parseGenerationName(e.name.replace(/\.partial$/, ''))) continue;
-      const sub = path.join(dir, e.name);
-      if (fs.existsSync(path.join(sub, META_DIR))) out.push([...rel, e.name].join('/'));
-      else if (depth < 16) walk(sub, [...rel, e.name], depth + 1);
+      const name = displayPath(e.name);
+      if (!e.isDirectory() || name.startsWith('.') || name === LAST) continue;
+      if (parseGenerationName(name.replace(/\.partial$/, ''))) continue;
+      const sub = Buffer.concat([dir, Buffer.from('/'), e.name]);
+      if (fs.existsSync(Buffer.concat([sub, Buffer.from('/' + META_DIR)]))) out.push([...rel, name].join('/'));
+      else if (depth < 16) walk(sub, [...rel, name], depth + 1);
     }
   };
   walk(root, [], 0);

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chmodDir } from '../fs/dir-mode.js';
 import { sys } from '../fs/native.js';
-import { META_DIR, SPOOL_DIR_MODE, hostDir, listHosts, listParts } from './layout.js';
+import { META_DIR, SPOOL_DIR_MODE, hostDir, listHosts, listParts, partDir } from './layout.js';
 
 /** Permission bits other users get through (group or other: read, write or search). */
 export const OPEN_BITS = 0o077 & ~SPOOL_DIR_MODE;
@@ -58,12 +58,13 @@ export function spoolTreeDirs(spool: string, hosts?: readonly string[]): SpoolDi
     for (const part of listParts(spool, host)) {
       const comps = part.split('/');
       for (let i = 1; i <= comps.length; i++) {
-        const d = path.join(h, ...comps.slice(0, i));
+        // partDir: a component that is not UTF-8 (escaped in the name) is reached by its bytes
+        const d = partDir(spool, host, comps.slice(0, i).join('/'));
         if (seen.has(d)) continue;
         seen.add(d);
         add(d);
       }
-      meta(path.join(h, ...comps));
+      meta(partDir(spool, host, part));
     }
   }
   return out;

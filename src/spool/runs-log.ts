@@ -1,6 +1,7 @@
 /** `<host>/.hardsnap/runs.jsonl`: one JSON line per run, appended with one write. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { showPathsDeep } from '../paths/aliases.js';
 import { ensureSpoolDir } from './layout.js';
 
 export interface RunRecord {
@@ -30,7 +31,8 @@ export function runsLogPath(hostDirPath: string): string {
 export function appendRun(hostDirPath: string, rec: RunRecord): void {
   const file = runsLogPath(hostDirPath);
   ensureSpoolDir(path.dirname(file));
-  fs.appendFileSync(file, JSON.stringify(rec) + '\n');
+  // paths as a human reads them: an alias of a path that is not UTF-8 in its escaped form
+  fs.appendFileSync(file, JSON.stringify(showPathsDeep(rec)) + '\n');
 }
 
 export function readRuns(hostDirPath: string): RunRecord[] {

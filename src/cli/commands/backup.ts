@@ -4,15 +4,20 @@ import { now } from '../../time/now.js';
 import { parseDuration } from '../../time/duration.js';
 import { runBackup } from '../../backup/run.js';
 import { sizeThreadPool } from '../../fs/thread-pool.js';
-import { parsePartArg } from '../../backup/validate.js';
-import { readExcludeFile } from '../../scan/exclude.js';
 import type { BackupOptions, BackupResult, PartSpec } from '../../backup/types.js';
 import { formatBytes, formatMs, type Output } from '../../ui/output.js';
-import { BackupProgress, forcedTty, progressMode } from '../../ui/progress.js';
+import { BackupProgress, forcedTty, progressMode, type Estimates } from '../../ui/progress.js';
+import { countAhead } from '../../scan/count-ahead.js';
+import { isAlias } from '../../paths/aliases.js';
+import { compileExcludes, readExcludeFile } from '../../scan/exclude.js';
+import fs from 'node:fs';
+import path from 'node:path';
 import { itemize } from '../../ui/itemize.js';
 import { readRuns } from '../../spool/runs-log.js';
 import { hostDir } from '../../spool/layout.js';
-import { addCommon, collect, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, collect, partSpecArg, resolveTarget, type CommonOptions } from '../common.js';
+import { commandLine } from '../argv.js';
+import { bytesOfArg, hasRawBytes } from '../../paths/arg-text.js';
 import type { CliContext } from '../context.js';
 import { addKeepOptions, type KeepOptions } from '../retention-options.js';
 import { backupOps, addOpsOptions, type OpsOptions } from '../backup-ops.js';
@@ -94,7 +99,46 @@ Examples:
   ).action(async (o: BackupCliOptions) => ctx.run(o, (out) => backup(o, ctx, out)));
 }
 
-/** The entry count of the part's last recorded run: the 100% of its progress bar. */
+/**
+ * What is known of a part's size when it starts, for the percentage and ETA of its progress
+ * (src/ui/progress.ts): its previous run's count; on a first run, the used inodes of the
+ * source's file system when the source is that file system's root; and a count of the source
+ * made ahead of the backup, started here.
+ */
+function estimatesOf(opts: BackupOptions, part: string): Estimates {
+  const spec = opts.parts.find((p) => p.name === part);
+  const previous = expectedEntries(opts.spool, opts.host, part);
+  // with a previous count, no count ahead: on an incremental run its directory reads would
+  // compete with the backup's own (measured: docs/CLI.md "Progress")
+  if (!spec || previous !== undefined) return { previous };
+  let counter: Estimates['counter'] = null;
+  try {
+    const skip = new Set<string>();
+    const sp = fs.statSync(opts.spool, { throwIfNoEntry: false });
+    if (sp) skip.add(`${sp.dev}:${sp.ino}`);
+    counter = countAhead({ source: spec.source, excludes: compileExcludes([...opts.exclude, ...(spec.exclude ?? [])]), oneFileSystem: opts.oneFileSystem, skip });
+  } catch {
+    /* no count: the bar shows what else it knows */
+  }
+  return { fileSystem: fileSystemEstimate(spec.source), counter };
+}
+
+/** The used inodes of the source's file system, when the source is its root (else unknown). */
+function fileSystemEstimate(source: string): number | undefined {
+  if (isAlias(source)) return undefined; // its parent is not path.join(source, '..')
+  try {
+    const st = fs.statSync(source);
+    const up = fs.statSync(path.join(source, '..'));
+    if (st.dev === up.dev && st.ino !== up.ino) return undefined; // not a mount root
+    const s = fs.statfsSync(source);
+    const used = s.files - s.ffree;
+    return s.files > 0 && used > 0 ? used : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The entry count of the part's last recorded run. */
 function expectedEntries(spool: string, host: string, part: string): number | undefined {
   try {
     const runs = readRuns(hostDir(spool, host));
@@ -140,9 +184,10 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   const cfg = ctx.config(o);
   const { spool, host } = resolveTarget(o, cfg);
   const parts: PartSpec[] = o.part?.length
-    ? o.part.map((a) => ({ ...parsePartArg(a) }))
+    ? o.part.map((a) => partSpecArg(a))
     : (cfg.parts ?? []).map((p) => ({ name: p.name, source: p.path, exclude: p.exclude }));
-  const exclude: (string | Buffer)[] = [...(o.exclude ?? cfg.exclude ?? [])];
+  // a pattern with bytes that are not UTF-8 is matched as those bytes
+  const exclude: (string | Buffer)[] = o.exclude ? o.exclude.map((x) => (hasRawBytes(x) ? bytesOfArg(x) : x)) : [...(cfg.exclude ?? [])];
   for (const f of o.excludeFrom ?? cfg.excludeFrom ?? []) exclude.push(...readExcludeFile(f));
   const opts: BackupOptions = {
     spool, host, parts, exclude,
@@ -153,7 +198,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     parallelParts: Boolean(o.parallelParts ?? cfg.parallelParts),
     waitMs: waitMs(o.wait ?? cfg.wait),
     now: now(),
-    command: ['hardsnap', ...process.argv.slice(2)].join(' '),
+    command: commandLine(),
     // the command line overrides the config, which overrides the defaults (part, verify, no checksum)
     dedup: o.dedup !== undefined ? dedupScope(o.dedup) : cfg.dedup ?? 'part',
     dedupVerify: (o.dedupVerify ?? cfg.dedupVerify) !== false,
@@ -166,9 +211,10 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   // before the first job on the pool: its size depends on where the spool and sources are
   sizeThreadPool([spool, ...parts.map((p) => p.source)]);
   const ops = backupOps(o, cfg, opts, out);
-  // a dry run prints one line per entry on stdout: no bars over it unless asked for
-  const mode = progressMode({ ...o, progress: o.progress ?? (opts.dryRun && !o.json ? false : undefined) }, out.tty);
-  const progress = new BackupProgress(mode, o.progress === true && !out.tty ? forcedTty() : process.stderr, (p) => expectedEntries(spool, host, p));
+  // a dry run prints one line per entry on stdout: no bars over it unless asked for; under
+  // --json stderr carries JSON lines: no bars either
+  const mode = progressMode({ ...o, progress: o.progress ?? (opts.dryRun || o.json ? false : undefined) }, out.tty);
+  const progress = new BackupProgress(mode, o.progress === true && !out.tty ? forcedTty() : process.stderr, (p) => estimatesOf(opts, p));
   if (mode === 'bars') out.interject = (line) => progress.log(line);
   const itemized = Boolean(o.verbose) && !o.quiet && !o.json && !opts.dryRun;
   const itemLine = (l: string) => (mode === 'bars' && process.stdout.isTTY ? progress.log(l) : out.print(l));

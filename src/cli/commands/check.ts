@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
 import { checkSpool, type SpoolReport } from '../../check/preflight.js';
+import fs from 'node:fs';
 import { spoolTreeChecks } from '../../check/spool-tree.js';
 import { octalMode, tightenSpoolDirs } from '../../spool/permissions.js';
-import { validateHost } from '../../spool/layout.js';
-import { addCommon, type CommonOptions } from '../common.js';
+import { addCommon, hostArg, spoolOf, type CommonOptions } from '../common.js';
+import { isAlias, pathBytes } from '../../paths/aliases.js';
+import { absoluteBytes, pathOfBytes } from '../../fs/byte-path.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 
@@ -40,20 +41,30 @@ const LABEL = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skip: 'SKIP' } as cons
 
 async function check(o: CheckOptions, ctx: CliContext, out: Output): Promise<number> {
   const cfg = ctx.config(o);
-  const spool = o.spool ?? cfg.spool;
-  if (!spool) throw new UsageError('no spool given', { hint: 'use --spool DIR or set spool: in --config' });
+  const spool = spoolOf(o, cfg);
   const host = o.host ?? cfg.host;
-  const hosts = host !== undefined ? [validateHost(host)] : undefined;
+  const hosts = host !== undefined ? [hostArg(host)] : undefined;
   const tightened = o.fixPermissions ? tightenSpoolDirs(spool, hosts) : [];
   for (const t of tightened) {
     if (t.after === null) out.warn(`cannot tighten ${t.path} (${octalMode(t.before)}): run as its owner or root`);
     else if (!o.json) out.print(`tightened ${t.path}: ${octalMode(t.before)} -> ${octalMode(t.after)}`);
   }
-  const r = checkSpool(spool);
+  const r = isAlias(spool) ? checkByteSpool(spool) : checkSpool(spool);
   r.checks.push(...spoolTreeChecks(spool, hosts));
   if (o.json) out.json({ ...r, ...(o.fixPermissions ? { tightened } : {}) });
   else printReport(r, out);
   return r.ok && tightened.every((t) => t.after !== null) ? 0 : 2;
+}
+
+/**
+ * A spool path that is not UTF-8 (an alias) and does not exist yet: probed in its nearest
+ * existing ancestor, found by bytes (the alias of a missing path has no parent to walk to).
+ */
+function checkByteSpool(spool: string): SpoolReport {
+  let anc = absoluteBytes(pathBytes(spool));
+  if (fs.existsSync(anc)) return checkSpool(spool);
+  while (!fs.existsSync(anc)) anc = absoluteBytes(Buffer.concat([anc, Buffer.from('/..')]));
+  return { ...checkSpool(pathOfBytes(anc)), spool };
 }
 
 function printReport(r: SpoolReport, out: Output): void {

@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { displayPath, parseDisplayPath } from '../../paths/escape.js';
+import { displayPath } from '../../paths/escape.js';
 import { lookup, versionChange, type Change } from '../../inspect/history.js';
 import { completeGenerations, currentIno, inodeNumbers, isoNs, openManifest, partsOf, type Target } from '../../inspect/manifests.js';
 import type { Generation } from '../../spool/names.js';
 import { leaseForReading } from '../reading.js';
 import type { ManifestEntry } from '../../manifest/format.js';
-import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, partNameArg, resolveTarget, type CommonOptions } from '../common.js';
+import { unescapeArg } from '../../paths/arg-text.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 
@@ -45,12 +46,13 @@ async function history(pathText: string, o: HistoryOptions, ctx: CliContext, out
   if (!o.part) throw new UsageError('history needs --part NAME', { hint: 'see `hardsnap list` for the parts' });
   let path: Buffer;
   try {
-    path = normalize(parseDisplayPath(pathText));
+    // the escaped form; a byte of the argument that is not UTF-8 stands for itself
+    path = normalize(unescapeArg(pathText));
   } catch (err) {
     throw new UsageError(`PATH: ${(err as Error).message}`);
   }
   const t = resolveTarget(o, ctx.config(o));
-  const [part] = partsOf(t, o.part) as [string];
+  const [part] = partsOf(t, partNameArg(o.part)) as [string];
   // a lease on every generation looked at: a prune running meanwhile keeps them all
   const reading = leaseForReading(t.spool, t.host, part, completeGenerations(t, part), out);
   try {

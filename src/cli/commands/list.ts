@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { listGenerations, listParts, partDir, requireHostDir } from '../../spool/layout.js';
 import { readPins } from '../../retention/pins.js';
-import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, partNameArg, resolveTarget, type CommonOptions } from '../common.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 
@@ -27,8 +27,9 @@ async function list(o: ListOptions, ctx: CliContext, out: Output): Promise<numbe
   const cfg = ctx.config(o);
   const { spool, host } = resolveTarget(o, cfg);
   requireHostDir(spool, host);
-  const parts = o.part ? [o.part] : listParts(spool, host);
-  if (o.part && !listParts(spool, host).includes(o.part)) throw new UsageError(`no part '${o.part}' for host '${host}' in ${spool}`);
+  const part = o.part !== undefined ? partNameArg(o.part) : undefined;
+  const parts = part !== undefined ? [part] : listParts(spool, host);
+  if (part !== undefined && !listParts(spool, host).includes(part)) throw new UsageError(`no part '${part}' for host '${host}' in ${spool}`);
   const pins = new Map(parts.map((p) => [p, readPins(partDir(spool, host, p))]));
   const rows = parts.flatMap((p) => listGenerations(spool, host, p)).map((g) => ({ ...g, pinned: pins.get(g.part)!.has(g.name) }));
   if (o.json) {

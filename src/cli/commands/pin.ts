@@ -3,7 +3,7 @@ import { UsageError } from '../../core/errors.js';
 import { listGenerations, listParts, partDir } from '../../spool/layout.js';
 import { setPinned } from '../../retention/pins.js';
 import type { Output } from '../../ui/output.js';
-import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, partNameArg, resolveTarget, type CommonOptions } from '../common.js';
 import type { CliContext } from '../context.js';
 
 interface PinOptions extends CommonOptions {
@@ -31,7 +31,7 @@ Examples:
 async function pin(generation: string, o: PinOptions, pinned: boolean, ctx: CliContext, out: Output): Promise<number> {
   const cfg = ctx.config(o);
   const { spool, host } = resolveTarget(o, cfg);
-  const part = o.part!;
+  const part = partNameArg(o.part!);
   if (!listParts(spool, host).includes(part)) throw new UsageError(`no part '${part}' for host '${host}' in ${spool}`, { hint: "see 'hardsnap list'" });
   const pdir = partDir(spool, host, part);
   if (pinned) {
@@ -40,6 +40,7 @@ async function pin(generation: string, o: PinOptions, pinned: boolean, ctx: CliC
     if (!g.complete) throw new UsageError(`generation ${generation} of part '${part}' is partial (an interrupted run); only complete generations can be pinned`);
   }
   const changed = setPinned(pdir, generation, pinned);
-  out.note(changed ? `${part}: ${pinned ? 'pinned' : 'unpinned'} ${generation}` : `${part}: ${generation} was already ${pinned ? 'pinned' : 'not pinned'}`);
+  if (o.json) out.json({ host, part, generation, pinned, changed });
+  else out.note(changed ? `${part}: ${pinned ? 'pinned' : 'unpinned'} ${generation}` : `${part}: ${generation} was already ${pinned ? 'pinned' : 'not pinned'}`);
   return 0;
 }

@@ -5,7 +5,8 @@ import { runPrune, type PartPrune } from '../../retention/prune.js';
 import { describeLeftovers } from '../../retention/trash.js';
 import { displayPath } from '../../paths/escape.js';
 import type { Output } from '../../ui/output.js';
-import { addCommon, collect, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, collect, partNameArg, resolveTarget, type CommonOptions } from '../common.js';
+import { commandLine } from '../argv.js';
 import type { CliContext } from '../context.js';
 import { addKeepOptions, rulesFrom, type KeepOptions } from '../retention-options.js';
 
@@ -49,9 +50,9 @@ async function prune(o: PruneCliOptions, ctx: CliContext, out: Output): Promise<
   const wait = o.wait ?? cfg.wait;
   const result = await runPrune(
     {
-      spool, host, parts: o.part ?? [], rules, now: now(), dryRun: Boolean(o.dryRun),
+      spool, host, parts: (o.part ?? []).map(partNameArg), rules, now: now(), dryRun: Boolean(o.dryRun),
       waitMs: wait === undefined || wait === false ? 0 : wait === true ? Number.POSITIVE_INFINITY : parseDuration(wait, '--wait'),
-      command: ['hardsnap', ...process.argv.slice(2)].join(' '),
+      command: commandLine(),
     },
     { onNote: (m) => out.note(m), onWarn: (m) => out.warn(m), onRemoved: (p, g) => out.note(`${p}: removed ${g}`) },
   );

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { displayPath, joinRel } from '../../paths/escape.js';
+import { displayPath, joinRel, parseDisplayPath } from '../../paths/escape.js';
 import { listGenerations, listParts, partDir, requireHostDir } from '../../spool/layout.js';
 import { now } from '../../time/now.js';
 import { parseWhen, type When } from '../../time/when.js';
@@ -8,7 +8,8 @@ import { chooseAll, chooseGeneration } from '../../restore/select.js';
 import { restore, type RestorePartChoice, type RestoreResult } from '../../restore/restore.js';
 import type { Replacement } from '../../restore/target.js';
 import { formatBytes, type Output } from '../../ui/output.js';
-import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, partNameArg, pathArg, resolveTarget, type CommonOptions } from '../common.js';
+import { unescapeArg } from '../../paths/arg-text.js';
 import type { CliContext } from '../context.js';
 import { GenerationGoneError } from '../../spool/leases.js';
 import { leaseForReading, presenceCheck } from '../reading.js';
@@ -57,6 +58,8 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
   if (!o.all && !o.part) throw new UsageError('restore needs --part NAME or --all');
   const cfg = ctx.config(o);
   const { spool, host } = resolveTarget(o, cfg);
+  const part = o.part !== undefined ? partNameArg(o.part) : undefined;
+  const to = pathArg(o.to);
   const when: When | undefined = o.at !== undefined ? parseWhen(o.at, now(), '--at') : undefined;
   requireHostDir(spool, host);
   const known = listParts(spool, host);
@@ -68,11 +71,11 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
     parts = c.parts;
     chosen = c.name;
   } else {
-    if (!known.includes(o.part!)) {
-      throw new UsageError(`no part '${o.part}' for host '${host}' in ${spool}`, { hint: known.length ? `its parts: ${known.join(', ')}` : 'run a backup first' });
+    if (!known.includes(part!)) {
+      throw new UsageError(`no part '${part}' for host '${host}' in ${spool}`, { hint: known.length ? `its parts: ${known.join(', ')}` : 'run a backup first' });
     }
-    const g = chooseGeneration(o.part!, listGenerations(spool, host, o.part!), when, o.at);
-    parts = [{ part: o.part!, generation: g, substituted: false }];
+    const g = chooseGeneration(part!, listGenerations(spool, host, part!), when, o.at);
+    parts = [{ part: part!, generation: g, substituted: false }];
     chosen = g.name;
   }
   for (const p of parts) {
@@ -85,7 +88,7 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
       for (const g of rd.gone) throw new GenerationGoneError(g.part, g.name, 'nothing was restored');
     }
     for (const p of parts) if (p.generation) p.assertPresent = presenceCheck(p.generation, 'the restore stopped; the target holds what was restored until then');
-    return restoreParts(o, spool, host, parts, chosen, out);
+    return restoreParts(o, spool, host, to, parts, chosen, out);
   } finally {
     for (const rd of readings) rd.release();
   }
@@ -102,7 +105,7 @@ interface Replaced {
 }
 
 function replacedOf(part: string, rel: Buffer, r: Replacement, all: boolean): Replaced {
-  const shown = (b: Buffer) => displayPath(all ? joinRel(Buffer.from(part), b) : b) || '.';
+  const shown = (b: Buffer) => displayPath(all ? joinRel(parseDisplayPath(part), b) : b) || '.';
   const slash = rel.lastIndexOf(0x2f);
   const parent = slash < 0 ? Buffer.alloc(0) : rel.subarray(0, slash);
   return {
@@ -118,16 +121,16 @@ function replacedLine(x: Replaced): string {
   return `would replace: ${x.path} (${x.found === 'symlink' ? `a symlink${x.target !== undefined ? ` -> ${x.target}` : ''}, removed, not followed` : 'a file or special file, removed'})`;
 }
 
-function restoreParts(o: RestoreCliOptions, spool: string, host: string, parts: RestorePartChoice[], chosen: string, out: Output): number {
+function restoreParts(o: RestoreCliOptions, spool: string, host: string, to: string, parts: RestorePartChoice[], chosen: string, out: Output): number {
   const replaced: Replaced[] = [];
   const r = restore(
-    { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to: o.to!, sub: o.path, force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
+    { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to, sub: subPath(o.path), force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
     {
       onNote: (m) => out.note(m),
       onWarn: (m) => out.warn(m),
       onProblem: (p) => out.warn(`not restored: ${p.part}: ${JSON.stringify(displayPath(p.path) || '.')}: ${p.code}: ${p.message}`),
       onEntry: o.dryRun && !o.json
-        ? (part, rel, e) => out.print(`${displayPath(o.all ? joinRel(Buffer.from(part), rel) : rel)}${e.type === 'dir' ? '/' : e.type === 'symlink' ? ` -> ${displayPath(e.target!)}` : ''}`)
+        ? (part, rel, e) => out.print(`${displayPath(o.all ? joinRel(parseDisplayPath(part), rel) : rel)}${e.type === 'dir' ? '/' : e.type === 'symlink' ? ` -> ${displayPath(e.target!)}` : ''}`)
         : undefined,
       onReplace: (part, rel, x) => {
         const item = replacedOf(part, rel, x, Boolean(o.all));
@@ -146,6 +149,19 @@ function restoreParts(o: RestoreCliOptions, spool: string, host: string, parts: 
     if (code) out.error(`${r.problems.length} entries not restored (listed above)`);
   }
   return code;
+}
+
+/**
+ * --path SUB as restore takes it (SPEC's escaped form): a byte of the argument that is not UTF-8
+ * stands for itself, as do escapes (`\xHH`, `\\`).
+ */
+function subPath(arg: string | undefined): string | undefined {
+  if (arg === undefined) return undefined;
+  try {
+    return displayPath(unescapeArg(arg));
+  } catch (err) {
+    throw new UsageError(`--path: ${(err as Error).message}`, { code: 'EPATH' });
+  }
 }
 
 function toJson(r: RestoreResult, chosen: string, exit: number): unknown {

@@ -9,7 +9,7 @@ import { formatFamilies } from '../../metrics/prometheus.js';
 import { writeMetricsFile } from '../../metrics/write.js';
 import type { Output } from '../../ui/output.js';
 import { UsageError } from '../../core/errors.js';
-import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, resolveTarget, spoolOf, type CommonOptions } from '../common.js';
 import type { CliContext } from '../context.js';
 
 interface StatusOptions extends CommonOptions {
@@ -46,8 +46,7 @@ Examples:
 
 async function status(o: StatusOptions, ctx: CliContext, out: Output): Promise<number> {
   const cfg = ctx.config(o);
-  const spool = o.spool ?? cfg.spool;
-  if (!spool) throw new UsageError('no spool given', { hint: 'use --spool DIR or set spool: in --config' });
+  const spool = spoolOf(o, cfg);
   const maxAgeMs = parseDuration(o.maxAge ?? DEFAULT_MAX_AGE, '--max-age');
   const t = now();
   let hosts: HostStatus[];
