@@ -48,15 +48,21 @@ export interface DiffCounts {
 }
 
 /** Calls onChange for every difference, in depth-first, name-sorted order; returns counts. */
+/** Whether a manifest records entries' attributes (format 3, not made with --no-xattrs). */
+export function recordsAttributes(m: ManifestReader): boolean {
+  return m.version >= 3 && !m.footer.xattrsSkipped;
+}
+
 export function diffManifests(a: ManifestReader, b: ManifestReader, onChange: (c: Change) => void): DiffCounts {
+  const attrs = recordsAttributes(a) && recordsAttributes(b);
   const counts: DiffCounts = { added: 0, removed: 0, content: 0, metadata: 0, carried: 0 };
   const emit = (c: Change) => {
     counts[c.kind]++;
     onChange(c);
   };
-  const rootChanges = metaChanges(a.root, b.root);
+  const rootChanges = metaChanges(a.root, b.root, attrs);
   if (rootChanges.length) emit({ kind: 'metadata', path: Buffer.alloc(0), type: 'dir', changes: rootChanges });
-  mergeDir(a, b, Buffer.alloc(0), emit);
+  mergeDir(a, b, Buffer.alloc(0), emit, attrs);
   for (const c of b.footer.carried?.first ?? []) {
     let path: Buffer;
     try {
@@ -69,15 +75,15 @@ export function diffManifests(a: ManifestReader, b: ManifestReader, onChange: (c
   return counts;
 }
 
-function mergeDir(a: ManifestReader, b: ManifestReader, rel: Buffer, emit: (c: Change) => void): void {
+function mergeDir(a: ManifestReader, b: ManifestReader, rel: Buffer, emit: (c: Change) => void, attrs: boolean): void {
   for (const [x, y] of byName(a.dir(rel) ?? [], b.dir(rel) ?? [])) {
     if (!y) onlyIn(a, joinRel(rel, x!.name), x!, 'removed', emit);
     else if (!x) onlyIn(b, joinRel(rel, y.name), y, 'added', emit);
     else {
       const path = joinRel(rel, x.name);
-      const kind = classify(x, y);
-      if (kind) emit({ kind, path, type: y.type, changes: kind === 'metadata' ? metaChanges(x, y) : contentChanges(x, y) });
-      if (x.type === 'dir' && y.type === 'dir') mergeDir(a, b, path, emit);
+      const kind = classify(x, y, attrs);
+      if (kind) emit({ kind, path, type: y.type, changes: kind === 'metadata' ? metaChanges(x, y, attrs) : contentChanges(x, y, attrs) });
+      if (x.type === 'dir' && y.type === 'dir') mergeDir(a, b, path, emit, attrs);
       else if (x.type === 'dir') subtree(a, path, 'removed', emit);
       else if (y.type === 'dir') subtree(b, path, 'added', emit);
     }
@@ -94,8 +100,11 @@ function subtree(m: ManifestReader, rel: Buffer, kind: 'added' | 'removed', emit
   for (const e of m.dir(rel) ?? []) onlyIn(m, joinRel(rel, e.name), e, kind, emit);
 }
 
-/** How an entry present in both generations changed, or null when it did not. */
-export function classify(a: ManifestEntry, b: ManifestEntry): 'content' | 'metadata' | null {
+/**
+ * How an entry present in both generations changed, or null when it did not. `attrs`: both
+ * records come from manifests that record attributes (recordsAttributes()).
+ */
+export function classify(a: ManifestEntry, b: ManifestEntry, attrs = true): 'content' | 'metadata' | null {
   if (a.type !== b.type) return 'content';
   if (a.type !== 'dir' && a.ino !== 0 && a.ino === b.ino) return null;
   switch (a.type) {
@@ -117,11 +126,11 @@ export function classify(a: ManifestEntry, b: ManifestEntry): 'content' | 'metad
     default:
       break;
   }
-  return metaChanges(a, b).length ? 'metadata' : null;
+  return metaChanges(a, b, attrs).length ? 'metadata' : null;
 }
 
 /** Mode, owner and mtime differences (the metadata a content-preserving change can touch). */
-export function metaChanges(a: ManifestEntry, b: ManifestEntry): MetaChange[] {
+export function metaChanges(a: ManifestEntry, b: ManifestEntry, attrs = true): MetaChange[] {
   const out: MetaChange[] = [];
   if (a.mode !== b.mode && a.type !== 'symlink') out.push({ field: 'mode', from: octal(a.mode), to: octal(b.mode) });
   if (a.uid !== b.uid) out.push({ field: 'uid', from: String(a.uid), to: String(b.uid) });
@@ -129,8 +138,8 @@ export function metaChanges(a: ManifestEntry, b: ManifestEntry): MetaChange[] {
   if (a.mtimeSec !== b.mtimeSec || a.mtimeNsec !== b.mtimeNsec) {
     out.push({ field: 'mtime', from: isoNs(a.mtimeSec, a.mtimeNsec), to: isoNs(b.mtimeSec, b.mtimeNsec) });
   }
-  // attributes are compared only where both records have them (format 3)
-  if (!sameXattrs(a.xattrs, b.xattrs) && (a.ctimeSec || a.ctimeNsec) && (b.ctimeSec || b.ctimeNsec)) {
+  // attributes are compared only where both manifests record them
+  if (attrs && !sameXattrs(a.xattrs, b.xattrs)) {
     const r = attributeReason(b.xattrs, a.xattrs);
     if (r.includes('acl')) out.push({ field: 'acl', from: 'before', to: 'changed' });
     if (r.includes('xattrs')) out.push({ field: 'xattrs', from: 'before', to: 'changed' });
@@ -138,12 +147,12 @@ export function metaChanges(a: ManifestEntry, b: ManifestEntry): MetaChange[] {
   return out;
 }
 
-function contentChanges(a: ManifestEntry, b: ManifestEntry): MetaChange[] {
+function contentChanges(a: ManifestEntry, b: ManifestEntry, attrs: boolean): MetaChange[] {
   const out: MetaChange[] = [];
   if (a.type !== b.type) return [{ field: 'type', from: a.type, to: b.type }];
   if (a.size !== b.size) out.push({ field: 'size', from: String(a.size), to: String(b.size) });
   if (a.hash !== null && b.hash !== null && a.hash !== b.hash) out.push({ field: 'hash', from: a.hash, to: b.hash });
   if (a.type === 'symlink') out.push({ field: 'target', from: displayPath(a.target ?? Buffer.alloc(0)), to: displayPath(b.target ?? Buffer.alloc(0)) });
   if (a.type === 'char' || a.type === 'block') out.push({ field: 'rdev', from: String(a.rdev), to: String(b.rdev) });
-  return [...out, ...metaChanges(a, b)];
+  return [...out, ...metaChanges(a, b, attrs)];
 }

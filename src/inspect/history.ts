@@ -32,10 +32,10 @@ export type Change =
   | 'carried';
 
 /** How `cur` differs from `prev`, the path's entry in the generation before (if it had one). */
-export function versionChange(prev: ManifestEntry | undefined, cur: ManifestEntry): Change {
+export function versionChange(prev: ManifestEntry | undefined, cur: ManifestEntry, attrs = true): Change {
   if (cur.flags & FLAG.CARRIED) return 'carried';
   if (!prev) return 'new';
-  const kind = classify(prev, cur);
+  const kind = classify(prev, cur, attrs);
   if (kind) return kind;
   return cur.type === 'dir' || (cur.ino !== 0 && prev.ino === cur.ino) ? 'same' : 'rewritten';
 }

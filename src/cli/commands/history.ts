@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { displayPath } from '../../paths/escape.js';
 import { lookup, versionChange, type Change } from '../../inspect/history.js';
+import { recordsAttributes } from '../../inspect/diff.js';
 import { completeGenerations, currentIno, inodeNumbers, isoNs, openManifest, partsOf, type Target } from '../../inspect/manifests.js';
 import type { Generation } from '../../spool/names.js';
 import { leaseForReading } from '../reading.js';
@@ -65,13 +66,16 @@ async function history(pathText: string, o: HistoryOptions, ctx: CliContext, out
 function historyLeased(gens: Generation[], path: Buffer, part: string, t: Target, o: HistoryOptions, out: Output): number {
   const rows: Record<string, unknown>[] = [];
   let prev: ManifestEntry | undefined;
+  let prevAttrs = false;
   let failed = 0;
   for (const g of gens) {
     let e: ManifestEntry | undefined;
+    let attrs = false;
     try {
       const m = openManifest(t, part, g.name);
       try {
         e = lookup(m, path);
+        attrs = recordsAttributes(m);
         // a spool copied to another disk since: the number the file has now, so that versions
         // on both sides of the move compare
         if (e && e.type !== 'dir' && inodeNumbers(m, g.path) === 'moved') e = { ...e, ino: currentIno(g.path, path) };
@@ -88,8 +92,9 @@ function historyLeased(gens: Generation[], path: Buffer, part: string, t: Target
       prev = undefined;
       continue;
     }
-    const change = versionChange(prev, e);
+    const change = versionChange(prev, e, attrs && prevAttrs);
     prev = e;
+    prevAttrs = attrs;
     const mtime = isoNs(e.mtimeSec, e.mtimeNsec);
     rows.push({
       generation: g.name, type: e.type, size: e.size, mtime, mode: '0' + e.mode.toString(8), uid: e.uid, gid: e.gid,
