@@ -49,6 +49,8 @@ describe('npm package', () => {
     const src = path.join(tmp, 'src');
     makeTree(src, { 'etc/hosts': '127.0.0.1 localhost\n', 'etc/motd': 'hello\n' });
     const spool = path.join(tmp, 'spool');
+    const i = sh(bin, ['init', '--spool', spool], { cwd: tmp });
+    expect(i.code, i.out).toBe(0);
     const b = sh(bin, ['backup', '--spool', spool, '--host', 'h', '--part', `etc=${src}`], { cwd: tmp, env: { HARDSNAP_NOW: '2026-01-01T03:00:00Z' } });
     expect(b.code, b.out).toBe(0);
     expect(b.out).toBe('');

@@ -5,11 +5,12 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 import { readRunsLog } from './ops-helpers.js';
+import { makeSpool } from './helpers/spool.js';
 
 const at = (t: string) => ({ env: { HARDSNAP_NOW: t } });
 
 function setup(tmp: string, host = 'web1') {
-  const spool = path.join(tmp, 'spool');
+  const spool = makeSpool(path.join(tmp, 'spool'));
   const a = path.join(tmp, 'a');
   const b = path.join(tmp, 'b');
   makeTree(a, { x: 'x', y: 'yy' });

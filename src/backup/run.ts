@@ -9,7 +9,6 @@ import { HardsnapError, type ExitCode } from '../core/errors.js';
 import { displayPath } from '../paths/escape.js';
 import { isRoot } from '../fs/native.js';
 import { compileExcludes } from '../scan/exclude.js';
-import { preflightNewSpool } from '../check/preflight.js';
 import { acquireLock } from '../spool/lock.js';
 import { hostDir, listGenerations, manifestPath, partDir } from '../spool/layout.js';
 import { newGenerationName } from '../spool/names.js';
@@ -53,7 +52,7 @@ function chooseName(o: BackupOptions): string {
 export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<BackupResult> {
   const started = new Date();
   try {
-    validateBackup(o);
+    validateBackup(o, ev.onNote);
     const skipped = skipReason(o.spool, o.host, o.parts.map((p) => p.name), o.now, o.minIntervalMs ?? 0);
     if (skipped) return skip(o, started, skipped);
     if (!o.hooks?.pre) checkNotEmpty(o); // with a pre hook, after it: it may fill a part
@@ -81,21 +80,6 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
   if (!isRoot() && !o.dryRun) events.onNote('not running as root: owners and groups are recorded in the manifest but not applied to the files in the spool');
 
   const hdir = hostDir(o.spool, o.host);
-  // the first backup into a new spool checks its file system first (hard links above all)
-  const firstRun = !o.dryRun && !fs.existsSync(path.join(o.spool, 'rsync'));
-  const created = !o.dryRun && !fs.existsSync(o.spool);
-  if (created) {
-    fs.mkdirSync(o.spool, { recursive: true });
-    events.onNote(`created the spool ${o.spool}`);
-  }
-  if (firstRun) {
-    try {
-      preflightNewSpool(o.spool, events.onNote);
-    } catch (err) {
-      if (created) fs.rmSync(o.spool, { recursive: true, force: true }); // we made it, the probe emptied it
-      throw err;
-    }
-  }
   const lock = o.dryRun ? null : await acquireLock(hdir, o.command, {
     waitMs: o.waitMs,
     onWait: (h) => events.onNote(`waiting for the lock held by pid ${h.pid} (${h.command})`),

@@ -1,12 +1,14 @@
 /**
  * Checks everything about a backup's input before anything is written: part names, sources,
- * the spool. Bad input is a UsageError (exit 1, nothing created); a source root that is
- * missing or empty (an unmounted file system) is a failure of the run (exit 2).
+ * the spool. Bad input is a UsageError (exit 1, nothing created); a spool that is missing or
+ * unmarked, or a source root that is missing or empty (an unmounted file system), is a failure
+ * of the run (exit 2).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { listParts, validateHost } from '../spool/layout.js';
+import { markLegacy, requireSpool } from '../spool/marker.js';
 import { checkNoNesting, validatePartName } from '../spool/part-name.js';
 import type { BackupOptions } from './types.js';
 
@@ -32,25 +34,20 @@ function isInside(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-/** The nearest existing ancestor of p (for "is the spool writable" when it must be created). */
-function existingAncestor(p: string): string {
-  let cur = path.resolve(p);
-  while (!fs.existsSync(cur)) cur = path.dirname(cur);
-  return cur;
-}
-
-export function validateBackup(o: BackupOptions): void {
+export function validateBackup(o: BackupOptions, onNote: (m: string) => void = () => {}): void {
   validateHost(o.host);
   if (!o.parts.length) throw new UsageError('nothing to back up: give at least one --part NAME=PATH');
   for (const p of o.parts) validatePartName(p.name);
+  // never create a spool: a missing or unmarked one is an unmounted file system (exit 2)
+  const spoolState = requireSpool(o.spool);
   checkNoNesting(o.parts.map((p) => p.name), listParts(o.spool, o.host));
   const spoolReal = realpathOrSelf(o.spool);
-  const anc = existingAncestor(o.spool);
-  if (!fs.statSync(anc).isDirectory()) throw new UsageError(`spool ${o.spool} is not a directory (${anc} is a file)`);
-  try {
-    fs.accessSync(anc, fs.constants.W_OK);
-  } catch (err) {
-    throw new UsageError(`spool ${o.spool} is not writable (${(err as NodeJS.ErrnoException).code} on ${anc})`, { hint: 'check its permissions and that it is mounted read-write' });
+  if (!o.dryRun) {
+    try {
+      fs.accessSync(o.spool, fs.constants.W_OK);
+    } catch (err) {
+      throw new UsageError(`spool ${o.spool} is not writable (${(err as NodeJS.ErrnoException).code})`, { hint: 'check its permissions and that it is mounted read-write' });
+    }
   }
   for (const p of o.parts) {
     if (!path.isAbsolute(p.source) && !p.source) throw new UsageError(`part '${p.name}' has an empty source path`);
@@ -68,6 +65,7 @@ export function validateBackup(o: BackupOptions): void {
       throw new UsageError(`source of part '${p.name}' (${p.source}) lies inside the spool ${o.spool}`, { hint: 'back up something outside the spool' });
     }
   }
+  if (spoolState === 'legacy' && !o.dryRun) markLegacy(o.spool, onNote);
 }
 
 /** An empty source root is most often an unmounted file system: refuse to publish it. */

@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { primaryIPv4 } from '../spool/host-id.js';
 import { validateHost } from '../spool/layout.js';
-import type { OutputOptions } from '../ui/output.js';
+import { requireSpool } from '../spool/marker.js';
+import type { Output, OutputOptions } from '../ui/output.js';
 
 export interface CommonOptions extends OutputOptions {
   spool?: string;
@@ -32,6 +33,17 @@ export function resolveTarget(o: CommonOptions, fromConfig: { spool?: string; ho
   if (!spool) throw new UsageError('no spool given', { hint: 'use --spool DIR or set spool: in --config' });
   const host = validateHost(o.host ?? fromConfig.host ?? primaryIPv4());
   return { spool, host };
+}
+
+/**
+ * resolveTarget for a command that uses the spool: a missing or unmarked spool (an unmounted
+ * file system) is refused with the same error by every command (exit 2). `mark`: the command
+ * writes to the spool, and marks one an earlier version made.
+ */
+export function spoolTarget(o: CommonOptions, fromConfig: { spool?: string; host?: string }, out: Output, mark = false): Target {
+  const t = resolveTarget(o, fromConfig);
+  requireSpool(t.spool, { mark, onNote: (m) => out.note(m) });
+  return t;
 }
 
 export function collect(value: string, previous: string[] = []): string[] {

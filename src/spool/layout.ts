@@ -12,6 +12,8 @@ import { PARTIAL_SUFFIX, compareGenerations, parseGenerationName, type Generatio
 
 export const META_DIR = '.hardsnap';
 export const LAST = 'last';
+/** The mode of a spool directory hardsnap creates (`hardsnap init`): not readable by others. */
+export const SPOOL_DIR_MODE = 0o700;
 
 export function hostDir(spool: string, host: string): string {
   return path.join(path.resolve(spool), 'rsync', host);

@@ -11,8 +11,9 @@ export function register(program: Command, ctx: CliContext): void {
       .command('check')
       .description('preflight of the spool file system: hard links, symlinks, ownership, ns mtimes, atomic rename, free space and inodes, NFS mount options')
       .addHelpText('after', `
-Runs every probe in a private directory <spool>/.hardsnap-check-<pid>/ and removes it. The first
-backup into a new spool runs the same checks and refuses to start when a required one fails.
+Runs every probe in a private directory <spool>/.hardsnap-check-<pid>/ and removes it.
+'hardsnap init --spool DIR' runs the same checks and refuses to make a spool when a required one
+fails.
 
 Exit codes: 0 every required check passed (warnings allowed); 1 bad usage; 2 a required check
 failed (the spool cannot hold backups).
@@ -35,7 +36,7 @@ async function check(o: CommonOptions, ctx: CliContext, out: Output): Promise<nu
 }
 
 function printReport(r: SpoolReport, out: Output): void {
-  if (r.probed !== r.spool) out.print(`spool ${r.spool} does not exist yet: probed ${r.probed}, where it would be created`);
+  if (r.probed !== r.spool) out.print(`spool ${r.spool} does not exist yet: probed ${r.probed}, where 'hardsnap init --spool' would create it`);
   else out.print(`spool ${r.spool}`);
   if (r.mount) out.print(`on ${r.mount.source} ${r.mount.mountPoint} type ${r.mount.fstype}${r.mount.nfs ? ' (NFS)' : ''} (${r.mount.mountOptions.join(',')})`);
   const w = Math.max(...r.checks.map((c) => c.title.length));

@@ -5,7 +5,7 @@ import { now } from '../../time/now.js';
 import { parseWhen } from '../../time/when.js';
 import { diffManifests, type Change } from '../../inspect/diff.js';
 import { generationAt, openManifest, partsOf } from '../../inspect/manifests.js';
-import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, spoolTarget, type CommonOptions } from '../common.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 
@@ -43,7 +43,7 @@ async function diff(aText: string, bText: string, o: DiffOptions, ctx: CliContex
   const t0 = now();
   const whenA = parseWhen(aText, t0, 'diff A');
   const whenB = parseWhen(bText, t0, 'diff B');
-  const t = resolveTarget(o, ctx.config(o));
+  const t = spoolTarget(o, ctx.config(o), out);
   const [part] = partsOf(t, o.part) as [string];
   const ga = generationAt(t, part, whenA, aText, 'diff A');
   const gb = generationAt(t, part, whenB, bText, 'diff B');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { partUsage, type PartUsage } from '../../inspect/du.js';
 import { completeGenerations, openManifest, partsOf } from '../../inspect/manifests.js';
-import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, spoolTarget, type CommonOptions } from '../common.js';
 import { formatBytes, type Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 
@@ -33,7 +33,7 @@ Examples:
 }
 
 async function du(o: DuOptions, ctx: CliContext, out: Output): Promise<number> {
-  const t = resolveTarget(o, ctx.config(o));
+  const t = spoolTarget(o, ctx.config(o), out);
   const parts: PartUsage[] = [];
   for (const part of partsOf(t, o.part)) {
     const gens = completeGenerations(t, part).map((g) => g.name);

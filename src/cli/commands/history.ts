@@ -4,7 +4,7 @@ import { displayPath, parseDisplayPath } from '../../paths/escape.js';
 import { lookup, versionChange, type Change } from '../../inspect/history.js';
 import { completeGenerations, isoNs, openManifest, partsOf } from '../../inspect/manifests.js';
 import type { ManifestEntry } from '../../manifest/format.js';
-import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, spoolTarget, type CommonOptions } from '../common.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 
@@ -46,7 +46,7 @@ async function history(pathText: string, o: HistoryOptions, ctx: CliContext, out
   } catch (err) {
     throw new UsageError(`PATH: ${(err as Error).message}`);
   }
-  const t = resolveTarget(o, ctx.config(o));
+  const t = spoolTarget(o, ctx.config(o), out);
   const [part] = partsOf(t, o.part) as [string];
   const rows: Record<string, unknown>[] = [];
   let prev: ManifestEntry | undefined;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { hostDir, listGenerations, listParts, partDir } from '../../spool/layout.js';
 import { readPins } from '../../retention/pins.js';
-import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, spoolTarget, type CommonOptions } from '../common.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 import fs from 'node:fs';
@@ -26,7 +26,7 @@ Examples:
 
 async function list(o: ListOptions, ctx: CliContext, out: Output): Promise<number> {
   const cfg = ctx.config(o);
-  const { spool, host } = resolveTarget(o, cfg);
+  const { spool, host } = spoolTarget(o, cfg, out);
   if (!fs.existsSync(hostDir(spool, host))) throw new UsageError(`no backups of host '${host}' in the spool ${spool}`, { hint: 'check --spool and --host' });
   const parts = o.part ? [o.part] : listParts(spool, host);
   if (o.part && !listParts(spool, host).includes(o.part)) throw new UsageError(`no part '${o.part}' for host '${host}' in ${spool}`);

@@ -3,7 +3,7 @@ import { now } from '../../time/now.js';
 import { parseDuration } from '../../time/duration.js';
 import { runPrune, type PartPrune } from '../../retention/prune.js';
 import type { Output } from '../../ui/output.js';
-import { addCommon, collect, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, collect, spoolTarget, type CommonOptions } from '../common.js';
 import type { CliContext } from '../context.js';
 import { addKeepOptions, rulesFrom, type KeepOptions } from '../retention-options.js';
 
@@ -42,7 +42,7 @@ Examples:
 
 async function prune(o: PruneCliOptions, ctx: CliContext, out: Output): Promise<number> {
   const cfg = ctx.config(o);
-  const { spool, host } = resolveTarget(o, cfg);
+  const { spool, host } = spoolTarget(o, cfg, out, !o.dryRun);
   const rules = rulesFrom(o, cfg);
   const wait = o.wait ?? cfg.wait;
   const result = await runPrune(

@@ -8,7 +8,7 @@ import { parseWhen, type When } from '../../time/when.js';
 import { chooseAll, chooseGeneration } from '../../restore/select.js';
 import { restore, type RestorePartChoice, type RestoreResult } from '../../restore/restore.js';
 import { formatBytes, type Output } from '../../ui/output.js';
-import { addCommon, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, spoolTarget, type CommonOptions } from '../common.js';
 import type { CliContext } from '../context.js';
 
 interface RestoreCliOptions extends CommonOptions {
@@ -54,7 +54,7 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
   if (o.all && o.path !== undefined) throw new UsageError('--path needs --part, not --all');
   if (!o.all && !o.part) throw new UsageError('restore needs --part NAME or --all');
   const cfg = ctx.config(o);
-  const { spool, host } = resolveTarget(o, cfg);
+  const { spool, host } = spoolTarget(o, cfg, out);
   const when: When | undefined = o.at !== undefined ? parseWhen(o.at, now(), '--at') : undefined;
   if (!fs.existsSync(hostDir(spool, host))) throw new UsageError(`no backups of host '${host}' in the spool ${spool}`, { hint: 'check --spool and --host' });
   const known = listParts(spool, host);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../time/duration.js';
 import { parsePartArg } from '../../backup/validate.js';
 import type { Output } from '../../ui/output.js';
-import { addCommon, collect, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, collect, spoolTarget, type CommonOptions } from '../common.js';
 import type { CliContext } from '../context.js';
 
 interface WatchCliOptions extends CommonOptions {
@@ -46,7 +46,7 @@ function backupArgs(o: WatchCliOptions): string[] {
 
 async function watch(o: WatchCliOptions, ctx: CliContext, out: Output): Promise<number> {
   const cfg = ctx.config(o);
-  const { spool, host } = resolveTarget(o, cfg);
+  const { spool, host } = spoolTarget(o, cfg, out, true);
   const parts = o.part?.length
     ? o.part.map((a) => parsePartArg(a))
     : (cfg.parts ?? []).map((p) => ({ name: p.name, source: p.path }));
