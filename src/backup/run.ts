@@ -148,6 +148,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
         generation: failure ? null : generation,
         exit,
         status,
+        partNames: o.parts.map((p) => p.name),
         parts: Object.fromEntries(built.map((b) => [b.part, {
           ...b.stats, resumed: b.resumed, compared: b.compared, previous: b.previous,
           journal: b.journal.used, journalReason: b.journal.reason, journalDirty: b.journal.dirty,
@@ -195,7 +196,7 @@ function skip(o: BackupOptions, started: Date, reason: string): BackupResult {
   if (!o.dryRun) {
     appendRun(hostDir(o.spool, o.host), {
       command: o.command, start: started.toISOString(), end: ended.toISOString(), durationMs: ended.getTime() - started.getTime(),
-      generation: null, exit: 0, status: 'skipped', skipped: reason, parts: {}, problems: 0, vanished: 0,
+      generation: null, exit: 0, status: 'skipped', skipped: reason, partNames: o.parts.map((p) => p.name), parts: {}, problems: 0, vanished: 0,
     });
   }
   return {
@@ -216,6 +217,6 @@ function recordEarlyFailure(o: BackupOptions, started: Date, err: unknown): void
   const ended = new Date();
   appendRun(hdir, {
     command: o.command, start: started.toISOString(), end: ended.toISOString(), durationMs: ended.getTime() - started.getTime(),
-    generation: null, exit: 2, status: 'failed', error: err.message, parts: {}, problems: 0, vanished: 0,
+    generation: null, exit: 2, status: 'failed', error: err.message, partNames: o.parts.map((p) => p.name), parts: {}, problems: 0, vanished: 0,
   });
 }

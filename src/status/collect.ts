@@ -1,11 +1,12 @@
 /**
  * What `status` reports, as data: per host and part the newest complete generation, its age,
- * and the last run's result (from runs.jsonl), each part judged OK, WARNING or CRITICAL with
- * the reasons. Runs skipped by --min-interval are not "the last run": they did nothing.
+ * and the result of the part's own last run (from runs.jsonl: a run of other parts says nothing
+ * about it), each part judged OK, WARNING or CRITICAL with the reasons. Runs skipped by
+ * --min-interval are not "the last run": they did nothing.
  */
 import fs from 'node:fs';
 import { hostDir, listGenerations, listParts } from '../spool/layout.js';
-import { readRuns, type RunRecord } from '../spool/runs-log.js';
+import { readRuns, runConcerns, type RunRecord } from '../spool/runs-log.js';
 import { formatDuration } from '../time/duration.js';
 
 export type State = 'OK' | 'WARNING' | 'CRITICAL';
@@ -21,6 +22,8 @@ export interface PartStatus {
   partials: number;
   /** counts of the newest run that built this part */
   stats: Record<string, number | string | boolean | null> | null;
+  /** the newest run for this part (not skipped): what its state is judged by */
+  lastRun: RunSummary | null;
   state: State;
   reasons: string[];
 }
@@ -39,6 +42,7 @@ export interface RunSummary {
 
 export interface HostStatus {
   host: string;
+  /** the newest run of the host, whatever parts it was for (metrics) */
   lastRun: RunSummary | null;
   /** the newest run skipped by --min-interval, when it is newer than lastRun */
   lastSkipped: string | null;
@@ -64,7 +68,7 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
   const hdir = hostDir(spool, host);
   const runs = fs.existsSync(hdir) ? readRuns(hdir) : [];
   const real = runs.filter((r) => r.status !== 'skipped');
-  const last = real.at(-1) ?? null;
+  const hostLast = real.at(-1) ?? null;
   const lastAny = runs.at(-1);
   const names = expected.length ? [...new Set(expected)].sort() : listParts(spool, host);
   const parts = names.map((part): PartStatus => {
@@ -73,6 +77,8 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     const newest = complete.at(-1) ?? null;
     const ageMs = newest ? now.getTime() - newest.time.getTime() : null;
     const withStats = [...real].reverse().find((r) => r.parts && r.parts[part]);
+    // each part by its own last run: a run of other parts says nothing about this one
+    const last = real.findLast((r) => runConcerns(r, part)) ?? null;
     const reasons: string[] = [];
     let state: State = 'OK';
     const raise = (s: State, why: string) => {
@@ -81,17 +87,22 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     };
     if (!newest) raise('CRITICAL', 'no complete generation');
     if (last?.status === 'failed') raise('CRITICAL', `last run failed (exit ${last.exit})${last.error ? `: ${last.error}` : ''}`);
-    if (last?.status === 'partial') raise('WARNING', `last run published with ${last.problems} problems, ${last.vanished} vanished (exit ${last.exit})`);
+    if (last?.status === 'partial') {
+      // a run of several parts: this part's own counts, when the record has them
+      const own = last.parts?.[part];
+      const [problems, vanished] = own ? [Number(own.problems ?? 0), Number(own.vanished ?? 0)] : [last.problems, last.vanished];
+      if (problems || vanished || !own) raise('WARNING', `last run published with ${problems} problems, ${vanished} vanished (exit ${last.exit})`);
+    }
     if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs) raise('WARNING', `newest generation is ${formatDuration(ageMs!)} old, more than --max-age ${formatDuration(maxAgeMs)}`);
     return {
       host, part, newest: newest?.name ?? null, newestTime: newest?.time.toISOString() ?? null, ageMs,
       generations: complete.length, partials: gens.length - complete.length,
-      stats: withStats ? withStats.parts[part]! : null, state, reasons,
+      stats: withStats ? withStats.parts[part]! : null, lastRun: last ? summary(last) : null, state, reasons,
     };
   });
   return {
     host,
-    lastRun: last ? summary(last) : null,
+    lastRun: hostLast ? summary(hostLast) : null,
     lastSkipped: lastAny && lastAny.status === 'skipped' ? lastAny.end : null,
     parts,
     problem: parts.length ? null : fs.existsSync(hdir) ? `host '${host}' has no parts in ${spool}` : `no backups of host '${host}' in ${spool}`,
