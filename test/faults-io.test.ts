@@ -387,8 +387,16 @@ describe('two runs at once', () => {
     const a = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(1), HARDSNAP_TEST_PAUSE_AT: 'before-publish' } });
     const lock = path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock');
     await waitForFile(lock, 30_000);
-    const holder = JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number };
-    expect(holder.pid).toBe(a.pid);
+    // the lock is created, then written: wait for the JSON, not only the name
+    const parsed = () => {
+      try {
+        return JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number };
+      } catch {
+        return null;
+      }
+    };
+    await waitFor(() => parsed() !== null, 10_000, 10, 'the lock to be written');
+    expect(parsed()!.pid).toBe(a.pid);
     a.killGroup('SIGKILL');
     await a.exited;
     const r = hardsnap([...args, '--verbose'], { env: { HARDSNAP_NOW: day(2) } });

@@ -139,8 +139,10 @@ describe('hooks', () => {
     await new Promise((res) => setTimeout(res, 100)); // the pid written in full
     const pid = Number(fs.readFileSync(bg, 'utf8'));
     child.kill('SIGTERM'); // hardsnap alone, as cron or an admin would
-    const { signal } = await child.exited;
-    expect(signal).toBe('SIGTERM');
+    const { code } = await child.exited;
+    // stopped cleanly: the hook's group first, then one line and 128 + 15 (test/interrupt.test.ts)
+    expect(code, child.out.stderr).toBe(143);
+    expect(child.out.stderr).toMatch(/^hardsnap: error: interrupted by SIGTERM while the pre hook ran: nothing published/m);
     const alive = await stillRunning(pid);
     child.killGroup('SIGKILL'); // clean up whatever is left of the test's group
     expect(alive, `hook child ${pid} outlived hardsnap`).toBe(false);

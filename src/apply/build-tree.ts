@@ -12,6 +12,7 @@
  * that the source no longer has are removed. Existing inodes are never written to.
  */
 import { HardsnapError } from '../core/errors.js';
+import { pauseArmed, pauseDir, testPauseAsync } from '../core/test-pause.js';
 import { joinRel } from '../paths/escape.js';
 import { MODE_BITS, parseScan, type Meta, type SourceEntry } from '../fs/entry.js';
 import { IO, ST, STAGE, errnoName, hashHex, splitStaged, sys } from '../fs/native.js';
@@ -66,6 +67,11 @@ export interface BuildOptions {
    */
   onPlan?(rel: Buffer, d: Decision, e: Meta, how?: PlanOutcome): void;
   onProgress?(s: BuildStats): void;
+  /**
+   * the run was asked to stop (a signal): no new job is started, those in flight finish, every
+   * descriptor is closed, and run() throws the signal's reason; the partial tree stays to resume
+   */
+  signal?: AbortSignal;
 }
 
 interface Frame {
@@ -190,6 +196,10 @@ export class TreeBuilder {
   private readonly prepared = new Set<Subdir>();
   private readonly scanMaxAge = Number(process.env.HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS ?? SCAN_AHEAD_MAX_AGE_MS);
 
+  private readonly onAbort = () => {
+    this.fatalError ??= this.o.signal!.reason;
+  };
+
   constructor(private readonly o: BuildOptions) {
     if (o.dedup && !o.dryRun) this.selfRoot = o.dedup.addRoot(o.dstRootFd, 'this generation', false);
   }
@@ -199,6 +209,8 @@ export class TreeBuilder {
     const o = this.o;
     const root = newFrame(Buffer.alloc(0), o.srcRootFd, o.dstRootFd, o.prevRootFd, o.rootMeta);
     const stack: Frame[] = [root];
+    o.signal?.throwIfAborted();
+    o.signal?.addEventListener('abort', this.onAbort, { once: true });
     try {
       await this.processDir(root);
       while (stack.length) {
@@ -224,6 +236,7 @@ export class TreeBuilder {
       await this.allFinished();
       for (const f of stack) if (f !== root) this.closeFrame(f);
       for (const sub of this.prepared) this.closePrepared(sub.spool!);
+      o.signal?.removeEventListener('abort', this.onAbort);
     }
     return this.manifestEntry(Buffer.alloc(0), o.rootMeta, 0, 0, null);
   }
@@ -431,6 +444,7 @@ export class TreeBuilder {
     this.blockQueue.push(f);
     const prevList = this.prevEntries(f);
     const entries = this.listDir(f, prevList);
+    if (pauseArmed('after-scan') && f.rel.equals(pauseDir())) await testPauseAsync('after-scan', o.signal);
     if (typeof entries === 'number') {
       this.problem(f.rel, errnoName(entries), 'cannot read directory');
       f.sealed = true;
@@ -443,6 +457,7 @@ export class TreeBuilder {
     // a regular file recorded exactly as it is now is linked, its record copied (the common case)
     const fastLinks = f.prev >= 0 && !o.checksum && !o.dryRun;
     for (const e of entries) {
+      if (this.fatalError) break; // a fatal error or a signal: nothing more is started
       while (pi < pn && prevList.compareName(pi, e.name) < 0) pi++;
       const hit = pi < pn && prevList.compareName(pi, e.name) === 0;
       this.stats.entries++;
@@ -534,7 +549,7 @@ export class TreeBuilder {
       this.plan(f, e, d);
       f.out.push(this.materialize(f, e, d));
     }
-    if (links.length) await this.fireLinks(f, links);
+    if (links.length && !this.fatalError) await this.fireLinks(f, links);
     f.sealed = true;
     this.checkDone(f);
     if (o.onProgress) {

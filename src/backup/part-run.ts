@@ -165,7 +165,9 @@ export async function buildPart(
       onNote: ev.onNote,
       onPlan: ev.onPlan ? (rel, d, e, how) => ev.onPlan!(spec.name, rel, d, e, how) : undefined,
       onProgress: ev.onProgress ? (s) => ev.onProgress!(spec.name, s) : undefined,
+      signal: o.signal,
     });
+    ev.onPartStarted?.(spec.name, builder.stats, path.basename(partialPath), resumed);
     const root = await builder.run();
     if (builder.stats.problems) root.flags |= FLAG.INCOMPLETE;
     writer?.finish(root);

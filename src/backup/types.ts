@@ -46,6 +46,12 @@ export interface BackupOptions {
   checksum?: boolean;
   /** watch mode: when and how to use the watcher's journal (docs/WATCH.md) */
   journal?: JournalSettings;
+  /**
+   * aborted when the run must stop (the CLI's SIGINT/SIGTERM/SIGHUP, with an InterruptedError
+   * as its reason): the run stops cleanly, publishes nothing, records itself as interrupted and
+   * throws an InterruptedError; the partial generation stays for the next run to resume
+   */
+  signal?: AbortSignal;
 }
 
 export interface BackupEvents {
@@ -58,6 +64,8 @@ export interface BackupEvents {
   onPhase?(phase: 'scan' | 'built' | 'publish', part?: string): void;
   /** a hook finished (its result says whether it failed) */
   onHook?(which: 'pre' | 'post', r: HookResult): void;
+  /** a part's tree build began, into `partial` (`stats` are live: what is done so far) */
+  onPartStarted?(part: string, stats: BuildStats, partial: string, resumed: boolean): void;
 }
 
 export interface PartResult {

@@ -72,7 +72,8 @@ export function backupOps(o: OpsOptions, cfg: Config, opts: BackupOptions, out: 
       try {
         const r = await run();
         if (r.status === 'skipped') out.note(r.skipped!);
-        if (rules && !opts.dryRun && r.status !== 'skipped') {
+        // not after a signal (the run was asked to stop once the generation was published)
+        if (rules && !opts.dryRun && r.status !== 'skipped' && !opts.signal?.aborted) {
           onPrune?.();
           try {
             const pruned = await runPrune(

@@ -9,7 +9,7 @@ export interface RunRecord {
   durationMs: number;
   generation: string | null;
   exit: number;
-  status: 'ok' | 'partial' | 'failed' | 'skipped';
+  status: 'ok' | 'partial' | 'failed' | 'skipped' | 'interrupted';
   /**
    * the parts the run was for, also when it failed before building any (absent in records of
    * 0.1.0: see runConcerns)
@@ -20,6 +20,9 @@ export interface RunRecord {
   problems: number;
   vanished: number;
   error?: string;
+  /** an interrupted run: the signal that stopped it, and where it was then */
+  signal?: string;
+  interrupted?: string;
   /** why a run was skipped (--min-interval) */
   skipped?: string;
   /** the pre and post hooks: exit status and output (the end of it) */

@@ -5,6 +5,8 @@
  * --min-interval are not "the last run": they did nothing.
  */
 import fs from 'node:fs';
+import path from 'node:path';
+import { holderBuilds, liveHolder } from '../spool/lock.js';
 import { hostDir, listGenerations, listParts } from '../spool/layout.js';
 import { readRuns, runConcerns, type RunRecord } from '../spool/runs-log.js';
 import { formatDuration } from '../time/duration.js';
@@ -24,6 +26,10 @@ export interface PartStatus {
   stats: Record<string, number | string | boolean | null> | null;
   /** the newest run for this part (not skipped): what its state is judged by */
   lastRun: RunSummary | null;
+  /** a run holding the lock is building this part now (its `.partial` is in progress) */
+  running: boolean;
+  /** the newest `.partial` when it is newer than every complete generation and no run is building it */
+  interrupted: string | null;
   state: State;
   reasons: string[];
 }
@@ -38,6 +44,9 @@ export interface RunSummary {
   problems: number;
   vanished: number;
   error?: string;
+  /** an interrupted run: its signal and where it stopped */
+  signal?: string;
+  interrupted?: string;
 }
 
 export interface HostStatus {
@@ -55,6 +64,7 @@ function summary(r: RunRecord): RunSummary {
   return {
     status: r.status, exit: r.exit, start: r.start, end: r.end, durationMs: r.durationMs, generation: r.generation,
     problems: r.problems, vanished: r.vanished, ...(r.error ? { error: r.error } : {}),
+    ...(r.signal ? { signal: r.signal } : {}), ...(r.interrupted ? { interrupted: r.interrupted } : {}),
   };
 }
 
@@ -71,6 +81,7 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
   const hostLast = real.at(-1) ?? null;
   const lastAny = runs.at(-1);
   const names = expected.length ? [...new Set(expected)].sort() : listParts(spool, host);
+  const holder = fs.existsSync(hdir) ? liveHolder(hdir) : null;
   const parts = names.map((part): PartStatus => {
     const gens = listGenerations(spool, host, part);
     const complete = gens.filter((g) => g.complete);
@@ -85,6 +96,11 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
       reasons.push(why);
       if (s === 'CRITICAL' || state === 'OK') state = s;
     };
+    // a `.partial` newer than every complete generation that no live run is building: the
+    // newest thing of the part is an interrupted run (a signal, a SIGKILL, a crash)
+    const running = holderBuilds(holder, part);
+    const partial = gens.filter((g) => !g.complete && (!newest || g.time >= newest.time)).at(-1) ?? null;
+    const interrupted = partial && !running ? path.basename(partial.path) : null;
     if (!newest) raise('CRITICAL', 'no complete generation');
     if (last?.status === 'failed') raise('CRITICAL', `last run failed (exit ${last.exit})${last.error ? `: ${last.error}` : ''}`);
     if (last?.status === 'partial') {
@@ -93,11 +109,14 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
       const [problems, vanished] = own ? [Number(own.problems ?? 0), Number(own.vanished ?? 0)] : [last.problems, last.vanished];
       if (problems || vanished || !own) raise('WARNING', `last run published with ${problems} problems, ${vanished} vanished (exit ${last.exit})`);
     }
+    if (last?.status === 'interrupted') {
+      raise('WARNING', `last run interrupted by ${last.signal ?? 'a signal'}${last.interrupted ? ` ${last.interrupted}` : ''}, nothing published${interrupted ? `; ${interrupted} is left for the next run to resume` : ''}`);
+    } else if (interrupted) raise('WARNING', `an interrupted run left ${interrupted} (killed, or the machine stopped); the next run resumes it`);
     if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs) raise('WARNING', `newest generation is ${formatDuration(ageMs!)} old, more than --max-age ${formatDuration(maxAgeMs)}`);
     return {
       host, part, newest: newest?.name ?? null, newestTime: newest?.time.toISOString() ?? null, ageMs,
       generations: complete.length, partials: gens.length - complete.length,
-      stats: withStats ? withStats.parts[part]! : null, lastRun: last ? summary(last) : null, state, reasons,
+      stats: withStats ? withStats.parts[part]! : null, lastRun: last ? summary(last) : null, running, interrupted, state, reasons,
     };
   });
   return {

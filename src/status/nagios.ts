@@ -47,5 +47,5 @@ function partLine(p: PartStatus): string {
   const newest = p.newest ? `newest ${p.newest} (${formatDuration(p.ageMs!)} ago, ${plural(p.generations, 'generation')})` : 'no complete generation';
   const run = p.lastRun ? `last run ${p.lastRun.status} (exit ${p.lastRun.exit}) at ${p.lastRun.end}` : 'no run recorded';
   const why = p.state === 'OK' ? '' : ` - ${p.reasons.join('; ')}`;
-  return `${label(p)}: ${p.state} ${newest}; ${run}${why}`;
+  return `${label(p)}: ${p.state} ${newest}; ${run}${p.running ? '; a run is in progress' : ''}${why}`;
 }

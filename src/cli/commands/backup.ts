@@ -18,7 +18,8 @@ import { addKeepOptions, type KeepOptions } from '../retention-options.js';
 import { backupOps, addOpsOptions, type OpsOptions } from '../backup-ops.js';
 import type { DedupScope } from '../../apply/dedup-index.js';
 import { DEDUP_GENERATIONS } from '../../backup/dedup-sources.js';
-import { UsageError } from '../../core/errors.js';
+import { INTERRUPT_EXIT, UsageError } from '../../core/errors.js';
+import { catchInterrupts } from '../interrupt.js';
 import { DEFAULT_JOURNAL, type JournalSettings } from '../../watch/journal-use.js';
 
 interface BackupCliOptions extends CommonOptions, KeepOptions, OpsOptions {
@@ -171,6 +172,9 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   const itemLine = (l: string) => (mode === 'bars' && process.stdout.isTTY ? progress.log(l) : out.print(l));
   let result: BackupResult;
   let ok = false;
+  // SIGINT, SIGTERM, SIGHUP: the run stops cleanly and says so (src/cli/interrupt.ts)
+  const interrupts = catchInterrupts();
+  opts.signal = interrupts.signal;
   try {
     result = await ops.around(() => runBackup(opts, {
       onProblem: (p) => out.warn(`${p.part}: ${displayPath(p.path)}: ${p.message}`),
@@ -188,6 +192,12 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   } finally {
     progress.stop(!ok);
     out.interject = null;
+    interrupts.dispose();
+  }
+  if (interrupts.received && result.status !== 'skipped') {
+    // the signal came after the generation was published (during the post hook or prune)
+    out.warn(`interrupted by ${interrupts.received} after publishing ${result.generation}: the generation stands; what was to follow it (post hook, --prune) was stopped or skipped`);
+    return INTERRUPT_EXIT[interrupts.received];
   }
   if (o.json) out.json(toJson(result));
   else if (result.status !== 'skipped') out.summary(summaryLine(result));
