@@ -10,6 +10,7 @@ import type { BackupOptions, BackupResult, PartSpec } from '../../backup/types.j
 import { formatBytes, formatMs, type Output } from '../../ui/output.js';
 import { BackupProgress, forcedTty, progressMode } from '../../ui/progress.js';
 import { itemize } from '../../ui/itemize.js';
+import { ProblemReport, SHOWN_ERRORS } from '../../ui/problem-report.js';
 import { readRuns } from '../../spool/runs-log.js';
 import { hostDir } from '../../spool/layout.js';
 import { addCommon, collect, resolveTarget, type CommonOptions } from '../common.js';
@@ -80,7 +81,10 @@ nothing on success; warnings and errors on stderr. -v/--verbose: one line per wr
 stdout, like rsync -i (>f+++++++++ new file, >f..t...... changed, hf unchanged and hard-linked,
 hf+++++++++ PATH (content link) linked to an identical file, hf+++++++++ PATH => OTHER a second
 name of one source inode, cd+++++++++ new directory) and, not on a terminal, a progress line at most every minute.
--q/--quiet: errors and warnings only. See docs/CLI.md.
+-q/--quiet: errors and warnings only, and no line for vanished files (exit 24 says it).
+Per-file problems: the first ${SHOWN_ERRORS} errors one line each, then a closing count; vanished
+files one closing line with the count and the first paths; every one with --verbose.
+See docs/CLI.md.
 
 Examples:
   hardsnap backup --spool /var/backups/hs --part etc=/etc
@@ -175,9 +179,14 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   // SIGINT, SIGTERM, SIGHUP: the run stops cleanly and says so (src/cli/interrupt.ts)
   const interrupts = catchInterrupts();
   opts.signal = interrupts.signal;
+  // a few lines and closing counts, never one line per vanished file (src/ui/problem-report.ts)
+  const report = new ProblemReport(out, {
+    verbose: o.verbose, quiet: o.quiet, failed: 'could not be transferred', rest: opts.dryRun ? undefined : 'runs.jsonl keeps the first 50',
+  });
   try {
     result = await ops.around(() => runBackup(opts, {
-      onProblem: (p) => out.warn(`${p.part}: ${displayPath(p.path)}: ${p.message}`),
+      onProblem: (p) => (p.severity === 'vanished' ? report.vanish(`${p.part}: ${displayPath(p.path)}`)
+        : report.error(`${p.part}: ${displayPath(p.path)}: ${p.message}`)),
       onNote: (m) => out.note(m),
       onPlan: opts.dryRun && !o.json ? (part, rel, d) => out.print(`${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`)
         : itemized ? (part, rel, d, e, how) => {
@@ -193,6 +202,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     progress.stop(!ok);
     out.interject = null;
     interrupts.dispose();
+    report.close();
   }
   if (interrupts.received && result.status !== 'skipped') {
     // the signal came after the generation was published (during the post hook or prune)

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
+import { ProblemReport, SHOWN_ERRORS } from '../../ui/problem-report.js';
 import { displayPath, joinRel } from '../../paths/escape.js';
 import { hostDir, listGenerations, listParts, partDir } from '../../spool/layout.js';
 import { now } from '../../time/now.js';
@@ -76,25 +77,27 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
   for (const p of parts) {
     if (p.substituted) out.warn(`part '${p.part}' has no generation ${chosen}: restoring its newest complete one before it, ${p.generation!.name}`);
   }
+  // the first few problems, one line each; every one with --verbose (or in --json)
+  const report = new ProblemReport(out, { verbose: o.verbose, quiet: o.quiet, failed: 'not restored' });
   const r = restore(
     { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to: o.to, sub: o.path, force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
     {
       onNote: (m) => out.note(m),
       onWarn: (m) => out.warn(m),
-      onProblem: (p) => out.warn(`not restored: ${p.part}: ${JSON.stringify(displayPath(p.path) || '.')}: ${p.code}: ${p.message}`),
+      onProblem: (p) => report.error(`not restored: ${p.part}: ${JSON.stringify(displayPath(p.path) || '.')}: ${p.code}: ${p.message}`),
       onEntry: o.dryRun && !o.json
         ? (part, rel, e) => out.print(`${displayPath(o.all ? joinRel(Buffer.from(part), rel) : rel)}${e.type === 'dir' ? '/' : e.type === 'symlink' ? ` -> ${displayPath(e.target!)}` : ''}`)
         : undefined,
     },
   );
-  const code = r.problems.length ? 23 : 0;
+  const code = r.problems.length ? 23 : 0; // the closing count is the line below
   if (o.json) out.json(toJson(r, chosen, code));
   else {
     for (const p of r.parts) {
       const s = p.stats;
       out.summary(`${p.part}: ${o.dryRun ? 'would restore' : 'restored'} ${s.files + s.hardlinks} files (${s.hardlinks} hard links), ${s.dirs} directories, ${s.symlinks} symlinks, ${s.specials} special files, ${formatBytes(s.bytes)} from ${p.generation} into ${p.to}`);
     }
-    if (code) out.error(`${r.problems.length} entries not restored (listed above)`);
+    if (code) out.error(`${r.problems.length} entries not restored${r.problems.length > SHOWN_ERRORS && !o.verbose ? ` (the first ${SHOWN_ERRORS} listed above; every one with --verbose)` : ' (listed above)'}`);
   }
   return code;
 }
