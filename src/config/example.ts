@@ -8,7 +8,8 @@ const EXAMPLE = `# hardsnap configuration (YAML; JSON works too). Use it with: h
 # units s m h d w y (m is minutes), largest first: 90s, 20h, 1d12h.
 
 # Where generations are kept: <spool>/rsync/<host>/<part>/<generation>. Absolute path; often an
-# NFS mount (mount it with noatime,nodiratime).
+# NFS mount (mount it with noatime,nodiratime). Make it once, mounted, with
+# 'hardsnap init --spool DIR': a backup never creates it, and refuses one that is not mounted.
 spool: /var/backups/bluemind/dp_spool
 
 # This host's directory in the spool. Default: the primary IPv4 address, as BlueMind does.
