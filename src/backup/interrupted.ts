@@ -30,6 +30,6 @@ export function interruption(reason: unknown, phase: string, started: Map<string
 }
 
 /** The run log's parts of a stopped run: what each part had done, and where it stopped. */
-export function interruptedParts(started: Map<string, StartedPart>): Record<string, Record<string, number | string | boolean | null>> {
+export function interruptedParts(started: Map<string, StartedPart>): Record<string, Record<string, unknown>> {
   return Object.fromEntries([...started].map(([part, s]) => [part, { ...s.stats, partial: s.partial, resumed: s.resumed, built: s.built }]));
 }

@@ -22,6 +22,7 @@ import { buildPart, type BuiltPart } from './part-run.js';
 import { flushFileSystems, publishPart } from './publish.js';
 import { testPauseAsync } from '../core/test-pause.js';
 import { interruptedParts, interruption, type StartedPart } from './interrupted.js';
+import { checkBuiltSources, checkSourceRoots, identityRecord, type RootCheck } from './source-guard.js';
 import { checkNotEmpty, validateBackup } from './validate.js';
 import type { BackupEvents, BackupOptions, BackupResult } from './types.js';
 
@@ -111,6 +112,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
   let failure: HardsnapError | null = null;
   const skipDirs = new Map<string, string>();
   const hooks: Record<string, HookResult> = {};
+  let roots = new Map<string, RootCheck>();
   try {
     generation = chooseName(o);
     if (lock && o.hooks?.pre) {
@@ -121,6 +123,8 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       if (!r.ok) throw new HardsnapError('EPREHOOK', `pre hook ${hookFailure(r)}: ${r.command}; nothing was written`, { exit: 2, hint: 'its output is in the run log (runs.jsonl) and above' });
       checkNotEmpty(o);
     }
+    // a source that is not the one of yesterday (another file system): before anything is written
+    roots = checkSourceRoots(o, events.onNote);
     if (lock) for (const p of o.parts) emptyTrash(partDir(o.spool, o.host, p.name)); // a prune killed mid-way
     if (fs.existsSync(o.spool)) {
       const st = fs.statSync(o.spool);
@@ -145,6 +149,8 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
     } else {
       for (const spec of o.parts) built.push(await one(spec));
     }
+    // ... or that lost most of its entries, or that the excludes leave empty: before publishing
+    checkBuiltSources(o, built, roots, events.onNote);
     if (!o.dryRun) {
       phase = 'before publishing';
       stopIfAsked();
@@ -182,7 +188,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
         status,
         partNames: o.parts.map((p) => p.name),
         parts: stopped ? interruptedParts(begun) : Object.fromEntries(built.map((b) => [b.part, {
-          ...b.stats, resumed: b.resumed, compared: b.compared, previous: b.previous,
+          ...b.stats, resumed: b.resumed, compared: b.compared, previous: b.previous, source: identityRecord(roots, b),
           journal: b.journal.used, journalReason: b.journal.reason, journalDirty: b.journal.dirty,
           journalAudited: b.journal.audited, journalSkippedDirs: b.journal.skippedDirs,
         }])),

@@ -12,6 +12,8 @@ export interface PartSpec {
   name: string;
   source: string;
   exclude?: (string | Buffer)[];
+  /** the largest share (0..1) of its entries the source may lose since the previous generation */
+  maxSourceLoss?: number;
 }
 
 export interface BackupOptions {
@@ -22,8 +24,15 @@ export interface BackupOptions {
   exclude: (string | Buffer)[];
   oneFileSystem: boolean;
   dryRun: boolean;
-  /** allow publishing a generation of an empty source root */
+  /** allow publishing a generation of an empty source root, or one the excludes leave empty */
   allowEmpty: boolean;
+  /**
+   * publish even when a source root is on another file system than for the previous generation,
+   * or lost more than its max-source-loss of its entries (said as a note); otherwise exit 2
+   */
+  acceptSourceChange?: boolean;
+  /** max-source-loss for every part (the command line's), over each part's own */
+  maxSourceLoss?: number;
   /** flush the spool before publishing (SPEC.md); off only for measurements */
   flush: boolean;
   /** build all parts at the same time (parts on different drives) */

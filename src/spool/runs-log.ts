@@ -16,7 +16,7 @@ export interface RunRecord {
    */
   partNames?: string[];
   /** per part built: its counts */
-  parts: Record<string, Record<string, number | string | boolean | null>>;
+  parts: Record<string, Record<string, unknown>>;
   problems: number;
   vanished: number;
   error?: string;

@@ -23,7 +23,7 @@ export interface PartStatus {
   generations: number;
   partials: number;
   /** counts of the newest run that built this part */
-  stats: Record<string, number | string | boolean | null> | null;
+  stats: Record<string, unknown> | null;
   /** the newest run for this part (not skipped): what its state is judged by */
   lastRun: RunSummary | null;
   /** a run holding the lock is building this part now (its `.partial` is in progress) */

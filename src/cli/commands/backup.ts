@@ -19,6 +19,8 @@ import { addKeepOptions, type KeepOptions } from '../retention-options.js';
 import { backupOps, addOpsOptions, type OpsOptions } from '../backup-ops.js';
 import type { DedupScope } from '../../apply/dedup-index.js';
 import { DEDUP_GENERATIONS } from '../../backup/dedup-sources.js';
+import { DEFAULT_MAX_SOURCE_LOSS } from '../../backup/source-identity.js';
+import { parsePercent } from '../../config/percent.js';
 import { INTERRUPT_EXIT, UsageError } from '../../core/errors.js';
 import { catchInterrupts } from '../interrupt.js';
 import { DEFAULT_JOURNAL, type JournalSettings } from '../../watch/journal-use.js';
@@ -31,6 +33,8 @@ interface BackupCliOptions extends CommonOptions, KeepOptions, OpsOptions {
   dryRun?: boolean;
   wait?: string | boolean;
   allowEmpty?: boolean;
+  acceptSourceChange?: boolean;
+  maxSourceLoss?: string;
   flush?: boolean;
   dedup?: string;
   dedupVerify?: boolean;
@@ -55,7 +59,9 @@ export function register(program: Command, ctx: CliContext): void {
       .option('-x, --one-file-system', 'do not cross into other file systems below a source')
       .option('-n, --dry-run', 'print what would be done (link / copy / mkdir ...) and write nothing')
       .option('--wait [duration]', 'wait for a running backup to finish instead of exiting with code 3 (optionally at most DURATION, e.g. 2h)')
-      .option('--allow-empty', 'publish a generation even when a source root is empty (refused by default: an unmounted file system looks empty)')
+      .option('--allow-empty', 'publish a generation even when a source root is empty, or the excludes leave nothing of it (refused by default: an unmounted file system looks empty)')
+      .option('--accept-source-change', 'for this run, accept a source root on another file system than for the previous generation, or one that lost more than --max-source-loss of its entries (refused by default: an unmounted file system, a stray file in its mount point)')
+      .option('--max-source-loss <percent>', `refuse to publish a part whose source lost more than this share of the entries the previous generation saw (default ${DEFAULT_MAX_SOURCE_LOSS * 100}%; 100% turns it off; overrides the config's, also per part)`)
       .option('--dedup <scope>', 'link a new or changed file to an identical one already in the spool: off, part (the previous generation of the part; default) or host (also the newest generation of every other part of the host on the same file system)')
       .option('--dedup-generations <n>', `how many generations of the part a new file is looked for in: the previous one and n-1 before it (default ${DEDUP_GENERATIONS}; 1: the previous one only)`)
       .option('--dedup-verify', 'compare bytes before a content link (default)')
@@ -73,8 +79,11 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--no-progress', 'no progress bars, even on a terminal (the summary line stays)')
       .addHelpText('after', `
 Exit codes: 0 published; 1 bad usage or input (nothing written); 2 failed (nothing published,
-'last' untouched); 3 another run holds the lock; 23 published but some entries could not be
-transferred (listed on stderr); 24 published, some source files vanished during the run.
+'last' untouched: also a spool that is not mounted, a source root missing or empty, on another
+file system than last time, or with more than --max-source-loss fewer entries); 3 another run
+holds the lock; 23 published but some entries could not be transferred (listed on stderr); 24
+published, some source files vanished during the run; 130/143/129 stopped by SIGINT/SIGTERM/
+SIGHUP (nothing published, recorded; the next run resumes).
 
 Output: on a terminal, a progress bar per part and a summary line. Not on a terminal (cron),
 nothing on success; warnings and errors on stderr. -v/--verbose: one line per written entry on
@@ -145,6 +154,8 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   const parts: PartSpec[] = o.part?.length
     ? o.part.map((a) => ({ ...parsePartArg(a) }))
     : (cfg.parts ?? []).map((p) => ({ name: p.name, source: p.path, exclude: p.exclude }));
+  // max-source-loss of the part in the config (also for a --part of that name), else the config's
+  for (const p of parts) p.maxSourceLoss = cfg.parts?.find((c) => c.name === p.name)?.maxSourceLoss ?? cfg.maxSourceLoss;
   const exclude: (string | Buffer)[] = [...(o.exclude ?? cfg.exclude ?? [])];
   for (const f of o.excludeFrom ?? cfg.excludeFrom ?? []) exclude.push(...readExcludeFile(f));
   const opts: BackupOptions = {
@@ -152,6 +163,8 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     oneFileSystem: Boolean(o.oneFileSystem ?? cfg.oneFileSystem),
     dryRun: Boolean(o.dryRun),
     allowEmpty: Boolean(o.allowEmpty),
+    acceptSourceChange: Boolean(o.acceptSourceChange),
+    maxSourceLoss: o.maxSourceLoss !== undefined ? parsePercent(o.maxSourceLoss, '--max-source-loss') : undefined,
     flush: o.flush !== false,
     parallelParts: Boolean(o.parallelParts ?? cfg.parallelParts),
     waitMs: waitMs(o.wait ?? cfg.wait),
