@@ -144,7 +144,7 @@ describe('content deduplication', () => {
     makeTree(src, { 'inbox/1.eml': { content: mail, mtime: T0 }, 'inbox/2.eml': { content: 'second\n', mtime: T0 + 1n }, 'keep.txt': 'k' });
     const g1 = backup(spool, src, 1);
     fs.rmSync(path.join(src, 'inbox'), { recursive: true });
-    backup(spool, src, 2);
+    backup(spool, src, 2, ['--accept-source-change']); // 5 entries to 1: on purpose
     backup(spool, src, 3);
     // day 4: the admin restores the folder into the source as it was on day 1
     execFileSync('cp', ['-a', path.join(g1.gen, 'inbox'), path.join(src, 'inbox')]);
@@ -161,7 +161,7 @@ describe('content deduplication', () => {
     makeTree(src, { 'd/old.bin': { content: Buffer.alloc(5000, 9), mtime: T0 }, 'keep.txt': 'k' });
     const g1 = backup(spool, src, 1);
     fs.rmSync(path.join(src, 'd'), { recursive: true });
-    backup(spool, src, 2);
+    backup(spool, src, 2, ['--accept-source-change']); // 3 entries to 1: on purpose
     backup(spool, src, 3);
     execFileSync('cp', ['-a', path.join(g1.gen, 'd'), path.join(src, 'd')]);
     // day 4 looks at days 3 and 2 only: old.bin is written again
@@ -169,7 +169,7 @@ describe('content deduplication', () => {
     assertNotSameInode(path.join(g1.gen, 'd/old.bin'), path.join(short.gen, 'd/old.bin'));
     expect([short.stats.dedupLinked, short.stats.copied]).toEqual([0, 1]);
     fs.rmSync(path.join(src, 'd'), { recursive: true });
-    backup(spool, src, 5);
+    backup(spool, src, 5, ['--accept-source-change']);
     execFileSync('cp', ['-a', path.join(g1.gen, 'd'), path.join(src, 'd')]);
     // day 6 looks at days 5, 4, 3 and 2: day 4's copy is found
     const reach = backup(spool, src, 6, ['--dedup-generations', '4']);

@@ -7,7 +7,7 @@
 import { HardsnapError } from '../core/errors.js';
 import { check, sys } from '../fs/native.js';
 import { hostDir, newestComplete } from '../spool/layout.js';
-import { readRuns } from '../spool/runs-log.js';
+import { readRuns, type RunRecord } from '../spool/runs-log.js';
 import type { BuiltPart } from './part-run.js';
 import {
   DEFAULT_MAX_SOURCE_LOSS, movedError, nothingLeftError, recordedIdentity, rootIdentity, shrunkError, type SourceIdentity,
@@ -30,7 +30,13 @@ function refuseOrNote(err: HardsnapError | null, o: BackupOptions, onNote: (m: s
 
 /** Before the walk: each part's source root on the file system of its previous generation. */
 export function checkSourceRoots(o: BackupOptions, onNote: (m: string) => void): Map<string, RootCheck> {
-  const runs = readRuns(hostDir(o.spool, o.host));
+  let runs: RunRecord[] = [];
+  try {
+    runs = readRuns(hostDir(o.spool, o.host));
+  } catch (err) {
+    // the run's end reports a run log it cannot write; here, only what is not checked
+    onNote(`cannot read the run log (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the sources are not compared with the previous generations`);
+  }
   const out = new Map<string, RootCheck>();
   for (const p of o.parts) {
     const fd = check(sys.openat(sys.AT_FDCWD, p.source, sys.O_RDONLY | sys.O_DIRECTORY, 0), 'open', p.source);
@@ -61,6 +67,8 @@ export function checkBuiltSources(o: BackupOptions, built: BuiltPart[], roots: M
     }
     const r = roots.get(b.part);
     if (!r?.prevGen) continue;
+    // --allow-empty and a source now empty: the emptiness is what was accepted
+    if (o.allowEmpty && s.entries === 0) continue;
     const maxLoss = o.maxSourceLoss ?? spec.maxSourceLoss ?? DEFAULT_MAX_SOURCE_LOSS;
     refuseOrNote(shrunkError(b.part, spec.source, r.prevGen, r.prev, s.entries, maxLoss, left), o, onNote);
   }
