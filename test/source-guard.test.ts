@@ -93,7 +93,7 @@ describe.runIf(isRoot)('the source root is a bind mount (the same file system as
     const r = hardsnap([...args, '--prune', '--keep-last', '1'], at(3));
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr.trim()).toMatch(new RegExp(`^hardsnap: error: source of part 'mail' \\(${src}\\) has 1 entries, 99\\.7% fewer than the 300 of ${genName(2)} \\(more than max-source-loss 50%\\): is it the tree you meant\\? refusing to publish; mail/${genName(3)}\\.partial stays for the next run to resume \\(.*--accept-source-change, or raise max-source-loss for the part\\)$`));
+    expect(r.stderr.trim()).toMatch(new RegExp(`^hardsnap: error: source of part 'mail' \\(${src}\\) has 1 entry, 99\\.7% fewer than the 300 of ${genName(2)} \\(more than max-source-loss 50%\\): is it the tree you meant\\? refusing to publish; mail/${genName(3)}\\.partial stays for the next run to resume \\(.*--accept-source-change, or raise max-source-loss for the part\\)$`));
     expect(generationNames(spool, 'h1', 'mail')).toEqual([genName(1), genName(2)]);
     expect(fs.readlinkSync(path.join(spool, 'rsync', 'h1', 'mail', 'last'))).toBe(genName(2));
     expect(partEntries(spool, 'mail')).toContain(`${genName(3)}.partial`);

@@ -87,7 +87,7 @@ export function shrunkError(part: string, source: string, prevGen: string, prev:
   if (lost <= maxLoss) return null;
   const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
   return new HardsnapError('ESOURCESHRANK',
-    `source of part '${part}' (${source}) has ${entries} entries, ${pct(lost)} fewer than the ${prev.entries} of ${prevGen} (more than max-source-loss ${pct(maxLoss)}): is it the tree you meant? refusing to publish; ${left}`,
+    `source of part '${part}' (${source}) has ${entries} ${entries === 1 ? 'entry' : 'entries'}, ${pct(lost)} fewer than the ${prev.entries} of ${prevGen} (more than max-source-loss ${pct(maxLoss)}): is it the tree you meant? refusing to publish; ${left}`,
     { exit: 2, path: source, hint: `${ACCEPT}, or raise max-source-loss for the part` });
 }
 

@@ -111,6 +111,8 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     }
     if (last?.status === 'interrupted') {
       raise('WARNING', `last run interrupted by ${last.signal ?? 'a signal'}${last.interrupted ? ` ${last.interrupted}` : ''}, nothing published${interrupted ? `; ${interrupted} is left for the next run to resume` : ''}`);
+    } else if (interrupted && last?.status === 'failed') {
+      raise('WARNING', `${interrupted} is left by that run; the next run resumes it`);
     } else if (interrupted) raise('WARNING', `an interrupted run left ${interrupted} (killed, or the machine stopped); the next run resumes it`);
     if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs) raise('WARNING', `newest generation is ${formatDuration(ageMs!)} old, more than --max-age ${formatDuration(maxAgeMs)}`);
     return {
