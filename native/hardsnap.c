@@ -26,8 +26,11 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -155,6 +158,206 @@ static napi_value js_fstatat(napi_env env, napi_callback_info info) {
   return num(env, 0);
 }
 
+/* ---------- extended attributes ---------- */
+
+/*
+ * An entry's extended attributes (ACLs, capabilities, SELinux labels, user attributes) as one
+ * canonical byte string (src/fs/xattrs.ts): per attribute, sorted by name bytes,
+ * u16 nameLen | u32 valueLen | name | value. An entry of a directory descriptor is reached as
+ * /proc/self/fd/<dirfd>/<name> with the l* calls: the directory is the one the walk holds open
+ * (no path re-resolution) and the entry itself is never followed (a symlink's own attributes).
+ * With fd >= 0 the open descriptor is used instead (f* calls).
+ */
+struct xbuf {
+  uint8_t *p;
+  size_t len, cap;
+};
+
+static int xb_put(struct xbuf *b, const void *d, size_t n) {
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n) cap *= 2;
+    uint8_t *q = realloc(b->p, cap);
+    if (!q) return -ENOMEM;
+    b->p = q;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, d, n);
+  b->len += n;
+  return 0;
+}
+
+static int xpath(char *buf, size_t cap, int dirfd, const char *name) {
+  int n = snprintf(buf, cap, "/proc/self/fd/%d/%s", dirfd, name);
+  return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static int xname_cmp(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+#define XPATH_CAP (NAME_CAP + 64)
+
+/* Appends the canonical form of fd's (or path's) attributes to out. 0 or -errno. */
+static int xattrs_read(int fd, const char *path, struct xbuf *out) {
+  char stack[1024];
+  char *names = stack;
+  ssize_t n = fd >= 0 ? flistxattr(fd, stack, sizeof stack) : llistxattr(path, stack, sizeof stack);
+  for (int tries = 0; n < 0 && errno == ERANGE && tries < 8; tries++) {
+    ssize_t want = fd >= 0 ? flistxattr(fd, NULL, 0) : llistxattr(path, NULL, 0);
+    if (want < 0) break;
+    if (names != stack) free(names);
+    names = malloc((size_t)want + 1);
+    if (!names) return -ENOMEM;
+    n = fd >= 0 ? flistxattr(fd, names, (size_t)want) : llistxattr(path, names, (size_t)want);
+  }
+  if (n < 0) {
+    int e = errno;
+    if (names != stack) free(names);
+    return e == ENOTSUP || e == EOPNOTSUPP ? 0 : -e; /* a file system without attributes */
+  }
+  if (n == 0) {
+    if (names != stack) free(names);
+    return 0;
+  }
+  size_t count = 0;
+  for (ssize_t i = 0; i < n; i++)
+    if (names[i] == 0) count++;
+  const char **list = malloc(count * sizeof *list);
+  if (!list) {
+    if (names != stack) free(names);
+    return -ENOMEM;
+  }
+  size_t k = 0;
+  for (ssize_t i = 0; i < n && k < count; i += (ssize_t)strlen(names + i) + 1)
+    if (names[i]) list[k++] = names + i;
+  count = k;
+  qsort(list, count, sizeof *list, xname_cmp);
+  int rc = 0;
+  char vstack[4096];
+  for (size_t i = 0; i < count && !rc; i++) {
+    char *val = vstack;
+    ssize_t vl = fd >= 0 ? fgetxattr(fd, list[i], vstack, sizeof vstack) : lgetxattr(path, list[i], vstack, sizeof vstack);
+    for (int tries = 0; vl < 0 && errno == ERANGE && tries < 8; tries++) {
+      ssize_t want = fd >= 0 ? fgetxattr(fd, list[i], NULL, 0) : lgetxattr(path, list[i], NULL, 0);
+      if (want < 0) break;
+      if (val != vstack) free(val);
+      val = malloc((size_t)want + 1);
+      if (!val) {
+        rc = -ENOMEM;
+        break;
+      }
+      vl = fd >= 0 ? fgetxattr(fd, list[i], val, (size_t)want) : lgetxattr(path, list[i], val, (size_t)want);
+    }
+    if (rc) break;
+    if (vl < 0) {
+      /* removed since it was listed: not there */
+      if (errno != ENODATA) rc = -errno;
+    } else {
+      size_t nl = strlen(list[i]);
+      uint8_t h[6] = {(uint8_t)nl, (uint8_t)(nl >> 8), (uint8_t)vl, (uint8_t)(vl >> 8), (uint8_t)(vl >> 16), (uint8_t)(vl >> 24)};
+      if ((rc = xb_put(out, h, 6)) == 0 && (rc = xb_put(out, list[i], nl)) == 0) rc = xb_put(out, val, (size_t)vl);
+    }
+    if (val != vstack) free(val);
+  }
+  free(list);
+  if (names != stack) free(names);
+  return rc;
+}
+
+/* The attributes of dirfd/name (fd < 0) or of fd, canonical; 0 or -errno. */
+static int xattrs_of(int dirfd, const char *name, int fd, struct xbuf *out) {
+  if (fd >= 0) return xattrs_read(fd, NULL, out);
+  char path[XPATH_CAP];
+  int e = xpath(path, sizeof path, dirfd, name);
+  return e ? e : xattrs_read(-1, path, out);
+}
+
+/* namespace bit of an attribute name: 1 user, 2 trusted, 4 security, 8 system, 16 other */
+static int xattr_ns_bit(const char *n) {
+  if (!strncmp(n, "user.", 5)) return 1;
+  if (!strncmp(n, "trusted.", 8)) return 2;
+  if (!strncmp(n, "security.", 9)) return 4;
+  if (!strncmp(n, "system.", 7)) return 8;
+  return 16;
+}
+
+/*
+ * Sets the attributes of a canonical blob on fd (or on the entry at path, not following it).
+ * The spool may refuse a namespace (NFS without xattr support, trusted./security. for a
+ * non-root run, ext4's one-block limit): such refusals are not errors, they are returned as a
+ * mask of namespace bits (the manifest holds the attributes either way). -errno only for a
+ * malformed blob.
+ */
+static int xattrs_write(int fd, const char *path, const uint8_t *blob, size_t len) {
+  int refused = 0;
+  char name[XATTR_NAME_MAX + 1];
+  /* security.capability last: ACLs first, as the kernel's order of restoring wants it */
+  for (int pass = 0; pass < 2; pass++) {
+    size_t o = 0;
+    while (o < len) {
+      if (o + 6 > len) return -EINVAL;
+      size_t nl = blob[o] | (blob[o + 1] << 8);
+      size_t vl = (size_t)blob[o + 2] | ((size_t)blob[o + 3] << 8) | ((size_t)blob[o + 4] << 16) | ((size_t)blob[o + 5] << 24);
+      o += 6;
+      if (nl == 0 || nl > XATTR_NAME_MAX || o + nl + vl > len) return -EINVAL;
+      memcpy(name, blob + o, nl);
+      name[nl] = 0;
+      const void *val = blob + o + nl;
+      o += nl + vl;
+      if ((strcmp(name, "security.capability") == 0) != (pass == 1)) continue;
+      int r = fd >= 0 ? fsetxattr(fd, name, val, vl, 0) : lsetxattr(path, name, val, vl, 0);
+      if (r < 0) refused |= xattr_ns_bit(name);
+    }
+  }
+  return refused;
+}
+
+static int xattrs_set(int dirfd, const char *name, int fd, const uint8_t *blob, size_t len) {
+  if (!len) return 0;
+  if (fd >= 0) return xattrs_write(fd, NULL, blob, len);
+  char path[XPATH_CAP];
+  int e = xpath(path, sizeof path, dirfd, name);
+  return e ? e : xattrs_write(-1, path, blob, len);
+}
+
+/* getxattrs(dirfd, name[, fd]) -> Buffer (canonical, empty when none) | -errno */
+static napi_value js_getxattrs(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) return num(env, -EINVAL);
+  NUMARG(0, dirfd);
+  PATHARG(1, name);
+  double fd = -1;
+  if (argc > 2 && arg_num(env, argv[2], &fd)) return num(env, -EINVAL);
+  struct xbuf b = {0};
+  int rc = xattrs_of((int)dirfd, name, (int)fd, &b);
+  if (rc < 0) {
+    free(b.p);
+    return num(env, rc);
+  }
+  napi_value buf;
+  void *data;
+  napi_status st = napi_create_buffer_copy(env, b.len, b.len ? (void *)b.p : (void *)"", &data, &buf);
+  free(b.p);
+  return st == napi_ok ? buf : num(env, -ENOMEM);
+}
+
+/* removexattrAt(dirfd, name, fd, xattrName) -> 0 | -errno (ENODATA: it was not there) */
+static napi_value js_removexattr_at(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  NUMARG(0, dirfd);
+  PATHARG(1, name);
+  NUMARG(2, fd);
+  PATHARG(3, xname);
+  if ((int)fd >= 0) return num(env, fremovexattr((int)fd, xname) < 0 ? -errno : 0);
+  char path[XPATH_CAP];
+  int e = xpath(path, sizeof path, (int)dirfd, name);
+  if (e) return num(env, e);
+  return num(env, lremovexattr(path, xname) < 0 ? -errno : 0);
+}
+
 /* ---------- directory scan ---------- */
 
 struct dent {
@@ -170,19 +373,27 @@ static int dent_cmp(const void *a, const void *b) {
   return x->len < y->len ? -1 : x->len > y->len;
 }
 
-#define REC_HEAD 88
+#define REC_HEAD 96
+#define XATTR_NOT_READ 0xffffffffu
 static void put_u16(uint8_t *p, unsigned v) { p[0] = v & 0xff; p[1] = (v >> 8) & 0xff; }
 static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put_f64(uint8_t *p, double v) { memcpy(p, &v, 8); }
 
+/* scandir's xflags: whose extended attributes it reads with the stat */
+#define SCAN_XATTR_OTHER 1 /* directories, symlinks, special files */
+#define SCAN_XATTR_FILES 2 /* regular files whose ctime is at or after ctimeMin */
+
 /*
- * scandir(fd) -> Buffer | -errno. One record per entry except . and .., sorted by name bytes:
+ * scandir(fd[, xflags, ctimeMin]) -> Buffer | -errno. One record per entry except . and ..,
+ * sorted by name bytes:
  *   u16 nameLen, u16 targetLen, i32 err, u32 mode, u32 uid, u32 gid, u32 nlink,
  *   f64 size, f64 mtimeSec, u32 mtimeNsec, u32 ctimeNsec, f64 ctimeSec, f64 ino, f64 dev,
- *   f64 rdev, f64 blocks, name bytes, symlink target bytes.
- * err is the errno of fstatat (ENOENT: vanished since readdir) or of readlinkat.
+ *   f64 rdev, f64 blocks, u32 xattrLen (0xffffffff: not read), i32 xattrErr,
+ *   name bytes, symlink target bytes, attribute bytes (canonical, see xattrs_read).
+ * err is the errno of fstatat (ENOENT: vanished since readdir) or of readlinkat; xattrErr the
+ * errno of reading the attributes (the entry is then unreadable in this run).
  */
-static int do_scandir(int fd, uint8_t **result, size_t *result_len) {
+static int do_scandir(int fd, int xflags, double ctimeMin, uint8_t **result, size_t *result_len) {
   int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return -errno;
   DIR *d = fdopendir(dfd);
@@ -222,21 +433,34 @@ static int do_scandir(int fd, uint8_t **result, size_t *result_len) {
   size_t outcap = n * (REC_HEAD + 48) + 256, outlen = 0;
   uint8_t *out = malloc(outcap);
   char target[PATH_MAX + 1];
+  struct xbuf xb = {0};
   for (size_t i = 0; i < n; i++) {
     struct stat st;
-    int e = 0;
+    int e = 0, xe = 0;
     ssize_t tl = 0;
+    uint32_t xl = XATTR_NOT_READ;
     memset(&st, 0, sizeof st);
     if (fstatat(fd, ents[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
       e = errno;
-    } else if (S_ISLNK(st.st_mode)) {
-      tl = readlinkat(fd, ents[i].name, target, sizeof target);
-      if (tl < 0) {
-        e = errno;
-        tl = 0;
+    } else {
+      if (S_ISLNK(st.st_mode)) {
+        tl = readlinkat(fd, ents[i].name, target, sizeof target);
+        if (tl < 0) {
+          e = errno;
+          tl = 0;
+        }
+      }
+      int want = S_ISREG(st.st_mode) ? (xflags & SCAN_XATTR_FILES) && (double)st.st_ctim.tv_sec >= ctimeMin
+                                     : (xflags & SCAN_XATTR_OTHER);
+      if (want && !e) {
+        xb.len = 0;
+        int r = xattrs_of(fd, ents[i].name, -1, &xb);
+        if (r < 0) xe = -r;
+        else xl = (uint32_t)xb.len;
       }
     }
-    size_t need = REC_HEAD + ents[i].len + (size_t)tl;
+    size_t xlen = xl == XATTR_NOT_READ ? 0 : xl;
+    size_t need = REC_HEAD + ents[i].len + (size_t)tl + xlen;
     if (outlen + need > outcap) {
       outcap = (outlen + need) * 2;
       out = realloc(out, outcap);
@@ -258,11 +482,15 @@ static int do_scandir(int fd, uint8_t **result, size_t *result_len) {
     put_f64(p + 64, (double)st.st_dev);
     put_f64(p + 72, (double)st.st_rdev);
     put_f64(p + 80, (double)st.st_blocks);
+    put_u32(p + 88, xl);
+    put_u32(p + 92, (uint32_t)xe);
     memcpy(p + REC_HEAD, ents[i].name, ents[i].len);
     memcpy(p + REC_HEAD + ents[i].len, target, (size_t)tl);
+    if (xlen) memcpy(p + REC_HEAD + ents[i].len + (size_t)tl, xb.p, xlen);
     outlen += need;
     free(ents[i].name);
   }
+  free(xb.p);
   free(ents);
   closedir(d);
   *result = out;
@@ -271,11 +499,17 @@ static int do_scandir(int fd, uint8_t **result, size_t *result_len) {
 }
 
 static napi_value js_scandir(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) return num(env, -EINVAL);
   NUMARG(0, fd);
+  double xflags = 0, ctimeMin = 0;
+  if (argc > 1 && arg_num(env, argv[1], &xflags)) return num(env, -EINVAL);
+  if (argc > 2 && arg_num(env, argv[2], &ctimeMin)) return num(env, -EINVAL);
   uint8_t *out;
   size_t outlen;
-  int rc = do_scandir((int)fd, &out, &outlen);
+  int rc = do_scandir((int)fd, (int)xflags, ctimeMin, &out, &outlen);
   if (rc < 0) return num(env, rc);
   napi_value buf;
   void *bdata;
@@ -358,47 +592,87 @@ static napi_value js_linkat(napi_env env, napi_callback_info info) {
 }
 
 /*
- * linkBatch(olddirfd, newdirfd, names, results): names packs u16 length + bytes per name; the
- * same name is linked from the old directory into the new one. results (Int32Array) receives
- * 0 or -errno per name. Returns the number of names processed.
+ * linkBatch(olddirfd, newdirfd, packed, results[, inos]): links the same name from the old
+ * directory into the new one, for each record of `packed`:
+ *   u16 nameLen | name | u8 type (1 file, 3 symlink, 4 FIFO, 5 socket, 6 char, 7 block; 0: no
+ *   check) | u8 flags (1: compare owner) | u32 mode | u32 uid | u32 gid | f64 size |
+ *   f64 mtimeSec | u32 mtimeNsec | f64 ino (the inode recorded; 0: not compared)
+ * The previous generation is evidence, not truth: after the link, the new name is stat-ed (one
+ * fstatat in the same job) and compared with what the manifest recorded. results[i] is 0 when
+ * linked and as recorded (inos[i] its inode number), -errno when the link failed, or a mask of
+ * what drifted (1 type, 2 mode, 4 owner, 8 size, 16 mtime, 32 the new name could not be
+ * stat-ed, 64 another inode than recorded: the file was replaced) after the link was removed
+ * again. Returns the number of records processed.
  */
-static size_t do_linkbatch(int olddirfd, int newdirfd, const uint8_t *p, size_t len, int32_t *res, size_t rlen) {
+#define LINK_REC_TAIL 42
+static int drift_of(const struct stat *st, const uint8_t *t) {
+  static const mode_t fmt[8] = {0, S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK};
+  int type = t[0], flags = t[1], m = 0;
+  uint32_t mode, uid, gid, nsec;
+  double size, sec, ino;
+  memcpy(&mode, t + 2, 4);
+  memcpy(&uid, t + 6, 4);
+  memcpy(&gid, t + 10, 4);
+  memcpy(&size, t + 14, 8);
+  memcpy(&sec, t + 22, 8);
+  memcpy(&nsec, t + 30, 4);
+  memcpy(&ino, t + 34, 8);
+  if (type < 1 || type > 7 || (st->st_mode & S_IFMT) != fmt[type]) return 1;
+  if (type != 3 && (st->st_mode & 07777) != mode) m |= 2;
+  if ((flags & 1) && (st->st_uid != uid || st->st_gid != gid)) m |= 4;
+  if (type == 1 && (double)st->st_size != size) m |= 8;
+  if ((double)st->st_mtim.tv_sec != sec || (uint32_t)st->st_mtim.tv_nsec != nsec) m |= 16;
+  if (ino != 0 && (double)st->st_ino != ino) m |= 64;
+  return m;
+}
+
+static size_t do_linkbatch(int olddirfd, int newdirfd, const uint8_t *p, size_t len, int32_t *res, size_t rlen,
+                           double *inos, size_t ilen) {
   const uint8_t *end = p + len;
   char name[NAME_CAP];
   size_t i = 0;
   while (p + 2 <= end && i < rlen) {
     size_t nl = p[0] | (p[1] << 8);
     p += 2;
-    if (p + nl > end || nl >= NAME_CAP) break;
+    if (p + nl + LINK_REC_TAIL > end || nl >= NAME_CAP) break;
     memcpy(name, p, nl);
     name[nl] = 0;
-    p += nl;
-    res[i++] = linkat(olddirfd, name, newdirfd, name, 0) < 0 ? -errno : 0;
+    const uint8_t *t = p + nl;
+    p += nl + LINK_REC_TAIL;
+    if (linkat(olddirfd, name, newdirfd, name, 0) < 0) {
+      res[i++] = -errno;
+      continue;
+    }
+    int r = 0;
+    struct stat st;
+    if (fstatat(newdirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) r = 32;
+    else if (t[0]) r = drift_of(&st, t);
+    if (r) unlinkat(newdirfd, name, 0);
+    else if (inos && i < ilen) inos[i] = (double)st.st_ino;
+    res[i++] = r;
   }
   return i;
 }
 
-static int linkbatch_args(napi_env env, napi_value *argv, double *olddirfd, double *newdirfd, void **data,
-                          size_t *len, int32_t **res, size_t *rlen) {
-  if (arg_num(env, argv[0], olddirfd) || arg_num(env, argv[1], newdirfd)) return -EINVAL;
-  if (arg_buffer(env, argv[2], data, len)) return -EINVAL;
-  return arg_i32array(env, argv[3], res, rlen);
+static int arg_f64array_any(napi_env env, napi_value v, double **out, size_t *len) {
+  napi_typedarray_type t;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &t, len, &data, NULL, NULL) != napi_ok || t != napi_float64_array) return -EINVAL;
+  *out = data;
+  return 0;
 }
 
-/*
- * linkBatch(olddirfd, newdirfd, names, results): names packs u16 length + bytes per name; the
- * same name is linked from the old directory into the new one. results (Int32Array) receives
- * 0 or -errno per name. Returns the number of names processed.
- */
 static napi_value js_linkbatch(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  ARGS(5);
   double o, n;
   void *data;
-  size_t len, rlen;
+  size_t len, rlen, ilen;
   int32_t *res;
-  int e = linkbatch_args(env, argv, &o, &n, &data, &len, &res, &rlen);
-  if (e) return num(env, e);
-  return num(env, (double)do_linkbatch((int)o, (int)n, data, len, res, rlen));
+  double *inos;
+  if (arg_num(env, argv[0], &o) || arg_num(env, argv[1], &n) || arg_buffer(env, argv[2], &data, &len) ||
+      arg_i32array(env, argv[3], &res, &rlen) || arg_f64array_any(env, argv[4], &inos, &ilen))
+    return num(env, -EINVAL);
+  return num(env, (double)do_linkbatch((int)o, (int)n, data, len, res, rlen, inos, ilen));
 }
 
 static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
@@ -453,13 +727,58 @@ static napi_value js_readlinkat(napi_env env, napi_callback_info info) {
 }
 
 /*
- * setmeta(dirfd, name, fd, uid, gid, mode, mtimeSec, mtimeNsec, what): what bits 1 = chown,
- * 2 = chmod, 4 = times (atime untouched). With fd >= 0 the open descriptor is changed,
+ * Removes the attributes of fd (or of the entry at dirfd/name) whose names the canonical blob
+ * does not hold: what an inherited default ACL or a killed run left on an inode this process
+ * made. Refusals are ignored (the caller reports what it set, not what it could not clear).
+ */
+static void xattrs_prune(int dirfd, const char *name, int fd, const uint8_t *blob, size_t len) {
+  struct xbuf cur = {0};
+  if (xattrs_of(dirfd, name, fd, &cur) < 0 || !cur.len) {
+    free(cur.p);
+    return;
+  }
+  char path[XPATH_CAP];
+  if (fd < 0 && xpath(path, sizeof path, dirfd, name)) {
+    free(cur.p);
+    return;
+  }
+  char xn[XATTR_NAME_MAX + 1];
+  for (size_t o = 0; o + 6 <= cur.len;) {
+    size_t nl = cur.p[o] | (cur.p[o + 1] << 8);
+    size_t vl = (size_t)cur.p[o + 2] | ((size_t)cur.p[o + 3] << 8) | ((size_t)cur.p[o + 4] << 16) | ((size_t)cur.p[o + 5] << 24);
+    o += 6;
+    if (nl > XATTR_NAME_MAX || o + nl + vl > cur.len) break;
+    int keep = 0;
+    for (size_t q = 0; q + 6 <= len && !keep;) {
+      size_t bnl = blob[q] | (blob[q + 1] << 8);
+      size_t bvl = (size_t)blob[q + 2] | ((size_t)blob[q + 3] << 8) | ((size_t)blob[q + 4] << 16) | ((size_t)blob[q + 5] << 24);
+      keep = bnl == nl && q + 6 + bnl <= len && !memcmp(blob + q + 6, cur.p + o, nl);
+      q += 6 + bnl + bvl;
+    }
+    if (!keep) {
+      memcpy(xn, cur.p + o, nl);
+      xn[nl] = 0;
+      if (fd >= 0) fremovexattr(fd, xn);
+      else lremovexattr(path, xn);
+    }
+    o += nl + vl;
+  }
+  free(cur.p);
+}
+
+/*
+ * setmeta(dirfd, name, fd, uid, gid, mode, mtimeSec, mtimeNsec, what[, xattrs]): what bits
+ * 1 = chown, 2 = chmod, 4 = times (atime untouched), 8 = set the attributes of the canonical
+ * blob `xattrs`, 16 = and remove the others. With fd >= 0 the open descriptor is changed,
  * otherwise dirfd/name without following a symlink (chmod is skipped on symlinks: Linux keeps
- * no mode on them). Returns -(stage << 16 | errno) on failure, stage 1 chown, 2 chmod, 3 times.
+ * no mode on them). In the order the kernel requires: owner, mode, attributes (ACLs, then
+ * security.capability, which a chown clears), times. Returns -(stage << 16 | errno) on failure,
+ * stage 1 chown, 2 chmod, 3 times, 4 a malformed blob; else the mask of attribute namespaces
+ * the file system refused (1 user, 2 trusted, 4 security, 8 system, 16 other), 0 when none.
  */
 static int do_setmeta(int dirfd, const char *name, int f, double uid, double gid, double mode, double msec,
-                      double mnsec, int w) {
+                      double mnsec, int w, const uint8_t *xattrs, size_t xlen) {
+  int refused = 0;
   if (w & 1) {
     int r = f >= 0 ? fchown(f, (uid_t)uid, (gid_t)gid)
                    : fchownat(dirfd, name, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW);
@@ -469,16 +788,34 @@ static int do_setmeta(int dirfd, const char *name, int f, double uid, double gid
     int r = f >= 0 ? fchmod(f, (mode_t)mode & 07777) : fchmodat(dirfd, name, (mode_t)mode & 07777, 0);
     if (r < 0) return -(2 << 16 | errno);
   }
+  if (w & 16) xattrs_prune(dirfd, name, f, xattrs, xattrs ? xlen : 0);
+  if ((w & 8) && xattrs && xlen) {
+    refused = xattrs_set(dirfd, name, f, xattrs, xlen);
+    if (refused < 0) return -(4 << 16 | -refused);
+  }
   if (w & 4) {
     struct timespec ts[2] = {{0, UTIME_OMIT}, {(time_t)msec, (long)mnsec}};
     int r = f >= 0 ? futimens(f, ts) : utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
     if (r < 0) return -(3 << 16 | errno);
   }
-  return 0;
+  return refused;
+}
+
+/* an optional Buffer argument (null or undefined: none) */
+static int arg_opt_buffer(napi_env env, napi_value v, void **data, size_t *len) {
+  napi_valuetype t;
+  *data = NULL;
+  *len = 0;
+  if (napi_typeof(env, v, &t) != napi_ok) return -EINVAL;
+  if (t == napi_null || t == napi_undefined) return 0;
+  return arg_buffer(env, v, data, len);
 }
 
 static napi_value js_setmeta(napi_env env, napi_callback_info info) {
-  ARGS(9);
+  size_t argc = 10;
+  napi_value argv[10];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 9) return num(env, -EINVAL);
   NUMARG(0, dirfd);
   PATHARG(1, name);
   NUMARG(2, fd);
@@ -488,7 +825,10 @@ static napi_value js_setmeta(napi_env env, napi_callback_info info) {
   NUMARG(6, msec);
   NUMARG(7, mnsec);
   NUMARG(8, what);
-  return num(env, do_setmeta((int)dirfd, name, (int)fd, uid, gid, mode, msec, mnsec, (int)what));
+  void *x = NULL;
+  size_t xl = 0;
+  if (argc > 9 && arg_opt_buffer(env, argv[9], &x, &xl)) return num(env, -EINVAL);
+  return num(env, do_setmeta((int)dirfd, name, (int)fd, uid, gid, mode, msec, mnsec, (int)what, x, xl));
 }
 
 static napi_value js_syncfs(napi_env env, napi_callback_info info) {
@@ -501,6 +841,28 @@ static napi_value js_fsync(napi_env env, napi_callback_info info) {
   ARGS(1);
   NUMARG(0, fd);
   return num(env, fsync((int)fd) < 0 ? -errno : 0);
+}
+
+/*
+ * statfs(fd, out): out[0] = f_type, out[1] and out[2] = the two words of f_fsid (stable across
+ * reboots on ext4, XFS and btrfs: derived from the file system's UUID), out[3] = f_files,
+ * out[4] = f_ffree.
+ */
+static napi_value js_statfs(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  NUMARG(0, fd);
+  double *out = arg_f64array(env, argv[1], 5);
+  if (!out) return num(env, -EINVAL);
+  struct statfs sf;
+  if (fstatfs((int)fd, &sf) < 0) return num(env, -errno);
+  int w[2];
+  memcpy(w, &sf.f_fsid, sizeof w);
+  out[0] = (double)(unsigned long)sf.f_type;
+  out[1] = (double)(unsigned)w[0];
+  out[2] = (double)(unsigned)w[1];
+  out[3] = (double)sf.f_files;
+  out[4] = (double)sf.f_ffree;
+  return num(env, 0);
 }
 
 /* raise RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft limit */
@@ -617,10 +979,12 @@ static off_t pump(int sfd, int dfd, const struct stat *st, xxh64_state *h, int *
 
 /* copy() and hashat() io layout (Float64Array) */
 enum {
-  IO_FLAGS,          /* in: 1 = set owner, 2 = set mode and mtime from the source */
+  IO_FLAGS,          /* in: 1 = set owner, 2 = set mode and mtime from the source,
+                        4 = set the attributes given (before the mtime), 8 = remove any other */
   IO_HASH_HI, IO_HASH_LO, IO_BYTES, IO_CHANGED, IO_NEW_INO,
   IO_STAT,           /* S_COUNT fields: fstat of the source before reading */
-  IO_COUNT = IO_STAT + S_COUNT
+  IO_XREFUSED = IO_STAT + S_COUNT, /* out: namespaces the destination refused (setmeta's mask) */
+  IO_COUNT
 };
 enum { ST_OPEN_SRC = 1, ST_NOT_REG = 2, ST_OPEN_DST = 3, ST_READ = 4, ST_WRITE = 5, ST_META = 6 };
 #define FAIL(stage, e) (-(double)((stage) << 16 | (e)))
@@ -665,7 +1029,8 @@ static double open_regular(int dirfd, const char *name, struct stat *st, double 
   return fd;
 }
 
-static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dname, double *io) {
+static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dname, double *io, const uint8_t *xattrs,
+                      size_t xlen) {
   int flags = (int)io[IO_FLAGS];
   struct stat before, after;
   double opened = open_regular(sdirfd, sname, &before, io);
@@ -693,10 +1058,17 @@ static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dna
     io[IO_HASH_LO] = (double)(d & 0xffffffffu);
     io[IO_BYTES] = (double)n;
     if ((flags & 1) && fchown(dfd, before.st_uid, before.st_gid) < 0) rc = FAIL(ST_META, errno);
+    if (!rc && (flags & 2) && fchmod(dfd, before.st_mode & 07777) < 0) rc = FAIL(ST_META, errno);
+    io[IO_XREFUSED] = 0;
+    if (!rc && (flags & 8)) xattrs_prune(-1, NULL, dfd, xattrs, xattrs ? xlen : 0);
+    if (!rc && (flags & 4) && xattrs && xlen) {
+      int r = xattrs_set(-1, NULL, dfd, xattrs, xlen);
+      if (r < 0) rc = FAIL(ST_META, -r);
+      else io[IO_XREFUSED] = r;
+    }
     if (!rc && (flags & 2)) {
       struct timespec ts[2] = {{0, UTIME_OMIT}, before.st_mtim};
-      if (fchmod(dfd, before.st_mode & 07777) < 0 || futimens(dfd, ts) < 0)
-        rc = FAIL(ST_META, errno);
+      if (futimens(dfd, ts) < 0) rc = FAIL(ST_META, errno);
     }
     struct stat dst;
     if (!rc && fstat(dfd, &dst) == 0) io[IO_NEW_INO] = (double)dst.st_ino;
@@ -717,14 +1089,20 @@ static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dna
  * destination is removed.
  */
 static napi_value js_copy(napi_env env, napi_callback_info info) {
-  ARGS(5);
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 5) return num(env, -EINVAL);
   NUMARG(0, sdirfd);
   PATHARG(1, sname);
   NUMARG(2, ddirfd);
   PATHARG(3, dname);
   double *io = arg_f64array(env, argv[4], IO_COUNT);
   if (!io) return num(env, -EINVAL);
-  return num(env, do_copy((int)sdirfd, sname, (int)ddirfd, dname, io));
+  void *x = NULL;
+  size_t xl = 0;
+  if (argc > 5 && arg_opt_buffer(env, argv[5], &x, &xl)) return num(env, -EINVAL);
+  return num(env, do_copy((int)sdirfd, sname, (int)ddirfd, dname, io, x, xl));
 }
 
 /* ---------- the same on the libuv thread pool: many operations in flight ---------- */
@@ -738,10 +1116,10 @@ static napi_value js_copy(napi_env env, napi_callback_info info) {
  * finds it read. res[0] = mkdir's 0 or -errno, res[1] = the new directory's descriptor or
  * -errno, res[2] = the previous one's, res[3] = the source's (-EBADF when not asked). A
  * failed mkdir leaves res[1] = -errno of the mkdir, nothing opened. *scan gets the scan
- * (malloc'ed) or stays NULL with *scanrc = -errno.
+ * (malloc'ed) or stays NULL with *scanrc = -errno; xflags and ctimeMin are scandir's.
  */
 static int do_spooldir(int newdirfd, int prevdirfd, int srcdirfd, const char *name, int flags, int32_t *res,
-                       uint8_t **scan, size_t *scanlen, int *scanrc) {
+                       int xflags, double ctimeMin, uint8_t **scan, size_t *scanlen, int *scanrc) {
   res[0] = 0;
   res[1] = res[2] = res[3] = -EBADF;
   if (newdirfd >= 0) {
@@ -758,7 +1136,7 @@ static int do_spooldir(int newdirfd, int prevdirfd, int srcdirfd, const char *na
   if (flags & 2) {
     int fd = openat_noatime(srcdirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NOATIME, 0);
     res[3] = fd < 0 ? -errno : fd;
-    *scanrc = fd < 0 ? res[3] : do_scandir(fd, scan, scanlen);
+    *scanrc = fd < 0 ? res[3] : do_scandir(fd, xflags, ctimeMin, scan, scanlen);
   }
   return 0;
 }
@@ -766,7 +1144,7 @@ static int do_spooldir(int newdirfd, int prevdirfd, int srcdirfd, const char *na
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  napi_ref keep[2];
+  napi_ref keep[4];
   int kind; /* 1 link batch, 2 copy, 3 spool directory, 4 setmeta, 5 hashat, 6 same content */
   int fd1, fd2, fd3, flags;
   uint8_t *scan; /* kind 3: the source directory's scan, handed to JS as an external Buffer */
@@ -777,6 +1155,10 @@ typedef struct {
   size_t nameslen, rlen;
   int32_t *res;
   double *io;
+  double *inos; /* kind 1: the linked inodes */
+  size_t ilen;
+  const uint8_t *xattrs; /* kinds 2 and 4: a canonical attribute blob to set, or NULL */
+  size_t xlen;
   char n1[NAME_CAP], n2[NAME_CAP];
   double rc;
 } job_t;
@@ -802,12 +1184,13 @@ static void job_execute(napi_env env, void *data) {
     if (sched_getscheduler(0) == SCHED_OTHER) sched_setscheduler(0, SCHED_BATCH, &sp);
     pool_thread_batched = 1;
   }
-  if (j->kind == 1) j->rc = (double)do_linkbatch(j->fd1, j->fd2, j->names, j->nameslen, j->res, j->rlen);
-  else if (j->kind == 2) j->rc = do_copy(j->fd1, j->n1, j->fd2, j->n2, j->io);
-  else if (j->kind == 3) j->rc = do_spooldir(j->fd1, j->fd2, j->fd3, j->n1, j->flags, j->res, &j->scan, &j->scanlen, &j->scanrc);
+  if (j->kind == 1) j->rc = (double)do_linkbatch(j->fd1, j->fd2, j->names, j->nameslen, j->res, j->rlen, j->inos, j->ilen);
+  else if (j->kind == 2) j->rc = do_copy(j->fd1, j->n1, j->fd2, j->n2, j->io, j->xattrs, j->xlen);
+  else if (j->kind == 3)
+    j->rc = do_spooldir(j->fd1, j->fd2, j->fd3, j->n1, j->flags, j->res, (int)j->meta[0], j->meta[1], &j->scan, &j->scanlen, &j->scanrc);
   else if (j->kind == 5) j->rc = do_hashat(j->fd1, j->n1, j->io);
   else if (j->kind == 6) j->rc = do_samecontent(j->fd1, j->n1, j->fd2, j->n2);
-  else j->rc = do_setmeta(j->fd1, j->n1, j->fd2, j->meta[0], j->meta[1], j->meta[2], j->meta[3], j->meta[4], j->flags);
+  else j->rc = do_setmeta(j->fd1, j->n1, j->fd2, j->meta[0], j->meta[1], j->meta[2], j->meta[3], j->meta[4], j->flags, j->xattrs, j->xlen);
 }
 
 static void free_scan(napi_env env, void *data, void *hint) {
@@ -832,7 +1215,7 @@ static void job_complete(napi_env env, napi_status status, void *data) {
     napi_create_error(env, NULL, msg, &err);
     napi_reject_deferred(env, j->deferred, err);
   }
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < 4; i++)
     if (j->keep[i]) napi_delete_reference(env, j->keep[i]);
   napi_delete_async_work(env, j->work);
   free(j->scan);
@@ -852,12 +1235,13 @@ static napi_value job_queue(napi_env env, job_t *j) {
  * A pool job from its JavaScript arguments, unpacked by spec, one letter per argument in order:
  * d a descriptor (fd1, fd2, fd3 in turn), f the flags, m a metadata number (meta[0] on), p a
  * name (n1, n2), o the io Float64Array, b the names Buffer, r the results Int32Array (at least
- * minres long). The arrays and the Buffer stay referenced until the job completes. Returns the
+ * minres long), i a Float64Array of inode numbers out, x an attribute blob (a Buffer, or null
+ * for none). The arrays and the Buffers stay referenced until the job completes. Returns the
  * job's promise, or -EINVAL / -ENAMETOOLONG (nothing queued).
  */
 static napi_value job_start(napi_env env, napi_callback_info info, int kind, const char *spec, size_t minres) {
   size_t n = strlen(spec), argc = n;
-  napi_value argv[12], keep[2];
+  napi_value argv[12], keep[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < n) return num(env, -EINVAL);
   job_t *j = calloc(1, sizeof *j);
@@ -896,6 +1280,15 @@ static napi_value job_start(napi_env env, napi_callback_info info, int kind, con
         if (!(e = arg_i32array(env, argv[i], &j->res, &j->rlen)) && j->rlen < minres) e = -EINVAL;
         keep[nkeep++] = argv[i];
         break;
+      case 'i':
+        e = arg_f64array_any(env, argv[i], &j->inos, &j->ilen);
+        keep[nkeep++] = argv[i];
+        break;
+      case 'x':
+        e = arg_opt_buffer(env, argv[i], &buf, &j->xlen);
+        j->xattrs = buf;
+        if (buf) keep[nkeep++] = argv[i];
+        break;
     }
   }
   if (e) {
@@ -906,27 +1299,27 @@ static napi_value job_start(napi_env env, napi_callback_info info, int kind, con
   return job_queue(env, j);
 }
 
-/* linkBatchAsync(olddirfd, newdirfd, names, results) -> Promise<count | -errno> */
+/* linkBatchAsync(olddirfd, newdirfd, packed, results, inos) -> Promise<count | -errno> */
 static napi_value js_linkbatch_async(napi_env env, napi_callback_info info) {
-  return job_start(env, info, 1, "ddbr", 0);
+  return job_start(env, info, 1, "ddbri", 0);
 }
 
-/* copyAsync(srcdirfd, srcname, dstdirfd, dstname, io) -> Promise<0 | staged failure> */
+/* copyAsync(srcdirfd, srcname, dstdirfd, dstname, io, xattrs) -> Promise<0 | staged failure> */
 static napi_value js_copy_async(napi_env env, napi_callback_info info) {
-  return job_start(env, info, 2, "dpdpo", 0);
+  return job_start(env, info, 2, "dpdpox", 0);
 }
 
 /*
- * spoolDirAsync(newdirfd, prevdirfd, name, flags, res Int32Array(4), srcdirfd) -> Promise<0>,
+ * spoolDirAsync(newdirfd, prevdirfd, name, flags, res Int32Array(4), srcdirfd, xflags, ctimeMin) -> Promise<0>,
  * or with flags & 2 Promise<scan Buffer | -errno> (do_spooldir)
  */
 static napi_value js_spooldir_async(napi_env env, napi_callback_info info) {
-  return job_start(env, info, 3, "ddpfrd", 4);
+  return job_start(env, info, 3, "ddpfrdmm", 4);
 }
 
 /* setmetaAsync(...setmeta's arguments) -> Promise<0 | staged failure>, on the pool */
 static napi_value js_setmeta_async(napi_env env, napi_callback_info info) {
-  return job_start(env, info, 4, "dpdmmmmmf", 0);
+  return job_start(env, info, 4, "dpdmmmmmfx", 0);
 }
 
 /* hashatAsync(dirfd, name, io) -> Promise<0 | staged failure>, on the pool */
@@ -1131,7 +1524,8 @@ NAPI_MODULE_INIT() {
       FN("mkdirat", js_mkdirat),   FN("linkat", js_linkat),       FN("linkBatch", js_linkbatch),
       FN("symlinkat", js_symlinkat), FN("mknodat", js_mknodat),   FN("unlinkat", js_unlinkat),
       FN("renameat", js_renameat), FN("readlinkat", js_readlinkat), FN("setmeta", js_setmeta),
-      FN("syncfs", js_syncfs),     FN("fsync", js_fsync),         FN("raiseNofile", js_raise_nofile),
+      FN("syncfs", js_syncfs),     FN("statfs", js_statfs),
+      FN("getxattrs", js_getxattrs), FN("removexattrAt", js_removexattr_at),     FN("fsync", js_fsync),         FN("raiseNofile", js_raise_nofile),
       FN("copy", js_copy),         FN("hashat", js_hashat),       FN("xxh64", js_xxh64),
       FN("sameContent", js_samecontent), FN("hashatAsync", js_hashat_async), FN("sameContentAsync", js_samecontent_async),
       FN("deflateFrame", js_deflate_frame), FN("inflateRaw", js_inflate_raw),

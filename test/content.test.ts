@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import path from 'node:path';
 import { mktree, mutate } from './helpers/bench-tree.js';
 import { describe, expect, test } from './helpers/fixture.js';
-import { rsyncDiff } from './helpers/oracle.js';
+import { linksDiff, rsyncDiff } from './helpers/oracle.js';
 import { hardsnap } from './helpers/run.js';
 import { formatBytes } from '../src/ui/output.js';
 import { decide, needsChecksum } from '../src/plan/decide.js';
@@ -61,7 +61,7 @@ function runsLog(spool: string): { parts: Record<string, Stats> }[] {
 }
 
 describe('content deduplication', () => {
-  test('renamed, moved and cp -p copied files are linked to the older inode; a cp copy with a new mtime is written', ({ tmp }) => {
+  test('renamed and moved files are linked to the older inode; a cp -p copy of a file still there is written (separate source files stay separate inodes), as is a cp copy with a new mtime', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     const big = Buffer.alloc(200_000, 7);
@@ -81,14 +81,17 @@ describe('content deduplication', () => {
 
     assertSameInode(path.join(g1.gen, 'a/report.pdf'), path.join(g2.gen, 'a/report-final.pdf'));
     assertSameInode(path.join(g1.gen, 'a/notes.txt'), path.join(g2.gen, 'b/notes.txt'));
-    assertSameInode(path.join(g1.gen, 'a/keep.txt'), path.join(g2.gen, 'b/keep-copy.txt'));
+    // keep.txt is still in the source, linked unchanged: its inode is taken in this generation
+    assertSameInode(path.join(g1.gen, 'a/keep.txt'), path.join(g2.gen, 'a/keep.txt'));
+    assertNotSameInode(path.join(g1.gen, 'a/keep.txt'), path.join(g2.gen, 'b/keep-copy.txt'));
     assertNotSameInode(path.join(g1.gen, 'a/keep.txt'), path.join(g2.gen, 'b/keep-fresh.txt'));
-    expect(g2.stats.dedupLinked).toBe(3);
-    expect(g2.stats.dedupBytes).toBe(big.length + 'some notes\n'.length + 'unchanged\n'.length);
-    expect(g2.stats.copied).toBe(1); // keep-fresh.txt: new mtime, so no candidate
+    expect(g2.stats.dedupLinked).toBe(2);
+    expect(g2.stats.dedupBytes).toBe(big.length + 'some notes\n'.length);
+    expect(g2.stats.copied).toBe(2); // keep-copy.txt (its twin holds the inode) and keep-fresh.txt (new mtime: no candidate)
     expect(rsyncDiff(src, g2.gen)).toEqual([]);
+    expect(linksDiff(src, g2.gen)).toEqual([]);
     // the run log carries the same counters as --json
-    expect(runsLog(spool).at(-1)!.parts.p!.dedupLinked).toBe(3);
+    expect(runsLog(spool).at(-1)!.parts.p!.dedupLinked).toBe(2);
   });
 
   test('the summary line, --json and runs.jsonl report the same files and bytes saved by content links', ({ tmp }) => {
@@ -251,21 +254,30 @@ describe('hash first, then decide', () => {
     expect(rsyncDiff(src, g2.gen)).toEqual([]);
   });
 
-  test('identical new files in one run are correct whether or not they share an inode (copies finish asynchronously)', ({ tmp }) => {
+  test('identical new files in one run stay separate inodes, and a later copy of one is written, not linked to a twin', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     const body = Buffer.alloc(100_000, 9);
     makeTree(src, { 'a/iso': { content: body, mtime: T0 }, 'b/iso-copy': { content: body, mtime: T0 }, 'c/unrelated': { content: body, mtime: T0 + 1n } });
     const g1 = backup(spool, src, 1);
     assertNotSameInode(path.join(g1.gen, 'a/iso'), path.join(g1.gen, 'c/unrelated'));
-    expect(g1.stats.copied + g1.stats.dedupLinked).toBe(3);
+    assertNotSameInode(path.join(g1.gen, 'a/iso'), path.join(g1.gen, 'b/iso-copy'));
+    expect(g1.stats).toMatchObject({ copied: 3, dedupLinked: 0 });
     expect(rsyncDiff(src, g1.gen)).toEqual([]);
-    // a third copy on the next day links to one of them
+    expect(linksDiff(src, g1.gen)).toEqual([]);
+    // a third copy on the next day: both twins are still in the source, their inodes taken
     execFileSync('cp', ['-p', path.join(src, 'a/iso'), path.join(src, 'c/iso-third')]);
     const g2 = backup(spool, src, 2);
-    expect(g2.stats).toMatchObject({ copied: 0, dedupLinked: 1 });
-    const third = fs.statSync(path.join(g2.gen, 'c/iso-third')).ino;
-    expect([fs.statSync(path.join(g1.gen, 'a/iso')).ino, fs.statSync(path.join(g1.gen, 'b/iso-copy')).ino]).toContain(third);
+    expect(g2.stats).toMatchObject({ copied: 1, dedupLinked: 0, linked: 3 });
+    expect(linksDiff(src, g2.gen)).toEqual([]);
+    // the day after, iso-copy is gone: the new iso-fourth may take its inode
+    fs.rmSync(path.join(src, 'b/iso-copy'));
+    execFileSync('cp', ['-p', path.join(src, 'a/iso'), path.join(src, 'c/iso-fourth')]);
+    const g3 = backup(spool, src, 3);
+    expect(g3.stats).toMatchObject({ copied: 0, dedupLinked: 1 });
+    assertSameInode(path.join(g2.gen, 'b/iso-copy'), path.join(g3.gen, 'c/iso-fourth'));
+    expect(linksDiff(src, g3.gen)).toEqual([]);
+    expect(rsyncDiff(src, g3.gen)).toEqual([]);
   });
 });
 
@@ -300,10 +312,10 @@ describe('hash collisions (test seam HARDSNAP_TEST_HASH_COLLIDE: every hash comp
 
 describe('--checksum', () => {
   const file = (over: Partial<Meta> = {}): Meta => ({
-    type: 'file', mode: 0o644, uid: 0, gid: 0, size: 10, mtimeSec: 100, mtimeNsec: 5, rdev: 0, target: null, ...over,
+    type: 'file', mode: 0o644, uid: 0, gid: 0, size: 10, mtimeSec: 100, mtimeNsec: 5, rdev: 0, target: null, xattrs: null, ...over,
   });
   const prev = (hash: string | null, over: Partial<ManifestEntry> = {}): ManifestEntry => ({
-    ...file(), name: Buffer.from('f'), flags: 0, linkGroup: 0, ino: 7, hash, ...over,
+    ...file(), name: Buffer.from('f'), flags: 0, linkGroup: 0, ino: 7, hash, ctimeSec: 0, ctimeNsec: 0, ...over,
   });
   const ctx = { prevAvailable: true, asRoot: true, checksum: true };
   test.each<[string, Meta, ManifestEntry, string | null | undefined, string, string]>([
@@ -392,11 +404,12 @@ describe('EMLINK', () => {
       // both names of the source inode share the one fresh copy
       assertNotSameInode(base, path.join(g2.gen, 'mail/big'));
       assertSameInode(path.join(g2.gen, 'mail/big'), path.join(g2.gen, 'mail/big-alias'));
-      // ... and the content link of the copy goes to the fresh copy, not to a second one
-      assertSameInode(path.join(g2.gen, 'mail/big'), path.join(g2.gen, 'mail/big-copy'));
-      expect(g2.stats.copied).toBe(1);
-      expect(g2.stats.dedupLinked).toBe(1);
+      // ... and the separate copy stays separate: written, never joined to its twin's fresh inode
+      assertNotSameInode(path.join(g2.gen, 'mail/big'), path.join(g2.gen, 'mail/big-copy'));
+      expect(g2.stats.copied).toBe(2);
+      expect(g2.stats.dedupLinked).toBe(0);
       expect(rsyncDiff(src, g2.gen)).toEqual([]);
+      expect(linksDiff(src, g2.gen)).toEqual([]);
 
       // the fresh copy is the link base from then on
       const g3 = backup(spool, src, 3);

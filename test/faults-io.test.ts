@@ -55,7 +55,7 @@ function manifestEntries(spool: string, n: number): Map<string, ManifestEntry> {
 
 const nameOf = (n: Buffer | string) => (Buffer.isBuffer(n) ? n.toString('latin1') : n);
 
-type CopyFn = (sd: number, sn: Buffer | string, dd: number, dn: Buffer | string, io: Float64Array) => number;
+type CopyFn = (sd: number, sn: Buffer | string, dd: number, dn: Buffer | string, io: Float64Array, x?: Buffer | null) => number;
 
 /**
  * Intercepts every file copy at the fs seam, synchronous (`sys.copy`) or in a worker
@@ -63,10 +63,10 @@ type CopyFn = (sd: number, sn: Buffer | string, dd: number, dn: Buffer | string,
  */
 function interceptCopy(fn: (real: CopyFn, ...a: Parameters<CopyFn>) => number): void {
   const real: CopyFn = sys.copy.bind(sys);
-  vi.spyOn(sys, 'copy').mockImplementation((sd, sn, dd, dn, io) => fn(real, sd, sn, dd, dn, io));
+  vi.spyOn(sys, 'copy').mockImplementation((sd, sn, dd, dn, io, x) => fn(real, sd, sn, dd, dn, io, x));
   const s = sys as unknown as Record<string, unknown>;
   if (typeof s.copyAsync === 'function') {
-    vi.spyOn(s as { copyAsync: CopyFn }, 'copyAsync').mockImplementation((sd, sn, dd, dn, io) => fn(real, sd, sn, dd, dn, io));
+    vi.spyOn(s as { copyAsync: CopyFn }, 'copyAsync').mockImplementation((sd, sn, dd, dn, io, x) => fn(real, sd, sn, dd, dn, io, x));
   }
 }
 
@@ -83,12 +83,12 @@ function interceptSourceDirOpen(fn: (real: OpenFn, ...a: Parameters<OpenFn>) => 
   const openat: OpenFn = sys.openat.bind(sys);
   vi.spyOn(sys, 'openat').mockImplementation((d, n, f, m) => (f & sys.O_NOATIME ? fn(openat, d, n, f, m) : openat(d, n, f, m)));
   const spoolDir = sys.spoolDirAsync.bind(sys);
-  vi.spyOn(sys, 'spoolDirAsync').mockImplementation(async (nd, pd, name, flags, res, sd) => {
-    await spoolDir(nd, pd, name, flags & ~2, res, -1);
+  vi.spyOn(sys, 'spoolDirAsync').mockImplementation(async (nd, pd, name, flags, res, sd, xf, cmin) => {
+    await spoolDir(nd, pd, name, flags & ~2, res, -1, xf, cmin);
     if (!(flags & 2)) return 0;
     const fd = fn(openat, sd, name, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW | sys.O_NOATIME, 0);
     res[3] = fd;
-    return fd < 0 ? fd : sys.scandir(fd);
+    return fd < 0 ? fd : sys.scandir(fd, xf, cmin);
   });
 }
 
@@ -242,21 +242,26 @@ describe('a source file swapped between scan and open', () => {
 });
 
 describe('resume meets a source directory it cannot open', () => {
-  test('what a killed run left in it is removed: the generation holds the directory empty, as its manifest says, and verify passes', async ({ tmp }) => {
+  test('what a killed run left in it is replaced by its previous version (carried, as its manifest says), and verify passes', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'locked/in.txt': 'in', 'locked/sub/deep.txt': 'deep', 'open.txt': 'o' });
     expect((await backupInProcess(spool, src, 1)).exit).toBe(0);
-    // a killed run of day 2 got as far as this partial (linked from day 1, as a run does)
+    // a killed run of day 2 got as far as this partial (linked from day 1, as a run does), and
+    // left something of its own in the directory
     const pdir = path.join(spool, 'rsync', 'h1', 'data');
     execFileSync('cp', ['-al', path.join(pdir, genName(1)), path.join(pdir, `${genName(2)}.partial`)]);
+    fs.writeFileSync(path.join(pdir, `${genName(2)}.partial`, 'locked', 'stray'), 'left by the killed run');
     interceptSourceDirOpen((openat, dirfd, name, flags, mode) => (nameOf(name) === 'locked' ? -13 : openat(dirfd, name, flags, mode)));
     // 5 entries seen on day 1, 2 now (locked/ is not read): more than max-source-loss, accepted
     const r2 = await backupInProcess(spool, src, 2, { acceptSourceChange: true });
     expect(r2.exit).toBe(23);
     vi.restoreAllMocks();
     expect(fs.readdirSync(pdir).filter((n) => n.endsWith('.partial'))).toEqual([]);
-    expect(fs.readdirSync(path.join(pdir, r2.generation, 'locked'))).toEqual([]);
+    const locked = path.join(pdir, r2.generation, 'locked');
+    expect(fs.readdirSync(locked).sort()).toEqual(['in.txt', 'sub']);
+    expect(fs.statSync(path.join(locked, 'sub/deep.txt')).ino).toBe(fs.statSync(path.join(pdir, genName(1), 'locked/sub/deep.txt')).ino);
+    expect(r2.reported.map((p) => [p.path.toString(), p.code])).toEqual([['locked', 'EACCES']]);
     const v = hardsnap(['verify', '--spool', spool, '--host', 'h1']);
     expect(v.code, v.stdout + v.stderr).toBe(0);
   });
@@ -295,8 +300,8 @@ describe('a source directory read ahead on the pool', () => {
     makeTree(src, { 'a/one.txt': '1', 'b/old.txt': 'old' });
     const real = sys.spoolDirAsync.bind(sys);
     let changed = 0;
-    vi.spyOn(sys, 'spoolDirAsync').mockImplementation(async (nd, pd, name, flags, res, sd) => {
-      const out = await real(nd, pd, name, flags, res, sd);
+    vi.spyOn(sys, 'spoolDirAsync').mockImplementation(async (nd, pd, name, flags, res, sd, xf, cmin) => {
+      const out = await real(nd, pd, name, flags, res, sd, xf, cmin);
       if (nameOf(name) === 'b' && flags & 2 && !changed++) {
         fs.writeFileSync(path.join(src, 'b/late.txt'), 'late');
         fs.rmSync(path.join(src, 'b/old.txt'));

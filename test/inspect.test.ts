@@ -333,7 +333,7 @@ describe('verify', () => {
 describe('classify and versionChange (pure, tables)', () => {
   const base: ManifestEntry = {
     name: Buffer.from('f'), type: 'file', mode: 0o644, uid: 0, gid: 0, size: 5, mtimeSec: 100, mtimeNsec: 7,
-    rdev: 0, target: null, flags: 1, linkGroup: 0, ino: 11, hash: 'aaaaaaaaaaaaaaaa',
+    rdev: 0, target: null, flags: 1, linkGroup: 0, ino: 11, hash: 'aaaaaaaaaaaaaaaa', ctimeSec: 0, ctimeNsec: 0, xattrs: null,
   };
   const e = (o: Partial<ManifestEntry>): ManifestEntry => ({ ...base, ...o });
   const rows: [string, Partial<ManifestEntry>, ReturnType<typeof classify>, ReturnType<typeof versionChange>][] = [

@@ -8,7 +8,8 @@ import { describe, expect } from 'vitest';
 import { test } from './helpers/fixture.js';
 import { ManifestReader, READABLE_VERSIONS, readManifestHeader } from '../src/manifest/reader.js';
 import { ManifestWriter } from '../src/manifest/writer.js';
-import { ByteSink, EncodedEntry, encodeEntry, FLAG, frame, ManifestFormatError, RawDirBlock, unframe, type ManifestEntry } from '../src/manifest/format.js';
+import { ByteSink, EncodedEntry, encodeEntry, FLAG, frame, ManifestFormatError, RawDirBlock, unframe, XattrSets, type ManifestEntry } from '../src/manifest/format.js';
+import { formatXattrs, parseXattrs } from '../src/fs/xattrs.js';
 import { hashHex, hexWord } from '../src/fs/native.js';
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures');
@@ -67,6 +68,45 @@ describe('released manifest formats stay readable', () => {
     }
   });
 
+  test('version 3 fixture (attributes, ctime, carried entries, footer, checksummed header) decodes to exactly what was written', () => {
+    expect(READABLE_VERSIONS).toContain(3);
+    const m = ManifestReader.open(path.join(FIXTURES, 'manifest-v3.hsm'));
+    try {
+      expect(m.version).toBe(3);
+      expect(m.header).toMatchObject({ format: 3, part: 'mail/imap', generation: '2026-12-06T030000Z', tool: 'hardsnap 0.3.0', scan: { full: true } });
+      expect(m.footer).toEqual({
+        spool: { fsid: 'a1b2c3d4:e5f60718', rootIno: 77 },
+        carried: { count: 1, first: [{ path: 'old', from: '2026-12-05T030000Z', code: 'EACCES' }] },
+        xattrsRefused: ['trusted'],
+      });
+      const label = Buffer.from('system_u:object_r:mail_spool_t:s0\0');
+      expect(m.root).toMatchObject({ type: 'dir', mode: 0o750, ino: 77, flags: FLAG.INCOMPLETE, ctimeSec: 1_780_000_100, ctimeNsec: 987_654_321 });
+      expect(parseXattrs(m.root.xattrs)).toEqual([{ name: Buffer.from('security.selinux'), value: label }]);
+      // each distinct attribute set once: the label and the set with the ACL
+      expect(m.xattrSets.length).toBe(2);
+      const top = m.dir(Buffer.alloc(0))!;
+      expect(top.map((e) => e.name.toString('latin1'))).toEqual(['INBOX', 'a', 'b', 'c', 'link', 'link2', 'old']);
+      const inbox = parseXattrs(top[0]!.xattrs);
+      expect(inbox.map((x) => x.name.toString('latin1'))).toEqual(['security.selinux', 'system.posix_acl_access', 'user.empty', 'user.\xff']);
+      expect(inbox[2]!.value.length).toBe(0);
+      expect(inbox[3]!.value.equals(Buffer.from([0, 1, 2, 0xff]))).toBe(true);
+      expect(top[0]).toMatchObject({ type: 'dir', mode: 0o2770 });
+      expect(top[1]!.xattrs!.equals(m.root.xattrs!)).toBe(true);
+      expect(top[2]).toMatchObject({ linkGroup: 1, ino: 5002 });
+      expect(top[4]).toMatchObject({ type: 'symlink', linkGroup: 2, ino: 5003, xattrs: null });
+      expect(top[4]!.target!.equals(Buffer.from('INBOX/\xe9', 'latin1'))).toBe(true);
+      expect(top[6]).toMatchObject({ flags: FLAG.CARRIED, ino: 4000 });
+      const sub = m.dir(Buffer.from('INBOX'))!;
+      expect(sub[0]).toMatchObject({ size: 2 ** 33 + 1, ino: 2 ** 40 + 7, mtimeNsec: 123_456_789, ctimeNsec: 987_654_321 });
+      expect(sub[0]!.name.equals(Buffer.from([0xe9]))).toBe(true);
+      expect(sub[0]!.xattrs!.equals(top[0]!.xattrs!)).toBe(true);
+      expect(sub[1]).toMatchObject({ type: 'fifo', xattrs: null });
+      expect(readManifestHeader(path.join(FIXTURES, 'manifest-v3.hsm'))).toEqual(m.header);
+    } finally {
+      m.close();
+    }
+  });
+
   test('every fixture in test/fixtures is of a readable version', () => {
     const files = fs.readdirSync(FIXTURES).filter((f) => f.startsWith('manifest-v') && f.endsWith('.hsm'));
     expect(files.length).toBeGreaterThanOrEqual(READABLE_VERSIONS.length);
@@ -80,6 +120,8 @@ function entry(i: number): ManifestEntry {
     size: i * 1000, mtimeSec: 1_600_000_000 + i, mtimeNsec: (i * 7919) % 1e9, rdev: 0,
     target: i % 3 === 0 ? Buffer.from(`t${i}`) : null, flags: 0, linkGroup: i % 5, ino: 10_000 + i,
     hash: i % 2 ? (i * 2654435761).toString(16).padStart(16, '0').slice(-16) : null,
+    ctimeSec: 1_600_000_500 + i, ctimeNsec: (i * 104729) % 1e9,
+    xattrs: i % 4 === 1 ? formatXattrs([{ name: Buffer.from(`user.k${i % 3}`), value: Buffer.from([i % 7, 0xff]) }]) : null,
   };
 }
 
@@ -103,6 +145,88 @@ describe('writing and reading', () => {
       expect(got).toEqual(want);
     }
     m.close();
+  });
+
+  test('a flipped byte anywhere in the header (format 3) is detected: its checksum is in the trailer', ({ tmp }) => {
+    const good = fs.readFileSync(path.join(FIXTURES, 'manifest-v3.hsm'));
+    const jsonLen = good.readUInt32LE(8);
+    const file = path.join(tmp, 'm.hsm');
+    for (let at = 8; at < 12 + jsonLen; at++) {
+      for (const bit of [0x01, 0x20]) {
+        const b = Buffer.from(good);
+        b[at] ^= bit;
+        fs.writeFileSync(file, b);
+        // a flipped byte in the magic reads as "not a manifest"; anywhere else as damage
+        expect(() => ManifestReader.open(file), `byte ${at} ^ ${bit}`).toThrow(ManifestFormatError);
+        expect(() => readManifestHeader(file), `byte ${at} ^ ${bit}`).toThrow(ManifestFormatError);
+      }
+    }
+    // the format number itself flipped down to 2 (a version whose header had no checksum)
+    const down = Buffer.from(good);
+    down.write('{"format":2', 12);
+    fs.writeFileSync(file, down);
+    expect(() => ManifestReader.open(file)).toThrow(/header checksum/);
+    // and in the trailer: the checksum, the index position, the end marker
+    for (const at of [good.length - 12, good.length - 20, good.length - 1]) {
+      const b = Buffer.from(good);
+      b[at] ^= 0x04;
+      fs.writeFileSync(file, b);
+      expect(() => ManifestReader.open(file), `trailer byte ${at}`).toThrow(ManifestFormatError);
+    }
+  });
+
+  test('every byte of a written manifest is covered: a flipped byte is refused when the part holding it is read', ({ tmp }) => {
+    const good = fs.readFileSync(path.join(FIXTURES, 'manifest-v3.hsm'));
+    const file = path.join(tmp, 'm.hsm');
+    for (let at = 0; at < good.length; at++) {
+      const b = Buffer.from(good);
+      b[at] ^= 0x10;
+      fs.writeFileSync(file, b);
+      const readAll = () => {
+        const m = ManifestReader.open(file);
+        try {
+          for (const key of m.dirKeys()) m.dirByKey(key);
+        } finally {
+          m.close();
+        }
+      };
+      expect(readAll, `byte ${at} of ${good.length}`).toThrow(ManifestFormatError);
+    }
+  });
+
+  test('attribute sets are stored once each; a writer seeded with the previous table keeps its numbers and empties unused slots', ({ tmp }) => {
+    const label = formatXattrs([{ name: Buffer.from('security.selinux'), value: Buffer.from('unconfined_u:object_r:user_home_t:s0\0') }]);
+    const other = formatXattrs([{ name: Buffer.from('user.x'), value: Buffer.from('1') }]);
+    const f1 = path.join(tmp, 'a.hsm');
+    const w = ManifestWriter.create(f1, { part: 'p', generation: 'g', created: 'c', tool: 't' });
+    const many: ManifestEntry[] = Array.from({ length: 5000 }, (_, i) => ({
+      ...entry(i), type: 'file', target: null, linkGroup: 0, flags: 0, rdev: 0, name: Buffer.from(`f${String(i).padStart(5, '0')}`), xattrs: i === 7 ? other : label,
+    }));
+    w.addDir(Buffer.alloc(0), many);
+    w.finish({ ...entry(0), name: Buffer.alloc(0), type: 'dir', target: null, hash: null, xattrs: null });
+    const m1 = ManifestReader.open(f1);
+    expect(m1.xattrSets.map((b) => b && b.length)).toEqual([label!.length, other!.length]);
+    // a second manifest seeded with the first's table, copying two records as bytes: the numbers
+    // stay valid; the set nobody uses any more (other) is an empty slot
+    const f2 = path.join(tmp, 'b.hsm');
+    const w2 = ManifestWriter.create(f2, { part: 'p', generation: 'g2', created: 'c', tool: 't' });
+    w2.seedXattrSets(m1.xattrSets);
+    const raw = m1.rawDirByKey('')!;
+    const copied = [0, 1].map((i) => new EncodedEntry(many[i]!.name, Buffer.from(raw.unchangedFile(i, many[i]!)!)));
+    copied[1]!.ino = 424242;
+    w2.addDir(Buffer.alloc(0), copied);
+    w2.finish({ ...entry(0), name: Buffer.alloc(0), type: 'dir', target: null, hash: null, xattrs: null });
+    m1.close();
+    const m2 = ManifestReader.open(f2);
+    try {
+      expect(m2.xattrSets.map((b) => (b ? b.length : 0))).toEqual([label!.length, 0]);
+      const got = m2.dir(Buffer.alloc(0))!;
+      expect(got.map((e) => e.xattrs!.equals(label!))).toEqual([true, true]);
+      expect(got.map((e) => e.ino)).toEqual([many[0]!.ino, 424242]);
+    } finally {
+      m2.close();
+    }
+    expect(() => new XattrSets().markUsed(3)).toThrow(ManifestFormatError);
   });
 
   test('damage is detected: truncation, a flipped byte, a foreign file, a newer version', ({ tmp }) => {
@@ -157,7 +281,7 @@ describe('block framing (native zlib stream)', () => {
 });
 
 describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
-  const fixtures = ['manifest-v1.hsm', 'manifest-v2.hsm'];
+  const fixtures = ['manifest-v1.hsm', 'manifest-v2.hsm', 'manifest-v3.hsm'];
 
   test('each field read in place equals the decoded entry, in both fixtures and a written manifest', ({ tmp }) => {
     const file = path.join(tmp, 'm.hsm');
@@ -211,7 +335,7 @@ describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
   test('compareName orders like Buffer.compare; unchangedFile gives the exact record of a file, and null for any difference', ({ tmp }) => {
     const file = path.join(tmp, 'm.hsm');
     const w = ManifestWriter.create(file, { part: 'p', generation: 'g', created: 'c', tool: 't' });
-    const plain = (i: number): ManifestEntry => ({ ...entry(i), type: 'file', target: null, linkGroup: 0, flags: 0, rdev: 0 });
+    const plain = (i: number): ManifestEntry => ({ ...entry(i), type: 'file', target: null, linkGroup: 0, flags: 0, rdev: 0, xattrs: null });
     const entries = ([
       plain(1), plain(2), { ...plain(3), hash: null }, { ...plain(4), flags: FLAG.UNSTABLE }, { ...plain(5), linkGroup: 3 },
       entry(6) /* a symlink */, { ...plain(7), type: 'dir', size: 0 }, { ...plain(8), name: Buffer.from([0xff, 0xfe]) },
@@ -236,7 +360,7 @@ describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
         encodeEntry(sink, e);
         expect(got!.equals(sink.view())).toBe(true);
         for (const change of [{ size: e.size + 1 }, { mtimeSec: e.mtimeSec + 1 }, { mtimeNsec: e.mtimeNsec + 1 }, { mode: e.mode ^ 1 },
-          { uid: (e.uid + 1) >>> 0 }, { gid: e.gid + 1 }, { rdev: 5 }]) {
+          { uid: (e.uid + 1) >>> 0 }, { gid: e.gid + 1 }, { rdev: 5 }, { ctimeSec: e.ctimeSec + 1 }, { ctimeNsec: e.ctimeNsec + 1 }]) {
           expect(raw.unchangedFile(i, { ...e, ...change }), JSON.stringify(change)).toBeNull();
         }
       });
@@ -249,12 +373,15 @@ describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
     const file = path.join(tmp, 'm.hsm');
     const w = ManifestWriter.create(file, { part: 'p', generation: 'g', created: 'c', tool: 't' });
     const entries = Array.from({ length: 12 }, (_, i) => entry(i)).sort((a, b) => Buffer.compare(a.name, b.name));
+    const sets = new XattrSets();
     const mixed = entries.map((e, i) => {
       if (i % 2) return e;
       const s = new ByteSink();
-      encodeEntry(s, e);
+      encodeEntry(s, e, sets);
       return new EncodedEntry(e.name, Buffer.from(s.view()));
     });
+    // the sets the encoded records refer to, numbered as the writer will number them
+    w.seedXattrSets(sets.table);
     w.addDir(Buffer.from('x'), mixed);
     w.finish({ ...entry(0), name: Buffer.alloc(0), type: 'dir', target: null, hash: null });
     const m = ManifestReader.open(file);
@@ -274,7 +401,7 @@ describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
     }
     expect(hexWord('0123456g89abcdef', 0)).toBe(-1);
     for (const bad of ['0123456789abcde', '0123456789abcdeg', 'x123456789abcdef0']) {
-      expect(() => encodeEntry(new ByteSink(), { ...entry(1), hash: bad })).toThrow(ManifestFormatError);
+      expect(() => encodeEntry(new ByteSink(), { ...entry(1), hash: bad }, new XattrSets())).toThrow(ManifestFormatError);
     }
   });
 });

@@ -14,7 +14,7 @@ describe('spoolDirAsync and setmetaAsync', () => {
     const nd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'new'), O_DIR, 0);
     const pd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'prev'), O_DIR, 0);
     const res = new Int32Array(4);
-    expect(await sys.spoolDirAsync(nd, pd, Buffer.from('d'), 1, res, -1)).toBe(0);
+    expect(await sys.spoolDirAsync(nd, pd, Buffer.from('d'), 1, res, -1, 0, 0)).toBe(0);
     expect(res[0]).toBe(0);
     expect(res[1]).toBeGreaterThan(2);
     expect(res[2]).toBeGreaterThan(2);
@@ -27,13 +27,13 @@ describe('spoolDirAsync and setmetaAsync', () => {
     sys.close(res[1]!);
     sys.close(res[2]!);
     const again = new Int32Array(4);
-    await sys.spoolDirAsync(nd, -1, 'd', 1, again, -1);
+    await sys.spoolDirAsync(nd, -1, 'd', 1, again, -1, 0, 0);
     expect([...again]).toEqual([-17, -17, -9, -9]);
     const missingPrev = new Int32Array(4);
-    await sys.spoolDirAsync(-1, pd, 'nothing', 1, missingPrev, -1);
+    await sys.spoolDirAsync(-1, pd, 'nothing', 1, missingPrev, -1, 0, 0);
     expect([...missingPrev]).toEqual([0, -9, -2, -9]);
     // the results array must hold four slots
-    expect(await sys.spoolDirAsync(nd, -1, 'e', 1, new Int32Array(3), -1)).toBe(-22);
+    expect(await sys.spoolDirAsync(nd, -1, 'e', 1, new Int32Array(3), -1, 0, 0)).toBe(-22);
     sys.close(nd);
     sys.close(pd);
   });
@@ -48,7 +48,7 @@ describe('spoolDirAsync and setmetaAsync', () => {
     const nd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'new'), O_DIR, 0);
     const sd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'src'), O_DIR, 0);
     const res = new Int32Array(4);
-    const scan = await sys.spoolDirAsync(nd, -1, 'd', 1 | 2, res, sd);
+    const scan = await sys.spoolDirAsync(nd, -1, 'd', 1 | 2, res, sd, 0, 0);
     expect(Buffer.isBuffer(scan)).toBe(true);
     expect(res[3]).toBeGreaterThan(2);
     const st = new Float64Array(sys.STAT_FIELDS);
@@ -61,7 +61,7 @@ describe('spoolDirAsync and setmetaAsync', () => {
     // a file, a missing name: the open's errno both as the result and in res[3]; nothing opened
     for (const [name, errno] of [['f', -20], ['gone', -2]] as const) {
       const r = new Int32Array(4);
-      expect(await sys.spoolDirAsync(-1, -1, name, 2, r, sd)).toBe(errno);
+      expect(await sys.spoolDirAsync(-1, -1, name, 2, r, sd, 0, 0)).toBe(errno);
       expect([...r]).toEqual([0, -9, -9, errno]);
     }
     sys.close(nd);
@@ -71,13 +71,13 @@ describe('spoolDirAsync and setmetaAsync', () => {
   test('setmetaAsync sets mode and nanosecond mtime on a descriptor, and says which step failed', async ({ tmp }) => {
     fs.mkdirSync(path.join(tmp, 'd'), { mode: 0o700 });
     const fd = sys.openat(sys.AT_FDCWD, path.join(tmp, 'd'), O_DIR, 0);
-    expect(await sys.setmetaAsync(-1, '', fd, 0, 0, 0o751, 1_600_000_000, 123_456_789, 2 | 4)).toBe(0);
+    expect(await sys.setmetaAsync(-1, '', fd, 0, 0, 0o751, 1_600_000_000, 123_456_789, 2 | 4, null)).toBe(0);
     const st = fs.statSync(path.join(tmp, 'd'), { bigint: true });
     expect(Number(st.mode & 0o7777n)).toBe(0o751);
     expect(st.mtimeNs).toBe(1_600_000_000_123_456_789n);
     sys.close(fd);
     // a closed descriptor: the chmod step (2) fails with EBADF
-    expect(await sys.setmetaAsync(-1, '', fd, 0, 0, 0o755, 0, 0, 2)).toBe(-(2 << 16 | 9));
+    expect(await sys.setmetaAsync(-1, '', fd, 0, 0, 0o755, 0, 0, 2, null)).toBe(-(2 << 16 | 9));
   });
 
   test('hashatAsync gives hashat\'s results; sameContent(Async) says same, different, or -errno, never following a symlink in the spool', async ({ tmp }) => {
@@ -120,7 +120,7 @@ describe('spoolDirAsync and setmetaAsync', () => {
     expect(bad.copyAsync!(-1, 'a', 'not a descriptor', 'b', io)).toBe(-22);
     expect(bad.linkBatchAsync!(-1, -1, 'not a buffer', res)).toBe(-22);
     expect(bad.linkBatchAsync!(-1, -1, Buffer.alloc(0), new Float64Array(4))).toBe(-22);
-    expect(bad.setmetaAsync!(-1, '', -1, 0, 0, 0, 0, 0)).toBe(-22); // one argument short
+    expect(bad.setmetaAsync!(-1, '', -1, 0, 0, 0, 0, 0, 0)).toBe(-22); // one argument short
     expect(bad.sameContentAsync!(-1, 'a', -1, Buffer.from([0x61, 0, 0x62]))).toBe(-22);
   });
 });

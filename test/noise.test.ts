@@ -30,7 +30,7 @@ async function backupWhileMailVanishes(tmp: string, extra: string[]): Promise<{ 
   makeTree(src, files);
   const release = path.join(tmp, 'go');
   const c = spawnHardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, ...extra], {
-    env: { HARDSNAP_NOW: at(1), HARDSNAP_TEST_PAUSE_AT: 'after-scan', HARDSNAP_TEST_PAUSE_DIR: 'mail/cur', HARDSNAP_TEST_PAUSE_RELEASE: release },
+    env: { HARDSNAP_NOW: at(1), HARDSNAP_TEST_PAUSE_AT: 'after-scan', HARDSNAP_TEST_PAUSE_DIR: 'mail/cur', HARDSNAP_TEST_PAUSE_UNTIL: release },
   });
   await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, 'the scan of mail/cur');
   // the mail server delivers and expunges meanwhile: another process deletes them all

@@ -64,7 +64,7 @@ describe('prune', () => {
     expect(fs.readFileSync(path.join(pdir, '2026-10-29T030000Z', 'd', 'c'), 'utf8')).toBe('gamma');
 
     // repeated prunes without new backups (runs failing for weeks) keep what the rules kept
-    for (const later of ['2026-10-30T05:00:00Z', '2026-11-20T05:00:00Z', '2027-06-01T05:00:00Z']) {
+    for (const later of ['2026-10-30T05:00:00Z', '2026-11-20T05:00:00Z', '2026-12-05T05:00:00Z']) {
       const again = hardsnap(['prune', '--spool', spool, '--host', HOST, ...RULES], { env: { HARDSNAP_NOW: later } });
       expect(again.code, again.stderr).toBe(0);
       expect(generationNames(spool, HOST, 'p')).toEqual(SURVIVORS);

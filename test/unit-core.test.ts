@@ -8,8 +8,8 @@ import { displayPath, parseDisplayPath } from '../src/paths/escape.js';
 import { formatGenerationName, newGenerationName, parseGenerationName } from '../src/spool/names.js';
 import { checkNoNesting, validatePartName } from '../src/spool/part-name.js';
 
-const file: Meta = { type: 'file', mode: 0o644, uid: 1, gid: 2, size: 10, mtimeSec: 100, mtimeNsec: 5, rdev: 0, target: null };
-const rec = (m: Partial<ManifestEntry> = {}): ManifestEntry => ({ ...file, name: Buffer.from('f'), flags: 0, linkGroup: 0, ino: 7, hash: null, ...m });
+const file: Meta = { type: 'file', mode: 0o644, uid: 1, gid: 2, size: 10, mtimeSec: 100, mtimeNsec: 5, rdev: 0, target: null, xattrs: null };
+const rec = (m: Partial<ManifestEntry> = {}): ManifestEntry => ({ ...file, name: Buffer.from('f'), flags: 0, linkGroup: 0, ino: 7, hash: null, ctimeSec: 0, ctimeNsec: 0, ...m });
 const ctx = { prevAvailable: true, asRoot: true };
 
 describe('decide: link unchanged, write the rest, with the reason', () => {

@@ -164,7 +164,7 @@ describe('progress rules (unit)', () => {
   });
 
   test('itemize codes follow rsync -i', () => {
-    const file: Meta = { type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtimeSec: 1, mtimeNsec: 0, rdev: 0, target: null };
+    const file: Meta = { type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtimeSec: 1, mtimeNsec: 0, rdev: 0, target: null, xattrs: null };
     const b = (s: string) => Buffer.from(s, 'latin1');
     expect(itemize('p', b('a'), { action: 'copy', reason: 'new' }, file)).toBe('>f+++++++++ p/a');
     expect(itemize('p', b('a'), { action: 'copy', reason: 'mtime' }, file)).toBe('>f..t...... p/a');

@@ -16,7 +16,7 @@ import { fakeWatcher, partDirOf } from './helpers/watch.js';
 
 const root = (flags = 0): ManifestEntry => ({
   name: Buffer.alloc(0), type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtimeSec: 1, mtimeNsec: 0, rdev: 0, target: null,
-  flags, linkGroup: 0, ino: 1, hash: null,
+  flags, linkGroup: 0, ino: 1, hash: null, ctimeSec: 0, ctimeNsec: 0, xattrs: null,
 });
 
 function manifest(tmp: string, scan: ScanRecord | undefined, flags = 0): ManifestReader {

@@ -3,15 +3,17 @@
  * that a new or changed file may be hard-linked to. Built from the previous generation's
  * manifest (and, with `--dedup host`, the newest generation of every other part of the host on
  * the same file system), plus the files of older generations of the part that the previous
- * one no longer holds, then grown with the files this run writes.
+ * one no longer holds. Files this run writes never join it: two separate source files of one
+ * generation are never one inode (src/apply/claims.ts).
  *
  * Memory: a manifest is indexed by a 32-bit hash of (size, mtime) per regular file in typed
  * arrays (20 to 24 bytes a file plus one path per directory; 10 million files ~ 250 MB), not
  * by objects; a lookup that hits decodes the directory block from the manifest again (only
- * renamed, moved or copied files hit). Files of older generations and files written by this
- * run are kept as objects (~200 bytes each), at most DEPARTED_MAX and RUN_ENTRIES_MAX of them.
+ * renamed, moved or copied files hit). Files of older generations are kept as objects (~200
+ * bytes each), at most DEPARTED_MAX of them.
  */
 import type { Meta } from '../fs/entry.js';
+import { sameXattrs } from '../fs/xattrs.js';
 import { FLAG, type ManifestEntry, type RawDirBlock } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { joinRel } from '../paths/escape.js';
@@ -30,12 +32,12 @@ export interface Candidate {
   dir: Buffer;
   name: Buffer;
   ino: number;
+  /** its extended attributes as recorded (a link shares them) */
+  xattrs: Buffer | null;
 }
 
 /** Files smaller than this are never content-linked (an empty file is not worth a shared inode). */
 export const DEDUP_MIN_SIZE = 1;
-/** Files written by this run that join the index (beyond, they are only written). */
-const RUN_ENTRIES_MAX = 50_000;
 /** Files of older generations (not in the previous one) that join the index, at most. */
 const DEPARTED_MAX = 50_000;
 
@@ -70,7 +72,7 @@ function key32Of(size: number, mtimeSec: number, mtimeNsec: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-type Matchable = Pick<Meta, 'size' | 'mtimeSec' | 'mtimeNsec' | 'mode' | 'uid' | 'gid'>;
+type Matchable = Pick<Meta, 'size' | 'mtimeSec' | 'mtimeNsec' | 'mode' | 'uid' | 'gid' | 'xattrs'>;
 interface RunCandidate extends Candidate {
   size: number;
   mtimeSec: number;
@@ -79,7 +81,7 @@ interface RunCandidate extends Candidate {
 
 function matches(e: Matchable, m: Matchable): boolean {
   return e.size === m.size && e.mtimeSec === m.mtimeSec && e.mtimeNsec === m.mtimeNsec &&
-    e.mode === m.mode && e.uid === m.uid && e.gid === m.gid;
+    e.mode === m.mode && e.uid === m.uid && e.gid === m.gid && sameXattrs(e.xattrs, m.xattrs);
 }
 
 /**
@@ -173,7 +175,7 @@ class ManifestTable {
       if (!block || pos >= block.length || block.size(pos) !== m.size || block.mtimeSec(pos) !== m.mtimeSec || block.mtimeNsec(pos) !== m.mtimeNsec) continue;
       const e = block.decode(pos);
       if (!indexable(e) || !matches(e, m)) continue;
-      out.push({ mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root: this.root, dir: this.dirs[d]!, name: e.name, ino: e.ino });
+      out.push({ mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root: this.root, dir: this.dirs[d]!, name: e.name, ino: e.ino, xattrs: e.xattrs });
     }
   }
 
@@ -185,7 +187,6 @@ class ManifestTable {
 export class DedupIndex {
   private readonly tables: ManifestTable[] = [];
   private readonly run = new Map<number, RunCandidate[]>();
-  private runEntries = 0;
   private departed = 0;
   private readonly gone = new Set<string>();
   private readonly roots: { fd: number; label: string; owned: boolean }[] = [];
@@ -215,13 +216,6 @@ export class DedupIndex {
     return t.size;
   }
 
-  /** A file this run wrote (up to RUN_ENTRIES_MAX of them). */
-  addEntry(root: number, dir: Buffer, e: ManifestEntry): void {
-    if (!indexable(e) || this.runEntries >= RUN_ENTRIES_MAX) return;
-    this.remember(root, dir, e);
-    this.runEntries++;
-  }
-
   /**
    * A file of an older generation that the previous one no longer holds (src/backup/
    * dedup-sources.ts chooses them); false once DEPARTED_MAX of them are indexed.
@@ -240,7 +234,7 @@ export class DedupIndex {
     if (this.lastDir?.given !== dir) this.lastDir = { given: dir, copy: this.arena.copy(dir) };
     const c: RunCandidate = {
       mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root, dir: this.lastDir.copy, name: this.arena.copy(e.name), ino: e.ino,
-      size: e.size, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec,
+      size: e.size, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, xattrs: e.xattrs,
     };
     (this.run.get(k) ?? this.run.set(k, []).get(k)!).push(c);
   }

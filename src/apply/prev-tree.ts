@@ -77,6 +77,8 @@ export function walkDir(prevFd: number): PrevDir {
       name: e.name, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.type === 'dir' ? 0 : e.size,
       mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, rdev: e.rdev, target: e.target,
       flags: 0, linkGroup: 0, ino: e.ino, hash: null,
+      // no ctime: attributes are read for every entry compared with a walk
+      ctimeSec: 0, ctimeNsec: 0, xattrs: null,
     })));
 }
 

@@ -1,39 +1,269 @@
 /**
- * Removes a directory entry and, for a directory, everything below it, descriptor-relative
- * (no path length limit, no symlink ever followed). Read-only directories are made writable
- * first: they are ours (generations are built by this process) or in the trash.
+ * Removes a directory entry and, for a directory, everything below it: a descriptor walk (no
+ * path length limit, no symlink ever followed) that only unlinks names.
+ *
+ * What it never does (SPEC.md "Prune and trash deletion only remove names"):
+ * - change a non-directory: no chmod, chown, write or truncate. A file, symlink or device of a
+ *   generation may be the inode of surviving generations too (hard links); an immutable or
+ *   append-only one (`chattr +i`) stays where it is and is reported.
+ * - cross a mount point: every directory is opened with openat2(RESOLVE_NO_XDEV) (which refuses
+ *   a bind mount of the same file system too) and its st_dev compared with the device the
+ *   removal started on; a file system mounted inside is reported and left alone, with the
+ *   directories above it.
+ *
+ * The one change it may make: a directory it is removing, that it cannot read or empty
+ * (EACCES: a read-only directory of a generation, when not root or on a root_squash NFS spool),
+ * gets u+rwx first. Directories are never shared between generations (a hard link to a
+ * directory does not exist), so that inode is the removed generation's own. As root on a
+ * local file system EACCES does not happen, and nothing is ever chmod-ed.
+ *
+ * What cannot be removed is data, not an exception: `Leftover`s, one per thing to fix: an
+ * immutable or append-only directory is one leftover (told apart from an immutable entry in it
+ * by a probe, refusesChanges), not one per entry; a mount point is one, and not entered.
  */
 import { parseScan } from '../fs/entry.js';
-import { SysError, sys } from '../fs/native.js';
+import { ST, SysError, errnoName, sys } from '../fs/native.js';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import { displayPath, joinRel } from '../paths/escape.js';
+import { chmodDir } from '../fs/dir-mode.js';
 
-const EISDIR = -21;
+const EPERM = -1;
 const ENOENT = -2;
+const EEXIST = -17;
+const EACCES = -13;
+const ENOSYS = -38;
+const ENOTEMPTY = -39;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
 
-export function removeChildAt(dirfd: number, name: Buffer | string): void {
-  let rc = sys.unlinkat(dirfd, name, 0);
-  if (rc === 0 || rc === ENOENT) return;
-  if (rc !== EISDIR && rc !== -1 /* EPERM: some kernels say this for directories */) {
-    throw new SysError(rc, 'unlinkat', String(name));
-  }
-  sys.setmeta(dirfd, name, -1, 0, 0, 0o700, 0, 0, 2);
-  const fd = sys.openat(dirfd, name, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
-  if (fd < 0) throw new SysError(fd, 'openat', String(name));
-  try {
-    removeChildrenAt(fd);
-  } finally {
-    sys.close(fd);
-  }
-  rc = sys.unlinkat(dirfd, name, sys.AT_REMOVEDIR);
-  if (rc < 0 && rc !== ENOENT) throw new SysError(rc, 'rmdir', String(name));
+const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
+/** the name of refusesChanges' probe directory */
+const PROBE = '.hardsnap-probe';
+/** never leave the directory, never follow a link, never enter another mount */
+const RESOLVE_DIR = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_XDEV;
+
+/** Something that could not be removed, left in place. */
+export interface Leftover {
+  /** relative to the directory the removal started in (bytes) */
+  path: Buffer;
+  /** errno name; EXDEV for a mount point (another file system, or a bind mount) */
+  code: string;
+  why: 'mount' | 'immutable' | 'denied' | 'busy' | 'error';
 }
 
+/** What a leftover needs from the admin, in a few words (one warning line names it). */
+export function leftoverHint(l: Leftover): string {
+  switch (l.why) {
+    case 'mount': return 'a file system is mounted there: not crossed; umount it';
+    case 'immutable': return 'immutable or append-only (`lsattr -d` shows it): `chattr -i -a` it';
+    case 'busy': return 'a mount point or in use: umount it';
+    case 'denied': return 'not removable by this user: run as the spool\'s owner or root';
+    default: return 'see the errno';
+  }
+}
+
+/** The kind of leftover an errno means. */
+export function leftoverWhy(code: string): Leftover['why'] {
+  return code === 'EXDEV' ? 'mount' : code === 'EPERM' ? 'immutable' : code === 'EBUSY' ? 'busy' : code === 'EACCES' ? 'denied' : 'error';
+}
+
+export class TreeRemover {
+  readonly leftovers: Leftover[] = [];
+  private readonly st = new Float64Array(sys.STAT_FIELDS);
+  /** openat2 missing (Linux < 5.6): openat and the st_dev comparison alone */
+  private static noOpenat2 = false;
+  private static raised = false;
+
+  /** `dev`: the device of the directory the removal starts in; nothing on another is touched. */
+  constructor(private readonly dev: number) {}
+
+  /** A remover for entries of the directory `dirfd`. */
+  static at(dirfd: number): TreeRemover {
+    // one descriptor per level of the tree is open during the walk: a deep generation must not
+    // stay in the trash for want of descriptors (EMFILE at a soft limit of 1024)
+    if (!TreeRemover.raised) {
+      TreeRemover.raised = true;
+      sys.raiseNofile();
+    }
+    const st = new Float64Array(sys.STAT_FIELDS);
+    const rc = sys.fstat(dirfd, st);
+    if (rc < 0) throw new SysError(rc, 'fstat');
+    return new TreeRemover(st[ST.DEV]!);
+  }
+
+  /**
+   * Removes `name` in `dirfd` (`rel`: its path for reports). True when it is gone; false when
+   * something was left (recorded in `leftovers`).
+   */
+  remove(dirfd: number, name: Buffer | string, rel: Buffer, isDir?: boolean): boolean {
+    const out: Leftover[] = [];
+    const gone = this.entry(dirfd, name, rel, isDir, out);
+    this.leftovers.push(...out);
+    return gone;
+  }
+
+  private entry(dirfd: number, name: Buffer | string, rel: Buffer, isDir: boolean | undefined, out: Leftover[]): boolean {
+    if (isDir === undefined) {
+      const rc = sys.fstatat(dirfd, name, this.st, 1);
+      if (rc === ENOENT) return true;
+      isDir = rc === 0 && (this.st[ST.MODE]! & S_IFMT) === S_IFDIR;
+    }
+    if (isDir) return this.dir(dirfd, name, rel, out);
+    const rc = sys.unlinkat(dirfd, name, 0);
+    if (rc === 0 || rc === ENOENT) return true;
+    if (rc === -21 /* EISDIR: replaced by a directory since the scan */) return this.dir(dirfd, name, rel, out);
+    const code = errnoName(rc);
+    out.push({ path: rel, code, why: leftoverWhy(code) });
+    return false;
+  }
+
+  private openDir(dirfd: number, name: Buffer | string): number {
+    if (!TreeRemover.noOpenat2) {
+      const fd = sys.openat2(dirfd, name, O_DIR, 0, RESOLVE_DIR);
+      if (fd !== ENOSYS) return fd;
+      TreeRemover.noOpenat2 = true;
+    }
+    return sys.openat(dirfd, name, O_DIR, 0);
+  }
+
+  /** A directory: opened beneath its parent, checked to be on our device, emptied, removed. */
+  private dir(dirfd: number, name: Buffer | string, rel: Buffer, out: Leftover[]): boolean {
+    let fd = this.openDir(dirfd, name);
+    if (fd === EACCES && this.grantAccess(dirfd, name)) fd = this.openDir(dirfd, name);
+    if (fd === ENOENT) return true;
+    if (fd < 0) {
+      const code = errnoName(fd);
+      out.push({ path: rel, code, why: leftoverWhy(code) });
+      return false;
+    }
+    const local: Leftover[] = [];
+    /** undefined: not probed yet; true: the directory itself refuses changes (chattr +i / +a) */
+    let refuses: boolean | undefined;
+    try {
+      if (sys.fstat(fd, this.st) < 0 || this.st[ST.DEV] !== this.dev) {
+        out.push({ path: rel, code: 'EXDEV', why: 'mount' });
+        return false;
+      }
+      let raw = sys.scandir(fd);
+      if (raw === EACCES && this.grantAccessFd(fd)) raw = sys.scandir(fd);
+      if (typeof raw === 'number') {
+        const code = errnoName(raw);
+        out.push({ path: rel, code, why: leftoverWhy(code) });
+        return false;
+      }
+      let granted = false;
+      for (const e of parseScan(raw)) {
+        const childRel = joinRel(rel, e.name);
+        const isDir = e.err === 0 ? e.type === 'dir' : undefined;
+        for (let attempt = 0; attempt < 2; attempt++) {
+          const before = local.length;
+          if (this.entry(fd, e.name, childRel, isDir, local)) break;
+          // the entry's own failure (not one deeper down)
+          const own = local.length === before + 1 && local[before]!.path.equals(childRel) ? local[before]! : null;
+          if (own?.code === 'EACCES' && !granted) {
+            // a read-only directory (not root, or root_squash): u+rwx on it, once, and the entry again
+            granted = true;
+            if (this.grantAccessFd(fd)) {
+              local.pop();
+              continue;
+            }
+          } else if (own?.code === 'EPERM') {
+            refuses ??= this.refusesChanges(fd);
+            if (refuses) local.pop(); // the directory's flag explains it: the directory is reported, once
+          }
+          break;
+        }
+      }
+    } finally {
+      sys.close(fd);
+    }
+    if (refuses) local.unshift({ path: rel, code: 'EPERM', why: 'immutable' });
+    if (local.length) {
+      out.push(...local);
+      return false;
+    }
+    const rc = sys.unlinkat(dirfd, name, sys.AT_REMOVEDIR);
+    if (rc === 0 || rc === ENOENT) return true;
+    // ENOTEMPTY: something was created in it meanwhile; it stays, named
+    const code = rc === ENOTEMPTY ? 'ENOTEMPTY' : errnoName(rc);
+    out.push({ path: rel, code, why: leftoverWhy(code) });
+    return false;
+  }
+
+  /**
+   * Whether the open directory itself refuses changes (immutable: no entry can be created;
+   * append-only: none removed), told apart from an immutable entry in it by a probe: an empty
+   * directory PROBE made and removed in it. A directory of a generation being removed is its
+   * own, so the probe touches nothing shared. In an append-only directory the probe cannot be
+   * removed: it stays, one per such directory (a later probe finds it and knows), with the rest.
+   */
+  refusesChanges(fd: number): boolean {
+    let rc = sys.mkdirat(fd, PROBE, 0o700);
+    if (rc === EEXIST) {
+      // an earlier probe's: a directory that keeps it refuses removals
+      const gone = sys.unlinkat(fd, PROBE, sys.AT_REMOVEDIR);
+      if (gone === EPERM) return true;
+      if (gone < 0) return false;
+      rc = sys.mkdirat(fd, PROBE, 0o700);
+    }
+    if (rc === EPERM) return true;
+    if (rc < 0) return false;
+    return sys.unlinkat(fd, PROBE, sys.AT_REMOVEDIR) === EPERM;
+  }
+
+  /** u+rwx on the directory `name` (checked to be a directory on our device, never through a link). */
+  private grantAccess(dirfd: number, name: Buffer | string): boolean {
+    return chmodDir(dirfd, name, (m) => m | 0o700, this.dev, RESOLVE_DIR) !== null;
+  }
+
+  /** u+rwx on an open directory (it was checked to be one, on our device). */
+  private grantAccessFd(fd: number): boolean {
+    if (sys.fstat(fd, this.st) < 0 || (this.st[ST.MODE]! & S_IFMT) !== S_IFDIR || this.st[ST.DEV] !== this.dev) return false;
+    if ((this.st[ST.MODE]! & 0o700) === 0o700) return false; // not a question of its mode
+    return sys.setmeta(-1, '', fd, 0, 0, (this.st[ST.MODE]! & 0o7777) | 0o700, 0, 0, 2) === 0;
+  }
+}
+
+/** The error for what a removal left: the first leftover, by errno and path. */
+function leftoverError(leftovers: Leftover[]): SysError {
+  const first = leftovers[0]!;
+  const errno = (osConstants.errno as Record<string, number>)[first.code] ?? 5; // EIO
+  const more = leftovers.length > 1 ? ` (and ${leftovers.length - 1} more)` : '';
+  return new SysError(-errno, 'remove', `${displayPath(first.path)}${more}`);
+}
+
+/**
+ * Removes `name` in `dirfd` and everything below it, or throws a SysError naming the first
+ * thing that could not be removed (callers that build a generation: what is there is theirs).
+ */
+export function removeChildAt(dirfd: number, name: Buffer | string): void {
+  const r = TreeRemover.at(dirfd);
+  if (!r.remove(dirfd, name, Buffer.from(name))) throw leftoverError(r.leftovers);
+}
+
+/** Removes the children of the directory `fd`, or throws like removeChildAt. */
 export function removeChildrenAt(fd: number): void {
   const raw = sys.scandir(fd);
   if (typeof raw === 'number') throw new SysError(raw, 'scandir');
-  for (const e of parseScan(raw)) removeChildAt(fd, e.name);
+  const r = TreeRemover.at(fd);
+  for (const e of parseScan(raw)) r.remove(fd, e.name, e.name);
+  if (r.leftovers.length) throw leftoverError(r.leftovers);
 }
 
-/** rm -rf of an absolute path (its parent must exist). */
-export function removeTree(path: string): void {
-  removeChildAt(sys.AT_FDCWD, path);
+/** Opens the parent of an absolute or relative path, for a removal relative to it. */
+export function openParent(p: string): { fd: number; name: string } {
+  const fd = sys.openat(sys.AT_FDCWD, path.dirname(p), O_DIR, 0);
+  if (fd < 0) throw new SysError(fd, 'open', path.dirname(p));
+  return { fd, name: path.basename(p) };
+}
+
+/** rm -rf of a path (its parent must exist), or throws like removeChildAt. */
+export function removeTree(p: string): void {
+  const { fd, name } = openParent(p);
+  try {
+    removeChildAt(fd, name);
+  } finally {
+    sys.close(fd);
+  }
 }

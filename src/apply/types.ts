@@ -49,6 +49,30 @@ export interface BuildStats {
   hashedBytes: number;
   /** files --checksum found changed although size and mtime were the same */
   checksumChanged: number;
+  /**
+   * unchanged entries whose previous-generation inode no longer showed what its manifest
+   * recorded (chmod-ed, replaced in the spool): copied anew from the source instead of linked
+   */
+  drifted: number;
+  /**
+   * links refused because the inode is already used by an unrelated name of this generation
+   * (separate source files must stay separate inodes): copied instead
+   */
+  splitLinks: number;
+  /** entries the source could not give in this run, kept as their previous version (CARRIED) */
+  carried: number;
+  /** entries whose extended attributes were read after the scan (their ctime said they may have changed) */
+  xattrReads: number;
   problems: number;
   vanished: number;
+}
+
+/** What a build learned beyond counts: the manifest footer's facts and the run's reports. */
+export interface BuildFindings {
+  /** the first drifted path (escaped), for the one warning line of the run */
+  driftFirst: string | null;
+  /** attribute namespaces the spool refused (held by the manifest only) */
+  xattrsRefused: string[];
+  /** carried entries: the first ones, with the generation whose version they are */
+  carried: { path: string; from: string; code: string }[];
 }

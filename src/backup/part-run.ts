@@ -7,16 +7,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TreeBuilder, type ExcludeFilter } from '../apply/build-tree.js';
 import { prevFromManifest, prevFromWalk, type PrevTree } from '../apply/prev-tree.js';
-import { removeTree } from '../apply/remove-tree.js';
-import { ST, SysError, check, isRoot, sys } from '../fs/native.js';
+import { deleteFromTrash, describeLeftovers, moveToTrash } from '../retention/trash.js';
+import { ST, SysError, check, fsIdentity, isRoot, sys } from '../fs/native.js';
 import { typeOfMode } from '../fs/entry.js';
 import { ManifestReader } from '../manifest/reader.js';
+import { inodeNumbers } from '../inspect/manifests.js';
 import { ManifestWriter } from '../manifest/writer.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
-import { listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
+import { ensureSpoolDir, listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
 import { TOOL } from '../core/version.js';
+import { errnoCode } from '../core/errors.js';
 import type { DedupIndex } from '../apply/dedup-index.js';
 import { buildDedupIndex } from './dedup-sources.js';
+import { rootIdentity, type SourceIdentity } from './source-identity.js';
 import { FLAG } from '../manifest/format.js';
 import { monoMicros } from '../watch/journal-file.js';
 import { DEFAULT_JOURNAL } from '../watch/journal-use.js';
@@ -24,6 +27,8 @@ import { chooseScan, finishReport, scanNote } from '../watch/scan-choice.js';
 import type { BackupEvents, BackupOptions, PartResult, PartSpec } from './types.js';
 
 export interface BuiltPart extends PartResult {
+  /** the source root's file system and the walk's entry count (in the manifest's footer too) */
+  sourceIdentity: SourceIdentity;
   partDir: string;
   partialPath: string;
   manifestTmp: string;
@@ -51,7 +56,15 @@ function preparePartial(pdir: string, generation: string, part: string, ev: Back
   const newest = partials.pop();
   for (const old of partials) {
     ev.onNote(`part '${part}': removing an older interrupted generation ${path.basename(old)}`);
-    removeTree(old);
+    // through the trash: what cannot be deleted (chattr +i, a mount) stays there, reported, and never fails the run
+    let name: string;
+    try {
+      name = moveToTrash(pdir, path.basename(old));
+    } catch (err) {
+      (ev.onWarn ?? ev.onNote)(`part '${part}': cannot move the older interrupted generation ${old} to the trash (${errnoCode(err) ?? (err as Error).message}): left where it is, the next backup tries again`);
+      continue;
+    }
+    for (const line of describeLeftovers(part, deleteFromTrash(pdir, [name]).leftovers)) (ev.onWarn ?? ev.onNote)(line);
   }
   if (newest) {
     if (newest !== target) fs.renameSync(newest, target);
@@ -95,7 +108,7 @@ export async function buildPart(
   let partialPath = path.join(pdir, generation + PARTIAL_SUFFIX);
   let resumed = false;
   if (!dry) {
-    fs.mkdirSync(manifestDir(pdir), { recursive: true });
+    ensureSpoolDir(manifestDir(pdir));
     removeStaleManifestTmps(manifestDir(pdir));
     ({ partialPath, resumed } = preparePartial(pdir, generation, spec.name, ev));
   }
@@ -109,6 +122,8 @@ export async function buildPart(
     fds.push(srcRootFd);
     const st = new Float64Array(sys.STAT_FIELDS);
     check(sys.fstat(srcRootFd, st), 'fstat', spec.source);
+    // the source root's file system, for the manifest (the next run compares: source-guard.ts)
+    const sourceId = rootIdentity(srcRootFd);
     const dstRootFd = dry ? -1 : check(sys.openat(sys.AT_FDCWD, partialPath, O_DIR | sys.O_NOFOLLOW, 0), 'open', partialPath);
     if (dstRootFd >= 0) fds.push(dstRootFd);
     let prevRootFd = -1;
@@ -134,11 +149,23 @@ export async function buildPart(
       rootId: `${st[ST.DEV]!}:${st[ST.INO]!}`, srcRootFd, startMono, startWall,
       excluded: dry ? 'a dry run does not use the journal' : o.checksum ? '--checksum reads every file' : null,
     });
+    const xattrs = o.xattrs !== false;
+    // the previous records tell an entry's attributes when its ctime did not move (format 3,
+    // recorded with attributes on); else every entry's are read
+    const prevXattrsTrusted = xattrs && reader !== null && reader.version >= 3 && !reader.footer.xattrsSkipped;
     if (!dry) {
       fs.rmSync(manifestTmp, { force: true });
       writer = ManifestWriter.create(manifestTmp, {
         part: spec.name, generation, created: o.now.toISOString(), tool: TOOL, scan: scan.record,
       });
+      // unchanged records are copied from the previous manifest with their attribute-set numbers
+      if (reader && reader.version >= 3) writer.seedXattrSets(reader.xattrSets);
+    }
+    let rootX: Buffer | null = null;
+    if (xattrs) {
+      const r = sys.getxattrs(-1, '', srcRootFd);
+      if (typeof r === 'number') throw new SysError(r, 'listxattr', spec.source);
+      rootX = r.length ? r : null;
     }
     const builder = new TreeBuilder({
       part: spec.name,
@@ -146,10 +173,17 @@ export async function buildPart(
       rootMeta: {
         type: typeOfMode(st[ST.MODE]!) ?? 'dir', mode: st[ST.MODE]! & 0o7777, uid: st[ST.UID]!, gid: st[ST.GID]!,
         size: 0, mtimeSec: st[ST.MTIME]!, mtimeNsec: st[ST.MTIME_NS]!, rdev: 0, target: null, dev: st[ST.DEV]!,
+        xattrs: rootX,
       },
       dstRootFd,
       prevRootFd,
       prev,
+      prevGeneration: prevGen?.name ?? null,
+      prevInodesCurrent: reader !== null && prevGen !== null && inodeNumbers(reader, prevGen.path) === 'current',
+      prevCarried: carriedOf(reader),
+      xattrs,
+      prevXattrsTrusted,
+      xattrCtimeMin: prevXattrsTrusted ? ctimeMinOf(reader!) : -Infinity,
       resume: resumed,
       asRoot: isRoot(),
       oneFileSystem: o.oneFileSystem,
@@ -163,14 +197,29 @@ export async function buildPart(
       unchangedDirs: scan.dirs,
       onProblem: ev.onProblem,
       onNote: ev.onNote,
+      onWarn: ev.onWarn,
       onPlan: ev.onPlan ? (rel, d, e, how) => ev.onPlan!(spec.name, rel, d, e, how) : undefined,
       onProgress: ev.onProgress ? (s) => ev.onProgress!(spec.name, s) : undefined,
       signal: o.signal,
     });
     ev.onPartStarted?.(spec.name, builder.stats, path.basename(partialPath), resumed);
     const root = await builder.run();
+    root.ctimeSec = st[ST.CTIME]!;
+    root.ctimeNsec = st[ST.CTIME_NS]!;
     if (builder.stats.problems) root.flags |= FLAG.INCOMPLETE;
-    writer?.finish(root);
+    const found = builder.findings;
+    if (found.driftFirst) {
+      ev.onWarn?.(`part '${spec.name}': ${builder.stats.drifted} unchanged ${builder.stats.drifted === 1 ? 'entry' : 'entries'} of the previous generation ` +
+        `no longer matched its manifest (changed in the spool; first: ${found.driftFirst}): copied anew from the source, not linked`);
+    }
+    const spoolId = dstRootFd >= 0 ? fsIdentity(dstRootFd) : null;
+    writer?.finish(root, {
+      ...(spoolId ? { spool: { fsid: spoolId.fsid, rootIno: root.ino } } : {}),
+      ...(builder.stats.carried ? { carried: { count: builder.stats.carried, first: found.carried } } : {}),
+      ...(found.xattrsRefused.length ? { xattrsRefused: found.xattrsRefused } : {}),
+      ...(xattrs ? {} : { xattrsSkipped: true }),
+      source: { ...sourceId, entries: builder.stats.entries },
+    });
     writer = null;
     const journal = finishReport(scan);
     const note = scanNote(spec.name, scan, journal);
@@ -185,6 +234,8 @@ export async function buildPart(
       resumed,
       journal,
       stats: builder.stats,
+      findings: builder.findings,
+      sourceIdentity: { ...sourceId, entries: builder.stats.entries },
       partDir: pdir,
       partialPath,
       manifestTmp,
@@ -195,4 +246,20 @@ export async function buildPart(
     reader?.close();
     for (const fd of fds) sys.close(fd);
   }
+}
+
+/** The previous generation's carried entries (footer), by escaped path: where each one is from. */
+function carriedOf(reader: ManifestReader | null): Map<string, string> | undefined {
+  const list = reader?.footer.carried?.first;
+  return list?.length ? new Map(list.map((c) => [c.path, c.from])) : undefined;
+}
+
+/**
+ * The ctime (seconds) from which the scan reads regular files' attributes: a little before the
+ * previous generation's scan began. Older ctimes mean unchanged attributes wherever the previous
+ * manifest has a record of the same ctime (an entry without one is read anyway).
+ */
+function ctimeMinOf(reader: ManifestReader): number {
+  const t = Date.parse(reader.header.scan?.startWall ?? '');
+  return Number.isFinite(t) ? Math.floor(t / 1000) - 2 : -Infinity;
 }

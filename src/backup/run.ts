@@ -14,15 +14,16 @@ import { hostDir, listGenerations, manifestPath, partDir } from '../spool/layout
 import { newGenerationName } from '../spool/names.js';
 import { appendRun, type RunRecord } from '../spool/runs-log.js';
 import type { Problem } from '../apply/types.js';
-import { emptyTrash } from '../retention/trash.js';
+import { describeLeftovers, emptyTrash } from '../retention/trash.js';
 import { hookEnv, hookRecord, runHook } from '../hooks/backup-hooks.js';
 import { hookFailure, type HookResult } from '../hooks/run-hook.js';
 import { skipReason } from './min-interval.js';
 import { buildPart, type BuiltPart } from './part-run.js';
 import { flushFileSystems, publishPart } from './publish.js';
 import { testPauseAsync } from '../core/test-pause.js';
+import { FUTURE_TOLERANCE_MS } from '../time/now.js';
 import { interruptedParts, interruption, type StartedPart } from './interrupted.js';
-import { checkBuiltSources, checkSourceRoots, identityRecord, type RootCheck } from './source-guard.js';
+import { checkBuiltSources, checkSourceRoots, type RootCheck } from './source-guard.js';
 import { checkNotEmpty, validateBackup } from './validate.js';
 import type { BackupEvents, BackupOptions, BackupResult } from './types.js';
 
@@ -43,8 +44,10 @@ function chooseName(o: BackupOptions): string {
     }
   }
   if (newest && o.now.getTime() <= newest.time.getTime()) {
+    // a generation made with a wrong clock blocks every backup until it is moved away: say how to find out
+    const ahead = newest.time.getTime() - Date.now() > FUTURE_TOLERANCE_MS;
     throw new HardsnapError('ECLOCK', `now (${o.now.toISOString()}) is not later than the newest generation ${newest.name}: refusing to back up`, {
-      exit: 2, hint: 'check the clock (or HARDSNAP_NOW)',
+      exit: 2, hint: ahead ? `${newest.name} is dated in the future (made with a wrong clock or HARDSNAP_NOW): 'hardsnap status' says how to move it away` : 'check the clock (or HARDSNAP_NOW)',
     });
   }
   const pdirs = o.parts.map((p) => partDir(o.spool, o.host, p.name));
@@ -125,7 +128,12 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
     }
     // a source that is not the one of yesterday (another file system): before anything is written
     roots = checkSourceRoots(o, events.onNote);
-    if (lock) for (const p of o.parts) emptyTrash(partDir(o.spool, o.host, p.name)); // a prune killed mid-way
+    // a prune killed mid-way; what cannot be deleted (chattr +i, a mount) stays, and never fails the run
+    if (lock) {
+      for (const p of o.parts) {
+        for (const line of describeLeftovers(p.name, emptyTrash(partDir(o.spool, o.host, p.name)).leftovers)) (ev.onWarn ?? events.onNote)(line);
+      }
+    }
     if (fs.existsSync(o.spool)) {
       const st = fs.statSync(o.spool);
       skipDirs.set(`${st.dev}:${st.ino}`, `the spool ${o.spool}`);
@@ -188,7 +196,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
         status,
         partNames: o.parts.map((p) => p.name),
         parts: stopped ? interruptedParts(begun) : Object.fromEntries(built.map((b) => [b.part, {
-          ...b.stats, resumed: b.resumed, compared: b.compared, previous: b.previous, source: identityRecord(roots, b),
+          ...b.stats, resumed: b.resumed, compared: b.compared, previous: b.previous, source: b.sourceIdentity,
           journal: b.journal.used, journalReason: b.journal.reason, journalDirty: b.journal.dirty,
           journalAudited: b.journal.audited, journalSkippedDirs: b.journal.skippedDirs,
         }])),

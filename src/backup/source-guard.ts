@@ -6,8 +6,7 @@
  */
 import { HardsnapError } from '../core/errors.js';
 import { check, sys } from '../fs/native.js';
-import { hostDir, newestComplete } from '../spool/layout.js';
-import { readRuns, type RunRecord } from '../spool/runs-log.js';
+import { manifestPath, newestComplete, partDir } from '../spool/layout.js';
 import type { BuiltPart } from './part-run.js';
 import {
   DEFAULT_MAX_SOURCE_LOSS, movedError, nothingLeftError, recordedIdentity, rootIdentity, shrunkError, type SourceIdentity,
@@ -30,24 +29,18 @@ function refuseOrNote(err: HardsnapError | null, o: BackupOptions, onNote: (m: s
 
 /** Before the walk: each part's source root on the file system of its previous generation. */
 export function checkSourceRoots(o: BackupOptions, onNote: (m: string) => void): Map<string, RootCheck> {
-  let runs: RunRecord[] = [];
-  try {
-    runs = readRuns(hostDir(o.spool, o.host));
-  } catch (err) {
-    // the run's end reports a run log it cannot write; here, only what is not checked
-    onNote(`cannot read the run log (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the sources are not compared with the previous generations`);
-  }
   const out = new Map<string, RootCheck>();
   for (const p of o.parts) {
     const fd = check(sys.openat(sys.AT_FDCWD, p.source, sys.O_RDONLY | sys.O_DIRECTORY, 0), 'open', p.source);
     let id: SourceIdentity;
     try {
-      id = rootIdentity(fd, p.source);
+      id = rootIdentity(fd);
     } finally {
       sys.close(fd);
     }
     const prevGen = newestComplete(o.spool, o.host, p.name)?.name ?? null;
-    const prev = prevGen ? recordedIdentity(runs, p.name, prevGen) : undefined;
+    // what the previous generation's manifest recorded (format 3); none: nothing to compare
+    const prev = prevGen ? recordedIdentity(manifestPath(partDir(o.spool, o.host, p.name), prevGen)) : undefined;
     refuseOrNote(movedError(p.name, p.source, prevGen ?? '', prev, id), o, onNote);
     out.set(p.name, { id, prevGen, prev });
   }
@@ -72,10 +65,4 @@ export function checkBuiltSources(o: BackupOptions, built: BuiltPart[], roots: M
     const maxLoss = o.maxSourceLoss ?? spec.maxSourceLoss ?? DEFAULT_MAX_SOURCE_LOSS;
     refuseOrNote(shrunkError(b.part, spec.source, r.prevGen, r.prev, s.entries, maxLoss, left), o, onNote);
   }
-}
-
-/** What the run log records of a part's source. */
-export function identityRecord(roots: Map<string, RootCheck>, b: BuiltPart): SourceIdentity | undefined {
-  const r = roots.get(b.part);
-  return r ? { ...r.id, entries: b.stats.entries } : undefined;
 }

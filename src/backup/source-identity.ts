@@ -9,21 +9,12 @@
  * refused with exit 2, unless the run accepts it (--accept-source-change). Decisions are pure
  * functions of the two identities.
  */
-import { spawnSync } from 'node:child_process';
 import { HardsnapError } from '../core/errors.js';
-import { ST, sys } from '../fs/native.js';
-import type { RunRecord } from '../spool/runs-log.js';
+import { ST, fsIdentity, sys } from '../fs/native.js';
+import { ManifestReader } from '../manifest/reader.js';
+import type { SourceIdentity } from '../manifest/writer.js';
 
-export interface SourceIdentity {
-  /** statfs f_type of the file system of the source root (0xef53: ext4) */
-  fsType: number;
-  /** statfs f_fsid as "hex:hex", or null when it could not be read */
-  fsid: string | null;
-  /** st_dev of the source root, "major:minor" (shown to humans; it may change on reboot) */
-  dev: string;
-  /** entries the walk saw (the builder's count), once the tree is built */
-  entries?: number;
-}
+export type { SourceIdentity } from '../manifest/writer.js';
 
 /** The default largest share of its entries a source may lose from one run to the next. */
 export const DEFAULT_MAX_SOURCE_LOSS = 0.5;
@@ -36,26 +27,11 @@ function majorMinor(dev: number): string {
   return `${major}:${minor}`;
 }
 
-/**
- * statfs f_type and f_fsid of the file system holding `path`. (Node's statfs gives no f_fsid:
- * coreutils' `stat -f` reads both; a native fstatfs replaces this with manifest format 3.)
- */
-function statfsOf(path: string): { type: number; fsid: string | null } | null {
-  const r = spawnSync('stat', ['-f', '-c', '%t %i', '--', path], { encoding: 'utf8', timeout: 10_000 });
-  const m = r.status === 0 ? /^([0-9a-f]+) ([0-9a-f]+)\s*$/.exec(r.stdout) : null;
-  if (!m) return null;
-  // %i prints f_fsid as one hex number: its two 32-bit words, high then low
-  const id = m[2]!.padStart(16, '0');
-  return { type: parseInt(m[1]!, 16), fsid: `${parseInt(id.slice(0, 8), 16).toString(16)}:${parseInt(id.slice(8), 16).toString(16)}` };
-}
-
 /** The file-system identity of an open source root (entries come later, from the walk). */
-export function rootIdentity(rootFd: number, path: string): SourceIdentity {
+export function rootIdentity(rootFd: number): SourceIdentity {
   const st = new Float64Array(sys.STAT_FIELDS);
-  const rc = sys.fstat(rootFd, st);
-  const dev = rc === 0 ? st[ST.DEV]! : 0;
-  // the descriptor, through /proc: the directory opened, not whatever the path names now
-  const fs = statfsOf(`/proc/${process.pid}/fd/${rootFd}`) ?? statfsOf(path);
+  const dev = sys.fstat(rootFd, st) === 0 ? st[ST.DEV]! : 0;
+  const fs = fsIdentity(rootFd);
   return { fsType: fs?.type ?? 0, fsid: fs?.fsid ?? null, dev: majorMinor(dev) };
 }
 
@@ -100,15 +76,20 @@ export function nothingLeftError(part: string, source: string, seen: number, kep
 }
 
 /**
- * The identity recorded for a part's generation: in the line of runs.jsonl of the run that
- * published it (`parts[part].source`); undefined for a generation made before it was recorded.
+ * The identity recorded in a generation's manifest (format 3 footer); undefined for a manifest
+ * without one (older formats, a dry run's) or one that cannot be read (the run says so itself).
  */
-export function recordedIdentity(runs: RunRecord[], part: string, generation: string): SourceIdentity | undefined {
-  for (let i = runs.length - 1; i >= 0; i--) {
-    const r = runs[i]!;
-    if (r.generation !== generation) continue;
-    const src = (r.parts?.[part] as Record<string, unknown> | undefined)?.source as SourceIdentity | undefined;
-    if (src && typeof src.fsType === 'number') return src;
+export function recordedIdentity(manifestFile: string): SourceIdentity | undefined {
+  let r: ManifestReader;
+  try {
+    r = ManifestReader.open(manifestFile);
+  } catch {
+    return undefined;
   }
-  return undefined;
+  try {
+    const src = r.footer.source;
+    return src && typeof src.fsType === 'number' ? src : undefined;
+  } finally {
+    r.close();
+  }
 }

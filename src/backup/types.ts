@@ -1,5 +1,5 @@
 import type { ExitCode } from '../core/errors.js';
-import type { BuildStats, PlanOutcome, Problem } from '../apply/types.js';
+import type { BuildFindings, BuildStats, PlanOutcome, Problem } from '../apply/types.js';
 import type { Decision } from '../plan/decide.js';
 import type { Meta } from '../fs/entry.js';
 import type { HooksOptions } from '../hooks/backup-hooks.js';
@@ -53,6 +53,8 @@ export interface BackupOptions {
   dedupVerify?: boolean;
   /** decide "unchanged" by content hash instead of size and mtime */
   checksum?: boolean;
+  /** read, record and write extended attributes and ACLs (default true; --no-xattrs) */
+  xattrs?: boolean;
   /** watch mode: when and how to use the watcher's journal (docs/WATCH.md) */
   journal?: JournalSettings;
   /**
@@ -66,6 +68,8 @@ export interface BackupOptions {
 export interface BackupEvents {
   onProblem(p: Problem): void;
   onNote(message: string): void;
+  /** something the user should know although the run succeeds (one line, not per file: a trash that cannot be emptied, drift in the previous generation) */
+  onWarn?(message: string): void;
   onProgress?(part: string, s: BuildStats): void;
   /** each entry's decision (dry runs and real runs alike); set it only when needed: it costs a path join per entry */
   onPlan?(part: string, rel: Buffer, d: Decision, e: Meta, how?: PlanOutcome): void;
@@ -89,6 +93,8 @@ export interface PartResult {
   /** whether the watcher's journal was used, and why not (docs/WATCH.md) */
   journal: JournalReport;
   stats: BuildStats;
+  /** drift, refused attribute namespaces, carried entries */
+  findings: BuildFindings;
 }
 
 export interface BackupResult {

@@ -8,7 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HardsnapError, errnoCode } from '../core/errors.js';
-import { ST, isRoot, splitStaged, sys } from '../fs/native.js';
+import { SETMETA, ST, isRoot, refusedNamespaces, splitStaged, sys } from '../fs/native.js';
+import { formatXattrs } from '../fs/xattrs.js';
 import { formatBytes } from '../ui/output.js';
 import { atimeAdvice, isNfs, readMountFor, type MountInfo } from './mountinfo.js';
 
@@ -93,6 +94,7 @@ export function checkSpool(spool: string, opts: PreflightOptions = {}): SpoolRep
       add(probeRename(dir));
       add(probeNsTime(dir));
       add(probeOwner(dir));
+      add(probeXattrs(dir));
     }
   } finally {
     if (made) fs.rmSync(dir, { recursive: true, force: true });
@@ -198,6 +200,41 @@ function probeOwner(dir: string): CheckResult {
       ...base, status: 'fail', required: true, detail: `chown() as root failed: ${msg(err)}: backups as root would fail`,
       hint: 'on NFS, export the spool with no_root_squash',
     };
+  }
+}
+
+/**
+ * Which extended-attribute namespaces the spool keeps: an ACL (system.posix_acl_access), a file
+ * capability (security.capability), user.* and, as root, trusted.*. What it refuses is held by
+ * the manifests only (and restored from them); a plain copy of `last` then lacks it.
+ */
+function probeXattrs(dir: string): CheckResult {
+  const base = { id: 'xattrs', title: 'extended attributes and ACLs', required: false };
+  const u32 = (...v: number[]) => Buffer.from(new Uint32Array(v).buffer);
+  const acl = Buffer.concat([u32(2), ...[[0x01, 6, -1], [0x02, 4, 65534], [0x04, 4, -1], [0x10, 4, -1], [0x20, 4, -1]]
+    .map(([tag, perm, id]) => Buffer.concat([Buffer.from([tag!, 0, perm!, 0]), u32(id! >>> 0)]))]);
+  const cap = u32(0x02000001, 1 << 13, 0, 0, 0); // cap_net_raw+ep, revision 2
+  const want: [string, Buffer][] = [['user.hardsnap.probe', Buffer.from('x')], ['system.posix_acl_access', acl], ['security.capability', cap]];
+  if (isRoot()) want.push(['trusted.hardsnap.probe', Buffer.from('x')]);
+  const blob = formatXattrs(want.map(([n, v]) => ({ name: Buffer.from(n), value: v })));
+  const dfd = sys.openat(sys.AT_FDCWD, dir, sys.O_RDONLY | sys.O_DIRECTORY, 0);
+  if (dfd < 0) return { ...base, status: 'warn', detail: `cannot open the probe directory (${dfd})` };
+  try {
+    const r = sys.setmeta(dfd, 'file', -1, 0, 0, 0, 0, 0, SETMETA.XATTRS, blob);
+    if (r < 0) return { ...base, status: 'warn', detail: `setxattr() failed: ${splitStaged(r).code}` };
+    const names = (ns: string) => (ns === 'system' ? 'POSIX ACLs (system.posix_acl_*)' : ns === 'security' ? 'security.* (capabilities, SELinux labels)' : `${ns}.*`);
+    const tried = ['user', 'system', 'security', ...(isRoot() ? ['trusted'] : [])];
+    const refused = refusedNamespaces(r);
+    const kept = tried.filter((n) => !refused.includes(n));
+    const notRoot = isRoot() ? '' : ' (trusted.* not tried: not root)';
+    if (!refused.length) return { ...base, status: 'pass', detail: `kept: ${kept.map(names).join(', ')}${notRoot}` };
+    return {
+      ...base, status: 'warn',
+      detail: `refused: ${refused.map(names).join(', ')}; kept: ${kept.length ? kept.map(names).join(', ') : 'none'}${notRoot}`,
+      hint: 'what the spool refuses is held by the manifests and applied by restore; a plain copy of `last` lacks it',
+    };
+  } finally {
+    sys.close(dfd);
   }
 }
 

@@ -10,6 +10,7 @@ import { DEFAULT_HOOK_TIMEOUT } from '../hooks/backup-hooks.js';
 import { hookFailure, type HookResult } from '../hooks/run-hook.js';
 import { applyPolicy } from '../retention/policy.js';
 import { runPrune } from '../retention/prune.js';
+import { warnLeftovers } from './commands/prune.js';
 import { collectHost } from '../status/collect.js';
 import { listParts } from '../spool/layout.js';
 import { spoolState } from '../spool/marker.js';
@@ -78,8 +79,9 @@ export function backupOps(o: OpsOptions, cfg: Config, opts: BackupOptions, out: 
           try {
             const pruned = await runPrune(
               { spool: opts.spool, host: opts.host, parts: opts.parts.map((p) => p.name), rules, now: opts.now, dryRun: false, waitMs: opts.waitMs, command: opts.command },
-              { onNote: (m) => out.note(m), onRemoved: (p, g) => out.note(`${p}: removed ${g}`) },
+              { onNote: (m) => out.note(m), onWarn: (m) => out.warn(m), onRemoved: (p, g) => out.note(`${p}: removed ${g}`) },
             );
+            warnLeftovers(pruned, out);
             const n = pruned.reduce((k, p) => k + p.removed.length, 0);
             out.note(`pruned ${n} generation${n === 1 ? '' : 's'}`);
           } catch (err) {

@@ -67,6 +67,8 @@ export interface Config {
   /** generations of the part the content index looks in, the previous one included */
   dedupGenerations?: number;
   checksum?: boolean;
+  /** extended attributes and ACLs (default true; false: rsync -a behaviour) */
+  xattrs?: boolean;
   wait?: boolean | string;
   /** watch mode (docs/WATCH.md): use the watcher's journal when it is trustworthy */
   journal?: boolean;
@@ -446,6 +448,7 @@ const config = mappingOf<Config>(
     dedupVerify: ['dedup-verify', bool],
     dedupGenerations: ['dedup-generations', atLeastOne],
     checksum: ['checksum', bool],
+    xattrs: ['xattrs', bool],
     wait: ['wait', wait],
     journal: ['journal', bool],
     fullScanEvery: ['full-scan-every', duration],

@@ -2,19 +2,21 @@
  * TEST-ONLY seam: with HARDSNAP_TEST_PAUSE_AT set to one of these points, the process says
  * `hardsnap: test pause at POINT` on stderr and sleeps there (HARDSNAP_TEST_PAUSE_MS, default a
  * minute; 0 only says it), so a test can SIGKILL it, or start a second run, at that exact moment
- * (or a measured delay after it). Never set it in production: it only ever delays a run.
+ * (or a measured delay after it); with HARDSNAP_TEST_PAUSE_UNTIL=FILE the pause ends as soon as
+ * FILE exists. Never set it in production: it only ever delays a run.
  *   before-publish: every part built and flushed, nothing renamed yet
  *   before-last:    the generation renamed into place, `last` not moved yet
  *   mid-prune:      prune moved its first generation to the trash, nothing deleted yet
+ *   mid-read:       verify or restore holds its lease and has read the generation's root
+ *                   directory, not the directories below it
  *   after-scan:     the source directory HARDSNAP_TEST_PAUSE_DIR (relative to the part root;
  *                   unset: the root) was scanned, none of its entries handled yet
- * The pauses at before-publish and after-scan are asynchronous: signals are handled while they
- * last (the run stops, as on an interruption at that moment), and they end early once the file
- * HARDSNAP_TEST_PAUSE_RELEASE exists (so a test can change the source there, then let it go on).
+ * The pauses at before-publish and after-scan are asynchronous (testPauseAsync): signals are
+ * handled while they last (the run stops, as on an interruption at that moment).
  */
 import fs from 'node:fs';
 
-export type PausePoint = 'before-publish' | 'before-last' | 'mid-prune' | 'after-scan';
+export type PausePoint = 'before-publish' | 'before-last' | 'mid-prune' | 'mid-read' | 'after-scan';
 
 function pauseMs(): number {
   const ms = Number(process.env.HARDSNAP_TEST_PAUSE_MS ?? 60_000);
@@ -24,11 +26,18 @@ function pauseMs(): number {
 export function testPause(point: PausePoint): void {
   if (process.env.HARDSNAP_TEST_PAUSE_AT !== point) return;
   fs.writeSync(2, `hardsnap: test pause at ${point}\n`);
-  const ms = pauseMs();
-  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  const limit = pauseMs();
+  const sleep = (t: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, t);
+  // HARDSNAP_TEST_PAUSE_UNTIL=FILE: the pause ends as soon as FILE exists (at most the time above)
+  const until = process.env.HARDSNAP_TEST_PAUSE_UNTIL;
+  if (until) {
+    for (const end = Date.now() + limit; Date.now() < end && !fs.existsSync(until);) sleep(20);
+  } else if (limit > 0) {
+    sleep(limit);
+  }
 }
 
-/** Whether the asynchronous pause at `point` is armed (a cheap check for hot paths). */
+/** Whether the pause at `point` is armed (a cheap check for hot paths). */
 export function pauseArmed(point: PausePoint): boolean {
   return process.env.HARDSNAP_TEST_PAUSE_AT === point;
 }
@@ -38,13 +47,13 @@ export function pauseDir(): Buffer {
   return Buffer.from(process.env.HARDSNAP_TEST_PAUSE_DIR ?? '');
 }
 
-/** testPause without blocking the event loop: it ends early on `signal` or the release file. */
+/** testPause without blocking the event loop: it also ends early when `signal` is aborted. */
 export async function testPauseAsync(point: PausePoint, signal?: AbortSignal): Promise<void> {
   if (process.env.HARDSNAP_TEST_PAUSE_AT !== point) return;
   fs.writeSync(2, `hardsnap: test pause at ${point}\n`);
-  const release = process.env.HARDSNAP_TEST_PAUSE_RELEASE;
+  const until = process.env.HARDSNAP_TEST_PAUSE_UNTIL;
   const end = Date.now() + pauseMs();
-  while (Date.now() < end && !signal?.aborted && !(release && fs.existsSync(release))) {
+  while (Date.now() < end && !signal?.aborted && !(until && fs.existsSync(until))) {
     await new Promise((r) => setTimeout(r, Math.min(10, Math.max(1, end - Date.now()))));
   }
 }

@@ -45,6 +45,11 @@ export interface Meta {
   rdev: number;
   /** symlink target bytes, null for other types */
   target: Buffer | null;
+  /**
+   * extended attributes and POSIX ACLs in their canonical form (src/fs/xattrs.ts), null when
+   * there are none (or, for a scanned entry, when they were not read: see SourceEntry.xattrsRead)
+   */
+  xattrs: Buffer | null;
 }
 
 /** One entry of a source directory as the scan saw it. */
@@ -56,7 +61,15 @@ export interface SourceEntry extends Meta {
   ino: number;
   dev: number;
   blocks: number;
+  ctimeSec: number;
+  ctimeNsec: number;
+  /** whether `xattrs` was read (the scan reads them only where they may have changed) */
+  xattrsRead: boolean;
+  /** errno of reading the extended attributes (the entry is unreadable in this run), 0 when fine */
+  xattrErr: number;
 }
+
+const XATTR_NOT_READ = 0xffffffff;
 
 /** Decodes the records of sys.scandir() (layout in native/hardsnap.c). */
 export function parseScan(buf: Buffer): SourceEntry[] {
@@ -68,9 +81,13 @@ export function parseScan(buf: Buffer): SourceEntry[] {
     const targetLen = buf.readUInt16LE(off + 2);
     const err = buf.readInt32LE(off + 4);
     const rawMode = buf.readUInt32LE(off + 8);
+    const xattrLen = buf.readUInt32LE(off + 88);
     const type = typeOfMode(rawMode);
     const nameStart = off + head;
     const name = buf.subarray(nameStart, nameStart + nameLen);
+    const xStart = nameStart + nameLen + targetLen;
+    const xattrsRead = xattrLen !== XATTR_NOT_READ;
+    const xLen = xattrsRead ? xattrLen : 0;
     out.push({
       name,
       err: err !== 0 ? err : type === undefined ? -1 : 0,
@@ -82,18 +99,26 @@ export function parseScan(buf: Buffer): SourceEntry[] {
       size: buf.readDoubleLE(off + 24),
       mtimeSec: buf.readDoubleLE(off + 32),
       mtimeNsec: buf.readUInt32LE(off + 40),
+      ctimeNsec: buf.readUInt32LE(off + 44),
+      ctimeSec: buf.readDoubleLE(off + 48),
       ino: buf.readDoubleLE(off + 56),
       dev: buf.readDoubleLE(off + 64),
       rdev: buf.readDoubleLE(off + 72),
       blocks: buf.readDoubleLE(off + 80),
       target: type === 'symlink' ? buf.subarray(nameStart + nameLen, nameStart + nameLen + targetLen) : null,
+      xattrs: xLen ? buf.subarray(xStart, xStart + xLen) : null,
+      xattrsRead,
+      xattrErr: buf.readInt32LE(off + 92),
     });
-    off = nameStart + nameLen + targetLen;
+    off = xStart + xLen;
   }
   return out;
 }
 
-/** Same type, permission bits, owner, size, mtime to the nanosecond, device and target. */
+/**
+ * Same type, permission bits, owner, size, mtime to the nanosecond, device and target. Extended
+ * attributes are compared apart (src/plan/decide.ts): a scanned entry may not have read them.
+ */
 export function sameMeta(a: Meta, b: Meta): boolean {
   if (a.type !== b.type || a.mtimeSec !== b.mtimeSec || a.mtimeNsec !== b.mtimeNsec) return false;
   if (a.uid !== b.uid || a.gid !== b.gid) return false;

@@ -12,24 +12,44 @@ type PathArg = Buffer | string;
 export interface NativeBinding {
   fstatat(dirfd: number, name: PathArg, out: Float64Array, nofollow: number): number;
   fstat(fd: number, out: Float64Array): number;
-  scandir(fd: number): Buffer | number;
+  /**
+   * A directory's entries, stat-ed, sorted by name bytes (records: src/fs/entry.ts parseScan);
+   * xflags: whose extended attributes to read with the stat (SCAN_XATTR)
+   */
+  scandir(fd: number, xflags?: number, ctimeMin?: number): Buffer | number;
   openat(dirfd: number, name: PathArg, flags: number, mode: number): number;
   openat2(dirfd: number, path: PathArg, flags: number, mode: number, resolve: number): number;
   close(fd: number): number;
   mkdirat(dirfd: number, name: PathArg, mode: number): number;
   linkat(olddirfd: number, oldname: PathArg, newdirfd: number, newname: PathArg): number;
-  linkBatch(olddirfd: number, newdirfd: number, names: Buffer, results: Int32Array): number;
+  /**
+   * Links names from one directory into another, each checked after the link against what was
+   * recorded (packed by src/apply/link-records.ts): results 0 (inos: the inode), -errno, or a
+   * drift mask (DRIFT) with the link removed again
+   */
+  linkBatch(olddirfd: number, newdirfd: number, packed: Buffer, results: Int32Array, inos: Float64Array): number;
   symlinkat(target: PathArg, dirfd: number, name: PathArg): number;
   mknodat(dirfd: number, name: PathArg, mode: number, rdev: number): number;
   unlinkat(dirfd: number, name: PathArg, flags: number): number;
   renameat(olddirfd: number, oldname: PathArg, newdirfd: number, newname: PathArg, flags: number): number;
   readlinkat(dirfd: number, name: PathArg): Buffer | number;
+  /**
+   * what: SETMETA bits; returns a staged failure (< 0), else the mask of attribute namespaces
+   * the file system refused (XNS bits, 0 when none)
+   */
   setmeta(dirfd: number, name: PathArg, fd: number, uid: number, gid: number, mode: number,
-    mtimeSec: number, mtimeNsec: number, what: number): number;
+    mtimeSec: number, mtimeNsec: number, what: number, xattrs?: Buffer | null): number;
+  /** the canonical attributes of dirfd/name (not followed), or of fd when fd >= 0; empty when none */
+  getxattrs(dirfd: number, name: PathArg, fd?: number): Buffer | number;
+  /** removes one attribute of dirfd/name (not followed), or of fd when fd >= 0 */
+  removexattrAt(dirfd: number, name: PathArg, fd: number, xattrName: PathArg): number;
   syncfs(fd: number): number;
+  /** fstatfs: out[0] f_type, out[1..2] f_fsid's words, out[3] f_files, out[4] f_ffree */
+  statfs(fd: number, out: Float64Array): number;
   fsync(fd: number): number;
   raiseNofile(): number;
-  copy(srcdirfd: number, srcname: PathArg, dstdirfd: number, dstname: PathArg, io: Float64Array): number;
+  /** io[IO.FLAGS]: COPY bits; xattrs: the canonical attributes to give the copy (COPY.XATTRS) */
+  copy(srcdirfd: number, srcname: PathArg, dstdirfd: number, dstname: PathArg, io: Float64Array, xattrs?: Buffer | null): number;
   hashat(dirfd: number, name: PathArg, io: Float64Array): number;
   /** hashat on the pool; io must not be shared with another job in flight */
   hashatAsync(dirfd: number, name: PathArg, io: Float64Array): Promise<number> | number;
@@ -42,9 +62,9 @@ export interface NativeBinding {
   /** sameContent on the pool */
   sameContentAsync(srcdirfd: number, srcname: PathArg, rootfd: number, rel: PathArg): Promise<number> | number;
   /** linkBatch on the libuv thread pool: many spool operations in flight (NFS latency) */
-  linkBatchAsync(olddirfd: number, newdirfd: number, names: Buffer, results: Int32Array): Promise<number> | number;
+  linkBatchAsync(olddirfd: number, newdirfd: number, packed: Buffer, results: Int32Array, inos: Float64Array): Promise<number> | number;
   /** copy on the libuv thread pool; io must not be shared with another job in flight */
-  copyAsync(srcdirfd: number, srcname: PathArg, dstdirfd: number, dstname: PathArg, io: Float64Array): Promise<number> | number;
+  copyAsync(srcdirfd: number, srcname: PathArg, dstdirfd: number, dstname: PathArg, io: Float64Array, xattrs: Buffer | null): Promise<number> | number;
   /**
    * Entering a directory, on the pool: with flags & 1 mkdirat(newdirfd, name, 0700), then open
    * it (when the mkdir succeeded or was not asked; newdirfd -1: neither); open prevdirfd/name
@@ -53,10 +73,11 @@ export interface NativeBinding {
    * -errno]; the caller owns and closes the descriptors. With flags & 2 it resolves to the
    * scan (as scandir() returns it) or -errno, else to 0.
    */
-  spoolDirAsync(newdirfd: number, prevdirfd: number, name: PathArg, flags: number, res: Int32Array, srcdirfd: number): Promise<Buffer | number> | number;
+  spoolDirAsync(newdirfd: number, prevdirfd: number, name: PathArg, flags: number, res: Int32Array, srcdirfd: number,
+    xflags: number, ctimeMin: number): Promise<Buffer | number> | number;
   /** setmeta on the pool */
   setmetaAsync(dirfd: number, name: PathArg, fd: number, uid: number, gid: number, mode: number,
-    mtimeSec: number, mtimeNsec: number, what: number): Promise<number> | number;
+    mtimeSec: number, mtimeNsec: number, what: number, xattrs: Buffer | null): Promise<number> | number;
   xxh64(data: Buffer): [number, number];
   /** a manifest block framed: u32 rawLen | u32 packedLen | u32 crc32 | deflate-raw, or -errno */
   deflateFrame(raw: Buffer): Buffer | number;
@@ -99,9 +120,39 @@ export const ST = {
   MODE: 0, UID: 1, GID: 2, NLINK: 3, SIZE: 4, MTIME: 5, MTIME_NS: 6, INO: 7, DEV: 8, RDEV: 9,
   BLOCKS: 10, CTIME: 11, CTIME_NS: 12, ATIME: 13, ATIME_NS: 14,
 } as const;
-export const IO = { FLAGS: 0, HASH_HI: 1, HASH_LO: 2, BYTES: 3, CHANGED: 4, NEW_INO: 5, STAT: 6 } as const;
+export const IO = { FLAGS: 0, HASH_HI: 1, HASH_LO: 2, BYTES: 3, CHANGED: 4, NEW_INO: 5, STAT: 6, XREFUSED: 21 } as const;
+/** copy()'s io[IO.FLAGS] bits */
+export const COPY = {
+  /** give the copy the source's owner */
+  OWNER: 1,
+  /** give the copy the source's mode and mtime */
+  MODE_TIMES: 2,
+  /** give the copy the attributes passed (before the mtime) */
+  XATTRS: 4,
+  /** and remove any other (inherited from a default ACL) */
+  XATTRS_EXACT: 8,
+} as const;
+/** setmeta()'s `what` bits */
+export const SETMETA = { OWNER: 1, MODE: 2, TIMES: 4, XATTRS: 8, XATTRS_EXACT: 16 } as const;
+/** scandir()'s xflags: whose extended attributes are read with the stat */
+export const SCAN_XATTR = {
+  /** directories, symlinks and special files */
+  OTHER: 1,
+  /** regular files whose ctime (seconds) is at or after ctimeMin */
+  FILES: 2,
+} as const;
+/** the namespace bits of setmeta's and copy's refusal masks */
+export const XNS = { user: 1, trusted: 2, security: 4, system: 8, other: 16 } as const;
+/** the namespaces in a refusal mask */
+export function refusedNamespaces(mask: number): string[] {
+  return (Object.keys(XNS) as (keyof typeof XNS)[]).filter((k) => mask & XNS[k]);
+}
+/** linkBatch()'s drift mask bits: what the linked inode showed other than recorded */
+export const DRIFT = { TYPE: 1, MODE: 2, OWNER: 4, SIZE: 8, MTIME: 16, UNSTATABLE: 32, REPLACED: 64 } as const;
 /** Failure stages of copy() and hashat(). */
 export const STAGE = { OPEN_SRC: 1, NOT_REG: 2, OPEN_DST: 3, READ: 4, WRITE: 5, META: 6 } as const;
+/** Failure stages of setmeta(). */
+export const META_STAGE = { CHOWN: 1, CHMOD: 2, TIMES: 3, XATTRS: 4 } as const;
 
 const errnoNames = new Map<number, string>();
 for (const [k, v] of Object.entries(osConstants.errno)) if (!errnoNames.has(v)) errnoNames.set(v, k);
@@ -166,4 +217,20 @@ export function hexWord(hex: string, at: number): number {
 
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** A file system's identity and type, by an open descriptor on it (fstatfs). */
+export interface FsIdentity {
+  /** statfs f_type */
+  type: number;
+  /** statfs f_fsid as "hex:hex" (derived from the UUID on ext4, XFS, btrfs: stable across reboots) */
+  fsid: string;
+  /** inodes in use (f_files - f_ffree), an estimate of the entries below a root */
+  inodesUsed: number;
+}
+
+export function fsIdentity(fd: number): FsIdentity | null {
+  const out = new Float64Array(5);
+  if (sys.statfs(fd, out) < 0) return null;
+  return { type: out[0]!, fsid: `${out[1]!.toString(16)}:${out[2]!.toString(16)}`, inodesUsed: Math.max(0, out[3]! - out[4]!) };
 }

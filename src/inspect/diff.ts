@@ -8,18 +8,23 @@
  * - the same generation inode (manifest `ino`) is unchanged, whatever else;
  * - content: type changed; files whose size or recorded hash differ (or whose mtime differs
  *   when either hash is unknown); symlinks whose target differs; devices whose number differs;
- * - metadata only: mode, owner, mtime (directories, or files with the same content).
+ * - metadata only: mode, owner, mtime, POSIX ACLs, other extended attributes (directories, or
+ *   files with the same content).
+ * Entries the newer generation carried from an older one (the source could not be read) are
+ * listed as `carried` (the roots the manifest's footer names), whatever else changed.
  */
-import { displayPath, joinRel } from '../paths/escape.js';
+import { displayPath, joinRel, parseDisplayPath } from '../paths/escape.js';
+import { attributeReason } from '../plan/decide.js';
+import { sameXattrs } from '../fs/xattrs.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { byName } from '../manifest/merge.js';
 import { isoNs, octal } from './manifests.js';
 
-export type ChangeKind = 'added' | 'removed' | 'content' | 'metadata';
+export type ChangeKind = 'added' | 'removed' | 'content' | 'metadata' | 'carried';
 
 export interface MetaChange {
-  field: 'type' | 'mode' | 'uid' | 'gid' | 'mtime' | 'size' | 'target' | 'rdev' | 'hash';
+  field: 'type' | 'mode' | 'uid' | 'gid' | 'mtime' | 'size' | 'target' | 'rdev' | 'hash' | 'acl' | 'xattrs' | 'carried';
   from: string;
   to: string;
 }
@@ -39,11 +44,12 @@ export interface DiffCounts {
   removed: number;
   content: number;
   metadata: number;
+  carried: number;
 }
 
 /** Calls onChange for every difference, in depth-first, name-sorted order; returns counts. */
 export function diffManifests(a: ManifestReader, b: ManifestReader, onChange: (c: Change) => void): DiffCounts {
-  const counts: DiffCounts = { added: 0, removed: 0, content: 0, metadata: 0 };
+  const counts: DiffCounts = { added: 0, removed: 0, content: 0, metadata: 0, carried: 0 };
   const emit = (c: Change) => {
     counts[c.kind]++;
     onChange(c);
@@ -51,6 +57,15 @@ export function diffManifests(a: ManifestReader, b: ManifestReader, onChange: (c
   const rootChanges = metaChanges(a.root, b.root);
   if (rootChanges.length) emit({ kind: 'metadata', path: Buffer.alloc(0), type: 'dir', changes: rootChanges });
   mergeDir(a, b, Buffer.alloc(0), emit);
+  for (const c of b.footer.carried?.first ?? []) {
+    let path: Buffer;
+    try {
+      path = parseDisplayPath(c.path);
+    } catch {
+      continue;
+    }
+    emit({ kind: 'carried', path, type: 'file', changes: [{ field: 'carried', from: c.from, to: c.code }] });
+  }
   return counts;
 }
 
@@ -113,6 +128,12 @@ export function metaChanges(a: ManifestEntry, b: ManifestEntry): MetaChange[] {
   if (a.gid !== b.gid) out.push({ field: 'gid', from: String(a.gid), to: String(b.gid) });
   if (a.mtimeSec !== b.mtimeSec || a.mtimeNsec !== b.mtimeNsec) {
     out.push({ field: 'mtime', from: isoNs(a.mtimeSec, a.mtimeNsec), to: isoNs(b.mtimeSec, b.mtimeNsec) });
+  }
+  // attributes are compared only where both records have them (format 3)
+  if (!sameXattrs(a.xattrs, b.xattrs) && (a.ctimeSec || a.ctimeNsec) && (b.ctimeSec || b.ctimeNsec)) {
+    const r = attributeReason(b.xattrs, a.xattrs);
+    if (r.includes('acl')) out.push({ field: 'acl', from: 'before', to: 'changed' });
+    if (r.includes('xattrs')) out.push({ field: 'xattrs', from: 'before', to: 'changed' });
   }
   return out;
 }

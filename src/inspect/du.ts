@@ -16,6 +16,8 @@
  */
 import type { ManifestReader } from '../manifest/reader.js';
 import { FLAG } from '../manifest/format.js';
+import { joinRel } from '../paths/escape.js';
+import { currentIno, inodeNumbers } from './manifests.js';
 
 export interface GenerationUsage {
   generation: string;
@@ -47,16 +49,18 @@ interface Inode {
 
 /**
  * Usage of one part. `open(g)` opens generation g's manifest (throwing when it is missing or
- * damaged); the generations are given oldest first.
+ * damaged); the generations are given oldest first. `pathOf(g)`, when given, is the generation's
+ * directory: a generation whose manifest's inode numbers are from before the spool was copied to
+ * another disk (cp -a, rsync -aH renumber every inode) has its files stat-ed there instead.
  */
-export function partUsage(part: string, generations: string[], open: (g: string) => ManifestReader): PartUsage {
+export function partUsage(part: string, generations: string[], open: (g: string) => ManifestReader, pathOf?: (g: string) => string): PartUsage {
   const inodes = new Map<number, Inode>();
   const unreadable: PartUsage['unreadable'] = [];
   const usable: GenerationUsage[] = [];
   for (const g of generations) {
     const u: GenerationUsage = { generation: g, files: 0, logical: 0, unique: 0, freed: 0 };
     try {
-      forEachFile(open, g, (ino, size, first) => {
+      forEachFile(open, g, pathOf, (ino, size, first) => {
         u.files++;
         u.logical += size;
         if (!first) return;
@@ -70,7 +74,7 @@ export function partUsage(part: string, generations: string[], open: (g: string)
     }
   }
   for (const u of usable) {
-    forEachFile(open, u.generation, (ino, _size, first) => {
+    forEachFile(open, u.generation, pathOf, (ino, _size, first) => {
       if (!first) return;
       const n = inodes.get(ino)!;
       if (n.gens === 1) u.unique += n.size;
@@ -83,16 +87,21 @@ export function partUsage(part: string, generations: string[], open: (g: string)
 }
 
 /** Every present regular file of a generation; `first` is false for another name of an inode. */
-function forEachFile(open: (g: string) => ManifestReader, g: string, fn: (ino: number, size: number, first: boolean) => void): void {
+function forEachFile(open: (g: string) => ManifestReader, g: string, pathOf: ((g: string) => string) | undefined,
+  fn: (ino: number, size: number, first: boolean) => void): void {
   const m = open(g);
   const seen = new Set<number>();
   try {
-    for (const { entries } of m.walk()) {
+    const genPath = pathOf?.(g);
+    const moved = genPath !== undefined && inodeNumbers(m, genPath) === 'moved';
+    for (const { dir, entries } of m.walk()) {
       for (const e of entries) {
         if (e.type !== 'file' || e.flags & FLAG.ABSENT || e.ino === 0) continue;
-        const first = !seen.has(e.ino);
-        if (first) seen.add(e.ino);
-        fn(e.ino, e.size, first);
+        const ino = moved ? currentIno(genPath!, joinRel(dir, e.name)) : e.ino;
+        if (ino === 0) continue;
+        const first = !seen.has(ino);
+        if (first) seen.add(ino);
+        fn(ino, e.size, first);
       }
     }
   } finally {

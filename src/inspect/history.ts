@@ -2,7 +2,7 @@
  * `history`: every version of one path across the complete generations of a part, from the
  * manifests alone (one directory block per generation is read).
  */
-import type { ManifestEntry } from '../manifest/format.js';
+import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { classify } from './diff.js';
 import { findEntry } from './manifests.js';
@@ -27,10 +27,13 @@ export type Change =
   /** the same content, other mode, owner or mtime */
   | 'metadata'
   /** a new inode with the same content and metadata (written again: link limit, resume) */
-  | 'rewritten';
+  | 'rewritten'
+  /** the source could not be read: this generation holds the version of an older one */
+  | 'carried';
 
 /** How `cur` differs from `prev`, the path's entry in the generation before (if it had one). */
 export function versionChange(prev: ManifestEntry | undefined, cur: ManifestEntry): Change {
+  if (cur.flags & FLAG.CARRIED) return 'carried';
   if (!prev) return 'new';
   const kind = classify(prev, cur);
   if (kind) return kind;

@@ -3,11 +3,11 @@
  * generation's manifest with an error that says what to do, and showing metadata as text.
  * The inspection commands read manifests, never the spool tree (verify excepted).
  */
-import fs from 'node:fs';
+import { fsIdentity, ST, sys } from '../fs/native.js';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { ManifestFormatError, type ManifestEntry } from '../manifest/format.js';
 import { ManifestReader } from '../manifest/reader.js';
-import { hostDir, listGenerations, listParts, manifestPath, partDir } from '../spool/layout.js';
+import { listGenerations, listParts, manifestPath, partDir, requireHostDir } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
 import { selectGeneration, type When } from '../time/when.js';
 
@@ -19,9 +19,7 @@ export interface Target {
 
 /** Checks that the host and (when given) the part exist; returns the parts to look at. */
 export function partsOf(t: Target, part?: string): string[] {
-  if (!fs.existsSync(hostDir(t.spool, t.host))) {
-    throw new UsageError(`no backups of host '${t.host}' in the spool ${t.spool}`, { hint: 'check --spool and --host' });
-  }
+  requireHostDir(t.spool, t.host);
   const all = listParts(t.spool, t.host);
   if (part === undefined) return all;
   if (!all.includes(part)) {
@@ -94,4 +92,32 @@ export function generationAt(t: Target, part: string, when: When, text: string, 
       : `${what}: part '${part}' has no complete generation at or before ${JSON.stringify(text)} (${when.cutoff.toISOString()})`,
     { code: 'ENOGEN', hint: oldest ? `its oldest complete generation is ${oldest.name}; see \`hardsnap list --part ${part}\`` : 'it has no complete generation yet' },
   );
+}
+
+/**
+ * Whether a generation's manifest records the inode numbers its files have now: 'current' (format
+ * 3: the generation root and the file system are the ones it recorded), 'moved' (the spool was
+ * copied to another disk since, cp -a or rsync -aH: every number is new, the grouping of names
+ * into inodes is the same), 'unknown' (an older format, which did not record them).
+ */
+export function inodeNumbers(m: ManifestReader, genPath: string): 'current' | 'moved' | 'unknown' {
+  const rec = m.footer.spool;
+  if (m.version < 3 || !rec || !m.root.ino) return 'unknown';
+  const fd = sys.openat(sys.AT_FDCWD, genPath, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+  if (fd < 0) return 'unknown';
+  try {
+    const st = new Float64Array(sys.STAT_FIELDS);
+    if (sys.fstat(fd, st) !== 0) return 'unknown';
+    const id = fsIdentity(fd);
+    return st[ST.INO] === m.root.ino && (!id || id.fsid === rec.fsid) ? 'current' : 'moved';
+  } finally {
+    sys.close(fd);
+  }
+}
+
+/** The inode number the file at `rel` of the generation at `genPath` has now (0 when it cannot be stat-ed). */
+export function currentIno(genPath: string, rel: Buffer): number {
+  const st = new Float64Array(sys.STAT_FIELDS);
+  const full = rel.length ? Buffer.concat([Buffer.from(genPath), Buffer.from('/'), rel]) : Buffer.from(genPath);
+  return sys.fstatat(sys.AT_FDCWD, full, st, 1) === 0 ? st[ST.INO]! : 0;
 }

@@ -3,20 +3,23 @@
  * descriptors (openat + the native scandir: one call per directory, names as bytes, no path
  * length limit), merged with the manifest's sorted entries directory by directory. Found:
  * entries missing from the tree or not in the manifest, a changed type, metadata that drifted
- * (mode, owner, size, mtime to the nanosecond, symlink target, device number), an inode other
- * than the recorded one (the file was replaced), and with `deep` content that no longer has the
- * recorded XXH64 (read through the native hashat: O_NOATIME where permitted, never following a
+ * (mode, owner, size, mtime to the nanosecond, symlink target, device number, extended
+ * attributes and ACLs in the namespaces the spool keeps), an inode other than the recorded one
+ * (the file was replaced; not checked when the spool was copied to another disk since, which
+ * renumbers every inode), and with `deep` content that no longer has the recorded XXH64 (read through the native hashat: O_NOATIME where permitted, never following a
  * symlink). Where no hash is recorded, size and mtime are all that is compared.
  *
  * Problems are data: each one goes to onProblem and the walk goes on.
  */
 import { displayPath, joinRel } from '../paths/escape.js';
 import { parseScan, type SourceEntry } from '../fs/entry.js';
-import { IO, ST, errnoName, hashHex, splitStaged, sys } from '../fs/native.js';
+import { IO, SCAN_XATTR, ST, errnoName, hashHex, splitStaged, sys } from '../fs/native.js';
+import { namespaceOf, parseXattrs, type XattrNamespace } from '../fs/xattrs.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { byName } from '../manifest/merge.js';
-import { isoNs, octal } from './manifests.js';
+import { inodeNumbers, isoNs, octal } from './manifests.js';
+import { testPause } from '../core/test-pause.js';
 
 export type ProblemKind = 'manifest' | 'missing' | 'extra' | 'type' | 'metadata' | 'replaced' | 'content' | 'unreadable';
 
@@ -37,6 +40,12 @@ export interface VerifyOptions {
    * inode shared by 30 generations is read once, not 30 times (one entry per distinct file).
    */
   hashes?: Map<number, string>;
+  /**
+   * Called before an entry is reported missing or unreadable: throws when the generation itself
+   * was pruned meanwhile (src/cli/reading.ts presenceCheck), so that one line says so instead of
+   * one per file.
+   */
+  assertPresent?: () => void;
 }
 
 export interface VerifyStats {
@@ -65,12 +74,23 @@ export class GenerationVerifier {
   readonly stats: VerifyStats = { entries: 0, hashed: 0, bytesHashed: 0 };
   private readonly io = new Float64Array(sys.IO_FIELDS);
   private readonly st = new Float64Array(sys.STAT_FIELDS);
+  /** compare inode numbers (not when the spool was copied since the manifest was written) */
+  private inodes = true;
+  /** attribute namespaces the manifest holds but the spool refused (not compared) */
+  private readonly unkept: Set<XattrNamespace>;
+  /** whether attributes are compared at all (not for a generation made with --no-xattrs) */
+  private readonly xattrs: boolean;
+  /** why inode identity was not checked, when it was not */
+  inodeNote: string | null = null;
 
   constructor(
     private readonly manifest: ManifestReader,
     private readonly opts: VerifyOptions,
     private readonly onProblem: (p: VerifyProblem) => void,
-  ) {}
+  ) {
+    this.unkept = new Set((manifest.footer.xattrsRefused ?? []) as XattrNamespace[]);
+    this.xattrs = manifest.version >= 3 && !manifest.footer.xattrsSkipped;
+  }
 
   /** Verifies the generation whose root directory is `root` (an absolute path). */
   run(root: string): void {
@@ -78,6 +98,10 @@ export class GenerationVerifier {
     if (fd < 0) {
       this.problem('unreadable', Buffer.alloc(0), `cannot open the generation: ${errnoName(fd)}`);
       return;
+    }
+    if (inodeNumbers(this.manifest, root) === 'moved') {
+      this.inodes = false;
+      this.inodeNote = 'the spool was copied since this generation was made (its inode numbers changed): inode identity not checked';
     }
     try {
       this.checkRoot(fd);
@@ -90,16 +114,19 @@ export class GenerationVerifier {
   private checkRoot(fd: number): void {
     const st = this.st;
     if (sys.fstat(fd, st) < 0) return;
+    const x = this.xattrs ? sys.getxattrs(-1, '', fd) : null;
     const found = {
       type: 'dir', mode: st[ST.MODE]! & 0o7777, uid: st[ST.UID]!, gid: st[ST.GID]!, size: 0,
       mtimeSec: st[ST.MTIME]!, mtimeNsec: st[ST.MTIME_NS]!, rdev: 0,
+      xattrs: x && typeof x !== 'number' && x.length ? x : null, xattrErr: typeof x === 'number' ? -x : 0,
     } as SourceEntry;
     const d = drift(this.manifest.root, found, this.opts.owners);
+    if (this.xattrs) d.push(...this.xattrDrift(this.manifest.root, found));
     if (d.length) this.problem('metadata', Buffer.alloc(0), `metadata drifted (manifest->found): ${d.join(', ')}`);
   }
 
   private dir(fd: number, rel: Buffer): void {
-    const raw = sys.scandir(fd);
+    const raw = this.xattrs ? sys.scandir(fd, SCAN_XATTR.OTHER | SCAN_XATTR.FILES, -Infinity) : sys.scandir(fd);
     if (typeof raw === 'number') {
       this.problem('unreadable', rel, `cannot read the directory: ${errnoName(raw)}`);
       return;
@@ -124,6 +151,7 @@ export class GenerationVerifier {
       if (!m) this.problem('extra', joinRel(rel, f.name), `extra: a ${f.type} the manifest does not record`);
       else if (this.entry(fd, rel, m, f)) subdirs.push(f.name);
     }
+    if (rel.length === 0) testPause('mid-read');
     for (const name of subdirs) {
       const path = joinRel(rel, name);
       const sub = sys.openat(fd, name, O_DIR, 0);
@@ -154,14 +182,36 @@ export class GenerationVerifier {
       this.problem('type', path, `type changed: the manifest records a ${m.type}, found a ${f.type}`);
       return false;
     }
-    if (m.type !== 'dir' && m.ino !== 0 && m.ino !== f.ino) {
+    if (this.inodes && m.type !== 'dir' && m.ino !== 0 && m.ino !== f.ino) {
       this.problem('replaced', path, `replaced: inode ${f.ino}, the manifest records ${m.ino}`);
     }
     const d = drift(m, f, this.opts.owners);
     if (m.type === 'symlink' && !(m.target && f.target && m.target.equals(f.target))) d.unshift(`target ${displayPath(m.target ?? Buffer.alloc(0))}->${displayPath(f.target ?? Buffer.alloc(0))}`);
+    if (this.xattrs) d.push(...this.xattrDrift(m, f));
     if (d.length) this.problem('metadata', path, `metadata drifted (manifest->found): ${d.join(', ')}`);
     if (m.type === 'file' && this.opts.deep && m.hash !== null) this.hash(fd, path, m);
     return m.type === 'dir';
+  }
+
+  /**
+   * Attributes that differ between the manifest and the spool file, in the namespaces the spool
+   * keeps. A security.selinux label the manifest does not record is the spool host's own (a
+   * kernel with SELinux labels every new file): not a difference.
+   */
+  private xattrDrift(m: ManifestEntry, f: SourceEntry): string[] {
+    if (f.xattrErr) return [`attributes unreadable (${errnoName(f.xattrErr)})`];
+    const want = new Map(parseXattrs(m.xattrs).filter((x) => !this.unkept.has(namespaceOf(x.name))).map((x) => [x.name.toString('latin1'), x.value]));
+    const out: string[] = [];
+    for (const x of parseXattrs(f.xattrs)) {
+      const n = x.name.toString('latin1');
+      const w = want.get(n);
+      want.delete(n);
+      if (w === undefined) {
+        if (n !== 'security.selinux' && !this.unkept.has(namespaceOf(x.name))) out.push(`attribute ${displayPath(x.name)} not recorded`);
+      } else if (!w.equals(x.value)) out.push(`attribute ${displayPath(x.name)} changed`);
+    }
+    for (const n of want.keys()) out.push(`attribute ${displayPath(Buffer.from(n, 'latin1'))} missing`);
+    return out;
   }
 
   private hash(fd: number, path: Buffer, m: ManifestEntry): void {
@@ -187,6 +237,7 @@ export class GenerationVerifier {
   }
 
   private problem(kind: ProblemKind, path: Buffer, message: string): void {
+    if (kind === 'missing' || kind === 'unreadable' || kind === 'manifest') this.opts.assertPresent?.();
     this.onProblem({ kind, path, message });
   }
 }

@@ -1,18 +1,23 @@
 /**
- * Manifest format version 2 (docs/FORMAT.md is the reference; keep both in step). Version 1
- * is the same without the header's `scan` and the root's INCOMPLETE flag; both are read.
+ * Manifest format version 3 (docs/FORMAT.md is the reference; keep both in step). Versions 1
+ * and 2 are read too: their entries lack the ctime and the attribute set, their index lacks
+ * the attribute table and the footer, and their header is not checksummed.
  *
  *   header   "HSNAPMF1" | u32 jsonLen | JSON {format, part, generation, created, tool, scan}
  *   blocks   one per directory: u32 rawLen | u32 packedLen | u32 crc32(packed) | deflate-raw(raw)
  *            raw = u32 dirPathLen | dirPath | u32 count | entries (sorted by name bytes)
  *   index    a block of the same framing whose raw payload is
  *            root entry | u32 dirCount | per dir: u32 pathLen | path | f64 offset | u32 length
- *   trailer  f64 indexOffset | u32 indexLength | u32 0 | "HSNAPEND"
+ *            (format 3:) | u32 setCount | per attribute set: u32 len | blob
+ *                        | u32 footerLen | footer JSON
+ *   trailer  f64 indexOffset | u32 indexLength | u32 crc32(header) (0 before format 3) | "HSNAPEND"
  *
  * An entry: u8 type | u8 flags | u16 nameLen | u32 mode | u32 uid | u32 gid | f64 size |
  * f64 mtimeSec | u32 mtimeNsec | u32 linkGroup | f64 ino | f64 rdev | u16 targetLen |
+ * (format 3:) f64 ctimeSec | u32 ctimeNsec | u32 xattrSet |
  * [u32 hashHi | u32 hashLo when flags & HAS_HASH] | name | target.
- * Integers are little-endian; f64 holds integers exactly up to 2^53.
+ * Integers are little-endian; f64 holds integers exactly up to 2^53. An attribute set is
+ * numbered from 1 in the order of the table (0: no attributes); a slot of length 0 is unused.
  */
 import { crc32 } from 'node:zlib';
 import { CODE_TYPE, TYPE_CODE, type Meta } from '../fs/entry.js';
@@ -20,7 +25,7 @@ import { hashHex, hexWord, sys } from '../fs/native.js';
 
 export const MAGIC = Buffer.from('HSNAPMF1');
 export const END_MAGIC = Buffer.from('HSNAPEND');
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 export const TRAILER_LEN = 24;
 
 export const FLAG = {
@@ -32,6 +37,12 @@ export const FLAG = {
   ABSENT: 4,
   /** (format 2, on the root entry only) some entries could not be backed up in this generation */
   INCOMPLETE: 8,
+  /**
+   * (format 3) the source could not be read in this run: the entry (and, for a directory,
+   * everything below it) is the previous generation's version, linked (the footer's `carried`
+   * says from which generation and why)
+   */
+  CARRIED: 16,
 } as const;
 
 export interface ManifestEntry extends Meta {
@@ -39,10 +50,16 @@ export interface ManifestEntry extends Meta {
   flags: number;
   /** 0 = not hard-linked in the source; else an id shared by the names of one source inode */
   linkGroup: number;
-  /** the generation file's own inode number */
+  /**
+   * the generation file's own inode number, as a stat of it said when it was written or linked
+   * (format 3; before, a linked entry may carry the previous generation's record)
+   */
   ino: number;
   /** XXH64 of the content, 16 hex digits, or null */
   hash: string | null;
+  /** the source's ctime when the entry was recorded (format 3; 0 = unknown) */
+  ctimeSec: number;
+  ctimeNsec: number;
 }
 
 export class ManifestFormatError extends Error {
@@ -52,12 +69,34 @@ export class ManifestFormatError extends Error {
   }
 }
 
-/** Where each fixed field of an entry starts (the layout above); the name follows at FIXED (+ 8 with a hash). */
+/** Where each fixed field of an entry starts (the layout above). */
 const enum At {
   type = 0, flags = 1, nameLen = 2, mode = 4, uid = 8, gid = 12, size = 16, mtimeSec = 24, mtimeNsec = 32,
-  linkGroup = 36, ino = 40, rdev = 48, targetLen = 56,
+  linkGroup = 36, ino = 40, rdev = 48, targetLen = 56, ctimeSec = 58, ctimeNsec = 66, xattrSet = 70,
 }
-const FIXED = 58;
+
+/**
+ * The entry layout of one format version: the length of an entry's fixed part (the hash, then
+ * the name, follow it), and how attribute-set numbers resolve to blobs.
+ */
+export interface EntryLayout {
+  readonly version: number;
+  readonly fixed: number;
+  /** the blob of attribute set `id` (1-based), or null; throws for an unknown number */
+  xattrSet(id: number): Buffer | null;
+}
+
+const NO_SETS = (id: number): Buffer | null => {
+  if (id !== 0) throw new ManifestFormatError(`attribute set ${id} is not in the manifest's table`);
+  return null;
+};
+
+/** Versions 1 and 2: 58 fixed bytes, no ctime, no attributes. */
+export const LAYOUT_V2: EntryLayout = { version: 2, fixed: 58, xattrSet: NO_SETS };
+
+export function layoutFor(version: number, xattrSet: (id: number) => Buffer | null = NO_SETS): EntryLayout {
+  return version >= 3 ? { version, fixed: 74, xattrSet } : version === 1 ? { ...LAYOUT_V2, version: 1 } : LAYOUT_V2;
+}
 
 /** A growable byte buffer for encoding. */
 export class ByteSink {
@@ -97,9 +136,71 @@ export class ByteSink {
   }
 }
 
-export function encodeEntry(s: ByteSink, e: ManifestEntry): void {
+/**
+ * The numbering of a manifest's attribute sets while it is written: each distinct blob once.
+ * It starts as a copy of the previous generation's table (the same numbers), so that the
+ * records of unchanged files can be copied from the previous manifest byte for byte.
+ */
+export class XattrSets {
+  private readonly ids = new Map<string, number>();
+  private readonly blobs: (Buffer | null)[] = [];
+  private used = new Uint8Array(16);
+
+  /** Takes over another manifest's numbering (before anything is encoded). */
+  seed(blobs: readonly (Buffer | null)[]): void {
+    if (this.blobs.length) throw new Error('XattrSets.seed after use');
+    for (const b of blobs) {
+      this.blobs.push(b);
+      if (b && b.length) this.ids.set(b.toString('latin1'), this.blobs.length);
+    }
+  }
+
+  /** The number of a set (0 for none), allocated on first sight; marks it used. */
+  idOf(blob: Buffer | null): number {
+    if (!blob || !blob.length) return 0;
+    const key = blob.toString('latin1');
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      this.blobs.push(Buffer.from(blob));
+      id = this.blobs.length;
+      this.ids.set(key, id);
+    }
+    this.markUsed(id);
+    return id;
+  }
+
+  markUsed(id: number): void {
+    if (id === 0) return;
+    if (id > this.blobs.length) throw new ManifestFormatError(`attribute set ${id} is not in the table`);
+    if (id >= this.used.length) {
+      const u = new Uint8Array(Math.max(id + 1, this.used.length * 2));
+      u.set(this.used);
+      this.used = u;
+    }
+    this.used[id] = 1;
+  }
+
+  /** The sets by number - 1 (for a writer to be seeded with). */
+  get table(): readonly (Buffer | null)[] {
+    return this.blobs;
+  }
+
+  /** The table as written: every number keeps its slot, a set no entry uses is left empty. */
+  encode(s: ByteSink): void {
+    s.u32(this.blobs.length);
+    for (let i = 0; i < this.blobs.length; i++) {
+      const b = this.used[i + 1] ? this.blobs[i]! : null;
+      s.u32(b ? b.length : 0);
+      if (b) s.bytes(b);
+    }
+  }
+}
+
+/** Encodes one entry in the current format (the writer's attribute numbering resolves sets). */
+export function encodeEntry(s: ByteSink, e: ManifestEntry, sets: XattrSets | null = null): void {
   const target = e.target ?? EMPTY;
   const hasHash = e.hash !== null;
+  const FIXED = 74;
   s.reserve(FIXED + 8 + e.name.length + target.length);
   const b = s.buf;
   let o = s.len;
@@ -116,6 +217,10 @@ export function encodeEntry(s: ByteSink, e: ManifestEntry): void {
   b.writeDoubleLE(e.ino, o + At.ino);
   b.writeDoubleLE(e.rdev, o + At.rdev);
   b.writeUInt16LE(target.length, o + At.targetLen);
+  b.writeDoubleLE(e.ctimeSec, o + At.ctimeSec);
+  b.writeUInt32LE(e.ctimeNsec, o + At.ctimeNsec);
+  if (e.xattrs && e.xattrs.length && !sets) throw new ManifestFormatError('an entry with extended attributes needs the writer\'s attribute table');
+  b.writeUInt32LE(sets ? sets.idOf(e.xattrs) : 0, o + At.xattrSet);
   o += FIXED;
   if (hasHash) {
     const hi = hexWord(e.hash!, 0);
@@ -134,23 +239,35 @@ export function encodeEntry(s: ByteSink, e: ManifestEntry): void {
 const EMPTY = Buffer.alloc(0);
 
 /**
- * An entry kept in its encoded bytes: a file linked unchanged is recorded exactly as the
- * previous manifest recorded it (RawDirBlock.unchangedFile says when), so its bytes are copied
- * rather than decoded and encoded again (most entries of a nightly run).
+ * An entry kept in its encoded bytes (format 3, numbered against the table the writer was
+ * seeded with): a file linked unchanged is recorded as the previous manifest recorded it
+ * (RawDirBlock.unchangedFile says when), so its bytes are copied rather than decoded and encoded
+ * again (most entries of a nightly run). `ino`, when set, replaces the recorded inode number:
+ * the one a stat of the new link gave.
  */
 export class EncodedEntry {
+  ino = -1;
   constructor(readonly name: Buffer, readonly bytes: Buffer) {}
 }
 
 /** What a directory block is written from. */
 export type BlockEntry = ManifestEntry | EncodedEntry;
 
-export function encodeBlockEntry(s: ByteSink, e: BlockEntry): void {
-  if (e instanceof EncodedEntry) s.bytes(e.bytes);
-  else encodeEntry(s, e);
+export function encodeBlockEntry(s: ByteSink, e: BlockEntry, sets: XattrSets | null = null): void {
+  if (!(e instanceof EncodedEntry)) return encodeEntry(s, e, sets);
+  const at = s.len;
+  s.bytes(e.bytes);
+  if (e.ino >= 0) s.buf.writeDoubleLE(e.ino, at + At.ino);
+  sets?.markUsed(s.buf.readUInt32LE(at + At.xattrSet));
 }
 
-export function decodeEntry(b: Buffer, off: number): [ManifestEntry, number] {
+/** The byte length of the entry at `off` (its fields unchecked beyond what the length needs). */
+function entryLength(b: Buffer, off: number, layout: EntryLayout): number {
+  return layout.fixed + (b[off + At.flags]! & FLAG.HAS_HASH ? 8 : 0) + b.readUInt16LE(off + At.nameLen) + b.readUInt16LE(off + At.targetLen);
+}
+
+export function decodeEntry(b: Buffer, off: number, layout: EntryLayout = LAYOUT_V2): [ManifestEntry, number] {
+  const FIXED = layout.fixed;
   if (off + FIXED > b.length) throw new ManifestFormatError('entry runs past the end of its block');
   const type = CODE_TYPE[b[off + At.type]!];
   if (!type) throw new ManifestFormatError(`unknown entry type ${b[off + At.type]}`);
@@ -168,6 +285,7 @@ export function decodeEntry(b: Buffer, off: number): [ManifestEntry, number] {
   o += nameLen;
   const target = type === 'symlink' ? Buffer.from(b.subarray(o, o + targetLen)) : null;
   o += targetLen;
+  const v3 = FIXED > At.xattrSet;
   return [
     {
       type, flags: flags & ~FLAG.HAS_HASH, name, target, hash,
@@ -180,6 +298,9 @@ export function decodeEntry(b: Buffer, off: number): [ManifestEntry, number] {
       linkGroup: b.readUInt32LE(off + At.linkGroup),
       ino: b.readDoubleLE(off + At.ino),
       rdev: b.readDoubleLE(off + At.rdev),
+      ctimeSec: v3 ? b.readDoubleLE(off + At.ctimeSec) : 0,
+      ctimeNsec: v3 ? b.readUInt32LE(off + At.ctimeNsec) : 0,
+      xattrs: v3 ? layout.xattrSet(b.readUInt32LE(off + At.xattrSet)) : null,
     },
     o,
   ];
@@ -210,9 +331,72 @@ export function unframe(framed: Buffer): Buffer {
 }
 
 /** A directory block decoded whole (RawDirBlock checks its structure). */
-export function decodeDirBlock(raw: Buffer): { dir: Buffer; entries: ManifestEntry[] } {
-  const b = new RawDirBlock(raw);
+export function decodeDirBlock(raw: Buffer, layout: EntryLayout = LAYOUT_V2): { dir: Buffer; entries: ManifestEntry[] } {
+  const b = new RawDirBlock(raw, layout);
   return { dir: Buffer.from(b.dir), entries: b.decodeAll() };
+}
+
+/**
+ * The index block's payload, parsed (format 1 to 3): the root entry, the directories' block
+ * positions, and (format 3) the attribute-set table and the footer JSON.
+ */
+export interface IndexPayload {
+  root: ManifestEntry;
+  dirs: { key: string; offset: number; length: number }[];
+  sets: (Buffer | null)[];
+  footer: Record<string, unknown>;
+}
+
+export function parseIndex(raw: Buffer, version: number): IndexPayload {
+  const sets: (Buffer | null)[] = [];
+  const setOf = (id: number): Buffer | null => {
+    if (id === 0) return null;
+    if (id > sets.length) throw new ManifestFormatError(`attribute set ${id} is not in the manifest's table`);
+    const b = sets[id - 1]!;
+    if (!b) throw new ManifestFormatError(`attribute set ${id} is recorded as unused`);
+    return b;
+  };
+  const layout = layoutFor(version, setOf);
+  // the root entry comes first but may refer to the table after the directories: skip it now
+  if (layout.fixed > raw.length) throw new ManifestFormatError('index too short');
+  const rootEnd = entryLength(raw, 0, layout);
+  let o = rootEnd;
+  const count = raw.readUInt32LE(o);
+  o += 4;
+  const dirs: IndexPayload['dirs'] = [];
+  for (let i = 0; i < count; i++) {
+    const len = raw.readUInt32LE(o);
+    const key = raw.toString('latin1', o + 4, o + 4 + len);
+    o += 4 + len;
+    dirs.push({ key, offset: raw.readDoubleLE(o), length: raw.readUInt32LE(o + 8) });
+    o += 12;
+  }
+  let footer: Record<string, unknown> = {};
+  if (version >= 3) {
+    const n = raw.readUInt32LE(o);
+    o += 4;
+    for (let i = 0; i < n; i++) {
+      const len = raw.readUInt32LE(o);
+      o += 4;
+      if (o + len > raw.length) throw new ManifestFormatError('attribute set runs past the end of the index');
+      sets.push(len ? Buffer.from(raw.subarray(o, o + len)) : null);
+      o += len;
+    }
+    const jl = raw.readUInt32LE(o);
+    o += 4;
+    if (o + jl !== raw.length) throw new ManifestFormatError('index footer length mismatch');
+    try {
+      footer = JSON.parse(raw.toString('utf8', o, o + jl)) as Record<string, unknown>;
+    } catch {
+      throw new ManifestFormatError('unreadable index footer');
+    }
+    if (typeof footer !== 'object' || footer === null || Array.isArray(footer)) throw new ManifestFormatError('index footer is not an object');
+  } else if (o !== raw.length) {
+    throw new ManifestFormatError('trailing bytes in the index');
+  }
+  const [root, end] = decodeEntry(raw, 0, layout);
+  if (end !== rootEnd) throw new ManifestFormatError('root entry length mismatch');
+  return { root, dirs, sets, footer };
 }
 
 /**
@@ -226,8 +410,10 @@ export class RawDirBlock {
   readonly dir: Buffer;
   /** where each entry starts; offsets[length] is where the last one ends */
   private readonly offsets: Uint32Array;
+  private readonly fixed: number;
 
-  constructor(private readonly raw: Buffer) {
+  constructor(private readonly raw: Buffer, readonly layout: EntryLayout = LAYOUT_V2) {
+    const FIXED = (this.fixed = layout.fixed);
     const pathLen = raw.readUInt32LE(0);
     if (4 + pathLen + 4 > raw.length) throw new ManifestFormatError('directory path runs past the end of its block');
     this.dir = raw.subarray(4, 4 + pathLen);
@@ -240,7 +426,7 @@ export class RawDirBlock {
       if (o + FIXED > raw.length) throw new ManifestFormatError('entry runs past the end of its block');
       if (!CODE_TYPE[raw[o + At.type]!]) throw new ManifestFormatError(`unknown entry type ${raw[o + At.type]}`);
       this.offsets[i] = o;
-      o += FIXED + (raw[o + At.flags]! & FLAG.HAS_HASH ? 8 : 0) + raw.readUInt16LE(o + At.nameLen) + raw.readUInt16LE(o + At.targetLen);
+      o += entryLength(raw, o, layout);
     }
     if (o !== raw.length) throw new ManifestFormatError(o > raw.length ? 'entry name runs past the end of its block' : 'trailing bytes in a directory block');
     this.offsets[count] = o;
@@ -253,22 +439,26 @@ export class RawDirBlock {
   /** Entry i's name compared with `name` (bytes), as Buffer.compare(entry's, name). */
   compareName(i: number, name: Buffer): number {
     const o = this.offsets[i]!;
-    const start = o + FIXED + (this.raw[o + At.flags]! & FLAG.HAS_HASH ? 8 : 0);
+    const start = o + this.fixed + (this.raw[o + At.flags]! & FLAG.HAS_HASH ? 8 : 0);
     return this.raw.compare(name, 0, name.length, start, start + this.raw.readUInt16LE(o + At.nameLen));
   }
 
   /**
    * Entry i's bytes when it records the regular file `e` (same name, already matched) exactly as
-   * the builder would record a link of it: a file with nothing but a hash among its flags, no
-   * link group, and e's mode, owner, size, mtime and device number. Else null.
+   * the builder would record a link of it, in the current format: a file with nothing but a hash
+   * among its flags, no link group, and e's mode, owner, size, mtime, device number and ctime
+   * (an unchanged ctime means unchanged extended attributes, which are then not compared). Else
+   * null (a record of an older format never qualifies: its layout differs).
    */
-  unchangedFile(i: number, e: Meta): Buffer | null {
+  unchangedFile(i: number, e: Meta & { ctimeSec: number; ctimeNsec: number }): Buffer | null {
+    if (this.fixed !== 74) return null;
     const r = this.raw;
     const o = this.offsets[i]!;
     if (r[o + At.type] !== TYPE_CODE.file || (r[o + At.flags]! & ~FLAG.HAS_HASH) !== 0 || r.readUInt16LE(o + At.targetLen) !== 0) return null;
     if (r.readUInt32LE(o + At.mode) !== e.mode || r.readUInt32LE(o + At.uid) !== e.uid >>> 0 || r.readUInt32LE(o + At.gid) !== e.gid >>> 0) return null;
     if (r.readDoubleLE(o + At.size) !== e.size || r.readDoubleLE(o + At.mtimeSec) !== e.mtimeSec || r.readUInt32LE(o + At.mtimeNsec) !== e.mtimeNsec) return null;
     if (r.readUInt32LE(o + At.linkGroup) !== 0 || r.readDoubleLE(o + At.rdev) !== e.rdev) return null;
+    if (r.readDoubleLE(o + At.ctimeSec) !== e.ctimeSec || r.readUInt32LE(o + At.ctimeNsec) !== e.ctimeNsec) return null;
     return r.subarray(o, this.offsets[i + 1]!);
   }
 
@@ -297,8 +487,13 @@ export class RawDirBlock {
     return this.raw.readDoubleLE(this.offsets[i]! + At.ino);
   }
 
+  /** the attribute-set number of entry i (0: none, and always 0 before format 3) */
+  xattrSet(i: number): number {
+    return this.fixed > At.xattrSet ? this.raw.readUInt32LE(this.offsets[i]! + At.xattrSet) : 0;
+  }
+
   decode(i: number): ManifestEntry {
-    return decodeEntry(this.raw, this.offsets[i]!)[0];
+    return decodeEntry(this.raw, this.offsets[i]!, this.layout)[0];
   }
 
   decodeAll(): ManifestEntry[] {

@@ -4,14 +4,15 @@
  * whole manifest in memory.
  */
 import fs from 'node:fs';
+import { crc32 } from 'node:zlib';
 import {
-  decodeDirBlock, decodeEntry, END_MAGIC, MAGIC, ManifestFormatError, RawDirBlock, TRAILER_LEN, unframe,
-  type ManifestEntry,
+  decodeDirBlock, END_MAGIC, layoutFor, MAGIC, ManifestFormatError, parseIndex, RawDirBlock, TRAILER_LEN, unframe,
+  type EntryLayout, type ManifestEntry,
 } from './format.js';
-import type { ManifestHeader } from './writer.js';
+import type { ManifestFooter, ManifestHeader } from './writer.js';
 
 /** Every format version this release reads (docs/FORMAT.md; fixtures in test/fixtures). */
-export const READABLE_VERSIONS = [1, 2];
+export const READABLE_VERSIONS = [1, 2, 3];
 
 export class ManifestReader {
   private constructor(
@@ -21,7 +22,17 @@ export class ManifestReader {
     readonly root: ManifestEntry,
     private readonly index: Map<string, { offset: number; length: number }>,
     private readonly order: string[],
+    /** how entries are laid out and their attribute sets resolved */
+    readonly layout: EntryLayout,
+    /** the attribute-set table (format 3; empty before), by number - 1 */
+    readonly xattrSets: readonly (Buffer | null)[],
+    /** what the run recorded once the tree was built (format 3; {} before) */
+    readonly footer: ManifestFooter,
   ) {}
+
+  get version(): number {
+    return this.header.format;
+  }
 
   /** Opens and checks a manifest; throws ManifestFormatError when it is damaged. */
   static open(file: string): ManifestReader {
@@ -29,31 +40,26 @@ export class ManifestReader {
     try {
       const size = fs.fstatSync(fd).size;
       if (size < 12 + TRAILER_LEN) throw new ManifestFormatError('file too short');
-      const header = readHeaderAt(fd, size);
-      const trailer = readAt(fd, size - TRAILER_LEN, TRAILER_LEN);
-      if (!trailer.subarray(16).equals(END_MAGIC)) throw new ManifestFormatError('incomplete manifest (no trailer)');
+      const { header, trailer } = readHeadAndTrailer(fd, size);
       const indexOffset = trailer.readDoubleLE(0);
       const indexLen = trailer.readUInt32LE(8);
       if (indexOffset + indexLen + TRAILER_LEN !== size) throw new ManifestFormatError('index position mismatch');
-      const raw = unframe(readAt(fd, indexOffset, indexLen));
-      const [root, after] = decodeEntry(raw, 0);
-      let o = after;
-      const count = raw.readUInt32LE(o);
-      o += 4;
+      const ix = parseIndex(unframe(readAt(fd, indexOffset, indexLen)), header.format);
       const index = new Map<string, { offset: number; length: number }>();
       const order: string[] = [];
-      for (let i = 0; i < count; i++) {
-        const len = raw.readUInt32LE(o);
-        const key = raw.toString('latin1', o + 4, o + 4 + len);
-        o += 4 + len;
-        const offset = raw.readDoubleLE(o);
-        const length = raw.readUInt32LE(o + 8);
-        o += 12;
-        if (offset + length > indexOffset) throw new ManifestFormatError('index points past the blocks');
-        index.set(key, { offset, length });
-        order.push(key);
+      for (const d of ix.dirs) {
+        if (d.offset + d.length > indexOffset) throw new ManifestFormatError('index points past the blocks');
+        index.set(d.key, { offset: d.offset, length: d.length });
+        order.push(d.key);
       }
-      return new ManifestReader(fd, file, header, root, index, order);
+      const sets = ix.sets;
+      const layout = layoutFor(header.format, (id) => {
+        if (id === 0) return null;
+        const b = sets[id - 1];
+        if (!b) throw new ManifestFormatError(`attribute set ${id} is not in the manifest's table`);
+        return b;
+      });
+      return new ManifestReader(fd, file, header, ix.root, index, order, layout, sets, ix.footer as ManifestFooter);
     } catch (err) {
       fs.closeSync(fd);
       if (err instanceof RangeError) throw new ManifestFormatError(`damaged: ${err.message}`);
@@ -101,7 +107,7 @@ export class ManifestReader {
   /** One directory's block by its latin1 key, undecoded (RawDirBlock). */
   rawDirByKey(key: string): RawDirBlock | undefined {
     const at = this.index.get(key);
-    return at ? this.framed(at, (raw) => new RawDirBlock(raw)) : undefined;
+    return at ? this.framed(at, (raw) => new RawDirBlock(raw, this.layout)) : undefined;
   }
 
   /** Every directory block, in the order they were written (the walk order of the run). */
@@ -119,7 +125,7 @@ export class ManifestReader {
   }
 
   private block(at: { offset: number; length: number }): { dir: Buffer; entries: ManifestEntry[] } {
-    return this.framed(at, decodeDirBlock);
+    return this.framed(at, (raw) => decodeDirBlock(raw, this.layout));
   }
 
   private framed<T>(at: { offset: number; length: number }, decode: (raw: Buffer) => T): T {
@@ -132,28 +138,42 @@ export class ManifestReader {
   }
 }
 
-function readHeaderAt(fd: number, size: number): ManifestHeader {
+/**
+ * The header, checked against the trailer: from format 3 the trailer holds a CRC-32 of the
+ * header's bytes (magic, length and JSON), so no byte of a manifest goes unchecked.
+ */
+function readHeadAndTrailer(fd: number, size: number): { header: ManifestHeader; trailer: Buffer } {
   const head = readAt(fd, 0, 12);
   if (!head.subarray(0, 8).equals(MAGIC)) throw new ManifestFormatError('not a hardsnap manifest (bad magic)');
   const jsonLen = head.readUInt32LE(8);
-  if (12 + jsonLen > size) throw new ManifestFormatError('header runs past the end');
+  if (12 + jsonLen + TRAILER_LEN > size) throw new ManifestFormatError('header runs past the end');
+  const json = readAt(fd, 12, jsonLen);
+  const trailer = readAt(fd, size - TRAILER_LEN, TRAILER_LEN);
+  if (!trailer.subarray(16).equals(END_MAGIC)) throw new ManifestFormatError('incomplete manifest (no trailer)');
+  const crc = trailer.readUInt32LE(12);
   let header: ManifestHeader;
   try {
-    header = JSON.parse(readAt(fd, 12, jsonLen).toString('utf8')) as ManifestHeader;
+    header = JSON.parse(json.toString('utf8')) as ManifestHeader;
   } catch {
-    throw new ManifestFormatError('unreadable header');
+    throw new ManifestFormatError(crc ? 'header checksum mismatch' : 'unreadable header');
   }
+  if (typeof header !== 'object' || header === null || typeof header.format !== 'number') throw new ManifestFormatError('unreadable header');
   if (!READABLE_VERSIONS.includes(header.format)) {
     throw new ManifestFormatError(`format version ${header.format} is newer than this hardsnap reads (${READABLE_VERSIONS.join(', ')})`);
   }
-  return header;
+  // from format 3 the header is checksummed (a format number flipped down to 1 or 2 is caught
+  // too: those trailers hold 0 there)
+  if ((header.format >= 3 || crc !== 0) && crc32(json, crc32(head)) !== crc) throw new ManifestFormatError('header checksum mismatch');
+  return { header, trailer };
 }
 
 /** The header alone (the watcher reads the newest generation's scan start from it). */
 export function readManifestHeader(file: string): ManifestHeader {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
-    return readHeaderAt(fd, fs.fstatSync(fd).size);
+    const size = fs.fstatSync(fd).size;
+    if (size < 12 + TRAILER_LEN) throw new ManifestFormatError('file too short');
+    return readHeadAndTrailer(fd, size).header;
   } catch (err) {
     if (err instanceof RangeError) throw new ManifestFormatError(`damaged: ${err.message}`);
     throw err;

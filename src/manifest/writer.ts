@@ -1,10 +1,15 @@
 /**
  * Streams a manifest to disk one directory block at a time, so memory does not grow with the
- * tree; the index of blocks and the trailer are written by finish(). The caller writes to a
- * temporary name and renames it when the generation is published.
+ * tree; the index of blocks, the attribute-set table, the footer and the trailer are written by
+ * finish(). The caller writes to a temporary name and renames it when the generation is
+ * published.
  */
 import fs from 'node:fs';
-import { ByteSink, encodeBlockEntry, encodeEntry, frame, FORMAT_VERSION, MAGIC, END_MAGIC, TRAILER_LEN, type BlockEntry, type ManifestEntry } from './format.js';
+import { crc32 } from 'node:zlib';
+import {
+  ByteSink, encodeBlockEntry, encodeEntry, frame, FORMAT_VERSION, MAGIC, END_MAGIC, TRAILER_LEN, XattrSets,
+  type BlockEntry, type ManifestEntry,
+} from './format.js';
 
 export interface ManifestHeader {
   format: number;
@@ -31,6 +36,53 @@ export interface ScanRecord {
   rules: string;
 }
 
+/** An entry carried from an earlier generation because the source could not be read. */
+export interface CarriedRecord {
+  /** escaped path relative to the part root (src/paths/escape.ts) */
+  path: string;
+  /** the generation whose version it is (the last one that read it from the source) */
+  from: string;
+  /** why it could not be read: errno name */
+  code: string;
+}
+
+/**
+ * The source a generation was made from (src/backup/source-identity.ts): the next run refuses a
+ * source root on another file system, or one that lost most of its entries.
+ */
+export interface SourceIdentity {
+  /** statfs f_type of the file system of the source root (0xef53: ext4) */
+  fsType: number;
+  /** statfs f_fsid as "hex:hex" (stable across reboots on ext4, XFS, btrfs), or null when unknown */
+  fsid: string | null;
+  /** st_dev of the source root, "major:minor" (for humans; it may change on reboot) */
+  dev: string;
+  /** entries the walk saw, once the tree is built */
+  entries?: number;
+}
+
+/**
+ * What is known only once the tree is built (format 3), in the checksummed index block. Every
+ * field is optional: a reader of a manifest of an older format gets an empty footer.
+ */
+export interface ManifestFooter {
+  /**
+   * the file system and the generation root that the entries' inode numbers belong to: when the
+   * spool was copied to another disk (cp -a, rsync -aH), the generation root's inode (or the
+   * file system) differs, and the recorded inode numbers describe the old copy
+   */
+  spool?: { fsid: string; rootIno: number };
+  /** entries carried from an earlier generation (CARRIED): count, and the first ones */
+  carried?: { count: number; first: CarriedRecord[] };
+  /** attribute namespaces the spool's file system refused: held by the manifest only */
+  xattrsRefused?: string[];
+  /** extended attributes were not read at all (--no-xattrs) */
+  xattrsSkipped?: boolean;
+  /** the part's source: its root's file system and the walk's entry count */
+  source?: SourceIdentity;
+  [key: string]: unknown;
+}
+
 const FLUSH_AT = 1 << 20;
 
 export class ManifestWriter {
@@ -42,22 +94,34 @@ export class ManifestWriter {
    * for the 20,000 directories of a million files).
    */
   private readonly index = new ByteSink(1 << 16);
+  /** the attribute sets, numbered as the previous manifest numbered them (seedXattrSets) */
+  readonly sets = new XattrSets();
   private blocks = 0;
   private offset = 0;
   private closed = false;
+  private headerCrc = 0;
 
   private constructor(private readonly fd: number) {}
 
   static create(file: string, header: Omit<ManifestHeader, 'format'>): ManifestWriter {
-    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o644);
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
     const w = new ManifestWriter(fd);
     const json = Buffer.from(JSON.stringify({ format: FORMAT_VERSION, ...header }));
     const head = Buffer.allocUnsafe(12);
     MAGIC.copy(head, 0);
     head.writeUInt32LE(json.length, 8);
+    w.headerCrc = crc32(json, crc32(head));
     w.put(head);
     w.put(json);
     return w;
+  }
+
+  /**
+   * Numbers attribute sets as `blobs` (the previous manifest's table) does, so that records
+   * copied from that manifest (EncodedEntry) stay valid. Before the first addDir().
+   */
+  seedXattrSets(blobs: readonly (Buffer | null)[]): void {
+    this.sets.seed(blobs);
   }
 
   /** Adds the block of one directory; entries must be sorted by name bytes. */
@@ -67,7 +131,7 @@ export class ManifestWriter {
     s.u32(dir.length);
     s.bytes(dir);
     s.u32(entries.length);
-    for (const e of entries) encodeBlockEntry(s, e);
+    for (const e of entries) encodeBlockEntry(s, e, this.sets);
     const framed = frame(s.view());
     const ix = this.index;
     ix.u32(dir.length);
@@ -78,19 +142,24 @@ export class ManifestWriter {
     this.put(framed);
   }
 
-  /** Writes the index (with the part root's own entry) and the trailer, and closes. */
-  finish(root: ManifestEntry): void {
+  /** Writes the index (the part root's own entry, the attribute sets, the footer) and the trailer, and closes. */
+  finish(root: ManifestEntry, footer: ManifestFooter = {}): void {
     const s = this.sink;
     s.reset();
-    encodeEntry(s, root);
+    encodeEntry(s, root, this.sets);
     s.u32(this.blocks);
     s.bytes(this.index.view());
+    this.sets.encode(s);
+    const json = Buffer.from(JSON.stringify(footer));
+    s.u32(json.length);
+    s.bytes(json);
     const framed = frame(s.view());
     const indexOffset = this.offset;
     this.put(framed);
     const trailer = Buffer.alloc(TRAILER_LEN);
     trailer.writeDoubleLE(indexOffset, 0);
     trailer.writeUInt32LE(framed.length, 8);
+    trailer.writeUInt32LE(this.headerCrc, 12);
     END_MAGIC.copy(trailer, 16);
     this.put(trailer);
     this.flush();

@@ -4,6 +4,7 @@
  * decisions are table-tested without a disk and `backup --dry-run` prints them.
  */
 import { sameMeta, type Meta } from '../fs/entry.js';
+import { parseXattrs, sameXattrs } from '../fs/xattrs.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
 
 export type Action =
@@ -29,9 +30,14 @@ export interface DecideContext {
   asRoot: boolean;
   /** `--checksum`: an unchanged-looking file is linked only when its content hash is the same */
   checksum?: boolean;
+  /**
+   * extended attributes and ACLs count (the default; --no-xattrs turns them off): an entry
+   * whose attributes changed gets a new inode, like a chmod
+   */
+  xattrs?: boolean;
 }
 
-function changeReason(e: Meta, p: ManifestEntry): string {
+function changeReason(e: Meta, p: ManifestEntry, ctx: DecideContext): string {
   if (p.flags & FLAG.UNSTABLE) return 'changed while read last time';
   if (p.flags & FLAG.ABSENT) return 'not materialized last time';
   if (e.type !== p.type) return `type ${p.type} -> ${e.type}`;
@@ -41,7 +47,27 @@ function changeReason(e: Meta, p: ManifestEntry): string {
   if (e.uid !== p.uid || e.gid !== p.gid) return 'owner';
   if (e.mode !== p.mode) return 'mode';
   if (e.rdev !== p.rdev) return 'device number';
+  if (ctx.xattrs && !sameXattrs(e.xattrs, p.xattrs)) return attributeReason(e.xattrs, p.xattrs);
   return 'changed';
+}
+
+/** 'acl', 'xattrs' or 'acl, xattrs': which of its extended attributes changed (itemize's a and x). */
+export function attributeReason(a: Buffer | null, b: Buffer | null): string {
+  const before = new Map(parseXattrs(b).map((x) => [x.name.toString('latin1'), x.value]));
+  let acl = false;
+  let other = false;
+  const mark = (name: string) => {
+    if (name.startsWith('system.posix_acl_')) acl = true;
+    else other = true;
+  };
+  for (const x of parseXattrs(a)) {
+    const n = x.name.toString('latin1');
+    const v = before.get(n);
+    before.delete(n);
+    if (!v || !v.equals(x.value)) mark(n);
+  }
+  for (const n of before.keys()) mark(n);
+  return acl && other ? 'acl, xattrs' : acl ? 'acl' : 'xattrs';
 }
 
 function create(e: Meta, ctx: DecideContext): Action {
@@ -56,8 +82,8 @@ function create(e: Meta, ctx: DecideContext): Action {
   }
 }
 
-function looksUnchanged(e: Meta, p: ManifestEntry): boolean {
-  return !(p.flags & (FLAG.UNSTABLE | FLAG.ABSENT)) && sameMeta(e, p);
+function looksUnchanged(e: Meta, p: ManifestEntry, ctx: DecideContext): boolean {
+  return !(p.flags & (FLAG.UNSTABLE | FLAG.ABSENT)) && sameMeta(e, p) && (!ctx.xattrs || sameXattrs(e.xattrs, p.xattrs));
 }
 
 /**
@@ -65,7 +91,7 @@ function looksUnchanged(e: Meta, p: ManifestEntry): boolean {
  * mtime say is unchanged, with a previous generation to link to.
  */
 export function needsChecksum(e: Meta, p: ManifestEntry | undefined, ctx: DecideContext): boolean {
-  return Boolean(ctx.checksum) && e.type === 'file' && p !== undefined && ctx.prevAvailable && looksUnchanged(e, p);
+  return Boolean(ctx.checksum) && e.type === 'file' && p !== undefined && ctx.prevAvailable && looksUnchanged(e, p, ctx);
 }
 
 /**
@@ -75,7 +101,7 @@ export function needsChecksum(e: Meta, p: ManifestEntry | undefined, ctx: Decide
 export function decide(e: Meta, p: ManifestEntry | undefined, ctx: DecideContext, sourceHash?: string | null): Decision {
   if (e.type === 'dir') return { action: 'mkdir', reason: p?.type === 'dir' ? 'directory' : 'new directory' };
   if (!p) return { action: create(e, ctx), reason: 'new' };
-  if (looksUnchanged(e, p)) {
+  if (looksUnchanged(e, p, ctx)) {
     if (ctx.prevAvailable && needsChecksum(e, p, ctx)) {
       if (!p.hash) return { action: 'copy', reason: 'no previous content hash (checksum)' };
       if (!sourceHash) return { action: 'copy', reason: 'source not hashed (checksum)' };
@@ -85,5 +111,5 @@ export function decide(e: Meta, p: ManifestEntry | undefined, ctx: DecideContext
     if (ctx.prevAvailable) return { action: 'link', reason: 'unchanged' };
     return { action: create(e, ctx), reason: 'unchanged, previous generation not reachable' };
   }
-  return { action: create(e, ctx), reason: changeReason(e, p) };
+  return { action: create(e, ctx), reason: changeReason(e, p, ctx) };
 }

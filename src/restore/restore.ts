@@ -14,7 +14,7 @@ import { typeOfMode } from '../fs/entry.js';
 import { manifestPath } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
 import type { ManifestEntry } from '../manifest/format.js';
-import { EntryError, SafeTarget, openTargetDir } from './target.js';
+import { EntryError, SafeTarget, asideSuffix, openTargetDir, type Replacement } from './target.js';
 import { EntrySource, badName } from './source.js';
 import { TreeRestorer, type DirFrame } from './walk.js';
 import type { PartRestoreResult, RestoreEvents, RestoreProblem } from './types.js';
@@ -26,6 +26,8 @@ export interface RestorePartChoice {
   /** undefined: the part has no generation to give (--all); reported as a problem */
   generation: Generation | undefined;
   substituted: boolean;
+  /** throws when the generation was pruned while being read (src/cli/reading.ts presenceCheck) */
+  assertPresent?: () => void;
 }
 
 export interface RestoreRequest {
@@ -92,9 +94,12 @@ export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
       sys.close(rootFd);
       throw notEmpty(req.to, t.existing);
     }
-  } else if (fs.existsSync(req.to) && !req.force) {
+  } else if (fs.existsSync(req.to)) {
     const n = fs.readdirSync(req.to).length;
-    if (n > 0) throw notEmpty(req.to, n);
+    if (n > 0 && !req.force) throw notEmpty(req.to, n);
+    // to look at what is in the way (SafeTarget in a dry run only looks)
+    const fd = sys.openat(sys.AT_FDCWD, req.to, sys.O_PATH | sys.O_DIRECTORY, 0);
+    if (fd >= 0) rootFd = fd;
   }
   try {
     restoreInto(req, rootFd, sub, result, problem, ev);
@@ -146,7 +151,8 @@ function restoreInto(
   const note = (m: string) => ev.onNote?.(m);
   const oldMask = process.umask(0);
   try {
-    const target = req.dryRun ? null : new SafeTarget(req.force, note, (m) => (ev.onWarn ?? note)(m));
+    // a dry run looks at the target too, to say what would be moved aside or replaced
+    const target = new SafeTarget(req.force, note, (m) => (ev.onWarn ?? note)(m), asideSuffix(new Date()), req.dryRun);
     for (const c of req.parts) {
       if (!c.generation) {
         problem({ part: c.part, path: Buffer.alloc(0), code: 'ENOGEN', message: `part '${c.part}' has no complete generation at or before the chosen one: not restored` });
@@ -154,9 +160,9 @@ function restoreInto(
       }
       let baseFd = rootFd;
       const to = req.all ? path.join(result.to, ...c.part.split('/')) : result.to;
-      if (req.all && !req.dryRun) {
+      if (req.all) {
         try {
-          baseFd = partTarget(target!, rootFd, c.part);
+          baseFd = partTarget(target, rootFd, c.part, (r) => ev.onReplace?.(c.part, Buffer.alloc(0), r));
         } catch (err) {
           if (!(err instanceof EntryError)) throw err;
           problem({ part: c.part, path: Buffer.alloc(0), code: err.code, message: `${to}: ${err.message}` });
@@ -167,7 +173,7 @@ function restoreInto(
         const r = restorePart({
           part: c.part, generation: c.generation, substituted: c.substituted,
           manifestFile: manifestPath(req.partDirOf(c.part), c.generation.name),
-          baseFd, to, sub, target, setRootMeta: sub === null,
+          baseFd, to, sub, target, setRootMeta: sub === null, assertPresent: c.assertPresent,
         }, { ...ev, onProblem: undefined, onNote: note });
         result.parts.push(r);
         for (const p of r.problems) problem(p);
@@ -175,7 +181,7 @@ function restoreInto(
         if (!req.all || !(err instanceof HardsnapError) || err.exit === 1) throw err;
         problem({ part: c.part, path: Buffer.alloc(0), code: err.code, message: err.message });
       } finally {
-        if (baseFd !== rootFd) sys.close(baseFd);
+        if (baseFd !== rootFd && baseFd >= 0) sys.close(baseFd);
       }
     }
   } finally {
@@ -185,12 +191,13 @@ function restoreInto(
 }
 
 /** DIR/<part> (a part name may hold '/'): created beneath DIR, never through a link. */
-function partTarget(target: SafeTarget, rootFd: number, part: string): number {
+function partTarget(target: SafeTarget, rootFd: number, part: string, onReplace: (r: Replacement) => void): number {
   let fd = rootFd;
   for (const c of part.split('/')) {
     const next = target.dir(fd, Buffer.from(c), c);
-    if (fd !== rootFd) sys.close(fd);
-    fd = next;
+    if (next.replaced) onReplace(next.replaced);
+    if (fd !== rootFd && fd >= 0) sys.close(fd);
+    fd = next.fd;
   }
   return fd;
 }
@@ -205,6 +212,7 @@ interface PartJob {
   sub: Buffer[] | null;
   target: SafeTarget | null;
   setRootMeta: boolean;
+  assertPresent?: () => void;
 }
 
 function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
@@ -214,10 +222,11 @@ function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
   const genFd = sys.openat(sys.AT_FDCWD, job.generation.path, O_DIR | sys.O_NOATIME, 0);
   if (genFd < 0) {
     source.close();
+    job.assertPresent?.();
     throw new HardsnapError(errnoName(genFd), `cannot open the generation ${job.generation.path}: ${errnoName(genFd)}`, { path: job.generation.path, exit: 2 });
   }
   const asRoot = isRoot();
-  const walker = new TreeRestorer({ part: job.part, source, target: job.target, baseFd: job.baseFd, asRoot, events: ev });
+  const walker = new TreeRestorer({ part: job.part, source, target: job.target, baseFd: job.baseFd, asRoot, events: ev, assertPresent: job.assertPresent });
   const opened: DirFrame[] = [];
   try {
     const root: DirFrame = {
@@ -285,6 +294,7 @@ function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
   }
 
   function finish(): PartRestoreResult {
+    walker.finish();
     return {
       part: job.part, generation: job.generation.name, generationPath: job.generation.path, to: job.to,
       substituted: job.substituted, source: source.reader && source.fallbackDirs === 0 ? 'manifest' : 'generation',
@@ -300,5 +310,6 @@ function rootFromStat(fd: number): ManifestEntry {
   return {
     name: Buffer.alloc(0), type: typeOfMode(st[ST.MODE]!) ?? 'dir', mode: st[ST.MODE]! & 0o7777, uid: st[ST.UID]!, gid: st[ST.GID]!,
     size: 0, mtimeSec: st[ST.MTIME]!, mtimeNsec: st[ST.MTIME_NS]!, rdev: 0, target: null, flags: 0, linkGroup: 0, ino: st[ST.INO]!, hash: null,
+    ctimeSec: 0, ctimeNsec: 0, xattrs: null,
   };
 }

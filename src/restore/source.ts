@@ -5,7 +5,7 @@
  */
 import { displayPath, joinRel } from '../paths/escape.js';
 import { parseScan } from '../fs/entry.js';
-import { errnoName, sys } from '../fs/native.js';
+import { SCAN_XATTR, errnoName, sys } from '../fs/native.js';
 import { HardsnapError } from '../core/errors.js';
 import { ManifestReader } from '../manifest/reader.js';
 import type { ManifestEntry } from '../manifest/format.js';
@@ -61,12 +61,13 @@ export class EntrySource {
       }
     }
     if (srcFd < 0) return [];
-    const raw = sys.scandir(srcFd);
+    // with the attributes the spool kept (what the manifest would have said, where the spool holds them)
+    const raw = sys.scandir(srcFd, SCAN_XATTR.OTHER | SCAN_XATTR.FILES, -Infinity);
     if (typeof raw === 'number') throw new HardsnapError(errnoName(raw), `cannot read the generation's directory ${displayPath(rel) || '.'}: ${errnoName(raw)}`, { exit: 2 });
     return parseScan(raw)
       .filter((e) => e.err === 0)
       .map((e) => ({
-        ...e, flags: FROM_SCAN, linkGroup: 0, hash: null,
+        ...e, flags: FROM_SCAN, linkGroup: 0, hash: null, ctimeSec: 0, ctimeNsec: 0,
         // a name whose inode has other names in this generation: a hard link of the source
         ino: e.type !== 'dir' && e.nlink > 1 ? e.ino : 0,
       }));

@@ -3,14 +3,15 @@
  * descriptor-relative. Each directory is opened with openat2(RESOLVE_BENEATH |
  * RESOLVE_NO_SYMLINKS), files are created O_CREAT|O_EXCL|O_NOFOLLOW (by sys.copy), so a
  * symlink planted in DIR, or swapped in while the restore runs, is never followed: the write
- * fails with ELOOP/EEXIST and is reported. Under --force an existing entry at a restored path
+ * fails with ELOOP/EEXIST and is reported. Under --force a file or symlink at a restored path
  * is removed first (never written into; a symlink is removed, not followed), an existing
- * directory is reused.
+ * directory is reused where a directory is restored, and moved aside (renamed next to itself,
+ * never deleted) where a non-directory is.
  */
 import fs from 'node:fs';
 import { parseScan } from '../fs/entry.js';
 import { ST, SysError, errnoName, sys } from '../fs/native.js';
-import { removeChildAt } from '../apply/remove-tree.js';
+import { displayPath } from '../paths/escape.js';
 import { HardsnapError } from '../core/errors.js';
 
 export const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_MAGICLINKS;
@@ -65,6 +66,24 @@ export function openTargetDir(dir: string, create: boolean): OpenedTarget {
   return { fd, created, existing: parseScan(raw).length };
 }
 
+/** What was (or, in a dry run, would be) in the way of a restored entry, and what became of it. */
+export interface Replacement {
+  /** move-aside: a directory renamed next to itself (never deleted); remove: a non-directory unlinked */
+  action: 'move-aside' | 'remove';
+  found: 'dir' | 'symlink' | 'other';
+  /** move-aside: the name it has now (or would have) */
+  aside?: Buffer;
+  /** a symlink's target (never followed) */
+  target?: Buffer;
+}
+
+/** The suffix of a directory moved aside: `.hardsnap-aside-YYYYMMDDTHHMMSSZ` (restore's start, UTC). */
+export function asideSuffix(at: Date): string {
+  return `.hardsnap-aside-${at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z')}`;
+}
+
+const NAME_MAX = 255;
+
 export class SafeTarget {
   private readonly st = new Float64Array(sys.STAT_FIELDS);
 
@@ -73,21 +92,29 @@ export class SafeTarget {
     readonly force: boolean,
     private readonly onNote: (message: string) => void,
     private readonly onWarn: (message: string) => void = onNote,
+    /** appended to the name of a directory moved aside (asideSuffix) */
+    private readonly suffix: string = asideSuffix(new Date()),
+    /** a dry run: look, say what would be done, change nothing */
+    readonly dryRun = false,
   ) {}
 
   /**
    * A directory `name` in `parentFd` for the restore to fill: created (mode 0700 until its
-   * metadata is set after its children), or under --force reused when it is already a directory.
-   * Returns its descriptor, opened beneath the parent without following any symlink.
+   * metadata is set after its children), or under --force reused when it is already a directory;
+   * a non-directory in its place is removed (a symlink is never followed). Returns its
+   * descriptor, opened beneath the parent without following any symlink.
+   * In a dry run: the existing directory opened O_PATH to look into, or -1 when there is none.
    */
-  dir(parentFd: number, name: Buffer, shown: string): number {
+  dir(parentFd: number, name: Buffer, shown: string): { fd: number; replaced: Replacement | null } {
+    if (this.dryRun) return this.previewDir(parentFd, name);
+    let replaced: Replacement | null = null;
     let rc = sys.mkdirat(parentFd, name, 0o700);
     if (rc === EEXIST) {
       if (!this.force) throw new EntryError('EEXIST', 'already exists in the target (created during the restore?): not replaced without --force');
       const kind = this.kindAt(parentFd, name);
       if (kind === 'dir') rc = 0;
       else {
-        this.remove(parentFd, name, shown, kind);
+        if (kind !== 'none') replaced = this.remove(parentFd, name, shown, kind);
         rc = sys.mkdirat(parentFd, name, 0o700);
       }
     }
@@ -97,19 +124,64 @@ export class SafeTarget {
       const code = errnoName(fd);
       throw new EntryError(code, code === 'ELOOP' || code === 'EXDEV' || code === 'ENOTDIR' ? 'something other than a directory (a symlink?) appeared where the directory was created: not followed' : 'cannot open the directory');
     }
-    return fd;
+    return { fd, replaced };
   }
 
-  /** Makes room for a non-directory `name` under --force: whatever is there is removed. */
-  clear(parentFd: number, name: Buffer, shown: string): void {
-    if (!this.force) return;
+  /**
+   * Makes room for a non-directory `name` under --force: a file or symlink there is removed; a
+   * directory is never deleted: it is moved aside, next to itself, to NAME + suffix (then -2,
+   * -3, ... when taken). In a dry run: says what would be done.
+   */
+  clear(parentFd: number, name: Buffer, shown: string): Replacement | null {
+    if (!this.force || parentFd < 0) return null;
     const kind = this.kindAt(parentFd, name);
-    if (kind !== 'none') this.remove(parentFd, name, shown, kind);
+    if (kind === 'none') return null;
+    if (kind === 'dir') return this.moveAside(parentFd, name, shown);
+    if (this.dryRun) return this.describe(parentFd, name, kind);
+    return this.remove(parentFd, name, shown, kind);
   }
 
   /** Opens a descendant directory of `baseFd` by relative path, never leaving it or following a link. */
   openBeneath(baseFd: number, rel: Buffer, flags = sys.O_PATH | sys.O_DIRECTORY): number {
     return sys.openat2(baseFd, rel.length ? rel : '.', flags | sys.O_NOFOLLOW, 0, RESOLVE);
+  }
+
+  private previewDir(parentFd: number, name: Buffer): { fd: number; replaced: Replacement | null } {
+    if (parentFd < 0 || !this.force) return { fd: -1, replaced: null };
+    const kind = this.kindAt(parentFd, name);
+    if (kind === 'none') return { fd: -1, replaced: null };
+    if (kind !== 'dir') return { fd: -1, replaced: this.describe(parentFd, name, kind) };
+    const fd = sys.openat2(parentFd, name, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0, RESOLVE);
+    return { fd: fd < 0 ? -1 : fd, replaced: null };
+  }
+
+  private describe(fd: number, name: Buffer, kind: 'symlink' | 'other'): Replacement {
+    if (kind !== 'symlink') return { action: 'remove', found: 'other' };
+    const t = sys.readlinkat(fd, name);
+    return { action: 'remove', found: 'symlink', ...(typeof t === 'number' ? {} : { target: t }) };
+  }
+
+  private moveAside(fd: number, name: Buffer, shown: string): Replacement {
+    const suffix = Buffer.from(this.suffix);
+    if (name.length + suffix.length + 3 > NAME_MAX) {
+      throw new EntryError('ENAMETOOLONG', `a directory is in the way and its name is too long to move it aside (${this.suffix}): not restored; move it away and restore again`);
+    }
+    for (let i = 1; ; i++) {
+      const aside = Buffer.concat([name, suffix, Buffer.from(i === 1 ? '' : `-${i}`)]);
+      if (this.dryRun) {
+        if (this.kindAt(fd, aside) !== 'none') continue;
+        // what the rename would refuse, as far as can be seen without trying: a mount point
+        const probe = sys.openat2(fd, name, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0, RESOLVE | sys.RESOLVE_NO_XDEV);
+        if (probe >= 0) sys.close(probe);
+        else if (errnoName(probe) === 'EXDEV') throw new EntryError('EBUSY', 'a directory is in the way and cannot be moved aside (a file system is mounted on it): not restored (it is never deleted)');
+        return { action: 'move-aside', found: 'dir', aside };
+      }
+      const rc = sys.renameat(fd, name, fd, aside, sys.RENAME_NOREPLACE);
+      if (rc === EEXIST) continue;
+      if (rc < 0) throw new EntryError(errnoName(rc), 'a directory is in the way and cannot be moved aside: not restored (it is never deleted)');
+      this.onWarn(`--force: moved the directory ${shown} aside to ${displayPath(aside)} (a file, symlink or special file is restored in its place; nothing in it was deleted)`);
+      return { action: 'move-aside', found: 'dir', aside };
+    }
   }
 
   private kindAt(fd: number, name: Buffer): 'none' | 'dir' | 'symlink' | 'other' {
@@ -119,17 +191,13 @@ export class SafeTarget {
     return t === S_IFDIR ? 'dir' : t === S_IFLNK ? 'symlink' : 'other';
   }
 
-  private remove(fd: number, name: Buffer, shown: string, kind: string): void {
-    if (kind === 'symlink') {
-      const t = sys.readlinkat(fd, name);
-      this.onWarn(`--force: removed the symlink ${shown}${typeof t === 'number' ? '' : ` -> ${t.toString('latin1')}`} in the target (not followed)`);
-    } else if (kind === 'dir') {
-      this.onNote(`--force: replaced the directory ${shown} in the target`);
-    }
-    try {
-      removeChildAt(fd, name);
-    } catch (err) {
-      throw new EntryError((err as SysError).code ?? 'EIO', `cannot remove what is in the way in the target (${(err as Error).message})`);
-    }
+  /** Unlinks a non-directory in the way (a symlink is removed, never followed). */
+  private remove(fd: number, name: Buffer, shown: string, kind: 'symlink' | 'other'): Replacement {
+    const r = this.describe(fd, name, kind);
+    if (kind === 'symlink') this.onWarn(`--force: removed the symlink ${shown}${r.target ? ` -> ${r.target.toString('latin1')}` : ''} in the target (not followed)`);
+    else this.onNote(`--force: replaced ${shown} in the target`);
+    const rc = sys.unlinkat(fd, name, 0);
+    if (rc < 0) throw new EntryError(errnoName(rc), `cannot remove what is in the way in the target (${errnoName(rc)})`);
+    return r;
   }
 }

@@ -1,5 +1,6 @@
 /** The data of a restore: what to restore where, and what happened (the core never prints). */
 import type { ManifestEntry } from '../manifest/format.js';
+import type { Replacement } from './target.js';
 
 /** A per-entry problem: the entry was not restored (or restored with a defect); the run goes on. */
 export interface RestoreProblem {
@@ -33,6 +34,8 @@ export interface RestoreEvents {
   onWarn?(message: string): void;
   /** each entry, in restore order (the listing of --dry-run); rel is relative to the part root */
   onEntry?(part: string, rel: Buffer, e: ManifestEntry): void;
+  /** something of the target in the way of entry `rel` was (in a dry run: would be) moved aside or removed */
+  onReplace?(part: string, rel: Buffer, r: Replacement): void;
 }
 
 export interface PartRestoreResult {

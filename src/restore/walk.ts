@@ -3,29 +3,36 @@
  * the manifest directory by directory with descriptors on both sides: the generation's files
  * are read relative to their directory without following symlinks (sys.copy, with the content
  * hash checked against the manifest's), the target is written through SafeTarget. Metadata comes
- * from the manifest: owner and group (numeric, when root), mode, mtime to the nanosecond, for
+ * from the manifest: owner and group (numeric, when root), mode, extended attributes and POSIX
+ * ACLs (in the order the kernel requires: owner, mode, ACLs, capabilities, then the mtime to the
+ * nanosecond; attributes a default ACL of the target made the kernel add are removed), for
  * directories after their children; symlinks as symlinks; names of one source inode (one link
- * group) as hard links of one restored inode; FIFOs and sockets always, devices when root.
+ * group, files and symlinks alike) as hard links of one restored inode; FIFOs and sockets
+ * always, devices when root. Attributes the target refuses (trusted.* and security.* when not
+ * root, a file system without them) are counted and reported in one line (exit 23).
  */
 import { displayPath, joinRel } from '../paths/escape.js';
 import { MODE_BITS } from '../fs/entry.js';
-import { IO, ST, STAGE, errnoName, hashHex, splitStaged, sys } from '../fs/native.js';
+import { COPY, IO, SETMETA, ST, STAGE, errnoName, hashHex, refusedNamespaces, splitStaged, sys } from '../fs/native.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import { EntryError, type SafeTarget } from './target.js';
 import { badName, FROM_SCAN, type EntrySource } from './source.js';
 import { newRestoreStats, type RestoreEvents, type RestoreProblem } from './types.js';
+import { testPause } from '../core/test-pause.js';
 
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
 
 export interface WalkOptions {
   part: string;
   source: EntrySource;
-  /** null in a dry run */
+  /** writes the target; in a dry run (dryRun set) only looks at it */
   target: SafeTarget | null;
   /** the target directory standing for the part's root (DIR, or DIR/<part>); -1 in a dry run */
   baseFd: number;
   asRoot: boolean;
   events: RestoreEvents;
+  /** throws when the generation was pruned under the restore: one line, not one per file */
+  assertPresent?: () => void;
 }
 
 /** A directory being restored: its place in the part, both descriptors, its metadata. */
@@ -64,15 +71,18 @@ export class TreeRestorer {
   private readonly st = new Float64Array(sys.STAT_FIELDS);
   private readonly groups = new Map<string, LinkBase>();
   private readonly dry: boolean;
+  /** entries whose attributes the target refused, by namespace */
+  private readonly refusedNs = new Map<string, number>();
 
   constructor(private readonly o: WalkOptions) {
-    this.dry = o.target === null;
+    this.dry = o.target === null || o.target.dryRun;
   }
 
   /** Restores the directory `top` and everything below it; `top` itself is left to the caller's frame flags. */
   tree(top: DirFrame): void {
     const stack: DirFrame[] = [top];
     this.processDir(top);
+    if (top.rel.length === 0) testPause('mid-read');
     try {
       while (stack.length) {
         const f = stack[stack.length - 1]!;
@@ -99,27 +109,37 @@ export class TreeRestorer {
     if (e.type === 'file') this.stats.files++;
     else if (e.type === 'symlink') this.stats.symlinks++;
     else this.stats.specials++;
-    if (this.dry) {
-      if (e.type === 'file') this.stats.bytes += e.size;
-      return;
-    }
     try {
       if (badName(e.name)) throw new EntryError('EINVAL', 'impossible name in the generation: skipped');
-      this.o.target!.clear(f.dst, e.name, displayPath(rel));
+      const replaced = this.o.target?.clear(f.dst, e.name, displayPath(rel));
+      if (replaced) this.o.events.onReplace?.(this.o.part, rel, replaced);
+      if (this.dry) {
+        if (e.type === 'file') this.stats.bytes += e.size;
+        return;
+      }
       switch (e.type) {
         case 'file':
           this.file(f, e, rel);
           break;
-        case 'symlink':
+        case 'symlink': {
+          const base = this.linkBase(e);
+          if (base && this.link(f, e, base)) break;
           must(sys.symlinkat(e.target ?? Buffer.alloc(0), f.dst, e.name), 'cannot create the symlink');
-          this.meta(f.dst, e, 1 | 4);
+          this.meta(f.dst, e, SETMETA.OWNER | SETMETA.TIMES);
+          this.remember(f, e);
           break;
+        }
         default:
           if ((e.type === 'char' || e.type === 'block') && !this.o.asRoot) {
             throw new EntryError('EPERM', `${e.type} device not created (only root can)`);
           }
+          {
+            const base = this.linkBase(e);
+            if (base && this.link(f, e, base)) break;
+          }
           must(sys.mknodat(f.dst, e.name, MODE_BITS[e.type] | (e.mode & 0o7777), e.type === 'char' || e.type === 'block' ? e.rdev : 0), `cannot create the ${e.type}`);
-          this.meta(f.dst, e, 1 | 4);
+          this.meta(f.dst, e, SETMETA.OWNER | SETMETA.TIMES);
+          this.remember(f, e);
       }
     } catch (err) {
       if (!(err instanceof EntryError)) throw err;
@@ -142,9 +162,11 @@ export class TreeRestorer {
       return null;
     }
     let dst = -1;
-    if (!this.dry) {
+    if (this.o.target) {
       try {
-        dst = this.o.target!.dir(parent.dst, e.name, displayPath(rel));
+        const d = this.o.target.dir(parent.dst, e.name, displayPath(rel));
+        dst = d.fd;
+        if (d.replaced) this.o.events.onReplace?.(this.o.part, rel, d.replaced);
       } catch (err) {
         if (src >= 0) sys.close(src);
         if (!(err instanceof EntryError)) throw err;
@@ -160,10 +182,31 @@ export class TreeRestorer {
   leave(f: DirFrame): void {
     if (!this.dry && f.setMeta) {
       const m = f.meta;
-      const rc = sys.setmeta(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, (this.o.asRoot ? 1 : 0) | 2 | 4);
+      const rc = sys.setmeta(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, this.bits(SETMETA.OWNER | SETMETA.MODE | SETMETA.TIMES, m), m.xattrs);
       if (rc < 0) this.problem(f.rel, splitStaged(rc).code, 'cannot set the metadata of the restored directory');
+      else this.refused(rc);
     }
     if (f.owned) this.close(f);
+  }
+
+  /**
+   * One problem line for every attribute the target refused (trusted.* and security.* when not
+   * root, a file system without extended attributes): the restore is not exact (exit 23).
+   */
+  finish(): void {
+    if (!this.refusedNs.size) return;
+    const list = [...this.refusedNs].map(([ns, n]) => `${ns}.* on ${n} ${n === 1 ? 'entry' : 'entries'}`).join(', ');
+    const why = this.o.asRoot ? 'the target\'s file system refused them' : 'not running as root, or the target\'s file system refused them';
+    this.problem(Buffer.alloc(0), 'EXATTR', `extended attributes not restored: ${list} (${why}); the manifest holds them`);
+  }
+
+  /** setmeta's bits for an entry: without owner when not root, with its attributes exactly */
+  private bits(what: number, e: ManifestEntry): number {
+    return (what & (this.o.asRoot ? ~0 : ~SETMETA.OWNER)) | SETMETA.XATTRS_EXACT | (e.xattrs ? SETMETA.XATTRS : 0);
+  }
+
+  private refused(mask: number): void {
+    for (const ns of refusedNamespaces(mask)) this.refusedNs.set(ns, (this.refusedNs.get(ns) ?? 0) + 1);
   }
 
   private processDir(f: DirFrame): void {
@@ -185,20 +228,39 @@ export class TreeRestorer {
     return !(e.flags & FROM_SCAN) && this.o.source.reader !== null;
   }
 
+  /** The group key of an entry that is one name of several of a source inode, or null. */
+  private groupKey(e: ManifestEntry): string | null {
+    return e.linkGroup ? `g${e.linkGroup}` : e.flags & FROM_SCAN && e.ino ? `i${e.ino}` : null;
+  }
+
+  /** The first restored name of e's inode, when e has others and one is restored. */
+  private linkBase(e: ManifestEntry): LinkBase | undefined {
+    const key = this.groupKey(e);
+    return key ? this.groups.get(key) : undefined;
+  }
+
+  /** e is restored as a new inode: later names of its source inode link to it. */
+  private remember(f: DirFrame, e: ManifestEntry): void {
+    const key = this.groupKey(e);
+    if (!key || this.groups.has(key) || sys.fstatat(f.dst, e.name, this.st, 1) !== 0) return;
+    this.groups.set(key, { dirRel: f.rel, name: e.name, ino: this.st[ST.INO]! });
+  }
+
   private file(f: DirFrame, e: ManifestEntry, rel: Buffer): void {
-    const key = e.linkGroup ? `g${e.linkGroup}` : e.flags & FROM_SCAN && e.ino ? `i${e.ino}` : null;
+    const key = this.groupKey(e);
     const base = key ? this.groups.get(key) : undefined;
     if (base) {
       if (this.link(f, e, base)) return;
     }
     const io = this.io;
-    io[IO.FLAGS] = (this.o.asRoot ? 1 : 0) | 2;
-    const rc = sys.copy(f.src, e.name, f.dst, e.name, io);
+    io[IO.FLAGS] = (this.o.asRoot ? COPY.OWNER : 0) | COPY.MODE_TIMES | COPY.XATTRS_EXACT | (e.xattrs ? COPY.XATTRS : 0);
+    const rc = sys.copy(f.src, e.name, f.dst, e.name, io, e.xattrs);
     if (rc < 0) {
       const { stage, code } = splitStaged(rc);
       throw new EntryError(code, STAGE_TEXT[stage] ?? 'cannot copy');
     }
     this.stats.bytes += io[IO.BYTES]!;
+    if (io[IO.XREFUSED]) this.refused(io[IO.XREFUSED]!);
     if (key) this.groups.set(key, { dirRel: f.rel, name: e.name, ino: io[IO.NEW_INO]! });
     const s = IO.STAT;
     if (e.hash !== null && hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) !== e.hash) {
@@ -212,7 +274,8 @@ export class TreeRestorer {
     if (drift) {
       const fd = sys.openat(f.dst, e.name, sys.O_RDONLY | sys.O_NOFOLLOW | sys.O_NONBLOCK, 0);
       if (fd < 0) throw new EntryError(errnoName(fd), 'cannot open the restored file to set its metadata');
-      const r = sys.setmeta(-1, '', fd, e.uid, e.gid, e.mode, e.mtimeSec, e.mtimeNsec, (this.o.asRoot ? 1 : 0) | 2 | 4);
+      // the attributes again: a chown clears security.capability
+      const r = sys.setmeta(-1, '', fd, e.uid, e.gid, e.mode, e.mtimeSec, e.mtimeNsec, this.bits(SETMETA.OWNER | SETMETA.MODE | SETMETA.TIMES, e), e.xattrs);
       sys.close(fd);
       if (r < 0) throw new EntryError(splitStaged(r).code, 'cannot set the metadata of the restored file');
     }
@@ -232,19 +295,21 @@ export class TreeRestorer {
       sys.unlinkat(f.dst, e.name, 0);
       throw new EntryError('ECHANGED', 'the first restored name of this hard link was replaced during the restore: link removed');
     }
-    this.stats.files--;
+    if (e.type === 'file') this.stats.files--;
+    else if (e.type === 'symlink') this.stats.symlinks--;
+    else this.stats.specials--;
     this.stats.hardlinks++;
     return true;
   }
 
   private meta(dirfd: number, e: ManifestEntry, what: number): void {
-    const w = what & (this.o.asRoot ? 7 : 6);
-    if (!w) return;
-    const rc = sys.setmeta(dirfd, e.name, -1, e.uid, e.gid, e.mode, e.mtimeSec, e.mtimeNsec, w);
+    const rc = sys.setmeta(dirfd, e.name, -1, e.uid, e.gid, e.mode, e.mtimeSec, e.mtimeNsec, this.bits(what, e), e.xattrs);
     if (rc < 0) throw new EntryError(splitStaged(rc).code, 'cannot set its metadata');
+    this.refused(rc);
   }
 
   problem(rel: Buffer, code: string, message: string): void {
+    this.o.assertPresent?.();
     this.stats.problems++;
     const p = { part: this.o.part, path: rel, code, message };
     this.problems.push(p);

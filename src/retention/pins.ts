@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../core/errors.js';
-import { partMetaDir } from '../spool/layout.js';
+import { ensureSpoolDir, partMetaDir } from '../spool/layout.js';
 import { isGenerationName } from '../spool/names.js';
 
 export function pinsPath(partDirPath: string): string {
@@ -27,7 +27,7 @@ export function readPins(partDirPath: string): Set<string> {
 
 export function writePins(partDirPath: string, pins: Set<string>): void {
   const file = pinsPath(partDirPath);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  ensureSpoolDir(path.dirname(file));
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o644);
   try {

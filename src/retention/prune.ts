@@ -2,19 +2,25 @@
  * `prune`: applies the retention policy to the parts of a host, under the host lock. Per part:
  * empty the trash a killed prune left, judge the complete generations (policy.ts), then move
  * each one to remove into the trash and delete it. The newest complete generation, the target
- * of `last` and pinned generations are never removed; `.partial` ones are not judged (they are
- * the next backup's resume point).
+ * of `last`, pinned generations and generations under a live lease (being read: src/spool/
+ * leases.ts) are never removed; `.partial` ones are not judged (they are the next backup's
+ * resume point).
+ *
+ * Deleting only unlinks names and never crosses a mount point (src/apply/remove-tree.ts): what
+ * cannot be deleted stays in the trash as a leftover, reported, and tried again by every later
+ * prune and backup. A generation that cannot even be moved to the trash is kept, reported.
  */
 import path from 'node:path';
-import { removeTree } from '../apply/remove-tree.js';
+import { leftoverHint, leftoverWhy, type Leftover } from '../apply/remove-tree.js';
 import { hostDir, listGenerations, listParts, partDir, trashDir } from '../spool/layout.js';
 import { readLast } from '../spool/last.js';
 import { acquireLock, type LockHandle } from '../spool/lock.js';
-import { UsageError } from '../core/errors.js';
+import { describeLease, leasesDir, liveLeases, removeStaleLeases } from '../spool/leases.js';
+import { UsageError, errnoCode } from '../core/errors.js';
 import { testPause } from '../core/test-pause.js';
 import { applyPolicy, type Decision, type RetentionRules } from './policy.js';
 import { readPins } from './pins.js';
-import { emptyTrash, moveToTrash } from './trash.js';
+import { deleteFromTrash, emptyTrash, moveBackFromTrash, moveToTrash, trashRefusesChanges, type TrashLeftover } from './trash.js';
 
 export interface PruneOptions {
   spool: string;
@@ -37,10 +43,14 @@ export interface PartPrune {
   removed: string[];
   /** names left in the trash by an interrupted prune, now deleted */
   trashEmptied: string[];
+  /** what could not be deleted (it stays in the trash) or moved to the trash (it stays in place) */
+  leftovers: TrashLeftover[];
 }
 
 export interface PruneEvents {
   onNote(message: string): void;
+  /** something an admin must hear about, also under cron (leases that cannot be read) */
+  onWarn?(message: string): void;
   onRemoved?(part: string, generation: string): void;
 }
 
@@ -68,7 +78,18 @@ export async function runPrune(o: PruneOptions, ev: PruneEvents): Promise<PartPr
 
 function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
   const pdir = partDir(o.spool, o.host, part);
-  const trashEmptied = o.dryRun ? [] : emptyTrash(pdir);
+  const leftovers: TrashLeftover[] = [];
+  let trashEmptied: string[] = [];
+  if (!o.dryRun) {
+    const t = emptyTrash(pdir);
+    trashEmptied = t.deleted;
+    leftovers.push(...t.leftovers);
+    try {
+      removeStaleLeases(pdir);
+    } catch (err) {
+      ev.onNote(`part '${part}': cannot remove stale leases in ${leasesDir(pdir)}: ${errnoCode(err) ?? (err as Error).message}`);
+    }
+  }
   if (trashEmptied.length) ev.onNote(`part '${part}': finished deleting what an interrupted prune left in the trash (${trashEmptied.join(', ')})`);
   const gens = listGenerations(o.spool, o.host, part);
   const pins = readPins(pdir);
@@ -80,23 +101,70 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
     last ? [path.basename(last)] : [],
   );
   const protect = new Set([last ? path.basename(last) : '', result.keep.at(-1)?.name ?? '']);
+  // leases that cannot be read (EACCES, EIO, a file where the directory should be) keep everything
+  let warned = false;
+  const leased = (name: string): string | null => {
+    let live;
+    try {
+      live = liveLeases(pdir);
+    } catch (err) {
+      const why = `its leases cannot be read (${errnoCode(err) ?? (err as Error).message}: ${leasesDir(pdir)})`;
+      if (!warned) (ev.onWarn ?? ev.onNote)(`part '${part}': nothing is removed: ${why.slice(4)}; make it a readable directory`);
+      warned = true;
+      return why;
+    }
+    const l = live.get(name);
+    return l ? describeLease(l[0]!) : null;
+  };
+  const keepFor = (d: Decision, why: string) => {
+    d.keep = true;
+    d.reasons = [why];
+  };
+  for (const d of result.remove) {
+    const why = leased(d.name);
+    if (why) keepFor(d, why);
+  }
   const removed: string[] = [];
   if (!o.dryRun) {
     for (const d of result.remove) {
-      // a pin written after this prune started still counts
+      if (d.keep) continue;
+      // a pin or a lease taken after this prune started still counts
       if (readPins(pdir).has(d.name)) {
-        d.keep = true;
-        d.reasons = ['pinned'];
+        keepFor(d, 'pinned');
+        continue;
+      }
+      let why = leased(d.name);
+      if (why) {
+        keepFor(d, why);
         continue;
       }
       if (protect.has(d.name)) throw new Error(`internal error: prune was about to remove the protected generation ${d.name}`);
-      moveToTrash(pdir, d.name);
+      let inTrash: string;
+      try {
+        inTrash = moveToTrash(pdir, d.name);
+      } catch (err) {
+        const code = errnoCode(err) ?? 'EIO';
+        const l: Leftover = { path: Buffer.from(path.join(pdir, d.name)), code, why: leftoverWhy(code) };
+        const hint = code === 'EXDEV' ? `the trash ${trashDir(pdir)} is on another file system than the generation (something mounted there?): umount it`
+          : code === 'EPERM' && trashRefusesChanges(pdir) ? `the trash ${trashDir(pdir)} is immutable or append-only: \`chattr -i -a\` it`
+          : leftoverHint(l);
+        leftovers.push({ ...l, hint, notMoved: true });
+        keepFor(d, `cannot be moved to the trash: ${code}`);
+        continue;
+      }
+      // a reader that took its lease while the generation was being moved: it goes back, whole
+      why = leased(d.name);
+      if (why) {
+        moveBackFromTrash(pdir, d.name, inTrash);
+        keepFor(d, why);
+        continue;
+      }
       if (removed.length === 0) testPause('mid-prune');
-      removeTree(path.join(trashDir(pdir), d.name));
+      leftovers.push(...deleteFromTrash(pdir, [inTrash, `${inTrash}.hsm`]).leftovers);
       removed.push(d.name);
       ev.onRemoved?.(part, d.name);
     }
-    emptyTrash(pdir);
+    leftovers.push(...emptyTrash(pdir).leftovers);
   }
   const byName = new Map(result.decisions.map((d) => [d.name, d]));
   const decisions = gens.map((g) =>
@@ -104,5 +172,16 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
       ? { ...byName.get(g.name)!, complete: true }
       : { name: g.name, keep: true, reasons: ['partial (resumed by the next backup)'], complete: false },
   );
-  return { part, decisions, removed, trashEmptied };
+  return { part, decisions, removed, trashEmptied, leftovers: dedupe(leftovers) };
+}
+
+/** The final emptyTrash names again what deleteFromTrash left: once each. */
+function dedupe(list: TrashLeftover[]): TrashLeftover[] {
+  const seen = new Set<string>();
+  return list.filter((l) => {
+    const k = l.path.toString('latin1');
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }

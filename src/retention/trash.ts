@@ -3,64 +3,156 @@
  * it (one rename: it vanishes from `list`, `last` and restore at once), its manifest after it,
  * and only then deleted. A prune killed while deleting leaves the rest in the trash, and the
  * next prune or backup empties it before doing anything else.
+ *
+ * Deleting only unlinks names (src/apply/remove-tree.ts): nothing a surviving generation may
+ * share is changed, no mount point is crossed. What cannot be deleted (an immutable file, a
+ * file system mounted inside) stays in the trash, is reported as a `TrashLeftover` and tried
+ * again by every later prune and backup; it never fails either.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { removeTree } from '../apply/remove-tree.js';
-import { manifestDir, manifestPath, trashDir } from '../spool/layout.js';
+import { TreeRemover, leftoverHint, type Leftover } from '../apply/remove-tree.js';
+import { errnoCode } from '../core/errors.js';
+import { errnoName, sys } from '../fs/native.js';
+import { chmodDir } from '../fs/dir-mode.js';
+import { displayPath } from '../paths/escape.js';
+import { ensureSpoolDir, manifestDir, manifestPath, trashDir } from '../spool/layout.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
 
 const MANIFEST_SUFFIX = '.hsm';
+const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
+
+/** Something the trash still holds: its absolute path (bytes), errno and what to do. */
+export interface TrashLeftover extends Leftover {
+  /** absolute path (bytes) */
+  path: Buffer;
+  hint: string;
+  /** a generation that could not even be moved into the trash: it stays where it is */
+  notMoved?: boolean;
+  /** the trash directory itself refuses changes (immutable or append-only) */
+  trashItself?: boolean;
+}
+
+/** One line for a human: what, where, why, what to do. */
+export function describeLeftover(part: string, l: TrashLeftover): string {
+  const where = displayPath(l.path);
+  if (l.trashItself) return `part '${part}': the trash ${where} refuses changes: ${l.code} (${l.hint}); what it holds stays, and the next prune or backup tries again`;
+  if (l.notMoved) return `part '${part}': cannot move ${where} to the trash: ${l.code} (${l.hint}); the generation is kept, and the next prune tries again`;
+  return `part '${part}': cannot delete ${where}: ${l.code} (${l.hint}); it stays in the trash, and the next prune or backup tries again`;
+}
+
+/** At most `max` lines, then one that counts the rest. */
+export function describeLeftovers(part: string, list: readonly TrashLeftover[], max = 5): string[] {
+  const lines = list.slice(0, max).map((l) => describeLeftover(part, l));
+  if (list.length > max) lines.push(`part '${part}': and ${list.length - max} more entries that cannot be deleted (see \`hardsnap status\`)`);
+  return lines;
+}
+
+export interface TrashReport {
+  /** names in the trash that were deleted */
+  deleted: string[];
+  leftovers: TrashLeftover[];
+}
 
 function exists(p: string): boolean {
   return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
 }
 
-/** Moves one generation (and its manifest) into the trash. */
-export function moveToTrash(partDirPath: string, generation: string): void {
+/** `base`, or `base.1`, `base.2`, ... : a name not taken in the trash (a stuck earlier one may be). */
+function freeName(trash: string, base: string): string {
+  let n = base;
+  for (let i = 1; exists(path.join(trash, n)); i++) n = `${base}.${i}`;
+  return n;
+}
+
+/** Moves one generation (and its manifest) into the trash; returns its name there. */
+export function moveToTrash(partDirPath: string, generation: string): string {
   const trash = trashDir(partDirPath);
-  fs.mkdirSync(trash, { recursive: true });
-  const dst = path.join(trash, generation);
-  if (exists(dst)) removeTree(dst); // left by an earlier prune killed mid-way
+  ensureSpoolDir(trash);
+  const name = freeName(trash, generation);
   const src = path.join(partDirPath, generation);
   try {
-    fs.renameSync(src, dst);
+    fs.renameSync(src, path.join(trash, name));
   } catch (err) {
     // moving a directory to another parent rewrites its `..`: without root that needs write
-    // permission on it, which a read-only source root gave away. It is ours and goes anyway.
-    if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
-    fs.chmodSync(src, fs.lstatSync(src).mode | 0o700);
-    fs.renameSync(src, dst);
+    // permission on it, which a read-only source root gave away. A generation's directory is
+    // its own (never shared), and it goes anyway; a symlink named like one is never followed.
+    if (errnoCode(err) !== 'EACCES' || !grantWrite(src)) throw err;
+    fs.renameSync(src, path.join(trash, name));
   }
   const m = manifestPath(partDirPath, generation);
-  if (exists(m)) fs.renameSync(m, path.join(trash, generation + MANIFEST_SUFFIX));
+  if (exists(m)) fs.renameSync(m, path.join(trash, freeName(trash, name + MANIFEST_SUFFIX)));
+  return name;
+}
+
+/** Undoes moveToTrash (nothing of it was deleted yet): a lease appeared in between. */
+export function moveBackFromTrash(partDirPath: string, generation: string, name: string): void {
+  const trash = trashDir(partDirPath);
+  const m = path.join(trash, name + MANIFEST_SUFFIX);
+  if (exists(m)) fs.renameSync(m, manifestPath(partDirPath, generation));
+  fs.renameSync(path.join(trash, name), path.join(partDirPath, generation));
+}
+
+/** u+rwx on a directory, checked through the descriptor the change is made on. */
+function grantWrite(p: string): boolean {
+  return chmodDir(sys.AT_FDCWD, p, (m) => m | 0o700) !== null;
+}
+
+/** Deletes the named entries of the trash (a generation, its manifest). Never throws. */
+export function deleteFromTrash(partDirPath: string, names: string[]): TrashReport {
+  const trash = trashDir(partDirPath);
+  const report: TrashReport = { deleted: [], leftovers: [] };
+  const fd = sys.openat(sys.AT_FDCWD, trash, O_DIR, 0);
+  if (fd < 0) {
+    if (errnoName(fd) !== 'ENOENT') report.leftovers.push(leftover(trash, { path: Buffer.alloc(0), code: errnoName(fd), why: 'error' }));
+    return report;
+  }
+  try {
+    const remover = TreeRemover.at(fd);
+    for (const n of names) {
+      if (remover.remove(fd, n, Buffer.from(n))) report.deleted.push(n);
+    }
+    let left = remover.leftovers;
+    // entries of the trash itself refused: the trash directory may be the one with the flag
+    const top = (l: Leftover) => l.code === 'EPERM' && !l.path.includes(0x2f);
+    if (left.some(top) && remover.refusesChanges(fd)) {
+      left = [{ path: Buffer.alloc(0), code: 'EPERM', why: 'immutable' }, ...left.filter((l) => !top(l))];
+    }
+    report.leftovers.push(...left.map((l) => ({ ...leftover(trash, l), ...(l.path.length ? {} : { trashItself: true }) })));
+  } finally {
+    sys.close(fd);
+  }
+  return report;
 }
 
 /**
  * Deletes everything in the trash; also moves there a manifest whose generation is gone (a
- * prune killed between the two renames). Returns the names deleted.
+ * prune killed between the two renames). Never throws: what cannot be deleted is reported.
  */
-export function emptyTrash(partDirPath: string): string[] {
-  collectOrphanManifests(partDirPath);
+export function emptyTrash(partDirPath: string): TrashReport {
+  const report: TrashReport = { deleted: [], leftovers: [] };
+  collectOrphanManifests(partDirPath, report);
   const trash = trashDir(partDirPath);
   let names: string[];
   try {
     names = fs.readdirSync(trash);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
+    if (errnoCode(err) !== 'ENOENT') report.leftovers.push(leftover(trash, { path: Buffer.alloc(0), code: errnoCode(err) ?? 'EIO', why: 'error' }));
+    return report;
   }
-  for (const n of names.sort()) removeTree(path.join(trash, n));
-  return names;
+  const r = deleteFromTrash(partDirPath, names.sort());
+  report.deleted.push(...r.deleted);
+  report.leftovers.push(...r.leftovers);
+  return report;
 }
 
-function collectOrphanManifests(partDirPath: string): void {
+function collectOrphanManifests(partDirPath: string, report: TrashReport): void {
   let names: string[];
   try {
     names = fs.readdirSync(manifestDir(partDirPath));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+    if (errnoCode(err) !== 'ENOENT') report.leftovers.push(leftover(manifestDir(partDirPath), { path: Buffer.alloc(0), code: errnoCode(err) ?? 'EIO', why: 'error' }));
+    return;
   }
   for (const n of names) {
     if (!n.endsWith(MANIFEST_SUFFIX)) continue;
@@ -68,16 +160,42 @@ function collectOrphanManifests(partDirPath: string): void {
     // a manifest is published just before its generation: a `.partial` still owns it
     if (exists(path.join(partDirPath, gen)) || exists(path.join(partDirPath, gen + PARTIAL_SUFFIX))) continue;
     const trash = trashDir(partDirPath);
-    fs.mkdirSync(trash, { recursive: true });
-    fs.renameSync(path.join(manifestDir(partDirPath), n), path.join(trash, n));
+    try {
+      ensureSpoolDir(trash);
+      fs.renameSync(path.join(manifestDir(partDirPath), n), path.join(trash, freeName(trash, n)));
+    } catch (err) {
+      const code = errnoCode(err) ?? 'EIO';
+      report.leftovers.push(leftover(path.join(manifestDir(partDirPath), n), { path: Buffer.alloc(0), code, why: code === 'EPERM' ? 'immutable' : 'error' }));
+    }
+  }
+}
+
+function leftover(base: string, l: Leftover): TrashLeftover {
+  const abs = l.path.length ? Buffer.concat([Buffer.from(base + '/'), l.path]) : Buffer.from(base);
+  return { ...l, path: abs, hint: leftoverHint(l) };
+}
+
+/** The names the trash holds (a prune was interrupted, or something could not be deleted). */
+export function trashContents(partDirPath: string): string[] {
+  try {
+    return fs.readdirSync(trashDir(partDirPath)).sort();
+  } catch {
+    return [];
   }
 }
 
 /** True when the trash holds something (a prune was interrupted). */
 export function trashHasContent(partDirPath: string): boolean {
+  return trashContents(partDirPath).length > 0;
+}
+
+/** Whether the trash directory itself refuses changes (chattr +i / +a on it). */
+export function trashRefusesChanges(partDirPath: string): boolean {
+  const fd = sys.openat(sys.AT_FDCWD, trashDir(partDirPath), O_DIR, 0);
+  if (fd < 0) return false;
   try {
-    return fs.readdirSync(trashDir(partDirPath)).length > 0;
-  } catch {
-    return false;
+    return TreeRemover.at(fd).refusesChanges(fd);
+  } finally {
+    sys.close(fd);
   }
 }

@@ -7,13 +7,27 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { UsageError } from '../core/errors.js';
+import { HardsnapError, UsageError, errnoCode } from '../core/errors.js';
 import { PARTIAL_SUFFIX, compareGenerations, parseGenerationName, type Generation } from './names.js';
 
 export const META_DIR = '.hardsnap';
 export const LAST = 'last';
-/** The mode of a spool directory hardsnap creates (`hardsnap init`): not readable by others. */
+
+/**
+ * The mode of every directory hardsnap creates above the generations: the spool itself
+ * (`hardsnap init --spool`), `<spool>/rsync`,
+ * `<host>`, the directories of a part's name, the part directory, and the `.hardsnap`
+ * directories with everything in them. Owner only: a generation is a copy of a tree whose
+ * parents may have kept other users out (`/var/backups/private` 0700), and the spool must not
+ * let them in (SPEC.md "The spool never widens access"; docs/FORMAT.md). A directory that
+ * already exists is never changed silently: `hardsnap check --fix-permissions` does it.
+ */
 export const SPOOL_DIR_MODE = 0o700;
+
+/** mkdir -p with SPOOL_DIR_MODE for each directory it creates; existing ones are left as they are. */
+export function ensureSpoolDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: SPOOL_DIR_MODE });
+}
 
 export function hostDir(spool: string, host: string): string {
   return path.join(path.resolve(spool), 'rsync', host);
@@ -111,4 +125,24 @@ export function listHosts(spool: string): string[] {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
+}
+
+/**
+ * Checks that the host directory of a spool exists and can be read: a usage error when it does
+ * not exist, a clear failure (exit 2) when this user may not enter the spool (it is 0700).
+ */
+export function requireHostDir(spool: string, host: string): void {
+  const dir = hostDir(spool, host);
+  let found: boolean;
+  try {
+    found = fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false;
+    if (found) fs.accessSync(dir, fs.constants.R_OK | fs.constants.X_OK);
+  } catch (err) {
+    const code = errnoCode(err) ?? 'EIO';
+    throw new HardsnapError(code, `cannot read the backups of host '${host}' in ${spool}: ${code}`, {
+      path: dir, cause: err, exit: 2,
+      hint: code === 'EACCES' ? `the spool is closed to other users (mode ${SPOOL_DIR_MODE.toString(8).padStart(4, '0')}): run as its owner or root` : undefined,
+    });
+  }
+  if (!found) throw new UsageError(`no backups of host '${host}' in the spool ${spool}`, { hint: 'check --spool and --host' });
 }

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LockedError } from '../core/errors.js';
+import { ensureSpoolDir } from './layout.js';
 
 export interface LockInfo {
   pid: number;
@@ -80,6 +81,12 @@ export function describeHolder(info: LockInfo): string {
   return `pid ${info.pid} on ${info.hostname}, running '${info.command}' since ${info.started}`;
 }
 
+/** The holder of a host's lock while it may still be running (a stale lock: null). */
+export function liveLockHolder(hostDirPath: string): LockInfo | null {
+  const holder = readLock(path.join(hostDirPath, '.hardsnap', 'lock'));
+  return holder && (holder.pid === -1 || staleReason(holder) === null) ? holder : null;
+}
+
 function readLock(file: string): LockInfo | null {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as LockInfo;
@@ -112,16 +119,6 @@ function tryCreate(file: string, info: LockInfo): boolean {
  * left by a run killed mid-takeover.
  */
 const TAKEOVER_STALE_MS = 2_000;
-
-/**
- * The holder of a host's lock while it runs, else null (no lock, or a stale one: its run was
- * killed or interrupted). `list` and `status` tell a run in progress from an interrupted one.
- */
-export function liveHolder(hostDirPath: string): LockInfo | null {
-  const holder = readLock(path.join(hostDirPath, '.hardsnap', 'lock'));
-  if (!holder || holder.pid === -1) return null;
-  return staleReason(holder) === null ? holder : null;
-}
 
 /** Whether `part`'s partial generations belong to the live holder's run (it builds or resumes them). */
 export function holderBuilds(holder: LockInfo | null, part: string): boolean {
@@ -172,7 +169,7 @@ export async function acquireLock(
   opts: { waitMs?: number; onWait?: (holder: LockInfo) => void; parts?: string[]; signal?: AbortSignal } = {},
 ): Promise<LockHandle> {
   const dir = path.join(hostDirPath, '.hardsnap');
-  fs.mkdirSync(dir, { recursive: true });
+  ensureSpoolDir(dir);
   const file = path.join(dir, 'lock');
   const info: LockInfo = { ...currentLockInfo(command), ...(opts.parts ? { parts: opts.parts } : {}) };
   const deadline = Date.now() + (opts.waitMs ?? 0);

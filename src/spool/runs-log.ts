@@ -1,6 +1,7 @@
 /** `<host>/.hardsnap/runs.jsonl`: one JSON line per run, appended with one write. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { ensureSpoolDir } from './layout.js';
 
 export interface RunRecord {
   command: string;
@@ -37,7 +38,7 @@ export function runsLogPath(hostDirPath: string): string {
 
 export function appendRun(hostDirPath: string, rec: RunRecord): void {
   const file = runsLogPath(hostDirPath);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  ensureSpoolDir(path.dirname(file));
   fs.appendFileSync(file, JSON.stringify(rec) + '\n');
 }
 

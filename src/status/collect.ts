@@ -6,8 +6,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { holderBuilds, liveHolder } from '../spool/lock.js';
-import { hostDir, listGenerations, listParts } from '../spool/layout.js';
+import { hostDir, listGenerations, listParts, manifestPath, partDir, trashDir } from '../spool/layout.js';
+import type { Generation } from '../spool/names.js';
+import { FUTURE_TOLERANCE_MS } from '../time/now.js';
+import { holderBuilds, liveLockHolder } from '../spool/lock.js';
+import { trashContents } from '../retention/trash.js';
+import { describeOpenDirs, fixPermissionsCommand, openSpoolDirs } from '../spool/permissions.js';
 import { readRuns, runConcerns, type RunRecord } from '../spool/runs-log.js';
 import { formatDuration } from '../time/duration.js';
 
@@ -22,6 +26,8 @@ export interface PartStatus {
   ageMs: number | null;
   generations: number;
   partials: number;
+  /** what the part's trash holds while no run is deleting it: entries that could not be deleted */
+  trash: string[];
   /** counts of the newest run that built this part */
   stats: Record<string, unknown> | null;
   /** the newest run for this part (not skipped): what its state is judged by */
@@ -58,6 +64,8 @@ export interface HostStatus {
   parts: PartStatus[];
   /** a problem of the host as a whole (no backups at all) */
   problem: string | null;
+  /** warnings of the host as a whole: its spool tree is open to other users */
+  warnings: string[];
 }
 
 function summary(r: RunRecord): RunSummary {
@@ -81,7 +89,9 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
   const hostLast = real.at(-1) ?? null;
   const lastAny = runs.at(-1);
   const names = expected.length ? [...new Set(expected)].sort() : listParts(spool, host);
-  const holder = fs.existsSync(hdir) ? liveHolder(hdir) : null;
+  // a run holding the lock may be emptying a trash right now: only a trash left behind counts
+  const holder = fs.existsSync(hdir) ? liveLockHolder(hdir) : null;
+  const running = holder !== null;
   const parts = names.map((part): PartStatus => {
     const gens = listGenerations(spool, host, part);
     const complete = gens.filter((g) => g.complete);
@@ -98,9 +108,9 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     };
     // a `.partial` newer than every complete generation that no live run is building: the
     // newest thing of the part is an interrupted run (a signal, a SIGKILL, a crash)
-    const running = holderBuilds(holder, part);
+    const building = holderBuilds(holder, part);
     const partial = gens.filter((g) => !g.complete && (!newest || g.time >= newest.time)).at(-1) ?? null;
-    const interrupted = partial && !running ? path.basename(partial.path) : null;
+    const interrupted = partial && !building ? path.basename(partial.path) : null;
     if (!newest) raise('CRITICAL', 'no complete generation');
     if (last?.status === 'failed') raise('CRITICAL', `last run failed (exit ${last.exit})${last.error ? `: ${last.error}` : ''}`);
     if (last?.status === 'partial') {
@@ -115,10 +125,16 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
       raise('WARNING', `${interrupted} is left by that run; the next run resumes it`);
     } else if (interrupted) raise('WARNING', `an interrupted run left ${interrupted} (killed, or the machine stopped); the next run resumes it`);
     if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs) raise('WARNING', `newest generation is ${formatDuration(ageMs!)} old, more than --max-age ${formatDuration(maxAgeMs)}`);
+    const future = gens.filter((g) => g.time.getTime() - now.getTime() > FUTURE_TOLERANCE_MS);
+    if (future.length) raise('WARNING', futureWarning(spool, host, part, future[future.length - 1]!, future.length, now));
+    const trash = running ? [] : trashContents(partDir(spool, host, part));
+    if (trash.length) {
+      raise('WARNING', `the trash holds ${trash.length} ${trash.length === 1 ? 'entry' : 'entries'} that could not be deleted (${trash.slice(0, 3).join(', ')}${trash.length > 3 ? ', ...' : ''}): the next prune or backup warns why (an immutable entry: chattr -i; a mount: umount)`);
+    }
     return {
       host, part, newest: newest?.name ?? null, newestTime: newest?.time.toISOString() ?? null, ageMs,
-      generations: complete.length, partials: gens.length - complete.length,
-      stats: withStats ? withStats.parts[part]! : null, lastRun: last ? summary(last) : null, running, interrupted, state, reasons,
+      generations: complete.length, partials: gens.length - complete.length, trash,
+      stats: withStats ? withStats.parts[part]! : null, lastRun: last ? summary(last) : null, running: building, interrupted, state, reasons,
     };
   });
   return {
@@ -126,6 +142,28 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     lastRun: hostLast ? summary(hostLast) : null,
     lastSkipped: lastAny && lastAny.status === 'skipped' ? lastAny.end : null,
     parts,
+    warnings: openTreeWarnings(spool, host),
     problem: parts.length ? null : fs.existsSync(hdir) ? `host '${host}' has no parts in ${spool}` : `no backups of host '${host}' in ${spool}`,
   };
+}
+
+/** The spool tree of the host readable by other users (a spool made by an earlier version): a WARNING, with the fix. */
+function openTreeWarnings(spool: string, host: string): string[] {
+  const open = describeOpenDirs(openSpoolDirs(spool, [host]));
+  return open ? [`${open}; run \`${fixPermissionsCommand(spool)}\``] : [];
+}
+
+/**
+ * A generation dated in the future (a wrong clock, or HARDSNAP_NOW, when it was made): every
+ * later backup is refused until it is gone, and prune keeps it as the newest. The fix, in the
+ * line: move it and its manifest into the trash (the next prune or backup deletes them), or
+ * rename both to the time it was really made (docs/OPERATIONS.md).
+ */
+function futureWarning(spool: string, host: string, part: string, g: Generation, n: number, now: Date): string {
+  const pdir = partDir(spool, host, part);
+  const ahead = formatDuration(g.time.getTime() - now.getTime());
+  const more = n > 1 ? ` (and ${n - 1} more)` : '';
+  return `generation ${g.name}${more} is dated ${ahead} in the future (a wrong clock or HARDSNAP_NOW when it was made): ` +
+    `every backup is refused until it is gone; fix: mkdir -pm 700 ${trashDir(pdir)} && mv ${g.path} ${manifestPath(pdir, g.name)} ${trashDir(pdir)}/ ` +
+    `(the next prune or backup deletes it), or rename both to the time it was made (docs/OPERATIONS.md)`;
 }

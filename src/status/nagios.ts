@@ -20,7 +20,8 @@ export function verdict(hosts: HostStatus[]): Verdict {
   const parts = hosts.flatMap((h) => h.parts);
   const bad = parts.filter((p) => p.state !== 'OK');
   const hostProblems = hosts.filter((h) => h.problem);
-  const state: State = hostProblems.length || bad.some((p) => p.state === 'CRITICAL') ? 'CRITICAL' : bad.length ? 'WARNING' : 'OK';
+  const hostWarnings = hosts.flatMap((h) => (h.warnings ?? []).map((w) => ({ host: h.host, w })));
+  const state: State = hostProblems.length || bad.some((p) => p.state === 'CRITICAL') ? 'CRITICAL' : bad.length || hostWarnings.length ? 'WARNING' : 'OK';
   let summary: string;
   if (state === 'OK') {
     summary = `HARDSNAP OK - ${plural(parts.length, 'part')} fresh`;
@@ -28,12 +29,14 @@ export function verdict(hosts: HostStatus[]): Verdict {
     const what = [
       ...hostProblems.map((h) => h.problem!),
       ...bad.map((p) => `${label(p)}: ${p.reasons[0]}`),
+      ...hostWarnings.map((x) => `${x.host}: ${x.w}`),
     ];
-    const head = bad.length ? `${bad.length} of ${plural(parts.length, 'part')} not OK` : 'no parts';
+    const head = bad.length ? `${bad.length} of ${plural(parts.length, 'part')} not OK` : parts.length ? `${plural(parts.length, 'part')} fresh` : 'no parts';
     summary = `HARDSNAP ${state} - ${head}: ${what.slice(0, 3).join('; ')}${what.length > 3 ? `; and ${what.length - 3} more` : ''}`;
   }
   const lines = [
     ...hostProblems.map((h) => `${h.host}: CRITICAL ${h.problem}`),
+    ...hostWarnings.map((x) => `${x.host}: WARNING ${x.w}`),
     ...hosts.flatMap((h) => h.parts.map((p) => partLine(p))),
   ];
   return { state, exit: EXIT[state], summary, lines };
@@ -44,7 +47,8 @@ function label(p: PartStatus): string {
 }
 
 function partLine(p: PartStatus): string {
-  const newest = p.newest ? `newest ${p.newest} (${formatDuration(p.ageMs!)} ago, ${plural(p.generations, 'generation')})` : 'no complete generation';
+  const age = p.ageMs! < 0 ? `${formatDuration(-p.ageMs!)} in the future` : `${formatDuration(p.ageMs!)} ago`;
+  const newest = p.newest ? `newest ${p.newest} (${age}, ${plural(p.generations, 'generation')})` : 'no complete generation';
   const run = p.lastRun ? `last run ${p.lastRun.status} (exit ${p.lastRun.exit}) at ${p.lastRun.end}` : 'no run recorded';
   const why = p.state === 'OK' ? '' : ` - ${p.reasons.join('; ')}`;
   return `${label(p)}: ${p.state} ${newest}; ${run}${p.running ? '; a run is in progress' : ''}${why}`;

@@ -2,6 +2,7 @@
  * One line per written entry for `backup --verbose`, in the spirit of `rsync -i`: an 11-column
  * code YXcstpoguax, then the escaped path (SPEC.md's display form) relative to the spool's part.
  *   >f+++++++++ new file            >f.s....... / >f..t...... changed file (size / mtime ...)
+ *   >f.......a. / >f........x   a changed POSIX ACL / other extended attributes (a new inode)
  *   hf          unchanged, hard-linked to the previous generation
  *   hf+++++++++ PATH (content link)   new or changed, linked to an identical file in the spool
  *   hf+++++++++ PATH => FIRST         a further name of a source inode written in this run
@@ -25,6 +26,9 @@ function attrs(reason: string): string {
   if (reason === 'mode') return '...p.....';
   if (reason === 'owner') return '....og...';
   if (reason === 'target' || reason === 'content differs (checksum)') return 'c........';
+  if (reason === 'acl') return '.......a.';
+  if (reason === 'xattrs') return '........x';
+  if (reason === 'acl, xattrs') return '.......ax';
   return '.........';
 }
 

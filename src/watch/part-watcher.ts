@@ -17,6 +17,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
 import { processStart } from '../spool/lock.js';
+import { ensureSpoolDir } from '../spool/layout.js';
 import {
   JOURNAL_FORMAT, SYNC_PREFIX, currentBoot, monoMicros, watchDir, writeJournal, type Epoch, type Journal,
 } from './journal-file.js';
@@ -90,7 +91,7 @@ export class PartWatcher {
       return;
     }
     this.waiting = null;
-    fs.mkdirSync(dir, { recursive: true });
+    ensureSpoolDir(dir);
     for (const n of fs.readdirSync(dir)) {
       if (n.startsWith(SYNC_PREFIX)) fs.rmSync(path.join(dir, n), { force: true });
     }

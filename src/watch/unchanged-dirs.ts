@@ -17,13 +17,9 @@ import type { SourceEntry } from '../fs/entry.js';
 import { typeOfMode } from '../fs/entry.js';
 import { ST, sys } from '../fs/native.js';
 import type { ManifestEntry } from '../manifest/format.js';
+import type { DirEntrySource } from '../apply/dir-entry-source.js';
 
-export interface DirEntrySource {
-  /** this directory's entries, or null when it must be scanned */
-  entries(rel: Buffer, srcFd: number, prev: ManifestEntry[]): SourceEntry[] | null;
-  /** stop using the journal for the rest of the run (say why) */
-  disable(reason: string): void;
-}
+export type { DirEntrySource };
 
 export interface UnchangedDirStats {
   /** directories whose entries came from the previous manifest */
@@ -68,6 +64,9 @@ export class UnchangedDirs implements DirEntrySource {
         out[i] = {
           name: p.name, err: 0, type: p.type, mode: p.mode, uid: p.uid, gid: p.gid, nlink: 1, size: p.size,
           mtimeSec: p.mtimeSec, mtimeNsec: p.mtimeNsec, ino: 0, dev: this.rootDev, rdev: p.rdev, blocks: 0, target: p.target,
+          // an attribute change is an event in its directory: the record's ctime (and with it its
+          // attributes, where the previous manifest recorded them: src/plan/plan-dir.ts) stands
+          ctimeSec: p.ctimeSec, ctimeNsec: p.ctimeNsec, xattrs: null, xattrsRead: false, xattrErr: 0,
         };
         continue;
       }
@@ -80,6 +79,8 @@ export class UnchangedDirs implements DirEntrySource {
         name: p.name, err: 0, type: 'dir', mode: st[ST.MODE]! & 0o7777, uid: st[ST.UID]!, gid: st[ST.GID]!,
         nlink: st[ST.NLINK]!, size: st[ST.SIZE]!, mtimeSec: st[ST.MTIME]!, mtimeNsec: st[ST.MTIME_NS]!,
         ino: st[ST.INO]!, dev: st[ST.DEV]!, rdev: 0, blocks: st[ST.BLOCKS]!, target: null,
+        // its attributes: the record's when its ctime is unchanged, else read (src/plan/plan-dir.ts)
+        ctimeSec: st[ST.CTIME]!, ctimeNsec: st[ST.CTIME_NS]!, xattrs: null, xattrsRead: false, xattrErr: 0,
       };
     }
     this.stats.skipped++;

@@ -37,6 +37,8 @@ export interface MktreeOptions {
   seed?: number;
   /** number of big (8-64 MiB) files under db/ */
   big?: number;
+  /** add twins/: separate files with identical bytes and times, one of them also hard-linked */
+  twins?: boolean;
 }
 
 /** `mktree.py DIR ...`; returns its summary, e.g. `{ files, bytes }`. */
@@ -45,6 +47,7 @@ export function mktree(dir: string, opts: MktreeOptions): { files: number; bytes
   if (opts.seed !== undefined) args.push('--seed', String(opts.seed));
   if (opts.big !== undefined) args.push('--big', String(opts.big));
   if (opts.odd) args.push('--odd');
+  if (opts.twins) args.push('--twins');
   const s = summary(run('python3', args));
   return { files: s.files ?? 0, bytes: s.bytes ?? 0 };
 }

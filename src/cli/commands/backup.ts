@@ -40,6 +40,7 @@ interface BackupCliOptions extends CommonOptions, KeepOptions, OpsOptions {
   dedupVerify?: boolean;
   dedupGenerations?: string;
   checksum?: boolean;
+  xattrs?: boolean;
   parallelParts?: boolean;
   progress?: boolean;
   journal?: boolean;
@@ -68,6 +69,7 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--no-dedup-verify', 'trust size, metadata and XXH64 alone for content links (faster; see docs/CONTENT.md)')
       .option('--checksum', 'decide "unchanged" by content hash, not only size and mtime (reads every source file)')
       .option('--no-checksum', 'decide "unchanged" by size and mtime (the default; overrides the config\'s checksum: true)')
+      .option('--no-xattrs', 'leave extended attributes, POSIX ACLs, capabilities and SELinux labels out (rsync -a behaviour; the default keeps them)')
       .option('--parallel-parts', 'back up all parts at the same time (worth it when they are on different drives)')
       .option('--no-parallel-parts', 'back up the parts one after the other (the default; overrides the config)')
       .option('--no-journal', 'scan every directory even when the watcher\'s journal could be used (hardsnap watch, docs/WATCH.md)')
@@ -176,6 +178,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     dedupGenerations: o.dedupGenerations !== undefined ? wholeNumber(o.dedupGenerations, '--dedup-generations', 1)
       : cfg.dedupGenerations ?? DEDUP_GENERATIONS,
     checksum: Boolean(o.checksum ?? cfg.checksum),
+    xattrs: o.xattrs !== false && cfg.xattrs !== false,
     journal: journalSettings(o, cfg),
   };
   // before the first job on the pool: its size depends on where the spool and sources are
@@ -201,6 +204,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
       onProblem: (p) => (p.severity === 'vanished' ? report.vanish(`${p.part}: ${displayPath(p.path)}`)
         : report.error(`${p.part}: ${displayPath(p.path)}: ${p.message}`)),
       onNote: (m) => out.note(m),
+      onWarn: (m) => out.warn(m),
       onPlan: opts.dryRun && !o.json ? (part, rel, d) => out.print(`${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`)
         : itemized ? (part, rel, d, e, how) => {
           const l = itemize(part, rel, d, e, how);

@@ -1,38 +1,59 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { checkSpool, type SpoolReport } from '../../check/preflight.js';
+import { spoolTreeChecks } from '../../check/spool-tree.js';
+import { octalMode, tightenSpoolDirs } from '../../spool/permissions.js';
+import { validateHost } from '../../spool/layout.js';
 import { addCommon, type CommonOptions } from '../common.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
+
+interface CheckOptions extends CommonOptions {
+  fixPermissions?: boolean;
+}
 
 export function register(program: Command, ctx: CliContext): void {
   addCommon(
     program
       .command('check')
+      .option('--fix-permissions', 'take group and other access away from the directories hardsnap made above the generations (chmod go-rwx; spools made by earlier versions are 0755)')
       .description('preflight of the spool file system: hard links, symlinks, ownership, ns mtimes, atomic rename, free space and inodes, NFS mount options')
       .addHelpText('after', `
 Runs every probe in a private directory <spool>/.hardsnap-check-<pid>/ and removes it.
 'hardsnap init --spool DIR' runs the same checks and refuses to make a spool when a required one
-fails.
+fails. Then looks at the spool tree of every host (or --host): a directory hardsnap made above the
+generations that other users can read or search is a warning (they are made 0700: the spool
+must not open what the source kept closed); --fix-permissions tightens them (the generations
+are never touched). A trash that holds what a prune could not delete is a warning too.
 
 Exit codes: 0 every required check passed (warnings allowed); 1 bad usage; 2 a required check
 failed (the spool cannot hold backups).
 
 Examples:
   hardsnap check --spool /var/backups/hs
-  hardsnap check --spool /mnt/nfs/dp_spool --json`),
-  ).action(async (o: CommonOptions) => ctx.run(o, (out) => check(o, ctx, out)));
+  hardsnap check --spool /mnt/nfs/dp_spool --json
+  hardsnap check --spool /var/backups/hs --fix-permissions`),
+  ).action(async (o: CheckOptions) => ctx.run(o, (out) => check(o, ctx, out)));
 }
 
 const LABEL = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skip: 'SKIP' } as const;
 
-async function check(o: CommonOptions, ctx: CliContext, out: Output): Promise<number> {
-  const spool = o.spool ?? ctx.config(o).spool;
+async function check(o: CheckOptions, ctx: CliContext, out: Output): Promise<number> {
+  const cfg = ctx.config(o);
+  const spool = o.spool ?? cfg.spool;
   if (!spool) throw new UsageError('no spool given', { hint: 'use --spool DIR or set spool: in --config' });
+  const host = o.host ?? cfg.host;
+  const hosts = host !== undefined ? [validateHost(host)] : undefined;
+  const tightened = o.fixPermissions ? tightenSpoolDirs(spool, hosts) : [];
+  for (const t of tightened) {
+    if (t.after === null) out.warn(`cannot tighten ${t.path} (${octalMode(t.before)}): run as its owner or root`);
+    else if (!o.json) out.print(`tightened ${t.path}: ${octalMode(t.before)} -> ${octalMode(t.after)}`);
+  }
   const r = checkSpool(spool);
-  if (o.json) out.json(r);
+  r.checks.push(...spoolTreeChecks(spool, hosts));
+  if (o.json) out.json({ ...r, ...(o.fixPermissions ? { tightened } : {}) });
   else printReport(r, out);
-  return r.ok ? 0 : 2;
+  return r.ok && tightened.every((t) => t.after !== null) ? 0 : 2;
 }
 
 function printReport(r: SpoolReport, out: Output): void {

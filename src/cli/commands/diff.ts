@@ -4,7 +4,10 @@ import { displayPath } from '../../paths/escape.js';
 import { now } from '../../time/now.js';
 import { parseWhen } from '../../time/when.js';
 import { diffManifests, type Change } from '../../inspect/diff.js';
-import { generationAt, openManifest, partsOf } from '../../inspect/manifests.js';
+import { generationAt, openManifest, partsOf, type Target } from '../../inspect/manifests.js';
+import { GenerationGoneError } from '../../spool/leases.js';
+import type { Generation } from '../../spool/names.js';
+import { leaseForReading } from '../reading.js';
 import { addCommon, spoolTarget, type CommonOptions } from '../common.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
@@ -26,7 +29,9 @@ One line per entry, paths relative to the part root in the escaped form (\\\\ an
   + PATH                added in B (every entry of an added directory is listed)
   - PATH                removed in B
   M PATH (size 10->12)  content changed (or type, symlink target, device number)
-  m PATH (mode 0644->0600)  metadata only: mode, owner or mtime
+  m PATH (mode 0644->0600)  metadata only: mode, owner, mtime, ACL or extended attributes
+  C PATH (carried G: EACCES)  B holds PATH's version of generation G: the source could not be
+                        read (an unreadable directory carries everything below it)
 WHEN: a generation name, a date (end of that day, UTC), a date-time (UTC unless it has an
 offset) or an age (36h, 3d); the newest complete generation at or before it is used.
 Exit codes: 0 done (whether or not something changed); 1 bad usage, no such generation;
@@ -47,6 +52,17 @@ async function diff(aText: string, bText: string, o: DiffOptions, ctx: CliContex
   const [part] = partsOf(t, o.part) as [string];
   const ga = generationAt(t, part, whenA, aText, 'diff A');
   const gb = generationAt(t, part, whenB, bText, 'diff B');
+  // a lease on both: a prune running meanwhile keeps them
+  const reading = leaseForReading(t.spool, t.host, part, ga.name === gb.name ? [ga] : [ga, gb], out);
+  try {
+    for (const g of reading.gone) throw new GenerationGoneError(g.part, g.name, 'nothing was compared');
+    return diffLeased(ga, gb, part, t, o, out);
+  } finally {
+    reading.release();
+  }
+}
+
+function diffLeased(ga: Generation, gb: Generation, part: string, t: Target, o: DiffOptions, out: Output): number {
   const ma = openManifest(t, part, ga.name);
   try {
     const mb = openManifest(t, part, gb.name);
@@ -59,10 +75,11 @@ async function diff(aText: string, bText: string, o: DiffOptions, ctx: CliContex
         }));
         out.json({
           part, from: ga.name, to: gb.name,
-          added: pick('added'), removed: pick('removed'), content: pick('content'), metadata: pick('metadata'),
+          added: pick('added'), removed: pick('removed'), content: pick('content'), metadata: pick('metadata'), carried: pick('carried'),
         });
       } else {
-        out.summary(`${part}: ${ga.name} -> ${gb.name}: ${counts.added} added, ${counts.removed} removed, ${counts.content} changed, ${counts.metadata} metadata only`);
+        out.summary(`${part}: ${ga.name} -> ${gb.name}: ${counts.added} added, ${counts.removed} removed, ${counts.content} changed, ${counts.metadata} metadata only` +
+          (counts.carried ? `, ${counts.carried} carried from an older generation (unreadable in the source)` : ''));
       }
       return 0;
     } finally {
@@ -73,10 +90,11 @@ async function diff(aText: string, bText: string, o: DiffOptions, ctx: CliContex
   }
 }
 
-const MARK = { added: '+', removed: '-', content: 'M', metadata: 'm' } as const;
+const MARK = { added: '+', removed: '-', content: 'M', metadata: 'm', carried: 'C' } as const;
 
 function line(c: Change): string {
   const path = c.path.length ? displayPath(c.path) : '.';
-  const what = c.changes.map((d) => `${d.field} ${d.from}->${d.to}`).join(', ');
+  const what = c.kind === 'carried' ? `carried ${c.changes[0]!.from}: ${c.changes[0]!.to}`
+    : c.changes.map((d) => `${d.field} ${d.from}->${d.to}`).join(', ');
   return `${MARK[c.kind]} ${path}${what ? ` (${what})` : ''}`;
 }

@@ -4,6 +4,7 @@ import { completeGenerations, openManifest, partsOf } from '../../inspect/manife
 import { addCommon, spoolTarget, type CommonOptions } from '../common.js';
 import { formatBytes, type Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
+import { leaseForReading } from '../reading.js';
 
 interface DuOptions extends CommonOptions {
   part?: string;
@@ -36,10 +37,16 @@ async function du(o: DuOptions, ctx: CliContext, out: Output): Promise<number> {
   const t = spoolTarget(o, ctx.config(o), out);
   const parts: PartUsage[] = [];
   for (const part of partsOf(t, o.part)) {
-    const gens = completeGenerations(t, part).map((g) => g.name);
-    const u = partUsage(part, gens, (g) => openManifest(t, part, g));
-    for (const bad of u.unreadable) out.error(`${bad.message}: left out of the numbers`);
-    parts.push(u);
+    // a lease on every generation counted: a prune running meanwhile keeps them all
+    const reading = leaseForReading(t.spool, t.host, part, completeGenerations(t, part), out);
+    try {
+      const paths = new Map(reading.present.map((g) => [g.name, g.path]));
+      const u = partUsage(part, reading.present.map((g) => g.name), (g) => openManifest(t, part, g), (g) => paths.get(g)!);
+      for (const bad of u.unreadable) out.error(`${bad.message}: left out of the numbers`);
+      parts.push(u);
+    } finally {
+      reading.release();
+    }
   }
   const hostTotal = parts.reduce((s, p) => s + p.total, 0);
   if (o.json) {

@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { displayPath, parseDisplayPath } from '../../paths/escape.js';
 import { lookup, versionChange, type Change } from '../../inspect/history.js';
-import { completeGenerations, isoNs, openManifest, partsOf } from '../../inspect/manifests.js';
+import { completeGenerations, currentIno, inodeNumbers, isoNs, openManifest, partsOf, type Target } from '../../inspect/manifests.js';
+import type { Generation } from '../../spool/names.js';
+import { leaseForReading } from '../reading.js';
 import type { ManifestEntry } from '../../manifest/format.js';
 import { addCommon, spoolTarget, type CommonOptions } from '../common.js';
 import type { Output } from '../../ui/output.js';
@@ -27,6 +29,7 @@ happened since the generation before, and the XXH64 content hash where recorded:
   changed   a new inode with other content
   metadata  the same content, other mode, owner or mtime (a new inode, as any change makes)
   rewritten a new inode, content and metadata the same (written again: link limit, resume)
+  carried   the source could not be read in that run: the version of an earlier generation
 Exit codes: 0 done; 1 bad usage, or PATH is in no complete generation; 2 a manifest is missing
 or damaged (the other generations are still listed).
 
@@ -36,7 +39,7 @@ Examples:
   ).action(async (p: string, o: HistoryOptions) => ctx.run(o, (out) => history(p, o, ctx, out)));
 }
 
-const WORD: Record<Change, string> = { new: 'new', same: 'same', content: 'changed', metadata: 'metadata', rewritten: 'rewritten' };
+const WORD: Record<Change, string> = { new: 'new', same: 'same', content: 'changed', metadata: 'metadata', rewritten: 'rewritten', carried: 'carried' };
 
 async function history(pathText: string, o: HistoryOptions, ctx: CliContext, out: Output): Promise<number> {
   if (!o.part) throw new UsageError('history needs --part NAME', { hint: 'see `hardsnap list` for the parts' });
@@ -48,15 +51,28 @@ async function history(pathText: string, o: HistoryOptions, ctx: CliContext, out
   }
   const t = spoolTarget(o, ctx.config(o), out);
   const [part] = partsOf(t, o.part) as [string];
+  // a lease on every generation looked at: a prune running meanwhile keeps them all
+  const reading = leaseForReading(t.spool, t.host, part, completeGenerations(t, part), out);
+  try {
+    return historyLeased(reading.present, path, part, t, o, out);
+  } finally {
+    reading.release();
+  }
+}
+
+function historyLeased(gens: Generation[], path: Buffer, part: string, t: Target, o: HistoryOptions, out: Output): number {
   const rows: Record<string, unknown>[] = [];
   let prev: ManifestEntry | undefined;
   let failed = 0;
-  for (const g of completeGenerations(t, part)) {
+  for (const g of gens) {
     let e: ManifestEntry | undefined;
     try {
       const m = openManifest(t, part, g.name);
       try {
         e = lookup(m, path);
+        // a spool copied to another disk since: the number the file has now, so that versions
+        // on both sides of the move compare
+        if (e && e.type !== 'dir' && inodeNumbers(m, g.path) === 'moved') e = { ...e, ino: currentIno(g.path, path) };
       } finally {
         m.close();
       }

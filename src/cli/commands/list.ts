@@ -1,12 +1,11 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { hostDir, listGenerations, listParts, partDir } from '../../spool/layout.js';
+import { hostDir, listGenerations, listParts, partDir, requireHostDir } from '../../spool/layout.js';
 import { readPins } from '../../retention/pins.js';
-import { holderBuilds, liveHolder } from '../../spool/lock.js';
+import { holderBuilds, liveLockHolder } from '../../spool/lock.js';
 import { addCommon, spoolTarget, type CommonOptions } from '../common.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
-import fs from 'node:fs';
 
 interface ListOptions extends CommonOptions {
   part?: string;
@@ -28,12 +27,12 @@ Examples:
 async function list(o: ListOptions, ctx: CliContext, out: Output): Promise<number> {
   const cfg = ctx.config(o);
   const { spool, host } = spoolTarget(o, cfg, out);
-  if (!fs.existsSync(hostDir(spool, host))) throw new UsageError(`no backups of host '${host}' in the spool ${spool}`, { hint: 'check --spool and --host' });
+  requireHostDir(spool, host);
   const parts = o.part ? [o.part] : listParts(spool, host);
   if (o.part && !listParts(spool, host).includes(o.part)) throw new UsageError(`no part '${o.part}' for host '${host}' in ${spool}`);
   const pins = new Map(parts.map((p) => [p, readPins(partDir(spool, host, p))]));
   // a partial is the live lock holder's work in progress, or what an interrupted run left
-  const holder = liveHolder(hostDir(spool, host));
+  const holder = liveLockHolder(hostDir(spool, host));
   const rows = parts.flatMap((p) => listGenerations(spool, host, p)).map((g) => ({
     ...g, pinned: pins.get(g.part)!.has(g.name),
     state: g.complete ? 'complete' : holderBuilds(holder, g.part) ? 'in-progress' : 'interrupted',

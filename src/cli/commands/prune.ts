@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { now } from '../../time/now.js';
 import { parseDuration } from '../../time/duration.js';
 import { runPrune, type PartPrune } from '../../retention/prune.js';
+import { describeLeftovers } from '../../retention/trash.js';
+import { displayPath } from '../../paths/escape.js';
 import type { Output } from '../../ui/output.js';
 import { addCommon, collect, spoolTarget, type CommonOptions } from '../common.js';
 import type { CliContext } from '../context.js';
@@ -51,15 +53,24 @@ async function prune(o: PruneCliOptions, ctx: CliContext, out: Output): Promise<
       waitMs: wait === undefined || wait === false ? 0 : wait === true ? Number.POSITIVE_INFINITY : parseDuration(wait, '--wait'),
       command: ['hardsnap', ...process.argv.slice(2)].join(' '),
     },
-    { onNote: (m) => out.note(m), onRemoved: (p, g) => out.note(`${p}: removed ${g}`) },
+    { onNote: (m) => out.note(m), onWarn: (m) => out.warn(m), onRemoved: (p, g) => out.note(`${p}: removed ${g}`) },
   );
   printPrune(result, Boolean(o.dryRun), out);
   return 0;
 }
 
+/** What prune could not delete: warnings, even under cron (an admin must act: chattr -i, umount). */
+export function warnLeftovers(result: PartPrune[], out: Output): void {
+  for (const r of result) for (const line of describeLeftovers(r.part, r.leftovers)) out.warn(line);
+}
+
 export function printPrune(result: PartPrune[], dryRun: boolean, out: Output): void {
+  warnLeftovers(result, out);
   if (out.opts.json) {
-    out.json(result);
+    out.json(result.map((r) => ({
+      ...r,
+      leftovers: r.leftovers.map((l) => ({ path: displayPath(l.path), code: l.code, why: l.why, hint: l.hint, ...(l.notMoved ? { notMoved: true } : {}) })),
+    })));
     return;
   }
   if (dryRun) {

@@ -1,16 +1,18 @@
-import fs from 'node:fs';
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { ProblemReport, SHOWN_ERRORS } from '../../ui/problem-report.js';
 import { displayPath, joinRel } from '../../paths/escape.js';
-import { hostDir, listGenerations, listParts, partDir } from '../../spool/layout.js';
+import { listGenerations, listParts, partDir, requireHostDir } from '../../spool/layout.js';
 import { now } from '../../time/now.js';
 import { parseWhen, type When } from '../../time/when.js';
 import { chooseAll, chooseGeneration } from '../../restore/select.js';
 import { restore, type RestorePartChoice, type RestoreResult } from '../../restore/restore.js';
+import type { Replacement } from '../../restore/target.js';
 import { formatBytes, type Output } from '../../ui/output.js';
 import { addCommon, spoolTarget, type CommonOptions } from '../common.js';
+import { ProblemReport, SHOWN_ERRORS } from '../../ui/problem-report.js';
 import type { CliContext } from '../context.js';
+import { GenerationGoneError } from '../../spool/leases.js';
+import { leaseForReading, presenceCheck } from '../reading.js';
 
 interface RestoreCliOptions extends CommonOptions {
   part?: string;
@@ -32,8 +34,8 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--at <when>', 'a generation name, a date (end of that day, UTC), a date-time (UTC unless it has an offset) or an age (36h, 3d); default: the newest complete generation')
       .option('--path <sub>', "only this file or directory of the part (relative to its root, escaped as 'diff' and 'history' print it: \\\\ and \\xHH); lands at DIR/SUB")
       .option('--to <dir>', 'the target directory (created when missing; must be empty unless --force)')
-      .option('--force', 'restore into a non-empty DIR, replacing only the restored paths (symlinks in the way are removed, never followed)')
-      .option('-n, --dry-run', 'list what would be written, write nothing')
+      .option('--force', 'restore into a non-empty DIR, replacing only the restored paths: a file or symlink in the way is removed (a symlink never followed), a directory in the way of a non-directory is moved aside to NAME.hardsnap-aside-<UTC time>, never deleted')
+      .option('-n, --dry-run', 'list what would be written, and under --force what would be moved aside or replaced; write nothing')
       .addHelpText('after', `
 Exit codes: 0 all restored; 1 bad usage or input (no generation at or before WHEN, unknown part,
 bad --path, DIR not empty without --force); 2 failed; 23 some entries not restored (listed on
@@ -57,7 +59,7 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
   const cfg = ctx.config(o);
   const { spool, host } = spoolTarget(o, cfg, out);
   const when: When | undefined = o.at !== undefined ? parseWhen(o.at, now(), '--at') : undefined;
-  if (!fs.existsSync(hostDir(spool, host))) throw new UsageError(`no backups of host '${host}' in the spool ${spool}`, { hint: 'check --spool and --host' });
+  requireHostDir(spool, host);
   const known = listParts(spool, host);
   let parts: RestorePartChoice[];
   let chosen: string;
@@ -77,10 +79,52 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
   for (const p of parts) {
     if (p.substituted) out.warn(`part '${p.part}' has no generation ${chosen}: restoring its newest complete one before it, ${p.generation!.name}`);
   }
+  // leases: a prune running meanwhile keeps what is being restored
+  const readings = parts.filter((p) => p.generation).map((p) => leaseForReading(spool, host, p.part, [p.generation!], out));
+  try {
+    for (const rd of readings) {
+      for (const g of rd.gone) throw new GenerationGoneError(g.part, g.name, 'nothing was restored');
+    }
+    for (const p of parts) if (p.generation) p.assertPresent = presenceCheck(p.generation, 'the restore stopped; the target holds what was restored until then');
+    return restoreParts(o, spool, host, parts, chosen, out);
+  } finally {
+    for (const rd of readings) rd.release();
+  }
+}
+
+/** What was (or would be) in the way, as restore --dry-run lists it and --json reports it. */
+interface Replaced {
+  part: string;
+  path: string;
+  action: Replacement['action'];
+  found: Replacement['found'];
+  aside?: string;
+  target?: string;
+}
+
+function replacedOf(part: string, rel: Buffer, r: Replacement, all: boolean): Replaced {
+  const shown = (b: Buffer) => displayPath(all ? joinRel(Buffer.from(part), b) : b) || '.';
+  const slash = rel.lastIndexOf(0x2f);
+  const parent = slash < 0 ? Buffer.alloc(0) : rel.subarray(0, slash);
+  return {
+    part, path: shown(rel), action: r.action, found: r.found,
+    ...(r.aside ? { aside: shown(joinRel(parent, r.aside)) } : {}),
+    ...(r.target ? { target: displayPath(r.target) } : {}),
+  };
+}
+
+/** One line of the dry-run listing, after the entry it concerns. */
+function replacedLine(x: Replaced): string {
+  if (x.action === 'move-aside') return `would move aside: ${x.path}/ -> ${x.aside}/ (a directory in the target; nothing in it is deleted)`;
+  return `would replace: ${x.path} (${x.found === 'symlink' ? `a symlink${x.target !== undefined ? ` -> ${x.target}` : ''}, removed, not followed` : 'a file or special file, removed'})`;
+}
+
+function restoreParts(o: RestoreCliOptions, spool: string, host: string, parts: RestorePartChoice[], chosen: string, out: Output): number {
+  const replaced: Replaced[] = [];
   // the first few problems, one line each; every one with --verbose (or in --json)
   const report = new ProblemReport(out, { verbose: o.verbose, quiet: o.quiet, failed: 'not restored' });
   const r = restore(
-    { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to: o.to, sub: o.path, force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
+    { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to: o.to!, sub: o.path, force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
     {
       onNote: (m) => out.note(m),
       onWarn: (m) => out.warn(m),
@@ -88,10 +132,15 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
       onEntry: o.dryRun && !o.json
         ? (part, rel, e) => out.print(`${displayPath(o.all ? joinRel(Buffer.from(part), rel) : rel)}${e.type === 'dir' ? '/' : e.type === 'symlink' ? ` -> ${displayPath(e.target!)}` : ''}`)
         : undefined,
+      onReplace: (part, rel, x) => {
+        const item = replacedOf(part, rel, x, Boolean(o.all));
+        replaced.push(item);
+        if (o.dryRun && !o.json) out.print(replacedLine(item));
+      },
     },
   );
   const code = r.problems.length ? 23 : 0; // the closing count is the line below
-  if (o.json) out.json(toJson(r, chosen, code));
+  if (o.json) out.json({ ...(toJson(r, chosen, code) as object), replaced });
   else {
     for (const p of r.parts) {
       const s = p.stats;

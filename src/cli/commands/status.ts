@@ -63,7 +63,7 @@ async function status(o: StatusOptions, ctx: CliContext, out: Output): Promise<n
   if (o.allHosts) {
     if (o.host) throw new UsageError('--all-hosts and --host exclude each other');
     hosts = listHosts(spool).map((h) => collectHost(spool, h, t, maxAgeMs));
-    if (!hosts.length) hosts = [{ host: '*', lastRun: null, lastSkipped: null, parts: [], problem: `no hosts in the spool ${spool}` }];
+    if (!hosts.length) hosts = [{ host: '*', lastRun: null, lastSkipped: null, parts: [], warnings: [], problem: `no hosts in the spool ${spool}` }];
   } else {
     const { host } = resolveTarget(o, cfg);
     hosts = [collectHost(spool, host, t, maxAgeMs, (cfg.parts ?? []).map((p) => p.name))];

@@ -10,6 +10,8 @@ import { addCommon, spoolTarget, type CommonOptions } from '../common.js';
 import { formatBytes, type Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 import type { Generation } from '../../spool/names.js';
+import { GenerationGoneError } from '../../spool/leases.js';
+import { leaseForReading, presenceCheck } from '../reading.js';
 
 interface VerifyCliOptions extends CommonOptions {
   part?: string;
@@ -73,28 +75,51 @@ async function verify(o: VerifyCliOptions, ctx: CliContext, out: Output): Promis
   let hashes = new Map<number, string>();
   for (const g of targets) {
     if (results.length && results[results.length - 1]!.part !== g.part) hashes = new Map();
-    const r: Checked = { part: g.part, generation: g.name, entries: 0, hashed: 0, problems: [] };
-    results.push(r);
-    const report = (p: VerifyProblem) => {
-      const path = p.path.length ? displayPath(p.path) : '.';
-      r.problems.push({ kind: p.kind, path, message: p.message });
-      if (!o.json) out.print(`${g.part} ${g.name} ${path}: ${p.message}`);
-    };
-    let m;
+    // a lease, so that a prune running meanwhile keeps what is being verified
+    const reading = leaseForReading(t.spool, t.host, g.part, [g], out);
     try {
-      m = openManifest(t, g.part, g.name);
-    } catch (err) {
-      report({ kind: 'manifest', path: Buffer.alloc(0), message: (err as Error).message });
-      continue;
-    }
-    try {
-      const v = new GenerationVerifier(m, { deep: Boolean(o.deep), owners: isRoot(), hashes }, report);
-      v.run(g.path);
-      r.entries = v.stats.entries;
-      r.hashed = v.stats.hashed;
-      bytes += v.stats.bytesHashed;
+      if (reading.gone.length) {
+        out.warn(`${g.part} ${g.name}: pruned before it could be verified: skipped`);
+        continue;
+      }
+      const r: Checked = { part: g.part, generation: g.name, entries: 0, hashed: 0, problems: [] };
+      const report = (p: VerifyProblem) => {
+        const path = p.path.length ? displayPath(p.path) : '.';
+        r.problems.push({ kind: p.kind, path, message: p.message });
+        if (!o.json) out.print(`${g.part} ${g.name} ${path}: ${p.message}`);
+      };
+      const assertPresent = presenceCheck(g, 'verify of it stopped');
+      let m;
+      try {
+        m = openManifest(t, g.part, g.name);
+      } catch (err) {
+        try {
+          assertPresent();
+        } catch (gone) {
+          out.warn((gone as Error).message);
+          continue;
+        }
+        results.push(r);
+        report({ kind: 'manifest', path: Buffer.alloc(0), message: (err as Error).message });
+        continue;
+      }
+      try {
+        const v = new GenerationVerifier(m, { deep: Boolean(o.deep), owners: isRoot(), hashes, assertPresent }, report);
+        v.run(g.path);
+        if (v.inodeNote) out.note(`${g.part} ${g.name}: ${v.inodeNote}`);
+        r.entries = v.stats.entries;
+        r.hashed = v.stats.hashed;
+        bytes += v.stats.bytesHashed;
+        results.push(r);
+      } catch (err) {
+        // pruned under us (by something that did not see the lease): one line, not one per file
+        if (!(err instanceof GenerationGoneError)) throw err;
+        out.warn(err.message);
+      } finally {
+        m.close();
+      }
     } finally {
-      m.close();
+      reading.release();
     }
   }
   const problems = results.reduce((s, r) => s + r.problems.length, 0);

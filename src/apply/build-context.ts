@@ -1,0 +1,181 @@
+/**
+ * What the parts of a tree build share: the options, the counters, the one way to report a
+ * per-file problem, a fatal error, a decision (for --dry-run and --verbose), and how a manifest
+ * record is made. The coordinator (build-tree.ts) owns it and hands it to the collaborators
+ * (linker.ts, entry-writer.ts, content-links.ts, hard-links.ts, carry.ts).
+ */
+import { HardsnapError } from '../core/errors.js';
+import { displayPath, joinRel } from '../paths/escape.js';
+import { IO, ST, errnoName, hashHex } from '../fs/native.js';
+import type { Meta, SourceEntry } from '../fs/entry.js';
+import type { ManifestEntry } from '../manifest/format.js';
+import type { ManifestWriter } from '../manifest/writer.js';
+import type { Decision } from '../plan/decide.js';
+import type { ExcludeFilter } from '../plan/plan-dir.js';
+import type { DedupIndex } from './dedup-index.js';
+import type { PrevTree } from './prev-tree.js';
+import type { DirEntrySource } from './dir-entry-source.js';
+import { ClaimedInodes } from './claims.js';
+import type { BuildFindings, BuildStats, PlanOutcome, Problem } from './types.js';
+
+export interface BuildOptions {
+  part: string;
+  /** descriptor of the source root directory */
+  srcRootFd: number;
+  /** metadata of the source root (its extended attributes included) */
+  rootMeta: Meta & { dev: number };
+  /** descriptor of the new generation's root (the .partial directory); -1 in a dry run */
+  dstRootFd: number;
+  /** descriptor (O_PATH) of the previous generation's root, or -1 */
+  prevRootFd: number;
+  prev: PrevTree | null;
+  /**
+   * the previous manifest's inode numbers are the spool's (format 3, not copied to another disk
+   * since): a linked inode must also be the recorded one (a replaced file is not linked)
+   */
+  prevInodesCurrent: boolean;
+  /** the previous generation's name (what a carried entry is a version of) */
+  prevGeneration: string | null;
+  /** entries the previous generation carried itself, by escaped path: from which generation */
+  prevCarried?: ReadonlyMap<string, string>;
+  resume: boolean;
+  asRoot: boolean;
+  oneFileSystem: boolean;
+  excludes: ExcludeFilter;
+  /** directories never entered (dev:ino): the spool when it lies inside the source */
+  skipDirs: Map<string, string>;
+  manifest: ManifestWriter | null;
+  dryRun: boolean;
+  /** read, record, compare and write extended attributes and ACLs (off: --no-xattrs) */
+  xattrs: boolean;
+  /**
+   * the previous manifest's attributes can be trusted for an entry whose ctime is unchanged
+   * (format 3, written with attributes on); otherwise every entry's attributes are read
+   */
+  prevXattrsTrusted: boolean;
+  /**
+   * the scan reads the attributes of regular files whose ctime (seconds) is at or after this
+   * (changed since about when the previous generation's scan began; -Infinity: all)
+   */
+  xattrCtimeMin: number;
+  /** content index: new or changed files identical to one in it are linked, not written */
+  dedup?: DedupIndex | null;
+  /** compare bytes before a content link (docs/CONTENT.md) */
+  dedupVerify?: boolean;
+  /** decide "unchanged" by content hash (reads the source of every unchanged-looking file) */
+  checksum?: boolean;
+  /** watch mode: entries of directories the journal knows are unchanged (src/watch/unchanged-dirs.ts) */
+  unchangedDirs?: DirEntrySource | null;
+  onProblem(p: Problem): void;
+  onNote(message: string): void;
+  /** what the user must hear about even under cron, once per run (not per file) */
+  onWarn?(message: string): void;
+  /**
+   * each entry's decision (dry runs print it; --verbose itemizes it), before it is carried out;
+   * for a file to copy, once a content link was tried, and for a further name of a source inode,
+   * once it is linked, so that `how` says what was done instead of a copy
+   */
+  onPlan?(rel: Buffer, d: Decision, e: Meta, how?: PlanOutcome): void;
+  onProgress?(s: BuildStats): void;
+  /**
+   * the run was asked to stop (a signal): no new job is started, those in flight finish, every
+   * descriptor is closed, and run() throws the signal's reason; the partial tree stays to resume
+   */
+  signal?: AbortSignal;
+}
+
+export function newStats(): BuildStats {
+  return {
+    entries: 0, dirs: 0, files: 0, symlinks: 0, specials: 0, linked: 0, copied: 0,
+    bytesWritten: 0, bytesLinked: 0, reused: 0, emlinkCopies: 0, prevMissing: 0, unstable: 0,
+    excluded: 0, problems: 0, vanished: 0, dedupLinked: 0, dedupBytes: 0, dedupMismatches: 0,
+    hashedFiles: 0, hashedBytes: 0, checksumChanged: 0, drifted: 0, splitLinks: 0, carried: 0, xattrReads: 0,
+  };
+}
+
+/** How many carried entries the manifest footer names (the count is always exact). */
+const CARRIED_LISTED = 1000;
+
+export class BuildContext {
+  readonly stats = newStats();
+  readonly findings: BuildFindings = { driftFirst: null, xattrsRefused: [], carried: [] };
+  /** the spool inodes this generation uses (claims.ts) */
+  readonly claims = new ClaimedInodes();
+  private refusedMask = 0;
+
+  constructor(readonly o: BuildOptions) {}
+
+  /** A per-file problem: recorded and reported, the run goes on (exit 23). */
+  problem(rel: Buffer, code: string, what: string, whole = false): void {
+    if (code === 'ENOENT') return this.vanished(rel);
+    this.stats.problems++;
+    this.o.onProblem({ part: this.o.part, path: rel, code, message: whole ? what : `${what}: ${code}`, severity: 'error' });
+  }
+
+  vanished(rel: Buffer): void {
+    this.stats.vanished++;
+    this.o.onProblem({ part: this.o.part, path: rel, code: 'ENOENT', message: 'vanished during the run', severity: 'vanished' });
+  }
+
+  /** A failure that makes the generation untrustworthy: the run stops (exit 2). */
+  fatal(rel: Buffer, rc: number, what: string): never {
+    const code = errnoName(rc);
+    const hint = code === 'ENOSPC' ? 'the spool is full: free space (prune) and run again; the next run resumes'
+      : code === 'EDQUOT' ? 'the spool quota is exhausted' : undefined;
+    throw new HardsnapError(code, `${what}: ${code} (part '${this.o.part}', ${JSON.stringify(displayPath(rel))})`, {
+      exit: 2, path: displayPath(rel), hint,
+    });
+  }
+
+  plan(dirRel: Buffer, e: SourceEntry, d: Decision, how?: PlanOutcome): void {
+    if (this.o.onPlan) this.o.onPlan(joinRel(dirRel, e.name), d, e, how);
+  }
+
+  /** An unchanged entry whose previous inode drifted: counted, the first one kept for the report. */
+  drift(rel: Buffer): void {
+    this.stats.drifted++;
+    this.findings.driftFirst ??= displayPath(rel);
+  }
+
+  /** Namespaces the spool refused (setmeta's and copy's mask): reported once each per run. */
+  refused(mask: number, names: (mask: number) => string[]): void {
+    const fresh = mask & ~this.refusedMask;
+    if (!fresh) return;
+    this.refusedMask |= fresh;
+    for (const ns of names(fresh)) {
+      this.findings.xattrsRefused.push(ns);
+      (this.o.onWarn ?? this.o.onNote)(`${this.o.part}: the spool's file system refused ${ns}.* extended attributes: they are kept in the manifest only (restore applies them)`);
+    }
+  }
+
+  /** A carried entry (the source could not give it): counted, listed, reported (exit 23). */
+  carried(rel: Buffer, from: string, code: string, what: string): void {
+    this.stats.carried++;
+    if (this.findings.carried.length < CARRIED_LISTED) this.findings.carried.push({ path: displayPath(rel), from, code });
+    this.problem(rel, code, `${what}: ${code}; kept its previous version (from ${from})`, true);
+  }
+
+  /**
+   * The source's XXH64 from a hashat() of it (rc, io), when it is still the file that was scanned
+   * (same size and mtime while it was read); else null. Counted.
+   */
+  hashed(e: Meta, io: Float64Array, rc: number): string | null {
+    if (rc !== 0) return null;
+    this.stats.hashedFiles++;
+    this.stats.hashedBytes += io[IO.BYTES]!;
+    const s = IO.STAT;
+    const same = io[IO.CHANGED] === 0 && io[s + ST.SIZE] === e.size && io[s + ST.MTIME] === e.mtimeSec &&
+      io[s + ST.MTIME_NS] === e.mtimeNsec;
+    return same ? hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) : null;
+  }
+
+  /** A manifest record of `m` as it is in the generation (inode `ino`). */
+  record(name: Buffer, m: Meta & { ctimeSec?: number; ctimeNsec?: number }, ino: number, flags: number, hash: string | null): ManifestEntry {
+    return {
+      name, type: m.type, mode: m.mode, uid: m.uid, gid: m.gid, size: m.type === 'dir' ? 0 : m.size,
+      mtimeSec: m.mtimeSec, mtimeNsec: m.mtimeNsec, rdev: m.rdev, target: m.target,
+      flags, linkGroup: 0, ino, hash, ctimeSec: m.ctimeSec ?? 0, ctimeNsec: m.ctimeNsec ?? 0,
+      xattrs: this.o.xattrs ? m.xattrs : null,
+    };
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Content deduplication (docs/CONTENT.md): a new or changed file identical to one already in
+ * the spool (an older generation's: renamed, moved, restored from a backup) is hard-linked to
+ * it instead of written. Only files with a candidate in the content index (same size, mtime,
+ * mode, owner and attributes) are hashed, so nothing is read that would be thrown away; the
+ * bytes are compared before linking (--dedup-verify, the default). A candidate whose inode this
+ * generation already uses is never taken: two separate source files stay two inodes.
+ *
+ * Two ways in: linkNow() on this thread (for the first name of a source hard link, whose
+ * group is settled in order), linkLater() with the hashing and comparing on the pool while the
+ * walk goes on. Both try candidates the same way (attempt()).
+ */
+import { joinRel } from '../paths/escape.js';
+import type { SourceEntry } from '../fs/entry.js';
+import { ST, errnoName, sys } from '../fs/native.js';
+import { sameContent, sameness, type Sameness } from '../fs/compare.js';
+import type { ManifestEntry } from '../manifest/format.js';
+import type { Decision } from '../plan/decide.js';
+import type { BuildContext } from './build-context.js';
+import type { Candidate, DedupIndex } from './dedup-index.js';
+import type { EntryWriter } from './entry-writer.js';
+import type { Frame } from './frame.js';
+import type { JobPool } from './jobs.js';
+
+type Attempt = 'linked' | 'EMLINK' | 'no';
+
+export class ContentLinker {
+  private readonly io = new Float64Array(sys.IO_FIELDS);
+  private readonly st = new Float64Array(sys.STAT_FIELDS);
+
+  constructor(
+    private readonly ctx: BuildContext,
+    private readonly pool: JobPool,
+    private readonly writer: EntryWriter,
+    private readonly index: DedupIndex,
+  ) {}
+
+  /** Files in the content index this new or changed file may be linked to (none in a dry run). */
+  candidates(e: SourceEntry): Candidate[] {
+    return this.ctx.o.dryRun || e.type !== 'file' ? [] : this.index.candidates(e);
+  }
+
+  /** Links e to an identical file, on this thread; null when none could be (the caller copies). */
+  linkNow(f: Frame, e: SourceEntry, knownHash: string | null = null): ManifestEntry | null {
+    const cands = this.candidates(e);
+    if (!cands.length) return null;
+    const hash = knownHash ?? this.ctx.hashed(e, this.io, sys.hashat(f.src, e.name, this.io));
+    if (!hash) return null;
+    let emlink = false;
+    for (const c of this.matching(cands, hash)) {
+      const rel = this.index.relPath(c);
+      const same = this.ctx.o.dedupVerify ? sameContent(f.src, e.name, this.index.rootFd(c), rel) : undefined;
+      const r = this.attempt(f, e, c, rel, hash, same);
+      if (r === 'linked') return this.linked(e, hash);
+      emlink ||= r === 'EMLINK';
+    }
+    // the copy that follows is the link base for the next ones
+    if (emlink) this.ctx.stats.emlinkCopies++;
+    return null;
+  }
+
+  /**
+   * linkNow() with the hashing and the byte comparison on the pool, then the link, or the copy
+   * started; its record lands at f.out[at]. Holds a slot and the frame open throughout: its
+   * descriptors stay valid.
+   */
+  async linkLater(f: Frame, e: SourceEntry, d: Decision, cands: Candidate[], at: number, knownHash: string | null): Promise<void> {
+    const pool = this.pool;
+    pool.hold(f);
+    try {
+      const io = new Float64Array(sys.IO_FIELDS);
+      const hash = knownHash ?? this.ctx.hashed(e, io, await pool.track(sys.hashatAsync(f.src, e.name, io)));
+      let m: ManifestEntry | null = null;
+      let emlink = false;
+      for (const c of hash ? this.matching(cands, hash) : []) {
+        if (pool.failed) return;
+        const rel = this.index.relPath(c);
+        const same = this.ctx.o.dedupVerify ? sameness(await pool.track(sys.sameContentAsync(f.src, e.name, this.index.rootFd(c), rel))) : undefined;
+        if (pool.failed) return;
+        const r = this.attempt(f, e, c, rel, hash!, same);
+        if (r === 'linked') {
+          m = this.linked(e, hash!);
+          break;
+        }
+        emlink ||= r === 'EMLINK';
+      }
+      if (pool.failed) return;
+      if (emlink && !m) this.ctx.stats.emlinkCopies++;
+      this.ctx.plan(f.rel, e, d, m ? { via: 'content' } : undefined);
+      if (m) f.out[at] = m;
+      else this.writer.startCopy(f, e, at);
+    } catch (err) {
+      pool.fail(err);
+    } finally {
+      pool.release(f);
+    }
+  }
+
+  /** The candidates whose recorded hash is the source's */
+  private matching(cands: Candidate[], hash: string): Candidate[] {
+    return cands.filter((c) => this.index.sameHash(c.hash, hash));
+  }
+
+  private linked(e: SourceEntry, hash: string): ManifestEntry {
+    this.ctx.stats.dedupLinked++;
+    this.ctx.stats.dedupBytes += e.size;
+    return this.ctx.record(e.name, e, this.st[ST.INO]!, 0, hash);
+  }
+
+  /**
+   * Links one candidate (at rel below its root) whose hash matched; `same` is the byte
+   * comparison's result (undefined: not asked, --no-dedup-verify). this.st holds the new link's
+   * stat when it says 'linked'.
+   */
+  private attempt(f: Frame, e: SourceEntry, c: Candidate, rel: Buffer, hash: string, same: Sameness | undefined): Attempt {
+    const ix = this.index;
+    const ctx = this.ctx;
+    if (same !== undefined) {
+      if (same === false) {
+        ctx.stats.dedupMismatches++;
+        ctx.o.onNote(`${ctx.o.part}: ${joinRel(f.rel, e.name).toString()} has the size, metadata and XXH64 (${hash}) of ${ix.rootLabel(c)}/${rel.toString()} but different bytes: written, not linked`);
+      }
+      if (same !== true) return 'no';
+    }
+    let rc = sys.linkat(ix.rootFd(c), rel, f.dst, e.name);
+    if (rc === -17 /* EEXIST */ && ctx.o.resume) {
+      sys.unlinkat(f.dst, e.name, 0);
+      rc = sys.linkat(ix.rootFd(c), rel, f.dst, e.name);
+    }
+    if (rc < 0) {
+      const code = errnoName(rc);
+      if (code === 'EMLINK' || code === 'ENOENT' || code === 'EXDEV' || code === 'EPERM') ix.forget(c);
+      return code === 'EMLINK' ? 'EMLINK' : 'no';
+    }
+    // the inode linked must show exactly the source's metadata (the manifest's inode number
+    // is not required to match: a spool copied to another disk keeps its manifests), and be
+    // no other name's in this generation
+    const st = this.st;
+    const ok = sys.fstatat(f.dst, e.name, st, 1) === 0 && (st[ST.MODE]! & 0o170000) === 0o100000 &&
+      st[ST.SIZE] === e.size && st[ST.MTIME] === e.mtimeSec && st[ST.MTIME_NS] === e.mtimeNsec &&
+      (st[ST.MODE]! & 0o7777) === e.mode && (!ctx.o.asRoot || (st[ST.UID] === e.uid && st[ST.GID] === e.gid));
+    if (!ok || !ctx.claims.claim(st[ST.INO]!)) {
+      sys.unlinkat(f.dst, e.name, 0);
+      ix.forget(c);
+      return 'no';
+    }
+    return 'linked';
+  }
+}

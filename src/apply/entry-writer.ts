@@ -1,0 +1,259 @@
+/**
+ * Making new inodes in the generation: a copy of a source file (on the pool, or on this thread
+ * when its first attempt came back unusual), a symlink, FIFO, socket or device node, a
+ * directory, and their metadata: owner, mode, extended attributes and ACLs (where the spool
+ * accepts them; the manifest holds them either way), then the mtime. Never writes into an inode
+ * that exists: copies are created O_EXCL.
+ */
+import { joinRel } from '../paths/escape.js';
+import { MODE_BITS, parseScan, type Meta, type SourceEntry } from '../fs/entry.js';
+import {
+  COPY, IO, META_STAGE, SETMETA, ST, STAGE, errnoName, hashHex, refusedNamespaces, splitStaged, sys,
+} from '../fs/native.js';
+import { FLAG, type ManifestEntry } from '../manifest/format.js';
+import type { Decision } from '../plan/decide.js';
+import { removeChildAt } from './remove-tree.js';
+import type { BuildContext } from './build-context.js';
+import type { ContentLinker } from './content-links.js';
+import type { Carrier } from './carry.js';
+import type { Frame } from './frame.js';
+import type { JobPool } from './jobs.js';
+
+const COPY_ATTEMPTS = 3;
+const EEXIST = -17;
+
+export class EntryWriter {
+  private readonly io = new Float64Array(sys.IO_FIELDS);
+  private readonly st = new Float64Array(sys.STAT_FIELDS);
+  /** set by the coordinator once they exist (they refer to each other) */
+  content: ContentLinker | null = null;
+  carrier: Carrier | null = null;
+
+  constructor(private readonly ctx: BuildContext, private readonly pool: JobPool) {}
+
+  /** setmeta's `what` for an entry of this type with these attributes */
+  metaBits(m: Meta): number {
+    const o = this.ctx.o;
+    return (o.asRoot ? SETMETA.OWNER : 0) | (m.type === 'symlink' ? 0 : SETMETA.MODE) | SETMETA.TIMES |
+      (o.xattrs && m.xattrs ? SETMETA.XATTRS : 0);
+  }
+
+  private copyFlags(e: Meta): number {
+    const o = this.ctx.o;
+    return (o.asRoot ? COPY.OWNER : 0) | COPY.MODE_TIMES | (o.xattrs && e.xattrs ? COPY.XATTRS : 0);
+  }
+
+  /**
+   * Reads an entry's extended attributes when the scan did not (and its previous record could
+   * not tell them); false when they cannot be read (reported, the caller keeps what it can).
+   */
+  ensureXattrs(f: Frame, e: SourceEntry): boolean {
+    if (!this.ctx.o.xattrs || e.xattrsRead || f.src < 0) return true;
+    const r = sys.getxattrs(f.src, e.name);
+    this.ctx.stats.xattrReads++;
+    if (typeof r === 'number') {
+      e.xattrErr = -r;
+      return false;
+    }
+    e.xattrs = r.length ? r : null;
+    e.xattrsRead = true;
+    return true;
+  }
+
+  /** Creates a new inode for a non-directory entry; null when it could not be (reported). */
+  materialize(f: Frame, e: SourceEntry, d: Decision, dedup = true): ManifestEntry | null {
+    switch (d.action) {
+      case 'copy':
+        return (dedup ? this.content?.linkNow(f, e) ?? null : null) ?? this.copy(f, e);
+      case 'symlink':
+        return this.special(f, e, () => sys.symlinkat(e.target!, f.dst, e.name));
+      case 'mknod':
+        return this.special(f, e, () => sys.mknodat(f.dst, e.name, MODE_BITS[e.type] | 0o600, e.type === 'char' || e.type === 'block' ? e.rdev : 0));
+      case 'record':
+        this.ctx.problem(joinRel(f.rel, e.name), 'EPERM', `${e.type} device not created (only root can): recorded in the manifest`, true);
+        return this.ctx.record(e.name, e, 0, FLAG.ABSENT, null);
+      default:
+        return null;
+    }
+  }
+
+  /**
+   * A fresh inode for an entry whose link was refused (the previous inode drifted, is full, is
+   * gone, or belongs to another name of this generation): no content link (the previous inode
+   * was the best candidate).
+   */
+  fresh(f: Frame, e: SourceEntry, reason: string): ManifestEntry | null {
+    if (!this.ensureXattrs(f, e)) {
+      this.ctx.problem(joinRel(f.rel, e.name), errnoName(e.xattrErr), 'cannot read its extended attributes');
+      return null;
+    }
+    const action = e.type === 'file' ? 'copy' : e.type === 'symlink' ? 'symlink' : (e.type === 'char' || e.type === 'block') && !this.ctx.o.asRoot ? 'record' : 'mknod';
+    return this.materialize(f, e, { action, reason }, false);
+  }
+
+  /** Copies a new or changed file on the pool; unusual outcomes are redone on this thread. */
+  startCopy(f: Frame, e: SourceEntry, at: number): void {
+    const io = new Float64Array(sys.IO_FIELDS);
+    io[IO.FLAGS] = this.copyFlags(e);
+    this.pool.run(f, sys.copyAsync(f.src, e.name, f.dst, e.name, io, this.ctx.o.xattrs ? e.xattrs : null), (rc) => {
+      if (rc === 0 && io[IO.CHANGED] !== 1) {
+        f.out[at] = this.copied(f, e, io, false);
+        return;
+      }
+      if (rc === 0) sys.unlinkat(f.dst, e.name, 0);
+      f.out[at] = this.copy(f, e);
+    });
+  }
+
+  private copied(f: Frame, e: SourceEntry, io: Float64Array, changed: boolean): ManifestEntry {
+    const s = IO.STAT;
+    const meta: Meta = {
+      type: 'file', mode: io[s + ST.MODE]! & 0o7777, uid: io[s + ST.UID]!, gid: io[s + ST.GID]!,
+      size: io[IO.BYTES]!, mtimeSec: io[s + ST.MTIME]!, mtimeNsec: io[s + ST.MTIME_NS]!, rdev: 0, target: null, xattrs: e.xattrs,
+    };
+    const stats = this.ctx.stats;
+    stats.copied++;
+    stats.bytesWritten += io[IO.BYTES]!;
+    if (io[IO.XREFUSED]) this.ctx.refused(io[IO.XREFUSED]!, refusedNamespaces);
+    // the scan's ctime, not the copy's: the attributes recorded are the scan's, and a change in
+    // between must make the next run read them again
+    return this.ctx.record(e.name, { ...meta, ctimeSec: e.ctimeSec, ctimeNsec: e.ctimeNsec }, io[IO.NEW_INO]!, changed ? FLAG.UNSTABLE : 0,
+      hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!));
+  }
+
+  /** Copies a file on this thread, retrying a copy the source changed under; null when it could not be (reported). */
+  copy(f: Frame, e: SourceEntry): ManifestEntry | null {
+    const io = this.io;
+    const ctx = this.ctx;
+    const rel = () => joinRel(f.rel, e.name);
+    for (let attempt = 1; ; attempt++) {
+      io[IO.FLAGS] = this.copyFlags(e);
+      const rc = sys.copy(f.src, e.name, f.dst, e.name, io, ctx.o.xattrs ? e.xattrs : null);
+      if (rc === 0) {
+        const changed = io[IO.CHANGED] === 1;
+        if (changed && attempt < COPY_ATTEMPTS) {
+          sys.unlinkat(f.dst, e.name, 0);
+          continue;
+        }
+        if (changed) {
+          ctx.stats.unstable++;
+          ctx.problem(rel(), 'ECHANGED', `changed while it was read (${COPY_ATTEMPTS} attempts): the copy may be inconsistent and will be copied again next run`, true);
+        }
+        return this.copied(f, e, io, changed);
+      }
+      const { stage, code } = splitStaged(rc);
+      if (stage === STAGE.OPEN_DST && code === 'EEXIST' && ctx.o.resume && attempt === 1) {
+        const kept = this.reuseCopy(f, e);
+        if (kept) return kept;
+        removeChildAt(f.dst, e.name);
+        continue;
+      }
+      if (stage === STAGE.OPEN_SRC && code === 'ENOENT') {
+        ctx.vanished(rel());
+        return null;
+      }
+      if (stage === STAGE.NOT_REG || (stage === STAGE.OPEN_SRC && (code === 'ELOOP' || code === 'ENXIO'))) {
+        ctx.problem(rel(), 'ECHANGED', 'changed type between scan and copy (not followed, not opened for data); it will be backed up next run', true);
+        return null;
+      }
+      if (stage === STAGE.OPEN_SRC || stage === STAGE.READ) {
+        // the source cannot give it in this run: its previous version, when there is one
+        const what = stage === STAGE.READ ? 'read error' : 'cannot open';
+        if (this.carrier) return this.carrier.entry(f, e, code, what);
+        ctx.problem(rel(), code, what);
+        return null;
+      }
+      ctx.fatal(rel(), -(-rc & 0xffff), stage === STAGE.META ? 'cannot set metadata in the spool' : 'cannot write to the spool');
+    }
+  }
+
+  /** Resume: keeps a copy a killed run completed (the copy sets the mtime last). */
+  private reuseCopy(f: Frame, e: SourceEntry): ManifestEntry | null {
+    const st = this.st;
+    // attributes are not compared here: a file with attributes is simply copied again
+    if (e.xattrs && this.ctx.o.xattrs) return null;
+    if (sys.fstatat(f.dst, e.name, st, 1) !== 0) return null;
+    const ok = (st[ST.MODE]! & 0o170000) === 0o100000 && st[ST.NLINK] === 1 && st[ST.SIZE] === e.size &&
+      st[ST.MTIME] === e.mtimeSec && st[ST.MTIME_NS] === e.mtimeNsec && (st[ST.MODE]! & 0o7777) === e.mode &&
+      (!this.ctx.o.asRoot || (st[ST.UID] === e.uid && st[ST.GID] === e.gid));
+    if (!ok) return null;
+    const io = this.io;
+    if (sys.hashat(f.dst, e.name, io) !== 0) return null;
+    this.ctx.stats.reused++;
+    this.ctx.stats.copied++;
+    return this.ctx.record(e.name, e, st[ST.INO]!, 0, hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!));
+  }
+
+  /** Symlinks, FIFOs, sockets and devices: create, then owner, mode, attributes and mtime. */
+  special(f: Frame, e: SourceEntry, create: () => number): ManifestEntry | null {
+    let rc = create();
+    if (rc === EEXIST && this.ctx.o.resume) {
+      removeChildAt(f.dst, e.name);
+      rc = create();
+    }
+    if (rc < 0) this.ctx.fatal(joinRel(f.rel, e.name), rc, `cannot create ${e.type} in the spool`);
+    this.setMeta(f.dst, e.name, -1, e, `cannot set the metadata of a ${e.type} in the spool`, joinRel(f.rel, e.name));
+    rc = sys.fstatat(f.dst, e.name, this.st, 1);
+    this.ctx.stats.copied++;
+    return this.ctx.record(e.name, e, rc === 0 ? this.st[ST.INO]! : 0, 0, null);
+  }
+
+  /** Owner, mode, attributes and times of an inode this run made (dirfd/name, or fd). */
+  setMeta(dirfd: number, name: Buffer | string, fd: number, m: Meta, what: string, rel: Buffer): void {
+    const rc = sys.setmeta(dirfd, name, fd, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, this.metaBits(m), this.ctx.o.xattrs ? m.xattrs : null);
+    this.metaResult(rc, what, rel);
+  }
+
+  private metaResult(rc: number, what: string, rel: Buffer): void {
+    if (rc > 0) this.ctx.refused(rc, refusedNamespaces);
+    else if (rc < 0) {
+      const { stage } = splitStaged(rc);
+      this.ctx.fatal(rel, -(-rc & 0xffff), stage === META_STAGE.XATTRS ? `${what} (malformed attributes)` : what);
+    }
+  }
+
+  /** A directory's own metadata, after its children (on the pool). */
+  async dirMeta(f: Frame): Promise<void> {
+    const m = f.meta;
+    const rc = await this.pool.track(sys.setmetaAsync(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, this.metaBits(m),
+      this.ctx.o.xattrs ? m.xattrs : null));
+    this.metaResult(rc, 'cannot set the metadata of a directory in the spool', f.rel);
+  }
+
+  /**
+   * A directory that stays empty in the generation (not entered: it could not be opened and has
+   * no previous version, or it is another file system under --one-file-system) gets its own
+   * metadata now, rather than the 0700 and the run's time it was made with.
+   */
+  emptyDirMeta(parent: Frame, name: Buffer, m: Meta): void {
+    this.setMeta(parent.dst, name, -1, m, 'cannot set the metadata of a directory in the spool', joinRel(parent.rel, name));
+  }
+
+  /**
+   * Makes a directory in the spool; `first` is the result of a mkdirat already tried. On resume
+   * a directory a killed run made is reused: mode 0700 again and no attributes (a default ACL
+   * set on it would be inherited by what this run creates in it).
+   */
+  mkdir(f: Frame, name: Buffer, first?: number): void {
+    let rc = first ?? sys.mkdirat(f.dst, name, 0o700);
+    if (rc === EEXIST && this.ctx.o.resume) {
+      if (sys.fstatat(f.dst, name, this.st, 1) === 0 && (this.st[ST.MODE]! & 0o170000) === 0o040000) {
+        rc = sys.setmeta(f.dst, name, -1, 0, 0, 0o700, 0, 0, SETMETA.MODE | SETMETA.XATTRS_EXACT, null);
+      } else {
+        removeChildAt(f.dst, name);
+        rc = sys.mkdirat(f.dst, name, 0o700);
+      }
+    }
+    if (rc < 0) this.ctx.fatal(joinRel(f.rel, name), rc, 'cannot create directory in the spool');
+  }
+
+  /** Resume: removes what a killed run left in this directory that this run did not record. */
+  removeStale(f: Frame): void {
+    const raw = sys.scandir(f.dst);
+    if (typeof raw === 'number') this.ctx.fatal(f.rel, raw, 'cannot read the partial generation');
+    const keep = new Set(f.out.flatMap((m) => (m ? [m.name.toString('latin1')] : [])));
+    for (const e of parseScan(raw)) {
+      if (!keep.has(e.name.toString('latin1'))) removeChildAt(f.dst, e.name);
+    }
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Links from the previous generation: unchanged entries are hard-linked in batches on the pool
+ * (one native call per batch of a directory), each link checked in the same job against what
+ * the manifest recorded (link-records.ts), and claimed for this generation (claims.ts). What
+ * cannot be linked as recorded gets a fresh inode from the source instead:
+ * - the previous inode drifted (someone chmod-ed or replaced it in the old generation): copied,
+ *   counted, the first path reported once per run;
+ * - the inode is already an unrelated name's in this generation: copied (the source's names
+ *   stay the source's inodes);
+ * - it is full (EMLINK), gone (ENOENT), or refused (EPERM, EXDEV): copied.
+ * The inode number recorded is the one the stat of the new link gave, never the previous
+ * manifest's: a spool copied to another disk (new inode numbers) gets true numbers from the
+ * first run after the move.
+ */
+import { joinRel } from '../paths/escape.js';
+import type { Meta, SourceEntry } from '../fs/entry.js';
+import { ST, errnoName, sys } from '../fs/native.js';
+import type { BlockEntry, EncodedEntry, ManifestEntry } from '../manifest/format.js';
+import { removeChildAt } from './remove-tree.js';
+import { packLinkRecords } from './link-records.js';
+import type { BuildContext } from './build-context.js';
+import type { EntryWriter } from './entry-writer.js';
+import type { Frame, PendingLink } from './frame.js';
+import type { JobPool } from './jobs.js';
+
+/** Unchanged entries linked per native call */
+export const LINK_BATCH = 256;
+
+export class Linker {
+  private readonly st = new Float64Array(sys.STAT_FIELDS);
+  private readonly st2 = new Float64Array(sys.STAT_FIELDS);
+
+  constructor(private readonly ctx: BuildContext, private readonly pool: JobPool, private readonly writer: EntryWriter) {}
+
+  /**
+   * Queues an unchanged entry of f and its record; the batch goes out when it is full. `prevIno`
+   * is the inode the previous manifest records for it (checked when its numbers are the spool's).
+   */
+  async add(f: Frame, e: SourceEntry, rec: EncodedEntry | ManifestEntry, prevIno: number): Promise<void> {
+    f.links.push({ e, at: f.out.push(rec) - 1, rec, prevIno: this.ctx.o.prevInodesCurrent ? prevIno : 0 });
+    if (f.links.length >= LINK_BATCH) await this.flush(f);
+  }
+
+  /** Links what f has queued, on the pool. */
+  async flush(f: Frame): Promise<void> {
+    const links = f.links;
+    if (!links.length) return;
+    f.links = [];
+    const packed = packLinkRecords(links.map((l) => ({ name: l.e.name, meta: l.e, ino: l.prevIno })), this.ctx.o.asRoot);
+    // a slot the batch never reached must not read as "linked"
+    const res = new Int32Array(links.length).fill(-5 /* EIO */);
+    const inos = new Float64Array(links.length);
+    await this.pool.slot();
+    this.pool.run(f, sys.linkBatchAsync(f.prev, f.dst, packed, res, inos), (rc) => {
+      if (rc < 0) this.ctx.fatal(f.rel, rc, 'cannot link into the spool');
+      for (let i = 0; i < links.length; i++) {
+        const l = links[i]!;
+        f.out[l.at] = this.settle(f, l, res[i]!, inos[i]!);
+      }
+    });
+  }
+
+  /** Links one unchanged entry now (a first name of a source hard link): its record, or a fresh copy's. */
+  linkNow(f: Frame, e: SourceEntry, rec: ManifestEntry, prevIno: number): ManifestEntry | null {
+    const { rc, ino } = this.linkOne(f, e.name, e, prevIno);
+    return this.settle(f, { e, at: -1, rec, prevIno }, rc, ino) as ManifestEntry | null;
+  }
+
+  /** One checked link of `name` from the previous directory, on this thread: linkBatch's result and inode. */
+  linkOne(f: Frame, name: Buffer, m: Meta, prevIno: number): { rc: number; ino: number } {
+    const res = new Int32Array(1).fill(-5);
+    const inos = new Float64Array(1);
+    const ino = this.ctx.o.prevInodesCurrent ? prevIno : 0;
+    sys.linkBatch(f.prev, f.dst, packLinkRecords([{ name, meta: m, ino }], this.ctx.o.asRoot), res, inos);
+    return { rc: res[0]!, ino: inos[0]! };
+  }
+
+  /** What a link result makes of the entry: its record (with the inode linked), or a fresh inode's. */
+  private settle(f: Frame, l: PendingLink, r: number, ino: number): BlockEntry | null {
+    const ctx = this.ctx;
+    const e = l.e;
+    const stats = ctx.stats;
+    if (r === 0 || (r === -17 /* EEXIST */ && ctx.o.resume && (ino = this.resumed(f, e)) >= 0)) {
+      if (!ctx.claims.claim(ino)) {
+        // an unrelated name of this generation uses that inode already
+        sys.unlinkat(f.dst, e.name, 0);
+        stats.splitLinks++;
+        return this.refused(f, e, 'its previous inode is another name\'s in this generation');
+      }
+      stats.linked++;
+      stats.bytesLinked += e.size;
+      if (r !== 0) stats.reused++;
+      l.rec.ino = ino;
+      return l.rec;
+    }
+    if (r > 0) {
+      ctx.drift(joinRel(f.rel, e.name));
+      return this.refused(f, e, 'its previous inode drifted');
+    }
+    const code = errnoName(r);
+    if (code === 'EMLINK') stats.emlinkCopies++;
+    else if (code === 'ENOENT' || code === 'EPERM' || code === 'EXDEV') stats.prevMissing++;
+    else if (code === 'EEXIST' && ctx.o.resume) removeChildAt(f.dst, e.name);
+    else ctx.fatal(joinRel(f.rel, e.name), r, 'cannot link into the spool');
+    return this.refused(f, e, code);
+  }
+
+  /** An entry that could not be linked: a fresh inode from the source (none in a carried subtree). */
+  private refused(f: Frame, e: SourceEntry, why: string): ManifestEntry | null {
+    if (f.src < 0) {
+      this.ctx.problem(joinRel(f.rel, e.name), 'ECARRY', `its previous version cannot be linked (${why}) and the source cannot be read: not in this generation`, true);
+      return null;
+    }
+    return this.writer.fresh(f, e, why);
+  }
+
+  /**
+   * Resume: the name exists in the partial generation already. It stands when it is the
+   * previous generation's inode (a killed run linked it) and still shows what was recorded;
+   * returns its inode number, or -1 (the caller removes it).
+   */
+  private resumed(f: Frame, e: SourceEntry): number {
+    const a = this.st;
+    const b = this.st2;
+    if (sys.fstatat(f.dst, e.name, a, 1) !== 0 || sys.fstatat(f.prev, e.name, b, 1) !== 0) return -1;
+    if (a[ST.INO] !== b[ST.INO] || a[ST.DEV] !== b[ST.DEV]) return -1;
+    const sameMode = e.type === 'symlink' || (a[ST.MODE]! & 0o7777) === e.mode;
+    const sameOwner = !this.ctx.o.asRoot || (a[ST.UID] === e.uid && a[ST.GID] === e.gid);
+    const sameTime = a[ST.MTIME] === e.mtimeSec && a[ST.MTIME_NS] === e.mtimeNsec;
+    const sameSize = e.type !== 'file' || a[ST.SIZE] === e.size;
+    return sameMode && sameOwner && sameTime && sameSize ? a[ST.INO]! : -1;
+  }
+}
+

@@ -1,0 +1,37 @@
+/**
+ * Changing the mode of a directory named by path without ever following a symlink: the path is
+ * opened O_PATH | O_NOFOLLOW | O_DIRECTORY, the descriptor checked, and the change made through
+ * /proc/self/fd/N, so the inode checked is the inode changed (a symlink swapped in is refused).
+ */
+import { ST, sys } from './native.js';
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+
+/**
+ * Sets the permission bits of the directory `dirfd`/`name` to `mode(current)`; returns the
+ * mode before, or null when it is not a directory (or a symlink) or the change failed.
+ */
+export function chmodDir(
+  dirfd: number, name: Buffer | string, mode: (current: number) => number,
+  /** refuse a directory on another device */
+  dev?: number,
+  /** openat2 RESOLVE_* flags for the open (RESOLVE_NO_XDEV: refuse a mount point, bind mounts too) */
+  resolve?: number,
+): { before: number; after: number } | null {
+  const flags = sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW;
+  let fd = resolve === undefined ? -38 : sys.openat2(dirfd, name, flags, 0, resolve);
+  if (fd === -38 /* ENOSYS: Linux < 5.6, or no resolve asked */) fd = sys.openat(dirfd, name, flags, 0);
+  if (fd < 0) return null;
+  try {
+    const st = new Float64Array(sys.STAT_FIELDS);
+    if (sys.fstat(fd, st) < 0 || (st[ST.MODE]! & S_IFMT) !== S_IFDIR) return null;
+    if (dev !== undefined && st[ST.DEV] !== dev) return null;
+    const before = st[ST.MODE]! & 0o7777;
+    const after = mode(before) & 0o7777;
+    if (after === before) return { before, after };
+    return sys.setmeta(sys.AT_FDCWD, `/proc/self/fd/${fd}`, -1, 0, 0, after, 0, 0, 2) === 0 ? { before, after } : null;
+  } finally {
+    sys.close(fd);
+  }
+}

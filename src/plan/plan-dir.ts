@@ -1,0 +1,114 @@
+/**
+ * The plan of one directory: each source entry, merged by name with the previous generation's
+ * record of the same name, becomes a step with what to do and why. Pure: no I/O (restic's
+ * archiver keeps the same split: decide, then act). The tree builder (src/apply/build-tree.ts)
+ * carries the steps out, `backup --dry-run` prints them. One directory at a time, so memory
+ * stays bounded by the widest directory.
+ *
+ * A step is one of:
+ * - `unreadable`: the scan could not stat the entry or read its attributes (the builder keeps
+ *   its previous version when there is one: `pi` >= 0);
+ * - `excluded`, `spool` (the spool itself, lying inside the source);
+ * - `record-copy`: a regular file recorded exactly as it is now (the common case of a nightly
+ *   run): linked, its record copied byte for byte;
+ * - `inspect`: deciding needs a read first (its extended attributes, or its content hash for
+ *   --checksum); the builder reads, then calls decide();
+ * - `decided`: decide()'s verdict, with, for a directory, whether it is another file system's
+ *   root under --one-file-system.
+ */
+import { errnoName } from '../fs/native.js';
+import type { SourceEntry } from '../fs/entry.js';
+import type { ManifestEntry } from '../manifest/format.js';
+import type { PrevDir } from '../apply/prev-tree.js';
+import { joinRel } from '../paths/escape.js';
+import { decide, needsChecksum, type DecideContext, type Decision } from './decide.js';
+
+/** Which entries are left out (src/scan/exclude.ts compiles the patterns). */
+export interface ExcludeFilter {
+  readonly empty: boolean;
+  excluded(relPath: Buffer, name: Buffer, isDir: boolean): boolean;
+}
+
+export interface PlanContext extends DecideContext {
+  excludes: ExcludeFilter;
+  /** directories never entered (dev:ino -> what they are): the spool inside the source */
+  skipDirs: ReadonlyMap<string, string>;
+  oneFileSystem: boolean;
+  /** the source root's device (--one-file-system) */
+  rootDev: number;
+  /** unchanged regular files may be recorded by copying their previous record (not with --checksum, not in a dry run) */
+  recordCopies: boolean;
+  /** records of the previous manifest tell an entry's attributes when its ctime is unchanged */
+  prevXattrsTrusted: boolean;
+}
+
+export type Step =
+  | { kind: 'unreadable'; e: SourceEntry; pi: number; code: string; what: string }
+  | { kind: 'excluded'; e: SourceEntry }
+  | { kind: 'spool'; e: SourceEntry; what: string }
+  | { kind: 'record-copy'; e: SourceEntry; pi: number; bytes: Buffer }
+  | { kind: 'inspect'; e: SourceEntry; pi: number; p: ManifestEntry | undefined; need: 'xattrs' | 'checksum' }
+  | { kind: 'decided'; e: SourceEntry; pi: number; p: ManifestEntry | undefined; d: Decision; crossesMount: boolean };
+
+/** decide()'s verdict on a file recorded exactly as it is now */
+export const UNCHANGED: Readonly<Decision> = Object.freeze({ action: 'link', reason: 'unchanged' });
+
+/**
+ * Completes a scanned entry's attributes from its previous record where that is certain (the
+ * ctime did not move since the record was made); true when they are known.
+ */
+export function attributesKnown(e: SourceEntry, p: ManifestEntry | undefined, ctx: PlanContext): boolean {
+  if (!ctx.xattrs || e.xattrsRead) return true;
+  if (p && ctx.prevXattrsTrusted && (p.ctimeSec !== 0 || p.ctimeNsec !== 0) && p.ctimeSec === e.ctimeSec && p.ctimeNsec === e.ctimeNsec) {
+    e.xattrs = p.xattrs;
+    e.xattrsRead = true;
+    return true;
+  }
+  return false;
+}
+
+/** The steps of one directory whose path is `rel`; `entries` sorted by name bytes (as scanned). */
+export function planDir(rel: Buffer, entries: readonly SourceEntry[], prev: PrevDir, ctx: PlanContext): Step[] {
+  const steps: Step[] = new Array(entries.length);
+  let pi = 0;
+  const pn = prev.length;
+  for (let k = 0; k < entries.length; k++) {
+    const e = entries[k]!;
+    while (pi < pn && prev.compareName(pi, e.name) < 0) pi++;
+    const at = pi < pn && prev.compareName(pi, e.name) === 0 ? pi : -1;
+    steps[k] = planEntry(rel, e, at, prev, ctx);
+  }
+  return steps;
+}
+
+/** The step of one entry; `pi` is its previous record's index in `prev`, or -1. */
+export function planEntry(rel: Buffer, e: SourceEntry, pi: number, prev: PrevDir, ctx: PlanContext): Step {
+  if (e.err) {
+    return e.err === -1
+      ? { kind: 'unreadable', e, pi, code: 'EINVAL', what: 'unknown file type' }
+      : { kind: 'unreadable', e, pi, code: errnoName(e.err), what: 'cannot stat' };
+  }
+  if (e.xattrErr && ctx.xattrs) return { kind: 'unreadable', e, pi, code: errnoName(e.xattrErr), what: 'cannot read its extended attributes' };
+  const isDir = e.type === 'dir';
+  if (!ctx.excludes.empty && ctx.excludes.excluded(joinRel(rel, e.name), e.name, isDir)) return { kind: 'excluded', e };
+  if (pi >= 0 && ctx.recordCopies && ctx.prevAvailable && e.type === 'file' && e.nlink === 1) {
+    const bytes = prev.unchangedFile(pi, e);
+    // (its attributes are the record's: its ctime did not move; not decoded here, the builder
+    // reads them from the source should the link fail and a copy be needed)
+    if (bytes) return { kind: 'record-copy', e, pi, bytes };
+  }
+  const p = pi >= 0 ? prev.decode(pi) : undefined;
+  if (isDir) {
+    const skip = ctx.skipDirs.get(`${e.dev}:${e.ino}`);
+    if (skip) return { kind: 'spool', e, what: skip };
+  }
+  if (!attributesKnown(e, p, ctx)) return { kind: 'inspect', e, pi, p, need: 'xattrs' };
+  if (needsChecksum(e, p, ctx)) return { kind: 'inspect', e, pi, p, need: 'checksum' };
+  return decided(e, pi, p, ctx);
+}
+
+/** The `decided` step of an entry whose attributes are known (and, for --checksum, whose hash is given). */
+export function decided(e: SourceEntry, pi: number, p: ManifestEntry | undefined, ctx: PlanContext, sourceHash?: string | null): Step {
+  const d = decide(e, p, ctx, sourceHash);
+  return { kind: 'decided', e, pi, p, d, crossesMount: e.type === 'dir' && ctx.oneFileSystem && e.dev !== ctx.rootDev };
+}

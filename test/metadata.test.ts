@@ -1,0 +1,282 @@
+// All the metadata (issue 17): extended attributes of every namespace, POSIX ACLs, file
+// capabilities, hard-link structure exactly as in the source. The oracle is rsync -aHAXn (it
+// must print nothing) and ../shared/check/links.py, for every generation and every restore.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, test } from './helpers/fixture.js';
+import { makeTree } from './helpers/tree.js';
+import { SHARED, linksDiff, rsyncDiff } from './helpers/oracle.js';
+import { BIN, REPO_ROOT, hardsnap, type RunResult } from './helpers/run.js';
+import { mktree, mutate } from './helpers/bench-tree.js';
+import { assertNobodyCanRun, isRoot } from './helpers/robust.js';
+import { ManifestReader } from '../src/manifest/reader.js';
+
+const day = (n: number) => `2026-03-${String(n).padStart(2, '0')}T03:00:00Z`;
+const genName = (n: number) => `2026-03-${String(n).padStart(2, '0')}T030000Z`;
+
+function backup(spool: string, src: string, n: number, extra: string[] = []): RunResult {
+  return hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, ...extra], { env: { HARDSNAP_NOW: day(n) } });
+}
+const gen = (spool: string, n: number) => path.join(spool, 'rsync', 'h', 'p', genName(n));
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8' });
+}
+const getfacl = (p: string) => sh('getfacl', ['-cpn', p]).trim();
+/** the attributes getfattr sees ([] on a file system without them) */
+function getfattr(p: string): string[] {
+  const r = spawnSync('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', p], { encoding: 'utf8' });
+  if (r.status !== 0 && /not supported/i.test(r.stderr)) return [];
+  if (r.status !== 0) throw new Error(`getfattr ${p}: ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l && !l.startsWith('#')).sort();
+}
+const getcap = (p: string) => sh('getcap', [p]).replace(p, '').trim();
+
+/** a tree with ACLs (access, default, mask), attributes of every namespace, a capability */
+function attributeTree(src: string): void {
+  makeTree(src, {
+    'acl/private.txt': { content: 'group must not read\n', mode: 0o640 },
+    'acl/shared': { dir: true, mode: 0o2770 },
+    'acl/shared/doc.txt': 'doc\n',
+    'x/binary': 'bin\n', 'x/empty': 'e\n', 'x/long': 'l\n', 'x/many': 'm\n', 'x/plain': 'no attributes\n',
+    'bin/ping': { content: Buffer.from('\x7fELF fake'), mode: 0o755 },
+    'links/target': 't\n',
+  });
+  sh('setfacl', ['-m', 'g::---,u:nobody:r--', path.join(src, 'acl/private.txt')]);
+  sh('setfacl', ['-m', 'u:nobody:rwx,g:nogroup:r-x,m::r-x', path.join(src, 'acl/shared')]);
+  sh('setfacl', ['-d', '-m', 'u:nobody:rw,g::r', path.join(src, 'acl/shared')]);
+  sh('setfattr', ['-n', 'user.bin', '-v', '0x00ff00fe0a', path.join(src, 'x/binary')]);
+  sh('setfattr', ['-n', 'user.empty', path.join(src, 'x/empty')]);
+  sh('setfattr', ['-n', 'user.long', '-v', `0s${Buffer.alloc(3000, 0x5a).toString('base64')}`, path.join(src, 'x/long')]);
+  for (let i = 0; i < 40; i++) sh('setfattr', ['-n', `user.k${i}`, '-v', `v${i}`, path.join(src, 'x/many')]);
+  sh('setfattr', ['-n', 'user.onDir', '-v', 'd', path.join(src, 'x')]);
+  sh('setcap', ['cap_net_raw+ep', path.join(src, 'bin/ping')]);
+  if (isRoot) {
+    sh('setfattr', ['-n', 'trusted.overlay', '-v', 'y', path.join(src, 'x/plain')]);
+    fs.symlinkSync('target', path.join(src, 'links/sym'));
+    sh('setfattr', ['-h', '-n', 'trusted.onSymlink', '-v', 's', path.join(src, 'links/sym')]);
+  }
+}
+
+describe('extended attributes, ACLs and capabilities are kept', () => {
+  test('every namespace, on files, directories and symlinks: the generation and its restore pass rsync -aHAXn and links.py', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    attributeTree(src);
+    const r = backup(spool, src, 1);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const g = gen(spool, 1);
+    expect(rsyncDiff(src, g)).toEqual([]);
+    expect(linksDiff(src, g)).toEqual([]);
+    // the ACL of the issue: the owning group has no access, the named user has read
+    expect(getfacl(path.join(g, 'acl/private.txt'))).toBe(getfacl(path.join(src, 'acl/private.txt')));
+    expect(getfacl(path.join(g, 'acl/private.txt'))).toMatch(/user:65534:r--/);
+    expect(getfacl(path.join(g, 'acl/shared'))).toMatch(/default:user:65534:rw-/);
+    expect(getcap(path.join(g, 'bin/ping'))).toBe('cap_net_raw=ep');
+    const to = path.join(tmp, 'restored');
+    const rr = hardsnap(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to]);
+    expect(rr.code, rr.stderr).toBe(0);
+    expect(rsyncDiff(src, to)).toEqual([]);
+    expect(linksDiff(src, to)).toEqual([]);
+    expect(getcap(path.join(to, 'bin/ping'))).toBe('cap_net_raw=ep');
+    for (const f of ['x/binary', 'x/empty', 'x/long', 'x/many', 'x', 'acl/shared']) expect(getfattr(path.join(to, f)), f).toEqual(getfattr(path.join(src, f)));
+  });
+
+  test('an ACL-only change and an attribute-only change give the new generation a new inode; the old inode keeps its attributes; the rest stays linked', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    attributeTree(src);
+    expect(backup(spool, src, 1).code).toBe(0);
+    const g1 = gen(spool, 1);
+    const before = getfacl(path.join(g1, 'acl/private.txt'));
+    sh('setfacl', ['-m', 'u:daemon:r--', path.join(src, 'acl/private.txt')]); // the mask (and so the mode) stays
+    sh('setfattr', ['-n', 'user.bin', '-v', '0x01', path.join(src, 'x/binary')]);
+    sh('setfattr', ['-x', 'user.k7', path.join(src, 'x/many')]);
+    const r = backup(spool, src, 2, ['--verbose']);
+    expect(r.code, r.stderr).toBe(0);
+    const g2 = gen(spool, 2);
+    expect(rsyncDiff(src, g2)).toEqual([]);
+    for (const f of ['acl/private.txt', 'x/binary', 'x/many']) {
+      expect(fs.statSync(path.join(g2, f)).ino, f).not.toBe(fs.statSync(path.join(g1, f)).ino);
+    }
+    for (const f of ['x/empty', 'x/long', 'x/plain', 'bin/ping']) {
+      expect(fs.statSync(path.join(g2, f)).ino, f).toBe(fs.statSync(path.join(g1, f)).ino);
+    }
+    expect(getfacl(path.join(g1, 'acl/private.txt'))).toBe(before);
+    // --verbose itemizes them as rsync -i does: a for an ACL, x for other attributes
+    expect(r.stdout).toMatch(/^>f.......a. p\/acl\/private\.txt$/m);
+    expect(r.stdout).toMatch(/^>f........x p\/x\/binary$/m);
+    // diff names the change
+    const d = hardsnap(['diff', '--spool', spool, '--host', 'h', '--part', 'p', genName(1), genName(2)]);
+    expect(d.stdout).toMatch(/^m acl\/private\.txt \(.*acl before->changed/m);
+    expect(d.stdout).toMatch(/^m x\/binary \(.*xattrs before->changed/m);
+    // and a third run with nothing changed links everything (the attributes are not re-read
+    // for an unchanged ctime: the record's are used)
+    const r3 = backup(spool, src, 3);
+    expect(r3.code).toBe(0);
+    const runs = fs.readFileSync(path.join(spool, 'rsync', 'h', '.hardsnap', 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(runs.at(-1).parts.p.copied).toBe(0);
+    expect(runs.at(-1).parts.p.xattrReads).toBe(0);
+  });
+
+  test('a manifest of a spool where every file has the same SELinux-like label stores the label once', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    mktree(src, { files: 2000, seed: 9 });
+    execFileSync('sh', ['-c', `find "${src}" -type f -print0 | xargs -0 setfattr -n user.label -v system_u:object_r:mail_spool_t:s0`]);
+    expect(backup(spool, src, 1).code).toBe(0);
+    const m = ManifestReader.open(path.join(spool, 'rsync', 'h', 'p', '.hardsnap', 'manifests', `${genName(1)}.hsm`));
+    try {
+      expect(m.xattrSets.filter((b) => b).length).toBe(1);
+    } finally {
+      m.close();
+    }
+    expect(rsyncDiff(src, gen(spool, 1))).toEqual([]);
+  });
+
+  test('verify finds an attribute changed or removed in the spool', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    attributeTree(src);
+    expect(backup(spool, src, 1).code).toBe(0);
+    expect(hardsnap(['verify', '--spool', spool, '--host', 'h']).code).toBe(0);
+    sh('setfattr', ['-x', 'user.k3', path.join(gen(spool, 1), 'x/many')]);
+    sh('setfacl', ['-b', path.join(gen(spool, 1), 'acl/private.txt')]);
+    const v = hardsnap(['verify', '--spool', spool, '--host', 'h']);
+    expect(v.code).toBe(2);
+    expect(v.stdout).toMatch(/x\/many: metadata drifted .*attribute user\.k3 missing/);
+    expect(v.stdout).toMatch(/acl\/private\.txt: metadata drifted .*attribute system\.posix_acl_access missing/);
+  });
+
+  test('--no-xattrs (and the config key xattrs: false) leave attributes out, rsync -a style; the next run with them on reads them all', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    attributeTree(src);
+    expect(backup(spool, src, 1, ['--no-xattrs']).code).toBe(0);
+    expect(getfattr(path.join(gen(spool, 1), 'x/binary'))).toEqual([]);
+    expect(sh('getfacl', ['-cpn', '--skip-base', path.join(gen(spool, 1), 'acl/private.txt')])).toBe('');
+    const cfg = path.join(tmp, 'c.yaml');
+    fs.writeFileSync(cfg, 'xattrs: false\n');
+    expect(backup(spool, src, 2, ['--config', cfg]).code).toBe(0);
+    expect(getfattr(path.join(gen(spool, 2), 'x/many'))).toEqual([]);
+    // on again: the records of a run without attributes do not stand for them
+    expect(backup(spool, src, 3).code).toBe(0);
+    expect(rsyncDiff(src, gen(spool, 3))).toEqual([]);
+  });
+});
+
+describe('a spool that cannot hold attributes (FUSE passthrough without xattr support)', () => {
+  function latencyfs(tmp: string): string | null {
+    const bin = path.join(tmp, 'latencyfs');
+    const cc = spawnSync('sh', ['-c', `cc -O2 -o "${bin}" "${path.join(SHARED, 'bench', 'latencyfs.c')}" $(pkg-config --cflags --libs fuse3)`], { encoding: 'utf8' });
+    if (cc.status !== 0) return null;
+    return bin;
+  }
+
+  test.runIf(isRoot)('the manifest holds them, one warning per namespace, check says so, and restore is exact from the manifest', async ({ tmp }) => {
+    const bin = latencyfs(tmp);
+    expect(bin, 'latencyfs builds (fuse3, libfuse3-dev, pkg-config)').not.toBeNull();
+    const back = path.join(tmp, 'backing');
+    const mnt = path.join(tmp, 'mnt');
+    fs.mkdirSync(back);
+    fs.mkdirSync(mnt);
+    const m = spawnSync(bin!, [back, mnt, '0'], { encoding: 'utf8' });
+    expect(m.status, m.stderr).toBe(0);
+    try {
+      const src = path.join(tmp, 'src');
+      attributeTree(src);
+      const spool = path.join(mnt, 'spool');
+      const c = hardsnap(['check', '--spool', mnt, '--json']);
+      const checks = JSON.parse(c.stdout) as { checks: { id: string; status: string; detail: string }[] };
+      const x = checks.checks.find((k) => k.id === 'xattrs')!;
+      expect(x.status).toBe('warn');
+      expect(x.detail).toMatch(/refused: .*user/);
+      const r = backup(spool, src, 1);
+      expect(r.code, r.stderr).toBe(0);
+      const warnings = r.stderr.split('\n').filter((l) => /refused .* extended attributes/.test(l));
+      expect(warnings.length).toBeGreaterThanOrEqual(2); // user, system (ACLs), security, trusted: once each
+      expect(new Set(warnings).size).toBe(warnings.length);
+      expect(getfattr(path.join(gen(spool, 1), 'x/binary'))).toEqual([]);
+      // the generation passes -aHn; -AX is the manifest's job
+      const to = path.join(tmp, 'restored');
+      const rr = hardsnap(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to]);
+      expect(rr.code, rr.stderr).toBe(0);
+      expect(rsyncDiff(src, to)).toEqual([]);
+      expect(getcap(path.join(to, 'bin/ping'))).toBe('cap_net_raw=ep');
+      // verify does not call a refused namespace missing
+      const v = hardsnap(['verify', '--spool', spool, '--host', 'h']);
+      expect(v.code, v.stdout).toBe(0);
+      // and the next run links (the refusal is no change)
+      expect(backup(spool, src, 2).code).toBe(0);
+      expect(fs.statSync(path.join(gen(spool, 2), 'x/long')).ino).toBe(fs.statSync(path.join(gen(spool, 1), 'x/long')).ino);
+    } finally {
+      spawnSync('fusermount3', ['-u', mnt]);
+    }
+  });
+});
+
+describe('restore as a user who is not root', () => {
+  test.runIf(isRoot)('applies what is allowed (user attributes, ACLs on its own files), reports the rest in one line, exit 23', ({ tmp }) => {
+    fs.chmodSync(tmp, 0o755);
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    attributeTree(src);
+    expect(backup(spool, src, 1).code).toBe(0);
+    const to = path.join(tmp, 'out');
+    fs.mkdirSync(to);
+    fs.chownSync(to, 65534, 65534);
+    assertNobodyCanRun(REPO_ROOT);
+    execFileSync('chmod', ['-R', 'o+rX', spool]);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN,
+      'restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to, '--force'], { encoding: 'utf8', cwd: '/' });
+    expect(r.status, r.stderr).toBe(23);
+    const lines = r.stderr.split('\n').filter((l) => /extended attributes not restored/.test(l));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/security\.\* on 1 entry/);
+    expect(getfattr(path.join(to, 'x/binary'))).toEqual(getfattr(path.join(src, 'x/binary')));
+    expect(getfacl(path.join(to, 'acl/private.txt')).replace(/^# owner.*\n|^# group.*\n/gm, '')).toMatch(/user:65534:r--/);
+  });
+});
+
+describe('hard-link structure exactly as in the source', () => {
+  test('two names of one symlink inode stay one inode in the generation and after a restore', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, { 'a/file': 'f\n' });
+    fs.symlinkSync('file', path.join(src, 'a/sym'));
+    fs.linkSync(path.join(src, 'a/sym'), path.join(src, 'a/sym2'));
+    expect(backup(spool, src, 1).code).toBe(0);
+    expect(linksDiff(src, gen(spool, 1))).toEqual([]);
+    expect(backup(spool, src, 2).code).toBe(0);
+    expect(linksDiff(src, gen(spool, 2))).toEqual([]);
+    expect(fs.lstatSync(path.join(gen(spool, 2), 'a/sym2')).ino).toBe(fs.lstatSync(path.join(gen(spool, 1), 'a/sym')).ino);
+    const to = path.join(tmp, 'r');
+    expect(hardsnap(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to]).code).toBe(0);
+    expect(linksDiff(src, to)).toEqual([]);
+    expect(rsyncDiff(src, to)).toEqual([]);
+  });
+
+  test('twins (separate files, identical bytes and times, one also hard-linked) are never joined: mktree --twins over mutate.py days, every generation and a restore pass links.py', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    mktree(src, { files: 400, seed: 11, twins: true });
+    for (let n = 1; n <= 4; n++) {
+      if (n > 1) mutate(src, n);
+      // a git checkout writes identical files within one clock tick: more twins each day
+      const tw = path.join(src, `twins-day${n}`);
+      fs.mkdirSync(tw);
+      for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(tw, `t${i}`), 'identical\n');
+      const t = new Date('2026-01-01T00:00:00Z');
+      for (let i = 0; i < 5; i++) fs.utimesSync(path.join(tw, `t${i}`), t, t);
+      const r = backup(spool, src, n);
+      expect(r.code, r.stderr).toBe(0);
+      expect(linksDiff(src, gen(spool, n)), `day ${n}`).toEqual([]);
+      expect(rsyncDiff(src, gen(spool, n)), `day ${n}`).toEqual([]);
+    }
+    const to = path.join(tmp, 'r');
+    expect(hardsnap(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to]).code).toBe(0);
+    expect(linksDiff(src, to)).toEqual([]);
+  });
+});

@@ -1,0 +1,83 @@
+// The plan of one directory (src/plan/plan-dir.ts) and the claims of a generation's inodes
+// (src/apply/claims.ts): pure, table-tested, no disk.
+import { describe, expect, test } from 'vitest';
+import { attributeReason, decide } from '../src/plan/decide.js';
+import { planDir, type PlanContext, type Step } from '../src/plan/plan-dir.js';
+import { DecodedDir } from '../src/apply/prev-tree.js';
+import { ClaimedInodes } from '../src/apply/claims.js';
+import { formatXattrs } from '../src/fs/xattrs.js';
+import type { SourceEntry } from '../src/fs/entry.js';
+import type { ManifestEntry } from '../src/manifest/format.js';
+
+const acl = formatXattrs([{ name: Buffer.from('system.posix_acl_access'), value: Buffer.from([2, 0, 0, 0]) }]);
+const label = formatXattrs([{ name: Buffer.from('security.selinux'), value: Buffer.from('a_t\0') }]);
+
+function src(name: string, over: Partial<SourceEntry> = {}): SourceEntry {
+  return {
+    name: Buffer.from(name), type: 'file', mode: 0o644, uid: 1, gid: 1, size: 3, mtimeSec: 100, mtimeNsec: 5, rdev: 0,
+    target: null, xattrs: null, err: 0, nlink: 1, ino: 10, dev: 1, blocks: 8, ctimeSec: 200, ctimeNsec: 7, xattrsRead: false,
+    xattrErr: 0, ...over,
+  };
+}
+function rec(name: string, over: Partial<ManifestEntry> = {}): ManifestEntry {
+  return {
+    name: Buffer.from(name), type: 'file', mode: 0o644, uid: 1, gid: 1, size: 3, mtimeSec: 100, mtimeNsec: 5, rdev: 0,
+    target: null, xattrs: null, flags: 0, linkGroup: 0, ino: 70, hash: 'aaaaaaaaaaaaaaaa', ctimeSec: 200, ctimeNsec: 7, ...over,
+  };
+}
+const ctx = (over: Partial<PlanContext> = {}): PlanContext => ({
+  prevAvailable: true, asRoot: true, checksum: false, xattrs: true, excludes: { empty: true, excluded: () => false },
+  skipDirs: new Map(), oneFileSystem: false, rootDev: 1, recordCopies: false, prevXattrsTrusted: true, ...over,
+});
+const summary = (s: Step) => (s.kind === 'decided' ? `${s.d.action}: ${s.d.reason}` : s.kind === 'inspect' ? `inspect ${s.need}` : s.kind);
+
+describe('planDir: one step per entry, merged with the previous records', () => {
+  const cases: [string, SourceEntry, ManifestEntry | undefined, Partial<PlanContext>, string][] = [
+    ['new file', src('a', { xattrsRead: true }), undefined, {}, 'copy: new'],
+    ['new file whose attributes the scan did not read (an old ctime: moved in with its directory)', src('a'), undefined, {}, 'inspect xattrs'],
+    ['unchanged, ctime unchanged: the record\'s attributes stand', src('a'), rec('a', { xattrs: acl }), {}, 'link: unchanged'],
+    ['ctime moved, attributes not read yet', src('a', { ctimeNsec: 8 }), rec('a'), {}, 'inspect xattrs'],
+    ['ctime moved, attributes read and the same', src('a', { ctimeNsec: 8, xattrsRead: true, xattrs: acl }), rec('a', { xattrs: acl }), {}, 'link: unchanged'],
+    ['an ACL-only change', src('a', { ctimeNsec: 8, xattrsRead: true, xattrs: acl }), rec('a'), {}, 'copy: acl'],
+    ['an attribute-only change', src('a', { ctimeNsec: 8, xattrsRead: true, xattrs: label }), rec('a', { xattrs: acl }), {}, 'copy: acl, xattrs'],
+    ['records that do not stand for attributes (--no-xattrs before)', src('a'), rec('a'), { prevXattrsTrusted: false }, 'inspect xattrs'],
+    ['--no-xattrs: attributes ignored', src('a', { xattrs: acl, xattrsRead: true }), rec('a'), { xattrs: false }, 'link: unchanged'],
+    ['stat failed', src('a', { err: 13 }), rec('a'), {}, 'unreadable'],
+    ['attributes unreadable', src('a', { xattrErr: 5 }), rec('a'), {}, 'unreadable'],
+    ['--checksum on an unchanged-looking file', src('a'), rec('a'), { checksum: true }, 'inspect checksum'],
+    ['the spool inside the source', src('s', { type: 'dir', dev: 9, ino: 9 }), undefined, { skipDirs: new Map([['9:9', 'the spool']]) }, 'spool'],
+    ['excluded', src('x'), undefined, { excludes: { empty: false, excluded: (_r, n) => n.toString() === 'x' } }, 'excluded'],
+    ['another file system under -x', src('m', { type: 'dir', dev: 2, size: 0, xattrsRead: true }), undefined, { oneFileSystem: true }, 'mkdir: new directory'],
+  ];
+  test.each(cases)('%s', (_what, e, p, over, want) => {
+    const steps = planDir(Buffer.alloc(0), [e], new DecodedDir(p ? [p] : []), ctx(over));
+    expect(steps.map(summary)).toEqual([want]);
+    if (want.startsWith('mkdir') && over.oneFileSystem) expect(steps[0]).toMatchObject({ crossesMount: true });
+  });
+
+  test('entries and records merge by name bytes, each entry once', () => {
+    const prev = new DecodedDir([rec('a'), rec('c'), rec('\xff')]);
+    const steps = planDir(Buffer.alloc(0), [src('b', { xattrsRead: true }), src('c'), src('d', { xattrsRead: true })], prev, ctx());
+    expect(steps.map((s) => [s.e.name.toString(), summary(s)])).toEqual([['b', 'copy: new'], ['c', 'link: unchanged'], ['d', 'copy: new']]);
+  });
+
+  test('attributeReason tells ACLs from other attributes', () => {
+    expect(attributeReason(acl, null)).toBe('acl');
+    expect(attributeReason(null, label)).toBe('xattrs');
+    expect(decide(src('a', { xattrs: label }), rec('a'), { prevAvailable: true, asRoot: true, xattrs: true })).toEqual({ action: 'copy', reason: 'xattrs' });
+  });
+});
+
+describe('ClaimedInodes: an inode is claimed once per generation', () => {
+  test('a second claim is refused; numbers past 2^32 and many claims work', () => {
+    const c = new ClaimedInodes();
+    expect(c.claim(12)).toBe(true);
+    expect(c.claim(12)).toBe(false);
+    expect(c.has(12)).toBe(true);
+    expect(c.has(13)).toBe(false);
+    expect(c.claim(2 ** 40 + 12)).toBe(true);
+    for (let i = 1; i <= 100_000; i++) expect(c.claim(1_000_000 + i)).toBe(true);
+    for (let i = 1; i <= 100_000; i += 997) expect(c.claim(1_000_000 + i)).toBe(false);
+    expect(c.size).toBe(100_002);
+  });
+});

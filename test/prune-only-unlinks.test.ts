@@ -1,0 +1,341 @@
+// Prune and trash deletion only remove names (issue 16): the faults are made for real, with
+// chattr +i on a file and on a directory of a generation being pruned, a bind mount and a
+// tmpfs mounted inside one, and a prune run as a user who owns the spool but is not root.
+// Each test is named after the threat it pins.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, test } from './helpers/fixture.js';
+import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
+import { fingerprint, isRoot, assertNobodyCanRun } from './helpers/robust.js';
+import { makeTree } from './helpers/tree.js';
+import { dailyTimes, genName, generationNames, makeGeneration } from './ops-helpers.js';
+
+const HOST = 'h1';
+
+/**
+ * What a surviving inode must keep: everything stat shows but the link count and atime, and
+ * ctime unless asked (removing or adding a name of an inode updates its ctime: the kernel's).
+ */
+function inodeMeta(p: string, ctime = true): Record<string, unknown> {
+  const s = fs.lstatSync(p, { bigint: true });
+  return { ino: s.ino, mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, mtimeNs: s.mtimeNs, ...(ctime ? { ctimeNs: s.ctimeNs } : {}) };
+}
+
+/**
+ * A directory where `chattr +i` works: the test's own tmp when its file system takes it, else a
+ * loop-mounted ext4 image. Returns the directory and a cleanup; a string is a reason to skip.
+ */
+function chattrDir(tmp: string): { dir: string; cleanup: () => void } | string {
+  const probe = path.join(tmp, 'chattr-probe');
+  fs.writeFileSync(probe, '');
+  const ok = spawnSync('chattr', ['+i', probe], { stdio: 'ignore' }).status === 0;
+  spawnSync('chattr', ['-i', probe], { stdio: 'ignore' });
+  fs.rmSync(probe);
+  if (ok) return { dir: tmp, cleanup: () => unflag(tmp) };
+  if (!isRoot) return 'chattr +i needs root (CAP_LINUX_IMMUTABLE)';
+  if (!fs.existsSync('/dev/loop-control')) return 'the test file system does not take chattr +i, and there is no loop device for an ext4 image';
+  const img = path.join(tmp, 'ext4.img');
+  const mnt = path.join(tmp, 'mnt');
+  fs.mkdirSync(mnt);
+  execFileSync('truncate', ['-s', '64M', img]);
+  execFileSync('mkfs.ext4', ['-q', '-F', img], { stdio: 'pipe' });
+  execFileSync('mount', ['-o', 'loop', img, mnt], { stdio: 'pipe' });
+  return { dir: mnt, cleanup: () => (unflag(mnt), spawnSync('umount', ['-l', mnt])) };
+}
+
+/** chattr -i -a on everything below `dir`, so the fixture can remove it. */
+function unflag(dir: string): void {
+  spawnSync('chattr', ['-R', '-f', '-i', '-a', dir], { stdio: 'ignore' });
+}
+
+function prune(spool: string, extra: string[] = [], now = '2026-05-03T05:00:00Z') {
+  return hardsnap(['prune', '--spool', spool, '--host', HOST, '--keep-last', '2', ...extra], { env: { HARDSNAP_NOW: now } });
+}
+
+function backup(spool: string, src: string, now: string) {
+  return hardsnap(['backup', '--spool', spool, '--host', HOST, '--part', `p=${src}`], { env: { HARDSNAP_NOW: now } });
+}
+
+describe('prune and trash deletion only unlink names', () => {
+  test('chattr +i on a file and on a directory of a pruned generation: no surviving inode is changed, backups go on, chattr -i lets the next prune empty the trash', async ({ tmp, skip }) => {
+    const where = chattrDir(tmp);
+    if (typeof where === 'string') return skip(where);
+    try {
+      const spool = path.join(where.dir, 'spool');
+      const src = path.join(where.dir, 'src');
+      makeTree(src, { shared: 'same in every generation', 'd/inner': 'inner, same everywhere', 'd/other': 'o', plain: 'p' });
+      const times = dailyTimes('2026-05-01', 3);
+      for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+      const pdir = path.join(spool, 'rsync', HOST, 'p');
+      const [g1, g2, g3] = times.map((t) => path.join(pdir, genName(t)));
+      // the admin's (or an attacker's) flags in the oldest generation; `shared` and `d/inner`
+      // are the inodes of the surviving generations too
+      execFileSync('chattr', ['+i', path.join(g1!, 'shared')]);
+      execFileSync('chattr', ['+i', path.join(g1!, 'd')]);
+      const survivors = [g2!, g3!];
+      const before = survivors.map((g) => fingerprint(g));
+      const watched = [path.join(g3!, 'shared'), path.join(g3!, 'd', 'inner'), path.join(g2!, 'd', 'inner')];
+      const meta = watched.map((p) => inodeMeta(p));
+      const lastBefore = fs.readlinkSync(path.join(pdir, 'last'));
+
+      const r = prune(spool);
+      expect(r.code, r.stderr).toBe(0);
+      // one line per thing to fix, each with errno, path and the chattr hint; not one per file
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).toHaveLength(2);
+      expect(lines[0]).toMatch(new RegExp(`warning: part 'p': cannot delete .*/\\.hardsnap/trash/${genName(times[0]!)}/d: EPERM .*chattr -i`));
+      expect(lines[1]).toMatch(new RegExp(`cannot delete .*/\\.hardsnap/trash/${genName(times[0]!)}/shared: EPERM .*chattr -i`));
+      expect(generationNames(spool, HOST, 'p')).toEqual(times.slice(1).map(genName));
+      // nothing a surviving generation holds was changed: mode, owner, even the ctime of the
+      // shared inodes (no name of theirs could be removed, and nothing else was done to them)
+      expect(watched.map((p) => inodeMeta(p))).toEqual(meta);
+      expect(survivors.map((g) => fingerprint(g))).toEqual(before);
+      expect(fs.readlinkSync(path.join(pdir, 'last'))).toBe(lastBefore);
+      const trash = path.join(pdir, '.hardsnap', 'trash');
+      expect(fs.readdirSync(trash)).toEqual([genName(times[0]!)]);
+
+      // later backups publish (exit 0), with the leftover as a warning, never a failure
+      for (const [i, now] of ['2026-05-04T03:00:00Z', '2026-05-05T03:00:00Z'].entries()) {
+        fs.writeFileSync(path.join(src, 'plain'), `day ${i}`);
+        const b = backup(spool, src, now);
+        expect(b.code, b.stderr).toBe(0);
+        expect(b.stderr).toMatch(/cannot delete .*trash.*EPERM/);
+        expect(b.stderr).not.toMatch(/ENOTDIR/);
+        expect(fs.readlinkSync(path.join(pdir, 'last'))).toBe(genName(now));
+        expect(fs.readFileSync(path.join(pdir, genName(now), 'shared'), 'utf8')).toBe('same in every generation');
+      }
+      // (the backups linked d/inner again: a new name, a new ctime; nothing else)
+      const noCtime = (m: Record<string, unknown>) => ({ ...m, ctimeNs: undefined });
+      expect(watched.map((p) => inodeMeta(p, false))).toEqual(meta.map(noCtime));
+      // status says the trash is not empty
+      const st = hardsnap(['status', '--spool', spool, '--host', HOST]);
+      expect(st.stdout).toMatch(/trash/);
+      expect(st.code).toBe(1);
+
+      // the admin clears the flags: the next prune empties the trash
+      unflag(where.dir);
+      const again = prune(spool, [], '2026-05-05T05:00:00Z');
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).toBe('');
+      expect(fs.readdirSync(trash)).toEqual([]);
+    } finally {
+      where.cleanup();
+    }
+  });
+
+  test('a symlink in an immutable directory of a pruned generation: the file it points to outside the spool is never chmod-ed', async ({ tmp, skip }) => {
+    const where = chattrDir(tmp);
+    if (typeof where === 'string') return skip(where);
+    try {
+      const spool = path.join(where.dir, 'spool');
+      const src = path.join(where.dir, 'src');
+      const target = path.join(where.dir, 'shadow');
+      fs.writeFileSync(target, 'secret', { mode: 0o600 });
+      fs.chmodSync(target, 0o600);
+      makeTree(src, { 'd/a-link': { symlink: target }, 'd/b': 'b' });
+      const times = dailyTimes('2026-05-01', 3);
+      for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+      const pdir = path.join(spool, 'rsync', HOST, 'p');
+      execFileSync('chattr', ['+i', path.join(pdir, genName(times[0]!), 'd')]);
+      const before = inodeMeta(target);
+      const r = prune(spool);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/cannot delete .*trash\/[^/]+\/d: EPERM/);
+      expect(inodeMeta(target)).toEqual(before);
+      expect(fs.statSync(target).mode & 0o7777).toBe(0o600);
+    } finally {
+      where.cleanup();
+    }
+  });
+
+  test('chattr +a on a directory of a pruned generation: one line per prune, not one per entry and not one more each time; chattr -a lets the next prune finish', async ({ tmp, skip }) => {
+    const where = chattrDir(tmp);
+    if (typeof where === 'string') return skip(where);
+    try {
+      const spool = path.join(where.dir, 'spool');
+      const src = path.join(where.dir, 'src');
+      makeTree(src, { 'log/a': 'a', 'log/b': 'b', 'log/c': 'c', other: 'o' });
+      const times = dailyTimes('2026-05-01', 3);
+      for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+      const pdir = path.join(spool, 'rsync', HOST, 'p');
+      execFileSync('chattr', ['+a', path.join(pdir, genName(times[0]!), 'log')]);
+      for (let i = 0; i < 3; i++) {
+        const r = prune(spool);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+        expect(r.stderr).toMatch(new RegExp(`cannot delete .*/trash/${genName(times[0]!)}/log: EPERM .*chattr -i -a`));
+      }
+      unflag(where.dir);
+      const r = prune(spool);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'trash'))).toEqual([]);
+    } finally {
+      where.cleanup();
+    }
+  });
+
+  test('chattr +i on the trash itself: prune keeps the generations and names the trash; backups go on (exit 0)', async ({ tmp, skip }) => {
+    const where = chattrDir(tmp);
+    if (typeof where === 'string') return skip(where);
+    try {
+      const spool = path.join(where.dir, 'spool');
+      const src = path.join(where.dir, 'src');
+      makeTree(src, { a: 'a' });
+      const times = dailyTimes('2026-05-01', 3);
+      for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+      const pdir = path.join(spool, 'rsync', HOST, 'p');
+      const trash = path.join(pdir, '.hardsnap', 'trash');
+      fs.mkdirSync(path.join(trash, 'left-by-a-killed-prune'), { recursive: true, mode: 0o700 });
+      execFileSync('chattr', ['+i', trash]);
+      const r = prune(spool, ['--keep-last', '1']);
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines[0]).toMatch(/the trash .*\/\.hardsnap\/trash refuses changes: EPERM/);
+      expect(lines.slice(1)).toHaveLength(2);
+      for (const l of lines.slice(1)) expect(l).toMatch(/cannot move .* to the trash: EPERM \(the trash .* is immutable or append-only: `chattr -i -a` it\); the generation is kept/);
+      expect(generationNames(spool, HOST, 'p')).toEqual(times.map(genName));
+      const b = backup(spool, src, '2026-05-04T03:00:00Z');
+      expect(b.code, b.stderr).toBe(0);
+      unflag(where.dir);
+      const again = prune(spool, ['--keep-last', '1'], '2026-05-04T05:00:00Z');
+      expect(again.code, again.stderr).toBe(0);
+      expect(generationNames(spool, HOST, 'p')).toEqual(['2026-05-04T030000Z']);
+      expect(fs.readdirSync(trash)).toEqual([]);
+    } finally {
+      where.cleanup();
+    }
+  });
+
+  test('a generation whose own directory is immutable is kept where it is, reported in one line, and prune goes on', async ({ tmp, skip }) => {
+    const where = chattrDir(tmp);
+    if (typeof where === 'string') return skip(where);
+    try {
+      const spool = path.join(where.dir, 'spool');
+      const src = path.join(where.dir, 'src');
+      makeTree(src, { a: 'a' });
+      const times = dailyTimes('2026-05-01', 4);
+      for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+      const pdir = path.join(spool, 'rsync', HOST, 'p');
+      execFileSync('chattr', ['+i', path.join(pdir, genName(times[0]!))]);
+      const r = prune(spool, [], '2026-05-04T05:00:00Z');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`cannot move .*/p/${genName(times[0]!)} to the trash: EPERM .*chattr -i.*kept`));
+      // the second oldest was removed all the same
+      expect(generationNames(spool, HOST, 'p')).toEqual([genName(times[0]!), genName(times[2]!), genName(times[3]!)]);
+      const dry = prune(spool, ['--dry-run'], '2026-05-04T05:00:00Z');
+      expect(dry.stdout).toMatch(new RegExp(`${genName(times[0]!)}\\s+remove`));
+    } finally {
+      where.cleanup();
+    }
+  });
+});
+
+describe.runIf(isRoot)('prune never crosses a mount point (needs root to mount)', () => {
+  test('a bind mount and a tmpfs inside a pruned generation: their files survive, the rest is deleted, umount lets the next prune finish', async ({ tmp }) => {
+    const spool = path.join(tmp, 'spool');
+    const src = path.join(tmp, 'src');
+    const outside = path.join(tmp, 'outside');
+    makeTree(src, { 'bind/x': 'x', 'tmpfs/y': 'y', 'gone/z': 'z' });
+    makeTree(outside, { precious: 'precious data', 'deep/er': 'more' });
+    const times = dailyTimes('2026-05-01', 3);
+    for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+    const pdir = path.join(spool, 'rsync', HOST, 'p');
+    const g1 = path.join(pdir, genName(times[0]!));
+    const mounts: string[] = [];
+    const mount = (args: string[], at: string) => {
+      execFileSync('mount', [...args, at], { stdio: 'pipe' });
+      mounts.push(at);
+    };
+    try {
+      mount(['--bind', outside], path.join(g1, 'bind'));
+      mount(['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs'], path.join(g1, 'tmpfs'));
+      fs.writeFileSync(path.join(g1, 'tmpfs', 'on-tmpfs'), 'tmpfs data');
+      const r = prune(spool, [], '2026-05-03T05:00:00Z');
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).toHaveLength(2);
+      for (const l of lines) expect(l).toMatch(/cannot delete .*trash\/.*\/(bind|tmpfs): EXDEV \(a file system is mounted there: not crossed; umount it\)/);
+      // the mounted files survive; what was not under a mount is gone
+      expect(fs.readFileSync(path.join(outside, 'precious'), 'utf8')).toBe('precious data');
+      expect(fs.readFileSync(path.join(outside, 'deep/er'), 'utf8')).toBe('more');
+      const inTrash = path.join(pdir, '.hardsnap', 'trash', genName(times[0]!));
+      expect(fs.readFileSync(path.join(inTrash, 'tmpfs', 'on-tmpfs'), 'utf8')).toBe('tmpfs data');
+      expect(fs.existsSync(path.join(inTrash, 'gone'))).toBe(false);
+      // a backup is not blocked by it
+      const b = backup(spool, src, '2026-05-04T03:00:00Z');
+      expect(b.code, b.stderr).toBe(0);
+      expect(fs.readFileSync(path.join(outside, 'precious'), 'utf8')).toBe('precious data');
+      // the admin unmounts them (they moved with the generation): the next prune finishes
+      for (const m of ['bind', 'tmpfs']) execFileSync('umount', [path.join(inTrash, m)]);
+      mounts.length = 0;
+      const again = prune(spool, [], '2026-05-04T05:00:00Z');
+      expect(again.code, again.stderr).toBe(0);
+      expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'trash'))).toEqual([]);
+      expect(fs.readFileSync(path.join(outside, 'precious'), 'utf8')).toBe('precious data');
+    } finally {
+      // wherever they are now (moved into the trash with the generation)
+      const table = fs.readFileSync('/proc/self/mounts', 'utf8');
+      for (const line of table.split('\n').reverse()) {
+        const at = line.split(' ')[1];
+        if (at && at.startsWith(tmp)) spawnSync('umount', ['-l', at]);
+      }
+    }
+  });
+
+  test('a file bind-mounted over a file of a pruned generation is not deleted', async ({ tmp }) => {
+    const spool = path.join(tmp, 'spool');
+    const src = path.join(tmp, 'src');
+    const secret = path.join(tmp, 'secret');
+    fs.writeFileSync(secret, 'keep me');
+    makeTree(src, { f: 'f', g: 'g' });
+    const times = dailyTimes('2026-05-01', 3);
+    for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+    const pdir = path.join(spool, 'rsync', HOST, 'p');
+    const target = path.join(pdir, genName(times[0]!), 'g');
+    try {
+      execFileSync('mount', ['--bind', secret, target]);
+      const r = prune(spool, [], '2026-05-03T05:00:00Z');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/cannot delete .*\/g: EBUSY/);
+      expect(fs.readFileSync(secret, 'utf8')).toBe('keep me');
+    } finally {
+      const table = fs.readFileSync('/proc/self/mounts', 'utf8');
+      for (const line of table.split('\n').reverse()) {
+        const at = line.split(' ')[1];
+        if (at && at.startsWith(tmp)) spawnSync('umount', ['-l', at]);
+      }
+    }
+  });
+});
+
+const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
+describe.runIf(isRoot && setpriv)('a prune that is not root (setpriv to nobody, who owns the spool)', () => {
+  test('read-only directories of a pruned generation are opened up, its read-only files shared with survivors are never chmod-ed', async ({ tmp }) => {
+    assertNobodyCanRun(REPO_ROOT);
+    const spool = path.join(tmp, 'spool');
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'ro/f': 'f', 'ro/deeper/h': 'h', g: 'g' });
+    fs.chmodSync(path.join(src, 'ro', 'f'), 0o444);
+    fs.chmodSync(path.join(src, 'ro', 'deeper'), 0o500);
+    fs.chmodSync(path.join(src, 'ro'), 0o555);
+    const times = dailyTimes('2026-05-01', 3);
+    for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+    fs.chmodSync(tmp, 0o755);
+    expect(spawnSync('chown', ['-R', '65534:65534', spool]).status).toBe(0);
+    const pdir = path.join(spool, 'rsync', HOST, 'p');
+    const survivor = path.join(pdir, genName(times[2]!), 'ro', 'f');
+    const meta = inodeMeta(survivor, false);
+    const r = hardsnap(['--reuid=65534', '--regid=65534', '--clear-groups', BIN, 'prune', '--spool', spool, '--host', HOST, '--keep-last', '1'],
+      { bin: setpriv!, env: { HARDSNAP_NOW: '2026-05-03T05:00:00Z' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(generationNames(spool, HOST, 'p')).toEqual([genName(times[2]!)]);
+    expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'trash'))).toEqual([]);
+    expect(inodeMeta(survivor, false)).toEqual(meta);
+    expect(fs.statSync(path.join(pdir, genName(times[2]!), 'ro')).mode & 0o7777).toBe(0o555);
+  });
+});

@@ -1,0 +1,134 @@
+// Restore never deletes what it does not restore (issue 16): `restore --force` into a target
+// where the generation has a file `f` and the target a non-empty directory `f/` deleted the
+// whole tree, exit 0, silently. A directory in the way is now moved aside next to itself, and
+// --dry-run says so beforehand.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, test } from './helpers/fixture.js';
+import { hardsnap } from './helpers/run.js';
+import { makeTree, readTree } from './helpers/tree.js';
+import { makeGeneration } from './ops-helpers.js';
+import { isRoot } from './helpers/robust.js';
+
+const HOST = 'h1';
+const ASIDE = /\.hardsnap-aside-\d{8}T\d{6}Z$/;
+
+async function spoolWith(tmp: string, spec: Parameters<typeof makeTree>[1]): Promise<string> {
+  const spool = path.join(tmp, 'spool');
+  const src = path.join(tmp, 'src');
+  makeTree(src, spec);
+  await makeGeneration(spool, HOST, { p: src }, '2026-05-01T03:00:00Z');
+  return spool;
+}
+
+function restore(spool: string, to: string, extra: string[] = []) {
+  return hardsnap(['restore', '--spool', spool, '--host', HOST, '--part', 'p', '--to', to, '--force', ...extra]);
+}
+
+/** The names in `dir` that are directories moved aside. */
+function asides(dir: string): string[] {
+  return fs.readdirSync(dir).filter((n) => ASIDE.test(n)).sort();
+}
+
+describe('restore never deletes what it does not restore', () => {
+  test('restore --force where the target has a non-empty directory f/ and the generation a file f: the directory is moved aside, whole, and said so', async ({ tmp }) => {
+    const spool = await spoolWith(tmp, { f: 'the file from the backup', other: 'o' });
+    const to = path.join(tmp, 'to');
+    makeTree(to, { 'f/inner/precious': 'work of the day', 'f/top': 'top', 'unrelated/u': 'u' });
+    const before = readTree(path.join(to, 'f'));
+    const r = restore(spool, to);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(to, 'f'), 'utf8')).toBe('the file from the backup');
+    const [aside, ...more] = asides(to);
+    expect(more).toEqual([]);
+    expect(aside).toMatch(/^f\.hardsnap-aside-/);
+    // everything that was in the directory is there, unchanged (same inodes, modes, times)
+    expect(readTree(path.join(to, aside!))).toEqual(before);
+    expect(fs.readFileSync(path.join(to, 'unrelated/u'), 'utf8')).toBe('u');
+    // one warning line, even under cron
+    expect(r.stderr.trim().split('\n')).toEqual([`hardsnap: warning: --force: moved the directory f aside to ${aside} (a file, symlink or special file is restored in its place; nothing in it was deleted)`]);
+  });
+
+  test('a symlink in the generation over a directory of the target: the directory is moved aside; a symlink to a directory in the target is removed, the directory it points to untouched', async ({ tmp }) => {
+    const outside = path.join(tmp, 'outside');
+    makeTree(outside, { 'kept/deep': 'outside data' });
+    const spool = await spoolWith(tmp, { 'real/x': 'x', link: { symlink: 'real' }, file: 'restored file' });
+    const to = path.join(tmp, 'to');
+    makeTree(to, { 'link/mine': 'a directory where the backup has a symlink', file: { symlink: outside } });
+    const r = restore(spool, to);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readlinkSync(path.join(to, 'link'))).toBe('real');
+    const [aside] = asides(to);
+    expect(aside).toMatch(/^link\.hardsnap-aside-/);
+    expect(fs.readFileSync(path.join(to, aside!, 'mine'), 'utf8')).toBe('a directory where the backup has a symlink');
+    expect(fs.readFileSync(path.join(to, 'file'), 'utf8')).toBe('restored file');
+    expect(readTree(outside).map((e) => e.relPath.toString())).toEqual(['', 'kept', 'kept/deep']);
+    expect(fs.readFileSync(path.join(outside, 'kept/deep'), 'utf8')).toBe('outside data');
+    expect(r.stderr).toMatch(/removed the symlink file -> .*outside in the target \(not followed\)/);
+  });
+
+  test('--dry-run lists the move aside and the replacements, and changes nothing; the real run then does exactly that', async ({ tmp }) => {
+    const spool = await spoolWith(tmp, { f: 'file', 'd/s': { symlink: 'nowhere' }, keep: 'k' });
+    const to = path.join(tmp, 'to');
+    makeTree(to, { 'f/inner': 'in the way', 'd/s': 'a file where a symlink is restored', keep: 'old content' });
+    const before = readTree(to);
+    const dry = restore(spool, to, ['--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const lines = dry.stdout.trim().split('\n');
+    const move = lines.find((l) => l.startsWith('would move aside: f/'));
+    expect(move).toMatch(/^would move aside: f\/ -> f\.hardsnap-aside-\d{8}T\d{6}Z\/ \(a directory in the target; nothing in it is deleted\)$/);
+    expect(lines).toContain('would replace: d/s (a file or special file, removed)');
+    expect(lines).toContain('would replace: keep (a file or special file, removed)');
+    // each right after its entry, and nothing claimed for what is not in the way
+    expect(lines[lines.indexOf(move!) - 1]).toBe('f');
+    expect(lines.filter((l) => l.startsWith('would '))).toHaveLength(3);
+    expect(readTree(to)).toEqual(before);
+    const json = JSON.parse(restore(spool, to, ['--dry-run', '--json']).stdout) as { replaced: unknown[] };
+    expect(json.replaced).toEqual([
+      { part: 'p', path: 'f', action: 'move-aside', found: 'dir', aside: expect.stringMatching(ASIDE) },
+      { part: 'p', path: 'keep', action: 'remove', found: 'other' },
+      { part: 'p', path: 'd/s', action: 'remove', found: 'other' },
+    ]);
+
+    const r = restore(spool, to, ['--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { replaced: unknown[] }).replaced).toHaveLength(3);
+    expect(fs.readFileSync(path.join(to, asides(to)[0]!, 'inner'), 'utf8')).toBe('in the way');
+    expect(fs.readlinkSync(path.join(to, 'd/s'))).toBe('nowhere');
+  });
+
+  test('--path of a file whose place in the target is a directory: moved aside, not deleted', async ({ tmp }) => {
+    const spool = await spoolWith(tmp, { 'etc/conf': 'conf from the backup' });
+    const to = path.join(tmp, 'to');
+    makeTree(to, { 'etc/conf/local': 'a local override directory' });
+    const r = restore(spool, to, ['--path', 'etc/conf']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(to, 'etc/conf'), 'utf8')).toBe('conf from the backup');
+    const [aside] = asides(path.join(to, 'etc'));
+    expect(fs.readFileSync(path.join(to, 'etc', aside!, 'local'), 'utf8')).toBe('a local override directory');
+  });
+});
+
+describe.runIf(isRoot)('restore and mount points in the target (needs root to mount)', () => {
+  test('a directory in the way that is a mount point is neither deleted nor moved: reported (exit 23), and --dry-run says so beforehand', async ({ tmp }) => {
+    const spool = await spoolWith(tmp, { f: 'file', g: 'g' });
+    const to = path.join(tmp, 'to');
+    const outside = path.join(tmp, 'outside');
+    makeTree(outside, { precious: 'mounted data' });
+    fs.mkdirSync(path.join(to, 'f'), { recursive: true });
+    execFileSync('mount', ['--bind', outside, path.join(to, 'f')]);
+    try {
+      for (const extra of [['--dry-run'], []]) {
+        const r = restore(spool, to, extra);
+        expect(r.code, r.stderr).toBe(23);
+        expect(r.stderr).toMatch(/not restored: p: "f": EBUSY: a directory is in the way and cannot be moved aside/);
+        expect(r.stdout).not.toMatch(/would move aside/);
+        expect(fs.readFileSync(path.join(outside, 'precious'), 'utf8')).toBe('mounted data');
+      }
+      expect(fs.readFileSync(path.join(to, 'g'), 'utf8')).toBe('g');
+    } finally {
+      spawnSync('umount', ['-l', path.join(to, 'f')]);
+    }
+  });
+});

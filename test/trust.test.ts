@@ -1,0 +1,222 @@
+// The previous generation is evidence, not truth (issue 16): what someone did to an old
+// generation in the spool (chmod, replace, turn into a symlink) is never linked into the new one;
+// a spool copied to another disk (new inode numbers) keeps working; an entry the source cannot
+// give in a run keeps its previous version. Each test makes the fault happen for real.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, test } from './helpers/fixture.js';
+import { makeTree } from './helpers/tree.js';
+import { linksDiff, rsyncDiff } from './helpers/oracle.js';
+import { BIN, REPO_ROOT, hardsnap, type RunResult } from './helpers/run.js';
+import { mktree, mutate } from './helpers/bench-tree.js';
+import { assertNobodyCanRun, isRoot } from './helpers/robust.js';
+import { ManifestReader } from '../src/manifest/reader.js';
+import { FLAG } from '../src/manifest/format.js';
+
+const day = (n: number) => `2026-02-${String(n).padStart(2, '0')}T03:00:00Z`;
+const genName = (n: number) => `2026-02-${String(n).padStart(2, '0')}T030000Z`;
+
+function backup(spool: string, src: string, n: number, extra: string[] = []): RunResult {
+  return hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, ...extra], { env: { HARDSNAP_NOW: day(n) } });
+}
+const gen = (spool: string, n: number) => path.join(spool, 'rsync', 'h', 'p', genName(n));
+const runs = (spool: string) => fs.readFileSync(path.join(spool, 'rsync', 'h', '.hardsnap', 'runs.jsonl'), 'utf8')
+  .trim().split('\n').map((l) => JSON.parse(l) as { parts: Record<string, Record<string, number>>; exit: number });
+
+function manifestOf(spool: string, n: number): ManifestReader {
+  return ManifestReader.open(path.join(spool, 'rsync', 'h', 'p', '.hardsnap', 'manifests', `${genName(n)}.hsm`));
+}
+
+describe('a tampered previous generation is never linked into the new one', () => {
+  test('chmod-ed, chown-ed, touched, replaced and symlinked files in an old generation are copied anew from the source, reported once, recorded in runs.jsonl', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, {
+      'a/chmodded': 'one\n', 'a/chowned': 'two\n', 'a/touched': 'three\n', 'a/replaced': 'four\n', 'a/symlinked': 'five\n',
+      'a/fine': 'six\n', 'secret': 'do not leak\n',
+    });
+    expect(backup(spool, src, 1).code).toBe(0);
+    const g1 = gen(spool, 1);
+    const before = fs.statSync(path.join(g1, 'a/fine')).ino;
+    // an admin "fixes" things in the old generation
+    fs.chmodSync(path.join(g1, 'a/chmodded'), 0o777);
+    if (isRoot) fs.chownSync(path.join(g1, 'a/chowned'), 4242, 4242);
+    fs.utimesSync(path.join(g1, 'a/touched'), new Date(), new Date());
+    const st = fs.statSync(path.join(g1, 'a/replaced'));
+    fs.rmSync(path.join(g1, 'a/replaced'));
+    fs.writeFileSync(path.join(g1, 'a/replaced'), 'FOUR\n'); // same size
+    fs.utimesSync(path.join(g1, 'a/replaced'), st.atime, st.mtime);
+    fs.chmodSync(path.join(g1, 'a/replaced'), st.mode & 0o7777);
+    fs.rmSync(path.join(g1, 'a/symlinked'));
+    fs.symlinkSync('../secret', path.join(g1, 'a/symlinked'));
+
+    const r = backup(spool, src, 2);
+    expect(r.code, r.stderr).toBe(0);
+    const g2 = gen(spool, 2);
+    // the new last is the source, exactly: the replaced file has the recorded size, mode and
+    // mtime, but not the recorded inode
+    const drifted = isRoot ? 5 : 4;
+    const warn = r.stderr.split('\n').filter((l) => /no longer matched its manifest/.test(l));
+    expect(warn).toHaveLength(1);
+    expect(warn[0]).toMatch(new RegExp(`part 'p': ${drifted} unchanged entries .* first: a/ch`));
+    expect(rsyncDiff(src, g2)).toEqual([]);
+    expect(linksDiff(src, g2)).toEqual([]);
+    for (const n of ['chmodded', 'touched', 'symlinked', 'replaced', ...(isRoot ? ['chowned'] : [])]) {
+      expect(fs.lstatSync(path.join(g2, 'a', n)).isFile(), n).toBe(true);
+      expect(fs.statSync(path.join(g2, 'a', n)).ino, n).not.toBe(fs.lstatSync(path.join(g1, 'a', n)).ino);
+    }
+    expect(fs.readFileSync(path.join(g2, 'a/symlinked'), 'utf8')).toBe('five\n');
+    expect(fs.statSync(path.join(g2, 'a/fine')).ino).toBe(before);
+    expect(runs(spool).at(-1)!.parts.p!.drifted).toBe(drifted);
+    // the manifest records the inodes that are there, not the previous manifest's numbers
+    const m = manifestOf(spool, 2);
+    try {
+      for (const e of m.dir(Buffer.from('a'))!) expect(e.ino, e.name.toString()).toBe(fs.lstatSync(path.join(g2, 'a', e.name.toString())).ino);
+    } finally {
+      m.close();
+    }
+    // the old generation is left as the admin made it (nothing that exists is changed)
+    expect(fs.statSync(path.join(g1, 'a/chmodded')).mode & 0o777).toBe(0o777);
+    expect(fs.lstatSync(path.join(g1, 'a/symlinked')).isSymbolicLink()).toBe(true);
+  });
+
+  test('the drift check holds for many files at once (a whole old generation chmod-ed by a careless chmod -R)', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    mktree(src, { files: 600, seed: 3 });
+    expect(backup(spool, src, 1).code).toBe(0);
+    execFileSync('chmod', ['-R', 'o+w', gen(spool, 1)]);
+    const r = backup(spool, src, 2);
+    expect(r.code).toBe(0);
+    expect(r.stderr.split('\n').filter((l) => /no longer matched/.test(l))).toHaveLength(1);
+    expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
+    expect(linksDiff(src, gen(spool, 2))).toEqual([]);
+    expect(runs(spool).at(-1)!.parts.p!.drifted).toBeGreaterThan(500);
+  });
+});
+
+describe('a spool moved to another disk (cp -a, rsync -aH): new inode numbers', () => {
+  test.for(['cp -a', 'rsync -aH'])('after %s of the whole spool: backups, verify, du and history work, and the numbers agree with the unmoved spool', (how, { tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    mktree(src, { files: 300, seed: 5, odd: true });
+    for (let n = 1; n <= 3; n++) {
+      if (n > 1) mutate(src, n);
+      expect(backup(spool, src, n).code).toBe(0);
+    }
+    const v0 = hardsnap(['verify', '--spool', spool, '--host', 'h']);
+    expect(v0.code, v0.stdout + v0.stderr).toBe(0);
+    const moved = path.join(tmp, 'moved');
+    if (how === 'cp -a') execFileSync('cp', ['-a', spool, moved]);
+    // (--modify-window=-1: without it rsync leaves a directory time it finds within the same
+    // second as the source's, which is every directory here)
+    else execFileSync('rsync', ['-aHAX', '--numeric-ids', '--modify-window=-1', `${spool}/`, `${moved}/`]);
+    // the premise: every inode number is new
+    const any = execFileSync('find', [gen(spool, 3), '-type', 'f', '-print', '-quit'], { encoding: 'utf8' }).trim().slice(gen(spool, 3).length + 1);
+    expect(fs.lstatSync(path.join(gen(moved, 3), any)).ino).not.toBe(fs.lstatSync(path.join(gen(spool, 3), any)).ino);
+    const duOf = (sp: string) => JSON.parse(hardsnap(['du', '--spool', sp, '--host', 'h', '--json']).stdout) as { total: number; parts: { generations: { unique: number }[] }[] };
+    const du0 = duOf(spool);
+
+    for (let n = 4; n <= 5; n++) {
+      mutate(src, n);
+      const r = backup(moved, src, n);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/no longer matched/); // a move is not drift
+      expect(rsyncDiff(src, gen(moved, n))).toEqual([]);
+      expect(linksDiff(src, gen(moved, n))).toEqual([]);
+    }
+    // unchanged files are still links to the generation before
+    const r4 = runs(moved).at(-1)!.parts.p!;
+    expect(r4.linked).toBeGreaterThan(250);
+    const v = hardsnap(['verify', '--spool', moved, '--host', 'h']);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    const vd = hardsnap(['verify', '--deep', '--spool', moved, '--host', 'h']);
+    expect(vd.code, vd.stdout + vd.stderr).toBe(0);
+    // du of the moved spool's first three generations equals the unmoved spool's
+    const du1 = duOf(moved);
+    expect(du1.parts[0]!.generations.slice(0, 2).map((g) => g.unique)).toEqual(du0.parts[0]!.generations.slice(0, 2).map((g) => g.unique));
+    // history: a file unchanged since day 1 is "same" across the move
+    const m = manifestOf(moved, 5);
+    let stable = '';
+    try {
+      const top = m.dir(Buffer.alloc(0))!;
+      const f = top.find((e) => e.type === 'file');
+      stable = f ? f.name.toString() : '';
+    } finally {
+      m.close();
+    }
+    if (stable) {
+      const h = JSON.parse(hardsnap(['history', '--spool', moved, '--host', 'h', '--part', 'p', '--json', stable]).stdout) as { versions: { change: string }[] };
+      expect(h.versions.map((x) => x.change).filter((c) => c === 'rewritten')).toEqual([]);
+    }
+  });
+});
+
+describe('an entry the source cannot give in a run keeps its previous version (CARRIED)', () => {
+  /** bin/hardsnap as nobody, so that a mode 000 directory really cannot be read */
+  function asNobody(args: string[], n: number): RunResult {
+    assertNobodyCanRun(REPO_ROOT);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN, ...args], {
+      encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: day(n) }, cwd: '/', timeout: 60_000,
+    });
+    if (r.error) throw r.error;
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  test.runIf(isRoot)('a Maildir that cannot be opened keeps yesterday\'s content in last (not an empty directory); a file that cannot be read keeps its version; exit 23; diff and history say so', ({ tmp }) => {
+    fs.chmodSync(tmp, 0o755);
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    makeTree(src, {
+      'ann/Maildir/cur/1': 'mail one\n', 'ann/Maildir/cur/2': 'mail two\n', 'ann/Maildir/new/3': 'three\n',
+      'bob/notes': 'bob notes\n', 'bob/other': 'other\n',
+    });
+    fs.mkdirSync(spool);
+    execFileSync('chown', ['-R', '65534:65534', src, spool]);
+    const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+    expect(asNobody(args, 1).code).toBe(0);
+    // day 2: the Maildir is locked away, bob's notes unreadable; a new mail arrived
+    fs.writeFileSync(path.join(src, 'ann/Maildir/new/4'), 'four\n');
+    fs.chownSync(path.join(src, 'ann/Maildir/new/4'), 65534, 65534);
+    fs.chmodSync(path.join(src, 'ann/Maildir'), 0o000);
+    fs.chmodSync(path.join(src, 'bob/notes'), 0o000);
+    const r = asNobody(args, 2);
+    expect(r.code, r.stderr).toBe(23);
+    expect(r.stderr).toMatch(/ann\/Maildir: .*EACCES.*kept its previous version \(from 2026-02-01T030000Z\)/);
+    expect(r.stderr).toMatch(/bob\/notes: .*EACCES.*kept its previous version/);
+    const g1 = gen(spool, 1);
+    const g2 = gen(spool, 2);
+    expect(fs.readlinkSync(path.join(spool, 'rsync', 'h', 'p', 'last'))).toBe(genName(2));
+    expect(fs.readFileSync(path.join(g2, 'ann/Maildir/cur/1'), 'utf8')).toBe('mail one\n');
+    expect(fs.statSync(path.join(g2, 'ann/Maildir/cur/2')).ino).toBe(fs.statSync(path.join(g1, 'ann/Maildir/cur/2')).ino);
+    expect(fs.existsSync(path.join(g2, 'ann/Maildir/new/4'))).toBe(false); // never read: not invented
+    expect(fs.readFileSync(path.join(g2, 'bob/notes'), 'utf8')).toBe('bob notes\n');
+    const m = manifestOf(spool, 2);
+    try {
+      expect(m.footer.carried!.count).toBeGreaterThanOrEqual(5);
+      expect(m.footer.carried!.first.map((c) => [c.path, c.from, c.code])).toEqual([
+        ['ann/Maildir', genName(1), 'EACCES'], ['bob/notes', genName(1), 'EACCES'],
+      ]);
+      expect(m.dir(Buffer.from('ann/Maildir/cur'))!.every((e) => e.flags & FLAG.CARRIED)).toBe(true);
+    } finally {
+      m.close();
+    }
+    const d = hardsnap(['diff', '--spool', spool, '--host', 'h', '--part', 'p', genName(1), genName(2)]);
+    expect(d.stdout).toMatch(/^C ann\/Maildir \(carried 2026-02-01T030000Z: EACCES\)$/m);
+    expect(d.stdout).toMatch(/^C bob\/notes /m);
+    const h = hardsnap(['history', '--spool', spool, '--host', 'h', '--part', 'p', 'bob/notes']);
+    expect(h.stdout).toMatch(/2026-02-02T030000Z .* carried/);
+    // readable again: the next run backs up what is there now
+    fs.chmodSync(path.join(src, 'ann/Maildir'), 0o755);
+    fs.chmodSync(path.join(src, 'bob/notes'), 0o644);
+    const r3 = asNobody(args, 3);
+    expect(r3.code, r3.stderr).toBe(0);
+    expect(rsyncDiff(src, gen(spool, 3)).filter((l) => !/^\.[df]\.\.\.\.og/.test(l))).toEqual([]);
+    expect(fs.readFileSync(path.join(gen(spool, 3), 'ann/Maildir/new/4'), 'utf8')).toBe('four\n');
+    // the carried directory has the mode the scan saw (000), and the previous content
+    expect(fs.statSync(path.join(g2, 'ann/Maildir')).mode & 0o777).toBe(0);
+    const v = hardsnap(['verify', '--spool', spool, '--host', 'h']);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
+});
