@@ -13,6 +13,8 @@ import { hardsnap } from './helpers/run.js';
 import { isRoot } from './helpers/robust.js';
 import { makeSpool } from './helpers/spool.js';
 import { generationNames, readRunsLog } from './ops-helpers.js';
+import { ManifestReader } from '../src/manifest/reader.js';
+import { manifestPath } from '../src/spool/layout.js';
 
 const at = (n: number) => ({ env: { HARDSNAP_NOW: `2026-05-${String(n).padStart(2, '0')}T03:00:00Z` } });
 const genName = (n: number) => `2026-05-${String(n).padStart(2, '0')}T030000Z`;
@@ -42,6 +44,13 @@ describe.runIf(haveLoop)('the source root is the mount point of a loop-mounted e
       for (const n of [1, 2]) expect(hardsnap(args, at(n)).code).toBe(0);
     } finally {
       execFileSync('umount', [src]);
+    }
+    // the identity is in the manifest's footer (what the next run reads), and in the run log
+    const m = ManifestReader.open(manifestPath(path.join(spool, 'rsync', 'h1', 'mail'), genName(2)));
+    try {
+      expect(m.footer.source).toMatchObject({ fsType: 0xef53, fsid: expect.stringMatching(/^[0-9a-f]+:[0-9a-f]+$/), dev: expect.stringMatching(/^\d+:\d+$/), entries: 201 });
+    } finally {
+      m.close();
     }
     expect(readRunsLog(spool, 'h1').at(-1)!.parts).toMatchObject({ mail: { source: { fsType: 0xef53, entries: 201 } } });
     fs.writeFileSync(path.join(src, 'NOT-MOUNTED'), 'someone left this here\n');

@@ -37,12 +37,15 @@ export function initSpool(spool: string, onNote: (m: string) => void = () => {})
       });
     }
   }
+  // the probe's warnings are for a spool that is made: a refusal is one line
+  const warnings: string[] = [];
   try {
-    preflightNewSpool(spool, onNote);
+    preflightNewSpool(spool, (m) => warnings.push(m));
     writeMarker(spool);
   } catch (err) {
     if (created) fs.rmSync(spool, { recursive: true, force: true }); // ours, and the probe left it empty
     throw err;
   }
+  for (const w of warnings) onNote(w);
   return created ? 'created' : 'initialized';
 }
