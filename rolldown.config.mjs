@@ -10,8 +10,9 @@ import { defineConfig } from 'rolldown';
 export default defineConfig({
   input: 'dist/cli/main.js',
   platform: 'node',
-  // loaded on demand (watch, --progress) with their own dependency trees; node_modules has them
-  external: ['chokidar', 'cli-progress'],
+  // loaded on demand (watch, --progress) with their own dependency trees, and node-gyp-build,
+  // which finds the native module relative to the package (src/fs/native.ts); node_modules has them
+  external: ['chokidar', 'cli-progress', 'node-gyp-build'],
   // cleanDir: chunk names carry a hash; without it, old chunks would stay and be packed
   output: { dir: 'dist/bundle', cleanDir: true, format: 'esm', entryFileNames: 'hardsnap.js', chunkFileNames: '[name]-[hash].js', sourcemap: false },
 });

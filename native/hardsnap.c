@@ -79,6 +79,13 @@ static napi_value num(napi_env env, double d) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);          \
   if (argc < n) return num(env, -EINVAL)
 
+/* up to n arguments, at least min of them (the rest optional: argc says how many came) */
+#define OPTARGS(n, min)                                          \
+  size_t argc = n;                                               \
+  napi_value argv[n];                                            \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);          \
+  if (argc < min) return num(env, -EINVAL)
+
 #define NUMARG(i, var)                                           \
   double var;                                                    \
   if (arg_num(env, argv[i], &var)) return num(env, -EINVAL)
@@ -323,10 +330,7 @@ static int xattrs_set(int dirfd, const char *name, int fd, const uint8_t *blob, 
 
 /* getxattrs(dirfd, name[, fd]) -> Buffer (canonical, empty when none) | -errno */
 static napi_value js_getxattrs(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2) return num(env, -EINVAL);
+  OPTARGS(3, 2);
   NUMARG(0, dirfd);
   PATHARG(1, name);
   double fd = -1;
@@ -499,10 +503,7 @@ static int do_scandir(int fd, int xflags, double ctimeMin, uint8_t **result, siz
 }
 
 static napi_value js_scandir(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) return num(env, -EINVAL);
+  OPTARGS(3, 1);
   NUMARG(0, fd);
   double xflags = 0, ctimeMin = 0;
   if (argc > 1 && arg_num(env, argv[1], &xflags)) return num(env, -EINVAL);
@@ -812,10 +813,7 @@ static int arg_opt_buffer(napi_env env, napi_value v, void **data, size_t *len) 
 }
 
 static napi_value js_setmeta(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 9) return num(env, -EINVAL);
+  OPTARGS(10, 9);
   NUMARG(0, dirfd);
   PATHARG(1, name);
   NUMARG(2, fd);
@@ -1089,10 +1087,7 @@ static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dna
  * destination is removed.
  */
 static napi_value js_copy(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 5) return num(env, -EINVAL);
+  OPTARGS(6, 5);
   NUMARG(0, sdirfd);
   PATHARG(1, sname);
   NUMARG(2, ddirfd);

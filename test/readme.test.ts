@@ -34,6 +34,19 @@ describe('README', () => {
     expect(inodes.size).toBe(1);
   });
 
+  test('the quick start installs and builds with one command and runs every test with another: npm run setup, npm run test:all (what .ci/run runs)', () => {
+    const block = shellBlockAfter('## Quick start');
+    expect(block.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean)).toEqual(['npm run setup', 'npm run test:all']);
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    // setup: the build prerequisites (as root), then npm install; test:all: the rest
+    expect(pkg.scripts.setup).toBe('scripts/setup.sh');
+    expect(fs.readFileSync(path.join(REPO_ROOT, 'scripts', 'setup.sh'), 'utf8')).toMatch(/^scripts\/prerequisites\.sh --install build\n[\s\S]*^exec npm install /m);
+    expect(pkg.scripts['test:all']).toBe('scripts/test-all.sh');
+    expect(fs.readFileSync(path.join(REPO_ROOT, '.ci', 'run'), 'utf8')).toMatch(/^exec scripts\/test-all\.sh --clean$/m);
+    const all = fs.readFileSync(path.join(REPO_ROOT, 'scripts', 'test-all.sh'), 'utf8');
+    expect(all).toMatch(/^scripts\/prerequisites\.sh --install /m);
+  });
+
   test.for([
     ['what it is and why', /^## Why$/m],
     ['the spool layout', /^## The spool$[\s\S]*last -> /m],

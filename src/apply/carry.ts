@@ -54,7 +54,7 @@ export class Carrier {
    */
   record(f: Frame, p: ManifestEntry, carry: Carry, what: string, report: boolean): ManifestEntry | null {
     const rel = joinRel(f.rel, p.name);
-    const { rc, ino } = this.linker.linkOne(f, p.name, p, p.ino);
+    const { rc, ino } = this.linker.linkOne(f, p, p.ino);
     if (rc !== 0 || !this.ctx.claims.claim(ino)) {
       if (rc === 0) this.ctx.stats.splitLinks++;
       this.ctx.problem(rel, carry.code, `${what}: ${carry.code}; its previous version cannot be linked either (${rc > 0 ? 'it drifted' : rc < 0 ? 'link failed' : 'its inode is another name\'s'}): not in this generation`, true);

@@ -12,16 +12,18 @@ import { DRIFT } from '../fs/native.js';
 const TAIL = 42;
 
 /**
- * The packed records of `items`: the name, the metadata the linked inode must have, and the
- * inode number it must be (0: not compared: the previous manifest's numbers are not known to be
- * the spool's, after a copy of the spool to another disk or from an older format).
+ * The packed records of `items` (PendingLinks, as they are: no object per record): the name and
+ * the metadata the linked inode must have (its entry e), and the inode number it must be
+ * (prevIno; 0: not compared: the previous manifest's numbers are not known to be the spool's,
+ * after a copy of the spool to another disk or from an older format).
  */
-export function packLinkRecords(items: readonly { name: Buffer; meta: Meta; ino: number }[], owners: boolean): Buffer {
+export function packLinkRecords(items: readonly { e: Meta & { name: Buffer }; prevIno: number }[], owners: boolean): Buffer {
   let size = 0;
-  for (const it of items) size += 2 + it.name.length + TAIL;
+  for (const it of items) size += 2 + it.e.name.length + TAIL;
   const b = Buffer.allocUnsafe(size);
   let o = 0;
-  for (const { name, meta: m, ino } of items) {
+  for (const { e: m, prevIno: ino } of items) {
+    const name = m.name;
     b.writeUInt16LE(name.length, o);
     name.copy(b, o + 2);
     o += 2 + name.length;

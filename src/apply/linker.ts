@@ -46,7 +46,7 @@ export class Linker {
     const links = f.links;
     if (!links.length) return;
     f.links = [];
-    const packed = packLinkRecords(links.map((l) => ({ name: l.e.name, meta: l.e, ino: l.prevIno })), this.ctx.o.asRoot);
+    const packed = packLinkRecords(links, this.ctx.o.asRoot);
     // a slot the batch never reached must not read as "linked"
     const res = new Int32Array(links.length).fill(-5 /* EIO */);
     const inos = new Float64Array(links.length);
@@ -62,16 +62,16 @@ export class Linker {
 
   /** Links one unchanged entry now (a first name of a source hard link): its record, or a fresh copy's. */
   linkNow(f: Frame, e: SourceEntry, rec: ManifestEntry, prevIno: number): ManifestEntry | null {
-    const { rc, ino } = this.linkOne(f, e.name, e, prevIno);
+    const { rc, ino } = this.linkOne(f, e, prevIno);
     return this.settle(f, { e, at: -1, rec, prevIno }, rc, ino) as ManifestEntry | null;
   }
 
   /** One checked link of `name` from the previous directory, on this thread: linkBatch's result and inode. */
-  linkOne(f: Frame, name: Buffer, m: Meta, prevIno: number): { rc: number; ino: number } {
+  linkOne(f: Frame, m: Meta & { name: Buffer }, prevIno: number): { rc: number; ino: number } {
     const res = new Int32Array(1).fill(-5);
     const inos = new Float64Array(1);
     const ino = this.ctx.o.prevInodesCurrent ? prevIno : 0;
-    sys.linkBatch(f.prev, f.dst, packLinkRecords([{ name, meta: m, ino }], this.ctx.o.asRoot), res, inos);
+    sys.linkBatch(f.prev, f.dst, packLinkRecords([{ e: m, prevIno: ino }], this.ctx.o.asRoot), res, inos);
     return { rc: res[0]!, ino: inos[0]! };
   }
 

@@ -94,22 +94,30 @@ export interface NativeBinding {
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 
+/**
+ * The native module as node-gyp-build finds it, as the install script did: a build of this
+ * checkout or install (build/Release, build/Debug), else the package's prebuilt one for this
+ * machine (prebuilds/linux-x64, linux-arm64: scripts/prebuild.sh).
+ */
 function load(): NativeBinding {
-  const candidates = [
-    path.join(here, '..', '..', 'build', 'Release', 'hardsnap.node'),
-    path.join(here, '..', '..', 'build', 'Debug', 'hardsnap.node'),
-  ];
-  let last: unknown;
-  for (const c of candidates) {
-    try {
-      return require(c) as NativeBinding;
-    } catch (err) {
-      last = err;
-    }
+  const root = path.join(here, '..', '..');
+  const rebuild = 'build it with `npm rebuild -g --allow-scripts=hardsnap hardsnap` (python3, make and a C compiler; in a clone: `npm install`; docs/INSTALL.md)';
+  let file: string;
+  try {
+    file = (require('node-gyp-build') as { resolve(dir: string): string }).resolve(root);
+  } catch (err) {
+    // node-gyp-build's message names the machine: "No native build was found for platform=..."
+    throw new Error(`hardsnap's native module was not built, and no prebuilt one fits this machine (${firstLine(err)}): ${rebuild}`);
   }
-  throw new Error(
-    `hardsnap's native module is not built (${String(last).split('\n')[0]}); run \`npm install\` (it needs python3, make and a C compiler)`,
-  );
+  try {
+    return require(file) as NativeBinding;
+  } catch (err) {
+    throw new Error(`hardsnap's native module ${file} does not load (${firstLine(err)}): ${rebuild}`);
+  }
+}
+
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0]!.trim();
 }
 
 /** The raw binding. Tests replace its methods with vi.spyOn to inject faults. */
