@@ -9,13 +9,14 @@ import { rsyncDiff } from './helpers/oracle.js';
 import { hardsnap } from './helpers/run.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
+import { makeSpool } from './helpers/spool.js';
 
 const isRoot = process.getuid?.() === 0;
 const day = (n: number) => ({ HARDSNAP_NOW: `2026-01-${String(n).padStart(2, '0')}T03:00:00Z` });
 const genName = (n: number) => `2026-01-${String(n).padStart(2, '0')}T030000Z`;
 
 function backup(tmp: string, n: number, extra: string[] = [], part = 'data', src = path.join(tmp, 'src')) {
-  return hardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', `${part}=${src}`, ...extra], { env: day(n) });
+  return hardsnap(['backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1', '--part', `${part}=${src}`, ...extra], { env: day(n) });
 }
 const partDir = (tmp: string, part = 'data') => path.join(tmp, 'spool', 'rsync', 'h1', part);
 const gen = (tmp: string, n: number, part = 'data') => path.join(partDir(tmp, part), genName(n));
@@ -205,7 +206,7 @@ describe('backup: generations', () => {
   test('a spool inside the source is excluded from it, and the run says so', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     makeTree(src, { 'a.txt': 'a' });
-    const spool = path.join(src, 'backups');
+    const spool = makeSpool(path.join(src, 'backups'));
     const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `self=${src}`, '--verbose'], { env: day(1) });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/spool .* lies inside the source of part 'self': excluded/);
@@ -238,7 +239,7 @@ describe('backup: generations', () => {
   test('two parts in one run share one generation name; `last` of each is relative', ({ tmp }) => {
     makeTree(path.join(tmp, 'a'), { 'f': '1' });
     makeTree(path.join(tmp, 'b'), { 'g': '2' });
-    const r = hardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1',
+    const r = hardsnap(['backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1',
       '--part', `mail/imap=${path.join(tmp, 'a')}`, '--part', `bm/pgsql=${path.join(tmp, 'b')}`], { env: day(1) });
     expect(r.code, r.stderr).toBe(0);
     for (const p of ['mail/imap', 'bm/pgsql']) {
@@ -251,7 +252,7 @@ describe('backup: generations', () => {
   test('--parallel-parts builds every part at once, each identical to its source, under one name', ({ tmp }) => {
     mktree(path.join(tmp, 'a'), { files: 300, odd: true });
     mktree(path.join(tmp, 'b'), { files: 300, seed: 9 });
-    const args = ['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--parallel-parts',
+    const args = ['backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1', '--parallel-parts',
       '--part', `a=${path.join(tmp, 'a')}`, '--part', `b=${path.join(tmp, 'b')}`];
     for (const d of [1, 2]) {
       if (d === 2) mutate(path.join(tmp, 'a'), 2);
@@ -270,7 +271,7 @@ describe('backup: generations', () => {
     mktree(path.join(tmp, 'a'), { files: 300, seed: 4 });
     mktree(path.join(tmp, 'b'), { files: 300, seed: 9 });
     const cfg = path.join(tmp, 'hs.yaml');
-    fs.writeFileSync(cfg, `spool: ${path.join(tmp, 'spool')}\nhost: h1\nparallel-parts: true\nparts:\n  a: ${path.join(tmp, 'a')}\n  b: ${path.join(tmp, 'b')}\n`);
+    fs.writeFileSync(cfg, `spool: ${makeSpool(path.join(tmp, 'spool'))}\nhost: h1\nparallel-parts: true\nparts:\n  a: ${path.join(tmp, 'a')}\n  b: ${path.join(tmp, 'b')}\n`);
     const r = hardsnap(['backup', '--config', cfg, '--no-parallel-parts', '--verbose'], { env: day(1) });
     expect(r.code, r.stderr).toBe(0);
     // one after the other: every itemized line of part a comes before the first of part b
@@ -318,7 +319,7 @@ describe('backup: bad input is one clear line, exit 1, nothing created', () => {
   ];
   test.for(cases)('%s', ([_name, args, msg], { tmp }) => {
     makeTree(tmp, { 'src/f': '1', 'file': 'x' });
-    fs.mkdirSync(path.join(tmp, 'spool', 'inner'), { recursive: true });
+    fs.mkdirSync(path.join(makeSpool(path.join(tmp, 'spool')), 'inner'));
     const before = fs.readdirSync(path.join(tmp, 'spool'));
     const r = hardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', ...args(tmp)], { env: day(1) });
     expect(r.code).toBe(1);
@@ -331,7 +332,7 @@ describe('backup: bad input is one clear line, exit 1, nothing created', () => {
     const r = backup(tmp, 1, [], 'data', path.join(tmp, 'not-mounted'));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/source of part 'data' is missing/);
-    expect(fs.existsSync(path.join(tmp, 'spool'))).toBe(false);
+    expect(fs.readdirSync(path.join(tmp, 'spool'))).toEqual(['.hardsnap-spool']);
   });
 
   test('an empty source root is refused (exit 2) unless --allow-empty; last stays', ({ tmp }) => {
@@ -368,8 +369,10 @@ describe('backup: bad input is one clear line, exit 1, nothing created', () => {
     makeTree(tmp, { 'src/f': '1' });
     const spool = path.join(tmp, 'ro');
     fs.mkdirSync(spool);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', spool]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', spool]);
     try {
+      makeSpool(spool);
+      execFileSync('mount', ['-o', 'remount,ro', spool]);
       const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `a=${path.join(tmp, 'src')}`], { env: day(1) });
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/not writable/);

@@ -1,4 +1,4 @@
-// `hardsnap check` (the spool preflight) and the refusal of a first backup into a spool without
+// `hardsnap check` (the spool preflight) and the refusal of `init --spool` to make a spool without
 // hard links (a silent fallback to full copies fills the disk: Back In Time issue 526).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -75,13 +75,18 @@ describe('check on a normal directory', () => {
     expect(fs.readdirSync(tmp)).toEqual([]);
   });
 
-  test('the first backup into a new spool runs the preflight and leaves no probe behind', ({ tmp }) => {
+  test('init --spool makes the spool: runs the preflight, leaves the marker and no probe; a backup into it then works', ({ tmp }) => {
     makeTree(path.join(tmp, 'src'), { 'a.txt': 'hello\n' });
     const spool = path.join(tmp, 'spool');
+    const i = hardsnap(['init', '--spool', spool]);
+    expect(i.stderr).toBe('');
+    expect(i.code).toBe(0);
+    expect(fs.readdirSync(spool)).toEqual(['.hardsnap-spool']);
+    expect(fs.statSync(spool).mode & 0o777).toBe(0o700);
     const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${path.join(tmp, 'src')}`]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(fs.readdirSync(spool)).toEqual(['rsync']);
+    expect(fs.readdirSync(spool).sort()).toEqual(['.hardsnap-spool', 'rsync']);
   });
 });
 
@@ -112,7 +117,7 @@ function mountNoLinkFs(dir: string): { mnt: string; kind: string; unmount: () =>
 }
 
 describe('a spool file system without hard links', () => {
-  test('check fails and the first backup is refused with exit 2, nothing written (vfat loop image, or FUSE without link())', ({ tmp, skip }) => {
+  test('check fails and init refuses to make a spool there, exit 2, nothing written (vfat loop image, or FUSE without link())', ({ tmp, skip }) => {
     const m = mountNoLinkFs(tmp);
     if (typeof m === 'string') return skip(m);
     try {
@@ -122,15 +127,19 @@ describe('a spool file system without hard links', () => {
       expect(c.stdout).toMatch(/^FAIL {2}hard links +link\(\) failed: EPERM/m);
       expect(c.stdout).toMatch(/FAILED: 1 required check failed/);
 
+      const i = hardsnap(['init', '--spool', spool]);
+      expect(i.code).toBe(2);
+      expect(i.stdout).toBe('');
+      const lines = i.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^hardsnap: error: the spool .* cannot hold backups: hard links: link\(\) failed: EPERM; refusing to make a spool there \(hardsnap needs hard links/);
+      // nothing written: the spool directory init created is removed again, so no backup can use it
+      expect(fs.readdirSync(m.mnt)).toEqual([]);
       const src = path.join(tmp, 'src');
-      makeTree(src, { 'a.txt': 'hello\n', 'd/b.txt': 'world\n' });
+      makeTree(src, { 'a.txt': 'hello\n' });
       const b = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`]);
       expect(b.code).toBe(2);
-      expect(b.stdout).toBe('');
-      const lines = b.stderr.trim().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^hardsnap: error: the spool .* cannot hold backups: hard links: link\(\) failed: EPERM; refusing to back up \(hardsnap needs hard links/);
-      // nothing written: the spool directory the run created is removed again
+      expect(b.stderr).toMatch(/does not exist: is it mounted\?/);
       expect(fs.readdirSync(m.mnt)).toEqual([]);
     } finally {
       m.unmount();

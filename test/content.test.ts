@@ -17,6 +17,7 @@ import { ManifestReader } from '../src/manifest/reader.js';
 import { manifestPath } from '../src/spool/layout.js';
 import { sys } from '../src/fs/native.js';
 import { runBackup } from '../src/backup/run.js';
+import { makeSpool } from './helpers/spool.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -62,7 +63,7 @@ function runsLog(spool: string): { parts: Record<string, Stats> }[] {
 describe('content deduplication', () => {
   test('renamed and moved files are linked to the older inode; a cp -p copy of a file still there is written (separate source files stay separate inodes), as is a cp copy with a new mtime', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const big = Buffer.alloc(200_000, 7);
     big.write('distinct head');
     makeTree(src, {
@@ -95,7 +96,7 @@ describe('content deduplication', () => {
 
   test('the summary line, --json and runs.jsonl report the same files and bytes saved by content links', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'x/data.bin': { content: Buffer.alloc(3000, 1), mtime: T0 }, 'x/small': { content: 'tiny\n', mtime: T0 } });
     backup(spool, src, 1);
     fs.renameSync(path.join(src, 'x'), path.join(src, 'y'));
@@ -114,7 +115,7 @@ describe('content deduplication', () => {
 
   test('after a mutate.py day only the changed and added files are written; renamed ones are content-linked', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 600, seed: 11 });
     backup(spool, src, 1);
     const day = mutate(src, 5, { change: 3, add: 2, delete: 2, rename: 5 });
@@ -127,7 +128,7 @@ describe('content deduplication', () => {
 
   test('a spool copied to another disk (new inode numbers, same manifests) still content-links', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const moved = path.join(tmp, 'moved-spool');
     makeTree(src, { 'a/f': { content: 'payload', mtime: T0 } });
     backup(spool, src, 1);
@@ -140,13 +141,13 @@ describe('content deduplication', () => {
 
   test('a file deleted, then restored into the source from an older generation, is linked to its old inode, not written again', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const mail = Buffer.alloc(100_000, 3);
     mail.write('a folder a user deleted');
     makeTree(src, { 'inbox/1.eml': { content: mail, mtime: T0 }, 'inbox/2.eml': { content: 'second\n', mtime: T0 + 1n }, 'keep.txt': 'k' });
     const g1 = backup(spool, src, 1);
     fs.rmSync(path.join(src, 'inbox'), { recursive: true });
-    backup(spool, src, 2);
+    backup(spool, src, 2, ['--accept-source-change']); // 5 entries to 1: on purpose
     backup(spool, src, 3);
     // day 4: the admin restores the folder into the source as it was on day 1
     execFileSync('cp', ['-a', path.join(g1.gen, 'inbox'), path.join(src, 'inbox')]);
@@ -159,11 +160,11 @@ describe('content deduplication', () => {
 
   test('--dedup-generations bounds how far back: 2 generations do not reach a file gone for two, 4 do', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'd/old.bin': { content: Buffer.alloc(5000, 9), mtime: T0 }, 'keep.txt': 'k' });
     const g1 = backup(spool, src, 1);
     fs.rmSync(path.join(src, 'd'), { recursive: true });
-    backup(spool, src, 2);
+    backup(spool, src, 2, ['--accept-source-change']); // 3 entries to 1: on purpose
     backup(spool, src, 3);
     execFileSync('cp', ['-a', path.join(g1.gen, 'd'), path.join(src, 'd')]);
     // day 4 looks at days 3 and 2 only: old.bin is written again
@@ -171,7 +172,7 @@ describe('content deduplication', () => {
     assertNotSameInode(path.join(g1.gen, 'd/old.bin'), path.join(short.gen, 'd/old.bin'));
     expect([short.stats.dedupLinked, short.stats.copied]).toEqual([0, 1]);
     fs.rmSync(path.join(src, 'd'), { recursive: true });
-    backup(spool, src, 5);
+    backup(spool, src, 5, ['--accept-source-change']);
     execFileSync('cp', ['-a', path.join(g1.gen, 'd'), path.join(src, 'd')]);
     // day 6 looks at days 5, 4, 3 and 2: day 4's copy is found
     const reach = backup(spool, src, 6, ['--dedup-generations', '4']);
@@ -184,7 +185,7 @@ describe('content deduplication', () => {
 
   test('a damaged block in an older generation\'s manifest skips that generation only: the previous one still content-links, the run succeeds', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'old/gone.bin': { content: Buffer.alloc(4000, 5), mtime: T0 }, 'keep/moved.bin': { content: Buffer.alloc(3000, 6), mtime: T0 } });
     const g1 = backup(spool, src, 1);
     fs.rmSync(path.join(src, 'old'), { recursive: true });
@@ -206,7 +207,7 @@ describe('content deduplication', () => {
 
   test('--dedup off writes renamed files again', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'a/f': { content: 'payload', mtime: T0 } });
     backup(spool, src, 1);
     fs.renameSync(path.join(src, 'a/f'), path.join(src, 'a/g'));
@@ -221,7 +222,7 @@ describe('content deduplication', () => {
   test('--dedup host links a file moved from one part to another on the same file system', ({ tmp }) => {
     const srcA = path.join(tmp, 'a');
     const srcB = path.join(tmp, 'b');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(srcA, { 'dump.sql': { content: Buffer.alloc(50_000, 3), mtime: T0 } });
     makeTree(srcB, { 'other': 'x' });
     const args = (day: number, extra: string[]) => hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `a=${srcA}`, '--part', `b=${srcB}`, '--json', ...extra], {
@@ -243,7 +244,7 @@ describe('content deduplication', () => {
 describe('hash first, then decide', () => {
   test('a candidate with the same size and metadata but another hash is written, not linked', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
     const g1 = backup(spool, src, 1);
     makeTree(src, { 'two': { content: 'BBBBBBBB', mtime: T0 } });
@@ -255,7 +256,7 @@ describe('hash first, then decide', () => {
 
   test('identical new files in one run stay separate inodes, and a later copy of one is written, not linked to a twin', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const body = Buffer.alloc(100_000, 9);
     makeTree(src, { 'a/iso': { content: body, mtime: T0 }, 'b/iso-copy': { content: body, mtime: T0 }, 'c/unrelated': { content: body, mtime: T0 + 1n } });
     const g1 = backup(spool, src, 1);
@@ -283,7 +284,7 @@ describe('hash first, then decide', () => {
 describe('hash collisions (test seam HARDSNAP_TEST_HASH_COLLIDE: every hash compares equal)', () => {
   function collidingPair(tmp: string) {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
     const g1 = backup(spool, src, 1);
     // same size, mode, owner and mtime, different bytes
@@ -334,7 +335,7 @@ describe('--checksum', () => {
 
   test('catches a same-size, same-mtime edit that the default misses', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const f = path.join(src, 'db.conf');
     makeTree(src, { 'db.conf': { content: 'port=5432\n', mtime: T0 + 123_456_789n }, 'other': { content: 'same', mtime: T0 } });
     const g1 = backup(spool, src, 1);
@@ -383,7 +384,7 @@ describe('EMLINK', () => {
     const mnt = path.join(tmp, 'mnt');
     try {
       const src = path.join(tmp, 'src');
-      const spool = path.join(mnt, 'spool');
+      const spool = makeSpool(path.join(mnt, 'spool'));
       makeTree(src, { 'mail/big': { content: 'x'.repeat(5000), mtime: T0 }, 'mail/big-alias': { hardlink: 'mail/big' } });
 
       const g1 = backup(spool, src, 1);
@@ -431,7 +432,7 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
 
   test('config dedup: off makes backup write a renamed file again; --dedup part overrides it', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const cfg = withConfig(tmp, 'dedup: off\n');
     makeTree(src, { 'a/f': { content: 'payload', mtime: T0 } });
     const g1 = backup(spool, src, 1, cfg);
@@ -448,7 +449,7 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
   test('config dedup: host widens content links to other parts', ({ tmp }) => {
     const srcA = path.join(tmp, 'a');
     const srcB = path.join(tmp, 'b');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const cfg = withConfig(tmp, `spool: ${spool}\nhost: h\nparts:\n  a: ${srcA}\n  b: ${srcB}\ndedup: host\n`);
     makeTree(srcA, { 'dump.sql': { content: Buffer.alloc(50_000, 3), mtime: T0 } });
     makeTree(srcB, { 'other': 'x' });
@@ -465,7 +466,7 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
 
   test('config checksum: true catches a same-size, same-mtime edit; --no-checksum overrides it', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const cfg = withConfig(tmp, 'checksum: true\n');
     const f = path.join(src, 'db.conf');
     makeTree(src, { 'db.conf': { content: 'port=5432\n', mtime: T0 } });
@@ -481,7 +482,7 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
 
   test('config dedup-verify: false trusts the hash (colliding files linked by the seam); --dedup-verify overrides it', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const cfg = withConfig(tmp, 'dedup-verify: false\n');
     const collide = { HARDSNAP_TEST_HASH_COLLIDE: '1' };
     makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
@@ -496,13 +497,13 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
   });
 
   test('a bad dedup value in the config is one error naming the key, nothing written', ({ tmp }) => {
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     makeTree(src, { f: 'x' });
     const r = hardsnap(['backup', ...withConfig(tmp, 'dedup: everything\n'), '--spool', spool, '--host', 'h', '--part', `p=${src}`]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/hardsnap\.yaml:1:8: dedup: expected off, part or host/);
-    expect(fs.existsSync(spool)).toBe(false);
+    expect(fs.readdirSync(spool)).toEqual(['.hardsnap-spool']);
   });
 });
 
@@ -510,7 +511,7 @@ describe('content hashes in the manifest', () => {
   test('every regular file has its XXH64 (xxhash-wasm) in the manifest: computed when written, inherited when linked', async ({ tmp }) => {
     const { h64Raw } = await xxhash();
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 200, seed: 5 });
     const g1 = backup(spool, src, 1);
     mutate(src, 9, { change: 5, add: 5, delete: 2, rename: 3 });
@@ -538,7 +539,7 @@ describe('content hashes in the manifest', () => {
 
   test('--checksum reads the sources, never the spool: every hash of an unchanged-looking file is taken in the source tree', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 60, seed: 3 });
     backup(spool, src, 1);
     const dirsHashed: string[] = [];

@@ -19,6 +19,7 @@ import { FLAG, type ManifestEntry } from '../src/manifest/format.js';
 import { manifestPath } from '../src/spool/layout.js';
 import type { BackupOptions, BackupResult } from '../src/backup/types.js';
 import type { Problem } from '../src/apply/types.js';
+import { makeSpool } from './helpers/spool.js';
 
 const day = (n: number) => `2026-01-${String(n).padStart(2, '0')}T03:00:00Z`;
 const genName = (n: number) => `2026-01-${String(n).padStart(2, '0')}T030000Z`;
@@ -28,11 +29,11 @@ afterEach(() => {
 });
 
 /** runBackup in this process (so sys can be spied on); problems and notes collected. */
-async function backupInProcess(spool: string, src: string, n: number): Promise<BackupResult & { reported: Problem[] }> {
+async function backupInProcess(spool: string, src: string, n: number, extra: Partial<BackupOptions> = {}): Promise<BackupResult & { reported: Problem[] }> {
   const reported: Problem[] = [];
   const o: BackupOptions = {
     spool, host: 'h1', parts: [{ name: 'data', source: src }], exclude: [], oneFileSystem: false,
-    dryRun: false, allowEmpty: false, flush: true, waitMs: 0, now: new Date(day(n)), command: 'test', parallelParts: false,
+    dryRun: false, allowEmpty: false, flush: true, waitMs: 0, now: new Date(day(n)), command: 'test', parallelParts: false, ...extra,
   };
   const r = await runBackup(o, { onProblem: (p) => reported.push(p), onNote: () => {} });
   return { ...r, reported };
@@ -94,7 +95,7 @@ function interceptSourceDirOpen(fn: (real: OpenFn, ...a: Parameters<OpenFn>) => 
 describe('read errors', () => {
   test('EIO reading one source file (injected at the fs seam): reported by path, exit 23, absent from the manifest, others intact, copied by the next run', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'a.txt': 'a', 'x/bad.txt': 'unreadable today', 'x/good.txt': 'good', 'z/c.txt': 'c' });
     interceptCopy((copy, sd, sn, dd, dn, io) => (nameOf(sn) === 'bad.txt' ? -(4 << 16 | 5) : copy(sd, sn, dd, dn, io)));
     const r1 = await backupInProcess(spool, src, 1);
@@ -114,7 +115,7 @@ describe('read errors', () => {
 
   test('a source directory that cannot be opened (EACCES at the seam): reported by path, exit 23; its copy in the generation still has its mode and mtime; the next run fills it', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'locked/in.txt': 'in', 'locked': { dir: true, mode: 0o750, mtime: 1_600_000_000_123_456_789n }, 'open.txt': 'o' });
     interceptSourceDirOpen((openat, dirfd, name, flags, mode) => (nameOf(name) === 'locked' ? -13 : openat(dirfd, name, flags, mode)));
     const r1 = await backupInProcess(spool, src, 1);
@@ -133,9 +134,8 @@ describe('read errors', () => {
   test.runIf(isRoot)('EACCES for real as a non-root user (setpriv to nobody): exit 23, the path named, the rest published', ({ tmp }) => {
     fs.chmodSync(tmp, 0o755);
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'ok.txt': 'fine', 'sub/secret.txt': { content: 'no', mode: 0o000 }, 'sub/other.txt': 'other' });
-    fs.mkdirSync(spool);
     execFileSync('chown', ['-R', '65534:65534', src, spool]);
     const r = hardsnapAs(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], day(1));
     expect(r.code, r.stderr).toBe(23);
@@ -164,7 +164,7 @@ describe.runIf(isRoot)('files that change while they are copied (needs root: fan
   const kinds = ['grows', 'shrinks and regrows', 'is rewritten in place'] as const;
   test.for(kinds)('a file that %s during the copy: detected, retried, reported, flagged UNSTABLE, copied again by the next run', async (kind, { tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'calm.txt': 'calm', 'live/busy.dat': Buffer.alloc(64 << 20, 1) });
     const busy = path.join(src, 'live/busy.dat');
     const ready = path.join(tmp, 'writer-ready');
@@ -204,7 +204,7 @@ describe.runIf(isRoot)('files that change while they are copied (needs root: fan
 describe('a source file swapped between scan and open', () => {
   test.for(['symlink to a secret file outside', 'FIFO'])('swapped for a %s: never followed, never opened for data, reported as changed type; the next run records it as what it is', async (kind, { tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const secret = path.join(tmp, 'secret.txt');
     fs.writeFileSync(secret, 'TOP-SECRET-CONTENT');
     makeTree(src, { 'd/victim': 'harmless', 'd/other': 'other' });
@@ -244,7 +244,7 @@ describe('a source file swapped between scan and open', () => {
 describe('resume meets a source directory it cannot open', () => {
   test('what a killed run left in it is replaced by its previous version (carried, as its manifest says), and verify passes', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'locked/in.txt': 'in', 'locked/sub/deep.txt': 'deep', 'open.txt': 'o' });
     expect((await backupInProcess(spool, src, 1)).exit).toBe(0);
     // a killed run of day 2 got as far as this partial (linked from day 1, as a run does), and
@@ -253,7 +253,8 @@ describe('resume meets a source directory it cannot open', () => {
     execFileSync('cp', ['-al', path.join(pdir, genName(1)), path.join(pdir, `${genName(2)}.partial`)]);
     fs.writeFileSync(path.join(pdir, `${genName(2)}.partial`, 'locked', 'stray'), 'left by the killed run');
     interceptSourceDirOpen((openat, dirfd, name, flags, mode) => (nameOf(name) === 'locked' ? -13 : openat(dirfd, name, flags, mode)));
-    const r2 = await backupInProcess(spool, src, 2);
+    // 5 entries seen on day 1, 2 now (locked/ is not read): more than max-source-loss, accepted
+    const r2 = await backupInProcess(spool, src, 2, { acceptSourceChange: true });
     expect(r2.exit).toBe(23);
     vi.restoreAllMocks();
     expect(fs.readdirSync(pdir).filter((n) => n.endsWith('.partial'))).toEqual([]);
@@ -269,7 +270,7 @@ describe('resume meets a source directory it cannot open', () => {
 describe('descriptors', () => {
   test('a source directory that cannot be opened closes its spool descriptors once each (a second close could hit a pool job\'s reused descriptor)', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const tree: Record<string, string> = { 'open.txt': 'o' };
     for (let i = 0; i < 20; i++) tree[`locked${i}/in.txt`] = 'in';
     makeTree(src, tree);
@@ -295,7 +296,7 @@ describe('a source directory read ahead on the pool', () => {
    */
   async function changedAfterScan(tmp: string, maxAgeMs: string, exit: number): Promise<string[]> {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'a/one.txt': '1', 'b/old.txt': 'old' });
     const real = sys.spoolDirAsync.bind(sys);
     let changed = 0;
@@ -333,7 +334,7 @@ describe('a source directory read ahead on the pool', () => {
 describe('a source directory swapped between scan and descent', () => {
   test('swapped for a symlink to a secret directory: not followed (reported by path: O_NOFOLLOW|O_DIRECTORY gives ENOTDIR), nothing of the secret in the spool; the next run keeps it as a symlink', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(tmp, { 'secret/key.pem': 'TOP-SECRET-KEY' });
     makeTree(src, { 'd/inner.txt': 'inner', 'e/x.txt': 'x' });
     let swapped = 0;
@@ -363,7 +364,7 @@ describe('two runs at once', () => {
   test('two backups at once: the one holding the lock publishes, the other exits 3 naming the holder, nothing of it in the spool', async () => {
     const tmp = shmdir();
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 1500, seed: 3 });
     const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
     // the first run is held (test seam) with everything built, so the second surely meets it
@@ -386,14 +387,22 @@ describe('two runs at once', () => {
   test('a stale lock of a SIGKILLed run: the next run takes over, says so, and publishes', async () => {
     const tmp = shmdir();
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 1500, seed: 4 });
     const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
     const a = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(1), HARDSNAP_TEST_PAUSE_AT: 'before-publish' } });
     const lock = path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock');
     await waitForFile(lock, 30_000);
-    const holder = JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number };
-    expect(holder.pid).toBe(a.pid);
+    // the lock is created, then written: wait for the JSON, not only the name
+    const parsed = () => {
+      try {
+        return JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number };
+      } catch {
+        return null;
+      }
+    };
+    await waitFor(() => parsed() !== null, 10_000, 10, 'the lock to be written');
+    expect(parsed()!.pid).toBe(a.pid);
     a.killGroup('SIGKILL');
     await a.exited;
     const r = hardsnap([...args, '--verbose'], { env: { HARDSNAP_NOW: day(2) } });
@@ -413,7 +422,7 @@ describe('a run SIGKILLed while taking over a stale lock', () => {
   };
   test.for(['of a dead run', 'half-written (killed between create and write)'])('a takeover guard %s does not stall the next run', async (kind, { tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'a.txt': 'a' });
     const dir = path.join(spool, 'rsync', 'h1', '.hardsnap');
     fs.mkdirSync(dir, { recursive: true });
@@ -433,7 +442,7 @@ describe('a run SIGKILLed while taking over a stale lock', () => {
 describe('the run log', () => {
   test('a run log that cannot be written does not turn a published generation into "failed, nothing published" (exit 23 with a warning, not 2)', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'a.txt': 'a' });
     fs.mkdirSync(path.join(spool, 'rsync', 'h1', '.hardsnap', 'runs.jsonl'), { recursive: true });
     const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], { env: { HARDSNAP_NOW: day(1) } });
@@ -490,7 +499,7 @@ describe.skipIf(!haveLoop)(`a spool that runs out (${haveLoop ? 'loop-mounted ex
   test('ENOSPC mid-file: exit 2 naming ENOSPC, no truncated file published, last unchanged; after space is freed the next run passes the oracle and verify --deep', async ({ tmp }) => {
     await withSmallExt4(tmp, [], async (mnt) => {
       const src = path.join(tmp, 'src');
-      const spool = path.join(mnt, 'spool');
+      const spool = makeSpool(path.join(mnt, 'spool'));
       makeTree(src, { 'small/a.txt': 'a', 'small/b.txt': 'b'.repeat(100_000) });
       const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
       expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
@@ -518,7 +527,7 @@ describe.skipIf(!haveLoop)(`a spool that runs out (${haveLoop ? 'loop-mounted ex
   test('out of inodes: exit 2 naming ENOSPC, last unchanged; after inodes are freed the next run passes the oracle and verify --deep', async ({ tmp }) => {
     await withSmallExt4(tmp, ['-N', '128'], async (mnt) => {
       const src = path.join(tmp, 'src');
-      const spool = path.join(mnt, 'spool');
+      const spool = makeSpool(path.join(mnt, 'spool'));
       makeTree(src, { 'a/1.txt': '1', 'a/2.txt': '2' });
       const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
       expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);

@@ -9,6 +9,7 @@ import { rsyncDiff } from './helpers/oracle.js';
 import { hardsnap, spawnHardsnap, waitFor, type HardsnapChild } from './helpers/run.js';
 import { mktree, mutate } from './helpers/bench-tree.js';
 import { fingerprint, rng, seedOf, shmdir } from './helpers/robust.js';
+import { makeSpool } from './helpers/spool.js';
 
 const PART_ENTRIES = new Set(['last', '.hardsnap']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -24,7 +25,7 @@ describe('SIGKILL at any moment', () => {
     const r = rng(seed);
     const base = shmdir();
     const src = path.join(base, 'src');
-    const spool = path.join(base, 'spool');
+    const spool = makeSpool(path.join(base, 'spool'));
     const pdir = path.join(spool, 'rsync', 'h1', 'data');
     const last = path.join(pdir, 'last');
     mktree(src, { files: 2000, seed: 7 });

@@ -9,11 +9,12 @@ import { generationNames, readRunsLog } from './ops-helpers.js';
 import { parseConfig } from '../src/config/load.js';
 import { exampleConfig } from '../src/config/example.js';
 import { OUTPUT_LIMIT, runHook } from '../src/hooks/run-hook.js';
+import { makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';
 
 function setup(tmp: string) {
-  const spool = path.join(tmp, 'spool');
+  const spool = makeSpool(path.join(tmp, 'spool'));
   const a = path.join(tmp, 'a');
   const b = path.join(tmp, 'b');
   makeTree(a, { x: 'x' });
@@ -64,7 +65,7 @@ describe('hooks', () => {
   });
 
   test('HARDSNAP_PARTS is one part name per line, so a part name with spaces stays one name', ({ tmp }) => {
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const a = path.join(tmp, 'a');
     const b = path.join(tmp, 'b');
     makeTree(a, { x: 'x' });
@@ -138,8 +139,10 @@ describe('hooks', () => {
     await new Promise((res) => setTimeout(res, 100)); // the pid written in full
     const pid = Number(fs.readFileSync(bg, 'utf8'));
     child.kill('SIGTERM'); // hardsnap alone, as cron or an admin would
-    const { signal } = await child.exited;
-    expect(signal).toBe('SIGTERM');
+    const { code } = await child.exited;
+    // stopped cleanly: the hook's group first, then one line and 128 + 15 (test/interrupt.test.ts)
+    expect(code, child.out.stderr).toBe(143);
+    expect(child.out.stderr).toMatch(/^hardsnap: error: interrupted by SIGTERM while the pre hook ran: nothing published/m);
     const alive = await stillRunning(pid);
     child.killGroup('SIGKILL'); // clean up whatever is left of the test's group
     expect(alive, `hook child ${pid} outlived hardsnap`).toBe(false);
@@ -174,7 +177,7 @@ describe('hooks', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${cfg}:7:12: hooks.timeout`);
     expect(fs.existsSync(marker)).toBe(false);
-    expect(fs.existsSync(spool)).toBe(false);
+    expect(fs.readdirSync(spool)).toEqual(['.hardsnap-spool']);
   });
 });
 

@@ -15,13 +15,14 @@ import { parseScan } from '../src/fs/entry.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { manifestPath } from '../src/spool/layout.js';
 import { removeTree } from '../src/apply/remove-tree.js';
+import { makeSpool } from './helpers/spool.js';
 
 const day = (n: number) => `2026-01-${String(n).padStart(2, '0')}T03:00:00Z`;
 const genName = (n: number) => `2026-01-${String(n).padStart(2, '0')}T030000Z`;
 const b = (s: string) => Buffer.from(s, 'latin1');
 
 function backup(tmp: string, n: number, extra: string[] = [], env: Record<string, string> = {}) {
-  return hardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', `data=${path.join(tmp, 'src')}`, ...extra], { env: { HARDSNAP_NOW: day(n), ...env } });
+  return hardsnap(['backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1', '--part', `data=${path.join(tmp, 'src')}`, ...extra], { env: { HARDSNAP_NOW: day(n), ...env } });
 }
 const gen = (tmp: string, n: number) => path.join(tmp, 'spool', 'rsync', 'h1', 'data', genName(n));
 
@@ -139,7 +140,7 @@ describe('names that are bytes', () => {
     const src = path.join(tmp, 'src');
     const n255 = 'q'.repeat(255);
     makeTree(src, [[b(n255), 'x'.repeat(100_000)], [b(`${n255.slice(1)}d/${n255}`), 'deep']]);
-    const c = spawnHardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', `data=${src}`], {
+    const c = spawnHardsnap(['backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1', '--part', `data=${src}`], {
       env: { HARDSNAP_NOW: day(1), HARDSNAP_TEST_PAUSE_AT: 'before-publish' },
     });
     const t0 = Date.now();
@@ -247,7 +248,7 @@ describe('sparse and huge files', () => {
     fs.closeSync(fd);
     // run under a python parent that reports the child's peak RSS (getrusage RUSAGE_CHILDREN)
     const peak = 'import resource, subprocess, sys\nrc = subprocess.run(sys.argv[1:]).returncode\nprint(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\nsys.exit(rc)';
-    const r = hardsnap(['-c', peak, BIN, 'backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', `data=${src}`], { bin: 'python3', env: { HARDSNAP_NOW: day(1) } });
+    const r = hardsnap(['-c', peak, BIN, 'backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1', '--part', `data=${src}`], { bin: 'python3', env: { HARDSNAP_NOW: day(1) } });
     expect(r.code, r.stderr).toBe(0);
     // never read whole into memory: the 5 GiB file goes through a peak RSS far below its size
     const peakMiB = Number(r.stdout.trim().split('\n').pop()) / 1024;
@@ -279,14 +280,13 @@ describe.runIf(isRoot)('a run as a user who owns nothing (setpriv to nobody)', (
     assertNobodyCanRun(REPO_ROOT);
     fs.chmodSync(tmp, 0o755);
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, {
       'roots/owned-by-root.txt': { content: 'root file', mode: 0o644, uid: 0, gid: 0 },
       'mine/ro.txt': { content: 'read only', mode: 0o400, uid: 65534, gid: 65534 },
       'mine': { dir: true, mode: 0o500, uid: 65534, gid: 65534 },
       'other-owner.txt': { content: 'x', mode: 0o644, uid: 1234, gid: 4321 },
     });
-    fs.mkdirSync(spool);
     fs.chownSync(spool, 65534, 65534);
     const run = (n: number) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN,
       'backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--verbose'], { encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: day(n) }, cwd: '/' });
@@ -320,7 +320,7 @@ describe('command lines a fuzzer makes up', () => {
     const r = rng(seed);
     const src = path.join(tmp, 'src');
     makeTree(src, { 'a.txt': 'a' });
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const pick = <T,>(xs: T[]): T => xs[Math.floor(r() * xs.length)]!;
     const junk = () => Array.from({ length: 1 + Math.floor(r() * 8) }, () => pick([...'abcxyz-_=/.:é\\ '])).join('');
     const mutations: (() => string[])[] = [
@@ -348,7 +348,7 @@ describe('command lines a fuzzer makes up', () => {
       expect(res.code, label).toBe(1);
       expect(res.stderr.trim().split('\n'), label).toHaveLength(1);
       expect(res.stderr, label).toMatch(/^hardsnap: /);
-      expect(fs.existsSync(spool), label).toBe(false);
+      expect(fs.readdirSync(spool), label).toEqual(['.hardsnap-spool']);
     }
   });
 });

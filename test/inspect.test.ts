@@ -10,6 +10,7 @@ import { mktree } from './helpers/bench-tree.js';
 import { classify } from '../src/inspect/diff.js';
 import { versionChange } from '../src/inspect/history.js';
 import type { ManifestEntry } from '../src/manifest/format.js';
+import { makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';
 const DAYS = ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23'];
@@ -57,7 +58,7 @@ describe('diff, history and du on four days of backups', () => {
 
   beforeAll(() => {
     const root = tmpdir();
-    spool = path.join(root, 'spool');
+    spool = makeSpool(path.join(root, 'spool'));
     src = path.join(root, 'src');
     etc = path.join(root, 'etc');
     makeTree(src, {
@@ -248,7 +249,7 @@ describe('diff, history and du on four days of backups', () => {
 
 describe('verify', () => {
   function twoDays(root: string): { spool: string; g0: string; g1: string } {
-    const spool = path.join(root, 'spool');
+    const spool = makeSpool(path.join(root, 'spool'));
     const src = path.join(root, 'src');
     makeTree(src, {
       'shared.txt': { content: 'the same on both days', mtime: T0 },
@@ -286,7 +287,7 @@ describe('verify', () => {
   test('finds nothing on an untouched spool of odd names (non-UTF-8, 255-byte, 40 deep)', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     mktree(src, { files: 40, odd: true, seed: 3 });
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     backup(spool, 0, [`p=${src}`]);
     const r = run(spool, ['verify', '--deep']);
     expect(r.code, r.stdout + r.stderr).toBe(0);

@@ -11,6 +11,7 @@ import { BIN, REPO_ROOT, hardsnap, type RunResult } from './helpers/run.js';
 import { mktree, mutate } from './helpers/bench-tree.js';
 import { assertNobodyCanRun, isRoot } from './helpers/robust.js';
 import { ManifestReader } from '../src/manifest/reader.js';
+import { makeSpool } from './helpers/spool.js';
 
 const day = (n: number) => `2026-03-${String(n).padStart(2, '0')}T03:00:00Z`;
 const genName = (n: number) => `2026-03-${String(n).padStart(2, '0')}T030000Z`;
@@ -62,7 +63,7 @@ function attributeTree(src: string): void {
 describe('extended attributes, ACLs and capabilities are kept', () => {
   test('every namespace, on files, directories and symlinks: the generation and its restore pass rsync -aHAXn and links.py', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     attributeTree(src);
     const r = backup(spool, src, 1);
     expect(r.code, r.stderr).toBe(0);
@@ -86,7 +87,7 @@ describe('extended attributes, ACLs and capabilities are kept', () => {
 
   test('an ACL-only change and an attribute-only change give the new generation a new inode; the old inode keeps its attributes; the rest stays linked', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     attributeTree(src);
     expect(backup(spool, src, 1).code).toBe(0);
     const g1 = gen(spool, 1);
@@ -123,7 +124,7 @@ describe('extended attributes, ACLs and capabilities are kept', () => {
 
   test('a manifest of a spool where every file has the same SELinux-like label stores the label once', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 2000, seed: 9 });
     execFileSync('sh', ['-c', `find "${src}" -type f -print0 | xargs -0 setfattr -n user.label -v system_u:object_r:mail_spool_t:s0`]);
     expect(backup(spool, src, 1).code).toBe(0);
@@ -138,7 +139,7 @@ describe('extended attributes, ACLs and capabilities are kept', () => {
 
   test('verify finds an attribute changed or removed in the spool', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     attributeTree(src);
     expect(backup(spool, src, 1).code).toBe(0);
     expect(hardsnap(['verify', '--spool', spool, '--host', 'h']).code).toBe(0);
@@ -152,7 +153,7 @@ describe('extended attributes, ACLs and capabilities are kept', () => {
 
   test('--no-xattrs (and the config key xattrs: false) leave attributes out, rsync -a style; the next run with them on reads them all', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     attributeTree(src);
     expect(backup(spool, src, 1, ['--no-xattrs']).code).toBe(0);
     expect(getfattr(path.join(gen(spool, 1), 'x/binary'))).toEqual([]);
@@ -187,7 +188,7 @@ describe('a spool that cannot hold attributes (FUSE passthrough without xattr su
     try {
       const src = path.join(tmp, 'src');
       attributeTree(src);
-      const spool = path.join(mnt, 'spool');
+      const spool = makeSpool(path.join(mnt, 'spool'));
       const c = hardsnap(['check', '--spool', mnt, '--json']);
       const checks = JSON.parse(c.stdout) as { checks: { id: string; status: string; detail: string }[] };
       const x = checks.checks.find((k) => k.id === 'xattrs')!;
@@ -221,7 +222,7 @@ describe('restore as a user who is not root', () => {
   test.runIf(isRoot)('applies what is allowed (user attributes, ACLs on its own files), reports the rest in one line, exit 23', ({ tmp }) => {
     fs.chmodSync(tmp, 0o755);
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     attributeTree(src);
     expect(backup(spool, src, 1).code).toBe(0);
     const to = path.join(tmp, 'out');
@@ -243,7 +244,7 @@ describe('restore as a user who is not root', () => {
 describe('hard-link structure exactly as in the source', () => {
   test('two names of one symlink inode stay one inode in the generation and after a restore', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'a/file': 'f\n' });
     fs.symlinkSync('file', path.join(src, 'a/sym'));
     fs.linkSync(path.join(src, 'a/sym'), path.join(src, 'a/sym2'));
@@ -260,7 +261,7 @@ describe('hard-link structure exactly as in the source', () => {
 
   test('twins (separate files, identical bytes and times, one also hard-linked) are never joined: mktree --twins over mutate.py days, every generation and a restore pass links.py', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 400, seed: 11, twins: true });
     for (let n = 1; n <= 4; n++) {
       if (n > 1) mutate(src, n);

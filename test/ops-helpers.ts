@@ -4,13 +4,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runBackup } from '../src/backup/run.js';
+import type { BackupOptions } from '../src/backup/types.js';
 
-export function makeGeneration(spool: string, host: string, parts: Record<string, string>, now: string): Promise<unknown> {
+export function makeGeneration(spool: string, host: string, parts: Record<string, string>, now: string, extra: Partial<BackupOptions> = {}): Promise<unknown> {
   return runBackup(
     {
       spool, host, parts: Object.entries(parts).map(([name, source]) => ({ name, source })),
       exclude: [], oneFileSystem: false, dryRun: false, allowEmpty: false, flush: false, waitMs: 0, parallelParts: false,
-      now: new Date(now), command: 'test',
+      now: new Date(now), command: 'test', ...extra,
     },
     { onProblem: () => {}, onNote: () => {} },
   );

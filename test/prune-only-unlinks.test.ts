@@ -10,6 +10,7 @@ import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
 import { fingerprint, isRoot, assertNobodyCanRun } from './helpers/robust.js';
 import { makeTree } from './helpers/tree.js';
 import { dailyTimes, genName, generationNames, makeGeneration } from './ops-helpers.js';
+import { makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';
 
@@ -62,7 +63,7 @@ describe('prune and trash deletion only unlink names', () => {
     const where = chattrDir(tmp);
     if (typeof where === 'string') return skip(where);
     try {
-      const spool = path.join(where.dir, 'spool');
+      const spool = makeSpool(path.join(where.dir, 'spool'));
       const src = path.join(where.dir, 'src');
       makeTree(src, { shared: 'same in every generation', 'd/inner': 'inner, same everywhere', 'd/other': 'o', plain: 'p' });
       const times = dailyTimes('2026-05-01', 3);
@@ -128,7 +129,7 @@ describe('prune and trash deletion only unlink names', () => {
     const where = chattrDir(tmp);
     if (typeof where === 'string') return skip(where);
     try {
-      const spool = path.join(where.dir, 'spool');
+      const spool = makeSpool(path.join(where.dir, 'spool'));
       const src = path.join(where.dir, 'src');
       const target = path.join(where.dir, 'shadow');
       fs.writeFileSync(target, 'secret', { mode: 0o600 });
@@ -154,7 +155,7 @@ describe('prune and trash deletion only unlink names', () => {
     const where = chattrDir(tmp);
     if (typeof where === 'string') return skip(where);
     try {
-      const spool = path.join(where.dir, 'spool');
+      const spool = makeSpool(path.join(where.dir, 'spool'));
       const src = path.join(where.dir, 'src');
       makeTree(src, { 'log/a': 'a', 'log/b': 'b', 'log/c': 'c', other: 'o' });
       const times = dailyTimes('2026-05-01', 3);
@@ -181,7 +182,7 @@ describe('prune and trash deletion only unlink names', () => {
     const where = chattrDir(tmp);
     if (typeof where === 'string') return skip(where);
     try {
-      const spool = path.join(where.dir, 'spool');
+      const spool = makeSpool(path.join(where.dir, 'spool'));
       const src = path.join(where.dir, 'src');
       makeTree(src, { a: 'a' });
       const times = dailyTimes('2026-05-01', 3);
@@ -213,7 +214,7 @@ describe('prune and trash deletion only unlink names', () => {
     const where = chattrDir(tmp);
     if (typeof where === 'string') return skip(where);
     try {
-      const spool = path.join(where.dir, 'spool');
+      const spool = makeSpool(path.join(where.dir, 'spool'));
       const src = path.join(where.dir, 'src');
       makeTree(src, { a: 'a' });
       const times = dailyTimes('2026-05-01', 4);
@@ -236,7 +237,7 @@ describe('prune and trash deletion only unlink names', () => {
 
 describe.runIf(isRoot)('prune never crosses a mount point (needs root to mount)', () => {
   test('a bind mount and a tmpfs inside a pruned generation: their files survive, the rest is deleted, umount lets the next prune finish', async ({ tmp }) => {
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     const outside = path.join(tmp, 'outside');
     makeTree(src, { 'bind/x': 'x', 'tmpfs/y': 'y', 'gone/z': 'z' });
@@ -287,7 +288,7 @@ describe.runIf(isRoot)('prune never crosses a mount point (needs root to mount)'
   });
 
   test('a file bind-mounted over a file of a pruned generation is not deleted', async ({ tmp }) => {
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     const secret = path.join(tmp, 'secret');
     fs.writeFileSync(secret, 'keep me');
@@ -316,7 +317,7 @@ const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p
 describe.runIf(isRoot && setpriv)('a prune that is not root (setpriv to nobody, who owns the spool)', () => {
   test('read-only directories of a pruned generation are opened up, its read-only files shared with survivors are never chmod-ed', async ({ tmp }) => {
     assertNobodyCanRun(REPO_ROOT);
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     makeTree(src, { 'ro/f': 'f', 'ro/deeper/h': 'h', g: 'g' });
     fs.chmodSync(path.join(src, 'ro', 'f'), 0o444);

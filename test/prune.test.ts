@@ -6,11 +6,12 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { BIN, hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { makeTree, assertSameInode, readTree, type TreeEntry } from './helpers/tree.js';
 import { dailyTimes, genName, generationNames, makeGeneration } from './ops-helpers.js';
+import { makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';
 
 async function ninetyDailies(tmp: string): Promise<{ spool: string; src: string; names: string[] }> {
-  const spool = path.join(tmp, 'spool');
+  const spool = makeSpool(path.join(tmp, 'spool'));
   const src = path.join(tmp, 'src');
   makeTree(src, { a: 'alpha', b: 'beta', 'd/c': 'gamma', 'd/e': 'eps', f: 'phi' });
   const times = dailyTimes('2026-08-01', 90); // 2026-08-01 .. 2026-10-29
@@ -75,7 +76,7 @@ describe('prune', () => {
   });
 
   test('the target of last, the newest and pinned generations survive rules that keep none of them', async ({ tmp }) => {
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     makeTree(src, { a: 'x' });
     const times = dailyTimes('2026-03-01', 6);
@@ -104,7 +105,7 @@ describe('prune', () => {
   });
 
   test('prune without any rule refuses with exit 1 and removes nothing; a held lock gives exit 3', async ({ tmp }) => {
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     makeTree(src, { a: 'x' });
     for (const t of dailyTimes('2026-03-01', 3)) await makeGeneration(spool, HOST, { p: src }, t);
@@ -124,7 +125,7 @@ describe('prune', () => {
   });
 
   test('a prune killed with SIGKILL while deleting is finished by the next one, and nothing else is lost', async ({ tmp }) => {
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     // a big first generation (many files, a read-only directory), then small ones
     for (let d = 0; d < 40; d++) {
@@ -139,7 +140,8 @@ describe('prune', () => {
     fs.chmodSync(path.join(src, 'ro'), 0o755);
     fs.rmSync(path.join(src, 'big'), { recursive: true });
     fs.writeFileSync(path.join(src, 'keep'), 'k');
-    for (const t of times.slice(1)) await makeGeneration(spool, HOST, { p: src }, t);
+    // big/ went on purpose: the source lost most of its entries
+    for (const t of times.slice(1)) await makeGeneration(spool, HOST, { p: src }, t, { acceptSourceChange: true });
     const names = times.map(genName);
     const pdir = path.join(spool, 'rsync', HOST, 'p');
     const trash = path.join(pdir, '.hardsnap', 'trash');
@@ -175,7 +177,7 @@ describe('prune', () => {
   test.skipIf(process.getuid?.() !== 0 || !setpriv)(
     'read-only generations are removed by a prune that does not run as root (needs root and setpriv to switch user)',
     async ({ tmp }) => {
-      const spool = path.join(tmp, 'spool');
+      const spool = makeSpool(path.join(tmp, 'spool'));
       const src = path.join(tmp, 'src');
       makeTree(src, { 'ro/f': 'f', g: 'g' });
       fs.chmodSync(path.join(src, 'ro'), 0o555);
@@ -195,7 +197,7 @@ describe('prune', () => {
   );
 
   test('a backup empties the trash a killed prune left, orphaned manifest included', async ({ tmp }) => {
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     makeTree(src, { a: 'x' });
     for (const t of dailyTimes('2026-05-01', 2)) await makeGeneration(spool, HOST, { p: src }, t);
@@ -216,7 +218,7 @@ describe('prune', () => {
   });
 
   test('backup --prune applies the config retention after publishing', async ({ tmp }) => {
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     makeTree(src, { a: 'x' });
     for (const t of dailyTimes('2026-05-01', 5)) await makeGeneration(spool, HOST, { p: src }, t);

@@ -8,6 +8,7 @@ import { hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 import { dailyTimes, genName, generationNames, makeGeneration } from './ops-helpers.js';
 import { describeLease, leaseStaleReason, listLeases, liveLeases, takeLeases } from '../src/spool/leases.js';
+import { makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';
 
@@ -19,7 +20,7 @@ function bigTree(src: string, dirs: number, files: number): void {
 }
 
 async function threeGenerations(tmp: string): Promise<{ spool: string; src: string; pdir: string; names: string[] }> {
-  const spool = path.join(tmp, 'spool');
+  const spool = makeSpool(path.join(tmp, 'spool'));
   const src = path.join(tmp, 'src');
   bigTree(src, 20, 100);
   const times = dailyTimes('2026-05-01', 3);

@@ -10,12 +10,13 @@ import { hardsnap } from './helpers/run.js';
 import { makeTree, readTree } from './helpers/tree.js';
 import { makeGeneration } from './ops-helpers.js';
 import { isRoot } from './helpers/robust.js';
+import { makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';
 const ASIDE = /\.hardsnap-aside-\d{8}T\d{6}Z$/;
 
 async function spoolWith(tmp: string, spec: Parameters<typeof makeTree>[1]): Promise<string> {
-  const spool = path.join(tmp, 'spool');
+  const spool = makeSpool(path.join(tmp, 'spool'));
   const src = path.join(tmp, 'src');
   makeTree(src, spec);
   await makeGeneration(spool, HOST, { p: src }, '2026-05-01T03:00:00Z');

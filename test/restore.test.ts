@@ -14,6 +14,7 @@ import { restore } from '../src/restore/restore.js';
 import { listGenerations, manifestPath, partDir } from '../src/spool/layout.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { ManifestWriter } from '../src/manifest/writer.js';
+import { makeSpool } from './helpers/spool.js';
 
 const DAYS = ['2026-11-10', '2026-11-11', '2026-11-12', '2026-11-13', '2026-11-14'];
 const genName = (day: string) => `${day}T030000Z`;
@@ -32,7 +33,7 @@ const gen = (day: string) => path.join(spool, 'rsync', 'h', 'p', genName(day));
 
 beforeAll(() => {
   base = tmpdir();
-  spool = path.join(base, 'spool');
+  spool = makeSpool(path.join(base, 'spool'));
   const src = path.join(base, 'src');
   mktree(src, { files: 300, odd: true, seed: 7 });
   DAYS.forEach((day, i) => {
@@ -85,7 +86,7 @@ describe('restore round trip', () => {
 
 describe('restored files are new inodes', () => {
   test('names an older hardsnap content-linked together (a cp -p copy) restore as separate inodes with link count 1; a source hard link stays one inode', ({ tmp }) => {
-    const sp = path.join(tmp, 'spool');
+    const sp = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     fs.mkdirSync(path.join(src, 'a'), { recursive: true });
     fs.writeFileSync(path.join(src, 'a', 'orig'), 'same bytes\n');
@@ -266,7 +267,7 @@ describe('restore: choosing the generation', () => {
   });
 
   test('--all restores each part into DIR/<part>; a part without the chosen generation gets its newest before it, and says so', ({ tmp }) => {
-    const sp = path.join(tmp, 'spool');
+    const sp = makeSpool(path.join(tmp, 'spool'));
     const a = path.join(tmp, 'a');
     const c = path.join(tmp, 'c');
     mktree(a, { files: 20, seed: 1 });
@@ -295,7 +296,7 @@ describe('restore: choosing the generation', () => {
 
 describe('restore from a damaged spool', () => {
   test('a missing manifest: the generation itself is walked, hard links kept, and the run says so (exit 23: it cannot be exact)', ({ tmp }) => {
-    const sp = path.join(tmp, 'spool');
+    const sp = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     mktree(src, { files: 30, odd: true, seed: 3 });
     ok(hardsnap(['backup', '--spool', sp, '--host', 'h', '--part', `p=${src}`]));
@@ -310,7 +311,7 @@ describe('restore from a damaged spool', () => {
   });
 
   test('a generation file altered in place is restored but reported as a hash mismatch (exit 23)', ({ tmp }) => {
-    const sp = path.join(tmp, 'spool');
+    const sp = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     fs.mkdirSync(src);
     fs.writeFileSync(path.join(src, 'f'), 'original');
@@ -323,7 +324,7 @@ describe('restore from a damaged spool', () => {
 
   /** A one-part spool whose manifest is rewritten so that the entry `b` (in `sub/`) is called `bad`. */
   function tamperedSpool(tmp: string, bad: Buffer, asDir = false): string {
-    const sp = path.join(tmp, 'spool');
+    const sp = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     fs.mkdirSync(path.join(src, 'sub', 'b'), { recursive: true });
     fs.writeFileSync(path.join(src, 'a'), 'a');
@@ -387,7 +388,7 @@ describe('restore from a damaged spool', () => {
   });
 
   test.skipIf(process.getuid?.() !== 0)('as root: numeric owners of files, directories and symlinks, FIFOs and a device come back (needs root to chown and mknod)', ({ tmp }) => {
-    const sp = path.join(tmp, 'spool');
+    const sp = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     fs.mkdirSync(path.join(src, 'd'), { recursive: true, mode: 0o750 });
     fs.writeFileSync(path.join(src, 'd', 'f'), 'data', { mode: 0o4750 });

@@ -7,13 +7,14 @@ import { compareTrees, readTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
+import { makeSpool } from './helpers/spool.js';
 
 const env = (d: number) => ({ HARDSNAP_NOW: `2026-02-${String(d).padStart(2, '0')}T03:00:00Z` });
 
 describe('SIGKILL mid-run, then resume', () => {
   test('killed at several moments: older generations and last intact; the next run resumes and keeps finished work', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 1500, big: 2, odd: true });
     const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
     expect(hardsnap(args, { env: env(1) }).code).toBe(0);

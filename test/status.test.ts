@@ -5,11 +5,12 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 import { readRunsLog } from './ops-helpers.js';
+import { makeSpool } from './helpers/spool.js';
 
 const at = (t: string) => ({ env: { HARDSNAP_NOW: t } });
 
 function setup(tmp: string, host = 'web1') {
-  const spool = path.join(tmp, 'spool');
+  const spool = makeSpool(path.join(tmp, 'spool'));
   const a = path.join(tmp, 'a');
   const b = path.join(tmp, 'b');
   makeTree(a, { x: 'x', y: 'yy' });
@@ -40,10 +41,44 @@ describe('status', () => {
     // a partial run (exit 23) as backup records it
     const log = path.join(spool, 'rsync', 'web1', '.hardsnap', 'runs.jsonl');
     const last = readRunsLog(spool, 'web1').at(-1)!;
-    fs.appendFileSync(log, JSON.stringify({ ...last, exit: 23, status: 'partial', problems: 2 }) + '\n');
+    const parts = last.parts as Record<string, Record<string, number>>;
+    fs.appendFileSync(log, JSON.stringify({ ...last, exit: 23, status: 'partial', problems: 2, parts: { ...parts, mail: { ...parts.mail, problems: 2 } } }) + '\n');
     const partial = hardsnap(['status', ...base], at('2026-06-01T09:00:00Z'));
     expect(partial.code).toBe(1);
-    expect(partial.stdout).toMatch(/HARDSNAP WARNING .*last run published with 2 problems/);
+    expect(partial.stdout).toMatch(/HARDSNAP WARNING - 1 of 2 parts not OK: web1\/mail: last run published with 2 problems/);
+    // the part without problems in that run is OK
+    expect(partial.stdout).toMatch(/^web1\/bm\/pgsql: OK /m);
+  });
+
+  test('each part is judged by its own last run: a later run of part a alone does not clear b\'s failure, and b\'s failure alone does not mark a CRITICAL', ({ tmp }) => {
+    const { spool, base, a, b } = setup(tmp);
+    expect(hardsnap(['backup', ...base, '--part', `mail=${a}`, '--part', `bm/pgsql=${b}`], at('2026-06-01T03:00:00Z')).code).toBe(0);
+    // b's source goes missing (an unmounted file system): the run of both fails
+    fs.renameSync(b, `${b}.away`);
+    const both = hardsnap(['backup', ...base, '--part', `mail=${a}`, '--part', `bm/pgsql=${b}`], at('2026-06-02T03:00:00Z'));
+    expect(both.code).toBe(2);
+    expect(readRunsLog(spool, 'web1').at(-1)).toMatchObject({ status: 'failed', partNames: ['mail', 'bm/pgsql'], parts: {} });
+    // then a run of part a alone succeeds
+    expect(hardsnap(['backup', ...base, '--part', `mail=${a}`], at('2026-06-02T04:00:00Z')).code).toBe(0);
+    const s1 = hardsnap(['status', ...base, '--json'], at('2026-06-02T05:00:00Z'));
+    expect(s1.code, s1.stdout).toBe(2);
+    const parts1 = (JSON.parse(s1.stdout) as { hosts: { parts: { part: string; state: string; reasons: string[]; lastRun: { status: string } }[] }[] }).hosts[0]!.parts;
+    expect(parts1.map((p) => [p.part, p.state, p.lastRun.status])).toEqual([['bm/pgsql', 'CRITICAL', 'failed'], ['mail', 'OK', 'ok']]);
+    expect(parts1[0]!.reasons[0]).toMatch(/last run failed \(exit 2\): source of part 'bm\/pgsql' is missing/);
+    const text1 = hardsnap(['status', ...base], at('2026-06-02T05:00:00Z')).stdout;
+    expect(text1).toMatch(/^HARDSNAP CRITICAL - 1 of 2 parts not OK: web1\/bm\/pgsql: last run failed/);
+    expect(text1).toMatch(/^web1\/mail: OK .*; last run ok \(exit 0\)/m);
+
+    // the other way round: b alone fails, a's last run was clean
+    fs.renameSync(`${b}.away`, b);
+    expect(hardsnap(['backup', ...base, '--part', `mail=${a}`, '--part', `bm/pgsql=${b}`], at('2026-06-03T03:00:00Z')).code).toBe(0);
+    expect(hardsnap(['status', ...base], at('2026-06-03T04:00:00Z')).code).toBe(0);
+    fs.renameSync(b, `${b}.away`);
+    expect(hardsnap(['backup', ...base, '--part', `bm/pgsql=${b}`], at('2026-06-03T05:00:00Z')).code).toBe(2);
+    const s2 = hardsnap(['status', ...base], at('2026-06-03T06:00:00Z'));
+    expect(s2.code).toBe(2);
+    expect(s2.stdout).toMatch(/^HARDSNAP CRITICAL - 1 of 2 parts not OK: web1\/bm\/pgsql: last run failed/);
+    expect(s2.stdout).toMatch(/^web1\/mail: OK newest 2026-06-03T030000Z .*; last run ok \(exit 0\)/m);
   });
 
   test('CRITICAL (2) when the last run failed or a part has no complete generation', ({ tmp }) => {

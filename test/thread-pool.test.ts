@@ -12,6 +12,7 @@ import { makeTree } from './helpers/tree.js';
 import { BIN, spawnHardsnap, waitFor } from './helpers/run.js';
 import { SHARED_DIR } from './helpers/bench-tree.js';
 import { localPoolSize, poolSizeFor, REMOTE_POOL_SIZE } from '../src/fs/thread-pool.js';
+import { makeSpool } from './helpers/spool.js';
 
 /** A thread's scheduling policy (field 41 of /proc/PID/task/TID/stat): 0 normal, 3 batch. */
 function policyOf(pid: number, tid: string): number {
@@ -34,7 +35,7 @@ async function threadsOfPausedRun(tmp: string, env: Record<string, string | unde
   bin?: string): Promise<Threads> {
   const src = path.join(tmp, `src-${runs++}`);
   makeTree(src, { 'a.txt': 'a', 'b/c.txt': 'c' });
-  const child = spawnHardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], {
+  const child = spawnHardsnap(['backup', '--spool', makeSpool(spool), '--host', 'h1', '--part', `data=${src}`], {
     env: { HARDSNAP_NOW: '2026-01-01T03:00:00Z', HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '30000', ...env },
     bin,
   });

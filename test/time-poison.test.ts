@@ -9,6 +9,7 @@ import { fingerprint } from './helpers/robust.js';
 import { makeTree } from './helpers/tree.js';
 import { genName, generationNames, makeGeneration } from './ops-helpers.js';
 import { now } from '../src/time/now.js';
+import { makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';
 const POISON = { HARDSNAP_NOW: '9999-12-31T23:59:59Z' };
@@ -26,7 +27,7 @@ describe('time cannot be poisoned', () => {
     expect(fs.existsSync(fresh)).toBe(false);
 
     // an existing spool: not a byte changes, and prune and status refuse it too
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     await makeGeneration(spool, HOST, { p: src }, new Date(Date.now() - 3600_000).toISOString());
     const before = fingerprint(spool);
     for (const args of [['backup', '--part', `p=${src}`], ['prune', '--keep-last', '1']]) {
@@ -48,7 +49,7 @@ describe('time cannot be poisoned', () => {
   });
 
   test('a generation dated in the future (an older version, a wrong clock): status warns with the fix; the fix lets backups run again', async ({ tmp }) => {
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     makeTree(src, { a: 'a' });
     const past = new Date(Date.now() - 86_400_000).toISOString();

@@ -13,6 +13,7 @@ import { mktree, mutate } from './helpers/bench-tree.js';
 import { assertNobodyCanRun, isRoot } from './helpers/robust.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { FLAG } from '../src/manifest/format.js';
+import { makeSpool } from './helpers/spool.js';
 
 const day = (n: number) => `2026-02-${String(n).padStart(2, '0')}T03:00:00Z`;
 const genName = (n: number) => `2026-02-${String(n).padStart(2, '0')}T030000Z`;
@@ -31,7 +32,7 @@ function manifestOf(spool: string, n: number): ManifestReader {
 describe('a tampered previous generation is never linked into the new one', () => {
   test('chmod-ed, chown-ed, touched, replaced and symlinked files in an old generation are copied anew from the source, reported once, recorded in runs.jsonl', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, {
       'a/chmodded': 'one\n', 'a/chowned': 'two\n', 'a/touched': 'three\n', 'a/replaced': 'four\n', 'a/symlinked': 'five\n',
       'a/fine': 'six\n', 'secret': 'do not leak\n',
@@ -83,7 +84,7 @@ describe('a tampered previous generation is never linked into the new one', () =
 
   test('the drift check holds for many files at once (a whole old generation chmod-ed by a careless chmod -R)', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 600, seed: 3 });
     expect(backup(spool, src, 1).code).toBe(0);
     execFileSync('chmod', ['-R', 'o+w', gen(spool, 1)]);
@@ -99,7 +100,7 @@ describe('a tampered previous generation is never linked into the new one', () =
 describe('a spool moved to another disk (cp -a, rsync -aH): new inode numbers', () => {
   test.for(['cp -a', 'rsync -aH'])('after %s of the whole spool: backups, verify, du and history work, and the numbers agree with the unmoved spool', (how, { tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 300, seed: 5, odd: true });
     for (let n = 1; n <= 3; n++) {
       if (n > 1) mutate(src, n);
@@ -167,12 +168,11 @@ describe('an entry the source cannot give in a run keeps its previous version (C
   test.runIf(isRoot)('a Maildir that cannot be opened keeps yesterday\'s content in last (not an empty directory); a file that cannot be read keeps its version; exit 23; diff and history say so', ({ tmp }) => {
     fs.chmodSync(tmp, 0o755);
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, {
       'ann/Maildir/cur/1': 'mail one\n', 'ann/Maildir/cur/2': 'mail two\n', 'ann/Maildir/new/3': 'three\n',
       'bob/notes': 'bob notes\n', 'bob/other': 'other\n',
     });
-    fs.mkdirSync(spool);
     execFileSync('chown', ['-R', '65534:65534', src, spool]);
     const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
     expect(asNobody(args, 1).code).toBe(0);

@@ -11,6 +11,7 @@ import { BackupProgress, progressMode } from '../src/ui/progress.js';
 import { itemize } from '../src/ui/itemize.js';
 import { newStats } from '../src/apply/build-tree.js';
 import type { Meta } from '../src/fs/entry.js';
+import { makeSpool } from './helpers/spool.js';
 
 const ESC = '\x1b';
 
@@ -19,7 +20,7 @@ function setup(tmp: string): { src: string; spool: string; args: string[] } {
   const files: Record<string, string> = {};
   for (let i = 0; i < 300; i++) files[`d${i % 7}/f${i}.txt`] = `file ${i}\n`;
   makeTree(src, { ...files, 'link': { symlink: 'd0/f0.txt' } });
-  const spool = path.join(tmp, 'spool');
+  const spool = makeSpool(path.join(tmp, 'spool'));
   return { src, spool, args: ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`] };
 }
 
@@ -58,7 +59,7 @@ describe('output not on a terminal (cron)', () => {
   test('--verbose shows content-linked files and second names of a source hard link as links, not as new files', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     makeTree(src, { 'd/a': 'shared inode\n', 'd/a2': { hardlink: 'd/a' }, 'x/data.bin': 'some data\n' });
-    const args = ['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h', '--part', `p=${src}`, '--verbose'];
+    const args = ['backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h', '--part', `p=${src}`, '--verbose'];
     const first = hardsnap(args, at(1));
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/^>f\+{9} p\/d\/a$/m);
@@ -78,7 +79,7 @@ describe('output not on a terminal (cron)', () => {
     const r = hardsnap([...args, '--quiet', '--verbose'], at(1));
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
-    const bad = hardsnap(['backup', '--quiet', '--spool', path.join(tmp, 's2'), '--host', 'h', '--part', `p=${path.join(tmp, 'missing')}`]);
+    const bad = hardsnap(['backup', '--quiet', '--spool', makeSpool(path.join(tmp, 's2')), '--host', 'h', '--part', `p=${path.join(tmp, 'missing')}`]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^hardsnap: error: source of part 'p' is missing: .*missing/);
   });
@@ -224,7 +225,7 @@ describe('help, version and errors', () => {
   });
 
   test('an error names the path with a hint in one line; the stack only under --debug', ({ tmp }) => {
-    const args = ['backup', '--spool', path.join(tmp, 's'), '--host', 'h', '--part', `p=${path.join(tmp, 'nope')}`];
+    const args = ['backup', '--spool', makeSpool(path.join(tmp, 's')), '--host', 'h', '--part', `p=${path.join(tmp, 'nope')}`];
     const r = hardsnap(args);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);

@@ -13,11 +13,12 @@ import { mktree, mutate } from './helpers/bench-tree.js';
 import { backupAsync, fakeWatcher, journalFile, partDirOf, scanOf, startWatcher, stopWatcher, target, type Spot } from './helpers/watch.js';
 import { readJournal } from '../src/watch/journal-file.js';
 import { readRuns } from '../src/spool/runs-log.js';
+import { makeSpool } from './helpers/spool.js';
 
 const day = (n: number) => ({ HARDSNAP_NOW: `2026-01-${String(n).padStart(2, '0')}T03:00:00Z` });
 
 function spot(tmp: string): Spot {
-  return { spool: path.join(tmp, 'spool'), host: 'h1', part: 'data', src: path.join(tmp, 'src') };
+  return { spool: makeSpool(path.join(tmp, 'spool')), host: 'h1', part: 'data', src: path.join(tmp, 'src') };
 }
 
 function expectSame(s: Spot, genPath: string): void {
@@ -424,7 +425,7 @@ describe('watch: when the journal is not trusted', () => {
     const s = spot(tmp);
     wideTree(s.src);
     const w = await startWatcher(s, ['--backup-every', '1s']);
-    // the watcher makes no spool: the first backup does, after checking its file system
+    // the watcher writes nothing in the spool before the first backup
     expect(fs.existsSync(path.join(s.spool, 'rsync'))).toBe(false);
     expect(w.out.stderr).toMatch(/data: not backed up yet: the journal begins in .* after the first backup/);
     const gens = () => fs.readdirSync(partDirOf(s), { withFileTypes: true }).filter((e) => e.isDirectory() && /^\d{4}-/.test(e.name) && !e.name.endsWith('.partial')).length;

@@ -82,6 +82,11 @@ export interface BuildOptions {
    */
   onPlan?(rel: Buffer, d: Decision, e: Meta, how?: PlanOutcome): void;
   onProgress?(s: BuildStats): void;
+  /**
+   * the run was asked to stop (a signal): no new job is started, those in flight finish, every
+   * descriptor is closed, and run() throws the signal's reason; the partial tree stays to resume
+   */
+  signal?: AbortSignal;
 }
 
 export function newStats(): BuildStats {

@@ -16,6 +16,7 @@
  * that the source no longer has are removed. Existing inodes are never written to.
  */
 import { displayPath, joinRel } from '../paths/escape.js';
+import { pauseArmed, pauseDir, testPauseAsync } from '../core/test-pause.js';
 import { parseScan, type Meta, type SourceEntry } from '../fs/entry.js';
 import { SCAN_XATTR, ST, errnoName, sys } from '../fs/native.js';
 import { EncodedEntry, FLAG, type BlockEntry, type ManifestEntry } from '../manifest/format.js';
@@ -115,6 +116,10 @@ export class TreeBuilder {
     const o = this.o;
     const root = newFrame(Buffer.alloc(0), o.srcRootFd, o.dstRootFd, o.prevRootFd, o.rootMeta);
     const stack: Frame[] = [root];
+    // a signal: nothing more is started, the jobs in flight finish, run() throws its reason
+    o.signal?.throwIfAborted();
+    const onAbort = () => this.pool.fail(o.signal!.reason);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await this.processDir(root);
       while (stack.length) {
@@ -140,6 +145,7 @@ export class TreeBuilder {
       await this.allFinished();
       for (const f of stack) if (f !== root) this.closeFrame(f);
       for (const sub of this.prepared) this.closePrepared(sub.spool!);
+      o.signal?.removeEventListener('abort', onAbort);
     }
     const st = new Float64Array(sys.STAT_FIELDS);
     const rootIno = o.dstRootFd >= 0 && sys.fstat(o.dstRootFd, st) === 0 ? st[ST.INO]! : 0;
@@ -318,6 +324,7 @@ export class TreeBuilder {
       return this.seal(f);
     }
     const entries = this.listDir(f, prevList);
+    if (pauseArmed('after-scan') && f.rel.equals(pauseDir())) await testPauseAsync('after-scan', this.o.signal);
     if (typeof entries === 'number') {
       const code = errnoName(entries);
       const carry = f.rel.length && code !== 'ENOENT' && this.carrier.possible(f) && prevList.length
@@ -330,10 +337,11 @@ export class TreeBuilder {
     }
     const pctx = this.planContext(f);
     for (const step of planDir(f.rel, entries, prevList, pctx)) {
+      if (this.pool.failed) break; // a fatal error or a signal: nothing more is started
       ctx.stats.entries++;
       await this.carryOut(f, step, pctx);
     }
-    await this.linker.flush(f);
+    if (!this.pool.failed) await this.linker.flush(f);
     this.seal(f);
     this.progress();
   }

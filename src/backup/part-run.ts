@@ -20,6 +20,7 @@ import { TOOL } from '../core/version.js';
 import { errnoCode } from '../core/errors.js';
 import type { DedupIndex } from '../apply/dedup-index.js';
 import { buildDedupIndex } from './dedup-sources.js';
+import { rootIdentity, type SourceIdentity } from './source-identity.js';
 import { FLAG } from '../manifest/format.js';
 import { monoMicros } from '../watch/journal-file.js';
 import { DEFAULT_JOURNAL } from '../watch/journal-use.js';
@@ -27,6 +28,8 @@ import { chooseScan, finishReport, scanNote } from '../watch/scan-choice.js';
 import type { BackupEvents, BackupOptions, PartResult, PartSpec } from './types.js';
 
 export interface BuiltPart extends PartResult {
+  /** the source root's file system and the walk's entry count (in the manifest's footer too) */
+  sourceIdentity: SourceIdentity;
   partDir: string;
   partialPath: string;
   manifestTmp: string;
@@ -122,6 +125,8 @@ export async function buildPart(
     fds.push(srcRootFd);
     const st = new Float64Array(sys.STAT_FIELDS);
     check(sys.fstat(srcRootFd, st), 'fstat', spec.source);
+    // the source root's file system, for the manifest (the next run compares: source-guard.ts)
+    const sourceId = rootIdentity(srcRootFd);
     const dstRootFd = dry ? -1 : check(sys.openat(sys.AT_FDCWD, partialPath, O_DIR | sys.O_NOFOLLOW, 0), 'open', partialPath);
     if (dstRootFd >= 0) fds.push(dstRootFd);
     let prevRootFd = -1;
@@ -209,7 +214,9 @@ export async function buildPart(
       onWarn: ev.onWarn,
       onPlan: ev.onPlan ? (rel, d, e, how) => ev.onPlan!(spec.name, rel, d, e, how) : undefined,
       onProgress: ev.onProgress ? (s) => ev.onProgress!(spec.name, s) : undefined,
+      signal: o.signal,
     });
+    ev.onPartStarted?.(spec.name, builder.stats, path.basename(partialPath), resumed);
     ev.onPhase?.('scan', spec.name);
     ev.onProgress?.(spec.name, builder.stats); // the live statistics: progress reads them between events
     const root = await builder.run();
@@ -227,6 +234,7 @@ export async function buildPart(
       ...(builder.stats.carried ? { carried: { count: builder.stats.carried, first: found.carried } } : {}),
       ...(found.xattrsRefused.length ? { xattrsRefused: found.xattrsRefused } : {}),
       ...(xattrs ? {} : { xattrsSkipped: true }),
+      source: { ...sourceId, entries: builder.stats.entries },
     });
     writer = null;
     const journal = finishReport(scan);
@@ -243,6 +251,7 @@ export async function buildPart(
       journal,
       stats: builder.stats,
       findings: builder.findings,
+      sourceIdentity: { ...sourceId, entries: builder.stats.entries },
       partDir: pdir,
       partialPath,
       manifestTmp,

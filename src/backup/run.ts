@@ -5,13 +5,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { HardsnapError, type ExitCode } from '../core/errors.js';
+import { HardsnapError, InterruptedError, type ExitCode } from '../core/errors.js';
 import { displayPath } from '../paths/escape.js';
 import { isRoot } from '../fs/native.js';
 import { compileExcludes } from '../scan/exclude.js';
-import { preflightNewSpool } from '../check/preflight.js';
-import { acquireLock } from '../spool/lock.js';
-import { ensureSpoolDir, hostDir, listGenerations, manifestPath, partDir } from '../spool/layout.js';
+import { acquireLock, type LockHandle } from '../spool/lock.js';
+import { hostDir, listGenerations, manifestPath, partDir } from '../spool/layout.js';
 import { newGenerationName } from '../spool/names.js';
 import { appendRun, type RunRecord } from '../spool/runs-log.js';
 import type { Problem } from '../apply/types.js';
@@ -21,8 +20,10 @@ import { hookFailure, type HookResult } from '../hooks/run-hook.js';
 import { skipReason } from './min-interval.js';
 import { buildPart, type BuiltPart } from './part-run.js';
 import { flushFileSystems, publishPart } from './publish.js';
-import { testPause } from '../core/test-pause.js';
+import { testPauseAsync } from '../core/test-pause.js';
 import { FUTURE_TOLERANCE_MS } from '../time/now.js';
+import { interruptedParts, interruption, type StartedPart } from './interrupted.js';
+import { checkBuiltSources, checkSourceRoots, type RootCheck } from './source-guard.js';
 import { checkNotEmpty, validateBackup } from './validate.js';
 import type { BackupEvents, BackupOptions, BackupResult } from './types.js';
 
@@ -56,7 +57,7 @@ function chooseName(o: BackupOptions): string {
 export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<BackupResult> {
   const started = new Date();
   try {
-    validateBackup(o);
+    validateBackup(o, ev.onNote);
     const skipped = skipReason(o.spool, o.host, o.parts.map((p) => p.name), o.now, o.minIntervalMs ?? 0);
     if (skipped) return skip(o, started, skipped);
     if (!o.hooks?.pre) checkNotEmpty(o); // with a pre hook, after it: it may fill a part
@@ -82,27 +83,31 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
     },
   };
   if (!isRoot() && !o.dryRun) events.onNote('not running as root: owners and groups are recorded in the manifest but not applied to the files in the spool');
+  // where the run is, and each part's work so far: what an interruption reports
+  let phase = 'while waiting for the lock';
+  const begun = new Map<string, StartedPart>();
+  events.onPartStarted = (part, stats, partial, resumed) => {
+    begun.set(part, { stats, partial, resumed, built: false });
+    ev.onPartStarted?.(part, stats, partial, resumed);
+  };
+  const stopIfAsked = () => {
+    if (o.signal?.aborted) throw o.signal.reason;
+  };
 
   const hdir = hostDir(o.spool, o.host);
-  // the first backup into a new spool checks its file system first (hard links above all)
-  const firstRun = !o.dryRun && !fs.existsSync(path.join(o.spool, 'rsync'));
-  const created = !o.dryRun && !fs.existsSync(o.spool);
-  if (created) {
-    ensureSpoolDir(o.spool);
-    events.onNote(`created the spool ${o.spool}`);
+  let lock: LockHandle | null;
+  try {
+    stopIfAsked();
+    lock = o.dryRun ? null : await acquireLock(hdir, o.command, {
+      waitMs: o.waitMs, parts: o.parts.map((p) => p.name), signal: o.signal,
+      onWait: (h) => events.onNote(`waiting for the lock held by pid ${h.pid} (${h.command})`),
+    });
+  } catch (err) {
+    if (!o.signal?.aborted) throw err;
+    const stop = interruption(o.signal.reason, phase, begun);
+    recordEarlyFailure(o, started, stop, phase);
+    throw stop;
   }
-  if (firstRun) {
-    try {
-      preflightNewSpool(o.spool, events.onNote);
-    } catch (err) {
-      if (created) fs.rmSync(o.spool, { recursive: true, force: true }); // we made it, the probe emptied it
-      throw err;
-    }
-  }
-  const lock = o.dryRun ? null : await acquireLock(hdir, o.command, {
-    waitMs: o.waitMs,
-    onWait: (h) => events.onNote(`waiting for the lock held by pid ${h.pid} (${h.command})`),
-  });
   if (lock?.tookOver) events.onNote(`took over a stale lock of pid ${lock.tookOver.pid} (${lock.tookOver.started})`);
 
   const built: BuiltPart[] = [];
@@ -110,14 +115,19 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
   let failure: HardsnapError | null = null;
   const skipDirs = new Map<string, string>();
   const hooks: Record<string, HookResult> = {};
+  let roots = new Map<string, RootCheck>();
   try {
     generation = chooseName(o);
     if (lock && o.hooks?.pre) {
-      const r = (hooks.pre = await runHook(o.hooks.pre, hookEnv({ ...o, generation, parts: o.parts.map((p) => p.name) }), o.hooks.timeoutMs));
+      phase = 'while the pre hook ran';
+      const r = (hooks.pre = await runHook(o.hooks.pre, hookEnv({ ...o, generation, parts: o.parts.map((p) => p.name) }), o.hooks.timeoutMs, o.signal));
       ev.onHook?.('pre', r);
+      stopIfAsked(); // the hook was stopped with the run: not a failure of the hook
       if (!r.ok) throw new HardsnapError('EPREHOOK', `pre hook ${hookFailure(r)}: ${r.command}; nothing was written`, { exit: 2, hint: 'its output is in the run log (runs.jsonl) and above' });
       checkNotEmpty(o);
     }
+    // a source that is not the one of yesterday (another file system): before anything is written
+    roots = checkSourceRoots(o, events.onNote);
     // a prune killed mid-way; what cannot be deleted (chattr +i, a mount) stays, and never fails the run
     if (lock) {
       for (const p of o.parts) {
@@ -129,8 +139,11 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       skipDirs.set(`${st.dev}:${st.ino}`, `the spool ${o.spool}`);
     }
     const one = async (spec: (typeof o.parts)[number]) => {
+      stopIfAsked();
+      phase = o.parallelParts ? 'while building the parts' : `while building part '${spec.name}'`;
       ev.onPhase?.('prepare', spec.name);
       const b = await buildPart(o, spec, generation!, compileExcludes([...o.exclude, ...(spec.exclude ?? [])]), skipDirs, events);
+      begun.get(spec.name)!.built = true;
       ev.onPhase?.('built', spec.name);
       return b;
     };
@@ -144,23 +157,32 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
     } else {
       for (const spec of o.parts) built.push(await one(spec));
     }
+    // ... or that lost most of its entries, or that the excludes leave empty: before publishing
+    checkBuiltSources(o, built, roots, events.onNote);
     if (!o.dryRun) {
+      phase = 'before publishing';
+      stopIfAsked();
       ev.onPhase?.('publish');
       if (o.flush) flushFileSystems(built.map((b) => b.partDir));
-      testPause('before-publish');
+      await testPauseAsync('before-publish', o.signal);
+      // the last moment to stop: publishing itself is synchronous, it is never cut in the middle
+      stopIfAsked();
       for (const b of built) publishPart(b);
     }
   } catch (err) {
-    failure = err instanceof HardsnapError ? err
-      : new HardsnapError((err as NodeJS.ErrnoException).code ?? 'EFAIL', `backup failed: ${(err as Error).message}`, { cause: err, exit: 2 });
+    failure = o.signal?.aborted ? interruption(o.signal.reason, phase, begun)
+      : err instanceof HardsnapError ? err
+        : new HardsnapError((err as NodeJS.ErrnoException).code ?? 'EFAIL', `backup failed: ${(err as Error).message}`, { cause: err, exit: 2 });
     throw failure;
   } finally {
     const ended = new Date();
     const exit: ExitCode = failure ? failure.exit : exitFor(problems, vanished);
-    const status = failure ? 'failed' : exit === 0 ? 'ok' : 'partial';
-    if (lock && o.hooks?.post) {
+    const stopped = failure instanceof InterruptedError ? failure : null;
+    const status = stopped ? 'interrupted' : failure ? 'failed' : exit === 0 ? 'ok' : 'partial';
+    // asked to stop: no post hook (it may run for an hour; the run log and status tell)
+    if (lock && o.hooks?.post && !stopped) {
       const env = hookEnv({ ...o, generation: failure ? null : generation, parts: o.parts.map((p) => p.name) }, { status, exit });
-      const r = (hooks.post = await runHook(o.hooks.post, env, o.hooks.timeoutMs));
+      const r = (hooks.post = await runHook(o.hooks.post, env, o.hooks.timeoutMs, o.signal));
       ev.onHook?.('post', r);
     }
     if (!o.dryRun && lock) {
@@ -172,11 +194,14 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
         generation: failure ? null : generation,
         exit,
         status,
-        parts: Object.fromEntries(built.map((b) => [b.part, {
-          ...b.stats, resumed: b.resumed, compared: b.compared, previous: b.previous,
+        partNames: o.parts.map((p) => p.name),
+        parts: stopped ? interruptedParts(begun) : Object.fromEntries(built.map((b) => [b.part, {
+          ...b.stats, resumed: b.resumed, compared: b.compared, previous: b.previous, source: b.sourceIdentity,
           journal: b.journal.used, journalReason: b.journal.reason, journalDirty: b.journal.dirty,
           journalAudited: b.journal.audited, journalSkippedDirs: b.journal.skippedDirs,
         }])),
+        ...(stopped ? { signal: stopped.signal, interrupted: phase }
+          : o.signal?.aborted ? { signal: (o.signal.reason as InterruptedError).signal, interrupted: 'after publishing (during the post hook)' } : {}),
         problems,
         vanished,
         ...(failure ? { error: failure.message } : {}),
@@ -219,7 +244,7 @@ function skip(o: BackupOptions, started: Date, reason: string): BackupResult {
   if (!o.dryRun) {
     appendRun(hostDir(o.spool, o.host), {
       command: o.command, start: started.toISOString(), end: ended.toISOString(), durationMs: ended.getTime() - started.getTime(),
-      generation: null, exit: 0, status: 'skipped', skipped: reason, parts: {}, problems: 0, vanished: 0,
+      generation: null, exit: 0, status: 'skipped', skipped: reason, partNames: o.parts.map((p) => p.name), parts: {}, problems: 0, vanished: 0,
     });
   }
   return {
@@ -233,13 +258,16 @@ function skip(o: BackupOptions, started: Date, reason: string): BackupResult {
  * `status` and the metrics see the failure, but only in a host directory that exists (never
  * create one under the mount point of an unmounted spool).
  */
-function recordEarlyFailure(o: BackupOptions, started: Date, err: unknown): void {
-  if (o.dryRun || !(err instanceof HardsnapError) || err.exit !== 2) return;
+function recordEarlyFailure(o: BackupOptions, started: Date, err: unknown, phase?: string): void {
+  const stopped = err instanceof InterruptedError ? err : null;
+  if (o.dryRun || !(err instanceof HardsnapError) || (err.exit !== 2 && !stopped)) return;
   const hdir = hostDir(o.spool, o.host);
   if (!fs.existsSync(hdir)) return;
   const ended = new Date();
   appendRun(hdir, {
     command: o.command, start: started.toISOString(), end: ended.toISOString(), durationMs: ended.getTime() - started.getTime(),
-    generation: null, exit: 2, status: 'failed', error: err.message, parts: {}, problems: 0, vanished: 0,
+    generation: null, exit: err.exit, status: stopped ? 'interrupted' : 'failed', error: err.message,
+    ...(stopped ? { signal: stopped.signal, interrupted: phase } : {}),
+    partNames: o.parts.map((p) => p.name), parts: {}, problems: 0, vanished: 0,
   });
 }

@@ -12,6 +12,8 @@ export interface PartSpec {
   name: string;
   source: string;
   exclude?: (string | Buffer)[];
+  /** the largest share (0..1) of its entries the source may lose since the previous generation */
+  maxSourceLoss?: number;
 }
 
 export interface BackupOptions {
@@ -22,8 +24,15 @@ export interface BackupOptions {
   exclude: (string | Buffer)[];
   oneFileSystem: boolean;
   dryRun: boolean;
-  /** allow publishing a generation of an empty source root */
+  /** allow publishing a generation of an empty source root, or one the excludes leave empty */
   allowEmpty: boolean;
+  /**
+   * publish even when a source root is on another file system than for the previous generation,
+   * or lost more than its max-source-loss of its entries (said as a note); otherwise exit 2
+   */
+  acceptSourceChange?: boolean;
+  /** max-source-loss for every part (the command line's), over each part's own */
+  maxSourceLoss?: number;
   /** flush the spool before publishing (SPEC.md); off only for measurements */
   flush: boolean;
   /** build all parts at the same time (parts on different drives) */
@@ -48,6 +57,12 @@ export interface BackupOptions {
   xattrs?: boolean;
   /** watch mode: when and how to use the watcher's journal (docs/WATCH.md) */
   journal?: JournalSettings;
+  /**
+   * aborted when the run must stop (the CLI's SIGINT/SIGTERM/SIGHUP, with an InterruptedError
+   * as its reason): the run stops cleanly, publishes nothing, records itself as interrupted and
+   * throws an InterruptedError; the partial generation stays for the next run to resume
+   */
+  signal?: AbortSignal;
 }
 
 export interface BackupEvents {
@@ -67,6 +82,8 @@ export interface BackupEvents {
   onPhase?(phase: 'prepare' | 'previous' | 'index' | 'journal' | 'scan' | 'built' | 'publish', part?: string): void;
   /** a hook finished (its result says whether it failed) */
   onHook?(which: 'pre' | 'post', r: HookResult): void;
+  /** a part's tree build began, into `partial` (`stats` are live: what is done so far) */
+  onPartStarted?(part: string, stats: BuildStats, partial: string, resumed: boolean): void;
 }
 
 export interface PartResult {

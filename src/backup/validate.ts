@@ -1,16 +1,16 @@
 /**
  * Checks everything about a backup's input before anything is written: part names, sources,
- * the spool. Bad input is a UsageError (exit 1, nothing created); a source root that is
- * missing or empty (an unmounted file system) is a failure of the run (exit 2).
+ * the spool. Bad input is a UsageError (exit 1, nothing created); a spool that is missing or
+ * unmarked, or a source root that is missing or empty (an unmounted file system), is a failure
+ * of the run (exit 2).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { listParts, validateHost } from '../spool/layout.js';
+import { markLegacy, requireSpool } from '../spool/marker.js';
 import { checkNoNesting, validatePartName } from '../spool/part-name.js';
-import { absoluteBytes, isInsideBytes, realBytes } from '../fs/byte-path.js';
-import { pathBytes } from '../paths/aliases.js';
-import { displayPath } from '../paths/escape.js';
+import { isInsideBytes, realBytes } from '../fs/byte-path.js';
 import type { BackupOptions } from './types.js';
 
 /** 'NAME=PATH' of --part. */
@@ -22,29 +22,22 @@ export function parsePartArg(arg: string): { name: string; source: string } {
   return { name: arg.slice(0, i), source: arg.slice(i + 1) };
 }
 
-/**
- * The nearest existing ancestor of p (for "is the spool writable" when it must be created), by
- * bytes: p may be an alias of a path that is not UTF-8 (src/fs/byte-path.ts).
- */
-function existingAncestor(p: string): Buffer {
-  let cur = absoluteBytes(pathBytes(p));
-  while (!fs.existsSync(cur)) cur = absoluteBytes(Buffer.concat([cur, Buffer.from('/..')]));
-  return cur;
-}
-
-export function validateBackup(o: BackupOptions): void {
+export function validateBackup(o: BackupOptions, onNote: (m: string) => void = () => {}): void {
   validateHost(o.host);
   if (!o.parts.length) throw new UsageError('nothing to back up: give at least one --part NAME=PATH');
   for (const p of o.parts) validatePartName(p.name);
+  // never create a spool: a missing or unmarked one is an unmounted file system (exit 2)
+  const spoolState = requireSpool(o.spool);
   checkNoNesting(o.parts.map((p) => p.name), listParts(o.spool, o.host));
   // compared as bytes: two paths that differ only in bytes that are not UTF-8 are two paths
+  // (the spool exists: requireSpool said so)
   const spoolReal = realBytes(o.spool);
-  const anc = existingAncestor(o.spool);
-  if (!fs.statSync(anc).isDirectory()) throw new UsageError(`spool ${o.spool} is not a directory (${displayPath(anc)} is a file)`);
-  try {
-    fs.accessSync(anc, fs.constants.W_OK);
-  } catch (err) {
-    throw new UsageError(`spool ${o.spool} is not writable (${(err as NodeJS.ErrnoException).code} on ${displayPath(anc)})`, { hint: 'check its permissions and that it is mounted read-write' });
+  if (!o.dryRun) {
+    try {
+      fs.accessSync(o.spool, fs.constants.W_OK);
+    } catch (err) {
+      throw new UsageError(`spool ${o.spool} is not writable (${(err as NodeJS.ErrnoException).code})`, { hint: 'check its permissions and that it is mounted read-write' });
+    }
   }
   for (const p of o.parts) {
     if (!path.isAbsolute(p.source) && !p.source) throw new UsageError(`part '${p.name}' has an empty source path`);
@@ -61,6 +54,7 @@ export function validateBackup(o: BackupOptions): void {
       throw new UsageError(`source of part '${p.name}' (${p.source}) lies inside the spool ${o.spool}`, { hint: 'back up something outside the spool' });
     }
   }
+  if (spoolState === 'legacy' && !o.dryRun) markLegacy(o.spool, onNote);
 }
 
 /** An empty source root is most often an unmounted file system: refuse to publish it. */

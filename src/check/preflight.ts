@@ -1,6 +1,6 @@
 /**
- * A preflight of the spool's file system (`hardsnap check`, and automatically before the first
- * backup into a new spool): does it do what hardsnap relies on? Every probe runs in a private
+ * A preflight of the spool's file system (`hardsnap check`, and automatically when
+ * `hardsnap init --spool` makes a spool): does it do what hardsnap relies on? Every probe runs in a private
  * directory `<spool>/.hardsnap-check-<pid>/` that is removed afterwards. A spool without
  * working hard links is refused: a silent fallback to full copies fills the disk within days
  * (Back In Time issue 526).
@@ -281,8 +281,8 @@ function mountCheck(m: MountInfo & { nfs: boolean }): CheckResult {
 }
 
 /**
- * Before the first backup into a new spool: run the preflight, pass its warnings on as notes,
- * and refuse (exit 2) when a required check fails, before anything is written.
+ * Before a spool is made (`hardsnap init --spool`): run the preflight, pass its warnings on as
+ * notes, and refuse (exit 2) when a required check fails, before the marker is written.
  */
 export function preflightNewSpool(spool: string, onNote: (m: string) => void): SpoolReport {
   const r = checkSpool(spool);
@@ -293,7 +293,7 @@ export function preflightNewSpool(spool: string, onNote: (m: string) => void): S
   if (failed.length) {
     const first = failed[0]!;
     throw new HardsnapError('ESPOOLCHECK',
-      `the spool ${r.spool} cannot hold backups: ${failed.map((c) => `${c.title}: ${c.detail}`).join('; ')}; refusing to back up`,
+      `the spool ${r.spool} cannot hold backups: ${failed.map((c) => `${c.title}: ${c.detail}`).join('; ')}; refusing to make a spool there`,
       { exit: 2, path: r.spool, hint: first.hint ?? `see 'hardsnap check --spool ${r.spool}'` });
   }
   return r;

@@ -13,6 +13,7 @@ import { runPrune } from '../retention/prune.js';
 import { warnLeftovers } from './commands/prune.js';
 import { collectHost } from '../status/collect.js';
 import { listParts } from '../spool/layout.js';
+import { spoolState } from '../spool/marker.js';
 import { hostFamilies } from '../metrics/host-metrics.js';
 import { formatFamilies } from '../metrics/prometheus.js';
 import { writeMetricsFile } from '../metrics/write.js';
@@ -72,7 +73,8 @@ export function backupOps(o: OpsOptions, cfg: Config, opts: BackupOptions, out: 
       try {
         const r = await run();
         if (r.status === 'skipped') out.note(r.skipped!);
-        if (rules && !opts.dryRun && r.status !== 'skipped') {
+        // not after a signal (the run was asked to stop once the generation was published)
+        if (rules && !opts.dryRun && r.status !== 'skipped' && !opts.signal?.aborted) {
           onPrune?.();
           try {
             const pruned = await runPrune(
@@ -88,7 +90,10 @@ export function backupOps(o: OpsOptions, cfg: Config, opts: BackupOptions, out: 
         }
         return r;
       } finally {
-        if (metricsFile && !opts.dryRun) {
+        // not for a spool that is missing or unmarked (unmounted): metrics of an empty spool
+        // would drop the series alerts watch; the old file's age tells instead
+        const st = metricsFile && !opts.dryRun ? spoolState(opts.spool) : null;
+        if (metricsFile && (st === 'marked' || st === 'legacy')) {
           try {
             const host = collectHost(opts.spool, opts.host, opts.now, 0, [
               ...listParts(opts.spool, opts.host), ...opts.parts.map((p) => p.name),

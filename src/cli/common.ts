@@ -12,10 +12,11 @@ import { Command, Option } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { primaryIPv4 } from '../spool/host-id.js';
 import { validateHost } from '../spool/layout.js';
-import type { OutputOptions } from '../ui/output.js';
+import type { Output, OutputOptions } from '../ui/output.js';
 import { hasRawBytes, showArg, unescapeArg } from '../paths/arg-text.js';
 import { displayPath } from '../paths/escape.js';
 import { exactPath } from '../fs/byte-path.js';
+import { requireSpool } from '../spool/marker.js';
 
 export interface CommonOptions extends OutputOptions {
   spool?: string;
@@ -118,6 +119,17 @@ export function partSpecArg(arg: string): { name: string; source: string } {
     throw new UsageError(`malformed --part ${JSON.stringify(showArg(arg))}: expected NAME=PATH`, { hint: 'for example --part mail=/var/spool/mail' });
   }
   return { name: partNameArg(arg.slice(0, i)), source: pathArg(arg.slice(i + 1)) };
+}
+
+/**
+ * resolveTarget for a command that uses the spool: a missing or unmarked spool (an unmounted
+ * file system) is refused with the same error by every command (exit 2). `mark`: the command
+ * writes to the spool, and marks one an earlier version made.
+ */
+export function spoolTarget(o: CommonOptions, fromConfig: { spool?: string; host?: string }, out: Output, mark = false): Target {
+  const t = resolveTarget(o, fromConfig);
+  requireSpool(t.spool, { mark, onNote: (m) => out.note(m) });
+  return t;
 }
 
 export function collect(value: string, previous: string[] = []): string[] {

@@ -8,7 +8,8 @@ const EXAMPLE = `# hardsnap configuration (YAML; JSON works too). Use it with: h
 # units s m h d w y (m is minutes), largest first: 90s, 20h, 1d12h.
 
 # Where generations are kept: <spool>/rsync/<host>/<part>/<generation>. Absolute path; often an
-# NFS mount (mount it with noatime,nodiratime).
+# NFS mount (mount it with noatime,nodiratime). Make it once, mounted, with
+# 'hardsnap init --spool DIR': a backup never creates it, and refuses one that is not mounted.
 spool: /var/backups/bluemind/dp_spool
 
 # This host's directory in the spool. Default: the primary IPv4 address, as BlueMind does.
@@ -51,8 +52,8 @@ retention:
 
 # Commands run around a backup, as an argv list without a shell, or { shell: "..." } when you
 # need pipes or redirections. A failing pre hook aborts the run (exit 2, nothing published);
-# the post hook runs after every run that got the lock, published or failed, with
-# HARDSNAP_STATUS=ok|partial|failed (see docs/OPERATIONS.md for the environment).
+# the post hook runs after every run that got the lock, published or failed (not one stopped
+# by a signal), with HARDSNAP_STATUS=ok|partial|failed (see docs/OPERATIONS.md).
 hooks:
   # Dump PostgreSQL into the bm/pgsql part's directory before anything is copied.
   pre: ["/usr/local/sbin/dump-pgsql", "/var/backups/bluemind/pgsql-dump"]
@@ -68,6 +69,11 @@ min-interval: 20h
 
 # Back up the parts at the same time instead of one after the other. Default: false.
 parallel-parts: false
+
+# A source that lost more than this share of its entries since the previous generation (an
+# unmounted file system, a bind mount gone) is refused, nothing published; a part may set its
+# own under parts: (100% never refuses); --accept-source-change accepts one run. Default: 50%.
+# max-source-loss: 50%
 
 # Prometheus metrics, for node_exporter's textfile collector. Default: none.
 metrics-file: /var/lib/prometheus/node-exporter/hardsnap.prom

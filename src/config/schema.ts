@@ -14,6 +14,7 @@ import { UsageError } from '../core/errors.js';
 import { validateHost } from '../spool/layout.js';
 import { checkNoNesting, validatePartName } from '../spool/part-name.js';
 import { DURATION_FORMS, parseDuration } from '../time/duration.js';
+import { parsePercent } from './percent.js';
 
 /** A hook runs as an argv list without a shell, or through `/bin/sh -c` only when asked. */
 export type HookCommand = { argv: string[] } | { shell: string };
@@ -25,6 +26,8 @@ export interface PartConfig {
   path: string;
   /** Exclude patterns for this part only (after the global ones). */
   exclude: string[];
+  /** The largest share (0..1) of its entries the source may lose from one generation to the next. */
+  maxSourceLoss?: number;
 }
 
 export interface RetentionConfig {
@@ -56,6 +59,8 @@ export interface Config {
   hooks?: HooksConfig;
   minInterval?: string;
   parallelParts?: boolean;
+  /** max-source-loss of every part that does not set its own (0..1) */
+  maxSourceLoss?: number;
   metricsFile?: string;
   dedup?: 'off' | 'part' | 'host';
   dedupVerify?: boolean;
@@ -375,9 +380,19 @@ const retention = mappingOf<RetentionConfig>(
   'a mapping such as { keep-daily: 7 }',
 );
 
-const partMapping = mappingOf<{ path: string; exclude: string[] }>(
-  { path: ['path', absolutePath], exclude: ['exclude', patterns] },
-  'a path, or a mapping with path and exclude',
+/** A share such as `50%` (or the number 50), as a fraction. */
+const percent: Reader<number> = (ctx, node, path) => {
+  const n = ctx.deref(node, path);
+  if (!n) return undefined;
+  if (!isScalar(n) || (typeof n.value !== 'string' && typeof n.value !== 'number')) {
+    return ctx.fail(n, path, `expected a percentage such as 50%, got ${describe(n)}`);
+  }
+  return shared(ctx, n, path, () => parsePercent(n.value as string | number, path));
+};
+
+const partMapping = mappingOf<{ path: string; exclude: string[]; maxSourceLoss: number }>(
+  { path: ['path', absolutePath], exclude: ['exclude', patterns], maxSourceLoss: ['max-source-loss', percent] },
+  'a path, or a mapping with path, exclude and max-source-loss',
 );
 
 /** `parts`: name -> path, or name -> { path, exclude }. */
@@ -404,7 +419,7 @@ const parts: Reader<PartConfig[]> = (ctx, node, path) => {
     if (isMap(n)) {
       const m = partMapping(ctx, n, at);
       if (!n.has('path')) ctx.fail(n, at, 'missing path: the absolute path of the tree to back up');
-      else if (m?.path !== undefined) out.push({ name, path: m.path, exclude: m.exclude ?? [] });
+      else if (m?.path !== undefined) out.push({ name, path: m.path, exclude: m.exclude ?? [], ...(m.maxSourceLoss !== undefined ? { maxSourceLoss: m.maxSourceLoss } : {}) });
     } else if (isScalar(n) && (typeof n.value === 'string' || n.value === null)) {
       const p = absolutePath(ctx, n, at);
       if (p !== undefined) out.push({ name, path: p, exclude: [] });
@@ -427,6 +442,7 @@ const config = mappingOf<Config>(
     hooks: ['hooks', hooks],
     minInterval: ['min-interval', duration],
     parallelParts: ['parallel-parts', bool],
+    maxSourceLoss: ['max-source-loss', percent],
     metricsFile: ['metrics-file', absolutePath],
     dedup: ['dedup', dedup],
     dedupVerify: ['dedup-verify', bool],

@@ -3,7 +3,11 @@
  * it concerns (shown escaped) and the original errno error as `cause`. The CLI maps `exit` to
  * the process exit code; the core never exits.
  */
-export type ExitCode = 0 | 1 | 2 | 3 | 23 | 24;
+export type ExitCode = 0 | 1 | 2 | 3 | 23 | 24 | 129 | 130 | 143;
+
+/** The signals that stop a run cleanly, and the exit code each gives (128 + its number). */
+export const INTERRUPT_EXIT = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
+export type InterruptSignal = keyof typeof INTERRUPT_EXIT;
 
 export class HardsnapError extends Error {
   readonly code: string;
@@ -38,6 +42,18 @@ export class LockedError extends HardsnapError {
   constructor(message: string, opts: { path?: string; hint?: string } = {}) {
     super('ELOCKED', message, { ...opts, exit: 3 });
     this.name = 'LockedError';
+  }
+}
+
+/**
+ * The run was asked to stop (SIGINT, SIGTERM, SIGHUP): the CLI aborts the core's AbortSignal
+ * with one of these, the core stops cleanly (jobs in flight finish, descriptors are closed,
+ * nothing is published) and rethrows it with what was done. Exit 128 + the signal's number.
+ */
+export class InterruptedError extends HardsnapError {
+  constructor(readonly signal: InterruptSignal, message = `interrupted by ${signal}`, opts: { hint?: string } = {}) {
+    super('EINTERRUPTED', message, { ...opts, exit: INTERRUPT_EXIT[signal] });
+    this.name = 'InterruptedError';
   }
 }
 

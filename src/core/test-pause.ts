@@ -9,16 +9,24 @@
  *   mid-prune:      prune moved its first generation to the trash, nothing deleted yet
  *   mid-read:       verify or restore holds its lease and has read the generation's root
  *                   directory, not the directories below it
+ *   after-scan:     the source directory HARDSNAP_TEST_PAUSE_DIR (relative to the part root;
+ *                   unset: the root) was scanned, none of its entries handled yet
+ * The pauses at before-publish and after-scan are asynchronous (testPauseAsync): signals are
+ * handled while they last (the run stops, as on an interruption at that moment).
  */
 import fs from 'node:fs';
 
-export type PausePoint = 'before-publish' | 'before-last' | 'mid-prune' | 'mid-read';
+export type PausePoint = 'before-publish' | 'before-last' | 'mid-prune' | 'mid-read' | 'after-scan';
+
+function pauseMs(): number {
+  const ms = Number(process.env.HARDSNAP_TEST_PAUSE_MS ?? 60_000);
+  return Number.isFinite(ms) ? ms : 60_000;
+}
 
 export function testPause(point: PausePoint): void {
   if (process.env.HARDSNAP_TEST_PAUSE_AT !== point) return;
   fs.writeSync(2, `hardsnap: test pause at ${point}\n`);
-  const ms = Number(process.env.HARDSNAP_TEST_PAUSE_MS ?? 60_000);
-  const limit = Number.isFinite(ms) ? ms : 60_000;
+  const limit = pauseMs();
   const sleep = (t: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, t);
   // HARDSNAP_TEST_PAUSE_UNTIL=FILE: the pause ends as soon as FILE exists (at most the time above)
   const until = process.env.HARDSNAP_TEST_PAUSE_UNTIL;
@@ -26,5 +34,26 @@ export function testPause(point: PausePoint): void {
     for (const end = Date.now() + limit; Date.now() < end && !fs.existsSync(until);) sleep(20);
   } else if (limit > 0) {
     sleep(limit);
+  }
+}
+
+/** Whether the pause at `point` is armed (a cheap check for hot paths). */
+export function pauseArmed(point: PausePoint): boolean {
+  return process.env.HARDSNAP_TEST_PAUSE_AT === point;
+}
+
+/** The directory after-scan pauses in, as bytes relative to the part root ('' = the root). */
+export function pauseDir(): Buffer {
+  return Buffer.from(process.env.HARDSNAP_TEST_PAUSE_DIR ?? '');
+}
+
+/** testPause without blocking the event loop: it also ends early when `signal` is aborted. */
+export async function testPauseAsync(point: PausePoint, signal?: AbortSignal): Promise<void> {
+  if (process.env.HARDSNAP_TEST_PAUSE_AT !== point) return;
+  fs.writeSync(2, `hardsnap: test pause at ${point}\n`);
+  const until = process.env.HARDSNAP_TEST_PAUSE_UNTIL;
+  const end = Date.now() + pauseMs();
+  while (Date.now() < end && !signal?.aborted && !(until && fs.existsSync(until))) {
+    await new Promise((r) => setTimeout(r, Math.min(10, Math.max(1, end - Date.now()))));
   }
 }

@@ -45,7 +45,12 @@ export function hookFailure(r: HookResult): string {
   return `exited with status ${r.exit}`;
 }
 
-export function runHook(h: HookCommand, env: Record<string, string>, timeoutMs: number): Promise<HookResult> {
+/**
+ * `signal`: the run is stopping (hardsnap got SIGINT, SIGTERM or SIGHUP): the hook's group gets
+ * SIGTERM (SIGKILL after the grace time) and the result says it was killed. Without one, the
+ * process's own signals are watched instead, and re-raised once the group has been told.
+ */
+export function runHook(h: HookCommand, env: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<HookResult> {
   const [file, args] = 'argv' in h ? [h.argv[0]!, h.argv.slice(1)] : ['/bin/sh', ['-c', h.shell]];
   const command = describeHook(h);
   const started = Date.now();
@@ -95,16 +100,24 @@ export function runHook(h: HookCommand, env: Record<string, string>, timeoutMs: 
       for (const s of FORWARDED) process.removeListener(s, onSignal);
       process.kill(process.pid, sig);
     };
-    for (const s of FORWARDED) process.once(s, onSignal);
-    const finish = (exit: number | null, signal: string | null, error?: string) => {
+    const onAbort = () => {
+      killGroup('SIGTERM');
+      timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
+    };
+    if (signal) {
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    } else for (const s of FORWARDED) process.once(s, onSignal);
+    const finish = (exit: number | null, sig: string | null, error?: string) => {
       if (settled) return;
       settled = true;
+      signal?.removeEventListener('abort', onAbort);
       for (const s of FORWARDED) process.removeListener(s, onSignal);
       for (const t of timers) clearTimeout(t);
       if (timedOut) killGroup('SIGKILL'); // whatever of the group ignored SIGTERM
       child.stdout?.destroy();
       child.stderr?.destroy();
-      const r: HookResult = { command, exit, signal, timedOut, output: output(), durationMs: Date.now() - started, ok: false };
+      const r: HookResult = { command, exit, signal: sig, timedOut, output: output(), durationMs: Date.now() - started, ok: false };
       if (error) r.error = error;
       r.ok = !error && !timedOut && exit === 0;
       resolve(r);

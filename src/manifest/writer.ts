@@ -47,6 +47,21 @@ export interface CarriedRecord {
 }
 
 /**
+ * The source a generation was made from (src/backup/source-identity.ts): the next run refuses a
+ * source root on another file system, or one that lost most of its entries.
+ */
+export interface SourceIdentity {
+  /** statfs f_type of the file system of the source root (0xef53: ext4) */
+  fsType: number;
+  /** statfs f_fsid as "hex:hex" (stable across reboots on ext4, XFS, btrfs), or null when unknown */
+  fsid: string | null;
+  /** st_dev of the source root, "major:minor" (for humans; it may change on reboot) */
+  dev: string;
+  /** entries the walk saw, once the tree is built */
+  entries?: number;
+}
+
+/**
  * What is known only once the tree is built (format 3), in the checksummed index block. Every
  * field is optional: a reader of a manifest of an older format gets an empty footer.
  */
@@ -63,6 +78,8 @@ export interface ManifestFooter {
   xattrsRefused?: string[];
   /** extended attributes were not read at all (--no-xattrs) */
   xattrsSkipped?: boolean;
+  /** the part's source: its root's file system and the walk's entry count */
+  source?: SourceIdentity;
   [key: string]: unknown;
 }
 

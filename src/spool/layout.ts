@@ -17,7 +17,8 @@ export const META_DIR = '.hardsnap';
 export const LAST = 'last';
 
 /**
- * The mode of every directory hardsnap creates above the generations: `<spool>/rsync`,
+ * The mode of every directory hardsnap creates above the generations: the spool itself
+ * (`hardsnap init --spool`), `<spool>/rsync`,
  * `<host>`, the directories of a part's name, the part directory, and the `.hardsnap`
  * directories with everything in them. Owner only: a generation is a copy of a tree whose
  * parents may have kept other users out (`/var/backups/private` 0700), and the spool must not

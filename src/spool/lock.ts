@@ -19,6 +19,8 @@ export interface LockInfo {
   bootId: string | null;
   started: string;
   command: string;
+  /** a backup's parts (their `.partial` directories are this run's while it lives) */
+  parts?: string[];
 }
 
 export interface LockHandle {
@@ -118,6 +120,13 @@ function tryCreate(file: string, info: LockInfo): boolean {
  */
 const TAKEOVER_STALE_MS = 2_000;
 
+/** Whether `part`'s partial generations belong to the live holder's run (it builds or resumes them). */
+export function holderBuilds(holder: LockInfo | null, part: string): boolean {
+  if (!holder) return false;
+  // a lock of 0.1.0 names no parts: a backup of it may be building any
+  return holder.parts ? holder.parts.includes(part) : /\bbackup\b/.test(holder.command);
+}
+
 /** Removes the takeover guard when the run that made it is gone. */
 function clearStaleGuard(guard: string): void {
   let st: fs.Stats;
@@ -157,12 +166,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function acquireLock(
   hostDirPath: string,
   command: string,
-  opts: { waitMs?: number; onWait?: (holder: LockInfo) => void } = {},
+  opts: { waitMs?: number; onWait?: (holder: LockInfo) => void; parts?: string[]; signal?: AbortSignal } = {},
 ): Promise<LockHandle> {
   const dir = path.join(hostDirPath, '.hardsnap');
   ensureSpoolDir(dir);
   const file = path.join(dir, 'lock');
-  const info = currentLockInfo(command);
+  const info: LockInfo = { ...currentLockInfo(command), ...(opts.parts ? { parts: opts.parts } : {}) };
   const deadline = Date.now() + (opts.waitMs ?? 0);
   let tookOver: LockInfo | null = null;
   let told = false;
@@ -183,7 +192,9 @@ export async function acquireLock(
       });
     }
     if (!told) opts.onWait?.(holder), (told = true);
+    opts.signal?.throwIfAborted();
     await sleep(Math.min(500, Math.max(50, deadline - Date.now())));
+    opts.signal?.throwIfAborted();
   }
   return {
     file,

@@ -11,11 +11,20 @@ export interface RunRecord {
   durationMs: number;
   generation: string | null;
   exit: number;
-  status: 'ok' | 'partial' | 'failed' | 'skipped';
-  parts: Record<string, Record<string, number | string | boolean | null>>;
+  status: 'ok' | 'partial' | 'failed' | 'skipped' | 'interrupted';
+  /**
+   * the parts the run was for, also when it failed before building any (absent in records of
+   * 0.1.0: see runConcerns)
+   */
+  partNames?: string[];
+  /** per part built: its counts */
+  parts: Record<string, Record<string, unknown>>;
   problems: number;
   vanished: number;
   error?: string;
+  /** an interrupted run: the signal that stopped it, and where it was then */
+  signal?: string;
+  interrupted?: string;
   /** why a run was skipped (--min-interval) */
   skipped?: string;
   /** the pre and post hooks: exit status and output (the end of it) */
@@ -53,4 +62,15 @@ export function readRuns(hostDirPath: string): RunRecord[] {
     }
   }
   return out;
+}
+
+/**
+ * Whether a run was for this part: its `partNames`, else (a record of 0.1.0) the parts it built;
+ * an old record that names no part at all (it failed before building) is taken as the whole
+ * host's, as 0.1.0's status took it.
+ */
+export function runConcerns(r: RunRecord, part: string): boolean {
+  if (Array.isArray(r.partNames)) return r.partNames.includes(part);
+  const built = r.parts ? Object.keys(r.parts) : [];
+  return built.length ? built.includes(part) : true;
 }

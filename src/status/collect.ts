@@ -1,16 +1,18 @@
 /**
  * What `status` reports, as data: per host and part the newest complete generation, its age,
- * and the last run's result (from runs.jsonl), each part judged OK, WARNING or CRITICAL with
- * the reasons. Runs skipped by --min-interval are not "the last run": they did nothing.
+ * and the result of the part's own last run (from runs.jsonl: a run of other parts says nothing
+ * about it), each part judged OK, WARNING or CRITICAL with the reasons. Runs skipped by
+ * --min-interval are not "the last run": they did nothing.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { hostDir, listGenerations, listParts, manifestPath, partDir, trashDir } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
 import { FUTURE_TOLERANCE_MS } from '../time/now.js';
-import { liveLockHolder } from '../spool/lock.js';
+import { holderBuilds, liveLockHolder } from '../spool/lock.js';
 import { trashContents } from '../retention/trash.js';
 import { describeOpenDirs, fixPermissionsCommand, openSpoolDirs } from '../spool/permissions.js';
-import { readRuns, type RunRecord } from '../spool/runs-log.js';
+import { readRuns, runConcerns, type RunRecord } from '../spool/runs-log.js';
 import { formatDuration } from '../time/duration.js';
 
 export type State = 'OK' | 'WARNING' | 'CRITICAL';
@@ -27,7 +29,13 @@ export interface PartStatus {
   /** what the part's trash holds while no run is deleting it: entries that could not be deleted */
   trash: string[];
   /** counts of the newest run that built this part */
-  stats: Record<string, number | string | boolean | null> | null;
+  stats: Record<string, unknown> | null;
+  /** the newest run for this part (not skipped): what its state is judged by */
+  lastRun: RunSummary | null;
+  /** a run holding the lock is building this part now (its `.partial` is in progress) */
+  running: boolean;
+  /** the newest `.partial` when it is newer than every complete generation and no run is building it */
+  interrupted: string | null;
   state: State;
   reasons: string[];
 }
@@ -42,10 +50,14 @@ export interface RunSummary {
   problems: number;
   vanished: number;
   error?: string;
+  /** an interrupted run: its signal and where it stopped */
+  signal?: string;
+  interrupted?: string;
 }
 
 export interface HostStatus {
   host: string;
+  /** the newest run of the host, whatever parts it was for (metrics) */
   lastRun: RunSummary | null;
   /** the newest run skipped by --min-interval, when it is newer than lastRun */
   lastSkipped: string | null;
@@ -60,6 +72,7 @@ function summary(r: RunRecord): RunSummary {
   return {
     status: r.status, exit: r.exit, start: r.start, end: r.end, durationMs: r.durationMs, generation: r.generation,
     problems: r.problems, vanished: r.vanished, ...(r.error ? { error: r.error } : {}),
+    ...(r.signal ? { signal: r.signal } : {}), ...(r.interrupted ? { interrupted: r.interrupted } : {}),
   };
 }
 
@@ -73,26 +86,44 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
   const hdir = hostDir(spool, host);
   const runs = fs.existsSync(hdir) ? readRuns(hdir) : [];
   const real = runs.filter((r) => r.status !== 'skipped');
-  const last = real.at(-1) ?? null;
+  const hostLast = real.at(-1) ?? null;
   const lastAny = runs.at(-1);
   const names = expected.length ? [...new Set(expected)].sort() : listParts(spool, host);
   // a run holding the lock may be emptying a trash right now: only a trash left behind counts
-  const running = fs.existsSync(hdir) && liveLockHolder(hdir) !== null;
+  const holder = fs.existsSync(hdir) ? liveLockHolder(hdir) : null;
+  const running = holder !== null;
   const parts = names.map((part): PartStatus => {
     const gens = listGenerations(spool, host, part);
     const complete = gens.filter((g) => g.complete);
     const newest = complete.at(-1) ?? null;
     const ageMs = newest ? now.getTime() - newest.time.getTime() : null;
     const withStats = [...real].reverse().find((r) => r.parts && r.parts[part]);
+    // each part by its own last run: a run of other parts says nothing about this one
+    const last = real.findLast((r) => runConcerns(r, part)) ?? null;
     const reasons: string[] = [];
     let state: State = 'OK';
     const raise = (s: State, why: string) => {
       reasons.push(why);
       if (s === 'CRITICAL' || state === 'OK') state = s;
     };
+    // a `.partial` newer than every complete generation that no live run is building: the
+    // newest thing of the part is an interrupted run (a signal, a SIGKILL, a crash)
+    const building = holderBuilds(holder, part);
+    const partial = gens.filter((g) => !g.complete && (!newest || g.time >= newest.time)).at(-1) ?? null;
+    const interrupted = partial && !building ? path.basename(partial.path) : null;
     if (!newest) raise('CRITICAL', 'no complete generation');
     if (last?.status === 'failed') raise('CRITICAL', `last run failed (exit ${last.exit})${last.error ? `: ${last.error}` : ''}`);
-    if (last?.status === 'partial') raise('WARNING', `last run published with ${last.problems} problems, ${last.vanished} vanished (exit ${last.exit})`);
+    if (last?.status === 'partial') {
+      // a run of several parts: this part's own counts, when the record has them
+      const own = last.parts?.[part];
+      const [problems, vanished] = own ? [Number(own.problems ?? 0), Number(own.vanished ?? 0)] : [last.problems, last.vanished];
+      if (problems || vanished || !own) raise('WARNING', `last run published with ${problems} problems, ${vanished} vanished (exit ${last.exit})`);
+    }
+    if (last?.status === 'interrupted') {
+      raise('WARNING', `last run interrupted by ${last.signal ?? 'a signal'}${last.interrupted ? ` ${last.interrupted}` : ''}, nothing published${interrupted ? `; ${interrupted} is left for the next run to resume` : ''}`);
+    } else if (interrupted && last?.status === 'failed') {
+      raise('WARNING', `${interrupted} is left by that run; the next run resumes it`);
+    } else if (interrupted) raise('WARNING', `an interrupted run left ${interrupted} (killed, or the machine stopped); the next run resumes it`);
     if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs) raise('WARNING', `newest generation is ${formatDuration(ageMs!)} old, more than --max-age ${formatDuration(maxAgeMs)}`);
     const future = gens.filter((g) => g.time.getTime() - now.getTime() > FUTURE_TOLERANCE_MS);
     if (future.length) raise('WARNING', futureWarning(spool, host, part, future[future.length - 1]!, future.length, now));
@@ -103,12 +134,12 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     return {
       host, part, newest: newest?.name ?? null, newestTime: newest?.time.toISOString() ?? null, ageMs,
       generations: complete.length, partials: gens.length - complete.length, trash,
-      stats: withStats ? withStats.parts[part]! : null, state, reasons,
+      stats: withStats ? withStats.parts[part]! : null, lastRun: last ? summary(last) : null, running: building, interrupted, state, reasons,
     };
   });
   return {
     host,
-    lastRun: last ? summary(last) : null,
+    lastRun: hostLast ? summary(hostLast) : null,
     lastSkipped: lastAny && lastAny.status === 'skipped' ? lastAny.end : null,
     parts,
     warnings: openTreeWarnings(spool, host),

@@ -37,7 +37,7 @@ export function verdict(hosts: HostStatus[]): Verdict {
   const lines = [
     ...hostProblems.map((h) => `${h.host}: CRITICAL ${h.problem}`),
     ...hostWarnings.map((x) => `${x.host}: WARNING ${x.w}`),
-    ...hosts.flatMap((h) => h.parts.map((p) => partLine(h, p))),
+    ...hosts.flatMap((h) => h.parts.map((p) => partLine(p))),
   ];
   return { state, exit: EXIT[state], summary, lines };
 }
@@ -46,10 +46,10 @@ function label(p: PartStatus): string {
   return `${p.host}/${p.part}`;
 }
 
-function partLine(h: HostStatus, p: PartStatus): string {
+function partLine(p: PartStatus): string {
   const age = p.ageMs! < 0 ? `${formatDuration(-p.ageMs!)} in the future` : `${formatDuration(p.ageMs!)} ago`;
   const newest = p.newest ? `newest ${p.newest} (${age}, ${plural(p.generations, 'generation')})` : 'no complete generation';
-  const run = h.lastRun ? `last run ${h.lastRun.status} (exit ${h.lastRun.exit}) at ${h.lastRun.end}` : 'no run recorded';
+  const run = p.lastRun ? `last run ${p.lastRun.status} (exit ${p.lastRun.exit}) at ${p.lastRun.end}` : 'no run recorded';
   const why = p.state === 'OK' ? '' : ` - ${p.reasons.join('; ')}`;
-  return `${label(p)}: ${p.state} ${newest}; ${run}${why}`;
+  return `${label(p)}: ${p.state} ${newest}; ${run}${p.running ? '; a run is in progress' : ''}${why}`;
 }

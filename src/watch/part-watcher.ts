@@ -79,8 +79,8 @@ export class PartWatcher {
 
   /**
    * Sets up `.hardsnap/watch/` and its watch, once the part's directory exists: the watcher never
-   * makes a spool (the first backup into a new spool checks its file system first), so before
-   * the first backup it watches the source and waits.
+   * makes a spool (`hardsnap init --spool` does) nor a part directory (the first backup does), so
+   * before the first backup it watches the source and waits.
    */
   private openJournalDir(): void {
     if (this.stopped) return;

@@ -13,6 +13,7 @@ import { compileExcludes, readExcludeFile } from '../../scan/exclude.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { itemize } from '../../ui/itemize.js';
+import { ProblemReport, SHOWN_ERRORS } from '../../ui/problem-report.js';
 import { readRuns } from '../../spool/runs-log.js';
 import { hostDir } from '../../spool/layout.js';
 import { addCommon, collect, partSpecArg, resolveTarget, type CommonOptions } from '../common.js';
@@ -23,7 +24,10 @@ import { addKeepOptions, type KeepOptions } from '../retention-options.js';
 import { backupOps, addOpsOptions, type OpsOptions } from '../backup-ops.js';
 import type { DedupScope } from '../../apply/dedup-index.js';
 import { DEDUP_GENERATIONS } from '../../backup/dedup-sources.js';
-import { UsageError } from '../../core/errors.js';
+import { DEFAULT_MAX_SOURCE_LOSS } from '../../backup/source-identity.js';
+import { parsePercent } from '../../config/percent.js';
+import { INTERRUPT_EXIT, UsageError } from '../../core/errors.js';
+import { catchInterrupts } from '../interrupt.js';
 import { DEFAULT_JOURNAL, type JournalSettings } from '../../watch/journal-use.js';
 
 interface BackupCliOptions extends CommonOptions, KeepOptions, OpsOptions {
@@ -34,6 +38,8 @@ interface BackupCliOptions extends CommonOptions, KeepOptions, OpsOptions {
   dryRun?: boolean;
   wait?: string | boolean;
   allowEmpty?: boolean;
+  acceptSourceChange?: boolean;
+  maxSourceLoss?: string;
   flush?: boolean;
   dedup?: string;
   dedupVerify?: boolean;
@@ -59,7 +65,9 @@ export function register(program: Command, ctx: CliContext): void {
       .option('-x, --one-file-system', 'do not cross into other file systems below a source')
       .option('-n, --dry-run', 'print what would be done (link / copy / mkdir ...) and write nothing')
       .option('--wait [duration]', 'wait for a running backup to finish instead of exiting with code 3 (optionally at most DURATION, e.g. 2h)')
-      .option('--allow-empty', 'publish a generation even when a source root is empty (refused by default: an unmounted file system looks empty)')
+      .option('--allow-empty', 'publish a generation even when a source root is empty, or the excludes leave nothing of it (refused by default: an unmounted file system looks empty)')
+      .option('--accept-source-change', 'for this run, accept a source root on another file system than for the previous generation, or one that lost more than --max-source-loss of its entries (refused by default: an unmounted file system, a stray file in its mount point)')
+      .option('--max-source-loss <percent>', `refuse to publish a part whose source lost more than this share of the entries the previous generation saw (default ${DEFAULT_MAX_SOURCE_LOSS * 100}%; 100% turns it off; overrides the config's, also per part)`)
       .option('--dedup <scope>', 'link a new or changed file to an identical one already in the spool: off, part (the previous generation of the part; default) or host (also the newest generation of every other part of the host on the same file system)')
       .option('--dedup-generations <n>', `how many generations of the part a new file is looked for in: the previous one and n-1 before it (default ${DEDUP_GENERATIONS}; 1: the previous one only)`)
       .option('--dedup-verify', 'compare bytes before a content link (default)')
@@ -78,15 +86,21 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--no-progress', 'no progress bars, even on a terminal (the summary line stays)')
       .addHelpText('after', `
 Exit codes: 0 published; 1 bad usage or input (nothing written); 2 failed (nothing published,
-'last' untouched); 3 another run holds the lock; 23 published but some entries could not be
-transferred (listed on stderr); 24 published, some source files vanished during the run.
+'last' untouched: also a spool that is not mounted, a source root missing or empty, on another
+file system than last time, or with more than --max-source-loss fewer entries); 3 another run
+holds the lock; 23 published but some entries could not be transferred (listed on stderr); 24
+published, some source files vanished during the run; 130/143/129 stopped by SIGINT/SIGTERM/
+SIGHUP (nothing published, recorded; the next run resumes).
 
 Output: on a terminal, a progress bar per part and a summary line. Not on a terminal (cron),
 nothing on success; warnings and errors on stderr. -v/--verbose: one line per written entry on
 stdout, like rsync -i (>f+++++++++ new file, >f..t...... changed, hf unchanged and hard-linked,
 hf+++++++++ PATH (content link) linked to an identical file, hf+++++++++ PATH => OTHER a second
 name of one source inode, cd+++++++++ new directory) and, not on a terminal, a progress line at most every minute.
--q/--quiet: errors and warnings only. See docs/CLI.md.
+-q/--quiet: errors and warnings only, and no line for vanished files (exit 24 says it).
+Per-file problems: the first ${SHOWN_ERRORS} errors one line each, then a closing count; vanished
+files one closing line with the count and the first paths; every one with --verbose.
+See docs/CLI.md.
 
 Examples:
   hardsnap backup --spool /var/backups/hs --part etc=/etc
@@ -186,6 +200,8 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   const parts: PartSpec[] = o.part?.length
     ? o.part.map((a) => partSpecArg(a))
     : (cfg.parts ?? []).map((p) => ({ name: p.name, source: p.path, exclude: p.exclude }));
+  // max-source-loss of the part in the config (also for a --part of that name), else the config's
+  for (const p of parts) p.maxSourceLoss = cfg.parts?.find((c) => c.name === p.name)?.maxSourceLoss ?? cfg.maxSourceLoss;
   // a pattern with bytes that are not UTF-8 is matched as those bytes
   const exclude: (string | Buffer)[] = o.exclude ? o.exclude.map((x) => (hasRawBytes(x) ? bytesOfArg(x) : x)) : [...(cfg.exclude ?? [])];
   for (const f of o.excludeFrom ?? cfg.excludeFrom ?? []) exclude.push(...readExcludeFile(f));
@@ -194,6 +210,8 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     oneFileSystem: Boolean(o.oneFileSystem ?? cfg.oneFileSystem),
     dryRun: Boolean(o.dryRun),
     allowEmpty: Boolean(o.allowEmpty),
+    acceptSourceChange: Boolean(o.acceptSourceChange),
+    maxSourceLoss: o.maxSourceLoss !== undefined ? parsePercent(o.maxSourceLoss, '--max-source-loss') : undefined,
     flush: o.flush !== false,
     parallelParts: Boolean(o.parallelParts ?? cfg.parallelParts),
     waitMs: waitMs(o.wait ?? cfg.wait),
@@ -220,9 +238,17 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   const itemLine = (l: string) => (mode === 'bars' && process.stdout.isTTY ? progress.log(l) : out.print(l));
   let result: BackupResult;
   let ok = false;
+  // SIGINT, SIGTERM, SIGHUP: the run stops cleanly and says so (src/cli/interrupt.ts)
+  const interrupts = catchInterrupts();
+  opts.signal = interrupts.signal;
+  // a few lines and closing counts, never one line per vanished file (src/ui/problem-report.ts)
+  const report = new ProblemReport(out, {
+    verbose: o.verbose, quiet: o.quiet, failed: 'could not be transferred', rest: opts.dryRun ? undefined : 'runs.jsonl keeps the first 50',
+  });
   try {
     result = await ops.around(() => runBackup(opts, {
-      onProblem: (p) => out.warn(`${p.part}: ${displayPath(p.path)}: ${p.message}`),
+      onProblem: (p) => (p.severity === 'vanished' ? report.vanish(`${p.part}: ${displayPath(p.path)}`)
+        : report.error(`${p.part}: ${displayPath(p.path)}: ${p.message}`)),
       onNote: (m) => out.note(m),
       onWarn: (m) => out.warn(m),
       onPlan: opts.dryRun && !o.json ? (part, rel, d) => out.print(`${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`)
@@ -238,6 +264,13 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   } finally {
     progress.stop(!ok);
     out.interject = null;
+    interrupts.dispose();
+    report.close();
+  }
+  if (interrupts.received && result.status !== 'skipped') {
+    // the signal came after the generation was published (during the post hook or prune)
+    out.warn(`interrupted by ${interrupts.received} after publishing ${result.generation}: the generation stands; what was to follow it (post hook, --prune) was stopped or skipped`);
+    return INTERRUPT_EXIT[interrupts.received];
   }
   if (o.json) out.json(toJson(result));
   else if (result.status !== 'skipped') out.summary(summaryLine(result));

@@ -20,9 +20,9 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--fix-permissions', 'take group and other access away from the directories hardsnap made above the generations (chmod go-rwx; spools made by earlier versions are 0755)')
       .description('preflight of the spool file system: hard links, symlinks, ownership, ns mtimes, atomic rename, free space and inodes, NFS mount options')
       .addHelpText('after', `
-Runs every probe in a private directory <spool>/.hardsnap-check-<pid>/ and removes it. The first
-backup into a new spool runs the same checks and refuses to start when a required one fails.
-Then looks at the spool tree of every host (or --host): a directory hardsnap made above the
+Runs every probe in a private directory <spool>/.hardsnap-check-<pid>/ and removes it.
+'hardsnap init --spool DIR' runs the same checks and refuses to make a spool when a required one
+fails. Then looks at the spool tree of every host (or --host): a directory hardsnap made above the
 generations that other users can read or search is a warning (they are made 0700: the spool
 must not open what the source kept closed); --fix-permissions tightens them (the generations
 are never touched). A trash that holds what a prune could not delete is a warning too.
@@ -68,7 +68,7 @@ function checkByteSpool(spool: string): SpoolReport {
 }
 
 function printReport(r: SpoolReport, out: Output): void {
-  if (r.probed !== r.spool) out.print(`spool ${r.spool} does not exist yet: probed ${r.probed}, where it would be created`);
+  if (r.probed !== r.spool) out.print(`spool ${r.spool} does not exist yet: probed ${r.probed}, where 'hardsnap init --spool' would create it`);
   else out.print(`spool ${r.spool}`);
   if (r.mount) out.print(`on ${r.mount.source} ${r.mount.mountPoint} type ${r.mount.fstype}${r.mount.nfs ? ' (NFS)' : ''} (${r.mount.mountOptions.join(',')})`);
   const w = Math.max(...r.checks.map((c) => c.title.length));

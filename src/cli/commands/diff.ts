@@ -9,7 +9,7 @@ import { generationAt, openManifest, partsOf, type Target } from '../../inspect/
 import { GenerationGoneError } from '../../spool/leases.js';
 import type { Generation } from '../../spool/names.js';
 import { leaseForReading } from '../reading.js';
-import { addCommon, partNameArg, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, partNameArg, type CommonOptions, spoolTarget } from '../common.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 
@@ -49,7 +49,7 @@ async function diff(aText: string, bText: string, o: DiffOptions, ctx: CliContex
   const t0 = now();
   const whenA = parseWhen(aText, t0, 'diff A');
   const whenB = parseWhen(bText, t0, 'diff B');
-  const t = resolveTarget(o, ctx.config(o));
+  const t = spoolTarget(o, ctx.config(o), out);
   const [part] = partsOf(t, partNameArg(o.part)) as [string];
   const ga = generationAt(t, part, whenA, aText, 'diff A');
   const gb = generationAt(t, part, whenB, bText, 'diff B');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { partUsage, type PartUsage } from '../../inspect/du.js';
 import { completeGenerations, openManifest, partsOf } from '../../inspect/manifests.js';
-import { addCommon, partNameArg, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, partNameArg, type CommonOptions, spoolTarget } from '../common.js';
 import { formatBytes, type Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 import { UsageError } from '../../core/errors.js';
@@ -81,7 +81,7 @@ function selectIn(gens: Generation[], picks: Pick[]): Set<string> {
 
 async function du(args: string[], o: DuOptions, ctx: CliContext, out: Output): Promise<number> {
   const picks = args.length ? parseSelection(args) : null;
-  const t = resolveTarget(o, ctx.config(o));
+  const t = spoolTarget(o, ctx.config(o), out);
   const parts: PartUsage[] = [];
   for (const part of partsOf(t, o.part !== undefined ? partNameArg(o.part) : undefined)) {
     // a lease on every generation counted: a prune running meanwhile keeps them all

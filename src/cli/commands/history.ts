@@ -7,7 +7,7 @@ import { completeGenerations, currentIno, inodeNumbers, isoNs, openManifest, par
 import type { Generation } from '../../spool/names.js';
 import { leaseForReading } from '../reading.js';
 import type { ManifestEntry } from '../../manifest/format.js';
-import { addCommon, partNameArg, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, partNameArg, type CommonOptions, spoolTarget } from '../common.js';
 import { unescapeArg } from '../../paths/arg-text.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
@@ -52,7 +52,7 @@ async function history(pathText: string, o: HistoryOptions, ctx: CliContext, out
   } catch (err) {
     throw new UsageError(`PATH: ${(err as Error).message}`);
   }
-  const t = resolveTarget(o, ctx.config(o));
+  const t = spoolTarget(o, ctx.config(o), out);
   const [part] = partsOf(t, partNameArg(o.part)) as [string];
   // a lease on every generation looked at: a prune running meanwhile keeps them all
   const reading = leaseForReading(t.spool, t.host, part, completeGenerations(t, part), out);

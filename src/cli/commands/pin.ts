@@ -3,7 +3,7 @@ import { UsageError } from '../../core/errors.js';
 import { listGenerations, listParts, partDir } from '../../spool/layout.js';
 import { setPinned } from '../../retention/pins.js';
 import type { Output } from '../../ui/output.js';
-import { addCommon, partNameArg, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, partNameArg, type CommonOptions, spoolTarget } from '../common.js';
 import type { CliContext } from '../context.js';
 
 interface PinOptions extends CommonOptions {
@@ -30,7 +30,7 @@ Examples:
 
 async function pin(generation: string, o: PinOptions, pinned: boolean, ctx: CliContext, out: Output): Promise<number> {
   const cfg = ctx.config(o);
-  const { spool, host } = resolveTarget(o, cfg);
+  const { spool, host } = spoolTarget(o, cfg, out, true);
   const part = partNameArg(o.part!);
   if (!listParts(spool, host).includes(part)) throw new UsageError(`no part '${part}' for host '${host}' in ${spool}`, { hint: "see 'hardsnap list'" });
   const pdir = partDir(spool, host, part);

@@ -5,7 +5,7 @@ import { runPrune, type PartPrune } from '../../retention/prune.js';
 import { describeLeftovers } from '../../retention/trash.js';
 import { displayPath } from '../../paths/escape.js';
 import type { Output } from '../../ui/output.js';
-import { addCommon, collect, partNameArg, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, collect, partNameArg, type CommonOptions, spoolTarget } from '../common.js';
 import { commandLine } from '../argv.js';
 import type { CliContext } from '../context.js';
 import { addKeepOptions, rulesFrom, type KeepOptions } from '../retention-options.js';
@@ -45,7 +45,7 @@ Examples:
 
 async function prune(o: PruneCliOptions, ctx: CliContext, out: Output): Promise<number> {
   const cfg = ctx.config(o);
-  const { spool, host } = resolveTarget(o, cfg);
+  const { spool, host } = spoolTarget(o, cfg, out, !o.dryRun);
   const rules = rulesFrom(o, cfg);
   const wait = o.wait ?? cfg.wait;
   const result = await runPrune(

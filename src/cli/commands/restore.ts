@@ -8,8 +8,9 @@ import { chooseAll, chooseGeneration } from '../../restore/select.js';
 import { restore, type RestorePartChoice, type RestoreResult } from '../../restore/restore.js';
 import type { Replacement } from '../../restore/target.js';
 import { formatBytes, type Output } from '../../ui/output.js';
-import { addCommon, partNameArg, pathArg, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, partNameArg, pathArg, type CommonOptions, spoolTarget } from '../common.js';
 import { unescapeArg } from '../../paths/arg-text.js';
+import { ProblemReport, SHOWN_ERRORS } from '../../ui/problem-report.js';
 import type { CliContext } from '../context.js';
 import { GenerationGoneError } from '../../spool/leases.js';
 import { leaseForReading, presenceCheck } from '../reading.js';
@@ -57,7 +58,7 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
   if (o.all && o.path !== undefined) throw new UsageError('--path needs --part, not --all');
   if (!o.all && !o.part) throw new UsageError('restore needs --part NAME or --all');
   const cfg = ctx.config(o);
-  const { spool, host } = resolveTarget(o, cfg);
+  const { spool, host } = spoolTarget(o, cfg, out);
   const part = o.part !== undefined ? partNameArg(o.part) : undefined;
   const to = pathArg(o.to);
   const when: When | undefined = o.at !== undefined ? parseWhen(o.at, now(), '--at') : undefined;
@@ -123,12 +124,14 @@ function replacedLine(x: Replaced): string {
 
 function restoreParts(o: RestoreCliOptions, spool: string, host: string, to: string, parts: RestorePartChoice[], chosen: string, out: Output): number {
   const replaced: Replaced[] = [];
+  // the first few problems, one line each; every one with --verbose (or in --json)
+  const report = new ProblemReport(out, { verbose: o.verbose, quiet: o.quiet, failed: 'not restored' });
   const r = restore(
     { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to, sub: subPath(o.path), force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
     {
       onNote: (m) => out.note(m),
       onWarn: (m) => out.warn(m),
-      onProblem: (p) => out.warn(`not restored: ${p.part}: ${JSON.stringify(displayPath(p.path) || '.')}: ${p.code}: ${p.message}`),
+      onProblem: (p) => report.error(`not restored: ${p.part}: ${JSON.stringify(displayPath(p.path) || '.')}: ${p.code}: ${p.message}`),
       onEntry: o.dryRun && !o.json
         ? (part, rel, e) => out.print(`${displayPath(o.all ? joinRel(parseDisplayPath(part), rel) : rel)}${e.type === 'dir' ? '/' : e.type === 'symlink' ? ` -> ${displayPath(e.target!)}` : ''}`)
         : undefined,
@@ -139,14 +142,14 @@ function restoreParts(o: RestoreCliOptions, spool: string, host: string, to: str
       },
     },
   );
-  const code = r.problems.length ? 23 : 0;
+  const code = r.problems.length ? 23 : 0; // the closing count is the line below
   if (o.json) out.json({ ...(toJson(r, chosen, code) as object), replaced });
   else {
     for (const p of r.parts) {
       const s = p.stats;
       out.summary(`${p.part}: ${o.dryRun ? 'would restore' : 'restored'} ${s.files + s.hardlinks} files (${s.hardlinks} hard links), ${s.dirs} directories, ${s.symlinks} symlinks, ${s.specials} special files, ${formatBytes(s.bytes)} from ${p.generation} into ${p.to}`);
     }
-    if (code) out.error(`${r.problems.length} entries not restored (listed above)`);
+    if (code) out.error(`${r.problems.length} entries not restored${r.problems.length > SHOWN_ERRORS && !o.verbose ? ` (the first ${SHOWN_ERRORS} listed above; every one with --verbose)` : ' (listed above)'}`);
   }
   return code;
 }

@@ -8,8 +8,9 @@ import { hostFamilies } from '../../metrics/host-metrics.js';
 import { formatFamilies } from '../../metrics/prometheus.js';
 import { writeMetricsFile } from '../../metrics/write.js';
 import type { Output } from '../../ui/output.js';
-import { UsageError } from '../../core/errors.js';
+import { UsageError, HardsnapError } from '../../core/errors.js';
 import { addCommon, resolveTarget, spoolOf, type CommonOptions } from '../common.js';
+import { requireSpool } from '../../spool/marker.js';
 import type { CliContext } from '../context.js';
 
 interface StatusOptions extends CommonOptions {
@@ -49,6 +50,14 @@ async function status(o: StatusOptions, ctx: CliContext, out: Output): Promise<n
   const spool = spoolOf(o, cfg);
   const maxAgeMs = parseDuration(o.maxAge ?? DEFAULT_MAX_AGE, '--max-age');
   const t = now();
+  const noSpool = spoolProblem(spool);
+  if (noSpool) {
+    // an unmounted spool: CRITICAL, in Nagios' words (no metrics: their age shows it)
+    const summary = `HARDSNAP CRITICAL - ${noSpool.message}`;
+    if (o.json) out.json({ state: 'CRITICAL', exit: 2, summary, hosts: [], problem: noSpool.message });
+    else out.print(summary);
+    return 2;
+  }
   let hosts: HostStatus[];
   if (o.allHosts) {
     if (o.host) throw new UsageError('--all-hosts and --host exclude each other');
@@ -70,4 +79,15 @@ async function status(o: StatusOptions, ctx: CliContext, out: Output): Promise<n
   if (o.json) out.json({ state: v.state, exit: v.exit, summary: v.summary, hosts });
   else out.print([v.summary, ...v.lines].join('\n'));
   return v.exit;
+}
+
+/** A spool that is missing or unmarked (an unmounted file system), as an error; null when fine. */
+function spoolProblem(spool: string): HardsnapError | null {
+  try {
+    requireSpool(spool);
+    return null;
+  } catch (err) {
+    if (err instanceof HardsnapError && err.exit === 2) return err;
+    throw err;
+  }
 }

@@ -6,7 +6,7 @@ import { now } from '../../time/now.js';
 import { parseWhen, selectGeneration } from '../../time/when.js';
 import { GenerationVerifier, type VerifyProblem } from '../../inspect/verify.js';
 import { completeGenerations, openManifest, partsOf } from '../../inspect/manifests.js';
-import { addCommon, partNameArg, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, partNameArg, type CommonOptions, spoolTarget } from '../common.js';
 import { formatBytes, type Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 import type { Generation } from '../../spool/names.js';
@@ -54,7 +54,7 @@ interface Checked {
 
 async function verify(o: VerifyCliOptions, ctx: CliContext, out: Output): Promise<number> {
   const when = o.generation !== undefined ? parseWhen(o.generation, now(), '--generation') : undefined;
-  const t = resolveTarget(o, ctx.config(o));
+  const t = spoolTarget(o, ctx.config(o), out);
   const targets: Generation[] = [];
   for (const part of partsOf(t, o.part !== undefined ? partNameArg(o.part) : undefined)) {
     const gens = completeGenerations(t, part);

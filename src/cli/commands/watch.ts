@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { parseDuration } from '../../time/duration.js';
 import type { Output } from '../../ui/output.js';
-import { addCommon, collect, partSpecArg, resolveTarget, type CommonOptions } from '../common.js';
+import { addCommon, collect, partSpecArg, type CommonOptions, spoolTarget } from '../common.js';
 import { exactExec } from '../../hooks/exact-exec.js';
 import { isAlias } from '../../paths/aliases.js';
 import { partDir } from '../../spool/layout.js';
@@ -49,7 +49,7 @@ function backupArgs(o: WatchCliOptions): string[] {
 
 async function watch(o: WatchCliOptions, ctx: CliContext, out: Output): Promise<number> {
   const cfg = ctx.config(o);
-  const { spool, host } = resolveTarget(o, cfg);
+  const { spool, host } = spoolTarget(o, cfg, out, true);
   const parts = o.part?.length
     ? o.part.map((a) => partSpecArg(a))
     : (cfg.parts ?? []).map((p) => ({ name: p.name, source: p.path }));

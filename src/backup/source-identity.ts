@@ -1,0 +1,95 @@
+/**
+ * A source that is not the one of yesterday: an unmounted file system's mount point holding a
+ * stray file is neither missing nor empty, and was backed up, and `--prune` then deleted the
+ * real history. Each generation records its part's source identity: the file system of the
+ * source root (statfs f_type and f_fsid, stable across reboots on ext4, XFS and btrfs; st_dev
+ * for humans) and how many entries the walk saw. A run whose source root is on another file
+ * system than the previous generation's (checked before the walk), or whose walk saw fewer
+ * than (1 - max loss) of the previous count (checked after the walk, before publishing), is
+ * refused with exit 2, unless the run accepts it (--accept-source-change). Decisions are pure
+ * functions of the two identities.
+ */
+import { HardsnapError } from '../core/errors.js';
+import { ST, fsIdentity, sys } from '../fs/native.js';
+import { ManifestReader } from '../manifest/reader.js';
+import type { SourceIdentity } from '../manifest/writer.js';
+
+export type { SourceIdentity } from '../manifest/writer.js';
+
+/** The default largest share of its entries a source may lose from one run to the next. */
+export const DEFAULT_MAX_SOURCE_LOSS = 0.5;
+
+/** glibc's major() and minor() of a dev_t. */
+function majorMinor(dev: number): string {
+  const d = BigInt(dev);
+  const major = ((d >> 32n) & 0xfffff000n) | ((d >> 8n) & 0xfffn);
+  const minor = ((d >> 12n) & 0xffffff00n) | (d & 0xffn);
+  return `${major}:${minor}`;
+}
+
+/** The file-system identity of an open source root (entries come later, from the walk). */
+export function rootIdentity(rootFd: number): SourceIdentity {
+  const st = new Float64Array(sys.STAT_FIELDS);
+  const dev = sys.fstat(rootFd, st) === 0 ? st[ST.DEV]! : 0;
+  const fs = fsIdentity(rootFd);
+  return { fsType: fs?.type ?? 0, fsid: fs?.fsid ?? null, dev: majorMinor(dev) };
+}
+
+function describeFs(id: SourceIdentity): string {
+  return `file system type 0x${id.fsType.toString(16)}, fsid ${id.fsid ?? '?'}, device ${id.dev}`;
+}
+
+const ACCEPT = 'if the source really moved or shrank, run once with --accept-source-change';
+
+/**
+ * Before the walk: the source root must be on the file system it was on for the previous
+ * generation. null when it is (or nothing is known to compare), else the refusal.
+ */
+export function movedError(part: string, source: string, prevGen: string, prev: SourceIdentity | undefined, now: SourceIdentity): HardsnapError | null {
+  if (!prev || !prev.fsid || !now.fsid) return null;
+  if (prev.fsid === now.fsid && prev.fsType === now.fsType) return null;
+  return new HardsnapError('ESOURCEMOVED',
+    `source of part '${part}' (${source}) is not on the file system it was on for ${prevGen} (${describeFs(prev)} then, ${describeFs(now)} now): is it mounted? refusing the run, nothing written`,
+    { exit: 2, path: source, hint: ACCEPT });
+}
+
+/**
+ * After the walk, before publishing: the source must not have lost more than `maxLoss` (a
+ * fraction) of the entries the previous generation's walk saw. null when fine.
+ */
+export function shrunkError(part: string, source: string, prevGen: string, prev: SourceIdentity | undefined, entries: number, maxLoss: number, left: string): HardsnapError | null {
+  if (!prev || typeof prev.entries !== 'number' || prev.entries <= 0 || maxLoss >= 1) return null;
+  const lost = (prev.entries - entries) / prev.entries;
+  if (lost <= maxLoss) return null;
+  const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
+  return new HardsnapError('ESOURCESHRANK',
+    `source of part '${part}' (${source}) has ${entries} ${entries === 1 ? 'entry' : 'entries'}, ${pct(lost)} fewer than the ${prev.entries} of ${prevGen} (more than max-source-loss ${pct(maxLoss)}): is it the tree you meant? refusing to publish; ${left}`,
+    { exit: 2, path: source, hint: `${ACCEPT}, or raise max-source-loss for the part` });
+}
+
+/** After the walk: excludes (or problems) that leave nothing of a non-empty source. */
+export function nothingLeftError(part: string, source: string, seen: number, kept: number, left: string): HardsnapError | null {
+  if (kept > 0 || seen === 0) return null;
+  return new HardsnapError('EEMPTYRESULT',
+    `nothing of part '${part}' (${source}) is left to back up: the walk saw ${seen} entries and kept none (every one excluded or unreadable); refusing to publish an empty generation; ${left}`,
+    { exit: 2, path: source, hint: 'check --exclude and the config\'s exclude:; --allow-empty publishes it anyway' });
+}
+
+/**
+ * The identity recorded in a generation's manifest (format 3 footer); undefined for a manifest
+ * without one (older formats, a dry run's) or one that cannot be read (the run says so itself).
+ */
+export function recordedIdentity(manifestFile: string): SourceIdentity | undefined {
+  let r: ManifestReader;
+  try {
+    r = ManifestReader.open(manifestFile);
+  } catch {
+    return undefined;
+  }
+  try {
+    const src = r.footer.source;
+    return src && typeof src.fsType === 'number' ? src : undefined;
+  } finally {
+    r.close();
+  }
+}

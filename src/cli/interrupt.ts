@@ -1,0 +1,43 @@
+/**
+ * SIGINT, SIGTERM and SIGHUP while a command runs: the first aborts the AbortSignal the core
+ * was given (with an InterruptedError naming the signal), so the run stops cleanly: jobs in
+ * flight finish, descriptors are closed, the lock is released, the run log records it, and
+ * the command ends with one line and exit 128 + the signal's number. A second signal means
+ * "now": one line, and the process exits at once (the lock it leaves is taken over by the next
+ * run, as after a SIGKILL).
+ */
+import { INTERRUPT_EXIT, InterruptedError, type InterruptSignal } from '../core/errors.js';
+
+const SIGNALS = Object.keys(INTERRUPT_EXIT) as InterruptSignal[];
+
+export interface Interrupts {
+  readonly signal: AbortSignal;
+  /** the first signal received, or null */
+  readonly received: InterruptSignal | null;
+  /** stop catching (the default actions apply again) */
+  dispose(): void;
+}
+
+export function catchInterrupts(): Interrupts {
+  const ac = new AbortController();
+  let received: InterruptSignal | null = null;
+  const on = (sig: NodeJS.Signals) => {
+    const s = sig as InterruptSignal;
+    if (received) {
+      process.stderr.write(`hardsnap: error: interrupted again by ${s}: exiting at once (the next run takes over the lock and resumes)\n`);
+      process.exit(INTERRUPT_EXIT[s]);
+    }
+    received = s;
+    ac.abort(new InterruptedError(s));
+  };
+  for (const s of SIGNALS) process.on(s, on);
+  return {
+    signal: ac.signal,
+    get received() {
+      return received;
+    },
+    dispose() {
+      for (const s of SIGNALS) process.removeListener(s, on);
+    },
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * `hardsnap init --spool DIR`: the one way a spool comes to be. Creates DIR (or takes an existing
+ * empty one: a freshly mounted file system, `lost+found` aside), runs the file-system preflight
+ * (hard links above all) and leaves the marker later runs check. On a spool it is a no-op, and
+ * on a spool of an earlier version it adds the marker.
+ */
+import fs from 'node:fs';
+import { UsageError } from '../core/errors.js';
+import { preflightNewSpool } from '../check/preflight.js';
+import { SPOOL_DIR_MODE } from './layout.js';
+import { SPOOL_MARKER, spoolState, writeMarker } from './marker.js';
+import { absoluteBytes, ensureDirBytes } from '../fs/byte-path.js';
+import { pathBytes } from '../paths/aliases.js';
+
+export type InitOutcome = 'created' | 'initialized' | 'marked' | 'exists';
+
+/** Entries an empty file system has from mkfs: not content of the directory. */
+const FROM_MKFS = new Set(['lost+found']);
+
+export function initSpool(spool: string, onNote: (m: string) => void = () => {}): InitOutcome {
+  const state = spoolState(spool);
+  if (state === 'marked') return 'exists';
+  if (state === 'not-dir') throw new UsageError(`${spool} exists and is not a directory: cannot make a spool there`);
+  if (state === 'legacy') {
+    writeMarker(spool);
+    return 'marked';
+  }
+  let created = false;
+  if (state === 'missing') {
+    // made by its bytes (a path that is not UTF-8 reaches here as an alias of a directory that
+    // does not exist yet), then named by an alias of what was made
+    const abs = absoluteBytes(pathBytes(spool));
+    const cut = abs.lastIndexOf(0x2f);
+    const parent = cut <= 0 ? Buffer.from('/') : abs.subarray(0, cut);
+    fs.mkdirSync(parent, { recursive: true });
+    spool = ensureDirBytes(parent, abs.subarray(cut + 1), SPOOL_DIR_MODE);
+    created = true;
+  } else {
+    const other = fs.readdirSync(spool).filter((n) => !FROM_MKFS.has(n));
+    if (other.length) {
+      throw new UsageError(`${spool} is not empty and is not a hardsnap spool (no ${SPOOL_MARKER}): refusing to make a spool there`, {
+        hint: `it holds ${other.slice(0, 3).map((n) => JSON.stringify(n)).join(', ')}${other.length > 3 ? ', ...' : ''}; give an empty or new directory`,
+      });
+    }
+  }
+  // the probe's warnings are for a spool that is made: a refusal is one line
+  const warnings: string[] = [];
+  try {
+    preflightNewSpool(spool, (m) => warnings.push(m));
+    writeMarker(spool);
+  } catch (err) {
+    if (created) fs.rmSync(spool, { recursive: true, force: true }); // ours, and the probe left it empty
+    throw err;
+  }
+  for (const w of warnings) onNote(w);
+  return created ? 'created' : 'initialized';
+}

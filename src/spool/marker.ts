@@ -1,0 +1,110 @@
+/**
+ * The spool's marker, `<spool>/.hardsnap-spool`: made by `hardsnap init --spool DIR` (or, for a
+ * spool an earlier version made, on its first use), checked by every command that uses a spool.
+ * A spool that does not exist, or a directory without the marker, is what an unmounted file
+ * system looks like (its mount point, empty or holding a stray file): nothing is read from or
+ * written to it, and the error says so (exit 2). A backup never creates a spool.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { HardsnapError, UsageError } from '../core/errors.js';
+import { TOOL } from '../core/version.js';
+import { hostMetaDir, listHosts, listParts } from './layout.js';
+
+export const SPOOL_MARKER = '.hardsnap-spool';
+export const MARKER_FORMAT = 1;
+
+export type SpoolState =
+  /** nothing at the path */
+  | 'missing'
+  /** something that is not a directory */
+  | 'not-dir'
+  /** a directory with the marker */
+  | 'marked'
+  /** no marker, but the layout an earlier version made (rsync/<host>/.hardsnap or a part) */
+  | 'legacy'
+  /** a directory without marker or layout: a bare mount point, or not a spool at all */
+  | 'bare';
+
+export function markerPath(spool: string): string {
+  return path.join(path.resolve(spool), SPOOL_MARKER);
+}
+
+/** What is at `spool`, without writing anything. */
+export function spoolState(spool: string): SpoolState {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(spool);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return 'missing';
+    throw err;
+  }
+  if (!st.isDirectory()) return 'not-dir';
+  const m = fs.lstatSync(markerPath(spool), { throwIfNoEntry: false });
+  if (m?.isFile()) return 'marked';
+  return hasLegacyLayout(spool) ? 'legacy' : 'bare';
+}
+
+/** A spool an earlier version made: a host directory with its .hardsnap/, or a part. */
+function hasLegacyLayout(spool: string): boolean {
+  for (const host of listHosts(spool)) {
+    if (fs.existsSync(hostMetaDir(spool, host)) || listParts(spool, host).length) return true;
+  }
+  return false;
+}
+
+/** Writes the marker (a temporary file renamed into place). */
+export function writeMarker(spool: string): void {
+  const file = markerPath(spool);
+  const tmp = `${file}.${process.pid}.tmp`;
+  const body = JSON.stringify({ hardsnap: 'spool', format: MARKER_FORMAT, created: new Date().toISOString(), tool: TOOL }) + '\n';
+  fs.writeFileSync(tmp, body, { mode: 0o644, flag: 'wx' });
+  try {
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+export function missingSpoolError(spool: string): HardsnapError {
+  return new HardsnapError('ENOSPOOL', `spool ${spool} does not exist: is it mounted?`, {
+    exit: 2, path: spool, hint: `mount it; a new spool is made with 'hardsnap init --spool ${spool}'`,
+  });
+}
+
+export function bareSpoolError(spool: string): HardsnapError {
+  return new HardsnapError('ENOTSPOOL', `${spool} is not a hardsnap spool (no ${SPOOL_MARKER}): is it mounted?`, {
+    exit: 2, path: spool, hint: `an empty mount point looks like this: mount the spool, or make a new one there with 'hardsnap init --spool ${spool}'`,
+  });
+}
+
+export interface RequireSpoolOptions {
+  /**
+   * mark a spool an earlier version made (commands that write to the spool); read-only
+   * commands and dry runs recognise it without writing
+   */
+  mark?: boolean;
+  onNote?: (message: string) => void;
+}
+
+/**
+ * Refuses (exit 2) a spool that is missing or unmarked, the same way for every command; a spool
+ * of an earlier version (recognised by its layout) is accepted, and marked when `mark` says so.
+ * Returns what it found ('marked' or 'legacy').
+ */
+export function requireSpool(spool: string, o: RequireSpoolOptions = {}): 'marked' | 'legacy' {
+  const state = spoolState(spool);
+  if (state === 'marked') return state;
+  if (state === 'missing') throw missingSpoolError(spool);
+  if (state === 'not-dir') throw new UsageError(`spool ${spool} is not a directory`, { hint: 'check --spool' });
+  if (state === 'bare') throw bareSpoolError(spool);
+  if (o.mark) markLegacy(spool, o.onNote);
+  return state;
+}
+
+/** Marks a spool an earlier version made, and says so (once: it is marked from then on). */
+export function markLegacy(spool: string, onNote?: (message: string) => void): void {
+  writeMarker(spool);
+  onNote?.(`marked ${spool} as a hardsnap spool (${SPOOL_MARKER}): it was made by an earlier version`);
+}

@@ -1,0 +1,199 @@
+// Interrupted runs are on record (issue 18): SIGINT, SIGTERM and SIGHUP sent for real to a
+// running bin/hardsnap. The run stops cleanly (the copy in flight finishes, nothing published,
+// the lock released), says so in one line, exits 128 + the signal, writes an `interrupted`
+// line to runs.jsonl; `status` warns while the partial is the newest thing of the part, `list`
+// tells a run in progress from an interrupted one, and the next run resumes.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, test } from './helpers/fixture.js';
+import { makeTree } from './helpers/tree.js';
+import { rsyncDiff } from './helpers/oracle.js';
+import { hardsnap, spawnHardsnap, waitFor, waitForFile, type HardsnapChild } from './helpers/run.js';
+import { shmdir } from './helpers/robust.js';
+import { makeSpool } from './helpers/spool.js';
+import { readRunsLog } from './ops-helpers.js';
+import { runBackup } from '../src/backup/run.js';
+import { InterruptedError } from '../src/core/errors.js';
+
+const at = (n: number) => `2026-03-${String(n).padStart(2, '0')}T03:00:00Z`;
+const genName = (n: number) => `2026-03-${String(n).padStart(2, '0')}T030000Z`;
+const BIG = 256 << 20;
+
+interface Setup {
+  spool: string;
+  src: string;
+  pdir: string;
+  lock: string;
+  args: string[];
+}
+
+/** A source whose first directory `a` holds a big file (256 MiB), then `b` with small files. */
+function setup(base: string, bigSize = BIG): Setup {
+  const spool = makeSpool(path.join(base, 'spool'));
+  const src = path.join(base, 'src');
+  const files: Record<string, string> = { 'top.txt': 'top\n' };
+  for (let i = 0; i < 200; i++) files[`b/f${i}`] = `file ${i}\n`;
+  makeTree(src, files);
+  fs.mkdirSync(path.join(src, 'a'));
+  fs.writeFileSync(path.join(src, 'a', 'big.bin'), Buffer.alloc(bigSize, 7));
+  const pdir = path.join(spool, 'rsync', 'h1', 'data');
+  return { spool, src, pdir, lock: path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock'), args: ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`] };
+}
+
+/** Starts a backup that pauses once directory `b` is scanned (the copy of a/big.bin in flight). */
+async function pausedInB(s: Setup, n: number, extra: string[] = []): Promise<HardsnapChild> {
+  const c = spawnHardsnap([...s.args, ...extra], {
+    env: { HARDSNAP_NOW: at(n), HARDSNAP_TEST_PAUSE_AT: 'after-scan', HARDSNAP_TEST_PAUSE_DIR: 'b', HARDSNAP_TEST_PAUSE_MS: '60000' },
+  });
+  await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, 'the run to pause in b');
+  expect(c.exitCode, c.out.stderr).toBeNull();
+  return c;
+}
+
+const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l && !l.startsWith('hardsnap: test pause'));
+
+describe('a backup stopped by a signal', () => {
+  test.for([
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+    ['SIGHUP', 129],
+  ] as const)('%s: one line, exit %i, an interrupted record, the lock released, the copy in flight finished; status WARNING; the next run resumes', async ([sig, code]) => {
+    const s = setup(shmdir());
+    expect(hardsnap([...s.args], { env: { HARDSNAP_NOW: at(1) } }).code).toBe(0);
+    fs.writeFileSync(path.join(s.src, 'a', 'big.bin'), Buffer.alloc(BIG, 8)); // to copy again
+    for (let i = 0; i < 200; i++) fs.writeFileSync(path.join(s.src, 'b', `f${i}`), `changed ${i}\n`);
+    const c = await pausedInB(s, 2);
+    c.kill(sig); // hardsnap alone, as cron, systemd or an admin would
+    const done = await c.exited;
+    expect(done.code, c.out.stderr).toBe(code);
+    const lines = errorLines(c.out.stderr);
+    expect(lines, c.out.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^hardsnap: error: interrupted by ${sig} while building part 'data' \\(\\d+ entries done\\): nothing published, 'last' untouched; the next run resumes data/${genName(2)}\\.partial$`));
+    expect(c.out.stdout).toBe('');
+
+    // on record, lock released, nothing published
+    const rec = readRunsLog(s.spool, 'h1').at(-1)!;
+    expect(rec).toMatchObject({ status: 'interrupted', signal: sig, exit: code, generation: null, partNames: ['data'], interrupted: "while building part 'data'" });
+    expect((rec.parts as Record<string, Record<string, unknown>>).data).toMatchObject({ partial: `${genName(2)}.partial`, built: false, resumed: false });
+    expect(fs.existsSync(s.lock)).toBe(false);
+    expect(fs.readlinkSync(path.join(s.pdir, 'last'))).toBe(genName(1));
+    expect(fs.readdirSync(s.pdir).sort()).toEqual(['.hardsnap', genName(1), `${genName(2)}.partial`, 'last']);
+    // the copy of a/big.bin in flight at the signal (a few MiB of 256 were written then; a
+    // SIGKILL leaves it so) finished: the stopped run never leaves a truncated file
+    const big = path.join(s.pdir, `${genName(2)}.partial`, 'a', 'big.bin');
+    expect(fs.statSync(big).size).toBe(BIG);
+    // no manifest of the stopped run (its .hsm.tmp is removed by the next run)
+    expect(fs.readdirSync(path.join(s.pdir, '.hardsnap', 'manifests')).filter((n) => n.endsWith('.hsm'))).toEqual([`${genName(1)}.hsm`]);
+
+    // status: WARNING while the interrupted partial is the newest thing of the part
+    const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], { env: { HARDSNAP_NOW: at(2) } });
+    expect(st.code, st.stdout).toBe(1);
+    expect(st.stdout).toMatch(new RegExp(`^HARDSNAP WARNING - 1 of 1 part not OK: h1/data: last run interrupted by ${sig} while building part 'data', nothing published; ${genName(2)}\\.partial is left for the next run to resume`));
+    expect(st.stdout).toMatch(/last run interrupted \(exit \d+\)/);
+    const l = hardsnap(['list', '--spool', s.spool, '--host', 'h1'], { env: { HARDSNAP_NOW: at(2) } });
+    expect(l.stdout).toMatch(new RegExp(`${genName(2)} {2}\\(partial: interrupted, resumed by the next run\\)`));
+
+    // the next run resumes it and keeps what was done
+    const r = hardsnap([...s.args, '--verbose'], { env: { HARDSNAP_NOW: at(3) } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/resuming the interrupted generation/);
+    expect(r.stdout).toMatch(/resumed \(\d+ kept\)/);
+    expect(rsyncDiff(s.src, path.join(s.pdir, genName(3)))).toEqual([]);
+    expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], { env: { HARDSNAP_NOW: at(3) } }).code).toBe(0);
+  });
+
+  test('list and status tell a run in progress (the lock holder alive) from an interrupted one (SIGKILL, no record)', async ({ tmp }) => {
+    const s = setup(tmp, 4096);
+    expect(hardsnap([...s.args], { env: { HARDSNAP_NOW: at(1) } }).code).toBe(0);
+    fs.appendFileSync(path.join(s.src, 'top.txt'), 'more\n');
+    const c = await pausedInB(s, 2);
+    try {
+      const l = hardsnap(['list', '--spool', s.spool, '--host', 'h1', '--part', 'data'], { env: { HARDSNAP_NOW: at(2) } });
+      expect(l.stdout).toMatch(new RegExp(`${genName(2)} {2}\\(partial: being written by the run in progress, pid ${c.pid} since `));
+      const j = JSON.parse(hardsnap(['list', '--spool', s.spool, '--host', 'h1', '--json']).stdout) as { name: string; complete: boolean; state: string }[];
+      expect(j.map((g) => [g.name, g.complete, g.state])).toEqual([[genName(1), true, 'complete'], [genName(2), false, 'in-progress']]);
+      const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], { env: { HARDSNAP_NOW: at(2) } });
+      expect(st.code, st.stdout).toBe(0);
+      expect(st.stdout).toMatch(/h1\/data: OK .*; a run is in progress/);
+    } finally {
+      c.killGroup('SIGKILL');
+      await c.exited;
+    }
+    // killed: no record, no line; the stale lock and the partial tell
+    expect(readRunsLog(s.spool, 'h1').map((r) => r.status)).toEqual(['ok']);
+    const l = hardsnap(['list', '--spool', s.spool, '--host', 'h1', '--json']);
+    expect((JSON.parse(l.stdout) as { state: string }[]).map((g) => g.state)).toEqual(['complete', 'interrupted']);
+    const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], { env: { HARDSNAP_NOW: at(2) } });
+    expect(st.code, st.stdout).toBe(1);
+    expect(st.stdout).toMatch(new RegExp(`h1/data: an interrupted run left ${genName(2)}\\.partial \\(killed, or the machine stopped\\); the next run resumes it`));
+  });
+
+  test('SIGTERM while waiting for the lock (--wait): exit 143, recorded, the holder\'s lock untouched', async ({ tmp }) => {
+    const s = setup(tmp, 4096);
+    expect(hardsnap([...s.args], { env: { HARDSNAP_NOW: at(1) } }).code).toBe(0);
+    const holder = spawnHardsnap(s.args, { env: { HARDSNAP_NOW: at(2), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '60000' } });
+    try {
+      await waitFor(() => holder.out.stderr.includes('test pause at before-publish'), 60_000, 10, 'the holder to pause');
+      const lockBefore = fs.readFileSync(s.lock, 'utf8');
+      const waiter = spawnHardsnap([...s.args, '--wait', '10m'], { env: { HARDSNAP_NOW: at(3) } });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(waiter.exitCode).toBeNull();
+      waiter.kill('SIGTERM');
+      const done = await waiter.exited;
+      expect(done.code, waiter.out.stderr).toBe(143);
+      expect(waiter.out.stderr).toMatch(/^hardsnap: error: interrupted by SIGTERM while waiting for the lock: nothing published, 'last' untouched\n$/);
+      expect(fs.readFileSync(s.lock, 'utf8')).toBe(lockBefore);
+      expect(readRunsLog(s.spool, 'h1').at(-1)).toMatchObject({ status: 'interrupted', signal: 'SIGTERM', interrupted: 'while waiting for the lock', exit: 143 });
+    } finally {
+      holder.killGroup('SIGKILL');
+      await holder.exited;
+    }
+  });
+
+  test('SIGTERM during the pre hook stops the hook\'s group; a second signal exits at once without waiting for a hook that ignores SIGTERM', async ({ tmp }) => {
+    const s = setup(tmp, 4096);
+    const pid = path.join(tmp, 'hook.pid');
+    const c = spawnHardsnap([...s.args, '--pre-hook', `trap '' TERM; echo $$ > ${pid}; sleep 60 & wait; sleep 60`], { env: { HARDSNAP_NOW: at(1) } });
+    await waitForFile(pid, 30_000);
+    await new Promise((r) => setTimeout(r, 200));
+    c.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(c.exitCode).toBeNull(); // waiting for the hook (5 s grace before SIGKILL)
+    const t0 = Date.now();
+    c.kill('SIGTERM');
+    const done = await c.exited;
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(done.code).toBe(143);
+    expect(c.out.stderr).toMatch(/interrupted again by SIGTERM: exiting at once/);
+    c.killGroup('SIGKILL'); // what is left of the hook (it ignored SIGTERM)
+  });
+});
+
+describe('the core stops cleanly on an aborted signal (in process)', () => {
+  test('runBackup throws the InterruptedError, releases the lock and closes every descriptor it opened', async ({ tmp }) => {
+    const s = setup(tmp, 4096);
+    const fds = () => fs.readdirSync('/proc/self/fd').length;
+    const ac = new AbortController();
+    process.env.HARDSNAP_TEST_PAUSE_AT = 'after-scan';
+    process.env.HARDSNAP_TEST_PAUSE_DIR = 'b';
+    process.env.HARDSNAP_TEST_PAUSE_MS = '60000';
+    const before = fds();
+    try {
+      const run = runBackup({
+        spool: s.spool, host: 'h1', parts: [{ name: 'data', source: s.src }], exclude: [], oneFileSystem: false, dryRun: false,
+        allowEmpty: false, flush: false, waitMs: 0, parallelParts: false, now: new Date(at(1)), command: 'test', signal: ac.signal,
+      }, { onProblem: () => {}, onNote: () => {} });
+      setTimeout(() => ac.abort(new InterruptedError('SIGINT')), 300);
+      const err = await run.then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(InterruptedError);
+      expect((err as InterruptedError).exit).toBe(130);
+    } finally {
+      delete process.env.HARDSNAP_TEST_PAUSE_AT;
+      delete process.env.HARDSNAP_TEST_PAUSE_DIR;
+      delete process.env.HARDSNAP_TEST_PAUSE_MS;
+    }
+    expect(fds()).toBe(before);
+    expect(fs.existsSync(s.lock)).toBe(false);
+    expect(readRunsLog(s.spool, 'h1').at(-1)).toMatchObject({ status: 'interrupted', signal: 'SIGINT', exit: 130 });
+  });
+});

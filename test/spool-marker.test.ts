@@ -1,0 +1,212 @@
+// A backup never creates its spool (issue 18): the spool of a cron job that is not mounted is
+// either missing (the share's mount point is above it) or a bare directory (the mount point
+// itself, maybe with a stray file in it). Both are refused by every command with one line and
+// exit 2, nothing written; `hardsnap init --spool` is the one way to make a spool. Made real with
+// a bind mount and a loop-mounted ext4 that are unmounted between runs.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, test } from './helpers/fixture.js';
+import { makeTree } from './helpers/tree.js';
+import { hardsnap } from './helpers/run.js';
+import { isRoot } from './helpers/robust.js';
+import { makeSpool } from './helpers/spool.js';
+import { generationNames } from './ops-helpers.js';
+
+const at = (n: number) => ({ env: { HARDSNAP_NOW: `2026-01-${String(n).padStart(2, '0')}T03:00:00Z` } });
+const genName = (n: number) => `2026-01-${String(n).padStart(2, '0')}T030000Z`;
+const MARKER = '.hardsnap-spool';
+
+/** Every file and directory below dir, relative, sorted (what a run may have written). */
+function everything(dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).sort();
+}
+
+/**
+ * Every command that reads or writes a spool, run against `spool`: each must fail with exit 2
+ * and one line on stderr matching `msg` (status: Nagios CRITICAL on stdout).
+ */
+function expectEveryCommandRefuses(spool: string, src: string, msg: RegExp): void {
+  const t = ['--spool', spool, '--host', 'h1'];
+  const commands: string[][] = [
+    ['backup', ...t, '--part', `data=${src}`],
+    ['backup', ...t, '--part', `data=${src}`, '--prune', '--keep-last', '1'],
+    ['backup', ...t, '--part', `data=${src}`, '--dry-run'],
+    ['list', ...t],
+    ['restore', ...t, '--part', 'data', '--to', path.join(path.dirname(src), 'restored')],
+    ['verify', ...t],
+    ['prune', ...t, '--keep-last', '1'],
+    ['diff', ...t, '--part', 'data', genName(1), genName(2)],
+    ['history', ...t, '--part', 'data', 'f'],
+    ['du', ...t],
+    ['pin', ...t, '--part', 'data', genName(1)],
+  ];
+  for (const argv of commands) {
+    const r = hardsnap(argv, at(9));
+    const label = `${argv.join(' ')}: ${r.stderr}`;
+    expect(r.code, label).toBe(2);
+    expect(r.stdout, label).toBe('');
+    expect(r.stderr.trim().split('\n'), label).toHaveLength(1);
+    expect(r.stderr, label).toMatch(msg);
+  }
+  const s = hardsnap(['status', ...t], at(9));
+  expect(s.code, s.stdout).toBe(2);
+  expect(s.stdout.trim().split('\n')).toHaveLength(1);
+  expect(s.stdout).toMatch(/^HARDSNAP CRITICAL - /);
+  expect(s.stdout).toMatch(msg);
+  expect(fs.existsSync(path.join(path.dirname(src), 'restored'))).toBe(false);
+}
+
+describe.runIf(isRoot)('an unmounted spool is refused, never filled (real mounts)', () => {
+  test('the share holding the spool is not mounted (a bind mount, unmounted): "does not exist: is it mounted?", exit 2, nothing created under the mount point', ({ tmp }) => {
+    const share = path.join(tmp, 'nas-export');
+    const mnt = path.join(tmp, 'mnt-nfs');
+    fs.mkdirSync(share);
+    fs.mkdirSync(mnt);
+    const src = path.join(tmp, 'src');
+    makeTree(src, { f: 'mail\n', 'd/g': 'more\n' });
+    const spool = path.join(mnt, 'dp_spool');
+    execFileSync('mount', ['--bind', share, mnt]);
+    try {
+      const i = hardsnap(['init', '--spool', spool]);
+      expect(i.code, i.stderr).toBe(0);
+      const b = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], at(1));
+      expect(b.code, b.stderr).toBe(0);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+    expect(fs.readdirSync(mnt)).toEqual([]);
+    expectEveryCommandRefuses(spool, src, /spool .*mnt-nfs\/dp_spool does not exist: is it mounted\?/);
+    // what the run used to do: mkdir -p and a full backup onto the root disk
+    expect(fs.readdirSync(mnt)).toEqual([]);
+    // mounted again, the spool is there, untouched, and the next run works
+    execFileSync('mount', ['--bind', share, mnt]);
+    try {
+      expect(generationNames(spool, 'h1', 'data')).toEqual([genName(1)]);
+      const b = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], at(2));
+      expect(b.code, b.stderr).toBe(0);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+
+  test.runIf(fs.existsSync('/dev/loop-control'))('the spool is the mount point of a loop-mounted ext4 that is not mounted: the bare directory, even with a stray file, is refused with exit 2', ({ tmp }) => {
+    const img = path.join(tmp, 'spool.img');
+    const mnt = path.join(tmp, 'backup-disk');
+    fs.mkdirSync(mnt);
+    execFileSync('truncate', ['-s', '32M', img]);
+    execFileSync('mkfs.ext4', ['-q', '-F', img], { stdio: 'pipe' });
+    const src = path.join(tmp, 'src');
+    makeTree(src, { f: 'mail\n' });
+    execFileSync('mount', ['-o', 'loop', img, mnt]);
+    try {
+      // a fresh file system holds lost+found: still an empty directory to init
+      const i = hardsnap(['init', '--spool', mnt, '--verbose']);
+      expect(i.code, i.stderr).toBe(0);
+      expect(i.stdout).toMatch(/made a spool in the empty directory/);
+      expect(fs.readdirSync(mnt).sort()).toEqual([MARKER, 'lost+found']);
+      expect(hardsnap(['backup', '--spool', mnt, '--host', 'h1', '--part', `data=${src}`], at(1)).code).toBe(0);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+    expect(fs.readdirSync(mnt)).toEqual([]);
+    const bare = /backup-disk is not a hardsnap spool \(no \.hardsnap-spool\): is it mounted\?/;
+    expectEveryCommandRefuses(mnt, src, bare);
+    expect(fs.readdirSync(mnt)).toEqual([]);
+    // someone left a file in the mount point: still not the spool
+    fs.writeFileSync(path.join(mnt, 'README'), 'mount /dev/sdb1 here\n');
+    expectEveryCommandRefuses(mnt, src, bare);
+    expect(everything(mnt)).toEqual(['README']);
+    // and init refuses to make a spool over it (exit 1): it is not empty
+    const i = hardsnap(['init', '--spool', mnt]);
+    expect(i.code).toBe(1);
+    expect(i.stderr).toMatch(/is not empty and is not a hardsnap spool .*refusing to make a spool there/);
+    fs.rmSync(path.join(mnt, 'README'));
+    execFileSync('mount', ['-o', 'loop', img, mnt]);
+    try {
+      expect(generationNames(mnt, 'h1', 'data')).toEqual([genName(1)]);
+      expect(hardsnap(['backup', '--spool', mnt, '--host', 'h1', '--part', `data=${src}`], at(2)).code).toBe(0);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
+});
+
+describe('hardsnap init', () => {
+  test('init --spool creates the spool (mode 0700) with its marker; again it does nothing, exit 0; without --spool it prints the example config', ({ tmp }) => {
+    const spool = path.join(tmp, 'a', 'spool');
+    const r = hardsnap(['init', '--spool', spool]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toBe('');
+    expect(fs.readdirSync(spool)).toEqual([MARKER]);
+    expect(fs.statSync(spool).mode & 0o777).toBe(0o700);
+    const marker = JSON.parse(fs.readFileSync(path.join(spool, MARKER), 'utf8')) as Record<string, unknown>;
+    expect(marker).toMatchObject({ hardsnap: 'spool', format: 1 });
+    const before = fs.readFileSync(path.join(spool, MARKER), 'utf8');
+    const again = hardsnap(['init', '--spool', spool, '--json']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ spool, outcome: 'exists' });
+    expect(fs.readFileSync(path.join(spool, MARKER), 'utf8')).toBe(before);
+    const example = hardsnap(['init']);
+    expect(example.code).toBe(0);
+    expect(example.stdout).toMatch(/^spool: /m);
+  });
+
+  test('init takes an existing empty directory, and refuses one that holds something (exit 1)', ({ tmp }) => {
+    const empty = path.join(tmp, 'empty');
+    fs.mkdirSync(empty);
+    const r = hardsnap(['init', '--spool', empty, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).outcome).toBe('initialized');
+    const full = path.join(tmp, 'full');
+    makeTree(full, { 'etc/passwd': 'x' });
+    const f = hardsnap(['init', '--spool', full]);
+    expect(f.code).toBe(1);
+    expect(f.stderr.trim().split('\n')).toHaveLength(1);
+    expect(fs.readdirSync(full)).toEqual(['etc']);
+  });
+
+  test('a backup into a directory that was never init-ed is refused (exit 2) and writes nothing; a missing one is not created', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { f: 'x' });
+    const bare = path.join(tmp, 'bare');
+    fs.mkdirSync(bare);
+    const r = hardsnap(['backup', '--spool', bare, '--host', 'h1', '--part', `data=${src}`], at(1));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^hardsnap: error: .*bare is not a hardsnap spool \(no \.hardsnap-spool\): is it mounted\? \(.*hardsnap init --spool .*bare'\)\n$/);
+    expect(fs.readdirSync(bare)).toEqual([]);
+    const missing = path.join(tmp, 'missing', 'spool');
+    const m = hardsnap(['backup', '--spool', missing, '--host', 'h1', '--part', `data=${src}`], at(1));
+    expect(m.code).toBe(2);
+    expect(m.stderr).toMatch(/^hardsnap: error: spool .*missing\/spool does not exist: is it mounted\? /);
+    expect(fs.existsSync(path.join(tmp, 'missing'))).toBe(false);
+  });
+});
+
+describe('spools made by earlier versions (no marker) keep working', () => {
+  test('recognised by their layout: read-only commands use them as they are; the first backup marks the spool and says so once', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { f: 'x' });
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    expect(hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], at(1)).code).toBe(0);
+    fs.rmSync(path.join(spool, MARKER)); // as 0.1.0 left it
+    const l = hardsnap(['list', '--spool', spool, '--host', 'h1'], at(2));
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.stdout).toContain(genName(1));
+    expect(hardsnap(['status', '--spool', spool, '--host', 'h1'], at(2)).code).toBe(0);
+    expect(hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--dry-run'], at(2)).code).toBe(0);
+    expect(fs.existsSync(path.join(spool, MARKER))).toBe(false);
+    const b = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--verbose'], at(2));
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stderr).toMatch(/marked .*spool as a hardsnap spool \(\.hardsnap-spool\): it was made by an earlier version/);
+    expect(fs.existsSync(path.join(spool, MARKER))).toBe(true);
+    const c = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--verbose'], at(3));
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stderr).not.toMatch(/marked/);
+    // a host directory with only its run log (every run failed) is a spool's layout too
+    const other = path.join(tmp, 'other');
+    fs.mkdirSync(path.join(other, 'rsync', 'h9', '.hardsnap'), { recursive: true });
+    const i = hardsnap(['init', '--spool', other, '--json']);
+    expect(JSON.parse(i.stdout).outcome).toBe('marked');
+  });
+});
