@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
+import { makeSpoolAt } from './helpers/spool.js';
 import { b, hardsnapBytes, runBytes, type ByteArg } from './helpers/run-bytes.js';
 import { makeTree } from './helpers/tree.js';
 import { displayPath } from '../src/paths/escape.js';
@@ -62,7 +63,7 @@ describe('path arguments are bytes', () => {
   test('THREAT issue 16: --spool and --part NAME=PATH with bytes that are not UTF-8 land exactly there (not at \\xef\\xbf\\xbd), and the generation passes the rsync oracle', ({ tmp }) => {
     const src = byteSource(tmp);
     const spool = b(tmp, '/spool', E9);
-    fs.mkdirSync(spool);
+    makeSpoolAt(spool);
     const part = b('caf', E9);
     const r = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b(part, '=', src)], at(1));
     expect(r.stderr).toBe('');
@@ -100,7 +101,7 @@ describe('path arguments are bytes', () => {
 
   test('a source whose path is not UTF-8 and does not exist is reported by its escaped path, exit 2, nothing written', ({ tmp }) => {
     const spool = path.join(tmp, 'spool');
-    fs.mkdirSync(spool);
+    makeSpoolAt(spool);
     const r = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('p=', tmp, '/gone', E9)], at(1));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`source of part 'p' is missing: ${tmp}/gone\\xe9 (ENOENT)`);
@@ -110,7 +111,7 @@ describe('path arguments are bytes', () => {
   test('restore: --part in the escaped form or as raw bytes, --to and --path with bytes that are not UTF-8', ({ tmp }) => {
     const src = byteSource(tmp);
     const spool = path.join(tmp, 'spool');
-    fs.mkdirSync(spool);
+    makeSpoolAt(spool);
     expect(hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('caf', E9, '=', src)], at(1)).code).toBe(0);
     // the whole part, named as list shows it, into a new directory whose name is not UTF-8
     const to = b(tmp, '/back', FF, '/deeper');
@@ -145,7 +146,7 @@ describe('path arguments are bytes', () => {
   test('--exclude and --exclude-from with bytes that are not UTF-8 (in the pattern and in the file name)', ({ tmp }) => {
     const src = byteSource(tmp);
     const spool = path.join(tmp, 'spool');
-    fs.mkdirSync(spool);
+    makeSpoolAt(spool);
     const patterns = b(tmp, '/ex', FF, '.txt');
     fs.writeFileSync(patterns, b('# bytes in a pattern file\n*', FF, '.log\n'));
     const r = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('p=', src), '--exclude', b('skip', E9, '.*'), '--exclude-from', patterns], at(1));
@@ -162,7 +163,7 @@ describe('path arguments are bytes', () => {
     const src = path.join(tmp, 'src');
     makeTree(src, { 'a.txt': 'a\n' });
     const spool = path.join(tmp, 'spool');
-    fs.mkdirSync(spool);
+    makeSpoolAt(spool);
     const config = b(tmp, '/hardsnap', E9, '.yaml');
     fs.writeFileSync(config, `spool: ${spool}\nhost: h\nparts:\n  docs: ${src}\n`);
     const r = hardsnapBytes(['--config', config, 'backup'], at(1));
@@ -184,7 +185,7 @@ describe('path arguments are bytes', () => {
     const src = path.join(tmp, 'src');
     makeTree(src, { 'a.txt': 'a\n' });
     const spool = b(tmp, '/spool', E9);
-    fs.mkdirSync(spool);
+    makeSpoolAt(spool);
     const marker = b(tmp, '/ran', FF);
     const pre = b("touch '", marker, "'");
     const post = b('printf %s "$HARDSNAP_SPOOL" > ', tmp, '/spool.txt; printf %s "$HARDSNAP_PARTS" > ', tmp, '/parts.txt');
@@ -203,7 +204,7 @@ describe('path arguments are bytes', () => {
     const src = b(tmp, '/s', E9, '/src');
     makeTree(src, { 'a.txt': 'a\n' });
     const spool = b(tmp, '/s', Buffer.from([0xe8]));
-    fs.mkdirSync(spool);
+    makeSpoolAt(spool);
     const r = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('p=', src)], at(1));
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -220,8 +221,8 @@ describe('path arguments are bytes', () => {
     makeTree(src, { 'a.txt': 'a\n' });
     const spool = b(tmp, '/nospool', E9);
     const list = hardsnapBytes(['list', '--spool', spool, '--host', 'h']);
-    expect(list.code).toBe(1);
-    expect(list.stderr).toContain(`in the spool ${tmp}/nospool\\xe9`);
+    expect(list.code).toBe(2); // a missing spool: an unmounted file system
+    expect(list.stderr).toContain(`spool ${tmp}/nospool\\xe9 does not exist`);
     const backup = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], { ...at(1), timeoutMs: 20_000 });
     expect(backup.code).toBe(2);
     expect(backup.stderr).toContain(`${tmp}/nospool\\xe9`);
@@ -236,7 +237,7 @@ describe('path arguments are bytes', () => {
 describe('hostile path arguments (found by an attack on the promises above)', () => {
   test('a newline with a byte that is not UTF-8 (spool, source, part name), --opt=-VALUE with a leading dash, a relative path: exact, and shown on one line', ({ tmp }) => {
     const spool = b(tmp, '/sp\nool', E9);
-    fs.mkdirSync(spool);
+    makeSpoolAt(spool);
     const src = b(tmp, '/src\n', FF);
     makeTree(src, [[b('a', E9), 'x'], ['-dash', 'y'], ['sub\n/f', 'z']]);
     const r = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('n', E9, FF, '=', src)], at(1));
@@ -245,7 +246,7 @@ describe('hostile path arguments (found by an attack on the promises above)', ()
     const list = hardsnapBytes(['list', '--spool', spool, '--host', 'h', '--json']);
     expect(JSON.parse(list.stdout)[0].path).toBe(`${tmp}/sp\\x0aool\\xe9/rsync/h/n\\xe9\\xff/2026-04-01T030000Z`);
     // relative paths whose first byte is a dash, given as --opt=VALUE
-    fs.mkdirSync(b(tmp, '/-sp', E9));
+    makeSpoolAt(b(tmp, '/-sp', E9));
     const rel = { ...at(2), cwd: tmp };
     expect(hardsnapBytes(['backup', b('--spool=-sp', E9), '--host', 'h', b('--part=-p', E9, '=', src)], rel).code).toBe(0);
     const back = hardsnapBytes(['restore', b('--spool=-sp', E9), '--host', 'h', '--part', '-p\\xe9', b('--to=-out', E9)], rel);
@@ -261,7 +262,7 @@ describe('hostile path arguments (found by an attack on the promises above)', ()
   test('255-byte names that are not UTF-8 work; a 256-byte one fails with ENAMETOOLONG, shown as the name given (not a stand-in)', ({ tmp }) => {
     const src = byteSource(tmp);
     const spool = b(tmp, '/', Buffer.alloc(255, 0xe9));
-    fs.mkdirSync(spool);
+    makeSpoolAt(spool);
     expect(hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('p=', src)], at(1)).code).toBe(0);
     const to = b(tmp, '/t/', Buffer.alloc(255, 0xff));
     const ok = hardsnapBytes(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to]);
@@ -280,7 +281,7 @@ describe('hostile path arguments (found by an attack on the promises above)', ()
   test('--metrics-file and check on paths that are not UTF-8: the file lands exactly there; check probes the real mount', ({ tmp }) => {
     const src = byteSource(tmp);
     const spool = b(tmp, '/sp', E9);
-    fs.mkdirSync(spool);
+    makeSpoolAt(spool);
     const metrics = b(tmp, '/m', E9, '.prom');
     const r = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('caf', E9, '=', src), '--metrics-file', metrics], at(1));
     expect(r.code, r.stderr).toBe(0);

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
+import { makeSpool } from './helpers/spool.js';
 import { hardsnap } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 
@@ -13,7 +14,7 @@ const at = (day: number) => ({ env: { HARDSNAP_NOW: `2026-03-${String(day).padSt
 function setup(tmp: string): { src: string; spool: string; config: string } {
   const src = path.join(tmp, 'src');
   makeTree(src, { 'a.txt': 'a\n', 'd/b.txt': 'b\n' });
-  const spool = path.join(tmp, 'spool');
+  const spool = makeSpool(path.join(tmp, 'spool'));
   const config = path.join(tmp, 'hardsnap.yaml');
   fs.writeFileSync(config, `spool: ${spool}\nhost: h\nparts:\n  docs: ${src}\nretention: { keep-last: 5 }\n`);
   return { src, spool, config };

@@ -295,11 +295,10 @@ describe('attributes, found by attacking them', () => {
   test.runIf(isRoot)('a user who is not root keeps user.* on a read-only file (the mode used to be set before the attributes), and verify passes on generations that only link a capability the spool refused', ({ tmp }) => {
     fs.chmodSync(tmp, 0o755);
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'ro': { content: 'f\n', mode: 0o444 }, 'rodir': { dir: true, mode: 0o555 }, 't': { content: 'bin', mode: 0o755 } });
     sh('setfattr', ['-n', 'user.xdg.origin.url', '-v', 'http://x', path.join(src, 'ro')]);
     sh('setfattr', ['-n', 'user.dir', '-v', 'd', path.join(src, 'rodir')]);
-    fs.mkdirSync(spool);
     execFileSync('chown', ['-R', '65534:65534', src, spool]);
     sh('setcap', ['cap_net_raw+ep', path.join(src, 't')]); // after the chown, which clears it
     const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
@@ -316,7 +315,7 @@ describe('attributes, found by attacking them', () => {
 
   test.runIf(isRoot)('an attribute set while the file is being copied: the copy is made again with it, and the generation equals its manifest', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'calm': 'calm\n', 'late': Buffer.alloc(1 << 20, 3) });
     const ready = path.join(tmp, 'ready');
     const child = spawn('python3', [path.join(REPO_ROOT, 'test/helpers/change-on-read.py'), 'gets an attribute', path.join(src, 'late'), ready], { stdio: 'ignore' });
@@ -335,7 +334,7 @@ describe('attributes, found by attacking them', () => {
 
   test('a ctime within a second of the scan is recorded as unknown: the next run reads those attributes instead of trusting it', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'old': 'o\n', 'fresh': 'f\n' });
     sh('setfattr', ['-n', 'user.v', '-v', '1', path.join(src, 'fresh')]);
     expect(backup(spool, src, 1).code).toBe(0);
@@ -355,7 +354,7 @@ describe('attributes, found by attacking them', () => {
     const probe = spawnSync('unshare', ['-m', 'sh', '-c', 'umount -l /proc && test ! -e /proc/self'], { encoding: 'utf8' });
     if (probe.status !== 0) return skip(`cannot unmount /proc in a mount namespace here: ${probe.stderr.trim()}`);
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'a': 'a\n' });
     const r = spawnSync('unshare', ['-m', 'sh', '-c', `umount -l /proc && exec "$0" "$@"`, process.execPath, BIN,
       'backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], { encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: day(1) } });

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
+import { makeSpool } from './helpers/spool.js';
 import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 import { partTotal, progressLine, type PartView } from '../src/ui/progress.js';
@@ -79,7 +80,7 @@ describe('progress as drawn (bin/hardsnap --progress)', () => {
   test('a first run counts its source ahead: an exact percentage and an ETA while it links and copies; the phases show before the walk', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     makeTree(src, files(6000));
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--progress'], at(1));
     expect(r.code, r.stderr).toBe(0);
     const lines = drawn(r.stderr);
@@ -104,7 +105,7 @@ describe('progress as drawn (bin/hardsnap --progress)', () => {
   test('THREAT issue 18: a run bigger than the previous one never shows 100% (or an ETA of 0) while it works', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     makeTree(src, files(500));
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     expect(hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], at(1)).code).toBe(0);
     makeTree(src, files(5000, 'g'));
     const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--progress'], at(2));
@@ -124,7 +125,7 @@ describe('progress as drawn (bin/hardsnap --progress)', () => {
   test.skipIf(!haveScript)('on a real terminal (script(1)) 200 columns wide, every line still fits 80; a long part name is cut', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     makeTree(src, files(3000));
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     const part = 'a-very-long-part-name/with/several/components';
     const cmd = [BIN, 'backup', '--spool', spool, '--host', 'h', '--part', `${part}=${src}`].map((a) => `'${a}'`).join(' ');
     const r = spawnSync('script', ['-qfec', `stty cols 200; ${cmd}`, '/dev/null'], {

@@ -145,7 +145,7 @@ describe('hardsnap init', () => {
     const before = fs.readFileSync(path.join(spool, MARKER), 'utf8');
     const again = hardsnap(['init', '--spool', spool, '--json']);
     expect(again.code).toBe(0);
-    expect(JSON.parse(again.stdout)).toEqual({ spool, outcome: 'exists' });
+    expect(JSON.parse(again.stdout)).toEqual({ format: 1, spool, outcome: 'exists' });
     expect(fs.readFileSync(path.join(spool, MARKER), 'utf8')).toBe(before);
     const example = hardsnap(['init']);
     expect(example.code).toBe(0);

@@ -234,13 +234,12 @@ describe('carried entries, found by attacking them', () => {
   test.runIf(isRoot)('a carried hard link keeps a link group of its own manifest: a restore never joins it to an unrelated file (old group ids collided)', ({ tmp }) => {
     fs.chmodSync(tmp, 0o755);
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'M/f': 'carried pair\n', 'o/f': 'data\n' });
     fs.symlinkSync('x', path.join(src, 'M/sl'));
     fs.linkSync(path.join(src, 'M/sl'), path.join(src, 'M/sl2'));
     fs.linkSync(path.join(src, 'M/f'), path.join(src, 'M/f2'));
     fs.linkSync(path.join(src, 'o/f'), path.join(src, 'o/g'));
-    fs.mkdirSync(spool);
     execFileSync('chown', ['-R', '65534:65534', src, spool]);
     const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
     expect(asNobody(args, 1).code).toBe(0);
@@ -263,9 +262,8 @@ describe('carried entries, found by attacking them', () => {
   test.runIf(isRoot)('after a night with an unreadable directory, the next backups by a user who is not root work (its mode 000 copy in the spool blocked every link)', ({ tmp }) => {
     fs.chmodSync(tmp, 0o755);
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'M/a': 'one\n', 'M/b': 'two\n' });
-    fs.mkdirSync(spool);
     execFileSync('chown', ['-R', '65534:65534', src, spool]);
     const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
     expect(asNobody(args, 1).code).toBe(0);
@@ -284,7 +282,7 @@ describe('carried entries, found by attacking them', () => {
 describe('a damaged manifest is said, not hidden', () => {
   test('restore from a generation whose manifest is damaged warns and exits 23 (it cannot be exact); diff exits 2 with one line, not an internal error', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    const spool = path.join(tmp, 'spool');
+    const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'a/one': '1\n', 'b/two': '2\n' });
     expect(backup(spool, src, 1).code).toBe(0);
     fs.writeFileSync(path.join(src, 'b/three'), '3\n');
