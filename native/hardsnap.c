@@ -1122,6 +1122,9 @@ static napi_value js_xxh64(napi_env env, napi_callback_info info) {
 /* ---------- module ---------- */
 
 #define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
+
+/* watch mode's functions (native/watch.c) */
+void hardsnap_watch_init(napi_env env, napi_value exports);
 #define CONST(name) {#name, NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL}
 
 NAPI_MODULE_INIT() {
@@ -1154,5 +1157,6 @@ NAPI_MODULE_INIT() {
     napi_create_double(env, consts[i].v, &v);
     napi_set_named_property(env, exports, consts[i].k, v);
   }
+  hardsnap_watch_init(env, exports);
   return exports;
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { parseDuration } from '../../time/duration.js';
+import { UsageError } from '../../core/errors.js';
 import { parsePartArg } from '../../backup/validate.js';
 import type { Output } from '../../ui/output.js';
 import { addCommon, collect, resolveTarget, type CommonOptions } from '../common.js';
@@ -9,6 +10,7 @@ import type { CliContext } from '../context.js';
 interface WatchCliOptions extends CommonOptions {
   part?: string[];
   backupEvery?: string;
+  watcher?: string;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -18,8 +20,10 @@ export function register(program: Command, ctx: CliContext): void {
       .description('watch every part\'s source and journal which directories change, so that the next backup scans only those')
       .option('--part <name=path>', 'a part to watch (repeatable; default: the parts of --config)', collect)
       .option('--backup-every <duration>', 'start a backup at most this often, after changes (e.g. 1h); default: never')
+      .option('--watcher <kind>', 'auto (default): fanotify where it can (root, Linux >= 5.9, a file system it can mark), chokidar elsewhere; or fanotify, or chokidar')
       .addHelpText('after', `
-Runs in the foreground until SIGTERM or SIGINT (for systemd), logging on stderr what it does.
+Runs in the foreground until SIGTERM or SIGINT (for systemd), logging on stderr what it does,
+which watcher runs for each part among them (also in the journal and in 'status').
 Per part it keeps <spool>/rsync/<host>/<part>/.hardsnap/watch/journal.json; a backup uses it
 only when it is trustworthy (the watcher ran, without an error, since before the previous
 generation's scan began) and says so; otherwise it scans everything and says why.
@@ -51,13 +55,17 @@ async function watch(o: WatchCliOptions, ctx: CliContext, out: Output): Promise<
     ? o.part.map((a) => parsePartArg(a))
     : (cfg.parts ?? []).map((p) => ({ name: p.name, source: p.path }));
   const every = o.backupEvery ?? cfg.backupEvery;
+  const watcher = o.watcher ?? cfg.watcher ?? 'auto';
+  if (watcher !== 'auto' && watcher !== 'fanotify' && watcher !== 'chokidar') {
+    throw new UsageError(`--watcher must be auto, fanotify or chokidar, not '${watcher}'`);
+  }
   // loaded here, not with the CLI: chokidar and the watcher cost every other command ~15 ms
   const { startWatch } = await import('../../watch/run-watch.js');
   const handle = startWatch({
     spool, host, parts,
     backupEveryMs: every ? parseDuration(every, '--backup-every') : 0,
     // HARDSNAP_TEST_WATCH_FLUSH_MS (a test seam): a watcher that writes its journal only when asked
-    quietMs: 2_000, flushMs: Number(process.env.HARDSNAP_TEST_WATCH_FLUSH_MS ?? 1000), restartMs: 60_000,
+    watcher, quietMs: 2_000, flushMs: Number(process.env.HARDSNAP_TEST_WATCH_FLUSH_MS ?? 1000), restartMs: 60_000,
   }, {
     log: (level, m) => (level === 'info' ? out.log(m) : level === 'warn' ? out.warn(m) : out.error(m)),
     runBackup: () => new Promise<number>((resolve, reject) => {
