@@ -8,11 +8,17 @@
  *
  * Every such link made a change (the new name) in a directory the journal names, so before the
  * journal is trusted the journal's dirty directories that exist are read (one scandir each,
- * dirty directories only): a non-directory with more than one name that the previous manifest
+ * dirty directories only; where the journal names the entries that changed, only those are
+ * stat-ed: the new name is one of them): a non-directory with more than one name that the previous manifest
  * does not record as hard-linked (a new name, or linkGroup 0) sends the run to a full scan,
  * which records it. A second name outside the source cannot be seen at all (docs/WATCH.md).
  */
 import { scanBelow } from './scan-below.js';
+import { ST, sys } from '../fs/native.js';
+import { typeOfMode } from '../fs/entry.js';
+
+const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW | sys.O_NOATIME;
+const DOT = Buffer.from('.');
 import type { ManifestReader } from '../manifest/reader.js';
 import { displayPath, joinRel } from '../paths/escape.js';
 import type { ExcludeFilter } from '../apply/build-tree.js';
@@ -24,6 +30,8 @@ export interface NewLinkQuery {
   reader: ManifestReader;
   /** the journal's dirty directories (UTF-8, relative to the root) */
   dirty: ReadonlySet<string>;
+  /** of those, the ones whose changed entries the journal names (latin1 keys of the names) */
+  names?: ReadonlyMap<string, ReadonlySet<string>>;
   excludes: ExcludeFilter;
 }
 
@@ -32,6 +40,12 @@ export function unrecordedLink(q: NewLinkQuery): string | null {
   for (const dir of q.dirty) {
     const rel = Buffer.from(dir, 'utf8');
     if (excludedDir(q.excludes, rel)) continue;
+    const named = q.names?.get(dir);
+    if (named) {
+      const found = namedLink(q, rel, named);
+      if (found) return found;
+      continue;
+    }
     const read = scanBelow(q.rootFd, rel);
     // gone or no longer a directory: the scan of its parent (dirty too) sees that; unreadable:
     // the builder's scan of it reports the problem; a hard link never crosses file systems,
@@ -48,6 +62,33 @@ export function unrecordedLink(q: NewLinkQuery): string | null {
     }
   }
   return null;
+}
+
+/** The named entries of one directory: the first with an unrecorded link, or null. */
+function namedLink(q: NewLinkQuery, rel: Buffer, named: ReadonlySet<string>): string | null {
+  const fd = sys.openat(q.rootFd, rel.length ? rel : DOT, O_DIR, 0);
+  if (fd < 0) return null; // gone: its parent's scan sees that; unreadable: the builder reports it
+  try {
+    const st = new Float64Array(sys.STAT_FIELDS);
+    if (sys.fstat(fd, st) !== 0 || st[ST.DEV] !== q.rootDev) return null;
+    let linked: Map<string, number> | null = null;
+    for (const key of named) {
+      const name = Buffer.from(key, 'latin1');
+      if (sys.fstatat(fd, name, st, 1) !== 0) continue; // gone since
+      const type = typeOfMode(st[ST.MODE]!);
+      if (type === 'dir' || type === 'symlink' || st[ST.NLINK]! < 2) continue;
+      const relPath = joinRel(rel, name);
+      if (!q.excludes.empty && q.excludes.excluded(relPath, name, false)) continue;
+      if (!linked) {
+        linked = new Map();
+        for (const p of q.reader.dir(rel) ?? []) if (p.type !== 'dir') linked.set(p.name.toString('latin1'), p.linkGroup);
+      }
+      if (!linked.get(key)) return displayPath(relPath);
+    }
+    return null;
+  } finally {
+    sys.close(fd);
+  }
 }
 
 /** The directory, or one above it, is excluded: the backup records nothing in it. */
