@@ -91,6 +91,13 @@ function mutateDay(src, seed) {
   return sh('python3', [path.join(SHARED, 'mutate.py'), src, '--seed', String(seed)]).stdout.trim();
 }
 
+/** A fresh spool: `hardsnap init` where this version has it (a backup refuses a bare directory then). */
+function freshSpool(spool) {
+  rm(spool);
+  const r = spawnSync(BIN, ['init', '--spool', spool], { encoding: 'utf8' });
+  if (r.status !== 0 && !/unknown option/.test(r.stderr)) throw new Error(`hardsnap init --spool ${spool}: ${r.stderr}`);
+}
+
 function backup(target, extra = []) {
   const t = process.hrtime.bigint();
   const r = sh(BIN, ['backup', ...target, '--json', ...extra]);
@@ -148,9 +155,7 @@ async function stopWatcher(w) {
 async function rssOne(n, kind) {
   const src = path.join(DIR, `src-${n}`);
   const spool = path.join(DIR, `spool-rss`);
-  rm(spool);
-  fs.mkdirSync(spool);
-  sh(BIN, ['init', '--spool', spool]);
+  freshSpool(spool);
   const target = ['--spool', spool, '--host', 'b', '--part', `p=${src}`];
   backup(target);
   const w = await startWatcher(target, kind);
@@ -246,9 +251,7 @@ function fullPhase(src, reader) {
 }
 
 async function gainOne(label, src, spool, mutateSrc) {
-  rm(spool);
-  fs.mkdirSync(spool);
-  sh(BIN, ['init', '--spool', spool]);
+  freshSpool(spool);
   const target = ['--spool', spool, '--host', 'b', '--part', `p=${src}`];
   const pdir = path.join(spool, 'rsync', 'b', 'p');
   backup(target);

@@ -7,6 +7,9 @@ import fs from 'node:fs';
 import { hostDir, listGenerations, listParts } from '../spool/layout.js';
 import { readRuns, type RunRecord } from '../spool/runs-log.js';
 import { formatDuration } from '../time/duration.js';
+import { partDir } from '../spool/layout.js';
+import { readJournal } from '../watch/journal-file.js';
+import { alive, processStart } from '../spool/lock.js';
 
 export type State = 'OK' | 'WARNING' | 'CRITICAL';
 
@@ -23,6 +26,28 @@ export interface PartStatus {
   stats: Record<string, number | string | boolean | null> | null;
   state: State;
   reasons: string[];
+  /** the watcher that keeps this part's journal (hardsnap watch), from the journal; null: none ever ran */
+  watcher: WatcherStatus | null;
+}
+
+export interface WatcherStatus {
+  /** fanotify or chokidar (null: a journal older than the field) */
+  kind: string | null;
+  pid: number;
+  running: boolean;
+}
+
+/** What the part's journal says about its watcher (docs/WATCH.md). */
+function watcherOf(spool: string, host: string, part: string): WatcherStatus | null {
+  let j;
+  try {
+    j = readJournal(partDir(spool, host, part));
+  } catch {
+    return null;
+  }
+  if (!j) return null;
+  const running = alive(j.pid) && (j.pidStart === null || processStart(j.pid) === j.pidStart);
+  return { kind: j.watcher ?? null, pid: j.pid, running };
 }
 
 export interface RunSummary {
@@ -86,7 +111,7 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     return {
       host, part, newest: newest?.name ?? null, newestTime: newest?.time.toISOString() ?? null, ageMs,
       generations: complete.length, partials: gens.length - complete.length,
-      stats: withStats ? withStats.parts[part]! : null, state, reasons,
+      stats: withStats ? withStats.parts[part]! : null, state, reasons, watcher: watcherOf(spool, host, part),
     };
   });
   return {

@@ -47,5 +47,6 @@ function partLine(h: HostStatus, p: PartStatus): string {
   const newest = p.newest ? `newest ${p.newest} (${formatDuration(p.ageMs!)} ago, ${plural(p.generations, 'generation')})` : 'no complete generation';
   const run = h.lastRun ? `last run ${h.lastRun.status} (exit ${h.lastRun.exit}) at ${h.lastRun.end}` : 'no run recorded';
   const why = p.state === 'OK' ? '' : ` - ${p.reasons.join('; ')}`;
-  return `${label(p)}: ${p.state} ${newest}; ${run}${why}`;
+  const w = p.watcher ? `; watcher ${p.watcher.kind ?? 'unknown'} (pid ${p.watcher.pid}${p.watcher.running ? '' : ', not running'})` : '';
+  return `${label(p)}: ${p.state} ${newest}; ${run}${w}${why}`;
 }
