@@ -19,7 +19,7 @@
  * Records to JavaScript (one Buffer per call, in queue order), each:
  *   u8 kind, u8 0, u16 nameLen, u32 mask, u32 dirLen, u32 errno, dir bytes, name bytes
  * kind: 1 a change (mask, the directory's path, the entry's name: "." for the directory
- * itself), 2 the kernel queue overflowed (or JavaScript fell 64 MiB of records behind),
+ * itself), 2 the kernel queue overflowed (or JavaScript fell 16 MiB of records behind),
  * 3 our barrier, 4 an error (errno; the reader thread stops on a read error).
  */
 #include <node_api.h>
@@ -49,7 +49,7 @@
 /* what the file-system mark asks for: every change of an entry, and of a directory */
 #define W_MASK (FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY | FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_ONDIR)
 #define READ_BUF (256 * 1024)
-#define OUT_MAX (64u << 20)
+#define OUT_MAX (16u << 20)
 #define CACHE_SLOTS 8192
 #define CACHE_KEY (12 + 128)
 

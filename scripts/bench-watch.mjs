@@ -119,13 +119,16 @@ function procStats(pid) {
   }
 }
 
-/** Waits until a process's CPU time stops moving for two seconds (at most 10 min). */
+/**
+ * Waits until a process is nearly idle: at most 20 ms of CPU in two seconds (a fanotify watcher
+ * of a busy file system never stops entirely); at most 10 min.
+ */
 async function idle(pid) {
   const deadline = Date.now() + 600_000;
   let last = -1;
   while (Date.now() < deadline) {
     const c = procStats(pid)?.cpu ?? 0;
-    if (c === last) return;
+    if (last >= 0 && c - last <= 0.02) return;
     last = c;
     await sleep(2000);
   }

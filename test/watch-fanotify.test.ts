@@ -230,6 +230,8 @@ describe('watch: fanotify', () => {
       fs.renameSync(path.join(s.src, 'd2/f2'), path.join(s.src, 'd8/f2-moved'));
       fs.mkdirSync(path.join(s.src, 'd9/new-dir'));
       fs.writeFileSync(path.join(s.src, 'd9/new-dir/x'), 'x');
+      // a backup that is not root cannot give root's files their owner: nobody's, then
+      spawnSync('chown', ['-R', '65534:65534', path.join(s.src, 'd9/new-dir')]);
       const g3 = await backup(3, ['--audit-sample', '0']);
       expect(g3.journal).toMatchObject({ used: true, reason: null, watcher: 'chokidar' });
       expectSame(s, g3.path);

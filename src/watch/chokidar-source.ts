@@ -10,11 +10,11 @@
  * chokidar still lstat-s every entry of a directory when it reads one (at start, and after each
  * change in it): its cost grows with the files, where fanotify's does not (docs/WATCH.md).
  */
-import type fs from 'node:fs';
+import fs from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { inotifyLimits, limitReason } from './inotify-limits.js';
-import type { SourceSink, WatchSource } from './watch-source.js';
+import { markTree, type SourceSink, type WatchSource } from './watch-source.js';
 import type { LogLevel } from './part-watcher.js';
 
 export class ChokidarSource implements WatchSource {
@@ -57,12 +57,27 @@ export class ChokidarSource implements WatchSource {
     } else {
       this.log('warn', `${this.part}: this chokidar has no _addPathCloser: a change made in a new directory before chokidar watches it is left to the audit`);
     }
-    w.on('raw', (_ev, name, details) => {
+    const ignored = (p: Buffer) => ignore.some((i) => { const s = p.toString(); return s === i || s.startsWith(i + path.sep); });
+    w.on('raw', (ev, name, details) => {
       const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
       if (!watched) return;
       // fs.watch gives names as UTF-8 text: one that was not UTF-8 cannot be named again
-      if (typeof name === 'string' && name && !name.includes('\ufffd') && !name.includes('/')) this.sink.markName(watched, Buffer.from(name));
-      else this.sink.markWhole(watched);
+      if (typeof name !== 'string' || !name || name.includes('\ufffd') || name.includes('/')) return this.sink.markWhole(watched);
+      this.sink.markName(watched, Buffer.from(name));
+      if (ev !== 'rename') return;
+      // an entry made, removed or renamed: a directory renamed here, perhaps over a path the
+      // previous generation knew, is new with all below it (chokidar compares names only, and
+      // sees no new directory where the name was there before)
+      const child = Buffer.from(path.join(watched, name));
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(child);
+      } catch {
+        return;
+      }
+      if (!st.isDirectory() || ignored(child)) return;
+      this.sink.markWhole(child);
+      markTree(child, ignored, (p) => this.sink.markWhole(p));
     });
     const both = (p: string) => {
       this.sink.markWhole(p);

@@ -23,7 +23,7 @@ import { errnoName } from '../fs/native.js';
 import { parseFanRecords, wsys, type FanHandle, type FanRecord } from '../fs/watch-native.js';
 import { readProc } from '../spool/lock.js';
 import { parseMountinfo } from '../check/mountinfo.js';
-import type { SourceSink, WatchSource } from './watch-source.js';
+import { markTree, type SourceSink, type WatchSource } from './watch-source.js';
 
 const SLASH = 0x2f;
 
@@ -178,31 +178,7 @@ function change(l: Listener, dir: Buffer, name: Buffer, mask: number): void {
   const child = join(dir, name);
   if (l.ignore.some((i) => under(child, i))) return;
   s.markWhole(child);
-  if (mask & wsys.FAN_MOVED_TO) markTree(l, child);
-}
-
-/**
- * A directory moved in: every directory below it is marked whole, as it is now (a directory
- * moved away again meanwhile is marked where its own move lands it).
- */
-function markTree(l: Listener, top: Buffer): void {
-  const stack = [top];
-  while (stack.length) {
-    const dir = stack.pop()!;
-    let list: fs.Dirent<Buffer>[];
-    try {
-      list = fs.readdirSync(dir, { withFileTypes: true, encoding: 'buffer' });
-    } catch {
-      continue; // gone, or not a directory any more: its own events say what happened
-    }
-    for (const e of list) {
-      if (!e.isDirectory()) continue;
-      const sub = join(dir, e.name);
-      if (l.ignore.some((i) => under(sub, i))) continue;
-      l.sink.markWhole(sub);
-      stack.push(sub);
-    }
-  }
+  if (mask & wsys.FAN_MOVED_TO) markTree(child, (p) => l.ignore.some((i) => under(p, i)), (p) => s.markWhole(p));
 }
 
 /**

@@ -2,6 +2,7 @@
  * What a part's watcher needs from the thing that sees changes (fanotify-source.ts,
  * chokidar-source.ts), and what it gives back (part-watcher.ts implements the sink).
  */
+import fs from 'node:fs';
 import type { WatcherKind } from './journal-file.js';
 
 export interface SourceSink {
@@ -27,4 +28,30 @@ export interface WatchSource {
   close(): Promise<void>;
   /** for the log: what watches the source */
   describe(): string;
+}
+
+/**
+ * A directory moved in (or renamed over a path the previous generation knew): every directory
+ * below it is marked whole, as it is now (its paths may be ones the previous manifest describes
+ * with other contents). A directory moved away again meanwhile is marked where its own move
+ * lands it. `skip`: paths never journaled (the spool).
+ */
+export function markTree(top: Buffer, skip: (p: Buffer) => boolean, markWhole: (p: Buffer) => void): void {
+  const stack = [top];
+  while (stack.length) {
+    const dir = stack.pop()!;
+    let list: fs.Dirent<Buffer>[];
+    try {
+      list = fs.readdirSync(dir, { withFileTypes: true, encoding: 'buffer' });
+    } catch {
+      continue; // gone, or not a directory any more: its own events say what happened
+    }
+    for (const e of list) {
+      if (!e.isDirectory()) continue;
+      const sub = Buffer.concat([dir, Buffer.from('/'), e.name]);
+      if (skip(sub)) continue;
+      markWhole(sub);
+      stack.push(sub);
+    }
+  }
 }
