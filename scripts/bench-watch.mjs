@@ -120,15 +120,16 @@ function procStats(pid) {
 }
 
 /**
- * Waits until a process is nearly idle: at most 20 ms of CPU in two seconds (a fanotify watcher
- * of a busy file system never stops entirely); at most 10 min.
+ * Waits until a process is nearly idle: at most 150 ms of CPU in two seconds (a fanotify watcher
+ * reads every change of its file systems: on a shared machine it never stops entirely); at
+ * most 10 min.
  */
 async function idle(pid) {
   const deadline = Date.now() + 600_000;
   let last = -1;
   while (Date.now() < deadline) {
     const c = procStats(pid)?.cpu ?? 0;
-    if (last >= 0 && c - last <= 0.02) return;
+    if (last >= 0 && c - last <= 0.15) return;
     last = c;
     await sleep(2000);
   }
