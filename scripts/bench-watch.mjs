@@ -65,7 +65,10 @@ function sh(cmd, args, opts = {}) {
 }
 const rm = (p) => fs.rmSync(p, { recursive: true, force: true });
 const secs = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

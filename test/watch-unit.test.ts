@@ -8,7 +8,8 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { ManifestWriter, type ScanRecord } from '../src/manifest/writer.js';
 import { FLAG, type ManifestEntry } from '../src/manifest/format.js';
-import { consultJournal, DEFAULT_JOURNAL } from '../src/watch/journal-use.js';
+import { changedSince, consultJournal, DEFAULT_JOURNAL } from '../src/watch/journal-use.js';
+import { DirtyDirs, MAX_NAMES_PER_DIR } from '../src/watch/dirty-dirs.js';
 import { rulesFingerprint } from '../src/watch/scan-choice.js';
 import { BackupSchedule } from '../src/watch/backup-schedule.js';
 import { currentBoot } from '../src/watch/journal-file.js';
@@ -131,5 +132,45 @@ describe('--backup-every schedule', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(runs).toHaveLength(n); // and then nothing more to do
     s.stop();
+  });
+});
+
+describe('the journal of changed entries (dirty-dirs.ts) and what a backup reads of it (changedSince)', () => {
+  const b = (s: string) => Buffer.from(s, 'latin1');
+
+  test('entries named since the previous scan are read by name; a whole mark at or after it reads the directory whole', () => {
+    const d = new DirtyDirs();
+    d.markName('a', b('x'), 10);
+    d.markName('a', b('y'), 20);
+    d.markWhole('b', 15);
+    d.markName('b', b('after-whole'), 25);
+    d.markName('c', b('caf\xe9 \\ odd\nname'), 30);
+    const j = d.toJournal();
+    expect(j).toEqual({ dirty: { a: 20, b: 25, c: 30 }, whole: { b: 15 }, names: { a: { x: 10, y: 20 }, b: { 'after-whole': 25 }, c: { 'caf\\xe9 \\\\ odd\\x0aname': 30 } } });
+    // a previous scan at 12: a only for y; b whole (its whole mark is after 12); c by its name, bytes intact
+    const at12 = changedSince(j, 12);
+    expect([...at12.dirty].sort()).toEqual(['a', 'b', 'c']);
+    expect([...at12.names.get('a')!]).toEqual(['y']);
+    expect(at12.names.has('b')).toBe(false);
+    expect([...at12.names.get('c')!]).toEqual([b('caf\xe9 \\ odd\nname').toString('latin1')]);
+    // at 16: b's whole mark is older, and every change since named its entry
+    expect([...changedSince(j, 16).names.get('b')!]).toEqual(['after-whole']);
+    // a journal of a watcher that kept no names: every changed directory whole
+    expect(changedSince({ dirty: j.dirty }, 0).names.size).toBe(0);
+  });
+
+  test('too many names make a directory whole; pruning forgets what a newer scan saw', () => {
+    const d = new DirtyDirs();
+    for (let i = 0; i < MAX_NAMES_PER_DIR; i++) d.markName('big', b(`n${i}`), 5);
+    expect(d.toJournal().whole).toEqual({});
+    d.markName('big', b('one-too-many'), 6);
+    expect(d.toJournal().whole).toEqual({ big: 6 });
+    expect(d.toJournal().names.big).toBeUndefined();
+    d.markName('big', b('later'), 9);
+    d.markName('old', b('x'), 3);
+    d.prune(7);
+    // big's whole mark (6) is older than any scan the journal still serves; old is gone
+    expect(d.toJournal()).toEqual({ dirty: { big: 9 }, whole: {}, names: { big: { later: 9 } } });
+    expect(d.size).toBe(1);
   });
 });
