@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import { inotifyLimits, limitReason } from './inotify-limits.js';
 import { markTree, type SourceSink, type WatchSource } from './watch-source.js';
 import type { LogLevel } from './part-watcher.js';
@@ -20,6 +20,7 @@ import type { LogLevel } from './part-watcher.js';
 export class ChokidarSource implements WatchSource {
   readonly kind = 'chokidar' as const;
   private w: FSWatcher | null = null;
+  private closed = false;
 
   constructor(
     private readonly part: string,
@@ -29,7 +30,14 @@ export class ChokidarSource implements WatchSource {
     private readonly log: (level: LogLevel, message: string) => void,
   ) {}
 
+  /** chokidar is loaded when used: a fanotify watcher does without its memory (~3 MB) */
   start(): void {
+    import('chokidar').then(({ watch }) => {
+      if (!this.closed) this.watch(watch);
+    }, (err: unknown) => this.sink.fail(`chokidar cannot be loaded: ${(err as Error).message}`));
+  }
+
+  private watch(watch: typeof import('chokidar').watch): void {
     const limits = inotifyLimits();
     this.log('info', `${this.part}: inotify max_user_watches = ${limits.maxUserWatches ?? 'unknown'}`);
     const ignore = this.ignore.map((p) => path.resolve(p));
@@ -117,6 +125,7 @@ export class ChokidarSource implements WatchSource {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const w = this.w;
     this.w = null;
     if (w) await w.close();
