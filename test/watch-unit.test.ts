@@ -10,6 +10,10 @@ import { ManifestWriter, type ScanRecord } from '../src/manifest/writer.js';
 import { FLAG, type ManifestEntry } from '../src/manifest/format.js';
 import { changedSince, consultJournal, DEFAULT_JOURNAL } from '../src/watch/journal-use.js';
 import { DirtyDirs, MAX_NAMES_PER_DIR } from '../src/watch/dirty-dirs.js';
+import { sys } from '../src/fs/native.js';
+import { parseScan } from '../src/fs/entry.js';
+import { parseFanRecords, wsys, type FanRecord } from '../src/fs/watch-native.js';
+import { execFileSync } from 'node:child_process';
 import { rulesFingerprint } from '../src/watch/scan-choice.js';
 import { BackupSchedule } from '../src/watch/backup-schedule.js';
 import { currentBoot } from '../src/watch/journal-file.js';
@@ -172,5 +176,58 @@ describe('the journal of changed entries (dirty-dirs.ts) and what a backup reads
     // big's whole mark (6) is older than any scan the journal still serves; old is gone
     expect(d.toJournal()).toEqual({ dirty: { big: 9 }, whole: {}, names: { big: { later: 9 } } });
     expect(d.size).toBe(1);
+  });
+});
+
+describe('watch mode native functions (native/watch.c)', () => {
+  test('scandirSkip gives scandir\'s records, except the names it is told to skip, which are not stat-ed', ({ tmp }) => {
+    fs.writeFileSync(path.join(tmp, 'a'), 'a');
+    fs.writeFileSync(path.join(tmp, 'b'), 'bb');
+    fs.symlinkSync('target', path.join(tmp, 'link'));
+    fs.mkdirSync(path.join(tmp, 'sub'));
+    fs.writeFileSync(Buffer.from(`${tmp}/caf\xe9`, 'latin1'), 'odd');
+    const fd = sys.openat(sys.AT_FDCWD, tmp, sys.O_RDONLY | sys.O_DIRECTORY, 0);
+    try {
+      const names = [Buffer.from('b'), Buffer.from('caf\xe9', 'latin1'), Buffer.from('not-there')];
+      const skip = Buffer.concat(names.flatMap((n) => [Buffer.from([n.length, 0]), n]));
+      const full = parseScan(sys.scandir(fd) as Buffer);
+      const some = parseScan(wsys.scandirSkip(fd, skip) as Buffer);
+      expect(some.map((e) => e.name.toString('latin1'))).toEqual(full.map((e) => e.name.toString('latin1')));
+      for (let i = 0; i < full.length; i++) {
+        const skipped = names.slice(0, 2).some((n) => n.equals(full[i]!.name));
+        if (skipped) expect(some[i]!.err).toBe(wsys.SCAN_SKIPPED);
+        else expect(some[i]).toEqual(full[i]);
+      }
+    } finally {
+      sys.close(fd);
+    }
+  });
+
+  test.skipIf(process.getuid?.() !== 0)('a fanotify group reports changes under its root (not elsewhere, not in an excluded directory), then the barrier after them (root only)', async ({ tmp }) => {
+    const root = path.join(tmp, 'root');
+    const spool = path.join(root, 'spool');
+    fs.mkdirSync(path.join(root, 'd'), { recursive: true });
+    fs.mkdirSync(spool);
+    fs.mkdirSync(path.join(tmp, 'elsewhere'));
+    const got: FanRecord[] = [];
+    const h = wsys.fanOpen((buf) => got.push(...parseFanRecords(buf)));
+    expect(typeof h).toBe('object');
+    try {
+      expect(wsys.fanAddRoot(h as object, Buffer.from(fs.realpathSync(root)))).toBeGreaterThan(0);
+      wsys.fanExclude(h as object, Buffer.from(fs.realpathSync(spool)));
+      // another process makes the changes (the group ignores its own process's, but its barrier)
+      execFileSync('sh', ['-c', 'echo x > "$1/d/f"; echo y > "$1/spool/s"; echo z > "$2/e"; mv "$1/d/f" "$1/g"', 'sh', root, path.join(tmp, 'elsewhere')]);
+      expect(wsys.fanBarrier(h as object)).toBe(0);
+      await vi.waitFor(() => expect(got.some((r) => r.kind === 'barrier')).toBe(true), { timeout: 10_000 });
+      const real = fs.realpathSync(root);
+      const changes = got.filter((r) => r.kind === 'change').map((r) => `${r.dir.toString()}|${r.name.toString()}`);
+      expect(changes).toContain(`${real}/d|f`);
+      expect(changes).toContain(`${real}|g`);
+      expect(changes.filter((c) => c.includes('spool') || c.includes('elsewhere'))).toEqual([]);
+      // the barrier comes after every change made before it
+      expect(got.at(-1)!.kind).toBe('barrier');
+    } finally {
+      wsys.fanClose(h as object);
+    }
   });
 });
