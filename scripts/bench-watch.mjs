@@ -38,10 +38,12 @@ const opt = (name, dflt) => {
   const i = argv.indexOf(`--${name}`);
   return i < 0 ? dflt : argv[i + 1];
 };
-const SIZES = String(opt('sizes', '100000,1000000')).split(',').map(Number);
+// --files N and --runs N (how scripts/bench.mjs --watch calls it): one size, N rounds
+const FILES = opt('files', null);
+const SIZES = String(opt('sizes', FILES ?? '100000,1000000')).split(',').map(Number);
 const CHOKIDAR_MAX = Number(opt('chokidar-max', 100000));
-const GAIN_FILES = Number(opt('gain-files', 100000));
-const ROUNDS = Number(opt('rounds', 4));
+const GAIN_FILES = Number(opt('gain-files', FILES ?? 100000));
+const ROUNDS = Number(opt('rounds', opt('runs', 4)));
 const DIR = path.resolve(opt('dir', path.join(os.tmpdir(), 'hardsnap-bench-watch')));
 const ONLY = opt('only', null);
 
@@ -64,6 +66,13 @@ function sh(cmd, args, opts = {}) {
   return r;
 }
 const rm = (p) => fs.rmSync(p, { recursive: true, force: true });
+/** Removes a spool in the background (a million hard links take minutes on a busy disk). */
+const rmLater = (p) => {
+  if (!fs.existsSync(p)) return;
+  const gone = `${p}.gone-${process.pid}-${Date.now()}`;
+  fs.renameSync(p, gone);
+  spawn('rm', ['-rf', gone], { stdio: 'ignore', detached: true }).unref();
+};
 const secs = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -96,7 +105,7 @@ function mutateDay(src, seed) {
 
 /** A fresh spool: `hardsnap init` where this version has it (a backup refuses a bare directory then). */
 function freshSpool(spool) {
-  rm(spool);
+  rmLater(spool);
   const r = spawnSync(BIN, ['init', '--spool', spool], { encoding: 'utf8' });
   if (r.status !== 0 && !/unknown option/.test(r.stderr)) throw new Error(`hardsnap init --spool ${spool}: ${r.stderr}`);
 }
@@ -125,10 +134,10 @@ function procStats(pid) {
 /**
  * Waits until a process is nearly idle: at most 150 ms of CPU in two seconds (a fanotify watcher
  * reads every change of its file systems: on a shared machine it never stops entirely); at
- * most 10 min.
+ * most a minute.
  */
 async function idle(pid) {
-  const deadline = Date.now() + 600_000;
+  const deadline = Date.now() + 60_000;
   let last = -1;
   while (Date.now() < deadline) {
     const c = procStats(pid)?.cpu ?? 0;
@@ -177,7 +186,7 @@ async function rssOne(n, kind) {
     return { n, kind, ready: w.readySecs, cpu: s.cpu, peak: s.peakMb, rss: s.rssMb, used, day };
   } finally {
     await stopWatcher(w);
-    rm(spool);
+    rmLater(spool);
   }
 }
 
