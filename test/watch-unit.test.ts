@@ -150,6 +150,10 @@ describe('the journal of changed entries (dirty-dirs.ts) and what a backup reads
     d.markName('b', b('after-whole'), 25);
     d.markName('c', b('caf\xe9 \\ odd\nname'), 30);
     const j = d.toJournal();
+    // what the watcher writes, piece by piece, is the same
+    let json = '';
+    d.writeJson((s) => (json += s));
+    expect(JSON.parse(`{${json}}`)).toEqual(j);
     expect(j).toEqual({ dirty: { a: 20, b: 25, c: 30 }, whole: { b: 15 }, names: { a: { x: 10, y: 20 }, b: { 'after-whole': 25 }, c: { 'caf\\xe9 \\\\ odd\\x0aname': 30 } } });
     // a previous scan at 12: a only for y; b whole (its whole mark is after 12); c by its name, bytes intact
     const at12 = changedSince(j, 12);

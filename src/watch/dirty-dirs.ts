@@ -87,6 +87,42 @@ export class DirtyDirs {
     return out;
   }
 
+  /**
+   * The same as toJournal(), as JSON members (`"dirty":{...},"whole":{...},"names":{...}`)
+   * handed to `write` piece by piece: a large journal is written without building it as objects
+   * and one string first (the watcher's memory peak).
+   */
+  writeJson(write: (s: string) => void): void {
+    const q = JSON.stringify;
+    let sep = '';
+    write('"dirty":{');
+    for (const [rel, d] of this.dirs) {
+      write(`${sep}${q(rel)}:${d.t}`);
+      sep = ',';
+    }
+    write('},"whole":{');
+    sep = '';
+    for (const [rel, d] of this.dirs) {
+      if (!d.whole) continue;
+      write(`${sep}${q(rel)}:${d.whole}`);
+      sep = ',';
+    }
+    write('},"names":{');
+    sep = '';
+    for (const [rel, d] of this.dirs) {
+      if (!d.names.size) continue;
+      write(`${sep}${q(rel)}:{`);
+      let nsep = '';
+      for (const [k, t] of d.names) {
+        write(`${nsep}${q(k)}:${t}`);
+        nsep = ',';
+      }
+      write('}');
+      sep = ',';
+    }
+    write('}');
+  }
+
   private get(rel: string, t: number): DirMark {
     let d = this.dirs.get(rel);
     if (!d) {

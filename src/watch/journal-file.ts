@@ -110,6 +110,31 @@ export function readJournal(partDirPath: string): Journal | null {
   }
 }
 
+/**
+ * Writes the journal atomically like writeJournal, its change marks written piece by piece by
+ * `marks` (JSON members: `"dirty":{...}` and the rest), so that a large journal is never one
+ * string in memory.
+ */
+export function writeJournalMarks(partDirPath: string, head: Omit<Journal, 'dirty' | 'whole' | 'names'>, marks: (write: (s: string) => void) => void): void {
+  const file = journalPath(partDirPath);
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    let buf = JSON.stringify(head).slice(0, -1) + ',';
+    marks((s) => {
+      buf += s;
+      if (buf.length >= 65_536) {
+        fs.writeSync(fd, buf);
+        buf = '';
+      }
+    });
+    fs.writeSync(fd, buf + '}');
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
 /** Writes the journal atomically (a temporary file renamed over it). */
 export function writeJournal(partDirPath: string, j: Journal): void {
   const file = journalPath(partDirPath);

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { processStart } from '../spool/lock.js';
 import {
-  JOURNAL_FORMAT, SYNC_PREFIX, currentBoot, monoMicros, watchDir, writeJournal, type Epoch, type Journal, type WatcherKind,
+  JOURNAL_FORMAT, SYNC_PREFIX, currentBoot, monoMicros, watchDir, writeJournalMarks, type Epoch, type Journal, type WatcherKind,
 } from './journal-file.js';
 import { pruneBefore } from './prev-scan.js';
 import { DirtyDirs } from './dirty-dirs.js';
@@ -322,15 +322,13 @@ export class PartWatcher {
       this.dirty.prune(before);
       this.prunedBefore = before;
     }
-    const marks = this.dirty.toJournal();
-    const j: Journal = {
+    const head: Omit<Journal, 'dirty' | 'whole' | 'names'> = {
       format: JOURNAL_FORMAT, part: this.o.part, source: path.resolve(this.o.source), rootId: this.rootId, pid: process.pid, pidStart: this.pidStart,
       boot: this.boot, epoch: this.epoch, failed: this.failed, flushMono: monoMicros(), flushWall: new Date().toISOString(),
-      synced: [...this.synced], prunedBefore: this.prunedBefore, dirty: marks.dirty, whole: marks.whole, names: marks.names,
-      watchedDirs: this.watchedDirs, watcher: this.kind ?? undefined,
+      synced: [...this.synced], prunedBefore: this.prunedBefore, watchedDirs: this.watchedDirs, watcher: this.kind ?? undefined,
     };
     try {
-      writeJournal(this.o.partDir, j);
+      writeJournalMarks(this.o.partDir, head, (write) => this.dirty.writeJson(write));
     } catch (err) {
       this.o.log('error', `${this.o.part}: cannot write the journal: ${(err as Error).message}`);
     }
