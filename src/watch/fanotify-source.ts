@@ -111,8 +111,14 @@ class FanotifyGroup {
 
   private deliver(records: FanRecord[]): void {
     if (this.closed) return;
+    // a write is often several events (MODIFY, CLOSE_WRITE) of one entry in a row: once is enough
+    const kindBits = wsys.FAN_ONDIR | wsys.FAN_CREATE | wsys.FAN_MOVED_TO;
+    let last: Extract<FanRecord, { kind: 'change' }> | null = null;
     for (const r of records) {
+      if (r.kind !== 'change') last = null;
       if (r.kind === 'change') {
+        if (last && (last.mask & kindBits) === (r.mask & kindBits) && last.name.equals(r.name) && last.dir.equals(r.dir)) continue;
+        last = r;
         for (const l of this.listeners) {
           if (under(r.dir, l.root) && !l.ignore.some((i) => under(r.dir, i))) change(l, r.dir, r.name, r.mask);
         }
