@@ -38,6 +38,7 @@
 #include <sys/fanotify.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #define W_CHANGE 1
@@ -330,6 +331,13 @@ static int resolve(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh
     root_t *rt = &fw->roots[r];
     if (rt->fsid[0] != fsid[0] || rt->fsid[1] != fsid[1]) continue;
     int fd = open_by_handle_at(rt->fd, (struct file_handle *)fh, O_PATH | O_CLOEXEC);
+    /* ENOMEM is what exportfs passes on of a failure to reconnect a directory to its parents
+       (others become ESTALE), seen after drop_caches under load: try again a few times */
+    for (int tries = 0; fd < 0 && errno == ENOMEM && tries < 5; tries++) {
+      struct timespec ts = {0, 2000000L << tries};
+      nanosleep(&ts, NULL);
+      fd = open_by_handle_at(rt->fd, (struct file_handle *)fh, O_PATH | O_CLOEXEC);
+    }
     if (fd < 0) return errno == ESTALE || errno == ENOENT ? 0 : -errno;
     char link[64], buf[PATH_MAX];
     char *p = NULL;

@@ -183,6 +183,8 @@ async function rssOne(n, kind) {
     await idle(w.pid);
     const s = procStats(w.pid);
     const used = b.part.journal.used ? `journal used, ${b.part.journal.dirty} directories changed` : `journal NOT used: ${b.part.journal.reason}`;
+    // what the watcher said went wrong, if anything (an overflow, an error)
+    for (const line of w.log.split('\n').filter((l) => /error|warning|overflow/i.test(l))) console.log(`      watcher: ${line}`);
     return { n, kind, ready: w.readySecs, cpu: s.cpu, peak: s.peakMb, rss: s.rssMb, used, day };
   } finally {
     await stopWatcher(w);
@@ -246,18 +248,26 @@ async function journaledPhase(src, pdir, gen, reader) {
     prev: { name: gen, reader }, now: new Date(), rules: rulesFingerprint([], false), settings: DEFAULT_JOURNAL,
   });
   if (!d.use) throw new Error(`the journal is not usable: ${d.reason}`);
+  const tSync = secs(t);
   const root = sys.openat(sys.AT_FDCWD, src, O_DIR, 0);
   const dev = fs.statSync(src).dev;
+  let tLinks, tAudit;
   try {
     const link = unrecordedLink({ rootFd: root, rootDev: dev, reader, dirty: d.dirty, names: d.names, excludes: NO_EXCLUDES });
     if (link) throw new Error(`a new hard link: ${link}`);
+    tLinks = secs(t) - tSync;
     const a = audit({ rootFd: root, reader, dirty: d.dirty, names: d.names, sample: DEFAULT_JOURNAL.auditSample, excludes: NO_EXCLUDES, skipDirs: new Map() });
     if (a.mismatch) throw new Error(`the audit found ${a.mismatch}`);
+    tAudit = secs(t) - tSync - tLinks;
   } finally {
     sys.close(root);
   }
   const w = walk(src, reader, d);
-  return { secs: secs(t), dirty: d.dirty.size, named: d.names.size, stats: w.stats, entries: w.entries, watcher: d.watcher };
+  const all = secs(t);
+  return {
+    secs: all, dirty: d.dirty.size, named: d.names.size, stats: w.stats, entries: w.entries, watcher: d.watcher,
+    parts: `sync ${tSync.toFixed(2)} + new links ${tLinks.toFixed(2)} + audit ${tAudit.toFixed(2)} + walk ${(all - tSync - tLinks - tAudit).toFixed(2)} s`,
+  };
 }
 
 function fullPhase(src, reader) {
@@ -300,7 +310,7 @@ async function gainOne(label, src, spool, mutateSrc) {
       rows.push({ r, day, la, j, f, b, journaled: r % 2 === 0 });
       const s = j.stats;
       console.log(`    round ${r + 1} (load ${la}; ${day}): scan phase with the journal ${j.secs.toFixed(2)} s, full ${f.secs.toFixed(2)} s = ${(j.secs / f.secs).toFixed(3)}x; ` +
-        `${j.dirty} directories changed (${s.named} read for named entries, ${s.rescanned} scanned whole, ${s.skipped} from the manifest); ` +
+        `${j.dirty} directories changed (${s.named} read for named entries, ${s.rescanned} scanned whole, ${s.skipped} from the manifest; ${j.parts}); ` +
         `backup ${b.part.journal.used ? 'with the journal' : '--no-journal'} ${b.secs.toFixed(2)} s`);
     }
   } finally {

@@ -38,6 +38,27 @@ export type FanRecord =
 const HEAD = 16;
 const KINDS = [null, 'change', 'overflow', 'barrier', 'error'] as const;
 
+/** Kinds of the reader thread's records. */
+export const FAN_REC = { CHANGE: 1, OVERFLOW: 2, BARRIER: 3, ERROR: 4 } as const;
+
+/**
+ * Visits the reader thread's records in place, without an object per record (a burst of
+ * changes is tens of thousands of them): kind, mask, errno, and the offsets of the directory's
+ * path and of the entry's name in `buf`.
+ */
+export function forEachFanRecord(
+  buf: Buffer,
+  visit: (kind: number, mask: number, errno: number, dirStart: number, dirEnd: number, nameEnd: number) => void,
+): void {
+  for (let o = 0; o + HEAD <= buf.length;) {
+    const nameLen = buf.readUInt16LE(o + 2);
+    const dirLen = buf.readUInt32LE(o + 8);
+    const dirStart = o + HEAD;
+    visit(buf[o]!, buf.readUInt32LE(o + 4), buf.readUInt32LE(o + 12), dirStart, dirStart + dirLen, dirStart + dirLen + nameLen);
+    o = dirStart + dirLen + nameLen;
+  }
+}
+
 /** The reader thread's records (native/watch.c: u8 kind, u8, u16 nameLen, u32 mask, u32 dirLen, u32 errno, dir, name). */
 export function parseFanRecords(buf: Buffer): FanRecord[] {
   const out: FanRecord[] = [];

@@ -20,7 +20,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoName } from '../fs/native.js';
-import { parseFanRecords, wsys, type FanHandle, type FanRecord } from '../fs/watch-native.js';
+import { FAN_REC, forEachFanRecord, wsys, type FanHandle } from '../fs/watch-native.js';
 import { readProc } from '../spool/lock.js';
 import { parseMountinfo } from '../check/mountinfo.js';
 import { markTree, type SourceSink, type WatchSource } from './watch-source.js';
@@ -50,7 +50,7 @@ class FanotifyGroup {
   static get(): FanotifyGroup | string {
     if (FanotifyGroup.current) return FanotifyGroup.current;
     let g: FanotifyGroup | null = null;
-    const h = wsys.fanOpen((buf) => g?.deliver(parseFanRecords(buf)));
+    const h = wsys.fanOpen((buf) => g?.deliver(buf));
     if (typeof h === 'number') {
       const code = errnoName(h);
       if (code === 'EPERM') return 'fanotify needs root (CAP_SYS_ADMIN)';
@@ -109,35 +109,54 @@ class FanotifyGroup {
     }
   }
 
-  private deliver(records: FanRecord[]): void {
+  /**
+   * The records of one hand-over, in order, in place: a burst is tens of thousands of records,
+   * and objects for all of them at once would be the watcher's memory peak. One Buffer per
+   * distinct directory in a row, one per name (short-lived).
+   */
+  private deliver(buf: Buffer): void {
     if (this.closed) return;
     // a write is often several events (MODIFY, CLOSE_WRITE) of one entry in a row: once is enough
     const kindBits = wsys.FAN_ONDIR | wsys.FAN_CREATE | wsys.FAN_MOVED_TO;
-    let last: Extract<FanRecord, { kind: 'change' }> | null = null;
-    for (const r of records) {
-      if (r.kind !== 'change') last = null;
-      if (r.kind === 'change') {
-        if (last && (last.mask & kindBits) === (r.mask & kindBits) && last.name.equals(r.name) && last.dir.equals(r.dir)) continue;
-        last = r;
-        for (const l of this.listeners) {
-          if (under(r.dir, l.root) && !l.ignore.some((i) => under(r.dir, i))) change(l, r.dir, r.name, r.mask);
-        }
-      } else if (r.kind === 'barrier') {
-        const cbs = this.inFlight ?? [];
-        this.inFlight = null;
-        for (const cb of cbs) cb();
-        this.nextBarrier();
-      } else if (r.kind === 'overflow') {
-        const max = readProc('/proc/sys/fs/fanotify/max_queued_events') ?? 'unknown';
-        for (const l of this.listeners) l.sink.lost(`the fanotify queue overflowed: events were lost (fs.fanotify.max_queued_events = ${max})`);
-        // our barrier may have been among the lost events: answer now (the epoch has ended)
-        const cbs = this.inFlight ?? [];
-        this.inFlight = null;
-        for (const cb of cbs) cb();
-        this.nextBarrier();
-      } else {
-        this.fail(`fanotify: a directory could not be named or the queue read: ${errnoName(-r.errno)}`);
+    let dir: Buffer | null = null;
+    let lastName = -1, lastNameEnd = -1, lastBits = -1;
+    forEachFanRecord(buf, (kind, mask, errno, dirStart, dirEnd, nameEnd) => {
+      if (this.closed) return;
+      if (kind !== FAN_REC.CHANGE) {
+        dir = null;
+        lastName = -1;
+        return this.special(kind, errno);
       }
+      const sameDir = dir !== null && dir.length === dirEnd - dirStart && buf.compare(dir, 0, dir.length, dirStart, dirEnd) === 0;
+      if (sameDir && lastName >= 0 && (mask & kindBits) === lastBits && nameEnd - dirEnd === lastNameEnd - lastName
+        && buf.compare(buf, lastName, lastNameEnd, dirEnd, nameEnd) === 0) return;
+      if (!sameDir) dir = buf.subarray(dirStart, dirEnd);
+      lastName = dirEnd;
+      lastNameEnd = nameEnd;
+      lastBits = mask & kindBits;
+      const name = buf.subarray(dirEnd, nameEnd);
+      for (const l of this.listeners) {
+        if (under(dir!, l.root) && !l.ignore.some((i) => under(dir!, i))) change(l, dir!, name, mask);
+      }
+    });
+  }
+
+  private special(kind: number, errno: number): void {
+    if (kind === FAN_REC.BARRIER) {
+      const cbs = this.inFlight ?? [];
+      this.inFlight = null;
+      for (const cb of cbs) cb();
+      this.nextBarrier();
+    } else if (kind === FAN_REC.OVERFLOW) {
+      const max = readProc('/proc/sys/fs/fanotify/max_queued_events') ?? 'unknown';
+      for (const l of this.listeners) l.sink.lost(`the fanotify queue overflowed: events were lost (fs.fanotify.max_queued_events = ${max})`);
+      // our barrier may have been among the lost events: answer now (the epoch has ended)
+      const cbs = this.inFlight ?? [];
+      this.inFlight = null;
+      for (const cb of cbs) cb();
+      this.nextBarrier();
+    } else {
+      this.fail(`fanotify: a directory could not be named or the queue read: ${errnoName(-(errno || 5))}`);
     }
   }
 

@@ -211,6 +211,18 @@ export class PartWatcher {
 
   /** The path of directory `abs` relative to the part root, or null when it is not journaled. */
   private rel(abs: string | Buffer): string | null {
+    // fanotify hands the same Buffer for a run of records of one directory
+    if (abs === this.lastAbs) return this.lastRel;
+    const rel = this.relOf(abs);
+    this.lastAbs = abs;
+    this.lastRel = rel;
+    return rel;
+  }
+
+  private lastAbs: string | Buffer | null = null;
+  private lastRel: string | null = null;
+
+  private relOf(abs: string | Buffer): string | null {
     if (typeof abs === 'string') {
       const rel = path.relative(this.root, abs);
       if (rel.startsWith('..') || path.isAbsolute(rel)) return null;
