@@ -52,6 +52,8 @@
 #define READ_BUF (256 * 1024)
 #define OUT_MAX (16u << 20)
 #define CACHE_SLOTS 8192
+#define DEDUP_SLOTS 65536   /* distinct changes remembered per hand-over (then no more dedup) */
+#define HAND_OVER (256 * 1024) /* at most this much per call into JavaScript */
 #define CACHE_KEY (12 + 128)
 
 typedef struct {
@@ -93,7 +95,10 @@ typedef struct {
   size_t nexcl;
   uint8_t *out;
   size_t outlen, outcap;
+  size_t outpos;       /* records before this were handed over */
   int notified, dropped;
+  uint32_t *seen;      /* DEDUP_SLOTS offsets (+1) of change records not yet handed over */
+  size_t nseen;
   centry_t *cache;
   size_t cached;
 } fw_t;
@@ -148,8 +153,39 @@ static int under(const char *path, size_t plen, const char *prefix, size_t len) 
 
 /* ---------- the output buffer (under mu) ---------- */
 
+/* A change record equal to one not yet handed over (same kind, mask bits that matter, path and
+   name) adds nothing: JavaScript marks the first no earlier than this one was queued. */
+static int out_seen(fw_t *fw, uint32_t mask, const char *dir, size_t dlen, const char *name, size_t nlen) {
+  if (!fw->seen) fw->seen = calloc(DEDUP_SLOTS, sizeof *fw->seen);
+  uint32_t bits = mask & (FAN_ONDIR | FAN_CREATE | FAN_MOVED_TO);
+  uint32_t h = 2166136261u ^ bits;
+  for (size_t i = 0; i < dlen; i++) h = (h ^ (uint8_t)dir[i]) * 16777619u;
+  h = (h ^ '/') * 16777619u;
+  for (size_t i = 0; i < nlen; i++) h = (h ^ (uint8_t)name[i]) * 16777619u;
+  for (uint32_t i = h % DEDUP_SLOTS, step = 0; step < 64; i = (i + 1) % DEDUP_SLOTS, step++) {
+    uint32_t at = fw->seen[i];
+    if (!at) {
+      if (fw->nseen >= DEDUP_SLOTS / 2 || fw->outlen >= UINT32_MAX) return 0;
+      fw->seen[i] = (uint32_t)fw->outlen + 1;
+      fw->nseen++;
+      return 0;
+    }
+    if (at - 1 + W_HEAD > fw->outlen) continue; /* not written (dropped as an overflow) */
+    const uint8_t *r = fw->out + at - 1;
+    if (r[0] != W_CHANGE) continue;
+    uint16_t rn;
+    uint32_t rm, rd;
+    memcpy(&rn, r + 2, 2);
+    memcpy(&rm, r + 4, 4);
+    memcpy(&rd, r + 8, 4);
+    if (rn == nlen && rd == dlen && (rm & (FAN_ONDIR | FAN_CREATE | FAN_MOVED_TO)) == bits && memcmp(r + W_HEAD, dir, dlen) == 0 && memcmp(r + W_HEAD + dlen, name, nlen) == 0) return 1;
+  }
+  return 0;
+}
+
 static void out_put(fw_t *fw, int kind, uint32_t mask, const char *dir, size_t dlen, const char *name, size_t nlen, int err) {
   if (fw->dropped) return;
+  if (kind == W_CHANGE && out_seen(fw, mask, dir, dlen, name, nlen)) return;
   size_t need = W_HEAD + dlen + nlen;
   if (fw->outlen + need > OUT_MAX) {
     /* JavaScript fell far behind: what follows is lost, which is an overflow */
@@ -460,26 +496,49 @@ static void *reader(void *arg) {
   return NULL;
 }
 
-/* On the JavaScript thread: hands the records over. */
+/*
+ * On the JavaScript thread: hands the records over, at most HAND_OVER bytes at a time (whole
+ * records), calling itself again for the rest, so that a burst is never one huge Buffer and its
+ * objects at once; the buffer is freed when drained (a burst's memory goes back).
+ */
 static void call_js(napi_env env, napi_value cb, void *context, void *data) {
   fw_t *fw = context;
   if (!env || !cb) return;
   pthread_mutex_lock(&fw->mu);
-  uint8_t *out = fw->out;
-  size_t len = fw->outlen;
-  fw->out = NULL;
-  fw->outlen = fw->outcap = 0;
-  fw->notified = 0;
-  fw->dropped = 0;
-  pthread_mutex_unlock(&fw->mu);
-  if (!len) {
-    free(out);
-    return;
+  size_t start = fw->outpos, end = start;
+  while (end < fw->outlen && end - start < HAND_OVER) {
+    uint16_t nl;
+    uint32_t dl;
+    memcpy(&nl, fw->out + end + 2, 2);
+    memcpy(&dl, fw->out + end + 8, 4);
+    end += W_HEAD + dl + nl;
   }
-  napi_value buf, undef;
-  void *bdata;
-  napi_create_buffer_copy(env, len, out, &bdata, &buf);
-  free(out);
+  napi_value buf = NULL;
+  if (end > start) {
+    void *bdata;
+    napi_create_buffer_copy(env, end - start, fw->out + start, &bdata, &buf);
+  }
+  fw->outpos = end;
+  int more = end < fw->outlen;
+  if (!more) {
+    if (fw->outcap > 4 * HAND_OVER) {
+      free(fw->out);
+      fw->out = NULL;
+      fw->outcap = 0;
+    }
+    fw->outlen = fw->outpos = 0;
+    fw->notified = 0;
+    fw->dropped = 0;
+  }
+  /* records handed over are no longer there to be equal to */
+  if (fw->seen && fw->nseen) {
+    memset(fw->seen, 0, DEDUP_SLOTS * sizeof *fw->seen);
+    fw->nseen = 0;
+  }
+  pthread_mutex_unlock(&fw->mu);
+  if (more) napi_call_threadsafe_function(fw->tsfn, NULL, napi_tsfn_nonblocking);
+  if (!buf) return;
+  napi_value undef;
   napi_get_undefined(env, &undef);
   napi_call_function(env, undef, cb, 1, &buf, NULL);
 }
@@ -690,7 +749,10 @@ static napi_value js_fan_close(napi_env env, napi_callback_info info) {
   cache_clear(fw);
   free(fw->out);
   fw->out = NULL;
-  fw->outlen = fw->outcap = 0;
+  fw->outlen = fw->outcap = fw->outpos = 0;
+  free(fw->seen);
+  fw->seen = NULL;
+  fw->nseen = 0;
   pthread_mutex_unlock(&fw->mu);
   close(fw->fan);
   fw->fan = -1;
