@@ -115,24 +115,26 @@ export function readJournal(partDirPath: string): Journal | null {
  * `marks` (JSON members: `"dirty":{...}` and the rest), so that a large journal is never one
  * string in memory.
  */
-export function writeJournalMarks(partDirPath: string, head: Omit<Journal, 'dirty' | 'whole' | 'names'>, marks: (write: (s: string) => void) => void): void {
+export function writeJournalMarks(partDirPath: string, head: Omit<Journal, 'dirty' | 'whole' | 'names'>, marks: (write: (s: string) => void) => void): number {
   const file = journalPath(partDirPath);
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = fs.openSync(tmp, 'w');
+  let bytes = 0;
   try {
     let buf = JSON.stringify(head).slice(0, -1) + ',';
     marks((s) => {
       buf += s;
       if (buf.length >= 65_536) {
-        fs.writeSync(fd, buf);
+        bytes += fs.writeSync(fd, buf);
         buf = '';
       }
     });
-    fs.writeSync(fd, buf + '}');
+    bytes += fs.writeSync(fd, buf + '}');
   } finally {
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, file);
+  return bytes;
 }
 
 /** Writes the journal atomically (a temporary file renamed over it). */

@@ -246,13 +246,23 @@ export class PartWatcher {
     this.scheduleFlush();
   }
 
+  /**
+   * The journal is written at most flushMs after a change; a large one less often (a second per
+   * 256 KiB written last time, at most 30 s): rewriting a day of changes on a million files
+   * every second is most of the watcher's allocation in a burst. A backup's sync request
+   * always gets a fresh journal at once, so this only delays what `status` and a reader see.
+   */
   private scheduleFlush(): void {
     if (this.flushTimer) return;
+    const ms = Math.max(this.o.flushMs, Math.min(30_000, Math.floor(this.journalBytes / 262_144) * 1000));
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
       this.flush();
-    }, this.o.flushMs);
+    }, ms);
   }
+
+  /** the size of the journal last written */
+  private journalBytes = 0;
 
   private answerSync(name: string): void {
     const nonce = name.slice(SYNC_PREFIX.length);
@@ -340,7 +350,7 @@ export class PartWatcher {
       synced: [...this.synced], prunedBefore: this.prunedBefore, watchedDirs: this.watchedDirs, watcher: this.kind ?? undefined,
     };
     try {
-      writeJournalMarks(this.o.partDir, head, (write) => this.dirty.writeJson(write));
+      this.journalBytes = writeJournalMarks(this.o.partDir, head, (write) => this.dirty.writeJson(write));
     } catch (err) {
       this.o.log('error', `${this.o.part}: cannot write the journal: ${(err as Error).message}`);
     }
