@@ -31,6 +31,24 @@ export interface JournalMarks {
   names: Record<string, Record<string, number>>;
 }
 
+/**
+ * A name as displayPath() writes it, as one flat string: displayPath builds its result a
+ * character at a time, and such a string kept as a Map key costs ~30 bytes per character (a
+ * million-file day keeps tens of thousands). Printable ASCII without a backslash is itself.
+ */
+function nameKey(name: Buffer): string {
+  for (let i = 0; i < name.length; i++) {
+    const c = name[i]!;
+    if (c < 0x20 || c >= 0x7f || c === 0x5c) return flat(displayPath(name));
+  }
+  return name.toString('latin1');
+}
+
+/** A string copied out of its rope (cons string) into one piece. */
+function flat(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
+}
+
 export class DirtyDirs {
   private readonly dirs = new Map<string, DirMark>();
   private nameCount = 0;
@@ -50,7 +68,7 @@ export class DirtyDirs {
   /** The entry `name` of directory `rel` changed (created, deleted, renamed, written, chmod-ed). */
   markName(rel: string, name: Buffer, t: number): void {
     const d = this.get(rel, t);
-    const key = displayPath(name);
+    const key = nameKey(name);
     if (!d.names.has(key)) {
       if (d.names.size >= MAX_NAMES_PER_DIR || this.nameCount >= MAX_NAMES) return this.markWhole(rel, t);
       this.nameCount++;

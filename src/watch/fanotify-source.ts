@@ -24,6 +24,7 @@ import { FAN_REC, forEachFanRecord, wsys, type FanHandle } from '../fs/watch-nat
 import { readProc } from '../spool/lock.js';
 import { parseMountinfo } from '../check/mountinfo.js';
 import { markTree, type SourceSink, type WatchSource } from './watch-source.js';
+import { collectAfterBurst } from './heap.js';
 
 const SLASH = 0x2f;
 
@@ -139,6 +140,7 @@ class FanotifyGroup {
         if (under(dir!, l.root) && !l.ignore.some((i) => under(dir!, i))) change(l, dir!, name, mask);
       }
     });
+    collectAfterBurst();
   }
 
   private special(kind: number, errno: number): void {

@@ -4,13 +4,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import v8 from 'node:v8';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { partDir, validateHost } from '../spool/layout.js';
 import { checkNoNesting, validatePartName } from '../spool/part-name.js';
 import { alive, processStart } from '../spool/lock.js';
 import { BackupSchedule } from './backup-schedule.js';
 import { readJournal } from './journal-file.js';
+import { smallYoungGeneration } from './heap.js';
 import { PartWatcher, type LogLevel, type WatcherChoice } from './part-watcher.js';
 
 export interface WatchOptions {
@@ -36,18 +36,6 @@ export interface WatchEvents {
 export interface WatchHandle {
   readonly watchers: ReadonlyMap<string, PartWatcher>;
   stop(): Promise<void>;
-}
-
-/**
- * A long-running watcher's heap: V8 grows the young generation (up to 32 MB) when a burst of
- * changes allocates fast, and keeps it; its live data is a few MB. Growth factor 1 keeps the
- * young generation at its start size: more, smaller scavenges, and a peak RSS that does not
- * jump with a day of changes on a million files (docs/PERFORMANCE.md#watch-mode). Read by V8
- * whenever it would grow the young generation, so it can be set now (a start-up flag such as
- * --max-semi-space-size cannot); this process runs only the watcher (backups are children).
- */
-function smallYoungGeneration(): void {
-  v8.setFlagsFromString('--semi-space-growth-factor=1');
 }
 
 export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
