@@ -7,7 +7,10 @@
  * Before, <sys/stat.h> compiled them into calls of __fxstat64, __fxstatat64 and __xmknodat,
  * which take the version of struct stat (or of mknod's interface) first and which every later
  * glibc still exports. Built against glibc >= 2.33, this header makes the calls the old way;
- * elsewhere (an older glibc, musl, other machines) it does nothing. test/prebuild.test.ts fails
+ * glibc 2.34 moved pthread_create and pthread_join (the fanotify reader thread of watch.c) from
+ * libpthread into libc under GLIBC_2.34, and keeps the old versions there: the calls are bound
+ * to those (libpthread's on an older glibc, which Node.js loads).
+ * Elsewhere (an older glibc, musl, other machines) it does nothing. test/prebuild.test.ts fails
  * when the module needs a newer glibc symbol: call it the old way here, or raise the floor in
  * docs/RELEASE.md.
  */
@@ -47,6 +50,16 @@ static inline int hardsnap_mknodat(int dirfd, const char *path, mode_t mode, dev
 #define fstat(fd, buf) hardsnap_fstat(fd, buf)
 #define fstatat(dirfd, path, buf, flags) hardsnap_fstatat(dirfd, path, buf, flags)
 #define mknodat(dirfd, path, mode, dev) hardsnap_mknodat(dirfd, path, mode, dev)
+
+#if __GLIBC_MINOR__ >= 34 || __GLIBC__ > 2
+#ifdef __x86_64__
+__asm__(".symver pthread_create,pthread_create@GLIBC_2.2.5");
+__asm__(".symver pthread_join,pthread_join@GLIBC_2.2.5");
+#else
+__asm__(".symver pthread_create,pthread_create@GLIBC_2.17");
+__asm__(".symver pthread_join,pthread_join@GLIBC_2.17");
+#endif
+#endif
 #endif
 
 #endif

@@ -396,8 +396,13 @@ static void put_f64(uint8_t *p, double v) { memcpy(p, &v, 8); }
  *   name bytes, symlink target bytes, attribute bytes (canonical, see xattrs_read).
  * err is the errno of fstatat (ENOENT: vanished since readdir) or of readlinkat; xattrErr the
  * errno of reading the attributes (the entry is then unreadable in this run).
+ * skip (u16 length + name bytes, repeated; may be NULL): names that are not stat-ed, whose
+ * record has only the name, err = SCAN_SKIPPED and xattrLen not read (watch mode: entries the
+ * journal says are unchanged, taken from the previous manifest).
  */
-static int do_scandir(int fd, int xflags, double ctimeMin, uint8_t **result, size_t *result_len) {
+#define SCAN_SKIPPED 0x40000000
+static int do_scandir(int fd, int xflags, double ctimeMin, const uint8_t *skipbuf, size_t skiplen, uint8_t **result,
+                      size_t *result_len) {
   int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return -errno;
   DIR *d = fdopendir(dfd);
@@ -434,6 +439,23 @@ static int do_scandir(int fd, int xflags, double ctimeMin, uint8_t **result, siz
     return -err;
   }
   qsort(ents, n, sizeof *ents, dent_cmp);
+  /* the names not to stat, sorted like the directory */
+  size_t ns = 0, si = 0;
+  struct dent *skip = NULL;
+  if (skipbuf && skiplen) {
+    size_t scap = 16;
+    skip = malloc(scap * sizeof *skip);
+    for (size_t o = 0; o + 2 <= skiplen;) {
+      size_t l = (size_t)skipbuf[o] | (size_t)skipbuf[o + 1] << 8;
+      if (o + 2 + l > skiplen) break;
+      if (ns == scap) skip = realloc(skip, (scap *= 2) * sizeof *skip);
+      skip[ns].name = (char *)skipbuf + o + 2;
+      skip[ns].len = l;
+      ns++;
+      o += 2 + l;
+    }
+    qsort(skip, ns, sizeof *skip, dent_cmp);
+  }
   size_t outcap = n * (REC_HEAD + 48) + 256, outlen = 0;
   uint8_t *out = malloc(outcap);
   char target[PATH_MAX + 1];
@@ -444,7 +466,10 @@ static int do_scandir(int fd, int xflags, double ctimeMin, uint8_t **result, siz
     ssize_t tl = 0;
     uint32_t xl = XATTR_NOT_READ;
     memset(&st, 0, sizeof st);
-    if (fstatat(fd, ents[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    while (si < ns && dent_cmp(&skip[si], &ents[i]) < 0) si++;
+    if (si < ns && dent_cmp(&skip[si], &ents[i]) == 0) {
+      e = SCAN_SKIPPED;
+    } else if (fstatat(fd, ents[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
       e = errno;
     } else {
       if (S_ISLNK(st.st_mode)) {
@@ -495,6 +520,7 @@ static int do_scandir(int fd, int xflags, double ctimeMin, uint8_t **result, siz
     free(ents[i].name);
   }
   free(xb.p);
+  free(skip);
   free(ents);
   closedir(d);
   *result = out;
@@ -502,15 +528,19 @@ static int do_scandir(int fd, int xflags, double ctimeMin, uint8_t **result, siz
   return 0;
 }
 
+/* scandir(fd[, xflags, ctimeMin, skip]) */
 static napi_value js_scandir(napi_env env, napi_callback_info info) {
-  OPTARGS(3, 1);
+  OPTARGS(4, 1);
   NUMARG(0, fd);
   double xflags = 0, ctimeMin = 0;
   if (argc > 1 && arg_num(env, argv[1], &xflags)) return num(env, -EINVAL);
   if (argc > 2 && arg_num(env, argv[2], &ctimeMin)) return num(env, -EINVAL);
+  void *skip = NULL;
+  size_t skiplen = 0;
+  if (argc > 3 && napi_get_buffer_info(env, argv[3], &skip, &skiplen) != napi_ok) return num(env, -EINVAL);
   uint8_t *out;
   size_t outlen;
-  int rc = do_scandir((int)fd, (int)xflags, ctimeMin, &out, &outlen);
+  int rc = do_scandir((int)fd, (int)xflags, ctimeMin, skip, skiplen, &out, &outlen);
   if (rc < 0) return num(env, rc);
   napi_value buf;
   void *bdata;
@@ -1146,7 +1176,7 @@ static int do_spooldir(int newdirfd, int prevdirfd, int srcdirfd, const char *na
   if (flags & 2) {
     int fd = openat_noatime(srcdirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NOATIME, 0);
     res[3] = fd < 0 ? -errno : fd;
-    *scanrc = fd < 0 ? res[3] : do_scandir(fd, xflags, ctimeMin, scan, scanlen);
+    *scanrc = fd < 0 ? res[3] : do_scandir(fd, xflags, ctimeMin, NULL, 0, scan, scanlen);
   }
   return 0;
 }
@@ -1525,6 +1555,9 @@ static napi_value js_xxh64(napi_env env, napi_callback_info info) {
 /* ---------- module ---------- */
 
 #define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
+
+/* watch mode's functions (native/watch.c) */
+void hardsnap_watch_init(napi_env env, napi_value exports);
 #define CONST(name) {#name, NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL}
 
 NAPI_MODULE_INIT() {
@@ -1551,12 +1584,13 @@ NAPI_MODULE_INIT() {
       {"RESOLVE_BENEATH", RESOLVE_BENEATH}, {"RESOLVE_NO_SYMLINKS", RESOLVE_NO_SYMLINKS},
       {"RESOLVE_NO_MAGICLINKS", RESOLVE_NO_MAGICLINKS}, {"RESOLVE_NO_XDEV", RESOLVE_NO_XDEV},
       {"RENAME_NOREPLACE", 1}, {"RENAME_EXCHANGE", 2},
-      {"STAT_FIELDS", S_COUNT}, {"IO_FIELDS", IO_COUNT}, {"REC_HEAD", REC_HEAD},
+      {"STAT_FIELDS", S_COUNT}, {"IO_FIELDS", IO_COUNT}, {"REC_HEAD", REC_HEAD}, {"SCAN_SKIPPED", SCAN_SKIPPED},
   };
   for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++) {
     napi_value v;
     napi_create_double(env, consts[i].v, &v);
     napi_set_named_property(env, exports, consts[i].k, v);
   }
+  hardsnap_watch_init(env, exports);
   return exports;
 }

@@ -40,7 +40,8 @@ for (const arg of process.argv.slice(2)) {
   try { r = JSON.parse(fs.readFileSync(file, 'utf8')); } catch {}
   // no report: vitest did not get as far as running the tests
   const f = r ? (r.numFailedTests || 0) + (r.numRuntimeErrorTestSuites || 0) +
-    (r.testResults || []).filter((t) => t.status === 'failed' && !(t.assertionResults || []).length).length : 1;
+    // a file that failed with no failed test in it (an error in beforeAll: its tests are skipped)
+    (r.testResults || []).filter((t) => t.status === 'failed' && !(t.assertionResults || []).some((a) => a.status === 'failed')).length : 1;
   const p = r ? r.numPassedTests || 0 : 0;
   const s = r ? (r.numPendingTests || 0) + (r.numTodoTests || 0) : 0;
   console.log(`${label}: ${p} passed, ${f} failed` + (s ? `, ${s} skipped` : ''));

@@ -8,7 +8,12 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { ManifestWriter, type ScanRecord } from '../src/manifest/writer.js';
 import { FLAG, type ManifestEntry } from '../src/manifest/format.js';
-import { consultJournal, DEFAULT_JOURNAL } from '../src/watch/journal-use.js';
+import { changedSince, consultJournal, DEFAULT_JOURNAL } from '../src/watch/journal-use.js';
+import { DirtyDirs, MAX_NAMES_PER_DIR } from '../src/watch/dirty-dirs.js';
+import { SCAN_XATTR, sys } from '../src/fs/native.js';
+import { parseScan } from '../src/fs/entry.js';
+import { parseFanRecords, wsys, type FanRecord } from '../src/fs/watch-native.js';
+import { execFileSync } from 'node:child_process';
 import { rulesFingerprint } from '../src/watch/scan-choice.js';
 import { BackupSchedule } from '../src/watch/backup-schedule.js';
 import { currentBoot } from '../src/watch/journal-file.js';
@@ -131,5 +136,104 @@ describe('--backup-every schedule', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(runs).toHaveLength(n); // and then nothing more to do
     s.stop();
+  });
+});
+
+describe('the journal of changed entries (dirty-dirs.ts) and what a backup reads of it (changedSince)', () => {
+  const b = (s: string) => Buffer.from(s, 'latin1');
+
+  test('entries named since the previous scan are read by name; a whole mark at or after it reads the directory whole', () => {
+    const d = new DirtyDirs();
+    d.markName('a', b('x'), 10);
+    d.markName('a', b('y'), 20);
+    d.markWhole('b', 15);
+    d.markName('b', b('after-whole'), 25);
+    d.markName('c', b('caf\xe9 \\ odd\nname'), 30);
+    const j = d.toJournal();
+    // what the watcher writes, piece by piece, is the same
+    let json = '';
+    d.writeJson((s) => (json += s));
+    expect(JSON.parse(`{${json}}`)).toEqual(j);
+    expect(j).toEqual({ dirty: { a: 20, b: 25, c: 30 }, whole: { b: 15 }, names: { a: { x: 10, y: 20 }, b: { 'after-whole': 25 }, c: { 'caf\\xe9 \\\\ odd\\x0aname': 30 } } });
+    // a previous scan at 12: a only for y; b whole (its whole mark is after 12); c by its name, bytes intact
+    const at12 = changedSince(j, 12);
+    expect([...at12.dirty].sort()).toEqual(['a', 'b', 'c']);
+    expect([...at12.names.get('a')!]).toEqual(['y']);
+    expect(at12.names.has('b')).toBe(false);
+    expect([...at12.names.get('c')!]).toEqual([b('caf\xe9 \\ odd\nname').toString('latin1')]);
+    // at 16: b's whole mark is older, and every change since named its entry
+    expect([...changedSince(j, 16).names.get('b')!]).toEqual(['after-whole']);
+    // a journal of a watcher that kept no names: every changed directory whole
+    expect(changedSince({ dirty: j.dirty }, 0).names.size).toBe(0);
+  });
+
+  test('too many names make a directory whole; pruning forgets what a newer scan saw', () => {
+    const d = new DirtyDirs();
+    for (let i = 0; i < MAX_NAMES_PER_DIR; i++) d.markName('big', b(`n${i}`), 5);
+    expect(d.toJournal().whole).toEqual({});
+    d.markName('big', b('one-too-many'), 6);
+    expect(d.toJournal().whole).toEqual({ big: 6 });
+    expect(d.toJournal().names.big).toBeUndefined();
+    d.markName('big', b('later'), 9);
+    d.markName('old', b('x'), 3);
+    d.prune(7);
+    // big's whole mark (6) is older than any scan the journal still serves; old is gone
+    expect(d.toJournal()).toEqual({ dirty: { big: 9 }, whole: {}, names: { big: { later: 9 } } });
+    expect(d.size).toBe(1);
+  });
+});
+
+describe('watch mode native functions (native/watch.c, scandir\'s skip list)', () => {
+  test('scandir with a skip list gives the same records (attributes too), except the names it is told to skip, which are not stat-ed', ({ tmp }) => {
+    fs.writeFileSync(path.join(tmp, 'a'), 'a');
+    fs.writeFileSync(path.join(tmp, 'b'), 'bb');
+    fs.symlinkSync('target', path.join(tmp, 'link'));
+    fs.mkdirSync(path.join(tmp, 'sub'));
+    fs.writeFileSync(Buffer.from(`${tmp}/caf\xe9`, 'latin1'), 'odd');
+    const fd = sys.openat(sys.AT_FDCWD, tmp, sys.O_RDONLY | sys.O_DIRECTORY, 0);
+    try {
+      const names = [Buffer.from('b'), Buffer.from('caf\xe9', 'latin1'), Buffer.from('not-there')];
+      const skip = Buffer.concat(names.flatMap((n) => [Buffer.from([n.length, 0]), n]));
+      const x = SCAN_XATTR.OTHER | SCAN_XATTR.FILES;
+      const full = parseScan(sys.scandir(fd, x, 0) as Buffer);
+      const some = parseScan(sys.scandir(fd, x, 0, skip) as Buffer);
+      expect(full.find((e) => e.name.toString() === 'a')!.xattrsRead).toBe(true);
+      expect(some.map((e) => e.name.toString('latin1'))).toEqual(full.map((e) => e.name.toString('latin1')));
+      for (let i = 0; i < full.length; i++) {
+        const skipped = names.slice(0, 2).some((n) => n.equals(full[i]!.name));
+        if (skipped) expect(some[i]).toMatchObject({ err: sys.SCAN_SKIPPED, xattrsRead: false });
+        else expect(some[i]).toEqual(full[i]);
+      }
+    } finally {
+      sys.close(fd);
+    }
+  });
+
+  test.skipIf(process.getuid?.() !== 0)('a fanotify group reports changes under its root (not elsewhere, not in an excluded directory), then the barrier after them (root only)', async ({ tmp }) => {
+    const root = path.join(tmp, 'root');
+    const spool = path.join(root, 'spool');
+    fs.mkdirSync(path.join(root, 'd'), { recursive: true });
+    fs.mkdirSync(spool);
+    fs.mkdirSync(path.join(tmp, 'elsewhere'));
+    const got: FanRecord[] = [];
+    const h = wsys.fanOpen((buf) => got.push(...parseFanRecords(buf)));
+    expect(typeof h).toBe('object');
+    try {
+      expect(wsys.fanAddRoot(h as object, Buffer.from(fs.realpathSync(root)))).toBeGreaterThan(0);
+      wsys.fanExclude(h as object, Buffer.from(fs.realpathSync(spool)));
+      // another process makes the changes (the group ignores its own process's, but its barrier)
+      execFileSync('sh', ['-c', 'echo x > "$1/d/f"; echo y > "$1/spool/s"; echo z > "$2/e"; mv "$1/d/f" "$1/g"', 'sh', root, path.join(tmp, 'elsewhere')]);
+      expect(wsys.fanBarrier(h as object)).toBe(0);
+      await vi.waitFor(() => expect(got.some((r) => r.kind === 'barrier')).toBe(true), { timeout: 10_000 });
+      const real = fs.realpathSync(root);
+      const changes = got.filter((r) => r.kind === 'change').map((r) => `${r.dir.toString()}|${r.name.toString()}`);
+      expect(changes).toContain(`${real}/d|f`);
+      expect(changes).toContain(`${real}|g`);
+      expect(changes.filter((c) => c.includes('spool') || c.includes('elsewhere'))).toEqual([]);
+      // the barrier comes after every change made before it
+      expect(got.at(-1)!.kind).toBe('barrier');
+    } finally {
+      wsys.fanClose(h as object);
+    }
   });
 });

@@ -10,49 +10,11 @@ import { assertSameInode, compareTrees, makeTree, type TreeSpec } from './helper
 import { rsyncDiff } from './helpers/oracle.js';
 import { BIN, spawnHardsnap, waitFor } from './helpers/run.js';
 import { mktree, mutate } from './helpers/bench-tree.js';
-import { backupAsync, fakeWatcher, journalFile, partDirOf, scanOf, startWatcher, stopWatcher, target, type Spot } from './helpers/watch.js';
+import {
+  backupAsync, day, expectSame, fakeWatcher, journalFile, partDirOf, scanOf, spot, startWatcher, stopWatcher, target, watchedFromDay2, wideTree,
+} from './helpers/watch.js';
 import { readJournal } from '../src/watch/journal-file.js';
 import { readRuns } from '../src/spool/runs-log.js';
-import { makeSpool } from './helpers/spool.js';
-
-const day = (n: number) => ({ HARDSNAP_NOW: `2026-01-${String(n).padStart(2, '0')}T03:00:00Z` });
-
-function spot(tmp: string): Spot {
-  return { spool: makeSpool(path.join(tmp, 'spool')), host: 'h1', part: 'data', src: path.join(tmp, 'src') };
-}
-
-function expectSame(s: Spot, genPath: string): void {
-  expect(compareTrees(s.src, genPath)).toEqual([]);
-  expect(rsyncDiff(s.src, genPath)).toEqual([]);
-}
-
-/** A tree of many small directories, so that a journaled backup has much to skip. */
-function wideTree(src: string): void {
-  const spec: TreeSpec = {};
-  for (let d = 0; d < 20; d++) {
-    for (let f = 0; f < 5; f++) spec[`d${d}/f${f}`] = `file ${d}/${f}\n`;
-    spec[`d${d}/sub/leaf`] = `leaf ${d}\n`;
-  }
-  spec['perm/p'] = 'p';
-  spec['mv/sub/m'] = 'm';
-  spec['empty'] = { dir: true };
-  makeTree(src, spec);
-}
-
-/**
- * Generation 1, a watcher started, generation 2 (whose scan begins inside the watcher's epoch,
- * so the journal may serve generation 3 on), then `body`; the watcher is stopped however it ends.
- */
-async function watchedFromDay2(s: Spot, body: () => Promise<void>): Promise<void> {
-  await backupAsync(s, [], day(1));
-  const w = await startWatcher(s);
-  try {
-    await backupAsync(s, [], day(2));
-    await body();
-  } finally {
-    await stopWatcher(w);
-  }
-}
 
 describe('watch: the journal makes backups skip unchanged directories', () => {
   test('edits, creates, deletes, renames and chmods while the watcher runs: every generation equals the source, and the journal was used', async ({ tmp }) => {
@@ -315,6 +277,20 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       const g5 = await backupAsync(s, [], day(5));
       expect(g5.part.journal).toMatchObject({ used: true, reason: null });
       expectSame(s, g5.part.path);
+    });
+  });
+  test('a second name given to a symlink while watched (an event in the new name\'s directory only): the run reads the tree, both names stay one inode', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    fs.symlinkSync('../d1/f1', path.join(s.src, 'd3/sl'));
+    await watchedFromDay2(s, async () => {
+      fs.linkSync(path.join(s.src, 'd3/sl'), path.join(s.src, 'perm/sl2'));
+      expect(fs.lstatSync(path.join(s.src, 'perm/sl2')).nlink).toBe(2);
+      const g3 = await backupAsync(s, [], day(3));
+      expect(g3.part.journal).toMatchObject({ used: false });
+      expect(g3.part.journal.reason).toMatch(/^perm\/sl2 has a hard link made since/);
+      expectSame(s, g3.part.path);
+      assertSameInode(path.join(g3.part.path, 'd3/sl'), path.join(g3.part.path, 'perm/sl2'));
     });
   });
 });

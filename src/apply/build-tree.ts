@@ -33,6 +33,7 @@ import { ContentLinker } from './content-links.js';
 import { HardLinks } from './hard-links.js';
 import { Carrier } from './carry.js';
 import type { BuildFindings, BuildStats } from './types.js';
+import type { ScanDir } from './dir-entry-source.js';
 
 export type { BuildOptions } from './build-context.js';
 export { newStats } from './build-context.js';
@@ -89,6 +90,8 @@ export class TreeBuilder {
   private readonly scanMaxAge = Number(process.env.HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS ?? SCAN_AHEAD_MAX_AGE_MS);
   /** scandir's attribute flags for this run */
   private readonly xflags: number;
+  /** a scan with this run's attribute flags that does not stat the names given (watch mode) */
+  private readonly scanSkip: ScanDir = (fd, skip) => sys.scandir(fd, this.xflags, this.o.xattrCtimeMin, skip);
 
   constructor(private readonly o: BuildOptions) {
     this.ctx = new BuildContext(o);
@@ -512,7 +515,7 @@ export class TreeBuilder {
    * manifest when the journal knows the directory is unchanged.
    */
   private listDir(f: Frame, prevList: PrevDir): SourceEntry[] | number {
-    const known = f.prev >= 0 && this.o.unchangedDirs ? this.o.unchangedDirs.entries(f.rel, f.src, prevList.decodeAll()) : null;
+    const known = f.prev >= 0 && this.o.unchangedDirs ? this.o.unchangedDirs.entries(f.rel, f.src, prevList.decodeAll(), this.scanSkip) : null;
     if (known) return known;
     const raw = f.scan ?? sys.scandir(f.src, this.xflags, this.o.xattrCtimeMin);
     f.scan = undefined;

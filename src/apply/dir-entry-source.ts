@@ -5,9 +5,15 @@
 import type { SourceEntry } from '../fs/entry.js';
 import type { ManifestEntry } from '../manifest/format.js';
 
+/**
+ * The builder's scan of a source directory (sys.scandir with the run's attribute options),
+ * not stat-ing the names in skip (u16 length + bytes each): their records have err SCAN_SKIPPED.
+ */
+export type ScanDir = (fd: number, skip: Buffer) => Buffer | number;
+
 export interface DirEntrySource {
   /** this directory's entries, or null when it must be scanned */
-  entries(rel: Buffer, srcFd: number, prev: ManifestEntry[]): SourceEntry[] | null;
+  entries(rel: Buffer, srcFd: number, prev: ManifestEntry[], scan: ScanDir): SourceEntry[] | null;
   /** stop using the journal for the rest of the run (say why) */
   disable(reason: string): void;
 }

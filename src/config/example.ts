@@ -104,12 +104,14 @@ wait: 1h
 # full scan at least that often (default 7d); audit-sample is how many skipped directories are
 # checked against the previous manifest (default 100); journal-timeout is how long a backup
 # waits for the watcher's answer (default 10s); backup-every makes the watcher start a backup
-# itself, at most that often, after changes (default: never).
+# itself, at most that often, after changes (default: never); watcher chooses what watches the
+# sources: auto (fanotify as root on Linux >= 5.9, chokidar elsewhere), fanotify or chokidar.
 # journal: true
 # full-scan-every: 7d
 # audit-sample: 100
 # journal-timeout: 10s
 # backup-every: 1h
+# watcher: auto
 `;
 
 export function exampleConfig(): string {

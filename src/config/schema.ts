@@ -77,6 +77,8 @@ export interface Config {
   journalTimeout?: string;
   /** `hardsnap watch` starts a backup at most this often, after changes */
   backupEvery?: string;
+  /** `hardsnap watch`: which watcher (auto: fanotify where it can, chokidar elsewhere) */
+  watcher?: 'auto' | 'fanotify' | 'chokidar';
 }
 
 /** One thing wrong with the file: where (a source offset), under which key, and what. */
@@ -213,6 +215,15 @@ const dedup: Reader<'off' | 'part' | 'host'> = (ctx, node, path) => {
   const s = scalarOf<string>(ctx, n, path, 'string', 'off, part or host');
   if (s === undefined) return undefined;
   if (s !== 'off' && s !== 'part' && s !== 'host') return ctx.fail(n, path, `expected off, part or host, got ${shown(s)}`);
+  return s;
+};
+
+const watcher: Reader<'auto' | 'fanotify' | 'chokidar'> = (ctx, node, path) => {
+  const n = ctx.deref(node, path);
+  if (!n) return undefined;
+  const s = scalarOf<string>(ctx, n, path, 'string', 'auto, fanotify or chokidar');
+  if (s === undefined) return undefined;
+  if (s !== 'auto' && s !== 'fanotify' && s !== 'chokidar') return ctx.fail(n, path, `expected auto, fanotify or chokidar, got ${shown(s)}`);
   return s;
 };
 
@@ -455,6 +466,7 @@ const config = mappingOf<Config>(
     auditSample: ['audit-sample', count],
     journalTimeout: ['journal-timeout', duration],
     backupEvery: ['backup-every', duration],
+    watcher: ['watcher', watcher],
   },
   'a mapping of settings such as spool: /var/backups/dp_spool',
 );

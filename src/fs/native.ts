@@ -14,9 +14,10 @@ export interface NativeBinding {
   fstat(fd: number, out: Float64Array): number;
   /**
    * A directory's entries, stat-ed, sorted by name bytes (records: src/fs/entry.ts parseScan);
-   * xflags: whose extended attributes to read with the stat (SCAN_XATTR)
+   * xflags: whose extended attributes to read with the stat (SCAN_XATTR); skip: names (u16
+   * length + bytes each) not to stat, whose records carry only the name and err SCAN_SKIPPED
    */
-  scandir(fd: number, xflags?: number, ctimeMin?: number): Buffer | number;
+  scandir(fd: number, xflags?: number, ctimeMin?: number, skip?: Buffer): Buffer | number;
   openat(dirfd: number, name: PathArg, flags: number, mode: number): number;
   openat2(dirfd: number, path: PathArg, flags: number, mode: number, resolve: number): number;
   close(fd: number): number;
@@ -89,6 +90,8 @@ export interface NativeBinding {
   RESOLVE_BENEATH: number; RESOLVE_NO_SYMLINKS: number; RESOLVE_NO_MAGICLINKS: number;
   RESOLVE_NO_XDEV: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number;
   STAT_FIELDS: number; IO_FIELDS: number; REC_HEAD: number;
+  /** the err of a scandir record whose name was in its skip list */
+  SCAN_SKIPPED: number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -9,11 +9,12 @@ import path from 'node:path';
 import { hostDir, listGenerations, listParts, manifestPath, partDir, trashDir } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
 import { FUTURE_TOLERANCE_MS } from '../time/now.js';
-import { holderBuilds, liveLockHolder } from '../spool/lock.js';
+import { alive, holderBuilds, liveLockHolder, processStart } from '../spool/lock.js';
 import { trashContents } from '../retention/trash.js';
 import { describeOpenDirs, fixPermissionsCommand, openSpoolDirs } from '../spool/permissions.js';
 import { readRuns, runConcerns, type RunRecord } from '../spool/runs-log.js';
 import { formatDuration } from '../time/duration.js';
+import { readJournal } from '../watch/journal-file.js';
 
 export type State = 'OK' | 'WARNING' | 'CRITICAL';
 
@@ -38,6 +39,28 @@ export interface PartStatus {
   interrupted: string | null;
   state: State;
   reasons: string[];
+  /** the watcher that keeps this part's journal (hardsnap watch), from the journal; null: none ever ran */
+  watcher: WatcherStatus | null;
+}
+
+export interface WatcherStatus {
+  /** fanotify or chokidar (null: a journal older than the field) */
+  kind: string | null;
+  pid: number;
+  running: boolean;
+}
+
+/** What the part's journal says about its watcher (docs/WATCH.md). */
+function watcherOf(spool: string, host: string, part: string): WatcherStatus | null {
+  let j;
+  try {
+    j = readJournal(partDir(spool, host, part));
+  } catch {
+    return null;
+  }
+  if (!j) return null;
+  const running = alive(j.pid) && (j.pidStart === null || processStart(j.pid) === j.pidStart);
+  return { kind: j.watcher ?? null, pid: j.pid, running };
 }
 
 export interface RunSummary {
@@ -135,6 +158,7 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
       host, part, newest: newest?.name ?? null, newestTime: newest?.time.toISOString() ?? null, ageMs,
       generations: complete.length, partials: gens.length - complete.length, trash,
       stats: withStats ? withStats.parts[part]! : null, lastRun: last ? summary(last) : null, running: building, interrupted, state, reasons,
+      watcher: watcherOf(spool, host, part),
     };
   });
   return {

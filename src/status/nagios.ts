@@ -51,5 +51,6 @@ function partLine(p: PartStatus): string {
   const newest = p.newest ? `newest ${p.newest} (${age}, ${plural(p.generations, 'generation')})` : 'no complete generation';
   const run = p.lastRun ? `last run ${p.lastRun.status} (exit ${p.lastRun.exit}) at ${p.lastRun.end}` : 'no run recorded';
   const why = p.state === 'OK' ? '' : ` - ${p.reasons.join('; ')}`;
-  return `${label(p)}: ${p.state} ${newest}; ${run}${p.running ? '; a run is in progress' : ''}${why}`;
+  const w = p.watcher ? `; watcher ${p.watcher.kind ?? 'unknown'} (pid ${p.watcher.pid}${p.watcher.running ? '' : ', not running'})` : '';
+  return `${label(p)}: ${p.state} ${newest}; ${run}${p.running ? '; a run is in progress' : ''}${w}${why}`;
 }

@@ -19,6 +19,8 @@ export interface AuditQuery {
   rootFd: number;
   reader: ManifestReader;
   dirty: ReadonlySet<string>;
+  /** of the dirty directories, those whose changed entries the journal names (latin1 keys) */
+  names?: ReadonlyMap<string, ReadonlySet<string>>;
   sample: number;
   excludes: ExcludeFilter;
   skipDirs: Map<string, string>;
@@ -46,16 +48,41 @@ export function audit(q: AuditQuery): AuditResult {
     const rel = Buffer.from(keys[i]!, 'latin1');
     const prev = q.reader.dir(rel) ?? [];
     if (alwaysScanned(prev)) continue; // the backup reads it anyway
-    checked++;
     const diff = auditDir(q, rel, prev);
+    if (diff === GONE_WITH_ANCESTOR) continue;
+    checked++;
     if (diff) return { checked, mismatch: diff };
   }
   return { checked, mismatch: null };
 }
 
+/**
+ * A directory above `rel` changed where `rel`'s path goes through it (it was read whole, or the
+ * entry on the path was named): a sampled `rel` that is gone was renamed or removed with that
+ * ancestor, which the journal records there, not in `rel` (fanotify names the ancestor's entry
+ * only), and the backup, reading the ancestor, does not look for it.
+ */
+function changedAbove(rel: Buffer, dirty: ReadonlySet<string>, names?: ReadonlyMap<string, ReadonlySet<string>>): boolean {
+  if (!rel.length) return false;
+  for (let start = 0; ;) {
+    const end = rel.indexOf(0x2f, start);
+    const parent = rel.subarray(0, start === 0 ? 0 : start - 1);
+    const comp = rel.subarray(start, end < 0 ? rel.length : end);
+    if (isDirtyDir(parent, dirty)) {
+      const named = names?.get(parent.toString('utf8'));
+      if (!named || named.has(comp.toString('latin1'))) return true;
+    }
+    if (end < 0) return false;
+    start = end + 1;
+  }
+}
+
+const GONE_WITH_ANCESTOR = '';
+
 /** The first difference between one source directory and its manifest block, or null. */
 function auditDir(q: AuditQuery, rel: Buffer, prev: ManifestEntry[]): string | null {
   const read = scanBelow(q.rootFd, rel);
+  if ('failed' in read && read.failed === 'open' && changedAbove(rel, q.dirty, q.names)) return GONE_WITH_ANCESTOR;
   if ('failed' in read) return `${displayPath(rel) || '/'}: cannot be ${read.failed === 'open' ? 'opened' : 'read'} any more`;
   for (const [p, e] of byName(prev, read.entries.filter((x) => !skipped(q, rel, x)))) {
     if (!e) return `${displayPath(joinRel(rel, p!.name))}: gone`;

@@ -6,6 +6,10 @@
  * CLOCK_MONOTONIC microseconds (`process.hrtime`, the same clock in every process of one boot),
  * so a wall-clock step cannot reorder them; the boot id says which boot they belong to.
  *
+ * Since the watcher learned names (dirty-dirs.ts) it also records, per directory, the last change
+ * that named no entry (`whole`) and the entries changed since (`names`); a reader that ignores
+ * them rescans every changed directory whole, which is what an older backup does.
+ *
  * The backup asks for a fresh flush by creating `sync-<nonce>` in the same directory: the
  * watcher sees it through inotify, after every event that was queued before it, and answers by
  * writing the journal with that nonce in `synced`.
@@ -53,9 +57,17 @@ export interface Journal {
   prunedBefore: number;
   /** directory (relative, "" = root) -> monotonic µs of the last change seen in it */
   dirty: Record<string, number>;
-  /** directories watched */
+  /** directory -> monotonic µs of the last change in it that named no entry (absent: none) */
+  whole?: Record<string, number>;
+  /** directory -> entry name (escaped, src/paths/escape.ts) -> monotonic µs of its last change, since `whole` */
+  names?: Record<string, Record<string, number>>;
+  /** directories watched (chokidar: one inotify watch each; fanotify: 0, it marks file systems) */
   watchedDirs: number;
+  /** which watcher wrote it: 'fanotify' (a file-system mark) or 'chokidar' (inotify); absent before both existed */
+  watcher?: WatcherKind;
 }
+
+export type WatcherKind = 'fanotify' | 'chokidar';
 
 export function watchDir(partDirPath: string): string {
   return path.join(partMetaDir(partDirPath), 'watch');
@@ -96,6 +108,33 @@ export function readJournal(partDirPath: string): Journal | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Writes the journal atomically like writeJournal, its change marks written piece by piece by
+ * `marks` (JSON members: `"dirty":{...}` and the rest), so that a large journal is never one
+ * string in memory.
+ */
+export function writeJournalMarks(partDirPath: string, head: Omit<Journal, 'dirty' | 'whole' | 'names'>, marks: (write: (s: string) => void) => void): number {
+  const file = journalPath(partDirPath);
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  let bytes = 0;
+  try {
+    let buf = JSON.stringify(head).slice(0, -1) + ',';
+    marks((s) => {
+      buf += s;
+      if (buf.length >= 65_536) {
+        bytes += fs.writeSync(fd, buf);
+        buf = '';
+      }
+    });
+    bytes += fs.writeSync(fd, buf + '}');
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  return bytes;
 }
 
 /** Writes the journal atomically (a temporary file renamed over it). */

@@ -16,6 +16,7 @@ import type { ManifestReader } from '../manifest/reader.js';
 import type { ScanRecord } from '../manifest/writer.js';
 import { alive, processStart } from '../spool/lock.js';
 import { formatDuration } from '../time/duration.js';
+import { parseDisplayPath } from '../paths/escape.js';
 import { SYNC_PREFIX, currentBoot, journalExists, readJournal, watchDir, type Journal } from './journal-file.js';
 
 export interface JournalSettings {
@@ -37,7 +38,12 @@ export const DEFAULT_JOURNAL: JournalSettings = {
 };
 
 export type JournalDecision =
-  | { use: true; epoch: string; dirty: Set<string>; journalFound: true }
+  | {
+    use: true; epoch: string; dirty: Set<string>;
+    /** dirty directories whose changed entries are all named: entry names (latin1 keys of their bytes) */
+    names: Map<string, Set<string>>;
+    watcher: string | null; journalFound: true;
+  }
   | { use: false; reason: string; journalFound: boolean };
 
 export interface JournalQuery {
@@ -84,9 +90,36 @@ export async function consultJournal(q: JournalQuery): Promise<JournalDecision> 
   // after the sync: a root replaced under the watcher ends its epoch (the better reason, above)
   const root = rootMismatch(synced, q);
   if (root) return no(root, true);
+  const { dirty, names } = changedSince(synced, scan.startMono);
+  return { use: true, epoch: synced.epoch!.id, dirty, names, watcher: synced.watcher ?? null, journalFound: true };
+}
+
+/**
+ * The directories with a change at or after `since`, and, for those whose every such change
+ * named its entry (no whole mark at or after `since`), the entries named. A journal without
+ * names (an older watcher) makes every directory whole.
+ */
+export function changedSince(j: Pick<Journal, 'dirty' | 'whole' | 'names'>, since: number): { dirty: Set<string>; names: Map<string, Set<string>> } {
   const dirty = new Set<string>();
-  for (const [dir, t] of Object.entries(synced.dirty)) if (t >= scan.startMono) dirty.add(dir);
-  return { use: true, epoch: synced.epoch!.id, dirty, journalFound: true };
+  const names = new Map<string, Set<string>>();
+  for (const [dir, t] of Object.entries(j.dirty)) {
+    if (t < since) continue;
+    dirty.add(dir);
+    if ((j.whole?.[dir] ?? 0) >= since) continue;
+    const set = new Set<string>();
+    let ok = true;
+    for (const [key, nt] of Object.entries(j.names?.[dir] ?? {})) {
+      if (nt < since) continue;
+      try {
+        set.add(parseDisplayPath(key).toString('latin1'));
+      } catch {
+        ok = false;
+      }
+    }
+    // a change with no entry named at or after `since` cannot be: read the directory whole
+    if (ok && set.size) names.set(dir, set);
+  }
+  return { dirty, names };
 }
 
 function journalUnusable(j: Journal, q: JournalQuery, scan: ScanRecord, boot: string | null): string | null {

@@ -1,28 +1,30 @@
 /**
- * Watches one part's source with chokidar and keeps its change journal (journal-file.ts).
+ * Watches one part's source and keeps its change journal (journal-file.ts, dirty-dirs.ts).
  *
- * Only directories are watched (files are `ignored`, so the inotify watches number the
- * directories, not the files): an inotify watch on a directory reports every change of its
- * entries (create, delete, rename, write, chmod/chown), and chokidar passes each one on as a
- * `raw` event naming the watched directory, which is all the journal needs: "something in this
- * directory changed". New and removed directories (`addDir`, `unlinkDir`) also mark the
- * directory itself, since its watch begins only when chokidar has seen it.
+ * What sees the changes is a WatchSource: fanotify (fanotify-source.ts) where it can (root,
+ * Linux >= 5.9, a file system it can mark), chokidar (chokidar-source.ts) elsewhere, or the one
+ * `watcher` forces. Which one runs is logged and written in the journal.
  *
- * An epoch begins at chokidar's `ready` and ends at the first error (an inotify limit, EMFILE,
- * a directory that cannot be read) or when the watcher stops; after an error the watcher starts
- * a new epoch later (`restartMs`). Nothing here prints: it reports through `log`.
+ * An epoch begins when the source is ready (fanotify: the mark is placed; chokidar: its initial
+ * scan is done) and ends at the first error or when the watcher stops; after an error the
+ * watcher starts a new epoch later (`restartMs`), choosing the watcher again. Events lost but
+ * reported (a fanotify queue overflow) end the epoch and begin a new one at once. Nothing here
+ * prints: it reports through `log`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { watch, type FSWatcher } from 'chokidar';
+import { isUtf8 } from 'node:buffer';
 import { processStart } from '../spool/lock.js';
 import { ensureSpoolDir } from '../spool/layout.js';
 import {
-  JOURNAL_FORMAT, SYNC_PREFIX, currentBoot, monoMicros, watchDir, writeJournal, type Epoch, type Journal,
+  JOURNAL_FORMAT, SYNC_PREFIX, currentBoot, monoMicros, watchDir, writeJournalMarks, type Epoch, type Journal, type WatcherKind,
 } from './journal-file.js';
-import { inotifyLimits, limitReason } from './inotify-limits.js';
 import { pruneBefore } from './prev-scan.js';
+import { DirtyDirs } from './dirty-dirs.js';
+import { ChokidarSource } from './chokidar-source.js';
+import { FanotifySource } from './fanotify-source.js';
+import type { SourceSink, WatchSource } from './watch-source.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 
@@ -40,21 +42,28 @@ export interface PartWatchOptions {
   log(level: LogLevel, message: string): void;
   /** a change was journaled (for --backup-every) */
   onChange?(): void;
+  /** 'auto' (default): fanotify where it can, chokidar elsewhere */
+  watcher?: WatcherChoice;
 }
+
+export type WatcherChoice = 'auto' | WatcherKind;
 
 const KEEP_SYNCED = 16;
 
 export class PartWatcher {
-  private chokidar: FSWatcher | null = null;
+  private source: WatchSource | null = null;
   private markers: fs.FSWatcher | null = null;
   private epoch: Epoch | null = null;
   private failed: string | null = null;
   private prunedBefore = 0;
   /** dev:ino of the source root when the epoch's watch began (replacing it silences every watch) */
   private rootId: string | null = null;
-  private readonly dirty = new Map<string, number>();
+  private readonly dirty = new DirtyDirs();
   private readonly synced: string[] = [];
   private watchedDirs = 0;
+  private kind: WatcherKind | null = null;
+  /** counts the sources started: a closed one's late events are ignored */
+  private generation = 0;
   private flushTimer: NodeJS.Timeout | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -62,16 +71,22 @@ export class PartWatcher {
   private journalReady = false;
   private waiting: NodeJS.Timeout | null = null;
   private readonly root: string;
+  private readonly rootBytes: Buffer;
+  private readonly ignore: string[];
+  private readonly ignoreBytes: Buffer[];
   private readonly pidStart = processStart(process.pid);
   private readonly boot = currentBoot();
 
   constructor(private readonly o: PartWatchOptions) {
-    // chokidar does not follow symlinks here, so it watches the real directory; the journal names
-    // the source as the backup does
+    // the watchers do not follow symlinks, and fanotify names directories by their real path:
+    // watch the real directory; the journal names the source as the backup does
     this.root = fs.realpathSync(path.resolve(o.source));
+    this.rootBytes = Buffer.from(this.root);
+    this.ignore = o.ignore.map((p) => path.resolve(p));
+    this.ignoreBytes = this.ignore.map((p) => Buffer.from(p));
   }
 
-  /** Starts watching (the epoch begins later, at chokidar's ready). */
+  /** Starts watching (the epoch begins when the watcher is ready). */
   start(): void {
     this.begin();
     this.openJournalDir();
@@ -95,8 +110,8 @@ export class PartWatcher {
     for (const n of fs.readdirSync(dir)) {
       if (n.startsWith(SYNC_PREFIX)) fs.rmSync(path.join(dir, n), { force: true });
     }
-    // the same inotify instance as chokidar's watches (libuv has one per loop), so a marker is
-    // seen after every change queued before it was created
+    // chokidar: the same inotify instance as its watches (libuv has one per loop), so a marker is
+    // seen after every change queued before it was created; fanotify: a barrier after it
     this.markers = fs.watch(dir, { persistent: true }, (_ev, name) => {
       if (typeof name === 'string' && name.startsWith(SYNC_PREFIX)) this.answerSync(name);
     });
@@ -120,100 +135,165 @@ export class PartWatcher {
     this.endEpoch(reason);
     this.markers?.close();
     this.markers = null;
-    await this.closeChokidar();
+    await this.closeSource();
   }
 
-  get status(): { epoch: Epoch | null; dirty: number; watchedDirs: number } {
-    return { epoch: this.epoch, dirty: this.dirty.size, watchedDirs: this.watchedDirs };
+  get status(): { epoch: Epoch | null; dirty: number; watchedDirs: number; watcher: WatcherKind | null } {
+    return { epoch: this.epoch, dirty: this.dirty.size, watchedDirs: this.watchedDirs, watcher: this.kind };
   }
 
+  /** Chooses the watcher and starts it; the epoch begins at its ready. */
   private begin(): void {
-    const limits = inotifyLimits();
-    this.o.log('info', `${this.o.part}: watching ${this.root} (inotify max_user_watches = ${limits.maxUserWatches ?? 'unknown'})`);
     this.watchedDirs = 0;
     this.rootId = this.identity();
-    const ignore = this.o.ignore.map((p) => path.resolve(p));
-    const w = watch(this.root, {
-      persistent: true,
-      ignoreInitial: true,
-      followSymlinks: false,
-      ignorePermissionErrors: false,
-      // directories only: their watches report every change of their entries
-      ignored: (p: string, stats?: fs.Stats) =>
-        ignore.some((i) => p === i || p.startsWith(i + path.sep)) || (stats !== undefined && !stats.isDirectory()),
-    });
-    this.chokidar = w;
-    let ready = false;
-    // A new directory's watch begins only after chokidar has read it, so a change made in it
-    // meanwhile has no event: mark it again once its watch exists. chokidar has no event for
-    // that; it registers the watch's closer then (internal API, checked below).
-    const internal = w as unknown as { _addPathCloser?: (p: string, closer: unknown) => void };
-    const addCloser = internal._addPathCloser;
-    if (typeof addCloser === 'function') {
-      internal._addPathCloser = (p: string, closer: unknown) => {
-        addCloser.call(w, p, closer);
-        if (ready) this.mark(p);
-      };
-    } else {
-      this.o.log('warn', `${this.o.part}: this chokidar has no _addPathCloser: a change made in a new directory before chokidar watches it is left to the audit`);
+    const choice = this.o.watcher ?? 'auto';
+    let source: WatchSource | null = null;
+    const sink = this.sink();
+    if (choice !== 'chokidar') {
+      const f = FanotifySource.create(this.root, this.ignore, sink);
+      if (typeof f !== 'string') source = f;
+      else if (choice === 'fanotify') {
+        this.failed = `fanotify cannot watch ${this.root}: ${f}`;
+        this.o.log('error', `${this.o.part}: ${this.failed} (--watcher fanotify): backups scan everything; trying again in ${Math.round(this.o.restartMs / 1000)} s`);
+        this.flush();
+        this.restartTimer = setTimeout(() => {
+          this.restartTimer = null;
+          if (!this.stopped) this.begin();
+        }, this.o.restartMs);
+        return;
+      } else {
+        this.o.log('info', `${this.o.part}: fanotify cannot watch ${this.root}: ${f}; using chokidar`);
+      }
     }
-    w.on('raw', (_ev, _name, details) => {
-      const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
-      if (watched) this.mark(watched);
-    });
-    w.on('addDir', (p: string) => {
-      this.watchedDirs++;
-      if (ready) {
-        this.mark(p);
-        this.mark(path.dirname(p));
-      }
-    });
-    w.on('unlinkDir', (p: string) => {
-      this.watchedDirs--;
-      this.mark(p);
-      this.mark(path.dirname(p));
-    });
-    w.on('error', (err: unknown) => this.fail(limitReason(err as NodeJS.ErrnoException, limits)));
-    w.on('ready', () => {
-      ready = true;
-      if (this.chokidar !== w || this.stopped) return;
-      this.watchedDirs = Object.keys(w.getWatched()).filter((d) => d === this.root || d.startsWith(this.root + path.sep)).length;
-      const startMono = monoMicros();
-      this.epoch = { id: randomBytes(8).toString('hex'), startMono, startWall: new Date().toISOString(), ended: null };
-      this.failed = null;
-      this.flush();
-      this.o.log('info', `${this.o.part}: epoch ${this.epoch.id} began: ${this.watchedDirs} directories watched`);
-      if (limits.maxUserWatches && this.watchedDirs > limits.maxUserWatches * 0.9) {
-        this.o.log('warn', `${this.o.part}: ${this.watchedDirs} directories watched, close to the inotify limit max_user_watches = ${limits.maxUserWatches}: raise it (sysctl fs.inotify.max_user_watches=...)`);
-      }
-    });
+    source ??= new ChokidarSource(this.o.part, this.root, this.ignore, sink, this.o.log);
+    this.source = source;
+    this.kind = source.kind;
+    this.o.log('info', `${this.o.part}: watching ${this.root} with ${source.describe()}`);
+    source.start();
   }
 
-  /** Something changed in the directory `abs` (or `abs` itself). */
-  private mark(abs: string): void {
-    const rel = path.relative(this.root, abs);
-    if (rel.startsWith('..') || path.isAbsolute(rel)) return;
-    this.dirty.set(rel, monoMicros());
+  /** What the watcher hears from its source (a source closed since is not heard). */
+  private sink(): SourceSink {
+    const gen = ++this.generation;
+    const live = () => !this.stopped && this.source !== null && gen === this.generation;
+    return {
+      markWhole: (abs) => {
+        if (!live()) return;
+        const rel = this.rel(abs);
+        if (rel !== null) this.changed(() => this.dirty.markWhole(rel, monoMicros()));
+      },
+      markName: (abs, name) => {
+        if (!live()) return;
+        const rel = this.rel(abs);
+        if (rel !== null) this.changed(() => this.dirty.markName(rel, name, monoMicros()));
+      },
+      ready: (watchedDirs) => {
+        if (!live()) return;
+        this.watchedDirs = watchedDirs ?? 0;
+        const startMono = monoMicros();
+        this.epoch = { id: randomBytes(8).toString('hex'), startMono, startWall: new Date().toISOString(), ended: null };
+        this.failed = null;
+        this.flush();
+        this.o.log('info', `${this.o.part}: epoch ${this.epoch.id} began (${this.kind}${watchedDirs === null ? '' : `: ${watchedDirs} directories watched`})`);
+      },
+      fail: (reason) => {
+        if (live()) this.fail(reason);
+      },
+      lost: (reason) => {
+        if (!live()) return;
+        this.o.log('error', `${this.o.part}: ${reason}: the journal's epoch ended, the next backup scans everything; a new epoch begins now`);
+        this.endEpoch(reason);
+        const startMono = monoMicros();
+        this.epoch = { id: randomBytes(8).toString('hex'), startMono, startWall: new Date().toISOString(), ended: null };
+        this.flush();
+      },
+    };
+  }
+
+  /** The path of directory `abs` relative to the part root, or null when it is not journaled. */
+  private rel(abs: string | Buffer): string | null {
+    // fanotify hands the same Buffer for a run of records of one directory
+    if (abs === this.lastAbs) return this.lastRel;
+    const rel = this.relOf(abs);
+    this.lastAbs = abs;
+    this.lastRel = rel;
+    return rel;
+  }
+
+  private lastAbs: string | Buffer | null = null;
+  private lastRel: string | null = null;
+
+  private relOf(abs: string | Buffer): string | null {
+    if (typeof abs === 'string') {
+      const rel = path.relative(this.root, abs);
+      if (rel.startsWith('..') || path.isAbsolute(rel)) return null;
+      if (this.ignore.some((i) => abs === i || abs.startsWith(i + path.sep))) return null;
+      return rel;
+    }
+    const root = this.rootBytes;
+    if (abs.length < root.length || abs.compare(root, 0, root.length, 0, root.length) !== 0) return null;
+    if (abs.length > root.length && abs[root.length] !== 0x2f && root.length > 1) return null;
+    for (const i of this.ignoreBytes) {
+      if (abs.length >= i.length && abs.compare(i, 0, i.length, 0, i.length) === 0 && (abs.length === i.length || abs[i.length] === 0x2f)) return null;
+    }
+    const rel = abs.subarray(root.length === 1 ? 1 : Math.min(abs.length, root.length + 1));
+    // a path that is not UTF-8 cannot be a journal key: backups always read such directories
+    return isUtf8(rel) ? rel.toString('utf8') : null;
+  }
+
+  private changed(mark: () => void): void {
+    mark();
     this.o.onChange?.();
     this.scheduleFlush();
   }
 
+  /**
+   * The journal is written at most flushMs after a change; a large one less often (a second per
+   * 256 KiB written last time, at most 30 s): rewriting a day of changes on a million files
+   * every second is most of the watcher's allocation in a burst. A backup's sync request
+   * always gets a fresh journal at once, so this only delays what `status` and a reader see.
+   */
   private scheduleFlush(): void {
     if (this.flushTimer) return;
+    const ms = Math.max(this.o.flushMs, Math.min(30_000, Math.floor(this.journalBytes / 262_144) * 1000));
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
       this.flush();
-    }, this.o.flushMs);
+    }, ms);
   }
+
+  /** the size of the journal last written */
+  private journalBytes = 0;
 
   private answerSync(name: string): void {
     const nonce = name.slice(SYNC_PREFIX.length);
     if (this.synced.includes(nonce)) return;
+    // a source root removed and made again (or mounted over) has no watch of ours any more
+    if (this.epoch && !this.epoch.ended && this.identity() !== this.rootId) {
+      this.remember(nonce);
+      return this.fail(`the source root ${this.root} was replaced or mounted over`);
+    }
+    const broken = this.epoch && !this.epoch.ended ? this.source?.check() ?? null : null;
+    if (broken) {
+      this.remember(nonce);
+      return this.fail(broken);
+    }
+    const source = this.source;
+    if (!source) {
+      this.remember(nonce);
+      return this.flush();
+    }
+    // every change made before the marker was handed over: then the answer
+    source.barrier(() => {
+      this.remember(nonce);
+      this.flush();
+    });
+  }
+
+  private remember(nonce: string): void {
+    if (this.synced.includes(nonce)) return;
     this.synced.push(nonce);
     while (this.synced.length > KEEP_SYNCED) this.synced.shift();
-    // a source root removed and made again (or mounted over) has no watch of ours any more
-    if (this.epoch && !this.epoch.ended && this.identity() !== this.rootId) this.fail(`the source root ${this.root} was replaced or mounted over`);
-    else this.flush();
   }
 
   private identity(): string | null {
@@ -227,11 +307,11 @@ export class PartWatcher {
 
   /** An error or limit: the epoch ends; a new one begins after restartMs. */
   private fail(reason: string): void {
-    if (this.stopped || !this.chokidar) return;
+    if (this.stopped || !this.source) return;
     this.o.log('error', `${this.o.part}: ${reason}: the journal's epoch ended, backups scan everything until a new epoch began before them`);
     if (!this.epoch || this.epoch.ended) this.failed = reason;
     this.endEpoch(reason);
-    void this.closeChokidar().then(() => {
+    void this.closeSource().then(() => {
       if (this.stopped) return;
       this.o.log('info', `${this.o.part}: starting a new epoch in ${Math.round(this.o.restartMs / 1000)} s`);
       this.restartTimer = setTimeout(() => {
@@ -246,10 +326,11 @@ export class PartWatcher {
     this.flush();
   }
 
-  private async closeChokidar(): Promise<void> {
-    const w = this.chokidar;
-    this.chokidar = null;
-    if (w) await w.close();
+  private async closeSource(): Promise<void> {
+    const s = this.source;
+    this.source = null;
+    this.generation++;
+    if (s) await s.close();
   }
 
   private flush(): void {
@@ -261,16 +342,16 @@ export class PartWatcher {
     // what the newest generation's scan saw needs no journal any more
     const before = pruneBefore(this.o.partDir, this.boot);
     if (before !== null && before > this.prunedBefore) {
-      for (const [k, t] of this.dirty) if (t < before) this.dirty.delete(k);
+      this.dirty.prune(before);
       this.prunedBefore = before;
     }
-    const j: Journal = {
+    const head: Omit<Journal, 'dirty' | 'whole' | 'names'> = {
       format: JOURNAL_FORMAT, part: this.o.part, source: path.resolve(this.o.source), rootId: this.rootId, pid: process.pid, pidStart: this.pidStart,
       boot: this.boot, epoch: this.epoch, failed: this.failed, flushMono: monoMicros(), flushWall: new Date().toISOString(),
-      synced: [...this.synced], prunedBefore: this.prunedBefore, dirty: Object.fromEntries(this.dirty), watchedDirs: this.watchedDirs,
+      synced: [...this.synced], prunedBefore: this.prunedBefore, watchedDirs: this.watchedDirs, watcher: this.kind ?? undefined,
     };
     try {
-      writeJournal(this.o.partDir, j);
+      this.journalBytes = writeJournalMarks(this.o.partDir, head, (write) => this.dirty.writeJson(write));
     } catch (err) {
       this.o.log('error', `${this.o.part}: cannot write the journal: ${(err as Error).message}`);
     }

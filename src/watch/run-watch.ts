@@ -10,7 +10,8 @@ import { checkNoNesting, validatePartName } from '../spool/part-name.js';
 import { alive, processStart } from '../spool/lock.js';
 import { BackupSchedule } from './backup-schedule.js';
 import { readJournal } from './journal-file.js';
-import { PartWatcher, type LogLevel } from './part-watcher.js';
+import { smallYoungGeneration } from './heap.js';
+import { PartWatcher, type LogLevel, type WatcherChoice } from './part-watcher.js';
 
 export interface WatchOptions {
   spool: string;
@@ -22,6 +23,8 @@ export interface WatchOptions {
   quietMs: number;
   flushMs: number;
   restartMs: number;
+  /** which watcher (default 'auto': fanotify where it can, chokidar elsewhere) */
+  watcher?: WatcherChoice;
 }
 
 export interface WatchEvents {
@@ -37,6 +40,7 @@ export interface WatchHandle {
 
 export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
   validateHost(o.host);
+  smallYoungGeneration();
   if (!o.parts.length) throw new UsageError('nothing to watch: give at least one --part NAME=PATH (or parts: in --config)');
   for (const p of o.parts) validatePartName(p.name);
   checkNoNesting(o.parts.map((p) => p.name), []);
@@ -66,7 +70,7 @@ export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
       throw new HardsnapError('EBUSY', `part '${p.name}' is already watched by pid ${j.pid}`, { exit: 3, hint: 'one watcher per part: stop the other one first' });
     }
   }
-  // chokidar names paths under the source's real path: the spool too, when it lies inside
+  // the watchers name paths under the source's real path: the spool too, when it lies inside
   let spool = path.resolve(o.spool);
   try {
     spool = fs.realpathSync(spool);
@@ -77,7 +81,7 @@ export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
   for (const p of o.parts) {
     const w = new PartWatcher({
       part: p.name, source: p.source, partDir: partDir(o.spool, o.host, p.name), ignore: [spool],
-      flushMs: o.flushMs, restartMs: o.restartMs, log: ev.log, onChange: schedule ? () => schedule.changed() : undefined,
+      flushMs: o.flushMs, restartMs: o.restartMs, watcher: o.watcher, log: ev.log, onChange: schedule ? () => schedule.changed() : undefined,
     });
     watchers.set(p.name, w);
     w.start();

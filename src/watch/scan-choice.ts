@@ -28,6 +28,10 @@ export interface JournalReport {
   skippedDirs: number;
   /** directories scanned */
   rescannedDirs: number;
+  /** directories read for the entries the journal named (the others taken from the manifest) */
+  namedDirs: number;
+  /** the watcher that wrote the journal (fanotify, chokidar), when one was consulted */
+  watcher: string | null;
 }
 
 export interface ScanChoice {
@@ -75,24 +79,24 @@ export async function chooseScan(q: ScanQuery): Promise<ScanChoice> {
   const full = (reason: string, journalFound: boolean, audited = 0): ScanChoice => ({
     dirs: null,
     record: { startMono: q.startMono, startWall: q.startWall, boot: currentBoot(), full: true, lastFull: q.now.toISOString(), rules },
-    report: { used: false, reason, epoch: null, dirty: 0, audited, skippedDirs: 0, rescannedDirs: 0 },
+    report: { used: false, reason, epoch: null, dirty: 0, audited, skippedDirs: 0, rescannedDirs: 0, namedDirs: 0, watcher: null },
     journalFound,
   });
   if (q.excluded) return full(q.excluded, journalExists(q.partDir));
   const d = await consultJournal({ partDir: q.partDir, source: q.source, rootId: q.rootId, prev: q.prev, now: q.now, rules, settings: q.settings });
   if (!d.use) return full(d.reason, d.journalFound);
   const reader = q.prev!.reader!;
-  const link = unrecordedLink({ rootFd: q.srcRootFd, rootDev: q.rootDev, reader, dirty: d.dirty, excludes: q.excludes });
+  const link = unrecordedLink({ rootFd: q.srcRootFd, rootDev: q.rootDev, reader, dirty: d.dirty, names: d.names, excludes: q.excludes });
   if (link) return full(`${link} has a hard link made since the previous generation's scan (a write through another name makes no event in its directory)`, true);
-  const a = audit({ rootFd: q.srcRootFd, reader, dirty: d.dirty, sample: q.settings.auditSample, excludes: q.excludes, skipDirs: q.skipDirs });
+  const a = audit({ rootFd: q.srcRootFd, reader, dirty: d.dirty, names: d.names, sample: q.settings.auditSample, excludes: q.excludes, skipDirs: q.skipDirs });
   if (a.mismatch) return full(`the audit found a change the journal does not know: ${a.mismatch}`, true, a.checked);
   return {
-    dirs: new UnchangedDirs(d.dirty, q.rootDev),
+    dirs: new UnchangedDirs(d.dirty, q.rootDev, d.names),
     record: {
       startMono: q.startMono, startWall: q.startWall, boot: currentBoot(), full: false,
       lastFull: reader.header.scan!.lastFull, rules,
     },
-    report: { used: true, reason: null, epoch: d.epoch, dirty: d.dirty.size, audited: a.checked, skippedDirs: 0, rescannedDirs: 0 },
+    report: { used: true, reason: null, epoch: d.epoch, dirty: d.dirty.size, audited: a.checked, skippedDirs: 0, rescannedDirs: 0, namedDirs: 0, watcher: d.watcher },
     journalFound: true,
   };
 }
@@ -101,14 +105,14 @@ export async function chooseScan(q: ScanQuery): Promise<ScanChoice> {
 export function finishReport(c: ScanChoice): JournalReport {
   const s = c.dirs?.stats;
   if (!s) return c.report;
-  return { ...c.report, skippedDirs: s.skipped, rescannedDirs: s.rescanned, ...(s.disabled ? { reason: `partly: ${s.disabled}` } : {}) };
+  return { ...c.report, skippedDirs: s.skipped, rescannedDirs: s.rescanned, namedDirs: s.named, ...(s.disabled ? { reason: `partly: ${s.disabled}` } : {}) };
 }
 
 /** The note a run prints about it (null: nothing worth saying, no journal in play). */
 export function scanNote(part: string, c: ScanChoice, r: JournalReport): string | null {
   if (r.used) {
-    return `part '${part}': journal used (epoch ${r.epoch}): ${r.dirty} directories changed since the previous scan; ` +
-      `${r.rescannedDirs} directories scanned, ${r.skippedDirs} taken from the previous manifest; audit of ${r.audited} directories matched` +
+    return `part '${part}': journal used (${r.watcher ?? 'watcher'}, epoch ${r.epoch}): ${r.dirty} directories changed since the previous scan; ` +
+      `${r.rescannedDirs} directories scanned, ${r.namedDirs} read for the entries named, ${r.skippedDirs} taken from the previous manifest; audit of ${r.audited} directories matched` +
       (r.reason ? ` (${r.reason})` : '');
   }
   return c.journalFound ? `part '${part}': full scan: ${r.reason}` : null;

@@ -6,7 +6,12 @@
  * they may be dirty themselves), and a subdirectory that is no longer one sends the whole
  * directory back to a scan.
  *
- * Always scanned: directories the journal names, directories whose path is not valid UTF-8
+ * A directory the journal names is read, but when the journal also names every entry that changed
+ * in it (dirty-dirs.ts), only those entries, and the ones the previous manifest does not have,
+ * are stat-ed (the builder's scan with a skip list): the others, unchanged, come from the manifest. Its subdirectories
+ * are stat-ed too, as always.
+ *
+ * Always scanned whole: directories the journal names without names, directories whose path is not valid UTF-8
  * (chokidar's string paths cannot name them), directories the previous manifest has no (or an
  * empty) block for, blocks holding hard links or flagged entries (a write through another
  * name of a hard-linked file changes this directory's entry without an event in it), and
@@ -16,8 +21,9 @@ import { isUtf8 } from 'node:buffer';
 import type { SourceEntry } from '../fs/entry.js';
 import { typeOfMode } from '../fs/entry.js';
 import { ST, sys } from '../fs/native.js';
+import { parseScan } from '../fs/entry.js';
 import type { ManifestEntry } from '../manifest/format.js';
-import type { DirEntrySource } from '../apply/dir-entry-source.js';
+import type { DirEntrySource, ScanDir } from '../apply/dir-entry-source.js';
 
 export type { DirEntrySource };
 
@@ -26,6 +32,8 @@ export interface UnchangedDirStats {
   skipped: number;
   /** directories scanned because the journal (or the rules above) said so */
   rescanned: number;
+  /** directories read for the entries the journal named (the others from the manifest) */
+  named: number;
   /** directories the journal called unchanged whose subdirectory was not one any more */
   inconsistent: number;
   /** why the journal stopped being used mid-run, if it did */
@@ -43,31 +51,38 @@ export function alwaysScanned(prev: readonly ManifestEntry[]): boolean {
 }
 
 export class UnchangedDirs implements DirEntrySource {
-  readonly stats: UnchangedDirStats = { skipped: 0, rescanned: 0, inconsistent: 0, disabled: null };
+  readonly stats: UnchangedDirStats = { skipped: 0, rescanned: 0, named: 0, inconsistent: 0, disabled: null };
   private readonly st = new Float64Array(sys.STAT_FIELDS);
 
-  constructor(private readonly dirty: ReadonlySet<string>, private readonly rootDev: number) {}
+  /**
+   * dirty: the directories with a change since the previous scan; names: of those, the ones whose
+   * every change named its entry, with the names (latin1 keys of their bytes).
+   */
+  constructor(
+    private readonly dirty: ReadonlySet<string>,
+    private readonly rootDev: number,
+    private readonly names: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
+  ) {}
 
   disable(reason: string): void {
     this.stats.disabled ??= reason;
   }
 
-  entries(rel: Buffer, srcFd: number, prev: ManifestEntry[]): SourceEntry[] | null {
-    if (this.stats.disabled || isDirtyDir(rel, this.dirty) || alwaysScanned(prev)) return this.rescan();
+  entries(rel: Buffer, srcFd: number, prev: ManifestEntry[], scan: ScanDir): SourceEntry[] | null {
+    if (this.stats.disabled || alwaysScanned(prev)) return this.rescan();
+    let named: ReadonlySet<string> | undefined;
+    if (isDirtyDir(rel, this.dirty)) {
+      named = this.names.get(rel.toString('utf8'));
+      if (!named) return this.rescan();
+    }
     // another file system mounted here (a mount makes no inotify event): always read it
     if (sys.fstat(srcFd, this.st) !== 0 || this.st[ST.DEV] !== this.rootDev) return this.rescan();
+    if (named) return this.readNamed(srcFd, prev, named, scan);
     const out: SourceEntry[] = new Array(prev.length);
     for (let i = 0; i < prev.length; i++) {
       const p = prev[i]!;
       if (p.type !== 'dir') {
-        // a literal of one shape (as parseScan makes), not a spread: this is the hot loop
-        out[i] = {
-          name: p.name, err: 0, type: p.type, mode: p.mode, uid: p.uid, gid: p.gid, nlink: 1, size: p.size,
-          mtimeSec: p.mtimeSec, mtimeNsec: p.mtimeNsec, ino: 0, dev: this.rootDev, rdev: p.rdev, blocks: 0, target: p.target,
-          // an attribute change is an event in its directory: the record's ctime (and with it its
-          // attributes, where the previous manifest recorded them: src/plan/plan-dir.ts) stands
-          ctimeSec: p.ctimeSec, ctimeNsec: p.ctimeNsec, xattrs: null, xattrsRead: false, xattrErr: 0,
-        };
+        out[i] = this.fromManifest(p);
         continue;
       }
       const st = this.st;
@@ -84,6 +99,54 @@ export class UnchangedDirs implements DirEntrySource {
       };
     }
     this.stats.skipped++;
+    return out;
+  }
+
+  /** An entry the journal says is unchanged, as the previous manifest records it. */
+  private fromManifest(p: ManifestEntry): SourceEntry {
+    // a literal of one shape (as parseScan makes), not a spread: this is the hot loop
+    return {
+      name: p.name, err: 0, type: p.type, mode: p.mode, uid: p.uid, gid: p.gid, nlink: 1, size: p.size,
+      mtimeSec: p.mtimeSec, mtimeNsec: p.mtimeNsec, ino: 0, dev: this.rootDev, rdev: p.rdev, blocks: 0, target: p.target,
+      // an attribute change is an event in its directory: the record's ctime (and with it its
+      // attributes, where the previous manifest recorded them: src/plan/plan-dir.ts) stands
+      ctimeSec: p.ctimeSec, ctimeNsec: p.ctimeNsec, xattrs: null, xattrsRead: false, xattrErr: 0,
+    };
+  }
+
+  /**
+   * A changed directory whose changed entries are named: its names are read (the truth: created
+   * and removed entries), the named ones, the new ones and every directory are stat-ed, and the
+   * other entries come from the manifest.
+   */
+  private readNamed(srcFd: number, prev: ManifestEntry[], named: ReadonlySet<string>, scan: ScanDir): SourceEntry[] | null {
+    const keep = new Map<string, ManifestEntry>();
+    let size = 0;
+    for (const p of prev) {
+      if (p.type === 'dir') continue;
+      const key = p.name.toString('latin1');
+      if (named.has(key)) continue;
+      keep.set(key, p);
+      size += 2 + p.name.length;
+    }
+    const skip = Buffer.allocUnsafe(size);
+    let o = 0;
+    for (const p of keep.values()) {
+      skip.writeUInt16LE(p.name.length, o);
+      p.name.copy(skip, o + 2);
+      o += 2 + p.name.length;
+    }
+    const raw = scan(srcFd, skip);
+    // unreadable: the builder's own scan reports the problem
+    if (typeof raw === 'number') return this.rescan();
+    const out = parseScan(raw);
+    for (let i = 0; i < out.length; i++) {
+      if (out[i]!.err !== sys.SCAN_SKIPPED) continue;
+      const p = keep.get(out[i]!.name.toString('latin1'));
+      if (!p) return this.rescan(); // cannot be: skipped names come from the manifest
+      out[i] = this.fromManifest(p);
+    }
+    this.stats.named++;
     return out;
   }
 

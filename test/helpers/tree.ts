@@ -333,6 +333,11 @@ export interface CompareOptions {
   ignoreRootMtime?: boolean;
   /** compare uid and gid (default true) */
   owner?: boolean;
+  /**
+   * compare hard-link structure (default true); false where a bind mount inside a tree shows one
+   * inode (nlink 1) under two paths, which a copy keeps as two files, as rsync -H does
+   */
+  links?: boolean;
 }
 
 const key = (rel: Buffer): string => rel.toString('latin1');
@@ -409,6 +414,7 @@ export function compareTrees(a: string | Buffer, b: string | Buffer, opts: Compa
     if (!ma.has(key(eb.relPath))) diffs.push(`only in b: ${show(eb.relPath)} (${eb.type})`);
   }
 
+  if (opts.links === false) return diffs;
   // hard link structure, over the names both trees have
   const ga = linkGroups(ta, common);
   const gb = linkGroups(tb, common);

@@ -4,11 +4,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { processStart } from '../../src/spool/lock.js';
+import { makeSpool } from './spool.js';
 import {
   JOURNAL_FORMAT, SYNC_PREFIX, currentBoot, journalPath, readJournal, watchDir, writeJournal, type Journal,
 } from '../../src/watch/journal-file.js';
 import { readManifestHeader } from '../../src/manifest/reader.js';
+import { expect } from 'vitest';
 import { spawnHardsnap, waitFor, type HardsnapChild } from './run.js';
+import { compareTrees, makeTree, type TreeSpec } from './tree.js';
+import { rsyncDiff, linksDiff } from './oracle.js';
 
 export interface Spot {
   spool: string;
@@ -40,7 +44,10 @@ export interface BackupRun {
   stdout: string;
   stderr: string;
   /** the first part's --json record */
-  part: { journal: { used: boolean; reason: string | null; dirty: number; audited: number; skippedDirs: number; rescannedDirs: number }; generation: string; path: string };
+  part: {
+    journal: { used: boolean; reason: string | null; dirty: number; audited: number; skippedDirs: number; rescannedDirs: number; namedDirs: number; watcher: string | null };
+    generation: string; path: string;
+  };
 }
 
 /** `hardsnap backup --json` without blocking this process's event loop. */
@@ -90,4 +97,46 @@ export function fakeWatcher(s: Spot, journal: Partial<Journal>): { stop(): void;
 
 export function journalFile(s: Spot): string {
   return journalPath(partDirOf(s));
+}
+
+export const day = (n: number) => ({ HARDSNAP_NOW: `2026-01-${String(n).padStart(2, '0')}T03:00:00Z` });
+
+export function spot(tmp: string): Spot {
+  return { spool: makeSpool(path.join(tmp, 'spool')), host: 'h1', part: 'data', src: path.join(tmp, 'src') };
+}
+
+/** The generation equals the source: the tree comparer and the rsync oracle. */
+export function expectSame(s: Spot, genPath: string): void {
+  expect(compareTrees(s.src, genPath)).toEqual([]);
+  expect(rsyncDiff(s.src, genPath)).toEqual([]);
+  expect(linksDiff(s.src, genPath)).toEqual([]);
+}
+
+/** A tree of many small directories, so that a journaled backup has much to skip. */
+export function wideTree(src: string): void {
+  const spec: TreeSpec = {};
+  for (let d = 0; d < 20; d++) {
+    for (let f = 0; f < 5; f++) spec[`d${d}/f${f}`] = `file ${d}/${f}\n`;
+    spec[`d${d}/sub/leaf`] = `leaf ${d}\n`;
+  }
+  spec['perm/p'] = 'p';
+  spec['mv/sub/m'] = 'm';
+  spec['empty'] = { dir: true };
+  makeTree(src, spec);
+}
+
+/**
+ * Generation 1, a watcher started (with `watcherArgs`), generation 2 (whose scan begins inside
+ * the watcher's epoch, so the journal may serve generation 3 on), then `body`; the watcher is
+ * stopped however it ends.
+ */
+export async function watchedFromDay2(s: Spot, body: (w: HardsnapChild) => Promise<void>, watcherArgs: string[] = []): Promise<void> {
+  await backupAsync(s, [], day(1));
+  const w = await startWatcher(s, watcherArgs);
+  try {
+    await backupAsync(s, [], day(2));
+    await body(w);
+  } finally {
+    await stopWatcher(w);
+  }
 }

@@ -12,6 +12,7 @@ import type { CliContext } from '../context.js';
 interface WatchCliOptions extends CommonOptions {
   part?: string[];
   backupEvery?: string;
+  watcher?: string;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -21,8 +22,10 @@ export function register(program: Command, ctx: CliContext): void {
       .description('watch every part\'s source and journal which directories change, so that the next backup scans only those')
       .option('--part <name=path>', 'a part to watch (repeatable; default: the parts of --config)', collect)
       .option('--backup-every <duration>', 'start a backup at most this often, after changes (e.g. 1h); default: never')
+      .option('--watcher <kind>', 'auto (default): fanotify where it can (root, Linux >= 5.9, a file system it can mark), chokidar elsewhere; or fanotify, or chokidar')
       .addHelpText('after', `
-Runs in the foreground until SIGTERM or SIGINT (for systemd), logging on stderr what it does.
+Runs in the foreground until SIGTERM or SIGINT (for systemd), logging on stderr what it does,
+which watcher runs for each part among them (also in the journal and in 'status').
 Per part it keeps <spool>/rsync/<host>/<part>/.hardsnap/watch/journal.json; a backup uses it
 only when it is trustworthy (the watcher ran, without an error, since before the previous
 generation's scan began) and says so; otherwise it scans everything and says why.
@@ -59,13 +62,17 @@ async function watch(o: WatchCliOptions, ctx: CliContext, out: Output): Promise<
     throw new UsageError(`watch does not take paths that are not UTF-8 yet: ${bytePath}`, { hint: 'back such a tree up without the journal (a backup works); see docs/WATCH.md' });
   }
   const every = o.backupEvery ?? cfg.backupEvery;
+  const watcher = o.watcher ?? cfg.watcher ?? 'auto';
+  if (watcher !== 'auto' && watcher !== 'fanotify' && watcher !== 'chokidar') {
+    throw new UsageError(`--watcher must be auto, fanotify or chokidar, not '${watcher}'`);
+  }
   // loaded here, not with the CLI: chokidar and the watcher cost every other command ~15 ms
   const { startWatch } = await import('../../watch/run-watch.js');
   const handle = startWatch({
     spool, host, parts,
     backupEveryMs: every ? parseDuration(every, '--backup-every') : 0,
     // HARDSNAP_TEST_WATCH_FLUSH_MS (a test seam): a watcher that writes its journal only when asked
-    quietMs: 2_000, flushMs: Number(process.env.HARDSNAP_TEST_WATCH_FLUSH_MS ?? 1000), restartMs: 60_000,
+    watcher, quietMs: 2_000, flushMs: Number(process.env.HARDSNAP_TEST_WATCH_FLUSH_MS ?? 1000), restartMs: 60_000,
   }, {
     log: (level, m) => (level === 'info' ? out.log(m) : level === 'warn' ? out.warn(m) : out.error(m)),
     runBackup: () => new Promise<number>((resolve, reject) => {

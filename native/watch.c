@@ -1,0 +1,782 @@
+/*
+ * Watch mode's native seam (docs/WATCH.md), apart from the engine's calls in hardsnap.c:
+ *
+ * - A fanotify group with a file-system mark per source file system (FAN_MARK_FILESYSTEM,
+ *   FAN_REPORT_DFID_NAME: every event names the directory it happened in by file handle, and
+ *   the entry by name). A reader thread of its own reads the group, so that the kernel's queue
+ *   is drained whatever the JavaScript thread is doing (a backup writing its spool on the same
+ *   file system makes a storm of events); it resolves each directory handle to a path
+ *   (open_by_handle_at on a descriptor of the source's mount, then the /proc/self/fd link),
+ *   keeps only directories under a watched root and not under an excluded one (the spool), and
+ *   hands those, in order, to JavaScript through a thread-safe function. Memory: a bounded
+ *   cache of resolved handles and the records not yet taken by JavaScript, nothing per file.
+ * - A barrier: the watcher opens and closes the first root (through its own descriptor); the
+ *   group has an inode mark there for FAN_CLOSE_NOWRITE, and that event, recognised by our pid,
+ *   reaches JavaScript after every event queued before it (a backup's sync request).
+ *
+ * Records to JavaScript (one Buffer per call, in queue order), each:
+ *   u8 kind, u8 0, u16 nameLen, u32 mask, u32 dirLen, u32 errno, dir bytes, name bytes
+ * kind: 1 a change (mask, the directory's path, the entry's name: "." for the directory
+ * itself), 2 the kernel queue overflowed (or JavaScript fell 16 MiB of records behind),
+ * 3 our barrier, 4 an error (errno; the reader thread stops on a read error).
+ */
+#include <node_api.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#define W_CHANGE 1
+#define W_OVERFLOW 2
+#define W_BARRIER 3
+#define W_ERROR 4
+#define W_HEAD 16
+
+/* what the file-system mark asks for: every change of an entry, and of a directory */
+#define W_MASK (FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY | FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_ONDIR)
+#define READ_BUF (256 * 1024)
+#define OUT_MAX (16u << 20)
+#define CACHE_SLOTS 8192
+#define DEDUP_SLOTS 65536   /* distinct changes remembered per hand-over (then no more dedup) */
+#define HAND_OVER (256 * 1024) /* at most this much per call into JavaScript */
+#define CACHE_KEY (12 + 128)
+
+typedef struct {
+  int fd;              /* O_RDONLY descriptor of a watched root: open_by_handle_at's mount */
+  int32_t fsid[2];
+  char *path;          /* the root's path (bytes), a prefix of the directories reported */
+  size_t len;
+  int id;
+  int active;          /* 0: removed, kept for its descriptor (the barrier's) */
+} root_t;
+
+typedef struct {
+  char *path;
+  size_t len;
+} prefix_t;
+
+typedef struct {
+  uint8_t key[CACHE_KEY];
+  uint16_t klen;       /* 0: free slot */
+  uint8_t relevant;
+  char *path;          /* resolved path (also kept for irrelevant ones: rename invalidation) */
+  size_t plen;
+} centry_t;
+
+typedef struct {
+  int fan;
+  int wake;            /* eventfd: stops the reader thread */
+  pid_t self;
+  pthread_t thread;
+  int running;
+  pthread_mutex_t mu;
+  napi_threadsafe_function tsfn;
+  /* under mu */
+  root_t *roots;
+  size_t nroots;
+  int next_id;
+  int barrier_fd;      /* the first root's descriptor (-1 before) */
+  prefix_t *excl;
+  size_t nexcl;
+  uint8_t *out;
+  size_t outlen, outcap;
+  size_t outpos;       /* records before this were handed over */
+  int notified, dropped;
+  uint32_t *seen;      /* DEDUP_SLOTS offsets (+1) of change records not yet handed over */
+  size_t nseen;
+  centry_t *cache;
+  size_t cached;
+} fw_t;
+
+/* ---------- small helpers ---------- */
+
+static napi_value wnum(napi_env env, double d) {
+  napi_value r;
+  napi_create_double(env, d, &r);
+  return r;
+}
+
+static int get_fw(napi_env env, napi_value v, fw_t **fw) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) return -EINVAL;
+  *fw = p;
+  return 0;
+}
+
+/* A Buffer or string argument, copied and NUL-terminated (malloc). */
+static int arg_bytes(napi_env env, napi_value v, char **out, size_t *len) {
+  bool isbuf = false;
+  napi_is_buffer(env, v, &isbuf);
+  if (isbuf) {
+    void *data;
+    size_t n;
+    if (napi_get_buffer_info(env, v, &data, &n) != napi_ok) return -EINVAL;
+    if (memchr(data, 0, n)) return -EINVAL;
+    *out = malloc(n + 1);
+    memcpy(*out, data, n);
+    (*out)[n] = 0;
+    *len = n;
+    return 0;
+  }
+  size_t n = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok) return -EINVAL;
+  *out = malloc(n + 1);
+  napi_get_value_string_utf8(env, v, *out, n + 1, &n);
+  if (strlen(*out) != n) {
+    free(*out);
+    return -EINVAL;
+  }
+  *len = n;
+  return 0;
+}
+
+/* path is prefix itself or lies below it */
+static int under(const char *path, size_t plen, const char *prefix, size_t len) {
+  if (plen < len || memcmp(path, prefix, len) != 0) return 0;
+  return plen == len || path[len] == '/' || (len == 1 && prefix[0] == '/');
+}
+
+/* ---------- the output buffer (under mu) ---------- */
+
+/* A change record equal to one not yet handed over (same kind, mask bits that matter, path and
+   name) adds nothing: JavaScript marks the first no earlier than this one was queued. */
+static int out_seen(fw_t *fw, uint32_t mask, const char *dir, size_t dlen, const char *name, size_t nlen) {
+  if (!fw->seen) fw->seen = calloc(DEDUP_SLOTS, sizeof *fw->seen);
+  uint32_t bits = mask & (FAN_ONDIR | FAN_CREATE | FAN_MOVED_TO);
+  uint32_t h = 2166136261u ^ bits;
+  for (size_t i = 0; i < dlen; i++) h = (h ^ (uint8_t)dir[i]) * 16777619u;
+  h = (h ^ '/') * 16777619u;
+  for (size_t i = 0; i < nlen; i++) h = (h ^ (uint8_t)name[i]) * 16777619u;
+  for (uint32_t i = h % DEDUP_SLOTS, step = 0; step < 64; i = (i + 1) % DEDUP_SLOTS, step++) {
+    uint32_t at = fw->seen[i];
+    if (!at) {
+      if (fw->nseen >= DEDUP_SLOTS / 2 || fw->outlen >= UINT32_MAX) return 0;
+      fw->seen[i] = (uint32_t)fw->outlen + 1;
+      fw->nseen++;
+      return 0;
+    }
+    if (at - 1 + W_HEAD > fw->outlen) continue; /* not written (dropped as an overflow) */
+    const uint8_t *r = fw->out + at - 1;
+    if (r[0] != W_CHANGE) continue;
+    uint16_t rn;
+    uint32_t rm, rd;
+    memcpy(&rn, r + 2, 2);
+    memcpy(&rm, r + 4, 4);
+    memcpy(&rd, r + 8, 4);
+    if (rn == nlen && rd == dlen && (rm & (FAN_ONDIR | FAN_CREATE | FAN_MOVED_TO)) == bits && memcmp(r + W_HEAD, dir, dlen) == 0 && memcmp(r + W_HEAD + dlen, name, nlen) == 0) return 1;
+  }
+  return 0;
+}
+
+static void out_put(fw_t *fw, int kind, uint32_t mask, const char *dir, size_t dlen, const char *name, size_t nlen, int err) {
+  if (fw->dropped) return;
+  if (kind == W_CHANGE && out_seen(fw, mask, dir, dlen, name, nlen)) return;
+  size_t need = W_HEAD + dlen + nlen;
+  if (fw->outlen + need > OUT_MAX) {
+    /* JavaScript fell far behind: what follows is lost, which is an overflow */
+    fw->dropped = 1;
+    need = W_HEAD;
+    kind = W_OVERFLOW;
+    dlen = nlen = 0;
+  }
+  if (fw->outlen + need > fw->outcap) {
+    size_t cap = fw->outcap ? fw->outcap : 65536;
+    while (cap < fw->outlen + need) cap *= 2;
+    fw->out = realloc(fw->out, cap);
+    fw->outcap = cap;
+  }
+  uint8_t *p = fw->out + fw->outlen;
+  uint16_t nl = (uint16_t)nlen;
+  uint32_t dl = (uint32_t)dlen, e = (uint32_t)err;
+  p[0] = (uint8_t)kind;
+  p[1] = 0;
+  memcpy(p + 2, &nl, 2);
+  memcpy(p + 4, &mask, 4);
+  memcpy(p + 8, &dl, 4);
+  memcpy(p + 12, &e, 4);
+  if (dlen) memcpy(p + W_HEAD, dir, dlen);
+  if (nlen) memcpy(p + W_HEAD + dlen, name, nlen);
+  fw->outlen += need;
+}
+
+/* ---------- the handle cache (under mu) ---------- */
+
+static uint32_t hash_key(const uint8_t *k, size_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 16777619u;
+  return h;
+}
+
+static void cache_clear(fw_t *fw) {
+  for (size_t i = 0; i < CACHE_SLOTS; i++) {
+    free(fw->cache[i].path);
+    fw->cache[i].path = NULL;
+    fw->cache[i].klen = 0;
+  }
+  fw->cached = 0;
+}
+
+static centry_t *cache_find(fw_t *fw, const uint8_t *k, size_t n) {
+  for (uint32_t i = hash_key(k, n) % CACHE_SLOTS, step = 0; step < CACHE_SLOTS; i = (i + 1) % CACHE_SLOTS, step++) {
+    centry_t *c = &fw->cache[i];
+    if (!c->klen) return NULL;
+    if (c->klen == n && memcmp(c->key, k, n) == 0) return c;
+  }
+  return NULL;
+}
+
+static void cache_put(fw_t *fw, const uint8_t *k, size_t n, int relevant, const char *path, size_t plen) {
+  if (fw->cached >= CACHE_SLOTS * 3 / 4) cache_clear(fw);
+  uint32_t i = hash_key(k, n) % CACHE_SLOTS;
+  while (fw->cache[i].klen) i = (i + 1) % CACHE_SLOTS;
+  centry_t *c = &fw->cache[i];
+  memcpy(c->key, k, n);
+  c->klen = (uint16_t)n;
+  c->relevant = (uint8_t)relevant;
+  c->path = malloc(plen + 1);
+  memcpy(c->path, path, plen);
+  c->plen = plen;
+  fw->cached++;
+}
+
+/*
+ * A directory was renamed: every cached path below its old path is stale. Open addressing
+ * cannot delete one slot cheaply, so the table is rebuilt without them (a rename of a
+ * directory is rare next to the events it saves a resolution for).
+ */
+static void cache_forget_below(fw_t *fw, const char *prefix, size_t len) {
+  size_t stale = 0;
+  for (size_t i = 0; i < CACHE_SLOTS; i++) {
+    centry_t *c = &fw->cache[i];
+    if (c->klen && under(c->path, c->plen, prefix, len)) stale++;
+  }
+  if (stale) cache_clear(fw);
+}
+
+/* ---------- resolving a directory handle ---------- */
+
+/*
+ * The path of an open directory whose /proc/self/fd link is too long to read (PATH_MAX): climb
+ * with "..", finding each name by inode in its parent, until an ancestor's link can be read.
+ * -ENOENT when a directory on the way was removed meanwhile.
+ */
+static int long_path(int fd, char **out, size_t *outlen) {
+  char link[64], buf[PATH_MAX];
+  char **names = NULL; /* innermost first */
+  size_t nn = 0, total = 0;
+  int cur = dup(fd), rc = 0;
+  if (cur < 0) return -errno;
+  for (;;) {
+    snprintf(link, sizeof link, "/proc/self/fd/%d", cur);
+    ssize_t k = readlink(link, buf, sizeof buf);
+    if (k >= 0 && (size_t)k < sizeof buf) {
+      char *p = malloc((size_t)k + total + 1), *q = p + k;
+      memcpy(p, buf, (size_t)k);
+      for (size_t i = nn; i-- > 0;) {
+        size_t l = strlen(names[i]);
+        *q++ = '/';
+        memcpy(q, names[i], l);
+        q += l;
+      }
+      *out = p;
+      *outlen = (size_t)(q - p);
+      break;
+    }
+    if (k >= 0) errno = ENAMETOOLONG;
+    if (errno != ENAMETOOLONG || nn > 65536) {
+      rc = -errno;
+      break;
+    }
+    struct stat st, pst;
+    int parent = -1;
+    if (fstat(cur, &st) < 0 || (parent = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fstat(parent, &pst) < 0) {
+      rc = -errno;
+      if (parent >= 0) close(parent);
+      break;
+    }
+    if (pst.st_ino == st.st_ino && pst.st_dev == st.st_dev) {
+      close(parent);
+      rc = -ENAMETOOLONG;
+      break;
+    }
+    int dfd = dup(parent);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    char *found = NULL;
+    if (d) {
+      struct dirent *de;
+      while (!found && (de = readdir(d))) {
+        if (de->d_ino != st.st_ino || !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        struct stat cst;
+        if (fstatat(parent, de->d_name, &cst, AT_SYMLINK_NOFOLLOW) == 0 && cst.st_dev == st.st_dev && cst.st_ino == st.st_ino) found = strdup(de->d_name);
+      }
+      closedir(d);
+    } else if (dfd >= 0) {
+      close(dfd);
+    }
+    close(cur);
+    cur = parent;
+    if (!found) {
+      rc = -ENOENT;
+      break;
+    }
+    names = realloc(names, (nn + 1) * sizeof *names);
+    names[nn++] = found;
+    total += 1 + strlen(found);
+  }
+  close(cur);
+  for (size_t i = 0; i < nn; i++) free(names[i]);
+  free(names);
+  return rc;
+}
+
+/*
+ * Resolves a directory handle of file system fsid to its path: 1 when the directory lies under
+ * a watched root and under no excluded prefix, 0 when it does not (or is gone: ESTALE,
+ * ENOENT), -errno when it cannot be named. *path points into the cache (valid until the next
+ * call).
+ */
+static int resolve(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh, char **path, size_t *plen) {
+  uint8_t key[CACHE_KEY];
+  size_t klen = 12 + fh->handle_bytes;
+  if (klen > CACHE_KEY) return -EOVERFLOW; /* MAX_HANDLE_SZ is 128 */
+  memcpy(key, fsid, 8);
+  memcpy(key + 8, &fh->handle_type, 4);
+  memcpy(key + 12, fh->f_handle, fh->handle_bytes);
+  centry_t *c = cache_find(fw, key, klen);
+  if (c) {
+    *path = c->path;
+    *plen = c->plen;
+    return c->relevant;
+  }
+  for (size_t r = 0; r < fw->nroots; r++) {
+    root_t *rt = &fw->roots[r];
+    if (rt->fsid[0] != fsid[0] || rt->fsid[1] != fsid[1]) continue;
+    int fd = open_by_handle_at(rt->fd, (struct file_handle *)fh, O_PATH | O_CLOEXEC);
+    /* ENOMEM is what exportfs passes on of a failure to reconnect a directory to its parents
+       (others become ESTALE), seen after drop_caches under load: try again a few times */
+    for (int tries = 0; fd < 0 && errno == ENOMEM && tries < 5; tries++) {
+      struct timespec ts = {0, 2000000L << tries};
+      nanosleep(&ts, NULL);
+      fd = open_by_handle_at(rt->fd, (struct file_handle *)fh, O_PATH | O_CLOEXEC);
+    }
+    if (fd < 0) return errno == ESTALE || errno == ENOENT ? 0 : -errno;
+    char link[64], buf[PATH_MAX];
+    char *p = NULL;
+    size_t n = 0;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t k = readlink(link, buf, sizeof buf);
+    if (k >= 0 && (size_t)k < sizeof buf) {
+      p = malloc((size_t)k + 1);
+      memcpy(p, buf, (size_t)k);
+      n = (size_t)k;
+    } else {
+      int rc = long_path(fd, &p, &n);
+      if (rc < 0) {
+        close(fd);
+        return rc == -ENOENT ? 0 : rc;
+      }
+    }
+    close(fd);
+    int relevant = 0;
+    for (size_t i = 0; i < fw->nroots && !relevant; i++) {
+      if (fw->roots[i].active && under(p, n, fw->roots[i].path, fw->roots[i].len)) relevant = 1;
+    }
+    for (size_t i = 0; i < fw->nexcl && relevant; i++) {
+      if (under(p, n, fw->excl[i].path, fw->excl[i].len)) relevant = 0;
+    }
+    int other = 0;
+    for (size_t j = r + 1; j < fw->nroots; j++) other |= fw->roots[j].fsid[0] == fsid[0] && fw->roots[j].fsid[1] == fsid[1];
+    if (!relevant && other) {
+      /* another root of this file system may be another mount of it (a bind mount of a subtree),
+         under which the directory has a path this mount cannot give */
+      free(p);
+      continue;
+    }
+    cache_put(fw, key, klen, relevant, p, n);
+    free(p);
+    c = cache_find(fw, key, klen);
+    *path = c->path;
+    *plen = c->plen;
+    return relevant;
+  }
+  return 0;
+}
+
+/* ---------- the reader thread ---------- */
+
+static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
+  const struct fanotify_event_metadata *m = (const void *)buf;
+  for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+    if (m->vers != FANOTIFY_METADATA_VERSION) {
+      out_put(fw, W_ERROR, 0, NULL, 0, NULL, 0, EPROTO);
+      continue;
+    }
+    if (m->mask & FAN_Q_OVERFLOW) {
+      out_put(fw, W_OVERFLOW, (uint32_t)m->mask, NULL, 0, NULL, 0, 0);
+      continue;
+    }
+    if (m->pid == fw->self) {
+      /* our own barrier; anything else this process does is in the spool, never in a source */
+      if (m->mask & FAN_CLOSE_NOWRITE) out_put(fw, W_BARRIER, (uint32_t)m->mask, NULL, 0, NULL, 0, 0);
+      continue;
+    }
+    if (!(m->mask & W_MASK & ~FAN_ONDIR)) continue; /* another process closing the barrier directory */
+    const uint8_t *p = (const uint8_t *)m + m->metadata_len, *end = (const uint8_t *)m + m->event_len;
+    while (p + sizeof(struct fanotify_event_info_header) <= end) {
+      const struct fanotify_event_info_fid *fid = (const void *)p;
+      if (fid->hdr.len == 0) break;
+      if (fid->hdr.info_type == FAN_EVENT_INFO_TYPE_DFID_NAME || fid->hdr.info_type == FAN_EVENT_INFO_TYPE_DFID) {
+        const struct file_handle *fh = (const void *)fid->handle;
+        const char *name = ".";
+        if (fid->hdr.info_type == FAN_EVENT_INFO_TYPE_DFID_NAME) name = (const char *)fh->f_handle + fh->handle_bytes;
+        int32_t fsid[2];
+        memcpy(fsid, &fid->fsid, 8);
+        char *dir;
+        size_t dlen;
+        int rc = resolve(fw, fsid, fh, &dir, &dlen);
+        if (rc < 0) {
+          out_put(fw, W_ERROR, (uint32_t)m->mask, NULL, 0, name, strlen(name), -rc);
+        } else {
+          size_t nlen = strlen(name);
+          if (rc > 0) out_put(fw, W_CHANGE, (uint32_t)m->mask, dir, dlen, name, nlen, 0);
+          if ((m->mask & FAN_ONDIR) && (m->mask & FAN_MOVE)) {
+            /* paths cached below the moved directory are stale now */
+            char *old = malloc(dlen + 1 + nlen);
+            memcpy(old, dir, dlen);
+            old[dlen] = '/';
+            memcpy(old + dlen + 1, name, nlen);
+            cache_forget_below(fw, old, dlen + 1 + nlen);
+            free(old);
+          }
+        }
+        break;
+      }
+      p += fid->hdr.len;
+    }
+  }
+}
+
+static void *reader(void *arg) {
+  fw_t *fw = arg;
+  uint8_t *buf = aligned_alloc(4096, READ_BUF);
+  for (;;) {
+    struct pollfd pf[2] = {{fw->fan, POLLIN, 0}, {fw->wake, POLLIN, 0}};
+    if (poll(pf, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (pf[1].revents) break;
+    ssize_t n = read(fw->fan, buf, READ_BUF);
+    int err = n < 0 && errno != EAGAIN && errno != EINTR ? errno : 0;
+    pthread_mutex_lock(&fw->mu);
+    if (n > 0) process(fw, buf, n);
+    if (err) out_put(fw, W_ERROR, 0, NULL, 0, NULL, 0, err);
+    int call = fw->outlen && !fw->notified;
+    if (call) fw->notified = 1;
+    pthread_mutex_unlock(&fw->mu);
+    if (call) napi_call_threadsafe_function(fw->tsfn, NULL, napi_tsfn_nonblocking);
+    if (err) break;
+  }
+  free(buf);
+  return NULL;
+}
+
+/*
+ * On the JavaScript thread: hands the records over, at most HAND_OVER bytes at a time (whole
+ * records), calling itself again for the rest, so that a burst is never one huge Buffer and its
+ * objects at once; the buffer is freed when drained (a burst's memory goes back).
+ */
+static void call_js(napi_env env, napi_value cb, void *context, void *data) {
+  fw_t *fw = context;
+  if (!env || !cb) return;
+  pthread_mutex_lock(&fw->mu);
+  size_t start = fw->outpos, end = start;
+  while (end < fw->outlen && end - start < HAND_OVER) {
+    uint16_t nl;
+    uint32_t dl;
+    memcpy(&nl, fw->out + end + 2, 2);
+    memcpy(&dl, fw->out + end + 8, 4);
+    end += W_HEAD + dl + nl;
+  }
+  napi_value buf = NULL;
+  if (end > start) {
+    void *bdata;
+    napi_create_buffer_copy(env, end - start, fw->out + start, &bdata, &buf);
+  }
+  fw->outpos = end;
+  int more = end < fw->outlen;
+  if (!more) {
+    if (fw->outcap > 4 * HAND_OVER) {
+      free(fw->out);
+      fw->out = NULL;
+      fw->outcap = 0;
+    }
+    fw->outlen = fw->outpos = 0;
+    fw->notified = 0;
+    fw->dropped = 0;
+  }
+  /* records handed over are no longer there to be equal to */
+  if (fw->seen && fw->nseen) {
+    memset(fw->seen, 0, DEDUP_SLOTS * sizeof *fw->seen);
+    fw->nseen = 0;
+  }
+  pthread_mutex_unlock(&fw->mu);
+  if (more) napi_call_threadsafe_function(fw->tsfn, NULL, napi_tsfn_nonblocking);
+  if (!buf) return;
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  napi_call_function(env, undef, cb, 1, &buf, NULL);
+}
+
+/* ---------- JavaScript functions ---------- */
+
+static void fw_free(fw_t *fw) {
+  for (size_t i = 0; i < fw->nroots; i++) {
+    close(fw->roots[i].fd);
+    free(fw->roots[i].path);
+  }
+  for (size_t i = 0; i < fw->nexcl; i++) free(fw->excl[i].path);
+  free(fw->roots);
+  free(fw->excl);
+  if (fw->cache) cache_clear(fw);
+  free(fw->cache);
+  free(fw->out);
+  if (fw->fan >= 0) close(fw->fan);
+  if (fw->wake >= 0) close(fw->wake);
+  pthread_mutex_destroy(&fw->mu);
+  free(fw);
+}
+
+/* fanOpen(callback(records: Buffer)) -> handle | -errno. The reader thread starts at once. */
+static napi_value js_fan_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) return wnum(env, -EINVAL);
+  int fan = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  if (fan < 0) return wnum(env, -errno);
+  fw_t *fw = calloc(1, sizeof *fw);
+  fw->fan = fan;
+  fw->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  fw->self = getpid();
+  fw->barrier_fd = -1;
+  fw->cache = calloc(CACHE_SLOTS, sizeof *fw->cache);
+  pthread_mutex_init(&fw->mu, NULL);
+  if (fw->wake < 0) {
+    int e = errno;
+    fw_free(fw);
+    return wnum(env, -e);
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "hardsnap fanotify", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, fw, call_js, &fw->tsfn) != napi_ok) {
+    fw_free(fw);
+    return wnum(env, -ENOMEM);
+  }
+  if (pthread_create(&fw->thread, NULL, reader, fw) != 0) {
+    napi_release_threadsafe_function(fw->tsfn, napi_tsfn_abort);
+    fw_free(fw);
+    return wnum(env, -EAGAIN);
+  }
+  fw->running = 1;
+  napi_value ext;
+  napi_create_external(env, fw, NULL, NULL, &ext);
+  return ext;
+}
+
+/*
+ * fanAddRoot(handle, path) -> root id (>= 1) | -errno: marks the file system of path (once per
+ * file system: the kernel merges marks of one group on one file system), and reports the
+ * directories below path. The first root is also the barrier's directory.
+ */
+static napi_value js_fan_add_root(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  fw_t *fw;
+  if (argc < 2 || get_fw(env, argv[0], &fw)) return wnum(env, -EINVAL);
+  char *path;
+  size_t len;
+  if (arg_bytes(env, argv[1], &path, &len)) return wnum(env, -EINVAL);
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct statfs sf;
+  if (fd < 0 || fstatfs(fd, &sf) < 0) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    free(path);
+    return wnum(env, -e);
+  }
+  if (fanotify_mark(fw->fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, W_MASK, fd, NULL) < 0) {
+    int e = errno;
+    close(fd);
+    free(path);
+    return wnum(env, -e);
+  }
+  pthread_mutex_lock(&fw->mu);
+  if (fw->barrier_fd < 0) {
+    if (fanotify_mark(fw->fan, FAN_MARK_ADD, FAN_CLOSE_NOWRITE | FAN_ONDIR, fd, NULL) < 0) {
+      int e = errno;
+      pthread_mutex_unlock(&fw->mu);
+      close(fd);
+      free(path);
+      return wnum(env, -e);
+    }
+    fw->barrier_fd = fd;
+  }
+  fw->roots = realloc(fw->roots, (fw->nroots + 1) * sizeof *fw->roots);
+  root_t *r = &fw->roots[fw->nroots++];
+  r->fd = fd;
+  memcpy(r->fsid, &sf.f_fsid, 8);
+  r->path = path;
+  r->len = len;
+  r->id = ++fw->next_id;
+  r->active = 1;
+  cache_clear(fw); /* irrelevant verdicts may be relevant now */
+  int id = r->id;
+  pthread_mutex_unlock(&fw->mu);
+  return wnum(env, id);
+}
+
+/* fanRemoveRoot(handle, id) -> 0 | -ENOENT. Its file-system mark stays (another root may share it). */
+static napi_value js_fan_remove_root(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  fw_t *fw;
+  double id;
+  if (argc < 2 || get_fw(env, argv[0], &fw) || napi_get_value_double(env, argv[1], &id) != napi_ok) return wnum(env, -EINVAL);
+  int rc = -ENOENT;
+  pthread_mutex_lock(&fw->mu);
+  for (size_t i = 0; i < fw->nroots; i++) {
+    if (fw->roots[i].id != (int)id || !fw->roots[i].active) continue;
+    /* the barrier's descriptor stays open (closing it would look like a barrier) */
+    fw->roots[i].active = 0;
+    if (fw->roots[i].fd != fw->barrier_fd) {
+      close(fw->roots[i].fd);
+      free(fw->roots[i].path);
+      fw->roots[i] = fw->roots[--fw->nroots];
+    }
+    rc = 0;
+    break;
+  }
+  cache_clear(fw);
+  pthread_mutex_unlock(&fw->mu);
+  return wnum(env, rc);
+}
+
+/* fanExclude(handle, path) -> 0: directories at or below path are never reported (the spool). */
+static napi_value js_fan_exclude(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  fw_t *fw;
+  if (argc < 2 || get_fw(env, argv[0], &fw)) return wnum(env, -EINVAL);
+  char *path;
+  size_t len;
+  if (arg_bytes(env, argv[1], &path, &len)) return wnum(env, -EINVAL);
+  pthread_mutex_lock(&fw->mu);
+  fw->excl = realloc(fw->excl, (fw->nexcl + 1) * sizeof *fw->excl);
+  fw->excl[fw->nexcl].path = path;
+  fw->excl[fw->nexcl].len = len;
+  fw->nexcl++;
+  cache_clear(fw);
+  pthread_mutex_unlock(&fw->mu);
+  return wnum(env, 0);
+}
+
+/*
+ * fanBarrier(handle) -> 0 | -errno: opens and closes the barrier directory through its own
+ * descriptor (the same inode even if its path changed); the reader sees our FAN_CLOSE_NOWRITE
+ * after every event queued before it. One at a time (the kernel merges two identical events).
+ */
+static napi_value js_fan_barrier(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  fw_t *fw;
+  if (argc < 1 || get_fw(env, argv[0], &fw)) return wnum(env, -EINVAL);
+  pthread_mutex_lock(&fw->mu);
+  int bfd = fw->barrier_fd;
+  pthread_mutex_unlock(&fw->mu);
+  if (bfd < 0) return wnum(env, -ENOENT);
+  char link[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", bfd);
+  int fd = open(link, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return wnum(env, -errno);
+  close(fd);
+  return wnum(env, 0);
+}
+
+/* fanClose(handle) -> 0: stops the reader, closes everything; no record is delivered after. */
+static napi_value js_fan_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  fw_t *fw;
+  if (argc < 1 || get_fw(env, argv[0], &fw)) return wnum(env, -EINVAL);
+  if (!fw->running) return wnum(env, -EALREADY);
+  uint64_t one = 1;
+  if (write(fw->wake, &one, sizeof one) < 0) { /* the eventfd cannot be full */ }
+  pthread_join(fw->thread, NULL);
+  fw->running = 0;
+  napi_release_threadsafe_function(fw->tsfn, napi_tsfn_abort);
+  /* the handle (external) stays valid, its resources are gone: the small struct itself is
+     kept, since a call_js already queued may still run (it returns at once: env is NULL) */
+  pthread_mutex_lock(&fw->mu);
+  for (size_t i = 0; i < fw->nroots; i++) {
+    close(fw->roots[i].fd);
+    free(fw->roots[i].path);
+  }
+  fw->nroots = 0;
+  fw->barrier_fd = -1;
+  for (size_t i = 0; i < fw->nexcl; i++) free(fw->excl[i].path);
+  fw->nexcl = 0;
+  cache_clear(fw);
+  free(fw->out);
+  fw->out = NULL;
+  fw->outlen = fw->outcap = fw->outpos = 0;
+  free(fw->seen);
+  fw->seen = NULL;
+  fw->nseen = 0;
+  pthread_mutex_unlock(&fw->mu);
+  close(fw->fan);
+  fw->fan = -1;
+  close(fw->wake);
+  fw->wake = -1;
+  return wnum(env, 0);
+}
+
+/* ---------- registration (called from hardsnap.c's module init) ---------- */
+
+#define WFN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
+
+void hardsnap_watch_init(napi_env env, napi_value exports) {
+  napi_property_descriptor fns[] = {
+      WFN("fanOpen", js_fan_open),       WFN("fanAddRoot", js_fan_add_root), WFN("fanRemoveRoot", js_fan_remove_root),
+      WFN("fanExclude", js_fan_exclude), WFN("fanBarrier", js_fan_barrier),  WFN("fanClose", js_fan_close),
+  };
+  napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
+  struct { const char *k; double v; } consts[] = {
+      {"FAN_CREATE", FAN_CREATE}, {"FAN_DELETE", FAN_DELETE}, {"FAN_MOVED_FROM", FAN_MOVED_FROM},
+      {"FAN_MOVED_TO", FAN_MOVED_TO}, {"FAN_MODIFY", FAN_MODIFY}, {"FAN_ATTRIB", FAN_ATTRIB},
+      {"FAN_CLOSE_WRITE", FAN_CLOSE_WRITE}, {"FAN_ONDIR", FAN_ONDIR},
+  };
+  for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++) {
+    napi_value v;
+    napi_create_double(env, consts[i].v, &v);
+    napi_set_named_property(env, exports, consts[i].k, v);
+  }
+}

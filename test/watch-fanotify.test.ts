@@ -1,0 +1,247 @@
+// Watch mode with each watcher (issue 22): fanotify (root's default: a file-system mark) and
+// chokidar (the fallback: not root, or forced). Every generation must equal the source (tree
+// comparer and rsync oracle); where a test passes --audit-sample 0, only the journal can have
+// told the backup about the change, so the test fails if the watcher missed it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { describe, expect, test } from './helpers/fixture.js';
+import { compareTrees, makeTree } from './helpers/tree.js';
+import { rsyncDiff } from './helpers/oracle.js';
+import { BIN, spawnHardsnap, waitFor, type HardsnapChild } from './helpers/run.js';
+import {
+  backupAsync, day, expectSame, fakeWatcher, partDirOf, scanOf, spot, startWatcher, stopWatcher, target, watchedFromDay2, wideTree, type Spot,
+} from './helpers/watch.js';
+import { readJournal } from '../src/watch/journal-file.js';
+import { isRoot } from './helpers/robust.js';
+
+function needRoot(what: string): void {
+  if (!isRoot) throw new Error(`${what}: run it as root (CI does)`);
+}
+
+const kinds = [
+  { name: 'fanotify', args: [] as string[] },
+  { name: 'chokidar', args: ['--watcher', 'chokidar'] },
+] as const;
+
+function watcherOf(s: Spot): string | undefined {
+  return readJournal(partDirOf(s))?.watcher;
+}
+
+describe('watch: fanotify and chokidar journal the same changes', () => {
+  for (const k of kinds) {
+    test(`${k.name}: files and directories renamed across directories, over a path the previous generation knew, and in from outside the source: the journal alone finds every change`, async ({ tmp }) => {
+      if (k.name === 'fanotify') needRoot('the fanotify watcher needs root');
+      const s = spot(tmp);
+      wideTree(s.src);
+      makeTree(path.join(tmp, 'outside'), { 'tree/a/x': 'outside x', 'tree/b/c/y': 'outside y' });
+      await watchedFromDay2(s, async () => {
+        expect(watcherOf(s)).toBe(k.name);
+        for (let round = 3; round < 6; round++) {
+          fs.renameSync(path.join(s.src, `d${round}/f1`), path.join(s.src, `d${round + 5}/moved-${round}`));
+          // d{r} (with d{r}/sub) goes away; d{r+10} takes its name, its sub too: the previous
+          // manifest's d{r}/sub block describes another directory now
+          fs.renameSync(path.join(s.src, `d${round}`), path.join(s.src, `old-${round}`));
+          fs.appendFileSync(path.join(s.src, `d${round + 10}/sub/leaf`), `changed before the move ${round}\n`);
+          fs.renameSync(path.join(s.src, `d${round + 10}`), path.join(s.src, `d${round}`));
+          fs.writeFileSync(path.join(s.src, `d${round}/sub/after-${round}`), 'written after the move\n');
+          fs.renameSync(path.join(s.src, 'mv'), path.join(s.src, `d${round + 6}/mv-${round}`));
+          fs.renameSync(path.join(s.src, `d${round + 6}/mv-${round}`), path.join(s.src, 'mv'));
+          if (round === 3) fs.renameSync(path.join(tmp, 'outside/tree'), path.join(s.src, 'd16/from-outside'));
+          fs.appendFileSync(path.join(s.src, 'd16/from-outside/b/c/y'), `round ${round}\n`);
+          const g = await backupAsync(s, ['--audit-sample', '0'], day(round));
+          expect(g.code).toBe(0);
+          expect(g.part.journal).toMatchObject({ used: true, reason: null, audited: 0 });
+          expectSame(s, g.part.path);
+          // put the names back for the next round's moves
+          fs.renameSync(path.join(s.src, `d${round}`), path.join(s.src, `d${round + 10}`));
+          fs.renameSync(path.join(s.src, `old-${round}`), path.join(s.src, `d${round}`));
+        }
+      }, [...k.args]);
+    });
+  }
+
+  test('chokidar forced: edits, creates, deletes, renames and chmods, and mutate rounds give exact generations with the journal', async ({ tmp }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    await watchedFromDay2(s, async (w) => {
+      expect(w.out.stderr).toMatch(/data: watching .* with chokidar/);
+      expect(watcherOf(s)).toBe('chokidar');
+      fs.appendFileSync(path.join(s.src, 'd1/f1'), 'edited\n');
+      fs.writeFileSync(path.join(s.src, 'd2/new'), 'created\n');
+      fs.rmSync(path.join(s.src, 'd3/f0'));
+      fs.renameSync(path.join(s.src, 'd4/f1'), path.join(s.src, 'd5/f1-moved'));
+      fs.chmodSync(path.join(s.src, 'perm/p'), 0o600);
+      fs.chmodSync(path.join(s.src, 'd7/sub'), 0o700);
+      fs.mkdirSync(path.join(s.src, 'fresh/inner'), { recursive: true });
+      fs.writeFileSync(path.join(s.src, 'fresh/inner/x'), 'x');
+      const g = await backupAsync(s, ['--audit-sample', '0'], day(3));
+      expect(g.part.journal).toMatchObject({ used: true, reason: null });
+      expect(g.part.journal.skippedDirs).toBeGreaterThan(10);
+      expectSame(s, g.part.path);
+    }, ['--watcher', 'chokidar']);
+  });
+});
+
+describe('watch: fanotify', () => {
+  test('a queue overflow (the watcher stopped while more events than the queue holds are made) ends the epoch: the next backup scans everything, the one after uses the journal again', async ({ tmp }) => {
+    needRoot('the fanotify watcher needs root');
+    const s = spot(tmp);
+    wideTree(s.src);
+    const max = Number(fs.readFileSync('/proc/sys/fs/fanotify/max_queued_events', 'utf8'));
+    await watchedFromDay2(s, async (w) => {
+      expect(watcherOf(s)).toBe('fanotify');
+      const before = readJournal(partDirOf(s))!.epoch!.id;
+      // SIGSTOP: nothing reads the queue while the flood comes in
+      w.killGroup('SIGSTOP');
+      try {
+        fs.mkdirSync(path.join(s.src, 'flood'));
+        for (let i = 0; i < max + 2_000; i++) fs.writeFileSync(path.join(s.src, 'flood', `f${i}`), '');
+      } finally {
+        w.killGroup('SIGCONT');
+      }
+      await waitFor(() => /the fanotify queue overflowed/.test(w.out.stderr), 60_000, 50, 'the overflow to be reported');
+      expect(w.out.stderr).toMatch(new RegExp(`fs\\.fanotify\\.max_queued_events = ${max}`));
+      const g3 = await backupAsync(s, [], day(3));
+      expect(g3.part.journal.used).toBe(false);
+      expect(g3.part.journal.reason).toMatch(/epoch (ended at .*: the fanotify queue overflowed|began .* after the previous generation's scan began)/);
+      expectSame(s, g3.part.path);
+      // a new epoch began at once, before generation 3's scan: generation 4 may use it
+      expect(readJournal(partDirOf(s))!.epoch!.id).not.toBe(before);
+      fs.appendFileSync(path.join(s.src, 'd2/f2'), 'after the overflow\n');
+      fs.rmSync(path.join(s.src, 'flood/f7'));
+      const g4 = await backupAsync(s, ['--audit-sample', '0'], day(4));
+      expect(g4.part.journal).toMatchObject({ used: true, reason: null });
+      expectSame(s, g4.part.path);
+    });
+  });
+
+  test('a file system mounted inside the source after the watcher started is read (another device), and a bind mount of the source\'s own file system ends the epoch', async ({ tmp }) => {
+    needRoot('this test mounts a tmpfs and a bind mount');
+    const s = spot(tmp);
+    wideTree(s.src);
+    const mounted: string[] = [];
+    const mount = (...args: string[]) => {
+      const r = spawnSync('mount', args, { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`mount ${args.join(' ')}: ${r.stderr}`);
+      mounted.push(args.at(-1)!);
+    };
+    try {
+      await watchedFromDay2(s, async (w) => {
+        expect(watcherOf(s)).toBe('fanotify');
+        mount('-t', 'tmpfs', '-o', 'size=1m', 'none', path.join(s.src, 'd3'));
+        fs.writeFileSync(path.join(s.src, 'd3/on-tmpfs'), 'no mark on this file system');
+        fs.mkdirSync(path.join(s.src, 'd3/sub'));
+        fs.writeFileSync(path.join(s.src, 'd4/f0'), 'a change the journal knows');
+        // no audit: only the device rule can save this generation
+        const g3 = await backupAsync(s, ['--audit-sample', '0'], day(3));
+        expect(g3.part.journal).toMatchObject({ used: true, reason: null });
+        expectSame(s, g3.part.path);
+        // the same file system bound inside the source: its directories have two paths, and
+        // fanotify names one
+        mount('--bind', path.join(s.src, 'd5'), path.join(s.src, 'd6/sub'));
+        fs.appendFileSync(path.join(s.src, 'd6/sub/f0'), 'written through the bind mount\n');
+        const g4 = await backupAsync(s, ['--audit-sample', '0'], day(4));
+        expect(g4.part.journal.used).toBe(false);
+        expect(g4.part.journal.reason).toMatch(/epoch ended at .*: a mount of the source's own file system was made inside it \(.*d6\/sub\)/);
+        // one inode of one name under two paths (the bind mount): two files in the copy, as
+        // rsync -aH makes (links.py, which groups by inode number, would call them one)
+        expect(compareTrees(s.src, g4.part.path, { links: false })).toEqual([]);
+        expect(rsyncDiff(s.src, g4.part.path)).toEqual([]);
+        expect(fs.statSync(path.join(g4.part.path, 'd6/sub/f0')).ino).not.toBe(fs.statSync(path.join(g4.part.path, 'd5/f0')).ino);
+        expect(w.out.stderr).toMatch(/a mount of the source's own file system was made inside it/);
+      });
+    } finally {
+      for (const m of mounted.reverse()) spawnSync('umount', [m]);
+    }
+  });
+
+  test('the journal names the entries that changed: a changed directory is read for those only (the others come from the manifest), and a whole change reads it all', async ({ tmp }) => {
+    // a hand-written journal: d7 changed, and only its entry f1 is named
+    const s = spot(tmp);
+    wideTree(s.src);
+    const g1 = await backupAsync(s, [], day(1));
+    const start = scanOf(s, g1.part.generation).startMono;
+    const t = start + 1;
+    let gen2 = '';
+    const fake = fakeWatcher(s, {
+      epoch: { id: 'e1', startMono: start - 1, startWall: 'then', ended: null }, watcher: 'fanotify',
+      dirty: { d7: t }, names: { d7: { f1: t } }, whole: {},
+    });
+    try {
+      fs.appendFileSync(path.join(s.src, 'd7/f1'), 'named in the journal\n');
+      fs.writeFileSync(path.join(s.src, 'd7/new'), 'a new name: not in the manifest, read\n');
+      // changed behind the journal's back (same directory, not named): proof that the entries
+      // not named really come from the manifest
+      fs.appendFileSync(path.join(s.src, 'd7/f3'), 'the journal never heard of this\n');
+      const g2 = await backupAsync(s, ['--audit-sample', '0'], day(2));
+      expect(g2.part.journal).toMatchObject({ used: true, reason: null });
+      expect(g2.part.journal.namedDirs).toBe(1);
+      gen2 = g2.part.generation;
+      const gen = g2.part.path;
+      expect(fs.readFileSync(path.join(gen, 'd7/f1'), 'utf8')).toMatch(/named in the journal/);
+      expect(fs.readFileSync(path.join(gen, 'd7/new'), 'utf8')).toMatch(/a new name/);
+      expect(fs.readFileSync(path.join(gen, 'd7/f3'), 'utf8')).toBe('file 7/3\n');
+    } finally {
+      fake.stop();
+    }
+    // the same with a whole mark after the names: d7 is read whole, f3 is found
+    const g2 = scanOf(s, gen2).startMono;
+    const fake2 = fakeWatcher(s, {
+      epoch: { id: 'e2', startMono: g2 - 1, startWall: 'then', ended: null }, watcher: 'fanotify',
+      dirty: { d7: g2 + 2 }, names: { d7: { f1: g2 + 2 } }, whole: { d7: g2 + 1 },
+    });
+    try {
+      const g3 = await backupAsync(s, ['--audit-sample', '0'], day(3));
+      expect(g3.part.journal).toMatchObject({ used: true, reason: null });
+      expectSame(s, g3.part.path);
+    } finally {
+      fake2.stop();
+    }
+  });
+
+  test('the fallback: a watcher that is not root (setpriv) runs chokidar, says why in its log, the journal and status, and its journal gives exact generations', async ({ tmp }) => {
+    needRoot('setpriv switches to another user');
+    const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
+    if (!setpriv) throw new Error('setpriv (util-linux) is needed');
+    fs.chmodSync(tmp, 0o755);
+    const s = spot(tmp);
+    wideTree(s.src);
+    spawnSync('chown', ['-R', '65534:65534', s.src, s.spool]);
+    const as = ['--reuid=65534', '--regid=65534', '--clear-groups', BIN];
+    const run = async (args: string[], env: Record<string, string> = {}) => {
+      const c = spawnHardsnap([...as, ...args], { bin: setpriv, env });
+      return { c, ...(await c.exited) };
+    };
+    // a spool made by `init`, by its user (spot() made it with the marker already: init says so)
+    expect((await run(['init', '--spool', s.spool])).code).toBe(0);
+    const backup = async (n: number, extra: string[] = []) => {
+      const r = await run(['backup', ...target(s), '--json', ...extra], day(n));
+      expect(r.code, r.c.out.stderr).toBe(0);
+      return JSON.parse(r.c.out.stdout).parts[0] as { journal: { used: boolean; reason: string | null; watcher: string | null }; path: string };
+    };
+    await backup(1);
+    const w: HardsnapChild = spawnHardsnap([...as, 'watch', ...target(s)], { bin: setpriv });
+    try {
+      await waitFor(() => /epoch \w+ began/.test(w.out.stderr) || w.exitCode !== null, 60_000, 20, 'the epoch to begin');
+      expect(w.out.stderr).toMatch(/data: fanotify cannot watch .*: fanotify needs root \(CAP_SYS_ADMIN\); using chokidar/);
+      expect(w.out.stderr).toMatch(/data: watching .* with chokidar/);
+      await waitFor(() => readJournal(partDirOf(s))?.epoch != null, 10_000, 20, 'the journal');
+      expect(watcherOf(s)).toBe('chokidar');
+      await backup(2);
+      fs.appendFileSync(path.join(s.src, 'd1/f1'), 'edited by root, seen by the watcher\n');
+      fs.renameSync(path.join(s.src, 'd2/f2'), path.join(s.src, 'd8/f2-moved'));
+      fs.mkdirSync(path.join(s.src, 'd9/new-dir'));
+      fs.writeFileSync(path.join(s.src, 'd9/new-dir/x'), 'x');
+      // a backup that is not root cannot give root's files their owner: nobody's, then
+      spawnSync('chown', ['-R', '65534:65534', path.join(s.src, 'd9/new-dir')]);
+      const g3 = await backup(3, ['--audit-sample', '0']);
+      expect(g3.journal).toMatchObject({ used: true, reason: null, watcher: 'chokidar' });
+      expectSame(s, g3.path);
+      const st = await run(['status', '--spool', s.spool, '--host', s.host]);
+      expect(st.c.out.stdout).toMatch(/h1\/data: .*watcher chokidar \(pid \d+\)/);
+    } finally {
+      await stopWatcher(w);
+    }
+  });
+});
