@@ -51,5 +51,7 @@ function partLine(h: HostStatus, p: PartStatus): string {
   const newest = p.newest ? `newest ${p.newest} (${age}, ${plural(p.generations, 'generation')})` : 'no complete generation';
   const run = h.lastRun ? `last run ${h.lastRun.status} (exit ${h.lastRun.exit}) at ${h.lastRun.end}` : 'no run recorded';
   const why = p.state === 'OK' ? '' : ` - ${p.reasons.join('; ')}`;
-  return `${label(p)}: ${p.state} ${newest}; ${run}${why}`;
+  const live = (p.leases ?? []).filter((l) => !l.stale);
+  const leases = live.length ? `; ${plural(live.length, 'lease')}: ${live.map((l) => `${l.generation} ${l.description}`).join(', ')}` : '';
+  return `${label(p)}: ${p.state} ${newest}; ${run}${leases}${why}`;
 }
