@@ -69,6 +69,37 @@ function impossible(p: Buffer): boolean {
   return false;
 }
 
+/**
+ * `--parents`: before each changed path, the directories above it that were not listed yet (the
+ * root as `.`), so that an archive holds them too. A tool that restores a file by unlinking and
+ * creating it (tar) changes its directory's mtime; extracting the directory's own entry (tar
+ * sets directory times last) puts it back. rsync needs none: it sends the directories above a
+ * listed path itself (--implied-dirs). Memory: one string per directory listed.
+ */
+export class ParentsFirst {
+  private readonly listed = new Set<string>();
+  constructor(private readonly add: (path: Buffer) => void) {}
+
+  /** `path` as listPath gives it (`.` for the root); `isDir`: it is a directory in B */
+  push(path: Buffer, isDir: boolean): void {
+    const root = path.length === 1 && path[0] === 0x2e;
+    if (!root && !this.listed.has('.')) this.emitDir(DOT, '.');
+    if (!root) {
+      for (let i = path.indexOf(0x2f); i > 0; i = path.indexOf(0x2f, i + 1)) {
+        const dk = path.toString('latin1', 0, i);
+        if (!this.listed.has(dk)) this.emitDir(Buffer.from(path.subarray(0, i)), dk);
+      }
+    }
+    if (!isDir) this.add(path);
+    else if (!this.listed.has(path.toString('latin1'))) this.emitDir(path, path.toString('latin1'));
+  }
+
+  private emitDir(path: Buffer, k: string): void {
+    this.listed.add(k);
+    this.add(path);
+  }
+}
+
 const DOT = Buffer.from('.');
 const NUL = Buffer.from([0]);
 

@@ -79,6 +79,7 @@ export function leaseLast(o: LeaseLastOptions): TapeLease {
 
 function leaseOne(o: LeaseLastOptions, part: string, id: string, expires: Date, handles: LeaseHandle[]): LeasedPart {
   const pdir = partDir(o.spool, o.host, part);
+  let before: string | null = null;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const target = readLast(pdir);
     const generation = target === null ? null : path.basename(target);
@@ -101,6 +102,12 @@ function leaseOne(o: LeaseLastOptions, part: string, id: string, expires: Date, 
     // `last` moved and a prune removed the generation before our lease was there: take the new one
     if (generationGone(genPath)) {
       h.release();
+      if (generation === before) {
+        throw new HardsnapError('ENOLAST', `part '${part}': \`last\` names ${generation}, which is not there (removed by hand?)`, {
+          path: pdir, exit: 2, hint: 'the next backup moves last; see hardsnap list',
+        });
+      }
+      before = generation;
       continue;
     }
     handles.push(h);

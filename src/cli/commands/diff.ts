@@ -6,7 +6,7 @@ import { displayPath } from '../../paths/escape.js';
 import { now } from '../../time/now.js';
 import { parseWhen } from '../../time/when.js';
 import { diffManifests, type Change } from '../../inspect/diff.js';
-import { NulList, listPath, listsOf, type ListName } from '../../inspect/change-lists.js';
+import { NulList, ParentsFirst, listPath, listsOf, type ListName } from '../../inspect/change-lists.js';
 import type { ManifestReader } from '../../manifest/reader.js';
 import { generationAt, openManifest, partsOf, type Target } from '../../inspect/manifests.js';
 import { GenerationGoneError } from '../../spool/leases.js';
@@ -23,6 +23,7 @@ interface DiffOptions extends CommonOptions {
   deleted?: boolean;
   changedTo?: string;
   deletedTo?: string;
+  parents?: boolean;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -36,6 +37,7 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--null', 'print a list of paths instead: raw bytes, each ended by a NUL byte, no escaping (with --changed or --deleted)')
       .option('--changed', 'with --null: the paths added or changed in B (content, type or metadata)')
       .option('--deleted', 'with --null: the paths of A that B does not have (or whose type changed)')
+      .option('--parents', 'with the changed list: also list the directories above each changed path (for tar: it then sets their times back on extraction)')
       .option('--changed-to <file>', 'write the changed list (as --null --changed prints it) to FILE, replaced atomically')
       .option('--deleted-to <file>', 'write the deleted list (as --null --deleted prints it) to FILE, replaced atomically')
       .addHelpText('after', `
@@ -53,7 +55,8 @@ Lists for tools that take file lists (an incremental to tape without ctime; docs
 paths relative to the generation's root (the root itself is '.'), raw bytes, each ended by
 NUL, a directory before what is in it. Changed: entries added, and entries whose content, type
 or metadata changed (a directory only when it is new or its own metadata changed: use the
-tools without recursion). Deleted: entries of A not in B, and paths whose type changed (also in
+tools without recursion); --parents adds the directories above each one (for tar, which then
+sets their times back). Deleted: entries of A not in B, and paths whose type changed (also in
 changed). --changed-to/--deleted-to write both lists in one run, each replaced atomically;
 the listing is then not printed.
 Exit codes: 0 done (whether or not something changed); 1 bad usage, no such generation;
@@ -137,6 +140,7 @@ function checkListOptions(o: DiffOptions): void {
   if (o.changed && o.changedTo) throw new UsageError('--changed and --changed-to exclude each other');
   if (o.deleted && o.deletedTo) throw new UsageError('--deleted and --deleted-to exclude each other');
   if (o.changedTo && o.changedTo === o.deletedTo) throw new UsageError('--changed-to and --deleted-to name the same file');
+  if (o.parents && !o.changedTo && !(o.null && o.changed)) throw new UsageError('--parents goes with the changed list (--null --changed or --changed-to FILE)');
 }
 
 /** A list going to a file: written under a temporary name beside it, fsync-ed, renamed over it at the end. */
@@ -192,8 +196,14 @@ function writeLists(ma: ManifestReader, mb: ManifestReader, ga: Generation, gb: 
       changed: sink('changed', o.changedTo, o.null && o.changed),
       deleted: sink('deleted', o.deletedTo, o.null && o.deleted),
     };
+    const changed = lists.changed;
+    const parents = o.parents && changed ? new ParentsFirst((p) => changed.add(p)) : null;
     diffManifests(ma, mb, (c) => {
-      for (const name of listsOf(c)) lists[name]?.add(listPath(c, name === 'deleted' ? ma.file : mb.file));
+      for (const name of listsOf(c)) {
+        const p = listPath(c, name === 'deleted' ? ma.file : mb.file);
+        if (name === 'changed' && parents) parents.push(p, c.type === 'dir');
+        else lists[name]?.add(p);
+      }
     });
     for (const l of Object.values(lists)) l?.end();
     for (const f of files) {
