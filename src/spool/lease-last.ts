@@ -13,7 +13,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HardsnapError, UsageError, errnoCode } from '../core/errors.js';
-import { listParts, partDir, requireHostDir } from './layout.js';
+import { SPOOL_DIR_MODE, listParts, partDir, requireHostDir } from './layout.js';
 import { readLast } from './last.js';
 import { generationGone, leaseStaleReason, leasesDir, LEASE_SUFFIX, releaseLease, takeLeases, type LeaseHandle, type LeaseInfo } from './leases.js';
 import { isGenerationName } from './names.js';
@@ -91,13 +91,15 @@ function leaseOne(o: LeaseLastOptions, part: string, id: string, expires: Date, 
     const genPath = path.join(pdir, generation);
     let h: LeaseHandle;
     try {
+      // one level, so that a read-only mount says EROFS (a recursive mkdir says ENOENT there)
+      fs.mkdirSync(leasesDir(pdir), { mode: SPOOL_DIR_MODE });
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw cannotLease(pdir, err);
+    }
+    try {
       h = takeLeases(pdir, [generation], { command: o.command, holder: o.holder, expires, detached: true, id });
     } catch (err) {
-      const code = errnoCode(err) ?? 'EIO';
-      throw new HardsnapError(code, `cannot write a lease in ${leasesDir(pdir)}: ${code}`, {
-        path: leasesDir(pdir), cause: err, exit: 2,
-        hint: code === 'EROFS' ? 'the spool is mounted read-only here: lease it where it is writable' : 'the lease is a file in the spool: run as the spool\'s owner or root',
-      });
+      throw cannotLease(pdir, err);
     }
     // `last` moved and a prune removed the generation before our lease was there: take the new one
     if (generationGone(genPath)) {
@@ -114,6 +116,14 @@ function leaseOne(o: LeaseLastOptions, part: string, id: string, expires: Date, 
     return { part, generation, path: genPath, file: h.leases[0]!.file };
   }
   throw new HardsnapError('ERACE', `part '${part}': \`last\` kept moving to generations pruned before they could be leased (${ATTEMPTS} tries)`, { path: pdir, exit: 2 });
+}
+
+function cannotLease(pdir: string, err: unknown): HardsnapError {
+  const code = errnoCode(err) ?? 'EIO';
+  return new HardsnapError(code, `cannot write a lease in ${leasesDir(pdir)}: ${code}`, {
+    path: leasesDir(pdir), cause: err, exit: 2,
+    hint: code === 'EROFS' ? 'the spool is mounted read-only here: lease it where it is writable' : 'the lease is a file in the spool: run as the spool\'s owner or root',
+  });
 }
 
 export interface Released {
