@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { BIN, hardsnap } from './helpers/run.js';
+import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { mutate } from './helpers/bench-tree.js';
 import { HOST, PART, key, nightlySpool, realChanges, runRecipe, runSh, tarList, type Spool } from './helpers/tape.js';
@@ -175,7 +175,7 @@ describe('hardsnap lease', () => {
     expect(rel.stderr).toMatch(new RegExp(`error: ${PART} \\S+, held by lease ${l!.id}, is gone: something that did not see the lease removed it`));
   });
 
-  test.skipIf(!isRoot)('a lease taken on another host (another UTS namespace: other hostname, its process gone) holds here, and is released from here', async ({ tmp }) => {
+  test.skipIf(!isRoot)('a lease taken on another host (another UTS namespace: other hostname, its process gone) holds here, and is released from here (needs root: unshare -u)', async ({ tmp }) => {
     const s = nightlySpool(tmp, 30);
     const n0 = await s.next();
     const r = spawnSync('unshare', ['-u', 'sh', '-c', `hostname tape-host-b && exec "${BIN}" lease --spool "${s.spool}" --host ${HOST} --part ${PART} --for 1h --holder "NetBackup on b"`], { encoding: 'utf8' });
@@ -221,7 +221,7 @@ describe('hardsnap lease', () => {
     expect(leaseFiles(s)).toEqual([]);
   });
 
-  test.skipIf(!isRoot)('a spool mounted read-only where the job runs: exit 2 naming EROFS, nothing leased', async ({ tmp }) => {
+  test.skipIf(!isRoot)('a spool mounted read-only where the job runs: exit 2 naming EROFS, nothing leased (needs root: a read-only bind mount)', async ({ tmp }) => {
     const s = nightlySpool(tmp, 30);
     await s.next();
     expect(spawnSync('mount', ['--bind', '-o', 'ro', s.pdir, s.pdir]).status).toBe(0);
@@ -237,7 +237,7 @@ describe('hardsnap lease', () => {
 });
 
 describe('Bacula: the ClientRunBeforeJob / ClientRunAfterJob scripts of docs/TAPE.md', () => {
-  test.skipIf(!isRoot)('begin leases last and mounts it read-only on the fixed mount point; a prune keeps it; end unmounts and releases', async ({ tmp }) => {
+  test.skipIf(!isRoot)('begin leases last and mounts it read-only on the fixed mount point; a prune keeps it; end unmounts and releases (needs root: mount --bind)', async ({ tmp }) => {
     const s = nightlySpool(tmp, 100);
     await s.next();
     const n1 = await s.next();
@@ -301,5 +301,43 @@ describe('why tar --listed-incremental of the generations dumps everything: two 
     const all = readTree(n1.path).filter((e) => e.type !== 'dir').map((e) => key(e.relPath));
     expect(nonDirsIn(path.join(tmp, 'l1.tar'), n1.path)).toEqual(all.sort()); // all, not just the changes
     expect(realChanges(n0.path, n1.path).files.unmodified).toBeGreaterThan(50);
+  });
+});
+
+describe("README's BlueMind-style post hook", () => {
+  test('leases what the run published, for every part of the run, before telling the tape system; a prune keeps it until release', async ({ tmp }) => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    const at = readme.indexOf('# /usr/local/sbin/hardsnap-post');
+    expect(at).toBeGreaterThan(-1);
+    const start = readme.lastIndexOf('```sh\n', at);
+    const script = readme.slice(start + 6, readme.indexOf('```', at)).replaceAll('/var/lib/hardsnap/', `${tmp}/state/`);
+    fs.mkdirSync(path.join(tmp, 'state'));
+    const hook = path.join(tmp, 'hardsnap-post');
+    fs.writeFileSync(hook, script, { mode: 0o755 });
+    const stubs = path.join(tmp, 'stubs');
+    fs.mkdirSync(stubs);
+    fs.writeFileSync(path.join(stubs, 'bconsole'), `#!/bin/sh\ncat >> "${tmp}/state/bconsole.in"\n`, { mode: 0o755 });
+    const s = nightlySpool(tmp, 30);
+    await s.next();
+    const other = path.join(tmp, 'other src');
+    fs.mkdirSync(other);
+    fs.writeFileSync(path.join(other, 'f'), 'f');
+    const env = { PATH: `${stubs}:${path.dirname(BIN)}:${process.env.PATH}`, HARDSNAP_NOW: '2026-03-02T03:15:00Z' };
+    const r = hardsnap(['backup', ...opts(s), '--part', `${PART}=${s.src}`, '--part', `bm/pg dump=${other}`, '--post-hook', hook], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(''); // the hook succeeded
+    const lines = fs.readFileSync(path.join(tmp, 'state', 'tape-lease'), 'utf8').trimEnd().split('\n').map((l) => l.split('\t'));
+    const gen = '2026-03-02T031500Z';
+    expect(lines.map((l) => l.slice(1))).toEqual([
+      [PART, path.join(s.pdir, gen)],
+      ['bm/pg dump', path.join(s.spool, 'rsync', HOST, 'bm', 'pg dump', gen)],
+    ]);
+    expect(new Set(lines.map((l) => l[0])).size).toBe(1);
+    expect(fs.readFileSync(path.join(tmp, 'state', 'bconsole.in'), 'utf8')).toBe('run job=bluemind-spool-to-tape yes\n');
+    // the next night publishes and prunes; the leased generation stays until the release
+    const r2 = hardsnap(['backup', ...opts(s), '--part', `${PART}=${s.src}`, '--part', `bm/pg dump=${other}`, '--prune', '--keep-last', '1'], { env: { HARDSNAP_NOW: '2026-03-03T03:15:00Z' } });
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(names(s)).toEqual([gen, '2026-03-03T031500Z']);
+    expect(hardsnap(['release', ...opts(s), lines[0]![0]!]).code).toBe(0);
   });
 });

@@ -210,7 +210,7 @@ describe('recipes of docs/TAPE.md, run with the real clients', () => {
     }
   }, 120_000);
 
-  test.skipIf(!has('restic'))('restic: through a stable path with --ignore-ctime, its counts of new, changed and unmodified files are the real changes; through the generation\'s own path every file is new', async ({ tmp }) => {
+  test.skipIf(!has('restic'))('restic: through a stable path with --ignore-ctime, its counts of new, changed and unmodified files are the real changes; through the generation\'s own path every file is new (needs restic: apt-get install restic)', async ({ tmp }) => {
     const s = nightlySpool(tmp);
     const pw = path.join(tmp, 'restic-pw');
     fs.writeFileSync(pw, 'secret');
@@ -249,7 +249,7 @@ describe('recipes of docs/TAPE.md, run with the real clients', () => {
     expect(counts(noIgnore.stdout)).toEqual({ new: real.new, changed: real.changed + real.unmodified, unmodified: 0 });
   }, 180_000);
 
-  test.skipIf(!isRoot || !has('restic'))('restic through a read-only bind mount of the leased generation (root): the real changes, and nothing writes into the spool', async ({ tmp }) => {
+  test.skipIf(!isRoot || !has('restic'))('restic through a read-only bind mount of the leased generation: its counts are the real changes (needs root and restic)', async ({ tmp }) => {
     const s = nightlySpool(tmp, 200);
     const pw = path.join(tmp, 'restic-pw');
     fs.writeFileSync(pw, 'secret');
