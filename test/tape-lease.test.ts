@@ -5,6 +5,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import fsDefault from 'node:fs';
+import { vi } from 'vitest';
 import { describe, expect, test } from './helpers/fixture.js';
 import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
 import { rsyncDiff } from './helpers/oracle.js';
@@ -12,6 +14,7 @@ import { mutate } from './helpers/bench-tree.js';
 import { HOST, PART, key, nightlySpool, realChanges, runRecipe, runSh, tarList, type Spool } from './helpers/tape.js';
 import { generationNames } from './ops-helpers.js';
 import { readTree } from './helpers/tree.js';
+import { leaseLast } from '../src/spool/lease-last.js';
 
 const isRoot = process.getuid?.() === 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -339,5 +342,50 @@ describe("README's BlueMind-style post hook", () => {
     expect(r2.code, r2.stderr).toBe(0);
     expect(names(s)).toEqual([gen, '2026-03-03T031500Z']);
     expect(hardsnap(['release', ...opts(s), lines[0]![0]!]).code).toBe(0);
+  });
+});
+
+describe('adversarial corners', () => {
+  test('last moved and its old generation pruned between lease\'s read of last and its lease file: the new one is leased, no lease left on the old', async ({ tmp }) => {
+    const s = nightlySpool(tmp, 20);
+    await s.next();
+    const n1 = await s.next();
+    // the race made certain: the first read of `last` returns a generation already pruned
+    const real = fsDefault.readlinkSync.bind(fsDefault);
+    let first = true;
+    const spy = vi.spyOn(fsDefault, 'readlinkSync').mockImplementation(((p: fs.PathLike, o?: unknown) => {
+      if (first && String(p).endsWith('/last')) {
+        first = false;
+        return '2026-02-28T031500Z';
+      }
+      return real(p, o as fs.EncodingOption);
+    }) as typeof fs.readlinkSync);
+    try {
+      const l = leaseLast({ spool: s.spool, host: HOST, parts: [PART], forMs: 60_000, holder: 'race', command: 'test' });
+      expect(l.parts).toEqual([expect.objectContaining({ generation: n1.name, path: n1.path })]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(first).toBe(false);
+    expect(leaseFiles(s)).toEqual([expect.stringMatching(new RegExp(`^${n1.name}\\.`))]);
+  });
+
+  test('LATEST planted as a symlink to /dev/zero or a FIFO is not followed or read (prune stays quick); a holder with a newline is refused', async ({ tmp }) => {
+    const s = nightlySpool(tmp, 20);
+    await s.next();
+    await s.next();
+    const latest = path.join(s.pdir, 'LATEST');
+    for (const plant of [() => fs.symlinkSync('/dev/zero', latest), () => spawnSync('mkfifo', [latest])]) {
+      fs.rmSync(latest);
+      plant();
+      const t0 = Date.now();
+      const p = hardsnap(['prune', ...opts(s), '--keep-last', '5', '--dry-run'], { timeoutMs: 20_000 });
+      expect(p.code, p.stderr).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      expect(p.stdout).not.toMatch(/protected \(LATEST\)/);
+    }
+    const r = hardsnap(['lease', ...opts(s), '--part', PART, '--for', '1h', '--holder', 'a\nb']);
+    expect(r.code).toBe(1);
+    expect(leaseFiles(s)).toEqual([]);
   });
 });

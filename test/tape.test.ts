@@ -144,7 +144,7 @@ describe('lists of what changed (diff --null)', () => {
     await s.next();
     await s.next();
     const base = ['diff', '--spool', s.spool, '--host', HOST, '--part', PART, s.nights[0]!.name, s.nights[1]!.name];
-    for (const bad of [['--changed'], ['--null'], ['--null', '--changed', '--deleted'], ['--null', '--changed', '--json'], ['--null', '--changed', '--changed-to', 'x'], ['--changed-to', 'same', '--deleted-to', 'same'], ['--null', '--deleted', '--parents']]) {
+    for (const bad of [['--changed'], ['--null'], ['--null', '--changed', '--deleted'], ['--null', '--changed', '--json'], ['--null', '--changed', '--changed-to', 'x'], ['--changed-to', 'same', '--deleted-to', './same'], ['--null', '--deleted', '--parents']]) {
       const r = hardsnap([...base, ...bad]);
       expect(r.code, bad.join(' ')).toBe(1);
       expect(r.stderr.trim().split('\n'), bad.join(' ')).toHaveLength(1);

@@ -27,13 +27,21 @@ export function readLast(partDirPath: string): string | null {
 
 /** The generation name LATEST holds, or null when there is none (or it holds something else). */
 export function readLatest(partDirPath: string): string | null {
-  let text: string;
+  const buf = Buffer.alloc(128);
+  let n: number;
   try {
-    text = fs.readFileSync(path.join(partDirPath, LATEST), 'utf8');
+    // never follow a link planted there (to /dev/zero, a FIFO), never read more than a name
+    const fd = fs.openSync(path.join(partDirPath, LATEST), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    try {
+      if (!fs.fstatSync(fd).isFile()) return null;
+      n = fs.readSync(fd, buf, 0, buf.length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch {
     return null; // absent (a spool of an earlier version), or not a readable file: only a hint
   }
-  const name = text.trimEnd();
+  const name = buf.toString('utf8', 0, n).trimEnd();
   return isGenerationName(name) ? name : null;
 }
 

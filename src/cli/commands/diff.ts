@@ -139,7 +139,7 @@ function checkListOptions(o: DiffOptions): void {
   if (o.null && o.json) throw new UsageError('--null and --json exclude each other');
   if (o.changed && o.changedTo) throw new UsageError('--changed and --changed-to exclude each other');
   if (o.deleted && o.deletedTo) throw new UsageError('--deleted and --deleted-to exclude each other');
-  if (o.changedTo && o.changedTo === o.deletedTo) throw new UsageError('--changed-to and --deleted-to name the same file');
+  if (o.changedTo && o.deletedTo && path.resolve(o.changedTo) === path.resolve(o.deletedTo)) throw new UsageError('--changed-to and --deleted-to name the same file');
   if (o.parents && !o.changedTo && !(o.null && o.changed)) throw new UsageError('--parents goes with the changed list (--null --changed or --changed-to FILE)');
 }
 
