@@ -66,7 +66,7 @@ describe('hardsnap lease', () => {
 
     // a slow copy of the leased path, and meanwhile a night's changes, a backup and a prune
     const copy = path.join(tmp, 'copy');
-    const rsync = spawn('rsync', ['-aHAX', '--numeric-ids', '--bwlimit=400', `${l!.path}/`, `${copy}/`], { stdio: 'ignore' });
+    const rsync = spawn('rsync', ['-aHAX', '--numeric-ids', '--modify-window=-1', '--bwlimit=400', `${l!.path}/`, `${copy}/`], { stdio: 'ignore' });
     const copied = new Promise<number | null>((r) => rsync.on('close', (code) => r(code)));
     let copyDone = false;
     void copied.then(() => (copyDone = true));
