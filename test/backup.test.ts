@@ -67,7 +67,7 @@ describe('backup: generations', () => {
     expect(compareTrees(src, gen(tmp, 1))).toEqual([]);
     expect(rsyncDiff(src, gen(tmp, 1))).toEqual([]);
     expect(fs.readlinkSync(path.join(partDir(tmp), 'last'))).toBe(genName(1));
-    expect(fs.readdirSync(partDir(tmp)).sort()).toEqual(['.hardsnap', genName(1), 'last']);
+    expect(fs.readdirSync(partDir(tmp)).sort()).toEqual(['.hardsnap', genName(1), 'LATEST', 'last']);
   });
 
   test('five generations with a day of changes between: each equals its source, unchanged files share inodes', ({ tmp }) => {
@@ -287,7 +287,7 @@ describe('backup: generations', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/not later than the newest generation/);
     expect(backup(tmp, 4).code).toBe(2);
-    expect(fs.readdirSync(partDir(tmp)).sort()).toEqual(['.hardsnap', genName(5), 'last']);
+    expect(fs.readdirSync(partDir(tmp)).sort()).toEqual(['.hardsnap', genName(5), 'LATEST', 'last']);
   });
 
   test('--verbose under cron prints a summary; a TTY-less successful run prints nothing', ({ tmp }) => {

@@ -380,7 +380,7 @@ describe('two runs at once', () => {
     expect(loser.c.out.stderr.trim().split('\n')).toHaveLength(1);
     expect(loser.c.out.stderr).toMatch(new RegExp(`another hardsnap run holds the lock .*pid ${winner.c.pid}\\b`));
     const pdir = path.join(spool, 'rsync', 'h1', 'data');
-    expect(fs.readdirSync(pdir).sort()).toEqual(['.hardsnap', fs.readlinkSync(path.join(pdir, 'last')), 'last'].sort());
+    expect(fs.readdirSync(pdir).sort()).toEqual(['.hardsnap', fs.readlinkSync(path.join(pdir, 'last')), 'LATEST', 'last'].sort());
     expect(rsyncDiff(src, path.join(pdir, 'last'))).toEqual([]);
   });
 

@@ -11,10 +11,10 @@ import { mktree, mutate } from './helpers/bench-tree.js';
 import { fingerprint, rng, seedOf, shmdir } from './helpers/robust.js';
 import { makeSpool } from './helpers/spool.js';
 
-const PART_ENTRIES = new Set(['last', '.hardsnap']);
+const PART_ENTRIES = new Set(['last', 'LATEST', '.hardsnap']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** What is in a part directory besides generations, partials, `last` and `.hardsnap`. */
+/** What is in a part directory besides generations, partials, `last`, `LATEST` and `.hardsnap`. */
 function strays(pdir: string): string[] {
   return fs.readdirSync(pdir).filter((n) => !PART_ENTRIES.has(n) && !/^\d{4}-\d\d-\d\dT\d{6}Z(\.partial)?$/.test(n));
 }
@@ -171,6 +171,7 @@ describe('SIGKILL at any moment', () => {
       if (lockHeld) expect(next.stderr).toMatch(/took over a stale lock of pid \d+/);
       if (hadPartial) expect(next.stderr).toMatch(/resuming the interrupted generation/);
       lastName = fs.readlinkSync(last);
+      expect(fs.readFileSync(path.join(pdir, 'LATEST'), 'utf8'), `${ctx}: LATEST after the completing run`).toBe(`${lastName}\n`);
       expect(rsyncDiff(src, path.join(pdir, lastName)), `${ctx}: after ${kills.slice(-n).join(', ')}`).toEqual([]);
       checkIntact('after the completing run');
       // nothing the killed runs left behind stays: no partial, no half-written manifest

@@ -88,7 +88,7 @@ describe('hooks', () => {
     expect(r.stderr).toMatch(/dump failed: disk full/); // its output, so cron mails it
     for (const part of ['a', 'b/sub']) {
       const pdir = path.join(spool, 'rsync', HOST, ...part.split('/'));
-      expect(fs.readdirSync(pdir).sort()).toEqual(['.hardsnap', '2026-06-01T030000Z', 'last']); // no new generation, no .partial
+      expect(fs.readdirSync(pdir).sort()).toEqual(['.hardsnap', '2026-06-01T030000Z', 'LATEST', 'last']); // no new generation, no .partial
       expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'manifests'))).toEqual(['2026-06-01T030000Z.hsm']);
       expect(fs.readlinkSync(path.join(pdir, 'last'))).toBe('2026-06-01T030000Z');
     }

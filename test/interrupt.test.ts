@@ -77,7 +77,7 @@ describe('a backup stopped by a signal', () => {
     expect((rec.parts as Record<string, Record<string, unknown>>).data).toMatchObject({ partial: `${genName(2)}.partial`, built: false, resumed: false });
     expect(fs.existsSync(s.lock)).toBe(false);
     expect(fs.readlinkSync(path.join(s.pdir, 'last'))).toBe(genName(1));
-    expect(fs.readdirSync(s.pdir).sort()).toEqual(['.hardsnap', genName(1), `${genName(2)}.partial`, 'last']);
+    expect(fs.readdirSync(s.pdir).sort()).toEqual(['.hardsnap', genName(1), `${genName(2)}.partial`, 'LATEST', 'last']);
     // the copy of a/big.bin in flight at the signal (a few MiB of 256 were written then; a
     // SIGKILL leaves it so) finished: the stopped run never leaves a truncated file
     const big = path.join(s.pdir, `${genName(2)}.partial`, 'a', 'big.bin');

@@ -25,9 +25,10 @@ import * as init from './commands/init.js';
 import * as status from './commands/status.js';
 import * as check from './commands/check.js';
 import * as watch from './commands/watch.js';
+import * as lease from './commands/lease.js';
 import * as completion from './commands/completion.js';
 
-const COMMANDS = [backup, list, restore, diff, history, du, verify, prune, pin, init, status, check, watch, completion];
+const COMMANDS = [backup, list, restore, diff, history, du, verify, prune, pin, lease, init, status, check, watch, completion];
 
 const EPILOG = `
 Exit codes (every command; 'status' follows Nagios instead: 0 OK, 1 WARNING, 2 CRITICAL,

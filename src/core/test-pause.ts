@@ -6,6 +6,7 @@
  * FILE exists. Never set it in production: it only ever delays a run.
  *   before-publish: every part built and flushed, nothing renamed yet
  *   before-last:    the generation renamed into place, `last` not moved yet
+ *   before-latest:  `last` moved, `LATEST` not written yet
  *   mid-prune:      prune moved its first generation to the trash, nothing deleted yet
  *   mid-read:       verify or restore holds its lease and has read the generation's root
  *                   directory, not the directories below it
@@ -16,7 +17,7 @@
  */
 import fs from 'node:fs';
 
-export type PausePoint = 'before-publish' | 'before-last' | 'mid-prune' | 'mid-read' | 'after-scan';
+export type PausePoint = 'before-publish' | 'before-last' | 'before-latest' | 'mid-prune' | 'mid-read' | 'after-scan';
 
 function pauseMs(): number {
   const ms = Number(process.env.HARDSNAP_TEST_PAUSE_MS ?? 60_000);

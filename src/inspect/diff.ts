@@ -5,7 +5,8 @@
  * entries per level.
  *
  * Each entry present in both is classified by classify() (pure):
- * - the same generation inode (manifest `ino`) is unchanged, whatever else;
+ * - the same generation inode (manifest `ino`) is unchanged, whatever else (unless the two
+ *   manifests name different file systems: a spool copied to another disk in between);
  * - content: type changed; files whose size or recorded hash differ (or whose mtime differs
  *   when either hash is unknown); symlinks whose target differs; devices whose number differs;
  * - metadata only: mode, owner, mtime, POSIX ACLs, other extended attributes (directories, or
@@ -16,7 +17,7 @@
 import { displayPath, joinRel, parseDisplayPath } from '../paths/escape.js';
 import { attributeReason } from '../plan/decide.js';
 import { sameXattrs } from '../fs/xattrs.js';
-import type { ManifestEntry } from '../manifest/format.js';
+import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { byName } from '../manifest/merge.js';
 import { isoNs, octal } from './manifests.js';
@@ -37,6 +38,8 @@ export interface Change {
   type: ManifestEntry['type'];
   /** for content and metadata changes: what differs */
   changes: MetaChange[];
+  /** the entry (the newer one of a change) is recorded but not in the generation's tree (a device when not root) */
+  absent?: boolean;
 }
 
 export interface DiffCounts {
@@ -47,11 +50,12 @@ export interface DiffCounts {
   carried: number;
 }
 
-/** Calls onChange for every difference, in depth-first, name-sorted order; returns counts. */
 /** Whether a manifest records entries' attributes (format 3, not made with --no-xattrs). */
 export function recordsAttributes(m: ManifestReader): boolean {
   return m.version >= 3 && !m.footer.xattrsSkipped;
 }
+
+/** Calls onChange for every difference, in depth-first, name-sorted order; returns counts. */
 
 export function diffManifests(a: ManifestReader, b: ManifestReader, onChange: (c: Change) => void): DiffCounts {
   const attrs = recordsAttributes(a) && recordsAttributes(b);
@@ -62,7 +66,7 @@ export function diffManifests(a: ManifestReader, b: ManifestReader, onChange: (c
   };
   const rootChanges = metaChanges(a.root, b.root, attrs);
   if (rootChanges.length) emit({ kind: 'metadata', path: Buffer.alloc(0), type: 'dir', changes: rootChanges });
-  mergeDir(a, b, Buffer.alloc(0), emit, attrs);
+  mergeDir(a, b, Buffer.alloc(0), emit, attrs, inodesComparable(a, b));
   for (const c of b.footer.carried?.first ?? []) {
     let path: Buffer;
     try {
@@ -75,15 +79,26 @@ export function diffManifests(a: ManifestReader, b: ManifestReader, onChange: (c
   return counts;
 }
 
-function mergeDir(a: ManifestReader, b: ManifestReader, rel: Buffer, emit: (c: Change) => void, attrs: boolean): void {
+/**
+ * Whether the two manifests' inode numbers belong to one file system: not when their footers
+ * name different ones (the spool was copied to another disk between them, and an old number
+ * may be reused by another file). Manifests older than format 3 name none: trusted as before.
+ */
+function inodesComparable(a: ManifestReader, b: ManifestReader): boolean {
+  const fa = a.footer.spool?.fsid;
+  const fb = b.footer.spool?.fsid;
+  return !fa || !fb || fa === fb;
+}
+
+function mergeDir(a: ManifestReader, b: ManifestReader, rel: Buffer, emit: (c: Change) => void, attrs: boolean, sameFs: boolean): void {
   for (const [x, y] of byName(a.dir(rel) ?? [], b.dir(rel) ?? [])) {
     if (!y) onlyIn(a, joinRel(rel, x!.name), x!, 'removed', emit);
     else if (!x) onlyIn(b, joinRel(rel, y.name), y, 'added', emit);
     else {
       const path = joinRel(rel, x.name);
-      const kind = classify(x, y, attrs);
-      if (kind) emit({ kind, path, type: y.type, changes: kind === 'metadata' ? metaChanges(x, y, attrs) : contentChanges(x, y, attrs) });
-      if (x.type === 'dir' && y.type === 'dir') mergeDir(a, b, path, emit, attrs);
+      const kind = classify(x, y, attrs, sameFs);
+      if (kind) emit({ kind, path, type: y.type, changes: kind === 'metadata' ? metaChanges(x, y, attrs) : contentChanges(x, y, attrs), ...absent(y) });
+      if (x.type === 'dir' && y.type === 'dir') mergeDir(a, b, path, emit, attrs, sameFs);
       else if (x.type === 'dir') subtree(a, path, 'removed', emit);
       else if (y.type === 'dir') subtree(b, path, 'added', emit);
     }
@@ -92,9 +107,11 @@ function mergeDir(a: ManifestReader, b: ManifestReader, rel: Buffer, emit: (c: C
 
 /** An entry on one side only, and everything below it when it is a directory. */
 function onlyIn(m: ManifestReader, path: Buffer, e: ManifestEntry, kind: 'added' | 'removed', emit: (c: Change) => void): void {
-  emit({ kind, path, type: e.type, changes: [] });
+  emit({ kind, path, type: e.type, changes: [], ...absent(e) });
   if (e.type === 'dir') subtree(m, path, kind, emit);
 }
+
+const absent = (e: ManifestEntry): { absent?: true } => (e.flags & FLAG.ABSENT ? { absent: true } : {});
 
 function subtree(m: ManifestReader, rel: Buffer, kind: 'added' | 'removed', emit: (c: Change) => void): void {
   for (const e of m.dir(rel) ?? []) onlyIn(m, joinRel(rel, e.name), e, kind, emit);
@@ -102,11 +119,12 @@ function subtree(m: ManifestReader, rel: Buffer, kind: 'added' | 'removed', emit
 
 /**
  * How an entry present in both generations changed, or null when it did not. `attrs`: both
- * records come from manifests that record attributes (recordsAttributes()).
+ * records come from manifests that record attributes (recordsAttributes()); `sameFs`: the two
+ * records' inode numbers belong to one file system (one generation inode is one content).
  */
-export function classify(a: ManifestEntry, b: ManifestEntry, attrs = true): 'content' | 'metadata' | null {
+export function classify(a: ManifestEntry, b: ManifestEntry, attrs = true, sameFs = true): 'content' | 'metadata' | null {
   if (a.type !== b.type) return 'content';
-  if (a.type !== 'dir' && a.ino !== 0 && a.ino === b.ino) return null;
+  if (sameFs && a.type !== 'dir' && a.ino !== 0 && a.ino === b.ino) return null;
   switch (a.type) {
     case 'file':
       if (a.size !== b.size) return 'content';

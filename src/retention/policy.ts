@@ -125,7 +125,8 @@ export function applyPolicy(
   gens: PolicyInput[],
   rules: RetentionRules,
   now: Date,
-  protect: string[] = [],
+  /** names always kept: a list (reason `protected (last)`), or name -> reason */
+  protect: string[] | ReadonlyMap<string, string> = [],
 ): PolicyResult {
   checkRules(rules);
   if (!hasAnyRule(rules)) {
@@ -139,12 +140,13 @@ export function applyPolicy(
   const sorted = gens.filter((g) => g.complete).sort(newestFirst);
   const reasons = new Map<PolicyInput, string[]>(sorted.map((g) => [g, []]));
   const why = (g: PolicyInput, reason: string) => reasons.get(g)!.push(reason);
-  const protectedNames = new Set(protect);
+  const protectedNames: ReadonlyMap<string, string> = Array.isArray(protect) ? new Map(protect.map((n) => [n, 'protected (last)'])) : protect;
 
   for (const g of sorted) {
     if (g.pinned) why(g, 'pinned');
     if (g === sorted[0]) why(g, 'newest');
-    if (protectedNames.has(g.name)) why(g, 'protected (last)');
+    const p = protectedNames.get(g.name);
+    if (p) why(g, p);
   }
 
   const last = rules.last ?? 0;

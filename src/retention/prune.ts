@@ -13,7 +13,7 @@
 import path from 'node:path';
 import { leftoverHint, leftoverWhy, type Leftover } from '../apply/remove-tree.js';
 import { hostDir, listGenerations, listParts, partDir, trashDir } from '../spool/layout.js';
-import { readLast } from '../spool/last.js';
+import { readLast, readLatest } from '../spool/last.js';
 import { acquireLock, type LockHandle } from '../spool/lock.js';
 import { describeLease, leasesDir, liveLeases, removeStaleLeases } from '../spool/leases.js';
 import { UsageError, errnoCode } from '../core/errors.js';
@@ -94,11 +94,13 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
   const gens = listGenerations(o.spool, o.host, part);
   const pins = readPins(pdir);
   const last = readLast(pdir);
+  // LATEST names last's generation, or the one before when a run was killed between the two
+  const latest = readLatest(pdir);
   const result = applyPolicy(
     gens.map((g) => ({ name: g.name, time: g.time, complete: g.complete, pinned: pins.has(g.name) })),
     o.rules,
     o.now,
-    last ? [path.basename(last)] : [],
+    new Map([...(latest ? [[latest, 'protected (LATEST)'] as const] : []), ...(last ? [[path.basename(last), 'protected (last)'] as const] : [])]),
   );
   const protect = new Set([last ? path.basename(last) : '', result.keep.at(-1)?.name ?? '']);
   // leases that cannot be read (EACCES, EIO, a file where the directory should be) keep everything

@@ -2,10 +2,18 @@
  * `last`: a relative symlink to the newest complete generation, replaced atomically (a new
  * link under a temporary name renamed over the old one), so that a reader of `last` (a tape
  * backup system) never sees it missing or pointing at a partial generation.
+ *
+ * `LATEST`: a plain file beside it holding the same generation's name and a newline, for tools
+ * and file systems that do not follow symlinks (SMB exports, some tape agents). It is written
+ * after `last` moves, the same way (a temporary file, fsync, rename), so it never names a
+ * generation `last` has not named first; a run killed between the two renames leaves it one
+ * generation behind until the next run.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { LAST } from './layout.js';
+import { testPause } from '../core/test-pause.js';
+import { LAST, LATEST } from './layout.js';
+import { isGenerationName } from './names.js';
 
 export function readLast(partDirPath: string): string | null {
   try {
@@ -17,12 +25,47 @@ export function readLast(partDirPath: string): string | null {
   }
 }
 
-export function setLast(partDirPath: string, generation: string): void {
-  const tmp = path.join(partDirPath, `.${LAST}.${process.pid}.tmp`);
-  // ours, and any a killed run left between its symlink and its rename (we hold the lock)
-  for (const n of fs.readdirSync(partDirPath)) {
-    if (n.startsWith(`.${LAST}.`) && n.endsWith('.tmp')) fs.rmSync(path.join(partDirPath, n), { force: true });
+/** The generation name LATEST holds, or null when there is none (or it holds something else). */
+export function readLatest(partDirPath: string): string | null {
+  const buf = Buffer.alloc(128);
+  let n: number;
+  try {
+    // never follow a link planted there (to /dev/zero, a FIFO), never read more than a name
+    const fd = fs.openSync(path.join(partDirPath, LATEST), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    try {
+      if (!fs.fstatSync(fd).isFile()) return null;
+      n = fs.readSync(fd, buf, 0, buf.length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return null; // absent (a spool of an earlier version), or not a readable file: only a hint
   }
+  const name = buf.toString('utf8', 0, n).trimEnd();
+  return isGenerationName(name) ? name : null;
+}
+
+/** Moves `last`, then `LATEST`, to `generation` (the caller holds the host lock and fsyncs the part directory after). */
+export function setLast(partDirPath: string, generation: string): void {
+  // ours, and any a killed run left between its write and its rename (we hold the lock)
+  for (const n of fs.readdirSync(partDirPath)) {
+    if ((n.startsWith(`.${LAST}.`) || n.startsWith(`.${LATEST}.`)) && n.endsWith('.tmp')) fs.rmSync(path.join(partDirPath, n), { force: true });
+  }
+  const tmp = path.join(partDirPath, `.${LAST}.${process.pid}.tmp`);
   fs.symlinkSync(generation, tmp);
   fs.renameSync(tmp, path.join(partDirPath, LAST));
+  testPause('before-latest');
+  writeLatest(partDirPath, generation);
+}
+
+function writeLatest(partDirPath: string, generation: string): void {
+  const tmp = path.join(partDirPath, `.${LATEST}.${process.pid}.tmp`);
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+  try {
+    fs.writeSync(fd, `${generation}\n`);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, path.join(partDirPath, LATEST));
 }

@@ -2,7 +2,7 @@
  * Where things live in a spool (SPEC.md "Spool layout"; docs/FORMAT.md):
  *   <spool>/rsync/<host>/.hardsnap/{lock,runs.jsonl}
  *   <spool>/rsync/<host>/<part>/<generation>[.partial]/
- *   <spool>/rsync/<host>/<part>/last -> <generation>
+ *   <spool>/rsync/<host>/<part>/last -> <generation>, and LATEST holding its name
  *   <spool>/rsync/<host>/<part>/.hardsnap/{manifests/<generation>.hsm,trash/,pins}
  */
 import fs from 'node:fs';
@@ -15,6 +15,8 @@ import { ensureDirBytes, pathOfBytes } from '../fs/byte-path.js';
 
 export const META_DIR = '.hardsnap';
 export const LAST = 'last';
+/** a plain file beside `last` naming the same generation (src/spool/last.ts) */
+export const LATEST = 'LATEST';
 
 /**
  * The mode of every directory hardsnap creates above the generations: the spool itself

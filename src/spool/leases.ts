@@ -32,6 +32,8 @@ export interface LeaseInfo extends LockInfo {
   expires: string | null;
   /** true: it outlives the process that took it, until released or expired (a tape job's) */
   detached: boolean;
+  /** `hardsnap lease`'s ID (16 hex digits, also in the file name), for `hardsnap release ID` */
+  id?: string;
 }
 
 export interface Lease {
@@ -49,6 +51,8 @@ export interface LeaseOptions {
   expires?: Date | null;
   /** outlive this process (see LeaseInfo.detached) */
   detached?: boolean;
+  /** an ID to record and to put in the file names instead of a random nonce (src/spool/lease-last.ts) */
+  id?: string;
 }
 
 export interface LeaseHandle {
@@ -84,8 +88,8 @@ export function takeLeases(partDirPath: string, generations: readonly string[], 
   };
   try {
     for (const generation of generations) {
-      const info: LeaseInfo = { ...base, generation, holder, expires: o.expires ? o.expires.toISOString() : null, detached: Boolean(o.detached) };
-      const name = `${generation}.${process.pid}.${crypto.randomBytes(4).toString('hex')}${LEASE_SUFFIX}`;
+      const info: LeaseInfo = { ...base, generation, holder, expires: o.expires ? o.expires.toISOString() : null, detached: Boolean(o.detached), ...(o.id ? { id: o.id } : {}) };
+      const name = `${generation}.${process.pid}.${o.id ?? crypto.randomBytes(4).toString('hex')}${LEASE_SUFFIX}`;
       const file = path.join(dir, name);
       const tmp = path.join(dir, `.tmp-${name}`);
       fs.writeFileSync(tmp, JSON.stringify(info) + '\n', { flag: 'wx', mode: 0o600 });
@@ -114,10 +118,10 @@ export function leaseStaleReason(info: LeaseInfo, now: number = Date.now()): str
   return staleReason(info);
 }
 
-/** "being read by pid 4242 (verify)", or "leased by tape job nightly until 2026-...Z". */
+/** "being read by pid 4242 (verify)", or "leased by tape job nightly until 2026-...Z (lease ID)". */
 export function describeLease(info: LeaseInfo): string {
   const until = info.expires ? ` until ${info.expires}` : '';
-  if (info.detached) return `leased by ${info.holder}${until}`;
+  if (info.detached) return `leased by ${info.holder}${until}${info.id ? ` (lease ${info.id})` : ''}`;
   const where = info.hostname ? ` on ${info.hostname}` : '';
   return `being read by pid ${info.pid}${where} (${info.holder})${until}`;
 }

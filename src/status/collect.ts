@@ -15,6 +15,7 @@ import { describeOpenDirs, fixPermissionsCommand, openSpoolDirs } from '../spool
 import { readRuns, runConcerns, type RunRecord } from '../spool/runs-log.js';
 import { formatDuration } from '../time/duration.js';
 import { readJournal } from '../watch/journal-file.js';
+import { partLeases, type LeaseStatus } from './leases.js';
 
 export type State = 'OK' | 'WARNING' | 'CRITICAL';
 
@@ -29,6 +30,8 @@ export interface PartStatus {
   partials: number;
   /** what the part's trash holds while no run is deleting it: entries that could not be deleted */
   trash: string[];
+  /** the leases on its generations (readers', tape jobs'), live or stale: src/status/leases.ts */
+  leases: LeaseStatus[];
   /** counts of the newest run that built this part */
   stats: Record<string, unknown> | null;
   /** the newest run for this part (not skipped): what its state is judged by */
@@ -150,13 +153,14 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs) raise('WARNING', `newest generation is ${formatDuration(ageMs!)} old, more than --max-age ${formatDuration(maxAgeMs)}`);
     const future = gens.filter((g) => g.time.getTime() - now.getTime() > FUTURE_TOLERANCE_MS);
     if (future.length) raise('WARNING', futureWarning(spool, host, part, future[future.length - 1]!, future.length, now));
+    const leases = partLeases(partDir(spool, host, part), raise);
     const trash = running ? [] : trashContents(partDir(spool, host, part));
     if (trash.length) {
       raise('WARNING', `the trash holds ${trash.length} ${trash.length === 1 ? 'entry' : 'entries'} that could not be deleted (${trash.slice(0, 3).join(', ')}${trash.length > 3 ? ', ...' : ''}): the next prune or backup warns why (an immutable entry: chattr -i; a mount: umount)`);
     }
     return {
       host, part, newest: newest?.name ?? null, newestTime: newest?.time.toISOString() ?? null, ageMs,
-      generations: complete.length, partials: gens.length - complete.length, trash,
+      generations: complete.length, partials: gens.length - complete.length, trash, leases,
       stats: withStats ? withStats.parts[part]! : null, lastRun: last ? summary(last) : null, running: building, interrupted, state, reasons,
       watcher: watcherOf(spool, host, part),
     };

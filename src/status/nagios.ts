@@ -52,5 +52,7 @@ function partLine(p: PartStatus): string {
   const run = p.lastRun ? `last run ${p.lastRun.status} (exit ${p.lastRun.exit}) at ${p.lastRun.end}` : 'no run recorded';
   const why = p.state === 'OK' ? '' : ` - ${p.reasons.join('; ')}`;
   const w = p.watcher ? `; watcher ${p.watcher.kind ?? 'unknown'} (pid ${p.watcher.pid}${p.watcher.running ? '' : ', not running'})` : '';
-  return `${label(p)}: ${p.state} ${newest}; ${run}${p.running ? '; a run is in progress' : ''}${w}${why}`;
+  const live = (p.leases ?? []).filter((l) => !l.stale);
+  const leases = live.length ? `; ${plural(live.length, 'lease')}: ${live.map((l) => `${l.generation} ${l.description}`).join(', ')}` : '';
+  return `${label(p)}: ${p.state} ${newest}; ${run}${p.running ? '; a run is in progress' : ''}${leases}${w}${why}`;
 }
