@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap, REPO_ROOT } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
-import { atimeAdvice, isNfs, mountOf, parseMountinfo } from '../src/check/mountinfo.js';
+import { atimeAdvice, isNfs, mountOf, parseMountinfo } from '../src/fs/mountinfo.js';
 
 const NFS_LINE = '312 29 0:52 / /mnt/dp\\040spool rw,relatime shared:160 - nfs4 nas.example.org:/export/backup rw,vers=4.2,rsize=1048576,wsize=1048576,hard,proto=tcp,sec=sys,addr=192.0.2.5';
 const MOUNTINFO = [

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/core/errors.js';
-import { compileExcludes, readExcludeFile } from '../src/scan/exclude.js';
+import { compileExcludes, readExcludeFile } from '../src/exclude/patterns.js';
 
 /** Raw bytes written as latin1 text: one char per byte, so '\xe9' is the single byte 0xe9. */
 const bytes = (latin1: string) => Buffer.from(latin1, 'latin1');

@@ -14,7 +14,7 @@ import { ST, IO, hashHex, sys } from '../src/fs/native.js';
 import { parseScan } from '../src/fs/entry.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { manifestPath } from '../src/spool/layout.js';
-import { removeTree } from '../src/apply/remove-tree.js';
+import { removeTree } from '../src/fs/remove-tree.js';
 import { makeSpool } from './helpers/spool.js';
 
 const day = (n: number) => `2026-01-${String(n).padStart(2, '0')}T03:00:00Z`;

@@ -8,7 +8,7 @@ import { UsageError } from '../src/core/errors.js';
 import { parseKeepCount } from '../src/retention/policy.js';
 import { MAX_DURATION_MS, parseDuration } from '../src/time/duration.js';
 import { now } from '../src/time/now.js';
-import { parseWhen } from '../src/time/when.js';
+import { parseWhen } from '../src/spool/when.js';
 import { random } from './helpers/random.js';
 
 

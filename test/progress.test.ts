@@ -11,7 +11,7 @@ import { makeSpool } from './helpers/spool.js';
 import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 import { partTotal, progressLine, type PartView } from '../src/ui/progress.js';
-import type { CountAhead } from '../src/scan/count-ahead.js';
+import type { CountAhead } from '../src/backup/count-ahead.js';
 
 const at = (day: number) => ({ env: { HARDSNAP_NOW: `2026-05-${String(day).padStart(2, '0')}T03:00:00Z` } });
 

@@ -3,7 +3,7 @@ import { UsageError } from '../src/core/errors.js';
 import { parseIsoDateTime } from '../src/time/date-time.js';
 import { formatDuration, MAX_DURATION_MS, parseDuration } from '../src/time/duration.js';
 import { now } from '../src/time/now.js';
-import { parseWhen, selectGeneration, type When } from '../src/time/when.js';
+import { parseWhen, selectGeneration, type When } from '../src/spool/when.js';
 
 const S = 1000;
 const M = 60 * S;

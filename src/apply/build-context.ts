@@ -11,7 +11,7 @@ import type { Meta, SourceEntry } from '../fs/entry.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import type { ManifestWriter } from '../manifest/writer.js';
 import type { Decision } from '../plan/decide.js';
-import type { ExcludeFilter } from '../plan/plan-dir.js';
+import type { ExcludeMatcher } from '../exclude/patterns.js';
 import type { DedupIndex } from './dedup-index.js';
 import type { PrevTree } from './prev-tree.js';
 import type { DirEntrySource } from './dir-entry-source.js';
@@ -41,7 +41,7 @@ export interface BuildOptions {
   resume: boolean;
   asRoot: boolean;
   oneFileSystem: boolean;
-  excludes: ExcludeFilter;
+  excludes: ExcludeMatcher;
   /** directories never entered (dev:ino): the spool when it lies inside the source */
   skipDirs: Map<string, string>;
   manifest: ManifestWriter | null;

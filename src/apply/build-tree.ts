@@ -22,7 +22,7 @@ import { SCAN_XATTR, ST, errnoName, sys } from '../fs/native.js';
 import { EncodedEntry, FLAG, type BlockEntry, type ManifestEntry } from '../manifest/format.js';
 import { decided, planDir, planEntry, UNCHANGED, type PlanContext, type Step } from '../plan/plan-dir.js';
 import type { Decision } from '../plan/decide.js';
-import { removeChildAt } from './remove-tree.js';
+import { removeChildAt } from '../fs/remove-tree.js';
 import { NO_PREV_DIR, type PrevDir } from './prev-tree.js';
 import { BuildContext, type BuildOptions } from './build-context.js';
 import { JobPool } from './jobs.js';
@@ -37,7 +37,6 @@ import type { ScanDir } from './dir-entry-source.js';
 
 export type { BuildOptions } from './build-context.js';
 export { newStats } from './build-context.js';
-export type { ExcludeFilter } from '../plan/plan-dir.js';
 
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
 /** native jobs in flight at once (links and copies on the libuv pool) */

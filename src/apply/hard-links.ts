@@ -10,7 +10,7 @@ import type { SourceEntry } from '../fs/entry.js';
 import { ST, errnoName, sys } from '../fs/native.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { Decision } from '../plan/decide.js';
-import { removeChildAt } from './remove-tree.js';
+import { removeChildAt } from '../fs/remove-tree.js';
 import type { BuildContext } from './build-context.js';
 import type { ContentLinker } from './content-links.js';
 import type { EntryWriter } from './entry-writer.js';

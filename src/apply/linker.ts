@@ -16,7 +16,7 @@ import { joinRel } from '../paths/escape.js';
 import type { Meta, SourceEntry } from '../fs/entry.js';
 import { ST, errnoName, sys } from '../fs/native.js';
 import { EncodedEntry, type BlockEntry, type ManifestEntry } from '../manifest/format.js';
-import { removeChildAt } from './remove-tree.js';
+import { removeChildAt } from '../fs/remove-tree.js';
 import { packLinkRecords } from './link-records.js';
 import type { BuildContext } from './build-context.js';
 import type { EntryWriter } from './entry-writer.js';

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import { HardsnapError } from '../core/errors.js';
 import path from 'node:path';
-import { TreeBuilder, type ExcludeFilter } from '../apply/build-tree.js';
+import { TreeBuilder } from '../apply/build-tree.js';
+import type { ExcludeMatcher } from '../exclude/patterns.js';
 import { prevFromManifest, prevFromWalk, type PrevTree } from '../apply/prev-tree.js';
 import { deleteFromTrash, describeLeftovers, moveToTrash } from '../retention/trash.js';
 import { ST, SysError, check, fsIdentity, isRoot, sys } from '../fs/native.js';
@@ -96,7 +97,7 @@ export async function buildPart(
   o: BackupOptions,
   spec: PartSpec,
   generation: string,
-  excludes: ExcludeFilter,
+  excludes: ExcludeMatcher,
   skipDirs: Map<string, string>,
   ev: BackupEvents,
 ): Promise<BuiltPart> {

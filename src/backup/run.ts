@@ -8,7 +8,7 @@ import path from 'node:path';
 import { HardsnapError, InterruptedError, type ExitCode } from '../core/errors.js';
 import { displayPath } from '../paths/escape.js';
 import { isRoot } from '../fs/native.js';
-import { compileExcludes } from '../scan/exclude.js';
+import { compileExcludes } from '../exclude/patterns.js';
 import { acquireLock, type LockHandle } from '../spool/lock.js';
 import { hostDir, listGenerations, manifestPath, partDir } from '../spool/layout.js';
 import { newGenerationName } from '../spool/names.js';

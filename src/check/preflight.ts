@@ -10,8 +10,8 @@ import path from 'node:path';
 import { HardsnapError, errnoCode } from '../core/errors.js';
 import { SETMETA, ST, isRoot, refusedNamespaces, splitStaged, sys } from '../fs/native.js';
 import { formatXattrs } from '../fs/xattrs.js';
-import { formatBytes } from '../ui/output.js';
-import { atimeAdvice, isNfs, readMountFor, type MountInfo } from './mountinfo.js';
+import { formatBytes } from '../core/units.js';
+import { atimeAdvice, isNfs, readMountFor, type MountInfo } from '../fs/mountinfo.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 

@@ -11,7 +11,7 @@
 import { Command, Option } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { primaryIPv4 } from '../spool/host-id.js';
-import { validateHost } from '../spool/layout.js';
+import { validateHost, type Target } from '../spool/layout.js';
 import type { Output, OutputOptions } from '../ui/output.js';
 import { hasRawBytes, showArg, unescapeArg } from '../paths/arg-text.js';
 import { displayPath } from '../paths/escape.js';
@@ -65,11 +65,7 @@ export function mergeGlobals(program: Command, cmd: Command): void {
   if (typeof spool === 'string' && hasRawBytes(spool)) cmd.setOptionValueWithSource('spool', pathArg(spool), 'cli');
 }
 
-export interface Target {
-  /** the spool as an exact path (an alias when its bytes are not UTF-8) */
-  spool: string;
-  host: string;
-}
+export type { Target };
 
 /** The exact path of a path argument (arg text): itself when it is UTF-8, else its alias. */
 export function pathArg(value: string): string {

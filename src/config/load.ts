@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { isScalar, LineCounter, parseDocument, type YAMLError } from 'yaml';
 import { errnoCode, UsageError } from '../core/errors.js';
-import { validateConfig, type Config, type Problem } from './schema.js';
+import { validateConfig, type Config, type ConfigProblem } from './schema.js';
 import { bytesOfArg, firstInvalidUtf8, hasRawBytes, showArg } from '../paths/arg-text.js';
 
 /** A config that cannot be used; `problems` holds one `FILE:LINE:COL: ...` line each. */
@@ -85,12 +85,12 @@ export function parseConfig(text: string, file: string): Config {
   if (problems.length > 0) throw new ConfigError(file, [...problems].sort(byOffset).slice(0, MAX_PROBLEMS).map(format));
   return config;
 
-  function format(p: Problem): string {
+  function format(p: ConfigProblem): string {
     return oneLine(p.keyPath ? `${where(p.offset)}: ${p.keyPath}: ${p.message}` : `${where(p.offset)}: ${p.message}`);
   }
 }
 
-function byOffset(a: Problem, b: Problem): number {
+function byOffset(a: ConfigProblem, b: ConfigProblem): number {
   return a.offset - b.offset;
 }
 

@@ -82,7 +82,7 @@ export interface Config {
 }
 
 /** One thing wrong with the file: where (a source offset), under which key, and what. */
-export interface Problem {
+export interface ConfigProblem {
   offset: number;
   keyPath: string;
   message: string;
@@ -95,7 +95,7 @@ type Reader<T> = (ctx: Context, node: Node, path: string) => T | undefined;
 type FieldTable<T> = { [K in keyof T]-?: readonly [key: string, read: Reader<NonNullable<T[K]>>] };
 
 class Context {
-  readonly problems: Problem[] = [];
+  readonly problems: ConfigProblem[] = [];
   /** value node -> its key node, to point "missing value" problems at the key */
   private readonly keyOf = new Map<Node, Node>();
 
@@ -472,7 +472,7 @@ const config = mappingOf<Config>(
 );
 
 /** The config a YAML document describes, and every problem found in it (none when valid). */
-export function validateConfig(doc: Document): { config: Config; problems: Problem[] } {
+export function validateConfig(doc: Document): { config: Config; problems: ConfigProblem[] } {
   const ctx = new Context(doc);
   const root = doc.contents as Node;
   const cfg = config(ctx, root, '') ?? {};

@@ -7,15 +7,11 @@ import { fsIdentity, ST, sys } from '../fs/native.js';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { ManifestFormatError, type ManifestEntry } from '../manifest/format.js';
 import { ManifestReader } from '../manifest/reader.js';
-import { listGenerations, listParts, manifestPath, partDir, requireHostDir } from '../spool/layout.js';
+import { listGenerations, listParts, manifestPath, partDir, requireHostDir, type Target } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
-import { selectGeneration, type When } from '../time/when.js';
+import { selectGeneration, type When } from '../spool/when.js';
 
-/** Where a host's backups are (the spool and the host ID). */
-export interface Target {
-  spool: string;
-  host: string;
-}
+export type { Target };
 
 /** Checks that the host and (when given) the part exist; returns the parts to look at. */
 export function partsOf(t: Target, part?: string): string[] {

@@ -19,18 +19,13 @@
 import { errnoName } from '../fs/native.js';
 import type { SourceEntry } from '../fs/entry.js';
 import type { ManifestEntry } from '../manifest/format.js';
-import type { PrevDir } from '../apply/prev-tree.js';
+import type { PrevDir } from './prev-dir.js';
+import type { ExcludeMatcher } from '../exclude/patterns.js';
 import { joinRel } from '../paths/escape.js';
 import { decide, needsChecksum, type DecideContext, type Decision } from './decide.js';
 
-/** Which entries are left out (src/scan/exclude.ts compiles the patterns). */
-export interface ExcludeFilter {
-  readonly empty: boolean;
-  excluded(relPath: Buffer, name: Buffer, isDir: boolean): boolean;
-}
-
 export interface PlanContext extends DecideContext {
-  excludes: ExcludeFilter;
+  excludes: ExcludeMatcher;
   /** directories never entered (dev:ino -> what they are): the spool inside the source */
   skipDirs: ReadonlyMap<string, string>;
   oneFileSystem: boolean;

@@ -4,7 +4,7 @@
  */
 import { UsageError } from '../core/errors.js';
 import { compareGenerations, type Generation } from '../spool/names.js';
-import { selectGeneration, type When } from '../time/when.js';
+import { selectGeneration, type When } from '../spool/when.js';
 
 /** The newest complete generation, or the one `when` designates; throws a UsageError (exit 1). */
 export function chooseGeneration(part: string, gens: Generation[], when: When | undefined, whenText?: string): Generation {

@@ -52,7 +52,7 @@ export interface PolicyInput {
  * `hourly 2026-11-20T03`, `daily 2026-11-20`, `weekly 2026-W47`, `monthly 2026-11`,
  * `yearly 2026`, `within 2d`; a removed one has `no rule keeps it`.
  */
-export interface Decision {
+export interface Verdict {
   name: string;
   keep: boolean;
   reasons: string[];
@@ -60,11 +60,11 @@ export interface Decision {
 
 export interface PolicyResult {
   /** oldest first */
-  keep: Decision[];
+  keep: Verdict[];
   /** oldest first */
-  remove: Decision[];
+  remove: Verdict[];
   /** every complete generation, oldest first */
-  decisions: Decision[];
+  decisions: Verdict[];
 }
 
 const BUCKET_RULES: readonly BucketRule[] = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'];
@@ -170,7 +170,7 @@ export function applyPolicy(
     for (const g of sorted) if (g.time.getTime() >= since) why(g, reason);
   }
 
-  const decisions = sorted.reverse().map((g): Decision => {
+  const decisions = sorted.reverse().map((g): Verdict => {
     const r = reasons.get(g)!;
     return r.length > 0 ? { name: g.name, keep: true, reasons: r } : { name: g.name, keep: false, reasons: ['no rule keeps it'] };
   });

@@ -6,19 +6,19 @@
  * leases.ts) are never removed; `.partial` ones are not judged (they are the next backup's
  * resume point).
  *
- * Deleting only unlinks names and never crosses a mount point (src/apply/remove-tree.ts): what
+ * Deleting only unlinks names and never crosses a mount point (src/fs/remove-tree.ts): what
  * cannot be deleted stays in the trash as a leftover, reported, and tried again by every later
  * prune and backup. A generation that cannot even be moved to the trash is kept, reported.
  */
 import path from 'node:path';
-import { leftoverHint, leftoverWhy, type Leftover } from '../apply/remove-tree.js';
+import { leftoverHint, leftoverWhy, type Leftover } from '../fs/remove-tree.js';
 import { hostDir, listGenerations, listParts, partDir, trashDir } from '../spool/layout.js';
 import { readLast, readLatest } from '../spool/last.js';
 import { acquireLock, type LockHandle } from '../spool/lock.js';
 import { describeLease, leasesDir, liveLeases, removeStaleLeases } from '../spool/leases.js';
 import { UsageError, errnoCode } from '../core/errors.js';
 import { testPause } from '../core/test-pause.js';
-import { applyPolicy, type Decision, type RetentionRules } from './policy.js';
+import { applyPolicy, type Verdict, type RetentionRules } from './policy.js';
 import { readPins } from './pins.js';
 import { deleteFromTrash, emptyTrash, moveBackFromTrash, moveToTrash, trashRefusesChanges, type TrashLeftover } from './trash.js';
 
@@ -39,7 +39,7 @@ export interface PruneOptions {
 export interface PartPrune {
   part: string;
   /** every generation oldest first; partial ones with keep true and reason `partial` */
-  decisions: (Decision & { complete: boolean })[];
+  decisions: (Verdict & { complete: boolean })[];
   removed: string[];
   /** names left in the trash by an interrupted prune, now deleted */
   trashEmptied: string[];
@@ -118,7 +118,7 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
     const l = live.get(name);
     return l ? describeLease(l[0]!) : null;
   };
-  const keepFor = (d: Decision, why: string) => {
+  const keepFor = (d: Verdict, why: string) => {
     d.keep = true;
     d.reasons = [why];
   };

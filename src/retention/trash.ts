@@ -4,14 +4,14 @@
  * and only then deleted. A prune killed while deleting leaves the rest in the trash, and the
  * next prune or backup empties it before doing anything else.
  *
- * Deleting only unlinks names (src/apply/remove-tree.ts): nothing a surviving generation may
+ * Deleting only unlinks names (src/fs/remove-tree.ts): nothing a surviving generation may
  * share is changed, no mount point is crossed. What cannot be deleted (an immutable file, a
  * file system mounted inside) stays in the trash, is reported as a `TrashLeftover` and tried
  * again by every later prune and backup; it never fails either.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { TreeRemover, leftoverHint, type Leftover } from '../apply/remove-tree.js';
+import { TreeRemover, leftoverHint, type Leftover } from '../fs/remove-tree.js';
 import { errnoCode } from '../core/errors.js';
 import { errnoName, sys } from '../fs/native.js';
 import { chmodDir } from '../fs/dir-mode.js';

@@ -13,6 +13,12 @@ import { displayPath, parseDisplayPath } from '../paths/escape.js';
 import { pathBytes } from '../paths/aliases.js';
 import { ensureDirBytes, pathOfBytes } from '../fs/byte-path.js';
 
+/** Where a host's backups are: the spool (an exact path: an alias when its bytes are not UTF-8) and the host ID. */
+export interface Target {
+  spool: string;
+  host: string;
+}
+
 export const META_DIR = '.hardsnap';
 export const LAST = 'last';
 /** a plain file beside `last` naming the same generation (src/spool/last.ts) */

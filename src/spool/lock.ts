@@ -7,6 +7,7 @@
  * two runs cannot both take over the same stale lock.
  */
 import fs from 'node:fs';
+import { alive, processStart, readProc } from '../fs/process.js';
 import os from 'node:os';
 import path from 'node:path';
 import { LockedError } from '../core/errors.js';
@@ -28,31 +29,6 @@ export interface LockHandle {
   /** stale lock that was taken over, if any */
   readonly tookOver: LockInfo | null;
   release(): void;
-}
-
-export function readProc(file: string): string | null {
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    return null;
-  }
-}
-
-export function processStart(pid: number): string | null {
-  const stat = readProc(`/proc/${pid}/stat`);
-  if (!stat) return null;
-  // field 22 (starttime), counted after the ')' that closes the command name
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return fields[19] ?? null;
-}
-
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export function currentLockInfo(command: string): LockInfo {

@@ -7,6 +7,7 @@
  * argument that is not UTF-8 is shown in the escaped form.
  */
 import { showPaths, showPathsDeep } from '../paths/aliases.js';
+export { formatBytes, formatMs } from '../core/units.js';
 
 /** The version of every JSON document hardsnap prints (docs/CLI.md "JSON"); raised on an incompatible change. */
 export const JSON_FORMAT = 1;
@@ -98,13 +99,3 @@ export function withFormat(value: unknown): unknown {
   return Array.isArray(value) ? value.map(stamp) : stamp(value);
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) (n /= 1024), i++;
-  return `${i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
-}
-
-export function formatMs(ms: number): string {
-  return ms < 10_000 ? `${(ms / 1000).toFixed(2)} s` : ms < 120_000 ? `${(ms / 1000).toFixed(0)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
-}

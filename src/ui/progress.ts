@@ -9,7 +9,7 @@
  * (reading the previous manifest, indexing earlier generations, link/copy, publish ...), the
  * entries done, bytes written, rates, and a percentage and ETA only when there is a total to
  * trust. The total of a part is, best first: the count of its source tree made ahead of the
- * backup (src/scan/count-ahead.ts), once finished; the entries of its previous run
+ * backup (src/backup/count-ahead.ts), once finished; the entries of its previous run
  * (runs.jsonl) or, on a first run whose source is the root of its file system, that file
  * system's used inodes (statfs), while the count is under way and as long as the run has not
  * passed them. A run that passes its estimate shows counts and rates, never "100%, ETA 0s"
@@ -18,7 +18,7 @@
 import { createRequire } from 'node:module';
 import type { MultiBar, SingleBar } from 'cli-progress';
 import type { BuildStats } from '../apply/types.js';
-import type { CountAhead } from '../scan/count-ahead.js';
+import type { CountAhead } from '../backup/count-ahead.js';
 import { formatBytes } from './output.js';
 import { showPaths } from '../paths/aliases.js';
 

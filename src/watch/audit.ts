@@ -11,7 +11,7 @@ import { scanBelow } from './scan-below.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { displayPath, joinRel } from '../paths/escape.js';
-import type { ExcludeFilter } from '../apply/build-tree.js';
+import type { ExcludeMatcher } from '../exclude/patterns.js';
 import { alwaysScanned, isDirtyDir } from './unchanged-dirs.js';
 
 export interface AuditQuery {
@@ -22,7 +22,7 @@ export interface AuditQuery {
   /** of the dirty directories, those whose changed entries the journal names (latin1 keys) */
   names?: ReadonlyMap<string, ReadonlySet<string>>;
   sample: number;
-  excludes: ExcludeFilter;
+  excludes: ExcludeMatcher;
   skipDirs: Map<string, string>;
   /** [0, 1) random numbers; Math.random by default */
   random?: () => number;

@@ -21,8 +21,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { errnoName } from '../fs/native.js';
 import { FAN_REC, forEachFanRecord, wsys, type FanHandle } from '../fs/watch-native.js';
-import { readProc } from '../spool/lock.js';
-import { parseMountinfo } from '../check/mountinfo.js';
+import { readProc } from '../fs/process.js';
+import { parseMountinfo } from '../fs/mountinfo.js';
 import { markTree, type SourceSink, type WatchSource } from './watch-source.js';
 import { collectAfterBurst } from './heap.js';
 

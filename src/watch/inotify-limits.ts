@@ -1,5 +1,5 @@
 /** The kernel's inotify limits, and what an inotify error means in their terms. */
-import { readProc } from '../spool/lock.js';
+import { readProc } from '../fs/process.js';
 
 export interface InotifyLimits {
   maxUserWatches: number | null;

@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { partMetaDir } from '../spool/layout.js';
-import { readProc } from '../spool/lock.js';
+import { readProc } from '../fs/process.js';
 
 export const JOURNAL_FORMAT = 1;
 

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { FLAG } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import type { ScanRecord } from '../manifest/writer.js';
-import { alive, processStart } from '../spool/lock.js';
+import { alive, processStart } from '../fs/process.js';
 import { formatDuration } from '../time/duration.js';
 import { parseDisplayPath } from '../paths/escape.js';
 import { SYNC_PREFIX, currentBoot, journalExists, readJournal, watchDir, type Journal } from './journal-file.js';

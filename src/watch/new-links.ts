@@ -23,7 +23,7 @@ const O_DIR_PATH = sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW;
 const DOT = Buffer.from('.');
 import type { ManifestReader } from '../manifest/reader.js';
 import { displayPath, joinRel } from '../paths/escape.js';
-import type { ExcludeFilter } from '../apply/build-tree.js';
+import type { ExcludeMatcher } from '../exclude/patterns.js';
 
 export interface NewLinkQuery {
   /** the source root the backup opened */
@@ -34,7 +34,7 @@ export interface NewLinkQuery {
   dirty: ReadonlySet<string>;
   /** of those, the ones whose changed entries the journal names (latin1 keys of the names) */
   names?: ReadonlyMap<string, ReadonlySet<string>>;
-  excludes: ExcludeFilter;
+  excludes: ExcludeMatcher;
 }
 
 /** The first name (escaped for humans) of a hard link the previous manifest does not record, or null. */
@@ -94,7 +94,7 @@ function namedLink(q: NewLinkQuery, rel: Buffer, named: ReadonlySet<string>): st
 }
 
 /** The directory, or one above it, is excluded: the backup records nothing in it. */
-function excludedDir(excludes: ExcludeFilter, rel: Buffer): boolean {
+function excludedDir(excludes: ExcludeMatcher, rel: Buffer): boolean {
   if (excludes.empty || !rel.length) return false;
   for (let i = rel.indexOf(0x2f); ; i = rel.indexOf(0x2f, i + 1)) {
     const end = i < 0 ? rel.length : i;

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
-import { processStart } from '../spool/lock.js';
+import { processStart } from '../fs/process.js';
 import { ensureSpoolDir } from '../spool/layout.js';
 import {
   JOURNAL_FORMAT, SYNC_PREFIX, currentBoot, monoMicros, watchDir, writeJournalMarks, type Epoch, type Journal, type WatcherKind,

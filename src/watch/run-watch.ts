@@ -7,7 +7,7 @@ import path from 'node:path';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { partDir, validateHost } from '../spool/layout.js';
 import { checkNoNesting, validatePartName } from '../spool/part-name.js';
-import { alive, processStart } from '../spool/lock.js';
+import { alive, processStart } from '../fs/process.js';
 import { BackupSchedule } from './backup-schedule.js';
 import { readJournal } from './journal-file.js';
 import { smallYoungGeneration } from './heap.js';

@@ -5,7 +5,7 @@
  * manifest records about its scan (manifest format 2 `scan`).
  */
 import { createHash } from 'node:crypto';
-import type { ExcludeFilter } from '../apply/build-tree.js';
+import type { ExcludeMatcher } from '../exclude/patterns.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import type { ScanRecord } from '../manifest/writer.js';
 import { audit } from './audit.js';
@@ -52,7 +52,7 @@ export interface ScanQuery {
   patterns: (string | Buffer)[];
   oneFileSystem: boolean;
   settings: JournalSettings;
-  excludes: ExcludeFilter;
+  excludes: ExcludeMatcher;
   skipDirs: Map<string, string>;
   rootDev: number;
   /** dev:ino of the opened source root */

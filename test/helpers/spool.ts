@@ -2,7 +2,7 @@
 // disk): tests make one the documented way, `hardsnap init --spool DIR`, here in-process (the
 // same core function, without a Node start per test).
 import fs from 'node:fs';
-import { initSpool } from '../../src/spool/init.js';
+import { initSpool } from '../../src/check/init-spool.js';
 import { MARKER_FORMAT, SPOOL_MARKER } from '../../src/spool/marker.js';
 
 /** Makes a spool at `dir` (created, probed, marked) and returns `dir`; a no-op on a spool. */

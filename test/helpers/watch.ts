@@ -3,7 +3,7 @@
 // hand-written journal that answers sync requests like a watcher would.
 import fs from 'node:fs';
 import path from 'node:path';
-import { processStart } from '../../src/spool/lock.js';
+import { processStart } from '../../src/fs/process.js';
 import { makeSpool } from './spool.js';
 import {
   JOURNAL_FORMAT, SYNC_PREFIX, currentBoot, journalPath, readJournal, watchDir, writeJournal, type Journal,

@@ -5,7 +5,7 @@ import { HardsnapError, UsageError, errnoCode } from '../../core/errors.js';
 import { ManifestFormatError } from '../../manifest/format.js';
 import { displayPath } from '../../paths/escape.js';
 import { now } from '../../time/now.js';
-import { parseWhen } from '../../time/when.js';
+import { parseWhen } from '../../spool/when.js';
 import { diffManifests, type Change } from '../../inspect/diff.js';
 import { NulList, ParentsFirst, listPath, listsOf, type ListName } from '../../inspect/change-lists.js';
 import type { ManifestReader } from '../../manifest/reader.js';

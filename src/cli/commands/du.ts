@@ -6,7 +6,7 @@ import { formatBytes, type Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { now } from '../../time/now.js';
-import { parseWhen, selectGeneration, type When } from '../../time/when.js';
+import { parseWhen, selectGeneration, type When } from '../../spool/when.js';
 import type { Generation } from '../../spool/names.js';
 import { leaseForReading } from '../reading.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { exampleConfig } from '../../config/example.js';
-import { initSpool, type InitOutcome } from '../../spool/init.js';
+import { initSpool, type InitOutcome } from '../../check/init-spool.js';
 import { SPOOL_MARKER } from '../../spool/marker.js';
 import type { OutputOptions } from '../../ui/output.js';
 import type { CliContext } from '../context.js';

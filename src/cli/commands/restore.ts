@@ -3,7 +3,7 @@ import { UsageError } from '../../core/errors.js';
 import { displayPath, joinRel, parseDisplayPath } from '../../paths/escape.js';
 import { listGenerations, listParts, partDir, requireHostDir } from '../../spool/layout.js';
 import { now } from '../../time/now.js';
-import { parseWhen, type When } from '../../time/when.js';
+import { parseWhen, type When } from '../../spool/when.js';
 import { chooseAll, chooseGeneration } from '../../restore/select.js';
 import { restore, type RestorePartChoice, type RestoreResult } from '../../restore/restore.js';
 import type { Replacement } from '../../restore/target.js';

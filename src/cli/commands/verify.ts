@@ -3,7 +3,7 @@ import { UsageError } from '../../core/errors.js';
 import { isRoot } from '../../fs/native.js';
 import { displayPath } from '../../paths/escape.js';
 import { now } from '../../time/now.js';
-import { parseWhen, selectGeneration } from '../../time/when.js';
+import { parseWhen, selectGeneration } from '../../spool/when.js';
 import { GenerationVerifier, type VerifyProblem } from '../../inspect/verify.js';
 import { completeGenerations, openManifest, partsOf } from '../../inspect/manifests.js';
 import { addCommon, partNameArg, type CommonOptions, spoolTarget } from '../common.js';

@@ -13,9 +13,9 @@
  * opens the spool, and so both are pure and tested with tables.
  */
 import { UsageError } from '../core/errors.js';
-import { PARTIAL_SUFFIX, parseGenerationName } from '../spool/names.js';
-import { parseIsoDate, parseIsoDateTime } from './date-time.js';
-import { looksLikeDuration, parseDuration } from './duration.js';
+import { PARTIAL_SUFFIX, parseGenerationName } from './names.js';
+import { parseIsoDate, parseIsoDateTime } from '../time/date-time.js';
+import { looksLikeDuration, parseDuration } from '../time/duration.js';
 
 export type When = { kind: 'name'; name: string } | { kind: 'time'; cutoff: Date; text: string };
 

@@ -6,9 +6,9 @@
  */
 import fs from 'node:fs';
 import { UsageError } from '../core/errors.js';
-import { preflightNewSpool } from '../check/preflight.js';
-import { SPOOL_DIR_MODE } from './layout.js';
-import { SPOOL_MARKER, spoolState, writeMarker } from './marker.js';
+import { preflightNewSpool } from './preflight.js';
+import { SPOOL_DIR_MODE } from '../spool/layout.js';
+import { SPOOL_MARKER, spoolState, writeMarker } from '../spool/marker.js';
 import { absoluteBytes, ensureDirBytes } from '../fs/byte-path.js';
 import { pathBytes } from '../paths/aliases.js';
 

@@ -21,12 +21,12 @@
  * immutable or append-only directory is one leftover (told apart from an immutable entry in it
  * by a probe, refusesChanges), not one per entry; a mount point is one, and not entered.
  */
-import { parseScan } from '../fs/entry.js';
-import { ST, SysError, errnoName, sys } from '../fs/native.js';
+import { parseScan } from './entry.js';
+import { ST, SysError, errnoName, sys } from './native.js';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { displayPath, joinRel } from '../paths/escape.js';
-import { chmodDir } from '../fs/dir-mode.js';
+import { chmodDir } from './dir-mode.js';
 
 const EPERM = -1;
 const ENOENT = -2;

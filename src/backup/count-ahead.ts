@@ -9,7 +9,7 @@
  * "Progress": measured). It runs only when progress is shown, never under cron.
  */
 import fs from 'node:fs';
-import type { ExcludeMatcher } from './exclude.js';
+import type { ExcludeMatcher } from '../exclude/patterns.js';
 import { joinRel } from '../paths/escape.js';
 
 export interface CountAhead {
