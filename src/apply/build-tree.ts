@@ -17,7 +17,7 @@
  */
 import { displayPath, joinRel } from '../paths/escape.js';
 import { pauseArmed, pauseDir, testPauseAsync } from '../core/test-pause.js';
-import { parseScan, type Meta, type SourceEntry } from '../fs/entry.js';
+import { readDirAt, parseScan, type Meta, type SourceEntry } from '../fs/entry.js';
 import { SCAN_XATTR, ST, errnoName, sys } from '../fs/native.js';
 import { EncodedEntry, FLAG, type BlockEntry, type ManifestEntry } from '../manifest/format.js';
 import { decided, planDir, planEntry, UNCHANGED, type PlanContext, type Step } from '../plan/plan-dir.js';
@@ -34,6 +34,7 @@ import { HardLinks } from './hard-links.js';
 import { Carrier } from './carry.js';
 import type { BuildFindings, BuildStats } from './types.js';
 import type { ScanDir } from './dir-entry-source.js';
+import { E } from '../fs/errno.js';
 
 export type { BuildOptions } from './build-context.js';
 export { newStats } from './build-context.js';
@@ -228,7 +229,7 @@ export class TreeBuilder {
       this.pool.throwIfFailed();
       if (!o.dryRun) {
         // a resumed run may find it made already: the checks of mkdir(), on this thread
-        if (made === -17 /* EEXIST */ && o.resume) {
+        if (made === -E.EEXIST && o.resume) {
           this.writer.mkdir(parent, sub.name, made);
           dst = sys.openat(parent.dst, sub.name, O_DIR, 0);
         } else if (made < 0) this.ctx.fatal(rel, made, 'cannot create directory in the spool');
@@ -275,8 +276,8 @@ export class TreeBuilder {
   /** Resume: what a killed run put in a directory that is now empty or carried goes. */
   private emptyResumed(parent: Frame, name: Buffer, dst: number): void {
     if (dst >= 0) {
-      const raw = sys.scandir(dst);
-      if (typeof raw !== 'number') for (const e of parseScan(raw)) removeChildAt(dst, e.name);
+      const read = readDirAt(dst);
+      if (typeof read !== 'number') for (const e of read) removeChildAt(dst, e.name);
       return;
     }
     removeChildAt(parent.dst, name);

@@ -21,6 +21,7 @@ import type { Candidate, DedupIndex } from './dedup-index.js';
 import type { EntryWriter } from './entry-writer.js';
 import type { Frame } from './frame.js';
 import type { JobPool } from './jobs.js';
+import { E } from '../fs/errno.js';
 
 type Attempt = 'linked' | 'EMLINK' | 'no';
 
@@ -123,7 +124,7 @@ export class ContentLinker {
       if (same !== true) return 'no';
     }
     let rc = sys.linkat(ix.rootFd(c), rel, f.dst, e.name);
-    if (rc === -17 /* EEXIST */ && ctx.o.resume) {
+    if (rc === -E.EEXIST && ctx.o.resume) {
       sys.unlinkat(f.dst, e.name, 0);
       rc = sys.linkat(ix.rootFd(c), rel, f.dst, e.name);
     }

@@ -6,7 +6,7 @@
  * that exists: copies are created O_EXCL.
  */
 import { joinRel } from '../paths/escape.js';
-import { MODE_BITS, parseScan, type Meta, type SourceEntry } from '../fs/entry.js';
+import { readDirAt, MODE_BITS, type Meta, type SourceEntry } from '../fs/entry.js';
 import {
   COPY, IO, META_STAGE, SETMETA, ST, STAGE, errnoName, hashHex, refusedNamespaces, splitStaged, sys,
 } from '../fs/native.js';
@@ -18,9 +18,10 @@ import type { ContentLinker } from './content-links.js';
 import type { Carrier } from './carry.js';
 import type { Frame } from './frame.js';
 import type { JobPool } from './jobs.js';
+import { E } from '../fs/errno.js';
 
 const COPY_ATTEMPTS = 3;
-const EEXIST = -17;
+const EEXIST = -E.EEXIST;
 
 export class EntryWriter {
   private readonly io = new Float64Array(sys.IO_FIELDS);
@@ -285,10 +286,10 @@ export class EntryWriter {
 
   /** Resume: removes what a killed run left in this directory that this run did not record. */
   removeStale(f: Frame): void {
-    const raw = sys.scandir(f.dst);
-    if (typeof raw === 'number') this.ctx.fatal(f.rel, raw, 'cannot read the partial generation');
+    const read = readDirAt(f.dst);
+    if (typeof read === 'number') this.ctx.fatal(f.rel, read, 'cannot read the partial generation');
     const keep = new Set(f.out.flatMap((m) => (m ? [m.name.toString('latin1')] : [])));
-    for (const e of parseScan(raw)) {
+    for (const e of read) {
       if (!keep.has(e.name.toString('latin1'))) removeChildAt(f.dst, e.name);
     }
   }

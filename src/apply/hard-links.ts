@@ -16,6 +16,7 @@ import type { ContentLinker } from './content-links.js';
 import type { EntryWriter } from './entry-writer.js';
 import type { Frame } from './frame.js';
 import type { Linker } from './linker.js';
+import { E } from '../fs/errno.js';
 
 interface LinkGroup {
   id: number;
@@ -43,7 +44,7 @@ export class HardLinks {
     const rel = joinRel(f.rel, e.name);
     if (g) {
       let rc = sys.linkat(ctx.o.dstRootFd, g.rel, f.dst, e.name);
-      if (rc === -17 && ctx.o.resume) {
+      if (rc === -E.EEXIST && ctx.o.resume) {
         if (sys.fstatat(f.dst, e.name, this.st, 1) === 0 && this.st[ST.INO] === g.entry.ino) rc = 0;
         else {
           removeChildAt(f.dst, e.name);

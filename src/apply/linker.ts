@@ -22,6 +22,7 @@ import type { BuildContext } from './build-context.js';
 import type { EntryWriter } from './entry-writer.js';
 import type { Frame, PendingLink } from './frame.js';
 import type { JobPool } from './jobs.js';
+import { E } from '../fs/errno.js';
 
 /** Unchanged entries linked per native call */
 export const LINK_BATCH = 256;
@@ -48,7 +49,7 @@ export class Linker {
     f.links = [];
     const packed = packLinkRecords(links, this.ctx.o.asRoot);
     // a slot the batch never reached must not read as "linked"
-    const res = new Int32Array(links.length).fill(-5 /* EIO */);
+    const res = new Int32Array(links.length).fill(-E.EIO);
     const inos = new Float64Array(links.length);
     await this.pool.slot();
     this.pool.run(f, sys.linkBatchAsync(f.prev, f.dst, packed, res, inos), (rc) => {
@@ -80,7 +81,7 @@ export class Linker {
     const ctx = this.ctx;
     const e = l.e;
     const stats = ctx.stats;
-    if (r === 0 || (r === -17 /* EEXIST */ && ctx.o.resume && (ino = this.resumed(f, e)) >= 0)) {
+    if (r === 0 || (r === -E.EEXIST && ctx.o.resume && (ino = this.resumed(f, e)) >= 0)) {
       if (!ctx.claims.claim(ino)) {
         // an unrelated name of this generation uses that inode already
         sys.unlinkat(f.dst, e.name, 0);

@@ -4,10 +4,9 @@
  * updates on NFS); when the manifest is missing or damaged, from a walk of the generation
  * itself (its files carry the source's metadata, so they compare the same way).
  */
-import { parseScan } from '../fs/entry.js';
+import { readDirAt } from '../fs/entry.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
-import { sys } from '../fs/native.js';
 import type { PrevDir } from '../plan/prev-dir.js';
 
 export type { PrevDir };
@@ -53,9 +52,9 @@ export interface PrevTree {
 
 export function walkDir(prevFd: number): PrevDir {
   if (prevFd < 0) return NO_PREV_DIR;
-  const raw = sys.scandir(prevFd);
-  if (typeof raw === 'number') return NO_PREV_DIR;
-  return new DecodedDir(parseScan(raw)
+  const read = readDirAt(prevFd);
+  if (typeof read === 'number') return NO_PREV_DIR;
+  return new DecodedDir(read
     .filter((e) => e.err === 0)
     .map((e) => ({
       name: e.name, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.type === 'dir' ? 0 : e.size,

@@ -8,7 +8,7 @@
  * backup (which stats, links and copies every entry) and costs it little (docs/CLI.md,
  * "Progress": measured). It runs only when progress is shown, never under cron.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import type { ExcludeMatcher } from '../exclude/patterns.js';
 import { joinRel } from '../paths/escape.js';
 

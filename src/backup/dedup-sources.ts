@@ -5,7 +5,7 @@
  * `--dedup host`: also the newest complete generation of every other part of the host whose
  * directory is on the same file system as this part's (a hard link cannot cross file systems).
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import { DedupIndex, type DedupScope } from '../apply/dedup-index.js';
 import { sys } from '../fs/native.js';
 import { ManifestReader } from '../manifest/reader.js';

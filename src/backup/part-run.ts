@@ -3,7 +3,7 @@
  * directory, build the tree with its manifest. Publishing is the caller's, once every part is
  * built, so that all parts of a run share one generation name.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import { HardsnapError } from '../core/errors.js';
 import path from 'node:path';
 import { TreeBuilder } from '../apply/build-tree.js';

@@ -3,9 +3,10 @@
  * live on), then per part rename the manifest and the generation into place and move `last`
  * atomically, fsync-ing the part directory so the renames themselves are durable.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import { testPause } from '../core/test-pause.js';
-import { SysError, check, sys } from '../fs/native.js';
+import { check, sys } from '../fs/native.js';
+import { syncDir } from '../fs/atomic-file.js';
 import { setLast } from '../spool/last.js';
 import type { BuiltPart } from './part-run.js';
 
@@ -25,21 +26,11 @@ export function flushFileSystems(dirs: string[]): void {
   }
 }
 
-function fsyncDir(dir: string): void {
-  const fd = check(sys.openat(sys.AT_FDCWD, dir, sys.O_RDONLY | sys.O_DIRECTORY, 0), 'open', dir);
-  try {
-    const rc = sys.fsync(fd);
-    if (rc < 0) throw new SysError(rc, 'fsync', dir);
-  } finally {
-    sys.close(fd);
-  }
-}
-
 export function publishPart(p: BuiltPart): void {
   fs.renameSync(p.manifestTmp, p.manifestTmp.replace(/\.tmp$/, ''));
   fs.renameSync(p.partialPath, p.path);
-  fsyncDir(p.partDir);
+  syncDir(p.partDir);
   testPause('before-last');
+  // durable when it returns: LATEST's commit fsyncs the part directory after both renames
   setLast(p.partDir, p.generation);
-  fsyncDir(p.partDir);
 }

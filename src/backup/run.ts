@@ -3,7 +3,7 @@
  * publish, record the run. The core never prints or exits: it reports through `events` and
  * returns (or throws a HardsnapError carrying its exit code).
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, InterruptedError, type ExitCode } from '../core/errors.js';
 import { displayPath } from '../paths/escape.js';

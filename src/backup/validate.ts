@@ -4,7 +4,7 @@
  * unmarked, or a source root that is missing or empty (an unmounted file system), is a failure
  * of the run (exit 2).
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { listParts, validateHost } from '../spool/layout.js';

@@ -4,7 +4,7 @@
  * (hard links above all) and leaves the marker later runs check. On a spool it is a no-op, and
  * on a spool of an earlier version it adds the marker.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import { UsageError } from '../core/errors.js';
 import { preflightNewSpool } from './preflight.js';
 import { SPOOL_DIR_MODE } from '../spool/layout.js';

@@ -5,7 +5,7 @@
  * working hard links is refused: a silent fallback to full copies fills the disk within days
  * (Back In Time issue 526).
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, errnoCode } from '../core/errors.js';
 import { SETMETA, ST, isRoot, refusedNamespaces, splitStaged, sys } from '../fs/native.js';

@@ -5,7 +5,7 @@
  * there and handed to the parser as arg text (src/paths/arg-text.ts), checked against
  * process.argv first: the same number of arguments, each decoding to the string Node gave.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import { argText, showArg } from '../paths/arg-text.js';
 
 export interface ByteArgv {

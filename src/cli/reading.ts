@@ -4,7 +4,7 @@
  * and the check, once the lease is held, that they are still there.
  */
 import { commandLine } from './argv.js';
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import { partDir } from '../spool/layout.js';
 import { GenerationGoneError, generationGone, readerLease, type LeaseHandle } from '../spool/leases.js';
 import type { Generation } from '../spool/names.js';

@@ -4,7 +4,7 @@
  * cron mail says exactly what to fix. YAML syntax errors keep the yaml package's own position;
  * semantic ones (schema.ts) point at the offending node. All problems are reported at once.
  */
-import { readFileSync } from 'node:fs';
+import { fs } from '../fs/disk.js';
 import { isScalar, LineCounter, parseDocument, type YAMLError } from 'yaml';
 import { errnoCode, UsageError } from '../core/errors.js';
 import { validateConfig, type Config, type ConfigProblem } from './schema.js';
@@ -34,7 +34,7 @@ export function loadConfig(file: string): Config {
   const shown = showArg(file);
   let data: Buffer;
   try {
-    data = readFileSync(hasRawBytes(file) ? bytesOfArg(file) : file);
+    data = fs.readFileSync(hasRawBytes(file) ? bytesOfArg(file) : file);
   } catch (err) {
     const code = errnoCode(err) ?? 'EIO';
     throw new ConfigError(shown, [`${shown}: cannot read config file (${code}); check the --config path and its permissions`]);

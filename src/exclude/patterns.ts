@@ -29,7 +29,7 @@
 // this machine (Node 20), half of it the one Buffer-to-latin1 conversion. The walker does not descend into an excluded
 // directory, so a pattern only ever needs to match the entry itself, never its ancestors.
 import { bytesOfArg, hasRawBytes, showArg } from '../paths/arg-text.js';
-import { readFileSync } from 'node:fs';
+import { fs } from '../fs/disk.js';
 import { errnoCode, UsageError } from '../core/errors.js';
 import { displayPath } from '../paths/escape.js';
 
@@ -367,7 +367,7 @@ export function readExcludeFile(file: string): Buffer[] {
   const shown = showArg(file);
   let data: Buffer;
   try {
-    data = readFileSync(hasRawBytes(file) ? bytesOfArg(file) : file);
+    data = fs.readFileSync(hasRawBytes(file) ? bytesOfArg(file) : file);
   } catch (err) {
     const code = errnoCode(err);
     const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(err)})`;

@@ -4,6 +4,7 @@
  * /proc/self/fd/N, so the inode checked is the inode changed (a symlink swapped in is refused).
  */
 import { ST, sys } from './native.js';
+import { E } from './errno.js';
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
@@ -21,7 +22,7 @@ export function chmodDir(
 ): { before: number; after: number } | null {
   const flags = sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW;
   let fd = resolve === undefined ? -38 : sys.openat2(dirfd, name, flags, 0, resolve);
-  if (fd === -38 /* ENOSYS: Linux < 5.6, or no resolve asked */) fd = sys.openat(dirfd, name, flags, 0);
+  if (fd === -E.ENOSYS /* Linux < 5.6, or no resolve asked */) fd = sys.openat(dirfd, name, flags, 0);
   if (fd < 0) return null;
   try {
     const st = new Float64Array(sys.STAT_FIELDS);

@@ -71,6 +71,15 @@ export interface SourceEntry extends Meta {
 
 const XATTR_NOT_READ = 0xffffffff;
 
+/**
+ * A directory's entries by descriptor, sorted by name bytes, each stat-ed (sys.scandir,
+ * decoded), or -errno. xflags (SCAN_XATTR) and ctimeMin: whose extended attributes come too.
+ */
+export function readDirAt(fd: number, xflags = 0, ctimeMin = 0): SourceEntry[] | number {
+  const raw = sys.scandir(fd, xflags, ctimeMin);
+  return typeof raw === 'number' ? raw : parseScan(raw);
+}
+
 /** Decodes the records of sys.scandir() (layout in native/hardsnap.c). */
 export function parseScan(buf: Buffer): SourceEntry[] {
   const out: SourceEntry[] = [];

@@ -21,19 +21,20 @@
  * immutable or append-only directory is one leftover (told apart from an immutable entry in it
  * by a probe, refusesChanges), not one per entry; a mount point is one, and not entered.
  */
-import { parseScan } from './entry.js';
+import { readDirAt, parseScan } from './entry.js';
 import { ST, SysError, errnoName, sys } from './native.js';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { displayPath, joinRel } from '../paths/escape.js';
 import { chmodDir } from './dir-mode.js';
+import { E } from './errno.js';
 
-const EPERM = -1;
-const ENOENT = -2;
-const EEXIST = -17;
-const EACCES = -13;
-const ENOSYS = -38;
-const ENOTEMPTY = -39;
+const EPERM = -E.EPERM;
+const ENOENT = -E.ENOENT;
+const EEXIST = -E.EEXIST;
+const EACCES = -E.EACCES;
+const ENOSYS = -E.ENOSYS;
+const ENOTEMPTY = -E.ENOTEMPTY;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 
@@ -112,7 +113,7 @@ export class TreeRemover {
     if (isDir) return this.dir(dirfd, name, rel, out);
     const rc = sys.unlinkat(dirfd, name, 0);
     if (rc === 0 || rc === ENOENT) return true;
-    if (rc === -21 /* EISDIR: replaced by a directory since the scan */) return this.dir(dirfd, name, rel, out);
+    if (rc === -E.EISDIR /* replaced by a directory since the scan */) return this.dir(dirfd, name, rel, out);
     const code = errnoName(rc);
     out.push({ path: rel, code, why: leftoverWhy(code) });
     return false;
@@ -244,10 +245,10 @@ export function removeChildAt(dirfd: number, name: Buffer | string): void {
 
 /** Removes the children of the directory `fd`, or throws like removeChildAt. */
 export function removeChildrenAt(fd: number): void {
-  const raw = sys.scandir(fd);
-  if (typeof raw === 'number') throw new SysError(raw, 'scandir');
+  const read = readDirAt(fd);
+  if (typeof read === 'number') throw new SysError(read, 'scandir');
   const r = TreeRemover.at(fd);
-  for (const e of parseScan(raw)) r.remove(fd, e.name, e.name);
+  for (const e of read) r.remove(fd, e.name, e.name);
   if (r.leftovers.length) throw leftoverError(r.leftovers);
 }
 

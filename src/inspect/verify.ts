@@ -12,7 +12,7 @@
  * Problems are data: each one goes to onProblem and the walk goes on.
  */
 import { displayPath, joinRel } from '../paths/escape.js';
-import { parseScan, type SourceEntry } from '../fs/entry.js';
+import { readDirAt, type SourceEntry } from '../fs/entry.js';
 import { IO, SCAN_XATTR, ST, errnoName, hashHex, splitStaged, sys } from '../fs/native.js';
 import { namespaceOf, parseXattrs, type XattrNamespace } from '../fs/xattrs.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
@@ -126,12 +126,11 @@ export class GenerationVerifier {
   }
 
   private dir(fd: number, rel: Buffer): void {
-    const raw = this.xattrs ? sys.scandir(fd, SCAN_XATTR.OTHER | SCAN_XATTR.FILES, -Infinity) : sys.scandir(fd);
-    if (typeof raw === 'number') {
-      this.problem('unreadable', rel, `cannot read the directory: ${errnoName(raw)}`);
+    const found = readDirAt(fd, this.xattrs ? SCAN_XATTR.OTHER | SCAN_XATTR.FILES : 0, -Infinity);
+    if (typeof found === 'number') {
+      this.problem('unreadable', rel, `cannot read the directory: ${errnoName(found)}`);
       return;
     }
-    const found = parseScan(raw);
     let recorded: ManifestEntry[];
     try {
       // no block: a directory the run did not enter (a mount point under -x, or unreadable in

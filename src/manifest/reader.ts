@@ -3,7 +3,7 @@
  * by offset, so a run can look up the previous entries of any directory without holding the
  * whole manifest in memory.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import { crc32 } from 'node:zlib';
 import {
   decodeDirBlock, END_MAGIC, layoutFor, MAGIC, ManifestFormatError, parseIndex, RawDirBlock, TRAILER_LEN, unframe,

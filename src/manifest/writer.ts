@@ -4,7 +4,7 @@
  * finish(). The caller writes to a temporary name and renames it when the generation is
  * published.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import { crc32 } from 'node:zlib';
 import {
   ByteSink, encodeBlockEntry, encodeEntry, frame, FORMAT_VERSION, MAGIC, END_MAGIC, TRAILER_LEN, XattrSets,

@@ -5,7 +5,7 @@
  * what is already there unless told to (--force). Per-entry failures are data (problems, exit
  * 23); a failure that makes the whole restore impossible throws.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { displayPath, joinRel, parseDisplayPath } from '../paths/escape.js';

@@ -4,8 +4,8 @@
  * damaged, the generation directory itself (scandir), and the run says so.
  */
 import { displayPath, joinRel } from '../paths/escape.js';
-import { parseScan } from '../fs/entry.js';
-import { SCAN_XATTR, errnoName, sys } from '../fs/native.js';
+import { readDirAt } from '../fs/entry.js';
+import { SCAN_XATTR, errnoName } from '../fs/native.js';
 import { HardsnapError } from '../core/errors.js';
 import { ManifestReader } from '../manifest/reader.js';
 import type { ManifestEntry } from '../manifest/format.js';
@@ -62,9 +62,9 @@ export class EntrySource {
     }
     if (srcFd < 0) return [];
     // with the attributes the spool kept (what the manifest would have said, where the spool holds them)
-    const raw = sys.scandir(srcFd, SCAN_XATTR.OTHER | SCAN_XATTR.FILES, -Infinity);
-    if (typeof raw === 'number') throw new HardsnapError(errnoName(raw), `cannot read the generation's directory ${displayPath(rel) || '.'}: ${errnoName(raw)}`, { exit: 2 });
-    return parseScan(raw)
+    const read = readDirAt(srcFd, SCAN_XATTR.OTHER | SCAN_XATTR.FILES, -Infinity);
+    if (typeof read === 'number') throw new HardsnapError(errnoName(read), `cannot read the generation's directory ${displayPath(rel) || '.'}: ${errnoName(read)}`, { exit: 2 });
+    return read
       .filter((e) => e.err === 0)
       .map((e) => ({
         ...e, flags: FROM_SCAN, linkGroup: 0, hash: null, ctimeSec: 0, ctimeNsec: 0,

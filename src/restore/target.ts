@@ -8,16 +8,17 @@
  * directory is reused where a directory is restored, and moved aside (renamed next to itself,
  * never deleted) where a non-directory is.
  */
-import fs from 'node:fs';
-import { parseScan } from '../fs/entry.js';
+import { fs } from '../fs/disk.js';
+import { readDirAt } from '../fs/entry.js';
 import { ST, SysError, errnoName, sys } from '../fs/native.js';
 import { displayPath } from '../paths/escape.js';
 import { HardsnapError, errnoCode } from '../core/errors.js';
 import { pathBytes } from '../paths/aliases.js';
+import { E } from '../fs/errno.js';
 
 export const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_MAGICLINKS;
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
-const EEXIST = -17;
+const EEXIST = -E.EEXIST;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
@@ -62,12 +63,12 @@ export function openTargetDir(dir: string, create: boolean): OpenedTarget {
       hint: code === 'ENOENT' ? 'its parent must exist' : undefined,
     });
   }
-  const raw = sys.scandir(fd);
-  if (typeof raw === 'number') {
+  const existing = readDirAt(fd);
+  if (typeof existing === 'number') {
     sys.close(fd);
-    throw new HardsnapError('ETARGET', `cannot read the target directory ${dir}: ${errnoName(raw)}`, { path: dir, exit: 2 });
+    throw new HardsnapError('ETARGET', `cannot read the target directory ${dir}: ${errnoName(existing)}`, { path: dir, exit: 2 });
   }
-  return { fd, created, existing: parseScan(raw).length };
+  return { fd, created, existing: existing.length };
 }
 
 /** What was (or, in a dry run, would be) in the way of a restored entry, and what became of it. */

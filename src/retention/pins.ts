@@ -3,7 +3,8 @@
  * is replaced atomically (written under a temporary name, fsync-ed, renamed), so a reader sees
  * the old list or the new one, never half of it.
  */
-import fs from 'node:fs';
+import { writeFileAtomic } from '../fs/atomic-file.js';
+import { readTextIfExists } from '../fs/read.js';
 import path from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { ensureSpoolDir, partMetaDir } from '../spool/layout.js';
@@ -15,28 +16,15 @@ export function pinsPath(partDirPath: string): string {
 
 /** The pinned names of a part (empty when it has no pins file). */
 export function readPins(partDirPath: string): Set<string> {
-  let text: string;
-  try {
-    text = fs.readFileSync(pinsPath(partDirPath), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
-    throw err;
-  }
+  const text = readTextIfExists(pinsPath(partDirPath));
+  if (text === null) return new Set();
   return new Set(text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
 }
 
 export function writePins(partDirPath: string, pins: Set<string>): void {
   const file = pinsPath(partDirPath);
   ensureSpoolDir(path.dirname(file));
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o644);
-  try {
-    fs.writeSync(fd, [...pins].sort().map((n) => `${n}\n`).join(''));
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, [...pins].sort().map((n) => `${n}\n`).join(''));
 }
 
 /** Adds (pin) or removes (unpin) a name; returns false when nothing changed. */

@@ -9,7 +9,7 @@
  * file system mounted inside) stays in the trash, is reported as a `TrashLeftover` and tried
  * again by every later prune and backup; it never fails either.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { TreeRemover, leftoverHint, type Leftover } from '../fs/remove-tree.js';
 import { errnoCode } from '../core/errors.js';

@@ -9,11 +9,12 @@
  * generation `last` has not named first; a run killed between the two renames leaves it one
  * generation behind until the next run.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { testPause } from '../core/test-pause.js';
 import { LAST, LATEST } from './layout.js';
 import { isGenerationName } from './names.js';
+import { writeFileAtomic } from '../fs/atomic-file.js';
 
 export function readLast(partDirPath: string): string | null {
   try {
@@ -45,7 +46,7 @@ export function readLatest(partDirPath: string): string | null {
   return isGenerationName(name) ? name : null;
 }
 
-/** Moves `last`, then `LATEST`, to `generation` (the caller holds the host lock and fsyncs the part directory after). */
+/** Moves `last`, then `LATEST`, to `generation`, durably (the caller holds the host lock). */
 export function setLast(partDirPath: string, generation: string): void {
   // ours, and any a killed run left between its write and its rename (we hold the lock)
   for (const n of fs.readdirSync(partDirPath)) {
@@ -58,14 +59,7 @@ export function setLast(partDirPath: string, generation: string): void {
   writeLatest(partDirPath, generation);
 }
 
+/** Durable: its fsync of the part directory makes both renames, last's and its own, durable. */
 function writeLatest(partDirPath: string, generation: string): void {
-  const tmp = path.join(partDirPath, `.${LATEST}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
-  try {
-    fs.writeSync(fd, `${generation}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, path.join(partDirPath, LATEST));
+  writeFileAtomic(path.join(partDirPath, LATEST), `${generation}\n`);
 }

@@ -5,13 +5,14 @@
  *   <spool>/rsync/<host>/<part>/last -> <generation>, and LATEST holding its name
  *   <spool>/rsync/<host>/<part>/.hardsnap/{manifests/<generation>.hsm,trash/,pins}
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, UsageError, errnoCode } from '../core/errors.js';
 import { PARTIAL_SUFFIX, compareGenerations, parseGenerationName, type Generation } from './names.js';
 import { displayPath, parseDisplayPath } from '../paths/escape.js';
 import { pathBytes } from '../paths/aliases.js';
 import { ensureDirBytes, pathOfBytes } from '../fs/byte-path.js';
+import { readDirIfExists } from '../fs/read.js';
 
 /** Where a host's backups are: the spool (an exact path: an alias when its bytes are not UTF-8) and the host ID. */
 export interface Target {
@@ -91,15 +92,8 @@ export function validateHost(host: string): string {
 /** The generations of a part, oldest first; `.partial` ones marked incomplete. */
 export function listGenerations(spool: string, host: string, part: string): Generation[] {
   const dir = partDir(spool, host, part);
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
   const out: Generation[] = [];
-  for (const n of names) {
+  for (const n of readDirIfExists(dir)) {
     const partial = n.endsWith(PARTIAL_SUFFIX);
     const name = partial ? n.slice(0, -PARTIAL_SUFFIX.length) : n;
     const time = parseGenerationName(name);

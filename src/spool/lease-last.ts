@@ -10,7 +10,7 @@
  * prune on any host that sees the spool (NFS) keeps the generation while it is live.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, UsageError, errnoCode } from '../core/errors.js';
 import { SPOOL_DIR_MODE, listParts, partDir, requireHostDir } from './layout.js';

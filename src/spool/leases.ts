@@ -15,11 +15,12 @@
  * another program, or the host rebooted). `prune` removes stale lease files under the host lock.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, errnoCode } from '../core/errors.js';
 import { currentLockInfo, staleReason, type LockInfo } from './lock.js';
 import { ensureSpoolDir, partMetaDir } from './layout.js';
+import { writeFileAtomic } from '../fs/atomic-file.js';
 
 export const LEASE_SUFFIX = '.lease';
 
@@ -91,9 +92,7 @@ export function takeLeases(partDirPath: string, generations: readonly string[], 
       const info: LeaseInfo = { ...base, generation, holder, expires: o.expires ? o.expires.toISOString() : null, detached: Boolean(o.detached), ...(o.id ? { id: o.id } : {}) };
       const name = `${generation}.${process.pid}.${o.id ?? crypto.randomBytes(4).toString('hex')}${LEASE_SUFFIX}`;
       const file = path.join(dir, name);
-      const tmp = path.join(dir, `.tmp-${name}`);
-      fs.writeFileSync(tmp, JSON.stringify(info) + '\n', { flag: 'wx', mode: 0o600 });
-      fs.renameSync(tmp, file);
+      writeFileAtomic(file, JSON.stringify(info) + '\n', { durable: false, mode: 0o600 });
       taken.push({ file, info });
     }
   } catch (err) {
@@ -181,7 +180,7 @@ export function removeStaleLeases(partDirPath: string, now: number = Date.now())
   // temporary files of writers killed between write and rename
   try {
     for (const n of fs.readdirSync(leasesDir(partDirPath))) {
-      if (!n.startsWith('.tmp-')) continue;
+      if (!n.startsWith('.') || !n.endsWith('.tmp')) continue;
       const f = path.join(leasesDir(partDirPath), n);
       const st = fs.lstatSync(f, { throwIfNoEntry: false });
       if (st && now - st.mtimeMs > UNREADABLE_STALE_MS) releaseLease(f);

@@ -6,7 +6,7 @@
  * reboot) is stale and is taken over. Takeover is itself serialized by a second O_EXCL file so
  * two runs cannot both take over the same stale lock.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import { alive, processStart, readProc } from '../fs/process.js';
 import os from 'node:os';
 import path from 'node:path';

@@ -5,11 +5,12 @@
  * system looks like (its mount point, empty or holding a stray file): nothing is read from or
  * written to it, and the error says so (exit 2). A backup never creates a spool.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { TOOL } from '../core/version.js';
 import { hostMetaDir, listHosts, listParts } from './layout.js';
+import { writeFileAtomic } from '../fs/atomic-file.js';
 
 export const SPOOL_MARKER = '.hardsnap-spool';
 export const MARKER_FORMAT = 1;
@@ -56,15 +57,8 @@ function hasLegacyLayout(spool: string): boolean {
 /** Writes the marker (a temporary file renamed into place). */
 export function writeMarker(spool: string): void {
   const file = markerPath(spool);
-  const tmp = `${file}.${process.pid}.tmp`;
   const body = JSON.stringify({ hardsnap: 'spool', format: MARKER_FORMAT, created: new Date().toISOString(), tool: TOOL }) + '\n';
-  fs.writeFileSync(tmp, body, { mode: 0o644, flag: 'wx' });
-  try {
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
+  writeFileAtomic(file, body);
 }
 
 export function missingSpoolError(spool: string): HardsnapError {

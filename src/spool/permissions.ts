@@ -10,7 +10,7 @@
  * (manifests, trash, leases, watch). Never a generation, nor anything in one or in the trash:
  * a generation keeps its source's modes. Symlinks are never followed.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { chmodDir } from '../fs/dir-mode.js';
 import { sys } from '../fs/native.js';

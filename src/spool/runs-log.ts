@@ -1,8 +1,9 @@
 /** `<host>/.hardsnap/runs.jsonl`: one JSON line per run, appended with one write. */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { showPathsDeep } from '../paths/aliases.js';
 import { ensureSpoolDir } from './layout.js';
+import { readTextIfExists } from '../fs/read.js';
 
 export interface RunRecord {
   command: string;
@@ -45,13 +46,8 @@ export function appendRun(hostDirPath: string, rec: RunRecord): void {
 }
 
 export function readRuns(hostDirPath: string): RunRecord[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(runsLogPath(hostDirPath), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
+  const text = readTextIfExists(runsLogPath(hostDirPath));
+  if (text === null) return [];
   const out: RunRecord[] = [];
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;

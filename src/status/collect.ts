@@ -4,7 +4,7 @@
  * about it), each part judged OK, WARNING or CRITICAL with the reasons. Runs skipped by
  * --min-interval are not "the last run": they did nothing.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { hostDir, listGenerations, listParts, manifestPath, partDir, trashDir } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';

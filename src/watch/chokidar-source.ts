@@ -10,7 +10,7 @@
  * chokidar still lstat-s every entry of a directory when it reads one (at start, and after each
  * change in it): its cost grows with the files, where fanotify's does not (docs/WATCH.md).
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import type { FSWatcher } from 'chokidar';
 import { inotifyLimits, limitReason } from './inotify-limits.js';

@@ -17,7 +17,7 @@
  * A sync request is answered after a barrier (fanBarrier): an event of our own that the reader
  * sees after every event queued before it.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { errnoName } from '../fs/native.js';
 import { FAN_REC, forEachFanRecord, wsys, type FanHandle } from '../fs/watch-native.js';

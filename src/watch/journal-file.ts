@@ -14,7 +14,9 @@
  * watcher sees it through inotify, after every event that was queued before it, and answers by
  * writing the journal with that nonce in `synced`.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
+import { AtomicFile, writeFileAtomic } from '../fs/atomic-file.js';
+import { readTextIfExists } from '../fs/read.js';
 import path from 'node:path';
 import { partMetaDir } from '../spool/layout.js';
 import { readProc } from '../fs/process.js';
@@ -94,13 +96,8 @@ export function currentBoot(): string | null {
 
 /** The journal, or null when there is none; a damaged file reads as null too (never trusted). */
 export function readJournal(partDirPath: string): Journal | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(journalPath(partDirPath), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
+  const text = readTextIfExists(journalPath(partDirPath));
+  if (text === null) return null;
   try {
     const j = JSON.parse(text) as Journal;
     if (j.format !== JOURNAL_FORMAT || typeof j.dirty !== 'object' || !Array.isArray(j.synced)) return null;
@@ -117,30 +114,28 @@ export function readJournal(partDirPath: string): Journal | null {
  */
 export function writeJournalMarks(partDirPath: string, head: Omit<Journal, 'dirty' | 'whole' | 'names'>, marks: (write: (s: string) => void) => void): number {
   const file = journalPath(partDirPath);
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
+  // not durable: a journal lost in a crash is never trusted anyway (another boot)
+  const out = new AtomicFile(file, { durable: false });
   let bytes = 0;
   try {
     let buf = JSON.stringify(head).slice(0, -1) + ',';
     marks((s) => {
       buf += s;
       if (buf.length >= 65_536) {
-        bytes += fs.writeSync(fd, buf);
+        bytes += out.write(buf);
         buf = '';
       }
     });
-    bytes += fs.writeSync(fd, buf + '}');
-  } finally {
-    fs.closeSync(fd);
+    bytes += out.write(buf + '}');
+    out.commit();
+  } catch (err) {
+    out.abandon();
+    throw err;
   }
-  fs.renameSync(tmp, file);
   return bytes;
 }
 
 /** Writes the journal atomically (a temporary file renamed over it). */
 export function writeJournal(partDirPath: string, j: Journal): void {
-  const file = journalPath(partDirPath);
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(j));
-  fs.renameSync(tmp, file);
+  writeFileAtomic(journalPath(partDirPath), JSON.stringify(j), { durable: false });
 }

@@ -8,7 +8,7 @@
  * change at or after the previous generation's scan start (the same monotonic clock, the same
  * boot).
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FLAG } from '../manifest/format.js';

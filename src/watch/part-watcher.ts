@@ -11,7 +11,7 @@
  * reported (a fanotify queue overflow) end the epoch and begin a new one at once. Nothing here
  * prints: it reports through `log`.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';

@@ -1,5 +1,5 @@
 /** The scan record (manifest format 2 header) of a part's newest complete generation. */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { readManifestHeader } from '../manifest/reader.js';
 import type { ScanRecord } from '../manifest/writer.js';

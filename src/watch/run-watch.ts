@@ -2,7 +2,7 @@
  * `hardsnap watch`: one PartWatcher per part, and the --backup-every schedule. Runs until
  * stop() (the CLI calls it on SIGTERM / SIGINT). Never prints: everything goes through `log`.
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { partDir, validateHost } from '../spool/layout.js';

@@ -3,7 +3,7 @@
  * so the backup's own is never moved): its entries and device, or why it could not be read.
  * The audit and the new-link check both read directories this way.
  */
-import { parseScan, type SourceEntry } from '../fs/entry.js';
+import { readDirAt, type SourceEntry } from '../fs/entry.js';
 import { ST, sys } from '../fs/native.js';
 
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW | sys.O_NOATIME;
@@ -15,13 +15,13 @@ export function scanBelow(rootFd: number, rel: Buffer): ScanBelow {
   const fd = sys.openat(rootFd, rel.length ? rel : DOT, O_DIR, 0);
   if (fd < 0) return { failed: 'open', code: fd };
   const st = new Float64Array(sys.STAT_FIELDS);
-  let raw: Buffer | number;
+  let read: SourceEntry[] | number;
   try {
     const rc = sys.fstat(fd, st);
     if (rc !== 0) return { failed: 'read', code: rc };
-    raw = sys.scandir(fd);
+    read = readDirAt(fd);
   } finally {
     sys.close(fd);
   }
-  return typeof raw === 'number' ? { failed: 'read', code: raw } : { entries: parseScan(raw), dev: st[ST.DEV]! };
+  return typeof read === 'number' ? { failed: 'read', code: read } : { entries: read, dev: st[ST.DEV]! };
 }

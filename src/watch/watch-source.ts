@@ -2,7 +2,7 @@
  * What a part's watcher needs from the thing that sees changes (fanotify-source.ts,
  * chokidar-source.ts), and what it gives back (part-watcher.ts implements the sink).
  */
-import fs from 'node:fs';
+import { fs } from '../fs/disk.js';
 import type { WatcherKind } from './journal-file.js';
 
 export interface SourceSink {

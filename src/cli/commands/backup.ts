@@ -10,7 +10,7 @@ import { BackupProgress, forcedTty, progressMode, type Estimates } from '../../u
 import { countAhead } from '../../backup/count-ahead.js';
 import { isAlias } from '../../paths/aliases.js';
 import { compileExcludes, readExcludeFile } from '../../exclude/patterns.js';
-import fs from 'node:fs';
+import { fs } from '../../fs/disk.js';
 import path from 'node:path';
 import { itemize } from '../../ui/itemize.js';
 import { ProblemReport, SHOWN_ERRORS } from '../../ui/problem-report.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { checkSpool, type SpoolReport } from '../../check/preflight.js';
-import fs from 'node:fs';
+import { fs } from '../../fs/disk.js';
 import { spoolTreeChecks } from '../../check/spool-tree.js';
 import { octalMode, tightenSpoolDirs } from '../../spool/permissions.js';
 import { addCommon, hostArg, spoolOf, type CommonOptions } from '../common.js';

@@ -1,4 +1,4 @@
-import fs from 'node:fs';
+import { AtomicFile } from '../../fs/atomic-file.js';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { HardsnapError, UsageError, errnoCode } from '../../core/errors.js';
@@ -153,35 +153,17 @@ function checkListOptions(o: DiffOptions): void {
   if (o.parents && !o.changedTo && !(o.null && o.changed)) throw new UsageError('--parents goes with the changed list (--null --changed or --changed-to FILE)');
 }
 
-/** A list going to a file: written under a temporary name beside it, fsync-ed, renamed over it at the end. */
-class ListFile {
-  readonly tmp: string;
-  private readonly fd: number;
-  constructor(readonly file: string) {
-    this.tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
-    try {
-      this.fd = fs.openSync(this.tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-    } catch (err) {
-      throw listFileError(file, err);
-    }
-  }
-  write(chunk: Buffer): void {
-    for (let off = 0; off < chunk.length;) off += fs.writeSync(this.fd, chunk, off);
-  }
-  private open = true;
-  commit(): void {
-    fs.fsyncSync(this.fd);
-    this.close();
-    fs.renameSync(this.tmp, this.file);
-  }
-  /** after commit: nothing left to do; else the temporary file goes */
-  abandon(): void {
-    this.close();
-    fs.rmSync(this.tmp, { force: true });
-  }
-  private close(): void {
-    if (this.open) fs.closeSync(this.fd);
-    this.open = false;
+/** A list going to a file: atomically (src/fs/atomic-file.ts), readable by its user only. */
+interface ListFile {
+  file: string;
+  out: AtomicFile;
+}
+
+function openListFile(file: string): ListFile {
+  try {
+    return { file, out: new AtomicFile(path.resolve(file), { mode: 0o600 }) };
+  } catch (err) {
+    throw listFileError(file, err);
   }
 }
 
@@ -196,9 +178,9 @@ function writeLists(ma: ManifestReader, mb: ManifestReader, ga: Generation, gb: 
   try {
     const sink = (name: ListName, toFile: string | undefined, toStdout: boolean | undefined): NulList | null => {
       if (toFile) {
-        const f = new ListFile(toFile);
+        const f = openListFile(toFile);
         files.push(f);
-        return new NulList((c) => f.write(c));
+        return new NulList((c) => f.out.write(c));
       }
       return toStdout ? new NulList((c) => process.stdout.write(c)) : null;
     };
@@ -218,7 +200,7 @@ function writeLists(ma: ManifestReader, mb: ManifestReader, ga: Generation, gb: 
     for (const l of Object.values(lists)) l?.end();
     for (const f of files) {
       try {
-        f.commit();
+        f.out.commit();
       } catch (err) {
         throw listFileError(f.file, err);
       }
@@ -231,6 +213,6 @@ function writeLists(ma: ManifestReader, mb: ManifestReader, ga: Generation, gb: 
     }
     return 0;
   } finally {
-    for (const f of files) f.abandon();
+    for (const f of files) f.out.abandon();
   }
 }
