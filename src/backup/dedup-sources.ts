@@ -9,7 +9,8 @@ import { fs } from '../fs/disk.js';
 import { DedupIndex, type DedupScope } from '../apply/dedup-index.js';
 import { sys } from '../fs/native.js';
 import { ManifestReader } from '../manifest/reader.js';
-import { listGenerations, listParts, manifestPath, newestComplete, partDir } from '../spool/layout.js';
+import { listParts, manifestPath, newestComplete, partDir } from '../spool/layout.js';
+import type { Generation } from '../spool/names.js';
 import type { BackupEvents } from './types.js';
 
 export interface DedupSourcesInput {
@@ -19,6 +20,8 @@ export interface DedupSourcesInput {
   scope: DedupScope;
   /** how many generations of the part to look in, the previous one included (default 7) */
   generations?: number;
+  /** the part's complete generations, oldest first (part-state.ts) */
+  complete: readonly Generation[];
   /** the previous generation's name and root (O_PATH), when it has a manifest */
   prev: { name: string; rootFd: number; reader: ManifestReader } | null;
 }
@@ -55,7 +58,7 @@ function addOlderGenerations(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEve
   const depth = (i.generations ?? DEDUP_GENERATIONS) - 1;
   if (depth <= 0) return;
   const pdir = partDir(i.spool, i.host, i.part);
-  const gens = listGenerations(i.spool, i.host, i.part).filter((g) => g.complete);
+  const gens = i.complete;
   const at = gens.findIndex((g) => g.name === i.prev!.name);
   const before = at < 0 ? [] : gens.slice(Math.max(0, at - depth), at).reverse();
   const prev = i.prev!.reader;

@@ -16,7 +16,8 @@ import { ManifestReader } from '../manifest/reader.js';
 import { inodeNumbers } from '../inspect/manifests.js';
 import { ManifestWriter } from '../manifest/writer.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
-import { ensurePartDir, ensureSpoolDir, listGenerations, manifestDir, manifestPath, partDir } from '../spool/layout.js';
+import { ensurePartDir, ensureSpoolDir, manifestDir, manifestPath, partDir } from '../spool/layout.js';
+import type { PartState } from './part-state.js';
 import { TOOL } from '../core/version.js';
 import { errnoCode } from '../core/errors.js';
 import type { DedupIndex } from '../apply/dedup-index.js';
@@ -96,6 +97,7 @@ function listPartials(pdir: string): string[] {
 export async function buildPart(
   o: BackupOptions,
   spec: PartSpec,
+  state: PartState,
   generation: string,
   excludes: ExcludeMatcher,
   skipDirs: Map<string, string>,
@@ -106,8 +108,7 @@ export async function buildPart(
   const startWall = new Date().toISOString();
   // a part whose name is not UTF-8 has its directory made by its bytes (layout.ts)
   const pdir = o.dryRun ? partDir(o.spool, o.host, spec.name) : ensurePartDir(o.spool, o.host, spec.name);
-  const gens = listGenerations(o.spool, o.host, spec.name).filter((g) => g.complete);
-  const prevGen = gens[gens.length - 1] ?? null;
+  const prevGen = state.previous;
   const dry = o.dryRun;
   let partialPath = path.join(pdir, generation + PARTIAL_SUFFIX);
   let resumed = false;
@@ -144,7 +145,7 @@ export async function buildPart(
     if (!dry) {
       ev.onPhase?.('index', spec.name);
       dedup = buildDedupIndex({
-        spool: o.spool, host: o.host, part: spec.name, scope: o.dedup ?? 'part', generations: o.dedupGenerations,
+        spool: o.spool, host: o.host, part: spec.name, scope: o.dedup ?? 'part', generations: o.dedupGenerations, complete: state.complete,
         prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader } : null,
       }, ev);
     }

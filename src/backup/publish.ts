@@ -4,7 +4,7 @@
  * atomically, fsync-ing the part directory so the renames themselves are durable.
  */
 import { fs } from '../fs/disk.js';
-import { testPause } from '../core/test-pause.js';
+import { testPause } from '../fs/test-pause.js';
 import { check, sys } from '../fs/native.js';
 import { syncDir } from '../fs/atomic-file.js';
 import { setLast } from '../spool/last.js';

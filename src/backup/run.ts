@@ -10,7 +10,8 @@ import { displayPath } from '../paths/escape.js';
 import { isRoot } from '../fs/native.js';
 import { compileExcludes } from '../exclude/patterns.js';
 import { acquireLock, type LockHandle } from '../spool/lock.js';
-import { hostDir, listGenerations, manifestPath, partDir } from '../spool/layout.js';
+import { hostDir, manifestPath } from '../spool/layout.js';
+import { readRunState, type RunState } from './part-state.js';
 import { newGenerationName } from '../spool/names.js';
 import { appendRun, type RunRecord } from '../spool/runs-log.js';
 import type { Problem } from '../apply/types.js';
@@ -20,7 +21,7 @@ import { hookFailure, type HookResult } from '../hooks/run-hook.js';
 import { skipReason } from './min-interval.js';
 import { buildPart, type BuiltPart } from './part-run.js';
 import { flushFileSystems, publishPart } from './publish.js';
-import { testPauseAsync } from '../core/test-pause.js';
+import { testPauseAsync } from '../fs/test-pause.js';
 import { FUTURE_TOLERANCE_MS } from '../time/now.js';
 import { interruptedParts, interruption, type StartedPart } from './interrupted.js';
 import { checkBuiltSources, checkSourceRoots, type RootCheck } from './source-guard.js';
@@ -34,11 +35,11 @@ export function exitFor(problems: number, vanished: number): ExitCode {
 }
 
 /** Picks a name no part uses yet, and refuses a `now` that is not after every generation. */
-function chooseName(o: BackupOptions): string {
+function chooseName(o: BackupOptions, state: RunState): string {
   let newest: { name: string; time: Date } | undefined;
   const taken = new Set<string>();
-  for (const p of o.parts) {
-    for (const g of listGenerations(o.spool, o.host, p.name)) {
+  for (const p of state.values()) {
+    for (const g of p.generations) {
       taken.add(g.name);
       if (g.complete && (!newest || g.time > newest.time)) newest = g;
     }
@@ -50,8 +51,8 @@ function chooseName(o: BackupOptions): string {
       exit: 2, hint: ahead ? `${newest.name} is dated in the future (made with a wrong clock or HARDSNAP_NOW): 'hardsnap status' says how to move it away` : 'check the clock (or HARDSNAP_NOW)',
     });
   }
-  const pdirs = o.parts.map((p) => partDir(o.spool, o.host, p.name));
-  return newGenerationName(o.now, (n) => taken.has(n) || pdirs.some((d) => fs.existsSync(manifestPath(d, n))));
+  // a manifest without its tree (a run killed while publishing) takes the name too
+  return newGenerationName(o.now, (n) => taken.has(n) || [...state.values()].some((p) => fs.existsSync(manifestPath(p.dir, n))));
 }
 
 export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<BackupResult> {
@@ -117,7 +118,9 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
   const hooks: Record<string, HookResult> = {};
   let roots = new Map<string, RootCheck>();
   try {
-    generation = chooseName(o);
+    // the parts as the spool holds them now, under the lock: read once, handed down
+    const state = readRunState(o.spool, o.host, o.parts);
+    generation = chooseName(o, state);
     if (lock && o.hooks?.pre) {
       phase = 'while the pre hook ran';
       const r = (hooks.pre = await runHook(o.hooks.pre, hookEnv({ ...o, generation, parts: o.parts.map((p) => p.name) }), o.hooks.timeoutMs, o.signal));
@@ -127,11 +130,11 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       checkNotEmpty(o);
     }
     // a source that is not the one of yesterday (another file system): before anything is written
-    roots = checkSourceRoots(o, events.onNote);
+    roots = checkSourceRoots(o, state, events.onNote);
     // a prune killed mid-way; what cannot be deleted (chattr +i, a mount) stays, and never fails the run
     if (lock) {
       for (const p of o.parts) {
-        for (const line of describeLeftovers(p.name, emptyTrash(partDir(o.spool, o.host, p.name)).leftovers)) (ev.onWarn ?? events.onNote)(line);
+        for (const line of describeLeftovers(p.name, emptyTrash(state.get(p.name)!.dir).leftovers)) (ev.onWarn ?? events.onNote)(line);
       }
     }
     if (fs.existsSync(o.spool)) {
@@ -142,7 +145,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       stopIfAsked();
       phase = o.parallelParts ? 'while building the parts' : `while building part '${spec.name}'`;
       ev.onPhase?.('prepare', spec.name);
-      const b = await buildPart(o, spec, generation!, compileExcludes([...o.exclude, ...(spec.exclude ?? [])]), skipDirs, events);
+      const b = await buildPart(o, spec, state.get(spec.name)!, generation!, compileExcludes([...o.exclude, ...(spec.exclude ?? [])]), skipDirs, events);
       begun.get(spec.name)!.built = true;
       ev.onPhase?.('built', spec.name);
       return b;

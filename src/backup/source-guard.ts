@@ -6,7 +6,8 @@
  */
 import { HardsnapError } from '../core/errors.js';
 import { check, sys } from '../fs/native.js';
-import { manifestPath, newestComplete, partDir } from '../spool/layout.js';
+import { manifestPath } from '../spool/layout.js';
+import type { RunState } from './part-state.js';
 import type { BuiltPart } from './part-run.js';
 import {
   DEFAULT_MAX_SOURCE_LOSS, movedError, nothingLeftError, recordedIdentity, rootIdentity, shrunkError, type SourceIdentity,
@@ -28,7 +29,7 @@ function refuseOrNote(err: HardsnapError | null, o: BackupOptions, onNote: (m: s
 }
 
 /** Before the walk: each part's source root on the file system of its previous generation. */
-export function checkSourceRoots(o: BackupOptions, onNote: (m: string) => void): Map<string, RootCheck> {
+export function checkSourceRoots(o: BackupOptions, state: RunState, onNote: (m: string) => void): Map<string, RootCheck> {
   const out = new Map<string, RootCheck>();
   for (const p of o.parts) {
     const fd = check(sys.openat(sys.AT_FDCWD, p.source, sys.O_RDONLY | sys.O_DIRECTORY, 0), 'open', p.source);
@@ -38,9 +39,10 @@ export function checkSourceRoots(o: BackupOptions, onNote: (m: string) => void):
     } finally {
       sys.close(fd);
     }
-    const prevGen = newestComplete(o.spool, o.host, p.name)?.name ?? null;
+    const ps = state.get(p.name)!;
+    const prevGen = ps.previous?.name ?? null;
     // what the previous generation's manifest recorded (format 3); none: nothing to compare
-    const prev = prevGen ? recordedIdentity(manifestPath(partDir(o.spool, o.host, p.name), prevGen)) : undefined;
+    const prev = prevGen ? recordedIdentity(manifestPath(ps.dir, prevGen)) : undefined;
     refuseOrNote(movedError(p.name, p.source, prevGen ?? '', prev, id), o, onNote);
     out.set(p.name, { id, prevGen, prev });
   }

@@ -7,6 +7,7 @@ import type { HookResult } from '../hooks/run-hook.js';
 import type { DedupScope } from '../apply/dedup-index.js';
 import type { JournalSettings } from '../watch/journal-use.js';
 import type { JournalReport } from '../watch/scan-choice.js';
+import type { RetentionRules } from '../retention/policy.js';
 
 export interface PartSpec {
   name: string;
@@ -45,6 +46,10 @@ export interface BackupOptions {
   /** skip the run when every part has a generation younger than this (ms; 0 = off) */
   minIntervalMs?: number;
   hooks?: HooksOptions;
+  /** after publishing, apply these retention rules to the parts backed up (maintain.ts) */
+  prune?: RetentionRules;
+  /** write Prometheus metrics here after the run (maintain.ts) */
+  metricsFile?: string;
   /** content deduplication scope (docs/CONTENT.md); default 'part' */
   dedup?: DedupScope;
   /** generations of the part the content index looks in, the previous one included; default 7 */

@@ -1,22 +1,17 @@
 /**
  * The operational options of `backup` (--min-interval, hooks, --prune, --metrics-file), kept
- * apart from the backup command itself: they fill BackupOptions from the command line and the
- * config, and wrap the run with pruning and the metrics file.
+ * apart from the backup command itself: the part of BackupOptions they make from the command
+ * line and the config, and how hook results and prune are printed. What they do is the core's
+ * (src/backup/maintain.ts).
  */
 import type { Command } from 'commander';
 import type { Config } from '../config/schema.js';
-import type { BackupOptions, BackupResult } from '../backup/types.js';
-import { DEFAULT_HOOK_TIMEOUT } from '../hooks/backup-hooks.js';
-import { hookFailure, type HookResult } from '../hooks/run-hook.js';
+import type { BackupOptions } from '../backup/types.js';
+import type { MaintainEvents } from '../backup/maintain.js';
 import { applyPolicy } from '../retention/policy.js';
-import { runPrune } from '../retention/prune.js';
+import { DEFAULT_HOOK_TIMEOUT } from '../hooks/backup-hooks.js';
+import { hookFailure } from '../hooks/run-hook.js';
 import { warnLeftovers } from './commands/prune.js';
-import { collectHost } from '../status/collect.js';
-import { listParts } from '../spool/layout.js';
-import { spoolState } from '../spool/marker.js';
-import { hostFamilies } from '../metrics/host-metrics.js';
-import { formatFamilies } from '../metrics/prometheus.js';
-import { writeMetricsFile } from '../metrics/write.js';
 import { parseDuration } from '../time/duration.js';
 import { formatMs, type Output } from '../ui/output.js';
 import { rulesFrom, type KeepOptions } from './retention-options.js';
@@ -40,25 +35,29 @@ export function addOpsOptions(cmd: Command): Command {
     .option('--metrics-file <file>', 'write Prometheus metrics for node_exporter\'s textfile collector after the run, atomically');
 }
 
-export interface BackupOps {
-  /** runs the backup, then --prune (`onPrune` just before it: the progress bars say so) and the metrics file */
-  around(run: () => Promise<BackupResult>, onPrune?: () => void): Promise<BackupResult>;
-  onHook(which: 'pre' | 'post', r: HookResult): void;
-}
+type OpsPart = Pick<BackupOptions, 'minIntervalMs' | 'hooks' | 'prune' | 'metricsFile'>;
 
-/** Fills `opts` (min interval, hooks) and returns what wraps the run. Checks everything first. */
-export function backupOps(o: OpsOptions, cfg: Config, opts: BackupOptions, out: Output): BackupOps {
+/** What the operational options add to BackupOptions. Checks everything first (before any lock). */
+export function opsOptions(o: OpsOptions, cfg: Config, now: Date): OpsPart {
+  const r: OpsPart = {};
   const minInterval = o.minInterval ?? cfg.minInterval;
-  if (minInterval !== undefined) opts.minIntervalMs = parseDuration(minInterval, o.minInterval !== undefined ? '--min-interval' : 'min-interval');
+  if (minInterval !== undefined) r.minIntervalMs = parseDuration(minInterval, o.minInterval !== undefined ? '--min-interval' : 'min-interval');
   const pre = o.preHook !== undefined ? { shell: o.preHook } : cfg.hooks?.pre;
   const post = o.postHook !== undefined ? { shell: o.postHook } : cfg.hooks?.post;
   const timeout = o.hookTimeout ?? cfg.hooks?.timeout ?? DEFAULT_HOOK_TIMEOUT;
   const timeoutMs = parseDuration(timeout, o.hookTimeout !== undefined ? '--hook-timeout' : 'hooks.timeout');
-  if (pre || post) opts.hooks = { ...(pre ? { pre } : {}), ...(post ? { post } : {}), timeoutMs };
-  const rules = o.prune ? rulesFrom(o, cfg) : null;
-  if (rules) applyPolicy([], rules, opts.now); // no rule: refuse now (exit 1), before any backup
+  if (pre || post) r.hooks = { ...(pre ? { pre } : {}), ...(post ? { post } : {}), timeoutMs };
+  if (o.prune) {
+    r.prune = rulesFrom(o, cfg);
+    applyPolicy([], r.prune, now); // no rule: refuse now (exit 1), before any backup
+  }
   const metricsFile = o.metricsFile ?? cfg.metricsFile;
+  if (metricsFile !== undefined) r.metricsFile = metricsFile;
+  return r;
+}
 
+/** How hooks and prune are reported on the terminal (and in cron mail). */
+export function opsPrinter(out: Output): Pick<MaintainEvents, 'onHook' | 'onRemoved' | 'onPruned'> {
   return {
     onHook(which, r) {
       if (r.ok) {
@@ -69,41 +68,11 @@ export function backupOps(o: OpsOptions, cfg: Config, opts: BackupOptions, out: 
       const after = which === 'post' ? '; the exit code is still the backup\'s' : '';
       out.warn(`${which} hook ${hookFailure(r)}: ${r.command}${after}${tail ? `; its output (end):\n${tail}` : ''}`);
     },
-    async around(run, onPrune) {
-      try {
-        const r = await run();
-        if (r.status === 'skipped') out.note(r.skipped!);
-        // not after a signal (the run was asked to stop once the generation was published)
-        if (rules && !opts.dryRun && r.status !== 'skipped' && !opts.signal?.aborted) {
-          onPrune?.();
-          try {
-            const pruned = await runPrune(
-              { spool: opts.spool, host: opts.host, parts: opts.parts.map((p) => p.name), rules, now: opts.now, dryRun: false, waitMs: opts.waitMs, command: opts.command },
-              { onNote: (m) => out.note(m), onWarn: (m) => out.warn(m), onRemoved: (p, g) => out.note(`${p}: removed ${g}`) },
-            );
-            warnLeftovers(pruned, out);
-            const n = pruned.reduce((k, p) => k + p.removed.length, 0);
-            out.note(`pruned ${n} generation${n === 1 ? '' : 's'}`);
-          } catch (err) {
-            out.warn(`the generation is published, but prune failed: ${(err as Error).message}`);
-          }
-        }
-        return r;
-      } finally {
-        // not for a spool that is missing or unmarked (unmounted): metrics of an empty spool
-        // would drop the series alerts watch; the old file's age tells instead
-        const st = metricsFile && !opts.dryRun ? spoolState(opts.spool) : null;
-        if (metricsFile && (st === 'marked' || st === 'legacy')) {
-          try {
-            const host = collectHost(opts.spool, opts.host, opts.now, 0, [
-              ...listParts(opts.spool, opts.host), ...opts.parts.map((p) => p.name),
-            ]);
-            writeMetricsFile(metricsFile, formatFamilies(hostFamilies([host])));
-          } catch (err) {
-            out.warn((err as Error).message);
-          }
-        }
-      }
+    onRemoved: (p, g) => out.note(`${p}: removed ${g}`),
+    onPruned(pruned) {
+      warnLeftovers(pruned, out);
+      const n = pruned.reduce((k, p) => k + p.removed.length, 0);
+      out.note(`pruned ${n} generation${n === 1 ? '' : 's'}`);
     },
   };
 }

@@ -19,7 +19,7 @@ import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { byName } from '../manifest/merge.js';
 import { inodeNumbers, isoNs, octal } from './manifests.js';
-import { testPause } from '../core/test-pause.js';
+import { testPause } from '../fs/test-pause.js';
 
 export type ProblemKind = 'manifest' | 'missing' | 'extra' | 'type' | 'metadata' | 'replaced' | 'content' | 'unreadable';
 
@@ -42,7 +42,7 @@ export interface VerifyOptions {
   hashes?: Map<number, string>;
   /**
    * Called before an entry is reported missing or unreadable: throws when the generation itself
-   * was pruned meanwhile (src/cli/reading.ts presenceCheck), so that one line says so instead of
+   * was pruned meanwhile (src/spool/reading.ts presenceCheck), so that one line says so instead of
    * one per file.
    */
   assertPresent?: () => void;

@@ -28,7 +28,7 @@ export interface RestorePartChoice {
   /** undefined: the part has no generation to give (--all); reported as a problem */
   generation: Generation | undefined;
   substituted: boolean;
-  /** throws when the generation was pruned while being read (src/cli/reading.ts presenceCheck) */
+  /** throws when the generation was pruned while being read (src/spool/reading.ts presenceCheck) */
   assertPresent?: () => void;
 }
 

@@ -18,7 +18,7 @@ import type { ManifestEntry } from '../manifest/format.js';
 import { EntryError, type SafeTarget } from './target.js';
 import { badName, FROM_SCAN, type EntrySource } from './source.js';
 import { newRestoreStats, type RestoreEvents, type RestoreProblem } from './types.js';
-import { testPause } from '../core/test-pause.js';
+import { testPause } from '../fs/test-pause.js';
 
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
 

@@ -17,7 +17,7 @@ import { readLast, readLatest } from '../spool/last.js';
 import { acquireLock, type LockHandle } from '../spool/lock.js';
 import { describeLease, leasesDir, liveLeases, removeStaleLeases } from '../spool/leases.js';
 import { UsageError, errnoCode } from '../core/errors.js';
-import { testPause } from '../core/test-pause.js';
+import { testPause } from '../fs/test-pause.js';
 import { applyPolicy, type Verdict, type RetentionRules } from './policy.js';
 import { readPins } from './pins.js';
 import { deleteFromTrash, emptyTrash, moveBackFromTrash, moveToTrash, trashRefusesChanges, type TrashLeftover } from './trash.js';

@@ -11,7 +11,7 @@
  */
 import { fs } from '../fs/disk.js';
 import path from 'node:path';
-import { testPause } from '../core/test-pause.js';
+import { testPause } from '../fs/test-pause.js';
 import { LAST, LATEST } from './layout.js';
 import { isGenerationName } from './names.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';

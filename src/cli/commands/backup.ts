@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { displayPath } from '../../paths/escape.js';
 import { now } from '../../time/now.js';
 import { parseDuration } from '../../time/duration.js';
-import { runBackup } from '../../backup/run.js';
+import { backupAndMaintain } from '../../backup/maintain.js';
 import { sizeThreadPool } from '../../fs/thread-pool.js';
 import type { BackupOptions, BackupResult, PartSpec } from '../../backup/types.js';
 import { formatBytes, formatMs, type Output } from '../../ui/output.js';
@@ -21,7 +21,7 @@ import { commandLine } from '../argv.js';
 import { bytesOfArg, hasRawBytes } from '../../paths/arg-text.js';
 import type { CliContext } from '../context.js';
 import { addKeepOptions, type KeepOptions } from '../retention-options.js';
-import { backupOps, addOpsOptions, type OpsOptions } from '../backup-ops.js';
+import { opsOptions, opsPrinter, addOpsOptions, type OpsOptions } from '../backup-ops.js';
 import type { DedupScope } from '../../apply/dedup-index.js';
 import { DEDUP_GENERATIONS } from '../../backup/dedup-sources.js';
 import { DEFAULT_MAX_SOURCE_LOSS } from '../../backup/source-identity.js';
@@ -205,6 +205,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   // a pattern with bytes that are not UTF-8 is matched as those bytes
   const exclude: (string | Buffer)[] = o.exclude ? o.exclude.map((x) => (hasRawBytes(x) ? bytesOfArg(x) : x)) : [...(cfg.exclude ?? [])];
   for (const f of o.excludeFrom ?? cfg.excludeFrom ?? []) exclude.push(...readExcludeFile(f));
+  const at = now();
   const opts: BackupOptions = {
     spool, host, parts, exclude,
     oneFileSystem: Boolean(o.oneFileSystem ?? cfg.oneFileSystem),
@@ -215,7 +216,7 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     flush: o.flush !== false,
     parallelParts: Boolean(o.parallelParts ?? cfg.parallelParts),
     waitMs: waitMs(o.wait ?? cfg.wait),
-    now: now(),
+    now: at,
     command: commandLine(),
     // the command line overrides the config, which overrides the defaults (part, verify, no checksum)
     dedup: o.dedup !== undefined ? dedupScope(o.dedup) : cfg.dedup ?? 'part',
@@ -225,10 +226,10 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     checksum: Boolean(o.checksum ?? cfg.checksum),
     xattrs: o.xattrs !== false && cfg.xattrs !== false,
     journal: journalSettings(o, cfg),
+    ...opsOptions(o, cfg, at),
   };
   // before the first job on the pool: its size depends on where the spool and sources are
   sizeThreadPool([spool, ...parts.map((p) => p.source)]);
-  const ops = backupOps(o, cfg, opts, out);
   // a dry run prints one line per entry on stdout: no bars over it unless asked for; under
   // --json stderr carries JSON lines: no bars either
   const mode = progressMode({ ...o, progress: o.progress ?? (opts.dryRun || o.json ? false : undefined) }, out.tty);
@@ -246,7 +247,8 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     verbose: o.verbose, quiet: o.quiet, failed: 'could not be transferred', rest: opts.dryRun ? undefined : 'runs.jsonl keeps the first 50',
   });
   try {
-    result = await ops.around(() => runBackup(opts, {
+    result = await backupAndMaintain(opts, {
+      ...opsPrinter(out),
       onProblem: (p) => (p.severity === 'vanished' ? report.vanish(`${p.part}: ${displayPath(p.path)}`)
         : report.error(`${p.part}: ${displayPath(p.path)}: ${p.message}`)),
       onNote: (m) => out.note(m),
@@ -258,8 +260,9 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
         } : undefined,
       onPhase: progress.active ? (phase, part) => progress.phase(phase, part) : undefined,
       onProgress: progress.active ? (part, s) => progress.update(part, s) : undefined,
-      onHook: ops.onHook,
-    }), progress.active ? () => progress.phase('prune') : undefined);
+      onPruneStart: progress.active ? () => progress.phase('prune') : undefined,
+    });
+    if (result.status === 'skipped') out.note(result.skipped!);
     ok = true;
   } finally {
     progress.stop(!ok);

@@ -1,3 +1,4 @@
+import { commandLine } from '../argv.js';
 import { AtomicFile } from '../../fs/atomic-file.js';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -12,7 +13,7 @@ import type { ManifestReader } from '../../manifest/reader.js';
 import { generationAt, openManifest, partsOf, type Target } from '../../inspect/manifests.js';
 import { GenerationGoneError } from '../../spool/leases.js';
 import type { Generation } from '../../spool/names.js';
-import { leaseForReading } from '../reading.js';
+import { leaseForReading } from '../../spool/reading.js';
 import { addCommon, partNameArg, type CommonOptions, spoolTarget } from '../common.js';
 import type { Output } from '../../ui/output.js';
 import type { CliContext } from '../context.js';
@@ -84,7 +85,7 @@ async function diff(aText: string, bText: string, o: DiffOptions, ctx: CliContex
   const ga = generationAt(t, part, whenA, aText, 'diff A');
   const gb = generationAt(t, part, whenB, bText, 'diff B');
   // a lease on both: a prune running meanwhile keeps them
-  const reading = leaseForReading(t.spool, t.host, part, ga.name === gb.name ? [ga] : [ga, gb], out);
+  const reading = leaseForReading(t.spool, t.host, part, ga.name === gb.name ? [ga] : [ga, gb], commandLine(), (m) => out.note(m));
   try {
     for (const g of reading.gone) throw new GenerationGoneError(g.part, g.name, 'nothing was compared');
     return diffLeased(ga, gb, part, t, o, out);

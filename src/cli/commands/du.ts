@@ -1,3 +1,4 @@
+import { commandLine } from '../argv.js';
 import type { Command } from 'commander';
 import { partUsage, type PartUsage } from '../../inspect/du.js';
 import { completeGenerations, openManifest, partsOf } from '../../inspect/manifests.js';
@@ -8,7 +9,7 @@ import { UsageError } from '../../core/errors.js';
 import { now } from '../../time/now.js';
 import { parseWhen, selectGeneration, type When } from '../../spool/when.js';
 import type { Generation } from '../../spool/names.js';
-import { leaseForReading } from '../reading.js';
+import { leaseForReading } from '../../spool/reading.js';
 
 interface DuOptions extends CommonOptions {
   part?: string;
@@ -85,7 +86,7 @@ async function du(args: string[], o: DuOptions, ctx: CliContext, out: Output): P
   const parts: PartUsage[] = [];
   for (const part of partsOf(t, o.part !== undefined ? partNameArg(o.part) : undefined)) {
     // a lease on every generation counted: a prune running meanwhile keeps them all
-    const reading = leaseForReading(t.spool, t.host, part, completeGenerations(t, part), out);
+    const reading = leaseForReading(t.spool, t.host, part, completeGenerations(t, part), commandLine(), (m) => out.note(m));
     try {
       const paths = new Map(reading.present.map((g) => [g.name, g.path]));
       const selected = picks ? selectIn(reading.present, picks) : undefined;

@@ -1,3 +1,4 @@
+import { commandLine } from '../argv.js';
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { displayPath } from '../../paths/escape.js';
@@ -5,7 +6,7 @@ import { lookup, versionChange, type Change } from '../../inspect/history.js';
 import { recordsAttributes } from '../../inspect/diff.js';
 import { completeGenerations, currentIno, inodeNumbers, isoNs, openManifest, partsOf, type Target } from '../../inspect/manifests.js';
 import type { Generation } from '../../spool/names.js';
-import { leaseForReading } from '../reading.js';
+import { leaseForReading } from '../../spool/reading.js';
 import type { ManifestEntry } from '../../manifest/format.js';
 import { addCommon, partNameArg, type CommonOptions, spoolTarget } from '../common.js';
 import { unescapeArg } from '../../paths/arg-text.js';
@@ -55,7 +56,7 @@ async function history(pathText: string, o: HistoryOptions, ctx: CliContext, out
   const t = spoolTarget(o, ctx.config(o), out);
   const [part] = partsOf(t, partNameArg(o.part)) as [string];
   // a lease on every generation looked at: a prune running meanwhile keeps them all
-  const reading = leaseForReading(t.spool, t.host, part, completeGenerations(t, part), out);
+  const reading = leaseForReading(t.spool, t.host, part, completeGenerations(t, part), commandLine(), (m) => out.note(m));
   try {
     return historyLeased(reading.present, path, part, t, o, out);
   } finally {

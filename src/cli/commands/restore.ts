@@ -1,3 +1,4 @@
+import { commandLine } from '../argv.js';
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { displayPath, joinRel, parseDisplayPath } from '../../paths/escape.js';
@@ -13,7 +14,7 @@ import { unescapeArg } from '../../paths/arg-text.js';
 import { ProblemReport, SHOWN_ERRORS } from '../../ui/problem-report.js';
 import type { CliContext } from '../context.js';
 import { GenerationGoneError } from '../../spool/leases.js';
-import { leaseForReading, presenceCheck } from '../reading.js';
+import { leaseForReading, presenceCheck } from '../../spool/reading.js';
 
 interface RestoreCliOptions extends CommonOptions {
   part?: string;
@@ -83,7 +84,7 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
     if (p.substituted) out.warn(`part '${p.part}' has no generation ${chosen}: restoring its newest complete one before it, ${p.generation!.name}`);
   }
   // leases: a prune running meanwhile keeps what is being restored
-  const readings = parts.filter((p) => p.generation).map((p) => leaseForReading(spool, host, p.part, [p.generation!], out));
+  const readings = parts.filter((p) => p.generation).map((p) => leaseForReading(spool, host, p.part, [p.generation!], commandLine(), (m) => out.note(m)));
   try {
     for (const rd of readings) {
       for (const g of rd.gone) throw new GenerationGoneError(g.part, g.name, 'nothing was restored');

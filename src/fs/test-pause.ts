@@ -15,7 +15,7 @@
  * The pauses at before-publish and after-scan are asynchronous (testPauseAsync): signals are
  * handled while they last (the run stops, as on an interruption at that moment).
  */
-import { fs } from '../fs/disk.js';
+import { fs } from './disk.js';
 
 export type PausePoint = 'before-publish' | 'before-last' | 'before-latest' | 'mid-prune' | 'mid-read' | 'after-scan';
 

@@ -3,12 +3,10 @@
  * generations they read, so that a prune running meanwhile keeps them (src/spool/leases.ts),
  * and the check, once the lease is held, that they are still there.
  */
-import { commandLine } from './argv.js';
 import { fs } from '../fs/disk.js';
-import { partDir } from '../spool/layout.js';
-import { GenerationGoneError, generationGone, readerLease, type LeaseHandle } from '../spool/leases.js';
-import type { Generation } from '../spool/names.js';
-import type { Output } from '../ui/output.js';
+import { partDir } from './layout.js';
+import { GenerationGoneError, generationGone, readerLease, type LeaseHandle } from './leases.js';
+import type { Generation } from './names.js';
 
 export interface Reading {
   /** the generations asked for that are still there, in the order given */
@@ -19,10 +17,14 @@ export interface Reading {
 }
 
 
-/** Leases `gens` (all of one part) for reading; generations already gone are sorted out. */
-export function leaseForReading(spool: string, host: string, part: string, gens: readonly Generation[], out: Output): Reading {
+/**
+ * Leases `gens` (all of one part) for reading; generations already gone are sorted out.
+ * `command` is recorded in the lease (status shows it); `onNote` hears about a lease that
+ * could not be written (the read goes on without one).
+ */
+export function leaseForReading(spool: string, host: string, part: string, gens: readonly Generation[], command: string, onNote: (m: string) => void): Reading {
   const lease: LeaseHandle = gens.length
-    ? readerLease(partDir(spool, host, part), gens.map((g) => g.name), commandLine(), (m) => out.note(m))
+    ? readerLease(partDir(spool, host, part), gens.map((g) => g.name), command, onNote)
     : { leases: [], release() {} };
   const present: Generation[] = [];
   const gone: Generation[] = [];

@@ -1,0 +1,186 @@
+/**
+ * Carrying out one directory's plan (src/plan/plan-dir.ts), step by step: each step goes to the
+ * collaborator that owns it: linker.ts (unchanged entries), entry-writer.ts (new inodes and
+ * their metadata), content-links.ts (identical files already in the spool), hard-links.ts
+ * (names of one source inode), carry.ts (what the source cannot give in this run).
+ */
+import { displayPath, joinRel } from '../paths/escape.js';
+import type { SourceEntry } from '../fs/entry.js';
+import { errnoName, sys } from '../fs/native.js';
+import { EncodedEntry, FLAG, type ManifestEntry } from '../manifest/format.js';
+import { decided, planEntry, UNCHANGED, type PlanContext, type Step } from '../plan/plan-dir.js';
+import type { Decision } from '../plan/decide.js';
+import type { PrevDir } from '../plan/prev-dir.js';
+import { NO_PREV_DIR } from './prev-tree.js';
+import type { BuildContext, BuildOptions } from './build-context.js';
+import type { JobPool } from './jobs.js';
+import type { Carry, Frame } from './frame.js';
+import type { EntryWriter } from './entry-writer.js';
+import type { Linker } from './linker.js';
+import type { ContentLinker } from './content-links.js';
+import type { HardLinks } from './hard-links.js';
+import { Carrier } from './carry.js';
+
+export class StepRunner {
+  private readonly io = new Float64Array(sys.IO_FIELDS);
+
+  constructor(
+    private readonly o: BuildOptions,
+    private readonly ctx: BuildContext,
+    private readonly pool: JobPool,
+    private readonly writer: EntryWriter,
+    private readonly linker: Linker,
+    private readonly content: ContentLinker | null,
+    private readonly hardLinks: HardLinks,
+    private readonly carrier: Carrier,
+  ) {}
+
+  /** How f's entries are planned in this run. */
+  planContext(f: Frame): PlanContext {
+    const o = this.o;
+    return {
+      prevAvailable: f.prev >= 0, asRoot: o.asRoot, checksum: o.checksum, xattrs: o.xattrs,
+      excludes: o.excludes, skipDirs: o.skipDirs, oneFileSystem: o.oneFileSystem, rootDev: o.rootMeta.dev,
+      // a record is copied only when it stands for the entry's attributes too
+      recordCopies: f.prev >= 0 && !o.checksum && !o.dryRun && (!o.xattrs || o.prevXattrsTrusted), prevXattrsTrusted: o.prevXattrsTrusted,
+    };
+  }
+
+  /** A directory whose listing failed after it was entered: carried as a whole (reported once). */
+  carrierForSelf(f: Frame, code: string): Carry | null {
+    const from = this.o.prevCarried?.get(displayPath(f.rel)) ?? this.o.prevGeneration;
+    if (!from) return null;
+    this.ctx.carried(f.rel, from, code, 'cannot read directory');
+    return { from, code };
+  }
+
+  /** Carries out one step of f's plan. */
+  async carryOut(f: Frame, step: Step, pctx: PlanContext): Promise<void> {
+    const o = this.o;
+    const ctx = this.ctx;
+    const e = step.e;
+    switch (step.kind) {
+      case 'unreadable':
+        return this.unreadable(f, step.pi, e, step.code, step.what);
+      case 'excluded':
+        ctx.stats.excluded++;
+        return;
+      case 'spool':
+        o.onNote(`${step.what} lies inside the source of part '${o.part}': excluded from it`);
+        return;
+      case 'record-copy':
+        ctx.stats.files++;
+        ctx.plan(f.rel, e, UNCHANGED);
+        return this.linker.add(f, e, new EncodedEntry(e.name, step.bytes), f.prevList!.ino(step.pi));
+      case 'inspect': {
+        if (step.need === 'xattrs') {
+          if (!this.writer.ensureXattrs(f, e)) return this.unreadable(f, step.pi, e, errnoName(e.xattrErr), 'cannot read its extended attributes');
+          return this.carryOut(f, planEntry(f.rel, e, step.pi, f.prevList ?? NO_PREV_DIR, pctx), pctx);
+        }
+        const hash = this.ctx.hashed(e, this.io, sys.hashat(f.src, e.name, this.io));
+        const s = decided(e, step.pi, step.p, pctx, hash);
+        if (s.kind === 'decided' && s.d.reason === 'content differs (checksum)') ctx.stats.checksumChanged++;
+        if (s.kind === 'decided') return this.apply(f, e, s.p, s.d, s.crossesMount, hash);
+        return;
+      }
+      case 'decided':
+        return this.apply(f, e, step.p, step.d, step.crossesMount, null);
+    }
+  }
+
+  /** An entry the scan could not stat or read: its previous version when there is one. */
+  private unreadable(f: Frame, pi: number, e: SourceEntry, code: string, what: string): void {
+    const ctx = this.ctx;
+    const p = pi >= 0 && this.carrier.possible(f) ? f.prevList!.decode(pi) : undefined;
+    if (!p || p.flags & FLAG.ABSENT) return ctx.problem(joinRel(f.rel, e.name), code, what);
+    if (p.type === 'dir') {
+      const carried = this.carrier.dir(f, e.name, code, what);
+      if (!carried) return ctx.problem(joinRel(f.rel, e.name), code, what);
+      ctx.stats.dirs++;
+      f.out.push({ ...p, flags: p.flags | FLAG.CARRIED });
+      f.subdirs.push({ name: p.name, meta: Carrier.asSource(p), prevIsDir: true, carry: carried.carry });
+      return;
+    }
+    f.out.push(this.carrier.record(f, p, { from: this.carrier.origin(joinRel(f.rel, e.name), p), code }, what, true));
+  }
+
+  /** A carried directory's entries: the previous generation's, linked (no source to read). */
+  async carryDir(f: Frame, prevList: PrevDir, carry: Carry): Promise<void> {
+    for (const p of prevList.decodeAll()) {
+      this.ctx.stats.entries++;
+      if (p.flags & FLAG.ABSENT) {
+        f.out.push({ ...p, flags: p.flags | FLAG.CARRIED });
+        continue;
+      }
+      if (p.type === 'dir') {
+        this.ctx.stats.dirs++;
+        f.out.push({ ...p, flags: p.flags | FLAG.CARRIED });
+        f.subdirs.push({ name: p.name, meta: Carrier.asSource(p), prevIsDir: true, carry });
+        continue;
+      }
+      if (this.o.dryRun) {
+        f.out.push({ ...p, flags: p.flags | FLAG.CARRIED });
+        continue;
+      }
+      if (p.linkGroup) {
+        // names of one inode: linked in order, one group of this manifest's (carry.ts)
+        f.out.push(this.carrier.record(f, p, carry, 'below a directory that cannot be read', false));
+        continue;
+      }
+      this.ctx.stats.carried++;
+      await this.linker.add(f, Carrier.asSource(p), { ...p, flags: p.flags | FLAG.CARRIED }, p.ino);
+    }
+    await this.linker.flush(f);
+  }
+
+  /** Carries out a decision about one entry. */
+  private async apply(f: Frame, e: SourceEntry, p: ManifestEntry | undefined, d: Decision, crossesMount: boolean, sourceHash: string | null): Promise<void> {
+    const o = this.o;
+    const ctx = this.ctx;
+    if (e.type === 'dir') {
+      ctx.plan(f.rel, e, d);
+      ctx.stats.dirs++;
+      f.out.push(ctx.record(e.name, e, 0, 0, null));
+      if (crossesMount) {
+        if (!o.dryRun) {
+          this.writer.mkdir(f, e.name);
+          this.writer.emptyDirMeta(f, e.name, e);
+        }
+        o.onNote(`${o.part}: not crossing into another file system at ${joinRel(f.rel, e.name).toString()}`);
+      } else f.subdirs.push({ name: e.name, meta: e, prevIsDir: p?.type === 'dir', carry: null }); // made when entered
+      return;
+    }
+    if (e.type === 'file') ctx.stats.files++;
+    else if (e.type === 'symlink') ctx.stats.symlinks++;
+    else ctx.stats.specials++;
+    if (o.dryRun) {
+      ctx.plan(f.rel, e, d);
+      f.out.push(ctx.record(e.name, e, 0, 0, null));
+      return;
+    }
+    if (e.nlink > 1) {
+      // one source inode, several names: done in order, on this thread
+      f.out.push(this.hardLinks.link(f, e, p, d, sourceHash));
+      return;
+    }
+    if (d.action === 'link') {
+      ctx.plan(f.rel, e, d);
+      return this.linker.add(f, e, ctx.record(e.name, e, 0, p!.flags & FLAG.OFF_SPOOL, p!.hash), p!.ino);
+    }
+    if (d.action === 'copy') {
+      // a file with a content-link candidate is hashed (and compared) on the pool, then linked
+      // or copied; the walk goes on meanwhile
+      const cands = this.content?.candidates(e) ?? [];
+      await this.pool.slot();
+      const at = f.out.push(null) - 1;
+      if (cands.length) void this.content!.linkLater(f, e, d, cands, at, sourceHash);
+      else {
+        ctx.plan(f.rel, e, d);
+        if (!this.pool.failed) this.writer.startCopy(f, e, at);
+      }
+      return;
+    }
+    ctx.plan(f.rel, e, d);
+    f.out.push(this.writer.materialize(f, e, d));
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * `verify` over a spool: the generations asked for (every complete one of each part, or the one
+ * a WHEN selects), each under a reader's lease so that a prune running meanwhile keeps it, each
+ * compared with its manifest by GenerationVerifier (verify.ts). An inode's hash is computed once
+ * per part however many generations share it. Problems are data: each goes to onProblem, the
+ * run goes on; a generation pruned before or while it was verified is a warning, not a problem.
+ */
+import type { Generation } from '../spool/names.js';
+import { selectGeneration, type When } from '../spool/when.js';
+import { GenerationGoneError } from '../spool/leases.js';
+import { leaseForReading, presenceCheck } from '../spool/reading.js';
+import { completeGenerations, openManifest, partsOf, type Target } from './manifests.js';
+import { GenerationVerifier, type VerifyProblem } from './verify.js';
+
+export interface VerifyTargetOptions {
+  /** only this part (default: every part of the host) */
+  part?: string;
+  /** only the newest complete generation at or before this, in each part that has one */
+  when?: When;
+}
+
+export interface SpoolVerifyOptions {
+  deep: boolean;
+  owners: boolean;
+  /** recorded in the reader's leases */
+  command: string;
+}
+
+export interface SpoolVerifyEvents {
+  onProblem(g: Generation, p: VerifyProblem): void;
+  onNote(message: string): void;
+  onWarn(message: string): void;
+}
+
+export interface VerifiedGeneration {
+  part: string;
+  generation: string;
+  entries: number;
+  hashed: number;
+  problems: number;
+}
+
+export interface SpoolVerifyResult {
+  generations: VerifiedGeneration[];
+  bytesHashed: number;
+}
+
+/** The generations `verify` looks at, part by part; `unmatched`: the parts where `when` selects none. */
+export function verifyTargets(t: Target, o: VerifyTargetOptions): { targets: Generation[]; unmatched: string[] } {
+  const targets: Generation[] = [];
+  const unmatched: string[] = [];
+  for (const part of partsOf(t, o.part)) {
+    const gens = completeGenerations(t, part);
+    if (!o.when) targets.push(...gens);
+    else {
+      const g = selectGeneration(gens, o.when);
+      if (g) targets.push(g);
+      else unmatched.push(part);
+    }
+  }
+  return { targets, unmatched };
+}
+
+export function verifyGenerations(t: Target, targets: readonly Generation[], o: SpoolVerifyOptions, ev: SpoolVerifyEvents): SpoolVerifyResult {
+  const out: VerifiedGeneration[] = [];
+  let bytes = 0;
+  let hashes = new Map<number, string>();
+  let part: string | null = null;
+  for (const g of targets) {
+    if (g.part !== part) {
+      part = g.part;
+      hashes = new Map();
+    }
+    const reading = leaseForReading(t.spool, t.host, g.part, [g], o.command, ev.onNote);
+    try {
+      if (reading.gone.length) {
+        ev.onWarn(`${g.part} ${g.name}: pruned before it could be verified: skipped`);
+        continue;
+      }
+      const r: VerifiedGeneration = { part: g.part, generation: g.name, entries: 0, hashed: 0, problems: 0 };
+      const report = (p: VerifyProblem) => {
+        r.problems++;
+        ev.onProblem(g, p);
+      };
+      const assertPresent = presenceCheck(g, 'verify of it stopped');
+      let m;
+      try {
+        m = openManifest(t, g.part, g.name);
+      } catch (err) {
+        try {
+          assertPresent();
+        } catch (gone) {
+          ev.onWarn((gone as Error).message);
+          continue;
+        }
+        out.push(r);
+        report({ kind: 'manifest', path: Buffer.alloc(0), message: (err as Error).message });
+        continue;
+      }
+      try {
+        const v = new GenerationVerifier(m, { deep: o.deep, owners: o.owners, hashes, assertPresent }, report);
+        v.run(g.path);
+        if (v.inodeNote) ev.onNote(`${g.part} ${g.name}: ${v.inodeNote}`);
+        r.entries = v.stats.entries;
+        r.hashed = v.stats.hashed;
+        bytes += v.stats.bytesHashed;
+        out.push(r);
+      } catch (err) {
+        // pruned under us (by something that did not see the lease): one line, not one per file
+        if (!(err instanceof GenerationGoneError)) throw err;
+        ev.onWarn(err.message);
+      } finally {
+        m.close();
+      }
+    } finally {
+      reading.release();
+    }
+  }
+  return { generations: out, bytesHashed: bytes };
+}

@@ -1,0 +1,61 @@
+/**
+ * The boundaries of the code hold, and the checks that keep them fail when they are broken:
+ * eslint (eslint.config.mjs: only src/fs imports node:fs; only src/cli and src/ui print or
+ * exit), no cycles between the folders of src/, and the formatter.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { ESLint } from 'eslint';
+import { cycles, folderGraph, type Graph } from './helpers/layers.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+const eslint = new ESLint({ cwd: root });
+
+async function lint(code: string, file: string): Promise<string[]> {
+  const [r] = await eslint.lintText(code, { filePath: path.join(root, file) });
+  return r!.messages.map((m) => `${m.ruleId}: ${m.message}`);
+}
+
+describe('lint: the rules hold on src/', () => {
+  it('eslint finds nothing in src/', async () => {
+    const results = await eslint.lintFiles(['src/']);
+    const found = results.flatMap((r) => r.messages.map((m) => `${path.relative(root, r.filePath)}:${m.line}: ${m.ruleId}: ${m.message}`));
+    expect(found).toEqual([]);
+    expect(results.length).toBeGreaterThan(100);
+  }, 120_000);
+
+  it('no folder of src/ imports, through others, a folder that imports it', () => {
+    const g = folderGraph(path.join(root, 'src'));
+    expect(g.size).toBeGreaterThan(15);
+    expect(g.get('cli')!.has('backup')).toBe(true);
+    expect(cycles(g)).toEqual([]);
+  });
+});
+
+describe('lint: a deliberate violation fails', () => {
+  it('node:fs imported outside src/fs', async () => {
+    expect(await lint("import fs from 'node:fs';\nexport const x = fs.existsSync('/');\n", 'src/backup/probe.ts'))
+      .toEqual([expect.stringMatching(/^no-restricted-imports: .*only src\/fs touches the disk/)]);
+    expect(await lint("import { readFileSync } from 'fs';\nexport const x = readFileSync;\n", 'src/inspect/probe.ts'))
+      .toEqual([expect.stringMatching(/^no-restricted-imports/)]);
+    // allowed where the disk is
+    expect(await lint("import fs from 'node:fs';\nexport const x = fs.existsSync('/');\n", 'src/fs/probe.ts')).toEqual([]);
+  });
+
+  it('printing or exiting outside src/cli and src/ui', async () => {
+    expect(await lint("export function f(): void {\n  console.log('x');\n}\n", 'src/apply/probe.ts')).toEqual([expect.stringMatching(/^no-console/)]);
+    expect(await lint('export function f(): void {\n  process.exit(2);\n}\n', 'src/backup/probe.ts'))
+      .toEqual([expect.stringMatching(/^no-restricted-syntax: the core never exits/)]);
+    expect(await lint("export function f(): void {\n  process.stderr.write('x');\n}\n", 'src/retention/probe.ts'))
+      .toEqual([expect.stringMatching(/^no-restricted-syntax: the core never prints/)]);
+    expect(await lint("export function f(): void {\n  process.stderr.write('x');\n  process.exit(1);\n}\n", 'src/cli/probe.ts')).toEqual([]);
+  });
+
+  it('a cycle between folders', () => {
+    const g: Graph = new Map([['cli', new Set(['backup'])], ['backup', new Set(['apply', 'fs'])], ['apply', new Set(['fs', 'watch'])], ['watch', new Set(['apply'])], ['fs', new Set()]]);
+    expect(cycles(g)).toEqual([['apply', 'watch']]);
+    g.get('fs')!.add('backup');
+    expect(cycles(g)).toEqual([['apply', 'backup', 'fs', 'watch']]);
+  });
+});
