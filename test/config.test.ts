@@ -330,7 +330,8 @@ test('fuzz: mutated examples parse into a valid Config or fail with FILE:LINE:CO
 });
 
 describe('config examples in the documentation', () => {
-  // docs/OPERATIONS-UX.md once listed parts as a sequence of {name, path}, which the parser rejects
+  // a doc (the long form of the README's unattended section, since merged into docs/OPERATIONS.md)
+  // once listed parts as a sequence of {name, path}, which the parser rejects
   test('every YAML block of README.md and docs/ that is a whole config (top-level spool, parts or hooks) parses', () => {
     const root = join(import.meta.dirname, '..');
     const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];

@@ -122,3 +122,31 @@ describe('README and docs/: the commands they show', () => {
     expect(checked).toBeGreaterThan(20);
   });
 });
+
+describe('README and docs/: the links between them', () => {
+  /** GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens. */
+  const slug = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replace(/ /g, '-');
+  const withoutFences = (md: string) => md.replace(/```[\s\S]*?```/g, '');
+  const anchors = (md: string) => new Set([...withoutFences(md).matchAll(/^#{1,6}\s+(.+)$/gm)].map((m) => slug(m[1]!)));
+
+  test('every relative link of README.md and docs/*.md names a file that exists, and a heading there for #anchor (docs are merged and renamed: issue 19)', () => {
+    const files = ['README.md', ...fs.readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const broken: string[] = [];
+    let checked = 0;
+    for (const file of files) {
+      const md = fs.readFileSync(path.join(REPO_ROOT, file), 'utf8');
+      // links in prose only: not in code blocks or `code spans`
+      const prose = withoutFences(md).replace(/`[^`\n]*`/g, '');
+      for (const [, target] of prose.matchAll(/\[[^\]]*\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z][a-z0-9+.-]*:/i.test(target!)) continue; // https:, mailto:
+        const [rel, frag] = target!.split('#') as [string, string | undefined];
+        const dest = rel ? path.join(REPO_ROOT, path.dirname(file), rel) : path.join(REPO_ROOT, file);
+        checked++;
+        if (!fs.existsSync(dest)) broken.push(`${file}: ${target}: no such file`);
+        else if (frag && dest.endsWith('.md') && !anchors(fs.readFileSync(dest, 'utf8')).has(frag)) broken.push(`${file}: ${target}: no such heading`);
+      }
+    }
+    expect(broken).toEqual([]);
+    expect(checked).toBeGreaterThan(30);
+  });
+});
