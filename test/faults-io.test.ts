@@ -413,6 +413,104 @@ describe('two runs at once', () => {
   });
 });
 
+describe('a lock that is not a lock file', () => {
+  // a dangling symlink in the lock's place read as "released" for ever: a busy loop at full CPU
+  test('a dangling symlink where the lock is: exit 3 at once, or after --wait, never a spin; nothing followed', async () => {
+    const tmp = shmdir();
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { f: '1' });
+    const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
+    expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
+    const lock = path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock');
+    const target = path.join(tmp, 'nowhere');
+    fs.symlinkSync(target, lock);
+    const t0 = Date.now();
+    const r = hardsnap(args, { env: { HARDSNAP_NOW: day(2) }, timeoutMs: 20_000 });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/holds the lock/);
+    const w = hardsnap([...args, '--wait', '2s'], { env: { HARDSNAP_NOW: day(2) }, timeoutMs: 20_000 });
+    expect(w.code, w.stderr).toBe(3);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(fs.existsSync(target)).toBe(false);
+    expect(fs.readlinkSync(lock)).toBe(target);
+  });
+});
+
+describe.runIf(isRoot)('a full spool (tmpfs with a size: a real ENOSPC)', () => {
+  test('a run that fails for a full spool leaves no lock behind; status says the spool is full; once space is freed the next run publishes', () => {
+    const tmp = shmdir();
+    const src = path.join(tmp, 'src');
+    const spool = path.join(tmp, 'spool');
+    fs.mkdirSync(spool);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', spool]);
+    try {
+      makeSpool(spool);
+      makeTree(src, { a: 'a', b: 'b' });
+      const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
+      expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
+      fs.writeFileSync(path.join(src, 'big'), Buffer.alloc(2 << 20, 7));
+      // fill it: dd stops at ENOSPC
+      spawnSync('dd', ['if=/dev/zero', `of=${path.join(spool, 'filler')}`, 'bs=1M'], { encoding: 'utf8' });
+      const failed = hardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
+      expect(failed.code, failed.stderr).toBe(2);
+      expect(failed.stderr).toMatch(/ENOSPC/);
+      expect(fs.existsSync(path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock'))).toBe(false);
+      const st = hardsnap(['status', '--spool', spool, '--host', 'h1']);
+      expect(st.code, st.stdout).toBe(2);
+      expect(st.stdout).toMatch(/file system is full/);
+      // the run log holds whole lines only
+      const log = fs.readFileSync(path.join(spool, 'rsync', 'h1', '.hardsnap', 'runs.jsonl'), 'utf8');
+      expect(log.endsWith('\n')).toBe(true);
+      for (const line of log.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+      fs.rmSync(path.join(spool, 'filler'));
+      const r = hardsnap(args, { env: { HARDSNAP_NOW: day(3) } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', 'last'))).toEqual([]);
+    } finally {
+      execFileSync('umount', [spool]);
+    }
+  });
+
+  test('an empty lock (its write failed, or its run was killed between create and write): held while young, taken over once old', () => {
+    const tmp = shmdir();
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { f: '1' });
+    const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
+    expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
+    const lock = path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock');
+    fs.writeFileSync(lock, '');
+    const young = hardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
+    expect(young.code, young.stderr).toBe(3);
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(lock, old, old);
+    const r = hardsnap([...args, '--verbose'], { env: { HARDSNAP_NOW: day(2) } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/took over a stale lock/);
+    expect(fs.existsSync(lock)).toBe(false);
+  });
+
+  test('a run log whose last line was torn (a full disk, a crash): the next record starts a line of its own and status reads it', () => {
+    const tmp = shmdir();
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { f: '1' });
+    const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
+    expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
+    const log = path.join(spool, 'rsync', 'h1', '.hardsnap', 'runs.jsonl');
+    fs.appendFileSync(log, '{"command":"hardsnap backup","start":"2026-01-01T0');
+    fs.rmSync(src, { recursive: true });
+    const failed = hardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
+    expect(failed.code).toBe(2);
+    const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+    expect(JSON.parse(lines.at(-1)!).status).toBe('failed');
+    const st = hardsnap(['status', '--spool', spool, '--host', 'h1']);
+    expect(st.code, st.stdout).toBe(2);
+    expect(st.stdout).toMatch(/last run failed/);
+  });
+});
+
 describe('a run SIGKILLed while taking over a stale lock', () => {
   // a killed run can leave lock.takeover behind (created, not yet removed); the next run spun on
   // it at full CPU for a minute (found by a SIGKILL stress loop: a completing run timed out)

@@ -109,6 +109,40 @@ describe('restore never deletes what it does not restore', () => {
     const [aside] = asides(path.join(to, 'etc'));
     expect(fs.readFileSync(path.join(to, 'etc', aside!, 'local'), 'utf8')).toBe('a local override directory');
   });
+
+  test('--path a/b/file --force into a live tree: the existing parents keep their owner, mode, ACL and times; missing ones get the generation\'s', async ({ tmp }) => {
+    const spool = await spoolWith(tmp, { 'a/b/file': 'from the backup', 'a/secret': 's', 'x/y/f': 'y' });
+    // the generation's a/ and x/y/ are 0755; the live a/ is 0700 (and owned by nobody when root)
+    const to = path.join(tmp, 'to');
+    makeTree(to, { 'a/secret': 'live secret', 'a/b/file': 'live' });
+    fs.chmodSync(path.join(to, 'a'), 0o700);
+    fs.chmodSync(path.join(to, 'a', 'b'), 0o750);
+    if (isRoot) {
+      fs.chownSync(path.join(to, 'a'), 65534, 65534);
+      execFileSync('setfacl', ['-m', 'u:65534:rwx', path.join(to, 'a', 'b')]);
+    }
+    fs.utimesSync(path.join(to, 'a'), new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
+    const before = (rel: string) => {
+      const st = fs.statSync(path.join(to, rel));
+      return { mode: st.mode, uid: st.uid, gid: st.gid, mtime: st.mtimeMs };
+    };
+    const acl = () => (isRoot ? execFileSync('getfacl', ['-cp', path.join(to, 'a', 'b')], { encoding: 'utf8' }) : '');
+    const [a0, b0, acl0] = [before('a'), before('a/b'), acl()];
+    const r = restore(spool, to, ['--path', 'a/b/file']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(to, 'a/b/file'), 'utf8')).toBe('from the backup');
+    expect(before('a')).toEqual(a0);
+    // a/b's mtime moves, as for any write into a directory: its file was replaced
+    expect({ ...before('a/b'), mtime: 0 }).toEqual({ ...b0, mtime: 0 });
+    expect(acl()).toBe(acl0);
+    expect(fs.readFileSync(path.join(to, 'a/secret'), 'utf8')).toBe('live secret');
+    // a parent that is missing is made with the generation's metadata
+    const r2 = restore(spool, to, ['--path', 'x/y/f']);
+    expect(r2.code, r2.stderr).toBe(0);
+    const gen = fs.statSync(path.join(spool, 'rsync', HOST, 'p', 'last', 'x', 'y'));
+    expect(fs.statSync(path.join(to, 'x', 'y')).mode).toBe(gen.mode);
+    expect(fs.statSync(path.join(to, 'x', 'y')).mtimeMs).toBe(gen.mtimeMs);
+  });
 });
 
 describe.runIf(isRoot)('restore and mount points in the target (needs root to mount)', () => {

@@ -18,6 +18,7 @@ import { ManifestWriter } from '../manifest/writer.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
 import { ensurePartDir, ensureSpoolDir, manifestDir, manifestPath, partDir } from '../spool/layout.js';
 import type { PartState } from './part-state.js';
+import { resetMadeDir } from '../fs/dir-mode.js';
 import { TOOL } from '../core/version.js';
 import { errnoCode } from '../core/errors.js';
 import type { DedupIndex } from '../apply/dedup-index.js';
@@ -72,13 +73,23 @@ function preparePartial(pdir: string, generation: string, part: string, ev: Back
   }
   if (newest) {
     if (newest !== target) fs.renameSync(newest, target);
-    // a killed run may have given the root its final (read-only) mode already
-    fs.chmodSync(target, 0o700);
+    // a killed run may have given the root its final (read-only) mode and attributes already
+    madeDir(target);
     ev.onNote(`part '${part}': resuming the interrupted generation ${path.basename(newest)} as ${generation}`);
     return { partialPath: target, resumed: true };
   }
   fs.mkdirSync(target, { mode: 0o700 });
+  madeDir(target);
   return { partialPath: target, resumed: false };
+}
+
+/**
+ * The partial generation's root: 0700, no attributes, whatever the part directory's default
+ * ACL would have it inherit (and pass on to everything the run makes below it).
+ */
+function madeDir(dir: string): void {
+  const rc = resetMadeDir(dir);
+  if (rc < 0) throw new SysError(rc, 'setmeta', dir);
 }
 
 /** Manifests a killed run was writing (`<gen>.hsm.tmp`): as big as a manifest, never used again. */

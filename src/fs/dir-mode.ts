@@ -3,7 +3,7 @@
  * opened O_PATH | O_NOFOLLOW | O_DIRECTORY, the descriptor checked, and the change made through
  * /proc/self/fd/N, so the inode checked is the inode changed (a symlink swapped in is refused).
  */
-import { ST, sys } from './native.js';
+import { SETMETA, ST, sys } from './native.js';
 import { E } from './errno.js';
 
 const S_IFMT = 0o170000;
@@ -32,6 +32,25 @@ export function chmodDir(
     const after = mode(before) & 0o7777;
     if (after === before) return { before, after };
     return sys.setmeta(sys.AT_FDCWD, `/proc/self/fd/${fd}`, -1, 0, 0, after, 0, 0, 2) === 0 ? { before, after } : null;
+  } finally {
+    sys.close(fd);
+  }
+}
+
+/**
+ * A directory hardsnap made (or took over), reset to mode 0700 with no extended attributes: a
+ * default ACL on the directory above is inherited by a new directory, as its access ACL and its
+ * own default ACL, and from there by everything made inside it, which would widen access to
+ * backed-up files (and put an ACL the source never had into the generation). Returns 0 or
+ * -errno. Not through a symlink (O_NOFOLLOW); the attribute namespaces the file system refuses
+ * to clear stay (setmeta ignores those refusals).
+ */
+export function resetMadeDir(path: string): number {
+  const fd = sys.openat(sys.AT_FDCWD, path, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+  if (fd < 0) return fd;
+  try {
+    const r = sys.setmeta(-1, '', fd, 0, 0, 0o700, 0, 0, SETMETA.MODE | SETMETA.XATTRS_EXACT, null);
+    return r < 0 ? r : 0;
   } finally {
     sys.close(fd);
   }

@@ -228,7 +228,7 @@ function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
   try {
     const root: DirFrame = {
       rel: Buffer.alloc(0), src: genFd, dst: job.baseFd, meta: source.root() ?? rootFromStat(genFd),
-      setMeta: job.setRootMeta, owned: false, subdirs: [], next: 0,
+      setMeta: job.setRootMeta, existed: true, owned: false, subdirs: [], next: 0,
     };
     if (!job.sub) {
       source.validate(root.rel, true);
@@ -256,11 +256,13 @@ function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
         }
         const leaf = chain[chain.length - 1]!;
         source.validate(rel, leaf.type === 'dir');
-        // the parents of SUB, with the generation's metadata (set after the subtree)
+        // the parents of SUB: made with the generation's metadata (set after the subtree) where
+        // they are missing; one already in the target is only passed through, never changed
         let parent = root;
         for (let i = 0; i < chain.length - 1; i++) {
           const f = walker.enter(parent, chain[i]!);
           if (!f) return finish();
+          f.setMeta = !f.existed;
           // enter() opened the source side again; keep the one already open
           if (f.src >= 0) sys.close(f.src);
           f.src = srcFds[i]!;

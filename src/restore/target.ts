@@ -107,17 +107,22 @@ export class SafeTarget {
    * A directory `name` in `parentFd` for the restore to fill: created (mode 0700 until its
    * metadata is set after its children), or under --force reused when it is already a directory;
    * a non-directory in its place is removed (a symlink is never followed). Returns its
-   * descriptor, opened beneath the parent without following any symlink.
+   * descriptor, opened beneath the parent without following any symlink, and whether the
+   * directory was there already.
    * In a dry run: the existing directory opened O_PATH to look into, or -1 when there is none.
    */
-  dir(parentFd: number, name: Buffer, shown: string): { fd: number; replaced: Replacement | null } {
-    if (this.dryRun) return this.previewDir(parentFd, name);
+  dir(parentFd: number, name: Buffer, shown: string): { fd: number; replaced: Replacement | null; existed: boolean } {
+    if (this.dryRun) {
+      const p = this.previewDir(parentFd, name);
+      return { ...p, existed: p.fd >= 0 };
+    }
     let replaced: Replacement | null = null;
+    let existed = false;
     let rc = sys.mkdirat(parentFd, name, 0o700);
     if (rc === EEXIST) {
       if (!this.force) throw new EntryError('EEXIST', 'already exists in the target (created during the restore?): not replaced without --force');
       const kind = this.kindAt(parentFd, name);
-      if (kind === 'dir') rc = 0;
+      if (kind === 'dir') (rc = 0), (existed = true);
       else {
         if (kind !== 'none') replaced = this.remove(parentFd, name, shown, kind);
         rc = sys.mkdirat(parentFd, name, 0o700);
@@ -129,7 +134,7 @@ export class SafeTarget {
       const code = errnoName(fd);
       throw new EntryError(code, code === 'ELOOP' || code === 'EXDEV' || code === 'ENOTDIR' ? 'something other than a directory (a symlink?) appeared where the directory was created: not followed' : 'cannot open the directory');
     }
-    return { fd, replaced };
+    return { fd, replaced, existed };
   }
 
   /**

@@ -43,6 +43,8 @@ export interface DirFrame {
   meta: ManifestEntry;
   /** set the metadata on dst after the children (false for the user's DIR under --path) */
   setMeta: boolean;
+  /** the directory was in the target already (under --force), not made by the restore */
+  existed: boolean;
   /** close src and dst when done (false for descriptors the caller owns) */
   owned: boolean;
   subdirs: ManifestEntry[];
@@ -163,10 +165,12 @@ export class TreeRestorer {
       return null;
     }
     let dst = -1;
+    let existed = false;
     if (this.o.target) {
       try {
         const d = this.o.target.dir(parent.dst, e.name, displayPath(rel));
         dst = d.fd;
+        existed = d.existed;
         if (d.replaced) this.o.events.onReplace?.(this.o.part, rel, d.replaced);
       } catch (err) {
         if (src >= 0) sys.close(src);
@@ -176,7 +180,7 @@ export class TreeRestorer {
       }
     }
     if (src < 0) this.problem(rel, errnoName(src), 'cannot open the directory in the generation: its files are not restored');
-    return { rel, src, dst, meta: e, setMeta: true, owned: true, subdirs: [], next: 0 };
+    return { rel, src, dst, meta: e, setMeta: true, existed, owned: true, subdirs: [], next: 0 };
   }
 
   /** Sets a directory's metadata (after its children) and closes it. */

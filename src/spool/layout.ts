@@ -13,6 +13,8 @@ import { displayPath, parseDisplayPath } from '../paths/escape.js';
 import { pathBytes } from '../paths/aliases.js';
 import { ensureDirBytes, pathOfBytes } from '../fs/byte-path.js';
 import { readDirIfExists } from '../fs/read.js';
+import { resetMadeDir } from '../fs/dir-mode.js';
+import { SysError } from '../fs/native.js';
 
 /** Where a host's backups are: the spool (an exact path: an alias when its bytes are not UTF-8) and the host ID. */
 export interface Target {
@@ -38,7 +40,15 @@ export const SPOOL_DIR_MODE = 0o700;
 
 /** mkdir -p with SPOOL_DIR_MODE for each directory it creates; existing ones are left as they are. */
 export function ensureSpoolDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: SPOOL_DIR_MODE });
+  const first = fs.mkdirSync(dir, { recursive: true, mode: SPOOL_DIR_MODE });
+  // what was made here inherited any default ACL above it: none, so that nothing below does
+  if (first !== undefined) {
+    for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+      const rc = resetMadeDir(d);
+      if (rc < 0) throw new SysError(rc, 'setmeta', d);
+      if (d === path.resolve(first) || d === path.dirname(d)) break;
+    }
+  }
 }
 
 export function hostDir(spool: string, host: string): string {

@@ -65,7 +65,13 @@ export function liveLockHolder(hostDirPath: string): LockInfo | null {
 
 function readLock(file: string): LockInfo | null {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as LockInfo;
+    // not through a symlink: a dangling one would read as "released" for ever (a busy loop)
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      return JSON.parse(fs.readFileSync(fd, 'utf8')) as LockInfo;
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     // unreadable or half-written (killed between create and write): treat as anonymous
@@ -83,10 +89,29 @@ function tryCreate(file: string, info: LockInfo): boolean {
   }
   try {
     fs.writeSync(fd, JSON.stringify(info) + '\n');
-  } finally {
+  } catch (err) {
+    // ENOSPC, EDQUOT, EIO: an empty lock would read as held by an unknown run, for ever
     fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
+    throw err;
   }
+  fs.closeSync(fd);
   return true;
+}
+
+/**
+ * A lock is written the moment it is made: one that cannot be read (empty, half-written) this
+ * long after it was made was left by a run killed, or whose write failed, in between. (A lock
+ * made by another host over NFS is readable as soon as its maker wrote it.)
+ */
+const UNREADABLE_LOCK_STALE_MS = 10_000;
+
+/** Why a lock that cannot be read is stale, or null while it may still be being written. */
+function unreadableStale(file: string): string | null {
+  const st = fs.lstatSync(file, { throwIfNoEntry: false });
+  if (!st) return null;
+  const age = Date.now() - st.mtimeMs;
+  return age > UNREADABLE_LOCK_STALE_MS ? `it cannot be read (${st.isFile() ? `${st.size} bytes` : 'not a file'}) and is ${Math.round(age / 1000)} s old` : null;
 }
 
 /**
@@ -155,7 +180,7 @@ export async function acquireLock(
     if (tryCreate(file, info)) break;
     const holder = readLock(file);
     if (!holder) continue; // released in between
-    const stale = holder.pid === -1 ? null : staleReason(holder);
+    const stale = holder.pid === -1 ? unreadableStale(file) : staleReason(holder);
     if (stale) {
       if (takeOver(file, holder)) tookOver = holder;
       else await sleep(20); // another run is taking it over (or its guard is not stale yet): no busy loop

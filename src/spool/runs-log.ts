@@ -42,7 +42,32 @@ export function appendRun(hostDirPath: string, rec: RunRecord): void {
   const file = runsLogPath(hostDirPath);
   ensureSpoolDir(path.dirname(file));
   // paths as a human reads them: an alias of a path that is not UTF-8 in its escaped form
-  fs.appendFileSync(file, JSON.stringify(showPathsDeep(rec)) + '\n');
+  const line = Buffer.from(JSON.stringify(showPathsDeep(rec)) + '\n');
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+  try {
+    const size = fs.fstatSync(fd).size;
+    // a line torn by an earlier full disk or crash: this record starts on a line of its own
+    const torn = size > 0 && !endsWithNewline(fd, size);
+    const out = torn ? Buffer.concat([Buffer.from('\n'), line]) : line;
+    try {
+      for (let done = 0; done < out.length;) done += fs.writeSync(fd, out, done, out.length - done);
+    } catch (err) {
+      // all of the line or none of it (ENOSPC mid-line): the log stays whole lines
+      try {
+        fs.ftruncateSync(fd, size);
+      } catch {
+        /* the error below says the run could not be recorded */
+      }
+      throw err;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function endsWithNewline(fd: number, size: number): boolean {
+  const b = Buffer.alloc(1);
+  return fs.readSync(fd, b, 0, 1, size - 1) === 1 && b[0] === 0x0a;
 }
 
 export function readRuns(hostDirPath: string): RunRecord[] {

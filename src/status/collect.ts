@@ -5,6 +5,7 @@
  * --min-interval are not "the last run": they did nothing.
  */
 import { fs } from '../fs/disk.js';
+import { formatBytes } from '../core/units.js';
 import path from 'node:path';
 import { hostDir, listGenerations, listParts, manifestPath, partDir, trashDir } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
@@ -103,6 +104,31 @@ function summary(r: RunRecord): RunSummary {
   };
 }
 
+const MiB = 1024 * 1024;
+
+/**
+ * The spool's file system full (CRITICAL: the next backup fails, and a run that failed for it
+ * may not have been able to record so) or nearly (WARNING: under 2% of its space or inodes).
+ */
+export function spoolSpace(spool: string): { state: State; why: string } | null {
+  let s: ReturnType<typeof fs.statfsSync>;
+  try {
+    s = fs.statfsSync(spool);
+  } catch {
+    return null; // a spool that cannot be read is reported for what it is, elsewhere
+  }
+  const free = s.bavail * s.bsize;
+  const total = s.blocks * s.bsize;
+  const what = `${formatBytes(free)} of ${formatBytes(total)} free${s.files > 0 ? `, ${s.ffree} of ${s.files} inodes` : ''}`;
+  if (free < 16 * MiB || (s.files > 0 && s.ffree < 64)) {
+    return { state: 'CRITICAL', why: `the spool's file system is full (${what}): backups fail until space is freed (prune, or grow it)` };
+  }
+  if (free < total * 0.02 || (s.files > 0 && s.ffree < s.files * 0.02)) {
+    return { state: 'WARNING', why: `the spool's file system is nearly full (${what})` };
+  }
+  return null;
+}
+
 /**
  * `expected`: the parts that should exist (from --config): exactly these are judged, even when
  * the spool has none of them yet, and parts left in the spool but no longer configured are
@@ -119,6 +145,7 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
   // a run holding the lock may be emptying a trash right now: only a trash left behind counts
   const holder = fs.existsSync(hdir) ? liveLockHolder(hdir) : null;
   const running = holder !== null;
+  const space = spoolSpace(spool);
   const parts = names.map((part): PartStatus => {
     const gens = listGenerations(spool, host, part);
     const complete = gens.filter((g) => g.complete);
@@ -150,7 +177,10 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
       raise('WARNING', `last run interrupted by ${last.signal ?? 'a signal'}${last.interrupted ? ` ${last.interrupted}` : ''}, nothing published${interrupted ? `; ${interrupted} is left for the next run to resume` : ''}`);
     } else if (interrupted && last?.status === 'failed') {
       raise('WARNING', `${interrupted} is left by that run; the next run resumes it`);
-    } else if (interrupted) raise('WARNING', `an interrupted run left ${interrupted} (killed, or the machine stopped); the next run resumes it`);
+    } else if (interrupted) {
+      raise('WARNING', `an interrupted run left ${interrupted} (killed, the machine stopped${space ? ', or a full spool kept it from recording its failure' : ''}); the next run resumes it`);
+    }
+    if (space) raise(space.state, space.why);
     if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs) raise('WARNING', `newest generation is ${formatDuration(ageMs!)} old, more than --max-age ${formatDuration(maxAgeMs)}`);
     const future = gens.filter((g) => g.time.getTime() - now.getTime() > FUTURE_TOLERANCE_MS);
     if (future.length) raise('WARNING', futureWarning(spool, host, part, future[future.length - 1]!, future.length, now));
