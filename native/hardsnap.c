@@ -1145,6 +1145,108 @@ static napi_value js_copy(napi_env env, napi_callback_info info) {
   return num(env, do_copy((int)sdirfd, sname, (int)ddirfd, dname, io, x, xl));
 }
 
+/*
+ * clone(srcdirfd, srcpath, dstdirfd, dstname, check, io, uid, gid, mode, mtimeSec, mtimeNsec,
+ * what[, xattrs]): a new inode dstdirfd/dstname that shares the data extents of the spool file
+ * srcpath (FICLONE: XFS, btrfs, NFS 4.2 on those; no data is read or written), with the
+ * metadata given (setmeta's `what` bits and order). The source is an earlier generation's
+ * file: only read, opened below srcdirfd (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+ * O_NOFOLLOW, O_NOATIME where permitted), and, when `check` holds a link record (the packing of
+ * linkBatch), its fstat must show what that record says (drift_of): the previous generation is
+ * evidence, not truth. The destination is created O_EXCL|O_NOFOLLOW 0600 (never an inode that
+ * exists). Returns 0 (io: IO_NEW_INO, IO_BYTES = the size shared, IO_STAT = the source's fstat,
+ * IO_XREFUSED), a drift mask > 0 (DRIFT bits; 128: the source changed while it was cloned) with
+ * nothing made, or -(stage << 16 | errno): ST_OPEN_SRC, ST_NOT_REG, ST_OPEN_DST, ST_CLONE (the
+ * ioctl: EOPNOTSUPP, EINVAL, EXDEV where the file system cannot clone), ST_META, ST_WRITE. On
+ * any failure the destination is removed. copy_file_range is not a second way: where the file
+ * system cannot share extents (ext4) it copies the data in the kernel, which is not a clone.
+ */
+#define ST_CLONE 7
+#define DRIFT_CHANGED 128
+static double do_clone(int sdirfd, const char *spath, int ddirfd, const char *dname, const uint8_t *check, size_t clen,
+                       double *io, double uid, double gid, double mode, double msec, double mnsec, int what,
+                       const uint8_t *xattrs, size_t xlen) {
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (uint64_t)(O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOATIME);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+  int sfd = (int)syscall(SYS_openat2, sdirfd, spath, &how, sizeof how);
+  if (sfd < 0 && errno == EPERM) {
+    how.flags &= ~(uint64_t)O_NOATIME;
+    sfd = (int)syscall(SYS_openat2, sdirfd, spath, &how, sizeof how);
+  }
+  if (sfd < 0) return FAIL(ST_OPEN_SRC, errno);
+  struct stat before, after, dst;
+  if (fstat(sfd, &before) < 0) {
+    int e = errno;
+    close(sfd);
+    return FAIL(ST_OPEN_SRC, e);
+  }
+  fill_stat(io + IO_STAT, &before);
+  if (!S_ISREG(before.st_mode)) {
+    close(sfd);
+    return FAIL(ST_NOT_REG, EINVAL);
+  }
+  if (check && clen >= 2) {
+    /* one link record: u16 nameLen | name | the 42-byte tail drift_of reads */
+    size_t nl = check[0] | (check[1] << 8);
+    if (2 + nl + LINK_REC_TAIL > clen) {
+      close(sfd);
+      return FAIL(ST_OPEN_SRC, EINVAL);
+    }
+    int m = drift_of(&before, check + 2 + nl);
+    if (m) {
+      close(sfd);
+      return m;
+    }
+  }
+  int dfd = openat(ddirfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (dfd < 0) {
+    int e = errno;
+    close(sfd);
+    return FAIL(ST_OPEN_DST, e);
+  }
+  double rc = 0;
+  if (ioctl(dfd, FICLONE, sfd) < 0) rc = FAIL(ST_CLONE, errno);
+  else if (fstat(sfd, &after) < 0 || fstat(dfd, &dst) < 0) rc = FAIL(ST_CLONE, errno);
+  else if (changed(&before, &after)) rc = DRIFT_CHANGED;
+  else if (dst.st_size != before.st_size) rc = 8; /* DRIFT size: the clone is not the file checked */
+  if (!rc) {
+    int r = do_setmeta(-1, NULL, dfd, uid, gid, mode, msec, mnsec, what, xattrs, xlen);
+    if (r < 0) rc = FAIL(ST_META, (-r) & 0xffff);
+    else {
+      io[IO_XREFUSED] = r;
+      io[IO_NEW_INO] = (double)dst.st_ino;
+      io[IO_BYTES] = (double)dst.st_size;
+    }
+  }
+  close(sfd);
+  if (close(dfd) < 0 && !rc) rc = FAIL(ST_WRITE, errno);
+  if (rc) unlinkat(ddirfd, dname, 0);
+  return rc;
+}
+
+static napi_value js_clone(napi_env env, napi_callback_info info) {
+  OPTARGS(13, 12);
+  NUMARG(0, sdirfd);
+  PATHARG(1, spath);
+  NUMARG(2, ddirfd);
+  PATHARG(3, dname);
+  void *chk = NULL, *x = NULL;
+  size_t cl = 0, xl = 0;
+  if (arg_opt_buffer(env, argv[4], &chk, &cl)) return num(env, -EINVAL);
+  double *io = arg_f64array(env, argv[5], IO_COUNT);
+  if (!io) return num(env, -EINVAL);
+  NUMARG(6, uid);
+  NUMARG(7, gid);
+  NUMARG(8, mode);
+  NUMARG(9, msec);
+  NUMARG(10, mnsec);
+  NUMARG(11, what);
+  if (argc > 12 && arg_opt_buffer(env, argv[12], &x, &xl)) return num(env, -EINVAL);
+  return num(env, do_clone((int)sdirfd, spath, (int)ddirfd, dname, chk, cl, io, uid, gid, mode, msec, mnsec, (int)what, x, xl));
+}
+
 /* ---------- the same on the libuv thread pool: many operations in flight ---------- */
 
 /*
@@ -1185,7 +1287,7 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref keep[4];
-  int kind; /* 1 link batch, 2 copy, 3 spool directory, 4 setmeta, 5 hashat, 6 same content */
+  int kind; /* 1 link batch, 2 copy, 3 spool directory, 4 setmeta, 5 hashat, 6 same content, 7 clone */
   int fd1, fd2, fd3, flags;
   uint8_t *scan; /* kind 3: the source directory's scan, handed to JS as an external Buffer */
   size_t scanlen;
@@ -1197,7 +1299,7 @@ typedef struct {
   double *io;
   double *inos; /* kind 1: the linked inodes */
   size_t ilen;
-  const uint8_t *xattrs; /* kinds 2 and 4: a canonical attribute blob to set, or NULL */
+  const uint8_t *xattrs; /* kinds 2, 4 and 7: a canonical attribute blob to set, or NULL */
   size_t xlen;
   char n1[NAME_CAP], n2[NAME_CAP];
   double rc;
@@ -1230,6 +1332,9 @@ static void job_execute(napi_env env, void *data) {
     j->rc = do_spooldir(j->fd1, j->fd2, j->fd3, j->n1, j->flags, j->res, (int)j->meta[0], j->meta[1], &j->scan, &j->scanlen, &j->scanrc);
   else if (j->kind == 5) j->rc = do_hashat(j->fd1, j->n1, j->io);
   else if (j->kind == 6) j->rc = do_samecontent(j->fd1, j->n1, j->fd2, j->n2);
+  else if (j->kind == 7)
+    j->rc = do_clone(j->fd1, j->n1, j->fd2, j->n2, j->names, j->nameslen, j->io, j->meta[0], j->meta[1], j->meta[2], j->meta[3],
+                     j->meta[4], j->flags, j->xattrs, j->xlen);
   else j->rc = do_setmeta(j->fd1, j->n1, j->fd2, j->meta[0], j->meta[1], j->meta[2], j->meta[3], j->meta[4], j->flags, j->xattrs, j->xlen);
 }
 
@@ -1281,7 +1386,7 @@ static napi_value job_queue(napi_env env, job_t *j) {
  */
 static napi_value job_start(napi_env env, napi_callback_info info, int kind, const char *spec, size_t minres) {
   size_t n = strlen(spec), argc = n;
-  napi_value argv[12], keep[4];
+  napi_value argv[16], keep[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < n) return num(env, -EINVAL);
   job_t *j = calloc(1, sizeof *j);
@@ -1370,6 +1475,11 @@ static napi_value js_hashat_async(napi_env env, napi_callback_info info) {
 /* sameContentAsync(srcdirfd, srcname, rootfd, rel) -> Promise<1 | 0 | -errno>, on the pool */
 static napi_value js_samecontent_async(napi_env env, napi_callback_info info) {
   return job_start(env, info, 6, "dpdp", 0);
+}
+
+/* cloneAsync(...clone's arguments, check a Buffer (empty: no check)) -> Promise<0 | drift mask | staged failure>, on the pool */
+static napi_value js_clone_async(napi_env env, napi_callback_info info) {
+  return job_start(env, info, 7, "dpdpbommmmmfx", 0);
 }
 
 /* hashat(dirfd, name, io): XXH64 of a regular file's content (never follows a symlink). */
@@ -1574,6 +1684,7 @@ NAPI_MODULE_INIT() {
       FN("deflateFrame", js_deflate_frame), FN("inflateRaw", js_inflate_raw),
       FN("linkBatchAsync", js_linkbatch_async), FN("copyAsync", js_copy_async),
       FN("spoolDirAsync", js_spooldir_async), FN("setmetaAsync", js_setmeta_async),
+      FN("clone", js_clone),       FN("cloneAsync", js_clone_async),
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   struct { const char *k; double v; } consts[] = {

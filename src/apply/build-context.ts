@@ -65,8 +65,13 @@ export interface BuildOptions {
   xattrCtimeMin: number;
   /** content index: new or changed files identical to one in it are linked, not written */
   dedup?: DedupIndex | null;
-  /** compare bytes before a content link (docs/CONTENT.md) */
+  /** compare bytes before a content link or a clone of a content match (docs/CONTENT.md) */
   dedupVerify?: boolean;
+  /**
+   * the spool's file system clones (probed once for the part, src/fs/clone.ts): a file whose
+   * content is in the spool but whose metadata differs is written as a clone (src/apply/clone.ts)
+   */
+  clones?: boolean;
   /** decide "unchanged" by content hash (reads the source of every unchanged-looking file) */
   checksum?: boolean;
   /** watch mode: entries of directories the journal knows are unchanged (src/watch/unchanged-dirs.ts) */
@@ -92,7 +97,7 @@ export interface BuildOptions {
 export function newStats(): BuildStats {
   return {
     entries: 0, dirs: 0, files: 0, symlinks: 0, specials: 0, linked: 0, copied: 0,
-    bytesWritten: 0, bytesLinked: 0, reused: 0, emlinkCopies: 0, prevMissing: 0, unstable: 0,
+    bytesWritten: 0, bytesLinked: 0, cloned: 0, bytesCloned: 0, reused: 0, emlinkCopies: 0, prevMissing: 0, unstable: 0,
     excluded: 0, problems: 0, vanished: 0, dedupLinked: 0, dedupBytes: 0, dedupMismatches: 0,
     hashedFiles: 0, hashedBytes: 0, checksumChanged: 0, drifted: 0, splitLinks: 0, carried: 0, xattrReads: 0,
   };

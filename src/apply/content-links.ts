@@ -6,9 +6,14 @@
  * bytes are compared before linking (--dedup-verify, the default). A candidate whose inode this
  * generation already uses is never taken: two separate source files stay two inodes.
  *
+ * Where the spool clones (clone.ts), a file with the content of an indexed file whose metadata
+ * differs (a size match of cloneCandidates(): renamed and touched; or a file whose link was
+ * refused: the inode is full, or another name's in this generation) is written as a clone of
+ * it, after the same hash match and byte comparison, instead of a copy.
+ *
  * Two ways in: linkNow() on this thread (for the first name of a source hard link, whose
  * group is settled in order), linkLater() with the hashing and comparing on the pool while the
- * walk goes on. Both try candidates the same way (attempt()).
+ * walk goes on. Both try candidates the same way (attempt(), then clones).
  */
 import { joinRel } from '../paths/escape.js';
 import type { SourceEntry } from '../fs/entry.js';
@@ -23,7 +28,21 @@ import type { Frame } from './frame.js';
 import type { JobPool } from './jobs.js';
 import { E } from '../fs/errno.js';
 
-type Attempt = 'linked' | 'EMLINK' | 'no';
+/** 'taken': the inode holds the content but is another name's in this generation (it may be cloned) */
+type Attempt = 'linked' | 'EMLINK' | 'taken' | 'no';
+
+/** A file the content may be cloned from, and its byte comparison (undefined: not made yet, or not asked). */
+interface CloneSource {
+  c: Candidate;
+  rel: Buffer;
+  same: Sameness | undefined;
+}
+
+/** What linkNow() made instead of a copy. */
+export interface Instead {
+  m: ManifestEntry;
+  via: 'content' | 'clone';
+}
 
 export class ContentLinker {
   private readonly io = new Float64Array(sys.IO_FIELDS);
@@ -36,27 +55,46 @@ export class ContentLinker {
     private readonly index: DedupIndex,
   ) {}
 
-  /** Files in the content index this new or changed file may be linked to (none in a dry run). */
+  /**
+   * Files in the content index this new or changed file may be linked to, then, where the spool
+   * clones, those of its size it may only be cloned from (none in a dry run).
+   */
   candidates(e: SourceEntry): Candidate[] {
-    return this.ctx.o.dryRun || e.type !== 'file' ? [] : this.index.candidates(e);
+    if (this.ctx.o.dryRun || e.type !== 'file') return [];
+    const linkable = this.index.candidates(e);
+    return this.writer.cloner?.enabled ? linkable.concat(this.index.cloneCandidates(e)) : linkable;
   }
 
-  /** Links e to an identical file, on this thread; null when none could be (the caller copies). */
-  linkNow(f: Frame, e: SourceEntry, knownHash: string | null = null): ManifestEntry | null {
+  /** Links e to an identical file (or clones one), on this thread; null when none could be (the caller copies). */
+  linkNow(f: Frame, e: SourceEntry, knownHash: string | null = null): Instead | null {
     const cands = this.candidates(e);
     if (!cands.length) return null;
     const hash = knownHash ?? this.ctx.hashed(e, this.io, sys.hashat(f.src, e.name, this.io));
     if (!hash) return null;
     let emlink = false;
+    const clones: CloneSource[] = [];
     for (const c of this.matching(cands, hash)) {
       const rel = this.index.relPath(c);
+      if (!c.sameMeta) {
+        clones.push({ c, rel, same: undefined });
+        continue;
+      }
       const same = this.ctx.o.dedupVerify ? sameContent(f.src, e.name, this.index.rootFd(c), rel) : undefined;
       const r = this.attempt(f, e, c, rel, hash, same);
-      if (r === 'linked') return this.linked(e, hash, c);
+      if (r === 'linked') return { m: this.linked(e, hash, c), via: 'content' };
       emlink ||= r === 'EMLINK';
+      if (r === 'EMLINK' || r === 'taken') clones.unshift({ c, rel, same });
     }
-    // the copy that follows is the link base for the next ones
+    // the copy (or clone) that follows is the link base for the next ones
     if (emlink) this.ctx.stats.emlinkCopies++;
+    const cloner = this.writer.cloner;
+    for (const s of clones) {
+      if (!cloner?.enabled) break;
+      const same = s.same !== undefined || !this.ctx.o.dedupVerify ? s.same : sameContent(f.src, e.name, this.index.rootFd(s.c), s.rel);
+      if (!this.proven(f, e, s.c, s.rel, hash, same)) continue;
+      const m = cloner.fromCandidateNow(f, e, s.c, this.index.rootFd(s.c), s.rel, hash, () => this.index.forget(s.c));
+      if (m) return { m, via: 'clone' };
+    }
     return null;
   }
 
@@ -72,11 +110,19 @@ export class ContentLinker {
       const io = new Float64Array(sys.IO_FIELDS);
       const hash = knownHash ?? this.ctx.hashed(e, io, await pool.track(sys.hashatAsync(f.src, e.name, io)));
       let m: ManifestEntry | null = null;
+      let via: Instead['via'] = 'content';
       let emlink = false;
+      const clones: CloneSource[] = [];
+      const compare = async (c: Candidate, rel: Buffer) => this.ctx.o.dedupVerify
+        ? sameness(await pool.track(sys.sameContentAsync(f.src, e.name, this.index.rootFd(c), rel))) : undefined;
       for (const c of hash ? this.matching(cands, hash) : []) {
         if (pool.failed) return;
         const rel = this.index.relPath(c);
-        const same = this.ctx.o.dedupVerify ? sameness(await pool.track(sys.sameContentAsync(f.src, e.name, this.index.rootFd(c), rel))) : undefined;
+        if (!c.sameMeta) {
+          clones.push({ c, rel, same: undefined });
+          continue;
+        }
+        const same = await compare(c, rel);
         if (pool.failed) return;
         const r = this.attempt(f, e, c, rel, hash!, same);
         if (r === 'linked') {
@@ -84,10 +130,21 @@ export class ContentLinker {
           break;
         }
         emlink ||= r === 'EMLINK';
+        if (r === 'EMLINK' || r === 'taken') clones.unshift({ c, rel, same });
+      }
+      const cloner = this.writer.cloner;
+      for (const s of m ? [] : clones) {
+        if (pool.failed || !cloner?.enabled) break;
+        const same = s.same !== undefined ? s.same : await compare(s.c, s.rel);
+        if (pool.failed) return;
+        if (!this.proven(f, e, s.c, s.rel, hash!, same)) continue;
+        m = await cloner.fromCandidate(f, e, s.c, this.index.rootFd(s.c), s.rel, hash!, () => this.index.forget(s.c));
+        if (m) via = 'clone';
+        if (m || pool.failed) break;
       }
       if (pool.failed) return;
-      if (emlink && !m) this.ctx.stats.emlinkCopies++;
-      this.ctx.plan(f.rel, e, d, m ? { via: 'content' } : undefined);
+      if (emlink && (!m || via === 'clone')) this.ctx.stats.emlinkCopies++;
+      this.ctx.plan(f.rel, e, d, m ? { via } : undefined);
       if (m) f.out[at] = m;
       else this.writer.startCopy(f, e, at);
     } catch (err) {
@@ -109,6 +166,20 @@ export class ContentLinker {
   }
 
   /**
+   * Whether a candidate whose hash matched holds the source's content: `same` is the byte
+   * comparison's result (undefined: not asked, --no-dedup-verify: the hash is trusted). Different
+   * bytes are counted and reported.
+   */
+  private proven(f: Frame, e: SourceEntry, c: Candidate, rel: Buffer, hash: string, same: Sameness | undefined): boolean {
+    if (same === false) {
+      const ctx = this.ctx;
+      ctx.stats.dedupMismatches++;
+      ctx.o.onNote(`${ctx.o.part}: ${joinRel(f.rel, e.name).toString()} has the size${c.sameMeta ? ', metadata' : ''} and XXH64 (${hash}) of ${this.index.rootLabel(c)}/${rel.toString()} but different bytes: written, not ${c.sameMeta ? 'linked' : 'cloned'}`);
+    }
+    return same === undefined || same === true;
+  }
+
+  /**
    * Links one candidate (at rel below its root) whose hash matched; `same` is the byte
    * comparison's result (undefined: not asked, --no-dedup-verify). this.st holds the new link's
    * stat when it says 'linked'.
@@ -116,13 +187,7 @@ export class ContentLinker {
   private attempt(f: Frame, e: SourceEntry, c: Candidate, rel: Buffer, hash: string, same: Sameness | undefined): Attempt {
     const ix = this.index;
     const ctx = this.ctx;
-    if (same !== undefined) {
-      if (same === false) {
-        ctx.stats.dedupMismatches++;
-        ctx.o.onNote(`${ctx.o.part}: ${joinRel(f.rel, e.name).toString()} has the size, metadata and XXH64 (${hash}) of ${ix.rootLabel(c)}/${rel.toString()} but different bytes: written, not linked`);
-      }
-      if (same !== true) return 'no';
-    }
+    if (!this.proven(f, e, c, rel, hash, same)) return 'no';
     let rc = sys.linkat(ix.rootFd(c), rel, f.dst, e.name);
     if (rc === -E.EEXIST && ctx.o.resume) {
       sys.unlinkat(f.dst, e.name, 0);
@@ -143,7 +208,8 @@ export class ContentLinker {
     if (!ok || !ctx.claims.claim(st[ST.INO]!)) {
       sys.unlinkat(f.dst, e.name, 0);
       ix.forget(c);
-      return 'no';
+      // an inode another name of this generation holds shows the content it was checked for
+      return ok ? 'taken' : 'no';
     }
     return 'linked';
   }

@@ -15,6 +15,7 @@ import type { Decision } from '../plan/decide.js';
 import { removeChildAt } from '../fs/remove-tree.js';
 import type { BuildContext } from './build-context.js';
 import type { ContentLinker } from './content-links.js';
+import { Cloner } from './clone.js';
 import type { Carrier } from './carry.js';
 import type { Frame } from './frame.js';
 import type { JobPool } from './jobs.js';
@@ -29,8 +30,12 @@ export class EntryWriter {
   /** set by the coordinator once they exist (they refer to each other) */
   content: ContentLinker | null = null;
   carrier: Carrier | null = null;
+  /** clones instead of copies where the spool has them (never in a dry run) */
+  readonly cloner: Cloner | null;
 
-  constructor(private readonly ctx: BuildContext, private readonly pool: JobPool) {}
+  constructor(private readonly ctx: BuildContext, private readonly pool: JobPool) {
+    this.cloner = ctx.o.clones && !ctx.o.dryRun ? new Cloner(ctx, pool, this) : null;
+  }
 
   /** setmeta's `what` for an entry of this type with these attributes */
   metaBits(m: Meta): number {
@@ -65,7 +70,7 @@ export class EntryWriter {
   materialize(f: Frame, e: SourceEntry, d: Decision, dedup = true): ManifestEntry | null {
     switch (d.action) {
       case 'copy':
-        return (dedup ? this.content?.linkNow(f, e) ?? null : null) ?? this.copy(f, e);
+        return (dedup ? this.content?.linkNow(f, e)?.m ?? null : null) ?? this.copy(f, e);
       case 'symlink':
         return this.special(f, e, () => sys.symlinkat(e.target!, f.dst, e.name));
       case 'mknod':

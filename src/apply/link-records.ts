@@ -51,5 +51,6 @@ export function driftText(mask: number): string {
   if (mask & DRIFT.MTIME) out.push('mtime');
   if (mask & DRIFT.UNSTATABLE) out.push('cannot be stat-ed');
   if (mask & DRIFT.REPLACED) out.push('replaced');
+  if (mask & DRIFT.CHANGED) out.push('changed while cloned');
   return out.join(', ');
 }

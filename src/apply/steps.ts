@@ -170,9 +170,11 @@ export class StepRunner {
     if (d.action === 'copy') {
       // a file with a content-link candidate is hashed (and compared) on the pool, then linked
       // or copied; the walk goes on meanwhile
-      const cands = this.content?.candidates(e) ?? [];
       await this.pool.slot();
       const at = f.out.push(null) - 1;
+      // only its metadata changed: a clone of its previous inode where the spool clones (clone.ts)
+      if (this.writer.cloner?.fromPrevious(f, e, p, d, at, sourceHash)) return;
+      const cands = this.content?.candidates(e) ?? [];
       if (cands.length) void this.content!.linkLater(f, e, d, cands, at, sourceHash);
       else {
         ctx.plan(f.rel, e, d);

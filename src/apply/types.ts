@@ -12,10 +12,11 @@ export interface Problem {
 
 /**
  * What a planned entry became other than what its decision says (for `--verbose`): a copy that
- * turned into a content link to an identical file already in the spool, or a further name of a
+ * turned into a content link to an identical file already in the spool, or into a clone of one
+ * (src/apply/clone.ts: a new inode sharing its data), or a further name of a
  * source inode already written in this run (`to`: that first name, relative to the part root).
  */
-export type PlanOutcome = { via: 'content' } | { via: 'hardlink'; to: Buffer };
+export type PlanOutcome = { via: 'content' } | { via: 'clone' } | { via: 'hardlink'; to: Buffer };
 
 export interface BuildStats {
   entries: number;
@@ -25,10 +26,18 @@ export interface BuildStats {
   specials: number;
   /** entries hard-linked to the previous generation (or to another name in this one) */
   linked: number;
-  /** new inodes written */
+  /** new inodes written (copies; clones are counted apart) */
   copied: number;
   bytesWritten: number;
   bytesLinked: number;
+  /**
+   * new inodes made as clones of an identical file already in the spool (FICLONE: the spool's
+   * file system shares the data extents, no data block is written): files whose metadata alone
+   * changed, or renamed and touched ones (src/apply/clone.ts)
+   */
+  cloned: number;
+  /** the bytes those clones share instead of writing */
+  bytesCloned: number;
   /** entries a killed run had already completed, kept on resume */
   reused: number;
   /** links refused with EMLINK, written fresh instead */

@@ -24,11 +24,13 @@ export interface DedupSourcesInput {
   complete: readonly Generation[];
   /** the previous generation's name and root (O_PATH), when it has a manifest */
   prev: { name: string; rootFd: number; reader: ManifestReader } | null;
+  /** the spool clones: index big files by size too, for clones of renamed and touched files */
+  clones?: boolean;
 }
 
 export function buildDedupIndex(i: DedupSourcesInput, ev: BackupEvents): DedupIndex | null {
   if (i.scope === 'off') return null;
-  const ix = new DedupIndex();
+  const ix = new DedupIndex(i.clones ?? false);
   try {
     if (i.prev) {
       ix.addManifest(ix.addRoot(i.prev.rootFd, `${i.part}/${i.prev.name}`, false), i.prev.reader, false);

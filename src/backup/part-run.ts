@@ -16,9 +16,10 @@ import { ManifestReader } from '../manifest/reader.js';
 import { inodeNumbers } from '../inspect/manifests.js';
 import { ManifestWriter } from '../manifest/writer.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
-import { ensurePartDir, ensureSpoolDir, manifestDir, manifestPath, partDir } from '../spool/layout.js';
+import { ensurePartDir, ensureSpoolDir, manifestDir, manifestPath, partDir, partMetaDir } from '../spool/layout.js';
 import type { PartState } from './part-state.js';
 import { resetMadeDir } from '../fs/dir-mode.js';
+import { probeClone } from '../fs/clone.js';
 import { TOOL } from '../core/version.js';
 import { errnoCode } from '../core/errors.js';
 import type { DedupIndex } from '../apply/dedup-index.js';
@@ -123,10 +124,13 @@ export async function buildPart(
   const dry = o.dryRun;
   let partialPath = path.join(pdir, generation + PARTIAL_SUFFIX);
   let resumed = false;
+  // whether the spool clones (src/apply/clone.ts): decided once for the part, never in a dry run
+  let clones = false;
   if (!dry) {
     ensureSpoolDir(manifestDir(pdir));
     removeStaleManifestTmps(manifestDir(pdir));
     ({ partialPath, resumed } = preparePartial(pdir, generation, spec.name, ev));
+    clones = probeClone(partMetaDir(pdir)).clones;
   }
   const manifestTmp = manifestPath(pdir, generation) + '.tmp';
   const fds: number[] = [];
@@ -157,7 +161,7 @@ export async function buildPart(
       ev.onPhase?.('index', spec.name);
       dedup = buildDedupIndex({
         spool: o.spool, host: o.host, part: spec.name, scope: o.dedup ?? 'part', generations: o.dedupGenerations, complete: state.complete,
-        prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader } : null,
+        prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader } : null, clones,
       }, ev);
     }
     ev.onPhase?.('journal', spec.name);
@@ -220,6 +224,7 @@ export async function buildPart(
       dryRun: dry,
       dedup,
       dedupVerify: o.dedupVerify ?? true,
+      clones,
       checksum: o.checksum ?? false,
       unchangedDirs: scan.dirs,
       onProblem: ev.onProblem,
@@ -261,6 +266,7 @@ export async function buildPart(
       previous: prevGen?.name ?? null,
       compared: prev ? prev.kind : 'none',
       resumed,
+      spoolClones: clones,
       journal,
       stats: builder.stats,
       findings: builder.findings,

@@ -199,7 +199,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
         status,
         partNames: o.parts.map((p) => p.name),
         parts: stopped ? interruptedParts(begun) : Object.fromEntries(built.map((b) => [b.part, {
-          ...b.stats, resumed: b.resumed, compared: b.compared, previous: b.previous, source: b.sourceIdentity,
+          ...b.stats, resumed: b.resumed, spoolClones: b.spoolClones, compared: b.compared, previous: b.previous, source: b.sourceIdentity,
           journal: b.journal.used, journalReason: b.journal.reason, journalDirty: b.journal.dirty,
           journalAudited: b.journal.audited, journalSkippedDirs: b.journal.skippedDirs,
         }])),

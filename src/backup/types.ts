@@ -100,6 +100,8 @@ export interface PartResult {
   /** where the previous entries came from */
   compared: 'manifest' | 'walk' | 'none';
   resumed: boolean;
+  /** the spool's file system clones (FICLONE: XFS, btrfs), probed for the part; false in a dry run */
+  spoolClones: boolean;
   /** whether the watcher's journal was used, and why not (docs/WATCH.md) */
   journal: JournalReport;
   stats: BuildStats;

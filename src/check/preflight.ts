@@ -12,8 +12,10 @@ import { SETMETA, ST, isRoot, refusedNamespaces, splitStaged, sys } from '../fs/
 import { formatXattrs } from '../fs/xattrs.js';
 import { formatBytes } from '../core/units.js';
 import { atimeAdvice, isNfs, readMountFor, type MountInfo } from '../fs/mountinfo.js';
+import { probeClone } from '../fs/clone.js';
 
-export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
+/** 'info': a fact about the spool that is neither a pass nor a problem (it does not clone) */
+export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip' | 'info';
 
 export interface CheckResult {
   id: string;
@@ -33,6 +35,8 @@ export interface SpoolReport {
   checks: CheckResult[];
   /** true when every required check passed */
   ok: boolean;
+  /** whether the spool's file system clones (reflinks: src/apply/clone.ts); null when not probed */
+  clones: boolean | null;
 }
 
 export interface PreflightOptions {
@@ -75,6 +79,7 @@ export function checkSpool(spool: string, opts: PreflightOptions = {}): SpoolRep
 
   const dir = path.join(probed, `.hardsnap-check-${process.pid}`);
   let made = false;
+  let clones: boolean | null = null;
   try {
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { mode: 0o700 });
@@ -95,13 +100,36 @@ export function checkSpool(spool: string, opts: PreflightOptions = {}): SpoolRep
       add(probeNsTime(dir));
       add(probeOwner(dir));
       add(probeXattrs(dir));
+      const c = probeClones(dir);
+      clones = c.status === 'pass';
+      add(c);
     }
   } finally {
     if (made) fs.rmSync(dir, { recursive: true, force: true });
   }
   checks.push(...spaceChecks(probed, opts));
   if (mount) add(mountCheck(mount));
-  return { spool: path.resolve(spool), probed, mount, checks, ok: checks.every((c) => !(c.required && c.status === 'fail')) };
+  return { spool: path.resolve(spool), probed, mount, checks, ok: checks.every((c) => !(c.required && c.status === 'fail')), clones };
+}
+
+/**
+ * Whether the spool clones (FICLONE): then a file whose metadata alone changed (chmod, chown), or
+ * a renamed file with a new mtime, is written as a clone of its earlier copy instead of in full.
+ */
+function probeClones(dir: string): CheckResult {
+  const base = { id: 'clone', title: 'clones (reflinks)', required: false };
+  const r = probeClone(dir);
+  if (r.clones) {
+    return {
+      ...base, status: 'pass',
+      detail: 'yes (FICLONE): a file whose metadata alone changed, or a renamed one with a new mtime, is written as a clone of its earlier copy: a new inode, no new data blocks',
+    };
+  }
+  return {
+    ...base, status: 'info',
+    detail: `no (${r.step === 'clone' ? 'FICLONE' : r.step}: ${r.code}): a file whose metadata alone changed, or a renamed one with a new mtime, is copied in full`,
+    hint: 'XFS (reflink=1, the default since xfsprogs 5.1), btrfs, and NFS 4.2 mounts of those clone; ext4 and tmpfs do not',
+  };
 }
 
 function probeHardLink(dir: string): CheckResult {

@@ -76,6 +76,19 @@ export interface NativeBinding {
    */
   spoolDirAsync(newdirfd: number, prevdirfd: number, name: PathArg, flags: number, res: Int32Array, srcdirfd: number,
     xflags: number, ctimeMin: number): Promise<Buffer | number> | number;
+  /**
+   * A new inode dstdirfd/dstname sharing the data of the spool file srcpath below srcdirfd
+   * (FICLONE; the source only read, opened RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, O_NOFOLLOW),
+   * with the metadata given (`what`: SETMETA bits). `check`: one link record
+   * (src/apply/link-records.ts) the source's fstat must match, or null. Returns 0 (io:
+   * IO.NEW_INO, IO.BYTES, IO.STAT of the source, IO.XREFUSED), a drift mask > 0 (DRIFT, nothing
+   * made), or a staged failure (STAGE.CLONE: the file system cannot clone)
+   */
+  clone(srcdirfd: number, srcpath: PathArg, dstdirfd: number, dstname: PathArg, check: Buffer | null, io: Float64Array,
+    uid: number, gid: number, mode: number, mtimeSec: number, mtimeNsec: number, what: number, xattrs?: Buffer | null): number;
+  /** clone on the pool (check: an empty Buffer for none); io must not be shared with another job in flight */
+  cloneAsync(srcdirfd: number, srcpath: PathArg, dstdirfd: number, dstname: PathArg, check: Buffer, io: Float64Array,
+    uid: number, gid: number, mode: number, mtimeSec: number, mtimeNsec: number, what: number, xattrs: Buffer | null): Promise<number> | number;
   /** setmeta on the pool */
   setmetaAsync(dirfd: number, name: PathArg, fd: number, uid: number, gid: number, mode: number,
     mtimeSec: number, mtimeNsec: number, what: number, xattrs: Buffer | null): Promise<number> | number;
@@ -161,9 +174,9 @@ export function refusedNamespaces(mask: number): string[] {
   return (Object.keys(XNS) as (keyof typeof XNS)[]).filter((k) => mask & XNS[k]);
 }
 /** linkBatch()'s drift mask bits: what the linked inode showed other than recorded */
-export const DRIFT = { TYPE: 1, MODE: 2, OWNER: 4, SIZE: 8, MTIME: 16, UNSTATABLE: 32, REPLACED: 64 } as const;
-/** Failure stages of copy() and hashat(). */
-export const STAGE = { OPEN_SRC: 1, NOT_REG: 2, OPEN_DST: 3, READ: 4, WRITE: 5, META: 6 } as const;
+export const DRIFT = { TYPE: 1, MODE: 2, OWNER: 4, SIZE: 8, MTIME: 16, UNSTATABLE: 32, REPLACED: 64, CHANGED: 128 } as const;
+/** Failure stages of copy(), hashat() and clone() (CLONE: the FICLONE ioctl itself). */
+export const STAGE = { OPEN_SRC: 1, NOT_REG: 2, OPEN_DST: 3, READ: 4, WRITE: 5, META: 6, CLONE: 7 } as const;
 /** Failure stages of setmeta(). */
 export const META_STAGE = { CHOWN: 1, CHMOD: 2, TIMES: 3, XATTRS: 4 } as const;
 

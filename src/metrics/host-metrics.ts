@@ -40,6 +40,11 @@ export function hostFamilies(hosts: HostStatus[]): Family[] {
     { name: 'hardsnap_bytes_written', type: 'gauge', help: 'Bytes written (not linked) for the part by the last run that built it.', samples: stat('bytesWritten') },
     { name: 'hardsnap_entries_linked', type: 'gauge', help: 'Entries hard-linked to the previous generation by the last run that built the part.', samples: stat('linked') },
     { name: 'hardsnap_entries_written', type: 'gauge', help: 'Entries written as new inodes by the last run that built the part.', samples: stat('copied') },
+    {
+      name: 'hardsnap_entries_cloned', type: 'gauge',
+      help: 'Files written as clones of an identical file in the spool (new inodes sharing its data: XFS, btrfs) by the last run that built the part.',
+      samples: stat('cloned'),
+    },
     { name: 'hardsnap_problems', type: 'gauge', help: 'Entries of the part that could not be transferred in the last run that built it.', samples: stat('problems') },
     { name: 'hardsnap_vanished', type: 'gauge', help: 'Source entries of the part that vanished during the last run that built it.', samples: stat('vanished') },
   ];

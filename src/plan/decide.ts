@@ -87,6 +87,18 @@ function looksUnchanged(e: Meta, p: ManifestEntry, ctx: DecideContext): boolean 
 }
 
 /**
+ * Whether a file to copy holds, by the rule that lets an unchanged file be linked (size and mtime
+ * to the nanosecond), the content of its previous record: only its mode, owner or attributes
+ * changed (a chmod, chown, setfacl). Its previous inode can then be cloned (a new inode with the
+ * new metadata sharing the old data) where the spool clones (src/apply/clone.ts), once checked
+ * against the record as a link would be. Empty files are simply written.
+ */
+export function sameContentAsRecord(e: Meta, p: ManifestEntry | undefined): boolean {
+  return p !== undefined && e.type === 'file' && p.type === 'file' && p.hash !== null && e.size > 0 &&
+    !(p.flags & (FLAG.UNSTABLE | FLAG.ABSENT)) && e.size === p.size && e.mtimeSec === p.mtimeSec && e.mtimeNsec === p.mtimeNsec;
+}
+
+/**
  * Whether `--checksum` needs the source's content hash to decide: a regular file that size and
  * mtime say is unchanged, with a previous generation to link to.
  */

@@ -5,6 +5,7 @@
  *   >f.......a. / >f........x   a changed POSIX ACL / other extended attributes (a new inode)
  *   hf          unchanged, hard-linked to the previous generation
  *   hf+++++++++ PATH (content link)   new or changed, linked to an identical file in the spool
+ *   >f...p..... PATH (clone)          written as a clone of an identical file in the spool
  *   hf+++++++++ PATH => FIRST         a further name of a source inode written in this run
  *   cd+++++++++ new directory       cL+++++++++ symlink (-> target)   cD / cS device / special
  * Unchanged directories print nothing.
@@ -36,6 +37,7 @@ function attrs(reason: string): string {
 export function itemize(part: string, rel: Buffer, d: Decision, e: Meta, how?: PlanOutcome): string | null {
   const p = `${part}/${displayPath(rel)}`;
   if (how?.via === 'content') return `h${TYPE[e.type]}${attrs(d.reason)} ${p} (content link)`;
+  if (how?.via === 'clone') return `>${TYPE[e.type]}${attrs(d.reason)} ${p} (clone)`;
   if (how?.via === 'hardlink') {
     // an unchanged name keeps the plain "hf" code; the arrow says which name it shares
     const code = d.action === 'link' ? '         ' : attrs(d.reason);

@@ -284,6 +284,7 @@ export function summaryLine(r: BackupResult): string {
   const per = r.parts.map((p) => {
     const s = p.stats;
     return `${p.part}: ${s.entries} entries, ${s.linked} linked, ${s.copied} written (${formatBytes(s.bytesWritten)})` +
+      (s.cloned ? `, ${s.cloned} cloned (${formatBytes(s.bytesCloned)} shared)` : '') +
       (s.dedupLinked ? `, ${s.dedupLinked} deduplicated (${formatBytes(s.dedupBytes)} saved)` : '') +
       (s.checksumChanged ? `, ${s.checksumChanged} changed by checksum only` : '') +
       (p.journal.used ? `, journal: ${p.journal.rescannedDirs} directories scanned, ${p.journal.skippedDirs} skipped` : '') +

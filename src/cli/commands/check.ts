@@ -18,7 +18,7 @@ export function register(program: Command, ctx: CliContext): void {
     program
       .command('check')
       .option('--fix-permissions', 'take group and other access away from the directories hardsnap made above the generations (chmod go-rwx; spools made by earlier versions are 0755)')
-      .description('preflight of the spool file system: hard links, symlinks, ownership, ns mtimes, atomic rename, free space and inodes, NFS mount options')
+      .description('preflight of the spool file system: hard links, symlinks, ownership, ns mtimes, atomic rename, attributes, clones (reflinks), free space and inodes, NFS mount options')
       .addHelpText('after', `
 Runs every probe in a private directory <spool>/.hardsnap-check-<pid>/ and removes it.
 'hardsnap init --spool DIR' runs the same checks and refuses to make a spool when a required one
@@ -37,7 +37,7 @@ Examples:
   ).action(async (o: CheckOptions) => ctx.run(o, (out) => check(o, ctx, out)));
 }
 
-const LABEL = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skip: 'SKIP' } as const;
+const LABEL = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skip: 'SKIP', info: 'INFO' } as const;
 
 async function check(o: CheckOptions, ctx: CliContext, out: Output): Promise<number> {
   const cfg = ctx.config(o);
