@@ -81,9 +81,12 @@ describe('progress as drawn (bin/hardsnap --progress)', () => {
     const src = path.join(tmp, 'src');
     makeTree(src, files(6000));
     const spool = makeSpool(path.join(tmp, 'spool'));
-    const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--progress'], at(1));
+    // the ETA shows once the walk has run a second (a rate to go by): held 1.2 s in d10 (the
+    // third directory of 50), so a fast machine shows it too
+    const env = { ...at(1).env, HARDSNAP_TEST_PAUSE_AT: 'after-scan', HARDSNAP_TEST_PAUSE_DIR: 'd10', HARDSNAP_TEST_PAUSE_MS: '1200' };
+    const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--progress'], { env });
     expect(r.code, r.stderr).toBe(0);
-    const lines = drawn(r.stderr);
+    const lines = drawn(r.stderr).filter((l) => l !== 'hardsnap: test pause at after-scan');
     const copying = lines.filter((l) => /^p +link\/copy /.test(l));
     expect(copying.length).toBeGreaterThan(0);
     // an exact percentage of the counted total (6050 entries: 6000 files, 50 directories)

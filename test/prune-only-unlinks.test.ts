@@ -340,3 +340,38 @@ describe.runIf(isRoot && setpriv)('a prune that is not root (setpriv to nobody, 
     expect(fs.statSync(path.join(pdir, genName(times[2]!), 'ro')).mode & 0o7777).toBe(0o555);
   });
 });
+
+describe('prune never moves or deletes through a symlink in the part\'s metadata', () => {
+  for (const which of ['.hardsnap/trash', '.hardsnap'] as const) {
+    test(`${which} made a symlink to a directory outside the spool: prune keeps every generation, deletes nothing there, says why (exit 0); a backup goes on`, async ({ tmp }) => {
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { a: 'a' });
+      const times = dailyTimes('2026-05-01', 3);
+      for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+      const pdir = path.join(spool, 'rsync', HOST, 'p');
+      // outside the spool, world-readable, with something precious in a "trash" of its own
+      const outside = path.join(tmp, 'outside');
+      makeTree(outside, { 'trash/precious/data': 'keep me', 'manifests/x': '' });
+      fs.chmodSync(outside, 0o755);
+      if (which === '.hardsnap') {
+        fs.cpSync(path.join(pdir, '.hardsnap', 'manifests'), path.join(outside, 'manifests'), { recursive: true });
+        fs.rmSync(path.join(pdir, '.hardsnap'), { recursive: true });
+        fs.symlinkSync(outside, path.join(pdir, '.hardsnap'));
+      } else {
+        fs.rmSync(path.join(pdir, '.hardsnap', 'trash'), { recursive: true, force: true });
+        fs.symlinkSync(path.join(outside, 'trash'), path.join(pdir, '.hardsnap', 'trash'));
+      }
+      const before = fingerprint(outside);
+      const r = prune(spool, ['--keep-last', '1']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/is a symlink: generations are never moved or deleted through it/);
+      expect(generationNames(spool, HOST, 'p')).toEqual(times.map(genName));
+      expect(fingerprint(outside)).toEqual(before);
+      expect(fs.readFileSync(path.join(outside, 'trash/precious/data'), 'utf8')).toBe('keep me');
+      const b = backup(spool, src, '2026-05-04T03:00:00Z');
+      expect(b.code, b.stderr).toBe(0);
+      expect(fingerprint(outside).filter((l) => l.includes('trash'))).toEqual(before.filter((l) => l.includes('trash')));
+    });
+  }
+});

@@ -260,6 +260,27 @@ describe('restore: choosing the generation', () => {
     expect(r.stderr).toMatch(/lies inside the spool/);
   });
 
+  test.runIf(process.getuid?.() === 0)('a target inside the spool reached through a bind mount (the NFS export mounted twice) is refused, and one inside any other spool', ({ tmp }) => {
+    const second = path.join(tmp, 'second-mount');
+    fs.mkdirSync(second);
+    execFileSync('mount', ['--bind', spool, second]);
+    try {
+      const last = path.join(second, 'rsync', 'h', 'p', 'last');
+      const before = fs.readdirSync(last);
+      const r = hardsnap(['restore', ...common(), '--part', 'p', '--at', DAYS[0]!, '--to', path.join(last, 'x'), '--force']);
+      ok(r, 1);
+      expect(r.stderr).toMatch(/lies inside the spool .* \(mounted a second time at .*second-mount\)/);
+      expect(fs.readdirSync(last)).toEqual(before);
+    } finally {
+      execFileSync('umount', [second]);
+    }
+    const other = makeSpool(path.join(tmp, 'other-spool'));
+    const r2 = hardsnap(['restore', ...common(), '--part', 'p', '--to', path.join(other, 'rsync', 'x')]);
+    ok(r2, 1);
+    expect(r2.stderr).toMatch(/lies inside a hardsnap spool/);
+    expect(fs.existsSync(path.join(other, 'rsync'))).toBe(false);
+  });
+
   test('an unknown part: exit 1 listing the parts', ({ tmp }) => {
     const r = hardsnap(['restore', ...common(), '--part', 'nope', '--to', path.join(tmp, 'out')]);
     ok(r, 1);

@@ -12,6 +12,7 @@ import { displayPath, joinRel, parseDisplayPath } from '../paths/escape.js';
 import { ST, errnoName, sys, isRoot } from '../fs/native.js';
 import { typeOfMode } from '../fs/entry.js';
 import { manifestPath } from '../spool/layout.js';
+import { SPOOL_MARKER } from '../spool/marker.js';
 import { pathBytes } from '../paths/aliases.js';
 import { isInsideBytes, realBytes } from '../fs/byte-path.js';
 import type { Generation } from '../spool/names.js';
@@ -131,11 +132,29 @@ function notEmpty(to: string, n: number): UsageError {
  * differ only in bytes that are not UTF-8 are two names.
  */
 function refuseInsideSpool(to: string, spool: string): void {
-  if (isInsideBytes(realBytes(to), realBytes(spool))) {
-    throw new UsageError(`the target ${to} lies inside the spool ${spool}: refusing to restore there`, {
-      code: 'ETARGET', hint: 'restore into a directory outside the spool',
-    });
+  const refuse = (what: string) => new UsageError(`the target ${to} lies inside ${what}: refusing to restore there`, {
+    code: 'ETARGET', hint: 'restore into a directory outside the spool',
+  });
+  const target = realBytes(to);
+  if (isInsideBytes(target, realBytes(spool))) throw refuse(`the spool ${spool}`);
+  // the same spool reached another way (a bind mount, the NFS export mounted twice), or another
+  // spool: the spool's directory by device and inode, any spool by its marker
+  const root = fs.statSync(pathBytes(spool), { throwIfNoEntry: false });
+  for (let dir = target; ; dir = parentBytes(dir)) {
+    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+    if (st?.isDirectory()) {
+      if (root && st.dev === root.dev && st.ino === root.ino) throw refuse(`the spool ${spool} (mounted a second time at ${displayPath(dir)})`);
+      const marker = Buffer.concat([dir.length === 1 ? Buffer.alloc(0) : dir, Buffer.from(`/${SPOOL_MARKER}`)]);
+      if (fs.lstatSync(marker, { throwIfNoEntry: false })?.isFile()) throw refuse(`a hardsnap spool (${displayPath(dir)})`);
+    }
+    if (dir.length <= 1) return;
   }
+}
+
+/** The parent of an absolute path given as bytes ("/" for "/" and "/x"). */
+function parentBytes(p: Buffer): Buffer {
+  const i = p.lastIndexOf(0x2f);
+  return i <= 0 ? Buffer.from('/') : p.subarray(0, i);
 }
 
 function restoreInto(

@@ -147,7 +147,7 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
       } catch (err) {
         const code = errnoCode(err) ?? 'EIO';
         const l: Leftover = { path: Buffer.from(path.join(pdir, d.name)), code, why: leftoverWhy(code) };
-        const hint = code === 'EXDEV' ? `the trash ${trashDir(pdir)} is on another file system than the generation (something mounted there?): umount it`
+        const hint = code === 'ETRASH' ? (err as Error).message : code === 'EXDEV' ? `the trash ${trashDir(pdir)} is on another file system than the generation (something mounted there?): umount it`
           : code === 'EPERM' && trashRefusesChanges(pdir) ? `the trash ${trashDir(pdir)} is immutable or append-only: \`chattr -i -a\` it`
           : leftoverHint(l);
         leftovers.push({ ...l, hint, notMoved: true });

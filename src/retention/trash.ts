@@ -12,7 +12,7 @@
 import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { TreeRemover, leftoverHint, type Leftover } from '../fs/remove-tree.js';
-import { errnoCode } from '../core/errors.js';
+import { HardsnapError, errnoCode } from '../core/errors.js';
 import { errnoName, sys } from '../fs/native.js';
 import { chmodDir } from '../fs/dir-mode.js';
 import { displayPath } from '../paths/escape.js';
@@ -20,6 +20,29 @@ import { ensureSpoolDir, manifestDir, manifestPath, trashDir } from '../spool/la
 import { PARTIAL_SUFFIX } from '../spool/names.js';
 
 const MANIFEST_SUFFIX = '.hsm';
+
+/**
+ * Why the trash cannot be used, or null: `.hardsnap` and `.hardsnap/trash` must be plain
+ * directories on the part's own file system. A symlink there (an admin keeping the metadata
+ * elsewhere) would move whole generations out of the spool's 0700 tree and delete what lies
+ * at its target: never followed. A missing one is fine (made when needed).
+ */
+export function trashRefusal(partDirPath: string): string | null {
+  const part = fs.lstatSync(partDirPath, { throwIfNoEntry: false });
+  for (const p of [path.dirname(trashDir(partDirPath)), trashDir(partDirPath)]) {
+    const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    if (!st) return null;
+    if (st.isSymbolicLink()) return `${p} is a symlink: generations are never moved or deleted through it (make it a plain directory of the spool)`;
+    if (!st.isDirectory()) return `${p} is not a directory`;
+    if (part && st.dev !== part.dev) return `${p} is on another file system than its part: generations are never moved there`;
+  }
+  return null;
+}
+
+function refuseUnsafeTrash(partDirPath: string): void {
+  const why = trashRefusal(partDirPath);
+  if (why) throw new HardsnapError('ETRASH', why, { exit: 2 });
+}
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
 
 /** Something the trash still holds: its absolute path (bytes), errno and what to do. */
@@ -67,6 +90,7 @@ function freeName(trash: string, base: string): string {
 
 /** Moves one generation (and its manifest) into the trash; returns its name there. */
 export function moveToTrash(partDirPath: string, generation: string): string {
+  refuseUnsafeTrash(partDirPath);
   const trash = trashDir(partDirPath);
   ensureSpoolDir(trash);
   const name = freeName(trash, generation);
@@ -102,6 +126,11 @@ function grantWrite(p: string): boolean {
 export function deleteFromTrash(partDirPath: string, names: string[]): TrashReport {
   const trash = trashDir(partDirPath);
   const report: TrashReport = { deleted: [], leftovers: [] };
+  const refused = trashRefusal(partDirPath);
+  if (refused) {
+    report.leftovers.push({ path: Buffer.from(trash), code: 'ETRASH', why: 'error', hint: refused, trashItself: true });
+    return report;
+  }
   const fd = sys.openat(sys.AT_FDCWD, trash, O_DIR, 0);
   if (fd < 0) {
     if (errnoName(fd) !== 'ENOENT') report.leftovers.push(leftover(trash, { path: Buffer.alloc(0), code: errnoName(fd), why: 'error' }));
@@ -131,6 +160,11 @@ export function deleteFromTrash(partDirPath: string, names: string[]): TrashRepo
  */
 export function emptyTrash(partDirPath: string): TrashReport {
   const report: TrashReport = { deleted: [], leftovers: [] };
+  const refused = trashRefusal(partDirPath);
+  if (refused) {
+    report.leftovers.push({ path: Buffer.from(trashDir(partDirPath)), code: 'ETRASH', why: 'error', hint: refused, trashItself: true });
+    return report;
+  }
   collectOrphanManifests(partDirPath, report);
   const trash = trashDir(partDirPath);
   let names: string[];

@@ -178,7 +178,7 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     } else if (interrupted && last?.status === 'failed') {
       raise('WARNING', `${interrupted} is left by that run; the next run resumes it`);
     } else if (interrupted) {
-      raise('WARNING', `an interrupted run left ${interrupted} (killed, the machine stopped${space ? ', or a full spool kept it from recording its failure' : ''}); the next run resumes it`);
+      raise('WARNING', `an interrupted run left ${interrupted} (killed, or the machine stopped${space ? '; or a full spool kept it from recording its failure' : ''}); the next run resumes it`);
     }
     if (space) raise(space.state, space.why);
     if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs) raise('WARNING', `newest generation is ${formatDuration(ageMs!)} old, more than --max-age ${formatDuration(maxAgeMs)}`);
