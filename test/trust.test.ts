@@ -95,6 +95,24 @@ describe('a tampered previous generation is never linked into the new one', () =
     expect(linksDiff(src, gen(spool, 2))).toEqual([]);
     expect(runs(spool).at(-1)!.parts.p!.drifted).toBeGreaterThan(500);
   });
+
+  test('a directory of the previous generation deleted, or replaced by a symlink to elsewhere: its files are copied anew, and the run says the previous generation drifted', ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { 'a/f': 'a', 'b/g': 'b', 'c/h': 'c' });
+    expect(backup(spool, src, 1).code).toBe(0);
+    const elsewhere = path.join(tmp, 'elsewhere');
+    makeTree(elsewhere, { g: 'not b' });
+    fs.rmSync(path.join(gen(spool, 1), 'a'), { recursive: true });
+    fs.rmSync(path.join(gen(spool, 1), 'b'), { recursive: true });
+    fs.symlinkSync(elsewhere, path.join(gen(spool, 1), 'b'));
+    const r = backup(spool, src, 2);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/2 unchanged entries of the previous generation no longer matched its manifest .*first: a\)/);
+    expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
+    expect(runs(spool).at(-1)!.parts.p!.drifted).toBe(2);
+    expect(fs.readFileSync(path.join(elsewhere, 'g'), 'utf8')).toBe('not b');
+  });
 });
 
 describe('a spool moved to another disk (cp -a, rsync -aH): new inode numbers', () => {

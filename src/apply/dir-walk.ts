@@ -111,6 +111,10 @@ export class DirWalk {
     const made = res[0]!;
     let dst = res[1]!;
     let prev = res[2]! >= 0 ? res[2]! : -1;
+    // the previous manifest has a directory here that the previous generation no longer holds
+    // as one (deleted, or replaced by a symlink, in the spool): its entries are copied anew, and
+    // the run says the previous generation drifted
+    if (prev < 0 && sub.prevIsDir && parent.prev >= 0 && !sub.carry) this.ctx.drift(rel);
     const srcAhead = sub.scanAhead ? res[3]! : null;
     res[1] = res[2] = res[3] = -1;
     const closeSpoolSide = () => {
