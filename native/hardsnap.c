@@ -199,6 +199,15 @@ static int xpath(char *buf, size_t cap, int dirfd, const char *name) {
   return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * XFS shows root each POSIX ACL a second time, as trusted.SGI_ACL_FILE / SGI_ACL_DEFAULT (its
+ * on-disk form of system.posix_acl_access / _default). They are the same ACL: recorded, compared
+ * and set once, as system.posix_acl_*; never removed as "not recorded" (that would drop the ACL).
+ */
+static int xfs_acl_alias(const char *n) {
+  return !strcmp(n, "trusted.SGI_ACL_FILE") || !strcmp(n, "trusted.SGI_ACL_DEFAULT");
+}
+
 static int xname_cmp(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -237,7 +246,7 @@ static int xattrs_read(int fd, const char *path, struct xbuf *out) {
   }
   size_t k = 0;
   for (ssize_t i = 0; i < n && k < count; i += (ssize_t)strlen(names + i) + 1)
-    if (names[i]) list[k++] = names + i;
+    if (names[i] && !xfs_acl_alias(names + i)) list[k++] = names + i;
   count = k;
   qsort(list, count, sizeof *list, xname_cmp);
   int rc = 0;

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap, REPO_ROOT } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
-import { atimeAdvice, isNfs, mountOf, parseMountinfo } from '../src/fs/mountinfo.js';
+import { atimeAdvice, fsLocation, isNfs, locationInside, mountOf, parseMountinfo } from '../src/fs/mountinfo.js';
 
 const NFS_LINE = '312 29 0:52 / /mnt/dp\\040spool rw,relatime shared:160 - nfs4 nas.example.org:/export/backup rw,vers=4.2,rsize=1048576,wsize=1048576,hard,proto=tcp,sec=sys,addr=192.0.2.5';
 const MOUNTINFO = [
@@ -32,6 +32,28 @@ describe('mountinfo', () => {
     const adv = atimeAdvice(m)!;
     expect(adv.missing).toEqual(['noatime', 'nodiratime']);
     expect(adv.fstab).toBe('nas.example.org:/export/backup  /mnt/dp\\040spool  nfs4  rw,vers=4.2,noatime,nodiratime  0  0');
+  });
+
+  test('where a path is in its file system, whatever mount reaches it (restore refuses a target inside the spool this way)', () => {
+    const ms = parseMountinfo([
+      '22 1 253:0 / / rw - ext4 /dev/vda rw',
+      '50 22 7:1 / /backup rw - xfs /dev/loop1 rw',
+      // a bind mount of a generation of the spool on /backup, elsewhere
+      '51 22 7:1 /hs/rsync/h/p/2026-12-01T010000Z /srv/x rw - xfs /dev/loop1 rw',
+      // the same NFS export mounted twice: whole, and a host directory of it
+      '60 22 0:60 / /mnt/spool rw - nfs4 nas:/export/hs rw,vers=4.2',
+      '61 22 0:61 / /mnt/h1 rw - nfs4 nas:/export/hs/rsync/h1 rw,vers=4.2',
+    ].join('\n'));
+    const spool = fsLocation(ms, '/backup/hs')!;
+    expect(spool).toEqual({ fs: '7:1', path: '/hs' });
+    expect(fsLocation(ms, '/srv/x/sub')).toEqual({ fs: '7:1', path: '/hs/rsync/h/p/2026-12-01T010000Z/sub' });
+    expect(locationInside(fsLocation(ms, '/srv/x/sub')!, spool)).toBe(true);
+    expect(locationInside(fsLocation(ms, '/backup/hsx')!, spool)).toBe(false);
+    expect(locationInside(fsLocation(ms, '/srv/y')!, spool)).toBe(false);
+    const nfs = fsLocation(ms, '/mnt/spool')!;
+    expect(nfs).toEqual({ fs: 'nfs:nas', path: '/export/hs' });
+    expect(locationInside(fsLocation(ms, '/mnt/h1/p/last')!, nfs)).toBe(true);
+    expect(locationInside(fsLocation(ms, '/tmp/restore')!, nfs)).toBe(false);
   });
 
   test('an NFS mount that has noatime,nodiratime needs no advice; ext4 is not NFS', () => {

@@ -237,5 +237,15 @@ describe('prune', () => {
     const r3 = hardsnap(['backup', '--config', bare, '--prune'], { env: { HARDSNAP_NOW: '2026-05-08T03:00:00Z' } });
     expect(r3.code).toBe(1);
     expect(generationNames(spool, HOST, 'p')).toEqual(['2026-05-07T030000Z']);
+    // prune: true in the config prunes without --prune (what watch --backup-every's backups get);
+    // --no-prune overrides it for one run
+    const auto = path.join(tmp, 'auto.yaml');
+    fs.writeFileSync(auto, `spool: ${spool}\nhost: ${HOST}\nprune: true\nparts:\n  p: ${src}\nretention:\n  keep-last: 1\n`);
+    const r4 = hardsnap(['backup', '--config', auto, '--no-prune'], { env: { HARDSNAP_NOW: '2026-05-09T03:00:00Z' } });
+    expect(r4.code, r4.stderr).toBe(0);
+    expect(generationNames(spool, HOST, 'p')).toEqual(['2026-05-07T030000Z', '2026-05-09T030000Z']);
+    const r5 = hardsnap(['backup', '--config', auto], { env: { HARDSNAP_NOW: '2026-05-10T03:00:00Z' } });
+    expect(r5.code, r5.stderr).toBe(0);
+    expect(generationNames(spool, HOST, 'p')).toEqual(['2026-05-10T030000Z']);
   });
 });

@@ -260,7 +260,7 @@ describe('restore: choosing the generation', () => {
     expect(r.stderr).toMatch(/lies inside the spool/);
   });
 
-  test.runIf(process.getuid?.() === 0)('a target inside the spool reached through a bind mount (the NFS export mounted twice) is refused, and one inside any other spool', ({ tmp }) => {
+  test.runIf(process.getuid?.() === 0)('a target inside the spool reached through a bind mount of it or of a generation (an NFS export mounted twice) is refused, and one inside any other spool', ({ tmp }) => {
     const second = path.join(tmp, 'second-mount');
     fs.mkdirSync(second);
     execFileSync('mount', ['--bind', spool, second]);
@@ -269,10 +269,24 @@ describe('restore: choosing the generation', () => {
       const before = fs.readdirSync(last);
       const r = hardsnap(['restore', ...common(), '--part', 'p', '--at', DAYS[0]!, '--to', path.join(last, 'x'), '--force']);
       ok(r, 1);
-      expect(r.stderr).toMatch(/lies inside the spool .* \(mounted a second time at .*second-mount\)/);
+      expect(r.stderr).toMatch(/lies inside the spool .*(mounted a second time at .*second-mount|reached through the mount)/);
       expect(fs.readdirSync(last)).toEqual(before);
     } finally {
       execFileSync('umount', [second]);
+    }
+    // a bind mount of a subtree of the spool (a generation): neither the spool's directory nor
+    // its marker is visible from there
+    const genMount = path.join(tmp, 'gen-mount');
+    fs.mkdirSync(genMount);
+    execFileSync('mount', ['--bind', gen(DAYS[1]!), genMount]);
+    try {
+      const before = fs.readdirSync(genMount);
+      const r = hardsnap(['restore', ...common(), '--part', 'p', '--at', DAYS[0]!, '--to', path.join(genMount, 'sub'), '--force']);
+      ok(r, 1);
+      expect(r.stderr).toMatch(/lies inside the spool .*reached through the mount/);
+      expect(fs.readdirSync(genMount)).toEqual(before);
+    } finally {
+      execFileSync('umount', [genMount]);
     }
     const other = makeSpool(path.join(tmp, 'other-spool'));
     const r2 = hardsnap(['restore', ...common(), '--part', 'p', '--to', path.join(other, 'rsync', 'x')]);

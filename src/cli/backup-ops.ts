@@ -32,6 +32,7 @@ export function addOpsOptions(cmd: Command): Command {
     .option('--post-hook <command>', 'run COMMAND with /bin/sh -c after the run, whatever its result (HARDSNAP_STATUS says it)')
     .option('--hook-timeout <duration>', `kill a hook (its whole process group) after DURATION (default ${DEFAULT_HOOK_TIMEOUT})`)
     .option('--prune', 'after publishing, apply the retention rules (--keep-* or the config\'s retention:) to the parts backed up')
+    .option('--no-prune', 'do not prune after this backup, over the config\'s prune: true')
     .option('--metrics-file <file>', 'write Prometheus metrics for node_exporter\'s textfile collector after the run, atomically');
 }
 
@@ -47,7 +48,7 @@ export function opsOptions(o: OpsOptions, cfg: Config, now: Date): OpsPart {
   const timeout = o.hookTimeout ?? cfg.hooks?.timeout ?? DEFAULT_HOOK_TIMEOUT;
   const timeoutMs = parseDuration(timeout, o.hookTimeout !== undefined ? '--hook-timeout' : 'hooks.timeout');
   if (pre || post) r.hooks = { ...(pre ? { pre } : {}), ...(post ? { post } : {}), timeoutMs };
-  if (o.prune) {
+  if (o.prune ?? cfg.prune) {
     r.prune = rulesFrom(o, cfg);
     applyPolicy([], r.prune, now); // no rule: refuse now (exit 1), before any backup
   }

@@ -58,6 +58,8 @@ export interface Config {
   retention?: RetentionConfig;
   hooks?: HooksConfig;
   minInterval?: string;
+  /** apply the retention rules after every backup (backup --prune; also the backups watch starts) */
+  prune?: boolean;
   parallelParts?: boolean;
   /** max-source-loss of every part that does not set its own (0..1) */
   maxSourceLoss?: number;
@@ -452,6 +454,7 @@ const config = mappingOf<Config>(
     retention: ['retention', retention],
     hooks: ['hooks', hooks],
     minInterval: ['min-interval', duration],
+    prune: ['prune', bool],
     parallelParts: ['parallel-parts', bool],
     maxSourceLoss: ['max-source-loss', percent],
     metricsFile: ['metrics-file', absolutePath],

@@ -6,6 +6,10 @@
 import fs from 'node:fs';
 
 export interface MountInfo {
+  /** the device (major:minor) of the file system */
+  majmin: string;
+  /** the directory of the file system this mount shows (not "/" for a bind mount of a subtree) */
+  root: string;
   mountPoint: string;
   fstype: string;
   source: string;
@@ -28,6 +32,8 @@ export function parseMountinfo(text: string): MountInfo[] {
     const sep = f.indexOf('-', 6);
     if (sep < 0 || f.length < sep + 3) continue;
     out.push({
+      majmin: f[2]!,
+      root: unescape(f[3]!),
       mountPoint: unescape(f[4]!),
       mountOptions: f[5]!.split(','),
       fstype: f[sep + 1]!,
@@ -77,4 +83,42 @@ export function readMountFor(realPath: string, file = '/proc/self/mountinfo'): M
     return undefined;
   }
   return mountOf(parseMountinfo(text), realPath);
+}
+
+/**
+ * Where `realPath` (absolute, symlinks resolved) is in its file system, whatever mount it is
+ * reached through: the file system (its device; for NFS its server) and the path inside it (the
+ * mount's root, or the NFS export's path, joined with the rest). Two paths with the same `fs`
+ * and one `path` below the other are one inside the other, though no path comparison of their
+ * mount points says so (a bind mount of a subtree; one NFS export mounted twice, or a subtree
+ * of it mounted). Paths in mountinfo's bytes, as latin1 strings when read with `latin1`.
+ */
+export function fsLocation(mounts: MountInfo[], realPath: string): { fs: string; path: string } | undefined {
+  const m = mountOf(mounts, realPath);
+  if (!m) return undefined;
+  const rest = m.mountPoint === '/' ? realPath : realPath.slice(m.mountPoint.length);
+  const join = (a: string, b: string) => (a.endsWith('/') ? a.slice(0, -1) : a) + (b.startsWith('/') || b === '' ? b : '/' + b);
+  if (isNfs(m)) {
+    const colon = m.source.indexOf(':');
+    const server = colon > 0 ? m.source.slice(0, colon) : m.source;
+    const exported = colon > 0 ? m.source.slice(colon + 1) : '/';
+    return { fs: `nfs:${server}`, path: join(join(exported, m.root === '/' ? '' : m.root), rest) || '/' };
+  }
+  return { fs: m.majmin, path: join(m.root, rest) || '/' };
+}
+
+/** Whether `inner` is `outer` or below it (fsLocation paths). */
+export function locationInside(inner: { fs: string; path: string }, outer: { fs: string; path: string }): boolean {
+  if (inner.fs !== outer.fs) return false;
+  const o = outer.path.endsWith('/') ? outer.path : outer.path + '/';
+  return inner.path === outer.path || outer.path === '/' || inner.path.startsWith(o);
+}
+
+/** /proc/self/mountinfo, its paths as latin1 strings (bytes one for one), or null. */
+export function readMountsLatin1(file = '/proc/self/mountinfo'): MountInfo[] | null {
+  try {
+    return parseMountinfo(fs.readFileSync(file, 'latin1'));
+  } catch {
+    return null;
+  }
 }

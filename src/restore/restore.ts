@@ -15,6 +15,7 @@ import { manifestPath } from '../spool/layout.js';
 import { SPOOL_MARKER } from '../spool/marker.js';
 import { pathBytes } from '../paths/aliases.js';
 import { isInsideBytes, realBytes } from '../fs/byte-path.js';
+import { fsLocation, locationInside, readMountsLatin1 } from '../fs/mountinfo.js';
 import type { Generation } from '../spool/names.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import { EntryError, SafeTarget, asideSuffix, openTargetDir, type Replacement } from './target.js';
@@ -137,8 +138,13 @@ function refuseInsideSpool(to: string, spool: string): void {
   });
   const target = realBytes(to);
   if (isInsideBytes(target, realBytes(spool))) throw refuse(`the spool ${spool}`);
-  // the same spool reached another way (a bind mount, the NFS export mounted twice), or another
-  // spool: the spool's directory by device and inode, any spool by its marker
+  // the same spool reached through another mount (a bind mount of it or of a subtree of it, the
+  // NFS export mounted twice, or a subtree of it): where both are in their file system
+  const mounts = readMountsLatin1();
+  const spoolAt = mounts && fsLocation(mounts, realBytes(spool).toString('latin1'));
+  const targetAt = mounts && fsLocation(mounts, target.toString('latin1'));
+  if (spoolAt && targetAt && locationInside(targetAt, spoolAt)) throw refuse(`the spool ${spool} (reached through the mount of ${JSON.stringify(targetAt.path)})`);
+  // and by the spool directory's device and inode, any spool by its marker
   const root = fs.statSync(pathBytes(spool), { throwIfNoEntry: false });
   for (let dir = target; ; dir = parentBytes(dir)) {
     const st = fs.lstatSync(dir, { throwIfNoEntry: false });
