@@ -146,12 +146,20 @@ function refuseInsideSpool(to: string, spool: string): void {
   if (spoolAt && targetAt && locationInside(targetAt, spoolAt)) throw refuse(`the spool ${spool} (reached through the mount of ${JSON.stringify(targetAt.path)})`);
   // and by the spool directory's device and inode, any spool by its marker
   const root = fs.statSync(pathBytes(spool), { throwIfNoEntry: false });
+  // a name too long, a directory not searchable: not there to look into (the restore says why)
+  const look = (p: Buffer) => {
+    try {
+      return fs.lstatSync(p, { throwIfNoEntry: false });
+    } catch {
+      return undefined;
+    }
+  };
   for (let dir = target; ; dir = parentBytes(dir)) {
-    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+    const st = look(dir);
     if (st?.isDirectory()) {
       if (root && st.dev === root.dev && st.ino === root.ino) throw refuse(`the spool ${spool} (mounted a second time at ${displayPath(dir)})`);
       const marker = Buffer.concat([dir.length === 1 ? Buffer.alloc(0) : dir, Buffer.from(`/${SPOOL_MARKER}`)]);
-      if (fs.lstatSync(marker, { throwIfNoEntry: false })?.isFile()) throw refuse(`a hardsnap spool (${displayPath(dir)})`);
+      if (look(marker)?.isFile()) throw refuse(`a hardsnap spool (${displayPath(dir)})`);
     }
     if (dir.length <= 1) return;
   }
