@@ -371,6 +371,37 @@ describe('clones: interrupted runs', () => {
   }));
 });
 
+describe('clones: interrupted runs, the source changed before the resume', () => {
+  test('a run killed after it linked an unchanged file, then the file chmod-ed: the resumed run clones it (it wrote it in full), the previous inode untouched', ({ tmp, skip }) => onLoop(tmp, 'xfs', 300, skip, async (m) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(m.mnt, 'spool'));
+    fs.mkdirSync(path.join(src, 'a'), { recursive: true });
+    fs.mkdirSync(path.join(src, 'z'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'a', 'big'), randomBytes(8 * MiB));
+    fs.writeFileSync(path.join(src, 'z', 'f'), 'z');
+    const g1 = backup(spool, src, 1);
+    fs.writeFileSync(path.join(src, 'z', 'g'), 'new');
+    // killed with a/ done (big linked to g1's inode) and z/ scanned
+    const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+    const child = spawnHardsnap(args, { env: { HARDSNAP_NOW: '2026-11-02T03:00:00Z', HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '60000' } });
+    for (const end = Date.now() + 30_000; !child.out.stderr.includes('test pause at before-publish') && Date.now() < end;) await new Promise((r) => setTimeout(r, 50));
+    child.killGroup('SIGKILL');
+    await child.exited;
+    const prevIno = fs.statSync(path.join(g1.gen, 'a', 'big')).ino;
+    fs.chmodSync(path.join(src, 'a', 'big'), 0o600);
+    // not its ctime: the partial's link to it goes (GUARANTEES.md, resume)
+    const before = inodesOf(g1.gen);
+    const used = usedBytes(m.mnt);
+    const g2 = backup(spool, src, 3);
+    expect(g2.stats.cloned).toBe(1);
+    expect(g2.stats.bytesWritten).toBeLessThan(MiB);
+    expect(usedBytes(m.mnt) - used).toBeLessThan(CLONE_SLACK);
+    expect(fs.statSync(path.join(g2.gen, 'a', 'big')).ino).not.toBe(prevIno);
+    expect(inodesOf(g1.gen)).toEqual(before);
+    expectOracles(src, g2.gen);
+  }));
+});
+
 describe('clones: refused by the file system', () => {
   test('the first clone refused (EOPNOTSUPP) is copied and turns clones off for the rest of the run: one attempt, said once', ({ tmp, skip }) => onLoop(tmp, 'xfs', 300, skip, async (m) => {
     const src = path.join(tmp, 'src');

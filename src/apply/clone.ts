@@ -24,8 +24,10 @@
  */
 import { displayPath, joinRel } from '../paths/escape.js';
 import type { SourceEntry } from '../fs/entry.js';
-import { IO, STAGE, refusedNamespaces, sys } from '../fs/native.js';
+import { IO, ST, STAGE, refusedNamespaces, sys } from '../fs/native.js';
 import { cloneFailure } from '../fs/clone.js';
+import { E } from '../fs/errno.js';
+import { removeChildAt } from '../fs/remove-tree.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import { sameContentAsRecord, type Decision } from '../plan/decide.js';
 import { packLinkRecords } from './link-records.js';
@@ -46,6 +48,7 @@ export class Cloner {
   /** the clone in flight while none is confirmed (the others wait for it) */
   private trial: Promise<number> | null = null;
   private readonly io = new Float64Array(sys.IO_FIELDS);
+  private readonly st = new Float64Array(sys.STAT_FIELDS);
 
   constructor(private readonly ctx: BuildContext, private readonly pool: JobPool, private readonly writer: EntryWriter) {}
 
@@ -92,7 +95,29 @@ export class Cloner {
   }
 
   private applies(f: Frame, e: SourceEntry, p: ManifestEntry | undefined): boolean {
-    return this.on && f.prev >= 0 && f.src >= 0 && sameContentAsRecord(e, p);
+    if (!(this.on && f.prev >= 0 && f.src >= 0 && sameContentAsRecord(e, p))) return false;
+    // resuming: what the killed run left at this name (a link to the previous inode, a copy) is
+    // replaced by the clone; only its name goes (never written into)
+    if (this.ctx.o.resume) this.clearResumed(f, e);
+    return true;
+  }
+
+  /**
+   * Resume: a complete copy or clone of this entry a killed run made stays (the clone fails on
+   * its name and the copy path keeps it: entry-writer.ts reuseCopy); anything else there (a link
+   * to the previous inode, made before the source was chmod-ed; a partial copy) goes, by its
+   * name only, so that the clone takes its place.
+   */
+  private clearResumed(f: Frame, e: SourceEntry): void {
+    const name = e.name;
+    const st = this.st;
+    if (sys.fstatat(f.dst, name, st, 1) !== 0) return;
+    const complete = (st[ST.MODE]! & 0o170000) === 0o100000 && st[ST.NLINK] === 1 && st[ST.SIZE] === e.size &&
+      st[ST.MTIME] === e.mtimeSec && st[ST.MTIME_NS] === e.mtimeNsec && (st[ST.MODE]! & 0o7777) === e.mode;
+    if (complete) return;
+    const rc = sys.unlinkat(f.dst, name, 0);
+    if (rc === 0 || rc === -E.ENOENT) return;
+    removeChildAt(f.dst, name); // a directory, or a refusal: removeChildAt says which
   }
 
   private async previousLater(f: Frame, e: SourceEntry, p: ManifestEntry, d: Decision, at: number, sourceHash: string | null): Promise<void> {
