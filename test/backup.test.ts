@@ -9,17 +9,10 @@ import { rsyncDiff } from './helpers/oracle.js';
 import { hardsnap } from './helpers/run.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
-import { makeSpool } from './helpers/spool.js';
+import { makeSpool, nightlyIn } from './helpers/spool.js';
+import { isRoot } from './helpers/robust.js';
 
-const isRoot = process.getuid?.() === 0;
-const day = (n: number) => ({ HARDSNAP_NOW: `2026-01-${String(n).padStart(2, '0')}T03:00:00Z` });
-const genName = (n: number) => `2026-01-${String(n).padStart(2, '0')}T030000Z`;
-
-function backup(tmp: string, n: number, extra: string[] = [], part = 'data', src = path.join(tmp, 'src')) {
-  return hardsnap(['backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1', '--part', `${part}=${src}`, ...extra], { env: day(n) });
-}
-const partDir = (tmp: string, part = 'data') => path.join(tmp, 'spool', 'rsync', 'h1', part);
-const gen = (tmp: string, n: number, part = 'data') => path.join(partDir(tmp, part), genName(n));
+const { at, genName, backup, partDir, gen, manifestFile } = nightlyIn({ host: 'h1', part: 'data', month: '2026-01' });
 
 describe('backup: generations', () => {
   test('an unchanged file\'s record is carried over exactly; one whose hard link went, or whose mtime moved, is recorded anew', ({ tmp }) => {
@@ -32,7 +25,7 @@ describe('backup: generations', () => {
     fs.utimesSync(path.join(src, 'touched'), t, new Date(t.getTime() + 5000));
     expect(backup(tmp, 2).code).toBe(0);
     const read = (n: number, dir: string) => {
-      const m = ManifestReader.open(path.join(partDir(tmp), '.hardsnap', 'manifests', `${genName(n)}.hsm`));
+      const m = ManifestReader.open(manifestFile(tmp, n));
       try {
         return Object.fromEntries(m.dir(Buffer.from(dir))!.map((e) => [e.name.toString(), e]));
       } finally {
@@ -169,14 +162,14 @@ describe('backup: generations', () => {
     const src = path.join(tmp, 'src');
     mktree(src, { files: 100 });
     expect(backup(tmp, 1).code).toBe(0);
-    const mf = path.join(partDir(tmp), '.hardsnap', 'manifests', `${genName(1)}.hsm`);
+    const mf = manifestFile(tmp, 1);
     fs.rmSync(mf);
     const r2 = backup(tmp, 2, ['--verbose']);
     expect(r2.code).toBe(0);
     expect(r2.stderr).toMatch(/manifest of 2026-01-01T030000Z is missing; comparing with the generation itself/);
     expect(sharedInodes(gen(tmp, 1), gen(tmp, 2)).same).toBe(sharedInodes(gen(tmp, 1), gen(tmp, 2)).total);
     // damage the second one: flip a byte in its middle
-    const mf2 = path.join(partDir(tmp), '.hardsnap', 'manifests', `${genName(2)}.hsm`);
+    const mf2 = manifestFile(tmp, 2);
     const b = fs.readFileSync(mf2);
     b[Math.floor(b.length / 2)] ^= 0xff;
     fs.writeFileSync(mf2, b);
@@ -207,12 +200,12 @@ describe('backup: generations', () => {
     const src = path.join(tmp, 'src');
     makeTree(src, { 'a.txt': 'a' });
     const spool = makeSpool(path.join(src, 'backups'));
-    const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `self=${src}`, '--verbose'], { env: day(1) });
+    const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `self=${src}`, '--verbose'], at(1));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/spool .* lies inside the source of part 'self': excluded/);
     const g = path.join(spool, 'rsync', 'h1', 'self', genName(1));
     expect(fs.readdirSync(g).sort()).toEqual(['a.txt']);
-    expect(hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `self=${src}`], { env: day(2) }).code).toBe(0);
+    expect(hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `self=${src}`], at(2)).code).toBe(0);
   });
 
   test.runIf(isRoot)('--one-file-system keeps the mount point as an empty directory, with the mounted root\'s mode and mtime, and does not descend', ({ tmp }) => {
@@ -240,7 +233,7 @@ describe('backup: generations', () => {
     makeTree(path.join(tmp, 'a'), { 'f': '1' });
     makeTree(path.join(tmp, 'b'), { 'g': '2' });
     const r = hardsnap(['backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1',
-      '--part', `mail/imap=${path.join(tmp, 'a')}`, '--part', `bm/pgsql=${path.join(tmp, 'b')}`], { env: day(1) });
+      '--part', `mail/imap=${path.join(tmp, 'a')}`, '--part', `bm/pgsql=${path.join(tmp, 'b')}`], at(1));
     expect(r.code, r.stderr).toBe(0);
     for (const p of ['mail/imap', 'bm/pgsql']) {
       expect(fs.readlinkSync(path.join(partDir(tmp, p), 'last'))).toBe(genName(1));
@@ -256,7 +249,7 @@ describe('backup: generations', () => {
       '--part', `a=${path.join(tmp, 'a')}`, '--part', `b=${path.join(tmp, 'b')}`];
     for (const d of [1, 2]) {
       if (d === 2) mutate(path.join(tmp, 'a'), 2);
-      const r = hardsnap(args, { env: day(d) });
+      const r = hardsnap(args, at(d));
       expect(r.code, r.stderr).toBe(0);
       for (const p of ['a', 'b']) {
         expect(compareTrees(path.join(tmp, p), gen(tmp, d, p))).toEqual([]);
@@ -272,7 +265,7 @@ describe('backup: generations', () => {
     mktree(path.join(tmp, 'b'), { files: 300, seed: 9 });
     const cfg = path.join(tmp, 'hs.yaml');
     fs.writeFileSync(cfg, `spool: ${makeSpool(path.join(tmp, 'spool'))}\nhost: h1\nparallel-parts: true\nparts:\n  a: ${path.join(tmp, 'a')}\n  b: ${path.join(tmp, 'b')}\n`);
-    const r = hardsnap(['backup', '--config', cfg, '--no-parallel-parts', '--verbose'], { env: day(1) });
+    const r = hardsnap(['backup', '--config', cfg, '--no-parallel-parts', '--verbose'], at(1));
     expect(r.code, r.stderr).toBe(0);
     // one after the other: every itemized line of part a comes before the first of part b
     const parts = r.stdout.split('\n').filter((l) => /^(>f|c[dLSD]|h[fLSD])/.test(l)).map((l) => l.slice(12).split('/')[0]);
@@ -321,7 +314,7 @@ describe('backup: bad input is one clear line, exit 1, nothing created', () => {
     makeTree(tmp, { 'src/f': '1', 'file': 'x' });
     fs.mkdirSync(path.join(makeSpool(path.join(tmp, 'spool')), 'inner'));
     const before = fs.readdirSync(path.join(tmp, 'spool'));
-    const r = hardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', ...args(tmp)], { env: day(1) });
+    const r = hardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', ...args(tmp)], at(1));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(msg);
     expect(r.stderr.trim().split('\n').length).toBeLessThanOrEqual(2);
@@ -329,7 +322,7 @@ describe('backup: bad input is one clear line, exit 1, nothing created', () => {
   });
 
   test('a missing source root (an unmounted file system) fails with exit 2 and writes nothing', ({ tmp }) => {
-    const r = backup(tmp, 1, [], 'data', path.join(tmp, 'not-mounted'));
+    const r = backup(tmp, 1, [], {}, path.join(tmp, 'not-mounted'));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/source of part 'data' is missing/);
     expect(fs.readdirSync(path.join(tmp, 'spool'))).toEqual(['.hardsnap-spool']);
@@ -373,7 +366,7 @@ describe('backup: bad input is one clear line, exit 1, nothing created', () => {
     try {
       makeSpool(spool);
       execFileSync('mount', ['-o', 'remount,ro', spool]);
-      const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `a=${path.join(tmp, 'src')}`], { env: day(1) });
+      const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `a=${path.join(tmp, 'src')}`], at(1));
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/not writable/);
     } finally {
@@ -409,7 +402,7 @@ describe('backup: runs never overlap', () => {
     fs.writeFileSync(lock, JSON.stringify({ pid: process.pid, pidStart: null, hostname: (await import('node:os')).hostname(), bootId: null, started: 'now', command: 'test' }));
     setTimeout(() => fs.rmSync(lock), 1500);
     const { spawnHardsnap } = await import('./helpers/run.js');
-    const child = spawnHardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', `data=${path.join(tmp, 'src')}`, '--wait', '30s'], { env: day(2) });
+    const child = spawnHardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', `data=${path.join(tmp, 'src')}`, '--wait', '30s'], at(2));
     const { code } = await child.exited;
     expect(code, child.out.stderr).toBe(0);
     expect(fs.existsSync(gen(tmp, 2))).toBe(true);

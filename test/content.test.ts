@@ -13,29 +13,14 @@ import type { ManifestEntry } from '../src/manifest/format.js';
 import { assertNotSameInode, assertSameInode, makeTree, setMtimesNs, toBuf } from './helpers/tree.js';
 import xxhash from 'xxhash-wasm';
 import { afterEach, vi } from 'vitest';
-import { ManifestReader } from '../src/manifest/reader.js';
-import { manifestPath } from '../src/spool/layout.js';
 import { sys } from '../src/fs/native.js';
 import { runBackup } from '../src/backup/run.js';
-import { makeSpool } from './helpers/spool.js';
+import { makeSpool, manifestEntries, manifestFileOf, nightly } from './helpers/spool.js';
+import { readRunsLog } from './ops-helpers.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-/** path -> manifest entry of every regular file of a generation of part p of host h. */
-function manifestFiles(spool: string, gen: string): Map<string, ManifestEntry> {
-  const m = ManifestReader.open(manifestPath(path.join(spool, 'rsync', 'h', 'p'), gen));
-  const out = new Map<string, ManifestEntry>();
-  try {
-    for (const { dir, entries } of m.walk()) {
-      for (const e of entries) if (e.type === 'file') out.set(path.join(dir.toString('latin1'), e.name.toString('latin1')), e);
-    }
-  } finally {
-    m.close();
-  }
-  return out;
-}
 
 interface Stats {
   entries: number; linked: number; copied: number; dedupLinked: number; dedupBytes: number;
@@ -45,19 +30,15 @@ interface Run { code: number; gen: string; stats: Stats; stderr: string; stdout:
 
 const T0 = 1_700_000_000_000_000_000n;
 
-function backup(spool: string, src: string, day: number, extra: string[] = [], env: Record<string, string> = {}): Run {
-  const now = `2026-11-${String(day).padStart(2, '0')}T03:00:00Z`;
-  const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--json', ...extra], {
-    env: { HARDSNAP_NOW: now, ...env },
-  });
+const { at, backup, partDir } = nightly({ host: 'h', part: 'p', month: '2026-11' });
+type RunRecord = { parts: Record<string, Stats> };
+
+/** The backup of day n with --json (it must exit 0): the generation and stats of its part. */
+function backupJson(spool: string, src: string, day: number, extra: string[] = [], env: Record<string, string> = {}): Run {
+  const r = backup(spool, src, day, ['--json', ...extra], env);
   if (r.code !== 0) throw new Error(`backup exited ${r.code}: ${r.stderr}`);
   const j = JSON.parse(r.stdout) as { parts: { path: string; stats: Stats }[] };
   return { code: r.code, gen: j.parts[0]!.path, stats: j.parts[0]!.stats, stderr: r.stderr, stdout: r.stdout };
-}
-
-function runsLog(spool: string): { parts: Record<string, Stats> }[] {
-  return fs.readFileSync(path.join(spool, 'rsync', 'h', '.hardsnap', 'runs.jsonl'), 'utf8')
-    .trim().split('\n').map((l) => JSON.parse(l) as { parts: Record<string, Stats> });
 }
 
 describe('content deduplication', () => {
@@ -72,12 +53,12 @@ describe('content deduplication', () => {
       'a/keep.txt': { content: 'unchanged\n', mtime: T0 + 9n },
       'b/.keep': '',
     });
-    const g1 = backup(spool, src, 1);
+    const g1 = backupJson(spool, src, 1);
     fs.renameSync(path.join(src, 'a/report.pdf'), path.join(src, 'a/report-final.pdf'));
     fs.renameSync(path.join(src, 'a/notes.txt'), path.join(src, 'b/notes.txt'));
     execFileSync('cp', ['-p', path.join(src, 'a/keep.txt'), path.join(src, 'b/keep-copy.txt')]);
     execFileSync('cp', [path.join(src, 'a/keep.txt'), path.join(src, 'b/keep-fresh.txt')]);
-    const g2 = backup(spool, src, 2);
+    const g2 = backupJson(spool, src, 2);
 
     assertSameInode(path.join(g1.gen, 'a/report.pdf'), path.join(g2.gen, 'a/report-final.pdf'));
     assertSameInode(path.join(g1.gen, 'a/notes.txt'), path.join(g2.gen, 'b/notes.txt'));
@@ -91,25 +72,25 @@ describe('content deduplication', () => {
     expect(rsyncDiff(src, g2.gen)).toEqual([]);
     expect(linksDiff(src, g2.gen)).toEqual([]);
     // the run log carries the same counters as --json
-    expect(runsLog(spool).at(-1)!.parts.p!.dedupLinked).toBe(2);
+    expect(readRunsLog<RunRecord>(spool, 'h').at(-1)!.parts.p!.dedupLinked).toBe(2);
   });
 
   test('the summary line, --json and runs.jsonl report the same files and bytes saved by content links', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'x/data.bin': { content: Buffer.alloc(3000, 1), mtime: T0 }, 'x/small': { content: 'tiny\n', mtime: T0 } });
-    backup(spool, src, 1);
+    backupJson(spool, src, 1);
     fs.renameSync(path.join(src, 'x'), path.join(src, 'y'));
     const saved = 3000 + 'tiny\n'.length;
-    const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--verbose'], { env: { HARDSNAP_NOW: '2026-11-02T03:00:00Z' } });
+    const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--verbose'], at(2));
     expect(r.code).toBe(0);
     expect(r.stdout + r.stderr).toContain(`p: 3 entries, 0 linked, 0 written (0 B), 2 deduplicated (${formatBytes(saved)} saved)`);
-    const log = runsLog(spool).at(-1)!.parts.p!;
+    const log = readRunsLog<RunRecord>(spool, 'h').at(-1)!.parts.p!;
     expect([log.dedupLinked, log.dedupBytes]).toEqual([2, saved]);
     fs.renameSync(path.join(src, 'y'), path.join(src, 'z'));
-    const j = backup(spool, src, 3);
+    const j = backupJson(spool, src, 3);
     expect([j.stats.dedupLinked, j.stats.dedupBytes, j.stats.copied]).toEqual([2, saved, 0]);
-    const log3 = runsLog(spool).at(-1)!.parts.p!;
+    const log3 = readRunsLog<RunRecord>(spool, 'h').at(-1)!.parts.p!;
     expect([log3.dedupLinked, log3.dedupBytes]).toEqual([2, saved]);
   });
 
@@ -117,10 +98,10 @@ describe('content deduplication', () => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 600, seed: 11 });
-    backup(spool, src, 1);
+    backupJson(spool, src, 1);
     const day = mutate(src, 5, { change: 3, add: 2, delete: 2, rename: 5 });
     expect(day.renamed).toBeGreaterThan(10);
-    const g2 = backup(spool, src, 2);
+    const g2 = backupJson(spool, src, 2);
     expect(g2.stats.copied).toBe(day.changed! + day.added!);
     expect(g2.stats.dedupLinked).toBe(day.renamed);
     expect(rsyncDiff(src, g2.gen)).toEqual([]);
@@ -131,10 +112,10 @@ describe('content deduplication', () => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     const moved = path.join(tmp, 'moved-spool');
     makeTree(src, { 'a/f': { content: 'payload', mtime: T0 } });
-    backup(spool, src, 1);
+    backupJson(spool, src, 1);
     execFileSync('cp', ['-a', spool, moved]);
     fs.renameSync(path.join(src, 'a/f'), path.join(src, 'a/g'));
-    const g2 = backup(moved, src, 2);
+    const g2 = backupJson(moved, src, 2);
     expect(g2.stats.dedupLinked).toBe(1);
     assertSameInode(path.join(moved, 'rsync/h/p/2026-11-01T030000Z/a/f'), path.join(g2.gen, 'a/g'));
   });
@@ -145,13 +126,13 @@ describe('content deduplication', () => {
     const mail = Buffer.alloc(100_000, 3);
     mail.write('a folder a user deleted');
     makeTree(src, { 'inbox/1.eml': { content: mail, mtime: T0 }, 'inbox/2.eml': { content: 'second\n', mtime: T0 + 1n }, 'keep.txt': 'k' });
-    const g1 = backup(spool, src, 1);
+    const g1 = backupJson(spool, src, 1);
     fs.rmSync(path.join(src, 'inbox'), { recursive: true });
-    backup(spool, src, 2, ['--accept-source-change']); // 5 entries to 1: on purpose
-    backup(spool, src, 3);
+    backupJson(spool, src, 2, ['--accept-source-change']); // 5 entries to 1: on purpose
+    backupJson(spool, src, 3);
     // day 4: the admin restores the folder into the source as it was on day 1
     execFileSync('cp', ['-a', path.join(g1.gen, 'inbox'), path.join(src, 'inbox')]);
-    const g4 = backup(spool, src, 4);
+    const g4 = backupJson(spool, src, 4);
     assertSameInode(path.join(g1.gen, 'inbox/1.eml'), path.join(g4.gen, 'inbox/1.eml'));
     assertSameInode(path.join(g1.gen, 'inbox/2.eml'), path.join(g4.gen, 'inbox/2.eml'));
     expect([g4.stats.dedupLinked, g4.stats.dedupBytes, g4.stats.bytesWritten]).toEqual([2, mail.length + 'second\n'.length, 0]);
@@ -162,23 +143,23 @@ describe('content deduplication', () => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'd/old.bin': { content: Buffer.alloc(5000, 9), mtime: T0 }, 'keep.txt': 'k' });
-    const g1 = backup(spool, src, 1);
+    const g1 = backupJson(spool, src, 1);
     fs.rmSync(path.join(src, 'd'), { recursive: true });
-    backup(spool, src, 2, ['--accept-source-change']); // 3 entries to 1: on purpose
-    backup(spool, src, 3);
+    backupJson(spool, src, 2, ['--accept-source-change']); // 3 entries to 1: on purpose
+    backupJson(spool, src, 3);
     execFileSync('cp', ['-a', path.join(g1.gen, 'd'), path.join(src, 'd')]);
     // day 4 looks at days 3 and 2 only: old.bin is written again
-    const short = backup(spool, src, 4, ['--dedup-generations', '2']);
+    const short = backupJson(spool, src, 4, ['--dedup-generations', '2']);
     assertNotSameInode(path.join(g1.gen, 'd/old.bin'), path.join(short.gen, 'd/old.bin'));
     expect([short.stats.dedupLinked, short.stats.copied]).toEqual([0, 1]);
     fs.rmSync(path.join(src, 'd'), { recursive: true });
-    backup(spool, src, 5, ['--accept-source-change']);
+    backupJson(spool, src, 5, ['--accept-source-change']);
     execFileSync('cp', ['-a', path.join(g1.gen, 'd'), path.join(src, 'd')]);
     // day 6 looks at days 5, 4, 3 and 2: day 4's copy is found
-    const reach = backup(spool, src, 6, ['--dedup-generations', '4']);
+    const reach = backupJson(spool, src, 6, ['--dedup-generations', '4']);
     assertSameInode(path.join(short.gen, 'd/old.bin'), path.join(reach.gen, 'd/old.bin'));
     expect(reach.stats.dedupLinked).toBe(1);
-    const bad = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--dedup-generations', '0'], { env: { HARDSNAP_NOW: '2026-11-07T03:00:00Z' } });
+    const bad = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--dedup-generations', '0'], at(7));
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('invalid --dedup-generations "0": expected a whole number >= 1');
   });
@@ -187,18 +168,18 @@ describe('content deduplication', () => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'old/gone.bin': { content: Buffer.alloc(4000, 5), mtime: T0 }, 'keep/moved.bin': { content: Buffer.alloc(3000, 6), mtime: T0 } });
-    const g1 = backup(spool, src, 1);
+    const g1 = backupJson(spool, src, 1);
     fs.rmSync(path.join(src, 'old'), { recursive: true });
-    backup(spool, src, 2);
+    backupJson(spool, src, 2);
     // flip a byte inside the first directory block (the root's, which differs from day 2's)
-    const mf = manifestPath(path.join(spool, 'rsync', 'h', 'p'), path.basename(g1.gen));
+    const mf = manifestFileOf(partDir(spool), path.basename(g1.gen));
     const bytes = fs.readFileSync(mf);
     const at = 12 + bytes.readUInt32LE(8) + 12 + 2;
     bytes[at] = bytes[at]! ^ 0xff;
     fs.writeFileSync(mf, bytes);
     execFileSync('cp', ['-a', path.join(g1.gen, 'old'), path.join(src, 'old')]);
     fs.renameSync(path.join(src, 'keep/moved.bin'), path.join(src, 'keep/renamed.bin'));
-    const g3 = backup(spool, src, 3);
+    const g3 = backupJson(spool, src, 3);
     expect(JSON.parse(g3.stdout).notes.join('\n')).toMatch(/not deduplicating against all of 2026-11-01T030000Z: /);
     expect(g3.stats.dedupLinked).toBe(1); // renamed.bin, through day 2
     assertNotSameInode(path.join(g1.gen, 'old/gone.bin'), path.join(g3.gen, 'old/gone.bin'));
@@ -209,9 +190,9 @@ describe('content deduplication', () => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'a/f': { content: 'payload', mtime: T0 } });
-    backup(spool, src, 1);
+    backupJson(spool, src, 1);
     fs.renameSync(path.join(src, 'a/f'), path.join(src, 'a/g'));
-    const g2 = backup(spool, src, 2, ['--dedup', 'off']);
+    const g2 = backupJson(spool, src, 2, ['--dedup', 'off']);
     expect(g2.stats.dedupLinked).toBe(0);
     expect(g2.stats.copied).toBe(1);
     const bad = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--dedup', 'everything']);
@@ -225,9 +206,7 @@ describe('content deduplication', () => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(srcA, { 'dump.sql': { content: Buffer.alloc(50_000, 3), mtime: T0 } });
     makeTree(srcB, { 'other': 'x' });
-    const args = (day: number, extra: string[]) => hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `a=${srcA}`, '--part', `b=${srcB}`, '--json', ...extra], {
-      env: { HARDSNAP_NOW: `2026-11-0${day}T03:00:00Z` },
-    });
+    const args = (day: number, extra: string[]) => hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `a=${srcA}`, '--part', `b=${srcB}`, '--json', ...extra], at(day));
     expect(args(1, []).code).toBe(0);
     fs.renameSync(path.join(srcA, 'dump.sql'), path.join(srcB, 'dump.sql'));
     fs.writeFileSync(path.join(srcA, 'placeholder'), 'p');
@@ -246,9 +225,9 @@ describe('hash first, then decide', () => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
-    const g1 = backup(spool, src, 1);
+    const g1 = backupJson(spool, src, 1);
     makeTree(src, { 'two': { content: 'BBBBBBBB', mtime: T0 } });
-    const g2 = backup(spool, src, 2);
+    const g2 = backupJson(spool, src, 2);
     assertNotSameInode(path.join(g1.gen, 'one'), path.join(g2.gen, 'two'));
     expect(g2.stats).toMatchObject({ hashedFiles: 1, dedupLinked: 0, dedupMismatches: 0, copied: 1 });
     expect(rsyncDiff(src, g2.gen)).toEqual([]);
@@ -259,7 +238,7 @@ describe('hash first, then decide', () => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     const body = Buffer.alloc(100_000, 9);
     makeTree(src, { 'a/iso': { content: body, mtime: T0 }, 'b/iso-copy': { content: body, mtime: T0 }, 'c/unrelated': { content: body, mtime: T0 + 1n } });
-    const g1 = backup(spool, src, 1);
+    const g1 = backupJson(spool, src, 1);
     assertNotSameInode(path.join(g1.gen, 'a/iso'), path.join(g1.gen, 'c/unrelated'));
     assertNotSameInode(path.join(g1.gen, 'a/iso'), path.join(g1.gen, 'b/iso-copy'));
     expect(g1.stats).toMatchObject({ copied: 3, dedupLinked: 0 });
@@ -267,13 +246,13 @@ describe('hash first, then decide', () => {
     expect(linksDiff(src, g1.gen)).toEqual([]);
     // a third copy on the next day: both twins are still in the source, their inodes taken
     execFileSync('cp', ['-p', path.join(src, 'a/iso'), path.join(src, 'c/iso-third')]);
-    const g2 = backup(spool, src, 2);
+    const g2 = backupJson(spool, src, 2);
     expect(g2.stats).toMatchObject({ copied: 1, dedupLinked: 0, linked: 3 });
     expect(linksDiff(src, g2.gen)).toEqual([]);
     // the day after, iso-copy is gone: the new iso-fourth may take its inode
     fs.rmSync(path.join(src, 'b/iso-copy'));
     execFileSync('cp', ['-p', path.join(src, 'a/iso'), path.join(src, 'c/iso-fourth')]);
-    const g3 = backup(spool, src, 3);
+    const g3 = backupJson(spool, src, 3);
     expect(g3.stats).toMatchObject({ copied: 0, dedupLinked: 1 });
     assertSameInode(path.join(g2.gen, 'b/iso-copy'), path.join(g3.gen, 'c/iso-fourth'));
     expect(linksDiff(src, g3.gen)).toEqual([]);
@@ -286,7 +265,7 @@ describe('hash collisions (test seam HARDSNAP_TEST_HASH_COLLIDE: every hash comp
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
-    const g1 = backup(spool, src, 1);
+    const g1 = backupJson(spool, src, 1);
     // same size, mode, owner and mtime, different bytes
     makeTree(src, { 'two': { content: 'BBBBBBBB', mtime: T0 } });
     return { src, spool, g1 };
@@ -295,7 +274,7 @@ describe('hash collisions (test seam HARDSNAP_TEST_HASH_COLLIDE: every hash comp
 
   test('two different files with colliding hashes are not linked when bytes are verified (the default)', ({ tmp }) => {
     const { src, spool, g1 } = collidingPair(tmp);
-    const g2 = backup(spool, src, 2, [], collide);
+    const g2 = backupJson(spool, src, 2, [], collide);
     assertNotSameInode(path.join(g1.gen, 'one'), path.join(g2.gen, 'two'));
     expect(fs.readFileSync(path.join(g2.gen, 'two'), 'utf8')).toBe('BBBBBBBB');
     expect(g2.stats.dedupMismatches).toBe(1);
@@ -304,7 +283,7 @@ describe('hash collisions (test seam HARDSNAP_TEST_HASH_COLLIDE: every hash comp
 
   test('the seam works: with --no-dedup-verify the colliding files ARE (wrongly) linked', ({ tmp }) => {
     const { src, spool, g1 } = collidingPair(tmp);
-    const g2 = backup(spool, src, 2, ['--no-dedup-verify'], collide);
+    const g2 = backupJson(spool, src, 2, ['--no-dedup-verify'], collide);
     assertSameInode(path.join(g1.gen, 'one'), path.join(g2.gen, 'two'));
     expect(fs.readFileSync(path.join(g2.gen, 'two'), 'utf8')).toBe('AAAAAAAA');
   });
@@ -338,19 +317,19 @@ describe('--checksum', () => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     const f = path.join(src, 'db.conf');
     makeTree(src, { 'db.conf': { content: 'port=5432\n', mtime: T0 + 123_456_789n }, 'other': { content: 'same', mtime: T0 } });
-    const g1 = backup(spool, src, 1);
+    const g1 = backupJson(spool, src, 1);
     fs.writeFileSync(f, 'port=6543\n');
     setMtimesNs([[toBuf(f), T0 + 123_456_789n]]);
 
-    const g2 = backup(spool, src, 2);
+    const g2 = backupJson(spool, src, 2);
     assertSameInode(path.join(g1.gen, 'db.conf'), path.join(g2.gen, 'db.conf'));
     expect(fs.readFileSync(path.join(g2.gen, 'db.conf'), 'utf8')).toBe('port=5432\n'); // missed
 
-    const dry = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--checksum', '--dry-run'], { env: { HARDSNAP_NOW: '2026-11-03T03:00:00Z' } });
+    const dry = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--checksum', '--dry-run'], at(3));
     expect(dry.stdout).toMatch(/copy +p\/db\.conf +\(content differs \(checksum\)\)/);
     expect(dry.stdout).toMatch(/link +p\/other +\(unchanged \(checksum\)\)/);
 
-    const g3 = backup(spool, src, 3, ['--checksum']);
+    const g3 = backupJson(spool, src, 3, ['--checksum']);
     assertNotSameInode(path.join(g2.gen, 'db.conf'), path.join(g3.gen, 'db.conf'));
     assertSameInode(path.join(g2.gen, 'other'), path.join(g3.gen, 'other'));
     expect(fs.readFileSync(path.join(g3.gen, 'db.conf'), 'utf8')).toBe('port=6543\n');
@@ -387,7 +366,7 @@ describe('EMLINK', () => {
       const spool = makeSpool(path.join(mnt, 'spool'));
       makeTree(src, { 'mail/big': { content: 'x'.repeat(5000), mtime: T0 }, 'mail/big-alias': { hardlink: 'mail/big' } });
 
-      const g1 = backup(spool, src, 1);
+      const g1 = backupJson(spool, src, 1);
       const base = path.join(g1.gen, 'mail/big');
       // fill the generation inode up to the limit (it has 2 names already)
       const pad = path.join(mnt, 'pad');
@@ -398,7 +377,7 @@ describe('EMLINK', () => {
       // a separate copy with the same metadata: its content link to the full inode is refused too
       execFileSync('cp', ['-p', path.join(src, 'mail/big'), path.join(src, 'mail/big-copy')]);
 
-      const g2 = backup(spool, src, 2);
+      const g2 = backupJson(spool, src, 2);
       expect(g2.code).toBe(0);
       expect(g2.stats.emlinkCopies).toBeGreaterThanOrEqual(1);
       // both names of the source inode share the one fresh copy
@@ -412,7 +391,7 @@ describe('EMLINK', () => {
       expect(linksDiff(src, g2.gen)).toEqual([]);
 
       // the fresh copy is the link base from then on
-      const g3 = backup(spool, src, 3);
+      const g3 = backupJson(spool, src, 3);
       expect(g3.stats.emlinkCopies).toBe(0);
       expect(g3.stats.copied).toBe(0);
       assertSameInode(path.join(g2.gen, 'mail/big'), path.join(g3.gen, 'mail/big'));
@@ -435,13 +414,13 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
     const spool = makeSpool(path.join(tmp, 'spool'));
     const cfg = withConfig(tmp, 'dedup: off\n');
     makeTree(src, { 'a/f': { content: 'payload', mtime: T0 } });
-    const g1 = backup(spool, src, 1, cfg);
+    const g1 = backupJson(spool, src, 1, cfg);
     fs.renameSync(path.join(src, 'a/f'), path.join(src, 'a/g'));
-    const g2 = backup(spool, src, 2, cfg);
+    const g2 = backupJson(spool, src, 2, cfg);
     expect([g2.stats.dedupLinked, g2.stats.copied]).toEqual([0, 1]);
     assertNotSameInode(path.join(g1.gen, 'a/f'), path.join(g2.gen, 'a/g'));
     fs.renameSync(path.join(src, 'a/g'), path.join(src, 'a/h'));
-    const g3 = backup(spool, src, 3, [...cfg, '--dedup', 'part']);
+    const g3 = backupJson(spool, src, 3, [...cfg, '--dedup', 'part']);
     expect([g3.stats.dedupLinked, g3.stats.copied]).toEqual([1, 0]);
     assertSameInode(path.join(g2.gen, 'a/g'), path.join(g3.gen, 'a/h'));
   });
@@ -453,7 +432,7 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
     const cfg = withConfig(tmp, `spool: ${spool}\nhost: h\nparts:\n  a: ${srcA}\n  b: ${srcB}\ndedup: host\n`);
     makeTree(srcA, { 'dump.sql': { content: Buffer.alloc(50_000, 3), mtime: T0 } });
     makeTree(srcB, { 'other': 'x' });
-    const run = (day: number) => hardsnap(['backup', ...cfg, '--json'], { env: { HARDSNAP_NOW: `2026-11-0${day}T03:00:00Z` } });
+    const run = (day: number) => hardsnap(['backup', ...cfg, '--json'], at(day));
     expect(run(1).code).toBe(0);
     fs.renameSync(path.join(srcA, 'dump.sql'), path.join(srcB, 'dump.sql'));
     fs.writeFileSync(path.join(srcA, 'placeholder'), 'p');
@@ -470,12 +449,12 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
     const cfg = withConfig(tmp, 'checksum: true\n');
     const f = path.join(src, 'db.conf');
     makeTree(src, { 'db.conf': { content: 'port=5432\n', mtime: T0 } });
-    const g1 = backup(spool, src, 1, cfg);
+    const g1 = backupJson(spool, src, 1, cfg);
     fs.writeFileSync(f, 'port=6543\n');
     setMtimesNs([[toBuf(f), T0]]);
-    const g2 = backup(spool, src, 2, [...cfg, '--no-checksum']);
+    const g2 = backupJson(spool, src, 2, [...cfg, '--no-checksum']);
     assertSameInode(path.join(g1.gen, 'db.conf'), path.join(g2.gen, 'db.conf')); // missed, as asked
-    const g3 = backup(spool, src, 3, cfg);
+    const g3 = backupJson(spool, src, 3, cfg);
     expect(g3.stats.checksumChanged).toBe(1);
     expect(fs.readFileSync(path.join(g3.gen, 'db.conf'), 'utf8')).toBe('port=6543\n');
   });
@@ -486,13 +465,13 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
     const cfg = withConfig(tmp, 'dedup-verify: false\n');
     const collide = { HARDSNAP_TEST_HASH_COLLIDE: '1' };
     makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
-    const g1 = backup(spool, src, 1, cfg);
+    const g1 = backupJson(spool, src, 1, cfg);
     makeTree(src, { 'two': { content: 'BBBBBBBB', mtime: T0 } });
-    const verified = backup(spool, src, 2, [...cfg, '--dedup-verify'], collide);
+    const verified = backupJson(spool, src, 2, [...cfg, '--dedup-verify'], collide);
     expect(verified.stats.dedupMismatches).toBe(1);
     assertNotSameInode(path.join(g1.gen, 'one'), path.join(verified.gen, 'two'));
     makeTree(src, { 'three': { content: 'CCCCCCCC', mtime: T0 } });
-    const trusted = backup(spool, src, 3, cfg, collide);
+    const trusted = backupJson(spool, src, 3, cfg, collide);
     expect(fs.readFileSync(path.join(trusted.gen, 'three'), 'utf8')).not.toBe('CCCCCCCC'); // wrongly linked: the key was read
   });
 
@@ -513,11 +492,12 @@ describe('content hashes in the manifest', () => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 200, seed: 5 });
-    const g1 = backup(spool, src, 1);
+    const g1 = backupJson(spool, src, 1);
     mutate(src, 9, { change: 5, add: 5, delete: 2, rename: 3 });
-    const g2 = backup(spool, src, 2);
+    const g2 = backupJson(spool, src, 2);
     expect(g2.stats.linked).toBeGreaterThan(100);
-    const [m1, m2] = [manifestFiles(spool, path.basename(g1.gen)), manifestFiles(spool, path.basename(g2.gen))];
+    const isFile = (e: ManifestEntry) => e.type === 'file';
+    const [m1, m2] = [manifestEntries(manifestFileOf(partDir(spool), path.basename(g1.gen)), isFile), manifestEntries(manifestFileOf(partDir(spool), path.basename(g2.gen)), isFile)];
     for (const [gen, m] of [[g1.gen, m1], [g2.gen, m2]] as const) {
       expect(m.size).toBeGreaterThan(150);
       for (const [rel, e] of m) {
@@ -541,7 +521,7 @@ describe('content hashes in the manifest', () => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 60, seed: 3 });
-    backup(spool, src, 1);
+    backupJson(spool, src, 1);
     const dirsHashed: string[] = [];
     const real = sys.hashat.bind(sys);
     vi.spyOn(sys, 'hashat').mockImplementation((dirfd, name, io) => {

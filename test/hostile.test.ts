@@ -2,29 +2,20 @@
 // deeper than 100, symlink loops and links to `/`, sparse and > 4 GiB files, a run as a user
 // who owns nothing, and command lines a fuzzer makes up. Each either comes out byte-exact or
 // fails one entry (or the whole command line) clearly.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { compareTrees, makeTree } from './helpers/tree.js';
+import { compareTrees, latin1 as b, makeTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { BIN, REPO_ROOT, hardsnap, spawnHardsnap } from './helpers/run.js';
-import { assertNobodyCanRun, isRoot, rng, seedOf } from './helpers/robust.js';
+import { assertNobodyCanRun, hardsnapAsNobody, isRoot, rng, seedOf } from './helpers/robust.js';
 import { ST, IO, hashHex, sys } from '../src/fs/native.js';
 import { parseScan } from '../src/fs/entry.js';
 import { ManifestReader } from '../src/manifest/reader.js';
-import { manifestPath } from '../src/spool/layout.js';
 import { removeTree } from '../src/fs/remove-tree.js';
-import { makeSpool } from './helpers/spool.js';
+import { makeSpool, nightlyIn } from './helpers/spool.js';
 
-const day = (n: number) => `2026-01-${String(n).padStart(2, '0')}T03:00:00Z`;
-const genName = (n: number) => `2026-01-${String(n).padStart(2, '0')}T030000Z`;
-const b = (s: string) => Buffer.from(s, 'latin1');
-
-function backup(tmp: string, n: number, extra: string[] = [], env: Record<string, string> = {}) {
-  return hardsnap(['backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1', '--part', `data=${path.join(tmp, 'src')}`, ...extra], { env: { HARDSNAP_NOW: day(n), ...env } });
-}
-const gen = (tmp: string, n: number) => path.join(tmp, 'spool', 'rsync', 'h1', 'data', genName(n));
+const { day, at, genName, backup, gen, manifestFile } = nightlyIn({ host: 'h1', part: 'data', month: '2026-01' });
 
 /** `hardsnap restore` of generation n into tmp/restored-n (exit 0 expected); returns the target. */
 function restoreGen(tmp: string, n: number): string {
@@ -122,7 +113,7 @@ describe('names that are bytes', () => {
     expect(rsyncDiff(src, restored)).toEqual([]);
     expect(fs.readlinkSync(path.join(restored, 'root'))).toBe('/');
     // and the manifest holds the same bytes
-    const m = ManifestReader.open(manifestPath(path.join(tmp, 'spool', 'rsync', 'h1', 'data'), genName(1)));
+    const m = ManifestReader.open(manifestFile(tmp, 1));
     try {
       const names = m.dir(Buffer.alloc(0))!.map((e) => e.name.toString('latin1'));
       expect(names).toEqual(expect.arrayContaining(['a\xff', 'a\xfe', n255, d255]));
@@ -266,7 +257,7 @@ describe('sparse and huge files', () => {
     // the manifest's hash is the hash of the whole source, holes read as zeros
     const io = new Float64Array(sys.IO_FIELDS);
     withDir(src, (d) => ok(sys.hashat(d, 'huge.img', io), 'hashat'));
-    const m = ManifestReader.open(manifestPath(path.join(tmp, 'spool', 'rsync', 'h1', 'data'), genName(1)));
+    const m = ManifestReader.open(manifestFile(tmp, 1));
     try {
       expect(m.dir(Buffer.alloc(0))!.find((e) => e.name.equals(b('huge.img')))!.hash).toBe(hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!));
     } finally {
@@ -288,17 +279,16 @@ describe.runIf(isRoot)('a run as a user who owns nothing (setpriv to nobody)', (
       'other-owner.txt': { content: 'x', mode: 0o644, uid: 1234, gid: 4321 },
     });
     fs.chownSync(spool, 65534, 65534);
-    const run = (n: number) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN,
-      'backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--verbose'], { encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: day(n) }, cwd: '/' });
+    const run = (n: number) => hardsnapAsNobody(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--verbose'], at(n));
     const r = run(1);
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/not running as root: owners and groups are recorded in the manifest but not applied/);
     const g = gen(tmp, 1);
     expect(compareTrees(src, g, { owner: false })).toEqual([]);
     expect(fs.statSync(path.join(g, 'mine')).mode & 0o7777).toBe(0o500);
     expect(fs.statSync(path.join(g, 'mine/ro.txt')).mode & 0o7777).toBe(0o400);
     for (const p of ['roots/owned-by-root.txt', 'other-owner.txt', 'mine/ro.txt']) expect(fs.statSync(path.join(g, p)).uid).toBe(65534);
-    const m = ManifestReader.open(manifestPath(path.join(spool, 'rsync', 'h1', 'data'), genName(1)));
+    const m = ManifestReader.open(manifestFile(tmp, 1));
     try {
       const other = m.dir(Buffer.alloc(0))!.find((e) => e.name.equals(b('other-owner.txt')))!;
       expect([other.uid, other.gid]).toEqual([1234, 4321]);
@@ -309,7 +299,7 @@ describe.runIf(isRoot)('a run as a user who owns nothing (setpriv to nobody)', (
     }
     // the next run as the same user reads the read-only generation and links into it
     const r2 = run(2);
-    expect(r2.status, r2.stderr).toBe(0);
+    expect(r2.code, r2.stderr).toBe(0);
     expect(fs.statSync(path.join(gen(tmp, 2), 'mine/ro.txt')).ino).toBe(fs.statSync(path.join(g, 'mine/ro.txt')).ino);
   });
 });
@@ -343,7 +333,7 @@ describe('command lines a fuzzer makes up', () => {
       cases.push([...base.slice(0, at), ...bad, ...base.slice(at)]);
     }
     for (const argv of cases) {
-      const res = hardsnap(argv, { env: { HARDSNAP_NOW: day(1) } });
+      const res = hardsnap(argv, at(1));
       const label = `seed ${seed}: ${JSON.stringify(argv.slice(1))}: ${res.stderr}`;
       expect(res.code, label).toBe(1);
       expect(res.stderr.trim().split('\n'), label).toHaveLength(1);

@@ -7,19 +7,14 @@ import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
 import { SHARED, linksDiff, rsyncDiff } from './helpers/oracle.js';
-import { BIN, REPO_ROOT, hardsnap, type RunResult } from './helpers/run.js';
+import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
 import { mktree, mutate } from './helpers/bench-tree.js';
-import { assertNobodyCanRun, isRoot } from './helpers/robust.js';
+import { assertNobodyCanRun, hardsnapAsNobody, isRoot } from './helpers/robust.js';
 import { ManifestReader } from '../src/manifest/reader.js';
-import { makeSpool } from './helpers/spool.js';
+import { makeSpool, nightly } from './helpers/spool.js';
+import { readRunsLog } from './ops-helpers.js';
 
-const day = (n: number) => `2026-03-${String(n).padStart(2, '0')}T03:00:00Z`;
-const genName = (n: number) => `2026-03-${String(n).padStart(2, '0')}T030000Z`;
-
-function backup(spool: string, src: string, n: number, extra: string[] = []): RunResult {
-  return hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, ...extra], { env: { HARDSNAP_NOW: day(n) } });
-}
-const gen = (spool: string, n: number) => path.join(spool, 'rsync', 'h', 'p', genName(n));
+const { day, at, genName, backup, gen, manifestFile } = nightly({ host: 'h', part: 'p', month: '2026-03' });
 
 function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8' });
@@ -117,9 +112,9 @@ describe('extended attributes, ACLs and capabilities are kept', () => {
     // for an unchanged ctime: the record's are used)
     const r3 = backup(spool, src, 3);
     expect(r3.code).toBe(0);
-    const runs = fs.readFileSync(path.join(spool, 'rsync', 'h', '.hardsnap', 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(runs.at(-1).parts.p.copied).toBe(0);
-    expect(runs.at(-1).parts.p.xattrReads).toBe(0);
+    const runs = readRunsLog<{ parts: Record<string, Record<string, number>> }>(spool, 'h');
+    expect(runs.at(-1)!.parts.p!.copied).toBe(0);
+    expect(runs.at(-1)!.parts.p!.xattrReads).toBe(0);
   });
 
   test('a manifest of a spool where every file has the same SELinux-like label stores the label once', ({ tmp }) => {
@@ -128,7 +123,7 @@ describe('extended attributes, ACLs and capabilities are kept', () => {
     mktree(src, { files: 2000, seed: 9 });
     execFileSync('sh', ['-c', `find "${src}" -type f -print0 | xargs -0 setfattr -n user.label -v system_u:object_r:mail_spool_t:s0`]);
     expect(backup(spool, src, 1).code).toBe(0);
-    const m = ManifestReader.open(path.join(spool, 'rsync', 'h', 'p', '.hardsnap', 'manifests', `${genName(1)}.hsm`));
+    const m = ManifestReader.open(manifestFile(spool, 1));
     try {
       expect(m.xattrSets.filter((b) => b).length).toBe(1);
     } finally {
@@ -230,9 +225,8 @@ describe('restore as a user who is not root', () => {
     fs.chownSync(to, 65534, 65534);
     assertNobodyCanRun(REPO_ROOT);
     execFileSync('chmod', ['-R', 'o+rX', spool]);
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN,
-      'restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to, '--force'], { encoding: 'utf8', cwd: '/' });
-    expect(r.status, r.stderr).toBe(23);
+    const r = hardsnapAsNobody(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to, '--force']);
+    expect(r.code, r.stderr).toBe(23);
     const lines = r.stderr.split('\n').filter((l) => /extended attributes not restored/.test(l));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/security\.\* on 1 entry/);
@@ -283,15 +277,6 @@ describe('hard-link structure exactly as in the source', () => {
 });
 
 describe('attributes, found by attacking them', () => {
-  function asNobody(args: string[], n: number): RunResult {
-    assertNobodyCanRun(REPO_ROOT);
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN, ...args], {
-      encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: day(n) }, cwd: '/', timeout: 60_000,
-    });
-    if (r.error) throw r.error;
-    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-  }
-
   test.runIf(isRoot)('a user who is not root keeps user.* on a read-only file (the mode used to be set before the attributes), and verify passes on generations that only link a capability the spool refused', ({ tmp }) => {
     fs.chmodSync(tmp, 0o755);
     const src = path.join(tmp, 'src');
@@ -302,14 +287,14 @@ describe('attributes, found by attacking them', () => {
     execFileSync('chown', ['-R', '65534:65534', src, spool]);
     sh('setcap', ['cap_net_raw+ep', path.join(src, 't')]); // after the chown, which clears it
     const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
-    const r1 = asNobody(args, 1);
+    const r1 = hardsnapAsNobody(args, at(1));
     expect(r1.code, r1.stderr).toBe(0);
     expect(r1.stderr).toMatch(/refused security\.\* extended attributes/); // the capability: only root may
     expect(r1.stderr).not.toMatch(/refused user\./);
     expect(getfattr(path.join(gen(spool, 1), 'ro'))).toEqual(getfattr(path.join(src, 'ro')));
     expect(getfattr(path.join(gen(spool, 1), 'rodir'))).toEqual(getfattr(path.join(src, 'rodir')));
-    expect(asNobody(args, 2).code).toBe(0);
-    const v = asNobody(['verify', '--spool', spool, '--host', 'h'], 2);
+    expect(hardsnapAsNobody(args, at(2)).code).toBe(0);
+    const v = hardsnapAsNobody(['verify', '--spool', spool, '--host', 'h'], at(2));
     expect(v.code, v.stdout + v.stderr).toBe(0);
   });
 
@@ -338,7 +323,7 @@ describe('attributes, found by attacking them', () => {
     makeTree(src, { 'old': 'o\n', 'fresh': 'f\n' });
     sh('setfattr', ['-n', 'user.v', '-v', '1', path.join(src, 'fresh')]);
     expect(backup(spool, src, 1).code).toBe(0);
-    const m = ManifestReader.open(path.join(spool, 'rsync', 'h', 'p', '.hardsnap', 'manifests', `${genName(1)}.hsm`));
+    const m = ManifestReader.open(manifestFile(spool, 1));
     try {
       const fresh = m.dir(Buffer.alloc(0))!.find((e) => e.name.toString() === 'fresh')!;
       expect([fresh.ctimeSec, fresh.ctimeNsec]).toEqual([0, 0]);
@@ -346,8 +331,8 @@ describe('attributes, found by attacking them', () => {
       m.close();
     }
     expect(backup(spool, src, 2).code).toBe(0);
-    const runs = fs.readFileSync(path.join(spool, 'rsync', 'h', '.hardsnap', 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(runs.at(-1).parts.p.copied).toBe(0);
+    const runs = readRunsLog<{ parts: Record<string, Record<string, number>> }>(spool, 'h');
+    expect(runs.at(-1)!.parts.p!.copied).toBe(0);
   });
 
   test('without /proc the attributes cannot be read: the backup refuses (exit 2, nothing written) instead of calling every file vanished', ({ tmp, skip }) => {

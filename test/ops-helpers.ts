@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runBackup } from '../src/backup/run.js';
 import type { BackupOptions } from '../src/backup/types.js';
+import { partDirOf } from './helpers/spool.js';
 
 export function makeGeneration(spool: string, host: string, parts: Record<string, string>, now: string, extra: Partial<BackupOptions> = {}): Promise<unknown> {
   return runBackup(
@@ -19,7 +20,7 @@ export function makeGeneration(spool: string, host: string, parts: Record<string
 
 /** The complete generation names of a part, read with readdir. */
 export function generationNames(spool: string, host: string, part: string): string[] {
-  const dir = path.join(spool, 'rsync', host, part);
+  const dir = partDirOf({ spool, host, part });
   if (!fs.existsSync(dir)) return [];
   return fs
     .readdirSync(dir)
@@ -27,17 +28,8 @@ export function generationNames(spool: string, host: string, part: string): stri
     .sort();
 }
 
-export function readRunsLog(spool: string, host: string): Array<Record<string, unknown>> {
+/** The records of a host's runs.jsonl, oldest first ([] when there is none); `T` types them. */
+export function readRunsLog<T = Record<string, unknown>>(spool: string, host: string): T[] {
   const f = path.join(spool, 'rsync', host, '.hardsnap', 'runs.jsonl');
-  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) : [];
-}
-
-/** N daily times at 03:00Z starting on `first` (YYYY-MM-DD). */
-export function dailyTimes(first: string, n: number): string[] {
-  const t0 = Date.parse(`${first}T03:00:00Z`);
-  return Array.from({ length: n }, (_, i) => new Date(t0 + i * 86_400_000).toISOString());
-}
-
-export function genName(iso: string): string {
-  return iso.replace(/:/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as T) : [];
 }

@@ -9,8 +9,8 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
 import { fingerprint, isRoot, assertNobodyCanRun } from './helpers/robust.js';
 import { makeTree } from './helpers/tree.js';
-import { dailyTimes, genName, generationNames, makeGeneration } from './ops-helpers.js';
-import { makeSpool } from './helpers/spool.js';
+import { generationNames, makeGeneration } from './ops-helpers.js';
+import { dailyTimes, genName, makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';
 

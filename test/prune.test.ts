@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { BIN, hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { makeTree, assertSameInode, readTree, type TreeEntry } from './helpers/tree.js';
-import { dailyTimes, genName, generationNames, makeGeneration } from './ops-helpers.js';
-import { makeSpool } from './helpers/spool.js';
+import { generationNames, makeGeneration } from './ops-helpers.js';
+import { dailyTimes, genName, makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';
 

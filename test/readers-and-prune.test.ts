@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
-import { dailyTimes, genName, generationNames, makeGeneration } from './ops-helpers.js';
+import { generationNames, makeGeneration } from './ops-helpers.js';
 import { describeLease, leaseStaleReason, listLeases, liveLeases, takeLeases } from '../src/spool/leases.js';
-import { makeSpool } from './helpers/spool.js';
+import { dailyTimes, genName, makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';
 

@@ -7,9 +7,9 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap } from './helpers/run.js';
 import { fingerprint } from './helpers/robust.js';
 import { makeTree } from './helpers/tree.js';
-import { genName, generationNames, makeGeneration } from './ops-helpers.js';
+import { generationNames, makeGeneration } from './ops-helpers.js';
 import { now } from '../src/time/now.js';
-import { makeSpool } from './helpers/spool.js';
+import { genName, makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';
 const POISON = { HARDSNAP_NOW: '9999-12-31T23:59:59Z' };

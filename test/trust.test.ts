@@ -2,32 +2,22 @@
 // generation in the spool (chmod, replace, turn into a symlink) is never linked into the new one;
 // a spool copied to another disk (new inode numbers) keeps working; an entry the source cannot
 // give in a run keeps its previous version. Each test makes the fault happen for real.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
 import { linksDiff, rsyncDiff } from './helpers/oracle.js';
-import { BIN, REPO_ROOT, hardsnap, type RunResult } from './helpers/run.js';
+import { hardsnap } from './helpers/run.js';
 import { mktree, mutate } from './helpers/bench-tree.js';
-import { assertNobodyCanRun, isRoot } from './helpers/robust.js';
+import { hardsnapAsNobody, isRoot } from './helpers/robust.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { FLAG } from '../src/manifest/format.js';
-import { makeSpool } from './helpers/spool.js';
+import { makeSpool, nightly } from './helpers/spool.js';
+import { readRunsLog } from './ops-helpers.js';
 
-const day = (n: number) => `2026-02-${String(n).padStart(2, '0')}T03:00:00Z`;
-const genName = (n: number) => `2026-02-${String(n).padStart(2, '0')}T030000Z`;
-
-function backup(spool: string, src: string, n: number, extra: string[] = []): RunResult {
-  return hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, ...extra], { env: { HARDSNAP_NOW: day(n) } });
-}
-const gen = (spool: string, n: number) => path.join(spool, 'rsync', 'h', 'p', genName(n));
-const runs = (spool: string) => fs.readFileSync(path.join(spool, 'rsync', 'h', '.hardsnap', 'runs.jsonl'), 'utf8')
-  .trim().split('\n').map((l) => JSON.parse(l) as { parts: Record<string, Record<string, number>>; exit: number });
-
-function manifestOf(spool: string, n: number): ManifestReader {
-  return ManifestReader.open(path.join(spool, 'rsync', 'h', 'p', '.hardsnap', 'manifests', `${genName(n)}.hsm`));
-}
+const { at, genName, backup, gen, manifestFile } = nightly({ host: 'h', part: 'p', month: '2026-02' });
+type RunRecord = { parts: Record<string, Record<string, number>>; exit: number };
 
 describe('a tampered previous generation is never linked into the new one', () => {
   test('chmod-ed, chown-ed, touched, replaced and symlinked files in an old generation are copied anew from the source, reported once, recorded in runs.jsonl', ({ tmp }) => {
@@ -69,9 +59,9 @@ describe('a tampered previous generation is never linked into the new one', () =
     }
     expect(fs.readFileSync(path.join(g2, 'a/symlinked'), 'utf8')).toBe('five\n');
     expect(fs.statSync(path.join(g2, 'a/fine')).ino).toBe(before);
-    expect(runs(spool).at(-1)!.parts.p!.drifted).toBe(drifted);
+    expect(readRunsLog<RunRecord>(spool, 'h').at(-1)!.parts.p!.drifted).toBe(drifted);
     // the manifest records the inodes that are there, not the previous manifest's numbers
-    const m = manifestOf(spool, 2);
+    const m = ManifestReader.open(manifestFile(spool, 2));
     try {
       for (const e of m.dir(Buffer.from('a'))!) expect(e.ino, e.name.toString()).toBe(fs.lstatSync(path.join(g2, 'a', e.name.toString())).ino);
     } finally {
@@ -93,7 +83,7 @@ describe('a tampered previous generation is never linked into the new one', () =
     expect(r.stderr.split('\n').filter((l) => /no longer matched/.test(l))).toHaveLength(1);
     expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
     expect(linksDiff(src, gen(spool, 2))).toEqual([]);
-    expect(runs(spool).at(-1)!.parts.p!.drifted).toBeGreaterThan(500);
+    expect(readRunsLog<RunRecord>(spool, 'h').at(-1)!.parts.p!.drifted).toBeGreaterThan(500);
   });
 
   test('a directory of the previous generation deleted, or replaced by a symlink to elsewhere: its files are copied anew, and the run says the previous generation drifted', ({ tmp }) => {
@@ -110,7 +100,7 @@ describe('a tampered previous generation is never linked into the new one', () =
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/2 unchanged entries of the previous generation no longer matched its manifest .*first: a\)/);
     expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
-    expect(runs(spool).at(-1)!.parts.p!.drifted).toBe(2);
+    expect(readRunsLog<RunRecord>(spool, 'h').at(-1)!.parts.p!.drifted).toBe(2);
     expect(fs.readFileSync(path.join(elsewhere, 'g'), 'utf8')).toBe('not b');
   });
 });
@@ -146,7 +136,7 @@ describe('a spool moved to another disk (cp -a, rsync -aH): new inode numbers', 
       expect(linksDiff(src, gen(moved, n))).toEqual([]);
     }
     // unchanged files are still links to the generation before
-    const r4 = runs(moved).at(-1)!.parts.p!;
+    const r4 = readRunsLog<RunRecord>(moved, 'h').at(-1)!.parts.p!;
     expect(r4.linked).toBeGreaterThan(250);
     const v = hardsnap(['verify', '--spool', moved, '--host', 'h']);
     expect(v.code, v.stdout + v.stderr).toBe(0);
@@ -156,7 +146,7 @@ describe('a spool moved to another disk (cp -a, rsync -aH): new inode numbers', 
     const du1 = duOf(moved);
     expect(du1.parts[0]!.generations.slice(0, 2).map((g) => g.unique)).toEqual(du0.parts[0]!.generations.slice(0, 2).map((g) => g.unique));
     // history: a file unchanged since day 1 is "same" across the move
-    const m = manifestOf(moved, 5);
+    const m = ManifestReader.open(manifestFile(moved, 5));
     let stable = '';
     try {
       const top = m.dir(Buffer.alloc(0))!;
@@ -173,16 +163,7 @@ describe('a spool moved to another disk (cp -a, rsync -aH): new inode numbers', 
 });
 
 describe('an entry the source cannot give in a run keeps its previous version (CARRIED)', () => {
-  /** bin/hardsnap as nobody, so that a mode 000 directory really cannot be read */
-  function asNobody(args: string[], n: number): RunResult {
-    assertNobodyCanRun(REPO_ROOT);
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN, ...args], {
-      encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: day(n) }, cwd: '/', timeout: 60_000,
-    });
-    if (r.error) throw r.error;
-    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-  }
-
+  // bin/hardsnap runs as nobody (hardsnapAsNobody), so that a mode 000 directory really cannot be read
   test.runIf(isRoot)('a Maildir that cannot be opened keeps yesterday\'s content in last (not an empty directory); a file that cannot be read keeps its version; exit 23; diff and history say so', ({ tmp }) => {
     fs.chmodSync(tmp, 0o755);
     const src = path.join(tmp, 'src');
@@ -193,13 +174,13 @@ describe('an entry the source cannot give in a run keeps its previous version (C
     });
     execFileSync('chown', ['-R', '65534:65534', src, spool]);
     const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
-    expect(asNobody(args, 1).code).toBe(0);
+    expect(hardsnapAsNobody(args, at(1)).code).toBe(0);
     // day 2: the Maildir is locked away, bob's notes unreadable; a new mail arrived
     fs.writeFileSync(path.join(src, 'ann/Maildir/new/4'), 'four\n');
     fs.chownSync(path.join(src, 'ann/Maildir/new/4'), 65534, 65534);
     fs.chmodSync(path.join(src, 'ann/Maildir'), 0o000);
     fs.chmodSync(path.join(src, 'bob/notes'), 0o000);
-    const r = asNobody(args, 2);
+    const r = hardsnapAsNobody(args, at(2));
     expect(r.code, r.stderr).toBe(23);
     expect(r.stderr).toMatch(/ann\/Maildir: .*EACCES.*kept its previous version \(from 2026-02-01T030000Z\)/);
     expect(r.stderr).toMatch(/bob\/notes: .*EACCES.*kept its previous version/);
@@ -210,7 +191,7 @@ describe('an entry the source cannot give in a run keeps its previous version (C
     expect(fs.statSync(path.join(g2, 'ann/Maildir/cur/2')).ino).toBe(fs.statSync(path.join(g1, 'ann/Maildir/cur/2')).ino);
     expect(fs.existsSync(path.join(g2, 'ann/Maildir/new/4'))).toBe(false); // never read: not invented
     expect(fs.readFileSync(path.join(g2, 'bob/notes'), 'utf8')).toBe('bob notes\n');
-    const m = manifestOf(spool, 2);
+    const m = ManifestReader.open(manifestFile(spool, 2));
     try {
       expect(m.footer.carried!.count).toBeGreaterThanOrEqual(5);
       expect(m.footer.carried!.first.map((c) => [c.path, c.from, c.code])).toEqual([
@@ -228,7 +209,7 @@ describe('an entry the source cannot give in a run keeps its previous version (C
     // readable again: the next run backs up what is there now
     fs.chmodSync(path.join(src, 'ann/Maildir'), 0o755);
     fs.chmodSync(path.join(src, 'bob/notes'), 0o644);
-    const r3 = asNobody(args, 3);
+    const r3 = hardsnapAsNobody(args, at(3));
     expect(r3.code, r3.stderr).toBe(0);
     expect(rsyncDiff(src, gen(spool, 3)).filter((l) => !/^\.[df]\.\.\.\.og/.test(l))).toEqual([]);
     expect(fs.readFileSync(path.join(gen(spool, 3), 'ann/Maildir/new/4'), 'utf8')).toBe('four\n');
@@ -240,15 +221,6 @@ describe('an entry the source cannot give in a run keeps its previous version (C
 });
 
 describe('carried entries, found by attacking them', () => {
-  function asNobody(args: string[], n: number): RunResult {
-    assertNobodyCanRun(REPO_ROOT);
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN, ...args], {
-      encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: day(n) }, cwd: '/', timeout: 60_000,
-    });
-    if (r.error) throw r.error;
-    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-  }
-
   test.runIf(isRoot)('a carried hard link keeps a link group of its own manifest: a restore never joins it to an unrelated file (old group ids collided)', ({ tmp }) => {
     fs.chmodSync(tmp, 0o755);
     const src = path.join(tmp, 'src');
@@ -260,9 +232,9 @@ describe('carried entries, found by attacking them', () => {
     fs.linkSync(path.join(src, 'o/f'), path.join(src, 'o/g'));
     execFileSync('chown', ['-R', '65534:65534', src, spool]);
     const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
-    expect(asNobody(args, 1).code).toBe(0);
+    expect(hardsnapAsNobody(args, at(1)).code).toBe(0);
     fs.chmodSync(path.join(src, 'M'), 0o000);
-    expect(asNobody(args, 2).code).toBe(23);
+    expect(hardsnapAsNobody(args, at(2)).code).toBe(23);
     const g2 = gen(spool, 2);
     expect(fs.lstatSync(path.join(g2, 'M/sl2')).ino).toBe(fs.lstatSync(path.join(g2, 'M/sl')).ino);
     expect(fs.statSync(path.join(g2, 'M/f2')).ino).toBe(fs.statSync(path.join(g2, 'M/f')).ino);
@@ -284,12 +256,12 @@ describe('carried entries, found by attacking them', () => {
     makeTree(src, { 'M/a': 'one\n', 'M/b': 'two\n' });
     execFileSync('chown', ['-R', '65534:65534', src, spool]);
     const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
-    expect(asNobody(args, 1).code).toBe(0);
+    expect(hardsnapAsNobody(args, at(1)).code).toBe(0);
     fs.chmodSync(path.join(src, 'M'), 0o000);
-    expect(asNobody(args, 2).code).toBe(23);
+    expect(hardsnapAsNobody(args, at(2)).code).toBe(23);
     fs.chmodSync(path.join(src, 'M'), 0o755);
     for (const n of [3, 4]) {
-      const r = asNobody(args, n);
+      const r = hardsnapAsNobody(args, at(n));
       expect(r.code, r.stderr).toBe(0);
       expect(rsyncDiff(src, gen(spool, n))).toEqual([]);
     }
@@ -306,7 +278,7 @@ describe('a damaged manifest is said, not hidden', () => {
     fs.writeFileSync(path.join(src, 'b/three'), '3\n');
     expect(backup(spool, src, 2).code).toBe(0);
     // a flipped byte in a directory block (past the header and index, which open() checks)
-    const file = path.join(spool, 'rsync', 'h', 'p', '.hardsnap', 'manifests', `${genName(2)}.hsm`);
+    const file = manifestFile(spool, 2);
     const m = ManifestReader.open(file);
     const at = (m as unknown as { index: Map<string, { offset: number }> }).index.get('b')!.offset + 20;
     m.close();

@@ -8,9 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from './helpers/fixture.js';
 import { compareTrees, makeTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
-import { BIN, spawnHardsnap, waitFor, type HardsnapChild } from './helpers/run.js';
+import { BIN, spawnHardsnap, target, waitFor, type HardsnapChild, type Spot } from './helpers/run.js';
+import { partDirOf } from './helpers/spool.js';
 import {
-  backupAsync, day, expectSame, fakeWatcher, partDirOf, scanOf, spot, startWatcher, stopWatcher, target, watchedFromDay2, wideTree, type Spot,
+  backupAsync, dayEnv, expectSame, fakeWatcher, scanOf, spot, startWatcher, stopWatcher, watchedFromDay2, wideTree,
 } from './helpers/watch.js';
 import { readJournal } from '../src/watch/journal-file.js';
 import { isRoot } from './helpers/robust.js';
@@ -49,7 +50,7 @@ describe('watch: fanotify and chokidar journal the same changes', () => {
           fs.renameSync(path.join(s.src, `d${round + 6}/mv-${round}`), path.join(s.src, 'mv'));
           if (round === 3) fs.renameSync(path.join(tmp, 'outside/tree'), path.join(s.src, 'd16/from-outside'));
           fs.appendFileSync(path.join(s.src, 'd16/from-outside/b/c/y'), `round ${round}\n`);
-          const g = await backupAsync(s, ['--audit-sample', '0'], day(round));
+          const g = await backupAsync(s, ['--audit-sample', '0'], dayEnv(round));
           expect(g.code).toBe(0);
           expect(g.part.journal).toMatchObject({ used: true, reason: null, audited: 0 });
           expectSame(s, g.part.path);
@@ -75,7 +76,7 @@ describe('watch: fanotify and chokidar journal the same changes', () => {
       fs.chmodSync(path.join(s.src, 'd7/sub'), 0o700);
       fs.mkdirSync(path.join(s.src, 'fresh/inner'), { recursive: true });
       fs.writeFileSync(path.join(s.src, 'fresh/inner/x'), 'x');
-      const g = await backupAsync(s, ['--audit-sample', '0'], day(3));
+      const g = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
       expect(g.part.journal).toMatchObject({ used: true, reason: null });
       expect(g.part.journal.skippedDirs).toBeGreaterThan(10);
       expectSame(s, g.part.path);
@@ -102,7 +103,7 @@ describe('watch: fanotify', () => {
       }
       await waitFor(() => /the fanotify queue overflowed/.test(w.out.stderr), 60_000, 50, 'the overflow to be reported');
       expect(w.out.stderr).toMatch(new RegExp(`fs\\.fanotify\\.max_queued_events = ${max}`));
-      const g3 = await backupAsync(s, [], day(3));
+      const g3 = await backupAsync(s, [], dayEnv(3));
       expect(g3.part.journal.used).toBe(false);
       expect(g3.part.journal.reason).toMatch(/epoch (ended at .*: the fanotify queue overflowed|began .* after the previous generation's scan began)/);
       expectSame(s, g3.part.path);
@@ -110,7 +111,7 @@ describe('watch: fanotify', () => {
       expect(readJournal(partDirOf(s))!.epoch!.id).not.toBe(before);
       fs.appendFileSync(path.join(s.src, 'd2/f2'), 'after the overflow\n');
       fs.rmSync(path.join(s.src, 'flood/f7'));
-      const g4 = await backupAsync(s, ['--audit-sample', '0'], day(4));
+      const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
       expect(g4.part.journal).toMatchObject({ used: true, reason: null });
       expectSame(s, g4.part.path);
     });
@@ -134,14 +135,14 @@ describe('watch: fanotify', () => {
         fs.mkdirSync(path.join(s.src, 'd3/sub'));
         fs.writeFileSync(path.join(s.src, 'd4/f0'), 'a change the journal knows');
         // no audit: only the device rule can save this generation
-        const g3 = await backupAsync(s, ['--audit-sample', '0'], day(3));
+        const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
         expect(g3.part.journal).toMatchObject({ used: true, reason: null });
         expectSame(s, g3.part.path);
         // the same file system bound inside the source: its directories have two paths, and
         // fanotify names one
         mount('--bind', path.join(s.src, 'd5'), path.join(s.src, 'd6/sub'));
         fs.appendFileSync(path.join(s.src, 'd6/sub/f0'), 'written through the bind mount\n');
-        const g4 = await backupAsync(s, ['--audit-sample', '0'], day(4));
+        const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
         expect(g4.part.journal.used).toBe(false);
         expect(g4.part.journal.reason).toMatch(/epoch ended at .*: a mount of the source's own file system was made inside it \(.*d6\/sub\)/);
         // one inode of one name under two paths (the bind mount): two files in the copy, as
@@ -160,7 +161,7 @@ describe('watch: fanotify', () => {
     // a hand-written journal: d7 changed, and only its entry f1 is named
     const s = spot(tmp);
     wideTree(s.src);
-    const g1 = await backupAsync(s, [], day(1));
+    const g1 = await backupAsync(s, [], dayEnv(1));
     const start = scanOf(s, g1.part.generation).startMono;
     const t = start + 1;
     let gen2 = '';
@@ -174,7 +175,7 @@ describe('watch: fanotify', () => {
       // changed behind the journal's back (same directory, not named): proof that the entries
       // not named really come from the manifest
       fs.appendFileSync(path.join(s.src, 'd7/f3'), 'the journal never heard of this\n');
-      const g2 = await backupAsync(s, ['--audit-sample', '0'], day(2));
+      const g2 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(2));
       expect(g2.part.journal).toMatchObject({ used: true, reason: null });
       expect(g2.part.journal.namedDirs).toBe(1);
       gen2 = g2.part.generation;
@@ -192,7 +193,7 @@ describe('watch: fanotify', () => {
       dirty: { d7: g2 + 2 }, names: { d7: { f1: g2 + 2 } }, whole: { d7: g2 + 1 },
     });
     try {
-      const g3 = await backupAsync(s, ['--audit-sample', '0'], day(3));
+      const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
       expect(g3.part.journal).toMatchObject({ used: true, reason: null });
       expectSame(s, g3.part.path);
     } finally {
@@ -216,7 +217,7 @@ describe('watch: fanotify', () => {
     // a spool made by `init`, by its user (spot() made it with the marker already: init says so)
     expect((await run(['init', '--spool', s.spool])).code).toBe(0);
     const backup = async (n: number, extra: string[] = []) => {
-      const r = await run(['backup', ...target(s), '--json', ...extra], day(n));
+      const r = await run(['backup', ...target(s), '--json', ...extra], dayEnv(n));
       expect(r.code, r.c.out.stderr).toBe(0);
       return JSON.parse(r.c.out.stdout).parts[0] as { journal: { used: boolean; reason: string | null; watcher: string | null }; path: string };
     };

@@ -17,7 +17,8 @@ import { execFileSync } from 'node:child_process';
 import { rulesFingerprint } from '../src/watch/scan-choice.js';
 import { BackupSchedule } from '../src/watch/backup-schedule.js';
 import { currentBoot } from '../src/watch/journal-file.js';
-import { fakeWatcher, partDirOf } from './helpers/watch.js';
+import { fakeWatcher } from './helpers/watch.js';
+import { partDirOf } from './helpers/spool.js';
 
 const root = (flags = 0): ManifestEntry => ({
   name: Buffer.alloc(0), type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtimeSec: 1, mtimeNsec: 0, rdev: 0, target: null,

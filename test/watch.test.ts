@@ -8,10 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from './helpers/fixture.js';
 import { assertSameInode, compareTrees, makeTree, type TreeSpec } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
-import { BIN, spawnHardsnap, waitFor } from './helpers/run.js';
+import { BIN, spawnHardsnap, target, waitFor } from './helpers/run.js';
+import { partDirOf } from './helpers/spool.js';
 import { mktree, mutate } from './helpers/bench-tree.js';
 import {
-  backupAsync, day, expectSame, fakeWatcher, journalFile, partDirOf, scanOf, spot, startWatcher, stopWatcher, target, watchedFromDay2, wideTree,
+  backupAsync, dayEnv, expectSame, fakeWatcher, journalFile, scanOf, spot, startWatcher, stopWatcher, watchedFromDay2, wideTree,
 } from './helpers/watch.js';
 import { readJournal } from '../src/watch/journal-file.js';
 import { readRuns } from '../src/spool/runs-log.js';
@@ -22,13 +23,13 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     wideTree(s.src);
     mktree(path.join(s.src, 'odd'), { files: 200, odd: true, seed: 7 });
     mktree(path.join(s.src, 'plain'), { files: 300, seed: 8 });
-    const g1 = await backupAsync(s, [], day(1));
+    const g1 = await backupAsync(s, [], dayEnv(1));
     expect(g1.code).toBe(0);
     expect(g1.part.journal).toMatchObject({ used: false, reason: 'no previous generation' });
     const w = await startWatcher(s);
     try {
       // the epoch began after generation 1's scan: not usable yet
-      const g2 = await backupAsync(s, [], day(2));
+      const g2 = await backupAsync(s, [], dayEnv(2));
       expect(g2.part.journal.used).toBe(false);
       expect(g2.part.journal.reason).toMatch(/epoch began .* after the previous generation's scan began/);
       expectSame(s, g2.part.path);
@@ -45,7 +46,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       fs.symlinkSync('../d1/f1', path.join(s.src, 'd8/link'));
       mutate(path.join(s.src, 'plain'), 11, { change: 5, add: 5, delete: 5, rename: 5 });
       // no wait for the watcher: the backup's sync request makes it flush every change above
-      const g3 = await backupAsync(s, [], day(3));
+      const g3 = await backupAsync(s, [], dayEnv(3));
       expect(g3.code).toBe(0);
       expect(g3.part.journal).toMatchObject({ used: true, reason: null });
       expect(g3.part.journal.skippedDirs).toBeGreaterThan(10);
@@ -59,7 +60,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       fs.rmSync(path.join(s.src, 'fresh'), { recursive: true });
       fs.writeFileSync(path.join(s.src, 'd6/sub-moved/m'), 'moved dir, new content');
       mutate(path.join(s.src, 'plain'), 12, { change: 5, add: 5, delete: 5, rename: 5 });
-      const g4 = await backupAsync(s, [], day(4));
+      const g4 = await backupAsync(s, [], dayEnv(4));
       expect(g4.part.journal.used).toBe(true);
       expectSame(s, g4.part.path);
       const runs = readRuns(path.join(s.spool, 'rsync', s.host));
@@ -72,7 +73,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     expect(w.out.stderr).toMatch(/SIGTERM: stopping/);
     expect(readJournal(partDirOf(s))!.epoch!.ended!.reason).toBe('the watcher stopped');
     fs.appendFileSync(path.join(s.src, 'd10/f0'), 'after the watcher stopped\n');
-    const g5 = await backupAsync(s, [], day(5));
+    const g5 = await backupAsync(s, [], dayEnv(5));
     expect(g5.part.journal.used).toBe(false);
     expect(g5.part.journal.reason).toMatch(/epoch ended at .*: the watcher stopped/);
     expectSame(s, g5.part.path);
@@ -81,16 +82,16 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
   test('a change made just before the backup, not yet written to the journal, is not missed (the sync request)', async ({ tmp }) => {
     const s = spot(tmp);
     wideTree(s.src);
-    await backupAsync(s, [], day(1));
+    await backupAsync(s, [], dayEnv(1));
     // this watcher writes its journal only when it starts, and when a backup asks
     const w = await startWatcher(s, [], { HARDSNAP_TEST_WATCH_FLUSH_MS: String(3_600_000) });
     try {
-      await backupAsync(s, [], day(2));
+      await backupAsync(s, [], dayEnv(2));
       for (let round = 3; round < 6; round++) {
         fs.appendFileSync(path.join(s.src, `d${round}/f1`), 'just before the backup\n');
         fs.mkdirSync(path.join(s.src, `d${round}/sub/new${round}`));
         // no audit: only the journal can know
-        const g = await backupAsync(s, ['--audit-sample', '0'], day(round));
+        const g = await backupAsync(s, ['--audit-sample', '0'], dayEnv(round));
         expect(g.part.journal).toMatchObject({ used: true, audited: 0 });
         expectSame(s, g.part.path);
       }
@@ -102,12 +103,12 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
   test('the watcher killed (SIGKILL), then changes: the next backup scans everything and misses nothing', async ({ tmp }) => {
     const s = spot(tmp);
     wideTree(s.src);
-    await backupAsync(s, [], day(1));
+    await backupAsync(s, [], dayEnv(1));
     const w = await startWatcher(s);
     try {
-      await backupAsync(s, [], day(2));
+      await backupAsync(s, [], dayEnv(2));
       fs.appendFileSync(path.join(s.src, 'd1/f1'), 'x');
-      expect((await backupAsync(s, [], day(3))).part.journal.used).toBe(true);
+      expect((await backupAsync(s, [], dayEnv(3))).part.journal.used).toBe(true);
     } finally {
       // also when an expectation failed: never leave a watcher behind
       w.killGroup('SIGKILL');
@@ -115,7 +116,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     }
     fs.appendFileSync(path.join(s.src, 'd2/f2'), 'changed while no watcher ran\n');
     fs.mkdirSync(path.join(s.src, 'd3/made-later'));
-    const g = await backupAsync(s, [], day(4));
+    const g = await backupAsync(s, [], dayEnv(4));
     expect(g.part.journal.used).toBe(false);
     expect(g.part.journal.reason).toMatch(/the watcher \(pid \d+\) is not running/);
     expectSame(s, g.part.path);
@@ -124,7 +125,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
   test('the watcher started late: changes made before it are found by a full scan, later ones through the journal', async ({ tmp }) => {
     const s = spot(tmp);
     wideTree(s.src);
-    await backupAsync(s, [], day(1));
+    await backupAsync(s, [], dayEnv(1));
     fs.appendFileSync(path.join(s.src, 'd1/f1'), 'before the watcher\n');
     const w = await startWatcher(s);
     try {
@@ -133,11 +134,11 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       expect((await second.exited).code).toBe(3);
       expect(second.out.stderr).toMatch(/part 'data' is already watched by pid \d+/);
       fs.appendFileSync(path.join(s.src, 'd2/f1'), 'with the watcher\n');
-      const g2 = await backupAsync(s, [], day(2));
+      const g2 = await backupAsync(s, [], dayEnv(2));
       expect(g2.part.journal.reason).toMatch(/epoch began .* after/);
       expectSame(s, g2.part.path);
       fs.appendFileSync(path.join(s.src, 'd3/f1'), 'journaled\n');
-      const g3 = await backupAsync(s, [], day(3));
+      const g3 = await backupAsync(s, [], dayEnv(3));
       expect(g3.part.journal.used).toBe(true);
       expectSame(s, g3.part.path);
     } finally {
@@ -147,7 +148,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     fs.appendFileSync(path.join(s.src, 'd4/f1'), 'while it was down\n');
     const w2 = await startWatcher(s);
     try {
-      const g4 = await backupAsync(s, [], day(4));
+      const g4 = await backupAsync(s, [], dayEnv(4));
       expect(g4.part.journal.reason).toMatch(/epoch began .* after/);
       expectSame(s, g4.part.path);
     } finally {
@@ -162,7 +163,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       fs.renameSync(s.src, `${s.src}.old`);
       fs.cpSync(`${s.src}.old`, s.src, { recursive: true, preserveTimestamps: true });
       fs.appendFileSync(path.join(s.src, 'd1/f1'), 'in the new root, which nothing watches\n');
-      const g = await backupAsync(s, [], day(3));
+      const g = await backupAsync(s, [], dayEnv(3));
       expect(g.part.journal.used).toBe(false);
       expect(g.part.journal.reason).toMatch(/epoch ended at .*: the source root .* was replaced or mounted over/);
       expectSame(s, g.part.path);
@@ -177,7 +178,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     fs.symlinkSync('A', s.src);
     await watchedFromDay2(s, async () => {
       // the audit samples every directory, the root too, through the symlink
-      const g3 = await backupAsync(s, [], day(3));
+      const g3 = await backupAsync(s, [], dayEnv(3));
       expect(g3.part.journal).toMatchObject({ used: true, reason: null });
       expect(g3.part.journal.audited).toBeGreaterThan(20);
       // B: a copy of A with one file changed in place, same size and times (nothing the audit can see)
@@ -190,7 +191,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       fs.utimesSync(path.join(b, 'd7'), d.atime, d.mtime);
       fs.symlinkSync('B', `${s.src}.tmp`);
       fs.renameSync(`${s.src}.tmp`, s.src);
-      const g4 = await backupAsync(s, ['--audit-sample', '0'], day(4));
+      const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
       expect(g4.code).toBe(0);
       expect(g4.part.journal.used).toBe(false);
       expect(g4.part.journal.reason).toMatch(/is not the directory the watcher watches \(a symlink on its path repointed/);
@@ -203,19 +204,19 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs: run it as root (CI does)');
     const s = spot(tmp);
     wideTree(s.src);
-    await backupAsync(s, [], day(1));
+    await backupAsync(s, [], dayEnv(1));
     const w = await startWatcher(s);
     const mnt = path.join(s.src, 'd3');
     let mounted = false;
     try {
-      await backupAsync(s, [], day(2));
+      await backupAsync(s, [], dayEnv(2));
       spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'none', mnt], { stdio: 'inherit' });
       mounted = true;
       fs.writeFileSync(path.join(mnt, 'on-tmpfs'), 'hidden from the watches');
       fs.mkdirSync(path.join(mnt, 'sub'));
       fs.writeFileSync(path.join(s.src, 'd4/f0'), 'a change the journal knows');
       // no audit: only the device check can save this generation
-      const g = await backupAsync(s, ['--audit-sample', '0'], day(3));
+      const g = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
       expect(g.part.journal.used).toBe(true);
       expectSame(s, g.part.path);
     } finally {
@@ -233,7 +234,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     await watchedFromDay2(s, async () => {
       fs.writeFileSync(Buffer.concat([odd, Buffer.from('/inside')]), 'v2, longer');
       fs.writeFileSync(Buffer.concat([odd, Buffer.from('/new')]), 'new');
-      const g = await backupAsync(s, [], day(3));
+      const g = await backupAsync(s, [], dayEnv(3));
       expect(g.part.journal.used).toBe(true);
       expectSame(s, g.part.path);
     });
@@ -246,7 +247,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     fs.linkSync(path.join(s.src, 'd1/shared'), path.join(s.src, 'd2/shared'));
     await watchedFromDay2(s, async () => {
       fs.appendFileSync(path.join(s.src, 'd1/shared'), ', written through d1');
-      const g = await backupAsync(s, [], day(3));
+      const g = await backupAsync(s, [], dayEnv(3));
       expect(g.part.journal).toMatchObject({ used: true, reason: null });
       expectSame(s, g.part.path);
     });
@@ -258,7 +259,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     await watchedFromDay2(s, async () => {
       // an event in perm/ only: d2's block records f0 as a file of one name
       fs.linkSync(path.join(s.src, 'd2/f0'), path.join(s.src, 'perm/g'));
-      const g3 = await backupAsync(s, [], day(3));
+      const g3 = await backupAsync(s, [], dayEnv(3));
       expect(g3.part.journal.used).toBe(false);
       expect(g3.part.journal.reason).toBe("perm/g has a hard link made since the previous generation's scan (a write through another name makes no event in its directory)");
       expectSame(s, g3.part.path);
@@ -266,7 +267,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       expect(runs.at(-1)!.parts.data).toMatchObject({ journal: false, journalReason: g3.part.journal.reason });
       // an event in perm/ only again; the full scan recorded both names, so d2 is rescanned
       fs.appendFileSync(path.join(s.src, 'perm/g'), 'written through perm/g\n');
-      const g4 = await backupAsync(s, [], day(4));
+      const g4 = await backupAsync(s, [], dayEnv(4));
       expect(g4.part.journal).toMatchObject({ used: true, reason: null });
       expect(fs.readFileSync(path.join(g4.part.path, 'd2/f0'), 'utf8')).toMatch(/written through perm\/g/);
       expectSame(s, g4.part.path);
@@ -274,7 +275,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       // links the manifest records, in a dirty directory: the journal is used
       fs.writeFileSync(path.join(s.src, 'perm/new'), 'new');
       fs.appendFileSync(path.join(s.src, 'd2/f0'), 'written through d2/f0\n');
-      const g5 = await backupAsync(s, [], day(5));
+      const g5 = await backupAsync(s, [], dayEnv(5));
       expect(g5.part.journal).toMatchObject({ used: true, reason: null });
       expectSame(s, g5.part.path);
     });
@@ -286,7 +287,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     await watchedFromDay2(s, async () => {
       fs.linkSync(path.join(s.src, 'd3/sl'), path.join(s.src, 'perm/sl2'));
       expect(fs.lstatSync(path.join(s.src, 'perm/sl2')).nlink).toBe(2);
-      const g3 = await backupAsync(s, [], day(3));
+      const g3 = await backupAsync(s, [], dayEnv(3));
       expect(g3.part.journal).toMatchObject({ used: false });
       expect(g3.part.journal.reason).toMatch(/^perm\/sl2 has a hard link made since/);
       expectSame(s, g3.part.path);
@@ -300,13 +301,13 @@ describe('watch: when the journal is not trusted', () => {
     const s = spot(tmp);
     wideTree(s.src);
     let n = 1;
-    let last = await backupAsync(s, [], day(n++));
+    let last = await backupAsync(s, [], dayEnv(n++));
     const attempt = async (epoch: (start: number) => object, extra: Record<string, unknown> = {}) => {
       const start = scanOf(s, last.part.generation).startMono;
       const fake = fakeWatcher(s, { epoch: { id: 'e1', startWall: 'then', ended: null, startMono: start - 1, ...epoch(start) }, ...extra } as never);
       try {
         fs.appendFileSync(path.join(s.src, 'd5/f0'), `round ${n}\n`);
-        last = await backupAsync(s, [], day(n++));
+        last = await backupAsync(s, [], dayEnv(n++));
         expectSame(s, last.part.path);
         return last.part.journal;
       } finally {
@@ -326,7 +327,7 @@ describe('watch: when the journal is not trusted', () => {
     const start = scanOf(s, last.part.generation).startMono;
     const fake = fakeWatcher(s, { epoch: { id: 'e2', startMono: start - 1, startWall: 'then', ended: null } });
     try {
-      expect((await backupAsync(s, ['--no-journal'], day(n++))).part.journal.reason).toBe('the journal is off (--no-journal)');
+      expect((await backupAsync(s, ['--no-journal'], dayEnv(n++))).part.journal.reason).toBe('the journal is off (--no-journal)');
       expect(fake.answered()).toBe(0);
     } finally {
       fake.stop();
@@ -336,18 +337,18 @@ describe('watch: when the journal is not trusted', () => {
   test('the audit catches a change the journal does not know about and falls back to a full scan', async ({ tmp }) => {
     const s = spot(tmp);
     wideTree(s.src);
-    const g1 = await backupAsync(s, [], day(1));
+    const g1 = await backupAsync(s, [], dayEnv(1));
     const start = scanOf(s, g1.part.generation).startMono;
     const fake = fakeWatcher(s, { epoch: { id: 'e1', startMono: start - 1, startWall: 'then', ended: null }, dirty: {} });
     try {
       fs.appendFileSync(path.join(s.src, 'd7/f3'), 'the journal never heard of this\n');
       // without the audit the journal is trusted, and this generation misses the change:
       // proof that the directory really was skipped
-      const blind = await backupAsync(s, ['--audit-sample', '0'], day(2));
+      const blind = await backupAsync(s, ['--audit-sample', '0'], dayEnv(2));
       expect(blind.part.journal).toMatchObject({ used: true, audited: 0 });
       expect(compareTrees(s.src, blind.part.path).join('\n')).toMatch(/d7\/f3/);
       // the audit (default: 100 directories, more than the tree has) finds it
-      const g3 = await backupAsync(s, [], day(3));
+      const g3 = await backupAsync(s, [], dayEnv(3));
       expect(g3.part.journal.used).toBe(false);
       expect(g3.part.journal.reason).toMatch(/^the audit found a change the journal does not know: d7\/f3: changed$/);
       expectSame(s, g3.part.path);
@@ -360,19 +361,19 @@ describe('watch: when the journal is not trusted', () => {
   test('a full scan at least every --full-scan-every, and when the watcher does not answer', async ({ tmp }) => {
     const s = spot(tmp);
     wideTree(s.src);
-    const g1 = await backupAsync(s, [], day(1));
+    const g1 = await backupAsync(s, [], dayEnv(1));
     const fake = fakeWatcher(s, { epoch: { id: 'e1', startMono: scanOf(s, g1.part.generation).startMono - 1, startWall: 'then', ended: null } });
     try {
-      expect((await backupAsync(s, [], day(3))).part.journal.used).toBe(true);
-      const late = await backupAsync(s, [], day(9));
+      expect((await backupAsync(s, [], dayEnv(3))).part.journal.used).toBe(true);
+      const late = await backupAsync(s, [], dayEnv(9));
       expect(late.part.journal.reason).toBe('the last full scan was 8d ago (--full-scan-every 7d)');
-      expect((await backupAsync(s, ['--full-scan-every', '12h'], day(10))).part.journal.reason)
+      expect((await backupAsync(s, ['--full-scan-every', '12h'], dayEnv(10))).part.journal.reason)
         .toBe('the last full scan was 1d ago (--full-scan-every 12h)');
     } finally {
       fake.stop();
     }
     // a journal nobody answers for (its writer is alive, but not a watcher any more)
-    const silent = await backupAsync(s, ['--journal-timeout', '1s'], day(11));
+    const silent = await backupAsync(s, ['--journal-timeout', '1s'], dayEnv(11));
     expect(silent.part.journal.reason).toBe(`the watcher (pid ${process.pid}) did not answer within 1s`);
   });
 
@@ -381,14 +382,14 @@ describe('watch: when the journal is not trusted', () => {
     if (probe.status !== 0) throw new Error(`this test needs user namespaces (unshare -U -r): ${probe.stderr}`);
     const s = spot(tmp);
     wideTree(s.src);
-    await backupAsync(s, [], day(1));
+    await backupAsync(s, [], dayEnv(1));
     // a user namespace whose inotify limit is 3 watches: the tree has more directories
     const w = spawnHardsnap(['-U', '-r', 'sh', '-c', 'echo 3 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"', BIN, 'watch', ...target(s)], { bin: 'unshare' });
     try {
       await waitFor(() => /inotify watch limit reached/.test(w.out.stderr), 60_000, 20, 'the limit to be reported');
       expect(w.out.stderr).toMatch(/max_user_watches = 3\b/);
       await waitFor(() => Boolean(readJournal(partDirOf(s))?.failed), 10_000, 20, 'the journal to record the failure');
-      const g = await backupAsync(s, [], day(2));
+      const g = await backupAsync(s, [], dayEnv(2));
       expect(g.part.journal.reason).toMatch(/^the watcher failed: inotify watch limit reached/);
       expectSame(s, g.part.path);
     } finally {

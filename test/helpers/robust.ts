@@ -1,5 +1,6 @@
 // Shared by the fault and hostile-input tests: a seeded random generator, generation
-// fingerprints (inodes included) and a scratch directory on tmpfs (so syncfs is cheap).
+// fingerprints (inodes included), a scratch directory on tmpfs (so syncfs is cheap), and runs as
+// a user who owns nothing (nobody, through setpriv).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -7,6 +8,7 @@ import { onTestFinished } from 'vitest';
 import { removeTmp } from './fixture.js';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { BIN, REPO_ROOT, hardsnap, type RunOptions, type RunResult } from './run.js';
 
 /** The seeded generator of every random schedule here (test/helpers/random.ts). */
 export { random as rng } from './random.js';
@@ -68,4 +70,23 @@ export function assertNobodyCanRun(repoRoot: string): void {
   const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'test', '-r', probe], { stdio: 'ignore' });
   if (r.error) throw new Error(`setpriv (util-linux) is needed to run as nobody: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`uid 65534 cannot read ${probe}: put the checkout where every user can read it (e.g. chmod o+rx on its parents)`);
+}
+
+/** setpriv's arguments that switch to uid/gid 65534 (nobody) without supplementary groups. */
+export const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+
+/** A command run as nobody (uid/gid 65534, no groups). */
+export function asNobody(cmd: string[]): { code: number; stderr: string } {
+  const r = spawnSync('setpriv', [...NOBODY, ...cmd], { encoding: 'utf8' });
+  if (r.error) throw r.error;
+  return { code: r.status ?? -1, stderr: r.stderr };
+}
+
+/**
+ * bin/hardsnap as nobody (uid/gid 65534, no groups), from `/`, after assertNobodyCanRun: a run
+ * that really cannot read what its user may not read.
+ */
+export function hardsnapAsNobody(args: string[], opts: Omit<RunOptions, 'bin'> = {}): RunResult {
+  assertNobodyCanRun(REPO_ROOT);
+  return hardsnap([...NOBODY, process.execPath, BIN, ...args], { cwd: '/', ...opts, bin: 'setpriv' });
 }

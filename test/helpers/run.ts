@@ -60,6 +60,27 @@ export function hardsnap(args: string[], opts: RunOptions = {}): RunResult {
   return res;
 }
 
+/** One part of one host in a spool, and the source it is backed up from. */
+export interface Spot {
+  spool: string;
+  host: string;
+  part: string;
+  src: string;
+}
+
+/** The arguments that name a spot: `--spool SPOOL --host HOST --part PART=SRC`. */
+export const target = (s: Spot) => ['--spool', s.spool, '--host', s.host, '--part', `${s.part}=${s.src}`];
+
+/** Options that run bin/hardsnap at `now` (HARDSNAP_NOW): `hardsnap(args, at('2026-06-01T03:00:00Z'))`. */
+export function at(now: string): RunOptions {
+  return { env: { HARDSNAP_NOW: now } };
+}
+
+/** `hardsnap backup` of one part at `now` (HARDSNAP_NOW; `env` merged over it), then `extra`. */
+export function backupPart(s: Spot, now: string, extra: string[] = [], env: Record<string, string> = {}): RunResult {
+  return hardsnap(['backup', ...target(s), ...extra], { env: { HARDSNAP_NOW: now, ...env } });
+}
+
 function signalNumber(sig: NodeJS.Signals): number | undefined {
   return (
     { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 } as Record<string, number>
@@ -106,6 +127,8 @@ export function spawnHardsnap(args: string[], opts: Omit<RunOptions, 'input' | '
   return Object.assign(child, { out, exited, killGroup });
 }
 
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 /** Poll `predicate` every `intervalMs` until it returns true; reject after `timeoutMs`. */
 export async function waitFor(
   predicate: () => boolean | Promise<boolean>,
@@ -117,7 +140,7 @@ export async function waitFor(
   for (;;) {
     if (await predicate()) return;
     if (Date.now() >= deadline) throw new Error(`waitFor: ${what} not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await sleep(intervalMs);
   }
 }
 

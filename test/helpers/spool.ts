@@ -1,9 +1,14 @@
 // A backup never creates its spool (an unmounted NFS share must not be filled on the root
 // disk): tests make one the documented way, `hardsnap init --spool DIR`, here in-process (the
-// same core function, without a Node start per test).
+// same core function, without a Node start per test). And the nightly runs the tests fake into
+// a spool (HARDSNAP_NOW day after day), with the names and paths those runs make.
 import fs from 'node:fs';
+import path from 'node:path';
 import { initSpool } from '../../src/check/init-spool.js';
 import { MARKER_FORMAT, SPOOL_MARKER } from '../../src/spool/marker.js';
+import { ManifestReader } from '../../src/manifest/reader.js';
+import type { ManifestEntry } from '../../src/manifest/format.js';
+import { at, backupPart, type RunResult } from './run.js';
 
 /** Makes a spool at `dir` (created, probed, marked) and returns `dir`; a no-op on a spool. */
 export function makeSpool(dir: string): string {
@@ -20,4 +25,94 @@ export function makeSpoolAt(dir: string | Buffer): string | Buffer {
   const marker = Buffer.concat([Buffer.isBuffer(dir) ? dir : Buffer.from(dir), Buffer.from(`/${SPOOL_MARKER}`)]);
   fs.writeFileSync(marker, JSON.stringify({ hardsnap: 'spool', format: MARKER_FORMAT, created: new Date().toISOString(), tool: 'test' }) + '\n');
   return dir;
+}
+
+/** The name of the generation a backup at `iso` makes: 2026-01-02T03:00:00(.000)Z is 2026-01-02T030000Z. */
+export function genName(iso: string): string {
+  return iso.replace(/:/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** N daily times at 03:00Z starting on `first` (YYYY-MM-DD). */
+export function dailyTimes(first: string, n: number): string[] {
+  const t0 = Date.parse(`${first}T03:00:00Z`);
+  return Array.from({ length: n }, (_, i) => new Date(t0 + i * 86_400_000).toISOString());
+}
+
+/** The directory of a part in a spool: SPOOL/rsync/HOST/PART (built here, not by src/spool). */
+export function partDirOf(p: { spool: string; host: string; part: string }): string {
+  return path.join(p.spool, 'rsync', p.host, p.part);
+}
+
+/** The manifest of generation `name` in a part directory: PDIR/.hardsnap/manifests/NAME.hsm. */
+export function manifestFileOf(pdir: string, name: string): string {
+  return path.join(pdir, '.hardsnap', 'manifests', `${name}.hsm`);
+}
+
+/** The entries of a manifest file that `keep` keeps (all by default), by path in the generation (dir/name, latin1). */
+export function manifestEntries(file: string, keep: (e: ManifestEntry) => boolean = () => true): Map<string, ManifestEntry> {
+  const m = ManifestReader.open(file);
+  const out = new Map<string, ManifestEntry>();
+  try {
+    for (const { dir, entries } of m.walk()) {
+      for (const e of entries) if (keep(e)) out.set(dir.length ? `${dir.toString('latin1')}/${e.name.toString('latin1')}` : e.name.toString('latin1'), e);
+    }
+  } finally {
+    m.close();
+  }
+  return out;
+}
+
+/**
+ * The nights of one month (YYYY-MM) a test runs its backups in: day n at 03:00Z.
+ * `day(2)` is 2026-03-02T03:00:00Z, `genName(2)` the generation a run then makes
+ * (2026-03-02T030000Z), `date(2)` 2026-03-02 (an --at date), `dayEnv(2)` { HARDSNAP_NOW }, and
+ * `at(2)` the options that run bin/hardsnap then: `hardsnap(args, at(2))`.
+ */
+export function calendar(month: string) {
+  const date = (n: number) => `${month}-${String(n).padStart(2, '0')}`;
+  const day = (n: number) => `${date(n)}T03:00:00Z`;
+  return {
+    date,
+    day,
+    genName: (n: number) => genName(day(n)),
+    dayEnv: (n: number) => ({ HARDSNAP_NOW: day(n) }),
+    at: (n: number) => at(day(n)),
+  };
+}
+
+/**
+ * One part of one host backed up night after night (day n of `month`, see calendar): what
+ * calendar gives, and `backup(spool, src, n, extra?, env?)` (bin/hardsnap backup of that part at
+ * day n), `partDir(spool)`, `gen(spool, n)` (the generation made at day n) and
+ * `manifestFile(spool, n)` (its manifest); `part` names another part of the host there.
+ */
+export function nightly(o: { host: string; part: string; month: string }) {
+  const cal = calendar(o.month);
+  const partDir = (spool: string, part = o.part) => partDirOf({ spool, host: o.host, part });
+  return {
+    ...cal,
+    partDir,
+    gen: (spool: string, n: number, part = o.part) => path.join(partDir(spool, part), cal.genName(n)),
+    manifestFile: (spool: string, n: number, part = o.part) => manifestFileOf(partDir(spool, part), cal.genName(n)),
+    backup: (spool: string, src: string, n: number, extra: string[] = [], env: Record<string, string> = {}): RunResult =>
+      backupPart({ spool, host: o.host, part: o.part, src }, cal.day(n), extra, env),
+  };
+}
+
+/**
+ * nightly in a test's own directory: the spool is TMP/spool (made by the first backup), the
+ * source TMP/src unless given: `backup(tmp, n, extra?, env?, src?)`, `partDir(tmp)`, `gen(tmp, n)`,
+ * `manifestFile(tmp, n)`.
+ */
+export function nightlyIn(o: { host: string; part: string; month: string }) {
+  const nt = nightly(o);
+  const spoolIn = (tmp: string) => path.join(tmp, 'spool');
+  return {
+    ...nt,
+    partDir: (tmp: string, part = o.part) => nt.partDir(spoolIn(tmp), part),
+    gen: (tmp: string, n: number, part = o.part) => nt.gen(spoolIn(tmp), n, part),
+    manifestFile: (tmp: string, n: number, part = o.part) => nt.manifestFile(spoolIn(tmp), n, part),
+    backup: (tmp: string, n: number, extra: string[] = [], env: Record<string, string> = {}, src = path.join(tmp, 'src')): RunResult =>
+      nt.backup(makeSpool(spoolIn(tmp)), src, n, extra, env),
+  };
 }

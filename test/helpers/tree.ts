@@ -67,6 +67,11 @@ export function toBuf(p: string | Buffer): Buffer {
   return Buffer.isBuffer(p) ? p : Buffer.from(p);
 }
 
+/** A name written as latin1 text, one byte a character: latin1('caf\xe9') is the 4 bytes 63 61 66 e9. */
+export function latin1(s: string): Buffer {
+  return Buffer.from(s, 'latin1');
+}
+
 export function joinBuf(root: string | Buffer, rel: Buffer): Buffer {
   const r = toBuf(root);
   return rel.length === 0 ? r : Buffer.concat([r, SLASH, rel]);

@@ -4,25 +4,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { processStart } from '../../src/fs/process.js';
-import { makeSpool } from './spool.js';
+import { calendar, makeSpool, partDirOf } from './spool.js';
 import {
   JOURNAL_FORMAT, SYNC_PREFIX, currentBoot, journalPath, readJournal, watchDir, writeJournal, type Journal,
 } from '../../src/watch/journal-file.js';
 import { readManifestHeader } from '../../src/manifest/reader.js';
 import { expect } from 'vitest';
-import { spawnHardsnap, waitFor, type HardsnapChild } from './run.js';
+import { spawnHardsnap, target, waitFor, type HardsnapChild, type Spot } from './run.js';
 import { compareTrees, makeTree, type TreeSpec } from './tree.js';
 import { rsyncDiff, linksDiff } from './oracle.js';
-
-export interface Spot {
-  spool: string;
-  host: string;
-  part: string;
-  src: string;
-}
-
-export const partDirOf = (s: Spot) => path.join(s.spool, 'rsync', s.host, s.part);
-export const target = (s: Spot) => ['--spool', s.spool, '--host', s.host, '--part', `${s.part}=${s.src}`];
 
 /** Starts `hardsnap watch` and waits for its epoch to begin (its log line, and the journal). */
 export async function startWatcher(s: Spot, extra: string[] = [], env: Record<string, string> = {}): Promise<HardsnapChild> {
@@ -99,7 +89,8 @@ export function journalFile(s: Spot): string {
   return journalPath(partDirOf(s));
 }
 
-export const day = (n: number) => ({ HARDSNAP_NOW: `2026-01-${String(n).padStart(2, '0')}T03:00:00Z` });
+/** The nights of the watch tests: `dayEnv(n)` is { HARDSNAP_NOW: 2026-01-0n at 03:00Z }. */
+export const { dayEnv } = calendar('2026-01');
 
 export function spot(tmp: string): Spot {
   return { spool: makeSpool(path.join(tmp, 'spool')), host: 'h1', part: 'data', src: path.join(tmp, 'src') };
@@ -131,10 +122,10 @@ export function wideTree(src: string): void {
  * stopped however it ends.
  */
 export async function watchedFromDay2(s: Spot, body: (w: HardsnapChild) => Promise<void>, watcherArgs: string[] = []): Promise<void> {
-  await backupAsync(s, [], day(1));
+  await backupAsync(s, [], dayEnv(1));
   const w = await startWatcher(s, watcherArgs);
   try {
-    await backupAsync(s, [], day(2));
+    await backupAsync(s, [], dayEnv(2));
     await body(w);
   } finally {
     await stopWatcher(w);
