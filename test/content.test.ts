@@ -16,7 +16,7 @@ import { afterEach, vi } from 'vitest';
 import { sys } from '../src/fs/native.js';
 import { runBackup } from '../src/backup/run.js';
 import { makeSpool, manifestEntries, manifestFileOf, nightly } from './helpers/spool.js';
-import { readRunsLog } from './ops-helpers.js';
+import { readRunsLog } from './helpers/ops.js';
 
 afterEach(() => {
   vi.restoreAllMocks();

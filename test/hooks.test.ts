@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap, spawnHardsnap, waitForFile } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
-import { generationNames, readRunsLog } from './ops-helpers.js';
+import { generationNames, readRunsLog } from './helpers/ops.js';
 import { parseConfig } from '../src/config/load.js';
 import { exampleConfig } from '../src/config/example.js';
 import { OUTPUT_LIMIT, runHook } from '../src/hooks/run-hook.js';

@@ -11,7 +11,7 @@ import { rsyncDiff } from './helpers/oracle.js';
 import { hardsnap, spawnHardsnap, waitFor, waitForFile, type HardsnapChild } from './helpers/run.js';
 import { shmdir } from './helpers/robust.js';
 import { makeSpool } from './helpers/spool.js';
-import { readRunsLog } from './ops-helpers.js';
+import { readRunsLog } from './helpers/ops.js';
 import { runBackup } from '../src/backup/run.js';
 import { InterruptedError } from '../src/core/errors.js';
 

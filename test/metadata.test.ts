@@ -12,7 +12,7 @@ import { mktree, mutate } from './helpers/bench-tree.js';
 import { assertNobodyCanRun, hardsnapAsNobody, isRoot } from './helpers/robust.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { makeSpool, nightly } from './helpers/spool.js';
-import { readRunsLog } from './ops-helpers.js';
+import { readRunsLog } from './helpers/ops.js';
 
 const { day, at, genName, backup, gen, manifestFile } = nightly({ host: 'h', part: 'p', month: '2026-03' });
 

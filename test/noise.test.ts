@@ -10,7 +10,7 @@ import { makeTree } from './helpers/tree.js';
 import { BIN, REPO_ROOT, spawnHardsnap, waitFor } from './helpers/run.js';
 import { assertNobodyCanRun, isRoot } from './helpers/robust.js';
 import { makeSpool } from './helpers/spool.js';
-import { readRunsLog } from './ops-helpers.js';
+import { readRunsLog } from './helpers/ops.js';
 import { Output } from '../src/ui/output.js';
 import { ProblemReport } from '../src/ui/problem-report.js';
 

@@ -9,7 +9,7 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
 import { fingerprint, isRoot, assertNobodyCanRun } from './helpers/robust.js';
 import { makeTree } from './helpers/tree.js';
-import { generationNames, makeGeneration } from './ops-helpers.js';
+import { generationNames, makeGeneration } from './helpers/ops.js';
 import { dailyTimes, genName, makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';

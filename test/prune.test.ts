@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { BIN, hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { makeTree, assertSameInode, readTree, type TreeEntry } from './helpers/tree.js';
-import { generationNames, makeGeneration } from './ops-helpers.js';
+import { generationNames, makeGeneration } from './helpers/ops.js';
 import { dailyTimes, genName, makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';

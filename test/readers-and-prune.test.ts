@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
-import { generationNames, makeGeneration } from './ops-helpers.js';
+import { generationNames, makeGeneration } from './helpers/ops.js';
 import { describeLease, leaseStaleReason, listLeases, liveLeases, takeLeases } from '../src/spool/leases.js';
 import { dailyTimes, genName, makeSpool } from './helpers/spool.js';
 

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap } from './helpers/run.js';
 import { makeTree, readTree } from './helpers/tree.js';
-import { makeGeneration } from './ops-helpers.js';
+import { makeGeneration } from './helpers/ops.js';
 import { isRoot } from './helpers/robust.js';
 import { makeSpool } from './helpers/spool.js';
 

@@ -12,7 +12,7 @@ import { makeTree } from './helpers/tree.js';
 import { hardsnap } from './helpers/run.js';
 import { isRoot } from './helpers/robust.js';
 import { makeSpool } from './helpers/spool.js';
-import { generationNames, readRunsLog } from './ops-helpers.js';
+import { generationNames, readRunsLog } from './helpers/ops.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { manifestPath } from '../src/spool/layout.js';
 

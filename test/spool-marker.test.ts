@@ -11,7 +11,7 @@ import { makeTree } from './helpers/tree.js';
 import { hardsnap } from './helpers/run.js';
 import { isRoot } from './helpers/robust.js';
 import { makeSpool } from './helpers/spool.js';
-import { generationNames } from './ops-helpers.js';
+import { generationNames } from './helpers/ops.js';
 
 const at = (n: number) => ({ env: { HARDSNAP_NOW: `2026-01-${String(n).padStart(2, '0')}T03:00:00Z` } });
 const genName = (n: number) => `2026-01-${String(n).padStart(2, '0')}T030000Z`;

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
-import { readRunsLog } from './ops-helpers.js';
+import { readRunsLog } from './helpers/ops.js';
 import { makeSpool } from './helpers/spool.js';
 
 const at = (t: string) => ({ env: { HARDSNAP_NOW: t } });

@@ -12,7 +12,7 @@ import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { mutate } from './helpers/bench-tree.js';
 import { HOST, PART, key, nightlySpool, realChanges, runRecipe, runSh, tarList, type Spool } from './helpers/tape.js';
-import { generationNames } from './ops-helpers.js';
+import { generationNames } from './helpers/ops.js';
 import { readTree } from './helpers/tree.js';
 import { leaseLast } from '../src/spool/lease-last.js';
 

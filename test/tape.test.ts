@@ -13,7 +13,7 @@ import { makeSpoolAt } from './helpers/spool.js';
 import {
   HOST, PART, hardsnapRaw, key, nightlySpool, nulList, realChanges, recipe, rsyncItemized, runRecipe, runSh, sorted, tarList,
 } from './helpers/tape.js';
-import { generationNames } from './ops-helpers.js';
+import { generationNames } from './helpers/ops.js';
 import { listPath } from '../src/inspect/change-lists.js';
 
 const isRoot = process.getuid?.() === 0;

@@ -7,7 +7,7 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap } from './helpers/run.js';
 import { fingerprint } from './helpers/robust.js';
 import { makeTree } from './helpers/tree.js';
-import { generationNames, makeGeneration } from './ops-helpers.js';
+import { generationNames, makeGeneration } from './helpers/ops.js';
 import { now } from '../src/time/now.js';
 import { genName, makeSpool } from './helpers/spool.js';
 

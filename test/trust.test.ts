@@ -14,7 +14,7 @@ import { hardsnapAsNobody, isRoot } from './helpers/robust.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { FLAG } from '../src/manifest/format.js';
 import { makeSpool, nightly } from './helpers/spool.js';
-import { readRunsLog } from './ops-helpers.js';
+import { readRunsLog } from './helpers/ops.js';
 
 const { at, genName, backup, gen, manifestFile } = nightly({ host: 'h', part: 'p', month: '2026-02' });
 type RunRecord = { parts: Record<string, Record<string, number>>; exit: number };

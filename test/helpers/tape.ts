@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import { BIN, REPO_ROOT } from './run.js';
 import { readTree, type TreeEntry } from './tree.js';
 import { mktree, mutate } from './bench-tree.js';
-import { makeGeneration } from '../ops-helpers.js';
+import { makeGeneration } from './ops.js';
 import { makeSpool } from './spool.js';
 
 const TAPE_MD = path.join(REPO_ROOT, 'docs', 'TAPE.md');

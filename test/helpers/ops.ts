@@ -1,11 +1,11 @@
-// Shared by the ops tests (prune, hooks, status): make generations quickly with the real engine
-// in-process (runBackup: the same code bin/hardsnap runs, without a Node start per generation),
-// and read a spool back with plain node:fs, independent of src/spool.
+// Shared by the ops tests (prune, hooks, status, tape, ...): make generations quickly with the
+// real engine in-process (runBackup: the same code bin/hardsnap runs, without a Node start per
+// generation), and read a spool back with plain node:fs, independent of src/spool.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runBackup } from '../src/backup/run.js';
-import type { BackupOptions } from '../src/backup/types.js';
-import { partDirOf } from './helpers/spool.js';
+import { runBackup } from '../../src/backup/run.js';
+import type { BackupOptions } from '../../src/backup/types.js';
+import { partDirOf } from './spool.js';
 
 export function makeGeneration(spool: string, host: string, parts: Record<string, string>, now: string, extra: Partial<BackupOptions> = {}): Promise<unknown> {
   return runBackup(
