@@ -4,25 +4,28 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll } from 'vitest';
 import { describe, expect, test, tmpdir } from './helpers/fixture.js';
-import { hardsnap } from './helpers/run.js';
+import { backupParts, hardsnap } from './helpers/run.js';
 import { makeTree, setMtimesNs } from './helpers/tree.js';
 import { mktree } from './helpers/bench-tree.js';
 import { classify } from '../src/inspect/diff.js';
 import { versionChange } from '../src/inspect/history.js';
 import type { ManifestEntry } from '../src/manifest/format.js';
-import { makeSpool } from './helpers/spool.js';
+import { makeSpool, nightly } from './helpers/spool.js';
 
 const HOST = 'h1';
-const DAYS = ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23'];
-const GEN = DAYS.map((d) => `${d}T030000Z`);
+const { date, day, genName, gen } = nightly({ host: HOST, part: 'p', month: '2026-11' });
+/** The four nights of the backups here (days of 2026-11), their dates and generation names. */
+const NIGHTS = [20, 21, 22, 23];
+const DAYS = NIGHTS.map(date);
+const GEN = NIGHTS.map(genName);
 /** caf\xe9<newline>name: not UTF-8, with a control character */
 const ODD = Buffer.concat([Buffer.from('caf'), Buffer.from([0xe9, 0x0a]), Buffer.from('name')]);
 const ODD_SHOWN = 'caf\\xe9\\x0aname';
 const T0 = 1_700_000_000_123_456_789n;
 
-function backup(spool: string, day: number, parts: string[]): void {
-  const args = ['backup', '--spool', spool, '--host', HOST, ...parts.flatMap((p) => ['--part', p])];
-  const r = hardsnap(args, { env: { HARDSNAP_NOW: `${DAYS[day]}T03:00:00Z` } });
+/** The backup of night i (0 to 3) of NIGHTS, of `parts` (NAME=SRC each): it must succeed. */
+function runNight(spool: string, i: number, parts: string[]): void {
+  const r = backupParts({ spool, host: HOST }, parts, day(NIGHTS[i]!));
   expect(r.code, r.stderr).toBe(0);
 }
 
@@ -36,8 +39,9 @@ function json<T = any>(spool: string, args: string[]): T {
   return JSON.parse(r.stdout) as T;
 }
 
+/** Generation g (0 to 3) of a part. */
 function genDir(spool: string, part: string, g: number): string {
-  return path.join(spool, 'rsync', HOST, part, GEN[g]!);
+  return gen(spool, NIGHTS[g]!, part);
 }
 
 /** Regular-file inodes of a generation, by lstat of the real tree (the test's own oracle). */
@@ -72,7 +76,7 @@ describe('diff, history and du on four days of backups', () => {
     });
     makeTree(etc, { 'hosts': { content: '127.0.0.1 localhost\n', mtime: T0 } });
     const parts = [`files=${src}`, `etc=${etc}`];
-    backup(spool, 0, parts);
+    runNight(spool, 0, parts);
     // day 2: remove, chmod, retarget, add (with an odd name), remove a directory, add one
     fs.rmSync(path.join(src, 'gone.txt'));
     fs.chmodSync(path.join(src, 'perm.txt'), 0o600);
@@ -81,13 +85,13 @@ describe('diff, history and du on four days of backups', () => {
     makeTree(src, [[ODD, { content: 'odd', mtime: T0 }], ['newdir/n.txt', { content: 'new', mtime: T0 }]]);
     fs.rmSync(path.join(src, 'dd'), { recursive: true });
     setMtimesNs([[Buffer.from(src), T0 + 1000n]]);
-    backup(spool, 1, parts);
+    runNight(spool, 1, parts);
     // day 3: new content for edit.txt
     fs.writeFileSync(path.join(src, 'edit.txt'), 'version three');
-    backup(spool, 2, parts);
+    runNight(spool, 2, parts);
     // day 4: nothing changes in files/, etc/hosts changes
     fs.writeFileSync(path.join(etc, 'hosts'), '127.0.0.1 localhost\n::1 localhost\n');
-    backup(spool, 3, parts);
+    runNight(spool, 3, parts);
   });
 
   test('diff lists exactly the added, removed, changed and metadata-only entries, odd names escaped', () => {
@@ -258,9 +262,9 @@ describe('verify', () => {
       link: { symlink: 'shared.txt' },
     });
     makeTree(src, [[ODD, 'odd name']]);
-    backup(spool, 0, [`p=${src}`]);
+    runNight(spool, 0, [`p=${src}`]);
     fs.writeFileSync(path.join(src, 'changes.txt'), 'day 2!');
-    backup(spool, 1, [`p=${src}`]);
+    runNight(spool, 1, [`p=${src}`]);
     return { spool, g0: genDir(spool, 'p', 0), g1: genDir(spool, 'p', 1) };
   }
 
@@ -288,7 +292,7 @@ describe('verify', () => {
     const src = path.join(tmp, 'src');
     mktree(src, { files: 40, odd: true, seed: 3 });
     const spool = makeSpool(path.join(tmp, 'spool'));
-    backup(spool, 0, [`p=${src}`]);
+    runNight(spool, 0, [`p=${src}`]);
     const r = run(spool, ['verify', '--deep']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });

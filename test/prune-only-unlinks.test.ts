@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
+import { BIN, REPO_ROOT, backupPart, hardsnap } from './helpers/run.js';
 import { fingerprint, isRoot, assertNobodyCanRun } from './helpers/robust.js';
 import { makeTree } from './helpers/tree.js';
 import { generationNames, makeGeneration } from './helpers/ops.js';
@@ -54,10 +54,6 @@ function prune(spool: string, extra: string[] = [], now = '2026-05-03T05:00:00Z'
   return hardsnap(['prune', '--spool', spool, '--host', HOST, '--keep-last', '2', ...extra], { env: { HARDSNAP_NOW: now } });
 }
 
-function backup(spool: string, src: string, now: string) {
-  return hardsnap(['backup', '--spool', spool, '--host', HOST, '--part', `p=${src}`], { env: { HARDSNAP_NOW: now } });
-}
-
 describe('prune and trash deletion only unlink names', () => {
   test('chattr +i on a file and on a directory of a pruned generation: no surviving inode is changed, backups go on, chattr -i lets the next prune empty the trash', async ({ tmp, skip }) => {
     const where = chattrDir(tmp);
@@ -99,7 +95,7 @@ describe('prune and trash deletion only unlink names', () => {
       // later backups publish (exit 0), with the leftover as a warning, never a failure
       for (const [i, now] of ['2026-05-04T03:00:00Z', '2026-05-05T03:00:00Z'].entries()) {
         fs.writeFileSync(path.join(src, 'plain'), `day ${i}`);
-        const b = backup(spool, src, now);
+        const b = backupPart({ spool, host: HOST, part: 'p', src }, now);
         expect(b.code, b.stderr).toBe(0);
         expect(b.stderr).toMatch(/cannot delete .*trash.*EPERM/);
         expect(b.stderr).not.toMatch(/ENOTDIR/);
@@ -198,7 +194,7 @@ describe('prune and trash deletion only unlink names', () => {
       expect(lines.slice(1)).toHaveLength(2);
       for (const l of lines.slice(1)) expect(l).toMatch(/cannot move .* to the trash: EPERM \(the trash .* is immutable or append-only: `chattr -i -a` it\); the generation is kept/);
       expect(generationNames(spool, HOST, 'p')).toEqual(times.map(genName));
-      const b = backup(spool, src, '2026-05-04T03:00:00Z');
+      const b = backupPart({ spool, host: HOST, part: 'p', src }, '2026-05-04T03:00:00Z');
       expect(b.code, b.stderr).toBe(0);
       unflag(where.dir);
       const again = prune(spool, ['--keep-last', '1'], '2026-05-04T05:00:00Z');
@@ -267,7 +263,7 @@ describe.runIf(isRoot)('prune never crosses a mount point (needs root to mount)'
       expect(fs.readFileSync(path.join(inTrash, 'tmpfs', 'on-tmpfs'), 'utf8')).toBe('tmpfs data');
       expect(fs.existsSync(path.join(inTrash, 'gone'))).toBe(false);
       // a backup is not blocked by it
-      const b = backup(spool, src, '2026-05-04T03:00:00Z');
+      const b = backupPart({ spool, host: HOST, part: 'p', src }, '2026-05-04T03:00:00Z');
       expect(b.code, b.stderr).toBe(0);
       expect(fs.readFileSync(path.join(outside, 'precious'), 'utf8')).toBe('precious data');
       // the admin unmounts them (they moved with the generation): the next prune finishes
@@ -369,7 +365,7 @@ describe('prune never moves or deletes through a symlink in the part\'s metadata
       expect(generationNames(spool, HOST, 'p')).toEqual(times.map(genName));
       expect(fingerprint(outside)).toEqual(before);
       expect(fs.readFileSync(path.join(outside, 'trash/precious/data'), 'utf8')).toBe('keep me');
-      const b = backup(spool, src, '2026-05-04T03:00:00Z');
+      const b = backupPart({ spool, host: HOST, part: 'p', src }, '2026-05-04T03:00:00Z');
       expect(b.code, b.stderr).toBe(0);
       expect(fingerprint(outside).filter((l) => l.includes('trash'))).toEqual(before.filter((l) => l.includes('trash')));
     });

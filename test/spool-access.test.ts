@@ -1,30 +1,16 @@
 // The spool never widens access (issue 16): a file its source hid behind a 0700 directory
 // stays hidden from other users in the spool; an old 0755 spool is warned about by check and
 // status, and tightened only by the explicit `check --fix-permissions`.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
-import { assertNobodyCanRun, fingerprint, isRoot } from './helpers/robust.js';
+import { BIN, REPO_ROOT, backupPart, hardsnap } from './helpers/run.js';
+import { asNobody, assertNobodyCanRun, fingerprint, isRoot } from './helpers/robust.js';
 import { makeTree } from './helpers/tree.js';
+import { makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';
-const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups', '--'];
-
-/** A command run as nobody (uid/gid 65534, no groups). */
-function asNobody(cmd: string[]): { code: number; stderr: string } {
-  const r = spawnSync('setpriv', [...NOBODY, ...cmd], { encoding: 'utf8' });
-  if (r.error) throw r.error;
-  return { code: r.status ?? -1, stderr: r.stderr };
-}
-
-/** An admin's spool: `hardsnap init --spool` where it exists, else a plain 0755 directory. */
-function makeSpool(spool: string): void {
-  hardsnap(['init', '--spool', spool]);
-  if (!fs.existsSync(spool)) fs.mkdirSync(spool, { mode: 0o755 });
-  fs.chmodSync(spool, 0o755); // the spool's own directory is the admin's: open, to show the tree below protects
-}
+const PART = 'db/pgsql';
 
 /** What the spool tree is made of, for a part 'db/pgsql' of host h1. */
 function treeDirs(spool: string): string[] {
@@ -41,13 +27,9 @@ function setup(tmp: string): { spool: string; src: string; dump: string } {
   makeTree(src, { 'dump.sql': 'CREATE TABLE secrets (password text);' });
   fs.chmodSync(src, 0o755);
   fs.chmodSync(priv, 0o700);
-  const spool = path.join(tmp, 'spool');
-  makeSpool(spool);
+  const spool = makeSpool(path.join(tmp, 'spool'));
+  fs.chmodSync(spool, 0o755); // the spool's own directory is the admin's: open, to show the tree below protects
   return { spool, src, dump: path.join(spool, 'rsync', HOST, 'db', 'pgsql', 'last', 'dump.sql') };
-}
-
-function backup(spool: string, src: string, now: string) {
-  return hardsnap(['backup', '--spool', spool, '--host', HOST, '--part', `db/pgsql=${src}`], { env: { HARDSNAP_NOW: now } });
 }
 
 describe.runIf(isRoot)('the spool never widens access (needs root to switch to nobody)', () => {
@@ -56,7 +38,7 @@ describe.runIf(isRoot)('the spool never widens access (needs root to switch to n
     const { spool, src, dump } = setup(tmp);
     // the source is closed to nobody ...
     expect(asNobody(['cat', path.join(src, 'dump.sql')]).code).not.toBe(0);
-    const r = backup(spool, src, '2026-05-01T03:00:00Z');
+    const r = backupPart({ spool, host: HOST, part: PART, src }, '2026-05-01T03:00:00Z');
     expect(r.code, r.stderr).toBe(0);
     expect(fs.readFileSync(dump, 'utf8')).toMatch(/secrets/);
     // ... and so is its copy: every directory hardsnap made above the generation is 0700
@@ -76,7 +58,7 @@ describe.runIf(isRoot)('the spool never widens access (needs root to switch to n
   test('an old 0755 spool tree: check and status warn, a backup never changes it silently, check --fix-permissions makes it 0700 and leaves the generations alone', ({ tmp }) => {
     assertNobodyCanRun(REPO_ROOT);
     const { spool, src, dump } = setup(tmp);
-    expect(backup(spool, src, '2026-05-01T03:00:00Z').code).toBe(0);
+    expect(backupPart({ spool, host: HOST, part: PART, src }, '2026-05-01T03:00:00Z').code).toBe(0);
     // what a spool made by an earlier version looks like
     for (const d of treeDirs(spool)) fs.chmodSync(d, 0o755);
     expect(asNobody(['cat', dump]).code).toBe(0); // the leak, for real
@@ -91,7 +73,7 @@ describe.runIf(isRoot)('the spool never widens access (needs root to switch to n
     expect(ck.stdout).toMatch(/hint: hardsnap check --spool .* --fix-permissions/);
 
     // a backup does not tighten it behind the admin's back
-    expect(backup(spool, src, '2026-05-02T03:00:00Z').code).toBe(0);
+    expect(backupPart({ spool, host: HOST, part: PART, src }, '2026-05-02T03:00:00Z').code).toBe(0);
     for (const d of treeDirs(spool)) expect(fs.statSync(d).mode & 0o777).toBe(0o755);
 
     const gens = path.join(spool, 'rsync', HOST, 'db', 'pgsql');

@@ -8,16 +8,14 @@ import * as path from 'node:path';
 import fsDefault from 'node:fs';
 import { vi } from 'vitest';
 import { describe, expect, test } from './helpers/fixture.js';
-import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
+import { BIN, REPO_ROOT, backupPart, hardsnap, sleep } from './helpers/run.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { mutate } from './helpers/bench-tree.js';
 import { HOST, PART, key, nightlySpool, realChanges, runRecipe, runSh, tarList, type Spool } from './helpers/tape.js';
 import { generationNames } from './helpers/ops.js';
 import { readTree } from './helpers/tree.js';
+import { isRoot } from './helpers/robust.js';
 import { leaseLast } from '../src/spool/lease-last.js';
-
-const isRoot = process.getuid?.() === 0;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Leased {
   id: string;
@@ -41,11 +39,6 @@ const leaseFiles = (s: Spool) => {
   return fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => !n.startsWith('.')) : [];
 };
 const names = (s: Spool) => generationNames(s.spool, HOST, PART);
-
-/** A backup of the spool's source through bin/hardsnap, with `--prune --keep-last 1`. */
-function backupAndPrune(s: Spool, now: string) {
-  return hardsnap(['backup', ...opts(s), '--part', `${PART}=${s.src}`, '--prune', '--keep-last', '1'], { env: { HARDSNAP_NOW: now } });
-}
 
 describe('hardsnap lease', () => {
   test('holds what last named while a backup publishes and prunes: a copy of the leased path made meanwhile is exact; prune says why it keeps it; release lets it go', async ({ tmp }) => {
@@ -72,7 +65,7 @@ describe('hardsnap lease', () => {
     void copied.then(() => (copyDone = true));
     await sleep(300);
     mutate(s.src, 77, { change: 5, add: 3, delete: 3, rename: 3 });
-    const b = backupAndPrune(s, '2026-03-03T03:15:00Z');
+    const b = backupPart({ spool: s.spool, host: HOST, part: PART, src: s.src }, '2026-03-03T03:15:00Z', ['--prune', '--keep-last', '1']);
     expect(b.code, b.stderr).toBe(0);
     expect(copyDone, 'the copy was still running when the backup and its prune were done').toBe(false);
     expect(fs.readlinkSync(path.join(s.pdir, 'last'))).toBe('2026-03-03T031500Z');
@@ -252,7 +245,7 @@ describe('Bacula: the ClientRunBeforeJob / ClientRunAfterJob scripts of docs/TAP
       expect(rsyncDiff(n1.path, env.MOUNT)).toEqual([]);
       expect(() => fs.writeFileSync(path.join(env.MOUNT, 'x'), 'x')).toThrow(/EROFS/);
       mutate(s.src, 9, { change: 5, add: 2, delete: 2, rename: 2 });
-      const b = backupAndPrune(s, '2026-03-03T03:15:00Z');
+      const b = backupPart({ spool: s.spool, host: HOST, part: PART, src: s.src }, '2026-03-03T03:15:00Z', ['--prune', '--keep-last', '1']);
       expect(b.code, b.stderr).toBe(0);
       expect(names(s)).toEqual([n1.name, '2026-03-03T031500Z']);
       expect(rsyncDiff(n1.path, env.MOUNT)).toEqual([]);

@@ -8,7 +8,7 @@ import { BIN, REPO_ROOT } from './run.js';
 import { readTree, type TreeEntry } from './tree.js';
 import { mktree, mutate } from './bench-tree.js';
 import { makeGeneration } from './ops.js';
-import { makeSpool } from './spool.js';
+import { genName, makeSpool } from './spool.js';
 
 const TAPE_MD = path.join(REPO_ROOT, 'docs', 'TAPE.md');
 
@@ -132,7 +132,7 @@ export function nightlySpool(tmp: string, files = 400): Spool {
       }
       const now = new Date(t0 + i * 86_400_000).toISOString();
       await makeGeneration(spool, HOST, { [PART]: src }, now);
-      const name = now.replace(/:/g, '').replace(/\.\d{3}Z$/, 'Z');
+      const name = genName(now);
       const night = { index: i, name, path: path.join(s.pdir, name) };
       expect(fs.existsSync(night.path), `night ${i} published ${name}`).toBe(true);
       nights.push(night);
