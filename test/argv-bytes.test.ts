@@ -6,12 +6,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { makeSpoolAt } from './helpers/spool.js';
+import { calendar, makeSpoolAt } from './helpers/spool.js';
 import { b, hardsnapBytes, runBytes, type ByteArg } from './helpers/run-bytes.js';
 import { makeTree } from './helpers/tree.js';
 import { displayPath } from '../src/paths/escape.js';
 
-const at = (day: number) => ({ env: { HARDSNAP_NOW: `2026-04-${String(day).padStart(2, '0')}T03:00:00Z` } });
+const { at } = calendar('2026-04');
 const E9 = Buffer.from([0xe9]);
 const FF = Buffer.from([0xff]);
 const MANGLED = Buffer.from([0xef, 0xbf, 0xbd]);

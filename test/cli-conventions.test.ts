@@ -5,11 +5,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { makeSpool } from './helpers/spool.js';
+import { calendar, makeSpool } from './helpers/spool.js';
 import { hardsnap } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 
-const at = (day: number) => ({ env: { HARDSNAP_NOW: `2026-03-${String(day).padStart(2, '0')}T03:00:00Z` } });
+const { at } = calendar('2026-03');
 
 function setup(tmp: string): { src: string; spool: string; config: string } {
   const src = path.join(tmp, 'src');

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { hardsnap, spawnHardsnap, waitForFile } from './helpers/run.js';
+import { at, hardsnap, spawnHardsnap, waitForFile } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 import { generationNames, readRunsLog } from './helpers/ops.js';
 import { parseConfig } from '../src/config/load.js';
@@ -29,7 +29,6 @@ function envFile(file: string): Record<string, string> {
   );
 }
 
-const at = (t: string) => ({ env: { HARDSNAP_NOW: t } });
 
 /** True when `pid` still runs after up to 1 s; a zombie (pid 1 in a container may never reap it) counts as gone. */
 async function stillRunning(pid: number): Promise<boolean> {

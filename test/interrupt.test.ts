@@ -10,13 +10,12 @@ import { makeTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { hardsnap, spawnHardsnap, waitFor, waitForFile, type HardsnapChild } from './helpers/run.js';
 import { shmdir } from './helpers/robust.js';
-import { makeSpool } from './helpers/spool.js';
+import { calendar, makeSpool } from './helpers/spool.js';
 import { readRunsLog } from './helpers/ops.js';
 import { runBackup } from '../src/backup/run.js';
 import { InterruptedError } from '../src/core/errors.js';
 
-const at = (n: number) => `2026-03-${String(n).padStart(2, '0')}T03:00:00Z`;
-const genName = (n: number) => `2026-03-${String(n).padStart(2, '0')}T030000Z`;
+const { day, at, genName } = calendar('2026-03');
 const BIG = 256 << 20;
 
 interface Setup {
@@ -43,7 +42,7 @@ function setup(base: string, bigSize = BIG): Setup {
 /** Starts a backup that pauses once directory `b` is scanned (the copy of a/big.bin in flight). */
 async function pausedInB(s: Setup, n: number, extra: string[] = []): Promise<HardsnapChild> {
   const c = spawnHardsnap([...s.args, ...extra], {
-    env: { HARDSNAP_NOW: at(n), HARDSNAP_TEST_PAUSE_AT: 'after-scan', HARDSNAP_TEST_PAUSE_DIR: 'b', HARDSNAP_TEST_PAUSE_MS: '60000' },
+    env: { HARDSNAP_NOW: day(n), HARDSNAP_TEST_PAUSE_AT: 'after-scan', HARDSNAP_TEST_PAUSE_DIR: 'b', HARDSNAP_TEST_PAUSE_MS: '60000' },
   });
   await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, 'the run to pause in b');
   expect(c.exitCode, c.out.stderr).toBeNull();
@@ -59,7 +58,7 @@ describe('a backup stopped by a signal', () => {
     ['SIGHUP', 129],
   ] as const)('%s: one line, exit %i, an interrupted record, the lock released, the copy in flight finished; status WARNING; the next run resumes', async ([sig, code]) => {
     const s = setup(shmdir());
-    expect(hardsnap([...s.args], { env: { HARDSNAP_NOW: at(1) } }).code).toBe(0);
+    expect(hardsnap([...s.args], at(1)).code).toBe(0);
     fs.writeFileSync(path.join(s.src, 'a', 'big.bin'), Buffer.alloc(BIG, 8)); // to copy again
     for (let i = 0; i < 200; i++) fs.writeFileSync(path.join(s.src, 'b', `f${i}`), `changed ${i}\n`);
     const c = await pausedInB(s, 2);
@@ -86,33 +85,33 @@ describe('a backup stopped by a signal', () => {
     expect(fs.readdirSync(path.join(s.pdir, '.hardsnap', 'manifests')).filter((n) => n.endsWith('.hsm'))).toEqual([`${genName(1)}.hsm`]);
 
     // status: WARNING while the interrupted partial is the newest thing of the part
-    const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], { env: { HARDSNAP_NOW: at(2) } });
+    const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
     expect(st.code, st.stdout).toBe(1);
     expect(st.stdout).toMatch(new RegExp(`^HARDSNAP WARNING - 1 of 1 part not OK: h1/data: last run interrupted by ${sig} while building part 'data', nothing published; ${genName(2)}\\.partial is left for the next run to resume`));
     expect(st.stdout).toMatch(/last run interrupted \(exit \d+\)/);
-    const l = hardsnap(['list', '--spool', s.spool, '--host', 'h1'], { env: { HARDSNAP_NOW: at(2) } });
+    const l = hardsnap(['list', '--spool', s.spool, '--host', 'h1'], at(2));
     expect(l.stdout).toMatch(new RegExp(`${genName(2)} {2}\\(partial: interrupted, resumed by the next run\\)`));
 
     // the next run resumes it and keeps what was done
-    const r = hardsnap([...s.args, '--verbose'], { env: { HARDSNAP_NOW: at(3) } });
+    const r = hardsnap([...s.args, '--verbose'], at(3));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/resuming the interrupted generation/);
     expect(r.stdout).toMatch(/resumed \(\d+ kept\)/);
     expect(rsyncDiff(s.src, path.join(s.pdir, genName(3)))).toEqual([]);
-    expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], { env: { HARDSNAP_NOW: at(3) } }).code).toBe(0);
+    expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(3)).code).toBe(0);
   });
 
   test('list and status tell a run in progress (the lock holder alive) from an interrupted one (SIGKILL, no record)', async ({ tmp }) => {
     const s = setup(tmp, 4096);
-    expect(hardsnap([...s.args], { env: { HARDSNAP_NOW: at(1) } }).code).toBe(0);
+    expect(hardsnap([...s.args], at(1)).code).toBe(0);
     fs.appendFileSync(path.join(s.src, 'top.txt'), 'more\n');
     const c = await pausedInB(s, 2);
     try {
-      const l = hardsnap(['list', '--spool', s.spool, '--host', 'h1', '--part', 'data'], { env: { HARDSNAP_NOW: at(2) } });
+      const l = hardsnap(['list', '--spool', s.spool, '--host', 'h1', '--part', 'data'], at(2));
       expect(l.stdout).toMatch(new RegExp(`${genName(2)} {2}\\(partial: being written by the run in progress, pid ${c.pid} since `));
       const j = JSON.parse(hardsnap(['list', '--spool', s.spool, '--host', 'h1', '--json']).stdout) as { name: string; complete: boolean; state: string }[];
       expect(j.map((g) => [g.name, g.complete, g.state])).toEqual([[genName(1), true, 'complete'], [genName(2), false, 'in-progress']]);
-      const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], { env: { HARDSNAP_NOW: at(2) } });
+      const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
       expect(st.code, st.stdout).toBe(0);
       expect(st.stdout).toMatch(/h1\/data: OK .*; a run is in progress/);
     } finally {
@@ -123,19 +122,19 @@ describe('a backup stopped by a signal', () => {
     expect(readRunsLog(s.spool, 'h1').map((r) => r.status)).toEqual(['ok']);
     const l = hardsnap(['list', '--spool', s.spool, '--host', 'h1', '--json']);
     expect((JSON.parse(l.stdout) as { state: string }[]).map((g) => g.state)).toEqual(['complete', 'interrupted']);
-    const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], { env: { HARDSNAP_NOW: at(2) } });
+    const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
     expect(st.code, st.stdout).toBe(1);
     expect(st.stdout).toMatch(new RegExp(`h1/data: an interrupted run left ${genName(2)}\\.partial \\(killed, or the machine stopped\\); the next run resumes it`));
   });
 
   test('SIGTERM while waiting for the lock (--wait): exit 143, recorded, the holder\'s lock untouched', async ({ tmp }) => {
     const s = setup(tmp, 4096);
-    expect(hardsnap([...s.args], { env: { HARDSNAP_NOW: at(1) } }).code).toBe(0);
-    const holder = spawnHardsnap(s.args, { env: { HARDSNAP_NOW: at(2), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '60000' } });
+    expect(hardsnap([...s.args], at(1)).code).toBe(0);
+    const holder = spawnHardsnap(s.args, { env: { HARDSNAP_NOW: day(2), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '60000' } });
     try {
       await waitFor(() => holder.out.stderr.includes('test pause at before-publish'), 60_000, 10, 'the holder to pause');
       const lockBefore = fs.readFileSync(s.lock, 'utf8');
-      const waiter = spawnHardsnap([...s.args, '--wait', '10m'], { env: { HARDSNAP_NOW: at(3) } });
+      const waiter = spawnHardsnap([...s.args, '--wait', '10m'], at(3));
       await new Promise((r) => setTimeout(r, 1500));
       expect(waiter.exitCode).toBeNull();
       waiter.kill('SIGTERM');
@@ -153,7 +152,7 @@ describe('a backup stopped by a signal', () => {
   test('SIGTERM during the pre hook stops the hook\'s group; a second signal exits at once without waiting for a hook that ignores SIGTERM', async ({ tmp }) => {
     const s = setup(tmp, 4096);
     const pid = path.join(tmp, 'hook.pid');
-    const c = spawnHardsnap([...s.args, '--pre-hook', `trap '' TERM; echo $$ > ${pid}; sleep 60 & wait; sleep 60`], { env: { HARDSNAP_NOW: at(1) } });
+    const c = spawnHardsnap([...s.args, '--pre-hook', `trap '' TERM; echo $$ > ${pid}; sleep 60 & wait; sleep 60`], at(1));
     await waitForFile(pid, 30_000);
     await new Promise((r) => setTimeout(r, 200));
     c.kill('SIGTERM');
@@ -181,7 +180,7 @@ describe('the core stops cleanly on an aborted signal (in process)', () => {
     try {
       const run = runBackup({
         spool: s.spool, host: 'h1', parts: [{ name: 'data', source: s.src }], exclude: [], oneFileSystem: false, dryRun: false,
-        allowEmpty: false, flush: false, waitMs: 0, parallelParts: false, now: new Date(at(1)), command: 'test', signal: ac.signal,
+        allowEmpty: false, flush: false, waitMs: 0, parallelParts: false, now: new Date(day(1)), command: 'test', signal: ac.signal,
       }, { onProblem: () => {}, onNote: () => {} });
       setTimeout(() => ac.abort(new InterruptedError('SIGINT')), 300);
       const err = await run.then(() => null, (e: unknown) => e);

@@ -7,14 +7,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
-import { BIN, REPO_ROOT, spawnHardsnap, waitFor } from './helpers/run.js';
-import { assertNobodyCanRun, isRoot } from './helpers/robust.js';
-import { makeSpool } from './helpers/spool.js';
+import { REPO_ROOT, spawnHardsnap, waitFor } from './helpers/run.js';
+import { assertNobodyCanRun, hardsnapAsNobody, isRoot } from './helpers/robust.js';
+import { calendar, makeSpool } from './helpers/spool.js';
 import { readRunsLog } from './helpers/ops.js';
 import { Output } from '../src/ui/output.js';
 import { ProblemReport } from '../src/ui/problem-report.js';
 
-const at = (n: number) => `2026-04-${String(n).padStart(2, '0')}T03:00:00Z`;
+const { day, at } = calendar('2026-04');
 const N = 3000;
 
 /**
@@ -30,7 +30,7 @@ async function backupWhileMailVanishes(tmp: string, extra: string[]): Promise<{ 
   makeTree(src, files);
   const release = path.join(tmp, 'go');
   const c = spawnHardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, ...extra], {
-    env: { HARDSNAP_NOW: at(1), HARDSNAP_TEST_PAUSE_AT: 'after-scan', HARDSNAP_TEST_PAUSE_DIR: 'mail/cur', HARDSNAP_TEST_PAUSE_UNTIL: release },
+    env: { HARDSNAP_NOW: day(1), HARDSNAP_TEST_PAUSE_AT: 'after-scan', HARDSNAP_TEST_PAUSE_DIR: 'mail/cur', HARDSNAP_TEST_PAUSE_UNTIL: release },
   });
   await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, 'the scan of mail/cur');
   // the mail server delivers and expunges meanwhile: another process deletes them all
@@ -85,10 +85,9 @@ describe.runIf(isRoot)('hundreds of unreadable files (as nobody)', () => {
     makeTree(src, files);
     const spool = makeSpool(path.join(tmp, 'spool'));
     spawnSync('chown', ['-R', '65534:65534', spool]);
-    const run = (day: number, extra: string[] = []) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN,
-      'backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, ...extra], { encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: at(day) }, cwd: '/' });
+    const run = (n: number, extra: string[] = []) => hardsnapAsNobody(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, ...extra], at(n));
     const r = run(1);
-    expect(r.status, r.stderr).toBe(23);
+    expect(r.code, r.stderr).toBe(23);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(11);
     // ten distinct files, in the order their copies failed (jobs finish in any order)
@@ -96,7 +95,7 @@ describe.runIf(isRoot)('hundreds of unreadable files (as nobody)', () => {
     expect(new Set(lines.slice(0, 10)).size).toBe(10);
     expect(lines[10]).toBe('hardsnap: warning: 300 entries could not be transferred in all (the first 10 above; every one with --verbose; runs.jsonl keeps the first 50)');
     const v = run(2, ['--verbose']);
-    expect(v.status).toBe(23);
+    expect(v.code).toBe(23);
     expect(v.stderr.split('\n').filter((l) => /: cannot open: EACCES$/.test(l))).toHaveLength(300);
   });
 });

@@ -7,13 +7,13 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { makeSpool } from './helpers/spool.js';
+import { calendar, makeSpool } from './helpers/spool.js';
 import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 import { partTotal, progressLine, type PartView } from '../src/ui/progress.js';
 import type { CountAhead } from '../src/backup/count-ahead.js';
 
-const at = (day: number) => ({ env: { HARDSNAP_NOW: `2026-05-${String(day).padStart(2, '0')}T03:00:00Z` } });
+const { at } = calendar('2026-05');
 
 /** The lines a terminal shows, one per redraw: escape sequences and carriage returns split them. */
 function drawn(raw: string): string[] {

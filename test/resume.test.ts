@@ -7,9 +7,9 @@ import { compareTrees, readTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
-import { makeSpool } from './helpers/spool.js';
+import { calendar, makeSpool } from './helpers/spool.js';
 
-const env = (d: number) => ({ HARDSNAP_NOW: `2026-02-${String(d).padStart(2, '0')}T03:00:00Z` });
+const { at, dayEnv } = calendar('2026-02');
 
 describe('SIGKILL mid-run, then resume', () => {
   test('killed at several moments: older generations and last intact; the next run resumes and keeps finished work', async ({ tmp }) => {
@@ -17,7 +17,7 @@ describe('SIGKILL mid-run, then resume', () => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 1500, big: 2, odd: true });
     const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
-    expect(hardsnap(args, { env: env(1) }).code).toBe(0);
+    expect(hardsnap(args, at(1)).code).toBe(0);
     const pdir = path.join(spool, 'rsync', 'h', 'p');
     const g1 = path.join(pdir, '2026-02-01T030000Z');
     // nlink is left out: later generations linking to these inodes raise it, by design
@@ -31,7 +31,7 @@ describe('SIGKILL mid-run, then resume', () => {
     // each kill lands a little later into a run that has visibly started writing its partial
     for (const [d, delayMs] of [[2, 0], [3, 60], [4, 150], [5, 300]] as const) {
       // the killed runs may never publish: they pause there (a test-only seam) if they get that far
-      const child = spawnHardsnap(args, { env: { ...env(d), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '60000' } });
+      const child = spawnHardsnap(args, { env: { ...dayEnv(d), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '60000' } });
       await waitFor(() => fs.readdirSync(pdir).some((n) => n.endsWith('.partial') && fs.readdirSync(path.join(pdir, n)).length > 0), 30_000);
       await new Promise((r) => setTimeout(r, delayMs));
       child.killGroup('SIGKILL');
@@ -60,7 +60,7 @@ describe('SIGKILL mid-run, then resume', () => {
         if (e.type === 'file' && s && s.mtimeNs === e.mtimeNs && s.size === e.size && e.nlink === 1n) done.set(e.relPath.toString('latin1'), e.ino);
       }
     }
-    const r = hardsnap([...args, '--json'], { env: env(6) });
+    const r = hardsnap([...args, '--json'], at(6));
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     const g6 = path.join(pdir, '2026-02-06T030000Z');

@@ -11,13 +11,12 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
 import { hardsnap } from './helpers/run.js';
 import { isRoot } from './helpers/robust.js';
-import { makeSpool } from './helpers/spool.js';
+import { calendar, makeSpool } from './helpers/spool.js';
 import { generationNames, readRunsLog } from './helpers/ops.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { manifestPath } from '../src/spool/layout.js';
 
-const at = (n: number) => ({ env: { HARDSNAP_NOW: `2026-05-${String(n).padStart(2, '0')}T03:00:00Z` } });
-const genName = (n: number) => `2026-05-${String(n).padStart(2, '0')}T030000Z`;
+const { at, genName } = calendar('2026-05');
 
 function fill(dir: string, n: number): void {
   for (let i = 0; i < n; i++) fs.writeFileSync(path.join(dir, `msg${i}.eml`), `message ${i}\n`);

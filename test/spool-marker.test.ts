@@ -10,11 +10,10 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
 import { hardsnap } from './helpers/run.js';
 import { isRoot } from './helpers/robust.js';
-import { makeSpool } from './helpers/spool.js';
+import { calendar, makeSpool } from './helpers/spool.js';
 import { generationNames } from './helpers/ops.js';
 
-const at = (n: number) => ({ env: { HARDSNAP_NOW: `2026-01-${String(n).padStart(2, '0')}T03:00:00Z` } });
-const genName = (n: number) => `2026-01-${String(n).padStart(2, '0')}T030000Z`;
+const { at, genName } = calendar('2026-01');
 const MARKER = '.hardsnap-spool';
 
 /** Every file and directory below dir, relative, sorted (what a run may have written). */

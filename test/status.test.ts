@@ -2,12 +2,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { hardsnap } from './helpers/run.js';
+import { at, hardsnap } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 import { readRunsLog } from './helpers/ops.js';
 import { makeSpool } from './helpers/spool.js';
 
-const at = (t: string) => ({ env: { HARDSNAP_NOW: t } });
 
 function setup(tmp: string, host = 'web1') {
   const spool = makeSpool(path.join(tmp, 'spool'));

@@ -11,7 +11,7 @@ import { BackupProgress, progressMode } from '../src/ui/progress.js';
 import { itemize } from '../src/ui/itemize.js';
 import { newStats } from '../src/apply/build-tree.js';
 import type { Meta } from '../src/fs/entry.js';
-import { makeSpool } from './helpers/spool.js';
+import { calendar, makeSpool } from './helpers/spool.js';
 
 const ESC = '\x1b';
 
@@ -24,7 +24,7 @@ function setup(tmp: string): { src: string; spool: string; args: string[] } {
   return { src, spool, args: ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`] };
 }
 
-const at = (day: number) => ({ env: { HARDSNAP_NOW: `2026-01-${String(day).padStart(2, '0')}T03:00:00Z` } });
+const { at } = calendar('2026-01');
 
 describe('output not on a terminal (cron)', () => {
   test('a successful backup prints nothing at all, and never an escape code', ({ tmp }) => {
