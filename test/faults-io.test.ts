@@ -9,20 +9,17 @@ import { afterEach, vi } from 'vitest';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
-import { BIN, REPO_ROOT, hardsnap, spawnHardsnap, waitFor, waitForFile } from './helpers/run.js';
+import { REPO_ROOT, hardsnap, spawnHardsnap, waitFor, waitForFile } from './helpers/run.js';
 import { mktree } from './helpers/bench-tree.js';
-import { assertNobodyCanRun, fingerprint, isRoot, shmdir } from './helpers/robust.js';
+import { fingerprint, hardsnapAsNobody, isRoot, shmdir } from './helpers/robust.js';
 import { sys } from '../src/fs/native.js';
 import { runBackup } from '../src/backup/run.js';
-import { ManifestReader } from '../src/manifest/reader.js';
-import { FLAG, type ManifestEntry } from '../src/manifest/format.js';
-import { manifestPath } from '../src/spool/layout.js';
+import { FLAG } from '../src/manifest/format.js';
 import type { BackupOptions, BackupResult } from '../src/backup/types.js';
 import type { Problem } from '../src/apply/types.js';
-import { makeSpool } from './helpers/spool.js';
+import { makeSpool, manifestEntries, nightly } from './helpers/spool.js';
 
-const day = (n: number) => `2026-01-${String(n).padStart(2, '0')}T03:00:00Z`;
-const genName = (n: number) => `2026-01-${String(n).padStart(2, '0')}T030000Z`;
+const { day, at, genName, backup, partDir, gen, manifestFile } = nightly({ host: 'h1', part: 'data', month: '2026-01' });
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -37,20 +34,6 @@ async function backupInProcess(spool: string, src: string, n: number, extra: Par
   };
   const r = await runBackup(o, { onProblem: (p) => reported.push(p), onNote: () => {} });
   return { ...r, reported };
-}
-
-function manifestEntries(spool: string, n: number): Map<string, ManifestEntry> {
-  const pdir = path.join(spool, 'rsync', 'h1', 'data');
-  const m = ManifestReader.open(manifestPath(pdir, genName(n)));
-  const out = new Map<string, ManifestEntry>();
-  try {
-    for (const { dir, entries } of m.walk()) {
-      for (const e of entries) out.set(dir.length ? `${dir.toString('latin1')}/${e.name.toString('latin1')}` : e.name.toString('latin1'), e);
-    }
-  } finally {
-    m.close();
-  }
-  return out;
 }
 
 const nameOf = (n: Buffer | string) => (Buffer.isBuffer(n) ? n.toString('latin1') : n);
@@ -101,16 +84,16 @@ describe('read errors', () => {
     const r1 = await backupInProcess(spool, src, 1);
     expect(r1.exit).toBe(23);
     expect(r1.reported.map((p) => [p.path.toString(), p.code])).toEqual([['x/bad.txt', 'EIO']]);
-    const g1 = path.join(spool, 'rsync', 'h1', 'data', genName(1));
+    const g1 = gen(spool, 1);
     expect(rsyncDiff(src, g1).filter((l) => !l.startsWith('.d'))).toEqual(['>f+++++++++ x/bad.txt']);
-    const m1 = manifestEntries(spool, 1);
+    const m1 = manifestEntries(manifestFile(spool, 1));
     expect(m1.has('x/bad.txt')).toBe(false);
     expect(m1.has('x/good.txt')).toBe(true);
     vi.restoreAllMocks();
     const r2 = await backupInProcess(spool, src, 2);
     expect(r2.exit).toBe(0);
-    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
-    expect(fs.readFileSync(path.join(spool, 'rsync', 'h1', 'data', genName(2), 'x/bad.txt'), 'utf8')).toBe('unreadable today');
+    expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
+    expect(fs.readFileSync(path.join(gen(spool, 2), 'x/bad.txt'), 'utf8')).toBe('unreadable today');
   });
 
   test('a source directory that cannot be opened (EACCES at the seam): reported by path, exit 23; its copy in the generation still has its mode and mtime; the next run fills it', async ({ tmp }) => {
@@ -121,14 +104,14 @@ describe('read errors', () => {
     const r1 = await backupInProcess(spool, src, 1);
     expect(r1.exit).toBe(23);
     expect(r1.reported.map((p) => [p.path.toString(), p.code, p.message])).toEqual([['locked', 'EACCES', 'cannot open directory: EACCES']]);
-    const g1 = path.join(spool, 'rsync', 'h1', 'data', genName(1));
+    const g1 = gen(spool, 1);
     const st = fs.statSync(path.join(g1, 'locked'), { bigint: true });
     expect(Number(st.mode & 0o7777n).toString(8)).toBe('750');
     expect(st.mtimeNs).toBe(1_600_000_000_123_456_789n);
     vi.restoreAllMocks();
     const r2 = await backupInProcess(spool, src, 2);
     expect(r2.exit).toBe(0);
-    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
+    expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
   });
 
   test.runIf(isRoot)('EACCES for real as a non-root user (setpriv to nobody): exit 23, the path named, the rest published', ({ tmp }) => {
@@ -137,25 +120,15 @@ describe('read errors', () => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'ok.txt': 'fine', 'sub/secret.txt': { content: 'no', mode: 0o000 }, 'sub/other.txt': 'other' });
     execFileSync('chown', ['-R', '65534:65534', src, spool]);
-    const r = hardsnapAs(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], day(1));
+    const r = hardsnapAsNobody(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], at(1));
     expect(r.code, r.stderr).toBe(23);
     expect(r.stderr).toMatch(/data: sub\/secret\.txt: cannot open: EACCES/);
-    const g = path.join(spool, 'rsync', 'h1', 'data', genName(1));
+    const g = gen(spool, 1);
     expect(fs.readFileSync(path.join(g, 'sub/other.txt'), 'utf8')).toBe('other');
     expect(fs.existsSync(path.join(g, 'sub/secret.txt'))).toBe(false);
-    expect(fs.readlinkSync(path.join(spool, 'rsync', 'h1', 'data', 'last'))).toBe(genName(1));
+    expect(fs.readlinkSync(path.join(partDir(spool), 'last'))).toBe(genName(1));
   });
 });
-
-/** bin/hardsnap as uid/gid 65534 (nobody), without supplementary groups. */
-function hardsnapAs(args: string[], now: string) {
-  assertNobodyCanRun(REPO_ROOT);
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN, ...args], {
-    encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: now }, cwd: '/', timeout: 60_000,
-  });
-  if (r.error) throw r.error;
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe.runIf(isRoot)('files that change while they are copied (needs root: fanotify holds each read until the file changed)', () => {
   // a child process changes the file during every read of it (test/helpers/change-on-read.py):
@@ -174,30 +147,30 @@ describe.runIf(isRoot)('files that change while they are copied (needs root: fan
     try {
       await waitFor(() => fs.existsSync(ready) || child.exitCode !== null, 10_000, 5, 'the writer to start');
       expect(child.exitCode, childErr).toBeNull();
-      const r1 = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], { env: { HARDSNAP_NOW: day(1) } });
+      const r1 = backup(spool, src, 1);
       expect(r1.code, r1.stderr).toBe(23);
       expect(r1.stderr).toMatch(/data: live\/busy\.dat: changed while it was read \(3 attempts\)/);
     } finally {
       child.kill('SIGKILL');
     }
     await new Promise((r) => child.on('close', r));
-    const e = manifestEntries(spool, 1).get('live/busy.dat')!;
+    const e = manifestEntries(manifestFile(spool, 1)).get('live/busy.dat')!;
     expect(e.flags & FLAG.UNSTABLE).toBe(FLAG.UNSTABLE);
     // the manifest describes the copy that was kept (reading stops at the size seen at open:
     // a file appended to faster than it is read is not read forever)
-    const g1Path = path.join(spool, 'rsync', 'h1', 'data', genName(1), 'live/busy.dat');
+    const g1Path = path.join(gen(spool, 1), 'live/busy.dat');
     expect(fs.statSync(g1Path).size).toBe(e.size);
     // even with the source now at rest and its metadata equal to what was recorded, the next
     // run copies it again (a new inode), never links the possibly torn copy
-    const g1 = path.join(spool, 'rsync', 'h1', 'data', genName(1), 'live/busy.dat');
-    const r2 = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], { env: { HARDSNAP_NOW: day(2) } });
+    const g1 = path.join(gen(spool, 1), 'live/busy.dat');
+    const r2 = backup(spool, src, 2);
     expect(r2.code, r2.stderr).toBe(0);
-    const g2 = path.join(spool, 'rsync', 'h1', 'data', genName(2), 'live/busy.dat');
+    const g2 = path.join(gen(spool, 2), 'live/busy.dat');
     expect(fs.statSync(g2).ino).not.toBe(fs.statSync(g1).ino);
-    expect(fs.statSync(path.join(spool, 'rsync', 'h1', 'data', genName(2), 'calm.txt')).ino)
-      .toBe(fs.statSync(path.join(spool, 'rsync', 'h1', 'data', genName(1), 'calm.txt')).ino);
-    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
-    expect(manifestEntries(spool, 2).get('live/busy.dat')!.flags & FLAG.UNSTABLE).toBe(0);
+    expect(fs.statSync(path.join(gen(spool, 2), 'calm.txt')).ino)
+      .toBe(fs.statSync(path.join(gen(spool, 1), 'calm.txt')).ino);
+    expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
+    expect(manifestEntries(manifestFile(spool, 2)).get('live/busy.dat')!.flags & FLAG.UNSTABLE).toBe(0);
   });
 });
 
@@ -225,19 +198,19 @@ describe('a source file swapped between scan and open', () => {
     expect(r1.reported.map((p) => [p.path.toString(), p.code, p.message])).toEqual([
       ['d/victim', 'ECHANGED', 'changed type between scan and copy (not followed, not opened for data); it will be backed up next run'],
     ]);
-    const g1 = path.join(spool, 'rsync', 'h1', 'data', genName(1));
+    const g1 = gen(spool, 1);
     expect(fs.existsSync(path.join(g1, 'd/victim'))).toBe(false);
     expect(fs.readFileSync(path.join(g1, 'd/other'), 'utf8')).toBe('other');
-    expect(manifestEntries(spool, 1).has('d/victim')).toBe(false);
+    expect(manifestEntries(manifestFile(spool, 1)).has('d/victim')).toBe(false);
     // the secret's bytes are nowhere in the spool, manifests included
     const grep = spawnSync('grep', ['-rl', 'TOP-SECRET-CONTENT', spool], { encoding: 'utf8' });
     expect(grep.stdout).toBe('');
     vi.restoreAllMocks();
     const r2 = await backupInProcess(spool, src, 2);
     expect(r2.exit).toBe(0);
-    const st = fs.lstatSync(path.join(spool, 'rsync', 'h1', 'data', genName(2), 'd/victim'));
+    const st = fs.lstatSync(path.join(gen(spool, 2), 'd/victim'));
     expect(kind === 'FIFO' ? st.isFIFO() : st.isSymbolicLink()).toBe(true);
-    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
+    expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
   });
 });
 
@@ -249,7 +222,7 @@ describe('resume meets a source directory it cannot open', () => {
     expect((await backupInProcess(spool, src, 1)).exit).toBe(0);
     // a killed run of day 2 got as far as this partial (linked from day 1, as a run does), and
     // left something of its own in the directory
-    const pdir = path.join(spool, 'rsync', 'h1', 'data');
+    const pdir = partDir(spool);
     execFileSync('cp', ['-al', path.join(pdir, genName(1)), path.join(pdir, `${genName(2)}.partial`)]);
     fs.writeFileSync(path.join(pdir, `${genName(2)}.partial`, 'locked', 'stray'), 'left by the killed run');
     interceptSourceDirOpen((openat, dirfd, name, flags, mode) => (nameOf(name) === 'locked' ? -13 : openat(dirfd, name, flags, mode)));
@@ -317,7 +290,7 @@ describe('a source directory read ahead on the pool', () => {
     } finally {
       vi.unstubAllEnvs();
     }
-    return fs.readdirSync(path.join(spool, 'rsync', 'h1', 'data', genName(1), 'b')).sort();
+    return fs.readdirSync(path.join(gen(spool, 1), 'b')).sort();
   }
 
   test('a scan older than the limit is made again on entry: the generation holds the directory as it is then', async ({ tmp }) => {
@@ -351,12 +324,12 @@ describe('a source directory swapped between scan and descent', () => {
     expect(r1.reported.map((p) => [p.path.toString(), p.code, p.message])).toEqual([['d', 'ENOTDIR', 'cannot open directory: ENOTDIR']]);
     const grep = spawnSync('grep', ['-rl', 'TOP-SECRET-KEY', spool], { encoding: 'utf8' });
     expect(grep.stdout).toBe('');
-    expect(fs.readdirSync(path.join(spool, 'rsync', 'h1', 'data', genName(1), 'd'))).toEqual([]);
+    expect(fs.readdirSync(path.join(gen(spool, 1), 'd'))).toEqual([]);
     vi.restoreAllMocks();
     const r2 = await backupInProcess(spool, src, 2);
     expect(r2.exit).toBe(0);
-    expect(fs.readlinkSync(path.join(spool, 'rsync', 'h1', 'data', genName(2), 'd'))).toBe(path.join(tmp, 'secret'));
-    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
+    expect(fs.readlinkSync(path.join(gen(spool, 2), 'd'))).toBe(path.join(tmp, 'secret'));
+    expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
   });
 });
 
@@ -370,7 +343,7 @@ describe('two runs at once', () => {
     // the first run is held (test seam) with everything built, so the second surely meets it
     const a = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(1), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '3000' } });
     await waitFor(() => a.out.stderr.includes('test pause at before-publish'), 30_000, 5, 'the first run to pause');
-    const b = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
+    const b = spawnHardsnap(args, at(2));
     const eb = await b.exited;
     const ea = await a.exited;
     const [winner, loser] = [{ c: a, e: ea }, { c: b, e: eb }];
@@ -379,7 +352,7 @@ describe('two runs at once', () => {
     expect(loser.e.code, loser.c.out.stderr).toBe(3);
     expect(loser.c.out.stderr.trim().split('\n')).toHaveLength(1);
     expect(loser.c.out.stderr).toMatch(new RegExp(`another hardsnap run holds the lock .*pid ${winner.c.pid}\\b`));
-    const pdir = path.join(spool, 'rsync', 'h1', 'data');
+    const pdir = partDir(spool);
     expect(fs.readdirSync(pdir).sort()).toEqual(['.hardsnap', fs.readlinkSync(path.join(pdir, 'last')), 'LATEST', 'last'].sort());
     expect(rsyncDiff(src, path.join(pdir, 'last'))).toEqual([]);
   });
@@ -405,11 +378,11 @@ describe('two runs at once', () => {
     expect(parsed()!.pid).toBe(a.pid);
     a.killGroup('SIGKILL');
     await a.exited;
-    const r = hardsnap([...args, '--verbose'], { env: { HARDSNAP_NOW: day(2) } });
+    const r = hardsnap([...args, '--verbose'], at(2));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`took over a stale lock of pid ${a.pid}\\b`));
     expect(fs.existsSync(lock)).toBe(false);
-    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(2)))).toEqual([]);
+    expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
   });
 });
 
@@ -528,7 +501,7 @@ describe('a run SIGKILLed while taking over a stale lock', () => {
     fs.writeFileSync(path.join(dir, 'lock'), JSON.stringify(dead));
     fs.writeFileSync(path.join(dir, 'lock.takeover'), kind.startsWith('half') ? '' : JSON.stringify({ ...dead, command: 'takeover' }));
     const t0 = Date.now();
-    const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--verbose'], { env: { HARDSNAP_NOW: day(1) }, timeoutMs: 50_000 });
+    const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--verbose'], { ...at(1), timeoutMs: 50_000 });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`took over a stale lock of pid ${dead.pid}\\b`));
     // not the minute it took: a dead holder's guard goes at once, an unreadable one after 2 s
@@ -543,11 +516,11 @@ describe('the run log', () => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'a.txt': 'a' });
     fs.mkdirSync(path.join(spool, 'rsync', 'h1', '.hardsnap', 'runs.jsonl'), { recursive: true });
-    const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], { env: { HARDSNAP_NOW: day(1) } });
+    const r = backup(spool, src, 1);
     expect(r.code, r.stderr).toBe(23);
     expect(r.stderr).toBe('hardsnap: warning: host h1: .hardsnap/runs.jsonl: cannot record the run: EISDIR (status will not show it)\n');
-    expect(fs.readlinkSync(path.join(spool, 'rsync', 'h1', 'data', 'last'))).toBe(genName(1));
-    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(1)))).toEqual([]);
+    expect(fs.readlinkSync(path.join(partDir(spool), 'last'))).toBe(genName(1));
+    expect(rsyncDiff(src, gen(spool, 1))).toEqual([]);
     expect(fs.existsSync(path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock'))).toBe(false);
   });
 });
@@ -586,7 +559,7 @@ function expectVerifyPasses(spool: string): void {
 
 describe.skipIf(!haveLoop)(`a spool that runs out (${haveLoop ? 'loop-mounted ext4' : loopWhy})`, () => {
   const checkFailedRun = (r: { code: number; stderr: string }, spool: string, before: string[]) => {
-    const pdir = path.join(spool, 'rsync', 'h1', 'data');
+    const pdir = partDir(spool);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/ENOSPC/);
     expect(fs.readlinkSync(path.join(pdir, 'last'))).toBe(genName(1));
@@ -600,21 +573,21 @@ describe.skipIf(!haveLoop)(`a spool that runs out (${haveLoop ? 'loop-mounted ex
       const spool = makeSpool(path.join(mnt, 'spool'));
       makeTree(src, { 'small/a.txt': 'a', 'small/b.txt': 'b'.repeat(100_000) });
       const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
-      expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
-      const before = fingerprint(path.join(spool, 'rsync', 'h1', 'data', genName(1)));
+      expect(hardsnap(args, at(1)).code).toBe(0);
+      const before = fingerprint(gen(spool, 1));
       // fill the file system, then add a file bigger than what is left
       const filler = path.join(mnt, 'filler');
       spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M', 'count=20'], { stdio: 'ignore' });
       const free = fs.statfsSync(mnt).bavail * fs.statfsSync(mnt).bsize;
       fs.writeFileSync(path.join(src, 'big.bin'), Buffer.alloc(free + (2 << 20), 7));
-      const r2 = hardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
+      const r2 = hardsnap(args, at(2));
       checkFailedRun(r2, spool, before);
       expect(r2.stderr.trim().split('\n')).toHaveLength(1);
       expect(r2.stderr).toMatch(/^hardsnap: error: cannot write to the spool: ENOSPC \(part 'data', "big\.bin"\)/);
       fs.rmSync(filler);
-      const r3 = hardsnap(args, { env: { HARDSNAP_NOW: day(3) } });
+      const r3 = hardsnap(args, at(3));
       expect(r3.code, r3.stderr).toBe(0);
-      const pdir = path.join(spool, 'rsync', 'h1', 'data');
+      const pdir = partDir(spool);
       expect(fs.readlinkSync(path.join(pdir, 'last'))).toBe(genName(3));
       expect(rsyncDiff(src, path.join(pdir, genName(3)))).toEqual([]);
       expect(fingerprint(path.join(pdir, genName(1)))).toEqual(before);
@@ -628,20 +601,20 @@ describe.skipIf(!haveLoop)(`a spool that runs out (${haveLoop ? 'loop-mounted ex
       const spool = makeSpool(path.join(mnt, 'spool'));
       makeTree(src, { 'a/1.txt': '1', 'a/2.txt': '2' });
       const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
-      expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
-      const before = fingerprint(path.join(spool, 'rsync', 'h1', 'data', genName(1)));
+      expect(hardsnap(args, at(1)).code).toBe(0);
+      const before = fingerprint(gen(spool, 1));
       const filler = path.join(mnt, 'filler');
       fs.mkdirSync(filler);
       const left = fs.statfsSync(mnt).ffree;
       for (let i = 0; i < left - 20; i++) fs.writeFileSync(path.join(filler, String(i)), '');
       makeTree(src, Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`many/${i}.txt`, String(i)])));
-      const r2 = hardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
+      const r2 = hardsnap(args, at(2));
       checkFailedRun(r2, spool, before);
       fs.rmSync(filler, { recursive: true });
-      const r3 = hardsnap(args, { env: { HARDSNAP_NOW: day(3) } });
+      const r3 = hardsnap(args, at(3));
       expect(r3.code, r3.stderr).toBe(0);
-      expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', genName(3)))).toEqual([]);
-      expect(fingerprint(path.join(spool, 'rsync', 'h1', 'data', genName(1)))).toEqual(before);
+      expect(rsyncDiff(src, gen(spool, 3))).toEqual([]);
+      expect(fingerprint(gen(spool, 1))).toEqual(before);
       expectVerifyPasses(spool);
     });
   });

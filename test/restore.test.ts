@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { beforeAll, vi } from 'vitest';
 import { describe, expect, test, tmpdir } from './helpers/fixture.js';
 import { hardsnap } from './helpers/run.js';
-import { compareTrees, readTree, sharedInodes } from './helpers/tree.js';
+import { compareTrees, latin1 as b, readTree, sharedInodes } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
 import { sys } from '../src/fs/native.js';
@@ -14,11 +14,11 @@ import { restore } from '../src/restore/restore.js';
 import { listGenerations, manifestPath, partDir } from '../src/spool/layout.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { ManifestWriter } from '../src/manifest/writer.js';
-import { makeSpool } from './helpers/spool.js';
+import { makeSpool, nightly } from './helpers/spool.js';
 
-const DAYS = ['2026-11-10', '2026-11-11', '2026-11-12', '2026-11-13', '2026-11-14'];
-const genName = (day: string) => `${day}T030000Z`;
-const b = (s: string) => Buffer.from(s, 'latin1');
+const { date, genName, backup, gen } = nightly({ host: 'h', part: 'p', month: '2026-11' });
+/** The five nights of the spool below (days of 2026-11). */
+const NIGHTS = [10, 11, 12, 13, 14];
 
 function ok(r: { code: number; stdout: string; stderr: string }, code = 0): void {
   expect(r.code, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(code);
@@ -29,26 +29,25 @@ let base: string;
 let spool: string;
 const copies: string[] = [];
 const common = () => ['--spool', spool, '--host', 'h'];
-const gen = (day: string) => path.join(spool, 'rsync', 'h', 'p', genName(day));
 
 beforeAll(() => {
   base = tmpdir();
   spool = makeSpool(path.join(base, 'spool'));
   const src = path.join(base, 'src');
   mktree(src, { files: 300, odd: true, seed: 7 });
-  DAYS.forEach((day, i) => {
+  NIGHTS.forEach((n, i) => {
     if (i > 0) mutate(src, 100 + i, { change: 5, add: 5, delete: 3, rename: 3 });
     const copy = path.join(base, `copy-${i}`);
     copyTree(src, copy);
     copies.push(copy);
-    ok(hardsnap(['backup', ...common(), '--part', `p=${src}`], { env: { HARDSNAP_NOW: `${day}T03:00:00Z` } }));
+    ok(backup(spool, src, n));
   });
 }, 60_000);
 
 describe('restore round trip', () => {
   test('every generation, by name and by --at date, restores a tree identical to the source copy of its day', ({ tmp }) => {
-    DAYS.forEach((day, i) => {
-      for (const at of [genName(day), day]) {
+    NIGHTS.forEach((n, i) => {
+      for (const at of [genName(n), date(n)]) {
         const to = path.join(tmp, `${i}-${at}`);
         ok(hardsnap(['restore', ...common(), '--part', 'p', '--at', at, '--to', to]));
         expect(compareTrees(copies[i]!, to), `${at}: tree comparer`).toEqual([]);
@@ -62,7 +61,7 @@ describe('restore round trip', () => {
     const r = hardsnap(['restore', ...common(), '--part', 'p', '--to', to]);
     ok(r);
     expect([r.stdout, r.stderr], 'silent on success under cron').toEqual(['', '']);
-    expect(sharedInodes(gen(DAYS[4]!), to).same).toBe(0);
+    expect(sharedInodes(gen(spool, NIGHTS[4]!), to).same).toBe(0);
     const files = readTree(to).filter((e) => e.type === 'file');
     const linked = files.filter((e) => e.nlink !== 1n).map((e) => e.relPath.toString('latin1')).sort();
     expect(linked).toEqual(['odd/hardlink-to-with-space', 'odd/with space']);
@@ -73,7 +72,7 @@ describe('restore round trip', () => {
   test('editing a restored file leaves the generation file unchanged (content and inode)', ({ tmp }) => {
     const to = path.join(tmp, 'out');
     ok(hardsnap(['restore', ...common(), '--part', 'p', '--path', 'odd/with space', '--to', to]));
-    const inSpool = path.join(gen(DAYS[4]!), 'odd', 'with space');
+    const inSpool = path.join(gen(spool, NIGHTS[4]!), 'odd', 'with space');
     const before = { ino: fs.lstatSync(inSpool).ino, data: fs.readFileSync(inSpool) };
     const restored = path.join(to, 'odd', 'with space');
     expect(fs.lstatSync(restored).ino).not.toBe(before.ino);
@@ -116,7 +115,7 @@ describe('restored files are new inodes', () => {
 describe('restore --path', () => {
   test('a file with a latin1 name given in escaped form lands at DIR/SUB with its bytes and metadata', ({ tmp }) => {
     const to = path.join(tmp, 'out');
-    ok(hardsnap(['restore', ...common(), '--part', 'p', '--at', DAYS[2]!, '--path', 'odd/latin1-\\xe9t\\xe9', '--to', to]));
+    ok(hardsnap(['restore', ...common(), '--part', 'p', '--at', date(NIGHTS[2]!), '--path', 'odd/latin1-\\xe9t\\xe9', '--to', to]));
     const name = Buffer.concat([b(to + '/odd/'), Buffer.from([0x6c, 0x61, 0x74, 0x69, 0x6e, 0x31, 0x2d, 0xe9, 0x74, 0xe9])]);
     const src = Buffer.concat([b(copies[2]! + '/odd/'), name.subarray(name.length - 10)]);
     expect(fs.readFileSync(name)).toEqual(fs.readFileSync(src));
@@ -136,7 +135,7 @@ describe('restore --path', () => {
 
   test('a directory of odd names restores identical to the same directory of the source copy', ({ tmp }) => {
     const to = path.join(tmp, 'out');
-    ok(hardsnap(['restore', ...common(), '--part', 'p', '--at', genName(DAYS[1]!), '--path', 'odd', '--to', to]));
+    ok(hardsnap(['restore', ...common(), '--part', 'p', '--at', genName(NIGHTS[1]!), '--path', 'odd', '--to', to]));
     expect(compareTrees(path.join(copies[1]!, 'odd'), path.join(to, 'odd'))).toEqual([]);
     expect(rsyncDiff(path.join(copies[1]!, 'odd'), path.join(to, 'odd'))).toEqual([]);
   });
@@ -255,7 +254,7 @@ describe('restore: choosing the generation', () => {
   });
 
   test('a target inside the spool is refused, even with --force', () => {
-    const r = hardsnap(['restore', ...common(), '--part', 'p', '--to', gen(DAYS[0]!), '--force']);
+    const r = hardsnap(['restore', ...common(), '--part', 'p', '--to', gen(spool, NIGHTS[0]!), '--force']);
     ok(r, 1);
     expect(r.stderr).toMatch(/lies inside the spool/);
   });
@@ -267,7 +266,7 @@ describe('restore: choosing the generation', () => {
     try {
       const last = path.join(second, 'rsync', 'h', 'p', 'last');
       const before = fs.readdirSync(last);
-      const r = hardsnap(['restore', ...common(), '--part', 'p', '--at', DAYS[0]!, '--to', path.join(last, 'x'), '--force']);
+      const r = hardsnap(['restore', ...common(), '--part', 'p', '--at', date(NIGHTS[0]!), '--to', path.join(last, 'x'), '--force']);
       ok(r, 1);
       expect(r.stderr).toMatch(/lies inside the spool .*(mounted a second time at .*second-mount|reached through the mount)/);
       expect(fs.readdirSync(last)).toEqual(before);
@@ -278,10 +277,10 @@ describe('restore: choosing the generation', () => {
     // its marker is visible from there
     const genMount = path.join(tmp, 'gen-mount');
     fs.mkdirSync(genMount);
-    execFileSync('mount', ['--bind', gen(DAYS[1]!), genMount]);
+    execFileSync('mount', ['--bind', gen(spool, NIGHTS[1]!), genMount]);
     try {
       const before = fs.readdirSync(genMount);
-      const r = hardsnap(['restore', ...common(), '--part', 'p', '--at', DAYS[0]!, '--to', path.join(genMount, 'sub'), '--force']);
+      const r = hardsnap(['restore', ...common(), '--part', 'p', '--at', date(NIGHTS[0]!), '--to', path.join(genMount, 'sub'), '--force']);
       ok(r, 1);
       expect(r.stderr).toMatch(/lies inside the spool .*reached through the mount/);
       expect(fs.readdirSync(genMount)).toEqual(before);
