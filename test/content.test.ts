@@ -99,11 +99,11 @@ describe('content deduplication', () => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 600, seed: 11 });
     backupJson(spool, src, 1);
-    const day = mutate(src, 5, { change: 3, add: 2, delete: 2, rename: 5 });
-    expect(day.renamed).toBeGreaterThan(10);
+    const changes = mutate(src, 5, { change: 3, add: 2, delete: 2, rename: 5 });
+    expect(changes.renamed).toBeGreaterThan(10);
     const g2 = backupJson(spool, src, 2);
-    expect(g2.stats.copied).toBe(day.changed! + day.added!);
-    expect(g2.stats.dedupLinked).toBe(day.renamed);
+    expect(g2.stats.copied).toBe(changes.changed! + changes.added!);
+    expect(g2.stats.dedupLinked).toBe(changes.renamed);
     expect(rsyncDiff(src, g2.gen)).toEqual([]);
   });
 
