@@ -394,15 +394,15 @@ describe('a lock that is not a lock file', () => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { f: '1' });
     const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
-    expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
+    expect(hardsnap(args, at(1)).code).toBe(0);
     const lock = path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock');
     const target = path.join(tmp, 'nowhere');
     fs.symlinkSync(target, lock);
     const t0 = Date.now();
-    const r = hardsnap(args, { env: { HARDSNAP_NOW: day(2) }, timeoutMs: 20_000 });
+    const r = hardsnap(args, { ...at(2), timeoutMs: 20_000 });
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/holds the lock/);
-    const w = hardsnap([...args, '--wait', '2s'], { env: { HARDSNAP_NOW: day(2) }, timeoutMs: 20_000 });
+    const w = hardsnap([...args, '--wait', '2s'], { ...at(2), timeoutMs: 20_000 });
     expect(w.code, w.stderr).toBe(3);
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(fs.existsSync(target)).toBe(false);
@@ -421,11 +421,11 @@ describe.runIf(isRoot)('a full spool (tmpfs with a size: a real ENOSPC)', () => 
       makeSpool(spool);
       makeTree(src, { a: 'a', b: 'b' });
       const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
-      expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
+      expect(hardsnap(args, at(1)).code).toBe(0);
       fs.writeFileSync(path.join(src, 'big'), Buffer.alloc(2 << 20, 7));
       // fill it: dd stops at ENOSPC
       spawnSync('dd', ['if=/dev/zero', `of=${path.join(spool, 'filler')}`, 'bs=1M'], { encoding: 'utf8' });
-      const failed = hardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
+      const failed = hardsnap(args, at(2));
       expect(failed.code, failed.stderr).toBe(2);
       expect(failed.stderr).toMatch(/ENOSPC/);
       expect(fs.existsSync(path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock'))).toBe(false);
@@ -437,9 +437,9 @@ describe.runIf(isRoot)('a full spool (tmpfs with a size: a real ENOSPC)', () => 
       expect(log.endsWith('\n')).toBe(true);
       for (const line of log.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
       fs.rmSync(path.join(spool, 'filler'));
-      const r = hardsnap(args, { env: { HARDSNAP_NOW: day(3) } });
+      const r = hardsnap(args, at(3));
       expect(r.code, r.stderr).toBe(0);
-      expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', 'last'))).toEqual([]);
+      expect(rsyncDiff(src, path.join(partDir(spool), 'last'))).toEqual([]);
     } finally {
       execFileSync('umount', [spool]);
     }
@@ -451,14 +451,14 @@ describe.runIf(isRoot)('a full spool (tmpfs with a size: a real ENOSPC)', () => 
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { f: '1' });
     const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
-    expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
+    expect(hardsnap(args, at(1)).code).toBe(0);
     const lock = path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock');
     fs.writeFileSync(lock, '');
-    const young = hardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
+    const young = hardsnap(args, at(2));
     expect(young.code, young.stderr).toBe(3);
     const old = new Date(Date.now() - 60_000);
     fs.utimesSync(lock, old, old);
-    const r = hardsnap([...args, '--verbose'], { env: { HARDSNAP_NOW: day(2) } });
+    const r = hardsnap([...args, '--verbose'], at(2));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/took over a stale lock/);
     expect(fs.existsSync(lock)).toBe(false);
@@ -470,11 +470,11 @@ describe.runIf(isRoot)('a full spool (tmpfs with a size: a real ENOSPC)', () => 
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { f: '1' });
     const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
-    expect(hardsnap(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
+    expect(hardsnap(args, at(1)).code).toBe(0);
     const log = path.join(spool, 'rsync', 'h1', '.hardsnap', 'runs.jsonl');
     fs.appendFileSync(log, '{"command":"hardsnap backup","start":"2026-01-01T0');
     fs.rmSync(src, { recursive: true });
-    const failed = hardsnap(args, { env: { HARDSNAP_NOW: day(2) } });
+    const failed = hardsnap(args, at(2));
     expect(failed.code).toBe(2);
     const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
     expect(JSON.parse(lines.at(-1)!).status).toBe('failed');

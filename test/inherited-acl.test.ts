@@ -12,10 +12,10 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
-import { makeSpool } from './helpers/spool.js';
+import { makeSpool, nightly } from './helpers/spool.js';
 
 const hasAcl = spawnSync('setfacl', ['--version']).status === 0;
-const day = (n: number) => ({ HARDSNAP_NOW: `2026-03-${String(n).padStart(2, '0')}T03:00:00Z` });
+const { genName, backup, partDir } = nightly({ host: 'h1', part: 'data', month: '2026-03' });
 const LINKS = path.resolve(import.meta.dirname, '../../shared/check/links.py');
 
 /** getfacl's entries of every inode under `dir` that has more than its mode bits */
@@ -32,17 +32,16 @@ describe.runIf(hasAcl)('a default ACL above the generations is never inherited i
     fs.chmodSync(path.join(src, 'etc/shadow'), 0o640);
     fs.chmodSync(path.join(src, 'home/a/.ssh'), 0o700);
     execFileSync('setfacl', ['-d', '-m', 'u:65534:rwx', spool]);
-    const args = (n: number) => ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
-    const r1 = hardsnap(args(1), { env: day(1) });
+    const r1 = backup(spool, src, 1);
     expect(r1.code, r1.stderr).toBe(0);
-    const pdir = path.join(spool, 'rsync', 'h1', 'data');
+    const pdir = partDir(spool);
     // what hardsnap made under the spool root carries nothing from it
     expect(extendedAcls(path.join(spool, 'rsync'))).toEqual([]);
     expect(rsyncDiff(src, path.join(pdir, 'last'))).toEqual([]);
     // later, on the part directory itself (where each run makes its generation)
     execFileSync('setfacl', ['-d', '-m', 'u:65534:rwx', pdir]);
     fs.writeFileSync(path.join(src, 'etc/new'), 'made after the ACL');
-    const r2 = hardsnap(args(2), { env: day(2) });
+    const r2 = backup(spool, src, 2);
     expect(r2.code, r2.stderr).toBe(0);
     const gen2 = fs.realpathSync(path.join(pdir, 'last'));
     expect(rsyncDiff(src, gen2)).toEqual([]);
@@ -52,10 +51,10 @@ describe.runIf(hasAcl)('a default ACL above the generations is never inherited i
     expect(v.code, v.stdout + v.stderr).toBe(0);
     // a run killed and resumed takes over its partial: that root is reset too
     fs.writeFileSync(path.join(src, 'etc/newer'), 'x');
-    const partial = path.join(pdir, '2026-03-03T030000Z.partial');
+    const partial = path.join(pdir, `${genName(3)}.partial`);
     fs.mkdirSync(partial);
     execFileSync('setfacl', ['-m', 'u:65534:rwx', '-m', 'd:u:65534:rwx', partial]);
-    const r3 = hardsnap(args(3), { env: day(3) });
+    const r3 = backup(spool, src, 3);
     expect(r3.code, r3.stderr).toBe(0);
     expect(rsyncDiff(src, path.join(pdir, 'last'))).toEqual([]);
     expect(extendedAcls(fs.realpathSync(path.join(pdir, 'last')))).toEqual([]);
@@ -68,8 +67,8 @@ describe.runIf(hasAcl)('a default ACL above the generations is never inherited i
     execFileSync('setfacl', ['-m', 'u:65534:r', path.join(src, 'g')]);
     execFileSync('setfacl', ['-d', '-m', 'g:65534:rx', path.join(src, 'shared')]);
     execFileSync('setfacl', ['-d', '-m', 'u:65534:rwx', spool]);
-    const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], { env: day(1) });
+    const r = backup(spool, src, 1);
     expect(r.code, r.stderr).toBe(0);
-    expect(rsyncDiff(src, path.join(spool, 'rsync', 'h1', 'data', 'last'))).toEqual([]);
+    expect(rsyncDiff(src, path.join(partDir(spool), 'last'))).toEqual([]);
   });
 });
