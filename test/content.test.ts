@@ -26,20 +26,13 @@ interface Stats {
   entries: number; linked: number; copied: number; dedupLinked: number; dedupBytes: number;
   dedupMismatches: number; hashedFiles: number; emlinkCopies: number; checksumChanged: number; bytesWritten: number;
 }
-interface Run { code: number; gen: string; stats: Stats; stderr: string; stdout: string }
 
 const T0 = 1_700_000_000_000_000_000n;
 
-const { at, backup, partDir } = nightly({ host: 'h', part: 'p', month: '2026-11' });
+// backupJson(spool, src, n, extra?, opts?): the backup of day n with --json (it must exit 0), the
+// generation and stats of its part
+const { at, backupJson, partDir } = nightly<Stats>({ host: 'h', part: 'p', month: '2026-11' });
 type RunRecord = { parts: Record<string, Stats> };
-
-/** The backup of day n with --json (it must exit 0): the generation and stats of its part. */
-function backupJson(spool: string, src: string, day: number, extra: string[] = [], env: Record<string, string> = {}): Run {
-  const r = backup(spool, src, day, ['--json', ...extra], env);
-  if (r.code !== 0) throw new Error(`backup exited ${r.code}: ${r.stderr}`);
-  const j = JSON.parse(r.stdout) as { parts: { path: string; stats: Stats }[] };
-  return { code: r.code, gen: j.parts[0]!.path, stats: j.parts[0]!.stats, stderr: r.stderr, stdout: r.stdout };
-}
 
 describe('content deduplication', () => {
   test('renamed and moved files are linked to the older inode; a cp -p copy of a file still there is written (separate source files stay separate inodes), as is a cp copy with a new mtime', ({ tmp }) => {
@@ -270,7 +263,7 @@ describe('hash collisions (test seam HARDSNAP_TEST_HASH_COLLIDE: every hash comp
     makeTree(src, { 'two': { content: 'BBBBBBBB', mtime: T0 } });
     return { src, spool, g1 };
   }
-  const collide = { HARDSNAP_TEST_HASH_COLLIDE: '1' };
+  const collide = { env: { HARDSNAP_TEST_HASH_COLLIDE: '1' } };
 
   test('two different files with colliding hashes are not linked when bytes are verified (the default)', ({ tmp }) => {
     const { src, spool, g1 } = collidingPair(tmp);
@@ -463,7 +456,7 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     const cfg = withConfig(tmp, 'dedup-verify: false\n');
-    const collide = { HARDSNAP_TEST_HASH_COLLIDE: '1' };
+    const collide = { env: { HARDSNAP_TEST_HASH_COLLIDE: '1' } };
     makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
     const g1 = backupJson(spool, src, 1, cfg);
     makeTree(src, { 'two': { content: 'BBBBBBBB', mtime: T0 } });

@@ -78,19 +78,19 @@ export function at(now: string): RunOptions {
 
 /**
  * `hardsnap backup --spool SPOOL --host HOST --part P1 --part P2 ...` (each P is NAME=SRC) at
- * `now` (HARDSNAP_NOW; `env` merged over it), then `extra`.
+ * `now` (HARDSNAP_NOW; `opts.env` merged over it), then `extra`.
  */
 export function backupParts(
-  where: { spool: string; host: string }, parts: string[], now: string, extra: string[] = [], env: Record<string, string> = {},
+  where: { spool: string; host: string }, parts: string[], now: string, extra: string[] = [], opts: RunOptions = {},
 ): RunResult {
   return hardsnap(['backup', '--spool', where.spool, '--host', where.host, ...parts.flatMap((p) => ['--part', p]), ...extra], {
-    env: { HARDSNAP_NOW: now, ...env },
+    ...opts, env: { HARDSNAP_NOW: now, ...opts.env },
   });
 }
 
-/** `hardsnap backup` of one part at `now` (HARDSNAP_NOW; `env` merged over it), then `extra`. */
-export function backupPart(s: Spot, now: string, extra: string[] = [], env: Record<string, string> = {}): RunResult {
-  return backupParts(s, [`${s.part}=${s.src}`], now, extra, env);
+/** `hardsnap backup` of one part at `now` (HARDSNAP_NOW; `opts.env` merged over it), then `extra`. */
+export function backupPart(s: Spot, now: string, extra: string[] = [], opts: RunOptions = {}): RunResult {
+  return backupParts(s, [`${s.part}=${s.src}`], now, extra, opts);
 }
 
 function signalNumber(sig: NodeJS.Signals): number | undefined {

@@ -8,7 +8,7 @@ import { initSpool } from '../../src/check/init-spool.js';
 import { MARKER_FORMAT, SPOOL_MARKER } from '../../src/spool/marker.js';
 import { ManifestReader } from '../../src/manifest/reader.js';
 import type { ManifestEntry } from '../../src/manifest/format.js';
-import { at, backupPart, type RunResult } from './run.js';
+import { at, backupPart, type RunOptions, type RunResult } from './run.js';
 
 /** Makes a spool at `dir` (created, probed, marked) and returns `dir`; a no-op on a spool. */
 export function makeSpool(dir: string): string {
@@ -80,39 +80,62 @@ export function calendar(month: string) {
   };
 }
 
+/** A `backup --json` that exited 0: its part's generation (`gen`) and stats (typed by `S`), and its output. */
+export interface JsonRun<S> {
+  code: number;
+  gen: string;
+  stats: S;
+  /** whether the spool's file system clones (reflinks) */
+  spoolClones: boolean;
+  stdout: string;
+  stderr: string;
+}
+
 /**
  * One part of one host backed up night after night (day n of `month`, see calendar): what
- * calendar gives, and `backup(spool, src, n, extra?, env?)` (bin/hardsnap backup of that part at
- * day n), `partDir(spool)`, `gen(spool, n)` (the generation made at day n) and
- * `manifestFile(spool, n)` (its manifest); `part` names another part of the host there.
+ * calendar gives, and `backup(spool, src, n, extra?, opts?)` (bin/hardsnap backup of that part at
+ * day n; `opts.env` merged over HARDSNAP_NOW), `backupJson(spool, src, n, extra?, opts?)` (the same
+ * with --json: it throws unless the run exits 0, and gives a JsonRun), `partDir(spool)`,
+ * `gen(spool, n)` (the generation made at day n) and `manifestFile(spool, n)` (its manifest);
+ * `part` names another part of the host there. `S` types the stats of backupJson; `timeoutMs`,
+ * when given, is every backup's (a call's own opts win).
  */
-export function nightly(o: { host: string; part: string; month: string }) {
+export function nightly<S = Record<string, number>>(o: { host: string; part: string; month: string; timeoutMs?: number }) {
   const cal = calendar(o.month);
   const partDir = (spool: string, part = o.part) => partDirOf({ spool, host: o.host, part });
+  const backup = (spool: string, src: string, n: number, extra: string[] = [], opts: RunOptions = {}): RunResult =>
+    backupPart({ spool, host: o.host, part: o.part, src }, cal.day(n), extra, o.timeoutMs === undefined ? opts : { timeoutMs: o.timeoutMs, ...opts });
   return {
     ...cal,
     partDir,
     gen: (spool: string, n: number, part = o.part) => path.join(partDir(spool, part), cal.genName(n)),
     manifestFile: (spool: string, n: number, part = o.part) => manifestFileOf(partDir(spool, part), cal.genName(n)),
-    backup: (spool: string, src: string, n: number, extra: string[] = [], env: Record<string, string> = {}): RunResult =>
-      backupPart({ spool, host: o.host, part: o.part, src }, cal.day(n), extra, env),
+    backup,
+    backupJson(spool: string, src: string, n: number, extra: string[] = [], opts: RunOptions = {}): JsonRun<S> {
+      const r = backup(spool, src, n, ['--json', ...extra], opts);
+      if (r.code !== 0) throw new Error(`backup exited ${r.code}: ${r.stderr}`);
+      const p = (JSON.parse(r.stdout) as { parts: { path: string; stats: S; spoolClones: boolean }[] }).parts[0]!;
+      return { code: r.code, gen: p.path, stats: p.stats, spoolClones: p.spoolClones, stdout: r.stdout, stderr: r.stderr };
+    },
   };
 }
 
 /**
  * nightly in a test's own directory: the spool is TMP/spool (made by the first backup), the
- * source TMP/src unless given: `backup(tmp, n, extra?, env?, src?)`, `partDir(tmp)`, `gen(tmp, n)`,
- * `manifestFile(tmp, n)`.
+ * source TMP/src unless given: `backup(tmp, n, extra?, opts?, src?)`, `backupJson(tmp, n, extra?,
+ * opts?, src?)`, `partDir(tmp)`, `gen(tmp, n)`, `manifestFile(tmp, n)`.
  */
-export function nightlyIn(o: { host: string; part: string; month: string }) {
-  const nt = nightly(o);
+export function nightlyIn<S = Record<string, number>>(o: { host: string; part: string; month: string }) {
+  const nt = nightly<S>(o);
   const spoolIn = (tmp: string) => path.join(tmp, 'spool');
   return {
     ...nt,
     partDir: (tmp: string, part = o.part) => nt.partDir(spoolIn(tmp), part),
     gen: (tmp: string, n: number, part = o.part) => nt.gen(spoolIn(tmp), n, part),
     manifestFile: (tmp: string, n: number, part = o.part) => nt.manifestFile(spoolIn(tmp), n, part),
-    backup: (tmp: string, n: number, extra: string[] = [], env: Record<string, string> = {}, src = path.join(tmp, 'src')): RunResult =>
-      nt.backup(makeSpool(spoolIn(tmp)), src, n, extra, env),
+    backup: (tmp: string, n: number, extra: string[] = [], opts: RunOptions = {}, src = path.join(tmp, 'src')): RunResult =>
+      nt.backup(makeSpool(spoolIn(tmp)), src, n, extra, opts),
+    backupJson: (tmp: string, n: number, extra: string[] = [], opts: RunOptions = {}, src = path.join(tmp, 'src')): JsonRun<S> =>
+      nt.backupJson(makeSpool(spoolIn(tmp)), src, n, extra, opts),
   };
 }
