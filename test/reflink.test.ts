@@ -11,7 +11,8 @@ import { afterAll, afterEach, vi } from 'vitest';
 import { describe, expect, test } from './helpers/fixture.js';
 import { linksDiff, rsyncDiff } from './helpers/oracle.js';
 import { hardsnap, spawnHardsnap } from './helpers/run.js';
-import { makeSpool } from './helpers/spool.js';
+import { makeSpool, nightly } from './helpers/spool.js';
+import { readRunsLog } from './helpers/ops.js';
 import { assertNotSameInode, setMtimesNs } from './helpers/tree.js';
 import { mountLoop, usedBytes, type LoopFs, type LoopKind } from './helpers/loop-fs.js';
 import { runBackup } from '../src/backup/run.js';
@@ -52,21 +53,13 @@ async function onLoop(tmp: string, kind: LoopKind, sizeMiB: number, skip: (why: 
   }
 }
 
-interface Run { gen: string; stats: BuildStats; spoolClones: boolean; stdout: string; stderr: string }
-
-function backup(spool: string, src: string, day: number, extra: string[] = []): Run {
-  const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--json', ...extra], {
-    env: { HARDSNAP_NOW: `2026-11-${String(day).padStart(2, '0')}T03:00:00Z` }, timeoutMs: 300_000,
-  });
-  if (r.code !== 0) throw new Error(`backup exited ${r.code}: ${r.stderr}`);
-  const j = JSON.parse(r.stdout) as { parts: { path: string; stats: BuildStats; spoolClones: boolean }[] };
-  return { gen: j.parts[0]!.path, stats: j.parts[0]!.stats, spoolClones: j.parts[0]!.spoolClones, stdout: r.stdout, stderr: r.stderr };
-}
+// backupJson(spool, src, n, extra?): the backup of day n with --json, which must exit 0 (5 minutes
+// allowed: the loop images are slow), its part's generation and stats, and spoolClones
+const { day, at, dayEnv, genName, backup, backupJson } = nightly<BuildStats>({ host: 'h', part: 'p', month: '2026-11', timeoutMs: 300_000 });
 
 /** The last line of runs.jsonl, part p. */
 function lastRun(spool: string): Record<string, unknown> {
-  const lines = fs.readFileSync(path.join(spool, 'rsync', 'h', '.hardsnap', 'runs.jsonl'), 'utf8').trim().split('\n');
-  return (JSON.parse(lines[lines.length - 1]!) as { parts: Record<string, Record<string, unknown>> }).parts.p!;
+  return readRunsLog<{ parts: Record<string, Record<string, unknown>> }>(spool, 'h').at(-1)!.parts.p!;
 }
 
 /**
@@ -203,7 +196,7 @@ describe.each(['xfs', 'btrfs', 'ext4'] as const)('clones on %s', (kind) => {
     expect(report.clones).toBe(clones);
     expect(report.checks.find((c) => c.id === 'clone')!.status).toBe(clones ? 'pass' : 'info');
 
-    const g1 = backup(spool, src, 1);
+    const g1 = backupJson(spool, src, 1);
     expect(g1.spoolClones).toBe(clones);
     expect(g1.stats.copied).toBe(FILES);
     expect(g1.stats.cloned).toBe(0);
@@ -211,17 +204,15 @@ describe.each(['xfs', 'btrfs', 'ext4'] as const)('clones on %s', (kind) => {
 
     // (a) a chmod of every file: content, size and mtime unchanged, a new mode
     for (const f of [...Array.from({ length: 10 }, (_, i) => `docs/f${i}`), 'media/movie.bin', 'docs/small.txt']) fs.chmodSync(path.join(src, f), 0o640);
-    const dry = backup(spool, src, 2, ['--dry-run']);
+    const dry = backupJson(spool, src, 2, ['--dry-run']);
     expect(dry.stats.cloned).toBe(0);
     expect(dry.spoolClones).toBe(false);
     const before1 = inodesOf(g1.gen, true);
     const used1 = usedBytes(m.mnt);
-    const verbose = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--verbose'], {
-      env: { HARDSNAP_NOW: '2026-11-02T03:00:00Z' }, timeoutMs: 300_000,
-    });
+    const verbose = backup(spool, src, 2, ['--verbose']);
     expect(verbose.code, verbose.stderr).toBe(0);
     const grown1 = usedBytes(m.mnt) - used1;
-    const g2 = path.join(path.dirname(g1.gen), '2026-11-02T030000Z');
+    const g2 = path.join(path.dirname(g1.gen), genName(2));
     const s2 = lastRun(spool) as unknown as BuildStats & { spoolClones: boolean };
     expect(inodesOf(g1.gen, true)).toEqual(before1); // the previous generation is only read (no file of it is linked)
     expectOracles(src, g2);
@@ -251,7 +242,7 @@ describe.each(['xfs', 'btrfs', 'ext4'] as const)('clones on %s', (kind) => {
     fs.utimesSync(path.join(src, 'media/film.bin'), now, now);
     const before2 = inodesOf(g2);
     const used2 = usedBytes(m.mnt);
-    const g3 = backup(spool, src, 3);
+    const g3 = backupJson(spool, src, 3);
     const grown2 = usedBytes(m.mnt) - used2;
     expect(inodesOf(g2)).toEqual(before2);
     expectOracles(src, g3.gen);
@@ -284,12 +275,12 @@ describe('clones: the previous generation is evidence, not truth', () => {
     fs.mkdirSync(src);
     fs.writeFileSync(path.join(src, 'a'), randomBytes(CLONE_MIN_SIZE * 2));
     fs.writeFileSync(path.join(src, 'b'), randomBytes(CLONE_MIN_SIZE * 3));
-    const g1 = backup(spool, src, 1);
+    const g1 = backupJson(spool, src, 1);
     // someone changes the old generation's copy of a: its content can no longer be vouched for
     fs.chmodSync(path.join(g1.gen, 'a'), 0o600);
     fs.chmodSync(path.join(src, 'a'), 0o640);
     fs.chmodSync(path.join(src, 'b'), 0o640);
-    const g2 = backup(spool, src, 2);
+    const g2 = backupJson(spool, src, 2);
     expect(g2.stats.drifted).toBe(1);
     expect(g2.stats.copied).toBe(1);
     expect(g2.stats.cloned).toBe(1);
@@ -304,18 +295,18 @@ describe('clones: the previous generation is evidence, not truth', () => {
     const f = path.join(src, 'db');
     fs.writeFileSync(f, Buffer.alloc(200_000, 1));
     setMtimesNs([[f, T0]]);
-    backup(spool, src, 1);
+    backupJson(spool, src, 1);
     fs.writeFileSync(f, Buffer.alloc(200_000, 2));
     setMtimesNs([[f, T0]]);
     fs.chmodSync(f, 0o600);
-    const g2 = backup(spool, src, 2, ['--checksum']);
+    const g2 = backupJson(spool, src, 2, ['--checksum']);
     expect(g2.stats.cloned).toBe(0);
     expect(g2.stats.copied).toBe(1);
     expect(fs.readFileSync(path.join(g2.gen, 'db'))[0]).toBe(2);
     expectOracles(src, g2.gen);
     // and without a change of content, --checksum reads it and clones it
     fs.chmodSync(f, 0o644);
-    const g3 = backup(spool, src, 3, ['--checksum']);
+    const g3 = backupJson(spool, src, 3, ['--checksum']);
     expect(g3.stats.cloned).toBe(1);
     expect(g3.stats.copied).toBe(0);
     expectOracles(src, g3.gen);
@@ -326,10 +317,10 @@ describe('clones: the previous generation is evidence, not truth', () => {
     const spool = makeSpool(path.join(m.mnt, 'spool'));
     fs.mkdirSync(src);
     fs.writeFileSync(path.join(src, 'old'), Buffer.alloc(CLONE_MIN_SIZE * 2, 1));
-    backup(spool, src, 1);
+    backupJson(spool, src, 1);
     fs.writeFileSync(path.join(src, 'new'), Buffer.alloc(CLONE_MIN_SIZE * 2, 2));
     const r = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--json', '--verbose'], {
-      env: { HARDSNAP_NOW: '2026-11-02T03:00:00Z', HARDSNAP_TEST_HASH_COLLIDE: '1' },
+      env: { ...dayEnv(2), HARDSNAP_TEST_HASH_COLLIDE: '1' },
     });
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as { parts: { path: string; stats: BuildStats }[] };
@@ -347,10 +338,10 @@ describe('clones: interrupted runs', () => {
     const spool = makeSpool(path.join(m.mnt, 'spool'));
     fs.mkdirSync(src);
     for (let i = 0; i < 6; i++) fs.writeFileSync(path.join(src, `f${i}`), randomBytes(CLONE_MIN_SIZE * (i + 1)));
-    const g1 = backup(spool, src, 1);
+    const g1 = backupJson(spool, src, 1);
     for (let i = 0; i < 6; i++) fs.chmodSync(path.join(src, `f${i}`), 0o600);
     const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
-    const child = spawnHardsnap(args, { env: { HARDSNAP_NOW: '2026-11-02T03:00:00Z', HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '60000' } });
+    const child = spawnHardsnap(args, { env: { ...dayEnv(2), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '60000' } });
     for (const end = Date.now() + 30_000; !child.out.stderr.includes('test pause at before-publish') && Date.now() < end;) await new Promise((r) => setTimeout(r, 50));
     child.killGroup('SIGKILL');
     await child.exited;
@@ -360,7 +351,7 @@ describe('clones: interrupted runs', () => {
     const made = new Map(fs.readdirSync(path.join(pdir, partial)).map((n) => [n, fs.statSync(path.join(pdir, partial, n)).ino]));
     expect(made.size).toBe(6);
     const before = inodesOf(g1.gen, true);
-    const g2 = backup(spool, src, 3);
+    const g2 = backupJson(spool, src, 3);
     expect(g2.stats.reused).toBe(6);
     expect(g2.stats.cloned).toBe(0);
     for (const [n, ino] of made) expect(fs.statSync(path.join(g2.gen, n)).ino).toBe(ino);
@@ -379,11 +370,11 @@ describe('clones: interrupted runs, the source changed before the resume', () =>
     fs.mkdirSync(path.join(src, 'z'), { recursive: true });
     fs.writeFileSync(path.join(src, 'a', 'big'), randomBytes(8 * MiB));
     fs.writeFileSync(path.join(src, 'z', 'f'), 'z');
-    const g1 = backup(spool, src, 1);
+    const g1 = backupJson(spool, src, 1);
     fs.writeFileSync(path.join(src, 'z', 'g'), 'new');
     // killed with a/ done (big linked to g1's inode) and z/ scanned
     const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
-    const child = spawnHardsnap(args, { env: { HARDSNAP_NOW: '2026-11-02T03:00:00Z', HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '60000' } });
+    const child = spawnHardsnap(args, { env: { ...dayEnv(2), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '60000' } });
     for (const end = Date.now() + 30_000; !child.out.stderr.includes('test pause at before-publish') && Date.now() < end;) await new Promise((r) => setTimeout(r, 50));
     child.killGroup('SIGKILL');
     await child.exited;
@@ -392,7 +383,7 @@ describe('clones: interrupted runs, the source changed before the resume', () =>
     // not its ctime: the partial's link to it goes (GUARANTEES.md, resume)
     const before = inodesOf(g1.gen);
     const used = usedBytes(m.mnt);
-    const g2 = backup(spool, src, 3);
+    const g2 = backupJson(spool, src, 3);
     expect(g2.stats.cloned).toBe(1);
     expect(g2.stats.bytesWritten).toBeLessThan(MiB);
     expect(usedBytes(m.mnt) - used).toBeLessThan(CLONE_SLACK);
@@ -414,11 +405,11 @@ describe('clones: refused by the file system', () => {
     };
     const notes: string[] = [];
     const ev = { onProblem: (p: { message: string }) => { throw new Error(p.message); }, onNote: (n: string) => void notes.push(n) };
-    expect((await runBackup({ ...opts, now: new Date('2026-11-01T03:00:00Z') }, ev)).exit).toBe(0);
+    expect((await runBackup({ ...opts, now: new Date(day(1)) }, ev)).exit).toBe(0);
     for (let i = 0; i < 20; i++) fs.chmodSync(path.join(src, `f${i}`), 0o600);
     // the probe (sys.clone) passes; every clone of a file is refused as ext4 would refuse it
     const refused = vi.spyOn(sys, 'cloneAsync').mockImplementation(() => new Promise((r) => setImmediate(() => r(-((STAGE.CLONE << 16) | 95)))));
-    const r = await runBackup({ ...opts, now: new Date('2026-11-02T03:00:00Z') }, ev);
+    const r = await runBackup({ ...opts, now: new Date(day(2)) }, ev);
     expect(r.exit).toBe(0);
     expect(refused).toHaveBeenCalledTimes(1);
     expect(r.parts[0]!.stats.cloned).toBe(0);
@@ -439,11 +430,11 @@ describe('clones: refused by the file system', () => {
       flush: false, waitMs: 0, command: 'test', parallelParts: false,
     };
     const ev = { onProblem: (p: { message: string }) => { throw new Error(p.message); }, onNote: () => {} };
-    await runBackup({ ...opts, now: new Date('2026-11-01T03:00:00Z') }, ev);
+    await runBackup({ ...opts, now: new Date(day(1)) }, ev);
     for (let i = 0; i < 5; i++) fs.chmodSync(path.join(src, `f${i}`), 0o600);
     const sync = vi.spyOn(sys, 'clone');
     const pooled = vi.spyOn(sys, 'cloneAsync');
-    const r = await runBackup({ ...opts, now: new Date('2026-11-02T03:00:00Z') }, ev);
+    const r = await runBackup({ ...opts, now: new Date(day(2)) }, ev);
     expect(sync).toHaveBeenCalledTimes(1); // the probe
     expect(pooled).not.toHaveBeenCalled();
     expect(r.parts[0]!.spoolClones).toBe(false);
@@ -463,7 +454,7 @@ describe('an XFS spool and POSIX ACLs', () => {
     spawnSync('setfacl', ['-m', 'u:65534:r', path.join(src, 'g')]);
     spawnSync('setfacl', ['-m', 'u:65534:rx', '-m', 'd:g:65534:rx', path.join(src, 'shared')]);
     const spool = makeSpool(path.join(m.mnt, 'spool'));
-    const run = (day: number) => hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], { env: { HARDSNAP_NOW: `2026-11-${String(day).padStart(2, '0')}T03:00:00Z` } });
+    const run = (n: number) => hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], at(n));
     expect(run(1).code).toBe(0);
     fs.chmodSync(path.join(src, 'g'), 0o640);
     expect(run(2).code).toBe(0);
