@@ -38,7 +38,16 @@ function expectNothingMangled(root: string): void {
 
 /** rsync's dry run (the oracle) and links.py, on byte paths. */
 function expectSameTree(src: Buffer, copy: Buffer): void {
-  const r = runBytes('/usr/bin/rsync', ['-aHAXn', '--checksum', '--itemize-changes', '--numeric-ids', '--modify-window=-1', '--delete', b(src, '/'), b(copy, '/')]);
+  const r = runBytes('/usr/bin/rsync', [
+    '-aHAXn',
+    '--checksum',
+    '--itemize-changes',
+    '--numeric-ids',
+    '--modify-window=-1',
+    '--delete',
+    b(src, '/'),
+    b(copy, '/'),
+  ]);
   expect(r.code, r.stderr).toBe(0);
   expect(r.stdout).toBe('');
   const l = runBytes('/usr/bin/python3', ['/work/shared/check/links.py', src, copy]);
@@ -60,7 +69,9 @@ function byteSource(tmp: string): Buffer {
 }
 
 describe('path arguments are bytes', () => {
-  test('THREAT issue 16: --spool and --part NAME=PATH with bytes that are not UTF-8 land exactly there (not at \\xef\\xbf\\xbd), and the generation passes the rsync oracle', ({ tmp }) => {
+  test('THREAT issue 16: --spool and --part NAME=PATH with bytes that are not UTF-8 land exactly there (not at \\xef\\xbf\\xbd), and the generation passes the rsync oracle', ({
+    tmp,
+  }) => {
     const src = byteSource(tmp);
     const spool = b(tmp, '/spool', E9);
     makeSpoolAt(spool);
@@ -121,7 +132,10 @@ describe('path arguments are bytes', () => {
     expectSameTree(src, to);
     expectNothingMangled(tmp);
     // one path, named by raw bytes, and the same path in the escaped form; the part as raw bytes
-    for (const [i, sub] of ([[1, b('d', FF, '/inner', E9)], [2, 'd\\xff/inner\\xe9']] as [number, ByteArg][])) {
+    for (const [i, sub] of [
+      [1, b('d', FF, '/inner', E9)],
+      [2, 'd\\xff/inner\\xe9'],
+    ] as [number, ByteArg][]) {
       const one = b(tmp, '/one', String(i), E9);
       const r = hardsnapBytes(['restore', '--spool', spool, '--host', 'h', '--part', b('caf', E9), '--path', sub, '--to', one]);
       expect(r.code, r.stderr).toBe(0);
@@ -149,9 +163,14 @@ describe('path arguments are bytes', () => {
     makeSpoolAt(spool);
     const patterns = b(tmp, '/ex', FF, '.txt');
     fs.writeFileSync(patterns, b('# bytes in a pattern file\n*', FF, '.log\n'));
-    const r = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('p=', src), '--exclude', b('skip', E9, '.*'), '--exclude-from', patterns], at(1));
+    const r = hardsnapBytes(
+      ['backup', '--spool', spool, '--host', 'h', '--part', b('p=', src), '--exclude', b('skip', E9, '.*'), '--exclude-from', patterns],
+      at(1),
+    );
     expect(r.code, r.stderr).toBe(0);
-    const names = allNames(Buffer.from(path.join(spool, 'rsync/h/p/last/'))).map((n) => displayPath(n)).sort();
+    const names = allNames(Buffer.from(path.join(spool, 'rsync/h/p/last/')))
+      .map((n) => displayPath(n))
+      .sort();
     expect(names).toEqual(['caf\\xe9.txt', 'd\\xff', 'd\\xff/inner\\xe9', 'd\\xff/same', 'plain.txt']);
     // a pattern file that does not exist is named escaped
     const missing = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('p=', src), '--exclude-from', b(tmp, '/no', E9)], at(2));
@@ -200,7 +219,9 @@ describe('path arguments are bytes', () => {
     expectNothingMangled(tmp);
   });
 
-  test('two paths that differ only in bytes that are not UTF-8 are two paths (a source is not "inside the spool" because both would mangle alike)', ({ tmp }) => {
+  test('two paths that differ only in bytes that are not UTF-8 are two paths (a source is not "inside the spool" because both would mangle alike)', ({
+    tmp,
+  }) => {
     const src = b(tmp, '/s', E9, '/src');
     makeTree(src, { 'a.txt': 'a\n' });
     const spool = b(tmp, '/s', Buffer.from([0xe8]));
@@ -226,7 +247,11 @@ describe('path arguments are bytes', () => {
     const backup = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], { ...at(1), timeoutMs: 20_000 });
     expect(backup.code).toBe(2);
     expect(backup.stderr).toContain(`${tmp}/nospool\\xe9`);
-    expect(allNames(Buffer.from(tmp)).map((n) => displayPath(n)).sort()).toEqual(['src', 'src/a.txt']);
+    expect(
+      allNames(Buffer.from(tmp))
+        .map((n) => displayPath(n))
+        .sort(),
+    ).toEqual(['src', 'src/a.txt']);
     // check probes the nearest existing ancestor, by bytes
     const check = hardsnapBytes(['check', '--spool', b(spool, '/sub'), '--json']);
     expect(check.code).toBe(0);
@@ -235,11 +260,17 @@ describe('path arguments are bytes', () => {
 });
 
 describe('hostile path arguments (found by an attack on the promises above)', () => {
-  test('a newline with a byte that is not UTF-8 (spool, source, part name), --opt=-VALUE with a leading dash, a relative path: exact, and shown on one line', ({ tmp }) => {
+  test('a newline with a byte that is not UTF-8 (spool, source, part name), --opt=-VALUE with a leading dash, a relative path: exact, and shown on one line', ({
+    tmp,
+  }) => {
     const spool = b(tmp, '/sp\nool', E9);
     makeSpoolAt(spool);
     const src = b(tmp, '/src\n', FF);
-    makeTree(src, [[b('a', E9), 'x'], ['-dash', 'y'], ['sub\n/f', 'z']]);
+    makeTree(src, [
+      [b('a', E9), 'x'],
+      ['-dash', 'y'],
+      ['sub\n/f', 'z'],
+    ]);
     const r = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('n', E9, FF, '=', src)], at(1));
     expect(r.code, r.stderr).toBe(0);
     expectSameTree(src, b(spool, '/rsync/h/n', E9, FF, '/last'));
@@ -255,7 +286,9 @@ describe('hostile path arguments (found by an attack on the promises above)', ()
     // a failing run names the path escaped, on one line
     const bad = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('p=', tmp, '/gone\n', E9)], at(3));
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toBe(`hardsnap: error: source of part 'p' is missing: ${tmp}/gone\\x0a\\xe9 (ENOENT) (is its file system mounted? nothing was written)\n`);
+    expect(bad.stderr).toBe(
+      `hardsnap: error: source of part 'p' is missing: ${tmp}/gone\\x0a\\xe9 (ENOENT) (is its file system mounted? nothing was written)\n`,
+    );
     expectNothingMangled(tmp);
   });
 
@@ -299,7 +332,7 @@ describe('arg text and the command line (unit)', async () => {
   const { byteArgv, splitCmdline } = await import('../src/cli/argv.js');
   const { registerAlias, pathBytes, showPaths } = await import('../src/paths/aliases.js');
 
-  test('argText is lossless for any bytes, and is exactly Node\'s string for valid UTF-8', () => {
+  test("argText is lossless for any bytes, and is exactly Node's string for valid UTF-8", () => {
     let seed = 7;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed);
     for (let n = 0; n < 3000; n++) {

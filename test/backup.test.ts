@@ -15,9 +15,9 @@ import { isRoot } from './helpers/robust.js';
 const { at, genName, backup, partDir, gen, manifestFile } = nightlyIn({ host: 'h1', part: 'data', month: '2026-01' });
 
 describe('backup: generations', () => {
-  test('an unchanged file\'s record is carried over exactly; one whose hard link went, or whose mtime moved, is recorded anew', ({ tmp }) => {
+  test("an unchanged file's record is carried over exactly; one whose hard link went, or whose mtime moved, is recorded anew", ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    makeTree(src, { 'same.txt': 'same\n', 'pair-a': 'pair\n', 'touched': 'touched\n', 'sub/deep.txt': 'deep\n' });
+    makeTree(src, { 'same.txt': 'same\n', 'pair-a': 'pair\n', touched: 'touched\n', 'sub/deep.txt': 'deep\n' });
     fs.linkSync(path.join(src, 'pair-a'), path.join(src, 'pair-b'));
     expect(backup(tmp, 1).code).toBe(0);
     fs.rmSync(path.join(src, 'pair-b'));
@@ -83,8 +83,12 @@ describe('backup: generations', () => {
     for (let n = 1; n <= 5; n++) expect(compareTrees(path.join(tmp, `copy${n}`), gen(tmp, n))).toEqual([]);
     const list = JSON.parse(hardsnap(['list', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--json']).stdout);
     expect(list.map((g: { name: string }) => g.name)).toEqual([1, 2, 3, 4, 5].map(genName));
-    expect(list.every((g: { complete: boolean; part: string; path: string; time: string }) =>
-      g.complete && g.part === 'data' && path.isAbsolute(g.path) && !Number.isNaN(Date.parse(g.time)))).toBe(true);
+    expect(
+      list.every(
+        (g: { complete: boolean; part: string; path: string; time: string }) =>
+          g.complete && g.part === 'data' && path.isAbsolute(g.path) && !Number.isNaN(Date.parse(g.time)),
+      ),
+    ).toBe(true);
   });
 
   test('a metadata-only change (chmod, chown, mtime) gives the new generation a new inode; unchanged ones are links', ({ tmp }) => {
@@ -112,14 +116,14 @@ describe('backup: generations', () => {
     makeTree(src, {
       'd/ro.txt': { content: 'read only', mode: 0o400, mtime: 1_600_000_000_000_000_001n },
       'd/suid': { content: '#!/bin/sh\n', mode: 0o4755 },
-      'd': { dir: true, mode: 0o500, mtime: 1_600_000_000_999_999_999n },
-      'empty': { dir: true, mtime: 1_500_000_000_000_000_007n },
-      'link': { symlink: 'd/ro.txt', mtime: 1_400_000_000_000_000_003n },
-      'dangling': { symlink: '/nonexistent/\xe9', mtime: 1_400_000_000_000_000_004n },
-      'h1': 'shared content',
-      'h2': { hardlink: 'h1' },
-      'fifo': { fifo: true, mode: 0o640 },
-      ...(isRoot ? { 'owned': { content: 'x', uid: 4242, gid: 4343 } } : {}),
+      d: { dir: true, mode: 0o500, mtime: 1_600_000_000_999_999_999n },
+      empty: { dir: true, mtime: 1_500_000_000_000_000_007n },
+      link: { symlink: 'd/ro.txt', mtime: 1_400_000_000_000_000_003n },
+      dangling: { symlink: '/nonexistent/\xe9', mtime: 1_400_000_000_000_000_004n },
+      h1: 'shared content',
+      h2: { hardlink: 'h1' },
+      fifo: { fifo: true, mode: 0o640 },
+      ...(isRoot ? { owned: { content: 'x', uid: 4242, gid: 4343 } } : {}),
     });
     execFileSync('python3', ['-c', 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])', path.join(src, 'sock')]);
     const r = backup(tmp, 1);
@@ -147,7 +151,7 @@ describe('backup: generations', () => {
 
   test('deleted entries are absent from the next generation; a file replaced by a directory is handled', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    makeTree(src, { 'gone.txt': 'x', 'x/y.txt': 'y', 'flip': 'file first' });
+    makeTree(src, { 'gone.txt': 'x', 'x/y.txt': 'y', flip: 'file first' });
     expect(backup(tmp, 1).code).toBe(0);
     fs.rmSync(path.join(src, 'gone.txt'));
     fs.rmSync(path.join(src, 'x'), { recursive: true });
@@ -183,7 +187,7 @@ describe('backup: generations', () => {
 
   test('--exclude and --exclude-from leave entries out; --dry-run prints the plan and writes nothing', ({ tmp }) => {
     const src = path.join(tmp, 'src');
-    makeTree(src, { 'keep.txt': 'k', 'a.tmp': 't', 'cache/x': 'x', 'sub/cache/y': 'y', 'sub/tmp/z': 'z', 'tmp': 'file named tmp' });
+    makeTree(src, { 'keep.txt': 'k', 'a.tmp': 't', 'cache/x': 'x', 'sub/cache/y': 'y', 'sub/tmp/z': 'z', tmp: 'file named tmp' });
     fs.writeFileSync(path.join(tmp, 'ex'), '# comment\n/cache\n\ntmp/\n');
     const dry = backup(tmp, 1, ['--exclude', '*.tmp', '--exclude-from', path.join(tmp, 'ex'), '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
@@ -192,7 +196,10 @@ describe('backup: generations', () => {
     expect(fs.existsSync(path.join(tmp, 'spool', 'rsync'))).toBe(false);
     const r = backup(tmp, 1, ['--exclude', '*.tmp', '--exclude-from', path.join(tmp, 'ex')]);
     expect(r.code, r.stderr).toBe(0);
-    const names = readTree(gen(tmp, 1)).map((e) => e.relPath.toString()).filter(Boolean).sort();
+    const names = readTree(gen(tmp, 1))
+      .map((e) => e.relPath.toString())
+      .filter(Boolean)
+      .sort();
     expect(names).toEqual(['keep.txt', 'sub', 'sub/cache', 'sub/cache/y', 'tmp']);
   });
 
@@ -208,32 +215,47 @@ describe('backup: generations', () => {
     expect(hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `self=${src}`], at(2)).code).toBe(0);
   });
 
-  test.runIf(isRoot)('--one-file-system keeps the mount point as an empty directory, with the mounted root\'s mode and mtime, and does not descend', ({ tmp }) => {
-    const src = path.join(tmp, 'src');
-    makeTree(src, { 'a.txt': 'a', 'mnt/.keep': '' });
-    fs.rmSync(path.join(src, 'mnt/.keep'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0751', 'tmpfs', path.join(src, 'mnt')]);
-    try {
-      fs.writeFileSync(path.join(src, 'mnt', 'other-fs.txt'), 'x');
-      fs.utimesSync(path.join(src, 'mnt'), 1_600_000_000, 1_600_000_000);
-      const r = backup(tmp, 1, ['--one-file-system']);
-      expect(r.code, r.stderr).toBe(0);
-      expect(fs.readdirSync(path.join(gen(tmp, 1), 'mnt'))).toEqual([]);
-      // it was left 0700 with the run's time
-      const st = fs.statSync(path.join(gen(tmp, 1), 'mnt'));
-      expect([(st.mode & 0o7777).toString(8), st.mtimeMs]).toEqual(['751', 1_600_000_000_000]);
-      expect(backup(tmp, 2).code).toBe(0);
-      expect(fs.readdirSync(path.join(gen(tmp, 2), 'mnt'))).toEqual(['other-fs.txt']);
-    } finally {
-      execFileSync('umount', [path.join(src, 'mnt')]);
-    }
-  });
+  test.runIf(isRoot)(
+    "--one-file-system keeps the mount point as an empty directory, with the mounted root's mode and mtime, and does not descend",
+    ({ tmp }) => {
+      const src = path.join(tmp, 'src');
+      makeTree(src, { 'a.txt': 'a', 'mnt/.keep': '' });
+      fs.rmSync(path.join(src, 'mnt/.keep'));
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0751', 'tmpfs', path.join(src, 'mnt')]);
+      try {
+        fs.writeFileSync(path.join(src, 'mnt', 'other-fs.txt'), 'x');
+        fs.utimesSync(path.join(src, 'mnt'), 1_600_000_000, 1_600_000_000);
+        const r = backup(tmp, 1, ['--one-file-system']);
+        expect(r.code, r.stderr).toBe(0);
+        expect(fs.readdirSync(path.join(gen(tmp, 1), 'mnt'))).toEqual([]);
+        // it was left 0700 with the run's time
+        const st = fs.statSync(path.join(gen(tmp, 1), 'mnt'));
+        expect([(st.mode & 0o7777).toString(8), st.mtimeMs]).toEqual(['751', 1_600_000_000_000]);
+        expect(backup(tmp, 2).code).toBe(0);
+        expect(fs.readdirSync(path.join(gen(tmp, 2), 'mnt'))).toEqual(['other-fs.txt']);
+      } finally {
+        execFileSync('umount', [path.join(src, 'mnt')]);
+      }
+    },
+  );
 
   test('two parts in one run share one generation name; `last` of each is relative', ({ tmp }) => {
-    makeTree(path.join(tmp, 'a'), { 'f': '1' });
-    makeTree(path.join(tmp, 'b'), { 'g': '2' });
-    const r = hardsnap(['backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1',
-      '--part', `mail/imap=${path.join(tmp, 'a')}`, '--part', `bm/pgsql=${path.join(tmp, 'b')}`], at(1));
+    makeTree(path.join(tmp, 'a'), { f: '1' });
+    makeTree(path.join(tmp, 'b'), { g: '2' });
+    const r = hardsnap(
+      [
+        'backup',
+        '--spool',
+        makeSpool(path.join(tmp, 'spool')),
+        '--host',
+        'h1',
+        '--part',
+        `mail/imap=${path.join(tmp, 'a')}`,
+        '--part',
+        `bm/pgsql=${path.join(tmp, 'b')}`,
+      ],
+      at(1),
+    );
     expect(r.code, r.stderr).toBe(0);
     for (const p of ['mail/imap', 'bm/pgsql']) {
       expect(fs.readlinkSync(path.join(partDir(tmp, p), 'last'))).toBe(genName(1));
@@ -245,8 +267,18 @@ describe('backup: generations', () => {
   test('--parallel-parts builds every part at once, each identical to its source, under one name', ({ tmp }) => {
     mktree(path.join(tmp, 'a'), { files: 300, odd: true });
     mktree(path.join(tmp, 'b'), { files: 300, seed: 9 });
-    const args = ['backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1', '--parallel-parts',
-      '--part', `a=${path.join(tmp, 'a')}`, '--part', `b=${path.join(tmp, 'b')}`];
+    const args = [
+      'backup',
+      '--spool',
+      makeSpool(path.join(tmp, 'spool')),
+      '--host',
+      'h1',
+      '--parallel-parts',
+      '--part',
+      `a=${path.join(tmp, 'a')}`,
+      '--part',
+      `b=${path.join(tmp, 'b')}`,
+    ];
     for (const d of [1, 2]) {
       if (d === 2) mutate(path.join(tmp, 'a'), 2);
       const r = hardsnap(args, at(d));
@@ -260,21 +292,27 @@ describe('backup: generations', () => {
     expect(s.same).toBe(s.total);
   });
 
-  test('--no-parallel-parts overrides the config\'s parallel-parts: true (the parts are built one after the other)', ({ tmp }) => {
+  test("--no-parallel-parts overrides the config's parallel-parts: true (the parts are built one after the other)", ({ tmp }) => {
     mktree(path.join(tmp, 'a'), { files: 300, seed: 4 });
     mktree(path.join(tmp, 'b'), { files: 300, seed: 9 });
     const cfg = path.join(tmp, 'hs.yaml');
-    fs.writeFileSync(cfg, `spool: ${makeSpool(path.join(tmp, 'spool'))}\nhost: h1\nparallel-parts: true\nparts:\n  a: ${path.join(tmp, 'a')}\n  b: ${path.join(tmp, 'b')}\n`);
+    fs.writeFileSync(
+      cfg,
+      `spool: ${makeSpool(path.join(tmp, 'spool'))}\nhost: h1\nparallel-parts: true\nparts:\n  a: ${path.join(tmp, 'a')}\n  b: ${path.join(tmp, 'b')}\n`,
+    );
     const r = hardsnap(['backup', '--config', cfg, '--no-parallel-parts', '--verbose'], at(1));
     expect(r.code, r.stderr).toBe(0);
     // one after the other: every itemized line of part a comes before the first of part b
-    const parts = r.stdout.split('\n').filter((l) => /^(>f|c[dLSD]|h[fLSD])/.test(l)).map((l) => l.slice(12).split('/')[0]);
+    const parts = r.stdout
+      .split('\n')
+      .filter((l) => /^(>f|c[dLSD]|h[fLSD])/.test(l))
+      .map((l) => l.slice(12).split('/')[0]);
     expect(parts.length).toBeGreaterThan(600);
     expect(parts.lastIndexOf('a')).toBeLessThan(parts.indexOf('b'));
   });
 
   test('a now that is not later than the newest generation is refused (exit 2), nothing written', ({ tmp }) => {
-    makeTree(path.join(tmp, 'src'), { 'f': '1' });
+    makeTree(path.join(tmp, 'src'), { f: '1' });
     expect(backup(tmp, 5).code).toBe(0);
     const r = backup(tmp, 5);
     expect(r.code).toBe(2);
@@ -284,7 +322,7 @@ describe('backup: generations', () => {
   });
 
   test('--verbose under cron prints a summary; a TTY-less successful run prints nothing', ({ tmp }) => {
-    makeTree(path.join(tmp, 'src'), { 'f': '1' });
+    makeTree(path.join(tmp, 'src'), { f: '1' });
     const quiet = backup(tmp, 1);
     expect(quiet.stdout + quiet.stderr).toBe('');
     const v = backup(tmp, 2, ['--verbose']);
@@ -311,7 +349,7 @@ describe('backup: bad input is one clear line, exit 1, nothing created', () => {
     ['a bad --host', (t) => ['--host', '../x', '--part', `a=${path.join(t, 'src')}`], /invalid host/],
   ];
   test.for(cases)('%s', ([_name, args, msg], { tmp }) => {
-    makeTree(tmp, { 'src/f': '1', 'file': 'x' });
+    makeTree(tmp, { 'src/f': '1', file: 'x' });
     fs.mkdirSync(path.join(makeSpool(path.join(tmp, 'spool')), 'inner'));
     const before = fs.readdirSync(path.join(tmp, 'spool'));
     const r = hardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', ...args(tmp)], at(1));
@@ -329,7 +367,7 @@ describe('backup: bad input is one clear line, exit 1, nothing created', () => {
   });
 
   test('an empty source root is refused (exit 2) unless --allow-empty; last stays', ({ tmp }) => {
-    makeTree(path.join(tmp, 'src'), { 'f': '1' });
+    makeTree(path.join(tmp, 'src'), { f: '1' });
     expect(backup(tmp, 1).code).toBe(0);
     fs.rmSync(path.join(tmp, 'src', 'f'));
     const r = backup(tmp, 2);
@@ -340,9 +378,13 @@ describe('backup: bad input is one clear line, exit 1, nothing created', () => {
   });
 
   test('an empty or missing source root never makes --prune remove generations (exit 2, all kept)', ({ tmp }) => {
-    makeTree(path.join(tmp, 'src'), { 'f': '1' });
+    makeTree(path.join(tmp, 'src'), { f: '1' });
     for (const n of [1, 2, 3]) expect(backup(tmp, n).code).toBe(0);
-    const gens = () => fs.readdirSync(partDir(tmp)).filter((n) => /Z$/.test(n)).sort();
+    const gens = () =>
+      fs
+        .readdirSync(partDir(tmp))
+        .filter((n) => /Z$/.test(n))
+        .sort();
     const before = gens();
     expect(before).toHaveLength(3);
     fs.rmSync(path.join(tmp, 'src', 'f'));
@@ -377,11 +419,18 @@ describe('backup: bad input is one clear line, exit 1, nothing created', () => {
 
 describe('backup: runs never overlap', () => {
   test('a second run exits 3 naming the holder; a stale lock of a dead process is taken over', ({ tmp }) => {
-    makeTree(path.join(tmp, 'src'), { 'f': '1' });
+    makeTree(path.join(tmp, 'src'), { f: '1' });
     expect(backup(tmp, 1).code).toBe(0);
     const lock = path.join(tmp, 'spool', 'rsync', 'h1', '.hardsnap', 'lock');
     // a live holder: this test process itself
-    const me = { pid: process.pid, pidStart: null, hostname: (require('node:os') as typeof import('node:os')).hostname(), bootId: null, started: 'now', command: 'hardsnap backup (test holder)' };
+    const me = {
+      pid: process.pid,
+      pidStart: null,
+      hostname: (require('node:os') as typeof import('node:os')).hostname(),
+      bootId: null,
+      started: 'now',
+      command: 'hardsnap backup (test holder)',
+    };
     fs.writeFileSync(lock, JSON.stringify(me));
     const held = backup(tmp, 2);
     expect(held.code).toBe(3);
@@ -396,13 +445,19 @@ describe('backup: runs never overlap', () => {
   });
 
   test('--wait waits for the holder to finish', async ({ tmp }) => {
-    makeTree(path.join(tmp, 'src'), { 'f': '1' });
+    makeTree(path.join(tmp, 'src'), { f: '1' });
     expect(backup(tmp, 1).code).toBe(0);
     const lock = path.join(tmp, 'spool', 'rsync', 'h1', '.hardsnap', 'lock');
-    fs.writeFileSync(lock, JSON.stringify({ pid: process.pid, pidStart: null, hostname: (await import('node:os')).hostname(), bootId: null, started: 'now', command: 'test' }));
+    fs.writeFileSync(
+      lock,
+      JSON.stringify({ pid: process.pid, pidStart: null, hostname: (await import('node:os')).hostname(), bootId: null, started: 'now', command: 'test' }),
+    );
     setTimeout(() => fs.rmSync(lock), 1500);
     const { spawnHardsnap } = await import('./helpers/run.js');
-    const child = spawnHardsnap(['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', `data=${path.join(tmp, 'src')}`, '--wait', '30s'], at(2));
+    const child = spawnHardsnap(
+      ['backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', `data=${path.join(tmp, 'src')}`, '--wait', '30s'],
+      at(2),
+    );
     const { code } = await child.exited;
     expect(code, child.out.stderr).toBe(0);
     expect(fs.existsSync(gen(tmp, 2))).toBe(true);

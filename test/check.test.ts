@@ -8,7 +8,8 @@ import { hardsnap, REPO_ROOT } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 import { atimeAdvice, fsLocation, isNfs, locationInside, mountOf, parseMountinfo } from '../src/fs/mountinfo.js';
 
-const NFS_LINE = '312 29 0:52 / /mnt/dp\\040spool rw,relatime shared:160 - nfs4 nas.example.org:/export/backup rw,vers=4.2,rsize=1048576,wsize=1048576,hard,proto=tcp,sec=sys,addr=192.0.2.5';
+const NFS_LINE =
+  '312 29 0:52 / /mnt/dp\\040spool rw,relatime shared:160 - nfs4 nas.example.org:/export/backup rw,vers=4.2,rsize=1048576,wsize=1048576,hard,proto=tcp,sec=sys,addr=192.0.2.5';
 const MOUNTINFO = [
   '22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw',
   '40 22 0:40 / /mnt rw,relatime shared:2 - tmpfs tmpfs rw',
@@ -35,15 +36,17 @@ describe('mountinfo', () => {
   });
 
   test('where a path is in its file system, whatever mount reaches it (restore refuses a target inside the spool this way)', () => {
-    const ms = parseMountinfo([
-      '22 1 253:0 / / rw - ext4 /dev/vda rw',
-      '50 22 7:1 / /backup rw - xfs /dev/loop1 rw',
-      // a bind mount of a generation of the spool on /backup, elsewhere
-      '51 22 7:1 /hs/rsync/h/p/2026-12-01T010000Z /srv/x rw - xfs /dev/loop1 rw',
-      // the same NFS export mounted twice: whole, and a host directory of it
-      '60 22 0:60 / /mnt/spool rw - nfs4 nas:/export/hs rw,vers=4.2',
-      '61 22 0:61 / /mnt/h1 rw - nfs4 nas:/export/hs/rsync/h1 rw,vers=4.2',
-    ].join('\n'));
+    const ms = parseMountinfo(
+      [
+        '22 1 253:0 / / rw - ext4 /dev/vda rw',
+        '50 22 7:1 / /backup rw - xfs /dev/loop1 rw',
+        // a bind mount of a generation of the spool on /backup, elsewhere
+        '51 22 7:1 /hs/rsync/h/p/2026-12-01T010000Z /srv/x rw - xfs /dev/loop1 rw',
+        // the same NFS export mounted twice: whole, and a host directory of it
+        '60 22 0:60 / /mnt/spool rw - nfs4 nas:/export/hs rw,vers=4.2',
+        '61 22 0:61 / /mnt/h1 rw - nfs4 nas:/export/hs/rsync/h1 rw,vers=4.2',
+      ].join('\n'),
+    );
     const spool = fsLocation(ms, '/backup/hs')!;
     expect(spool).toEqual({ fs: '7:1', path: '/hs' });
     expect(fsLocation(ms, '/srv/x/sub')).toEqual({ fs: '7:1', path: '/hs/rsync/h/p/2026-12-01T010000Z/sub' });
@@ -127,9 +130,12 @@ function mountNoLinkFs(dir: string): { mnt: string; kind: string; unmount: () =>
     if (m.status === 0) return { mnt, kind: 'vfat', unmount: () => void spawnSync('umount', [mnt]) };
   }
   // fall back to FUSE (vfat missing from the kernel, no loop device, or no dosfstools)
-  if (!fs.existsSync('/dev/fuse')) return `cannot mount vfat (${mkfs.status === 0 ? (haveLoop ? 'the kernel lacks vfat' : 'no loop device') : 'no mkfs.vfat'}) and no /dev/fuse`;
+  if (!fs.existsSync('/dev/fuse'))
+    return `cannot mount vfat (${mkfs.status === 0 ? (haveLoop ? 'the kernel lacks vfat' : 'no loop device') : 'no mkfs.vfat'}) and no /dev/fuse`;
   const bin = path.join(dir, 'nolinkfs');
-  const cc = spawnSync('sh', ['-c', `cc -O2 -o '${bin}' '${path.join(REPO_ROOT, 'test/fixtures/nolinkfs.c')}' $(pkg-config --cflags --libs fuse3)`], { encoding: 'utf8' });
+  const cc = spawnSync('sh', ['-c', `cc -O2 -o '${bin}' '${path.join(REPO_ROOT, 'test/fixtures/nolinkfs.c')}' $(pkg-config --cflags --libs fuse3)`], {
+    encoding: 'utf8',
+  });
   if (cc.status !== 0) return `cannot mount vfat and cannot build the FUSE fallback (libfuse3-dev, pkg-config): ${cc.stderr.trim().split('\n')[0]}`;
   const back = path.join(dir, 'back');
   fs.mkdirSync(back);
@@ -154,7 +160,9 @@ describe('a spool file system without hard links', () => {
       expect(i.stdout).toBe('');
       const lines = i.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^hardsnap: error: the spool .* cannot hold backups: hard links: link\(\) failed: EPERM; refusing to make a spool there \(hardsnap needs hard links/);
+      expect(lines[0]).toMatch(
+        /^hardsnap: error: the spool .* cannot hold backups: hard links: link\(\) failed: EPERM; refusing to make a spool there \(hardsnap needs hard links/,
+      );
       // nothing written: the spool directory init created is removed again, so no backup can use it
       expect(fs.readdirSync(m.mnt)).toEqual([]);
       const src = path.join(tmp, 'src');

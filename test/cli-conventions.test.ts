@@ -31,13 +31,16 @@ function json(r: { stdout: string; stderr: string }): unknown {
 
 /** Every stderr line under --json is one JSON object. */
 function jsonLines(stderr: string): Record<string, unknown>[] {
-  return stderr.split('\n').filter(Boolean).map((l) => {
-    try {
-      return JSON.parse(l) as Record<string, unknown>;
-    } catch {
-      throw new Error(`a stderr line under --json is not JSON: ${l}`);
-    }
-  });
+  return stderr
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        throw new Error(`a stderr line under --json is not JSON: ${l}`);
+      }
+    });
 }
 
 describe('the shared options before the command', () => {
@@ -109,9 +112,7 @@ describe('--json everywhere', () => {
   test('every command that prints something has a JSON form with "format": 1, and nothing else on stdout', ({ tmp }) => {
     const { spool, src, config } = setup(tmp);
     const t = ['--spool', spool, '--host', 'h'];
-    const runs: [string, string[], number?][] = [
-      ['backup', ['backup', ...t, '--part', `docs=${src}`]],
-    ];
+    const runs: [string, string[], number?][] = [['backup', ['backup', ...t, '--part', `docs=${src}`]]];
     const objects: Record<string, unknown> = {};
     const b1 = hardsnap(['--json', ...runs[0]![1]], at(1));
     expect(b1.code).toBe(0);
@@ -161,9 +162,16 @@ describe('--json everywhere', () => {
     const usage = hardsnap(['list', '--spool', spool, '--host', 'nobody', '--json']);
     expect(usage.code).toBe(1);
     expect(usage.stdout).toBe('');
-    expect(jsonLines(usage.stderr)).toEqual([{
-      format: 1, level: 'error', code: 'EUSAGE', message: `no backups of host 'nobody' in the spool ${spool}`, hint: 'check --spool and --host', exit: 1,
-    }]);
+    expect(jsonLines(usage.stderr)).toEqual([
+      {
+        format: 1,
+        level: 'error',
+        code: 'EUSAGE',
+        message: `no backups of host 'nobody' in the spool ${spool}`,
+        hint: 'check --spool and --host',
+        exit: 1,
+      },
+    ]);
     const failed = hardsnap(['--json', 'backup', '--spool', spool, '--host', 'h', '--part', `docs=${path.join(tmp, 'missing')}`], at(1));
     expect(failed.code).toBe(2);
     const [e] = jsonLines(failed.stderr);
@@ -173,9 +181,16 @@ describe('--json everywhere', () => {
     // commander's own usage errors too; status maps usage errors to 3
     const bogus = hardsnap(['--json', 'status', '--bogus']);
     expect(bogus.code).toBe(3);
-    expect(jsonLines(bogus.stderr)).toEqual([{
-      format: 1, level: 'error', code: 'EUSAGE', message: "unknown option '--bogus'", hint: "see 'hardsnap help status'", exit: 3,
-    }]);
+    expect(jsonLines(bogus.stderr)).toEqual([
+      {
+        format: 1,
+        level: 'error',
+        code: 'EUSAGE',
+        message: "unknown option '--bogus'",
+        hint: "see 'hardsnap help status'",
+        exit: 3,
+      },
+    ]);
     // a warning (a failing post hook) is a JSON line as well, and the result still on stdout
     const warned = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `docs=${src}`, '--post-hook', 'echo oops; exit 4', '--json'], at(2));
     expect(warned.code).toBe(0);

@@ -41,11 +41,7 @@ describe('good configs', () => {
       '{"spool": "/s", "host": "10.0.0.5", "parts": {"a": "/a"}, "one-file-system": true, "retention": {"keep-last": 3}}',
       { spool: '/s', host: '10.0.0.5', parts: [{ name: 'a', path: '/a', exclude: [] }], oneFileSystem: true, retention: { last: 3 } },
     ],
-    [
-      'a single string stands for a list of one, and nothing for an empty list',
-      'exclude: "*.tmp"\nexclude-from:\n',
-      { exclude: ['*.tmp'], excludeFrom: [] },
-    ],
+    ['a single string stands for a list of one, and nothing for an empty list', 'exclude: "*.tmp"\nexclude-from:\n', { exclude: ['*.tmp'], excludeFrom: [] }],
     [
       'every retention key and duration form',
       'retention:\n  keep-last: 0\n  keep-hourly: 24\n  keep-daily: 7\n  keep-weekly: 4\n  keep-monthly: 12\n  keep-yearly: 2\n  keep-within: 1d12h\n',
@@ -101,7 +97,11 @@ describe('bad configs name FILE:LINE:COL and the problem', () => {
     ['spool with nothing points at the key', 'host: h\nspool:\n', '2:1: spool: expected a string, got nothing'],
     ['empty string', 'spool: ""\n', '1:8: spool: must not be empty'],
     ['part named last', 'parts:\n  mail/last: /a\n', `2:3: parts.mail/last: invalid part name "mail/last": 'last' is reserved (use names like`],
-    ['part name starting with a dot', 'parts:\n  .hardsnap: /a\n', `2:3: parts..hardsnap: invalid part name ".hardsnap": component '.hardsnap' starts with '.'`],
+    [
+      'part name starting with a dot',
+      'parts:\n  .hardsnap: /a\n',
+      `2:3: parts..hardsnap: invalid part name ".hardsnap": component '.hardsnap' starts with '.'`,
+    ],
     ['part name with an empty component', 'parts:\n  "a//b": /a\n', '2:3: parts.a//b: invalid part name "a//b": it has an empty component'],
     ['part name like a generation', 'parts:\n  x/2026-11-20T030000Z: /a\n', '2:3: parts.x/2026-11-20T030000Z: invalid part name'],
     ['nested parts', 'parts:\n  bm: /a\n  bm/pgsql: /b\n', "3:3: parts.bm/pgsql: parts 'bm' and 'bm/pgsql' nest"],
@@ -115,14 +115,22 @@ describe('bad configs name FILE:LINE:COL and the problem', () => {
     ['duration typo', 'min-interval: 20x\n', '1:15: min-interval: "20x" is not a duration; use 90s, 30m'],
     ['fractional duration', 'min-interval: 1.5h\n', '1:15: min-interval: "1.5h" is not a duration'],
     ['duration units out of order', 'hooks: {timeout: 12h1d}\n', '1:18: hooks.timeout: "12h1d" repeats a unit or has them out of order'],
-    ['duration without unit', 'min-interval: 20\n', '1:15: min-interval: expected a duration (90s, 30m, 36h, 3d, 2w, 1y or a combination like 1d12h (units largest first)), got a number'],
+    [
+      'duration without unit',
+      'min-interval: 20\n',
+      '1:15: min-interval: expected a duration (90s, 30m, 36h, 3d, 2w, 1y or a combination like 1d12h (units largest first)), got a number',
+    ],
     ['keep-within typo', 'retention:\n  keep-within: 2 days\n', '2:16: retention.keep-within: "2 days" is not a duration'],
     ['boolean as a word', 'checksum: yes\n', '1:11: checksum: expected true or false, got a string'],
     ['dedup value', 'dedup: file\n', '1:8: dedup: expected off, part or host, got "file"'],
     ['dedup-verify as a word', 'dedup-verify: maybe\n', '1:15: dedup-verify: expected true or false, got a string'],
     ['wait as a number', 'wait: 5\n', '1:7: wait: expected true, false or a duration'],
     ['hook as a plain string', 'hooks:\n  pre: /usr/bin/dump\n', '2:8: hooks.pre: expected an argv list such as'],
-    ['hook with an empty argv', 'hooks:\n  pre: []\n', '2:8: hooks.pre: expected an argv list such as ["/usr/local/bin/dump-db", "--fast"], or { shell: "..." } to run it through /bin/sh, got an empty list'],
+    [
+      'hook with an empty argv',
+      'hooks:\n  pre: []\n',
+      '2:8: hooks.pre: expected an argv list such as ["/usr/local/bin/dump-db", "--fast"], or { shell: "..." } to run it through /bin/sh, got an empty list',
+    ],
     ['hook argv with a number', 'hooks:\n  pre: [/bin/sleep, 5]\n', '2:21: hooks.pre[1]: expected a string, got a number'],
     ['hook mapping without shell', 'hooks:\n  post: {sh: x}\n', '2:9: hooks.post: missing shell'],
     ['hook mapping with a misspelt key', 'hooks:\n  post: {shel: x, shell: y}\n', '2:10: hooks.post.shel: unknown key; did you mean shell?'],
@@ -153,11 +161,7 @@ describe('bad configs name FILE:LINE:COL and the problem', () => {
     expect((err as UsageError).exit).toBe(1);
     expect((err as UsageError).code).toBe('ECONFIG');
     expect((err as UsageError).path).toBe(FILE);
-    expect((err as Error).message.split('\n').map((l) => l.slice(0, l.indexOf(': ')))).toEqual([
-      `${FILE}:1:7`,
-      `${FILE}:3:15`,
-      `${FILE}:4:8`,
-    ]);
+    expect((err as Error).message.split('\n').map((l) => l.slice(0, l.indexOf(': ')))).toEqual([`${FILE}:1:7`, `${FILE}:3:15`, `${FILE}:4:8`]);
   });
 
   test('a part of the wrong type reports the type, not also a missing path', () => {
@@ -334,7 +338,12 @@ describe('config examples in the documentation', () => {
   // once listed parts as a sequence of {name, path}, which the parser rejects
   test('every YAML block of README.md and docs/ that is a whole config (top-level spool, parts or hooks) parses', () => {
     const root = join(import.meta.dirname, '..');
-    const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const files = [
+      'README.md',
+      ...readdirSync(join(root, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
     let checked = 0;
     for (const f of files) {
       const text = readFileSync(join(root, f), 'utf8');

@@ -23,8 +23,16 @@ afterEach(() => {
 });
 
 interface Stats {
-  entries: number; linked: number; copied: number; dedupLinked: number; dedupBytes: number;
-  dedupMismatches: number; hashedFiles: number; emlinkCopies: number; checksumChanged: number; bytesWritten: number;
+  entries: number;
+  linked: number;
+  copied: number;
+  dedupLinked: number;
+  dedupBytes: number;
+  dedupMismatches: number;
+  hashedFiles: number;
+  emlinkCopies: number;
+  checksumChanged: number;
+  bytesWritten: number;
 }
 
 const T0 = 1_700_000_000_000_000_000n;
@@ -35,7 +43,9 @@ const { at, backupJson, partDir } = nightly<Stats>({ host: 'h', part: 'p', month
 type RunRecord = { parts: Record<string, Stats> };
 
 describe('content deduplication', () => {
-  test('renamed and moved files are linked to the older inode; a cp -p copy of a file still there is written (separate source files stay separate inodes), as is a cp copy with a new mtime', ({ tmp }) => {
+  test('renamed and moved files are linked to the older inode; a cp -p copy of a file still there is written (separate source files stay separate inodes), as is a cp copy with a new mtime', ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     const big = Buffer.alloc(200_000, 7);
@@ -157,7 +167,7 @@ describe('content deduplication', () => {
     expect(bad.stderr).toContain('invalid --dedup-generations "0": expected a whole number >= 1');
   });
 
-  test('a damaged block in an older generation\'s manifest skips that generation only: the previous one still content-links, the run succeeds', ({ tmp }) => {
+  test("a damaged block in an older generation's manifest skips that generation only: the previous one still content-links, the run succeeds", ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'old/gone.bin': { content: Buffer.alloc(4000, 5), mtime: T0 }, 'keep/moved.bin': { content: Buffer.alloc(3000, 6), mtime: T0 } });
@@ -198,8 +208,9 @@ describe('content deduplication', () => {
     const srcB = path.join(tmp, 'b');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(srcA, { 'dump.sql': { content: Buffer.alloc(50_000, 3), mtime: T0 } });
-    makeTree(srcB, { 'other': 'x' });
-    const args = (day: number, extra: string[]) => hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `a=${srcA}`, '--part', `b=${srcB}`, '--json', ...extra], at(day));
+    makeTree(srcB, { other: 'x' });
+    const args = (day: number, extra: string[]) =>
+      hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `a=${srcA}`, '--part', `b=${srcB}`, '--json', ...extra], at(day));
     expect(args(1, []).code).toBe(0);
     fs.renameSync(path.join(srcA, 'dump.sql'), path.join(srcB, 'dump.sql'));
     fs.writeFileSync(path.join(srcA, 'placeholder'), 'p');
@@ -217,9 +228,9 @@ describe('hash first, then decide', () => {
   test('a candidate with the same size and metadata but another hash is written, not linked', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
+    makeTree(src, { one: { content: 'AAAAAAAA', mtime: T0 } });
     const g1 = backupJson(spool, src, 1);
-    makeTree(src, { 'two': { content: 'BBBBBBBB', mtime: T0 } });
+    makeTree(src, { two: { content: 'BBBBBBBB', mtime: T0 } });
     const g2 = backupJson(spool, src, 2);
     assertNotSameInode(path.join(g1.gen, 'one'), path.join(g2.gen, 'two'));
     expect(g2.stats).toMatchObject({ hashedFiles: 1, dedupLinked: 0, dedupMismatches: 0, copied: 1 });
@@ -257,10 +268,10 @@ describe('hash collisions (test seam HARDSNAP_TEST_HASH_COLLIDE: every hash comp
   function collidingPair(tmp: string) {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
+    makeTree(src, { one: { content: 'AAAAAAAA', mtime: T0 } });
     const g1 = backupJson(spool, src, 1);
     // same size, mode, owner and mtime, different bytes
-    makeTree(src, { 'two': { content: 'BBBBBBBB', mtime: T0 } });
+    makeTree(src, { two: { content: 'BBBBBBBB', mtime: T0 } });
     return { src, spool, g1 };
   }
   const collide = { env: { HARDSNAP_TEST_HASH_COLLIDE: '1' } };
@@ -284,10 +295,28 @@ describe('hash collisions (test seam HARDSNAP_TEST_HASH_COLLIDE: every hash comp
 
 describe('--checksum', () => {
   const file = (over: Partial<Meta> = {}): Meta => ({
-    type: 'file', mode: 0o644, uid: 0, gid: 0, size: 10, mtimeSec: 100, mtimeNsec: 5, rdev: 0, target: null, xattrs: null, ...over,
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: 10,
+    mtimeSec: 100,
+    mtimeNsec: 5,
+    rdev: 0,
+    target: null,
+    xattrs: null,
+    ...over,
   });
   const prev = (hash: string | null, over: Partial<ManifestEntry> = {}): ManifestEntry => ({
-    ...file(), name: Buffer.from('f'), flags: 0, linkGroup: 0, ino: 7, hash, ctimeSec: 0, ctimeNsec: 0, ...over,
+    ...file(),
+    name: Buffer.from('f'),
+    flags: 0,
+    linkGroup: 0,
+    ino: 7,
+    hash,
+    ctimeSec: 0,
+    ctimeNsec: 0,
+    ...over,
   });
   const ctx = { prevAvailable: true, asRoot: true, checksum: true };
   test.each<[string, Meta, ManifestEntry, string | null | undefined, string, string]>([
@@ -309,7 +338,7 @@ describe('--checksum', () => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     const f = path.join(src, 'db.conf');
-    makeTree(src, { 'db.conf': { content: 'port=5432\n', mtime: T0 + 123_456_789n }, 'other': { content: 'same', mtime: T0 } });
+    makeTree(src, { 'db.conf': { content: 'port=5432\n', mtime: T0 + 123_456_789n }, other: { content: 'same', mtime: T0 } });
     const g1 = backupJson(spool, src, 1);
     fs.writeFileSync(f, 'port=6543\n');
     setMtimesNs([[toBuf(f), T0 + 123_456_789n]]);
@@ -424,7 +453,7 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
     const spool = makeSpool(path.join(tmp, 'spool'));
     const cfg = withConfig(tmp, `spool: ${spool}\nhost: h\nparts:\n  a: ${srcA}\n  b: ${srcB}\ndedup: host\n`);
     makeTree(srcA, { 'dump.sql': { content: Buffer.alloc(50_000, 3), mtime: T0 } });
-    makeTree(srcB, { 'other': 'x' });
+    makeTree(srcB, { other: 'x' });
     const run = (day: number) => hardsnap(['backup', ...cfg, '--json'], at(day));
     expect(run(1).code).toBe(0);
     fs.renameSync(path.join(srcA, 'dump.sql'), path.join(srcB, 'dump.sql'));
@@ -457,13 +486,13 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
     const spool = makeSpool(path.join(tmp, 'spool'));
     const cfg = withConfig(tmp, 'dedup-verify: false\n');
     const collide = { env: { HARDSNAP_TEST_HASH_COLLIDE: '1' } };
-    makeTree(src, { 'one': { content: 'AAAAAAAA', mtime: T0 } });
+    makeTree(src, { one: { content: 'AAAAAAAA', mtime: T0 } });
     const g1 = backupJson(spool, src, 1, cfg);
-    makeTree(src, { 'two': { content: 'BBBBBBBB', mtime: T0 } });
+    makeTree(src, { two: { content: 'BBBBBBBB', mtime: T0 } });
     const verified = backupJson(spool, src, 2, [...cfg, '--dedup-verify'], collide);
     expect(verified.stats.dedupMismatches).toBe(1);
     assertNotSameInode(path.join(g1.gen, 'one'), path.join(verified.gen, 'two'));
-    makeTree(src, { 'three': { content: 'CCCCCCCC', mtime: T0 } });
+    makeTree(src, { three: { content: 'CCCCCCCC', mtime: T0 } });
     const trusted = backupJson(spool, src, 3, cfg, collide);
     expect(fs.readFileSync(path.join(trusted.gen, 'three'), 'utf8')).not.toBe('CCCCCCCC'); // wrongly linked: the key was read
   });
@@ -490,11 +519,19 @@ describe('content hashes in the manifest', () => {
     const g2 = backupJson(spool, src, 2);
     expect(g2.stats.linked).toBeGreaterThan(100);
     const isFile = (e: ManifestEntry) => e.type === 'file';
-    const [m1, m2] = [manifestEntries(manifestFileOf(partDir(spool), path.basename(g1.gen)), isFile), manifestEntries(manifestFileOf(partDir(spool), path.basename(g2.gen)), isFile)];
-    for (const [gen, m] of [[g1.gen, m1], [g2.gen, m2]] as const) {
+    const [m1, m2] = [
+      manifestEntries(manifestFileOf(partDir(spool), path.basename(g1.gen)), isFile),
+      manifestEntries(manifestFileOf(partDir(spool), path.basename(g2.gen)), isFile),
+    ];
+    for (const [gen, m] of [
+      [g1.gen, m1],
+      [g2.gen, m2],
+    ] as const) {
       expect(m.size).toBeGreaterThan(150);
       for (const [rel, e] of m) {
-        const want = h64Raw(fs.readFileSync(Buffer.from(path.join(gen, rel), 'latin1'))).toString(16).padStart(16, '0');
+        const want = h64Raw(fs.readFileSync(Buffer.from(path.join(gen, rel), 'latin1')))
+          .toString(16)
+          .padStart(16, '0');
         expect(e.hash, `${gen}/${rel}`).toBe(want);
       }
     }
@@ -521,11 +558,31 @@ describe('content hashes in the manifest', () => {
       dirsHashed.push(fs.readlinkSync(`/proc/self/fd/${dirfd}`));
       return real(dirfd, name, io);
     });
-    const r = await runBackup({
-      spool, host: 'h', parts: [{ name: 'p', source: src }], exclude: [], oneFileSystem: false, dryRun: false, allowEmpty: false,
-      flush: false, waitMs: 0, now: new Date('2026-11-02T03:00:00Z'), command: 'test', parallelParts: false,
-      dedup: 'part', dedupVerify: true, checksum: true,
-    }, { onProblem: (p) => { throw new Error(p.message); }, onNote: () => {} });
+    const r = await runBackup(
+      {
+        spool,
+        host: 'h',
+        parts: [{ name: 'p', source: src }],
+        exclude: [],
+        oneFileSystem: false,
+        dryRun: false,
+        allowEmpty: false,
+        flush: false,
+        waitMs: 0,
+        now: new Date('2026-11-02T03:00:00Z'),
+        command: 'test',
+        parallelParts: false,
+        dedup: 'part',
+        dedupVerify: true,
+        checksum: true,
+      },
+      {
+        onProblem: (p) => {
+          throw new Error(p.message);
+        },
+        onNote: () => {},
+      },
+    );
     expect(r.exit).toBe(0);
     const stats = r.parts[0]!.stats;
     expect(stats.hashedFiles).toBeGreaterThan(50);

@@ -29,8 +29,19 @@ afterEach(() => {
 async function backupInProcess(spool: string, src: string, n: number, extra: Partial<BackupOptions> = {}): Promise<BackupResult & { reported: Problem[] }> {
   const reported: Problem[] = [];
   const o: BackupOptions = {
-    spool, host: 'h1', parts: [{ name: 'data', source: src }], exclude: [], oneFileSystem: false,
-    dryRun: false, allowEmpty: false, flush: true, waitMs: 0, now: new Date(day(n)), command: 'test', parallelParts: false, ...extra,
+    spool,
+    host: 'h1',
+    parts: [{ name: 'data', source: src }],
+    exclude: [],
+    oneFileSystem: false,
+    dryRun: false,
+    allowEmpty: false,
+    flush: true,
+    waitMs: 0,
+    now: new Date(day(n)),
+    command: 'test',
+    parallelParts: false,
+    ...extra,
   };
   const r = await runBackup(o, { onProblem: (p) => reported.push(p), onNote: () => {} });
   return { ...r, reported };
@@ -76,11 +87,13 @@ function interceptSourceDirOpen(fn: (real: OpenFn, ...a: Parameters<OpenFn>) => 
 }
 
 describe('read errors', () => {
-  test('EIO reading one source file (injected at the fs seam): reported by path, exit 23, absent from the manifest, others intact, copied by the next run', async ({ tmp }) => {
+  test('EIO reading one source file (injected at the fs seam): reported by path, exit 23, absent from the manifest, others intact, copied by the next run', async ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'a.txt': 'a', 'x/bad.txt': 'unreadable today', 'x/good.txt': 'good', 'z/c.txt': 'c' });
-    interceptCopy((copy, sd, sn, dd, dn, io) => (nameOf(sn) === 'bad.txt' ? -(4 << 16 | 5) : copy(sd, sn, dd, dn, io)));
+    interceptCopy((copy, sd, sn, dd, dn, io) => (nameOf(sn) === 'bad.txt' ? -((4 << 16) | 5) : copy(sd, sn, dd, dn, io)));
     const r1 = await backupInProcess(spool, src, 1);
     expect(r1.exit).toBe(23);
     expect(r1.reported.map((p) => [p.path.toString(), p.code])).toEqual([['x/bad.txt', 'EIO']]);
@@ -96,10 +109,12 @@ describe('read errors', () => {
     expect(fs.readFileSync(path.join(gen(spool, 2), 'x/bad.txt'), 'utf8')).toBe('unreadable today');
   });
 
-  test('a source directory that cannot be opened (EACCES at the seam): reported by path, exit 23; its copy in the generation still has its mode and mtime; the next run fills it', async ({ tmp }) => {
+  test('a source directory that cannot be opened (EACCES at the seam): reported by path, exit 23; its copy in the generation still has its mode and mtime; the next run fills it', async ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, { 'locked/in.txt': 'in', 'locked': { dir: true, mode: 0o750, mtime: 1_600_000_000_123_456_789n }, 'open.txt': 'o' });
+    makeTree(src, { 'locked/in.txt': 'in', locked: { dir: true, mode: 0o750, mtime: 1_600_000_000_123_456_789n }, 'open.txt': 'o' });
     interceptSourceDirOpen((openat, dirfd, name, flags, mode) => (nameOf(name) === 'locked' ? -13 : openat(dirfd, name, flags, mode)));
     const r1 = await backupInProcess(spool, src, 1);
     expect(r1.exit).toBe(23);
@@ -167,51 +182,53 @@ describe.runIf(isRoot)('files that change while they are copied (needs root: fan
     expect(r2.code, r2.stderr).toBe(0);
     const g2 = path.join(gen(spool, 2), 'live/busy.dat');
     expect(fs.statSync(g2).ino).not.toBe(fs.statSync(g1).ino);
-    expect(fs.statSync(path.join(gen(spool, 2), 'calm.txt')).ino)
-      .toBe(fs.statSync(path.join(gen(spool, 1), 'calm.txt')).ino);
+    expect(fs.statSync(path.join(gen(spool, 2), 'calm.txt')).ino).toBe(fs.statSync(path.join(gen(spool, 1), 'calm.txt')).ino);
     expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
     expect(manifestEntries(manifestFile(spool, 2)).get('live/busy.dat')!.flags & FLAG.UNSTABLE).toBe(0);
   });
 });
 
 describe('a source file swapped between scan and open', () => {
-  test.for(['symlink to a secret file outside', 'FIFO'])('swapped for a %s: never followed, never opened for data, reported as changed type; the next run records it as what it is', async (kind, { tmp }) => {
-    const src = path.join(tmp, 'src');
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    const secret = path.join(tmp, 'secret.txt');
-    fs.writeFileSync(secret, 'TOP-SECRET-CONTENT');
-    makeTree(src, { 'd/victim': 'harmless', 'd/other': 'other' });
-    const victim = path.join(src, 'd/victim');
-    let swapped = 0;
-    interceptCopy((copy, sd, sn, dd, dn, io) => {
-      if (nameOf(sn) === 'victim' && !swapped) {
-        swapped = 1;
-        fs.rmSync(victim);
-        if (kind === 'FIFO') execFileSync('mkfifo', [victim]);
-        else fs.symlinkSync(secret, victim);
-      }
-      return copy(sd, sn, dd, dn, io);
-    });
-    const r1 = await backupInProcess(spool, src, 1); // a FIFO opened for reading would hang here
-    expect(swapped).toBe(1);
-    expect(r1.exit).toBe(23);
-    expect(r1.reported.map((p) => [p.path.toString(), p.code, p.message])).toEqual([
-      ['d/victim', 'ECHANGED', 'changed type between scan and copy (not followed, not opened for data); it will be backed up next run'],
-    ]);
-    const g1 = gen(spool, 1);
-    expect(fs.existsSync(path.join(g1, 'd/victim'))).toBe(false);
-    expect(fs.readFileSync(path.join(g1, 'd/other'), 'utf8')).toBe('other');
-    expect(manifestEntries(manifestFile(spool, 1)).has('d/victim')).toBe(false);
-    // the secret's bytes are nowhere in the spool, manifests included
-    const grep = spawnSync('grep', ['-rl', 'TOP-SECRET-CONTENT', spool], { encoding: 'utf8' });
-    expect(grep.stdout).toBe('');
-    vi.restoreAllMocks();
-    const r2 = await backupInProcess(spool, src, 2);
-    expect(r2.exit).toBe(0);
-    const st = fs.lstatSync(path.join(gen(spool, 2), 'd/victim'));
-    expect(kind === 'FIFO' ? st.isFIFO() : st.isSymbolicLink()).toBe(true);
-    expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
-  });
+  test.for(['symlink to a secret file outside', 'FIFO'])(
+    'swapped for a %s: never followed, never opened for data, reported as changed type; the next run records it as what it is',
+    async (kind, { tmp }) => {
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      const secret = path.join(tmp, 'secret.txt');
+      fs.writeFileSync(secret, 'TOP-SECRET-CONTENT');
+      makeTree(src, { 'd/victim': 'harmless', 'd/other': 'other' });
+      const victim = path.join(src, 'd/victim');
+      let swapped = 0;
+      interceptCopy((copy, sd, sn, dd, dn, io) => {
+        if (nameOf(sn) === 'victim' && !swapped) {
+          swapped = 1;
+          fs.rmSync(victim);
+          if (kind === 'FIFO') execFileSync('mkfifo', [victim]);
+          else fs.symlinkSync(secret, victim);
+        }
+        return copy(sd, sn, dd, dn, io);
+      });
+      const r1 = await backupInProcess(spool, src, 1); // a FIFO opened for reading would hang here
+      expect(swapped).toBe(1);
+      expect(r1.exit).toBe(23);
+      expect(r1.reported.map((p) => [p.path.toString(), p.code, p.message])).toEqual([
+        ['d/victim', 'ECHANGED', 'changed type between scan and copy (not followed, not opened for data); it will be backed up next run'],
+      ]);
+      const g1 = gen(spool, 1);
+      expect(fs.existsSync(path.join(g1, 'd/victim'))).toBe(false);
+      expect(fs.readFileSync(path.join(g1, 'd/other'), 'utf8')).toBe('other');
+      expect(manifestEntries(manifestFile(spool, 1)).has('d/victim')).toBe(false);
+      // the secret's bytes are nowhere in the spool, manifests included
+      const grep = spawnSync('grep', ['-rl', 'TOP-SECRET-CONTENT', spool], { encoding: 'utf8' });
+      expect(grep.stdout).toBe('');
+      vi.restoreAllMocks();
+      const r2 = await backupInProcess(spool, src, 2);
+      expect(r2.exit).toBe(0);
+      const st = fs.lstatSync(path.join(gen(spool, 2), 'd/victim'));
+      expect(kind === 'FIFO' ? st.isFIFO() : st.isSymbolicLink()).toBe(true);
+      expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
+    },
+  );
 });
 
 describe('resume meets a source directory it cannot open', () => {
@@ -241,7 +258,9 @@ describe('resume meets a source directory it cannot open', () => {
 });
 
 describe('descriptors', () => {
-  test('a source directory that cannot be opened closes its spool descriptors once each (a second close could hit a pool job\'s reused descriptor)', async ({ tmp }) => {
+  test("a source directory that cannot be opened closes its spool descriptors once each (a second close could hit a pool job's reused descriptor)", async ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     const tree: Record<string, string> = { 'open.txt': 'o' };
@@ -305,7 +324,9 @@ describe('a source directory read ahead on the pool', () => {
 });
 
 describe('a source directory swapped between scan and descent', () => {
-  test('swapped for a symlink to a secret directory: not followed (reported by path: O_NOFOLLOW|O_DIRECTORY gives ENOTDIR), nothing of the secret in the spool; the next run keeps it as a symlink', async ({ tmp }) => {
+  test('swapped for a symlink to a secret directory: not followed (reported by path: O_NOFOLLOW|O_DIRECTORY gives ENOTDIR), nothing of the secret in the spool; the next run keeps it as a symlink', async ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(tmp, { 'secret/key.pem': 'TOP-SECRET-KEY' });
@@ -346,7 +367,10 @@ describe('two runs at once', () => {
     const b = spawnHardsnap(args, at(2));
     const eb = await b.exited;
     const ea = await a.exited;
-    const [winner, loser] = [{ c: a, e: ea }, { c: b, e: eb }];
+    const [winner, loser] = [
+      { c: a, e: ea },
+      { c: b, e: eb },
+    ];
     winner.c.out.stderr = winner.c.out.stderr.replace('hardsnap: test pause at before-publish\n', '');
     expect(winner.e.code, winner.c.out.stderr).toBe(0);
     expect(loser.e.code, loser.c.out.stderr).toBe(3);
@@ -497,7 +521,14 @@ describe('a run SIGKILLed while taking over a stale lock', () => {
     makeTree(src, { 'a.txt': 'a' });
     const dir = path.join(spool, 'rsync', 'h1', '.hardsnap');
     fs.mkdirSync(dir, { recursive: true });
-    const dead = { pid: deadPid(), pidStart: null, hostname: os.hostname(), bootId: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), started: 'then', command: 'hardsnap backup' };
+    const dead = {
+      pid: deadPid(),
+      pidStart: null,
+      hostname: os.hostname(),
+      bootId: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+      started: 'then',
+      command: 'hardsnap backup',
+    };
     fs.writeFileSync(path.join(dir, 'lock'), JSON.stringify(dead));
     fs.writeFileSync(path.join(dir, 'lock.takeover'), kind.startsWith('half') ? '' : JSON.stringify({ ...dead, command: 'takeover' }));
     const t0 = Date.now();
@@ -567,7 +598,9 @@ describe.skipIf(!haveLoop)(`a spool that runs out (${haveLoop ? 'loop-mounted ex
     expect(fingerprint(path.join(pdir, genName(1)))).toEqual(before);
   };
 
-  test('ENOSPC mid-file: exit 2 naming ENOSPC, no truncated file published, last unchanged; after space is freed the next run passes the oracle and verify --deep', async ({ tmp }) => {
+  test('ENOSPC mid-file: exit 2 naming ENOSPC, no truncated file published, last unchanged; after space is freed the next run passes the oracle and verify --deep', async ({
+    tmp,
+  }) => {
     await withSmallExt4(tmp, [], async (mnt) => {
       const src = path.join(tmp, 'src');
       const spool = makeSpool(path.join(mnt, 'spool'));
@@ -619,4 +652,3 @@ describe.skipIf(!haveLoop)(`a spool that runs out (${haveLoop ? 'loop-mounted ex
     });
   });
 });
-

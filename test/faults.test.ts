@@ -100,12 +100,17 @@ describe('SIGKILL at any moment', () => {
         await sleep(delay);
       } else if (point === 'mid-file') {
         // the copy of big.bin is under way: its new inode exists and is not full yet
-        await waitFor(() => {
-          if (done) return true;
-          const p = fs.readdirSync(pdir).find((n) => n.endsWith('.partial'));
-          const st = p && fs.statSync(path.join(pdir, p, 'big.bin'), { throwIfNoEntry: false });
-          return Boolean(st && st.size > 0 && st.size < BIG);
-        }, 30_000, 1, 'big.bin half copied');
+        await waitFor(
+          () => {
+            if (done) return true;
+            const p = fs.readdirSync(pdir).find((n) => n.endsWith('.partial'));
+            const st = p && fs.statSync(path.join(pdir, p, 'big.bin'), { throwIfNoEntry: false });
+            return Boolean(st && st.size > 0 && st.size < BIG);
+          },
+          30_000,
+          1,
+          'big.bin half copied',
+        );
       } else {
         const at = PAUSED[point]!.HARDSNAP_TEST_PAUSE_AT;
         await waitFor(() => done || child.out.stderr.includes(`test pause at ${at}`), 30_000, 1, point);
@@ -122,13 +127,18 @@ describe('SIGKILL at any moment', () => {
         return false;
       }
       const inPrune = point === 'mid-prune' || point === 'prune-delay';
-      const label = point === 'delay' ? `kill after ${delay} ms` : inPrune ? `kill ${point}${trashed().length ? ' (trash not empty)' : ''}` : `kill at ${point}`;
+      const label =
+        point === 'delay' ? `kill after ${delay} ms` : inPrune ? `kill ${point}${trashed().length ? ' (trash not empty)' : ''}` : `kill at ${point}`;
       kills.push(label);
       // the pause is certain: the prune's first generation is in the trash, not yet deleted
       if (point === 'mid-prune') expect(trashed().length, `${ctx}: ${label}`).toBeGreaterThan(0);
       if (point === 'before-last') {
         // the generation is in place and complete; only `last` has not moved yet
-        const newest = fs.readdirSync(pdir).filter((n) => /^\d{4}-.*Z$/.test(n)).sort().pop()!;
+        const newest = fs
+          .readdirSync(pdir)
+          .filter((n) => /^\d{4}-.*Z$/.test(n))
+          .sort()
+          .pop()!;
         expect(newest > lastName, `${ctx}: ${label}: a new generation was published`).toBe(true);
         expect(rsyncDiff(src, path.join(pdir, newest))).toEqual([]);
         checkIntact(label);
@@ -149,7 +159,18 @@ describe('SIGKILL at any moment', () => {
       return true;
     };
 
-    const targeted: Point[] = ['mid-file', 'before-publish', 'before-last', 'mid-prune', 'mid-file', 'before-publish', 'before-last', 'prune-delay', 'mid-prune', 'prune-delay'];
+    const targeted: Point[] = [
+      'mid-file',
+      'before-publish',
+      'before-last',
+      'mid-prune',
+      'mid-file',
+      'before-publish',
+      'before-last',
+      'prune-delay',
+      'mid-prune',
+      'prune-delay',
+    ];
     for (let round = 1; kills.length < 20 || targeted.length; round++) {
       expect(round, `${ctx}: too many rounds without enough kills: ${kills.join(', ')}`).toBeLessThan(40);
       mutate(src, round, { change: 3, add: 1, delete: 1, rename: 1 });
@@ -176,18 +197,28 @@ describe('SIGKILL at any moment', () => {
       checkIntact('after the completing run');
       // nothing the killed runs left behind stays: no partial, no half-written manifest
       expect(fs.readdirSync(pdir).filter((n) => n.endsWith('.partial'))).toEqual([]);
-      expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'manifests')).filter((n) => !n.endsWith('.hsm')), ctx).toEqual([]);
+      expect(
+        fs.readdirSync(path.join(pdir, '.hardsnap', 'manifests')).filter((n) => !n.endsWith('.hsm')),
+        ctx,
+      ).toEqual([]);
       // ... no trash of a killed prune, and one manifest per generation (none of a pruned one)
       expect(trashed(), `${ctx}: trash after the completing run`).toEqual([]);
-      expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'manifests')).sort(), ctx)
-        .toEqual(fs.readdirSync(pdir).filter((n) => /^\d{4}-.*Z$/.test(n)).sort().map((n) => `${n}.hsm`));
+      expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'manifests')).sort(), ctx).toEqual(
+        fs
+          .readdirSync(pdir)
+          .filter((n) => /^\d{4}-.*Z$/.test(n))
+          .sort()
+          .map((n) => `${n}.hsm`),
+      );
       record(lastName);
     }
     // and every surviving generation still matches its manifest, file by file (rehashed)
     const v = hardsnap(['verify', '--spool', spool, '--host', 'h1', '--deep', '--json']);
     expect(v.code, `${ctx}: verify --deep: ${v.stdout}${v.stderr}`).toBe(0);
     expect((JSON.parse(v.stdout) as { generations: unknown[] }).generations.length).toBe(published.size);
-    console.log(`faults: ${kills.length} kills (${kills.filter((k) => k.includes('trash not empty')).length} mid-prune) over ${published.size + pruned.length} generations, ${pruned.length} pruned, ${ctx}`);
+    console.log(
+      `faults: ${kills.length} kills (${kills.filter((k) => k.includes('trash not empty')).length} mid-prune) over ${published.size + pruned.length} generations, ${pruned.length} pruned, ${ctx}`,
+    );
     expect(kills.length).toBeGreaterThanOrEqual(20);
     expect(kills.filter((k) => k === 'kill at mid-file').length).toBeGreaterThan(0);
     expect(kills.filter((k) => k.startsWith('kill mid-prune (trash not empty)')).length).toBeGreaterThan(0);

@@ -190,12 +190,8 @@ describe('compareTrees', () => {
       [Buffer.from(h), T1],
       [Buffer.from(path.join(b, 'sub')), T2],
     ]);
-    expect(compareTrees(a, b)).toEqual([
-      'hard links differ: "a.txt": one inode in a ["a.txt", "sub/hard"], in b ["a.txt"]',
-    ]);
-    expect(compareTrees(b, a)).toEqual([
-      'hard links differ: "a.txt": one inode in a ["a.txt"], in b ["a.txt", "sub/hard"]',
-    ]);
+    expect(compareTrees(a, b)).toEqual(['hard links differ: "a.txt": one inode in a ["a.txt", "sub/hard"], in b ["a.txt"]']);
+    expect(compareTrees(b, a)).toEqual(['hard links differ: "a.txt": one inode in a ["a.txt"], in b ["a.txt", "sub/hard"]']);
   });
 
   test('finds an extra file', ({ tmp }) => {
@@ -231,9 +227,7 @@ describe('compareTrees', () => {
   test('finds a difference under a non-UTF-8 name and shows it escaped', ({ tmp }) => {
     const { a, b } = pair(tmp);
     fs.chmodSync(Buffer.concat([Buffer.from(b + '/sub/'), LATIN1]), 0o600);
-    expect(compareTrees(a, b)).toEqual([
-      `mode differs: ${JSON.stringify('sub/latin1-\\xe9t\\xe9')}: 0644 vs 0600`,
-    ]);
+    expect(compareTrees(a, b)).toEqual([`mode differs: ${JSON.stringify('sub/latin1-\\xe9t\\xe9')}: 0644 vs 0600`]);
   });
 
   test.runIf(isRoot)('finds an owner change unless owner: false', ({ tmp }) => {
@@ -341,8 +335,7 @@ describe('bench trees', () => {
     const summary = mktree(src, { files: 30, odd: true, seed: 7 });
     expect(summary.files).toBe(30 + 9);
     const t = readTree(src);
-    const odd = (name: string | Buffer): TreeEntry =>
-      byPath(t, Buffer.concat([Buffer.from('odd/'), Buffer.isBuffer(name) ? name : Buffer.from(name)]));
+    const odd = (name: string | Buffer): TreeEntry => byPath(t, Buffer.concat([Buffer.from('odd/'), Buffer.isBuffer(name) ? name : Buffer.from(name)]));
     expect(odd('x'.repeat(255)).sha256).toBeDefined();
     expect(odd('new\nline').type).toBe('file');
     expect(odd(LATIN1).size).toBe(BigInt(4 + LATIN1.length));
@@ -377,7 +370,7 @@ describe('fixture and waiting', () => {
     fs.writeFileSync(path.join(previousTmpdir, 'f'), '');
   });
 
-  test('the previous test\'s directories, read-only parts included, are gone', () => {
+  test("the previous test's directories, read-only parts included, are gone", () => {
     expect(previous).toBeDefined();
     expect(fs.existsSync(previous!)).toBe(false);
     expect(fs.existsSync(previousTmpdir!)).toBe(false);

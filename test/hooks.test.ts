@@ -25,10 +25,13 @@ function setup(tmp: string) {
 
 function envFile(file: string): Record<string, string> {
   return Object.fromEntries(
-    fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('HARDSNAP_')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('HARDSNAP_'))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
   );
 }
-
 
 /** True when `pid` still runs after up to 1 s; a zombie (pid 1 in a container may never reap it) counts as gone. */
 async function stillRunning(pid: number): Promise<boolean> {
@@ -45,7 +48,6 @@ async function stillRunning(pid: number): Promise<boolean> {
   }
   return running();
 }
-
 
 describe('hooks', () => {
   test('pre and post hooks see the spool, host, generation, parts, and the post hook the status and exit', ({ tmp }) => {
@@ -71,7 +73,10 @@ describe('hooks', () => {
     makeTree(b, { y: 'y' });
     const out = path.join(tmp, 'parts.txt');
     const hook = `printf '%s\\n' "$HARDSNAP_PARTS" | while IFS= read -r p; do printf '[%s]' "$p"; done > ${out}`;
-    const r = hardsnap(['backup', '--spool', spool, '--host', HOST, '--part', `my docs=${a}`, '--part', `b/sub=${b}`, '--post-hook', hook], at('2026-06-01T03:00:00Z'));
+    const r = hardsnap(
+      ['backup', '--spool', spool, '--host', HOST, '--part', `my docs=${a}`, '--part', `b/sub=${b}`, '--post-hook', hook],
+      at('2026-06-01T03:00:00Z'),
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(fs.readFileSync(out, 'utf8')).toBe('[my docs][b/sub]');
   });
@@ -152,13 +157,20 @@ describe('hooks', () => {
     const dump = path.join(tmp, 'dump');
     fs.mkdirSync(dump);
     const cfg = path.join(tmp, 'hs.yaml');
-    fs.writeFileSync(cfg, [
-      `spool: ${spool}`, `host: ${HOST}`, 'parts:', `  files: ${a}`, `  db: ${dump}`,
-      'hooks:',
-      `  pre: ["/bin/cp", "/etc/hostname", "${dump}/dump.sql"]`,
-      '  post: ["/bin/echo", "$HOME; not a shell"]',
-      '  timeout: 30s',
-    ].join('\n') + '\n');
+    fs.writeFileSync(
+      cfg,
+      [
+        `spool: ${spool}`,
+        `host: ${HOST}`,
+        'parts:',
+        `  files: ${a}`,
+        `  db: ${dump}`,
+        'hooks:',
+        `  pre: ["/bin/cp", "/etc/hostname", "${dump}/dump.sql"]`,
+        '  post: ["/bin/echo", "$HOME; not a shell"]',
+        '  timeout: 30s',
+      ].join('\n') + '\n',
+    );
     const r = hardsnap(['backup', '--config', cfg], at('2026-06-01T03:00:00Z'));
     expect(r.code, r.stderr).toBe(0);
     const gen = path.join(spool, 'rsync', HOST, 'db', '2026-06-01T030000Z');
@@ -222,7 +234,17 @@ describe('init', () => {
 
 describe('runHook', () => {
   test('keeps the end of a long output, at most 64 KiB, and says how much was cut', async () => {
-    const r = await runHook({ argv: ['/bin/sh', '-c', 'i=0; while [ $i -lt 3000 ]; do echo "line $i ......................................................................"; i=$((i+1)); done'] }, {}, 30_000);
+    const r = await runHook(
+      {
+        argv: [
+          '/bin/sh',
+          '-c',
+          'i=0; while [ $i -lt 3000 ]; do echo "line $i ......................................................................"; i=$((i+1)); done',
+        ],
+      },
+      {},
+      30_000,
+    );
     expect(r.ok).toBe(true);
     expect(Buffer.byteLength(r.output)).toBeLessThan(OUTPUT_LIMIT + 100);
     expect(r.output).toMatch(/^\[\.\.\. \d+ bytes cut \.\.\.\]\n/);

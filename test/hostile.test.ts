@@ -84,7 +84,9 @@ function withDir<T>(p: string, fn: (fd: number) => T): T {
 }
 
 describe('names that are bytes', () => {
-  test('0xff/0xfe names, names differing only in those bytes, a non-UTF-8 symlink target, 255-byte names, a symlink loop and a link to / are backed up and restored byte-exact', ({ tmp }) => {
+  test('0xff/0xfe names, names differing only in those bytes, a non-UTF-8 symlink target, 255-byte names, a symlink loop and a link to / are backed up and restored byte-exact', ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const n255 = 'n'.repeat(254) + '\xff';
     const d255 = 'd'.repeat(255);
@@ -130,7 +132,10 @@ describe('names that are bytes', () => {
   test('255-byte names survive a resumed run (no temporary name grows a 255-byte name past NAME_MAX)', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const n255 = 'q'.repeat(255);
-    makeTree(src, [[b(n255), 'x'.repeat(100_000)], [b(`${n255.slice(1)}d/${n255}`), 'deep']]);
+    makeTree(src, [
+      [b(n255), 'x'.repeat(100_000)],
+      [b(`${n255.slice(1)}d/${n255}`), 'deep'],
+    ]);
     const c = spawnHardsnap(['backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1', '--part', `data=${src}`], {
       env: { HARDSNAP_NOW: day(1), HARDSNAP_TEST_PAUSE_AT: 'before-publish' },
     });
@@ -238,8 +243,12 @@ describe('sparse and huge files', () => {
     fs.ftruncateSync(fd, FOUR + (1 << 30));
     fs.closeSync(fd);
     // run under a python parent that reports the child's peak RSS (getrusage RUSAGE_CHILDREN)
-    const peak = 'import resource, subprocess, sys\nrc = subprocess.run(sys.argv[1:]).returncode\nprint(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\nsys.exit(rc)';
-    const r = hardsnap(['-c', peak, BIN, 'backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1', '--part', `data=${src}`], { bin: 'python3', env: { HARDSNAP_NOW: day(1) } });
+    const peak =
+      'import resource, subprocess, sys\nrc = subprocess.run(sys.argv[1:]).returncode\nprint(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\nsys.exit(rc)';
+    const r = hardsnap(['-c', peak, BIN, 'backup', '--spool', makeSpool(path.join(tmp, 'spool')), '--host', 'h1', '--part', `data=${src}`], {
+      bin: 'python3',
+      env: { HARDSNAP_NOW: day(1) },
+    });
     expect(r.code, r.stderr).toBe(0);
     // never read whole into memory: the 5 GiB file goes through a peak RSS far below its size
     const peakMiB = Number(r.stdout.trim().split('\n').pop()) / 1024;
@@ -267,7 +276,9 @@ describe('sparse and huge files', () => {
 });
 
 describe.runIf(isRoot)('a run as a user who owns nothing (setpriv to nobody)', () => {
-  test('O_NOATIME refused with EPERM is retried without it; 0500 dirs and 0400 files keep their modes; owners are recorded in the manifest, files belong to the user, and the run says so', ({ tmp }) => {
+  test('O_NOATIME refused with EPERM is retried without it; 0500 dirs and 0400 files keep their modes; owners are recorded in the manifest, files belong to the user, and the run says so', ({
+    tmp,
+  }) => {
     assertNobodyCanRun(REPO_ROOT);
     fs.chmodSync(tmp, 0o755);
     const src = path.join(tmp, 'src');
@@ -275,7 +286,7 @@ describe.runIf(isRoot)('a run as a user who owns nothing (setpriv to nobody)', (
     makeTree(src, {
       'roots/owned-by-root.txt': { content: 'root file', mode: 0o644, uid: 0, gid: 0 },
       'mine/ro.txt': { content: 'read only', mode: 0o400, uid: 65534, gid: 65534 },
-      'mine': { dir: true, mode: 0o500, uid: 65534, gid: 65534 },
+      mine: { dir: true, mode: 0o500, uid: 65534, gid: 65534 },
       'other-owner.txt': { content: 'x', mode: 0o644, uid: 1234, gid: 4321 },
     });
     fs.chownSync(spool, 65534, 65534);
@@ -311,13 +322,31 @@ describe('command lines a fuzzer makes up', () => {
     const src = path.join(tmp, 'src');
     makeTree(src, { 'a.txt': 'a' });
     const spool = makeSpool(path.join(tmp, 'spool'));
-    const pick = <T,>(xs: T[]): T => xs[Math.floor(r() * xs.length)]!;
+    const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)]!;
     const junk = () => Array.from({ length: 1 + Math.floor(r() * 8) }, () => pick([...'abcxyz-_=/.:é\\ '])).join('');
     const mutations: (() => string[])[] = [
       () => [`--${junk().replace(/^-+/, '')}zz`],
       () => ['--part'],
       () => ['--wait', pick(['abc', '-1h', '1x', '', 'h', '1.5.2d', '10 years', '∞', '0x10s'])],
-      () => ['--part', pick(['=x', `=${src}`, 'data=', 'data', '../x=' + src, '.hidden=' + src, 'last=' + src, 'a//b=' + src, 'a/=' + src, '/abs=' + src, 'a/.hardsnap=' + src, `${junk()}\0=${src}`].filter((x) => !x.includes('\0')))],
+      () => [
+        '--part',
+        pick(
+          [
+            '=x',
+            `=${src}`,
+            'data=',
+            'data',
+            '../x=' + src,
+            '.hidden=' + src,
+            'last=' + src,
+            'a//b=' + src,
+            'a/=' + src,
+            '/abs=' + src,
+            'a/.hardsnap=' + src,
+            `${junk()}\0=${src}`,
+          ].filter((x) => !x.includes('\0')),
+        ),
+      ],
       () => ['--host', pick(['', '..', 'a/b', '.', '.hardsnap'])],
       () => ['--spool'],
       () => [pick(['-Z', '--', '---part', '--part=', '--exclude'])],
@@ -342,4 +371,3 @@ describe('command lines a fuzzer makes up', () => {
     }
   });
 });
-

@@ -25,7 +25,9 @@ function extendedAcls(dir: string): string[] {
 }
 
 describe.runIf(hasAcl)('a default ACL above the generations is never inherited into them', () => {
-  test('setfacl -d on the spool root before the first backup, and on the part directory later: every generation equals its source, verify finds nothing', ({ tmp }) => {
+  test('setfacl -d on the spool root before the first backup, and on the part directory later: every generation equals its source, verify finds nothing', ({
+    tmp,
+  }) => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     makeTree(src, { 'etc/shadow': 'secret', 'etc/motd': 'hello', 'home/a/.ssh/id': 'key' });
@@ -63,7 +65,7 @@ describe.runIf(hasAcl)('a default ACL above the generations is never inherited i
   test('a source ACL still comes through exactly (the reset is of what hardsnap made, not of what it copies)', ({ tmp }) => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
-    makeTree(src, { 'shared/f': 'x', 'g': 'y' });
+    makeTree(src, { 'shared/f': 'x', g: 'y' });
     execFileSync('setfacl', ['-m', 'u:65534:r', path.join(src, 'g')]);
     execFileSync('setfacl', ['-d', '-m', 'g:65534:rx', path.join(src, 'shared')]);
     execFileSync('setfacl', ['-d', '-m', 'u:65534:rwx', spool]);

@@ -74,7 +74,7 @@ describe('diff, history and du on four days of backups', () => {
       'd/inner.txt': { content: 'x', mtime: T0 },
       'dd/f.txt': { content: 'in a removed dir', mtime: T0 },
     });
-    makeTree(etc, { 'hosts': { content: '127.0.0.1 localhost\n', mtime: T0 } });
+    makeTree(etc, { hosts: { content: '127.0.0.1 localhost\n', mtime: T0 } });
     const parts = [`files=${src}`, `etc=${etc}`];
     runNight(spool, 0, parts);
     // day 2: remove, chmod, retarget, add (with an odd name), remove a directory, add one
@@ -82,7 +82,10 @@ describe('diff, history and du on four days of backups', () => {
     fs.chmodSync(path.join(src, 'perm.txt'), 0o600);
     fs.rmSync(path.join(src, 'link'));
     fs.symlinkSync('edit.txt', path.join(src, 'link'));
-    makeTree(src, [[ODD, { content: 'odd', mtime: T0 }], ['newdir/n.txt', { content: 'new', mtime: T0 }]]);
+    makeTree(src, [
+      [ODD, { content: 'odd', mtime: T0 }],
+      ['newdir/n.txt', { content: 'new', mtime: T0 }],
+    ]);
     fs.rmSync(path.join(src, 'dd'), { recursive: true });
     setMtimesNs([[Buffer.from(src), T0 + 1000n]]);
     runNight(spool, 1, parts);
@@ -98,7 +101,11 @@ describe('diff, history and du on four days of backups', () => {
     const r = run(spool, ['diff', '--part', 'files', DAYS[0]!, DAYS[1]!]);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
-    const byMark = (m: string) => lines.filter((l) => l.startsWith(`${m} `)).map((l) => l.slice(2).replace(/ \(.*\)$/, '')).sort();
+    const byMark = (m: string) =>
+      lines
+        .filter((l) => l.startsWith(`${m} `))
+        .map((l) => l.slice(2).replace(/ \(.*\)$/, ''))
+        .sort();
     expect(byMark('+')).toEqual([ODD_SHOWN, 'newdir', 'newdir/n.txt'].sort());
     expect(byMark('-')).toEqual(['dd', 'dd/f.txt', 'gone.txt']);
     expect(byMark('M')).toEqual(['link']);
@@ -144,7 +151,12 @@ describe('diff, history and du on four days of backups', () => {
     expect(h.versions[0].mtime).toBe('2023-11-14T22:13:20.123456789Z');
     const text = run(spool, ['history', '--part', 'files', 'edit.txt']);
     expect(text.code).toBe(0);
-    expect(text.stdout.trimEnd().split('\n').map((l) => l.split(/\s+/)[4])).toEqual(['new', 'same', 'changed', 'same']);
+    expect(
+      text.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => l.split(/\s+/)[4]),
+    ).toEqual(['new', 'same', 'changed', 'same']);
   });
 
   test('history takes a path in the escaped form diff prints, and says so when a path never existed', () => {
@@ -336,11 +348,13 @@ describe('verify', () => {
     setMtimesNs([[Buffer.from(g0), mtime0]]);
     const r = problems(spool, ['--part', 'p']);
     expect(r.code).toBe(2);
-    expect(r.lines.sort()).toEqual([
-      `p ${GEN[0]} ${ODD_SHOWN}: missing: the manifest records a file`,
-      `p ${GEN[0]} planted: extra: a file the manifest does not record`,
-      `p ${GEN[1]} d/inner.txt: missing: the manifest records a file`,
-    ].sort());
+    expect(r.lines.sort()).toEqual(
+      [
+        `p ${GEN[0]} ${ODD_SHOWN}: missing: the manifest records a file`,
+        `p ${GEN[0]} planted: extra: a file the manifest does not record`,
+        `p ${GEN[1]} d/inner.txt: missing: the manifest records a file`,
+      ].sort(),
+    );
     const j = run(spool, ['verify', '--json']);
     expect(j.code).toBe(2);
     const out = JSON.parse(j.stdout);
@@ -355,7 +369,10 @@ describe('verify', () => {
     const dirMtime = fs.statSync(g1, { bigint: true }).mtimeNs;
     fs.copyFileSync(f, f + '.tmp');
     fs.renameSync(f + '.tmp', f);
-    setMtimesNs([[Buffer.from(f), st.mtimeNs], [Buffer.from(g1), dirMtime]]);
+    setMtimesNs([
+      [Buffer.from(f), st.mtimeNs],
+      [Buffer.from(g1), dirMtime],
+    ]);
     fs.chmodSync(f, Number(st.mode & 0o7777n));
     const r = problems(spool, ['--generation', GEN[1]!]);
     expect(r.code).toBe(2);
@@ -395,8 +412,23 @@ describe('verify', () => {
 
 describe('classify and versionChange (pure, tables)', () => {
   const base: ManifestEntry = {
-    name: Buffer.from('f'), type: 'file', mode: 0o644, uid: 0, gid: 0, size: 5, mtimeSec: 100, mtimeNsec: 7,
-    rdev: 0, target: null, flags: 1, linkGroup: 0, ino: 11, hash: 'aaaaaaaaaaaaaaaa', ctimeSec: 0, ctimeNsec: 0, xattrs: null,
+    name: Buffer.from('f'),
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: 5,
+    mtimeSec: 100,
+    mtimeNsec: 7,
+    rdev: 0,
+    target: null,
+    flags: 1,
+    linkGroup: 0,
+    ino: 11,
+    hash: 'aaaaaaaaaaaaaaaa',
+    ctimeSec: 0,
+    ctimeNsec: 0,
+    xattrs: null,
   };
   const e = (o: Partial<ManifestEntry>): ManifestEntry => ({ ...base, ...o });
   const rows: [string, Partial<ManifestEntry>, ReturnType<typeof classify>, ReturnType<typeof versionChange>][] = [

@@ -36,7 +36,13 @@ function setup(base: string, bigSize = BIG): Setup {
   fs.mkdirSync(path.join(src, 'a'));
   fs.writeFileSync(path.join(src, 'a', 'big.bin'), Buffer.alloc(bigSize, 7));
   const pdir = path.join(spool, 'rsync', 'h1', 'data');
-  return { spool, src, pdir, lock: path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock'), args: ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`] };
+  return {
+    spool,
+    src,
+    pdir,
+    lock: path.join(spool, 'rsync', 'h1', '.hardsnap', 'lock'),
+    args: ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`],
+  };
 }
 
 /** Starts a backup that pauses once directory `b` is scanned (the copy of a/big.bin in flight). */
@@ -56,50 +62,68 @@ describe('a backup stopped by a signal', () => {
     ['SIGTERM', 143],
     ['SIGINT', 130],
     ['SIGHUP', 129],
-  ] as const)('%s: one line, exit %i, an interrupted record, the lock released, the copy in flight finished; status WARNING; the next run resumes', async ([sig, code]) => {
-    const s = setup(shmdir());
-    expect(hardsnap([...s.args], at(1)).code).toBe(0);
-    fs.writeFileSync(path.join(s.src, 'a', 'big.bin'), Buffer.alloc(BIG, 8)); // to copy again
-    for (let i = 0; i < 200; i++) fs.writeFileSync(path.join(s.src, 'b', `f${i}`), `changed ${i}\n`);
-    const c = await pausedInB(s, 2);
-    c.kill(sig); // hardsnap alone, as cron, systemd or an admin would
-    const done = await c.exited;
-    expect(done.code, c.out.stderr).toBe(code);
-    const lines = errorLines(c.out.stderr);
-    expect(lines, c.out.stderr).toHaveLength(1);
-    expect(lines[0]).toMatch(new RegExp(`^hardsnap: error: interrupted by ${sig} while building part 'data' \\(\\d+ entries done\\): nothing published, 'last' untouched; the next run resumes data/${genName(2)}\\.partial$`));
-    expect(c.out.stdout).toBe('');
+  ] as const)(
+    '%s: one line, exit %i, an interrupted record, the lock released, the copy in flight finished; status WARNING; the next run resumes',
+    async ([sig, code]) => {
+      const s = setup(shmdir());
+      expect(hardsnap([...s.args], at(1)).code).toBe(0);
+      fs.writeFileSync(path.join(s.src, 'a', 'big.bin'), Buffer.alloc(BIG, 8)); // to copy again
+      for (let i = 0; i < 200; i++) fs.writeFileSync(path.join(s.src, 'b', `f${i}`), `changed ${i}\n`);
+      const c = await pausedInB(s, 2);
+      c.kill(sig); // hardsnap alone, as cron, systemd or an admin would
+      const done = await c.exited;
+      expect(done.code, c.out.stderr).toBe(code);
+      const lines = errorLines(c.out.stderr);
+      expect(lines, c.out.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        new RegExp(
+          `^hardsnap: error: interrupted by ${sig} while building part 'data' \\(\\d+ entries done\\): nothing published, 'last' untouched; the next run resumes data/${genName(2)}\\.partial$`,
+        ),
+      );
+      expect(c.out.stdout).toBe('');
 
-    // on record, lock released, nothing published
-    const rec = readRunsLog(s.spool, 'h1').at(-1)!;
-    expect(rec).toMatchObject({ status: 'interrupted', signal: sig, exit: code, generation: null, partNames: ['data'], interrupted: "while building part 'data'" });
-    expect((rec.parts as Record<string, Record<string, unknown>>).data).toMatchObject({ partial: `${genName(2)}.partial`, built: false, resumed: false });
-    expect(fs.existsSync(s.lock)).toBe(false);
-    expect(fs.readlinkSync(path.join(s.pdir, 'last'))).toBe(genName(1));
-    expect(fs.readdirSync(s.pdir).sort()).toEqual(['.hardsnap', genName(1), `${genName(2)}.partial`, 'LATEST', 'last']);
-    // the copy of a/big.bin in flight at the signal (a few MiB of 256 were written then; a
-    // SIGKILL leaves it so) finished: the stopped run never leaves a truncated file
-    const big = path.join(s.pdir, `${genName(2)}.partial`, 'a', 'big.bin');
-    expect(fs.statSync(big).size).toBe(BIG);
-    // no manifest of the stopped run (its .hsm.tmp is removed by the next run)
-    expect(fs.readdirSync(path.join(s.pdir, '.hardsnap', 'manifests')).filter((n) => n.endsWith('.hsm'))).toEqual([`${genName(1)}.hsm`]);
+      // on record, lock released, nothing published
+      const rec = readRunsLog(s.spool, 'h1').at(-1)!;
+      expect(rec).toMatchObject({
+        status: 'interrupted',
+        signal: sig,
+        exit: code,
+        generation: null,
+        partNames: ['data'],
+        interrupted: "while building part 'data'",
+      });
+      expect((rec.parts as Record<string, Record<string, unknown>>).data).toMatchObject({ partial: `${genName(2)}.partial`, built: false, resumed: false });
+      expect(fs.existsSync(s.lock)).toBe(false);
+      expect(fs.readlinkSync(path.join(s.pdir, 'last'))).toBe(genName(1));
+      expect(fs.readdirSync(s.pdir).sort()).toEqual(['.hardsnap', genName(1), `${genName(2)}.partial`, 'LATEST', 'last']);
+      // the copy of a/big.bin in flight at the signal (a few MiB of 256 were written then; a
+      // SIGKILL leaves it so) finished: the stopped run never leaves a truncated file
+      const big = path.join(s.pdir, `${genName(2)}.partial`, 'a', 'big.bin');
+      expect(fs.statSync(big).size).toBe(BIG);
+      // no manifest of the stopped run (its .hsm.tmp is removed by the next run)
+      expect(fs.readdirSync(path.join(s.pdir, '.hardsnap', 'manifests')).filter((n) => n.endsWith('.hsm'))).toEqual([`${genName(1)}.hsm`]);
 
-    // status: WARNING while the interrupted partial is the newest thing of the part
-    const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
-    expect(st.code, st.stdout).toBe(1);
-    expect(st.stdout).toMatch(new RegExp(`^HARDSNAP WARNING - 1 of 1 part not OK: h1/data: last run interrupted by ${sig} while building part 'data', nothing published; ${genName(2)}\\.partial is left for the next run to resume`));
-    expect(st.stdout).toMatch(/last run interrupted \(exit \d+\)/);
-    const l = hardsnap(['list', '--spool', s.spool, '--host', 'h1'], at(2));
-    expect(l.stdout).toMatch(new RegExp(`${genName(2)} {2}\\(partial: interrupted, resumed by the next run\\)`));
+      // status: WARNING while the interrupted partial is the newest thing of the part
+      const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
+      expect(st.code, st.stdout).toBe(1);
+      expect(st.stdout).toMatch(
+        new RegExp(
+          `^HARDSNAP WARNING - 1 of 1 part not OK: h1/data: last run interrupted by ${sig} while building part 'data', nothing published; ${genName(2)}\\.partial is left for the next run to resume`,
+        ),
+      );
+      expect(st.stdout).toMatch(/last run interrupted \(exit \d+\)/);
+      const l = hardsnap(['list', '--spool', s.spool, '--host', 'h1'], at(2));
+      expect(l.stdout).toMatch(new RegExp(`${genName(2)} {2}\\(partial: interrupted, resumed by the next run\\)`));
 
-    // the next run resumes it and keeps what was done
-    const r = hardsnap([...s.args, '--verbose'], at(3));
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/resuming the interrupted generation/);
-    expect(r.stdout).toMatch(/resumed \(\d+ kept\)/);
-    expect(rsyncDiff(s.src, path.join(s.pdir, genName(3)))).toEqual([]);
-    expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(3)).code).toBe(0);
-  });
+      // the next run resumes it and keeps what was done
+      const r = hardsnap([...s.args, '--verbose'], at(3));
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/resuming the interrupted generation/);
+      expect(r.stdout).toMatch(/resumed \(\d+ kept\)/);
+      expect(rsyncDiff(s.src, path.join(s.pdir, genName(3)))).toEqual([]);
+      expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(3)).code).toBe(0);
+    },
+  );
 
   test('list and status tell a run in progress (the lock holder alive) from an interrupted one (SIGKILL, no record)', async ({ tmp }) => {
     const s = setup(tmp, 4096);
@@ -110,7 +134,10 @@ describe('a backup stopped by a signal', () => {
       const l = hardsnap(['list', '--spool', s.spool, '--host', 'h1', '--part', 'data'], at(2));
       expect(l.stdout).toMatch(new RegExp(`${genName(2)} {2}\\(partial: being written by the run in progress, pid ${c.pid} since `));
       const j = JSON.parse(hardsnap(['list', '--spool', s.spool, '--host', 'h1', '--json']).stdout) as { name: string; complete: boolean; state: string }[];
-      expect(j.map((g) => [g.name, g.complete, g.state])).toEqual([[genName(1), true, 'complete'], [genName(2), false, 'in-progress']]);
+      expect(j.map((g) => [g.name, g.complete, g.state])).toEqual([
+        [genName(1), true, 'complete'],
+        [genName(2), false, 'in-progress'],
+      ]);
       const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
       expect(st.code, st.stdout).toBe(0);
       expect(st.stdout).toMatch(/h1\/data: OK .*; a run is in progress/);
@@ -124,10 +151,12 @@ describe('a backup stopped by a signal', () => {
     expect((JSON.parse(l.stdout) as { state: string }[]).map((g) => g.state)).toEqual(['complete', 'interrupted']);
     const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
     expect(st.code, st.stdout).toBe(1);
-    expect(st.stdout).toMatch(new RegExp(`h1/data: an interrupted run left ${genName(2)}\\.partial \\(killed, or the machine stopped\\); the next run resumes it`));
+    expect(st.stdout).toMatch(
+      new RegExp(`h1/data: an interrupted run left ${genName(2)}\\.partial \\(killed, or the machine stopped\\); the next run resumes it`),
+    );
   });
 
-  test('SIGTERM while waiting for the lock (--wait): exit 143, recorded, the holder\'s lock untouched', async ({ tmp }) => {
+  test("SIGTERM while waiting for the lock (--wait): exit 143, recorded, the holder's lock untouched", async ({ tmp }) => {
     const s = setup(tmp, 4096);
     expect(hardsnap([...s.args], at(1)).code).toBe(0);
     const holder = spawnHardsnap(s.args, { env: { HARDSNAP_NOW: day(2), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '60000' } });
@@ -142,14 +171,19 @@ describe('a backup stopped by a signal', () => {
       expect(done.code, waiter.out.stderr).toBe(143);
       expect(waiter.out.stderr).toMatch(/^hardsnap: error: interrupted by SIGTERM while waiting for the lock: nothing published, 'last' untouched\n$/);
       expect(fs.readFileSync(s.lock, 'utf8')).toBe(lockBefore);
-      expect(readRunsLog(s.spool, 'h1').at(-1)).toMatchObject({ status: 'interrupted', signal: 'SIGTERM', interrupted: 'while waiting for the lock', exit: 143 });
+      expect(readRunsLog(s.spool, 'h1').at(-1)).toMatchObject({
+        status: 'interrupted',
+        signal: 'SIGTERM',
+        interrupted: 'while waiting for the lock',
+        exit: 143,
+      });
     } finally {
       holder.killGroup('SIGKILL');
       await holder.exited;
     }
   });
 
-  test('SIGTERM during the pre hook stops the hook\'s group; a second signal exits at once without waiting for a hook that ignores SIGTERM', async ({ tmp }) => {
+  test("SIGTERM during the pre hook stops the hook's group; a second signal exits at once without waiting for a hook that ignores SIGTERM", async ({ tmp }) => {
     const s = setup(tmp, 4096);
     const pid = path.join(tmp, 'hook.pid');
     const c = spawnHardsnap([...s.args, '--pre-hook', `trap '' TERM; echo $$ > ${pid}; sleep 60 & wait; sleep 60`], at(1));
@@ -178,12 +212,29 @@ describe('the core stops cleanly on an aborted signal (in process)', () => {
     process.env.HARDSNAP_TEST_PAUSE_MS = '60000';
     const before = fds();
     try {
-      const run = runBackup({
-        spool: s.spool, host: 'h1', parts: [{ name: 'data', source: s.src }], exclude: [], oneFileSystem: false, dryRun: false,
-        allowEmpty: false, flush: false, waitMs: 0, parallelParts: false, now: new Date(day(1)), command: 'test', signal: ac.signal,
-      }, { onProblem: () => {}, onNote: () => {} });
+      const run = runBackup(
+        {
+          spool: s.spool,
+          host: 'h1',
+          parts: [{ name: 'data', source: s.src }],
+          exclude: [],
+          oneFileSystem: false,
+          dryRun: false,
+          allowEmpty: false,
+          flush: false,
+          waitMs: 0,
+          parallelParts: false,
+          now: new Date(day(1)),
+          command: 'test',
+          signal: ac.signal,
+        },
+        { onProblem: () => {}, onNote: () => {} },
+      );
       setTimeout(() => ac.abort(new InterruptedError('SIGINT')), 300);
-      const err = await run.then(() => null, (e: unknown) => e);
+      const err = await run.then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(InterruptedError);
       expect((err as InterruptedError).exit).toBe(130);
     } finally {

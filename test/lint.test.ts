@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { ESLint } from 'eslint';
+import * as prettier from 'prettier';
+import fs from 'node:fs';
 import { cycles, folderGraph, type Graph } from './helpers/layers.js';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -33,27 +35,61 @@ describe('lint: the rules hold on src/', () => {
   });
 });
 
+describe('format: prettier (.prettierrc.json) on src/ and test/', () => {
+  it('every file is formatted (npm run format writes them)', async () => {
+    const options = (await prettier.resolveConfig(path.join(root, 'src', 'x.ts')))!;
+    expect(options.printWidth).toBe(160);
+    const walk = (d: string): string[] =>
+      fs
+        .readdirSync(d, { withFileTypes: true })
+        .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.ts') ? [path.join(d, e.name)] : []));
+    const files = [...walk(path.join(root, 'src')), ...walk(path.join(root, 'test'))];
+    expect(files.length).toBeGreaterThan(150);
+    const unformatted: string[] = [];
+    for (const f of files) {
+      if (!(await prettier.check(fs.readFileSync(f, 'utf8'), { ...options, filepath: f }))) unformatted.push(path.relative(root, f));
+    }
+    expect(unformatted, 'run: npm run format').toEqual([]);
+  }, 120_000);
+
+  it('a file that is not formatted fails the check', async () => {
+    const options = (await prettier.resolveConfig(path.join(root, 'src', 'x.ts')))!;
+    expect(await prettier.check('export const x = {a:1,\n  b:  2}\n', { ...options, filepath: 'src/x.ts' })).toBe(false);
+    expect(await prettier.check('export const x = { a: 1, b: 2 };\n', { ...options, filepath: 'src/x.ts' })).toBe(true);
+  });
+});
+
 describe('lint: a deliberate violation fails', () => {
   it('node:fs imported outside src/fs', async () => {
-    expect(await lint("import fs from 'node:fs';\nexport const x = fs.existsSync('/');\n", 'src/backup/probe.ts'))
-      .toEqual([expect.stringMatching(/^no-restricted-imports: .*only src\/fs touches the disk/)]);
-    expect(await lint("import { readFileSync } from 'fs';\nexport const x = readFileSync;\n", 'src/inspect/probe.ts'))
-      .toEqual([expect.stringMatching(/^no-restricted-imports/)]);
+    expect(await lint("import fs from 'node:fs';\nexport const x = fs.existsSync('/');\n", 'src/backup/probe.ts')).toEqual([
+      expect.stringMatching(/^no-restricted-imports: .*only src\/fs touches the disk/),
+    ]);
+    expect(await lint("import { readFileSync } from 'fs';\nexport const x = readFileSync;\n", 'src/inspect/probe.ts')).toEqual([
+      expect.stringMatching(/^no-restricted-imports/),
+    ]);
     // allowed where the disk is
     expect(await lint("import fs from 'node:fs';\nexport const x = fs.existsSync('/');\n", 'src/fs/probe.ts')).toEqual([]);
   });
 
   it('printing or exiting outside src/cli and src/ui', async () => {
     expect(await lint("export function f(): void {\n  console.log('x');\n}\n", 'src/apply/probe.ts')).toEqual([expect.stringMatching(/^no-console/)]);
-    expect(await lint('export function f(): void {\n  process.exit(2);\n}\n', 'src/backup/probe.ts'))
-      .toEqual([expect.stringMatching(/^no-restricted-syntax: the core never exits/)]);
-    expect(await lint("export function f(): void {\n  process.stderr.write('x');\n}\n", 'src/retention/probe.ts'))
-      .toEqual([expect.stringMatching(/^no-restricted-syntax: the core never prints/)]);
+    expect(await lint('export function f(): void {\n  process.exit(2);\n}\n', 'src/backup/probe.ts')).toEqual([
+      expect.stringMatching(/^no-restricted-syntax: the core never exits/),
+    ]);
+    expect(await lint("export function f(): void {\n  process.stderr.write('x');\n}\n", 'src/retention/probe.ts')).toEqual([
+      expect.stringMatching(/^no-restricted-syntax: the core never prints/),
+    ]);
     expect(await lint("export function f(): void {\n  process.stderr.write('x');\n  process.exit(1);\n}\n", 'src/cli/probe.ts')).toEqual([]);
   });
 
   it('a cycle between folders', () => {
-    const g: Graph = new Map([['cli', new Set(['backup'])], ['backup', new Set(['apply', 'fs'])], ['apply', new Set(['fs', 'watch'])], ['watch', new Set(['apply'])], ['fs', new Set()]]);
+    const g: Graph = new Map([
+      ['cli', new Set(['backup'])],
+      ['backup', new Set(['apply', 'fs'])],
+      ['apply', new Set(['fs', 'watch'])],
+      ['watch', new Set(['apply'])],
+      ['fs', new Set()],
+    ]);
     expect(cycles(g)).toEqual([['apply', 'watch']]);
     g.get('fs')!.add('backup');
     expect(cycles(g)).toEqual([['apply', 'backup', 'fs', 'watch']]);

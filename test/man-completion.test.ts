@@ -82,7 +82,12 @@ describe('shell completion', () => {
     const reg = spawnSync('bash', ['-c', `source <("${BIN}" completion bash); complete -p hardsnap`], { encoding: 'utf8' });
     expect(reg.stdout.trim()).toBe('complete -o default -F _hardsnap hardsnap');
     expect(bashComplete(['hardsnap', 'ba'])).toEqual(['backup']);
-    expect(bashComplete(['hardsnap', ''])).toEqual(model().commands.map((c) => c.name).concat('help').sort());
+    expect(bashComplete(['hardsnap', ''])).toEqual(
+      model()
+        .commands.map((c) => c.name)
+        .concat('help')
+        .sort(),
+    );
     expect(bashComplete(['hardsnap', 'backup', '--ex'])).toEqual(['--exclude', '--exclude-from']);
     expect(bashComplete(['hardsnap', '--config', '/etc/hardsnap.yaml', 'ba'])).toEqual(['backup']);
     expect(bashComplete(['hardsnap', '--config', '/etc/hardsnap.yaml', 'backup', '--pr'])).toEqual(['--pre-hook', '--progress', '--prune']);
@@ -109,7 +114,15 @@ describe('shell completion', () => {
     fs.writeFileSync(script, hardsnap(['completion', 'zsh']).stdout);
     const complete = (line: string) => {
       const r = spawnSync('zsh', ['-f', path.join(REPO_ROOT, 'test/fixtures/zsh-complete.zsh'), script, line], { encoding: 'utf8', timeout: 30_000 });
-      return [...new Set(r.stdout.replace(/\r/g, '').split('\n').filter(Boolean).map((l) => l.split(' -- ')[0]!))].sort();
+      return [
+        ...new Set(
+          r.stdout
+            .replace(/\r/g, '')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => l.split(' -- ')[0]!),
+        ),
+      ].sort();
     };
     expect(complete('hardsnap ba')).toEqual(['backup']);
     expect(complete('hardsnap backup --exc')).toEqual(['--exclude', '--exclude-from']);
@@ -127,7 +140,11 @@ describe('shell completion', () => {
     const complete = (line: string) => {
       const r = spawnSync('fish', ['--no-config', '-c', `source ${script}; complete -C ${JSON.stringify(line)}`], { encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
-      return r.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0]!).sort();
+      return r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('\t')[0]!)
+        .sort();
     };
     expect(complete('hardsnap ba')).toEqual(['backup']);
     expect(complete('hardsnap backup --exc')).toEqual(['--exclude', '--exclude-from']);

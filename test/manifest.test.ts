@@ -8,7 +8,18 @@ import { describe, expect } from 'vitest';
 import { test } from './helpers/fixture.js';
 import { ManifestReader, READABLE_VERSIONS, readManifestHeader } from '../src/manifest/reader.js';
 import { ManifestWriter } from '../src/manifest/writer.js';
-import { ByteSink, EncodedEntry, encodeEntry, FLAG, frame, ManifestFormatError, RawDirBlock, unframe, XattrSets, type ManifestEntry } from '../src/manifest/format.js';
+import {
+  ByteSink,
+  EncodedEntry,
+  encodeEntry,
+  FLAG,
+  frame,
+  ManifestFormatError,
+  RawDirBlock,
+  unframe,
+  XattrSets,
+  type ManifestEntry,
+} from '../src/manifest/format.js';
 import { formatXattrs, parseXattrs } from '../src/fs/xattrs.js';
 import { hashHex, hexWord } from '../src/fs/native.js';
 
@@ -47,10 +58,18 @@ describe('released manifest formats stay readable', () => {
     const m = ManifestReader.open(path.join(FIXTURES, 'manifest-v2.hsm'));
     try {
       expect(m.header).toEqual({
-        format: 2, part: 'home', generation: '2026-12-01T030000Z', created: '2026-12-01T03:00:00.000Z', tool: 'hardsnap 0.2.0',
+        format: 2,
+        part: 'home',
+        generation: '2026-12-01T030000Z',
+        created: '2026-12-01T03:00:00.000Z',
+        tool: 'hardsnap 0.2.0',
         scan: {
-          startMono: 123456789012, startWall: '2026-12-01T03:00:00.123Z', boot: '3c0e5f9a-1b2c-4d5e-8f90-a1b2c3d4e5f6',
-          full: false, lastFull: '2026-11-28T03:00:00.000Z', rules: '0123456789abcdef0123456789abcdef',
+          startMono: 123456789012,
+          startWall: '2026-12-01T03:00:00.123Z',
+          boot: '3c0e5f9a-1b2c-4d5e-8f90-a1b2c3d4e5f6',
+          full: false,
+          lastFull: '2026-11-28T03:00:00.000Z',
+          rules: '0123456789abcdef0123456789abcdef',
         },
       });
       expect(m.root).toMatchObject({ type: 'dir', mode: 0o755, flags: FLAG.INCOMPLETE });
@@ -116,11 +135,22 @@ describe('released manifest formats stay readable', () => {
 
 function entry(i: number): ManifestEntry {
   return {
-    name: Buffer.from(`n${i}\xff`, 'latin1'), type: i % 3 === 0 ? 'symlink' : 'file', mode: i & 0o7777, uid: i * 7, gid: i * 11,
-    size: i * 1000, mtimeSec: 1_600_000_000 + i, mtimeNsec: (i * 7919) % 1e9, rdev: 0,
-    target: i % 3 === 0 ? Buffer.from(`t${i}`) : null, flags: 0, linkGroup: i % 5, ino: 10_000 + i,
+    name: Buffer.from(`n${i}\xff`, 'latin1'),
+    type: i % 3 === 0 ? 'symlink' : 'file',
+    mode: i & 0o7777,
+    uid: i * 7,
+    gid: i * 11,
+    size: i * 1000,
+    mtimeSec: 1_600_000_000 + i,
+    mtimeNsec: (i * 7919) % 1e9,
+    rdev: 0,
+    target: i % 3 === 0 ? Buffer.from(`t${i}`) : null,
+    flags: 0,
+    linkGroup: i % 5,
+    ino: 10_000 + i,
     hash: i % 2 ? (i * 2654435761).toString(16).padStart(16, '0').slice(-16) : null,
-    ctimeSec: 1_600_000_500 + i, ctimeNsec: (i * 104729) % 1e9,
+    ctimeSec: 1_600_000_500 + i,
+    ctimeNsec: (i * 104729) % 1e9,
     xattrs: i % 4 === 1 ? formatXattrs([{ name: Buffer.from(`user.k${i % 3}`), value: Buffer.from([i % 7, 0xff]) }]) : null,
   };
 }
@@ -133,7 +163,10 @@ describe('writing and reading', () => {
     for (let d = 0; d < 300; d++) {
       const dir = Buffer.from(d === 0 ? '' : `d${d}/sub\n${d}`);
       dirs.push(dir);
-      w.addDir(dir, Array.from({ length: d % 17 }, (_, i) => entry(d * 100 + i)).sort((a, b) => Buffer.compare(a.name, b.name)));
+      w.addDir(
+        dir,
+        Array.from({ length: d % 17 }, (_, i) => entry(d * 100 + i)).sort((a, b) => Buffer.compare(a.name, b.name)),
+      );
     }
     w.finish({ ...entry(0), name: Buffer.alloc(0), type: 'dir', target: null });
     const m = ManifestReader.open(file);
@@ -200,7 +233,14 @@ describe('writing and reading', () => {
     const f1 = path.join(tmp, 'a.hsm');
     const w = ManifestWriter.create(f1, { part: 'p', generation: 'g', created: 'c', tool: 't' });
     const many: ManifestEntry[] = Array.from({ length: 5000 }, (_, i) => ({
-      ...entry(i), type: 'file', target: null, linkGroup: 0, flags: 0, rdev: 0, name: Buffer.from(`f${String(i).padStart(5, '0')}`), xattrs: i === 7 ? other : label,
+      ...entry(i),
+      type: 'file',
+      target: null,
+      linkGroup: 0,
+      flags: 0,
+      rdev: 0,
+      name: Buffer.from(`f${String(i).padStart(5, '0')}`),
+      xattrs: i === 7 ? other : label,
     }));
     w.addDir(Buffer.alloc(0), many);
     w.finish({ ...entry(0), name: Buffer.alloc(0), type: 'dir', target: null, hash: null, xattrs: null });
@@ -304,7 +344,10 @@ describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
   test('each field read in place equals the decoded entry, in both fixtures and a written manifest', ({ tmp }) => {
     const file = path.join(tmp, 'm.hsm');
     const w = ManifestWriter.create(file, { part: 'p', generation: 'g', created: 'c', tool: 't' });
-    w.addDir(Buffer.from('d\xff', 'latin1'), Array.from({ length: 40 }, (_, i) => ({ ...entry(i), flags: i % 7 === 0 ? FLAG.UNSTABLE : 0 })));
+    w.addDir(
+      Buffer.from('d\xff', 'latin1'),
+      Array.from({ length: 40 }, (_, i) => ({ ...entry(i), flags: i % 7 === 0 ? FLAG.UNSTABLE : 0 })),
+    );
     w.finish({ ...entry(0), name: Buffer.alloc(0), type: 'dir', target: null, hash: null });
     let seen = 0;
     for (const f of [...fixtures.map((x) => path.join(FIXTURES, x)), file]) {
@@ -354,11 +397,19 @@ describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
     const file = path.join(tmp, 'm.hsm');
     const w = ManifestWriter.create(file, { part: 'p', generation: 'g', created: 'c', tool: 't' });
     const plain = (i: number): ManifestEntry => ({ ...entry(i), type: 'file', target: null, linkGroup: 0, flags: 0, rdev: 0, xattrs: null });
-    const entries = ([
-      plain(1), plain(2), { ...plain(3), hash: null }, { ...plain(4), flags: FLAG.UNSTABLE }, { ...plain(5), linkGroup: 3 },
-      entry(6) /* a symlink */, { ...plain(7), type: 'dir', size: 0 }, { ...plain(8), name: Buffer.from([0xff, 0xfe]) },
-      { ...plain(9), name: Buffer.from('n9\xff', 'latin1'), uid: 0xfffffffe },
-    ] as ManifestEntry[]).sort((a, b) => Buffer.compare(a.name, b.name));
+    const entries = (
+      [
+        plain(1),
+        plain(2),
+        { ...plain(3), hash: null },
+        { ...plain(4), flags: FLAG.UNSTABLE },
+        { ...plain(5), linkGroup: 3 },
+        entry(6) /* a symlink */,
+        { ...plain(7), type: 'dir', size: 0 },
+        { ...plain(8), name: Buffer.from([0xff, 0xfe]) },
+        { ...plain(9), name: Buffer.from('n9\xff', 'latin1'), uid: 0xfffffffe },
+      ] as ManifestEntry[]
+    ).sort((a, b) => Buffer.compare(a.name, b.name));
     w.addDir(Buffer.from('d'), entries);
     w.finish({ ...plain(0), name: Buffer.alloc(0), type: 'dir', hash: null });
     const m = ManifestReader.open(file);
@@ -377,8 +428,17 @@ describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
         const sink = new ByteSink();
         encodeEntry(sink, e);
         expect(got!.equals(sink.view())).toBe(true);
-        for (const change of [{ size: e.size + 1 }, { mtimeSec: e.mtimeSec + 1 }, { mtimeNsec: e.mtimeNsec + 1 }, { mode: e.mode ^ 1 },
-          { uid: (e.uid + 1) >>> 0 }, { gid: e.gid + 1 }, { rdev: 5 }, { ctimeSec: e.ctimeSec + 1 }, { ctimeNsec: e.ctimeNsec + 1 }]) {
+        for (const change of [
+          { size: e.size + 1 },
+          { mtimeSec: e.mtimeSec + 1 },
+          { mtimeNsec: e.mtimeNsec + 1 },
+          { mode: e.mode ^ 1 },
+          { uid: (e.uid + 1) >>> 0 },
+          { gid: e.gid + 1 },
+          { rdev: 5 },
+          { ctimeSec: e.ctimeSec + 1 },
+          { ctimeNsec: e.ctimeNsec + 1 },
+        ]) {
           expect(raw.unchangedFile(i, { ...e, ...change }), JSON.stringify(change)).toBeNull();
         }
       });
@@ -411,7 +471,12 @@ describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
   });
 
   test('hashHex and hexWord are inverses; a hash that is not 16 hex digits is refused when written', () => {
-    for (const [hi, lo] of [[0, 0], [0xffffffff, 1], [0x0123abcd, 0xfedc9870], [0x80000000, 0x7fffffff]]) {
+    for (const [hi, lo] of [
+      [0, 0],
+      [0xffffffff, 1],
+      [0x0123abcd, 0xfedc9870],
+      [0x80000000, 0x7fffffff],
+    ]) {
       const hex = hashHex(hi!, lo!);
       expect(hex).toBe(hi!.toString(16).padStart(8, '0') + lo!.toString(16).padStart(8, '0'));
       expect([hexWord(hex, 0), hexWord(hex, 8)]).toEqual([hi, lo]);

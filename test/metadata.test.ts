@@ -25,7 +25,10 @@ function getfattr(p: string): string[] {
   const r = spawnSync('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', p], { encoding: 'utf8' });
   if (r.status !== 0 && /not supported/i.test(r.stderr)) return [];
   if (r.status !== 0) throw new Error(`getfattr ${p}: ${r.stderr}`);
-  return r.stdout.split('\n').filter((l) => l && !l.startsWith('#')).sort();
+  return r.stdout
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .sort();
 }
 const getcap = (p: string) => sh('getcap', [p]).replace(p, '').trim();
 
@@ -35,7 +38,11 @@ function attributeTree(src: string): void {
     'acl/private.txt': { content: 'group must not read\n', mode: 0o640 },
     'acl/shared': { dir: true, mode: 0o2770 },
     'acl/shared/doc.txt': 'doc\n',
-    'x/binary': 'bin\n', 'x/empty': 'e\n', 'x/long': 'l\n', 'x/many': 'm\n', 'x/plain': 'no attributes\n',
+    'x/binary': 'bin\n',
+    'x/empty': 'e\n',
+    'x/long': 'l\n',
+    'x/many': 'm\n',
+    'x/plain': 'no attributes\n',
     'bin/ping': { content: Buffer.from('\x7fELF fake'), mode: 0o755 },
     'links/target': 't\n',
   });
@@ -80,7 +87,9 @@ describe('extended attributes, ACLs and capabilities are kept', () => {
     for (const f of ['x/binary', 'x/empty', 'x/long', 'x/many', 'x', 'acl/shared']) expect(getfattr(path.join(to, f)), f).toEqual(getfattr(path.join(src, f)));
   });
 
-  test('an ACL-only change and an attribute-only change give the new generation a new inode; the old inode keeps its attributes; the rest stays linked', ({ tmp }) => {
+  test('an ACL-only change and an attribute-only change give the new generation a new inode; the old inode keeps its attributes; the rest stays linked', ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     attributeTree(src);
@@ -166,7 +175,9 @@ describe('extended attributes, ACLs and capabilities are kept', () => {
 describe('a spool that cannot hold attributes (FUSE passthrough without xattr support)', () => {
   function latencyfs(tmp: string): string | null {
     const bin = path.join(tmp, 'latencyfs');
-    const cc = spawnSync('sh', ['-c', `cc -O2 -o "${bin}" "${path.join(SHARED, 'bench', 'latencyfs.c')}" $(pkg-config --cflags --libs fuse3)`], { encoding: 'utf8' });
+    const cc = spawnSync('sh', ['-c', `cc -O2 -o "${bin}" "${path.join(SHARED, 'bench', 'latencyfs.c')}" $(pkg-config --cflags --libs fuse3)`], {
+      encoding: 'utf8',
+    });
     if (cc.status !== 0) return null;
     return bin;
   }
@@ -253,7 +264,9 @@ describe('hard-link structure exactly as in the source', () => {
     expect(rsyncDiff(src, to)).toEqual([]);
   });
 
-  test('twins (separate files, identical bytes and times, one also hard-linked) are never joined: mktree --twins over mutate.py days, every generation and a restore pass links.py', ({ tmp }) => {
+  test('twins (separate files, identical bytes and times, one also hard-linked) are never joined: mktree --twins over mutate.py days, every generation and a restore pass links.py', ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     mktree(src, { files: 400, seed: 11, twins: true });
@@ -277,50 +290,58 @@ describe('hard-link structure exactly as in the source', () => {
 });
 
 describe('attributes, found by attacking them', () => {
-  test.runIf(isRoot)('a user who is not root keeps user.* on a read-only file (the mode used to be set before the attributes), and verify passes on generations that only link a capability the spool refused', ({ tmp }) => {
-    fs.chmodSync(tmp, 0o755);
-    const src = path.join(tmp, 'src');
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, { 'ro': { content: 'f\n', mode: 0o444 }, 'rodir': { dir: true, mode: 0o555 }, 't': { content: 'bin', mode: 0o755 } });
-    sh('setfattr', ['-n', 'user.xdg.origin.url', '-v', 'http://x', path.join(src, 'ro')]);
-    sh('setfattr', ['-n', 'user.dir', '-v', 'd', path.join(src, 'rodir')]);
-    execFileSync('chown', ['-R', '65534:65534', src, spool]);
-    sh('setcap', ['cap_net_raw+ep', path.join(src, 't')]); // after the chown, which clears it
-    const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
-    const r1 = hardsnapAsNobody(args, at(1));
-    expect(r1.code, r1.stderr).toBe(0);
-    expect(r1.stderr).toMatch(/refused security\.\* extended attributes/); // the capability: only root may
-    expect(r1.stderr).not.toMatch(/refused user\./);
-    expect(getfattr(path.join(gen(spool, 1), 'ro'))).toEqual(getfattr(path.join(src, 'ro')));
-    expect(getfattr(path.join(gen(spool, 1), 'rodir'))).toEqual(getfattr(path.join(src, 'rodir')));
-    expect(hardsnapAsNobody(args, at(2)).code).toBe(0);
-    const v = hardsnapAsNobody(['verify', '--spool', spool, '--host', 'h'], at(2));
-    expect(v.code, v.stdout + v.stderr).toBe(0);
-  });
+  test.runIf(isRoot)(
+    'a user who is not root keeps user.* on a read-only file (the mode used to be set before the attributes), and verify passes on generations that only link a capability the spool refused',
+    ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { ro: { content: 'f\n', mode: 0o444 }, rodir: { dir: true, mode: 0o555 }, t: { content: 'bin', mode: 0o755 } });
+      sh('setfattr', ['-n', 'user.xdg.origin.url', '-v', 'http://x', path.join(src, 'ro')]);
+      sh('setfattr', ['-n', 'user.dir', '-v', 'd', path.join(src, 'rodir')]);
+      execFileSync('chown', ['-R', '65534:65534', src, spool]);
+      sh('setcap', ['cap_net_raw+ep', path.join(src, 't')]); // after the chown, which clears it
+      const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+      const r1 = hardsnapAsNobody(args, at(1));
+      expect(r1.code, r1.stderr).toBe(0);
+      expect(r1.stderr).toMatch(/refused security\.\* extended attributes/); // the capability: only root may
+      expect(r1.stderr).not.toMatch(/refused user\./);
+      expect(getfattr(path.join(gen(spool, 1), 'ro'))).toEqual(getfattr(path.join(src, 'ro')));
+      expect(getfattr(path.join(gen(spool, 1), 'rodir'))).toEqual(getfattr(path.join(src, 'rodir')));
+      expect(hardsnapAsNobody(args, at(2)).code).toBe(0);
+      const v = hardsnapAsNobody(['verify', '--spool', spool, '--host', 'h'], at(2));
+      expect(v.code, v.stdout + v.stderr).toBe(0);
+    },
+  );
 
-  test.runIf(isRoot)('an attribute set while the file is being copied: the copy is made again with it, and the generation equals its manifest', async ({ tmp }) => {
-    const src = path.join(tmp, 'src');
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, { 'calm': 'calm\n', 'late': Buffer.alloc(1 << 20, 3) });
-    const ready = path.join(tmp, 'ready');
-    const child = spawn('python3', [path.join(REPO_ROOT, 'test/helpers/change-on-read.py'), 'gets an attribute', path.join(src, 'late'), ready], { stdio: 'ignore' });
-    try {
-      for (let i = 0; i < 500 && !fs.existsSync(ready); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(fs.existsSync(ready)).toBe(true);
-      const r = backup(spool, src, 1);
-      expect(r.code, r.stderr).toBe(0);
-    } finally {
-      child.kill();
-    }
-    expect(getfattr(path.join(gen(spool, 1), 'late'))).toEqual(getfattr(path.join(src, 'late')));
-    expect(rsyncDiff(src, gen(spool, 1))).toEqual([]);
-    expect(hardsnap(['verify', '--spool', spool, '--host', 'h']).code).toBe(0);
-  });
+  test.runIf(isRoot)(
+    'an attribute set while the file is being copied: the copy is made again with it, and the generation equals its manifest',
+    async ({ tmp }) => {
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { calm: 'calm\n', late: Buffer.alloc(1 << 20, 3) });
+      const ready = path.join(tmp, 'ready');
+      const child = spawn('python3', [path.join(REPO_ROOT, 'test/helpers/change-on-read.py'), 'gets an attribute', path.join(src, 'late'), ready], {
+        stdio: 'ignore',
+      });
+      try {
+        for (let i = 0; i < 500 && !fs.existsSync(ready); i++) await new Promise((r) => setTimeout(r, 10));
+        expect(fs.existsSync(ready)).toBe(true);
+        const r = backup(spool, src, 1);
+        expect(r.code, r.stderr).toBe(0);
+      } finally {
+        child.kill();
+      }
+      expect(getfattr(path.join(gen(spool, 1), 'late'))).toEqual(getfattr(path.join(src, 'late')));
+      expect(rsyncDiff(src, gen(spool, 1))).toEqual([]);
+      expect(hardsnap(['verify', '--spool', spool, '--host', 'h']).code).toBe(0);
+    },
+  );
 
   test('a ctime within a second of the scan is recorded as unknown: the next run reads those attributes instead of trusting it', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, { 'old': 'o\n', 'fresh': 'f\n' });
+    makeTree(src, { old: 'o\n', fresh: 'f\n' });
     sh('setfattr', ['-n', 'user.v', '-v', '1', path.join(src, 'fresh')]);
     expect(backup(spool, src, 1).code).toBe(0);
     const m = ManifestReader.open(manifestFile(spool, 1));
@@ -340,9 +361,12 @@ describe('attributes, found by attacking them', () => {
     if (probe.status !== 0) return skip(`cannot unmount /proc in a mount namespace here: ${probe.stderr.trim()}`);
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, { 'a': 'a\n' });
-    const r = spawnSync('unshare', ['-m', 'sh', '-c', `umount -l /proc && exec "$0" "$@"`, process.execPath, BIN,
-      'backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], { encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: day(1) } });
+    makeTree(src, { a: 'a\n' });
+    const r = spawnSync(
+      'unshare',
+      ['-m', 'sh', '-c', `umount -l /proc && exec "$0" "$@"`, process.execPath, BIN, 'backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`],
+      { encoding: 'utf8', env: { ...process.env, HARDSNAP_NOW: day(1) } },
+    );
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/\/proc is not mounted/);
     expect(fs.existsSync(gen(spool, 1))).toBe(false);

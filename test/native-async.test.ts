@@ -59,7 +59,10 @@ describe('spoolDirAsync and setmetaAsync', () => {
     sys.close(res[1]!);
     sys.close(res[3]!);
     // a file, a missing name: the open's errno both as the result and in res[3]; nothing opened
-    for (const [name, errno] of [['f', -20], ['gone', -2]] as const) {
+    for (const [name, errno] of [
+      ['f', -20],
+      ['gone', -2],
+    ] as const) {
       const r = new Int32Array(4);
       expect(await sys.spoolDirAsync(-1, -1, name, 2, r, sd, 0, 0)).toBe(errno);
       expect([...r]).toEqual([0, -9, -9, errno]);
@@ -77,10 +80,10 @@ describe('spoolDirAsync and setmetaAsync', () => {
     expect(st.mtimeNs).toBe(1_600_000_000_123_456_789n);
     sys.close(fd);
     // a closed descriptor: the chmod step (2) fails with EBADF
-    expect(await sys.setmetaAsync(-1, '', fd, 0, 0, 0o755, 0, 0, 2, null)).toBe(-(2 << 16 | 9));
+    expect(await sys.setmetaAsync(-1, '', fd, 0, 0, 0o755, 0, 0, 2, null)).toBe(-((2 << 16) | 9));
   });
 
-  test('hashatAsync gives hashat\'s results; sameContent(Async) says same, different, or -errno, never following a symlink in the spool', async ({ tmp }) => {
+  test("hashatAsync gives hashat's results; sameContent(Async) says same, different, or -errno, never following a symlink in the spool", async ({ tmp }) => {
     fs.mkdirSync(path.join(tmp, 'src'));
     fs.mkdirSync(path.join(tmp, 'gen/d'), { recursive: true });
     const big = Buffer.alloc(600 * 1024, 7); // across the 256 KiB compare chunk
@@ -100,7 +103,15 @@ describe('spoolDirAsync and setmetaAsync', () => {
     expect(await sys.hashatAsync(sd, 'a', b)).toBe(0);
     expect([...b]).toEqual([...a]);
     expect(await sys.hashatAsync(sd, 'missing', b)).toBeLessThan(0);
-    const cases: [string, number][] = [['d/same', 1], ['d/late', 0], ['d/short', 0], ['d/link', -40], ['viadir/same', -40], ['../src/a', -18], ['d/none', -2]];
+    const cases: [string, number][] = [
+      ['d/same', 1],
+      ['d/late', 0],
+      ['d/short', 0],
+      ['d/link', -40],
+      ['viadir/same', -40],
+      ['../src/a', -18],
+      ['d/none', -2],
+    ];
     for (const [rel, want] of cases) {
       expect(sys.sameContent(sd, 'a', gd, rel), rel).toBe(want);
       expect(await sys.sameContentAsync(sd, 'a', gd, rel), rel).toBe(want);

@@ -31,8 +31,23 @@ function nativeFile(file: string): { hash: bigint; bytes: number } {
 // every length 0..100 (the 32-byte stripe and 8/4/1-byte tails), stripe and chunk boundaries
 const SIZES = [
   ...Array.from({ length: 101 }, (_, i) => i),
-  127, 128, 129, 255, 256, 257, 1000, 4095, 4096, 4097, 65535, 65536, 65537,
-  (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 17,
+  127,
+  128,
+  129,
+  255,
+  256,
+  257,
+  1000,
+  4095,
+  4096,
+  4097,
+  65535,
+  65536,
+  65537,
+  (1 << 20) - 1,
+  1 << 20,
+  (1 << 20) + 1,
+  3 * (1 << 20) + 17,
 ];
 
 describe('native XXH64 equals xxhash-wasm h64', () => {

@@ -39,7 +39,10 @@ async function backupWhileMailVanishes(tmp: string, extra: string[]): Promise<{ 
   expect(fs.readdirSync(path.join(src, 'mail', 'cur'))).toEqual([]);
   fs.writeFileSync(release, '');
   const { code } = await c.exited;
-  const stderr = c.out.stderr.split('\n').filter((l) => !l.startsWith('hardsnap: test pause')).join('\n');
+  const stderr = c.out.stderr
+    .split('\n')
+    .filter((l) => !l.startsWith('hardsnap: test pause'))
+    .join('\n');
   return { code, stdout: c.out.stdout, stderr, spool };
 }
 
@@ -50,7 +53,9 @@ describe('thousands of files vanish during a backup', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     // the first five to vanish (copies run on a pool: about in name order)
-    const m = new RegExp(`^hardsnap: warning: ${N} source files vanished during the run: ((?:data: mail/cur/\\d{5}\\.eml, ){5})\\.\\.\\. \\(every path with --verbose; runs\\.jsonl keeps the first 50\\)$`).exec(lines[0]!);
+    const m = new RegExp(
+      `^hardsnap: warning: ${N} source files vanished during the run: ((?:data: mail/cur/\\d{5}\\.eml, ){5})\\.\\.\\. \\(every path with --verbose; runs\\.jsonl keeps the first 50\\)$`,
+    ).exec(lines[0]!);
     expect(m, lines[0]).not.toBeNull();
     expect(new Set(m![1]!.split(', ').filter(Boolean)).size).toBe(5);
     const rec = readRunsLog(r.spool, 'h1').at(-1)!;
@@ -93,14 +98,16 @@ describe.runIf(isRoot)('hundreds of unreadable files (as nobody)', () => {
     // ten distinct files, in the order their copies failed (jobs finish in any order)
     for (const l of lines.slice(0, 10)) expect(l).toMatch(/^hardsnap: warning: data: secret\/s\d{3}: cannot open: EACCES$/);
     expect(new Set(lines.slice(0, 10)).size).toBe(10);
-    expect(lines[10]).toBe('hardsnap: warning: 300 entries could not be transferred in all (the first 10 above; every one with --verbose; runs.jsonl keeps the first 50)');
+    expect(lines[10]).toBe(
+      'hardsnap: warning: 300 entries could not be transferred in all (the first 10 above; every one with --verbose; runs.jsonl keeps the first 50)',
+    );
     const v = run(2, ['--verbose']);
     expect(v.code).toBe(23);
     expect(v.stderr.split('\n').filter((l) => /: cannot open: EACCES$/.test(l))).toHaveLength(300);
   });
 });
 
-describe('ProblemReport (the shape of restore\'s lines too)', () => {
+describe("ProblemReport (the shape of restore's lines too)", () => {
   function capture(opts: { verbose?: boolean; quiet?: boolean }): { out: Output; text: () => string } {
     let text = '';
     const sink = { write: (s: string) => ((text += s), true), isTTY: false } as unknown as NodeJS.WriteStream;
@@ -108,7 +115,11 @@ describe('ProblemReport (the shape of restore\'s lines too)', () => {
   }
 
   test('12 errors: 10 lines and a count; 3 errors: 3 lines and no count; --verbose: all 12', () => {
-    for (const [n, verbose, want] of [[12, false, 11], [3, false, 3], [12, true, 12]] as const) {
+    for (const [n, verbose, want] of [
+      [12, false, 11],
+      [3, false, 3],
+      [12, true, 12],
+    ] as const) {
       const c = capture({ verbose });
       const rep = new ProblemReport(c.out, { verbose, failed: 'not restored' });
       for (let i = 0; i < n; i++) rep.error(`not restored: p: "f${i}": EIO: read error`);

@@ -19,13 +19,21 @@ const NODEDIR = spawnSync(path.join(REPO_ROOT, 'scripts', 'nodedir.sh'), { encod
 
 function sh(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
   const r = spawnSync(cmd, args, {
-    cwd: opts.cwd ?? REPO_ROOT, encoding: 'utf8', timeout: 300_000,
+    cwd: opts.cwd ?? REPO_ROOT,
+    encoding: 'utf8',
+    timeout: 300_000,
     env: { ...process.env, ...(NODEDIR ? { npm_config_nodedir: NODEDIR } : {}), ...opts.env },
   });
   return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}`, stdout: r.stdout, stderr: r.stderr };
 }
 
-interface Pkg { version: string; engines?: { node?: string }; bin: Record<string, string>; scripts: Record<string, string>; files: string[] }
+interface Pkg {
+  version: string;
+  engines?: { node?: string };
+  bin: Record<string, string>;
+  scripts: Record<string, string>;
+  files: string[];
+}
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as Pkg;
 
 /** The machines the package has prebuilt modules for, and how to reach each from this one. */
@@ -96,39 +104,56 @@ describe('npm pack', () => {
     expect(pkg.engines?.node).toMatch(/^>=\s*20/);
     expect(fs.readFileSync(path.join(REPO_ROOT, pkg.bin.hardsnap!), 'utf8')).toMatch(/^#!\/usr\/bin\/env (-S )?node( --[a-z-]+)*\n/); // -S: node's start-up flags (coreutils >= 8.30)
     // the bundle only (rolldown.config.mjs): tsc's module tree is for tests and typechecks
-    const allowed = /^(dist\/bundle\/[\w-]+\.js|bin\/hardsnap|bin\/package\.json|man\/hardsnap\.1|native\/[\w-]+\.[ch]|binding\.gyp|prebuilds\/linux-(x64|arm64)\/hardsnap\.napi\.glibc\.node|docs\/.*\.md|README\.md|LICENSE|package\.json)$/;
+    const allowed =
+      /^(dist\/bundle\/[\w-]+\.js|bin\/hardsnap|bin\/package\.json|man\/hardsnap\.1|native\/[\w-]+\.[ch]|binding\.gyp|prebuilds\/linux-(x64|arm64)\/hardsnap\.napi\.glibc\.node|docs\/.*\.md|README\.md|LICENSE|package\.json)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
-    expect(files).toEqual(expect.arrayContaining(['bin/hardsnap', 'bin/package.json', 'dist/bundle/hardsnap.js', 'man/hardsnap.1', 'native/hardsnap.c', 'native/glibc-compat.h',
-      'binding.gyp', 'package.json', prebuilt('x64'), prebuilt('arm64')]));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'bin/hardsnap',
+        'bin/package.json',
+        'dist/bundle/hardsnap.js',
+        'man/hardsnap.1',
+        'native/hardsnap.c',
+        'native/glibc-compat.h',
+        'binding.gyp',
+        'package.json',
+        prebuilt('x64'),
+        prebuilt('arm64'),
+      ]),
+    );
     expect(files.some((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('build/'))).toBe(false);
     // postpack: no prebuilt module stays in the checkout, where it could be older than native/
     expect(fs.existsSync(path.join(REPO_ROOT, 'prebuilds'))).toBe(false);
   });
 
-  test.for(Object.keys(MACHINES) as Arch[])('the prebuilt linux-%s module is a shared object for that machine, needs glibc <= 2.28, and works in the Node.js versions of that machine', (arch, { expect }) => {
-    const m = MACHINES[arch];
-    const file = path.join(work, 'package', prebuilt(arch));
-    expect(sh('file', ['-b', file]).stdout).toMatch(new RegExp(`^ELF 64-bit LSB shared object, ${m.elf},`));
-    // every versioned glibc symbol it needs, e.g. fstatat64@GLIBC_2.33 without native/glibc-compat.h
-    const syms = sh('readelf', ['-W', '--dyn-syms', file]).stdout;
-    const needs = [...syms.matchAll(/\S+@GLIBC_([\d.]+)/g)].map((x) => ({ sym: x[0], v: x[1]!.split('.').map(Number) }));
-    expect(needs.length).toBeGreaterThan(10);
-    const [fm, fn] = GLIBC_FLOOR.split('.').map(Number) as [number, number];
-    expect(needs.filter(({ v }) => v[0]! > fm || (v[0] === fm && (v[1] ?? 0) > fn)).map((n) => n.sym)).toEqual([]);
+  test.for(Object.keys(MACHINES) as Arch[])(
+    'the prebuilt linux-%s module is a shared object for that machine, needs glibc <= 2.28, and works in the Node.js versions of that machine',
+    (arch, { expect }) => {
+      const m = MACHINES[arch];
+      const file = path.join(work, 'package', prebuilt(arch));
+      expect(sh('file', ['-b', file]).stdout).toMatch(new RegExp(`^ELF 64-bit LSB shared object, ${m.elf},`));
+      // every versioned glibc symbol it needs, e.g. fstatat64@GLIBC_2.33 without native/glibc-compat.h
+      const syms = sh('readelf', ['-W', '--dyn-syms', file]).stdout;
+      const needs = [...syms.matchAll(/\S+@GLIBC_([\d.]+)/g)].map((x) => ({ sym: x[0], v: x[1]!.split('.').map(Number) }));
+      expect(needs.length).toBeGreaterThan(10);
+      const [fm, fn] = GLIBC_FLOOR.split('.').map(Number) as [number, number];
+      expect(needs.filter(({ v }) => v[0]! > fm || (v[0] === fm && (v[1] ?? 0) > fn)).map((n) => n.sym)).toEqual([]);
 
-    // fstatat, fstat and mknodat (the calls glibc-compat.h routes) against Node.js's own fs:
-    // on this machine in this Node.js and the others scripts/test-all.sh tests (a Node-API
-    // module serves them all), on the other one in its Node.js 20 under qemu
-    const check = path.join(REPO_ROOT, 'test', 'helpers', 'native-check.cjs');
-    const runs = arch === process.arch
-      ? [process.execPath, ...OTHER_NODE_VERSIONS.map((v) => path.join(registryNode(v), 'node'))].map((node) => [node])
-      : [[m.qemu, '-L', `/usr/${m.triple}`, foreignNode(arch, '20', tmpdir())]];
-    for (const [cmd, ...args] of runs) {
-      const r = sh(cmd!, [...args, check, file, tmpdir()]);
-      expect(r.code, `${cmd} ${args.join(' ')}: ${r.out}`).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`^ok ${arch} \\d+\\n$`));
-    }
-  });
+      // fstatat, fstat and mknodat (the calls glibc-compat.h routes) against Node.js's own fs:
+      // on this machine in this Node.js and the others scripts/test-all.sh tests (a Node-API
+      // module serves them all), on the other one in its Node.js 20 under qemu
+      const check = path.join(REPO_ROOT, 'test', 'helpers', 'native-check.cjs');
+      const runs =
+        arch === process.arch
+          ? [process.execPath, ...OTHER_NODE_VERSIONS.map((v) => path.join(registryNode(v), 'node'))].map((node) => [node])
+          : [[m.qemu, '-L', `/usr/${m.triple}`, foreignNode(arch, '20', tmpdir())]];
+      for (const [cmd, ...args] of runs) {
+        const r = sh(cmd!, [...args, check, file, tmpdir()]);
+        expect(r.code, `${cmd} ${args.join(' ')}: ${r.out}`).toBe(0);
+        expect(r.stdout).toMatch(new RegExp(`^ok ${arch} \\d+\\n$`));
+      }
+    },
+  );
 });
 
 describe('npm install of the packed tarball', () => {
@@ -174,7 +199,7 @@ describe('npm install of the packed tarball', () => {
     backupWith(i.bin, tmp);
   });
 
-  test('--allow-scripts=<the tarball\'s absolute path> (docs/INSTALL.md) lets the install script run, without the unreviewed-scripts warning', ({ tmp }) => {
+  test("--allow-scripts=<the tarball's absolute path> (docs/INSTALL.md) lets the install script run, without the unreviewed-scripts warning", ({ tmp }) => {
     // npm >= 11.16 matches a local tarball by its absolute path, not by the name its own warning
     // suggests (--allow-scripts=hardsnap is still warned about, and npm 12 blocks the script)
     const i = install(tgz, path.join(tmp, 'prefix'), [`--allow-scripts=${tgz}`]);
@@ -201,7 +226,9 @@ describe('npm install of the packed tarball', () => {
     const r = sh(none.bin, ['--version'], { cwd: tmp });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^hardsnap: error: hardsnap's native module was not built, and no prebuilt one fits this machine \(No native build was found for platform=linux arch=\w+ .*\): build it with `npm rebuild -g --allow-scripts=hardsnap hardsnap` .*\n$/);
+    expect(r.stderr).toMatch(
+      /^hardsnap: error: hardsnap's native module was not built, and no prebuilt one fits this machine \(No native build was found for platform=linux arch=\w+ .*\): build it with `npm rebuild -g --allow-scripts=hardsnap hardsnap` .*\n$/,
+    );
     // and the command it names does build it
     const rebuild = sh('npm', ['rebuild', '-g', '--allow-scripts=hardsnap', '--prefix', path.join(tmp, 'none'), 'hardsnap'], { cwd: tmp });
     expect(rebuild.code, rebuild.out).toBe(0);

@@ -11,7 +11,6 @@ import { now } from '../src/time/now.js';
 import { parseWhen } from '../src/spool/when.js';
 import { random } from './helpers/random.js';
 
-
 /**
  * Random strings biased towards the parsers' own alphabet, plus mutations of valid inputs, so
  * that many of them get deep into the grammar instead of failing at the first character.

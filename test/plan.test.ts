@@ -14,20 +14,63 @@ const label = formatXattrs([{ name: Buffer.from('security.selinux'), value: Buff
 
 function src(name: string, over: Partial<SourceEntry> = {}): SourceEntry {
   return {
-    name: Buffer.from(name), type: 'file', mode: 0o644, uid: 1, gid: 1, size: 3, mtimeSec: 100, mtimeNsec: 5, rdev: 0,
-    target: null, xattrs: null, err: 0, nlink: 1, ino: 10, dev: 1, blocks: 8, ctimeSec: 200, ctimeNsec: 7, xattrsRead: false,
-    xattrErr: 0, ...over,
+    name: Buffer.from(name),
+    type: 'file',
+    mode: 0o644,
+    uid: 1,
+    gid: 1,
+    size: 3,
+    mtimeSec: 100,
+    mtimeNsec: 5,
+    rdev: 0,
+    target: null,
+    xattrs: null,
+    err: 0,
+    nlink: 1,
+    ino: 10,
+    dev: 1,
+    blocks: 8,
+    ctimeSec: 200,
+    ctimeNsec: 7,
+    xattrsRead: false,
+    xattrErr: 0,
+    ...over,
   };
 }
 function rec(name: string, over: Partial<ManifestEntry> = {}): ManifestEntry {
   return {
-    name: Buffer.from(name), type: 'file', mode: 0o644, uid: 1, gid: 1, size: 3, mtimeSec: 100, mtimeNsec: 5, rdev: 0,
-    target: null, xattrs: null, flags: 0, linkGroup: 0, ino: 70, hash: 'aaaaaaaaaaaaaaaa', ctimeSec: 200, ctimeNsec: 7, ...over,
+    name: Buffer.from(name),
+    type: 'file',
+    mode: 0o644,
+    uid: 1,
+    gid: 1,
+    size: 3,
+    mtimeSec: 100,
+    mtimeNsec: 5,
+    rdev: 0,
+    target: null,
+    xattrs: null,
+    flags: 0,
+    linkGroup: 0,
+    ino: 70,
+    hash: 'aaaaaaaaaaaaaaaa',
+    ctimeSec: 200,
+    ctimeNsec: 7,
+    ...over,
   };
 }
 const ctx = (over: Partial<PlanContext> = {}): PlanContext => ({
-  prevAvailable: true, asRoot: true, checksum: false, xattrs: true, excludes: { empty: true, excluded: () => false },
-  skipDirs: new Map(), oneFileSystem: false, rootDev: 1, recordCopies: false, prevXattrsTrusted: true, ...over,
+  prevAvailable: true,
+  asRoot: true,
+  checksum: false,
+  xattrs: true,
+  excludes: { empty: true, excluded: () => false },
+  skipDirs: new Map(),
+  oneFileSystem: false,
+  rootDev: 1,
+  recordCopies: false,
+  prevXattrsTrusted: true,
+  ...over,
 });
 const summary = (s: Step) => (s.kind === 'decided' ? `${s.d.action}: ${s.d.reason}` : s.kind === 'inspect' ? `inspect ${s.need}` : s.kind);
 
@@ -35,7 +78,7 @@ describe('planDir: one step per entry, merged with the previous records', () => 
   const cases: [string, SourceEntry, ManifestEntry | undefined, Partial<PlanContext>, string][] = [
     ['new file', src('a', { xattrsRead: true }), undefined, {}, 'copy: new'],
     ['new file whose attributes the scan did not read (an old ctime: moved in with its directory)', src('a'), undefined, {}, 'inspect xattrs'],
-    ['unchanged, ctime unchanged: the record\'s attributes stand', src('a'), rec('a', { xattrs: acl }), {}, 'link: unchanged'],
+    ["unchanged, ctime unchanged: the record's attributes stand", src('a'), rec('a', { xattrs: acl }), {}, 'link: unchanged'],
     ['ctime moved, attributes not read yet', src('a', { ctimeNsec: 8 }), rec('a'), {}, 'inspect xattrs'],
     ['ctime moved, attributes read and the same', src('a', { ctimeNsec: 8, xattrsRead: true, xattrs: acl }), rec('a', { xattrs: acl }), {}, 'link: unchanged'],
     ['an ACL-only change', src('a', { ctimeNsec: 8, xattrsRead: true, xattrs: acl }), rec('a'), {}, 'copy: acl'],
@@ -58,7 +101,11 @@ describe('planDir: one step per entry, merged with the previous records', () => 
   test('entries and records merge by name bytes, each entry once', () => {
     const prev = new DecodedDir([rec('a'), rec('c'), rec('\xff')]);
     const steps = planDir(Buffer.alloc(0), [src('b', { xattrsRead: true }), src('c'), src('d', { xattrsRead: true })], prev, ctx());
-    expect(steps.map((s) => [s.e.name.toString(), summary(s)])).toEqual([['b', 'copy: new'], ['c', 'link: unchanged'], ['d', 'copy: new']]);
+    expect(steps.map((s) => [s.e.name.toString(), summary(s)])).toEqual([
+      ['b', 'copy: new'],
+      ['c', 'link: unchanged'],
+      ['d', 'copy: new'],
+    ]);
   });
 
   test('attributeReason tells ACLs from other attributes', () => {

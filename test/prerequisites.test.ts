@@ -9,9 +9,14 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { REPO_ROOT } from './helpers/run.js';
 
 const LIST = path.join(REPO_ROOT, 'scripts', 'prerequisites');
-const entries = fs.readFileSync(LIST, 'utf8').split('\n')
+const entries = fs
+  .readFileSync(LIST, 'utf8')
+  .split('\n')
   .filter((l) => l.trim() && !l.startsWith('#'))
-  .map((l) => { const [group, tool, pkg] = l.trim().split(/\s+/); return { group: group!, tool: tool!, pkg: pkg! }; });
+  .map((l) => {
+    const [group, tool, pkg] = l.trim().split(/\s+/);
+    return { group: group!, tool: tool!, pkg: pkg! };
+  });
 
 const isRoot = process.getuid?.() === 0;
 
@@ -24,7 +29,8 @@ function withoutTools(hide: string[], script: string, asNobody = false) {
   const binds = hide.map((t) => `mount --bind /dev/null "$(command -v ${t})"`).join(' && ');
   const user = isRoot && asNobody ? 'setpriv --reuid=65534 --regid=65534 --clear-groups --reset-env ' : '';
   return spawnSync('unshare', [isRoot ? '-m' : '-rm', 'sh', '-c', `${binds} && cd '${REPO_ROOT}' && ${user}env PATH="$PATH" HOME=/tmp ${script}`], {
-    encoding: 'utf8', timeout: 120_000,
+    encoding: 'utf8',
+    timeout: 120_000,
   });
 }
 
@@ -37,12 +43,33 @@ describe('scripts/prerequisites', () => {
     }
     // the metadata, tape and file-system work needs these; the test group must hold them
     const testTools = entries.filter((e) => e.group === 'test').map((e) => e.tool);
-    expect(testTools).toEqual(expect.arrayContaining(['rsync', 'setfacl', 'getfacl', 'setfattr', 'getfattr', 'setcap', 'getcap',
-      'restic', 'tar', 'mkfs.xfs', 'mkfs.btrfs', 'mkfs.ext4', 'mkfs.vfat', 'fusermount3', 'script', 'unshare']));
+    expect(testTools).toEqual(
+      expect.arrayContaining([
+        'rsync',
+        'setfacl',
+        'getfacl',
+        'setfattr',
+        'getfattr',
+        'setcap',
+        'getcap',
+        'restic',
+        'tar',
+        'mkfs.xfs',
+        'mkfs.btrfs',
+        'mkfs.ext4',
+        'mkfs.vfat',
+        'fusermount3',
+        'script',
+        'unshare',
+      ]),
+    );
     const pkgs = [...new Set(entries.map((e) => e.pkg))];
     const r = spawnSync('apt-cache', ['show', '--no-all-versions', ...pkgs], { encoding: 'utf8' });
     const known = new Set([...r.stdout.matchAll(/^Package: (\S+)$/gm)].map((m) => m[1]));
-    expect(pkgs.filter((p) => !known.has(p)), r.stderr).toEqual([]);
+    expect(
+      pkgs.filter((p) => !known.has(p)),
+      r.stderr,
+    ).toEqual([]);
   });
 
   test('this machine has every tool of the list (what CI and the global setup require)', () => {

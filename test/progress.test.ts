@@ -28,20 +28,55 @@ function files(n: number, prefix = 'f'): Record<string, string> {
 
 const counted = (count: number, done: boolean): CountAhead => ({ count, done, stop: () => {} });
 const view = (v: Partial<PartView>): PartView => ({
-  part: 'etc', phase: 'scan', entries: 0, bytesWritten: 0, elapsedMs: 5000, scanMs: 4000, estimates: {}, ...v,
+  part: 'etc',
+  phase: 'scan',
+  entries: 0,
+  bytesWritten: 0,
+  elapsedMs: 5000,
+  scanMs: 4000,
+  estimates: {},
+  ...v,
 });
 
 describe('progress lines (table)', () => {
   test.for([
-    ['a finished count ahead: exact percentage and ETA', view({ entries: 400, estimates: { counter: counted(1000, true) } }), /\[#*-*\]  40%  400\/1\.0k .* ETA 0:06$/],
+    [
+      'a finished count ahead: exact percentage and ETA',
+      view({ entries: 400, estimates: { counter: counted(1000, true) } }),
+      /\[#*-*\]  40%  400\/1\.0k .* ETA 0:06$/,
+    ],
     ['the previous run: ~percentage and ETA', view({ entries: 250, estimates: { previous: 1000 } }), /\] ~25%  250\/1\.0k .* ETA 0:12$/],
-    ['a first run still counting: no percentage, the count so far', view({ entries: 400, estimates: { counter: counted(900, false) } }), /^etc +link\/copy 400 entries \(counting: 900\) /],
-    ['bigger than the previous run, still counting: no percentage, no ETA', view({ entries: 1500, estimates: { previous: 1000, counter: counted(1400, false) } }), /link\/copy 1.5k entries \(counting: 1.4k\) .* 0:05$/],
-    ['bigger than the previous run, not counting: the previous count named, no percentage', view({ entries: 1500, estimates: { previous: 1000 } }), /link\/copy 1\.5k entries \(last run: 1\.0k\) .* 0:05$/],
-    ['the count raises an estimate it passed', view({ entries: 1500, estimates: { previous: 1000, counter: counted(3000, false) } }), / ~50%  1.5k\/3.0k .* ETA/],
-    ['at the counted total while still working: 99%, no ETA', view({ entries: 1000, estimates: { counter: counted(1000, true) } }), / 99%  1\.0k\/1\.0k .* 0:05$/],
+    [
+      'a first run still counting: no percentage, the count so far',
+      view({ entries: 400, estimates: { counter: counted(900, false) } }),
+      /^etc +link\/copy 400 entries \(counting: 900\) /,
+    ],
+    [
+      'bigger than the previous run, still counting: no percentage, no ETA',
+      view({ entries: 1500, estimates: { previous: 1000, counter: counted(1400, false) } }),
+      /link\/copy 1.5k entries \(counting: 1.4k\) .* 0:05$/,
+    ],
+    [
+      'bigger than the previous run, not counting: the previous count named, no percentage',
+      view({ entries: 1500, estimates: { previous: 1000 } }),
+      /link\/copy 1\.5k entries \(last run: 1\.0k\) .* 0:05$/,
+    ],
+    [
+      'the count raises an estimate it passed',
+      view({ entries: 1500, estimates: { previous: 1000, counter: counted(3000, false) } }),
+      / ~50%  1.5k\/3.0k .* ETA/,
+    ],
+    [
+      'at the counted total while still working: 99%, no ETA',
+      view({ entries: 1000, estimates: { counter: counted(1000, true) } }),
+      / 99%  1\.0k\/1\.0k .* 0:05$/,
+    ],
     ['a first run on a file system of its own: its used inodes', view({ entries: 100, estimates: { fileSystem: 400 } }), / ~25%  100\/400 /],
-    ['reading the previous manifest: the phase, not 0 entries', view({ phase: 'previous', elapsedMs: 3000 }), /^etc +reading the previous manifest\.\.\.  0:03$/],
+    [
+      'reading the previous manifest: the phase, not 0 entries',
+      view({ phase: 'previous', elapsedMs: 3000 }),
+      /^etc +reading the previous manifest\.\.\.  0:03$/,
+    ],
     ['indexing earlier generations', view({ phase: 'index' }), /^etc +indexing earlier generations\.\.\.  0:05$/],
     ['done', view({ phase: 'done', entries: 29_100, bytesWritten: 1 << 30 }), /^etc +done +29k entries, 1\.0 GiB written, .* 0:05$/],
   ] as const)('%s', ([, v, re]) => {
@@ -51,7 +86,7 @@ describe('progress lines (table)', () => {
     expect([...line].length).toBeLessThanOrEqual(80);
   });
 
-  test('never 100% or an ETA of 0 while working, and at most 80 columns (or the terminal\'s width), whatever the numbers', () => {
+  test("never 100% or an ETA of 0 while working, and at most 80 columns (or the terminal's width), whatever the numbers", () => {
     let seed = 11;
     const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed % n);
     const names = ['etc', 'mail/imap', 'a-very-long-part-name/with/components', 'caf\\xe9/d\\xff', 'ünïcödé-nàmé-long'];
@@ -60,9 +95,19 @@ describe('progress lines (table)', () => {
       const entries = rnd(3) ? rnd(10 ** (1 + rnd(9))) : 0;
       const total = rnd(10 ** (1 + rnd(9)));
       const v = view({
-        part: names[rnd(names.length)]!, phase: phases[rnd(phases.length)]!, entries, bytesWritten: rnd(2 ** 31) * rnd(5000),
-        elapsedMs: rnd(10 ** rnd(9)), scanMs: rnd(10 ** rnd(8)),
-        estimates: [{}, { previous: total }, { fileSystem: total }, { counter: counted(total, rnd(2) === 0) }, { previous: total, counter: counted(rnd(2 * total + 1), false) }][rnd(5)]!,
+        part: names[rnd(names.length)]!,
+        phase: phases[rnd(phases.length)]!,
+        entries,
+        bytesWritten: rnd(2 ** 31) * rnd(5000),
+        elapsedMs: rnd(10 ** rnd(9)),
+        scanMs: rnd(10 ** rnd(8)),
+        estimates: [
+          {},
+          { previous: total },
+          { fileSystem: total },
+          { counter: counted(total, rnd(2) === 0) },
+          { previous: total, counter: counted(rnd(2 * total + 1), false) },
+        ][rnd(5)]!,
       });
       const width = [80, 80, 200, 60, 40][rnd(5)]!;
       const line = progressLine(v, width);
@@ -90,8 +135,14 @@ describe('progress as drawn (bin/hardsnap --progress)', () => {
     const copying = lines.filter((l) => /^p +link\/copy /.test(l));
     expect(copying.length).toBeGreaterThan(0);
     // an exact percentage of the counted total (6050 entries: 6000 files, 50 directories)
-    expect(copying.some((l) => / \d{1,2}%  [\d.]+k?\/6\.0k /.test(l)), copying.slice(-5).join('\n')).toBe(true);
-    expect(copying.some((l) => /ETA \d+:\d\d$/.test(l)), copying.slice(-5).join('\n')).toBe(true);
+    expect(
+      copying.some((l) => / \d{1,2}%  [\d.]+k?\/6\.0k /.test(l)),
+      copying.slice(-5).join('\n'),
+    ).toBe(true);
+    expect(
+      copying.some((l) => /ETA \d+:\d\d$/.test(l)),
+      copying.slice(-5).join('\n'),
+    ).toBe(true);
     expect(lines.some((l) => /^p +starting\.\.\./.test(l))).toBe(true);
     expect(lines[lines.length - 1]).toMatch(/^p +done +6\.0k entries/);
     // the second run reads the previous manifest and indexes earlier generations before its walk
@@ -121,7 +172,10 @@ describe('progress as drawn (bin/hardsnap --progress)', () => {
       if (m && m[1] === m[2]) expect(l).not.toContain('ETA');
     }
     // past the previous run's 550 entries it says so instead of a percentage
-    expect(copying.some((l) => /entries \(last run: 550\)/.test(l)), copying.join('\n')).toBe(true);
+    expect(
+      copying.some((l) => /entries \(last run: 550\)/.test(l)),
+      copying.join('\n'),
+    ).toBe(true);
   });
 
   const haveScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -132,7 +186,10 @@ describe('progress as drawn (bin/hardsnap --progress)', () => {
     const part = 'a-very-long-part-name/with/several/components';
     const cmd = [BIN, 'backup', '--spool', spool, '--host', 'h', '--part', `${part}=${src}`].map((a) => `'${a}'`).join(' ');
     const r = spawnSync('script', ['-qfec', `stty cols 200; ${cmd}`, '/dev/null'], {
-      encoding: 'utf8', cwd: REPO_ROOT, env: { ...process.env, ...at(1).env, COLUMNS: '200' }, timeout: 120_000,
+      encoding: 'utf8',
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...at(1).env, COLUMNS: '200' },
+      timeout: 120_000,
     });
     expect(r.status, r.stdout).toBe(0);
     const lines = drawn(r.stdout).filter((l) => l.startsWith('a-very-lo'));

@@ -55,7 +55,10 @@ function prune(spool: string, extra: string[] = [], now = '2026-05-03T05:00:00Z'
 }
 
 describe('prune and trash deletion only unlink names', () => {
-  test('chattr +i on a file and on a directory of a pruned generation: no surviving inode is changed, backups go on, chattr -i lets the next prune empty the trash', async ({ tmp, skip }) => {
+  test('chattr +i on a file and on a directory of a pruned generation: no surviving inode is changed, backups go on, chattr -i lets the next prune empty the trash', async ({
+    tmp,
+    skip,
+  }) => {
     const where = chattrDir(tmp);
     if (typeof where === 'string') return skip(where);
     try {
@@ -147,7 +150,10 @@ describe('prune and trash deletion only unlink names', () => {
     }
   });
 
-  test('chattr +a on a directory of a pruned generation: one line per prune, not one per entry and not one more each time; chattr -a lets the next prune finish', async ({ tmp, skip }) => {
+  test('chattr +a on a directory of a pruned generation: one line per prune, not one per entry and not one more each time; chattr -a lets the next prune finish', async ({
+    tmp,
+    skip,
+  }) => {
     const where = chattrDir(tmp);
     if (typeof where === 'string') return skip(where);
     try {
@@ -192,7 +198,8 @@ describe('prune and trash deletion only unlink names', () => {
       const lines = r.stderr.trim().split('\n');
       expect(lines[0]).toMatch(/the trash .*\/\.hardsnap\/trash refuses changes: EPERM/);
       expect(lines.slice(1)).toHaveLength(2);
-      for (const l of lines.slice(1)) expect(l).toMatch(/cannot move .* to the trash: EPERM \(the trash .* is immutable or append-only: `chattr -i -a` it\); the generation is kept/);
+      for (const l of lines.slice(1))
+        expect(l).toMatch(/cannot move .* to the trash: EPERM \(the trash .* is immutable or append-only: `chattr -i -a` it\); the generation is kept/);
       expect(generationNames(spool, HOST, 'p')).toEqual(times.map(genName));
       const b = backupPart({ spool, host: HOST, part: 'p', src }, '2026-05-04T03:00:00Z');
       expect(b.code, b.stderr).toBe(0);
@@ -326,8 +333,10 @@ describe.runIf(isRoot && setpriv)('a prune that is not root (setpriv to nobody, 
     const pdir = path.join(spool, 'rsync', HOST, 'p');
     const survivor = path.join(pdir, genName(times[2]!), 'ro', 'f');
     const meta = inodeMeta(survivor, false);
-    const r = hardsnap(['--reuid=65534', '--regid=65534', '--clear-groups', BIN, 'prune', '--spool', spool, '--host', HOST, '--keep-last', '1'],
-      { bin: setpriv!, env: { HARDSNAP_NOW: '2026-05-03T05:00:00Z' } });
+    const r = hardsnap(['--reuid=65534', '--regid=65534', '--clear-groups', BIN, 'prune', '--spool', spool, '--host', HOST, '--keep-last', '1'], {
+      bin: setpriv!,
+      env: { HARDSNAP_NOW: '2026-05-03T05:00:00Z' },
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     expect(generationNames(spool, HOST, 'p')).toEqual([genName(times[2]!)]);
@@ -337,9 +346,11 @@ describe.runIf(isRoot && setpriv)('a prune that is not root (setpriv to nobody, 
   });
 });
 
-describe('prune never moves or deletes through a symlink in the part\'s metadata', () => {
+describe("prune never moves or deletes through a symlink in the part's metadata", () => {
   for (const which of ['.hardsnap/trash', '.hardsnap'] as const) {
-    test(`${which} made a symlink to a directory outside the spool: prune keeps every generation, deletes nothing there, says why (exit 0); a backup goes on`, async ({ tmp }) => {
+    test(`${which} made a symlink to a directory outside the spool: prune keeps every generation, deletes nothing there, says why (exit 0); a backup goes on`, async ({
+      tmp,
+    }) => {
       const spool = makeSpool(path.join(tmp, 'spool'));
       const src = path.join(tmp, 'src');
       makeTree(src, { a: 'a' });

@@ -28,8 +28,17 @@ const NOW = { HARDSNAP_NOW: '2026-10-29T05:00:00Z' };
 // By hand: daily 7 = Oct 23..29; ISO weeks 44 (Oct 29), 43 (Sun Oct 25), 42 (Sun Oct 18),
 // 41 (Sun Oct 11); months Oct (29), Sep (30), Aug (31).
 const SURVIVORS = [
-  '2026-08-31', '2026-09-30', '2026-10-11', '2026-10-18',
-  '2026-10-23', '2026-10-24', '2026-10-25', '2026-10-26', '2026-10-27', '2026-10-28', '2026-10-29',
+  '2026-08-31',
+  '2026-09-30',
+  '2026-10-11',
+  '2026-10-18',
+  '2026-10-23',
+  '2026-10-24',
+  '2026-10-25',
+  '2026-10-26',
+  '2026-10-27',
+  '2026-10-28',
+  '2026-10-29',
 ].map((d) => `${d}T030000Z`);
 
 describe('prune', () => {
@@ -118,7 +127,10 @@ describe('prune', () => {
 
     // the lock of a live process (this test's own pid)
     const lock = path.join(spool, 'rsync', HOST, '.hardsnap', 'lock');
-    fs.writeFileSync(lock, JSON.stringify({ pid: process.pid, pidStart: null, hostname: (await import('node:os')).hostname(), bootId: null, started: 'now', command: 'test' }));
+    fs.writeFileSync(
+      lock,
+      JSON.stringify({ pid: process.pid, pidStart: null, hostname: (await import('node:os')).hostname(), bootId: null, started: 'now', command: 'test' }),
+    );
     const locked = hardsnap(['prune', '--spool', spool, '--host', HOST, '--keep-last', '1']);
     expect(locked.code, locked.stderr).toBe(3);
     expect(generationNames(spool, HOST, 'p')).toHaveLength(3);
@@ -148,14 +160,19 @@ describe('prune', () => {
 
     const child = spawnHardsnap(['prune', '--spool', spool, '--host', HOST, '--keep-last', '3']);
     let killedInTrash = false;
-    await waitFor(() => {
-      if (fs.existsSync(trash) && fs.readdirSync(trash).length > 0) {
-        child.killGroup('SIGKILL');
-        killedInTrash = true;
-        return true;
-      }
-      return child.exitCode !== null;
-    }, 30_000, 1, 'the trash to fill');
+    await waitFor(
+      () => {
+        if (fs.existsSync(trash) && fs.readdirSync(trash).length > 0) {
+          child.killGroup('SIGKILL');
+          killedInTrash = true;
+          return true;
+        }
+        return child.exitCode !== null;
+      },
+      30_000,
+      1,
+      'the trash to fill',
+    );
     const { signal } = await child.exited;
     if (!killedInTrash || signal !== 'SIGKILL') {
       // the prune won the race: the test proves nothing about resuming, say so
@@ -189,7 +206,9 @@ describe('prune', () => {
       expect(chown.status).toBe(0);
       const pdir = path.join(spool, 'rsync', HOST, 'p');
       expect(fs.statSync(path.join(pdir, genName(times[0]!))).mode & 0o777).toBe(0o555);
-      const r = hardsnap(['--reuid=65534', '--regid=65534', '--clear-groups', BIN, 'prune', '--spool', spool, '--host', HOST, '--keep-last', '1'], { bin: setpriv! });
+      const r = hardsnap(['--reuid=65534', '--regid=65534', '--clear-groups', BIN, 'prune', '--spool', spool, '--host', HOST, '--keep-last', '1'], {
+        bin: setpriv!,
+      });
       expect(r.code, r.stderr).toBe(0);
       expect(generationNames(spool, HOST, 'p')).toEqual([genName(times[2]!)]);
       expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'trash'))).toEqual([]);

@@ -94,7 +94,10 @@ describe('readers and prune', () => {
       expect(generationNames(spool, HOST, 'p')).toEqual([names[2]]);
       resume();
       const done = await child.exited;
-      const lines = child.out.stderr.trim().split('\n').filter((l) => !l.includes('test pause'));
+      const lines = child.out.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.includes('test pause'));
       expect(lines, child.out.stderr).toEqual([`hardsnap: warning: part 'p': generation ${names[0]} was pruned while being read: verify of it stopped`]);
       expect(child.out.stdout).toBe('');
       expect(done.code).toBe(0); // nothing damaged was found: the generation is simply gone
@@ -119,7 +122,10 @@ describe('readers and prune', () => {
       expect(generationNames(spool, HOST, 'p')).toEqual([names[2]]);
       resume();
       const done = await child.exited;
-      const lines = child.out.stderr.trim().split('\n').filter((l) => !l.includes('test pause'));
+      const lines = child.out.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.includes('test pause'));
       expect(lines, child.out.stderr).toHaveLength(1);
       expect(lines[0]).toMatch(new RegExp(`^hardsnap: error: part 'p': generation ${names[0]} was pruned while being read: the restore stopped`));
       expect(done.code).toBe(2);
@@ -133,13 +139,19 @@ describe('readers and prune', () => {
     fs.writeFileSync(path.join(pdir, '.hardsnap', 'leases'), 'not a directory');
     const r = hardsnap(['prune', '--spool', spool, '--host', HOST, '--keep-last', '1'], { env: NOW });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^hardsnap: warning: part 'p': nothing is removed: leases cannot be read \(ENOTDIR: .*leases\); make it a readable directory$/)]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^hardsnap: warning: part 'p': nothing is removed: leases cannot be read \(ENOTDIR: .*leases\); make it a readable directory$/),
+    ]);
     expect(generationNames(spool, HOST, 'p')).toEqual(names);
   });
 
   test('diff, du and history take leases and leave none behind', async ({ tmp }) => {
     const { spool, pdir, names } = await threeGenerations(tmp);
-    for (const args of [['diff', '--part', 'p', names[0]!, names[2]!], ['du', '--part', 'p'], ['history', '--part', 'p', 'top']]) {
+    for (const args of [
+      ['diff', '--part', 'p', names[0]!, names[2]!],
+      ['du', '--part', 'p'],
+      ['history', '--part', 'p', 'top'],
+    ]) {
       const r = hardsnap([...args, '--spool', spool, '--host', HOST], { env: NOW });
       expect(r.code, `${args[0]}: ${r.stderr}`).toBe(0);
     }

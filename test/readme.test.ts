@@ -27,7 +27,9 @@ describe('README', () => {
     const env = { ...process.env };
     delete env.HARDSNAP_NOW; // the real clock, as on a fresh machine
     const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script.replaceAll('/tmp/hs-demo', path.join(tmp, 'hs-demo'))], {
-      cwd: REPO_ROOT, encoding: 'utf8', env,
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env,
     });
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/^hf +docs\/docs\/a\.txt$/m);
@@ -39,11 +41,18 @@ describe('README', () => {
 
   test('the quick start installs and builds with one command and runs every test with another: npm run setup, npm run test:all (what .ci/run runs)', () => {
     const block = shellBlockAfter('## Quick start');
-    expect(block.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean)).toEqual(['npm run setup', 'npm run test:all']);
+    expect(
+      block
+        .split('\n')
+        .map((l) => l.replace(/#.*/, '').trim())
+        .filter(Boolean),
+    ).toEqual(['npm run setup', 'npm run test:all']);
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     // setup: the build prerequisites (as root), then npm install; test:all: the rest
     expect(pkg.scripts.setup).toBe('scripts/setup.sh');
-    expect(fs.readFileSync(path.join(REPO_ROOT, 'scripts', 'setup.sh'), 'utf8')).toMatch(/^scripts\/prerequisites\.sh --install build\n[\s\S]*^exec npm install /m);
+    expect(fs.readFileSync(path.join(REPO_ROOT, 'scripts', 'setup.sh'), 'utf8')).toMatch(
+      /^scripts\/prerequisites\.sh --install build\n[\s\S]*^exec npm install /m,
+    );
     expect(pkg.scripts['test:all']).toBe('scripts/test-all.sh');
     expect(fs.readFileSync(path.join(REPO_ROOT, '.ci', 'run'), 'utf8')).toMatch(/^exec scripts\/test-all\.sh --clean$/m);
     const all = fs.readFileSync(path.join(REPO_ROOT, 'scripts', 'test-all.sh'), 'utf8');
@@ -70,7 +79,13 @@ function codeBlocks(md: string): [string, string][] {
   return [...md.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => [m[1]!, m[2]!]);
 }
 
-const DOCS = [README, ...fs.readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => fs.readFileSync(path.join(REPO_ROOT, 'docs', f), 'utf8'))];
+const DOCS = [
+  README,
+  ...fs
+    .readdirSync(path.join(REPO_ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => fs.readFileSync(path.join(REPO_ROOT, 'docs', f), 'utf8')),
+];
 
 describe('README and docs/: the commands they show', () => {
   test('one form for the installed command: plain `hardsnap` (never /usr/local/bin/hardsnap or /usr/bin/hardsnap); every cron file sets a PATH that holds both', () => {
@@ -88,7 +103,10 @@ describe('README and docs/: the commands they show', () => {
   test('every hardsnap command line in the README names a command and options it has (checked against the command definitions)', () => {
     const r = spawnSync(path.join(REPO_ROOT, 'bin/hardsnap'), ['completion', '--json'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    const model = JSON.parse(r.stdout) as { globals: { long?: string; short?: string }[]; commands: { name: string; options: { long?: string; short?: string }[] }[] };
+    const model = JSON.parse(r.stdout) as {
+      globals: { long?: string; short?: string }[];
+      commands: { name: string; options: { long?: string; short?: string }[] }[];
+    };
     const names = (o: { long?: string; short?: string }[]) => new Set(o.flatMap((x) => [x.long, x.short]).filter(Boolean));
     const globals = names(model.globals);
     let checked = 0;
@@ -125,12 +143,23 @@ describe('README and docs/: the commands they show', () => {
 
 describe('README and docs/: the links between them', () => {
   /** GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens. */
-  const slug = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replace(/ /g, '-');
+  const slug = (heading: string) =>
+    heading
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+      .replace(/ /g, '-');
   const withoutFences = (md: string) => md.replace(/```[\s\S]*?```/g, '');
   const anchors = (md: string) => new Set([...withoutFences(md).matchAll(/^#{1,6}\s+(.+)$/gm)].map((m) => slug(m[1]!)));
 
   test('every relative link of README.md and docs/*.md names a file that exists, and a heading there for #anchor (docs are merged and renamed: issue 19)', () => {
-    const files = ['README.md', ...fs.readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const files = [
+      'README.md',
+      ...fs
+        .readdirSync(path.join(REPO_ROOT, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
     const broken: string[] = [];
     let checked = 0;
     for (const file of files) {

@@ -29,11 +29,16 @@ function restore(spool: string, to: string, extra: string[] = []) {
 
 /** The names in `dir` that are directories moved aside. */
 function asides(dir: string): string[] {
-  return fs.readdirSync(dir).filter((n) => ASIDE.test(n)).sort();
+  return fs
+    .readdirSync(dir)
+    .filter((n) => ASIDE.test(n))
+    .sort();
 }
 
 describe('restore never deletes what it does not restore', () => {
-  test('restore --force where the target has a non-empty directory f/ and the generation a file f: the directory is moved aside, whole, and said so', async ({ tmp }) => {
+  test('restore --force where the target has a non-empty directory f/ and the generation a file f: the directory is moved aside, whole, and said so', async ({
+    tmp,
+  }) => {
     const spool = await spoolWith(tmp, { f: 'the file from the backup', other: 'o' });
     const to = path.join(tmp, 'to');
     makeTree(to, { 'f/inner/precious': 'work of the day', 'f/top': 'top', 'unrelated/u': 'u' });
@@ -48,10 +53,14 @@ describe('restore never deletes what it does not restore', () => {
     expect(readTree(path.join(to, aside!))).toEqual(before);
     expect(fs.readFileSync(path.join(to, 'unrelated/u'), 'utf8')).toBe('u');
     // one warning line, even under cron
-    expect(r.stderr.trim().split('\n')).toEqual([`hardsnap: warning: --force: moved the directory f aside to ${aside} (a file, symlink or special file is restored in its place; nothing in it was deleted)`]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `hardsnap: warning: --force: moved the directory f aside to ${aside} (a file, symlink or special file is restored in its place; nothing in it was deleted)`,
+    ]);
   });
 
-  test('a symlink in the generation over a directory of the target: the directory is moved aside; a symlink to a directory in the target is removed, the directory it points to untouched', async ({ tmp }) => {
+  test('a symlink in the generation over a directory of the target: the directory is moved aside; a symlink to a directory in the target is removed, the directory it points to untouched', async ({
+    tmp,
+  }) => {
     const outside = path.join(tmp, 'outside');
     makeTree(outside, { 'kept/deep': 'outside data' });
     const spool = await spoolWith(tmp, { 'real/x': 'x', link: { symlink: 'real' }, file: 'restored file' });
@@ -110,7 +119,9 @@ describe('restore never deletes what it does not restore', () => {
     expect(fs.readFileSync(path.join(to, 'etc', aside!, 'local'), 'utf8')).toBe('a local override directory');
   });
 
-  test('--path a/b/file --force into a live tree: the existing parents keep their owner, mode, ACL and times; missing ones get the generation\'s', async ({ tmp }) => {
+  test("--path a/b/file --force into a live tree: the existing parents keep their owner, mode, ACL and times; missing ones get the generation's", async ({
+    tmp,
+  }) => {
     const spool = await spoolWith(tmp, { 'a/b/file': 'from the backup', 'a/secret': 's', 'x/y/f': 'y' });
     // the generation's a/ and x/y/ are 0755; the live a/ is 0700 (and owned by nobody when root)
     const to = path.join(tmp, 'to');

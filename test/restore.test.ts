@@ -63,7 +63,10 @@ describe('restore round trip', () => {
     expect([r.stdout, r.stderr], 'silent on success under cron').toEqual(['', '']);
     expect(sharedInodes(gen(spool, NIGHTS[4]!), to).same).toBe(0);
     const files = readTree(to).filter((e) => e.type === 'file');
-    const linked = files.filter((e) => e.nlink !== 1n).map((e) => e.relPath.toString('latin1')).sort();
+    const linked = files
+      .filter((e) => e.nlink !== 1n)
+      .map((e) => e.relPath.toString('latin1'))
+      .sort();
     expect(linked).toEqual(['odd/hardlink-to-with-space', 'odd/with space']);
     const [x, y] = linked.map((p) => fs.lstatSync(path.join(to, p)).ino);
     expect(x).toBe(y);
@@ -84,7 +87,9 @@ describe('restore round trip', () => {
 });
 
 describe('restored files are new inodes', () => {
-  test('names an older hardsnap content-linked together (a cp -p copy) restore as separate inodes with link count 1; a source hard link stays one inode', ({ tmp }) => {
+  test('names an older hardsnap content-linked together (a cp -p copy) restore as separate inodes with link count 1; a source hard link stays one inode', ({
+    tmp,
+  }) => {
     const sp = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     fs.mkdirSync(path.join(src, 'a'), { recursive: true });
@@ -209,7 +214,16 @@ describe('restore never writes outside DIR', () => {
       const gens = listGenerations(spool, 'h', 'p');
       const problems: string[] = [];
       const r = restore(
-        { partDirOf: (p) => partDir(spool, 'h', p), spool, parts: [{ part: 'p', generation: gens[gens.length - 1], substituted: false }], all: false, to, sub: 'odd', force: false, dryRun: false },
+        {
+          partDirOf: (p) => partDir(spool, 'h', p),
+          spool,
+          parts: [{ part: 'p', generation: gens[gens.length - 1], substituted: false }],
+          all: false,
+          to,
+          sub: 'odd',
+          force: false,
+          dryRun: false,
+        },
         { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) },
       );
       // O_NOFOLLOW|O_DIRECTORY on a symlink says ENOTDIR; RESOLVE_NO_SYMLINKS says ELOOP
@@ -230,7 +244,16 @@ describe('restore never writes outside DIR', () => {
     const gens = listGenerations(spool, 'h', 'p');
     const problems: string[] = [];
     restore(
-      { partDirOf: (p) => partDir(spool, 'h', p), spool, parts: [{ part: 'p', generation: gens[gens.length - 1], substituted: false }], all: false, to, sub: 'odd', force: false, dryRun: false },
+      {
+        partDirOf: (p) => partDir(spool, 'h', p),
+        spool,
+        parts: [{ part: 'p', generation: gens[gens.length - 1], substituted: false }],
+        all: false,
+        to,
+        sub: 'odd',
+        force: false,
+        dryRun: false,
+      },
       {
         onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`),
         // called just before an entry is written
@@ -259,40 +282,43 @@ describe('restore: choosing the generation', () => {
     expect(r.stderr).toMatch(/lies inside the spool/);
   });
 
-  test.runIf(process.getuid?.() === 0)('a target inside the spool reached through a bind mount of it or of a generation (an NFS export mounted twice) is refused, and one inside any other spool', ({ tmp }) => {
-    const second = path.join(tmp, 'second-mount');
-    fs.mkdirSync(second);
-    execFileSync('mount', ['--bind', spool, second]);
-    try {
-      const last = path.join(second, 'rsync', 'h', 'p', 'last');
-      const before = fs.readdirSync(last);
-      const r = hardsnap(['restore', ...common(), '--part', 'p', '--at', date(NIGHTS[0]!), '--to', path.join(last, 'x'), '--force']);
-      ok(r, 1);
-      expect(r.stderr).toMatch(/lies inside the spool .*(mounted a second time at .*second-mount|reached through the mount)/);
-      expect(fs.readdirSync(last)).toEqual(before);
-    } finally {
-      execFileSync('umount', [second]);
-    }
-    // a bind mount of a subtree of the spool (a generation): neither the spool's directory nor
-    // its marker is visible from there
-    const genMount = path.join(tmp, 'gen-mount');
-    fs.mkdirSync(genMount);
-    execFileSync('mount', ['--bind', gen(spool, NIGHTS[1]!), genMount]);
-    try {
-      const before = fs.readdirSync(genMount);
-      const r = hardsnap(['restore', ...common(), '--part', 'p', '--at', date(NIGHTS[0]!), '--to', path.join(genMount, 'sub'), '--force']);
-      ok(r, 1);
-      expect(r.stderr).toMatch(/lies inside the spool .*reached through the mount/);
-      expect(fs.readdirSync(genMount)).toEqual(before);
-    } finally {
-      execFileSync('umount', [genMount]);
-    }
-    const other = makeSpool(path.join(tmp, 'other-spool'));
-    const r2 = hardsnap(['restore', ...common(), '--part', 'p', '--to', path.join(other, 'rsync', 'x')]);
-    ok(r2, 1);
-    expect(r2.stderr).toMatch(/lies inside a hardsnap spool/);
-    expect(fs.existsSync(path.join(other, 'rsync'))).toBe(false);
-  });
+  test.runIf(process.getuid?.() === 0)(
+    'a target inside the spool reached through a bind mount of it or of a generation (an NFS export mounted twice) is refused, and one inside any other spool',
+    ({ tmp }) => {
+      const second = path.join(tmp, 'second-mount');
+      fs.mkdirSync(second);
+      execFileSync('mount', ['--bind', spool, second]);
+      try {
+        const last = path.join(second, 'rsync', 'h', 'p', 'last');
+        const before = fs.readdirSync(last);
+        const r = hardsnap(['restore', ...common(), '--part', 'p', '--at', date(NIGHTS[0]!), '--to', path.join(last, 'x'), '--force']);
+        ok(r, 1);
+        expect(r.stderr).toMatch(/lies inside the spool .*(mounted a second time at .*second-mount|reached through the mount)/);
+        expect(fs.readdirSync(last)).toEqual(before);
+      } finally {
+        execFileSync('umount', [second]);
+      }
+      // a bind mount of a subtree of the spool (a generation): neither the spool's directory nor
+      // its marker is visible from there
+      const genMount = path.join(tmp, 'gen-mount');
+      fs.mkdirSync(genMount);
+      execFileSync('mount', ['--bind', gen(spool, NIGHTS[1]!), genMount]);
+      try {
+        const before = fs.readdirSync(genMount);
+        const r = hardsnap(['restore', ...common(), '--part', 'p', '--at', date(NIGHTS[0]!), '--to', path.join(genMount, 'sub'), '--force']);
+        ok(r, 1);
+        expect(r.stderr).toMatch(/lies inside the spool .*reached through the mount/);
+        expect(fs.readdirSync(genMount)).toEqual(before);
+      } finally {
+        execFileSync('umount', [genMount]);
+      }
+      const other = makeSpool(path.join(tmp, 'other-spool'));
+      const r2 = hardsnap(['restore', ...common(), '--part', 'p', '--to', path.join(other, 'rsync', 'x')]);
+      ok(r2, 1);
+      expect(r2.stderr).toMatch(/lies inside a hardsnap spool/);
+      expect(fs.existsSync(path.join(other, 'rsync'))).toBe(false);
+    },
+  );
 
   test('an unknown part: exit 1 listing the parts', ({ tmp }) => {
     const r = hardsnap(['restore', ...common(), '--part', 'nope', '--to', path.join(tmp, 'out')]);
@@ -320,7 +346,8 @@ describe('restore: choosing the generation', () => {
     const j = JSON.parse(r.stdout);
     expect(j.generation).toBe('2026-11-11T030000Z');
     expect(j.parts.map((p: { part: string; generation: string; substituted: boolean }) => [p.part, p.generation, p.substituted])).toEqual([
-      ['db', '2026-11-10T030000Z', true], ['mail/imap', '2026-11-11T030000Z', false],
+      ['db', '2026-11-10T030000Z', true],
+      ['mail/imap', '2026-11-11T030000Z', false],
     ]);
     expect(j.problems).toEqual([]);
     expect(compareTrees(a, path.join(to, 'mail', 'imap'))).toEqual([]);
@@ -421,22 +448,25 @@ describe('restore from a damaged spool', () => {
     expect(fs.lstatSync(path.join(to, 'odd', 'with space')).ino).not.toBe(fs.lstatSync(outsideFile).ino);
   });
 
-  test.skipIf(process.getuid?.() !== 0)('as root: numeric owners of files, directories and symlinks, FIFOs and a device come back (needs root to chown and mknod)', ({ tmp }) => {
-    const sp = makeSpool(path.join(tmp, 'spool'));
-    const src = path.join(tmp, 'src');
-    fs.mkdirSync(path.join(src, 'd'), { recursive: true, mode: 0o750 });
-    fs.writeFileSync(path.join(src, 'd', 'f'), 'data', { mode: 0o4750 });
-    fs.symlinkSync('f', path.join(src, 'd', 'l'));
-    execFileSync('mkfifo', ['-m', '0620', path.join(src, 'd', 'fifo')]);
-    execFileSync('mknod', ['-m', '0640', path.join(src, 'd', 'null'), 'c', '1', '3']);
-    for (const n of ['d/f', 'd/fifo', 'd/null']) fs.chownSync(path.join(src, n), 1234, 5678);
-    fs.chmodSync(path.join(src, 'd', 'f'), 0o4750);
-    fs.lchownSync(path.join(src, 'd', 'l'), 2345, 6789);
-    fs.chownSync(path.join(src, 'd'), 3456, 7890);
-    ok(hardsnap(['backup', '--spool', sp, '--host', 'h', '--part', `p=${src}`]));
-    const to = path.join(tmp, 'out');
-    ok(hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', to]));
-    expect(compareTrees(src, to)).toEqual([]);
-    expect(rsyncDiff(src, to)).toEqual([]);
-  });
+  test.skipIf(process.getuid?.() !== 0)(
+    'as root: numeric owners of files, directories and symlinks, FIFOs and a device come back (needs root to chown and mknod)',
+    ({ tmp }) => {
+      const sp = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      fs.mkdirSync(path.join(src, 'd'), { recursive: true, mode: 0o750 });
+      fs.writeFileSync(path.join(src, 'd', 'f'), 'data', { mode: 0o4750 });
+      fs.symlinkSync('f', path.join(src, 'd', 'l'));
+      execFileSync('mkfifo', ['-m', '0620', path.join(src, 'd', 'fifo')]);
+      execFileSync('mknod', ['-m', '0640', path.join(src, 'd', 'null'), 'c', '1', '3']);
+      for (const n of ['d/f', 'd/fifo', 'd/null']) fs.chownSync(path.join(src, n), 1234, 5678);
+      fs.chmodSync(path.join(src, 'd', 'f'), 0o4750);
+      fs.lchownSync(path.join(src, 'd', 'l'), 2345, 6789);
+      fs.chownSync(path.join(src, 'd'), 3456, 7890);
+      ok(hardsnap(['backup', '--spool', sp, '--host', 'h', '--part', `p=${src}`]));
+      const to = path.join(tmp, 'out');
+      ok(hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', to]));
+      expect(compareTrees(src, to)).toEqual([]);
+      expect(rsyncDiff(src, to)).toEqual([]);
+    },
+  );
 });

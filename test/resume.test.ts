@@ -29,7 +29,12 @@ describe('SIGKILL mid-run, then resume', () => {
     for (let k = 0; k < 3; k++) fs.writeFileSync(path.join(src, 'db', `dump-${k}.sql`), Buffer.alloc(64 << 20, 7 + k));
     let kills = 0;
     // each kill lands a little later into a run that has visibly started writing its partial
-    for (const [d, delayMs] of [[2, 0], [3, 60], [4, 150], [5, 300]] as const) {
+    for (const [d, delayMs] of [
+      [2, 0],
+      [3, 60],
+      [4, 150],
+      [5, 300],
+    ] as const) {
       // the killed runs may never publish: they pause there (a test-only seam) if they get that far
       const child = spawnHardsnap(args, { env: { ...dayEnv(d), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_MS: '60000' } });
       await waitFor(() => fs.readdirSync(pdir).some((n) => n.endsWith('.partial') && fs.readdirSync(path.join(pdir, n)).length > 0), 30_000);
@@ -50,7 +55,10 @@ describe('SIGKILL mid-run, then resume', () => {
     const partial = fs.readdirSync(pdir).find((n) => n.endsWith('.partial'));
     expect(partial, 'a killed run leaves its partial generation').toBeDefined();
     const listed = JSON.parse(hardsnap(['list', '--spool', spool, '--host', 'h', '--json']).stdout) as { name: string; complete: boolean }[];
-    expect(listed.map((g) => [g.name, g.complete])).toEqual([['2026-02-01T030000Z', true], [partial!.replace(/\.partial$/, ''), false]]);
+    expect(listed.map((g) => [g.name, g.complete])).toEqual([
+      ['2026-02-01T030000Z', true],
+      [partial!.replace(/\.partial$/, ''), false],
+    ]);
     expect(hardsnap(['list', '--spool', spool, '--host', 'h']).stdout).toMatch(/\(partial: interrupted/);
     const done = new Map<string, bigint>();
     if (partial) {

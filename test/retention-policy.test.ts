@@ -17,7 +17,6 @@ const names = (ds: { name: string }[]) => ds.map((d) => d.name);
 const n = (iso: string) => formatGenerationName(new Date(iso));
 const NOW = new Date('2027-06-01T00:00:00Z');
 
-
 describe('buckets', () => {
   it.each([
     ['2026-11-20T12:00:00Z', '2026-W47'],
@@ -173,19 +172,11 @@ describe('applyPolicy', () => {
   });
 
   it('gives every reason that keeps a generation, and one for a removal', () => {
-    const gens = [
-      gen('2026-11-18T03:00:00Z', { pinned: true }),
-      gen('2026-11-19T03:00:00Z'),
-      gen('2026-11-20T03:00:00Z'),
-      gen('2026-11-20T04:00:00Z'),
-    ];
+    const gens = [gen('2026-11-18T03:00:00Z', { pinned: true }), gen('2026-11-19T03:00:00Z'), gen('2026-11-20T03:00:00Z'), gen('2026-11-20T04:00:00Z')];
     // within 2d 9h of 11-21T12:00 reaches back to 11-19T03:00 exactly: the boundary is kept
-    const r = applyPolicy(
-      gens,
-      { last: 1, hourly: 1, daily: 2, weekly: 1, monthly: 1, yearly: 1, within: 2 * D + 9 * H },
-      new Date('2026-11-21T12:00:00Z'),
-      [n('2026-11-20T04:00:00Z')],
-    );
+    const r = applyPolicy(gens, { last: 1, hourly: 1, daily: 2, weekly: 1, monthly: 1, yearly: 1, within: 2 * D + 9 * H }, new Date('2026-11-21T12:00:00Z'), [
+      n('2026-11-20T04:00:00Z'),
+    ]);
     expect(r.decisions).toEqual([
       { name: n('2026-11-18T03:00:00Z'), keep: true, reasons: ['pinned'] },
       { name: n('2026-11-19T03:00:00Z'), keep: true, reasons: ['daily 2026-11-19', 'within 2d 9h'] },

@@ -11,10 +11,15 @@ import { REPO_ROOT } from './helpers/run.js';
 describe('../shared/check/smoke.sh', () => {
   test(`passes on this Node.js (${process.version})`, () => {
     const r = spawnSync(path.join(SHARED_DIR, 'check', 'smoke.sh'), ['1000'], {
-      cwd: REPO_ROOT, encoding: 'utf8', timeout: 300_000,
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 300_000,
       env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`, HARDSNAP_NOW: undefined },
     });
-    expect(r.stdout.split('\n').filter((l) => l.startsWith('FAIL')), `${r.stdout}${r.stderr}`).toEqual([]);
+    expect(
+      r.stdout.split('\n').filter((l) => l.startsWith('FAIL')),
+      `${r.stdout}${r.stderr}`,
+    ).toEqual([]);
     expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
   });
 });

@@ -28,7 +28,9 @@ const partEntries = (spool: string, part: string) => fs.readdirSync(path.join(sp
 const haveLoop = isRoot && fs.existsSync('/dev/loop-control') && spawnSync('which', ['mkfs.ext4']).status === 0;
 
 describe.runIf(haveLoop)('the source root is the mount point of a loop-mounted ext4', () => {
-  test('unmounted, with a stray file in it: refused before the walk (exit 2), nothing written, --prune prunes nothing; mounted again it passes (f_fsid is stable); --accept-source-change takes it for one run', ({ tmp }) => {
+  test('unmounted, with a stray file in it: refused before the walk (exit 2), nothing written, --prune prunes nothing; mounted again it passes (f_fsid is stable); --accept-source-change takes it for one run', ({
+    tmp,
+  }) => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     const img = path.join(tmp, 'mail.img');
     const src = path.join(tmp, 'srv-mail');
@@ -47,7 +49,12 @@ describe.runIf(haveLoop)('the source root is the mount point of a loop-mounted e
     // the identity is in the manifest's footer (what the next run reads), and in the run log
     const m = ManifestReader.open(manifestPath(path.join(spool, 'rsync', 'h1', 'mail'), genName(2)));
     try {
-      expect(m.footer.source).toMatchObject({ fsType: 0xef53, fsid: expect.stringMatching(/^[0-9a-f]+:[0-9a-f]+$/), dev: expect.stringMatching(/^\d+:\d+$/), entries: 201 });
+      expect(m.footer.source).toMatchObject({
+        fsType: 0xef53,
+        fsid: expect.stringMatching(/^[0-9a-f]+:[0-9a-f]+$/),
+        dev: expect.stringMatching(/^\d+:\d+$/),
+        entries: 201,
+      });
     } finally {
       m.close();
     }
@@ -57,7 +64,11 @@ describe.runIf(haveLoop)('the source root is the mount point of a loop-mounted e
     const r = hardsnap([...args, '--prune', '--keep-last', '1'], at(3));
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr.trim()).toMatch(new RegExp(`^hardsnap: error: source of part 'mail' \\(${src}\\) is not on the file system it was on for ${genName(2)} \\(file system type 0xef53, fsid [0-9a-f]+:[0-9a-f]+, device \\d+:\\d+ then, file system type 0x[0-9a-f]+, .* now\\): is it mounted\\? refusing the run, nothing written \\(.*--accept-source-change\\)$`));
+    expect(r.stderr.trim()).toMatch(
+      new RegExp(
+        `^hardsnap: error: source of part 'mail' \\(${src}\\) is not on the file system it was on for ${genName(2)} \\(file system type 0xef53, fsid [0-9a-f]+:[0-9a-f]+, device \\d+:\\d+ then, file system type 0x[0-9a-f]+, .* now\\): is it mounted\\? refusing the run, nothing written \\(.*--accept-source-change\\)$`,
+      ),
+    );
     // nothing written, no partial, nothing pruned, last unchanged; on record as failed
     expect(partEntries(spool, 'mail')).toEqual(before);
     expect(generationNames(spool, 'h1', 'mail')).toEqual([genName(1), genName(2)]);
@@ -83,7 +94,9 @@ describe.runIf(haveLoop)('the source root is the mount point of a loop-mounted e
 });
 
 describe.runIf(isRoot)('the source root is a bind mount (the same file system as its mount point)', () => {
-  test('unmounted with a stray file: the walk sees 1 entry of 300: refused after the walk (exit 2), nothing published, no prune, the partial left to resume; max-source-loss 100% for the part accepts it', ({ tmp }) => {
+  test('unmounted with a stray file: the walk sees 1 entry of 300: refused after the walk (exit 2), nothing published, no prune, the partial left to resume; max-source-loss 100% for the part accepts it', ({
+    tmp,
+  }) => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     const store = path.join(tmp, 'store');
     const src = path.join(tmp, 'src');
@@ -101,7 +114,11 @@ describe.runIf(isRoot)('the source root is a bind mount (the same file system as
     const r = hardsnap([...args, '--prune', '--keep-last', '1'], at(3));
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr.trim()).toMatch(new RegExp(`^hardsnap: error: source of part 'mail' \\(${src}\\) has 1 entry, 99\\.7% fewer than the 300 of ${genName(2)} \\(more than max-source-loss 50%\\): is it the tree you meant\\? refusing to publish; mail/${genName(3)}\\.partial stays for the next run to resume \\(.*--accept-source-change, or raise max-source-loss for the part\\)$`));
+    expect(r.stderr.trim()).toMatch(
+      new RegExp(
+        `^hardsnap: error: source of part 'mail' \\(${src}\\) has 1 entry, 99\\.7% fewer than the 300 of ${genName(2)} \\(more than max-source-loss 50%\\): is it the tree you meant\\? refusing to publish; mail/${genName(3)}\\.partial stays for the next run to resume \\(.*--accept-source-change, or raise max-source-loss for the part\\)$`,
+      ),
+    );
     expect(generationNames(spool, 'h1', 'mail')).toEqual([genName(1), genName(2)]);
     expect(fs.readlinkSync(path.join(spool, 'rsync', 'h1', 'mail', 'last'))).toBe(genName(2));
     expect(partEntries(spool, 'mail')).toContain(`${genName(3)}.partial`);
@@ -165,7 +182,9 @@ describe('max-source-loss and empty results', () => {
     const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--exclude', '*'];
     const r = hardsnap(args, at(1));
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^hardsnap: error: nothing of part 'data' \(.*\) is left to back up: the walk saw 2 entries and kept none \(every one excluded or unreadable\); refusing to publish an empty generation/);
+    expect(r.stderr).toMatch(
+      /^hardsnap: error: nothing of part 'data' \(.*\) is left to back up: the walk saw 2 entries and kept none \(every one excluded or unreadable\); refusing to publish an empty generation/,
+    );
     expect(generationNames(spool, 'h1', 'data')).toEqual([]);
     const dry = hardsnap([...args, '--dry-run'], at(1));
     expect(dry.code).toBe(2);

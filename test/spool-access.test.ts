@@ -50,12 +50,16 @@ describe.runIf(isRoot)('the spool never widens access (needs root to switch to n
     // and hardsnap says why, rather than 'no backups of host'
     const list = asNobody([process.execPath, BIN, 'list', '--spool', spool, '--host', HOST]);
     expect(list.code).toBe(2);
-    expect(list.stderr).toMatch(/cannot read the backups of host 'h1' .*: EACCES \(the spool is closed to other users \(mode 0700\): run as its owner or root\)/);
+    expect(list.stderr).toMatch(
+      /cannot read the backups of host 'h1' .*: EACCES \(the spool is closed to other users \(mode 0700\): run as its owner or root\)/,
+    );
     // the generation itself keeps the source's modes (a plain copy of `last` is a restore)
     expect(fs.statSync(path.join(spool, 'rsync', HOST, 'db', 'pgsql', 'last')).mode & 0o777).toBe(0o755);
   });
 
-  test('an old 0755 spool tree: check and status warn, a backup never changes it silently, check --fix-permissions makes it 0700 and leaves the generations alone', ({ tmp }) => {
+  test('an old 0755 spool tree: check and status warn, a backup never changes it silently, check --fix-permissions makes it 0700 and leaves the generations alone', ({
+    tmp,
+  }) => {
     assertNobodyCanRun(REPO_ROOT);
     const { spool, src, dump } = setup(tmp);
     expect(backupPart({ spool, host: HOST, part: PART, src }, '2026-05-01T03:00:00Z').code).toBe(0);
@@ -66,7 +70,9 @@ describe.runIf(isRoot)('the spool never widens access (needs root to switch to n
     const st = hardsnap(['status', '--spool', spool, '--host', HOST], { env: { HARDSNAP_NOW: '2026-05-01T04:00:00Z' } });
     expect(st.code, st.stdout).toBe(1);
     expect(st.stdout).toMatch(/^HARDSNAP WARNING/);
-    expect(st.stdout).toMatch(/h1: WARNING 7 directories of the spool tree can be read or searched by other users .*hardsnap check --spool .* --fix-permissions/);
+    expect(st.stdout).toMatch(
+      /h1: WARNING 7 directories of the spool tree can be read or searched by other users .*hardsnap check --spool .* --fix-permissions/,
+    );
     const ck = hardsnap(['check', '--spool', spool]);
     expect(ck.code, ck.stdout + ck.stderr).toBe(0); // a warning, not a failure
     expect(ck.stdout).toMatch(/WARN\s+spool tree closed to others\s+7 directories/);

@@ -57,7 +57,9 @@ function expectEveryCommandRefuses(spool: string, src: string, msg: RegExp): voi
 }
 
 describe.runIf(isRoot)('an unmounted spool is refused, never filled (real mounts)', () => {
-  test('the share holding the spool is not mounted (a bind mount, unmounted): "does not exist: is it mounted?", exit 2, nothing created under the mount point', ({ tmp }) => {
+  test('the share holding the spool is not mounted (a bind mount, unmounted): "does not exist: is it mounted?", exit 2, nothing created under the mount point', ({
+    tmp,
+  }) => {
     const share = path.join(tmp, 'nas-export');
     const mnt = path.join(tmp, 'mnt-nfs');
     fs.mkdirSync(share);
@@ -89,46 +91,49 @@ describe.runIf(isRoot)('an unmounted spool is refused, never filled (real mounts
     }
   });
 
-  test.runIf(fs.existsSync('/dev/loop-control'))('the spool is the mount point of a loop-mounted ext4 that is not mounted: the bare directory, even with a stray file, is refused with exit 2', ({ tmp }) => {
-    const img = path.join(tmp, 'spool.img');
-    const mnt = path.join(tmp, 'backup-disk');
-    fs.mkdirSync(mnt);
-    execFileSync('truncate', ['-s', '32M', img]);
-    execFileSync('mkfs.ext4', ['-q', '-F', img], { stdio: 'pipe' });
-    const src = path.join(tmp, 'src');
-    makeTree(src, { f: 'mail\n' });
-    execFileSync('mount', ['-o', 'loop', img, mnt]);
-    try {
-      // a fresh file system holds lost+found: still an empty directory to init
-      const i = hardsnap(['init', '--spool', mnt, '--verbose']);
-      expect(i.code, i.stderr).toBe(0);
-      expect(i.stdout).toMatch(/made a spool in the empty directory/);
-      expect(fs.readdirSync(mnt).sort()).toEqual([MARKER, 'lost+found']);
-      expect(hardsnap(['backup', '--spool', mnt, '--host', 'h1', '--part', `data=${src}`], at(1)).code).toBe(0);
-    } finally {
-      execFileSync('umount', [mnt]);
-    }
-    expect(fs.readdirSync(mnt)).toEqual([]);
-    const bare = /backup-disk is not a hardsnap spool \(no \.hardsnap-spool\): is it mounted\?/;
-    expectEveryCommandRefuses(mnt, src, bare);
-    expect(fs.readdirSync(mnt)).toEqual([]);
-    // someone left a file in the mount point: still not the spool
-    fs.writeFileSync(path.join(mnt, 'README'), 'mount /dev/sdb1 here\n');
-    expectEveryCommandRefuses(mnt, src, bare);
-    expect(everything(mnt)).toEqual(['README']);
-    // and init refuses to make a spool over it (exit 1): it is not empty
-    const i = hardsnap(['init', '--spool', mnt]);
-    expect(i.code).toBe(1);
-    expect(i.stderr).toMatch(/is not empty and is not a hardsnap spool .*refusing to make a spool there/);
-    fs.rmSync(path.join(mnt, 'README'));
-    execFileSync('mount', ['-o', 'loop', img, mnt]);
-    try {
-      expect(generationNames(mnt, 'h1', 'data')).toEqual([genName(1)]);
-      expect(hardsnap(['backup', '--spool', mnt, '--host', 'h1', '--part', `data=${src}`], at(2)).code).toBe(0);
-    } finally {
-      spawnSync('umount', [mnt]);
-    }
-  });
+  test.runIf(fs.existsSync('/dev/loop-control'))(
+    'the spool is the mount point of a loop-mounted ext4 that is not mounted: the bare directory, even with a stray file, is refused with exit 2',
+    ({ tmp }) => {
+      const img = path.join(tmp, 'spool.img');
+      const mnt = path.join(tmp, 'backup-disk');
+      fs.mkdirSync(mnt);
+      execFileSync('truncate', ['-s', '32M', img]);
+      execFileSync('mkfs.ext4', ['-q', '-F', img], { stdio: 'pipe' });
+      const src = path.join(tmp, 'src');
+      makeTree(src, { f: 'mail\n' });
+      execFileSync('mount', ['-o', 'loop', img, mnt]);
+      try {
+        // a fresh file system holds lost+found: still an empty directory to init
+        const i = hardsnap(['init', '--spool', mnt, '--verbose']);
+        expect(i.code, i.stderr).toBe(0);
+        expect(i.stdout).toMatch(/made a spool in the empty directory/);
+        expect(fs.readdirSync(mnt).sort()).toEqual([MARKER, 'lost+found']);
+        expect(hardsnap(['backup', '--spool', mnt, '--host', 'h1', '--part', `data=${src}`], at(1)).code).toBe(0);
+      } finally {
+        execFileSync('umount', [mnt]);
+      }
+      expect(fs.readdirSync(mnt)).toEqual([]);
+      const bare = /backup-disk is not a hardsnap spool \(no \.hardsnap-spool\): is it mounted\?/;
+      expectEveryCommandRefuses(mnt, src, bare);
+      expect(fs.readdirSync(mnt)).toEqual([]);
+      // someone left a file in the mount point: still not the spool
+      fs.writeFileSync(path.join(mnt, 'README'), 'mount /dev/sdb1 here\n');
+      expectEveryCommandRefuses(mnt, src, bare);
+      expect(everything(mnt)).toEqual(['README']);
+      // and init refuses to make a spool over it (exit 1): it is not empty
+      const i = hardsnap(['init', '--spool', mnt]);
+      expect(i.code).toBe(1);
+      expect(i.stderr).toMatch(/is not empty and is not a hardsnap spool .*refusing to make a spool there/);
+      fs.rmSync(path.join(mnt, 'README'));
+      execFileSync('mount', ['-o', 'loop', img, mnt]);
+      try {
+        expect(generationNames(mnt, 'h1', 'data')).toEqual([genName(1)]);
+        expect(hardsnap(['backup', '--spool', mnt, '--host', 'h1', '--part', `data=${src}`], at(2)).code).toBe(0);
+      } finally {
+        spawnSync('umount', [mnt]);
+      }
+    },
+  );
 });
 
 describe('hardsnap init', () => {
@@ -172,7 +177,9 @@ describe('hardsnap init', () => {
     fs.mkdirSync(bare);
     const r = hardsnap(['backup', '--spool', bare, '--host', 'h1', '--part', `data=${src}`], at(1));
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^hardsnap: error: .*bare is not a hardsnap spool \(no \.hardsnap-spool\): is it mounted\? \(.*hardsnap init --spool .*bare'\)\n$/);
+    expect(r.stderr).toMatch(
+      /^hardsnap: error: .*bare is not a hardsnap spool \(no \.hardsnap-spool\): is it mounted\? \(.*hardsnap init --spool .*bare'\)\n$/,
+    );
     expect(fs.readdirSync(bare)).toEqual([]);
     const missing = path.join(tmp, 'missing', 'spool');
     const m = hardsnap(['backup', '--spool', missing, '--host', 'h1', '--part', `data=${src}`], at(1));

@@ -7,7 +7,6 @@ import { makeTree } from './helpers/tree.js';
 import { readRunsLog } from './helpers/ops.js';
 import { makeSpool } from './helpers/spool.js';
 
-
 function setup(tmp: string, host = 'web1') {
   const spool = makeSpool(path.join(tmp, 'spool'));
   const a = path.join(tmp, 'a');
@@ -41,7 +40,10 @@ describe('status', () => {
     const log = path.join(spool, 'rsync', 'web1', '.hardsnap', 'runs.jsonl');
     const last = readRunsLog(spool, 'web1').at(-1)!;
     const parts = last.parts as Record<string, Record<string, number>>;
-    fs.appendFileSync(log, JSON.stringify({ ...last, exit: 23, status: 'partial', problems: 2, parts: { ...parts, mail: { ...parts.mail, problems: 2 } } }) + '\n');
+    fs.appendFileSync(
+      log,
+      JSON.stringify({ ...last, exit: 23, status: 'partial', problems: 2, parts: { ...parts, mail: { ...parts.mail, problems: 2 } } }) + '\n',
+    );
     const partial = hardsnap(['status', ...base], at('2026-06-01T09:00:00Z'));
     expect(partial.code).toBe(1);
     expect(partial.stdout).toMatch(/HARDSNAP WARNING - 1 of 2 parts not OK: web1\/mail: last run published with 2 problems/);
@@ -49,7 +51,9 @@ describe('status', () => {
     expect(partial.stdout).toMatch(/^web1\/bm\/pgsql: OK /m);
   });
 
-  test('each part is judged by its own last run: a later run of part a alone does not clear b\'s failure, and b\'s failure alone does not mark a CRITICAL', ({ tmp }) => {
+  test("each part is judged by its own last run: a later run of part a alone does not clear b's failure, and b's failure alone does not mark a CRITICAL", ({
+    tmp,
+  }) => {
     const { spool, base, a, b } = setup(tmp);
     expect(hardsnap(['backup', ...base, '--part', `mail=${a}`, '--part', `bm/pgsql=${b}`], at('2026-06-01T03:00:00Z')).code).toBe(0);
     // b's source goes missing (an unmounted file system): the run of both fails
@@ -61,8 +65,12 @@ describe('status', () => {
     expect(hardsnap(['backup', ...base, '--part', `mail=${a}`], at('2026-06-02T04:00:00Z')).code).toBe(0);
     const s1 = hardsnap(['status', ...base, '--json'], at('2026-06-02T05:00:00Z'));
     expect(s1.code, s1.stdout).toBe(2);
-    const parts1 = (JSON.parse(s1.stdout) as { hosts: { parts: { part: string; state: string; reasons: string[]; lastRun: { status: string } }[] }[] }).hosts[0]!.parts;
-    expect(parts1.map((p) => [p.part, p.state, p.lastRun.status])).toEqual([['bm/pgsql', 'CRITICAL', 'failed'], ['mail', 'OK', 'ok']]);
+    const parts1 = (JSON.parse(s1.stdout) as { hosts: { parts: { part: string; state: string; reasons: string[]; lastRun: { status: string } }[] }[] })
+      .hosts[0]!.parts;
+    expect(parts1.map((p) => [p.part, p.state, p.lastRun.status])).toEqual([
+      ['bm/pgsql', 'CRITICAL', 'failed'],
+      ['mail', 'OK', 'ok'],
+    ]);
     expect(parts1[0]!.reasons[0]).toMatch(/last run failed \(exit 2\): source of part 'bm\/pgsql' is missing/);
     const text1 = hardsnap(['status', ...base], at('2026-06-02T05:00:00Z')).stdout;
     expect(text1).toMatch(/^HARDSNAP CRITICAL - 1 of 2 parts not OK: web1\/bm\/pgsql: last run failed/);
@@ -114,7 +122,12 @@ describe('status', () => {
 
   test('UNKNOWN (3) on a usage error', ({ tmp }) => {
     const { base } = setup(tmp);
-    for (const args of [['status', ...base, '--max-age', 'soon'], ['status'], ['status', ...base, '--bogus'], ['status', ...base, '--config', path.join(tmp, 'missing.yaml')]]) {
+    for (const args of [
+      ['status', ...base, '--max-age', 'soon'],
+      ['status'],
+      ['status', ...base, '--bogus'],
+      ['status', ...base, '--config', path.join(tmp, 'missing.yaml')],
+    ]) {
       const r = hardsnap(args);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(3);
       expect(r.stderr).not.toBe('');
@@ -130,7 +143,10 @@ describe('status', () => {
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as { state: string; exit: number; hosts: { host: string; parts: { part: string; newest: string; ageMs: number }[] }[] };
     expect(j.state).toBe('OK');
-    expect(j.hosts.map((h) => [h.host, h.parts.map((p) => p.part)])).toEqual([['db2', ['pg']], ['web1', ['bm/pgsql', 'mail']]]);
+    expect(j.hosts.map((h) => [h.host, h.parts.map((p) => p.part)])).toEqual([
+      ['db2', ['pg']],
+      ['web1', ['bm/pgsql', 'mail']],
+    ]);
     expect(j.hosts[0]!.parts[0]).toMatchObject({ newest: '2026-06-01T040000Z', ageMs: 3_600_000 });
   });
 });

@@ -27,10 +27,13 @@ function lease(s: Spool, args: string[], env: Record<string, string> = {}): Leas
   const r = hardsnap(['lease', '--spool', s.spool, '--host', HOST, ...args], { env });
   expect(r.code, r.stderr).toBe(0);
   expect(r.stderr).toBe('');
-  return r.stdout.trimEnd().split('\n').map((l) => {
-    const [id, part, p] = l.split('\t') as [string, string, string];
-    return { id, part, path: p };
-  });
+  return r.stdout
+    .trimEnd()
+    .split('\n')
+    .map((l) => {
+      const [id, part, p] = l.split('\t') as [string, string, string];
+      return { id, part, path: p };
+    });
 }
 
 const opts = (s: Spool) => ['--spool', s.spool, '--host', HOST];
@@ -41,7 +44,9 @@ const leaseFiles = (s: Spool) => {
 const names = (s: Spool) => generationNames(s.spool, HOST, PART);
 
 describe('hardsnap lease', () => {
-  test('holds what last named while a backup publishes and prunes: a copy of the leased path made meanwhile is exact; prune says why it keeps it; release lets it go', async ({ tmp }) => {
+  test('holds what last named while a backup publishes and prunes: a copy of the leased path made meanwhile is exact; prune says why it keeps it; release lets it go', async ({
+    tmp,
+  }) => {
     const s = nightlySpool(tmp, 600);
     await s.next();
     const n1 = await s.next();
@@ -91,7 +96,9 @@ describe('hardsnap lease', () => {
     expect(names(s)).toEqual(['2026-03-03T031500Z']);
   }, 120_000);
 
-  test('an expired lease no longer holds: status warns it is stale, prune removes the generation and the file, release says the copy may be incomplete (exit 2)', async ({ tmp }) => {
+  test('an expired lease no longer holds: status warns it is stale, prune removes the generation and the file, release says the copy may be incomplete (exit 2)', async ({
+    tmp,
+  }) => {
     const s = nightlySpool(tmp, 30);
     const n0 = await s.next();
     const [l] = lease(s, ['--part', PART, '--for', '1s', '--holder', 'bacula']);
@@ -117,7 +124,9 @@ describe('hardsnap lease', () => {
     await sleep(1500);
     const rel = hardsnap(['release', ...opts(s), l!.id]);
     expect(rel.code, rel.stderr).toBe(0);
-    expect(rel.stderr).toMatch(new RegExp(`warning: lease ${l!.id} on ${PART} ${n0.name} stopped counting before it was released \\(it expired at .*\\); the generation is still there`));
+    expect(rel.stderr).toMatch(
+      new RegExp(`warning: lease ${l!.id} on ${PART} ${n0.name} stopped counting before it was released \\(it expired at .*\\); the generation is still there`),
+    );
     expect(hardsnap(['release', ...opts(s), l!.id]).code).toBe(2);
   });
 
@@ -171,26 +180,35 @@ describe('hardsnap lease', () => {
     expect(rel.stderr).toMatch(new RegExp(`error: ${PART} \\S+, held by lease ${l!.id}, is gone: something that did not see the lease removed it`));
   });
 
-  test.skipIf(!isRoot)('a lease taken on another host (another UTS namespace: other hostname, its process gone) holds here, and is released from here (needs root: unshare -u)', async ({ tmp }) => {
-    const s = nightlySpool(tmp, 30);
-    const n0 = await s.next();
-    const r = spawnSync('unshare', ['-u', 'sh', '-c', `hostname tape-host-b && exec "${BIN}" lease --spool "${s.spool}" --host ${HOST} --part ${PART} --for 1h --holder "NetBackup on b"`], { encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    const id = r.stdout.split('\t')[0]!;
-    const info = JSON.parse(fs.readFileSync(path.join(s.pdir, '.hardsnap', 'leases', leaseFiles(s)[0]!), 'utf8')) as { hostname: string; pid: number };
-    expect(info.hostname).toBe('tape-host-b');
-    expect(() => process.kill(info.pid, 0)).toThrow(); // its process is gone: a detached lease does not care
-    await s.next();
-    const p = hardsnap(['prune', ...opts(s), '--keep-last', '1', '--verbose'], { env: { HARDSNAP_NOW: '2026-03-02T04:00:00Z' } });
-    expect(p.code, p.stderr).toBe(0);
-    expect(names(s)).toContain(n0.name);
-    const rel = hardsnap(['release', ...opts(s), id]);
-    expect(rel.code, rel.stderr).toBe(0);
-    expect(hardsnap(['prune', ...opts(s), '--keep-last', '1'], { env: { HARDSNAP_NOW: '2026-03-02T04:00:00Z' } }).code).toBe(0);
-    expect(names(s)).not.toContain(n0.name);
-  });
+  test.skipIf(!isRoot)(
+    'a lease taken on another host (another UTS namespace: other hostname, its process gone) holds here, and is released from here (needs root: unshare -u)',
+    async ({ tmp }) => {
+      const s = nightlySpool(tmp, 30);
+      const n0 = await s.next();
+      const r = spawnSync(
+        'unshare',
+        ['-u', 'sh', '-c', `hostname tape-host-b && exec "${BIN}" lease --spool "${s.spool}" --host ${HOST} --part ${PART} --for 1h --holder "NetBackup on b"`],
+        { encoding: 'utf8' },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const id = r.stdout.split('\t')[0]!;
+      const info = JSON.parse(fs.readFileSync(path.join(s.pdir, '.hardsnap', 'leases', leaseFiles(s)[0]!), 'utf8')) as { hostname: string; pid: number };
+      expect(info.hostname).toBe('tape-host-b');
+      expect(() => process.kill(info.pid, 0)).toThrow(); // its process is gone: a detached lease does not care
+      await s.next();
+      const p = hardsnap(['prune', ...opts(s), '--keep-last', '1', '--verbose'], { env: { HARDSNAP_NOW: '2026-03-02T04:00:00Z' } });
+      expect(p.code, p.stderr).toBe(0);
+      expect(names(s)).toContain(n0.name);
+      const rel = hardsnap(['release', ...opts(s), id]);
+      expect(rel.code, rel.stderr).toBe(0);
+      expect(hardsnap(['prune', ...opts(s), '--keep-last', '1'], { env: { HARDSNAP_NOW: '2026-03-02T04:00:00Z' } }).code).toBe(0);
+      expect(names(s)).not.toContain(n0.name);
+    },
+  );
 
-  test('every part or none: --all with a part that has no generation is exit 2 and leaves no lease; usage errors are exit 1; a last naming a missing generation is exit 2', async ({ tmp }) => {
+  test('every part or none: --all with a part that has no generation is exit 2 and leaves no lease; usage errors are exit 1; a last naming a missing generation is exit 2', async ({
+    tmp,
+  }) => {
     const s = nightlySpool(tmp, 30);
     await s.next();
     const other = path.join(s.spool, 'rsync', HOST, 'empty');
@@ -202,7 +220,14 @@ describe('hardsnap lease', () => {
     expect(r.stdout).toBe('');
     fs.rmSync(other, { recursive: true });
     // usage errors
-    for (const bad of [['--part', PART], ['--for', '1h'], ['--part', PART, '--all', '--for', '1h'], ['--part', 'nope', '--for', '1h'], ['--part', PART, '--for', '0s'], ['--part', PART, '--for', 'soon']]) {
+    for (const bad of [
+      ['--part', PART],
+      ['--for', '1h'],
+      ['--part', PART, '--all', '--for', '1h'],
+      ['--part', 'nope', '--for', '1h'],
+      ['--part', PART, '--for', '0s'],
+      ['--part', PART, '--for', 'soon'],
+    ]) {
       const u = hardsnap(['lease', ...opts(s), ...bad]);
       expect(u.code, bad.join(' ')).toBe(1);
       expect(u.stderr.trim().split('\n')).toHaveLength(1);
@@ -217,52 +242,64 @@ describe('hardsnap lease', () => {
     expect(leaseFiles(s)).toEqual([]);
   });
 
-  test.skipIf(!isRoot)('a spool mounted read-only where the job runs: exit 2 naming EROFS, nothing leased (needs root: a read-only bind mount)', async ({ tmp }) => {
-    const s = nightlySpool(tmp, 30);
-    await s.next();
-    expect(spawnSync('mount', ['--bind', '-o', 'ro', s.pdir, s.pdir]).status).toBe(0);
-    try {
-      const r = hardsnap(['lease', ...opts(s), '--part', PART, '--for', '1h']);
-      expect(r.code).toBe(2);
-      expect(r.stderr, r.stderr).toMatch(/cannot write a lease in .*leases: EROFS \(the spool is mounted read-only here/);
-      expect(r.stdout).toBe('');
-    } finally {
-      spawnSync('umount', [s.pdir]);
-    }
-  });
+  test.skipIf(!isRoot)(
+    'a spool mounted read-only where the job runs: exit 2 naming EROFS, nothing leased (needs root: a read-only bind mount)',
+    async ({ tmp }) => {
+      const s = nightlySpool(tmp, 30);
+      await s.next();
+      expect(spawnSync('mount', ['--bind', '-o', 'ro', s.pdir, s.pdir]).status).toBe(0);
+      try {
+        const r = hardsnap(['lease', ...opts(s), '--part', PART, '--for', '1h']);
+        expect(r.code).toBe(2);
+        expect(r.stderr, r.stderr).toMatch(/cannot write a lease in .*leases: EROFS \(the spool is mounted read-only here/);
+        expect(r.stdout).toBe('');
+      } finally {
+        spawnSync('umount', [s.pdir]);
+      }
+    },
+  );
 });
 
 describe('Bacula: the ClientRunBeforeJob / ClientRunAfterJob scripts of docs/TAPE.md', () => {
-  test.skipIf(!isRoot)('begin leases last and mounts it read-only on the fixed mount point; a prune keeps it; end unmounts and releases (needs root: mount --bind)', async ({ tmp }) => {
-    const s = nightlySpool(tmp, 100);
-    await s.next();
-    const n1 = await s.next();
-    const env = { HS_OPTS: s.hsOpts, PART, STATE: path.join(tmp, 'state'), MOUNT: path.join(tmp, 'mnt', 'hardsnap-tape') };
-    const begin = runRecipe('bacula-begin', env);
-    expect(begin.code, begin.stderr).toBe(0);
-    try {
-      expect(fs.statSync(env.MOUNT).ino).toBe(fs.statSync(n1.path).ino);
-      expect(rsyncDiff(n1.path, env.MOUNT)).toEqual([]);
-      expect(() => fs.writeFileSync(path.join(env.MOUNT, 'x'), 'x')).toThrow(/EROFS/);
-      mutate(s.src, 9, { change: 5, add: 2, delete: 2, rename: 2 });
-      const b = backupPart({ spool: s.spool, host: HOST, part: PART, src: s.src }, '2026-03-03T03:15:00Z', ['--prune', '--keep-last', '1']);
-      expect(b.code, b.stderr).toBe(0);
-      expect(names(s)).toEqual([n1.name, '2026-03-03T031500Z']);
-      expect(rsyncDiff(n1.path, env.MOUNT)).toEqual([]);
-    } finally {
-      const end = runRecipe('bacula-end', env);
-      expect(end.code, end.stderr).toBe(0);
-    }
-    expect(spawnSync('mountpoint', ['-q', env.MOUNT]).status).not.toBe(0);
-    expect(leaseFiles(s)).toEqual([]);
-  });
+  test.skipIf(!isRoot)(
+    'begin leases last and mounts it read-only on the fixed mount point; a prune keeps it; end unmounts and releases (needs root: mount --bind)',
+    async ({ tmp }) => {
+      const s = nightlySpool(tmp, 100);
+      await s.next();
+      const n1 = await s.next();
+      const env = { HS_OPTS: s.hsOpts, PART, STATE: path.join(tmp, 'state'), MOUNT: path.join(tmp, 'mnt', 'hardsnap-tape') };
+      const begin = runRecipe('bacula-begin', env);
+      expect(begin.code, begin.stderr).toBe(0);
+      try {
+        expect(fs.statSync(env.MOUNT).ino).toBe(fs.statSync(n1.path).ino);
+        expect(rsyncDiff(n1.path, env.MOUNT)).toEqual([]);
+        expect(() => fs.writeFileSync(path.join(env.MOUNT, 'x'), 'x')).toThrow(/EROFS/);
+        mutate(s.src, 9, { change: 5, add: 2, delete: 2, rename: 2 });
+        const b = backupPart({ spool: s.spool, host: HOST, part: PART, src: s.src }, '2026-03-03T03:15:00Z', ['--prune', '--keep-last', '1']);
+        expect(b.code, b.stderr).toBe(0);
+        expect(names(s)).toEqual([n1.name, '2026-03-03T031500Z']);
+        expect(rsyncDiff(n1.path, env.MOUNT)).toEqual([]);
+      } finally {
+        const end = runRecipe('bacula-end', env);
+        expect(end.code, end.stderr).toBe(0);
+      }
+      expect(spawnSync('mountpoint', ['-q', env.MOUNT]).status).not.toBe(0);
+      expect(leaseFiles(s)).toEqual([]);
+    },
+  );
 });
 
 describe('why tar --listed-incremental of the generations dumps everything: two causes, each enough alone', () => {
   /** What a tar archive holds that is not a directory, decoded (tarList), against a tree's non-directories. */
   const nonDirsIn = (archive: string, tree: string) => {
-    const dirs = new Set(readTree(tree).filter((e) => e.type === 'dir').map((e) => key(e.relPath)));
-    return tarList(archive).filter((k) => !dirs.has(k)).sort();
+    const dirs = new Set(
+      readTree(tree)
+        .filter((e) => e.type === 'dir')
+        .map((e) => key(e.relPath)),
+    );
+    return tarList(archive)
+      .filter((k) => !dirs.has(k))
+      .sort();
   };
 
   test('1. ctime: the same generation dumped again after a later backup linked its files comes out whole', async ({ tmp }) => {
@@ -280,12 +317,14 @@ describe('why tar --listed-incremental of the generations dumps everything: two 
     expect(runSh(`tar -C "$G" --listed-incremental="$S" -cf "$T/l1.tar" .`, { G: n1.path, S: snar, T: tmp }).code).toBe(0);
     // n1 itself did not change at all; what tar dumps again is every file of it linked into n2
     const inN2 = new Set(readTree(n2.path).map((e) => e.ino));
-    const linked = readTree(n1.path).filter((e) => e.type !== 'dir' && inN2.has(e.ino)).map((e) => key(e.relPath));
+    const linked = readTree(n1.path)
+      .filter((e) => e.type !== 'dir' && inN2.has(e.ino))
+      .map((e) => key(e.relPath));
     expect(linked.length).toBeGreaterThan(50);
     expect(nonDirsIn(path.join(tmp, 'l1.tar'), n1.path)).toEqual(linked.sort());
   });
 
-  test('2. new directory inodes: generation N+1 against N\'s snapshot comes out whole, though every ctime is older than the snapshot', async ({ tmp }) => {
+  test("2. new directory inodes: generation N+1 against N's snapshot comes out whole, though every ctime is older than the snapshot", async ({ tmp }) => {
     const s = nightlySpool(tmp, 100);
     const n0 = await s.next();
     const n1 = await s.next(); // its links moved the ctimes, before the snapshot below
@@ -294,7 +333,9 @@ describe('why tar --listed-incremental of the generations dumps everything: two 
     expect(runSh(`tar -C "$G" --listed-incremental="$S" -cf "$T/l0.tar" .`, { G: n0.path, S: snar, T: tmp }).code).toBe(0);
     const r = runSh(`tar -C "$G" --listed-incremental="$S" -cf "$T/l1.tar" .`, { G: n1.path, S: snar, T: tmp });
     expect(r.code, r.stderr).toBe(0);
-    const all = readTree(n1.path).filter((e) => e.type !== 'dir').map((e) => key(e.relPath));
+    const all = readTree(n1.path)
+      .filter((e) => e.type !== 'dir')
+      .map((e) => key(e.relPath));
     expect(nonDirsIn(path.join(tmp, 'l1.tar'), n1.path)).toEqual(all.sort()); // all, not just the changes
     expect(realChanges(n0.path, n1.path).files.unmodified).toBeGreaterThan(50);
   });
@@ -322,7 +363,11 @@ describe("README's BlueMind-style post hook", () => {
     const r = hardsnap(['backup', ...opts(s), '--part', `${PART}=${s.src}`, '--part', `bm/pg dump=${other}`, '--post-hook', hook], { env });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe(''); // the hook succeeded
-    const lines = fs.readFileSync(path.join(tmp, 'state', 'tape-lease'), 'utf8').trimEnd().split('\n').map((l) => l.split('\t'));
+    const lines = fs
+      .readFileSync(path.join(tmp, 'state', 'tape-lease'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => l.split('\t'));
     const gen = '2026-03-02T031500Z';
     expect(lines.map((l) => l.slice(1))).toEqual([
       [PART, path.join(s.pdir, gen)],
@@ -331,7 +376,9 @@ describe("README's BlueMind-style post hook", () => {
     expect(new Set(lines.map((l) => l[0])).size).toBe(1);
     expect(fs.readFileSync(path.join(tmp, 'state', 'bconsole.in'), 'utf8')).toBe('run job=bluemind-spool-to-tape yes\n');
     // the next night publishes and prunes; the leased generation stays until the release
-    const r2 = hardsnap(['backup', ...opts(s), '--part', `${PART}=${s.src}`, '--part', `bm/pg dump=${other}`, '--prune', '--keep-last', '1'], { env: { HARDSNAP_NOW: '2026-03-03T03:15:00Z' } });
+    const r2 = hardsnap(['backup', ...opts(s), '--part', `${PART}=${s.src}`, '--part', `bm/pg dump=${other}`, '--prune', '--keep-last', '1'], {
+      env: { HARDSNAP_NOW: '2026-03-03T03:15:00Z' },
+    });
     expect(r2.code, r2.stderr).toBe(0);
     expect(names(s)).toEqual([gen, '2026-03-03T031500Z']);
     expect(hardsnap(['release', ...opts(s), lines[0]![0]!]).code).toBe(0);
@@ -339,7 +386,9 @@ describe("README's BlueMind-style post hook", () => {
 });
 
 describe('adversarial corners', () => {
-  test('last moved and its old generation pruned between lease\'s read of last and its lease file: the new one is leased, no lease left on the old', async ({ tmp }) => {
+  test("last moved and its old generation pruned between lease's read of last and its lease file: the new one is leased, no lease left on the old", async ({
+    tmp,
+  }) => {
     const s = nightlySpool(tmp, 20);
     await s.next();
     const n1 = await s.next();
@@ -363,7 +412,9 @@ describe('adversarial corners', () => {
     expect(leaseFiles(s)).toEqual([expect.stringMatching(new RegExp(`^${n1.name}\\.`))]);
   });
 
-  test('LATEST planted as a symlink to /dev/zero or a FIFO is not followed or read (prune stays quick); a holder with a newline is refused', async ({ tmp }) => {
+  test('LATEST planted as a symlink to /dev/zero or a FIFO is not followed or read (prune stays quick); a holder with a newline is refused', async ({
+    tmp,
+  }) => {
     const s = nightlySpool(tmp, 20);
     await s.next();
     await s.next();

@@ -10,9 +10,7 @@ import { hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { makeTree } from './helpers/tree.js';
 import { makeSpoolAt } from './helpers/spool.js';
-import {
-  HOST, PART, hardsnapRaw, key, nightlySpool, nulList, realChanges, recipe, rsyncItemized, runRecipe, runSh, sorted, tarList,
-} from './helpers/tape.js';
+import { HOST, PART, hardsnapRaw, key, nightlySpool, nulList, realChanges, recipe, rsyncItemized, runRecipe, runSh, sorted, tarList } from './helpers/tape.js';
 import { generationNames } from './helpers/ops.js';
 import { listPath } from '../src/inspect/change-lists.js';
 
@@ -52,7 +50,7 @@ function parentsFirst(list: string[]): void {
 }
 
 describe('LATEST', () => {
-  test('LATEST holds last\'s generation name after every backup: a plain file beside last, never in a generation, never listed as one', async ({ tmp }) => {
+  test("LATEST holds last's generation name after every backup: a plain file beside last, never in a generation, never listed as one", async ({ tmp }) => {
     const s = nightlySpool(tmp, 60);
     for (let i = 0; i < 3; i++) {
       const n = await s.next();
@@ -72,7 +70,9 @@ describe('LATEST', () => {
     expect(nulList(d.stdout).filter((k) => k.endsWith('LATEST'))).toEqual([]);
   });
 
-  test('a run killed after last moved and before LATEST was written: LATEST one behind, prune keeps what it names, the next run catches up', async ({ tmp }) => {
+  test('a run killed after last moved and before LATEST was written: LATEST one behind, prune keeps what it names, the next run catches up', async ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const spool = path.join(tmp, 'spool');
     makeSpoolAt(spool);
@@ -98,11 +98,20 @@ describe('LATEST', () => {
 });
 
 describe('lists of what changed (diff --null)', () => {
-  test('the changed and deleted lists equal the real changes, night after night and across nights, names not UTF-8 or with newlines included', async ({ tmp }) => {
+  test('the changed and deleted lists equal the real changes, night after night and across nights, names not UTF-8 or with newlines included', async ({
+    tmp,
+  }) => {
     const s = nightlySpool(tmp);
     for (let i = 0; i < 5; i++) await s.next();
     const opts = ['--spool', s.spool, '--host', HOST];
-    const pairs: [number, number][] = [[0, 1], [1, 2], [2, 3], [3, 4], [0, 4], [4, 0]];
+    const pairs: [number, number][] = [
+      [0, 1],
+      [1, 2],
+      [2, 3],
+      [3, 4],
+      [0, 4],
+      [4, 0],
+    ];
     for (const [i, j] of pairs) {
       const a = s.nights[i]!;
       const b = s.nights[j]!;
@@ -116,7 +125,15 @@ describe('lists of what changed (diff --null)', () => {
       parentsFirst(got.deleted);
       // every kind of change is really there to be found
       if (i === 0 && j === 4) {
-        for (const k of ['odd/-leading-dash', 'nl\ndir1/new\nline', `users/n\xff\xfe-1`, 'odd/..dots../inner', 'odd/empty dir', 'odd/link-rel', 'plain-4.txt']) {
+        for (const k of [
+          'odd/-leading-dash',
+          'nl\ndir1/new\nline',
+          `users/n\xff\xfe-1`,
+          'odd/..dots../inner',
+          'odd/empty dir',
+          'odd/link-rel',
+          'plain-4.txt',
+        ]) {
           expect(got.changed, JSON.stringify(k)).toContain(k);
         }
         expect(got.deleted).toContain('odd/..dots..'); // a file that became a directory: in both lists
@@ -140,12 +157,22 @@ describe('lists of what changed (diff --null)', () => {
     expect(lists(opts, s.nights[3]!.name, s.nights[3]!.name)).toEqual({ changed: [], deleted: [] });
   });
 
-  test('bad combinations of the list options are usage errors (exit 1, one line); a list that cannot be written is exit 2 and leaves nothing', async ({ tmp }) => {
+  test('bad combinations of the list options are usage errors (exit 1, one line); a list that cannot be written is exit 2 and leaves nothing', async ({
+    tmp,
+  }) => {
     const s = nightlySpool(tmp, 20);
     await s.next();
     await s.next();
     const base = ['diff', '--spool', s.spool, '--host', HOST, '--part', PART, s.nights[0]!.name, s.nights[1]!.name];
-    for (const bad of [['--changed'], ['--null'], ['--null', '--changed', '--deleted'], ['--null', '--changed', '--json'], ['--null', '--changed', '--changed-to', 'x'], ['--changed-to', 'same', '--deleted-to', './same'], ['--null', '--deleted', '--parents']]) {
+    for (const bad of [
+      ['--changed'],
+      ['--null'],
+      ['--null', '--changed', '--deleted'],
+      ['--null', '--changed', '--json'],
+      ['--null', '--changed', '--changed-to', 'x'],
+      ['--changed-to', 'same', '--deleted-to', './same'],
+      ['--null', '--deleted', '--parents'],
+    ]) {
       const r = hardsnap([...base, ...bad]);
       expect(r.code, bad.join(' ')).toBe(1);
       expect(r.stderr.trim().split('\n'), bad.join(' ')).toHaveLength(1);
@@ -168,7 +195,9 @@ describe('lists of what changed (diff --null)', () => {
 });
 
 describe('recipes of docs/TAPE.md, run with the real clients', () => {
-  test('tar: a full dump, then incrementals whose archives list exactly diff\'s changed paths; the restore chain equals the last generation', async ({ tmp }) => {
+  test("tar: a full dump, then incrementals whose archives list exactly diff's changed paths; the restore chain equals the last generation", async ({
+    tmp,
+  }) => {
     const s = nightlySpool(tmp);
     const env = { HS_OPTS: s.hsOpts, PART, STATE: path.join(tmp, 'state'), ARCHIVES: path.join(tmp, 'archives') };
     for (let i = 0; i < 5; i++) {
@@ -196,7 +225,9 @@ describe('recipes of docs/TAPE.md, run with the real clients', () => {
     expect(rsyncDiff(s.nights[4]!.path, target)).toEqual([]);
   }, 120_000);
 
-  test('rsync: --files-from with diff\'s list copies exactly the changed set (rsync\'s itemized list), and the mirror equals each night\'s generation', async ({ tmp }) => {
+  test("rsync: --files-from with diff's list copies exactly the changed set (rsync's itemized list), and the mirror equals each night's generation", async ({
+    tmp,
+  }) => {
     const s = nightlySpool(tmp);
     const env = { HS_OPTS: s.hsOpts, PART, STATE: path.join(tmp, 'state'), MIRROR: path.join(tmp, 'mirror') };
     for (let i = 0; i < 5; i++) {
@@ -211,61 +242,71 @@ describe('recipes of docs/TAPE.md, run with the real clients', () => {
     }
   }, 120_000);
 
-  test.skipIf(!has('restic'))('restic: through a stable path with --ignore-ctime, its counts of new, changed and unmodified files are the real changes; through the generation\'s own path every file is new (needs restic: apt-get install restic)', async ({ tmp }) => {
-    const s = nightlySpool(tmp);
-    const pw = path.join(tmp, 'restic-pw');
-    fs.writeFileSync(pw, 'secret');
-    const restic = { RESTIC_REPOSITORY: path.join(tmp, 'repo'), RESTIC_PASSWORD_FILE: pw, RESTIC_CACHE_DIR: path.join(tmp, 'cache') };
-    const init = spawnSync('restic', ['init'], { env: { ...process.env, ...restic }, encoding: 'utf8' });
-    expect(init.status, init.stderr).toBe(0);
-    const env = { ...restic, HS_OPTS: s.hsOpts, PART, STATE: path.join(tmp, 'state') };
-    const counts = (out: string) => {
-      const m = /Files:\s+(\d+) new,\s+(\d+) changed,\s+(\d+) unmodified/.exec(out);
-      expect(m, out).not.toBeNull();
-      return { new: Number(m![1]), changed: Number(m![2]), unmodified: Number(m![3]) };
-    };
-    for (let i = 0; i < 5; i++) {
-      const n = await s.next();
-      const r = runRecipe('restic', env);
-      expect(r.code, r.stderr).toBe(0);
-      const real = realChanges(i ? s.nights[i - 1]!.path : path.join(tmp, 'none'), n.path).files;
-      expect(counts(r.stdout.toString()), `night ${i}`).toEqual(real);
-      if (i > 0) expect(real.changed + real.new).toBeGreaterThan(0);
-    }
-    // the same repository, the forms the docs warn against
-    const resticAt = (dir: string, args: string[]) => spawnSync('sh', ['-c', `cd "$1" && restic backup ${args.join(' ')} .`, 'sh', dir], { env: { ...process.env, ...restic }, encoding: 'utf8' });
-    const n5 = await s.next();
-    const direct = resticAt(fs.realpathSync(path.join(s.pdir, 'last')), ['--ignore-ctime']);
-    expect(direct.status, direct.stderr).toBe(0);
-    const all = realChanges(path.join(tmp, 'none'), n5.path).files.new;
-    expect(counts(direct.stdout)).toEqual({ new: all, changed: 0, unmodified: 0 });
-    // without --ignore-ctime, through the stable path (its parent is night 4's snapshot): every
-    // file whose ctime moved (all of them, by link()) is read again; none is unmodified
-    const link = path.join(env.STATE, PART.replace('/', '_'));
-    fs.rmSync(link);
-    fs.symlinkSync(n5.path, link);
-    const noIgnore = resticAt(link, []);
-    expect(noIgnore.status, noIgnore.stderr).toBe(0);
-    const real = realChanges(s.nights[4]!.path, n5.path).files;
-    expect(counts(noIgnore.stdout)).toEqual({ new: real.new, changed: real.changed + real.unmodified, unmodified: 0 });
-  }, 180_000);
+  test.skipIf(!has('restic'))(
+    "restic: through a stable path with --ignore-ctime, its counts of new, changed and unmodified files are the real changes; through the generation's own path every file is new (needs restic: apt-get install restic)",
+    async ({ tmp }) => {
+      const s = nightlySpool(tmp);
+      const pw = path.join(tmp, 'restic-pw');
+      fs.writeFileSync(pw, 'secret');
+      const restic = { RESTIC_REPOSITORY: path.join(tmp, 'repo'), RESTIC_PASSWORD_FILE: pw, RESTIC_CACHE_DIR: path.join(tmp, 'cache') };
+      const init = spawnSync('restic', ['init'], { env: { ...process.env, ...restic }, encoding: 'utf8' });
+      expect(init.status, init.stderr).toBe(0);
+      const env = { ...restic, HS_OPTS: s.hsOpts, PART, STATE: path.join(tmp, 'state') };
+      const counts = (out: string) => {
+        const m = /Files:\s+(\d+) new,\s+(\d+) changed,\s+(\d+) unmodified/.exec(out);
+        expect(m, out).not.toBeNull();
+        return { new: Number(m![1]), changed: Number(m![2]), unmodified: Number(m![3]) };
+      };
+      for (let i = 0; i < 5; i++) {
+        const n = await s.next();
+        const r = runRecipe('restic', env);
+        expect(r.code, r.stderr).toBe(0);
+        const real = realChanges(i ? s.nights[i - 1]!.path : path.join(tmp, 'none'), n.path).files;
+        expect(counts(r.stdout.toString()), `night ${i}`).toEqual(real);
+        if (i > 0) expect(real.changed + real.new).toBeGreaterThan(0);
+      }
+      // the same repository, the forms the docs warn against
+      const resticAt = (dir: string, args: string[]) =>
+        spawnSync('sh', ['-c', `cd "$1" && restic backup ${args.join(' ')} .`, 'sh', dir], { env: { ...process.env, ...restic }, encoding: 'utf8' });
+      const n5 = await s.next();
+      const direct = resticAt(fs.realpathSync(path.join(s.pdir, 'last')), ['--ignore-ctime']);
+      expect(direct.status, direct.stderr).toBe(0);
+      const all = realChanges(path.join(tmp, 'none'), n5.path).files.new;
+      expect(counts(direct.stdout)).toEqual({ new: all, changed: 0, unmodified: 0 });
+      // without --ignore-ctime, through the stable path (its parent is night 4's snapshot): every
+      // file whose ctime moved (all of them, by link()) is read again; none is unmodified
+      const link = path.join(env.STATE, PART.replace('/', '_'));
+      fs.rmSync(link);
+      fs.symlinkSync(n5.path, link);
+      const noIgnore = resticAt(link, []);
+      expect(noIgnore.status, noIgnore.stderr).toBe(0);
+      const real = realChanges(s.nights[4]!.path, n5.path).files;
+      expect(counts(noIgnore.stdout)).toEqual({ new: real.new, changed: real.changed + real.unmodified, unmodified: 0 });
+    },
+    180_000,
+  );
 
-  test.skipIf(!isRoot || !has('restic'))('restic through a read-only bind mount of the leased generation: its counts are the real changes (needs root and restic)', async ({ tmp }) => {
-    const s = nightlySpool(tmp, 200);
-    const pw = path.join(tmp, 'restic-pw');
-    fs.writeFileSync(pw, 'secret');
-    const restic = { RESTIC_REPOSITORY: path.join(tmp, 'repo'), RESTIC_PASSWORD_FILE: pw, RESTIC_CACHE_DIR: path.join(tmp, 'cache') };
-    expect(spawnSync('restic', ['init'], { env: { ...process.env, ...restic } }).status).toBe(0);
-    const mount = path.join(tmp, 'mnt');
-    fs.mkdirSync(mount);
-    for (let i = 0; i < 3; i++) {
-      const n = await s.next();
-      const r = runRecipe('restic-bind', { ...restic, HS_OPTS: s.hsOpts, PART, MOUNT: mount });
-      expect(r.code, r.stderr).toBe(0);
-      const m = /Files:\s+(\d+) new,\s+(\d+) changed,\s+(\d+) unmodified/.exec(r.stdout.toString())!;
-      expect({ new: Number(m[1]), changed: Number(m[2]), unmodified: Number(m[3]) }, `night ${i}`)
-        .toEqual(realChanges(i ? s.nights[i - 1]!.path : path.join(tmp, 'none'), n.path).files);
-      expect(spawnSync('mountpoint', ['-q', mount]).status, 'unmounted after').not.toBe(0);
-    }
-  }, 120_000);
+  test.skipIf(!isRoot || !has('restic'))(
+    'restic through a read-only bind mount of the leased generation: its counts are the real changes (needs root and restic)',
+    async ({ tmp }) => {
+      const s = nightlySpool(tmp, 200);
+      const pw = path.join(tmp, 'restic-pw');
+      fs.writeFileSync(pw, 'secret');
+      const restic = { RESTIC_REPOSITORY: path.join(tmp, 'repo'), RESTIC_PASSWORD_FILE: pw, RESTIC_CACHE_DIR: path.join(tmp, 'cache') };
+      expect(spawnSync('restic', ['init'], { env: { ...process.env, ...restic } }).status).toBe(0);
+      const mount = path.join(tmp, 'mnt');
+      fs.mkdirSync(mount);
+      for (let i = 0; i < 3; i++) {
+        const n = await s.next();
+        const r = runRecipe('restic-bind', { ...restic, HS_OPTS: s.hsOpts, PART, MOUNT: mount });
+        expect(r.code, r.stderr).toBe(0);
+        const m = /Files:\s+(\d+) new,\s+(\d+) changed,\s+(\d+) unmodified/.exec(r.stdout.toString())!;
+        expect({ new: Number(m[1]), changed: Number(m[2]), unmodified: Number(m[3]) }, `night ${i}`).toEqual(
+          realChanges(i ? s.nights[i - 1]!.path : path.join(tmp, 'none'), n.path).files,
+        );
+        expect(spawnSync('mountpoint', ['-q', mount]).status, 'unmounted after').not.toBe(0);
+      }
+    },
+    120_000,
+  );
 });

@@ -31,8 +31,12 @@ interface Threads {
 let runs = 0;
 
 /** Threads of a backup held at the before-publish test seam (the pool has run by then). */
-async function threadsOfPausedRun(tmp: string, env: Record<string, string | undefined>, spool = path.join(tmp, `spool-${runs}`),
-  bin?: string): Promise<Threads> {
+async function threadsOfPausedRun(
+  tmp: string,
+  env: Record<string, string | undefined>,
+  spool = path.join(tmp, `spool-${runs}`),
+  bin?: string,
+): Promise<Threads> {
   const src = path.join(tmp, `src-${runs++}`);
   makeTree(src, { 'a.txt': 'a', 'b/c.txt': 'c' });
   const child = spawnHardsnap(['backup', '--spool', makeSpool(spool), '--host', 'h1', '--part', `data=${src}`], {
@@ -71,7 +75,9 @@ function mountFuse(tmp: string): { mnt: string; unmount: () => void } | string {
   if (process.getuid?.() !== 0) return 'not root: cannot mount a FUSE file system';
   if (!fs.existsSync('/dev/fuse')) return 'no /dev/fuse';
   const bin = path.join(tmp, 'latencyfs');
-  const cc = spawnSync('sh', ['-c', `cc -O2 -o '${bin}' '${path.join(SHARED_DIR, 'bench', 'latencyfs.c')}' $(pkg-config --cflags --libs fuse3)`], { encoding: 'utf8' });
+  const cc = spawnSync('sh', ['-c', `cc -O2 -o '${bin}' '${path.join(SHARED_DIR, 'bench', 'latencyfs.c')}' $(pkg-config --cflags --libs fuse3)`], {
+    encoding: 'utf8',
+  });
   if (cc.status !== 0) return `cannot build latencyfs (libfuse3-dev, pkg-config): ${cc.stderr.trim().split('\n')[0]}`;
   const back = path.join(tmp, 'back');
   const mnt = path.join(tmp, 'mnt');
@@ -110,7 +116,7 @@ describe('the libuv thread pool', () => {
     expect(poolSizeFor([], 2)).toBe(4);
   });
 
-  test('pool threads that ran hardsnap\'s jobs are SCHED_BATCH (they never preempt the main thread), the main thread is not', async ({ tmp }) => {
+  test("pool threads that ran hardsnap's jobs are SCHED_BATCH (they never preempt the main thread), the main thread is not", async ({ tmp }) => {
     const t = await threadsOfPausedRun(tmp, { UV_THREADPOOL_SIZE: '4' });
     expect(t.batch).toBeGreaterThan(0);
     expect(t.batch).toBeLessThanOrEqual(4);

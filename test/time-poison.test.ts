@@ -23,14 +23,19 @@ describe('time cannot be poisoned', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^hardsnap: error: HARDSNAP_NOW=9999-12-31T23:59:59Z is more than a day ahead of the clock .*nothing was written.*\(unset HARDSNAP_NOW, or fix the clock\)$/m);
+    expect(r.stderr).toMatch(
+      /^hardsnap: error: HARDSNAP_NOW=9999-12-31T23:59:59Z is more than a day ahead of the clock .*nothing was written.*\(unset HARDSNAP_NOW, or fix the clock\)$/m,
+    );
     expect(fs.existsSync(fresh)).toBe(false);
 
     // an existing spool: not a byte changes, and prune and status refuse it too
     const spool = makeSpool(path.join(tmp, 'spool'));
     await makeGeneration(spool, HOST, { p: src }, new Date(Date.now() - 3600_000).toISOString());
     const before = fingerprint(spool);
-    for (const args of [['backup', '--part', `p=${src}`], ['prune', '--keep-last', '1']]) {
+    for (const args of [
+      ['backup', '--part', `p=${src}`],
+      ['prune', '--keep-last', '1'],
+    ]) {
       const x = hardsnap([...args, '--spool', spool, '--host', HOST], { env: POISON });
       expect(x.code, x.stderr).toBe(1);
       expect(x.stderr).toMatch(/more than a day ahead/);
@@ -64,7 +69,11 @@ describe('time cannot be poisoned', () => {
     expect(st.stdout).toMatch(/^HARDSNAP WARNING/);
     expect(st.stdout).toMatch(new RegExp(`newest ${bad} \\(29d 23h in the future, 2 generations\\)`));
     const line = st.stdout.split('\n').find((l) => l.startsWith('h1/p:'))!;
-    expect(line).toMatch(new RegExp(`generation ${bad} is dated [\\dd hms]+ in the future .*every backup is refused until it is gone; fix: mkdir -pm 700 (\\S+) && mv \\S+/p/${bad} \\S+/manifests/${bad}\\.hsm \\S+/\\.hardsnap/trash/ `));
+    expect(line).toMatch(
+      new RegExp(
+        `generation ${bad} is dated [\\dd hms]+ in the future .*every backup is refused until it is gone; fix: mkdir -pm 700 (\\S+) && mv \\S+/p/${bad} \\S+/manifests/${bad}\\.hsm \\S+/\\.hardsnap/trash/ `,
+      ),
+    );
 
     // what the admin sees from a backup: refused, and where to look
     const refused = hardsnap(['backup', '--spool', spool, '--host', HOST, '--part', `p=${src}`]);

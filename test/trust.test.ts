@@ -20,12 +20,19 @@ const { at, genName, backup, gen, manifestFile } = nightly({ host: 'h', part: 'p
 type RunRecord = { parts: Record<string, Record<string, number>>; exit: number };
 
 describe('a tampered previous generation is never linked into the new one', () => {
-  test('chmod-ed, chown-ed, touched, replaced and symlinked files in an old generation are copied anew from the source, reported once, recorded in runs.jsonl', ({ tmp }) => {
+  test('chmod-ed, chown-ed, touched, replaced and symlinked files in an old generation are copied anew from the source, reported once, recorded in runs.jsonl', ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, {
-      'a/chmodded': 'one\n', 'a/chowned': 'two\n', 'a/touched': 'three\n', 'a/replaced': 'four\n', 'a/symlinked': 'five\n',
-      'a/fine': 'six\n', 'secret': 'do not leak\n',
+      'a/chmodded': 'one\n',
+      'a/chowned': 'two\n',
+      'a/touched': 'three\n',
+      'a/replaced': 'four\n',
+      'a/symlinked': 'five\n',
+      'a/fine': 'six\n',
+      secret: 'do not leak\n',
     });
     expect(backup(spool, src, 1).code).toBe(0);
     const g1 = gen(spool, 1);
@@ -86,7 +93,9 @@ describe('a tampered previous generation is never linked into the new one', () =
     expect(readRunsLog<RunRecord>(spool, 'h').at(-1)!.parts.p!.drifted).toBeGreaterThan(500);
   });
 
-  test('a directory of the previous generation deleted, or replaced by a symlink to elsewhere: its files are copied anew, and the run says the previous generation drifted', ({ tmp }) => {
+  test('a directory of the previous generation deleted, or replaced by a symlink to elsewhere: its files are copied anew, and the run says the previous generation drifted', ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'a/f': 'a', 'b/g': 'b', 'c/h': 'c' });
@@ -106,171 +115,194 @@ describe('a tampered previous generation is never linked into the new one', () =
 });
 
 describe('a spool moved to another disk (cp -a, rsync -aH): new inode numbers', () => {
-  test.for(['cp -a', 'rsync -aH'])('after %s of the whole spool: backups, verify, du and history work, and the numbers agree with the unmoved spool', (how, { tmp }) => {
-    const src = path.join(tmp, 'src');
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    mktree(src, { files: 300, seed: 5, odd: true });
-    for (let n = 1; n <= 3; n++) {
-      if (n > 1) mutate(src, n);
-      expect(backup(spool, src, n).code).toBe(0);
-    }
-    const v0 = hardsnap(['verify', '--spool', spool, '--host', 'h']);
-    expect(v0.code, v0.stdout + v0.stderr).toBe(0);
-    const moved = path.join(tmp, 'moved');
-    if (how === 'cp -a') execFileSync('cp', ['-a', spool, moved]);
-    // (--modify-window=-1: without it rsync leaves a directory time it finds within the same
-    // second as the source's, which is every directory here)
-    else execFileSync('rsync', ['-aHAX', '--numeric-ids', '--modify-window=-1', `${spool}/`, `${moved}/`]);
-    // the premise: every inode number is new
-    const any = execFileSync('find', [gen(spool, 3), '-type', 'f', '-print', '-quit'], { encoding: 'utf8' }).trim().slice(gen(spool, 3).length + 1);
-    expect(fs.lstatSync(path.join(gen(moved, 3), any)).ino).not.toBe(fs.lstatSync(path.join(gen(spool, 3), any)).ino);
-    const duOf = (sp: string) => JSON.parse(hardsnap(['du', '--spool', sp, '--host', 'h', '--json']).stdout) as { total: number; parts: { generations: { unique: number }[] }[] };
-    const du0 = duOf(spool);
+  test.for(['cp -a', 'rsync -aH'])(
+    'after %s of the whole spool: backups, verify, du and history work, and the numbers agree with the unmoved spool',
+    (how, { tmp }) => {
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      mktree(src, { files: 300, seed: 5, odd: true });
+      for (let n = 1; n <= 3; n++) {
+        if (n > 1) mutate(src, n);
+        expect(backup(spool, src, n).code).toBe(0);
+      }
+      const v0 = hardsnap(['verify', '--spool', spool, '--host', 'h']);
+      expect(v0.code, v0.stdout + v0.stderr).toBe(0);
+      const moved = path.join(tmp, 'moved');
+      if (how === 'cp -a') execFileSync('cp', ['-a', spool, moved]);
+      // (--modify-window=-1: without it rsync leaves a directory time it finds within the same
+      // second as the source's, which is every directory here)
+      else execFileSync('rsync', ['-aHAX', '--numeric-ids', '--modify-window=-1', `${spool}/`, `${moved}/`]);
+      // the premise: every inode number is new
+      const any = execFileSync('find', [gen(spool, 3), '-type', 'f', '-print', '-quit'], { encoding: 'utf8' })
+        .trim()
+        .slice(gen(spool, 3).length + 1);
+      expect(fs.lstatSync(path.join(gen(moved, 3), any)).ino).not.toBe(fs.lstatSync(path.join(gen(spool, 3), any)).ino);
+      const duOf = (sp: string) =>
+        JSON.parse(hardsnap(['du', '--spool', sp, '--host', 'h', '--json']).stdout) as { total: number; parts: { generations: { unique: number }[] }[] };
+      const du0 = duOf(spool);
 
-    for (let n = 4; n <= 5; n++) {
-      mutate(src, n);
-      const r = backup(moved, src, n);
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).not.toMatch(/no longer matched/); // a move is not drift
-      expect(rsyncDiff(src, gen(moved, n))).toEqual([]);
-      expect(linksDiff(src, gen(moved, n))).toEqual([]);
-    }
-    // unchanged files are still links to the generation before
-    const r4 = readRunsLog<RunRecord>(moved, 'h').at(-1)!.parts.p!;
-    expect(r4.linked).toBeGreaterThan(250);
-    const v = hardsnap(['verify', '--spool', moved, '--host', 'h']);
-    expect(v.code, v.stdout + v.stderr).toBe(0);
-    const vd = hardsnap(['verify', '--deep', '--spool', moved, '--host', 'h']);
-    expect(vd.code, vd.stdout + vd.stderr).toBe(0);
-    // du of the moved spool's first three generations equals the unmoved spool's
-    const du1 = duOf(moved);
-    expect(du1.parts[0]!.generations.slice(0, 2).map((g) => g.unique)).toEqual(du0.parts[0]!.generations.slice(0, 2).map((g) => g.unique));
-    // history: a file unchanged since day 1 is "same" across the move
-    const m = ManifestReader.open(manifestFile(moved, 5));
-    let stable = '';
-    try {
-      const top = m.dir(Buffer.alloc(0))!;
-      const f = top.find((e) => e.type === 'file');
-      stable = f ? f.name.toString() : '';
-    } finally {
-      m.close();
-    }
-    if (stable) {
-      const h = JSON.parse(hardsnap(['history', '--spool', moved, '--host', 'h', '--part', 'p', '--json', stable]).stdout) as { versions: { change: string }[] };
-      expect(h.versions.map((x) => x.change).filter((c) => c === 'rewritten')).toEqual([]);
-    }
-  });
+      for (let n = 4; n <= 5; n++) {
+        mutate(src, n);
+        const r = backup(moved, src, n);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).not.toMatch(/no longer matched/); // a move is not drift
+        expect(rsyncDiff(src, gen(moved, n))).toEqual([]);
+        expect(linksDiff(src, gen(moved, n))).toEqual([]);
+      }
+      // unchanged files are still links to the generation before
+      const r4 = readRunsLog<RunRecord>(moved, 'h').at(-1)!.parts.p!;
+      expect(r4.linked).toBeGreaterThan(250);
+      const v = hardsnap(['verify', '--spool', moved, '--host', 'h']);
+      expect(v.code, v.stdout + v.stderr).toBe(0);
+      const vd = hardsnap(['verify', '--deep', '--spool', moved, '--host', 'h']);
+      expect(vd.code, vd.stdout + vd.stderr).toBe(0);
+      // du of the moved spool's first three generations equals the unmoved spool's
+      const du1 = duOf(moved);
+      expect(du1.parts[0]!.generations.slice(0, 2).map((g) => g.unique)).toEqual(du0.parts[0]!.generations.slice(0, 2).map((g) => g.unique));
+      // history: a file unchanged since day 1 is "same" across the move
+      const m = ManifestReader.open(manifestFile(moved, 5));
+      let stable = '';
+      try {
+        const top = m.dir(Buffer.alloc(0))!;
+        const f = top.find((e) => e.type === 'file');
+        stable = f ? f.name.toString() : '';
+      } finally {
+        m.close();
+      }
+      if (stable) {
+        const h = JSON.parse(hardsnap(['history', '--spool', moved, '--host', 'h', '--part', 'p', '--json', stable]).stdout) as {
+          versions: { change: string }[];
+        };
+        expect(h.versions.map((x) => x.change).filter((c) => c === 'rewritten')).toEqual([]);
+      }
+    },
+  );
 });
 
 describe('an entry the source cannot give in a run keeps its previous version (CARRIED)', () => {
   // bin/hardsnap runs as nobody (hardsnapAsNobody), so that a mode 000 directory really cannot be read
-  test.runIf(isRoot)('a Maildir that cannot be opened keeps yesterday\'s content in last (not an empty directory); a file that cannot be read keeps its version; exit 23; diff and history say so', ({ tmp }) => {
-    fs.chmodSync(tmp, 0o755);
-    const src = path.join(tmp, 'src');
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, {
-      'ann/Maildir/cur/1': 'mail one\n', 'ann/Maildir/cur/2': 'mail two\n', 'ann/Maildir/new/3': 'three\n',
-      'bob/notes': 'bob notes\n', 'bob/other': 'other\n',
-    });
-    execFileSync('chown', ['-R', '65534:65534', src, spool]);
-    const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
-    expect(hardsnapAsNobody(args, at(1)).code).toBe(0);
-    // day 2: the Maildir is locked away, bob's notes unreadable; a new mail arrived
-    fs.writeFileSync(path.join(src, 'ann/Maildir/new/4'), 'four\n');
-    fs.chownSync(path.join(src, 'ann/Maildir/new/4'), 65534, 65534);
-    fs.chmodSync(path.join(src, 'ann/Maildir'), 0o000);
-    fs.chmodSync(path.join(src, 'bob/notes'), 0o000);
-    const r = hardsnapAsNobody(args, at(2));
-    expect(r.code, r.stderr).toBe(23);
-    expect(r.stderr).toMatch(/ann\/Maildir: .*EACCES.*kept its previous version \(from 2026-02-01T030000Z\)/);
-    expect(r.stderr).toMatch(/bob\/notes: .*EACCES.*kept its previous version/);
-    const g1 = gen(spool, 1);
-    const g2 = gen(spool, 2);
-    expect(fs.readlinkSync(path.join(spool, 'rsync', 'h', 'p', 'last'))).toBe(genName(2));
-    expect(fs.readFileSync(path.join(g2, 'ann/Maildir/cur/1'), 'utf8')).toBe('mail one\n');
-    expect(fs.statSync(path.join(g2, 'ann/Maildir/cur/2')).ino).toBe(fs.statSync(path.join(g1, 'ann/Maildir/cur/2')).ino);
-    expect(fs.existsSync(path.join(g2, 'ann/Maildir/new/4'))).toBe(false); // never read: not invented
-    expect(fs.readFileSync(path.join(g2, 'bob/notes'), 'utf8')).toBe('bob notes\n');
-    const m = ManifestReader.open(manifestFile(spool, 2));
-    try {
-      expect(m.footer.carried!.count).toBeGreaterThanOrEqual(5);
-      expect(m.footer.carried!.first.map((c) => [c.path, c.from, c.code])).toEqual([
-        ['ann/Maildir', genName(1), 'EACCES'], ['bob/notes', genName(1), 'EACCES'],
-      ]);
-      expect(m.dir(Buffer.from('ann/Maildir/cur'))!.every((e) => e.flags & FLAG.CARRIED)).toBe(true);
-    } finally {
-      m.close();
-    }
-    const d = hardsnap(['diff', '--spool', spool, '--host', 'h', '--part', 'p', genName(1), genName(2)]);
-    expect(d.stdout).toMatch(/^C ann\/Maildir \(carried 2026-02-01T030000Z: EACCES\)$/m);
-    expect(d.stdout).toMatch(/^C bob\/notes /m);
-    const h = hardsnap(['history', '--spool', spool, '--host', 'h', '--part', 'p', 'bob/notes']);
-    expect(h.stdout).toMatch(/2026-02-02T030000Z .* carried/);
-    // readable again: the next run backs up what is there now
-    fs.chmodSync(path.join(src, 'ann/Maildir'), 0o755);
-    fs.chmodSync(path.join(src, 'bob/notes'), 0o644);
-    const r3 = hardsnapAsNobody(args, at(3));
-    expect(r3.code, r3.stderr).toBe(0);
-    expect(rsyncDiff(src, gen(spool, 3)).filter((l) => !/^\.[df]\.\.\.\.og/.test(l))).toEqual([]);
-    expect(fs.readFileSync(path.join(gen(spool, 3), 'ann/Maildir/new/4'), 'utf8')).toBe('four\n');
-    // the carried directory has the mode the scan saw (000), and the previous content
-    expect(fs.statSync(path.join(g2, 'ann/Maildir')).mode & 0o777).toBe(0);
-    const v = hardsnap(['verify', '--spool', spool, '--host', 'h']);
-    expect(v.code, v.stdout + v.stderr).toBe(0);
-  });
+  test.runIf(isRoot)(
+    "a Maildir that cannot be opened keeps yesterday's content in last (not an empty directory); a file that cannot be read keeps its version; exit 23; diff and history say so",
+    ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, {
+        'ann/Maildir/cur/1': 'mail one\n',
+        'ann/Maildir/cur/2': 'mail two\n',
+        'ann/Maildir/new/3': 'three\n',
+        'bob/notes': 'bob notes\n',
+        'bob/other': 'other\n',
+      });
+      execFileSync('chown', ['-R', '65534:65534', src, spool]);
+      const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+      expect(hardsnapAsNobody(args, at(1)).code).toBe(0);
+      // day 2: the Maildir is locked away, bob's notes unreadable; a new mail arrived
+      fs.writeFileSync(path.join(src, 'ann/Maildir/new/4'), 'four\n');
+      fs.chownSync(path.join(src, 'ann/Maildir/new/4'), 65534, 65534);
+      fs.chmodSync(path.join(src, 'ann/Maildir'), 0o000);
+      fs.chmodSync(path.join(src, 'bob/notes'), 0o000);
+      const r = hardsnapAsNobody(args, at(2));
+      expect(r.code, r.stderr).toBe(23);
+      expect(r.stderr).toMatch(/ann\/Maildir: .*EACCES.*kept its previous version \(from 2026-02-01T030000Z\)/);
+      expect(r.stderr).toMatch(/bob\/notes: .*EACCES.*kept its previous version/);
+      const g1 = gen(spool, 1);
+      const g2 = gen(spool, 2);
+      expect(fs.readlinkSync(path.join(spool, 'rsync', 'h', 'p', 'last'))).toBe(genName(2));
+      expect(fs.readFileSync(path.join(g2, 'ann/Maildir/cur/1'), 'utf8')).toBe('mail one\n');
+      expect(fs.statSync(path.join(g2, 'ann/Maildir/cur/2')).ino).toBe(fs.statSync(path.join(g1, 'ann/Maildir/cur/2')).ino);
+      expect(fs.existsSync(path.join(g2, 'ann/Maildir/new/4'))).toBe(false); // never read: not invented
+      expect(fs.readFileSync(path.join(g2, 'bob/notes'), 'utf8')).toBe('bob notes\n');
+      const m = ManifestReader.open(manifestFile(spool, 2));
+      try {
+        expect(m.footer.carried!.count).toBeGreaterThanOrEqual(5);
+        expect(m.footer.carried!.first.map((c) => [c.path, c.from, c.code])).toEqual([
+          ['ann/Maildir', genName(1), 'EACCES'],
+          ['bob/notes', genName(1), 'EACCES'],
+        ]);
+        expect(m.dir(Buffer.from('ann/Maildir/cur'))!.every((e) => e.flags & FLAG.CARRIED)).toBe(true);
+      } finally {
+        m.close();
+      }
+      const d = hardsnap(['diff', '--spool', spool, '--host', 'h', '--part', 'p', genName(1), genName(2)]);
+      expect(d.stdout).toMatch(/^C ann\/Maildir \(carried 2026-02-01T030000Z: EACCES\)$/m);
+      expect(d.stdout).toMatch(/^C bob\/notes /m);
+      const h = hardsnap(['history', '--spool', spool, '--host', 'h', '--part', 'p', 'bob/notes']);
+      expect(h.stdout).toMatch(/2026-02-02T030000Z .* carried/);
+      // readable again: the next run backs up what is there now
+      fs.chmodSync(path.join(src, 'ann/Maildir'), 0o755);
+      fs.chmodSync(path.join(src, 'bob/notes'), 0o644);
+      const r3 = hardsnapAsNobody(args, at(3));
+      expect(r3.code, r3.stderr).toBe(0);
+      expect(rsyncDiff(src, gen(spool, 3)).filter((l) => !/^\.[df]\.\.\.\.og/.test(l))).toEqual([]);
+      expect(fs.readFileSync(path.join(gen(spool, 3), 'ann/Maildir/new/4'), 'utf8')).toBe('four\n');
+      // the carried directory has the mode the scan saw (000), and the previous content
+      expect(fs.statSync(path.join(g2, 'ann/Maildir')).mode & 0o777).toBe(0);
+      const v = hardsnap(['verify', '--spool', spool, '--host', 'h']);
+      expect(v.code, v.stdout + v.stderr).toBe(0);
+    },
+  );
 });
 
 describe('carried entries, found by attacking them', () => {
-  test.runIf(isRoot)('a carried hard link keeps a link group of its own manifest: a restore never joins it to an unrelated file (old group ids collided)', ({ tmp }) => {
-    fs.chmodSync(tmp, 0o755);
-    const src = path.join(tmp, 'src');
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, { 'M/f': 'carried pair\n', 'o/f': 'data\n' });
-    fs.symlinkSync('x', path.join(src, 'M/sl'));
-    fs.linkSync(path.join(src, 'M/sl'), path.join(src, 'M/sl2'));
-    fs.linkSync(path.join(src, 'M/f'), path.join(src, 'M/f2'));
-    fs.linkSync(path.join(src, 'o/f'), path.join(src, 'o/g'));
-    execFileSync('chown', ['-R', '65534:65534', src, spool]);
-    const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
-    expect(hardsnapAsNobody(args, at(1)).code).toBe(0);
-    fs.chmodSync(path.join(src, 'M'), 0o000);
-    expect(hardsnapAsNobody(args, at(2)).code).toBe(23);
-    const g2 = gen(spool, 2);
-    expect(fs.lstatSync(path.join(g2, 'M/sl2')).ino).toBe(fs.lstatSync(path.join(g2, 'M/sl')).ino);
-    expect(fs.statSync(path.join(g2, 'M/f2')).ino).toBe(fs.statSync(path.join(g2, 'M/f')).ino);
-    const to = path.join(tmp, 'r');
-    const rr = hardsnap(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to]);
-    expect(rr.code, rr.stderr).toBe(0);
-    fs.chmodSync(path.join(src, 'M'), 0o755);
-    // what was restored is day 1's tree: the pairs as pairs, the files as files
-    expect(fs.readFileSync(path.join(to, 'o/g'), 'utf8')).toBe('data\n');
-    expect(fs.lstatSync(path.join(to, 'o/f')).isFile()).toBe(true);
-    expect(linksDiff(src, to)).toEqual([]);
-    expect(rsyncDiff(src, to).filter((l) => !/^\.d/.test(l))).toEqual([]);
-  });
+  test.runIf(isRoot)(
+    'a carried hard link keeps a link group of its own manifest: a restore never joins it to an unrelated file (old group ids collided)',
+    ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { 'M/f': 'carried pair\n', 'o/f': 'data\n' });
+      fs.symlinkSync('x', path.join(src, 'M/sl'));
+      fs.linkSync(path.join(src, 'M/sl'), path.join(src, 'M/sl2'));
+      fs.linkSync(path.join(src, 'M/f'), path.join(src, 'M/f2'));
+      fs.linkSync(path.join(src, 'o/f'), path.join(src, 'o/g'));
+      execFileSync('chown', ['-R', '65534:65534', src, spool]);
+      const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+      expect(hardsnapAsNobody(args, at(1)).code).toBe(0);
+      fs.chmodSync(path.join(src, 'M'), 0o000);
+      expect(hardsnapAsNobody(args, at(2)).code).toBe(23);
+      const g2 = gen(spool, 2);
+      expect(fs.lstatSync(path.join(g2, 'M/sl2')).ino).toBe(fs.lstatSync(path.join(g2, 'M/sl')).ino);
+      expect(fs.statSync(path.join(g2, 'M/f2')).ino).toBe(fs.statSync(path.join(g2, 'M/f')).ino);
+      const to = path.join(tmp, 'r');
+      const rr = hardsnap(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to]);
+      expect(rr.code, rr.stderr).toBe(0);
+      fs.chmodSync(path.join(src, 'M'), 0o755);
+      // what was restored is day 1's tree: the pairs as pairs, the files as files
+      expect(fs.readFileSync(path.join(to, 'o/g'), 'utf8')).toBe('data\n');
+      expect(fs.lstatSync(path.join(to, 'o/f')).isFile()).toBe(true);
+      expect(linksDiff(src, to)).toEqual([]);
+      expect(rsyncDiff(src, to).filter((l) => !/^\.d/.test(l))).toEqual([]);
+    },
+  );
 
-  test.runIf(isRoot)('after a night with an unreadable directory, the next backups by a user who is not root work (its mode 000 copy in the spool blocked every link)', ({ tmp }) => {
-    fs.chmodSync(tmp, 0o755);
-    const src = path.join(tmp, 'src');
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, { 'M/a': 'one\n', 'M/b': 'two\n' });
-    execFileSync('chown', ['-R', '65534:65534', src, spool]);
-    const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
-    expect(hardsnapAsNobody(args, at(1)).code).toBe(0);
-    fs.chmodSync(path.join(src, 'M'), 0o000);
-    expect(hardsnapAsNobody(args, at(2)).code).toBe(23);
-    fs.chmodSync(path.join(src, 'M'), 0o755);
-    for (const n of [3, 4]) {
-      const r = hardsnapAsNobody(args, at(n));
-      expect(r.code, r.stderr).toBe(0);
-      expect(rsyncDiff(src, gen(spool, n))).toEqual([]);
-    }
-    expect(fs.readlinkSync(path.join(spool, 'rsync', 'h', 'p', 'last'))).toBe(genName(4));
-  });
+  test.runIf(isRoot)(
+    'after a night with an unreadable directory, the next backups by a user who is not root work (its mode 000 copy in the spool blocked every link)',
+    ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { 'M/a': 'one\n', 'M/b': 'two\n' });
+      execFileSync('chown', ['-R', '65534:65534', src, spool]);
+      const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+      expect(hardsnapAsNobody(args, at(1)).code).toBe(0);
+      fs.chmodSync(path.join(src, 'M'), 0o000);
+      expect(hardsnapAsNobody(args, at(2)).code).toBe(23);
+      fs.chmodSync(path.join(src, 'M'), 0o755);
+      for (const n of [3, 4]) {
+        const r = hardsnapAsNobody(args, at(n));
+        expect(r.code, r.stderr).toBe(0);
+        expect(rsyncDiff(src, gen(spool, n))).toEqual([]);
+      }
+      expect(fs.readlinkSync(path.join(spool, 'rsync', 'h', 'p', 'last'))).toBe(genName(4));
+    },
+  );
 });
 
 describe('a damaged manifest is said, not hidden', () => {
-  test('restore from a generation whose manifest is damaged warns and exits 23 (it cannot be exact); diff exits 2 with one line, not an internal error', ({ tmp }) => {
+  test('restore from a generation whose manifest is damaged warns and exits 23 (it cannot be exact); diff exits 2 with one line, not an internal error', ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { 'a/one': '1\n', 'b/two': '2\n' });

@@ -9,7 +9,17 @@ import { formatGenerationName, newGenerationName, parseGenerationName } from '..
 import { checkNoNesting, validatePartName } from '../src/spool/part-name.js';
 
 const file: Meta = { type: 'file', mode: 0o644, uid: 1, gid: 2, size: 10, mtimeSec: 100, mtimeNsec: 5, rdev: 0, target: null, xattrs: null };
-const rec = (m: Partial<ManifestEntry> = {}): ManifestEntry => ({ ...file, name: Buffer.from('f'), flags: 0, linkGroup: 0, ino: 7, hash: null, ctimeSec: 0, ctimeNsec: 0, ...m });
+const rec = (m: Partial<ManifestEntry> = {}): ManifestEntry => ({
+  ...file,
+  name: Buffer.from('f'),
+  flags: 0,
+  linkGroup: 0,
+  ino: 7,
+  hash: null,
+  ctimeSec: 0,
+  ctimeNsec: 0,
+  ...m,
+});
 const ctx = { prevAvailable: true, asRoot: true };
 
 describe('decide: link unchanged, write the rest, with the reason', () => {
@@ -90,8 +100,9 @@ describe('generation names', () => {
 
 describe('part names', () => {
   it.each(['mail', 'mail/imap', 'bm/pgsql', 'a-b_c.d'])('accepts %s', (n) => expect(validatePartName(n)).toBe(n));
-  it.each(['', '/x', 'x/', 'a//b', '.', '..', 'a/../b', 'last', 'x/last', '.hardsnap', 'x/.hidden', 'tab\tname', '2026-11-20T030000Z'])(
-    'refuses %j', (n) => expect(() => validatePartName(n)).toThrow(/invalid part name/));
+  it.each(['', '/x', 'x/', 'a//b', '.', '..', 'a/../b', 'last', 'x/last', '.hardsnap', 'x/.hidden', 'tab\tname', '2026-11-20T030000Z'])('refuses %j', (n) =>
+    expect(() => validatePartName(n)).toThrow(/invalid part name/),
+  );
   it('refuses nesting among given and existing parts', () => {
     expect(() => checkNoNesting(['bm', 'bm/pgsql'])).toThrow(/nest/);
     expect(() => checkNoNesting(['bm/pgsql'], ['bm'])).toThrow(/already exists/);

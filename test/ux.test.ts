@@ -19,7 +19,7 @@ function setup(tmp: string): { src: string; spool: string; args: string[] } {
   const src = path.join(tmp, 'src');
   const files: Record<string, string> = {};
   for (let i = 0; i < 300; i++) files[`d${i % 7}/f${i}.txt`] = `file ${i}\n`;
-  makeTree(src, { ...files, 'link': { symlink: 'd0/f0.txt' } });
+  makeTree(src, { ...files, link: { symlink: 'd0/f0.txt' } });
   const spool = makeSpool(path.join(tmp, 'spool'));
   return { src, spool, args: ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`] };
 }
@@ -91,9 +91,13 @@ describe('output on a terminal', () => {
   test.skipIf(!haveScript)('a backup under script(1) draws a progress line with counts, and its last state (done) stays', ({ tmp }) => {
     const { args } = setup(tmp);
     const cmd = (extra: string[]) => [BIN, ...args, ...extra].map((a) => `'${a}'`).join(' ');
-    const run = (extra: string[], day: number) => spawnSync('script', ['-qfec', cmd(extra), '/dev/null'], {
-      encoding: 'utf8', cwd: REPO_ROOT, env: { ...process.env, ...at(day).env, COLUMNS: '120' }, timeout: 60_000,
-    });
+    const run = (extra: string[], day: number) =>
+      spawnSync('script', ['-qfec', cmd(extra), '/dev/null'], {
+        encoding: 'utf8',
+        cwd: REPO_ROOT,
+        env: { ...process.env, ...at(day).env, COLUMNS: '120' },
+        timeout: 60_000,
+      });
     const first = run([], 1);
     expect(first.status, first.stdout).toBe(0);
     expect(first.stdout).toContain(ESC + '[');
@@ -239,7 +243,8 @@ describe('help, version and errors', () => {
   test('a reader that goes away (hardsnap ... | head -1) gets no error line and no stack trace', ({ tmp }) => {
     const { args } = setup(tmp);
     const r = spawnSync('sh', ['-c', `'${BIN}' ${args.map((a) => `'${a}'`).join(' ')} --verbose | head -1`], {
-      encoding: 'utf8', env: { ...process.env, ...at(1).env },
+      encoding: 'utf8',
+      env: { ...process.env, ...at(1).env },
     });
     expect(r.stdout.split('\n')).toHaveLength(2);
     expect(r.stderr).not.toMatch(/EPIPE|^\s+at /m);

@@ -10,9 +10,7 @@ import { compareTrees, makeTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { BIN, spawnHardsnap, target, waitFor, type HardsnapChild, type Spot } from './helpers/run.js';
 import { partDirOf } from './helpers/spool.js';
-import {
-  backupAsync, dayEnv, expectSame, fakeWatcher, scanOf, spot, startWatcher, stopWatcher, watchedFromDay2, wideTree,
-} from './helpers/watch.js';
+import { backupAsync, dayEnv, expectSame, fakeWatcher, scanOf, spot, startWatcher, stopWatcher, watchedFromDay2, wideTree } from './helpers/watch.js';
 import { readJournal } from '../src/watch/journal-file.js';
 import { isRoot } from './helpers/robust.js';
 
@@ -31,7 +29,9 @@ function watcherOf(s: Spot): string | undefined {
 
 describe('watch: fanotify and chokidar journal the same changes', () => {
   for (const k of kinds) {
-    test(`${k.name}: files and directories renamed across directories, over a path the previous generation knew, and in from outside the source: the journal alone finds every change`, async ({ tmp }) => {
+    test(`${k.name}: files and directories renamed across directories, over a path the previous generation knew, and in from outside the source: the journal alone finds every change`, async ({
+      tmp,
+    }) => {
       if (k.name === 'fanotify') needRoot('the fanotify watcher needs root');
       const s = spot(tmp);
       wideTree(s.src);
@@ -65,27 +65,33 @@ describe('watch: fanotify and chokidar journal the same changes', () => {
   test('chokidar forced: edits, creates, deletes, renames and chmods, and mutate rounds give exact generations with the journal', async ({ tmp }) => {
     const s = spot(tmp);
     wideTree(s.src);
-    await watchedFromDay2(s, async (w) => {
-      expect(w.out.stderr).toMatch(/data: watching .* with chokidar/);
-      expect(watcherOf(s)).toBe('chokidar');
-      fs.appendFileSync(path.join(s.src, 'd1/f1'), 'edited\n');
-      fs.writeFileSync(path.join(s.src, 'd2/new'), 'created\n');
-      fs.rmSync(path.join(s.src, 'd3/f0'));
-      fs.renameSync(path.join(s.src, 'd4/f1'), path.join(s.src, 'd5/f1-moved'));
-      fs.chmodSync(path.join(s.src, 'perm/p'), 0o600);
-      fs.chmodSync(path.join(s.src, 'd7/sub'), 0o700);
-      fs.mkdirSync(path.join(s.src, 'fresh/inner'), { recursive: true });
-      fs.writeFileSync(path.join(s.src, 'fresh/inner/x'), 'x');
-      const g = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
-      expect(g.part.journal).toMatchObject({ used: true, reason: null });
-      expect(g.part.journal.skippedDirs).toBeGreaterThan(10);
-      expectSame(s, g.part.path);
-    }, ['--watcher', 'chokidar']);
+    await watchedFromDay2(
+      s,
+      async (w) => {
+        expect(w.out.stderr).toMatch(/data: watching .* with chokidar/);
+        expect(watcherOf(s)).toBe('chokidar');
+        fs.appendFileSync(path.join(s.src, 'd1/f1'), 'edited\n');
+        fs.writeFileSync(path.join(s.src, 'd2/new'), 'created\n');
+        fs.rmSync(path.join(s.src, 'd3/f0'));
+        fs.renameSync(path.join(s.src, 'd4/f1'), path.join(s.src, 'd5/f1-moved'));
+        fs.chmodSync(path.join(s.src, 'perm/p'), 0o600);
+        fs.chmodSync(path.join(s.src, 'd7/sub'), 0o700);
+        fs.mkdirSync(path.join(s.src, 'fresh/inner'), { recursive: true });
+        fs.writeFileSync(path.join(s.src, 'fresh/inner/x'), 'x');
+        const g = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+        expect(g.part.journal).toMatchObject({ used: true, reason: null });
+        expect(g.part.journal.skippedDirs).toBeGreaterThan(10);
+        expectSame(s, g.part.path);
+      },
+      ['--watcher', 'chokidar'],
+    );
   });
 });
 
 describe('watch: fanotify', () => {
-  test('a queue overflow (the watcher stopped while more events than the queue holds are made) ends the epoch: the next backup scans everything, the one after uses the journal again', async ({ tmp }) => {
+  test('a queue overflow (the watcher stopped while more events than the queue holds are made) ends the epoch: the next backup scans everything, the one after uses the journal again', async ({
+    tmp,
+  }) => {
     needRoot('the fanotify watcher needs root');
     const s = spot(tmp);
     wideTree(s.src);
@@ -117,7 +123,9 @@ describe('watch: fanotify', () => {
     });
   });
 
-  test('a file system mounted inside the source after the watcher started is read (another device), and a bind mount of the source\'s own file system ends the epoch', async ({ tmp }) => {
+  test("a file system mounted inside the source after the watcher started is read (another device), and a bind mount of the source's own file system ends the epoch", async ({
+    tmp,
+  }) => {
     needRoot('this test mounts a tmpfs and a bind mount');
     const s = spot(tmp);
     wideTree(s.src);
@@ -157,7 +165,9 @@ describe('watch: fanotify', () => {
     }
   });
 
-  test('the journal names the entries that changed: a changed directory is read for those only (the others come from the manifest), and a whole change reads it all', async ({ tmp }) => {
+  test('the journal names the entries that changed: a changed directory is read for those only (the others come from the manifest), and a whole change reads it all', async ({
+    tmp,
+  }) => {
     // a hand-written journal: d7 changed, and only its entry f1 is named
     const s = spot(tmp);
     wideTree(s.src);
@@ -166,8 +176,11 @@ describe('watch: fanotify', () => {
     const t = start + 1;
     let gen2 = '';
     const fake = fakeWatcher(s, {
-      epoch: { id: 'e1', startMono: start - 1, startWall: 'then', ended: null }, watcher: 'fanotify',
-      dirty: { d7: t }, names: { d7: { f1: t } }, whole: {},
+      epoch: { id: 'e1', startMono: start - 1, startWall: 'then', ended: null },
+      watcher: 'fanotify',
+      dirty: { d7: t },
+      names: { d7: { f1: t } },
+      whole: {},
     });
     try {
       fs.appendFileSync(path.join(s.src, 'd7/f1'), 'named in the journal\n');
@@ -189,8 +202,11 @@ describe('watch: fanotify', () => {
     // the same with a whole mark after the names: d7 is read whole, f3 is found
     const g2 = scanOf(s, gen2).startMono;
     const fake2 = fakeWatcher(s, {
-      epoch: { id: 'e2', startMono: g2 - 1, startWall: 'then', ended: null }, watcher: 'fanotify',
-      dirty: { d7: g2 + 2 }, names: { d7: { f1: g2 + 2 } }, whole: { d7: g2 + 1 },
+      epoch: { id: 'e2', startMono: g2 - 1, startWall: 'then', ended: null },
+      watcher: 'fanotify',
+      dirty: { d7: g2 + 2 },
+      names: { d7: { f1: g2 + 2 } },
+      whole: { d7: g2 + 1 },
     });
     try {
       const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
@@ -201,7 +217,9 @@ describe('watch: fanotify', () => {
     }
   });
 
-  test('the fallback: a watcher that is not root (setpriv) runs chokidar, says why in its log, the journal and status, and its journal gives exact generations', async ({ tmp }) => {
+  test('the fallback: a watcher that is not root (setpriv) runs chokidar, says why in its log, the journal and status, and its journal gives exact generations', async ({
+    tmp,
+  }) => {
     needRoot('setpriv switches to another user');
     const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
     if (!setpriv) throw new Error('setpriv (util-linux) is needed');

@@ -21,8 +21,23 @@ import { fakeWatcher } from './helpers/watch.js';
 import { partDirOf } from './helpers/spool.js';
 
 const root = (flags = 0): ManifestEntry => ({
-  name: Buffer.alloc(0), type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtimeSec: 1, mtimeNsec: 0, rdev: 0, target: null,
-  flags, linkGroup: 0, ino: 1, hash: null, ctimeSec: 0, ctimeNsec: 0, xattrs: null,
+  name: Buffer.alloc(0),
+  type: 'dir',
+  mode: 0o755,
+  uid: 0,
+  gid: 0,
+  size: 0,
+  mtimeSec: 1,
+  mtimeNsec: 0,
+  rdev: 0,
+  target: null,
+  flags,
+  linkGroup: 0,
+  ino: 1,
+  hash: null,
+  ctimeSec: 0,
+  ctimeNsec: 0,
+  xattrs: null,
 });
 
 function manifest(tmp: string, scan: ScanRecord | undefined, flags = 0): ManifestReader {
@@ -51,8 +66,12 @@ describe('consultJournal: manifests that cannot vouch for a journal', () => {
     const bad = manifest(tmp, scan, FLAG.INCOMPLETE);
     expect(await ask(bad)).toMatchObject({ use: false, reason: 'some entries of the previous generation g could not be backed up' });
     const good = manifest(tmp, scan);
-    expect(await ask(good, rulesFingerprint(['*.tmp'], false))).toMatchObject({ reason: 'the exclude rules or --one-file-system changed since the previous generation' });
-    expect(await ask(good, rulesFingerprint([], true))).toMatchObject({ reason: 'the exclude rules or --one-file-system changed since the previous generation' });
+    expect(await ask(good, rulesFingerprint(['*.tmp'], false))).toMatchObject({
+      reason: 'the exclude rules or --one-file-system changed since the previous generation',
+    });
+    expect(await ask(good, rulesFingerprint([], true))).toMatchObject({
+      reason: 'the exclude rules or --one-file-system changed since the previous generation',
+    });
     expect(await ask(good)).toMatchObject({ use: false, journalFound: false, reason: 'no journal (hardsnap watch is not running for this part)' });
     fs.mkdirSync(path.join(tmp, '.hardsnap', 'watch'), { recursive: true });
     fs.writeFileSync(path.join(tmp, '.hardsnap', 'watch', 'journal.json'), '{"format": 1, "dirty": ');
@@ -63,18 +82,26 @@ describe('consultJournal: manifests that cannot vouch for a journal', () => {
   test('a journal of another root directory (a symlink on the path repointed), or one that names no root, is not used', async ({ tmp }) => {
     const good = manifest(tmp, scan);
     const spot = { spool: path.join(tmp, 'spool'), host: 'h', part: 'p', src: tmp };
-    const ask = () => consultJournal({ partDir: partDirOf(spot), source: tmp, rootId: '5:6', prev: { name: 'g', reader: good }, now, rules, settings: DEFAULT_JOURNAL });
+    const ask = () =>
+      consultJournal({ partDir: partDirOf(spot), source: tmp, rootId: '5:6', prev: { name: 'g', reader: good }, now, rules, settings: DEFAULT_JOURNAL });
     const epoch = { id: 'e', startMono: 1, startWall: 'w', ended: null };
     let fake = fakeWatcher(spot, { epoch, rootId: '5:7' });
     try {
-      expect(await ask()).toMatchObject({ use: false, journalFound: true, reason: `the source ${tmp} is not the directory the watcher watches (a symlink on its path repointed, or the root replaced)` });
+      expect(await ask()).toMatchObject({
+        use: false,
+        journalFound: true,
+        reason: `the source ${tmp} is not the directory the watcher watches (a symlink on its path repointed, or the root replaced)`,
+      });
       expect(fake.answered()).toBe(1);
     } finally {
       fake.stop();
     }
     fake = fakeWatcher(spot, { epoch, rootId: null });
     try {
-      expect(await ask()).toMatchObject({ use: false, reason: 'the journal does not say which directory the watcher watches (a watcher older than this backup: restart it)' });
+      expect(await ask()).toMatchObject({
+        use: false,
+        reason: 'the journal does not say which directory the watcher watches (a watcher older than this backup: restart it)',
+      });
     } finally {
       fake.stop();
     }
@@ -155,7 +182,11 @@ describe('the journal of changed entries (dirty-dirs.ts) and what a backup reads
     let json = '';
     d.writeJson((s) => (json += s));
     expect(JSON.parse(`{${json}}`)).toEqual(j);
-    expect(j).toEqual({ dirty: { a: 20, b: 25, c: 30 }, whole: { b: 15 }, names: { a: { x: 10, y: 20 }, b: { 'after-whole': 25 }, c: { 'caf\\xe9 \\\\ odd\\x0aname': 30 } } });
+    expect(j).toEqual({
+      dirty: { a: 20, b: 25, c: 30 },
+      whole: { b: 15 },
+      names: { a: { x: 10, y: 20 }, b: { 'after-whole': 25 }, c: { 'caf\\xe9 \\\\ odd\\x0aname': 30 } },
+    });
     // a previous scan at 12: a only for y; b whole (its whole mark is after 12); c by its name, bytes intact
     const at12 = changedSince(j, 12);
     expect([...at12.dirty].sort()).toEqual(['a', 'b', 'c']);
@@ -184,7 +215,7 @@ describe('the journal of changed entries (dirty-dirs.ts) and what a backup reads
   });
 });
 
-describe('watch mode native functions (native/watch.c, scandir\'s skip list)', () => {
+describe("watch mode native functions (native/watch.c, scandir's skip list)", () => {
   test('scandir with a skip list gives the same records (attributes too), except the names it is told to skip, which are not stat-ed', ({ tmp }) => {
     fs.writeFileSync(path.join(tmp, 'a'), 'a');
     fs.writeFileSync(path.join(tmp, 'b'), 'bb');
@@ -210,31 +241,34 @@ describe('watch mode native functions (native/watch.c, scandir\'s skip list)', (
     }
   });
 
-  test.skipIf(process.getuid?.() !== 0)('a fanotify group reports changes under its root (not elsewhere, not in an excluded directory), then the barrier after them (root only)', async ({ tmp }) => {
-    const root = path.join(tmp, 'root');
-    const spool = path.join(root, 'spool');
-    fs.mkdirSync(path.join(root, 'd'), { recursive: true });
-    fs.mkdirSync(spool);
-    fs.mkdirSync(path.join(tmp, 'elsewhere'));
-    const got: FanRecord[] = [];
-    const h = wsys.fanOpen((buf) => got.push(...parseFanRecords(buf)));
-    expect(typeof h).toBe('object');
-    try {
-      expect(wsys.fanAddRoot(h as object, Buffer.from(fs.realpathSync(root)))).toBeGreaterThan(0);
-      wsys.fanExclude(h as object, Buffer.from(fs.realpathSync(spool)));
-      // another process makes the changes (the group ignores its own process's, but its barrier)
-      execFileSync('sh', ['-c', 'echo x > "$1/d/f"; echo y > "$1/spool/s"; echo z > "$2/e"; mv "$1/d/f" "$1/g"', 'sh', root, path.join(tmp, 'elsewhere')]);
-      expect(wsys.fanBarrier(h as object)).toBe(0);
-      await vi.waitFor(() => expect(got.some((r) => r.kind === 'barrier')).toBe(true), { timeout: 10_000 });
-      const real = fs.realpathSync(root);
-      const changes = got.filter((r) => r.kind === 'change').map((r) => `${r.dir.toString()}|${r.name.toString()}`);
-      expect(changes).toContain(`${real}/d|f`);
-      expect(changes).toContain(`${real}|g`);
-      expect(changes.filter((c) => c.includes('spool') || c.includes('elsewhere'))).toEqual([]);
-      // the barrier comes after every change made before it
-      expect(got.at(-1)!.kind).toBe('barrier');
-    } finally {
-      wsys.fanClose(h as object);
-    }
-  });
+  test.skipIf(process.getuid?.() !== 0)(
+    'a fanotify group reports changes under its root (not elsewhere, not in an excluded directory), then the barrier after them (root only)',
+    async ({ tmp }) => {
+      const root = path.join(tmp, 'root');
+      const spool = path.join(root, 'spool');
+      fs.mkdirSync(path.join(root, 'd'), { recursive: true });
+      fs.mkdirSync(spool);
+      fs.mkdirSync(path.join(tmp, 'elsewhere'));
+      const got: FanRecord[] = [];
+      const h = wsys.fanOpen((buf) => got.push(...parseFanRecords(buf)));
+      expect(typeof h).toBe('object');
+      try {
+        expect(wsys.fanAddRoot(h as object, Buffer.from(fs.realpathSync(root)))).toBeGreaterThan(0);
+        wsys.fanExclude(h as object, Buffer.from(fs.realpathSync(spool)));
+        // another process makes the changes (the group ignores its own process's, but its barrier)
+        execFileSync('sh', ['-c', 'echo x > "$1/d/f"; echo y > "$1/spool/s"; echo z > "$2/e"; mv "$1/d/f" "$1/g"', 'sh', root, path.join(tmp, 'elsewhere')]);
+        expect(wsys.fanBarrier(h as object)).toBe(0);
+        await vi.waitFor(() => expect(got.some((r) => r.kind === 'barrier')).toBe(true), { timeout: 10_000 });
+        const real = fs.realpathSync(root);
+        const changes = got.filter((r) => r.kind === 'change').map((r) => `${r.dir.toString()}|${r.name.toString()}`);
+        expect(changes).toContain(`${real}/d|f`);
+        expect(changes).toContain(`${real}|g`);
+        expect(changes.filter((c) => c.includes('spool') || c.includes('elsewhere'))).toEqual([]);
+        // the barrier comes after every change made before it
+        expect(got.at(-1)!.kind).toBe('barrier');
+      } finally {
+        wsys.fanClose(h as object);
+      }
+    },
+  );
 });

@@ -12,7 +12,17 @@ import { BIN, spawnHardsnap, target, waitFor } from './helpers/run.js';
 import { partDirOf } from './helpers/spool.js';
 import { mktree, mutate } from './helpers/bench-tree.js';
 import {
-  backupAsync, dayEnv, expectSame, fakeWatcher, journalFile, scanOf, spot, startWatcher, stopWatcher, watchedFromDay2, wideTree,
+  backupAsync,
+  dayEnv,
+  expectSame,
+  fakeWatcher,
+  journalFile,
+  scanOf,
+  spot,
+  startWatcher,
+  stopWatcher,
+  watchedFromDay2,
+  wideTree,
 } from './helpers/watch.js';
 import { readJournal } from '../src/watch/journal-file.js';
 import { readRuns } from '../src/spool/runs-log.js';
@@ -261,7 +271,9 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       fs.linkSync(path.join(s.src, 'd2/f0'), path.join(s.src, 'perm/g'));
       const g3 = await backupAsync(s, [], dayEnv(3));
       expect(g3.part.journal.used).toBe(false);
-      expect(g3.part.journal.reason).toBe("perm/g has a hard link made since the previous generation's scan (a write through another name makes no event in its directory)");
+      expect(g3.part.journal.reason).toBe(
+        "perm/g has a hard link made since the previous generation's scan (a write through another name makes no event in its directory)",
+      );
       expectSame(s, g3.part.path);
       const runs = readRuns(path.join(s.spool, 'rsync', s.host));
       expect(runs.at(-1)!.parts.data).toMatchObject({ journal: false, journalReason: g3.part.journal.reason });
@@ -280,7 +292,9 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       expectSame(s, g5.part.path);
     });
   });
-  test('a second name given to a symlink while watched (an event in the new name\'s directory only): the run reads the tree, both names stay one inode', async ({ tmp }) => {
+  test("a second name given to a symlink while watched (an event in the new name's directory only): the run reads the tree, both names stay one inode", async ({
+    tmp,
+  }) => {
     const s = spot(tmp);
     wideTree(s.src);
     fs.symlinkSync('../d1/f1', path.join(s.src, 'd3/sl'));
@@ -367,8 +381,9 @@ describe('watch: when the journal is not trusted', () => {
       expect((await backupAsync(s, [], dayEnv(3))).part.journal.used).toBe(true);
       const late = await backupAsync(s, [], dayEnv(9));
       expect(late.part.journal.reason).toBe('the last full scan was 8d ago (--full-scan-every 7d)');
-      expect((await backupAsync(s, ['--full-scan-every', '12h'], dayEnv(10))).part.journal.reason)
-        .toBe('the last full scan was 1d ago (--full-scan-every 12h)');
+      expect((await backupAsync(s, ['--full-scan-every', '12h'], dayEnv(10))).part.journal.reason).toBe(
+        'the last full scan was 1d ago (--full-scan-every 12h)',
+      );
     } finally {
       fake.stop();
     }
@@ -384,7 +399,9 @@ describe('watch: when the journal is not trusted', () => {
     wideTree(s.src);
     await backupAsync(s, [], dayEnv(1));
     // a user namespace whose inotify limit is 3 watches: the tree has more directories
-    const w = spawnHardsnap(['-U', '-r', 'sh', '-c', 'echo 3 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"', BIN, 'watch', ...target(s)], { bin: 'unshare' });
+    const w = spawnHardsnap(['-U', '-r', 'sh', '-c', 'echo 3 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"', BIN, 'watch', ...target(s)], {
+      bin: 'unshare',
+    });
     try {
       await waitFor(() => /inotify watch limit reached/.test(w.out.stderr), 60_000, 20, 'the limit to be reported');
       expect(w.out.stderr).toMatch(/max_user_watches = 3\b/);
@@ -405,7 +422,8 @@ describe('watch: when the journal is not trusted', () => {
     // the watcher writes nothing in the spool before the first backup
     expect(fs.existsSync(path.join(s.spool, 'rsync'))).toBe(false);
     expect(w.out.stderr).toMatch(/data: not backed up yet: the journal begins in .* after the first backup/);
-    const gens = () => fs.readdirSync(partDirOf(s), { withFileTypes: true }).filter((e) => e.isDirectory() && /^\d{4}-/.test(e.name) && !e.name.endsWith('.partial')).length;
+    const gens = () =>
+      fs.readdirSync(partDirOf(s), { withFileTypes: true }).filter((e) => e.isDirectory() && /^\d{4}-/.test(e.name) && !e.name.endsWith('.partial')).length;
     try {
       fs.writeFileSync(path.join(s.src, 'd1/new'), 'one');
       await waitFor(() => fs.existsSync(partDirOf(s)) && gens() === 1 && /exited with code 0/.test(w.out.stderr), 60_000, 50, 'a first backup');

@@ -96,10 +96,34 @@ export interface BuildOptions {
 
 export function newStats(): BuildStats {
   return {
-    entries: 0, dirs: 0, files: 0, symlinks: 0, specials: 0, linked: 0, copied: 0,
-    bytesWritten: 0, bytesLinked: 0, cloned: 0, bytesCloned: 0, reused: 0, emlinkCopies: 0, prevMissing: 0, unstable: 0,
-    excluded: 0, problems: 0, vanished: 0, dedupLinked: 0, dedupBytes: 0, dedupMismatches: 0,
-    hashedFiles: 0, hashedBytes: 0, checksumChanged: 0, drifted: 0, splitLinks: 0, carried: 0, xattrReads: 0,
+    entries: 0,
+    dirs: 0,
+    files: 0,
+    symlinks: 0,
+    specials: 0,
+    linked: 0,
+    copied: 0,
+    bytesWritten: 0,
+    bytesLinked: 0,
+    cloned: 0,
+    bytesCloned: 0,
+    reused: 0,
+    emlinkCopies: 0,
+    prevMissing: 0,
+    unstable: 0,
+    excluded: 0,
+    problems: 0,
+    vanished: 0,
+    dedupLinked: 0,
+    dedupBytes: 0,
+    dedupMismatches: 0,
+    hashedFiles: 0,
+    hashedBytes: 0,
+    checksumChanged: 0,
+    drifted: 0,
+    splitLinks: 0,
+    carried: 0,
+    xattrReads: 0,
   };
 }
 
@@ -136,10 +160,16 @@ export class BuildContext {
   /** A failure that makes the generation untrustworthy: the run stops (exit 2). */
   fatal(rel: Buffer, rc: number, what: string): never {
     const code = errnoName(rc);
-    const hint = code === 'ENOSPC' ? 'the spool is full: free space (prune) and run again; the next run resumes'
-      : code === 'EDQUOT' ? 'the spool quota is exhausted' : undefined;
+    const hint =
+      code === 'ENOSPC'
+        ? 'the spool is full: free space (prune) and run again; the next run resumes'
+        : code === 'EDQUOT'
+          ? 'the spool quota is exhausted'
+          : undefined;
     throw new HardsnapError(code, `${what}: ${code} (part '${this.o.part}', ${JSON.stringify(displayPath(rel))})`, {
-      exit: 2, path: displayPath(rel), hint,
+      exit: 2,
+      path: displayPath(rel),
+      hint,
     });
   }
 
@@ -160,7 +190,9 @@ export class BuildContext {
     this.refusedMask |= fresh;
     for (const ns of names(fresh)) {
       this.findings.xattrsRefused.push(ns);
-      (this.o.onWarn ?? this.o.onNote)(`${this.o.part}: the spool's file system refused ${ns}.* extended attributes: they are kept in the manifest only (restore applies them)`);
+      (this.o.onWarn ?? this.o.onNote)(
+        `${this.o.part}: the spool's file system refused ${ns}.* extended attributes: they are kept in the manifest only (restore applies them)`,
+      );
     }
   }
 
@@ -180,8 +212,7 @@ export class BuildContext {
     this.stats.hashedFiles++;
     this.stats.hashedBytes += io[IO.BYTES]!;
     const s = IO.STAT;
-    const same = io[IO.CHANGED] === 0 && io[s + ST.SIZE] === e.size && io[s + ST.MTIME] === e.mtimeSec &&
-      io[s + ST.MTIME_NS] === e.mtimeNsec;
+    const same = io[IO.CHANGED] === 0 && io[s + ST.SIZE] === e.size && io[s + ST.MTIME] === e.mtimeSec && io[s + ST.MTIME_NS] === e.mtimeNsec;
     return same ? hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) : null;
   }
 
@@ -194,9 +225,22 @@ export class BuildContext {
   record(name: Buffer, m: Meta & { ctimeSec?: number; ctimeNsec?: number }, ino: number, flags: number, hash: string | null): ManifestEntry {
     const racy = (m.ctimeSec ?? 0) >= this.o.racyCtimeSec;
     return {
-      name, type: m.type, mode: m.mode, uid: m.uid, gid: m.gid, size: m.type === 'dir' ? 0 : m.size,
-      mtimeSec: m.mtimeSec, mtimeNsec: m.mtimeNsec, rdev: m.rdev, target: m.target,
-      flags, linkGroup: 0, ino, hash, ctimeSec: racy ? 0 : m.ctimeSec ?? 0, ctimeNsec: racy ? 0 : m.ctimeNsec ?? 0,
+      name,
+      type: m.type,
+      mode: m.mode,
+      uid: m.uid,
+      gid: m.gid,
+      size: m.type === 'dir' ? 0 : m.size,
+      mtimeSec: m.mtimeSec,
+      mtimeNsec: m.mtimeNsec,
+      rdev: m.rdev,
+      target: m.target,
+      flags,
+      linkGroup: 0,
+      ino,
+      hash,
+      ctimeSec: racy ? 0 : (m.ctimeSec ?? 0),
+      ctimeNsec: racy ? 0 : (m.ctimeNsec ?? 0),
       xattrs: this.o.xattrs ? m.xattrs : null,
     };
   }

@@ -141,7 +141,11 @@ export class TreeBuilder {
     const q = this.blockQueue;
     while (q.length && q[0]!.complete) {
       const h = q.shift()!;
-      if (!this.pool.failed) this.o.manifest?.addDir(h.rel, h.out.filter((m): m is BlockEntry => m !== null));
+      if (!this.pool.failed)
+        this.o.manifest?.addDir(
+          h.rel,
+          h.out.filter((m): m is BlockEntry => m !== null),
+        );
       h.out = [];
     }
   }
@@ -164,8 +168,7 @@ export class TreeBuilder {
     if (pauseArmed('after-scan') && f.rel.equals(pauseDir())) await testPauseAsync('after-scan', this.o.signal);
     if (typeof entries === 'number') {
       const code = errnoName(entries);
-      const carry = f.rel.length && code !== 'ENOENT' && this.carrier.possible(f) && prevList.length
-        ? steps.carrierForSelf(f, code) : null;
+      const carry = f.rel.length && code !== 'ENOENT' && this.carrier.possible(f) && prevList.length ? steps.carrierForSelf(f, code) : null;
       if (carry) {
         f.carry = carry;
         await steps.carryDir(f, prevList, carry);
@@ -214,7 +217,9 @@ export class TreeBuilder {
     try {
       return prev.dir(f.rel, f.prev) ?? NO_PREV_DIR;
     } catch (err) {
-      (this.o.onWarn ?? this.o.onNote)(`${this.o.part}: the previous manifest is damaged at ${displayPath(f.rel) || '.'} (${(err as Error).message}): comparing with the previous generation itself there`);
+      (this.o.onWarn ?? this.o.onNote)(
+        `${this.o.part}: the previous manifest is damaged at ${displayPath(f.rel) || '.'} (${(err as Error).message}): comparing with the previous generation itself there`,
+      );
       this.o.unchangedDirs?.disable('the previous manifest is damaged');
       return prev.walkDir(f.prev);
     }

@@ -25,7 +25,11 @@ export class Carrier {
    */
   private readonly groups = new Map<number, { id: number; ino: number }>();
 
-  constructor(private readonly ctx: BuildContext, private readonly linker: Linker, private readonly writer: EntryWriter) {}
+  constructor(
+    private readonly ctx: BuildContext,
+    private readonly linker: Linker,
+    private readonly writer: EntryWriter,
+  ) {}
 
   /** Whether carrying is possible at all in this directory (a previous generation to link from). */
   possible(f: Frame): boolean {
@@ -77,7 +81,8 @@ export class Carrier {
       m = group ? null : this.writer.copyPrevious(f, p);
     }
     if (!m) {
-      const why = rc > 0 ? 'it drifted in the previous generation (changed in the spool)' : rc < 0 ? `the link failed: ${errnoName(rc)}` : 'it cannot be copied either';
+      const why =
+        rc > 0 ? 'it drifted in the previous generation (changed in the spool)' : rc < 0 ? `the link failed: ${errnoName(rc)}` : 'it cannot be copied either';
       this.ctx.problem(rel, carry.code, `${what}: ${carry.code}; its previous version cannot be kept (${why}): not in this generation`, true);
       return null;
     }
@@ -109,7 +114,14 @@ export class Carrier {
   /** A SourceEntry standing for a carried record (what the walk and the links need of it). */
   static asSource(p: ManifestEntry): SourceEntry {
     return {
-      ...p, err: 0, nlink: 1, ino: 0, dev: 0, blocks: 0, xattrsRead: true, xattrErr: 0,
+      ...p,
+      err: 0,
+      nlink: 1,
+      ino: 0,
+      dev: 0,
+      blocks: 0,
+      xattrsRead: true,
+      xattrErr: 0,
     };
   }
 }

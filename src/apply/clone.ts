@@ -50,7 +50,11 @@ export class Cloner {
   private readonly io = new Float64Array(sys.IO_FIELDS);
   private readonly st = new Float64Array(sys.STAT_FIELDS);
 
-  constructor(private readonly ctx: BuildContext, private readonly pool: JobPool, private readonly writer: EntryWriter) {}
+  constructor(
+    private readonly ctx: BuildContext,
+    private readonly pool: JobPool,
+    private readonly writer: EntryWriter,
+  ) {}
 
   /** Clones are on: the spool's probe cloned, and no clone was refused since. */
   get enabled(): boolean {
@@ -112,8 +116,13 @@ export class Cloner {
     const name = e.name;
     const st = this.st;
     if (sys.fstatat(f.dst, name, st, 1) !== 0) return;
-    const complete = (st[ST.MODE]! & 0o170000) === 0o100000 && st[ST.NLINK] === 1 && st[ST.SIZE] === e.size &&
-      st[ST.MTIME] === e.mtimeSec && st[ST.MTIME_NS] === e.mtimeNsec && (st[ST.MODE]! & 0o7777) === e.mode;
+    const complete =
+      (st[ST.MODE]! & 0o170000) === 0o100000 &&
+      st[ST.NLINK] === 1 &&
+      st[ST.SIZE] === e.size &&
+      st[ST.MTIME] === e.mtimeSec &&
+      st[ST.MTIME_NS] === e.mtimeNsec &&
+      (st[ST.MODE]! & 0o7777) === e.mode;
     if (complete) return;
     const rc = sys.unlinkat(f.dst, name, 0);
     if (rc === 0 || rc === -E.ENOENT) return;
@@ -127,7 +136,7 @@ export class Cloner {
       const io = new Float64Array(sys.IO_FIELDS);
       let m: ManifestEntry | null = null;
       // --checksum: the source's content must be the record's, not only its size and mtime
-      const hash = this.ctx.o.checksum ? sourceHash ?? this.ctx.hashed(e, io, await pool.track(sys.hashatAsync(f.src, e.name, io))) : p.hash;
+      const hash = this.ctx.o.checksum ? (sourceHash ?? this.ctx.hashed(e, io, await pool.track(sys.hashatAsync(f.src, e.name, io)))) : p.hash;
       if (pool.failed) return;
       if (this.sameHash(hash, p)) {
         const rc = await this.pooled(() => sys.cloneAsync(f.prev, e.name, f.dst, e.name, this.prevCheck(p), io, ...this.metaArgs(e)));
@@ -177,8 +186,17 @@ export class Cloner {
   /** The record a content-index file must match (as a content link checks it: not its inode number). */
   private candidateCheck(c: Candidate): Buffer {
     const m = {
-      name: Buffer.alloc(0), type: 'file' as const, mode: c.mode, uid: c.uid, gid: c.gid, size: c.size, mtimeSec: c.mtimeSec,
-      mtimeNsec: c.mtimeNsec, rdev: 0, target: null, xattrs: null,
+      name: Buffer.alloc(0),
+      type: 'file' as const,
+      mode: c.mode,
+      uid: c.uid,
+      gid: c.gid,
+      size: c.size,
+      mtimeSec: c.mtimeSec,
+      mtimeNsec: c.mtimeNsec,
+      rdev: 0,
+      target: null,
+      xattrs: null,
     };
     return packLinkRecords([{ e: m, prevIno: 0 }], this.ctx.o.asRoot);
   }
@@ -214,8 +232,10 @@ export class Cloner {
     if (why.kind === 'unsupported') this.on = false;
     if (why.kind === 'unsupported' && !this.refusalSaid) {
       this.refusalSaid = true;
-      ctx.o.onNote(`${ctx.o.part}: the spool refused a clone (${why.code}) at ${JSON.stringify(displayPath(joinRel(f.rel, e.name)))}: ` +
-        'files are copied for the rest of this run');
+      ctx.o.onNote(
+        `${ctx.o.part}: the spool refused a clone (${why.code}) at ${JSON.stringify(displayPath(joinRel(f.rel, e.name)))}: ` +
+          'files are copied for the rest of this run',
+      );
     }
     return null;
   }

@@ -113,8 +113,8 @@ export class ContentLinker {
       let via: Instead['via'] = 'content';
       let emlink = false;
       const clones: CloneSource[] = [];
-      const compare = async (c: Candidate, rel: Buffer) => this.ctx.o.dedupVerify
-        ? sameness(await pool.track(sys.sameContentAsync(f.src, e.name, this.index.rootFd(c), rel))) : undefined;
+      const compare = async (c: Candidate, rel: Buffer) =>
+        this.ctx.o.dedupVerify ? sameness(await pool.track(sys.sameContentAsync(f.src, e.name, this.index.rootFd(c), rel))) : undefined;
       for (const c of hash ? this.matching(cands, hash) : []) {
         if (pool.failed) return;
         const rel = this.index.relPath(c);
@@ -174,7 +174,9 @@ export class ContentLinker {
     if (same === false) {
       const ctx = this.ctx;
       ctx.stats.dedupMismatches++;
-      ctx.o.onNote(`${ctx.o.part}: ${joinRel(f.rel, e.name).toString()} has the size${c.sameMeta ? ', metadata' : ''} and XXH64 (${hash}) of ${this.index.rootLabel(c)}/${rel.toString()} but different bytes: written, not ${c.sameMeta ? 'linked' : 'cloned'}`);
+      ctx.o.onNote(
+        `${ctx.o.part}: ${joinRel(f.rel, e.name).toString()} has the size${c.sameMeta ? ', metadata' : ''} and XXH64 (${hash}) of ${this.index.rootLabel(c)}/${rel.toString()} but different bytes: written, not ${c.sameMeta ? 'linked' : 'cloned'}`,
+      );
     }
     return same === undefined || same === true;
   }
@@ -202,9 +204,14 @@ export class ContentLinker {
     // is not required to match: a spool copied to another disk keeps its manifests), and be
     // no other name's in this generation
     const st = this.st;
-    const ok = sys.fstatat(f.dst, e.name, st, 1) === 0 && (st[ST.MODE]! & 0o170000) === 0o100000 &&
-      st[ST.SIZE] === e.size && st[ST.MTIME] === e.mtimeSec && st[ST.MTIME_NS] === e.mtimeNsec &&
-      (st[ST.MODE]! & 0o7777) === e.mode && (!ctx.o.asRoot || (st[ST.UID] === e.uid && st[ST.GID] === e.gid));
+    const ok =
+      sys.fstatat(f.dst, e.name, st, 1) === 0 &&
+      (st[ST.MODE]! & 0o170000) === 0o100000 &&
+      st[ST.SIZE] === e.size &&
+      st[ST.MTIME] === e.mtimeSec &&
+      st[ST.MTIME_NS] === e.mtimeNsec &&
+      (st[ST.MODE]! & 0o7777) === e.mode &&
+      (!ctx.o.asRoot || (st[ST.UID] === e.uid && st[ST.GID] === e.gid));
     if (!ok || !ctx.claims.claim(st[ST.INO]!)) {
       sys.unlinkat(f.dst, e.name, 0);
       ix.forget(c);

@@ -124,8 +124,20 @@ export class DedupIndex {
     // copies of the small fields only: e.name is a slice of the whole directory's scan buffer
     if (this.lastDir?.given !== dir) this.lastDir = { given: dir, copy: this.arena.copy(dir) };
     const c: Candidate = {
-      mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root, dir: this.lastDir.copy, name: this.arena.copy(e.name), ino: e.ino,
-      size: e.size, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, xattrs: e.xattrs, flags: e.flags, sameMeta: true,
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      hash: e.hash!,
+      root,
+      dir: this.lastDir.copy,
+      name: this.arena.copy(e.name),
+      ino: e.ino,
+      size: e.size,
+      mtimeSec: e.mtimeSec,
+      mtimeNsec: e.mtimeNsec,
+      xattrs: e.xattrs,
+      flags: e.flags,
+      sameMeta: true,
     };
     (this.run.get(k) ?? this.run.set(k, []).get(k)!).push(c);
     if (this.bySize && e.size >= CLONE_MIN_SIZE) (this.runBySize.get(e.size) ?? this.runBySize.set(e.size, []).get(e.size)!).push(c);

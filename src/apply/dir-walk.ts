@@ -88,8 +88,7 @@ export class DirWalk {
       sub.scanAhead = !this.o.unchangedDirs && !sub.carry && f.src >= 0 && sub.meta.size <= SCAN_AHEAD_MAX_DIR_SIZE;
       const flags = SPOOL_MKDIR | (sub.scanAhead ? SPOOL_SCAN : 0);
       sub.scannedAt = Date.now();
-      sub.ready = this.pool.track(sys.spoolDirAsync(this.o.dryRun ? -1 : f.dst, prev, sub.name, flags, sub.spool, f.src,
-        this.xflags, this.o.xattrCtimeMin));
+      sub.ready = this.pool.track(sys.spoolDirAsync(this.o.dryRun ? -1 : f.dst, prev, sub.name, flags, sub.spool, f.src, this.xflags, this.o.xattrCtimeMin));
     }
   }
 

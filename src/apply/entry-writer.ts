@@ -7,9 +7,7 @@
  */
 import { joinRel } from '../paths/escape.js';
 import { readDirAt, MODE_BITS, type Meta, type SourceEntry } from '../fs/entry.js';
-import {
-  COPY, IO, META_STAGE, SETMETA, ST, STAGE, errnoName, hashHex, refusedNamespaces, splitStaged, sys,
-} from '../fs/native.js';
+import { COPY, IO, META_STAGE, SETMETA, ST, STAGE, errnoName, hashHex, refusedNamespaces, splitStaged, sys } from '../fs/native.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { Decision } from '../plan/decide.js';
 import { removeChildAt } from '../fs/remove-tree.js';
@@ -33,15 +31,17 @@ export class EntryWriter {
   /** clones instead of copies where the spool has them (never in a dry run) */
   readonly cloner: Cloner | null;
 
-  constructor(private readonly ctx: BuildContext, private readonly pool: JobPool) {
+  constructor(
+    private readonly ctx: BuildContext,
+    private readonly pool: JobPool,
+  ) {
     this.cloner = ctx.o.clones && !ctx.o.dryRun ? new Cloner(ctx, pool, this) : null;
   }
 
   /** setmeta's `what` for an entry of this type with these attributes */
   metaBits(m: Meta): number {
     const o = this.ctx.o;
-    return (o.asRoot ? SETMETA.OWNER : 0) | (m.type === 'symlink' ? 0 : SETMETA.MODE) | SETMETA.TIMES |
-      (o.xattrs && m.xattrs ? SETMETA.XATTRS : 0);
+    return (o.asRoot ? SETMETA.OWNER : 0) | (m.type === 'symlink' ? 0 : SETMETA.MODE) | SETMETA.TIMES | (o.xattrs && m.xattrs ? SETMETA.XATTRS : 0);
   }
 
   private copyFlags(e: Meta): number {
@@ -70,7 +70,7 @@ export class EntryWriter {
   materialize(f: Frame, e: SourceEntry, d: Decision, dedup = true): ManifestEntry | null {
     switch (d.action) {
       case 'copy':
-        return (dedup ? this.content?.linkNow(f, e)?.m ?? null : null) ?? this.copy(f, e);
+        return (dedup ? (this.content?.linkNow(f, e)?.m ?? null) : null) ?? this.copy(f, e);
       case 'symlink':
         return this.special(f, e, () => sys.symlinkat(e.target!, f.dst, e.name));
       case 'mknod':
@@ -93,7 +93,8 @@ export class EntryWriter {
       this.ctx.problem(joinRel(f.rel, e.name), errnoName(e.xattrErr), 'cannot read its extended attributes');
       return null;
     }
-    const action = e.type === 'file' ? 'copy' : e.type === 'symlink' ? 'symlink' : (e.type === 'char' || e.type === 'block') && !this.ctx.o.asRoot ? 'record' : 'mknod';
+    const action =
+      e.type === 'file' ? 'copy' : e.type === 'symlink' ? 'symlink' : (e.type === 'char' || e.type === 'block') && !this.ctx.o.asRoot ? 'record' : 'mknod';
     return this.materialize(f, e, { action, reason }, false);
   }
 
@@ -114,8 +115,16 @@ export class EntryWriter {
   private copied(f: Frame, e: SourceEntry, io: Float64Array, changed: boolean): ManifestEntry {
     const s = IO.STAT;
     const meta: Meta = {
-      type: 'file', mode: io[s + ST.MODE]! & 0o7777, uid: io[s + ST.UID]!, gid: io[s + ST.GID]!,
-      size: io[IO.BYTES]!, mtimeSec: io[s + ST.MTIME]!, mtimeNsec: io[s + ST.MTIME_NS]!, rdev: 0, target: null, xattrs: e.xattrs,
+      type: 'file',
+      mode: io[s + ST.MODE]! & 0o7777,
+      uid: io[s + ST.UID]!,
+      gid: io[s + ST.GID]!,
+      size: io[IO.BYTES]!,
+      mtimeSec: io[s + ST.MTIME]!,
+      mtimeNsec: io[s + ST.MTIME_NS]!,
+      rdev: 0,
+      target: null,
+      xattrs: e.xattrs,
     };
     const stats = this.ctx.stats;
     stats.copied++;
@@ -125,8 +134,13 @@ export class EntryWriter {
     // the scan's ctime, not the copy's: the attributes recorded are the scan's (checked against
     // the source's when the copy was made), and a change in between must make the next run read
     // them again
-    return this.ctx.record(e.name, { ...meta, ctimeSec: e.ctimeSec, ctimeNsec: e.ctimeNsec }, io[IO.NEW_INO]!,
-      (changed ? FLAG.UNSTABLE : 0) | (refused ? FLAG.OFF_SPOOL : 0), hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!));
+    return this.ctx.record(
+      e.name,
+      { ...meta, ctimeSec: e.ctimeSec, ctimeNsec: e.ctimeNsec },
+      io[IO.NEW_INO]!,
+      (changed ? FLAG.UNSTABLE : 0) | (refused ? FLAG.OFF_SPOOL : 0),
+      hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!),
+    );
   }
 
   /** Copies a file on this thread, retrying a copy the source changed under; null when it could not be (reported). */
@@ -155,7 +169,12 @@ export class EntryWriter {
         }
         if (changed) {
           ctx.stats.unstable++;
-          ctx.problem(rel(), 'ECHANGED', `changed while it was read (${COPY_ATTEMPTS} attempts): the copy may be inconsistent and will be copied again next run`, true);
+          ctx.problem(
+            rel(),
+            'ECHANGED',
+            `changed while it was read (${COPY_ATTEMPTS} attempts): the copy may be inconsistent and will be copied again next run`,
+            true,
+          );
         }
         return this.copied(f, e, io, changed);
       }
@@ -191,8 +210,13 @@ export class EntryWriter {
     // attributes are not compared here: a file with attributes is simply copied again
     if (e.xattrs && this.ctx.o.xattrs) return null;
     if (sys.fstatat(f.dst, e.name, st, 1) !== 0) return null;
-    const ok = (st[ST.MODE]! & 0o170000) === 0o100000 && st[ST.NLINK] === 1 && st[ST.SIZE] === e.size &&
-      st[ST.MTIME] === e.mtimeSec && st[ST.MTIME_NS] === e.mtimeNsec && (st[ST.MODE]! & 0o7777) === e.mode &&
+    const ok =
+      (st[ST.MODE]! & 0o170000) === 0o100000 &&
+      st[ST.NLINK] === 1 &&
+      st[ST.SIZE] === e.size &&
+      st[ST.MTIME] === e.mtimeSec &&
+      st[ST.MTIME_NS] === e.mtimeNsec &&
+      (st[ST.MODE]! & 0o7777) === e.mode &&
       (!this.ctx.o.asRoot || (st[ST.UID] === e.uid && st[ST.GID] === e.gid));
     if (!ok) return null;
     const io = this.io;
@@ -257,8 +281,9 @@ export class EntryWriter {
   /** A directory's own metadata, after its children (on the pool). */
   async dirMeta(f: Frame): Promise<void> {
     const m = f.meta;
-    const rc = await this.pool.track(sys.setmetaAsync(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, this.metaBits(m),
-      this.ctx.o.xattrs ? m.xattrs : null));
+    const rc = await this.pool.track(
+      sys.setmetaAsync(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, this.metaBits(m), this.ctx.o.xattrs ? m.xattrs : null),
+    );
     this.metaResult(rc, 'cannot set the metadata of a directory in the spool', f.rel);
   }
 

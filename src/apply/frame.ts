@@ -72,5 +72,22 @@ export interface PendingLink {
 export function newFrame(rel: Buffer, src: number, dst: number, prev: number, meta: Meta, carry: Carry | null = null): Frame {
   let settle!: () => void;
   const done = new Promise<void>((r) => (settle = r));
-  return { rel, src, dst, prev, meta, subdirs: [], next: 0, out: [], links: [], prevList: null, pending: 0, sealed: false, complete: false, carry, done, settle };
+  return {
+    rel,
+    src,
+    dst,
+    prev,
+    meta,
+    subdirs: [],
+    next: 0,
+    out: [],
+    links: [],
+    prevList: null,
+    pending: 0,
+    sealed: false,
+    complete: false,
+    carry,
+    done,
+    settle,
+  };
 }

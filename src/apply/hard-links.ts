@@ -60,12 +60,13 @@ export class HardLinks {
       ctx.stats.emlinkCopies++;
     }
     // only its metadata changed: a clone of its previous inode where the spool clones (clone.ts)
-    const clone = d.action === 'copy' ? this.writer.cloner?.fromPreviousNow(f, e, p, sourceHash) ?? null : null;
+    const clone = d.action === 'copy' ? (this.writer.cloner?.fromPreviousNow(f, e, p, sourceHash) ?? null) : null;
     const content = !clone && d.action === 'copy' && this.content ? this.content.linkNow(f, e, sourceHash) : null;
     ctx.plan(f.rel, e, d, clone ? { via: 'clone' } : content ? { via: content.via } : undefined);
-    const m = d.action === 'link' && p
-      ? this.linker.linkNow(f, e, ctx.record(e.name, e, 0, p.flags & FLAG.OFF_SPOOL, p.hash), p.ino)
-      : clone ?? content?.m ?? this.writer.materialize(f, e, d, false);
+    const m =
+      d.action === 'link' && p
+        ? this.linker.linkNow(f, e, ctx.record(e.name, e, 0, p.flags & FLAG.OFF_SPOOL, p.hash), p.ino)
+        : (clone ?? content?.m ?? this.writer.materialize(f, e, d, false));
     if (!m) return null;
     if (g) {
       // the inode is full: this copy is the link base from now on

@@ -17,7 +17,10 @@ export class JobPool {
   /** the first fatal error of any job; the walk rethrows it */
   fatalError: unknown = null;
 
-  constructor(private readonly max: number, private readonly settled: (owner: JobOwner) => void) {}
+  constructor(
+    private readonly max: number,
+    private readonly settled: (owner: JobOwner) => void,
+  ) {}
 
   get failed(): boolean {
     return this.fatalError !== null;
@@ -40,10 +43,15 @@ export class JobPool {
   track<T extends Buffer | number>(p: Promise<T> | number): Promise<T | number> {
     if (typeof p === 'number') return Promise.resolve(p);
     this.begin();
-    return p.then((rc) => rc, (err: unknown) => {
-      this.fail(err);
-      return -5;
-    }).finally(() => this.end());
+    return p
+      .then(
+        (rc) => rc,
+        (err: unknown) => {
+          this.fail(err);
+          return -5;
+        },
+      )
+      .finally(() => this.end());
   }
 
   /** Runs a job for `owner`; `then` handles its result on the main thread (unless a job failed). */
@@ -58,10 +66,11 @@ export class JobPool {
       this.release(owner);
     };
     if (typeof p === 'number') finish(p);
-    else p.then(finish, (err: unknown) => {
-      this.fail(err);
-      finish(-5);
-    });
+    else
+      p.then(finish, (err: unknown) => {
+        this.fail(err);
+        finish(-5);
+      });
   }
 
   /** Holds a slot and the owner open for work done in steps (a content link: hash, compare, link). */

@@ -31,7 +31,11 @@ export class Linker {
   private readonly st = new Float64Array(sys.STAT_FIELDS);
   private readonly st2 = new Float64Array(sys.STAT_FIELDS);
 
-  constructor(private readonly ctx: BuildContext, private readonly pool: JobPool, private readonly writer: EntryWriter) {}
+  constructor(
+    private readonly ctx: BuildContext,
+    private readonly pool: JobPool,
+    private readonly writer: EntryWriter,
+  ) {}
 
   /**
    * Queues an unchanged entry of f and its record; the batch goes out when it is full. `prevIno`
@@ -87,8 +91,9 @@ export class Linker {
         sys.unlinkat(f.dst, e.name, 0);
         stats.splitLinks++;
         // a carried entry: a fresh copy of its previous version (the source cannot be read)
-        if (f.src < 0 && !(l.rec instanceof EncodedEntry)) return this.writer.copyPrevious(f, l.rec) ?? this.refused(f, e, 'its previous inode is another name\'s in this generation');
-        return this.refused(f, e, 'its previous inode is another name\'s in this generation');
+        if (f.src < 0 && !(l.rec instanceof EncodedEntry))
+          return this.writer.copyPrevious(f, l.rec) ?? this.refused(f, e, "its previous inode is another name's in this generation");
+        return this.refused(f, e, "its previous inode is another name's in this generation");
       }
       stats.linked++;
       stats.bytesLinked += e.size;
@@ -114,7 +119,12 @@ export class Linker {
   /** An entry that could not be linked: a fresh inode from the source (none in a carried subtree). */
   private refused(f: Frame, e: SourceEntry, why: string): ManifestEntry | null {
     if (f.src < 0) {
-      this.ctx.problem(joinRel(f.rel, e.name), 'ECARRY', `its previous version cannot be linked (${why}) and the source cannot be read: not in this generation`, true);
+      this.ctx.problem(
+        joinRel(f.rel, e.name),
+        'ECARRY',
+        `its previous version cannot be linked (${why}) and the source cannot be read: not in this generation`,
+        true,
+      );
       return null;
     }
     return this.writer.fresh(f, e, why);
@@ -137,4 +147,3 @@ export class Linker {
     return sameMode && sameOwner && sameTime && sameSize ? a[ST.INO]! : -1;
   }
 }
-

@@ -37,7 +37,7 @@ export function key32(m: Pick<Meta, 'size' | 'mtimeSec' | 'mtimeNsec'>): number 
 function key32Of(size: number, mtimeSec: number, mtimeNsec: number): number {
   let h = (size >>> 0) ^ Math.imul(Math.floor(size / 4294967296) >>> 0, 0x9e3779b1);
   h = Math.imul(h ^ (mtimeSec >>> 0), 0x85ebca6b);
-  h = Math.imul(h ^ Math.floor(mtimeSec / 4294967296) >>> 0, 0x27d4eb2f);
+  h = Math.imul(h ^ (Math.floor(mtimeSec / 4294967296) >>> 0), 0x27d4eb2f);
   h = Math.imul(h ^ mtimeNsec, 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
 }
@@ -45,8 +45,15 @@ function key32Of(size: number, mtimeSec: number, mtimeNsec: number): number {
 export type Matchable = Pick<Meta, 'size' | 'mtimeSec' | 'mtimeNsec' | 'mode' | 'uid' | 'gid' | 'xattrs'>;
 
 export function matches(e: Matchable, m: Matchable): boolean {
-  return e.size === m.size && e.mtimeSec === m.mtimeSec && e.mtimeNsec === m.mtimeNsec &&
-    e.mode === m.mode && e.uid === m.uid && e.gid === m.gid && sameXattrs(e.xattrs, m.xattrs);
+  return (
+    e.size === m.size &&
+    e.mtimeSec === m.mtimeSec &&
+    e.mtimeNsec === m.mtimeNsec &&
+    e.mode === m.mode &&
+    e.uid === m.uid &&
+    e.gid === m.gid &&
+    sameXattrs(e.xattrs, m.xattrs)
+  );
 }
 
 /**
@@ -135,8 +142,13 @@ export class ManifestTable {
   /** bySize: entry numbers of files of CLONE_MIN_SIZE or more, by size (clone candidates) */
   private readonly bySize: Chains | null;
 
-  constructor(private readonly reader: ManifestReader, private readonly root: number, private readonly ownsReader: boolean,
-    arena: ByteArena, bySize: boolean) {
+  constructor(
+    private readonly reader: ManifestReader,
+    private readonly root: number,
+    private readonly ownsReader: boolean,
+    arena: ByteArena,
+    bySize: boolean,
+  ) {
     this.bySize = bySize ? new Chains() : null;
     // the blocks stay undecoded: only the few files a lookup hits are decoded, then
     for (const b of reader.rawWalk()) {
@@ -196,8 +208,20 @@ export class ManifestTable {
 
   private candidate(e: ManifestEntry, d: number, sameMeta: boolean): Candidate {
     return {
-      mode: e.mode, uid: e.uid, gid: e.gid, hash: e.hash!, root: this.root, dir: this.dirs[d]!, name: e.name, ino: e.ino,
-      xattrs: e.xattrs, flags: e.flags, size: e.size, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, sameMeta,
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      hash: e.hash!,
+      root: this.root,
+      dir: this.dirs[d]!,
+      name: e.name,
+      ino: e.ino,
+      xattrs: e.xattrs,
+      flags: e.flags,
+      size: e.size,
+      mtimeSec: e.mtimeSec,
+      mtimeNsec: e.mtimeNsec,
+      sameMeta,
     };
   }
 

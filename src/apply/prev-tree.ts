@@ -54,15 +54,30 @@ export function walkDir(prevFd: number): PrevDir {
   if (prevFd < 0) return NO_PREV_DIR;
   const read = readDirAt(prevFd);
   if (typeof read === 'number') return NO_PREV_DIR;
-  return new DecodedDir(read
-    .filter((e) => e.err === 0)
-    .map((e) => ({
-      name: e.name, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.type === 'dir' ? 0 : e.size,
-      mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, rdev: e.rdev, target: e.target,
-      flags: 0, linkGroup: 0, ino: e.ino, hash: null,
-      // no ctime: attributes are read for every entry compared with a walk
-      ctimeSec: 0, ctimeNsec: 0, xattrs: null,
-    })));
+  return new DecodedDir(
+    read
+      .filter((e) => e.err === 0)
+      .map((e) => ({
+        name: e.name,
+        type: e.type,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        size: e.type === 'dir' ? 0 : e.size,
+        mtimeSec: e.mtimeSec,
+        mtimeNsec: e.mtimeNsec,
+        rdev: e.rdev,
+        target: e.target,
+        flags: 0,
+        linkGroup: 0,
+        ino: e.ino,
+        hash: null,
+        // no ctime: attributes are read for every entry compared with a walk
+        ctimeSec: 0,
+        ctimeNsec: 0,
+        xattrs: null,
+      })),
+  );
 }
 
 export function prevFromManifest(m: ManifestReader): PrevTree {

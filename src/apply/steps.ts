@@ -39,10 +39,17 @@ export class StepRunner {
   planContext(f: Frame): PlanContext {
     const o = this.o;
     return {
-      prevAvailable: f.prev >= 0, asRoot: o.asRoot, checksum: o.checksum, xattrs: o.xattrs,
-      excludes: o.excludes, skipDirs: o.skipDirs, oneFileSystem: o.oneFileSystem, rootDev: o.rootMeta.dev,
+      prevAvailable: f.prev >= 0,
+      asRoot: o.asRoot,
+      checksum: o.checksum,
+      xattrs: o.xattrs,
+      excludes: o.excludes,
+      skipDirs: o.skipDirs,
+      oneFileSystem: o.oneFileSystem,
+      rootDev: o.rootMeta.dev,
       // a record is copied only when it stands for the entry's attributes too
-      recordCopies: f.prev >= 0 && !o.checksum && !o.dryRun && (!o.xattrs || o.prevXattrsTrusted), prevXattrsTrusted: o.prevXattrsTrusted,
+      recordCopies: f.prev >= 0 && !o.checksum && !o.dryRun && (!o.xattrs || o.prevXattrsTrusted),
+      prevXattrsTrusted: o.prevXattrsTrusted,
     };
   }
 

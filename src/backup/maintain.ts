@@ -36,7 +36,16 @@ export async function backupAndMaintain(opts: BackupOptions, ev: MaintainEvents)
       ev.onPruneStart?.();
       try {
         const pruned = await runPrune(
-          { spool: opts.spool, host: opts.host, parts: opts.parts.map((p) => p.name), rules: opts.prune, now: opts.now, dryRun: false, waitMs: opts.waitMs, command: opts.command },
+          {
+            spool: opts.spool,
+            host: opts.host,
+            parts: opts.parts.map((p) => p.name),
+            rules: opts.prune,
+            now: opts.now,
+            dryRun: false,
+            waitMs: opts.waitMs,
+            command: opts.command,
+          },
           { onNote: ev.onNote, onWarn: warn, onRemoved: ev.onRemoved },
         );
         ev.onPruned?.(pruned);

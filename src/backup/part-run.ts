@@ -67,7 +67,9 @@ function preparePartial(pdir: string, generation: string, part: string, ev: Back
     try {
       name = moveToTrash(pdir, path.basename(old));
     } catch (err) {
-      (ev.onWarn ?? ev.onNote)(`part '${part}': cannot move the older interrupted generation ${old} to the trash (${errnoCode(err) ?? (err as Error).message}): left where it is, the next backup tries again`);
+      (ev.onWarn ?? ev.onNote)(
+        `part '${part}': cannot move the older interrupted generation ${old} to the trash (${errnoCode(err) ?? (err as Error).message}): left where it is, the next backup tries again`,
+      );
       continue;
     }
     for (const line of describeLeftovers(part, deleteFromTrash(pdir, [name]).leftovers)) (ev.onWarn ?? ev.onNote)(line);
@@ -159,17 +161,36 @@ export async function buildPart(
     }
     if (!dry) {
       ev.onPhase?.('index', spec.name);
-      dedup = buildDedupIndex({
-        spool: o.spool, host: o.host, part: spec.name, scope: o.dedup ?? 'part', generations: o.dedupGenerations, complete: state.complete,
-        prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader } : null, clones,
-      }, ev);
+      dedup = buildDedupIndex(
+        {
+          spool: o.spool,
+          host: o.host,
+          part: spec.name,
+          scope: o.dedup ?? 'part',
+          generations: o.dedupGenerations,
+          complete: state.complete,
+          prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader } : null,
+          clones,
+        },
+        ev,
+      );
     }
     ev.onPhase?.('journal', spec.name);
     const scan = await chooseScan({
-      partDir: pdir, source: spec.source, prev: prevGen ? { name: prevGen.name, reader } : null, now: o.now,
-      patterns: [...o.exclude, ...(spec.exclude ?? [])], oneFileSystem: o.oneFileSystem,
-      settings: o.journal ?? DEFAULT_JOURNAL, excludes, skipDirs, rootDev: st[ST.DEV]!,
-      rootId: `${st[ST.DEV]!}:${st[ST.INO]!}`, srcRootFd, startMono, startWall,
+      partDir: pdir,
+      source: spec.source,
+      prev: prevGen ? { name: prevGen.name, reader } : null,
+      now: o.now,
+      patterns: [...o.exclude, ...(spec.exclude ?? [])],
+      oneFileSystem: o.oneFileSystem,
+      settings: o.journal ?? DEFAULT_JOURNAL,
+      excludes,
+      skipDirs,
+      rootDev: st[ST.DEV]!,
+      rootId: `${st[ST.DEV]!}:${st[ST.INO]!}`,
+      srcRootFd,
+      startMono,
+      startWall,
       excluded: dry ? 'a dry run does not use the journal' : o.checksum ? '--checksum reads every file' : null,
     });
     const xattrs = o.xattrs !== false;
@@ -177,7 +198,8 @@ export async function buildPart(
     // never following the entry): without /proc every entry would read as vanished
     if (xattrs && !dry && !fs.existsSync('/proc/self/fd')) {
       throw new HardsnapError('ENOPROC', 'extended attributes are read through /proc/self/fd, and /proc is not mounted here: nothing was written', {
-        exit: 2, hint: 'mount /proc, or back up without attributes (--no-xattrs)',
+        exit: 2,
+        hint: 'mount /proc, or back up without attributes (--no-xattrs)',
       });
     }
     // the previous records tell an entry's attributes when its ctime did not move (format 3,
@@ -186,7 +208,11 @@ export async function buildPart(
     if (!dry) {
       fs.rmSync(manifestTmp, { force: true });
       writer = ManifestWriter.create(manifestTmp, {
-        part: spec.name, generation, created: o.now.toISOString(), tool: TOOL, scan: scan.record,
+        part: spec.name,
+        generation,
+        created: o.now.toISOString(),
+        tool: TOOL,
+        scan: scan.record,
       });
       // unchanged records are copied from the previous manifest with their attribute-set numbers
       if (reader && reader.version >= 3) writer.seedXattrSets(reader.xattrSets);
@@ -201,8 +227,16 @@ export async function buildPart(
       part: spec.name,
       srcRootFd,
       rootMeta: {
-        type: typeOfMode(st[ST.MODE]!) ?? 'dir', mode: st[ST.MODE]! & 0o7777, uid: st[ST.UID]!, gid: st[ST.GID]!,
-        size: 0, mtimeSec: st[ST.MTIME]!, mtimeNsec: st[ST.MTIME_NS]!, rdev: 0, target: null, dev: st[ST.DEV]!,
+        type: typeOfMode(st[ST.MODE]!) ?? 'dir',
+        mode: st[ST.MODE]! & 0o7777,
+        uid: st[ST.UID]!,
+        gid: st[ST.GID]!,
+        size: 0,
+        mtimeSec: st[ST.MTIME]!,
+        mtimeNsec: st[ST.MTIME_NS]!,
+        rdev: 0,
+        target: null,
+        dev: st[ST.DEV]!,
         xattrs: rootX,
       },
       dstRootFd,
@@ -243,8 +277,10 @@ export async function buildPart(
     if (builder.stats.problems) root.flags |= FLAG.INCOMPLETE;
     const found = builder.findings;
     if (found.driftFirst) {
-      ev.onWarn?.(`part '${spec.name}': ${builder.stats.drifted} unchanged ${builder.stats.drifted === 1 ? 'entry' : 'entries'} of the previous generation ` +
-        `no longer matched its manifest (changed in the spool; first: ${found.driftFirst}): copied anew from the source, not linked`);
+      ev.onWarn?.(
+        `part '${spec.name}': ${builder.stats.drifted} unchanged ${builder.stats.drifted === 1 ? 'entry' : 'entries'} of the previous generation ` +
+          `no longer matched its manifest (changed in the spool; first: ${found.driftFirst}): copied anew from the source, not linked`,
+      );
     }
     const spoolId = dstRootFd >= 0 ? fsIdentity(dstRootFd) : null;
     writer?.finish(root, {

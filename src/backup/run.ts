@@ -48,7 +48,10 @@ function chooseName(o: BackupOptions, state: RunState): string {
     // a generation made with a wrong clock blocks every backup until it is moved away: say how to find out
     const ahead = newest.time.getTime() - Date.now() > FUTURE_TOLERANCE_MS;
     throw new HardsnapError('ECLOCK', `now (${o.now.toISOString()}) is not later than the newest generation ${newest.name}: refusing to back up`, {
-      exit: 2, hint: ahead ? `${newest.name} is dated in the future (made with a wrong clock or HARDSNAP_NOW): 'hardsnap status' says how to move it away` : 'check the clock (or HARDSNAP_NOW)',
+      exit: 2,
+      hint: ahead
+        ? `${newest.name} is dated in the future (made with a wrong clock or HARDSNAP_NOW): 'hardsnap status' says how to move it away`
+        : 'check the clock (or HARDSNAP_NOW)',
     });
   }
   // a manifest without its tree (a run killed while publishing) takes the name too
@@ -59,7 +62,13 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
   const started = new Date();
   try {
     validateBackup(o, ev.onNote);
-    const skipped = skipReason(o.spool, o.host, o.parts.map((p) => p.name), o.now, o.minIntervalMs ?? 0);
+    const skipped = skipReason(
+      o.spool,
+      o.host,
+      o.parts.map((p) => p.name),
+      o.now,
+      o.minIntervalMs ?? 0,
+    );
     if (skipped) return skip(o, started, skipped);
     if (!o.hooks?.pre) checkNotEmpty(o); // with a pre hook, after it: it may fill a part
   } catch (err) {
@@ -99,10 +108,14 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
   let lock: LockHandle | null;
   try {
     stopIfAsked();
-    lock = o.dryRun ? null : await acquireLock(hdir, o.command, {
-      waitMs: o.waitMs, parts: o.parts.map((p) => p.name), signal: o.signal,
-      onWait: (h) => events.onNote(`waiting for the lock held by pid ${h.pid} (${h.command})`),
-    });
+    lock = o.dryRun
+      ? null
+      : await acquireLock(hdir, o.command, {
+          waitMs: o.waitMs,
+          parts: o.parts.map((p) => p.name),
+          signal: o.signal,
+          onWait: (h) => events.onNote(`waiting for the lock held by pid ${h.pid} (${h.command})`),
+        });
   } catch (err) {
     if (!o.signal?.aborted) throw err;
     const stop = interruption(o.signal.reason, phase, begun);
@@ -126,7 +139,11 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       const r = (hooks.pre = await runHook(o.hooks.pre, hookEnv({ ...o, generation, parts: o.parts.map((p) => p.name) }), o.hooks.timeoutMs, o.signal));
       ev.onHook?.('pre', r);
       stopIfAsked(); // the hook was stopped with the run: not a failure of the hook
-      if (!r.ok) throw new HardsnapError('EPREHOOK', `pre hook ${hookFailure(r)}: ${r.command}; nothing was written`, { exit: 2, hint: 'its output is in the run log (runs.jsonl) and above' });
+      if (!r.ok)
+        throw new HardsnapError('EPREHOOK', `pre hook ${hookFailure(r)}: ${r.command}; nothing was written`, {
+          exit: 2,
+          hint: 'its output is in the run log (runs.jsonl) and above',
+        });
       checkNotEmpty(o);
     }
     // a source that is not the one of yesterday (another file system): before anything is written
@@ -173,8 +190,10 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       for (const b of built) publishPart(b);
     }
   } catch (err) {
-    failure = o.signal?.aborted ? interruption(o.signal.reason, phase, begun)
-      : err instanceof HardsnapError ? err
+    failure = o.signal?.aborted
+      ? interruption(o.signal.reason, phase, begun)
+      : err instanceof HardsnapError
+        ? err
         : new HardsnapError((err as NodeJS.ErrnoException).code ?? 'EFAIL', `backup failed: ${(err as Error).message}`, { cause: err, exit: 2 });
     throw failure;
   } finally {
@@ -198,13 +217,31 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
         exit,
         status,
         partNames: o.parts.map((p) => p.name),
-        parts: stopped ? interruptedParts(begun) : Object.fromEntries(built.map((b) => [b.part, {
-          ...b.stats, resumed: b.resumed, spoolClones: b.spoolClones, compared: b.compared, previous: b.previous, source: b.sourceIdentity,
-          journal: b.journal.used, journalReason: b.journal.reason, journalDirty: b.journal.dirty,
-          journalAudited: b.journal.audited, journalSkippedDirs: b.journal.skippedDirs,
-        }])),
-        ...(stopped ? { signal: stopped.signal, interrupted: phase }
-          : o.signal?.aborted ? { signal: (o.signal.reason as InterruptedError).signal, interrupted: 'after publishing (during the post hook)' } : {}),
+        parts: stopped
+          ? interruptedParts(begun)
+          : Object.fromEntries(
+              built.map((b) => [
+                b.part,
+                {
+                  ...b.stats,
+                  resumed: b.resumed,
+                  spoolClones: b.spoolClones,
+                  compared: b.compared,
+                  previous: b.previous,
+                  source: b.sourceIdentity,
+                  journal: b.journal.used,
+                  journalReason: b.journal.reason,
+                  journalDirty: b.journal.dirty,
+                  journalAudited: b.journal.audited,
+                  journalSkippedDirs: b.journal.skippedDirs,
+                },
+              ]),
+            ),
+        ...(stopped
+          ? { signal: stopped.signal, interrupted: phase }
+          : o.signal?.aborted
+            ? { signal: (o.signal.reason as InterruptedError).signal, interrupted: 'after publishing (during the post hook)' }
+            : {}),
         problems,
         vanished,
         ...(failure ? { error: failure.message } : {}),
@@ -246,13 +283,32 @@ function skip(o: BackupOptions, started: Date, reason: string): BackupResult {
   const ended = new Date();
   if (!o.dryRun) {
     appendRun(hostDir(o.spool, o.host), {
-      command: o.command, start: started.toISOString(), end: ended.toISOString(), durationMs: ended.getTime() - started.getTime(),
-      generation: null, exit: 0, status: 'skipped', skipped: reason, partNames: o.parts.map((p) => p.name), parts: {}, problems: 0, vanished: 0,
+      command: o.command,
+      start: started.toISOString(),
+      end: ended.toISOString(),
+      durationMs: ended.getTime() - started.getTime(),
+      generation: null,
+      exit: 0,
+      status: 'skipped',
+      skipped: reason,
+      partNames: o.parts.map((p) => p.name),
+      parts: {},
+      problems: 0,
+      vanished: 0,
     });
   }
   return {
-    generation: '', exit: 0, status: 'skipped', skipped: reason, parts: [], problems: 0, vanished: 0, notes: [reason],
-    started: started.toISOString(), ended: ended.toISOString(), durationMs: ended.getTime() - started.getTime(),
+    generation: '',
+    exit: 0,
+    status: 'skipped',
+    skipped: reason,
+    parts: [],
+    problems: 0,
+    vanished: 0,
+    notes: [reason],
+    started: started.toISOString(),
+    ended: ended.toISOString(),
+    durationMs: ended.getTime() - started.getTime(),
   };
 }
 
@@ -268,9 +324,18 @@ function recordEarlyFailure(o: BackupOptions, started: Date, err: unknown, phase
   if (!fs.existsSync(hdir)) return;
   const ended = new Date();
   appendRun(hdir, {
-    command: o.command, start: started.toISOString(), end: ended.toISOString(), durationMs: ended.getTime() - started.getTime(),
-    generation: null, exit: err.exit, status: stopped ? 'interrupted' : 'failed', error: err.message,
+    command: o.command,
+    start: started.toISOString(),
+    end: ended.toISOString(),
+    durationMs: ended.getTime() - started.getTime(),
+    generation: null,
+    exit: err.exit,
+    status: stopped ? 'interrupted' : 'failed',
+    error: err.message,
     ...(stopped ? { signal: stopped.signal, interrupted: phase } : {}),
-    partNames: o.parts.map((p) => p.name), parts: {}, problems: 0, vanished: 0,
+    partNames: o.parts.map((p) => p.name),
+    parts: {},
+    problems: 0,
+    vanished: 0,
   });
 }

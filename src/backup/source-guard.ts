@@ -9,9 +9,7 @@ import { check, sys } from '../fs/native.js';
 import { manifestPath } from '../spool/layout.js';
 import type { RunState } from './part-state.js';
 import type { BuiltPart } from './part-run.js';
-import {
-  DEFAULT_MAX_SOURCE_LOSS, movedError, nothingLeftError, recordedIdentity, rootIdentity, shrunkError, type SourceIdentity,
-} from './source-identity.js';
+import { DEFAULT_MAX_SOURCE_LOSS, movedError, nothingLeftError, recordedIdentity, rootIdentity, shrunkError, type SourceIdentity } from './source-identity.js';
 import type { BackupOptions } from './types.js';
 
 export interface RootCheck {

@@ -48,31 +48,45 @@ const ACCEPT = 'if the source really moved or shrank, run once with --accept-sou
 export function movedError(part: string, source: string, prevGen: string, prev: SourceIdentity | undefined, now: SourceIdentity): HardsnapError | null {
   if (!prev || !prev.fsid || !now.fsid) return null;
   if (prev.fsid === now.fsid && prev.fsType === now.fsType) return null;
-  return new HardsnapError('ESOURCEMOVED',
+  return new HardsnapError(
+    'ESOURCEMOVED',
     `source of part '${part}' (${source}) is not on the file system it was on for ${prevGen} (${describeFs(prev)} then, ${describeFs(now)} now): is it mounted? refusing the run, nothing written`,
-    { exit: 2, path: source, hint: ACCEPT });
+    { exit: 2, path: source, hint: ACCEPT },
+  );
 }
 
 /**
  * After the walk, before publishing: the source must not have lost more than `maxLoss` (a
  * fraction) of the entries the previous generation's walk saw. null when fine.
  */
-export function shrunkError(part: string, source: string, prevGen: string, prev: SourceIdentity | undefined, entries: number, maxLoss: number, left: string): HardsnapError | null {
+export function shrunkError(
+  part: string,
+  source: string,
+  prevGen: string,
+  prev: SourceIdentity | undefined,
+  entries: number,
+  maxLoss: number,
+  left: string,
+): HardsnapError | null {
   if (!prev || typeof prev.entries !== 'number' || prev.entries <= 0 || maxLoss >= 1) return null;
   const lost = (prev.entries - entries) / prev.entries;
   if (lost <= maxLoss) return null;
   const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
-  return new HardsnapError('ESOURCESHRANK',
+  return new HardsnapError(
+    'ESOURCESHRANK',
     `source of part '${part}' (${source}) has ${entries} ${entries === 1 ? 'entry' : 'entries'}, ${pct(lost)} fewer than the ${prev.entries} of ${prevGen} (more than max-source-loss ${pct(maxLoss)}): is it the tree you meant? refusing to publish; ${left}`,
-    { exit: 2, path: source, hint: `${ACCEPT}, or raise max-source-loss for the part` });
+    { exit: 2, path: source, hint: `${ACCEPT}, or raise max-source-loss for the part` },
+  );
 }
 
 /** After the walk: excludes (or problems) that leave nothing of a non-empty source. */
 export function nothingLeftError(part: string, source: string, seen: number, kept: number, left: string): HardsnapError | null {
   if (kept > 0 || seen === 0) return null;
-  return new HardsnapError('EEMPTYRESULT',
+  return new HardsnapError(
+    'EEMPTYRESULT',
     `nothing of part '${part}' (${source}) is left to back up: the walk saw ${seen} entries and kept none (every one excluded or unreadable); refusing to publish an empty generation; ${left}`,
-    { exit: 2, path: source, hint: 'check --exclude and the config\'s exclude:; --allow-empty publishes it anyway' });
+    { exit: 2, path: source, hint: "check --exclude and the config's exclude:; --allow-empty publishes it anyway" },
+  );
 }
 
 /**

@@ -28,7 +28,10 @@ export function validateBackup(o: BackupOptions, onNote: (m: string) => void = (
   for (const p of o.parts) validatePartName(p.name);
   // never create a spool: a missing or unmarked one is an unmounted file system (exit 2)
   const spoolState = requireSpool(o.spool);
-  checkNoNesting(o.parts.map((p) => p.name), listParts(o.spool, o.host));
+  checkNoNesting(
+    o.parts.map((p) => p.name),
+    listParts(o.spool, o.host),
+  );
   // compared as bytes: two paths that differ only in bytes that are not UTF-8 are two paths
   // (the spool exists: requireSpool said so)
   const spoolReal = realBytes(o.spool);
@@ -36,7 +39,9 @@ export function validateBackup(o: BackupOptions, onNote: (m: string) => void = (
     try {
       fs.accessSync(o.spool, fs.constants.W_OK);
     } catch (err) {
-      throw new UsageError(`spool ${o.spool} is not writable (${(err as NodeJS.ErrnoException).code})`, { hint: 'check its permissions and that it is mounted read-write' });
+      throw new UsageError(`spool ${o.spool} is not writable (${(err as NodeJS.ErrnoException).code})`, {
+        hint: 'check its permissions and that it is mounted read-write',
+      });
     }
   }
   for (const p of o.parts) {
@@ -46,7 +51,9 @@ export function validateBackup(o: BackupOptions, onNote: (m: string) => void = (
       st = fs.statSync(p.source);
     } catch (err) {
       throw new HardsnapError('ENOSOURCE', `source of part '${p.name}' is missing: ${p.source} (${(err as NodeJS.ErrnoException).code})`, {
-        exit: 2, path: p.source, hint: 'is its file system mounted? nothing was written',
+        exit: 2,
+        path: p.source,
+        hint: 'is its file system mounted? nothing was written',
       });
     }
     if (!st.isDirectory()) throw new UsageError(`source of part '${p.name}' is not a directory: ${p.source}`);
@@ -63,7 +70,9 @@ export function checkNotEmpty(o: BackupOptions): void {
   for (const p of o.parts) {
     if (fs.readdirSync(p.source).length === 0) {
       throw new HardsnapError('EEMPTYSOURCE', `source of part '${p.name}' is empty: ${p.source}; refusing to publish an empty generation`, {
-        exit: 2, path: p.source, hint: 'is its file system mounted? use --allow-empty if empty is expected',
+        exit: 2,
+        path: p.source,
+        hint: 'is its file system mounted? use --allow-empty if empty is expected',
       });
     }
   }

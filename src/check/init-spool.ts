@@ -39,7 +39,10 @@ export function initSpool(spool: string, onNote: (m: string) => void = () => {})
     const other = fs.readdirSync(spool).filter((n) => !FROM_MKFS.has(n));
     if (other.length) {
       throw new UsageError(`${spool} is not empty and is not a hardsnap spool (no ${SPOOL_MARKER}): refusing to make a spool there`, {
-        hint: `it holds ${other.slice(0, 3).map((n) => JSON.stringify(n)).join(', ')}${other.length > 3 ? ', ...' : ''}; give an empty or new directory`,
+        hint: `it holds ${other
+          .slice(0, 3)
+          .map((n) => JSON.stringify(n))
+          .join(', ')}${other.length > 3 ? ', ...' : ''}; give an empty or new directory`,
       });
     }
   }

@@ -88,8 +88,12 @@ export function checkSpool(spool: string, opts: PreflightOptions = {}): SpoolRep
     add({ id: 'write', title: 'create files', status: 'pass', required: true, detail: `created ${dir}` });
   } catch (err) {
     add({
-      id: 'write', title: 'create files', status: 'fail', required: true,
-      detail: `cannot create ${dir}: ${msg(err)}`, hint: 'check that the spool is mounted read-write and writable by this user',
+      id: 'write',
+      title: 'create files',
+      status: 'fail',
+      required: true,
+      detail: `cannot create ${dir}: ${msg(err)}`,
+      hint: 'check that the spool is mounted read-write and writable by this user',
     });
   }
   try {
@@ -121,12 +125,15 @@ function probeClones(dir: string): CheckResult {
   const r = probeClone(dir);
   if (r.clones) {
     return {
-      ...base, status: 'pass',
-      detail: 'yes (FICLONE): a file whose metadata alone changed, or a renamed one with a new mtime, is written as a clone of its earlier copy: a new inode, no new data blocks',
+      ...base,
+      status: 'pass',
+      detail:
+        'yes (FICLONE): a file whose metadata alone changed, or a renamed one with a new mtime, is written as a clone of its earlier copy: a new inode, no new data blocks',
     };
   }
   return {
-    ...base, status: 'info',
+    ...base,
+    status: 'info',
     detail: `no (${r.step === 'clone' ? 'FICLONE' : r.step}: ${r.code}): a file whose metadata alone changed, or a renamed one with a new mtime, is copied in full`,
     hint: 'XFS (reflink=1, the default since xfsprogs 5.1), btrfs, and NFS 4.2 mounts of those clone; ext4 and tmpfs do not',
   };
@@ -146,7 +153,9 @@ function probeHardLink(dir: string): CheckResult {
   const sb = fs.lstatSync(b);
   if (sa.ino !== sb.ino || sa.nlink !== 2 || sb.nlink !== 2) {
     return {
-      ...base, status: 'fail', hint,
+      ...base,
+      status: 'fail',
+      hint,
       detail: `link() succeeded but made a copy (inodes ${sa.ino} and ${sb.ino}, link counts ${sa.nlink} and ${sb.nlink}): every generation would be a full copy`,
     };
   }
@@ -176,8 +185,8 @@ function probeRename(dir: string): CheckResult {
     fs.symlinkSync('a', path.join(dir, 'last.new'));
     fs.symlinkSync('b', path.join(dir, 'last'));
     fs.renameSync(path.join(dir, 'last.new'), path.join(dir, 'last'));
-    const ok = fs.readFileSync(path.join(dir, 'old'), 'utf8') === 'new' && !fs.existsSync(path.join(dir, 'new')) &&
-      fs.readlinkSync(path.join(dir, 'last')) === 'a';
+    const ok =
+      fs.readFileSync(path.join(dir, 'old'), 'utf8') === 'new' && !fs.existsSync(path.join(dir, 'new')) && fs.readlinkSync(path.join(dir, 'last')) === 'a';
     return ok
       ? { ...base, status: 'pass', detail: 'rename() replaces an existing file and symlink in one step' }
       : { ...base, status: 'fail', detail: 'rename() over an existing name left the wrong content' };
@@ -201,7 +210,9 @@ function probeNsTime(dir: string): CheckResult {
     if (gotSec === sec && gotNs === PROBE_NS) return { ...base, status: 'pass', detail: 'an mtime of .123456789 s reads back exactly' };
     const got = `${gotSec - sec === 0 ? '' : `${gotSec - sec} s and `}.${String(gotNs).padStart(9, '0')} s`;
     return {
-      ...base, status: 'warn', detail: `an mtime of .123456789 s reads back as ${got}: restored files get coarser times`,
+      ...base,
+      status: 'warn',
+      detail: `an mtime of .123456789 s reads back as ${got}: restored files get coarser times`,
       hint: 'change detection still works (it compares with the manifest), but restores lose sub-second precision',
     };
   } finally {
@@ -220,12 +231,17 @@ function probeOwner(dir: string): CheckResult {
     const st = fs.lstatSync(p);
     if (st.uid === 65534 && st.gid === 65533) return { ...base, status: 'pass', detail: 'chown to another uid and gid reads back' };
     return {
-      ...base, status: 'warn', detail: `chown to 65534:65533 reads back as ${st.uid}:${st.gid}`,
+      ...base,
+      status: 'warn',
+      detail: `chown to 65534:65533 reads back as ${st.uid}:${st.gid}`,
       hint: 'on NFS, export the spool with no_root_squash (and matching id mapping)',
     };
   } catch (err) {
     return {
-      ...base, status: 'fail', required: true, detail: `chown() as root failed: ${msg(err)}: backups as root would fail`,
+      ...base,
+      status: 'fail',
+      required: true,
+      detail: `chown() as root failed: ${msg(err)}: backups as root would fail`,
       hint: 'on NFS, export the spool with no_root_squash',
     };
   }
@@ -239,10 +255,22 @@ function probeOwner(dir: string): CheckResult {
 function probeXattrs(dir: string): CheckResult {
   const base = { id: 'xattrs', title: 'extended attributes and ACLs', required: false };
   const u32 = (...v: number[]) => Buffer.from(new Uint32Array(v).buffer);
-  const acl = Buffer.concat([u32(2), ...[[0x01, 6, -1], [0x02, 4, 65534], [0x04, 4, -1], [0x10, 4, -1], [0x20, 4, -1]]
-    .map(([tag, perm, id]) => Buffer.concat([Buffer.from([tag!, 0, perm!, 0]), u32(id! >>> 0)]))]);
+  const acl = Buffer.concat([
+    u32(2),
+    ...[
+      [0x01, 6, -1],
+      [0x02, 4, 65534],
+      [0x04, 4, -1],
+      [0x10, 4, -1],
+      [0x20, 4, -1],
+    ].map(([tag, perm, id]) => Buffer.concat([Buffer.from([tag!, 0, perm!, 0]), u32(id! >>> 0)])),
+  ]);
   const cap = u32(0x02000001, 1 << 13, 0, 0, 0); // cap_net_raw+ep, revision 2
-  const want: [string, Buffer][] = [['user.hardsnap.probe', Buffer.from('x')], ['system.posix_acl_access', acl], ['security.capability', cap]];
+  const want: [string, Buffer][] = [
+    ['user.hardsnap.probe', Buffer.from('x')],
+    ['system.posix_acl_access', acl],
+    ['security.capability', cap],
+  ];
   if (isRoot()) want.push(['trusted.hardsnap.probe', Buffer.from('x')]);
   const blob = formatXattrs(want.map(([n, v]) => ({ name: Buffer.from(n), value: v })));
   const dfd = sys.openat(sys.AT_FDCWD, dir, sys.O_RDONLY | sys.O_DIRECTORY, 0);
@@ -250,14 +278,16 @@ function probeXattrs(dir: string): CheckResult {
   try {
     const r = sys.setmeta(dfd, 'file', -1, 0, 0, 0, 0, 0, SETMETA.XATTRS, blob);
     if (r < 0) return { ...base, status: 'warn', detail: `setxattr() failed: ${splitStaged(r).code}` };
-    const names = (ns: string) => (ns === 'system' ? 'POSIX ACLs (system.posix_acl_*)' : ns === 'security' ? 'security.* (capabilities, SELinux labels)' : `${ns}.*`);
+    const names = (ns: string) =>
+      ns === 'system' ? 'POSIX ACLs (system.posix_acl_*)' : ns === 'security' ? 'security.* (capabilities, SELinux labels)' : `${ns}.*`;
     const tried = ['user', 'system', 'security', ...(isRoot() ? ['trusted'] : [])];
     const refused = refusedNamespaces(r);
     const kept = tried.filter((n) => !refused.includes(n));
     const notRoot = isRoot() ? '' : ' (trusted.* not tried: not root)';
     if (!refused.length) return { ...base, status: 'pass', detail: `kept: ${kept.map(names).join(', ')}${notRoot}` };
     return {
-      ...base, status: 'warn',
+      ...base,
+      status: 'warn',
       detail: `refused: ${refused.map(names).join(', ')}; kept: ${kept.length ? kept.map(names).join(', ') : 'none'}${notRoot}`,
       hint: 'what the spool refuses is held by the manifests and applied by restore; a plain copy of `last` lacks it',
     };
@@ -276,17 +306,24 @@ function spaceChecks(dir: string, opts: PreflightOptions): CheckResult[] {
   const free = s.bavail * s.bsize;
   const total = s.blocks * s.bsize;
   const min = opts.minFreeBytes ?? 1 << 30;
-  const out: CheckResult[] = [{
-    id: 'space', title: 'free space', required: false,
-    status: free < min ? 'warn' : 'pass',
-    detail: `${formatBytes(free)} free of ${formatBytes(total)}`,
-    ...(free < min ? { hint: 'the first generation is a full copy of every source' } : {}),
-  }];
+  const out: CheckResult[] = [
+    {
+      id: 'space',
+      title: 'free space',
+      required: false,
+      status: free < min ? 'warn' : 'pass',
+      detail: `${formatBytes(free)} free of ${formatBytes(total)}`,
+      ...(free < min ? { hint: 'the first generation is a full copy of every source' } : {}),
+    },
+  ];
   const ratio = opts.minFreeInodeRatio ?? 0.05;
   if (s.files > 0) {
     const low = s.ffree < s.files * ratio;
     out.push({
-      id: 'inodes', title: 'free inodes', required: false, status: low ? 'warn' : 'pass',
+      id: 'inodes',
+      title: 'free inodes',
+      required: false,
+      status: low ? 'warn' : 'pass',
       detail: `${s.ffree} free of ${s.files}`,
       ...(low ? { hint: 'every changed file of every generation takes an inode' } : {}),
     });
@@ -303,7 +340,9 @@ function mountCheck(m: MountInfo & { nfs: boolean }): CheckResult {
   const adv = atimeAdvice(m);
   if (!adv) return { ...base, status: 'pass', detail: `${where}: noatime,nodiratime set` };
   return {
-    ...base, status: 'warn', detail: `${where}: ${adv.missing.join(',')} missing: every read in the spool costs an atime update round trip`,
+    ...base,
+    status: 'warn',
+    detail: `${where}: ${adv.missing.join(',')} missing: every read in the spool costs an atime update round trip`,
     hint: `mount with ${adv.missing.join(',')}; in /etc/fstab: ${adv.fstab}`,
   };
 }
@@ -320,9 +359,11 @@ export function preflightNewSpool(spool: string, onNote: (m: string) => void): S
   const failed = r.checks.filter((c) => c.required && c.status === 'fail');
   if (failed.length) {
     const first = failed[0]!;
-    throw new HardsnapError('ESPOOLCHECK',
+    throw new HardsnapError(
+      'ESPOOLCHECK',
       `the spool ${r.spool} cannot hold backups: ${failed.map((c) => `${c.title}: ${c.detail}`).join('; ')}; refusing to make a spool there`,
-      { exit: 2, path: r.spool, hint: first.hint ?? `see 'hardsnap check --spool ${r.spool}'` });
+      { exit: 2, path: r.spool, hint: first.hint ?? `see 'hardsnap check --spool ${r.spool}'` },
+    );
   }
   return r;
 }

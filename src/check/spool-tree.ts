@@ -13,11 +13,20 @@ export function spoolTreeChecks(spool: string, hosts?: readonly string[]): Check
   const open = openSpoolDirs(spool, hosts);
   const perms: CheckResult = open.length
     ? {
-      id: 'permissions', title: 'spool tree closed to others', status: 'warn', required: false,
-      detail: describeOpenDirs(open)!,
-      hint: `${fixPermissionsCommand(spool)} (chmod go-rwx on those directories; generations are not touched)`,
-    }
-    : { id: 'permissions', title: 'spool tree closed to others', status: 'pass', required: false, detail: 'no directory above the generations is open to other users' };
+        id: 'permissions',
+        title: 'spool tree closed to others',
+        status: 'warn',
+        required: false,
+        detail: describeOpenDirs(open)!,
+        hint: `${fixPermissionsCommand(spool)} (chmod go-rwx on those directories; generations are not touched)`,
+      }
+    : {
+        id: 'permissions',
+        title: 'spool tree closed to others',
+        status: 'pass',
+        required: false,
+        detail: 'no directory above the generations is open to other users',
+      };
   const stuck: string[] = [];
   for (const host of hosts ?? listHosts(spool)) {
     if (liveLockHolder(hostDir(spool, host))) continue; // a run may be emptying its trash right now
@@ -28,10 +37,13 @@ export function spoolTreeChecks(spool: string, hosts?: readonly string[]): Check
   }
   const trash: CheckResult = stuck.length
     ? {
-      id: 'trash', title: 'trash empty', status: 'warn', required: false,
-      detail: `the trash of ${stuck.join(', ')} holds what a prune could not delete`,
-      hint: 'the next prune or backup says why, one line each (an immutable entry: chattr -i -a; a mount point: umount)',
-    }
+        id: 'trash',
+        title: 'trash empty',
+        status: 'warn',
+        required: false,
+        detail: `the trash of ${stuck.join(', ')} holds what a prune could not delete`,
+        hint: 'the next prune or backup says why, one line each (an immutable entry: chattr -i -a; a mount point: umount)',
+      }
     : { id: 'trash', title: 'trash empty', status: 'pass', required: false, detail: 'nothing left in any trash' };
   return [perms, trash];
 }

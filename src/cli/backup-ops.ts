@@ -31,9 +31,9 @@ export function addOpsOptions(cmd: Command): Command {
     .option('--pre-hook <command>', 'run COMMAND with /bin/sh -c once the lock is held, before anything is written; its failure aborts the run (exit 2)')
     .option('--post-hook <command>', 'run COMMAND with /bin/sh -c after the run, whatever its result (HARDSNAP_STATUS says it)')
     .option('--hook-timeout <duration>', `kill a hook (its whole process group) after DURATION (default ${DEFAULT_HOOK_TIMEOUT})`)
-    .option('--prune', 'after publishing, apply the retention rules (--keep-* or the config\'s retention:) to the parts backed up')
-    .option('--no-prune', 'do not prune after this backup, over the config\'s prune: true')
-    .option('--metrics-file <file>', 'write Prometheus metrics for node_exporter\'s textfile collector after the run, atomically');
+    .option('--prune', "after publishing, apply the retention rules (--keep-* or the config's retention:) to the parts backed up")
+    .option('--no-prune', "do not prune after this backup, over the config's prune: true")
+    .option('--metrics-file <file>', "write Prometheus metrics for node_exporter's textfile collector after the run, atomically");
 }
 
 type OpsPart = Pick<BackupOptions, 'minIntervalMs' | 'hooks' | 'prune' | 'metricsFile'>;
@@ -65,8 +65,16 @@ export function opsPrinter(out: Output): Pick<MaintainEvents, 'onHook' | 'onRemo
         out.note(`${which} hook done in ${formatMs(r.durationMs)}: ${r.command}`);
         return;
       }
-      const tail = r.output.trim() === '' ? '' : r.output.trimEnd().split('\n').slice(-20).map((l) => `  | ${l}`).join('\n');
-      const after = which === 'post' ? '; the exit code is still the backup\'s' : '';
+      const tail =
+        r.output.trim() === ''
+          ? ''
+          : r.output
+              .trimEnd()
+              .split('\n')
+              .slice(-20)
+              .map((l) => `  | ${l}`)
+              .join('\n');
+      const after = which === 'post' ? "; the exit code is still the backup's" : '';
       out.warn(`${which} hook ${hookFailure(r)}: ${r.command}${after}${tail ? `; its output (end):\n${tail}` : ''}`);
     },
     onRemoved: (p, g) => out.note(`${p}: removed ${g}`),

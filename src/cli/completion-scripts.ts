@@ -17,7 +17,10 @@ function names(o: OptionModel): string[] {
 }
 
 function byKind(opts: OptionModel[], kind: OptionModel['kind']): string {
-  return visible(opts).filter((o) => o.kind === kind && !o.optionalValue).flatMap(names).join(' ');
+  return visible(opts)
+    .filter((o) => o.kind === kind && !o.optionalValue)
+    .flatMap(names)
+    .join(' ');
 }
 
 /** The commands a user types, with `help` (commander's own). */
@@ -30,7 +33,9 @@ export function completionScript(m: ProgramModel, shell: Shell): string {
 }
 
 function bash(m: ProgramModel): string {
-  const cmds = commandList(m).map((c) => c.name).join(' ');
+  const cmds = commandList(m)
+    .map((c) => c.name)
+    .join(' ');
   const globals = visible(m.globals).flatMap(names).join(' ');
   const caseArm = (c: CommandModel) => {
     const extra = c.name === 'completion' ? ' bash zsh fish' : '';
@@ -99,10 +104,13 @@ function zspec(o: OptionModel): string[] {
 }
 
 function zsh(m: ProgramModel): string {
-  const cmds = commandList(m).map((c) => zq(`${c.name}:${zdesc(c.description)}`)).join(' ');
+  const cmds = commandList(m)
+    .map((c) => zq(`${c.name}:${zdesc(c.description)}`))
+    .join(' ');
   const arm = (c: CommandModel) => {
     const specs = visible(c.options).flatMap(zspec);
-    const args = c.name === 'completion' ? [zq('1:shell:(bash zsh fish)')] : c.name === 'help' ? [] : c.arguments.map((a, i) => zq(`${i + 1}:${zdesc(a.name)}: `));
+    const args =
+      c.name === 'completion' ? [zq('1:shell:(bash zsh fish)')] : c.name === 'help' ? [] : c.arguments.map((a, i) => zq(`${i + 1}:${zdesc(a.name)}: `));
     return `      (${c.name})\n        _arguments -s ${[...specs, ...args].join(' \\\n          ')}\n        ;;`;
   };
   return `#compdef ${m.name}
@@ -155,7 +163,9 @@ function fishOption(cond: string, o: OptionModel, name: string): string {
 }
 
 function fish(m: ProgramModel): string {
-  const all = commandList(m).map((c) => c.name).join(' ');
+  const all = commandList(m)
+    .map((c) => c.name)
+    .join(' ');
   const lines = [
     `# fish completion for ${m.name} ${m.version}, generated from its command definitions.`,
     `# Load it with:  ${m.name} completion fish | source`,

@@ -83,11 +83,15 @@ export function describeError(err: unknown, usageExit = 1): Failure {
   const e = err as NodeJS.ErrnoException;
   const hint = e?.code ? ERRNO_HINTS[e.code] : undefined;
   if (e?.code) {
-    const what = e.path ? `${e.code}: ${e.syscall ?? 'operation'} failed on ${Buffer.isBuffer(e.path) ? displayPath(e.path) : showPaths(String(e.path))}` : String(e.message ?? err);
+    const what = e.path
+      ? `${e.code}: ${e.syscall ?? 'operation'} failed on ${Buffer.isBuffer(e.path) ? displayPath(e.path) : showPaths(String(e.path))}`
+      : String(e.message ?? err);
     return { code: e.code, message: oneLine(what), exit: 2, ...(hint ? { hint } : {}) };
   }
   return {
-    code: 'EINTERNAL', message: oneLine(`internal error: ${String(e?.message ?? err)}`), exit: 2,
+    code: 'EINTERNAL',
+    message: oneLine(`internal error: ${String(e?.message ?? err)}`),
+    exit: 2,
     hint: 'a bug: run again with --debug for the stack trace, and report it',
   };
 }

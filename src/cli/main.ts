@@ -111,7 +111,8 @@ function usageHint(args: string[], names: Set<string>): string {
   return sub !== null && names.has(sub) ? `see 'hardsnap help ${sub}'` : "see 'hardsnap --help' for the commands";
 }
 
-const PROGRAM_DESCRIPTION = 'Dated, complete, hard-linked generations of directory trees in a backup spool: ' +
+const PROGRAM_DESCRIPTION =
+  'Dated, complete, hard-linked generations of directory trees in a backup spool: ' +
   'rsync --link-dest and rsnapshot done natively. Unchanged files are hard links to the ' +
   'previous generation; every generation is a complete, browsable copy.';
 
@@ -136,11 +137,18 @@ export function buildProgram(ctx: CliContext, args: string[] = []): Command {
     // hint where to look join it; one JSON object under --json
     .configureOutput({
       outputError: (s, write) => {
-        const message = showPaths(s.trimEnd().replace(/\n+/g, ' ').replace(/^error: /, ''));
+        const message = showPaths(
+          s
+            .trimEnd()
+            .replace(/\n+/g, ' ')
+            .replace(/^error: /, ''),
+        );
         const hint = usageHint(args, names);
-        write(jsonWanted(args)
-          ? JSON.stringify({ format: JSON_FORMAT, level: 'error', code: 'EUSAGE', message, hint, exit: ctx.usageExit }) + '\n'
-          : `hardsnap: error: ${message} (${hint})\n`);
+        write(
+          jsonWanted(args)
+            ? JSON.stringify({ format: JSON_FORMAT, level: 'error', code: 'EUSAGE', message, hint, exit: ctx.usageExit }) + '\n'
+            : `hardsnap: error: ${message} (${hint})\n`,
+        );
       },
     });
   addCommon(program);

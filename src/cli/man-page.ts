@@ -8,16 +8,22 @@ import type { CommandModel, OptionModel, ProgramModel } from './describe.js';
 
 /** Text for roff: backslashes and hyphens escaped, no line starting with a control character. */
 function esc(s: string): string {
-  return s.replace(/\\/g, '\\e').replace(/-/g, '\\-').replace(/^([.'])/gm, '\\&$1');
+  return s
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .replace(/^([.'])/gm, '\\&$1');
 }
 
 function flags(o: OptionModel): string {
   // '--spool <dir>' -> \fB\-\-spool\fR \fIdir\fR
-  return o.flags.replace(/([^\s,<>[\]]+)|([<[])([^>\]]+)([>\]])|(, )/g, (all, name: string | undefined, open: string, value: string, close: string, comma: string) => {
-    if (comma) return ', ';
-    if (name) return `\\fB${esc(name)}\\fR`;
-    return `${open === '[' ? '[' : ''}\\fI${esc(value)}\\fR${close === ']' ? ']' : ''}`;
-  });
+  return o.flags.replace(
+    /([^\s,<>[\]]+)|([<[])([^>\]]+)([>\]])|(, )/g,
+    (all, name: string | undefined, open: string, value: string, close: string, comma: string) => {
+      if (comma) return ', ';
+      if (name) return `\\fB${esc(name)}\\fR`;
+      return `${open === '[' ? '[' : ''}\\fI${esc(value)}\\fR${close === ']' ? ']' : ''}`;
+    },
+  );
 }
 
 function options(opts: OptionModel[]): string[] {
@@ -101,7 +107,9 @@ export function manPage(m: ProgramModel, extras: ManPageExtras): string {
     'The commands are:',
     ...commands.flatMap((c) => ['.TP', `\\fB${esc(c.name)}\\fR`, esc(c.description)]),
     '.SH GLOBAL OPTIONS',
-    esc('Taken before the command as well as after it (hardsnap --config FILE backup); given in both places, the one after the command wins. --json and --debug hold wherever they are given; -v and -q are one choice.'),
+    esc(
+      'Taken before the command as well as after it (hardsnap --config FILE backup); given in both places, the one after the command wins. --json and --debug hold wherever they are given; -v and -q are one choice.',
+    ),
     ...options(m.globals),
     '.SH COMMANDS',
     ...commands.flatMap((c) => command(c, m)),

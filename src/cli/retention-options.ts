@@ -28,8 +28,7 @@ export function addKeepOptions(cmd: Command): Command {
 /** Each option replaces its key of the config's `retention:`. */
 export function rulesFrom(o: KeepOptions, cfg: Config): RetentionRules {
   const c = cfg.retention ?? {};
-  const count = (opt: string | undefined, name: string, fromCfg: number | undefined) =>
-    opt !== undefined ? parseKeepCount(opt, name) : fromCfg;
+  const count = (opt: string | undefined, name: string, fromCfg: number | undefined) => (opt !== undefined ? parseKeepCount(opt, name) : fromCfg);
   const r: RetentionRules = {
     last: count(o.keepLast, '--keep-last', c.last),
     hourly: count(o.keepHourly, '--keep-hourly', c.hourly),
@@ -37,7 +36,12 @@ export function rulesFrom(o: KeepOptions, cfg: Config): RetentionRules {
     weekly: count(o.keepWeekly, '--keep-weekly', c.weekly),
     monthly: count(o.keepMonthly, '--keep-monthly', c.monthly),
     yearly: count(o.keepYearly, '--keep-yearly', c.yearly),
-    within: o.keepWithin !== undefined ? parseDuration(o.keepWithin, '--keep-within') : c.within !== undefined ? parseDuration(c.within, 'retention.keep-within') : undefined,
+    within:
+      o.keepWithin !== undefined
+        ? parseDuration(o.keepWithin, '--keep-within')
+        : c.within !== undefined
+          ? parseDuration(c.within, 'retention.keep-within')
+          : undefined,
   };
   return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as RetentionRules;
 }

@@ -45,7 +45,9 @@ export function loadConfig(file: string): Config {
     const before = data.subarray(0, bad).toString('utf8');
     const line = before.split('\n').length;
     const col = before.length - before.lastIndexOf('\n');
-    throw new ConfigError(shown, [`${shown}:${line}:${col}: the byte 0x${data[bad]!.toString(16)} is not UTF-8: a configuration is UTF-8 text (give a path that is not UTF-8 on the command line: --spool, --part NAME=PATH)`]);
+    throw new ConfigError(shown, [
+      `${shown}:${line}:${col}: the byte 0x${data[bad]!.toString(16)} is not UTF-8: a configuration is UTF-8 text (give a path that is not UTF-8 on the command line: --spool, --part NAME=PATH)`,
+    ]);
   }
   return parseConfig(text, shown);
 }
@@ -73,7 +75,10 @@ export function parseConfig(text: string, file: string): Config {
   // Warnings (such as an unknown !tag) are errors here: the file would not mean what it says.
   const yamlErrors = [...doc.errors, ...doc.warnings].sort((a, b) => a.pos[0] - b.pos[0]);
   if (yamlErrors.length > 0) {
-    throw new ConfigError(file, yamlErrors.slice(0, MAX_PROBLEMS).map((e) => oneLine(`${where(e.pos[0])}: ${yamlMessage(e)}`)));
+    throw new ConfigError(
+      file,
+      yamlErrors.slice(0, MAX_PROBLEMS).map((e) => oneLine(`${where(e.pos[0])}: ${yamlMessage(e)}`)),
+    );
   }
 
   const root = doc.contents;

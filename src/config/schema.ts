@@ -432,7 +432,8 @@ const parts: Reader<PartConfig[]> = (ctx, node, path) => {
     if (isMap(n)) {
       const m = partMapping(ctx, n, at);
       if (!n.has('path')) ctx.fail(n, at, 'missing path: the absolute path of the tree to back up');
-      else if (m?.path !== undefined) out.push({ name, path: m.path, exclude: m.exclude ?? [], ...(m.maxSourceLoss !== undefined ? { maxSourceLoss: m.maxSourceLoss } : {}) });
+      else if (m?.path !== undefined)
+        out.push({ name, path: m.path, exclude: m.exclude ?? [], ...(m.maxSourceLoss !== undefined ? { maxSourceLoss: m.maxSourceLoss } : {}) });
     } else if (isScalar(n) && (typeof n.value === 'string' || n.value === null)) {
       const p = absolutePath(ctx, n, at);
       if (p !== undefined) out.push({ name, path: p, exclude: [] });

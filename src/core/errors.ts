@@ -15,11 +15,7 @@ export class HardsnapError extends Error {
   readonly exit: ExitCode;
   readonly hint?: string;
 
-  constructor(
-    code: string,
-    message: string,
-    opts: { path?: string; cause?: unknown; exit?: ExitCode; hint?: string } = {},
-  ) {
+  constructor(code: string, message: string, opts: { path?: string; cause?: unknown; exit?: ExitCode; hint?: string } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'HardsnapError';
     this.code = code;
@@ -51,7 +47,11 @@ export class LockedError extends HardsnapError {
  * nothing is published) and rethrows it with what was done. Exit 128 + the signal's number.
  */
 export class InterruptedError extends HardsnapError {
-  constructor(readonly signal: InterruptSignal, message = `interrupted by ${signal}`, opts: { hint?: string } = {}) {
+  constructor(
+    readonly signal: InterruptSignal,
+    message = `interrupted by ${signal}`,
+    opts: { hint?: string } = {},
+  ) {
     super('EINTERRUPTED', message, { ...opts, exit: INTERRUPT_EXIT[signal] });
     this.name = 'InterruptedError';
   }
@@ -59,7 +59,5 @@ export class InterruptedError extends HardsnapError {
 
 /** An errno-style error (from node:fs or the native seam) with its code, or undefined. */
 export function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err
-    ? String((err as { code: unknown }).code)
-    : undefined;
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }

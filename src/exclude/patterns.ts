@@ -53,13 +53,7 @@ interface CompiledPattern {
   dirOnly: boolean;
 }
 
-type Token =
-  | { t: 'lit'; code: number }
-  | { t: 'slash' }
-  | { t: 'star' }
-  | { t: 'dstar'; triple: boolean }
-  | { t: 'one' }
-  | { t: 'class'; source: string };
+type Token = { t: 'lit'; code: number } | { t: 'slash' } | { t: 'star' } | { t: 'dstar'; triple: boolean } | { t: 'one' } | { t: 'class'; source: string };
 
 const ANY = '[\\s\\S]*';
 /** Stands for `\N`, the backreference to the group just opened; numbered in toRegExp. */
@@ -114,12 +108,11 @@ function patternError(pattern: Buffer, problem: string): UsageError {
 
 /** Parses `[...]` starting just after the `[`; returns the RegExp class and the index after `]`. */
 function parseClass(text: string, start: number, pattern: Buffer): { source: string; end: number } {
-  const unterminated = () =>
-    patternError(pattern, 'unterminated [ class: close it with ], or write \\[ for a literal [');
+  const unterminated = () => patternError(pattern, 'unterminated [ class: close it with ], or write \\[ for a literal [');
   const set = new Uint8Array(256);
   let j = start;
   let negate = false;
-  if (text[j] === '!' || text[j] === '^') (negate = true), j++;
+  if (text[j] === '!' || text[j] === '^') ((negate = true), j++);
   let first = true;
   for (;;) {
     if (j >= text.length) throw unterminated();
@@ -149,7 +142,8 @@ function parseClass(text: string, start: number, pattern: Buffer): { source: str
         j++;
       }
       hi = text.charCodeAt(j++);
-      if (hi < code) throw patternError(pattern, `reversed range ${String.fromCharCode(code)}-${String.fromCharCode(hi)} in [ class: write the lower end first`);
+      if (hi < code)
+        throw patternError(pattern, `reversed range ${String.fromCharCode(code)}-${String.fromCharCode(hi)} in [ class: write the lower end first`);
     }
     for (let c = code; c <= hi; c++) set[c] = 1;
   }
@@ -349,12 +343,7 @@ export function compileExcludes(patterns: (string | Buffer)[]): ExcludeMatcher {
   const paths = compiled.filter((p) => p.kind !== 'name');
   const forFiles = (list: CompiledPattern[]) => list.filter((p) => !p.dirOnly);
   const sources = (list: CompiledPattern[]) => list.map((p) => p.source);
-  return new RegexMatcher(
-    combineNames(sources(forFiles(names))),
-    combineNames(sources(names)),
-    combinePaths(forFiles(paths)),
-    combinePaths(paths),
-  );
+  return new RegexMatcher(combineNames(sources(forFiles(names))), combineNames(sources(names)), combinePaths(forFiles(paths)), combinePaths(paths));
 }
 
 /**

@@ -57,7 +57,9 @@ function nowhere(abs: Buffer): number {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   throw new HardsnapError('ENOENT', `${displayPath(abs)} does not exist`, {
-    path: displayPath(abs), exit: 2, hint: 'check the path (no temporary directory was writable to stand for it either)',
+    path: displayPath(abs),
+    exit: 2,
+    hint: 'check the path (no temporary directory was writable to stand for it either)',
   });
 }
 
@@ -111,7 +113,10 @@ export function pathOfBytes(bytes: Buffer): string {
   for (let k = comps.length; k > last; k--) {
     const fd = open(join(comps.slice(0, k)));
     if (fd >= 0) {
-      const rest = comps.slice(k).map((c) => c.toString('utf8')).join('/');
+      const rest = comps
+        .slice(k)
+        .map((c) => c.toString('utf8'))
+        .join('/');
       const alias = registerAlias(String(fd), join(comps.slice(0, k))) + (rest ? '/' + rest : '');
       cache.set(key, alias);
       return alias;
@@ -133,7 +138,10 @@ function unreachable(abs: Buffer, comps: Buffer[], last: number, code: string): 
   for (let k = last; k >= 0; k--) {
     const fd = open(join(comps.slice(0, k)));
     if (fd < 0) continue;
-    const rest = comps.slice(k).map((c) => Buffer.from(c.map((b) => (b >= 0x80 ? 0x5f : b))).toString('latin1')).join('/');
+    const rest = comps
+      .slice(k)
+      .map((c) => Buffer.from(c.map((b) => (b >= 0x80 ? 0x5f : b))).toString('latin1'))
+      .join('/');
     const alias = registerAlias(String(fd), join(comps.slice(0, k))) + '/' + rest;
     const check = sys.openat(sys.AT_FDCWD, alias, sys.O_PATH, 0);
     if (check >= 0) sys.close(check);
@@ -145,7 +153,9 @@ function unreachable(abs: Buffer, comps: Buffer[], last: number, code: string): 
     break;
   }
   throw new HardsnapError(code, `cannot reach ${displayPath(abs)}: ${code}`, {
-    path: displayPath(abs), exit: 2, hint: 'check the path: it is used as given, byte for byte',
+    path: displayPath(abs),
+    exit: 2,
+    hint: 'check the path: it is used as given, byte for byte',
   });
 }
 
@@ -200,4 +210,3 @@ export function isInsideBytes(child: Buffer, parent: Buffer): boolean {
   if (!child.subarray(0, parent.length).equals(parent)) return false;
   return child.length === parent.length || child[parent.length] === 0x2f;
 }
-

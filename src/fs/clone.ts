@@ -42,7 +42,8 @@ export function probeClone(dir: string): CloneProbe {
     }
     const io = new Float64Array(sys.IO_FIELDS);
     const rc = sys.clone(dfd, a, dfd, b, null, io, 0, 0, 0o600, 0, 0, 0, null);
-    if (rc !== 0) return { clones: false, code: rc < 0 ? splitStaged(rc).code : 'ECHANGED', step: rc < 0 && splitStaged(rc).stage === STAGE.CLONE ? 'clone' : 'create' };
+    if (rc !== 0)
+      return { clones: false, code: rc < 0 ? splitStaged(rc).code : 'ECHANGED', step: rc < 0 && splitStaged(rc).stage === STAGE.CLONE ? 'clone' : 'create' };
     const back = fs.readFileSync(path.join(dir, b));
     if (io[IO.BYTES] !== PROBE_BYTES || !back.equals(data)) return { clones: false, code: 'EIO', step: 'verify' };
     return { clones: true, code: null, step: null };

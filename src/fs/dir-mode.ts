@@ -14,7 +14,9 @@ const S_IFDIR = 0o040000;
  * mode before, or null when it is not a directory (or a symlink) or the change failed.
  */
 export function chmodDir(
-  dirfd: number, name: Buffer | string, mode: (current: number) => number,
+  dirfd: number,
+  name: Buffer | string,
+  mode: (current: number) => number,
   /** refuse a directory on another device */
   dev?: number,
   /** openat2 RESOLVE_* flags for the open (RESOLVE_NO_XDEV: refuse a mount point, bind mounts too) */

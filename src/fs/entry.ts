@@ -8,28 +8,45 @@ export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' 
 
 /** On-disk type codes of the manifest (docs/FORMAT.md). */
 export const TYPE_CODE: Record<EntryType, number> = {
-  file: 1, dir: 2, symlink: 3, fifo: 4, socket: 5, char: 6, block: 7,
+  file: 1,
+  dir: 2,
+  symlink: 3,
+  fifo: 4,
+  socket: 5,
+  char: 6,
+  block: 7,
 };
-export const CODE_TYPE: (EntryType | undefined)[] = [
-  undefined, 'file', 'dir', 'symlink', 'fifo', 'socket', 'char', 'block',
-];
+export const CODE_TYPE: (EntryType | undefined)[] = [undefined, 'file', 'dir', 'symlink', 'fifo', 'socket', 'char', 'block'];
 
 const S_IFMT = 0o170000;
 export function typeOfMode(mode: number): EntryType | undefined {
   switch (mode & S_IFMT) {
-    case 0o100000: return 'file';
-    case 0o040000: return 'dir';
-    case 0o120000: return 'symlink';
-    case 0o010000: return 'fifo';
-    case 0o140000: return 'socket';
-    case 0o020000: return 'char';
-    case 0o060000: return 'block';
-    default: return undefined;
+    case 0o100000:
+      return 'file';
+    case 0o040000:
+      return 'dir';
+    case 0o120000:
+      return 'symlink';
+    case 0o010000:
+      return 'fifo';
+    case 0o140000:
+      return 'socket';
+    case 0o020000:
+      return 'char';
+    case 0o060000:
+      return 'block';
+    default:
+      return undefined;
   }
 }
 export const MODE_BITS: Record<EntryType, number> = {
-  file: 0o100000, dir: 0o040000, symlink: 0o120000, fifo: 0o010000, socket: 0o140000,
-  char: 0o020000, block: 0o060000,
+  file: 0o100000,
+  dir: 0o040000,
+  symlink: 0o120000,
+  fifo: 0o010000,
+  socket: 0o140000,
+  char: 0o020000,
+  block: 0o060000,
 };
 
 /** What "unchanged" compares, and what restore puts back. */

@@ -38,8 +38,18 @@ export interface NativeBinding {
    * what: SETMETA bits; returns a staged failure (< 0), else the mask of attribute namespaces
    * the file system refused (XNS bits, 0 when none)
    */
-  setmeta(dirfd: number, name: PathArg, fd: number, uid: number, gid: number, mode: number,
-    mtimeSec: number, mtimeNsec: number, what: number, xattrs?: Buffer | null): number;
+  setmeta(
+    dirfd: number,
+    name: PathArg,
+    fd: number,
+    uid: number,
+    gid: number,
+    mode: number,
+    mtimeSec: number,
+    mtimeNsec: number,
+    what: number,
+    xattrs?: Buffer | null,
+  ): number;
   /** the canonical attributes of dirfd/name (not followed), or of fd when fd >= 0; empty when none */
   getxattrs(dirfd: number, name: PathArg, fd?: number): Buffer | number;
   /** removes one attribute of dirfd/name (not followed), or of fd when fd >= 0 */
@@ -74,8 +84,16 @@ export interface NativeBinding {
    * -errno]; the caller owns and closes the descriptors. With flags & 2 it resolves to the
    * scan (as scandir() returns it) or -errno, else to 0.
    */
-  spoolDirAsync(newdirfd: number, prevdirfd: number, name: PathArg, flags: number, res: Int32Array, srcdirfd: number,
-    xflags: number, ctimeMin: number): Promise<Buffer | number> | number;
+  spoolDirAsync(
+    newdirfd: number,
+    prevdirfd: number,
+    name: PathArg,
+    flags: number,
+    res: Int32Array,
+    srcdirfd: number,
+    xflags: number,
+    ctimeMin: number,
+  ): Promise<Buffer | number> | number;
   /**
    * A new inode dstdirfd/dstname sharing the data of the spool file srcpath below srcdirfd
    * (FICLONE; the source only read, opened RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, O_NOFOLLOW),
@@ -84,25 +102,76 @@ export interface NativeBinding {
    * IO.NEW_INO, IO.BYTES, IO.STAT of the source, IO.XREFUSED), a drift mask > 0 (DRIFT, nothing
    * made), or a staged failure (STAGE.CLONE: the file system cannot clone)
    */
-  clone(srcdirfd: number, srcpath: PathArg, dstdirfd: number, dstname: PathArg, check: Buffer | null, io: Float64Array,
-    uid: number, gid: number, mode: number, mtimeSec: number, mtimeNsec: number, what: number, xattrs?: Buffer | null): number;
+  clone(
+    srcdirfd: number,
+    srcpath: PathArg,
+    dstdirfd: number,
+    dstname: PathArg,
+    check: Buffer | null,
+    io: Float64Array,
+    uid: number,
+    gid: number,
+    mode: number,
+    mtimeSec: number,
+    mtimeNsec: number,
+    what: number,
+    xattrs?: Buffer | null,
+  ): number;
   /** clone on the pool (check: an empty Buffer for none); io must not be shared with another job in flight */
-  cloneAsync(srcdirfd: number, srcpath: PathArg, dstdirfd: number, dstname: PathArg, check: Buffer, io: Float64Array,
-    uid: number, gid: number, mode: number, mtimeSec: number, mtimeNsec: number, what: number, xattrs: Buffer | null): Promise<number> | number;
+  cloneAsync(
+    srcdirfd: number,
+    srcpath: PathArg,
+    dstdirfd: number,
+    dstname: PathArg,
+    check: Buffer,
+    io: Float64Array,
+    uid: number,
+    gid: number,
+    mode: number,
+    mtimeSec: number,
+    mtimeNsec: number,
+    what: number,
+    xattrs: Buffer | null,
+  ): Promise<number> | number;
   /** setmeta on the pool */
-  setmetaAsync(dirfd: number, name: PathArg, fd: number, uid: number, gid: number, mode: number,
-    mtimeSec: number, mtimeNsec: number, what: number, xattrs: Buffer | null): Promise<number> | number;
+  setmetaAsync(
+    dirfd: number,
+    name: PathArg,
+    fd: number,
+    uid: number,
+    gid: number,
+    mode: number,
+    mtimeSec: number,
+    mtimeNsec: number,
+    what: number,
+    xattrs: Buffer | null,
+  ): Promise<number> | number;
   xxh64(data: Buffer): [number, number];
   /** a manifest block framed: u32 rawLen | u32 packedLen | u32 crc32 | deflate-raw, or -errno */
   deflateFrame(raw: Buffer): Buffer | number;
   /** deflate-raw data inflated to exactly rawLen bytes, or -EINVAL (corrupt, other length) */
   inflateRaw(packed: Buffer, rawLen: number): Buffer | number;
-  AT_FDCWD: number; AT_REMOVEDIR: number; O_PATH: number; O_DIRECTORY: number;
-  O_NOFOLLOW: number; O_NOATIME: number; O_RDONLY: number; O_WRONLY: number; O_CREAT: number;
-  O_EXCL: number; O_NONBLOCK: number; O_TRUNC: number;
-  RESOLVE_BENEATH: number; RESOLVE_NO_SYMLINKS: number; RESOLVE_NO_MAGICLINKS: number;
-  RESOLVE_NO_XDEV: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number;
-  STAT_FIELDS: number; IO_FIELDS: number; REC_HEAD: number;
+  AT_FDCWD: number;
+  AT_REMOVEDIR: number;
+  O_PATH: number;
+  O_DIRECTORY: number;
+  O_NOFOLLOW: number;
+  O_NOATIME: number;
+  O_RDONLY: number;
+  O_WRONLY: number;
+  O_CREAT: number;
+  O_EXCL: number;
+  O_NONBLOCK: number;
+  O_TRUNC: number;
+  RESOLVE_BENEATH: number;
+  RESOLVE_NO_SYMLINKS: number;
+  RESOLVE_NO_MAGICLINKS: number;
+  RESOLVE_NO_XDEV: number;
+  RENAME_NOREPLACE: number;
+  RENAME_EXCHANGE: number;
+  STAT_FIELDS: number;
+  IO_FIELDS: number;
+  REC_HEAD: number;
   /** the err of a scandir record whose name was in its skip list */
   SCAN_SKIPPED: number;
 }
@@ -117,7 +186,8 @@ const require = createRequire(import.meta.url);
  */
 function load(): NativeBinding {
   const root = path.join(here, '..', '..');
-  const rebuild = 'build it with `npm rebuild -g --allow-scripts=hardsnap hardsnap` (python3, make and a C compiler; in a clone: `npm install`; docs/INSTALL.md)';
+  const rebuild =
+    'build it with `npm rebuild -g --allow-scripts=hardsnap hardsnap` (python3, make and a C compiler; in a clone: `npm install`; docs/INSTALL.md)';
   let file: string;
   try {
     file = (require('node-gyp-build') as { resolve(dir: string): string }).resolve(root);
@@ -133,7 +203,9 @@ function load(): NativeBinding {
 }
 
 function firstLine(err: unknown): string {
-  return String((err as Error)?.message ?? err).split('\n')[0]!.trim();
+  return String((err as Error)?.message ?? err)
+    .split('\n')[0]!
+    .trim();
 }
 
 /** The raw binding. Tests replace its methods with vi.spyOn to inject faults. */
@@ -141,8 +213,21 @@ export const sys: NativeBinding = { ...load() }; // a plain object: the addon's 
 
 /** Indexes into the Float64Array filled by fstatat/fstat and into copy()'s io array. */
 export const ST = {
-  MODE: 0, UID: 1, GID: 2, NLINK: 3, SIZE: 4, MTIME: 5, MTIME_NS: 6, INO: 7, DEV: 8, RDEV: 9,
-  BLOCKS: 10, CTIME: 11, CTIME_NS: 12, ATIME: 13, ATIME_NS: 14,
+  MODE: 0,
+  UID: 1,
+  GID: 2,
+  NLINK: 3,
+  SIZE: 4,
+  MTIME: 5,
+  MTIME_NS: 6,
+  INO: 7,
+  DEV: 8,
+  RDEV: 9,
+  BLOCKS: 10,
+  CTIME: 11,
+  CTIME_NS: 12,
+  ATIME: 13,
+  ATIME_NS: 14,
 } as const;
 export const IO = { FLAGS: 0, HASH_HI: 1, HASH_LO: 2, BYTES: 3, CHANGED: 4, NEW_INO: 5, STAT: 6, XREFUSED: 21, XCHANGED: 22 } as const;
 /** copy()'s io[IO.FLAGS] bits */

@@ -56,11 +56,16 @@ export interface Leftover {
 /** What a leftover needs from the admin, in a few words (one warning line names it). */
 export function leftoverHint(l: Leftover): string {
   switch (l.why) {
-    case 'mount': return 'a file system is mounted there: not crossed; umount it';
-    case 'immutable': return 'immutable or append-only (`lsattr -d` shows it): `chattr -i -a` it';
-    case 'busy': return 'a mount point or in use: umount it';
-    case 'denied': return 'not removable by this user: run as the spool\'s owner or root';
-    default: return 'see the errno';
+    case 'mount':
+      return 'a file system is mounted there: not crossed; umount it';
+    case 'immutable':
+      return 'immutable or append-only (`lsattr -d` shows it): `chattr -i -a` it';
+    case 'busy':
+      return 'a mount point or in use: umount it';
+    case 'denied':
+      return "not removable by this user: run as the spool's owner or root";
+    default:
+      return 'see the errno';
   }
 }
 

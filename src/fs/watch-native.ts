@@ -19,17 +19,20 @@ export interface WatchBinding {
   /** a barrier record follows every event queued before this call */
   fanBarrier(h: FanHandle): number;
   fanClose(h: FanHandle): number;
-  FAN_CREATE: number; FAN_DELETE: number; FAN_MOVED_FROM: number; FAN_MOVED_TO: number;
-  FAN_MODIFY: number; FAN_ATTRIB: number; FAN_CLOSE_WRITE: number; FAN_ONDIR: number;
+  FAN_CREATE: number;
+  FAN_DELETE: number;
+  FAN_MOVED_FROM: number;
+  FAN_MOVED_TO: number;
+  FAN_MODIFY: number;
+  FAN_ATTRIB: number;
+  FAN_CLOSE_WRITE: number;
+  FAN_ONDIR: number;
 }
 
 export const wsys = sys as unknown as WatchBinding;
 
 export type FanRecord =
-  | { kind: 'change'; mask: number; dir: Buffer; name: Buffer }
-  | { kind: 'overflow' }
-  | { kind: 'barrier' }
-  | { kind: 'error'; errno: number };
+  { kind: 'change'; mask: number; dir: Buffer; name: Buffer } | { kind: 'overflow' } | { kind: 'barrier' } | { kind: 'error'; errno: number };
 
 const HEAD = 16;
 const KINDS = [null, 'change', 'overflow', 'barrier', 'error'] as const;

@@ -51,7 +51,8 @@ export function listPath(c: Change, manifest: string): Buffer {
   if (!c.path.length) return DOT;
   if (impossible(c.path)) {
     throw new HardsnapError('ETAMPERED', `the manifest ${manifest} holds an impossible path ${JSON.stringify(displayPath(c.path))}: no list written`, {
-      exit: 2, hint: 'the spool was tampered with or is damaged; run hardsnap verify',
+      exit: 2,
+      hint: 'the spool was tampered with or is damaged; run hardsnap verify',
     });
   }
   return c.path;

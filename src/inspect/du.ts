@@ -75,8 +75,13 @@ interface Inode {
  * another disk (cp -a, rsync -aH renumber every inode) has its files stat-ed there instead.
  * `selected`: the generations whose deletion together is asked about (PartUsage.selection).
  */
-export function partUsage(part: string, generations: string[], open: (g: string) => ManifestReader, pathOf?: (g: string) => string,
-  selected?: ReadonlySet<string>): PartUsage {
+export function partUsage(
+  part: string,
+  generations: string[],
+  open: (g: string) => ManifestReader,
+  pathOf?: (g: string) => string,
+  selected?: ReadonlySet<string>,
+): PartUsage {
   const inodes = new Map<number, Inode>();
   const unreadable: PartUsage['unreadable'] = [];
   const usable: GenerationUsage[] = [];
@@ -119,7 +124,7 @@ export function partUsage(part: string, generations: string[], open: (g: string)
   for (const n of inodes.values()) {
     total += n.size;
     byNewest[n.newest]! += n.size;
-    if (selection && n.sel === n.gens) (selection.freed += n.size), selection.files++;
+    if (selection && n.sel === n.gens) ((selection.freed += n.size), selection.files++);
   }
   let acc = 0;
   usable.forEach((u, i) => (u.freedWithOlder = acc += byNewest[i]!));
@@ -127,8 +132,12 @@ export function partUsage(part: string, generations: string[], open: (g: string)
 }
 
 /** Every present regular file of a generation; `first` is false for another name of an inode. */
-function forEachFile(open: (g: string) => ManifestReader, g: string, pathOf: ((g: string) => string) | undefined,
-  fn: (ino: number, size: number, first: boolean) => void): void {
+function forEachFile(
+  open: (g: string) => ManifestReader,
+  g: string,
+  pathOf: ((g: string) => string) | undefined,
+  fn: (ino: number, size: number, first: boolean) => void,
+): void {
   const m = open(g);
   const seen = new Set<number>();
   try {

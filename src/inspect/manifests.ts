@@ -46,9 +46,16 @@ export function openManifest(t: Target, part: string, generation: string): Manif
 
 export function manifestError(err: unknown, file: string, part: string, generation: string): HardsnapError {
   const code = (err as NodeJS.ErrnoException).code;
-  const what = code === 'ENOENT' ? 'is missing' : err instanceof ManifestFormatError ? `is damaged (${err.message})` : `cannot be read (${code ?? (err as Error).message})`;
+  const what =
+    code === 'ENOENT'
+      ? 'is missing'
+      : err instanceof ManifestFormatError
+        ? `is damaged (${err.message})`
+        : `cannot be read (${code ?? (err as Error).message})`;
   return new HardsnapError('EMANIFEST', `the manifest of ${part} ${generation} ${what}: ${file}`, {
-    cause: err, path: file, hint: 'run `hardsnap verify` to check that generation against its files',
+    cause: err,
+    path: file,
+    hint: 'run `hardsnap verify` to check that generation against its files',
   });
 }
 
@@ -86,7 +93,10 @@ export function generationAt(t: Target, part: string, when: When, text: string, 
     when.kind === 'name'
       ? `${what}: part '${part}' has no complete generation named ${JSON.stringify(text)}`
       : `${what}: part '${part}' has no complete generation at or before ${JSON.stringify(text)} (${when.cutoff.toISOString()})`,
-    { code: 'ENOGEN', hint: oldest ? `its oldest complete generation is ${oldest.name}; see \`hardsnap list --part ${part}\`` : 'it has no complete generation yet' },
+    {
+      code: 'ENOGEN',
+      hint: oldest ? `its oldest complete generation is ${oldest.name}; see \`hardsnap list --part ${part}\`` : 'it has no complete generation yet',
+    },
   );
 }
 

@@ -116,9 +116,16 @@ export class GenerationVerifier {
     if (sys.fstat(fd, st) < 0) return;
     const x = this.xattrs ? sys.getxattrs(-1, '', fd) : null;
     const found = {
-      type: 'dir', mode: st[ST.MODE]! & 0o7777, uid: st[ST.UID]!, gid: st[ST.GID]!, size: 0,
-      mtimeSec: st[ST.MTIME]!, mtimeNsec: st[ST.MTIME_NS]!, rdev: 0,
-      xattrs: x && typeof x !== 'number' && x.length ? x : null, xattrErr: typeof x === 'number' ? -x : 0,
+      type: 'dir',
+      mode: st[ST.MODE]! & 0o7777,
+      uid: st[ST.UID]!,
+      gid: st[ST.GID]!,
+      size: 0,
+      mtimeSec: st[ST.MTIME]!,
+      mtimeNsec: st[ST.MTIME_NS]!,
+      rdev: 0,
+      xattrs: x && typeof x !== 'number' && x.length ? x : null,
+      xattrErr: typeof x === 'number' ? -x : 0,
     } as SourceEntry;
     const d = drift(this.manifest.root, found, this.opts.owners);
     if (this.xattrs) d.push(...this.xattrDrift(this.manifest.root, found));
@@ -185,7 +192,8 @@ export class GenerationVerifier {
       this.problem('replaced', path, `replaced: inode ${f.ino}, the manifest records ${m.ino}`);
     }
     const d = drift(m, f, this.opts.owners);
-    if (m.type === 'symlink' && !(m.target && f.target && m.target.equals(f.target))) d.unshift(`target ${displayPath(m.target ?? Buffer.alloc(0))}->${displayPath(f.target ?? Buffer.alloc(0))}`);
+    if (m.type === 'symlink' && !(m.target && f.target && m.target.equals(f.target)))
+      d.unshift(`target ${displayPath(m.target ?? Buffer.alloc(0))}->${displayPath(f.target ?? Buffer.alloc(0))}`);
     if (this.xattrs) d.push(...this.xattrDrift(m, f));
     if (d.length) this.problem('metadata', path, `metadata drifted (manifest->found): ${d.join(', ')}`);
     if (m.type === 'file' && this.opts.deep && m.hash !== null) this.hash(fd, path, m);
@@ -206,7 +214,11 @@ export class GenerationVerifier {
     const skip = (ns: XattrNamespace) => m.type === 'dir' && this.unkept.has(ns);
     // XFS's second view of an ACL, recorded by versions that did not leave it out (native: xfs_acl_alias)
     const alias = (n: string) => n === 'trusted.SGI_ACL_FILE' || n === 'trusted.SGI_ACL_DEFAULT';
-    const want = new Map(parseXattrs(m.xattrs).filter((x) => !skip(namespaceOf(x.name)) && !alias(x.name.toString('latin1'))).map((x) => [x.name.toString('latin1'), x.value]));
+    const want = new Map(
+      parseXattrs(m.xattrs)
+        .filter((x) => !skip(namespaceOf(x.name)) && !alias(x.name.toString('latin1')))
+        .map((x) => [x.name.toString('latin1'), x.value]),
+    );
     const out: string[] = [];
     for (const x of parseXattrs(f.xattrs)) {
       const n = x.name.toString('latin1');

@@ -76,8 +76,22 @@ export class ManifestFormatError extends Error {
 
 /** Where each fixed field of an entry starts (the layout above). */
 const enum At {
-  type = 0, flags = 1, nameLen = 2, mode = 4, uid = 8, gid = 12, size = 16, mtimeSec = 24, mtimeNsec = 32,
-  linkGroup = 36, ino = 40, rdev = 48, targetLen = 56, ctimeSec = 58, ctimeNsec = 66, xattrSet = 70,
+  type = 0,
+  flags = 1,
+  nameLen = 2,
+  mode = 4,
+  uid = 8,
+  gid = 12,
+  size = 16,
+  mtimeSec = 24,
+  mtimeNsec = 32,
+  linkGroup = 36,
+  ino = 40,
+  rdev = 48,
+  targetLen = 56,
+  ctimeSec = 58,
+  ctimeNsec = 66,
+  xattrSet = 70,
 }
 
 /**
@@ -242,7 +256,7 @@ export function encodeEntry(s: ByteSink, e: ManifestEntry, sets: XattrSets | nul
   b.writeUInt16LE(target.length, o + At.targetLen);
   b.writeDoubleLE(e.ctimeSec, o + At.ctimeSec);
   b.writeUInt32LE(e.ctimeNsec, o + At.ctimeNsec);
-  if (e.xattrs && e.xattrs.length && !sets) throw new ManifestFormatError('an entry with extended attributes needs the writer\'s attribute table');
+  if (e.xattrs && e.xattrs.length && !sets) throw new ManifestFormatError("an entry with extended attributes needs the writer's attribute table");
   b.writeUInt32LE(sets ? sets.idOf(e.xattrs) : 0, o + At.xattrSet);
   o += FIXED;
   if (hasHash) {
@@ -270,7 +284,10 @@ const EMPTY = Buffer.alloc(0);
  */
 export class EncodedEntry {
   ino = -1;
-  constructor(readonly name: Buffer, readonly bytes: Buffer) {}
+  constructor(
+    readonly name: Buffer,
+    readonly bytes: Buffer,
+  ) {}
 }
 
 /** What a directory block is written from. */
@@ -315,7 +332,11 @@ export function decodeEntry(b: Buffer, off: number, layout: EntryLayout = LAYOUT
   const v3 = FIXED > At.xattrSet;
   return [
     {
-      type, flags: flags & ~FLAG.HAS_HASH, name, target, hash,
+      type,
+      flags: flags & ~FLAG.HAS_HASH,
+      name,
+      target,
+      hash,
       mode: b.readUInt32LE(off + At.mode),
       uid: b.readUInt32LE(off + At.uid),
       gid: b.readUInt32LE(off + At.gid),
@@ -439,7 +460,10 @@ export class RawDirBlock {
   private readonly offsets: Uint32Array;
   private readonly fixed: number;
 
-  constructor(private readonly raw: Buffer, readonly layout: EntryLayout = LAYOUT_V2) {
+  constructor(
+    private readonly raw: Buffer,
+    readonly layout: EntryLayout = LAYOUT_V2,
+  ) {
     const FIXED = (this.fixed = layout.fixed);
     const pathLen = raw.readUInt32LE(0);
     if (4 + pathLen + 4 > raw.length) throw new ManifestFormatError('directory path runs past the end of its block');
@@ -481,9 +505,11 @@ export class RawDirBlock {
     if (this.fixed !== 74) return null;
     const r = this.raw;
     const o = this.offsets[i]!;
-    if (r[o + At.type] !== TYPE_CODE.file || (r[o + At.flags]! & ~(FLAG.HAS_HASH | FLAG.OFF_SPOOL)) !== 0 || r.readUInt16LE(o + At.targetLen) !== 0) return null;
+    if (r[o + At.type] !== TYPE_CODE.file || (r[o + At.flags]! & ~(FLAG.HAS_HASH | FLAG.OFF_SPOOL)) !== 0 || r.readUInt16LE(o + At.targetLen) !== 0)
+      return null;
     if (r.readUInt32LE(o + At.mode) !== e.mode || r.readUInt32LE(o + At.uid) !== e.uid >>> 0 || r.readUInt32LE(o + At.gid) !== e.gid >>> 0) return null;
-    if (r.readDoubleLE(o + At.size) !== e.size || r.readDoubleLE(o + At.mtimeSec) !== e.mtimeSec || r.readUInt32LE(o + At.mtimeNsec) !== e.mtimeNsec) return null;
+    if (r.readDoubleLE(o + At.size) !== e.size || r.readDoubleLE(o + At.mtimeSec) !== e.mtimeSec || r.readUInt32LE(o + At.mtimeNsec) !== e.mtimeNsec)
+      return null;
     if (r.readUInt32LE(o + At.linkGroup) !== 0 || r.readDoubleLE(o + At.rdev) !== e.rdev) return null;
     if (r.readDoubleLE(o + At.ctimeSec) !== e.ctimeSec || r.readUInt32LE(o + At.ctimeNsec) !== e.ctimeNsec) return null;
     return r.subarray(o, this.offsets[i + 1]!);

@@ -4,10 +4,7 @@
  */
 export type Pair<A, B> = readonly [a: A | undefined, b: B | undefined];
 
-export function* byName<A extends { name: Buffer }, B extends { name: Buffer }>(
-  as: readonly A[],
-  bs: readonly B[],
-): Generator<Pair<A, B>> {
+export function* byName<A extends { name: Buffer }, B extends { name: Buffer }>(as: readonly A[], bs: readonly B[]): Generator<Pair<A, B>> {
   let i = 0;
   let j = 0;
   while (i < as.length || j < bs.length) {

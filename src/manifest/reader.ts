@@ -6,8 +6,17 @@
 import { fs } from '../fs/disk.js';
 import { crc32 } from 'node:zlib';
 import {
-  decodeDirBlock, END_MAGIC, layoutFor, MAGIC, ManifestFormatError, parseIndex, RawDirBlock, TRAILER_LEN, unframe,
-  type EntryLayout, type ManifestEntry,
+  decodeDirBlock,
+  END_MAGIC,
+  layoutFor,
+  MAGIC,
+  ManifestFormatError,
+  parseIndex,
+  RawDirBlock,
+  TRAILER_LEN,
+  unframe,
+  type EntryLayout,
+  type ManifestEntry,
 } from './format.js';
 import type { ManifestFooter, ManifestHeader } from './writer.js';
 

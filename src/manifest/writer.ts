@@ -7,8 +7,17 @@
 import { fs } from '../fs/disk.js';
 import { crc32 } from 'node:zlib';
 import {
-  ByteSink, encodeBlockEntry, encodeEntry, frame, FORMAT_VERSION, MAGIC, END_MAGIC, TRAILER_LEN, XattrSets,
-  type BlockEntry, type ManifestEntry,
+  ByteSink,
+  encodeBlockEntry,
+  encodeEntry,
+  frame,
+  FORMAT_VERSION,
+  MAGIC,
+  END_MAGIC,
+  TRAILER_LEN,
+  XattrSets,
+  type BlockEntry,
+  type ManifestEntry,
 } from './format.js';
 
 export interface ManifestHeader {

@@ -36,7 +36,9 @@ export function formatFamilies(families: Family[]): string {
     if (!f.samples.length) continue;
     out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
     for (const s of f.samples) {
-      const labels = Object.entries(s.labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',');
+      const labels = Object.entries(s.labels)
+        .map(([k, v]) => `${k}="${escapeLabelValue(v)}"`)
+        .join(',');
       out.push(`${f.name}${labels ? `{${labels}}` : ''} ${formatValue(s.value)}`);
     }
   }

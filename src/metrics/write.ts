@@ -15,6 +15,10 @@ export function writeMetricsFile(file: string, text: string): void {
     writeFileAtomic(absoluteBytes(pathBytes(file)), text);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new HardsnapError(code, `cannot write the metrics file ${file} (${code})`, { cause: err, path: file, hint: 'check that its directory exists and is writable' });
+    throw new HardsnapError(code, `cannot write the metrics file ${file} (${code})`, {
+      cause: err,
+      path: file,
+      hint: 'check that its directory exists and is writable',
+    });
   }
 }

@@ -12,9 +12,9 @@ function seqLen(b: Uint8Array, i: number): number {
   const c = b[i]!;
   let n: number;
   let min: number;
-  if (c >= 0xc2 && c <= 0xdf) (n = 2), (min = 0x80);
-  else if (c >= 0xe0 && c <= 0xef) (n = 3), (min = 0x800);
-  else if (c >= 0xf0 && c <= 0xf4) (n = 4), (min = 0x10000);
+  if (c >= 0xc2 && c <= 0xdf) ((n = 2), (min = 0x80));
+  else if (c >= 0xe0 && c <= 0xef) ((n = 3), (min = 0x800));
+  else if (c >= 0xf0 && c <= 0xf4) ((n = 4), (min = 0x10000));
   else return 0;
   if (i + n > b.length) return 0;
   let cp = c & (0xff >> (n + 1));
@@ -29,7 +29,7 @@ function seqLen(b: Uint8Array, i: number): number {
 
 /** The offset of the first byte that is not part of valid UTF-8, or -1. */
 export function firstInvalidUtf8(b: Uint8Array): number {
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     if (b[i]! < 0x80) i++;
     else {
       const n = seqLen(b, i);
@@ -49,7 +49,7 @@ export function isUtf8(b: Uint8Array): boolean {
 export function argText(b: Buffer): string {
   let out = '';
   let start = 0;
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     if (b[i]! < 0x80) {
       i++;
       continue;

@@ -9,9 +9,9 @@ function utf8SeqLen(b: Buffer, i: number): number {
   const c = b[i]!;
   let n: number;
   let min: number;
-  if (c >= 0xc2 && c <= 0xdf) (n = 2), (min = 0x80);
-  else if (c >= 0xe0 && c <= 0xef) (n = 3), (min = 0x800);
-  else if (c >= 0xf0 && c <= 0xf4) (n = 4), (min = 0x10000);
+  if (c >= 0xc2 && c <= 0xdf) ((n = 2), (min = 0x80));
+  else if (c >= 0xe0 && c <= 0xef) ((n = 3), (min = 0x800));
+  else if (c >= 0xf0 && c <= 0xf4) ((n = 4), (min = 0x10000));
   else return 0;
   if (i + n > b.length) return 0;
   let cp = c & (0xff >> (n + 1));
@@ -67,7 +67,7 @@ export function parseDisplayPath(text: string): Buffer {
       lit += '\\';
       i++;
     } else if (next === 'x' && /^[0-9a-fA-F]{2}$/.test(text.slice(i + 2, i + 4))) {
-      if (lit) parts.push(Buffer.from(lit, 'utf8')), (lit = '');
+      if (lit) (parts.push(Buffer.from(lit, 'utf8')), (lit = ''));
       parts.push(Buffer.from([parseInt(text.slice(i + 2, i + 4), 16)]));
       i += 3;
     } else {

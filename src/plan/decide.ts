@@ -72,13 +72,18 @@ export function attributeReason(a: Buffer | null, b: Buffer | null): string {
 
 function create(e: Meta, ctx: DecideContext): Action {
   switch (e.type) {
-    case 'dir': return 'mkdir';
-    case 'file': return 'copy';
-    case 'symlink': return 'symlink';
+    case 'dir':
+      return 'mkdir';
+    case 'file':
+      return 'copy';
+    case 'symlink':
+      return 'symlink';
     case 'fifo':
-    case 'socket': return 'mknod';
+    case 'socket':
+      return 'mknod';
     case 'char':
-    case 'block': return ctx.asRoot ? 'mknod' : 'record';
+    case 'block':
+      return ctx.asRoot ? 'mknod' : 'record';
   }
 }
 
@@ -94,8 +99,17 @@ function looksUnchanged(e: Meta, p: ManifestEntry, ctx: DecideContext): boolean 
  * against the record as a link would be. Empty files are simply written.
  */
 export function sameContentAsRecord(e: Meta, p: ManifestEntry | undefined): boolean {
-  return p !== undefined && e.type === 'file' && p.type === 'file' && p.hash !== null && e.size > 0 &&
-    !(p.flags & (FLAG.UNSTABLE | FLAG.ABSENT)) && e.size === p.size && e.mtimeSec === p.mtimeSec && e.mtimeNsec === p.mtimeNsec;
+  return (
+    p !== undefined &&
+    e.type === 'file' &&
+    p.type === 'file' &&
+    p.hash !== null &&
+    e.size > 0 &&
+    !(p.flags & (FLAG.UNSTABLE | FLAG.ABSENT)) &&
+    e.size === p.size &&
+    e.mtimeSec === p.mtimeSec &&
+    e.mtimeNsec === p.mtimeNsec
+  );
 }
 
 /**

@@ -72,11 +72,14 @@ export function parseSubPath(text: string): Buffer[] {
     start = i + 1;
     if (c.length === 0) continue; // leading, trailing or doubled '/'
     if (badName(c)) {
-      throw new UsageError(`--path ${JSON.stringify(text)}: '.', '..' and NUL bytes are not allowed; name the path relative to the part's root`, { code: 'EPATH' });
+      throw new UsageError(`--path ${JSON.stringify(text)}: '.', '..' and NUL bytes are not allowed; name the path relative to the part's root`, {
+        code: 'EPATH',
+      });
     }
     parts.push(Buffer.from(c));
   }
-  if (!parts.length) throw new UsageError(`--path ${JSON.stringify(text)} names the part's root; leave --path out to restore the whole part`, { code: 'EPATH' });
+  if (!parts.length)
+    throw new UsageError(`--path ${JSON.stringify(text)} names the part's root; leave --path out to restore the whole part`, { code: 'EPATH' });
   return parts;
 }
 
@@ -123,7 +126,8 @@ export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
 
 function notEmpty(to: string, n: number): UsageError {
   return new UsageError(`the target ${to} is not empty (${n} entries): refusing to restore into it`, {
-    code: 'ENOTEMPTY', hint: 'use an empty or new directory, or --force to replace only the restored paths',
+    code: 'ENOTEMPTY',
+    hint: 'use an empty or new directory, or --force to replace only the restored paths',
   });
 }
 
@@ -133,9 +137,11 @@ function notEmpty(to: string, n: number): UsageError {
  * differ only in bytes that are not UTF-8 are two names.
  */
 function refuseInsideSpool(to: string, spool: string): void {
-  const refuse = (what: string) => new UsageError(`the target ${to} lies inside ${what}: refusing to restore there`, {
-    code: 'ETARGET', hint: 'restore into a directory outside the spool',
-  });
+  const refuse = (what: string) =>
+    new UsageError(`the target ${to} lies inside ${what}: refusing to restore there`, {
+      code: 'ETARGET',
+      hint: 'restore into a directory outside the spool',
+    });
   const target = realBytes(to);
   if (isInsideBytes(target, realBytes(spool))) throw refuse(`the spool ${spool}`);
   // the same spool reached through another mount (a bind mount of it or of a subtree of it, the
@@ -143,7 +149,8 @@ function refuseInsideSpool(to: string, spool: string): void {
   const mounts = readMountsLatin1();
   const spoolAt = mounts && fsLocation(mounts, realBytes(spool).toString('latin1'));
   const targetAt = mounts && fsLocation(mounts, target.toString('latin1'));
-  if (spoolAt && targetAt && locationInside(targetAt, spoolAt)) throw refuse(`the spool ${spool} (reached through the mount of ${JSON.stringify(targetAt.path)})`);
+  if (spoolAt && targetAt && locationInside(targetAt, spoolAt))
+    throw refuse(`the spool ${spool} (reached through the mount of ${JSON.stringify(targetAt.path)})`);
   // and by the spool directory's device and inode, any spool by its marker
   const root = fs.statSync(pathBytes(spool), { throwIfNoEntry: false });
   // a name too long, a directory not searchable: not there to look into (the restore says why)
@@ -172,8 +179,12 @@ function parentBytes(p: Buffer): Buffer {
 }
 
 function restoreInto(
-  req: RestoreRequest, rootFd: number, sub: Buffer[] | null, result: RestoreResult,
-  problem: (p: RestoreProblem) => void, ev: RestoreEvents,
+  req: RestoreRequest,
+  rootFd: number,
+  sub: Buffer[] | null,
+  result: RestoreResult,
+  problem: (p: RestoreProblem) => void,
+  ev: RestoreEvents,
 ): void {
   const note = (m: string) => ev.onNote?.(m);
   const oldMask = process.umask(0);
@@ -182,7 +193,12 @@ function restoreInto(
     const target = new SafeTarget(req.force, note, (m) => (ev.onWarn ?? note)(m), asideSuffix(new Date()), req.dryRun);
     for (const c of req.parts) {
       if (!c.generation) {
-        problem({ part: c.part, path: Buffer.alloc(0), code: 'ENOGEN', message: `part '${c.part}' has no complete generation at or before the chosen one: not restored` });
+        problem({
+          part: c.part,
+          path: Buffer.alloc(0),
+          code: 'ENOGEN',
+          message: `part '${c.part}' has no complete generation at or before the chosen one: not restored`,
+        });
         continue;
       }
       let baseFd = rootFd;
@@ -197,11 +213,21 @@ function restoreInto(
         }
       }
       try {
-        const r = restorePart({
-          part: c.part, generation: c.generation, substituted: c.substituted,
-          manifestFile: manifestPath(req.partDirOf(c.part), c.generation.name),
-          baseFd, to, sub, target, setRootMeta: sub === null, assertPresent: c.assertPresent,
-        }, { ...ev, onProblem: undefined, onNote: note });
+        const r = restorePart(
+          {
+            part: c.part,
+            generation: c.generation,
+            substituted: c.substituted,
+            manifestFile: manifestPath(req.partDirOf(c.part), c.generation.name),
+            baseFd,
+            to,
+            sub,
+            target,
+            setRootMeta: sub === null,
+            assertPresent: c.assertPresent,
+          },
+          { ...ev, onProblem: undefined, onNote: note },
+        );
         result.parts.push(r);
         for (const p of r.problems) problem(p);
       } catch (err) {
@@ -248,7 +274,10 @@ interface PartJob {
 function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
   const note = (m: string) => ev.onNote?.(`${job.part}: ${m}`);
   const source = EntrySource.open(job.manifestFile, note);
-  if (source.missingReason) note(`the manifest of ${job.generation.name} is ${source.missingReason}: restoring from the generation's own tree (hard links found by inode, no content hashes to check)`);
+  if (source.missingReason)
+    note(
+      `the manifest of ${job.generation.name} is ${source.missingReason}: restoring from the generation's own tree (hard links found by inode, no content hashes to check)`,
+    );
   const genFd = sys.openat(sys.AT_FDCWD, job.generation.path, O_DIR | sys.O_NOATIME, 0);
   if (genFd < 0) {
     source.close();
@@ -260,8 +289,15 @@ function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
   const opened: DirFrame[] = [];
   try {
     const root: DirFrame = {
-      rel: Buffer.alloc(0), src: genFd, dst: job.baseFd, meta: source.root() ?? rootFromStat(genFd),
-      setMeta: job.setRootMeta, existed: true, owned: false, subdirs: [], next: 0,
+      rel: Buffer.alloc(0),
+      src: genFd,
+      dst: job.baseFd,
+      meta: source.root() ?? rootFromStat(genFd),
+      setMeta: job.setRootMeta,
+      existed: true,
+      owned: false,
+      subdirs: [],
+      next: 0,
     };
     if (!job.sub) {
       source.validate(root.rel, true);
@@ -277,13 +313,19 @@ function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
           const name = job.sub[i]!;
           const e = source.dir(rel, srcFd).find((x) => x.name.equals(name));
           const shown = displayPath(joinRel(rel, name));
-          if (!e) throw new UsageError(`--path: ${JSON.stringify(shown)} is not in part '${job.part}' in generation ${job.generation.name}`, { code: 'EPATH', hint: `paths are relative to the part's root, in the escaped form 'hardsnap list' and 'diff' print` });
-          if (i < job.sub.length - 1 && e.type !== 'dir') throw new UsageError(`--path: ${JSON.stringify(shown)} is a ${e.type} in generation ${job.generation.name}, not a directory`, { code: 'EPATH' });
+          if (!e)
+            throw new UsageError(`--path: ${JSON.stringify(shown)} is not in part '${job.part}' in generation ${job.generation.name}`, {
+              code: 'EPATH',
+              hint: `paths are relative to the part's root, in the escaped form 'hardsnap list' and 'diff' print`,
+            });
+          if (i < job.sub.length - 1 && e.type !== 'dir')
+            throw new UsageError(`--path: ${JSON.stringify(shown)} is a ${e.type} in generation ${job.generation.name}, not a directory`, { code: 'EPATH' });
           chain.push(e);
           rel = joinRel(rel, name);
           if (i < job.sub.length - 1) {
             srcFd = sys.openat(srcFd, name, O_DIR | sys.O_NOATIME, 0);
-            if (srcFd < 0) throw new HardsnapError(errnoName(srcFd), `cannot open ${JSON.stringify(shown)} in the generation: ${errnoName(srcFd)}`, { exit: 2 });
+            if (srcFd < 0)
+              throw new HardsnapError(errnoName(srcFd), `cannot open ${JSON.stringify(shown)} in the generation: ${errnoName(srcFd)}`, { exit: 2 });
             srcFds.push(srcFd);
           }
         }
@@ -332,14 +374,27 @@ function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
     if (!job.target) {
       // a dry run writes nothing and reports nothing of the kind
     } else if (source.missingReason) {
-      walker.problem(Buffer.alloc(0), 'EMANIFEST', `the manifest of ${job.generation.name} is ${source.missingReason}: restored from the generation's own tree, without what only the manifest holds (attributes the spool refused, devices not created) and without checking contents against their hashes`);
+      walker.problem(
+        Buffer.alloc(0),
+        'EMANIFEST',
+        `the manifest of ${job.generation.name} is ${source.missingReason}: restored from the generation's own tree, without what only the manifest holds (attributes the spool refused, devices not created) and without checking contents against their hashes`,
+      );
     } else if (source.fallbackDirs) {
-      walker.problem(Buffer.alloc(0), 'EMANIFEST', `the manifest of ${job.generation.name} is damaged in ${source.fallbackDirs} ${source.fallbackDirs === 1 ? 'directory' : 'directories'}: those were restored from the generation's own tree (no attributes the spool refused, contents unchecked)`);
+      walker.problem(
+        Buffer.alloc(0),
+        'EMANIFEST',
+        `the manifest of ${job.generation.name} is damaged in ${source.fallbackDirs} ${source.fallbackDirs === 1 ? 'directory' : 'directories'}: those were restored from the generation's own tree (no attributes the spool refused, contents unchecked)`,
+      );
     }
     return {
-      part: job.part, generation: job.generation.name, generationPath: job.generation.path, to: job.to,
-      substituted: job.substituted, source: source.reader && source.fallbackDirs === 0 ? 'manifest' : 'generation',
-      stats: walker.stats, problems: walker.problems,
+      part: job.part,
+      generation: job.generation.name,
+      generationPath: job.generation.path,
+      to: job.to,
+      substituted: job.substituted,
+      source: source.reader && source.fallbackDirs === 0 ? 'manifest' : 'generation',
+      stats: walker.stats,
+      problems: walker.problems,
     };
   }
 }
@@ -349,8 +404,22 @@ function rootFromStat(fd: number): ManifestEntry {
   const rc = sys.fstat(fd, st);
   if (rc < 0) throw new HardsnapError(errnoName(rc), `cannot stat the generation: ${errnoName(rc)}`, { exit: 2 });
   return {
-    name: Buffer.alloc(0), type: typeOfMode(st[ST.MODE]!) ?? 'dir', mode: st[ST.MODE]! & 0o7777, uid: st[ST.UID]!, gid: st[ST.GID]!,
-    size: 0, mtimeSec: st[ST.MTIME]!, mtimeNsec: st[ST.MTIME_NS]!, rdev: 0, target: null, flags: 0, linkGroup: 0, ino: st[ST.INO]!, hash: null,
-    ctimeSec: 0, ctimeNsec: 0, xattrs: null,
+    name: Buffer.alloc(0),
+    type: typeOfMode(st[ST.MODE]!) ?? 'dir',
+    mode: st[ST.MODE]! & 0o7777,
+    uid: st[ST.UID]!,
+    gid: st[ST.GID]!,
+    size: 0,
+    mtimeSec: st[ST.MTIME]!,
+    mtimeNsec: st[ST.MTIME_NS]!,
+    rdev: 0,
+    target: null,
+    flags: 0,
+    linkGroup: 0,
+    ino: st[ST.INO]!,
+    hash: null,
+    ctimeSec: 0,
+    ctimeNsec: 0,
+    xattrs: null,
   };
 }

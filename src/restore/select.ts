@@ -50,12 +50,16 @@ export interface AllChoice {
  * one before it (substituted), or none.
  */
 export function chooseAll(byPart: Map<string, Generation[]>, when: When | undefined, whenText?: string): AllChoice {
-  const all = [...byPart.values()].flat().filter((g) => g.complete).sort(compareGenerations);
+  const all = [...byPart.values()]
+    .flat()
+    .filter((g) => g.complete)
+    .sort(compareGenerations);
   let name: string;
   if (when?.kind === 'name') {
     if (!all.some((g) => g.name === when.name)) {
       throw new UsageError(`no part of this host has a complete generation named ${when.name}; nearest: ${nearest(dedupe(all), when).join(', ') || 'none'}`, {
-        code: 'ENOGEN', hint: "see 'hardsnap list'",
+        code: 'ENOGEN',
+        hint: "see 'hardsnap list'",
       });
     }
     name = when.name;

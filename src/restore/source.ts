@@ -15,8 +15,13 @@ export const FROM_SCAN = 0x80;
 
 /** A name that cannot be one directory entry: a tampered or damaged spool. */
 export function badName(name: Buffer): boolean {
-  return name.length === 0 || name.includes(0x2f) || name.includes(0) ||
-    (name.length === 1 && name[0] === 0x2e) || (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e);
+  return (
+    name.length === 0 ||
+    name.includes(0x2f) ||
+    name.includes(0) ||
+    (name.length === 1 && name[0] === 0x2e) ||
+    (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)
+  );
 }
 
 export class EntrySource {
@@ -63,11 +68,17 @@ export class EntrySource {
     if (srcFd < 0) return [];
     // with the attributes the spool kept (what the manifest would have said, where the spool holds them)
     const read = readDirAt(srcFd, SCAN_XATTR.OTHER | SCAN_XATTR.FILES, -Infinity);
-    if (typeof read === 'number') throw new HardsnapError(errnoName(read), `cannot read the generation's directory ${displayPath(rel) || '.'}: ${errnoName(read)}`, { exit: 2 });
+    if (typeof read === 'number')
+      throw new HardsnapError(errnoName(read), `cannot read the generation's directory ${displayPath(rel) || '.'}: ${errnoName(read)}`, { exit: 2 });
     return read
       .filter((e) => e.err === 0)
       .map((e) => ({
-        ...e, flags: FROM_SCAN, linkGroup: 0, hash: null, ctimeSec: 0, ctimeNsec: 0,
+        ...e,
+        flags: FROM_SCAN,
+        linkGroup: 0,
+        hash: null,
+        ctimeSec: 0,
+        ctimeNsec: 0,
         // a name whose inode has other names in this generation: a hard link of the source
         ino: e.type !== 'dir' && e.nlink > 1 ? e.ino : 0,
       }));
@@ -90,9 +101,14 @@ export class EntrySource {
       }
       for (const e of entries ?? []) {
         if (badName(e.name)) {
-          throw new HardsnapError('ETAMPERED', `the manifest ${this.reader.file} holds an impossible name ${JSON.stringify(displayPath(e.name))} in ${JSON.stringify(displayPath(d) || '.')}: nothing restored`, {
-            exit: 2, hint: 'the spool was tampered with or is damaged; run hardsnap verify',
-          });
+          throw new HardsnapError(
+            'ETAMPERED',
+            `the manifest ${this.reader.file} holds an impossible name ${JSON.stringify(displayPath(e.name))} in ${JSON.stringify(displayPath(d) || '.')}: nothing restored`,
+            {
+              exit: 2,
+              hint: 'the spool was tampered with or is damaged; run hardsnap verify',
+            },
+          );
         }
         if (e.type === 'dir') stack.push(joinRel(d, e.name));
       }

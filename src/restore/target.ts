@@ -25,7 +25,10 @@ const S_IFLNK = 0o120000;
 
 /** A failed step on one entry: errno name and what was being done. */
 export class EntryError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'EntryError';
   }
@@ -59,7 +62,9 @@ export function openTargetDir(dir: string, create: boolean): OpenedTarget {
   if (fd < 0) {
     const code = errnoName(fd);
     throw new HardsnapError('ETARGET', `cannot open the target directory ${dir}: ${code}`, {
-      path: dir, cause: new SysError(fd, 'open', dir), exit: code === 'ENOENT' || code === 'ENOTDIR' ? 1 : 2,
+      path: dir,
+      cause: new SysError(fd, 'open', dir),
+      exit: code === 'ENOENT' || code === 'ENOTDIR' ? 1 : 2,
       hint: code === 'ENOENT' ? 'its parent must exist' : undefined,
     });
   }
@@ -84,7 +89,10 @@ export interface Replacement {
 
 /** The suffix of a directory moved aside: `.hardsnap-aside-YYYYMMDDTHHMMSSZ` (restore's start, UTC). */
 export function asideSuffix(at: Date): string {
-  return `.hardsnap-aside-${at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z')}`;
+  return `.hardsnap-aside-${at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z')}`;
 }
 
 const NAME_MAX = 255;
@@ -122,7 +130,7 @@ export class SafeTarget {
     if (rc === EEXIST) {
       if (!this.force) throw new EntryError('EEXIST', 'already exists in the target (created during the restore?): not replaced without --force');
       const kind = this.kindAt(parentFd, name);
-      if (kind === 'dir') (rc = 0), (existed = true);
+      if (kind === 'dir') ((rc = 0), (existed = true));
       else {
         if (kind !== 'none') replaced = this.remove(parentFd, name, shown, kind);
         rc = sys.mkdirat(parentFd, name, 0o700);
@@ -132,7 +140,12 @@ export class SafeTarget {
     const fd = sys.openat2(parentFd, name, O_DIR, 0, RESOLVE);
     if (fd < 0) {
       const code = errnoName(fd);
-      throw new EntryError(code, code === 'ELOOP' || code === 'EXDEV' || code === 'ENOTDIR' ? 'something other than a directory (a symlink?) appeared where the directory was created: not followed' : 'cannot open the directory');
+      throw new EntryError(
+        code,
+        code === 'ELOOP' || code === 'EXDEV' || code === 'ENOTDIR'
+          ? 'something other than a directory (a symlink?) appeared where the directory was created: not followed'
+          : 'cannot open the directory',
+      );
     }
     return { fd, replaced, existed };
   }
@@ -174,7 +187,10 @@ export class SafeTarget {
   private moveAside(fd: number, name: Buffer, shown: string): Replacement {
     const suffix = Buffer.from(this.suffix);
     if (name.length + suffix.length + 3 > NAME_MAX) {
-      throw new EntryError('ENAMETOOLONG', `a directory is in the way and its name is too long to move it aside (${this.suffix}): not restored; move it away and restore again`);
+      throw new EntryError(
+        'ENAMETOOLONG',
+        `a directory is in the way and its name is too long to move it aside (${this.suffix}): not restored; move it away and restore again`,
+      );
     }
     for (let i = 1; ; i++) {
       const aside = Buffer.concat([name, suffix, Buffer.from(i === 1 ? '' : `-${i}`)]);
@@ -183,13 +199,19 @@ export class SafeTarget {
         // what the rename would refuse, as far as can be seen without trying: a mount point
         const probe = sys.openat2(fd, name, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0, RESOLVE | sys.RESOLVE_NO_XDEV);
         if (probe >= 0) sys.close(probe);
-        else if (errnoName(probe) === 'EXDEV') throw new EntryError('EBUSY', 'a directory is in the way and cannot be moved aside (a file system is mounted on it): not restored (it is never deleted)');
+        else if (errnoName(probe) === 'EXDEV')
+          throw new EntryError(
+            'EBUSY',
+            'a directory is in the way and cannot be moved aside (a file system is mounted on it): not restored (it is never deleted)',
+          );
         return { action: 'move-aside', found: 'dir', aside };
       }
       const rc = sys.renameat(fd, name, fd, aside, sys.RENAME_NOREPLACE);
       if (rc === EEXIST) continue;
       if (rc < 0) throw new EntryError(errnoName(rc), 'a directory is in the way and cannot be moved aside: not restored (it is never deleted)');
-      this.onWarn(`--force: moved the directory ${shown} aside to ${displayPath(aside)} (a file, symlink or special file is restored in its place; nothing in it was deleted)`);
+      this.onWarn(
+        `--force: moved the directory ${shown} aside to ${displayPath(aside)} (a file, symlink or special file is restored in its place; nothing in it was deleted)`,
+      );
       return { action: 'move-aside', found: 'dir', aside };
     }
   }
@@ -204,7 +226,8 @@ export class SafeTarget {
   /** Unlinks a non-directory in the way (a symlink is removed, never followed). */
   private remove(fd: number, name: Buffer, shown: string, kind: 'symlink' | 'other'): Replacement {
     const r = this.describe(fd, name, kind);
-    if (kind === 'symlink') this.onWarn(`--force: removed the symlink ${shown}${r.target ? ` -> ${r.target.toString('latin1')}` : ''} in the target (not followed)`);
+    if (kind === 'symlink')
+      this.onWarn(`--force: removed the symlink ${shown}${r.target ? ` -> ${r.target.toString('latin1')}` : ''} in the target (not followed)`);
     else this.onNote(`--force: replaced ${shown} in the target`);
     const rc = sys.unlinkat(fd, name, 0);
     if (rc < 0) throw new EntryError(errnoName(rc), `cannot remove what is in the way in the target (${errnoName(rc)})`);

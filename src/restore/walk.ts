@@ -139,7 +139,10 @@ export class TreeRestorer {
             const base = this.linkBase(e);
             if (base && this.link(f, e, base)) break;
           }
-          must(sys.mknodat(f.dst, e.name, MODE_BITS[e.type] | (e.mode & 0o7777), e.type === 'char' || e.type === 'block' ? e.rdev : 0), `cannot create the ${e.type}`);
+          must(
+            sys.mknodat(f.dst, e.name, MODE_BITS[e.type] | (e.mode & 0o7777), e.type === 'char' || e.type === 'block' ? e.rdev : 0),
+            `cannot create the ${e.type}`,
+          );
           // the mode again after the owner: mknod leaves out the set-id bits, and a chown clears them
           this.meta(f.dst, e, SETMETA.OWNER | SETMETA.MODE | SETMETA.TIMES);
           this.remember(f, e);
@@ -187,7 +190,18 @@ export class TreeRestorer {
   leave(f: DirFrame): void {
     if (!this.dry && f.setMeta) {
       const m = f.meta;
-      const rc = sys.setmeta(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, this.bits(SETMETA.OWNER | SETMETA.MODE | SETMETA.TIMES, m), m.xattrs);
+      const rc = sys.setmeta(
+        -1,
+        '',
+        f.dst,
+        m.uid,
+        m.gid,
+        m.mode,
+        m.mtimeSec,
+        m.mtimeNsec,
+        this.bits(SETMETA.OWNER | SETMETA.MODE | SETMETA.TIMES, m),
+        m.xattrs,
+      );
       if (rc < 0) this.problem(f.rel, splitStaged(rc).code, 'cannot set the metadata of the restored directory');
       else this.refused(rc);
     }
@@ -201,7 +215,7 @@ export class TreeRestorer {
   finish(): void {
     if (!this.refusedNs.size) return;
     const list = [...this.refusedNs].map(([ns, n]) => `${ns}.* on ${n} ${n === 1 ? 'entry' : 'entries'}`).join(', ');
-    const why = this.o.asRoot ? 'the target\'s file system refused them' : 'not running as root, or the target\'s file system refused them';
+    const why = this.o.asRoot ? "the target's file system refused them" : "not running as root, or the target's file system refused them";
     this.problem(Buffer.alloc(0), 'EXATTR', `extended attributes not restored: ${list} (${why}); the manifest holds them`);
   }
 
@@ -269,12 +283,19 @@ export class TreeRestorer {
     if (key) this.groups.set(key, { dirRel: f.rel, name: e.name, ino: io[IO.NEW_INO]! });
     const s = IO.STAT;
     if (e.hash !== null && hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) !== e.hash) {
-      this.problem(rel, 'EHASH', `restored, but its content does not match the hash the manifest recorded (${e.hash}): the backup copy was altered or is damaged`);
+      this.problem(
+        rel,
+        'EHASH',
+        `restored, but its content does not match the hash the manifest recorded (${e.hash}): the backup copy was altered or is damaged`,
+      );
     } else if (e.hash === null && !(e.flags & FROM_SCAN) && io[IO.BYTES] !== e.size) {
       this.problem(rel, 'ESIZE', `restored, but its size (${io[IO.BYTES]}) is not the recorded ${e.size}: the backup copy was altered or is damaged`);
     }
     // the copy took the generation file's metadata; the manifest's wins where they differ
-    const drift = (io[s + ST.MODE]! & 0o7777) !== e.mode || io[s + ST.MTIME] !== e.mtimeSec || io[s + ST.MTIME_NS] !== e.mtimeNsec ||
+    const drift =
+      (io[s + ST.MODE]! & 0o7777) !== e.mode ||
+      io[s + ST.MTIME] !== e.mtimeSec ||
+      io[s + ST.MTIME_NS] !== e.mtimeNsec ||
       (this.o.asRoot && (io[s + ST.UID] !== e.uid || io[s + ST.GID] !== e.gid));
     if (drift) {
       const fd = sys.openat(f.dst, e.name, sys.O_RDONLY | sys.O_NOFOLLOW | sys.O_NONBLOCK, 0);

@@ -18,13 +18,24 @@ export function pinsPath(partDirPath: string): string {
 export function readPins(partDirPath: string): Set<string> {
   const text = readTextIfExists(pinsPath(partDirPath));
   if (text === null) return new Set();
-  return new Set(text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+  return new Set(
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#')),
+  );
 }
 
 export function writePins(partDirPath: string, pins: Set<string>): void {
   const file = pinsPath(partDirPath);
   ensureSpoolDir(path.dirname(file));
-  writeFileAtomic(file, [...pins].sort().map((n) => `${n}\n`).join(''));
+  writeFileAtomic(
+    file,
+    [...pins]
+      .sort()
+      .map((n) => `${n}\n`)
+      .join(''),
+  );
 }
 
 /** Adds (pin) or removes (unpin) a name; returns false when nothing changed. */

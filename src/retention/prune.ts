@@ -147,9 +147,14 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
       } catch (err) {
         const code = errnoCode(err) ?? 'EIO';
         const l: Leftover = { path: Buffer.from(path.join(pdir, d.name)), code, why: leftoverWhy(code) };
-        const hint = code === 'ETRASH' ? (err as Error).message : code === 'EXDEV' ? `the trash ${trashDir(pdir)} is on another file system than the generation (something mounted there?): umount it`
-          : code === 'EPERM' && trashRefusesChanges(pdir) ? `the trash ${trashDir(pdir)} is immutable or append-only: \`chattr -i -a\` it`
-          : leftoverHint(l);
+        const hint =
+          code === 'ETRASH'
+            ? (err as Error).message
+            : code === 'EXDEV'
+              ? `the trash ${trashDir(pdir)} is on another file system than the generation (something mounted there?): umount it`
+              : code === 'EPERM' && trashRefusesChanges(pdir)
+                ? `the trash ${trashDir(pdir)} is immutable or append-only: \`chattr -i -a\` it`
+                : leftoverHint(l);
         leftovers.push({ ...l, hint, notMoved: true });
         keepFor(d, `cannot be moved to the trash: ${code}`);
         continue;
@@ -170,9 +175,7 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
   }
   const byName = new Map(result.decisions.map((d) => [d.name, d]));
   const decisions = gens.map((g) =>
-    g.complete
-      ? { ...byName.get(g.name)!, complete: true }
-      : { name: g.name, keep: true, reasons: ['partial (resumed by the next backup)'], complete: false },
+    g.complete ? { ...byName.get(g.name)!, complete: true } : { name: g.name, keep: true, reasons: ['partial (resumed by the next backup)'], complete: false },
   );
   return { part, decisions, removed, trashEmptied, leftovers: dedupe(leftovers) };
 }

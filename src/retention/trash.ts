@@ -59,7 +59,8 @@ export interface TrashLeftover extends Leftover {
 /** One line for a human: what, where, why, what to do. */
 export function describeLeftover(part: string, l: TrashLeftover): string {
   const where = displayPath(l.path);
-  if (l.trashItself) return `part '${part}': the trash ${where} refuses changes: ${l.code} (${l.hint}); what it holds stays, and the next prune or backup tries again`;
+  if (l.trashItself)
+    return `part '${part}': the trash ${where} refuses changes: ${l.code} (${l.hint}); what it holds stays, and the next prune or backup tries again`;
   if (l.notMoved) return `part '${part}': cannot move ${where} to the trash: ${l.code} (${l.hint}); the generation is kept, and the next prune tries again`;
   return `part '${part}': cannot delete ${where}: ${l.code} (${l.hint}); it stays in the trash, and the next prune or backup tries again`;
 }
@@ -185,7 +186,8 @@ function collectOrphanManifests(partDirPath: string, report: TrashReport): void 
   try {
     names = fs.readdirSync(manifestDir(partDirPath));
   } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') report.leftovers.push(leftover(manifestDir(partDirPath), { path: Buffer.alloc(0), code: errnoCode(err) ?? 'EIO', why: 'error' }));
+    if (errnoCode(err) !== 'ENOENT')
+      report.leftovers.push(leftover(manifestDir(partDirPath), { path: Buffer.alloc(0), code: errnoCode(err) ?? 'EIO', why: 'error' }));
     return;
   }
   for (const n of names) {

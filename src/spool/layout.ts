@@ -175,8 +175,11 @@ export function requireHostDir(spool: string, host: string): void {
   } catch (err) {
     const code = errnoCode(err) ?? 'EIO';
     throw new HardsnapError(code, `cannot read the backups of host '${host}' in ${spool}: ${code}`, {
-      path: dir, cause: err, exit: 2,
-      hint: code === 'EACCES' ? `the spool is closed to other users (mode ${SPOOL_DIR_MODE.toString(8).padStart(4, '0')}): run as its owner or root` : undefined,
+      path: dir,
+      cause: err,
+      exit: 2,
+      hint:
+        code === 'EACCES' ? `the spool is closed to other users (mode ${SPOOL_DIR_MODE.toString(8).padStart(4, '0')}): run as its owner or root` : undefined,
     });
   }
   if (!found) throw new UsageError(`no backups of host '${host}' in the spool ${spool}`, { hint: 'check --spool and --host' });

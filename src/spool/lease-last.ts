@@ -60,7 +60,10 @@ export function leaseLast(o: LeaseLastOptions): TapeLease {
   requireHostDir(o.spool, o.host);
   const all = listParts(o.spool, o.host);
   for (const p of o.parts) {
-    if (!all.includes(p)) throw new UsageError(`no part '${p}' for host '${o.host}' in ${o.spool}`, { hint: all.length ? `the parts are: ${all.join(', ')}` : 'this host has no parts yet' });
+    if (!all.includes(p))
+      throw new UsageError(`no part '${p}' for host '${o.host}' in ${o.spool}`, {
+        hint: all.length ? `the parts are: ${all.join(', ')}` : 'this host has no parts yet',
+      });
   }
   const parts = o.parts.length ? o.parts : all;
   if (!parts.length) throw new UsageError(`host '${o.host}' has no parts in ${o.spool}`);
@@ -84,9 +87,15 @@ function leaseOne(o: LeaseLastOptions, part: string, id: string, expires: Date, 
     const target = readLast(pdir);
     const generation = target === null ? null : path.basename(target);
     if (generation === null || !isGenerationName(generation)) {
-      throw new HardsnapError('ENOLAST', `part '${part}' has no complete generation to lease: ${target === null ? 'no' : 'an unexpected'} \`last\` in ${pdir}`, {
-        path: pdir, exit: 2, hint: 'a backup publishes one; see hardsnap status',
-      });
+      throw new HardsnapError(
+        'ENOLAST',
+        `part '${part}' has no complete generation to lease: ${target === null ? 'no' : 'an unexpected'} \`last\` in ${pdir}`,
+        {
+          path: pdir,
+          exit: 2,
+          hint: 'a backup publishes one; see hardsnap status',
+        },
+      );
     }
     const genPath = path.join(pdir, generation);
     let h: LeaseHandle;
@@ -106,7 +115,9 @@ function leaseOne(o: LeaseLastOptions, part: string, id: string, expires: Date, 
       h.release();
       if (generation === before) {
         throw new HardsnapError('ENOLAST', `part '${part}': \`last\` names ${generation}, which is not there (removed by hand?)`, {
-          path: pdir, exit: 2, hint: 'the next backup moves last; see hardsnap list',
+          path: pdir,
+          exit: 2,
+          hint: 'the next backup moves last; see hardsnap list',
         });
       }
       before = generation;
@@ -115,14 +126,22 @@ function leaseOne(o: LeaseLastOptions, part: string, id: string, expires: Date, 
     handles.push(h);
     return { part, generation, path: genPath, file: h.leases[0]!.file };
   }
-  throw new HardsnapError('ERACE', `part '${part}': \`last\` kept moving to generations pruned before they could be leased (${ATTEMPTS} tries)`, { path: pdir, exit: 2 });
+  throw new HardsnapError('ERACE', `part '${part}': \`last\` kept moving to generations pruned before they could be leased (${ATTEMPTS} tries)`, {
+    path: pdir,
+    exit: 2,
+  });
 }
 
 function cannotLease(pdir: string, err: unknown): HardsnapError {
   const code = errnoCode(err) ?? 'EIO';
   return new HardsnapError(code, `cannot write a lease in ${leasesDir(pdir)}: ${code}`, {
-    path: leasesDir(pdir), cause: err, exit: 2,
-    hint: code === 'EROFS' ? 'the spool is mounted read-only here: lease it where it is writable' : 'the lease is a file in the spool: run as the spool\'s owner or root',
+    path: leasesDir(pdir),
+    cause: err,
+    exit: 2,
+    hint:
+      code === 'EROFS'
+        ? 'the spool is mounted read-only here: lease it where it is writable'
+        : "the lease is a file in the spool: run as the spool's owner or root",
   });
 }
 

@@ -89,7 +89,14 @@ export function takeLeases(partDirPath: string, generations: readonly string[], 
   };
   try {
     for (const generation of generations) {
-      const info: LeaseInfo = { ...base, generation, holder, expires: o.expires ? o.expires.toISOString() : null, detached: Boolean(o.detached), ...(o.id ? { id: o.id } : {}) };
+      const info: LeaseInfo = {
+        ...base,
+        generation,
+        holder,
+        expires: o.expires ? o.expires.toISOString() : null,
+        detached: Boolean(o.detached),
+        ...(o.id ? { id: o.id } : {}),
+      };
       const name = `${generation}.${process.pid}.${o.id ?? crypto.randomBytes(4).toString('hex')}${LEASE_SUFFIX}`;
       const file = path.join(dir, name);
       writeFileAtomic(file, JSON.stringify(info) + '\n', { durable: false, mode: 0o600 });
@@ -152,7 +159,18 @@ export function listLeases(partDirPath: string, now: number = Date.now()): Liste
       if (errnoCode(err) === 'ENOENT') continue; // released in between
       const st = fs.lstatSync(file, { throwIfNoEntry: false });
       const generation = n.slice(0, n.indexOf('.'));
-      info = { pid: -1, pidStart: null, hostname: '?', bootId: null, started: '?', command: '?', generation, holder: 'an unreadable lease file', expires: null, detached: true };
+      info = {
+        pid: -1,
+        pidStart: null,
+        hostname: '?',
+        bootId: null,
+        started: '?',
+        command: '?',
+        generation,
+        holder: 'an unreadable lease file',
+        expires: null,
+        detached: true,
+      };
       out.push({ file, info, stale: st && now - st.mtimeMs > UNREADABLE_STALE_MS ? 'it is unreadable' : null });
       continue;
     }
@@ -200,7 +218,9 @@ export function readerLease(partDirPath: string, generations: readonly string[],
   try {
     return takeLeases(partDirPath, generations, { command });
   } catch (err) {
-    onNote(`cannot take a lease in ${leasesDir(partDirPath)} (${errnoCode(err) ?? (err as Error).message}): reading without one, a prune may remove what is being read`);
+    onNote(
+      `cannot take a lease in ${leasesDir(partDirPath)} (${errnoCode(err) ?? (err as Error).message}): reading without one, a prune may remove what is being read`,
+    );
     return { leases: [], release() {} };
   }
 }

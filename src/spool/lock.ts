@@ -111,7 +111,9 @@ function unreadableStale(file: string): string | null {
   const st = fs.lstatSync(file, { throwIfNoEntry: false });
   if (!st) return null;
   const age = Date.now() - st.mtimeMs;
-  return age > UNREADABLE_LOCK_STALE_MS ? `it cannot be read (${st.isFile() ? `${st.size} bytes` : 'not a file'}) and is ${Math.round(age / 1000)} s old` : null;
+  return age > UNREADABLE_LOCK_STALE_MS
+    ? `it cannot be read (${st.isFile() ? `${st.size} bytes` : 'not a file'}) and is ${Math.round(age / 1000)} s old`
+    : null;
 }
 
 /**
@@ -192,7 +194,7 @@ export async function acquireLock(
         hint: 'wait for it to finish, use --wait, or remove the lock file if you are sure that run is gone',
       });
     }
-    if (!told) opts.onWait?.(holder), (told = true);
+    if (!told) (opts.onWait?.(holder), (told = true));
     opts.signal?.throwIfAborted();
     await sleep(Math.min(500, Math.max(50, deadline - Date.now())));
     opts.signal?.throwIfAborted();

@@ -63,13 +63,17 @@ export function writeMarker(spool: string): void {
 
 export function missingSpoolError(spool: string): HardsnapError {
   return new HardsnapError('ENOSPOOL', `spool ${spool} does not exist: is it mounted?`, {
-    exit: 2, path: spool, hint: `mount it; a new spool is made with 'hardsnap init --spool ${spool}'`,
+    exit: 2,
+    path: spool,
+    hint: `mount it; a new spool is made with 'hardsnap init --spool ${spool}'`,
   });
 }
 
 export function bareSpoolError(spool: string): HardsnapError {
   return new HardsnapError('ENOTSPOOL', `${spool} is not a hardsnap spool (no ${SPOOL_MARKER}): is it mounted?`, {
-    exit: 2, path: spool, hint: `an empty mount point looks like this: mount the spool, or make a new one there with 'hardsnap init --spool ${spool}'`,
+    exit: 2,
+    path: spool,
+    hint: `an empty mount point looks like this: mount the spool, or make a new one there with 'hardsnap init --spool ${spool}'`,
   });
 }
 

@@ -102,8 +102,10 @@ export function octalMode(mode: number): string {
 export function describeOpenDirs(open: readonly SpoolDirMode[]): string | null {
   if (!open.length) return null;
   const first = open[0]!;
-  return `${open.length} ${open.length === 1 ? 'directory' : 'directories'} of the spool tree can be read or searched by other users ` +
-    `(${first.path} is ${octalMode(first.mode)}): backed-up files may be readable by them`;
+  return (
+    `${open.length} ${open.length === 1 ? 'directory' : 'directories'} of the spool tree can be read or searched by other users ` +
+    `(${first.path} is ${octalMode(first.mode)}): backed-up files may be readable by them`
+  );
 }
 
 /** The command that fixes it. */

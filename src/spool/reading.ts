@@ -16,7 +16,6 @@ export interface Reading {
   release(): void;
 }
 
-
 /**
  * Leases `gens` (all of one part) for reading; generations already gone are sorted out.
  * `command` is recorded in the lease (status shows it); `onNote` hears about a lease that
@@ -24,7 +23,12 @@ export interface Reading {
  */
 export function leaseForReading(spool: string, host: string, part: string, gens: readonly Generation[], command: string, onNote: (m: string) => void): Reading {
   const lease: LeaseHandle = gens.length
-    ? readerLease(partDir(spool, host, part), gens.map((g) => g.name), command, onNote)
+    ? readerLease(
+        partDir(spool, host, part),
+        gens.map((g) => g.name),
+        command,
+        onNote,
+      )
     : { leases: [], release() {} };
   const present: Generation[] = [];
   const gone: Generation[] = [];

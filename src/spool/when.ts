@@ -43,8 +43,7 @@ export function parseWhen(text: string, now: Date, what = 'WHEN'): When {
   const partial = s.endsWith(PARTIAL_SUFFIX) && parseGenerationName(s.slice(0, -PARTIAL_SUFFIX.length));
   throw new UsageError(
     partial
-      ? `${what}: ${JSON.stringify(text)} is an incomplete generation, which cannot be restored or compared; ` +
-          `name a complete one, or use a date or an age`
+      ? `${what}: ${JSON.stringify(text)} is an incomplete generation, which cannot be restored or compared; ` + `name a complete one, or use a date or an age`
       : `${what}: cannot read ${JSON.stringify(text)}; use ${WHEN_FORMS}`,
     { code: 'EWHEN' },
   );
@@ -56,10 +55,7 @@ export function parseWhen(text: string, now: Date, what = 'WHEN'): When {
  * at or before the cutoff. Incomplete (`.partial`) generations are never chosen: their trees
  * may be half written.
  */
-export function selectGeneration<G extends { name: string; time: Date; complete: boolean }>(
-  gens: G[],
-  when: When,
-): G | undefined {
+export function selectGeneration<G extends { name: string; time: Date; complete: boolean }>(gens: G[], when: When): G | undefined {
   if (when.kind === 'name') return gens.find((g) => g.complete && g.name === when.name);
   const cutoff = when.cutoff.getTime();
   let best: G | undefined;

@@ -98,9 +98,17 @@ export interface HostStatus {
 
 function summary(r: RunRecord): RunSummary {
   return {
-    status: r.status, exit: r.exit, start: r.start, end: r.end, durationMs: r.durationMs, generation: r.generation,
-    problems: r.problems, vanished: r.vanished, ...(r.error ? { error: r.error } : {}),
-    ...(r.signal ? { signal: r.signal } : {}), ...(r.interrupted ? { interrupted: r.interrupted } : {}),
+    status: r.status,
+    exit: r.exit,
+    start: r.start,
+    end: r.end,
+    durationMs: r.durationMs,
+    generation: r.generation,
+    problems: r.problems,
+    vanished: r.vanished,
+    ...(r.error ? { error: r.error } : {}),
+    ...(r.signal ? { signal: r.signal } : {}),
+    ...(r.interrupted ? { interrupted: r.interrupted } : {}),
   };
 }
 
@@ -174,25 +182,47 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
       if (problems || vanished || !own) raise('WARNING', `last run published with ${problems} problems, ${vanished} vanished (exit ${last.exit})`);
     }
     if (last?.status === 'interrupted') {
-      raise('WARNING', `last run interrupted by ${last.signal ?? 'a signal'}${last.interrupted ? ` ${last.interrupted}` : ''}, nothing published${interrupted ? `; ${interrupted} is left for the next run to resume` : ''}`);
+      raise(
+        'WARNING',
+        `last run interrupted by ${last.signal ?? 'a signal'}${last.interrupted ? ` ${last.interrupted}` : ''}, nothing published${interrupted ? `; ${interrupted} is left for the next run to resume` : ''}`,
+      );
     } else if (interrupted && last?.status === 'failed') {
       raise('WARNING', `${interrupted} is left by that run; the next run resumes it`);
     } else if (interrupted) {
-      raise('WARNING', `an interrupted run left ${interrupted} (killed, or the machine stopped${space ? '; or a full spool kept it from recording its failure' : ''}); the next run resumes it`);
+      raise(
+        'WARNING',
+        `an interrupted run left ${interrupted} (killed, or the machine stopped${space ? '; or a full spool kept it from recording its failure' : ''}); the next run resumes it`,
+      );
     }
     if (space) raise(space.state, space.why);
-    if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs) raise('WARNING', `newest generation is ${formatDuration(ageMs!)} old, more than --max-age ${formatDuration(maxAgeMs)}`);
+    if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs)
+      raise('WARNING', `newest generation is ${formatDuration(ageMs!)} old, more than --max-age ${formatDuration(maxAgeMs)}`);
     const future = gens.filter((g) => g.time.getTime() - now.getTime() > FUTURE_TOLERANCE_MS);
     if (future.length) raise('WARNING', futureWarning(spool, host, part, future[future.length - 1]!, future.length, now));
     const leases = partLeases(partDir(spool, host, part), raise);
     const trash = running ? [] : trashContents(partDir(spool, host, part));
     if (trash.length) {
-      raise('WARNING', `the trash holds ${trash.length} ${trash.length === 1 ? 'entry' : 'entries'} that could not be deleted (${trash.slice(0, 3).join(', ')}${trash.length > 3 ? ', ...' : ''}): the next prune or backup warns why (an immutable entry: chattr -i; a mount: umount)`);
+      raise(
+        'WARNING',
+        `the trash holds ${trash.length} ${trash.length === 1 ? 'entry' : 'entries'} that could not be deleted (${trash.slice(0, 3).join(', ')}${trash.length > 3 ? ', ...' : ''}): the next prune or backup warns why (an immutable entry: chattr -i; a mount: umount)`,
+      );
     }
     return {
-      host, part, newest: newest?.name ?? null, newestTime: newest?.time.toISOString() ?? null, ageMs,
-      generations: complete.length, partials: gens.length - complete.length, trash, leases,
-      stats: withStats ? withStats.parts[part]! : null, lastRun: last ? summary(last) : null, running: building, interrupted, state, reasons,
+      host,
+      part,
+      newest: newest?.name ?? null,
+      newestTime: newest?.time.toISOString() ?? null,
+      ageMs,
+      generations: complete.length,
+      partials: gens.length - complete.length,
+      trash,
+      leases,
+      stats: withStats ? withStats.parts[part]! : null,
+      lastRun: last ? summary(last) : null,
+      running: building,
+      interrupted,
+      state,
+      reasons,
       watcher: watcherOf(spool, host, part),
     };
   });
@@ -222,7 +252,9 @@ function futureWarning(spool: string, host: string, part: string, g: Generation,
   const pdir = partDir(spool, host, part);
   const ahead = formatDuration(g.time.getTime() - now.getTime());
   const more = n > 1 ? ` (and ${n - 1} more)` : '';
-  return `generation ${g.name}${more} is dated ${ahead} in the future (a wrong clock or HARDSNAP_NOW when it was made): ` +
+  return (
+    `generation ${g.name}${more} is dated ${ahead} in the future (a wrong clock or HARDSNAP_NOW when it was made): ` +
     `every backup is refused until it is gone; fix: mkdir -pm 700 ${trashDir(pdir)} && mv ${g.path} ${manifestPath(pdir, g.name)} ${trashDir(pdir)}/ ` +
-    `(the next prune or backup deletes it), or rename both to the time it was made (docs/OPERATIONS.md)`;
+    `(the next prune or backup deletes it), or rename both to the time it was made (docs/OPERATIONS.md)`
+  );
 }

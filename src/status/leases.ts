@@ -28,18 +28,31 @@ export function partLeases(partDirPath: string, raise: (s: State, why: string) =
   try {
     listed = listLeases(partDirPath);
   } catch (err) {
-    raise('WARNING', `its leases cannot be read (${errnoCode(err) ?? (err as Error).message}: ${leasesDir(partDirPath)}): prune removes nothing there until it is a readable directory`);
+    raise(
+      'WARNING',
+      `its leases cannot be read (${errnoCode(err) ?? (err as Error).message}: ${leasesDir(partDirPath)}): prune removes nothing there until it is a readable directory`,
+    );
     return [];
   }
   const out = listed.map(({ info, stale }): LeaseStatus => ({
-    generation: info.generation, holder: info.holder, id: info.id ?? null, expires: info.expires, detached: info.detached,
-    pid: info.pid, hostname: info.hostname, description: describeLease(info), stale,
+    generation: info.generation,
+    holder: info.holder,
+    id: info.id ?? null,
+    expires: info.expires,
+    detached: info.detached,
+    pid: info.pid,
+    hostname: info.hostname,
+    description: describeLease(info),
+    stale,
   }));
   const stale = out.filter((l) => l.stale);
   if (stale.length) {
     const first = stale[0]!;
-    raise('WARNING', `${stale.length} stale ${stale.length === 1 ? 'lease' : 'leases'} (${first.generation} ${first.description}: ${first.stale}${stale.length > 1 ? '; ...' : ''}): ` +
-      'a tape job died or ran past its lease, or a reader was killed; the next prune removes the lease files');
+    raise(
+      'WARNING',
+      `${stale.length} stale ${stale.length === 1 ? 'lease' : 'leases'} (${first.generation} ${first.description}: ${first.stale}${stale.length > 1 ? '; ...' : ''}): ` +
+        'a tape job died or ran past its lease, or a reader was killed; the next prune removes the lease files',
+    );
   }
   return out;
 }

@@ -26,11 +26,7 @@ export function verdict(hosts: HostStatus[]): Verdict {
   if (state === 'OK') {
     summary = `HARDSNAP OK - ${plural(parts.length, 'part')} fresh`;
   } else {
-    const what = [
-      ...hostProblems.map((h) => h.problem!),
-      ...bad.map((p) => `${label(p)}: ${p.reasons[0]}`),
-      ...hostWarnings.map((x) => `${x.host}: ${x.w}`),
-    ];
+    const what = [...hostProblems.map((h) => h.problem!), ...bad.map((p) => `${label(p)}: ${p.reasons[0]}`), ...hostWarnings.map((x) => `${x.host}: ${x.w}`)];
     const head = bad.length ? `${bad.length} of ${plural(parts.length, 'part')} not OK` : parts.length ? `${plural(parts.length, 'part')} fresh` : 'no parts';
     summary = `HARDSNAP ${state} - ${head}: ${what.slice(0, 3).join('; ')}${what.length > 3 ? `; and ${what.length - 3} more` : ''}`;
   }

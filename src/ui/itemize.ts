@@ -16,7 +16,13 @@ import { displayPath } from '../paths/escape.js';
 import type { PlanOutcome } from '../apply/types.js';
 
 const TYPE: Record<Meta['type'], string> = {
-  file: 'f', dir: 'd', symlink: 'L', char: 'D', block: 'D', fifo: 'S', socket: 'S',
+  file: 'f',
+  dir: 'd',
+  symlink: 'L',
+  char: 'D',
+  block: 'D',
+  fifo: 'S',
+  socket: 'S',
 };
 
 /** the 9 attribute columns (cstpoguax) for a change reason of src/plan/decide.ts */

@@ -60,7 +60,18 @@ export class Output {
   /** An error line; `f` adds the code, hint and exit of a failure (its JSON object under --json). */
   error(msg: string, f?: Omit<Failure, 'message'>): void {
     if (this.opts.json) {
-      this.err.write(JSON.stringify(showPathsDeep({ format: JSON_FORMAT, level: 'error', code: f?.code ?? 'ERROR', message: msg, ...(f?.hint ? { hint: f.hint } : {}), ...(f ? { exit: f.exit } : {}) })) + '\n');
+      this.err.write(
+        JSON.stringify(
+          showPathsDeep({
+            format: JSON_FORMAT,
+            level: 'error',
+            code: f?.code ?? 'ERROR',
+            message: msg,
+            ...(f?.hint ? { hint: f.hint } : {}),
+            ...(f ? { exit: f.exit } : {}),
+          }),
+        ) + '\n',
+      );
       return;
     }
     this.line('error', f?.hint ? `${msg} (${f.hint})` : msg);
@@ -98,4 +109,3 @@ export function withFormat(value: unknown): unknown {
   const stamp = (v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? { format: JSON_FORMAT, ...v } : v);
   return Array.isArray(value) ? value.map(stamp) : stamp(value);
 }
-

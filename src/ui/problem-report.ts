@@ -30,7 +30,10 @@ export class ProblemReport {
   private vanished = 0;
   private readonly firstVanished: string[] = [];
 
-  constructor(private readonly out: Output, private readonly o: ProblemReportOptions) {}
+  constructor(
+    private readonly out: Output,
+    private readonly o: ProblemReportOptions,
+  ) {}
 
   /** An entry that could not be handled; `line` names it and says why. */
   error(line: string): void {

@@ -89,7 +89,15 @@ export function partTotal(v: PartView): { total: number; exact: boolean } | null
 }
 
 function compact(n: number): string {
-  return n >= 1e9 ? `${(n / 1e9).toFixed(1)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e4 ? `${Math.round(n / 1e3)}k` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(Math.round(n));
+  return n >= 1e9
+    ? `${(n / 1e9).toFixed(1)}G`
+    : n >= 1e6
+      ? `${(n / 1e6).toFixed(1)}M`
+      : n >= 1e4
+        ? `${Math.round(n / 1e3)}k`
+        : n >= 1e3
+          ? `${(n / 1e3).toFixed(1)}k`
+          : String(Math.round(n));
 }
 
 /** 0:07, 12:34, 1:02:03 */
@@ -137,7 +145,10 @@ export function progressLine(v: PartView, columns = 80): string {
   if (!t) {
     const c = v.estimates.counter;
     const why = c && !c.done ? ` (counting: ${compact(c.count)})` : v.estimates.previous ? ` (last run: ${compact(v.estimates.previous)})` : '';
-    return cut(`${name} link/copy ${compact(v.entries)} entries${why}  ${formatBytes(v.bytesWritten)}  ${compact(v.entries / secs)}/s  ${clock(v.elapsedMs)}`, width);
+    return cut(
+      `${name} link/copy ${compact(v.entries)} entries${why}  ${formatBytes(v.bytesWritten)}  ${compact(v.entries / secs)}/s  ${clock(v.elapsedMs)}`,
+      width,
+    );
   }
   // below 100 until the part is built: entries may still come (a run bigger than its estimate)
   const frac = Math.min(v.entries / t.total, 0.99);
@@ -238,7 +249,7 @@ export class BackupProgress {
 
   /** Final state of every line, then stop (leaves the lines on screen). */
   stop(failed = false): void {
-    if (this.timer) clearInterval(this.timer), (this.timer = null);
+    if (this.timer) (clearInterval(this.timer), (this.timer = null));
     for (const p of this.parts.values()) {
       p.estimates.counter?.stop();
       p.final = failed ? 'FAILED' : 'done';
@@ -287,9 +298,12 @@ export class BackupProgress {
   private startLines(): void {
     if (this.timer) return;
     // a line a minute even while one big directory keeps the core from sending events
-    this.timer = setInterval(() => {
-      if (this.current) this.maybeLine(this.current);
-    }, Math.min(this.opts.lineMs ?? 60_000, 1000));
+    this.timer = setInterval(
+      () => {
+        if (this.current) this.maybeLine(this.current);
+      },
+      Math.min(this.opts.lineMs ?? 60_000, 1000),
+    );
     this.timer.unref();
   }
 
@@ -307,8 +321,10 @@ export class BackupProgress {
     const t = partTotal(v);
     const pct = t ? ` (${t.exact ? '' : '~'}${Math.min(99, Math.floor((100 * s.entries) / t.total))}% of ${t.total} ${t.exact ? 'counted' : 'expected'})` : '';
     const secs = Math.max(v.scanMs / 1000, 0.001);
-    return `${showPaths(p.part)}: ${s.entries} entries${pct}, ${s.linked} linked, ${s.copied} written (${formatBytes(s.bytesWritten)}), ` +
-      `${compact(s.entries / secs)}/s ${formatBytes(s.bytesWritten / secs)}/s, ${Math.round(v.elapsedMs / 1000)} s elapsed`;
+    return (
+      `${showPaths(p.part)}: ${s.entries} entries${pct}, ${s.linked} linked, ${s.copied} written (${formatBytes(s.bytesWritten)}), ` +
+      `${compact(s.entries / secs)}/s ${formatBytes(s.bytesWritten / secs)}/s, ${Math.round(v.elapsedMs / 1000)} s elapsed`
+    );
   }
 }
 

@@ -84,14 +84,15 @@ function auditDir(q: AuditQuery, rel: Buffer, prev: ManifestEntry[]): string | n
   const read = scanBelow(q.rootFd, rel);
   if ('failed' in read && read.failed === 'open' && changedAbove(rel, q.dirty, q.names)) return GONE_WITH_ANCESTOR;
   if ('failed' in read) return `${displayPath(rel) || '/'}: cannot be ${read.failed === 'open' ? 'opened' : 'read'} any more`;
-  for (const [p, e] of byName(prev, read.entries.filter((x) => !skipped(q, rel, x)))) {
+  for (const [p, e] of byName(
+    prev,
+    read.entries.filter((x) => !skipped(q, rel, x)),
+  )) {
     if (!e) return `${displayPath(joinRel(rel, p!.name))}: gone`;
     const path = displayPath(joinRel(rel, e.name));
     if (!p) return `${path}: new`;
     if (e.err) return `${path}: cannot be read`;
-    const same = e.type === 'dir'
-      ? p.type === 'dir' && p.mode === e.mode && p.uid === e.uid && p.gid === e.gid
-      : sameMeta(e, p);
+    const same = e.type === 'dir' ? p.type === 'dir' && p.mode === e.mode && p.uid === e.uid && p.gid === e.gid : sameMeta(e, p);
     if (!same) return `${path}: changed`;
   }
   return null;

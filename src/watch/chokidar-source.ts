@@ -32,9 +32,12 @@ export class ChokidarSource implements WatchSource {
 
   /** chokidar is loaded when used: a fanotify watcher does without its memory (~3 MB) */
   start(): void {
-    import('chokidar').then(({ watch }) => {
-      if (!this.closed) this.watch(watch);
-    }, (err: unknown) => this.sink.fail(`chokidar cannot be loaded: ${(err as Error).message}`));
+    import('chokidar').then(
+      ({ watch }) => {
+        if (!this.closed) this.watch(watch);
+      },
+      (err: unknown) => this.sink.fail(`chokidar cannot be loaded: ${(err as Error).message}`),
+    );
   }
 
   private watch(watch: typeof import('chokidar').watch): void {
@@ -47,8 +50,7 @@ export class ChokidarSource implements WatchSource {
       followSymlinks: false,
       ignorePermissionErrors: false,
       // directories only: their watches report every change of their entries
-      ignored: (p: string, stats?: fs.Stats) =>
-        ignore.some((i) => p === i || p.startsWith(i + path.sep)) || (stats !== undefined && !stats.isDirectory()),
+      ignored: (p: string, stats?: fs.Stats) => ignore.some((i) => p === i || p.startsWith(i + path.sep)) || (stats !== undefined && !stats.isDirectory()),
     });
     this.w = w;
     let ready = false;
@@ -65,7 +67,11 @@ export class ChokidarSource implements WatchSource {
     } else {
       this.log('warn', `${this.part}: this chokidar has no _addPathCloser: a change made in a new directory before chokidar watches it is left to the audit`);
     }
-    const ignored = (p: Buffer) => ignore.some((i) => { const s = p.toString(); return s === i || s.startsWith(i + path.sep); });
+    const ignored = (p: Buffer) =>
+      ignore.some((i) => {
+        const s = p.toString();
+        return s === i || s.startsWith(i + path.sep);
+      });
     w.on('raw', (ev, name, details) => {
       const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
       if (!watched) return;
@@ -106,7 +112,10 @@ export class ChokidarSource implements WatchSource {
       if (this.w !== w) return;
       watched = Object.keys(w.getWatched()).filter((d) => d === this.root || d.startsWith(this.root + path.sep)).length;
       if (limits.maxUserWatches && watched > limits.maxUserWatches * 0.9) {
-        this.log('warn', `${this.part}: ${watched} directories watched, close to the inotify limit max_user_watches = ${limits.maxUserWatches}: raise it (sysctl fs.inotify.max_user_watches=...)`);
+        this.log(
+          'warn',
+          `${this.part}: ${watched} directories watched, close to the inotify limit max_user_watches = ${limits.maxUserWatches}: raise it (sysctl fs.inotify.max_user_watches=...)`,
+        );
       }
       this.sink.ready(watched);
     });

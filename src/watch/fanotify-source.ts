@@ -68,9 +68,12 @@ class FanotifyGroup {
     const id = wsys.fanAddRoot(this.h, root);
     if (id < 0) {
       const code = errnoName(id);
-      const why = code === 'ENODEV' || code === 'EOPNOTSUPP' || code === 'EXDEV'
-        ? 'its file system cannot be marked by fanotify (no file handles, or no unique fsid: FUSE, NFS, a btrfs subvolume)'
-        : code === 'EPERM' ? 'fanotify needs root (CAP_SYS_ADMIN)' : `fanotify_mark: ${code}`;
+      const why =
+        code === 'ENODEV' || code === 'EOPNOTSUPP' || code === 'EXDEV'
+          ? 'its file system cannot be marked by fanotify (no file handles, or no unique fsid: FUSE, NFS, a btrfs subvolume)'
+          : code === 'EPERM'
+            ? 'fanotify needs root (CAP_SYS_ADMIN)'
+            : `fanotify_mark: ${code}`;
       if (!this.listeners.size) this.close();
       return why;
     }
@@ -120,7 +123,9 @@ class FanotifyGroup {
     // a write is often several events (MODIFY, CLOSE_WRITE) of one entry in a row: once is enough
     const kindBits = wsys.FAN_ONDIR | wsys.FAN_CREATE | wsys.FAN_MOVED_TO;
     let dir: Buffer | null = null;
-    let lastName = -1, lastNameEnd = -1, lastBits = -1;
+    let lastName = -1,
+      lastNameEnd = -1,
+      lastBits = -1;
     forEachFanRecord(buf, (kind, mask, errno, dirStart, dirEnd, nameEnd) => {
       if (this.closed) return;
       if (kind !== FAN_REC.CHANGE) {
@@ -129,8 +134,14 @@ class FanotifyGroup {
         return this.special(kind, errno);
       }
       const sameDir = dir !== null && dir.length === dirEnd - dirStart && buf.compare(dir, 0, dir.length, dirStart, dirEnd) === 0;
-      if (sameDir && lastName >= 0 && (mask & kindBits) === lastBits && nameEnd - dirEnd === lastNameEnd - lastName
-        && buf.compare(buf, lastName, lastNameEnd, dirEnd, nameEnd) === 0) return;
+      if (
+        sameDir &&
+        lastName >= 0 &&
+        (mask & kindBits) === lastBits &&
+        nameEnd - dirEnd === lastNameEnd - lastName &&
+        buf.compare(buf, lastName, lastNameEnd, dirEnd, nameEnd) === 0
+      )
+        return;
       if (!sameDir) dir = buf.subarray(dirStart, dirEnd);
       lastName = dirEnd;
       lastNameEnd = nameEnd;
@@ -205,7 +216,12 @@ function change(l: Listener, dir: Buffer, name: Buffer, mask: number): void {
   const child = join(dir, name);
   if (l.ignore.some((i) => under(child, i))) return;
   s.markWhole(child);
-  if (mask & wsys.FAN_MOVED_TO) markTree(child, (p) => l.ignore.some((i) => under(p, i)), (p) => s.markWhole(p));
+  if (mask & wsys.FAN_MOVED_TO)
+    markTree(
+      child,
+      (p) => l.ignore.some((i) => under(p, i)),
+      (p) => s.markWhole(p),
+    );
 }
 
 /**
@@ -237,7 +253,10 @@ export class FanotifySource implements WatchSource {
   readonly kind = 'fanotify' as const;
   private listener: { group: FanotifyGroup; l: Listener } | null = null;
 
-  private constructor(private readonly root: string, private readonly sink: SourceSink) {}
+  private constructor(
+    private readonly root: string,
+    private readonly sink: SourceSink,
+  ) {}
 
   /** A source ready to start, or why fanotify cannot watch this root. */
   static create(root: string, ignore: string[], sink: SourceSink): FanotifySource | string {
@@ -247,7 +266,11 @@ export class FanotifySource implements WatchSource {
     const g = FanotifyGroup.get();
     if (typeof g === 'string') return g;
     const s = new FanotifySource(root, sink);
-    const l = g.add(Buffer.from(root), ignore.map((i) => Buffer.from(i)), sink);
+    const l = g.add(
+      Buffer.from(root),
+      ignore.map((i) => Buffer.from(i)),
+      sink,
+    );
     if (typeof l === 'string') return l;
     s.listener = { group: g, l };
     return s;

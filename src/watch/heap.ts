@@ -45,4 +45,3 @@ export function collectAfterBurst(): void {
 }
 
 let lastUsed = 0;
-

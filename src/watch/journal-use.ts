@@ -39,11 +39,14 @@ export const DEFAULT_JOURNAL: JournalSettings = {
 
 export type JournalDecision =
   | {
-    use: true; epoch: string; dirty: Set<string>;
-    /** dirty directories whose changed entries are all named: entry names (latin1 keys of their bytes) */
-    names: Map<string, Set<string>>;
-    watcher: string | null; journalFound: true;
-  }
+      use: true;
+      epoch: string;
+      dirty: Set<string>;
+      /** dirty directories whose changed entries are all named: entry names (latin1 keys of their bytes) */
+      names: Map<string, Set<string>>;
+      watcher: string | null;
+      journalFound: true;
+    }
   | { use: false; reason: string; journalFound: boolean };
 
 export interface JournalQuery {

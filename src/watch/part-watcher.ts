@@ -18,7 +18,15 @@ import { isUtf8 } from 'node:buffer';
 import { processStart } from '../fs/process.js';
 import { ensureSpoolDir } from '../spool/layout.js';
 import {
-  JOURNAL_FORMAT, SYNC_PREFIX, currentBoot, monoMicros, watchDir, writeJournalMarks, type Epoch, type Journal, type WatcherKind,
+  JOURNAL_FORMAT,
+  SYNC_PREFIX,
+  currentBoot,
+  monoMicros,
+  watchDir,
+  writeJournalMarks,
+  type Epoch,
+  type Journal,
+  type WatcherKind,
 } from './journal-file.js';
 import { pruneBefore } from './prev-scan.js';
 import { DirtyDirs } from './dirty-dirs.js';
@@ -154,7 +162,10 @@ export class PartWatcher {
       if (typeof f !== 'string') source = f;
       else if (choice === 'fanotify') {
         this.failed = `fanotify cannot watch ${this.root}: ${f}`;
-        this.o.log('error', `${this.o.part}: ${this.failed} (--watcher fanotify): backups scan everything; trying again in ${Math.round(this.o.restartMs / 1000)} s`);
+        this.o.log(
+          'error',
+          `${this.o.part}: ${this.failed} (--watcher fanotify): backups scan everything; trying again in ${Math.round(this.o.restartMs / 1000)} s`,
+        );
         this.flush();
         this.restartTimer = setTimeout(() => {
           this.restartTimer = null;
@@ -273,7 +284,7 @@ export class PartWatcher {
       this.remember(nonce);
       return this.fail(`the source root ${this.root} was replaced or mounted over`);
     }
-    const broken = this.epoch && !this.epoch.ended ? this.source?.check() ?? null : null;
+    const broken = this.epoch && !this.epoch.ended ? (this.source?.check() ?? null) : null;
     if (broken) {
       this.remember(nonce);
       return this.fail(broken);
@@ -346,9 +357,21 @@ export class PartWatcher {
       this.prunedBefore = before;
     }
     const head: Omit<Journal, 'dirty' | 'whole' | 'names'> = {
-      format: JOURNAL_FORMAT, part: this.o.part, source: path.resolve(this.o.source), rootId: this.rootId, pid: process.pid, pidStart: this.pidStart,
-      boot: this.boot, epoch: this.epoch, failed: this.failed, flushMono: monoMicros(), flushWall: new Date().toISOString(),
-      synced: [...this.synced], prunedBefore: this.prunedBefore, watchedDirs: this.watchedDirs, watcher: this.kind ?? undefined,
+      format: JOURNAL_FORMAT,
+      part: this.o.part,
+      source: path.resolve(this.o.source),
+      rootId: this.rootId,
+      pid: process.pid,
+      pidStart: this.pidStart,
+      boot: this.boot,
+      epoch: this.epoch,
+      failed: this.failed,
+      flushMono: monoMicros(),
+      flushWall: new Date().toISOString(),
+      synced: [...this.synced],
+      prunedBefore: this.prunedBefore,
+      watchedDirs: this.watchedDirs,
+      watcher: this.kind ?? undefined,
     };
     try {
       this.journalBytes = writeJournalMarks(this.o.partDir, head, (write) => this.dirty.writeJson(write));

@@ -43,7 +43,10 @@ export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
   smallYoungGeneration();
   if (!o.parts.length) throw new UsageError('nothing to watch: give at least one --part NAME=PATH (or parts: in --config)');
   for (const p of o.parts) validatePartName(p.name);
-  checkNoNesting(o.parts.map((p) => p.name), []);
+  checkNoNesting(
+    o.parts.map((p) => p.name),
+    [],
+  );
   for (const p of o.parts) {
     let st: fs.Stats;
     try {
@@ -53,21 +56,27 @@ export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
     }
     if (!st.isDirectory()) throw new UsageError(`source of part '${p.name}' is not a directory: ${p.source}`);
   }
-  const schedule = o.backupEveryMs > 0
-    ? new BackupSchedule({
-      everyMs: o.backupEveryMs, quietMs: o.quietMs, log: (m) => ev.log('info', m),
-      run: async () => {
-        const code = await ev.runBackup();
-        for (const w of watchers.values()) w.backupDone();
-        return code;
-      },
-    })
-    : null;
+  const schedule =
+    o.backupEveryMs > 0
+      ? new BackupSchedule({
+          everyMs: o.backupEveryMs,
+          quietMs: o.quietMs,
+          log: (m) => ev.log('info', m),
+          run: async () => {
+            const code = await ev.runBackup();
+            for (const w of watchers.values()) w.backupDone();
+            return code;
+          },
+        })
+      : null;
   if (schedule) ev.log('info', `a backup every ${Math.round(o.backupEveryMs / 1000)} s at most, after changes (--backup-every)`);
   for (const p of o.parts) {
     const j = readJournal(partDir(o.spool, o.host, p.name));
     if (j && j.pid !== process.pid && alive(j.pid) && j.pidStart !== null && processStart(j.pid) === j.pidStart) {
-      throw new HardsnapError('EBUSY', `part '${p.name}' is already watched by pid ${j.pid}`, { exit: 3, hint: 'one watcher per part: stop the other one first' });
+      throw new HardsnapError('EBUSY', `part '${p.name}' is already watched by pid ${j.pid}`, {
+        exit: 3,
+        hint: 'one watcher per part: stop the other one first',
+      });
     }
   }
   // the watchers name paths under the source's real path: the spool too, when it lies inside
@@ -80,8 +89,15 @@ export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
   const watchers = new Map<string, PartWatcher>();
   for (const p of o.parts) {
     const w = new PartWatcher({
-      part: p.name, source: p.source, partDir: partDir(o.spool, o.host, p.name), ignore: [spool],
-      flushMs: o.flushMs, restartMs: o.restartMs, watcher: o.watcher, log: ev.log, onChange: schedule ? () => schedule.changed() : undefined,
+      part: p.name,
+      source: p.source,
+      partDir: partDir(o.spool, o.host, p.name),
+      ignore: [spool],
+      flushMs: o.flushMs,
+      restartMs: o.restartMs,
+      watcher: o.watcher,
+      log: ev.log,
+      onChange: schedule ? () => schedule.changed() : undefined,
     });
     watchers.set(p.name, w);
     w.start();

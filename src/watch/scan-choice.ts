@@ -87,16 +87,31 @@ export async function chooseScan(q: ScanQuery): Promise<ScanChoice> {
   if (!d.use) return full(d.reason, d.journalFound);
   const reader = q.prev!.reader!;
   const link = unrecordedLink({ rootFd: q.srcRootFd, rootDev: q.rootDev, reader, dirty: d.dirty, names: d.names, excludes: q.excludes });
-  if (link) return full(`${link} has a hard link made since the previous generation's scan (a write through another name makes no event in its directory)`, true);
+  if (link)
+    return full(`${link} has a hard link made since the previous generation's scan (a write through another name makes no event in its directory)`, true);
   const a = audit({ rootFd: q.srcRootFd, reader, dirty: d.dirty, names: d.names, sample: q.settings.auditSample, excludes: q.excludes, skipDirs: q.skipDirs });
   if (a.mismatch) return full(`the audit found a change the journal does not know: ${a.mismatch}`, true, a.checked);
   return {
     dirs: new UnchangedDirs(d.dirty, q.rootDev, d.names),
     record: {
-      startMono: q.startMono, startWall: q.startWall, boot: currentBoot(), full: false,
-      lastFull: reader.header.scan!.lastFull, rules,
+      startMono: q.startMono,
+      startWall: q.startWall,
+      boot: currentBoot(),
+      full: false,
+      lastFull: reader.header.scan!.lastFull,
+      rules,
     },
-    report: { used: true, reason: null, epoch: d.epoch, dirty: d.dirty.size, audited: a.checked, skippedDirs: 0, rescannedDirs: 0, namedDirs: 0, watcher: d.watcher },
+    report: {
+      used: true,
+      reason: null,
+      epoch: d.epoch,
+      dirty: d.dirty.size,
+      audited: a.checked,
+      skippedDirs: 0,
+      rescannedDirs: 0,
+      namedDirs: 0,
+      watcher: d.watcher,
+    },
     journalFound: true,
   };
 }
@@ -111,9 +126,11 @@ export function finishReport(c: ScanChoice): JournalReport {
 /** The note a run prints about it (null: nothing worth saying, no journal in play). */
 export function scanNote(part: string, c: ScanChoice, r: JournalReport): string | null {
   if (r.used) {
-    return `part '${part}': journal used (${r.watcher ?? 'watcher'}, epoch ${r.epoch}): ${r.dirty} directories changed since the previous scan; ` +
+    return (
+      `part '${part}': journal used (${r.watcher ?? 'watcher'}, epoch ${r.epoch}): ${r.dirty} directories changed since the previous scan; ` +
       `${r.rescannedDirs} directories scanned, ${r.namedDirs} read for the entries named, ${r.skippedDirs} taken from the previous manifest; audit of ${r.audited} directories matched` +
-      (r.reason ? ` (${r.reason})` : '');
+      (r.reason ? ` (${r.reason})` : '')
+    );
   }
   return c.journalFound ? `part '${part}': full scan: ${r.reason}` : null;
 }

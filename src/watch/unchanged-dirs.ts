@@ -91,11 +91,27 @@ export class UnchangedDirs implements DirEntrySource {
         return this.rescan();
       }
       out[i] = {
-        name: p.name, err: 0, type: 'dir', mode: st[ST.MODE]! & 0o7777, uid: st[ST.UID]!, gid: st[ST.GID]!,
-        nlink: st[ST.NLINK]!, size: st[ST.SIZE]!, mtimeSec: st[ST.MTIME]!, mtimeNsec: st[ST.MTIME_NS]!,
-        ino: st[ST.INO]!, dev: st[ST.DEV]!, rdev: 0, blocks: st[ST.BLOCKS]!, target: null,
+        name: p.name,
+        err: 0,
+        type: 'dir',
+        mode: st[ST.MODE]! & 0o7777,
+        uid: st[ST.UID]!,
+        gid: st[ST.GID]!,
+        nlink: st[ST.NLINK]!,
+        size: st[ST.SIZE]!,
+        mtimeSec: st[ST.MTIME]!,
+        mtimeNsec: st[ST.MTIME_NS]!,
+        ino: st[ST.INO]!,
+        dev: st[ST.DEV]!,
+        rdev: 0,
+        blocks: st[ST.BLOCKS]!,
+        target: null,
         // its attributes: the record's when its ctime is unchanged, else read (src/plan/plan-dir.ts)
-        ctimeSec: st[ST.CTIME]!, ctimeNsec: st[ST.CTIME_NS]!, xattrs: null, xattrsRead: false, xattrErr: 0,
+        ctimeSec: st[ST.CTIME]!,
+        ctimeNsec: st[ST.CTIME_NS]!,
+        xattrs: null,
+        xattrsRead: false,
+        xattrErr: 0,
       };
     }
     this.stats.skipped++;
@@ -106,11 +122,28 @@ export class UnchangedDirs implements DirEntrySource {
   private fromManifest(p: ManifestEntry): SourceEntry {
     // a literal of one shape (as parseScan makes), not a spread: this is the hot loop
     return {
-      name: p.name, err: 0, type: p.type, mode: p.mode, uid: p.uid, gid: p.gid, nlink: 1, size: p.size,
-      mtimeSec: p.mtimeSec, mtimeNsec: p.mtimeNsec, ino: 0, dev: this.rootDev, rdev: p.rdev, blocks: 0, target: p.target,
+      name: p.name,
+      err: 0,
+      type: p.type,
+      mode: p.mode,
+      uid: p.uid,
+      gid: p.gid,
+      nlink: 1,
+      size: p.size,
+      mtimeSec: p.mtimeSec,
+      mtimeNsec: p.mtimeNsec,
+      ino: 0,
+      dev: this.rootDev,
+      rdev: p.rdev,
+      blocks: 0,
+      target: p.target,
       // an attribute change is an event in its directory: the record's ctime (and with it its
       // attributes, where the previous manifest recorded them: src/plan/plan-dir.ts) stands
-      ctimeSec: p.ctimeSec, ctimeNsec: p.ctimeNsec, xattrs: null, xattrsRead: false, xattrErr: 0,
+      ctimeSec: p.ctimeSec,
+      ctimeNsec: p.ctimeNsec,
+      xattrs: null,
+      xattrsRead: false,
+      xattrErr: 0,
     };
   }
 

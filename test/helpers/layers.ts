@@ -10,8 +10,10 @@ export type Graph = Map<string, Set<string>>;
 /** folder -> folders it imports from, read from the relative imports of src/FOLDER/**.ts */
 export function folderGraph(srcRoot: string): Graph {
   const g: Graph = new Map();
-  const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true })
-    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  const walk = (dir: string): string[] =>
+    fs
+      .readdirSync(dir, { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
   for (const file of walk(srcRoot)) {
     const from = path.relative(srcRoot, file).split(path.sep)[0]!;
     if (!g.has(from)) g.set(from, new Set());

@@ -40,7 +40,9 @@ export function mountLoop(dir: string, kind: LoopKind, sizeMiB: number): LoopFs 
   if (m.status !== 0) return `cannot mount a loop device here: ${(m.stderr || String(m.error)).trim()}`;
   let mounted = true;
   return {
-    kind, mnt, img,
+    kind,
+    mnt,
+    img,
     unmount: () => {
       if (!mounted) return;
       mounted = false;

@@ -16,7 +16,8 @@ export const OTHER_NODE_VERSIONS: string[] = (() => {
 /** The directory holding `node` of this machine's Node.js `version` (a major, or exact). */
 export function registryNode(version: string): string {
   const r = spawnSync('npm', ['exec', '--yes', `--package=node-linux-${process.arch}@${version}`, '-c', 'command -v node'], {
-    encoding: 'utf8', timeout: 300_000,
+    encoding: 'utf8',
+    timeout: 300_000,
   });
   const bin = r.stdout.trim().split('\n').pop();
   if (r.status !== 0 || !bin) throw new Error(`npm exec --package=node-linux-${process.arch}@${version} failed: ${r.stderr.trim()}`);

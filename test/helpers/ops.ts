@@ -10,9 +10,19 @@ import { partDirOf } from './spool.js';
 export function makeGeneration(spool: string, host: string, parts: Record<string, string>, now: string, extra: Partial<BackupOptions> = {}): Promise<unknown> {
   return runBackup(
     {
-      spool, host, parts: Object.entries(parts).map(([name, source]) => ({ name, source })),
-      exclude: [], oneFileSystem: false, dryRun: false, allowEmpty: false, flush: false, waitMs: 0, parallelParts: false,
-      now: new Date(now), command: 'test', ...extra,
+      spool,
+      host,
+      parts: Object.entries(parts).map(([name, source]) => ({ name, source })),
+      exclude: [],
+      oneFileSystem: false,
+      dryRun: false,
+      allowEmpty: false,
+      flush: false,
+      waitMs: 0,
+      parallelParts: false,
+      now: new Date(now),
+      command: 'test',
+      ...extra,
     },
     { onProblem: () => {}, onNote: () => {} },
   );
@@ -31,5 +41,11 @@ export function generationNames(spool: string, host: string, part: string): stri
 /** The records of a host's runs.jsonl, oldest first ([] when there is none); `T` types them. */
 export function readRunsLog<T = Record<string, unknown>>(spool: string, host: string): T[] {
   const f = path.join(spool, 'rsync', host, '.hardsnap', 'runs.jsonl');
-  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as T) : [];
+  return fs.existsSync(f)
+    ? fs
+        .readFileSync(f, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as T)
+    : [];
 }

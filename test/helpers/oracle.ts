@@ -27,15 +27,13 @@ export function rsyncDiff(src: string, dst: string): string[] {
     const code = (r.error as NodeJS.ErrnoException).code;
     throw new Error(
       code === 'ENOENT'
-        ? 'rsyncDiff: rsync is not installed (apt-get install rsync); it is the tests\' oracle'
+        ? "rsyncDiff: rsync is not installed (apt-get install rsync); it is the tests' oracle"
         : `rsyncDiff: could not run rsync: ${r.error.message}`,
       { cause: r.error },
     );
   }
   if (r.status !== 0) {
-    throw new Error(
-      `rsyncDiff: rsync ${args.join(' ')} exited with ${r.status ?? r.signal}: ${r.stderr.trim()}`,
-    );
+    throw new Error(`rsyncDiff: rsync ${args.join(' ')} exited with ${r.status ?? r.signal}: ${r.stderr.trim()}`);
   }
   return r.stdout.split('\n').filter((l) => l !== '');
 }

@@ -17,10 +17,19 @@ export interface ByteRunResult {
 const EXEC = 'import os,sys; a=[bytes.fromhex(x) for x in sys.argv[1:]]; os.execv(a[0], a)';
 
 /** Runs `file args...` (bytes exactly), stdin empty, no TTY. */
-export function runBytes(file: ByteArg, args: ByteArg[], opts: { env?: Record<string, string | undefined>; timeoutMs?: number; cwd?: string } = {}): ByteRunResult {
+export function runBytes(
+  file: ByteArg,
+  args: ByteArg[],
+  opts: { env?: Record<string, string | undefined>; timeoutMs?: number; cwd?: string } = {},
+): ByteRunResult {
   const hex = [file, ...args].map((a) => Buffer.from(a).toString('hex'));
   const r = spawnSync('python3', ['-c', EXEC, ...hex], {
-    env: { ...process.env, ...opts.env }, cwd: opts.cwd ?? REPO_ROOT, input: '', timeout: opts.timeoutMs ?? 60_000, killSignal: 'SIGKILL', maxBuffer: 256 << 20,
+    env: { ...process.env, ...opts.env },
+    cwd: opts.cwd ?? REPO_ROOT,
+    input: '',
+    timeout: opts.timeoutMs ?? 60_000,
+    killSignal: 'SIGKILL',
+    maxBuffer: 256 << 20,
   });
   if (r.error) throw r.error;
   return { code: r.status ?? 128 + 9, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), out: r.stdout };

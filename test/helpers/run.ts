@@ -80,11 +80,10 @@ export function at(now: string): RunOptions {
  * `hardsnap backup --spool SPOOL --host HOST --part P1 --part P2 ...` (each P is NAME=SRC) at
  * `now` (HARDSNAP_NOW; `opts.env` merged over it), then `extra`.
  */
-export function backupParts(
-  where: { spool: string; host: string }, parts: string[], now: string, extra: string[] = [], opts: RunOptions = {},
-): RunResult {
+export function backupParts(where: { spool: string; host: string }, parts: string[], now: string, extra: string[] = [], opts: RunOptions = {}): RunResult {
   return hardsnap(['backup', '--spool', where.spool, '--host', where.host, ...parts.flatMap((p) => ['--part', p]), ...extra], {
-    ...opts, env: { HARDSNAP_NOW: now, ...opts.env },
+    ...opts,
+    env: { HARDSNAP_NOW: now, ...opts.env },
   });
 }
 
@@ -94,9 +93,7 @@ export function backupPart(s: Spot, now: string, extra: string[] = [], opts: Run
 }
 
 function signalNumber(sig: NodeJS.Signals): number | undefined {
-  return (
-    { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 } as Record<string, number>
-  )[sig];
+  return ({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 } as Record<string, number>)[sig];
 }
 
 export interface HardsnapChild extends ChildProcess {
@@ -142,12 +139,7 @@ export function spawnHardsnap(args: string[], opts: Omit<RunOptions, 'input' | '
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Poll `predicate` every `intervalMs` until it returns true; reject after `timeoutMs`. */
-export async function waitFor(
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  intervalMs = 10,
-  what = 'condition',
-): Promise<void> {
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000, intervalMs = 10, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await predicate()) return;

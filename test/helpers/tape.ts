@@ -34,7 +34,9 @@ export function runRecipe(name: string, env: Record<string, string>): ScriptResu
 export function runSh(script: string, env: Record<string, string>): ScriptResult {
   const r = spawnSync('sh', ['-c', script], {
     env: { ...process.env, PATH: `${path.dirname(BIN)}:${process.env.PATH}`, ...env },
-    encoding: 'buffer', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'buffer',
+    timeout: 120_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
 }
@@ -63,9 +65,17 @@ export interface RealChanges {
 }
 
 function same(a: TreeEntry, b: TreeEntry): boolean {
-  return a.type === b.type && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.size === b.size &&
-    a.mtimeNs === b.mtimeNs && a.sha256 === b.sha256 && a.rdev === b.rdev &&
-    (a.target ?? Buffer.alloc(0)).equals(b.target ?? Buffer.alloc(0));
+  return (
+    a.type === b.type &&
+    a.mode === b.mode &&
+    a.uid === b.uid &&
+    a.gid === b.gid &&
+    a.size === b.size &&
+    a.mtimeNs === b.mtimeNs &&
+    a.sha256 === b.sha256 &&
+    a.rdev === b.rdev &&
+    (a.target ?? Buffer.alloc(0)).equals(b.target ?? Buffer.alloc(0))
+  );
 }
 
 /** What really changed from tree A (absent: nothing) to tree B, by a walk of both (never hardsnap's code). */
@@ -123,7 +133,11 @@ export function nightlySpool(tmp: string, files = 400): Spool {
   const nights: Night[] = [];
   const t0 = Date.parse('2026-03-01T03:15:00Z');
   const s: Spool = {
-    spool, src, pdir: path.join(spool, 'rsync', HOST, ...PART.split('/')), hsOpts: `--spool ${spool} --host ${HOST}`, nights,
+    spool,
+    src,
+    pdir: path.join(spool, 'rsync', HOST, ...PART.split('/')),
+    hsOpts: `--spool ${spool} --host ${HOST}`,
+    nights,
     async next() {
       const i = nights.length;
       if (i > 0) {
@@ -169,7 +183,8 @@ function extraChanges(src: string, night: number): void {
       break;
     case 3:
       if (fs.existsSync(at('users/u0001'))) fs.renameSync(at('users/u0001'), at(`users/u0001-moved${night}`));
-      if (fs.existsSync(at('users/u0000/Maildir/new'))) fs.utimesSync(at('users/u0000/Maildir/new'), new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
+      if (fs.existsSync(at('users/u0000/Maildir/new')))
+        fs.utimesSync(at('users/u0000/Maildir/new'), new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
       break;
     default:
       fs.writeFileSync(at(`plain-${night}.txt`), 'a plain new file');
@@ -180,7 +195,10 @@ function extraChanges(src: string, night: number): void {
 export function tarList(archive: string): string[] {
   const r = spawnSync('tar', ['--quoting-style=escape', '-tf', archive], { env: { ...process.env, LC_ALL: 'C' }, encoding: 'latin1' });
   expect(r.status, r.stderr).toBe(0);
-  return r.stdout.split('\n').filter(Boolean).map((l) => stripDir(decodeTarEscape(l)));
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => stripDir(decodeTarEscape(l)));
 }
 
 function stripDir(k: string): string {
@@ -191,15 +209,19 @@ function stripDir(k: string): string {
 const C_ESC: Record<string, string> = { n: '\n', t: '\t', a: '\x07', b: '\b', f: '\f', r: '\r', v: '\v', '\\': '\\', '?': '?', '"': '"', "'": "'" };
 
 function decodeTarEscape(s: string): string {
-  return s.replace(/\\([0-7]{3}|.)/g, (_, e: string) => (e.length === 3 ? String.fromCharCode(parseInt(e, 8)) : C_ESC[e] ?? e));
+  return s.replace(/\\([0-7]{3}|.)/g, (_, e: string) => (e.length === 3 ? String.fromCharCode(parseInt(e, 8)) : (C_ESC[e] ?? e)));
 }
 
 /** rsync's `--itemize-changes` lines (`%i %n`, escapes `\#ooo`), as latin1 keys of what it listed. */
 export function rsyncItemized(out: Buffer): string[] {
-  return out.toString('latin1').split('\n').filter((l) => /^[<>ch.*][fdLDS]/.test(l)).map((l) => {
-    const name = l.slice(l.indexOf(' ') + 1).replace(/ [-=]> .*$/, '');
-    return stripDir(name.replace(/\\#([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
-  });
+  return out
+    .toString('latin1')
+    .split('\n')
+    .filter((l) => /^[<>ch.*][fdLDS]/.test(l))
+    .map((l) => {
+      const name = l.slice(l.indexOf(' ') + 1).replace(/ [-=]> .*$/, '');
+      return stripDir(name.replace(/\\#([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    });
 }
 
 export function sorted(xs: Iterable<string>): string[] {

@@ -135,12 +135,7 @@ function mkdirsOf(root: Buffer, rel: Buffer): void {
   if (parent) fs.mkdirSync(joinBuf(root, parent), { recursive: true });
 }
 
-type Op =
-  | ['utime', Buffer, bigint]
-  | ['chmod', Buffer, number]
-  | ['lchown', Buffer, number, number]
-  | ['mkfifo', Buffer, number]
-  | ['link', Buffer, Buffer];
+type Op = ['utime', Buffer, bigint] | ['chmod', Buffer, number] | ['lchown', Buffer, number, number] | ['mkfifo', Buffer, number] | ['link', Buffer, Buffer];
 
 // One python3 process runs a list of operations that Node cannot do exactly: utimensat with
 // nanoseconds (Node's utimes rounds below the microsecond) and mkfifo. Paths travel as hex,
@@ -182,9 +177,7 @@ function python(): string {
 
 function runOps(ops: Op[]): void {
   if (ops.length === 0) return;
-  const input = ops
-    .map((op) => op.map((x) => (Buffer.isBuffer(x) ? x.toString('hex') : String(x))).join(' ') + '\n')
-    .join('');
+  const input = ops.map((op) => op.map((x) => (Buffer.isBuffer(x) ? x.toString('hex') : String(x))).join(' ') + '\n').join('');
   try {
     execFileSync(python(), ['-S', '-c', OPS_SCRIPT], { input, stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (err) {
@@ -213,9 +206,7 @@ function normalize(spec: string | Buffer | EntrySpec): EntrySpec {
 export function makeTree(root: string | Buffer, spec: TreeSpec | TreePairs): void {
   const rootB = toBuf(root);
   fs.mkdirSync(rootB, { recursive: true });
-  const pairs: Array<[Buffer, EntrySpec]> = (
-    Array.isArray(spec) ? spec : Object.entries(spec)
-  ).map(([k, v]) => {
+  const pairs: Array<[Buffer, EntrySpec]> = (Array.isArray(spec) ? spec : Object.entries(spec)).map(([k, v]) => {
     const rel = toBuf(k);
     checkRel(rel);
     return [rel, normalize(v)];

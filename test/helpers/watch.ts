@@ -5,9 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { processStart } from '../../src/fs/process.js';
 import { calendar, makeSpool, partDirOf } from './spool.js';
-import {
-  JOURNAL_FORMAT, SYNC_PREFIX, currentBoot, journalPath, readJournal, watchDir, writeJournal, type Journal,
-} from '../../src/watch/journal-file.js';
+import { JOURNAL_FORMAT, SYNC_PREFIX, currentBoot, journalPath, readJournal, watchDir, writeJournal, type Journal } from '../../src/watch/journal-file.js';
 import { readManifestHeader } from '../../src/manifest/reader.js';
 import { expect } from 'vitest';
 import { spawnHardsnap, target, waitFor, type HardsnapChild, type Spot } from './run.js';
@@ -17,7 +15,7 @@ import { rsyncDiff, linksDiff } from './oracle.js';
 /** Starts `hardsnap watch` and waits for its epoch to begin (its log line, and the journal). */
 export async function startWatcher(s: Spot, extra: string[] = [], env: Record<string, string> = {}): Promise<HardsnapChild> {
   const w = spawnHardsnap(['watch', ...target(s), ...extra], { env });
-  await waitFor(() => /epoch \w+ began/.test(w.out.stderr) || w.exitCode !== null, 60_000, 20, 'the watcher\'s epoch to begin');
+  await waitFor(() => /epoch \w+ began/.test(w.out.stderr) || w.exitCode !== null, 60_000, 20, "the watcher's epoch to begin");
   if (w.exitCode !== null) throw new Error(`the watcher exited early: ${w.out.stderr}`);
   // before the first backup there is no part directory, and no journal yet
   if (fs.existsSync(partDirOf(s))) await waitFor(() => Boolean(readJournal(partDirOf(s))?.epoch), 10_000, 20, 'the journal to name the epoch');
@@ -35,8 +33,18 @@ export interface BackupRun {
   stderr: string;
   /** the first part's --json record */
   part: {
-    journal: { used: boolean; reason: string | null; dirty: number; audited: number; skippedDirs: number; rescannedDirs: number; namedDirs: number; watcher: string | null };
-    generation: string; path: string;
+    journal: {
+      used: boolean;
+      reason: string | null;
+      dirty: number;
+      audited: number;
+      skippedDirs: number;
+      rescannedDirs: number;
+      namedDirs: number;
+      watcher: string | null;
+    };
+    generation: string;
+    path: string;
   };
 }
 
@@ -68,8 +76,21 @@ export function fakeWatcher(s: Spot, journal: Partial<Journal>): { stop(): void;
   fs.mkdirSync(watchDir(pdir), { recursive: true });
   const st = fs.statSync(s.src);
   const base: Journal = {
-    format: JOURNAL_FORMAT, part: s.part, source: path.resolve(s.src), rootId: `${st.dev}:${st.ino}`, pid: process.pid, pidStart: processStart(process.pid),
-    boot: currentBoot(), epoch: null, failed: null, flushMono: 0, flushWall: new Date().toISOString(), synced: [], prunedBefore: 0, dirty: {}, watchedDirs: 0,
+    format: JOURNAL_FORMAT,
+    part: s.part,
+    source: path.resolve(s.src),
+    rootId: `${st.dev}:${st.ino}`,
+    pid: process.pid,
+    pidStart: processStart(process.pid),
+    boot: currentBoot(),
+    epoch: null,
+    failed: null,
+    flushMono: 0,
+    flushWall: new Date().toISOString(),
+    synced: [],
+    prunedBefore: 0,
+    dirty: {},
+    watchedDirs: 0,
     ...journal,
   };
   writeJournal(pdir, base);

@@ -55,36 +55,59 @@ interface BackupCliOptions extends CommonOptions, KeepOptions, OpsOptions {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  addCommon(addKeepOptions(addOpsOptions(
-    program
-      .command('backup')
-      .description('make one new generation of each part: unchanged files are hard links to the previous generation')
-      .option('--part <name=path>', 'a part to back up (repeatable)', collect)
-      .option('--exclude <pattern>', 'leave out matching entries (repeatable; *, **, ?, [..]; leading / anchors at the part root, trailing / matches directories)', collect)
-      .option('--exclude-from <file>', 'read exclude patterns from a file, one per line (repeatable)', collect)
-      .option('-x, --one-file-system', 'do not cross into other file systems below a source')
-      .option('-n, --dry-run', 'print what would be done (link / copy / mkdir ...) and write nothing')
-      .option('--wait [duration]', 'wait for a running backup to finish instead of exiting with code 3 (optionally at most DURATION, e.g. 2h)')
-      .option('--allow-empty', 'publish a generation even when a source root is empty, or the excludes leave nothing of it (refused by default: an unmounted file system looks empty)')
-      .option('--accept-source-change', 'for this run, accept a source root on another file system than for the previous generation, or one that lost more than --max-source-loss of its entries (refused by default: an unmounted file system, a stray file in its mount point)')
-      .option('--max-source-loss <percent>', `refuse to publish a part whose source lost more than this share of the entries the previous generation saw (default ${DEFAULT_MAX_SOURCE_LOSS * 100}%; 100% turns it off; overrides the config's, also per part)`)
-      .option('--dedup <scope>', 'link a new or changed file to an identical one already in the spool: off, part (the previous generation of the part; default) or host (also the newest generation of every other part of the host on the same file system)')
-      .option('--dedup-generations <n>', `how many generations of the part a new file is looked for in: the previous one and n-1 before it (default ${DEDUP_GENERATIONS}; 1: the previous one only)`)
-      .option('--dedup-verify', 'compare bytes before a content link (default)')
-      .option('--no-dedup-verify', 'trust size, metadata and XXH64 alone for content links (faster; see docs/CONTENT.md)')
-      .option('--checksum', 'decide "unchanged" by content hash, not only size and mtime (reads every source file)')
-      .option('--no-checksum', 'decide "unchanged" by size and mtime (the default; overrides the config\'s checksum: true)')
-      .option('--no-xattrs', 'leave extended attributes, POSIX ACLs, capabilities and SELinux labels out (rsync -a behaviour; the default keeps them)')
-      .option('--parallel-parts', 'back up all parts at the same time (worth it when they are on different drives)')
-      .option('--no-parallel-parts', 'back up the parts one after the other (the default; overrides the config)')
-      .option('--no-journal', 'scan every directory even when the watcher\'s journal could be used (hardsnap watch, docs/WATCH.md)')
-      .option('--full-scan-every <duration>', 'with a journal: scan everything at least this often anyway (default 7d)')
-      .option('--audit-sample <n>', 'with a journal: how many skipped directories to check against the previous manifest (default 100)')
-      .option('--journal-timeout <duration>', 'how long to wait for the watcher to answer (default 10s)')
-      .option('--no-flush', 'do not syncfs the spool before publishing (unsafe on power loss; for measurements only)')
-      .option('--progress', 'show progress bars even when stderr is not a terminal')
-      .option('--no-progress', 'no progress bars, even on a terminal (the summary line stays)')
-      .addHelpText('after', `
+  addCommon(
+    addKeepOptions(
+      addOpsOptions(
+        program
+          .command('backup')
+          .description('make one new generation of each part: unchanged files are hard links to the previous generation')
+          .option('--part <name=path>', 'a part to back up (repeatable)', collect)
+          .option(
+            '--exclude <pattern>',
+            'leave out matching entries (repeatable; *, **, ?, [..]; leading / anchors at the part root, trailing / matches directories)',
+            collect,
+          )
+          .option('--exclude-from <file>', 'read exclude patterns from a file, one per line (repeatable)', collect)
+          .option('-x, --one-file-system', 'do not cross into other file systems below a source')
+          .option('-n, --dry-run', 'print what would be done (link / copy / mkdir ...) and write nothing')
+          .option('--wait [duration]', 'wait for a running backup to finish instead of exiting with code 3 (optionally at most DURATION, e.g. 2h)')
+          .option(
+            '--allow-empty',
+            'publish a generation even when a source root is empty, or the excludes leave nothing of it (refused by default: an unmounted file system looks empty)',
+          )
+          .option(
+            '--accept-source-change',
+            'for this run, accept a source root on another file system than for the previous generation, or one that lost more than --max-source-loss of its entries (refused by default: an unmounted file system, a stray file in its mount point)',
+          )
+          .option(
+            '--max-source-loss <percent>',
+            `refuse to publish a part whose source lost more than this share of the entries the previous generation saw (default ${DEFAULT_MAX_SOURCE_LOSS * 100}%; 100% turns it off; overrides the config's, also per part)`,
+          )
+          .option(
+            '--dedup <scope>',
+            'link a new or changed file to an identical one already in the spool: off, part (the previous generation of the part; default) or host (also the newest generation of every other part of the host on the same file system)',
+          )
+          .option(
+            '--dedup-generations <n>',
+            `how many generations of the part a new file is looked for in: the previous one and n-1 before it (default ${DEDUP_GENERATIONS}; 1: the previous one only)`,
+          )
+          .option('--dedup-verify', 'compare bytes before a content link (default)')
+          .option('--no-dedup-verify', 'trust size, metadata and XXH64 alone for content links (faster; see docs/CONTENT.md)')
+          .option('--checksum', 'decide "unchanged" by content hash, not only size and mtime (reads every source file)')
+          .option('--no-checksum', 'decide "unchanged" by size and mtime (the default; overrides the config\'s checksum: true)')
+          .option('--no-xattrs', 'leave extended attributes, POSIX ACLs, capabilities and SELinux labels out (rsync -a behaviour; the default keeps them)')
+          .option('--parallel-parts', 'back up all parts at the same time (worth it when they are on different drives)')
+          .option('--no-parallel-parts', 'back up the parts one after the other (the default; overrides the config)')
+          .option('--no-journal', "scan every directory even when the watcher's journal could be used (hardsnap watch, docs/WATCH.md)")
+          .option('--full-scan-every <duration>', 'with a journal: scan everything at least this often anyway (default 7d)')
+          .option('--audit-sample <n>', 'with a journal: how many skipped directories to check against the previous manifest (default 100)')
+          .option('--journal-timeout <duration>', 'how long to wait for the watcher to answer (default 10s)')
+          .option('--no-flush', 'do not syncfs the spool before publishing (unsafe on power loss; for measurements only)')
+          .option('--progress', 'show progress bars even when stderr is not a terminal')
+          .option('--no-progress', 'no progress bars, even on a terminal (the summary line stays)')
+          .addHelpText(
+            'after',
+            `
 Exit codes: 0 published; 1 bad usage or input (nothing written); 2 failed (nothing published,
 'last' untouched: also a spool that is not mounted, a source root missing or empty, on another
 file system than last time, or with more than --max-source-loss fewer entries); 3 another run
@@ -109,7 +132,10 @@ Examples:
   hardsnap backup --config /etc/hardsnap.yaml --dry-run
   hardsnap backup --spool /srv/hs --part home=/home --dedup host --checksum
   hardsnap backup --config /etc/hardsnap.yaml --min-interval 20h --prune --keep-daily 7 \\
-      --pre-hook '/usr/local/sbin/dump-pgsql /var/backups/pgsql' --metrics-file /var/lib/node_exporter/hardsnap.prom`))),
+      --pre-hook '/usr/local/sbin/dump-pgsql /var/backups/pgsql' --metrics-file /var/lib/node_exporter/hardsnap.prom`,
+          ),
+      ),
+    ),
   ).action(async (o: BackupCliOptions) => ctx.run(o, (out) => backup(o, ctx, out)));
 }
 
@@ -130,7 +156,12 @@ function estimatesOf(opts: BackupOptions, part: string): Estimates {
     const skip = new Set<string>();
     const sp = fs.statSync(opts.spool, { throwIfNoEntry: false });
     if (sp) skip.add(`${sp.dev}:${sp.ino}`);
-    counter = countAhead({ source: spec.source, excludes: compileExcludes([...opts.exclude, ...(spec.exclude ?? [])]), oneFileSystem: opts.oneFileSystem, skip });
+    counter = countAhead({
+      source: spec.source,
+      excludes: compileExcludes([...opts.exclude, ...(spec.exclude ?? [])]),
+      oneFileSystem: opts.oneFileSystem,
+      skip,
+    });
   } catch {
     /* no count: the bar shows what else it knows */
   }
@@ -174,7 +205,7 @@ function dedupScope(v: string): DedupScope {
 function journalSettings(o: BackupCliOptions, cfg: ReturnType<CliContext['config']>): JournalSettings {
   const every = o.fullScanEvery ?? cfg.fullScanEvery;
   const timeout = o.journalTimeout ?? cfg.journalTimeout;
-  const sample = o.auditSample !== undefined ? wholeNumber(o.auditSample, '--audit-sample', 0) : cfg.auditSample ?? DEFAULT_JOURNAL.auditSample;
+  const sample = o.auditSample !== undefined ? wholeNumber(o.auditSample, '--audit-sample', 0) : (cfg.auditSample ?? DEFAULT_JOURNAL.auditSample);
   return {
     enabled: o.journal !== false && cfg.journal !== false,
     fullScanEveryMs: every ? parseDuration(every, '--full-scan-every') : DEFAULT_JOURNAL.fullScanEveryMs,
@@ -207,7 +238,10 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   for (const f of o.excludeFrom ?? cfg.excludeFrom ?? []) exclude.push(...readExcludeFile(f));
   const at = now();
   const opts: BackupOptions = {
-    spool, host, parts, exclude,
+    spool,
+    host,
+    parts,
+    exclude,
     oneFileSystem: Boolean(o.oneFileSystem ?? cfg.oneFileSystem),
     dryRun: Boolean(o.dryRun),
     allowEmpty: Boolean(o.allowEmpty),
@@ -219,10 +253,10 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     now: at,
     command: commandLine(),
     // the command line overrides the config, which overrides the defaults (part, verify, no checksum)
-    dedup: o.dedup !== undefined ? dedupScope(o.dedup) : cfg.dedup ?? 'part',
+    dedup: o.dedup !== undefined ? dedupScope(o.dedup) : (cfg.dedup ?? 'part'),
     dedupVerify: (o.dedupVerify ?? cfg.dedupVerify) !== false,
-    dedupGenerations: o.dedupGenerations !== undefined ? wholeNumber(o.dedupGenerations, '--dedup-generations', 1)
-      : cfg.dedupGenerations ?? DEDUP_GENERATIONS,
+    dedupGenerations:
+      o.dedupGenerations !== undefined ? wholeNumber(o.dedupGenerations, '--dedup-generations', 1) : (cfg.dedupGenerations ?? DEDUP_GENERATIONS),
     checksum: Boolean(o.checksum ?? cfg.checksum),
     xattrs: o.xattrs !== false && cfg.xattrs !== false,
     journal: journalSettings(o, cfg),
@@ -244,20 +278,27 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   opts.signal = interrupts.signal;
   // a few lines and closing counts, never one line per vanished file (src/ui/problem-report.ts)
   const report = new ProblemReport(out, {
-    verbose: o.verbose, quiet: o.quiet, failed: 'could not be transferred', rest: opts.dryRun ? undefined : 'runs.jsonl keeps the first 50',
+    verbose: o.verbose,
+    quiet: o.quiet,
+    failed: 'could not be transferred',
+    rest: opts.dryRun ? undefined : 'runs.jsonl keeps the first 50',
   });
   try {
     result = await backupAndMaintain(opts, {
       ...opsPrinter(out),
-      onProblem: (p) => (p.severity === 'vanished' ? report.vanish(`${p.part}: ${displayPath(p.path)}`)
-        : report.error(`${p.part}: ${displayPath(p.path)}: ${p.message}`)),
+      onProblem: (p) =>
+        p.severity === 'vanished' ? report.vanish(`${p.part}: ${displayPath(p.path)}`) : report.error(`${p.part}: ${displayPath(p.path)}: ${p.message}`),
       onNote: (m) => out.note(m),
       onWarn: (m) => out.warn(m),
-      onPlan: opts.dryRun && !o.json ? (part, rel, d) => out.print(`${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`)
-        : itemized ? (part, rel, d, e, how) => {
-          const l = itemize(part, rel, d, e, how);
-          if (l !== null) itemLine(l);
-        } : undefined,
+      onPlan:
+        opts.dryRun && !o.json
+          ? (part, rel, d) => out.print(`${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`)
+          : itemized
+            ? (part, rel, d, e, how) => {
+                const l = itemize(part, rel, d, e, how);
+                if (l !== null) itemLine(l);
+              }
+            : undefined,
       onPhase: progress.active ? (phase, part) => progress.phase(phase, part) : undefined,
       onProgress: progress.active ? (part, s) => progress.update(part, s) : undefined,
       onPruneStart: progress.active ? () => progress.phase('prune') : undefined,
@@ -272,7 +313,9 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   }
   if (interrupts.received && result.status !== 'skipped') {
     // the signal came after the generation was published (during the post hook or prune)
-    out.warn(`interrupted by ${interrupts.received} after publishing ${result.generation}: the generation stands; what was to follow it (post hook, --prune) was stopped or skipped`);
+    out.warn(
+      `interrupted by ${interrupts.received} after publishing ${result.generation}: the generation stands; what was to follow it (post hook, --prune) was stopped or skipped`,
+    );
     return INTERRUPT_EXIT[interrupts.received];
   }
   if (o.json) out.json(toJson(result));
@@ -283,14 +326,18 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
 export function summaryLine(r: BackupResult): string {
   const per = r.parts.map((p) => {
     const s = p.stats;
-    return `${p.part}: ${s.entries} entries, ${s.linked} linked, ${s.copied} written (${formatBytes(s.bytesWritten)})` +
+    return (
+      `${p.part}: ${s.entries} entries, ${s.linked} linked, ${s.copied} written (${formatBytes(s.bytesWritten)})` +
       (s.cloned ? `, ${s.cloned} cloned (${formatBytes(s.bytesCloned)} shared)` : '') +
       (s.dedupLinked ? `, ${s.dedupLinked} deduplicated (${formatBytes(s.dedupBytes)} saved)` : '') +
       (s.checksumChanged ? `, ${s.checksumChanged} changed by checksum only` : '') +
       (p.journal.used ? `, journal: ${p.journal.rescannedDirs} directories scanned, ${p.journal.skippedDirs} skipped` : '') +
-      (p.resumed ? `, resumed (${s.reused} kept)` : '') + (s.emlinkCopies ? `, ${s.emlinkCopies} EMLINK copies` : '');
+      (p.resumed ? `, resumed (${s.reused} kept)` : '') +
+      (s.emlinkCopies ? `, ${s.emlinkCopies} EMLINK copies` : '')
+    );
   });
-  const verdict = r.status === 'dry-run' ? 'dry run, nothing written' : r.exit === 0 ? 'published' : `published with ${r.problems} problems, ${r.vanished} vanished`;
+  const verdict =
+    r.status === 'dry-run' ? 'dry run, nothing written' : r.exit === 0 ? 'published' : `published with ${r.problems} problems, ${r.vanished} vanished`;
   return `hardsnap: ${r.generation}: ${per.join('; ')}; ${verdict} in ${formatMs(r.durationMs)}`;
 }
 

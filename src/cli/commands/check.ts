@@ -17,9 +17,16 @@ export function register(program: Command, ctx: CliContext): void {
   addCommon(
     program
       .command('check')
-      .option('--fix-permissions', 'take group and other access away from the directories hardsnap made above the generations (chmod go-rwx; spools made by earlier versions are 0755)')
-      .description('preflight of the spool file system: hard links, symlinks, ownership, ns mtimes, atomic rename, attributes, clones (reflinks), free space and inodes, NFS mount options')
-      .addHelpText('after', `
+      .option(
+        '--fix-permissions',
+        'take group and other access away from the directories hardsnap made above the generations (chmod go-rwx; spools made by earlier versions are 0755)',
+      )
+      .description(
+        'preflight of the spool file system: hard links, symlinks, ownership, ns mtimes, atomic rename, attributes, clones (reflinks), free space and inodes, NFS mount options',
+      )
+      .addHelpText(
+        'after',
+        `
 Runs every probe in a private directory <spool>/.hardsnap-check-<pid>/ and removes it.
 'hardsnap init --spool DIR' runs the same checks and refuses to make a spool when a required one
 fails. Then looks at the spool tree of every host (or --host): a directory hardsnap made above the
@@ -33,7 +40,8 @@ failed (the spool cannot hold backups).
 Examples:
   hardsnap check --spool /var/backups/hs
   hardsnap check --spool /mnt/nfs/dp_spool --json
-  hardsnap check --spool /var/backups/hs --fix-permissions`),
+  hardsnap check --spool /var/backups/hs --fix-permissions`,
+      ),
   ).action(async (o: CheckOptions) => ctx.run(o, (out) => check(o, ctx, out)));
 }
 
@@ -78,5 +86,9 @@ function printReport(r: SpoolReport, out: Output): void {
   }
   const failed = r.checks.filter((c) => c.status === 'fail').length;
   const warned = r.checks.filter((c) => c.status === 'warn').length;
-  out.print(r.ok ? `ok: the spool can hold backups${warned ? ` (${warned} warning${warned > 1 ? 's' : ''})` : ''}` : `FAILED: ${failed} required check${failed > 1 ? 's' : ''} failed: the spool cannot hold backups`);
+  out.print(
+    r.ok
+      ? `ok: the spool can hold backups${warned ? ` (${warned} warning${warned > 1 ? 's' : ''})` : ''}`
+      : `FAILED: ${failed} required check${failed > 1 ? 's' : ''} failed: the spool cannot hold backups`,
+  );
 }

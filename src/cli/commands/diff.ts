@@ -42,7 +42,9 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--parents', 'with the changed list: also list the directories above each changed path (for tar: it then sets their times back on extraction)')
       .option('--changed-to <file>', 'write the changed list (as --null --changed prints it) to FILE, replaced atomically')
       .option('--deleted-to <file>', 'write the deleted list (as --null --deleted prints it) to FILE, replaced atomically')
-      .addHelpText('after', `
+      .addHelpText(
+        'after',
+        `
 One line per entry, paths relative to the part root in the escaped form (\\\\ and \\xHH):
   + PATH                added in B (every entry of an added directory is listed)
   - PATH                removed in B
@@ -70,7 +72,8 @@ Examples:
   hardsnap diff --spool /var/backups/hs --part mail 2026-11-20T031500Z 2026-11-21T031500Z --null --changed |
     tar -C "$GEN" --null --no-recursion -T - -cf /dev/nst0
   hardsnap diff --spool /var/backups/hs --part mail "$PREV" "$GEN_NAME" \\
-    --changed-to /var/lib/tape/changed --deleted-to /var/lib/tape/deleted`),
+    --changed-to /var/lib/tape/changed --deleted-to /var/lib/tape/deleted`,
+      ),
   ).action(async (a: string, b: string, o: DiffOptions) => ctx.run(o, (out) => diff(a, b, o, ctx, out)));
 }
 
@@ -108,20 +111,35 @@ function diffLeased(ga: Generation, gb: Generation, part: string, t: Target, o: 
         // a block damaged past the header and index (those are checked when opened)
         if (!(err instanceof ManifestFormatError)) throw err;
         throw new HardsnapError('EMANIFEST', `a manifest of part '${part}' (${ga.name} or ${gb.name}) is damaged: ${err.message}`, {
-          cause: err, exit: 2, hint: 'run `hardsnap verify` on those generations',
+          cause: err,
+          exit: 2,
+          hint: 'run `hardsnap verify` on those generations',
         });
       }
       if (o.json) {
-        const pick = (k: Change['kind']) => rows.filter((c) => c.kind === k).map((c) => ({
-          path: c.path.length ? displayPath(c.path) : '.', type: c.type, ...(c.changes.length ? { changes: c.changes } : {}),
-        }));
+        const pick = (k: Change['kind']) =>
+          rows
+            .filter((c) => c.kind === k)
+            .map((c) => ({
+              path: c.path.length ? displayPath(c.path) : '.',
+              type: c.type,
+              ...(c.changes.length ? { changes: c.changes } : {}),
+            }));
         out.json({
-          part, from: ga.name, to: gb.name,
-          added: pick('added'), removed: pick('removed'), content: pick('content'), metadata: pick('metadata'), carried: pick('carried'),
+          part,
+          from: ga.name,
+          to: gb.name,
+          added: pick('added'),
+          removed: pick('removed'),
+          content: pick('content'),
+          metadata: pick('metadata'),
+          carried: pick('carried'),
         });
       } else {
-        out.summary(`${part}: ${ga.name} -> ${gb.name}: ${counts.added} added, ${counts.removed} removed, ${counts.content} changed, ${counts.metadata} metadata only` +
-          (counts.carried ? `, ${counts.carried} carried from an older generation (unreadable in the source)` : ''));
+        out.summary(
+          `${part}: ${ga.name} -> ${gb.name}: ${counts.added} added, ${counts.removed} removed, ${counts.content} changed, ${counts.metadata} metadata only` +
+            (counts.carried ? `, ${counts.carried} carried from an older generation (unreadable in the source)` : ''),
+        );
       }
       return 0;
     } finally {
@@ -136,8 +154,7 @@ const MARK = { added: '+', removed: '-', content: 'M', metadata: 'm', carried: '
 
 function line(c: Change): string {
   const path = c.path.length ? displayPath(c.path) : '.';
-  const what = c.kind === 'carried' ? `carried ${c.changes[0]!.from}: ${c.changes[0]!.to}`
-    : c.changes.map((d) => `${d.field} ${d.from}->${d.to}`).join(', ');
+  const what = c.kind === 'carried' ? `carried ${c.changes[0]!.from}: ${c.changes[0]!.to}` : c.changes.map((d) => `${d.field} ${d.from}->${d.to}`).join(', ');
   return `${MARK[c.kind]} ${path}${what ? ` (${what})` : ''}`;
 }
 
@@ -145,12 +162,14 @@ function line(c: Change): string {
 function checkListOptions(o: DiffOptions): void {
   const hint = 'e.g. --null --changed, or --changed-to FILE --deleted-to FILE (docs/TAPE.md)';
   if ((o.changed || o.deleted) && !o.null) throw new UsageError('--changed and --deleted select what --null prints: add --null', { hint });
-  if (o.null && o.changed && o.deleted) throw new UsageError('--null prints one list: --changed or --deleted, not both', { hint: 'write both with --changed-to FILE --deleted-to FILE' });
+  if (o.null && o.changed && o.deleted)
+    throw new UsageError('--null prints one list: --changed or --deleted, not both', { hint: 'write both with --changed-to FILE --deleted-to FILE' });
   if (o.null && !o.changed && !o.deleted) throw new UsageError('--null needs --changed or --deleted', { hint });
   if (o.null && o.json) throw new UsageError('--null and --json exclude each other');
   if (o.changed && o.changedTo) throw new UsageError('--changed and --changed-to exclude each other');
   if (o.deleted && o.deletedTo) throw new UsageError('--deleted and --deleted-to exclude each other');
-  if (o.changedTo && o.deletedTo && path.resolve(o.changedTo) === path.resolve(o.deletedTo)) throw new UsageError('--changed-to and --deleted-to name the same file');
+  if (o.changedTo && o.deletedTo && path.resolve(o.changedTo) === path.resolve(o.deletedTo))
+    throw new UsageError('--changed-to and --deleted-to name the same file');
   if (o.parents && !o.changedTo && !(o.null && o.changed)) throw new UsageError('--parents goes with the changed list (--null --changed or --changed-to FILE)');
 }
 
@@ -208,9 +227,20 @@ function writeLists(ma: ManifestReader, mb: ManifestReader, ga: Generation, gb: 
     }
     const counts = { changed: lists.changed?.count ?? null, deleted: lists.deleted?.count ?? null };
     if (o.json) {
-      out.json({ part, from: ga.name, to: gb.name, ...(o.changedTo ? { changed: { file: path.resolve(o.changedTo), count: counts.changed } } : {}), ...(o.deletedTo ? { deleted: { file: path.resolve(o.deletedTo), count: counts.deleted } } : {}) });
+      out.json({
+        part,
+        from: ga.name,
+        to: gb.name,
+        ...(o.changedTo ? { changed: { file: path.resolve(o.changedTo), count: counts.changed } } : {}),
+        ...(o.deletedTo ? { deleted: { file: path.resolve(o.deletedTo), count: counts.deleted } } : {}),
+      });
     } else if (!o.null) {
-      out.summary(`${part}: ${ga.name} -> ${gb.name}: ` + [o.changedTo ? `${counts.changed} changed paths in ${o.changedTo}` : '', o.deletedTo ? `${counts.deleted} deleted paths in ${o.deletedTo}` : ''].filter(Boolean).join(', '));
+      out.summary(
+        `${part}: ${ga.name} -> ${gb.name}: ` +
+          [o.changedTo ? `${counts.changed} changed paths in ${o.changedTo}` : '', o.deletedTo ? `${counts.deleted} deleted paths in ${o.deletedTo}` : '']
+            .filter(Boolean)
+            .join(', '),
+      );
     }
     return 0;
   } finally {

@@ -19,10 +19,17 @@ export function register(program: Command, ctx: CliContext): void {
   addCommon(
     program
       .command('du')
-      .description('space per generation: logical size, bytes unique to it, what pruning up to it would free; with GENERATIONS, what deleting them together would free')
-      .argument('[generations...]', 'generations to delete together, each a WHEN (name, date, date-time, age) or a range A..B of them (inclusive; ..B from the oldest, A.. to the newest)')
+      .description(
+        'space per generation: logical size, bytes unique to it, what pruning up to it would free; with GENERATIONS, what deleting them together would free',
+      )
+      .argument(
+        '[generations...]',
+        'generations to delete together, each a WHEN (name, date, date-time, age) or a range A..B of them (inclusive; ..B from the oldest, A.. to the newest)',
+      )
       .option('--part <name>', 'only this part (default: every part of the host)')
-      .addHelpText('after', `
+      .addHelpText(
+        'after',
+        `
 From the manifests only: the spool tree is not walked. Per complete generation:
   LOGICAL           the sizes of its regular files, one per name (what a plain copy would hold)
   UNIQUE            the sizes of its file inodes that no other generation of the part shares:
@@ -42,7 +49,8 @@ Examples:
   hardsnap du --spool /var/backups/hs --part mail --json
   hardsnap du --spool /var/backups/hs --part mail 2026-11-01..2026-11-30
   hardsnap du --spool /var/backups/hs ..90d                 # everything older than 90 days
-  hardsnap du --spool /var/backups/hs --part mail 2026-11-20T030000Z 2026-11-22T030000Z`),
+  hardsnap du --spool /var/backups/hs --part mail 2026-11-20T030000Z 2026-11-22T030000Z`,
+      ),
   ).action(async (sel: string[], o: DuOptions) => ctx.run(o, (out) => du(sel, o, ctx, out)));
 }
 
@@ -90,7 +98,13 @@ async function du(args: string[], o: DuOptions, ctx: CliContext, out: Output): P
     try {
       const paths = new Map(reading.present.map((g) => [g.name, g.path]));
       const selected = picks ? selectIn(reading.present, picks) : undefined;
-      const u = partUsage(part, reading.present.map((g) => g.name), (g) => openManifest(t, part, g), (g) => paths.get(g)!, selected);
+      const u = partUsage(
+        part,
+        reading.present.map((g) => g.name),
+        (g) => openManifest(t, part, g),
+        (g) => paths.get(g)!,
+        selected,
+      );
       for (const bad of u.unreadable) out.error(`${bad.message}: left out of the numbers`);
       parts.push(u);
     } finally {
@@ -98,7 +112,9 @@ async function du(args: string[], o: DuOptions, ctx: CliContext, out: Output): P
     }
   }
   if (picks && !parts.some((p) => p.selection?.generations.length)) {
-    throw new UsageError(`du: ${args.map((a) => JSON.stringify(a)).join(' ')} matches no complete generation${o.part ? ` of part '${o.part}'` : ''}`, { hint: "see 'hardsnap list'" });
+    throw new UsageError(`du: ${args.map((a) => JSON.stringify(a)).join(' ')} matches no complete generation${o.part ? ` of part '${o.part}'` : ''}`, {
+      hint: "see 'hardsnap list'",
+    });
   }
   const hostTotal = parts.reduce((s, p) => s + p.total, 0);
   if (o.json) {
@@ -109,14 +125,18 @@ async function du(args: string[], o: DuOptions, ctx: CliContext, out: Output): P
       out.print(`  ${'GENERATION'.padEnd(22)} ${'FILES'.padStart(9)} ${'LOGICAL'.padStart(11)} ${'UNIQUE'.padStart(11)} ${'FREED WITH OLDER'.padStart(17)}`);
       for (const g of p.generations) {
         const mark = p.selection?.generations.includes(g.generation) ? ' *' : '';
-        out.print(`  ${g.generation.padEnd(22)} ${String(g.files).padStart(9)} ${formatBytes(g.logical).padStart(11)} ${formatBytes(g.unique).padStart(11)} ${formatBytes(g.freedWithOlder).padStart(17)}${mark}`);
+        out.print(
+          `  ${g.generation.padEnd(22)} ${String(g.files).padStart(9)} ${formatBytes(g.logical).padStart(11)} ${formatBytes(g.unique).padStart(11)} ${formatBytes(g.freedWithOlder).padStart(17)}${mark}`,
+        );
       }
       out.print(`  total: ${p.generations.length} generations, ${p.inodes} distinct files, ${formatBytes(p.total)}`);
       if (p.selection) {
         const n = p.selection.generations.length;
-        out.print(n
-          ? `  deleting the ${n} generation${n === 1 ? '' : 's'} marked * together would free ${formatBytes(p.selection.freed)} (${p.selection.files} files)`
-          : '  no generation of this part is selected');
+        out.print(
+          n
+            ? `  deleting the ${n} generation${n === 1 ? '' : 's'} marked * together would free ${formatBytes(p.selection.freed)} (${p.selection.files} files)`
+            : '  no generation of this part is selected',
+        );
       }
     }
     out.print(`host ${t.host}: ${formatBytes(hostTotal)} in ${parts.length} part${parts.length === 1 ? '' : 's'}`);

@@ -24,7 +24,9 @@ export function register(program: Command, ctx: CliContext): void {
       .description('every version of one path across the complete generations of a part, oldest first')
       .argument('<path>', 'relative to the part root, in the escaped form diff prints (\\\\ and \\xHH); . for the root')
       .option('--part <name>', 'the part (required)')
-      .addHelpText('after', `
+      .addHelpText(
+        'after',
+        `
 One line per generation holding PATH: generation, type, size, mtime (UTC, nanoseconds), what
 happened since the generation before, and the XXH64 content hash where recorded:
   new       first seen (or back after an absence)
@@ -38,7 +40,8 @@ or damaged (the other generations are still listed).
 
 Examples:
   hardsnap history --spool /var/backups/hs --part mail 'users/ann/INBOX/cur/1700000000.M1'
-  hardsnap history --spool /var/backups/hs --part etc 'caf\\xe9.conf' --json`),
+  hardsnap history --spool /var/backups/hs --part etc 'caf\\xe9.conf' --json`,
+      ),
   ).action(async (p: string, o: HistoryOptions) => ctx.run(o, (out) => history(p, o, ctx, out)));
 }
 
@@ -98,8 +101,17 @@ function historyLeased(gens: Generation[], path: Buffer, part: string, t: Target
     prevAttrs = attrs;
     const mtime = isoNs(e.mtimeSec, e.mtimeNsec);
     rows.push({
-      generation: g.name, type: e.type, size: e.size, mtime, mode: '0' + e.mode.toString(8), uid: e.uid, gid: e.gid,
-      ino: e.ino, change, newInode: e.type === 'dir' ? null : change !== 'same', hash: e.hash,
+      generation: g.name,
+      type: e.type,
+      size: e.size,
+      mtime,
+      mode: '0' + e.mode.toString(8),
+      uid: e.uid,
+      gid: e.gid,
+      ino: e.ino,
+      change,
+      newInode: e.type === 'dir' ? null : change !== 'same',
+      hash: e.hash,
       ...(e.type === 'symlink' ? { target: displayPath(e.target ?? Buffer.alloc(0)) } : {}),
     });
     if (!o.json) {

@@ -18,10 +18,15 @@ const SAID: Record<InitOutcome, string> = {
 };
 
 export function register(program: Command, ctx: CliContext): void {
-  addCommon(program
-    .command('init')
-    .description('with --spool DIR: make a new spool (the only command that creates one); without: print a documented example configuration file (YAML) on stdout')
-    .addHelpText('after', `
+  addCommon(
+    program
+      .command('init')
+      .description(
+        'with --spool DIR: make a new spool (the only command that creates one); without: print a documented example configuration file (YAML) on stdout',
+      )
+      .addHelpText(
+        'after',
+        `
 A backup never creates its spool: a spool that does not exist, or a directory without the
 spool's marker (${SPOOL_MARKER}), is what an unmounted file system looks like, and every command
 refuses it (exit 2). 'init --spool' is the explicit step that makes one; on a spool it does
@@ -33,16 +38,20 @@ Exit codes: 0 made (or already a spool); 1 bad usage, or DIR is not empty and no
 Examples:
   hardsnap init --spool /var/backups/hs
   hardsnap init > /etc/hardsnap.yaml && \${EDITOR:-vi} /etc/hardsnap.yaml
-  hardsnap --config /etc/hardsnap.yaml backup --dry-run`)
-    .action(async (o: InitOptions) => ctx.run(o, async (out) => {
-      if (o.spool === undefined) {
-        if (o.json) out.json({ config: exampleConfig() });
-        else out.print(exampleConfig());
-        return 0;
-      }
-      const r = initSpool(o.spool, (m) => out.warn(m));
-      if (o.json) out.json({ spool: o.spool, outcome: r });
-      else out.summary(`hardsnap: ${SAID[r]} ${o.spool}`); // on a terminal or with --verbose
-      return 0;
-    })));
+  hardsnap --config /etc/hardsnap.yaml backup --dry-run`,
+      )
+      .action(async (o: InitOptions) =>
+        ctx.run(o, async (out) => {
+          if (o.spool === undefined) {
+            if (o.json) out.json({ config: exampleConfig() });
+            else out.print(exampleConfig());
+            return 0;
+          }
+          const r = initSpool(o.spool, (m) => out.warn(m));
+          if (o.json) out.json({ spool: o.spool, outcome: r });
+          else out.summary(`hardsnap: ${SAID[r]} ${o.spool}`); // on a terminal or with --verbose
+          return 0;
+        }),
+      ),
+  );
 }

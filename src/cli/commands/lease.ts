@@ -23,12 +23,14 @@ export function register(program: Command, ctx: CliContext): void {
   addCommon(
     program
       .command('lease')
-      .description("resolve `last` once and hold that generation against prune while a tape job reads it (until released, or until --for runs out)")
+      .description('resolve `last` once and hold that generation against prune while a tape job reads it (until released, or until --for runs out)')
       .option('--part <name>', 'a part to lease (repeatable)', collect)
       .option('--all', 'every part of the host')
       .option('--for <duration>', 'how long the lease holds at most, e.g. 6h: longer than the job takes (required)')
       .option('--holder <text>', 'who holds it, for status and prune (default: "lease on HOSTNAME")')
-      .addHelpText('after', `
+      .addHelpText(
+        'after',
+        `
 Prints one line per part: the lease ID, the part and the absolute path of the generation
 \`last\` named, separated by tabs (--json: {id, holder, expires, parts: [{part, generation,
 path, file}]}). Read that path, not \`last\`: a backup may move \`last\` while the job runs.
@@ -43,7 +45,8 @@ or the spool is missing or has no marker (not mounted).
 Examples:
   hardsnap lease --config /etc/hardsnap.yaml --part mail/imap --for 6h --holder bacula
   hardsnap lease --spool /var/backups/hs --host web1 --all --for 12h --json
-  hardsnap release --config /etc/hardsnap.yaml 3f2a9c0e1b7d4a55`),
+  hardsnap release --config /etc/hardsnap.yaml 3f2a9c0e1b7d4a55`,
+      ),
   ).action(async (o: LeaseOptions) => ctx.run(o, (out) => lease(o, ctx, out)));
 
   addCommon(
@@ -52,7 +55,9 @@ Examples:
       .description('end a lease taken with `hardsnap lease`, so prune may remove its generations again')
       .argument('<id>', 'the lease ID hardsnap lease printed')
       .option('--part <name>', 'only in this part (repeatable; default: every part of the host)', collect)
-      .addHelpText('after', `
+      .addHelpText(
+        'after',
+        `
 Exit codes: 0 released, and every generation it held is still there; 1 bad usage (not a lease
 ID); 2 no lease with that ID (released already, or expired and removed by a prune), or the
 lease had expired and a generation it held is gone: the job's copy of it may be incomplete.
@@ -60,7 +65,8 @@ A lease that had expired but whose generation is still there is a warning (exit 
 was removed under the job.
 
 Examples:
-  hardsnap release --config /etc/hardsnap.yaml 3f2a9c0e1b7d4a55`),
+  hardsnap release --config /etc/hardsnap.yaml 3f2a9c0e1b7d4a55`,
+      ),
   ).action(async (id: string, o: ReleaseOptions) => ctx.run(o, (out) => release(id, o, ctx, out)));
 }
 
@@ -94,7 +100,9 @@ async function release(id: string, o: ReleaseOptions, ctx: CliContext, out: Outp
   let exit = 0;
   for (const r of done) {
     if (r.stale && r.gone) {
-      out.error(`lease ${id} on ${r.part} ${r.generation} stopped counting before it was released (${r.stale}), and the generation is gone: the copy of it may be incomplete`);
+      out.error(
+        `lease ${id} on ${r.part} ${r.generation} stopped counting before it was released (${r.stale}), and the generation is gone: the copy of it may be incomplete`,
+      );
       exit = 2;
     } else if (r.gone) {
       out.error(`${r.part} ${r.generation}, held by lease ${id}, is gone: something that did not see the lease removed it`);

@@ -17,10 +17,13 @@ export function register(program: Command, ctx: CliContext): void {
       .command('list')
       .description('list the generations of a host, newest last; partial ones are marked: being written by the run in progress, or left by an interrupted run')
       .option('--part <name>', 'only this part')
-      .addHelpText('after', `
+      .addHelpText(
+        'after',
+        `
 Examples:
   hardsnap list --spool /var/backups/hs --host web1
-  hardsnap list --spool /var/backups/hs --host web1 --part mail --json`),
+  hardsnap list --spool /var/backups/hs --host web1 --part mail --json`,
+      ),
   ).action(async (o: ListOptions) => ctx.run(o, (out) => list(o, ctx, out)));
 }
 
@@ -34,18 +37,24 @@ async function list(o: ListOptions, ctx: CliContext, out: Output): Promise<numbe
   const pins = new Map(parts.map((p) => [p, readPins(partDir(spool, host, p))]));
   // a partial is the live lock holder's work in progress, or what an interrupted run left
   const holder = liveLockHolder(hostDir(spool, host));
-  const rows = parts.flatMap((p) => listGenerations(spool, host, p)).map((g) => ({
-    ...g, pinned: pins.get(g.part)!.has(g.name),
-    state: g.complete ? 'complete' : holderBuilds(holder, g.part) ? 'in-progress' : 'interrupted',
-  }));
+  const rows = parts
+    .flatMap((p) => listGenerations(spool, host, p))
+    .map((g) => ({
+      ...g,
+      pinned: pins.get(g.part)!.has(g.name),
+      state: g.complete ? 'complete' : holderBuilds(holder, g.part) ? 'in-progress' : 'interrupted',
+    }));
   if (o.json) {
-    out.json(rows.map((g) => ({ part: g.part, name: g.name, path: g.path, time: g.time.toISOString(), complete: g.complete, state: g.state, pinned: g.pinned })));
+    out.json(
+      rows.map((g) => ({ part: g.part, name: g.name, path: g.path, time: g.time.toISOString(), complete: g.complete, state: g.state, pinned: g.pinned })),
+    );
     return 0;
   }
   const w = Math.max(4, ...rows.map((r) => r.part.length));
-  const partial = (state: string) => state === 'in-progress'
-    ? `  (partial: being written by the run in progress, pid ${holder!.pid} since ${holder!.started})`
-    : '  (partial: interrupted, resumed by the next run)';
+  const partial = (state: string) =>
+    state === 'in-progress'
+      ? `  (partial: being written by the run in progress, pid ${holder!.pid} since ${holder!.started})`
+      : '  (partial: interrupted, resumed by the next run)';
   for (const g of rows) out.print(`${g.part.padEnd(w)}  ${g.name}${g.pinned ? '  (pinned)' : ''}${g.complete ? '' : partial(g.state)}`);
   return 0;
 }

@@ -16,14 +16,21 @@ export function register(program: Command, ctx: CliContext): void {
     addCommon(
       program
         .command(`${name} <generation>`)
-        .description(pinned ? 'keep a generation whatever the retention rules say (prune never removes it)' : 'let the retention rules decide about a pinned generation again')
+        .description(
+          pinned
+            ? 'keep a generation whatever the retention rules say (prune never removes it)'
+            : 'let the retention rules decide about a pinned generation again',
+        )
         .requiredOption('--part <name>', 'the part of the generation')
-        .addHelpText('after', `
+        .addHelpText(
+          'after',
+          `
 Pins live in <part>/.hardsnap/pins, one generation name a line.
 
 Examples:
   hardsnap ${name} --spool /var/backups/hs --host web1 --part mail/imap 2026-11-20T030000Z
-  hardsnap list --spool /var/backups/hs --host web1 --part mail/imap   # pinned ones are marked`),
+  hardsnap list --spool /var/backups/hs --host web1 --part mail/imap   # pinned ones are marked`,
+        ),
     ).action(async (generation: string, o: PinOptions) => ctx.run(o, (out) => pin(generation, o, pinned, ctx, out)));
   }
 }
@@ -37,10 +44,12 @@ async function pin(generation: string, o: PinOptions, pinned: boolean, ctx: CliC
   if (pinned) {
     const g = listGenerations(spool, host, part).find((x) => x.name === generation);
     if (!g) throw new UsageError(`no generation ${JSON.stringify(generation)} in part '${part}'`, { hint: "see 'hardsnap list'" });
-    if (!g.complete) throw new UsageError(`generation ${generation} of part '${part}' is partial (an interrupted run); only complete generations can be pinned`);
+    if (!g.complete)
+      throw new UsageError(`generation ${generation} of part '${part}' is partial (an interrupted run); only complete generations can be pinned`);
   }
   const changed = setPinned(pdir, generation, pinned);
   if (o.json) out.json({ host, part, generation, pinned, changed });
-  else out.note(changed ? `${part}: ${pinned ? 'pinned' : 'unpinned'} ${generation}` : `${part}: ${generation} was already ${pinned ? 'pinned' : 'not pinned'}`);
+  else
+    out.note(changed ? `${part}: ${pinned ? 'pinned' : 'unpinned'} ${generation}` : `${part}: ${generation} was already ${pinned ? 'pinned' : 'not pinned'}`);
   return 0;
 }

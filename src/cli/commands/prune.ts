@@ -21,12 +21,14 @@ export function register(program: Command, ctx: CliContext): void {
     addKeepOptions(
       program
         .command('prune')
-        .description('remove the generations no retention rule keeps (rules from --keep-* or the config\'s retention:)')
+        .description("remove the generations no retention rule keeps (rules from --keep-* or the config's retention:)")
         .option('--part <name>', 'only this part (repeatable; default: every part of the host)', collect)
         .option('-n, --dry-run', 'list every generation with keep/remove and the rules that decided; remove nothing'),
     )
       .option('--wait [duration]', 'wait for a running backup to finish instead of exiting with code 3')
-      .addHelpText('after', `
+      .addHelpText(
+        'after',
+        `
 In each UTC calendar bucket (hour, day, ISO week, month, year) the newest generation is kept;
 a generation kept by any rule stays. Never removed: the newest complete generation, the target
 of 'last', pinned generations ('hardsnap pin'), and interrupted (.partial) ones. Without any
@@ -39,7 +41,8 @@ Exit codes: 0 done; 1 bad usage or no rule; 2 failed; 3 another run holds the lo
 Examples:
   hardsnap prune --spool /var/backups/hs --host web1 --keep-daily 7 --keep-weekly 4 --keep-monthly 3
   hardsnap prune --config /etc/hardsnap.yaml --dry-run
-  hardsnap prune --config /etc/hardsnap.yaml --part mail/imap --keep-within 2d`),
+  hardsnap prune --config /etc/hardsnap.yaml --part mail/imap --keep-within 2d`,
+      ),
   ).action(async (o: PruneCliOptions) => ctx.run(o, (out) => prune(o, ctx, out)));
 }
 
@@ -50,7 +53,12 @@ async function prune(o: PruneCliOptions, ctx: CliContext, out: Output): Promise<
   const wait = o.wait ?? cfg.wait;
   const result = await runPrune(
     {
-      spool, host, parts: (o.part ?? []).map(partNameArg), rules, now: now(), dryRun: Boolean(o.dryRun),
+      spool,
+      host,
+      parts: (o.part ?? []).map(partNameArg),
+      rules,
+      now: now(),
+      dryRun: Boolean(o.dryRun),
       waitMs: wait === undefined || wait === false ? 0 : wait === true ? Number.POSITIVE_INFINITY : parseDuration(wait, '--wait'),
       command: commandLine(),
     },
@@ -68,10 +76,12 @@ export function warnLeftovers(result: PartPrune[], out: Output): void {
 export function printPrune(result: PartPrune[], dryRun: boolean, out: Output): void {
   warnLeftovers(result, out);
   if (out.opts.json) {
-    out.json(result.map((r) => ({
-      ...r,
-      leftovers: r.leftovers.map((l) => ({ path: displayPath(l.path), code: l.code, why: l.why, hint: l.hint, ...(l.notMoved ? { notMoved: true } : {}) })),
-    })));
+    out.json(
+      result.map((r) => ({
+        ...r,
+        leftovers: r.leftovers.map((l) => ({ path: displayPath(l.path), code: l.code, why: l.why, hint: l.hint, ...(l.notMoved ? { notMoved: true } : {}) })),
+      })),
+    );
     return;
   }
   if (dryRun) {

@@ -33,12 +33,23 @@ export function register(program: Command, ctx: CliContext): void {
       .description('copy a part, one path of it, or every part of a host, as it was at WHEN, into DIR (copies, never links; never writes outside DIR)')
       .option('--part <name>', 'the part to restore')
       .option('--all', 'every part of the host, each into DIR/<part>, from one generation')
-      .option('--at <when>', 'a generation name, a date (end of that day, UTC), a date-time (UTC unless it has an offset) or an age (36h, 3d); default: the newest complete generation')
-      .option('--path <sub>', "only this file or directory of the part (relative to its root, escaped as 'diff' and 'history' print it: \\\\ and \\xHH); lands at DIR/SUB")
+      .option(
+        '--at <when>',
+        'a generation name, a date (end of that day, UTC), a date-time (UTC unless it has an offset) or an age (36h, 3d); default: the newest complete generation',
+      )
+      .option(
+        '--path <sub>',
+        "only this file or directory of the part (relative to its root, escaped as 'diff' and 'history' print it: \\\\ and \\xHH); lands at DIR/SUB",
+      )
       .option('--to <dir>', 'the target directory (created when missing; must be empty unless --force)')
-      .option('--force', 'restore into a non-empty DIR, replacing only the restored paths: a file or symlink in the way is removed (a symlink never followed), a directory in the way of a non-directory is moved aside to NAME.hardsnap-aside-<UTC time>, never deleted')
+      .option(
+        '--force',
+        'restore into a non-empty DIR, replacing only the restored paths: a file or symlink in the way is removed (a symlink never followed), a directory in the way of a non-directory is moved aside to NAME.hardsnap-aside-<UTC time>, never deleted',
+      )
       .option('-n, --dry-run', 'list what would be written, and under --force what would be moved aside or replaced; write nothing')
-      .addHelpText('after', `
+      .addHelpText(
+        'after',
+        `
 Exit codes: 0 all restored; 1 bad usage or input (no generation at or before WHEN, unknown part,
 bad --path, DIR not empty without --force); 2 failed; 23 some entries not restored (listed on
 stderr by escaped path and errno).
@@ -49,7 +60,8 @@ Examples:
       --path 'users/jdoe/Maildir' --to /tmp/jdoe-tuesday
   hardsnap restore --spool /var/backups/hs --host web1 --part etc --at 3d \\
       --path 'odd/latin1-\\xe9t\\xe9' --to /tmp/one-file
-  hardsnap restore --spool /mnt/nfs/dp_spool --host 192.0.2.10 --all --at 2026-11-20T030000Z --to /srv/restore`),
+  hardsnap restore --spool /mnt/nfs/dp_spool --host 192.0.2.10 --all --at 2026-11-20T030000Z --to /srv/restore`,
+      ),
   ).action(async (o: RestoreCliOptions) => ctx.run(o, (out) => restoreCmd(o, ctx, out)));
 }
 
@@ -74,7 +86,9 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
     chosen = c.name;
   } else {
     if (!known.includes(part!)) {
-      throw new UsageError(`no part '${part}' for host '${host}' in ${spool}`, { hint: known.length ? `its parts: ${known.join(', ')}` : 'run a backup first' });
+      throw new UsageError(`no part '${part}' for host '${host}' in ${spool}`, {
+        hint: known.length ? `its parts: ${known.join(', ')}` : 'run a backup first',
+      });
     }
     const g = chooseGeneration(part!, listGenerations(spool, host, part!), when, o.at);
     parts = [{ part: part!, generation: g, substituted: false }];
@@ -89,7 +103,8 @@ async function restoreCmd(o: RestoreCliOptions, ctx: CliContext, out: Output): P
     for (const rd of readings) {
       for (const g of rd.gone) throw new GenerationGoneError(g.part, g.name, 'nothing was restored');
     }
-    for (const p of parts) if (p.generation) p.assertPresent = presenceCheck(p.generation, 'the restore stopped; the target holds what was restored until then');
+    for (const p of parts)
+      if (p.generation) p.assertPresent = presenceCheck(p.generation, 'the restore stopped; the target holds what was restored until then');
     return restoreParts(o, spool, host, to, parts, chosen, out);
   } finally {
     for (const rd of readings) rd.release();
@@ -111,7 +126,10 @@ function replacedOf(part: string, rel: Buffer, r: Replacement, all: boolean): Re
   const slash = rel.lastIndexOf(0x2f);
   const parent = slash < 0 ? Buffer.alloc(0) : rel.subarray(0, slash);
   return {
-    part, path: shown(rel), action: r.action, found: r.found,
+    part,
+    path: shown(rel),
+    action: r.action,
+    found: r.found,
     ...(r.aside ? { aside: shown(joinRel(parent, r.aside)) } : {}),
     ...(r.target ? { target: displayPath(r.target) } : {}),
   };
@@ -128,14 +146,27 @@ function restoreParts(o: RestoreCliOptions, spool: string, host: string, to: str
   // the first few problems, one line each; every one with --verbose (or in --json)
   const report = new ProblemReport(out, { verbose: o.verbose, quiet: o.quiet, failed: 'not restored' });
   const r = restore(
-    { partDirOf: (p) => partDir(spool, host, p), spool, parts, all: Boolean(o.all), to, sub: subPath(o.path), force: Boolean(o.force), dryRun: Boolean(o.dryRun) },
+    {
+      partDirOf: (p) => partDir(spool, host, p),
+      spool,
+      parts,
+      all: Boolean(o.all),
+      to,
+      sub: subPath(o.path),
+      force: Boolean(o.force),
+      dryRun: Boolean(o.dryRun),
+    },
     {
       onNote: (m) => out.note(m),
       onWarn: (m) => out.warn(m),
       onProblem: (p) => report.error(`not restored: ${p.part}: ${JSON.stringify(displayPath(p.path) || '.')}: ${p.code}: ${p.message}`),
-      onEntry: o.dryRun && !o.json
-        ? (part, rel, e) => out.print(`${displayPath(o.all ? joinRel(parseDisplayPath(part), rel) : rel)}${e.type === 'dir' ? '/' : e.type === 'symlink' ? ` -> ${displayPath(e.target!)}` : ''}`)
-        : undefined,
+      onEntry:
+        o.dryRun && !o.json
+          ? (part, rel, e) =>
+              out.print(
+                `${displayPath(o.all ? joinRel(parseDisplayPath(part), rel) : rel)}${e.type === 'dir' ? '/' : e.type === 'symlink' ? ` -> ${displayPath(e.target!)}` : ''}`,
+              )
+          : undefined,
       onReplace: (part, rel, x) => {
         const item = replacedOf(part, rel, x, Boolean(o.all));
         replaced.push(item);
@@ -148,9 +179,14 @@ function restoreParts(o: RestoreCliOptions, spool: string, host: string, to: str
   else {
     for (const p of r.parts) {
       const s = p.stats;
-      out.summary(`${p.part}: ${o.dryRun ? 'would restore' : 'restored'} ${s.files + s.hardlinks} files (${s.hardlinks} hard links), ${s.dirs} directories, ${s.symlinks} symlinks, ${s.specials} special files, ${formatBytes(s.bytes)} from ${p.generation} into ${p.to}`);
+      out.summary(
+        `${p.part}: ${o.dryRun ? 'would restore' : 'restored'} ${s.files + s.hardlinks} files (${s.hardlinks} hard links), ${s.dirs} directories, ${s.symlinks} symlinks, ${s.specials} special files, ${formatBytes(s.bytes)} from ${p.generation} into ${p.to}`,
+      );
     }
-    if (code) out.error(`${r.problems.length} entries not restored${r.problems.length > SHOWN_ERRORS && !o.verbose ? ` (the first ${SHOWN_ERRORS} listed above; every one with --verbose)` : ' (listed above)'}`);
+    if (code)
+      out.error(
+        `${r.problems.length} entries not restored${r.problems.length > SHOWN_ERRORS && !o.verbose ? ` (the first ${SHOWN_ERRORS} listed above; every one with --verbose)` : ' (listed above)'}`,
+      );
   }
   return code;
 }
@@ -174,8 +210,13 @@ function toJson(r: RestoreResult, chosen: string, exit: number): unknown {
     dryRun: r.dryRun,
     generation: chosen,
     parts: r.parts.map((p) => ({
-      part: p.part, generation: p.generation, substituted: p.substituted, path: p.generationPath, to: p.to,
-      source: p.source, ...p.stats,
+      part: p.part,
+      generation: p.generation,
+      substituted: p.substituted,
+      path: p.generationPath,
+      to: p.to,
+      source: p.source,
+      ...p.stats,
     })),
     problems: r.problems.map((p) => ({ part: p.part, path: displayPath(p.path), code: p.code, message: p.message })),
     exit,

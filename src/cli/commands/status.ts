@@ -25,11 +25,13 @@ export function register(program: Command, ctx: CliContext): void {
   addCommon(
     program
       .command('status')
-      .description('per host and part: the newest complete generation, its age, the last run\'s result (Nagios exit codes)')
+      .description("per host and part: the newest complete generation, its age, the last run's result (Nagios exit codes)")
       .option('--max-age <duration>', `a newest generation older than this is a WARNING (default ${DEFAULT_MAX_AGE}; 0s: no age check)`)
       .option('--all-hosts', 'every host of the spool (the fleet view) instead of one')
       .option('--metrics-file <file>', 'also write the metrics in Prometheus text format (node_exporter textfile collector), atomically')
-      .addHelpText('after', `
+      .addHelpText(
+        'after',
+        `
 The first line is a Nagios-style summary, then one line per part. Output is printed even under
 cron: this command is a query.
 
@@ -41,7 +43,8 @@ Exit codes (Nagios): 0 OK: every part has a fresh generation and the last run wa
 Examples:
   hardsnap status --spool /var/backups/hs --host web1
   hardsnap status --spool /mnt/nfs/dp_spool --all-hosts --max-age 26h
-  hardsnap status --config /etc/hardsnap.yaml --json --metrics-file /var/lib/node_exporter/textfile/hardsnap.prom`),
+  hardsnap status --config /etc/hardsnap.yaml --json --metrics-file /var/lib/node_exporter/textfile/hardsnap.prom`,
+      ),
   ).action(async (o: StatusOptions) => ctx.run(o, (out) => status(o, ctx, out)));
 }
 
@@ -65,7 +68,15 @@ async function status(o: StatusOptions, ctx: CliContext, out: Output): Promise<n
     if (!hosts.length) hosts = [{ host: '*', lastRun: null, lastSkipped: null, parts: [], warnings: [], problem: `no hosts in the spool ${spool}` }];
   } else {
     const { host } = resolveTarget(o, cfg);
-    hosts = [collectHost(spool, host, t, maxAgeMs, (cfg.parts ?? []).map((p) => p.name))];
+    hosts = [
+      collectHost(
+        spool,
+        host,
+        t,
+        maxAgeMs,
+        (cfg.parts ?? []).map((p) => p.name),
+      ),
+    ];
   }
   const v = verdict(hosts);
   const metricsFile = o.metricsFile ?? cfg.metricsFile;

@@ -24,7 +24,9 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--part <name>', 'only this part (default: every part of the host)')
       .option('--generation <when>', 'only this generation (a name, or any WHEN: the newest complete one at or before it)')
       .option('--deep', 'also read every file and compare its XXH64 with the recorded one (O_NOATIME where permitted)')
-      .addHelpText('after', `
+      .addHelpText(
+        'after',
+        `
 Every complete generation is checked (or the one --generation names, in each part that has it).
 Found: a manifest missing or damaged; entries missing from the tree or not in the manifest; a
 changed type; metadata that drifted (mode, owner when run as root, size, mtime to the
@@ -37,7 +39,8 @@ Exit codes: 0 no problem found; 1 bad usage; 2 problems found (all listed).
 Examples:
   hardsnap verify --spool /var/backups/hs --host web1
   hardsnap verify --spool /var/backups/hs --part mail --generation 2026-11-21T030000Z --deep
-  hardsnap verify --config /etc/hardsnap.yaml --json`),
+  hardsnap verify --config /etc/hardsnap.yaml --json`,
+      ),
   ).action(async (o: VerifyCliOptions) => ctx.run(o, (out) => verify(o, ctx, out)));
 }
 
@@ -52,27 +55,41 @@ async function verify(o: VerifyCliOptions, ctx: CliContext, out: Output): Promis
     });
   }
   const found = new Map<string, { kind: string; path: string; message: string }[]>();
-  const r = verifyGenerations(t, targets, { deep: Boolean(o.deep), owners: isRoot(), command: commandLine() }, {
-    onProblem(g, p) {
-      const path = p.path.length ? displayPath(p.path) : '.';
-      const key = `${g.part}/${g.name}`;
-      if (!found.has(key)) found.set(key, []);
-      found.get(key)!.push({ kind: p.kind, path, message: p.message });
-      if (!o.json) out.print(`${g.part} ${g.name} ${path}: ${p.message}`);
+  const r = verifyGenerations(
+    t,
+    targets,
+    { deep: Boolean(o.deep), owners: isRoot(), command: commandLine() },
+    {
+      onProblem(g, p) {
+        const path = p.path.length ? displayPath(p.path) : '.';
+        const key = `${g.part}/${g.name}`;
+        if (!found.has(key)) found.set(key, []);
+        found.get(key)!.push({ kind: p.kind, path, message: p.message });
+        if (!o.json) out.print(`${g.part} ${g.name} ${path}: ${p.message}`);
+      },
+      onNote: (m) => out.note(m),
+      onWarn: (m) => out.warn(m),
     },
-    onNote: (m) => out.note(m),
-    onWarn: (m) => out.warn(m),
-  });
+  );
   const results = r.generations;
   const problems = results.reduce((s, g) => s + g.problems, 0);
   const bad = results.filter((g) => g.problems).length;
   if (o.json) {
     out.json({
-      ok: problems === 0, deep: Boolean(o.deep), problems,
-      generations: results.map((g) => ({ part: g.part, generation: g.generation, entries: g.entries, hashed: g.hashed, problems: found.get(`${g.part}/${g.generation}`) ?? [] })),
+      ok: problems === 0,
+      deep: Boolean(o.deep),
+      problems,
+      generations: results.map((g) => ({
+        part: g.part,
+        generation: g.generation,
+        entries: g.entries,
+        hashed: g.hashed,
+        problems: found.get(`${g.part}/${g.generation}`) ?? [],
+      })),
     });
   }
-  const what = `${results.length} generation${results.length === 1 ? '' : 's'}, ${results.reduce((s, g) => s + g.entries, 0)} entries` +
+  const what =
+    `${results.length} generation${results.length === 1 ? '' : 's'}, ${results.reduce((s, g) => s + g.entries, 0)} entries` +
     (o.deep ? `, ${formatBytes(r.bytesHashed)} hashed` : '');
   if (problems) {
     out.error(`verify: ${problems} problem${problems === 1 ? '' : 's'} in ${bad} of ${what}`);

@@ -19,11 +19,16 @@ export function register(program: Command, ctx: CliContext): void {
   addCommon(
     program
       .command('watch')
-      .description('watch every part\'s source and journal which directories change, so that the next backup scans only those')
+      .description("watch every part's source and journal which directories change, so that the next backup scans only those")
       .option('--part <name=path>', 'a part to watch (repeatable; default: the parts of --config)', collect)
       .option('--backup-every <duration>', 'start a backup at most this often, after changes (e.g. 1h); default: never')
-      .option('--watcher <kind>', 'auto (default): fanotify where it can (root, Linux >= 5.9, a file system it can mark), chokidar elsewhere; or fanotify, or chokidar')
-      .addHelpText('after', `
+      .option(
+        '--watcher <kind>',
+        'auto (default): fanotify where it can (root, Linux >= 5.9, a file system it can mark), chokidar elsewhere; or fanotify, or chokidar',
+      )
+      .addHelpText(
+        'after',
+        `
 Runs in the foreground until SIGTERM or SIGINT (for systemd), logging on stderr what it does,
 which watcher runs for each part among them (also in the journal and in 'status').
 Per part it keeps <spool>/rsync/<host>/<part>/.hardsnap/watch/journal.json; a backup uses it
@@ -34,7 +39,8 @@ A backup started by --backup-every runs 'hardsnap backup' with the same --config
 
 Examples:
   hardsnap watch --config /etc/hardsnap.yaml
-  hardsnap watch --config /etc/hardsnap.yaml --backup-every 1h`),
+  hardsnap watch --config /etc/hardsnap.yaml --backup-every 1h`,
+      ),
   ).action(async (o: WatchCliOptions) => ctx.run(o, (out) => watch(o, ctx, out)));
 }
 
@@ -53,13 +59,13 @@ function backupArgs(o: WatchCliOptions): string[] {
 async function watch(o: WatchCliOptions, ctx: CliContext, out: Output): Promise<number> {
   const cfg = ctx.config(o);
   const { spool, host } = spoolTarget(o, cfg, out, true);
-  const parts = o.part?.length
-    ? o.part.map((a) => partSpecArg(a))
-    : (cfg.parts ?? []).map((p) => ({ name: p.name, source: p.path }));
+  const parts = o.part?.length ? o.part.map((a) => partSpecArg(a)) : (cfg.parts ?? []).map((p) => ({ name: p.name, source: p.path }));
   // the watchers (chokidar, fanotify) name what they see by string paths
   const bytePath = [spool, ...parts.flatMap((p) => [p.source, partDir(spool, host, p.name)])].find(isAlias);
   if (bytePath !== undefined) {
-    throw new UsageError(`watch does not take paths that are not UTF-8 yet: ${bytePath}`, { hint: 'back such a tree up without the journal (a backup works); see docs/WATCH.md' });
+    throw new UsageError(`watch does not take paths that are not UTF-8 yet: ${bytePath}`, {
+      hint: 'back such a tree up without the journal (a backup works); see docs/WATCH.md',
+    });
   }
   const every = o.backupEvery ?? cfg.backupEvery;
   const watcher = o.watcher ?? cfg.watcher ?? 'auto';
@@ -68,21 +74,30 @@ async function watch(o: WatchCliOptions, ctx: CliContext, out: Output): Promise<
   }
   // loaded here, not with the CLI: chokidar and the watcher cost every other command ~15 ms
   const { startWatch } = await import('../../watch/run-watch.js');
-  const handle = startWatch({
-    spool, host, parts,
-    backupEveryMs: every ? parseDuration(every, '--backup-every') : 0,
-    // HARDSNAP_TEST_WATCH_FLUSH_MS (a test seam): a watcher that writes its journal only when asked
-    watcher, quietMs: 2_000, flushMs: Number(process.env.HARDSNAP_TEST_WATCH_FLUSH_MS ?? 1000), restartMs: 60_000,
-  }, {
-    log: (level, m) => (level === 'info' ? out.log(m) : level === 'warn' ? out.warn(m) : out.error(m)),
-    runBackup: () => new Promise<number>((resolve, reject) => {
-      // the arguments as given (arg text): a path that is not UTF-8 reaches the backup exactly
-      const plan = exactExec(process.execPath, [process.argv[1]!, ...backupArgs(o)], process.env);
-      const child = spawn(plan.file, plan.args, { stdio: ['ignore', 'inherit', 'inherit'], env: plan.env });
-      child.on('error', reject);
-      child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
-    }),
-  });
+  const handle = startWatch(
+    {
+      spool,
+      host,
+      parts,
+      backupEveryMs: every ? parseDuration(every, '--backup-every') : 0,
+      // HARDSNAP_TEST_WATCH_FLUSH_MS (a test seam): a watcher that writes its journal only when asked
+      watcher,
+      quietMs: 2_000,
+      flushMs: Number(process.env.HARDSNAP_TEST_WATCH_FLUSH_MS ?? 1000),
+      restartMs: 60_000,
+    },
+    {
+      log: (level, m) => (level === 'info' ? out.log(m) : level === 'warn' ? out.warn(m) : out.error(m)),
+      runBackup: () =>
+        new Promise<number>((resolve, reject) => {
+          // the arguments as given (arg text): a path that is not UTF-8 reaches the backup exactly
+          const plan = exactExec(process.execPath, [process.argv[1]!, ...backupArgs(o)], process.env);
+          const child = spawn(plan.file, plan.args, { stdio: ['ignore', 'inherit', 'inherit'], env: plan.env });
+          child.on('error', reject);
+          child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
+        }),
+    },
+  );
   await new Promise<void>((resolve) => {
     const stop = (sig: NodeJS.Signals) => {
       out.log(`${sig}: stopping`);
