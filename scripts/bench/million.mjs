@@ -1,0 +1,21 @@
+// A 1,000,000-file incremental (one mutate.py day): its time against this run's 100k
+// incremental, and hardsnap's peak RSS (/usr/bin/time's maximum resident set size). The floor
+// runs beside it (cp -al PREV NEW && find NEW, PREV being day 1's tree itself: a copy of it
+// would be 11 GB more). The trees take ~15 minutes to make the first time and are kept.
+import { fmtN, row } from './util.mjs';
+import { incremental } from './incremental.mjs';
+
+export function million(ctx, { files, timeTarget, rssTarget, inc100k }) {
+  const r = incremental(ctx, { key: '1m', title: 'incremental', files, contenders: ['floor'], floorPrev: 'tree', checkFirst: false, targets: [] });
+  const hs = r.med.hardsnap;
+  const rows = [];
+  const ratio = inc100k ? hs / inc100k.med : null;
+  const others = ctx.builds.slice(1);
+  const cells = { hardsnap: `${hs.toFixed(1)} s`, ...Object.fromEntries(others.map((b) => [b.label, `${r.med[b.label].toFixed(1)} s`])), floor: r.med.floor ? `${r.med.floor.toFixed(1)} s` : '-' };
+  rows.push(row(`1M incremental (${fmtN(files)} files), time`, cells, ratio, timeTarget,
+    inc100k ? `the ${fmtN(inc100k.files)}-file one` : 'the 100k one',
+    inc100k ? `the ${fmtN(inc100k.files)}-file incremental of this run: ${inc100k.med.toFixed(2)} s` : 'the 100k section was not run in this run: no ratio'));
+  const peak = r.peak.hardsnap;
+  rows.push({ work: `1M incremental (${fmtN(files)} files), peak RSS`, cells: { hardsnap: `${peak.toFixed(0)} MB`, ...Object.fromEntries(others.map((b) => [b.label, `${r.peak[b.label].toFixed(0)} MB`])) }, ratio: null, target: null, targetText: `<= ${rssTarget} MB`, vs: '', verdict: peak <= rssTarget ? 'MET' : 'SHORT', note: '' });
+  return { rows, med: r.med };
+}
