@@ -1,48 +1,56 @@
-// Incrementals on mktree.py trees: day 1's generation, then one mutate.py day (1% changed,
-// 0.5% added, deleted and renamed), timed for every contender from its own copy of day 1:
+// Incrementals on mktree.py trees, as a nightly run meets them: the source is one tree that
+// changes in place. Day 1: a copy of the kept mktree.py tree (3 s old before anything reads it);
+// every contender makes its own copy of day 1 from it; then one mutate.py day (1% changed, 0.5%
+// added, deleted and renamed) changes that same tree, and each contender is timed:
 //   hardsnap (and each --compare build)   a spool holding day 1's generation (made by that build)
 //   floor                                 cp -al PREV NEW && find NEW   (PREV: a cp -a of day 1)
 //   rsync --link-dest                     rsync -aH --numeric-ids --delete --link-dest=PREV SRC/ NEW/
 //   rsnapshot's way                       cp -al PREV NEW && rsync -aH --numeric-ids --delete SRC/ NEW/
+// (A day 2 made as a separate copy would give every file a new ctime, which hardsnap takes as a
+// sign that its extended attributes may have changed: it would read them all, as no nightly run
+// does. 1m's tree, 11 GB, is not copied: it is day 1 as it is, then changed in place, one more
+// mutate.py day each run.)
 // Used by the 100k, 30k and 1m sections. The first round's hardsnap generation is checked with
 // the rsync oracle and links.py (outside the timing; not for 1m, where it would take long).
 import fs from 'node:fs';
 import path from 'node:path';
-import { PartState, check, day, fmtN, fmtS, interleave, median, quiet, row, sh, warm } from './util.mjs';
+import { MUTATE, PartState, check, day, fmtN, fmtS, interleave, median, quiet, row, sh, warm } from './util.mjs';
 
 /**
- * opts: { key, title, files, contenders: ['floor','rsync','rsnapshot'], floorPrev: 'copy' | 'tree',
- *         checkFirst: bool, targets: [{ vs: 'floor'|'rsync', max }] }
+ * opts: { key, title, files, contenders: ['floor','rsync','rsnapshot'], inPlace: bool (the kept
+ *         tree is day 1 and is changed), checkFirst: bool, targets: [{ vs: 'floor'|'rsync', max }] }
  * returns { rows, medians, rss }
  */
 export function incremental(ctx, opts) {
   const { work, builds, rounds, say, hsExtra } = ctx;
-  const src = work.tree(opts.files, say);
-  const day2 = work.dayTwo(opts.files, say);
   const base = work.fresh(opts.key);
   fs.mkdirSync(base, { recursive: true });
   const want = new Set(opts.contenders);
+  let src = work.tree(opts.files, say);
+  if (!opts.inPlace) {
+    say('  day 1: a copy of the kept tree (untimed) ...');
+    sh('cp', ['-a', src, (src = path.join(base, 'src'))]);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000); // ctimes older than the first generation's scan
+  }
 
-  say(`  setting up (untimed): day 1's generation for each build and a copy of day 1 for each other contender ...`);
+  say(`  setting up (untimed): day 1's generation for each build, a copy of day 1 for each other contender ...`);
   const parts = builds.map((b, k) => {
     const spool = path.join(base, `spool-${k}`);
     b.init(spool);
     b.backup(spool, 'm', src, day(0).now, hsExtra);
     return new PartState(spool, 'm', work);
   });
-  // the floor's PREV: its own copy of day 1, or for the 1M tree (11 GB a copy) day 1's tree itself
-  let floorPrev = null;
-  if (want.has('floor')) {
-    if (opts.floorPrev === 'tree') floorPrev = src;
-    else sh('cp', ['-a', src, (floorPrev = path.join(base, 'floor-prev'))]);
-  }
+  const floorPrev = path.join(base, 'floor-prev');
+  if (want.has('floor')) sh('cp', ['-a', src, floorPrev]);
   const rsyncPrev = path.join(base, 'rsync-prev');
   if (want.has('rsync')) sh('rsync', ['-aH', '--numeric-ids', `${src}/`, `${rsyncPrev}/`]);
   const snapPrev = path.join(base, 'rsnapshot-prev');
   if (want.has('rsnapshot')) sh('rsync', ['-aH', '--numeric-ids', `${src}/`, `${snapPrev}/`]);
+  say(`  day 2, in place: ${sh('python3', [MUTATE, src, '--seed', '2']).stdout.trim()}`);
+  const day2 = src;
   say('  warming the cache (the source read, every copy of day 1 listed) ...');
   warm([day2], { contents: opts.files <= 200_000 });
-  warm([...parts.map((p) => p.prev), ...(floorPrev ? [floorPrev] : []), ...(want.has('rsync') ? [rsyncPrev] : []), ...(want.has('rsnapshot') ? [snapPrev] : [])], { contents: false });
+  warm([...parts.map((p) => p.prev), ...(want.has('floor') ? [floorPrev] : []), ...(want.has('rsync') ? [rsyncPrev] : []), ...(want.has('rsnapshot') ? [snapPrev] : [])], { contents: false });
 
   const rss = Object.fromEntries(builds.map((b) => [b.label, []]));
   let checked = null;

@@ -4,10 +4,11 @@
 //   spool on latencyfs    the spool and rsync's PREV/NEW on the mount, the source local
 //   source on latencyfs   the source on the mount, the spool and rsync's PREV/NEW local
 // Each contender starts from its own copy of day 1 (hardsnap's made through the mount, rsync's
-// written into the backing directory). Needs root and /dev/fuse.
+// written into the backing directory); the source is then changed in place (mutate.py), as in
+// the incremental sections. Needs root and /dev/fuse.
 import fs from 'node:fs';
 import path from 'node:path';
-import { PartState, SHARED, day, fmtN, fmtS, interleave, median, quiet, sh, warm } from './util.mjs';
+import { MUTATE, PartState, SHARED, day, fmtN, fmtS, interleave, median, quiet, sh, warm } from './util.mjs';
 
 function latencyfs(work, say) {
   const exe = path.join(work.trees, 'latencyfs');
@@ -27,9 +28,16 @@ export function latency(ctx, { files, delayUs, target }) {
   if (process.getuid?.() !== 0 || !fs.existsSync('/dev/fuse')) return { rows: skip('needs root and /dev/fuse') };
   const exe = latencyfs(work, say);
   if (!exe) return { rows: skip('libfuse3-dev and pkg-config are not installed') };
-  const src = work.tree(files, say);
-  const day2 = work.dayTwo(files, say);
+  const tree = work.tree(files, say);
   const base = work.fresh('latency');
+  const pause = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  /** day 1: a copy of the kept tree whose ctimes are older than the first generation's scan */
+  const dayOne = (to) => {
+    sh('cp', ['-a', tree, to]);
+    pause(3000);
+    return to;
+  };
+  const dayTwo = (dir) => say(`  day 2, in place: ${sh('python3', [MUTATE, dir, '--seed', '2']).stdout.trim()}`);
   const mounts = [];
   const mount = (name) => {
     const backing = path.join(base, `${name}-backing`);
@@ -46,6 +54,7 @@ export function latency(ctx, { files, delayUs, target }) {
     {
       say(`  spool on latencyfs: setting up (untimed): day 1's generation through the mount for each build ...`);
       const { backing, mnt } = mount('spool');
+      const src = dayOne(path.join(base, 'spool-case-src'));
       let n = 0;
       const inMount = { fresh: (name) => path.join(mnt, `${name}-${++n}`) }; // renames stay on the mount
       const parts = builds.map((b, k) => {
@@ -55,6 +64,8 @@ export function latency(ctx, { files, delayUs, target }) {
         return new PartState(spool, 'm', inMount);
       });
       sh('rsync', ['-aH', '--numeric-ids', `${src}/`, `${path.join(backing, 'rsync-prev')}/`]);
+      dayTwo(src);
+      const day2 = src;
       warm([day2]);
       warm([backing], { contents: false });
       const contenders = [
@@ -69,7 +80,7 @@ export function latency(ctx, { files, delayUs, target }) {
       say(`  source on latencyfs: setting up (untimed): day 1's tree on the mount, a generation of it for each build ...`);
       const { backing, mnt } = mount('source');
       const msrc = path.join(mnt, 'src');
-      sh('cp', ['-a', src, path.join(backing, 'src')]);
+      const src = dayOne(path.join(backing, 'src'));
       const parts = builds.map((b, k) => {
         const spool = path.join(base, `source-spool-${k}`);
         b.init(spool);
@@ -78,9 +89,9 @@ export function latency(ctx, { files, delayUs, target }) {
       });
       const rsyncPrev = path.join(base, 'source-rsync-prev');
       sh('rsync', ['-aH', '--numeric-ids', `${src}/`, `${rsyncPrev}/`]);
-      // day 2 on the mount: the backing directory brought to day 2's tree (rsync rewrites only what changed)
-      sh('rsync', ['-aH', '--numeric-ids', '--delete', `${day2}/`, `${path.join(backing, 'src')}/`]);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000); // FUSE's entry and attribute caches (1 s) expire
+      // day 2 on the mount: changed in the backing directory, then FUSE's entry and attribute caches (1 s) expire
+      dayTwo(src);
+      pause(2000);
       warm([path.join(backing, 'src')]);
       warm([rsyncPrev, ...parts.map((p) => p.prev)], { contents: false });
       const contenders = [

@@ -78,6 +78,15 @@ export function interleave(rounds, contenders, say = () => {}) {
   return times;
 }
 
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+}
+
 /** The bench's directory: trees kept between runs under trees/, this run's work under run-PID/. */
 export class Workdir {
   constructor(dir) {
@@ -91,7 +100,9 @@ export class Workdir {
   start(say) {
     let deleted = false;
     for (const n of fs.readdirSync(this.dir)) {
-      if (/^run-\d+$/.test(n) || n === 'graveyard') {
+      const pid = /^run-(\d+)$/.exec(n)?.[1];
+      if (pid && alive(Number(pid))) continue; // another bench at work in the same directory
+      if (pid || n === 'graveyard') {
         say(`  deleting ${n}, left by an earlier run`);
         rm(path.join(this.dir, n));
         deleted = true;
@@ -135,19 +146,6 @@ export class Workdir {
       rm(dir);
       say(`  making ${dir}: ${fmtN(files)} files (mktree.py, kept for later runs) ...`);
       sh('python3', [MKTREE, dir, '--files', String(files)]);
-      fs.writeFileSync(`${dir}.done`, '');
-    }
-    return dir;
-  }
-  /** a copy of tree(files) with one mutate.py day applied (seed 2), made once and kept */
-  dayTwo(files, say) {
-    const src = this.tree(files, say);
-    const dir = `${src}-day2`;
-    if (!fs.existsSync(`${dir}.done`)) {
-      rm(dir);
-      say(`  making ${dir}: cp -a, then one mutate.py day ...`);
-      sh('cp', ['-a', src, dir]);
-      say(`  ${sh('python3', [MUTATE, dir, '--seed', '2']).stdout.trim()}`);
       fs.writeFileSync(`${dir}.done`, '');
     }
     return dir;
