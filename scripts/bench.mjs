@@ -160,7 +160,12 @@ say(`\n== every figure of this run (${ROUNDS} rounds, medians; load average at t
 table(all, compareLabels, say, { quick: QUICK });
 const short = all.filter((r) => r.verdict && r.verdict !== 'MET');
 say(`\n${all.filter((r) => r.verdict === 'MET').length} targets MET, ${short.length} not${short.length ? ':' : ''}`);
-for (const r of short) say(`  ${r.verdict}: ${r.work}${r.ratio != null ? `: ${r.ratio.toFixed(2)}x ${r.vs} (target <= ${r.target}x)` : r.note ? `: ${r.note}` : ''}`);
+const figure = (r) => {
+  if (r.ratio != null) return `: ${r.ratio.toFixed(2)}x ${r.vs} (target <= ${r.target}x)`;
+  if (r.cells.hardsnap && r.targetText) return `: ${r.cells.hardsnap} (target ${r.targetText})`;
+  return r.note ? `: ${r.note}` : '';
+};
+for (const r of short) say(`  ${r.verdict}: ${r.work}${figure(r)}`);
 if (flag('keep')) say(`kept ${work.run}`);
 else work.clear(say, false);
 say(`done in ${(secs(t0) / 60).toFixed(1)} min; load average ${load()}`);

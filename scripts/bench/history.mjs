@@ -7,8 +7,8 @@
 //   floor               cp -al PREV NEW && find NEW
 //   rsync --link-dest   rsync -aH --numeric-ids --delete --link-dest=PREV SRC/ NEW/
 //   rsnapshot's way     cp -al PREV NEW && rsync -aH --numeric-ids --delete SRC/ NEW/
-// The days are the last commit of each of the DAYS+1 newest commit dates of the first-parent
-// history; the first day is every tool's first generation, the medians are over the others.
+// The days are the newest commit of each of the DAYS+1 newest commit dates (as the committer
+// wrote them) of the first-parent history; the first day is every tool's first generation, the medians are over the others.
 // Every hardsnap generation is checked with the rsync oracle and links.py, outside the timing.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,31 +20,8 @@ export function history(ctx, { repo, days: DAYS, target }) {
     say(`  ${repo}: no such repository (fetch github:u-boot/u-boot, or pass --history-repo GIT_DIR)`);
     return { rows: [{ work: 'real history', cells: {}, ratio: null, target, vs: 'fastest peer', verdict: 'NOT MEASURED', note: `no repository at ${repo}` }] };
   }
-  const git = (...args) => sh('git', ['--git-dir', repo, ...args]).stdout.trim();
-  const lines = (t) => t.split('\n').filter(Boolean);
-  const dates = [...new Set(lines(git('log', '--first-parent', '--format=%cs', 'HEAD')))].slice(0, DAYS + 1).reverse();
-  const commits = dates.map((d) => git('rev-list', '--first-parent', '-1', `--before=${d} 23:59:59`, 'HEAD'));
   const base = work.fresh('history');
-  fs.mkdirSync(base, { recursive: true });
-  // a git directory of the bench's own (its index, its sparse-checkout), borrowing the mirror's
-  // objects: the mirror is only read. A snapshot brought by the `fetch` tool lacks files of 4 MiB
-  // and more: such paths are left out of every day's tree (said once).
-  const GD = path.join(base, 'git');
-  sh('git', ['init', '-q', '--bare', GD]);
-  fs.writeFileSync(path.join(GD, 'objects', 'info', 'alternates'), `${path.join(repo, 'objects')}\n`);
-  const missing = new Set();
-  for (const c of commits) {
-    const tree = lines(git('ls-tree', '-r', c));
-    const chk = sh('git', ['--git-dir', repo, 'cat-file', '--batch-check'], { input: `${tree.map((l) => l.split(/\s+/)[2]).join('\n')}\n`, stdio: ['pipe', 'pipe', 'pipe'] }).stdout;
-    lines(chk).forEach((l, k) => { if (l.endsWith(' missing')) missing.add(tree[k].split('\t')[1]); });
-  }
-  if (missing.size) say(`  left out (not in the mirror): ${[...missing].join(', ')}`);
-  sh('git', ['--git-dir', GD, 'config', 'core.sparseCheckout', 'true']);
-  fs.mkdirSync(path.join(GD, 'info'), { recursive: true });
-  fs.writeFileSync(path.join(GD, 'info', 'sparse-checkout'), `${['/*', ...[...missing].map((m) => `!/${m}`)].join('\n')}\n`);
-
-  const src = path.join(base, 'src');
-  fs.mkdirSync(src);
+  const { dates, commits, src, checkout } = replay(repo, base, DAYS, say);
   const spools = builds.map((b, k) => {
     const s = path.join(base, `spool-${k}`);
     b.init(s);
@@ -60,10 +37,7 @@ export function history(ctx, { repo, days: DAYS, target }) {
   const checks = [];
   let prev = null;
   for (let i = 0; i < commits.length; i++) {
-    const t = ['--git-dir', GD, '--work-tree', src];
-    const changed = i ? lines(git('diff', '--name-only', commits[i - 1], commits[i])).length : null;
-    if (i) sh('git', [...t, 'read-tree', '-m', '-u', commits[i - 1], commits[i]]);
-    else sh('git', [...t, 'read-tree', '-u', '--reset', commits[i]]);
+    const changed = checkout(i);
     const files = Number(sh('sh', ['-c', 'find "$1" -type f | wc -l', 'sh', src]).stdout.trim());
     const { now, name } = day(i);
     const runs = {
@@ -113,4 +87,53 @@ export function history(ctx, { repo, days: DAYS, target }) {
     ],
     med,
   };
+}
+
+/**
+ * A repository's history replayed into one source directory, BASE/src: the newest commit of
+ * each of the DAYS+1 newest commit dates (as the committer wrote them) of the first-parent
+ * line. checkout(i) brings day i in place (a two-tree `git read-tree -m -u` from day i-1:
+ * only what changed is written or removed, so unchanged files keep their mtimes and ctimes)
+ * and returns how many paths changed (null for day 0, checked out whole).
+ */
+export function replay(repo, base, DAYS, say) {
+  const git = (...args) => sh('git', ['--git-dir', repo, ...args]).stdout.trim();
+  const lines = (t) => t.split('\n').filter(Boolean);
+  const byDate = new Map();
+  for (const l of lines(git('log', '--first-parent', '--format=%H %cs', 'HEAD'))) {
+    const [c, d] = l.split(' ');
+    if (!byDate.has(d)) byDate.set(d, c);
+    if (byDate.size > DAYS) break;
+  }
+  const dates = [...byDate.keys()].slice(0, DAYS + 1).reverse();
+  const commits = dates.map((d) => byDate.get(d));
+  fs.mkdirSync(base, { recursive: true });
+  // a git directory of the bench's own (its index, its sparse-checkout), borrowing the mirror's
+  // objects: the mirror is only read. A snapshot brought by the `fetch` tool lacks files of 4 MiB
+  // and more: such paths are left out of every day's tree (said once).
+  const GD = path.join(base, 'git');
+  sh('git', ['init', '-q', '--bare', GD]);
+  fs.writeFileSync(path.join(GD, 'objects', 'info', 'alternates'), `${path.join(repo, 'objects')}\n`);
+  const missing = new Set();
+  for (const c of commits) {
+    const tree = lines(git('ls-tree', '-r', c));
+    const chk = sh('git', ['--git-dir', repo, 'cat-file', '--batch-check'], { input: `${tree.map((l) => l.split(/\s+/)[2]).join('\n')}\n`, stdio: ['pipe', 'pipe', 'pipe'] }).stdout;
+    lines(chk).forEach((l, k) => { if (l.endsWith(' missing')) missing.add(tree[k].split('\t')[1]); });
+  }
+  if (missing.size) say(`  left out (not in the mirror): ${[...missing].join(', ')}`);
+  sh('git', ['--git-dir', GD, 'config', 'core.sparseCheckout', 'true']);
+  fs.mkdirSync(path.join(GD, 'info'), { recursive: true });
+  fs.writeFileSync(path.join(GD, 'info', 'sparse-checkout'), `${['/*', ...[...missing].map((m) => `!/${m}`)].join('\n')}\n`);
+  const src = path.join(base, 'src');
+  fs.mkdirSync(src);
+  const t = ['--git-dir', GD, '--work-tree', src];
+  const checkout = (i) => {
+    if (!i) {
+      sh('git', [...t, 'read-tree', '-u', '--reset', commits[0]]);
+      return null;
+    }
+    sh('git', [...t, 'read-tree', '-m', '-u', commits[i - 1], commits[i]]);
+    return lines(git('diff', '--name-only', commits[i - 1], commits[i])).length;
+  };
+  return { dates, commits, src, checkout };
 }

@@ -8,8 +8,10 @@
 // wall time of the same run without the profiler and of `hardsnap --version`.
 //
 //   node scripts/bench/profile.mjs [--files 30000] [--runs 5] [--dir /var/tmp/hardsnap-bench] [--top 15]
+//        [--history [--history-repo GIT_DIR]]   (instead of mktree.py: the history section's last two days)
 import fs from 'node:fs';
 import path from 'node:path';
+import { replay } from './history.mjs';
 import { Build, MUTATE, PartState, ROOT, Workdir, day, median, quiet, secs, sh, warm } from './util.mjs';
 
 const argv = process.argv.slice(2);
@@ -17,18 +19,35 @@ const opt = (name, dflt) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--$
 const FILES = Number(opt('files', 30000));
 const RUNS = Number(opt('runs', 5));
 const TOP = Number(opt('top', 15));
+const HISTORY = argv.includes('--history') ? opt('history-repo', '/work/.mirror/u-boot+u-boot/repo') : null;
 const work = new Workdir(path.resolve(opt('dir', '/var/tmp/hardsnap-bench')));
 const say = (s = '') => console.log(s);
 work.start(say);
 const b = new Build(ROOT, 'hardsnap');
-// day 1 a copy of the kept tree, day 2 the same tree changed in place (as in the bench's incrementals)
-const day2 = work.fresh('profile-src');
-sh('cp', ['-a', work.tree(FILES, say), day2]);
-Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+const pause = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 const spool = work.fresh('profile-spool');
 b.init(spool);
-b.backup(spool, 'm', day2, day(0).now);
-say(`day 2, in place: ${sh('python3', [MUTATE, day2, '--seed', '2']).stdout.trim()}`);
+let day2;
+let what;
+if (HISTORY) {
+  // the history section's last two days: day 1 checked out, its generation, day 2 checked out in place
+  const r = replay(HISTORY, work.fresh('profile-history'), 1, say);
+  r.checkout(0);
+  pause(3000);
+  day2 = r.src;
+  b.backup(spool, 'm', day2, day(0).now);
+  const changed = r.checkout(1);
+  what = `${HISTORY}: ${r.dates[0]} then ${r.dates[1]} (${changed} paths changed)`;
+} else {
+  // day 1 a copy of the kept tree, day 2 the same tree changed in place (as in the bench's incrementals)
+  day2 = work.fresh('profile-src');
+  sh('cp', ['-a', work.tree(FILES, say), day2]);
+  pause(3000);
+  b.backup(spool, 'm', day2, day(0).now);
+  what = `${FILES} mktree.py files, one mutate.py day (${sh('python3', [MUTATE, day2, '--seed', '2']).stdout.trim()})`;
+}
+const files = Number(sh('sh', ['-c', 'find "$1" -type f | wc -l', 'sh', day2]).stdout.trim());
+const dirs = Number(sh('sh', ['-c', 'find "$1" -type d | wc -l', 'sh', day2]).stdout.trim());
 const part = new PartState(spool, 'm', work);
 warm([day2]);
 warm([part.prev], { contents: false });
@@ -151,7 +170,7 @@ for (let r = 0; r < RUNS; r++) {
   results.push(analyse(file, t0, t1));
 }
 const ms = (x) => `${x.toFixed(0).padStart(6)} ms`;
-say(`\nincremental of ${FILES} files, one mutate.py day, ${RUNS} runs (medians):`);
+say(`\nincremental of ${what}: ${files} files in ${dirs} directories, ${RUNS} runs (medians):`);
 say(`  wall time without the profiler ${ms(median(plain) * 1e3)}; with it ${ms(median(results.map((x) => x.wall)))}; \`hardsnap --version\` ${ms(median(version) * 1e3)}`);
 for (let k = 0; k < results[0].phases.length; k++) {
   const v = median(results.map((x) => x.phases[k][1]));
