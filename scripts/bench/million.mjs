@@ -1,0 +1,22 @@
+// A 1,000,000-file incremental (one mutate.py day): its time against this run's 100k
+// incremental, and hardsnap's peak RSS (/usr/bin/time's maximum resident set size). The kept
+// tree is day 1 as it is and is changed in place by the run (a copy would be 11 GB more), so
+// every run adds one more mutate.py day to it; no floor or rsync beside it (each would need its
+// own 11 GB copy of day 1). The tree takes ~15 minutes to make the first time.
+import { fmtN, row } from './util.mjs';
+import { incremental } from './incremental.mjs';
+
+export function million(ctx, { files, timeTarget, rssTarget, inc100k }) {
+  const r = incremental(ctx, { key: '1m', title: 'incremental', files, contenders: [], inPlace: true, checkFirst: false, targets: [] });
+  const hs = r.med.hardsnap;
+  const rows = [];
+  const ratio = inc100k ? hs / inc100k.med : null;
+  const others = ctx.builds.slice(1);
+  const cells = { hardsnap: `${hs.toFixed(1)} s`, ...Object.fromEntries(others.map((b) => [b.label, `${r.med[b.label].toFixed(1)} s`])), floor: r.med.floor ? `${r.med.floor.toFixed(1)} s` : '-' };
+  rows.push(row(`1M incremental (${fmtN(files)} files), time`, cells, ratio, timeTarget,
+    inc100k ? `the ${fmtN(inc100k.files)}-file one` : 'the 100k one',
+    inc100k ? `the ${fmtN(inc100k.files)}-file incremental of this run: ${inc100k.med.toFixed(2)} s` : 'the 100k section was not run in this run: no ratio'));
+  const peak = r.peak.hardsnap;
+  rows.push({ work: `1M incremental (${fmtN(files)} files), peak RSS`, cells: { hardsnap: `${peak.toFixed(0)} MB`, ...Object.fromEntries(others.map((b) => [b.label, `${r.peak[b.label].toFixed(0)} MB`])) }, ratio: null, target: null, targetText: `<= ${rssTarget} MB`, vs: '', verdict: peak <= rssTarget ? 'MET' : 'SHORT', note: '' });
+  return { rows, med: r.med };
+}
