@@ -23,6 +23,24 @@ export function indexable(e: ManifestEntry): boolean {
   return e.type === 'file' && e.hash !== null && e.ino > 0 && e.size >= DEDUP_MIN_SIZE && !(e.flags & (FLAG.UNSTABLE | FLAG.ABSENT));
 }
 
+/**
+ * Chained hash buckets over the first `size` keys: a power of two at least twice their number,
+ * `heads[key & mask]` the newest index of a bucket, `next[i]` the one before it (-1: none).
+ */
+function buckets(keys: Uint32Array, size: number): { mask: number; heads: Int32Array<ArrayBuffer>; next: Int32Array<ArrayBuffer> } {
+  let n = 1;
+  while (n < size * 2) n *= 2;
+  const mask = n - 1;
+  const heads = new Int32Array(n).fill(-1);
+  const next = new Int32Array(size);
+  for (let i = 0; i < size; i++) {
+    const b = keys[i]! & mask;
+    next[i] = heads[b]!;
+    heads[b] = i;
+  }
+  return { mask, heads, next };
+}
+
 /** indexable() of entry i of an undecoded block */
 function rawIndexable(b: RawDirBlock, i: number): boolean {
   const flags = b.flags(i);
@@ -110,16 +128,7 @@ class Chains {
   seal(): void {
     this.keys = this.keys.slice(0, this.size);
     this.vals = this.vals.slice(0, this.size);
-    let buckets = 1;
-    while (buckets < this.size * 2) buckets *= 2;
-    this.mask = buckets - 1;
-    this.heads = new Int32Array(buckets).fill(-1);
-    this.next = new Int32Array(this.size);
-    for (let i = 0; i < this.size; i++) {
-      const b = this.keys[i]! & this.mask;
-      this.next[i] = this.heads[b]!;
-      this.heads[b] = i;
-    }
+    ({ mask: this.mask, heads: this.heads, next: this.next } = buckets(this.keys, this.size));
   }
 
   /** The values of `key`, newest pair first. */
@@ -174,16 +183,7 @@ export class ManifestTable {
     this.keys = this.keys.slice(0, this.size);
     this.dirOf = this.dirOf.slice(0, this.size);
     this.posOf = this.posOf.slice(0, this.size);
-    let buckets = 1;
-    while (buckets < this.size * 2) buckets *= 2;
-    this.mask = buckets - 1;
-    this.heads = new Int32Array(buckets).fill(-1);
-    this.next = new Int32Array(this.size);
-    for (let i = 0; i < this.size; i++) {
-      const b = this.keys[i]! & this.mask;
-      this.next[i] = this.heads[b]!;
-      this.heads[b] = i;
-    }
+    ({ mask: this.mask, heads: this.heads, next: this.next } = buckets(this.keys, this.size));
   }
 
   lookup(m: Meta, out: Candidate[]): void {
