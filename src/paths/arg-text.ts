@@ -5,34 +5,14 @@
  * The mapping is lossless, an argument that is valid UTF-8 is exactly the string Node gives,
  * and no valid UTF-8 decodes to a lone surrogate, so `bytesOfArg(argText(b))` is `b`.
  */
-import { displayPath } from './escape.js';
-
-/** The length of the valid UTF-8 sequence at b[i] (a byte >= 0x80), or 0. */
-function seqLen(b: Uint8Array, i: number): number {
-  const c = b[i]!;
-  let n: number;
-  let min: number;
-  if (c >= 0xc2 && c <= 0xdf) ((n = 2), (min = 0x80));
-  else if (c >= 0xe0 && c <= 0xef) ((n = 3), (min = 0x800));
-  else if (c >= 0xf0 && c <= 0xf4) ((n = 4), (min = 0x10000));
-  else return 0;
-  if (i + n > b.length) return 0;
-  let cp = c & (0xff >> (n + 1));
-  for (let k = 1; k < n; k++) {
-    const d = b[i + k]!;
-    if ((d & 0xc0) !== 0x80) return 0;
-    cp = (cp << 6) | (d & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return n;
-}
+import { displayPath, utf8SeqLen } from './escape.js';
 
 /** The offset of the first byte that is not part of valid UTF-8, or -1. */
 export function firstInvalidUtf8(b: Uint8Array): number {
   for (let i = 0; i < b.length;) {
     if (b[i]! < 0x80) i++;
     else {
-      const n = seqLen(b, i);
+      const n = utf8SeqLen(b, i);
       if (!n) return i;
       i += n;
     }
@@ -54,7 +34,7 @@ export function argText(b: Buffer): string {
       i++;
       continue;
     }
-    const n = seqLen(b, i);
+    const n = utf8SeqLen(b, i);
     if (n) {
       i += n;
       continue;

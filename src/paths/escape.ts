@@ -5,7 +5,8 @@
  */
 const HEX = '0123456789abcdef';
 
-function utf8SeqLen(b: Buffer, i: number): number {
+/** The length of the valid UTF-8 sequence at b[i] (a byte >= 0x80), or 0. */
+export function utf8SeqLen(b: Uint8Array, i: number): number {
   const c = b[i]!;
   let n: number;
   let min: number;
@@ -21,9 +22,12 @@ function utf8SeqLen(b: Buffer, i: number): number {
     cp = (cp << 6) | (d & 0x3f);
   }
   if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  // C1 control characters are shown escaped too
-  if (cp >= 0x80 && cp <= 0x9f) return 0;
   return n;
+}
+
+/** A C1 control character (U+0080..U+009F: 0xc2 0x80..0x9f), shown escaped like C0 ones. */
+function isC1(b: Buffer, i: number, n: number): boolean {
+  return n === 2 && b[i] === 0xc2 && b[i + 1]! <= 0x9f;
 }
 
 export function displayPath(bytes: Buffer | Uint8Array): string {
@@ -39,7 +43,8 @@ export function displayPath(bytes: Buffer | Uint8Array): string {
       out += String.fromCharCode(c);
       i++;
     } else {
-      const n = c >= 0x80 ? utf8SeqLen(b, i) : 0;
+      const len = c >= 0x80 ? utf8SeqLen(b, i) : 0;
+      const n = len && !isC1(b, i, len) ? len : 0;
       if (n) {
         out += b.toString('utf8', i, i + n);
         i += n;
