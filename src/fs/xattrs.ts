@@ -25,6 +25,16 @@ export function namespaceOf(name: Buffer): XattrNamespace {
 }
 
 /** The attributes of a blob, in its (name) order; throws on a malformed blob. */
+/**
+ * XFS's second view of a POSIX ACL (trusted.SGI_ACL_FILE / _DEFAULT), which system.posix_acl_*
+ * carries: the native reader leaves these out (native/hardsnap.c xfs_acl_alias); a manifest of
+ * an older version may still hold them.
+ */
+export function isXfsAclAlias(name: Buffer): boolean {
+  const n = name.toString('latin1');
+  return n === 'trusted.SGI_ACL_FILE' || n === 'trusted.SGI_ACL_DEFAULT';
+}
+
 export function parseXattrs(blob: Buffer | null): Xattr[] {
   const out: Xattr[] = [];
   if (!blob) return out;

@@ -14,7 +14,7 @@
 import { displayPath, joinRel } from '../paths/escape.js';
 import { readDirAt, type SourceEntry } from '../fs/entry.js';
 import { IO, SCAN_XATTR, ST, errnoName, hashHex, splitStaged, sys } from '../fs/native.js';
-import { namespaceOf, parseXattrs, type XattrNamespace } from '../fs/xattrs.js';
+import { isXfsAclAlias, namespaceOf, parseXattrs, type XattrNamespace } from '../fs/xattrs.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
 import { byName } from '../manifest/merge.js';
@@ -212,11 +212,9 @@ export class GenerationVerifier {
     if (f.xattrErr) return [`attributes unreadable (${errnoName(f.xattrErr)})`];
     const partial = (m.flags & FLAG.OFF_SPOOL) !== 0;
     const skip = (ns: XattrNamespace) => m.type === 'dir' && this.unkept.has(ns);
-    // XFS's second view of an ACL, recorded by versions that did not leave it out (native: xfs_acl_alias)
-    const alias = (n: string) => n === 'trusted.SGI_ACL_FILE' || n === 'trusted.SGI_ACL_DEFAULT';
     const want = new Map(
       parseXattrs(m.xattrs)
-        .filter((x) => !skip(namespaceOf(x.name)) && !alias(x.name.toString('latin1')))
+        .filter((x) => !skip(namespaceOf(x.name)) && !isXfsAclAlias(x.name))
         .map((x) => [x.name.toString('latin1'), x.value]),
     );
     const out: string[] = [];
