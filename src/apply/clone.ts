@@ -24,7 +24,7 @@
  */
 import { displayPath, joinRel } from '../paths/escape.js';
 import type { SourceEntry } from '../fs/entry.js';
-import { IO, ST, STAGE, refusedNamespaces, sys } from '../fs/native.js';
+import { IO, STAGE, refusedNamespaces, sys } from '../fs/native.js';
 import { cloneFailure } from '../fs/clone.js';
 import { E } from '../fs/errno.js';
 import { removeChildAt } from '../fs/remove-tree.js';
@@ -48,7 +48,6 @@ export class Cloner {
   /** the clone in flight while none is confirmed (the others wait for it) */
   private trial: Promise<number> | null = null;
   private readonly io = new Float64Array(sys.IO_FIELDS);
-  private readonly st = new Float64Array(sys.STAT_FIELDS);
 
   constructor(
     private readonly ctx: BuildContext,
@@ -113,20 +112,10 @@ export class Cloner {
    * name only, so that the clone takes its place.
    */
   private clearResumed(f: Frame, e: SourceEntry): void {
-    const name = e.name;
-    const st = this.st;
-    if (sys.fstatat(f.dst, name, st, 1) !== 0) return;
-    const complete =
-      (st[ST.MODE]! & 0o170000) === 0o100000 &&
-      st[ST.NLINK] === 1 &&
-      st[ST.SIZE] === e.size &&
-      st[ST.MTIME] === e.mtimeSec &&
-      st[ST.MTIME_NS] === e.mtimeNsec &&
-      (st[ST.MODE]! & 0o7777) === e.mode;
-    if (complete) return;
-    const rc = sys.unlinkat(f.dst, name, 0);
+    if (this.writer.completeCopyAt(f, e)) return;
+    const rc = sys.unlinkat(f.dst, e.name, 0);
     if (rc === 0 || rc === -E.ENOENT) return;
-    removeChildAt(f.dst, name); // a directory, or a refusal: removeChildAt says which
+    removeChildAt(f.dst, e.name); // a directory, or a refusal: removeChildAt says which
   }
 
   private async previousLater(f: Frame, e: SourceEntry, p: ManifestEntry, d: Decision, at: number, sourceHash: string | null): Promise<void> {

@@ -204,21 +204,30 @@ export class EntryWriter {
     }
   }
 
-  /** Resume: keeps a copy a killed run completed (the copy sets the mtime last). */
-  private reuseCopy(f: Frame, e: SourceEntry): ManifestEntry | null {
+  /**
+   * Resume: whether what a killed run left at e's name is a complete copy (or clone) of e: its
+   * own inode with e's size, mtime, mode and owner (a copy sets the mtime last). Leaves its stat
+   * in this.st. A file with attributes is never taken for one (they are not compared here).
+   */
+  completeCopyAt(f: Frame, e: SourceEntry): boolean {
     const st = this.st;
-    // attributes are not compared here: a file with attributes is simply copied again
-    if (e.xattrs && this.ctx.o.xattrs) return null;
-    if (sys.fstatat(f.dst, e.name, st, 1) !== 0) return null;
-    const ok =
+    if (e.xattrs && this.ctx.o.xattrs) return false;
+    if (sys.fstatat(f.dst, e.name, st, 1) !== 0) return false;
+    return (
       (st[ST.MODE]! & 0o170000) === 0o100000 &&
       st[ST.NLINK] === 1 &&
       st[ST.SIZE] === e.size &&
       st[ST.MTIME] === e.mtimeSec &&
       st[ST.MTIME_NS] === e.mtimeNsec &&
       (st[ST.MODE]! & 0o7777) === e.mode &&
-      (!this.ctx.o.asRoot || (st[ST.UID] === e.uid && st[ST.GID] === e.gid));
-    if (!ok) return null;
+      (!this.ctx.o.asRoot || (st[ST.UID] === e.uid && st[ST.GID] === e.gid))
+    );
+  }
+
+  /** Resume: keeps a copy a killed run completed (the copy sets the mtime last). */
+  private reuseCopy(f: Frame, e: SourceEntry): ManifestEntry | null {
+    if (!this.completeCopyAt(f, e)) return null;
+    const st = this.st;
     const io = this.io;
     if (sys.hashat(f.dst, e.name, io) !== 0) return null;
     this.ctx.stats.reused++;
