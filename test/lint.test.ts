@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ESLint } from 'eslint';
 import * as prettier from 'prettier';
 import fs from 'node:fs';
-import { cycles, folderGraph, type Graph } from './helpers/layers.js';
+import { cycles, folderGraph, tsFiles, type Graph } from './helpers/layers.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const eslint = new ESLint({ cwd: root });
@@ -39,11 +39,7 @@ describe('format: prettier (.prettierrc.json) on src/ and test/', () => {
   it('every file is formatted (npm run format writes them)', async () => {
     const options = (await prettier.resolveConfig(path.join(root, 'src', 'x.ts')))!;
     expect(options.printWidth).toBe(160);
-    const walk = (d: string): string[] =>
-      fs
-        .readdirSync(d, { withFileTypes: true })
-        .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.ts') ? [path.join(d, e.name)] : []));
-    const files = [...walk(path.join(root, 'src')), ...walk(path.join(root, 'test'))];
+    const files = [...tsFiles(path.join(root, 'src')), ...tsFiles(path.join(root, 'test'))];
     expect(files.length).toBeGreaterThan(150);
     const unformatted: string[] = [];
     for (const f of files) {

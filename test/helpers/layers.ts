@@ -7,14 +7,17 @@ import path from 'node:path';
 
 export type Graph = Map<string, Set<string>>;
 
+/** The .ts files below `dir`, at any depth. */
+export function tsFiles(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? tsFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+}
+
 /** folder -> folders it imports from, read from the relative imports of src/FOLDER/**.ts */
 export function folderGraph(srcRoot: string): Graph {
   const g: Graph = new Map();
-  const walk = (dir: string): string[] =>
-    fs
-      .readdirSync(dir, { withFileTypes: true })
-      .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
-  for (const file of walk(srcRoot)) {
+  for (const file of tsFiles(srcRoot)) {
     const from = path.relative(srcRoot, file).split(path.sep)[0]!;
     if (!g.has(from)) g.set(from, new Set());
     for (const m of fs.readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) {
