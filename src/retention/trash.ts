@@ -39,6 +39,13 @@ export function trashRefusal(partDirPath: string): string | null {
   return null;
 }
 
+/** A trash that must not be used (trashRefusal), as the one leftover it reports; else null. */
+function unsafeTrash(partDirPath: string): TrashReport | null {
+  const refused = trashRefusal(partDirPath);
+  if (!refused) return null;
+  return { deleted: [], leftovers: [{ path: Buffer.from(trashDir(partDirPath)), code: 'ETRASH', why: 'error', hint: refused, trashItself: true }] };
+}
+
 function refuseUnsafeTrash(partDirPath: string): void {
   const why = trashRefusal(partDirPath);
   if (why) throw new HardsnapError('ETRASH', why, { exit: 2 });
@@ -125,13 +132,10 @@ function grantWrite(p: string): boolean {
 
 /** Deletes the named entries of the trash (a generation, its manifest). Never throws. */
 export function deleteFromTrash(partDirPath: string, names: string[]): TrashReport {
+  const unsafe = unsafeTrash(partDirPath);
+  if (unsafe) return unsafe;
   const trash = trashDir(partDirPath);
   const report: TrashReport = { deleted: [], leftovers: [] };
-  const refused = trashRefusal(partDirPath);
-  if (refused) {
-    report.leftovers.push({ path: Buffer.from(trash), code: 'ETRASH', why: 'error', hint: refused, trashItself: true });
-    return report;
-  }
   const fd = sys.openat(sys.AT_FDCWD, trash, O_DIR, 0);
   if (fd < 0) {
     if (errnoName(fd) !== 'ENOENT') report.leftovers.push(leftover(trash, { path: Buffer.alloc(0), code: errnoName(fd), why: 'error' }));
@@ -160,12 +164,9 @@ export function deleteFromTrash(partDirPath: string, names: string[]): TrashRepo
  * prune killed between the two renames). Never throws: what cannot be deleted is reported.
  */
 export function emptyTrash(partDirPath: string): TrashReport {
+  const unsafe = unsafeTrash(partDirPath);
+  if (unsafe) return unsafe;
   const report: TrashReport = { deleted: [], leftovers: [] };
-  const refused = trashRefusal(partDirPath);
-  if (refused) {
-    report.leftovers.push({ path: Buffer.from(trashDir(partDirPath)), code: 'ETRASH', why: 'error', hint: refused, trashItself: true });
-    return report;
-  }
   collectOrphanManifests(partDirPath, report);
   const trash = trashDir(partDirPath);
   let names: string[];
