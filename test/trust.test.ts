@@ -297,6 +297,41 @@ describe('carried entries, found by attacking them', () => {
       expect(fs.readlinkSync(path.join(spool, 'rsync', 'h', 'p', 'last'))).toBe(genName(4));
     },
   );
+
+  test.runIf(isRoot)(
+    'a directory unreadable three nights in a row, backed up by a user who is not root, keeps its content every night (the second night left it empty: its mode 000 copy could not be opened) and is linked, not copied, once readable again',
+    ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { 'M/a': 'one\n', 'M/sub/b': 'two\n', 'keep.txt': 'k\n' });
+      execFileSync('chown', ['-R', '65534:65534', src, spool]);
+      const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+      expect(hardsnapAsNobody(args, at(1)).code).toBe(0);
+      const ino = (n: number, rel: string) => fs.statSync(path.join(gen(spool, n), rel)).ino;
+      fs.chmodSync(path.join(src, 'M'), 0o000);
+      for (const n of [2, 3, 4]) {
+        const r = hardsnapAsNobody(args, at(n));
+        expect(r.code, r.stderr).toBe(23);
+        expect(r.stderr).toMatch(/carried|previous version/);
+        // root reads what a user who is not root cannot: the content of night 1, linked
+        expect(fs.readFileSync(path.join(gen(spool, n), 'M/a'), 'utf8')).toBe('one\n');
+        expect(fs.readFileSync(path.join(gen(spool, n), 'M/sub/b'), 'utf8')).toBe('two\n');
+        expect(ino(n, 'M/a')).toBe(ino(1, 'M/a'));
+        expect(ino(n, 'M/sub/b')).toBe(ino(1, 'M/sub/b'));
+        // the origin it is carried from stays night 1's, whichever night carries it
+        const h = hardsnap(['history', '--spool', spool, '--host', 'h', '--part', 'p', 'M/a']);
+        expect(h.code, h.stderr).toBe(0);
+      }
+      const v = hardsnap(['verify', '--spool', spool, '--host', 'h']);
+      expect(v.code, v.stdout + v.stderr).toBe(0);
+      fs.chmodSync(path.join(src, 'M'), 0o755);
+      const r5 = hardsnapAsNobody(args, at(5));
+      expect(r5.code, r5.stderr).toBe(0);
+      expect(rsyncDiff(src, gen(spool, 5))).toEqual([]);
+      expect(ino(5, 'M/a')).toBe(ino(1, 'M/a'));
+    },
+  );
 });
 
 describe('a damaged manifest is said, not hidden', () => {

@@ -44,7 +44,10 @@ export class Carrier {
   /** The generation a record's version comes from (an entry carried twice keeps its origin). */
   origin(rel: Buffer, p: ManifestEntry): string {
     const o = this.ctx.o;
-    if (p.flags & FLAG.CARRIED) return o.prevCarried?.get(displayPath(rel)) ?? `an earlier generation (carried by ${o.prevGeneration})`;
+    // the footer lists the roots of what was carried (a directory's record is not flagged)
+    const listed = o.prevCarried?.get(displayPath(rel));
+    if (listed) return listed;
+    if (p.flags & FLAG.CARRIED) return `an earlier generation (carried by ${o.prevGeneration})`;
     return o.prevGeneration ?? 'the previous generation';
   }
 
