@@ -7,7 +7,7 @@
 // busy and idle time during the walk and its top functions. Medians over the runs; also the
 // wall time of the same run without the profiler and of `hardsnap --version`.
 //
-//   node scripts/bench/profile.mjs [--files 30000] [--runs 5] [--dir /var/tmp/hardsnap-bench] [--top 15]
+//   node scripts/bench/profile.mjs [--build DIR] [--files 30000] [--runs 5] [--dir /var/tmp/hardsnap-bench] [--top 15]
 //        [--history [--history-repo GIT_DIR]]   (instead of mktree.py: the history section's last two days)
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,7 +23,8 @@ const HISTORY = argv.includes('--history') ? opt('history-repo', '/work/.mirror/
 const work = new Workdir(path.resolve(opt('dir', '/var/tmp/hardsnap-bench')));
 const say = (s = '') => console.log(s);
 work.start(say);
-const b = new Build(ROOT, 'hardsnap');
+const BUILD = path.resolve(opt('build', ROOT)); // another build to profile (e.g. /work/wt-base)
+const b = new Build(BUILD, 'hardsnap');
 const pause = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 const spool = work.fresh('profile-spool');
 b.init(spool);
@@ -69,7 +70,7 @@ const MARKS = [
 ];
 
 // `name@text`: the function `name` defined on the bundle's line that starts with `text`
-const BUNDLE = fs.readFileSync(path.join(ROOT, 'dist', 'bundle', 'hardsnap.js'), 'utf8').split('\n');
+const BUNDLE = fs.readFileSync(path.join(BUILD, 'dist', 'bundle', 'hardsnap.js'), 'utf8').split('\n');
 const defLines = (text) => new Set(BUNDLE.flatMap((l, k) => (l.trimStart().startsWith(text) ? [k] : [])));
 const matcher = (spec) => {
   const [name, text] = spec.split('@');
@@ -154,16 +155,16 @@ for (let r = 0; r < RUNS; r++) {
   // without the profiler (the wall time to compare with), then with it
   sh('sync', []);
   let t0 = process.hrtime.bigint();
-  quiet(node[0], [...node.slice(1), path.join(ROOT, 'bin', 'hardsnap'), ...args], { env });
+  quiet(node[0], [...node.slice(1), path.join(BUILD, 'bin', 'hardsnap'), ...args], { env });
   plain.push(secs(t0));
   part.reset();
   t0 = process.hrtime.bigint();
-  quiet(node[0], [...node.slice(1), path.join(ROOT, 'bin', 'hardsnap'), '--version']);
+  quiet(node[0], [...node.slice(1), path.join(BUILD, 'bin', 'hardsnap'), '--version']);
   version.push(secs(t0));
   const dir = path.join(profDir, String(r));
   sh('sync', []);
   t0 = process.hrtime.bigint();
-  quiet(node[0], [...node.slice(1), '--cpu-prof', `--cpu-prof-dir=${dir}`, path.join(ROOT, 'bin', 'hardsnap'), ...args], { env });
+  quiet(node[0], [...node.slice(1), '--cpu-prof', `--cpu-prof-dir=${dir}`, path.join(BUILD, 'bin', 'hardsnap'), ...args], { env });
   const t1 = process.hrtime.bigint();
   part.reset();
   const file = path.join(dir, fs.readdirSync(dir)[0]);
