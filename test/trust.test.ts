@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
-import { makeTree } from './helpers/tree.js';
+import { latin1 as b, makeTree } from './helpers/tree.js';
 import { linksDiff, rsyncDiff } from './helpers/oracle.js';
 import { hardsnap } from './helpers/run.js';
 import { mktree, mutate } from './helpers/bench-tree.js';
@@ -236,8 +236,16 @@ describe('an entry the source cannot give in a run keeps its previous version (C
       expect(r3.code, r3.stderr).toBe(0);
       expect(rsyncDiff(src, gen(spool, 3)).filter((l) => !/^\.[df]\.\.\.\.og/.test(l))).toEqual([]);
       expect(fs.readFileSync(path.join(gen(spool, 3), 'ann/Maildir/new/4'), 'utf8')).toBe('four\n');
-      // the carried directory has the mode the scan saw (000), and the previous content
-      expect(fs.statSync(path.join(g2, 'ann/Maildir')).mode & 0o777).toBe(0);
+      // the carried directory is its previous version, metadata too (a user who is not root
+      // could not search a mode 000 copy of its own the next night), flagged CARRIED
+      expect(fs.statSync(path.join(g2, 'ann/Maildir')).mode & 0o777).toBe(0o755);
+      const m2 = ManifestReader.open(manifestFile(spool, 2));
+      try {
+        const rec = m2.dir(b('ann'))!.find((e) => e.name.equals(b('Maildir')))!;
+        expect([rec.mode & 0o7777, rec.flags & FLAG.CARRIED]).toEqual([0o755, FLAG.CARRIED]);
+      } finally {
+        m2.close();
+      }
       const v = hardsnap(['verify', '--spool', spool, '--host', 'h']);
       expect(v.code, v.stdout + v.stderr).toBe(0);
     },
@@ -299,37 +307,38 @@ describe('carried entries, found by attacking them', () => {
   );
 
   test.runIf(isRoot)(
-    'a directory unreadable three nights in a row, backed up by a user who is not root, keeps its content every night (the second night left it empty: its mode 000 copy could not be opened) and is linked, not copied, once readable again',
+    'a directory unreadable four nights in a row, backed up with --prune --keep-last 1 by a user who is not root, keeps its content every night (it was left empty the second night: its mode 000 copy could not be searched, and its origin was pruned); verify as that user passes; linked, not copied, once readable again',
     ({ tmp }) => {
       fs.chmodSync(tmp, 0o755);
       const src = path.join(tmp, 'src');
       const spool = makeSpool(path.join(tmp, 'spool'));
-      makeTree(src, { 'M/a': 'one\n', 'M/sub/b': 'two\n', 'keep.txt': 'k\n' });
+      makeTree(src, { 'M/a': 'one\n', 'M/sub/b': 'two\n', 'M/sub/deep/c': 'three\n', 'keep.txt': 'k\n' });
       execFileSync('chown', ['-R', '65534:65534', src, spool]);
-      const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+      const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--prune', '--keep-last', '1'];
       expect(hardsnapAsNobody(args, at(1)).code).toBe(0);
-      const ino = (n: number, rel: string) => fs.statSync(path.join(gen(spool, n), rel)).ino;
+      const first = new Map(['M/a', 'M/sub/b', 'M/sub/deep/c'].map((r) => [r, fs.statSync(path.join(gen(spool, 1), r)).ino]));
       fs.chmodSync(path.join(src, 'M'), 0o000);
-      for (const n of [2, 3, 4]) {
+      for (const n of [2, 3, 4, 5]) {
         const r = hardsnapAsNobody(args, at(n));
         expect(r.code, r.stderr).toBe(23);
-        expect(r.stderr).toMatch(/carried|previous version/);
-        // root reads what a user who is not root cannot: the content of night 1, linked
-        expect(fs.readFileSync(path.join(gen(spool, n), 'M/a'), 'utf8')).toBe('one\n');
-        expect(fs.readFileSync(path.join(gen(spool, n), 'M/sub/b'), 'utf8')).toBe('two\n');
-        expect(ino(n, 'M/a')).toBe(ino(1, 'M/a'));
-        expect(ino(n, 'M/sub/b')).toBe(ino(1, 'M/sub/b'));
-        // the origin it is carried from stays night 1's, whichever night carries it
-        const h = hardsnap(['history', '--spool', spool, '--host', 'h', '--part', 'p', 'M/a']);
-        expect(h.code, h.stderr).toBe(0);
+        expect(r.stderr).toMatch(/M: cannot open directory: EACCES; kept its previous version \(from 2026-02-01T030000Z\)/);
+        expect(r.stderr).not.toMatch(/left empty|no longer matched/);
+        // only this night's generation is left (the origin, night 1, was pruned on night 2)
+        expect(fs.existsSync(gen(spool, n - 1))).toBe(false);
+        // root reads what a user who is not root cannot: the content of night 1, the same inodes
+        for (const [rel, ino] of first) expect(fs.statSync(path.join(gen(spool, n), rel)).ino, `night ${n}: ${rel}`).toBe(ino);
+        expect(fs.statSync(path.join(gen(spool, n), 'M')).mode & 0o777).toBe(0o755);
+        const v = hardsnapAsNobody(['verify', '--spool', spool, '--host', 'h']);
+        expect(v.code, v.stdout + v.stderr).toBe(0);
       }
-      const v = hardsnap(['verify', '--spool', spool, '--host', 'h']);
-      expect(v.code, v.stdout + v.stderr).toBe(0);
+      const d = hardsnap(['diff', '--spool', spool, '--host', 'h', '--part', 'p', genName(4), genName(5)]);
+      expect(d.stdout).not.toMatch(/^- /m);
       fs.chmodSync(path.join(src, 'M'), 0o755);
-      const r5 = hardsnapAsNobody(args, at(5));
-      expect(r5.code, r5.stderr).toBe(0);
-      expect(rsyncDiff(src, gen(spool, 5))).toEqual([]);
-      expect(ino(5, 'M/a')).toBe(ino(1, 'M/a'));
+      const r6 = hardsnapAsNobody(args, at(6));
+      expect(r6.code, r6.stderr).toBe(0);
+      expect(r6.stderr).not.toMatch(/no longer matched/);
+      expect(rsyncDiff(src, gen(spool, 6))).toEqual([]);
+      for (const [rel, ino] of first) expect(fs.statSync(path.join(gen(spool, 6), rel)).ino).toBe(ino);
     },
   );
 });

@@ -4,7 +4,7 @@
  * length is no limit and nothing is resolved twice). Each directory is planned
  * (src/plan/plan-dir.ts: pure, one step per entry) and the plan carried out by the
  * collaborators: linker.ts (unchanged entries, checked links from the previous generation),
- * entry-writer.ts (new inodes and metadata), content-links.ts (identical files already in the
+ * entry-writer.ts and meta-writer.ts (new inodes and metadata), content-links.ts (identical files already in the
  * spool), hard-links.ts (names of one source inode), carry.ts (what the source cannot give in
  * this run). Directories get their own metadata after their children (post-order). Each
  * directory's manifest block is written as soon as its entries have settled, in walk order, so
@@ -132,7 +132,7 @@ export class TreeBuilder {
     if (!f.sealed || f.pending > 0 || f.complete) return;
     f.complete = true;
     try {
-      if (this.o.resume && !this.o.dryRun && !this.pool.failed) this.writer.removeStale(f);
+      if (this.o.resume && !this.o.dryRun && !this.pool.failed) this.writer.meta.removeStale(f);
     } catch (err) {
       this.pool.fail(err);
     }

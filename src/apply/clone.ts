@@ -192,7 +192,7 @@ export class Cloner {
 
   /** The new inode's metadata: the source entry's, as a copy gets it. */
   private metaArgs(e: SourceEntry): MetaArgs {
-    return [e.uid, e.gid, e.mode, e.mtimeSec, e.mtimeNsec, this.writer.metaBits(e), this.ctx.o.xattrs ? e.xattrs : null];
+    return [e.uid, e.gid, e.mode, e.mtimeSec, e.mtimeNsec, this.writer.meta.metaBits(e), this.ctx.o.xattrs ? e.xattrs : null];
   }
 
   /**

@@ -6,9 +6,8 @@
  * have settled, then its descriptors closed). Every descriptor opened here is closed here, once,
  * on every way out, and never while a job on the pool may still use it.
  */
-import { displayPath, joinRel } from '../paths/escape.js';
-import { openDirBelow, readDirAt } from '../fs/entry.js';
-import { isGenerationName } from '../spool/names.js';
+import { joinRel } from '../paths/escape.js';
+import { readDirAt } from '../fs/entry.js';
 import { errnoName, sys } from '../fs/native.js';
 import { E } from '../fs/errno.js';
 import { removeChildAt } from '../fs/remove-tree.js';
@@ -111,13 +110,6 @@ export class DirWalk {
     const made = res[0]!;
     let dst = res[1]!;
     let prev = res[2]! >= 0 ? res[2]! : -1;
-    if (this.o.prevCarried && sub.prevIsDir && parent.prev >= 0) {
-      const origin = this.openCarriedOrigin(rel);
-      if (origin >= 0) {
-        if (prev >= 0) sys.close(prev);
-        prev = origin;
-      }
-    }
     // the previous manifest has a directory here that the previous generation no longer holds
     // as one (deleted, or replaced by a symlink, in the spool): its entries are copied anew, and
     // the run says the previous generation drifted
@@ -134,7 +126,7 @@ export class DirWalk {
       if (!o.dryRun) {
         // a resumed run may find it made already: the checks of mkdir(), on this thread
         if (made === -E.EEXIST && o.resume) {
-          this.writer.mkdir(parent, sub.name, made);
+          this.writer.meta.mkdir(parent, sub.name, made);
           dst = sys.openat(parent.dst, sub.name, O_DIR, 0);
         } else if (made < 0) this.ctx.fatal(rel, made, 'cannot create directory in the spool');
         if (dst < 0) this.ctx.fatal(rel, dst, 'cannot open the new directory in the spool');
@@ -167,7 +159,7 @@ export class DirWalk {
       if (!o.dryRun) {
         // what a killed run left in it is not in this generation's manifest: it goes
         if (o.resume) this.emptyResumed(parent, sub.name, -1);
-        this.writer.emptyDirMeta(parent, sub.name, sub.meta);
+        this.writer.meta.emptyDirMeta(parent, sub.name, sub.meta);
       }
       return null;
     }
@@ -175,26 +167,6 @@ export class DirWalk {
     // a scan that failed says so; one that is too old is made again (listDir)
     if (srcAhead !== null && (typeof scanned === 'number' || Date.now() - sub.scannedAt! <= this.scanMaxAge)) child.scan = scanned;
     return child;
-  }
-
-  /**
-   * A directory the previous run carried (the source could not open it) has in the previous
-   * generation the mode the source gave it: 000 for one made unreadable, which a run that is not
-   * root cannot search. What it holds there are links to the version of the generation it was
-   * carried from (the previous manifest's footer names it, for the first 1000 carried roots),
-   * with the same records: so that directory is the one linked from, opened by name below the
-   * part, never following a symlink. Returns its descriptor (O_PATH, as the previous side's),
-   * or -1 (not carried, not listed, or that generation no longer holds it: the previous
-   * generation's directory is used, as for any other).
-   */
-  private openCarriedOrigin(rel: Buffer): number {
-    const from = this.o.prevCarried?.get(displayPath(rel));
-    if (!from || from === this.o.prevGeneration || !isGenerationName(from)) return -1;
-    const part = sys.openat(this.o.prevRootFd, '..', sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
-    if (part < 0) return -1;
-    const fd = openDirBelow(part, joinRel(Buffer.from(from), rel), sys.O_PATH);
-    sys.close(part);
-    return fd >= 0 ? fd : -1;
   }
 
   /** Resume: what a killed run put in a directory that is now empty or carried goes. */
@@ -205,7 +177,7 @@ export class DirWalk {
       return;
     }
     removeChildAt(parent.dst, name);
-    this.writer.mkdir(parent, name);
+    this.writer.meta.mkdir(parent, name);
   }
 
   /**
@@ -216,7 +188,7 @@ export class DirWalk {
   leave(f: Frame): void {
     const finish = async () => {
       try {
-        if (!this.pool.failed && !this.o.dryRun) await this.writer.dirMeta(f);
+        if (!this.pool.failed && !this.o.dryRun) await this.writer.meta.dirMeta(f);
       } catch (err) {
         this.pool.fail(err);
       } finally {

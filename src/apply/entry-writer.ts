@@ -1,19 +1,19 @@
 /**
  * Making new inodes in the generation: a copy of a source file (on the pool, or on this thread
- * when its first attempt came back unusual), a symlink, FIFO, socket or device node, a
- * directory, and their metadata: owner, mode, extended attributes and ACLs (where the spool
- * accepts them; the manifest holds them either way), then the mtime. Never writes into an inode
- * that exists: copies are created O_EXCL.
+ * when its first attempt came back unusual), a symlink, FIFO, socket or device node; their
+ * metadata goes through meta-writer.ts. Never writes into an inode that exists: copies are
+ * created O_EXCL.
  */
 import { joinRel } from '../paths/escape.js';
-import { readDirAt, MODE_BITS, type Meta, type SourceEntry } from '../fs/entry.js';
-import { COPY, IO, META_STAGE, SETMETA, ST, STAGE, errnoName, hashHex, refusedNamespaces, splitStaged, sys } from '../fs/native.js';
+import { MODE_BITS, type Meta, type SourceEntry } from '../fs/entry.js';
+import { COPY, IO, ST, STAGE, errnoName, hashHex, refusedNamespaces, splitStaged, sys } from '../fs/native.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { Decision } from '../plan/decide.js';
 import { removeChildAt } from '../fs/remove-tree.js';
 import type { BuildContext } from './build-context.js';
 import type { ContentLinker } from './content-links.js';
 import { Cloner } from './clone.js';
+import { MetaWriter } from './meta-writer.js';
 import type { Carrier } from './carry.js';
 import type { Frame } from './frame.js';
 import type { JobPool } from './jobs.js';
@@ -30,18 +30,15 @@ export class EntryWriter {
   carrier: Carrier | null = null;
   /** clones instead of copies where the spool has them (never in a dry run) */
   readonly cloner: Cloner | null;
+  /** the metadata of what this run makes, and the generation's directories */
+  readonly meta: MetaWriter;
 
   constructor(
     private readonly ctx: BuildContext,
     private readonly pool: JobPool,
   ) {
     this.cloner = ctx.o.clones && !ctx.o.dryRun ? new Cloner(ctx, pool, this) : null;
-  }
-
-  /** setmeta's `what` for an entry of this type with these attributes */
-  metaBits(m: Meta): number {
-    const o = this.ctx.o;
-    return (o.asRoot ? SETMETA.OWNER : 0) | (m.type === 'symlink' ? 0 : SETMETA.MODE) | SETMETA.TIMES | (o.xattrs && m.xattrs ? SETMETA.XATTRS : 0);
+    this.meta = new MetaWriter(ctx, pool);
   }
 
   private copyFlags(e: Meta): number {
@@ -243,28 +240,10 @@ export class EntryWriter {
       rc = create();
     }
     if (rc < 0) this.ctx.fatal(joinRel(f.rel, e.name), rc, `cannot create ${e.type} in the spool`);
-    const refused = this.setMeta(f.dst, e.name, -1, e, `cannot set the metadata of a ${e.type} in the spool`, joinRel(f.rel, e.name));
+    const refused = this.meta.setMeta(f.dst, e.name, -1, e, `cannot set the metadata of a ${e.type} in the spool`, joinRel(f.rel, e.name));
     rc = sys.fstatat(f.dst, e.name, this.st, 1);
     this.ctx.stats.copied++;
     return this.ctx.record(e.name, e, rc === 0 ? this.st[ST.INO]! : 0, refused ? FLAG.OFF_SPOOL : 0, null);
-  }
-
-  /**
-   * Owner, attributes, mode and times of an inode this run made (dirfd/name, or fd); the mask of
-   * attribute namespaces the spool refused (0: every one kept).
-   */
-  setMeta(dirfd: number, name: Buffer | string, fd: number, m: Meta, what: string, rel: Buffer): number {
-    const rc = sys.setmeta(dirfd, name, fd, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, this.metaBits(m), this.ctx.o.xattrs ? m.xattrs : null);
-    return this.metaResult(rc, what, rel);
-  }
-
-  private metaResult(rc: number, what: string, rel: Buffer): number {
-    if (rc > 0) this.ctx.refused(rc, refusedNamespaces);
-    else if (rc < 0) {
-      const { stage } = splitStaged(rc);
-      this.ctx.fatal(rel, -(-rc & 0xffff), stage === META_STAGE.XATTRS ? `${what} (malformed attributes)` : what);
-    }
-    return Math.max(rc, 0);
   }
 
   /**
@@ -285,51 +264,5 @@ export class EntryWriter {
     this.ctx.stats.copied++;
     this.ctx.stats.bytesWritten += io[IO.BYTES]!;
     return { ...p, ino: io[IO.NEW_INO]!, flags: p.flags | (io[IO.XREFUSED] ? FLAG.OFF_SPOOL : 0) };
-  }
-
-  /** A directory's own metadata, after its children (on the pool). */
-  async dirMeta(f: Frame): Promise<void> {
-    const m = f.meta;
-    const rc = await this.pool.track(
-      sys.setmetaAsync(-1, '', f.dst, m.uid, m.gid, m.mode, m.mtimeSec, m.mtimeNsec, this.metaBits(m), this.ctx.o.xattrs ? m.xattrs : null),
-    );
-    this.metaResult(rc, 'cannot set the metadata of a directory in the spool', f.rel);
-  }
-
-  /**
-   * A directory that stays empty in the generation (not entered: it could not be opened and has
-   * no previous version, or it is another file system under --one-file-system) gets its own
-   * metadata now, rather than the 0700 and the run's time it was made with.
-   */
-  emptyDirMeta(parent: Frame, name: Buffer, m: Meta): void {
-    this.setMeta(parent.dst, name, -1, m, 'cannot set the metadata of a directory in the spool', joinRel(parent.rel, name));
-  }
-
-  /**
-   * Makes a directory in the spool; `first` is the result of a mkdirat already tried. On resume
-   * a directory a killed run made is reused: mode 0700 again and no attributes (a default ACL
-   * set on it would be inherited by what this run creates in it).
-   */
-  mkdir(f: Frame, name: Buffer, first?: number): void {
-    let rc = first ?? sys.mkdirat(f.dst, name, 0o700);
-    if (rc === EEXIST && this.ctx.o.resume) {
-      if (sys.fstatat(f.dst, name, this.st, 1) === 0 && (this.st[ST.MODE]! & 0o170000) === 0o040000) {
-        rc = sys.setmeta(f.dst, name, -1, 0, 0, 0o700, 0, 0, SETMETA.MODE | SETMETA.XATTRS_EXACT, null);
-      } else {
-        removeChildAt(f.dst, name);
-        rc = sys.mkdirat(f.dst, name, 0o700);
-      }
-    }
-    if (rc < 0) this.ctx.fatal(joinRel(f.rel, name), rc, 'cannot create directory in the spool');
-  }
-
-  /** Resume: removes what a killed run left in this directory that this run did not record. */
-  removeStale(f: Frame): void {
-    const read = readDirAt(f.dst);
-    if (typeof read === 'number') this.ctx.fatal(f.rel, read, 'cannot read the partial generation');
-    const keep = new Set(f.out.flatMap((m) => (m ? [m.name.toString('latin1')] : [])));
-    for (const e of read) {
-      if (!keep.has(e.name.toString('latin1'))) removeChildAt(f.dst, e.name);
-    }
   }
 }

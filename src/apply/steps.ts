@@ -1,12 +1,13 @@
 /**
  * Carrying out one directory's plan (src/plan/plan-dir.ts), step by step: each step goes to the
- * collaborator that owns it: linker.ts (unchanged entries), entry-writer.ts (new inodes and
- * their metadata), content-links.ts (identical files already in the spool), hard-links.ts
+ * collaborator that owns it: linker.ts (unchanged entries), entry-writer.ts and meta-writer.ts
+ * (new inodes and their metadata), content-links.ts (identical files already in the spool), hard-links.ts
  * (names of one source inode), carry.ts (what the source cannot give in this run).
  */
 import { displayPath, joinRel } from '../paths/escape.js';
 import type { SourceEntry } from '../fs/entry.js';
 import { errnoName, sys } from '../fs/native.js';
+import { E } from '../fs/errno.js';
 import { EncodedEntry, FLAG, type ManifestEntry } from '../manifest/format.js';
 import { decided, planEntry, UNCHANGED, type PlanContext, type Step } from '../plan/plan-dir.js';
 import type { Decision } from '../plan/decide.js';
@@ -97,8 +98,28 @@ export class StepRunner {
 
   /** An entry the scan could not stat or read: its previous version when there is one. */
   private unreadable(f: Frame, pi: number, e: SourceEntry, code: string, what: string): void {
+    this.keepPrevious(f, pi >= 0 && this.carrier.possible(f) ? f.prevList!.decode(pi) : undefined, e, code, what);
+  }
+
+  /**
+   * A run that is not root owns the directories it makes in the spool, so one recorded with
+   * owner bits that deny reading or searching (a Maildir made 000) could not be searched by the
+   * next run: it would link nothing from it, and a directory that stays unreadable would be left
+   * empty the second night. Such a directory is opened here, before its record is made: when the
+   * source refuses it, it is carried now, with its previous version's metadata (the state its
+   * content is from), rather than after its record already holds the mode of now. The errno,
+   * or null (readable, gone, or not such a directory: entered as any other).
+   */
+  private deniedNow(f: Frame, e: SourceEntry, p: ManifestEntry | undefined): string | null {
+    if (this.o.asRoot || (e.mode & 0o500) === 0o500 || p?.type !== 'dir' || f.src < 0 || !this.carrier.possible(f)) return null;
+    const fd = sys.openat(f.src, e.name, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+    if (fd >= 0) sys.close(fd);
+    return fd >= 0 || fd === -E.ENOENT ? null : errnoName(fd);
+  }
+
+  /** An entry the source cannot give in this run: its previous version p (reported), or the problem. */
+  private keepPrevious(f: Frame, p: ManifestEntry | undefined, e: SourceEntry, code: string, what: string): void {
     const ctx = this.ctx;
-    const p = pi >= 0 && this.carrier.possible(f) ? f.prevList!.decode(pi) : undefined;
     if (!p || p.flags & FLAG.ABSENT) return ctx.problem(joinRel(f.rel, e.name), code, what);
     if (p.type === 'dir') {
       const carried = this.carrier.dir(f, e.name, code, what);
@@ -145,13 +166,15 @@ export class StepRunner {
     const o = this.o;
     const ctx = this.ctx;
     if (e.type === 'dir') {
+      const denied = this.deniedNow(f, e, p);
+      if (denied) return this.keepPrevious(f, p, e, denied, 'cannot open directory');
       ctx.plan(f.rel, e, d);
       ctx.stats.dirs++;
       f.out.push(ctx.record(e.name, e, 0, 0, null));
       if (crossesMount) {
         if (!o.dryRun) {
-          this.writer.mkdir(f, e.name);
-          this.writer.emptyDirMeta(f, e.name, e);
+          this.writer.meta.mkdir(f, e.name);
+          this.writer.meta.emptyDirMeta(f, e.name, e);
         }
         o.onNote(`${o.part}: not crossing into another file system at ${joinRel(f.rel, e.name).toString()}`);
       } else f.subdirs.push({ name: e.name, meta: e, prevIsDir: p?.type === 'dir', carry: null }); // made when entered

@@ -3,7 +3,6 @@
  * manifest records it. Names are bytes.
  */
 import { sys } from './native.js';
-import { E } from './errno.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
 
@@ -99,33 +98,6 @@ export function readDirAt(fd: number, xflags = 0, ctimeMin = 0): SourceEntry[] |
 }
 
 /** Decodes the records of sys.scandir() (layout in native/hardsnap.c). */
-/**
- * Opens the directory `rel` (bytes, '/'-separated) below dirfd one component at a time, never
- * following a symlink (O_NOFOLLOW at each step): a spool path an admin or attacker replaced by
- * a symlink fails with ELOOP/ENOTDIR instead of leading elsewhere. Returns the descriptor
- * (O_DIRECTORY and `how`: O_RDONLY, or O_PATH; close-on-exec) or -errno.
- */
-export function openDirBelow(dirfd: number, rel: Buffer, how = sys.O_RDONLY): number {
-  const flags = how | sys.O_DIRECTORY | sys.O_NOFOLLOW;
-  let fd = -1;
-  let start = 0;
-  for (let i = 0; i <= rel.length; i++) {
-    if (i < rel.length && rel[i] !== 0x2f) continue;
-    const name = rel.subarray(start, i);
-    start = i + 1;
-    if (name.length === 0) continue;
-    if (name[0] === 0x2e && (name.length === 1 || (name.length === 2 && name[1] === 0x2e))) {
-      if (fd >= 0) sys.close(fd);
-      return -E.EINVAL;
-    }
-    const next = sys.openat(fd >= 0 ? fd : dirfd, name, flags, 0);
-    if (fd >= 0) sys.close(fd);
-    if (next < 0) return next;
-    fd = next;
-  }
-  return fd >= 0 ? fd : sys.openat(dirfd, '.', flags, 0);
-}
-
 export function parseScan(buf: Buffer): SourceEntry[] {
   const out: SourceEntry[] = [];
   const head = sys.REC_HEAD;
