@@ -209,10 +209,33 @@ describe('spools made by earlier versions (no marker) keep working', () => {
     const c = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--verbose'], at(3));
     expect(c.code, c.stderr).toBe(0);
     expect(c.stderr).not.toMatch(/marked/);
-    // a host directory with only its run log (every run failed) is a spool's layout too
+    // a host directory with only its run log (every run failed): init marks it when asked
     const other = path.join(tmp, 'other');
     fs.mkdirSync(path.join(other, 'rsync', 'h9', '.hardsnap'), { recursive: true });
     const i = hardsnap(['init', '--spool', other, '--json']);
     expect(JSON.parse(i.stdout).outcome).toBe('marked');
+  });
+
+  test("what a run left on an unmounted mount point (rsync/<host>/.hardsnap/, even empty, an empty part) is not taken for an earlier version's spool: exit 2, nothing written, nothing marked", ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { f: 'x' });
+    const traces: Record<string, string[]> = {
+      'host meta dir': ['rsync/x/.hardsnap'],
+      'a part without generations': ['rsync/x/data/.hardsnap/manifests'],
+      'only a partial generation': ['rsync/x/data/.hardsnap', 'rsync/x/data/2026-01-01T030000Z.partial'],
+    };
+    for (const [what, dirs] of Object.entries(traces)) {
+      const mnt = path.join(tmp, what.replace(/ /g, '-'));
+      for (const d of dirs) fs.mkdirSync(path.join(mnt, d), { recursive: true });
+      const before = execFileSync('find', [mnt], { encoding: 'utf8' });
+      for (const host of ['x', 'y']) {
+        const b = hardsnap(['backup', '--spool', mnt, '--host', host, '--part', `data=${src}`], at(1));
+        expect(b.code, `${what}, host ${host}: ${b.stderr}`).toBe(2);
+        expect(b.stderr).toMatch(/is not a hardsnap spool \(no \.hardsnap-spool\): is it mounted\?/);
+      }
+      expect(execFileSync('find', [mnt], { encoding: 'utf8' }), what).toBe(before);
+    }
   });
 });

@@ -8,7 +8,7 @@ import { fs } from '../fs/disk.js';
 import { UsageError } from '../core/errors.js';
 import { preflightNewSpool } from './preflight.js';
 import { SPOOL_DIR_MODE } from '../spool/layout.js';
-import { SPOOL_MARKER, spoolState, writeMarker } from '../spool/marker.js';
+import { SPOOL_MARKER, hasLegacyTraces, spoolState, writeMarker } from '../spool/marker.js';
 import { absoluteBytes, ensureDirBytes } from '../fs/byte-path.js';
 import { pathBytes } from '../paths/aliases.js';
 
@@ -21,7 +21,8 @@ export function initSpool(spool: string, onNote: (m: string) => void = () => {})
   const state = spoolState(spool);
   if (state === 'marked') return 'exists';
   if (state === 'not-dir') throw new UsageError(`${spool} exists and is not a directory: cannot make a spool there`);
-  if (state === 'legacy') {
+  // a spool of an earlier version, or what one left (run logs of runs that all failed): asked for, marked
+  if (state === 'legacy' || (state === 'bare' && hasLegacyTraces(spool))) {
     writeMarker(spool);
     return 'marked';
   }

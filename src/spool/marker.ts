@@ -9,7 +9,7 @@ import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { TOOL } from '../core/version.js';
-import { hostMetaDir, listHosts, listParts } from './layout.js';
+import { hostMetaDir, listGenerations, listHosts, listParts } from './layout.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
 
 export const SPOOL_MARKER = '.hardsnap-spool';
@@ -46,12 +46,19 @@ export function spoolState(spool: string): SpoolState {
   return hasLegacyLayout(spool) ? 'legacy' : 'bare';
 }
 
-/** A spool an earlier version made: a host directory with its .hardsnap/, or a part. */
+/**
+ * A spool an earlier version made: a part with a published generation. Traces alone (a host's
+ * .hardsnap/, an empty part) are what a run left on an unmounted mount point, even an empty
+ * directory someone made: taken for a spool they would let a backup write onto the disk below
+ * and mark it for good. Only `init` takes those (hasLegacyTraces).
+ */
 function hasLegacyLayout(spool: string): boolean {
-  for (const host of listHosts(spool)) {
-    if (fs.existsSync(hostMetaDir(spool, host)) || listParts(spool, host).length) return true;
-  }
-  return false;
+  return listHosts(spool).some((host) => listParts(spool, host).some((part) => listGenerations(spool, host, part).some((g) => g.complete)));
+}
+
+/** What an earlier version leaves even when every run failed: a host directory with its .hardsnap/, or a part. */
+export function hasLegacyTraces(spool: string): boolean {
+  return listHosts(spool).some((host) => fs.existsSync(hostMetaDir(spool, host)) || listParts(spool, host).length > 0);
 }
 
 /** Writes the marker (a temporary file renamed into place). */
