@@ -191,6 +191,14 @@ describe('--json everywhere', () => {
         exit: 3,
       },
     ]);
+    // no command at all (it printed the plain help, found by a cron trial)
+    const none = hardsnap(['--json']);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toBe('');
+    expect(jsonLines(none.stderr)).toEqual([
+      { format: 1, level: 'error', code: 'EUSAGE', message: 'no command given', hint: "see 'hardsnap --help' for the commands", exit: 1 },
+    ]);
+    expect(hardsnap(['--json', '--version']).code).toBe(0);
     // a warning (a failing post hook) is a JSON line as well, and the result still on stdout
     const warned = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `docs=${src}`, '--post-hook', 'echo oops; exit 4', '--json'], at(2));
     expect(warned.code).toBe(0);

@@ -99,6 +99,8 @@ export function commandOf(args: string[]): string | null {
   return null;
 }
 
+const HELP_OR_VERSION = new Set(['-h', '--help', '-V', '--version']);
+
 /** Whether --json is on the command line (before a `--`): usage errors are JSON then too. */
 function jsonWanted(args: string[]): boolean {
   const end = args.indexOf('--');
@@ -167,6 +169,15 @@ async function parse(argv: string[]): Promise<void> {
   // `status` follows the Nagios convention: a usage error there is 3 (UNKNOWN)
   if (commandOf(args) === 'status') ctx.usageExit = 3;
   const program = buildProgram(ctx, args);
+  // no command: commander prints the help on stderr; under --json a script reads one JSON line
+  if (commandOf(args) === null && jsonWanted(args) && !args.some((a) => HELP_OR_VERSION.has(a))) {
+    const hint = "see 'hardsnap --help' for the commands";
+    process.stderr.write(
+      JSON.stringify({ format: JSON_FORMAT, level: 'error', code: 'EUSAGE', message: 'no command given', hint, exit: ctx.usageExit }) + '\n',
+    );
+    process.exitCode = ctx.usageExit;
+    return;
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {
