@@ -103,7 +103,7 @@ export class StepRunner {
 
   /**
    * A run that is not root owns the directories it makes in the spool, so one recorded with
-   * owner bits that deny reading or searching (a Maildir made 000) could not be searched by the
+   * owner bits that deny reading or searching (a Maildir made 000 or 0444) could not be searched by the
    * next run: it would link nothing from it, and a directory that stays unreadable would be left
    * empty the second night. Such a directory is opened here, before its record is made: when the
    * source refuses it, it is carried now, with its previous version's metadata (the state its
@@ -113,8 +113,13 @@ export class StepRunner {
   private deniedNow(f: Frame, e: SourceEntry, p: ManifestEntry | undefined): string | null {
     if (this.o.asRoot || (e.mode & 0o500) === 0o500 || p?.type !== 'dir' || f.src < 0 || !this.carrier.possible(f)) return null;
     const fd = sys.openat(f.src, e.name, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
-    if (fd >= 0) sys.close(fd);
-    return fd >= 0 || fd === -E.ENOENT ? null : errnoName(fd);
+    if (fd < 0) return fd === -E.ENOENT ? null : errnoName(fd);
+    // reading it is not enough: listing it stats each entry, a lookup that needs search (0444)
+    const self = sys.openat(fd, '.', sys.O_PATH | sys.O_DIRECTORY, 0);
+    sys.close(fd);
+    if (self < 0) return errnoName(self);
+    sys.close(self);
+    return null;
   }
 
   /** An entry the source cannot give in this run: its previous version p (reported), or the problem. */

@@ -213,6 +213,7 @@ export async function buildPart(
         created: o.now.toISOString(),
         tool: TOOL,
         scan: scan.record,
+        owners: isRoot(),
       });
       // unchanged records are copied from the previous manifest with their attribute-set numbers
       if (reader && reader.version >= 3) writer.seedXattrSets(reader.xattrSets);

@@ -61,7 +61,7 @@ function chooseName(o: BackupOptions, state: RunState): string {
 export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<BackupResult> {
   const started = new Date();
   try {
-    validateBackup(o, ev.onNote);
+    validateBackup(o, (m) => (ev.onWarn ?? ev.onNote)(m)); // marking a spool is said once, under cron too
     const skipped = skipReason(
       o.spool,
       o.host,

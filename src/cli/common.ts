@@ -124,7 +124,7 @@ export function partSpecArg(arg: string): { name: string; source: string } {
  */
 export function spoolTarget(o: CommonOptions, fromConfig: { spool?: string; host?: string }, out: Output, mark = false): Target {
   const t = resolveTarget(o, fromConfig);
-  requireSpool(t.spool, { mark, onNote: (m) => out.note(m) });
+  requireSpool(t.spool, { mark, onNote: (m) => out.warn(m) });
   return t;
 }
 

@@ -98,7 +98,7 @@ export function verifyGenerations(t: Target, targets: readonly Generation[], o: 
         continue;
       }
       try {
-        const v = new GenerationVerifier(m, { deep: o.deep, owners: o.owners, hashes, assertPresent }, report);
+        const v = new GenerationVerifier(m, { deep: o.deep, owners: o.owners && m.header.owners !== false, hashes, assertPresent }, report);
         v.run(g.path);
         if (v.inodeNote) ev.onNote(`${g.part} ${g.name}: ${v.inodeNote}`);
         r.entries = v.stats.entries;

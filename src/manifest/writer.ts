@@ -28,6 +28,11 @@ export interface ManifestHeader {
   tool: string;
   /** format 2: how the source was scanned (docs/WATCH.md) */
   scan?: ScanRecord;
+  /**
+   * whether the run gave the spool's inodes their recorded owners (it ran as root); false: the
+   * owners are in the manifest only (`verify` does not compare them). Absent before: true.
+   */
+  owners?: boolean;
 }
 
 /** When and how a generation's scan of its source began (the journal's epoch rule needs it). */

@@ -78,6 +78,8 @@ export function takeLeases(partDirPath: string, generations: readonly string[], 
   if (o.detached && !o.expires) throw new Error('internal error: a detached lease needs an expiry');
   const dir = leasesDir(partDirPath);
   ensureSpoolDir(dir);
+  const owner = ownerToAdopt(partDirPath);
+  if (owner) fs.lchownSync(dir, owner.uid, owner.gid);
   const base = currentLockInfo(o.command);
   const holder = o.holder ?? (o.command.split(/\s+/)[1] || o.command);
   const taken: Lease[] = [];
@@ -101,12 +103,25 @@ export function takeLeases(partDirPath: string, generations: readonly string[], 
       const file = path.join(dir, name);
       writeFileAtomic(file, JSON.stringify(info) + '\n', { durable: false, mode: 0o600 });
       taken.push({ file, info });
+      if (owner) fs.lchownSync(file, owner.uid, owner.gid);
     }
   } catch (err) {
     handle.release();
     throw err;
   }
   return handle;
+}
+
+/**
+ * Root taking a lease in a part that another user's backups write (`verify` or a tape job run
+ * as root on a spool kept by a backup user): the lease directory and files it makes get that
+ * user's owner (the part's .hardsnap/), or that user's prune could not read them, and would
+ * stop removing anything. Null when there is nothing to adopt.
+ */
+function ownerToAdopt(partDirPath: string): { uid: number; gid: number } | null {
+  if (process.getuid?.() !== 0) return null;
+  const st = fs.statSync(partMetaDir(partDirPath), { throwIfNoEntry: false });
+  return st && st.uid !== 0 ? { uid: st.uid, gid: st.gid } : null;
 }
 
 /** Removes one lease file; a lease already gone is fine. */

@@ -9,7 +9,7 @@ import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { TOOL } from '../core/version.js';
-import { hostMetaDir, listGenerations, listHosts, listParts } from './layout.js';
+import { hostMetaDir, listGenerations, listHosts, listParts, manifestPath, partDir } from './layout.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
 
 export const SPOOL_MARKER = '.hardsnap-spool';
@@ -47,13 +47,18 @@ export function spoolState(spool: string): SpoolState {
 }
 
 /**
- * A spool an earlier version made: a part with a published generation. Traces alone (a host's
- * .hardsnap/, an empty part) are what a run left on an unmounted mount point, even an empty
- * directory someone made: taken for a spool they would let a backup write onto the disk below
- * and mark it for good. Only `init` takes those (hasLegacyTraces).
+ * A spool an earlier version made: a part with a published generation and its manifest (every
+ * version wrote one). Traces alone (a host's .hardsnap/, an empty part, a directory named like
+ * a generation) are what a run left on an unmounted mount point, or what someone made there:
+ * taken for a spool they would let a backup write onto the disk below and mark it for good.
+ * Only `init` takes those (hasLegacyTraces).
  */
 function hasLegacyLayout(spool: string): boolean {
-  return listHosts(spool).some((host) => listParts(spool, host).some((part) => listGenerations(spool, host, part).some((g) => g.complete)));
+  return listHosts(spool).some((host) =>
+    listParts(spool, host).some((part) =>
+      listGenerations(spool, host, part).some((g) => g.complete && fs.existsSync(manifestPath(partDir(spool, host, part), g.name))),
+    ),
+  );
 }
 
 /** What an earlier version leaves even when every run failed: a host directory with its .hardsnap/, or a part. */
