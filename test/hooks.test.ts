@@ -152,6 +152,27 @@ describe('hooks', () => {
     expect(alive, `hook child ${pid} outlived hardsnap`).toBe(false);
   });
 
+  test('SIGTERM during the post hook: the generation stands, exit 143, and the warning and runs.jsonl say the same (they said "the exit code is still the backup\'s" and exit 0; a cron trial)', async ({
+    tmp,
+  }) => {
+    const { spool, base } = setup(tmp);
+    const started = path.join(tmp, 'post.started');
+    const child = spawnHardsnap([...base, '--post-hook', `touch ${started}; sleep 30`], at('2026-06-01T03:00:00Z'));
+    await waitForFile(started, 20_000);
+    child.kill('SIGTERM');
+    const { code } = await child.exited;
+    expect(code, child.out.stderr).toBe(143);
+    expect(child.out.stderr).toMatch(/post hook was killed by SIGTERM: .*; the generation stands, the exit code is the signal's/);
+    expect(child.out.stderr).not.toMatch(/still the backup's/);
+    expect(generationNames(spool, HOST, 'a')).toEqual(['2026-06-01T030000Z']);
+    expect(readRunsLog(spool, HOST).at(-1)).toMatchObject({
+      status: 'ok',
+      exit: 143,
+      signal: 'SIGTERM',
+      interrupted: 'after publishing (during the post hook)',
+    });
+  });
+
   test('config hooks run as argv without a shell; a pre hook may fill an empty part before it is checked', ({ tmp }) => {
     const { spool, a } = setup(tmp);
     const dump = path.join(tmp, 'dump');

@@ -116,7 +116,7 @@ describe.runIf(isRoot)('the source root is a bind mount (the same file system as
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr.trim()).toMatch(
       new RegExp(
-        `^hardsnap: error: source of part 'mail' \\(${src}\\) has 1 entry, 99\\.7% fewer than the 300 of ${genName(2)} \\(more than max-source-loss 50%\\): is it the tree you meant\\? refusing to publish; mail/${genName(3)}\\.partial stays for the next run to resume \\(.*--accept-source-change, or raise max-source-loss for the part\\)$`,
+        `^hardsnap: error: source of part 'mail' \\(${src}\\) has 1 entry backed up, 99\\.7% fewer than the 300 of ${genName(2)} \\(more than max-source-loss 50%\\): is it the tree you meant \\(and are the excludes the ones you meant\\)\\? refusing to publish; mail/${genName(3)}\\.partial stays for the next run to resume \\(.*--accept-source-change, or raise max-source-loss for the part\\)$`,
       ),
     );
     expect(generationNames(spool, 'h1', 'mail')).toEqual([genName(1), genName(2)]);
@@ -145,6 +145,25 @@ describe.runIf(isRoot)('the source root is a bind mount (the same file system as
 });
 
 describe('max-source-loss and empty results', () => {
+  test('excludes that drop every file and keep the directories count as a loss (the walk still sees what it excludes: they passed, and --prune deleted the good generation; a cron trial)', ({
+    tmp,
+  }) => {
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'a/b/g': 'g\n' });
+    fill(path.join(src, 'a'), 50);
+    const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `m=${src}`, '--prune', '--keep-last', '1'];
+    expect(hardsnap(args, at(1)).code).toBe(0);
+    const r = hardsnap([...args, '--exclude', '*.eml', '--exclude', 'g'], at(2));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/source of part 'm' .* has 2 entries backed up, 96\.2% fewer than the 53 of .*are the excludes the ones you meant/);
+    expect(generationNames(spool, 'h1', 'm')).toEqual([genName(1)]);
+    // the excludes meant: accepted for one run, and the next compares with what that one kept
+    const ok = hardsnap([...args, '--exclude', '*.eml', '--exclude', 'g', '--accept-source-change'], at(3));
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(hardsnap([...args, '--exclude', '*.eml', '--exclude', 'g'], at(4)).code).toBe(0);
+  });
+
   test('the threshold: per part in the config, --max-source-loss over it; 50% by default', ({ tmp }) => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     const a = path.join(tmp, 'a');
@@ -160,7 +179,7 @@ describe('max-source-loss and empty results', () => {
     for (const d of [a, b]) for (let i = 0; i < 7; i++) fs.rmSync(path.join(d, `msg${i}.eml`));
     const r = hardsnap(['backup', '--config', cfg], at(2));
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/source of part 'b' .* has 3 entries, 70% fewer than the 10 of .* \(more than max-source-loss 50%\)/);
+    expect(r.stderr).toMatch(/source of part 'b' .* has 3 entries backed up, 70% fewer than the 10 of .* \(more than max-source-loss 50%\)/);
     expect(r.stderr).not.toMatch(/part 'a'/);
     // the command line's threshold is for every part
     const cli = hardsnap(['backup', '--config', cfg, '--max-source-loss', '75%'], at(2));

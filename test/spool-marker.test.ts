@@ -227,10 +227,16 @@ describe('spools made by earlier versions (no marker) keep working', () => {
       'a part without generations': ['rsync/x/data/.hardsnap/manifests'],
       'only a partial generation': ['rsync/x/data/.hardsnap', 'rsync/x/data/2026-01-01T030000Z.partial'],
       'a generation without its manifest': ['rsync/x/data/.hardsnap/manifests', 'rsync/x/data/2026-01-31T030000Z'],
+      'a generation with an empty manifest': ['rsync/x/data/.hardsnap/manifests/2026-01-31T030000Z.hsm', 'rsync/x/data/2026-01-31T030000Z'],
     };
     for (const [what, dirs] of Object.entries(traces)) {
       const mnt = path.join(tmp, what.replace(/ /g, '-'));
-      for (const d of dirs) fs.mkdirSync(path.join(mnt, d), { recursive: true });
+      for (const d of dirs) {
+        if (d.endsWith('.hsm')) {
+          fs.mkdirSync(path.dirname(path.join(mnt, d)), { recursive: true });
+          fs.writeFileSync(path.join(mnt, d), ''); // an empty or damaged manifest is no proof
+        } else fs.mkdirSync(path.join(mnt, d), { recursive: true });
+      }
       const before = execFileSync('find', [mnt], { encoding: 'utf8' });
       for (const host of ['x', 'y']) {
         const b = hardsnap(['backup', '--spool', mnt, '--host', host, '--part', `data=${src}`], at(1));

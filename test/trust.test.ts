@@ -10,7 +10,7 @@ import { latin1 as b, makeTree } from './helpers/tree.js';
 import { linksDiff, rsyncDiff } from './helpers/oracle.js';
 import { hardsnap } from './helpers/run.js';
 import { mktree, mutate } from './helpers/bench-tree.js';
-import { hardsnapAsNobody, isRoot } from './helpers/robust.js';
+import { hardsnapAsNobody, hardsnapAsRootWithoutDac, isRoot } from './helpers/robust.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { FLAG } from '../src/manifest/format.js';
 import { makeSpool, nightly } from './helpers/spool.js';
@@ -352,6 +352,27 @@ describe('carried entries, found by attacking them', () => {
       // the root-owned file is the user's in the spool (its owner in the manifest only)
       expect(rsyncDiff(src, gen(spool, 6)).filter((l) => l !== '.f....og... root-owned.txt')).toEqual([]);
       for (const [rel, ino] of first) expect(fs.statSync(path.join(gen(spool, 6), rel)).ino).toBe(ino);
+    },
+  );
+
+  test.runIf(isRoot)(
+    'root without CAP_DAC_READ_SEARCH and CAP_DAC_OVERRIDE (a hardened service) keeps an unreadable directory for three nights with --prune --keep-last 1 (it gave the copy mode 000 and lost its files the next night)',
+    ({ tmp }) => {
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { 'M/a': 'one\n', 'M/sub/b': 'two\n', 'keep.txt': 'k\n' });
+      const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--prune', '--keep-last', '1'];
+      expect(hardsnapAsRootWithoutDac(args, at(1)).code).toBe(0);
+      const first = new Map(['M/a', 'M/sub/b'].map((r) => [r, fs.statSync(path.join(gen(spool, 1), r)).ino]));
+      fs.chmodSync(path.join(src, 'M'), 0o000);
+      for (const n of [2, 3, 4]) {
+        const r = hardsnapAsRootWithoutDac(args, at(n));
+        expect(r.code, r.stderr).toBe(23);
+        expect(r.stderr).toMatch(/M: cannot open directory: EACCES; kept its previous version/);
+        for (const [rel, ino] of first) expect(fs.statSync(path.join(gen(spool, n), rel)).ino, `night ${n}: ${rel}`).toBe(ino);
+        expect(fs.statSync(path.join(gen(spool, n), 'M')).mode & 0o777).toBe(0o755);
+      }
+      fs.chmodSync(path.join(src, 'M'), 0o755);
     },
   );
 });

@@ -40,6 +40,8 @@ export interface BuildOptions {
   prevCarried?: ReadonlyMap<string, string>;
   resume: boolean;
   asRoot: boolean;
+  /** the run reads and searches every directory whatever its mode (src/fs/process.ts bypassesPermissions) */
+  readsAll: boolean;
   oneFileSystem: boolean;
   excludes: ExcludeMatcher;
   /** directories never entered (dev:ino): the spool when it lies inside the source */

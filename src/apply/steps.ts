@@ -102,7 +102,8 @@ export class StepRunner {
   }
 
   /**
-   * A run that is not root owns the directories it makes in the spool, so one recorded with
+   * A run that cannot bypass permissions (not root, or root without CAP_DAC_READ_SEARCH and
+   * CAP_DAC_OVERRIDE) owns the directories it makes in the spool, so one recorded with
    * owner bits that deny reading or searching (a Maildir made 000 or 0444) could not be searched by the
    * next run: it would link nothing from it, and a directory that stays unreadable would be left
    * empty the second night. Such a directory is opened here, before its record is made: when the
@@ -111,7 +112,7 @@ export class StepRunner {
    * or null (readable, gone, or not such a directory: entered as any other).
    */
   private deniedNow(f: Frame, e: SourceEntry, p: ManifestEntry | undefined): string | null {
-    if (this.o.asRoot || (e.mode & 0o500) === 0o500 || p?.type !== 'dir' || f.src < 0 || !this.carrier.possible(f)) return null;
+    if (this.o.readsAll || (e.mode & 0o500) === 0o500 || p?.type !== 'dir' || f.src < 0 || !this.carrier.possible(f)) return null;
     const fd = sys.openat(f.src, e.name, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
     if (fd < 0) return fd === -E.ENOENT ? null : errnoName(fd);
     // reading it is not enough: listing it stats each entry, a lookup that needs search (0444)

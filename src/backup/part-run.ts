@@ -11,6 +11,7 @@ import type { ExcludeMatcher } from '../exclude/patterns.js';
 import { prevFromManifest, prevFromWalk, type PrevTree } from '../apply/prev-tree.js';
 import { deleteFromTrash, describeLeftovers, moveToTrash } from '../retention/trash.js';
 import { ST, SysError, check, fsIdentity, isRoot, sys } from '../fs/native.js';
+import { bypassesPermissions } from '../fs/process.js';
 import { typeOfMode } from '../fs/entry.js';
 import { ManifestReader } from '../manifest/reader.js';
 import { inodeNumbers } from '../inspect/manifests.js';
@@ -252,6 +253,7 @@ export async function buildPart(
       racyCtimeSec: Math.floor(Date.parse(startWall) / 1000) - 1,
       resume: resumed,
       asRoot: isRoot(),
+      readsAll: bypassesPermissions(),
       oneFileSystem: o.oneFileSystem,
       excludes,
       skipDirs,
@@ -289,7 +291,7 @@ export async function buildPart(
       ...(builder.stats.carried ? { carried: { count: builder.stats.carried, first: found.carried } } : {}),
       ...(found.xattrsRefused.length ? { xattrsRefused: found.xattrsRefused } : {}),
       ...(xattrs ? {} : { xattrsSkipped: true }),
-      source: { ...sourceId, entries: builder.stats.entries },
+      source: { ...sourceId, entries: builder.stats.entries, kept: builder.stats.entries - builder.stats.excluded },
     });
     writer = null;
     const journal = finishReport(scan);
@@ -307,7 +309,7 @@ export async function buildPart(
       journal,
       stats: builder.stats,
       findings: builder.findings,
-      sourceIdentity: { ...sourceId, entries: builder.stats.entries },
+      sourceIdentity: { ...sourceId, entries: builder.stats.entries, kept: builder.stats.entries - builder.stats.excluded },
       partDir: pdir,
       partialPath,
       manifestTmp,

@@ -214,7 +214,8 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
         end: ended.toISOString(),
         durationMs: ended.getTime() - started.getTime(),
         generation: failure ? null : generation,
-        exit,
+        // stopped during the post hook: the process exits 128 + N (the generation stands)
+        exit: !stopped && o.signal?.aborted && o.signal.reason instanceof InterruptedError ? o.signal.reason.exit : exit,
         status,
         partNames: o.parts.map((p) => p.name),
         parts: stopped

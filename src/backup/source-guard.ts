@@ -63,6 +63,6 @@ export function checkBuiltSources(o: BackupOptions, built: BuiltPart[], roots: M
     // --allow-empty and a source now empty: the emptiness is what was accepted
     if (o.allowEmpty && s.entries === 0) continue;
     const maxLoss = o.maxSourceLoss ?? spec.maxSourceLoss ?? DEFAULT_MAX_SOURCE_LOSS;
-    refuseOrNote(shrunkError(b.part, spec.source, r.prevGen, r.prev, s.entries, maxLoss, left), o, onNote);
+    refuseOrNote(shrunkError(b.part, spec.source, r.prevGen, r.prev, { entries: s.entries, kept: s.entries - s.excluded }, maxLoss, left), o, onNote);
   }
 }

@@ -57,24 +57,32 @@ export function movedError(part: string, source: string, prevGen: string, prev: 
 
 /**
  * After the walk, before publishing: the source must not have lost more than `maxLoss` (a
- * fraction) of the entries the previous generation's walk saw. null when fine.
+ * fraction) of the entries of the previous generation: the entries kept (not excluded) when
+ * both generations recorded them, else the entries the walks saw (manifests of earlier
+ * versions). Kept, so that excludes that leave the directories and drop every file (`--exclude
+ * '*[0-9]'`) count as the loss they are: the walk still sees what it excludes. null when fine.
  */
 export function shrunkError(
   part: string,
   source: string,
   prevGen: string,
   prev: SourceIdentity | undefined,
-  entries: number,
+  now: { entries: number; kept: number },
   maxLoss: number,
   left: string,
 ): HardsnapError | null {
-  if (!prev || typeof prev.entries !== 'number' || prev.entries <= 0 || maxLoss >= 1) return null;
-  const lost = (prev.entries - entries) / prev.entries;
+  if (!prev || maxLoss >= 1) return null;
+  const keptKnown = typeof prev.kept === 'number';
+  const before = keptKnown ? prev.kept! : prev.entries;
+  if (typeof before !== 'number' || before <= 0) return null;
+  const entries = keptKnown ? now.kept : now.entries;
+  const lost = (before - entries) / before;
   if (lost <= maxLoss) return null;
   const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
+  const what = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'}${keptKnown ? ' backed up' : ''}`;
   return new HardsnapError(
     'ESOURCESHRANK',
-    `source of part '${part}' (${source}) has ${entries} ${entries === 1 ? 'entry' : 'entries'}, ${pct(lost)} fewer than the ${prev.entries} of ${prevGen} (more than max-source-loss ${pct(maxLoss)}): is it the tree you meant? refusing to publish; ${left}`,
+    `source of part '${part}' (${source}) has ${what(entries)}, ${pct(lost)} fewer than the ${before} of ${prevGen} (more than max-source-loss ${pct(maxLoss)}): is it the tree you meant (and are the excludes the ones you meant)? refusing to publish; ${left}`,
     { exit: 2, path: source, hint: `${ACCEPT}, or raise max-source-loss for the part` },
   );
 }

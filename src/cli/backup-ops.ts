@@ -74,7 +74,8 @@ export function opsPrinter(out: Output): Pick<MaintainEvents, 'onHook' | 'onRemo
               .slice(-20)
               .map((l) => `  | ${l}`)
               .join('\n');
-      const after = which === 'post' ? "; the exit code is still the backup's" : '';
+      // killed because hardsnap was stopped: the exit code is the signal's (EXIT-CODES.md)
+      const after = which !== 'post' ? '' : r.stopped ? "; the generation stands, the exit code is the signal's" : "; the exit code is still the backup's";
       out.warn(`${which} hook ${hookFailure(r)}: ${r.command}${after}${tail ? `; its output (end):\n${tail}` : ''}`);
     },
     onRemoved: (p, g) => out.note(`${p}: removed ${g}`),

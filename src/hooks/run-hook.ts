@@ -30,6 +30,8 @@ export interface HookResult {
   output: string;
   durationMs: number;
   ok: boolean;
+  /** killed because hardsnap itself was asked to stop (a signal), not for its own failure */
+  stopped?: boolean;
 }
 
 /** The command as messages and the run log show it (bytes that are not UTF-8 escaped: \xHH). */
@@ -78,6 +80,7 @@ export function runHook(h: HookCommand, env: Record<string, string>, timeoutMs: 
 
   return new Promise((resolve) => {
     let settled = false;
+    let stoppedByUs = false;
     let timedOut = false;
     const timers: NodeJS.Timeout[] = [];
     // a command or an environment value with bytes that are not UTF-8 (arg text) keeps them
@@ -101,6 +104,7 @@ export function runHook(h: HookCommand, env: Record<string, string>, timeoutMs: 
       process.kill(process.pid, sig);
     };
     const onAbort = () => {
+      stoppedByUs = true;
       killGroup('SIGTERM');
       timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
     };
@@ -119,6 +123,7 @@ export function runHook(h: HookCommand, env: Record<string, string>, timeoutMs: 
       child.stderr?.destroy();
       const r: HookResult = { command, exit, signal: sig, timedOut, output: output(), durationMs: Date.now() - started, ok: false };
       if (error) r.error = error;
+      if (stoppedByUs) r.stopped = true;
       r.ok = !error && !timedOut && exit === 0;
       resolve(r);
     };

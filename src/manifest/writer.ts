@@ -73,6 +73,8 @@ export interface SourceIdentity {
   dev: string;
   /** entries the walk saw, once the tree is built */
   entries?: number;
+  /** of those, the entries in the generation (not excluded); absent before: only `entries` is compared */
+  kept?: number;
 }
 
 /**

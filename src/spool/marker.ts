@@ -11,6 +11,7 @@ import { HardsnapError, UsageError } from '../core/errors.js';
 import { TOOL } from '../core/version.js';
 import { hostMetaDir, listGenerations, listHosts, listParts, manifestPath, partDir } from './layout.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
+import { MAGIC } from '../manifest/format.js';
 
 export const SPOOL_MARKER = '.hardsnap-spool';
 export const MARKER_FORMAT = 1;
@@ -56,9 +57,25 @@ export function spoolState(spool: string): SpoolState {
 function hasLegacyLayout(spool: string): boolean {
   return listHosts(spool).some((host) =>
     listParts(spool, host).some((part) =>
-      listGenerations(spool, host, part).some((g) => g.complete && fs.existsSync(manifestPath(partDir(spool, host, part), g.name))),
+      listGenerations(spool, host, part).some((g) => g.complete && isManifest(manifestPath(partDir(spool, host, part), g.name))),
     ),
   );
+}
+
+/** Whether a file starts as a manifest does (its magic): an empty or garbage file is no proof. */
+function isManifest(file: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const head = Buffer.alloc(MAGIC.length);
+    return fs.readSync(fd, head, 0, head.length, 0) === head.length && head.equals(MAGIC);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** What an earlier version leaves even when every run failed: a host directory with its .hardsnap/, or a part. */

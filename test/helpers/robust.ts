@@ -90,3 +90,13 @@ export function hardsnapAsNobody(args: string[], opts: Omit<RunOptions, 'bin'> =
   assertNobodyCanRun(REPO_ROOT);
   return hardsnap([...NOBODY, process.execPath, BIN, ...args], { cwd: '/', ...opts, bin: 'setpriv' });
 }
+
+/**
+ * bin/hardsnap as root without the capabilities that bypass permissions (CAP_DAC_OVERRIDE,
+ * CAP_DAC_READ_SEARCH, CAP_FOWNER dropped, as a hardened service or container runs it): root
+ * that cannot read a mode 000 directory.
+ */
+export function hardsnapAsRootWithoutDac(args: string[], opts: Omit<RunOptions, 'bin'> = {}): RunResult {
+  const drop = ['--inh-caps=-all', '--bounding-set=-dac_override,-dac_read_search,-fowner', '--'];
+  return hardsnap([...drop, process.execPath, BIN, ...args], { cwd: '/', ...opts, bin: 'setpriv' });
+}
