@@ -189,6 +189,33 @@ describe('hardsnap init', () => {
   });
 });
 
+describe('symlinks inside a spool are not written through', () => {
+  test('a host directory or a part component that is a symlink (to an unmounted mount point) is refused: exit 2, nothing written behind it (a cron trial filled it)', ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { f: 'x' });
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const empty = path.join(tmp, 'mnt-empty');
+    fs.mkdirSync(empty);
+    fs.mkdirSync(path.join(spool, 'rsync'), { recursive: true });
+    fs.symlinkSync(empty, path.join(spool, 'rsync', 'h1'));
+    const r = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `p=${src}`], at(1));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/rsync\/h1 is a symlink \(to .*mnt-empty\): hardsnap does not write through symlinks inside the spool/);
+    fs.mkdirSync(path.join(spool, 'rsync', 'h2'));
+    fs.symlinkSync(empty, path.join(spool, 'rsync', 'h2', 'mail'));
+    const p = hardsnap(['backup', '--spool', spool, '--host', 'h2', '--part', `mail/imap=${src}`], at(1));
+    expect(p.code, p.stderr).toBe(2);
+    expect(p.stderr).toMatch(/rsync\/h2\/mail is a symlink/);
+    expect(fs.readdirSync(empty)).toEqual([]);
+    // the spool root itself may be a symlink (to a mounted spool)
+    const link = path.join(tmp, 'spool-link');
+    fs.symlinkSync(spool, link);
+    expect(hardsnap(['backup', '--spool', link, '--host', 'h3', '--part', `p=${src}`], at(1)).code).toBe(0);
+  });
+});
+
 describe('spools made by earlier versions (no marker) keep working', () => {
   test('recognised by their layout: read-only commands use them as they are; the first backup marks the spool and says so once', ({ tmp }) => {
     const src = path.join(tmp, 'src');

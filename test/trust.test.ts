@@ -356,6 +356,28 @@ describe('carried entries, found by attacking them', () => {
   );
 
   test.runIf(isRoot)(
+    'a directory the backup user never could read (no previous version) is made empty with its mode 000: verify as that user passes (it said "cannot open the directory" in every generation holding it; a cron trial)',
+    ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { 'N/secret': 's\n', 'keep.txt': 'k\n' });
+      execFileSync('chown', ['-R', '65534:65534', src, spool]);
+      fs.chmodSync(path.join(src, 'N'), 0o000);
+      const r = hardsnapAsNobody(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], at(1));
+      expect(r.code, r.stderr).toBe(23);
+      expect(fs.statSync(path.join(gen(spool, 1), 'N')).mode & 0o777).toBe(0);
+      const v = hardsnapAsNobody(['verify', '--spool', spool, '--host', 'h']);
+      expect(v.code, v.stdout + v.stderr).toBe(0);
+      // something planted in it is still found by root's verify
+      fs.writeFileSync(path.join(gen(spool, 1), 'N', 'planted'), 'x');
+      const vr = hardsnap(['verify', '--spool', spool, '--host', 'h']);
+      expect(vr.code).toBe(2);
+      expect(vr.stdout + vr.stderr).toMatch(/N\/planted: extra/);
+    },
+  );
+
+  test.runIf(isRoot)(
     'root without CAP_DAC_READ_SEARCH and CAP_DAC_OVERRIDE (a hardened service) keeps an unreadable directory for three nights with --prune --keep-last 1 (it gave the copy mode 000 and lost its files the next night)',
     ({ tmp }) => {
       const src = path.join(tmp, 'src');

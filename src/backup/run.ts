@@ -321,8 +321,8 @@ function skip(o: BackupOptions, started: Date, reason: string): BackupResult {
 function recordEarlyFailure(o: BackupOptions, started: Date, err: unknown, phase?: string): void {
   const stopped = err instanceof InterruptedError ? err : null;
   if (o.dryRun || !(err instanceof HardsnapError) || (err.exit !== 2 && !stopped)) return;
-  // a refused spool is not one: what is there (traces on an unmounted mount point) stays as it is
-  if (err.code === 'ENOSPOOL' || err.code === 'ENOTSPOOL') return;
+  // a refused spool is not one, and a symlink in it may lead to an unmounted mount point: what is there stays as it is
+  if (err.code === 'ENOSPOOL' || err.code === 'ENOTSPOOL' || err.code === 'ESPOOLSYMLINK') return;
   const hdir = hostDir(o.spool, o.host);
   if (!fs.existsSync(hdir)) return;
   const ended = new Date();

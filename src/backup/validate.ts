@@ -7,7 +7,7 @@
 import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, UsageError } from '../core/errors.js';
-import { listParts, validateHost } from '../spool/layout.js';
+import { listParts, validateHost, refuseSpoolSymlinks } from '../spool/layout.js';
 import { markLegacy, requireSpool } from '../spool/marker.js';
 import { checkNoNesting, validatePartName } from '../spool/part-name.js';
 import { isInsideBytes, realBytes } from '../fs/byte-path.js';
@@ -28,6 +28,11 @@ export function validateBackup(o: BackupOptions, onNote: (m: string) => void = (
   for (const p of o.parts) validatePartName(p.name);
   // never create a spool: a missing or unmarked one is an unmounted file system (exit 2)
   const spoolState = requireSpool(o.spool);
+  refuseSpoolSymlinks(
+    o.spool,
+    o.host,
+    o.parts.map((p) => p.name),
+  );
   checkNoNesting(
     o.parts.map((p) => p.name),
     listParts(o.spool, o.host),

@@ -58,6 +58,34 @@ export function hostMetaDir(spool: string, host: string): string {
   return path.join(hostDir(spool, host), META_DIR);
 }
 /**
+ * Refuses (exit 2) a symlink on the way from the spool root to a host's or part's directory
+ * (rsync/, the host directory, each component of a part's name): a backup writes through
+ * them, and behind a symlink may be a mount point whose file system is not mounted, which the
+ * run would fill as it would fill an unmounted spool. Bind mounts are the way to put a host
+ * elsewhere. Only components that exist are looked at (what a run makes is made as directories).
+ */
+export function refuseSpoolSymlinks(spool: string, host: string, parts: readonly string[]): void {
+  const steps = ['rsync', host];
+  const check = (rel: string[]) => {
+    const p = path.join(spool, ...rel);
+    const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    if (st?.isSymbolicLink()) {
+      throw new HardsnapError('ESPOOLSYMLINK', `${p} is a symlink (to ${fs.readlinkSync(p)}): hardsnap does not write through symlinks inside the spool`, {
+        exit: 2,
+        path: p,
+        hint: 'a file system behind it that is not mounted would be filled; put a real directory there (a bind mount to put a host elsewhere)',
+      });
+    }
+  };
+  for (let i = 1; i <= steps.length; i++) check(steps.slice(0, i));
+  for (const part of parts) {
+    if (part.includes('\\')) continue; // made by its bytes (ensurePartDir), never through a symlink
+    const comps = part.split('/');
+    for (let i = 1; i <= comps.length; i++) check([...steps, ...comps.slice(0, i)]);
+  }
+}
+
+/**
  * A part's directory. A part name is in the escaped form (src/spool/part-name.ts): a name with
  * a backslash has bytes that are not UTF-8, and its directory is reached by those bytes, through
  * an alias (src/fs/byte-path.ts; a part that does not exist yet: an alias where every lookup
