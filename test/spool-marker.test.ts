@@ -209,6 +209,18 @@ describe('symlinks inside a spool are not written through', () => {
     expect(p.code, p.stderr).toBe(2);
     expect(p.stderr).toMatch(/rsync\/h2\/mail is a symlink/);
     expect(fs.readdirSync(empty)).toEqual([]);
+    // a host's or a part's .hardsnap (lock, run log, manifests) that is a symlink (a fourth trial: written through)
+    fs.mkdirSync(path.join(spool, 'rsync', 'h4'));
+    fs.symlinkSync(empty, path.join(spool, 'rsync', 'h4', '.hardsnap'));
+    const h = hardsnap(['backup', '--spool', spool, '--host', 'h4', '--part', `p=${src}`], at(1));
+    expect(h.code, h.stderr).toBe(2);
+    expect(h.stderr).toMatch(/rsync\/h4\/\.hardsnap is a symlink/);
+    fs.mkdirSync(path.join(spool, 'rsync', 'h5', 'p'), { recursive: true });
+    fs.symlinkSync(empty, path.join(spool, 'rsync', 'h5', 'p', '.hardsnap'));
+    const pm = hardsnap(['backup', '--spool', spool, '--host', 'h5', '--part', `p=${src}`], at(1));
+    expect(pm.code, pm.stderr).toBe(2);
+    expect(pm.stderr).toMatch(/rsync\/h5\/p\/\.hardsnap is a symlink/);
+    expect(fs.readdirSync(empty)).toEqual([]);
     // the spool root itself may be a symlink (to a mounted spool)
     const link = path.join(tmp, 'spool-link');
     fs.symlinkSync(spool, link);

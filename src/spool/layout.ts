@@ -59,7 +59,8 @@ export function hostMetaDir(spool: string, host: string): string {
 }
 /**
  * Refuses (exit 2) a symlink on the way from the spool root to a host's or part's directory
- * (rsync/, the host directory, each component of a part's name): a backup writes through
+ * (rsync/, the host directory, each component of a part's name) or as their .hardsnap/ (and
+ * a part's manifests/): a backup writes through
  * them, and behind a symlink may be a mount point whose file system is not mounted, which the
  * run would fill as it would fill an unmounted spool. Bind mounts are the way to put a host
  * elsewhere. Only components that exist are looked at (what a run makes is made as directories).
@@ -78,10 +79,13 @@ export function refuseSpoolSymlinks(spool: string, host: string, parts: readonly
     }
   };
   for (let i = 1; i <= steps.length; i++) check(steps.slice(0, i));
+  check([...steps, META_DIR]); // the host's lock and run log
   for (const part of parts) {
     if (part.includes('\\')) continue; // made by its bytes (ensurePartDir), never through a symlink
     const comps = part.split('/');
     for (let i = 1; i <= comps.length; i++) check([...steps, ...comps.slice(0, i)]);
+    check([...steps, ...comps, META_DIR]); // the part's manifests, trash and leases
+    check([...steps, ...comps, META_DIR, 'manifests']);
   }
 }
 

@@ -181,6 +181,12 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
       const [problems, vanished] = own ? [Number(own.problems ?? 0), Number(own.vanished ?? 0)] : [last.problems, last.vanished];
       if (problems || vanished || !own) raise('WARNING', `last run published with ${problems} problems, ${vanished} vanished (exit ${last.exit})`);
     }
+    // stopped after publishing, during the post hook: the generation stands, the hook and --prune did not run to the end
+    if (last && last.status !== 'interrupted' && last.signal)
+      raise(
+        'WARNING',
+        `last run stopped by ${last.signal} ${last.interrupted ?? 'after publishing'} (exit ${last.exit}): the post hook was killed and no prune ran`,
+      );
     if (last?.status === 'interrupted') {
       raise(
         'WARNING',
