@@ -348,7 +348,7 @@ describe.runIf(isRoot && setpriv)('a prune that is not root (setpriv to nobody, 
 
 describe("prune never moves or deletes through a symlink in the part's metadata", () => {
   for (const which of ['.hardsnap/trash', '.hardsnap'] as const) {
-    test(`${which} made a symlink to a directory outside the spool: prune keeps every generation, deletes nothing there, says why (exit 0); a backup goes on`, async ({
+    test(`${which} made a symlink to a directory outside the spool: prune keeps every generation, deletes nothing there, says why (exit 0); a backup goes on past a trash symlink and refuses a .hardsnap symlink`, async ({
       tmp,
     }) => {
       const spool = makeSpool(path.join(tmp, 'spool'));
@@ -377,7 +377,12 @@ describe("prune never moves or deletes through a symlink in the part's metadata"
       expect(fingerprint(outside)).toEqual(before);
       expect(fs.readFileSync(path.join(outside, 'trash/precious/data'), 'utf8')).toBe('keep me');
       const b = backupPart({ spool, host: HOST, part: 'p', src }, '2026-05-04T03:00:00Z');
-      expect(b.code, b.stderr).toBe(0);
+      if (which === '.hardsnap') {
+        // a backup does not write its manifests through it either (a cron trial: it did): refused
+        expect(b.code, b.stderr).toBe(2);
+        expect(b.stderr).toMatch(/p\/\.hardsnap is a symlink \(to .*outside\): hardsnap does not write through symlinks inside the spool/);
+        expect(fingerprint(outside)).toEqual(before);
+      } else expect(b.code, b.stderr).toBe(0);
       expect(fingerprint(outside).filter((l) => l.includes('trash'))).toEqual(before.filter((l) => l.includes('trash')));
     });
   }
