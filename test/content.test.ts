@@ -492,6 +492,10 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
     const verified = backupJson(spool, src, 2, [...cfg, '--dedup-verify'], collide);
     expect(verified.stats.dedupMismatches).toBe(1);
     assertNotSameInode(path.join(g1.gen, 'one'), path.join(verified.gen, 'two'));
+    // 'one' and 'two' leave the source: their inodes are not this generation's, so the
+    // (colliding) candidates are free to take (else which one is claimed first is a race)
+    fs.rmSync(path.join(src, 'one'));
+    fs.rmSync(path.join(src, 'two'));
     makeTree(src, { three: { content: 'CCCCCCCC', mtime: T0 } });
     const trusted = backupJson(spool, src, 3, cfg, collide);
     expect(fs.readFileSync(path.join(trusted.gen, 'three'), 'utf8')).not.toBe('CCCCCCCC'); // wrongly linked: the key was read
