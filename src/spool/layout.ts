@@ -59,11 +59,11 @@ export function hostMetaDir(spool: string, host: string): string {
 }
 /**
  * Refuses (exit 2) a symlink on the way from the spool root to a host's or part's directory
- * (rsync/, the host directory, each component of a part's name) or as their .hardsnap/ (and
- * a part's manifests/): a backup writes through
- * them, and behind a symlink may be a mount point whose file system is not mounted, which the
- * run would fill as it would fill an unmounted spool. Bind mounts are the way to put a host
- * elsewhere. Only components that exist are looked at (what a run makes is made as directories).
+ * (rsync/, the host directory, each component of a part's name) or as their .hardsnap/ (and a
+ * part's manifests/): a backup writes through them, and behind a symlink may be a mount point
+ * whose file system is not mounted, which the run would fill as it would fill an unmounted
+ * spool. Bind mounts are the way to put a host elsewhere. Only components that exist are
+ * looked at (what a run makes is made as directories).
  */
 export function refuseSpoolSymlinks(spool: string, host: string, parts: readonly string[]): void {
   const steps = ['rsync', host];
