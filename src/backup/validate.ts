@@ -6,7 +6,7 @@
  */
 import { fs } from '../fs/disk.js';
 import path from 'node:path';
-import { HardsnapError, UsageError } from '../core/errors.js';
+import { HardsnapError, UsageError, errnoCode } from '../core/errors.js';
 import { listParts, validateHost, refuseSpoolSymlinks } from '../spool/layout.js';
 import { markLegacy, requireSpool } from '../spool/marker.js';
 import { checkNoNesting, validatePartName } from '../spool/part-name.js';
@@ -73,7 +73,19 @@ export function validateBackup(o: BackupOptions, onNote: (m: string) => void = (
 export function checkNotEmpty(o: BackupOptions): void {
   if (o.allowEmpty) return;
   for (const p of o.parts) {
-    if (fs.readdirSync(p.source).length === 0) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(p.source);
+    } catch (err) {
+      // recorded as a failed run like a missing source (status CRITICAL), not an internal error
+      const code = errnoCode(err) ?? 'EIO';
+      throw new HardsnapError('ESOURCEUNREADABLE', `source of part '${p.name}' cannot be read: ${code}: ${p.source}; nothing written`, {
+        exit: 2,
+        path: p.source,
+        hint: 'give the backup user read and search access to the source root (or run it as root)',
+      });
+    }
+    if (names.length === 0) {
       throw new HardsnapError('EEMPTYSOURCE', `source of part '${p.name}' is empty: ${p.source}; refusing to publish an empty generation`, {
         exit: 2,
         path: p.source,
