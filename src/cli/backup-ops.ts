@@ -65,6 +65,8 @@ export function opsPrinter(out: Output): Pick<MaintainEvents, 'onHook' | 'onRemo
         out.note(`${which} hook done in ${formatMs(r.durationMs)}: ${r.command}`);
         return;
       }
+      // stopped by a signal while the pre hook ran: the run's one line says so ("while the pre hook ran")
+      if (r.stopped && which === 'pre') return;
       const tail =
         r.output.trim() === ''
           ? ''
