@@ -25,7 +25,7 @@ import { TOOL } from '../core/version.js';
 import { errnoCode } from '../core/errors.js';
 import type { DedupIndex } from '../apply/dedup-index.js';
 import { buildDedupIndex } from './dedup-sources.js';
-import { rootIdentity, type SourceIdentity } from './source-identity.js';
+import { rootIdentity, sourceCounts, type SourceIdentity } from './source-identity.js';
 import { FLAG } from '../manifest/format.js';
 import { monoMicros } from '../watch/journal-file.js';
 import { DEFAULT_JOURNAL } from '../watch/journal-use.js';
@@ -286,12 +286,13 @@ export async function buildPart(
       );
     }
     const spoolId = dstRootFd >= 0 ? fsIdentity(dstRootFd) : null;
+    const sourceIdentity = { ...sourceId, ...sourceCounts(builder.stats) };
     writer?.finish(root, {
       ...(spoolId ? { spool: { fsid: spoolId.fsid, rootIno: root.ino } } : {}),
       ...(builder.stats.carried ? { carried: { count: builder.stats.carried, first: found.carried } } : {}),
       ...(found.xattrsRefused.length ? { xattrsRefused: found.xattrsRefused } : {}),
       ...(xattrs ? {} : { xattrsSkipped: true }),
-      source: { ...sourceId, entries: builder.stats.entries, kept: builder.stats.entries - builder.stats.excluded },
+      source: sourceIdentity,
     });
     writer = null;
     const journal = finishReport(scan);
@@ -309,7 +310,7 @@ export async function buildPart(
       journal,
       stats: builder.stats,
       findings: builder.findings,
-      sourceIdentity: { ...sourceId, entries: builder.stats.entries, kept: builder.stats.entries - builder.stats.excluded },
+      sourceIdentity,
       partDir: pdir,
       partialPath,
       manifestTmp,

@@ -9,7 +9,16 @@ import { check, sys } from '../fs/native.js';
 import { manifestPath } from '../spool/layout.js';
 import type { RunState } from './part-state.js';
 import type { BuiltPart } from './part-run.js';
-import { DEFAULT_MAX_SOURCE_LOSS, movedError, nothingLeftError, recordedIdentity, rootIdentity, shrunkError, type SourceIdentity } from './source-identity.js';
+import {
+  DEFAULT_MAX_SOURCE_LOSS,
+  movedError,
+  nothingLeftError,
+  recordedIdentity,
+  rootIdentity,
+  shrunkError,
+  sourceCounts,
+  type SourceIdentity,
+} from './source-identity.js';
 import type { BackupOptions } from './types.js';
 
 export interface RootCheck {
@@ -63,6 +72,6 @@ export function checkBuiltSources(o: BackupOptions, built: BuiltPart[], roots: M
     // --allow-empty and a source now empty: the emptiness is what was accepted
     if (o.allowEmpty && s.entries === 0) continue;
     const maxLoss = o.maxSourceLoss ?? spec.maxSourceLoss ?? DEFAULT_MAX_SOURCE_LOSS;
-    refuseOrNote(shrunkError(b.part, spec.source, r.prevGen, r.prev, { entries: s.entries, kept: s.entries - s.excluded }, maxLoss, left), o, onNote);
+    refuseOrNote(shrunkError(b.part, spec.source, r.prevGen, r.prev, sourceCounts(s), maxLoss, left), o, onNote);
   }
 }

@@ -55,6 +55,11 @@ export function movedError(part: string, source: string, prevGen: string, prev: 
   );
 }
 
+/** A walk's counts as the source identity records them: entries seen, and of those the ones kept (not excluded). */
+export function sourceCounts(s: { entries: number; excluded: number }): { entries: number; kept: number } {
+  return { entries: s.entries, kept: s.entries - s.excluded };
+}
+
 /**
  * After the walk, before publishing: the source must not have lost more than `maxLoss` (a
  * fraction) of the entries of the previous generation: the entries kept (not excluded) when

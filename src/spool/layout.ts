@@ -23,6 +23,8 @@ export interface Target {
 }
 
 export const META_DIR = '.hardsnap';
+/** below a part's META_DIR: one manifest per generation */
+const MANIFESTS_DIR = 'manifests';
 export const LAST = 'last';
 /** a plain file beside `last` naming the same generation (src/spool/last.ts) */
 export const LATEST = 'LATEST';
@@ -85,7 +87,7 @@ export function refuseSpoolSymlinks(spool: string, host: string, parts: readonly
     const comps = part.split('/');
     for (let i = 1; i <= comps.length; i++) check([...steps, ...comps.slice(0, i)]);
     check([...steps, ...comps, META_DIR]); // the part's manifests, trash and leases
-    check([...steps, ...comps, META_DIR, 'manifests']);
+    check([...steps, ...comps, META_DIR, MANIFESTS_DIR]);
   }
 }
 
@@ -114,7 +116,7 @@ export function partMetaDir(partDirPath: string): string {
   return path.join(partDirPath, META_DIR);
 }
 export function manifestDir(partDirPath: string): string {
-  return path.join(partDirPath, META_DIR, 'manifests');
+  return path.join(partDirPath, META_DIR, MANIFESTS_DIR);
 }
 export function manifestPath(partDirPath: string, generation: string): string {
   return path.join(manifestDir(partDirPath), `${generation}.hsm`);
