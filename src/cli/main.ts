@@ -101,6 +101,11 @@ export function commandOf(args: string[]): string | null {
 
 const HELP_OR_VERSION = new Set(['-h', '--help', '-V', '--version']);
 
+/** A usage error under --json: one JSON object, one line (as every error under --json). */
+function usageErrorJson(message: string, hint: string, exit: number): string {
+  return JSON.stringify({ format: JSON_FORMAT, level: 'error', code: 'EUSAGE', message, hint, exit }) + '\n';
+}
+
 /** Whether --json is on the command line (before a `--`): usage errors are JSON then too. */
 function jsonWanted(args: string[]): boolean {
   const end = args.indexOf('--');
@@ -146,11 +151,7 @@ export function buildProgram(ctx: CliContext, args: string[] = []): Command {
             .replace(/^error: /, ''),
         );
         const hint = usageHint(args, names);
-        write(
-          jsonWanted(args)
-            ? JSON.stringify({ format: JSON_FORMAT, level: 'error', code: 'EUSAGE', message, hint, exit: ctx.usageExit }) + '\n'
-            : `hardsnap: error: ${message} (${hint})\n`,
-        );
+        write(jsonWanted(args) ? usageErrorJson(message, hint, ctx.usageExit) : `hardsnap: error: ${message} (${hint})\n`);
       },
     });
   addCommon(program);
@@ -172,9 +173,7 @@ async function parse(argv: string[]): Promise<void> {
   // no command: commander prints the help on stderr; under --json a script reads one JSON line
   if (commandOf(args) === null && jsonWanted(args) && !args.some((a) => HELP_OR_VERSION.has(a))) {
     const hint = "see 'hardsnap --help' for the commands";
-    process.stderr.write(
-      JSON.stringify({ format: JSON_FORMAT, level: 'error', code: 'EUSAGE', message: 'no command given', hint, exit: ctx.usageExit }) + '\n',
-    );
+    process.stderr.write(usageErrorJson('no command given', hint, ctx.usageExit));
     process.exitCode = ctx.usageExit;
     return;
   }
