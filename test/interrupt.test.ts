@@ -156,6 +156,47 @@ describe('a backup stopped by a signal', () => {
     );
   });
 
+  test('a run SIGKILLed before its partial exists (in the pre hook) is told by its stale lock: status WARNING until the next run takes it over', async ({
+    tmp,
+  }) => {
+    const s = setup(tmp, 4096);
+    expect(hardsnap([...s.args], at(1)).code).toBe(0);
+    const pid = path.join(tmp, 'hook.pid');
+    const c = spawnHardsnap([...s.args, '--pre-hook', `echo $$ > ${pid}; sleep 60`], at(2));
+    await waitForFile(pid, 30_000);
+    c.killGroup('SIGKILL');
+    await c.exited;
+    expect(fs.existsSync(s.lock)).toBe(true);
+    expect(fs.readdirSync(s.pdir).filter((n) => n.endsWith('.partial'))).toEqual([]);
+    expect(readRunsLog(s.spool, 'h1').map((r) => r.status)).toEqual(['ok']);
+    const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
+    expect(st.code, st.stdout).toBe(1);
+    expect(st.stdout).toMatch(
+      new RegExp(
+        `h1/data: WARNING .* - a run ended without a record: its lock is left \\(pid ${c.pid}, started [^:]+:[^:]+:[^:]+: process ${c.pid} is gone\\): killed`,
+      ),
+    );
+    const j = JSON.parse(hardsnap(['status', '--spool', s.spool, '--host', 'h1', '--json']).stdout) as { hosts: { parts: { state: string }[] }[] };
+    expect(j.hosts[0]!.parts[0]!.state).toBe('WARNING');
+    const r = hardsnap([...s.args], at(3));
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.existsSync(s.lock)).toBe(false);
+    expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(3)).code).toBe(0);
+  });
+
+  test('list names a partial left by a failed run (a refused source) as such, not as interrupted', ({ tmp }) => {
+    const s = setup(tmp, 4096);
+    expect(hardsnap([...s.args], at(1)).code).toBe(0);
+    fs.rmSync(path.join(s.src, 'b'), { recursive: true });
+    const r = hardsnap([...s.args], at(2));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/refusing to publish/);
+    const l = hardsnap(['list', '--spool', s.spool, '--host', 'h1']);
+    expect(l.stdout).toMatch(new RegExp(`${genName(2)} {2}\\(partial: left by the last run, which failed \\(exit 2\\); resumed by the next run\\)`));
+    const j = JSON.parse(hardsnap(['list', '--spool', s.spool, '--host', 'h1', '--json']).stdout) as { state: string }[];
+    expect(j.map((g) => g.state)).toEqual(['complete', 'failed']);
+  });
+
   test("SIGTERM while waiting for the lock (--wait): exit 143, recorded, the holder's lock untouched", async ({ tmp }) => {
     const s = setup(tmp, 4096);
     expect(hardsnap([...s.args], at(1)).code).toBe(0);

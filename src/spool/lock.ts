@@ -63,6 +63,19 @@ export function liveLockHolder(hostDirPath: string): LockInfo | null {
   return holder && (holder.pid === -1 || staleReason(holder) === null) ? holder : null;
 }
 
+/**
+ * A lock left by a run that is provably gone (SIGKILL, the OOM killer, a crash, a reboot): it
+ * ended without a word, and nothing else tells of it when it was killed before its `.partial`
+ * existed. null: no lock, or its holder may still be running.
+ */
+export function staleLockHolder(hostDirPath: string): { holder: LockInfo; reason: string } | null {
+  const file = path.join(hostDirPath, '.hardsnap', 'lock');
+  const holder = readLock(file);
+  if (!holder) return null;
+  const reason = holder.pid === -1 ? unreadableStale(file) : staleReason(holder);
+  return reason ? { holder, reason } : null;
+}
+
 function readLock(file: string): LockInfo | null {
   try {
     // not through a symlink: a dangling one would read as "released" for ever (a busy loop)

@@ -95,3 +95,8 @@ export function runConcerns(r: RunRecord, part: string): boolean {
   const built = r.parts ? Object.keys(r.parts) : [];
   return built.length ? built.includes(part) : true;
 }
+
+/** A part's own last run (runs skipped by --min-interval did nothing: they are not it). */
+export function lastRunOf(runs: RunRecord[], part: string): RunRecord | null {
+  return runs.findLast((r) => r.status !== 'skipped' && runConcerns(r, part)) ?? null;
+}

@@ -10,11 +10,11 @@ import path from 'node:path';
 import { hostDir, listGenerations, listParts, manifestPath, partDir, trashDir } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
 import { FUTURE_TOLERANCE_MS } from '../time/now.js';
-import { holderBuilds, liveLockHolder } from '../spool/lock.js';
+import { holderBuilds, liveLockHolder, staleLockHolder } from '../spool/lock.js';
 import { alive, processStart } from '../fs/process.js';
 import { trashContents } from '../retention/trash.js';
 import { describeOpenDirs, fixPermissionsCommand, openSpoolDirs } from '../spool/permissions.js';
-import { readRuns, runConcerns, type RunRecord } from '../spool/runs-log.js';
+import { lastRunOf, readRuns, type RunRecord } from '../spool/runs-log.js';
 import { formatDuration } from '../time/duration.js';
 import { readJournal } from '../watch/journal-file.js';
 import { partLeases, type LeaseStatus } from './leases.js';
@@ -153,6 +153,7 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
   // a run holding the lock may be emptying a trash right now: only a trash left behind counts
   const holder = fs.existsSync(hdir) ? liveLockHolder(hdir) : null;
   const running = holder !== null;
+  const stale = fs.existsSync(hdir) && !running ? staleLockHolder(hdir) : null;
   const space = spoolSpace(spool);
   const parts = names.map((part): PartStatus => {
     const gens = listGenerations(spool, host, part);
@@ -161,7 +162,7 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     const ageMs = newest ? now.getTime() - newest.time.getTime() : null;
     const withStats = [...real].reverse().find((r) => r.parts && r.parts[part]);
     // each part by its own last run: a run of other parts says nothing about this one
-    const last = real.findLast((r) => runConcerns(r, part)) ?? null;
+    const last = lastRunOf(runs, part);
     const reasons: string[] = [];
     let state: State = 'OK';
     const raise = (s: State, why: string) => {
@@ -200,6 +201,12 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
         `an interrupted run left ${interrupted} (killed, or the machine stopped${space ? '; or a full spool kept it from recording its failure' : ''}); the next run resumes it`,
       );
     }
+    // killed before its `.partial` existed (or while pruning): only its lock tells of it
+    if (stale && !interrupted && (stale.holder.parts ? stale.holder.parts.includes(part) : true))
+      raise(
+        'WARNING',
+        `a run ended without a record: its lock is left (pid ${stale.holder.pid}, started ${stale.holder.started}: ${stale.reason}): killed (SIGKILL, out of memory) or the machine stopped; the next run takes the lock over`,
+      );
     if (space) raise(space.state, space.why);
     if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs)
       raise('WARNING', `newest generation is ${formatDuration(ageMs!)} old, more than --max-age ${formatDuration(maxAgeMs)}`);

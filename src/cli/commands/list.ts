@@ -4,7 +4,9 @@ import { hostDir, listGenerations, listParts, partDir, requireHostDir } from '..
 import { readPins } from '../../retention/pins.js';
 import { addCommon, partNameArg, type CommonOptions, spoolTarget } from '../common.js';
 import { holderBuilds, liveLockHolder } from '../../spool/lock.js';
+import { lastRunOf, readRuns } from '../../spool/runs-log.js';
 import type { Output } from '../../ui/output.js';
+import type { Generation } from '../../spool/names.js';
 import type { CliContext } from '../context.js';
 
 interface ListOptions extends CommonOptions {
@@ -15,7 +17,9 @@ export function register(program: Command, ctx: CliContext): void {
   addCommon(
     program
       .command('list')
-      .description('list the generations of a host, newest last; partial ones are marked: being written by the run in progress, or left by an interrupted run')
+      .description(
+        'list the generations of a host, newest last; partial ones are marked: being written by the run in progress, or left by an interrupted or failed run',
+      )
       .option('--part <name>', 'only this part')
       .addHelpText(
         'after',
@@ -36,14 +40,17 @@ async function list(o: ListOptions, ctx: CliContext, out: Output): Promise<numbe
   if (part !== undefined && !listParts(spool, host).includes(part)) throw new UsageError(`no part '${part}' for host '${host}' in ${spool}`);
   const pins = new Map(parts.map((p) => [p, readPins(partDir(spool, host, p))]));
   // a partial is the live lock holder's work in progress, or what an interrupted run left
+  // (the newest thing of a part after a failed run, e.g. a refused source: that run left it)
   const holder = liveLockHolder(hostDir(spool, host));
+  const runs = readRuns(hostDir(spool, host));
+  const state = (g: Generation, gens: Generation[]) => {
+    if (g.complete) return 'complete';
+    if (holderBuilds(holder, g.part)) return 'in-progress';
+    return g === gens.at(-1) && lastRunOf(runs, g.part)?.status === 'failed' ? 'failed' : 'interrupted';
+  };
   const rows = parts
-    .flatMap((p) => listGenerations(spool, host, p))
-    .map((g) => ({
-      ...g,
-      pinned: pins.get(g.part)!.has(g.name),
-      state: g.complete ? 'complete' : holderBuilds(holder, g.part) ? 'in-progress' : 'interrupted',
-    }));
+    .map((p) => listGenerations(spool, host, p))
+    .flatMap((gens) => gens.map((g) => ({ ...g, pinned: pins.get(g.part)!.has(g.name), state: state(g, gens) })));
   if (o.json) {
     out.json(
       rows.map((g) => ({ part: g.part, name: g.name, path: g.path, time: g.time.toISOString(), complete: g.complete, state: g.state, pinned: g.pinned })),
@@ -51,10 +58,12 @@ async function list(o: ListOptions, ctx: CliContext, out: Output): Promise<numbe
     return 0;
   }
   const w = Math.max(4, ...rows.map((r) => r.part.length));
-  const partial = (state: string) =>
-    state === 'in-progress'
+  const partial = (g: (typeof rows)[number]) =>
+    g.state === 'in-progress'
       ? `  (partial: being written by the run in progress, pid ${holder!.pid} since ${holder!.started})`
-      : '  (partial: interrupted, resumed by the next run)';
-  for (const g of rows) out.print(`${g.part.padEnd(w)}  ${g.name}${g.pinned ? '  (pinned)' : ''}${g.complete ? '' : partial(g.state)}`);
+      : g.state === 'failed'
+        ? `  (partial: left by the last run, which failed (exit ${lastRunOf(runs, g.part)!.exit}); resumed by the next run)`
+        : '  (partial: interrupted, resumed by the next run)';
+  for (const g of rows) out.print(`${g.part.padEnd(w)}  ${g.name}${g.pinned ? '  (pinned)' : ''}${g.complete ? '' : partial(g)}`);
   return 0;
 }
