@@ -221,6 +221,20 @@ describe('symlinks inside a spool are not written through', () => {
     expect(pm.code, pm.stderr).toBe(2);
     expect(pm.stderr).toMatch(/rsync\/h5\/p\/\.hardsnap is a symlink/);
     expect(fs.readdirSync(empty)).toEqual([]);
+    // a stray symlink named like a generation or a .partial (a run resumed into it; it was renamed and failed with ENOTDIR)
+    expect(hardsnap(['backup', '--spool', spool, '--host', 'h6', '--part', `p=${src}`], at(1)).code).toBe(0);
+    const target = path.join(tmp, 'elsewhere');
+    fs.mkdirSync(target);
+    for (const name of [`${genName(2)}.partial`, genName(2)]) {
+      const stray = path.join(spool, 'rsync', 'h6', 'p', name);
+      fs.symlinkSync(target, stray);
+      const g = hardsnap(['backup', '--spool', spool, '--host', 'h6', '--part', `p=${src}`], at(3));
+      expect(g.code, g.stderr).toBe(2);
+      expect(g.stderr).toMatch(new RegExp(`rsync/h6/p/${name.replace('.', '\\.')} is a symlink \\(to .*elsewhere\\): .*hardsnap never makes one`));
+      expect(fs.lstatSync(stray).isSymbolicLink()).toBe(true); // not renamed, not resumed
+      expect(fs.readdirSync(target)).toEqual([]);
+      fs.unlinkSync(stray);
+    }
     // the spool root itself may be a symlink (to a mounted spool)
     const link = path.join(tmp, 'spool-link');
     fs.symlinkSync(spool, link);

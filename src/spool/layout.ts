@@ -69,14 +69,17 @@ export function hostMetaDir(spool: string, host: string): string {
  */
 export function refuseSpoolSymlinks(spool: string, host: string, parts: readonly string[]): void {
   const steps = ['rsync', host];
-  const check = (rel: string[]) => {
+  const check = (
+    rel: string[],
+    hint = 'a file system behind it that is not mounted would be filled; put a real directory there (a bind mount to put a host elsewhere)',
+  ) => {
     const p = path.join(spool, ...rel);
     const st = fs.lstatSync(p, { throwIfNoEntry: false });
     if (st?.isSymbolicLink()) {
       throw new HardsnapError('ESPOOLSYMLINK', `${p} is a symlink (to ${fs.readlinkSync(p)}): hardsnap does not write through symlinks inside the spool`, {
         exit: 2,
         path: p,
-        hint: 'a file system behind it that is not mounted would be filled; put a real directory there (a bind mount to put a host elsewhere)',
+        hint,
       });
     }
   };
@@ -88,6 +91,9 @@ export function refuseSpoolSymlinks(spool: string, host: string, parts: readonly
     for (let i = 1; i <= comps.length; i++) check([...steps, ...comps.slice(0, i)]);
     check([...steps, ...comps, META_DIR]); // the part's manifests, trash and leases
     check([...steps, ...comps, META_DIR, MANIFESTS_DIR]);
+    // a generation or `.partial` that is a symlink: a run would resume into, or link from, whatever it points to
+    for (const g of listGenerations(spool, host, part))
+      check([...steps, ...comps, path.basename(g.path)], 'hardsnap never makes one: remove the symlink (rm, not rm -r) once you know who made it');
   }
 }
 
