@@ -263,11 +263,39 @@ describe('spools made by earlier versions (no marker) keep working', () => {
     const c = hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`, '--verbose'], at(3));
     expect(c.code, c.stderr).toBe(0);
     expect(c.stderr).not.toMatch(/marked/);
-    // a host directory with only its run log (every run failed): init marks it when asked
-    const other = path.join(tmp, 'other');
-    fs.mkdirSync(path.join(other, 'rsync', 'h9', '.hardsnap'), { recursive: true });
-    const i = hardsnap(['init', '--spool', other, '--json']);
+    // the 0.1.0 spool without its marker is marked by init too
+    fs.rmSync(path.join(spool, MARKER));
+    const i = hardsnap(['init', '--spool', spool, '--json']);
+    expect(i.code, i.stderr).toBe(0);
     expect(JSON.parse(i.stdout).outcome).toBe('marked');
+  });
+
+  test('init refuses traces of runs without a published generation (a sixth cron trial: an empty rsync/<host>/.hardsnap on an unmounted mount point was marked, and the next backup filled the disk below)', ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { f: 'x' });
+    for (const [what, dirs] of Object.entries({
+      'host meta dir': ['rsync/h9/.hardsnap'],
+      'host meta dir and a part': ['rsync/h9/.hardsnap', 'rsync/h9/a/.hardsnap'],
+      'host meta dir and a stray file': ['rsync/h9/.hardsnap', 'stray'],
+    })) {
+      const mnt = path.join(tmp, what.replace(/ /g, '-'));
+      for (const d of dirs) {
+        if (d === 'stray') fs.writeFileSync(path.join(mnt, d), 'x');
+        else fs.mkdirSync(path.join(mnt, d), { recursive: true, mode: 0o700 });
+      }
+      const before = execFileSync('find', [mnt], { encoding: 'utf8' });
+      const i = hardsnap(['init', '--spool', mnt]);
+      expect(i.code, `${what}: ${i.stderr}`).toBe(1);
+      expect(i.stderr).toMatch(
+        /is not empty and is not a hardsnap spool .*traces of hardsnap runs but no published generation; if it is the mount point of a spool that is not mounted, mount it/,
+      );
+      expect(fs.existsSync(path.join(mnt, MARKER))).toBe(false);
+      const b = hardsnap(['backup', '--spool', mnt, '--host', 'h9', '--part', `a=${src}`], at(1));
+      expect(b.code, b.stderr).toBe(2);
+      expect(execFileSync('find', [mnt], { encoding: 'utf8' }), what).toBe(before);
+    }
   });
 
   test("what a run left on an unmounted mount point (rsync/<host>/.hardsnap/, even empty, an empty part) is not taken for an earlier version's spool: exit 2, nothing written, nothing marked", ({

@@ -2,7 +2,7 @@
  * `hardsnap init --spool DIR`: the one way a spool comes to be. Creates DIR (or takes an existing
  * empty one: a freshly mounted file system, `lost+found` aside), runs the file-system preflight
  * (hard links above all) and leaves the marker later runs check. On a spool it is a no-op, and
- * on a spool of an earlier version it adds the marker.
+ * on a spool of an earlier version (one with a published generation) it adds the marker.
  */
 import { fs } from '../fs/disk.js';
 import { UsageError } from '../core/errors.js';
@@ -21,8 +21,10 @@ export function initSpool(spool: string, onNote: (m: string) => void = () => {})
   const state = spoolState(spool);
   if (state === 'marked') return 'exists';
   if (state === 'not-dir') throw new UsageError(`${spool} exists and is not a directory: cannot make a spool there`);
-  // a spool of an earlier version, or what one left (run logs of runs that all failed): asked for, marked
-  if (state === 'legacy' || (state === 'bare' && hasLegacyTraces(spool))) {
+  // a spool of an earlier version (a published generation with its manifest): marked. What runs
+  // left without publishing (an empty rsync/<host>/.hardsnap/, a part, a .partial) is what an
+  // unmounted mount point holds after a run went to the disk below: refused like anything else
+  if (state === 'legacy') {
     writeMarker(spool);
     return 'marked';
   }
@@ -39,11 +41,14 @@ export function initSpool(spool: string, onNote: (m: string) => void = () => {})
   } else {
     const other = fs.readdirSync(spool).filter((n) => !FROM_MKFS.has(n));
     if (other.length) {
+      const held = `it holds ${other
+        .slice(0, 3)
+        .map((n) => JSON.stringify(n))
+        .join(', ')}${other.length > 3 ? ', ...' : ''}`;
       throw new UsageError(`${spool} is not empty and is not a hardsnap spool (no ${SPOOL_MARKER}): refusing to make a spool there`, {
-        hint: `it holds ${other
-          .slice(0, 3)
-          .map((n) => JSON.stringify(n))
-          .join(', ')}${other.length > 3 ? ', ...' : ''}; give an empty or new directory`,
+        hint: hasLegacyTraces(spool)
+          ? `${held}: traces of hardsnap runs but no published generation; if it is the mount point of a spool that is not mounted, mount it; if they are leftovers of runs that never published, remove them`
+          : `${held}; give an empty or new directory`,
       });
     }
   }

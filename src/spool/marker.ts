@@ -52,7 +52,7 @@ export function spoolState(spool: string): SpoolState {
  * version wrote one). Traces alone (a host's .hardsnap/, an empty part, a directory named like
  * a generation) are what a run left on an unmounted mount point, or what someone made there:
  * taken for a spool they would let a backup write onto the disk below and mark it for good.
- * Only `init` takes those (hasLegacyTraces).
+ * `init` refuses them too, naming them (hasLegacyTraces).
  */
 function hasLegacyLayout(spool: string): boolean {
   return listHosts(spool).some((host) =>
@@ -78,7 +78,7 @@ function isManifest(file: string): boolean {
   }
 }
 
-/** What an earlier version leaves even when every run failed: a host directory with its .hardsnap/, or a part. */
+/** What runs leave even when none published: a host directory with its .hardsnap/, or a part (init's refusal names them). */
 export function hasLegacyTraces(spool: string): boolean {
   return listHosts(spool).some((host) => fs.existsSync(hostMetaDir(spool, host)) || listParts(spool, host).length > 0);
 }
