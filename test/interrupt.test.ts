@@ -184,6 +184,26 @@ describe('a backup stopped by a signal', () => {
     expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(3)).code).toBe(0);
   });
 
+  test("a run SIGKILLed while resuming what a SIGTERMed run left is not blamed on the SIGTERM record (a sixth cron trial: status quoted the old record with the new partial's name)", async ({
+    tmp,
+  }) => {
+    const s = setup(tmp, 4096);
+    expect(hardsnap([...s.args], at(1)).code).toBe(0);
+    fs.appendFileSync(path.join(s.src, 'top.txt'), 'more\n');
+    const first = await pausedInB(s, 2);
+    first.kill('SIGTERM');
+    expect((await first.exited).code).toBe(143);
+    const second = await pausedInB(s, 3);
+    second.killGroup('SIGKILL');
+    await second.exited;
+    expect(fs.readdirSync(s.pdir).filter((n) => n.endsWith('.partial'))).toEqual([`${genName(3)}.partial`]);
+    expect(readRunsLog(s.spool, 'h1').map((r) => r.status)).toEqual(['ok', 'interrupted']);
+    const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(3));
+    expect(st.code, st.stdout).toBe(1);
+    expect(st.stdout).toMatch(new RegExp(`h1/data: an interrupted run left ${genName(3)}\\.partial \\(killed, or the machine stopped\\)`));
+    expect(st.stdout).not.toMatch(/SIGTERM.*left for the next run/);
+  });
+
   test('list names a partial left by a failed run (a refused source) as such, not as interrupted', ({ tmp }) => {
     const s = setup(tmp, 4096);
     expect(hardsnap([...s.args], at(1)).code).toBe(0);

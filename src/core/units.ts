@@ -16,3 +16,8 @@ export function formatMs(ms: number): string {
       ? `${(ms / 1000).toFixed(0)} s`
       : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
+
+/** 1 -> '1 problem', 2 -> '2 problems' (regular plurals only) */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

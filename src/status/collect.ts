@@ -5,7 +5,7 @@
  * --min-interval are not "the last run": they did nothing.
  */
 import { fs } from '../fs/disk.js';
-import { formatBytes } from '../core/units.js';
+import { formatBytes, plural } from '../core/units.js';
 import path from 'node:path';
 import { hostDir, listGenerations, listParts, manifestPath, partDir, trashDir } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
@@ -127,7 +127,7 @@ export function spoolSpace(spool: string): { state: State; why: string } | null 
   }
   const free = s.bavail * s.bsize;
   const total = s.blocks * s.bsize;
-  const what = `${formatBytes(free)} of ${formatBytes(total)} free${s.files > 0 ? `, ${s.ffree} of ${s.files} inodes` : ''}`;
+  const what = `${formatBytes(free)} of ${formatBytes(total)} free${s.files > 0 ? `, ${s.ffree} of ${s.files} inodes free` : ''}`;
   if (free < 16 * MiB || (s.files > 0 && s.ffree < 64)) {
     return { state: 'CRITICAL', why: `the spool's file system is full (${what}): backups fail until space is freed (prune, or grow it)` };
   }
@@ -180,7 +180,7 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
       // a run of several parts: this part's own counts, when the record has them
       const own = last.parts?.[part];
       const [problems, vanished] = own ? [Number(own.problems ?? 0), Number(own.vanished ?? 0)] : [last.problems, last.vanished];
-      if (problems || vanished || !own) raise('WARNING', `last run published with ${problems} problems, ${vanished} vanished (exit ${last.exit})`);
+      if (problems || vanished || !own) raise('WARNING', `last run published with ${plural(problems, 'problem')}, ${vanished} vanished (exit ${last.exit})`);
     }
     // stopped after publishing, during the post hook: the generation stands, the hook and --prune did not run to the end
     if (last && last.status !== 'interrupted' && last.signal)
@@ -188,12 +188,15 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
         'WARNING',
         `last run stopped by ${last.signal} ${last.interrupted ?? 'after publishing'} (exit ${last.exit}): the post hook was killed and no prune ran`,
       );
-    if (last?.status === 'interrupted') {
+    // a later run (killed: no record) resumed the partial the last recorded run left, under its own name
+    const recorded = last?.parts?.[part]?.partial;
+    const laterKill = interrupted !== null && typeof recorded === 'string' && recorded !== interrupted;
+    if (last?.status === 'interrupted' && !laterKill) {
       raise(
         'WARNING',
         `last run interrupted by ${last.signal ?? 'a signal'}${last.interrupted ? ` ${last.interrupted}` : ''}, nothing published${interrupted ? `; ${interrupted} is left for the next run to resume` : ''}`,
       );
-    } else if (interrupted && last?.status === 'failed') {
+    } else if (interrupted && last?.status === 'failed' && !laterKill) {
       raise('WARNING', `${interrupted} is left by that run; the next run resumes it`);
     } else if (interrupted) {
       raise(

@@ -3,6 +3,7 @@
  * set by the CLI); a first line `HARDSNAP OK - 3 parts fresh`, then one line per part.
  */
 import { formatDuration } from '../time/duration.js';
+import { plural } from '../core/units.js';
 import type { HostStatus, PartStatus, State } from './collect.js';
 
 export interface Verdict {
@@ -13,8 +14,6 @@ export interface Verdict {
 }
 
 const EXIT: Record<State, 0 | 1 | 2> = { OK: 0, WARNING: 1, CRITICAL: 2 };
-
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 export function verdict(hosts: HostStatus[]): Verdict {
   const parts = hosts.flatMap((h) => h.parts);

@@ -1,3 +1,4 @@
+import { plural } from '../../core/units.js';
 import type { Command } from 'commander';
 import { displayPath } from '../../paths/escape.js';
 import { now } from '../../time/now.js';
@@ -337,7 +338,11 @@ export function summaryLine(r: BackupResult): string {
     );
   });
   const verdict =
-    r.status === 'dry-run' ? 'dry run, nothing written' : r.exit === 0 ? 'published' : `published with ${r.problems} problems, ${r.vanished} vanished`;
+    r.status === 'dry-run'
+      ? 'dry run, nothing written'
+      : r.exit === 0
+        ? 'published'
+        : `published with ${plural(r.problems, 'problem')}, ${r.vanished} vanished`;
   return `hardsnap: ${r.generation}: ${per.join('; ')}; ${verdict} in ${formatMs(r.durationMs)}`;
 }
 

@@ -1,3 +1,4 @@
+import { plural } from '../../core/units.js';
 import { commandLine } from '../argv.js';
 import type { Command } from 'commander';
 import { partUsage, type PartUsage } from '../../inspect/du.js';
@@ -129,7 +130,7 @@ async function du(args: string[], o: DuOptions, ctx: CliContext, out: Output): P
           `  ${g.generation.padEnd(22)} ${String(g.files).padStart(9)} ${formatBytes(g.logical).padStart(11)} ${formatBytes(g.unique).padStart(11)} ${formatBytes(g.freedWithOlder).padStart(17)}${mark}`,
         );
       }
-      out.print(`  total: ${p.generations.length} generations, ${p.inodes} distinct files, ${formatBytes(p.total)}`);
+      out.print(`  total: ${plural(p.generations.length, 'generation')}, ${plural(p.inodes, 'distinct file')}, ${formatBytes(p.total)}`);
       if (p.selection) {
         const n = p.selection.generations.length;
         out.print(
