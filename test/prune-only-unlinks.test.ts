@@ -201,16 +201,69 @@ describe('prune and trash deletion only unlink names', () => {
       for (const l of lines.slice(1))
         expect(l).toMatch(/cannot move .* to the trash: EPERM \(the trash .* is immutable or append-only: `chattr -i -a` it\); the generation is kept/);
       expect(generationNames(spool, HOST, 'p')).toEqual(times.map(genName));
-      const b = backupPart({ spool, host: HOST, part: 'p', src }, '2026-05-04T03:00:00Z');
+      // on record (prunes.jsonl), and status warns until a prune does its work (it said nothing)
+      const status = (now: string) => hardsnap(['status', '--spool', spool, '--host', HOST, '--max-age', '0s'], { env: { HARDSNAP_NOW: now } });
+      const st = status('2026-05-03T06:00:00Z');
+      expect(st.code, st.stdout).toBe(1);
+      expect(st.stdout).toMatch(
+        /h1\/p: WARNING .* - the last prune \([^)]+\) could not move 2 generations to the trash \(EPERM: the trash .* is immutable or append-only: `chattr -i -a` it\), kept: 2026-05-01T030000Z, 2026-05-02T030000Z; the next prune tries again/,
+      );
+      const log = () =>
+        fs
+          .readFileSync(path.join(spool, 'rsync', HOST, '.hardsnap', 'prunes.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
+      expect(log().at(-1)).toMatchObject({
+        status: 'partial',
+        partNames: ['p'],
+        parts: { p: { removed: [], notMoved: [{ code: 'EPERM' }, { code: 'EPERM' }] } },
+      });
+      // backup --prune: the generation is published (exit 0), the prune's trouble on record
+      const b = hardsnap(['backup', '--spool', spool, '--host', HOST, '--part', `p=${src}`, '--prune', '--keep-last', '1'], {
+        env: { HARDSNAP_NOW: '2026-05-04T03:00:00Z' },
+      });
       expect(b.code, b.stderr).toBe(0);
+      expect(b.stderr).toMatch(/cannot move .* to the trash: EPERM/);
+      expect(log()).toHaveLength(2);
+      expect(log().at(-1)).toMatchObject({ status: 'partial', command: expect.stringMatching(/backup .*--prune/) });
+      expect(status('2026-05-04T04:00:00Z').stdout).toMatch(/the last prune \([^)]+\) could not move 3 generations to the trash/);
       unflag(where.dir);
       const again = prune(spool, ['--keep-last', '1'], '2026-05-04T05:00:00Z');
       expect(again.code, again.stderr).toBe(0);
       expect(generationNames(spool, HOST, 'p')).toEqual(['2026-05-04T030000Z']);
       expect(fs.readdirSync(trash)).toEqual([]);
+      expect(log().at(-1)).toMatchObject({ status: 'ok', parts: { p: { notMoved: [], leftovers: 0 } } });
+      expect(log().at(-1).parts.p.removed).toHaveLength(3);
+      const ok = status('2026-05-04T06:00:00Z');
+      expect(ok.code, ok.stdout).toBe(0);
     } finally {
       where.cleanup();
     }
+  });
+
+  test('a prune that fails (its pins file a directory) is on record in prunes.jsonl and status warns until a prune succeeds; dry runs are not recorded', async ({
+    tmp,
+  }) => {
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    makeTree(src, { a: 'a' });
+    const times = dailyTimes('2026-05-01', 3);
+    for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+    const log = path.join(spool, 'rsync', HOST, '.hardsnap', 'prunes.jsonl');
+    expect(prune(spool, ['--keep-last', '1', '--dry-run']).code).toBe(0);
+    expect(fs.existsSync(log)).toBe(false);
+    const pins = path.join(spool, 'rsync', HOST, 'p', '.hardsnap', 'pins');
+    fs.mkdirSync(pins, { mode: 0o700 });
+    const r = prune(spool, ['--keep-last', '1']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(JSON.parse(fs.readFileSync(log, 'utf8'))).toMatchObject({ status: 'failed', partNames: ['p'], error: expect.stringMatching(/EISDIR/) });
+    const st = hardsnap(['status', '--spool', spool, '--host', HOST, '--max-age', '0s'], { env: { HARDSNAP_NOW: '2026-05-03T06:00:00Z' } });
+    expect(st.code, st.stdout).toBe(1);
+    expect(st.stdout).toMatch(/h1\/p: WARNING .* - the last prune \([^)]+\) failed: EISDIR.*; the generations it was to remove are still here/);
+    fs.rmdirSync(pins);
+    expect(prune(spool, ['--keep-last', '1']).code).toBe(0);
+    expect(hardsnap(['status', '--spool', spool, '--host', HOST, '--max-age', '0s'], { env: { HARDSNAP_NOW: '2026-05-03T06:00:00Z' } }).code).toBe(0);
   });
 
   test('a generation whose own directory is immutable is kept where it is, reported in one line, and prune goes on', async ({ tmp, skip }) => {

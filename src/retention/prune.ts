@@ -19,6 +19,7 @@ import { describeLease, leasesDir, liveLeases, removeStaleLeases } from '../spoo
 import { UsageError, errnoCode } from '../core/errors.js';
 import { testPause } from '../fs/test-pause.js';
 import { applyPolicy, type Verdict, type RetentionRules } from './policy.js';
+import { appendPrune, pruneRecord, prunesLogPath, type PruneRecord } from './prune-log.js';
 import { readPins } from './pins.js';
 import { deleteFromTrash, emptyTrash, moveBackFromTrash, moveToTrash, trashRefusesChanges, type TrashLeftover } from './trash.js';
 
@@ -69,10 +70,26 @@ export async function runPrune(o: PruneOptions, ev: PruneEvents): Promise<PartPr
       onWait: (h) => ev.onNote(`waiting for the lock held by pid ${h.pid} (${h.command})`),
     });
   }
+  const started = new Date();
+  const results: PartPrune[] = [];
   try {
-    return parts.map((p) => prunePart(o, p, ev));
+    for (const p of parts) results.push(prunePart(o, p, ev));
+    if (!o.dryRun) record(o, pruneRecord(o.command, started, parts, results), ev);
+    return results;
+  } catch (err) {
+    if (!o.dryRun) record(o, pruneRecord(o.command, started, parts, results, err as Error), ev);
+    throw err;
   } finally {
     lock?.release();
+  }
+}
+
+/** On record in prunes.jsonl; a log that cannot be written (a full spool) is a warning, not a failed prune. */
+function record(o: PruneOptions, rec: PruneRecord, ev: PruneEvents): void {
+  try {
+    appendPrune(hostDir(o.spool, o.host), rec);
+  } catch (err) {
+    (ev.onWarn ?? ev.onNote)(`cannot record the prune in ${prunesLogPath(hostDir(o.spool, o.host))}: ${errnoCode(err) ?? (err as Error).message}`);
   }
 }
 

@@ -1,4 +1,4 @@
-/** `<host>/.hardsnap/runs.jsonl`: one JSON line per run, appended with one write. */
+/** `<host>/.hardsnap/runs.jsonl`: one JSON line per backup run, appended with one write. */
 import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { showPathsDeep } from '../paths/aliases.js';
@@ -39,9 +39,19 @@ export function runsLogPath(hostDirPath: string): string {
 }
 
 export function appendRun(hostDirPath: string, rec: RunRecord): void {
-  const file = runsLogPath(hostDirPath);
+  appendJsonLine(runsLogPath(hostDirPath), rec);
+}
+
+export function readRuns(hostDirPath: string): RunRecord[] {
+  return readJsonLines<RunRecord>(runsLogPath(hostDirPath));
+}
+
+/**
+ * Appends one record to a JSON-lines log of the spool (runs.jsonl, prunes.jsonl) with one
+ * write, paths as a human reads them (an alias of a path that is not UTF-8 in its escaped form).
+ */
+export function appendJsonLine(file: string, rec: object): void {
   ensureSpoolDir(path.dirname(file));
-  // paths as a human reads them: an alias of a path that is not UTF-8 in its escaped form
   const line = Buffer.from(JSON.stringify(showPathsDeep(rec)) + '\n');
   const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
   try {
@@ -56,7 +66,7 @@ export function appendRun(hostDirPath: string, rec: RunRecord): void {
       try {
         fs.ftruncateSync(fd, size);
       } catch {
-        /* the error below says the run could not be recorded */
+        /* the error below says the record could not be written */
       }
       throw err;
     }
@@ -70,14 +80,15 @@ function endsWithNewline(fd: number, size: number): boolean {
   return fs.readSync(fd, b, 0, 1, size - 1) === 1 && b[0] === 0x0a;
 }
 
-export function readRuns(hostDirPath: string): RunRecord[] {
-  const text = readTextIfExists(runsLogPath(hostDirPath));
+/** The records of a JSON-lines log, oldest first; none when it does not exist. */
+export function readJsonLines<T>(file: string): T[] {
+  const text = readTextIfExists(file);
   if (text === null) return [];
-  const out: RunRecord[] = [];
+  const out: T[] = [];
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     try {
-      out.push(JSON.parse(line) as RunRecord);
+      out.push(JSON.parse(line) as T);
     } catch {
       /* a line cut by a crash: skip it */
     }

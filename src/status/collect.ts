@@ -15,6 +15,7 @@ import { alive, processStart } from '../fs/process.js';
 import { trashContents } from '../retention/trash.js';
 import { describeOpenDirs, fixPermissionsCommand, openSpoolDirs } from '../spool/permissions.js';
 import { lastRunOf, readRuns, type RunRecord } from '../spool/runs-log.js';
+import { lastPruneOf, readPrunes } from '../retention/prune-log.js';
 import { formatDuration } from '../time/duration.js';
 import { readJournal } from '../watch/journal-file.js';
 import { partLeases, type LeaseStatus } from './leases.js';
@@ -146,6 +147,7 @@ export function spoolSpace(spool: string): { state: State; why: string } | null 
 export function collectHost(spool: string, host: string, now: Date, maxAgeMs: number, expected: string[] = []): HostStatus {
   const hdir = hostDir(spool, host);
   const runs = fs.existsSync(hdir) ? readRuns(hdir) : [];
+  const prunes = fs.existsSync(hdir) ? readPrunes(hdir) : [];
   const real = runs.filter((r) => r.status !== 'skipped');
   const hostLast = real.at(-1) ?? null;
   const lastAny = runs.at(-1);
@@ -209,6 +211,20 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
       raise(
         'WARNING',
         `a run ended without a record: its lock is left (pid ${stale.holder.pid}, started ${stale.holder.started}: ${stale.reason}): killed (SIGKILL, out of memory) or the machine stopped; the next run takes the lock over`,
+      );
+    // the part's last prune did not do its work: its generations are still here (a trash that
+    // holds what could not be deleted is said below, from the trash itself)
+    const prune = lastPruneOf(prunes, part);
+    const notMoved = prune?.parts?.[part]?.notMoved ?? [];
+    if (prune?.status === 'failed' && !prune.parts?.[part])
+      raise('WARNING', `the last prune (${prune.end}) failed: ${prune.error ?? 'unknown error'}; the generations it was to remove are still here`);
+    else if (notMoved.length)
+      raise(
+        'WARNING',
+        `the last prune (${prune!.end}) could not move ${plural(notMoved.length, 'generation')} to the trash (${notMoved[0]!.code}: ${notMoved[0]!.hint}), kept: ${notMoved
+          .slice(0, 3)
+          .map((n) => n.generation)
+          .join(', ')}${notMoved.length > 3 ? ', ...' : ''}; the next prune tries again`,
       );
     if (space) raise(space.state, space.why);
     if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs)
