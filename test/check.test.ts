@@ -6,7 +6,17 @@ import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { hardsnap, REPO_ROOT } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
-import { atimeAdvice, fsLocation, isNfs, locationInside, mountOf, parseMountinfo } from '../src/fs/mountinfo.js';
+import {
+  type MountInfo,
+  atimeAdvice,
+  fsLocation,
+  isNfs,
+  locationInside,
+  mountOf,
+  parseFstabMountPoints,
+  parseMountinfo,
+  unmountedFstabMount,
+} from '../src/fs/mountinfo.js';
 
 const NFS_LINE =
   '312 29 0:52 / /mnt/dp\\040spool rw,relatime shared:160 - nfs4 nas.example.org:/export/backup rw,vers=4.2,rsize=1048576,wsize=1048576,hard,proto=tcp,sec=sys,addr=192.0.2.5';
@@ -16,6 +26,35 @@ const MOUNTINFO = [
   NFS_LINE,
   '313 29 0:53 / /mnt/fast rw,noatime,nodiratime shared:161 - nfs nas:/fast rw,vers=3,addr=192.0.2.5',
 ].join('\n');
+
+describe('fstab mount points with nothing mounted (init refuses a spool there)', () => {
+  const fstab = [
+    '# comment',
+    'UUID=1 /               ext4  errors=remount-ro 0 1',
+    'UUID=2 none            swap  sw 0 0',
+    '/dev/sdb1 /srv/backup\\040disk ext4 noauto 0 2',
+    'nas:/export /mnt/nfs/  nfs4  defaults 0 0',
+    'nas:/other  /mnt/nfs/inner nfs4 defaults 0 0',
+    'tmpfs /tmp tmpfs defaults 0 0',
+    'broken-line',
+  ].join('\n');
+  const mounted = (...mps: string[]) => mps.map((m) => ({ mountPoint: m }) as MountInfo);
+  test('parse: swap, none and comments aside, \\040 decoded, a trailing slash dropped', () => {
+    expect(parseFstabMountPoints(fstab)).toEqual(['/', '/srv/backup disk', '/mnt/nfs', '/mnt/nfs/inner', '/tmp']);
+  });
+  test.for([
+    ['/mnt/nfs/dp_spool', ['/', '/tmp'], '/mnt/nfs'],
+    ['/mnt/nfs', ['/'], '/mnt/nfs'],
+    ['/mnt/nfs/inner/x', ['/', '/mnt/nfs'], '/mnt/nfs/inner'],
+    ['/mnt/nfs/inner/x', ['/'], '/mnt/nfs/inner'],
+    ['/mnt/nfs/dp_spool', ['/', '/mnt/nfs'], null],
+    ['/mnt/nfsx/spool', ['/'], null],
+    ['/srv/backup disk/hs', ['/'], '/srv/backup disk'],
+    ['/var/backups/hs', [], null],
+  ] as const)('%s with %j mounted: %s', ([p, mps, want]) => {
+    expect(unmountedFstabMount(p, parseFstabMountPoints(fstab), mounted(...mps))).toBe(want);
+  });
+});
 
 describe('mountinfo', () => {
   const mounts = parseMountinfo(MOUNTINFO);

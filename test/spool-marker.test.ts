@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
-import { hardsnap } from './helpers/run.js';
+import { BIN, hardsnap } from './helpers/run.js';
 import { isRoot } from './helpers/robust.js';
 import { calendar, makeSpool } from './helpers/spool.js';
 import { generationNames } from './helpers/ops.js';
@@ -132,6 +132,67 @@ describe.runIf(isRoot)('an unmounted spool is refused, never filled (real mounts
       } finally {
         spawnSync('umount', [mnt]);
       }
+    },
+  );
+});
+
+describe.runIf(isRoot)('init never makes a spool where a file system should be mounted and is not (a seventh cron trial)', () => {
+  test('the spool path a symlink into an unmounted share: exit 2, the symlink kept, nothing made, on every retry; mounted, init and backups go on', ({
+    tmp,
+  }) => {
+    const share = path.join(tmp, 'nas-export');
+    const mnt = path.join(tmp, 'mnt-nfs');
+    fs.mkdirSync(path.join(share, 'hs'), { recursive: true });
+    fs.mkdirSync(mnt);
+    const link = path.join(tmp, 'hslink');
+    fs.symlinkSync(path.join(mnt, 'hs'), link);
+    const src = path.join(tmp, 'src');
+    makeTree(src, { f: 'mail\n' });
+    for (let i = 0; i < 2; i++) {
+      const r = hardsnap(['init', '--spool', link]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/^hardsnap: error: .*hslink is a symlink to .*mnt-nfs\/hs, which does not exist: is it mounted\? /);
+      expect(fs.readlinkSync(link)).toBe(path.join(mnt, 'hs')); // it was removed, and the next init made a local spool
+      expect(fs.readdirSync(mnt)).toEqual([]);
+    }
+    execFileSync('mount', ['--bind', share, mnt]);
+    try {
+      expect(hardsnap(['init', '--spool', link]).code).toBe(0);
+      expect(hardsnap(['backup', '--spool', link, '--host', 'h1', '--part', `data=${src}`], at(1)).code).toBe(0);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+    expect(fs.readdirSync(mnt)).toEqual([]);
+    expect(hardsnap(['init', '--spool', link]).code).toBe(2);
+    expect(fs.readdirSync(mnt)).toEqual([]);
+  });
+
+  test.runIf(spawnSync('unshare', ['--version']).status === 0)(
+    'a mount point /etc/fstab lists with nothing mounted on it (a private mount namespace with its own fstab): init at it, below it, or through a symlink to it is exit 2 and makes nothing; mounted, init works',
+    ({ tmp }) => {
+      const mnt = path.join(tmp, 'backup-disk');
+      fs.mkdirSync(mnt);
+      fs.symlinkSync(mnt, path.join(tmp, 'via-link'));
+      const fstab = path.join(tmp, 'fstab');
+      fs.writeFileSync(
+        fstab,
+        `# a test fstab\nUUID=0000 none swap sw 0 0\n/dev/disk/by-label/backup  ${mnt.replace(/ /g, '\\040')}  ext4  defaults,noauto  0 2\n`,
+      );
+      const script = [
+        `mount --bind ${fstab} /etc/fstab`,
+        ...[path.join(mnt, 'spool'), mnt, path.join(tmp, 'via-link', 'spool')].map((p) => `${BIN} init --spool ${p}; echo "rc=$?"`),
+        `mount -t tmpfs backup ${mnt}`,
+        `${BIN} init --spool ${path.join(mnt, 'spool')}; echo "rc=$?"`,
+      ].join('\n');
+      const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8' });
+      expect(r.stdout.match(/rc=\d+/g), r.stderr).toEqual(['rc=2', 'rc=2', 'rc=2', 'rc=0']);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(3);
+      for (const l of lines)
+        expect(l).toMatch(
+          /is at or below .*backup-disk, a mount point in \/etc\/fstab with nothing mounted on it: is it mounted\? \(mount .*backup-disk, then run init again/,
+        );
+      expect(fs.readdirSync(mnt)).toEqual([]); // the tmpfs went with the namespace
     },
   );
 });

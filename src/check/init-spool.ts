@@ -5,11 +5,12 @@
  * on a spool of an earlier version (one with a published generation) it adds the marker.
  */
 import { fs } from '../fs/disk.js';
-import { UsageError } from '../core/errors.js';
+import { HardsnapError, UsageError } from '../core/errors.js';
+import { readUnmountedFstabMount } from '../fs/mountinfo.js';
 import { preflightNewSpool } from './preflight.js';
 import { SPOOL_DIR_MODE } from '../spool/layout.js';
 import { SPOOL_MARKER, hasLegacyTraces, spoolState, writeMarker } from '../spool/marker.js';
-import { absoluteBytes, ensureDirBytes } from '../fs/byte-path.js';
+import { absoluteBytes, pathOfBytes, realBytes } from '../fs/byte-path.js';
 import { pathBytes } from '../paths/aliases.js';
 
 export type InitOutcome = 'created' | 'initialized' | 'marked' | 'exists';
@@ -28,6 +29,7 @@ export function initSpool(spool: string, onNote: (m: string) => void = () => {})
     writeMarker(spool);
     return 'marked';
   }
+  refuseUnmounted(spool, state);
   let created = false;
   if (state === 'missing') {
     // made by its bytes (a path that is not UTF-8 reaches here as an alias of a directory that
@@ -36,7 +38,9 @@ export function initSpool(spool: string, onNote: (m: string) => void = () => {})
     const cut = abs.lastIndexOf(0x2f);
     const parent = cut <= 0 ? Buffer.from('/') : abs.subarray(0, cut);
     fs.mkdirSync(parent, { recursive: true });
-    spool = ensureDirBytes(parent, abs.subarray(cut + 1), SPOOL_DIR_MODE);
+    // exclusive: a directory someone else made meanwhile is not ours to remove if the probe fails
+    fs.mkdirSync(abs, { mode: SPOOL_DIR_MODE });
+    spool = pathOfBytes(abs);
     created = true;
   } else {
     const other = fs.readdirSync(spool).filter((n) => !FROM_MKFS.has(n));
@@ -63,4 +67,30 @@ export function initSpool(spool: string, onNote: (m: string) => void = () => {})
   }
   for (const w of warnings) onNote(w);
   return created ? 'created' : 'initialized';
+}
+
+/**
+ * A spool made where a file system should be mounted and is not would be on the disk below it,
+ * and every backup after it too (a provisioning script runs init every time): refused, exit 2.
+ * Two signs: the spool path is a symlink to nothing (to a directory of an unmounted share: a
+ * seventh cron trial saw init remove the symlink, and the next init make a local spool), or it
+ * is at or below a mount point /etc/fstab lists that nothing is mounted on.
+ */
+function refuseUnmounted(spool: string, state: string): void {
+  const st = fs.lstatSync(spool, { throwIfNoEntry: false });
+  if (state === 'missing' && st?.isSymbolicLink()) {
+    throw new HardsnapError('ENOSPOOL', `${spool} is a symlink to ${fs.readlinkSync(spool)}, which does not exist: is it mounted?`, {
+      exit: 2,
+      path: spool,
+      hint: 'mount the file system it points into, then run init again; nothing was made',
+    });
+  }
+  const mp = readUnmountedFstabMount(realBytes(spool).toString('latin1'));
+  if (mp) {
+    throw new HardsnapError('ENOSPOOL', `${spool} is at or below ${mp}, a mount point in /etc/fstab with nothing mounted on it: is it mounted?`, {
+      exit: 2,
+      path: spool,
+      hint: `mount ${mp}, then run init again; nothing was made: a spool made now would be on the disk below it`,
+    });
+  }
 }

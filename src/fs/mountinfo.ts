@@ -122,3 +122,45 @@ export function readMountsLatin1(file = '/proc/self/mountinfo'): MountInfo[] | n
     return null;
   }
 }
+
+/** The mount points /etc/fstab lists (fstab(5)): swap and `none` aside, `\040` escapes decoded. */
+export function parseFstabMountPoints(text: string): string[] {
+  const out: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const f = line.split(/\s+/);
+    if (f.length < 3) continue;
+    const mp = unescape(f[1]!);
+    if (!mp.startsWith('/') || f[2] === 'swap') continue;
+    out.push(mp.length > 1 && mp.endsWith('/') ? mp.slice(0, -1) : mp);
+  }
+  return out;
+}
+
+/**
+ * The mount point /etc/fstab lists at `absPath` or above it that nothing is mounted on now, or
+ * null: a directory made there (a spool) would be on the disk below the file system meant for it.
+ */
+export function unmountedFstabMount(absPath: string, fstabMountPoints: string[], mounts: MountInfo[]): string | null {
+  const mounted = new Set(mounts.map((m) => m.mountPoint));
+  let found: string | null = null;
+  for (const mp of fstabMountPoints) {
+    if (mp === '/' || mounted.has(mp)) continue;
+    const inside = absPath === mp || absPath.startsWith(mp + '/');
+    if (inside && (!found || mp.length > found.length)) found = mp;
+  }
+  return found;
+}
+
+/** unmountedFstabMount() with /etc/fstab and /proc/self/mountinfo; null when either cannot be read. */
+export function readUnmountedFstabMount(absPath: string): string | null {
+  let fstab: string;
+  try {
+    fstab = fs.readFileSync('/etc/fstab', 'latin1');
+  } catch {
+    return null;
+  }
+  const mounts = readMountsLatin1();
+  return mounts ? unmountedFstabMount(absPath, parseFstabMountPoints(fstab), mounts) : null;
+}
