@@ -204,6 +204,39 @@ describe('a backup stopped by a signal', () => {
     expect(st.stdout).not.toMatch(/SIGTERM.*left for the next run/);
   });
 
+  test("a run of another part that takes over the stale lock of a SIGKILLed run says so and records it: status keeps warning for the killed run's part (a seventh cron trial: it went OK)", async ({
+    tmp,
+  }) => {
+    const s = setup(tmp, 4096);
+    const other = path.join(tmp, 'other');
+    makeTree(other, { o: 'other\n' });
+    const both = [...s.args, '--part', `other=${other}`];
+    expect(hardsnap(both, at(1)).code).toBe(0);
+    const pid = path.join(tmp, 'hook.pid');
+    const c = spawnHardsnap([...s.args, '--pre-hook', `echo $$ > ${pid}; sleep 60`], at(2));
+    await waitForFile(pid, 30_000);
+    c.killGroup('SIGKILL');
+    await c.exited;
+    const b = hardsnap(['backup', '--spool', s.spool, '--host', 'h1', '--part', `other=${other}`], at(2));
+    expect(b.code, b.stderr).toBe(0);
+    // one line, under cron too
+    expect(b.stderr).toMatch(
+      new RegExp(
+        `^hardsnap: warning: took over a stale lock of pid ${c.pid} \\(started [^,]+, parts data\\): that run ended without a record .*recorded as interrupted\n$`,
+      ),
+    );
+    expect(readRunsLog(s.spool, 'h1').at(-2)).toMatchObject({ status: 'interrupted', killed: true, exit: 137, partNames: ['data'], generation: null });
+    const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
+    expect(st.code, st.stdout).toBe(1);
+    expect(st.stdout).toMatch(
+      /h1\/data: WARNING .* - last run \(started [^)]+\) ended without a record: killed, out of memory, or the machine stopped \(a later run took its lock over\)/,
+    );
+    expect(st.stdout).toMatch(/h1\/other: OK /);
+    // a run of the part itself clears it
+    expect(hardsnap(s.args, at(3)).code).toBe(0);
+    expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(3)).code).toBe(0);
+  });
+
   test('list names a partial left by a failed run (a refused source) as such, not as interrupted', ({ tmp }) => {
     const s = setup(tmp, 4096);
     expect(hardsnap([...s.args], at(1)).code).toBe(0);

@@ -13,7 +13,7 @@ import { acquireLock, type LockHandle } from '../spool/lock.js';
 import { hostDir, manifestPath } from '../spool/layout.js';
 import { readRunState, type RunState } from './part-state.js';
 import { newGenerationName } from '../spool/names.js';
-import { appendRun, type RunRecord } from '../spool/runs-log.js';
+import { appendRun, recordTakeover, type RunRecord } from '../spool/runs-log.js';
 import type { Problem } from '../apply/types.js';
 import { describeLeftovers, emptyTrash } from '../retention/trash.js';
 import { hookEnv, hookRecord, runHook } from '../hooks/backup-hooks.js';
@@ -122,7 +122,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
     recordEarlyFailure(o, started, stop, phase);
     throw stop;
   }
-  if (lock?.tookOver) events.onNote(`took over a stale lock of pid ${lock.tookOver.pid} (${lock.tookOver.started})`);
+  if (lock?.tookOver) recordTakeover(hdir, lock.tookOver, events.onWarn ?? events.onNote);
 
   const built: BuiltPart[] = [];
   let generation: string | null = null;

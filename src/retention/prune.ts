@@ -15,6 +15,7 @@ import { leftoverHint, leftoverWhy, type Leftover } from '../fs/remove-tree.js';
 import { hostDir, listGenerations, listParts, partDir, trashDir } from '../spool/layout.js';
 import { readLast, readLatest } from '../spool/last.js';
 import { acquireLock, type LockHandle } from '../spool/lock.js';
+import { recordTakeover } from '../spool/runs-log.js';
 import { describeLease, leasesDir, liveLeases, removeStaleLeases } from '../spool/leases.js';
 import { UsageError, errnoCode } from '../core/errors.js';
 import { testPause } from '../fs/test-pause.js';
@@ -69,6 +70,7 @@ export async function runPrune(o: PruneOptions, ev: PruneEvents): Promise<PartPr
       waitMs: o.waitMs,
       onWait: (h) => ev.onNote(`waiting for the lock held by pid ${h.pid} (${h.command})`),
     });
+    if (lock.tookOver) recordTakeover(hostDir(o.spool, o.host), lock.tookOver, ev.onWarn ?? ev.onNote);
   }
   const started = new Date();
   const results: PartPrune[] = [];

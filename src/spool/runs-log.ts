@@ -4,6 +4,7 @@ import path from 'node:path';
 import { showPathsDeep } from '../paths/aliases.js';
 import { ensureSpoolDir } from './layout.js';
 import { readTextIfExists } from '../fs/read.js';
+import type { LockInfo } from './lock.js';
 
 export interface RunRecord {
   command: string;
@@ -26,6 +27,11 @@ export interface RunRecord {
   /** an interrupted run: the signal that stopped it, and where it was then */
   signal?: string;
   interrupted?: string;
+  /**
+   * a run that ended without writing its record (SIGKILL, the OOM killer, a crash, a reboot),
+   * recorded by the run that took its stale lock over (status `interrupted`, exit 137)
+   */
+  killed?: boolean;
   /** why a run was skipped (--min-interval) */
   skipped?: string;
   /** the pre and post hooks: exit status and output (the end of it) */
@@ -110,4 +116,40 @@ export function runConcerns(r: RunRecord, part: string): boolean {
 /** A part's own last run (runs skipped by --min-interval did nothing: they are not it). */
 export function lastRunOf(runs: RunRecord[], part: string): RunRecord | null {
   return runs.findLast((r) => r.status !== 'skipped' && runConcerns(r, part)) ?? null;
+}
+
+/**
+ * Says so, and records a run that ended without writing its record, found by the run that took
+ * its stale lock over: without it, a run of other parts would hide it (status judges each part by its own
+ * last run). Exit 137 (128 + SIGKILL) stands for "killed": the real cause is unknown.
+ */
+export function recordTakeover(hostDirPath: string, holder: LockInfo, warn: (m: string) => void): void {
+  warn(
+    `took over a stale lock of pid ${holder.pid} (started ${holder.started}${holder.parts ? `, parts ${holder.parts.join(', ')}` : ''}): that run ended without a record (killed, out of memory, or the machine stopped); it is recorded as interrupted`,
+  );
+  try {
+    recordKilledRun(hostDirPath, holder);
+  } catch (err) {
+    warn(`cannot record it in ${runsLogPath(hostDirPath)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function recordKilledRun(hostDirPath: string, holder: LockInfo): void {
+  const now = new Date();
+  const start = Date.parse(holder.started);
+  appendRun(hostDirPath, {
+    command: holder.command,
+    start: holder.started,
+    end: now.toISOString(),
+    durationMs: Number.isFinite(start) ? Math.max(0, now.getTime() - start) : 0,
+    generation: null,
+    exit: 137,
+    status: 'interrupted',
+    killed: true,
+    interrupted: `without a record (pid ${holder.pid}: killed, out of memory, or the machine stopped); found by pid ${process.pid}, which took its lock over`,
+    ...(holder.parts ? { partNames: holder.parts } : {}),
+    parts: {},
+    problems: 0,
+    vanished: 0,
+  });
 }

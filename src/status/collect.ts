@@ -193,7 +193,12 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     // a later run (killed: no record) resumed the partial the last recorded run left, under its own name
     const recorded = last?.parts?.[part]?.partial;
     const laterKill = interrupted !== null && typeof recorded === 'string' && recorded !== interrupted;
-    if (last?.status === 'interrupted' && !laterKill) {
+    if (last?.killed && !laterKill) {
+      raise(
+        'WARNING',
+        `last run (started ${last.start}) ended without a record: killed, out of memory, or the machine stopped (a later run took its lock over)${interrupted ? `; ${interrupted} is left for the next run to resume` : ''}`,
+      );
+    } else if (last?.status === 'interrupted' && !laterKill) {
       raise(
         'WARNING',
         `last run interrupted by ${last.signal ?? 'a signal'}${last.interrupted ? ` ${last.interrupted}` : ''}, nothing published${interrupted ? `; ${interrupted} is left for the next run to resume` : ''}`,
