@@ -158,5 +158,10 @@ describe('shell completion', () => {
     const r = hardsnap(['completion', 'tcsh']);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('hardsnap: error: unknown shell "tcsh" (one of bash, zsh, fish)\n');
+    // under --json too: one JSON error, not the command definitions with exit 0 (a seventh cron trial)
+    const j = hardsnap(['--json', 'completion', 'tcsh']);
+    expect(j.code).toBe(1);
+    expect(j.stdout).toBe('');
+    expect(JSON.parse(j.stderr)).toMatchObject({ format: 1, code: 'EUSAGE', message: 'unknown shell "tcsh"', exit: 1 });
   });
 });

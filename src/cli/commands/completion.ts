@@ -28,7 +28,8 @@ Examples:
     .action(async (shell: string | undefined, o: CommonOptions) =>
       ctx.run(o, async (out) => {
         const model = describeProgram(program, VERSION);
-        if (o.json) {
+        // --json alone: the definitions; with a shell, the shell must be one we know
+        if (o.json && shell === undefined) {
           out.json(model);
           return 0;
         }
