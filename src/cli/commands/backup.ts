@@ -232,8 +232,10 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
   const parts: PartSpec[] = o.part?.length
     ? o.part.map((a) => partSpecArg(a))
     : (cfg.parts ?? []).map((p) => ({ name: p.name, source: p.path, exclude: p.exclude }));
-  // max-source-loss of the part in the config (also for a --part of that name), else the config's
-  for (const p of parts) p.maxSourceLoss = cfg.parts?.find((c) => c.name === p.name)?.maxSourceLoss ?? cfg.maxSourceLoss;
+  // max-source-loss of the part in the config, else the config's; --part replaces the config's
+  // parts with their settings (CONFIG.md): its parts get the config's top-level value, as their excludes
+  const fromMap = o.part?.length ? [] : (cfg.parts ?? []);
+  for (const p of parts) p.maxSourceLoss = fromMap.find((c) => c.name === p.name)?.maxSourceLoss ?? cfg.maxSourceLoss;
   // a pattern with bytes that are not UTF-8 is matched as those bytes
   const exclude: (string | Buffer)[] = o.exclude ? o.exclude.map((x) => (hasRawBytes(x) ? bytesOfArg(x) : x)) : [...(cfg.exclude ?? [])];
   for (const f of o.excludeFrom ?? cfg.excludeFrom ?? []) exclude.push(...readExcludeFile(f));
