@@ -8,12 +8,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { calendar, makeSpool } from './helpers/spool.js';
-import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
+import { BIN, REPO_ROOT, hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { makeTree } from './helpers/tree.js';
 import { partTotal, progressLine, type PartView } from '../src/ui/progress.js';
 import type { CountAhead } from '../src/backup/count-ahead.js';
 
-const { at } = calendar('2026-05');
+const { at, day } = calendar('2026-05');
 
 /** The lines a terminal shows, one per redraw: escape sequences and carriage returns split them. */
 function drawn(raw: string): string[] {
@@ -176,6 +176,40 @@ describe('progress as drawn (bin/hardsnap --progress)', () => {
       copying.some((l) => /entries \(last run: 550\)/.test(l)),
       copying.join('\n'),
     ).toBe(true);
+  });
+
+  test('a run that resumes an interrupted one estimates from the last published run, not from what the interrupted one had counted (a seventh cron trial)', async ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    const flat = (dir: string, n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${dir}/f${i}`, `${dir} ${i}\n`]));
+    makeTree(src, { ...flat('a', 300), ...flat('b', 300) });
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+    expect(hardsnap(args, at(1)).code).toBe(0);
+    makeTree(src, flat('c', 2000));
+    const c = spawnHardsnap(args, {
+      env: { HARDSNAP_NOW: day(2), HARDSNAP_TEST_PAUSE_AT: 'after-scan', HARDSNAP_TEST_PAUSE_DIR: 'b', HARDSNAP_TEST_PAUSE_MS: '60000' },
+    });
+    await waitFor(() => c.out.stderr.includes('test pause at after-scan'), 60_000, 5, 'the run to pause in b');
+    c.kill('SIGTERM');
+    expect((await c.exited).code).toBe(143);
+    const runs = fs
+      .readFileSync(path.join(spool, 'rsync', 'h', '.hardsnap', 'runs.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const published = runs[0].parts.p.entries as number;
+    expect(runs[1].status).toBe('interrupted');
+    expect(runs[1].parts.p.entries).toBeLessThan(published);
+    const r = hardsnap([...args, '--progress'], at(3));
+    expect(r.code, r.stderr).toBe(0);
+    const copying = drawn(r.stderr).filter((l) => /^p +link\/copy /.test(l));
+    expect(
+      copying.some((l) => l.includes(`(last run: ${published})`)),
+      copying.join('\n'),
+    ).toBe(true);
+    expect(copying.some((l) => l.includes(`(last run: ${runs[1].parts.p.entries})`))).toBe(false);
   });
 
   const haveScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;

@@ -184,11 +184,13 @@ function fileSystemEstimate(source: string): number | undefined {
   }
 }
 
-/** The entry count of the part's last recorded run. */
+/** The entry count of the part's last run that published. */
 function expectedEntries(spool: string, host: string, part: string): number | undefined {
   try {
     const runs = readRuns(hostDir(spool, host));
     for (let i = runs.length - 1; i >= 0; i--) {
+      // a run that published (an interrupted or refused one counted only part of the tree)
+      if (runs[i]!.status !== 'ok' && runs[i]!.status !== 'partial') continue;
       const n = runs[i]!.parts?.[part]?.entries;
       if (typeof n === 'number' && n > 0) return n;
     }
