@@ -222,7 +222,7 @@ describe('a backup stopped by a signal', () => {
     // one line, under cron too
     expect(b.stderr).toMatch(
       new RegExp(
-        `^hardsnap: warning: took over a stale lock of pid ${c.pid} \\(started [^,]+, parts data\\): that run ended without a record .*recorded as interrupted\n$`,
+        `^hardsnap: warning: took over a stale lock of pid ${c.pid} \\(started [^,]+, parts data\\): that backup ended without a record .*recorded as interrupted\n$`,
       ),
     );
     expect(readRunsLog(s.spool, 'h1').at(-2)).toMatchObject({ status: 'interrupted', killed: true, exit: 137, partNames: ['data'], generation: null });
@@ -235,6 +235,64 @@ describe('a backup stopped by a signal', () => {
     // a run of the part itself clears it
     expect(hardsnap(s.args, at(3)).code).toBe(0);
     expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(3)).code).toBe(0);
+  });
+
+  test('a prune SIGKILLed mid-way is recorded as a failed prune by the run that takes its lock over (prunes.jsonl), not as a killed backup of every part', async ({
+    tmp,
+  }) => {
+    const s = setup(tmp, 4096);
+    for (const n of [1, 2, 3]) {
+      fs.appendFileSync(path.join(s.src, 'top.txt'), `${n}\n`);
+      expect(hardsnap(s.args, at(n)).code).toBe(0);
+    }
+    const c = spawnHardsnap(['prune', '--spool', s.spool, '--host', 'h1', '--keep-last', '1'], {
+      env: { HARDSNAP_NOW: day(3), HARDSNAP_TEST_PAUSE_AT: 'mid-prune', HARDSNAP_TEST_PAUSE_MS: '60000' },
+    });
+    await waitFor(() => c.out.stderr.includes('test pause at mid-prune'), 60_000, 5, 'the prune to pause');
+    c.killGroup('SIGKILL');
+    await c.exited;
+    fs.appendFileSync(path.join(s.src, 'top.txt'), '4\n');
+    const b = hardsnap(s.args, at(4));
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stderr).toMatch(new RegExp(`took over a stale lock of pid ${c.pid} \\(started [^,]+, parts data\\): that prune ended without a record`));
+    expect(readRunsLog(s.spool, 'h1').map((r) => r.status)).toEqual(['ok', 'ok', 'ok', 'ok']);
+    const prunes = fs
+      .readFileSync(path.join(s.spool, 'rsync', 'h1', '.hardsnap', 'prunes.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(JSON.parse(prunes.at(-1)!)).toMatchObject({ status: 'failed', partNames: ['data'], error: expect.stringMatching(/ended without a record/) });
+    const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(4));
+    expect(st.code, st.stdout).toBe(1);
+    expect(st.stdout).toMatch(/h1\/data: WARNING .* - the last prune \([^)]+\) failed: it ended without a record/);
+    expect(hardsnap(['prune', '--spool', s.spool, '--host', 'h1', '--keep-last', '1'], at(4)).code).toBe(0);
+    expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(4)).code).toBe(0);
+  });
+
+  test("a killed run is not recorded over a newer record of its part (a failure before the lock), and list does not blame that failure for the killed run's partial", async ({
+    tmp,
+  }) => {
+    const s = setup(tmp, 4096);
+    const other = path.join(tmp, 'other');
+    makeTree(other, { o: 'other\n' });
+    expect(hardsnap([...s.args, '--part', `other=${other}`], at(1)).code).toBe(0);
+    fs.appendFileSync(path.join(s.src, 'top.txt'), 'more\n');
+    const c = await pausedInB(s, 2);
+    c.killGroup('SIGKILL');
+    await c.exited;
+    // the source goes missing: the next run of data fails before the lock (recorded), the partial stays
+    fs.renameSync(s.src, `${s.src}.away`);
+    const f = hardsnap(s.args, at(3));
+    expect(f.code, f.stderr).toBe(2);
+    const l = JSON.parse(hardsnap(['list', '--spool', s.spool, '--host', 'h1', '--part', 'data', '--json']).stdout) as { state: string }[];
+    expect(l.map((g) => g.state)).toEqual(['complete', 'interrupted']);
+    // a run of the other part takes the stale lock over: the failure stays data's last run
+    const b = hardsnap(['backup', '--spool', s.spool, '--host', 'h1', '--part', `other=${other}`], at(3));
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stderr).toMatch(/took over a stale lock/);
+    expect(readRunsLog(s.spool, 'h1').map((r) => r.status)).toEqual(['ok', 'failed', 'ok']);
+    const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(3));
+    expect(st.code, st.stdout).toBe(2);
+    expect(st.stdout).toMatch(/h1\/data: CRITICAL .* - last run failed \(exit 2\): .*; an interrupted run left .*\.partial \(killed/);
   });
 
   test('list names a partial left by a failed run (a refused source) as such, not as interrupted', ({ tmp }) => {

@@ -206,7 +206,7 @@ describe('prune and trash deletion only unlink names', () => {
       const st = status('2026-05-03T06:00:00Z');
       expect(st.code, st.stdout).toBe(1);
       expect(st.stdout).toMatch(
-        /h1\/p: WARNING .* - the last prune \([^)]+\) could not move 2 generations to the trash \(EPERM: the trash .* is immutable or append-only: `chattr -i -a` it\), kept: 2026-05-01T030000Z, 2026-05-02T030000Z; the next prune tries again/,
+        /h1\/p: WARNING .* - the last prune \([^)]+\) kept 2 generations it was to remove \(EPERM: the trash .* is immutable or append-only: `chattr -i -a` it\): 2026-05-01T030000Z, 2026-05-02T030000Z; the next prune tries again/,
       );
       const log = () =>
         fs
@@ -227,7 +227,7 @@ describe('prune and trash deletion only unlink names', () => {
       expect(b.stderr).toMatch(/cannot move .* to the trash: EPERM/);
       expect(log()).toHaveLength(2);
       expect(log().at(-1)).toMatchObject({ status: 'partial', command: expect.stringMatching(/backup .*--prune/) });
-      expect(status('2026-05-04T04:00:00Z').stdout).toMatch(/the last prune \([^)]+\) could not move 3 generations to the trash/);
+      expect(status('2026-05-04T04:00:00Z').stdout).toMatch(/the last prune \([^)]+\) kept 3 generations it was to remove/);
       unflag(where.dir);
       const again = prune(spool, ['--keep-last', '1'], '2026-05-04T05:00:00Z');
       expect(again.code, again.stderr).toBe(0);

@@ -143,6 +143,28 @@ describe('readers and prune', () => {
       expect.stringMatching(/^hardsnap: warning: part 'p': nothing is removed: leases cannot be read \(ENOTDIR: .*leases\); make it a readable directory$/),
     ]);
     expect(generationNames(spool, HOST, 'p')).toEqual(names);
+    // on record, and status warns until a prune does its work
+    const log = fs
+      .readFileSync(path.join(spool, 'rsync', HOST, '.hardsnap', 'prunes.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(JSON.parse(log.at(-1)!)).toMatchObject({
+      status: 'partial',
+      parts: {
+        p: {
+          removed: [],
+          notMoved: [
+            { generation: names[0], code: 'ELEASES' },
+            { generation: names[1], code: 'ELEASES' },
+          ],
+        },
+      },
+    });
+    const st = hardsnap(['status', '--spool', spool, '--host', HOST, '--max-age', '0s'], { env: NOW });
+    expect(st.code, st.stdout).toBe(1);
+    expect(st.stdout).toMatch(
+      /h1\/p: WARNING .* - the last prune \([^)]+\) kept 2 generations it was to remove \(ELEASES: its leases cannot be read \(ENOTDIR: /,
+    );
   });
 
   test('diff, du and history take leases and leave none behind', async ({ tmp }) => {

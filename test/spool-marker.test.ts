@@ -293,6 +293,13 @@ describe('symlinks inside a spool are not written through', () => {
       expect(g.code, g.stderr).toBe(2);
       expect(g.stderr).toMatch(new RegExp(`rsync/h6/p/${name.replace('.', '\\.')} is a symlink \\(to .*elsewhere\\): .*hardsnap never makes one`));
       expect(fs.lstatSync(stray).isSymbolicLink()).toBe(true); // not renamed, not resumed
+      // the host's own directories are real: the refusal is on record, and status shows it
+      const runs = fs
+        .readFileSync(path.join(spool, 'rsync', 'h6', '.hardsnap', 'runs.jsonl'), 'utf8')
+        .trim()
+        .split('\n');
+      expect(JSON.parse(runs.at(-1)!)).toMatchObject({ status: 'failed', exit: 2, error: expect.stringMatching(/is a symlink/) });
+      expect(hardsnap(['status', '--spool', spool, '--host', 'h6'], at(3)).code).toBe(2);
       expect(fs.readdirSync(target)).toEqual([]);
       fs.unlinkSync(stray);
     }

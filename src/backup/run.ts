@@ -13,7 +13,8 @@ import { acquireLock, type LockHandle } from '../spool/lock.js';
 import { hostDir, manifestPath } from '../spool/layout.js';
 import { readRunState, type RunState } from './part-state.js';
 import { newGenerationName } from '../spool/names.js';
-import { appendRun, recordTakeover, type RunRecord } from '../spool/runs-log.js';
+import { appendRun, type RunRecord } from '../spool/runs-log.js';
+import { recordTakeover } from '../spool/takeover.js';
 import type { Problem } from '../apply/types.js';
 import { describeLeftovers, emptyTrash } from '../retention/trash.js';
 import { hookEnv, hookRecord, runHook } from '../hooks/backup-hooks.js';
@@ -113,6 +114,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       : await acquireLock(hdir, o.command, {
           waitMs: o.waitMs,
           parts: o.parts.map((p) => p.name),
+          kind: 'backup',
           signal: o.signal,
           onWait: (h) => events.onNote(`waiting for the lock held by pid ${h.pid} (${h.command})`),
         });
@@ -122,7 +124,6 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
     recordEarlyFailure(o, started, stop, phase);
     throw stop;
   }
-  if (lock?.tookOver) recordTakeover(hdir, lock.tookOver, events.onWarn ?? events.onNote);
 
   const built: BuiltPart[] = [];
   let generation: string | null = null;
@@ -131,6 +132,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
   const hooks: Record<string, HookResult> = {};
   let roots = new Map<string, RootCheck>();
   try {
+    if (lock?.tookOver) recordTakeover(hdir, lock.tookOver, events.onWarn ?? events.onNote);
     // the parts as the spool holds them now, under the lock: read once, handed down
     const state = readRunState(o.spool, o.host, o.parts);
     generation = chooseName(o, state);
@@ -218,26 +220,8 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
         exit: !stopped && o.signal?.aborted && o.signal.reason instanceof InterruptedError ? o.signal.reason.exit : exit,
         status,
         partNames: o.parts.map((p) => p.name),
-        parts: stopped
-          ? interruptedParts(begun)
-          : Object.fromEntries(
-              built.map((b) => [
-                b.part,
-                {
-                  ...b.stats,
-                  resumed: b.resumed,
-                  spoolClones: b.spoolClones,
-                  compared: b.compared,
-                  previous: b.previous,
-                  source: b.sourceIdentity,
-                  journal: b.journal.used,
-                  journalReason: b.journal.reason,
-                  journalDirty: b.journal.dirty,
-                  journalAudited: b.journal.audited,
-                  journalSkippedDirs: b.journal.skippedDirs,
-                },
-              ]),
-            ),
+        // stopped or failed: each begun part's `.partial` stays, named (who left it: list, status)
+        parts: stopped ? interruptedParts(begun) : failure ? { ...builtParts(built), ...interruptedParts(begun) } : builtParts(built),
         ...(stopped
           ? { signal: stopped.signal, interrupted: phase }
           : o.signal?.aborted
@@ -341,4 +325,26 @@ function recordEarlyFailure(o: BackupOptions, started: Date, err: unknown, phase
     problems: 0,
     vanished: 0,
   });
+}
+
+/** The run log's parts of a run that built them: their counts and how they were built. */
+function builtParts(built: BuiltPart[]): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(
+    built.map((b) => [
+      b.part,
+      {
+        ...b.stats,
+        resumed: b.resumed,
+        spoolClones: b.spoolClones,
+        compared: b.compared,
+        previous: b.previous,
+        source: b.sourceIdentity,
+        journal: b.journal.used,
+        journalReason: b.journal.reason,
+        journalDirty: b.journal.dirty,
+        journalAudited: b.journal.audited,
+        journalSkippedDirs: b.journal.skippedDirs,
+      },
+    ]),
+  );
 }

@@ -10,7 +10,8 @@ import { readUnmountedFstabMount } from '../fs/mountinfo.js';
 import { preflightNewSpool } from './preflight.js';
 import { SPOOL_DIR_MODE } from '../spool/layout.js';
 import { SPOOL_MARKER, hasLegacyTraces, spoolState, writeMarker } from '../spool/marker.js';
-import { absoluteBytes, pathOfBytes, realBytes } from '../fs/byte-path.js';
+import { absoluteBytes, ensureDirBytes, realBytes } from '../fs/byte-path.js';
+import { displayPath } from '../paths/escape.js';
 import { pathBytes } from '../paths/aliases.js';
 
 export type InitOutcome = 'created' | 'initialized' | 'marked' | 'exists';
@@ -25,11 +26,12 @@ export function initSpool(spool: string, onNote: (m: string) => void = () => {})
   // a spool of an earlier version (a published generation with its manifest): marked. What runs
   // left without publishing (an empty rsync/<host>/.hardsnap/, a part, a .partial) is what an
   // unmounted mount point holds after a run went to the disk below: refused like anything else
+  // (not on a file system that should be mounted there: what an earlier version wrote below it)
+  refuseUnmounted(spool, state);
   if (state === 'legacy') {
     writeMarker(spool);
     return 'marked';
   }
-  refuseUnmounted(spool, state);
   let created = false;
   if (state === 'missing') {
     // made by its bytes (a path that is not UTF-8 reaches here as an alias of a directory that
@@ -39,8 +41,7 @@ export function initSpool(spool: string, onNote: (m: string) => void = () => {})
     const parent = cut <= 0 ? Buffer.from('/') : abs.subarray(0, cut);
     fs.mkdirSync(parent, { recursive: true });
     // exclusive: a directory someone else made meanwhile is not ours to remove if the probe fails
-    fs.mkdirSync(abs, { mode: SPOOL_DIR_MODE });
-    spool = pathOfBytes(abs);
+    spool = ensureDirBytes(parent, abs.subarray(cut + 1), SPOOL_DIR_MODE, true);
     created = true;
   } else {
     const other = fs.readdirSync(spool).filter((n) => !FROM_MKFS.has(n));
@@ -77,9 +78,11 @@ export function initSpool(spool: string, onNote: (m: string) => void = () => {})
  * is at or below a mount point /etc/fstab lists that nothing is mounted on.
  */
 function refuseUnmounted(spool: string, state: string): void {
-  const st = fs.lstatSync(spool, { throwIfNoEntry: false });
+  const bytes = absoluteBytes(pathBytes(spool));
+  const st = fs.lstatSync(bytes, { throwIfNoEntry: false });
   if (state === 'missing' && st?.isSymbolicLink()) {
-    throw new HardsnapError('ENOSPOOL', `${spool} is a symlink to ${fs.readlinkSync(spool)}, which does not exist: is it mounted?`, {
+    const to = displayPath(fs.readlinkSync(bytes, { encoding: 'buffer' }));
+    throw new HardsnapError('ENOSPOOL', `${spool} is a symlink to ${to}, which does not exist: is it mounted?`, {
       exit: 2,
       path: spool,
       hint: 'mount the file system it points into, then run init again; nothing was made',

@@ -4,6 +4,7 @@
  * line and the config, and how hook results and prune are printed. What they do is the core's
  * (src/backup/maintain.ts).
  */
+import { plural } from '../core/units.js';
 import type { Command } from 'commander';
 import type { Config } from '../config/schema.js';
 import type { BackupOptions } from '../backup/types.js';
@@ -84,7 +85,7 @@ export function opsPrinter(out: Output): Pick<MaintainEvents, 'onHook' | 'onRemo
     onPruned(pruned) {
       warnLeftovers(pruned, out);
       const n = pruned.reduce((k, p) => k + p.removed.length, 0);
-      out.note(`pruned ${n} generation${n === 1 ? '' : 's'}`);
+      out.note(`pruned ${plural(n, 'generation')}`);
     },
   };
 }

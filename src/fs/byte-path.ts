@@ -166,17 +166,19 @@ export function exactPath(p: string): string {
 
 /**
  * mkdir -p by bytes, below `base` (which must exist: nothing above it is created); returns the
- * alias of the directory. Directories are made with `mode`.
+ * alias of the directory. Directories are made with `mode`. `exclusive`: the last one must not
+ * exist yet (EEXIST is thrown: it is someone else's).
  */
-export function ensureDirBytes(base: Buffer, rel: Buffer, mode: number): string {
+export function ensureDirBytes(base: Buffer, rel: Buffer, mode: number, exclusive = false): string {
   const comps = byteComponents(rel);
   let cur = absoluteBytes(base);
-  for (const c of comps) {
+  for (const [i, c] of comps.entries()) {
     cur = Buffer.concat([cur.length === 1 ? Buffer.alloc(0) : cur, SLASH, c]);
     try {
       fs.mkdirSync(cur, { mode });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // exclusive: the last one must be made here (EEXIST is thrown)
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || (exclusive && i === comps.length - 1)) throw err;
     }
   }
   cache.delete(cur.toString('latin1'));

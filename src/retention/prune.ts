@@ -15,12 +15,12 @@ import { leftoverHint, leftoverWhy, type Leftover } from '../fs/remove-tree.js';
 import { hostDir, listGenerations, listParts, partDir, trashDir } from '../spool/layout.js';
 import { readLast, readLatest } from '../spool/last.js';
 import { acquireLock, type LockHandle } from '../spool/lock.js';
-import { recordTakeover } from '../spool/runs-log.js';
+import { recordTakeover } from '../spool/takeover.js';
 import { describeLease, leasesDir, liveLeases, removeStaleLeases } from '../spool/leases.js';
 import { UsageError, errnoCode } from '../core/errors.js';
 import { testPause } from '../fs/test-pause.js';
 import { applyPolicy, type Verdict, type RetentionRules } from './policy.js';
-import { appendPrune, pruneRecord, prunesLogPath, type PruneRecord } from './prune-log.js';
+import { appendPrune, pruneRecord, prunesLogPath, type PruneRecord } from '../spool/prunes-log.js';
 import { readPins } from './pins.js';
 import { deleteFromTrash, emptyTrash, moveBackFromTrash, moveToTrash, trashRefusesChanges, type TrashLeftover } from './trash.js';
 
@@ -47,6 +47,8 @@ export interface PartPrune {
   trashEmptied: string[];
   /** what could not be deleted (it stays in the trash) or moved to the trash (it stays in place) */
   leftovers: TrashLeftover[];
+  /** generations to remove kept because the part's leases cannot be read */
+  leasesUnreadable: { name: string; why: string }[];
 }
 
 export interface PruneEvents {
@@ -68,13 +70,15 @@ export async function runPrune(o: PruneOptions, ev: PruneEvents): Promise<PartPr
   if (!o.dryRun && !o.locked) {
     lock = await acquireLock(hostDir(o.spool, o.host), o.command, {
       waitMs: o.waitMs,
+      parts,
+      kind: 'prune',
       onWait: (h) => ev.onNote(`waiting for the lock held by pid ${h.pid} (${h.command})`),
     });
-    if (lock.tookOver) recordTakeover(hostDir(o.spool, o.host), lock.tookOver, ev.onWarn ?? ev.onNote);
   }
   const started = new Date();
   const results: PartPrune[] = [];
   try {
+    if (lock?.tookOver) recordTakeover(hostDir(o.spool, o.host), lock.tookOver, ev.onWarn ?? ev.onNote);
     for (const p of parts) results.push(prunePart(o, p, ev));
     if (!o.dryRun) record(o, pruneRecord(o.command, started, parts, results), ev);
     return results;
@@ -124,6 +128,7 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
   const protect = new Set([last ? path.basename(last) : '', result.keep.at(-1)?.name ?? '']);
   // leases that cannot be read (EACCES, EIO, a file where the directory should be) keep everything
   let warned = false;
+  const leasesUnreadable: { name: string; why: string }[] = [];
   const leased = (name: string): string | null => {
     let live;
     try {
@@ -132,6 +137,7 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
       const why = `its leases cannot be read (${errnoCode(err) ?? (err as Error).message}: ${leasesDir(pdir)})`;
       if (!warned) (ev.onWarn ?? ev.onNote)(`part '${part}': nothing is removed: ${why.slice(4)}; make it a readable directory`);
       warned = true;
+      if (!leasesUnreadable.some((k) => k.name === name)) leasesUnreadable.push({ name, why });
       return why;
     }
     const l = live.get(name);
@@ -196,7 +202,7 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
   const decisions = gens.map((g) =>
     g.complete ? { ...byName.get(g.name)!, complete: true } : { name: g.name, keep: true, reasons: ['partial (resumed by the next backup)'], complete: false },
   );
-  return { part, decisions, removed, trashEmptied, leftovers: dedupe(leftovers) };
+  return { part, decisions, removed, trashEmptied, leftovers: dedupe(leftovers), leasesUnreadable: o.dryRun ? [] : leasesUnreadable };
 }
 
 /** The final emptyTrash names again what deleteFromTrash left: once each. */

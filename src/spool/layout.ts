@@ -72,11 +72,12 @@ export function refuseSpoolSymlinks(spool: string, host: string, parts: readonly
   const check = (
     rel: string[],
     hint = 'a file system behind it that is not mounted would be filled; put a real directory there (a bind mount to put a host elsewhere)',
+    code = 'ESPOOLSYMLINK',
   ) => {
     const p = path.join(spool, ...rel);
     const st = fs.lstatSync(p, { throwIfNoEntry: false });
     if (st?.isSymbolicLink()) {
-      throw new HardsnapError('ESPOOLSYMLINK', `${p} is a symlink (to ${fs.readlinkSync(p)}): hardsnap does not write through symlinks inside the spool`, {
+      throw new HardsnapError(code, `${p} is a symlink (to ${fs.readlinkSync(p)}): hardsnap does not write through symlinks inside the spool`, {
         exit: 2,
         path: p,
         hint,
@@ -92,8 +93,13 @@ export function refuseSpoolSymlinks(spool: string, host: string, parts: readonly
     check([...steps, ...comps, META_DIR]); // the part's manifests, trash and leases
     check([...steps, ...comps, META_DIR, MANIFESTS_DIR]);
     // a generation or `.partial` that is a symlink: a run would resume into, or link from, whatever it points to
+    // (the host's own directories are real by now: this refusal is recorded in runs.jsonl)
     for (const g of listGenerations(spool, host, part))
-      check([...steps, ...comps, path.basename(g.path)], 'hardsnap never makes one: remove the symlink (rm, not rm -r) once you know who made it');
+      check(
+        [...steps, ...comps, path.basename(g.path)],
+        'hardsnap never makes one: remove the symlink (rm, not rm -r) once you know who made it',
+        'EGENSYMLINK',
+      );
   }
 }
 

@@ -20,8 +20,10 @@ export interface LockInfo {
   bootId: string | null;
   started: string;
   command: string;
-  /** a backup's parts (their `.partial` directories are this run's while it lives) */
+  /** the parts the run works on (a backup's `.partial` directories are its own while it lives) */
   parts?: string[];
+  /** what holds it (absent in locks of earlier versions) */
+  kind?: 'backup' | 'prune';
 }
 
 export interface LockHandle {
@@ -72,8 +74,13 @@ export function staleLockHolder(hostDirPath: string): { holder: LockInfo; reason
   const file = path.join(hostDirPath, '.hardsnap', 'lock');
   const holder = readLock(file);
   if (!holder) return null;
-  const reason = holder.pid === -1 ? unreadableStale(file) : staleReason(holder);
+  const reason = whyStale(file, holder);
   return reason ? { holder, reason } : null;
+}
+
+/** Why the lock `file` holding `holder` is stale (an unreadable one by its age), or null. */
+function whyStale(file: string, holder: LockInfo): string | null {
+  return holder.pid === -1 ? unreadableStale(file) : staleReason(holder);
 }
 
 function readLock(file: string): LockInfo | null {
@@ -138,9 +145,14 @@ const TAKEOVER_STALE_MS = 2_000;
 
 /** Whether `part`'s partial generations belong to the live holder's run (it builds or resumes them). */
 export function holderBuilds(holder: LockInfo | null, part: string): boolean {
-  if (!holder) return false;
-  // a lock of 0.1.0 names no parts: a backup of it may be building any
-  return holder.parts ? holder.parts.includes(part) : /\bbackup\b/.test(holder.command);
+  if (!holder || !lockConcerns(holder, part)) return false;
+  // a lock of an earlier version says no kind (and one of 0.1.0 no parts): its command tells
+  return holder.kind ? holder.kind === 'backup' : /\bbackup\b/.test(holder.command);
+}
+
+/** Whether the lock's run works on `part`: a lock that names no parts (0.1.0's, an unreadable one) may work on any. */
+export function lockConcerns(holder: LockInfo, part: string): boolean {
+  return holder.parts ? holder.parts.includes(part) : true;
 }
 
 /** Removes the takeover guard when the run that made it is gone. */
@@ -159,15 +171,20 @@ function clearStaleGuard(guard: string): void {
   if (gone) fs.rmSync(guard, { force: true });
 }
 
-/** Removes a stale lock, serialized with other runs that may try the same. */
-function takeOver(file: string, seen: LockInfo): boolean {
+/**
+ * Removes a stale lock, serialized with other runs that may try the same: 'removed' when this
+ * run removed the lock it saw (it alone says so and records the run that left it), 'changed'
+ * when that lock is gone or another is there now, 'busy' while another run is taking it over.
+ */
+function takeOver(file: string, seen: LockInfo): 'removed' | 'changed' | 'busy' {
   const guard = `${file}.takeover`;
   clearStaleGuard(guard);
-  if (!tryCreate(guard, currentLockInfo('takeover'))) return false;
+  if (!tryCreate(guard, currentLockInfo('takeover'))) return 'busy';
   try {
     const now = readLock(file);
-    if (now && JSON.stringify(now) === JSON.stringify(seen)) fs.rmSync(file, { force: true });
-    return true;
+    if (!now || JSON.stringify(now) !== JSON.stringify(seen)) return 'changed';
+    fs.rmSync(file, { force: true });
+    return 'removed';
   } finally {
     fs.rmSync(guard, { force: true });
   }
@@ -182,12 +199,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function acquireLock(
   hostDirPath: string,
   command: string,
-  opts: { waitMs?: number; onWait?: (holder: LockInfo) => void; parts?: string[]; signal?: AbortSignal } = {},
+  opts: { waitMs?: number; onWait?: (holder: LockInfo) => void; parts?: string[]; kind?: LockInfo['kind']; signal?: AbortSignal } = {},
 ): Promise<LockHandle> {
   const dir = path.join(hostDirPath, '.hardsnap');
   ensureSpoolDir(dir);
   const file = path.join(dir, 'lock');
-  const info: LockInfo = { ...currentLockInfo(command), ...(opts.parts ? { parts: opts.parts } : {}) };
+  const info: LockInfo = { ...currentLockInfo(command), ...(opts.parts ? { parts: opts.parts } : {}), ...(opts.kind ? { kind: opts.kind } : {}) };
   const deadline = Date.now() + (opts.waitMs ?? 0);
   let tookOver: LockInfo | null = null;
   let told = false;
@@ -195,10 +212,10 @@ export async function acquireLock(
     if (tryCreate(file, info)) break;
     const holder = readLock(file);
     if (!holder) continue; // released in between
-    const stale = holder.pid === -1 ? unreadableStale(file) : staleReason(holder);
-    if (stale) {
-      if (takeOver(file, holder)) tookOver = holder;
-      else await sleep(20); // another run is taking it over (or its guard is not stale yet): no busy loop
+    if (whyStale(file, holder)) {
+      const r = takeOver(file, holder);
+      if (r === 'removed') tookOver = holder;
+      else if (r === 'busy') await sleep(20); // another run is taking it over (or its guard is not stale yet): no busy loop
       continue;
     }
     if (Date.now() >= deadline) {

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { showPathsDeep } from '../paths/aliases.js';
 import { ensureSpoolDir } from './layout.js';
 import { readTextIfExists } from '../fs/read.js';
-import type { LockInfo } from './lock.js';
 
 export interface RunRecord {
   command: string;
@@ -119,37 +118,10 @@ export function lastRunOf(runs: RunRecord[], part: string): RunRecord | null {
 }
 
 /**
- * Says so, and records a run that ended without writing its record, found by the run that took
- * its stale lock over: without it, a run of other parts would hide it (status judges each part by its own
- * last run). Exit 137 (128 + SIGKILL) stands for "killed": the real cause is unknown.
+ * The run that left a part's `.partial` (named as on disk): the part's last run when its record
+ * names it (an interrupted or failed run records the partial it leaves), else null: a run that
+ * left no record (killed), or one whose partial a later killed run resumed under its own name.
  */
-export function recordTakeover(hostDirPath: string, holder: LockInfo, warn: (m: string) => void): void {
-  warn(
-    `took over a stale lock of pid ${holder.pid} (started ${holder.started}${holder.parts ? `, parts ${holder.parts.join(', ')}` : ''}): that run ended without a record (killed, out of memory, or the machine stopped); it is recorded as interrupted`,
-  );
-  try {
-    recordKilledRun(hostDirPath, holder);
-  } catch (err) {
-    warn(`cannot record it in ${runsLogPath(hostDirPath)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
-
-function recordKilledRun(hostDirPath: string, holder: LockInfo): void {
-  const now = new Date();
-  const start = Date.parse(holder.started);
-  appendRun(hostDirPath, {
-    command: holder.command,
-    start: holder.started,
-    end: now.toISOString(),
-    durationMs: Number.isFinite(start) ? Math.max(0, now.getTime() - start) : 0,
-    generation: null,
-    exit: 137,
-    status: 'interrupted',
-    killed: true,
-    interrupted: `without a record (pid ${holder.pid}: killed, out of memory, or the machine stopped); found by pid ${process.pid}, which took its lock over`,
-    ...(holder.parts ? { partNames: holder.parts } : {}),
-    parts: {},
-    problems: 0,
-    vanished: 0,
-  });
+export function partialLeftBy(last: RunRecord | null, part: string, partialName: string): RunRecord | null {
+  return last?.parts?.[part]?.partial === partialName ? last : null;
 }

@@ -10,12 +10,12 @@ import path from 'node:path';
 import { hostDir, listGenerations, listParts, manifestPath, partDir, trashDir } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
 import { FUTURE_TOLERANCE_MS } from '../time/now.js';
-import { holderBuilds, liveLockHolder, staleLockHolder } from '../spool/lock.js';
+import { holderBuilds, liveLockHolder, lockConcerns, staleLockHolder } from '../spool/lock.js';
 import { alive, processStart } from '../fs/process.js';
 import { trashContents } from '../retention/trash.js';
 import { describeOpenDirs, fixPermissionsCommand, openSpoolDirs } from '../spool/permissions.js';
-import { lastRunOf, readRuns, type RunRecord } from '../spool/runs-log.js';
-import { lastPruneOf, readPrunes } from '../retention/prune-log.js';
+import { lastRunOf, partialLeftBy, readRuns, type RunRecord } from '../spool/runs-log.js';
+import { lastPruneOf, readPrunes } from '../spool/prunes-log.js';
 import { formatDuration } from '../time/duration.js';
 import { readJournal } from '../watch/journal-file.js';
 import { partLeases, type LeaseStatus } from './leases.js';
@@ -82,6 +82,8 @@ export interface RunSummary {
   /** an interrupted run: its signal and where it stopped */
   signal?: string;
   interrupted?: string;
+  /** a run that ended without a record, recorded by the run that took its lock over */
+  killed?: boolean;
 }
 
 export interface HostStatus {
@@ -110,6 +112,7 @@ function summary(r: RunRecord): RunSummary {
     ...(r.error ? { error: r.error } : {}),
     ...(r.signal ? { signal: r.signal } : {}),
     ...(r.interrupted ? { interrupted: r.interrupted } : {}),
+    ...(r.killed ? { killed: true } : {}),
   };
 }
 
@@ -190,29 +193,29 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
         'WARNING',
         `last run stopped by ${last.signal} ${last.interrupted ?? 'after publishing'} (exit ${last.exit}): the post hook was killed and no prune ran`,
       );
-    // a later run (killed: no record) resumed the partial the last recorded run left, under its own name
-    const recorded = last?.parts?.[part]?.partial;
-    const laterKill = interrupted !== null && typeof recorded === 'string' && recorded !== interrupted;
-    if (last?.killed && !laterKill) {
+    // who left the newest `.partial`: the part's last run when its record names it; else a run
+    // that left no record (killed), maybe one that resumed the last recorded run's partial
+    const leftBy = interrupted ? partialLeftBy(last, part, interrupted) : null;
+    if (last?.killed) {
       raise(
         'WARNING',
         `last run (started ${last.start}) ended without a record: killed, out of memory, or the machine stopped (a later run took its lock over)${interrupted ? `; ${interrupted} is left for the next run to resume` : ''}`,
       );
-    } else if (last?.status === 'interrupted' && !laterKill) {
-      raise(
-        'WARNING',
-        `last run interrupted by ${last.signal ?? 'a signal'}${last.interrupted ? ` ${last.interrupted}` : ''}, nothing published${interrupted ? `; ${interrupted} is left for the next run to resume` : ''}`,
-      );
-    } else if (interrupted && last?.status === 'failed' && !laterKill) {
-      raise('WARNING', `${interrupted} is left by that run; the next run resumes it`);
-    } else if (interrupted) {
+    } else if (interrupted && !leftBy) {
       raise(
         'WARNING',
         `an interrupted run left ${interrupted} (killed, or the machine stopped${space ? '; or a full spool kept it from recording its failure' : ''}); the next run resumes it`,
       );
+    } else if (last?.status === 'interrupted') {
+      raise(
+        'WARNING',
+        `last run interrupted by ${last.signal ?? 'a signal'}${last.interrupted ? ` ${last.interrupted}` : ''}, nothing published${interrupted ? `; ${interrupted} is left for the next run to resume` : ''}`,
+      );
+    } else if (interrupted && leftBy?.status === 'failed') {
+      raise('WARNING', `${interrupted} is left by that run; the next run resumes it`);
     }
     // killed before its `.partial` existed (or while pruning): only its lock tells of it
-    if (stale && !interrupted && (stale.holder.parts ? stale.holder.parts.includes(part) : true))
+    if (stale && !interrupted && lockConcerns(stale.holder, part))
       raise(
         'WARNING',
         `a run ended without a record: its lock is left (pid ${stale.holder.pid}, started ${stale.holder.started}: ${stale.reason}): killed (SIGKILL, out of memory) or the machine stopped; the next run takes the lock over`,
@@ -226,7 +229,7 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     else if (notMoved.length)
       raise(
         'WARNING',
-        `the last prune (${prune!.end}) could not move ${plural(notMoved.length, 'generation')} to the trash (${notMoved[0]!.code}: ${notMoved[0]!.hint}), kept: ${notMoved
+        `the last prune (${prune!.end}) kept ${plural(notMoved.length, 'generation')} it was to remove (${notMoved[0]!.code}: ${notMoved[0]!.hint}): ${notMoved
           .slice(0, 3)
           .map((n) => n.generation)
           .join(', ')}${notMoved.length > 3 ? ', ...' : ''}; the next prune tries again`,

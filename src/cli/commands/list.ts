@@ -4,7 +4,8 @@ import { hostDir, listGenerations, listParts, partDir, requireHostDir } from '..
 import { readPins } from '../../retention/pins.js';
 import { addCommon, partNameArg, type CommonOptions, spoolTarget } from '../common.js';
 import { holderBuilds, liveLockHolder } from '../../spool/lock.js';
-import { lastRunOf, readRuns } from '../../spool/runs-log.js';
+import { lastRunOf, partialLeftBy, readRuns } from '../../spool/runs-log.js';
+import path from 'node:path';
 import type { Output } from '../../ui/output.js';
 import type { Generation } from '../../spool/names.js';
 import type { CliContext } from '../context.js';
@@ -40,17 +41,15 @@ async function list(o: ListOptions, ctx: CliContext, out: Output): Promise<numbe
   if (part !== undefined && !listParts(spool, host).includes(part)) throw new UsageError(`no part '${part}' for host '${host}' in ${spool}`);
   const pins = new Map(parts.map((p) => [p, readPins(partDir(spool, host, p))]));
   // a partial is the live lock holder's work in progress, or what an interrupted run left
-  // (the newest thing of a part after a failed run, e.g. a refused source: that run left it)
+  // or a failed one (a refused source): a run that leaves one records its name
   const holder = liveLockHolder(hostDir(spool, host));
   const runs = readRuns(hostDir(spool, host));
-  const state = (g: Generation, gens: Generation[]) => {
+  const state = (g: Generation) => {
     if (g.complete) return 'complete';
     if (holderBuilds(holder, g.part)) return 'in-progress';
-    return g === gens.at(-1) && lastRunOf(runs, g.part)?.status === 'failed' ? 'failed' : 'interrupted';
+    return partialLeftBy(lastRunOf(runs, g.part), g.part, path.basename(g.path))?.status === 'failed' ? 'failed' : 'interrupted';
   };
-  const rows = parts
-    .map((p) => listGenerations(spool, host, p))
-    .flatMap((gens) => gens.map((g) => ({ ...g, pinned: pins.get(g.part)!.has(g.name), state: state(g, gens) })));
+  const rows = parts.flatMap((p) => listGenerations(spool, host, p)).map((g) => ({ ...g, pinned: pins.get(g.part)!.has(g.name), state: state(g) }));
   if (o.json) {
     out.json(
       rows.map((g) => ({ part: g.part, name: g.name, path: g.path, time: g.time.toISOString(), complete: g.complete, state: g.state, pinned: g.pinned })),

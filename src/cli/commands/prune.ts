@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { plural } from '../../core/units.js';
 import { now } from '../../time/now.js';
 import { parseDuration } from '../../time/duration.js';
 import { runPrune, type PartPrune } from '../../retention/prune.js';
@@ -93,5 +94,5 @@ export function printPrune(result: PartPrune[], dryRun: boolean, out: Output): v
   }
   const removed = result.reduce((n, r) => n + r.removed.length, 0);
   const kept = result.reduce((n, r) => n + r.decisions.filter((d) => d.keep && d.complete).length, 0);
-  out.summary(`hardsnap: pruned ${removed} generation${removed === 1 ? '' : 's'}, kept ${kept}`);
+  out.summary(`hardsnap: pruned ${plural(removed, 'generation')}, kept ${kept}`);
 }

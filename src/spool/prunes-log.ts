@@ -7,12 +7,11 @@
  */
 import path from 'node:path';
 import { displayPath } from '../paths/escape.js';
-import { appendJsonLine, readJsonLines } from '../spool/runs-log.js';
-import type { PartPrune } from './prune.js';
+import { appendJsonLine, readJsonLines } from './runs-log.js';
 
 export interface PrunePartRecord {
   removed: string[];
-  /** generations to remove that could not be moved to the trash: kept in place */
+  /** generations to remove that were kept: they could not be moved to the trash, or their leases cannot be read (ELEASES) */
   notMoved: { generation: string; code: string; hint: string }[];
   /** entries the trash still holds after it (could not be deleted) */
   leftovers: number;
@@ -42,13 +41,25 @@ export function lastPruneOf(prunes: PruneRecord[], part: string): PruneRecord | 
   return prunes.findLast((r) => Array.isArray(r.partNames) && r.partNames.includes(part)) ?? null;
 }
 
+/** What a prune did in one part (retention/prune.ts's PartPrune, as far as the record needs it). */
+export interface PrunedPart {
+  part: string;
+  removed: string[];
+  leftovers: { path: Buffer; code: string; hint: string; notMoved?: boolean }[];
+  /** generations it was to remove and kept because their leases cannot be read */
+  leasesUnreadable: { name: string; why: string }[];
+}
+
 /** The record of a prune from its results (a failure: what it had done before, and why it stopped). */
-export function pruneRecord(command: string, start: Date, partNames: string[], results: PartPrune[], error?: Error): PruneRecord {
+export function pruneRecord(command: string, start: Date, partNames: string[], results: PrunedPart[], error?: Error): PruneRecord {
   const parts: Record<string, PrunePartRecord> = {};
   for (const r of results) {
     parts[r.part] = {
       removed: r.removed,
-      notMoved: r.leftovers.filter((l) => l.notMoved).map((l) => ({ generation: path.basename(displayPath(l.path)), code: l.code, hint: l.hint })),
+      notMoved: [
+        ...r.leftovers.filter((l) => l.notMoved).map((l) => ({ generation: path.basename(displayPath(l.path)), code: l.code, hint: l.hint })),
+        ...r.leasesUnreadable.map((k) => ({ generation: k.name, code: 'ELEASES', hint: k.why })),
+      ],
       leftovers: r.leftovers.filter((l) => !l.notMoved).length,
     };
   }
