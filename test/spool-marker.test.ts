@@ -174,25 +174,36 @@ describe.runIf(isRoot)('init never makes a spool where a file system should be m
       fs.mkdirSync(mnt);
       fs.symlinkSync(mnt, path.join(tmp, 'via-link'));
       const fstab = path.join(tmp, 'fstab');
+      // fstab's own spellings: a symlink as the mount point (mount(8) mounts on its target), `//` and `/./` (an eighth cron trial)
+      const real = path.join(tmp, 'real-disk');
+      fs.mkdirSync(real);
+      fs.symlinkSync(real, path.join(tmp, 'disk-link'));
+      fs.mkdirSync(path.join(tmp, 'other-disk'));
       fs.writeFileSync(
         fstab,
-        `# a test fstab\nUUID=0000 none swap sw 0 0\n/dev/disk/by-label/backup  ${mnt.replace(/ /g, '\\040')}  ext4  defaults,noauto  0 2\n`,
+        `# a test fstab\nUUID=0000 none swap sw 0 0\n/dev/disk/by-label/backup  ${mnt.replace(/ /g, '\\040')}  ext4  defaults,noauto  0 2\n` +
+          `LABEL=b ${path.join(tmp, 'disk-link')} ext4 defaults 0 2\nLABEL=c /${tmp}//./other-disk ext4 defaults 0 2\n`,
       );
       const script = [
         `mount --bind ${fstab} /etc/fstab`,
-        ...[path.join(mnt, 'spool'), mnt, path.join(tmp, 'via-link', 'spool')].map((p) => `${BIN} init --spool ${p}; echo "rc=$?"`),
+        ...[path.join(mnt, 'spool'), mnt, path.join(tmp, 'via-link', 'spool'), path.join(real, 'hs'), path.join(tmp, 'other-disk', 'hs')].map(
+          (p) => `${BIN} init --spool ${p}; echo "rc=$?"`,
+        ),
         `mount -t tmpfs backup ${mnt}`,
         `${BIN} init --spool ${path.join(mnt, 'spool')}; echo "rc=$?"`,
       ].join('\n');
       const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8' });
-      expect(r.stdout.match(/rc=\d+/g), r.stderr).toEqual(['rc=2', 'rc=2', 'rc=2', 'rc=0']);
+      expect(r.stdout.match(/rc=\d+/g), r.stderr).toEqual(['rc=2', 'rc=2', 'rc=2', 'rc=2', 'rc=2', 'rc=0']);
       const lines = r.stderr.trim().split('\n');
-      expect(lines).toHaveLength(3);
-      for (const l of lines)
+      expect(lines).toHaveLength(5);
+      for (const l of lines.slice(0, 3))
         expect(l).toMatch(
           /is at or below .*backup-disk, a mount point in \/etc\/fstab with nothing mounted on it: is it mounted\? \(mount .*backup-disk, then run init again/,
         );
+      expect(lines[3]).toMatch(/real-disk\/hs is at or below .*real-disk, a mount point in \/etc\/fstab/);
+      expect(lines[4]).toMatch(/other-disk\/hs is at or below .*other-disk, a mount point in \/etc\/fstab/);
       expect(fs.readdirSync(mnt)).toEqual([]); // the tmpfs went with the namespace
+      expect(fs.readdirSync(real)).toEqual([]);
     },
   );
 });

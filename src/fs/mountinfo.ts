@@ -4,6 +4,7 @@
  * fstab line to use. Parsing is pure and table-tested; only readMountFor touches the disk.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 
 export interface MountInfo {
   /** the device (major:minor) of the file system */
@@ -153,7 +154,11 @@ export function unmountedFstabMount(absPath: string, fstabMountPoints: string[],
   return found;
 }
 
-/** unmountedFstabMount() with /etc/fstab and /proc/self/mountinfo; null when either cannot be read. */
+/**
+ * unmountedFstabMount() with /etc/fstab and /proc/self/mountinfo; null when either cannot be
+ * read. `absPath` has its symlinks resolved (latin1, a byte a character); so have fstab's mount
+ * points, as mount(8) resolves them (`/mnt//x`, `/mnt/./x`, a symlink to the real directory).
+ */
 export function readUnmountedFstabMount(absPath: string): string | null {
   let fstab: string;
   try {
@@ -162,5 +167,21 @@ export function readUnmountedFstabMount(absPath: string): string | null {
     return null;
   }
   const mounts = readMountsLatin1();
-  return mounts ? unmountedFstabMount(absPath, parseFstabMountPoints(fstab), mounts) : null;
+  return mounts ? unmountedFstabMount(absPath, parseFstabMountPoints(fstab).map(resolvedLatin1), mounts) : null;
+}
+
+/** A path (latin1) with its existing part's symlinks resolved and the rest normalized. */
+function resolvedLatin1(p: string): string {
+  const rest: string[] = [];
+  for (let cur = path.posix.normalize(p); ;) {
+    try {
+      const real = fs.realpathSync.native(Buffer.from(cur, 'latin1'), { encoding: 'buffer' }).toString('latin1');
+      return rest.length ? path.posix.join(real, ...rest.reverse()) : real;
+    } catch {
+      const up = path.posix.dirname(cur);
+      if (up === cur) return path.posix.normalize(p);
+      rest.push(path.posix.basename(cur));
+      cur = up;
+    }
+  }
 }
