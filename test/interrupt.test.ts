@@ -295,6 +295,58 @@ describe('a backup stopped by a signal', () => {
     expect(st.stdout).toMatch(/h1\/data: CRITICAL .* - last run failed \(exit 2\): .*; an interrupted run left .*\.partial \(killed/);
   });
 
+  test('SIGTERM during the prune of backup --prune: the generation being deleted is finished, the prune stops there, exit 143 with one line, prunes.jsonl says so, status warns (an eighth cron trial: exit 0, nothing said)', async ({
+    tmp,
+  }) => {
+    const s = setup(tmp, 4096);
+    for (const n of [1, 2, 3]) {
+      fs.appendFileSync(path.join(s.src, 'top.txt'), `${n}\n`);
+      expect(hardsnap(s.args, at(n)).code).toBe(0);
+    }
+    fs.appendFileSync(path.join(s.src, 'top.txt'), '4\n');
+    const go = path.join(tmp, 'go');
+    const c = spawnHardsnap([...s.args, '--prune', '--keep-last', '1'], {
+      env: { HARDSNAP_NOW: day(4), HARDSNAP_TEST_PAUSE_AT: 'mid-prune', HARDSNAP_TEST_PAUSE_UNTIL: go, HARDSNAP_TEST_PAUSE_MS: '60000' },
+    });
+    await waitFor(() => c.out.stderr.includes('test pause at mid-prune'), 60_000, 5, 'the prune to pause');
+    c.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    fs.writeFileSync(go, '');
+    const done = await c.exited;
+    expect(done.code, c.out.stderr).toBe(143);
+    expect(errorLines(c.out.stderr)).toEqual([
+      `hardsnap: warning: interrupted by SIGTERM after publishing ${genName(4)}: the generation stands; what was to follow it (post hook, --prune) was stopped or skipped`,
+    ]);
+    // the first one was in the trash when the signal came: deleted; the others are kept for the next prune
+    expect(
+      fs
+        .readdirSync(s.pdir)
+        .filter((n) => n.startsWith('20'))
+        .sort(),
+    ).toEqual([genName(2), genName(3), genName(4)]);
+    const prunes = fs
+      .readFileSync(path.join(s.spool, 'rsync', 'h1', '.hardsnap', 'prunes.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(JSON.parse(prunes.at(-1)!)).toMatchObject({
+      status: 'interrupted',
+      parts: {
+        data: {
+          removed: [genName(1)],
+          notMoved: [
+            { generation: genName(2), code: 'EINTR' },
+            { generation: genName(3), code: 'EINTR' },
+          ],
+        },
+      },
+    });
+    const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(4));
+    expect(st.code, st.stdout).toBe(1);
+    expect(st.stdout).toMatch(/the last prune \([^)]+\) kept 2 generations it was to remove \(EINTR: the prune was stopped by SIGTERM\)/);
+    expect(hardsnap(['prune', '--spool', s.spool, '--host', 'h1', '--keep-last', '1'], at(4)).code).toBe(0);
+    expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(4)).code).toBe(0);
+  });
+
   test('list names a partial left by a failed run (a refused source) as such, not as interrupted', ({ tmp }) => {
     const s = setup(tmp, 4096);
     expect(hardsnap([...s.args], at(1)).code).toBe(0);

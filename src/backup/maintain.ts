@@ -45,6 +45,7 @@ export async function backupAndMaintain(opts: BackupOptions, ev: MaintainEvents)
             dryRun: false,
             waitMs: opts.waitMs,
             command: opts.command,
+            signal: opts.signal,
           },
           { onNote: ev.onNote, onWarn: warn, onRemoved: ev.onRemoved },
         );

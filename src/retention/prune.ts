@@ -17,7 +17,7 @@ import { readLast, readLatest } from '../spool/last.js';
 import { acquireLock, type LockHandle } from '../spool/lock.js';
 import { recordTakeover } from '../spool/takeover.js';
 import { describeLease, leasesDir, liveLeases, removeStaleLeases } from '../spool/leases.js';
-import { UsageError, errnoCode } from '../core/errors.js';
+import { InterruptedError, UsageError, errnoCode } from '../core/errors.js';
 import { testPause } from '../fs/test-pause.js';
 import { applyPolicy, type Verdict, type RetentionRules } from './policy.js';
 import { appendPrune, pruneRecord, prunesLogPath, type PruneRecord } from '../spool/prunes-log.js';
@@ -36,6 +36,11 @@ export interface PruneOptions {
   command: string;
   /** the caller already holds the host lock (backup --prune) */
   locked?: boolean;
+  /**
+   * aborted (SIGTERM, SIGINT, SIGHUP): the prune stops before the next generation, and what it
+   * was to remove stays for the next prune (a generation being deleted is finished first)
+   */
+  signal?: AbortSignal;
 }
 
 export interface PartPrune {
@@ -49,6 +54,8 @@ export interface PartPrune {
   leftovers: TrashLeftover[];
   /** generations to remove kept because the part's leases cannot be read */
   leasesUnreadable: { name: string; why: string }[];
+  /** stopped by a signal before these generations it was to remove */
+  stoppedBefore: string[];
 }
 
 export interface PruneEvents {
@@ -79,8 +86,8 @@ export async function runPrune(o: PruneOptions, ev: PruneEvents): Promise<PartPr
   const results: PartPrune[] = [];
   try {
     if (lock?.tookOver) recordTakeover(hostDir(o.spool, o.host), lock.tookOver, ev.onWarn ?? ev.onNote);
-    for (const p of parts) results.push(prunePart(o, p, ev));
-    if (!o.dryRun) record(o, pruneRecord(o.command, started, parts, results), ev);
+    for (const p of parts) results.push(await prunePart(o, p, ev));
+    if (!o.dryRun) record(o, pruneRecord(o.command, started, parts, results, undefined, signalName(o.signal)), ev);
     return results;
   } catch (err) {
     if (!o.dryRun) record(o, pruneRecord(o.command, started, parts, results, err as Error), ev);
@@ -99,7 +106,10 @@ function record(o: PruneOptions, rec: PruneRecord, ev: PruneEvents): void {
   }
 }
 
-function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
+/** Lets a signal that arrived while the prune worked be handled (the deleting is synchronous). */
+const handleSignals = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+async function prunePart(o: PruneOptions, part: string, ev: PruneEvents): Promise<PartPrune> {
   const pdir = partDir(o.spool, o.host, part);
   const leftovers: TrashLeftover[] = [];
   let trashEmptied: string[] = [];
@@ -152,9 +162,16 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
     if (why) keepFor(d, why);
   }
   const removed: string[] = [];
+  const stoppedBefore: string[] = [];
   if (!o.dryRun) {
     for (const d of result.remove) {
       if (d.keep) continue;
+      if (o.signal) await handleSignals();
+      if (o.signal?.aborted) {
+        stoppedBefore.push(d.name);
+        keepFor(d, `the prune was stopped by ${signalName(o.signal) ?? 'a signal'}`);
+        continue;
+      }
       // a pin or a lease taken after this prune started still counts
       if (readPins(pdir).has(d.name)) {
         keepFor(d, 'pinned');
@@ -202,7 +219,7 @@ function prunePart(o: PruneOptions, part: string, ev: PruneEvents): PartPrune {
   const decisions = gens.map((g) =>
     g.complete ? { ...byName.get(g.name)!, complete: true } : { name: g.name, keep: true, reasons: ['partial (resumed by the next backup)'], complete: false },
   );
-  return { part, decisions, removed, trashEmptied, leftovers: dedupe(leftovers), leasesUnreadable: o.dryRun ? [] : leasesUnreadable };
+  return { part, decisions, removed, trashEmptied, leftovers: dedupe(leftovers), leasesUnreadable: o.dryRun ? [] : leasesUnreadable, stoppedBefore };
 }
 
 /** The final emptyTrash names again what deleteFromTrash left: once each. */
@@ -214,4 +231,9 @@ function dedupe(list: TrashLeftover[]): TrashLeftover[] {
     seen.add(k);
     return true;
   });
+}
+
+/** The signal that aborted `signal` (SIGTERM), if one did. */
+function signalName(signal: AbortSignal | undefined): string | undefined {
+  return signal?.aborted && signal.reason instanceof InterruptedError ? signal.reason.signal : undefined;
 }

@@ -21,8 +21,11 @@ export interface PruneRecord {
   command: string;
   start: string;
   end: string;
-  /** ok: done; partial: some generation was kept or something stays in the trash; failed: it stopped */
-  status: 'ok' | 'partial' | 'failed';
+  /**
+   * ok: done; partial: some generation was kept or something stays in the trash; interrupted:
+   * a signal stopped it before some generations (kept, EINTR); failed: an error stopped it
+   */
+  status: 'ok' | 'partial' | 'interrupted' | 'failed';
   partNames: string[];
   parts: Record<string, PrunePartRecord>;
   error?: string;
@@ -48,10 +51,12 @@ export interface PrunedPart {
   leftovers: { path: Buffer; code: string; hint: string; notMoved?: boolean }[];
   /** generations it was to remove and kept because their leases cannot be read */
   leasesUnreadable: { name: string; why: string }[];
+  /** generations it was to remove when a signal stopped it */
+  stoppedBefore: string[];
 }
 
 /** The record of a prune from its results (a failure: what it had done before, and why it stopped). */
-export function pruneRecord(command: string, start: Date, partNames: string[], results: PrunedPart[], error?: Error): PruneRecord {
+export function pruneRecord(command: string, start: Date, partNames: string[], results: PrunedPart[], error?: Error, signal?: string): PruneRecord {
   const parts: Record<string, PrunePartRecord> = {};
   for (const r of results) {
     parts[r.part] = {
@@ -59,6 +64,7 @@ export function pruneRecord(command: string, start: Date, partNames: string[], r
       notMoved: [
         ...r.leftovers.filter((l) => l.notMoved).map((l) => ({ generation: path.basename(displayPath(l.path)), code: l.code, hint: l.hint })),
         ...r.leasesUnreadable.map((k) => ({ generation: k.name, code: 'ELEASES', hint: k.why })),
+        ...r.stoppedBefore.map((g) => ({ generation: g, code: 'EINTR', hint: `the prune was stopped${signal ? ` by ${signal}` : ''}` })),
       ],
       leftovers: r.leftovers.filter((l) => !l.notMoved).length,
     };
@@ -68,7 +74,7 @@ export function pruneRecord(command: string, start: Date, partNames: string[], r
     command,
     start: start.toISOString(),
     end: new Date().toISOString(),
-    status: error ? 'failed' : troubled ? 'partial' : 'ok',
+    status: error ? 'failed' : results.some((r) => r.stoppedBefore.length) ? 'interrupted' : troubled ? 'partial' : 'ok',
     partNames,
     parts,
     ...(error ? { error: error.message } : {}),

@@ -310,6 +310,9 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     });
     if (result.status === 'skipped') out.note(result.skipped!);
     ok = true;
+    // a signal that arrived while synchronous work ran (deleting a generation) is handled now,
+    // before the handlers go: it must not be dropped (exit 0, no line)
+    await new Promise<void>((resolve) => setImmediate(resolve));
   } finally {
     progress.stop(!ok);
     out.interject = null;
