@@ -3,13 +3,14 @@
 // the lock released), says so in one line, exits 128 + the signal, writes an `interrupted`
 // line to runs.jsonl; `status` warns while the partial is the newest thing of the part, `list`
 // tells a run in progress from an interrupted one, and the next run resumes.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
-import { hardsnap, spawnHardsnap, waitFor, waitForFile, type HardsnapChild } from './helpers/run.js';
-import { shmdir } from './helpers/robust.js';
+import { BIN, hardsnap, spawnHardsnap, waitFor, waitForFile, type HardsnapChild } from './helpers/run.js';
+import { isRoot, shmdir } from './helpers/robust.js';
 import { calendar, makeSpool } from './helpers/spool.js';
 import { readRunsLog } from './helpers/ops.js';
 import { runBackup } from '../src/backup/run.js';
@@ -346,6 +347,30 @@ describe('a backup stopped by a signal', () => {
     expect(hardsnap(['prune', '--spool', s.spool, '--host', 'h1', '--keep-last', '1'], at(4)).code).toBe(0);
     expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(4)).code).toBe(0);
   });
+
+  test.runIf(isRoot)(
+    'a run SIGKILLed under another host name on this kernel (a UTS namespace, a renamed host) leaves a lock that is stale all the same (a ninth cron trial: "in progress" and OK for ever)',
+    async ({ tmp }) => {
+      const s = setup(tmp, 4096);
+      expect(hardsnap(s.args, at(1)).code).toBe(0);
+      const pid = path.join(tmp, 'hook.pid');
+      const script = `hostname otherbox && exec ${BIN} ${s.args.join(' ')} --pre-hook 'echo $$ > ${pid}; sleep 60'`;
+      const c = spawn('unshare', ['-u', 'sh', '-c', script], { env: { ...process.env, HARDSNAP_NOW: day(2) }, stdio: 'ignore', detached: true });
+      const exited = new Promise((r) => c.on('exit', r));
+      await waitForFile(pid, 30_000);
+      const lock = JSON.parse(fs.readFileSync(s.lock, 'utf8')) as { hostname: string; pid: number };
+      expect(lock.hostname).toBe('otherbox');
+      process.kill(-c.pid!, 'SIGKILL');
+      await exited;
+      const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
+      expect(st.code, st.stdout).toBe(1);
+      expect(st.stdout).toMatch(new RegExp(`a run ended without a record: its lock is left \\(pid ${lock.pid}, .*process ${lock.pid} is gone`));
+      expect(st.stdout).not.toMatch(/a run is in progress/);
+      const r = hardsnap(s.args, at(3));
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`took over a stale lock of pid ${lock.pid}`));
+    },
+  );
 
   test('list names a partial left by a failed run (a refused source) as such, not as interrupted', ({ tmp }) => {
     const s = setup(tmp, 4096);

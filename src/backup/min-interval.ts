@@ -5,6 +5,7 @@
  */
 import { formatDuration } from '../time/duration.js';
 import { newestComplete } from '../spool/layout.js';
+import { FUTURE_TOLERANCE_MS } from '../time/now.js';
 
 /** Why the run can be skipped, or null when it must run. */
 export function skipReason(spool: string, host: string, parts: string[], now: Date, minIntervalMs: number): string | null {
@@ -14,7 +15,8 @@ export function skipReason(spool: string, host: string, parts: string[], now: Da
     const g = newestComplete(spool, host, p);
     if (!g) return null;
     const age = now.getTime() - g.time.getTime();
-    if (age >= minIntervalMs) return null;
+    // a generation dated after now (a clock gone back): not "recent"; the run goes on and is refused, loudly
+    if (age >= minIntervalMs || age < -FUTURE_TOLERANCE_MS) return null;
     ages.push(`${p} ${g.name} (${formatDuration(age)} old)`);
   }
   return `every part has a generation younger than --min-interval ${formatDuration(minIntervalMs)}: ${ages.join(', ')}; nothing to do`;

@@ -13,6 +13,15 @@ export function readProc(file: string): string | null {
   }
 }
 
+/** This process's pid namespace (`pid:[4026531836]`), or null: pids mean something only within one. */
+export function pidNamespace(): string | null {
+  try {
+    return fs.readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return null;
+  }
+}
+
 /** The start time of pid (field 22 of /proc/PID/stat, clock ticks since boot), or null. */
 export function processStart(pid: number): string | null {
   const stat = readProc(`/proc/${pid}/stat`);

@@ -7,7 +7,7 @@
  * two runs cannot both take over the same stale lock.
  */
 import { fs } from '../fs/disk.js';
-import { alive, processStart, readProc } from '../fs/process.js';
+import { alive, pidNamespace, processStart, readProc } from '../fs/process.js';
 import os from 'node:os';
 import path from 'node:path';
 import { LockedError } from '../core/errors.js';
@@ -24,6 +24,8 @@ export interface LockInfo {
   parts?: string[];
   /** what holds it (absent in locks of earlier versions) */
   kind?: 'backup' | 'prune';
+  /** the holder's pid namespace (absent in locks of earlier versions): its pid is checked only from the same one */
+  pidNs?: string | null;
 }
 
 export interface LockHandle {
@@ -39,15 +41,25 @@ export function currentLockInfo(command: string): LockInfo {
     pidStart: processStart(process.pid),
     hostname: os.hostname(),
     bootId: readProc('/proc/sys/kernel/random/boot_id'),
+    pidNs: pidNamespace(),
     started: new Date().toISOString(),
     command,
   };
 }
 
-/** Why the lock is stale, or null when its holder may still be running. */
+/**
+ * Why the lock is stale, or null when its holder may still be running. Its pid is checked when
+ * it ran on this kernel since its boot and in this pid namespace: on this host (same name, or a
+ * lock of an earlier version), or under another host name on the same kernel (a renamed host, a
+ * UTS namespace: same boot id and pid namespace). Another machine's (over NFS) or another pid
+ * namespace's (a container) is never stale.
+ */
 export function staleReason(info: LockInfo): string | null {
-  if (info.hostname !== os.hostname()) return null;
   const boot = readProc('/proc/sys/kernel/random/boot_id');
+  const ns = pidNamespace();
+  const sameKernel = Boolean(info.bootId && boot && info.bootId === boot);
+  if (info.pidNs && ns && info.pidNs !== ns) return null;
+  if (info.hostname !== os.hostname() && !(sameKernel && info.pidNs && info.pidNs === ns)) return null;
   if (info.bootId && boot && info.bootId !== boot) return 'its holder ran before the last reboot';
   if (!alive(info.pid)) return `process ${info.pid} is gone`;
   const start = processStart(info.pid);
