@@ -3,7 +3,7 @@
 // the lock released), says so in one line, exits 128 + the signal, writes an `interrupted`
 // line to runs.jsonl; `status` warns while the partial is the newest thing of the part, `list`
 // tells a run in progress from an interrupted one, and the next run resumes.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
@@ -369,6 +369,42 @@ describe('a backup stopped by a signal', () => {
       const r = hardsnap(s.args, at(3));
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(new RegExp(`took over a stale lock of pid ${lock.pid}`));
+    },
+  );
+
+  test.runIf(spawnSync('strace', ['-V']).status === 0)(
+    'SIGTERM while the run flushes the spool (syncfs, delayed 3 s by strace): handled before publishing, exit 143 and one line (a tenth cron trial: exit 0, silent, recorded ok)',
+    async ({ tmp }) => {
+      const s = setup(tmp, 4096);
+      expect(hardsnap(s.args, at(1)).code).toBe(0);
+      fs.appendFileSync(path.join(s.src, 'top.txt'), 'more\n');
+      const trace = path.join(tmp, 'strace.out');
+      const c = spawn('strace', ['-f', '-e', 'trace=syncfs', '-e', 'inject=syncfs:delay_enter=3000000:when=1', '-o', trace, BIN, ...s.args], {
+        env: { ...process.env, HARDSNAP_NOW: day(2) },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((r) => c.on('exit', (code) => r(code)));
+      let pid = 0;
+      await waitFor(
+        () => {
+          const m = fs.existsSync(trace) ? /^(\d+) +syncfs\(/m.exec(fs.readFileSync(trace, 'utf8')) : null;
+          if (m) pid = Number(m[1]);
+          return pid > 0;
+        },
+        30_000,
+        10,
+        'the run to flush',
+      );
+      process.kill(pid, 'SIGTERM');
+      expect(await exited).toBe(143);
+      expect(errorLines(stderr)).toEqual([
+        expect.stringMatching(/^hardsnap: error: interrupted by SIGTERM before publishing .*nothing published, 'last' untouched/),
+      ]);
+      expect(readRunsLog(s.spool, 'h1').at(-1)).toMatchObject({ status: 'interrupted', signal: 'SIGTERM', exit: 143, interrupted: 'before publishing' });
+      expect(fs.readlinkSync(path.join(s.pdir, 'last'))).toBe(genName(1));
+      expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2)).code).toBe(1);
     },
   );
 

@@ -15,6 +15,7 @@ import { readRunState, type RunState } from './part-state.js';
 import { newGenerationName } from '../spool/names.js';
 import { appendRun, type RunRecord } from '../spool/runs-log.js';
 import { recordTakeover } from '../spool/takeover.js';
+import { handlePendingSignals } from '../core/event-loop.js';
 import type { Problem } from '../apply/types.js';
 import { describeLeftovers, emptyTrash } from '../retention/trash.js';
 import { hookEnv, hookRecord, runHook } from '../hooks/backup-hooks.js';
@@ -188,6 +189,8 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
       if (o.flush) flushFileSystems(built.map((b) => b.partDir));
       await testPauseAsync('before-publish', o.signal);
       // the last moment to stop: publishing itself is synchronous, it is never cut in the middle
+      // (a signal that came during the flush, which may take minutes, is handled here)
+      await handlePendingSignals();
       stopIfAsked();
       for (const b of built) publishPart(b);
     }
@@ -199,6 +202,8 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
         : new HardsnapError((err as NodeJS.ErrnoException).code ?? 'EFAIL', `backup failed: ${(err as Error).message}`, { cause: err, exit: 2 });
     throw failure;
   } finally {
+    // a signal during publishing (synchronous): the record and the exit code say it
+    await handlePendingSignals();
     const ended = new Date();
     const exit: ExitCode = failure ? failure.exit : exitFor(problems, vanished);
     const stopped = failure instanceof InterruptedError ? failure : null;
@@ -225,7 +230,7 @@ export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<Bac
         ...(stopped
           ? { signal: stopped.signal, interrupted: phase }
           : o.signal?.aborted
-            ? { signal: (o.signal.reason as InterruptedError).signal, interrupted: 'after publishing (during the post hook)' }
+            ? { signal: (o.signal.reason as InterruptedError).signal, interrupted: hooks.post ? 'after publishing (during the post hook)' : 'after publishing' }
             : {}),
         problems,
         vanished,

@@ -18,6 +18,7 @@ import { acquireLock, type LockHandle } from '../spool/lock.js';
 import { recordTakeover } from '../spool/takeover.js';
 import { describeLease, leasesDir, liveLeases, removeStaleLeases } from '../spool/leases.js';
 import { InterruptedError, UsageError, errnoCode } from '../core/errors.js';
+import { handlePendingSignals } from '../core/event-loop.js';
 import { testPause } from '../fs/test-pause.js';
 import { applyPolicy, type Verdict, type RetentionRules } from './policy.js';
 import { appendPrune, pruneRecord, prunesLogPath, type PruneRecord } from '../spool/prunes-log.js';
@@ -106,9 +107,6 @@ function record(o: PruneOptions, rec: PruneRecord, ev: PruneEvents): void {
   }
 }
 
-/** Lets a signal that arrived while the prune worked be handled (the deleting is synchronous). */
-const handleSignals = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 async function prunePart(o: PruneOptions, part: string, ev: PruneEvents): Promise<PartPrune> {
   const pdir = partDir(o.spool, o.host, part);
   const leftovers: TrashLeftover[] = [];
@@ -166,7 +164,7 @@ async function prunePart(o: PruneOptions, part: string, ev: PruneEvents): Promis
   if (!o.dryRun) {
     for (const d of result.remove) {
       if (d.keep) continue;
-      if (o.signal) await handleSignals();
+      if (o.signal) await handlePendingSignals(); // the deleting is synchronous
       if (o.signal?.aborted) {
         stoppedBefore.push(d.name);
         keepFor(d, `the prune was stopped by ${signalName(o.signal) ?? 'a signal'}`);

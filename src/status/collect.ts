@@ -187,11 +187,11 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
       const [problems, vanished] = own ? [Number(own.problems ?? 0), Number(own.vanished ?? 0)] : [last.problems, last.vanished];
       if (problems || vanished || !own) raise('WARNING', `last run published with ${plural(problems, 'problem')}, ${vanished} vanished (exit ${last.exit})`);
     }
-    // stopped after publishing, during the post hook: the generation stands, the hook and --prune did not run to the end
+    // stopped after publishing (while publishing, or during the post hook): the generation stands, the hook and --prune did not run to the end
     if (last && last.status !== 'interrupted' && last.signal)
       raise(
         'WARNING',
-        `last run stopped by ${last.signal} ${last.interrupted ?? 'after publishing'} (exit ${last.exit}): the post hook was killed and no prune ran`,
+        `last run stopped by ${last.signal} ${last.interrupted ?? 'after publishing'} (exit ${last.exit}): the generation stands; what was to follow it (post hook, --prune) was stopped or skipped`,
       );
     // who left the newest `.partial`: the part's last run when its record names it; else a run
     // that left no record (killed), maybe one that resumed the last recorded run's partial

@@ -1,4 +1,5 @@
 import { plural } from '../../core/units.js';
+import { handlePendingSignals } from '../../core/event-loop.js';
 import type { Command } from 'commander';
 import { displayPath } from '../../paths/escape.js';
 import { now } from '../../time/now.js';
@@ -310,9 +311,9 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     });
     if (result.status === 'skipped') out.note(result.skipped!);
     ok = true;
-    // a signal that arrived while synchronous work ran (deleting a generation) is handled now,
-    // before the handlers go: it must not be dropped (exit 0, no line)
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // a signal that arrived while synchronous work ran (publishing, deleting a generation) is
+    // handled now, before the handlers go: it must not be dropped (exit 0, no line)
+    await handlePendingSignals();
   } finally {
     progress.stop(!ok);
     out.interject = null;
