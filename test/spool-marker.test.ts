@@ -208,6 +208,49 @@ describe.runIf(isRoot)('init never makes a spool where a file system should be m
   );
 });
 
+describe.runIf(isRoot && spawnSync('unshare', ['--version']).status === 0)('a host directory on a file system of its own (a tenth cron trial)', () => {
+  test('bind-mounted from another disk and listed in /etc/fstab, not mounted: backup exit 2 and nothing written below, status CRITICAL; mounted, both fine', ({
+    tmp,
+  }) => {
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const web2 = path.join(spool, 'rsync', 'web2');
+    fs.mkdirSync(web2, { recursive: true, mode: 0o700 });
+    const other = path.join(tmp, 'other-disk');
+    fs.mkdirSync(other, { mode: 0o700 });
+    const src = path.join(tmp, 'src');
+    makeTree(src, { f: 'mail\n' });
+    const fstab = path.join(tmp, 'fstab');
+    fs.writeFileSync(fstab, `${other} ${web2} none bind 0 0\n`);
+    const cfg = path.join(tmp, 'hs.yaml');
+    fs.writeFileSync(cfg, `spool: ${spool}\nhost: web2\nparts:\n  a: ${src}\n`);
+    const run = (n: number, args: string) => `HARDSNAP_NOW=2026-03-0${n}T03:00:00Z ${BIN} ${args}; echo "rc=$?"`;
+    const script = [
+      `mount --bind ${fstab} /etc/fstab`,
+      `mount --bind ${other} ${web2}`,
+      run(1, `backup --config ${cfg}`),
+      `umount ${web2}`,
+      run(2, `backup --config ${cfg}`),
+      run(2, `status --config ${cfg}`),
+      `mount --bind ${other} ${web2}`,
+      run(3, `backup --config ${cfg}`),
+      run(3, `status --config ${cfg}`),
+    ].join('\n');
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8' });
+    expect(r.stdout.match(/rc=\d+/g), r.stdout + r.stderr).toEqual(['rc=0', 'rc=2', 'rc=2', 'rc=0', 'rc=0']);
+    expect(r.stderr).toMatch(
+      /^hardsnap: error: .*rsync\/web2 is at or below .*rsync\/web2, a mount point in \/etc\/fstab with nothing mounted on it: is it mounted\? /m,
+    );
+    expect(r.stdout).toMatch(/web2\/a: CRITICAL .*rsync\/web2\/a is at or below .*rsync\/web2, a mount point in \/etc\/fstab with nothing mounted on it/);
+    expect(fs.readdirSync(web2)).toEqual([]); // nothing written on the disk below, not even a run record
+    expect(
+      fs
+        .readdirSync(path.join(other, 'a'))
+        .filter((n) => n.startsWith('2026'))
+        .sort(),
+    ).toEqual(['2026-03-01T030000Z', '2026-03-03T030000Z']);
+  });
+});
+
 describe('hardsnap init', () => {
   test('init --spool creates the spool (mode 0700) with its marker; again it does nothing, exit 0; without --spool it prints the example config', ({ tmp }) => {
     const spool = path.join(tmp, 'a', 'spool');

@@ -310,8 +310,8 @@ function skip(o: BackupOptions, started: Date, reason: string): BackupResult {
 function recordEarlyFailure(o: BackupOptions, started: Date, err: unknown, phase?: string): void {
   const stopped = err instanceof InterruptedError ? err : null;
   if (o.dryRun || !(err instanceof HardsnapError) || (err.exit !== 2 && !stopped)) return;
-  // a refused spool is not one, and a symlink in it may lead to an unmounted mount point: what is there stays as it is
-  if (err.code === 'ENOSPOOL' || err.code === 'ENOTSPOOL' || err.code === 'ESPOOLSYMLINK') return;
+  // a refused spool is not one, and a symlink or an unmounted mount point in it leads to the wrong disk: what is there stays as it is
+  if (err.code === 'ENOSPOOL' || err.code === 'ENOTSPOOL' || err.code === 'ESPOOLSYMLINK' || err.code === 'ENOTMOUNTED') return;
   const hdir = hostDir(o.spool, o.host);
   if (!fs.existsSync(hdir)) return;
   const ended = new Date();

@@ -7,8 +7,8 @@
 import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, UsageError, errnoCode } from '../core/errors.js';
-import { listParts, validateHost, refuseSpoolSymlinks } from '../spool/layout.js';
-import { markLegacy, requireSpool } from '../spool/marker.js';
+import { hostDir, listParts, partDir, validateHost, refuseSpoolSymlinks } from '../spool/layout.js';
+import { markLegacy, notMountedError, requireSpool, unmountedFstabMountAbove } from '../spool/marker.js';
 import { checkNoNesting, validatePartName } from '../spool/part-name.js';
 import { isInsideBytes, realBytes } from '../fs/byte-path.js';
 import type { BackupOptions } from './types.js';
@@ -33,6 +33,12 @@ export function validateBackup(o: BackupOptions, onNote: (m: string) => void = (
     o.host,
     o.parts.map((p) => p.name),
   );
+  // a host directory or a part on a file system of its own (a bind mount from another disk,
+  // listed in /etc/fstab) that is not mounted: the run would fill the disk below (a tenth cron trial)
+  for (const dir of [hostDir(o.spool, o.host), ...o.parts.map((p) => partDir(o.spool, o.host, p.name))]) {
+    const mp = unmountedFstabMountAbove(dir);
+    if (mp) throw notMountedError(dir, mp, 'run the backup again; nothing was written');
+  }
   checkNoNesting(
     o.parts.map((p) => p.name),
     listParts(o.spool, o.host),

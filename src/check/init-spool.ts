@@ -6,11 +6,10 @@
  */
 import { fs } from '../fs/disk.js';
 import { HardsnapError, UsageError } from '../core/errors.js';
-import { readUnmountedFstabMount } from '../fs/mountinfo.js';
 import { preflightNewSpool } from './preflight.js';
 import { SPOOL_DIR_MODE } from '../spool/layout.js';
-import { SPOOL_MARKER, hasLegacyTraces, spoolState, writeMarker } from '../spool/marker.js';
-import { absoluteBytes, ensureDirBytes, realBytes } from '../fs/byte-path.js';
+import { SPOOL_MARKER, hasLegacyTraces, notMountedError, spoolState, unmountedFstabMountAbove, writeMarker } from '../spool/marker.js';
+import { absoluteBytes, ensureDirBytes } from '../fs/byte-path.js';
 import { displayPath } from '../paths/escape.js';
 import { pathBytes } from '../paths/aliases.js';
 
@@ -88,12 +87,6 @@ function refuseUnmounted(spool: string, state: string): void {
       hint: 'mount the file system it points into, then run init again; nothing was made',
     });
   }
-  const mp = readUnmountedFstabMount(realBytes(spool).toString('latin1'));
-  if (mp) {
-    throw new HardsnapError('ENOSPOOL', `${spool} is at or below ${mp}, a mount point in /etc/fstab with nothing mounted on it: is it mounted?`, {
-      exit: 2,
-      path: spool,
-      hint: `mount ${mp}, then run init again; nothing was made: a spool made now would be on the disk below it`,
-    });
-  }
+  const mp = unmountedFstabMountAbove(spool);
+  if (mp) throw notMountedError(spool, mp, 'run init again; nothing was made: a spool made now would be on the disk below it');
 }

@@ -12,6 +12,8 @@ import { TOOL } from '../core/version.js';
 import { hostMetaDir, listGenerations, listHosts, listParts, manifestPath, partDir } from './layout.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
 import { MAGIC } from '../manifest/format.js';
+import { readUnmountedFstabMount } from '../fs/mountinfo.js';
+import { realBytes } from '../fs/byte-path.js';
 
 export const SPOOL_MARKER = '.hardsnap-spool';
 export const MARKER_FORMAT = 1;
@@ -134,4 +136,22 @@ export function requireSpool(spool: string, o: RequireSpoolOptions = {}): 'marke
 export function markLegacy(spool: string, onNote?: (message: string) => void): void {
   writeMarker(spool);
   onNote?.(`marked ${spool} as a hardsnap spool (${SPOOL_MARKER}): it was made by an earlier version`);
+}
+
+/**
+ * The mount point /etc/fstab lists at or above `p` (symlinks resolved) with nothing mounted on
+ * it, or null: what is there is the disk below the file system meant for it (a spool, a host
+ * directory bind-mounted from another disk, a part on its own file system).
+ */
+export function unmountedFstabMountAbove(p: string): string | null {
+  return readUnmountedFstabMount(realBytes(p).toString('latin1'));
+}
+
+/** The refusal of a path below an unmounted fstab mount point (exit 2, code ENOTMOUNTED). */
+export function notMountedError(p: string, mountPoint: string, then: string): HardsnapError {
+  return new HardsnapError('ENOTMOUNTED', `${p} is at or below ${mountPoint}, a mount point in /etc/fstab with nothing mounted on it: is it mounted?`, {
+    exit: 2,
+    path: p,
+    hint: `mount ${mountPoint}, then ${then}`,
+  });
 }

@@ -16,6 +16,7 @@ import { trashContents } from '../retention/trash.js';
 import { describeOpenDirs, fixPermissionsCommand, openSpoolDirs } from '../spool/permissions.js';
 import { lastRunOf, partialLeftBy, readRuns, type RunRecord } from '../spool/runs-log.js';
 import { lastPruneOf, readPrunes } from '../spool/prunes-log.js';
+import { unmountedFstabMountAbove } from '../spool/marker.js';
 import { formatDuration } from '../time/duration.js';
 import { readJournal } from '../watch/journal-file.js';
 import { partLeases, type LeaseStatus } from './leases.js';
@@ -179,6 +180,10 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     const building = holderBuilds(holder, part);
     const partial = gens.filter((g) => !g.complete && (!newest || g.time >= newest.time)).at(-1) ?? null;
     const interrupted = partial && !building ? path.basename(partial.path) : null;
+    // a host directory or part on a file system of its own that is not mounted: what is seen is the disk below
+    const notMounted = unmountedFstabMountAbove(partDir(spool, host, part));
+    if (notMounted)
+      raise('CRITICAL', `${partDir(spool, host, part)} is at or below ${notMounted}, a mount point in /etc/fstab with nothing mounted on it: is it mounted?`);
     if (!newest) raise('CRITICAL', 'no complete generation');
     if (last?.status === 'failed') raise('CRITICAL', `last run failed (exit ${last.exit})${last.error ? `: ${last.error}` : ''}`);
     if (last?.status === 'partial') {
