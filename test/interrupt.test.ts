@@ -408,6 +408,45 @@ describe('a backup stopped by a signal', () => {
     },
   );
 
+  test.runIf(isRoot)(
+    'a run in another pid namespace (a container, unshare -p) on this kernel: alive, its lock holds; SIGKILLed, it is stale (a tenth cron trial: "in progress" for ever)',
+    async ({ tmp }) => {
+      const s = setup(tmp, 4096);
+      expect(hardsnap(s.args, at(1)).code).toBe(0);
+      const pid = path.join(tmp, 'hook.pid');
+      const script = `exec ${BIN} ${s.args.join(' ')} --pre-hook 'echo $$ > ${pid}; sleep 60'`;
+      const c = spawn('unshare', ['-p', '-f', '--mount-proc', 'sh', '-c', script], {
+        env: { ...process.env, HARDSNAP_NOW: day(2) },
+        stdio: 'ignore',
+        detached: true,
+      });
+      const exited = new Promise((r) => c.on('exit', r));
+      try {
+        await waitForFile(pid, 30_000);
+        const lock = JSON.parse(fs.readFileSync(s.lock, 'utf8')) as { pid: number; pidNs: string };
+        expect(lock.pidNs).not.toBe(fs.readlinkSync('/proc/self/ns/pid'));
+        // alive: its lock holds (a pid of its namespace is not one of ours)
+        const busy = hardsnap(s.args, at(2));
+        expect(busy.code, busy.stderr).toBe(3);
+        expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2)).stdout).toMatch(/a run is in progress/);
+        process.kill(-c.pid!, 'SIGKILL');
+        await exited;
+        const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
+        expect(st.code, st.stdout).toBe(1);
+        expect(st.stdout).toMatch(new RegExp(`a run ended without a record: its lock is left \\(pid ${lock.pid}, .*of pid namespace .* is gone`));
+        const r = hardsnap(s.args, at(3));
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).toMatch(new RegExp(`took over a stale lock of pid ${lock.pid}`));
+      } finally {
+        try {
+          process.kill(-c.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    },
+  );
+
   test('list names a partial left by a failed run (a refused source) as such, not as interrupted', ({ tmp }) => {
     const s = setup(tmp, 4096);
     expect(hardsnap([...s.args], at(1)).code).toBe(0);

@@ -22,6 +22,44 @@ export function pidNamespace(): string | null {
   }
 }
 
+/** The initial pid namespace (its inode is fixed, PROC_PID_INIT_INO): a process in it sees every process of the kernel. */
+export const INIT_PID_NS = 'pid:[4026531836]';
+
+/**
+ * The pid, as this process sees it, of the process that is `nsPid` in the pid namespace `pidNs`
+ * (a container's, seen from the initial namespace, through /proc/PID/status's NSpid): null when
+ * there is none, undefined when that cannot be told (a process whose namespace cannot be read).
+ * Called from the initial namespace only.
+ */
+export function pidInNamespace(pidNs: string, nsPid: number): number | null | undefined {
+  let unknown = false;
+  for (const name of fs.readdirSync('/proc')) {
+    // (pid 1 of the initial namespace, whence this is called, is in that namespace: its link may be closed to root)
+    if (!/^\d+$/.test(name) || name === '1') continue;
+    let ns: string;
+    try {
+      ns = fs.readlinkSync(`/proc/${name}/ns/pid`);
+    } catch (err) {
+      // gone, or a zombie (dead, whatever its namespace was): not a holder; else another user's (EACCES)
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && !isZombie(name)) unknown = true;
+      continue;
+    }
+    if (ns !== pidNs) continue;
+    const ids = /^NSpid:\s+(.*)$/m
+      .exec(readProc(`/proc/${name}/status`) ?? '')?.[1]
+      ?.trim()
+      .split(/\s+/);
+    if (ids && Number(ids[ids.length - 1]) === nsPid) return isZombie(name) ? null : Number(name); // a zombie is dead
+  }
+  return unknown ? undefined : null;
+}
+
+/** Whether /proc/PID is a zombie (state Z, field 3 of its stat: dead, not yet reaped) or gone. */
+export function isZombie(pid: string | number): boolean {
+  const stat = readProc(`/proc/${pid}/stat`);
+  return stat === null || stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+}
+
 /** The start time of pid (field 22 of /proc/PID/stat, clock ticks since boot), or null. */
 export function processStart(pid: number): string | null {
   const stat = readProc(`/proc/${pid}/stat`);

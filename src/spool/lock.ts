@@ -7,7 +7,7 @@
  * two runs cannot both take over the same stale lock.
  */
 import { fs } from '../fs/disk.js';
-import { alive, pidNamespace, processStart, readProc } from '../fs/process.js';
+import { INIT_PID_NS, alive, isZombie, pidInNamespace, pidNamespace, processStart, readProc } from '../fs/process.js';
 import os from 'node:os';
 import path from 'node:path';
 import { LockedError } from '../core/errors.js';
@@ -51,20 +51,30 @@ export function currentLockInfo(command: string): LockInfo {
  * Why the lock is stale, or null when its holder may still be running. Its pid is checked when
  * it ran on this kernel since its boot and in this pid namespace: on this host (same name, or a
  * lock of an earlier version), or under another host name on the same kernel (a renamed host, a
- * UTS namespace: same boot id and pid namespace). Another machine's (over NFS) or another pid
- * namespace's (a container) is never stale.
+ * UTS namespace: same boot id and pid namespace). A lock of another pid namespace on this kernel
+ * (a container) is judged from the initial namespace, which sees its processes; from elsewhere,
+ * and another machine's (over NFS), it is never stale.
  */
 export function staleReason(info: LockInfo): string | null {
   const boot = readProc('/proc/sys/kernel/random/boot_id');
   const ns = pidNamespace();
   const sameKernel = Boolean(info.bootId && boot && info.bootId === boot);
-  if (info.pidNs && ns && info.pidNs !== ns) return null;
+  if (info.pidNs && ns && info.pidNs !== ns) return sameKernel && ns === INIT_PID_NS ? staleInNamespace(info, info.pidNs) : null;
   if (info.hostname !== os.hostname() && !(sameKernel && info.pidNs && info.pidNs === ns)) return null;
   if (info.bootId && boot && info.bootId !== boot) return 'its holder ran before the last reboot';
-  if (!alive(info.pid)) return `process ${info.pid} is gone`;
+  if (!alive(info.pid) || isZombie(info.pid)) return `process ${info.pid} is gone`;
   const start = processStart(info.pid);
   if (info.pidStart && start && start !== info.pidStart) return `process ${info.pid} is another program now`;
   return null;
+}
+
+/** staleReason() for a holder in another pid namespace, seen from the initial one. */
+function staleInNamespace(info: LockInfo, pidNs: string): string | null {
+  const pid = pidInNamespace(pidNs, info.pid);
+  if (pid === undefined) return null;
+  if (pid === null) return `process ${info.pid} of pid namespace ${pidNs} is gone`;
+  const start = processStart(pid);
+  return info.pidStart && start && start !== info.pidStart ? `process ${info.pid} of pid namespace ${pidNs} is another program now` : null;
 }
 
 export function describeHolder(info: LockInfo): string {
