@@ -154,14 +154,38 @@ describe('max-source-loss and empty results', () => {
     fill(path.join(src, 'a'), 50);
     const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `m=${src}`, '--prune', '--keep-last', '1'];
     expect(hardsnap(args, at(1)).code).toBe(0);
-    const r = hardsnap([...args, '--exclude', '*.eml', '--exclude', 'g'], at(2));
+    const r = hardsnap([...args, '--exclude', '*.eml'], at(2));
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/source of part 'm' .* has 2 entries backed up, 96\.2% fewer than the 53 of .*are the excludes the ones you meant/);
+    expect(r.stderr).toMatch(/source of part 'm' .* has 3 entries backed up, 94\.3% fewer than the 53 of .*are the excludes the ones you meant/);
     expect(generationNames(spool, 'h1', 'm')).toEqual([genName(1)]);
     // the excludes meant: accepted for one run, and the next compares with what that one kept
-    const ok = hardsnap([...args, '--exclude', '*.eml', '--exclude', 'g', '--accept-source-change'], at(3));
+    const ok = hardsnap([...args, '--exclude', '*.eml', '--accept-source-change'], at(3));
     expect(ok.code, ok.stderr).toBe(0);
-    expect(hardsnap([...args, '--exclude', '*.eml', '--exclude', 'g'], at(4)).code).toBe(0);
+    expect(hardsnap([...args, '--exclude', '*.eml'], at(4)).code).toBe(0);
+    // excludes that leave only directories: nothing to back up, whatever the history (refused before any comparison)
+    const dirs = hardsnap([...args, '--exclude', '*.eml', '--exclude', 'g', '--accept-source-change'], at(5));
+    expect(dirs.code, dirs.stderr).toBe(2);
+    expect(dirs.stderr).toMatch(/nothing of part 'm' .* but directories is left to back up: the excludes dropped 51 of the 53 entries/);
+  });
+
+  test('on a first run too, excludes that leave only directories are refused (a tenth cron trial: a tree of empty directories, exit 0); --allow-empty publishes it', ({
+    tmp,
+  }) => {
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'd1/a.txt': 'a\n', 'd2/b.txt': 'b\n', 'd2/d3/c.txt': 'c\n' });
+    const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `m=${src}`, '--exclude', '*.txt'];
+    for (const extra of [[], ['--dry-run']]) {
+      const r = hardsnap([...args, ...extra], at(1));
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/nothing of part 'm' .* but directories is left to back up: the excludes dropped 3 of the 6 entries/);
+    }
+    expect(generationNames(spool, 'h1', 'm')).toEqual([]);
+    expect(hardsnap([...args, '--allow-empty'], at(1)).code).toBe(0);
+    // a source that holds only directories, nothing excluded, is backed up as it is
+    const only = path.join(tmp, 'only-dirs');
+    fs.mkdirSync(path.join(only, 'x', 'y'), { recursive: true });
+    expect(hardsnap(['backup', '--spool', spool, '--host', 'h1', '--part', `o=${only}`], at(2)).code).toBe(0);
   });
 
   test('the threshold: per part in the config, --max-source-loss over it; 50% by default', ({ tmp }) => {

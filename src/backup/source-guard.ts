@@ -64,7 +64,8 @@ export function checkBuiltSources(o: BackupOptions, built: BuiltPart[], roots: M
     const left = o.dryRun ? 'nothing was written (dry run)' : `${b.part}/${b.generation}.partial stays for the next run to resume`;
     if (!o.allowEmpty) {
       // a refusal the run cannot accept otherwise: --allow-empty says it is meant
-      const empty = nothingLeftError(b.part, spec.source, s.entries, s.dirs + s.files + s.symlinks + s.specials, left);
+      const keptNonDirs = s.files + s.symlinks + s.specials;
+      const empty = nothingLeftError(b.part, spec.source, { seen: s.entries, kept: s.dirs + keptNonDirs, keptNonDirs, excluded: s.excluded }, left);
       if (empty) throw empty;
     }
     const r = roots.get(b.part);

@@ -93,13 +93,30 @@ export function shrunkError(
 }
 
 /** After the walk: excludes (or problems) that leave nothing of a non-empty source. */
-export function nothingLeftError(part: string, source: string, seen: number, kept: number, left: string): HardsnapError | null {
-  if (kept > 0 || seen === 0) return null;
-  return new HardsnapError(
-    'EEMPTYRESULT',
-    `nothing of part '${part}' (${source}) is left to back up: the walk saw ${seen} entries and kept none (every one excluded or unreadable); refusing to publish an empty generation; ${left}`,
-    { exit: 2, path: source, hint: "check --exclude and the config's exclude:; --allow-empty publishes it anyway" },
-  );
+export function nothingLeftError(
+  part: string,
+  source: string,
+  counts: { seen: number; kept: number; keptNonDirs: number; excluded: number },
+  left: string,
+): HardsnapError | null {
+  const hint = { exit: 2 as const, path: source, hint: "check --exclude and the config's exclude:; --allow-empty publishes it anyway" };
+  if (counts.seen === 0) return null;
+  if (counts.kept === 0) {
+    return new HardsnapError(
+      'EEMPTYRESULT',
+      `nothing of part '${part}' (${source}) is left to back up: the walk saw ${counts.seen} entries and kept none (every one excluded or unreadable); refusing to publish an empty generation; ${left}`,
+      hint,
+    );
+  }
+  // excludes that drop every file and keep the directories: a tree of empty directories (also on a first run, with nothing to compare to)
+  if (counts.keptNonDirs === 0 && counts.excluded > 0) {
+    return new HardsnapError(
+      'EEMPTYRESULT',
+      `nothing of part '${part}' (${source}) but directories is left to back up: the excludes dropped ${counts.excluded} of the ${counts.seen} entries the walk saw and every file with them; refusing to publish a tree of empty directories; ${left}`,
+      hint,
+    );
+  }
+  return null;
 }
 
 /**
