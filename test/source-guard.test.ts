@@ -168,6 +168,28 @@ describe('max-source-loss and empty results', () => {
     expect(dirs.stderr).toMatch(/nothing of part 'm' .* but directories is left to back up: the excludes dropped 51 of the 53 entries/);
   });
 
+  test('a previous generation whose manifest is missing or damaged: its entries, counted, still guard against a shrunken source (an eleventh cron trial: the check was skipped, exit 0, status OK)', ({
+    tmp,
+  }) => {
+    for (const damage of ['rm', 'truncate'] as const) {
+      const spool = makeSpool(path.join(tmp, `spool-${damage}`));
+      const src = path.join(tmp, `src-${damage}`);
+      makeTree(src, {});
+      fill(src, 100);
+      const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `m=${src}`, '--prune', '--keep-last', '1'];
+      expect(hardsnap(args, at(1)).code).toBe(0);
+      for (let i = 2; i < 100; i++) fs.rmSync(path.join(src, `msg${i}.eml`));
+      const hsm = path.join(spool, 'rsync', 'h1', 'm', '.hardsnap', 'manifests', `${genName(1)}.hsm`);
+      if (damage === 'rm') fs.rmSync(hsm);
+      else fs.truncateSync(hsm, 200);
+      const r = hardsnap(args, at(2));
+      expect(r.code, `${damage}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`source of part 'm' .* has 2 entries backed up, 98% fewer than the 100 of ${genName(1)}`));
+      expect(generationNames(spool, 'h1', 'm')).toEqual([genName(1)]);
+      expect(hardsnap(['status', '--spool', spool, '--host', 'h1'], at(2)).code).toBe(2);
+    }
+  });
+
   test('on a first run too, excludes that leave only directories are refused (a tenth cron trial: a tree of empty directories, exit 0); --allow-empty publishes it', ({
     tmp,
   }) => {

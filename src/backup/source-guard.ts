@@ -7,6 +7,7 @@
 import { HardsnapError } from '../core/errors.js';
 import { check, sys } from '../fs/native.js';
 import { manifestPath } from '../spool/layout.js';
+import { countTreeAt } from '../fs/entry.js';
 import type { RunState } from './part-state.js';
 import type { BuiltPart } from './part-run.js';
 import {
@@ -48,8 +49,20 @@ export function checkSourceRoots(o: BackupOptions, state: RunState, onNote: (m: 
     }
     const ps = state.get(p.name)!;
     const prevGen = ps.previous?.name ?? null;
-    // what the previous generation's manifest recorded (format 3); none: nothing to compare
-    const prev = prevGen ? recordedIdentity(manifestPath(ps.dir, prevGen)) : undefined;
+    // what the previous generation's manifest recorded (format 3); a manifest that is missing,
+    // damaged or older: the generation's own entries, counted, stand in for the loss check (a
+    // deleted manifest must not switch the guard off: an eleventh cron trial); the file system
+    // cannot be compared then
+    let prev = prevGen ? recordedIdentity(manifestPath(ps.dir, prevGen)) : undefined;
+    if (prevGen && !prev) {
+      const kept = countGeneration(ps.previous!.path);
+      if (kept !== null) {
+        prev = { fsType: 0, fsid: null, dev: '', kept };
+        onNote(
+          `part '${p.name}': ${prevGen} records no source identity (its manifest is missing, damaged or older): its ${kept} entries, counted, stand in for the loss check; the file system cannot be compared`,
+        );
+      }
+    }
     refuseOrNote(movedError(p.name, p.source, prevGen ?? '', prev, id), o, onNote);
     out.set(p.name, { id, prevGen, prev });
   }
@@ -74,5 +87,17 @@ export function checkBuiltSources(o: BackupOptions, built: BuiltPart[], roots: M
     if (o.allowEmpty && s.entries === 0) continue;
     const maxLoss = o.maxSourceLoss ?? spec.maxSourceLoss ?? DEFAULT_MAX_SOURCE_LOSS;
     refuseOrNote(shrunkError(b.part, spec.source, r.prevGen, r.prev, sourceCounts(s), maxLoss, left), o, onNote);
+  }
+}
+
+/** The entries of a published generation, counted by a walk; null when it cannot be read. */
+function countGeneration(dir: string): number | null {
+  const fd = sys.openat(sys.AT_FDCWD, dir, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+  if (fd < 0) return null;
+  try {
+    const n = countTreeAt(fd);
+    return n < 0 ? null : n;
+  } finally {
+    sys.close(fd);
   }
 }

@@ -160,3 +160,26 @@ export function sameMeta(a: Meta, b: Meta): boolean {
       return a.mode === b.mode;
   }
 }
+
+/**
+ * The number of entries below the directory `fd` (not counting it), its subdirectories opened
+ * beneath it without following symlinks; -errno when the directory itself cannot be read.
+ * Unreadable subdirectories count as empty.
+ */
+export function countTreeAt(fd: number): number {
+  const entries = readDirAt(fd);
+  if (typeof entries === 'number') return entries;
+  let n = entries.length;
+  for (const e of entries) {
+    if (e.type !== 'dir') continue;
+    const sub = sys.openat(fd, e.name, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+    if (sub < 0) continue;
+    try {
+      const below = countTreeAt(sub);
+      if (below > 0) n += below;
+    } finally {
+      sys.close(sub);
+    }
+  }
+  return n;
+}
