@@ -176,7 +176,9 @@ describe('hooks', () => {
     // status warns: the hook was killed and no prune ran (it said OK)
     const st = hardsnap(['status', '--spool', spool, '--host', HOST], at('2026-06-01T03:10:00Z'));
     expect(st.code, st.stdout).toBe(1);
-    expect(st.stdout).toMatch(/last run stopped by SIGTERM after publishing \(during the post hook\) \(exit 143\): the generation stands; what was to follow it \(post hook, --prune\) was stopped or skipped/);
+    expect(st.stdout).toMatch(
+      /last run stopped by SIGTERM after publishing \(during the post hook\) \(exit 143\): the generation stands; what was to follow it \(post hook, --prune\) was stopped or skipped/,
+    );
   });
 
   test('config hooks run as argv without a shell; a pre hook may fill an empty part before it is checked', ({ tmp }) => {
