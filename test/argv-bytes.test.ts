@@ -157,6 +157,25 @@ describe('path arguments are bytes', () => {
     expect(fs.existsSync(b(spool, '/x', E9))).toBe(false);
   });
 
+  test('prune of a part whose name is not UTF-8 removes what the rules do not keep (an eleventh cron trial: ETRASH, "another file system", for ever)', ({
+    tmp,
+  }) => {
+    const src = byteSource(tmp);
+    const spool = path.join(tmp, 'spool');
+    makeSpoolAt(spool);
+    for (const n of [1, 2, 3]) {
+      fs.appendFileSync(b(src, '/caf', E9, '.txt'), `${n}\n`);
+      const r = hardsnapBytes(['backup', '--spool', spool, '--host', 'h', '--part', b('caf', E9, '=', src)], at(n));
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+    }
+    const p = hardsnapBytes(['prune', '--spool', spool, '--host', 'h', '--part', 'caf\\xe9', '--keep-last', '1']);
+    expect(p.stderr).toBe('');
+    expect(p.code).toBe(0);
+    expect(fs.readdirSync(b(spool, '/rsync/h/caf', E9)).filter((n) => n.startsWith('2026'))).toEqual(['2026-04-03T030000Z']);
+    expect(hardsnapBytes(['status', '--spool', spool, '--host', 'h', '--max-age', '0s']).code).toBe(0);
+  });
+
   test('--exclude and --exclude-from with bytes that are not UTF-8 (in the pattern and in the file name)', ({ tmp }) => {
     const src = byteSource(tmp);
     const spool = path.join(tmp, 'spool');

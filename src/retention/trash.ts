@@ -28,7 +28,9 @@ const MANIFEST_SUFFIX = '.hsm';
  * at its target: never followed. A missing one is fine (made when needed).
  */
 export function trashRefusal(partDirPath: string): string | null {
-  const part = fs.lstatSync(partDirPath, { throwIfNoEntry: false });
+  // followed: a part whose name is not UTF-8 is reached through an alias (/proc/self/fd/N), a
+  // symlink of procfs (its own components are never symlinks: refuseSpoolSymlinks)
+  const part = fs.statSync(partDirPath, { throwIfNoEntry: false });
   for (const p of [path.dirname(trashDir(partDirPath)), trashDir(partDirPath)]) {
     const st = fs.lstatSync(p, { throwIfNoEntry: false });
     if (!st) return null;
