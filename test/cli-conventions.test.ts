@@ -157,6 +157,28 @@ describe('--json everywhere', () => {
     expect((objects.completion as { commands: { name: string }[] }).commands.map((c) => c.name)).toContain('backup');
   });
 
+  test('--version and help under --json are JSON too (an eleventh cron trial: plain text)', () => {
+    const v = hardsnap(['--json', '--version']);
+    expect(v.code).toBe(0);
+    expect(JSON.parse(v.stdout)).toEqual({ format: 1, version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+    for (const args of [
+      ['--json', 'help', 'list'],
+      ['list', '--help', '--json'],
+    ]) {
+      const h = hardsnap(args);
+      expect(h.code, args.join(' ')).toBe(0);
+      const m = JSON.parse(h.stdout) as { format: number; commands: { name: string; options: unknown[] }[] };
+      expect(m.format).toBe(1);
+      expect(m.commands.map((c) => c.name)).toEqual(['list']);
+      expect(m.commands[0]!.options.length).toBeGreaterThan(3);
+    }
+    const all = JSON.parse(hardsnap(['--json', 'help']).stdout) as { commands: { name: string }[] };
+    expect(all.commands.map((c) => c.name)).toContain('backup');
+    const bad = hardsnap(['--json', 'help', 'nope']);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stderr)).toMatchObject({ format: 1, code: 'EUSAGE', message: "unknown command 'nope'" });
+  });
+
   test('under --json an error is one JSON object on stderr: code, message, hint, exit (the exit code)', ({ tmp }) => {
     const { spool, src } = setup(tmp);
     const usage = hardsnap(['list', '--spool', spool, '--host', 'nobody', '--json']);

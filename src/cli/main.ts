@@ -170,6 +170,32 @@ async function parse(argv: string[]): Promise<void> {
   // `status` follows the Nagios convention: a usage error there is 3 (UNKNOWN)
   if (commandOf(args) === 'status') ctx.usageExit = 3;
   const program = buildProgram(ctx, args);
+  // --version and help under --json: JSON too (the version; the command definitions, as
+  // `completion --json` prints them, narrowed to the command asked about)
+  if (jsonWanted(args)) {
+    const sub = commandOf(args);
+    if (sub === null && args.some((a) => a === '-V' || a === '--version')) {
+      process.stdout.write(JSON.stringify({ format: JSON_FORMAT, version: VERSION }) + '\n');
+      return;
+    }
+    const helpOf =
+      sub === 'help'
+        ? (args.slice(args.indexOf('help') + 1).find((a) => !a.startsWith('-')) ?? null)
+        : args.some((a) => a === '-h' || a === '--help')
+          ? sub
+          : undefined;
+    if (helpOf !== undefined) {
+      const model = describeProgram(program, VERSION);
+      const commands = helpOf === null ? model.commands : model.commands.filter((c) => c.name === helpOf);
+      if (helpOf !== null && !commands.length) {
+        process.stderr.write(usageErrorJson(`unknown command '${helpOf}'`, "see 'hardsnap --help' for the commands", ctx.usageExit));
+        process.exitCode = ctx.usageExit;
+        return;
+      }
+      process.stdout.write(JSON.stringify({ format: JSON_FORMAT, ...model, commands }, null, 2) + '\n');
+      return;
+    }
+  }
   // no command: commander prints the help on stderr; under --json a script reads one JSON line
   if (commandOf(args) === null && jsonWanted(args) && !args.some((a) => HELP_OR_VERSION.has(a))) {
     const hint = "see 'hardsnap --help' for the commands";
