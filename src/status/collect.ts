@@ -277,8 +277,15 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     lastSkipped: lastAny && lastAny.status === 'skipped' ? lastAny.end : null,
     parts,
     warnings: openTreeWarnings(spool, host),
-    problem: parts.length ? null : fs.existsSync(hdir) ? `host '${host}' has no parts in ${spool}` : `no backups of host '${host}' in ${spool}`,
+    problem: parts.length ? null : noPartsProblem(spool, host, hdir),
   };
+}
+
+/** Why a host shows no parts: its directory on a file system that is not mounted, or none yet. */
+function noPartsProblem(spool: string, host: string, hdir: string): string {
+  const mp = unmountedFstabMountAbove(hdir);
+  if (mp) return `${hdir} is at or below ${mp}, a mount point in /etc/fstab with nothing mounted on it: is it mounted?`;
+  return fs.existsSync(hdir) ? `host '${host}' has no parts in ${spool}` : `no backups of host '${host}' in ${spool}`;
 }
 
 /** The spool tree of the host readable by other users (a spool made by an earlier version): a WARNING, with the fix. */
