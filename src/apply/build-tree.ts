@@ -59,6 +59,8 @@ export class TreeBuilder {
   private readonly blockQueue: Frame[] = [];
   /** scandir's attribute flags for this run */
   private readonly xflags: number;
+  /** the directory the test seam pauses in after its scan (src/fs/test-pause.ts), or null: read once, not per directory */
+  private readonly pauseAfterScan = pauseArmed('after-scan') ? pauseDir() : null;
   /** a scan with this run's attribute flags that does not stat the names given (watch mode) */
   private readonly scanSkip: ScanDir = (fd, skip) => sys.scandir(fd, this.xflags, this.o.xattrCtimeMin, skip);
 
@@ -165,7 +167,7 @@ export class TreeBuilder {
       return this.seal(f);
     }
     const entries = this.listDir(f, prevList);
-    if (pauseArmed('after-scan') && f.rel.equals(pauseDir())) await testPauseAsync('after-scan', this.o.signal);
+    if (this.pauseAfterScan && f.rel.equals(this.pauseAfterScan)) await testPauseAsync('after-scan', this.o.signal);
     if (typeof entries === 'number') {
       const code = errnoName(entries);
       const carry = f.rel.length && code !== 'ENOENT' && this.carrier.possible(f) && prevList.length ? steps.carrierForSelf(f, code) : null;
