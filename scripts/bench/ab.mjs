@@ -67,6 +67,8 @@ for (let r = 0; r < opts.rounds; r++) {
     const p = spawnSync('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, ...perf, b.bin, 'backup', '--spool', parts[k].spool, '--host', 'b', '--part', `m=${src}`, ...b.extra], {
       env: { ...process.env, HARDSNAP_NOW: day(1).now },
       stdio: ['ignore', 'ignore', 'pipe'],
+      // node --perf-basic-prof leaves an isolate-*.log in its working directory
+      ...(opts.perf ? { cwd: opts.perf } : {}),
     });
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     if (p.status !== 0) throw new Error(`${b.label}: exit ${p.status}: ${p.stderr}`);
