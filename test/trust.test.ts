@@ -454,4 +454,42 @@ describe('a damaged manifest is said, not hidden', () => {
     expect(d.stderr).toMatch(/^hardsnap: error: a manifest of part 'p' .* is damaged/m);
     expect(d.stderr).not.toMatch(/internal error/);
   });
+
+  test("a manifest copied over another generation's (its checksums valid) does not pass for that generation: verify, diff, history, restore and the next backup each say so (an attack on issue 16: diff printed no change, restore gave the old mtime)", ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { x: 'a\n', y: 'b\n' });
+    expect(backup(spool, src, 1).code).toBe(0);
+    fs.writeFileSync(path.join(src, 'y'), 'b2\n');
+    fs.utimesSync(path.join(src, 'y'), new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
+    expect(backup(spool, src, 2).code).toBe(0);
+    fs.copyFileSync(manifestFile(spool, 1), manifestFile(spool, 2));
+    const args = ['--spool', spool, '--host', 'h'];
+    const claim = new RegExp(`manifest of ${genName(1)}, not of ${genName(2)}`);
+
+    const v = hardsnap(['verify', ...args, '--generation', genName(2)]);
+    expect(v.code, v.stderr).toBe(2);
+    expect(v.stdout + v.stderr).toMatch(claim);
+    const d = hardsnap(['diff', ...args, '--part', 'p', genName(1), genName(2)]);
+    expect(d.code, d.stdout).toBe(2);
+    expect(d.stderr).toMatch(claim);
+    const h = hardsnap(['history', ...args, '--part', 'p', 'y']);
+    expect(h.code).toBe(2);
+    expect(h.stdout).not.toMatch(/b2|2020-01-01/);
+    // restore takes the generation's own tree, says why, and is exact from it
+    const to = path.join(tmp, 'r');
+    const r = hardsnap(['restore', ...args, '--part', 'p', '--to', to]);
+    expect(r.stderr).toMatch(claim);
+    expect(fs.readFileSync(path.join(to, 'y'), 'utf8')).toBe('b2\n');
+    expect(fs.statSync(path.join(to, 'y')).mtime.toISOString()).toBe('2020-01-01T00:00:00.000Z');
+    expect(rsyncDiff(src, to)).toEqual([]);
+    // the next backup compares with the generation itself and warns
+    const n = backup(spool, src, 3);
+    expect(n.code, n.stderr).toBe(0);
+    expect(n.stderr).toMatch(claim);
+    expect(rsyncDiff(src, gen(spool, 3))).toEqual([]);
+    expect(linksDiff(src, gen(spool, 3))).toEqual([]);
+  });
 });

@@ -70,7 +70,7 @@ function addOlderGenerations(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEve
     for (const g of before) {
       let older: ManifestReader;
       try {
-        older = ManifestReader.open(manifestPath(pdir, g.name));
+        older = ManifestReader.open(manifestPath(pdir, g.name), g.name);
       } catch (err) {
         // a gap: the next older one is compared with the last one read
         ev.onNote(`part '${i.part}': not deduplicating against ${g.name}: its manifest is unreadable (${(err as Error).message})`);
@@ -154,7 +154,7 @@ function addOtherParts(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEvents): 
     if (fs.statSync(odir).dev !== dev) continue;
     let reader: ManifestReader;
     try {
-      reader = ManifestReader.open(manifestPath(odir, gen.name));
+      reader = ManifestReader.open(manifestPath(odir, gen.name), gen.name);
     } catch (err) {
       ev.onNote(`part '${i.part}': not deduplicating against ${other}/${gen.name}: its manifest is unreadable (${(err as Error).message})`);
       continue;

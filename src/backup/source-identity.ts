@@ -123,10 +123,10 @@ export function nothingLeftError(
  * The identity recorded in a generation's manifest (format 3 footer); undefined for a manifest
  * without one (older formats, a dry run's) or one that cannot be read (the run says so itself).
  */
-export function recordedIdentity(manifestFile: string): SourceIdentity | undefined {
+export function recordedIdentity(manifestFile: string, generation: string): SourceIdentity | undefined {
   let r: ManifestReader;
   try {
-    r = ManifestReader.open(manifestFile);
+    r = ManifestReader.open(manifestFile, generation);
   } catch {
     return undefined;
   }

@@ -43,13 +43,17 @@ export class ManifestReader {
     return this.header.format;
   }
 
-  /** Opens and checks a manifest; throws ManifestFormatError when it is damaged. */
-  static open(file: string): ManifestReader {
+  /**
+   * Opens and checks a manifest; throws ManifestFormatError when it is damaged, or when
+   * `generation` is given and its header names another generation (a manifest copied over
+   * another's has valid checksums: it must not pass for that generation's record).
+   */
+  static open(file: string, generation?: string): ManifestReader {
     const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     try {
       const size = fs.fstatSync(fd).size;
       if (size < 12 + TRAILER_LEN) throw new ManifestFormatError('file too short');
-      const { header, trailer } = readHeadAndTrailer(fd, size);
+      const { header, trailer } = readHeadAndTrailer(fd, size, generation);
       const indexOffset = trailer.readDoubleLE(0);
       const indexLen = trailer.readUInt32LE(8);
       if (indexOffset + indexLen + TRAILER_LEN !== size) throw new ManifestFormatError('index position mismatch');
@@ -151,7 +155,7 @@ export class ManifestReader {
  * The header, checked against the trailer: from format 3 the trailer holds a CRC-32 of the
  * header's bytes (magic, length and JSON), so no byte of a manifest goes unchecked.
  */
-function readHeadAndTrailer(fd: number, size: number): { header: ManifestHeader; trailer: Buffer } {
+function readHeadAndTrailer(fd: number, size: number, generation?: string): { header: ManifestHeader; trailer: Buffer } {
   const head = readAt(fd, 0, 12);
   if (!head.subarray(0, 8).equals(MAGIC)) throw new ManifestFormatError('not a hardsnap manifest (bad magic)');
   const jsonLen = head.readUInt32LE(8);
@@ -173,16 +177,18 @@ function readHeadAndTrailer(fd: number, size: number): { header: ManifestHeader;
   // from format 3 the header is checksummed (a format number flipped down to 1 or 2 is caught
   // too: those trailers hold 0 there)
   if ((header.format >= 3 || crc !== 0) && crc32(json, crc32(head)) !== crc) throw new ManifestFormatError('header checksum mismatch');
+  if (generation !== undefined && typeof header.generation === 'string' && header.generation !== generation)
+    throw new ManifestFormatError(`it is the manifest of ${header.generation}, not of ${generation}`);
   return { header, trailer };
 }
 
-/** The header alone (the watcher reads the newest generation's scan start from it). */
-export function readManifestHeader(file: string): ManifestHeader {
+/** The header alone (the watcher reads the newest generation's scan start from it); checked as open() does. */
+export function readManifestHeader(file: string, generation?: string): ManifestHeader {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     const size = fs.fstatSync(fd).size;
     if (size < 12 + TRAILER_LEN) throw new ManifestFormatError('file too short');
-    return readHeadAndTrailer(fd, size).header;
+    return readHeadAndTrailer(fd, size, generation).header;
   } catch (err) {
     if (err instanceof RangeError) throw new ManifestFormatError(`damaged: ${err.message}`);
     throw err;

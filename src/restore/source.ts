@@ -35,9 +35,10 @@ export class EntrySource {
     private readonly onNote: (m: string) => void,
   ) {}
 
-  static open(manifestFile: string, onNote: (m: string) => void): EntrySource {
+  /** The manifest of `generation` (checked to be that generation's), or why there is none. */
+  static open(manifestFile: string, generation: string, onNote: (m: string) => void): EntrySource {
     try {
-      return new EntrySource(ManifestReader.open(manifestFile), null, onNote);
+      return new EntrySource(ManifestReader.open(manifestFile, generation), null, onNote);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'missing' : code ? `unreadable (${code})` : `damaged (${(err as Error).message})`;
