@@ -308,8 +308,13 @@ static int xattr_ns_bit(const char *n) {
 static int xattrs_write(int fd, const char *path, const uint8_t *blob, size_t len) {
   int refused = 0;
   char name[XATTR_NAME_MAX + 1];
-  /* security.capability last: ACLs first, as the kernel's order of restoring wants it */
-  for (int pass = 0; pass < 2; pass++) {
+  /*
+   * Three passes: the other attributes first (user.* needs write permission, which an ACL that
+   * sets a read-only file's mode bits would take from a user who is not root), then the ACLs
+   * (system.*), then security.capability (after the ACLs, as the kernel's order of restoring
+   * wants it).
+   */
+  for (int pass = 0; pass < 3; pass++) {
     size_t o = 0;
     while (o < len) {
       if (o + 6 > len) return -EINVAL;
@@ -321,7 +326,8 @@ static int xattrs_write(int fd, const char *path, const uint8_t *blob, size_t le
       name[nl] = 0;
       const void *val = blob + o + nl;
       o += nl + vl;
-      if ((strcmp(name, "security.capability") == 0) != (pass == 1)) continue;
+      int want = strcmp(name, "security.capability") == 0 ? 2 : strncmp(name, "system.", 7) == 0 ? 1 : 0;
+      if (want != pass) continue;
       int r = fd >= 0 ? fsetxattr(fd, name, val, vl, 0) : lsetxattr(path, name, val, vl, 0);
       if (r < 0) refused |= xattr_ns_bit(name);
     }

@@ -315,6 +315,34 @@ describe('attributes, found by attacking them', () => {
   );
 
   test.runIf(isRoot)(
+    'a user who is not root keeps user.* on a read-only file and directory that also carry an ACL, in the generation and in a restore (the ACL, which sets the mode bits, was set before user.*)',
+    ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { f: 'c\n', d: { dir: true } });
+      sh('setfattr', ['-n', 'user.d', '-v', '3', path.join(src, 'f')]);
+      sh('setfattr', ['-n', 'user.e', '-v', '4', path.join(src, 'd')]);
+      sh('setfacl', ['-m', 'u:daemon:r', path.join(src, 'f')]);
+      sh('setfacl', ['-m', 'u:daemon:rx', path.join(src, 'd')]);
+      fs.chmodSync(path.join(src, 'f'), 0o444);
+      fs.chmodSync(path.join(src, 'd'), 0o555);
+      const to = path.join(tmp, 'r');
+      fs.mkdirSync(to);
+      execFileSync('chown', ['-R', '65534:65534', src, spool, to]);
+      const r = hardsnapAsNobody(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], at(1));
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/refused/);
+      for (const n of ['f', 'd']) expect(getfattr(path.join(gen(spool, 1), n)), n).toEqual(getfattr(path.join(src, n)));
+      const out = path.join(to, 'out');
+      const x = hardsnapAsNobody(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', out], at(1));
+      expect(x.code, x.stderr).toBe(0);
+      for (const n of ['f', 'd']) expect(getfattr(path.join(out, n)), n).toEqual(getfattr(path.join(src, n)));
+      expect(rsyncDiff(src, out)).toEqual([]);
+    },
+  );
+
+  test.runIf(isRoot)(
     'an attribute set while the file is being copied: the copy is made again with it, and the generation equals its manifest',
     async ({ tmp }) => {
       const src = path.join(tmp, 'src');
