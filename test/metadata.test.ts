@@ -170,6 +170,31 @@ describe('extended attributes, ACLs and capabilities are kept', () => {
     expect(backup(spool, src, 3).code).toBe(0);
     expect(rsyncDiff(src, gen(spool, 3))).toEqual([]);
   });
+
+  test('after a --no-xattrs run, an attribute removed from the source is not linked back from the inode that still carries it (an attack on issue 17: the next run linked it, rsync -X differed)', ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { removed: 'r\n', kept: 'k\n', plain: 'p\n' });
+    sh('setfattr', ['-n', 'user.k', '-v', 'v1', path.join(src, 'removed')]);
+    sh('setfattr', ['-n', 'user.k', '-v', 'v1', path.join(src, 'kept')]);
+    expect(backup(spool, src, 1).code).toBe(0);
+    expect(backup(spool, src, 2, ['--no-xattrs']).code).toBe(0);
+    const ino = (n: number, f: string) => fs.statSync(path.join(gen(spool, n), f)).ino;
+    expect(ino(2, 'removed')).toBe(ino(1, 'removed')); // the --no-xattrs run linked the inode with its attribute
+    sh('setfattr', ['-x', 'user.k', path.join(src, 'removed')]);
+    const r = backup(spool, src, 3);
+    expect(r.code, r.stderr).toBe(0);
+    expect(rsyncDiff(src, gen(spool, 3))).toEqual([]);
+    expect(getfattr(path.join(gen(spool, 3), 'removed'))).toEqual([]);
+    expect(ino(3, 'removed')).not.toBe(ino(2, 'removed'));
+    expect(getfattr(path.join(gen(spool, 1), 'removed'))).not.toEqual([]); // the old inode untouched
+    // what did not change is still linked
+    expect(ino(3, 'kept')).toBe(ino(1, 'kept'));
+    expect(ino(3, 'plain')).toBe(ino(1, 'plain'));
+    expect(hardsnap(['verify', '--spool', spool, '--host', 'h', '--generation', genName(3)]).code).toBe(0);
+  });
 });
 
 describe('a spool that cannot hold attributes (FUSE passthrough without xattr support)', () => {

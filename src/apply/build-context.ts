@@ -56,6 +56,11 @@ export interface BuildOptions {
    */
   prevXattrsTrusted: boolean;
   /**
+   * the previous manifest was written with attributes off (--no-xattrs): an unchanged entry's
+   * previous inode may carry attributes its record does not name, read before it is linked
+   */
+  prevXattrsUnrecorded?: boolean;
+  /**
    * ctimes (seconds) at or after this are recorded as unknown (0): within a second of the scan's
    * start, a later attribute change may not move them (see record())
    */

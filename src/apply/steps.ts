@@ -9,7 +9,7 @@ import type { SourceEntry } from '../fs/entry.js';
 import { errnoName, sys } from '../fs/native.js';
 import { E } from '../fs/errno.js';
 import { EncodedEntry, FLAG, type ManifestEntry } from '../manifest/format.js';
-import { decided, planEntry, UNCHANGED, type PlanContext, type Step } from '../plan/plan-dir.js';
+import { afterAttributes, decided, planEntry, UNCHANGED, type PlanContext, type Step } from '../plan/plan-dir.js';
 import type { Decision } from '../plan/decide.js';
 import type { PrevDir } from '../plan/prev-dir.js';
 import { NO_PREV_DIR } from './prev-tree.js';
@@ -51,6 +51,7 @@ export class StepRunner {
       // a record is copied only when it stands for the entry's attributes too
       recordCopies: f.prev >= 0 && !o.checksum && !o.dryRun && (!o.xattrs || o.prevXattrsTrusted),
       prevXattrsTrusted: o.prevXattrsTrusted,
+      prevXattrsUnrecorded: (o.prevXattrsUnrecorded ?? false) && f.prev >= 0,
     };
   }
 
@@ -84,6 +85,14 @@ export class StepRunner {
         if (step.need === 'xattrs') {
           if (!this.writer.ensureXattrs(f, e)) return this.unreadable(f, step.pi, e, errnoName(e.xattrErr), 'cannot read its extended attributes');
           return this.carryOut(f, planEntry(f.rel, e, step.pi, f.prevList ?? NO_PREV_DIR, pctx), pctx);
+        }
+        if (step.need === 'prev-xattrs') {
+          // what the previous inode carries, read from it: the record made with --no-xattrs does not say
+          const p = step.p!;
+          const r = sys.getxattrs(f.prev, e.name);
+          if (typeof r === 'number') return this.carryOut(f, afterAttributes(e, step.pi, undefined, pctx), pctx);
+          p.xattrs = r.length ? r : null;
+          return this.carryOut(f, afterAttributes(e, step.pi, p, pctx), pctx);
         }
         const hash = this.ctx.hashed(e, this.io, sys.hashat(f.src, e.name, this.io));
         const s = decided(e, step.pi, step.p, pctx, hash);

@@ -26,6 +26,16 @@ export interface DedupSourcesInput {
   prev: { name: string; rootFd: number; reader: ManifestReader } | null;
   /** the spool clones: index big files by size too, for clones of renamed and touched files */
   clones?: boolean;
+  /**
+   * the run keeps attributes: a manifest written with --no-xattrs is no content source (its
+   * records say nothing of the attributes their inodes carry)
+   */
+  xattrs?: boolean;
+}
+
+/** Whether a manifest's records may stand for their inodes in a run that does or does not keep attributes. */
+function standsFor(reader: ManifestReader, xattrs: boolean): boolean {
+  return !xattrs || !reader.footer.xattrsSkipped;
 }
 
 export function buildDedupIndex(i: DedupSourcesInput, ev: BackupEvents): DedupIndex | null {
@@ -33,7 +43,7 @@ export function buildDedupIndex(i: DedupSourcesInput, ev: BackupEvents): DedupIn
   const ix = new DedupIndex(i.clones ?? false);
   try {
     if (i.prev) {
-      ix.addManifest(ix.addRoot(i.prev.rootFd, `${i.part}/${i.prev.name}`, false), i.prev.reader, false);
+      if (standsFor(i.prev.reader, i.xattrs ?? false)) ix.addManifest(ix.addRoot(i.prev.rootFd, `${i.part}/${i.prev.name}`, false), i.prev.reader, false);
       addOlderGenerations(ix, i, ev);
     }
     if (i.scope === 'host') addOtherParts(ix, i, ev);
@@ -74,6 +84,10 @@ function addOlderGenerations(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEve
       } catch (err) {
         // a gap: the next older one is compared with the last one read
         ev.onNote(`part '${i.part}': not deduplicating against ${g.name}: its manifest is unreadable (${(err as Error).message})`);
+        continue;
+      }
+      if (!standsFor(older, i.xattrs ?? false)) {
+        older.close();
         continue;
       }
       let full = false;
@@ -157,6 +171,10 @@ function addOtherParts(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEvents): 
       reader = ManifestReader.open(manifestPath(odir, gen.name), gen.name);
     } catch (err) {
       ev.onNote(`part '${i.part}': not deduplicating against ${other}/${gen.name}: its manifest is unreadable (${(err as Error).message})`);
+      continue;
+    }
+    if (!standsFor(reader, i.xattrs ?? false)) {
+      reader.close();
       continue;
     }
     const fd = sys.openat(sys.AT_FDCWD, gen.path, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);

@@ -172,6 +172,7 @@ export async function buildPart(
           complete: state.complete,
           prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader } : null,
           clones,
+          xattrs: o.xattrs !== false,
         },
         ev,
       );
@@ -206,6 +207,10 @@ export async function buildPart(
     // the previous records tell an entry's attributes when its ctime did not move (format 3,
     // recorded with attributes on); else every entry's are read
     const prevXattrsTrusted = xattrs && reader !== null && reader.version >= 3 && !reader.footer.xattrsSkipped;
+    // the previous generation was made with --no-xattrs: its records say nothing of the
+    // attributes its inodes carry (linked from a generation made with them), so each one is
+    // read from the inode before it is linked again (this run only)
+    const prevXattrsUnrecorded = xattrs && reader !== null && reader.version >= 3 && !!reader.footer.xattrsSkipped;
     if (!dry) {
       fs.rmSync(manifestTmp, { force: true });
       writer = ManifestWriter.create(manifestTmp, {
@@ -249,6 +254,7 @@ export async function buildPart(
       prevCarried: carriedOf(reader),
       xattrs,
       prevXattrsTrusted,
+      prevXattrsUnrecorded,
       xattrCtimeMin: prevXattrsTrusted ? ctimeMinOf(reader!) : -Infinity,
       racyCtimeSec: Math.floor(Date.parse(startWall) / 1000) - 1,
       resume: resumed,

@@ -35,6 +35,11 @@ export interface PlanContext extends DecideContext {
   recordCopies: boolean;
   /** records of the previous manifest tell an entry's attributes when its ctime is unchanged */
   prevXattrsTrusted: boolean;
+  /**
+   * the previous records were made with attributes off: what a previous inode carries is read
+   * from it (step 'inspect', need 'prev-xattrs') before it may be linked
+   */
+  prevXattrsUnrecorded?: boolean;
 }
 
 export type Step =
@@ -42,7 +47,7 @@ export type Step =
   | { kind: 'excluded'; e: SourceEntry }
   | { kind: 'spool'; e: SourceEntry; what: string }
   | { kind: 'record-copy'; e: SourceEntry; pi: number; bytes: Buffer }
-  | { kind: 'inspect'; e: SourceEntry; pi: number; p: ManifestEntry | undefined; need: 'xattrs' | 'checksum' }
+  | { kind: 'inspect'; e: SourceEntry; pi: number; p: ManifestEntry | undefined; need: 'xattrs' | 'checksum' | 'prev-xattrs' }
   | { kind: 'decided'; e: SourceEntry; pi: number; p: ManifestEntry | undefined; d: Decision; crossesMount: boolean };
 
 /** decide()'s verdict on a file recorded exactly as it is now */
@@ -98,6 +103,12 @@ export function planEntry(rel: Buffer, e: SourceEntry, pi: number, prev: PrevDir
     if (skip) return { kind: 'spool', e, what: skip };
   }
   if (!attributesKnown(e, p, ctx)) return { kind: 'inspect', e, pi, p, need: 'xattrs' };
+  if (ctx.prevXattrsUnrecorded && ctx.xattrs && p && p.type !== 'dir') return { kind: 'inspect', e, pi, p, need: 'prev-xattrs' };
+  return afterAttributes(e, pi, p, ctx);
+}
+
+/** The step of an entry whose own and previous attributes are known: a checksum to take first, or the decision. */
+export function afterAttributes(e: SourceEntry, pi: number, p: ManifestEntry | undefined, ctx: PlanContext): Step {
   if (needsChecksum(e, p, ctx)) return { kind: 'inspect', e, pi, p, need: 'checksum' };
   return decided(e, pi, p, ctx);
 }
