@@ -78,6 +78,29 @@ describe('content deduplication', () => {
     expect(readRunsLog<RunRecord>(spool, 'h').at(-1)!.parts.p!.dedupLinked).toBe(2);
   });
 
+  test.for([
+    ['in one directory', 'x', 'w', 'w2'],
+    ['across directories', 'a/x', 'a/w', 'b/w2'],
+  ])(
+    'an unchanged file keeps its inode when a new twin of it with a second name (cp -p, then ln) appears, %s (an attack on issue 17: the twin took it, the unchanged file was written anew and reported as linked)',
+    ([, x, w, w2], { tmp }) => {
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { [x]: { content: Buffer.alloc(300_000, 9), mtime: T0 }, 'b/.keep': '' });
+      const g1 = backupJson(spool, src, 1);
+      execFileSync('cp', ['-p', path.join(src, x), path.join(src, w)]);
+      fs.linkSync(path.join(src, w), path.join(src, w2));
+      const g2 = backupJson(spool, src, 2);
+      assertSameInode(path.join(g1.gen, x), path.join(g2.gen, x));
+      assertNotSameInode(path.join(g2.gen, x), path.join(g2.gen, w));
+      assertSameInode(path.join(g2.gen, w), path.join(g2.gen, w2));
+      expect(g2.stats.bytesWritten).toBe(300_000); // the twin, once; not the unchanged file
+      expect(readRunsLog<{ parts: Record<string, { splitLinks: number }> }>(spool, 'h').at(-1)!.parts.p!.splitLinks).toBe(0);
+      expect(rsyncDiff(src, g2.gen)).toEqual([]);
+      expect(linksDiff(src, g2.gen)).toEqual([]);
+    },
+  );
+
   test('the summary line, --json and runs.jsonl report the same files and bytes saved by content links', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
@@ -270,7 +293,9 @@ describe('hash collisions (test seam HARDSNAP_TEST_HASH_COLLIDE: every hash comp
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { one: { content: 'AAAAAAAA', mtime: T0 } });
     const g1 = backupJson(spool, src, 1);
-    // same size, mode, owner and mtime, different bytes
+    // same size, mode, owner and mtime, different bytes; 'one' leaves the source (a candidate
+    // still there unchanged is its own file's to link again, never a content link's)
+    fs.rmSync(path.join(src, 'one'));
     makeTree(src, { two: { content: 'BBBBBBBB', mtime: T0 } });
     return { src, spool, g1 };
   }
@@ -488,13 +513,12 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
     const collide = { env: { HARDSNAP_TEST_HASH_COLLIDE: '1' } };
     makeTree(src, { one: { content: 'AAAAAAAA', mtime: T0 } });
     const g1 = backupJson(spool, src, 1, cfg);
+    // 'one' leaves the source: its inode is not this generation's, a candidate free to take
+    fs.rmSync(path.join(src, 'one'));
     makeTree(src, { two: { content: 'BBBBBBBB', mtime: T0 } });
     const verified = backupJson(spool, src, 2, [...cfg, '--dedup-verify'], collide);
     expect(verified.stats.dedupMismatches).toBe(1);
     assertNotSameInode(path.join(g1.gen, 'one'), path.join(verified.gen, 'two'));
-    // 'one' and 'two' leave the source: their inodes are not this generation's, so the
-    // (colliding) candidates are free to take (else which one is claimed first is a race)
-    fs.rmSync(path.join(src, 'one'));
     fs.rmSync(path.join(src, 'two'));
     makeTree(src, { three: { content: 'CCCCCCCC', mtime: T0 } });
     const trusted = backupJson(spool, src, 3, cfg, collide);

@@ -47,6 +47,7 @@ export interface Instead {
 export class ContentLinker {
   private readonly io = new Float64Array(sys.IO_FIELDS);
   private readonly st = new Float64Array(sys.STAT_FIELDS);
+  private readonly srcSt = new Float64Array(sys.STAT_FIELDS);
 
   constructor(
     private readonly ctx: BuildContext,
@@ -75,7 +76,7 @@ export class ContentLinker {
     const clones: CloneSource[] = [];
     for (const c of this.matching(cands, hash)) {
       const rel = this.index.relPath(c);
-      if (!c.sameMeta) {
+      if (!c.sameMeta || this.keptBySource(c, rel)) {
         clones.push({ c, rel, same: undefined });
         continue;
       }
@@ -118,7 +119,7 @@ export class ContentLinker {
       for (const c of hash ? this.matching(cands, hash) : []) {
         if (pool.failed) return;
         const rel = this.index.relPath(c);
-        if (!c.sameMeta) {
+        if (!c.sameMeta || this.keptBySource(c, rel)) {
           clones.push({ c, rel, same: undefined });
           continue;
         }
@@ -152,6 +153,28 @@ export class ContentLinker {
     } finally {
       pool.release(f);
     }
+  }
+
+  /**
+   * Whether a candidate of the previous generation is the inode an unchanged file of the source
+   * will be linked to again (its path still there, looking as recorded): a content link must not
+   * take it first, or that file would lose its inode to a separate one and be written anew,
+   * the link saving nothing (it may still be cloned from). A guess from one stat: wrong, it only
+   * costs a link.
+   */
+  private keptBySource(c: Candidate, rel: Buffer): boolean {
+    const o = this.ctx.o;
+    if (o.prevRootFd < 0 || o.srcRootFd < 0 || this.index.rootFd(c) !== o.prevRootFd) return false;
+    const st = this.srcSt;
+    if (sys.fstatat(o.srcRootFd, rel, st, 1) !== 0) return false;
+    return (
+      (st[ST.MODE]! & 0o170000) === 0o100000 &&
+      st[ST.SIZE] === c.size &&
+      st[ST.MTIME] === c.mtimeSec &&
+      st[ST.MTIME_NS] === c.mtimeNsec &&
+      (st[ST.MODE]! & 0o7777) === c.mode &&
+      (!o.asRoot || (st[ST.UID] === c.uid && st[ST.GID] === c.gid))
+    );
   }
 
   /** The candidates whose recorded hash is the source's */
