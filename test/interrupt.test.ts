@@ -28,6 +28,43 @@ interface Setup {
 }
 
 /** A source whose first directory `a` holds a big file (256 MiB), then `b` with small files. */
+/**
+ * Day 2's backup of `s` started under `unshare ARGS` (after `prefix`, shell), held in a pre-hook
+ * that writes its pid and sleeps; resolves once the hook runs. kill() SIGKILLs its process group.
+ */
+async function heldInNamespace(tmp: string, s: Setup, unshareArgs: string[], prefix = '') {
+  const pidFile = path.join(tmp, 'hook.pid');
+  const script = `${prefix}exec ${BIN} ${s.args.join(' ')} --pre-hook 'echo $$ > ${pidFile}; sleep 60'`;
+  const c = spawn('unshare', [...unshareArgs, 'sh', '-c', script], { env: { ...process.env, HARDSNAP_NOW: day(2) }, stdio: 'ignore', detached: true });
+  const exited = new Promise((r) => c.on('exit', r));
+  const kill = async () => {
+    try {
+      process.kill(-c.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+    await exited;
+  };
+  try {
+    await waitForFile(pidFile, 30_000);
+  } catch (err) {
+    await kill();
+    throw err;
+  }
+  return { kill };
+}
+
+/** After a run holding the lock was SIGKILLed: status says its lock is left (`why`), and the next run takes it over. */
+function expectStaleThenTakenOver(s: Setup, lockPid: number, why: string): void {
+  const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
+  expect(st.code, st.stdout).toBe(1);
+  expect(st.stdout).toMatch(new RegExp(`a run ended without a record: its lock is left \\(pid ${lockPid}, .*${why}`));
+  expect(st.stdout).not.toMatch(/a run is in progress/);
+  const r = hardsnap(s.args, at(3));
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr).toMatch(new RegExp(`took over a stale lock of pid ${lockPid}`));
+}
+
 function setup(base: string, bigSize = BIG): Setup {
   const spool = makeSpool(path.join(base, 'spool'));
   const src = path.join(base, 'src');
@@ -353,22 +390,11 @@ describe('a backup stopped by a signal', () => {
     async ({ tmp }) => {
       const s = setup(tmp, 4096);
       expect(hardsnap(s.args, at(1)).code).toBe(0);
-      const pid = path.join(tmp, 'hook.pid');
-      const script = `hostname otherbox && exec ${BIN} ${s.args.join(' ')} --pre-hook 'echo $$ > ${pid}; sleep 60'`;
-      const c = spawn('unshare', ['-u', 'sh', '-c', script], { env: { ...process.env, HARDSNAP_NOW: day(2) }, stdio: 'ignore', detached: true });
-      const exited = new Promise((r) => c.on('exit', r));
-      await waitForFile(pid, 30_000);
+      const run = await heldInNamespace(tmp, s, ['-u'], 'hostname otherbox && ');
       const lock = JSON.parse(fs.readFileSync(s.lock, 'utf8')) as { hostname: string; pid: number };
       expect(lock.hostname).toBe('otherbox');
-      process.kill(-c.pid!, 'SIGKILL');
-      await exited;
-      const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
-      expect(st.code, st.stdout).toBe(1);
-      expect(st.stdout).toMatch(new RegExp(`a run ended without a record: its lock is left \\(pid ${lock.pid}, .*process ${lock.pid} is gone`));
-      expect(st.stdout).not.toMatch(/a run is in progress/);
-      const r = hardsnap(s.args, at(3));
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).toMatch(new RegExp(`took over a stale lock of pid ${lock.pid}`));
+      await run.kill();
+      expectStaleThenTakenOver(s, lock.pid, `process ${lock.pid} is gone`);
     },
   );
 
@@ -413,36 +439,18 @@ describe('a backup stopped by a signal', () => {
     async ({ tmp }) => {
       const s = setup(tmp, 4096);
       expect(hardsnap(s.args, at(1)).code).toBe(0);
-      const pid = path.join(tmp, 'hook.pid');
-      const script = `exec ${BIN} ${s.args.join(' ')} --pre-hook 'echo $$ > ${pid}; sleep 60'`;
-      const c = spawn('unshare', ['-p', '-f', '--mount-proc', 'sh', '-c', script], {
-        env: { ...process.env, HARDSNAP_NOW: day(2) },
-        stdio: 'ignore',
-        detached: true,
-      });
-      const exited = new Promise((r) => c.on('exit', r));
+      const run = await heldInNamespace(tmp, s, ['-p', '-f', '--mount-proc']);
       try {
-        await waitForFile(pid, 30_000);
         const lock = JSON.parse(fs.readFileSync(s.lock, 'utf8')) as { pid: number; pidNs: string };
         expect(lock.pidNs).not.toBe(fs.readlinkSync('/proc/self/ns/pid'));
         // alive: its lock holds (a pid of its namespace is not one of ours)
         const busy = hardsnap(s.args, at(2));
         expect(busy.code, busy.stderr).toBe(3);
         expect(hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2)).stdout).toMatch(/a run is in progress/);
-        process.kill(-c.pid!, 'SIGKILL');
-        await exited;
-        const st = hardsnap(['status', '--spool', s.spool, '--host', 'h1'], at(2));
-        expect(st.code, st.stdout).toBe(1);
-        expect(st.stdout).toMatch(new RegExp(`a run ended without a record: its lock is left \\(pid ${lock.pid}, .*of pid namespace .* is gone`));
-        const r = hardsnap(s.args, at(3));
-        expect(r.code, r.stderr).toBe(0);
-        expect(r.stderr).toMatch(new RegExp(`took over a stale lock of pid ${lock.pid}`));
+        await run.kill();
+        expectStaleThenTakenOver(s, lock.pid, 'of pid namespace .* is gone');
       } finally {
-        try {
-          process.kill(-c.pid!, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
+        await run.kill();
       }
     },
   );
