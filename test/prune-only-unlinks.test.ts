@@ -54,6 +54,16 @@ function prune(spool: string, extra: string[] = [], now = '2026-05-03T05:00:00Z'
   return hardsnap(['prune', '--spool', spool, '--host', HOST, '--keep-last', '2', ...extra], { env: { HARDSNAP_NOW: now } });
 }
 
+/** A spool under `base` holding `days` daily generations (from 2026-05-01) of part p, a source of one file. */
+async function daysOfOneFile(base: string, days: number): Promise<{ spool: string; src: string; times: string[] }> {
+  const spool = makeSpool(path.join(base, 'spool'));
+  const src = path.join(base, 'src');
+  makeTree(src, { a: 'a' });
+  const times = dailyTimes('2026-05-01', days);
+  for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+  return { spool, src, times };
+}
+
 describe('prune and trash deletion only unlink names', () => {
   test('chattr +i on a file and on a directory of a pruned generation: no surviving inode is changed, backups go on, chattr -i lets the next prune empty the trash', async ({
     tmp,
@@ -184,11 +194,7 @@ describe('prune and trash deletion only unlink names', () => {
     const where = chattrDir(tmp);
     if (typeof where === 'string') return skip(where);
     try {
-      const spool = makeSpool(path.join(where.dir, 'spool'));
-      const src = path.join(where.dir, 'src');
-      makeTree(src, { a: 'a' });
-      const times = dailyTimes('2026-05-01', 3);
-      for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+      const { spool, src, times } = await daysOfOneFile(where.dir, 3);
       const pdir = path.join(spool, 'rsync', HOST, 'p');
       const trash = path.join(pdir, '.hardsnap', 'trash');
       fs.mkdirSync(path.join(trash, 'left-by-a-killed-prune'), { recursive: true, mode: 0o700 });
@@ -245,11 +251,7 @@ describe('prune and trash deletion only unlink names', () => {
   test('a prune that fails (its pins file a directory) is on record in prunes.jsonl and status warns until a prune succeeds; dry runs are not recorded', async ({
     tmp,
   }) => {
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    const src = path.join(tmp, 'src');
-    makeTree(src, { a: 'a' });
-    const times = dailyTimes('2026-05-01', 3);
-    for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+    const { spool, src, times } = await daysOfOneFile(tmp, 3);
     const log = path.join(spool, 'rsync', HOST, '.hardsnap', 'prunes.jsonl');
     expect(prune(spool, ['--keep-last', '1', '--dry-run']).code).toBe(0);
     expect(fs.existsSync(log)).toBe(false);
@@ -270,11 +272,7 @@ describe('prune and trash deletion only unlink names', () => {
     const where = chattrDir(tmp);
     if (typeof where === 'string') return skip(where);
     try {
-      const spool = makeSpool(path.join(where.dir, 'spool'));
-      const src = path.join(where.dir, 'src');
-      makeTree(src, { a: 'a' });
-      const times = dailyTimes('2026-05-01', 4);
-      for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+      const { spool, src, times } = await daysOfOneFile(where.dir, 4);
       const pdir = path.join(spool, 'rsync', HOST, 'p');
       execFileSync('chattr', ['+i', path.join(pdir, genName(times[0]!))]);
       const r = prune(spool, [], '2026-05-04T05:00:00Z');
@@ -404,11 +402,7 @@ describe("prune never moves or deletes through a symlink in the part's metadata"
     test(`${which} made a symlink to a directory outside the spool: prune keeps every generation, deletes nothing there, says why (exit 0); a backup goes on past a trash symlink and refuses a .hardsnap symlink`, async ({
       tmp,
     }) => {
-      const spool = makeSpool(path.join(tmp, 'spool'));
-      const src = path.join(tmp, 'src');
-      makeTree(src, { a: 'a' });
-      const times = dailyTimes('2026-05-01', 3);
-      for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+      const { spool, src, times } = await daysOfOneFile(tmp, 3);
       const pdir = path.join(spool, 'rsync', HOST, 'p');
       // outside the spool, world-readable, with something precious in a "trash" of its own
       const outside = path.join(tmp, 'outside');
