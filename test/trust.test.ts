@@ -492,4 +492,34 @@ describe('a damaged manifest is said, not hidden', () => {
     expect(rsyncDiff(src, gen(spool, 3))).toEqual([]);
     expect(linksDiff(src, gen(spool, 3))).toEqual([]);
   });
+
+  test("another part's manifest of the same generation copied over this part's does not pass for it either (an attack on issue 16: diff, history and du answered for the other part, exit 0)", ({
+    tmp,
+  }) => {
+    const a = path.join(tmp, 'a');
+    const p = path.join(tmp, 'p');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(a, { other: 'o\n' });
+    makeTree(p, { f1: '1\n', f2: '2\n' });
+    const both = (n: number) => hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `a=${a}`, '--part', `p=${p}`], at(n));
+    expect(both(1).code).toBe(0);
+    fs.writeFileSync(path.join(p, 'f1'), 'one\n');
+    expect(both(2).code).toBe(0);
+    fs.copyFileSync(manifestFile(spool, 1, 'a'), manifestFile(spool, 1, 'p'));
+    const args = ['--spool', spool, '--host', 'h', '--part', 'p'];
+    const claim = /manifest of part 'a', not of part 'p'/;
+    const d = hardsnap(['diff', ...args, genName(1), genName(2)]);
+    expect(d.code, d.stdout).toBe(2);
+    expect(d.stderr).toMatch(claim);
+    expect(hardsnap(['history', ...args, 'f1']).code).toBe(2);
+    expect(hardsnap(['du', ...args]).code).toBe(2);
+    const v = hardsnap(['verify', ...args, '--generation', genName(1)]);
+    expect(v.code).toBe(2);
+    expect(v.stdout + v.stderr).toMatch(claim);
+    const to = path.join(tmp, 'r');
+    const r = hardsnap(['restore', ...args, '--at', genName(1), '--to', to]);
+    expect(r.stderr).toMatch(claim);
+    expect(fs.readFileSync(path.join(to, 'f1'), 'utf8')).toBe('1\n');
+    expect(fs.existsSync(path.join(to, 'other'))).toBe(false);
+  });
 });

@@ -46,7 +46,7 @@ const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY;
 function openPrev(pdir: string, prevName: string, ev: BackupEvents, part: string): { tree: PrevTree; reader: ManifestReader | null } {
   const file = manifestPath(pdir, prevName);
   try {
-    const reader = ManifestReader.open(file, prevName);
+    const reader = ManifestReader.open(file, { generation: prevName, part });
     return { tree: prevFromManifest(reader), reader };
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `is unreadable (${(err as Error).message})`;

@@ -11,7 +11,7 @@
  */
 import { HardsnapError } from '../core/errors.js';
 import { ST, fsIdentity, sys } from '../fs/native.js';
-import { ManifestReader } from '../manifest/reader.js';
+import { ManifestReader, type ManifestOf } from '../manifest/reader.js';
 import type { SourceIdentity } from '../manifest/writer.js';
 
 export type { SourceIdentity } from '../manifest/writer.js';
@@ -123,10 +123,10 @@ export function nothingLeftError(
  * The identity recorded in a generation's manifest (format 3 footer); undefined for a manifest
  * without one (older formats, a dry run's) or one that cannot be read (the run says so itself).
  */
-export function recordedIdentity(manifestFile: string, generation: string): SourceIdentity | undefined {
+export function recordedIdentity(manifestFile: string, of: ManifestOf): SourceIdentity | undefined {
   let r: ManifestReader;
   try {
-    r = ManifestReader.open(manifestFile, generation);
+    r = ManifestReader.open(manifestFile, of);
   } catch {
     return undefined;
   }

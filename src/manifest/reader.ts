@@ -44,16 +44,17 @@ export class ManifestReader {
   }
 
   /**
-   * Opens and checks a manifest; throws ManifestFormatError when it is damaged, or when
-   * `generation` is given and its header names another generation (a manifest copied over
-   * another's has valid checksums: it must not pass for that generation's record).
+   * Opens and checks a manifest; throws ManifestFormatError when it is damaged, or when it is
+   * read as the record of a generation (`of`) and its header names another generation or
+   * another part (a manifest copied over another's has valid checksums: it must not pass for
+   * that generation's record).
    */
-  static open(file: string, generation?: string): ManifestReader {
+  static open(file: string, of?: ManifestOf): ManifestReader {
     const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     try {
       const size = fs.fstatSync(fd).size;
       if (size < 12 + TRAILER_LEN) throw new ManifestFormatError('file too short');
-      const { header, trailer } = readHeadAndTrailer(fd, size, generation);
+      const { header, trailer } = readHeadAndTrailer(fd, size, of);
       const indexOffset = trailer.readDoubleLE(0);
       const indexLen = trailer.readUInt32LE(8);
       if (indexOffset + indexLen + TRAILER_LEN !== size) throw new ManifestFormatError('index position mismatch');
@@ -155,7 +156,16 @@ export class ManifestReader {
  * The header, checked against the trailer: from format 3 the trailer holds a CRC-32 of the
  * header's bytes (magic, length and JSON), so no byte of a manifest goes unchecked.
  */
-function readHeadAndTrailer(fd: number, size: number, generation?: string): { header: ManifestHeader; trailer: Buffer } {
+/** Whose record a manifest is read as: its generation's name, and its part's where known. */
+export interface ManifestOf {
+  generation: string;
+  part?: string;
+}
+
+/** A part name compared as it is written (an escaped name that is not UTF-8 is not compared: its forms may differ). */
+const plainName = (s: string) => !/[\\\ufffd]/.test(s);
+
+function readHeadAndTrailer(fd: number, size: number, of?: ManifestOf): { header: ManifestHeader; trailer: Buffer } {
   const head = readAt(fd, 0, 12);
   if (!head.subarray(0, 8).equals(MAGIC)) throw new ManifestFormatError('not a hardsnap manifest (bad magic)');
   const jsonLen = head.readUInt32LE(8);
@@ -177,18 +187,20 @@ function readHeadAndTrailer(fd: number, size: number, generation?: string): { he
   // from format 3 the header is checksummed (a format number flipped down to 1 or 2 is caught
   // too: those trailers hold 0 there)
   if ((header.format >= 3 || crc !== 0) && crc32(json, crc32(head)) !== crc) throw new ManifestFormatError('header checksum mismatch');
-  if (generation !== undefined && typeof header.generation === 'string' && header.generation !== generation)
-    throw new ManifestFormatError(`it is the manifest of ${header.generation}, not of ${generation}`);
+  if (of && typeof header.generation === 'string' && header.generation !== of.generation)
+    throw new ManifestFormatError(`it is the manifest of ${header.generation}, not of ${of.generation}`);
+  if (of?.part !== undefined && typeof header.part === 'string' && plainName(header.part) && plainName(of.part) && header.part !== of.part)
+    throw new ManifestFormatError(`it is the manifest of part '${header.part}', not of part '${of.part}'`);
   return { header, trailer };
 }
 
 /** The header alone (the watcher reads the newest generation's scan start from it); checked as open() does. */
-export function readManifestHeader(file: string, generation?: string): ManifestHeader {
+export function readManifestHeader(file: string, of?: ManifestOf): ManifestHeader {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     const size = fs.fstatSync(fd).size;
     if (size < 12 + TRAILER_LEN) throw new ManifestFormatError('file too short');
-    return readHeadAndTrailer(fd, size, generation).header;
+    return readHeadAndTrailer(fd, size, of).header;
   } catch (err) {
     if (err instanceof RangeError) throw new ManifestFormatError(`damaged: ${err.message}`);
     throw err;

@@ -273,7 +273,7 @@ interface PartJob {
 
 function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
   const note = (m: string) => ev.onNote?.(`${job.part}: ${m}`);
-  const source = EntrySource.open(job.manifestFile, job.generation.name, note);
+  const source = EntrySource.open(job.manifestFile, { generation: job.generation.name, part: job.part }, note);
   if (source.missingReason)
     note(
       `the manifest of ${job.generation.name} is ${source.missingReason}: restoring from the generation's own tree (hard links found by inode, no content hashes to check)`,

@@ -7,7 +7,7 @@ import { displayPath, joinRel } from '../paths/escape.js';
 import { readDirAt } from '../fs/entry.js';
 import { SCAN_XATTR, errnoName } from '../fs/native.js';
 import { HardsnapError } from '../core/errors.js';
-import { ManifestReader } from '../manifest/reader.js';
+import { ManifestReader, type ManifestOf } from '../manifest/reader.js';
 import type { ManifestEntry } from '../manifest/format.js';
 
 /** Flag of entries read from the generation's tree rather than the manifest (never on disk). */
@@ -35,10 +35,10 @@ export class EntrySource {
     private readonly onNote: (m: string) => void,
   ) {}
 
-  /** The manifest of `generation` (checked to be that generation's), or why there is none. */
-  static open(manifestFile: string, generation: string, onNote: (m: string) => void): EntrySource {
+  /** The manifest of a generation (checked to be that generation's, of that part), or why there is none. */
+  static open(manifestFile: string, of: ManifestOf, onNote: (m: string) => void): EntrySource {
     try {
-      return new EntrySource(ManifestReader.open(manifestFile, generation), null, onNote);
+      return new EntrySource(ManifestReader.open(manifestFile, of), null, onNote);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'missing' : code ? `unreadable (${code})` : `damaged (${(err as Error).message})`;

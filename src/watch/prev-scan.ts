@@ -19,7 +19,7 @@ export function lastScan(partDirPath: string): ScanRecord | null {
   if (hit?.gen === gen) return hit.scan;
   let scan: ScanRecord | null = null;
   try {
-    scan = readManifestHeader(manifestPath(partDirPath, gen), gen).scan ?? null;
+    scan = readManifestHeader(manifestPath(partDirPath, gen), { generation: gen }).scan ?? null;
   } catch {
     scan = null;
   }
