@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, vi } from 'vitest';
 import { describe, expect, test, tmpdir } from './helpers/fixture.js';
-import { hardsnap } from './helpers/run.js';
+import { hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { compareTrees, latin1 as b, readTree, sharedInodes } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
@@ -168,6 +168,39 @@ describe('restore --path', () => {
 });
 
 describe('restore never writes outside DIR', () => {
+  test('restore --force whose target is swapped for a symlink into the spool after the check (an attack on the read side: it wrote into a generation, exit 0): refused by the directory it opened, the generation untouched', async ({
+    tmp,
+  }) => {
+    const own = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'f1'), '1\n');
+    ok(backup(own, src, 1));
+    fs.writeFileSync(path.join(src, 'f1'), 'x1\n');
+    ok(backup(own, src, 2));
+    const g2 = gen(own, 2);
+    const to = path.join(tmp, 'race');
+    fs.mkdirSync(to);
+    const go = path.join(tmp, 'go');
+    const child = spawnHardsnap(['restore', '--spool', own, '--host', 'h', '--part', 'p', '--at', genName(1), '--to', to, '--force'], {
+      env: { HARDSNAP_TEST_PAUSE_AT: 'restore-target', HARDSNAP_TEST_PAUSE_MS: '60000', HARDSNAP_TEST_PAUSE_UNTIL: go },
+    });
+    try {
+      await waitFor(() => child.out.stderr.includes('test pause at restore-target'), 20_000, 20, 'restore to check its target');
+      // the name checked becomes a symlink to the newest generation
+      fs.rmdirSync(to);
+      fs.symlinkSync(g2, to);
+      fs.writeFileSync(go, '');
+      const done = await child.exited;
+      expect(done.code, child.out.stderr).toBe(1);
+      expect(child.out.stderr).toMatch(/lies inside the spool .*refusing to restore there/);
+    } finally {
+      child.killGroup('SIGKILL');
+    }
+    expect(fs.readFileSync(path.join(g2, 'f1'), 'utf8')).toBe('x1\n');
+    expect(hardsnap(['verify', '--spool', own, '--host', 'h']).code).toBe(0);
+  });
+
   test('a non-empty DIR is refused without --force, and left as it was', ({ tmp }) => {
     const to = path.join(tmp, 'out');
     fs.mkdirSync(to);

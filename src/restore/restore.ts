@@ -13,6 +13,7 @@ import { ST, errnoName, sys, isRoot } from '../fs/native.js';
 import { typeOfMode } from '../fs/entry.js';
 import { manifestPath } from '../spool/layout.js';
 import { SPOOL_MARKER } from '../spool/marker.js';
+import { testPause } from '../fs/test-pause.js';
 import { pathBytes } from '../paths/aliases.js';
 import { isInsideBytes, realBytes } from '../fs/byte-path.js';
 import { fsLocation, locationInside, readMountsLatin1 } from '../fs/mountinfo.js';
@@ -91,12 +92,23 @@ export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
     ev.onProblem?.(p);
   };
   refuseInsideSpool(req.to, req.spool);
+  testPause('restore-target');
   let rootFd = -1;
   let created = false;
   if (!req.dryRun) {
     const t = openTargetDir(req.to, true);
     rootFd = t.fd;
     created = t.created;
+    // the path was checked before it was opened: a name swapped for a symlink in between would
+    // lead into the spool; the directory opened is checked again, by its descriptor
+    const inside = spoolAbove(rootFd, req.spool);
+    if (inside) {
+      sys.close(rootFd);
+      throw new UsageError(`the target ${req.to} lies inside ${inside}: refusing to restore there`, {
+        code: 'ETARGET',
+        hint: 'restore into a directory outside the spool (was a name on its path replaced while the restore started?)',
+      });
+    }
     if (t.existing > 0 && !req.force) {
       sys.close(rootFd);
       throw notEmpty(req.to, t.existing);
@@ -169,6 +181,40 @@ function refuseInsideSpool(to: string, spool: string): void {
       if (look(marker)?.isFile()) throw refuse(`a hardsnap spool (${displayPath(dir)})`);
     }
     if (dir.length <= 1) return;
+  }
+}
+
+/**
+ * What spool the directory open at `fd` is, or lies below, walking up from the descriptor by
+ * '..' (no path is resolved again, so none can be swapped under the check): the spool's root by
+ * device and inode, or any directory holding a spool marker; null when neither is above it.
+ */
+function spoolAbove(fd: number, spool: string): string | null {
+  const root = fs.statSync(pathBytes(spool), { throwIfNoEntry: false });
+  const st = new Float64Array(sys.STAT_FIELDS);
+  const up = new Float64Array(sys.STAT_FIELDS);
+  let cur = sys.openat(fd, '.', sys.O_PATH | sys.O_DIRECTORY, 0);
+  if (cur < 0 || sys.fstat(cur, st) !== 0) {
+    if (cur >= 0) sys.close(cur);
+    return null;
+  }
+  try {
+    for (let depth = 0; depth < 4096; depth++) {
+      if (root && st[ST.DEV] === root.dev && st[ST.INO] === root.ino) return `the spool ${spool}`;
+      if (sys.fstatat(cur, SPOOL_MARKER, up, 1) === 0 && (up[ST.MODE]! & 0o170000) === 0o100000) return 'a hardsnap spool';
+      const parent = sys.openat(cur, '..', sys.O_PATH | sys.O_DIRECTORY, 0);
+      if (parent < 0 || sys.fstat(parent, up) !== 0) {
+        if (parent >= 0) sys.close(parent);
+        return null;
+      }
+      sys.close(cur);
+      cur = parent;
+      if (up[ST.DEV] === st[ST.DEV] && up[ST.INO] === st[ST.INO]) return null; // the root directory
+      st.set(up);
+    }
+    return null;
+  } finally {
+    sys.close(cur);
   }
 }
 
