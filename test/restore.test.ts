@@ -168,6 +168,20 @@ describe('restore --path', () => {
 });
 
 describe('restore never writes outside DIR', () => {
+  test.runIf(process.getuid?.() === 0)('a target that cannot be created on a read-only mount names EROFS (Node said ENOENT), exit 2', ({ tmp }) => {
+    const ro = path.join(tmp, 'ro');
+    fs.mkdirSync(ro);
+    execFileSync('mount', ['--bind', ro, ro]);
+    try {
+      execFileSync('mount', ['-o', 'remount,bind,ro', ro]);
+      const r = hardsnap(['restore', ...common(), '--part', 'p', '--to', path.join(ro, 'sub', 'deeper')]);
+      ok(r, 2);
+      expect(r.stderr).toMatch(/cannot create the target .*: EROFS$/m);
+    } finally {
+      execFileSync('umount', [ro]);
+    }
+  });
+
   test('restore --force whose target is swapped for a symlink into the spool after the check (an attack on the read side: it wrote into a generation, exit 0): refused by the directory it opened, the generation untouched', async ({
     tmp,
   }) => {

@@ -55,7 +55,8 @@ export function openTargetDir(dir: string, create: boolean): OpenedTarget {
       created = true;
     } catch (err) {
       // the errno, not Node's message: it would show a path that is not UTF-8 with U+FFFD
-      throw new HardsnapError('ETARGET', `cannot create the target ${dir}: ${errnoCode(err) ?? (err as Error).message}`, { path: dir, cause: err, exit: 2 });
+      const code = mkdirErrno(bytes) ?? errnoCode(err) ?? (err as Error).message;
+      throw new HardsnapError('ETARGET', `cannot create the target ${dir}: ${code}`, { path: dir, cause: err, exit: 2 });
     }
   }
   const fd = sys.openat(sys.AT_FDCWD, bytes, sys.O_RDONLY | sys.O_DIRECTORY, 0);
@@ -74,6 +75,30 @@ export function openTargetDir(dir: string, create: boolean): OpenedTarget {
     throw new HardsnapError('ETARGET', `cannot read the target directory ${dir}: ${errnoName(existing)}`, { path: dir, exit: 2 });
   }
   return { fd, created, existing: existing.length };
+}
+
+/**
+ * Why `mkdir -p` of `p` failed, from a plain mkdir of its first missing ancestor: Node's
+ * recursive mkdir says ENOENT where the kernel said EROFS or EACCES. null when not found out.
+ */
+function mkdirErrno(p: Buffer): string | null {
+  let missing = p;
+  for (;;) {
+    let end = missing.length;
+    while (end > 1 && missing[end - 1] === 0x2f) end--;
+    const i = missing.subarray(0, end).lastIndexOf(0x2f);
+    if (i < 0) break;
+    const parent = i === 0 ? Buffer.from('/') : missing.subarray(0, i);
+    if (fs.existsSync(parent) || parent.length <= 1) break;
+    missing = parent;
+  }
+  try {
+    fs.mkdirSync(missing, { mode: 0o700 });
+    fs.rmdirSync(missing);
+    return null;
+  } catch (err) {
+    return errnoCode(err) ?? null;
+  }
 }
 
 /** What was (or, in a dry run, would be) in the way of a restored entry, and what became of it. */
