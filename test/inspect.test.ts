@@ -11,6 +11,7 @@ import { classify } from '../src/inspect/diff.js';
 import { versionChange } from '../src/inspect/history.js';
 import type { ManifestEntry } from '../src/manifest/format.js';
 import { makeSpool, nightly } from './helpers/spool.js';
+import { ManifestReader } from '../src/manifest/reader.js';
 
 const HOST = 'h1';
 const { date, day, genName, gen } = nightly({ host: HOST, part: 'p', month: '2026-11' });
@@ -407,6 +408,22 @@ describe('verify', () => {
     const d = run(spool, ['diff', '--part', 'p', GEN[0]!, GEN[1]!]);
     expect(d.code).toBe(2);
     expect(d.stderr).toMatch(/^hardsnap: error: the manifest of p 2026-11-20T030000Z is damaged/);
+  });
+
+  test('du names the generation whose manifest block is found damaged while counting (an attack on the read side: only "block checksum mismatch")', ({
+    tmp,
+  }) => {
+    const { spool } = twoDays(tmp);
+    const file = path.join(spool, 'rsync', HOST, 'p', '.hardsnap', 'manifests', `${GEN[0]}.hsm`);
+    const m = ManifestReader.open(file);
+    const at = [...(m as unknown as { index: Map<string, { offset: number }> }).index.values()][0]!.offset + 20;
+    m.close();
+    const b = fs.readFileSync(file);
+    b[at] ^= 0x40;
+    fs.writeFileSync(file, b);
+    const u = run(spool, ['du']);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(new RegExp(`^hardsnap: error: .*${GEN[0]}.*: left out of the numbers$`, 'm'));
   });
 });
 

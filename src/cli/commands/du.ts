@@ -106,7 +106,11 @@ async function du(args: string[], o: DuOptions, ctx: CliContext, out: Output): P
         (g) => paths.get(g)!,
         selected,
       );
-      for (const bad of u.unreadable) out.error(`${bad.message}: left out of the numbers`);
+      for (const bad of u.unreadable) {
+        // a block found damaged while counting says only what is wrong: name the generation
+        const what = bad.message.includes(bad.generation) ? bad.message : `the manifest of part '${part}' ${bad.generation}: ${bad.message}`;
+        out.error(`${what}: left out of the numbers`);
+      }
       parts.push(u);
     } finally {
       reading.release();
