@@ -168,6 +168,34 @@ describe('restore --path', () => {
 });
 
 describe('restore never writes outside DIR', () => {
+  test.runIf(process.getuid?.() === 0)(
+    'restore --json with more than 10 entries not restored: the first 10 on stderr, then their count (it was left out under --json)',
+    ({ tmp }) => {
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      fs.mkdirSync(src);
+      for (let i = 0; i < 12; i++) fs.writeFileSync(path.join(src, `f${i}`), `${i}\n`);
+      ok(backup(own, src, 1));
+      const to = path.join(tmp, 'out');
+      fs.mkdirSync(to);
+      for (let i = 0; i < 12; i++) fs.writeFileSync(path.join(to, `f${i}`), 'in the way\n');
+      execFileSync('chattr', ['+i', ...Array.from({ length: 12 }, (_, i) => path.join(to, `f${i}`))]);
+      try {
+        const r = hardsnap(['--json', 'restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', to, '--force']);
+        ok(r, 23);
+        const lines = r.stderr
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { message: string });
+        expect(lines).toHaveLength(11);
+        expect(lines[10]!.message).toMatch(/^12 entries not restored in all \(the first 10 above/);
+        expect(JSON.parse(r.stdout).problems).toHaveLength(12);
+      } finally {
+        execFileSync('chattr', ['-i', ...Array.from({ length: 12 }, (_, i) => path.join(to, `f${i}`))]);
+      }
+    },
+  );
+
   test.runIf(process.getuid?.() === 0)('a target that cannot be created on a read-only mount names EROFS (Node said ENOENT), exit 2', ({ tmp }) => {
     const ro = path.join(tmp, 'ro');
     fs.mkdirSync(ro);

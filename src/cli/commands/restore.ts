@@ -175,8 +175,11 @@ function restoreParts(o: RestoreCliOptions, spool: string, host: string, to: str
     },
   );
   const code = r.problems.length ? 23 : 0; // the closing count is the line below
-  if (o.json) out.json({ ...(toJson(r, chosen, code) as object), replaced });
-  else {
+  if (o.json) {
+    // past the first lines shown, their count (the JSON document on stdout lists them all)
+    report.close();
+    out.json({ ...(toJson(r, chosen, code) as object), replaced });
+  } else {
     for (const p of r.parts) {
       const s = p.stats;
       out.summary(
