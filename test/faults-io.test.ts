@@ -86,6 +86,39 @@ function interceptSourceDirOpen(fn: (real: OpenFn, ...a: Parameters<OpenFn>) => 
   });
 }
 
+describe('a crash before the flush (power loss): a partial copy of the right size and mtime', () => {
+  test('a file of the partial zero-filled by a crash (size and mtime as copied) is copied again on resume, not published as zeros (an attack on faults: exit 0, verify --deep passed)', async ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { small: 's\n' });
+    expect(backup(spool, src, 1).code).toBe(0);
+    const big = Buffer.alloc(1 << 20);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7 + 3) & 0xff;
+    fs.writeFileSync(path.join(src, 'big'), big);
+    const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
+    const a = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(2), HARDSNAP_TEST_PAUSE_AT: 'before-publish' } });
+    await waitFor(() => a.out.stderr.includes('test pause at before-publish'), 30_000, 10, 'the run to pause before publishing');
+    a.killGroup('SIGKILL');
+    await a.exited;
+    // what a crash leaves of a copy whose pages were never written back: its size and mtime, zeros
+    const partial = path.join(partDir(spool), `${genName(2)}.partial`, 'big');
+    const ref = path.join(tmp, 'mtime-ref');
+    fs.writeFileSync(ref, '');
+    execFileSync('touch', ['-r', partial, ref]); // to the nanosecond
+    fs.writeFileSync(partial, Buffer.alloc(big.length));
+    execFileSync('touch', ['-r', ref, partial]);
+    const r = hardsnap([...args, '--verbose'], at(2));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/resuming the interrupted generation/);
+    const last = path.join(partDir(spool), 'last');
+    expect(fs.readFileSync(path.join(last, 'big')).equals(big)).toBe(true);
+    expect(rsyncDiff(src, last)).toEqual([]);
+    expect(hardsnap(['verify', '--spool', spool, '--host', 'h1', '--deep']).code).toBe(0);
+  });
+});
+
 describe('read errors', () => {
   test('EIO reading one source file (injected at the fs seam): reported by path, exit 23, absent from the manifest, others intact, copied by the next run', async ({
     tmp,

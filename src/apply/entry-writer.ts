@@ -221,15 +221,22 @@ export class EntryWriter {
     );
   }
 
-  /** Resume: keeps a copy a killed run completed (the copy sets the mtime last). */
+  /**
+   * Resume: keeps a copy a killed run completed (the copy sets the mtime last) when its bytes are
+   * the source's too: a crash before the killed run's flush (power loss, a panic) can leave a file
+   * of the right size and mtime that holds zeros, which no later run would look at again.
+   */
   private reuseCopy(f: Frame, e: SourceEntry): ManifestEntry | null {
     if (!this.completeCopyAt(f, e)) return null;
     const st = this.st;
     const io = this.io;
     if (sys.hashat(f.dst, e.name, io) !== 0) return null;
+    const hi = io[IO.HASH_HI]!;
+    const lo = io[IO.HASH_LO]!;
+    if (sys.hashat(f.src, e.name, io) !== 0 || io[IO.HASH_HI] !== hi || io[IO.HASH_LO] !== lo) return null;
     this.ctx.stats.reused++;
     this.ctx.stats.copied++;
-    return this.ctx.record(e.name, e, st[ST.INO]!, 0, hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!));
+    return this.ctx.record(e.name, e, st[ST.INO]!, 0, hashHex(hi, lo));
   }
 
   /** Symlinks, FIFOs, sockets and devices: create, then owner, mode, attributes and mtime. */
