@@ -468,6 +468,52 @@ describe('a lock that is not a lock file', () => {
 });
 
 describe.runIf(isRoot)('a full spool (tmpfs with a size: a real ENOSPC)', () => {
+  test('out of inodes at every point of publishing (0 left, 1 left, ... until a run succeeds; tmpfs charges links too): a failed run published nothing (no generation put in place beside an unmoved last), a run that succeeded moved last; the next run publishes (an attack with real faults: exit 2 "nothing published" with the generation in place)', () => {
+    const tmp = shmdir();
+    const seen = new Set<number>();
+    for (let free = 0; free <= 32 && !seen.has(0); free++) {
+      const mnt = path.join(tmp, `m${free}`);
+      fs.mkdirSync(mnt);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,nr_inodes=300', 'tmpfs', mnt]);
+      try {
+        const spool = makeSpool(path.join(mnt, 'spool'));
+        const src = path.join(tmp, `src${free}`);
+        makeTree(src, Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${i}`, `${i}\n`])));
+        const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
+        expect(hardsnap(args, at(1)).code).toBe(0);
+        fs.writeFileSync(path.join(src, 'f1'), 'changed\n');
+        const fill = path.join(mnt, 'fill');
+        fs.mkdirSync(fill);
+        for (let i = 0; fs.statfsSync(mnt).ffree > free; i++) fs.writeFileSync(path.join(fill, String(i)), '');
+        const r = hardsnap(args, at(2));
+        seen.add(r.code);
+        const pdir = partDir(spool);
+        if (r.code === 0) {
+          expect(fs.readlinkSync(path.join(pdir, 'last'))).toBe(genName(2));
+        } else {
+          expect(r.code, r.stderr).toBe(2);
+          expect(r.stderr).toMatch(/ENOSPC/);
+          expect(fs.readlinkSync(path.join(pdir, 'last')), `${free} inodes left`).toBe(genName(1));
+          expect(fs.existsSync(path.join(pdir, genName(2))), `${free} inodes left: ${r.stderr}`).toBe(false);
+          const list = JSON.parse(hardsnap(['list', '--spool', spool, '--host', 'h1', '--json']).stdout) as {
+            generation?: string;
+            name?: string;
+            state: string;
+          }[];
+          expect(list.filter((g) => g.state === 'complete').length, `${free} inodes left`).toBe(1);
+        }
+        fs.rmSync(fill, { recursive: true });
+        const next = hardsnap(args, at(3));
+        expect(next.code, next.stderr).toBe(0);
+        expect(rsyncDiff(src, path.join(pdir, 'last'))).toEqual([]);
+      } finally {
+        execFileSync('umount', [mnt]);
+      }
+    }
+    // the sweep met both ends: runs that failed for want of inodes, and runs that had enough
+    expect([...seen].sort()).toEqual([0, 2]);
+  });
+
   test('a run that fails for a full spool leaves no lock behind; status says the spool is full; once space is freed the next run publishes', () => {
     const tmp = shmdir();
     const src = path.join(tmp, 'src');

@@ -7,7 +7,7 @@ import { fs } from '../fs/disk.js';
 import { testPause } from '../fs/test-pause.js';
 import { check, sys } from '../fs/native.js';
 import { syncDir } from '../fs/atomic-file.js';
-import { setLast } from '../spool/last.js';
+import { PendingLast } from '../spool/last.js';
 import type { BuiltPart } from './part-run.js';
 
 /** syncfs of every distinct file system among the given directories. */
@@ -27,10 +27,17 @@ export function flushFileSystems(dirs: string[]): void {
 }
 
 export function publishPart(p: BuiltPart): void {
-  fs.renameSync(p.manifestTmp, p.manifestTmp.replace(/\.tmp$/, ''));
-  fs.renameSync(p.partialPath, p.path);
-  syncDir(p.partDir);
+  // what needs space first (last's and LATEST's new names): a full spool fails here, nothing renamed
+  const last = new PendingLast(p.partDir, p.generation);
+  try {
+    fs.renameSync(p.manifestTmp, p.manifestTmp.replace(/\.tmp$/, ''));
+    fs.renameSync(p.partialPath, p.path);
+    syncDir(p.partDir);
+  } catch (err) {
+    last.abandon();
+    throw err;
+  }
   testPause('before-last');
   // durable when it returns: LATEST's commit fsyncs the part directory after both renames
-  setLast(p.partDir, p.generation);
+  last.commit();
 }

@@ -55,6 +55,11 @@ export class AtomicFile {
     return buf.length;
   }
 
+  /** fsync-s the new content now (the blocks it needs are taken here, not at commit()). */
+  sync(): void {
+    if (this.fd >= 0) fs.fsyncSync(this.fd);
+  }
+
   /** Puts the new content in place (fsync-ed when durable). */
   commit(): void {
     try {

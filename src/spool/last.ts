@@ -14,7 +14,7 @@ import path from 'node:path';
 import { testPause } from '../fs/test-pause.js';
 import { LAST, LATEST } from './layout.js';
 import { isGenerationName } from './names.js';
-import { writeFileAtomic } from '../fs/atomic-file.js';
+import { AtomicFile } from '../fs/atomic-file.js';
 
 export function readLast(partDirPath: string): string | null {
   try {
@@ -46,20 +46,51 @@ export function readLatest(partDirPath: string): string | null {
   return isGenerationName(name) ? name : null;
 }
 
-/** Moves `last`, then `LATEST`, to `generation`, durably (the caller holds the host lock). */
-export function setLast(partDirPath: string, generation: string): void {
-  // ours, and any a killed run left between its write and its rename (we hold the lock)
-  for (const n of fs.readdirSync(partDirPath)) {
-    if ((n.startsWith(`.${LAST}.`) || n.startsWith(`.${LATEST}.`)) && n.endsWith('.tmp')) fs.rmSync(path.join(partDirPath, n), { force: true });
-  }
-  const tmp = path.join(partDirPath, `.${LAST}.${process.pid}.tmp`);
-  fs.symlinkSync(generation, tmp);
-  fs.renameSync(tmp, path.join(partDirPath, LAST));
-  testPause('before-latest');
-  writeLatest(partDirPath, generation);
-}
+/**
+ * `last` and `LATEST` naming `generation`, made under their temporary names (and LATEST's
+ * content flushed) before anything is renamed: all the space they need is taken first, so a
+ * full spool fails the run here, with the generation still `.partial` and `last` untouched,
+ * not after the generation was put in place (the caller holds the host lock).
+ */
+export class PendingLast {
+  private readonly tmp: string;
+  private readonly latest: AtomicFile;
 
-/** Durable: its fsync of the part directory makes both renames, last's and its own, durable. */
-function writeLatest(partDirPath: string, generation: string): void {
-  writeFileAtomic(path.join(partDirPath, LATEST), `${generation}\n`);
+  constructor(
+    private readonly partDirPath: string,
+    generation: string,
+  ) {
+    // any a killed run left between its write and its rename (we hold the lock)
+    for (const n of fs.readdirSync(partDirPath)) {
+      if ((n.startsWith(`.${LAST}.`) || n.startsWith(`.${LATEST}.`)) && n.endsWith('.tmp')) fs.rmSync(path.join(partDirPath, n), { force: true });
+    }
+    this.tmp = path.join(partDirPath, `.${LAST}.${process.pid}.tmp`);
+    fs.symlinkSync(generation, this.tmp);
+    try {
+      this.latest = new AtomicFile(path.join(partDirPath, LATEST));
+    } catch (err) {
+      fs.rmSync(this.tmp, { force: true });
+      throw err;
+    }
+    try {
+      this.latest.write(`${generation}\n`);
+      this.latest.sync();
+    } catch (err) {
+      this.abandon();
+      throw err;
+    }
+  }
+
+  /** Moves `last`, then `LATEST`; durable when it returns (LATEST's commit fsyncs the part directory after both renames). */
+  commit(): void {
+    fs.renameSync(this.tmp, path.join(this.partDirPath, LAST));
+    testPause('before-latest');
+    this.latest.commit();
+  }
+
+  /** Leaves `last` and `LATEST` as they were. */
+  abandon(): void {
+    fs.rmSync(this.tmp, { force: true });
+    this.latest.abandon();
+  }
 }
