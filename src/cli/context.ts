@@ -47,7 +47,7 @@ export function createContext(loadConfig: (file: string) => ConfigLike): CliCont
 const ERRNO_HINTS: Record<string, string> = {
   EACCES: 'permission denied: check the owner and mode, or run as root',
   EPERM: 'operation not permitted: run as root, or check the mount (root_squash, immutable files)',
-  ENOSPC: 'the file system is full: free space (prune) and run again',
+  ENOSPC: 'the file system is full: free space (prune, which itself needs a free inode and a few KB for its lock: docs/OPERATIONS.md) and run again',
   EDQUOT: 'the quota is exhausted',
   EROFS: 'the file system is mounted read-only',
   ENOENT: 'no such file or directory: check the path',
