@@ -3,7 +3,9 @@
  * become names of one generation inode: the first name is linked unchanged, content-linked or
  * written like any entry; each further name is a hard link to it. Done in walk order, on this
  * thread. A link refused with EMLINK (the inode is full) gets a fresh copy, which is the link
- * base from then on.
+ * base from then on. Where the spool's limit is known (ext4, btrfs), a group is not linked to a
+ * previous inode that cannot take all its names: one fresh copy for them all, rather than some
+ * names on the old inode and the rest on a copy (two inodes where the source has one).
  */
 import { joinRel } from '../paths/escape.js';
 import type { SourceEntry } from '../fs/entry.js';
@@ -18,6 +20,12 @@ import type { Frame } from './frame.js';
 import type { Linker } from './linker.js';
 import { E } from '../fs/errno.js';
 
+/** Links an inode may have, by statfs f_type, where the limit is low enough to meet (else EMLINK alone tells). */
+const LINK_MAX_BY_FS: ReadonlyMap<number, number> = new Map([
+  [0xef53, 65000], // ext2, ext3, ext4
+  [0x9123683e, 65535], // btrfs
+]);
+
 interface LinkGroup {
   id: number;
   /** the name in this generation further names link to */
@@ -28,6 +36,7 @@ interface LinkGroup {
 export class HardLinks {
   private readonly groups = new Map<string, LinkGroup>();
   private readonly st = new Float64Array(sys.STAT_FIELDS);
+  private linkMax: number | undefined;
 
   constructor(
     private readonly ctx: BuildContext,
@@ -59,9 +68,15 @@ export class HardLinks {
       if (errnoName(rc) !== 'EMLINK') ctx.fatal(rel, rc, 'cannot link into the spool');
       ctx.stats.emlinkCopies++;
     }
+    // the previous inode cannot take all the names of the group: one fresh copy for them all
+    const fresh = !g && d.action === 'link' && p !== undefined && !this.roomFor(f, e);
+    if (fresh) {
+      ctx.stats.emlinkCopies++;
+      d = { action: 'copy', reason: 'its previous inode cannot take all its names (link limit)' };
+    }
     // only its metadata changed: a clone of its previous inode where the spool clones (clone.ts)
-    const clone = d.action === 'copy' ? (this.writer.cloner?.fromPreviousNow(f, e, p, sourceHash) ?? null) : null;
-    const content = !clone && d.action === 'copy' && this.content ? this.content.linkNow(f, e, sourceHash) : null;
+    const clone = d.action === 'copy' && !fresh ? (this.writer.cloner?.fromPreviousNow(f, e, p, sourceHash) ?? null) : null;
+    const content = !clone && !fresh && d.action === 'copy' && this.content ? this.content.linkNow(f, e, sourceHash) : null;
     ctx.plan(f.rel, e, d, clone ? { via: 'clone' } : content ? { via: content.via } : undefined);
     const m =
       d.action === 'link' && p
@@ -78,5 +93,18 @@ export class HardLinks {
       this.groups.set(key, { id: m.linkGroup, rel, entry: m });
     }
     return m;
+  }
+
+  /** Whether e's previous inode can take as many more names as e has (a regular file on a spool whose link limit is known). */
+  private roomFor(f: Frame, e: SourceEntry): boolean {
+    if (this.linkMax === undefined) {
+      const out = new Float64Array(8);
+      const fd = this.ctx.o.dstRootFd;
+      this.linkMax = fd >= 0 && sys.statfs(fd, out) === 0 ? (LINK_MAX_BY_FS.get(out[0]!) ?? Infinity) : Infinity;
+    }
+    if (this.linkMax === Infinity || e.type !== 'file' || f.prev < 0) return true;
+    // not there, or not stat-able: the link says why
+    if (sys.fstatat(f.prev, e.name, this.st, 1) !== 0) return true;
+    return this.st[ST.NLINK]! + e.nlink <= this.linkMax;
   }
 }
