@@ -522,4 +522,32 @@ describe('a damaged manifest is said, not hidden', () => {
     expect(fs.readFileSync(path.join(to, 'f1'), 'utf8')).toBe('1\n');
     expect(fs.existsSync(path.join(to, 'other'))).toBe(false);
   });
+
+  test("another host's manifest of the same part and generation name does not pass either (a second attack: diff, history and du answered for the other host, exit 0)", ({
+    tmp,
+  }) => {
+    const s1 = path.join(tmp, 's1');
+    const s2 = path.join(tmp, 's2');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(s1, { f: 'one\n', g: 'keep\n' });
+    makeTree(s2, { f: 'other host\n' });
+    const run = (h: string, src: string, n: number) => hardsnap(['backup', '--spool', spool, '--host', h, '--part', `a=${src}`], at(n));
+    expect(run('h1', s1, 1).code).toBe(0);
+    fs.appendFileSync(path.join(s1, 'f'), 'two\n');
+    expect(run('h1', s1, 2).code).toBe(0);
+    expect(run('h2', s2, 2).code).toBe(0);
+    const file = (h: string) => path.join(spool, 'rsync', h, 'a', '.hardsnap', 'manifests', `${genName(2)}.hsm`);
+    fs.copyFileSync(file('h2'), file('h1'));
+    const args = ['--spool', spool, '--host', 'h1'];
+    const claim = /manifest of host 'h2', not of host 'h1'/;
+    const d = hardsnap(['diff', ...args, '--part', 'a', genName(1), genName(2)]);
+    expect(d.code, d.stdout).toBe(2);
+    expect(d.stderr).toMatch(claim);
+    expect(hardsnap(['history', ...args, '--part', 'a', 'f']).code).toBe(2);
+    expect(hardsnap(['du', ...args]).code).toBe(2);
+    const to = path.join(tmp, 'r');
+    const r = hardsnap(['restore', ...args, '--part', 'a', '--to', to]);
+    expect(r.stderr).toMatch(claim);
+    expect(rsyncDiff(s1, to)).toEqual([]);
+  });
 });

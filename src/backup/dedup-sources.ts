@@ -80,7 +80,7 @@ function addOlderGenerations(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEve
     for (const g of before) {
       let older: ManifestReader;
       try {
-        older = ManifestReader.open(manifestPath(pdir, g.name), { generation: g.name, part: i.part });
+        older = ManifestReader.open(manifestPath(pdir, g.name), { generation: g.name, part: i.part, host: i.host });
       } catch (err) {
         // a gap: the next older one is compared with the last one read
         ev.onNote(`part '${i.part}': not deduplicating against ${g.name}: its manifest is unreadable (${(err as Error).message})`);
@@ -168,7 +168,7 @@ function addOtherParts(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEvents): 
     if (fs.statSync(odir).dev !== dev) continue;
     let reader: ManifestReader;
     try {
-      reader = ManifestReader.open(manifestPath(odir, gen.name), { generation: gen.name, part: other });
+      reader = ManifestReader.open(manifestPath(odir, gen.name), { generation: gen.name, part: other, host: i.host });
     } catch (err) {
       ev.onNote(`part '${i.part}': not deduplicating against ${other}/${gen.name}: its manifest is unreadable (${(err as Error).message})`);
       continue;

@@ -43,10 +43,10 @@ export interface BuiltPart extends PartResult {
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY;
 
 /** Opens the previous generation's manifest, or falls back to walking it, and says why. */
-function openPrev(pdir: string, prevName: string, ev: BackupEvents, part: string): { tree: PrevTree; reader: ManifestReader | null } {
+function openPrev(pdir: string, prevName: string, ev: BackupEvents, part: string, host: string): { tree: PrevTree; reader: ManifestReader | null } {
   const file = manifestPath(pdir, prevName);
   try {
-    const reader = ManifestReader.open(file, { generation: prevName, part });
+    const reader = ManifestReader.open(file, { generation: prevName, part, host });
     return { tree: prevFromManifest(reader), reader };
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `is unreadable (${(err as Error).message})`;
@@ -156,7 +156,7 @@ export async function buildPart(
       if (prevRootFd < 0) throw new SysError(prevRootFd, 'open', prevGen.path);
       fds.push(prevRootFd);
       ev.onPhase?.('previous', spec.name);
-      const opened = openPrev(pdir, prevGen.name, ev, spec.name);
+      const opened = openPrev(pdir, prevGen.name, ev, spec.name, o.host);
       prev = opened.tree;
       reader = opened.reader;
     }
@@ -214,6 +214,7 @@ export async function buildPart(
     if (!dry) {
       fs.rmSync(manifestTmp, { force: true });
       writer = ManifestWriter.create(manifestTmp, {
+        host: o.host,
         part: spec.name,
         generation,
         created: o.now.toISOString(),

@@ -53,7 +53,7 @@ export function checkSourceRoots(o: BackupOptions, state: RunState, onNote: (m: 
     // damaged or older: the generation's own entries, counted, stand in for the loss check (a
     // deleted manifest must not switch the guard off: an eleventh cron trial); the file system
     // cannot be compared then
-    let prev = prevGen ? recordedIdentity(manifestPath(ps.dir, prevGen), { generation: prevGen, part: p.name }) : undefined;
+    let prev = prevGen ? recordedIdentity(manifestPath(ps.dir, prevGen), { generation: prevGen, part: p.name, host: o.host }) : undefined;
     if (prevGen && !prev) {
       const kept = countGeneration(ps.previous!.path);
       if (kept !== null) {

@@ -38,7 +38,7 @@ export function completeGenerations(t: Target, part: string): Generation[] {
 export function openManifest(t: Target, part: string, generation: string): ManifestReader {
   const file = manifestPath(partDir(t.spool, t.host, part), generation);
   try {
-    return ManifestReader.open(file, { generation, part });
+    return ManifestReader.open(file, { generation, part, host: t.host });
   } catch (err) {
     throw manifestError(err, file, part, generation);
   }

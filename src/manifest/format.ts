@@ -3,7 +3,7 @@
  * and 2 are read too: their entries lack the ctime and the attribute set, their index lacks
  * the attribute table and the footer, and their header is not checksummed.
  *
- *   header   "HSNAPMF1" | u32 jsonLen | JSON {format, part, generation, created, tool, scan}
+ *   header   "HSNAPMF1" | u32 jsonLen | JSON {format, host, part, generation, created, tool, scan, owners}
  *   blocks   one per directory: u32 rawLen | u32 packedLen | u32 crc32(packed) | deflate-raw(raw)
  *            raw = u32 dirPathLen | dirPath | u32 count | entries (sorted by name bytes)
  *   index    a block of the same framing whose raw payload is

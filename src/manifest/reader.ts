@@ -156,10 +156,11 @@ export class ManifestReader {
  * The header, checked against the trailer: from format 3 the trailer holds a CRC-32 of the
  * header's bytes (magic, length and JSON), so no byte of a manifest goes unchecked.
  */
-/** Whose record a manifest is read as: its generation's name, and its part's where known. */
+/** Whose record a manifest is read as: its generation's name, and its part's and host's where known. */
 export interface ManifestOf {
   generation: string;
   part?: string;
+  host?: string;
 }
 
 /** A part name compared as it is written (an escaped name that is not UTF-8 is not compared: its forms may differ). */
@@ -191,6 +192,8 @@ function readHeadAndTrailer(fd: number, size: number, of?: ManifestOf): { header
     throw new ManifestFormatError(`it is the manifest of ${header.generation}, not of ${of.generation}`);
   if (of?.part !== undefined && typeof header.part === 'string' && plainName(header.part) && plainName(of.part) && header.part !== of.part)
     throw new ManifestFormatError(`it is the manifest of part '${header.part}', not of part '${of.part}'`);
+  if (of?.host !== undefined && typeof header.host === 'string' && plainName(header.host) && plainName(of.host) && header.host !== of.host)
+    throw new ManifestFormatError(`it is the manifest of host '${header.host}', not of host '${of.host}'`);
   return { header, trailer };
 }
 

@@ -22,6 +22,8 @@ import {
 
 export interface ManifestHeader {
   format: number;
+  /** the host the part belongs to (written since 2026-12-06; absent before: not compared) */
+  host?: string;
   part: string;
   generation: string;
   created: string;

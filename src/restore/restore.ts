@@ -44,6 +44,8 @@ export interface RestoreRequest {
   to: string;
   /** the spool: a target inside it is refused (a restore must never write into the spool) */
   spool: string;
+  /** the host whose parts are restored (a manifest of another host's part is not taken for theirs) */
+  host?: string;
   /** --path, in SPEC's escaped form */
   sub?: string;
   force: boolean;
@@ -262,6 +264,7 @@ function restoreInto(
         const r = restorePart(
           {
             part: c.part,
+            host: req.host,
             generation: c.generation,
             substituted: c.substituted,
             manifestFile: manifestPath(req.partDirOf(c.part), c.generation.name),
@@ -306,6 +309,7 @@ function partTarget(target: SafeTarget, rootFd: number, part: string, onReplace:
 
 interface PartJob {
   part: string;
+  host?: string;
   generation: Generation;
   substituted: boolean;
   manifestFile: string;
@@ -319,7 +323,7 @@ interface PartJob {
 
 function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
   const note = (m: string) => ev.onNote?.(`${job.part}: ${m}`);
-  const source = EntrySource.open(job.manifestFile, { generation: job.generation.name, part: job.part }, note);
+  const source = EntrySource.open(job.manifestFile, { generation: job.generation.name, part: job.part, host: job.host }, note);
   if (source.missingReason)
     note(
       `the manifest of ${job.generation.name} is ${source.missingReason}: restoring from the generation's own tree (hard links found by inode, no content hashes to check)`,

@@ -148,6 +148,7 @@ function restoreParts(o: RestoreCliOptions, spool: string, host: string, to: str
   const r = restore(
     {
       partDirOf: (p) => partDir(spool, host, p),
+      host,
       spool,
       parts,
       all: Boolean(o.all),
