@@ -165,33 +165,42 @@ function refuseInsideSpool(to: string, spool: string): void {
   const targetAt = mounts && fsLocation(mounts, target.toString('latin1'));
   if (spoolAt && targetAt && locationInside(targetAt, spoolAt))
     throw refuse(`the spool ${spool} (reached through the mount of ${JSON.stringify(targetAt.path)})`);
-  // and by the spool directory's device and inode, any spool by its marker
-  const root = fs.statSync(pathBytes(spool), { throwIfNoEntry: false });
-  // a name too long, a directory not searchable: not there to look into (the restore says why)
-  const look = (p: Buffer) => {
-    try {
-      return fs.lstatSync(p, { throwIfNoEntry: false });
-    } catch {
-      return undefined;
-    }
-  };
-  for (let dir = target; ; dir = parentBytes(dir)) {
-    const st = look(dir);
-    if (st?.isDirectory()) {
-      if (root && st.dev === root.dev && st.ino === root.ino) throw refuse(`the spool ${spool} (mounted a second time at ${displayPath(dir)})`);
-      const marker = Buffer.concat([dir.length === 1 ? Buffer.alloc(0) : dir, Buffer.from(`/${SPOOL_MARKER}`)]);
-      if (look(marker)?.isFile()) throw refuse(`a hardsnap spool (${displayPath(dir)})`);
-    }
-    if (dir.length <= 1) return;
+  // and by the spool directory's device and inode, any spool by its marker: from the nearest
+  // existing ancestor up (a name too long, a directory not searchable: not there to look into,
+  // the restore says why)
+  let dir = target;
+  while (dir.length > 1 && !isDirectory(dir)) dir = parentBytes(dir);
+  const fd = sys.openat(sys.AT_FDCWD, dir, sys.O_PATH | sys.O_DIRECTORY, 0);
+  if (fd < 0) return;
+  try {
+    const inside = spoolAbove(fd, spool, dir);
+    if (inside) throw refuse(inside);
+  } finally {
+    sys.close(fd);
+  }
+}
+
+function isDirectory(p: Buffer): boolean {
+  try {
+    return fs.lstatSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false;
   }
 }
 
 /**
  * What spool the directory open at `fd` is, or lies below, walking up from the descriptor by
  * '..' (no path is resolved again, so none can be swapped under the check): the spool's root by
- * device and inode, or any directory holding a spool marker; null when neither is above it.
+ * device and inode (reached through another mount), or any directory holding a spool marker;
+ * null when neither is above it. `at`: the directory's resolved path, to name where it was found.
  */
-function spoolAbove(fd: number, spool: string): string | null {
+function spoolAbove(fd: number, spool: string, at?: Buffer): string | null {
+  const where = (depth: number) => {
+    if (!at) return '';
+    let d = at;
+    for (let i = 0; i < depth; i++) d = parentBytes(d);
+    return displayPath(d);
+  };
   const root = fs.statSync(pathBytes(spool), { throwIfNoEntry: false });
   const st = new Float64Array(sys.STAT_FIELDS);
   const up = new Float64Array(sys.STAT_FIELDS);
@@ -202,8 +211,8 @@ function spoolAbove(fd: number, spool: string): string | null {
   }
   try {
     for (let depth = 0; depth < 4096; depth++) {
-      if (root && st[ST.DEV] === root.dev && st[ST.INO] === root.ino) return `the spool ${spool}`;
-      if (sys.fstatat(cur, SPOOL_MARKER, up, 1) === 0 && (up[ST.MODE]! & 0o170000) === 0o100000) return 'a hardsnap spool';
+      if (root && st[ST.DEV] === root.dev && st[ST.INO] === root.ino) return `the spool ${spool}${at ? ` (mounted a second time at ${where(depth)})` : ''}`;
+      if (sys.fstatat(cur, SPOOL_MARKER, up, 1) === 0 && (up[ST.MODE]! & 0o170000) === 0o100000) return `a hardsnap spool${at ? ` (${where(depth)})` : ''}`;
       const parent = sys.openat(cur, '..', sys.O_PATH | sys.O_DIRECTORY, 0);
       if (parent < 0 || sys.fstat(parent, up) !== 0) {
         if (parent >= 0) sys.close(parent);
