@@ -426,6 +426,29 @@ describe('carried entries, found by attacking them', () => {
   );
 });
 
+/**
+ * After a manifest was copied over the record of generation `it` of `host`/`part`: verify, diff
+ * (with `other`), history (of `file`) and du refuse it with exit 2, verify and diff naming
+ * `claim`; restore of `it` says so too and takes the generation's own tree. Returns where it
+ * restored, for the caller's own checks.
+ */
+function expectForeignManifestRefused(tmp: string, spool: string, host: string, part: string, it: string, other: string, file: string, claim: RegExp) {
+  const args = ['--spool', spool, '--host', host, '--part', part];
+  const v = hardsnap(['verify', ...args, '--generation', it]);
+  expect(v.code, v.stderr).toBe(2);
+  expect(v.stdout + v.stderr).toMatch(claim);
+  const d = hardsnap(['diff', ...args, other, it]);
+  expect(d.code, d.stdout).toBe(2);
+  expect(d.stderr).toMatch(claim);
+  const h = hardsnap(['history', ...args, file]);
+  expect(h.code).toBe(2);
+  expect(hardsnap(['du', ...args]).code).toBe(2);
+  const to = path.join(tmp, 'r');
+  const r = hardsnap(['restore', ...args, '--at', it, '--to', to]);
+  expect(r.stderr).toMatch(claim);
+  return { to, history: h };
+}
+
 describe('a damaged manifest is said, not hidden', () => {
   test('restore from a generation whose manifest is damaged warns and exits 23 (it cannot be exact); diff exits 2 with one line, not an internal error', ({
     tmp,
@@ -466,22 +489,10 @@ describe('a damaged manifest is said, not hidden', () => {
     fs.utimesSync(path.join(src, 'y'), new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
     expect(backup(spool, src, 2).code).toBe(0);
     fs.copyFileSync(manifestFile(spool, 1), manifestFile(spool, 2));
-    const args = ['--spool', spool, '--host', 'h'];
     const claim = new RegExp(`manifest of ${genName(1)}, not of ${genName(2)}`);
-
-    const v = hardsnap(['verify', ...args, '--generation', genName(2)]);
-    expect(v.code, v.stderr).toBe(2);
-    expect(v.stdout + v.stderr).toMatch(claim);
-    const d = hardsnap(['diff', ...args, '--part', 'p', genName(1), genName(2)]);
-    expect(d.code, d.stdout).toBe(2);
-    expect(d.stderr).toMatch(claim);
-    const h = hardsnap(['history', ...args, '--part', 'p', 'y']);
-    expect(h.code).toBe(2);
-    expect(h.stdout).not.toMatch(/b2|2020-01-01/);
-    // restore takes the generation's own tree, says why, and is exact from it
-    const to = path.join(tmp, 'r');
-    const r = hardsnap(['restore', ...args, '--part', 'p', '--to', to]);
-    expect(r.stderr).toMatch(claim);
+    const { to, history } = expectForeignManifestRefused(tmp, spool, 'h', 'p', genName(2), genName(1), 'y', claim);
+    expect(history.stdout).not.toMatch(/b2|2020-01-01/);
+    // restore took the generation's own tree, and is exact from it
     expect(fs.readFileSync(path.join(to, 'y'), 'utf8')).toBe('b2\n');
     expect(fs.statSync(path.join(to, 'y')).mtime.toISOString()).toBe('2020-01-01T00:00:00.000Z');
     expect(rsyncDiff(src, to)).toEqual([]);
@@ -506,19 +517,7 @@ describe('a damaged manifest is said, not hidden', () => {
     fs.writeFileSync(path.join(p, 'f1'), 'one\n');
     expect(both(2).code).toBe(0);
     fs.copyFileSync(manifestFile(spool, 1, 'a'), manifestFile(spool, 1, 'p'));
-    const args = ['--spool', spool, '--host', 'h', '--part', 'p'];
-    const claim = /manifest of part 'a', not of part 'p'/;
-    const d = hardsnap(['diff', ...args, genName(1), genName(2)]);
-    expect(d.code, d.stdout).toBe(2);
-    expect(d.stderr).toMatch(claim);
-    expect(hardsnap(['history', ...args, 'f1']).code).toBe(2);
-    expect(hardsnap(['du', ...args]).code).toBe(2);
-    const v = hardsnap(['verify', ...args, '--generation', genName(1)]);
-    expect(v.code).toBe(2);
-    expect(v.stdout + v.stderr).toMatch(claim);
-    const to = path.join(tmp, 'r');
-    const r = hardsnap(['restore', ...args, '--at', genName(1), '--to', to]);
-    expect(r.stderr).toMatch(claim);
+    const { to } = expectForeignManifestRefused(tmp, spool, 'h', 'p', genName(1), genName(2), 'f1', /manifest of part 'a', not of part 'p'/);
     expect(fs.readFileSync(path.join(to, 'f1'), 'utf8')).toBe('1\n');
     expect(fs.existsSync(path.join(to, 'other'))).toBe(false);
   });
@@ -538,16 +537,7 @@ describe('a damaged manifest is said, not hidden', () => {
     expect(run('h2', s2, 2).code).toBe(0);
     const file = (h: string) => path.join(spool, 'rsync', h, 'a', '.hardsnap', 'manifests', `${genName(2)}.hsm`);
     fs.copyFileSync(file('h2'), file('h1'));
-    const args = ['--spool', spool, '--host', 'h1'];
-    const claim = /manifest of host 'h2', not of host 'h1'/;
-    const d = hardsnap(['diff', ...args, '--part', 'a', genName(1), genName(2)]);
-    expect(d.code, d.stdout).toBe(2);
-    expect(d.stderr).toMatch(claim);
-    expect(hardsnap(['history', ...args, '--part', 'a', 'f']).code).toBe(2);
-    expect(hardsnap(['du', ...args]).code).toBe(2);
-    const to = path.join(tmp, 'r');
-    const r = hardsnap(['restore', ...args, '--part', 'a', '--to', to]);
-    expect(r.stderr).toMatch(claim);
+    const { to } = expectForeignManifestRefused(tmp, spool, 'h1', 'a', genName(2), genName(1), 'f', /manifest of host 'h2', not of host 'h1'/);
     expect(rsyncDiff(s1, to)).toEqual([]);
   });
 });
