@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
@@ -399,8 +400,10 @@ static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put_f64(uint8_t *p, double v) { memcpy(p, &v, 8); }
 
 /* scandir's xflags: whose extended attributes it reads with the stat */
+/* (either: only entries whose ctime is at or after ctimeMin; an older ctime means attributes
+ * unchanged since the previous scan, taken from its record when that has the same ctime) */
 #define SCAN_XATTR_OTHER 1 /* directories, symlinks, special files */
-#define SCAN_XATTR_FILES 2 /* regular files whose ctime is at or after ctimeMin */
+#define SCAN_XATTR_FILES 2 /* regular files */
 
 /*
  * scandir(fd[, xflags, ctimeMin]) -> Buffer | -errno. One record per entry except . and ..,
@@ -416,6 +419,104 @@ static void put_f64(uint8_t *p, double v) { memcpy(p, &v, 8); }
  * journal says are unchanged, taken from the previous manifest).
  */
 #define SCAN_SKIPPED 0x40000000
+
+/* One entry's stat, symlink target and attributes, as do_scandir records them. */
+struct sres {
+  struct stat st;
+  int e, xe;
+  uint32_t xl; /* XATTR_NOT_READ: not read */
+  uint32_t tl;
+  char *target;
+  uint8_t *x;
+};
+
+/* Stats dirfd/name into r (target: PATH_MAX + 1 bytes for a symlink's target; xb: the attributes). */
+static void stat_entry(int fd, const char *name, int skipped, int xflags, double ctimeMin, struct sres *r, char *target,
+                       struct xbuf *xb) {
+  memset(&r->st, 0, sizeof r->st);
+  r->e = r->xe = 0;
+  r->xl = XATTR_NOT_READ;
+  r->tl = 0;
+  if (skipped) {
+    r->e = SCAN_SKIPPED;
+    return;
+  }
+  if (fstatat(fd, name, &r->st, AT_SYMLINK_NOFOLLOW) < 0) {
+    r->e = errno;
+    return;
+  }
+  if (S_ISLNK(r->st.st_mode)) {
+    ssize_t tl = readlinkat(fd, name, target, PATH_MAX + 1);
+    if (tl < 0) r->e = errno;
+    else r->tl = (uint32_t)tl;
+  }
+  int want = (S_ISREG(r->st.st_mode) ? (xflags & SCAN_XATTR_FILES) : (xflags & SCAN_XATTR_OTHER)) &&
+             (double)r->st.st_ctim.tv_sec >= ctimeMin;
+  if (want && !r->e) {
+    xb->len = 0;
+    int rc = xattrs_of(fd, name, -1, xb);
+    if (rc < 0) r->xe = -rc;
+    else r->xl = (uint32_t)xb->len;
+  }
+}
+
+/*
+ * With SCAN_PARALLEL (a source on a file system where each stat is a network round trip: NFS,
+ * FUSE, ...), the entries of one directory are stat-ed by several threads at once, PSCAN_THREADS
+ * in all, taking PSCAN_CHUNK entries at a time: a directory of 1,000 files costs ~1,000 / 8
+ * round trips instead of 1,000. The records are the same, in the same order.
+ */
+#define SCAN_PARALLEL 4
+#define PSCAN_THREADS 8
+#define PSCAN_CHUNK 8
+#define PSCAN_MIN 16
+struct pscan_job {
+  int fd, xflags;
+  double ctimeMin;
+  const struct dent *ents;
+  const uint8_t *skipped;
+  size_t n;
+  struct sres *res;
+  size_t next; /* the next chunk's first entry (atomic) */
+};
+
+static void *pscan_worker(void *arg) {
+  struct pscan_job *j = arg;
+  char *target = malloc(PATH_MAX + 1);
+  struct xbuf xb = {0};
+  for (;;) {
+    size_t from = __atomic_fetch_add(&j->next, PSCAN_CHUNK, __ATOMIC_RELAXED);
+    if (from >= j->n) break;
+    size_t to = from + PSCAN_CHUNK < j->n ? from + PSCAN_CHUNK : j->n;
+    for (size_t i = from; i < to; i++) {
+      struct sres *r = &j->res[i];
+      stat_entry(j->fd, j->ents[i].name, j->skipped[i], j->xflags, j->ctimeMin, r, target, &xb);
+      r->target = r->tl ? malloc(r->tl) : NULL;
+      if (r->tl) memcpy(r->target, target, r->tl);
+      size_t xl = r->xl == XATTR_NOT_READ ? 0 : r->xl;
+      r->x = xl ? malloc(xl) : NULL;
+      if (xl) memcpy(r->x, xb.p, xl);
+    }
+  }
+  free(xb.p);
+  free(target);
+  return NULL;
+}
+
+/* The results of all n entries, stat-ed by this thread and up to PSCAN_THREADS - 1 others. */
+static struct sres *pscan(int fd, int xflags, double ctimeMin, const struct dent *ents, const uint8_t *skipped, size_t n) {
+  struct sres *res = calloc(n, sizeof *res);
+  if (!res) return NULL;
+  struct pscan_job j = {fd, xflags, ctimeMin, ents, skipped, n, res, 0};
+  pthread_t t[PSCAN_THREADS - 1];
+  int started = 0;
+  size_t want = n / PSCAN_CHUNK < PSCAN_THREADS ? n / PSCAN_CHUNK : PSCAN_THREADS;
+  for (size_t k = 1; k < want; k++)
+    if (pthread_create(&t[started], NULL, pscan_worker, &j) == 0) started++;
+  pscan_worker(&j); /* this thread works too; with no other thread started it does it all */
+  for (int k = 0; k < started; k++) pthread_join(t[k], NULL);
+  return res;
+}
 static int do_scandir(int fd, int xflags, double ctimeMin, const uint8_t *skipbuf, size_t skiplen, uint8_t **result,
                       size_t *result_len) {
   int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -471,69 +572,65 @@ static int do_scandir(int fd, int xflags, double ctimeMin, const uint8_t *skipbu
     }
     qsort(skip, ns, sizeof *skip, dent_cmp);
   }
+  /* which entries the skip list names */
+  uint8_t *skipped = calloc(n ? n : 1, 1);
+  for (size_t i = 0; i < n && ns; i++) {
+    while (si < ns && dent_cmp(&skip[si], &ents[i]) < 0) si++;
+    if (si < ns && dent_cmp(&skip[si], &ents[i]) == 0) skipped[i] = 1;
+  }
+  struct sres *par = NULL;
+  if ((xflags & SCAN_PARALLEL) && n >= PSCAN_MIN) par = pscan(fd, xflags, ctimeMin, ents, skipped, n);
   size_t outcap = n * (REC_HEAD + 48) + 256, outlen = 0;
   uint8_t *out = malloc(outcap);
   char target[PATH_MAX + 1];
   struct xbuf xb = {0};
   for (size_t i = 0; i < n; i++) {
-    struct stat st;
-    int e = 0, xe = 0;
-    ssize_t tl = 0;
-    uint32_t xl = XATTR_NOT_READ;
-    memset(&st, 0, sizeof st);
-    while (si < ns && dent_cmp(&skip[si], &ents[i]) < 0) si++;
-    if (si < ns && dent_cmp(&skip[si], &ents[i]) == 0) {
-      e = SCAN_SKIPPED;
-    } else if (fstatat(fd, ents[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-      e = errno;
-    } else {
-      if (S_ISLNK(st.st_mode)) {
-        tl = readlinkat(fd, ents[i].name, target, sizeof target);
-        if (tl < 0) {
-          e = errno;
-          tl = 0;
-        }
-      }
-      int want = S_ISREG(st.st_mode) ? (xflags & SCAN_XATTR_FILES) && (double)st.st_ctim.tv_sec >= ctimeMin
-                                     : (xflags & SCAN_XATTR_OTHER);
-      if (want && !e) {
-        xb.len = 0;
-        int r = xattrs_of(fd, ents[i].name, -1, &xb);
-        if (r < 0) xe = -r;
-        else xl = (uint32_t)xb.len;
-      }
+    struct sres one;
+    struct sres *r = par ? &par[i] : &one;
+    if (!par) {
+      stat_entry(fd, ents[i].name, skipped[i], xflags, ctimeMin, r, target, &xb);
+      r->target = target;
+      r->x = xb.p;
     }
-    size_t xlen = xl == XATTR_NOT_READ ? 0 : xl;
-    size_t need = REC_HEAD + ents[i].len + (size_t)tl + xlen;
+    size_t xlen = r->xl == XATTR_NOT_READ ? 0 : r->xl;
+    size_t tl = r->tl;
+    size_t need = REC_HEAD + ents[i].len + tl + xlen;
     if (outlen + need > outcap) {
       outcap = (outlen + need) * 2;
       out = realloc(out, outcap);
     }
+    const struct stat *st = &r->st;
     uint8_t *p = out + outlen;
     put_u16(p, (unsigned)ents[i].len);
     put_u16(p + 2, (unsigned)tl);
-    put_u32(p + 4, (uint32_t)e);
-    put_u32(p + 8, st.st_mode);
-    put_u32(p + 12, st.st_uid);
-    put_u32(p + 16, st.st_gid);
-    put_u32(p + 20, (uint32_t)st.st_nlink);
-    put_f64(p + 24, (double)st.st_size);
-    put_f64(p + 32, (double)st.st_mtim.tv_sec);
-    put_u32(p + 40, (uint32_t)st.st_mtim.tv_nsec);
-    put_u32(p + 44, (uint32_t)st.st_ctim.tv_nsec);
-    put_f64(p + 48, (double)st.st_ctim.tv_sec);
-    put_f64(p + 56, (double)st.st_ino);
-    put_f64(p + 64, (double)st.st_dev);
-    put_f64(p + 72, (double)st.st_rdev);
-    put_f64(p + 80, (double)st.st_blocks);
-    put_u32(p + 88, xl);
-    put_u32(p + 92, (uint32_t)xe);
+    put_u32(p + 4, (uint32_t)r->e);
+    put_u32(p + 8, st->st_mode);
+    put_u32(p + 12, st->st_uid);
+    put_u32(p + 16, st->st_gid);
+    put_u32(p + 20, (uint32_t)st->st_nlink);
+    put_f64(p + 24, (double)st->st_size);
+    put_f64(p + 32, (double)st->st_mtim.tv_sec);
+    put_u32(p + 40, (uint32_t)st->st_mtim.tv_nsec);
+    put_u32(p + 44, (uint32_t)st->st_ctim.tv_nsec);
+    put_f64(p + 48, (double)st->st_ctim.tv_sec);
+    put_f64(p + 56, (double)st->st_ino);
+    put_f64(p + 64, (double)st->st_dev);
+    put_f64(p + 72, (double)st->st_rdev);
+    put_f64(p + 80, (double)st->st_blocks);
+    put_u32(p + 88, r->xl);
+    put_u32(p + 92, (uint32_t)r->xe);
     memcpy(p + REC_HEAD, ents[i].name, ents[i].len);
-    memcpy(p + REC_HEAD + ents[i].len, target, (size_t)tl);
-    if (xlen) memcpy(p + REC_HEAD + ents[i].len + (size_t)tl, xb.p, xlen);
+    if (tl) memcpy(p + REC_HEAD + ents[i].len, r->target, tl);
+    if (xlen) memcpy(p + REC_HEAD + ents[i].len + tl, r->x, xlen);
     outlen += need;
+    if (par) {
+      free(r->target);
+      free(r->x);
+    }
     free(ents[i].name);
   }
+  free(par);
+  free(skipped);
   free(xb.p);
   free(skip);
   free(ents);

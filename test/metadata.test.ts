@@ -195,6 +195,51 @@ describe('extended attributes, ACLs and capabilities are kept', () => {
     expect(ino(3, 'plain')).toBe(ino(1, 'plain'));
     expect(hardsnap(['verify', '--spool', spool, '--host', 'h', '--generation', genName(3)]).code).toBe(0);
   });
+
+  test.runIf(spawnSync('strace', ['-V']).status === 0)(
+    'attributes are read once per entry: a run over entries whose ctime did not move lists the attributes of none (files, directories, symlinks; strace), and a directory whose ACL changed is read again',
+    ({ tmp }) => {
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      attributeTree(src);
+      for (let i = 0; i < 30; i++) {
+        fs.mkdirSync(path.join(src, `d${i}`));
+        fs.writeFileSync(path.join(src, `d${i}`, 'f'), `${i}\n`);
+        fs.symlinkSync(`d${i}/f`, path.join(src, `s${i}`));
+      }
+      // every ctime older than the first run's scan (by more than the 2 s the next run allows)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3100);
+      expect(backup(spool, src, 1).code).toBe(0);
+      const traced = (n: number) => {
+        const out = path.join(tmp, `strace-${n}`);
+        const r = spawnSync(
+          'strace',
+          ['-f', '-qq', '-e', 'trace=llistxattr,flistxattr,listxattr', '-o', out, BIN, 'backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`],
+          {
+            env: { ...process.env, HARDSNAP_NOW: day(n) },
+            encoding: 'utf8',
+          },
+        );
+        expect(r.status, r.stderr).toBe(0);
+        return fs
+          .readFileSync(out, 'utf8')
+          .split('\n')
+          .filter((l) => /llistxattr\(/.test(l)); // (the part's root is read by descriptor each run: one entry)
+      };
+      expect(traced(2)).toEqual([]);
+      expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
+      // the directory's ACL changed: its ctime moved, it alone is read again
+      sh('setfacl', ['-m', 'u:daemon:r-x', path.join(src, 'd7')]);
+      const calls = traced(3);
+      expect(calls.length).toBeGreaterThan(0);
+      expect(
+        calls.every((l) => /"d7"|\/d7"/.test(l)),
+        calls.join('\n'),
+      ).toBe(true);
+      expect(rsyncDiff(src, gen(spool, 3))).toEqual([]);
+      expect(getfacl(path.join(gen(spool, 3), 'd7'))).toMatch(/user:1:r-x/);
+    },
+  );
 });
 
 describe('a spool that cannot hold attributes (FUSE passthrough without xattr support)', () => {

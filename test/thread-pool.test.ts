@@ -12,6 +12,9 @@ import { makeTree } from './helpers/tree.js';
 import { BIN, spawnHardsnap, waitFor } from './helpers/run.js';
 import { SHARED_DIR } from './helpers/bench-tree.js';
 import { localPoolSize, poolSizeFor, REMOTE_POOL_SIZE } from '../src/fs/thread-pool.js';
+import { SCAN_PARALLEL, SCAN_XATTR, sys } from '../src/fs/native.js';
+import { linksDiff, rsyncDiff } from './helpers/oracle.js';
+import { hardsnap } from './helpers/run.js';
 import { makeSpool } from './helpers/spool.js';
 
 /** A thread's scheduling policy (field 41 of /proc/PID/task/TID/stat): 0 normal, 3 batch. */
@@ -71,7 +74,7 @@ function wrapper(tmp: string, name: string, prefix: string): string {
 const unset = { UV_THREADPOOL_SIZE: undefined };
 
 /** latencyfs (../shared/bench) mounted over a backing directory with no delay, or why not. */
-function mountFuse(tmp: string): { mnt: string; unmount: () => void } | string {
+function mountFuse(tmp: string, delayUs = 0): { mnt: string; back: string; unmount: () => void } | string {
   if (process.getuid?.() !== 0) return 'not root: cannot mount a FUSE file system';
   if (!fs.existsSync('/dev/fuse')) return 'no /dev/fuse';
   const bin = path.join(tmp, 'latencyfs');
@@ -83,9 +86,9 @@ function mountFuse(tmp: string): { mnt: string; unmount: () => void } | string {
   const mnt = path.join(tmp, 'mnt');
   fs.mkdirSync(back);
   fs.mkdirSync(mnt);
-  const m = spawnSync(bin, [back, mnt, '0'], { encoding: 'utf8' });
+  const m = spawnSync(bin, [back, mnt, String(delayUs)], { encoding: 'utf8' });
   if (m.status !== 0) return `cannot mount latencyfs: ${m.stderr.trim()}`;
-  return { mnt, unmount: () => void spawnSync('fusermount3', ['-u', mnt]) };
+  return { mnt, back, unmount: () => void spawnSync('fusermount3', ['-u', mnt]) };
 }
 
 describe('the libuv thread pool', () => {
@@ -134,4 +137,98 @@ describe('the libuv thread pool', () => {
     const bin = wrapper(tmp, 'esm-hardsnap', `'${process.execPath}' --single-threaded-gc --no-experimental-require-module`);
     expect(await poolThreads(tmp, unset, undefined, bin)).toBe(REMOTE_POOL_SIZE);
   });
+});
+
+/** A directory of `n` entries of every kind: files (some with attributes), symlinks, directories, a FIFO, a name that is not UTF-8. */
+function crowdedDir(dir: string, n: number): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < n; i++) {
+    const name = path.join(dir, `e${String(i).padStart(4, '0')}`);
+    if (i % 10 === 3) fs.symlinkSync(`target-${i}`, name);
+    else if (i % 10 === 5) fs.mkdirSync(name);
+    else fs.writeFileSync(name, 'x'.repeat(i));
+    if (i % 7 === 0 && i % 10 !== 3) spawnSync('setfattr', ['-n', 'user.k', '-v', `v${i}`, name]);
+  }
+  spawnSync('mkfifo', [path.join(dir, 'fifo')]);
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0xff, 0x41])]), 'not utf-8');
+}
+
+/**
+ * The threads that stat-ed the entries of the source directory whose names start with
+ * `entryPrefix` during `hardsnap ARGS` (strace; the descriptor with the most such stats is the
+ * source directory's: the spool's side stats a few of its new entries too).
+ */
+function statThreads(tmp: string, args: string[], entryPrefix: string): Set<string> {
+  const out = path.join(tmp, `strace-${++runs}`);
+  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=newfstatat', '-o', out, BIN, ...args], {
+    env: { ...process.env, HARDSNAP_NOW: '2026-01-02T03:00:00Z', UV_THREADPOOL_SIZE: undefined },
+    encoding: 'utf8',
+  });
+  expect(r.status, r.stderr).toBe(0);
+  const byFd = new Map<string, Set<string>>();
+  const count = new Map<string, number>();
+  for (const l of fs.readFileSync(out, 'utf8').split('\n')) {
+    const m = new RegExp(`^(\\d+) +newfstatat\\((\\d+), "${entryPrefix}`).exec(l);
+    if (!m) continue;
+    if (!byFd.has(m[2]!)) byFd.set(m[2]!, new Set());
+    byFd.get(m[2]!)!.add(m[1]!);
+    count.set(m[2]!, (count.get(m[2]!) ?? 0) + 1);
+  }
+  const fd = [...count.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+  expect(fd, 'the source directory was stat-ed').toBeDefined();
+  expect(count.get(fd!)).toBeGreaterThanOrEqual(300);
+  return byFd.get(fd!)!;
+}
+
+describe('a source on a file system where each stat is a round trip (NFS, FUSE)', () => {
+  test('scandir with SCAN_PARALLEL gives the same records, in the same order, as without: every kind of entry, attributes, a skip list', ({ tmp }) => {
+    const dir = path.join(tmp, 'd');
+    crowdedDir(dir, 600);
+    const fd = sys.openat(sys.AT_FDCWD, dir, sys.O_RDONLY | sys.O_DIRECTORY, 0);
+    try {
+      const x = SCAN_XATTR.OTHER | SCAN_XATTR.FILES;
+      for (const cmin of [-Infinity, 0, Date.now() / 1000 + 60]) {
+        const serial = sys.scandir(fd, x, cmin) as Buffer;
+        const parallel = sys.scandir(fd, x | SCAN_PARALLEL, cmin) as Buffer;
+        expect(Buffer.isBuffer(serial) && serial.length > 600 * 96).toBe(true);
+        expect(parallel.equals(serial), `ctimeMin ${cmin}`).toBe(true);
+      }
+      const skip = Buffer.concat(['e0007', 'e0100', 'fifo'].map((n) => Buffer.concat([Buffer.from([n.length, 0]), Buffer.from(n)])));
+      expect((sys.scandir(fd, x | SCAN_PARALLEL, 0, skip) as Buffer).equals(sys.scandir(fd, x, 0, skip) as Buffer)).toBe(true);
+      // a small directory, and one whose entries vanished: the same
+      expect((sys.scandir(fd, SCAN_PARALLEL) as Buffer).equals(sys.scandir(fd) as Buffer)).toBe(true);
+    } finally {
+      sys.close(fd);
+    }
+  });
+
+  test.runIf(spawnSync('strace', ['-V']).status === 0)(
+    'the entries of one directory on FUSE are stat-ed by several threads at once, a local one by one thread; both generations are exact',
+    ({ tmp, skip }) => {
+      const m = mountFuse(tmp, 200);
+      if (typeof m === 'string') return skip(m);
+      try {
+        const fuseSrc = path.join(m.mnt, 'src');
+        crowdedDir(path.join(m.back, 'src', 'big'), 300);
+        const localSrc = path.join(tmp, 'local-src');
+        crowdedDir(path.join(localSrc, 'big'), 300);
+        const spool = makeSpool(path.join(tmp, 'spool'));
+        const onFuse = statThreads(tmp, ['backup', '--spool', spool, '--host', 'h1', '--part', `f=${fuseSrc}`], 'e0');
+        expect(onFuse.size).toBeGreaterThan(2);
+        const local = statThreads(tmp, ['backup', '--spool', spool, '--host', 'h1', '--part', `l=${localSrc}`], 'e0');
+        expect(local.size).toBe(1);
+        for (const [part, src] of [
+          ['f', fuseSrc],
+          ['l', localSrc],
+        ] as const) {
+          const last = path.join(spool, 'rsync', 'h1', part, 'last');
+          expect(rsyncDiff(src, fs.realpathSync(last)), part).toEqual([]);
+          expect(linksDiff(src, fs.realpathSync(last)), part).toEqual([]);
+        }
+        expect(hardsnap(['verify', '--spool', spool, '--host', 'h1']).code).toBe(0);
+      } finally {
+        m.unmount();
+      }
+    },
+  );
 });

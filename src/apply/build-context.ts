@@ -66,10 +66,12 @@ export interface BuildOptions {
    */
   racyCtimeSec: number;
   /**
-   * the scan reads the attributes of regular files whose ctime (seconds) is at or after this
+   * the scan reads the attributes of entries whose ctime (seconds) is at or after this
    * (changed since about when the previous generation's scan began; -Infinity: all)
    */
   xattrCtimeMin: number;
+  /** the source is on a file system where each stat is a round trip: directories are stat-ed in parallel */
+  sourceRemote?: boolean;
   /** content index: new or changed files identical to one in it are linked, not written */
   dedup?: DedupIndex | null;
   /** compare bytes before a content link or a clone of a content match (docs/CONTENT.md) */

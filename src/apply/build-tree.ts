@@ -22,7 +22,7 @@
 import { displayPath } from '../paths/escape.js';
 import { pauseArmed, pauseDir, testPauseAsync } from '../fs/test-pause.js';
 import { parseScan, type Meta, type SourceEntry } from '../fs/entry.js';
-import { SCAN_XATTR, ST, errnoName, sys } from '../fs/native.js';
+import { SCAN_PARALLEL, SCAN_XATTR, ST, errnoName, sys } from '../fs/native.js';
 import type { BlockEntry, ManifestEntry } from '../manifest/format.js';
 import { planDir } from '../plan/plan-dir.js';
 import { NO_PREV_DIR, type PrevDir } from './prev-tree.js';
@@ -74,7 +74,7 @@ export class TreeBuilder {
     writer.content = content;
     writer.carrier = carrier;
     const hardLinks = new HardLinks(ctx, linker, writer, content);
-    this.xflags = o.xattrs ? SCAN_XATTR.OTHER | SCAN_XATTR.FILES : 0;
+    this.xflags = (o.xattrs ? SCAN_XATTR.OTHER | SCAN_XATTR.FILES : 0) | (o.sourceRemote ? SCAN_PARALLEL : 0);
     this.walk = new DirWalk(o, ctx, pool, writer, carrier, this.xflags);
     this.steps = new StepRunner(o, ctx, pool, writer, linker, content, hardLinks, carrier);
   }

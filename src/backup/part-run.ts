@@ -21,6 +21,7 @@ import { ensurePartDir, ensureSpoolDir, manifestDir, manifestPath, partDir, part
 import type { PartState } from './part-state.js';
 import { resetMadeDir } from '../fs/dir-mode.js';
 import { probeClone } from '../fs/clone.js';
+import { isRemoteFsType } from '../fs/thread-pool.js';
 import { TOOL } from '../core/version.js';
 import { errnoCode } from '../core/errors.js';
 import type { DedupIndex } from '../apply/dedup-index.js';
@@ -257,6 +258,7 @@ export async function buildPart(
       prevXattrsTrusted,
       prevXattrsUnrecorded,
       xattrCtimeMin: prevXattrsTrusted ? ctimeMinOf(reader!) : -Infinity,
+      sourceRemote: isRemoteFsType(sourceId.fsType),
       racyCtimeSec: Math.floor(Date.parse(startWall) / 1000) - 1,
       resume: resumed,
       asRoot: isRoot(),
@@ -337,7 +339,7 @@ function carriedOf(reader: ManifestReader | null): Map<string, string> | undefin
 }
 
 /**
- * The ctime (seconds) from which the scan reads regular files' attributes: a little before the
+ * The ctime (seconds) from which the scan reads entries' attributes: a little before the
  * previous generation's scan began. Older ctimes mean unchanged attributes wherever the previous
  * manifest has a record of the same ctime (an entry without one is read anyway).
  */

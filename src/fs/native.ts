@@ -245,13 +245,23 @@ export const COPY = {
 } as const;
 /** setmeta()'s `what` bits */
 export const SETMETA = { OWNER: 1, MODE: 2, TIMES: 4, XATTRS: 8, XATTRS_EXACT: 16 } as const;
-/** scandir()'s xflags: whose extended attributes are read with the stat */
+/**
+ * scandir()'s xflags: whose extended attributes are read with the stat; of those, only entries
+ * whose ctime (seconds) is at or after ctimeMin (an older one means attributes unchanged since
+ * the previous scan: its record's, when it has the same ctime; plan-dir.ts attributesKnown)
+ */
 export const SCAN_XATTR = {
   /** directories, symlinks and special files */
   OTHER: 1,
-  /** regular files whose ctime (seconds) is at or after ctimeMin */
+  /** regular files */
   FILES: 2,
 } as const;
+/**
+ * scandir()'s xflags bit for a directory on a file system where each stat is a network round
+ * trip (NFS, FUSE, ...: thread-pool.ts isRemoteFsType): its entries are stat-ed by several
+ * threads at once (native/hardsnap.c pscan), the same records in the same order.
+ */
+export const SCAN_PARALLEL = 4;
 /** the namespace bits of setmeta's and copy's refusal masks */
 export const XNS = { user: 1, trusted: 2, security: 4, system: 8, other: 16 } as const;
 /** the namespaces in a refusal mask */

@@ -38,9 +38,14 @@ export function localPoolSize(cores = os.availableParallelism()): number {
   return Math.min(16, Math.max(4, cores + 2));
 }
 
+/** Whether a file system of this statfs type makes each operation a round trip (NFS, FUSE, ...). */
+export function isRemoteFsType(type: number): boolean {
+  return REMOTE_TYPES.has(type);
+}
+
 /** The pool size for paths on file systems of these statfs types. */
 export function poolSizeFor(types: number[], cores?: number): number {
-  return types.some((t) => REMOTE_TYPES.has(t)) ? REMOTE_POOL_SIZE : localPoolSize(cores);
+  return types.some(isRemoteFsType) ? REMOTE_POOL_SIZE : localPoolSize(cores);
 }
 
 /**
