@@ -463,12 +463,14 @@ static void stat_entry(int fd, const char *name, int skipped, int xflags, double
 /*
  * With SCAN_PARALLEL (a source on a file system where each stat is a network round trip: NFS,
  * FUSE, ...), the entries of one directory are stat-ed by several threads at once, PSCAN_THREADS
- * in all, taking PSCAN_CHUNK entries at a time: a directory of 1,000 files costs ~1,000 / 8
- * round trips instead of 1,000. The records are the same, in the same order.
+ * in all, taking PSCAN_CHUNK entries at a time: a directory of 1,000 files costs ~1,000 / 16
+ * round trips instead of 1,000. The records are the same, in the same order. (The 10,000-file
+ * incremental with its source on latencyfs, 500 us per operation: 6.4 s before, 1.45 s with 8
+ * threads, 1.0 s with 16, 1.0 s with 32: the walk's own round trips per directory remain.)
  */
 #define SCAN_PARALLEL 4
-#define PSCAN_THREADS 8
-#define PSCAN_CHUNK 8
+#define PSCAN_THREADS 16
+#define PSCAN_CHUNK 4
 #define PSCAN_MIN 16
 struct pscan_job {
   int fd, xflags;
