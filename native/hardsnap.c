@@ -484,7 +484,7 @@ struct pscan_job {
 
 static void *pscan_worker(void *arg) {
   struct pscan_job *j = arg;
-  char *target = malloc(PATH_MAX + 1);
+  char target[PATH_MAX + 1];
   struct xbuf xb = {0};
   for (;;) {
     size_t from = __atomic_fetch_add(&j->next, PSCAN_CHUNK, __ATOMIC_RELAXED);
@@ -494,14 +494,15 @@ static void *pscan_worker(void *arg) {
       struct sres *r = &j->res[i];
       stat_entry(j->fd, j->ents[i].name, j->skipped[i], j->xflags, j->ctimeMin, r, target, &xb);
       r->target = r->tl ? malloc(r->tl) : NULL;
-      if (r->tl) memcpy(r->target, target, r->tl);
+      if (r->target) memcpy(r->target, target, r->tl);
+      else if (r->tl) r->e = ENOMEM, r->tl = 0;
       size_t xl = r->xl == XATTR_NOT_READ ? 0 : r->xl;
       r->x = xl ? malloc(xl) : NULL;
-      if (xl) memcpy(r->x, xb.p, xl);
+      if (r->x) memcpy(r->x, xb.p, xl);
+      else if (xl) r->xe = ENOMEM, r->xl = XATTR_NOT_READ;
     }
   }
   free(xb.p);
-  free(target);
   return NULL;
 }
 
@@ -576,6 +577,13 @@ static int do_scandir(int fd, int xflags, double ctimeMin, const uint8_t *skipbu
   }
   /* which entries the skip list names */
   uint8_t *skipped = calloc(n ? n : 1, 1);
+  if (!skipped) {
+    for (size_t i = 0; i < n; i++) free(ents[i].name);
+    free(ents);
+    free(skip);
+    closedir(d);
+    return -ENOMEM;
+  }
   for (size_t i = 0; i < n && ns; i++) {
     while (si < ns && dent_cmp(&skip[si], &ents[i]) < 0) si++;
     if (si < ns && dent_cmp(&skip[si], &ents[i]) == 0) skipped[i] = 1;
