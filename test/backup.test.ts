@@ -203,6 +203,31 @@ describe('backup: generations', () => {
     expect(names).toEqual(['keep.txt', 'sub', 'sub/cache', 'sub/cache/y', 'tmp']);
   });
 
+  test('--dry-run says a further name of a source inode is linked to its first, as the run makes it (a review of issue 19: it said "copy (new)" for each name)', ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { h1: 'one inode\n', 'd/plain': 'p\n' });
+    fs.linkSync(path.join(src, 'h1'), path.join(src, 'd/h2'));
+    fs.linkSync(path.join(src, 'h1'), path.join(src, 'd/h3'));
+    const dry = backup(tmp, 1, ['--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const lines = dry.stdout.split('\n').filter((l) => /h[123]/.test(l));
+    expect(lines).toHaveLength(3);
+    // the first name in walk order is written; the others are its names
+    expect(lines.filter((l) => /^copy\s/.test(l))).toHaveLength(1);
+    const first = /^copy\s+data\/(\S+)/.exec(lines.find((l) => /^copy\s/.test(l))!)![1]!;
+    expect(lines.filter((l) => l.startsWith('link ')).sort()).toEqual(
+      ['h1', 'd/h2', 'd/h3']
+        .filter((n) => n !== first)
+        .map((n) => `link    data/${n}  (another name of data/${first})`)
+        .sort(),
+    );
+    const real = backup(tmp, 1, ['--verbose']);
+    expect(real.code, real.stderr).toBe(0);
+    for (const n of ['h1', 'd/h2', 'd/h3'].filter((x) => x !== first)) expect(real.stdout).toContain(`hf+++++++++ data/${n} => data/${first}`);
+  });
+
   test('a spool inside the source is excluded from it, and the run says so', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     makeTree(src, { 'a.txt': 'a' });

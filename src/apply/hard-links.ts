@@ -45,6 +45,18 @@ export class HardLinks {
     private readonly content: ContentLinker | null,
   ) {}
 
+  /**
+   * --dry-run: what link() would do with one name of a source inode with several, said (the
+   * first name's decision; each further name a hard link to the first), nothing made.
+   */
+  planned(f: Frame, e: SourceEntry, d: Decision): void {
+    const key = `${e.dev}:${e.ino}`;
+    const g = this.groups.get(key);
+    if (g) return this.ctx.plan(f.rel, e, d, { via: 'hardlink', to: g.rel });
+    this.ctx.plan(f.rel, e, d);
+    this.groups.set(key, { id: 0, rel: joinRel(f.rel, e.name), entry: null! });
+  }
+
   /** One name of a source inode with several; its record (null when it could not be backed up). */
   link(f: Frame, e: SourceEntry, p: ManifestEntry | undefined, d: Decision, sourceHash: string | null): ManifestEntry | null {
     const ctx = this.ctx;

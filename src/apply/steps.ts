@@ -199,7 +199,8 @@ export class StepRunner {
     else if (e.type === 'symlink') ctx.stats.symlinks++;
     else ctx.stats.specials++;
     if (o.dryRun) {
-      ctx.plan(f.rel, e, d);
+      if (e.nlink > 1) this.hardLinks.planned(f, e, d);
+      else ctx.plan(f.rel, e, d);
       f.out.push(ctx.record(e.name, e, 0, 0, null));
       return;
     }

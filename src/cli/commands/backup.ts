@@ -298,7 +298,12 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
       onWarn: (m) => out.warn(m),
       onPlan:
         opts.dryRun && !o.json
-          ? (part, rel, d) => out.print(`${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`)
+          ? (part, rel, d, _e, how) =>
+              out.print(
+                how?.via === 'hardlink'
+                  ? `${'link'.padEnd(7)} ${part}/${displayPath(rel)}  (another name of ${part}/${displayPath(how.to)})`
+                  : `${d.action.padEnd(7)} ${part}/${displayPath(rel)}  (${d.reason})`,
+              )
           : itemized
             ? (part, rel, d, e, how) => {
                 const l = itemize(part, rel, d, e, how);
