@@ -78,6 +78,31 @@ describe('lint: a deliberate violation fails', () => {
     expect(await lint("export function f(): void {\n  process.stderr.write('x');\n  process.exit(1);\n}\n", 'src/cli/probe.ts')).toEqual([]);
   });
 
+  it('the same by other ways in (a review of issue 19 found these slipped through)', async () => {
+    const core = 'src/backup/probe.ts';
+    for (const [code, rule] of [
+      ["export async function f(): Promise<unknown> {\n  return import('node:fs');\n}\n", /^no-restricted-syntax: only src\/fs touches the disk/],
+      ["export async function f(): Promise<unknown> {\n  return import('fs/promises');\n}\n", /^no-restricted-syntax: only src\/fs touches the disk/],
+      ['export function f(): void {\n  globalThis.process.exit(1);\n}\n', /^no-restricted-syntax: .*globalThis/],
+      ['export function f(): void {\n  const p = process;\n  p.exit(1);\n}\n', /^no-restricted-syntax: .*aliased/],
+      ['export function f(): void {\n  const { stdout } = process;\n  stdout.write("x");\n}\n', /^no-restricted-syntax: .*aliased/],
+      ["export function f(): void {\n  process['exit'](1);\n}\n", /^no-restricted-syntax: .*process\[/],
+      ['export function f(): void {\n  process.abort();\n}\n', /^no-restricted-syntax: the core never exits/],
+      ["export function f(): void {\n  const out = process.stdout;\n  out.write('x');\n}\n", /^no-restricted-syntax: the core never prints/],
+      ["import { exit } from 'node:process';\nexport const f = (): void => exit(1);\n", /^no-restricted-imports: .*never prints or exits/],
+    ] as const) {
+      const found = await lint(code, core);
+      expect(found.length, code).toBeGreaterThan(0);
+      expect(found[0], code).toMatch(rule);
+    }
+    // env and pid stay the core's to read; src/cli keeps its ways
+    expect(await lint('export const f = (): string | undefined => process.env.HOME ?? String(process.pid);\n', core)).toEqual([]);
+    expect(await lint("import { exit } from 'node:process';\nexport const f = (): void => exit(1);\n", 'src/cli/probe.ts')).toEqual([]);
+    expect(await lint("export async function f(): Promise<unknown> {\n  return import('node:fs');\n}\n", 'src/cli/probe.ts')).toEqual([
+      expect.stringMatching(/^no-restricted-syntax/),
+    ]);
+  });
+
   it('a cycle between folders', () => {
     const g: Graph = new Map([
       ['cli', new Set(['backup'])],
