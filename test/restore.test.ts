@@ -1,6 +1,6 @@
 // hardsnap restore, end to end: round trips against copies of the source, single paths with odd
 // names, a target that tries to redirect writes, and the spool left untouched.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, vi } from 'vitest';
@@ -521,6 +521,38 @@ describe('restore from a damaged spool', () => {
     expect(fs.readFileSync(outsideFile, 'utf8')).toBe('precious');
     expect(fs.readFileSync(path.join(to, 'odd', 'with space'), 'utf8')).toBe('odd:with space');
     expect(fs.lstatSync(path.join(to, 'odd', 'with space')).ino).not.toBe(fs.lstatSync(outsideFile).ino);
+  });
+
+  test('the summary and --json count what was restored, not what was tried: a file the target refuses (chattr +i) is not in the count, nor said replaced', ({
+    tmp,
+    skip,
+  }) => {
+    const sp = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(path.join(src, 'd'), { recursive: true });
+    for (const n of ['a', 'b', 'c', 'd/x']) fs.writeFileSync(path.join(src, n), `${n}\n`);
+    ok(hardsnap(['backup', '--spool', sp, '--host', 'h', '--part', `p=${src}`]));
+    const to = path.join(tmp, 'out');
+    fs.mkdirSync(path.join(to, 'd'), { recursive: true });
+    fs.writeFileSync(path.join(to, 'b'), 'kept');
+    if (spawnSync('chattr', ['+i', path.join(to, 'b')], { stdio: 'ignore' }).status !== 0)
+      return skip('chattr +i is refused here (needs root and a file system that takes it)');
+    try {
+      const r = hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', to, '--force', '--verbose']);
+      expect(r.code, r.stderr).toBe(23);
+      expect(r.stderr).toMatch(/not restored: p: "b": EPERM/);
+      // (it was said replaced before the removal failed)
+      expect(r.stderr).not.toMatch(/replaced b in the target/);
+      expect(r.stdout + r.stderr).toMatch(/p: restored 3 files \(0 hard links\), 1 directories/);
+      const j = hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', to, '--force', '--json']);
+      expect(j.code).toBe(23);
+      const doc = JSON.parse(j.stdout) as { parts: { files: number; dirs: number }[]; problems: unknown[] };
+      expect(doc.parts[0]).toMatchObject({ files: 3, dirs: 1 });
+      expect(doc.problems).toHaveLength(1);
+      expect(fs.readFileSync(path.join(to, 'b'), 'utf8')).toBe('kept');
+    } finally {
+      spawnSync('chattr', ['-i', path.join(to, 'b')], { stdio: 'ignore' });
+    }
   });
 
   test.skipIf(process.getuid?.() !== 0)(

@@ -251,11 +251,12 @@ export class SafeTarget {
   /** Unlinks a non-directory in the way (a symlink is removed, never followed). */
   private remove(fd: number, name: Buffer, shown: string, kind: 'symlink' | 'other'): Replacement {
     const r = this.describe(fd, name, kind);
+    const rc = sys.unlinkat(fd, name, 0);
+    if (rc < 0) throw new EntryError(errnoName(rc), `cannot remove what is in the way in the target (${errnoName(rc)})`);
+    // said once it is done: a removal that failed is the problem line alone
     if (kind === 'symlink')
       this.onWarn(`--force: removed the symlink ${shown}${r.target ? ` -> ${r.target.toString('latin1')}` : ''} in the target (not followed)`);
     else this.onNote(`--force: replaced ${shown} in the target`);
-    const rc = sys.unlinkat(fd, name, 0);
-    if (rc < 0) throw new EntryError(errnoName(rc), `cannot remove what is in the way in the target (${errnoName(rc)})`);
     return r;
   }
 }

@@ -149,6 +149,10 @@ export class TreeRestorer {
       }
     } catch (err) {
       if (!(err instanceof EntryError)) throw err;
+      // not restored: not counted as restored (the summary and --json count what is in the target)
+      if (e.type === 'file') this.stats.files--;
+      else if (e.type === 'symlink') this.stats.symlinks--;
+      else this.stats.specials--;
       this.problem(rel, err.code, err.message);
     }
   }
@@ -159,11 +163,13 @@ export class TreeRestorer {
     this.o.events.onEntry?.(this.o.part, rel, e);
     this.stats.dirs++;
     if (badName(e.name)) {
+      this.stats.dirs--;
       this.problem(rel, 'EINVAL', 'impossible name in the generation: skipped');
       return null;
     }
     const src = parent.src < 0 ? -9 : sys.openat(parent.src, e.name, O_DIR | sys.O_NOATIME, 0);
     if (src < 0 && !this.usable(e)) {
+      this.stats.dirs--;
       this.problem(rel, errnoName(src), 'cannot open the directory in the generation');
       return null;
     }
@@ -178,6 +184,7 @@ export class TreeRestorer {
       } catch (err) {
         if (src >= 0) sys.close(src);
         if (!(err instanceof EntryError)) throw err;
+        this.stats.dirs--;
         this.problem(rel, err.code, err.message);
         return null;
       }
