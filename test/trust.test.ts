@@ -93,6 +93,29 @@ describe('a tampered previous generation is never linked into the new one', () =
     expect(readRunsLog<RunRecord>(spool, 'h').at(-1)!.parts.p!.drifted).toBeGreaterThan(500);
   });
 
+  test('--verbose says what was done with a drifted file: written anew (>f), never "hf" (linked), and an unchanged one "hf" once (the line came before the link was refused)', ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { 'a/drifted': 'd\n', 'a/kept': 'k\n', 'b/first': 'one inode\n' });
+    fs.linkSync(path.join(src, 'b/first'), path.join(src, 'b/second'));
+    expect(backup(spool, src, 1).code).toBe(0);
+    fs.chmodSync(path.join(gen(spool, 1), 'a/drifted'), 0o666);
+    fs.chmodSync(path.join(gen(spool, 1), 'b/first'), 0o666);
+    const r = backup(spool, src, 2, ['--verbose']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    const about = (n: string) => lines.filter((l) => new RegExp(`^\\S+ +p/${n}( |$)`).test(l));
+    expect(about('a/drifted')).toEqual([expect.stringMatching(/^>f\.{9} p\/a\/drifted$/)]);
+    expect(about('a/kept')).toEqual(['hf          p/a/kept']);
+    // a source hard link whose previous inode drifted: written anew once, its second name linked to it
+    expect(about('b/first')).toEqual([expect.stringMatching(/^>f\.{9} p\/b\/first$/)]);
+    expect(about('b/second')).toEqual([expect.stringMatching(/^hf.* p\/b\/second => p\/b\/first$/)]);
+    expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
+    expect(linksDiff(src, gen(spool, 2))).toEqual([]);
+  });
+
   test('a directory of the previous generation deleted, or replaced by a symlink to elsewhere: its files are copied anew, and the run says the previous generation drifted', ({
     tmp,
   }) => {

@@ -92,7 +92,9 @@ export class EntryWriter {
     }
     const action =
       e.type === 'file' ? 'copy' : e.type === 'symlink' ? 'symlink' : (e.type === 'char' || e.type === 'block') && !this.ctx.o.asRoot ? 'record' : 'mknod';
-    return this.materialize(f, e, { action, reason }, false);
+    const d: Decision = { action, reason };
+    this.ctx.plan(f.rel, e, d);
+    return this.materialize(f, e, d, false);
   }
 
   /** Copies a new or changed file on the pool; unusual outcomes are redone on this thread. */

@@ -7,6 +7,7 @@ import type { Meta, SourceEntry } from '../fs/entry.js';
 import type { BlockEntry, EncodedEntry, ManifestEntry } from '../manifest/format.js';
 import type { JobOwner } from './jobs.js';
 import type { PrevDir } from './prev-tree.js';
+import type { Decision } from '../plan/decide.js';
 
 /** Why a directory's subtree is the previous generation's (the source could not be read). */
 export interface Carry {
@@ -67,6 +68,8 @@ export interface PendingLink {
   rec: EncodedEntry | ManifestEntry;
   /** the inode the previous manifest records for it, to check (0: not checked) */
   prevIno: number;
+  /** the decision said (--verbose) once the link is made; null: none to say (a carried entry) */
+  d: Decision | null;
 }
 
 export function newFrame(rel: Buffer, src: number, dst: number, prev: number, meta: Meta, carry: Carry | null = null): Frame {

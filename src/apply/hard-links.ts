@@ -89,11 +89,12 @@ export class HardLinks {
     // only its metadata changed: a clone of its previous inode where the spool clones (clone.ts)
     const clone = d.action === 'copy' && !fresh ? (this.writer.cloner?.fromPreviousNow(f, e, p, sourceHash) ?? null) : null;
     const content = !clone && !fresh && d.action === 'copy' && this.content ? this.content.linkNow(f, e, sourceHash) : null;
-    ctx.plan(f.rel, e, d, clone ? { via: 'clone' } : content ? { via: content.via } : undefined);
-    const m =
-      d.action === 'link' && p
-        ? this.linker.linkNow(f, e, ctx.record(e.name, e, 0, p.flags & FLAG.OFF_SPOOL, p.hash), p.ino)
-        : (clone ?? content?.m ?? this.writer.materialize(f, e, d, false));
+    const linking = d.action === 'link' && p !== undefined;
+    // (a link is said by the linker once made; refused, as the new inode written instead)
+    if (!linking) ctx.plan(f.rel, e, d, clone ? { via: 'clone' } : content ? { via: content.via } : undefined);
+    const m = linking
+      ? this.linker.linkNow(f, e, ctx.record(e.name, e, 0, p!.flags & FLAG.OFF_SPOOL, p!.hash), p!.ino, d)
+      : (clone ?? content?.m ?? this.writer.materialize(f, e, d, false));
     if (!m) return null;
     if (g) {
       // the inode is full: this copy is the link base from now on

@@ -22,6 +22,7 @@ import type { BuildContext } from './build-context.js';
 import type { EntryWriter } from './entry-writer.js';
 import type { Frame, PendingLink } from './frame.js';
 import type { JobPool } from './jobs.js';
+import type { Decision } from '../plan/decide.js';
 import { E } from '../fs/errno.js';
 
 /** Unchanged entries linked per native call */
@@ -41,8 +42,8 @@ export class Linker {
    * Queues an unchanged entry of f and its record; the batch goes out when it is full. `prevIno`
    * is the inode the previous manifest records for it (checked when its numbers are the spool's).
    */
-  async add(f: Frame, e: SourceEntry, rec: EncodedEntry | ManifestEntry, prevIno: number): Promise<void> {
-    f.links.push({ e, at: f.out.push(rec) - 1, rec, prevIno: this.ctx.o.prevInodesCurrent ? prevIno : 0 });
+  async add(f: Frame, e: SourceEntry, rec: EncodedEntry | ManifestEntry, prevIno: number, d: Decision | null = null): Promise<void> {
+    f.links.push({ e, at: f.out.push(rec) - 1, rec, prevIno: this.ctx.o.prevInodesCurrent ? prevIno : 0, d });
     if (f.links.length >= LINK_BATCH) await this.flush(f);
   }
 
@@ -66,9 +67,9 @@ export class Linker {
   }
 
   /** Links one unchanged entry now (a first name of a source hard link): its record, or a fresh copy's. */
-  linkNow(f: Frame, e: SourceEntry, rec: ManifestEntry, prevIno: number): ManifestEntry | null {
+  linkNow(f: Frame, e: SourceEntry, rec: ManifestEntry, prevIno: number, d: Decision | null = null): ManifestEntry | null {
     const { rc, ino } = this.linkOne(f, e, prevIno);
-    return this.settle(f, { e, at: -1, rec, prevIno }, rc, ino) as ManifestEntry | null;
+    return this.settle(f, { e, at: -1, rec, prevIno, d }, rc, ino) as ManifestEntry | null;
   }
 
   /** One checked link of `name` from the previous directory, on this thread: linkBatch's result and inode. */
@@ -99,6 +100,8 @@ export class Linker {
       stats.bytesLinked += e.size;
       if (r !== 0) stats.reused++;
       l.rec.ino = ino;
+      // said once it is so (a link refused below is said as the new inode written instead)
+      if (l.d) ctx.plan(f.rel, e, l.d);
       return l.rec;
     }
     if (r > 0) {

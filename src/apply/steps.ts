@@ -79,8 +79,7 @@ export class StepRunner {
         return;
       case 'record-copy':
         ctx.stats.files++;
-        ctx.plan(f.rel, e, UNCHANGED);
-        return this.linker.add(f, e, new EncodedEntry(e.name, step.bytes), f.prevList!.ino(step.pi));
+        return this.linker.add(f, e, new EncodedEntry(e.name, step.bytes), f.prevList!.ino(step.pi), UNCHANGED);
       case 'inspect': {
         if (step.need === 'xattrs') {
           if (!this.writer.ensureXattrs(f, e)) return this.unreadable(f, step.pi, e, errnoName(e.xattrErr), 'cannot read its extended attributes');
@@ -209,10 +208,7 @@ export class StepRunner {
       f.out.push(this.hardLinks.link(f, e, p, d, sourceHash));
       return;
     }
-    if (d.action === 'link') {
-      ctx.plan(f.rel, e, d);
-      return this.linker.add(f, e, ctx.record(e.name, e, 0, p!.flags & FLAG.OFF_SPOOL, p!.hash), p!.ino);
-    }
+    if (d.action === 'link') return this.linker.add(f, e, ctx.record(e.name, e, 0, p!.flags & FLAG.OFF_SPOOL, p!.hash), p!.ino, d);
     if (d.action === 'copy') {
       // a file with a content-link candidate is hashed (and compared) on the pool, then linked
       // or copied; the walk goes on meanwhile
