@@ -228,6 +228,22 @@ describe('backup: generations', () => {
     for (const n of ['h1', 'd/h2', 'd/h3'].filter((x) => x !== first)) expect(real.stdout).toContain(`hf+++++++++ data/${n} => data/${first}`);
   });
 
+  test('a directory in the part named like a partial but not a generation (notes.partial) is not ours: backups leave it, and resume only what a run left', ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'a.txt': 'a' });
+    expect(backup(tmp, 1).code).toBe(0);
+    const notes = path.join(partDir(tmp), 'notes.partial');
+    fs.mkdirSync(notes);
+    fs.writeFileSync(path.join(notes, 'keep.txt'), 'an admin put this here');
+    const r = backup(tmp, 2, ['--verbose']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/interrupted generation notes\.partial/);
+    expect(fs.readFileSync(path.join(notes, 'keep.txt'), 'utf8')).toBe('an admin put this here');
+    expect(fs.readlinkSync(path.join(partDir(tmp), 'last'))).toBe(genName(2));
+  });
+
   test('a spool inside the source is excluded from it, and the run says so', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     makeTree(src, { 'a.txt': 'a' });

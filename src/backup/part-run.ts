@@ -57,10 +57,14 @@ function openPrev(pdir: string, prevName: string, ev: BackupEvents, part: string
   }
 }
 
-/** Makes `<gen>.partial`, or takes over the newest partial a killed run left (resume). */
-function preparePartial(pdir: string, generation: string, part: string, ev: BackupEvents): { partialPath: string; resumed: boolean } {
+/**
+ * Makes `<gen>.partial`, or takes over the newest partial a killed run left (resume). The
+ * partials are the run's reading of the part (part-state.ts): generation names only, so a
+ * `<anything>.partial` that is not one is not ours and stays.
+ */
+function preparePartial(pdir: string, state: PartState, generation: string, part: string, ev: BackupEvents): { partialPath: string; resumed: boolean } {
   const target = path.join(pdir, generation + PARTIAL_SUFFIX);
-  const partials = listPartials(pdir);
+  const partials = state.generations.filter((g) => !g.complete).map((g) => g.path);
   const newest = partials.pop();
   for (const old of partials) {
     ev.onNote(`part '${part}': removing an older interrupted generation ${path.basename(old)}`);
@@ -102,14 +106,6 @@ function removeStaleManifestTmps(mdir: string): void {
   for (const n of fs.readdirSync(mdir)) if (n.endsWith('.tmp')) fs.rmSync(path.join(mdir, n), { force: true });
 }
 
-function listPartials(pdir: string): string[] {
-  return fs
-    .readdirSync(pdir)
-    .filter((n) => n.endsWith(PARTIAL_SUFFIX))
-    .sort()
-    .map((n) => path.join(pdir, n));
-}
-
 export async function buildPart(
   o: BackupOptions,
   spec: PartSpec,
@@ -133,7 +129,7 @@ export async function buildPart(
   if (!dry) {
     ensureSpoolDir(manifestDir(pdir));
     removeStaleManifestTmps(manifestDir(pdir));
-    ({ partialPath, resumed } = preparePartial(pdir, generation, spec.name, ev));
+    ({ partialPath, resumed } = preparePartial(pdir, state, generation, spec.name, ev));
     clones = probeClone(partMetaDir(pdir)).clones;
   }
   const manifestTmp = manifestPath(pdir, generation) + '.tmp';
