@@ -152,8 +152,34 @@ function entry(i: number): ManifestEntry {
     ctimeSec: 1_600_000_500 + i,
     ctimeNsec: (i * 104729) % 1e9,
     xattrs: i % 4 === 1 ? formatXattrs([{ name: Buffer.from(`user.k${i % 3}`), value: Buffer.from([i % 7, 0xff]) }]) : null,
+    srcIno: 50_000 + i,
   };
 }
+
+describe('format 4', () => {
+  test('version 4 fixture (the source inode of each entry) decodes to exactly what was written, the rest as in version 3', () => {
+    expect(READABLE_VERSIONS).toContain(4);
+    const m = ManifestReader.open(path.join(FIXTURES, 'manifest-v4.hsm'));
+    const v3 = ManifestReader.open(path.join(FIXTURES, 'manifest-v3.hsm'));
+    try {
+      expect(m.version).toBe(4);
+      expect(m.header).toMatchObject({ format: 4, part: 'mail/imap', generation: '2026-12-07T030000Z', host: 'mx1', tool: 'hardsnap 0.4.0' });
+      expect(m.footer).toEqual(v3.footer);
+      expect(m.root).toEqual({ ...v3.root, srcIno: 2 });
+      const top = m.dir(Buffer.alloc(0))!;
+      const top3 = v3.dir(Buffer.alloc(0))!;
+      expect(top.map((e) => e.srcIno)).toEqual([9001, 9002, 9003, 9004, 9005, 9006, 0]); // the carried one: unknown
+      expect(top.map(({ srcIno: _s, ...rest }) => rest)).toEqual(top3.map(({ srcIno: _s, ...rest }) => rest));
+      expect(top3.every((e) => e.srcIno === 0)).toBe(true); // format 3 does not know it
+      const sub = m.dir(Buffer.from('INBOX'))!;
+      expect(sub.map((e) => e.srcIno)).toEqual([9007, 9008]);
+      expect(readManifestHeader(path.join(FIXTURES, 'manifest-v4.hsm'))).toEqual(m.header);
+    } finally {
+      m.close();
+      v3.close();
+    }
+  });
+});
 
 describe('writing and reading', () => {
   test('round trip of many directories, with lookups in any order', ({ tmp }) => {
@@ -252,7 +278,7 @@ describe('writing and reading', () => {
     const w2 = ManifestWriter.create(f2, { part: 'p', generation: 'g2', created: 'c', tool: 't' });
     w2.seedXattrSets(m1.xattrSets);
     const raw = m1.rawDirByKey('')!;
-    const copied = [0, 1].map((i) => new EncodedEntry(many[i]!.name, Buffer.from(raw.unchangedFile(i, many[i]!)!)));
+    const copied = [0, 1].map((i) => new EncodedEntry(many[i]!.name, Buffer.from(raw.unchangedFile(i, { ...many[i]!, ino: many[i]!.srcIno! })!)));
     copied[1]!.ino = 424242;
     w2.addDir(Buffer.alloc(0), copied);
     w2.finish({ ...entry(0), name: Buffer.alloc(0), type: 'dir', target: null, hash: null, xattrs: null });
@@ -273,7 +299,7 @@ describe('writing and reading', () => {
     w3.seedXattrSets(m2b.xattrSets);
     const raw2 = m2b.rawDirByKey('')!;
     const first = m2b.dir(Buffer.alloc(0))![0]!;
-    w3.addDir(Buffer.alloc(0), [new EncodedEntry(first.name, Buffer.from(raw2.unchangedFile(0, first)!))]);
+    w3.addDir(Buffer.alloc(0), [new EncodedEntry(first.name, Buffer.from(raw2.unchangedFile(0, { ...first, ino: first.srcIno! })!))]);
     w3.finish({ ...entry(0), name: Buffer.alloc(0), type: 'dir', target: null, hash: null, xattrs: other });
     m2b.close();
     const m3 = ManifestReader.open(f3);
@@ -339,7 +365,7 @@ describe('block framing (native zlib stream)', () => {
 });
 
 describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
-  const fixtures = ['manifest-v1.hsm', 'manifest-v2.hsm', 'manifest-v3.hsm'];
+  const fixtures = ['manifest-v1.hsm', 'manifest-v2.hsm', 'manifest-v3.hsm', 'manifest-v4.hsm'];
 
   test('each field read in place equals the decoded entry, in both fixtures and a written manifest', ({ tmp }) => {
     const file = path.join(tmp, 'm.hsm');
@@ -419,7 +445,9 @@ describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
       entries.forEach((e, i) => {
         for (const q of probes) expect(Math.sign(raw.compareName(i, q)), `${i} vs ${q.toString('hex')}`).toBe(Math.sign(Buffer.compare(e.name, q)));
         const exact = e.type === 'file' && e.flags === 0 && e.linkGroup === 0;
-        const got = raw.unchangedFile(i, e);
+        // the source entry as scanned: its inode is the source's (the record's srcIno)
+        const scanned = { ...e, ino: e.srcIno! };
+        const got = raw.unchangedFile(i, scanned);
         if (!exact) {
           expect(got, e.name.toString('latin1')).toBeNull();
           return;
@@ -438,8 +466,9 @@ describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
           { rdev: 5 },
           { ctimeSec: e.ctimeSec + 1 },
           { ctimeNsec: e.ctimeNsec + 1 },
+          { ino: e.srcIno! + 1 }, // another source inode with all the same (a tree renamed over another)
         ]) {
-          expect(raw.unchangedFile(i, { ...e, ...change }), JSON.stringify(change)).toBeNull();
+          expect(raw.unchangedFile(i, { ...scanned, ...change }), JSON.stringify(change)).toBeNull();
         }
       });
     } finally {

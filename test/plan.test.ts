@@ -56,6 +56,8 @@ function rec(name: string, over: Partial<ManifestEntry> = {}): ManifestEntry {
     hash: 'aaaaaaaaaaaaaaaa',
     ctimeSec: 200,
     ctimeNsec: 7,
+    // the source inode of src() (format 4)
+    srcIno: 10,
     ...over,
   };
 }
@@ -80,6 +82,9 @@ describe('planDir: one step per entry, merged with the previous records', () => 
     ['new file whose attributes the scan did not read (an old ctime: moved in with its directory)', src('a'), undefined, {}, 'inspect xattrs'],
     ["unchanged, ctime unchanged: the record's attributes stand", src('a'), rec('a', { xattrs: acl }), {}, 'link: unchanged'],
     ['ctime moved, attributes not read yet', src('a', { ctimeNsec: 8 }), rec('a'), {}, 'inspect xattrs'],
+    // a tree renamed over another made in the same clock tick: equal ctimes, another inode (an attack on issue 17)
+    ['the same ctime on another source inode: attributes read', src('a', { ino: 11 }), rec('a', { xattrs: acl }), {}, 'inspect xattrs'],
+    ['a record without the source inode (format 3): attributes read', src('a'), rec('a', { xattrs: acl, srcIno: 0 }), {}, 'inspect xattrs'],
     ['ctime moved, attributes read and the same', src('a', { ctimeNsec: 8, xattrsRead: true, xattrs: acl }), rec('a', { xattrs: acl }), {}, 'link: unchanged'],
     ['an ACL-only change', src('a', { ctimeNsec: 8, xattrsRead: true, xattrs: acl }), rec('a'), {}, 'copy: acl'],
     ['an attribute-only change', src('a', { ctimeNsec: 8, xattrsRead: true, xattrs: label }), rec('a', { xattrs: acl }), {}, 'copy: acl, xattrs'],

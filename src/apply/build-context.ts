@@ -231,7 +231,13 @@ export class BuildContext {
    * one the scan saw would leave the ctime as it was, and the next run must read the attributes
    * rather than trust it (git's "racy" timestamps).
    */
-  record(name: Buffer, m: Meta & { ctimeSec?: number; ctimeNsec?: number }, ino: number, flags: number, hash: string | null): ManifestEntry {
+  record(
+    name: Buffer,
+    m: Meta & { ctimeSec?: number; ctimeNsec?: number; ino?: number; srcIno?: number },
+    ino: number,
+    flags: number,
+    hash: string | null,
+  ): ManifestEntry {
     const racy = (m.ctimeSec ?? 0) >= this.o.racyCtimeSec;
     return {
       name,
@@ -251,6 +257,8 @@ export class BuildContext {
       ctimeSec: racy ? 0 : (m.ctimeSec ?? 0),
       ctimeNsec: racy ? 0 : (m.ctimeNsec ?? 0),
       xattrs: this.o.xattrs ? m.xattrs : null,
+      // a scanned entry's inode (a record standing for an earlier one keeps its srcIno)
+      srcIno: m.srcIno ?? m.ino ?? 0,
     };
   }
 }

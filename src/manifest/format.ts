@@ -14,7 +14,7 @@
  *
  * An entry: u8 type | u8 flags | u16 nameLen | u32 mode | u32 uid | u32 gid | f64 size |
  * f64 mtimeSec | u32 mtimeNsec | u32 linkGroup | f64 ino | f64 rdev | u16 targetLen |
- * (format 3:) f64 ctimeSec | u32 ctimeNsec | u32 xattrSet |
+ * (format 3:) f64 ctimeSec | u32 ctimeNsec | u32 xattrSet | (format 4:) f64 srcIno |
  * [u32 hashHi | u32 hashLo when flags & HAS_HASH] | name | target.
  * Integers are little-endian; f64 holds integers exactly up to 2^53. An attribute set is
  * numbered from 1 in the order of the table (0: no attributes); a slot of length 0 is unused.
@@ -25,7 +25,7 @@ import { hashHex, hexWord, sys } from '../fs/native.js';
 
 export const MAGIC = Buffer.from('HSNAPMF1');
 export const END_MAGIC = Buffer.from('HSNAPEND');
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 export const TRAILER_LEN = 24;
 
 export const FLAG = {
@@ -65,6 +65,12 @@ export interface ManifestEntry extends Meta {
   /** the source's ctime when the entry was recorded (format 3; 0 = unknown) */
   ctimeSec: number;
   ctimeNsec: number;
+  /**
+   * the source's inode number when the entry was recorded (format 4; 0 or absent = unknown): an
+   * unchanged ctime stands for unchanged attributes only on the same inode (a tree renamed over
+   * another made in the same clock tick has children of equal ctimes at the same paths)
+   */
+  srcIno?: number;
 }
 
 export class ManifestFormatError extends Error {
@@ -92,6 +98,7 @@ const enum At {
   ctimeSec = 58,
   ctimeNsec = 66,
   xattrSet = 70,
+  srcIno = 74,
 }
 
 /**
@@ -114,7 +121,8 @@ const NO_SETS = (id: number): Buffer | null => {
 export const LAYOUT_V2: EntryLayout = { version: 2, fixed: 58, xattrSet: NO_SETS };
 
 export function layoutFor(version: number, xattrSet: (id: number) => Buffer | null = NO_SETS): EntryLayout {
-  return version >= 3 ? { version, fixed: 74, xattrSet } : version === 1 ? { ...LAYOUT_V2, version: 1 } : LAYOUT_V2;
+  if (version >= 4) return { version, fixed: 82, xattrSet };
+  return version === 3 ? { version, fixed: 74, xattrSet } : version === 1 ? { ...LAYOUT_V2, version: 1 } : LAYOUT_V2;
 }
 
 /** A growable byte buffer for encoding. */
@@ -237,7 +245,7 @@ export class XattrSets {
 export function encodeEntry(s: ByteSink, e: ManifestEntry, sets: XattrSets | null = null): void {
   const target = e.target ?? EMPTY;
   const hasHash = e.hash !== null;
-  const FIXED = 74;
+  const FIXED = 82;
   s.reserve(FIXED + 8 + e.name.length + target.length);
   const b = s.buf;
   let o = s.len;
@@ -258,6 +266,7 @@ export function encodeEntry(s: ByteSink, e: ManifestEntry, sets: XattrSets | nul
   b.writeUInt32LE(e.ctimeNsec, o + At.ctimeNsec);
   if (e.xattrs && e.xattrs.length && !sets) throw new ManifestFormatError("an entry with extended attributes needs the writer's attribute table");
   b.writeUInt32LE(sets ? sets.idOf(e.xattrs) : 0, o + At.xattrSet);
+  b.writeDoubleLE(e.srcIno ?? 0, o + At.srcIno);
   o += FIXED;
   if (hasHash) {
     const hi = hexWord(e.hash!, 0);
@@ -330,6 +339,7 @@ export function decodeEntry(b: Buffer, off: number, layout: EntryLayout = LAYOUT
   const target = type === 'symlink' ? Buffer.from(b.subarray(o, o + targetLen)) : null;
   o += targetLen;
   const v3 = FIXED > At.xattrSet;
+  const v4 = FIXED > At.srcIno;
   return [
     {
       type,
@@ -349,6 +359,7 @@ export function decodeEntry(b: Buffer, off: number, layout: EntryLayout = LAYOUT
       ctimeSec: v3 ? b.readDoubleLE(off + At.ctimeSec) : 0,
       ctimeNsec: v3 ? b.readUInt32LE(off + At.ctimeNsec) : 0,
       xattrs: v3 ? layout.xattrSet(b.readUInt32LE(off + At.xattrSet)) : null,
+      srcIno: v4 ? b.readDoubleLE(off + At.srcIno) : 0,
     },
     o,
   ];
@@ -497,12 +508,12 @@ export class RawDirBlock {
   /**
    * Entry i's bytes when it records the regular file `e` (same name, already matched) exactly as
    * the builder would record a link of it, in the current format: a file with nothing but a hash
-   * and OFF_SPOOL among its flags, no link group, and e's mode, owner, size, mtime, device number and ctime
+   * and OFF_SPOOL among its flags, no link group, and e's mode, owner, size, mtime, device number, ctime and source inode
    * (an unchanged ctime means unchanged extended attributes, which are then not compared). Else
    * null (a record of an older format never qualifies: its layout differs).
    */
-  unchangedFile(i: number, e: Meta & { ctimeSec: number; ctimeNsec: number }): Buffer | null {
-    if (this.fixed !== 74) return null;
+  unchangedFile(i: number, e: Meta & { ctimeSec: number; ctimeNsec: number; ino: number }): Buffer | null {
+    if (this.fixed !== 82) return null;
     const r = this.raw;
     const o = this.offsets[i]!;
     if (r[o + At.type] !== TYPE_CODE.file || (r[o + At.flags]! & ~(FLAG.HAS_HASH | FLAG.OFF_SPOOL)) !== 0 || r.readUInt16LE(o + At.targetLen) !== 0)
@@ -512,6 +523,8 @@ export class RawDirBlock {
       return null;
     if (r.readUInt32LE(o + At.linkGroup) !== 0 || r.readDoubleLE(o + At.rdev) !== e.rdev) return null;
     if (r.readDoubleLE(o + At.ctimeSec) !== e.ctimeSec || r.readUInt32LE(o + At.ctimeNsec) !== e.ctimeNsec) return null;
+    // the same ctime on another inode is no evidence (a tree renamed over another: format 4)
+    if (r.readDoubleLE(o + At.srcIno) !== e.ino) return null;
     return r.subarray(o, this.offsets[i + 1]!);
   }
 

@@ -21,7 +21,7 @@ import {
 import type { ManifestFooter, ManifestHeader } from './writer.js';
 
 /** Every format version this release reads (docs/FORMAT.md; fixtures in test/fixtures). */
-export const READABLE_VERSIONS = [1, 2, 3];
+export const READABLE_VERSIONS = [1, 2, 3, 4];
 
 export class ManifestReader {
   private constructor(

@@ -59,7 +59,16 @@ export const UNCHANGED: Readonly<Decision> = Object.freeze({ action: 'link', rea
  */
 export function attributesKnown(e: SourceEntry, p: ManifestEntry | undefined, ctx: PlanContext): boolean {
   if (!ctx.xattrs || e.xattrsRead) return true;
-  if (p && ctx.prevXattrsTrusted && (p.ctimeSec !== 0 || p.ctimeNsec !== 0) && p.ctimeSec === e.ctimeSec && p.ctimeNsec === e.ctimeNsec) {
+  // the same ctime on the same inode (format 4 records the source's inode; an older record does not stand)
+  if (
+    p &&
+    ctx.prevXattrsTrusted &&
+    (p.ctimeSec !== 0 || p.ctimeNsec !== 0) &&
+    p.ctimeSec === e.ctimeSec &&
+    p.ctimeNsec === e.ctimeNsec &&
+    !!p.srcIno &&
+    p.srcIno === e.ino
+  ) {
     e.xattrs = p.xattrs;
     e.xattrsRead = true;
     return true;
