@@ -444,15 +444,21 @@ static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
         if (fid->hdr.info_type == FAN_EVENT_INFO_TYPE_DFID_NAME) name = (const char *)fh->f_handle + fh->handle_bytes;
         int32_t fsid[2];
         memcpy(fsid, &fid->fsid, 8);
-        char *dir;
-        size_t dlen;
+        char *dir = NULL;
+        size_t dlen = 0;
         int rc = resolve(fw, fsid, fh, &dir, &dlen);
         if (rc < 0) {
           out_put(fw, W_ERROR, (uint32_t)m->mask, NULL, 0, name, strlen(name), -rc);
         } else {
           size_t nlen = strlen(name);
           if (rc > 0) out_put(fw, W_CHANGE, (uint32_t)m->mask, dir, dlen, name, nlen, 0);
-          if ((m->mask & FAN_ONDIR) && (m->mask & FAN_MOVE)) {
+          if ((m->mask & FAN_ONDIR) && (m->mask & FAN_MOVE) && !dir) {
+            /* a directory moved from (or to) a parent whose path cannot be told any more (removed
+               since: `mv a/X b/X && rmdir a`): which cached paths are stale is unknown, so none
+               is kept (a path cached under its old name would journal its changes there, or
+               drop them as outside the source) */
+            cache_clear(fw);
+          } else if ((m->mask & FAN_ONDIR) && (m->mask & FAN_MOVE)) {
             /* paths cached below the moved directory are stale now */
             char *old = malloc(dlen + 1 + nlen);
             memcpy(old, dir, dlen);

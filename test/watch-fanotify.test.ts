@@ -9,7 +9,7 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { compareTrees, makeTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { BIN, spawnHardsnap, target, waitFor, type HardsnapChild, type Spot } from './helpers/run.js';
-import { partDirOf } from './helpers/spool.js';
+import { makeSpool, partDirOf } from './helpers/spool.js';
 import { backupAsync, dayEnv, expectSame, fakeWatcher, scanOf, spot, startWatcher, stopWatcher, watchedFromDay2, wideTree } from './helpers/watch.js';
 import { readJournal } from '../src/watch/journal-file.js';
 import { isRoot } from './helpers/robust.js';
@@ -162,6 +162,50 @@ describe('watch: fanotify', () => {
       });
     } finally {
       for (const m of mounted.reverse()) spawnSync('umount', [m]);
+    }
+  });
+
+  test('a directory moved out of a parent that is then removed (mv a/X b/X && rmdir a, read late): its later changes are journaled under its new path (an attack on issue 22: they went to a/X, and the backup linked the old file, exit 0)', async ({
+    tmp,
+  }) => {
+    needRoot('the fanotify watcher needs root');
+    // the spool on a file system of its own (a tmpfs): the backups' renames in the spool would
+    // otherwise clear the watcher's cache of directory paths, hiding the stale entry
+    const spoolFs = path.join(tmp, 'spoolfs');
+    fs.mkdirSync(spoolFs);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', spoolFs]).status).toBe(0);
+    try {
+      const s = { ...spot(tmp), spool: makeSpool(path.join(spoolFs, 'spool')) };
+      wideTree(s.src);
+      makeTree(s.src, { 'a/X/f': 'first\n', b: { dir: true } });
+      // a directory moved in from outside the source, whose old parent goes too
+      const outside = path.join(tmp, 'outside');
+      makeTree(outside, { 'p/Y/f': 'from outside\n' });
+      await watchedFromDay2(s, async (w) => {
+        expect(watcherOf(s)).toBe('fanotify');
+        fs.appendFileSync(path.join(s.src, 'a/X/f'), 'seen at a/X\n');
+        fs.appendFileSync(path.join(outside, 'p/Y/f'), 'seen outside\n');
+        expectSame(s, (await backupAsync(s, [], dayEnv(3))).part.path);
+        // SIGSTOP: the old parents are gone when the watcher reads the moves
+        w.killGroup('SIGSTOP');
+        try {
+          fs.renameSync(path.join(s.src, 'a/X'), path.join(s.src, 'b/X'));
+          fs.rmdirSync(path.join(s.src, 'a'));
+          fs.renameSync(path.join(outside, 'p/Y'), path.join(s.src, 'Y'));
+          fs.rmdirSync(path.join(outside, 'p'));
+        } finally {
+          w.killGroup('SIGCONT');
+        }
+        expectSame(s, (await backupAsync(s, [], dayEnv(4))).part.path);
+        fs.appendFileSync(path.join(s.src, 'b/X/f'), 'changed after the move\n');
+        fs.appendFileSync(path.join(s.src, 'Y/f'), 'changed after the move in\n');
+        // no audit: only the journal can have told the backup
+        const g5 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(5));
+        expect(g5.part.journal).toMatchObject({ used: true, reason: null });
+        expectSame(s, g5.part.path);
+      });
+    } finally {
+      spawnSync('umount', ['-l', spoolFs]);
     }
   });
 
