@@ -253,7 +253,8 @@ export async function buildPart(
       xattrs,
       prevXattrsTrusted,
       prevXattrsUnrecorded,
-      xattrCtimeMin: prevXattrsTrusted ? ctimeMinOf(reader!) : -Infinity,
+      // (a record of format 3 has no source inode and never stands for attributes: the scan reads them all)
+      xattrCtimeMin: prevXattrsTrusted && reader!.version >= 4 ? ctimeMinOf(reader!) : -Infinity,
       sourceRemote: isRemoteFsType(sourceId.fsType),
       racyCtimeSec: Math.floor(Date.parse(startWall) / 1000) - 1,
       resume: resumed,
