@@ -85,6 +85,13 @@ describe('planDir: one step per entry, merged with the previous records', () => 
     // a tree renamed over another made in the same clock tick: equal ctimes, another inode (an attack on issue 17)
     ['the same ctime on another source inode: attributes read', src('a', { ino: 11 }), rec('a', { xattrs: acl }), {}, 'inspect xattrs'],
     ['a record without the source inode (format 3): attributes read', src('a'), rec('a', { xattrs: acl, srcIno: 0 }), {}, 'inspect xattrs'],
+    [
+      'the same ctime and inode number on another file system mounted in the source: attributes read',
+      src('a', { dev: 2 }),
+      rec('a', { xattrs: acl }),
+      {},
+      'inspect xattrs',
+    ],
     ['ctime moved, attributes read and the same', src('a', { ctimeNsec: 8, xattrsRead: true, xattrs: acl }), rec('a', { xattrs: acl }), {}, 'link: unchanged'],
     ['an ACL-only change', src('a', { ctimeNsec: 8, xattrsRead: true, xattrs: acl }), rec('a'), {}, 'copy: acl'],
     ['an attribute-only change', src('a', { ctimeNsec: 8, xattrsRead: true, xattrs: label }), rec('a', { xattrs: acl }), {}, 'copy: acl, xattrs'],

@@ -67,7 +67,10 @@ export function attributesKnown(e: SourceEntry, p: ManifestEntry | undefined, ct
     p.ctimeSec === e.ctimeSec &&
     p.ctimeNsec === e.ctimeNsec &&
     !!p.srcIno &&
-    p.srcIno === e.ino
+    p.srcIno === e.ino &&
+    // an inode number names one file only on one file system, and the record does not say
+    // which: below another file system mounted in the source, attributes are read
+    e.dev === ctx.rootDev
   ) {
     e.xattrs = p.xattrs;
     e.xattrsRead = true;
@@ -100,7 +103,7 @@ export function planEntry(rel: Buffer, e: SourceEntry, pi: number, prev: PrevDir
   if (e.xattrErr && ctx.xattrs) return { kind: 'unreadable', e, pi, code: errnoName(e.xattrErr), what: 'cannot read its extended attributes' };
   const isDir = e.type === 'dir';
   if (!ctx.excludes.empty && ctx.excludes.excluded(joinRel(rel, e.name), e.name, isDir)) return { kind: 'excluded', e };
-  if (pi >= 0 && ctx.recordCopies && ctx.prevAvailable && e.type === 'file' && e.nlink === 1) {
+  if (pi >= 0 && ctx.recordCopies && ctx.prevAvailable && e.type === 'file' && e.nlink === 1 && e.dev === ctx.rootDev) {
     const bytes = prev.unchangedFile(pi, e);
     // (its attributes are the record's: its ctime did not move; not decoded here, the builder
     // reads them from the source should the link fail and a copy be needed)
