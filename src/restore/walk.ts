@@ -209,8 +209,11 @@ export class TreeRestorer {
         this.bits(SETMETA.OWNER | SETMETA.MODE | SETMETA.TIMES, m),
         m.xattrs,
       );
-      if (rc < 0) this.problem(f.rel, splitStaged(rc).code, 'cannot set the metadata of the restored directory');
-      else this.refused(rc);
+      if (rc < 0) {
+        // in the problems, so not counted restored (an entry listed there never is)
+        if (f.owned) this.stats.dirs--; // (the top directory is not counted: not entered here)
+        this.problem(f.rel, splitStaged(rc).code, 'cannot set the metadata of the restored directory');
+      } else this.refused(rc);
     }
     if (f.owned) this.close(f);
   }
