@@ -244,6 +244,30 @@ describe('backup: generations', () => {
     expect(fs.readlinkSync(path.join(partDir(tmp), 'last'))).toBe(genName(2));
   });
 
+  test('a file named like a generation or a partial is not one: not listed, not resumed into or renamed, and backups go on (a re-attack: every backup failed with ENOTDIR)', ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'a.txt': 'a' });
+    expect(backup(tmp, 1).code).toBe(0);
+    const partialFile = path.join(partDir(tmp), `${genName(1)}-01.partial`);
+    const genFile = path.join(partDir(tmp), '2026-01-01T000000Z');
+    fs.writeFileSync(partialFile, 'not ours\n');
+    fs.writeFileSync(genFile, 'not ours either\n');
+    const list = hardsnap(['list', '--spool', path.join(tmp, 'spool'), '--host', 'h1']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).not.toContain(`${genName(1)}-01`);
+    expect(list.stdout).not.toContain('2026-01-01T000000Z');
+    expect(list.stdout).toContain(genName(1));
+    for (const n of [2, 3]) {
+      const r = backup(tmp, n);
+      expect(r.code, r.stderr).toBe(0);
+      expect(fs.readlinkSync(path.join(partDir(tmp), 'last'))).toBe(genName(n));
+    }
+    expect(fs.readFileSync(partialFile, 'utf8')).toBe('not ours\n');
+    expect(fs.readFileSync(genFile, 'utf8')).toBe('not ours either\n');
+  });
+
   test('a spool inside the source is excluded from it, and the run says so', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     makeTree(src, { 'a.txt': 'a' });

@@ -12,7 +12,7 @@ import { PARTIAL_SUFFIX, compareGenerations, parseGenerationName, type Generatio
 import { displayPath, parseDisplayPath } from '../paths/escape.js';
 import { pathBytes } from '../paths/aliases.js';
 import { ensureDirBytes, pathOfBytes } from '../fs/byte-path.js';
-import { readDirIfExists } from '../fs/read.js';
+import { readDirTypesIfExists } from '../fs/read.js';
 import { resetMadeDir } from '../fs/dir-mode.js';
 import { SysError } from '../fs/native.js';
 
@@ -145,11 +145,16 @@ export function validateHost(host: string): string {
   return host;
 }
 
-/** The generations of a part, oldest first; `.partial` ones marked incomplete. */
+/**
+ * The generations of a part, oldest first; `.partial` ones marked incomplete. Directories only
+ * (and symlinks, which the runs refuse with a message: hardsnap never makes one): a file named
+ * like a generation is not one (it was listed, resumed into and renamed every night).
+ */
 export function listGenerations(spool: string, host: string, part: string): Generation[] {
   const dir = partDir(spool, host, part);
   const out: Generation[] = [];
-  for (const n of readDirIfExists(dir)) {
+  for (const { name: n, isDir, isSymlink } of readDirTypesIfExists(dir)) {
+    if (!isDir && !isSymlink) continue;
     const partial = n.endsWith(PARTIAL_SUFFIX);
     const name = partial ? n.slice(0, -PARTIAL_SUFFIX.length) : n;
     const time = parseGenerationName(name);
