@@ -268,6 +268,24 @@ describe('backup: generations', () => {
     expect(fs.readFileSync(genFile, 'utf8')).toBe('not ours either\n');
   });
 
+  test("a file or FIFO with tonight's generation name (or its partial's) is in the way: the run takes the next name (a third attack: ENOTDIR at publishing, exit 2, every night)", ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'a.txt': 'a' });
+    expect(backup(tmp, 1).code).toBe(0);
+    fs.writeFileSync(path.join(partDir(tmp), genName(2)), 'not ours\n');
+    execFileSync('mkfifo', [path.join(partDir(tmp), `${genName(3)}.partial`)]);
+    for (const n of [2, 3]) {
+      const r = backup(tmp, n);
+      expect(r.code, r.stderr).toBe(0);
+      const last = fs.readlinkSync(path.join(partDir(tmp), 'last'));
+      expect(last.startsWith(genName(n)) && last !== genName(n), last).toBe(true);
+    }
+    expect(fs.readFileSync(path.join(partDir(tmp), genName(2)), 'utf8')).toBe('not ours\n');
+    expect(fs.lstatSync(path.join(partDir(tmp), `${genName(3)}.partial`)).isFIFO()).toBe(true);
+  });
+
   test('a spool inside the source is excluded from it, and the run says so', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     makeTree(src, { 'a.txt': 'a' });

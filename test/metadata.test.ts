@@ -345,6 +345,85 @@ describe('an inode number names one file only on one file system', () => {
   );
 });
 
+describe('records of another file system stand for nothing', () => {
+  /** two fresh tmpfs at t1 and t2, each holding f with one inode number, ctime, mtime and size (AAAA / BBBB, user.k the same); false when the clock would not give one ctime */
+  function twinTmpfs(t1: string, t2: string, mounted: string[]): boolean {
+    const py = [
+      'import os, sys',
+      'for t, v in ((sys.argv[1], b"AAAA"), (sys.argv[2], b"BBBB")):',
+      '    open(t + "/f", "wb").write(v)',
+      'for t in sys.argv[1:3]: os.utime(t + "/f", (1700000000, 1700000000))',
+      'os.setxattr(sys.argv[1] + "/f", "user.k", b"AAAA"); os.setxattr(sys.argv[2] + "/f", "user.k", b"BBBB")',
+      's1, s2 = os.stat(sys.argv[1] + "/f"), os.stat(sys.argv[2] + "/f")',
+      'print("same" if (s1.st_ino, s1.st_ctime_ns) == (s2.st_ino, s2.st_ctime_ns) else "differ")',
+    ].join('\n');
+    for (let attempt = 0; attempt < 20; attempt++) {
+      for (const t of [t1, t2]) {
+        if (mounted.includes(t)) (spawnSync('umount', [t]), mounted.splice(mounted.indexOf(t), 1));
+        fs.mkdirSync(t, { recursive: true });
+        expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', t]).status).toBe(0);
+        mounted.unshift(t);
+      }
+      if (execFileSync('python3', ['-c', py, t1, t2], { encoding: 'utf8' }).trim() === 'same') return true;
+    }
+    return false;
+  }
+
+  test.runIf(isRoot)(
+    'a source root moved to another file system and accepted (--accept-source-change): no record stands for an entry, though inode numbers and ctimes are equal (a third attack: the old attributes and content were linked, exit 0)',
+    ({ tmp, skip }) => {
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      const mounted: string[] = [];
+      try {
+        if (!twinTmpfs(path.join(tmp, 't1'), path.join(tmp, 't2'), mounted))
+          return skip('could not make two files of one inode number and ctime on two tmpfs in 20 tries');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3100);
+        fs.mkdirSync(src);
+        expect(spawnSync('mount', ['--bind', path.join(tmp, 't1'), src]).status).toBe(0);
+        mounted.unshift(src);
+        expect(backup(spool, src, 1).code).toBe(0);
+        expect(spawnSync('umount', [src]).status).toBe(0);
+        mounted.splice(mounted.indexOf(src), 1);
+        expect(spawnSync('mount', ['--bind', path.join(tmp, 't2'), src]).status).toBe(0);
+        mounted.unshift(src);
+        expect(backup(spool, src, 2).code).toBe(2); // refused: another file system
+        const r = backup(spool, src, 2, ['--accept-source-change']);
+        expect(r.code, r.stderr).toBe(0);
+        expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
+        expect(fs.readFileSync(path.join(gen(spool, 2), 'f'), 'utf8')).toBe('BBBB');
+      } finally {
+        for (const m of mounted) spawnSync('umount', ['-l', m]);
+      }
+    },
+  );
+
+  test.runIf(isRoot)(
+    'an entry on another file system mounted in the source is recorded without its inode number (it would name another file once that one is unmounted: a third attack)',
+    ({ tmp }) => {
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { 'top.txt': 'top\n' });
+      fs.mkdirSync(path.join(src, 'sub'));
+      expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', path.join(src, 'sub')]).status).toBe(0);
+      try {
+        fs.writeFileSync(path.join(src, 'sub/f'), 'on tmpfs\n');
+        expect(backup(spool, src, 1).code).toBe(0);
+        const m = ManifestReader.open(manifestFile(spool, 1));
+        try {
+          const top = m.dir(Buffer.alloc(0))!.find((e) => e.name.toString() === 'top.txt')!;
+          expect(top.srcIno).toBe(fs.statSync(path.join(src, 'top.txt')).ino);
+          expect(m.dir(Buffer.from('sub'))!.find((e) => e.name.toString() === 'f')!.srcIno).toBe(0);
+        } finally {
+          m.close();
+        }
+      } finally {
+        spawnSync('umount', ['-l', path.join(src, 'sub')]);
+      }
+    },
+  );
+});
+
 describe('a spool that cannot hold attributes (FUSE passthrough without xattr support)', () => {
   function latencyfs(tmp: string): string | null {
     const bin = path.join(tmp, 'latencyfs');

@@ -72,6 +72,8 @@ export interface BuildOptions {
   xattrCtimeMin: number;
   /** the source is on a file system where each stat is a round trip: directories are stat-ed in parallel */
   sourceRemote?: boolean;
+  /** false: the previous records are never copied as they are (the source root moved to another file system) */
+  prevRecordsStand?: boolean;
   /** content index: new or changed files identical to one in it are linked, not written */
   dedup?: DedupIndex | null;
   /** compare bytes before a content link or a clone of a content match (docs/CONTENT.md) */
@@ -233,7 +235,7 @@ export class BuildContext {
    */
   record(
     name: Buffer,
-    m: Meta & { ctimeSec?: number; ctimeNsec?: number; ino?: number; srcIno?: number },
+    m: Meta & { ctimeSec?: number; ctimeNsec?: number; ino?: number; dev?: number; srcIno?: number },
     ino: number,
     flags: number,
     hash: string | null,
@@ -257,8 +259,10 @@ export class BuildContext {
       ctimeSec: racy ? 0 : (m.ctimeSec ?? 0),
       ctimeNsec: racy ? 0 : (m.ctimeNsec ?? 0),
       xattrs: this.o.xattrs ? m.xattrs : null,
-      // a scanned entry's inode (a record standing for an earlier one keeps its srcIno)
-      srcIno: m.srcIno ?? m.ino ?? 0,
+      // a scanned entry's inode (a record standing for an earlier one keeps its srcIno); 0 for
+      // one on another file system mounted in the source: its number would name another file
+      // once that file system is gone
+      srcIno: m.dev !== undefined && m.dev !== this.o.rootMeta.dev ? 0 : (m.srcIno ?? m.ino ?? 0),
     };
   }
 }

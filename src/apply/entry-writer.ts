@@ -135,7 +135,7 @@ export class EntryWriter {
     // them again
     return this.ctx.record(
       e.name,
-      { ...meta, ctimeSec: e.ctimeSec, ctimeNsec: e.ctimeNsec, srcIno: e.ino },
+      { ...meta, ctimeSec: e.ctimeSec, ctimeNsec: e.ctimeNsec, ino: e.ino, dev: e.dev },
       io[IO.NEW_INO]!,
       (changed ? FLAG.UNSTABLE : 0) | (refused ? FLAG.OFF_SPOOL : 0),
       hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!),

@@ -49,7 +49,7 @@ export class StepRunner {
       oneFileSystem: o.oneFileSystem,
       rootDev: o.rootMeta.dev,
       // a record is copied only when it stands for the entry's attributes too
-      recordCopies: f.prev >= 0 && !o.checksum && !o.dryRun && (!o.xattrs || o.prevXattrsTrusted),
+      recordCopies: f.prev >= 0 && !o.checksum && !o.dryRun && (!o.xattrs || o.prevXattrsTrusted) && o.prevRecordsStand !== false,
       prevXattrsTrusted: o.prevXattrsTrusted,
       prevXattrsUnrecorded: (o.prevXattrsUnrecorded ?? false) && f.prev >= 0,
     };

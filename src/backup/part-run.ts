@@ -203,7 +203,11 @@ export async function buildPart(
     }
     // the previous records tell an entry's attributes when its ctime did not move (format 3,
     // recorded with attributes on); else every entry's are read
-    const prevXattrsTrusted = xattrs && reader !== null && reader.version >= 3 && !reader.footer.xattrsSkipped;
+    // a source root on another file system than the previous generation's (accepted with
+    // --accept-source-change): its records describe other inodes, and stand for nothing
+    const prevSource = reader?.footer.source;
+    const sourceMoved = prevSource !== undefined && (prevSource.fsid !== sourceId.fsid || prevSource.fsType !== sourceId.fsType);
+    const prevXattrsTrusted = xattrs && reader !== null && reader.version >= 3 && !reader.footer.xattrsSkipped && !sourceMoved;
     // the previous generation was made with --no-xattrs: its records say nothing of the
     // attributes its inodes carry (linked from a generation made with them), so each one is
     // read from the inode before it is linked again (this run only)
@@ -256,6 +260,7 @@ export async function buildPart(
       // (a record of format 3 has no source inode and never stands for attributes: the scan reads them all)
       xattrCtimeMin: prevXattrsTrusted && reader!.version >= 4 ? ctimeMinOf(reader!) : -Infinity,
       sourceRemote: isRemoteFsType(sourceId.fsType),
+      prevRecordsStand: !sourceMoved,
       racyCtimeSec: Math.floor(Date.parse(startWall) / 1000) - 1,
       resume: resumed,
       asRoot: isRoot(),

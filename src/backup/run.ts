@@ -12,7 +12,7 @@ import { compileExcludes } from '../exclude/patterns.js';
 import { acquireLock, type LockHandle } from '../spool/lock.js';
 import { hostDir, manifestPath } from '../spool/layout.js';
 import { readRunState, type RunState } from './part-state.js';
-import { newGenerationName } from '../spool/names.js';
+import { PARTIAL_SUFFIX, newGenerationName } from '../spool/names.js';
 import { appendRun, type RunRecord } from '../spool/runs-log.js';
 import { recordTakeover } from '../spool/takeover.js';
 import { handlePendingSignals } from '../core/event-loop.js';
@@ -56,8 +56,15 @@ function chooseName(o: BackupOptions, state: RunState): string {
         : 'check the clock (or HARDSNAP_NOW)',
     });
   }
-  // a manifest without its tree (a run killed while publishing) takes the name too
-  return newGenerationName(o.now, (n) => taken.has(n) || [...state.values()].some((p) => fs.existsSync(manifestPath(p.dir, n))));
+  // a manifest without its tree (a run killed while publishing) takes the name too, and so does
+  // anything else there by that name (a file named like a generation is not one, but is in the way)
+  const there = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+  return newGenerationName(
+    o.now,
+    (n) =>
+      taken.has(n) ||
+      [...state.values()].some((p) => fs.existsSync(manifestPath(p.dir, n)) || there(path.join(p.dir, n)) || there(path.join(p.dir, n + PARTIAL_SUFFIX))),
+  );
 }
 
 export async function runBackup(o: BackupOptions, ev: BackupEvents): Promise<BackupResult> {
