@@ -295,6 +295,29 @@ describe('an unchanged ctime stands for unchanged attributes only on the same in
   });
 });
 
+/** two fresh tmpfs at t1 and t2, each holding f with one inode number, ctime, mtime and size (AAAA / BBBB, user.k the same); false when the clock would not give one ctime */
+function twinTmpfs(t1: string, t2: string, mounted: string[]): boolean {
+  const py = [
+    'import os, sys',
+    'for t, v in ((sys.argv[1], b"AAAA"), (sys.argv[2], b"BBBB")):',
+    '    open(t + "/f", "wb").write(v)',
+    'for t in sys.argv[1:3]: os.utime(t + "/f", (1700000000, 1700000000))',
+    'os.setxattr(sys.argv[1] + "/f", "user.k", b"AAAA"); os.setxattr(sys.argv[2] + "/f", "user.k", b"BBBB")',
+    's1, s2 = os.stat(sys.argv[1] + "/f"), os.stat(sys.argv[2] + "/f")',
+    'print("same" if (s1.st_ino, s1.st_ctime_ns) == (s2.st_ino, s2.st_ctime_ns) else "differ")',
+  ].join('\n');
+  for (let attempt = 0; attempt < 20; attempt++) {
+    for (const t of [t1, t2]) {
+      if (mounted.includes(t)) (spawnSync('umount', [t]), mounted.splice(mounted.indexOf(t), 1));
+      fs.mkdirSync(t, { recursive: true });
+      expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', t]).status).toBe(0);
+      mounted.unshift(t);
+    }
+    if (execFileSync('python3', ['-c', py, t1, t2], { encoding: 'utf8' }).trim() === 'same') return true;
+  }
+  return false;
+}
+
 describe('an inode number names one file only on one file system', () => {
   test.runIf(isRoot)(
     "two tmpfs, each with a file of the same inode number, ctime, mtime and size, bound in turn at one path of the source: the second run reads its own attributes and content (a re-attack of format 4: it linked the first one's, exit 0)",
@@ -302,37 +325,21 @@ describe('an inode number names one file only on one file system', () => {
       const src = path.join(tmp, 'src');
       const spool = makeSpool(path.join(tmp, 'spool'));
       const [t1, t2, at] = [path.join(tmp, 't1'), path.join(tmp, 't2'), path.join(src, 'sub')];
-      for (const d of [t1, t2, at]) fs.mkdirSync(d, { recursive: true });
+      fs.mkdirSync(at, { recursive: true });
       makeTree(src, { 'top.txt': 'top\n' });
       const mounted: string[] = [];
-      const mount = (args: string[], where: string) => {
-        expect(spawnSync('mount', [...args, where]).status, `mount ${args.join(' ')} ${where}`).toBe(0);
-        mounted.unshift(where);
-      };
       try {
-        const py = [
-          'import os, sys',
-          'for t, v in ((sys.argv[1], b"AAAA"), (sys.argv[2], b"BBBB")):',
-          '    open(t + "/f", "wb").write(v)',
-          'for t in sys.argv[1:3]: os.utime(t + "/f", (1700000000, 1700000000))',
-          'os.setxattr(sys.argv[1] + "/f", "user.k", b"AAAA"); os.setxattr(sys.argv[2] + "/f", "user.k", b"BBBB")',
-          's1, s2 = os.stat(sys.argv[1] + "/f"), os.stat(sys.argv[2] + "/f")',
-          'print("same" if (s1.st_ino, s1.st_ctime_ns) == (s2.st_ino, s2.st_ctime_ns) else "differ")',
-        ].join('\n');
-        let same = false;
-        for (let attempt = 0; attempt < 20 && !same; attempt++) {
-          for (const t of [t1, t2]) if (mounted.includes(t)) (spawnSync('umount', [t]), mounted.splice(mounted.indexOf(t), 1));
-          mount(['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs'], t1);
-          mount(['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs'], t2);
-          same = execFileSync('python3', ['-c', py, t1, t2], { encoding: 'utf8' }).trim() === 'same';
-        }
-        if (!same) return skip('could not make two files of one inode number and ctime on two tmpfs in 20 tries');
+        if (!twinTmpfs(t1, t2, mounted)) return skip('could not make two files of one inode number and ctime on two tmpfs in 20 tries');
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3100);
-        mount(['--bind', t1], at);
+        const bind = (from: string) => {
+          expect(spawnSync('mount', ['--bind', from, at]).status).toBe(0);
+          mounted.unshift(at);
+        };
+        bind(t1);
         expect(backup(spool, src, 1).code).toBe(0);
         expect(spawnSync('umount', [at]).status).toBe(0);
         mounted.splice(mounted.indexOf(at), 1);
-        mount(['--bind', t2], at);
+        bind(t2);
         const r = backup(spool, src, 2);
         expect(r.code, r.stderr).toBe(0);
         expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
@@ -346,29 +353,6 @@ describe('an inode number names one file only on one file system', () => {
 });
 
 describe('records of another file system stand for nothing', () => {
-  /** two fresh tmpfs at t1 and t2, each holding f with one inode number, ctime, mtime and size (AAAA / BBBB, user.k the same); false when the clock would not give one ctime */
-  function twinTmpfs(t1: string, t2: string, mounted: string[]): boolean {
-    const py = [
-      'import os, sys',
-      'for t, v in ((sys.argv[1], b"AAAA"), (sys.argv[2], b"BBBB")):',
-      '    open(t + "/f", "wb").write(v)',
-      'for t in sys.argv[1:3]: os.utime(t + "/f", (1700000000, 1700000000))',
-      'os.setxattr(sys.argv[1] + "/f", "user.k", b"AAAA"); os.setxattr(sys.argv[2] + "/f", "user.k", b"BBBB")',
-      's1, s2 = os.stat(sys.argv[1] + "/f"), os.stat(sys.argv[2] + "/f")',
-      'print("same" if (s1.st_ino, s1.st_ctime_ns) == (s2.st_ino, s2.st_ctime_ns) else "differ")',
-    ].join('\n');
-    for (let attempt = 0; attempt < 20; attempt++) {
-      for (const t of [t1, t2]) {
-        if (mounted.includes(t)) (spawnSync('umount', [t]), mounted.splice(mounted.indexOf(t), 1));
-        fs.mkdirSync(t, { recursive: true });
-        expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', t]).status).toBe(0);
-        mounted.unshift(t);
-      }
-      if (execFileSync('python3', ['-c', py, t1, t2], { encoding: 'utf8' }).trim() === 'same') return true;
-    }
-    return false;
-  }
-
   test.runIf(isRoot)(
     'a source root moved to another file system and accepted (--accept-source-change): no record stands for an entry, though inode numbers and ctimes are equal (a third attack: the old attributes and content were linked, exit 0)',
     ({ tmp, skip }) => {
