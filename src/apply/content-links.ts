@@ -13,7 +13,7 @@
  *
  * Two ways in: linkNow() on this thread (for the first name of a source hard link, whose
  * group is settled in order), linkLater() with the hashing and comparing on the pool while the
- * walk goes on. Both try candidates the same way (attempt(), then clones).
+ * walk goes on. Both drive one candidate loop (choose(): attempt(), then clones).
  */
 import { joinRel } from '../paths/escape.js';
 import type { SourceEntry } from '../fs/entry.js';
@@ -37,6 +37,9 @@ interface CloneSource {
   rel: Buffer;
   same: Sameness | undefined;
 }
+
+/** What the candidate loop asks its driver for: a byte comparison, or a clone from a candidate. */
+type Ask = { kind: 'compare'; c: Candidate; rel: Buffer } | { kind: 'clone'; s: CloneSource };
 
 /** What linkNow() made instead of a copy. */
 export interface Instead {
@@ -72,6 +75,66 @@ export class ContentLinker {
     if (!cands.length) return null;
     const hash = knownHash ?? this.ctx.hashed(e, this.io, sys.hashat(f.src, e.name, this.io));
     if (!hash) return null;
+    const it = this.choose(f, e, cands, hash);
+    for (let r = it.next(); ;) {
+      if (r.done) return r.value;
+      const a = r.value;
+      r = it.next(
+        a.kind === 'compare'
+          ? sameContent(f.src, e.name, this.index.rootFd(a.c), a.rel)
+          : this.writer.cloner!.fromCandidateNow(f, e, a.s.c, this.index.rootFd(a.s.c), a.s.rel, hash, () => this.index.forget(a.s.c)),
+      );
+    }
+  }
+
+  /**
+   * linkNow() with the hashing, the byte comparisons and the clones on the pool, then the link,
+   * or the copy started; its record lands at f.out[at]. Holds a slot and the frame open
+   * throughout: its descriptors stay valid.
+   */
+  async linkLater(f: Frame, e: SourceEntry, d: Decision, cands: Candidate[], at: number, knownHash: string | null): Promise<void> {
+    const pool = this.pool;
+    pool.hold(f);
+    try {
+      const io = new Float64Array(sys.IO_FIELDS);
+      const hash = knownHash ?? this.ctx.hashed(e, io, await pool.track(sys.hashatAsync(f.src, e.name, io)));
+      if (pool.failed) return;
+      let made: Instead | null = null;
+      if (hash) {
+        const it = this.choose(f, e, cands, hash);
+        for (let r = it.next(); ;) {
+          if (r.done) {
+            made = r.value;
+            break;
+          }
+          const a = r.value;
+          const answer =
+            a.kind === 'compare'
+              ? sameness(await pool.track(sys.sameContentAsync(f.src, e.name, this.index.rootFd(a.c), a.rel)))
+              : await this.writer.cloner!.fromCandidate(f, e, a.s.c, this.index.rootFd(a.s.c), a.s.rel, hash, () => this.index.forget(a.s.c));
+          if (pool.failed) return;
+          r = it.next(answer);
+        }
+      }
+      this.ctx.plan(f.rel, e, d, made ? { via: made.via } : undefined);
+      if (made) f.out[at] = made.m;
+      else this.writer.startCopy(f, e, at);
+    } catch (err) {
+      pool.fail(err);
+    } finally {
+      pool.release(f);
+    }
+  }
+
+  /**
+   * The candidate loop of both ways in, once: links the first candidate holding the content
+   * (attempt()), else, where the spool clones, clones from one. It yields each byte comparison
+   * (--dedup-verify) and each clone it needs, answered by its driver on this thread (linkNow)
+   * or on the pool (linkLater); returns what was made, or null (the caller copies), having
+   * counted a full inode met on the way.
+   */
+  private *choose(f: Frame, e: SourceEntry, cands: Candidate[], hash: string): Generator<Ask, Instead | null, Sameness | undefined | ManifestEntry | null> {
+    const verify = this.ctx.o.dedupVerify;
     let emlink = false;
     const clones: CloneSource[] = [];
     for (const c of this.matching(cands, hash)) {
@@ -80,7 +143,7 @@ export class ContentLinker {
         clones.push({ c, rel, same: undefined });
         continue;
       }
-      const same = this.ctx.o.dedupVerify ? sameContent(f.src, e.name, this.index.rootFd(c), rel) : undefined;
+      const same = verify ? ((yield { kind: 'compare', c, rel }) as Sameness) : undefined;
       const r = this.attempt(f, e, c, rel, hash, same);
       if (r === 'linked') return { m: this.linked(e, hash, c), via: 'content' };
       emlink ||= r === 'EMLINK';
@@ -88,71 +151,14 @@ export class ContentLinker {
     }
     // the copy (or clone) that follows is the link base for the next ones
     if (emlink) this.ctx.stats.emlinkCopies++;
-    const cloner = this.writer.cloner;
+    if (!this.writer.cloner?.enabled) return null;
     for (const s of clones) {
-      if (!cloner?.enabled) break;
-      const same = s.same !== undefined || !this.ctx.o.dedupVerify ? s.same : sameContent(f.src, e.name, this.index.rootFd(s.c), s.rel);
+      const same = s.same !== undefined || !verify ? s.same : ((yield { kind: 'compare', c: s.c, rel: s.rel }) as Sameness);
       if (!this.proven(f, e, s.c, s.rel, hash, same)) continue;
-      const m = cloner.fromCandidateNow(f, e, s.c, this.index.rootFd(s.c), s.rel, hash, () => this.index.forget(s.c));
+      const m = (yield { kind: 'clone', s }) as ManifestEntry | null;
       if (m) return { m, via: 'clone' };
     }
     return null;
-  }
-
-  /**
-   * linkNow() with the hashing and the byte comparison on the pool, then the link, or the copy
-   * started; its record lands at f.out[at]. Holds a slot and the frame open throughout: its
-   * descriptors stay valid.
-   */
-  async linkLater(f: Frame, e: SourceEntry, d: Decision, cands: Candidate[], at: number, knownHash: string | null): Promise<void> {
-    const pool = this.pool;
-    pool.hold(f);
-    try {
-      const io = new Float64Array(sys.IO_FIELDS);
-      const hash = knownHash ?? this.ctx.hashed(e, io, await pool.track(sys.hashatAsync(f.src, e.name, io)));
-      let m: ManifestEntry | null = null;
-      let via: Instead['via'] = 'content';
-      let emlink = false;
-      const clones: CloneSource[] = [];
-      const compare = async (c: Candidate, rel: Buffer) =>
-        this.ctx.o.dedupVerify ? sameness(await pool.track(sys.sameContentAsync(f.src, e.name, this.index.rootFd(c), rel))) : undefined;
-      for (const c of hash ? this.matching(cands, hash) : []) {
-        if (pool.failed) return;
-        const rel = this.index.relPath(c);
-        if (!c.sameMeta || this.keptBySource(c, rel)) {
-          clones.push({ c, rel, same: undefined });
-          continue;
-        }
-        const same = await compare(c, rel);
-        if (pool.failed) return;
-        const r = this.attempt(f, e, c, rel, hash!, same);
-        if (r === 'linked') {
-          m = this.linked(e, hash!, c);
-          break;
-        }
-        emlink ||= r === 'EMLINK';
-        if (r === 'EMLINK' || r === 'taken') clones.unshift({ c, rel, same });
-      }
-      const cloner = this.writer.cloner;
-      for (const s of m ? [] : clones) {
-        if (pool.failed || !cloner?.enabled) break;
-        const same = s.same !== undefined ? s.same : await compare(s.c, s.rel);
-        if (pool.failed) return;
-        if (!this.proven(f, e, s.c, s.rel, hash!, same)) continue;
-        m = await cloner.fromCandidate(f, e, s.c, this.index.rootFd(s.c), s.rel, hash!, () => this.index.forget(s.c));
-        if (m) via = 'clone';
-        if (m || pool.failed) break;
-      }
-      if (pool.failed) return;
-      if (emlink && (!m || via === 'clone')) this.ctx.stats.emlinkCopies++;
-      this.ctx.plan(f.rel, e, d, m ? { via } : undefined);
-      if (m) f.out[at] = m;
-      else this.writer.startCopy(f, e, at);
-    } catch (err) {
-      pool.fail(err);
-    } finally {
-      pool.release(f);
-    }
   }
 
   /**
