@@ -318,28 +318,42 @@ function twinTmpfs(t1: string, t2: string, mounted: string[]): boolean {
   return false;
 }
 
+/**
+ * The twin tmpfs of twinTmpfs (under tmp/t1, tmp/t2) bound in turn at `at`: t1 at once (their
+ * ctimes then older than a first scan by more than 2 s), t2 when `second()` is called; null
+ * when no twins could be made. Mounts are added to `mounted` for the test to undo.
+ */
+function twinsBoundAt(tmp: string, at: string, mounted: string[]): { second(): void } | null {
+  if (!twinTmpfs(path.join(tmp, 't1'), path.join(tmp, 't2'), mounted)) return null;
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3100);
+  const bind = (t: string) => {
+    expect(spawnSync('mount', ['--bind', path.join(tmp, t), at]).status).toBe(0);
+    mounted.unshift(at);
+  };
+  fs.mkdirSync(at, { recursive: true });
+  bind('t1');
+  return {
+    second() {
+      expect(spawnSync('umount', [at]).status).toBe(0);
+      mounted.splice(mounted.indexOf(at), 1);
+      bind('t2');
+    },
+  };
+}
+
 describe('an inode number names one file only on one file system', () => {
   test.runIf(isRoot)(
     "two tmpfs, each with a file of the same inode number, ctime, mtime and size, bound in turn at one path of the source: the second run reads its own attributes and content (a re-attack of format 4: it linked the first one's, exit 0)",
     ({ tmp, skip }) => {
       const src = path.join(tmp, 'src');
       const spool = makeSpool(path.join(tmp, 'spool'));
-      const [t1, t2, at] = [path.join(tmp, 't1'), path.join(tmp, 't2'), path.join(src, 'sub')];
-      fs.mkdirSync(at, { recursive: true });
       makeTree(src, { 'top.txt': 'top\n' });
       const mounted: string[] = [];
       try {
-        if (!twinTmpfs(t1, t2, mounted)) return skip('could not make two files of one inode number and ctime on two tmpfs in 20 tries');
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3100);
-        const bind = (from: string) => {
-          expect(spawnSync('mount', ['--bind', from, at]).status).toBe(0);
-          mounted.unshift(at);
-        };
-        bind(t1);
+        const twins = twinsBoundAt(tmp, path.join(src, 'sub'), mounted);
+        if (!twins) return skip('could not make two files of one inode number and ctime on two tmpfs in 20 tries');
         expect(backup(spool, src, 1).code).toBe(0);
-        expect(spawnSync('umount', [at]).status).toBe(0);
-        mounted.splice(mounted.indexOf(at), 1);
-        bind(t2);
+        twins.second();
         const r = backup(spool, src, 2);
         expect(r.code, r.stderr).toBe(0);
         expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
@@ -360,17 +374,10 @@ describe('records of another file system stand for nothing', () => {
       const spool = makeSpool(path.join(tmp, 'spool'));
       const mounted: string[] = [];
       try {
-        if (!twinTmpfs(path.join(tmp, 't1'), path.join(tmp, 't2'), mounted))
-          return skip('could not make two files of one inode number and ctime on two tmpfs in 20 tries');
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3100);
-        fs.mkdirSync(src);
-        expect(spawnSync('mount', ['--bind', path.join(tmp, 't1'), src]).status).toBe(0);
-        mounted.unshift(src);
+        const twins = twinsBoundAt(tmp, src, mounted);
+        if (!twins) return skip('could not make two files of one inode number and ctime on two tmpfs in 20 tries');
         expect(backup(spool, src, 1).code).toBe(0);
-        expect(spawnSync('umount', [src]).status).toBe(0);
-        mounted.splice(mounted.indexOf(src), 1);
-        expect(spawnSync('mount', ['--bind', path.join(tmp, 't2'), src]).status).toBe(0);
-        mounted.unshift(src);
+        twins.second();
         expect(backup(spool, src, 2).code).toBe(2); // refused: another file system
         const r = backup(spool, src, 2, ['--accept-source-change']);
         expect(r.code, r.stderr).toBe(0);
