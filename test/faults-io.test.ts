@@ -119,6 +119,34 @@ describe('a crash before the flush (power loss): a partial copy of the right siz
   });
 });
 
+describe('a publish that fails', () => {
+  test('the generation cannot take its name (a file put there meanwhile): no manifest is left for that name (a re-attack: manifests/<gen>.hsm stood for a name that never became a generation)', async ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { a: 'a\n' });
+    expect(backup(spool, src, 1).code).toBe(0);
+    fs.writeFileSync(path.join(src, 'b'), 'b\n');
+    const go = path.join(tmp, 'go');
+    const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
+    const a = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(2), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_UNTIL: go } });
+    await waitFor(() => a.out.stderr.includes('test pause at before-publish'), 30_000, 10, 'the run to pause before publishing');
+    const inTheWay = path.join(partDir(spool), genName(2));
+    fs.writeFileSync(inTheWay, 'not ours\n');
+    fs.writeFileSync(go, '');
+    expect((await a.exited).code).toBe(2);
+    expect(a.out.stderr).toMatch(/ENOTDIR/);
+    expect(fs.existsSync(manifestFile(spool, 2))).toBe(false);
+    expect(fs.readFileSync(inTheWay, 'utf8')).toBe('not ours\n');
+    // the next run resumes the partial under a name of its own, and everything reads
+    const r = backup(spool, src, 3);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readdirSync(path.join(partDir(spool), '.hardsnap', 'manifests')).sort()).toEqual([`${genName(1)}.hsm`, `${genName(3)}.hsm`]);
+    expect(hardsnap(['verify', '--spool', spool, '--host', 'h1']).code).toBe(0);
+  });
+});
+
 describe('read errors', () => {
   test('EIO reading one source file (injected at the fs seam): reported by path, exit 23, absent from the manifest, others intact, copied by the next run', async ({
     tmp,

@@ -365,6 +365,38 @@ describe('symlinks inside a spool are not written through', () => {
     fs.symlinkSync(spool, link);
     expect(hardsnap(['backup', '--spool', link, '--host', 'h3', '--part', `p=${src}`], at(1)).code).toBe(0);
   });
+
+  test('a symlink named like a generation is not one: list, status, restore and retention ignore it (a re-attack: it was counted by retention and a real generation pruned in its place), status names it', ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { f: 'x' });
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const run = (args: string[], day: number) => hardsnap([...args, '--spool', spool, '--host', 'h1'], at(day));
+    for (const d of [1, 2]) expect(run(['backup', '--part', `p=${src}`], d).code).toBe(0);
+    // a stray symlink, newer than both, to a directory outside the spool
+    const elsewhere = path.join(tmp, 'elsewhere');
+    makeTree(elsewhere, { secret: 'not a backup' });
+    const stray = path.join(spool, 'rsync', 'h1', 'p', genName(3));
+    fs.symlinkSync(elsewhere, stray);
+    const l = run(['list'], 4);
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.stdout).not.toContain(genName(3));
+    expect(l.stdout).toContain(genName(2));
+    const st = run(['status'], 4);
+    expect(st.stdout).toMatch(new RegExp(`${genName(3)} is a symlink named like a generation`));
+    // restore of the newest picks the real one, never the directory behind the symlink
+    const to = path.join(tmp, 'restored');
+    const r = run(['restore', '--part', 'p', '--to', to], 4);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readdirSync(to)).toEqual(['f']);
+    // keep the newest one: the newest generation is genName(2), not the symlink
+    const pr = run(['prune', '--keep-last', '1'], 4);
+    expect(pr.code, pr.stderr).toBe(0);
+    expect(generationNames(spool, 'h1', 'p')).toEqual([genName(2), genName(3)]); // the symlink's name, untouched
+    expect(fs.lstatSync(stray).isSymbolicLink()).toBe(true);
+    expect(fs.readFileSync(path.join(elsewhere, 'secret'), 'utf8')).toBe('not a backup');
+  });
 });
 
 describe('spools made by earlier versions (no marker) keep working', () => {

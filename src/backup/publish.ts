@@ -29,12 +29,26 @@ export function flushFileSystems(dirs: string[]): void {
 export function publishPart(p: BuiltPart): void {
   // what needs space first (last's and LATEST's new names): a full spool fails here, nothing renamed
   const last = new PendingLast(p.partDir, p.generation);
+  const manifest = p.manifestTmp.replace(/\.tmp$/, '');
+  let placed = false;
+  let moved = false;
   try {
-    fs.renameSync(p.manifestTmp, p.manifestTmp.replace(/\.tmp$/, ''));
+    fs.renameSync(p.manifestTmp, manifest);
+    placed = true;
     fs.renameSync(p.partialPath, p.path);
+    moved = true;
     syncDir(p.partDir);
   } catch (err) {
     last.abandon();
+    // the generation did not take its name: its manifest must not stand for a name that is
+    // not a generation (it was left, for a name a later run or an admin may give to another tree)
+    if (placed && !moved) {
+      try {
+        fs.renameSync(manifest, p.manifestTmp);
+      } catch {
+        // left as an orphan: the next emptying of the trash collects it (trash.ts)
+      }
+    }
     throw err;
   }
   testPause('before-last');

@@ -94,7 +94,7 @@ export function refuseSpoolSymlinks(spool: string, host: string, parts: readonly
     check([...steps, ...comps, META_DIR, MANIFESTS_DIR]);
     // a generation or `.partial` that is a symlink: a run would resume into, or link from, whatever it points to
     // (the host's own directories are real by now: this refusal is recorded in runs.jsonl)
-    for (const g of listGenerations(spool, host, part))
+    for (const g of generationSymlinks(spool, host, part))
       check(
         [...steps, ...comps, path.basename(g.path)],
         'hardsnap never makes one: remove the symlink (rm, not rm -r) once you know who made it',
@@ -146,20 +146,33 @@ export function validateHost(host: string): string {
 }
 
 /**
- * The generations of a part, oldest first; `.partial` ones marked incomplete. Directories only
- * (and symlinks, which the runs refuse with a message: hardsnap never makes one): a file named
- * like a generation is not one (it was listed, resumed into and renamed every night).
+ * The generations of a part, oldest first; `.partial` ones marked incomplete. Directories only:
+ * a file named like a generation is not one (it was listed, resumed into and renamed every
+ * night), nor is a symlink (hardsnap never makes one: it was listed, and counted by status and
+ * by retention, so that a real generation was pruned in its place). The runs refuse such
+ * symlinks with a message (generationSymlinks).
  */
 export function listGenerations(spool: string, host: string, part: string): Generation[] {
+  return namedLikeGenerations(spool, host, part)
+    .filter((g) => !g.symlink)
+    .map(({ symlink: _, ...g }) => g);
+}
+
+/** Symlinks in a part's directory named like a generation or its `.partial`. */
+export function generationSymlinks(spool: string, host: string, part: string): Generation[] {
+  return namedLikeGenerations(spool, host, part).filter((g) => g.symlink);
+}
+
+function namedLikeGenerations(spool: string, host: string, part: string): (Generation & { symlink: boolean })[] {
   const dir = partDir(spool, host, part);
-  const out: Generation[] = [];
+  const out: (Generation & { symlink: boolean })[] = [];
   for (const { name: n, isDir, isSymlink } of readDirTypesIfExists(dir)) {
     if (!isDir && !isSymlink) continue;
     const partial = n.endsWith(PARTIAL_SUFFIX);
     const name = partial ? n.slice(0, -PARTIAL_SUFFIX.length) : n;
     const time = parseGenerationName(name);
     if (!time) continue;
-    out.push({ part, name, path: path.join(dir, n), time, complete: !partial });
+    out.push({ part, name, path: path.join(dir, n), time, complete: !partial, symlink: isSymlink });
   }
   return out.sort((a, b) => compareGenerations(a, b) || Number(a.complete) - Number(b.complete));
 }

@@ -7,7 +7,7 @@
 import { fs } from '../fs/disk.js';
 import { formatBytes, plural } from '../core/units.js';
 import path from 'node:path';
-import { hostDir, listGenerations, listParts, manifestPath, partDir, trashDir } from '../spool/layout.js';
+import { generationSymlinks, hostDir, listGenerations, listParts, manifestPath, partDir, trashDir } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
 import { FUTURE_TOLERANCE_MS } from '../time/now.js';
 import { holderBuilds, liveLockHolder, lockConcerns, staleLockHolder } from '../spool/lock.js';
@@ -184,6 +184,11 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     const notMounted = unmountedFstabMountAbove(partDir(spool, host, part));
     if (notMounted)
       raise('CRITICAL', `${partDir(spool, host, part)} is at or below ${notMounted}, a mount point in /etc/fstab with nothing mounted on it: is it mounted?`);
+    for (const l of generationSymlinks(spool, host, part))
+      raise(
+        'WARNING',
+        `${l.path} is a symlink named like a generation: hardsnap never makes one, and backups of this part refuse to run until it is removed (rm, not rm -r)`,
+      );
     if (!newest) raise('CRITICAL', 'no complete generation');
     if (last?.status === 'failed') raise('CRITICAL', `last run failed (exit ${last.exit})${last.error ? `: ${last.error}` : ''}`);
     if (last?.status === 'partial') {
