@@ -755,7 +755,8 @@ static napi_value js_linkat(napi_env env, napi_callback_info info) {
  * linked and as recorded (inos[i] its inode number), -errno when the link failed, or a mask of
  * what drifted (1 type, 2 mode, 4 owner, 8 size, 16 mtime, 32 the new name could not be
  * stat-ed, 64 another inode than recorded: the file was replaced) after the link was removed
- * again. Returns the number of records processed.
+ * again. With newdirfd -1 nothing is linked: the old name is stat-ed and compared the same way
+ * (what a dry run says it would link). Returns the number of records processed.
  */
 #define LINK_REC_TAIL 42
 static int drift_of(const struct stat *st, const uint8_t *t) {
@@ -792,12 +793,19 @@ static size_t do_linkbatch(int olddirfd, int newdirfd, const uint8_t *p, size_t 
     name[nl] = 0;
     const uint8_t *t = p + nl;
     p += nl + LINK_REC_TAIL;
+    struct stat st;
+    if (newdirfd < 0) {
+      /* only the check (a dry run): the previous name as it stands, nothing linked */
+      if (fstatat(olddirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) res[i] = -errno;
+      else if (!(res[i] = t[0] ? drift_of(&st, t) : 0) && inos && i < ilen) inos[i] = (double)st.st_ino;
+      i++;
+      continue;
+    }
     if (linkat(olddirfd, name, newdirfd, name, 0) < 0) {
       res[i++] = -errno;
       continue;
     }
     int r = 0;
-    struct stat st;
     if (fstatat(newdirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) r = 32;
     else if (t[0]) r = drift_of(&st, t);
     if (r) unlinkat(newdirfd, name, 0);

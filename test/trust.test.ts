@@ -48,19 +48,33 @@ describe('a tampered previous generation is never linked into the new one', () =
     fs.chmodSync(path.join(g1, 'a/replaced'), st.mode & 0o7777);
     fs.rmSync(path.join(g1, 'a/symlinked'));
     fs.symlinkSync('../secret', path.join(g1, 'a/symlinked'));
+    const drifted = isRoot ? 5 : 4;
+    const tampered = ['chmodded', 'touched', 'symlinked', 'replaced', ...(isRoot ? ['chowned'] : [])];
+
+    // the dry run says what the run will do (a re-attack: it said `link (unchanged)` for them)
+    const dry = backup(spool, src, 2, ['--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    for (const n of tampered) expect(dry.stdout, n).toMatch(new RegExp(`^copy +p/a/${n} +\\(it drifted in the previous generation`, 'm'));
+    expect(dry.stdout).toMatch(/^link +p\/a\/fine +\(unchanged\)/m);
+    expect(dry.stderr.split('\n').filter((l) => /no longer matched its manifest/.test(l))).toHaveLength(1);
+    expect(
+      fs
+        .readdirSync(path.dirname(g1))
+        .filter((n) => !n.startsWith('.'))
+        .sort(),
+    ).toEqual([genName(1), 'LATEST', 'last'].sort());
 
     const r = backup(spool, src, 2);
     expect(r.code, r.stderr).toBe(0);
     const g2 = gen(spool, 2);
     // the new last is the source, exactly: the replaced file has the recorded size, mode and
     // mtime, but not the recorded inode
-    const drifted = isRoot ? 5 : 4;
     const warn = r.stderr.split('\n').filter((l) => /no longer matched its manifest/.test(l));
     expect(warn).toHaveLength(1);
     expect(warn[0]).toMatch(new RegExp(`part 'p': ${drifted} unchanged entries .* first: a/ch`));
     expect(rsyncDiff(src, g2)).toEqual([]);
     expect(linksDiff(src, g2)).toEqual([]);
-    for (const n of ['chmodded', 'touched', 'symlinked', 'replaced', ...(isRoot ? ['chowned'] : [])]) {
+    for (const n of tampered) {
       expect(fs.lstatSync(path.join(g2, 'a', n)).isFile(), n).toBe(true);
       expect(fs.statSync(path.join(g2, 'a', n)).ino, n).not.toBe(fs.lstatSync(path.join(g1, 'a', n)).ino);
     }

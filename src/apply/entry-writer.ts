@@ -90,11 +90,16 @@ export class EntryWriter {
       this.ctx.problem(joinRel(f.rel, e.name), errnoName(e.xattrErr), 'cannot read its extended attributes');
       return null;
     }
-    const action =
-      e.type === 'file' ? 'copy' : e.type === 'symlink' ? 'symlink' : (e.type === 'char' || e.type === 'block') && !this.ctx.o.asRoot ? 'record' : 'mknod';
-    const d: Decision = { action, reason };
+    const d = this.freshDecision(e, reason);
     this.ctx.plan(f.rel, e, d);
     return this.materialize(f, e, d, false);
+  }
+
+  /** The decision for a fresh inode of `e` in place of a refused link. */
+  freshDecision(e: SourceEntry, reason: string): Decision {
+    const action =
+      e.type === 'file' ? 'copy' : e.type === 'symlink' ? 'symlink' : (e.type === 'char' || e.type === 'block') && !this.ctx.o.asRoot ? 'record' : 'mknod';
+    return { action, reason };
   }
 
   /** Copies a new or changed file on the pool; unusual outcomes are redone on this thread. */

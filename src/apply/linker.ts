@@ -72,13 +72,29 @@ export class Linker {
     return this.settle(f, { e, at: -1, rec, prevIno, d }, rc, ino) as ManifestEntry | null;
   }
 
-  /** One checked link of `name` from the previous directory, on this thread: linkBatch's result and inode. */
-  linkOne(f: Frame, m: Meta & { name: Buffer }, prevIno: number): { rc: number; ino: number } {
+  /**
+   * One checked link of `name` from the previous directory, on this thread: linkBatch's result
+   * and inode. `into` -1: nothing linked, the previous name only checked (a dry run).
+   */
+  linkOne(f: Frame, m: Meta & { name: Buffer }, prevIno: number, into = f.dst): { rc: number; ino: number } {
     const res = new Int32Array(1).fill(-5);
     const inos = new Float64Array(1);
     const ino = this.ctx.o.prevInodesCurrent ? prevIno : 0;
-    sys.linkBatch(f.prev, f.dst, packLinkRecords([{ e: m, prevIno: ino }], this.ctx.o.asRoot), res, inos);
+    sys.linkBatch(f.prev, into, packLinkRecords([{ e: m, prevIno: ino }], this.ctx.o.asRoot), res, inos);
     return { rc: res[0]!, ino: inos[0]! };
+  }
+
+  /**
+   * What a dry run says of an unchanged entry: `d` (the link) when its previous inode shows
+   * what the manifest recorded, else the fresh inode the run would write instead, the drift
+   * counted as the run counts it. Nothing is linked.
+   */
+  wouldLink(f: Frame, e: SourceEntry, prevIno: number, d: Decision): Decision {
+    if (f.prev < 0) return d;
+    const { rc } = this.linkOne(f, e, prevIno, -1);
+    if (rc === 0) return d;
+    if (rc > 0) this.ctx.drift(joinRel(f.rel, e.name));
+    return this.writer.freshDecision(e, rc > 0 ? 'it drifted in the previous generation (changed in the spool)' : errnoName(rc));
   }
 
   /** What a link result makes of the entry: its record (with the inode linked), or a fresh inode's. */

@@ -199,7 +199,8 @@ export class StepRunner {
     else ctx.stats.specials++;
     if (o.dryRun) {
       if (e.nlink > 1) this.hardLinks.planned(f, e, d);
-      else ctx.plan(f.rel, e, d);
+      // a link is said only when the previous inode would pass the run's check (linker.ts)
+      else ctx.plan(f.rel, e, d.action === 'link' ? this.linker.wouldLink(f, e, p!.ino, d) : d);
       f.out.push(ctx.record(e.name, e, 0, 0, null));
       return;
     }
