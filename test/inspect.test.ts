@@ -391,6 +391,29 @@ describe('verify', () => {
     expect(r.lines[0]).toMatch(new RegExp(`^p ${GEN[0]} \\.: the manifest of p ${GEN[0]} is missing: .*${GEN[0]}\\.hsm$`));
   });
 
+  test('history across a generation left out (its manifest damaged) compares with the version before it, never says `new` (a re-attack: an unchanged file read as just created)', ({
+    tmp,
+  }) => {
+    const { spool } = twoDays(tmp);
+    runNight(spool, 2, [`p=${path.join(tmp, 'src')}`]);
+    const file = path.join(spool, 'rsync', HOST, 'p', '.hardsnap', 'manifests', `${GEN[1]}.hsm`);
+    fs.truncateSync(file, fs.statSync(file).size - 5);
+    const h = run(spool, ['history', '--part', 'p', 'shared.txt', '--json']);
+    expect(h.code).toBe(2);
+    expect(h.stderr).toMatch(new RegExp(`generation ${GEN[1]} left out`));
+    expect(JSON.parse(h.stdout).versions.map((v: any) => [v.generation, v.change])).toEqual([
+      [GEN[0], 'new'],
+      [GEN[2], 'same'],
+    ]);
+    const c = run(spool, ['history', '--part', 'p', 'changes.txt']);
+    expect(
+      c.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s+/)[4]),
+    ).toEqual(['new', 'changed']);
+  });
+
   test('a damaged manifest is a problem for verify (exit 2); history and du leave that generation out and exit 2', ({ tmp }) => {
     const { spool } = twoDays(tmp);
     const file = path.join(spool, 'rsync', HOST, 'p', '.hardsnap', 'manifests', `${GEN[0]}.hsm`);

@@ -89,7 +89,8 @@ function historyLeased(gens: Generation[], path: Buffer, part: string, t: Target
     } catch (err) {
       failed++;
       out.error(`${(err as Error).message}: generation ${g.name} left out`);
-      prev = undefined;
+      // the next version is compared with the one before the gap (the row above it), not
+      // called `new`: nothing says the path was absent from the generation left out
       continue;
     }
     if (!e) {
