@@ -313,6 +313,36 @@ describe.runIf(isRoot)('a run as a user who owns nothing (setpriv to nobody)', (
     expect(r2.code, r2.stderr).toBe(0);
     expect(fs.statSync(path.join(gen(tmp, 2), 'mine/ro.txt')).ino).toBe(fs.statSync(path.join(g, 'mine/ro.txt')).ino);
   });
+
+  test("a partial another user left (root's, mode 000) in a spool a non-root user backs up: not resumed, left alone, said once; the run builds anew and publishes (a re-attack: every run failed with EACCES, no hint)", ({
+    tmp,
+  }) => {
+    assertNobodyCanRun(REPO_ROOT);
+    fs.chmodSync(tmp, 0o755);
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { 'a.txt': 'a', 'd/b.txt': 'b' });
+    fs.chmodSync(src, 0o755);
+    fs.chmodSync(path.join(src, 'd'), 0o755);
+    fs.chownSync(spool, 65534, 65534);
+    const run = (n: number) => hardsnapAsNobody(['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`], at(n));
+    expect(run(1).code).toBe(0);
+    // a run as root was interrupted here: its partial is root's, 000
+    const foreign = path.join(spool, 'rsync', 'h1', 'data', `${genName(2)}.partial`);
+    fs.mkdirSync(foreign, { mode: 0o700 });
+    fs.writeFileSync(path.join(foreign, 'a.txt'), 'root was here');
+    fs.chmodSync(foreign, 0o000);
+    for (const n of [3, 4]) {
+      const r = run(n);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr.split('\n').filter((l) => l.includes(path.basename(foreign)))).toEqual([expect.stringMatching(/warning: .*owned by uid 0.*not resumed/)]);
+      expect(compareTrees(src, gen(tmp, n), { owner: false })).toEqual([]);
+    }
+    expect(fs.statSync(foreign).uid).toBe(0);
+    expect(fs.statSync(foreign).mode & 0o7777).toBe(0);
+    fs.chmodSync(foreign, 0o700);
+    expect(fs.readFileSync(path.join(foreign, 'a.txt'), 'utf8')).toBe('root was here');
+  });
 });
 
 describe('command lines a fuzzer makes up', () => {

@@ -64,7 +64,21 @@ function openPrev(pdir: string, prevName: string, ev: BackupEvents, part: string
  */
 function preparePartial(pdir: string, state: PartState, generation: string, part: string, ev: BackupEvents): { partialPath: string; resumed: boolean } {
   const target = path.join(pdir, generation + PARTIAL_SUFFIX);
-  const partials = state.generations.filter((g) => !g.complete).map((g) => g.path);
+  // another user's partial (a run as root interrupted in a spool a user backs up): never
+  // resumed, moved or deleted by this user's runs (it could not make it its own: EACCES every
+  // night); left where it is, said each run
+  const euid = process.geteuid?.() ?? 0;
+  const partials = state.generations
+    .filter((g) => !g.complete)
+    .map((g) => g.path)
+    .filter((p) => {
+      const owner = euid === 0 ? 0 : (fs.lstatSync(p, { throwIfNoEntry: false })?.uid ?? euid);
+      if (owner === euid) return true;
+      (ev.onWarn ?? ev.onNote)(
+        `part '${part}': the interrupted generation ${path.basename(p)} is owned by uid ${owner} (a run as another user left it): not resumed, left where it is; remove it as that user (or run once as root, which resumes it)`,
+      );
+      return false;
+    });
   const newest = partials.pop();
   for (const old of partials) {
     ev.onNote(`part '${part}': removing an older interrupted generation ${path.basename(old)}`);
