@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { compareTrees, makeTree, setMtimesNs, sharedInodes, assertSameInode, assertNotSameInode, readTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
-import { hardsnap } from './helpers/run.js';
+import { BIN, hardsnap } from './helpers/run.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
 import { makeSpool, nightlyIn } from './helpers/spool.js';
@@ -319,6 +319,41 @@ describe('backup: generations', () => {
       } finally {
         execFileSync('umount', [path.join(src, 'mnt')]);
       }
+    },
+  );
+
+  test.runIf(spawnSync('strace', ['-V']).status === 0)(
+    "one reading of the spool per run: the part's directory and its manifests are each listed once (strace), and what a killed run left there is still removed",
+    ({ tmp }) => {
+      const src = path.join(tmp, 'src');
+      makeTree(src, { 'a.txt': 'a', 'd/b.txt': 'b' });
+      expect(backup(tmp, 1).code).toBe(0);
+      const pdir = partDir(tmp);
+      // what a run killed while publishing, or while writing its manifest, leaves
+      fs.symlinkSync(genName(1), path.join(pdir, '.last.999999.tmp'));
+      fs.writeFileSync(path.join(pdir, '.LATEST.999999.tmp'), `${genName(1)}\n`);
+      fs.writeFileSync(path.join(pdir, '.hardsnap', 'manifests', `${genName(1)}-01.hsm.tmp`), 'half a manifest');
+      const out = path.join(tmp, 'strace');
+      const r = spawnSync(
+        'strace',
+        ['-f', '-qq', '-e', 'trace=openat', '-o', out, BIN, 'backup', '--spool', path.join(tmp, 'spool'), '--host', 'h1', '--part', `data=${src}`],
+        {
+          env: { ...process.env, ...at(2).env },
+          encoding: 'utf8',
+        },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      // a listing is an opendir (O_NONBLOCK); the run opens the directories by descriptor too
+      const listed = (dir: string) =>
+        fs
+          .readFileSync(out, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes(`"${dir}", O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY`)).length;
+      expect(listed(pdir)).toBe(1);
+      expect(listed(path.join(pdir, '.hardsnap', 'manifests'))).toBe(1);
+      expect(fs.readdirSync(pdir).sort()).toEqual(['.hardsnap', genName(1), genName(2), 'LATEST', 'last'].sort());
+      expect(fs.readdirSync(path.join(pdir, '.hardsnap', 'manifests')).sort()).toEqual([`${genName(1)}.hsm`, `${genName(2)}.hsm`]);
+      expect(rsyncDiff(src, gen(tmp, 2))).toEqual([]);
     },
   );
 

@@ -39,6 +39,8 @@ export interface BuiltPart extends PartResult {
   partDir: string;
   partialPath: string;
   manifestTmp: string;
+  /** what a killed run left of `last` and `LATEST` (PartState) */
+  lastLeftovers: string[];
 }
 
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY;
@@ -115,11 +117,6 @@ function madeDir(dir: string): void {
   if (rc < 0) throw new SysError(rc, 'setmeta', dir);
 }
 
-/** Manifests a killed run was writing (`<gen>.hsm.tmp`): as big as a manifest, never used again. */
-function removeStaleManifestTmps(mdir: string): void {
-  for (const n of fs.readdirSync(mdir)) if (n.endsWith('.tmp')) fs.rmSync(path.join(mdir, n), { force: true });
-}
-
 export async function buildPart(
   o: BackupOptions,
   spec: PartSpec,
@@ -141,8 +138,8 @@ export async function buildPart(
   // whether the spool clones (src/apply/clone.ts): decided once for the part, never in a dry run
   let clones = false;
   if (!dry) {
+    // (a manifest a killed run was writing was removed with the trash: retention/trash.ts)
     ensureSpoolDir(manifestDir(pdir));
-    removeStaleManifestTmps(manifestDir(pdir));
     ({ partialPath, resumed } = preparePartial(pdir, state, generation, spec.name, ev));
     clones = probeClone(partMetaDir(pdir)).clones;
   }
@@ -339,6 +336,7 @@ export async function buildPart(
       partDir: pdir,
       partialPath,
       manifestTmp,
+      lastLeftovers: state.lastLeftovers,
     };
   } finally {
     writer?.abort();

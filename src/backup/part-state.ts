@@ -1,14 +1,17 @@
 /**
  * What a backup run knows of its parts in the spool, read once, under the host lock, and handed
- * down to every step that needs it (choosing the generation's name, the source guard, building
- * each part, the content index): one listing of each part directory per run, not one per step
- * (each listing is a round trip or several on an NFS spool). Only the run changes these parts
- * while it holds the lock (a prune takes the same lock), so the reading stays true for the run.
+ * down to every step that needs it (the refusal of a symlink named like a generation, choosing
+ * the generation's name, the source guard, building each part, the content index, publishing):
+ * one listing of each part directory per run, not one per step (each listing is a round trip or
+ * several on an NFS spool; the manifests directory is listed once too, with the trash). Only the
+ * run changes these parts while it holds the lock (a prune takes the same lock), so the reading
+ * stays true for the run.
  *
  * `--min-interval` decides before the lock (a skipped run takes no lock): its own, earlier
  * reading (min-interval.ts).
  */
-import { listGenerations, partDir } from '../spool/layout.js';
+import { generationSymlinkError, partDir, readGenerations } from '../spool/layout.js';
+import { LAST, LATEST } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
 
 export interface PartState {
@@ -21,14 +24,26 @@ export interface PartState {
   complete: Generation[];
   /** the newest complete generation: what the run compares with and links to */
   previous: Generation | null;
+  /** every name in the part's directory (what else is in the way of a generation's name) */
+  names: ReadonlySet<string>;
+  /** the temporary names of `last` and `LATEST` a killed run left (removed before publishing) */
+  lastLeftovers: string[];
 }
 
 export type RunState = ReadonlyMap<string, PartState>;
 
+/**
+ * One listing of the part's directory. A symlink named like a generation or its `.partial` is
+ * refused (exit 2): a run would resume into, or link from, whatever it points to (hardsnap
+ * never makes one; `list`, `status` and retention do not take it for a generation).
+ */
 export function readPartState(spool: string, host: string, part: string): PartState {
-  const generations = listGenerations(spool, host, part);
+  const dir = partDir(spool, host, part);
+  const { generations, symlinks, names } = readGenerations(dir, part);
+  if (symlinks.length) throw generationSymlinkError(symlinks[0]!);
   const complete = generations.filter((g) => g.complete);
-  return { name: part, dir: partDir(spool, host, part), generations, complete, previous: complete[complete.length - 1] ?? null };
+  const lastLeftovers = [...names].filter((n) => (n.startsWith(`.${LAST}.`) || n.startsWith(`.${LATEST}.`)) && n.endsWith('.tmp'));
+  return { name: part, dir, generations, complete, previous: complete[complete.length - 1] ?? null, names, lastLeftovers };
 }
 
 export function readRunState(spool: string, host: string, parts: readonly { name: string }[]): RunState {

@@ -28,7 +28,7 @@ export function flushFileSystems(dirs: string[]): void {
 
 export function publishPart(p: BuiltPart): void {
   // what needs space first (last's and LATEST's new names): a full spool fails here, nothing renamed
-  const last = new PendingLast(p.partDir, p.generation);
+  const last = new PendingLast(p.partDir, p.generation, p.lastLeftovers);
   const manifest = p.manifestTmp.replace(/\.tmp$/, '');
   let placed = false;
   let moved = false;

@@ -58,12 +58,9 @@ function chooseName(o: BackupOptions, state: RunState): string {
   }
   // a manifest without its tree (a run killed while publishing) takes the name too, and so does
   // anything else there by that name (a file named like a generation is not one, but is in the way)
-  const there = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
   return newGenerationName(
     o.now,
-    (n) =>
-      taken.has(n) ||
-      [...state.values()].some((p) => fs.existsSync(manifestPath(p.dir, n)) || there(path.join(p.dir, n)) || there(path.join(p.dir, n + PARTIAL_SUFFIX))),
+    (n) => taken.has(n) || [...state.values()].some((p) => p.names.has(n) || p.names.has(n + PARTIAL_SUFFIX) || fs.existsSync(manifestPath(p.dir, n))),
   );
 }
 

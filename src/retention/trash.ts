@@ -163,7 +163,9 @@ export function deleteFromTrash(partDirPath: string, names: string[]): TrashRepo
 
 /**
  * Deletes everything in the trash; also moves there a manifest whose generation is gone (a
- * prune killed between the two renames). Never throws: what cannot be deleted is reported.
+ * prune killed between the two renames), and deletes the manifests a killed backup was writing
+ * (`<gen>.hsm.tmp`): one listing of the manifests directory. The caller holds the host lock.
+ * Never throws: what cannot be deleted is reported.
  */
 export function emptyTrash(partDirPath: string): TrashReport {
   const unsafe = unsafeTrash(partDirPath);
@@ -194,6 +196,17 @@ function collectOrphanManifests(partDirPath: string, report: TrashReport): void 
     return;
   }
   for (const n of names) {
+    // a manifest a killed run was writing (`<gen>.hsm.tmp`): as big as a manifest, never read
+    // (the caller holds the host lock: no run is writing one now)
+    if (n.endsWith('.tmp')) {
+      try {
+        fs.rmSync(path.join(manifestDir(partDirPath), n), { force: true });
+      } catch (err) {
+        const code = errnoCode(err) ?? 'EIO';
+        report.leftovers.push(leftover(path.join(manifestDir(partDirPath), n), { path: Buffer.alloc(0), code, why: code === 'EPERM' ? 'immutable' : 'error' }));
+      }
+      continue;
+    }
     if (!n.endsWith(MANIFEST_SUFFIX)) continue;
     const gen = n.slice(0, -MANIFEST_SUFFIX.length);
     // a manifest is published just before its generation: a `.partial` still owns it

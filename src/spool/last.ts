@@ -56,14 +56,14 @@ export class PendingLast {
   private readonly tmp: string;
   private readonly latest: AtomicFile;
 
+  /** `leftovers`: the `.last.*.tmp` and `.LATEST.*.tmp` names a killed run left there (the run's reading of the part) */
   constructor(
     private readonly partDirPath: string,
     generation: string,
+    leftovers: readonly string[],
   ) {
     // any a killed run left between its write and its rename (we hold the lock)
-    for (const n of fs.readdirSync(partDirPath)) {
-      if ((n.startsWith(`.${LAST}.`) || n.startsWith(`.${LATEST}.`)) && n.endsWith('.tmp')) fs.rmSync(path.join(partDirPath, n), { force: true });
-    }
+    for (const n of leftovers) fs.rmSync(path.join(partDirPath, n), { force: true });
     this.tmp = path.join(partDirPath, `.${LAST}.${process.pid}.tmp`);
     fs.symlinkSync(generation, this.tmp);
     try {

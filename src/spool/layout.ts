@@ -69,18 +69,14 @@ export function hostMetaDir(spool: string, host: string): string {
  */
 export function refuseSpoolSymlinks(spool: string, host: string, parts: readonly string[]): void {
   const steps = ['rsync', host];
-  const check = (
-    rel: string[],
-    hint = 'a file system behind it that is not mounted would be filled; put a real directory there (a bind mount to put a host elsewhere)',
-    code = 'ESPOOLSYMLINK',
-  ) => {
+  const check = (rel: string[]) => {
     const p = path.join(spool, ...rel);
     const st = fs.lstatSync(p, { throwIfNoEntry: false });
     if (st?.isSymbolicLink()) {
-      throw new HardsnapError(code, `${p} is a symlink (to ${fs.readlinkSync(p)}): hardsnap does not write through symlinks inside the spool`, {
+      throw new HardsnapError('ESPOOLSYMLINK', `${p} is a symlink (to ${fs.readlinkSync(p)}): hardsnap does not write through symlinks inside the spool`, {
         exit: 2,
         path: p,
-        hint,
+        hint: 'a file system behind it that is not mounted would be filled; put a real directory there (a bind mount to put a host elsewhere)',
       });
     }
   };
@@ -92,14 +88,8 @@ export function refuseSpoolSymlinks(spool: string, host: string, parts: readonly
     for (let i = 1; i <= comps.length; i++) check([...steps, ...comps.slice(0, i)]);
     check([...steps, ...comps, META_DIR]); // the part's manifests, trash and leases
     check([...steps, ...comps, META_DIR, MANIFESTS_DIR]);
-    // a generation or `.partial` that is a symlink: a run would resume into, or link from, whatever it points to
-    // (the host's own directories are real by now: this refusal is recorded in runs.jsonl)
-    for (const g of generationSymlinks(spool, host, part))
-      check(
-        [...steps, ...comps, path.basename(g.path)],
-        'hardsnap never makes one: remove the symlink (rm, not rm -r) once you know who made it',
-        'EGENSYMLINK',
-      );
+    // (a generation or `.partial` that is a symlink: refused from the run's one reading of the
+    // part, src/backup/part-state.ts)
   }
 }
 
@@ -153,28 +143,39 @@ export function validateHost(host: string): string {
  * symlinks with a message (generationSymlinks).
  */
 export function listGenerations(spool: string, host: string, part: string): Generation[] {
-  return namedLikeGenerations(spool, host, part)
-    .filter((g) => !g.symlink)
-    .map(({ symlink: _, ...g }) => g);
+  return readGenerations(partDir(spool, host, part), part).generations;
 }
 
 /** Symlinks in a part's directory named like a generation or its `.partial`. */
 export function generationSymlinks(spool: string, host: string, part: string): Generation[] {
-  return namedLikeGenerations(spool, host, part).filter((g) => g.symlink);
+  return readGenerations(partDir(spool, host, part), part).symlinks;
 }
 
-function namedLikeGenerations(spool: string, host: string, part: string): (Generation & { symlink: boolean })[] {
-  const dir = partDir(spool, host, part);
-  const out: (Generation & { symlink: boolean })[] = [];
+/** One listing of a part's directory (`dir`): its generations, symlinks named like them, and every name there. */
+export function readGenerations(dir: string, part: string): { generations: Generation[]; symlinks: Generation[]; names: Set<string> } {
+  const generations: Generation[] = [];
+  const symlinks: Generation[] = [];
+  const names = new Set<string>();
   for (const { name: n, isDir, isSymlink } of readDirTypesIfExists(dir)) {
+    names.add(n);
     if (!isDir && !isSymlink) continue;
     const partial = n.endsWith(PARTIAL_SUFFIX);
     const name = partial ? n.slice(0, -PARTIAL_SUFFIX.length) : n;
     const time = parseGenerationName(name);
     if (!time) continue;
-    out.push({ part, name, path: path.join(dir, n), time, complete: !partial, symlink: isSymlink });
+    (isSymlink ? symlinks : generations).push({ part, name, path: path.join(dir, n), time, complete: !partial });
   }
-  return out.sort((a, b) => compareGenerations(a, b) || Number(a.complete) - Number(b.complete));
+  const order = (a: Generation, b: Generation) => compareGenerations(a, b) || Number(a.complete) - Number(b.complete);
+  return { generations: generations.sort(order), symlinks: symlinks.sort(order), names };
+}
+
+/** The refusal of a symlink named like a generation (a run would resume into, or link from, whatever it points to). */
+export function generationSymlinkError(g: Generation): HardsnapError {
+  return new HardsnapError('EGENSYMLINK', `${g.path} is a symlink (to ${fs.readlinkSync(g.path)}): hardsnap does not write through symlinks inside the spool`, {
+    exit: 2,
+    path: g.path,
+    hint: 'hardsnap never makes one: remove the symlink (rm, not rm -r) once you know who made it',
+  });
 }
 
 /** The newest complete generation of a part, if any. */
