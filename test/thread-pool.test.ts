@@ -4,12 +4,13 @@
 // the pool: every run then had libuv's 4 threads, and a 10,000-file incremental on latencyfs took
 // 3x as long); the backup command then sizes it for the file systems of its spool and sources
 // (src/fs/thread-pool.ts): 16 threads on network and FUSE file systems, fewer on local ones.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
-import { BIN, spawnHardsnap, waitFor } from './helpers/run.js';
+import { BIN, REPO_ROOT, spawnHardsnap, waitFor } from './helpers/run.js';
+import { NOBODY, assertNobodyCanRun } from './helpers/robust.js';
 import { SHARED_DIR } from './helpers/bench-tree.js';
 import { localPoolSize, poolSizeFor, REMOTE_POOL_SIZE } from '../src/fs/thread-pool.js';
 import { SCAN_PARALLEL, SCAN_XATTR, sys } from '../src/fs/native.js';
@@ -106,6 +107,37 @@ describe('the libuv thread pool', () => {
       m.unmount();
     }
   });
+
+  test.runIf(process.getuid?.() === 0)(
+    'a user whose process limit (ulimit -u) has no room for the pool: a smaller pool, said once, and a backup and a restore that run (libuv aborted them: exit 134, no line, no record, the lock left)',
+    ({ tmp }) => {
+      assertNobodyCanRun(REPO_ROOT);
+      fs.chmodSync(tmp, 0o755);
+      const src = path.join(tmp, 'src');
+      makeTree(src, { 'a.txt': 'a', 'd/b.txt': 'b' });
+      for (const d of [src, path.join(src, 'd')]) fs.chmodSync(d, 0o755);
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      execFileSync('chown', ['-R', '65534:65534', spool]);
+      // the threads nobody runs already (RLIMIT_NPROC counts them all) and room for 8 more:
+      // node's own ~7 and one pool thread, not libuv's 4
+      const used = Number(execFileSync('sh', ['-c', 'ps -L -u 65534 --no-headers | wc -l'], { encoding: 'utf8' }).trim());
+      const run = (args: string[], day: string) =>
+        spawnSync('setpriv', [...NOBODY, 'prlimit', `--nproc=${used + 8}`, process.execPath, BIN, ...args], {
+          cwd: '/',
+          encoding: 'utf8',
+          env: { ...process.env, UV_THREADPOOL_SIZE: undefined, HARDSNAP_NOW: day },
+        });
+      const b = run(['backup', '--verbose', '--spool', spool, '--host', 'h', '--part', `p=${src}`], '2026-01-01T03:00:00Z');
+      expect(b.status, b.stderr).toBe(0);
+      expect(b.stderr).toMatch(/the process limit \(ulimit -u \d+\) leaves room for \d+ threads? in the I\/O pool only/);
+      const to = path.join(tmp, 'restored');
+      fs.mkdirSync(to);
+      fs.chownSync(to, 65534, 65534);
+      const r = run(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', path.join(to, 'p')], '2026-01-02T03:00:00Z');
+      expect(r.status, r.stderr).toBe(0);
+      expect(fs.readFileSync(path.join(to, 'p', 'd', 'b.txt'), 'utf8')).toBe('b');
+    },
+  );
 
   test('UV_THREADPOOL_SIZE set by the user wins', async ({ tmp }) => {
     expect(await poolThreads(tmp, { UV_THREADPOOL_SIZE: '40' })).toBe(40);

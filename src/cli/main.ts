@@ -2,6 +2,7 @@
  * The command line: commander wiring only. Each command lives in src/cli/commands/ and calls
  * the core; this is the only place that exits the process.
  */
+import { limitPoolToHeadroom } from '../fs/thread-pool.js';
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../core/version.js';
 import { loadConfig } from '../config/load.js';
@@ -72,6 +73,8 @@ function tolerateClosedPipes(): void {
 
 export async function runCli(nodeArgv: string[]): Promise<void> {
   tolerateClosedPipes();
+  // before anything runs on libuv's pool: a pool the process limit has no room for aborts
+  limitPoolToHeadroom();
   // the arguments' bytes (Node's own argv has U+FFFD for every byte that is not UTF-8)
   const { argv } = byteArgv(nodeArgv);
   setUserArgs(argv.slice(2));

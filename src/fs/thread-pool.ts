@@ -48,19 +48,83 @@ export function poolSizeFor(types: number[], cores?: number): number {
   return types.some(isRemoteFsType) ? REMOTE_POOL_SIZE : localPoolSize(cores);
 }
 
+/** libuv's own default pool size */
+const LIBUV_DEFAULT = 4;
+/** threads (and processes: hooks, a watcher's backups) left to start besides the pool */
+const HEADROOM_RESERVE = 2;
+
+/** Whether UV_THREADPOOL_SIZE was set by limitPoolToHeadroom (not by the user). */
+let setByHeadroom = false;
+
 /**
- * Sizes the pool for a run over these paths (the spool and the sources), unless
- * UV_THREADPOOL_SIZE is set already; returns the size chosen, or null when the user's stands.
+ * RLIMIT_NPROC (`ulimit -u`) counts every thread of the user's processes, and libuv aborts the
+ * process (exit 134: no message, no record, the lock left) when it cannot start its pool. The
+ * number of threads this process may still start, or null when nothing limits it (root, an
+ * unlimited or unreadable limit). Counted from /proc: the user's threads in every process.
  */
-export function sizeThreadPool(paths: string[]): number | null {
+export function threadHeadroom(): { headroom: number; limit: number } | null {
+  const uid = process.getuid?.();
+  if (uid === undefined || uid === 0) return null;
+  let limit: number;
+  try {
+    const m = /^Max processes\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'latin1'));
+    if (!m || m[1] === 'unlimited') return null;
+    limit = Number(m[1]);
+    if (!Number.isFinite(limit)) return null;
+  } catch {
+    return null;
+  }
+  let used = 0;
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let status: string;
+    try {
+      status = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const u = /^Uid:\s+(\d+)/m.exec(status);
+    if (!u || Number(u[1]) !== uid) continue;
+    used += Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 1);
+  }
+  return { headroom: limit - used, limit };
+}
+
+/** `n`, or fewer threads when the process limit leaves no room for n (at least one). */
+function fitToHeadroom(n: number): { size: number; limit: number | null } {
+  const h = threadHeadroom();
+  if (!h || h.headroom - HEADROOM_RESERVE >= n) return { size: n, limit: null };
+  return { size: Math.max(1, h.headroom - HEADROOM_RESERVE), limit: h.limit };
+}
+
+/**
+ * At start-up, before anything runs on the pool: libuv's default of 4 threads, fewer when the
+ * process limit leaves no room for them (unless UV_THREADPOOL_SIZE is set). Returns the limit
+ * when it made the pool smaller.
+ */
+export function limitPoolToHeadroom(): number | null {
   if (process.env.UV_THREADPOOL_SIZE !== undefined) return null;
+  const { size, limit } = fitToHeadroom(LIBUV_DEFAULT);
+  if (limit === null) return null;
+  process.env.UV_THREADPOOL_SIZE = String(size);
+  setByHeadroom = true;
+  return limit;
+}
+
+/**
+ * Sizes the pool for a run over these paths (the spool and the sources), unless the user set
+ * UV_THREADPOOL_SIZE; returns the size chosen (and the process limit when that made it
+ * smaller), or null when the user's stands.
+ */
+export function sizeThreadPool(paths: string[]): { size: number; limit: number | null } | null {
+  if (process.env.UV_THREADPOOL_SIZE !== undefined && !setByHeadroom) return null;
   const types = paths.flatMap((p) => {
     const t = statfsType(p);
     return t === null ? [] : [t];
   });
-  const n = poolSizeFor(types);
-  process.env.UV_THREADPOOL_SIZE = String(n);
-  return n;
+  const fit = fitToHeadroom(poolSizeFor(types));
+  process.env.UV_THREADPOOL_SIZE = String(fit.size);
+  return fit;
 }
 
 /** f_type of the file system a path is on (of its nearest existing ancestor: a spool not made yet). */

@@ -269,7 +269,11 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     ...opsOptions(o, cfg, at),
   };
   // before the first job on the pool: its size depends on where the spool and sources are
-  sizeThreadPool([spool, ...parts.map((p) => p.source)]);
+  const pool = sizeThreadPool([spool, ...parts.map((p) => p.source)]);
+  if (pool?.limit)
+    out.note(
+      `the process limit (ulimit -u ${pool.limit}) leaves room for ${pool.size} thread${pool.size === 1 ? '' : 's'} in the I/O pool only: the run may be slower`,
+    );
   // a dry run prints one line per entry on stdout: no bars over it unless asked for; under
   // --json stderr carries JSON lines: no bars either
   const mode = progressMode({ ...o, progress: o.progress ?? (opts.dryRun || o.json ? false : undefined) }, out.tty);
