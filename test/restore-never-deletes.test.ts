@@ -35,6 +35,52 @@ function asides(dir: string): string[] {
     .sort();
 }
 
+describe('restore never writes into the spool', () => {
+  test("restore --force into a directory that holds the spool, of a generation whose paths match the spool's (a re-attack: the backup of f was overwritten, `last` made a file, the 0700 spool given to nobody, exit 0): refused there, exit 23, the spool untouched", async ({
+    tmp,
+  }) => {
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(path.join(tmp, 'data'), { f: 'precious' });
+    await makeGeneration(spool, HOST, { d: path.join(tmp, 'data') }, '2026-05-01T03:00:00Z');
+    const gen1 = path.join(spool, 'rsync', HOST, 'd', '2026-05-01T030000Z');
+    // a tree whose paths are the spool's (any part, any host's: a user's home on a shared server)
+    const evil = path.join(tmp, 'evil');
+    makeTree(evil, {
+      'spool/rsync/h1/d/2026-05-01T030000Z/f': 'gotcha',
+      'spool/rsync/h1/d/last': 'not a link',
+      'spool/.hardsnap-spool': 'not a marker',
+      'elsewhere/ok': 'restored',
+    });
+    execFileSync('chmod', ['-R', '0777', path.join(evil, 'spool')]);
+    // and one with a file where the spool's directory is
+    const flat = path.join(tmp, 'flat');
+    makeTree(flat, { spool: 'a file in the way of the spool', 'other/ok': 'restored' });
+    await makeGeneration(spool, HOST, { e: evil, f: flat }, '2026-05-02T03:00:00Z');
+    const modes = () => ['.', 'rsync', `rsync/${HOST}`, `rsync/${HOST}/d`].map((d) => fs.statSync(path.join(spool, d)).mode & 0o7777);
+    const before = modes();
+    const run = (part: string, extra: string[] = []) =>
+      hardsnap(['restore', '--spool', spool, '--host', HOST, '--part', part, '--to', tmp, '--force', ...extra]);
+    for (const part of ['e', 'f']) {
+      const dry = run(part, ['--dry-run']);
+      expect(dry.code, dry.stderr).toBe(23);
+      const r = run(part);
+      expect(r.code, r.stderr).toBe(23);
+      expect(r.stderr).toMatch(
+        part === 'e'
+          ? /"spool": ESPOOL: it is the spool .*: a restore never writes into a spool/
+          : /"spool": ESPOOL: a directory in the way is or holds the spool/,
+      );
+    }
+    expect(fs.readFileSync(path.join(gen1, 'f'), 'utf8')).toBe('precious');
+    expect(fs.lstatSync(path.join(spool, 'rsync', HOST, 'd', 'last')).isSymbolicLink()).toBe(true);
+    expect(modes()).toEqual(before);
+    expect(fs.readFileSync(path.join(tmp, 'elsewhere/ok'), 'utf8')).toBe('restored');
+    expect(fs.readFileSync(path.join(tmp, 'other/ok'), 'utf8')).toBe('restored');
+    const v = hardsnap(['verify', '--spool', spool, '--host', HOST, '--deep']);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
+});
+
 describe('restore never deletes what it does not restore', () => {
   test('restore --force where the target has a non-empty directory f/ and the generation a file f: the directory is moved aside, whole, and said so', async ({
     tmp,

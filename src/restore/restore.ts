@@ -19,7 +19,7 @@ import { isInsideBytes, realBytes } from '../fs/byte-path.js';
 import { fsLocation, locationInside, readMountsLatin1 } from '../fs/mountinfo.js';
 import type { Generation } from '../spool/names.js';
 import type { ManifestEntry } from '../manifest/format.js';
-import { EntryError, SafeTarget, asideSuffix, openTargetDir, type Replacement } from './target.js';
+import { EntryError, SafeTarget, SpoolFence, asideSuffix, openTargetDir, type Replacement } from './target.js';
 import { EntrySource, badName } from './source.js';
 import { TreeRestorer, type DirFrame } from './walk.js';
 import type { PartRestoreResult, RestoreEvents, RestoreProblem } from './types.js';
@@ -247,7 +247,7 @@ function restoreInto(
   const oldMask = process.umask(0);
   try {
     // a dry run looks at the target too, to say what would be moved aside or replaced
-    const target = new SafeTarget(req.force, note, (m) => (ev.onWarn ?? note)(m), asideSuffix(new Date()), req.dryRun);
+    const target = new SafeTarget(req.force, note, (m) => (ev.onWarn ?? note)(m), asideSuffix(new Date()), req.dryRun, new SpoolFence(req.spool));
     for (const c of req.parts) {
       if (!c.generation) {
         problem({

@@ -15,6 +15,7 @@ import { displayPath } from '../paths/escape.js';
 import { HardsnapError, errnoCode } from '../core/errors.js';
 import { pathBytes } from '../paths/aliases.js';
 import { E } from '../fs/errno.js';
+import { SPOOL_MARKER } from '../spool/marker.js';
 
 export const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_MAGICLINKS;
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
@@ -122,6 +123,51 @@ export function asideSuffix(at: Date): string {
 
 const NAME_MAX = 255;
 
+/**
+ * The spool, seen from a restore target that contains it (a restore of a whole host to `/` on
+ * the backup server, or a --force restore to the spool's parent: a generation with paths that
+ * match the spool's would have been written over it: backups replaced, its 0700 directories
+ * given the generation's modes and owners). The spool's root, any directory holding a spool
+ * marker, and the directories above the spool are told apart by device and inode.
+ */
+export class SpoolFence {
+  private readonly st = new Float64Array(sys.STAT_FIELDS);
+  /** "dev:ino" of the spool's root and of every directory above it */
+  private readonly holding = new Set<string>();
+  private readonly root: string | null;
+
+  constructor(private readonly spool: string) {
+    let cur = sys.openat(sys.AT_FDCWD, pathBytes(spool), sys.O_PATH | sys.O_DIRECTORY, 0);
+    this.root = cur >= 0 && sys.fstat(cur, this.st) === 0 ? this.key() : null;
+    for (let depth = 0; cur >= 0 && depth < 4096; depth++) {
+      if (sys.fstat(cur, this.st) !== 0) break;
+      const k = this.key();
+      if (this.holding.has(k)) break; // the root directory
+      this.holding.add(k);
+      const up = sys.openat(cur, '..', sys.O_PATH | sys.O_DIRECTORY, 0);
+      sys.close(cur);
+      cur = up;
+    }
+    if (cur >= 0) sys.close(cur);
+  }
+
+  /** Why the directory open at `fd` must not be written into (the spool, or a spool), or null. */
+  refusal(fd: number): string | null {
+    if (this.root && sys.fstat(fd, this.st) === 0 && this.key() === this.root) return `it is the spool ${this.spool}`;
+    if (sys.fstatat(fd, SPOOL_MARKER, this.st, 1) === 0 && (this.st[ST.MODE]! & S_IFMT) === 0o100000) return 'it is a hardsnap spool';
+    return null;
+  }
+
+  /** Whether `name` in `parentFd` is the spool's root or a directory above it (never moved aside). */
+  holds(parentFd: number, name: Buffer): boolean {
+    return sys.fstatat(parentFd, name, this.st, 1) === 0 && this.holding.has(this.key());
+  }
+
+  private key(): string {
+    return `${this.st[ST.DEV]}:${this.st[ST.INO]}`;
+  }
+}
+
 export class SafeTarget {
   private readonly st = new Float64Array(sys.STAT_FIELDS);
 
@@ -134,7 +180,17 @@ export class SafeTarget {
     private readonly suffix: string = asideSuffix(new Date()),
     /** a dry run: look, say what would be done, change nothing */
     readonly dryRun = false,
+    /** the spool, never written into nor moved aside */
+    private readonly fence: SpoolFence | null = null,
   ) {}
+
+  /** An existing directory of the target about to be written into: refused when it is a spool. */
+  private enter(fd: number): number {
+    const why = fd >= 0 ? this.fence?.refusal(fd) : null;
+    if (!why) return fd;
+    sys.close(fd);
+    throw new EntryError('ESPOOL', `${why}: a restore never writes into a spool (not restored there)`);
+  }
 
   /**
    * A directory `name` in `parentFd` for the restore to fill: created (mode 0700 until its
@@ -172,7 +228,7 @@ export class SafeTarget {
           : 'cannot open the directory',
       );
     }
-    return { fd, replaced, existed };
+    return { fd: existed ? this.enter(fd) : fd, replaced, existed };
   }
 
   /**
@@ -200,7 +256,7 @@ export class SafeTarget {
     if (kind === 'none') return { fd: -1, replaced: null };
     if (kind !== 'dir') return { fd: -1, replaced: this.describe(parentFd, name, kind) };
     const fd = sys.openat2(parentFd, name, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0, RESOLVE);
-    return { fd: fd < 0 ? -1 : fd, replaced: null };
+    return { fd: fd < 0 ? -1 : this.enter(fd), replaced: null };
   }
 
   private describe(fd: number, name: Buffer, kind: 'symlink' | 'other'): Replacement {
@@ -210,6 +266,8 @@ export class SafeTarget {
   }
 
   private moveAside(fd: number, name: Buffer, shown: string): Replacement {
+    if (this.fence?.holds(fd, name))
+      throw new EntryError('ESPOOL', 'a directory in the way is or holds the spool: not moved aside, and this entry not restored');
     const suffix = Buffer.from(this.suffix);
     if (name.length + suffix.length + 3 > NAME_MAX) {
       throw new EntryError(

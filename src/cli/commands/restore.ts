@@ -189,7 +189,7 @@ function restoreParts(o: RestoreCliOptions, spool: string, host: string, to: str
     }
     if (code)
       out.error(
-        `${r.problems.length} entries not restored${r.problems.length > SHOWN_ERRORS && !o.verbose ? ` (the first ${SHOWN_ERRORS} listed above; every one with --verbose)` : ' (listed above)'}`,
+        `${r.problems.length} ${r.problems.length === 1 ? 'entry' : 'entries'} not restored${r.problems.length > SHOWN_ERRORS && !o.verbose ? ` (the first ${SHOWN_ERRORS} listed above; every one with --verbose)` : ' (listed above)'}`,
       );
   }
   return code;
