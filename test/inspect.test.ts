@@ -382,6 +382,30 @@ describe('verify', () => {
     expect(problems(spool, ['--generation', GEN[0]!]).code).toBe(0);
   });
 
+  test('generations deleted by hand are problems (a re-attack: verify exit 0, status OK while `last` led nowhere): the newest (last dangles) and an older one, each named; one a prune is deleting is not', ({
+    tmp,
+  }) => {
+    const { spool } = twoDays(tmp);
+    runNight(spool, 2, [`p=${path.join(tmp, 'src')}`]);
+    const pdir = path.join(spool, 'rsync', HOST, 'p');
+    fs.rmSync(path.join(pdir, GEN[2]!), { recursive: true });
+    const r = problems(spool);
+    expect(r.code).toBe(2);
+    expect(r.lines).toEqual([`p ${GEN[2]} .: \`last\` names this generation, which is not there (deleted by hand?): its manifest is`]);
+    const st = run(spool, ['status']);
+    expect(st.code, st.stdout).toBe(2);
+    expect(st.stdout).toMatch(new RegExp(`CRITICAL.*\`last\` names ${GEN[2]}, which is not there`));
+    // an older one: its manifest names it
+    fs.rmSync(path.join(pdir, GEN[0]!), { recursive: true });
+    const j = run(spool, ['verify', '--json']);
+    expect(j.code).toBe(2);
+    const gone = JSON.parse(j.stdout).generations.filter((g: any) => g.problems.some((p: any) => p.kind === 'gone'));
+    expect(gone.map((g: any) => g.generation).sort()).toEqual([GEN[0], GEN[2]]);
+    // a prune killed after moving a generation to its trash (its manifest not yet): not a problem
+    fs.mkdirSync(path.join(pdir, '.hardsnap', 'trash', GEN[0]!), { recursive: true });
+    expect(problems(spool).lines.map((l) => l.split(' ')[1])).toEqual([GEN[2]]);
+  });
+
   test('a missing manifest is a problem (exit 2) that names the file', ({ tmp }) => {
     const { spool } = twoDays(tmp);
     fs.rmSync(path.join(spool, 'rsync', HOST, 'p', '.hardsnap', 'manifests', `${GEN[0]}.hsm`));

@@ -5,7 +5,11 @@
  * per part however many generations share it. Problems are data: each goes to onProblem, the
  * run goes on; a generation pruned before or while it was verified is a warning, not a problem.
  */
-import type { Generation } from '../spool/names.js';
+import path from 'node:path';
+import { parseGenerationName, type Generation } from '../spool/names.js';
+import { manifestDir, partDir, trashDir } from '../spool/layout.js';
+import { readLast } from '../spool/last.js';
+import { readDirTypesIfExists } from '../fs/read.js';
 import { selectGeneration, type When } from '../spool/when.js';
 import { GenerationGoneError } from '../spool/leases.js';
 import { leaseForReading, presenceCheck } from '../spool/reading.js';
@@ -45,20 +49,57 @@ export interface SpoolVerifyResult {
   bytesHashed: number;
 }
 
-/** The generations `verify` looks at, part by part; `unmatched`: the parts where `when` selects none. */
-export function verifyTargets(t: Target, o: VerifyTargetOptions): { targets: Generation[]; unmatched: string[] } {
+/** A generation the spool names that is not there: by its manifest, or by `last`. */
+export interface GoneGeneration {
+  generation: Generation;
+  message: string;
+}
+
+/**
+ * The generations the part's manifests or its `last` name that are not in the spool (deleted by
+ * hand: `last` then leads nowhere, a tape job copies nothing). A generation a prune is deleting
+ * (in the trash, its manifest not yet) is not one of them.
+ */
+function goneGenerations(t: Target, part: string, present: readonly Generation[]): GoneGeneration[] {
+  const dir = partDir(t.spool, t.host, part);
+  const there = new Set(present.map((g) => g.name));
+  const pruning = readDirTypesIfExists(trashDir(dir)).map((e) => e.name);
+  const gone = new Map<string, string>();
+  for (const { name: n } of readDirTypesIfExists(manifestDir(dir))) {
+    if (!n.endsWith('.hsm')) continue;
+    const name = n.slice(0, -4);
+    if (!there.has(name) && parseGenerationName(name) && !pruning.some((x) => x.startsWith(name)))
+      gone.set(name, 'the generation is not there, but its manifest is (deleted by hand?)');
+  }
+  const last = readLast(dir);
+  if (last && !there.has(last) && parseGenerationName(last))
+    gone.set(last, `\`last\` names this generation, which is not there (deleted by hand?): ${gone.has(last) ? 'its manifest is' : 'no manifest either'}`);
+  return [...gone].map(([name, message]) => ({
+    generation: { part, name, path: path.join(dir, name), time: parseGenerationName(name)!, complete: true },
+    message,
+  }));
+}
+
+/**
+ * The generations `verify` looks at, part by part; `unmatched`: the parts where `when` selects
+ * none; `gone`: those the spool names that are not there (every generation asked for only).
+ */
+export function verifyTargets(t: Target, o: VerifyTargetOptions): { targets: Generation[]; unmatched: string[]; gone: GoneGeneration[] } {
   const targets: Generation[] = [];
   const unmatched: string[] = [];
+  const gone: GoneGeneration[] = [];
   for (const part of partsOf(t, o.part)) {
     const gens = completeGenerations(t, part);
-    if (!o.when) targets.push(...gens);
-    else {
+    if (!o.when) {
+      targets.push(...gens);
+      gone.push(...goneGenerations(t, part, gens));
+    } else {
       const g = selectGeneration(gens, o.when);
       if (g) targets.push(g);
       else unmatched.push(part);
     }
   }
-  return { targets, unmatched };
+  return { targets, unmatched, gone };
 }
 
 export function verifyGenerations(t: Target, targets: readonly Generation[], o: SpoolVerifyOptions, ev: SpoolVerifyEvents): SpoolVerifyResult {

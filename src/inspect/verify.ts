@@ -22,7 +22,7 @@ import { byName } from '../manifest/merge.js';
 import { inodeNumbers, isoNs, octal } from './manifests.js';
 import { testPause } from '../fs/test-pause.js';
 
-export type ProblemKind = 'manifest' | 'missing' | 'extra' | 'type' | 'metadata' | 'replaced' | 'content' | 'unreadable';
+export type ProblemKind = 'manifest' | 'gone' | 'missing' | 'extra' | 'type' | 'metadata' | 'replaced' | 'content' | 'unreadable';
 
 export interface VerifyProblem {
   kind: ProblemKind;

@@ -13,6 +13,7 @@ import { FUTURE_TOLERANCE_MS } from '../time/now.js';
 import { holderBuilds, liveLockHolder, lockConcerns, staleLockHolder } from '../spool/lock.js';
 import { alive, processStart } from '../fs/process.js';
 import { trashContents } from '../retention/trash.js';
+import { readLast } from '../spool/last.js';
 import { describeOpenDirs, fixPermissionsCommand, openSpoolDirs } from '../spool/permissions.js';
 import { lastRunOf, partialLeftBy, readRuns, type RunRecord } from '../spool/runs-log.js';
 import { lastPruneOf, readPrunes } from '../spool/prunes-log.js';
@@ -189,6 +190,10 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
         'WARNING',
         `${l.path} is a symlink named like a generation: hardsnap never makes one, and backups of this part refuse to run until it is removed (rm, not rm -r)`,
       );
+    // `last` (what a tape job copies, what a restore by hand starts from) leading nowhere
+    const lastName = readLast(partDir(spool, host, part));
+    if (lastName && !complete.some((g) => g.name === lastName) && !building)
+      raise('CRITICAL', `\`last\` names ${lastName}, which is not there (deleted by hand?): a copy of last copies nothing; the next backup moves it`);
     if (!newest) raise('CRITICAL', 'no complete generation');
     if (last?.status === 'failed') raise('CRITICAL', `last run failed (exit ${last.exit})${last.error ? `: ${last.error}` : ''}`);
     if (last?.status === 'partial') {

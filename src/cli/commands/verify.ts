@@ -47,7 +47,7 @@ Examples:
 async function verify(o: VerifyCliOptions, ctx: CliContext, out: Output): Promise<number> {
   const when = o.generation !== undefined ? parseWhen(o.generation, now(), '--generation') : undefined;
   const t = spoolTarget(o, ctx.config(o), out);
-  const { targets, unmatched } = verifyTargets(t, { part: o.part !== undefined ? partNameArg(o.part) : undefined, when });
+  const { targets, unmatched, gone } = verifyTargets(t, { part: o.part !== undefined ? partNameArg(o.part) : undefined, when });
   for (const part of unmatched) out.note(`${part}: no complete generation matches --generation ${o.generation}`);
   if (when && !targets.length) {
     throw new UsageError(`--generation ${JSON.stringify(o.generation)}: no complete generation matches in ${o.part ? `part '${o.part}'` : 'any part'}`, {
@@ -71,7 +71,15 @@ async function verify(o: VerifyCliOptions, ctx: CliContext, out: Output): Promis
       onWarn: (m) => out.warn(m),
     },
   );
-  const results = r.generations;
+  // generations the spool names that are not there: one problem each
+  const results = [
+    ...gone.map(({ generation: g, message }) => {
+      if (!o.json) out.print(`${g.part} ${g.name} .: ${message}`);
+      found.set(`${g.part}/${g.name}`, [{ kind: 'gone', path: '.', message }]);
+      return { part: g.part, generation: g.name, entries: 0, hashed: 0, problems: 1 };
+    }),
+    ...r.generations,
+  ];
   const problems = results.reduce((s, g) => s + g.problems, 0);
   const bad = results.filter((g) => g.problems).length;
   if (o.json) {
