@@ -795,9 +795,15 @@ static size_t do_linkbatch(int olddirfd, int newdirfd, const uint8_t *p, size_t 
     p += nl + LINK_REC_TAIL;
     struct stat st;
     if (newdirfd < 0) {
-      /* only the check (a dry run): the previous name as it stands, nothing linked */
+      /* only the check (a dry run): the previous name as it stands, nothing linked; an
+       * immutable or append-only inode, which linkat refuses (EPERM), by statx's attributes */
+      struct statx sx;
       if (fstatat(olddirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) res[i] = -errno;
-      else if (!(res[i] = t[0] ? drift_of(&st, t) : 0) && inos && i < ilen) inos[i] = (double)st.st_ino;
+      else if ((res[i] = t[0] ? drift_of(&st, t) : 0)) {
+      } else if (syscall(SYS_statx, olddirfd, name, AT_SYMLINK_NOFOLLOW, 0, &sx) == 0 &&
+                 (sx.stx_attributes & sx.stx_attributes_mask & (STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND)))
+        res[i] = -EPERM;
+      else if (inos && i < ilen) inos[i] = (double)st.st_ino;
       i++;
       continue;
     }

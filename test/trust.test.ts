@@ -2,7 +2,7 @@
 // generation in the spool (chmod, replace, turn into a symlink) is never linked into the new one;
 // a spool copied to another disk (new inode numbers) keeps working; an entry the source cannot
 // give in a run keeps its previous version. Each test makes the fault happen for real.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
@@ -16,10 +16,46 @@ import { FLAG } from '../src/manifest/format.js';
 import { makeSpool, nightly } from './helpers/spool.js';
 import { readRunsLog } from './helpers/ops.js';
 
-const { at, genName, backup, gen, manifestFile } = nightly({ host: 'h', part: 'p', month: '2026-02' });
+const { at, genName, backup, backupJson, gen, manifestFile } = nightly<Record<string, number>>({ host: 'h', part: 'p', month: '2026-02' });
 type RunRecord = { parts: Record<string, Record<string, number>>; exit: number };
 
 describe('a tampered previous generation is never linked into the new one', () => {
+  test('the dry run links, copies and counts what the run then does, over a previous generation with a file chmod-ed, deleted, made a symlink and made immutable (a re-attack: it said `link (unchanged)` for each and counted 0 linked, 0 written)', ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { f1: 'one\n', f2: 'two\n', f3: 'three\n', f4: 'four\n', f5: 'five\n', 'd/f6': 'six\n' });
+    expect(backup(spool, src, 1).code).toBe(0);
+    const g1 = gen(spool, 1);
+    fs.chmodSync(path.join(g1, 'f1'), 0o600);
+    fs.rmSync(path.join(g1, 'f2'));
+    fs.rmSync(path.join(g1, 'f3'));
+    fs.symlinkSync('/etc/passwd', path.join(g1, 'f3'));
+    const immutable = isRoot && spawnSync('chattr', ['+i', path.join(g1, 'f4')]).status === 0;
+    try {
+      const dry = backupJson(spool, src, 2, ['--dry-run']);
+      const lines = backup(spool, src, 2, ['--dry-run']).stdout;
+      expect(lines).toMatch(/^copy +p\/f1 +\(it drifted/m);
+      expect(lines).toMatch(/^copy +p\/f2 +\(ENOENT\)/m);
+      expect(lines).toMatch(/^copy +p\/f3 +\(it drifted/m);
+      expect(lines).toMatch(immutable ? /^copy +p\/f4 +\(EPERM\)/m : /^link +p\/f4 /m);
+      expect(lines).toMatch(/^link +p\/d\/f6 +\(unchanged\)/m);
+      const real = backupJson(spool, src, 2);
+      for (const k of ['linked', 'copied', 'bytesLinked', 'bytesWritten', 'drifted']) expect(dry.stats[k], k).toBe(real.stats[k]);
+      // the entries the previous generation lost are said once, as the drifted ones are
+      for (const r of [dry, real]) {
+        const said = r.stderr.split('\n').filter((l) => /could not be linked from the previous generation/.test(l));
+        expect(said, r.stderr).toHaveLength(1);
+        expect(said[0]).toMatch(new RegExp(`part 'p': ${immutable ? 2 : 1} unchanged entr(y|ies) .*first: f2 \\(ENOENT\\)`));
+      }
+      expect(real.stats.copied).toBe(immutable ? 4 : 3);
+      expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
+    } finally {
+      if (immutable) spawnSync('chattr', ['-i', path.join(g1, 'f4')]);
+    }
+  });
+
   test('chmod-ed, chown-ed, touched, replaced and symlinked files in an old generation are copied anew from the source, reported once, recorded in runs.jsonl', ({
     tmp,
   }) => {

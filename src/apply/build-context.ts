@@ -143,7 +143,7 @@ const CARRIED_LISTED = 1000;
 
 export class BuildContext {
   readonly stats = newStats();
-  readonly findings: BuildFindings = { driftFirst: null, xattrsRefused: [], carried: [] };
+  readonly findings: BuildFindings = { driftFirst: null, unlinkable: { count: 0, first: null }, xattrsRefused: [], carried: [] };
   /** the spool inodes this generation uses (claims.ts) */
   readonly claims = new ClaimedInodes();
   private refusedMask = 0;
@@ -186,6 +186,19 @@ export class BuildContext {
 
   plan(dirRel: Buffer, e: SourceEntry, d: Decision, how?: PlanOutcome): void {
     if (this.o.onPlan) this.o.onPlan(joinRel(dirRel, e.name), d, e, how);
+  }
+
+  /**
+   * An unchanged entry whose previous inode could not be linked (`code`: ENOENT, EPERM, EXDEV,
+   * EACCES): counted; the first one kept for the report, unless it is EACCES (a directory of the
+   * previous generation this user may not search: no damage, said where it was carried).
+   */
+  prevUnlinkable(rel: Buffer, code: string): void {
+    this.stats.prevMissing++;
+    if (code === 'EACCES') return;
+    const u = this.findings.unlinkable;
+    u.count++;
+    u.first ??= `${displayPath(rel)} (${code})`;
   }
 
   /** An unchanged entry whose previous inode drifted: counted, the first one kept for the report. */

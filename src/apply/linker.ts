@@ -94,6 +94,7 @@ export class Linker {
     const { rc } = this.linkOne(f, e, prevIno, -1);
     if (rc === 0) return d;
     if (rc > 0) this.ctx.drift(joinRel(f.rel, e.name));
+    else this.ctx.prevUnlinkable(joinRel(f.rel, e.name), errnoName(rc));
     return this.writer.freshDecision(e, rc > 0 ? 'it drifted in the previous generation (changed in the spool)' : errnoName(rc));
   }
 
@@ -129,8 +130,10 @@ export class Linker {
     if (code === 'EMLINK') stats.emlinkCopies++;
     // EACCES: a directory of the previous generation this user may not search (a mode 000
     // directory carried there by a run that could not read it)
-    else if (code === 'ENOENT' || code === 'EPERM' || code === 'EXDEV' || code === 'EACCES') stats.prevMissing++;
-    else if (code === 'EEXIST' && ctx.o.resume) removeChildAt(f.dst, e.name);
+    else if (code === 'ENOENT' || code === 'EPERM' || code === 'EXDEV' || code === 'EACCES') {
+      if (f.src >= 0) ctx.prevUnlinkable(joinRel(f.rel, e.name), code);
+      else stats.prevMissing++;
+    } else if (code === 'EEXIST' && ctx.o.resume) removeChildAt(f.dst, e.name);
     else ctx.fatal(joinRel(f.rel, e.name), r, 'cannot link into the spool');
     return this.refused(f, e, code);
   }

@@ -198,9 +198,20 @@ export class StepRunner {
     else if (e.type === 'symlink') ctx.stats.symlinks++;
     else ctx.stats.specials++;
     if (o.dryRun) {
-      if (e.nlink > 1) this.hardLinks.planned(f, e, d);
-      // a link is said only when the previous inode would pass the run's check (linker.ts)
-      else ctx.plan(f.rel, e, d.action === 'link' ? this.linker.wouldLink(f, e, p!.ino, d) : d);
+      // a link is said only when the previous inode would pass the run's check (linker.ts); a
+      // further name of a source inode is linked to its first name, not checked
+      const further = e.nlink > 1 && this.hardLinks.known(e);
+      const final = !further && d.action === 'link' ? this.linker.wouldLink(f, e, p!.ino, d) : d;
+      if (e.nlink > 1) this.hardLinks.planned(f, e, final);
+      else ctx.plan(f.rel, e, final);
+      // counted as the run would count them: what the summary says it would link and write
+      if (further || final.action === 'link') {
+        ctx.stats.linked++;
+        ctx.stats.bytesLinked += e.size;
+      } else if (final.action === 'copy') {
+        ctx.stats.copied++;
+        ctx.stats.bytesWritten += e.size;
+      }
       f.out.push(ctx.record(e.name, e, 0, 0, null));
       return;
     }

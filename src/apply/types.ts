@@ -80,6 +80,12 @@ export interface BuildStats {
 export interface BuildFindings {
   /** the first drifted path (escaped), for the one warning line of the run */
   driftFirst: string | null;
+  /**
+   * unchanged entries whose previous inode could not be linked, deleted or made immutable in
+   * the spool (ENOENT, EPERM, EXDEV): their count and the first (escaped, with its errno), for
+   * one warning line; a directory this user may not search (EACCES) is not counted here
+   */
+  unlinkable: { count: number; first: string | null };
   /** attribute namespaces the spool refused (held by the manifest only) */
   xattrsRefused: string[];
   /** carried entries: the first ones, with the generation whose version they are */

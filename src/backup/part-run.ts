@@ -307,6 +307,13 @@ export async function buildPart(
           `no longer matched its manifest (changed in the spool; first: ${found.driftFirst}): copied anew from the source, not linked`,
       );
     }
+    if (found.unlinkable.first) {
+      const n = found.unlinkable.count;
+      ev.onWarn?.(
+        `part '${spec.name}': ${n} unchanged ${n === 1 ? 'entry' : 'entries'} could not be linked from the previous generation ` +
+          `(deleted, made immutable or mounted over there; first: ${found.unlinkable.first}): copied anew from the source`,
+      );
+    }
     const spoolId = dstRootFd >= 0 ? fsIdentity(dstRootFd) : null;
     const sourceIdentity = { ...sourceId, ...sourceCounts(builder.stats) };
     writer?.finish(root, {
