@@ -607,3 +607,36 @@ describe('restore from a damaged spool', () => {
     },
   );
 });
+
+describe.runIf(process.getuid?.() === 0)('restore --dry-run says what the target will refuse', () => {
+  test('a read-only target and one too small: the dry run exits 23 with one line, as the run does (a re-attack: the dry run exited 0 and the run 23)', ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'big'), Buffer.alloc(300 * 1024, 7));
+    fs.writeFileSync(path.join(src, 'small'), 'small');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    expect(backup(spool, src, 10).code).toBe(0);
+    const ro = path.join(tmp, 'ro');
+    const tiny = path.join(tmp, 'tiny');
+    for (const d of [ro, tiny]) fs.mkdirSync(d);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,ro', 'tmpfs', ro]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', tiny]);
+    try {
+      const run = (to: string, extra: string[] = []) => hardsnap(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to, '--force', ...extra]);
+      for (const [to, why] of [
+        [ro, /EROFS: .*ro cannot be written \(EROFS\)/],
+        [tiny, /ENOSPC: the files to restore need 300\.0 KiB, the target's file system has 64\.0 KiB free/],
+      ] as const) {
+        const dry = run(to, ['--dry-run']);
+        expect(dry.code, dry.stderr).toBe(23);
+        expect(dry.stderr).toMatch(why);
+        expect(fs.readdirSync(to)).toEqual([]);
+        expect(run(to).code).toBe(23);
+      }
+    } finally {
+      for (const d of [ro, tiny]) spawnSync('umount', [d]);
+    }
+  });
+});

@@ -7,7 +7,8 @@
  */
 import { fs } from '../fs/disk.js';
 import path from 'node:path';
-import { HardsnapError, UsageError } from '../core/errors.js';
+import { HardsnapError, UsageError, errnoCode } from '../core/errors.js';
+import { formatBytes } from '../core/units.js';
 import { displayPath, joinRel, parseDisplayPath } from '../paths/escape.js';
 import { ST, errnoName, sys, isRoot } from '../fs/native.js';
 import { typeOfMode } from '../fs/entry.js';
@@ -124,6 +125,7 @@ export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
   }
   try {
     restoreInto(req, rootFd, sub, result, problem, ev);
+    if (req.dryRun) for (const p of targetRefusals(req.to, result)) problem(p);
   } catch (err) {
     // a usage error (bad --path) writes nothing: not even the DIR it created
     if (created && err instanceof HardsnapError && err.exit === 1) {
@@ -136,6 +138,37 @@ export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
     throw err;
   }
   return result;
+}
+
+/**
+ * What a dry run can tell of the target without writing: a read-only file system (or one this
+ * user may not write), and less free space than the files to restore need (their bytes; the
+ * space directories and metadata take is not counted). Reported as the real run would end: with
+ * entries not restored (exit 23).
+ */
+function targetRefusals(to: string, result: RestoreResult): RestoreProblem[] {
+  let dir = realBytes(to);
+  while (dir.length > 1 && !isDirectory(dir)) dir = parentBytes(dir);
+  const part = result.parts[0]?.part ?? '';
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (err) {
+    const code = errnoCode(err) ?? 'EACCES';
+    return [{ part, path: Buffer.alloc(0), code, message: `${displayPath(dir)} cannot be written (${code}): nothing could be restored there` }];
+  }
+  const need = result.parts.reduce((n, p) => n + p.stats.bytes, 0);
+  const st = fs.statfsSync(dir);
+  const free = st.bavail * st.bsize;
+  if (need > free)
+    return [
+      {
+        part,
+        path: Buffer.alloc(0),
+        code: 'ENOSPC',
+        message: `the files to restore need ${formatBytes(need)}, the target's file system has ${formatBytes(free)} free`,
+      },
+    ];
+  return [];
 }
 
 function notEmpty(to: string, n: number): UsageError {
