@@ -113,6 +113,25 @@ describe('prune', () => {
     expect(generationNames(spool, HOST, 'p')).toEqual([names[1], names[5]]);
   });
 
+  test('a pins file edited by hand: a name with a trailing slash (tab completion) or as a path pins it; a typo is said, not silently ignored (a re-attack: `NAME/` pinned nothing and the generation was pruned, exit 0)', async ({
+    tmp,
+  }) => {
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    makeTree(src, { a: 'x' });
+    const times = dailyTimes('2026-03-01', 5);
+    for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+    const names = times.map(genName);
+    const pdir = path.join(spool, 'rsync', HOST, 'p');
+    fs.writeFileSync(path.join(pdir, '.hardsnap', 'pins'), `${names[0]}/\n  ${pdir}/${names[1]}  \r\n2026-13-01T030000Z\n`);
+    const list = hardsnap(['list', '--spool', spool, '--host', HOST, '--json']);
+    expect((JSON.parse(list.stdout) as { name: string; pinned: boolean }[]).filter((g) => g.pinned).map((g) => g.name)).toEqual([names[0], names[1]]);
+    const r = hardsnap(['prune', '--spool', spool, '--host', HOST, '--keep-last', '1'], { env: { HARDSNAP_NOW: '2026-04-01T00:00:00Z' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(generationNames(spool, HOST, 'p')).toEqual([names[0], names[1], names[4]]);
+    expect(r.stderr).toMatch(/"2026-13-01T030000Z" in .*pins is not a generation name: it pins nothing/);
+  });
+
   test('prune without any rule refuses with exit 1 and removes nothing; a held lock gives exit 3', async ({ tmp }) => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');

@@ -14,7 +14,11 @@ export function pinsPath(partDirPath: string): string {
   return path.join(partMetaDir(partDirPath), 'pins');
 }
 
-/** The pinned names of a part (empty when it has no pins file). */
+/**
+ * The pinned names of a part (empty when it has no pins file). A line written by hand may name
+ * a generation as a path (`2026-11-20T030000Z/` from tab completion, `.../p/2026-11-20T030000Z`):
+ * its last component is the name (such a pin was ignored, and the generation pruned).
+ */
 export function readPins(partDirPath: string): Set<string> {
   const text = readTextIfExists(pinsPath(partDirPath));
   if (text === null) return new Set();
@@ -22,8 +26,14 @@ export function readPins(partDirPath: string): Set<string> {
     text
       .split('\n')
       .map((l) => l.trim())
-      .filter((l) => l && !l.startsWith('#')),
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.replace(/\/+$/, '').replace(/^.*\//, '') || l),
   );
+}
+
+/** Lines of the pins file that name no generation (a typo: they pin nothing; prune says so). */
+export function strayPins(pins: ReadonlySet<string>): string[] {
+  return [...pins].filter((n) => !isGenerationName(n));
 }
 
 export function writePins(partDirPath: string, pins: Set<string>): void {
