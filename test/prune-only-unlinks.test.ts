@@ -190,6 +190,30 @@ describe('prune and trash deletion only unlink names', () => {
     }
   });
 
+  test.runIf(isRoot)(
+    'one generation immutable and one a mount point: status names each with its own cause (a re-attack: both were blamed on EPERM, immutable)',
+    async ({ tmp, skip }) => {
+      const where = chattrDir(tmp);
+      if (typeof where === 'string') return skip(where);
+      const { spool, times } = await daysOfOneFile(where.dir, 4);
+      const g = (i: number) => path.join(spool, 'rsync', HOST, 'p', genName(times[i]!));
+      execFileSync('chattr', ['+i', g(0)]);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', g(1)]);
+      try {
+        const r = prune(spool, ['--keep-last', '1'], '2026-05-05T05:00:00Z');
+        expect(r.code, r.stderr).toBe(0);
+        expect(generationNames(spool, HOST, 'p')).toEqual([genName(times[0]!), genName(times[1]!), genName(times[3]!)]);
+        const st = hardsnap(['status', '--spool', spool, '--host', HOST], { env: { HARDSNAP_NOW: '2026-05-05T06:00:00Z' } });
+        const line = st.stdout.split('\n').find((l) => l.includes('kept 2 generations'))!;
+        expect(line, st.stdout).toMatch(new RegExp(`${genName(times[0]!)} \\(EPERM: [^)]*immutable`));
+        expect(line).toMatch(new RegExp(`${genName(times[1]!)} \\((EBUSY|EXDEV): [^)]*mount`));
+      } finally {
+        spawnSync('umount', [g(1)]);
+        where.cleanup();
+      }
+    },
+  );
+
   test('chattr +i on the trash itself: prune keeps the generations and names the trash; backups go on (exit 0)', async ({ tmp, skip }) => {
     const where = chattrDir(tmp);
     if (typeof where === 'string') return skip(where);

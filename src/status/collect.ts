@@ -241,14 +241,17 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     const notMoved = prune?.parts?.[part]?.notMoved ?? [];
     if (prune?.status === 'failed' && !prune.parts?.[part])
       raise('WARNING', `the last prune (${prune.end}) failed: ${prune.error ?? 'unknown error'}; the generations it was to remove are still here`);
-    else if (notMoved.length)
-      raise(
-        'WARNING',
-        `the last prune (${prune!.end}) kept ${plural(notMoved.length, 'generation')} it was to remove (${notMoved[0]!.code}: ${notMoved[0]!.hint}): ${notMoved
-          .slice(0, 3)
-          .map((n) => n.generation)
-          .join(', ')}${notMoved.length > 3 ? ', ...' : ''}; the next prune tries again`,
-      );
+    else if (notMoved.length) {
+      // each reason with its own generations (an immutable one and a mount point are not one cause)
+      const why = new Map<string, string[]>();
+      for (const n of notMoved) why.set(`${n.code}: ${n.hint}`, [...(why.get(`${n.code}: ${n.hint}`) ?? []), n.generation]);
+      const list = (g: string[]) => `${g.slice(0, 3).join(', ')}${g.length > 3 ? ', ...' : ''}`;
+      const what =
+        why.size === 1
+          ? ` (${[...why.keys()][0]}): ${list(notMoved.map((n) => n.generation))}`
+          : `: ${[...why].map(([w, g]) => `${list(g)} (${w})`).join('; ')}`;
+      raise('WARNING', `the last prune (${prune!.end}) kept ${plural(notMoved.length, 'generation')} it was to remove${what}; the next prune tries again`);
+    }
     if (space) raise(space.state, space.why);
     if (newest && maxAgeMs > 0 && ageMs! > maxAgeMs)
       raise('WARNING', `newest generation is ${formatDuration(ageMs!)} old, more than --max-age ${formatDuration(maxAgeMs)}`);
