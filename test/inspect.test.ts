@@ -404,6 +404,12 @@ describe('verify', () => {
     // a prune killed after moving a generation to its trash (its manifest not yet): not a problem
     fs.mkdirSync(path.join(pdir, '.hardsnap', 'trash', GEN[0]!), { recursive: true });
     expect(problems(spool).lines.map((l) => l.split(' ')[1])).toEqual([GEN[2]]);
+    // the part's .hardsnap deleted ("clean up hidden directories"): no part is left, and list says so (it printed nothing, exit 0)
+    fs.rmSync(path.join(pdir, '.hardsnap'), { recursive: true });
+    const l = run(spool, ['list']);
+    expect(l.code).toBe(1);
+    expect(l.stderr).toMatch(/no backups of host 'h1'/);
+    expect(run(spool, ['status']).code).toBe(2);
   });
 
   test('a missing manifest is a problem (exit 2) that names the file', ({ tmp }) => {

@@ -37,8 +37,11 @@ async function list(o: ListOptions, ctx: CliContext, out: Output): Promise<numbe
   const { spool, host } = spoolTarget(o, cfg, out);
   requireHostDir(spool, host);
   const part = o.part !== undefined ? partNameArg(o.part) : undefined;
-  const parts = part !== undefined ? [part] : listParts(spool, host);
-  if (part !== undefined && !listParts(spool, host).includes(part)) throw new UsageError(`no part '${part}' for host '${host}' in ${spool}`);
+  const all = listParts(spool, host);
+  const parts = part !== undefined ? [part] : all;
+  if (part !== undefined && !all.includes(part)) throw new UsageError(`no part '${part}' for host '${host}' in ${spool}`);
+  // a host directory with no part (a first run that failed, or parts whose .hardsnap was deleted)
+  if (!all.length) throw new UsageError(`no backups of host '${host}' in ${spool}`, { hint: 'no part has a .hardsnap directory there' });
   const pins = new Map(parts.map((p) => [p, readPins(partDir(spool, host, p))]));
   // a partial is the live lock holder's work in progress, or what an interrupted run left
   // or a failed one (a refused source): a run that leaves one records its name
