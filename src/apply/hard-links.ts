@@ -45,15 +45,15 @@ export class HardLinks {
     private readonly content: ContentLinker | null,
   ) {}
 
-  /**
-   * --dry-run: what link() would do with one name of a source inode with several, said (the
-   * first name's decision; each further name a hard link to the first), nothing made.
-   */
   /** Whether `e` is a further name of a source inode this run has met already. */
   known(e: SourceEntry): boolean {
     return this.groups.has(`${e.dev}:${e.ino}`);
   }
 
+  /**
+   * --dry-run: what link() would do with one name of a source inode with several, said (the
+   * first name's decision; each further name a hard link to the first), nothing made.
+   */
   planned(f: Frame, e: SourceEntry, d: Decision): void {
     const key = `${e.dev}:${e.ino}`;
     const g = this.groups.get(key);

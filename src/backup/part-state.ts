@@ -10,8 +10,7 @@
  * `--min-interval` decides before the lock (a skipped run takes no lock): its own, earlier
  * reading (min-interval.ts).
  */
-import { generationSymlinkError, partDir, readGenerations } from '../spool/layout.js';
-import { LAST, LATEST } from '../spool/layout.js';
+import { LAST, LATEST, generationSymlinkError, partDir, readGenerations } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
 
 export interface PartState {

@@ -139,8 +139,8 @@ export function validateHost(host: string): string {
  * The generations of a part, oldest first; `.partial` ones marked incomplete. Directories only:
  * a file named like a generation is not one (it was listed, resumed into and renamed every
  * night), nor is a symlink (hardsnap never makes one: it was listed, and counted by status and
- * by retention, so that a real generation was pruned in its place). The runs refuse such
- * symlinks with a message (generationSymlinks).
+ * by retention, so that a real generation was pruned in its place). Backups refuse such a
+ * symlink with a message (generationSymlinkError, from their one reading: src/backup/part-state.ts).
  */
 export function listGenerations(spool: string, host: string, part: string): Generation[] {
   return readGenerations(partDir(spool, host, part), part).generations;
