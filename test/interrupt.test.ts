@@ -514,6 +514,28 @@ describe('a backup stopped by a signal', () => {
   });
 });
 
+describe('a signal after the run has ended', () => {
+  test("SIGTERM once backup --prune has recorded everything: one line, the run's own exit code (a re-attack: exit 143 and no line, while runs.jsonl, prunes.jsonl and status said ok)", async ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { a: 'a' });
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `p=${src}`, '--prune', '--keep-last', '1'];
+    expect(hardsnap(args, at(1)).code).toBe(0);
+    const go = path.join(tmp, 'go');
+    const c = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(2), HARDSNAP_TEST_PAUSE_AT: 'backup-ended', HARDSNAP_TEST_PAUSE_UNTIL: go } });
+    await waitFor(() => c.out.stderr.includes('test pause at backup-ended'), 30_000, 10, 'the run to end');
+    c.kill('SIGTERM');
+    fs.writeFileSync(go, '');
+    const end = await c.exited;
+    expect(end, c.out.stderr).toEqual({ code: 0, signal: null });
+    expect(c.out.stderr).toMatch(/^hardsnap: note: SIGTERM arrived after the run had ended: nothing was stopped$/m);
+    expect(readRunsLog(spool, 'h1').at(-1)).toMatchObject({ status: 'ok', exit: 0 });
+    expect(fs.readdirSync(path.join(spool, 'rsync', 'h1', 'p')).filter((n) => /^\d{4}-/.test(n))).toEqual([genName(2)]);
+  });
+});
+
 describe('the core stops cleanly on an aborted signal (in process)', () => {
   test('runBackup throws the InterruptedError, releases the lock and closes every descriptor it opened', async ({ tmp }) => {
     const s = setup(tmp, 4096);

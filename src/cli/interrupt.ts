@@ -14,7 +14,11 @@ export interface Interrupts {
   readonly signal: AbortSignal;
   /** the first signal received, or null */
   readonly received: InterruptSignal | null;
-  /** stop catching (the default actions apply again) */
+  /**
+   * The run is over (recorded, its lock released): a signal from now on stops nothing. It is
+   * said in one line and the command ends as the run did (the default action would have killed
+   * it: exit 143 with no line, while every record said the run succeeded).
+   */
   dispose(): void;
 }
 
@@ -37,7 +41,16 @@ export function catchInterrupts(): Interrupts {
       return received;
     },
     dispose() {
-      for (const s of SIGNALS) process.removeListener(s, on);
+      let said = false;
+      const late = (sig: NodeJS.Signals) => {
+        if (said) return;
+        said = true;
+        process.stderr.write(`hardsnap: note: ${sig} arrived after the run had ended: nothing was stopped\n`);
+      };
+      for (const s of SIGNALS) {
+        process.removeListener(s, on);
+        process.on(s, late);
+      }
     },
   };
 }

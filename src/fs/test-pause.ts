@@ -11,6 +11,8 @@
  *   mid-read:       verify or restore holds its lease and has read the generation's root
  *                   directory, not the directories below it
  *   restore-target: restore checked that its target is not in the spool, not opened it yet
+ *   backup-ended:   the backup command's run (and --prune, the metrics file) is over and recorded,
+ *                   its summary not printed yet
  *   after-scan:     the source directory HARDSNAP_TEST_PAUSE_DIR (relative to the part root;
  *                   unset: the root) was scanned, none of its entries handled yet
  * The pauses at before-publish and after-scan are asynchronous (testPauseAsync): signals are
@@ -18,7 +20,7 @@
  */
 import { fs } from './disk.js';
 
-export type PausePoint = 'before-publish' | 'before-last' | 'before-latest' | 'mid-prune' | 'mid-read' | 'after-scan' | 'restore-target';
+export type PausePoint = 'before-publish' | 'before-last' | 'before-latest' | 'mid-prune' | 'mid-read' | 'after-scan' | 'restore-target' | 'backup-ended';
 
 function pauseMs(): number {
   const ms = Number(process.env.HARDSNAP_TEST_PAUSE_MS ?? 60_000);

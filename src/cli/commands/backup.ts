@@ -6,6 +6,7 @@ import { now } from '../../time/now.js';
 import { parseDuration } from '../../time/duration.js';
 import { backupAndMaintain } from '../../backup/maintain.js';
 import { sizeThreadPool } from '../../fs/thread-pool.js';
+import { testPause } from '../../fs/test-pause.js';
 import type { BackupOptions, BackupResult, PartSpec } from '../../backup/types.js';
 import { formatBytes, formatMs, type Output } from '../../ui/output.js';
 import { BackupProgress, forcedTty, progressMode, type Estimates } from '../../ui/progress.js';
@@ -329,6 +330,9 @@ async function backup(o: BackupCliOptions, ctx: CliContext, out: Output): Promis
     interrupts.dispose();
     report.close();
   }
+  testPause('backup-ended');
+  // a signal that came meanwhile is said before the process ends (dispose(): nothing to stop)
+  await handlePendingSignals();
   if (interrupts.received && result.status !== 'skipped') {
     // the signal came after the generation was published (during the post hook or prune)
     out.warn(
