@@ -20,6 +20,37 @@ const { at, genName, backup, backupJson, gen, manifestFile } = nightly<Record<st
 type RunRecord = { parts: Record<string, Record<string, number>>; exit: number };
 
 describe('a tampered previous generation is never linked into the new one', () => {
+  test('a damaged block in the previous manifest (its checksum fails): that directory is compared with the previous generation itself, said once, the rest from the manifest; the generation is the source', ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const tree: Record<string, string> = {};
+    for (const d of ['a', 'b', 'c']) for (let i = 0; i < 20; i++) tree[`${d}/sub/f${i}`] = `${d}${i}\n`;
+    makeTree(src, tree);
+    expect(backup(spool, src, 1).code).toBe(0);
+    // flip a byte inside the deflated bytes of b/sub's block
+    const file = manifestFile(spool, 1);
+    const m = ManifestReader.open(file);
+    const at = (m as unknown as { index: Map<string, { offset: number; length: number }> }).index.get('b/sub')!;
+    m.close();
+    const bytes = fs.readFileSync(file);
+    bytes[at.offset + 12 + Math.floor((at.length - 12) / 2)]! ^= 0xff;
+    fs.writeFileSync(file, bytes);
+    fs.writeFileSync(path.join(src, 'a/sub/f0'), 'changed\n');
+    const r = backup(spool, src, 2);
+    expect(r.code, r.stderr).toBe(0);
+    const said = r.stderr.split('\n').filter((l) => /previous manifest is damaged/.test(l));
+    expect(said).toEqual([
+      expect.stringMatching(/p: the previous manifest is damaged at b\/sub \(block checksum mismatch\): comparing with the previous generation itself there/),
+    ]);
+    expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
+    expect(linksDiff(src, gen(spool, 2))).toEqual([]);
+    // unchanged files are still linked, in the damaged directory too (from the generation itself)
+    for (const f of ['b/sub/f3', 'c/sub/f3', 'a/sub/f3'])
+      expect(fs.statSync(path.join(gen(spool, 2), f)).ino, f).toBe(fs.statSync(path.join(gen(spool, 1), f)).ino);
+  });
+
   test('the dry run links, copies and counts what the run then does, over a previous generation with a file chmod-ed, deleted, made a symlink and made immutable (a re-attack: it said `link (unchanged)` for each and counted 0 linked, 0 written)', ({
     tmp,
   }) => {
