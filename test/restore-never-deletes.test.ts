@@ -81,6 +81,44 @@ describe('restore never writes into the spool', () => {
   });
 });
 
+describe.runIf(isRoot)('restore never writes into the spool through a mount', () => {
+  test('a directory of the spool bind-mounted inside the target (the host directory, a generation): not entered, ESPOOL, exit 23, the spool untouched (a re-attack: the backup overwritten, last made a file, rsync/<host> opened 0777, exit 0)', async ({
+    tmp,
+  }) => {
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(path.join(tmp, 'data'), { f: 'precious' });
+    await makeGeneration(spool, HOST, { d: path.join(tmp, 'data') }, '2026-05-01T03:00:00Z');
+    const G = '2026-05-01T030000Z';
+    const evil = path.join(tmp, 'evil');
+    makeTree(evil, { [`hostdir/d/${G}/f`]: 'EVIL', 'hostdir/d/last': 'not a link', [`gen/f`]: 'EVIL', 'ok/x': 'restored' });
+    execFileSync('chmod', ['-R', '0777', path.join(evil, 'hostdir')]);
+    await makeGeneration(spool, HOST, { e: evil }, '2026-05-02T03:00:00Z');
+    const to = path.join(tmp, 'to');
+    fs.mkdirSync(path.join(to, 'hostdir'), { recursive: true });
+    fs.mkdirSync(path.join(to, 'gen'));
+    execFileSync('mount', ['--bind', path.join(spool, 'rsync', HOST), path.join(to, 'hostdir')]);
+    execFileSync('mount', ['--bind', path.join(spool, 'rsync', HOST, 'd', G), path.join(to, 'gen')]);
+    try {
+      const before = fs.statSync(path.join(spool, 'rsync', HOST)).mode & 0o7777;
+      const run = (extra: string[] = []) => hardsnap(['restore', '--spool', spool, '--host', HOST, '--part', 'e', '--to', to, '--force', ...extra]);
+      const dry = run(['--dry-run']);
+      expect(dry.code, dry.stderr).toBe(23);
+      const r = run();
+      expect(r.code, r.stderr).toBe(23);
+      expect(r.stderr).toMatch(/"hostdir": ESPOOL: a directory of the spool .* is mounted there/);
+      expect(r.stderr).toMatch(/"gen": ESPOOL: a directory of the spool .* is mounted there/);
+      expect(fs.readFileSync(path.join(spool, 'rsync', HOST, 'd', G, 'f'), 'utf8')).toBe('precious');
+      expect(fs.lstatSync(path.join(spool, 'rsync', HOST, 'd', 'last')).isSymbolicLink()).toBe(true);
+      expect(fs.statSync(path.join(spool, 'rsync', HOST)).mode & 0o7777).toBe(before);
+      expect(fs.readFileSync(path.join(to, 'ok/x'), 'utf8')).toBe('restored');
+    } finally {
+      for (const d of ['hostdir', 'gen']) spawnSync('umount', [path.join(to, d)]);
+    }
+    const v = hardsnap(['verify', '--spool', spool, '--host', HOST, '--deep']);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
+});
+
 describe('restore never deletes what it does not restore', () => {
   test('restore --force where the target has a non-empty directory f/ and the generation a file f: the directory is moved aside, whole, and said so', async ({
     tmp,

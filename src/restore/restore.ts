@@ -280,7 +280,7 @@ function restoreInto(
   const oldMask = process.umask(0);
   try {
     // a dry run looks at the target too, to say what would be moved aside or replaced
-    const target = new SafeTarget(req.force, note, (m) => (ev.onWarn ?? note)(m), asideSuffix(new Date()), req.dryRun, new SpoolFence(req.spool));
+    const target = new SafeTarget(req.force, note, (m) => (ev.onWarn ?? note)(m), asideSuffix(new Date()), req.dryRun, new SpoolFence(req.spool, req.to));
     for (const c of req.parts) {
       if (!c.generation) {
         problem({

@@ -16,6 +16,8 @@ import { HardsnapError, errnoCode } from '../core/errors.js';
 import { pathBytes } from '../paths/aliases.js';
 import { E } from '../fs/errno.js';
 import { SPOOL_MARKER } from '../spool/marker.js';
+import { fsLocation, locationInside, readMountsLatin1 } from '../fs/mountinfo.js';
+import { realBytes } from '../fs/byte-path.js';
 
 export const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_MAGICLINKS;
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
@@ -134,9 +136,15 @@ export class SpoolFence {
   private readonly st = new Float64Array(sys.STAT_FIELDS);
   /** "dev:ino" of the spool's root and of every directory above it */
   private readonly holding = new Set<string>();
+  /** "dev:ino" of mount points below the target that show a directory of the spool (a bind mount of rsync/<host>) */
+  private readonly mountedSpool = new Set<string>();
   private readonly root: string | null;
 
-  constructor(private readonly spool: string) {
+  constructor(
+    private readonly spool: string,
+    target?: string,
+  ) {
+    if (target !== undefined) this.findSpoolMounts(target);
     let cur = sys.openat(sys.AT_FDCWD, pathBytes(spool), sys.O_PATH | sys.O_DIRECTORY, 0);
     this.root = cur >= 0 && sys.fstat(cur, this.st) === 0 ? this.key() : null;
     for (let depth = 0; cur >= 0 && depth < 4096; depth++) {
@@ -151,9 +159,31 @@ export class SpoolFence {
     if (cur >= 0) sys.close(cur);
   }
 
+  /**
+   * Mount points below `target` whose mounted directory lies inside the spool (on its file
+   * system, below its path: a bind mount of a host's or a generation's directory): their device
+   * and inode never match the spool root's, and no marker is in them.
+   */
+  private findSpoolMounts(target: string): void {
+    const mounts = readMountsLatin1();
+    if (!mounts) return;
+    const spoolAt = fsLocation(mounts, realBytes(this.spool).toString('latin1'));
+    if (!spoolAt) return;
+    const t = realBytes(target).toString('latin1');
+    const below = t.endsWith('/') ? t : t + '/';
+    for (const m of mounts) {
+      if (!m.mountPoint.startsWith(below)) continue;
+      const at = fsLocation(mounts, m.mountPoint);
+      if (!at || !locationInside(at, spoolAt)) continue;
+      if (sys.fstatat(sys.AT_FDCWD, Buffer.from(m.mountPoint, 'latin1'), this.st, 0) === 0) this.mountedSpool.add(this.key());
+    }
+  }
+
   /** Why the directory open at `fd` must not be written into (the spool, or a spool), or null. */
   refusal(fd: number): string | null {
     if (this.root && sys.fstat(fd, this.st) === 0 && this.key() === this.root) return `it is the spool ${this.spool}`;
+    if (this.mountedSpool.size && sys.fstat(fd, this.st) === 0 && this.mountedSpool.has(this.key()))
+      return `a directory of the spool ${this.spool} is mounted there`;
     if (sys.fstatat(fd, SPOOL_MARKER, this.st, 1) === 0 && (this.st[ST.MODE]! & S_IFMT) === 0o100000) return 'it is a hardsnap spool';
     return null;
   }
