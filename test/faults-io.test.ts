@@ -147,6 +147,31 @@ describe('a publish that fails', () => {
   });
 });
 
+describe('killed between publishing the manifest and renaming the generation', () => {
+  test('the next run resumes the partial under its own name and removes the manifest of the old one (a re-attack: verify then said the generation was deleted by hand, exit 2)', async ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { a: 'a\n', 'd/b': 'b\n' });
+    expect(backup(spool, src, 1).code).toBe(0);
+    fs.writeFileSync(path.join(src, 'c'), 'c\n');
+    const args = ['backup', '--spool', spool, '--host', 'h1', '--part', `data=${src}`];
+    const a = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(2), HARDSNAP_TEST_PAUSE_AT: 'before-publish' } });
+    await waitFor(() => a.out.stderr.includes('test pause at before-publish'), 30_000, 10, 'the run to pause before publishing');
+    a.killGroup('SIGKILL');
+    await a.exited;
+    // what the window between the two renames leaves (a SIGKILL, a power cut): the manifest published, the generation not
+    const mdir = path.join(partDir(spool), '.hardsnap', 'manifests');
+    fs.renameSync(path.join(mdir, `${genName(2)}.hsm.tmp`), path.join(mdir, `${genName(2)}.hsm`));
+    const r = backup(spool, src, 3);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readdirSync(mdir).sort()).toEqual([`${genName(1)}.hsm`, `${genName(3)}.hsm`]);
+    const v = hardsnap(['verify', '--spool', spool, '--host', 'h1']);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
+});
+
 describe('read errors', () => {
   test('EIO reading one source file (injected at the fs seam): reported by path, exit 23, absent from the manifest, others intact, copied by the next run', async ({
     tmp,

@@ -2,6 +2,7 @@
 // deeper than 100, symlink loops and links to `/`, sparse and > 4 GiB files, a run as a user
 // who owns nothing, and command lines a fuzzer makes up. Each either comes out byte-exact or
 // fails one entry (or the whole command line) clearly.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
@@ -342,6 +343,17 @@ describe.runIf(isRoot)('a run as a user who owns nothing (setpriv to nobody)', (
     expect(fs.statSync(foreign).mode & 0o7777).toBe(0);
     fs.chmodSync(foreign, 0o700);
     expect(fs.readFileSync(path.join(foreign, 'a.txt'), 'utf8')).toBe('root was here');
+    // the user's own partial at mode 000 (a killed run gave its root the source's mode): resumed (a re-attack: EACCES every night)
+    fs.rmSync(foreign, { recursive: true });
+    const own = path.join(spool, 'rsync', 'h1', 'data', `${genName(5)}.partial`);
+    fs.mkdirSync(path.join(own, 'd'), { recursive: true });
+    fs.writeFileSync(path.join(own, 'd', 'b.txt'), 'b');
+    execFileSync('chown', ['-R', '65534:65534', own]);
+    fs.chmodSync(own, 0o000);
+    const r = run(6);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.existsSync(own)).toBe(false); // resumed into the new generation
+    expect(compareTrees(src, gen(tmp, 6), { owner: false })).toEqual([]);
   });
 });
 

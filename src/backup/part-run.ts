@@ -97,7 +97,12 @@ function preparePartial(pdir: string, state: PartState, generation: string, part
     for (const line of describeLeftovers(part, deleteFromTrash(pdir, [name]).leftovers)) (ev.onWarn ?? ev.onNote)(line);
   }
   if (newest) {
-    if (newest !== target) fs.renameSync(newest, target);
+    if (newest !== target) {
+      fs.renameSync(newest, target);
+      // a run killed between publishing its manifest and renaming its generation left the
+      // manifest of a name that now never becomes a generation (verify called it deleted by hand)
+      fs.rmSync(manifestPath(pdir, path.basename(newest).slice(0, -PARTIAL_SUFFIX.length)), { force: true });
+    }
     // a killed run may have given the root its final (read-only) mode and attributes already
     madeDir(target);
     ev.onNote(`part '${part}': resuming the interrupted generation ${path.basename(newest)} as ${generation}`);

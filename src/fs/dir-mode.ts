@@ -3,6 +3,7 @@
  * opened O_PATH | O_NOFOLLOW | O_DIRECTORY, the descriptor checked, and the change made through
  * /proc/self/fd/N, so the inode checked is the inode changed (a symlink swapped in is refused).
  */
+import { fs } from './disk.js';
 import { SETMETA, ST, sys } from './native.js';
 import { E } from './errno.js';
 
@@ -48,7 +49,21 @@ export function chmodDir(
  * to clear stay (setmeta ignores those refusals).
  */
 export function resetMadeDir(path: string): number {
-  const fd = sys.openat(sys.AT_FDCWD, path, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+  let fd = sys.openat(sys.AT_FDCWD, path, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+  if (fd === -E.EACCES) {
+    // a directory of ours its owner may not read (a run killed after giving a partial's root its
+    // source's mode 000, or an admin's chmod): made 0700 by its descriptor, then opened again
+    const p = sys.openat(sys.AT_FDCWD, path, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+    if (p < 0) return p;
+    try {
+      fs.chmodSync(`/proc/self/fd/${p}`, 0o700);
+    } catch {
+      return fd;
+    } finally {
+      sys.close(p);
+    }
+    fd = sys.openat(sys.AT_FDCWD, path, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+  }
   if (fd < 0) return fd;
   try {
     const r = sys.setmeta(-1, '', fd, 0, 0, 0o700, 0, 0, SETMETA.MODE | SETMETA.XATTRS_EXACT, null);
