@@ -1,5 +1,6 @@
 // The inspection commands on a real spool made by bin/hardsnap backup on successive (faked) days:
 // diff, history and du read manifests; verify compares the spool tree with them.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll } from 'vitest';
@@ -394,7 +395,7 @@ describe('verify', () => {
     expect(r.lines).toEqual([`p ${GEN[2]} .: \`last\` names this generation, which is not there (deleted by hand?): its manifest is`]);
     const st = run(spool, ['status']);
     expect(st.code, st.stdout).toBe(2);
-    expect(st.stdout).toMatch(new RegExp(`CRITICAL.*\`last\` names ${GEN[2]}, which is not there`));
+    expect(st.stdout).toMatch(new RegExp(`CRITICAL.*\`last\` names ${GEN[2]}, which is not a complete generation of the part \\(deleted by hand\\?\\)`));
     // an older one: its manifest names it
     fs.rmSync(path.join(pdir, GEN[0]!), { recursive: true });
     const j = run(spool, ['verify', '--json']);
@@ -404,6 +405,18 @@ describe('verify', () => {
     // a prune killed after moving a generation to its trash (its manifest not yet): not a problem
     fs.mkdirSync(path.join(pdir, '.hardsnap', 'trash', GEN[0]!), { recursive: true });
     expect(problems(spool).lines.map((l) => l.split(' ')[1])).toEqual([GEN[2]]);
+    // `last` made a directory (a copy of a generation with cp -r): status says so, a backup refuses
+    // before writing anything (a re-attack: it published, then failed at last, exit 2, every night)
+    fs.rmSync(path.join(pdir, 'last'));
+    execFileSync('cp', ['-r', path.join(pdir, GEN[1]!), path.join(pdir, 'last')]);
+    const st2 = run(spool, ['status']);
+    expect(st2.code).toBe(2);
+    expect(st2.stdout).toMatch(/last is a directory, not the symlink hardsnap keeps there/);
+    const b = backupParts({ spool, host: HOST }, [`p=${path.join(tmp, 'src')}`], day(NIGHTS[3]!));
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/last is a directory, not the symlink hardsnap keeps there: refusing to back up part 'p'/);
+    expect(fs.existsSync(path.join(pdir, GEN[3]!))).toBe(false);
+    expect(fs.readdirSync(pdir).filter((n) => n.endsWith('.partial') || n.endsWith('.tmp'))).toEqual([]);
     // the part's .hardsnap deleted ("clean up hidden directories"): no part is left, and list says so (it printed nothing, exit 0)
     fs.rmSync(path.join(pdir, '.hardsnap'), { recursive: true });
     const l = run(spool, ['list']);

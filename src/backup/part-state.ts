@@ -12,6 +12,9 @@
  */
 import { LAST, LATEST, generationSymlinkError, partDir, readGenerations } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
+import path from 'node:path';
+import { fs } from '../fs/disk.js';
+import { HardsnapError } from '../core/errors.js';
 
 export interface PartState {
   name: string;
@@ -40,6 +43,15 @@ export function readPartState(spool: string, host: string, part: string): PartSt
   const dir = partDir(spool, host, part);
   const { generations, symlinks, names } = readGenerations(dir, part);
   if (symlinks.length) throw generationSymlinkError(symlinks[0]!);
+  // `last` is renamed over at publishing: a directory there (a `cp -r` of a generation) would
+  // fail the run after its generation was published, every night
+  const last = path.join(dir, LAST);
+  if (names.has(LAST) && fs.lstatSync(last, { throwIfNoEntry: false })?.isDirectory())
+    throw new HardsnapError('ELAST', `${last} is a directory, not the symlink hardsnap keeps there: refusing to back up part '${part}'`, {
+      exit: 2,
+      path: last,
+      hint: 'move it out of the spool (a copy of a generation made with cp -r?); the next run makes the symlink again; nothing was written',
+    });
   const complete = generations.filter((g) => g.complete);
   const lastLeftovers = [...names].filter((n) => (n.startsWith(`.${LAST}.`) || n.startsWith(`.${LATEST}.`)) && n.endsWith('.tmp'));
   return { name: part, dir, generations, complete, previous: complete[complete.length - 1] ?? null, names, lastLeftovers };

@@ -191,9 +191,17 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
         `${l.path} is a symlink named like a generation: hardsnap never makes one, and backups of this part refuse to run until it is removed (rm, not rm -r)`,
       );
     // `last` (what a tape job copies, what a restore by hand starts from) leading nowhere
-    const lastName = readLast(partDir(spool, host, part));
+    const lastPath = path.join(partDir(spool, host, part), 'last');
+    const lastSt = fs.lstatSync(lastPath, { throwIfNoEntry: false });
+    const lastName = lastSt?.isSymbolicLink() ? readLast(partDir(spool, host, part)) : null;
     if (lastName && !complete.some((g) => g.name === lastName) && !building)
-      raise('CRITICAL', `\`last\` names ${lastName}, which is not there (deleted by hand?): a copy of last copies nothing; the next backup moves it`);
+      raise(
+        'CRITICAL',
+        `\`last\` names ${lastName}, which is not a complete generation of the part${gens.some((g) => g.name === lastName) || fs.existsSync(lastPath) ? '' : ' (deleted by hand?)'}: the next backup moves it`,
+      );
+    else if (lastSt?.isDirectory())
+      raise('CRITICAL', `${lastPath} is a directory, not the symlink hardsnap keeps there: backups of this part refuse to run until it is moved away`);
+    else if (lastSt && !lastSt.isSymbolicLink()) raise('WARNING', `${lastPath} is not the symlink hardsnap keeps there: the next backup replaces it`);
     if (!newest) raise('CRITICAL', 'no complete generation');
     if (last?.status === 'failed') raise('CRITICAL', `last run failed (exit ${last.exit})${last.error ? `: ${last.error}` : ''}`);
     if (last?.status === 'partial') {
