@@ -123,13 +123,21 @@ describe('prune', () => {
     for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
     const names = times.map(genName);
     const pdir = path.join(spool, 'rsync', HOST, 'p');
-    fs.writeFileSync(path.join(pdir, '.hardsnap', 'pins'), `${names[0]}/\n  ${pdir}/${names[1]}  \r\n2026-13-01T030000Z\n`);
+    fs.writeFileSync(
+      path.join(pdir, '.hardsnap', 'pins'),
+      `${names[0]}/\n  ${pdir}/${names[1]}  \r\n2026-13-01T030000Z\n2026-03-10T030000Z\n${path.join(spool, 'rsync', HOST, 'q', names[2]!)}\n${'x'.repeat(5000)}\n`,
+    );
     const list = hardsnap(['list', '--spool', spool, '--host', HOST, '--json']);
     expect((JSON.parse(list.stdout) as { name: string; pinned: boolean }[]).filter((g) => g.pinned).map((g) => g.name)).toEqual([names[0], names[1]]);
     const r = hardsnap(['prune', '--spool', spool, '--host', HOST, '--keep-last', '1'], { env: { HARDSNAP_NOW: '2026-04-01T00:00:00Z' } });
     expect(r.code, r.stderr).toBe(0);
     expect(generationNames(spool, HOST, 'p')).toEqual([names[0], names[1], names[4]]);
     expect(r.stderr).toMatch(/"2026-13-01T030000Z" in .*pins is not a generation name: it pins nothing/);
+    // a mistyped date, a path into another part: said, not silently ignored (a re-attack)
+    expect(r.stderr).toMatch(/"2026-03-10T030000Z" in .*pins names no generation of this part: it pins nothing/);
+    expect(r.stderr).toMatch(/"\/.*\/q\/2026-03-03T030000Z" in .*pins is not a generation name: it pins nothing/);
+    expect(r.stderr).toMatch(/"x{77}\.\.\." in /);
+    expect(r.stderr.length).toBeLessThan(5000);
   });
 
   test('prune without any rule refuses with exit 1 and removes nothing; a held lock gives exit 3', async ({ tmp }) => {

@@ -6,6 +6,7 @@
 import { writeFileAtomic } from '../fs/atomic-file.js';
 import { readTextIfExists } from '../fs/read.js';
 import path from 'node:path';
+import { fs } from '../fs/disk.js';
 import { UsageError } from '../core/errors.js';
 import { ensureSpoolDir, partMetaDir } from '../spool/layout.js';
 import { isGenerationName } from '../spool/names.js';
@@ -27,13 +28,36 @@ export function readPins(partDirPath: string): Set<string> {
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l && !l.startsWith('#'))
-      .map((l) => l.replace(/\/+$/, '').replace(/^.*\//, '') || l),
+      .map((l) => pinnedName(partDirPath, l)),
   );
 }
 
-/** Lines of the pins file that name no generation (a typo: they pin nothing; prune says so). */
-export function strayPins(pins: ReadonlySet<string>): string[] {
-  return [...pins].filter((n) => !isGenerationName(n));
+/**
+ * The generation name a pins line stands for: the line itself, or its last component when it
+ * ends in `/` or is a path to this part's directory (`./NAME`, `/spool/rsync/h/p/NAME`). A path
+ * into another directory stays as it is (it pins nothing here, and prune says so).
+ */
+function pinnedName(partDirPath: string, line: string): string {
+  const l = line.replace(/\/+$/, '') || line;
+  if (!l.includes('/')) return l;
+  const dir = path.dirname(l);
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  return dir === '.' || real(path.resolve(partDirPath, dir)) === real(partDirPath) ? path.basename(l) : line;
+}
+
+/**
+ * Lines of the pins file that pin nothing: not a generation name (a typo), or the name of no
+ * generation of the part (a mistyped date: the generation meant is not kept). Prune says them.
+ */
+export function strayPins(pins: ReadonlySet<string>, generations: readonly string[]): string[] {
+  const there = new Set(generations);
+  return [...pins].filter((n) => !isGenerationName(n) || !there.has(n));
 }
 
 export function writePins(partDirPath: string, pins: Set<string>): void {

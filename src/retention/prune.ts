@@ -23,6 +23,7 @@ import { testPause } from '../fs/test-pause.js';
 import { applyPolicy, type Verdict, type RetentionRules } from './policy.js';
 import { appendPrune, pruneRecord, prunesLogPath, type PruneRecord } from '../spool/prunes-log.js';
 import { pinsPath, readPins, strayPins } from './pins.js';
+import { isGenerationName } from '../spool/names.js';
 import { deleteFromTrash, emptyTrash, moveBackFromTrash, moveToTrash, trashRefusesChanges, type TrashLeftover } from './trash.js';
 
 export interface PruneOptions {
@@ -124,8 +125,15 @@ async function prunePart(o: PruneOptions, part: string, ev: PruneEvents): Promis
   if (trashEmptied.length) ev.onNote(`part '${part}': finished deleting what an interrupted prune left in the trash (${trashEmptied.join(', ')})`);
   const gens = listGenerations(o.spool, o.host, part);
   const pins = readPins(pdir);
-  for (const n of strayPins(pins))
-    (ev.onWarn ?? ev.onNote)(`part '${part}': ${JSON.stringify(n)} in ${pinsPath(pdir)} is not a generation name: it pins nothing`);
+  for (const n of strayPins(
+    pins,
+    gens.map((g) => g.name),
+  )) {
+    const shown = JSON.stringify(n.length > 80 ? `${n.slice(0, 77)}...` : n);
+    (ev.onWarn ?? ev.onNote)(
+      `part '${part}': ${shown} in ${pinsPath(pdir)} ${isGenerationName(n) ? 'names no generation of this part' : 'is not a generation name'}: it pins nothing`,
+    );
+  }
   const last = readLast(pdir);
   // LATEST names last's generation, or the one before when a run was killed between the two
   const latest = readLatest(pdir);
