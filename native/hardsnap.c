@@ -37,6 +37,10 @@
 
 #include "xxh64.h"
 
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000 /* Linux 5.8 */
+#endif
+
 #define NAME_CAP (PATH_MAX + 1)
 #define CHUNK (1 << 20)
 
@@ -785,6 +789,8 @@ static size_t do_linkbatch(int olddirfd, int newdirfd, const uint8_t *p, size_t 
   const uint8_t *end = p + len;
   char name[NAME_CAP];
   size_t i = 0;
+  dev_t dirdev = 0;
+  int dirdev_known = 0;
   while (p + 2 <= end && i < rlen) {
     size_t nl = p[0] | (p[1] << 8);
     p += 2;
@@ -797,13 +803,23 @@ static size_t do_linkbatch(int olddirfd, int newdirfd, const uint8_t *p, size_t 
     if (newdirfd < 0) {
       /* only the check (a dry run): the previous name as it stands, nothing linked; an
        * immutable or append-only inode, which linkat refuses (EPERM), by statx's attributes */
-      struct statx sx;
+      if (!dirdev_known) {
+        struct stat d;
+        dirdev = fstat(olddirfd, &d) == 0 ? d.st_dev : 0;
+        dirdev_known = 1;
+      }
       if (fstatat(olddirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) res[i] = -errno;
-      else if ((res[i] = t[0] ? drift_of(&st, t) : 0)) {
-      } else if (syscall(SYS_statx, olddirfd, name, AT_SYMLINK_NOFOLLOW, 0, &sx) == 0 &&
-                 (sx.stx_attributes & sx.stx_attributes_mask & (STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND)))
-        res[i] = -EPERM;
-      else if (inos && i < ilen) inos[i] = (double)st.st_ino;
+      else {
+        struct statx sx;
+        unsigned long long attrs = 0;
+        if (syscall(SYS_statx, olddirfd, name, AT_SYMLINK_NOFOLLOW, 0, &sx) == 0) attrs = sx.stx_attributes & sx.stx_attributes_mask;
+        if (st.st_dev != dirdev || (attrs & STATX_ATTR_MOUNT_ROOT)) res[i] = -EXDEV; /* a mount over it: linkat says EXDEV */
+        else if ((res[i] = t[0] ? drift_of(&st, t) : 0)) {
+        } else if (attrs & (STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND))
+          res[i] = -EPERM;
+        else if (inos && i < ilen)
+          inos[i] = (double)st.st_ino;
+      }
       i++;
       continue;
     }

@@ -51,14 +51,19 @@ describe('a tampered previous generation is never linked into the new one', () =
       expect(fs.statSync(path.join(gen(spool, 2), f)).ino, f).toBe(fs.statSync(path.join(gen(spool, 1), f)).ino);
   });
 
-  test('the dry run links, copies and counts what the run then does, over a previous generation with a file chmod-ed, deleted, made a symlink and made immutable (a re-attack: it said `link (unchanged)` for each and counted 0 linked, 0 written)', ({
+  test('the dry run links, copies and counts what the run then does, over a previous generation with a file chmod-ed, deleted, made a symlink, made immutable and mounted over, and a source hard link (a re-attack: it said `link (unchanged)` for each and counted 0 linked, 0 written)', ({
     tmp,
   }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, { f1: 'one\n', f2: 'two\n', f3: 'three\n', f4: 'four\n', f5: 'five\n', 'd/f6': 'six\n' });
+    makeTree(src, { f1: 'one\n', f2: 'two\n', f3: 'three\n', f4: 'four\n', f5: 'five\n', 'd/f6': 'six\n', f7: 'seven\n', h1: 'linked twice\n' });
+    fs.linkSync(path.join(src, 'h1'), path.join(src, 'h2'));
     expect(backup(spool, src, 1).code).toBe(0);
     const g1 = gen(spool, 1);
+    // a file mounted over one of the previous generation (linkat: EXDEV)
+    const over = path.join(tmp, 'over');
+    fs.writeFileSync(over, 'seven\n');
+    const mounted = isRoot && spawnSync('mount', ['--bind', over, path.join(g1, 'f7')]).status === 0;
     fs.chmodSync(path.join(g1, 'f1'), 0o600);
     fs.rmSync(path.join(g1, 'f2'));
     fs.rmSync(path.join(g1, 'f3'));
@@ -78,12 +83,15 @@ describe('a tampered previous generation is never linked into the new one', () =
       for (const r of [dry, real]) {
         const said = r.stderr.split('\n').filter((l) => /could not be linked from the previous generation/.test(l));
         expect(said, r.stderr).toHaveLength(1);
-        expect(said[0]).toMatch(new RegExp(`part 'p': ${immutable ? 2 : 1} unchanged entr(y|ies) .*first: f2 \\(ENOENT\\)`));
+        expect(said[0]).toMatch(new RegExp(`part 'p': ${1 + (immutable ? 1 : 0) + (mounted ? 1 : 0)} unchanged entr(y|ies) .*first: f2 \\(ENOENT\\)`));
       }
-      expect(real.stats.copied).toBe(immutable ? 4 : 3);
+      expect(real.stats.copied).toBe(3 + (immutable ? 1 : 0) + (mounted ? 1 : 0));
       expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
+      if (mounted) expect(lines).toMatch(/^copy +p\/f7 +\(EXDEV\)/m);
+      expect(lines).toMatch(/^link +p\/h2 +\(another name of p\/h1\)/m);
     } finally {
       if (immutable) spawnSync('chattr', ['-i', path.join(g1, 'f4')]);
+      if (mounted) spawnSync('umount', [path.join(g1, 'f7')]);
     }
   });
 
