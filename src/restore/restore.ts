@@ -125,7 +125,7 @@ export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
   }
   try {
     restoreInto(req, rootFd, sub, result, problem, ev);
-    if (req.dryRun) for (const p of targetRefusals(req.to, result)) problem(p);
+    if (req.dryRun) for (const p of targetRefusals(req.to, result, (m) => (ev.onWarn ?? ev.onNote)?.(m))) problem(p);
   } catch (err) {
     // a usage error (bad --path) writes nothing: not even the DIR it created
     if (created && err instanceof HardsnapError && err.exit === 1) {
@@ -141,33 +141,28 @@ export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
 }
 
 /**
- * What a dry run can tell of the target without writing: a read-only file system (or one this
- * user may not write), and less free space than the files to restore need (their bytes; the
- * space directories and metadata take is not counted). Reported as the real run would end: with
- * entries not restored (exit 23).
+ * What a dry run can tell of the target without writing: a target the real run could not
+ * create (exit 2, as it would say), one on a read-only file system or that this user may not
+ * write (problems: exit 23, as the run would end). Less free space than the files' bytes is
+ * only a warning: sparse files, hard links, what --force replaces and root's reserved blocks
+ * make the bytes a bound, not a forecast.
  */
-function targetRefusals(to: string, result: RestoreResult): RestoreProblem[] {
-  let dir = realBytes(to);
+function targetRefusals(to: string, result: RestoreResult, warn: (m: string) => void): RestoreProblem[] {
+  const target = realBytes(to);
+  let dir = target;
   while (dir.length > 1 && !isDirectory(dir)) dir = parentBytes(dir);
   const part = result.parts[0]?.part ?? '';
   try {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (err) {
     const code = errnoCode(err) ?? 'EACCES';
+    if (!dir.equals(target)) throw new HardsnapError('ETARGET', `cannot create the target ${to}: ${code}`, { path: to, exit: 2 });
     return [{ part, path: Buffer.alloc(0), code, message: `${displayPath(dir)} cannot be written (${code}): nothing could be restored there` }];
   }
   const need = result.parts.reduce((n, p) => n + p.stats.bytes, 0);
   const st = fs.statfsSync(dir);
-  const free = st.bavail * st.bsize;
-  if (need > free)
-    return [
-      {
-        part,
-        path: Buffer.alloc(0),
-        code: 'ENOSPC',
-        message: `the files to restore need ${formatBytes(need)}, the target's file system has ${formatBytes(free)} free`,
-      },
-    ];
+  const free = (isRoot() ? st.bfree : st.bavail) * st.bsize;
+  if (need > free) warn(`the files to restore hold ${formatBytes(need)}, the target's file system has ${formatBytes(free)} free: the restore may not fit`);
   return [];
 }
 
