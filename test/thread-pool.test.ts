@@ -136,6 +136,20 @@ describe('the libuv thread pool', () => {
       const r = run(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', path.join(to, 'p')], '2026-01-02T03:00:00Z');
       expect(r.status, r.stderr).toBe(0);
       expect(fs.readFileSync(path.join(to, 'p', 'd', 'b.txt'), 'utf8')).toBe('b');
+      // at the edge (room for node's own threads, not one more): refused in one line, never an abort
+      for (const more of [7, 8]) {
+        const e = spawnSync(
+          'setpriv',
+          [...NOBODY, 'prlimit', `--nproc=${used + more}`, process.execPath, BIN, 'backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`],
+          {
+            cwd: '/',
+            encoding: 'utf8',
+            env: { ...process.env, UV_THREADPOOL_SIZE: undefined, HARDSNAP_NOW: `2026-01-0${more - 4}T03:00:00Z` },
+          },
+        );
+        expect([0, 2], `${more}: ${e.status} ${e.signal} ${e.stderr}`).toContain(e.status);
+        if (e.status === 2) expect(e.stderr).toMatch(/the process limit \(ulimit -u \d+\) leaves no room for one more thread/);
+      }
     },
   );
 

@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { HardsnapError } from '../core/errors.js';
 
 /** statfs f_type of file systems whose operations are network (or user-space) round trips */
 const REMOTE_TYPES = new Set([
@@ -98,11 +99,11 @@ export function threadHeadroom(): { headroom: number; limit: number } | null {
   return { headroom: limit - used, limit };
 }
 
-/** `n`, or fewer threads when the process limit leaves no room for n (at least one). */
-function fitToHeadroom(n: number): { size: number; limit: number | null } {
+/** `n`, or fewer threads when the process limit leaves no room for n (at least one); `room`: whether one can start at all. */
+function fitToHeadroom(n: number): { size: number; limit: number | null; room: boolean } {
   const h = threadHeadroom();
-  if (!h || h.headroom - HEADROOM_RESERVE >= n) return { size: n, limit: null };
-  return { size: Math.max(1, h.headroom - HEADROOM_RESERVE), limit: h.limit };
+  if (!h || h.headroom - HEADROOM_RESERVE >= n) return { size: n, limit: null, room: true };
+  return { size: Math.max(1, h.headroom - HEADROOM_RESERVE), limit: h.limit, room: h.headroom >= 1 };
 }
 
 /**
@@ -131,8 +132,14 @@ export function sizeThreadPool(paths: string[]): { size: number; limit: number |
     return t === null ? [] : [t];
   });
   const fit = fitToHeadroom(poolSizeFor(types));
+  // not one thread more: libuv would abort (exit 134, no line, the lock left)
+  if (!fit.room)
+    throw new HardsnapError('ENPROC', `the process limit (ulimit -u ${fit.limit}) leaves no room for one more thread: refusing to start the backup`, {
+      exit: 2,
+      hint: "raise the user's process limit (ulimit -u, limits.conf, systemd's TasksMax/LimitNPROC)",
+    });
   process.env.UV_THREADPOOL_SIZE = String(fit.size);
-  return fit;
+  return { size: fit.size, limit: fit.limit };
 }
 
 /** f_type of the file system a path is on (of its nearest existing ancestor: a spool not made yet). */
