@@ -1439,7 +1439,7 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref keep[4];
-  int kind; /* 1 link batch, 2 copy, 3 spool directory, 4 setmeta, 5 hashat, 6 same content, 7 clone, 8 deflate frames, 9 inflate */
+  int kind; /* 1 link batch, 2 copy, 3 spool directory, 4 setmeta, 5 hashat, 6 same content, 7 clone, 8 deflate frames */
   int fd1, fd2, fd3, flags;
   uint8_t *scan; /* kind 3: the source directory's scan, handed to JS as an external Buffer */
   size_t scanlen;
@@ -1460,7 +1460,6 @@ typedef struct {
 static double do_hashat(int dirfd, const char *name, double *io);
 static int do_samecontent(int srcdirfd, const char *srcname, int rootfd, const char *rel);
 static int do_deflate_frames(const uint8_t *raw, size_t len, const int32_t *ends, size_t n, uint8_t **out, size_t *outlen, double *lens);
-static int do_inflate(const uint8_t *packed, size_t len, double want, uint8_t **out, size_t *outlen);
 
 /*
  * The pool threads run SCHED_BATCH (set by each on its first job): a batch thread that wakes
@@ -1486,7 +1485,6 @@ static void job_execute(napi_env env, void *data) {
     j->rc = do_spooldir(j->fd1, j->fd2, j->fd3, j->n1, j->flags, j->res, (int)j->meta[0], j->meta[1], &j->scan, &j->scanlen, &j->scanrc);
   else if (j->kind == 5) j->rc = do_hashat(j->fd1, j->n1, j->io);
   else if (j->kind == 6) j->rc = do_samecontent(j->fd1, j->n1, j->fd2, j->n2);
-  else if (j->kind == 9) j->rc = do_inflate(j->names, j->nameslen, j->meta[0], &j->scan, &j->scanlen);
   else if (j->kind == 8)
     j->rc = j->ilen < j->rlen ? -EINVAL : do_deflate_frames(j->names, j->nameslen, j->res, j->rlen, &j->scan, &j->scanlen, j->inos);
   else if (j->kind == 7)
@@ -1503,13 +1501,13 @@ static void job_complete(napi_env env, napi_status status, void *data) {
   job_t *j = data;
   if (status == napi_ok) {
     napi_value v = NULL;
-    if ((j->kind == 3 && (j->flags & 2)) || ((j->kind == 8 || j->kind == 9) && j->rc == 0)) {
+    if ((j->kind == 3 && (j->flags & 2)) || (j->kind == 8 && j->rc == 0)) {
       /* the scan, or its -errno */
       void *copied;
       if (j->scan && napi_create_external_buffer(env, j->scanlen, j->scan, free_scan, NULL, &v) == napi_ok) j->scan = NULL;
       /* runtimes that forbid external buffers (a V8 sandbox) get a copy */
       else if (!j->scan || napi_create_buffer_copy(env, j->scanlen, j->scan, &copied, &v) != napi_ok)
-        v = num(env, j->scan ? -ENOMEM : j->kind >= 8 ? -EIO : j->scanrc);
+        v = num(env, j->scan ? -ENOMEM : j->kind == 8 ? -EIO : j->scanrc);
     }
     napi_resolve_deferred(env, j->deferred, v ? v : num(env, j->rc));
   } else {
@@ -1861,36 +1859,6 @@ static napi_value js_deflate_frames_async(napi_env env, napi_callback_info info)
   return job_start(env, info, 8, "bri", 0);
 }
 
-/* inflateRaw on the pool: exactly `want` bytes from `packed` into a new buffer, or -EINVAL (corrupt, wrong length) */
-static int do_inflate(const uint8_t *packed, size_t len, double want, uint8_t **out, size_t *outlen) {
-  if (want < 0 || want > UINT32_MAX || len > UINT32_MAX) return -EINVAL;
-  z_stream z = {0};
-  if (inflateInit2(&z, -15) != Z_OK) return -ENOMEM;
-  uint8_t *buf = malloc(want > 0 ? (size_t)want : 1);
-  if (!buf) {
-    inflateEnd(&z);
-    return -ENOMEM;
-  }
-  z.next_in = (Bytef *)packed;
-  z.avail_in = (uInt)len;
-  z.next_out = buf;
-  z.avail_out = (uInt)want;
-  int ok = inflate(&z, Z_FINISH) == Z_STREAM_END && z.total_out == (uLong)want && z.avail_in == 0;
-  inflateEnd(&z);
-  if (!ok) {
-    free(buf);
-    return -EINVAL;
-  }
-  *out = buf;
-  *outlen = (size_t)want;
-  return 0;
-}
-
-/* inflateRawAsync(packed, rawLen) -> Promise<Buffer | -errno> (inflateRaw on the pool) */
-static napi_value js_inflate_raw_async(napi_env env, napi_callback_info info) {
-  return job_start(env, info, 9, "bm", 0);
-}
-
 /* xxh64(buffer) -> [hi, lo] (for tests and small in-memory data) */
 static napi_value js_xxh64(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -1927,7 +1895,7 @@ NAPI_MODULE_INIT() {
       FN("getxattrs", js_getxattrs), FN("removexattrAt", js_removexattr_at),     FN("fsync", js_fsync),         FN("raiseNofile", js_raise_nofile),
       FN("copy", js_copy),         FN("hashat", js_hashat),       FN("xxh64", js_xxh64),
       FN("sameContent", js_samecontent), FN("hashatAsync", js_hashat_async), FN("sameContentAsync", js_samecontent_async),
-      FN("deflateFrame", js_deflate_frame), FN("deflateFramesAsync", js_deflate_frames_async), FN("inflateRaw", js_inflate_raw), FN("inflateRawAsync", js_inflate_raw_async),
+      FN("deflateFrame", js_deflate_frame), FN("deflateFramesAsync", js_deflate_frames_async), FN("inflateRaw", js_inflate_raw),
       FN("linkBatchAsync", js_linkbatch_async), FN("copyAsync", js_copy_async),
       FN("spoolDirAsync", js_spooldir_async), FN("setmetaAsync", js_setmeta_async),
       FN("clone", js_clone),       FN("cloneAsync", js_clone_async),

@@ -89,8 +89,6 @@ export class DirWalk {
       const flags = SPOOL_MKDIR | (sub.scanAhead ? SPOOL_SCAN : 0);
       sub.scannedAt = Date.now();
       sub.ready = this.pool.track(sys.spoolDirAsync(this.o.dryRun ? -1 : f.dst, prev, sub.name, flags, sub.spool, f.src, this.xflags, this.o.xattrCtimeMin));
-      // and its previous entries, inflated on the pool meanwhile
-      if (sub.prevIsDir && !sub.carry) sub.prevAhead = this.o.prev?.prefetch?.(joinRel(f.rel, sub.name));
     }
   }
 
@@ -106,7 +104,6 @@ export class DirWalk {
     const o = this.o;
     const rel = joinRel(parent.rel, sub.name);
     const scanned = await sub.ready;
-    if (sub.prevAhead) await sub.prevAhead;
     this.prepared.delete(sub);
     const res = sub.spool!;
     // the descriptors are this function's from here on, closed once on every way out

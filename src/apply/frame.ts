@@ -57,8 +57,6 @@ export interface Subdir {
   scanAhead?: boolean;
   /** when the job that scans it was started (Date.now()): the scan is at most this old */
   scannedAt?: number;
-  /** its block of the previous manifest, inflated ahead on the pool */
-  prevAhead?: Promise<void> | null;
 }
 
 /** An unchanged entry to link from the previous generation, and the record it settles. */

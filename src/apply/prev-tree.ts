@@ -48,8 +48,6 @@ export interface PrevTree {
   dir(rel: Buffer, prevFd: number): PrevDir | undefined;
   /** the same from the generation itself (fallback for a damaged block) */
   walkDir(prevFd: number): PrevDir;
-  /** starts reading `rel`'s entries ahead, off this thread, for dir() to find ready; resolves when done */
-  prefetch?(rel: Buffer): Promise<void> | null;
 }
 
 export function walkDir(prevFd: number): PrevDir {
@@ -83,7 +81,7 @@ export function walkDir(prevFd: number): PrevDir {
 }
 
 export function prevFromManifest(m: ManifestReader): PrevTree {
-  return { kind: 'manifest', dir: (rel) => m.rawDirByKey(rel.toString('latin1')), walkDir, prefetch: (rel) => m.prefetch(rel.toString('latin1')) };
+  return { kind: 'manifest', dir: (rel) => m.rawDirByKey(rel.toString('latin1')), walkDir };
 }
 
 export function prevFromWalk(): PrevTree {

@@ -80,8 +80,6 @@ export interface NativeBinding {
    * length), or -errno
    */
   deflateFramesAsync(raw: Buffer, ends: Int32Array, lens: Float64Array): Promise<Buffer | number> | number;
-  /** inflateRaw on the pool: resolves to exactly rawLen bytes, or -errno (corrupt, wrong length) */
-  inflateRawAsync(packed: Buffer, rawLen: number): Promise<Buffer | number> | number;
   /** copy on the libuv thread pool; io must not be shared with another job in flight */
   copyAsync(srcdirfd: number, srcname: PathArg, dstdirfd: number, dstname: PathArg, io: Float64Array, xattrs: Buffer | null): Promise<number> | number;
   /**

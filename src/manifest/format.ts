@@ -378,23 +378,13 @@ export function frame(raw: Buffer): Buffer {
 
 /** The inverse of frame(); checks lengths and the checksum. */
 export function unframe(framed: Buffer): Buffer {
-  const { packed, rawLen } = checkedFrame(framed);
-  return inflated(sys.inflateRaw(packed, rawLen));
-}
-
-/** A frame's deflated bytes and raw length, its lengths and checksum checked. */
-export function checkedFrame(framed: Buffer): { packed: Buffer; rawLen: number } {
   if (framed.length < 12) throw new ManifestFormatError('truncated block');
   const rawLen = framed.readUInt32LE(0);
   const packedLen = framed.readUInt32LE(4);
   if (framed.length !== 12 + packedLen) throw new ManifestFormatError('block length mismatch');
   const packed = framed.subarray(12);
   if (crc32(packed) !== framed.readUInt32LE(8)) throw new ManifestFormatError('block checksum mismatch');
-  return { packed, rawLen };
-}
-
-/** inflateRaw's (or inflateRawAsync's) result, or the error of a block that does not inflate. */
-export function inflated(raw: Buffer | number): Buffer {
+  const raw = sys.inflateRaw(packed, rawLen);
   if (typeof raw === 'number') throw new ManifestFormatError('block does not inflate to its recorded length');
   return raw;
 }

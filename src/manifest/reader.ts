@@ -5,9 +5,7 @@
  */
 import { fs } from '../fs/disk.js';
 import { crc32 } from 'node:zlib';
-import { sys } from '../fs/native.js';
 import {
-  checkedFrame,
   decodeDirBlock,
   END_MAGIC,
   layoutFor,
@@ -26,9 +24,6 @@ import type { ManifestFooter, ManifestHeader } from './writer.js';
 export const READABLE_VERSIONS = [1, 2, 3, 4];
 
 export class ManifestReader {
-  /** blocks inflated ahead (prefetch), until asked for */
-  private readonly ahead = new Map<string, Buffer>();
-
   private constructor(
     private readonly fd: number,
     readonly file: string,
@@ -125,42 +120,8 @@ export class ManifestReader {
 
   /** One directory's block by its latin1 key, undecoded (RawDirBlock). */
   rawDirByKey(key: string): RawDirBlock | undefined {
-    const ready = this.ahead.get(key);
-    if (ready) {
-      this.ahead.delete(key);
-      try {
-        return new RawDirBlock(ready, this.layout);
-      } catch (err) {
-        if (err instanceof RangeError) throw new ManifestFormatError(`damaged block: ${err.message}`);
-        throw err;
-      }
-    }
     const at = this.index.get(key);
     return at ? this.framed(at, (raw) => new RawDirBlock(raw, this.layout)) : undefined;
-  }
-
-  /**
-   * Starts inflating the block of `key` on the pool, for rawDirByKey() to find ready (a walk
-   * asks for the blocks of the directories it is about to enter); resolves when done. A block
-   * that fails here is read again, and its failure said, by rawDirByKey(). null: nothing to do.
-   */
-  prefetch(key: string): Promise<void> | null {
-    const at = this.index.get(key);
-    if (!at || this.ahead.has(key)) return null;
-    let job: Promise<Buffer | number> | number;
-    try {
-      const { packed, rawLen } = checkedFrame(readAt(this.fd, at.offset, at.length));
-      job = sys.inflateRawAsync(packed, rawLen);
-    } catch {
-      return null;
-    }
-    if (typeof job === 'number') return null;
-    return job.then(
-      (raw) => {
-        if (typeof raw !== 'number') this.ahead.set(key, raw);
-      },
-      () => {},
-    );
   }
 
   /** Every directory block, in the order they were written (the walk order of the run). */
