@@ -1439,7 +1439,7 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref keep[4];
-  int kind; /* 1 link batch, 2 copy, 3 spool directory, 4 setmeta, 5 hashat, 6 same content, 7 clone, 8 deflate frames */
+  int kind; /* 1 link batch, 2 copy, 3 spool directory, 4 setmeta, 5 hashat, 6 same content, 7 clone */
   int fd1, fd2, fd3, flags;
   uint8_t *scan; /* kind 3: the source directory's scan, handed to JS as an external Buffer */
   size_t scanlen;
@@ -1459,7 +1459,6 @@ typedef struct {
 
 static double do_hashat(int dirfd, const char *name, double *io);
 static int do_samecontent(int srcdirfd, const char *srcname, int rootfd, const char *rel);
-static int do_deflate_frames(const uint8_t *raw, size_t len, const int32_t *ends, size_t n, uint8_t **out, size_t *outlen, double *lens);
 
 /*
  * The pool threads run SCHED_BATCH (set by each on its first job): a batch thread that wakes
@@ -1485,8 +1484,6 @@ static void job_execute(napi_env env, void *data) {
     j->rc = do_spooldir(j->fd1, j->fd2, j->fd3, j->n1, j->flags, j->res, (int)j->meta[0], j->meta[1], &j->scan, &j->scanlen, &j->scanrc);
   else if (j->kind == 5) j->rc = do_hashat(j->fd1, j->n1, j->io);
   else if (j->kind == 6) j->rc = do_samecontent(j->fd1, j->n1, j->fd2, j->n2);
-  else if (j->kind == 8)
-    j->rc = j->ilen < j->rlen ? -EINVAL : do_deflate_frames(j->names, j->nameslen, j->res, j->rlen, &j->scan, &j->scanlen, j->inos);
   else if (j->kind == 7)
     j->rc = do_clone(j->fd1, j->n1, j->fd2, j->n2, j->names, j->nameslen, j->io, j->meta[0], j->meta[1], j->meta[2], j->meta[3],
                      j->meta[4], j->flags, j->xattrs, j->xlen);
@@ -1501,13 +1498,12 @@ static void job_complete(napi_env env, napi_status status, void *data) {
   job_t *j = data;
   if (status == napi_ok) {
     napi_value v = NULL;
-    if ((j->kind == 3 && (j->flags & 2)) || (j->kind == 8 && j->rc == 0)) {
+    if (j->kind == 3 && (j->flags & 2)) {
       /* the scan, or its -errno */
       void *copied;
       if (j->scan && napi_create_external_buffer(env, j->scanlen, j->scan, free_scan, NULL, &v) == napi_ok) j->scan = NULL;
       /* runtimes that forbid external buffers (a V8 sandbox) get a copy */
-      else if (!j->scan || napi_create_buffer_copy(env, j->scanlen, j->scan, &copied, &v) != napi_ok)
-        v = num(env, j->scan ? -ENOMEM : j->kind == 8 ? -EIO : j->scanrc);
+      else if (!j->scan || napi_create_buffer_copy(env, j->scanlen, j->scan, &copied, &v) != napi_ok) v = num(env, j->scan ? -ENOMEM : j->scanrc);
     }
     napi_resolve_deferred(env, j->deferred, v ? v : num(env, j->rc));
   } else {
@@ -1801,64 +1797,6 @@ static napi_value js_inflate_raw(napi_env env, napi_callback_info info) {
   return buf;
 }
 
-/*
- * Frames a batch of blocks on the pool (the manifest writer's deflate, off the main thread): raw
- * holds the blocks one after the other, ends[i] the end offset of block i; out gets each block
- * framed as deflateFrame frames it, one after the other, and lens[i] each frame's length. One
- * zlib stream per batch, reset between blocks. 0, or -errno.
- */
-static int do_deflate_frames(const uint8_t *raw, size_t len, const int32_t *ends, size_t n, uint8_t **out, size_t *outlen, double *lens) {
-  z_stream z = {0};
-  if (deflateInit2(&z, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return -ENOMEM;
-  size_t cap = 0, start = 0, at = 0;
-  for (size_t i = 0; i < n; i++) {
-    if ((size_t)ends[i] < start || (size_t)ends[i] > len) {
-      deflateEnd(&z);
-      return -EINVAL;
-    }
-    cap += 12 + deflateBound(&z, (uLong)(ends[i] - start));
-    start = (size_t)ends[i];
-  }
-  uint8_t *buf = malloc(cap ? cap : 1);
-  if (!buf) {
-    deflateEnd(&z);
-    return -ENOMEM;
-  }
-  start = 0;
-  int rc = 0;
-  for (size_t i = 0; i < n && !rc; i++) {
-    size_t rawlen = (size_t)ends[i] - start;
-    if (i && deflateReset(&z) != Z_OK) rc = -EIO;
-    z.next_in = (Bytef *)(raw + start);
-    z.avail_in = (uInt)rawlen;
-    z.next_out = buf + at + 12;
-    z.avail_out = (uInt)(cap - at - 12);
-    if (!rc && deflate(&z, Z_FINISH) != Z_STREAM_END) rc = -EIO;
-    if (rc) break;
-    uint32_t packed = (uint32_t)z.total_out;
-    uint32_t crc = (uint32_t)crc32(0L, buf + at + 12, packed);
-    uint32_t hdr[3] = {(uint32_t)rawlen, packed, crc};
-    for (int k = 0; k < 3; k++)
-      for (int b = 0; b < 4; b++) buf[at + k * 4 + b] = (uint8_t)(hdr[k] >> (8 * b)); /* little-endian */
-    lens[i] = 12 + packed;
-    at += 12 + packed;
-    start = (size_t)ends[i];
-  }
-  deflateEnd(&z);
-  if (rc) {
-    free(buf);
-    return rc;
-  }
-  *out = buf;
-  *outlen = at;
-  return 0;
-}
-
-/* deflateFramesAsync(raw, ends Int32Array, lens Float64Array) -> Promise<Buffer | -errno> (do_deflate_frames) */
-static napi_value js_deflate_frames_async(napi_env env, napi_callback_info info) {
-  return job_start(env, info, 8, "bri", 0);
-}
-
 /* xxh64(buffer) -> [hi, lo] (for tests and small in-memory data) */
 static napi_value js_xxh64(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -1895,7 +1833,7 @@ NAPI_MODULE_INIT() {
       FN("getxattrs", js_getxattrs), FN("removexattrAt", js_removexattr_at),     FN("fsync", js_fsync),         FN("raiseNofile", js_raise_nofile),
       FN("copy", js_copy),         FN("hashat", js_hashat),       FN("xxh64", js_xxh64),
       FN("sameContent", js_samecontent), FN("hashatAsync", js_hashat_async), FN("sameContentAsync", js_samecontent_async),
-      FN("deflateFrame", js_deflate_frame), FN("deflateFramesAsync", js_deflate_frames_async), FN("inflateRaw", js_inflate_raw),
+      FN("deflateFrame", js_deflate_frame), FN("inflateRaw", js_inflate_raw),
       FN("linkBatchAsync", js_linkbatch_async), FN("copyAsync", js_copy_async),
       FN("spoolDirAsync", js_spooldir_async), FN("setmetaAsync", js_setmeta_async),
       FN("clone", js_clone),       FN("cloneAsync", js_clone_async),

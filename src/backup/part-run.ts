@@ -230,20 +230,15 @@ export async function buildPart(
     const prevXattrsUnrecorded = xattrs && reader !== null && reader.version >= 3 && !!reader.footer.xattrsSkipped;
     if (!dry) {
       fs.rmSync(manifestTmp, { force: true });
-      // blocks deflated on the pool while the walk goes on (writer.drained() before finish)
-      writer = ManifestWriter.create(
-        manifestTmp,
-        {
-          host: o.host,
-          part: spec.name,
-          generation,
-          created: o.now.toISOString(),
-          tool: TOOL,
-          scan: scan.record,
-          owners: isRoot(),
-        },
-        { asyncFraming: true },
-      );
+      writer = ManifestWriter.create(manifestTmp, {
+        host: o.host,
+        part: spec.name,
+        generation,
+        created: o.now.toISOString(),
+        tool: TOOL,
+        scan: scan.record,
+        owners: isRoot(),
+      });
       // unchanged records are copied from the previous manifest with their attribute-set numbers
       if (reader && reader.version >= 3) writer.seedXattrSets(reader.xattrSets);
     }
@@ -326,7 +321,6 @@ export async function buildPart(
     }
     const spoolId = dstRootFd >= 0 ? fsIdentity(dstRootFd) : null;
     const sourceIdentity = { ...sourceId, ...sourceCounts(builder.stats) };
-    await writer?.drained();
     writer?.finish(root, {
       ...(spoolId ? { spool: { fsid: spoolId.fsid, rootIno: root.ino } } : {}),
       ...(builder.stats.carried ? { carried: { count: builder.stats.carried, first: found.carried } } : {}),

@@ -74,12 +74,6 @@ export interface NativeBinding {
   sameContentAsync(srcdirfd: number, srcname: PathArg, rootfd: number, rel: PathArg): Promise<number> | number;
   /** linkBatch on the libuv thread pool: many spool operations in flight (NFS latency) */
   linkBatchAsync(olddirfd: number, newdirfd: number, packed: Buffer, results: Int32Array, inos: Float64Array): Promise<number> | number;
-  /**
-   * deflateFrame of a batch of blocks, on the pool: `raw` the blocks one after the other, `ends`
-   * each block's end offset; resolves to the frames one after the other (`lens` each frame's
-   * length), or -errno
-   */
-  deflateFramesAsync(raw: Buffer, ends: Int32Array, lens: Float64Array): Promise<Buffer | number> | number;
   /** copy on the libuv thread pool; io must not be shared with another job in flight */
   copyAsync(srcdirfd: number, srcname: PathArg, dstdirfd: number, dstname: PathArg, io: Float64Array, xattrs: Buffer | null): Promise<number> | number;
   /**

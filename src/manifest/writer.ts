@@ -6,14 +6,12 @@
  */
 import { fs } from '../fs/disk.js';
 import { crc32 } from 'node:zlib';
-import { sys } from '../fs/native.js';
 import {
   ByteSink,
   encodeBlockEntry,
   encodeEntry,
   frame,
   FORMAT_VERSION,
-  ManifestFormatError,
   MAGIC,
   END_MAGIC,
   TRAILER_LEN,
@@ -104,27 +102,9 @@ export interface ManifestFooter {
 }
 
 const FLUSH_AT = 1 << 20;
-/** raw block bytes framed per job on the pool (async framing) */
-const BATCH = 256 << 10;
-
-export interface WriterOptions {
-  /**
-   * deflate the blocks on the libuv pool, in batches, while the caller goes on (a backup: the
-   * main thread is the busier one); then drained() must be awaited before finish()
-   */
-  asyncFraming?: boolean;
-}
 
 export class ManifestWriter {
   private readonly sink = new ByteSink();
-  /** async framing: raw blocks not yet handed to the pool, their end offsets and directories */
-  private readonly batch = new ByteSink();
-  private batchEnds: number[] = [];
-  private batchDirs: Buffer[] = [];
-  /** the batches on the pool, written in their order as each is framed */
-  private tail: Promise<void> = Promise.resolve();
-  private inFlight = 0;
-  private failure: unknown = null;
   private readonly out = new ByteSink(FLUSH_AT * 2);
   /**
    * The index of blocks, encoded as it grows (dir length, dir bytes, offset, length): kept as
@@ -139,14 +119,11 @@ export class ManifestWriter {
   private closed = false;
   private headerCrc = 0;
 
-  private constructor(
-    private readonly fd: number,
-    private readonly asyncFraming: boolean,
-  ) {}
+  private constructor(private readonly fd: number) {}
 
-  static create(file: string, header: Omit<ManifestHeader, 'format'>, opts: WriterOptions = {}): ManifestWriter {
+  static create(file: string, header: Omit<ManifestHeader, 'format'>): ManifestWriter {
     const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
-    const w = new ManifestWriter(fd, Boolean(opts.asyncFraming));
+    const w = new ManifestWriter(fd);
     const json = Buffer.from(JSON.stringify({ format: FORMAT_VERSION, ...header }));
     const head = Buffer.allocUnsafe(12);
     MAGIC.copy(head, 0);
@@ -167,52 +144,13 @@ export class ManifestWriter {
 
   /** Adds the block of one directory; entries must be sorted by name bytes. */
   addDir(dir: Buffer, entries: BlockEntry[]): void {
-    const s = this.asyncFraming ? this.batch : this.sink;
-    if (!this.asyncFraming) s.reset();
+    const s = this.sink;
+    s.reset();
     s.u32(dir.length);
     s.bytes(dir);
     s.u32(entries.length);
     for (const e of entries) encodeBlockEntry(s, e, this.sets);
-    if (!this.asyncFraming) return this.block(dir, frame(s.view()));
-    this.batchEnds.push(s.len);
-    this.batchDirs.push(dir);
-    if (s.len >= BATCH) this.submit();
-  }
-
-  /** Async framing: resolves once every block added is framed and written (or throws what failed). */
-  async drained(): Promise<void> {
-    this.submit();
-    await this.tail;
-    if (this.failure) throw this.failure;
-  }
-
-  /** Hands the batch to the pool; its frames are written after the batches before it. */
-  private submit(): void {
-    if (!this.batchEnds.length) return;
-    const raw = Buffer.from(this.batch.view());
-    const ends = Int32Array.from(this.batchEnds);
-    const dirs = this.batchDirs;
-    const lens = new Float64Array(ends.length);
-    this.batch.reset();
-    this.batchEnds = [];
-    this.batchDirs = [];
-    const job = sys.deflateFramesAsync(raw, ends, lens);
-    this.inFlight++;
-    this.tail = this.tail
-      .then(async () => {
-        const out = await job;
-        if (typeof out === 'number') throw new ManifestFormatError(`blocks do not deflate (${out})`);
-        if (this.closed || this.failure) return;
-        for (let i = 0, at = 0; i < dirs.length; at += lens[i]!, i++) this.block(dirs[i]!, out.subarray(at, at + lens[i]!));
-      })
-      .catch((err: unknown) => {
-        this.failure ??= err; // said by drained(); never an unhandled rejection (abort)
-      })
-      .finally(() => this.inFlight--);
-  }
-
-  /** One framed block, and its entry in the index. */
-  private block(dir: Buffer, framed: Buffer): void {
+    const framed = frame(s.view());
     const ix = this.index;
     ix.u32(dir.length);
     ix.bytes(dir);
@@ -224,7 +162,6 @@ export class ManifestWriter {
 
   /** Writes the index (the part root's own entry, the attribute sets, the footer) and the trailer, and closes. */
   finish(root: ManifestEntry, footer: ManifestFooter = {}): void {
-    if (this.batchEnds.length || this.inFlight) throw new Error('ManifestWriter.finish() before drained()');
     const s = this.sink;
     s.reset();
     encodeEntry(s, root, this.sets);
