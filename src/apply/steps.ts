@@ -205,7 +205,8 @@ export class StepRunner {
       if (e.nlink > 1) this.hardLinks.planned(f, e, final);
       else ctx.plan(f.rel, e, final);
       // counted as the run would count them: what the summary says it would link and write
-      if (further) ctx.stats.linked++; // (a further name adds no bytes, as in the run)
+      if (further)
+        ctx.stats.linked++; // (a further name adds no bytes, as in the run)
       else if (final.action === 'link') {
         ctx.stats.linked++;
         ctx.stats.bytesLinked += e.size;
