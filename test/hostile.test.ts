@@ -276,15 +276,21 @@ describe('sparse and huge files', () => {
   });
 });
 
+/** A source and a spool in `tmp` for runs as nobody (who must be able to reach them). */
+function nobodysSource(tmp: string, tree: Parameters<typeof makeTree>[1]): { src: string; spool: string } {
+  assertNobodyCanRun(REPO_ROOT);
+  fs.chmodSync(tmp, 0o755);
+  const src = path.join(tmp, 'src');
+  const spool = makeSpool(path.join(tmp, 'spool'));
+  makeTree(src, tree);
+  return { src, spool };
+}
+
 describe.runIf(isRoot)('a run as a user who owns nothing (setpriv to nobody)', () => {
   test('O_NOATIME refused with EPERM is retried without it; 0500 dirs and 0400 files keep their modes; owners are recorded in the manifest, files belong to the user, and the run says so', ({
     tmp,
   }) => {
-    assertNobodyCanRun(REPO_ROOT);
-    fs.chmodSync(tmp, 0o755);
-    const src = path.join(tmp, 'src');
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, {
+    const { src, spool } = nobodysSource(tmp, {
       'roots/owned-by-root.txt': { content: 'root file', mode: 0o644, uid: 0, gid: 0 },
       'mine/ro.txt': { content: 'read only', mode: 0o400, uid: 65534, gid: 65534 },
       mine: { dir: true, mode: 0o500, uid: 65534, gid: 65534 },
@@ -318,11 +324,7 @@ describe.runIf(isRoot)('a run as a user who owns nothing (setpriv to nobody)', (
   test("a partial another user left (root's, mode 000) in a spool a non-root user backs up: not resumed, left alone, said once; the run builds anew and publishes (a re-attack: every run failed with EACCES, no hint)", ({
     tmp,
   }) => {
-    assertNobodyCanRun(REPO_ROOT);
-    fs.chmodSync(tmp, 0o755);
-    const src = path.join(tmp, 'src');
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, { 'a.txt': 'a', 'd/b.txt': 'b' });
+    const { src, spool } = nobodysSource(tmp, { 'a.txt': 'a', 'd/b.txt': 'b' });
     fs.chmodSync(src, 0o755);
     fs.chmodSync(path.join(src, 'd'), 0o755);
     fs.chownSync(spool, 65534, 65534);

@@ -22,6 +22,16 @@ async function ninetyDailies(tmp: string): Promise<{ spool: string; src: string;
   return { spool, src, names: times.map(genName) };
 }
 
+/** `days` daily generations (from 2026-03-01) of part p, whose source is one file. */
+async function dailiesOfOneFile(tmp: string, days: number): Promise<{ spool: string; names: string[]; pdir: string }> {
+  const spool = makeSpool(path.join(tmp, 'spool'));
+  const src = path.join(tmp, 'src');
+  makeTree(src, { a: 'x' });
+  const times = dailyTimes('2026-03-01', days);
+  for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+  return { spool, names: times.map(genName), pdir: path.join(spool, 'rsync', HOST, 'p') };
+}
+
 const RULES = ['--keep-daily', '7', '--keep-weekly', '4', '--keep-monthly', '3'];
 const NOW = { HARDSNAP_NOW: '2026-10-29T05:00:00Z' };
 
@@ -85,13 +95,7 @@ describe('prune', () => {
   });
 
   test('the target of last, the newest and pinned generations survive rules that keep none of them', async ({ tmp }) => {
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    const src = path.join(tmp, 'src');
-    makeTree(src, { a: 'x' });
-    const times = dailyTimes('2026-03-01', 6);
-    for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
-    const names = times.map(genName);
-    const pdir = path.join(spool, 'rsync', HOST, 'p');
+    const { spool, names, pdir } = await dailiesOfOneFile(tmp, 6);
     // `last` pointing at an older generation (e.g. set by hand while restoring)
     fs.symlinkSync(names[1]!, path.join(pdir, 'last.tmp'));
     fs.renameSync(path.join(pdir, 'last.tmp'), path.join(pdir, 'last'));
@@ -116,13 +120,7 @@ describe('prune', () => {
   test('a pins file edited by hand: a name with a trailing slash (tab completion) or as a path pins it; a typo is said, not silently ignored (a re-attack: `NAME/` pinned nothing and the generation was pruned, exit 0)', async ({
     tmp,
   }) => {
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    const src = path.join(tmp, 'src');
-    makeTree(src, { a: 'x' });
-    const times = dailyTimes('2026-03-01', 5);
-    for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
-    const names = times.map(genName);
-    const pdir = path.join(spool, 'rsync', HOST, 'p');
+    const { spool, names, pdir } = await dailiesOfOneFile(tmp, 5);
     fs.writeFileSync(
       path.join(pdir, '.hardsnap', 'pins'),
       `${names[0]}/\n  ${pdir}/${names[1]}  \r\n2026-13-01T030000Z\n2026-03-10T030000Z\n${path.join(spool, 'rsync', HOST, 'q', names[2]!)}\n${'x'.repeat(5000)}\n`,
