@@ -1,11 +1,13 @@
 // prune end to end: bin/hardsnap prune over generations made by the real engine at chosen
 // times (HARDSNAP_NOW), checked against survivor lists worked out by hand.
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { BIN, hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { makeTree, assertSameInode, readTree, type TreeEntry } from './helpers/tree.js';
 import { generationNames, makeGeneration } from './helpers/ops.js';
+import { isRoot } from './helpers/robust.js';
 import { dailyTimes, genName, makeSpool } from './helpers/spool.js';
 
 const HOST = 'h1';
@@ -136,6 +138,19 @@ describe('prune', () => {
     expect(r.stderr).toMatch(/"\/.*\/q\/2026-03-03T030000Z" in .*pins is not a generation name: it pins nothing/);
     expect(r.stderr).toMatch(/"x{77}\.\.\." in /);
     expect(r.stderr.length).toBeLessThan(5000);
+    // a path through a second mount of the spool (an NFS spool mounted elsewhere on another host) pins too
+    if (isRoot) {
+      const other = path.join(tmp, 'second-mount');
+      fs.mkdirSync(other);
+      execFileSync('mount', ['--bind', spool, other]);
+      try {
+        fs.writeFileSync(path.join(pdir, '.hardsnap', 'pins'), `${path.join(other, 'rsync', HOST, 'p', names[4]!)}\n`);
+        const l = hardsnap(['list', '--spool', spool, '--host', HOST, '--json']);
+        expect((JSON.parse(l.stdout) as { name: string; pinned: boolean }[]).filter((g) => g.pinned).map((g) => g.name)).toEqual([names[4]]);
+      } finally {
+        spawnSync('umount', [other]);
+      }
+    }
   });
 
   test('prune without any rule refuses with exit 1 and removes nothing; a held lock gives exit 3', async ({ tmp }) => {

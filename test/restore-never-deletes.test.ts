@@ -90,14 +90,18 @@ describe.runIf(isRoot)('restore never writes into the spool through a mount', ()
     await makeGeneration(spool, HOST, { d: path.join(tmp, 'data') }, '2026-05-01T03:00:00Z');
     const G = '2026-05-01T030000Z';
     const evil = path.join(tmp, 'evil');
-    makeTree(evil, { [`hostdir/d/${G}/f`]: 'EVIL', 'hostdir/d/last': 'not a link', [`gen/f`]: 'EVIL', 'ok/x': 'restored' });
+    makeTree(evil, { [`hostdir/d/${G}/f`]: 'EVIL', 'hostdir/d/last': 'not a link', [`gen/f`]: 'EVIL', 'ok/x': 'restored', 'ok/y': 'restored' });
     execFileSync('chmod', ['-R', '0777', path.join(evil, 'hostdir')]);
     await makeGeneration(spool, HOST, { e: evil }, '2026-05-02T03:00:00Z');
     const to = path.join(tmp, 'to');
     fs.mkdirSync(path.join(to, 'hostdir'), { recursive: true });
     fs.mkdirSync(path.join(to, 'gen'));
+    fs.mkdirSync(path.join(to, 'ok'));
+    fs.writeFileSync(path.join(to, 'ok', 'x'), '');
     execFileSync('mount', ['--bind', path.join(spool, 'rsync', HOST), path.join(to, 'hostdir')]);
     execFileSync('mount', ['--bind', path.join(spool, 'rsync', HOST, 'd', G), path.join(to, 'gen')]);
+    // and a file of a generation bind-mounted over a file in the target (unlinkat: EBUSY)
+    execFileSync('mount', ['--bind', path.join(spool, 'rsync', HOST, 'd', G, 'f'), path.join(to, 'ok', 'x')]);
     try {
       const before = fs.statSync(path.join(spool, 'rsync', HOST)).mode & 0o7777;
       const run = (extra: string[] = []) => hardsnap(['restore', '--spool', spool, '--host', HOST, '--part', 'e', '--to', to, '--force', ...extra]);
@@ -107,12 +111,14 @@ describe.runIf(isRoot)('restore never writes into the spool through a mount', ()
       expect(r.code, r.stderr).toBe(23);
       expect(r.stderr).toMatch(/"hostdir": ESPOOL: a directory of the spool .* is mounted there/);
       expect(r.stderr).toMatch(/"gen": ESPOOL: a directory of the spool .* is mounted there/);
+      expect(dry.stderr).toMatch(/"ok\/x": EBUSY/);
+      expect(r.stderr).toMatch(/"ok\/x": EBUSY/);
+      expect(fs.readFileSync(path.join(to, 'ok/y'), 'utf8')).toBe('restored');
       expect(fs.readFileSync(path.join(spool, 'rsync', HOST, 'd', G, 'f'), 'utf8')).toBe('precious');
       expect(fs.lstatSync(path.join(spool, 'rsync', HOST, 'd', 'last')).isSymbolicLink()).toBe(true);
       expect(fs.statSync(path.join(spool, 'rsync', HOST)).mode & 0o7777).toBe(before);
-      expect(fs.readFileSync(path.join(to, 'ok/x'), 'utf8')).toBe('restored');
     } finally {
-      for (const d of ['hostdir', 'gen']) spawnSync('umount', [path.join(to, d)]);
+      for (const d of ['ok/x', 'hostdir', 'gen']) spawnSync('umount', [path.join(to, d)]);
     }
     const v = hardsnap(['verify', '--spool', spool, '--host', HOST, '--deep']);
     expect(v.code, v.stdout + v.stderr).toBe(0);

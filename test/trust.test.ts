@@ -58,7 +58,12 @@ describe('a tampered previous generation is never linked into the new one', () =
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { f1: 'one\n', f2: 'two\n', f3: 'three\n', f4: 'four\n', f5: 'five\n', 'd/f6': 'six\n', f7: 'seven\n', h1: 'linked twice\n' });
     fs.linkSync(path.join(src, 'h1'), path.join(src, 'h2'));
+    fs.writeFileSync(path.join(src, 's1'), 'split later\n');
+    fs.linkSync(path.join(src, 's1'), path.join(src, 's2'));
     expect(backup(spool, src, 1).code).toBe(0);
+    // s2 made a separate file with the same content and times (cp -p): its previous inode is s1's
+    execFileSync('cp', ['-p', path.join(src, 's1'), path.join(src, 's2.new')]);
+    fs.renameSync(path.join(src, 's2.new'), path.join(src, 's2'));
     const g1 = gen(spool, 1);
     // a file mounted over one of the previous generation (linkat: EXDEV)
     const over = path.join(tmp, 'over');
@@ -78,17 +83,18 @@ describe('a tampered previous generation is never linked into the new one', () =
       expect(lines).toMatch(immutable ? /^copy +p\/f4 +\(EPERM\)/m : /^link +p\/f4 /m);
       expect(lines).toMatch(/^link +p\/d\/f6 +\(unchanged\)/m);
       const real = backupJson(spool, src, 2);
-      for (const k of ['linked', 'copied', 'bytesLinked', 'bytesWritten', 'drifted']) expect(dry.stats[k], k).toBe(real.stats[k]);
+      for (const k of ['linked', 'copied', 'bytesLinked', 'bytesWritten', 'drifted', 'splitLinks']) expect(dry.stats[k], k).toBe(real.stats[k]);
       // the entries the previous generation lost are said once, as the drifted ones are
       for (const r of [dry, real]) {
         const said = r.stderr.split('\n').filter((l) => /could not be linked from the previous generation/.test(l));
         expect(said, r.stderr).toHaveLength(1);
         expect(said[0]).toMatch(new RegExp(`part 'p': ${1 + (immutable ? 1 : 0) + (mounted ? 1 : 0)} unchanged entr(y|ies) .*first: f2 \\(ENOENT\\)`));
       }
-      expect(real.stats.copied).toBe(3 + (immutable ? 1 : 0) + (mounted ? 1 : 0));
+      expect(real.stats.copied).toBe(4 + (immutable ? 1 : 0) + (mounted ? 1 : 0));
       expect(rsyncDiff(src, gen(spool, 2))).toEqual([]);
       if (mounted) expect(lines).toMatch(/^copy +p\/f7 +\(EXDEV\)/m);
       expect(lines).toMatch(/^link +p\/h2 +\(another name of p\/h1\)/m);
+      expect(lines).toMatch(/^copy +p\/s2 +\(its previous inode is another name's in this generation\)/m);
     } finally {
       if (immutable) spawnSync('chattr', ['-i', path.join(g1, 'f4')]);
       if (mounted) spawnSync('umount', [path.join(g1, 'f7')]);

@@ -91,8 +91,13 @@ export class Linker {
    */
   wouldLink(f: Frame, e: SourceEntry, prevIno: number, d: Decision): Decision {
     if (f.prev < 0) return d;
-    const { rc } = this.linkOne(f, e, prevIno, -1);
-    if (rc === 0) return d;
+    const { rc, ino } = this.linkOne(f, e, prevIno, -1);
+    if (rc === 0) {
+      if (this.ctx.claims.claim(ino)) return d;
+      // as settle(): an unrelated name of this generation holds that inode already
+      this.ctx.stats.splitLinks++;
+      return this.writer.freshDecision(e, "its previous inode is another name's in this generation");
+    }
     if (rc > 0) this.ctx.drift(joinRel(f.rel, e.name));
     else this.ctx.prevUnlinkable(joinRel(f.rel, e.name), errnoName(rc));
     return this.writer.freshDecision(e, rc > 0 ? 'it drifted in the previous generation (changed in the spool)' : errnoName(rc));

@@ -271,7 +271,14 @@ export class SafeTarget {
     const kind = this.kindAt(parentFd, name);
     if (kind === 'none') return null;
     if (kind === 'dir') return this.moveAside(parentFd, name, shown);
-    if (this.dryRun) return this.describe(parentFd, name, kind);
+    if (this.dryRun) {
+      // what unlinkat would refuse, as far as can be seen without trying: a mount point (a file bind-mounted there)
+      const probe = sys.openat2(parentFd, name, sys.O_PATH | sys.O_NOFOLLOW, 0, RESOLVE | sys.RESOLVE_NO_XDEV);
+      if (probe >= 0) sys.close(probe);
+      else if (errnoName(probe) === 'EXDEV')
+        throw new EntryError('EBUSY', 'cannot remove what is in the way in the target (EBUSY: a file system is mounted on it)');
+      return this.describe(parentFd, name, kind);
+    }
     return this.remove(parentFd, name, shown, kind);
   }
 

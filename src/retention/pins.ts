@@ -41,14 +41,13 @@ function pinnedName(partDirPath: string, line: string): string {
   const l = line.replace(/\/+$/, '') || line;
   if (!l.includes('/')) return l;
   const dir = path.dirname(l);
-  const real = (p: string) => {
-    try {
-      return fs.realpathSync(p);
-    } catch {
-      return path.resolve(p);
-    }
+  // the same directory by device and inode: through a symlink or a second mount of the spool too
+  const id = (p: string) => {
+    const st = fs.statSync(p, { throwIfNoEntry: false });
+    return st ? `${st.dev}:${st.ino}` : null;
   };
-  return dir === '.' || real(path.resolve(partDirPath, dir)) === real(partDirPath) ? path.basename(l) : line;
+  const here = id(partDirPath);
+  return dir === '.' || (here !== null && id(path.resolve(partDirPath, dir)) === here) ? path.basename(l) : line;
 }
 
 /**
