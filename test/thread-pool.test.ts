@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
 import { BIN, REPO_ROOT, spawnHardsnap, waitFor } from './helpers/run.js';
-import { NOBODY, assertNobodyCanRun } from './helpers/robust.js';
+import { NOBODY, assertNobodyCanRun, nodeForNobody } from './helpers/robust.js';
 import { SHARED_DIR } from './helpers/bench-tree.js';
 import { localPoolSize, poolSizeFor, REMOTE_POOL_SIZE } from '../src/fs/thread-pool.js';
 import { SCAN_PARALLEL, SCAN_XATTR, sys } from '../src/fs/native.js';
@@ -122,7 +122,7 @@ describe('the libuv thread pool', () => {
       // node's own ~7 and one pool thread, not libuv's 4
       const used = Number(execFileSync('sh', ['-c', 'ps -L -u 65534 --no-headers | wc -l'], { encoding: 'utf8' }).trim());
       const run = (args: string[], day: string) =>
-        spawnSync('setpriv', [...NOBODY, 'prlimit', `--nproc=${used + 8}`, process.execPath, BIN, ...args], {
+        spawnSync('setpriv', [...NOBODY, 'prlimit', `--nproc=${used + 8}`, nodeForNobody(), BIN, ...args], {
           cwd: '/',
           encoding: 'utf8',
           env: { ...process.env, UV_THREADPOOL_SIZE: undefined, HARDSNAP_NOW: day },
@@ -140,7 +140,7 @@ describe('the libuv thread pool', () => {
       for (const more of [7, 8]) {
         const e = spawnSync(
           'setpriv',
-          [...NOBODY, 'prlimit', `--nproc=${used + more}`, process.execPath, BIN, 'backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`],
+          [...NOBODY, 'prlimit', `--nproc=${used + more}`, nodeForNobody(), BIN, 'backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`],
           {
             cwd: '/',
             encoding: 'utf8',

@@ -75,6 +75,20 @@ export function assertNobodyCanRun(repoRoot: string): void {
 /** setpriv's arguments that switch to uid/gid 65534 (nobody) without supplementary groups. */
 export const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups', '--'];
 
+/**
+ * A node binary nobody may execute: this one, or (when it lies where nobody cannot reach it, as
+ * the Node.js versions `npx` fetches under /root do) the first `node` on PATH nobody can run.
+ */
+export function nodeForNobody(): string {
+  const can = (bin: string) => spawnSync('setpriv', [...NOBODY, 'test', '-x', bin], { stdio: 'ignore' }).status === 0;
+  if (can(process.execPath)) return process.execPath;
+  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/local/bin', '/usr/bin'])) {
+    const bin = path.join(dir, 'node');
+    if (dir && fs.existsSync(bin) && can(bin)) return bin;
+  }
+  throw new Error(`no node binary nobody may execute (${process.execPath} is not): install Node.js where every user can run it`);
+}
+
 /** A command run as nobody (uid/gid 65534, no groups). */
 export function asNobody(cmd: string[]): { code: number; stderr: string } {
   const r = spawnSync('setpriv', [...NOBODY, ...cmd], { encoding: 'utf8' });
