@@ -13,7 +13,7 @@ import { displayPath, joinRel, parseDisplayPath } from '../paths/escape.js';
 import { ST, errnoName, sys, isRoot } from '../fs/native.js';
 import { typeOfMode } from '../fs/entry.js';
 import { manifestPath } from '../spool/layout.js';
-import { SPOOL_MARKER } from '../spool/marker.js';
+import { holdsSpoolMarker } from '../spool/marker.js';
 import { testPause } from '../fs/test-pause.js';
 import { pathBytes } from '../paths/aliases.js';
 import { isInsideBytes, realBytes } from '../fs/byte-path.js';
@@ -149,8 +149,7 @@ export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
  */
 function targetRefusals(to: string, result: RestoreResult, warn: (m: string) => void): RestoreProblem[] {
   const target = realBytes(to);
-  let dir = target;
-  while (dir.length > 1 && !isDirectory(dir)) dir = parentBytes(dir);
+  const dir = nearestDirectory(target);
   const part = result.parts[0]?.part ?? '';
   try {
     fs.accessSync(dir, fs.constants.W_OK);
@@ -196,8 +195,7 @@ function refuseInsideSpool(to: string, spool: string): void {
   // and by the spool directory's device and inode, any spool by its marker: from the nearest
   // existing ancestor up (a name too long, a directory not searchable: not there to look into,
   // the restore says why)
-  let dir = target;
-  while (dir.length > 1 && !isDirectory(dir)) dir = parentBytes(dir);
+  const dir = nearestDirectory(target);
   const fd = sys.openat(sys.AT_FDCWD, dir, sys.O_PATH | sys.O_DIRECTORY, 0);
   if (fd < 0) return;
   try {
@@ -206,6 +204,13 @@ function refuseInsideSpool(to: string, spool: string): void {
   } finally {
     sys.close(fd);
   }
+}
+
+/** `p`, or its nearest ancestor that is a directory. */
+function nearestDirectory(p: Buffer): Buffer {
+  let dir = p;
+  while (dir.length > 1 && !isDirectory(dir)) dir = parentBytes(dir);
+  return dir;
 }
 
 function isDirectory(p: Buffer): boolean {
@@ -240,7 +245,7 @@ function spoolAbove(fd: number, spool: string, at?: Buffer): string | null {
   try {
     for (let depth = 0; depth < 4096; depth++) {
       if (root && st[ST.DEV] === root.dev && st[ST.INO] === root.ino) return `the spool ${spool}${at ? ` (mounted a second time at ${where(depth)})` : ''}`;
-      if (sys.fstatat(cur, SPOOL_MARKER, up, 1) === 0 && (up[ST.MODE]! & 0o170000) === 0o100000) return `a hardsnap spool${at ? ` (${where(depth)})` : ''}`;
+      if (holdsSpoolMarker(cur)) return `a hardsnap spool${at ? ` (${where(depth)})` : ''}`;
       const parent = sys.openat(cur, '..', sys.O_PATH | sys.O_DIRECTORY, 0);
       if (parent < 0 || sys.fstat(parent, up) !== 0) {
         if (parent >= 0) sys.close(parent);

@@ -15,7 +15,7 @@ import { displayPath } from '../paths/escape.js';
 import { HardsnapError, errnoCode } from '../core/errors.js';
 import { pathBytes } from '../paths/aliases.js';
 import { E } from '../fs/errno.js';
-import { SPOOL_MARKER } from '../spool/marker.js';
+import { holdsSpoolMarker } from '../spool/marker.js';
 import { fsLocation, locationInside, readMountsLatin1 } from '../fs/mountinfo.js';
 import { realBytes } from '../fs/byte-path.js';
 
@@ -184,7 +184,7 @@ export class SpoolFence {
     if (this.root && sys.fstat(fd, this.st) === 0 && this.key() === this.root) return `it is the spool ${this.spool}`;
     if (this.mountedSpool.size && sys.fstat(fd, this.st) === 0 && this.mountedSpool.has(this.key()))
       return `a directory of the spool ${this.spool} is mounted there`;
-    if (sys.fstatat(fd, SPOOL_MARKER, this.st, 1) === 0 && (this.st[ST.MODE]! & S_IFMT) === 0o100000) return 'it is a hardsnap spool';
+    if (holdsSpoolMarker(fd)) return 'it is a hardsnap spool';
     return null;
   }
 

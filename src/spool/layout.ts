@@ -146,11 +146,6 @@ export function listGenerations(spool: string, host: string, part: string): Gene
   return readGenerations(partDir(spool, host, part), part).generations;
 }
 
-/** Symlinks in a part's directory named like a generation or its `.partial`. */
-export function generationSymlinks(spool: string, host: string, part: string): Generation[] {
-  return readGenerations(partDir(spool, host, part), part).symlinks;
-}
-
 /** One listing of a part's directory (`dir`): its generations, symlinks named like them, and every name there. */
 export function readGenerations(dir: string, part: string): { generations: Generation[]; symlinks: Generation[]; names: Set<string> } {
   const generations: Generation[] = [];

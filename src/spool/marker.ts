@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../fs/atomic-file.js';
 import { MAGIC } from '../manifest/format.js';
 import { readUnmountedFstabMount } from '../fs/mountinfo.js';
 import { realBytes } from '../fs/byte-path.js';
+import { ST, sys } from '../fs/native.js';
 
 export const SPOOL_MARKER = '.hardsnap-spool';
 export const MARKER_FORMAT = 1;
@@ -29,6 +30,12 @@ export type SpoolState =
   | 'legacy'
   /** a directory without marker or layout: a bare mount point, or not a spool at all */
   | 'bare';
+
+/** Whether the directory open at `dirfd` holds a spool marker (a regular file): it is a spool. */
+export function holdsSpoolMarker(dirfd: number): boolean {
+  const st = new Float64Array(sys.STAT_FIELDS);
+  return sys.fstatat(dirfd, SPOOL_MARKER, st, 1) === 0 && (st[ST.MODE]! & 0o170000) === 0o100000;
+}
 
 export function markerPath(spool: string): string {
   return path.join(path.resolve(spool), SPOOL_MARKER);

@@ -7,7 +7,7 @@
 import { fs } from '../fs/disk.js';
 import { formatBytes, plural } from '../core/units.js';
 import path from 'node:path';
-import { generationSymlinks, hostDir, listGenerations, listParts, manifestPath, partDir, trashDir } from '../spool/layout.js';
+import { hostDir, listParts, readGenerations, manifestPath, partDir, trashDir } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
 import { FUTURE_TOLERANCE_MS } from '../time/now.js';
 import { holderBuilds, liveLockHolder, lockConcerns, staleLockHolder } from '../spool/lock.js';
@@ -163,7 +163,8 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
   const stale = fs.existsSync(hdir) && !running ? staleLockHolder(hdir) : null;
   const space = spoolSpace(spool);
   const parts = names.map((part): PartStatus => {
-    const gens = listGenerations(spool, host, part);
+    // one listing: the generations, and symlinks named like them (said below)
+    const { generations: gens, symlinks } = readGenerations(partDir(spool, host, part), part);
     const complete = gens.filter((g) => g.complete);
     const newest = complete.at(-1) ?? null;
     const ageMs = newest ? now.getTime() - newest.time.getTime() : null;
@@ -185,7 +186,7 @@ export function collectHost(spool: string, host: string, now: Date, maxAgeMs: nu
     const notMounted = unmountedFstabMountAbove(partDir(spool, host, part));
     if (notMounted)
       raise('CRITICAL', `${partDir(spool, host, part)} is at or below ${notMounted}, a mount point in /etc/fstab with nothing mounted on it: is it mounted?`);
-    for (const l of generationSymlinks(spool, host, part))
+    for (const l of symlinks)
       raise(
         'WARNING',
         `${l.path} is a symlink named like a generation: hardsnap never makes one, and backups of this part refuse to run until it is removed (rm, not rm -r)`,
