@@ -132,7 +132,10 @@ export class UnchangedDirs implements DirEntrySource {
       size: p.size,
       mtimeSec: p.mtimeSec,
       mtimeNsec: p.mtimeNsec,
-      ino: 0,
+      // the inode the record was made from (0 when its format does not say): with the ctime it
+      // makes the record's attributes stand (plan-dir.ts attributesKnown) instead of a read of
+      // each entry's, which on NFS-like latency cost a journaled run more than a full scan
+      ino: p.srcIno ?? 0,
       dev: this.rootDev,
       rdev: p.rdev,
       blocks: 0,
