@@ -14,5 +14,17 @@ export default defineConfig({
   // which finds the native module relative to the package (src/fs/native.ts); node_modules has them
   external: ['chokidar', 'cli-progress', 'node-gyp-build'],
   // cleanDir: chunk names carry a hash; without it, old chunks would stay and be packed
-  output: { dir: 'dist/bundle', cleanDir: true, format: 'esm', entryFileNames: 'hardsnap.js', chunkFileNames: '[name]-[hash].js', sourcemap: false },
+  // charset ascii, no comments: V8 keeps each module's source in memory, two bytes per character
+  // when one is not Latin-1 (an arrow or a dash in a comment made 1.8 MB of a 0.9 MB file); a
+  // long-running watcher pays it for its whole life (docs/PERFORMANCE.md#watch-mode)
+  output: {
+    dir: 'dist/bundle',
+    cleanDir: true,
+    format: 'esm',
+    entryFileNames: 'hardsnap.js',
+    chunkFileNames: '[name]-[hash].js',
+    sourcemap: false,
+    charset: 'ascii',
+    comments: { legal: true, annotation: false, jsdoc: false },
+  },
 });
