@@ -47,7 +47,8 @@ const ROUNDS = Number(opt('rounds', opt('runs', 4)));
 const DIR = path.resolve(opt('dir', path.join(os.tmpdir(), 'hardsnap-bench-watch')));
 const ONLY = opt('only', null);
 
-const { sys } = await dist('fs/native.js');
+const { sys, SCAN_XATTR, SCAN_PARALLEL } = await dist('fs/native.js');
+const { isRemoteFsType } = await dist('fs/thread-pool.js');
 const { parseScan } = await dist('fs/entry.js');
 const { joinRel } = await dist('paths/escape.js');
 const { ManifestReader } = await dist('manifest/reader.js');
@@ -213,15 +214,29 @@ async function memory() {
 
 // ---------- (b) the gain ----------
 
+/**
+ * scandir()'s flags as the backup sets them for this source: attributes read, entries stat-ed by
+ * several threads at once on a remote file system (src/apply/build-tree.ts).
+ */
+function scanFlags(src) {
+  const t = fs.statfsSync(src).type;
+  return SCAN_XATTR.OTHER | SCAN_XATTR.FILES | (isRemoteFsType(t) ? SCAN_PARALLEL : 0);
+}
+
 /** Every directory's entries, from the source (dirty = null) or as a journaled backup reads them. */
 function walk(src, reader, decision) {
   const unchanged = decision ? new UnchangedDirs(decision.dirty, fs.statSync(src).dev, decision.names) : null;
+  const xflags = scanFlags(src);
+  // attributes read only for entries whose ctime is not older than the previous scan (part-run.ts)
+  const started = Date.parse(reader.header.scan?.startWall ?? '');
+  const ctimeMin = Number.isFinite(started) ? Math.floor(started / 1000) - 2 : -Infinity;
+  const scan = (fd, skip) => sys.scandir(fd, xflags, ctimeMin, skip);
   let entries = 0;
   const visit = (fd, rel) => {
     const prev = reader.dir(rel) ?? [];
-    let list = unchanged?.entries(rel, fd, prev) ?? null;
+    let list = unchanged?.entries(rel, fd, prev, scan) ?? null;
     if (!list) {
-      const raw = sys.scandir(fd);
+      const raw = sys.scandir(fd, xflags, ctimeMin);
       if (typeof raw === 'number') throw new Error(`scandir ${rel}: ${raw}`);
       list = parseScan(raw);
     }
