@@ -1407,7 +1407,7 @@ static napi_value js_clone(napi_env env, napi_callback_info info) {
  * succeeded, or was not asked) open the new directory; open the previous generation's
  * directory (O_PATH) when prevdirfd >= 0; with flags & 2, open the source directory
  * srcdirfd/name (O_NOATIME where permitted) and scan it as scandir() does, so the main thread
- * finds it read. res[0] = mkdir's 0 or -errno, res[1] = the new directory's descriptor or
+ * finds it read; with flags & 4, open it only. res[0] = mkdir's 0 or -errno, res[1] = the new directory's descriptor or
  * -errno, res[2] = the previous one's, res[3] = the source's (-EBADF when not asked). A
  * failed mkdir leaves res[1] = -errno of the mkdir, nothing opened. *scan gets the scan
  * (malloc'ed) or stays NULL with *scanrc = -errno; xflags and ctimeMin are scandir's.
@@ -1427,10 +1427,12 @@ static int do_spooldir(int newdirfd, int prevdirfd, int srcdirfd, const char *na
     int fd = openat(prevdirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     res[2] = fd < 0 ? -errno : fd;
   }
-  if (flags & 2) {
+  /* 2: open the source directory and scan it; 4: open it only (a journaled run's directory
+     whose entries may come from the manifest) */
+  if (flags & 6) {
     int fd = openat_noatime(srcdirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NOATIME, 0);
     res[3] = fd < 0 ? -errno : fd;
-    *scanrc = fd < 0 ? res[3] : do_scandir(fd, xflags, ctimeMin, NULL, 0, scan, scanlen);
+    if (flags & 2) *scanrc = fd < 0 ? res[3] : do_scandir(fd, xflags, ctimeMin, NULL, 0, scan, scanlen);
   }
   return 0;
 }

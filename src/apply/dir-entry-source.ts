@@ -12,6 +12,12 @@ import type { ManifestEntry } from '../manifest/format.js';
 export type ScanDir = (fd: number, skip: Buffer) => Buffer | number;
 
 export interface DirEntrySource {
+  /**
+   * Whether the directory at rel will be scanned whole whatever its previous block holds (so the
+   * walk may scan it ahead on the pool): one the previous generation did not have as a
+   * directory, or one the journal names without naming its entries.
+   */
+  scansWhole(rel: Buffer, hadPrev: boolean): boolean;
   /** this directory's entries, or null when it must be scanned */
   entries(rel: Buffer, srcFd: number, prev: ManifestEntry[], scan: ScanDir): SourceEntry[] | null;
   /** stop using the journal for the rest of the run (say why) */

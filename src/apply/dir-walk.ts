@@ -41,9 +41,10 @@ const SCAN_AHEAD_MAX_DIR_SIZE = 64 * 1024;
  * HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS, read when a build starts.)
  */
 const SCAN_AHEAD_MAX_AGE_MS = 1000;
-/** spoolDirAsync's flags */
+/** spoolDirAsync's flags: make the spool directory; open the source's and scan it; open it only */
 const SPOOL_MKDIR = 1;
 const SPOOL_SCAN = 2;
+const SPOOL_OPEN_SRC = 4;
 
 export class DirWalk {
   /** directories whose spool side was started ahead and that are not entered yet */
@@ -84,9 +85,13 @@ export class DirWalk {
       sub.spool = new Int32Array(4).fill(-9);
       this.prepared.add(sub);
       const prev = sub.prevIsDir ? f.prev : -1;
-      // watch mode may not scan it at all (the journal knows it unchanged); a carried one has no source
-      sub.scanAhead = !this.o.unchangedDirs && !sub.carry && f.src >= 0 && sub.meta.size <= SCAN_AHEAD_MAX_DIR_SIZE;
-      const flags = SPOOL_MKDIR | (sub.scanAhead ? SPOOL_SCAN : 0);
+      // a carried one has no source; in watch mode one whose entries may come from the manifest
+      // (the journal knows it unchanged, or names its changed entries) is opened, not scanned
+      const known = this.o.unchangedDirs;
+      const ahead = !sub.carry && f.src >= 0;
+      sub.scanAhead = ahead && sub.meta.size <= SCAN_AHEAD_MAX_DIR_SIZE && (!known || known.scansWhole(joinRel(f.rel, sub.name), sub.prevIsDir));
+      sub.openAhead = ahead;
+      const flags = SPOOL_MKDIR | (sub.scanAhead ? SPOOL_SCAN : ahead ? SPOOL_OPEN_SRC : 0);
       sub.scannedAt = Date.now();
       sub.ready = this.pool.track(sys.spoolDirAsync(this.o.dryRun ? -1 : f.dst, prev, sub.name, flags, sub.spool, f.src, this.xflags, this.o.xattrCtimeMin));
     }
@@ -114,7 +119,7 @@ export class DirWalk {
     // as one (deleted, or replaced by a symlink, in the spool): its entries are copied anew, and
     // the run says the previous generation drifted
     if (prev < 0 && sub.prevIsDir && parent.prev >= 0 && !sub.carry) this.ctx.drift(rel);
-    const srcAhead = sub.scanAhead ? res[3]! : null;
+    const srcAhead = sub.openAhead ? res[3]! : null;
     res[1] = res[2] = res[3] = -1;
     const closeSpoolSide = () => {
       if (dst >= 0) sys.close(dst);
@@ -144,6 +149,7 @@ export class DirWalk {
       this.ctx.problem(rel, sub.carry.code, 'its previous version cannot be opened in the previous generation either: left empty', false);
       return null;
     }
+    // opened ahead on the pool (or not: the walk started no job for it); its errno if that failed
     const src = srcAhead ?? sys.openat(parent.src, sub.name, O_DIR | sys.O_NOATIME, 0);
     if (src < 0) {
       const code = errnoName(src);
@@ -165,7 +171,7 @@ export class DirWalk {
     }
     const child = newFrame(rel, src, dst, prev, sub.meta);
     // a scan that failed says so; one that is too old is made again (listDir)
-    if (srcAhead !== null && (typeof scanned === 'number' || Date.now() - sub.scannedAt! <= this.scanMaxAge)) child.scan = scanned;
+    if (sub.scanAhead && (typeof scanned === 'number' || Date.now() - sub.scannedAt! <= this.scanMaxAge)) child.scan = scanned;
     return child;
   }
 

@@ -55,6 +55,8 @@ export interface Subdir {
   spool?: Int32Array;
   /** whether the job opens and scans the source directory too */
   scanAhead?: boolean;
+  /** whether the job opens the source directory (scanned or not): spool[3] is its descriptor */
+  openAhead?: boolean;
   /** when the job that scans it was started (Date.now()): the scan is at most this old */
   scannedAt?: number;
 }

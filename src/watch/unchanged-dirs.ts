@@ -68,6 +68,10 @@ export class UnchangedDirs implements DirEntrySource {
     this.stats.disabled ??= reason;
   }
 
+  scansWhole(rel: Buffer, hadPrev: boolean): boolean {
+    return !hadPrev || this.stats.disabled !== null || (isDirtyDir(rel, this.dirty) && !this.names.has(rel.toString('utf8')));
+  }
+
   entries(rel: Buffer, srcFd: number, prev: ManifestEntry[], scan: ScanDir): SourceEntry[] | null {
     if (this.stats.disabled || alwaysScanned(prev)) return this.rescan();
     let named: ReadonlySet<string> | undefined;
