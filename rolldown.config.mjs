@@ -8,7 +8,9 @@
 import { defineConfig } from 'rolldown';
 
 export default defineConfig({
-  input: 'dist/cli/main.js',
+  // three entries: hardsnap.js says which of the other two a command line needs (src/cli/entry.ts);
+  // hardsnap-watch.js is the long-running watcher's, without the other commands' code
+  input: { hardsnap: 'dist/cli/entry.js', 'hardsnap-cli': 'dist/cli/main.js', 'hardsnap-watch': 'dist/cli/watch-main.js' },
   platform: 'node',
   // loaded on demand (watch, --progress) with their own dependency trees, and node-gyp-build,
   // which finds the native module relative to the package (src/fs/native.ts); node_modules has them
@@ -21,7 +23,7 @@ export default defineConfig({
     dir: 'dist/bundle',
     cleanDir: true,
     format: 'esm',
-    entryFileNames: 'hardsnap.js',
+    entryFileNames: '[name].js',
     chunkFileNames: '[name]-[hash].js',
     sourcemap: false,
     charset: 'ascii',

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { BIN, REPO_ROOT } from './helpers/run.js';
+import { entryOf } from '../src/cli/entry.js';
 
 function run(bin: string, args: string[], cwd: string) {
   const r = spawnSync(bin, args, { cwd, encoding: 'utf8', timeout: 60_000 });
@@ -27,6 +28,34 @@ describe('bin/hardsnap', () => {
     const d = run(bin, ['--version', '--debug'], tmp);
     expect(d.code).toBe(2);
     expect(d.stderr.split('\n').length).toBeGreaterThan(3);
+  });
+
+  test('the command decides what is loaded: `watch` alone (the long-running watcher does not hold the other commands), anything else the whole program; both answer alike', ({
+    tmp,
+  }) => {
+    const argv = (...a: string[]) => ['node', 'hardsnap', ...a];
+    expect(entryOf(argv('watch'))).toBe('hardsnap-watch.js');
+    expect(entryOf(argv('--config', 'x.yaml', '--host', 'h', '-v', 'watch', '--part', 'a=/a'))).toBe('hardsnap-watch.js');
+    // a word "watch" that is not the command
+    expect(entryOf(argv('--host', 'watch', 'list'))).toBe('hardsnap-cli.js');
+    expect(entryOf(argv('help', 'watch'))).toBe('hardsnap-cli.js');
+    expect(entryOf(argv('backup', '--part', 'watch=/w'))).toBe('hardsnap-cli.js');
+    const help = run(BIN, ['watch', '--help'], tmp);
+    expect(help.code, help.out).toBe(0);
+    expect(help.stdout).toMatch(/Usage: hardsnap watch \[options\][\s\S]*--backup-every/);
+    expect(run(BIN, ['help', 'watch'], tmp).stdout).toBe(help.stdout);
+    const bad = run(BIN, ['--spool', tmp, 'watch', '--bogus'], tmp);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe("hardsnap: error: unknown option '--bogus' (see 'hardsnap help watch')\n");
+    // the watcher's program describes its command as the whole program does
+    const model = (args: string[]) => JSON.parse(run(BIN, args, tmp).stdout) as { globals: unknown; commands: { name: string }[] };
+    const lean = model(['watch', '--help', '--json']);
+    const whole = model(['completion', '--json']);
+    expect(lean.commands).toEqual(whole.commands.filter((c) => c.name === 'watch'));
+    expect(lean.globals).toEqual(whole.globals);
+    const list = run(BIN, ['--host', 'watch', 'list', '--spool', path.join(tmp, 'none')], tmp);
+    expect(list.stderr).not.toMatch(/unknown command/);
+    expect(list.stderr).toMatch(/spool/);
   });
 
   test(`the program loads without a warning (require() of the bundle, an ES module) on this Node.js (${process.version})`, () => {
