@@ -10,7 +10,7 @@ import { checkNoNesting, validatePartName } from '../spool/part-name.js';
 import { alive, processStart } from '../fs/process.js';
 import { BackupSchedule } from './backup-schedule.js';
 import { readJournal } from './journal-file.js';
-import { smallYoungGeneration } from './heap.js';
+import { watcherHeap } from './heap.js';
 import { PartWatcher, type LogLevel, type WatcherChoice } from './part-watcher.js';
 
 export interface WatchOptions {
@@ -40,7 +40,7 @@ export interface WatchHandle {
 
 export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
   validateHost(o.host);
-  smallYoungGeneration();
+  watcherHeap();
   if (!o.parts.length) throw new UsageError('nothing to watch: give at least one --part NAME=PATH (or parts: in --config)');
   for (const p of o.parts) validatePartName(p.name);
   checkNoNesting(
