@@ -235,6 +235,43 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     }
   });
 
+  test('a file bind-mounted from another file system over a file of the source, before or while watched, is read: its directory is not taken from the manifest (an attack on issue 22: the mounted file changed, the journal knew nothing, the old content was linked, exit 0)', async ({
+    tmp,
+  }) => {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs: run it as root (CI does)');
+    const s = spot(tmp);
+    wideTree(s.src);
+    const other = path.join(tmp, 'other');
+    fs.mkdirSync(other);
+    spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'none', other], { stdio: 'inherit' });
+    const mounted: string[] = [];
+    const bind = (file: string, over: string) => {
+      fs.writeFileSync(path.join(other, file), `${file} on another file system\n`);
+      expect(spawnSync('mount', ['--bind', path.join(other, file), path.join(s.src, over)]).status).toBe(0);
+      mounted.unshift(path.join(s.src, over));
+    };
+    let w: Awaited<ReturnType<typeof startWatcher>> | null = null;
+    try {
+      bind('early', 'd3/f1');
+      await backupAsync(s, [], dayEnv(1));
+      w = await startWatcher(s);
+      await backupAsync(s, [], dayEnv(2));
+      bind('late', 'd5/f2');
+      // written on the other file system: no event anywhere the watcher looks
+      fs.appendFileSync(path.join(other, 'early'), 'changed under the mount\n');
+      fs.appendFileSync(path.join(other, 'late'), 'changed under the mount\n');
+      const g = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+      expect(g.part.journal.used).toBe(true);
+      expect(fs.readFileSync(path.join(g.part.path, 'd3/f1'), 'utf8')).toMatch(/changed under the mount/);
+      expect(fs.readFileSync(path.join(g.part.path, 'd5/f2'), 'utf8')).toMatch(/changed under the mount/);
+      expect(rsyncDiff(s.src, g.part.path)).toEqual([]);
+    } finally {
+      for (const m of mounted) spawnSync('umount', [m]);
+      spawnSync('umount', [other]);
+      if (w) await stopWatcher(w);
+    }
+  });
+
   test('a directory whose name is not UTF-8 (chokidar cannot watch it) is rescanned every time', async ({ tmp }) => {
     const s = spot(tmp);
     wideTree(s.src);

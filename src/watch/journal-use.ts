@@ -17,6 +17,7 @@ import type { ScanRecord } from '../manifest/writer.js';
 import { alive, processStart } from '../fs/process.js';
 import { formatDuration } from '../time/duration.js';
 import { parseDisplayPath } from '../paths/escape.js';
+import { readMountsLatin1 } from '../fs/mountinfo.js';
 import { SYNC_PREFIX, currentBoot, journalExists, readJournal, watchDir, type Journal } from './journal-file.js';
 
 export interface JournalSettings {
@@ -94,7 +95,38 @@ export async function consultJournal(q: JournalQuery): Promise<JournalDecision> 
   const root = rootMismatch(synced, q);
   if (root) return no(root, true);
   const { dirty, names } = changedSince(synced, scan.startMono);
+  for (const dir of mountDirs(q.source)) {
+    dirty.add(dir);
+    names.delete(dir);
+  }
   return { use: true, epoch: synced.epoch!.id, dirty, names, watcher: synced.watcher ?? null, journalFound: true };
+}
+
+/**
+ * Directories (relative, as the journal names them) that hold a mount point, or are one, below
+ * the source: mounting makes no event, and a file system mounted there is not watched, so a
+ * change on it is in no journal. A directory mounted over is read anyway (its device differs:
+ * unchanged-dirs.ts); a file mounted over (a bind mount of one file from another file system)
+ * is an entry of a directory on the source's device, which is read whole for it.
+ */
+export function mountDirs(source: string, mounts = readMountsLatin1()): string[] {
+  let root: Buffer;
+  try {
+    root = fs.realpathSync(Buffer.from(path.resolve(source)), { encoding: 'buffer' });
+  } catch {
+    return [];
+  }
+  // mountinfo's paths as latin1 strings: bytes one for one, as the root's here
+  const prefix = root.toString('latin1').replace(/\/$/, '') + '/';
+  const out = new Set<string>();
+  for (const m of mounts ?? []) {
+    if (!m.mountPoint.startsWith(prefix)) continue;
+    const rel = Buffer.from(m.mountPoint.slice(prefix.length), 'latin1');
+    out.add(rel.toString('utf8'));
+    const cut = rel.lastIndexOf(0x2f);
+    out.add(cut < 0 ? '' : rel.subarray(0, cut).toString('utf8'));
+  }
+  return [...out];
 }
 
 /**
