@@ -18,7 +18,11 @@
  *   u8 kind, u8 0, u16 nameLen, u32 mask, u32 dirLen, u32 errno, dir bytes, name bytes
  * kind: 1 a change (mask, the directory's path, the entry's name: "." for the directory
  * itself), 2 the kernel queue overflowed (or JavaScript fell 16 MiB of records behind),
- * 3 our barrier, 4 an error (errno; the reader thread stops on a read error).
+ * 3 our barrier, 4 an error (errno; the reader thread stops on a read error), 5 a
+ * non-directory created (after its change record): the birth time of the inode it names
+ * (FAN_REPORT_TARGET_FID gives its handle), seconds in the errno field and nanoseconds in the
+ * mask's; an inode born before its name was made is a hard link to an existing file (link(2)).
+ * Seconds 1: the file system keeps no birth times and the inode has several names.
  */
 #include <node_api.h>
 
@@ -34,6 +38,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
+#ifndef FAN_REPORT_TARGET_FID
+#define FAN_REPORT_TARGET_FID 0x00001000 /* Linux 5.17 */
+#endif
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -43,6 +50,7 @@
 #define W_OVERFLOW 2
 #define W_BARRIER 3
 #define W_ERROR 4
+#define W_CREATED 5 /* a non-directory created: errno's field holds its inode's birth time (s), 0 unknown */
 #define W_HEAD 16
 
 /* what the file-system mark asks for: every change of an entry, and of a directory */
@@ -99,6 +107,7 @@ typedef struct {
   size_t nseen;
   centry_t *cache;
   size_t cached;
+  int targets; /* the group reports a created entry's own handle (W_CREATED records) */
 } fw_t;
 
 /* ---------- small helpers ---------- */
@@ -417,6 +426,38 @@ static int resolve(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh
 
 /* ---------- the reader thread ---------- */
 
+/*
+ * The birth time of the inode a creation event names by its own file handle (*sec, *nsec): a new
+ * file was born now, a hard link made to an existing one (link(2) is a creation too) was born
+ * before. Returns 1 with it; 1 with *sec = 1 when the file system keeps no birth times and the
+ * inode has several names now (a link, of unknown age); 0 when there is nothing to say (one name
+ * and no birth time, or the inode is gone: no name of it is left anywhere to miss).
+ */
+static int born(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh, uint32_t *sec, uint32_t *nsec) {
+  for (size_t r = 0; r < fw->nroots; r++) {
+    root_t *rt = &fw->roots[r];
+    if (rt->fsid[0] != fsid[0] || rt->fsid[1] != fsid[1]) continue;
+    int fd = open_by_handle_at(rt->fd, (struct file_handle *)fh, O_PATH | O_CLOEXEC);
+    if (fd < 0) return 0;
+    struct statx sx;
+    int said = 0;
+    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BTIME | STATX_NLINK, &sx) == 0) {
+      if ((sx.stx_mask & STATX_BTIME) && sx.stx_btime.tv_sec > 1) {
+        *sec = sx.stx_btime.tv_sec > 0xffffffffLL ? 0xffffffffu : (uint32_t)sx.stx_btime.tv_sec;
+        *nsec = sx.stx_btime.tv_nsec;
+        said = 1;
+      } else if ((sx.stx_mask & STATX_NLINK) && sx.stx_nlink > 1) {
+        *sec = 1;
+        *nsec = 0;
+        said = 1;
+      }
+    }
+    close(fd);
+    return said;
+  }
+  return 0;
+}
+
 static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
   const struct fanotify_event_metadata *m = (const void *)buf;
   for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
@@ -435,6 +476,16 @@ static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
     }
     if (!(m->mask & W_MASK & ~FAN_ONDIR)) continue; /* another process closing the barrier directory */
     const uint8_t *p = (const uint8_t *)m + m->metadata_len, *end = (const uint8_t *)m + m->event_len;
+    /* the created object's own handle (FAN_REPORT_FID), for W_CREATED */
+    const struct fanotify_event_info_fid *obj = NULL;
+    if ((m->mask & FAN_CREATE) && !(m->mask & FAN_ONDIR)) {
+      for (const uint8_t *q = p; q + sizeof(struct fanotify_event_info_header) <= end;) {
+        const struct fanotify_event_info_fid *f = (const void *)q;
+        if (f->hdr.len == 0) break;
+        if (f->hdr.info_type == FAN_EVENT_INFO_TYPE_FID) obj = f;
+        q += f->hdr.len;
+      }
+    }
     while (p + sizeof(struct fanotify_event_info_header) <= end) {
       const struct fanotify_event_info_fid *fid = (const void *)p;
       if (fid->hdr.len == 0) break;
@@ -452,6 +503,12 @@ static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
         } else {
           size_t nlen = strlen(name);
           if (rc > 0) out_put(fw, W_CHANGE, (uint32_t)m->mask, dir, dlen, name, nlen, 0);
+          if (rc > 0 && obj) {
+            int32_t ofsid[2];
+            memcpy(ofsid, &obj->fsid, 8);
+            uint32_t sec, nsec;
+            if (born(fw, ofsid, (const struct file_handle *)obj->handle, &sec, &nsec)) out_put(fw, W_CREATED, nsec, dir, dlen, name, nlen, (int)sec);
+          }
           if ((m->mask & FAN_ONDIR) && (m->mask & FAN_MOVE) && !dir) {
             /* a directory moved from (or to) a parent whose path cannot be told any more (removed
                since: `mv a/X b/X && rmdir a`): which cached paths are stale is unknown, so none
@@ -572,10 +629,18 @@ static napi_value js_fan_open(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1) return wnum(env, -EINVAL);
-  int fan = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  /* the created entry's own handle too (FAN_REPORT_TARGET_FID, Linux 5.17), else without it */
+  const unsigned base = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME;
+  int targets = 1;
+  int fan = fanotify_init(base | FAN_REPORT_FID | FAN_REPORT_TARGET_FID, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  if (fan < 0 && errno == EINVAL) {
+    targets = 0;
+    fan = fanotify_init(base, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  }
   if (fan < 0) return wnum(env, -errno);
   fw_t *fw = calloc(1, sizeof *fw);
   fw->fan = fan;
+  fw->targets = targets;
   fw->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   fw->self = getpid();
   fw->barrier_fd = -1;
@@ -708,6 +773,16 @@ static napi_value js_fan_exclude(napi_env env, napi_callback_info info) {
  * descriptor (the same inode even if its path changed); the reader sees our FAN_CLOSE_NOWRITE
  * after every event queued before it. One at a time (the kernel merges two identical events).
  */
+/* fanTargets(handle) -> 1 when the group names the inode a new entry is made for (W_CREATED), 0 (Linux < 5.17) */
+static napi_value js_fan_targets(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  fw_t *fw;
+  if (argc < 1 || get_fw(env, argv[0], &fw)) return wnum(env, -EINVAL);
+  return wnum(env, fw->targets);
+}
+
 static napi_value js_fan_barrier(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -772,7 +847,7 @@ static napi_value js_fan_close(napi_env env, napi_callback_info info) {
 void hardsnap_watch_init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       WFN("fanOpen", js_fan_open),       WFN("fanAddRoot", js_fan_add_root), WFN("fanRemoveRoot", js_fan_remove_root),
-      WFN("fanExclude", js_fan_exclude), WFN("fanBarrier", js_fan_barrier),  WFN("fanClose", js_fan_close),
+      WFN("fanExclude", js_fan_exclude), WFN("fanBarrier", js_fan_barrier), WFN("fanTargets", js_fan_targets),  WFN("fanClose", js_fan_close),
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   struct { const char *k; double v; } consts[] = {

@@ -8,8 +8,8 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { ManifestWriter, type ScanRecord } from '../src/manifest/writer.js';
 import { FLAG, type ManifestEntry } from '../src/manifest/format.js';
-import { changedSince, consultJournal, DEFAULT_JOURNAL } from '../src/watch/journal-use.js';
-import { DirtyDirs, MAX_NAMES_PER_DIR } from '../src/watch/dirty-dirs.js';
+import { changedSince, consultJournal, DEFAULT_JOURNAL, linkSince } from '../src/watch/journal-use.js';
+import { DirtyDirs, MAX_LINKS, MAX_NAMES_PER_DIR } from '../src/watch/dirty-dirs.js';
 import { SCAN_XATTR, sys } from '../src/fs/native.js';
 import { parseScan } from '../src/fs/entry.js';
 import { parseFanRecords, wsys, type FanRecord } from '../src/fs/watch-native.js';
@@ -215,6 +215,44 @@ describe('the journal of changed entries (dirty-dirs.ts) and what a backup reads
   });
 });
 
+describe('hard links made to older files (dirty-dirs.ts markLink, journal-use.ts linkSince)', () => {
+  test('a link made since the previous scan to a file born before it sends the run to a full scan; older links, and links to newer files, do not', () => {
+    const d = new DirtyDirs();
+    d.markLink('b', Buffer.from('tmp'), 1000, 50);
+    d.markLink('', Buffer.from('caf\xe9', 'latin1'), 1, 60);
+    let json = '';
+    d.writeJson((x) => (json += x));
+    const j = JSON.parse(`{${json}}`) as ReturnType<DirtyDirs['toJournal']>;
+    expect(j).toEqual(d.toJournal());
+    expect(j.links).toEqual([
+      ['b', 'tmp', 1000, 50],
+      ['', 'caf\\xe9', 1, 60],
+    ]);
+    // a previous scan at 40 (µs), 2000 s wall: b/tmp's file (born 1000) was seen by it
+    expect(linkSince(j, 40, 2000)).toMatch(/^b\/tmp has a hard link made since the previous generation's scan/);
+    // a scan at 55: only the unknown birth time (1) is left, and it counts as old
+    expect(linkSince(j, 55, 2000)).toMatch(/^caf\\xe9 has a hard link/);
+    // a scan at 40 that began before the file was born: its creation is journaled itself
+    expect(linkSince({ links: [['b', 'tmp', 1000, 50]] }, 40, 900)).toBeNull();
+    expect(linkSince(j, 61, 2000)).toBeNull();
+    d.prune(55);
+    expect(d.toJournal().links).toEqual([['', 'caf\\xe9', 1, 60]]);
+    d.prune(61);
+    expect(d.toJournal().links).toBeUndefined();
+  });
+
+  test('beyond MAX_LINKS the names are not kept, the time of the last one is', () => {
+    const d = new DirtyDirs();
+    for (let i = 0; i <= MAX_LINKS; i++) d.markLink('d', Buffer.from(`n${i}`), 5, 100 + i);
+    const j = d.toJournal();
+    expect(j.links).toHaveLength(MAX_LINKS);
+    expect(j.linksLost).toBe(100 + MAX_LINKS);
+    expect(linkSince(j, 100 + MAX_LINKS, 10)).toMatch(/^one of more than 1000 new names has a hard link/);
+    d.prune(100 + MAX_LINKS + 1);
+    expect(d.toJournal().linksLost).toBeUndefined();
+  });
+});
+
 describe("watch mode native functions (native/watch.c, scandir's skip list)", () => {
   test('scandir with a skip list gives the same records (attributes too), except the names it is told to skip, which are not stat-ed', ({ tmp }) => {
     fs.writeFileSync(path.join(tmp, 'a'), 'a');
@@ -266,6 +304,34 @@ describe("watch mode native functions (native/watch.c, scandir's skip list)", ()
         expect(changes.filter((c) => c.includes('spool') || c.includes('elsewhere'))).toEqual([]);
         // the barrier comes after every change made before it
         expect(got.at(-1)!.kind).toBe('barrier');
+      } finally {
+        wsys.fanClose(h as object);
+      }
+    },
+  );
+
+  test.skipIf(process.getuid?.() !== 0)(
+    "a new name is said with the birth time of the inode it names: a new file's is now, a hard link's (even one removed at once) its file's (root only; Linux >= 5.17)",
+    async ({ tmp }) => {
+      const root = path.join(tmp, 'root');
+      fs.mkdirSync(path.join(root, 'a'), { recursive: true });
+      fs.writeFileSync(path.join(root, 'a/old'), 'old');
+      const bornOld = fs.statSync(path.join(root, 'a/old')).birthtimeMs / 1000;
+      await new Promise((r) => setTimeout(r, 2100));
+      const got: FanRecord[] = [];
+      const h = wsys.fanOpen((buf) => got.push(...parseFanRecords(buf)));
+      expect(typeof h).toBe('object');
+      try {
+        expect(wsys.fanTargets(h as object)).toBe(1);
+        expect(wsys.fanAddRoot(h as object, Buffer.from(fs.realpathSync(root)))).toBeGreaterThan(0);
+        const before = Date.now() / 1000 - 0.05;
+        execFileSync('sh', ['-c', 'ln "$1/a/old" "$1/t"; echo x >> "$1/t"; rm "$1/t"; echo n > "$1/new"; mkdir "$1/dir"', 'sh', root]);
+        expect(wsys.fanBarrier(h as object)).toBe(0);
+        await vi.waitFor(() => expect(got.some((r) => r.kind === 'barrier')).toBe(true), { timeout: 10_000 });
+        const created = got.flatMap((r) => (r.kind === 'created' ? [[r.name.toString(), r.born] as const] : []));
+        expect(created.map(([n]) => n)).toEqual(['t', 'new']);
+        expect(created[0]![1]).toBeCloseTo(bornOld, 2);
+        expect(created[1]![1]).toBeGreaterThanOrEqual(before);
       } finally {
         wsys.fanClose(h as object);
       }

@@ -329,6 +329,34 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       expectSame(s, g5.part.path);
     });
   });
+  test('a hard link made, written through and removed again between two backups (events in its own directory only): the run scans everything and backs up the new content (an attack on issue 22: the old content was linked, journal used, exit 0)', async ({
+    tmp,
+  }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    // d2/f0 is older than generation 1's scan (its birth time says so)
+    await new Promise((r) => setTimeout(r, 1100));
+    await watchedFromDay2(s, async () => {
+      fs.linkSync(path.join(s.src, 'd2/f0'), path.join(s.src, 'perm/tmp'));
+      fs.appendFileSync(path.join(s.src, 'perm/tmp'), 'written through perm/tmp\n');
+      fs.unlinkSync(path.join(s.src, 'perm/tmp'));
+      const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+      expect(g3.part.journal).toMatchObject({
+        used: false,
+        reason: "perm/tmp has a hard link made since the previous generation's scan (a write through another name makes no event in its directory)",
+      });
+      expect(fs.readFileSync(path.join(g3.part.path, 'd2/f0'), 'utf8')).toMatch(/written through perm\/tmp/);
+      expectSame(s, g3.part.path);
+      // new files, renames and writes are not links: the next run uses the journal
+      fs.writeFileSync(path.join(s.src, 'perm/new'), 'new');
+      fs.renameSync(path.join(s.src, 'd3/f1'), path.join(s.src, 'd4/moved'));
+      fs.appendFileSync(path.join(s.src, 'd5/f2'), 'written\n');
+      const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
+      expect(g4.part.journal).toMatchObject({ used: true, reason: null });
+      expectSame(s, g4.part.path);
+    });
+  });
+
   test("a second name given to a symlink while watched (an event in the new name's directory only): the run reads the tree, both names stay one inode", async ({
     tmp,
   }) => {

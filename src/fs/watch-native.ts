@@ -18,6 +18,8 @@ export interface WatchBinding {
   fanExclude(h: FanHandle, path: Buffer): number;
   /** a barrier record follows every event queued before this call */
   fanBarrier(h: FanHandle): number;
+  /** 1 when the group names the inode a new entry is made for (CREATED records; Linux >= 5.17), else 0 */
+  fanTargets(h: FanHandle): number;
   fanClose(h: FanHandle): number;
   FAN_CREATE: number;
   FAN_DELETE: number;
@@ -32,13 +34,25 @@ export interface WatchBinding {
 export const wsys = sys as unknown as WatchBinding;
 
 export type FanRecord =
-  { kind: 'change'; mask: number; dir: Buffer; name: Buffer } | { kind: 'overflow' } | { kind: 'barrier' } | { kind: 'error'; errno: number };
+  | { kind: 'change'; mask: number; dir: Buffer; name: Buffer }
+  | { kind: 'overflow' }
+  | { kind: 'barrier' }
+  | { kind: 'error'; errno: number }
+  | { kind: 'created'; dir: Buffer; name: Buffer; born: number };
 
 const HEAD = 16;
-const KINDS = [null, 'change', 'overflow', 'barrier', 'error'] as const;
+const KINDS = [null, 'change', 'overflow', 'barrier', 'error', 'created'] as const;
 
-/** Kinds of the reader thread's records. */
-export const FAN_REC = { CHANGE: 1, OVERFLOW: 2, BARRIER: 3, ERROR: 4 } as const;
+/**
+ * Kinds of the reader thread's records. CREATED follows the change record of a non-directory
+ * made: the birth time of the inode the new name gives (createdBorn).
+ */
+export const FAN_REC = { CHANGE: 1, OVERFLOW: 2, BARRIER: 3, ERROR: 4, CREATED: 5 } as const;
+
+/** A CREATED record's birth time in seconds (its errno and mask fields); 1: unknown. */
+export function createdBorn(sec: number, nsec: number): number {
+  return sec > 1 ? sec + nsec / 1e9 : 1;
+}
 
 /**
  * Visits the reader thread's records in place, without an object per record (a burst of
@@ -71,6 +85,7 @@ export function parseFanRecords(buf: Buffer): FanRecord[] {
     const name = buf.subarray(o + HEAD + dirLen, o + HEAD + dirLen + nameLen);
     o += HEAD + dirLen + nameLen;
     if (kind === 'change') out.push({ kind, mask, dir, name });
+    else if (kind === 'created') out.push({ kind, dir, name, born: createdBorn(errno, mask) });
     else if (kind === 'error') out.push({ kind, errno: errno || 5 });
     else out.push({ kind });
   }

@@ -89,6 +89,8 @@ export class ChokidarSource implements WatchSource {
       } catch {
         return;
       }
+      // a second name of a file (inotify cannot tell a link from a rename: only while it is one)
+      if (!st.isDirectory() && st.nlink > 1) this.sink.created(watched, Buffer.from(name), st.birthtimeMs / 1000 || 1);
       if (!st.isDirectory() || ignored(child)) return;
       this.sink.markWhole(child);
       markTree(child, ignored, (p) => this.sink.markWhole(p));

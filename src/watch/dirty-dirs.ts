@@ -15,6 +15,8 @@ import { displayPath } from '../paths/escape.js';
 export const MAX_NAMES_PER_DIR = 256;
 /** Beyond this many changed entries in all, a directory that gets a new one goes whole. */
 export const MAX_NAMES = 200_000;
+/** Hard links to older files kept by name; beyond, only the time of the newest one dropped. */
+export const MAX_LINKS = 1000;
 
 interface DirMark {
   /** last change of anything in the directory */
@@ -29,6 +31,10 @@ export interface JournalMarks {
   dirty: Record<string, number>;
   whole: Record<string, number>;
   names: Record<string, Record<string, number>>;
+  /** hard links made to files born before the newest scan: [directory, escaped name, born (s), when (µs)] */
+  links?: [string, string, number, number][];
+  /** the last such link not kept by name (beyond MAX_LINKS), µs */
+  linksLost?: number;
 }
 
 /**
@@ -52,6 +58,8 @@ function flat(s: string): string {
 export class DirtyDirs {
   private readonly dirs = new Map<string, DirMark>();
   private nameCount = 0;
+  private links: [string, string, number, number][] = [];
+  private linksLost = 0;
 
   get size(): number {
     return this.dirs.size;
@@ -76,8 +84,19 @@ export class DirtyDirs {
     d.names.set(key, t);
   }
 
+  /**
+   * A name `name` made in `rel` at `t` for an inode born at `born` (wall seconds, 1 unknown)
+   * before the newest generation's scan: a hard link to a file that scan saw (part-watcher.ts).
+   */
+  markLink(rel: string, name: Buffer, born: number, t: number): void {
+    if (this.links.length >= MAX_LINKS) this.linksLost = t;
+    else this.links.push([rel, nameKey(name), born, t]);
+  }
+
   /** Forgets what happened before `before` (the newest generation's scan start). */
   prune(before: number): void {
+    this.links = this.links.filter((l) => l[3] >= before);
+    if (this.linksLost < before) this.linksLost = 0;
     for (const [rel, d] of this.dirs) {
       if (d.t < before) {
         this.nameCount -= d.names.size;
@@ -102,6 +121,8 @@ export class DirtyDirs {
       if (d.whole) out.whole[rel] = d.whole;
       if (d.names.size) out.names[rel] = Object.fromEntries(d.names);
     }
+    if (this.links.length) out.links = this.links.map((l) => [...l]);
+    if (this.linksLost) out.linksLost = this.linksLost;
     return out;
   }
 
@@ -139,6 +160,8 @@ export class DirtyDirs {
       sep = ',';
     }
     write('}');
+    if (this.links.length) write(`,"links":${q(this.links)}`);
+    if (this.linksLost) write(`,"linksLost":${this.linksLost}`);
   }
 
   private get(rel: string, t: number): DirMark {

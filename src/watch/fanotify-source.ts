@@ -20,7 +20,7 @@
 import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { errnoName } from '../fs/native.js';
-import { FAN_REC, forEachFanRecord, wsys, type FanHandle } from '../fs/watch-native.js';
+import { createdBorn, FAN_REC, forEachFanRecord, wsys, type FanHandle } from '../fs/watch-native.js';
 import { readProc } from '../fs/process.js';
 import { parseMountinfo } from '../fs/mountinfo.js';
 import { markTree, type SourceSink, type WatchSource } from './watch-source.js';
@@ -46,6 +46,10 @@ class FanotifyGroup {
   private closed = false;
 
   private constructor(private readonly h: FanHandle) {}
+
+  get handle(): FanHandle {
+    return this.h;
+  }
 
   /** The group, opened on first use; a reason when fanotify cannot be used here. */
   static get(): FanotifyGroup | string {
@@ -128,6 +132,14 @@ class FanotifyGroup {
       lastBits = -1;
     forEachFanRecord(buf, (kind, mask, errno, dirStart, dirEnd, nameEnd) => {
       if (this.closed) return;
+      if (kind === FAN_REC.CREATED) {
+        const cdir = buf.subarray(dirStart, dirEnd);
+        const cname = buf.subarray(dirEnd, nameEnd);
+        for (const l of this.listeners) {
+          if (under(cdir, l.root) && !l.ignore.some((i) => under(cdir, i))) l.sink.created(cdir, cname, createdBorn(errno, mask));
+        }
+        return;
+      }
       if (kind !== FAN_REC.CHANGE) {
         dir = null;
         lastName = -1;
@@ -305,6 +317,7 @@ export class FanotifySource implements WatchSource {
   }
 
   describe(): string {
-    return `fanotify (a mark on the file system of ${path.resolve(this.root)})`;
+    const linksSeen = this.listener ? wsys.fanTargets(this.listener.group.handle) === 1 : true;
+    return `fanotify (a mark on the file system of ${path.resolve(this.root)})${linksSeen ? '' : '; Linux < 5.17 does not name the file a new name is made for: a hard link made and removed again between two backups is left to the audit'}`;
   }
 }

@@ -63,6 +63,14 @@ export interface Journal {
   whole?: Record<string, number>;
   /** directory -> entry name (escaped, src/paths/escape.ts) -> monotonic µs of its last change, since `whole` */
   names?: Record<string, Record<string, number>>;
+  /**
+   * hard links made to files born before the newest generation's scan began: [directory, entry
+   * name (escaped), the inode's birth time (s; 1 unknown), monotonic µs of the link]; a write
+   * through such a name changes the file's other names with no event in their directories
+   */
+  links?: [string, string, number, number][];
+  /** monotonic µs of the newest such link not named (beyond the watcher's bound) */
+  linksLost?: number;
   /** directories watched (chokidar: one inotify watch each; fanotify: 0, it marks file systems) */
   watchedDirs: number;
   /** which watcher wrote it: 'fanotify' (a file-system mark) or 'chokidar' (inotify); absent before both existed */
@@ -112,7 +120,11 @@ export function readJournal(partDirPath: string): Journal | null {
  * `marks` (JSON members: `"dirty":{...}` and the rest), so that a large journal is never one
  * string in memory.
  */
-export function writeJournalMarks(partDirPath: string, head: Omit<Journal, 'dirty' | 'whole' | 'names'>, marks: (write: (s: string) => void) => void): number {
+export function writeJournalMarks(
+  partDirPath: string,
+  head: Omit<Journal, 'dirty' | 'whole' | 'names' | 'links' | 'linksLost'>,
+  marks: (write: (s: string) => void) => void,
+): number {
   const file = journalPath(partDirPath);
   // not durable: a journal lost in a crash is never trusted anyway (another boot)
   const out = new AtomicFile(file, { durable: false });

@@ -18,6 +18,8 @@ import { alive, processStart } from '../fs/process.js';
 import { formatDuration } from '../time/duration.js';
 import { parseDisplayPath } from '../paths/escape.js';
 import { readMountsLatin1 } from '../fs/mountinfo.js';
+import { newLinkReason } from './new-links.js';
+import { MAX_LINKS } from './dirty-dirs.js';
 import { SYNC_PREFIX, currentBoot, journalExists, readJournal, watchDir, type Journal } from './journal-file.js';
 
 export interface JournalSettings {
@@ -94,6 +96,8 @@ export async function consultJournal(q: JournalQuery): Promise<JournalDecision> 
   // after the sync: a root replaced under the watcher ends its epoch (the better reason, above)
   const root = rootMismatch(synced, q);
   if (root) return no(root, true);
+  const link = linkSince(synced, scan.startMono, Date.parse(scan.startWall) / 1000);
+  if (link) return no(link, true);
   const { dirty, names } = changedSince(synced, scan.startMono);
   for (const dir of mountDirs(q.source)) {
     dirty.add(dir);
@@ -127,6 +131,21 @@ export function mountDirs(source: string, mounts = readMountsLatin1()): string[]
     out.add(cut < 0 ? '' : rel.subarray(0, cut).toString('utf8'));
   }
   return [...out];
+}
+
+/**
+ * Why the journal cannot serve a backup whose previous scan began at `since` (monotonic µs) and
+ * `sinceWall` (seconds): a hard link made since to a file born before that scan, even one removed
+ * again. That file's other names, which the previous manifest records, change through the new
+ * one with no event in their directories (`ln a/f b/t; echo x >> b/t; rm b/t`), and only a full
+ * scan finds them (new-links.ts finds the links that are still there); null when there was none.
+ */
+export function linkSince(j: Pick<Journal, 'links' | 'linksLost'>, since: number, sinceWall: number): string | null {
+  for (const [dir, name, born, t] of j.links ?? []) {
+    if (t >= since && (born <= 1 || !(born >= sinceWall))) return newLinkReason(dir ? `${dir}/${name}` : name);
+  }
+  if ((j.linksLost ?? 0) >= since) return newLinkReason(`one of more than ${MAX_LINKS} new names`);
+  return null;
 }
 
 /**

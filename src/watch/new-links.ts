@@ -37,6 +37,11 @@ export interface NewLinkQuery {
   excludes: ExcludeMatcher;
 }
 
+/** Why a journaled run scans everything after a hard link was made (`shown`: its name, escaped). */
+export function newLinkReason(shown: string): string {
+  return `${shown} has a hard link made since the previous generation's scan (a write through another name makes no event in its directory)`;
+}
+
 /** The first name (escaped for humans) of a hard link the previous manifest does not record, or null. */
 export function unrecordedLink(q: NewLinkQuery): string | null {
   for (const dir of q.dirty) {

@@ -28,7 +28,7 @@ import {
   type Journal,
   type WatcherKind,
 } from './journal-file.js';
-import { pruneBefore } from './prev-scan.js';
+import { lastScan, pruneBefore } from './prev-scan.js';
 import { DirtyDirs } from './dirty-dirs.js';
 import { ChokidarSource } from './chokidar-source.js';
 import { FanotifySource } from './fanotify-source.js';
@@ -197,6 +197,15 @@ export class PartWatcher {
         if (!live()) return;
         const rel = this.rel(abs);
         if (rel !== null) this.changed(() => this.dirty.markName(rel, name, monoMicros()));
+      },
+      created: (abs, name, born) => {
+        if (!live()) return;
+        // a file born after the newest generation's scan began is new: its own creation is
+        // journaled (the kernel's coarse clock lags, never leads: no file born before looks after)
+        const scan = lastScan(this.o.partDir);
+        if (scan && born > 1 && born >= Date.parse(scan.startWall) / 1000) return;
+        const rel = this.rel(abs);
+        if (rel !== null) this.changed(() => this.dirty.markLink(rel, name, born, monoMicros()));
       },
       ready: (watchedDirs) => {
         if (!live()) return;

@@ -11,7 +11,7 @@ import type { ScanRecord } from '../manifest/writer.js';
 import { audit } from './audit.js';
 import { currentBoot, journalExists } from './journal-file.js';
 import { consultJournal, type JournalSettings } from './journal-use.js';
-import { unrecordedLink } from './new-links.js';
+import { newLinkReason, unrecordedLink } from './new-links.js';
 import { UnchangedDirs } from './unchanged-dirs.js';
 
 export interface JournalReport {
@@ -87,8 +87,7 @@ export async function chooseScan(q: ScanQuery): Promise<ScanChoice> {
   if (!d.use) return full(d.reason, d.journalFound);
   const reader = q.prev!.reader!;
   const link = unrecordedLink({ rootFd: q.srcRootFd, rootDev: q.rootDev, reader, dirty: d.dirty, names: d.names, excludes: q.excludes });
-  if (link)
-    return full(`${link} has a hard link made since the previous generation's scan (a write through another name makes no event in its directory)`, true);
+  if (link) return full(newLinkReason(link), true);
   const a = audit({ rootFd: q.srcRootFd, reader, dirty: d.dirty, names: d.names, sample: q.settings.auditSample, excludes: q.excludes, skipDirs: q.skipDirs });
   if (a.mismatch) return full(`the audit found a change the journal does not know: ${a.mismatch}`, true, a.checked);
   return {

@@ -10,6 +10,12 @@ export interface SourceSink {
   markWhole(abs: string | Buffer): void;
   /** the entry `name` of directory `abs` changed */
   markName(abs: string | Buffer, name: Buffer): void;
+  /**
+   * the non-directory `name` was made in directory `abs`, naming an inode born at `born` (wall
+   * seconds; 1 unknown): one born before the previous scan is a hard link to a file that scan
+   * saw, whose other names may change through this one with no event in their directories
+   */
+  created(abs: string | Buffer, name: Buffer, born: number): void;
   /** every change from now on will be seen: the epoch may begin (directories watched, if counted) */
   ready(watchedDirs: number | null): void;
   /** the watch broke (an error, a limit): the epoch ends; a new one is tried later */
