@@ -44,6 +44,8 @@ class FanotifyGroup {
   private inFlight: (() => void)[] | null = null;
   private waiting: (() => void)[] = [];
   private closed = false;
+  /** the queue's size, as the kernel gave it to this group when it was made (the sysctl may change since) */
+  private readonly queueMax = readProc('/proc/sys/fs/fanotify/max_queued_events') ?? 'unknown';
 
   private constructor(private readonly h: FanHandle) {}
 
@@ -173,8 +175,11 @@ class FanotifyGroup {
       for (const cb of cbs) cb();
       this.nextBarrier();
     } else if (kind === FAN_REC.OVERFLOW) {
-      const max = readProc('/proc/sys/fs/fanotify/max_queued_events') ?? 'unknown';
-      for (const l of this.listeners) l.sink.lost(`the fanotify queue overflowed: events were lost (fs.fanotify.max_queued_events = ${max})`);
+      for (const l of this.listeners) {
+        l.sink.lost(
+          `the fanotify queue overflowed: events were lost (its size: ${this.queueMax} events, fs.fanotify.max_queued_events when the watcher started)`,
+        );
+      }
       // our barrier may have been among the lost events: answer now (the epoch has ended)
       const cbs = this.inFlight ?? [];
       this.inFlight = null;
