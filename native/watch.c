@@ -22,7 +22,8 @@
  * non-directory created (after its change record): the birth time of the inode it names
  * (FAN_REPORT_TARGET_FID gives its handle), seconds in the errno field and nanoseconds in the
  * mask's; an inode born before its name was made is a hard link to an existing file (link(2)).
- * Seconds 1: the file system keeps no birth times and the inode has several names.
+ * Seconds 1: the file system keeps no birth times and the inode has several names, or the
+ * birth time is in the future (a clock stepped back).
  */
 #include <node_api.h>
 
@@ -442,7 +443,15 @@ static int born(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh, u
     struct statx sx;
     int said = 0;
     if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BTIME | STATX_NLINK, &sx) == 0) {
-      if ((sx.stx_mask & STATX_BTIME) && sx.stx_btime.tv_sec > 1) {
+      struct timespec now;
+      clock_gettime(CLOCK_REALTIME, &now);
+      if ((sx.stx_mask & STATX_BTIME) && sx.stx_btime.tv_sec > now.tv_sec + 1) {
+        /* born in the future: the clock was stepped back since (or the disk comes from a machine
+           whose clock was ahead): its age cannot be told, so it counts as old */
+        *sec = 1;
+        *nsec = 0;
+        said = 1;
+      } else if ((sx.stx_mask & STATX_BTIME) && sx.stx_btime.tv_sec > 1) {
         *sec = sx.stx_btime.tv_sec > 0xffffffffLL ? 0xffffffffu : (uint32_t)sx.stx_btime.tv_sec;
         *nsec = sx.stx_btime.tv_nsec;
         said = 1;

@@ -307,6 +307,36 @@ describe('watch: fanotify', () => {
     },
   );
 
+  test('a hard link made, written through and removed, to a file born in the future (a clock stepped back since): its age cannot be told, so the next run scans everything (a re-attack on issue 22: it passed for new, journal used)', async ({
+    tmp,
+  }) => {
+    needRoot('a loop-mounted ext4 and the fanotify watcher need root');
+    const img = path.join(tmp, 'img');
+    const s = spot(tmp);
+    fs.mkdirSync(s.src);
+    execFileSync('truncate', ['-s', '32M', img]);
+    execFileSync('mkfs.ext4', ['-q', '-F', img]);
+    execFileSync('mount', ['-o', 'loop', img, s.src]);
+    try {
+      makeTree(s.src, { 'd/f': 'original\n', 'o/x': 'x\n' });
+      execFileSync('umount', [s.src]);
+      // the birth time a machine whose clock was a year ahead wrote
+      execFileSync('debugfs', ['-w', '-R', `set_inode_field /d/f crtime ${new Date().getUTCFullYear() + 1}0301120000`, img], { stdio: 'ignore' });
+      execFileSync('mount', ['-o', 'loop', img, s.src]);
+      await watchedFromDay2(s, async () => {
+        fs.linkSync(path.join(s.src, 'd/f'), path.join(s.src, 'o/t'));
+        fs.appendFileSync(path.join(s.src, 'o/t'), 'written through o/t\n');
+        fs.unlinkSync(path.join(s.src, 'o/t'));
+        const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+        expect(g3.part.journal).toMatchObject({ used: false, reason: expect.stringMatching(/^o\/t has a hard link made since/) });
+        expect(fs.readFileSync(path.join(g3.part.path, 'd/f'), 'utf8')).toMatch(/written through o\/t/);
+        expect(rsyncDiff(s.src, g3.part.path)).toEqual([]);
+      });
+    } finally {
+      spawnSync('umount', [s.src]);
+    }
+  });
+
   test('the fallback: a watcher that is not root (setpriv) runs chokidar, says why in its log, the journal and status, and its journal gives exact generations', async ({
     tmp,
   }) => {

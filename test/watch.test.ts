@@ -272,6 +272,42 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     }
   });
 
+  test("a file system or a file bind mount unmounted since the previous backup (no event): what is under it now is read, not the manifest's view of the mount (a re-attack on issue 22: the unmounted tmpfs's files were published again, journal used)", async ({
+    tmp,
+  }) => {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs: run it as root (CI does)');
+    const s = spot(tmp);
+    wideTree(s.src);
+    fs.writeFileSync(path.join(s.src, 'd6/under'), 'under the mount\n');
+    const other = path.join(tmp, 'other');
+    fs.mkdirSync(other);
+    const mounted: string[] = [];
+    try {
+      spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'none', other]);
+      mounted.unshift(other);
+      fs.writeFileSync(path.join(other, 'secret'), 'on the other file system\n');
+      await watchedFromDay2(s, async () => {
+        spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'none', path.join(s.src, 'd6')]);
+        mounted.unshift(path.join(s.src, 'd6'));
+        fs.writeFileSync(path.join(s.src, 'd6/on-tmpfs'), 'on the tmpfs\n');
+        expect(spawnSync('mount', ['--bind', path.join(other, 'secret'), path.join(s.src, 'd7/f1')]).status).toBe(0);
+        mounted.unshift(path.join(s.src, 'd7/f1'));
+        const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+        expect(fs.readFileSync(path.join(g3.part.path, 'd7/f1'), 'utf8')).toBe('on the other file system\n');
+        for (const m of mounted.splice(0, 2)) expect(spawnSync('umount', [m]).status).toBe(0);
+        const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
+        expect(g4.part.journal.used).toBe(true);
+        expect(fs.readFileSync(path.join(g4.part.path, 'd7/f1'), 'utf8')).toBe('file 7/1\n');
+        const d6 = fs.readdirSync(path.join(g4.part.path, 'd6'));
+        expect(d6).toContain('under');
+        expect(d6).not.toContain('on-tmpfs');
+        expectSame(s, g4.part.path);
+      });
+    } finally {
+      for (const m of mounted) spawnSync('umount', [m]);
+    }
+  });
+
   test('a directory whose name is not UTF-8 (chokidar cannot watch it) is rescanned every time', async ({ tmp }) => {
     const s = spot(tmp);
     wideTree(s.src);
@@ -353,6 +389,31 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       fs.appendFileSync(path.join(s.src, 'd5/f2'), 'written\n');
       const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
       expect(g4.part.journal).toMatchObject({ used: true, reason: null });
+      expectSame(s, g4.part.path);
+    });
+  });
+
+  test("a hard link made, written through and removed while a backup runs, to a file born since the one before (its generation becomes the previous one): the next run scans everything (a re-attack on issue 22: the watcher judged it by the older generation's scan, journal used)", async ({
+    tmp,
+  }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    await watchedFromDay2(s, async () => {
+      fs.writeFileSync(path.join(s.src, 'd2/born-after-gen2'), 'original\n');
+      const release = path.join(tmp, 'release');
+      const env = { ...dayEnv(3), HARDSNAP_TEST_PAUSE_AT: 'before-publish', HARDSNAP_TEST_PAUSE_UNTIL: release, HARDSNAP_TEST_PAUSE_MS: '60000' };
+      const running = backupAsync(s, [], env);
+      await waitFor(() => fs.readdirSync(partDirOf(s)).some((n) => n.endsWith('.partial')), 30_000, 20, 'generation 3 to be built');
+      await new Promise((r) => setTimeout(r, 300));
+      fs.linkSync(path.join(s.src, 'd2/born-after-gen2'), path.join(s.src, 'perm/tmp'));
+      fs.appendFileSync(path.join(s.src, 'perm/tmp'), 'written through perm/tmp\n');
+      fs.unlinkSync(path.join(s.src, 'perm/tmp'));
+      await new Promise((r) => setTimeout(r, 300));
+      fs.writeFileSync(release, '');
+      expect((await running).code).toBe(0);
+      const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
+      expect(g4.part.journal).toMatchObject({ used: false, reason: expect.stringMatching(/^perm\/tmp has a hard link made since/) });
+      expect(fs.readFileSync(path.join(g4.part.path, 'd2/born-after-gen2'), 'utf8')).toMatch(/written through perm\/tmp/);
       expectSame(s, g4.part.path);
     });
   });

@@ -29,6 +29,7 @@ import {
   type WatcherKind,
 } from './journal-file.js';
 import { lastScan, pruneBefore } from './prev-scan.js';
+import { holderBuilds, liveLockHolder } from '../spool/lock.js';
 import { DirtyDirs } from './dirty-dirs.js';
 import { ChokidarSource } from './chokidar-source.js';
 import { FanotifySource } from './fanotify-source.js';
@@ -201,9 +202,11 @@ export class PartWatcher {
       created: (abs, name, born) => {
         if (!live()) return;
         // a file born after the newest generation's scan began is new: its own creation is
-        // journaled (the kernel's coarse clock lags, never leads: no file born before looks after)
+        // journaled (the kernel's coarse clock lags, never leads: no file born before looks
+        // after). While a backup of the part runs, its scan began later, and its generation may
+        // be the next one's previous: every link is kept then.
         const scan = lastScan(this.o.partDir);
-        if (scan && born > 1 && born >= Date.parse(scan.startWall) / 1000) return;
+        if (scan && born > 1 && born >= Date.parse(scan.startWall) / 1000 && !holderBuilds(liveLockHolder(path.dirname(this.o.partDir)), this.o.part)) return;
         const rel = this.rel(abs);
         if (rel !== null) this.changed(() => this.dirty.markLink(rel, name, born, monoMicros()));
       },

@@ -45,9 +45,14 @@ export function isDirtyDir(rel: Buffer, dirty: ReadonlySet<string>): boolean {
   return !isUtf8(rel) || dirty.has(rel.toString('utf8'));
 }
 
-/** A block that is scanned whatever the journal says: empty, or holding hard links or flagged entries. */
+/**
+ * A block that is scanned whatever the journal says: empty, or holding hard links, flagged
+ * entries, or entries that were on another file system at the previous scan (source inode 0,
+ * format 4: a file system mounted there, or a file bind-mounted from one, may be gone since, and
+ * unmounting makes no event: what is under it now is unknown).
+ */
 export function alwaysScanned(prev: readonly ManifestEntry[]): boolean {
-  return !prev.length || prev.some((p) => p.linkGroup !== 0 || p.flags !== 0);
+  return !prev.length || prev.some((p) => p.linkGroup !== 0 || p.flags !== 0 || p.srcIno === 0);
 }
 
 export class UnchangedDirs implements DirEntrySource {
