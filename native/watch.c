@@ -23,7 +23,8 @@
  * (FAN_REPORT_TARGET_FID gives its handle), seconds in the errno field and nanoseconds in the
  * mask's; an inode born before its name was made is a hard link to an existing file (link(2)).
  * Seconds 1: the file system keeps no birth times and the inode has several names, or the
- * birth time is in the future (a clock stepped back).
+ * birth time is in the future (a clock stepped back). 6: the mount table changed (the reader
+ * thread polls /proc/self/mountinfo).
  */
 #include <node_api.h>
 
@@ -52,6 +53,7 @@
 #define W_BARRIER 3
 #define W_ERROR 4
 #define W_CREATED 5 /* a non-directory created: errno's field holds its inode's birth time (s), 0 unknown */
+#define W_MOUNTS 6  /* the mount table changed (a mount or unmount anywhere in this namespace) */
 #define W_HEAD 16
 
 /* what the file-system mark asks for: every change of an entry, and of a directory */
@@ -109,6 +111,7 @@ typedef struct {
   centry_t *cache;
   size_t cached;
   int targets; /* the group reports a created entry's own handle (W_CREATED records) */
+  int mounts;  /* /proc/self/mountinfo, polled for mount table changes (W_MOUNTS), or -1 */
 } fw_t;
 
 /* ---------- small helpers ---------- */
@@ -545,12 +548,22 @@ static void *reader(void *arg) {
   fw_t *fw = arg;
   uint8_t *buf = aligned_alloc(4096, READ_BUF);
   for (;;) {
-    struct pollfd pf[2] = {{fw->fan, POLLIN, 0}, {fw->wake, POLLIN, 0}};
-    if (poll(pf, 2, -1) < 0) {
+    struct pollfd pf[3] = {{fw->fan, POLLIN, 0}, {fw->wake, POLLIN, 0}, {fw->mounts, POLLPRI, 0}};
+    if (poll(pf, fw->mounts >= 0 ? 3 : 2, -1) < 0) {
       if (errno == EINTR) continue;
       break;
     }
     if (pf[1].revents) break;
+    if (fw->mounts >= 0 && (pf[2].revents & (POLLPRI | POLLERR))) {
+      /* /proc/self/mountinfo is pollable (proc(5)): a mount or unmount; polling took the news */
+      pthread_mutex_lock(&fw->mu);
+      out_put(fw, W_MOUNTS, 0, NULL, 0, NULL, 0, 0);
+      int call = !fw->notified;
+      if (call) fw->notified = 1;
+      pthread_mutex_unlock(&fw->mu);
+      if (call) napi_call_threadsafe_function(fw->tsfn, NULL, napi_tsfn_nonblocking);
+      if (!(pf[0].revents & POLLIN)) continue;
+    }
     ssize_t n = read(fw->fan, buf, READ_BUF);
     int err = n < 0 && errno != EAGAIN && errno != EINTR ? errno : 0;
     pthread_mutex_lock(&fw->mu);
@@ -628,6 +641,7 @@ static void fw_free(fw_t *fw) {
   free(fw->out);
   if (fw->fan >= 0) close(fw->fan);
   if (fw->wake >= 0) close(fw->wake);
+  if (fw->mounts >= 0) close(fw->mounts);
   pthread_mutex_destroy(&fw->mu);
   free(fw);
 }
@@ -651,6 +665,12 @@ static napi_value js_fan_open(napi_env env, napi_callback_info info) {
   fw->fan = fan;
   fw->targets = targets;
   fw->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  fw->mounts = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  if (fw->mounts >= 0) {
+    /* the first poll says "changed" for a file never polled: take that now */
+    struct pollfd p0 = {fw->mounts, POLLPRI, 0};
+    poll(&p0, 1, 0);
+  }
   fw->self = getpid();
   fw->barrier_fd = -1;
   fw->cache = calloc(CACHE_SLOTS, sizeof *fw->cache);

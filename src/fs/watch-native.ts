@@ -38,16 +38,18 @@ export type FanRecord =
   | { kind: 'overflow' }
   | { kind: 'barrier' }
   | { kind: 'error'; errno: number }
-  | { kind: 'created'; dir: Buffer; name: Buffer; born: number };
+  | { kind: 'created'; dir: Buffer; name: Buffer; born: number }
+  | { kind: 'mounts' };
 
 const HEAD = 16;
-const KINDS = [null, 'change', 'overflow', 'barrier', 'error', 'created'] as const;
+const KINDS = [null, 'change', 'overflow', 'barrier', 'error', 'created', 'mounts'] as const;
 
 /**
  * Kinds of the reader thread's records. CREATED follows the change record of a non-directory
- * made: the birth time of the inode the new name gives (createdBorn).
+ * made: the birth time of the inode the new name gives (createdBorn). MOUNTS: the mount table
+ * changed.
  */
-export const FAN_REC = { CHANGE: 1, OVERFLOW: 2, BARRIER: 3, ERROR: 4, CREATED: 5 } as const;
+export const FAN_REC = { CHANGE: 1, OVERFLOW: 2, BARRIER: 3, ERROR: 4, CREATED: 5, MOUNTS: 6 } as const;
 
 /** A CREATED record's birth time in seconds (its errno and mask fields); 1: unknown. */
 export function createdBorn(sec: number, nsec: number): number {

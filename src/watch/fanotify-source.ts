@@ -169,7 +169,9 @@ class FanotifyGroup {
   }
 
   private special(kind: number, errno: number): void {
-    if (kind === FAN_REC.BARRIER) {
+    if (kind === FAN_REC.MOUNTS) {
+      for (const l of this.listeners) l.sink.mountsChanged?.();
+    } else if (kind === FAN_REC.BARRIER) {
       const cbs = this.inFlight ?? [];
       this.inFlight = null;
       for (const cb of cbs) cb();

@@ -188,7 +188,7 @@ export class PartWatcher {
   private sink(): SourceSink {
     const gen = ++this.generation;
     const live = () => !this.stopped && this.source !== null && gen === this.generation;
-    return {
+    const sink: SourceSink = {
       markWhole: (abs) => {
         if (!live()) return;
         const rel = this.rel(abs);
@@ -222,6 +222,16 @@ export class PartWatcher {
       fail: (reason) => {
         if (live()) this.fail(reason);
       },
+      mountsChanged: () => {
+        if (!live() || !this.epoch || this.epoch.ended) return;
+        // a mount of the source's own file system inside it, now; or any mount or unmount while a
+        // backup of the part runs: its walk may have read what a mount showed for a moment,
+        // recorded as the source's own entries, and the unmount makes no event
+        const why =
+          this.source?.check() ??
+          (holderBuilds(liveLockHolder(path.dirname(this.o.partDir)), this.o.part) ? 'the mount table changed while a backup of the part ran' : null);
+        if (why) sink.lost(why);
+      },
       lost: (reason) => {
         if (!live()) return;
         this.o.log('error', `${this.o.part}: ${reason}: the journal's epoch ended, the next backup scans everything; a new epoch begins now`);
@@ -231,6 +241,7 @@ export class PartWatcher {
         this.flush();
       },
     };
+    return sink;
   }
 
   /** The path of directory `abs` relative to the part root, or null when it is not journaled. */

@@ -20,6 +20,8 @@ export interface SourceSink {
   ready(watchedDirs: number | null): void;
   /** the watch broke (an error, a limit): the epoch ends; a new one is tried later */
   fail(reason: string): void;
+  /** the mount table changed (fanotify's reader thread polls it; chokidar cannot) */
+  mountsChanged?(): void;
   /** events were lost but the watch goes on: the epoch ends and a new one begins now */
   lost(reason: string): void;
 }
