@@ -797,11 +797,6 @@ static napi_value js_fan_exclude(napi_env env, napi_callback_info info) {
   return wnum(env, 0);
 }
 
-/*
- * fanBarrier(handle) -> 0 | -errno: opens and closes the barrier directory through its own
- * descriptor (the same inode even if its path changed); the reader sees our FAN_CLOSE_NOWRITE
- * after every event queued before it. One at a time (the kernel merges two identical events).
- */
 /* fanTargets(handle) -> 1 when the group names the inode a new entry is made for (W_CREATED), 0 (Linux < 5.17) */
 static napi_value js_fan_targets(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -812,6 +807,11 @@ static napi_value js_fan_targets(napi_env env, napi_callback_info info) {
   return wnum(env, fw->targets);
 }
 
+/*
+ * fanBarrier(handle) -> 0 | -errno: opens and closes the barrier directory through its own
+ * descriptor (the same inode even if its path changed); the reader sees our FAN_CLOSE_NOWRITE
+ * after every event queued before it. One at a time (the kernel merges two identical events).
+ */
 static napi_value js_fan_barrier(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];

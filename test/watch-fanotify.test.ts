@@ -10,7 +10,19 @@ import { compareTrees, makeTree } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { BIN, spawnHardsnap, target, waitFor, type HardsnapChild, type Spot } from './helpers/run.js';
 import { makeSpool, partDirOf } from './helpers/spool.js';
-import { backupAsync, dayEnv, expectSame, fakeWatcher, scanOf, spot, startWatcher, stopWatcher, watchedFromDay2, wideTree } from './helpers/watch.js';
+import {
+  backupAsync,
+  linkWriteUnlink,
+  dayEnv,
+  expectSame,
+  fakeWatcher,
+  scanOf,
+  spot,
+  startWatcher,
+  stopWatcher,
+  watchedFromDay2,
+  wideTree,
+} from './helpers/watch.js';
 import { readJournal } from '../src/watch/journal-file.js';
 import { isRoot } from './helpers/robust.js';
 
@@ -327,9 +339,7 @@ describe('watch: fanotify', () => {
       execFileSync('debugfs', ['-w', '-R', `set_inode_field /d/f crtime ${new Date().getUTCFullYear() + 1}0301120000`, img], { stdio: 'ignore' });
       execFileSync('mount', ['-o', 'loop', img, s.src]);
       await watchedFromDay2(s, async () => {
-        fs.linkSync(path.join(s.src, 'd/f'), path.join(s.src, 'o/t'));
-        fs.appendFileSync(path.join(s.src, 'o/t'), 'written through o/t\n');
-        fs.unlinkSync(path.join(s.src, 'o/t'));
+        linkWriteUnlink(path.join(s.src, 'd/f'), path.join(s.src, 'o/t'), 'written through o/t\n');
         const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
         expect(g3.part.journal).toMatchObject({ used: false, reason: expect.stringMatching(/^o\/t has a hard link made since/) });
         expect(fs.readFileSync(path.join(g3.part.path, 'd/f'), 'utf8')).toMatch(/written through o\/t/);

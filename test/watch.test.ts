@@ -14,6 +14,7 @@ import { mktree, mutate } from './helpers/bench-tree.js';
 import {
   backupAsync,
   dayEnv,
+  linkWriteUnlink,
   expectSame,
   fakeWatcher,
   journalFile,
@@ -373,9 +374,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     // d2/f0 is older than generation 1's scan (its birth time says so)
     await new Promise((r) => setTimeout(r, 1100));
     await watchedFromDay2(s, async () => {
-      fs.linkSync(path.join(s.src, 'd2/f0'), path.join(s.src, 'perm/tmp'));
-      fs.appendFileSync(path.join(s.src, 'perm/tmp'), 'written through perm/tmp\n');
-      fs.unlinkSync(path.join(s.src, 'perm/tmp'));
+      linkWriteUnlink(path.join(s.src, 'd2/f0'), path.join(s.src, 'perm/tmp'), 'written through perm/tmp\n');
       const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
       expect(g3.part.journal).toMatchObject({
         used: false,
@@ -405,9 +404,7 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       const running = backupAsync(s, [], env);
       await waitFor(() => fs.readdirSync(partDirOf(s)).some((n) => n.endsWith('.partial')), 30_000, 20, 'generation 3 to be built');
       await new Promise((r) => setTimeout(r, 300));
-      fs.linkSync(path.join(s.src, 'd2/born-after-gen2'), path.join(s.src, 'perm/tmp'));
-      fs.appendFileSync(path.join(s.src, 'perm/tmp'), 'written through perm/tmp\n');
-      fs.unlinkSync(path.join(s.src, 'perm/tmp'));
+      linkWriteUnlink(path.join(s.src, 'd2/born-after-gen2'), path.join(s.src, 'perm/tmp'), 'written through perm/tmp\n');
       await new Promise((r) => setTimeout(r, 300));
       fs.writeFileSync(release, '');
       expect((await running).code).toBe(0);

@@ -115,6 +115,20 @@ export function locationInside(inner: { fs: string; path: string }, outer: { fs:
   return inner.path === outer.path || outer.path === '/' || inner.path.startsWith(o);
 }
 
+/**
+ * The mount points strictly below directory `dir` (its real path, bytes), relative to it; the
+ * mounts of /proc/self/mountinfo unless given.
+ */
+export function mountPointsBelow(dir: Buffer, mounts = readMountsLatin1()): Buffer[] {
+  // mountinfo's paths as latin1 strings: bytes one for one, as dir's here
+  const prefix = dir.toString('latin1').replace(/\/$/, '') + '/';
+  const out: Buffer[] = [];
+  for (const m of mounts ?? []) {
+    if (m.mountPoint.length > prefix.length && m.mountPoint.startsWith(prefix)) out.push(Buffer.from(m.mountPoint.slice(prefix.length), 'latin1'));
+  }
+  return out;
+}
+
 /** /proc/self/mountinfo, its paths as latin1 strings (bytes one for one), or null. */
 export function readMountsLatin1(file = '/proc/self/mountinfo'): MountInfo[] | null {
   try {

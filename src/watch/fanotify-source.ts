@@ -22,7 +22,7 @@ import path from 'node:path';
 import { errnoName } from '../fs/native.js';
 import { createdBorn, FAN_REC, forEachFanRecord, wsys, type FanHandle } from '../fs/watch-native.js';
 import { readProc } from '../fs/process.js';
-import { parseMountinfo } from '../fs/mountinfo.js';
+import { mountPointsBelow } from '../fs/mountinfo.js';
 import { markTree, type SourceSink, type WatchSource } from './watch-source.js';
 import { collectAfterBurst } from './heap.js';
 
@@ -250,17 +250,11 @@ function change(l: Listener, dir: Buffer, name: Buffer, mask: number): void {
  * directories of another device (unchanged-dirs.ts).
  */
 export function sameFsMountInside(root: string, rootDev: number): string | null {
-  let text: string;
-  try {
-    text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return null;
-  }
-  const prefix = root.endsWith('/') ? root : root + '/';
-  for (const m of parseMountinfo(text)) {
-    if (!m.mountPoint.startsWith(prefix)) continue;
+  const dir = Buffer.from(root);
+  for (const rel of mountPointsBelow(dir)) {
+    const at = Buffer.concat([dir, Buffer.from('/'), rel]);
     try {
-      if (fs.statSync(m.mountPoint).dev === rootDev) return m.mountPoint;
+      if (fs.statSync(at).dev === rootDev) return at.toString();
     } catch {
       /* unmounted meanwhile */
     }

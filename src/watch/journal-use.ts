@@ -17,7 +17,7 @@ import type { ScanRecord } from '../manifest/writer.js';
 import { alive, processStart } from '../fs/process.js';
 import { formatDuration } from '../time/duration.js';
 import { parseDisplayPath } from '../paths/escape.js';
-import { readMountsLatin1 } from '../fs/mountinfo.js';
+import { mountPointsBelow, readMountsLatin1 } from '../fs/mountinfo.js';
 import { newLinkReason } from './new-links.js';
 import { MAX_LINKS } from './dirty-dirs.js';
 import { SYNC_PREFIX, currentBoot, journalExists, readJournal, watchDir, type Journal } from './journal-file.js';
@@ -120,12 +120,8 @@ export function mountDirs(source: string, mounts = readMountsLatin1()): string[]
   } catch {
     return [];
   }
-  // mountinfo's paths as latin1 strings: bytes one for one, as the root's here
-  const prefix = root.toString('latin1').replace(/\/$/, '') + '/';
   const out = new Set<string>();
-  for (const m of mounts ?? []) {
-    if (!m.mountPoint.startsWith(prefix)) continue;
-    const rel = Buffer.from(m.mountPoint.slice(prefix.length), 'latin1');
+  for (const rel of mountPointsBelow(root, mounts)) {
     out.add(rel.toString('utf8'));
     const cut = rel.lastIndexOf(0x2f);
     out.add(cut < 0 ? '' : rel.subarray(0, cut).toString('utf8'));

@@ -152,3 +152,13 @@ export async function watchedFromDay2(s: Spot, body: (w: HardsnapChild) => Promi
     await stopWatcher(w);
   }
 }
+
+/**
+ * A second name given to `file` at `via`, a write through it, the name removed again: the
+ * events are in via's directory only (the journal must still send the next run to a full scan).
+ */
+export function linkWriteUnlink(file: string, via: string, text: string): void {
+  fs.linkSync(file, via);
+  fs.appendFileSync(via, text);
+  fs.unlinkSync(via);
+}
