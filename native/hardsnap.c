@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <linux/fs.h>
@@ -729,6 +730,21 @@ static napi_value js_fstat(napi_env env, napi_callback_info info) {
   if (fstat((int)fd, &st) < 0) return num(env, -errno);
   fill_stat(out, &st);
   return num(env, 0);
+}
+
+/*
+ * mountsChanged(fd) -> 1 | 0 | -errno: whether the mount table of the namespace changed since
+ * `fd` (/proc/self/mountinfo) was opened (proc(5): a change makes poll() report POLLPRI and
+ * POLLERR), even a mount made and removed again in between. Never blocks.
+ */
+static napi_value js_mounts_changed(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  NUMARG(0, fd);
+  struct pollfd p = {(int)fd, POLLPRI, 0};
+  int rc = poll(&p, 1, 0);
+  if (rc < 0) return num(env, -errno);
+  if (p.revents & POLLNVAL) return num(env, -EBADF);
+  return num(env, rc > 0 && (p.revents & (POLLPRI | POLLERR)) ? 1 : 0);
 }
 
 static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
@@ -1839,6 +1855,7 @@ NAPI_MODULE_INIT() {
       FN("linkBatchAsync", js_linkbatch_async), FN("copyAsync", js_copy_async),
       FN("spoolDirAsync", js_spooldir_async), FN("setmetaAsync", js_setmeta_async),
       FN("clone", js_clone),       FN("cloneAsync", js_clone_async),
+      FN("mountsChanged", js_mounts_changed),
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   struct { const char *k; double v; } consts[] = {

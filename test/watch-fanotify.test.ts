@@ -383,6 +383,87 @@ describe('watch: fanotify', () => {
     }
   });
 
+  // a fourth attack on issue 22: the mounted directory's files stayed in every journaled generation
+  const moves = [
+    { name: 'fanotify, the mount removed with umount', watcher: [] as string[], away: 'umount' },
+    { name: 'fanotify, the mount moved away with mount --move', watcher: [] as string[], away: 'move' },
+    { name: 'chokidar (blind to mounts), the mount removed with umount', watcher: ['--watcher', 'chokidar'] as string[], away: 'umount' },
+  ] as const;
+  for (const k of moves) {
+    test(`${k.name}: a bind mount of the source's own file system kept through a backup and gone while none runs: the next journaled run reads the directory again, not the manifest's view of the mount`, async ({
+      tmp,
+    }) => {
+      needRoot('bind mounts need root');
+      const s = spot(tmp);
+      wideTree(s.src);
+      // a subdirectory the directory underneath has too (a vanished one would send it back to a scan)
+      makeTree(path.join(tmp, 'outside'), { 'other.txt': 'outside the source\n', 'sub/other': 'deeper\n' });
+      const zz = path.join(s.src, 'd9');
+      const parked = path.join(tmp, 'parked');
+      fs.mkdirSync(parked);
+      const mounts: string[] = [];
+      try {
+        await watchedFromDay2(
+          s,
+          async (w) => {
+            expect(spawnSync('mount', ['--bind', path.join(tmp, 'outside'), zz]).status).toBe(0);
+            mounts.push(zz);
+            // the fanotify watcher ends its epoch for such a mount and begins a new one
+            if (!k.watcher.length)
+              await waitFor(() => /a mount of the source's own file system was made inside it/.test(w.out.stderr), 10_000, 20, 'the watcher to see the mount');
+            const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+            expect(fs.existsSync(path.join(g3.part.path, 'd9/sub/other'))).toBe(true);
+            if (k.away === 'umount') expect(spawnSync('umount', [zz]).status).toBe(0);
+            else expect(spawnSync('mount', ['--move', zz, parked]).status).toBe(0);
+            mounts[0] = k.away === 'umount' ? '' : parked;
+            // an epoch that began before generation 3's scan: the journal serves generation 4
+            const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
+            expect(g4.part.journal.used, JSON.stringify(g4.part.journal)).toBe(true);
+            expect(fs.existsSync(path.join(g4.part.path, 'd9/other.txt'))).toBe(false);
+            expect(fs.existsSync(path.join(g4.part.path, 'd9/sub/other'))).toBe(false);
+            expectSame(s, g4.part.path);
+          },
+          k.watcher,
+        );
+      } finally {
+        for (const m of mounts) if (m) spawnSync('umount', [m]);
+      }
+    });
+  }
+
+  test('chokidar (blind to mounts): a bind mount made while a backup walks the source and removed after it: the backup saw the mount table change, so the next run scans everything (a fourth attack on issue 22)', async ({
+    tmp,
+  }) => {
+    needRoot('bind mounts need root');
+    const s = spot(tmp);
+    wideTree(s.src);
+    makeTree(path.join(tmp, 'outside'), { 'other.txt': 'outside the source\n' });
+    const zz = path.join(s.src, 'd9');
+    let mounted = false;
+    try {
+      await watchedFromDay2(s, async () => {
+        const release = path.join(tmp, 'release');
+        const env = { ...dayEnv(3), HARDSNAP_TEST_PAUSE_AT: 'after-scan', HARDSNAP_TEST_PAUSE_UNTIL: release, HARDSNAP_TEST_PAUSE_MS: '60000' };
+        const c = spawnHardsnap(['backup', ...target(s), '--json', '--audit-sample', '0'], { env });
+        await waitFor(() => c.out.stderr.includes('test pause at after-scan'), 30_000, 20, 'generation 3 to reach the pause');
+        expect(spawnSync('mount', ['--bind', path.join(tmp, 'outside'), zz]).status).toBe(0);
+        mounted = true;
+        fs.writeFileSync(release, '');
+        expect((await c.exited).code, c.out.stderr).toBe(0);
+        expect(fs.existsSync(path.join((JSON.parse(c.out.stdout) as { parts: { path: string }[] }).parts[0]!.path, 'd9/other.txt'))).toBe(true);
+        expect(spawnSync('umount', [zz]).status).toBe(0);
+        mounted = false;
+        const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
+        expect(g4.part.journal.used).toBe(false);
+        expect(g4.part.journal.reason).toMatch(/mounted or unmounted while the previous generation .* was scanned/);
+        expect(fs.existsSync(path.join(g4.part.path, 'd9/other.txt'))).toBe(false);
+        expectSame(s, g4.part.path);
+      }, ['--watcher', 'chokidar']);
+    } finally {
+      if (mounted) spawnSync('umount', [zz]);
+    }
+  });
+
   test('the fallback: a watcher that is not root (setpriv) runs chokidar, says why in its log, the journal and status, and its journal gives exact generations', async ({
     tmp,
   }) => {

@@ -7,13 +7,16 @@ import { afterEach, vi } from 'vitest';
 import { describe, expect, test } from './helpers/fixture.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { ManifestWriter, type ScanRecord } from '../src/manifest/writer.js';
-import { FLAG, type ManifestEntry } from '../src/manifest/format.js';
+import { ByteSink, decodeEntry, EncodedEntry, encodeEntry, FLAG, layoutFor, type BlockEntry, type ManifestEntry } from '../src/manifest/format.js';
+import { MountPoints } from '../src/apply/mount-points.js';
+import { MountWatch } from '../src/fs/mountinfo.js';
+import { isRoot } from './helpers/robust.js';
 import { changedSince, consultJournal, DEFAULT_JOURNAL, linkSince } from '../src/watch/journal-use.js';
 import { DirtyDirs, MAX_LINKS, MAX_NAMES_PER_DIR } from '../src/watch/dirty-dirs.js';
 import { SCAN_XATTR, sys } from '../src/fs/native.js';
 import { parseScan } from '../src/fs/entry.js';
 import { parseFanRecords, wsys, type FanRecord } from '../src/fs/watch-native.js';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { rulesFingerprint } from '../src/watch/scan-choice.js';
 import { BackupSchedule } from '../src/watch/backup-schedule.js';
 import { currentBoot } from '../src/watch/journal-file.js';
@@ -55,7 +58,7 @@ const now = new Date('2026-01-02T00:00:00Z');
 describe('consultJournal: manifests that cannot vouch for a journal', () => {
   test('format 1, an incomplete generation, other exclude rules, no journal', async ({ tmp }) => {
     const ask = (reader: ManifestReader | null, r = rules) =>
-      consultJournal({ partDir: tmp, source: tmp, rootId: '0:0', prev: { name: 'g', reader }, now, rules: r, settings: DEFAULT_JOURNAL });
+      consultJournal({ partDir: tmp, source: tmp, rootId: '0:0', mountPoints: [], prev: { name: 'g', reader }, now, rules: r, settings: DEFAULT_JOURNAL });
     const v1 = ManifestReader.open(path.join(import.meta.dirname, 'fixtures', 'manifest-v1.hsm'));
     try {
       expect(await ask(v1)).toMatchObject({ use: false, reason: 'the previous generation g records no scan start (manifest format 1)' });
@@ -83,7 +86,16 @@ describe('consultJournal: manifests that cannot vouch for a journal', () => {
     const good = manifest(tmp, scan);
     const spot = { spool: path.join(tmp, 'spool'), host: 'h', part: 'p', src: tmp };
     const ask = () =>
-      consultJournal({ partDir: partDirOf(spot), source: tmp, rootId: '5:6', prev: { name: 'g', reader: good }, now, rules, settings: DEFAULT_JOURNAL });
+      consultJournal({
+        partDir: partDirOf(spot),
+        source: tmp,
+        rootId: '5:6',
+        mountPoints: [],
+        prev: { name: 'g', reader: good },
+        now,
+        rules,
+        settings: DEFAULT_JOURNAL,
+      });
     const epoch = { id: 'e', startMono: 1, startWall: 'w', ended: null };
     let fake = fakeWatcher(spot, { epoch, rootId: '5:7' });
     try {
@@ -337,4 +349,78 @@ describe("watch mode native functions (native/watch.c, scandir's skip list)", ()
       }
     },
   );
+});
+
+describe('mounts below the source (src/apply/mount-points.ts, src/fs/mountinfo.ts MountWatch)', () => {
+  const rec = (name: string, srcIno: number): ManifestEntry => ({
+    name: Buffer.from(name),
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: 1,
+    mtimeSec: 1,
+    mtimeNsec: 0,
+    rdev: 0,
+    target: null,
+    flags: 0,
+    linkGroup: 0,
+    ino: 7,
+    hash: null,
+    ctimeSec: 1,
+    ctimeNsec: 0,
+    xattrs: null,
+    srcIno,
+  });
+  const srcInos = (out: BlockEntry[]) =>
+    out.map((e) => {
+      if (!(e instanceof EncodedEntry)) return e.srcIno;
+      return decodeEntry(e.bytes, 0, layoutFor(4))[0].srcIno;
+    });
+
+  test('every record at or below a mount point, and the mount point itself in its parent, loses its source inode; others keep theirs', () => {
+    const m = new MountPoints([Buffer.from('a/mnt'), Buffer.from('top')]);
+    expect(m.isMountPoint(Buffer.from('a/mnt'))).toBe(true);
+    expect(m.isMountPoint(Buffer.from('a'))).toBe(false);
+    expect(srcInos(m.records(Buffer.from('a'), false, [rec('f', 5), rec('mnt', 6)]))).toEqual([5, 0]);
+    expect(srcInos(m.records(Buffer.alloc(0), false, [rec('a', 1), rec('top', 2)]))).toEqual([1, 0]);
+    expect(srcInos(m.records(Buffer.from('b'), false, [rec('mnt', 3)]))).toEqual([3]);
+    // below one: all, the records kept as bytes (copied from the previous manifest) too
+    const s = new ByteSink();
+    encodeEntry(s, rec('x', 9));
+    const enc = new EncodedEntry(Buffer.from('x'), Buffer.from(s.buf.subarray(0, s.len)));
+    enc.ino = 11;
+    const out = m.records(Buffer.from('a/mnt/deep'), true, [rec('y', 8), enc]);
+    expect(srcInos(out)).toEqual([0, 0]);
+    expect((out[1] as EncodedEntry).ino).toBe(11);
+    expect(srcInos([enc])).toEqual([9]); // the previous manifest's bytes are not written into
+  });
+
+  test('MountWatch: a mount below the source made and removed again is seen; one elsewhere is not', ({ tmp }) => {
+    if (!isRoot) throw new Error('mounting a tmpfs needs root (CI runs as root)');
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(path.join(src, 'm'), { recursive: true });
+    fs.mkdirSync(path.join(tmp, 'elsewhere'));
+    const quiet = new MountWatch(src);
+    const moved = new MountWatch(src);
+    try {
+      expect(quiet.points).toEqual([]);
+      expect(spawnSync('mount', ['-t', 'tmpfs', 'none', path.join(tmp, 'elsewhere')]).status).toBe(0);
+      expect(spawnSync('umount', [path.join(tmp, 'elsewhere')]).status).toBe(0);
+      expect(quiet.check()).toBe(false);
+      expect(spawnSync('mount', ['-t', 'tmpfs', 'none', path.join(src, 'm')]).status).toBe(0);
+      try {
+        expect(moved.check()).toBe(true);
+        expect(new MountWatch(src).points.map(String)).toEqual(['m']);
+      } finally {
+        expect(spawnSync('umount', [path.join(src, 'm')]).status).toBe(0);
+      }
+      expect(moved.check()).toBe(true);
+      // made and removed between two checks: the poll says the table changed, the points are those of the start
+      expect(quiet.check()).toBe(false);
+    } finally {
+      quiet.close();
+      moved.close();
+    }
+  });
 });

@@ -16,6 +16,8 @@ import type { DedupIndex } from './dedup-index.js';
 import type { PrevTree } from './prev-tree.js';
 import type { DirEntrySource } from './dir-entry-source.js';
 import { ClaimedInodes } from './claims.js';
+import { MountPoints } from './mount-points.js';
+import type { MountWatch } from '../fs/mountinfo.js';
 import type { BuildFindings, BuildStats, PlanOutcome, Problem } from './types.js';
 
 export interface BuildOptions {
@@ -46,6 +48,8 @@ export interface BuildOptions {
   excludes: ExcludeMatcher;
   /** directories never entered (dev:ino): the spool when it lies inside the source */
   skipDirs: Map<string, string>;
+  /** the mount points below the source when the scan began, polled once per directory (mount-points.ts) */
+  mountWatch?: MountWatch | null;
   manifest: ManifestWriter | null;
   dryRun: boolean;
   /** read, record, compare and write extended attributes and ACLs (off: --no-xattrs) */
@@ -146,6 +150,8 @@ export class BuildContext {
   readonly findings: BuildFindings = { driftFirst: null, unlinkable: { count: 0, first: null }, xattrsRefused: [], carried: [] };
   /** the spool inodes this generation uses (claims.ts) */
   readonly claims = new ClaimedInodes();
+  /** the mount points below the source: what is below one is recorded as not the source's own */
+  readonly mounts: MountPoints;
   private refusedMask = 0;
   private nextGroup = 1;
 
@@ -154,7 +160,9 @@ export class BuildContext {
     return this.nextGroup++;
   }
 
-  constructor(readonly o: BuildOptions) {}
+  constructor(readonly o: BuildOptions) {
+    this.mounts = new MountPoints(o.mountWatch?.points);
+  }
 
   /** A per-file problem: recorded and reported, the run goes on (exit 23). */
   problem(rel: Buffer, code: string, what: string, whole = false): void {

@@ -103,6 +103,7 @@ export class TreeBuilder {
         this.pool.throwIfFailed();
         const f = stack[stack.length - 1]!;
         if (f.next < f.subdirs.length) {
+          o.mountWatch?.check();
           walk.prepareAhead(f);
           const child = await walk.enter(f, f.subdirs[f.next++]!);
           if (child) {
@@ -146,7 +147,11 @@ export class TreeBuilder {
       if (!this.pool.failed)
         this.o.manifest?.addDir(
           h.rel,
-          h.out.filter((m): m is BlockEntry => m !== null),
+          this.ctx.mounts.records(
+            h.rel,
+            h.mounted,
+            h.out.filter((m): m is BlockEntry => m !== null),
+          ),
         );
       h.out = [];
     }
@@ -203,10 +208,11 @@ export class TreeBuilder {
 
   /**
    * This directory's entries: scanned from the source, or, in watch mode, taken from the previous
-   * manifest when the journal knows the directory is unchanged.
+   * manifest when the journal knows the directory is unchanged (never at or below a mount point:
+   * what a mount shows changes with no event where the journal looks).
    */
   private listDir(f: Frame, prevList: PrevDir): SourceEntry[] | number {
-    const known = f.prev >= 0 && this.o.unchangedDirs ? this.o.unchangedDirs.entries(f.rel, f.src, prevList.decodeAll(), this.scanSkip) : null;
+    const known = f.prev >= 0 && !f.mounted && this.o.unchangedDirs ? this.o.unchangedDirs.entries(f.rel, f.src, prevList.decodeAll(), this.scanSkip) : null;
     if (known) return known;
     const raw = f.scan ?? sys.scandir(f.src, this.xflags, this.o.xattrCtimeMin);
     f.scan = undefined;

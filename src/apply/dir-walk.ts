@@ -89,7 +89,9 @@ export class DirWalk {
       // (the journal knows it unchanged, or names its changed entries) is opened, not scanned
       const known = this.o.unchangedDirs;
       const ahead = !sub.carry && f.src >= 0;
-      sub.scanAhead = ahead && sub.meta.size <= SCAN_AHEAD_MAX_DIR_SIZE && (!known || known.scansWhole(joinRel(f.rel, sub.name), sub.prevIsDir));
+      const rel = joinRel(f.rel, sub.name);
+      const whole = !known || f.mounted || this.ctx.mounts.isMountPoint(rel) || known.scansWhole(rel, sub.prevIsDir);
+      sub.scanAhead = ahead && sub.meta.size <= SCAN_AHEAD_MAX_DIR_SIZE && whole;
       sub.openAhead = ahead;
       const flags = SPOOL_MKDIR | (sub.scanAhead ? SPOOL_SCAN : ahead ? SPOOL_OPEN_SRC : 0);
       sub.scannedAt = Date.now();
@@ -144,7 +146,7 @@ export class DirWalk {
     if (o.dryRun) dst = -1;
     if (sub.carry) {
       // below a directory the source could not give: the previous generation's subtree
-      if (prev >= 0) return newFrame(rel, -1, dst, prev, sub.meta, sub.carry);
+      if (prev >= 0) return this.below(parent, newFrame(rel, -1, dst, prev, sub.meta, sub.carry));
       closeSpoolSide();
       this.ctx.problem(rel, sub.carry.code, 'its previous version cannot be opened in the previous generation either: left empty', false);
       return null;
@@ -158,7 +160,7 @@ export class DirWalk {
         if (o.resume) this.emptyResumed(parent, sub.name, dst);
         // its own metadata is what the scan read of it now (the parent's block records that);
         // what is below it is the previous generation's
-        return newFrame(rel, -1, dst, prev, sub.meta, carried.carry);
+        return this.below(parent, newFrame(rel, -1, dst, prev, sub.meta, carried.carry));
       }
       closeSpoolSide();
       this.ctx.problem(rel, code, 'cannot open directory');
@@ -169,9 +171,15 @@ export class DirWalk {
       }
       return null;
     }
-    const child = newFrame(rel, src, dst, prev, sub.meta);
+    const child = this.below(parent, newFrame(rel, src, dst, prev, sub.meta));
     // a scan that failed says so; one that is too old is made again (listDir)
     if (sub.scanAhead && (typeof scanned === 'number' || Date.now() - sub.scannedAt! <= this.scanMaxAge)) child.scan = scanned;
+    return child;
+  }
+
+  /** The child frame of `parent`, at or below a mount point when its parent is or it is one. */
+  private below(parent: Frame, child: Frame): Frame {
+    child.mounted = parent.mounted || this.ctx.mounts.isMountPoint(child.rel);
     return child;
   }
 

@@ -39,6 +39,8 @@ export interface Frame extends JobOwner {
   complete: boolean;
   /** set when the subtree is carried from the previous generation */
   carry: Carry | null;
+  /** it is a mount point below the source, or below one (mount-points.ts) */
+  mounted: boolean;
   done: Promise<void>;
   settle: () => void;
 }
@@ -92,6 +94,7 @@ export function newFrame(rel: Buffer, src: number, dst: number, prev: number, me
     sealed: false,
     complete: false,
     carry,
+    mounted: false,
     done,
     settle,
   };

@@ -28,6 +28,7 @@ import type { DedupIndex } from '../apply/dedup-index.js';
 import { buildDedupIndex } from './dedup-sources.js';
 import { rootIdentity, sourceCounts, type SourceIdentity } from './source-identity.js';
 import { FLAG } from '../manifest/format.js';
+import { MountWatch } from '../fs/mountinfo.js';
 import { monoMicros } from '../watch/journal-file.js';
 import { DEFAULT_JOURNAL } from '../watch/journal-use.js';
 import { chooseScan, finishReport, scanNote } from '../watch/scan-choice.js';
@@ -153,6 +154,10 @@ export async function buildPart(
   let reader: ManifestReader | null = null;
   let writer: ManifestWriter | null = null;
   let dedup: DedupIndex | null = null;
+  // a mount below the source is read as it is now, and its entries recorded as not the source's
+  // own (src/apply/mount-points.ts); one made or removed while the source is read is told to the
+  // next run, which then scans everything
+  const mountWatch = new MountWatch(spec.source);
   try {
     const srcRootFd = check(sys.openat(sys.AT_FDCWD, spec.source, O_DIR | sys.O_NOATIME, 0), 'open', spec.source);
     fds.push(srcRootFd);
@@ -203,6 +208,7 @@ export async function buildPart(
       skipDirs,
       rootDev: st[ST.DEV]!,
       rootId: `${st[ST.DEV]!}:${st[ST.INO]!}`,
+      mountPoints: mountWatch.points,
       srcRootFd,
       startMono,
       startWall,
@@ -284,6 +290,7 @@ export async function buildPart(
       oneFileSystem: o.oneFileSystem,
       excludes,
       skipDirs,
+      mountWatch,
       manifest: writer,
       dryRun: dry,
       dedup,
@@ -302,6 +309,7 @@ export async function buildPart(
     ev.onPhase?.('scan', spec.name);
     ev.onProgress?.(spec.name, builder.stats); // the live statistics: progress reads them between events
     const root = await builder.run();
+    const mountsChanged = mountWatch.check();
     root.ctimeSec = st[ST.CTIME]!;
     root.ctimeNsec = st[ST.CTIME_NS]!;
     if (builder.stats.problems) root.flags |= FLAG.INCOMPLETE;
@@ -326,6 +334,7 @@ export async function buildPart(
       ...(builder.stats.carried ? { carried: { count: builder.stats.carried, first: found.carried } } : {}),
       ...(found.xattrsRefused.length ? { xattrsRefused: found.xattrsRefused } : {}),
       ...(xattrs ? {} : { xattrsSkipped: true }),
+      ...(mountsChanged ? { mountsChanged: true } : {}),
       source: sourceIdentity,
     });
     writer = null;
@@ -355,6 +364,7 @@ export async function buildPart(
     dedup?.close();
     reader?.close();
     for (const fd of fds) sys.close(fd);
+    mountWatch.close();
   }
 }
 

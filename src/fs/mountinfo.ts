@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { sys } from './native.js';
 
 export interface MountInfo {
   /** the device (major:minor) of the file system */
@@ -127,6 +128,51 @@ export function mountPointsBelow(dir: Buffer, mounts = readMountsLatin1()): Buff
     if (m.mountPoint.length > prefix.length && m.mountPoint.startsWith(prefix)) out.push(Buffer.from(m.mountPoint.slice(prefix.length), 'latin1'));
   }
   return out;
+}
+
+/**
+ * The mount points below a source while a backup reads it: those at the start (relative to its
+ * real path), and whether they changed since. The mount table is polled (proc(5): poll on
+ * mountinfo reports any mount or unmount in this namespace, even one undone since); only when
+ * it changed are the mount points below the source read again and compared. check() is cheap
+ * (one poll) and meant to be called once per directory of the walk: a mount below the source
+ * made and removed again between two calls is the one change it cannot see.
+ */
+export class MountWatch {
+  /** the mount points strictly below the source when the watch began, relative to it */
+  readonly points: Buffer[];
+  /** a mount point below the source appeared, vanished or moved since the start (or that cannot be known) */
+  moved = false;
+  private readonly fd: number;
+  private readonly root: Buffer | null;
+
+  constructor(source: string | Buffer) {
+    // the poll first: a change while the points are read is seen by the first check
+    this.fd = sys.openat(sys.AT_FDCWD, '/proc/self/mountinfo', sys.O_RDONLY, 0);
+    let root: Buffer | null = null;
+    try {
+      root = fs.realpathSync(Buffer.isBuffer(source) ? source : Buffer.from(path.resolve(source)), { encoding: 'buffer' });
+    } catch {
+      // a source that cannot be resolved is not read either (the backup says why)
+    }
+    this.root = root;
+    this.points = root ? mountPointsBelow(root) : [];
+    if (this.fd < 0) this.moved = true;
+  }
+
+  /** Polls the mount table; true when the mount points below the source are not those at the start. */
+  check(): boolean {
+    if (this.moved || !this.root) return this.moved;
+    if (sys.mountsChanged(this.fd) === 0) return false;
+    const now = mountPointsBelow(this.root).map((b) => b.toString('latin1'));
+    const was = new Set(this.points.map((b) => b.toString('latin1')));
+    if (now.length !== was.size || now.some((p) => !was.has(p))) this.moved = true;
+    return this.moved;
+  }
+
+  close(): void {
+    if (this.fd >= 0) sys.close(this.fd);
+  }
 }
 
 /** /proc/self/mountinfo, its paths as latin1 strings (bytes one for one), or null. */

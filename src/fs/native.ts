@@ -12,6 +12,8 @@ type PathArg = Buffer | string;
 export interface NativeBinding {
   fstatat(dirfd: number, name: PathArg, out: Float64Array, nofollow: number): number;
   fstat(fd: number, out: Float64Array): number;
+  /** whether the mount table changed since `fd` (/proc/self/mountinfo) was opened: 1, 0, or -errno */
+  mountsChanged(fd: number): number;
   /**
    * A directory's entries, stat-ed, sorted by name bytes (records: src/fs/entry.ts parseScan);
    * xflags: whose extended attributes to read with the stat (SCAN_XATTR); skip: names (u16

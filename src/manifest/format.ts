@@ -302,6 +302,16 @@ export class EncodedEntry {
 /** What a directory block is written from. */
 export type BlockEntry = ManifestEntry | EncodedEntry;
 
+/** The entry recorded without its source inode (0: not known to be the source's own). */
+export function withoutSourceInode(e: BlockEntry): BlockEntry {
+  if (!(e instanceof EncodedEntry)) return e.srcIno ? { ...e, srcIno: 0 } : e;
+  const bytes = Buffer.from(e.bytes);
+  bytes.writeDoubleLE(0, At.srcIno);
+  const out = new EncodedEntry(e.name, bytes);
+  out.ino = e.ino;
+  return out;
+}
+
 export function encodeBlockEntry(s: ByteSink, e: BlockEntry, sets: XattrSets | null = null): void {
   if (!(e instanceof EncodedEntry)) return encodeEntry(s, e, sets);
   const at = s.len;

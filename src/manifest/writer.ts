@@ -96,6 +96,12 @@ export interface ManifestFooter {
   xattrsRefused?: string[];
   /** extended attributes were not read at all (--no-xattrs) */
   xattrsSkipped?: boolean;
+  /**
+   * something was mounted or unmounted (anywhere) while the tree was scanned: what the scan read
+   * below the source may be what a mount showed for a moment, and the next run does not take
+   * entries from this manifest on the journal's word (docs/WATCH.md)
+   */
+  mountsChanged?: boolean;
   /** the part's source: its root's file system and the walk's entry count */
   source?: SourceIdentity;
   [key: string]: unknown;

@@ -17,7 +17,6 @@ import type { ScanRecord } from '../manifest/writer.js';
 import { alive, processStart } from '../fs/process.js';
 import { formatDuration } from '../time/duration.js';
 import { parseDisplayPath } from '../paths/escape.js';
-import { mountPointsBelow, readMountsLatin1 } from '../fs/mountinfo.js';
 import { newLinkReason } from './new-links.js';
 import { MAX_LINKS } from './dirty-dirs.js';
 import { SYNC_PREFIX, currentBoot, journalExists, readJournal, watchDir, type Journal } from './journal-file.js';
@@ -57,6 +56,8 @@ export interface JournalQuery {
   source: string;
   /** dev:ino of the source root this backup opened (and reads) */
   rootId: string;
+  /** the mount points below the source when this scan began (relative to it) */
+  mountPoints: readonly Buffer[];
   /** the previous generation's manifest, or null (none, or unreadable) */
   prev: { name: string; reader: ManifestReader | null } | null;
   /** this run's time (`now`) */
@@ -77,6 +78,7 @@ export async function consultJournal(q: JournalQuery): Promise<JournalDecision> 
   if (!q.prev.reader) return no(`the previous generation ${q.prev.name} has no readable manifest`, found);
   const scan: ScanRecord | undefined = q.prev.reader.header.scan;
   if (!scan) return no(`the previous generation ${q.prev.name} records no scan start (manifest format ${q.prev.reader.header.format})`, found);
+  if (q.prev.reader.footer.mountsChanged) return no(`something was mounted or unmounted while the previous generation ${q.prev.name} was scanned`, found);
   if (q.prev.reader.root.flags & FLAG.INCOMPLETE) return no(`some entries of the previous generation ${q.prev.name} could not be backed up`, found);
   if (scan.rules !== q.rules) return no('the exclude rules or --one-file-system changed since the previous generation', found);
   const sinceFull = q.now.getTime() - Date.parse(scan.lastFull);
@@ -99,7 +101,7 @@ export async function consultJournal(q: JournalQuery): Promise<JournalDecision> 
   const link = linkSince(synced, scan.startMono, Date.parse(scan.startWall) / 1000);
   if (link) return no(link, true);
   const { dirty, names } = changedSince(synced, scan.startMono);
-  for (const dir of mountDirs(q.source)) {
+  for (const dir of mountDirs(q.mountPoints)) {
     dirty.add(dir);
     names.delete(dir);
   }
@@ -108,20 +110,15 @@ export async function consultJournal(q: JournalQuery): Promise<JournalDecision> 
 
 /**
  * Directories (relative, as the journal names them) that hold a mount point, or are one, below
- * the source: mounting makes no event, and a file system mounted there is not watched, so a
- * change on it is in no journal. A directory mounted over is read anyway (its device differs:
- * unchanged-dirs.ts); a file mounted over (a bind mount of one file from another file system)
- * is an entry of a directory on the source's device, which is read whole for it.
+ * the source (`mountPoints`, relative to it): mounting makes no event, and a file system mounted
+ * there is not watched, so a change on it is in no journal. A directory mounted over is read
+ * anyway (its entries are recorded as not the source's own: build-context.ts record()); a file
+ * mounted over (a bind mount of one file from another file system) is an entry of a directory
+ * on the source's device, which is read whole for it.
  */
-export function mountDirs(source: string, mounts = readMountsLatin1()): string[] {
-  let root: Buffer;
-  try {
-    root = fs.realpathSync(Buffer.from(path.resolve(source)), { encoding: 'buffer' });
-  } catch {
-    return [];
-  }
+export function mountDirs(mountPoints: readonly Buffer[]): string[] {
   const out = new Set<string>();
-  for (const rel of mountPointsBelow(root, mounts)) {
+  for (const rel of mountPoints) {
     out.add(rel.toString('utf8'));
     const cut = rel.lastIndexOf(0x2f);
     out.add(cut < 0 ? '' : rel.subarray(0, cut).toString('utf8'));

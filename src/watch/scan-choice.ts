@@ -57,6 +57,8 @@ export interface ScanQuery {
   rootDev: number;
   /** dev:ino of the opened source root */
   rootId: string;
+  /** the mount points below the source when this scan began (relative to it) */
+  mountPoints: readonly Buffer[];
   /** the opened source root (the audit reads through it) */
   srcRootFd: number;
   /** when this scan began: taken before anything else is decided */
@@ -83,7 +85,16 @@ export async function chooseScan(q: ScanQuery): Promise<ScanChoice> {
     journalFound,
   });
   if (q.excluded) return full(q.excluded, journalExists(q.partDir));
-  const d = await consultJournal({ partDir: q.partDir, source: q.source, rootId: q.rootId, prev: q.prev, now: q.now, rules, settings: q.settings });
+  const d = await consultJournal({
+    partDir: q.partDir,
+    source: q.source,
+    rootId: q.rootId,
+    mountPoints: q.mountPoints,
+    prev: q.prev,
+    now: q.now,
+    rules,
+    settings: q.settings,
+  });
   if (!d.use) return full(d.reason, d.journalFound);
   const reader = q.prev!.reader!;
   const link = unrecordedLink({ rootFd: q.srcRootFd, rootDev: q.rootDev, reader, dirty: d.dirty, names: d.names, excludes: q.excludes });
