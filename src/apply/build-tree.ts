@@ -20,7 +20,7 @@
  * that the source no longer has are removed. Existing inodes are never written to.
  */
 import { displayPath } from '../paths/escape.js';
-import { pauseArmed, pauseDir, testPauseAsync } from '../fs/test-pause.js';
+import { pauseArmed, pauseDirs, testPauseAsync } from '../fs/test-pause.js';
 import { parseScan, type Meta, type SourceEntry } from '../fs/entry.js';
 import { SCAN_PARALLEL, SCAN_XATTR, ST, errnoName, sys } from '../fs/native.js';
 import type { BlockEntry, ManifestEntry } from '../manifest/format.js';
@@ -60,7 +60,7 @@ export class TreeBuilder {
   /** scandir's attribute flags for this run */
   private readonly xflags: number;
   /** the directory the test seam pauses in after its scan (src/fs/test-pause.ts), or null: read once, not per directory */
-  private readonly pauseAfterScan = pauseArmed('after-scan') ? pauseDir() : null;
+  private readonly pauseAfterScan = pauseArmed('after-scan') ? pauseDirs() : null;
   /** a scan with this run's attribute flags that does not stat the names given (watch mode) */
   private readonly scanSkip: ScanDir = (fd, skip) => sys.scandir(fd, this.xflags, this.o.xattrCtimeMin, skip);
 
@@ -172,7 +172,7 @@ export class TreeBuilder {
       return this.seal(f);
     }
     const entries = this.listDir(f, prevList);
-    if (this.pauseAfterScan && f.rel.equals(this.pauseAfterScan)) await testPauseAsync('after-scan', this.o.signal);
+    if (this.pauseAfterScan?.some((d) => f.rel.equals(d))) await testPauseAsync('after-scan', this.o.signal);
     if (typeof entries === 'number') {
       const code = errnoName(entries);
       const carry = f.rel.length && code !== 'ENOENT' && this.carrier.possible(f) && prevList.length ? steps.carrierForSelf(f, code) : null;

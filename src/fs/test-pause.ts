@@ -14,9 +14,11 @@
  *   backup-ended:   the backup command's run (and --prune, the metrics file) is over and recorded,
  *                   its summary not printed yet
  *   after-scan:     the source directory HARDSNAP_TEST_PAUSE_DIR (relative to the part root;
- *                   unset: the root) was scanned, none of its entries handled yet
+ *                   unset: the root; several: one per line, an empty line for the root) was
+ *                   scanned, none of its entries handled yet
  * The pauses at before-publish and after-scan are asynchronous (testPauseAsync): signals are
- * handled while they last (the run stops, as on an interruption at that moment).
+ * handled while they last (the run stops, as on an interruption at that moment), and one ended
+ * by HARDSNAP_TEST_PAUSE_UNTIL removes FILE, so that a later pause waits for it again.
  */
 import { fs } from './disk.js';
 
@@ -46,9 +48,9 @@ export function pauseArmed(point: PausePoint): boolean {
   return process.env.HARDSNAP_TEST_PAUSE_AT === point;
 }
 
-/** The directory after-scan pauses in, as bytes relative to the part root ('' = the root). */
-export function pauseDir(): Buffer {
-  return Buffer.from(process.env.HARDSNAP_TEST_PAUSE_DIR ?? '');
+/** The directories after-scan pauses in, as bytes relative to the part root ('' = the root). */
+export function pauseDirs(): Buffer[] {
+  return (process.env.HARDSNAP_TEST_PAUSE_DIR ?? '').split('\n').map((d) => Buffer.from(d));
 }
 
 /** testPause without blocking the event loop: it also ends early when `signal` is aborted. */
@@ -60,4 +62,5 @@ export async function testPauseAsync(point: PausePoint, signal?: AbortSignal): P
   while (Date.now() < end && !signal?.aborted && !(until && fs.existsSync(until))) {
     await new Promise((r) => setTimeout(r, Math.min(10, Math.max(1, end - Date.now()))));
   }
+  if (until) fs.rmSync(until, { force: true });
 }
