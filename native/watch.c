@@ -54,6 +54,7 @@
 #define W_ERROR 4
 #define W_CREATED 5 /* a non-directory created: errno's field holds its inode's birth time (s), 0 unknown */
 #define W_MOUNTS 6  /* the mount table changed (a mount or unmount anywhere in this namespace) */
+#define W_ROOT 7    /* a watched root is no longer at its path (dir: that path; name: where it is now) */
 #define W_HEAD 16
 
 /* what the file-system mark asks for: every change of an entry, and of a directory */
@@ -72,6 +73,7 @@ typedef struct {
   size_t len;
   int id;
   int active;          /* 0: removed, kept for its descriptor (the barrier's) */
+  int moved;           /* W_ROOT was said for it */
 } root_t;
 
 typedef struct {
@@ -356,6 +358,38 @@ static int long_path(int fd, char **out, size_t *outlen) {
 }
 
 /*
+ * A directory of a root's file system that is not under any root: normal (the mark covers the
+ * whole file system), unless the root itself is no longer at its path. Its descriptor is what
+ * handles are opened through and named by: once the root (or a directory above it) is renamed,
+ * or its mount moved or detached (`mount --move`, `umount -l` and a new mount in its place),
+ * every directory below it is named outside it and its changes would be dropped in silence.
+ * Then W_ROOT says so, once: the watcher ends the epoch and watches the path again.
+ */
+static void check_root(fw_t *fw, root_t *rt) {
+  if (!rt->active || rt->moved) return;
+  char link[64], buf[PATH_MAX];
+  char *longp = NULL;
+  const char *p = buf;
+  size_t n = 0;
+  snprintf(link, sizeof link, "/proc/self/fd/%d", rt->fd);
+  ssize_t k = readlink(link, buf, sizeof buf);
+  if (k >= 0 && (size_t)k < sizeof buf) {
+    n = (size_t)k;
+  } else if (long_path(rt->fd, &longp, &n) == 0) {
+    p = longp;
+  } else {
+    p = "(its path cannot be read)";
+    n = strlen(p);
+  }
+  if (n != rt->len || memcmp(p, rt->path, n) != 0) {
+    rt->moved = 1;
+    if (n > 65535) n = 65535; /* a record's name length is 16 bits */
+    out_put(fw, W_ROOT, 0, rt->path, rt->len, p, n, 0);
+  }
+  free(longp);
+}
+
+/*
  * Resolves a directory handle of file system fsid to its path: 1 when the directory lies under
  * a watched root and under no excluded prefix, 0 when it does not (or is gone: ESTALE,
  * ENOENT), -errno when it cannot be named. *path points into the cache (valid until the next
@@ -407,6 +441,7 @@ static int resolve(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh
     for (size_t i = 0; i < fw->nroots && !relevant; i++) {
       if (fw->roots[i].active && under(p, n, fw->roots[i].path, fw->roots[i].len)) relevant = 1;
     }
+    if (!relevant) check_root(fw, rt);
     for (size_t i = 0; i < fw->nexcl && relevant; i++) {
       if (under(p, n, fw->excl[i].path, fw->excl[i].len)) relevant = 0;
     }
@@ -744,6 +779,7 @@ static napi_value js_fan_add_root(napi_env env, napi_callback_info info) {
   r->len = len;
   r->id = ++fw->next_id;
   r->active = 1;
+  r->moved = 0;
   cache_clear(fw); /* irrelevant verdicts may be relevant now */
   int id = r->id;
   pthread_mutex_unlock(&fw->mu);

@@ -508,6 +508,131 @@ describe('watch: fanotify', () => {
     }
   });
 
+  // a fifth attack on issue 22: each of these left a stale generation, journal used, exit 0
+  for (const how of ['umount -l', 'mount --move'] as const) {
+    test(`fanotify: the source root's mount taken away (${how}) and the directory mounted again in its place: its changes are named outside the watched path, so the epoch ends`, async ({
+      tmp,
+    }) => {
+      needRoot('the fanotify watcher and bind mounts need root');
+      const s = spot(tmp);
+      const real = path.join(tmp, 'real');
+      const old = path.join(tmp, 'old');
+      wideTree(real);
+      fs.mkdirSync(s.src);
+      fs.mkdirSync(old);
+      const mounts: string[] = [];
+      const mount = (...args: string[]) => expect(spawnSync('mount', args).status).toBe(0);
+      mount('--bind', real, s.src);
+      mounts.push(s.src);
+      try {
+        await watchedFromDay2(s, async (w) => {
+          if (how === 'umount -l') expect(spawnSync('umount', ['-l', s.src]).status).toBe(0);
+          else {
+            mount('--move', s.src, old);
+            mounts.push(old);
+          }
+          mount('--bind', real, s.src);
+          fs.appendFileSync(path.join(s.src, 'd1/f1'), 'a change\n');
+          fs.writeFileSync(path.join(s.src, 'd2/new'), 'new\n');
+          await waitFor(() => /was moved or its mount moved or detached/.test(w.out.stderr), 10_000, 20, 'the watcher to see its root gone');
+          const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+          expect(g3.part.journal.used).toBe(false);
+          expectSame(s, g3.part.path);
+        });
+      } finally {
+        for (const m of mounts.reverse()) spawnSync('umount', [m]);
+      }
+    });
+  }
+
+  test('fanotify: a directory above the source renamed away, the source changed there, and renamed back: the epoch ends', async ({ tmp }) => {
+    needRoot('the fanotify watcher needs root');
+    const s = { ...spot(tmp), src: path.join(tmp, 'p', 'src') };
+    wideTree(s.src);
+    await watchedFromDay2(s, async (w) => {
+      fs.renameSync(path.join(tmp, 'p'), path.join(tmp, 'p.away'));
+      fs.appendFileSync(path.join(tmp, 'p.away/src/d1/f1'), 'changed while away\n');
+      fs.mkdirSync(path.join(tmp, 'p.away/src/newdir'));
+      fs.writeFileSync(path.join(tmp, 'p.away/src/newdir/f'), 'new\n');
+      // the watcher reads the events while the source is away (it names directories when it reads them)
+      await new Promise((r) => setTimeout(r, 500));
+      fs.renameSync(path.join(tmp, 'p.away'), path.join(tmp, 'p'));
+      await waitFor(
+        () => /was moved or its mount moved or detached \(it is now at .*p\.away\/src\)/.test(w.out.stderr),
+        10_000,
+        20,
+        'the watcher to see its root moved',
+      );
+      const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+      expect(g3.part.journal.used).toBe(false);
+      expectSame(s, g3.part.path);
+    });
+  });
+
+  for (const k of kinds) {
+    test(`${k.name}: the source reached through a symlink repointed for one backup and back again: the previous generation read another directory, so its manifest does not stand for this one`, async ({
+      tmp,
+    }) => {
+      const s = { ...spot(tmp), src: path.join(tmp, 'cur') };
+      const a = path.join(tmp, 'A');
+      const b = path.join(tmp, 'B');
+      wideTree(a);
+      wideTree(b);
+      fs.writeFileSync(path.join(b, 'd1/f1'), 'release B, longer than A\n');
+      fs.symlinkSync(a, s.src);
+      await watchedFromDay2(s, async () => {
+        const repoint = (to: string) => {
+          fs.symlinkSync(to, s.src + '.new');
+          fs.renameSync(s.src + '.new', s.src);
+        };
+        repoint(b);
+        const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+        expect(g3.part.journal.used).toBe(false);
+        repoint(a);
+        const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
+        expect(g4.part.journal.used).toBe(false);
+        expect(g4.part.journal.reason).toMatch(/was read from another directory than/);
+        expectSame({ ...s, src: a }, g4.part.path);
+        const g5 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(5));
+        expect(g5.part.journal.used).toBe(true);
+        expectSame({ ...s, src: a }, g5.part.path);
+      }, [...k.args]);
+    });
+  }
+
+  for (const k of kinds) {
+    test(`${k.name}: a disk image inside the source attached to a loop device and written through it (the kernel writes it with no event): its directory is read by every journaled run`, async ({
+      tmp,
+    }) => {
+      needRoot('loop devices need root');
+      const s = spot(tmp);
+      wideTree(s.src);
+      const img = path.join(s.src, 'd5', 'disk.img');
+      fs.writeFileSync(img, '');
+      fs.truncateSync(img, 8 << 20);
+      expect(spawnSync('mkfs.ext4', ['-q', '-F', img]).status).toBe(0);
+      const mnt = path.join(tmp, 'mnt');
+      fs.mkdirSync(mnt);
+      const loop = spawnSync('losetup', ['-f', '--show', img], { encoding: 'utf8' });
+      expect(loop.status, loop.stderr).toBe(0);
+      const dev = loop.stdout.trim();
+      let mounted = false;
+      try {
+        expect(spawnSync('mount', [dev, mnt]).status).toBe(0);
+        mounted = true;
+        await watchedFromDay2(s, async () => {
+          fs.writeFileSync(path.join(mnt, 'secret'), Buffer.alloc(1 << 20, 7));
+          expect(spawnSync('sync').status).toBe(0);
+          const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+          expectSame(s, g3.part.path);
+        }, [...k.args]);
+      } finally {
+        if (mounted) spawnSync('umount', [mnt]);
+        spawnSync('losetup', ['-d', dev]);
+      }
+    });
+  }
+
   test('the fallback: a watcher that is not root (setpriv) runs chokidar, says why in its log, the journal and status, and its journal gives exact generations', async ({
     tmp,
   }) => {

@@ -52,7 +52,7 @@ function manifest(tmp: string, scan: ScanRecord | undefined, flags = 0): Manifes
 }
 
 const rules = rulesFingerprint([], false);
-const scan: ScanRecord = { startMono: 10, startWall: 'w', boot: currentBoot(), full: true, lastFull: '2026-01-01T00:00:00.000Z', rules };
+const scan: ScanRecord = { startMono: 10, startWall: 'w', boot: currentBoot(), full: true, lastFull: '2026-01-01T00:00:00.000Z', rules, rootId: '0:0' };
 const now = new Date('2026-01-02T00:00:00Z');
 
 describe('consultJournal: manifests that cannot vouch for a journal', () => {
@@ -83,15 +83,15 @@ describe('consultJournal: manifests that cannot vouch for a journal', () => {
   });
 
   test('a journal of another root directory (a symlink on the path repointed), or one that names no root, is not used', async ({ tmp }) => {
-    const good = manifest(tmp, scan);
+    const good = manifest(tmp, { ...scan, rootId: '5:6' });
     const spot = { spool: path.join(tmp, 'spool'), host: 'h', part: 'p', src: tmp };
-    const ask = () =>
+    const ask = (reader = good) =>
       consultJournal({
         partDir: partDirOf(spot),
         source: tmp,
         rootId: '5:6',
         mountPoints: [],
-        prev: { name: 'g', reader: good },
+        prev: { name: 'g', reader },
         now,
         rules,
         settings: DEFAULT_JOURNAL,
@@ -120,6 +120,19 @@ describe('consultJournal: manifests that cannot vouch for a journal', () => {
     fake = fakeWatcher(spot, { epoch, rootId: '5:6' });
     try {
       expect(await ask()).toMatchObject({ use: true });
+      // the previous generation read another directory (a symlink repointed and back, a run from elsewhere), or does not say
+      const elsewhere = manifest(tmp, { ...scan, rootId: '9:9' });
+      expect(await ask(elsewhere)).toMatchObject({
+        use: false,
+        reason: `the previous generation g was read from another directory than ${tmp} (dev:ino 9:9, now 5:6)`,
+      });
+      elsewhere.close();
+      const unsaid = manifest(tmp, { ...scan, rootId: undefined });
+      expect(await ask(unsaid)).toMatchObject({
+        use: false,
+        reason: 'the previous generation g does not record which directory it read (made before 2026-12-07)',
+      });
+      unsaid.close();
     } finally {
       fake.stop();
     }

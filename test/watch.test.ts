@@ -176,7 +176,8 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
       fs.appendFileSync(path.join(s.src, 'd1/f1'), 'in the new root, which nothing watches\n');
       const g = await backupAsync(s, [], dayEnv(3));
       expect(g.part.journal.used).toBe(false);
-      expect(g.part.journal.reason).toMatch(/epoch ended at .*: the source root .* was replaced or mounted over/);
+      // (fanotify sees the root renamed away at the first event named outside it; either watcher, when the backup asks)
+      expect(g.part.journal.reason).toMatch(/epoch ended at .*: the source root .* (was replaced or mounted over|was moved or its mount moved or detached)/);
       expectSame(s, g.part.path);
     });
   });

@@ -161,7 +161,7 @@ export class BuildContext {
   }
 
   constructor(readonly o: BuildOptions) {
-    this.mounts = new MountPoints(o.mountWatch?.points);
+    this.mounts = new MountPoints(o.mountWatch?.unwatched);
   }
 
   /** A per-file problem: recorded and reported, the run goes on (exit 23). */

@@ -1,7 +1,9 @@
 /**
- * The mount points below the source when the scan began. What a mount shows there is read and
- * kept as it is, but it is not the source's own tree: a bind mount of the source's own file
- * system keeps the device number, and unmounting it makes no event in the directory underneath.
+ * The mount points below the source when the scan began (and the files there that back a loop
+ * device, which the kernel writes with no event: src/fs/mountinfo.ts MountWatch.unwatched).
+ * What a mount shows there is read and kept as it is, but it is not the source's own tree: a
+ * bind mount of the source's own file system keeps the device number, and unmounting it makes
+ * no event in the directory underneath.
  * So every entry at or below a mount point is recorded without its source inode (srcIno 0, as an
  * entry of another file system is: build-context.ts record()), and a journaled run reads such a
  * directory again every time (src/watch/unchanged-dirs.ts alwaysScanned) instead of taking it

@@ -208,7 +208,7 @@ export async function buildPart(
       skipDirs,
       rootDev: st[ST.DEV]!,
       rootId: `${st[ST.DEV]!}:${st[ST.INO]!}`,
-      mountPoints: mountWatch.points,
+      mountPoints: mountWatch.unwatched,
       srcRootFd,
       startMono,
       startWall,

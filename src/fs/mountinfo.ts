@@ -141,6 +141,11 @@ export function mountPointsBelow(dir: Buffer, mounts = readMountsLatin1()): Buff
 export class MountWatch {
   /** the mount points strictly below the source when the watch began, relative to it */
   readonly points: Buffer[];
+  /**
+   * files below the source that back a loop device when the watch began, relative to it: the
+   * kernel writes them (a disk image, an encrypted container mounted elsewhere) with no event
+   */
+  readonly loopFiles: Buffer[];
   /** a mount point below the source appeared, vanished or moved since the start (or that cannot be known) */
   moved = false;
   private readonly fd: number;
@@ -157,7 +162,16 @@ export class MountWatch {
     }
     this.root = root;
     this.points = root ? mountPointsBelow(root) : [];
+    this.loopFiles = root ? below(root, loopBackingFiles()) : [];
     if (this.fd < 0) this.moved = true;
+  }
+
+  /**
+   * What below the source changes with no event where a watcher looks, relative to it: the
+   * mount points and the loop devices' backing files (src/apply/mount-points.ts)
+   */
+  get unwatched(): Buffer[] {
+    return [...this.points, ...this.loopFiles];
   }
 
   /** Polls the mount table; true when the mount points below the source are not those at the start. */
@@ -173,6 +187,36 @@ export class MountWatch {
   close(): void {
     if (this.fd >= 0) sys.close(this.fd);
   }
+}
+
+/** The paths in `paths` strictly below directory `dir`, relative to it (bytes). */
+function below(dir: Buffer, paths: Buffer[]): Buffer[] {
+  const prefix = dir.length === 1 ? dir : Buffer.concat([dir, Buffer.from('/')]);
+  return paths.filter((p) => p.length > prefix.length && p.subarray(0, prefix.length).equals(prefix)).map((p) => p.subarray(prefix.length));
+}
+
+/** The files backing a loop device (/sys/block/loop*\/loop/backing_file), as bytes. */
+export function loopBackingFiles(sysBlock = '/sys/block'): Buffer[] {
+  const out: Buffer[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(sysBlock).filter((n) => n.startsWith('loop'));
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    let b: Buffer;
+    try {
+      b = fs.readFileSync(path.join(sysBlock, n, 'loop', 'backing_file'));
+    } catch {
+      continue; // not attached
+    }
+    if (b.at(-1) === 0x0a) b = b.subarray(0, -1);
+    const deleted = Buffer.from(' (deleted)');
+    if (b.length > deleted.length && b.subarray(-deleted.length).equals(deleted)) continue;
+    if (b.length) out.push(b);
+  }
+  return out;
 }
 
 /** /proc/self/mountinfo, its paths as latin1 strings (bytes one for one), or null. */

@@ -39,17 +39,18 @@ export type FanRecord =
   | { kind: 'barrier' }
   | { kind: 'error'; errno: number }
   | { kind: 'created'; dir: Buffer; name: Buffer; born: number }
-  | { kind: 'mounts' };
+  | { kind: 'mounts' }
+  | { kind: 'root'; dir: Buffer; name: Buffer };
 
 const HEAD = 16;
-const KINDS = [null, 'change', 'overflow', 'barrier', 'error', 'created', 'mounts'] as const;
+const KINDS = [null, 'change', 'overflow', 'barrier', 'error', 'created', 'mounts', 'root'] as const;
 
 /**
  * Kinds of the reader thread's records. CREATED follows the change record of a non-directory
  * made: the birth time of the inode the new name gives (createdBorn). MOUNTS: the mount table
- * changed.
+ * changed. ROOT: a watched root (dir) is no longer at its path (name: where it is now).
  */
-export const FAN_REC = { CHANGE: 1, OVERFLOW: 2, BARRIER: 3, ERROR: 4, CREATED: 5, MOUNTS: 6 } as const;
+export const FAN_REC = { CHANGE: 1, OVERFLOW: 2, BARRIER: 3, ERROR: 4, CREATED: 5, MOUNTS: 6, ROOT: 7 } as const;
 
 /** A CREATED record's birth time in seconds (its errno and mask fields); 1: unknown. */
 export function createdBorn(sec: number, nsec: number): number {
@@ -86,7 +87,7 @@ export function parseFanRecords(buf: Buffer): FanRecord[] {
     const dir = buf.subarray(o + HEAD, o + HEAD + dirLen);
     const name = buf.subarray(o + HEAD + dirLen, o + HEAD + dirLen + nameLen);
     o += HEAD + dirLen + nameLen;
-    if (kind === 'change') out.push({ kind, mask, dir, name });
+    if (kind === 'change' || kind === 'root') out.push(kind === 'change' ? { kind, mask, dir, name } : { kind, dir, name });
     else if (kind === 'created') out.push({ kind, dir, name, born: createdBorn(errno, mask) });
     else if (kind === 'error') out.push({ kind, errno: errno || 5 });
     else out.push({ kind });

@@ -50,6 +50,8 @@ export interface ScanRecord {
   lastFull: string;
   /** fingerprint of what decides which entries are recorded (excludes, --one-file-system) */
   rules: string;
+  /** dev:ino of the source root the scan opened (absent before 2026-12-07) */
+  rootId?: string;
 }
 
 /** An entry carried from an earlier generation because the source could not be read. */

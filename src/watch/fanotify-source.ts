@@ -13,6 +13,8 @@
  * - an event on a directory itself (name "."): that directory whole, and its entry in its parent.
  * - FAN_Q_OVERFLOW (the kernel dropped events): the epoch ends and a new one begins at once;
  *   the next backup scans everything (docs/WATCH.md).
+ * - a root no longer at its path (renamed with a directory above it, its mount moved or
+ *   detached: native/watch.c check_root): the epoch ends and the path is watched again.
  *
  * A sync request is answered after a barrier (fanBarrier): an event of our own that the reader
  * sees after every event queued before it.
@@ -139,6 +141,16 @@ class FanotifyGroup {
         const cname = buf.subarray(dirEnd, nameEnd);
         for (const l of this.listeners) {
           if (under(cdir, l.root) && !l.ignore.some((i) => under(cdir, i))) l.sink.created(cdir, cname, createdBorn(errno, mask));
+        }
+        return;
+      }
+      if (kind === FAN_REC.ROOT) {
+        // a root no longer at its path: its descriptor names everything below it elsewhere
+        const root = buf.subarray(dirStart, dirEnd);
+        const now = buf.subarray(dirEnd, nameEnd).toString();
+        for (const l of [...this.listeners]) {
+          if (l.root.equals(root))
+            l.sink.fail(`the source root ${root.toString()} was moved or its mount moved or detached (it is now at ${now}): its changes are named outside it`);
         }
         return;
       }

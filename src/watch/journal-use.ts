@@ -98,6 +98,12 @@ export async function consultJournal(q: JournalQuery): Promise<JournalDecision> 
   // after the sync: a root replaced under the watcher ends its epoch (the better reason, above)
   const root = rootMismatch(synced, q);
   if (root) return no(root, true);
+  // its entries stand for unchanged directories only if it read this same directory (a symlink
+  // on the source's path repointed and back, or one run of the part from elsewhere, since)
+  if (!scan.rootId) return no(`the previous generation ${q.prev.name} does not record which directory it read (made before 2026-12-07)`, true);
+  if (scan.rootId !== q.rootId) {
+    return no(`the previous generation ${q.prev.name} was read from another directory than ${q.source} (dev:ino ${scan.rootId}, now ${q.rootId})`, true);
+  }
   const link = linkSince(synced, scan.startMono, Date.parse(scan.startWall) / 1000);
   if (link) return no(link, true);
   const { dirty, names } = changedSince(synced, scan.startMono);

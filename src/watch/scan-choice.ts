@@ -80,7 +80,7 @@ export async function chooseScan(q: ScanQuery): Promise<ScanChoice> {
   const rules = rulesFingerprint(q.patterns, q.oneFileSystem);
   const full = (reason: string, journalFound: boolean, audited = 0): ScanChoice => ({
     dirs: null,
-    record: { startMono: q.startMono, startWall: q.startWall, boot: currentBoot(), full: true, lastFull: q.now.toISOString(), rules },
+    record: { startMono: q.startMono, startWall: q.startWall, boot: currentBoot(), full: true, lastFull: q.now.toISOString(), rules, rootId: q.rootId },
     report: { used: false, reason, epoch: null, dirty: 0, audited, skippedDirs: 0, rescannedDirs: 0, namedDirs: 0, watcher: null },
     journalFound,
   });
@@ -110,6 +110,7 @@ export async function chooseScan(q: ScanQuery): Promise<ScanChoice> {
       full: false,
       lastFull: reader.header.scan!.lastFull,
       rules,
+      rootId: q.rootId,
     },
     report: {
       used: true,
