@@ -133,6 +133,27 @@ describe('watch: the journal makes backups skip unchanged directories', () => {
     expectSame(s, g.part.path);
   });
 
+  test('two watchers of one part started at the same moment, the second through another spelling of the spool (a symlink): one watches, the other exits 3 (an attack on issue 22: both ran)', async ({
+    tmp,
+  }) => {
+    const s = spot(tmp);
+    wideTree(s.src);
+    await backupAsync(s, [], dayEnv(1));
+    const link = path.join(tmp, 'spool-link');
+    fs.symlinkSync(s.spool, link);
+    const both = [spawnHardsnap(['watch', ...target(s)]), spawnHardsnap(['watch', ...target({ ...s, spool: link })])];
+    try {
+      await waitFor(() => both.some((c) => c.exitCode !== null), 30_000, 20, 'one of the two watchers to exit');
+      await new Promise((r) => setTimeout(r, 1000));
+      const exited = both.filter((c) => c.exitCode !== null);
+      expect(exited.length, both.map((c) => c.out.stderr).join('\n')).toBe(1);
+      expect(exited[0]!.exitCode).toBe(3);
+      expect(exited[0]!.out.stderr).toMatch(/part 'data' is already watched by /);
+    } finally {
+      for (const c of both) if (c.exitCode === null) await stopWatcher(c);
+    }
+  });
+
   test('the watcher started late: changes made before it are found by a full scan, later ones through the journal', async ({ tmp }) => {
     const s = spot(tmp);
     wideTree(s.src);

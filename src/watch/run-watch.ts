@@ -4,6 +4,8 @@
  */
 import { fs } from '../fs/disk.js';
 import path from 'node:path';
+import net from 'node:net';
+import { createHash } from 'node:crypto';
 import { HardsnapError, UsageError } from '../core/errors.js';
 import { partDir, validateHost } from '../spool/layout.js';
 import { checkNoNesting, validatePartName } from '../spool/part-name.js';
@@ -38,7 +40,7 @@ export interface WatchHandle {
   stop(): Promise<void>;
 }
 
-export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
+export async function startWatch(o: WatchOptions, ev: WatchEvents): Promise<WatchHandle> {
   validateHost(o.host);
   watcherHeap();
   if (!o.parts.length) throw new UsageError('nothing to watch: give at least one --part NAME=PATH (or parts: in --config)');
@@ -70,14 +72,21 @@ export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
         })
       : null;
   if (schedule) ev.log('info', `a backup every ${Math.round(o.backupEveryMs / 1000)} s at most, after changes (--backup-every)`);
-  for (const p of o.parts) {
-    const j = readJournal(partDir(o.spool, o.host, p.name));
-    if (j && j.pid !== process.pid && alive(j.pid) && j.pidStart !== null && processStart(j.pid) === j.pidStart) {
-      throw new HardsnapError('EBUSY', `part '${p.name}' is already watched by pid ${j.pid}`, {
-        exit: 3,
-        hint: 'one watcher per part: stop the other one first',
-      });
+  const claims: net.Server[] = [];
+  try {
+    for (const p of o.parts) {
+      const busy = (by: string) =>
+        new HardsnapError('EBUSY', `part '${p.name}' is already watched by ${by}`, { exit: 3, hint: 'one watcher per part: stop the other one first' });
+      const j = readJournal(partDir(o.spool, o.host, p.name));
+      const watcherPid = j && j.pid !== process.pid && alive(j.pid) && j.pidStart !== null && processStart(j.pid) === j.pidStart ? j.pid : null;
+      if (watcherPid !== null) throw busy(`pid ${watcherPid}`);
+      const claim = await claimPart(o.spool, o.host, p.name);
+      if (!claim) throw busy('another watcher (starting: its journal is not written yet)');
+      claims.push(claim);
     }
+  } catch (err) {
+    for (const c of claims) c.close();
+    throw err;
   }
   // the watchers name paths under the source's real path: the spool too, when it lies inside
   let spool = path.resolve(o.spool);
@@ -107,7 +116,33 @@ export function startWatch(o: WatchOptions, ev: WatchEvents): WatchHandle {
     async stop() {
       schedule?.stop();
       for (const w of watchers.values()) await w.stop();
+      for (const c of claims) c.close();
       ev.log('info', 'stopped: every epoch ended (the next backup scans everything)');
     },
   };
+}
+
+/**
+ * The part's claim: a socket in the abstract namespace (unix(7)) named after the spool's real
+ * path, the host and the part, which one process at a time can bind and which the kernel
+ * releases when that process ends, however it ends. Two watchers started at the same moment
+ * both found no journal of the other (the check above): only one binds. Null when another
+ * process holds it. (A watcher in another network namespace does not see it.)
+ */
+async function claimPart(spool: string, host: string, part: string): Promise<net.Server | null> {
+  let real = path.resolve(spool);
+  try {
+    real = fs.realpathSync(real);
+  } catch {
+    /* checked by the caller's spool validation; the name is then only less certain */
+  }
+  const key = createHash('sha256').update(`${real}\0${host}\0${part}`).digest('hex').slice(0, 40);
+  const server = net.createServer((c) => c.destroy());
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(null) : reject(err)));
+    server.listen({ path: `\0hardsnap-watch-${key}` }, () => {
+      server.unref();
+      resolve(server);
+    });
+  });
 }

@@ -74,7 +74,7 @@ async function watch(o: WatchCliOptions, ctx: CliContext, out: Output): Promise<
   }
   // loaded here, not with the CLI: chokidar and the watcher cost every other command ~15 ms
   const { startWatch } = await import('../../watch/run-watch.js');
-  const handle = startWatch(
+  const handle = await startWatch(
     {
       spool,
       host,
