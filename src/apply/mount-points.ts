@@ -37,7 +37,7 @@ export class MountPoints {
    */
   records(rel: Buffer, mounted: boolean, out: BlockEntry[]): BlockEntry[] {
     if (mounted) return out.map(withoutSourceInode);
-    if (!this.parents.has(rel.toString('latin1'))) return out;
+    if (!this.parents.size || !this.parents.has(rel.toString('latin1'))) return out;
     return out.map((e) => (this.points.has(joinRel(rel, e.name).toString('latin1')) ? withoutSourceInode(e) : e));
   }
 }
