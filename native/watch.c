@@ -562,6 +562,11 @@ static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
                is kept (a path cached under its old name would journal its changes there, or
                drop them as outside the source) */
             cache_clear(fw);
+          } else if ((m->mask & FAN_ONDIR) && (m->mask & FAN_MOVED_TO)) {
+            /* a directory moved in: where it was (perhaps a place no watched root's mount
+               reaches: outside a bind mount's subtree) its directories were cached as outside
+               every source, and would stay so: every cached path goes */
+            cache_clear(fw);
           } else if ((m->mask & FAN_ONDIR) && (m->mask & FAN_MOVE)) {
             /* paths cached below the moved directory are stale now */
             char *old = malloc(dlen + 1 + nlen);

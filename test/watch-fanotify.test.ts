@@ -633,6 +633,94 @@ describe('watch: fanotify', () => {
     });
   }
 
+  // a sixth attack on issue 22: each of these left a stale generation, journal used, exit 0
+  for (const k of kinds) {
+    test(`${k.name}: a watcher started in a mount namespace of its own (unshare -m; a systemd unit's TemporaryFileSystem=) where a directory of the source is mounted over: a backup in another namespace does not take its journal`, async ({
+      tmp,
+    }) => {
+      needRoot('mount namespaces need root');
+      const s = spot(tmp);
+      wideTree(s.src);
+      await backupAsync(s, [], dayEnv(1));
+      const over = path.join(s.src, 'd5');
+      const script = 'mount -t tmpfs t "$1" && shift && exec "$@"';
+      const w = spawnHardsnap(['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', over, BIN, 'watch', ...target(s), ...k.args], { bin: 'unshare' });
+      try {
+        await waitFor(() => /epoch \w+ began/.test(w.out.stderr) || w.exitCode !== null, 60_000, 20, "the watcher's epoch to begin");
+        expect(w.exitCode, w.out.stderr).toBe(null);
+        await backupAsync(s, [], dayEnv(2));
+        fs.appendFileSync(path.join(over, 'f0'), 'changed where the watcher sees a tmpfs\n');
+        fs.writeFileSync(path.join(over, 'new'), 'new\n');
+        const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+        expect(g3.part.journal.used).toBe(false);
+        expect(g3.part.journal.reason).toMatch(/the watcher runs in another mount namespace/);
+        expectSame(s, g3.part.path);
+      } finally {
+        await stopWatcher(w);
+      }
+    });
+  }
+
+  test('chokidar: a bind mount over a directory of the source when the watcher starts, removed later: its watches were on the mount, so the epoch ends', async ({
+    tmp,
+  }) => {
+    needRoot('bind mounts need root');
+    const s = spot(tmp);
+    wideTree(s.src);
+    makeTree(path.join(tmp, 'outside'), { 'other.txt': 'outside\n' });
+    const over = path.join(s.src, 'd5');
+    await backupAsync(s, [], dayEnv(1));
+    expect(spawnSync('mount', ['--bind', path.join(tmp, 'outside'), over]).status).toBe(0);
+    let mounted = true;
+    const w = await startWatcher(s, ['--watcher', 'chokidar']);
+    try {
+      expect(spawnSync('umount', [over]).status).toBe(0);
+      mounted = false;
+      await backupAsync(s, [], dayEnv(2));
+      fs.appendFileSync(path.join(over, 'f0'), 'changed after the umount\n');
+      fs.writeFileSync(path.join(over, 'new'), 'new\n');
+      const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+      expect(g3.part.journal.used).toBe(false);
+      expect(g3.part.journal.reason).toMatch(/a mount below the source that chokidar began watching through is gone \(d5\)/);
+      expectSame(s, g3.part.path);
+    } finally {
+      await stopWatcher(w);
+      if (mounted) spawnSync('umount', [over]);
+    }
+  });
+
+  test('fanotify: the source below a bind mount of a subtree, a directory moved out of what the mount shows, and back: later changes in it are journaled', async ({
+    tmp,
+  }) => {
+    needRoot('the fanotify watcher and bind mounts need root');
+    const real = path.join(tmp, 'real');
+    const bm = path.join(tmp, 'bm');
+    const s = { ...spot(tmp), src: path.join(bm, 'src') };
+    wideTree(path.join(real, 'x', 'src'));
+    fs.mkdirSync(path.join(real, 'y'), { recursive: true });
+    fs.mkdirSync(bm);
+    expect(spawnSync('mount', ['--bind', path.join(real, 'x'), bm]).status).toBe(0);
+    const settle = () => new Promise((r) => setTimeout(r, 500));
+    try {
+      await watchedFromDay2(s, async () => {
+        fs.renameSync(path.join(real, 'x/src/d3'), path.join(real, 'y/d3'));
+        await settle();
+        fs.appendFileSync(path.join(real, 'y/d3/sub/leaf'), 'changed where the mount does not reach\n');
+        await settle();
+        fs.renameSync(path.join(real, 'y/d3'), path.join(real, 'x/src/d3'));
+        await settle();
+        const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+        expectSame(s, g3.part.path);
+        fs.appendFileSync(path.join(s.src, 'd3/sub/leaf'), 'changed after it came back\n');
+        const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
+        expect(g4.part.journal.used).toBe(true);
+        expectSame(s, g4.part.path);
+      });
+    } finally {
+      spawnSync('umount', [bm]);
+    }
+  });
+
   test('the fallback: a watcher that is not root (setpriv) runs chokidar, says why in its log, the journal and status, and its journal gives exact generations', async ({
     tmp,
   }) => {

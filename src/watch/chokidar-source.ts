@@ -15,12 +15,15 @@ import path from 'node:path';
 import type { FSWatcher } from 'chokidar';
 import { inotifyLimits, limitReason } from './inotify-limits.js';
 import { markTree, type SourceSink, type WatchSource } from './watch-source.js';
+import { mountPointsBelow } from '../fs/mountinfo.js';
 import type { LogLevel } from './part-watcher.js';
 
 export class ChokidarSource implements WatchSource {
   readonly kind = 'chokidar' as const;
   private w: FSWatcher | null = null;
   private closed = false;
+  /** the mount points below the root when the watch began (relative) */
+  private mountsAtStart: string[] = [];
 
   constructor(
     private readonly part: string,
@@ -32,6 +35,7 @@ export class ChokidarSource implements WatchSource {
 
   /** chokidar is loaded when used: a fanotify watcher does without its memory (~3 MB) */
   start(): void {
+    this.mountsAtStart = mountsBelow(this.root);
     import('chokidar').then(
       ({ watch }) => {
         if (!this.closed) this.watch(watch);
@@ -131,8 +135,18 @@ export class ChokidarSource implements WatchSource {
     cb();
   }
 
+  /**
+   * Checked when a backup asks: every mount below the source that chokidar began with is still
+   * there. Its watches are on the directories it walked, what a mount showed then: once that
+   * mount is gone, changes in the directory underneath make no event it hears. (A mount made
+   * later leaves the watches on the directory underneath, and a backup reads what it shows.)
+   */
   check(): string | null {
-    return null;
+    const now = new Set(mountsBelow(this.root));
+    const gone = this.mountsAtStart.filter((m) => !now.has(m));
+    return gone.length
+      ? `a mount below the source that chokidar began watching through is gone (${gone.join(', ')}): its watches were on what it showed`
+      : null;
   }
 
   async close(): Promise<void> {
@@ -145,4 +159,9 @@ export class ChokidarSource implements WatchSource {
   describe(): string {
     return 'chokidar (one inotify watch per directory)';
   }
+}
+
+/** The mount points below `root`, relative. */
+function mountsBelow(root: string): string[] {
+  return mountPointsBelow(Buffer.from(root)).map((b) => b.toString());
 }

@@ -44,6 +44,12 @@ export interface Journal {
    * since makes the same `source` name another tree, which nothing watches.
    */
   rootId: string | null;
+  /**
+   * the watcher's mount namespace (/proc/self/ns/mnt): one started in another (unshare -m, a
+   * systemd unit with BindPaths= or TemporaryFileSystem=) may see other mounts over the source
+   * than the backup, and watch directories the backup does not read
+   */
+  mountNs?: string | null;
   pid: number;
   pidStart: string | null;
   boot: string | null;
@@ -100,6 +106,15 @@ export function monoMicros(): number {
 
 export function currentBoot(): string | null {
   return readProc('/proc/sys/kernel/random/boot_id');
+}
+
+/** This process's mount namespace (`mnt:[4026531840]`), or null without /proc. */
+export function currentMountNs(): string | null {
+  try {
+    return fs.readlinkSync('/proc/self/ns/mnt');
+  } catch {
+    return null;
+  }
 }
 
 /** The journal, or null when there is none; a damaged file reads as null too (never trusted). */

@@ -19,7 +19,7 @@ import { formatDuration } from '../time/duration.js';
 import { parseDisplayPath } from '../paths/escape.js';
 import { newLinkReason } from './new-links.js';
 import { MAX_LINKS } from './dirty-dirs.js';
-import { SYNC_PREFIX, currentBoot, journalExists, readJournal, watchDir, type Journal } from './journal-file.js';
+import { SYNC_PREFIX, currentBoot, currentMountNs, journalExists, readJournal, watchDir, type Journal } from './journal-file.js';
 
 export interface JournalSettings {
   /** false: never use a journal (--no-journal) */
@@ -193,6 +193,10 @@ function journalUnusable(j: Journal, q: JournalQuery, scan: ScanRecord, boot: st
 function rootMismatch(j: Journal, q: JournalQuery): string | null {
   if (!j.rootId) return 'the journal does not say which directory the watcher watches (a watcher older than this backup: restart it)';
   if (j.rootId !== q.rootId) return `the source ${q.source} is not the directory the watcher watches (a symlink on its path repointed, or the root replaced)`;
+  const ns = currentMountNs();
+  if (j.mountNs === undefined) return 'the journal does not say which mount namespace the watcher runs in (a watcher older than this backup: restart it)';
+  if (j.mountNs !== ns)
+    return `the watcher runs in another mount namespace (${j.mountNs ?? 'unknown'}, this backup ${ns ?? 'unknown'}): it may see other mounts over the source than this backup`;
   return null;
 }
 

@@ -21,6 +21,7 @@ import {
   JOURNAL_FORMAT,
   SYNC_PREFIX,
   currentBoot,
+  currentMountNs,
   monoMicros,
   watchDir,
   writeJournalMarks,
@@ -67,6 +68,7 @@ export class PartWatcher {
   private prunedBefore = 0;
   /** dev:ino of the source root when the epoch's watch began (replacing it silences every watch) */
   private rootId: string | null = null;
+  private readonly mountNs = currentMountNs();
   private readonly dirty = new DirtyDirs();
   private readonly synced: string[] = [];
   private watchedDirs = 0;
@@ -384,6 +386,7 @@ export class PartWatcher {
       part: this.o.part,
       source: path.resolve(this.o.source),
       rootId: this.rootId,
+      mountNs: this.mountNs,
       pid: process.pid,
       pidStart: this.pidStart,
       boot: this.boot,

@@ -5,7 +5,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { processStart } from '../../src/fs/process.js';
 import { calendar, makeSpool, partDirOf } from './spool.js';
-import { JOURNAL_FORMAT, SYNC_PREFIX, currentBoot, journalPath, readJournal, watchDir, writeJournal, type Journal } from '../../src/watch/journal-file.js';
+import {
+  JOURNAL_FORMAT,
+  SYNC_PREFIX,
+  currentBoot,
+  currentMountNs,
+  journalPath,
+  readJournal,
+  watchDir,
+  writeJournal,
+  type Journal,
+} from '../../src/watch/journal-file.js';
 import { readManifestHeader } from '../../src/manifest/reader.js';
 import { expect } from 'vitest';
 import { spawnHardsnap, target, waitFor, type HardsnapChild, type Spot } from './run.js';
@@ -80,6 +90,7 @@ export function fakeWatcher(s: Spot, journal: Partial<Journal>): { stop(): void;
     part: s.part,
     source: path.resolve(s.src),
     rootId: `${st.dev}:${st.ino}`,
+    mountNs: currentMountNs(),
     pid: process.pid,
     pidStart: processStart(process.pid),
     boot: currentBoot(),
