@@ -420,6 +420,14 @@ static int resolve(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh
       fd = open_by_handle_at(rt->fd, (struct file_handle *)fh, O_PATH | O_CLOEXEC);
     }
     if (fd < 0) return errno == ESTALE || errno == ENOENT ? 0 : -errno;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) {
+      /* an event on a file connected to no directory (written through a file handle: the
+         kernel's NFS server, open_by_handle_at after its entry left the caches): the kernel
+         reports the file itself, and which directory it is in cannot be told */
+      close(fd);
+      return -ENOTDIR;
+    }
     char link[64], buf[PATH_MAX];
     char *p = NULL;
     size_t n = 0;
@@ -525,14 +533,33 @@ static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
     const uint8_t *p = (const uint8_t *)m + m->metadata_len, *end = (const uint8_t *)m + m->event_len;
     /* the created object's own handle (FAN_REPORT_FID), for W_CREATED */
     const struct fanotify_event_info_fid *obj = NULL;
-    if ((m->mask & FAN_CREATE) && !(m->mask & FAN_ONDIR)) {
-      for (const uint8_t *q = p; q + sizeof(struct fanotify_event_info_header) <= end;) {
-        const struct fanotify_event_info_fid *f = (const void *)q;
-        if (f->hdr.len == 0) break;
-        if (f->hdr.info_type == FAN_EVENT_INFO_TYPE_FID) obj = f;
-        q += f->hdr.len;
-      }
+    int named = 0; /* a directory's handle came with it */
+    for (const uint8_t *q = p; q + sizeof(struct fanotify_event_info_header) <= end;) {
+      const struct fanotify_event_info_fid *f = (const void *)q;
+      if (f->hdr.len == 0) break;
+      if (f->hdr.info_type == FAN_EVENT_INFO_TYPE_FID) obj = f;
+      if (f->hdr.info_type == FAN_EVENT_INFO_TYPE_DFID_NAME || f->hdr.info_type == FAN_EVENT_INFO_TYPE_DFID) named = 1;
+      q += f->hdr.len;
     }
+    if (!named && obj && (m->mask & (FAN_MODIFY | FAN_CLOSE_WRITE))) {
+      /* a write to a file connected to no directory (through a file handle: the kernel's NFS
+         server, open_by_handle_at after its entry left the caches): the kernel reports the
+         file alone, and which directory it is in cannot be told. On a watched file system it
+         may be in a source: the epoch ends. (FAN_ATTRIB alone comes this way for every link
+         count change, a link or unlink anywhere: those are named by their CREATE and DELETE
+         events, so an attribute change through a handle is not told from them) */
+      int32_t ofsid[2];
+      memcpy(ofsid, &obj->fsid, 8);
+      for (size_t r = 0; r < fw->nroots; r++) {
+        if (fw->roots[r].active && fw->roots[r].fsid[0] == ofsid[0] && fw->roots[r].fsid[1] == ofsid[1]) {
+          out_put(fw, W_ERROR, (uint32_t)m->mask, NULL, 0, NULL, 0, ENOTDIR);
+          break;
+        }
+      }
+      continue;
+    }
+    if (!named) continue;
+    if (!((m->mask & FAN_CREATE) && !(m->mask & FAN_ONDIR))) obj = NULL; /* W_CREATED only */
     while (p + sizeof(struct fanotify_event_info_header) <= end) {
       const struct fanotify_event_info_fid *fid = (const void *)p;
       if (fid->hdr.len == 0) break;

@@ -721,6 +721,35 @@ describe('watch: fanotify', () => {
     }
   });
 
+  test('fanotify: a file written through a file handle once its entry left the caches (as the kernel NFS server writes an export): the kernel names no directory, so the epoch ends', async ({
+    tmp,
+  }) => {
+    needRoot('the fanotify watcher and open_by_handle_at need root');
+    const s = spot(tmp);
+    wideTree(s.src);
+    // name_to_handle_at, drop the dentry caches, open_by_handle_at: a file connected to no directory
+    const byHandle = [
+      'import ctypes, os, struct, sys',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'p = sys.argv[1].encode(); buf = ctypes.create_string_buffer(8 + 128); struct.pack_into("I", buf, 0, 128); mnt = ctypes.c_int()',
+      'assert libc.name_to_handle_at(-100, p, buf, ctypes.byref(mnt), 0) == 0',
+      'mfd = os.open(os.path.dirname(p), os.O_RDONLY | os.O_DIRECTORY)',
+      'os.sync(); open("/proc/sys/vm/drop_caches", "w").write("2\\n")',
+      'fd = libc.open_by_handle_at(mfd, buf, os.O_WRONLY | os.O_APPEND)',
+      'assert fd >= 0, os.strerror(ctypes.get_errno())',
+      'os.write(fd, b"written by handle\\n"); os.close(fd)',
+    ].join('\n');
+    await watchedFromDay2(s, async (w) => {
+      fs.appendFileSync(path.join(s.src, 'd2/f2'), 'an ordinary change\n');
+      const r = spawnSync('python3', ['-c', byHandle, path.join(s.src, 'd1/f1')], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      await waitFor(() => /a file connected to no directory was changed/.test(w.out.stderr), 10_000, 20, 'the watcher to see the write');
+      const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+      expect(g3.part.journal.used).toBe(false);
+      expectSame(s, g3.part.path);
+    });
+  });
+
   test('the fallback: a watcher that is not root (setpriv) runs chokidar, says why in its log, the journal and status, and its journal gives exact generations', async ({
     tmp,
   }) => {

@@ -199,6 +199,8 @@ class FanotifyGroup {
       this.inFlight = null;
       for (const cb of cbs) cb();
       this.nextBarrier();
+    } else if (errnoName(-errno) === 'ENOTDIR') {
+      this.fail('fanotify: a file connected to no directory was changed (written through a file handle: an NFS server, open_by_handle_at): its directory cannot be told');
     } else {
       this.fail(`fanotify: a directory could not be named or the queue read: ${errnoName(-(errno || 5))}`);
     }
