@@ -55,6 +55,8 @@
 #define W_CREATED 5 /* a non-directory created: errno's field holds its inode's birth time (s), 0 unknown */
 #define W_MOUNTS 6  /* the mount table changed (a mount or unmount anywhere in this namespace) */
 #define W_ROOT 7    /* a watched root is no longer at its path (dir: that path; name: where it is now) */
+#define W_DEAD 8    /* a file with a name elsewhere written through a name it no longer has */
+#define GONE_SLOTS 1024 /* names removed lately (dir/name), for W_DEAD */
 #define W_HEAD 16
 
 /* what the file-system mark asks for: every change of an entry, and of a directory */
@@ -114,6 +116,8 @@ typedef struct {
   size_t cached;
   int targets; /* the group reports a created entry's own handle (W_CREATED records) */
   int mounts;  /* /proc/self/mountinfo, polled for mount table changes (W_MOUNTS), or -1 */
+  char *gone[GONE_SLOTS]; /* "dir/name" of files removed (deleted, renamed away) lately, a ring */
+  size_t gonenext;
 } fw_t;
 
 /* ---------- small helpers ---------- */
@@ -480,6 +484,86 @@ static int resolve(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh
  * inode has several names now (a link, of unknown age); 0 when there is nothing to say (one name
  * and no birth time, or the inode is gone: no name of it is left anywhere to miss).
  */
+/* ---------- writes through a name that is gone ---------- */
+
+static char *join_name(const char *dir, size_t dlen, const char *name, size_t nlen) {
+  char *k = malloc(dlen + 1 + nlen + 1);
+  if (!k) return NULL;
+  memcpy(k, dir, dlen);
+  k[dlen] = '/';
+  memcpy(k + dlen + 1, name, nlen);
+  k[dlen + 1 + nlen] = 0;
+  return k;
+}
+
+static char **gone_find(fw_t *fw, const char *k) {
+  for (size_t i = 0; i < GONE_SLOTS; i++)
+    if (fw->gone[i] && !strcmp(fw->gone[i], k)) return &fw->gone[i];
+  return NULL;
+}
+
+/* A file's name removed (deleted, or renamed away): a later write naming it went through a
+   descriptor opened before, which may now reach the file under another name. */
+static void gone_add(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen) {
+  char *k = join_name(dir, dlen, name, nlen);
+  if (!k || gone_find(fw, k)) {
+    free(k);
+    return;
+  }
+  free(fw->gone[fw->gonenext]);
+  fw->gone[fw->gonenext] = k;
+  fw->gonenext = (fw->gonenext + 1) % GONE_SLOTS;
+}
+
+/* The name is given to a file again (created, renamed in): a write naming it is its own. */
+static void gone_del(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen) {
+  char *k = join_name(dir, dlen, name, nlen);
+  char **slot = k ? gone_find(fw, k) : NULL;
+  if (slot) {
+    free(*slot);
+    *slot = NULL;
+  }
+  free(k);
+}
+
+/* The links of the file `fh` names (-1: unknown). */
+static long links_of(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh) {
+  for (size_t r = 0; r < fw->nroots; r++) {
+    root_t *rt = &fw->roots[r];
+    if (rt->fsid[0] != fsid[0] || rt->fsid[1] != fsid[1]) continue;
+    int fd = open_by_handle_at(rt->fd, (struct file_handle *)fh, O_PATH | O_CLOEXEC);
+    if (fd < 0) return errno == ESTALE || errno == ENOENT ? 0 : -1;
+    struct stat st;
+    long n = fstat(fd, &st) == 0 ? (long)st.st_nlink : -1;
+    close(fd);
+    return n;
+  }
+  return -1;
+}
+
+/*
+ * A write (or chmod) of a file named `dir/name` where that name was removed earlier in the
+ * queue, or an O_TMPFILE's internal name (`#<inode>`, never an entry): the kernel names the
+ * descriptor's first name, and the file may have another one now (`ln d/f e/g; rm d/f` while
+ * it was open, or `linkat` of a temporary file), changed with no event in its directory. A
+ * file with no link left (removed while open, the usual temporary file) has no name to miss.
+ */
+static int dead_name(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen, const struct fanotify_event_info_fid *obj) {
+  char *k = join_name(dir, dlen, name, nlen);
+  if (!k) return 0;
+  int suspect = gone_find(fw, k) != NULL;
+  if (!suspect && name[0] == '#') {
+    struct stat st;
+    suspect = lstat(k, &st) < 0 && errno == ENOENT;
+  }
+  free(k);
+  if (!suspect) return 0;
+  if (!obj) return 1;
+  int32_t fsid[2];
+  memcpy(fsid, &obj->fsid, 8);
+  return links_of(fw, fsid, (const struct file_handle *)obj->handle) != 0;
+}
+
 static int born(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh, uint32_t *sec, uint32_t *nsec) {
   for (size_t r = 0; r < fw->nroots; r++) {
     root_t *rt = &fw->roots[r];
@@ -559,6 +643,7 @@ static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
       continue;
     }
     if (!named) continue;
+    const struct fanotify_event_info_fid *own = obj; /* the file's own handle, when the event is on one */
     if (!((m->mask & FAN_CREATE) && !(m->mask & FAN_ONDIR))) obj = NULL; /* W_CREATED only */
     while (p + sizeof(struct fanotify_event_info_header) <= end) {
       const struct fanotify_event_info_fid *fid = (const void *)p;
@@ -577,6 +662,14 @@ static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
         } else {
           size_t nlen = strlen(name);
           if (rc > 0) out_put(fw, W_CHANGE, (uint32_t)m->mask, dir, dlen, name, nlen, 0);
+          if (rc > 0 && !(m->mask & FAN_ONDIR) && strcmp(name, ".")) {
+            if (m->mask & (FAN_DELETE | FAN_MOVED_FROM)) gone_add(fw, dir, dlen, name, nlen);
+            else if (m->mask & (FAN_CREATE | FAN_MOVED_TO)) gone_del(fw, dir, dlen, name, nlen);
+            /* FAN_MODIFY and FAN_ATTRIB, not FAN_CLOSE_WRITE: a writer that closes after the
+               move (a mail delivery agent, linking tmp/x to new/x first) changed nothing then */
+            else if ((m->mask & (FAN_MODIFY | FAN_ATTRIB)) && dead_name(fw, dir, dlen, name, nlen, own))
+              out_put(fw, W_DEAD, (uint32_t)m->mask, dir, dlen, name, nlen, 0);
+          }
           if (rc > 0 && obj) {
             int32_t ofsid[2];
             memcpy(ofsid, &obj->fsid, 8);
@@ -705,6 +798,7 @@ static void fw_free(fw_t *fw) {
   free(fw->excl);
   if (fw->cache) cache_clear(fw);
   free(fw->cache);
+  for (size_t i = 0; i < GONE_SLOTS; i++) free(fw->gone[i]);
   free(fw->out);
   if (fw->fan >= 0) close(fw->fan);
   if (fw->wake >= 0) close(fw->wake);

@@ -750,6 +750,97 @@ describe('watch: fanotify', () => {
     });
   });
 
+  test('fanotify: a file kept open, given another name and its first removed (ln d/f e/g; rm d/f), then written through the descriptor: the kernel names the dead name, so the epoch ends', async ({
+    tmp,
+  }) => {
+    needRoot('the fanotify watcher needs root');
+    const s = spot(tmp);
+    wideTree(s.src);
+    await watchedFromDay2(s, async (w) => {
+      const fd = fs.openSync(path.join(s.src, 'd1/f1'), 'a');
+      try {
+        fs.linkSync(path.join(s.src, 'd1/f1'), path.join(s.src, 'd2/moved'));
+        fs.unlinkSync(path.join(s.src, 'd1/f1'));
+        const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+        expectSame(s, g3.part.path);
+        fs.writeSync(fd, 'written through the descriptor of the removed name\n');
+      } finally {
+        fs.closeSync(fd);
+      }
+      await waitFor(() => /d1\/f1 was written through after that name was removed/.test(w.out.stderr), 10_000, 20, 'the watcher to see the write');
+      const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
+      expect(g4.part.journal.used).toBe(false);
+      expectSame(s, g4.part.path);
+    });
+  });
+
+  test('fanotify: an O_TMPFILE linked into the source, then written through the same descriptor: the kernel names its internal name, so the epoch ends', async ({
+    tmp,
+  }) => {
+    needRoot('the fanotify watcher needs root');
+    const s = spot(tmp);
+    wideTree(s.src);
+    const release = path.join(tmp, 'release');
+    const linked = path.join(tmp, 'linked');
+    const script = [
+      'import ctypes, os, sys, time',
+      'd, rel, done = sys.argv[1], sys.argv[2], sys.argv[3]',
+      'fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)',
+      'os.write(fd, b"first\\n")',
+      // linkat(AT_FDCWD, "/proc/self/fd/N", AT_FDCWD, name, AT_SYMLINK_FOLLOW)
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'assert libc.linkat(-100, f"/proc/self/fd/{fd}".encode(), -100, os.path.join(d, "made").encode(), 0x400) == 0, os.strerror(ctypes.get_errno())',
+      'open(done, "w").close()',
+      'while not os.path.exists(rel): time.sleep(0.02)',
+      'os.write(fd, b"written after the link\\n"); os.close(fd)',
+    ].join('\n');
+    await watchedFromDay2(s, async (w) => {
+      const py = spawnHardsnap(['-c', script, path.join(s.src, 'd3'), release, linked], { bin: 'python3' });
+      try {
+        await waitFor(() => fs.existsSync(linked) || py.exitCode !== null, 10_000, 20, 'the temporary file to be linked');
+        await new Promise((r) => setTimeout(r, 300));
+        const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+        expectSame(s, g3.part.path);
+        fs.writeFileSync(release, '');
+        expect((await py.exited).code, py.out.stderr).toBe(0);
+      } finally {
+        if (py.exitCode === null) py.killGroup('SIGKILL');
+      }
+      await waitFor(() => /d3\/#\d+ was written through after that name was removed/.test(w.out.stderr), 10_000, 20, 'the watcher to see the write');
+      const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
+      expect(g4.part.journal.used).toBe(false);
+      expectSame(s, g4.part.path);
+    });
+  });
+
+  test('fanotify: mail delivered the Maildir way (written in tmp, linked into new, tmp removed; or renamed), and a file removed while open and written: no false alarm, the journal serves', async ({
+    tmp,
+  }) => {
+    needRoot('the fanotify watcher needs root');
+    const s = spot(tmp);
+    makeTree(s.src, { 'Maildir/cur/old': 'old\n', 'Maildir/tmp': { dir: true }, 'Maildir/new': { dir: true } });
+    await watchedFromDay2(s, async (w) => {
+      const md = (p: string) => path.join(s.src, 'Maildir', p);
+      for (let i = 0; i < 20; i++) {
+        const fd = fs.openSync(md(`tmp/m${i}`), 'w');
+        fs.writeSync(fd, `message ${i}\n`);
+        fs.linkSync(md(`tmp/m${i}`), md(`new/m${i}`));
+        fs.unlinkSync(md(`tmp/m${i}`));
+        fs.closeSync(fd); // closed after the move: nothing written through the old name
+        fs.writeFileSync(md(`tmp/r${i}`), `renamed ${i}\n`);
+        fs.renameSync(md(`tmp/r${i}`), md(`cur/r${i}`));
+      }
+      const fd = fs.openSync(md('tmp/scratch'), 'w');
+      fs.unlinkSync(md('tmp/scratch'));
+      fs.writeSync(fd, 'a temporary file with no name left\n');
+      fs.closeSync(fd);
+      const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+      expect(g3.part.journal.used, JSON.stringify(g3.part.journal)).toBe(true);
+      expect(w.out.stderr).not.toMatch(/was written through after that name was removed/);
+      expectSame(s, g3.part.path);
+    });
+  });
+
   test('the fallback: a watcher that is not root (setpriv) runs chokidar, says why in its log, the journal and status, and its journal gives exact generations', async ({
     tmp,
   }) => {

@@ -40,17 +40,19 @@ export type FanRecord =
   | { kind: 'error'; errno: number }
   | { kind: 'created'; dir: Buffer; name: Buffer; born: number }
   | { kind: 'mounts' }
-  | { kind: 'root'; dir: Buffer; name: Buffer };
+  | { kind: 'root'; dir: Buffer; name: Buffer }
+  | { kind: 'dead'; dir: Buffer; name: Buffer };
 
 const HEAD = 16;
-const KINDS = [null, 'change', 'overflow', 'barrier', 'error', 'created', 'mounts', 'root'] as const;
+const KINDS = [null, 'change', 'overflow', 'barrier', 'error', 'created', 'mounts', 'root', 'dead'] as const;
 
 /**
  * Kinds of the reader thread's records. CREATED follows the change record of a non-directory
  * made: the birth time of the inode the new name gives (createdBorn). MOUNTS: the mount table
- * changed. ROOT: a watched root (dir) is no longer at its path (name: where it is now).
+ * changed. ROOT: a watched root (dir) is no longer at its path (name: where it is now). DEAD: a
+ * file with another name written through one it no longer has (dir/name).
  */
-export const FAN_REC = { CHANGE: 1, OVERFLOW: 2, BARRIER: 3, ERROR: 4, CREATED: 5, MOUNTS: 6, ROOT: 7 } as const;
+export const FAN_REC = { CHANGE: 1, OVERFLOW: 2, BARRIER: 3, ERROR: 4, CREATED: 5, MOUNTS: 6, ROOT: 7, DEAD: 8 } as const;
 
 /** A CREATED record's birth time in seconds (its errno and mask fields); 1: unknown. */
 export function createdBorn(sec: number, nsec: number): number {
@@ -87,7 +89,8 @@ export function parseFanRecords(buf: Buffer): FanRecord[] {
     const dir = buf.subarray(o + HEAD, o + HEAD + dirLen);
     const name = buf.subarray(o + HEAD + dirLen, o + HEAD + dirLen + nameLen);
     o += HEAD + dirLen + nameLen;
-    if (kind === 'change' || kind === 'root') out.push(kind === 'change' ? { kind, mask, dir, name } : { kind, dir, name });
+    if (kind === 'change') out.push({ kind, mask, dir, name });
+    else if (kind === 'root' || kind === 'dead') out.push({ kind, dir, name });
     else if (kind === 'created') out.push({ kind, dir, name, born: createdBorn(errno, mask) });
     else if (kind === 'error') out.push({ kind, errno: errno || 5 });
     else out.push({ kind });

@@ -15,6 +15,8 @@
  *   the next backup scans everything (docs/WATCH.md).
  * - a root no longer at its path (renamed with a directory above it, its mount moved or
  *   detached: native/watch.c check_root): the epoch ends and the path is watched again.
+ * - a file written through a name it no longer has while it has another (native/watch.c
+ *   dead_name): the epoch ends and a new one begins at once.
  *
  * A sync request is answered after a barrier (fanBarrier): an event of our own that the reader
  * sees after every event queued before it.
@@ -144,6 +146,18 @@ class FanotifyGroup {
         }
         return;
       }
+      if (kind === FAN_REC.DEAD) {
+        const ddir = buf.subarray(dirStart, dirEnd);
+        const what = `${ddir.toString()}/${buf.subarray(dirEnd, nameEnd).toString()}`;
+        for (const l of this.listeners) {
+          if (under(ddir, l.root) && !l.ignore.some((i) => under(ddir, i))) {
+            l.sink.lost(
+              `${what} was written through after that name was removed, and the file has another name (linked elsewhere while open, or an O_TMPFILE linked in): which one is unknown`,
+            );
+          }
+        }
+        return;
+      }
       if (kind === FAN_REC.ROOT) {
         // a root no longer at its path: its descriptor names everything below it elsewhere
         const root = buf.subarray(dirStart, dirEnd);
@@ -200,7 +214,9 @@ class FanotifyGroup {
       for (const cb of cbs) cb();
       this.nextBarrier();
     } else if (errnoName(-errno) === 'ENOTDIR') {
-      this.fail('fanotify: a file connected to no directory was changed (written through a file handle: an NFS server, open_by_handle_at): its directory cannot be told');
+      this.fail(
+        'fanotify: a file connected to no directory was changed (written through a file handle: an NFS server, open_by_handle_at): its directory cannot be told',
+      );
     } else {
       this.fail(`fanotify: a directory could not be named or the queue read: ${errnoName(-(errno || 5))}`);
     }
