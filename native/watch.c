@@ -477,13 +477,6 @@ static int resolve(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh
 
 /* ---------- the reader thread ---------- */
 
-/*
- * The birth time of the inode a creation event names by its own file handle (*sec, *nsec): a new
- * file was born now, a hard link made to an existing one (link(2) is a creation too) was born
- * before. Returns 1 with it; 1 with *sec = 1 when the file system keeps no birth times and the
- * inode has several names now (a link, of unknown age); 0 when there is nothing to say (one name
- * and no birth time, or the inode is gone: no name of it is left anywhere to miss).
- */
 /* ---------- writes through a name that is gone ---------- */
 
 static char *join_name(const char *dir, size_t dlen, const char *name, size_t nlen) {
@@ -564,6 +557,13 @@ static int dead_name(fw_t *fw, const char *dir, size_t dlen, const char *name, s
   return links_of(fw, fsid, (const struct file_handle *)obj->handle) != 0;
 }
 
+/*
+ * The birth time of the inode a creation event names by its own file handle (*sec, *nsec): a new
+ * file was born now, a hard link made to an existing one (link(2) is a creation too) was born
+ * before. Returns 1 with it; 1 with *sec = 1 when the file system keeps no birth times and the
+ * inode has several names now (a link, of unknown age); 0 when there is nothing to say (one name
+ * and no birth time, or the inode is gone: no name of it is left anywhere to miss).
+ */
 static int born(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh, uint32_t *sec, uint32_t *nsec) {
   for (size_t r = 0; r < fw->nroots; r++) {
     root_t *rt = &fw->roots[r];
