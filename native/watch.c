@@ -92,6 +92,12 @@ typedef struct {
 } centry_t;
 
 typedef struct {
+  char *key;             /* "dir/name" the file had, or NULL: a free slot */
+  uint8_t fid[CACHE_KEY]; /* its inode's file handle (fsid, type, handle), when the kernel said */
+  uint16_t fidlen;       /* 0: not said (Linux < 5.17) */
+} gone_t;
+
+typedef struct {
   int fan;
   int wake;            /* eventfd: stops the reader thread */
   pid_t self;
@@ -116,7 +122,7 @@ typedef struct {
   size_t cached;
   int targets; /* the group reports a created entry's own handle (W_CREATED records) */
   int mounts;  /* /proc/self/mountinfo, polled for mount table changes (W_MOUNTS), or -1 */
-  char *gone[GONE_SLOTS]; /* "dir/name" of files removed (deleted, renamed away) lately, a ring */
+  gone_t gone[GONE_SLOTS]; /* files removed (deleted, renamed away) lately, a ring */
   size_t gonenext;
 } fw_t;
 
@@ -489,32 +495,57 @@ static char *join_name(const char *dir, size_t dlen, const char *name, size_t nl
   return k;
 }
 
-static char **gone_find(fw_t *fw, const char *k) {
-  for (size_t i = 0; i < GONE_SLOTS; i++)
-    if (fw->gone[i] && !strcmp(fw->gone[i], k)) return &fw->gone[i];
+/* An event's own file handle as a key (fsid, type, handle bytes); 0 when it has none. */
+static uint16_t fid_key(const struct fanotify_event_info_fid *f, uint8_t *out) {
+  if (!f) return 0;
+  const struct file_handle *fh = (const void *)f->handle;
+  if (12 + fh->handle_bytes > CACHE_KEY) return 0;
+  memcpy(out, &f->fsid, 8);
+  memcpy(out + 8, &fh->handle_type, 4);
+  memcpy(out + 12, fh->f_handle, fh->handle_bytes);
+  return (uint16_t)(12 + fh->handle_bytes);
+}
+
+/* The slot of `key` removed with handle `fid` (any handle when either is not known), or NULL. */
+static gone_t *gone_find(fw_t *fw, const char *k, const uint8_t *fid, uint16_t fidlen) {
+  for (size_t i = 0; i < GONE_SLOTS; i++) {
+    gone_t *g = &fw->gone[i];
+    if (!g->key || strcmp(g->key, k)) continue;
+    if (!g->fidlen || !fidlen || (g->fidlen == fidlen && !memcmp(g->fid, fid, fidlen))) return g;
+  }
   return NULL;
 }
 
-/* A file's name removed (deleted, or renamed away): a later write naming it went through a
-   descriptor opened before, which may now reach the file under another name. */
-static void gone_add(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen) {
+/* A file's name removed (deleted, or renamed away): a later write naming it through a
+   descriptor opened before may reach the file under another name now. */
+static void gone_add(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen, const struct fanotify_event_info_fid *obj) {
+  uint8_t fid[CACHE_KEY];
+  uint16_t fidlen = fid_key(obj, fid);
   char *k = join_name(dir, dlen, name, nlen);
-  if (!k || gone_find(fw, k)) {
+  if (!k || gone_find(fw, k, fid, fidlen)) {
     free(k);
     return;
   }
-  free(fw->gone[fw->gonenext]);
-  fw->gone[fw->gonenext] = k;
+  gone_t *g = &fw->gone[fw->gonenext];
+  free(g->key);
+  g->key = k;
+  g->fidlen = fidlen;
+  memcpy(g->fid, fid, fidlen);
   fw->gonenext = (fw->gonenext + 1) % GONE_SLOTS;
 }
 
-/* The name is given to a file again (created, renamed in): a write naming it is its own. */
+/* The name is given to a file again (created, renamed in). Where the removed file's handle is
+   known, a later write naming it is told apart by its handle: the slot stays. Else a write
+   naming it is taken as the new file's: the slot goes. */
 static void gone_del(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen) {
   char *k = join_name(dir, dlen, name, nlen);
-  char **slot = k ? gone_find(fw, k) : NULL;
-  if (slot) {
-    free(*slot);
-    *slot = NULL;
+  if (!k) return;
+  for (size_t i = 0; i < GONE_SLOTS; i++) {
+    gone_t *g = &fw->gone[i];
+    if (g->key && !g->fidlen && !strcmp(g->key, k)) {
+      free(g->key);
+      g->key = NULL;
+    }
   }
   free(k);
 }
@@ -544,7 +575,9 @@ static long links_of(fw_t *fw, const int32_t fsid[2], const struct file_handle *
 static int dead_name(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen, const struct fanotify_event_info_fid *obj) {
   char *k = join_name(dir, dlen, name, nlen);
   if (!k) return 0;
-  int suspect = gone_find(fw, k) != NULL;
+  uint8_t fid[CACHE_KEY];
+  uint16_t fidlen = fid_key(obj, fid);
+  int suspect = gone_find(fw, k, fid, fidlen) != NULL;
   if (!suspect && name[0] == '#') {
     struct stat st;
     suspect = lstat(k, &st) < 0 && errno == ENOENT;
@@ -663,7 +696,7 @@ static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
           size_t nlen = strlen(name);
           if (rc > 0) out_put(fw, W_CHANGE, (uint32_t)m->mask, dir, dlen, name, nlen, 0);
           if (rc > 0 && !(m->mask & FAN_ONDIR) && strcmp(name, ".")) {
-            if (m->mask & (FAN_DELETE | FAN_MOVED_FROM)) gone_add(fw, dir, dlen, name, nlen);
+            if (m->mask & (FAN_DELETE | FAN_MOVED_FROM)) gone_add(fw, dir, dlen, name, nlen, own);
             else if (m->mask & (FAN_CREATE | FAN_MOVED_TO)) gone_del(fw, dir, dlen, name, nlen);
             /* FAN_MODIFY and FAN_ATTRIB, not FAN_CLOSE_WRITE: a writer that closes after the
                move (a mail delivery agent, linking tmp/x to new/x first) changed nothing then */
@@ -798,7 +831,7 @@ static void fw_free(fw_t *fw) {
   free(fw->excl);
   if (fw->cache) cache_clear(fw);
   free(fw->cache);
-  for (size_t i = 0; i < GONE_SLOTS; i++) free(fw->gone[i]);
+  for (size_t i = 0; i < GONE_SLOTS; i++) free(fw->gone[i].key);
   free(fw->out);
   if (fw->fan >= 0) close(fw->fan);
   if (fw->wake >= 0) close(fw->wake);

@@ -579,36 +579,44 @@ describe('watch: fanotify', () => {
   }
 
   for (const k of kinds) {
-    test(`${k.name}: a disk image inside the source attached to a loop device and written through it (the kernel writes it with no event): its directory is read by every journaled run`, async ({
-      tmp,
-    }) => {
-      needRoot('loop devices need root');
-      const s = spot(tmp);
-      wideTree(s.src);
-      const img = path.join(s.src, 'd5', 'disk.img');
-      fs.writeFileSync(img, '');
-      fs.truncateSync(img, 8 << 20);
-      expect(spawnSync('mkfs.ext4', ['-q', '-F', img]).status).toBe(0);
-      const mnt = path.join(tmp, 'mnt');
-      fs.mkdirSync(mnt);
-      const loop = spawnSync('losetup', ['-f', '--show', img], { encoding: 'utf8' });
-      expect(loop.status, loop.stderr).toBe(0);
-      const dev = loop.stdout.trim();
-      let mounted = false;
-      try {
-        expect(spawnSync('mount', [dev, mnt]).status).toBe(0);
-        mounted = true;
-        await watchedFromDay2(s, async () => {
-          fs.writeFileSync(path.join(mnt, 'secret'), Buffer.alloc(1 << 20, 7));
-          expect(spawnSync('sync').status).toBe(0);
-          const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
-          expectSame(s, g3.part.path);
-        }, [...k.args]);
-      } finally {
-        if (mounted) spawnSync('umount', [mnt]);
-        spawnSync('losetup', ['-d', dev]);
-      }
-    });
+    for (const through of ['its path', 'a bind mount of the source elsewhere'] as const) {
+      test(`${k.name}: a disk image inside the source attached to a loop device (through ${through}) and written through it (the kernel writes it with no event): its directory is read by every journaled run`, async ({
+        tmp,
+      }) => {
+        needRoot('loop devices need root');
+        const s = spot(tmp);
+        wideTree(s.src);
+        const img = path.join(s.src, 'd5', 'disk.img');
+        fs.writeFileSync(img, '');
+        fs.truncateSync(img, 8 << 20);
+        expect(spawnSync('mkfs.ext4', ['-q', '-F', img]).status).toBe(0);
+        const mnt = path.join(tmp, 'mnt');
+        fs.mkdirSync(mnt);
+        // (a seventh attack: attached through another mount, its backing file's path is not below the source)
+        const alias = path.join(tmp, 'alias');
+        fs.mkdirSync(alias);
+        const aliased = through !== 'its path';
+        if (aliased) expect(spawnSync('mount', ['--bind', s.src, alias]).status).toBe(0);
+        const loop = spawnSync('losetup', ['-f', '--show', aliased ? path.join(alias, 'd5', 'disk.img') : img], { encoding: 'utf8' });
+        expect(loop.status, loop.stderr).toBe(0);
+        const dev = loop.stdout.trim();
+        let mounted = false;
+        try {
+          expect(spawnSync('mount', [dev, mnt]).status).toBe(0);
+          mounted = true;
+          await watchedFromDay2(s, async () => {
+            fs.writeFileSync(path.join(mnt, 'secret'), Buffer.alloc(1 << 20, 7));
+            expect(spawnSync('sync').status).toBe(0);
+            const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+            expectSame(s, g3.part.path);
+          }, [...k.args]);
+        } finally {
+          if (mounted) spawnSync('umount', [mnt]);
+          spawnSync('losetup', ['-d', dev]);
+          if (aliased) spawnSync('umount', [alias]);
+        }
+      });
+    }
   }
 
   // a sixth attack on issue 22: each of these left a stale generation, journal used, exit 0
@@ -728,29 +736,33 @@ describe('watch: fanotify', () => {
     });
   });
 
-  test('fanotify: a file kept open, given another name and its first removed (ln d/f e/g; rm d/f), then written through the descriptor: the kernel names the dead name, so the epoch ends', async ({
-    tmp,
-  }) => {
-    needRoot('the fanotify watcher needs root');
-    const s = spot(tmp);
-    wideTree(s.src);
-    await watchedFromDay2(s, async (w) => {
-      const fd = fs.openSync(path.join(s.src, 'd1/f1'), 'a');
-      try {
-        fs.linkSync(path.join(s.src, 'd1/f1'), path.join(s.src, 'd2/moved'));
-        fs.unlinkSync(path.join(s.src, 'd1/f1'));
-        const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
-        expectSame(s, g3.part.path);
-        fs.writeSync(fd, 'written through the descriptor of the removed name\n');
-      } finally {
-        fs.closeSync(fd);
-      }
-      await waitFor(() => /d1\/f1 was written through after that name was removed/.test(w.out.stderr), 10_000, 20, 'the watcher to see the write');
-      const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
-      expect(g4.part.journal.used).toBe(false);
-      expectSame(s, g4.part.path);
+  for (const again of [false, true]) {
+    test(`fanotify: a file kept open, given another name and its first removed (ln d/f e/g; rm d/f)${again ? ', the name made again for a new file' : ''}, then written through the descriptor: the kernel names the dead name, so the epoch ends`, async ({
+      tmp,
+    }) => {
+      needRoot('the fanotify watcher needs root');
+      const s = spot(tmp);
+      wideTree(s.src);
+      await watchedFromDay2(s, async (w) => {
+        const fd = fs.openSync(path.join(s.src, 'd1/f1'), 'a');
+        try {
+          fs.linkSync(path.join(s.src, 'd1/f1'), path.join(s.src, 'd2/moved'));
+          fs.unlinkSync(path.join(s.src, 'd1/f1'));
+          // (a seventh attack: the name given again made the removed one look like the new file's)
+          if (again) fs.writeFileSync(path.join(s.src, 'd1/f1'), 'a new file of the old name\n');
+          const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
+          expectSame(s, g3.part.path);
+          fs.writeSync(fd, 'written through the descriptor of the removed name\n');
+        } finally {
+          fs.closeSync(fd);
+        }
+        await waitFor(() => /d1\/f1 was written through after that name was removed/.test(w.out.stderr), 10_000, 20, 'the watcher to see the write');
+        const g4 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(4));
+        expect(g4.part.journal.used).toBe(false);
+        expectSame(s, g4.part.path);
+      });
     });
-  });
+  }
 
   test('fanotify: an O_TMPFILE linked into the source, then written through the same descriptor: the kernel names its internal name, so the epoch ends', async ({
     tmp,

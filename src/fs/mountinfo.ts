@@ -161,8 +161,9 @@ export class MountWatch {
       // a source that cannot be resolved is not read either (the backup says why)
     }
     this.root = root;
-    this.points = root ? mountPointsBelow(root) : [];
-    this.loopFiles = root ? below(root, loopBackingFiles()) : [];
+    const mounts = readMountsLatin1();
+    this.points = root ? mountPointsBelow(root, mounts) : [];
+    this.loopFiles = root && mounts ? loopFilesBelow(root, mounts) : [];
     if (this.fd < 0) this.moved = true;
   }
 
@@ -189,10 +190,27 @@ export class MountWatch {
   }
 }
 
-/** The paths in `paths` strictly below directory `dir`, relative to it (bytes). */
-function below(dir: Buffer, paths: Buffer[]): Buffer[] {
-  const prefix = dir.length === 1 ? dir : Buffer.concat([dir, Buffer.from('/')]);
-  return paths.filter((p) => p.length > prefix.length && p.subarray(0, prefix.length).equals(prefix)).map((p) => p.subarray(prefix.length));
+/**
+ * The files backing a loop device that lie below directory `dir` (its real path), relative to
+ * it: compared by their place in their file system (fsLocation), so that a file attached
+ * through another mount of it (a bind mount of the source elsewhere) is found too.
+ */
+function loopFilesBelow(dir: Buffer, mounts: MountInfo[]): Buffer[] {
+  const at = fsLocation(mounts, dir.toString('latin1'));
+  if (!at) return [];
+  const out: Buffer[] = [];
+  for (const b of loopBackingFiles()) {
+    let real: string;
+    try {
+      real = fs.realpathSync(b, { encoding: 'buffer' }).toString('latin1');
+    } catch {
+      continue; // gone, or not reachable from here
+    }
+    const loc = fsLocation(mounts, real);
+    if (!loc || loc.path === at.path || !locationInside(loc, at)) continue;
+    out.push(Buffer.from(loc.path.slice(at.path === '/' ? 1 : at.path.length + 1), 'latin1'));
+  }
+  return out;
 }
 
 /** The files backing a loop device (/sys/block/loop*\/loop/backing_file), as bytes. */
