@@ -56,7 +56,7 @@
 #define W_MOUNTS 6  /* the mount table changed (a mount or unmount anywhere in this namespace) */
 #define W_ROOT 7    /* a watched root is no longer at its path (dir: that path; name: where it is now) */
 #define W_DEAD 8    /* a file with a name elsewhere written through a name it no longer has */
-#define GONE_SLOTS 1024 /* names removed lately (dir/name), for W_DEAD */
+#define PENDING_MAX 4096 /* writes waiting for an event that explains them (dead_name) */
 #define W_HEAD 16
 
 /* what the file-system mark asks for: every change of an entry, and of a directory */
@@ -92,12 +92,6 @@ typedef struct {
 } centry_t;
 
 typedef struct {
-  char *key;             /* "dir/name" the file had, or NULL: a free slot */
-  uint8_t fid[CACHE_KEY]; /* its inode's file handle (fsid, type, handle), when the kernel said */
-  uint16_t fidlen;       /* 0: not said (Linux < 5.17) */
-} gone_t;
-
-typedef struct {
   int fan;
   int wake;            /* eventfd: stops the reader thread */
   pid_t self;
@@ -122,8 +116,9 @@ typedef struct {
   size_t cached;
   int targets; /* the group reports a created entry's own handle (W_CREATED records) */
   int mounts;  /* /proc/self/mountinfo, polled for mount table changes (W_MOUNTS), or -1 */
-  gone_t gone[GONE_SLOTS]; /* files removed (deleted, renamed away) lately, a ring */
-  size_t gonenext;
+  char *pending[PENDING_MAX]; /* "dir/name" of writes to a file no longer at that name (dead_name) */
+  size_t npending;
+  int stale;   /* the last resolve() found the directory gone (ESTALE, ENOENT) */
 } fw_t;
 
 /* ---------- small helpers ---------- */
@@ -406,6 +401,7 @@ static void check_root(fw_t *fw, root_t *rt) {
  * call).
  */
 static int resolve(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh, char **path, size_t *plen) {
+  fw->stale = 0;
   uint8_t key[CACHE_KEY];
   size_t klen = 12 + fh->handle_bytes;
   if (klen > CACHE_KEY) return -EOVERFLOW; /* MAX_HANDLE_SZ is 128 */
@@ -429,7 +425,10 @@ static int resolve(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh
       nanosleep(&ts, NULL);
       fd = open_by_handle_at(rt->fd, (struct file_handle *)fh, O_PATH | O_CLOEXEC);
     }
-    if (fd < 0) return errno == ESTALE || errno == ENOENT ? 0 : -errno;
+    if (fd < 0) {
+      fw->stale = errno == ESTALE || errno == ENOENT;
+      return fw->stale ? 0 : -errno;
+    }
     struct stat st;
     if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) {
       /* an event on a file connected to no directory (written through a file handle: the
@@ -495,99 +494,76 @@ static char *join_name(const char *dir, size_t dlen, const char *name, size_t nl
   return k;
 }
 
-/* An event's own file handle as a key (fsid, type, handle bytes); 0 when it has none. */
-static uint16_t fid_key(const struct fanotify_event_info_fid *f, uint8_t *out) {
-  if (!f) return 0;
-  const struct file_handle *fh = (const void *)f->handle;
-  if (12 + fh->handle_bytes > CACHE_KEY) return 0;
-  memcpy(out, &f->fsid, 8);
-  memcpy(out + 8, &fh->handle_type, 4);
-  memcpy(out + 12, fh->f_handle, fh->handle_bytes);
-  return (uint16_t)(12 + fh->handle_bytes);
-}
-
-/* The slot of `key` removed with handle `fid` (any handle when either is not known), or NULL. */
-static gone_t *gone_find(fw_t *fw, const char *k, const uint8_t *fid, uint16_t fidlen) {
-  for (size_t i = 0; i < GONE_SLOTS; i++) {
-    gone_t *g = &fw->gone[i];
-    if (!g->key || strcmp(g->key, k)) continue;
-    if (!g->fidlen || !fidlen || (g->fidlen == fidlen && !memcmp(g->fid, fid, fidlen))) return g;
-  }
-  return NULL;
-}
-
-/* A file's name removed (deleted, or renamed away): a later write naming it through a
-   descriptor opened before may reach the file under another name now. */
-static void gone_add(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen, const struct fanotify_event_info_fid *obj) {
-  uint8_t fid[CACHE_KEY];
-  uint16_t fidlen = fid_key(obj, fid);
-  char *k = join_name(dir, dlen, name, nlen);
-  if (!k || gone_find(fw, k, fid, fidlen)) {
-    free(k);
-    return;
-  }
-  gone_t *g = &fw->gone[fw->gonenext];
-  free(g->key);
-  g->key = k;
-  g->fidlen = fidlen;
-  memcpy(g->fid, fid, fidlen);
-  fw->gonenext = (fw->gonenext + 1) % GONE_SLOTS;
-}
-
-/* The name is given to a file again (created, renamed in). Where the removed file's handle is
-   known, a later write naming it is told apart by its handle: the slot stays. Else a write
-   naming it is taken as the new file's: the slot goes. */
-static void gone_del(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen) {
+/* A write is explained: the name it named was removed, renamed or replaced after it. */
+static void pending_explained(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen) {
+  if (!fw->npending) return;
   char *k = join_name(dir, dlen, name, nlen);
   if (!k) return;
-  for (size_t i = 0; i < GONE_SLOTS; i++) {
-    gone_t *g = &fw->gone[i];
-    if (g->key && !g->fidlen && !strcmp(g->key, k)) {
-      free(g->key);
-      g->key = NULL;
+  for (size_t i = 0; i < fw->npending;) {
+    if (!strcmp(fw->pending[i], k)) {
+      free(fw->pending[i]);
+      fw->pending[i] = fw->pending[--fw->npending];
+    } else {
+      i++;
     }
   }
   free(k);
 }
 
-/* The links of the file `fh` names (-1: unknown). */
-static long links_of(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh) {
+/* The file `fh` names: its device, inode and links; 0 when it is gone (or cannot be opened). */
+static int ident_of(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh, struct stat *st) {
   for (size_t r = 0; r < fw->nroots; r++) {
     root_t *rt = &fw->roots[r];
     if (rt->fsid[0] != fsid[0] || rt->fsid[1] != fsid[1]) continue;
     int fd = open_by_handle_at(rt->fd, (struct file_handle *)fh, O_PATH | O_CLOEXEC);
-    if (fd < 0) return errno == ESTALE || errno == ENOENT ? 0 : -1;
-    struct stat st;
-    long n = fstat(fd, &st) == 0 ? (long)st.st_nlink : -1;
+    if (fd < 0) return 0;
+    int ok = fstat(fd, st) == 0;
     close(fd);
-    return n;
+    return ok;
   }
-  return -1;
+  return 0;
 }
 
 /*
- * A write (or chmod) of a file named `dir/name` where that name was removed earlier in the
- * queue, or an O_TMPFILE's internal name (`#<inode>`, never an entry): the kernel names the
- * descriptor's first name, and the file may have another one now (`ln d/f e/g; rm d/f` while
- * it was open, or `linkat` of a temporary file), changed with no event in its directory. A
- * file with no link left (removed while open, the usual temporary file) has no name to miss.
+ * A write (or chmod) of a file that is no longer at the name the event gives (`dir/name`,
+ * the directory named by its handle now): the kernel names a write by the name its descriptor
+ * was opened with, so the file may have another name now (`ln d/f e/g; rm d/f` or a rename
+ * over d/f while it was open, an O_TMPFILE linked in, its directory removed), changed with no
+ * event in that name's directory. Or the name changed after the write, whose event follows in
+ * the queue (an atomic save: write tmp, rename it; Maildir: write tmp/x, link new/x, unlink
+ * tmp/x): such a write is held (`pending`) until the queue is read empty, and one that no
+ * later removal or rename of its name explained is said (W_DEAD). A file with no link left
+ * (removed while open) has no name to miss.
  */
-static int dead_name(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen, const struct fanotify_event_info_fid *obj) {
-  char *k = join_name(dir, dlen, name, nlen);
-  if (!k) return 0;
-  uint8_t fid[CACHE_KEY];
-  uint16_t fidlen = fid_key(obj, fid);
-  int suspect = gone_find(fw, k, fid, fidlen) != NULL;
-  if (!suspect && name[0] == '#') {
-    struct stat st;
-    suspect = lstat(k, &st) < 0 && errno == ENOENT;
-  }
-  free(k);
-  if (!suspect) return 0;
-  if (!obj) return 1;
+static void dead_name(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen, const struct fanotify_event_info_fid *own) {
   int32_t fsid[2];
-  memcpy(fsid, &obj->fsid, 8);
-  return links_of(fw, fsid, (const struct file_handle *)obj->handle) != 0;
+  memcpy(fsid, &own->fsid, 8);
+  struct stat file, at;
+  if (!ident_of(fw, fsid, (const struct file_handle *)own->handle, &file) || file.st_nlink == 0) return;
+  char *k = join_name(dir, dlen, name, nlen);
+  if (!k) return;
+  if (fstatat(AT_FDCWD, k, &at, AT_SYMLINK_NOFOLLOW) == 0 && at.st_ino == file.st_ino && at.st_dev == file.st_dev) {
+    free(k);
+    return;
+  }
+  if (fw->npending == PENDING_MAX) {
+    /* too many to hold: say this one now (the epoch ends; safe) */
+    out_put(fw, W_DEAD, 0, dir, dlen, name, nlen, 0);
+    free(k);
+    return;
+  }
+  fw->pending[fw->npending++] = k;
+}
+
+/* The queue was read empty: every write still held was explained by nothing. */
+static void pending_said(fw_t *fw) {
+  for (size_t i = 0; i < fw->npending; i++) {
+    char *k = fw->pending[i];
+    char *slash = strrchr(k, '/');
+    out_put(fw, W_DEAD, 0, k, (size_t)(slash - k), slash + 1, strlen(slash + 1), 0);
+    free(k);
+  }
+  fw->npending = 0;
 }
 
 /*
@@ -696,12 +672,17 @@ static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
           size_t nlen = strlen(name);
           if (rc > 0) out_put(fw, W_CHANGE, (uint32_t)m->mask, dir, dlen, name, nlen, 0);
           if (rc > 0 && !(m->mask & FAN_ONDIR) && strcmp(name, ".")) {
-            if (m->mask & (FAN_DELETE | FAN_MOVED_FROM)) gone_add(fw, dir, dlen, name, nlen, own);
-            else if (m->mask & (FAN_CREATE | FAN_MOVED_TO)) gone_del(fw, dir, dlen, name, nlen);
+            if (m->mask & (FAN_DELETE | FAN_MOVE)) pending_explained(fw, dir, dlen, name, nlen);
             /* FAN_MODIFY and FAN_ATTRIB, not FAN_CLOSE_WRITE: a writer that closes after the
                move (a mail delivery agent, linking tmp/x to new/x first) changed nothing then */
-            else if ((m->mask & (FAN_MODIFY | FAN_ATTRIB)) && dead_name(fw, dir, dlen, name, nlen, own))
-              out_put(fw, W_DEAD, (uint32_t)m->mask, dir, dlen, name, nlen, 0);
+            else if ((m->mask & (FAN_MODIFY | FAN_ATTRIB)) && own) dead_name(fw, dir, dlen, name, nlen, own);
+          } else if (rc == 0 && fw->stale && own && !(m->mask & FAN_ONDIR) && (m->mask & (FAN_MODIFY | FAN_ATTRIB))) {
+            /* written in a directory that is gone: if the file has a link left, it is elsewhere */
+            struct stat file;
+            int32_t ofsid[2];
+            memcpy(ofsid, &own->fsid, 8);
+            if (ident_of(fw, ofsid, (const struct file_handle *)own->handle, &file) && file.st_nlink > 0)
+              out_put(fw, W_DEAD, 0, "(a removed directory)", 21, name, nlen, 0);
           }
           if (rc > 0 && obj) {
             int32_t ofsid[2];
@@ -761,6 +742,18 @@ static void *reader(void *arg) {
     int err = n < 0 && errno != EAGAIN && errno != EINTR ? errno : 0;
     pthread_mutex_lock(&fw->mu);
     if (n > 0) process(fw, buf, n);
+    /* writes held by dead_name: the events that would explain them were queued before it
+       looked, so once the queue reads empty, what is still held is explained by nothing */
+    while (fw->npending && !err) {
+      ssize_t more = read(fw->fan, buf, READ_BUF);
+      if (more > 0) {
+        process(fw, buf, more);
+        continue;
+      }
+      if (more < 0 && errno != EAGAIN && errno != EINTR) err = errno;
+      if (more < 0 && errno == EINTR) continue;
+      pending_said(fw);
+    }
     if (err) out_put(fw, W_ERROR, 0, NULL, 0, NULL, 0, err);
     int call = fw->outlen && !fw->notified;
     if (call) fw->notified = 1;
@@ -831,7 +824,7 @@ static void fw_free(fw_t *fw) {
   free(fw->excl);
   if (fw->cache) cache_clear(fw);
   free(fw->cache);
-  for (size_t i = 0; i < GONE_SLOTS; i++) free(fw->gone[i].key);
+  for (size_t i = 0; i < fw->npending; i++) free(fw->pending[i]);
   free(fw->out);
   if (fw->fan >= 0) close(fw->fan);
   if (fw->wake >= 0) close(fw->wake);

@@ -147,14 +147,12 @@ class FanotifyGroup {
         return;
       }
       if (kind === FAN_REC.DEAD) {
-        const ddir = buf.subarray(dirStart, dirEnd);
-        const what = `${ddir.toString()}/${buf.subarray(dirEnd, nameEnd).toString()}`;
-        for (const l of this.listeners) {
-          if (under(ddir, l.root) && !l.ignore.some((i) => under(ddir, i))) {
-            l.sink.lost(
-              `${what} was written through after that name was removed, and the file has another name (linked elsewhere while open, or an O_TMPFILE linked in): which one is unknown`,
-            );
-          }
+        // the file's other name may be in any source on that file system: every epoch ends
+        const what = `${buf.subarray(dirStart, dirEnd).toString()}/${buf.subarray(dirEnd, nameEnd).toString()}`;
+        for (const l of [...this.listeners]) {
+          l.sink.lost(
+            `${what} was written through after that name was removed or given to another file, and the file has another name (linked or renamed elsewhere while open, or an O_TMPFILE linked in): which one is unknown`,
+          );
         }
         return;
       }
