@@ -494,6 +494,24 @@ static char *join_name(const char *dir, size_t dlen, const char *name, size_t nl
   return k;
 }
 
+/* Writes held below a directory removed or renamed after them are explained: the path they
+   were checked at was that directory's old one (a cached name, renamed since). */
+static void pending_explained_below(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen) {
+  if (!fw->npending) return;
+  char *k = join_name(dir, dlen, name, nlen);
+  if (!k) return;
+  size_t kl = strlen(k);
+  for (size_t i = 0; i < fw->npending;) {
+    if (!strncmp(fw->pending[i], k, kl) && fw->pending[i][kl] == '/') {
+      free(fw->pending[i]);
+      fw->pending[i] = fw->pending[--fw->npending];
+    } else {
+      i++;
+    }
+  }
+  free(k);
+}
+
 /* A write is explained: the name it named was removed, renamed or replaced after it. */
 static void pending_explained(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen) {
   if (!fw->npending) return;
@@ -671,6 +689,8 @@ static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
         } else {
           size_t nlen = strlen(name);
           if (rc > 0) out_put(fw, W_CHANGE, (uint32_t)m->mask, dir, dlen, name, nlen, 0);
+          if (rc > 0 && (m->mask & FAN_ONDIR) && (m->mask & (FAN_MOVE | FAN_DELETE)) && strcmp(name, "."))
+            pending_explained_below(fw, dir, dlen, name, nlen);
           if (rc > 0 && !(m->mask & FAN_ONDIR) && strcmp(name, ".")) {
             if (m->mask & (FAN_DELETE | FAN_MOVE)) pending_explained(fw, dir, dlen, name, nlen);
             /* FAN_MODIFY and FAN_ATTRIB, not FAN_CLOSE_WRITE: a writer that closes after the

@@ -878,7 +878,7 @@ describe('watch: fanotify', () => {
     });
   });
 
-  test('fanotify: mail delivered the Maildir way (written in tmp, linked into new, tmp removed; or renamed), and a file removed while open and written: no false alarm, the journal serves', async ({
+  test('fanotify: mail delivered the Maildir way (written in tmp, linked into new, tmp removed; or renamed), files written then their directory renamed, and a file removed while open and written: no false alarm, the journal serves', async ({
     tmp,
   }) => {
     needRoot('the fanotify watcher needs root');
@@ -894,6 +894,15 @@ describe('watch: fanotify', () => {
         fs.closeSync(fd); // closed after the move: nothing written through the old name
         fs.writeFileSync(md(`tmp/r${i}`), `renamed ${i}\n`);
         fs.renameSync(md(`tmp/r${i}`), md(`cur/r${i}`));
+      }
+      // files written, then their directory renamed at once (a staging directory published; a
+      // ninth attack: the check looked at the directory's cached old path)
+      for (let i = 0; i < 30; i++) {
+        fs.mkdirSync(md(`stage${i}`));
+        fs.writeFileSync(md(`stage${i}/key`), 'a');
+        await new Promise((r) => setTimeout(r, 20));
+        fs.appendFileSync(md(`stage${i}/key`), 'b');
+        fs.renameSync(md(`stage${i}`), md(`pub${i}`));
       }
       const fd = fs.openSync(md('tmp/scratch'), 'w');
       fs.unlinkSync(md('tmp/scratch'));
