@@ -117,6 +117,8 @@ typedef struct {
   int targets; /* the group reports a created entry's own handle (W_CREATED records) */
   int mounts;  /* /proc/self/mountinfo, polled for mount table changes (W_MOUNTS), or -1 */
   char *pending[PENDING_MAX]; /* "dir/name" of writes to a file no longer at that name (dead_name) */
+  uint8_t pendfid[PENDING_MAX][CACHE_KEY]; /* the written file's handle (fsid, type, bytes) */
+  uint16_t pendfidlen[PENDING_MAX];
   size_t npending;
   int stale;   /* the last resolve() found the directory gone (ESTALE, ENOENT) */
 } fw_t;
@@ -494,6 +496,25 @@ static char *join_name(const char *dir, size_t dlen, const char *name, size_t nl
   return k;
 }
 
+/* An event's file handle as bytes (fsid, type, handle); 0 when it has none or it is too long. */
+static uint16_t fid_bytes(const struct fanotify_event_info_fid *f, uint8_t *out) {
+  if (!f) return 0;
+  const struct file_handle *fh = (const void *)f->handle;
+  if (12 + fh->handle_bytes > CACHE_KEY) return 0;
+  memcpy(out, &f->fsid, 8);
+  memcpy(out + 8, &fh->handle_type, 4);
+  memcpy(out + 12, fh->f_handle, fh->handle_bytes);
+  return (uint16_t)(12 + fh->handle_bytes);
+}
+
+static void pending_drop(fw_t *fw, size_t i) {
+  free(fw->pending[i]);
+  size_t last = --fw->npending;
+  fw->pending[i] = fw->pending[last];
+  memcpy(fw->pendfid[i], fw->pendfid[last], fw->pendfidlen[last]);
+  fw->pendfidlen[i] = fw->pendfidlen[last];
+}
+
 /* Writes held below a directory removed or renamed after them are explained: the path they
    were checked at was that directory's old one (a cached name, renamed since). */
 static void pending_explained_below(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen) {
@@ -502,28 +523,25 @@ static void pending_explained_below(fw_t *fw, const char *dir, size_t dlen, cons
   if (!k) return;
   size_t kl = strlen(k);
   for (size_t i = 0; i < fw->npending;) {
-    if (!strncmp(fw->pending[i], k, kl) && fw->pending[i][kl] == '/') {
-      free(fw->pending[i]);
-      fw->pending[i] = fw->pending[--fw->npending];
-    } else {
-      i++;
-    }
+    if (!strncmp(fw->pending[i], k, kl) && fw->pending[i][kl] == '/') pending_drop(fw, i);
+    else i++;
   }
   free(k);
 }
 
-/* A write is explained: the name it named was removed, renamed or replaced after it. */
-static void pending_explained(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen) {
+/* A write is explained: the file it wrote lost that name (removed, renamed away) after it. A
+   removal or rename of the same name for another file (its handle differs) explains nothing. */
+static void pending_explained(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen, const struct fanotify_event_info_fid *own) {
   if (!fw->npending) return;
   char *k = join_name(dir, dlen, name, nlen);
   if (!k) return;
+  uint8_t fid[CACHE_KEY];
+  uint16_t fidlen = fid_bytes(own, fid);
   for (size_t i = 0; i < fw->npending;) {
-    if (!strcmp(fw->pending[i], k)) {
-      free(fw->pending[i]);
-      fw->pending[i] = fw->pending[--fw->npending];
-    } else {
-      i++;
-    }
+    int same = !strcmp(fw->pending[i], k) &&
+               (!fidlen || !fw->pendfidlen[i] || (fw->pendfidlen[i] == fidlen && !memcmp(fw->pendfid[i], fid, fidlen)));
+    if (same) pending_drop(fw, i);
+    else i++;
   }
   free(k);
 }
@@ -570,6 +588,7 @@ static void dead_name(fw_t *fw, const char *dir, size_t dlen, const char *name, 
     free(k);
     return;
   }
+  fw->pendfidlen[fw->npending] = fid_bytes(own, fw->pendfid[fw->npending]);
   fw->pending[fw->npending++] = k;
 }
 
@@ -692,7 +711,7 @@ static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
           if (rc > 0 && (m->mask & FAN_ONDIR) && (m->mask & (FAN_MOVE | FAN_DELETE)) && strcmp(name, "."))
             pending_explained_below(fw, dir, dlen, name, nlen);
           if (rc > 0 && !(m->mask & FAN_ONDIR) && strcmp(name, ".")) {
-            if (m->mask & (FAN_DELETE | FAN_MOVE)) pending_explained(fw, dir, dlen, name, nlen);
+            if (m->mask & (FAN_DELETE | FAN_MOVE)) pending_explained(fw, dir, dlen, name, nlen, own);
             /* FAN_MODIFY and FAN_ATTRIB, not FAN_CLOSE_WRITE: a writer that closes after the
                move (a mail delivery agent, linking tmp/x to new/x first) changed nothing then */
             else if ((m->mask & (FAN_MODIFY | FAN_ATTRIB)) && own) dead_name(fw, dir, dlen, name, nlen, own);

@@ -764,6 +764,8 @@ describe('watch: fanotify', () => {
     { then: ', its directory renamed', after: 'dir-renamed' },
     { then: ', the name taken by a rename over it', after: 'renamed-over' },
     { then: ', all before the watcher started', after: 'before-watcher' },
+    // the new file of that name removed right after the write explains nothing (a ninth attack)
+    { then: ', the name taken by a rename and that file removed right after the write', after: 'renamed-over-removed' },
   ] as const;
   for (const k of deadNames) {
     test(`fanotify: a file kept open, given another name and its first removed (ln d/f e/g; rm d/f)${k.then}, then written through the descriptor: the write names a name the file no longer has, so the epoch ends`, async ({
@@ -780,7 +782,7 @@ describe('watch: fanotify', () => {
         fs.unlinkSync(src('d1/f1'));
         if (k.after === 'again') fs.writeFileSync(src('d1/f1'), 'a new file of the old name\n');
         if (k.after === 'dir-renamed') fs.renameSync(src('d1'), src('d1-renamed'));
-        if (k.after === 'renamed-over' || k.after === 'before-watcher') {
+        if (k.after === 'renamed-over' || k.after === 'before-watcher' || k.after === 'renamed-over-removed') {
           fs.writeFileSync(src('d1/f1.tmp'), 'saved over the old name\n');
           fs.renameSync(src('d1/f1.tmp'), src('d1/f1'));
         }
@@ -792,6 +794,7 @@ describe('watch: fanotify', () => {
           const g3 = await backupAsync(s, ['--audit-sample', '0'], dayEnv(3));
           expectSame(s, g3.part.path);
           fs.writeSync(fd, 'written through the descriptor of the removed name\n');
+          if (k.after === 'renamed-over-removed') fs.unlinkSync(src('d1/f1'));
           await waitFor(
             () => /was written through after that name was removed or given to another file/.test(w.out.stderr),
             10_000,
