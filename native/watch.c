@@ -396,6 +396,26 @@ static void check_root(fw_t *fw, root_t *rt) {
   free(longp);
 }
 
+/* A file handle as bytes, the key of the name cache and of held writes: fsid, type, handle;
+   its length, 0 when it does not fit (MAX_HANDLE_SZ is 128). */
+static uint16_t handle_key(const int32_t fsid[2], const struct file_handle *fh, uint8_t *out) {
+  if (12 + fh->handle_bytes > CACHE_KEY) return 0;
+  memcpy(out, fsid, 8);
+  memcpy(out + 8, &fh->handle_type, 4);
+  memcpy(out + 12, fh->f_handle, fh->handle_bytes);
+  return (uint16_t)(12 + fh->handle_bytes);
+}
+
+/* The file a handle of file system fsid names, opened O_PATH through a watched root of that
+   file system; -1 when none is, or it is gone. */
+static int open_handle(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh) {
+  for (size_t r = 0; r < fw->nroots; r++) {
+    root_t *rt = &fw->roots[r];
+    if (rt->fsid[0] == fsid[0] && rt->fsid[1] == fsid[1]) return open_by_handle_at(rt->fd, (struct file_handle *)fh, O_PATH | O_CLOEXEC);
+  }
+  return -1;
+}
+
 /*
  * Resolves a directory handle of file system fsid to its path: 1 when the directory lies under
  * a watched root and under no excluded prefix, 0 when it does not (or is gone: ESTALE,
@@ -405,11 +425,8 @@ static void check_root(fw_t *fw, root_t *rt) {
 static int resolve(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh, char **path, size_t *plen) {
   fw->stale = 0;
   uint8_t key[CACHE_KEY];
-  size_t klen = 12 + fh->handle_bytes;
-  if (klen > CACHE_KEY) return -EOVERFLOW; /* MAX_HANDLE_SZ is 128 */
-  memcpy(key, fsid, 8);
-  memcpy(key + 8, &fh->handle_type, 4);
-  memcpy(key + 12, fh->f_handle, fh->handle_bytes);
+  size_t klen = handle_key(fsid, fh, key);
+  if (!klen) return -EOVERFLOW; /* MAX_HANDLE_SZ is 128 */
   centry_t *c = cache_find(fw, key, klen);
   if (c) {
     *path = c->path;
@@ -499,12 +516,9 @@ static char *join_name(const char *dir, size_t dlen, const char *name, size_t nl
 /* An event's file handle as bytes (fsid, type, handle); 0 when it has none or it is too long. */
 static uint16_t fid_bytes(const struct fanotify_event_info_fid *f, uint8_t *out) {
   if (!f) return 0;
-  const struct file_handle *fh = (const void *)f->handle;
-  if (12 + fh->handle_bytes > CACHE_KEY) return 0;
-  memcpy(out, &f->fsid, 8);
-  memcpy(out + 8, &fh->handle_type, 4);
-  memcpy(out + 12, fh->f_handle, fh->handle_bytes);
-  return (uint16_t)(12 + fh->handle_bytes);
+  int32_t fsid[2];
+  memcpy(fsid, &f->fsid, 8);
+  return handle_key(fsid, (const struct file_handle *)f->handle, out);
 }
 
 static void pending_drop(fw_t *fw, size_t i) {
@@ -548,16 +562,11 @@ static void pending_explained(fw_t *fw, const char *dir, size_t dlen, const char
 
 /* The file `fh` names: its device, inode and links; 0 when it is gone (or cannot be opened). */
 static int ident_of(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh, struct stat *st) {
-  for (size_t r = 0; r < fw->nroots; r++) {
-    root_t *rt = &fw->roots[r];
-    if (rt->fsid[0] != fsid[0] || rt->fsid[1] != fsid[1]) continue;
-    int fd = open_by_handle_at(rt->fd, (struct file_handle *)fh, O_PATH | O_CLOEXEC);
-    if (fd < 0) return 0;
-    int ok = fstat(fd, st) == 0;
-    close(fd);
-    return ok;
-  }
-  return 0;
+  int fd = open_handle(fw, fsid, fh);
+  if (fd < 0) return 0;
+  int ok = fstat(fd, st) == 0;
+  close(fd);
+  return ok;
 }
 
 /*
@@ -611,36 +620,31 @@ static void pending_said(fw_t *fw) {
  * and no birth time, or the inode is gone: no name of it is left anywhere to miss).
  */
 static int born(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh, uint32_t *sec, uint32_t *nsec) {
-  for (size_t r = 0; r < fw->nroots; r++) {
-    root_t *rt = &fw->roots[r];
-    if (rt->fsid[0] != fsid[0] || rt->fsid[1] != fsid[1]) continue;
-    int fd = open_by_handle_at(rt->fd, (struct file_handle *)fh, O_PATH | O_CLOEXEC);
-    if (fd < 0) return 0;
-    struct statx sx;
-    int said = 0;
-    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BTIME | STATX_NLINK, &sx) == 0) {
-      struct timespec now;
-      clock_gettime(CLOCK_REALTIME, &now);
-      if ((sx.stx_mask & STATX_BTIME) && sx.stx_btime.tv_sec > now.tv_sec + 1) {
-        /* born in the future: the clock was stepped back since (or the disk comes from a machine
-           whose clock was ahead): its age cannot be told, so it counts as old */
-        *sec = 1;
-        *nsec = 0;
-        said = 1;
-      } else if ((sx.stx_mask & STATX_BTIME) && sx.stx_btime.tv_sec > 1) {
-        *sec = sx.stx_btime.tv_sec > 0xffffffffLL ? 0xffffffffu : (uint32_t)sx.stx_btime.tv_sec;
-        *nsec = sx.stx_btime.tv_nsec;
-        said = 1;
-      } else if ((sx.stx_mask & STATX_NLINK) && sx.stx_nlink > 1) {
-        *sec = 1;
-        *nsec = 0;
-        said = 1;
-      }
+  int fd = open_handle(fw, fsid, fh);
+  if (fd < 0) return 0;
+  struct statx sx;
+  int said = 0;
+  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BTIME | STATX_NLINK, &sx) == 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if ((sx.stx_mask & STATX_BTIME) && sx.stx_btime.tv_sec > now.tv_sec + 1) {
+      /* born in the future: the clock was stepped back since (or the disk comes from a machine
+         whose clock was ahead): its age cannot be told, so it counts as old */
+      *sec = 1;
+      *nsec = 0;
+      said = 1;
+    } else if ((sx.stx_mask & STATX_BTIME) && sx.stx_btime.tv_sec > 1) {
+      *sec = sx.stx_btime.tv_sec > 0xffffffffLL ? 0xffffffffu : (uint32_t)sx.stx_btime.tv_sec;
+      *nsec = sx.stx_btime.tv_nsec;
+      said = 1;
+    } else if ((sx.stx_mask & STATX_NLINK) && sx.stx_nlink > 1) {
+      *sec = 1;
+      *nsec = 0;
+      said = 1;
     }
-    close(fd);
-    return said;
   }
-  return 0;
+  close(fd);
+  return said;
 }
 
 static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
