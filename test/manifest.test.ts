@@ -22,6 +22,7 @@ import {
 } from '../src/manifest/format.js';
 import { formatXattrs, parseXattrs } from '../src/fs/xattrs.js';
 import { hashHex, hexWord } from '../src/fs/native.js';
+import { decide } from '../src/plan/decide.js';
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures');
 
@@ -456,6 +457,8 @@ describe('undecoded blocks (RawDirBlock) and content-hash digits', () => {
         const sink = new ByteSink();
         encodeEntry(sink, e);
         expect(got!.equals(sink.view())).toBe(true);
+        // the fast path is the one rule of "unchanged", narrowed: decide() links what it passes
+        expect(decide(scanned, e, { prevAvailable: true, asRoot: true, xattrs: true }).action).toBe('link');
         for (const change of [
           { size: e.size + 1 },
           { mtimeSec: e.mtimeSec + 1 },

@@ -6,7 +6,7 @@ import { planDir, type PlanContext, type Step } from '../src/plan/plan-dir.js';
 import { DecodedDir } from '../src/apply/prev-tree.js';
 import { ClaimedInodes } from '../src/apply/claims.js';
 import { formatXattrs } from '../src/fs/xattrs.js';
-import type { SourceEntry } from '../src/fs/entry.js';
+import { sameMeta, sameMetaBesideEntries, type SourceEntry } from '../src/fs/entry.js';
 import type { ManifestEntry } from '../src/manifest/format.js';
 
 const acl = formatXattrs([{ name: Buffer.from('system.posix_acl_access'), value: Buffer.from([2, 0, 0, 0]) }]);
@@ -138,6 +138,44 @@ describe('planDir: one step per entry, merged with the previous records', () => 
     expect(attributeReason(acl, null)).toBe('acl');
     expect(attributeReason(null, label)).toBe('xattrs');
     expect(decide(src('a', { xattrs: label }), rec('a'), { prevAvailable: true, asRoot: true, xattrs: true })).toEqual({ action: 'copy', reason: 'xattrs' });
+  });
+
+  test("one rule of \"unchanged\": the watch audit's (sameMetaBesideEntries) is decide's, but for a directory's mtime", () => {
+    const dir = { type: 'dir' as const, size: 0 };
+    const cases: [string, Partial<SourceEntry>, Partial<ManifestEntry>][] = [
+      ['a file as recorded', {}, {}],
+      ['a file, mtime', { mtimeNsec: 6 }, {}],
+      ['a file, mode', { mode: 0o600 }, {}],
+      ['a file, owner', { gid: 2 }, {}],
+      ['a file, size', { size: 4 }, {}],
+      ['a symlink, target', { type: 'symlink', target: Buffer.from('x') }, { type: 'symlink', target: Buffer.from('y') }],
+      ['a directory as recorded', dir, dir],
+      ['a directory, mtime', { ...dir, mtimeSec: 101 }, dir],
+      ['a directory, mode', { ...dir, mode: 0o700 }, dir],
+      ['a directory, owner', { ...dir, uid: 0 }, dir],
+      ['a directory where a file was', dir, {}],
+      ['a file where a directory was', {}, dir],
+    ];
+    const got = cases.map(([what, e, p]) => [what, sameMetaBesideEntries(src('a', e), rec('a', p)), decide(src('a', e), rec('a', p), ctx()).reason]);
+    expect(got).toEqual([
+      ['a file as recorded', true, 'unchanged'],
+      ['a file, mtime', false, 'mtime'],
+      ['a file, mode', false, 'mode'],
+      ['a file, owner', false, 'owner'],
+      ['a file, size', false, 'size'],
+      ['a symlink, target', false, 'target'],
+      ['a directory as recorded', true, 'directory'],
+      ['a directory, mtime', true, 'directory'],
+      ['a directory, mode', false, 'directory'],
+      ['a directory, owner', false, 'directory'],
+      ['a directory where a file was', false, 'new directory'],
+      ['a file where a directory was', false, 'type dir -> file'],
+    ]);
+    // beside a directory's mtime, the two agree
+    for (const [what, e, p] of cases) {
+      if (e.type === 'dir' && p.type === 'dir' && e.mtimeSec !== undefined) continue;
+      expect(sameMetaBesideEntries(src('a', e), rec('a', p)), what).toBe(sameMeta(src('a', e), rec('a', p)));
+    }
   });
 });
 

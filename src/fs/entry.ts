@@ -142,8 +142,11 @@ export function parseScan(buf: Buffer): SourceEntry[] {
 }
 
 /**
- * Same type, permission bits, owner, size, mtime to the nanosecond, device and target. Extended
- * attributes are compared apart (src/plan/decide.ts): a scanned entry may not have read them.
+ * Same type, permission bits, owner, size, mtime to the nanosecond, device and target: the one
+ * definition of "unchanged" (src/plan/decide.ts links an entry by it, with its extended
+ * attributes compared apart: a scanned entry may not have read them; the manifest's byte-level
+ * fast path, RawDirBlock.unchangedFile, is this rule narrowed, and test/manifest.test.ts holds it
+ * to that).
  */
 export function sameMeta(a: Meta, b: Meta): boolean {
   if (a.type !== b.type || a.mtimeSec !== b.mtimeSec || a.mtimeNsec !== b.mtimeNsec) return false;
@@ -159,6 +162,15 @@ export function sameMeta(a: Meta, b: Meta): boolean {
     default:
       return a.mode === b.mode;
   }
+}
+
+/**
+ * sameMeta without a directory's mtime, which moves with its entries: for what compares those
+ * entries one by one itself (the watch journal's audit, src/watch/audit.ts).
+ */
+export function sameMetaBesideEntries(a: Meta, b: Meta): boolean {
+  if (a.type !== 'dir') return sameMeta(a, b);
+  return b.type === 'dir' && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
 }
 
 /**

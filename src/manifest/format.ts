@@ -520,7 +520,8 @@ export class RawDirBlock {
    * the builder would record a link of it, in the current format: a file with nothing but a hash
    * and OFF_SPOOL among its flags, no link group, and e's mode, owner, size, mtime, device number, ctime and source inode
    * (an unchanged ctime means unchanged extended attributes, which are then not compared). Else
-   * null (a record of an older format never qualifies: its layout differs).
+   * null (a record of an older format never qualifies: its layout differs). The fast path of
+   * sameMeta (src/fs/entry.ts), narrowed: what it returns, decide() would link.
    */
   unchangedFile(i: number, e: Meta & { ctimeSec: number; ctimeNsec: number; ino: number }): Buffer | null {
     if (this.fixed !== 82) return null;

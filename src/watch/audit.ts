@@ -5,7 +5,7 @@
  * directories, whose times change with their entries). A dropped inotify event, or a change
  * chokidar could not name, shows up here; any mismatch makes the run scan everything.
  */
-import { sameMeta, type SourceEntry } from '../fs/entry.js';
+import { sameMetaBesideEntries, type SourceEntry } from '../fs/entry.js';
 import { byName } from '../manifest/merge.js';
 import { scanBelow } from './scan-below.js';
 import type { ManifestEntry } from '../manifest/format.js';
@@ -92,8 +92,7 @@ function auditDir(q: AuditQuery, rel: Buffer, prev: ManifestEntry[]): string | n
     const path = displayPath(joinRel(rel, e.name));
     if (!p) return `${path}: new`;
     if (e.err) return `${path}: cannot be read`;
-    const same = e.type === 'dir' ? p.type === 'dir' && p.mode === e.mode && p.uid === e.uid && p.gid === e.gid : sameMeta(e, p);
-    if (!same) return `${path}: changed`;
+    if (!sameMetaBesideEntries(e, p)) return `${path}: changed`;
   }
   return null;
 }
