@@ -93,7 +93,7 @@ function mountFuse(tmp: string, delayUs = 0): { mnt: string; back: string; unmou
 }
 
 describe('the libuv thread pool', () => {
-  test('a backup between local file systems gets the local size (one per core, at least 2), not 16', async ({ tmp }) => {
+  test('a backup between local file systems gets the local size (cores + 2, at least 4), not 16', async ({ tmp }) => {
     expect(await poolThreads(tmp, unset)).toBe(localPoolSize());
     expect(localPoolSize()).toBeLessThan(REMOTE_POOL_SIZE + 1);
   });
@@ -157,12 +157,12 @@ describe('the libuv thread pool', () => {
     expect(await poolThreads(tmp, { UV_THREADPOOL_SIZE: '40' })).toBe(40);
   });
 
-  test('the size for file system types: network and FUSE 16, local one per core, between 2 and 16', () => {
+  test('the size for file system types: network and FUSE 16, local between 4 and 16 by cores', () => {
     const [ext4, tmpfs, xfs, nfs, fuse, cifs, smb2, ceph] = [0xef53, 0x01021994, 0x58465342, 0x6969, 0x65735546, 0xff534d42, 0xfe534d42, 0x00c36400];
-    expect(poolSizeFor([ext4, tmpfs, xfs], 2)).toBe(2);
+    expect(poolSizeFor([ext4, tmpfs, xfs], 2)).toBe(4);
     for (const remote of [nfs, fuse, cifs, smb2, ceph]) expect(poolSizeFor([ext4, remote], 2)).toBe(16);
-    expect([1, 2, 4, 8, 14, 64].map((c) => localPoolSize(c))).toEqual([2, 2, 4, 8, 14, 16]);
-    expect(poolSizeFor([], 2)).toBe(2);
+    expect([1, 2, 4, 8, 14, 64].map((c) => localPoolSize(c))).toEqual([4, 4, 6, 10, 16, 16]);
+    expect(poolSizeFor([], 2)).toBe(4);
   });
 
   test("pool threads that ran hardsnap's jobs are SCHED_BATCH (they never preempt the main thread), the main thread is not", async ({ tmp }) => {

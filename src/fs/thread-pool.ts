@@ -3,10 +3,11 @@
  * in flight (src/apply/build-tree.ts). Where every operation is a network round trip (NFS, SMB,
  * FUSE, ...) many threads hide the latency: 16 made a 10,000-file incremental on latencyfs 3x
  * faster than libuv's default 4. On a local disk the kernel work is CPU-bound, and threads
- * beyond the cores only sleep and wake for every job, taking the cores from the main thread
- * that feeds them: on a 2-core machine a 100,000-file incremental took 1.70-1.77 s with 4
- * threads against 1.88-1.97 s with 16, and (with the drift check's stat of every new link)
- * 1.81-2.03 s with 2 threads against 2.00-2.21 s with 4 (docs/PERFORMANCE.md).
+ * beyond the cores only sleep and wake for every job: on a 2-core machine a 100,000-file
+ * incremental took 1.70-1.77 s with 4 threads against 1.88-1.97 s with 16 (docs/PERFORMANCE.md).
+ * Fewer than the cores plus two is faster only while the metadata is cached: with 2 threads on
+ * 2 cores the warm incremental was ~8% faster, the same run after `drop_caches` 11-14% slower
+ * (DESIGN.md, "The price of the previous generation as evidence").
  *
  * libuv reads UV_THREADPOOL_SIZE when its pool first runs, so this must be called before then
  * (bin/hardsnap loads the program without using the pool). A size the user set wins.
@@ -36,9 +37,9 @@ const REMOTE_TYPES = new Set([
 
 export const REMOTE_POOL_SIZE = 16;
 
-/** On local file systems: one thread per core, between 2 and 16 (with the main thread, one more than the cores). */
+/** On local file systems: the cores and two more, between 4 and 16. */
 export function localPoolSize(cores = os.availableParallelism()): number {
-  return Math.min(16, Math.max(2, cores));
+  return Math.min(16, Math.max(4, cores + 2));
 }
 
 /** Whether a file system of this statfs type makes each operation a round trip (NFS, FUSE, ...). */
