@@ -6,7 +6,7 @@
  * beyond the cores only sleep and wake for every job: on a 2-core machine a 100,000-file
  * incremental took 1.70-1.77 s with 4 threads against 1.88-1.97 s with 16 (docs/PERFORMANCE.md).
  * Fewer than the cores plus two is faster only while the metadata is cached: with 2 threads on
- * 2 cores the warm incremental was ~8% faster, the same run after `drop_caches` 11-14% slower
+ * 2 cores the warm incremental was ~8% faster, the same run after `drop_caches` 11-16% slower
  * (DESIGN.md, "The price of the previous generation as evidence").
  *
  * libuv reads UV_THREADPOOL_SIZE when its pool first runs, so this must be called before then
