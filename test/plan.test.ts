@@ -154,6 +154,7 @@ describe('planDir: one step per entry, merged with the previous records', () => 
       ['a directory, mtime', { ...dir, mtimeSec: 101 }, dir, true, 'directory'],
       ['a directory, mode', { ...dir, mode: 0o700 }, dir, false, 'directory'],
       ['a directory, owner', { ...dir, uid: 0 }, dir, false, 'directory'],
+      ['a directory, group', { ...dir, gid: 2 }, dir, false, 'directory'],
       ['a directory where a file was', dir, {}, false, 'new directory'],
       ['a file where a directory was', {}, dir, false, 'type dir -> file'],
     ];
