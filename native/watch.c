@@ -560,11 +560,14 @@ static void pending_explained(fw_t *fw, const char *dir, size_t dlen, const char
   free(k);
 }
 
-/* The file `fh` names: its device, inode and links; 0 when it is gone (or cannot be opened). */
-static int ident_of(fw_t *fw, const int32_t fsid[2], const struct file_handle *fh, struct stat *st) {
-  int fd = open_handle(fw, fsid, fh);
+/* Whether the file an event's own handle names still has a link (*st: its device and inode);
+   0 when it has none, is gone, or cannot be opened. */
+static int still_linked(fw_t *fw, const struct fanotify_event_info_fid *own, struct stat *st) {
+  int32_t fsid[2];
+  memcpy(fsid, &own->fsid, 8);
+  int fd = open_handle(fw, fsid, (const struct file_handle *)own->handle);
   if (fd < 0) return 0;
-  int ok = fstat(fd, st) == 0;
+  int ok = fstat(fd, st) == 0 && st->st_nlink > 0;
   close(fd);
   return ok;
 }
@@ -581,10 +584,8 @@ static int ident_of(fw_t *fw, const int32_t fsid[2], const struct file_handle *f
  * (removed while open) has no name to miss.
  */
 static void dead_name(fw_t *fw, const char *dir, size_t dlen, const char *name, size_t nlen, const struct fanotify_event_info_fid *own) {
-  int32_t fsid[2];
-  memcpy(fsid, &own->fsid, 8);
   struct stat file, at;
-  if (!ident_of(fw, fsid, (const struct file_handle *)own->handle, &file) || file.st_nlink == 0) return;
+  if (!still_linked(fw, own, &file)) return;
   char *k = join_name(dir, dlen, name, nlen);
   if (!k) return;
   if (fstatat(AT_FDCWD, k, &at, AT_SYMLINK_NOFOLLOW) == 0 && at.st_ino == file.st_ino && at.st_dev == file.st_dev) {
@@ -722,10 +723,7 @@ static void process(fw_t *fw, const uint8_t *buf, ssize_t n) {
           } else if (rc == 0 && fw->stale && own && !(m->mask & FAN_ONDIR) && (m->mask & (FAN_MODIFY | FAN_ATTRIB))) {
             /* written in a directory that is gone: if the file has a link left, it is elsewhere */
             struct stat file;
-            int32_t ofsid[2];
-            memcpy(ofsid, &own->fsid, 8);
-            if (ident_of(fw, ofsid, (const struct file_handle *)own->handle, &file) && file.st_nlink > 0)
-              out_put(fw, W_DEAD, 0, "(a removed directory)", 21, name, nlen, 0);
+            if (still_linked(fw, own, &file)) out_put(fw, W_DEAD, 0, "(a removed directory)", 21, name, nlen, 0);
           }
           if (rc > 0 && obj) {
             int32_t ofsid[2];
