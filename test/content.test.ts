@@ -212,6 +212,28 @@ describe('content deduplication', () => {
     expect(rsyncDiff(src, g3.gen)).toEqual([]);
   });
 
+  test("a damaged block in the previous generation's manifest turns content links off for the run, said once; the run succeeds and its generation is exact", ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { 'a/x': 'hello\n', 'b/y': 'world\n', 'b/z': { content: Buffer.alloc(5000, 4), mtime: T0 } });
+    const g1 = backupJson(spool, src, 1);
+    // flip a byte inside the first directory block (the root's)
+    const mf = manifestFileOf(partDir(spool), path.basename(g1.gen));
+    const bytes = fs.readFileSync(mf);
+    const at = 12 + bytes.readUInt32LE(8) + 12 + 2;
+    bytes[at] = bytes[at]! ^ 0xff;
+    fs.writeFileSync(mf, bytes);
+    fs.renameSync(path.join(src, 'b/z'), path.join(src, 'a/z2'));
+    const g2 = backupJson(spool, src, 2);
+    const notes = (JSON.parse(g2.stdout) as { notes: string[] }).notes.filter((n) => /deduplication off/.test(n));
+    expect(notes).toEqual(["part 'p': content deduplication off for this run: block checksum mismatch"]);
+    expect(g2.stats.dedupLinked).toBe(0);
+    assertNotSameInode(path.join(g1.gen, 'b/z'), path.join(g2.gen, 'a/z2'));
+    expect(rsyncDiff(src, g2.gen)).toEqual([]);
+  });
+
   test('--dedup off writes renamed files again', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
