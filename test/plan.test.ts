@@ -3,6 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import { attributeReason, decide } from '../src/plan/decide.js';
 import { planDir, type PlanContext, type Step } from '../src/plan/plan-dir.js';
+import { SourceLinkNames } from '../src/plan/link-names.js';
 import { DecodedDir } from '../src/apply/prev-tree.js';
 import { ClaimedInodes } from '../src/apply/claims.js';
 import { formatXattrs } from '../src/fs/xattrs.js';
@@ -167,6 +168,60 @@ describe('planDir: one step per entry, merged with the previous records', () => 
       if (e.type === 'dir' && p.type === 'dir' && e.mtimeSec !== undefined) continue;
       expect(sameMetaBesideEntries(src('a', e), rec('a', p)), what).toBe(sameMeta(src('a', e), rec('a', p)));
     }
+  });
+});
+
+describe('planDir: names of one source inode (nlink > 1), across directories', () => {
+  const linked = (s: Step) => (s.kind === 'decided' || s.kind === 'inspect' ? (s.linkTo?.toString() ?? 'first') : s.kind);
+  const two = { nlink: 2, ino: 40, xattrsRead: true };
+
+  test('the first name met is planned as any entry, every further name as a hard link to it, in later directories too', () => {
+    const names = new SourceLinkNames();
+    const c = ctx({ linkNames: names });
+    const d1 = planDir(Buffer.from('a'), [src('x', two), src('y', { ...two, ino: 41 }), src('z', two)], new DecodedDir([]), c);
+    expect(d1.map((s) => [s.e.name.toString(), summary(s), linked(s)])).toEqual([
+      ['x', 'copy: new', 'first'],
+      ['y', 'copy: new', 'first'],
+      ['z', 'copy: new', 'a/x'],
+    ]);
+    // a further name keeps its own decision (the builder makes it the first should the first fail)
+    const d2 = planDir(Buffer.from('b/c'), [src('v', two), src('w', { ...two, ino: 41 })], new DecodedDir([rec('v', { srcIno: 40 })]), c);
+    expect(d2.map((s) => [s.e.name.toString(), summary(s), linked(s)])).toEqual([
+      ['v', 'link: unchanged', 'a/x'],
+      ['w', 'copy: new', 'a/y'],
+    ]);
+  });
+
+  const cases: [string, SourceEntry, Partial<PlanContext>, string][] = [
+    ['an excluded first name', src('x', two), { excludes: { empty: false, excluded: (_r, n) => n.toString() === 'x' } }, 'excluded'],
+    ['an unreadable first name (stat failed)', src('x', { ...two, err: 13 }), {}, 'unreadable'],
+    ['a first name whose attributes cannot be read', src('x', { ...two, xattrsRead: false, xattrErr: 5 }), {}, 'unreadable'],
+  ];
+  test.each(cases)('%s is no first name: the next name met is', (_what, first, over, want) => {
+    const c = ctx({ linkNames: new SourceLinkNames(), ...over });
+    const steps = planDir(Buffer.alloc(0), [first, src('y', two)], new DecodedDir([]), c);
+    expect(steps.map(linked)).toEqual([want, 'first']);
+  });
+
+  test('an entry whose attributes are to be read first is still named first or further (its plan goes on from there)', () => {
+    const c = ctx({ linkNames: new SourceLinkNames() });
+    const steps = planDir(Buffer.alloc(0), [src('x', { ...two, xattrsRead: false }), src('y', { ...two, xattrsRead: false })], new DecodedDir([]), c);
+    expect(steps.map((s) => [summary(s), linked(s)])).toEqual([
+      ['inspect xattrs', 'first'],
+      ['inspect xattrs', 'x'],
+    ]);
+  });
+
+  test('directories, files with one name, and a run without the registry are never linked to another name', () => {
+    const c = ctx({ linkNames: new SourceLinkNames() });
+    const steps = planDir(
+      Buffer.alloc(0),
+      [src('d', { type: 'dir', nlink: 3, ino: 40, xattrsRead: true }), src('f', { ino: 40, xattrsRead: true })],
+      new DecodedDir([]),
+      c,
+    );
+    expect(steps.map(linked)).toEqual(['first', 'first']);
+    expect(planDir(Buffer.alloc(0), [src('x', two), src('y', two)], new DecodedDir([]), ctx()).map(linked)).toEqual(['first', 'first']);
   });
 });
 

@@ -1,7 +1,9 @@
 /**
  * Names of one source inode (nlink > 1: regular files, symlinks, FIFOs, sockets, devices)
- * become names of one generation inode: the first name is linked unchanged, content-linked or
- * written like any entry; each further name is a hard link to it. Done in walk order, on this
+ * become names of one generation inode: the plan says which name is the first and which are
+ * further names of it (src/plan/link-names.ts); the first name is linked unchanged,
+ * content-linked or written like any entry; each further name is a hard link to what it became
+ * (to the next name instead when the first could not be backed up). Done in walk order, on this
  * thread. A link refused with EMLINK (the inode is full) gets a fresh copy, which is the link
  * base from then on. Where the spool's limit is known (ext4, btrfs), a group is not linked to a
  * previous inode that cannot take all its names: one fresh copy for them all, rather than some
@@ -45,28 +47,15 @@ export class HardLinks {
     private readonly content: ContentLinker | null,
   ) {}
 
-  /** Whether `e` is a further name of a source inode this run has met already. */
-  known(e: SourceEntry): boolean {
-    return this.groups.has(`${e.dev}:${e.ino}`);
-  }
-
   /**
-   * --dry-run: what link() would do with one name of a source inode with several, said (the
-   * first name's decision; each further name a hard link to the first), nothing made.
+   * One name of a source inode with several, planned as its first name (`linkTo` null) or as a
+   * further name of the one at `linkTo`; its record (null when it could not be backed up).
    */
-  planned(f: Frame, e: SourceEntry, d: Decision): void {
-    const key = `${e.dev}:${e.ino}`;
-    const g = this.groups.get(key);
-    if (g) return this.ctx.plan(f.rel, e, d, { via: 'hardlink', to: g.rel });
-    this.ctx.plan(f.rel, e, d);
-    this.groups.set(key, { id: 0, rel: joinRel(f.rel, e.name), entry: null! });
-  }
-
-  /** One name of a source inode with several; its record (null when it could not be backed up). */
-  link(f: Frame, e: SourceEntry, p: ManifestEntry | undefined, d: Decision, sourceHash: string | null): ManifestEntry | null {
+  link(f: Frame, e: SourceEntry, p: ManifestEntry | undefined, d: Decision, sourceHash: string | null, linkTo: Buffer | null): ManifestEntry | null {
     const ctx = this.ctx;
     const key = `${e.dev}:${e.ino}`;
-    const g = this.groups.get(key);
+    // (none when the names before could not be backed up: this one is made as the first)
+    const g = linkTo ? this.groups.get(key) : undefined;
     const rel = joinRel(f.rel, e.name);
     if (g) {
       let rc = sys.linkat(ctx.o.dstRootFd, g.rel, f.dst, e.name);

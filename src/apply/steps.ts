@@ -20,10 +20,13 @@ import type { EntryWriter } from './entry-writer.js';
 import type { Linker } from './linker.js';
 import type { ContentLinker } from './content-links.js';
 import type { HardLinks } from './hard-links.js';
+import { SourceLinkNames } from '../plan/link-names.js';
 import { Carrier } from './carry.js';
 
 export class StepRunner {
   private readonly io = new Float64Array(sys.IO_FIELDS);
+  /** the names of source inodes with several, as the plan met them (the walk's order) */
+  private readonly linkNames = new SourceLinkNames();
 
   constructor(
     private readonly o: BuildOptions,
@@ -52,6 +55,7 @@ export class StepRunner {
       recordCopies: f.prev >= 0 && !o.checksum && !o.dryRun && (!o.xattrs || o.prevXattrsTrusted) && o.prevRecordsStand !== false,
       prevXattrsTrusted: o.prevXattrsTrusted,
       prevXattrsUnrecorded: (o.prevXattrsUnrecorded ?? false) && f.prev >= 0,
+      linkNames: this.linkNames,
     };
   }
 
@@ -83,24 +87,24 @@ export class StepRunner {
       case 'inspect': {
         if (step.need === 'xattrs') {
           if (!this.writer.ensureXattrs(f, e)) return this.unreadable(f, step.pi, e, errnoName(e.xattrErr), 'cannot read its extended attributes');
-          return this.carryOut(f, planEntry(f.rel, e, step.pi, f.prevList ?? NO_PREV_DIR, pctx), pctx);
+          return this.carryOut(f, planEntry(f.rel, e, step.pi, f.prevList ?? NO_PREV_DIR, pctx, step.linkTo), pctx);
         }
         if (step.need === 'prev-xattrs') {
           // what the previous inode carries, read from it: the record made with --no-xattrs does not say
           const p = step.p!;
           const r = sys.getxattrs(f.prev, e.name);
-          if (typeof r === 'number') return this.carryOut(f, afterAttributes(e, step.pi, undefined, pctx), pctx);
+          if (typeof r === 'number') return this.carryOut(f, afterAttributes(e, step.pi, undefined, pctx, step.linkTo), pctx);
           p.xattrs = r.length ? r : null;
-          return this.carryOut(f, afterAttributes(e, step.pi, p, pctx), pctx);
+          return this.carryOut(f, afterAttributes(e, step.pi, p, pctx, step.linkTo), pctx);
         }
         const hash = this.ctx.hashed(e, this.io, sys.hashat(f.src, e.name, this.io));
-        const s = decided(e, step.pi, step.p, pctx, hash);
+        const s = decided(e, step.pi, step.p, pctx, hash, step.linkTo);
         if (s.kind === 'decided' && s.d.reason === 'content differs (checksum)') ctx.stats.checksumChanged++;
-        if (s.kind === 'decided') return this.apply(f, e, s.p, s.d, s.crossesMount, hash);
+        if (s.kind === 'decided') return this.apply(f, e, s.p, s.d, s.crossesMount, hash, s.linkTo);
         return;
       }
       case 'decided':
-        return this.apply(f, e, step.p, step.d, step.crossesMount, null);
+        return this.apply(f, e, step.p, step.d, step.crossesMount, null, step.linkTo);
     }
   }
 
@@ -175,8 +179,16 @@ export class StepRunner {
     await this.linker.flush(f);
   }
 
-  /** Carries out a decision about one entry. */
-  private async apply(f: Frame, e: SourceEntry, p: ManifestEntry | undefined, d: Decision, crossesMount: boolean, sourceHash: string | null): Promise<void> {
+  /** Carries out a decision about one entry (`linkTo`: the first name it is a further name of, planned so). */
+  private async apply(
+    f: Frame,
+    e: SourceEntry,
+    p: ManifestEntry | undefined,
+    d: Decision,
+    crossesMount: boolean,
+    sourceHash: string | null,
+    linkTo: Buffer | null,
+  ): Promise<void> {
     const o = this.o;
     const ctx = this.ctx;
     if (e.type === 'dir') {
@@ -200,12 +212,10 @@ export class StepRunner {
     if (o.dryRun) {
       // a link is said only when the previous inode would pass the run's check (linker.ts); a
       // further name of a source inode is linked to its first name, not checked
-      const further = e.nlink > 1 && this.hardLinks.known(e);
-      const final = !further && d.action === 'link' ? this.linker.wouldLink(f, e, p!.ino, d) : d;
-      if (e.nlink > 1) this.hardLinks.planned(f, e, final);
-      else ctx.plan(f.rel, e, final);
+      const final = !linkTo && d.action === 'link' ? this.linker.wouldLink(f, e, p!.ino, d) : d;
+      ctx.plan(f.rel, e, final, linkTo ? { via: 'hardlink', to: linkTo } : undefined);
       // counted as the run would count them: what the summary says it would link and write
-      if (further)
+      if (linkTo)
         ctx.stats.linked++; // (a further name adds no bytes, as in the run)
       else if (final.action === 'link') {
         ctx.stats.linked++;
@@ -219,7 +229,7 @@ export class StepRunner {
     }
     if (e.nlink > 1) {
       // one source inode, several names: done in order, on this thread
-      f.out.push(this.hardLinks.link(f, e, p, d, sourceHash));
+      f.out.push(this.hardLinks.link(f, e, p, d, sourceHash, linkTo));
       return;
     }
     if (d.action === 'link') return this.linker.add(f, e, ctx.record(e.name, e, 0, p!.flags & FLAG.OFF_SPOOL, p!.hash), p!.ino, d);

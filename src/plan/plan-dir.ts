@@ -15,12 +15,18 @@
  *   --checksum); the builder reads, then calls decide();
  * - `decided`: decide()'s verdict, with, for a directory, whether it is another file system's
  *   root under --one-file-system.
+ *
+ * An `inspect` or `decided` step of a further name of a source inode (nlink > 1) says which name
+ * it is a hard link to (`linkTo`: the first name met in this run, link-names.ts); the first
+ * name's own step has `linkTo` null and is carried out as any entry, the builder then linking
+ * the further names to what it made of it.
  */
 import { errnoName } from '../fs/native.js';
 import type { SourceEntry } from '../fs/entry.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import type { PrevDir } from './prev-dir.js';
 import type { ExcludeMatcher } from '../exclude/patterns.js';
+import type { SourceLinkNames } from './link-names.js';
 import { joinRel } from '../paths/escape.js';
 import { decide, needsChecksum, type DecideContext, type Decision } from './decide.js';
 
@@ -40,6 +46,8 @@ export interface PlanContext extends DecideContext {
    * from it (step 'inspect', need 'prev-xattrs') before it may be linked
    */
   prevXattrsUnrecorded?: boolean;
+  /** the run's names of source inodes with several (none: each name planned on its own) */
+  linkNames?: SourceLinkNames;
 }
 
 export type Step =
@@ -47,8 +55,8 @@ export type Step =
   | { kind: 'excluded'; e: SourceEntry }
   | { kind: 'spool'; e: SourceEntry; what: string }
   | { kind: 'record-copy'; e: SourceEntry; pi: number; bytes: Buffer }
-  | { kind: 'inspect'; e: SourceEntry; pi: number; p: ManifestEntry | undefined; need: 'xattrs' | 'checksum' | 'prev-xattrs' }
-  | { kind: 'decided'; e: SourceEntry; pi: number; p: ManifestEntry | undefined; d: Decision; crossesMount: boolean };
+  | { kind: 'inspect'; e: SourceEntry; pi: number; p: ManifestEntry | undefined; need: 'xattrs' | 'checksum' | 'prev-xattrs'; linkTo: Buffer | null }
+  | { kind: 'decided'; e: SourceEntry; pi: number; p: ManifestEntry | undefined; d: Decision; crossesMount: boolean; linkTo: Buffer | null };
 
 /** decide()'s verdict on a file recorded exactly as it is now */
 export const UNCHANGED: Readonly<Decision> = Object.freeze({ action: 'link', reason: 'unchanged' });
@@ -88,13 +96,18 @@ export function planDir(rel: Buffer, entries: readonly SourceEntry[], prev: Prev
     const e = entries[k]!;
     while (pi < pn && prev.compareName(pi, e.name) < 0) pi++;
     const at = pi < pn && prev.compareName(pi, e.name) === 0 ? pi : -1;
-    steps[k] = planEntry(rel, e, at, prev, ctx);
+    const step = (steps[k] = planEntry(rel, e, at, prev, ctx));
+    // a name of a source inode with several (not excluded, readable): the first met, or a further one
+    if (e.nlink > 1 && e.type !== 'dir' && ctx.linkNames && (step.kind === 'inspect' || step.kind === 'decided')) step.linkTo = ctx.linkNames.linkTo(rel, e);
   }
   return steps;
 }
 
-/** The step of one entry; `pi` is its previous record's index in `prev`, or -1. */
-export function planEntry(rel: Buffer, e: SourceEntry, pi: number, prev: PrevDir, ctx: PlanContext): Step {
+/**
+ * The step of one entry; `pi` is its previous record's index in `prev`, or -1; `linkTo` the
+ * first name it is a further name of (planDir tells; again when an inspected entry is planned on).
+ */
+export function planEntry(rel: Buffer, e: SourceEntry, pi: number, prev: PrevDir, ctx: PlanContext, linkTo: Buffer | null = null): Step {
   if (e.err) {
     return e.err === -1
       ? { kind: 'unreadable', e, pi, code: 'EINVAL', what: 'unknown file type' }
@@ -114,19 +127,26 @@ export function planEntry(rel: Buffer, e: SourceEntry, pi: number, prev: PrevDir
     const skip = ctx.skipDirs.get(`${e.dev}:${e.ino}`);
     if (skip) return { kind: 'spool', e, what: skip };
   }
-  if (!attributesKnown(e, p, ctx)) return { kind: 'inspect', e, pi, p, need: 'xattrs' };
-  if (ctx.prevXattrsUnrecorded && ctx.xattrs && p && p.type !== 'dir') return { kind: 'inspect', e, pi, p, need: 'prev-xattrs' };
-  return afterAttributes(e, pi, p, ctx);
+  if (!attributesKnown(e, p, ctx)) return { kind: 'inspect', e, pi, p, need: 'xattrs', linkTo };
+  if (ctx.prevXattrsUnrecorded && ctx.xattrs && p && p.type !== 'dir') return { kind: 'inspect', e, pi, p, need: 'prev-xattrs', linkTo };
+  return afterAttributes(e, pi, p, ctx, linkTo);
 }
 
 /** The step of an entry whose own and previous attributes are known: a checksum to take first, or the decision. */
-export function afterAttributes(e: SourceEntry, pi: number, p: ManifestEntry | undefined, ctx: PlanContext): Step {
-  if (needsChecksum(e, p, ctx)) return { kind: 'inspect', e, pi, p, need: 'checksum' };
-  return decided(e, pi, p, ctx);
+export function afterAttributes(e: SourceEntry, pi: number, p: ManifestEntry | undefined, ctx: PlanContext, linkTo: Buffer | null = null): Step {
+  if (needsChecksum(e, p, ctx)) return { kind: 'inspect', e, pi, p, need: 'checksum', linkTo };
+  return decided(e, pi, p, ctx, undefined, linkTo);
 }
 
 /** The `decided` step of an entry whose attributes are known (and, for --checksum, whose hash is given). */
-export function decided(e: SourceEntry, pi: number, p: ManifestEntry | undefined, ctx: PlanContext, sourceHash?: string | null): Step {
+export function decided(
+  e: SourceEntry,
+  pi: number,
+  p: ManifestEntry | undefined,
+  ctx: PlanContext,
+  sourceHash?: string | null,
+  linkTo: Buffer | null = null,
+): Step {
   const d = decide(e, p, ctx, sourceHash);
-  return { kind: 'decided', e, pi, p, d, crossesMount: e.type === 'dir' && ctx.oneFileSystem && e.dev !== ctx.rootDev };
+  return { kind: 'decided', e, pi, p, d, crossesMount: e.type === 'dir' && ctx.oneFileSystem && e.dev !== ctx.rootDev, linkTo };
 }
