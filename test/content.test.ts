@@ -426,36 +426,44 @@ function mountExt4(dir: string): string | null {
 }
 
 describe('EMLINK', () => {
-  test('a source hard link whose previous inode has room for only some of its names: one fresh copy for all of them, not two inodes (an attack with real faults: links.py failed, exit 0)', ({
-    tmp,
-    skip,
-  }) => {
-    const why = mountExt4(tmp);
-    if (why) return skip(why);
-    const mnt = path.join(tmp, 'mnt');
-    try {
-      const src = path.join(tmp, 'src');
-      const spool = makeSpool(path.join(mnt, 'spool'));
-      makeTree(src, { 'a/one': { content: 'shared\n', mtime: T0 }, 'a/two': { hardlink: 'a/one' }, 'b/three': { hardlink: 'a/one' } });
-      const g1 = backupJson(spool, src, 1);
-      const base = path.join(g1.gen, 'a/one');
-      // room for one more name only: the group has three
-      const pad = path.join(mnt, 'pad');
-      fs.mkdirSync(pad);
-      for (let i = Number(fs.statSync(base).nlink); i < EXT4_LINK_MAX - 1; i++) fs.linkSync(base, path.join(pad, String(i)));
-      const g2 = backupJson(spool, src, 2);
-      expect(g2.code).toBe(0);
-      assertNotSameInode(base, path.join(g2.gen, 'a/one'));
-      assertSameInode(path.join(g2.gen, 'a/one'), path.join(g2.gen, 'a/two'));
-      assertSameInode(path.join(g2.gen, 'a/one'), path.join(g2.gen, 'b/three'));
-      expect(Number(fs.statSync(base).nlink)).toBe(EXT4_LINK_MAX - 1); // nothing linked to it, nothing left half-done
-      expect(g2.stats.copied).toBe(1);
-      expect(rsyncDiff(src, g2.gen)).toEqual([]);
-      expect(linksDiff(src, g2.gen)).toEqual([]);
-    } finally {
-      spawnSync('umount', ['-l', mnt]);
-    }
-  });
+  // (symlinks and FIFOs: a later attack; the check was made for regular files only, and a
+  // hard-linked symlink group split between the full inode and a copy, exit 0)
+  test.for(['file', 'symlink', 'fifo'])(
+    'a source hard link (%s) whose previous inode has room for only some of its names: one fresh copy for all of them, not two inodes (an attack with real faults: links.py failed, exit 0)',
+    (type, { tmp, skip }) => {
+      const why = mountExt4(tmp);
+      if (why) return skip(why);
+      const mnt = path.join(tmp, 'mnt');
+      try {
+        const src = path.join(tmp, 'src');
+        const spool = makeSpool(path.join(mnt, 'spool'));
+        makeTree(src, { 'b/.keep': '' });
+        fs.mkdirSync(path.join(src, 'a'));
+        if (type === 'file') makeTree(src, { 'a/one': { content: 'shared\n', mtime: T0 } });
+        else if (type === 'symlink') fs.symlinkSync('target', path.join(src, 'a/one'));
+        else execFileSync('mkfifo', [path.join(src, 'a/one')]);
+        fs.linkSync(path.join(src, 'a/one'), path.join(src, 'a/two'));
+        fs.linkSync(path.join(src, 'a/one'), path.join(src, 'b/three'));
+        const g1 = backupJson(spool, src, 1);
+        const base = path.join(g1.gen, 'a/one');
+        // room for one more name only: the group has three
+        const pad = path.join(mnt, 'pad');
+        fs.mkdirSync(pad);
+        for (let i = Number(fs.lstatSync(base).nlink); i < EXT4_LINK_MAX - 1; i++) fs.linkSync(base, path.join(pad, String(i)));
+        const g2 = backupJson(spool, src, 2);
+        expect(g2.code).toBe(0);
+        assertNotSameInode(base, path.join(g2.gen, 'a/one'));
+        assertSameInode(path.join(g2.gen, 'a/one'), path.join(g2.gen, 'a/two'));
+        assertSameInode(path.join(g2.gen, 'a/one'), path.join(g2.gen, 'b/three'));
+        expect(Number(fs.lstatSync(base).nlink)).toBe(EXT4_LINK_MAX - 1); // nothing linked to it, nothing left half-done
+        expect(g2.stats.copied).toBe(1);
+        expect(rsyncDiff(src, g2.gen)).toEqual([]);
+        expect(linksDiff(src, g2.gen)).toEqual([]);
+      } finally {
+        spawnSync('umount', ['-l', mnt]);
+      }
+    },
+  );
 
   test('an inode at the ext4 link limit gets a fresh copy that source hard links share and the next run links to', ({ tmp, skip }) => {
     const why = mountExt4(tmp);

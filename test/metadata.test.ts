@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
 import { SHARED, linksDiff, rsyncDiff } from './helpers/oracle.js';
-import { BIN, REPO_ROOT, hardsnap } from './helpers/run.js';
+import { BIN, REPO_ROOT, hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { mktree, mutate } from './helpers/bench-tree.js';
 import { assertNobodyCanRun, hardsnapAsNobody, isRoot } from './helpers/robust.js';
 import { ManifestReader } from '../src/manifest/reader.js';
@@ -529,6 +529,56 @@ describe('hard-link structure exactly as in the source', () => {
     const to = path.join(tmp, 'r');
     expect(hardsnap(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', to]).code).toBe(0);
     expect(linksDiff(src, to)).toEqual([]);
+  });
+});
+
+describe('an inode number freed and reused while a backup runs', () => {
+  // found by an attack: a hard-linked file removed after its directory was read, and a new
+  // hard-linked file given its inode number (ext4 reuses it at once) in a directory read
+  // later: the new names were linked to the removed file's copy, exit 0, verify --deep passing
+  test("the new file's names are not linked to the removed file's copy: each name gets its own content", async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { 'a/x': 'old content\n', 'm/s': 's\n', 'z/.keep': '' });
+    fs.linkSync(path.join(src, 'a/x'), path.join(src, 'a/x2'));
+    const oldIno = fs.statSync(path.join(src, 'a/x')).ino;
+    const go = path.join(tmp, 'go');
+    // paused after reading m: a was read (and copied) already, z not yet
+    const c = spawnHardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], {
+      env: {
+        HARDSNAP_NOW: day(1),
+        HARDSNAP_TEST_PAUSE_AT: 'after-scan',
+        HARDSNAP_TEST_PAUSE_DIR: 'm',
+        HARDSNAP_TEST_PAUSE_UNTIL: go,
+        // z is read again when entered, not as the look-ahead read it before the pause
+        HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS: '0',
+      },
+    });
+    await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, 'the scan of m');
+    fs.rmSync(path.join(src, 'a/x'));
+    fs.rmSync(path.join(src, 'a/x2'));
+    // a new file with two names until one gets the freed number, moved where the walk goes next
+    let reused = false;
+    for (let k = 0; k < 50 && !reused; k++) {
+      const n = path.join(src, 'a', `n${k}`);
+      fs.writeFileSync(n, `new, different content ${k}\n`);
+      if (fs.statSync(n).ino === oldIno) {
+        fs.linkSync(n, path.join(src, 'z/n2'));
+        fs.renameSync(n, path.join(src, 'z/n1'));
+        reused = true;
+      }
+    }
+    expect(reused, 'the file system gave a new file the freed inode number').toBe(true);
+    fs.writeFileSync(go, '');
+    const { code } = await c.exited;
+    expect(code, c.out.stderr).toBe(0);
+    const g = gen(spool, 1);
+    for (const n of ['z/n1', 'z/n2']) expect(fs.readFileSync(path.join(g, n), 'utf8'), n).toBe(fs.readFileSync(path.join(src, n), 'utf8'));
+    // (a and z changed while they were read: their times, and a's removed names, differ)
+    expect(rsyncDiff(src, g).filter((l) => !l.startsWith('*deleting') && !l.startsWith('.d..t'))).toEqual([]);
+    // the two new names are one inode, as in the source; the removed file's copy is not it
+    expect(fs.statSync(path.join(g, 'z/n1')).ino).toBe(fs.statSync(path.join(g, 'z/n2')).ino);
+    expect(fs.statSync(path.join(g, 'z/n1')).ino).not.toBe(fs.statSync(path.join(g, 'a/x')).ino);
   });
 });
 

@@ -212,6 +212,22 @@ describe('planDir: names of one source inode (nlink > 1), across directories', (
     ]);
   });
 
+  const other: [string, Partial<SourceEntry>][] = [
+    ['another ctime', { ctimeNsec: 8 }],
+    ['another mtime', { mtimeSec: 101 }],
+    ['another size', { size: 4 }],
+    ['another type', { type: 'symlink', target: Buffer.from('t') }],
+  ];
+  test.each(other)(
+    'a name showing another file under the same inode number (%s: the number freed and reused during the run) starts a group of its own, which later names join',
+    (_what, over) => {
+      const c = ctx({ linkNames: new SourceLinkNames() });
+      const d1 = planDir(Buffer.from('a'), [src('x', two)], new DecodedDir([]), c);
+      const d2 = planDir(Buffer.from('z'), [src('n1', { ...two, ...over }), src('n2', { ...two, ...over }), src('n3', two)], new DecodedDir([]), c);
+      expect([...d1, ...d2].map(linked)).toEqual(['first', 'first', 'z/n1', 'first']);
+    },
+  );
+
   test('directories, files with one name, and a run without the registry are never linked to another name', () => {
     const c = ctx({ linkNames: new SourceLinkNames() });
     const steps = planDir(

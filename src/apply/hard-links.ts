@@ -56,6 +56,9 @@ export class HardLinks {
     const key = `${e.dev}:${e.ino}`;
     // (none when the names before could not be backed up: this one is made as the first)
     const g = linkTo ? this.groups.get(key) : undefined;
+    // a first name: an earlier group of that inode number is another file's (the number was
+    // freed and reused during the run: src/plan/link-names.ts); never linked to from now on
+    if (!linkTo) this.groups.delete(key);
     const rel = joinRel(f.rel, e.name);
     if (g) {
       let rc = sys.linkat(ctx.o.dstRootFd, g.rel, f.dst, e.name);
@@ -78,7 +81,7 @@ export class HardLinks {
     const fresh = !g && d.action === 'link' && p !== undefined && !this.roomFor(f, e);
     if (fresh) {
       ctx.stats.emlinkCopies++;
-      d = { action: 'copy', reason: 'its previous inode cannot take all its names (link limit)' };
+      d = this.writer.freshDecision(e, 'its previous inode cannot take all its names (link limit)');
     }
     // only its metadata changed: a clone of its previous inode where the spool clones (clone.ts)
     const clone = d.action === 'copy' && !fresh ? (this.writer.cloner?.fromPreviousNow(f, e, p, sourceHash) ?? null) : null;
@@ -102,14 +105,17 @@ export class HardLinks {
     return m;
   }
 
-  /** Whether e's previous inode can take as many more names as e has (a regular file on a spool whose link limit is known). */
+  /**
+   * Whether e's previous inode can take as many more names as e has (on a spool whose link limit
+   * is known; any type: symlinks, FIFOs and devices fill up as files do).
+   */
   private roomFor(f: Frame, e: SourceEntry): boolean {
     if (this.linkMax === undefined) {
       const out = new Float64Array(8);
       const fd = this.ctx.o.dstRootFd;
       this.linkMax = fd >= 0 && sys.statfs(fd, out) === 0 ? (LINK_MAX_BY_FS.get(out[0]!) ?? Infinity) : Infinity;
     }
-    if (this.linkMax === Infinity || e.type !== 'file' || f.prev < 0) return true;
+    if (this.linkMax === Infinity || f.prev < 0) return true;
     // not there, or not stat-able: the link says why
     if (sys.fstatat(f.prev, e.name, this.st, 1) !== 0) return true;
     return this.st[ST.NLINK]! + e.nlink <= this.linkMax;
