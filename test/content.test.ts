@@ -465,6 +465,39 @@ describe('EMLINK', () => {
     },
   );
 
+  test('a new source hard link identical to a file in the spool whose inode has room for only some of its names: one fresh copy for all of them, not a content link for the first and a copy for the rest (an attack: links.py failed, exit 0)', ({
+    tmp,
+    skip,
+  }) => {
+    const why = mountExt4(tmp);
+    if (why) return skip(why);
+    const mnt = path.join(tmp, 'mnt');
+    try {
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(mnt, 'spool'));
+      makeTree(src, { 'old/f': { content: 'the same bytes\n', mtime: T0 }, 'keep/k': 'k\n' });
+      const g1 = backupJson(spool, src, 1);
+      const base = path.join(g1.gen, 'old/f');
+      const pad = path.join(mnt, 'pad');
+      fs.mkdirSync(pad);
+      // room for one more name only
+      for (let i = Number(fs.statSync(base).nlink); i < EXT4_LINK_MAX - 1; i++) fs.linkSync(base, path.join(pad, String(i)));
+      // day 2: the file is gone, a new one with the same bytes and times has three names
+      fs.rmSync(path.join(src, 'old'), { recursive: true });
+      makeTree(src, { 'new/a': { content: 'the same bytes\n', mtime: T0 }, 'new/b': { hardlink: 'new/a' }, 'other/c': { hardlink: 'new/a' } });
+      const g2 = backupJson(spool, src, 2);
+      assertNotSameInode(base, path.join(g2.gen, 'new/a'));
+      assertSameInode(path.join(g2.gen, 'new/a'), path.join(g2.gen, 'new/b'));
+      assertSameInode(path.join(g2.gen, 'new/a'), path.join(g2.gen, 'other/c'));
+      expect(Number(fs.statSync(base).nlink)).toBe(EXT4_LINK_MAX - 1); // nothing linked to it, nothing left half-done
+      expect(g2.stats.dedupLinked).toBe(0);
+      expect(rsyncDiff(src, g2.gen)).toEqual([]);
+      expect(linksDiff(src, g2.gen)).toEqual([]);
+    } finally {
+      spawnSync('umount', ['-l', mnt]);
+    }
+  });
+
   test('an inode at the ext4 link limit gets a fresh copy that source hard links share and the next run links to', ({ tmp, skip }) => {
     const why = mountExt4(tmp);
     if (why) return skip(why);

@@ -6,7 +6,7 @@
  */
 import { HardsnapError } from '../core/errors.js';
 import { displayPath, joinRel } from '../paths/escape.js';
-import { IO, ST, errnoName, hashHex } from '../fs/native.js';
+import { IO, ST, errnoName, hashHex, sys } from '../fs/native.js';
 import type { Meta, SourceEntry } from '../fs/entry.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import type { ManifestWriter } from '../manifest/writer.js';
@@ -142,6 +142,12 @@ export function newStats(): BuildStats {
   };
 }
 
+/** Links an inode may have, by statfs f_type, where the limit is low enough to meet (else EMLINK alone tells). */
+const LINK_MAX_BY_FS: ReadonlyMap<number, number> = new Map([
+  [0xef53, 65000], // ext2, ext3, ext4
+  [0x9123683e, 65535], // btrfs
+]);
+
 /** How many carried entries the manifest footer names (the count is always exact). */
 const CARRIED_LISTED = 1000;
 
@@ -154,6 +160,7 @@ export class BuildContext {
   readonly mounts: MountPoints;
   private refusedMask = 0;
   private nextGroup = 1;
+  private linkLimit: number | undefined;
 
   /** A new link-group id of this manifest (names of one source inode share it). */
   newLinkGroup(): number {
@@ -162,6 +169,20 @@ export class BuildContext {
 
   constructor(readonly o: BuildOptions) {
     this.mounts = new MountPoints(o.mountWatch?.unwatched);
+  }
+
+  /**
+   * The names an inode of the spool may have, where the file system's limit is known (ext4,
+   * btrfs: statfs); Infinity elsewhere (EMLINK alone tells there). A group of source names is
+   * linked to an inode only when it can take them all (hard-links.ts, content-links.ts).
+   */
+  linkMax(): number {
+    if (this.linkLimit === undefined) {
+      const out = new Float64Array(8);
+      const fd = this.o.dstRootFd;
+      this.linkLimit = fd >= 0 && sys.statfs(fd, out) === 0 ? (LINK_MAX_BY_FS.get(out[0]!) ?? Infinity) : Infinity;
+    }
+    return this.linkLimit;
   }
 
   /** A per-file problem: recorded and reported, the run goes on (exit 23). */

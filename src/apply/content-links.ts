@@ -241,6 +241,12 @@ export class ContentLinker {
       st[ST.MTIME_NS] === e.mtimeNsec &&
       (st[ST.MODE]! & 0o7777) === e.mode &&
       (!ctx.o.asRoot || (st[ST.UID] === e.uid && st[ST.GID] === e.gid));
+    // the first name of a source inode with several: the inode must take the others too (a
+    // group split over a full inode and a copy is two inodes where the source has one)
+    if (ok && e.nlink > 1 && st[ST.NLINK]! + e.nlink - 1 > ctx.linkMax()) {
+      sys.unlinkat(f.dst, e.name, 0);
+      return 'EMLINK';
+    }
     if (!ok || !ctx.claims.claim(st[ST.INO]!)) {
       sys.unlinkat(f.dst, e.name, 0);
       ix.forget(c);

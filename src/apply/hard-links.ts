@@ -22,12 +22,6 @@ import type { Frame } from './frame.js';
 import type { Linker } from './linker.js';
 import { E } from '../fs/errno.js';
 
-/** Links an inode may have, by statfs f_type, where the limit is low enough to meet (else EMLINK alone tells). */
-const LINK_MAX_BY_FS: ReadonlyMap<number, number> = new Map([
-  [0xef53, 65000], // ext2, ext3, ext4
-  [0x9123683e, 65535], // btrfs
-]);
-
 interface LinkGroup {
   id: number;
   /** the name in this generation further names link to */
@@ -38,7 +32,6 @@ interface LinkGroup {
 export class HardLinks {
   private readonly groups = new Map<string, LinkGroup>();
   private readonly st = new Float64Array(sys.STAT_FIELDS);
-  private linkMax: number | undefined;
 
   constructor(
     private readonly ctx: BuildContext,
@@ -110,14 +103,10 @@ export class HardLinks {
    * is known; any type: symlinks, FIFOs and devices fill up as files do).
    */
   private roomFor(f: Frame, e: SourceEntry): boolean {
-    if (this.linkMax === undefined) {
-      const out = new Float64Array(8);
-      const fd = this.ctx.o.dstRootFd;
-      this.linkMax = fd >= 0 && sys.statfs(fd, out) === 0 ? (LINK_MAX_BY_FS.get(out[0]!) ?? Infinity) : Infinity;
-    }
-    if (this.linkMax === Infinity || f.prev < 0) return true;
+    const max = this.ctx.linkMax();
+    if (max === Infinity || f.prev < 0) return true;
     // not there, or not stat-able: the link says why
     if (sys.fstatat(f.prev, e.name, this.st, 1) !== 0) return true;
-    return this.st[ST.NLINK]! + e.nlink <= this.linkMax;
+    return this.st[ST.NLINK]! + e.nlink <= max;
   }
 }
