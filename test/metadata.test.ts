@@ -580,6 +580,46 @@ describe('an inode number freed and reused while a backup runs', () => {
     expect(fs.statSync(path.join(g, 'z/n1')).ino).toBe(fs.statSync(path.join(g, 'z/n2')).ino);
     expect(fs.statSync(path.join(g, 'z/n1')).ino).not.toBe(fs.statSync(path.join(g, 'a/x')).ino);
   });
+
+  // found by attacking that fix: a name linked or removed, a touch or a chmod of the group while
+  // the run read its names moved the ctime, and the group was split (exit 0)
+  test.for(['ln', 'touch', 'chmod'])(
+    'a hard-linked file changed between the reads of its names (%s) stays one inode: its first name still names it',
+    async (how, { tmp }) => {
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { 'a/x': 'group\n', 'm/s': 's\n' });
+      fs.mkdirSync(path.join(src, 'z'));
+      fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/y'));
+      fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/y2'));
+      expect(backup(spool, src, 1).code).toBe(0);
+      const go = path.join(tmp, 'go');
+      const c = spawnHardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], {
+        env: {
+          HARDSNAP_NOW: day(2),
+          HARDSNAP_TEST_PAUSE_AT: 'after-scan',
+          HARDSNAP_TEST_PAUSE_DIR: 'm',
+          HARDSNAP_TEST_PAUSE_UNTIL: go,
+          HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS: '0',
+        },
+      });
+      await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, 'the scan of m');
+      const before = fs.statSync(path.join(src, 'a/x')).ctimeMs;
+      if (how === 'ln') fs.linkSync(path.join(src, 'a/x'), path.join(src, 'm/new-name'));
+      else if (how === 'touch') fs.utimesSync(path.join(src, 'a/x'), new Date('2026-02-02T00:00:00Z'), new Date('2026-02-02T00:00:00Z'));
+      else fs.chmodSync(path.join(src, 'a/x'), 0o600);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(fs.statSync(path.join(src, 'a/x')).ctimeMs).not.toBe(before);
+      fs.writeFileSync(go, '');
+      const { code } = await c.exited;
+      expect(code, c.out.stderr).toBe(0);
+      const g = gen(spool, 2);
+      // one inode, as in the source, with the content and metadata its first name was read with
+      const ino = fs.statSync(path.join(g, 'a/x')).ino;
+      for (const n of ['z/y', 'z/y2']) expect(fs.statSync(path.join(g, n)).ino, n).toBe(ino);
+      for (const n of ['a/x', 'z/y', 'z/y2']) expect(fs.readFileSync(path.join(g, n), 'utf8')).toBe('group\n');
+    },
+  );
 });
 
 describe('attributes, found by attacking them', () => {

@@ -228,6 +228,32 @@ describe('planDir: names of one source inode (nlink > 1), across directories', (
     },
   );
 
+  test.each(other)(
+    'a name showing other metadata (%s) whose first name still names its inode in the source (the file changed between the reads of its names) stays in the group, unless its type differs',
+    (what, over) => {
+      const asked: string[] = [];
+      const c = ctx({
+        linkNames: new SourceLinkNames(),
+        stillNamed: (first) => {
+          asked.push(first.toString());
+          return true;
+        },
+      });
+      const steps = [
+        ...planDir(Buffer.from('a'), [src('x', two)], new DecodedDir([]), c),
+        ...planDir(Buffer.from('z'), [src('n1', { ...two, ...over })], new DecodedDir([]), c),
+      ];
+      expect(steps.map(linked)).toEqual(['first', what === 'another type' ? 'first' : 'a/x']);
+      expect(asked).toEqual(what === 'another type' ? [] : ['a/x']);
+    },
+  );
+
+  test('the same metadata: the first name is not looked up again', () => {
+    const c = ctx({ linkNames: new SourceLinkNames(), stillNamed: () => expect.unreachable('looked up') });
+    const steps = [...planDir(Buffer.from('a'), [src('x', two)], new DecodedDir([]), c), ...planDir(Buffer.from('z'), [src('y', two)], new DecodedDir([]), c)];
+    expect(steps.map(linked)).toEqual(['first', 'a/x']);
+  });
+
   test('directories, files with one name, and a run without the registry are never linked to another name', () => {
     const c = ctx({ linkNames: new SourceLinkNames() });
     const steps = planDir(

@@ -6,7 +6,7 @@
  */
 import { displayPath, joinRel } from '../paths/escape.js';
 import type { SourceEntry } from '../fs/entry.js';
-import { errnoName, sys } from '../fs/native.js';
+import { ST, errnoName, sys } from '../fs/native.js';
 import { E } from '../fs/errno.js';
 import { EncodedEntry, FLAG, type ManifestEntry } from '../manifest/format.js';
 import { afterAttributes, decided, planEntry, UNCHANGED, type PlanContext, type Step } from '../plan/plan-dir.js';
@@ -25,6 +25,7 @@ import { Carrier } from './carry.js';
 
 export class StepRunner {
   private readonly io = new Float64Array(sys.IO_FIELDS);
+  private readonly st = new Float64Array(sys.STAT_FIELDS);
   /** the names of source inodes with several, as the plan met them (the walk's order) */
   private readonly linkNames = new SourceLinkNames();
 
@@ -56,8 +57,15 @@ export class StepRunner {
       prevXattrsTrusted: o.prevXattrsTrusted,
       prevXattrsUnrecorded: (o.prevXattrsUnrecorded ?? false) && f.prev >= 0,
       linkNames: this.linkNames,
+      stillNamed: this.stillNamed,
     };
   }
+
+  /** Whether the source path `first` (relative to the source root, not followed) names e's inode now. */
+  private readonly stillNamed = (first: Buffer, e: SourceEntry): boolean => {
+    const st = this.st;
+    return this.o.srcRootFd >= 0 && sys.fstatat(this.o.srcRootFd, first, st, 1) === 0 && st[ST.INO] === e.ino && st[ST.DEV] === e.dev;
+  };
 
   /** A directory whose listing failed after it was entered: carried as a whole (reported once). */
   carrierForSelf(f: Frame, code: string): Carry | null {

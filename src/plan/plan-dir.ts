@@ -48,6 +48,8 @@ export interface PlanContext extends DecideContext {
   prevXattrsUnrecorded?: boolean;
   /** the run's names of source inodes with several (none: each name planned on its own) */
   linkNames?: SourceLinkNames;
+  /** whether a path of the source names an entry's inode now (link-names.ts; a lookup, asked rarely) */
+  stillNamed?: (first: Buffer, e: SourceEntry) => boolean;
 }
 
 export type Step =
@@ -98,7 +100,8 @@ export function planDir(rel: Buffer, entries: readonly SourceEntry[], prev: Prev
     const at = pi < pn && prev.compareName(pi, e.name) === 0 ? pi : -1;
     const step = (steps[k] = planEntry(rel, e, at, prev, ctx));
     // a name of a source inode with several (not excluded, readable): the first met, or a further one
-    if (e.nlink > 1 && e.type !== 'dir' && ctx.linkNames && (step.kind === 'inspect' || step.kind === 'decided')) step.linkTo = ctx.linkNames.linkTo(rel, e);
+    if (e.nlink > 1 && e.type !== 'dir' && ctx.linkNames && (step.kind === 'inspect' || step.kind === 'decided'))
+      step.linkTo = ctx.linkNames.linkTo(rel, e, ctx.stillNamed);
   }
   return steps;
 }
