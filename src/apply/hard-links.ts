@@ -9,7 +9,7 @@
  * previous inode that cannot take all its names: one fresh copy for them all, rather than some
  * names on the old inode and the rest on a copy (two inodes where the source has one).
  */
-import { joinRel } from '../paths/escape.js';
+import { displayPath, joinRel } from '../paths/escape.js';
 import type { SourceEntry } from '../fs/entry.js';
 import { ST, errnoName, sys } from '../fs/native.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
@@ -69,6 +69,16 @@ export class HardLinks {
       }
       if (errnoName(rc) !== 'EMLINK') ctx.fatal(rel, rc, 'cannot link into the spool');
       ctx.stats.emlinkCopies++;
+      // the group's inode filled while the run went on (checked before its first name was
+      // linked: another part's content links, an `ln` from outside): the names before stay on
+      // it, this one and the next on a fresh copy. Two inodes where the source has one: said
+      // (exit 23); the next run gives the group one fresh inode again.
+      ctx.problem(
+        rel,
+        'EMLINK',
+        `its inode in the spool filled during the run: this name and the next are a copy, the names before (${displayPath(g.rel)}) stay on the full inode (one inode in the source, two in this generation; the next run joins them)`,
+        true,
+      );
     }
     // the previous inode cannot take all the names of the group: one fresh copy for them all
     const fresh = !g && d.action === 'link' && p !== undefined && !this.roomFor(f, e);
