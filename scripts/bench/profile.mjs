@@ -56,7 +56,7 @@ const profDir = work.fresh('profiles');
 fs.mkdirSync(profDir);
 const args = ['backup', '--spool', spool, '--host', 'b', '--part', `m=${day2}`];
 const env = { ...process.env, HARDSNAP_NOW: day(1).now };
-const node = [process.execPath, '--single-threaded-gc'];
+const node = [process.execPath, '--single-threaded-gc', '--max-semi-space-size=4', '--heap-growing-percent=20']; // bin/hardsnap's flags
 
 /** [label, function names whose samples mark the phase] in the order they run */
 const MARKS = [
