@@ -411,6 +411,14 @@ describe('--checksum', () => {
 // ext4 refuses a link beyond 65,000 names of one inode (EMLINK).
 const EXT4_LINK_MAX = 65_000;
 
+/** Links `base` from a directory `pad` beside it on its file system until it has `upTo` names (lstat: symlinks too). */
+function fillLinks(mnt: string, base: string, upTo: number): void {
+  const pad = path.join(mnt, 'pad');
+  fs.mkdirSync(pad, { recursive: true });
+  for (let i = fs.readdirSync(pad).length, n = Number(fs.lstatSync(base).nlink); n < upTo; i++, n++) fs.linkSync(base, path.join(pad, String(i)));
+  expect(Number(fs.lstatSync(base).nlink)).toBe(upTo);
+}
+
 function mountExt4(dir: string): string | null {
   if (process.getuid?.() !== 0) return 'needs root to mount a loop device';
   const img = path.join(dir, 'ext4.img');
@@ -447,9 +455,7 @@ describe('EMLINK', () => {
         const g1 = backupJson(spool, src, 1);
         const base = path.join(g1.gen, 'a/one');
         // room for one more name only: the group has three
-        const pad = path.join(mnt, 'pad');
-        fs.mkdirSync(pad);
-        for (let i = Number(fs.lstatSync(base).nlink); i < EXT4_LINK_MAX - 1; i++) fs.linkSync(base, path.join(pad, String(i)));
+        fillLinks(mnt, base, EXT4_LINK_MAX - 1);
         const g2 = backupJson(spool, src, 2);
         expect(g2.code).toBe(0);
         assertNotSameInode(base, path.join(g2.gen, 'a/one'));
@@ -478,10 +484,7 @@ describe('EMLINK', () => {
       makeTree(src, { 'old/f': { content: 'the same bytes\n', mtime: T0 }, 'keep/k': 'k\n' });
       const g1 = backupJson(spool, src, 1);
       const base = path.join(g1.gen, 'old/f');
-      const pad = path.join(mnt, 'pad');
-      fs.mkdirSync(pad);
-      // room for one more name only
-      for (let i = Number(fs.statSync(base).nlink); i < EXT4_LINK_MAX - 1; i++) fs.linkSync(base, path.join(pad, String(i)));
+      fillLinks(mnt, base, EXT4_LINK_MAX - 1); // room for one more name only
       // day 2: the file is gone, a new one with the same bytes and times has three names
       fs.rmSync(path.join(src, 'old'), { recursive: true });
       makeTree(src, { 'new/a': { content: 'the same bytes\n', mtime: T0 }, 'new/b': { hardlink: 'new/a' }, 'other/c': { hardlink: 'new/a' } });
@@ -514,18 +517,14 @@ describe('EMLINK', () => {
       makeTree(src, { 'd1/reg': { content: 'group\n', mtime: T0 }, 'd2/reg': { hardlink: 'd1/reg' }, 'd2/reg2': { hardlink: 'd1/reg' } });
       const g1 = backupJson(spool, src, 1);
       const base = path.join(g1.gen, 'd1/reg');
-      const pad = path.join(mnt, 'pad');
-      fs.mkdirSync(pad);
-      // room for the group's three names exactly
-      let i = Number(fs.statSync(base).nlink);
-      for (; i < EXT4_LINK_MAX - 3; i++) fs.linkSync(base, path.join(pad, String(i)));
+      fillLinks(mnt, base, EXT4_LINK_MAX - 3); // room for the group's three names exactly
       const go = path.join(tmp, 'go');
       const c = spawnHardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], {
         env: { HARDSNAP_NOW: '2026-11-02T03:00:00Z', HARDSNAP_TEST_PAUSE_AT: 'after-scan', HARDSNAP_TEST_PAUSE_DIR: 'd2', HARDSNAP_TEST_PAUSE_UNTIL: go },
       });
       await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, 'the scan of d2');
       // d1/reg is linked by now: fill the inode to the limit
-      for (; Number(fs.statSync(base).nlink) < EXT4_LINK_MAX; i++) fs.linkSync(base, path.join(pad, String(i)));
+      fillLinks(mnt, base, EXT4_LINK_MAX);
       fs.writeFileSync(go, '');
       const { code } = await c.exited;
       expect(code, c.out.stderr).toBe(23);
@@ -556,11 +555,7 @@ describe('EMLINK', () => {
       const g1 = backupJson(spool, src, 1);
       const base = path.join(g1.gen, 'mail/big');
       // fill the generation inode up to the limit (it has 2 names already)
-      const pad = path.join(mnt, 'pad');
-      fs.mkdirSync(pad);
-      const have = Number(fs.statSync(base).nlink);
-      for (let i = have; i < EXT4_LINK_MAX; i++) fs.linkSync(base, path.join(pad, String(i)));
-      expect(Number(fs.statSync(base).nlink)).toBe(EXT4_LINK_MAX);
+      fillLinks(mnt, base, EXT4_LINK_MAX);
       // a separate copy with the same metadata: its content link to the full inode is refused too
       execFileSync('cp', ['-p', path.join(src, 'mail/big'), path.join(src, 'mail/big-copy')]);
 

@@ -532,6 +532,24 @@ describe('hard-link structure exactly as in the source', () => {
   });
 });
 
+/**
+ * The backup of day n, paused after it read the directory m until `go` exists (test seam), every
+ * directory read again when entered (not from a look-ahead made before the pause).
+ */
+async function pausedAfterM(spool: string, src: string, n: number, go: string): Promise<ReturnType<typeof spawnHardsnap>> {
+  const c = spawnHardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], {
+    env: {
+      HARDSNAP_NOW: day(n),
+      HARDSNAP_TEST_PAUSE_AT: 'after-scan',
+      HARDSNAP_TEST_PAUSE_DIR: 'm',
+      HARDSNAP_TEST_PAUSE_UNTIL: go,
+      HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS: '0',
+    },
+  });
+  await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, 'the scan of m');
+  return c;
+}
+
 describe('an inode number freed and reused while a backup runs', () => {
   // found by an attack: a hard-linked file removed after its directory was read, and a new
   // hard-linked file given its inode number (ext4 reuses it at once) in a directory read
@@ -544,17 +562,7 @@ describe('an inode number freed and reused while a backup runs', () => {
     const oldIno = fs.statSync(path.join(src, 'a/x')).ino;
     const go = path.join(tmp, 'go');
     // paused after reading m: a was read (and copied) already, z not yet
-    const c = spawnHardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], {
-      env: {
-        HARDSNAP_NOW: day(1),
-        HARDSNAP_TEST_PAUSE_AT: 'after-scan',
-        HARDSNAP_TEST_PAUSE_DIR: 'm',
-        HARDSNAP_TEST_PAUSE_UNTIL: go,
-        // z is read again when entered, not as the look-ahead read it before the pause
-        HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS: '0',
-      },
-    });
-    await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, 'the scan of m');
+    const c = await pausedAfterM(spool, src, 1, go);
     fs.rmSync(path.join(src, 'a/x'));
     fs.rmSync(path.join(src, 'a/x2'));
     // a new file with two names until one gets the freed number, moved where the walk goes next
@@ -594,16 +602,7 @@ describe('an inode number freed and reused while a backup runs', () => {
       fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/y2'));
       expect(backup(spool, src, 1).code).toBe(0);
       const go = path.join(tmp, 'go');
-      const c = spawnHardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], {
-        env: {
-          HARDSNAP_NOW: day(2),
-          HARDSNAP_TEST_PAUSE_AT: 'after-scan',
-          HARDSNAP_TEST_PAUSE_DIR: 'm',
-          HARDSNAP_TEST_PAUSE_UNTIL: go,
-          HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS: '0',
-        },
-      });
-      await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, 'the scan of m');
+      const c = await pausedAfterM(spool, src, 2, go);
       const before = fs.statSync(path.join(src, 'a/x')).ctimeMs;
       if (how === 'ln') fs.linkSync(path.join(src, 'a/x'), path.join(src, 'm/new-name'));
       else if (how === 'touch') fs.utimesSync(path.join(src, 'a/x'), new Date('2026-02-02T00:00:00Z'), new Date('2026-02-02T00:00:00Z'));
