@@ -589,10 +589,63 @@ describe('an inode number freed and reused while a backup runs', () => {
     expect(fs.statSync(path.join(g, 'z/n1')).ino).not.toBe(fs.statSync(path.join(g, 'a/x')).ino);
   });
 
+  // found by a third attack: the number reused at the very path of the first name (a lookup of
+  // that path, the previous fix, found "the same inode" and linked the new file's later name to
+  // the old content, exit 0); a symlink pair the same way
+  test.for(['file', 'symlink'])(
+    "a new %s given the freed number at the first name's own path: its later name holds its own content, not the old one",
+    async (type, { tmp }) => {
+      const src = path.join(tmp, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { 'm/s': 's\n' });
+      fs.mkdirSync(path.join(src, 'a'));
+      fs.mkdirSync(path.join(src, 'z'));
+      const make = (at: string, what: string) => (type === 'file' ? fs.writeFileSync(at, what) : fs.symlinkSync(what, at));
+      const read = (at: string) => (type === 'file' ? fs.readFileSync(at, 'utf8') : fs.readlinkSync(at));
+      make(path.join(src, 'a/x'), 'OLD');
+      fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/n'));
+      const oldIno = fs.lstatSync(path.join(src, 'a/x')).ino;
+      const go = path.join(tmp, 'go');
+      const c = await pausedAfterM(spool, src, 1, go);
+      let reused = false;
+      for (let k = 0; k < 50 && !reused; k++) {
+        fs.rmSync(path.join(src, 'z/n'), { force: true });
+        fs.rmSync(path.join(src, 'a/x'), { force: true });
+        make(path.join(src, 'a/x'), `NEW, LONGER ${k}`);
+        fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/n'));
+        reused = fs.lstatSync(path.join(src, 'a/x')).ino === oldIno;
+      }
+      expect(reused, 'the file system gave the new file the freed inode number').toBe(true);
+      fs.writeFileSync(go, '');
+      const { code } = await c.exited;
+      expect(code, c.out.stderr).toBe(0);
+      const g = gen(spool, 1);
+      expect(read(path.join(g, 'z/n'))).toBe(read(path.join(src, 'z/n')));
+      expect(read(path.join(g, 'a/x'))).toBe('OLD'); // (read before the swap)
+      expect(fs.lstatSync(path.join(g, 'z/n')).ino).not.toBe(fs.lstatSync(path.join(g, 'a/x')).ino);
+    },
+  );
+
+  // and rewritten between the reads of its names: each name holds the bytes it was read with
+  test('a hard-linked file rewritten between the reads of its names: the later name holds the new bytes', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { 'a/x': 'before\n', 'm/s': 's\n' });
+    fs.mkdirSync(path.join(src, 'z'));
+    fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/y'));
+    const go = path.join(tmp, 'go');
+    const c = await pausedAfterM(spool, src, 1, go);
+    fs.writeFileSync(path.join(src, 'a/x'), 'after, longer\n');
+    fs.writeFileSync(go, '');
+    const { code } = await c.exited;
+    expect(code, c.out.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(gen(spool, 1), 'z/y'), 'utf8')).toBe('after, longer\n');
+  });
+
   // found by attacking that fix: a name linked or removed, a touch or a chmod of the group while
   // the run read its names moved the ctime, and the group was split (exit 0)
   test.for(['ln', 'touch', 'chmod'])(
-    'a hard-linked file changed between the reads of its names (%s) stays one inode: its first name still names it',
+    'a hard-linked file changed between the reads of its names (%s) stays one inode: it holds what the group was backed up with',
     async (how, { tmp }) => {
       const src = path.join(tmp, 'src');
       const spool = makeSpool(path.join(tmp, 'spool'));

@@ -14,6 +14,8 @@ import type { SourceEntry } from '../fs/entry.js';
 import { ST, errnoName, sys } from '../fs/native.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { Decision } from '../plan/decide.js';
+import type { LinkTo } from '../plan/link-names.js';
+import { sameContent } from '../fs/compare.js';
 import { removeChildAt } from '../fs/remove-tree.js';
 import type { BuildContext } from './build-context.js';
 import type { ContentLinker } from './content-links.js';
@@ -42,16 +44,19 @@ export class HardLinks {
 
   /**
    * One name of a source inode with several, planned as its first name (`linkTo` null) or as a
-   * further name of the one at `linkTo`; its record (null when it could not be backed up).
+   * further name of the one at `linkTo.to`; its record (null when it could not be backed up).
    */
-  link(f: Frame, e: SourceEntry, p: ManifestEntry | undefined, d: Decision, sourceHash: string | null, linkTo: Buffer | null): ManifestEntry | null {
+  link(f: Frame, e: SourceEntry, p: ManifestEntry | undefined, d: Decision, sourceHash: string | null, linkTo: LinkTo | null): ManifestEntry | null {
     const ctx = this.ctx;
     const key = `${e.dev}:${e.ino}`;
     // (none when the names before could not be backed up: this one is made as the first)
-    const g = linkTo ? this.groups.get(key) : undefined;
-    // a first name: an earlier group of that inode number is another file's (the number was
-    // freed and reused during the run: src/plan/link-names.ts); never linked to from now on
-    if (!linkTo) this.groups.delete(key);
+    let g = linkTo ? this.groups.get(key) : undefined;
+    // a further name that showed other metadata than its first name (link-names.ts): joined only
+    // when it holds what the group was backed up with; else the number is another file's now (or
+    // the file was rewritten between the reads): the first name of a group of its own
+    if (g && linkTo!.changed && !this.holdsGroupContent(f, e, g)) g = undefined;
+    // a first name: an earlier group of that inode number is another file's; never linked to again
+    if (!g) this.groups.delete(key);
     const rel = joinRel(f.rel, e.name);
     if (g) {
       let rc = sys.linkat(ctx.o.dstRootFd, g.rel, f.dst, e.name);
@@ -106,6 +111,16 @@ export class HardLinks {
       this.groups.set(key, { id: m.linkGroup, rel, entry: m });
     }
     return m;
+  }
+
+  /** Whether e, in the source, holds what the group's inode in this generation holds (bytes, symlink target, device number). */
+  private holdsGroupContent(f: Frame, e: SourceEntry, g: LinkGroup): boolean {
+    const m = g.entry;
+    if (m.type !== e.type) return false;
+    if (e.type === 'file') return sameContent(f.src, e.name, this.ctx.o.dstRootFd, g.rel) === true;
+    if (e.type === 'symlink') return !!e.target && !!m.target && e.target.equals(m.target);
+    if (e.type === 'char' || e.type === 'block') return e.rdev === m.rdev;
+    return true; // a FIFO or a socket: no content
   }
 
   /**

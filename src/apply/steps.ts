@@ -6,7 +6,7 @@
  */
 import { displayPath, joinRel } from '../paths/escape.js';
 import type { SourceEntry } from '../fs/entry.js';
-import { ST, errnoName, sys } from '../fs/native.js';
+import { errnoName, sys } from '../fs/native.js';
 import { E } from '../fs/errno.js';
 import { EncodedEntry, FLAG, type ManifestEntry } from '../manifest/format.js';
 import { afterAttributes, decided, planEntry, UNCHANGED, type PlanContext, type Step } from '../plan/plan-dir.js';
@@ -20,12 +20,11 @@ import type { EntryWriter } from './entry-writer.js';
 import type { Linker } from './linker.js';
 import type { ContentLinker } from './content-links.js';
 import type { HardLinks } from './hard-links.js';
-import { SourceLinkNames } from '../plan/link-names.js';
+import { SourceLinkNames, type LinkTo } from '../plan/link-names.js';
 import { Carrier } from './carry.js';
 
 export class StepRunner {
   private readonly io = new Float64Array(sys.IO_FIELDS);
-  private readonly st = new Float64Array(sys.STAT_FIELDS);
   /** the names of source inodes with several, as the plan met them (the walk's order) */
   private readonly linkNames = new SourceLinkNames();
 
@@ -57,15 +56,8 @@ export class StepRunner {
       prevXattrsTrusted: o.prevXattrsTrusted,
       prevXattrsUnrecorded: (o.prevXattrsUnrecorded ?? false) && f.prev >= 0,
       linkNames: this.linkNames,
-      stillNamed: this.stillNamed,
     };
   }
-
-  /** Whether the source path `first` (relative to the source root, not followed) names e's inode now. */
-  private readonly stillNamed = (first: Buffer, e: SourceEntry): boolean => {
-    const st = this.st;
-    return this.o.srcRootFd >= 0 && sys.fstatat(this.o.srcRootFd, first, st, 1) === 0 && st[ST.INO] === e.ino && st[ST.DEV] === e.dev;
-  };
 
   /** A directory whose listing failed after it was entered: carried as a whole (reported once). */
   carrierForSelf(f: Frame, code: string): Carry | null {
@@ -195,7 +187,7 @@ export class StepRunner {
     d: Decision,
     crossesMount: boolean,
     sourceHash: string | null,
-    linkTo: Buffer | null,
+    linkTo: LinkTo | null,
   ): Promise<void> {
     const o = this.o;
     const ctx = this.ctx;
@@ -221,7 +213,7 @@ export class StepRunner {
       // a link is said only when the previous inode would pass the run's check (linker.ts); a
       // further name of a source inode is linked to its first name, not checked
       const final = !linkTo && d.action === 'link' ? this.linker.wouldLink(f, e, p!.ino, d) : d;
-      ctx.plan(f.rel, e, final, linkTo ? { via: 'hardlink', to: linkTo } : undefined);
+      ctx.plan(f.rel, e, final, linkTo ? { via: 'hardlink', to: linkTo.to } : undefined);
       // counted as the run would count them: what the summary says it would link and write
       if (linkTo)
         ctx.stats.linked++; // (a further name adds no bytes, as in the run)

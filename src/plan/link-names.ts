@@ -6,17 +6,23 @@
  * further names). Memory: one path and a few numbers per source inode with several names.
  *
  * An inode number names one file only while that file exists: a file removed while the run
- * reads the source frees its number, and a file made then may get it (ext4 reuses it at once).
- * A further name is linked to the first without a second look when the two show the same file
- * (type, size, mtime and ctime to the nanosecond, as read). When they differ, either the file
- * changed between the reads of its names (a write, a chmod, a name linked or removed: the ctime
- * moves) or the number is another file's now: the first name is looked up again in the source
- * (`stillNamed`); if it still names that inode, the group holds (the further name is linked to
- * the first, as the file was when its first name was read), else the further name starts a group
- * of its own (never one name given another file's content).
+ * reads the source frees its number, and a file made then may get it (ext4 reuses it at once,
+ * even at the same path). A further name that shows the same file as its first name did (type,
+ * size, mtime and ctime to the nanosecond, as read) is linked to it. One that does not
+ * (`changed`) is either that file changed between the reads of its names (a write, a chmod, a
+ * name linked or removed: the ctime moves) or another file with the number: nothing in a stat
+ * tells them apart, so the builder links it only when it holds what the first name was backed up
+ * with (the bytes, a symlink's target, a device's number: hard-links.ts), else makes it the first
+ * of a group of its own. Never one name given another file's content.
  */
 import type { SourceEntry } from '../fs/entry.js';
 import { joinRel } from '../paths/escape.js';
+
+/** A further name's first name, and whether the two showed different metadata when read. */
+export interface LinkTo {
+  to: Buffer;
+  changed: boolean;
+}
 
 interface FirstName {
   rel: Buffer;
@@ -32,22 +38,20 @@ export class SourceLinkNames {
   private readonly first = new Map<string, FirstName>();
 
   /**
-   * The path in the part of the first name of e's source inode when e (in the directory `rel`)
-   * is a further name of it; null when e is the first (from now on remembered as such).
-   * `stillNamed(first, e)`: whether the path `first` of the source names e's inode now (asked
-   * only when the two names show different metadata; none: they are taken for different files).
+   * The first name (its path in the part) of e's source inode when e (in the directory `rel`) is
+   * a further name of it; null when e is the first (from now on remembered as such).
    */
-  linkTo(rel: Buffer, e: SourceEntry, stillNamed?: (first: Buffer, e: SourceEntry) => boolean): Buffer | null {
+  linkTo(rel: Buffer, e: SourceEntry): LinkTo | null {
     const key = `${e.dev}:${e.ino}`;
     const f = this.first.get(key);
-    if (f && (sameFile(f, e) || (f.type === e.type && stillNamed?.(f.rel, e)))) return f.rel;
+    if (f) return { to: f.rel, changed: !sameAsRead(f, e) };
     const { type, size, mtimeSec, mtimeNsec, ctimeSec, ctimeNsec } = e;
     this.first.set(key, { rel: joinRel(rel, e.name), type, size, mtimeSec, mtimeNsec, ctimeSec, ctimeNsec });
     return null;
   }
 }
 
-function sameFile(f: FirstName, e: SourceEntry): boolean {
+function sameAsRead(f: FirstName, e: SourceEntry): boolean {
   return (
     f.type === e.type &&
     f.size === e.size &&

@@ -26,7 +26,7 @@ import type { SourceEntry } from '../fs/entry.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import type { PrevDir } from './prev-dir.js';
 import type { ExcludeMatcher } from '../exclude/patterns.js';
-import type { SourceLinkNames } from './link-names.js';
+import type { LinkTo, SourceLinkNames } from './link-names.js';
 import { joinRel } from '../paths/escape.js';
 import { decide, needsChecksum, type DecideContext, type Decision } from './decide.js';
 
@@ -48,8 +48,6 @@ export interface PlanContext extends DecideContext {
   prevXattrsUnrecorded?: boolean;
   /** the run's names of source inodes with several (none: each name planned on its own) */
   linkNames?: SourceLinkNames;
-  /** whether a path of the source names an entry's inode now (link-names.ts; a lookup, asked rarely) */
-  stillNamed?: (first: Buffer, e: SourceEntry) => boolean;
 }
 
 export type Step =
@@ -57,8 +55,8 @@ export type Step =
   | { kind: 'excluded'; e: SourceEntry }
   | { kind: 'spool'; e: SourceEntry; what: string }
   | { kind: 'record-copy'; e: SourceEntry; pi: number; bytes: Buffer }
-  | { kind: 'inspect'; e: SourceEntry; pi: number; p: ManifestEntry | undefined; need: 'xattrs' | 'checksum' | 'prev-xattrs'; linkTo: Buffer | null }
-  | { kind: 'decided'; e: SourceEntry; pi: number; p: ManifestEntry | undefined; d: Decision; crossesMount: boolean; linkTo: Buffer | null };
+  | { kind: 'inspect'; e: SourceEntry; pi: number; p: ManifestEntry | undefined; need: 'xattrs' | 'checksum' | 'prev-xattrs'; linkTo: LinkTo | null }
+  | { kind: 'decided'; e: SourceEntry; pi: number; p: ManifestEntry | undefined; d: Decision; crossesMount: boolean; linkTo: LinkTo | null };
 
 /** decide()'s verdict on a file recorded exactly as it is now */
 export const UNCHANGED: Readonly<Decision> = Object.freeze({ action: 'link', reason: 'unchanged' });
@@ -100,8 +98,7 @@ export function planDir(rel: Buffer, entries: readonly SourceEntry[], prev: Prev
     const at = pi < pn && prev.compareName(pi, e.name) === 0 ? pi : -1;
     const step = (steps[k] = planEntry(rel, e, at, prev, ctx));
     // a name of a source inode with several (not excluded, readable): the first met, or a further one
-    if (e.nlink > 1 && e.type !== 'dir' && ctx.linkNames && (step.kind === 'inspect' || step.kind === 'decided'))
-      step.linkTo = ctx.linkNames.linkTo(rel, e, ctx.stillNamed);
+    if (e.nlink > 1 && e.type !== 'dir' && ctx.linkNames && (step.kind === 'inspect' || step.kind === 'decided')) step.linkTo = ctx.linkNames.linkTo(rel, e);
   }
   return steps;
 }
@@ -110,7 +107,7 @@ export function planDir(rel: Buffer, entries: readonly SourceEntry[], prev: Prev
  * The step of one entry; `pi` is its previous record's index in `prev`, or -1; `linkTo` the
  * first name it is a further name of (planDir tells; again when an inspected entry is planned on).
  */
-export function planEntry(rel: Buffer, e: SourceEntry, pi: number, prev: PrevDir, ctx: PlanContext, linkTo: Buffer | null = null): Step {
+export function planEntry(rel: Buffer, e: SourceEntry, pi: number, prev: PrevDir, ctx: PlanContext, linkTo: LinkTo | null = null): Step {
   if (e.err) {
     return e.err === -1
       ? { kind: 'unreadable', e, pi, code: 'EINVAL', what: 'unknown file type' }
@@ -136,7 +133,7 @@ export function planEntry(rel: Buffer, e: SourceEntry, pi: number, prev: PrevDir
 }
 
 /** The step of an entry whose own and previous attributes are known: a checksum to take first, or the decision. */
-export function afterAttributes(e: SourceEntry, pi: number, p: ManifestEntry | undefined, ctx: PlanContext, linkTo: Buffer | null = null): Step {
+export function afterAttributes(e: SourceEntry, pi: number, p: ManifestEntry | undefined, ctx: PlanContext, linkTo: LinkTo | null = null): Step {
   if (needsChecksum(e, p, ctx)) return { kind: 'inspect', e, pi, p, need: 'checksum', linkTo };
   return decided(e, pi, p, ctx, undefined, linkTo);
 }
@@ -148,7 +145,7 @@ export function decided(
   p: ManifestEntry | undefined,
   ctx: PlanContext,
   sourceHash?: string | null,
-  linkTo: Buffer | null = null,
+  linkTo: LinkTo | null = null,
 ): Step {
   const d = decide(e, p, ctx, sourceHash);
   return { kind: 'decided', e, pi, p, d, crossesMount: e.type === 'dir' && ctx.oneFileSystem && e.dev !== ctx.rootDev, linkTo };
