@@ -102,7 +102,7 @@ function backupWith(bin: string, tmp: string): void {
 describe('npm pack', () => {
   test('the package holds the bundle, the bin, prebuilt modules for linux-x64 and linux-arm64, the native sources and docs, nothing else', () => {
     expect(pkg.engines?.node).toMatch(/^>=\s*20/);
-    expect(fs.readFileSync(path.join(REPO_ROOT, pkg.bin.hardsnap!), 'utf8')).toMatch(/^#!\/usr\/bin\/env (-S )?node( --[a-z-]+)*\n/); // -S: node's start-up flags (coreutils >= 8.30)
+    expect(fs.readFileSync(path.join(REPO_ROOT, pkg.bin.hardsnap!), 'utf8')).toMatch(/^#!\/usr\/bin\/env (-S )?node( --[a-z-]+(=\d+)?)*\n/); // -S: node's start-up flags (coreutils >= 8.30)
     // the bundle only (rolldown.config.mjs): tsc's module tree is for tests and typechecks
     const allowed =
       /^(dist\/bundle\/[\w-]+\.js|bin\/hardsnap|bin\/package\.json|man\/hardsnap\.1|native\/[\w-]+\.[ch]|binding\.gyp|prebuilds\/linux-(x64|arm64)\/hardsnap\.napi\.glibc\.node|docs\/.*\.md|README\.md|LICENSE|package\.json)$/;
