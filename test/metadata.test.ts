@@ -626,6 +626,42 @@ describe('an inode number freed and reused while a backup runs', () => {
     },
   );
 
+  // found by a fourth attack: the freed number given to a new file with the same bytes but
+  // another mode, owner and mtime: its names were linked to the old file's copy and so carried
+  // the old file's metadata (exit 0, verify passing)
+  test('a new file with the same bytes but other metadata given the freed number: its names carry its own metadata', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { 'a/x': { content: 'hello\n', mode: 0o600, mtime: 1_000_000_000_000_000_000n }, 'm/s': 's\n' });
+    fs.mkdirSync(path.join(src, 'z'));
+    fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/y'));
+    const oldIno = fs.statSync(path.join(src, 'a/x')).ino;
+    const go = path.join(tmp, 'go');
+    const c = await pausedAfterM(spool, src, 1, go);
+    let reused = false;
+    for (let k = 0; k < 50 && !reused; k++) {
+      fs.rmSync(path.join(src, 'z/y'), { force: true });
+      fs.rmSync(path.join(src, 'z/y2'), { force: true });
+      fs.rmSync(path.join(src, 'a/x'), { force: true });
+      fs.writeFileSync(path.join(src, 'z/y'), 'hello\n', { mode: 0o755 });
+      fs.chmodSync(path.join(src, 'z/y'), 0o755);
+      fs.chownSync(path.join(src, 'z/y'), 1234, 5678);
+      fs.linkSync(path.join(src, 'z/y'), path.join(src, 'z/y2'));
+      reused = fs.statSync(path.join(src, 'z/y')).ino === oldIno;
+    }
+    expect(reused, 'the file system gave the new file the freed inode number').toBe(true);
+    fs.writeFileSync(go, '');
+    const { code } = await c.exited;
+    expect(code, c.out.stderr).toBe(0);
+    const g = gen(spool, 1);
+    for (const n of ['z/y', 'z/y2']) {
+      const st = fs.statSync(path.join(g, n));
+      expect([st.mode & 0o7777, st.uid, st.gid], n).toEqual([0o755, 1234, 5678]);
+    }
+    expect(fs.statSync(path.join(g, 'z/y')).ino).toBe(fs.statSync(path.join(g, 'z/y2')).ino);
+    expect(fs.statSync(path.join(g, 'z/y')).ino).not.toBe(fs.statSync(path.join(g, 'a/x')).ino);
+  });
+
   // and rewritten between the reads of its names: each name holds the bytes it was read with
   test('a hard-linked file rewritten between the reads of its names: the later name holds the new bytes', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
@@ -645,7 +681,7 @@ describe('an inode number freed and reused while a backup runs', () => {
   // found by attacking that fix: a name linked or removed, a touch or a chmod of the group while
   // the run read its names moved the ctime, and the group was split (exit 0)
   test.for(['ln', 'touch', 'chmod'])(
-    'a hard-linked file changed between the reads of its names (%s) stays one inode: it holds what the group was backed up with',
+    'a hard-linked file changed between the reads of its names (%s): its later names are linked to the first when they still show what it was backed up with, else they are a second inode holding what they were read with',
     async (how, { tmp }) => {
       const src = path.join(tmp, 'src');
       const spool = makeSpool(path.join(tmp, 'spool'));
@@ -666,10 +702,19 @@ describe('an inode number freed and reused while a backup runs', () => {
       const { code } = await c.exited;
       expect(code, c.out.stderr).toBe(0);
       const g = gen(spool, 2);
-      // one inode, as in the source, with the content and metadata its first name was read with
       const ino = fs.statSync(path.join(g, 'a/x')).ino;
-      for (const n of ['z/y', 'z/y2']) expect(fs.statSync(path.join(g, n)).ino, n).toBe(ino);
       for (const n of ['a/x', 'z/y', 'z/y2']) expect(fs.readFileSync(path.join(g, n), 'utf8')).toBe('group\n');
+      // the later names together, always; with the first when only the ctime moved (ln): one
+      // inode, as in the source. After a touch or a chmod they show another mtime or mode than
+      // the first name's copy holds: never given the first name's (it may be another file's)
+      expect(fs.statSync(path.join(g, 'z/y2')).ino).toBe(fs.statSync(path.join(g, 'z/y')).ino);
+      if (how === 'ln') expect(fs.statSync(path.join(g, 'z/y')).ino).toBe(ino);
+      else {
+        expect(fs.statSync(path.join(g, 'z/y')).ino).not.toBe(ino);
+        const y = fs.statSync(path.join(g, 'z/y'));
+        const now = fs.statSync(path.join(src, 'z/y'));
+        expect([y.mode, y.mtimeMs]).toEqual([now.mode, now.mtimeMs]);
+      }
     },
   );
 });

@@ -16,6 +16,7 @@ import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { Decision } from '../plan/decide.js';
 import type { LinkTo } from '../plan/link-names.js';
 import { sameContent } from '../fs/compare.js';
+import { matches } from './manifest-table.js';
 import { removeChildAt } from '../fs/remove-tree.js';
 import type { BuildContext } from './build-context.js';
 import type { ContentLinker } from './content-links.js';
@@ -52,9 +53,9 @@ export class HardLinks {
     // (none when the names before could not be backed up: this one is made as the first)
     let g = linkTo ? this.groups.get(key) : undefined;
     // a further name that showed other metadata than its first name (link-names.ts): joined only
-    // when it holds what the group was backed up with; else the number is another file's now (or
-    // the file was rewritten between the reads): the first name of a group of its own
-    if (g && linkTo!.changed && !this.holdsGroupContent(f, e, g)) g = undefined;
+    // when it is what the group was backed up with (metadata and content); else the number is
+    // another file's now, or the file changed between the reads: the first of a group of its own
+    if (g && linkTo!.changed && !this.holdsGroupFile(f, e, g)) g = undefined;
     // a first name: an earlier group of that inode number is another file's; never linked to again
     if (!g) this.groups.delete(key);
     const rel = joinRel(f.rel, e.name);
@@ -113,14 +114,18 @@ export class HardLinks {
     return m;
   }
 
-  /** Whether e, in the source, holds what the group's inode in this generation holds (bytes, symlink target, device number). */
-  private holdsGroupContent(f: Frame, e: SourceEntry, g: LinkGroup): boolean {
+  /**
+   * Whether e, as read, is what the group's inode in this generation holds: the metadata a hard
+   * link shares (mode, owner, mtime, attributes: manifest-table.ts matches) and the content
+   * (bytes, symlink target, device number; a FIFO or a socket has none).
+   */
+  private holdsGroupFile(f: Frame, e: SourceEntry, g: LinkGroup): boolean {
     const m = g.entry;
-    if (m.type !== e.type) return false;
+    if (m.type !== e.type || !matches(e, m)) return false;
     if (e.type === 'file') return sameContent(f.src, e.name, this.ctx.o.dstRootFd, g.rel) === true;
     if (e.type === 'symlink') return !!e.target && !!m.target && e.target.equals(m.target);
     if (e.type === 'char' || e.type === 'block') return e.rdev === m.rdev;
-    return true; // a FIFO or a socket: no content
+    return true;
   }
 
   /**
