@@ -638,16 +638,20 @@ describe('an inode number freed and reused while a backup runs', () => {
     const oldIno = fs.statSync(path.join(src, 'a/x')).ino;
     const go = path.join(tmp, 'go');
     const c = await pausedAfterM(spool, src, 1, go);
+    fs.rmSync(path.join(src, 'z/y'));
+    fs.rmSync(path.join(src, 'a/x'));
+    // made in a, where the number was freed (ext4 takes a new file's inode from its directory's
+    // group), until one gets it; then moved where the walk goes next
     let reused = false;
     for (let k = 0; k < 50 && !reused; k++) {
-      fs.rmSync(path.join(src, 'z/y'), { force: true });
-      fs.rmSync(path.join(src, 'z/y2'), { force: true });
-      fs.rmSync(path.join(src, 'a/x'), { force: true });
-      fs.writeFileSync(path.join(src, 'z/y'), 'hello\n', { mode: 0o755 });
-      fs.chmodSync(path.join(src, 'z/y'), 0o755);
-      fs.chownSync(path.join(src, 'z/y'), 1234, 5678);
+      const n = path.join(src, 'a', `n${k}`);
+      fs.writeFileSync(n, 'hello\n');
+      if (fs.statSync(n).ino !== oldIno) continue;
+      fs.chmodSync(n, 0o755);
+      fs.chownSync(n, 1234, 5678);
+      fs.renameSync(n, path.join(src, 'z/y'));
       fs.linkSync(path.join(src, 'z/y'), path.join(src, 'z/y2'));
-      reused = fs.statSync(path.join(src, 'z/y')).ino === oldIno;
+      reused = true;
     }
     expect(reused, 'the file system gave the new file the freed inode number').toBe(true);
     fs.writeFileSync(go, '');
