@@ -550,6 +550,19 @@ async function pausedAfterM(spool: string, src: string, n: number, go: string): 
   return c;
 }
 
+/**
+ * A new file in `dir` (where the inode `ino` was freed: ext4 takes a new file's inode from its
+ * directory's group) that got that number: files are made until one does (the others stay).
+ */
+function newFileWithFreedNumber(dir: string, ino: number, content: (k: number) => string): string {
+  for (let k = 0; k < 50; k++) {
+    const n = path.join(dir, `n${k}`);
+    fs.writeFileSync(n, content(k));
+    if (fs.statSync(n).ino === ino) return n;
+  }
+  throw new Error('the file system gave no new file the freed inode number');
+}
+
 describe('an inode number freed and reused while a backup runs', () => {
   // found by an attack: a hard-linked file removed after its directory was read, and a new
   // hard-linked file given its inode number (ext4 reuses it at once) in a directory read
@@ -565,18 +578,10 @@ describe('an inode number freed and reused while a backup runs', () => {
     const c = await pausedAfterM(spool, src, 1, go);
     fs.rmSync(path.join(src, 'a/x'));
     fs.rmSync(path.join(src, 'a/x2'));
-    // a new file with two names until one gets the freed number, moved where the walk goes next
-    let reused = false;
-    for (let k = 0; k < 50 && !reused; k++) {
-      const n = path.join(src, 'a', `n${k}`);
-      fs.writeFileSync(n, `new, different content ${k}\n`);
-      if (fs.statSync(n).ino === oldIno) {
-        fs.linkSync(n, path.join(src, 'z/n2'));
-        fs.renameSync(n, path.join(src, 'z/n1'));
-        reused = true;
-      }
-    }
-    expect(reused, 'the file system gave a new file the freed inode number').toBe(true);
+    // a new file with two names, moved where the walk goes next
+    const n = newFileWithFreedNumber(path.join(src, 'a'), oldIno, (k) => `new, different content ${k}\n`);
+    fs.linkSync(n, path.join(src, 'z/n2'));
+    fs.renameSync(n, path.join(src, 'z/n1'));
     fs.writeFileSync(go, '');
     const { code } = await c.exited;
     expect(code, c.out.stderr).toBe(0);
@@ -640,20 +645,11 @@ describe('an inode number freed and reused while a backup runs', () => {
     const c = await pausedAfterM(spool, src, 1, go);
     fs.rmSync(path.join(src, 'z/y'));
     fs.rmSync(path.join(src, 'a/x'));
-    // made in a, where the number was freed (ext4 takes a new file's inode from its directory's
-    // group), until one gets it; then moved where the walk goes next
-    let reused = false;
-    for (let k = 0; k < 50 && !reused; k++) {
-      const n = path.join(src, 'a', `n${k}`);
-      fs.writeFileSync(n, 'hello\n');
-      if (fs.statSync(n).ino !== oldIno) continue;
-      fs.chmodSync(n, 0o755);
-      fs.chownSync(n, 1234, 5678);
-      fs.renameSync(n, path.join(src, 'z/y'));
-      fs.linkSync(path.join(src, 'z/y'), path.join(src, 'z/y2'));
-      reused = true;
-    }
-    expect(reused, 'the file system gave the new file the freed inode number').toBe(true);
+    const n = newFileWithFreedNumber(path.join(src, 'a'), oldIno, () => 'hello\n');
+    fs.chmodSync(n, 0o755);
+    fs.chownSync(n, 1234, 5678);
+    fs.renameSync(n, path.join(src, 'z/y'));
+    fs.linkSync(path.join(src, 'z/y'), path.join(src, 'z/y2'));
     fs.writeFileSync(go, '');
     const { code } = await c.exited;
     expect(code, c.out.stderr).toBe(0);
