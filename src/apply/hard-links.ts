@@ -3,9 +3,11 @@
  * become names of one generation inode: the plan says which name is the first and which are
  * further names of it (src/plan/link-names.ts); the first name is linked unchanged,
  * content-linked or written like any entry; each further name is a hard link to what it became
- * (to the next name instead when the first could not be backed up). Done in walk order, on this
+ * (to the next name instead when the first could not be backed up). A further name whose
+ * metadata moved since the first was read is linked only when it is what the group was backed
+ * up with (holdsGroupFile: the number may be another file's now). Done in walk order, on this
  * thread. A link refused with EMLINK (the inode is full) gets a fresh copy, which is the link
- * base from then on. Where the spool's limit is known (ext4, btrfs), a group is not linked to a
+ * base from then on (said: two inodes where the source has one). Where the spool's limit is known (ext4, btrfs), a group is not linked to a
  * previous inode that cannot take all its names: one fresh copy for them all, rather than some
  * names on the old inode and the rest on a copy (two inodes where the source has one).
  */

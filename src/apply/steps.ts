@@ -211,7 +211,8 @@ export class StepRunner {
     else ctx.stats.specials++;
     if (o.dryRun) {
       // a link is said only when the previous inode would pass the run's check (linker.ts); a
-      // further name of a source inode is linked to its first name, not checked
+      // further name of a source inode is said linked to its first name (one whose metadata
+      // moved mid-run may be written instead: the comparison needs the copy a dry run never makes)
       const final = !linkTo && d.action === 'link' ? this.linker.wouldLink(f, e, p!.ino, d) : d;
       ctx.plan(f.rel, e, final, linkTo ? { via: 'hardlink', to: linkTo.to } : undefined);
       // counted as the run would count them: what the summary says it would link and write

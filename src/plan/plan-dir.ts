@@ -19,7 +19,8 @@
  * An `inspect` or `decided` step of a further name of a source inode (nlink > 1) says which name
  * it is a hard link to (`linkTo`: the first name met in this run, link-names.ts); the first
  * name's own step has `linkTo` null and is carried out as any entry, the builder then linking
- * the further names to what it made of it.
+ * the further names to what it made of it (one whose metadata moved since the first was read,
+ * `linkTo.changed`, only when it is what the group holds: src/apply/hard-links.ts).
  */
 import { errnoName } from '../fs/native.js';
 import type { SourceEntry } from '../fs/entry.js';
