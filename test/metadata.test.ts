@@ -592,6 +592,10 @@ describe('an inode number freed and reused while a backup runs', () => {
     // the two new names are one inode, as in the source; the removed file's copy is not it
     expect(fs.statSync(path.join(g, 'z/n1')).ino).toBe(fs.statSync(path.join(g, 'z/n2')).ino);
     expect(fs.statSync(path.join(g, 'z/n1')).ino).not.toBe(fs.statSync(path.join(g, 'a/x')).ino);
+    // said: the run cannot tell a new file with the number from the old one changed
+    expect(c.out.stderr).toMatch(
+      /part 'p': 1 name of a hard-linked file changed or was replaced between the reads of its names \(first: z\/n1, a name of a\/x\)/,
+    );
   });
 
   // found by a third attack: the number reused at the very path of the first name (a lookup of
@@ -681,7 +685,7 @@ describe('an inode number freed and reused while a backup runs', () => {
   // found by attacking that fix: a name linked or removed, a touch or a chmod of the group while
   // the run read its names moved the ctime, and the group was split (exit 0)
   test.for(['ln', 'touch', 'chmod'])(
-    'a hard-linked file changed between the reads of its names (%s): its later names are linked to the first when they still show what it was backed up with, else they are a second inode holding what they were read with',
+    'a hard-linked file changed between the reads of its names (%s): its later names are linked to the first when they still show what it was backed up with, else they are a second inode holding what they were read with, said in one warning line and counted in the run log',
     async (how, { tmp }) => {
       const src = path.join(tmp, 'src');
       const spool = makeSpool(path.join(tmp, 'spool'));
@@ -708,8 +712,17 @@ describe('an inode number freed and reused while a backup runs', () => {
       // inode, as in the source. After a touch or a chmod they show another mtime or mode than
       // the first name's copy holds: never given the first name's (it may be another file's)
       expect(fs.statSync(path.join(g, 'z/y2')).ino).toBe(fs.statSync(path.join(g, 'z/y')).ino);
-      if (how === 'ln') expect(fs.statSync(path.join(g, 'z/y')).ino).toBe(ino);
-      else {
+      const warning = /part 'p': 1 name of a hard-linked file changed or was replaced between the reads of its names \(first: z\/y, a name of a\/x\)/;
+      const run = readRunsLog<{ parts: Record<string, { linkGroupSplits: number }> }>(spool, 'h').at(-1)!;
+      if (how === 'ln') {
+        expect(fs.statSync(path.join(g, 'z/y')).ino).toBe(ino);
+        expect(c.out.stderr).not.toMatch(/hard-linked file/);
+        expect(run.parts.p.linkGroupSplits).toBe(0);
+      } else {
+        // said: one warning line, counted in the run log (the source has one inode, this generation two)
+        expect(c.out.stderr).toMatch(warning);
+        expect(c.out.stderr.match(/hard-linked file/g)).toHaveLength(1);
+        expect(run.parts.p.linkGroupSplits).toBe(1);
         expect(fs.statSync(path.join(g, 'z/y')).ino).not.toBe(ino);
         const y = fs.statSync(path.join(g, 'z/y'));
         const now = fs.statSync(path.join(src, 'z/y'));

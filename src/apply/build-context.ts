@@ -137,6 +137,7 @@ export function newStats(): BuildStats {
     checksumChanged: 0,
     drifted: 0,
     splitLinks: 0,
+    linkGroupSplits: 0,
     carried: 0,
     xattrReads: 0,
   };
@@ -153,7 +154,13 @@ const CARRIED_LISTED = 1000;
 
 export class BuildContext {
   readonly stats = newStats();
-  readonly findings: BuildFindings = { driftFirst: null, unlinkable: { count: 0, first: null }, xattrsRefused: [], carried: [] };
+  readonly findings: BuildFindings = {
+    driftFirst: null,
+    unlinkable: { count: 0, first: null },
+    linkGroupSplit: null,
+    xattrsRefused: [],
+    carried: [],
+  };
   /** the spool inodes this generation uses (claims.ts) */
   readonly claims = new ClaimedInodes();
   /** the mount points below the source: what is below one is recorded as not the source's own */
@@ -234,6 +241,12 @@ export class BuildContext {
   drift(rel: Buffer): void {
     this.stats.drifted++;
     this.findings.driftFirst ??= displayPath(rel);
+  }
+
+  /** A further name of a source inode made an inode of its own (hard-links.ts): counted, the first kept for the report. */
+  linkGroupSplit(rel: Buffer, first: Buffer): void {
+    this.stats.linkGroupSplits++;
+    this.findings.linkGroupSplit ??= { name: displayPath(rel), first: displayPath(first) };
   }
 
   /** Namespaces the spool refused (setmeta's and copy's mask): reported once each per run. */

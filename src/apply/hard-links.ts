@@ -5,11 +5,13 @@
  * content-linked or written like any entry; each further name is a hard link to what it became
  * (to the next name instead when the first could not be backed up). A further name whose
  * metadata moved since the first was read is linked only when it is what the group was backed
- * up with (holdsGroupFile: the number may be another file's now). Done in walk order, on this
- * thread. A link refused with EMLINK (the inode is full) gets a fresh copy, which is the link
- * base from then on (said: two inodes where the source has one). Where the spool's limit is known (ext4, btrfs), a group is not linked to a
- * previous inode that cannot take all its names: one fresh copy for them all, rather than some
- * names on the old inode and the rest on a copy (two inodes where the source has one).
+ * up with (holdsGroupFile: the number may be another file's now); one that is not is the first
+ * of a group of its own, counted and said in one warning line of the run. Done in walk order,
+ * on this thread. A link refused with EMLINK (the inode is full) gets a fresh copy, which is
+ * the link base from then on (said: two inodes where the source has one). Where the spool's
+ * limit is known (ext4, btrfs), a group is not linked to a previous inode that cannot take all
+ * its names: one fresh copy for them all, rather than some names on the old inode and the rest
+ * on a copy (two inodes where the source has one).
  */
 import { displayPath, joinRel } from '../paths/escape.js';
 import type { SourceEntry } from '../fs/entry.js';
@@ -57,7 +59,10 @@ export class HardLinks {
     // a further name that showed other metadata than its first name (link-names.ts): joined only
     // when it is what the group was backed up with (metadata and content); else the number is
     // another file's now, or the file changed between the reads: the first of a group of its own
-    if (g && linkTo!.changed && !this.holdsGroupFile(f, e, g)) g = undefined;
+    if (g && linkTo!.changed && !this.holdsGroupFile(f, e, g)) {
+      ctx.linkGroupSplit(joinRel(f.rel, e.name), linkTo!.to);
+      g = undefined;
+    }
     // a first name: an earlier group of that inode number is another file's; never linked to again
     if (!g) this.groups.delete(key);
     const rel = joinRel(f.rel, e.name);

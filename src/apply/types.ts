@@ -68,6 +68,12 @@ export interface BuildStats {
    * (separate source files must stay separate inodes): copied instead
    */
   splitLinks: number;
+  /**
+   * further names of a source inode that did not hold what its first name was backed up with
+   * (the file changed, or its number went to another file, while the run read its names): an
+   * inode of their own in this generation, holding what they were read with
+   */
+  linkGroupSplits: number;
   /** entries the source could not give in this run, kept as their previous version (CARRIED) */
   carried: number;
   /** entries whose extended attributes were read after the scan (their ctime said they may have changed) */
@@ -86,6 +92,8 @@ export interface BuildFindings {
    * one warning line; a directory this user may not search (EACCES) is not counted here
    */
   unlinkable: { count: number; first: string | null };
+  /** the first further name counted in `linkGroupSplits` and its first name (escaped), for one warning line */
+  linkGroupSplit: { name: string; first: string } | null;
   /** attribute namespaces the spool refused (held by the manifest only) */
   xattrsRefused: string[];
   /** carried entries: the first ones, with the generation whose version they are */
