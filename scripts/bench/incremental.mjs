@@ -48,6 +48,7 @@ export function incremental(ctx, opts) {
   if (want.has('rsnapshot')) sh('rsync', ['-aH', '--numeric-ids', `${src}/`, `${snapPrev}/`]);
   const mutated = sh('python3', [MUTATE, src, '--seed', '2']).stdout.trim();
   say(`  day 2, in place: ${mutated}`);
+  if (opts.inPlace) work.addTreeDay(opts.files);
   // the files of day 1 (the 1M tree, changed in place run after run, drifts from its size: mutate.py's renames may land on existing names)
   const files = Number(/files=(\d+)/.exec(mutated)?.[1] ?? opts.files);
   const day2 = src;

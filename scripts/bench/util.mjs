@@ -139,6 +139,28 @@ export class Workdir {
     if (again) fs.mkdirSync(this.run, { recursive: true });
   }
 
+  /**
+   * How many mutate.py days the kept tree of `files` files has had applied in place (the 1m
+   * section changes its tree in place: mutate.py puts every added file into users/new-today, so
+   * that directory grows by ~0.5% of the tree a day, and the walk holds a directory's records
+   * until the directory is done).
+   */
+  treeDays(files) {
+    const f = path.join(this.trees, `src-${files}.days`);
+    return fs.existsSync(f) ? Number(fs.readFileSync(f, 'utf8')) : 0;
+  }
+  addTreeDay(files) {
+    fs.writeFileSync(path.join(this.trees, `src-${files}.days`), String(this.treeDays(files) + 1));
+  }
+  /** deletes the kept tree of `files` files: the next tree() makes it again */
+  remakeTree(files, say) {
+    const dir = path.join(this.trees, `src-${files}`);
+    say(`  deleting ${dir}: ${this.treeDays(files)} mutate.py days were applied to it in place; it is made again`);
+    for (const f of [`${dir}.done`, `${dir}.days`]) fs.rmSync(f, { force: true });
+    rm(dir);
+    this.emptied();
+  }
+
   /** the mktree.py tree of `files` files (seed 1), made once and kept */
   tree(files, say) {
     const dir = path.join(this.trees, `src-${files}`);
