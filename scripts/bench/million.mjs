@@ -2,11 +2,11 @@
 // incremental, and hardsnap's peak RSS (/usr/bin/time's maximum resident set size). The kept
 // tree is day 1 as it is and is changed in place by the run (a copy would be 11 GB more), so
 // every run adds one more mutate.py day to it; no floor or rsync beside it (each would need its
-// own 11 GB copy of day 1). The tree takes ~15 minutes to make the first time, and again after
-// MAX_DAYS runs: mutate.py puts every added file into one directory (users/new-today), which
-// grew to 140,000 entries after 30 days and the run's time and memory with it (the walk holds
-// a directory's records until the directory is done), so that a figure measured a tree no
-// 100k run meets. The row says how many days the tree had and its widest directory.
+// own 11 GB copy of day 1). The tree takes minutes to make the first time, and again after
+// MAX_DAYS runs: mutate.py puts every added file into one directory (users/new-today); with
+// other seeds day after day it grew to 140,000 entries and the run's time and memory with it
+// (the walk holds a directory's records until the directory is done), a tree no 100k run
+// meets. The row says how many days the tree had and its widest directory.
 import { fmtN, row, sh } from './util.mjs';
 import { incremental } from './incremental.mjs';
 
