@@ -6,7 +6,10 @@
  * (to the next name instead when the first could not be backed up). A further name whose
  * metadata moved since the first was read is linked only when it is what the group was backed
  * up with (holdsGroupFile: the number may be another file's now); one that is not is the first
- * of a group of its own, counted and said in one warning line of the run. Done in walk order,
+ * of a group of its own, counted and said in one warning line of the run. The first name's group
+ * stays the one for names that showed what it showed: names are not always read in walk order
+ * (a directory is scanned ahead with its siblings), so a name walked after a split may have
+ * been read before the change. Done in walk order,
  * on this thread. A link refused with EMLINK (the inode is full) gets a fresh copy, which is
  * the link base from then on (said: two inodes where the source has one). Where the spool's
  * limit is known (ext4, btrfs), a group is not linked to a previous inode that cannot take all
@@ -34,10 +37,20 @@ interface LinkGroup {
   /** the name in this generation further names link to */
   rel: Buffer;
   entry: ManifestEntry;
+  /**
+   * its base name showed what the source inode's first name showed when read (the first name
+   * itself, or a further name with the same type, size, mtime and ctime): a further name that
+   * showed the same is linked to it without a look at its content
+   */
+  asFirst: boolean;
 }
 
 export class HardLinks {
-  private readonly groups = new Map<string, LinkGroup>();
+  /**
+   * by source inode: its groups in this generation, the first name's first, then one for each
+   * further name that changed between the reads of the names (usually one, never empty)
+   */
+  private readonly groups = new Map<string, LinkGroup[]>();
   private readonly st = new Float64Array(sys.STAT_FIELDS);
 
   constructor(
@@ -54,17 +67,21 @@ export class HardLinks {
   link(f: Frame, e: SourceEntry, p: ManifestEntry | undefined, d: Decision, sourceHash: string | null, linkTo: LinkTo | null): ManifestEntry | null {
     const ctx = this.ctx;
     const key = `${e.dev}:${e.ino}`;
-    // (none when the names before could not be backed up: this one is made as the first)
-    let g = linkTo ? this.groups.get(key) : undefined;
-    // a further name that showed other metadata than its first name (link-names.ts): joined only
-    // when it is what the group was backed up with (metadata and content); else the number is
-    // another file's now, or the file changed between the reads: the first of a group of its own
-    if (g && linkTo!.changed && !this.holdsGroupFile(f, e, g)) {
-      ctx.linkGroupSplit(joinRel(f.rel, e.name), linkTo!.to);
-      g = undefined;
-    }
     // a first name: an earlier group of that inode number is another file's; never linked to again
-    if (!g) this.groups.delete(key);
+    if (!linkTo) this.groups.delete(key);
+    // (none when the names before could not be backed up: this one is made as the first)
+    const list = linkTo ? this.groups.get(key) : undefined;
+    let g: LinkGroup | undefined;
+    if (list) {
+      // a further name that showed what its first name showed is linked to the first name's
+      // group; one that showed other metadata (link-names.ts) joins a group only when it is what
+      // that group was backed up with (metadata and content: a group split off before it may be
+      // the one, as names are not always read in walk order); else the number is another file's
+      // now, or the file changed between the reads: the first of a group of its own
+      if (!linkTo!.changed) g = list.find((x) => x.asFirst);
+      g ??= list.find((x) => this.holdsGroupFile(f, e, x));
+      if (!g) ctx.linkGroupSplit(joinRel(f.rel, e.name), linkTo!.to);
+    }
     const rel = joinRel(f.rel, e.name);
     if (g) {
       let rc = sys.linkat(ctx.o.dstRootFd, g.rel, f.dst, e.name);
@@ -116,7 +133,9 @@ export class HardLinks {
       m.linkGroup = g.id;
     } else {
       m.linkGroup = ctx.newLinkGroup();
-      this.groups.set(key, { id: m.linkGroup, rel, entry: m });
+      const made = { id: m.linkGroup, rel, entry: m, asFirst: !linkTo?.changed };
+      if (list) list.push(made);
+      else this.groups.set(key, [made]);
     }
     return m;
   }
