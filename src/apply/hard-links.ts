@@ -72,16 +72,20 @@ export class HardLinks {
     // (none when the names before could not be backed up: this one is made as the first)
     const list = linkTo ? this.groups.get(key) : undefined;
     let g: LinkGroup | undefined;
+    const primary = list?.find((x) => x.asFirst);
     if (list) {
       // a further name that showed what its first name showed is linked to the first name's
       // group; one that showed other metadata (link-names.ts) joins a group only when it is what
       // that group was backed up with (metadata and content: a group split off before it may be
       // the one, as names are not always read in walk order); else the number is another file's
       // now, or the file changed between the reads: the first of a group of its own
-      if (!linkTo!.changed) g = list.find((x) => x.asFirst);
+      if (!linkTo!.changed) g = primary;
       g ??= list.find((x) => this.holdsGroupFile(f, e, x));
-      if (!g) ctx.linkGroupSplit(joinRel(f.rel, e.name), linkTo!.to);
     }
+    // apart from its first name's inode: not in the first name's group, or, when that group is
+    // not there (the first name could not be backed up), the start of another one; counted once
+    // the name is in the generation (one that vanishes is not)
+    const apart = !!list && (primary ? g !== primary : !g);
     const rel = joinRel(f.rel, e.name);
     if (g) {
       let rc = sys.linkat(ctx.o.dstRootFd, g.rel, f.dst, e.name);
@@ -93,6 +97,7 @@ export class HardLinks {
         }
       }
       if (rc === 0) {
+        if (apart) ctx.linkGroupSplit(rel, linkTo!.to);
         ctx.stats.linked++;
         ctx.plan(f.rel, e, d, { via: 'hardlink', to: g.rel });
         return { ...g.entry, name: e.name, ctimeSec: e.ctimeSec, ctimeNsec: e.ctimeNsec };
@@ -126,6 +131,7 @@ export class HardLinks {
       ? this.linker.linkNow(f, e, ctx.record(e.name, e, 0, p!.flags & FLAG.OFF_SPOOL, p!.hash), p!.ino, d)
       : (clone ?? content?.m ?? this.writer.materialize(f, e, d, false));
     if (!m) return null;
+    if (apart) ctx.linkGroupSplit(rel, linkTo!.to);
     if (g) {
       // the inode is full: this copy is the link base from now on
       g.entry = m;

@@ -332,7 +332,7 @@ export async function buildPart(
       const { name, first } = found.linkGroupSplit;
       const what = n === 1 ? '1 name of a hard-linked file changed or was replaced' : `${n} names of hard-linked files changed or were replaced`;
       ev.onWarn?.(
-        `part '${spec.name}': ${what} between the reads of its names (first: ${name}, a name of ${first}): ` +
+        `part '${spec.name}': ${what} between the reads of ${n === 1 ? 'its' : 'their'} names (first: ${name}, a name of ${first}): ` +
           `${n === 1 ? 'an inode of its own' : 'inodes of their own'} in this generation, holding what ${n === 1 ? 'it was' : 'each was'} read with; ` +
           `the next run links the names again if they are still one file`,
       );
