@@ -9,7 +9,7 @@ import { makeTree } from './helpers/tree.js';
 import { SHARED, linksDiff, rsyncDiff } from './helpers/oracle.js';
 import { BIN, REPO_ROOT, hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
 import { mktree, mutate } from './helpers/bench-tree.js';
-import { assertNobodyCanRun, hardsnapAsNobody, isRoot } from './helpers/robust.js';
+import { NOBODY, assertNobodyCanRun, hardsnapAsNobody, isRoot, nodeForNobody } from './helpers/robust.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { makeSpool, nightly } from './helpers/spool.js';
 import { readRunsLog } from './helpers/ops.js';
@@ -807,6 +807,111 @@ describe('a name read before a change and walked after a name split off by it', 
     expect(fs.readFileSync(path.join(g, 'b/sub/x2'), 'utf8')).toBe('GGGG the other file\n');
     expect(fs.statSync(path.join(g, 'b/sub/x2b')).ino).toBe(fs.statSync(path.join(g, 'b/sub/x2')).ino);
     expect(fs.statSync(path.join(g, 'c/x3')).ino).not.toBe(fs.statSync(path.join(g, 'b/sub/x2')).ino);
+  });
+});
+
+// found by re-attacking that fix: a name linked to the first name's group because it showed what
+// the first name showed, while that group's inode held something else (exit 0, no warning,
+// verify --deep passing)
+describe("a further name is linked to the first name's inode only when that inode holds what the first name showed", () => {
+  test('the first name replaced by another file (renamed over it) between its scan and its copy: the other name keeps the bytes it was read with', async ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'd1/x': 'X: the linked file\n', 'd2/.keep': '' });
+    fs.linkSync(path.join(src, 'd1/x'), path.join(src, 'd2/y'));
+    // the same size, mode and mtime: nothing in a stat of the name tells the new file apart
+    const other = path.join(tmp, 'other');
+    fs.writeFileSync(other, 'O: another file!!!\n');
+    const st = fs.statSync(path.join(src, 'd1/x'));
+    fs.utimesSync(other, st.atime, st.mtime);
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const go = path.join(tmp, 'go');
+    // d2 was read ahead with d1, before the rename
+    const c = await pausedAfterM(spool, src, 1, go, { dir: 'd1', scanAheadMaxAgeMs: 600_000 });
+    fs.renameSync(other, path.join(src, 'd1/x'));
+    fs.writeFileSync(go, '');
+    const { code } = await c.exited;
+    expect(code, c.out.stderr).toBe(0);
+    const g = gen(spool, 1);
+    expect(fs.readFileSync(path.join(g, 'd2/y'), 'utf8')).toBe('X: the linked file\n');
+    expect(fs.readFileSync(path.join(g, 'd1/x'), 'utf8')).toBe('O: another file!!!\n');
+    expect(fs.statSync(path.join(g, 'd2/y')).ino).not.toBe(fs.statSync(path.join(g, 'd1/x')).ino);
+    expect(rsyncDiff(src, g).filter((l) => !l.startsWith('.d..t'))).toEqual([]);
+  });
+
+  test.runIf(isRoot)(
+    "the first name's directory made unreadable mid-run (a run as nobody: the first name keeps its previous version): the other name, readable, keeps the bytes it was read with",
+    async ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const src = path.join(tmp, 'src');
+      makeTree(src, { 'd1/x': 'v1\n', 'd2/.keep': '' });
+      fs.linkSync(path.join(src, 'd1/x'), path.join(src, 'd2/y'));
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      execFileSync('chown', ['-R', '65534:65534', src, spool]);
+      const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+      expect(hardsnapAsNobody(args, { env: { HARDSNAP_NOW: day(1) } }).code).toBe(0);
+      fs.writeFileSync(path.join(src, 'd1/x'), 'v2, new content\n');
+      // (the pause removes it as it ends: in a directory nobody may write)
+      fs.mkdirSync(path.join(tmp, 'gate'));
+      fs.chownSync(path.join(tmp, 'gate'), 65534, 65534);
+      const go = path.join(tmp, 'gate', 'go');
+      const c = spawnHardsnap([...NOBODY, nodeForNobody(), BIN, ...args], {
+        bin: 'setpriv',
+        cwd: '/',
+        env: {
+          HARDSNAP_NOW: day(2),
+          HARDSNAP_TEST_PAUSE_AT: 'after-scan',
+          HARDSNAP_TEST_PAUSE_DIR: 'd1',
+          HARDSNAP_TEST_PAUSE_UNTIL: go,
+          HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS: '600000',
+        },
+      });
+      await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, 'the scan of d1');
+      fs.chmodSync(path.join(src, 'd1'), 0o000);
+      fs.writeFileSync(go, '');
+      const { code } = await c.exited;
+      fs.chmodSync(path.join(src, 'd1'), 0o755);
+      expect(code, c.out.stderr).toBe(23); // d1/x: EACCES, its previous version kept
+      const g = gen(spool, 2);
+      expect(fs.readFileSync(path.join(g, 'd1/x'), 'utf8')).toBe('v1\n');
+      expect(fs.readFileSync(path.join(g, 'd2/y'), 'utf8')).toBe('v2, new content\n');
+    },
+  );
+
+  test('the file chmod-ed after its first name was read and back after a second name was: the name read before keeps the mode it was read with', async ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'd1/x': { content: 'content\n', mode: 0o644 }, 'd2/.keep': '' });
+    fs.mkdirSync(path.join(src, 'd1/s'));
+    fs.linkSync(path.join(src, 'd1/x'), path.join(src, 'd1/s/y'));
+    fs.linkSync(path.join(src, 'd1/x'), path.join(src, 'd2/z'));
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const go = path.join(tmp, 'go');
+    const c = spawnHardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], {
+      env: {
+        HARDSNAP_NOW: day(1),
+        HARDSNAP_TEST_PAUSE_AT: 'after-scan',
+        HARDSNAP_TEST_PAUSE_DIR: 'd1\nd1/s',
+        HARDSNAP_TEST_PAUSE_UNTIL: go,
+        HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS: '600000',
+      },
+    });
+    const pauses = () => c.out.stderr.split('test pause at after-scan').length - 1;
+    await waitFor(() => pauses() === 1 || c.exitCode !== null, 60_000, 5, 'the scan of d1');
+    fs.chmodSync(path.join(src, 'd1/x'), 0o600); // d1/x read 644, copied 600
+    fs.writeFileSync(go, '');
+    await waitFor(() => pauses() === 2 || c.exitCode !== null, 60_000, 5, 'the scan of d1/s');
+    fs.chmodSync(path.join(src, 'd1/x'), 0o644); // d1/s/y read 600; d2/z was read 644, ahead
+    fs.writeFileSync(go, '');
+    const { code } = await c.exited;
+    expect(code, c.out.stderr).toBe(0);
+    const g = gen(spool, 1);
+    const st = (n: string) => fs.statSync(path.join(g, n));
+    expect(st('d2/z').mode & 0o7777, 'd2/z, read 644').toBe(0o644);
+    expect(st('d2/z').ino).not.toBe(st('d1/x').ino);
+    expect(st('d1/s/y').ino).toBe(st('d1/x').ino);
   });
 });
 

@@ -133,6 +133,11 @@ export class EntryWriter {
     const stats = this.ctx.stats;
     stats.copied++;
     stats.bytesWritten += io[IO.BYTES]!;
+    // the file opened is not the one the scan read (another file renamed over the name in
+    // between, as editors and mail delivery save): what is there now is copied, recorded as
+    // changed while read (the next run copies it again; names of the scanned file are not
+    // linked to it as if it were that file: hard-links.ts)
+    const replaced = io[s + ST.INO] !== e.ino;
     const refused = io[IO.XREFUSED]!;
     if (refused) this.ctx.refused(refused, refusedNamespaces);
     // the scan's ctime, not the copy's: the attributes recorded are the scan's (checked against
@@ -142,7 +147,7 @@ export class EntryWriter {
       e.name,
       { ...meta, ctimeSec: e.ctimeSec, ctimeNsec: e.ctimeNsec, ino: e.ino, dev: e.dev },
       io[IO.NEW_INO]!,
-      (changed ? FLAG.UNSTABLE : 0) | (refused ? FLAG.OFF_SPOOL : 0),
+      (changed || replaced ? FLAG.UNSTABLE : 0) | (refused ? FLAG.OFF_SPOOL : 0),
       hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!),
     );
   }

@@ -39,8 +39,9 @@ interface LinkGroup {
   entry: ManifestEntry;
   /**
    * its base name showed what the source inode's first name showed when read (the first name
-   * itself, or a further name with the same type, size, mtime and ctime): a further name that
-   * showed the same is linked to it without a look at its content
+   * itself, or a further name with the same type, size, mtime and ctime), and its inode holds
+   * what that name showed (showsRead): a further name that showed the same is linked to it
+   * without a look at its content
    */
   asFirst: boolean;
 }
@@ -136,10 +137,11 @@ export class HardLinks {
       // the inode is full: this copy is the link base from now on
       g.entry = m;
       g.rel = rel;
+      g.asFirst &&= showsRead(m, e);
       m.linkGroup = g.id;
     } else {
       m.linkGroup = ctx.newLinkGroup();
-      const made = { id: m.linkGroup, rel, entry: m, asFirst: !linkTo?.changed };
+      const made = { id: m.linkGroup, rel, entry: m, asFirst: !linkTo?.changed && showsRead(m, e) };
       if (list) list.push(made);
       else this.groups.set(key, [made]);
     }
@@ -171,4 +173,14 @@ export class HardLinks {
     if (sys.fstatat(f.prev, e.name, this.st, 1) !== 0) return true;
     return this.st[ST.NLINK]! + e.nlink <= max;
   }
+}
+
+/**
+ * Whether a name's new record holds what the name showed when read: not a carried previous
+ * version, not a copy of a file that changed or was replaced while it was read, and the type,
+ * size, mtime, mode, owner and attributes read (a copy takes them from the file as it opened it:
+ * a chmod between the scan and the copy shows here).
+ */
+function showsRead(m: ManifestEntry, e: SourceEntry): boolean {
+  return !(m.flags & (FLAG.UNSTABLE | FLAG.CARRIED)) && m.type === e.type && matches(e, m);
 }

@@ -31,7 +31,7 @@ export const TRAILER_LEN = 24;
 export const FLAG = {
   /** the content hash is recorded */
   HAS_HASH: 1,
-  /** the file changed while it was copied: never link it as unchanged */
+  /** the file changed while it was copied, or another was renamed over it before: never link it as unchanged */
   UNSTABLE: 2,
   /** recorded but not present in the generation (a device when not root) */
   ABSENT: 4,

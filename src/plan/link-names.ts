@@ -51,8 +51,14 @@ export class SourceLinkNames {
   }
 }
 
+/**
+ * Whether a further name showed what its first name showed. A ctime in whole seconds (a file
+ * system without finer timestamps: ext3, ext4 with 128-byte inodes) does not tell a file from
+ * another given its number within the same second: never the same then (the builder compares).
+ */
 function sameAsRead(f: FirstName, e: SourceEntry): boolean {
   return (
+    f.ctimeNsec !== 0 &&
     f.type === e.type &&
     f.size === e.size &&
     f.mtimeSec === e.mtimeSec &&
