@@ -879,6 +879,31 @@ describe("a further name is linked to the first name's inode only when that inod
     },
   );
 
+  // a third attack: the content link hashed the file by its name, not the inode scanned
+  test('a new pair whose first name is replaced, before it is hashed, by a file with the bytes, size and mtime of a file in the spool: the other name keeps its own bytes', async ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    const t0 = 1_748_736_000_000_000_000n;
+    makeTree(src, { c: { content: 'XXXXXXXX\n', mtime: t0 }, 'd/.keep': '' });
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    expect(backup(spool, src, 1).code).toBe(0);
+    fs.rmSync(path.join(src, 'c'));
+    makeTree(src, { 'd/a': { content: 'AAAAAAAA\n', mtime: t0 } });
+    fs.linkSync(path.join(src, 'd/a'), path.join(src, 'd/b'));
+    makeTree(tmp, { 'x.tmp': { content: 'XXXXXXXX\n', mtime: t0 } });
+    const go = path.join(tmp, 'go');
+    const c = await pausedAfterM(spool, src, 2, go, { dir: 'd' });
+    fs.renameSync(path.join(tmp, 'x.tmp'), path.join(src, 'd/a'));
+    fs.writeFileSync(go, '');
+    const { code } = await c.exited;
+    expect(code, c.out.stderr).toBe(0);
+    const g = gen(spool, 2);
+    expect(fs.readFileSync(path.join(g, 'd/b'), 'utf8')).toBe('AAAAAAAA\n');
+    expect(fs.readFileSync(path.join(g, 'd/a'), 'utf8')).toBe('XXXXXXXX\n');
+    expect(rsyncDiff(src, g).filter((l) => !l.startsWith('.d..t'))).toEqual([]);
+  });
+
   test('the file chmod-ed after its first name was read and back after a second name was: the name read before keeps the mode it was read with', async ({
     tmp,
   }) => {
