@@ -904,6 +904,42 @@ describe("a further name is linked to the first name's inode only when that inod
     expect(rsyncDiff(src, g).filter((l) => !l.startsWith('.d..t'))).toEqual([]);
   });
 
+  // a fourth attack: the resumed run kept a killed run's copy when the file at the name (another
+  // one, renamed over it) had its bytes; the kept copy was the group's base, the other name linked
+  test("a resumed run whose first name is replaced, after its scan, by a file with the bytes the killed run's copy holds: the other name keeps its own bytes", async ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    const t0 = 1_577_836_800_000_000_000n;
+    makeTree(src, { 'd/A': { content: 'XXXXXXXX', mtime: t0 } });
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const args = ['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`];
+    const killed = spawnHardsnap(args, { env: { HARDSNAP_NOW: day(1), HARDSNAP_TEST_PAUSE_AT: 'before-publish' } });
+    await waitFor(
+      () => killed.out.stderr.includes('test pause at before-publish') || killed.exitCode !== null,
+      30_000,
+      10,
+      'the run to pause before publishing',
+    );
+    killed.killGroup('SIGKILL');
+    await killed.exited;
+    // the partial holds d/A = X; the source's d/A is now another file, Y, with a second name
+    fs.rmSync(path.join(src, 'd/A'));
+    makeTree(src, { 'd/A': { content: 'YYYYYYYY', mtime: t0 } });
+    fs.linkSync(path.join(src, 'd/A'), path.join(src, 'd/B'));
+    makeTree(tmp, { x: { content: 'XXXXXXXX', mtime: t0 } });
+    const go = path.join(tmp, 'go');
+    const c = await pausedAfterM(spool, src, 1, go, { dir: 'd' });
+    fs.renameSync(path.join(tmp, 'x'), path.join(src, 'd/A'));
+    fs.writeFileSync(go, '');
+    const { code } = await c.exited;
+    expect(code, c.out.stderr).toBe(0);
+    expect(readRunsLog<{ parts: Record<string, { resumed: boolean }> }>(spool, 'h').at(-1)!.parts.p.resumed).toBe(true);
+    const g = path.join(spool, 'rsync/h/p/last');
+    expect(fs.readFileSync(path.join(g, 'd/B'), 'utf8')).toBe('YYYYYYYY');
+    expect(fs.readFileSync(path.join(g, 'd/A'), 'utf8')).toBe('XXXXXXXX');
+  });
+
   test('the file chmod-ed after its first name was read and back after a second name was: the name read before keeps the mode it was read with', async ({
     tmp,
   }) => {

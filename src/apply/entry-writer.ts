@@ -245,7 +245,9 @@ export class EntryWriter {
     if (sys.hashat(f.dst, e.name, io) !== 0) return null;
     const hi = io[IO.HASH_HI]!;
     const lo = io[IO.HASH_LO]!;
-    if (sys.hashat(f.src, e.name, io) !== 0 || io[IO.HASH_HI] !== hi || io[IO.HASH_LO] !== lo) return null;
+    // the scanned inode's bytes (ctx.hashed): another file renamed over the name since holds
+    // other bytes, and names of the scanned file would be linked to its copy (hard-links.ts)
+    if (this.ctx.hashed(e, io, sys.hashat(f.src, e.name, io)) !== hashHex(hi, lo)) return null;
     this.ctx.stats.reused++;
     this.ctx.stats.copied++;
     return this.ctx.record(e.name, e, st[ST.INO]!, 0, hashHex(hi, lo));
