@@ -274,17 +274,13 @@ export class BuildContext {
    * (the inode scanned, the same size and mtime while it was read: another file renamed over the
    * name with the same size and mtime is not it); else null. Counted.
    */
-  hashed(e: Meta & { ino?: number }, io: Float64Array, rc: number): string | null {
+  hashed(e: Meta & { ino: number }, io: Float64Array, rc: number): string | null {
     if (rc !== 0) return null;
     this.stats.hashedFiles++;
     this.stats.hashedBytes += io[IO.BYTES]!;
     const s = IO.STAT;
     const same =
-      io[IO.CHANGED] === 0 &&
-      (e.ino === undefined || io[s + ST.INO] === e.ino) &&
-      io[s + ST.SIZE] === e.size &&
-      io[s + ST.MTIME] === e.mtimeSec &&
-      io[s + ST.MTIME_NS] === e.mtimeNsec;
+      io[IO.CHANGED] === 0 && io[s + ST.INO] === e.ino && io[s + ST.SIZE] === e.size && io[s + ST.MTIME] === e.mtimeSec && io[s + ST.MTIME_NS] === e.mtimeNsec;
     return same ? hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) : null;
   }
 

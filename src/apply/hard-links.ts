@@ -3,18 +3,18 @@
  * become names of one generation inode: the plan says which name is the first and which are
  * further names of it (src/plan/link-names.ts); the first name is linked unchanged,
  * content-linked or written like any entry; each further name is a hard link to what it became
- * (to the next name instead when the first could not be backed up). A further name whose
- * metadata moved since the first was read is linked only when it is what the group was backed
- * up with (holdsGroupFile: the number may be another file's now); one that is not is the first
- * of a group of its own, counted and said in one warning line of the run. The first name's group
- * stays the one for names that showed what it showed: names are not always read in walk order
- * (a directory is scanned ahead with its siblings), so a name walked after a split may have
- * been read before the change. Done in walk order,
- * on this thread. A link refused with EMLINK (the inode is full) gets a fresh copy, which is
- * the link base from then on (said: two inodes where the source has one). Where the spool's
- * limit is known (ext4, btrfs), a group is not linked to a previous inode that cannot take all
- * its names: one fresh copy for them all, rather than some names on the old inode and the rest
- * on a copy (two inodes where the source has one).
+ * (to the next name instead when the first could not be backed up). A further name that showed
+ * what the first name showed is linked to the first name's inode when that inode holds what the
+ * first name showed (showsRead); any other joins a group of the inode only when it is what that
+ * group was backed up with (holdsGroupFile: the file may have changed between the reads, or its
+ * number be another file's now), else it starts a group of its own. Names not on the first
+ * name's inode are counted and said in one warning line of the run. Names are not always read
+ * in walk order (a directory is scanned ahead with its siblings): a name walked after a split
+ * may have been read before the change. Done in walk order, on this thread. A link refused with
+ * EMLINK (the inode is full) gets a fresh copy, which is the link base from then on (said: two
+ * inodes where the source has one). Where the spool's limit is known (ext4, btrfs), a group is
+ * not linked to a previous inode that cannot take all its names: one fresh copy for them all,
+ * rather than some names on the old inode and the rest on a copy.
  */
 import { displayPath, joinRel } from '../paths/escape.js';
 import type { SourceEntry } from '../fs/entry.js';

@@ -69,9 +69,9 @@ export interface BuildStats {
    */
   splitLinks: number;
   /**
-   * further names of a source inode that did not hold what its first name was backed up with
-   * (the file changed, or its number went to another file, while the run read its names): an
-   * inode of their own in this generation, holding what they were read with
+   * further names of a source inode not on its first name's inode in this generation (the file
+   * changed, or its number went to another file, while the run read its names): each holds what
+   * it was read with
    */
   linkGroupSplits: number;
   /** entries the source could not give in this run, kept as their previous version (CARRIED) */

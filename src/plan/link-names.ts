@@ -8,12 +8,13 @@
  * An inode number names one file only while that file exists: a file removed while the run
  * reads the source frees its number, and a file made then may get it (ext4 reuses it at once,
  * even at the same path). A further name that shows the same file as its first name did (type,
- * size, mtime and ctime to the nanosecond, as read) is linked to it. One that does not
- * (`changed`) is either that file changed between the reads of its names (a write, a chmod, a
+ * size, mtime and ctime to the nanosecond, as read) is linked to it, when the first name's copy
+ * holds what it showed (hard-links.ts). One that does not (`changed`; also any whose ctime is in
+ * whole seconds) is either that file changed between the reads of its names (a write, a chmod, a
  * name linked or removed: the ctime moves) or another file with the number: nothing in a stat
- * tells them apart, so the builder links it only when it holds what the first name was backed up
- * with (the bytes, a symlink's target, a device's number: hard-links.ts), else makes it the first
- * of a group of its own. Never one name given another file's content.
+ * tells them apart, so the builder links it only to a group whose copy holds what it showed (the
+ * metadata, the bytes, a symlink's target, a device's number), else makes it the first of a
+ * group of its own. Never one name given another file's content.
  */
 import type { SourceEntry } from '../fs/entry.js';
 import { joinRel } from '../paths/escape.js';
