@@ -533,9 +533,10 @@ describe('hard-link structure exactly as in the source', () => {
 });
 
 /**
- * The backup of day n, paused after it read the directory `dir` (m) until `go` exists (test
- * seam), every directory read again when entered (not from a look-ahead made before the pause),
- * unless `scanAheadMaxAgeMs` lets a look-ahead that old be used.
+ * The backup of day n, paused after it read the directory `dir` (m; several: one per line, each
+ * a pause that `go` ends and nthPause waits for) until `go` exists (test seam), every directory
+ * read again when entered (not from a look-ahead made before the pause), unless
+ * `scanAheadMaxAgeMs` lets a look-ahead that old be used.
  */
 async function pausedAfterM(
   spool: string,
@@ -553,8 +554,13 @@ async function pausedAfterM(
       HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS: String(scanAheadMaxAgeMs),
     },
   });
-  await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, `the scan of ${dir}`);
+  await nthPause(c, 1, `the scan of ${dir.split('\n')[0]}`);
   return c;
+}
+
+/** Waits until the paused backup `c` (pausedAfterM with several directories) says its k-th pause. */
+async function nthPause(c: ReturnType<typeof spawnHardsnap>, k: number, what: string): Promise<void> {
+  await waitFor(() => c.out.stderr.split('test pause at after-scan').length - 1 >= k || c.exitCode !== null, 60_000, 5, what);
 }
 
 /**
@@ -867,7 +873,7 @@ describe("a further name is linked to the first name's inode only when that inod
           HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS: '600000',
         },
       });
-      await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, 'the scan of d1');
+      await nthPause(c, 1, 'the scan of d1');
       fs.chmodSync(path.join(src, 'd1'), 0o000);
       fs.writeFileSync(go, '');
       const { code } = await c.exited;
@@ -950,20 +956,10 @@ describe("a further name is linked to the first name's inode only when that inod
     fs.linkSync(path.join(src, 'd1/x'), path.join(src, 'd2/z'));
     const spool = makeSpool(path.join(tmp, 'spool'));
     const go = path.join(tmp, 'go');
-    const c = spawnHardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], {
-      env: {
-        HARDSNAP_NOW: day(1),
-        HARDSNAP_TEST_PAUSE_AT: 'after-scan',
-        HARDSNAP_TEST_PAUSE_DIR: 'd1\nd1/s',
-        HARDSNAP_TEST_PAUSE_UNTIL: go,
-        HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS: '600000',
-      },
-    });
-    const pauses = () => c.out.stderr.split('test pause at after-scan').length - 1;
-    await waitFor(() => pauses() === 1 || c.exitCode !== null, 60_000, 5, 'the scan of d1');
+    const c = await pausedAfterM(spool, src, 1, go, { dir: 'd1\nd1/s', scanAheadMaxAgeMs: 600_000 });
     fs.chmodSync(path.join(src, 'd1/x'), 0o600); // d1/x read 644, copied 600
     fs.writeFileSync(go, '');
-    await waitFor(() => pauses() === 2 || c.exitCode !== null, 60_000, 5, 'the scan of d1/s');
+    await nthPause(c, 2, 'the scan of d1/s');
     fs.chmodSync(path.join(src, 'd1/x'), 0o644); // d1/s/y read 600; d2/z was read 644, ahead
     fs.writeFileSync(go, '');
     const { code } = await c.exited;
@@ -988,20 +984,10 @@ test('a hard-linked file changed mid-run and one of its later names removed befo
   fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/x2'));
   fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/x3'));
   const go = path.join(tmp, 'go');
-  const c = spawnHardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], {
-    env: {
-      HARDSNAP_NOW: day(1),
-      HARDSNAP_TEST_PAUSE_AT: 'after-scan',
-      HARDSNAP_TEST_PAUSE_DIR: 'm\nz',
-      HARDSNAP_TEST_PAUSE_UNTIL: go,
-      HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS: '0',
-    },
-  });
-  const pauses = () => c.out.stderr.split('test pause at after-scan').length - 1;
-  await waitFor(() => pauses() === 1 || c.exitCode !== null, 60_000, 5, 'the scan of m');
+  const c = await pausedAfterM(spool, src, 1, go, { dir: 'm\nz' });
   fs.chmodSync(path.join(src, 'a/x'), 0o600);
   fs.writeFileSync(go, '');
-  await waitFor(() => pauses() === 2 || c.exitCode !== null, 60_000, 5, 'the scan of z');
+  await nthPause(c, 2, 'the scan of z');
   fs.rmSync(path.join(src, 'z/x2'));
   fs.writeFileSync(go, '');
   const { code } = await c.exited;
