@@ -5,9 +5,9 @@ import path from 'node:path';
 import { mktree, mutate } from './helpers/bench-tree.js';
 import { describe, expect, test } from './helpers/fixture.js';
 import { linksDiff, rsyncDiff } from './helpers/oracle.js';
-import { hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
+import { hardsnap, pastRacyWindow, spawnHardsnap, waitFor } from './helpers/run.js';
 import { formatBytes } from '../src/ui/output.js';
-import { decide, needsChecksum } from '../src/plan/decide.js';
+import { decide, needsChecksum, SAME_STAMP_CHANGED } from '../src/plan/decide.js';
 import type { Meta } from '../src/fs/entry.js';
 import type { ManifestEntry } from '../src/manifest/format.js';
 import { assertNotSameInode, assertSameInode, makeTree, setMtimesNs, toBuf } from './helpers/tree.js';
@@ -32,6 +32,7 @@ interface Stats {
   hashedFiles: number;
   emlinkCopies: number;
   checksumChanged: number;
+  sameStampChanged: number;
   bytesWritten: number;
 }
 
@@ -39,7 +40,7 @@ const T0 = 1_700_000_000_000_000_000n;
 
 // backupJson(spool, src, n, extra?, opts?): the backup of day n with --json (it must exit 0), the
 // generation and stats of its part
-const { at, backupJson, partDir } = nightly<Stats>({ host: 'h', part: 'p', month: '2026-11' });
+const { at, backupJson, gen, manifestFile, partDir } = nightly<Stats>({ host: 'h', part: 'p', month: '2026-11' });
 type RunRecord = { parts: Record<string, Stats> };
 
 describe('content deduplication', () => {
@@ -376,35 +377,140 @@ describe('--checksum', () => {
     expect(needsChecksum(e, p, ctx)).toBe(h !== undefined);
     expect(decide(e, p, ctx, h)).toEqual({ action, reason });
   });
-  test('decide without --checksum never asks for a hash', () => {
-    expect(needsChecksum(file(), prev('00000000000000aa'), { prevAvailable: true, asRoot: true })).toBe(false);
-    expect(decide(file(), prev('00000000000000aa'), { prevAvailable: true, asRoot: true })).toEqual({ action: 'link', reason: 'unchanged' });
+  test('decide without --checksum asks for a hash only where the ctime or the inode moved since the record', () => {
+    const noCk = { prevAvailable: true, asRoot: true, rootDev: 3 };
+    const stamp = { ino: 9, dev: 3, ctimeSec: 200, ctimeNsec: 7 };
+    const rec = { ctimeSec: 200, ctimeNsec: 7, srcIno: 9 };
+    const h = '00000000000000aa';
+    // the same ctime on the same inode: size and mtime decide, nothing is read
+    expect(needsChecksum({ ...file(), ...stamp }, prev(h, rec), noCk)).toBe(false);
+    expect(decide({ ...file(), ...stamp }, prev(h, rec), noCk)).toEqual({ action: 'link', reason: 'unchanged' });
+    // a record without a ctime (format 2, or racy: changed within a second of its run's start) cannot tell
+    expect(needsChecksum({ ...file(), ...stamp }, prev(h), noCk)).toBe(false);
+    // an entry that is not a scanned one (no ctime) cannot either
+    expect(needsChecksum(file(), prev(h, rec), noCk)).toBe(false);
+    for (const [what, e] of [
+      ['ctime seconds', { ...file(), ...stamp, ctimeSec: 201 }],
+      ['ctime nanoseconds', { ...file(), ...stamp, ctimeNsec: 8 }],
+      ['another inode', { ...file(), ...stamp, ino: 10 }],
+    ] as const) {
+      expect(needsChecksum(e, prev(h, rec), noCk), what).toBe(true);
+      expect(decide(e, prev(h, rec), noCk, h), what).toEqual({ action: 'link', reason: 'unchanged (content compared: ctime moved)' });
+      expect(decide(e, prev(h, rec), noCk, '00000000000000bb'), what).toEqual({ action: 'copy', reason: SAME_STAMP_CHANGED });
+      expect(decide(e, prev(null, rec), noCk, h), what).toEqual({ action: 'copy', reason: 'no previous content hash (ctime moved)' });
+      expect(decide(e, prev(h, rec), noCk, null), what).toEqual({ action: 'copy', reason: 'source not hashed (ctime moved)' });
+    }
+    // an inode number is compared only on the source root's file system (below a mount, the ctime tells)
+    expect(needsChecksum({ ...file(), ...stamp, ino: 10, dev: 4 }, prev(h, rec), noCk)).toBe(false);
+    // a changed size or mtime is a copy without reading
+    expect(needsChecksum({ ...file({ size: 11 }), ...stamp, ctimeSec: 201 }, prev(h, rec), noCk)).toBe(false);
+    // nothing to link to: nothing to compare
+    expect(needsChecksum({ ...file(), ...stamp, ctimeSec: 201 }, prev(h, rec), { ...noCk, prevAvailable: false })).toBe(false);
   });
 
-  test('catches a same-size, same-mtime edit that the default misses', ({ tmp }) => {
+  // an edit that keeps the size and sets the mtime back (touch -r, cp -p over it, a clock set
+  // back): rsync's quick check links it as unchanged; borg and restic see the ctime move
+  test('a same-size edit with its mtime set back is caught by its ctime without --checksum; a chmod back and forth is read, found the same and linked', async ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     const f = path.join(src, 'db.conf');
-    makeTree(src, { 'db.conf': { content: 'port=5432\n', mtime: T0 + 123_456_789n }, other: { content: 'same', mtime: T0 } });
+    makeTree(src, {
+      'db.conf': { content: 'port=5432\n', mtime: T0 + 123_456_789n },
+      other: { content: 'same', mtime: T0 },
+      perm: { content: 'mode goes and comes back', mtime: T0 },
+    });
+    await pastRacyWindow();
     const g1 = backupJson(spool, src, 1);
     fs.writeFileSync(f, 'port=6543\n');
     setMtimesNs([[toBuf(f), T0 + 123_456_789n]]);
+    fs.chmodSync(path.join(src, 'perm'), 0o600);
+    fs.chmodSync(path.join(src, 'perm'), 0o644);
+    // (so that day 2's records hold the ctimes: they tell day 3's change)
+    await pastRacyWindow();
+
+    const dry = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--dry-run'], at(2));
+    expect(dry.stdout).toMatch(/copy +p\/db\.conf +\(content differs \(size and mtime kept, ctime moved\)\)/);
+    expect(dry.stdout).toMatch(/link +p\/perm +\(unchanged \(content compared: ctime moved\)\)/);
+    expect(dry.stdout).toMatch(/link +p\/other +\(unchanged\)/);
 
     const g2 = backupJson(spool, src, 2);
-    assertSameInode(path.join(g1.gen, 'db.conf'), path.join(g2.gen, 'db.conf'));
-    expect(fs.readFileSync(path.join(g2.gen, 'db.conf'), 'utf8')).toBe('port=5432\n'); // missed
+    assertNotSameInode(path.join(g1.gen, 'db.conf'), path.join(g2.gen, 'db.conf'));
+    expect(fs.readFileSync(path.join(g2.gen, 'db.conf'), 'utf8')).toBe('port=6543\n');
+    assertSameInode(path.join(g1.gen, 'perm'), path.join(g2.gen, 'perm'));
+    assertSameInode(path.join(g1.gen, 'other'), path.join(g2.gen, 'other'));
+    expect(g2.stats.sameStampChanged).toBe(1);
+    expect(g2.stats.checksumChanged).toBe(0);
+    // db.conf and perm read to hash them (db.conf again to copy it); other not read
+    expect(g2.stats.hashedFiles).toBe(2);
+    expect(rsyncDiff(src, g2.gen)).toEqual([]);
+    expect(readRunsLog<RunRecord>(spool, 'h').at(-1)!.parts.p!.sameStampChanged).toBe(1);
+
+    // said in the summary
+    fs.writeFileSync(f, 'port=7654\n');
+    setMtimesNs([[toBuf(f), T0 + 123_456_789n]]);
+    const r3 = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--verbose'], at(3));
+    expect(r3.code, r3.stderr).toBe(0);
+    expect(r3.stdout).toMatch(/1 changed under the same size and mtime/);
+    // then nothing is read: day 3's record of db.conf has no ctime (written just before the run:
+    // racy), day 4 links it by size and mtime and records its ctime
+    await pastRacyWindow();
+    const g4 = backupJson(spool, src, 4);
+    expect(g4.stats.hashedFiles).toBe(0);
+    expect(g4.stats.linked).toBe(3);
+    expect(fs.readFileSync(path.join(g4.gen, 'db.conf'), 'utf8')).toBe('port=7654\n');
+
+    // --checksum reads every file, as before
+    const g5 = backupJson(spool, src, 5, ['--checksum']);
+    expect(g5.stats.hashedFiles).toBe(3);
+    expect(g5.stats.linked).toBe(3);
+  });
+
+  // a record made while its file was changing has no ctime (racy): the run after it decides by
+  // size and mtime alone, and --checksum is what reads the bytes
+  test('--checksum catches a same-size, same-mtime edit that a record without a ctime cannot tell', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const f = path.join(src, 'b/db.conf');
+    makeTree(src, { 'a/x': 'x', 'b/db.conf': { content: 'port=5432\n', mtime: T0 }, 'b/other': { content: 'same', mtime: T0 } });
+    await pastRacyWindow();
+    // day 1, paused after reading a: db.conf's ctime moves (a chmod to its own mode) after the run began
+    const go = path.join(tmp, 'go');
+    const c = spawnHardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`], {
+      env: {
+        ...at(1).env,
+        HARDSNAP_TEST_PAUSE_AT: 'after-scan',
+        HARDSNAP_TEST_PAUSE_DIR: 'a',
+        HARDSNAP_TEST_PAUSE_UNTIL: go,
+        HARDSNAP_TEST_SCAN_AHEAD_MAX_AGE_MS: '0',
+      },
+    });
+    await waitFor(() => c.out.stderr.includes('test pause at after-scan') || c.exitCode !== null, 60_000, 5, 'the pause after a');
+    fs.chmodSync(f, 0o644);
+    fs.writeFileSync(go, '');
+    expect((await c.exited).code, c.out.stderr).toBe(0);
+    const rec = manifestEntries(manifestFile(spool, 1)).get('b/db.conf')!;
+    expect([rec.ctimeSec, rec.ctimeNsec]).toEqual([0, 0]);
+    const g1 = gen(spool, 1);
+
+    fs.writeFileSync(f, 'port=6543\n');
+    setMtimesNs([[toBuf(f), T0]]);
+    const g2 = backupJson(spool, src, 2);
+    assertSameInode(path.join(g1, 'b/db.conf'), path.join(g2.gen, 'b/db.conf'));
+    expect(fs.readFileSync(path.join(g2.gen, 'b/db.conf'), 'utf8')).toBe('port=5432\n'); // missed (docs/CONTENT.md)
 
     const dry = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--checksum', '--dry-run'], at(3));
-    expect(dry.stdout).toMatch(/copy +p\/db\.conf +\(content differs \(checksum\)\)/);
-    expect(dry.stdout).toMatch(/link +p\/other +\(unchanged \(checksum\)\)/);
+    expect(dry.stdout).toMatch(/copy +p\/b\/db\.conf +\(content differs \(checksum\)\)/);
+    expect(dry.stdout).toMatch(/link +p\/b\/other +\(unchanged \(checksum\)\)/);
 
     const g3 = backupJson(spool, src, 3, ['--checksum']);
-    assertNotSameInode(path.join(g2.gen, 'db.conf'), path.join(g3.gen, 'db.conf'));
-    assertSameInode(path.join(g2.gen, 'other'), path.join(g3.gen, 'other'));
-    expect(fs.readFileSync(path.join(g3.gen, 'db.conf'), 'utf8')).toBe('port=6543\n');
+    assertNotSameInode(path.join(g2.gen, 'b/db.conf'), path.join(g3.gen, 'b/db.conf'));
+    assertSameInode(path.join(g2.gen, 'b/other'), path.join(g3.gen, 'b/other'));
+    expect(fs.readFileSync(path.join(g3.gen, 'b/db.conf'), 'utf8')).toBe('port=6543\n');
     expect(g3.stats.checksumChanged).toBe(1);
-    expect(g3.stats.hashedFiles).toBe(2); // each source read once to hash, the changed one again to copy
-    expect(fs.statSync(path.join(g3.gen, 'db.conf'), { bigint: true }).mtimeNs).toBe(T0 + 123_456_789n);
+    expect(g3.stats.hashedFiles).toBe(3); // each source file read once to hash (the changed one again to copy)
+    expect(fs.statSync(path.join(g3.gen, 'b/db.conf'), { bigint: true }).mtimeNs).toBe(T0);
   });
 });
 
@@ -625,20 +731,20 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
     assertSameInode(path.join(spool, 'rsync/h/a/2026-11-01T030000Z/dump.sql'), path.join(b.path, 'dump.sql'));
   });
 
-  test('config checksum: true catches a same-size, same-mtime edit; --no-checksum overrides it', ({ tmp }) => {
+  test('config checksum: true reads every unchanged-looking file; --no-checksum overrides it', ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     const cfg = withConfig(tmp, 'checksum: true\n');
-    const f = path.join(src, 'db.conf');
     makeTree(src, { 'db.conf': { content: 'port=5432\n', mtime: T0 } });
     const g1 = backupJson(spool, src, 1, cfg);
-    fs.writeFileSync(f, 'port=6543\n');
-    setMtimesNs([[toBuf(f), T0]]);
+    const dry = (extra: string[]) => hardsnap(['backup', ...cfg, '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--dry-run', ...extra], at(2)).stdout;
+    expect(dry([])).toMatch(/link +p\/db\.conf +\(unchanged \(checksum\)\)/);
+    expect(dry(['--no-checksum'])).toMatch(/link +p\/db\.conf +\(unchanged\)$/m);
     const g2 = backupJson(spool, src, 2, [...cfg, '--no-checksum']);
-    assertSameInode(path.join(g1.gen, 'db.conf'), path.join(g2.gen, 'db.conf')); // missed, as asked
+    expect(g2.stats.hashedFiles).toBe(0);
+    assertSameInode(path.join(g1.gen, 'db.conf'), path.join(g2.gen, 'db.conf'));
     const g3 = backupJson(spool, src, 3, cfg);
-    expect(g3.stats.checksumChanged).toBe(1);
-    expect(fs.readFileSync(path.join(g3.gen, 'db.conf'), 'utf8')).toBe('port=6543\n');
+    expect(g3.stats.hashedFiles).toBe(1);
   });
 
   test('config dedup-verify: false trusts the hash (colliding files linked by the seam); --dedup-verify overrides it', ({ tmp }) => {

@@ -135,6 +135,7 @@ export function newStats(): BuildStats {
     hashedFiles: 0,
     hashedBytes: 0,
     checksumChanged: 0,
+    sameStampChanged: 0,
     drifted: 0,
     splitLinks: 0,
     linkGroupSplits: 0,

@@ -5,12 +5,14 @@
  * file renamed by `git checkout` or touched (new mtime). On a file system that clones (XFS,
  * btrfs, NFS 4.2 on those) such a file is written as a clone (native do_clone: FICLONE): a new
  * inode, made O_EXCL in the generation being built, with the source's metadata, sharing the data
- * extents of the earlier file, which is only read. No data block is written, no source byte read.
+ * extents of the earlier file, which is only read. No data block is written; the source is read
+ * (hashed) only where its content must be found the record's (fromPrevious below).
  *
  * Two ways in, each on the pool or (for the first name of a source hard link) on this thread:
  * - fromPrevious(): the previous generation's inode at the same path, when the file's size and
  *   mtime are its record's (plan/decide.ts sameContentAsRecord: the rule that links an
- *   unchanged file; with --checksum its hash too). In the same call, before cloning, the inode
+ *   unchanged file; its hash too under --checksum, or when its ctime moved since the record,
+ *   as it has after a chmod: decide.ts movedSinceRecord). In the same call, before cloning, the inode
  *   is checked against its record as a link from the previous generation is (drift_of: type,
  *   mode, owner, size, mtime, inode number): drift is copied from the source and reported.
  * - fromCandidate(): a file of the content index whose recorded hash is the source's (hashed as
@@ -29,7 +31,7 @@ import { cloneFailure } from '../fs/clone.js';
 import { E } from '../fs/errno.js';
 import { removeChildAt } from '../fs/remove-tree.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
-import { sameContentAsRecord, type Decision } from '../plan/decide.js';
+import { movedSinceRecord, sameContentAsRecord, type Decision } from '../plan/decide.js';
 import { packLinkRecords } from './link-records.js';
 import type { BuildContext } from './build-context.js';
 import type { Candidate } from './dedup-index.js';
@@ -75,7 +77,8 @@ export class Cloner {
   fromPreviousNow(f: Frame, e: SourceEntry, p: ManifestEntry | undefined, sourceHash: string | null): ManifestEntry | null {
     if (!this.applies(f, e, p)) return null;
     const io = this.io;
-    if (this.ctx.o.checksum && !this.sameHash(sourceHash ?? this.ctx.hashed(e, io, sys.hashat(f.src, e.name, io)), p!)) return null;
+    const compare = this.compares(e, p!);
+    if (compare && !this.sameHash(sourceHash ?? this.ctx.hashed(e, io, sys.hashat(f.src, e.name, io)), p!, true)) return null;
     const rc = sys.clone(f.prev, e.name, f.dst, e.name, this.prevCheck(p!), io, ...this.metaArgs(e));
     return this.settle(f, e, rc, io, p!.hash, null);
   }
@@ -124,10 +127,10 @@ export class Cloner {
     try {
       const io = new Float64Array(sys.IO_FIELDS);
       let m: ManifestEntry | null = null;
-      // --checksum: the source's content must be the record's, not only its size and mtime
-      const hash = this.ctx.o.checksum ? (sourceHash ?? this.ctx.hashed(e, io, await pool.track(sys.hashatAsync(f.src, e.name, io)))) : p.hash;
+      const compare = this.compares(e, p);
+      const hash = compare ? (sourceHash ?? this.ctx.hashed(e, io, await pool.track(sys.hashatAsync(f.src, e.name, io)))) : p.hash;
       if (pool.failed) return;
-      if (this.sameHash(hash, p)) {
+      if (this.sameHash(hash, p, compare)) {
         const rc = await this.pooled(() => sys.cloneAsync(f.prev, e.name, f.dst, e.name, this.prevCheck(p), io, ...this.metaArgs(e)));
         if (pool.failed) return;
         if (rc !== null) m = this.settle(f, e, rc, io, p.hash, null);
@@ -160,10 +163,23 @@ export class Cloner {
     return rc;
   }
 
-  /** With --checksum, whether the source's hash is the record's (a difference is counted). */
-  private sameHash(hash: string | null, p: ManifestEntry): boolean {
-    if (!this.ctx.o.checksum) return true;
-    if (hash !== null && hash !== p.hash) this.ctx.stats.checksumChanged++;
+  /**
+   * Whether the source's content must be found the record's, not only its size and mtime: under
+   * --checksum, and whenever its ctime moved since the record (a chmod moves it; so does a write
+   * whose mtime was set back): the source is read and hashed, never the spool.
+   */
+  private compares(e: SourceEntry, p: ManifestEntry): boolean {
+    const o = this.ctx.o;
+    return o.checksum || movedSinceRecord(e, p, { prevAvailable: true, asRoot: o.asRoot, rootDev: o.rootMeta.dev });
+  }
+
+  /** Whether the source's hash is the record's, when it was compared (a difference is counted). */
+  private sameHash(hash: string | null, p: ManifestEntry, compared: boolean): boolean {
+    if (!compared) return true;
+    if (hash !== null && hash !== p.hash) {
+      if (this.ctx.o.checksum) this.ctx.stats.checksumChanged++;
+      else this.ctx.stats.sameStampChanged++;
+    }
     return hash !== null && hash === p.hash;
   }
 

@@ -10,7 +10,7 @@ import { errnoName, sys } from '../fs/native.js';
 import { E } from '../fs/errno.js';
 import { EncodedEntry, FLAG, type ManifestEntry } from '../manifest/format.js';
 import { afterAttributes, decided, planEntry, UNCHANGED, type PlanContext, type Step } from '../plan/plan-dir.js';
-import type { Decision } from '../plan/decide.js';
+import { SAME_STAMP_CHANGED, type Decision } from '../plan/decide.js';
 import type { PrevDir } from '../plan/prev-dir.js';
 import { NO_PREV_DIR } from './prev-tree.js';
 import type { BuildContext, BuildOptions } from './build-context.js';
@@ -100,6 +100,7 @@ export class StepRunner {
         const hash = this.ctx.hashed(e, this.io, sys.hashat(f.src, e.name, this.io));
         const s = decided(e, step.pi, step.p, pctx, hash, step.linkTo);
         if (s.kind === 'decided' && s.d.reason === 'content differs (checksum)') ctx.stats.checksumChanged++;
+        else if (s.kind === 'decided' && s.d.reason === SAME_STAMP_CHANGED) ctx.stats.sameStampChanged++;
         if (s.kind === 'decided') return this.apply(f, e, s.p, s.d, s.crossesMount, hash, s.linkTo);
         return;
       }

@@ -59,6 +59,12 @@ export interface BuildStats {
   /** files --checksum found changed although size and mtime were the same */
   checksumChanged: number;
   /**
+   * files found changed without --checksum although size and mtime were the same: their ctime
+   * (or inode) had moved since their record, so their content was compared (plan/decide.ts
+   * movedSinceRecord); copied
+   */
+  sameStampChanged: number;
+  /**
    * unchanged entries whose previous-generation inode no longer showed what its manifest
    * recorded (chmod-ed, replaced in the spool): copied anew from the source instead of linked
    */

@@ -35,6 +35,19 @@ export interface DecideContext {
    * whose attributes changed gets a new inode, like a chmod
    */
   xattrs?: boolean;
+  /**
+   * the source root's device: a record's source inode number is compared with an entry's only
+   * on it (below another file system mounted in the source, the ctime alone tells)
+   */
+  rootDev?: number;
+}
+
+/** The inode fields of a scanned entry (SourceEntry's) that tell whether it moved since its record. */
+export interface InodeStamp {
+  ino: number;
+  dev: number;
+  ctimeSec: number;
+  ctimeNsec: number;
 }
 
 function changeReason(e: Meta, p: ManifestEntry, ctx: DecideContext): string {
@@ -113,22 +126,47 @@ export function sameContentAsRecord(e: Meta, p: ManifestEntry | undefined): bool
 }
 
 /**
- * Whether `--checksum` needs the source's content hash to decide: a regular file that size and
- * mtime say is unchanged, with a previous generation to link to.
+ * Whether the source file may hold other bytes than its record says although its size and mtime
+ * are the record's: its ctime moved since the record was made, or another inode holds the name
+ * (a write moves the ctime, and so does every change of metadata; nothing but the clock sets it
+ * back). Such a file is linked, or its previous inode cloned, only when its content hash is the
+ * record's: an edit that restores the mtime (`touch -r`, `cp -p` over it, a clock set back) is
+ * not linked as unchanged. A record without a ctime (format 2) or a scanned entry without one
+ * (`e` not a SourceEntry) cannot tell: false, the size and mtime decide, as before.
  */
-export function needsChecksum(e: Meta, p: ManifestEntry | undefined, ctx: DecideContext): boolean {
-  return Boolean(ctx.checksum) && e.type === 'file' && p !== undefined && ctx.prevAvailable && looksUnchanged(e, p, ctx);
+export function movedSinceRecord(e: Meta & Partial<InodeStamp>, p: ManifestEntry, ctx: DecideContext): boolean {
+  if (e.ctimeSec === undefined || (p.ctimeSec === 0 && p.ctimeNsec === 0)) return false;
+  if (e.ctimeSec !== p.ctimeSec || e.ctimeNsec !== p.ctimeNsec) return true;
+  return !!p.srcIno && e.ino !== undefined && e.dev === ctx.rootDev && e.ino !== p.srcIno;
 }
+
+/**
+ * Whether deciding needs the source's content hash: a regular file that size and mtime say is
+ * unchanged, with a previous generation to link to, under `--checksum` or when its inode moved
+ * since its record (movedSinceRecord).
+ */
+export function needsChecksum(e: Meta & Partial<InodeStamp>, p: ManifestEntry | undefined, ctx: DecideContext): boolean {
+  return e.type === 'file' && p !== undefined && ctx.prevAvailable && looksUnchanged(e, p, ctx) && (Boolean(ctx.checksum) || movedSinceRecord(e, p, ctx));
+}
+
+/** decide()'s reason for a file whose bytes differ from its record's under the same size and mtime, found without --checksum */
+export const SAME_STAMP_CHANGED = 'content differs (size and mtime kept, ctime moved)';
 
 /**
  * `sourceHash` is the source file's XXH64 (hex) when needsChecksum() asked for it; null when it
  * could not be read (the copy then reports why).
  */
-export function decide(e: Meta, p: ManifestEntry | undefined, ctx: DecideContext, sourceHash?: string | null): Decision {
+export function decide(e: Meta & Partial<InodeStamp>, p: ManifestEntry | undefined, ctx: DecideContext, sourceHash?: string | null): Decision {
   if (e.type === 'dir') return { action: 'mkdir', reason: p?.type === 'dir' ? 'directory' : 'new directory' };
   if (!p) return { action: create(e, ctx), reason: 'new' };
   if (looksUnchanged(e, p, ctx)) {
     if (ctx.prevAvailable && needsChecksum(e, p, ctx)) {
+      if (!ctx.checksum) {
+        if (!p.hash) return { action: 'copy', reason: 'no previous content hash (ctime moved)' };
+        if (!sourceHash) return { action: 'copy', reason: 'source not hashed (ctime moved)' };
+        if (sourceHash !== p.hash) return { action: 'copy', reason: SAME_STAMP_CHANGED };
+        return { action: 'link', reason: 'unchanged (content compared: ctime moved)' };
+      }
       if (!p.hash) return { action: 'copy', reason: 'no previous content hash (checksum)' };
       if (!sourceHash) return { action: 'copy', reason: 'source not hashed (checksum)' };
       if (sourceHash !== p.hash) return { action: 'copy', reason: 'content differs (checksum)' };

@@ -11,8 +11,9 @@
  * - `excluded`, `spool` (the spool itself, lying inside the source);
  * - `record-copy`: a regular file recorded exactly as it is now (the common case of a nightly
  *   run): linked, its record copied byte for byte;
- * - `inspect`: deciding needs a read first (its extended attributes, or its content hash for
- *   --checksum); the builder reads, then calls decide();
+ * - `inspect`: deciding needs a read first (its extended attributes, or its content hash: under
+ *   --checksum, or where size and mtime match a record whose ctime or inode moved since:
+ *   decide.ts movedSinceRecord); the builder reads, then calls decide();
  * - `decided`: decide()'s verdict, with, for a directory, whether it is another file system's
  *   root under --one-file-system.
  *

@@ -138,6 +138,14 @@ export function spawnHardsnap(args: string[], opts: Omit<RunOptions, 'input' | '
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Waits until what the test changed so far is past a backup's racy window: a backup records no
+ * ctime for an entry whose ctime is within a second of its start (part-run.ts racyCtimeSec, as
+ * git's index does), and a record without a ctime cannot tell a later write that kept the size
+ * and mtime (plan/decide.ts movedSinceRecord). A test of that comparison backs up after this.
+ */
+export const pastRacyWindow = (): Promise<void> => sleep(2100);
+
 /** Poll `predicate` every `intervalMs` until it returns true; reject after `timeoutMs`. */
 export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000, intervalMs = 10, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -97,7 +97,10 @@ export function register(program: Command, ctx: CliContext): void {
           .option('--dedup-verify', 'compare bytes before a content link (default)')
           .option('--no-dedup-verify', 'trust size, metadata and XXH64 alone for content links (faster; see docs/CONTENT.md)')
           .option('--checksum', 'decide "unchanged" by content hash, not only size and mtime (reads every source file)')
-          .option('--no-checksum', 'decide "unchanged" by size and mtime (the default; overrides the config\'s checksum: true)')
+          .option(
+            '--no-checksum',
+            'decide "unchanged" by size and mtime, reading only files whose ctime moved (the default; overrides the config\'s checksum: true)',
+          )
           .option('--no-xattrs', 'leave extended attributes, POSIX ACLs, capabilities and SELinux labels out (rsync -a behaviour; the default keeps them)')
           .option('--parallel-parts', 'back up all parts at the same time (worth it when they are on different drives)')
           .option('--no-parallel-parts', 'back up the parts one after the other (the default; overrides the config)')
@@ -353,6 +356,7 @@ export function summaryLine(r: BackupResult): string {
       (s.cloned ? `, ${s.cloned} cloned (${formatBytes(s.bytesCloned)} shared)` : '') +
       (s.dedupLinked ? `, ${s.dedupLinked} deduplicated (${formatBytes(s.dedupBytes)} saved)` : '') +
       (s.checksumChanged ? `, ${s.checksumChanged} changed by checksum only` : '') +
+      (s.sameStampChanged ? `, ${s.sameStampChanged} changed under the same size and mtime` : '') +
       (p.journal.used ? `, journal: ${p.journal.rescannedDirs} directories scanned, ${p.journal.skippedDirs} skipped` : '') +
       (p.resumed ? `, resumed (${s.reused} kept)` : '') +
       (s.emlinkCopies ? `, ${s.emlinkCopies} EMLINK copies` : '')
