@@ -201,8 +201,26 @@ static int xb_put(struct xbuf *b, const void *d, size_t n) {
 }
 
 static int xpath(char *buf, size_t cap, int dirfd, const char *name) {
-  int n = snprintf(buf, cap, "/proc/self/fd/%d/%s", dirfd, name);
+  int n = name ? snprintf(buf, cap, "/proc/self/fd/%d/%s", dirfd, name) : snprintf(buf, cap, "/proc/self/fd/%d", dirfd);
   return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * The attribute calls by path: not following the entry (the l* calls), except for the path of
+ * an O_PATH descriptor (xpath with a NULL name: /proc/self/fd/N, a link the kernel resolves to
+ * that very inode, which a rename cannot change), which must be followed to reach it.
+ */
+static ssize_t x_list(const char *path, int follow, char *list, size_t size) {
+  return follow ? listxattr(path, list, size) : llistxattr(path, list, size);
+}
+static ssize_t x_get(const char *path, int follow, const char *name, void *value, size_t size) {
+  return follow ? getxattr(path, name, value, size) : lgetxattr(path, name, value, size);
+}
+static int x_set(const char *path, int follow, const char *name, const void *value, size_t size) {
+  return follow ? setxattr(path, name, value, size, 0) : lsetxattr(path, name, value, size, 0);
+}
+static int x_remove(const char *path, int follow, const char *name) {
+  return follow ? removexattr(path, name) : lremovexattr(path, name);
 }
 
 /*
@@ -220,18 +238,18 @@ static int xname_cmp(const void *a, const void *b) {
 
 #define XPATH_CAP (NAME_CAP + 64)
 
-/* Appends the canonical form of fd's (or path's) attributes to out. 0 or -errno. */
-static int xattrs_read(int fd, const char *path, struct xbuf *out) {
+/* Appends the canonical form of fd's (or path's, followed when `follow`) attributes to out. 0 or -errno. */
+static int xattrs_read(int fd, const char *path, int follow, struct xbuf *out) {
   char stack[1024];
   char *names = stack;
-  ssize_t n = fd >= 0 ? flistxattr(fd, stack, sizeof stack) : llistxattr(path, stack, sizeof stack);
+  ssize_t n = fd >= 0 ? flistxattr(fd, stack, sizeof stack) : x_list(path, follow, stack, sizeof stack);
   for (int tries = 0; n < 0 && errno == ERANGE && tries < 8; tries++) {
-    ssize_t want = fd >= 0 ? flistxattr(fd, NULL, 0) : llistxattr(path, NULL, 0);
+    ssize_t want = fd >= 0 ? flistxattr(fd, NULL, 0) : x_list(path, follow, NULL, 0);
     if (want < 0) break;
     if (names != stack) free(names);
     names = malloc((size_t)want + 1);
     if (!names) return -ENOMEM;
-    n = fd >= 0 ? flistxattr(fd, names, (size_t)want) : llistxattr(path, names, (size_t)want);
+    n = fd >= 0 ? flistxattr(fd, names, (size_t)want) : x_list(path, follow, names, (size_t)want);
   }
   if (n < 0) {
     int e = errno;
@@ -259,9 +277,9 @@ static int xattrs_read(int fd, const char *path, struct xbuf *out) {
   char vstack[4096];
   for (size_t i = 0; i < count && !rc; i++) {
     char *val = vstack;
-    ssize_t vl = fd >= 0 ? fgetxattr(fd, list[i], vstack, sizeof vstack) : lgetxattr(path, list[i], vstack, sizeof vstack);
+    ssize_t vl = fd >= 0 ? fgetxattr(fd, list[i], vstack, sizeof vstack) : x_get(path, follow, list[i], vstack, sizeof vstack);
     for (int tries = 0; vl < 0 && errno == ERANGE && tries < 8; tries++) {
-      ssize_t want = fd >= 0 ? fgetxattr(fd, list[i], NULL, 0) : lgetxattr(path, list[i], NULL, 0);
+      ssize_t want = fd >= 0 ? fgetxattr(fd, list[i], NULL, 0) : x_get(path, follow, list[i], NULL, 0);
       if (want < 0) break;
       if (val != vstack) free(val);
       val = malloc((size_t)want + 1);
@@ -269,7 +287,7 @@ static int xattrs_read(int fd, const char *path, struct xbuf *out) {
         rc = -ENOMEM;
         break;
       }
-      vl = fd >= 0 ? fgetxattr(fd, list[i], val, (size_t)want) : lgetxattr(path, list[i], val, (size_t)want);
+      vl = fd >= 0 ? fgetxattr(fd, list[i], val, (size_t)want) : x_get(path, follow, list[i], val, (size_t)want);
     }
     if (rc) break;
     if (vl < 0) {
@@ -287,12 +305,15 @@ static int xattrs_read(int fd, const char *path, struct xbuf *out) {
   return rc;
 }
 
-/* The attributes of dirfd/name (fd < 0) or of fd, canonical; 0 or -errno. */
+/*
+ * The attributes of dirfd/name (fd < 0), of the O_PATH descriptor dirfd itself (name NULL, fd <
+ * 0), or of fd, canonical; 0 or -errno.
+ */
 static int xattrs_of(int dirfd, const char *name, int fd, struct xbuf *out) {
-  if (fd >= 0) return xattrs_read(fd, NULL, out);
+  if (fd >= 0) return xattrs_read(fd, NULL, 0, out);
   char path[XPATH_CAP];
   int e = xpath(path, sizeof path, dirfd, name);
-  return e ? e : xattrs_read(-1, path, out);
+  return e ? e : xattrs_read(-1, path, !name, out);
 }
 
 /* namespace bit of an attribute name: 1 user, 2 trusted, 4 security, 8 system, 16 other */
@@ -311,7 +332,7 @@ static int xattr_ns_bit(const char *n) {
  * mask of namespace bits (the manifest holds the attributes either way). -errno only for a
  * malformed blob.
  */
-static int xattrs_write(int fd, const char *path, const uint8_t *blob, size_t len) {
+static int xattrs_write(int fd, const char *path, int follow, const uint8_t *blob, size_t len) {
   int refused = 0;
   char name[XATTR_NAME_MAX + 1];
   /*
@@ -334,7 +355,7 @@ static int xattrs_write(int fd, const char *path, const uint8_t *blob, size_t le
       o += nl + vl;
       int want = strcmp(name, "security.capability") == 0 ? 2 : strncmp(name, "system.", 7) == 0 ? 1 : 0;
       if (want != pass) continue;
-      int r = fd >= 0 ? fsetxattr(fd, name, val, vl, 0) : lsetxattr(path, name, val, vl, 0);
+      int r = fd >= 0 ? fsetxattr(fd, name, val, vl, 0) : x_set(path, follow, name, val, vl);
       if (r < 0) refused |= xattr_ns_bit(name);
     }
   }
@@ -343,10 +364,10 @@ static int xattrs_write(int fd, const char *path, const uint8_t *blob, size_t le
 
 static int xattrs_set(int dirfd, const char *name, int fd, const uint8_t *blob, size_t len) {
   if (!len) return 0;
-  if (fd >= 0) return xattrs_write(fd, NULL, blob, len);
+  if (fd >= 0) return xattrs_write(fd, NULL, 0, blob, len);
   char path[XPATH_CAP];
   int e = xpath(path, sizeof path, dirfd, name);
-  return e ? e : xattrs_write(-1, path, blob, len);
+  return e ? e : xattrs_write(-1, path, !name, blob, len);
 }
 
 /* getxattrs(dirfd, name[, fd]) -> Buffer (canonical, empty when none) | -errno */
@@ -958,7 +979,7 @@ static void xattrs_prune(int dirfd, const char *name, int fd, const uint8_t *blo
       memcpy(xn, cur.p + o, nl);
       xn[nl] = 0;
       if (fd >= 0) fremovexattr(fd, xn);
-      else lremovexattr(path, xn);
+      else x_remove(path, !name, xn);
     }
     o += nl + vl;
   }
@@ -968,22 +989,33 @@ static void xattrs_prune(int dirfd, const char *name, int fd, const uint8_t *blo
 /*
  * setmeta(dirfd, name, fd, uid, gid, mode, mtimeSec, mtimeNsec, what[, xattrs]): what bits
  * 1 = chown, 2 = chmod, 4 = times (atime untouched), 8 = set the attributes of the canonical
- * blob `xattrs`, 16 = and remove the others. With fd >= 0 the open descriptor is changed,
- * otherwise dirfd/name without following a symlink (chmod is skipped on symlinks: Linux keeps
- * no mode on them). In this order: owner first (a chown clears security.capability and the
- * set-id bits), then the attributes (ACLs, then security.capability last), then the mode (so
- * that a user who is not root can still set user.* on a file that ends up read-only; an ACL and
- * its mode agree, so the chmod leaves the ACL as it was recorded), then the times. Returns
- * -(stage << 16 | errno) on failure, stage 1 chown, 2 chmod, 3 times, 4 a malformed blob; else
- * the mask of attribute namespaces the file system refused (1 user, 2 trusted, 4 security,
+ * blob `xattrs`, 16 = and remove the others. With fd >= 0 the open descriptor is changed; with
+ * fd < 0 and name "", the inode of dirfd (an O_PATH descriptor: through /proc/self/fd/N).
+ * Otherwise the entry dirfd/name is opened once, O_PATH | O_NOFOLLOW, and everything is done to
+ * that inode through its descriptor (/proc/self/fd/N: a name swapped for a symlink or another
+ * file between the calls is never followed to another inode); what bits 8-11 = the type the
+ * entry must have (S_IFMT >> 12; 0: any) and 32 = it must be owned by this process's user (an
+ * entry it has just made): else nothing is done, stage 5 ESTALE. A symlink gets no chmod (Linux
+ * keeps no mode on one) and its attributes and times by name (l* calls, utimensat
+ * AT_SYMLINK_NOFOLLOW): they never follow it. In this order: owner first (a chown clears
+ * security.capability and the set-id bits), then the attributes (ACLs, then
+ * security.capability last), then the mode (so that a user who is not root can still set user.*
+ * on a file that ends up read-only; an ACL and its mode agree, so the chmod leaves the ACL as it
+ * was recorded), then the times. Returns -(stage << 16 | errno) on failure, stage 1 chown, 2
+ * chmod, 3 times, 4 a malformed blob, 5 the entry cannot be opened or is not the one expected;
+ * else the mask of attribute namespaces the file system refused (1 user, 2 trusted, 4 security,
  * 8 system, 16 other), 0 when none.
  */
-static int do_setmeta(int dirfd, const char *name, int f, double uid, double gid, double mode, double msec,
+static int setmeta_on(int dirfd, const char *name, int f, double uid, double gid, double mode, double msec,
                       double mnsec, int w, const uint8_t *xattrs, size_t xlen) {
   int refused = 0;
+  /* f < 0: by name (a symlink), or (dirfd, NULL): the O_PATH descriptor dirfd, through /proc */
+  char proc[XPATH_CAP];
+  if (f < 0 && !name && xpath(proc, sizeof proc, dirfd, NULL)) return -(5 << 16 | ENAMETOOLONG);
   if (w & 1) {
-    int r = f >= 0 ? fchown(f, (uid_t)uid, (gid_t)gid)
-                   : fchownat(dirfd, name, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW);
+    int r = f >= 0  ? fchown(f, (uid_t)uid, (gid_t)gid)
+            : !name ? fchownat(dirfd, "", (uid_t)uid, (gid_t)gid, AT_EMPTY_PATH)
+                    : fchownat(dirfd, name, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW);
     if (r < 0) return -(1 << 16 | errno);
   }
   if (w & 16) xattrs_prune(dirfd, name, f, xattrs, xattrs ? xlen : 0);
@@ -991,16 +1023,40 @@ static int do_setmeta(int dirfd, const char *name, int f, double uid, double gid
     refused = xattrs_set(dirfd, name, f, xattrs, xlen);
     if (refused < 0) return -(4 << 16 | -refused);
   }
-  if (w & 2) {
-    int r = f >= 0 ? fchmod(f, (mode_t)mode & 07777) : fchmodat(dirfd, name, (mode_t)mode & 07777, 0);
+  if ((w & 2) && (f >= 0 || !name)) {
+    int r = f >= 0 ? fchmod(f, (mode_t)mode & 07777) : chmod(proc, (mode_t)mode & 07777);
     if (r < 0) return -(2 << 16 | errno);
   }
   if (w & 4) {
     struct timespec ts[2] = {{0, UTIME_OMIT}, {(time_t)msec, (long)mnsec}};
-    int r = f >= 0 ? futimens(f, ts) : utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
+    int r = f >= 0  ? futimens(f, ts)
+            : !name ? utimensat(AT_FDCWD, proc, ts, 0)
+                    : utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
     if (r < 0) return -(3 << 16 | errno);
   }
   return refused;
+}
+
+static int do_setmeta(int dirfd, const char *name, int f, double uid, double gid, double mode, double msec,
+                      double mnsec, int w, const uint8_t *xattrs, size_t xlen) {
+  if (f < 0 && name && !name[0]) name = NULL; /* (dirfd, ""): the O_PATH descriptor dirfd itself */
+  if (f >= 0 || !name) return setmeta_on(dirfd, name, f, uid, gid, mode, msec, mnsec, w, xattrs, xlen);
+  int p = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (p < 0) return -(5 << 16 | errno);
+  struct stat st;
+  int rc;
+  unsigned want = ((unsigned)w >> 8) & 0xf;
+  if (fstat(p, &st) < 0)
+    rc = -(5 << 16 | errno);
+  else if ((want && ((st.st_mode & S_IFMT) >> 12) != want) || ((w & 32) && st.st_uid != geteuid()))
+    rc = -(5 << 16 | ESTALE);
+  else if (S_ISLNK(st.st_mode))
+    /* by name, never following it; no mode */
+    rc = setmeta_on(dirfd, name, -1, uid, gid, mode, msec, mnsec, w & ~2, xattrs, xlen);
+  else
+    rc = setmeta_on(p, NULL, -1, uid, gid, mode, msec, mnsec, w, xattrs, xlen);
+  close(p);
+  return rc;
 }
 
 /* an optional Buffer argument (null or undefined: none) */

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { beforeAll, vi } from 'vitest';
 import { describe, expect, test, tmpdir } from './helpers/fixture.js';
 import { hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
-import { compareTrees, latin1 as b, readTree, sharedInodes } from './helpers/tree.js';
+import { compareTrees, latin1 as b, makeTree, readTree, sharedInodes } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
 import { sys } from '../src/fs/native.js';
@@ -340,6 +340,142 @@ describe('restore never writes outside DIR', () => {
     expect(problems).toEqual(['odd/empty dir: EEXIST']);
     expect(fs.readdirSync(outside)).toEqual([]);
     expect(fs.readlinkSync(path.join(to, 'odd', 'empty dir'))).toBe(outside);
+  });
+});
+
+/** An in-process restore of part p's newest generation of `own` into `to` (root's tests spy on sys calls). */
+function restoreNewest(own: string, to: string, events: Parameters<typeof restore>[1], force = false) {
+  const gens = listGenerations(own, 'h', 'p');
+  return restore(
+    {
+      partDirOf: (p) => partDir(own, 'h', p),
+      spool: own,
+      parts: [{ part: 'p', generation: gens[gens.length - 1], substituted: false }],
+      all: false,
+      to,
+      sub: undefined,
+      force,
+      dryRun: false,
+    },
+    events,
+  );
+}
+
+// found by an attack: the metadata of a FIFO, socket, device or symlink the restore had just made
+// was set by name, and its chmod followed a symlink: the owner of DIR swapped each new FIFO for a
+// symlink to a root-owned 0600 file, and root's restore made that file 0666 (exit 0, no word)
+describe('restore as root into a directory another user can write: a name swapped right after it is made', () => {
+  const victim = (tmp: string) => {
+    const v = path.join(tmp, 'victim');
+    fs.writeFileSync(v, 'root only\n', { mode: 0o600 });
+    fs.chmodSync(v, 0o600);
+    return v;
+  };
+  const spoolWith = (tmp: string) => {
+    const own = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    makeTree(src, {
+      fifo: { fifo: true, mode: 0o666, uid: 65534, gid: 65534 },
+      link: { symlink: 'somewhere', uid: 65534, gid: 65534 },
+      plain: { content: 'plain\n', mode: 0o644 },
+    });
+    ok(backup(own, src, 1));
+    return own;
+  };
+
+  test.runIf(process.getuid?.() === 0).for([
+    ['a FIFO swapped for a symlink to a root-owned 0600 file', 'mknodat', 'symlink'],
+    ['a FIFO swapped for a hard link to a root-owned 0600 file', 'mknodat', 'hardlink'],
+    ['a symlink swapped for a hard link to a root-owned 0600 file', 'symlinkat', 'hardlink'],
+  ] as const)('%s: that file keeps its mode and owner; the entry is reported (ESTALE), the rest restored', ([, call, by], { tmp }) => {
+    const own = spoolWith(tmp);
+    const v = victim(tmp);
+    const to = path.join(tmp, 'out');
+    fs.mkdirSync(to);
+    const swap = (dirfd: number, name: string | Buffer) => {
+      // what the owner of DIR does between the creation and the metadata
+      expect(sys.renameat(dirfd, name, dirfd, 'moved-away', 0)).toBe(0);
+      if (by === 'symlink') expect(sys.symlinkat(v, dirfd, name)).toBe(0);
+      else expect(sys.linkat(sys.AT_FDCWD, v, dirfd, name)).toBe(0);
+    };
+    const real = (sys[call] as (...a: unknown[]) => number).bind(sys);
+    const spy = vi.spyOn(sys, call).mockImplementation(((...a: unknown[]) => {
+      const rc = real(...a);
+      const [dirfd, name] = call === 'mknodat' ? [a[0] as number, a[1] as Buffer] : [a[1] as number, a[2] as Buffer];
+      if (rc === 0) swap(dirfd, name);
+      return rc;
+    }) as never);
+    const problems: string[] = [];
+    try {
+      restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}: ${p.message}`) });
+    } finally {
+      spy.mockRestore();
+    }
+    const st = fs.statSync(v);
+    expect([st.mode & 0o7777, st.uid, st.gid]).toEqual([0o600, 0, 0]);
+    expect(problems).toEqual([
+      `${call === 'mknodat' ? 'fifo' : 'link'}: ESTALE: replaced by something else while it was restored (ESTALE): its metadata was not set`,
+    ]);
+    expect(fs.readFileSync(path.join(to, 'plain'), 'utf8')).toBe('plain\n');
+  });
+
+  test.runIf(process.getuid?.() === 0)('no swap: the FIFO and the symlink get their owners, and the FIFO its mode', ({ tmp }) => {
+    const own = spoolWith(tmp);
+    const to = path.join(tmp, 'out');
+    const r = restoreNewest(own, to, {});
+    expect(r.problems).toEqual([]);
+    const f = fs.lstatSync(path.join(to, 'fifo'));
+    expect([f.isFIFO(), f.mode & 0o7777, f.uid]).toEqual([true, 0o666, 65534]);
+    expect(fs.lstatSync(path.join(to, 'link')).uid).toBe(65534);
+  });
+});
+
+// found by an attack: an existing, empty 0755 DIR (made with mkdir) took the part root's 0700
+// only at the end, so another user opened a restored file of a 0700 source through it meanwhile
+describe('an existing directory restored into is closed (0700) before anything is written into it', () => {
+  test("DIR itself, and a directory reused under --force: 0700 while their entries are written, the generation's modes after", ({ tmp }) => {
+    const own = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'secret.txt': 'TOP SECRET\n', 'private/key': 'key\n', 'private/.keep': '' });
+    fs.chmodSync(src, 0o700);
+    fs.chmodSync(path.join(src, 'private'), 0o750);
+    ok(backup(own, src, 1));
+    const to = path.join(tmp, 'out');
+    fs.mkdirSync(path.join(to, 'private'), { recursive: true });
+    fs.chmodSync(to, 0o755);
+    fs.chmodSync(path.join(to, 'private'), 0o755);
+    const seen: string[] = [];
+    const modeOf = (p: string) => (fs.statSync(p).mode & 0o777).toString(8);
+    const r = restoreNewest(
+      own,
+      to,
+      {
+        // called just before an entry is written
+        onEntry: (_part, rel) => {
+          const r = rel.toString();
+          if (r === 'secret.txt') seen.push(`DIR ${modeOf(to)}`);
+          if (r === 'private/key') seen.push(`private ${modeOf(path.join(to, 'private'))}`);
+        },
+      },
+      true,
+    );
+    expect(r.problems).toEqual([]);
+    expect(seen).toEqual(['DIR 700', 'private 700']);
+    expect([modeOf(to), modeOf(path.join(to, 'private'))]).toEqual(['700', '750']);
+    expect(rsyncDiff(src, to)).toEqual([]);
+  });
+
+  test('an existing directory on the way to --path is only passed through: its mode stays', ({ tmp }) => {
+    const own = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'a/b/f': 'f\n' });
+    ok(backup(own, src, 1));
+    const to = path.join(tmp, 'out');
+    fs.mkdirSync(path.join(to, 'a'), { recursive: true });
+    fs.chmodSync(path.join(to, 'a'), 0o755);
+    ok(hardsnap(['restore', '--spool', own, '--host', 'h', '--part', 'p', '--path', 'a/b', '--to', to, '--force']));
+    expect(fs.statSync(path.join(to, 'a')).mode & 0o777).toBe(0o755);
+    expect(fs.readFileSync(path.join(to, 'a/b/f'), 'utf8')).toBe('f\n');
   });
 });
 

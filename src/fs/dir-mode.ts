@@ -34,7 +34,7 @@ export function chmodDir(
     const before = st[ST.MODE]! & 0o7777;
     const after = mode(before) & 0o7777;
     if (after === before) return { before, after };
-    return sys.setmeta(sys.AT_FDCWD, `/proc/self/fd/${fd}`, -1, 0, 0, after, 0, 0, 2) === 0 ? { before, after } : null;
+    return sys.setmeta(fd, '', -1, 0, 0, after, 0, 0, SETMETA.MODE) === 0 ? { before, after } : null;
   } finally {
     sys.close(fd);
   }

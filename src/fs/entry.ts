@@ -49,6 +49,11 @@ export const MODE_BITS: Record<EntryType, number> = {
   block: 0o060000,
 };
 
+/** setmeta()'s `what` bits that require the entry it names to be of `type` (SETMETA.FRESH: one just made). */
+export function expectType(type: EntryType): number {
+  return (MODE_BITS[type] >>> 12) << 8;
+}
+
 /** What "unchanged" compares, and what restore puts back. */
 export interface Meta {
   type: EntryType;

@@ -245,8 +245,13 @@ export const COPY = {
   /** check that the source still has the attributes passed (io[IO.XCHANGED]) */
   XATTRS_VERIFY: 16,
 } as const;
-/** setmeta()'s `what` bits */
-export const SETMETA = { OWNER: 1, MODE: 2, TIMES: 4, XATTRS: 8, XATTRS_EXACT: 16 } as const;
+/**
+ * setmeta()'s `what` bits. By name (fd < 0), the entry is opened once without following it and
+ * changed through that descriptor; FRESH: it must be owned by this process's user (an entry it
+ * has just made, not yet given its owner) and of the type `expectType()` (src/fs/entry.ts) adds; else nothing is
+ * changed (META_STAGE.ENTRY, ESTALE).
+ */
+export const SETMETA = { OWNER: 1, MODE: 2, TIMES: 4, XATTRS: 8, XATTRS_EXACT: 16, FRESH: 32 } as const;
 /**
  * scandir()'s xflags: whose extended attributes are read with the stat; of those, only entries
  * whose ctime (seconds) is at or after ctimeMin (an older one means attributes unchanged since
@@ -275,7 +280,7 @@ export const DRIFT = { TYPE: 1, MODE: 2, OWNER: 4, SIZE: 8, MTIME: 16, UNSTATABL
 /** Failure stages of copy(), hashat() and clone() (CLONE: the FICLONE ioctl itself). */
 export const STAGE = { OPEN_SRC: 1, NOT_REG: 2, OPEN_DST: 3, READ: 4, WRITE: 5, META: 6, CLONE: 7 } as const;
 /** Failure stages of setmeta(). */
-export const META_STAGE = { CHOWN: 1, CHMOD: 2, TIMES: 3, XATTRS: 4 } as const;
+export const META_STAGE = { CHOWN: 1, CHMOD: 2, TIMES: 3, XATTRS: 4, ENTRY: 5 } as const;
 
 const errnoNames = new Map<number, string>();
 for (const [k, v] of Object.entries(osConstants.errno)) if (!errnoNames.has(v)) errnoNames.set(v, k);

@@ -12,8 +12,8 @@
  * root, a file system without them) are counted and reported in one line (exit 23).
  */
 import { displayPath, joinRel } from '../paths/escape.js';
-import { MODE_BITS } from '../fs/entry.js';
-import { COPY, IO, SETMETA, ST, STAGE, errnoName, hashHex, refusedNamespaces, splitStaged, sys } from '../fs/native.js';
+import { expectType, MODE_BITS } from '../fs/entry.js';
+import { COPY, IO, META_STAGE, SETMETA, ST, STAGE, errnoName, hashHex, refusedNamespaces, splitStaged, sys } from '../fs/native.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import { EntryError, type SafeTarget } from './target.js';
 import { badName, FROM_SCAN, type EntrySource } from './source.js';
@@ -239,6 +239,7 @@ export class TreeRestorer {
   }
 
   private processDir(f: DirFrame): void {
+    if (f.existed && f.setMeta && !this.dry && f.dst >= 0) this.closeUp(f);
     let entries: ManifestEntry[];
     try {
       entries = this.o.source.dir(f.rel, f.src);
@@ -250,6 +251,19 @@ export class TreeRestorer {
       if (e.type === 'dir') f.subdirs.push(e);
       else this.leaf(f, e);
     }
+  }
+
+  /**
+   * A directory of the target that was there already and takes the generation's metadata once
+   * its children are restored (the target itself, one reused under --force): mode 0700 before
+   * anything is written into it, as a directory the restore creates has, so that what it
+   * restores is not open to other users meanwhile through the mode the directory had (0755 from
+   * a mkdir) when the generation's is tighter. When the directory refuses it (chattr +a or +i,
+   * another user's directory for a restore that is not root's), its metadata will be refused at
+   * the end too, and that is the one problem said for it.
+   */
+  private closeUp(f: DirFrame): void {
+    sys.setmeta(f.dst, '', -1, 0, 0, 0o700, 0, 0, SETMETA.MODE);
   }
 
   /** A manifest tells what to create even when the generation's directory cannot be opened. */
@@ -338,9 +352,19 @@ export class TreeRestorer {
     return true;
   }
 
+  /**
+   * The metadata of a symlink or special file just made at dirfd/e.name: set on that inode only
+   * (opened once, not followed; it must still be this process's, of e's type), so that a name
+   * swapped for a symlink or another file in a target others can write is never changed instead.
+   */
   private meta(dirfd: number, e: ManifestEntry, what: number): void {
-    const rc = sys.setmeta(dirfd, e.name, -1, e.uid, e.gid, e.mode, e.mtimeSec, e.mtimeNsec, this.bits(what, e), e.xattrs);
-    if (rc < 0) throw new EntryError(splitStaged(rc).code, 'cannot set its metadata');
+    const bits = this.bits(what, e) | SETMETA.FRESH | expectType(e.type);
+    const rc = sys.setmeta(dirfd, e.name, -1, e.uid, e.gid, e.mode, e.mtimeSec, e.mtimeNsec, bits, e.xattrs);
+    if (rc < 0) {
+      const { stage, code } = splitStaged(rc);
+      if (stage === META_STAGE.ENTRY) throw new EntryError(code, `replaced by something else while it was restored (${code}): its metadata was not set`);
+      throw new EntryError(code, 'cannot set its metadata');
+    }
     this.refused(rc);
   }
 
