@@ -7,7 +7,7 @@ import { describe, expect, test } from './helpers/fixture.js';
 import { linksDiff, rsyncDiff } from './helpers/oracle.js';
 import { hardsnap, pastRacyWindow, spawnHardsnap, waitFor } from './helpers/run.js';
 import { formatBytes } from '../src/ui/output.js';
-import { decide, needsChecksum, SAME_STAMP_CHANGED } from '../src/plan/decide.js';
+import { decide, needsChecksum } from '../src/plan/decide.js';
 import type { Meta } from '../src/fs/entry.js';
 import type { ManifestEntry } from '../src/manifest/format.js';
 import { assertNotSameInode, assertSameInode, makeTree, setMtimesNs, toBuf } from './helpers/tree.js';
@@ -33,6 +33,7 @@ interface Stats {
   emlinkCopies: number;
   checksumChanged: number;
   sameStampChanged: number;
+  hashedBytes: number;
   bytesWritten: number;
 }
 
@@ -271,10 +272,12 @@ describe('content deduplication', () => {
 });
 
 describe('hash first, then decide', () => {
-  test('a candidate with the same size and metadata but another hash is written, not linked', ({ tmp }) => {
+  test('a candidate with the same size and metadata but another hash is written, not linked', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     makeTree(src, { one: { content: 'AAAAAAAA', mtime: T0 } });
+    // (day 1's record of one holds its ctime: day 2 reads only the new file)
+    await pastRacyWindow();
     const g1 = backupJson(spool, src, 1);
     makeTree(src, { two: { content: 'BBBBBBBB', mtime: T0 } });
     const g2 = backupJson(spool, src, 2);
@@ -377,16 +380,24 @@ describe('--checksum', () => {
     expect(needsChecksum(e, p, ctx)).toBe(h !== undefined);
     expect(decide(e, p, ctx, h)).toEqual({ action, reason });
   });
-  test('decide without --checksum asks for a hash only where the ctime or the inode moved since the record', () => {
-    const noCk = { prevAvailable: true, asRoot: true, rootDev: 3 };
+  test('decide without --checksum asks for a hash only where the ctime or the inode moved since the record, or the record has none', () => {
+    const noCk = { prevAvailable: true, asRoot: true, rootDev: 3, prevRecordsCtime: true };
     const stamp = { ino: 9, dev: 3, ctimeSec: 200, ctimeNsec: 7 };
     const rec = { ctimeSec: 200, ctimeNsec: 7, srcIno: 9 };
     const h = '00000000000000aa';
     // the same ctime on the same inode: size and mtime decide, nothing is read
     expect(needsChecksum({ ...file(), ...stamp }, prev(h, rec), noCk)).toBe(false);
     expect(decide({ ...file(), ...stamp }, prev(h, rec), noCk)).toEqual({ action: 'link', reason: 'unchanged' });
-    // a record without a ctime (format 2, or racy: changed within a second of its run's start) cannot tell
-    expect(needsChecksum({ ...file(), ...stamp }, prev(h), noCk)).toBe(false);
+    // a record without a ctime in a manifest that records them (racy: changed within a second of
+    // its run's start or later, or a ctime ahead of the clock) vouches for nothing: compared
+    expect(needsChecksum({ ...file(), ...stamp }, prev(h), noCk)).toBe(true);
+    expect(decide({ ...file(), ...stamp }, prev(h), noCk, h)).toEqual({ action: 'link', reason: 'unchanged (content compared: no ctime recorded)' });
+    expect(decide({ ...file(), ...stamp }, prev(h), noCk, '00000000000000bb')).toEqual({
+      action: 'copy',
+      reason: 'content differs (size and mtime kept, no ctime recorded)',
+    });
+    // a manifest of format 2 records none: size and mtime decide, as they did
+    expect(needsChecksum({ ...file(), ...stamp }, prev(h), { ...noCk, prevRecordsCtime: false })).toBe(false);
     // an entry that is not a scanned one (no ctime) cannot either
     expect(needsChecksum(file(), prev(h, rec), noCk)).toBe(false);
     for (const [what, e] of [
@@ -396,7 +407,7 @@ describe('--checksum', () => {
     ] as const) {
       expect(needsChecksum(e, prev(h, rec), noCk), what).toBe(true);
       expect(decide(e, prev(h, rec), noCk, h), what).toEqual({ action: 'link', reason: 'unchanged (content compared: ctime moved)' });
-      expect(decide(e, prev(h, rec), noCk, '00000000000000bb'), what).toEqual({ action: 'copy', reason: SAME_STAMP_CHANGED });
+      expect(decide(e, prev(h, rec), noCk, '00000000000000bb'), what).toEqual({ action: 'copy', reason: 'content differs (size and mtime kept, ctime moved)' });
       expect(decide(e, prev(null, rec), noCk, h), what).toEqual({ action: 'copy', reason: 'no previous content hash (ctime moved)' });
       expect(decide(e, prev(h, rec), noCk, null), what).toEqual({ action: 'copy', reason: 'source not hashed (ctime moved)' });
     }
@@ -453,23 +464,27 @@ describe('--checksum', () => {
     const r3 = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--verbose'], at(3));
     expect(r3.code, r3.stderr).toBe(0);
     expect(r3.stdout).toMatch(/1 changed under the same size and mtime/);
-    // then nothing is read: day 3's record of db.conf has no ctime (written just before the run:
-    // racy), day 4 links it by size and mtime and records its ctime
+    // day 3's record of db.conf has no ctime (written just before the run: racy): day 4 reads it
+    // (found the same: linked) and records its ctime; day 5 reads nothing
     await pastRacyWindow();
     const g4 = backupJson(spool, src, 4);
-    expect(g4.stats.hashedFiles).toBe(0);
-    expect(g4.stats.linked).toBe(3);
+    expect([g4.stats.hashedFiles, g4.stats.linked, g4.stats.sameStampChanged]).toEqual([1, 3, 0]);
     expect(fs.readFileSync(path.join(g4.gen, 'db.conf'), 'utf8')).toBe('port=7654\n');
+    const g5 = backupJson(spool, src, 5);
+    expect([g5.stats.hashedFiles, g5.stats.linked]).toEqual([0, 3]);
 
     // --checksum reads every file, as before
-    const g5 = backupJson(spool, src, 5, ['--checksum']);
-    expect(g5.stats.hashedFiles).toBe(3);
-    expect(g5.stats.linked).toBe(3);
+    const g6 = backupJson(spool, src, 6, ['--checksum']);
+    expect(g6.stats.hashedFiles).toBe(3);
+    expect(g6.stats.linked).toBe(3);
   });
 
-  // a record made while its file was changing has no ctime (racy): the run after it decides by
-  // size and mtime alone, and --checksum is what reads the bytes
-  test('--checksum catches a same-size, same-mtime edit that a record without a ctime cannot tell', async ({ tmp }) => {
+  // a record made while its file was changing has no ctime (racy, as git's index calls it): it
+  // vouches for nothing, so the next run compares the content (an attack: an edit made long after
+  // that run, keeping size and mtime, was linked as unchanged in every later run)
+  test('a record without a ctime (the file changed while the run read it) has its file compared by content the next run; --checksum compares every file', async ({
+    tmp,
+  }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     const f = path.join(src, 'b/db.conf');
@@ -494,23 +509,63 @@ describe('--checksum', () => {
     expect([rec.ctimeSec, rec.ctimeNsec]).toEqual([0, 0]);
     const g1 = gen(spool, 1);
 
+    // long after day 1, an edit that keeps the size and sets the mtime back
+    await pastRacyWindow();
     fs.writeFileSync(f, 'port=6543\n');
     setMtimesNs([[toBuf(f), T0]]);
+    await pastRacyWindow();
+    const dry = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--dry-run'], at(2));
+    expect(dry.stdout).toMatch(/copy +p\/b\/db\.conf +\(content differs \(size and mtime kept, no ctime recorded\)\)/);
+    expect(dry.stdout).toMatch(/link +p\/b\/other +\(unchanged\)$/m);
     const g2 = backupJson(spool, src, 2);
-    assertSameInode(path.join(g1, 'b/db.conf'), path.join(g2.gen, 'b/db.conf'));
-    expect(fs.readFileSync(path.join(g2.gen, 'b/db.conf'), 'utf8')).toBe('port=5432\n'); // missed (docs/CONTENT.md)
+    assertNotSameInode(path.join(g1, 'b/db.conf'), path.join(g2.gen, 'b/db.conf'));
+    expect(fs.readFileSync(path.join(g2.gen, 'b/db.conf'), 'utf8')).toBe('port=6543\n');
+    expect([g2.stats.sameStampChanged, g2.stats.hashedFiles]).toEqual([1, 1]);
+    // day 2's record holds the ctime: day 3 reads nothing
+    const g3 = backupJson(spool, src, 3);
+    expect([g3.stats.hashedFiles, g3.stats.linked]).toEqual([0, 3]);
 
-    const dry = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--checksum', '--dry-run'], at(3));
-    expect(dry.stdout).toMatch(/copy +p\/b\/db\.conf +\(content differs \(checksum\)\)/);
-    expect(dry.stdout).toMatch(/link +p\/b\/other +\(unchanged \(checksum\)\)/);
+    // --checksum reads every file and says so
+    const dry4 = hardsnap(['backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--checksum', '--dry-run'], at(4));
+    expect(dry4.stdout).toMatch(/link +p\/b\/db\.conf +\(unchanged \(checksum\)\)/);
+    fs.writeFileSync(f, 'port=7654\n');
+    setMtimesNs([[toBuf(f), T0]]);
+    const g4 = backupJson(spool, src, 4, ['--checksum']);
+    assertNotSameInode(path.join(g3.gen, 'b/db.conf'), path.join(g4.gen, 'b/db.conf'));
+    assertSameInode(path.join(g3.gen, 'b/other'), path.join(g4.gen, 'b/other'));
+    expect(fs.readFileSync(path.join(g4.gen, 'b/db.conf'), 'utf8')).toBe('port=7654\n');
+    expect([g4.stats.checksumChanged, g4.stats.sameStampChanged]).toEqual([1, 0]);
+    expect(g4.stats.hashedFiles).toBe(3); // each source file read once to hash (the changed one again to copy)
+    expect(fs.statSync(path.join(g4.gen, 'b/db.conf'), { bigint: true }).mtimeNs).toBe(T0);
+  });
 
-    const g3 = backupJson(spool, src, 3, ['--checksum']);
-    assertNotSameInode(path.join(g2.gen, 'b/db.conf'), path.join(g3.gen, 'b/db.conf'));
-    assertSameInode(path.join(g2.gen, 'b/other'), path.join(g3.gen, 'b/other'));
-    expect(fs.readFileSync(path.join(g3.gen, 'b/db.conf'), 'utf8')).toBe('port=6543\n');
-    expect(g3.stats.checksumChanged).toBe(1);
-    expect(g3.stats.hashedFiles).toBe(3); // each source file read once to hash (the changed one again to copy)
-    expect(fs.statSync(path.join(g3.gen, 'b/db.conf'), { bigint: true }).mtimeNs).toBe(T0);
+  // found by an attack: each name of a hard-linked file whose ctime moved was read (20 MiB with
+  // 21 names: 440 MB read) and counted as changed
+  test('a hard-linked file whose ctime moved is read once for all its names, and counted once', async ({ tmp }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const f = path.join(src, 'a/f');
+    makeTree(src, { 'a/f': { content: Buffer.alloc(100_000, 1), mtime: T0 } });
+    for (let i = 0; i < 5; i++) fs.linkSync(f, path.join(src, `a/n${i}`));
+    fs.mkdirSync(path.join(src, 'z'));
+    fs.linkSync(f, path.join(src, 'z/far'));
+    await pastRacyWindow();
+    backupJson(spool, src, 1);
+    fs.chmodSync(f, 0o600);
+    fs.chmodSync(f, 0o644);
+    await pastRacyWindow();
+    const g2 = backupJson(spool, src, 2);
+    expect([g2.stats.hashedFiles, g2.stats.hashedBytes, g2.stats.sameStampChanged]).toEqual([1, 100_000, 0]);
+    expect(linksDiff(src, g2.gen)).toEqual([]);
+    // an edit through one name, the mtime set back: read once, counted once, one new inode for all seven names
+    fs.writeFileSync(path.join(src, 'z/far'), Buffer.alloc(100_000, 2));
+    setMtimesNs([[toBuf(f), T0]]);
+    await pastRacyWindow();
+    const g3 = backupJson(spool, src, 3);
+    expect([g3.stats.hashedFiles, g3.stats.sameStampChanged, g3.stats.copied]).toEqual([1, 1, 1]);
+    expect(fs.readFileSync(path.join(g3.gen, 'a/n3'))[0]).toBe(2);
+    expect(linksDiff(src, g3.gen)).toEqual([]);
+    expect(rsyncDiff(src, g3.gen)).toEqual([]);
   });
 });
 
@@ -731,11 +786,13 @@ describe('config keys dedup, dedup-verify and checksum (bin/hardsnap --config; t
     assertSameInode(path.join(spool, 'rsync/h/a/2026-11-01T030000Z/dump.sql'), path.join(b.path, 'dump.sql'));
   });
 
-  test('config checksum: true reads every unchanged-looking file; --no-checksum overrides it', ({ tmp }) => {
+  test('config checksum: true reads every unchanged-looking file; --no-checksum overrides it', async ({ tmp }) => {
     const src = path.join(tmp, 'src');
     const spool = makeSpool(path.join(tmp, 'spool'));
     const cfg = withConfig(tmp, 'checksum: true\n');
     makeTree(src, { 'db.conf': { content: 'port=5432\n', mtime: T0 } });
+    // (day 1's record holds the ctime: without --checksum nothing is read)
+    await pastRacyWindow();
     const g1 = backupJson(spool, src, 1, cfg);
     const dry = (extra: string[]) => hardsnap(['backup', ...cfg, '--spool', spool, '--host', 'h', '--part', `p=${src}`, '--dry-run', ...extra], at(2)).stdout;
     expect(dry([])).toMatch(/link +p\/db\.conf +\(unchanged \(checksum\)\)/);

@@ -59,6 +59,8 @@ export interface BuildOptions {
    * (format 3, written with attributes on); otherwise every entry's attributes are read
    */
   prevXattrsTrusted: boolean;
+  /** the previous manifest records ctimes (format 3 and later): plan/decide.ts compareReason */
+  prevRecordsCtime: boolean;
   /**
    * the previous manifest was written with attributes off (--no-xattrs): an unchanged entry's
    * previous inode may carry attributes its record does not name, read before it is linked
@@ -285,6 +287,12 @@ export class BuildContext {
     return same ? hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) : null;
   }
 
+  /** The ctime a record of `m` keeps: 0 (unknown) when too close to the scan's start or after it (racy, below). */
+  recordedCtime(m: { ctimeSec?: number; ctimeNsec?: number }): { ctimeSec: number; ctimeNsec: number } {
+    const racy = (m.ctimeSec ?? 0) >= this.o.racyCtimeSec;
+    return { ctimeSec: racy ? 0 : (m.ctimeSec ?? 0), ctimeNsec: racy ? 0 : (m.ctimeNsec ?? 0) };
+  }
+
   /**
    * A manifest record of `m` as it is in the generation (inode `ino`). A ctime too close to the
    * scan's start is recorded as 0 (unknown): an attribute change in the same clock tick as the
@@ -298,7 +306,7 @@ export class BuildContext {
     flags: number,
     hash: string | null,
   ): ManifestEntry {
-    const racy = (m.ctimeSec ?? 0) >= this.o.racyCtimeSec;
+    const ctime = this.recordedCtime(m);
     return {
       name,
       type: m.type,
@@ -314,8 +322,7 @@ export class BuildContext {
       linkGroup: 0,
       ino,
       hash,
-      ctimeSec: racy ? 0 : (m.ctimeSec ?? 0),
-      ctimeNsec: racy ? 0 : (m.ctimeNsec ?? 0),
+      ...ctime,
       xattrs: this.o.xattrs ? m.xattrs : null,
       // a scanned entry's inode (a record standing for an earlier one keeps its srcIno); 0 for
       // one on another file system mounted in the source: its number would name another file

@@ -170,7 +170,7 @@ export class Cloner {
    */
   private compares(e: SourceEntry, p: ManifestEntry): boolean {
     const o = this.ctx.o;
-    return o.checksum || movedSinceRecord(e, p, { prevAvailable: true, asRoot: o.asRoot, rootDev: o.rootMeta.dev });
+    return o.checksum || movedSinceRecord(e, p, { prevAvailable: true, asRoot: o.asRoot, rootDev: o.rootMeta.dev, prevRecordsCtime: o.prevRecordsCtime });
   }
 
   /** Whether the source's hash is the record's, when it was compared (a difference is counted). */

@@ -101,7 +101,7 @@ export class HardLinks {
         if (apart) ctx.linkGroupSplit(rel, linkTo!.to);
         ctx.stats.linked++;
         ctx.plan(f.rel, e, d, { via: 'hardlink', to: g.rel });
-        return { ...g.entry, name: e.name, ctimeSec: e.ctimeSec, ctimeNsec: e.ctimeNsec };
+        return { ...g.entry, name: e.name, ...ctx.recordedCtime(e) };
       }
       if (errnoName(rc) !== 'EMLINK') ctx.fatal(rel, rc, 'cannot link into the spool');
       ctx.stats.emlinkCopies++;

@@ -10,7 +10,7 @@ import { errnoName, sys } from '../fs/native.js';
 import { E } from '../fs/errno.js';
 import { EncodedEntry, FLAG, type ManifestEntry } from '../manifest/format.js';
 import { afterAttributes, decided, planEntry, UNCHANGED, type PlanContext, type Step } from '../plan/plan-dir.js';
-import { SAME_STAMP_CHANGED, type Decision } from '../plan/decide.js';
+import { isSameStampChange, type Decision } from '../plan/decide.js';
 import type { PrevDir } from '../plan/prev-dir.js';
 import { NO_PREV_DIR } from './prev-tree.js';
 import type { BuildContext, BuildOptions } from './build-context.js';
@@ -54,6 +54,7 @@ export class StepRunner {
       // a record is copied only when it stands for the entry's attributes too
       recordCopies: f.prev >= 0 && !o.checksum && !o.dryRun && (!o.xattrs || o.prevXattrsTrusted) && o.prevRecordsStand !== false,
       prevXattrsTrusted: o.prevXattrsTrusted,
+      prevRecordsCtime: o.prevRecordsCtime,
       prevXattrsUnrecorded: (o.prevXattrsUnrecorded ?? false) && f.prev >= 0,
       linkNames: this.linkNames,
     };
@@ -97,16 +98,34 @@ export class StepRunner {
           p.xattrs = r.length ? r : null;
           return this.carryOut(f, afterAttributes(e, step.pi, p, pctx, step.linkTo), pctx);
         }
-        const hash = this.ctx.hashed(e, this.io, sys.hashat(f.src, e.name, this.io));
+        const hash = this.sourceHash(f, e, step.linkTo);
         const s = decided(e, step.pi, step.p, pctx, hash, step.linkTo);
-        if (s.kind === 'decided' && s.d.reason === 'content differs (checksum)') ctx.stats.checksumChanged++;
-        else if (s.kind === 'decided' && s.d.reason === SAME_STAMP_CHANGED) ctx.stats.sameStampChanged++;
+        // counted once per source inode: a further name that showed what its first name showed is its inode
+        if (s.kind === 'decided' && !(step.linkTo && !step.linkTo.changed)) {
+          if (s.d.reason === 'content differs (checksum)') ctx.stats.checksumChanged++;
+          else if (isSameStampChange(s.d.reason)) ctx.stats.sameStampChanged++;
+        }
         if (s.kind === 'decided') return this.apply(f, e, s.p, s.d, s.crossesMount, hash, s.linkTo);
         return;
       }
       case 'decided':
         return this.apply(f, e, step.p, step.d, step.crossesMount, null, step.linkTo);
     }
+  }
+
+  /**
+   * The content hash of e as scanned (null when it cannot be had), read from the source; a
+   * further name of a source inode whose first name was read in this run and which shows what
+   * that one showed takes its hash instead (one read per inode, not one per name).
+   */
+  private sourceHash(f: Frame, e: SourceEntry, linkTo: LinkTo | null): string | null {
+    if (e.nlink > 1 && linkTo && !linkTo.changed) {
+      const known = this.linkNames.hashOf(e);
+      if (known !== undefined) return known;
+    }
+    const hash = this.ctx.hashed(e, this.io, sys.hashat(f.src, e.name, this.io));
+    if (e.nlink > 1 && !linkTo && hash !== null) this.linkNames.rememberHash(e, hash);
+    return hash;
   }
 
   /** An entry the scan could not stat or read: its previous version when there is one. */

@@ -279,6 +279,7 @@ export async function buildPart(
       xattrs,
       prevXattrsTrusted,
       prevXattrsUnrecorded,
+      prevRecordsCtime: reader !== null && reader.version >= 3,
       // (a record of format 3 has no source inode and never stands for attributes: the scan reads them all)
       xattrCtimeMin: prevXattrsTrusted && reader!.version >= 4 ? ctimeMinOf(reader!) : -Infinity,
       sourceRemote: isRemoteFsType(sourceId.fsType),

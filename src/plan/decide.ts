@@ -40,6 +40,12 @@ export interface DecideContext {
    * on it (below another file system mounted in the source, the ctime alone tells)
    */
   rootDev?: number;
+  /**
+   * the previous manifest records ctimes (format 3 and later): a record of it without one was
+   * made while its file was changing (racy) or with a ctime ahead of the clock, and cannot
+   * vouch for the file's content
+   */
+  prevRecordsCtime?: boolean;
 }
 
 /** The inode fields of a scanned entry (SourceEntry's) that tell whether it moved since its record. */
@@ -126,18 +132,27 @@ export function sameContentAsRecord(e: Meta, p: ManifestEntry | undefined): bool
 }
 
 /**
- * Whether the source file may hold other bytes than its record says although its size and mtime
- * are the record's: its ctime moved since the record was made, or another inode holds the name
- * (a write moves the ctime, and so does every change of metadata; nothing but the clock sets it
- * back). Such a file is linked, or its previous inode cloned, only when its content hash is the
- * record's: an edit that restores the mtime (`touch -r`, `cp -p` over it, a clock set back) is
- * not linked as unchanged. A record without a ctime (format 2) or a scanned entry without one
- * (`e` not a SourceEntry) cannot tell: false, the size and mtime decide, as before.
+ * Why the source file may hold other bytes than its record says although its size and mtime are
+ * the record's, or null: its ctime moved since the record was made, or another inode holds the
+ * name (a write moves the ctime, and so does every change of metadata; nothing but the clock
+ * sets it back); or the record has no ctime although its manifest records them (made while the
+ * file was changing, within a second of its run's start or later: "racy", as git's index says;
+ * or a ctime ahead of the clock). Such a file is linked, or its previous inode cloned, only when
+ * its content hash is the record's: an edit that restores the mtime (`touch -r`, `cp -p` over
+ * it, a clock set back) is not linked as unchanged. A record of format 2 (no ctimes) or a
+ * scanned entry without one (`e` not a SourceEntry) cannot tell: null, the size and mtime
+ * decide, as before.
  */
+export function compareReason(e: Meta & Partial<InodeStamp>, p: ManifestEntry, ctx: DecideContext): 'ctime moved' | 'no ctime recorded' | null {
+  if (e.ctimeSec === undefined) return null;
+  if (p.ctimeSec === 0 && p.ctimeNsec === 0) return ctx.prevRecordsCtime ? 'no ctime recorded' : null;
+  if (e.ctimeSec !== p.ctimeSec || e.ctimeNsec !== p.ctimeNsec) return 'ctime moved';
+  return p.srcIno && e.ino !== undefined && e.dev === ctx.rootDev && e.ino !== p.srcIno ? 'ctime moved' : null;
+}
+
+/** Whether compareReason() has one: the source's content must be compared with the record's. */
 export function movedSinceRecord(e: Meta & Partial<InodeStamp>, p: ManifestEntry, ctx: DecideContext): boolean {
-  if (e.ctimeSec === undefined || (p.ctimeSec === 0 && p.ctimeNsec === 0)) return false;
-  if (e.ctimeSec !== p.ctimeSec || e.ctimeNsec !== p.ctimeNsec) return true;
-  return !!p.srcIno && e.ino !== undefined && e.dev === ctx.rootDev && e.ino !== p.srcIno;
+  return compareReason(e, p, ctx) !== null;
 }
 
 /**
@@ -149,8 +164,10 @@ export function needsChecksum(e: Meta & Partial<InodeStamp>, p: ManifestEntry | 
   return e.type === 'file' && p !== undefined && ctx.prevAvailable && looksUnchanged(e, p, ctx) && (Boolean(ctx.checksum) || movedSinceRecord(e, p, ctx));
 }
 
-/** decide()'s reason for a file whose bytes differ from its record's under the same size and mtime, found without --checksum */
-export const SAME_STAMP_CHANGED = 'content differs (size and mtime kept, ctime moved)';
+/** Whether decide()'s reason says a file's bytes differ from its record's under the same size and mtime, found without --checksum. */
+export function isSameStampChange(reason: string): boolean {
+  return reason.startsWith('content differs (size and mtime kept');
+}
 
 /**
  * `sourceHash` is the source file's XXH64 (hex) when needsChecksum() asked for it; null when it
@@ -162,10 +179,11 @@ export function decide(e: Meta & Partial<InodeStamp>, p: ManifestEntry | undefin
   if (looksUnchanged(e, p, ctx)) {
     if (ctx.prevAvailable && needsChecksum(e, p, ctx)) {
       if (!ctx.checksum) {
-        if (!p.hash) return { action: 'copy', reason: 'no previous content hash (ctime moved)' };
-        if (!sourceHash) return { action: 'copy', reason: 'source not hashed (ctime moved)' };
-        if (sourceHash !== p.hash) return { action: 'copy', reason: SAME_STAMP_CHANGED };
-        return { action: 'link', reason: 'unchanged (content compared: ctime moved)' };
+        const why = compareReason(e, p, ctx)!;
+        if (!p.hash) return { action: 'copy', reason: `no previous content hash (${why})` };
+        if (!sourceHash) return { action: 'copy', reason: `source not hashed (${why})` };
+        if (sourceHash !== p.hash) return { action: 'copy', reason: `content differs (size and mtime kept, ${why})` };
+        return { action: 'link', reason: `unchanged (content compared: ${why})` };
       }
       if (!p.hash) return { action: 'copy', reason: 'no previous content hash (checksum)' };
       if (!sourceHash) return { action: 'copy', reason: 'source not hashed (checksum)' };

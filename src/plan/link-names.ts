@@ -33,6 +33,8 @@ interface FirstName {
   mtimeNsec: number;
   ctimeSec: number;
   ctimeNsec: number;
+  /** the content hash the run took of the first name (as scanned), when it took one */
+  hash?: string;
 }
 
 export class SourceLinkNames {
@@ -49,6 +51,22 @@ export class SourceLinkNames {
     const { type, size, mtimeSec, mtimeNsec, ctimeSec, ctimeNsec } = e;
     this.first.set(key, { rel: joinRel(rel, e.name), type, size, mtimeSec, mtimeNsec, ctimeSec, ctimeNsec });
     return null;
+  }
+
+  /**
+   * Remembers the content hash taken of the first name e of its source inode, so that its further
+   * names that show what it showed are not read again (a chmod of a file with 20 names reads it
+   * once).
+   */
+  rememberHash(e: SourceEntry, hash: string): void {
+    const f = this.first.get(`${e.dev}:${e.ino}`);
+    if (f && sameAsRead(f, e)) f.hash = hash;
+  }
+
+  /** The content hash taken of the first name of e's source inode, when e showed what it showed. */
+  hashOf(e: SourceEntry): string | undefined {
+    const f = this.first.get(`${e.dev}:${e.ino}`);
+    return f && sameAsRead(f, e) ? f.hash : undefined;
   }
 }
 
