@@ -996,8 +996,8 @@ static void xattrs_prune(int dirfd, const char *name, int fd, const uint8_t *blo
  * file between the calls is never followed to another inode); what bits 8-11 = the type the
  * entry must have (S_IFMT >> 12; 0: any) and 32 = it must be owned by this process's user (an
  * entry it has just made): else nothing is done, stage 5 ESTALE. A symlink gets no chmod (Linux
- * keeps no mode on one) and its attributes and times by name (l* calls, utimensat
- * AT_SYMLINK_NOFOLLOW): they never follow it. In this order: owner first (a chown clears
+ * keeps no mode on one); /proc/self/fd/N of its O_PATH descriptor is the symlink itself, never
+ * its target. In this order: owner first (a chown clears
  * security.capability and the set-id bits), then the attributes (ACLs, then
  * security.capability last), then the mode (so that a user who is not root can still set user.*
  * on a file that ends up read-only; an ACL and its mode agree, so the chmod leaves the ACL as it
@@ -1050,11 +1050,10 @@ static int do_setmeta(int dirfd, const char *name, int f, double uid, double gid
     rc = -(5 << 16 | errno);
   else if ((want && ((st.st_mode & S_IFMT) >> 12) != want) || ((w & 32) && st.st_uid != geteuid()))
     rc = -(5 << 16 | ESTALE);
-  else if (S_ISLNK(st.st_mode))
-    /* by name, never following it; no mode */
-    rc = setmeta_on(dirfd, name, -1, uid, gid, mode, msec, mnsec, w & ~2, xattrs, xlen);
   else
-    rc = setmeta_on(p, NULL, -1, uid, gid, mode, msec, mnsec, w, xattrs, xlen);
+    /* a symlink too: /proc/self/fd/N of an O_PATH descriptor of a symlink is the symlink itself
+       (its attributes and times; no mode: Linux keeps none on one) */
+    rc = setmeta_on(p, NULL, -1, uid, gid, mode, msec, mnsec, S_ISLNK(st.st_mode) ? w & ~2 : w, xattrs, xlen);
   close(p);
   return rc;
 }
@@ -1241,7 +1240,8 @@ enum {
   IO_STAT,           /* S_COUNT fields: fstat of the source before reading */
   IO_XREFUSED = IO_STAT + S_COUNT, /* out: namespaces the destination refused (setmeta's mask) */
   IO_XCHANGED,       /* out (flags & 16): 1 when the source's attributes are not the ones given */
-  IO_COUNT
+  IO_META,           /* in (flags & 32): the owner, group, mode, mtime and its ns to give the copy */
+  IO_COUNT = IO_META + 5
 };
 enum { ST_OPEN_SRC = 1, ST_NOT_REG = 2, ST_OPEN_DST = 3, ST_READ = 4, ST_WRITE = 5, ST_META = 6 };
 #define FAIL(stage, e) (-(double)((stage) << 16 | (e)))
@@ -1323,8 +1323,20 @@ static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dna
       io[IO_XCHANGED] = r < 0 || now.len != (xattrs ? xlen : 0) || (now.len && memcmp(now.p, xattrs, now.len));
       free(now.p);
     }
-    /* owner, attributes, mode, mtime: the order of do_setmeta */
-    if ((flags & 1) && fchown(dfd, before.st_uid, before.st_gid) < 0) rc = FAIL(ST_META, errno);
+    /* owner, attributes, mode, mtime: the order of do_setmeta; the source's, or those given
+       (flags & 32: a restore gives the manifest's, set on this descriptor, never by name) */
+    uid_t uid = before.st_uid;
+    gid_t gid = before.st_gid;
+    mode_t mode = before.st_mode & 07777;
+    struct timespec mt = before.st_mtim;
+    if (flags & 32) {
+      uid = (uid_t)io[IO_META];
+      gid = (gid_t)io[IO_META + 1];
+      mode = (mode_t)io[IO_META + 2] & 07777;
+      mt.tv_sec = (time_t)io[IO_META + 3];
+      mt.tv_nsec = (long)io[IO_META + 4];
+    }
+    if ((flags & 1) && fchown(dfd, uid, gid) < 0) rc = FAIL(ST_META, errno);
     io[IO_XREFUSED] = 0;
     if (!rc && (flags & 8)) xattrs_prune(-1, NULL, dfd, xattrs, xattrs ? xlen : 0);
     if (!rc && (flags & 4) && xattrs && xlen) {
@@ -1332,9 +1344,9 @@ static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dna
       if (r < 0) rc = FAIL(ST_META, -r);
       else io[IO_XREFUSED] = r;
     }
-    if (!rc && (flags & 2) && fchmod(dfd, before.st_mode & 07777) < 0) rc = FAIL(ST_META, errno);
+    if (!rc && (flags & 2) && fchmod(dfd, mode) < 0) rc = FAIL(ST_META, errno);
     if (!rc && (flags & 2)) {
-      struct timespec ts[2] = {{0, UTIME_OMIT}, before.st_mtim};
+      struct timespec ts[2] = {{0, UTIME_OMIT}, mt};
       if (futimens(dfd, ts) < 0) rc = FAIL(ST_META, errno);
     }
     struct stat dst;

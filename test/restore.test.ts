@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, vi } from 'vitest';
 import { describe, expect, test, tmpdir } from './helpers/fixture.js';
-import { hardsnap, spawnHardsnap, waitFor } from './helpers/run.js';
+import { hardsnap, REPO_ROOT, spawnHardsnap, waitFor } from './helpers/run.js';
 import { compareTrees, latin1 as b, makeTree, readTree, sharedInodes } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
@@ -418,6 +418,85 @@ describe('restore as root into a directory another user can write: a name swappe
     ]);
     expect(fs.readFileSync(path.join(to, 'plain'), 'utf8')).toBe('plain\n');
   });
+
+  // found by a re-attack: a symlink's owner, attributes and times were still set by name after
+  // the check, and a regular file whose copy in the spool had drifted was opened again by name
+  // to be given the manifest's metadata: the owner of DIR made root chown a root-owned file to
+  // itself, or, swapping in its own program (a hard link it may make under the default
+  // fs.protected_hardlinks=1), had root make it set-uid root
+  test.runIf(process.getuid?.() === 0)(
+    "a regular file swapped for another user's program right after it is written, its spool copy's mode drifted: that program is not made set-uid root",
+    ({ tmp }) => {
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { tool: { content: '#!/bin/sh\n', mode: 0o4755 }, plain: 'plain\n' });
+      ok(backup(own, src, 1));
+      // an admin's chmod over the spool: the copy's mode is not the manifest's any more
+      fs.chmodSync(path.join(gen(own, 1), 'tool'), 0o4700);
+      const payload = path.join(tmp, 'payload');
+      fs.writeFileSync(payload, 'not root\n', { mode: 0o755 });
+      fs.chownSync(payload, 65534, 65534);
+      const to = path.join(tmp, 'out');
+      fs.mkdirSync(to);
+      const real = sys.copy.bind(sys);
+      const spy = vi.spyOn(sys, 'copy').mockImplementation(((...a: Parameters<typeof sys.copy>) => {
+        const rc = real(...a);
+        if (rc === 0 && Buffer.from(a[3]).toString() === 'tool') {
+          expect(sys.renameat(a[2], a[3], a[2], 'moved-away', 0)).toBe(0);
+          expect(sys.linkat(sys.AT_FDCWD, payload, a[2], a[3])).toBe(0);
+        }
+        return rc;
+      }) as never);
+      try {
+        restoreNewest(own, to, {});
+      } finally {
+        spy.mockRestore();
+      }
+      const p = fs.statSync(payload);
+      expect([p.mode & 0o7777, p.uid]).toEqual([0o755, 65534]);
+      // the restored file itself got the manifest's mode and owner through its descriptor
+      const t = fs.statSync(path.join(to, 'moved-away'));
+      expect([t.mode & 0o7777, t.uid]).toEqual([0o4755, 0]);
+    },
+  );
+
+  test.runIf(process.getuid?.() === 0).for(['symlink', 'fifo'] as const)(
+    'a real race (fs.protected_hardlinks=0, as a careless admin sets it): the owner of DIR keeps exchanging each new %s with a hard link to a root-owned file; that file keeps its owner, mode and mtime',
+    async (kind, { tmp }) => {
+      const N = 300;
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      const spec: Record<string, object> = {};
+      for (let i = 0; i <= N; i++)
+        spec[`p${String(i).padStart(4, '0')}`] =
+          kind === 'symlink' ? { symlink: 'x', uid: 65534, gid: 65534 } : { fifo: true, mode: 0o666, uid: 65534, gid: 65534 };
+      makeTree(src, spec as Parameters<typeof makeTree>[1]);
+      ok(backup(own, src, 1));
+      fs.chmodSync(tmp, 0o755);
+      const v = path.join(tmp, 'victim');
+      fs.writeFileSync(v, 'root only\n', { mode: 0o600 });
+      fs.utimesSync(v, new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
+      const before = fs.statSync(v);
+      const racer = path.join(tmp, 'swap-racer');
+      execFileSync('cc', ['-O2', '-o', racer, path.join(REPO_ROOT, 'test/fixtures/swap-racer.c')]);
+      const to = path.join(tmp, 'out');
+      fs.mkdirSync(to);
+      fs.chownSync(to, 65534, 65534);
+      const was = fs.readFileSync('/proc/sys/fs/protected_hardlinks', 'utf8').trim();
+      fs.writeFileSync('/proc/sys/fs/protected_hardlinks', '0');
+      try {
+        const race = spawnHardsnap(['--reuid=65534', '--regid=65534', '--clear-groups', racer, to, 'p', String(N), v], { bin: 'setpriv' });
+        await waitFor(() => fs.existsSync(path.join(to, '.racer-link')) || race.exitCode !== null, 10_000, 5, 'the racer to start');
+        const r = hardsnap(['restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', to, '--force']);
+        await race.exited;
+        expect([0, 23]).toContain(r.code);
+        const after = fs.statSync(v);
+        expect([after.uid, after.gid, after.mode & 0o7777, after.mtimeMs]).toEqual([before.uid, before.gid, before.mode & 0o7777, before.mtimeMs]);
+      } finally {
+        fs.writeFileSync('/proc/sys/fs/protected_hardlinks', was);
+      }
+    },
+  );
 
   test.runIf(process.getuid?.() === 0)('no swap: the FIFO and the symlink get their owners, and the FIFO its mode', ({ tmp }) => {
     const own = spoolWith(tmp);

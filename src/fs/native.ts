@@ -231,7 +231,7 @@ export const ST = {
   ATIME: 13,
   ATIME_NS: 14,
 } as const;
-export const IO = { FLAGS: 0, HASH_HI: 1, HASH_LO: 2, BYTES: 3, CHANGED: 4, NEW_INO: 5, STAT: 6, XREFUSED: 21, XCHANGED: 22 } as const;
+export const IO = { FLAGS: 0, HASH_HI: 1, HASH_LO: 2, BYTES: 3, CHANGED: 4, NEW_INO: 5, STAT: 6, XREFUSED: 21, XCHANGED: 22, META: 23 } as const;
 /** copy()'s io[IO.FLAGS] bits */
 export const COPY = {
   /** give the copy the source's owner */
@@ -244,6 +244,8 @@ export const COPY = {
   XATTRS_EXACT: 8,
   /** check that the source still has the attributes passed (io[IO.XCHANGED]) */
   XATTRS_VERIFY: 16,
+  /** the owner, group, mode, mtime and its ns to give (OWNER, MODE_TIMES) are io[IO.META..+4], not the source's */
+  META_GIVEN: 32,
 } as const;
 /**
  * setmeta()'s `what` bits. By name (fd < 0), the entry is opened once without following it and

@@ -296,7 +296,15 @@ export class TreeRestorer {
       if (this.link(f, e, base)) return;
     }
     const io = this.io;
-    io[IO.FLAGS] = (this.o.asRoot ? COPY.OWNER : 0) | COPY.MODE_TIMES | COPY.XATTRS_EXACT | (e.xattrs ? COPY.XATTRS : 0);
+    // the manifest's owner, mode and mtime (not the generation file's, which an admin may have
+    // changed), given to the new file through the descriptor the copy made it with: never by
+    // its name, which whoever can write the target could have swapped meanwhile
+    io[IO.FLAGS] = (this.o.asRoot ? COPY.OWNER : 0) | COPY.MODE_TIMES | COPY.META_GIVEN | COPY.XATTRS_EXACT | (e.xattrs ? COPY.XATTRS : 0);
+    io[IO.META] = e.uid;
+    io[IO.META + 1] = e.gid;
+    io[IO.META + 2] = e.mode;
+    io[IO.META + 3] = e.mtimeSec;
+    io[IO.META + 4] = e.mtimeNsec;
     const rc = sys.copy(f.src, e.name, f.dst, e.name, io, e.xattrs);
     if (rc < 0) {
       const { stage, code } = splitStaged(rc);
@@ -305,7 +313,6 @@ export class TreeRestorer {
     this.stats.bytes += io[IO.BYTES]!;
     if (io[IO.XREFUSED]) this.refused(io[IO.XREFUSED]!);
     if (key) this.groups.set(key, { dirRel: f.rel, name: e.name, ino: io[IO.NEW_INO]! });
-    const s = IO.STAT;
     if (e.hash !== null && hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) !== e.hash) {
       this.problem(
         rel,
@@ -314,20 +321,6 @@ export class TreeRestorer {
       );
     } else if (e.hash === null && !(e.flags & FROM_SCAN) && io[IO.BYTES] !== e.size) {
       this.problem(rel, 'ESIZE', `restored, but its size (${io[IO.BYTES]}) is not the recorded ${e.size}: the backup copy was altered or is damaged`);
-    }
-    // the copy took the generation file's metadata; the manifest's wins where they differ
-    const drift =
-      (io[s + ST.MODE]! & 0o7777) !== e.mode ||
-      io[s + ST.MTIME] !== e.mtimeSec ||
-      io[s + ST.MTIME_NS] !== e.mtimeNsec ||
-      (this.o.asRoot && (io[s + ST.UID] !== e.uid || io[s + ST.GID] !== e.gid));
-    if (drift) {
-      const fd = sys.openat(f.dst, e.name, sys.O_RDONLY | sys.O_NOFOLLOW | sys.O_NONBLOCK, 0);
-      if (fd < 0) throw new EntryError(errnoName(fd), 'cannot open the restored file to set its metadata');
-      // the attributes again: a chown clears security.capability
-      const r = sys.setmeta(-1, '', fd, e.uid, e.gid, e.mode, e.mtimeSec, e.mtimeNsec, this.bits(SETMETA.OWNER | SETMETA.MODE | SETMETA.TIMES, e), e.xattrs);
-      sys.close(fd);
-      if (r < 0) throw new EntryError(splitStaged(r).code, 'cannot set the metadata of the restored file');
     }
   }
 
