@@ -122,6 +122,13 @@ describe('planDir: one step per entry, merged with the previous records', () => 
       { prevRecordsCtime: false },
       'link: unchanged',
     ],
+    [
+      'a record read from the previous generation itself (a damaged manifest block: no ctime, no hash): size and mtime decide',
+      src('a', { xattrsRead: true }),
+      rec('a', { ctimeSec: 0, ctimeNsec: 0, srcIno: 0, hash: null }),
+      { prevRecordsCtime: true },
+      'link: unchanged',
+    ],
     ['an ACL-only change', src('a', { ctimeNsec: 8, xattrsRead: true, xattrs: acl }), rec('a'), {}, 'copy: acl'],
     ['an attribute-only change', src('a', { ctimeNsec: 8, xattrsRead: true, xattrs: label }), rec('a', { xattrs: acl }), {}, 'copy: acl, xattrs'],
     ['records that do not stand for attributes (--no-xattrs before)', src('a'), rec('a'), { prevXattrsTrusted: false }, 'inspect xattrs'],

@@ -365,7 +365,8 @@ describe('clones: the previous generation is evidence, not truth', () => {
       fs.chmodSync(f, 0o600);
       await pastRacyWindow();
       const g2 = backupJson(spool, src, 2);
-      expect([g2.stats.cloned, g2.stats.copied, g2.stats.sameStampChanged]).toEqual([0, 1, 1]);
+      // (copied for its mode, as on a spool without clones: not counted as a change under the same size and mtime)
+      expect([g2.stats.cloned, g2.stats.copied, g2.stats.sameStampChanged]).toEqual([0, 1, 0]);
       expect(fs.readFileSync(path.join(g2.gen, 'db'))[0]).toBe(2);
       expectOracles(src, g2.gen);
       // a chmod alone: read, found the record's, cloned

@@ -81,7 +81,7 @@ describe('a tampered previous generation is never linked into the new one', () =
       expect(lines).toMatch(/^copy +p\/f2 +\(ENOENT\)/m);
       expect(lines).toMatch(/^copy +p\/f3 +\(it drifted/m);
       expect(lines).toMatch(immutable ? /^copy +p\/f4 +\(EPERM\)/m : /^link +p\/f4 /m);
-      expect(lines).toMatch(/^link +p\/d\/f6 +\(unchanged\)/m);
+      expect(lines).toMatch(/^link +p\/d\/f6 +\(unchanged/m);
       const real = backupJson(spool, src, 2);
       for (const k of ['linked', 'copied', 'bytesLinked', 'bytesWritten', 'drifted', 'splitLinks']) expect(dry.stats[k], k).toBe(real.stats[k]);
       // the entries the previous generation lost are said once, as the drifted ones are
@@ -136,7 +136,7 @@ describe('a tampered previous generation is never linked into the new one', () =
     const dry = backup(spool, src, 2, ['--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
     for (const n of tampered) expect(dry.stdout, n).toMatch(new RegExp(`^copy +p/a/${n} +\\(it drifted in the previous generation`, 'm'));
-    expect(dry.stdout).toMatch(/^link +p\/a\/fine +\(unchanged\)/m);
+    expect(dry.stdout).toMatch(/^link +p\/a\/fine +\(unchanged/m);
     expect(dry.stderr.split('\n').filter((l) => /no longer matched its manifest/.test(l))).toHaveLength(1);
     expect(
       fs

@@ -78,7 +78,7 @@ export class Cloner {
     if (!this.applies(f, e, p)) return null;
     const io = this.io;
     const compare = this.compares(e, p!);
-    if (compare && !this.sameHash(sourceHash ?? this.ctx.hashed(e, io, sys.hashat(f.src, e.name, io)), p!, true)) return null;
+    if (compare && !sameHash(sourceHash ?? this.ctx.hashed(e, io, sys.hashat(f.src, e.name, io)), p!, true)) return null;
     const rc = sys.clone(f.prev, e.name, f.dst, e.name, this.prevCheck(p!), io, ...this.metaArgs(e));
     return this.settle(f, e, rc, io, p!.hash, null);
   }
@@ -130,7 +130,7 @@ export class Cloner {
       const compare = this.compares(e, p);
       const hash = compare ? (sourceHash ?? this.ctx.hashed(e, io, await pool.track(sys.hashatAsync(f.src, e.name, io)))) : p.hash;
       if (pool.failed) return;
-      if (this.sameHash(hash, p, compare)) {
+      if (sameHash(hash, p, compare)) {
         const rc = await this.pooled(() => sys.cloneAsync(f.prev, e.name, f.dst, e.name, this.prevCheck(p), io, ...this.metaArgs(e)));
         if (pool.failed) return;
         if (rc !== null) m = this.settle(f, e, rc, io, p.hash, null);
@@ -174,15 +174,6 @@ export class Cloner {
   }
 
   /** Whether the source's hash is the record's, when it was compared (a difference is counted). */
-  private sameHash(hash: string | null, p: ManifestEntry, compared: boolean): boolean {
-    if (!compared) return true;
-    if (hash !== null && hash !== p.hash) {
-      if (this.ctx.o.checksum) this.ctx.stats.checksumChanged++;
-      else this.ctx.stats.sameStampChanged++;
-    }
-    return hash !== null && hash === p.hash;
-  }
-
   /** The link record the previous inode must match: linkBatch's check (inode number when the manifest's are the spool's). */
   private prevCheck(p: ManifestEntry): Buffer {
     return packLinkRecords([{ e: p, prevIno: this.ctx.o.prevInodesCurrent ? p.ino : 0 }], this.ctx.o.asRoot);
@@ -244,4 +235,14 @@ export class Cloner {
     }
     return null;
   }
+}
+
+/**
+ * Whether the source's hash is the record's, when it was compared. A difference is not counted
+ * here: checksumChanged and sameStampChanged count decide()'s verdicts (steps.ts), which a dry
+ * run and a spool without clones give alike; a file this finds changed was to be copied anyway
+ * (its mode, owner or attributes changed).
+ */
+function sameHash(hash: string | null, p: ManifestEntry, compared: boolean): boolean {
+  return !compared || (hash !== null && hash === p.hash);
 }

@@ -139,13 +139,16 @@ export function sameContentAsRecord(e: Meta, p: ManifestEntry | undefined): bool
  * file was changing, within a second of its run's start or later: "racy", as git's index says;
  * or a ctime ahead of the clock). Such a file is linked, or its previous inode cloned, only when
  * its content hash is the record's: an edit that restores the mtime (`touch -r`, `cp -p` over
- * it, a clock set back) is not linked as unchanged. A record of format 2 (no ctimes) or a
- * scanned entry without one (`e` not a SourceEntry) cannot tell: null, the size and mtime
+ * it, a clock set back) is not linked as unchanged. A record of format 2 (no ctimes), one read
+ * from the previous generation itself for a damaged manifest block (no ctime, no hash) or a
+ * scanned entry without a ctime (`e` not a SourceEntry) cannot tell: null, the size and mtime
  * decide, as before.
  */
 export function compareReason(e: Meta & Partial<InodeStamp>, p: ManifestEntry, ctx: DecideContext): 'ctime moved' | 'no ctime recorded' | null {
   if (e.ctimeSec === undefined) return null;
-  if (p.ctimeSec === 0 && p.ctimeNsec === 0) return ctx.prevRecordsCtime ? 'no ctime recorded' : null;
+  // (a record without a hash either is the generation's own file standing for a damaged
+  // manifest block: nothing to compare with, size and mtime decide as they did)
+  if (p.ctimeSec === 0 && p.ctimeNsec === 0) return ctx.prevRecordsCtime && p.hash !== null ? 'no ctime recorded' : null;
   if (e.ctimeSec !== p.ctimeSec || e.ctimeNsec !== p.ctimeNsec) return 'ctime moved';
   return p.srcIno && e.ino !== undefined && e.dev === ctx.rootDev && e.ino !== p.srcIno ? 'ctime moved' : null;
 }
