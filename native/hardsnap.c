@@ -994,8 +994,9 @@ static void xattrs_prune(int dirfd, const char *name, int fd, const uint8_t *blo
  * Otherwise the entry dirfd/name is opened once, O_PATH | O_NOFOLLOW, and everything is done to
  * that inode through its descriptor (/proc/self/fd/N: a name swapped for a symlink or another
  * file between the calls is never followed to another inode); what bits 8-11 = the type the
- * entry must have (S_IFMT >> 12; 0: any) and 32 = it must be owned by this process's user (an
- * entry it has just made): else nothing is done, stage 5 ESTALE. A symlink gets no chmod (Linux
+ * entry must have (S_IFMT >> 12; 0: any) and 32 = it must be owned by this process's user and
+ * have no other name (an entry it has just made, not a hard link to another of its files
+ * swapped in): else nothing is done, stage 5 ESTALE. A symlink gets no chmod (Linux
  * keeps no mode on one); /proc/self/fd/N of its O_PATH descriptor is the symlink itself, never
  * its target. In this order: owner first (a chown clears
  * security.capability and the set-id bits), then the attributes (ACLs, then
@@ -1048,7 +1049,7 @@ static int do_setmeta(int dirfd, const char *name, int f, double uid, double gid
   unsigned want = ((unsigned)w >> 8) & 0xf;
   if (fstat(p, &st) < 0)
     rc = -(5 << 16 | errno);
-  else if ((want && ((st.st_mode & S_IFMT) >> 12) != want) || ((w & 32) && st.st_uid != geteuid()))
+  else if ((want && ((st.st_mode & S_IFMT) >> 12) != want) || ((w & 32) && (st.st_uid != geteuid() || st.st_nlink != 1)))
     rc = -(5 << 16 | ESTALE);
   else
     /* a symlink too: /proc/self/fd/N of an O_PATH descriptor of a symlink is the symlink itself
@@ -1293,7 +1294,17 @@ static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dna
   double opened = open_regular(sdirfd, sname, &before, io);
   if (opened < 0) return opened;
   int sfd = (int)opened;
-  int dfd = openat(ddirfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  /* flags & 64: an inode without a name (O_TMPFILE) until its content and metadata are all set,
+     then linked in: nobody who can write the directory can open it half made (its owner given
+     before its capability, its content before its set-id bits). Where the file system has no
+     O_TMPFILE, made under its name as below. */
+  int unnamed = (flags & 64) != 0;
+  int dfd = -1;
+  if (unnamed) {
+    dfd = openat(ddirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (dfd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) unnamed = 0;
+  }
+  if (!unnamed) dfd = openat(ddirfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (dfd < 0) {
     int e = errno;
     close(sfd);
@@ -1353,8 +1364,15 @@ static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dna
     if (!rc && fstat(dfd, &dst) == 0) io[IO_NEW_INO] = (double)dst.st_ino;
   }
   close(sfd);
+  if (!rc && unnamed) {
+    char p[40];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", dfd);
+    if (linkat(AT_FDCWD, p, ddirfd, dname, AT_SYMLINK_FOLLOW) < 0) rc = FAIL(ST_OPEN_DST, errno);
+    else unnamed = 0; /* named now: removed below if closing fails */
+  }
   if (close(dfd) < 0 && !rc) rc = FAIL(ST_WRITE, errno);
-  if (rc) unlinkat(ddirfd, dname, 0);
+  /* (an unnamed one is gone with its descriptor; a name is never removed that was not made here) */
+  if (rc && !unnamed) unlinkat(ddirfd, dname, 0);
   return rc;
 }
 

@@ -210,7 +210,7 @@ describe('restore never writes outside DIR', () => {
     }
   });
 
-  test('restore --force whose target is swapped for a symlink into the spool after the check (an attack on the read side: it wrote into a generation, exit 0): refused by the directory it opened, the generation untouched', async ({
+  test('restore --force whose target is swapped for a symlink into the spool after the check (an attack on the read side: it wrote into a generation, exit 0): the symlink is not followed, the generation untouched', async ({
     tmp,
   }) => {
     const own = makeSpool(path.join(tmp, 'spool'));
@@ -235,7 +235,8 @@ describe('restore never writes outside DIR', () => {
       fs.writeFileSync(go, '');
       const done = await child.exited;
       expect(done.code, child.out.stderr).toBe(1);
-      expect(child.out.stderr).toMatch(/lies inside the spool .*refusing to restore there/);
+      // (the target's last component is never followed; the spool fence stands behind it)
+      expect(child.out.stderr).toMatch(/the target .*race is a symlink: not followed/);
     } finally {
       child.killGroup('SIGKILL');
     }
@@ -387,16 +388,24 @@ describe('restore as root into a directory another user can write: a name swappe
     ['a FIFO swapped for a symlink to a root-owned 0600 file', 'mknodat', 'symlink'],
     ['a FIFO swapped for a hard link to a root-owned 0600 file', 'mknodat', 'hardlink'],
     ['a symlink swapped for a hard link to a root-owned 0600 file', 'symlinkat', 'hardlink'],
+    // a third attack: a hard link to a root-owned symlink passed the check (type and owner alike)
+    ['a symlink swapped for a hard link to a root-owned symlink outside DIR', 'symlinkat', 'symlink-hardlink'],
   ] as const)('%s: that file keeps its mode and owner; the entry is reported (ESTALE), the rest restored', ([, call, by], { tmp }) => {
     const own = spoolWith(tmp);
-    const v = victim(tmp);
+    let v = victim(tmp);
+    if (by === 'symlink-hardlink') {
+      v = path.join(tmp, 'victim-link');
+      fs.symlinkSync('/etc/passwd', v);
+      fs.lutimesSync(v, new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
+    }
+    const before = fs.lstatSync(v);
     const to = path.join(tmp, 'out');
     fs.mkdirSync(to);
     const swap = (dirfd: number, name: string | Buffer) => {
       // what the owner of DIR does between the creation and the metadata
       expect(sys.renameat(dirfd, name, dirfd, 'moved-away', 0)).toBe(0);
       if (by === 'symlink') expect(sys.symlinkat(v, dirfd, name)).toBe(0);
-      else expect(sys.linkat(sys.AT_FDCWD, v, dirfd, name)).toBe(0);
+      else expect(sys.linkat(sys.AT_FDCWD, v, dirfd, name)).toBe(0); // (a symlink itself: not followed)
     };
     const real = (sys[call] as (...a: unknown[]) => number).bind(sys);
     const spy = vi.spyOn(sys, call).mockImplementation(((...a: unknown[]) => {
@@ -411,8 +420,8 @@ describe('restore as root into a directory another user can write: a name swappe
     } finally {
       spy.mockRestore();
     }
-    const st = fs.statSync(v);
-    expect([st.mode & 0o7777, st.uid, st.gid]).toEqual([0o600, 0, 0]);
+    const st = fs.lstatSync(v);
+    expect([st.mode & 0o7777, st.uid, st.gid, st.mtimeMs]).toEqual([before.mode & 0o7777, 0, 0, before.mtimeMs]);
     expect(problems).toEqual([
       `${call === 'mknodat' ? 'fifo' : 'link'}: ESTALE: replaced by something else while it was restored (ESTALE): its metadata was not set`,
     ]);
@@ -495,6 +504,100 @@ describe('restore as root into a directory another user can write: a name swappe
       } finally {
         fs.writeFileSync('/proc/sys/fs/protected_hardlinks', was);
       }
+    },
+  );
+
+  // found by a third attack: a node was made with its final mode, so a default ACL the owner of
+  // DIR set (u:nobody:rw, mask from the mode's group bits) let that user open a disk between the
+  // mknod and the metadata
+  test.runIf(process.getuid?.() === 0)(
+    'a FIFO or device is made with mode 0 (a default ACL on DIR grants nothing) and gets its mode, owner and no ACL after',
+    ({ tmp }) => {
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { fifo: { fifo: true, mode: 0o660 }, plain: 'plain\n' });
+      execFileSync('mknod', ['-m', '0660', path.join(src, 'disk'), 'b', '7', '250']);
+      ok(backup(own, src, 1));
+      const to = path.join(tmp, 'out');
+      fs.mkdirSync(to);
+      execFileSync('setfacl', ['-d', '-m', 'u:65534:rw,m::rwx', to]);
+      const modes: string[] = [];
+      const real = sys.mknodat.bind(sys);
+      const spy = vi.spyOn(sys, 'mknodat').mockImplementation(((dirfd: number, name: Buffer, mode: number, dev: number) => {
+        const rc = real(dirfd, name, mode, dev);
+        // what another user could do with it now: its mode's group bits are the ACL's mask
+        modes.push(`${Buffer.from(name).toString()} ${(fs.lstatSync(path.join(to, Buffer.from(name).toString())).mode & 0o777).toString(8)}`);
+        return rc;
+      }) as never);
+      try {
+        const r = restoreNewest(own, to, {});
+        expect(r.problems).toEqual([]);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(modes.sort()).toEqual(['disk 0', 'fifo 0']);
+      for (const n of ['fifo', 'disk']) {
+        expect(fs.lstatSync(path.join(to, n)).mode & 0o7777, n).toBe(0o660);
+        expect(execFileSync('getfacl', ['-c', '-p', path.join(to, n)], { encoding: 'utf8' }), n).not.toMatch(/user:65534/);
+      }
+    },
+  );
+
+  // found by a third attack: a file was given its owner (the hostile user) before its
+  // capability, under its name: that user opened it meanwhile and wrote its own program, which
+  // then got cap_setuid (uid 0). A file is now made without a name (O_TMPFILE) and linked in
+  // once its content and metadata are all set
+  test.runIf(process.getuid?.() === 0)(
+    'a real race: the owner of DIR keeps opening each new file (owned by it, with a file capability) to write over it; every restored file holds the backed-up bytes',
+    async ({ tmp }) => {
+      const N = 300;
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      const spec: Record<string, object> = {};
+      for (let i = 0; i <= N; i++) spec[`f${String(i).padStart(4, '0')}`] = { content: `original ${i}\n`, mode: 0o755, uid: 65534, gid: 65534 };
+      makeTree(src, spec as Parameters<typeof makeTree>[1]);
+      execFileSync('setcap', Array.from({ length: N + 1 }, (_, i) => ['cap_setuid+ep', path.join(src, `f${String(i).padStart(4, '0')}`)]).flat());
+      ok(backup(own, src, 1));
+      fs.chmodSync(tmp, 0o755);
+      const racer = path.join(tmp, 'swap-racer');
+      execFileSync('cc', ['-O2', '-o', racer, path.join(REPO_ROOT, 'test/fixtures/swap-racer.c')]);
+      const to = path.join(tmp, 'out');
+      fs.mkdirSync(to);
+      fs.chownSync(to, 65534, 65534);
+      const race = spawnHardsnap(['--reuid=65534', '--regid=65534', '--clear-groups', racer, to, 'f', String(N), '-', 'write'], { bin: 'setpriv' });
+      const r = hardsnap(['restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', to, '--force']);
+      race.killGroup('SIGKILL');
+      await race.exited;
+      ok(r);
+      const written = Array.from({ length: N + 1 }, (_, i) => `f${String(i).padStart(4, '0')}`).filter((n) =>
+        fs.readFileSync(path.join(to, n), 'utf8').startsWith('PWNED'),
+      );
+      // a write after the restore is the owner's own business (the kernel drops the capability then)
+      const withCap = written.filter((n) => spawnSync('getcap', [path.join(to, n)], { encoding: 'utf8' }).stdout.includes('cap_setuid'));
+      expect(withCap).toEqual([]);
+    },
+  );
+
+  // found by a third attack: DIR's last component was followed (a symlink the owner of its
+  // parent planted to a root directory, or swapped for the directory restore had just made)
+  test.runIf(process.getuid?.() === 0)(
+    'DIR that is a symlink planted by the owner of its parent is not followed: exit 1, what it points to untouched',
+    ({ tmp }) => {
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { f: 'f\n' });
+      ok(backup(own, src, 1));
+      const rootDir = path.join(tmp, 'root-only');
+      fs.mkdirSync(rootDir, { mode: 0o755 });
+      const home = path.join(tmp, 'home');
+      fs.mkdirSync(home);
+      fs.chownSync(home, 65534, 65534);
+      fs.symlinkSync(rootDir, path.join(home, 'restore'));
+      const r = hardsnap(['restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', path.join(home, 'restore')]);
+      ok(r, 1);
+      expect(r.stderr).toMatch(/the target .*restore is a symlink: not followed \(give the directory it points to\)/);
+      expect(fs.readdirSync(rootDir)).toEqual([]);
+      expect(fs.statSync(rootDir).uid).toBe(0);
     },
   );
 

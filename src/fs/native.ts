@@ -246,6 +246,11 @@ export const COPY = {
   XATTRS_VERIFY: 16,
   /** the owner, group, mode, mtime and its ns to give (OWNER, MODE_TIMES) are io[IO.META..+4], not the source's */
   META_GIVEN: 32,
+  /**
+   * made without a name (O_TMPFILE) and linked in once complete: no one who can write the
+   * directory opens it half made (where the file system has no O_TMPFILE: made under its name)
+   */
+  UNNAMED: 64,
 } as const;
 /**
  * setmeta()'s `what` bits. By name (fd < 0), the entry is opened once without following it and

@@ -52,32 +52,74 @@ export function openTargetDir(dir: string, create: boolean): OpenedTarget {
   let created = false;
   // by its bytes: `dir` may be an alias of a path that is not UTF-8 and does not exist yet
   const bytes = pathBytes(dir);
-  if (create && !fs.existsSync(bytes)) {
+  // its last component is made and opened in its parent, never followed: a symlink there (one
+  // the owner of the parent planted, or swapped for the directory made here) would take the
+  // restore elsewhere (the directories above are the path the admin gave, followed as given)
+  const { parent, last } = splitLast(bytes);
+  if (create && parent.length && !fs.existsSync(parent)) {
     try {
-      fs.mkdirSync(bytes, { recursive: true, mode: 0o700 });
-      created = true;
+      fs.mkdirSync(parent, { recursive: true, mode: 0o700 });
+      if (!last) created = true;
     } catch (err) {
       // the errno, not Node's message: it would show a path that is not UTF-8 with U+FFFD
-      const code = mkdirErrno(bytes) ?? errnoCode(err) ?? (err as Error).message;
+      const code = mkdirErrno(parent) ?? errnoCode(err) ?? (err as Error).message;
       throw new HardsnapError('ETARGET', `cannot create the target ${dir}: ${code}`, { path: dir, cause: err, exit: 2 });
     }
   }
-  const fd = sys.openat(sys.AT_FDCWD, bytes, sys.O_RDONLY | sys.O_DIRECTORY, 0);
-  if (fd < 0) {
-    const code = errnoName(fd);
+  const cantOpen = (rc: number, symlink = false): never => {
+    const code = errnoName(rc);
+    if (code === 'ELOOP' || symlink)
+      throw new HardsnapError('ETARGET', `the target ${dir} is a symlink: not followed (give the directory it points to)`, { path: dir, exit: 1 });
     throw new HardsnapError('ETARGET', `cannot open the target directory ${dir}: ${code}`, {
       path: dir,
-      cause: new SysError(fd, 'open', dir),
+      cause: new SysError(rc, 'open', dir),
       exit: code === 'ENOENT' || code === 'ENOTDIR' ? 1 : 2,
       hint: code === 'ENOENT' ? 'its parent must exist' : undefined,
     });
+  };
+  let fd: number;
+  if (!last) {
+    fd = sys.openat(sys.AT_FDCWD, bytes, sys.O_RDONLY | sys.O_DIRECTORY, 0);
+  } else {
+    const pfd = sys.openat(sys.AT_FDCWD, parent.length ? parent : '.', sys.O_PATH | sys.O_DIRECTORY, 0);
+    if (pfd < 0) cantOpen(pfd);
+    try {
+      if (create) {
+        const rc = sys.mkdirat(pfd, last, 0o700);
+        if (rc === 0) created = true;
+        else if (rc !== -E.EEXIST) throw new HardsnapError('ETARGET', `cannot create the target ${dir}: ${errnoName(rc)}`, { path: dir, exit: 2 });
+      }
+      fd = sys.openat(pfd, last, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+      // (O_DIRECTORY | O_NOFOLLOW on a symlink says ENOTDIR)
+      if (fd === -E.ENOTDIR) {
+        const st = new Float64Array(sys.STAT_FIELDS);
+        if (sys.fstatat(pfd, last, st, 1) === 0 && (st[ST.MODE]! & 0o170000) === 0o120000) cantOpen(fd, true);
+      }
+    } finally {
+      sys.close(pfd);
+    }
   }
+  if (fd < 0) cantOpen(fd);
   const existing = readDirAt(fd);
   if (typeof existing === 'number') {
     sys.close(fd);
     throw new HardsnapError('ETARGET', `cannot read the target directory ${dir}: ${errnoName(existing)}`, { path: dir, exit: 2 });
   }
   return { fd, created, existing: existing.length };
+}
+
+/**
+ * `p` split into its parent path and last component (null when there is none to make or to
+ * refuse as a symlink: `/`, or a path ending in `.` or `..`); trailing slashes dropped.
+ */
+function splitLast(p: Buffer): { parent: Buffer; last: Buffer | null } {
+  let end = p.length;
+  while (end > 1 && p[end - 1] === 0x2f) end--;
+  const trimmed = p.subarray(0, end);
+  const i = trimmed.lastIndexOf(0x2f);
+  const last = trimmed.subarray(i + 1);
+  if (!last.length || last.equals(Buffer.from('.')) || last.equals(Buffer.from('..'))) return { parent: p, last: null };
+  return { parent: i < 0 ? Buffer.alloc(0) : i === 0 ? Buffer.from('/') : trimmed.subarray(0, i), last: Buffer.from(last) };
 }
 
 /**

@@ -140,7 +140,9 @@ export class TreeRestorer {
             if (base && this.link(f, e, base)) break;
           }
           must(
-            sys.mknodat(f.dst, e.name, MODE_BITS[e.type] | (e.mode & 0o7777), e.type === 'char' || e.type === 'block' ? e.rdev : 0),
+            // mode 0 until its owner is set: a default ACL of a directory another user can write
+            // would otherwise give that user the node (a disk) between the mknod and the metadata
+            sys.mknodat(f.dst, e.name, MODE_BITS[e.type], e.type === 'char' || e.type === 'block' ? e.rdev : 0),
             `cannot create the ${e.type}`,
           );
           // the mode again after the owner: mknod leaves out the set-id bits, and a chown clears them
@@ -286,6 +288,10 @@ export class TreeRestorer {
   private remember(f: DirFrame, e: ManifestEntry): void {
     const key = this.groupKey(e);
     if (!key || this.groups.has(key) || sys.fstatat(f.dst, e.name, this.st, 1) !== 0) return;
+    // what the name holds now must be the entry just made (its type, no other name): not a hard
+    // link to another file swapped in by whoever can write the directory, which the entry's
+    // further names would then be linked to
+    if ((this.st[ST.MODE]! & 0o170000) !== MODE_BITS[e.type] || this.st[ST.NLINK] !== 1) return;
     this.groups.set(key, { dirRel: f.rel, name: e.name, ino: this.st[ST.INO]! });
   }
 
@@ -299,7 +305,8 @@ export class TreeRestorer {
     // the manifest's owner, mode and mtime (not the generation file's, which an admin may have
     // changed), given to the new file through the descriptor the copy made it with: never by
     // its name, which whoever can write the target could have swapped meanwhile
-    io[IO.FLAGS] = (this.o.asRoot ? COPY.OWNER : 0) | COPY.MODE_TIMES | COPY.META_GIVEN | COPY.XATTRS_EXACT | (e.xattrs ? COPY.XATTRS : 0);
+    // (and without a name until all of that is set: COPY.UNNAMED)
+    io[IO.FLAGS] = (this.o.asRoot ? COPY.OWNER : 0) | COPY.MODE_TIMES | COPY.META_GIVEN | COPY.UNNAMED | COPY.XATTRS_EXACT | (e.xattrs ? COPY.XATTRS : 0);
     io[IO.META] = e.uid;
     io[IO.META + 1] = e.gid;
     io[IO.META + 2] = e.mode;
