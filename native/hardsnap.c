@@ -332,7 +332,7 @@ static int xattr_ns_bit(const char *n) {
  * mask of namespace bits (the manifest holds the attributes either way). -errno only for a
  * malformed blob.
  */
-static int xattrs_write(int fd, const char *path, int follow, const uint8_t *blob, size_t len) {
+static int xattrs_write(int fd, const char *path, int follow, const uint8_t *blob, size_t len, int *skipcap) {
   int refused = 0;
   char name[XATTR_NAME_MAX + 1];
   /*
@@ -355,6 +355,11 @@ static int xattrs_write(int fd, const char *path, int follow, const uint8_t *blo
       o += nl + vl;
       int want = strcmp(name, "security.capability") == 0 ? 2 : strncmp(name, "system.", 7) == 0 ? 1 : 0;
       if (want != pass) continue;
+      /* *skipcap: a file capability withheld (said back as 2) */
+      if (want == 2 && skipcap && *skipcap) {
+        *skipcap = 2;
+        continue;
+      }
       int r = fd >= 0 ? fsetxattr(fd, name, val, vl, 0) : x_set(path, follow, name, val, vl);
       if (r < 0) refused |= xattr_ns_bit(name);
     }
@@ -364,10 +369,10 @@ static int xattrs_write(int fd, const char *path, int follow, const uint8_t *blo
 
 static int xattrs_set(int dirfd, const char *name, int fd, const uint8_t *blob, size_t len) {
   if (!len) return 0;
-  if (fd >= 0) return xattrs_write(fd, NULL, 0, blob, len);
+  if (fd >= 0) return xattrs_write(fd, NULL, 0, blob, len, NULL);
   char path[XPATH_CAP];
   int e = xpath(path, sizeof path, dirfd, name);
-  return e ? e : xattrs_write(-1, path, !name, blob, len);
+  return e ? e : xattrs_write(-1, path, !name, blob, len, NULL);
 }
 
 /* getxattrs(dirfd, name[, fd]) -> Buffer (canonical, empty when none) | -errno */
@@ -1242,7 +1247,8 @@ enum {
   IO_XREFUSED = IO_STAT + S_COUNT, /* out: namespaces the destination refused (setmeta's mask) */
   IO_XCHANGED,       /* out (flags & 16): 1 when the source's attributes are not the ones given */
   IO_META,           /* in (flags & 32): the owner, group, mode, mtime and its ns to give the copy */
-  IO_COUNT = IO_META + 5
+  IO_WITHHELD = IO_META + 5, /* out (flags & 64): 1 when set-id bits or a file capability were withheld */
+  IO_COUNT
 };
 enum { ST_OPEN_SRC = 1, ST_NOT_REG = 2, ST_OPEN_DST = 3, ST_READ = 4, ST_WRITE = 5, ST_META = 6 };
 #define FAIL(stage, e) (-(double)((stage) << 16 | (e)))
@@ -1347,13 +1353,24 @@ static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dna
       mt.tv_sec = (time_t)io[IO_META + 3];
       mt.tv_nsec = (long)io[IO_META + 4];
     }
+    /* made under its name (no O_TMPFILE here) and given to another user: that user could open it
+       for writing once it is theirs, before its set-id bits and file capability are set, which
+       would then be on that user's bytes. They are withheld, and said (io[IO_WITHHELD]). */
+    int withhold = (flags & 64) && !unnamed && (flags & 1) && uid != geteuid();
+    io[IO_WITHHELD] = 0;
+    if (withhold && (mode & 06000)) {
+      mode &= ~(mode_t)06000;
+      io[IO_WITHHELD] = 1;
+    }
     if ((flags & 1) && fchown(dfd, uid, gid) < 0) rc = FAIL(ST_META, errno);
     io[IO_XREFUSED] = 0;
     if (!rc && (flags & 8)) xattrs_prune(-1, NULL, dfd, xattrs, xattrs ? xlen : 0);
     if (!rc && (flags & 4) && xattrs && xlen) {
-      int r = xattrs_set(-1, NULL, dfd, xattrs, xlen);
+      int skipcap = withhold;
+      int r = xattrs_write(dfd, NULL, 0, xattrs, xlen, &skipcap);
       if (r < 0) rc = FAIL(ST_META, -r);
       else io[IO_XREFUSED] = r;
+      if (skipcap == 2) io[IO_WITHHELD] = 1;
     }
     if (!rc && (flags & 2) && fchmod(dfd, mode) < 0) rc = FAIL(ST_META, errno);
     if (!rc && (flags & 2)) {

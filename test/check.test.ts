@@ -1,5 +1,6 @@
 // `hardsnap check` (the spool preflight) and the refusal of `init --spool` to make a spool without
 // hard links (a silent fallback to full copies fills the disk: Back In Time issue 526).
+import { mountNolinkFuse } from './helpers/loop-fs.js';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -171,16 +172,8 @@ function mountNoLinkFs(dir: string): { mnt: string; kind: string; unmount: () =>
   // fall back to FUSE (vfat missing from the kernel, no loop device, or no dosfstools)
   if (!fs.existsSync('/dev/fuse'))
     return `cannot mount vfat (${mkfs.status === 0 ? (haveLoop ? 'the kernel lacks vfat' : 'no loop device') : 'no mkfs.vfat'}) and no /dev/fuse`;
-  const bin = path.join(dir, 'nolinkfs');
-  const cc = spawnSync('sh', ['-c', `cc -O2 -o '${bin}' '${path.join(REPO_ROOT, 'test/fixtures/nolinkfs.c')}' $(pkg-config --cflags --libs fuse3)`], {
-    encoding: 'utf8',
-  });
-  if (cc.status !== 0) return `cannot mount vfat and cannot build the FUSE fallback (libfuse3-dev, pkg-config): ${cc.stderr.trim().split('\n')[0]}`;
-  const back = path.join(dir, 'back');
-  fs.mkdirSync(back);
-  const m = spawnSync(bin, [back, mnt], { encoding: 'utf8' });
-  if (m.status !== 0) return `cannot mount vfat nor FUSE: ${m.stderr.trim()}`;
-  return { mnt, kind: 'nolinkfs (FUSE)', unmount: () => void spawnSync('fusermount3', ['-u', mnt]) };
+  const m = mountNolinkFuse(dir, mnt);
+  return typeof m === 'string' ? `cannot mount vfat, and ${m}` : m;
 }
 
 describe('a spool file system without hard links', () => {

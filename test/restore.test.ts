@@ -15,6 +15,7 @@ import { listGenerations, manifestPath, partDir } from '../src/spool/layout.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { ManifestWriter } from '../src/manifest/writer.js';
 import { makeSpool, nightly } from './helpers/spool.js';
+import { mountNolinkFuse } from './helpers/loop-fs.js';
 
 const { date, genName, backup, gen } = nightly({ host: 'h', part: 'p', month: '2026-11' });
 /** The five nights of the spool below (days of 2026-11). */
@@ -598,6 +599,128 @@ describe('restore as root into a directory another user can write: a name swappe
       expect(r.stderr).toMatch(/the target .*restore is a symlink: not followed \(give the directory it points to\)/);
       expect(fs.readdirSync(rootDir)).toEqual([]);
       expect(fs.statSync(rootDir).uid).toBe(0);
+    },
+  );
+
+  // found by a fourth attack: (1) where the target has no O_TMPFILE (FUSE, NFS) a file given to
+  // its hostile owner under its name got its capability after that owner wrote it; (2) under
+  // --force a directory restored a moment ago, renamed by the owner of DIR to a later directory's
+  // name, was reused there and given that directory's owner (its 0700 content then readable);
+  // (3) the directory made for DIR was exchanged for an empty one that user owns; (4) the first
+  // name of a symlink group, swapped for that user's symlink, became the base of the group
+  test.runIf(process.getuid?.() === 0)(
+    'a target without O_TMPFILE (FUSE): a file given to another user is restored without its set-id bits, said (EPRIV, exit 23); root-owned ones keep theirs',
+    ({ tmp, skip }) => {
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { theirs: { content: 'theirs\n', mode: 0o4755, uid: 65534, gid: 65534 }, roots: { content: 'roots\n', mode: 0o4755 } });
+      ok(backup(own, src, 1));
+      const m = mountNolinkFuse(tmp);
+      if (typeof m === 'string') return skip(m);
+      try {
+        const to = path.join(m.mnt, 'out');
+        const problems: string[] = [];
+        restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) });
+        expect(problems).toEqual(['theirs: EPRIV']);
+        const t = fs.statSync(path.join(to, 'theirs'));
+        expect([t.mode & 0o7777, t.uid, fs.readFileSync(path.join(to, 'theirs'), 'utf8')]).toEqual([0o755, 65534, 'theirs\n']);
+        expect(fs.statSync(path.join(to, 'roots')).mode & 0o7777).toBe(0o4755);
+      } finally {
+        m.unmount();
+      }
+    },
+  );
+
+  test.runIf(process.getuid?.() === 0)(
+    "--force: a directory this restore made, renamed to a later directory's path meanwhile, is not reused there (ECHANGED); its 0700 stays",
+    ({ tmp }) => {
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { 'a-private/secret': 'ROOT SECRET\n', 'zz/mine': { content: 'mine\n', uid: 65534, gid: 65534 } });
+      fs.chmodSync(path.join(src, 'a-private'), 0o700);
+      fs.chownSync(path.join(src, 'zz'), 65534, 65534);
+      fs.chmodSync(path.join(src, 'zz'), 0o755);
+      ok(backup(own, src, 1));
+      const to = path.join(tmp, 'out');
+      fs.mkdirSync(to);
+      const problems: string[] = [];
+      restoreNewest(
+        own,
+        to,
+        {
+          onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`),
+          // the owner of DIR, once a-private is restored: renames it where zz is to come
+          onEntry: (_part, rel) => {
+            if (rel.toString() === 'zz') fs.renameSync(path.join(to, 'a-private'), path.join(to, 'zz'));
+          },
+        },
+        true,
+      );
+      expect(problems).toEqual(['zz: ECHANGED']);
+      const moved = fs.statSync(path.join(to, 'zz'));
+      expect([moved.mode & 0o777, moved.uid]).toEqual([0o700, 0]);
+      expect(fs.readdirSync(path.join(to, 'zz'))).toEqual(['secret']);
+    },
+  );
+
+  test.runIf(process.getuid?.() === 0)('DIR made by the restore and exchanged for an empty directory another user owns: refused, exit 2', ({ tmp }) => {
+    const own = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'secret.txt': 'TOP SECRET\n' });
+    ok(backup(own, src, 1));
+    const to = path.join(tmp, 'out');
+    const real = sys.mkdirat.bind(sys);
+    const spy = vi.spyOn(sys, 'mkdirat').mockImplementation(((dirfd: number, name: Buffer, mode: number) => {
+      const rc = real(dirfd, name, mode);
+      if (rc === 0 && Buffer.from(name).toString() === 'out') {
+        // the owner of the parent, between the mkdir and the open
+        fs.rmdirSync(to);
+        fs.mkdirSync(to);
+        fs.chownSync(to, 65534, 65534);
+      }
+      return rc;
+    }) as never);
+    try {
+      expect(() => restoreNewest(own, to, {})).toThrow(/the target .*out was replaced by another directory while it was made: not restored there/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fs.readdirSync(to)).toEqual([]);
+  });
+
+  test.runIf(process.getuid?.() === 0)(
+    "the first name of a symlink hard-link group swapped for another user's symlink: the group's other names are not linked to it",
+    ({ tmp }) => {
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { 'a/l': { symlink: 'good' }, 'b/.keep': '' });
+      fs.linkSync(path.join(src, 'a/l'), path.join(src, 'b/l2'));
+      ok(backup(own, src, 1));
+      const to = path.join(tmp, 'out');
+      fs.mkdirSync(to);
+      // the swap right after the first name's metadata is set (the window before it was looked up again)
+      const real = sys.setmeta.bind(sys);
+      const spy = vi.spyOn(sys, 'setmeta').mockImplementation(((...a: Parameters<typeof sys.setmeta>) => {
+        const rc = real(...a);
+        if (Buffer.from(a[1]).toString() === 'l') {
+          // (moved aside, as an exchange does: removed, its inode number could go to the new one)
+          const p = path.join(to, 'a', 'l');
+          fs.renameSync(p, path.join(to, 'a', 'moved-away'));
+          fs.symlinkSync('/tmp/evil', p);
+          fs.lchownSync(p, 65534, 65534);
+        }
+        return rc;
+      }) as never);
+      const problems: string[] = [];
+      try {
+        restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) });
+      } finally {
+        spy.mockRestore();
+      }
+      // b/l2 is never that user's symlink: linked to the one made, or (found replaced) not linked, said
+      const l2 = path.join(to, 'b/l2');
+      if (fs.lstatSync(l2, { throwIfNoEntry: false })) expect(fs.readlinkSync(l2)).toBe('good');
+      else expect(problems).toEqual(['b/l2: ECHANGED']);
     },
   );
 

@@ -231,7 +231,7 @@ export const ST = {
   ATIME: 13,
   ATIME_NS: 14,
 } as const;
-export const IO = { FLAGS: 0, HASH_HI: 1, HASH_LO: 2, BYTES: 3, CHANGED: 4, NEW_INO: 5, STAT: 6, XREFUSED: 21, XCHANGED: 22, META: 23 } as const;
+export const IO = { FLAGS: 0, HASH_HI: 1, HASH_LO: 2, BYTES: 3, CHANGED: 4, NEW_INO: 5, STAT: 6, XREFUSED: 21, XCHANGED: 22, META: 23, WITHHELD: 28 } as const;
 /** copy()'s io[IO.FLAGS] bits */
 export const COPY = {
   /** give the copy the source's owner */
@@ -248,7 +248,9 @@ export const COPY = {
   META_GIVEN: 32,
   /**
    * made without a name (O_TMPFILE) and linked in once complete: no one who can write the
-   * directory opens it half made (where the file system has no O_TMPFILE: made under its name)
+   * directory opens it half made. Where the file system has no O_TMPFILE it is made under its
+   * name, and when it is given to another user its set-id bits and file capability are withheld
+   * (io[IO.WITHHELD] = 1): that user could write it before they were set
    */
   UNNAMED: 64,
 } as const;

@@ -105,6 +105,15 @@ export function openTargetDir(dir: string, create: boolean): OpenedTarget {
     sys.close(fd);
     throw new HardsnapError('ETARGET', `cannot read the target directory ${dir}: ${errnoName(existing)}`, { path: dir, exit: 2 });
   }
+  if (created) {
+    // the directory made a moment ago, not another one exchanged for it by whoever can write its
+    // parent (this process's, empty): else what the restore writes would be that user's to read
+    const st = new Float64Array(sys.STAT_FIELDS);
+    if (sys.fstat(fd, st) !== 0 || st[ST.UID] !== (process.geteuid?.() ?? st[ST.UID]) || existing.length) {
+      sys.close(fd);
+      throw new HardsnapError('ETARGET', `the target ${dir} was replaced by another directory while it was made: not restored there`, { path: dir, exit: 2 });
+    }
+  }
   return { fd, created, existing: existing.length };
 }
 
@@ -242,6 +251,8 @@ export class SpoolFence {
 
 export class SafeTarget {
   private readonly st = new Float64Array(sys.STAT_FIELDS);
+  /** the directories this restore made (dev:ino): one moved to another restored path is never reused there */
+  private readonly made = new Set<string>();
 
   constructor(
     /** replace what is at restored paths (--force) */
@@ -300,6 +311,14 @@ export class SafeTarget {
           : 'cannot open the directory',
       );
     }
+    const key = sys.fstat(fd, this.st) === 0 ? `${this.st[ST.DEV]}:${this.st[ST.INO]}` : '';
+    if (existed && this.made.has(key)) {
+      // whoever can write the target moved a directory restored a moment ago here: filling it
+      // and giving it this path's metadata would open what it holds (a 0700 directory's files)
+      sys.close(fd);
+      throw new EntryError('ECHANGED', 'a directory this restore made was moved here while it ran: not reused');
+    }
+    if (!existed && key) this.made.add(key);
     return { fd: existed ? this.enter(fd) : fd, replaced, existed };
   }
 

@@ -127,8 +127,8 @@ export class TreeRestorer {
           const base = this.linkBase(e);
           if (base && this.link(f, e, base)) break;
           must(sys.symlinkat(e.target ?? Buffer.alloc(0), f.dst, e.name), 'cannot create the symlink');
-          this.meta(f.dst, e, SETMETA.OWNER | SETMETA.TIMES);
           this.remember(f, e);
+          this.meta(f.dst, e, SETMETA.OWNER | SETMETA.TIMES);
           break;
         }
         default:
@@ -145,9 +145,9 @@ export class TreeRestorer {
             sys.mknodat(f.dst, e.name, MODE_BITS[e.type], e.type === 'char' || e.type === 'block' ? e.rdev : 0),
             `cannot create the ${e.type}`,
           );
-          // the mode again after the owner: mknod leaves out the set-id bits, and a chown clears them
-          this.meta(f.dst, e, SETMETA.OWNER | SETMETA.MODE | SETMETA.TIMES);
           this.remember(f, e);
+          // the mode after the owner: a chown clears the set-id bits
+          this.meta(f.dst, e, SETMETA.OWNER | SETMETA.MODE | SETMETA.TIMES);
       }
     } catch (err) {
       if (!(err instanceof EntryError)) throw err;
@@ -285,13 +285,16 @@ export class TreeRestorer {
   }
 
   /** e is restored as a new inode: later names of its source inode link to it. */
+  private readonly euid = process.geteuid?.() ?? -1;
+
   private remember(f: DirFrame, e: ManifestEntry): void {
     const key = this.groupKey(e);
     if (!key || this.groups.has(key) || sys.fstatat(f.dst, e.name, this.st, 1) !== 0) return;
-    // what the name holds now must be the entry just made (its type, no other name): not a hard
-    // link to another file swapped in by whoever can write the directory, which the entry's
-    // further names would then be linked to
-    if ((this.st[ST.MODE]! & 0o170000) !== MODE_BITS[e.type] || this.st[ST.NLINK] !== 1) return;
+    // called right after the entry is made, before it is given its owner: what the name holds
+    // must be that entry (its type, this process's, no other name), not something swapped in by
+    // whoever can write the directory (their own symlink, a hard link to another file), which the
+    // entry's further names would then be linked to
+    if ((this.st[ST.MODE]! & 0o170000) !== MODE_BITS[e.type] || this.st[ST.NLINK] !== 1 || this.st[ST.UID] !== this.euid) return;
     this.groups.set(key, { dirRel: f.rel, name: e.name, ino: this.st[ST.INO]! });
   }
 
@@ -319,6 +322,12 @@ export class TreeRestorer {
     }
     this.stats.bytes += io[IO.BYTES]!;
     if (io[IO.XREFUSED]) this.refused(io[IO.XREFUSED]!);
+    if (io[IO.WITHHELD])
+      this.problem(
+        rel,
+        'EPRIV',
+        "restored without its set-id bits and file capability: the target's file system cannot make a file without a name (O_TMPFILE), and its owner could have written it before they were set; check it, then set them",
+      );
     if (key) this.groups.set(key, { dirRel: f.rel, name: e.name, ino: io[IO.NEW_INO]! });
     if (e.hash !== null && hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) !== e.hash) {
       this.problem(

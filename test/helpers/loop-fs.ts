@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { REPO_ROOT } from './run.js';
 
 export type LoopKind = 'xfs' | 'btrfs' | 'ext4';
 
@@ -56,4 +57,25 @@ export function usedBytes(dir: string): number {
   spawnSync('sync', ['-f', dir]);
   const s = fs.statfsSync(dir);
   return (s.blocks - s.bfree) * s.bsize;
+}
+
+/**
+ * nolinkfs (test/fixtures/nolinkfs.c) over FUSE at `mnt` (made when missing), backed by
+ * `dir/back`: a file system without hard links and without O_TMPFILE, as some NAS and FUSE mounts
+ * are. Needs root, /dev/fuse, libfuse3-dev and pkg-config; returns why not (a string) otherwise.
+ */
+export function mountNolinkFuse(dir: string, mnt = path.join(dir, 'mnt-fuse')): { mnt: string; kind: string; unmount: () => void } | string {
+  if (process.getuid?.() !== 0) return 'not root: cannot mount a FUSE file system';
+  if (!fs.existsSync('/dev/fuse')) return 'no /dev/fuse';
+  fs.mkdirSync(mnt, { recursive: true });
+  const bin = path.join(dir, 'nolinkfs');
+  const cc = spawnSync('sh', ['-c', `cc -O2 -o '${bin}' '${path.join(REPO_ROOT, 'test/fixtures/nolinkfs.c')}' $(pkg-config --cflags --libs fuse3)`], {
+    encoding: 'utf8',
+  });
+  if (cc.status !== 0) return `cannot build nolinkfs (libfuse3-dev, pkg-config): ${cc.stderr.trim().split('\n')[0]}`;
+  const back = path.join(dir, 'back');
+  fs.mkdirSync(back, { recursive: true });
+  const m = spawnSync(bin, [back, mnt], { encoding: 'utf8' });
+  if (m.status !== 0) return `cannot mount FUSE: ${m.stderr.trim()}`;
+  return { mnt, kind: 'nolinkfs (FUSE)', unmount: () => void spawnSync('fusermount3', ['-u', mnt]) };
 }
