@@ -1001,43 +1001,38 @@ static void xattrs_prune(int dirfd, const char *name, int fd, const uint8_t *blo
  * file between the calls is never followed to another inode); what bits 8-11 = the type the
  * entry must have (S_IFMT >> 12; 0: any) and 32 = it must be owned by this process's user and
  * have no other name (an entry it has just made, not a hard link to another of its files
- * swapped in): else nothing is done, stage 5 ESTALE. A symlink gets no chmod (Linux
- * keeps no mode on one); /proc/self/fd/N of its O_PATH descriptor is the symlink itself, never
- * its target. In this order: owner first (a chown clears
- * security.capability and the set-id bits), then the attributes (ACLs, then
- * security.capability last), then the mode (so that a user who is not root can still set user.*
- * on a file that ends up read-only; an ACL and its mode agree, so the chmod leaves the ACL as it
- * was recorded), then the times. Returns -(stage << 16 | errno) on failure, stage 1 chown, 2
+ * swapped in): else nothing is done, stage 5 ESTALE. A symlink gets no chmod (Linux keeps no
+ * mode on one); /proc/self/fd/N of its O_PATH descriptor is the symlink itself, never its
+ * target. In this order: owner first (a chown clears security.capability and the set-id bits),
+ * then the attributes (ACLs, then security.capability last), then the mode (so that a user who
+ * is not root can still set user.* on a file that ends up read-only; an ACL and its mode agree,
+ * so the chmod leaves the ACL as it was recorded), then the times. Returns -(stage << 16 | errno) on failure, stage 1 chown, 2
  * chmod, 3 times, 4 a malformed blob, 5 the entry cannot be opened or is not the one expected;
  * else the mask of attribute namespaces the file system refused (1 user, 2 trusted, 4 security,
  * 8 system, 16 other), 0 when none.
  */
-static int setmeta_on(int dirfd, const char *name, int f, double uid, double gid, double mode, double msec,
-                      double mnsec, int w, const uint8_t *xattrs, size_t xlen) {
+/* setmeta on an open descriptor f (f >= 0), or on the inode of the O_PATH descriptor p (f < 0) */
+static int setmeta_on(int p, int f, double uid, double gid, double mode, double msec, double mnsec, int w,
+                      const uint8_t *xattrs, size_t xlen) {
   int refused = 0;
-  /* f < 0: by name (a symlink), or (dirfd, NULL): the O_PATH descriptor dirfd, through /proc */
   char proc[XPATH_CAP];
-  if (f < 0 && !name && xpath(proc, sizeof proc, dirfd, NULL)) return -(5 << 16 | ENAMETOOLONG);
+  if (f < 0 && xpath(proc, sizeof proc, p, NULL)) return -(5 << 16 | ENAMETOOLONG);
   if (w & 1) {
-    int r = f >= 0  ? fchown(f, (uid_t)uid, (gid_t)gid)
-            : !name ? fchownat(dirfd, "", (uid_t)uid, (gid_t)gid, AT_EMPTY_PATH)
-                    : fchownat(dirfd, name, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW);
+    int r = f >= 0 ? fchown(f, (uid_t)uid, (gid_t)gid) : fchownat(p, "", (uid_t)uid, (gid_t)gid, AT_EMPTY_PATH);
     if (r < 0) return -(1 << 16 | errno);
   }
-  if (w & 16) xattrs_prune(dirfd, name, f, xattrs, xattrs ? xlen : 0);
+  if (w & 16) xattrs_prune(p, NULL, f, xattrs, xattrs ? xlen : 0);
   if ((w & 8) && xattrs && xlen) {
-    refused = xattrs_set(dirfd, name, f, xattrs, xlen);
+    refused = xattrs_set(p, NULL, f, xattrs, xlen);
     if (refused < 0) return -(4 << 16 | -refused);
   }
-  if ((w & 2) && (f >= 0 || !name)) {
+  if (w & 2) {
     int r = f >= 0 ? fchmod(f, (mode_t)mode & 07777) : chmod(proc, (mode_t)mode & 07777);
     if (r < 0) return -(2 << 16 | errno);
   }
   if (w & 4) {
     struct timespec ts[2] = {{0, UTIME_OMIT}, {(time_t)msec, (long)mnsec}};
-    int r = f >= 0  ? futimens(f, ts)
-            : !name ? utimensat(AT_FDCWD, proc, ts, 0)
-                    : utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
+    int r = f >= 0 ? futimens(f, ts) : utimensat(AT_FDCWD, proc, ts, 0);
     if (r < 0) return -(3 << 16 | errno);
   }
   return refused;
@@ -1045,8 +1040,8 @@ static int setmeta_on(int dirfd, const char *name, int f, double uid, double gid
 
 static int do_setmeta(int dirfd, const char *name, int f, double uid, double gid, double mode, double msec,
                       double mnsec, int w, const uint8_t *xattrs, size_t xlen) {
-  if (f < 0 && name && !name[0]) name = NULL; /* (dirfd, ""): the O_PATH descriptor dirfd itself */
-  if (f >= 0 || !name) return setmeta_on(dirfd, name, f, uid, gid, mode, msec, mnsec, w, xattrs, xlen);
+  /* an open descriptor, or (dirfd, ""): the O_PATH descriptor dirfd itself */
+  if (f >= 0 || !name || !name[0]) return setmeta_on(dirfd, f, uid, gid, mode, msec, mnsec, w, xattrs, xlen);
   int p = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (p < 0) return -(5 << 16 | errno);
   struct stat st;
@@ -1059,7 +1054,7 @@ static int do_setmeta(int dirfd, const char *name, int f, double uid, double gid
   else
     /* a symlink too: /proc/self/fd/N of an O_PATH descriptor of a symlink is the symlink itself
        (its attributes and times; no mode: Linux keeps none on one) */
-    rc = setmeta_on(p, NULL, -1, uid, gid, mode, msec, mnsec, S_ISLNK(st.st_mode) ? w & ~2 : w, xattrs, xlen);
+    rc = setmeta_on(p, -1, uid, gid, mode, msec, mnsec, S_ISLNK(st.st_mode) ? w & ~2 : w, xattrs, xlen);
   close(p);
   return rc;
 }

@@ -173,7 +173,6 @@ export class Cloner {
     return o.checksum || movedSinceRecord(e, p, { prevAvailable: true, asRoot: o.asRoot, rootDev: o.rootMeta.dev, prevRecordsCtime: o.prevRecordsCtime });
   }
 
-  /** Whether the source's hash is the record's, when it was compared (a difference is counted). */
   /** The link record the previous inode must match: linkBatch's check (inode number when the manifest's are the spool's). */
   private prevCheck(p: ManifestEntry): Buffer {
     return packLinkRecords([{ e: p, prevIno: this.ctx.o.prevInodesCurrent ? p.ino : 0 }], this.ctx.o.asRoot);

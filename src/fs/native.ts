@@ -256,9 +256,9 @@ export const COPY = {
 } as const;
 /**
  * setmeta()'s `what` bits. By name (fd < 0), the entry is opened once without following it and
- * changed through that descriptor; FRESH: it must be owned by this process's user (an entry it
- * has just made, not yet given its owner) and of the type `expectType()` (src/fs/entry.ts) adds; else nothing is
- * changed (META_STAGE.ENTRY, ESTALE).
+ * changed through that descriptor; FRESH: it must be owned by this process's user and have one
+ * name (an entry it has just made, not yet given its owner) and be of the type `expectType()`
+ * (src/fs/entry.ts) adds; else nothing is changed (META_STAGE.ENTRY, ESTALE).
  */
 export const SETMETA = { OWNER: 1, MODE: 2, TIMES: 4, XATTRS: 8, XATTRS_EXACT: 16, FRESH: 32 } as const;
 /**

@@ -72,6 +72,7 @@ export class TreeRestorer {
   private readonly io = new Float64Array(sys.IO_FIELDS);
   private readonly st = new Float64Array(sys.STAT_FIELDS);
   private readonly groups = new Map<string, LinkBase>();
+  private readonly euid = process.geteuid?.() ?? -1;
   private readonly dry: boolean;
   /** entries whose attributes the target refused, by namespace */
   private readonly refusedNs = new Map<string, number>();
@@ -285,8 +286,6 @@ export class TreeRestorer {
   }
 
   /** e is restored as a new inode: later names of its source inode link to it. */
-  private readonly euid = process.geteuid?.() ?? -1;
-
   private remember(f: DirFrame, e: ManifestEntry): void {
     const key = this.groupKey(e);
     if (!key || this.groups.has(key) || sys.fstatat(f.dst, e.name, this.st, 1) !== 0) return;
@@ -363,7 +362,7 @@ export class TreeRestorer {
 
   /**
    * The metadata of a symlink or special file just made at dirfd/e.name: set on that inode only
-   * (opened once, not followed; it must still be this process's, of e's type), so that a name
+   * (opened once, not followed; it must still be this process's, of e's type, with one name), so that a name
    * swapped for a symlink or another file in a target others can write is never changed instead.
    */
   private meta(dirfd: number, e: ManifestEntry, what: number): void {
