@@ -724,6 +724,67 @@ describe('restore as root into a directory another user can write: a name swappe
     },
   );
 
+  // found by a fifth attack: a directory made below DIR, exchanged for the hostile user's own
+  // right after the mkdir, was filled (that user took the files of a 0700 directory, exit 0,
+  // entries silently missing); and an existing DIR that user owns was chmod-ed 0700, which its
+  // owner undid at once
+  test.runIf(process.getuid?.() === 0)('a directory made below DIR and exchanged for one another user owns: nothing restored into it (ECHANGED)', ({ tmp }) => {
+    const own = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    makeTree(src, { 'sub/secret': 'ROOT SECRET\n', plain: 'plain\n' });
+    fs.chmodSync(path.join(src, 'sub'), 0o700);
+    ok(backup(own, src, 1));
+    const to = path.join(tmp, 'out');
+    fs.mkdirSync(to);
+    const theirs = path.join(tmp, 'theirs');
+    const real = sys.mkdirat.bind(sys);
+    const spy = vi.spyOn(sys, 'mkdirat').mockImplementation(((dirfd: number, name: Buffer, mode: number) => {
+      const rc = real(dirfd, name, mode);
+      if (rc === 0 && Buffer.from(name).toString() === 'sub') {
+        fs.mkdirSync(theirs);
+        fs.chownSync(theirs, 65534, 65534);
+        fs.chmodSync(theirs, 0o777);
+        fs.rmdirSync(path.join(to, 'sub'));
+        fs.renameSync(theirs, path.join(to, 'sub'));
+      }
+      return rc;
+    }) as never);
+    const problems: string[] = [];
+    try {
+      restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(problems).toEqual(['sub: ECHANGED']);
+    expect(fs.readdirSync(path.join(to, 'sub'))).toEqual([]);
+    expect(fs.readFileSync(path.join(to, 'plain'), 'utf8')).toBe('plain\n');
+  });
+
+  test.runIf(process.getuid?.() === 0)(
+    "an existing DIR another user owns is root's and 0700 while it is restored into, the part root's metadata after",
+    ({ tmp }) => {
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { 'secret.txt': 'TOP SECRET\n' });
+      fs.chmodSync(src, 0o700);
+      ok(backup(own, src, 1));
+      const to = path.join(tmp, 'out');
+      fs.mkdirSync(to, { mode: 0o755 });
+      fs.chownSync(to, 65534, 65534);
+      const seen: string[] = [];
+      restoreNewest(own, to, {
+        onEntry: () => {
+          const st = fs.statSync(to);
+          seen.push(`${st.uid} ${(st.mode & 0o777).toString(8)}`);
+        },
+      });
+      expect(seen).toEqual(['0 700']);
+      const st = fs.statSync(to);
+      expect([st.uid, st.mode & 0o777]).toEqual([0, 0o700]);
+      expect(fs.readFileSync(path.join(to, 'secret.txt'), 'utf8')).toBe('TOP SECRET\n');
+    },
+  );
+
   test.runIf(process.getuid?.() === 0)('no swap: the FIFO and the symlink get their owners, and the FIFO its mode', ({ tmp }) => {
     const own = spoolWith(tmp);
     const to = path.join(tmp, 'out');

@@ -253,6 +253,7 @@ export class SafeTarget {
   private readonly st = new Float64Array(sys.STAT_FIELDS);
   /** the directories this restore made (dev:ino): one moved to another restored path is never reused there */
   private readonly made = new Set<string>();
+  private readonly euid = process.geteuid?.() ?? -1;
 
   constructor(
     /** replace what is at restored paths (--force) */
@@ -318,7 +319,16 @@ export class SafeTarget {
       sys.close(fd);
       throw new EntryError('ECHANGED', 'a directory this restore made was moved here while it ran: not reused');
     }
-    if (!existed && key) this.made.add(key);
+    if (!existed) {
+      // the directory made a moment ago (this process's, empty), not one exchanged for it by
+      // whoever can write the parent: what the restore wrote there would be that user's
+      const read = readDirAt(fd);
+      if (!key || this.st[ST.UID] !== this.euid || typeof read === 'number' || read.length) {
+        sys.close(fd);
+        throw new EntryError('ECHANGED', 'replaced by another directory while it was made: nothing restored into it');
+      }
+      if (key) this.made.add(key);
+    }
     return { fd: existed ? this.enter(fd) : fd, replaced, existed };
   }
 

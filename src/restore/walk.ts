@@ -261,12 +261,16 @@ export class TreeRestorer {
    * its children are restored (the target itself, one reused under --force): mode 0700 before
    * anything is written into it, as a directory the restore creates has, so that what it
    * restores is not open to other users meanwhile through the mode the directory had (0755 from
-   * a mkdir) when the generation's is tighter. When the directory refuses it (chattr +a or +i,
+   * a mkdir) when the generation's is tighter; root takes it over as well when another user owns
+   * it (a restore stopped before its end leaves it root's, 0700). When the directory refuses it (chattr +a or +i,
    * another user's directory for a restore that is not root's), its metadata will be refused at
    * the end too, and that is the one problem said for it.
    */
   private closeUp(f: DirFrame): void {
-    sys.setmeta(f.dst, '', -1, 0, 0, 0o700, 0, 0, SETMETA.MODE);
+    // and this process's: another user who owns it (DIR given as that user's directory, a home
+    // under --force) could otherwise make it open again at once
+    const owner = this.o.asRoot && sys.fstat(f.dst, this.st) === 0 && this.st[ST.UID] !== this.euid ? SETMETA.OWNER : 0;
+    sys.setmeta(f.dst, '', -1, this.euid, process.getegid?.() ?? 0, 0o700, 0, 0, SETMETA.MODE | owner);
   }
 
   /** A manifest tells what to create even when the generation's directory cannot be opened. */
