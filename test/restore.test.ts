@@ -363,6 +363,28 @@ function restoreNewest(own: string, to: string, events: Parameters<typeof restor
   );
 }
 
+/**
+ * `body` run with sys[call] wrapped: after each call, `then(rc, args)` does what the owner of DIR
+ * does in that window (a swap, a look); the call is itself again after.
+ */
+function withAfterCall<K extends 'mkdirat' | 'mknodat' | 'symlinkat' | 'setmeta' | 'copy', T>(
+  call: K,
+  then: (rc: number, a: Parameters<(typeof sys)[K]>) => void,
+  body: () => T,
+): T {
+  const real = (sys[call] as (...a: unknown[]) => number).bind(sys);
+  const spy = vi.spyOn(sys, call).mockImplementation(((...a: unknown[]) => {
+    const rc = real(...a);
+    then(rc, a as Parameters<(typeof sys)[K]>);
+    return rc;
+  }) as never);
+  try {
+    return body();
+  } finally {
+    spy.mockRestore();
+  }
+}
+
 // found by an attack: the metadata of a FIFO, socket, device or symlink the restore had just made
 // was set by name, and its chmod followed a symlink: the owner of DIR swapped each new FIFO for a
 // symlink to a root-owned 0600 file, and root's restore made that file 0666 (exit 0, no word)
@@ -408,19 +430,15 @@ describe('restore as root into a directory another user can write: a name swappe
       if (by === 'symlink') expect(sys.symlinkat(v, dirfd, name)).toBe(0);
       else expect(sys.linkat(sys.AT_FDCWD, v, dirfd, name)).toBe(0); // (a symlink itself: not followed)
     };
-    const real = (sys[call] as (...a: unknown[]) => number).bind(sys);
-    const spy = vi.spyOn(sys, call).mockImplementation(((...a: unknown[]) => {
-      const rc = real(...a);
-      const [dirfd, name] = call === 'mknodat' ? [a[0] as number, a[1] as Buffer] : [a[1] as number, a[2] as Buffer];
-      if (rc === 0) swap(dirfd, name);
-      return rc;
-    }) as never);
     const problems: string[] = [];
-    try {
-      restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}: ${p.message}`) });
-    } finally {
-      spy.mockRestore();
-    }
+    withAfterCall(
+      call,
+      (rc, a) => {
+        const [dirfd, name] = call === 'mknodat' ? [a[0] as number, a[1] as Buffer] : [a[1] as number, a[2] as Buffer];
+        if (rc === 0) swap(dirfd, name);
+      },
+      () => restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}: ${p.message}`) }),
+    );
     const st = fs.lstatSync(v);
     expect([st.mode & 0o7777, st.uid, st.gid, st.mtimeMs]).toEqual([before.mode & 0o7777, 0, 0, before.mtimeMs]);
     expect(problems).toEqual([
@@ -448,20 +466,16 @@ describe('restore as root into a directory another user can write: a name swappe
       fs.chownSync(payload, 65534, 65534);
       const to = path.join(tmp, 'out');
       fs.mkdirSync(to);
-      const real = sys.copy.bind(sys);
-      const spy = vi.spyOn(sys, 'copy').mockImplementation(((...a: Parameters<typeof sys.copy>) => {
-        const rc = real(...a);
-        if (rc === 0 && Buffer.from(a[3]).toString() === 'tool') {
-          expect(sys.renameat(a[2], a[3], a[2], 'moved-away', 0)).toBe(0);
-          expect(sys.linkat(sys.AT_FDCWD, payload, a[2], a[3])).toBe(0);
-        }
-        return rc;
-      }) as never);
-      try {
-        restoreNewest(own, to, {});
-      } finally {
-        spy.mockRestore();
-      }
+      withAfterCall(
+        'copy',
+        (rc, a) => {
+          if (rc === 0 && Buffer.from(a[3]).toString() === 'tool') {
+            expect(sys.renameat(a[2], a[3], a[2], 'moved-away', 0)).toBe(0);
+            expect(sys.linkat(sys.AT_FDCWD, payload, a[2], a[3])).toBe(0);
+          }
+        },
+        () => restoreNewest(own, to, {}),
+      );
       const p = fs.statSync(payload);
       expect([p.mode & 0o7777, p.uid]).toEqual([0o755, 65534]);
       // the restored file itself got the manifest's mode and owner through its descriptor
@@ -523,19 +537,16 @@ describe('restore as root into a directory another user can write: a name swappe
       fs.mkdirSync(to);
       execFileSync('setfacl', ['-d', '-m', 'u:65534:rw,m::rwx', to]);
       const modes: string[] = [];
-      const real = sys.mknodat.bind(sys);
-      const spy = vi.spyOn(sys, 'mknodat').mockImplementation(((dirfd: number, name: Buffer, mode: number, dev: number) => {
-        const rc = real(dirfd, name, mode, dev);
-        // what another user could do with it now: its mode's group bits are the ACL's mask
-        modes.push(`${Buffer.from(name).toString()} ${(fs.lstatSync(path.join(to, Buffer.from(name).toString())).mode & 0o777).toString(8)}`);
-        return rc;
-      }) as never);
-      try {
-        const r = restoreNewest(own, to, {});
-        expect(r.problems).toEqual([]);
-      } finally {
-        spy.mockRestore();
-      }
+      const r = withAfterCall(
+        'mknodat',
+        (_rc, a) => {
+          // what another user could do with it now: its mode's group bits are the ACL's mask
+          const name = Buffer.from(a[1]).toString();
+          modes.push(`${name} ${(fs.lstatSync(path.join(to, name)).mode & 0o777).toString(8)}`);
+        },
+        () => restoreNewest(own, to, {}),
+      );
+      expect(r.problems).toEqual([]);
       expect(modes.sort()).toEqual(['disk 0', 'fifo 0']);
       for (const n of ['fifo', 'disk']) {
         expect(fs.lstatSync(path.join(to, n)).mode & 0o7777, n).toBe(0o660);
@@ -669,22 +680,20 @@ describe('restore as root into a directory another user can write: a name swappe
     makeTree(src, { 'secret.txt': 'TOP SECRET\n' });
     ok(backup(own, src, 1));
     const to = path.join(tmp, 'out');
-    const real = sys.mkdirat.bind(sys);
-    const spy = vi.spyOn(sys, 'mkdirat').mockImplementation(((dirfd: number, name: Buffer, mode: number) => {
-      const rc = real(dirfd, name, mode);
-      if (rc === 0 && Buffer.from(name).toString() === 'out') {
-        // the owner of the parent, between the mkdir and the open
-        fs.rmdirSync(to);
-        fs.mkdirSync(to);
-        fs.chownSync(to, 65534, 65534);
-      }
-      return rc;
-    }) as never);
-    try {
-      expect(() => restoreNewest(own, to, {})).toThrow(/the target .*out was replaced by another directory while it was made: not restored there/);
-    } finally {
-      spy.mockRestore();
-    }
+    const run = () =>
+      withAfterCall(
+        'mkdirat',
+        (rc, a) => {
+          if (rc === 0 && Buffer.from(a[1]).toString() === 'out') {
+            // the owner of the parent, between the mkdir and the open
+            fs.rmdirSync(to);
+            fs.mkdirSync(to);
+            fs.chownSync(to, 65534, 65534);
+          }
+        },
+        () => restoreNewest(own, to, {}),
+      );
+    expect(run).toThrow(/the target .*out was replaced by another directory while it was made: not restored there/);
     expect(fs.readdirSync(to)).toEqual([]);
   });
 
@@ -699,24 +708,20 @@ describe('restore as root into a directory another user can write: a name swappe
       const to = path.join(tmp, 'out');
       fs.mkdirSync(to);
       // the swap right after the first name's metadata is set (the window before it was looked up again)
-      const real = sys.setmeta.bind(sys);
-      const spy = vi.spyOn(sys, 'setmeta').mockImplementation(((...a: Parameters<typeof sys.setmeta>) => {
-        const rc = real(...a);
-        if (Buffer.from(a[1]).toString() === 'l') {
-          // (moved aside, as an exchange does: removed, its inode number could go to the new one)
-          const p = path.join(to, 'a', 'l');
-          fs.renameSync(p, path.join(to, 'a', 'moved-away'));
-          fs.symlinkSync('/tmp/evil', p);
-          fs.lchownSync(p, 65534, 65534);
-        }
-        return rc;
-      }) as never);
       const problems: string[] = [];
-      try {
-        restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) });
-      } finally {
-        spy.mockRestore();
-      }
+      withAfterCall(
+        'setmeta',
+        (_rc, a) => {
+          if (Buffer.from(a[1]).toString() === 'l') {
+            // (moved aside, as an exchange does: removed, its inode number could go to the new one)
+            const p = path.join(to, 'a', 'l');
+            fs.renameSync(p, path.join(to, 'a', 'moved-away'));
+            fs.symlinkSync('/tmp/evil', p);
+            fs.lchownSync(p, 65534, 65534);
+          }
+        },
+        () => restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) }),
+      );
       // b/l2 is never that user's symlink: linked to the one made, or (found replaced) not linked, said
       const l2 = path.join(to, 'b/l2');
       if (fs.lstatSync(l2, { throwIfNoEntry: false })) expect(fs.readlinkSync(l2)).toBe('good');
@@ -737,24 +742,20 @@ describe('restore as root into a directory another user can write: a name swappe
     const to = path.join(tmp, 'out');
     fs.mkdirSync(to);
     const theirs = path.join(tmp, 'theirs');
-    const real = sys.mkdirat.bind(sys);
-    const spy = vi.spyOn(sys, 'mkdirat').mockImplementation(((dirfd: number, name: Buffer, mode: number) => {
-      const rc = real(dirfd, name, mode);
-      if (rc === 0 && Buffer.from(name).toString() === 'sub') {
-        fs.mkdirSync(theirs);
-        fs.chownSync(theirs, 65534, 65534);
-        fs.chmodSync(theirs, 0o777);
-        fs.rmdirSync(path.join(to, 'sub'));
-        fs.renameSync(theirs, path.join(to, 'sub'));
-      }
-      return rc;
-    }) as never);
     const problems: string[] = [];
-    try {
-      restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) });
-    } finally {
-      spy.mockRestore();
-    }
+    withAfterCall(
+      'mkdirat',
+      (rc, a) => {
+        if (rc === 0 && Buffer.from(a[1]).toString() === 'sub') {
+          fs.mkdirSync(theirs);
+          fs.chownSync(theirs, 65534, 65534);
+          fs.chmodSync(theirs, 0o777);
+          fs.rmdirSync(path.join(to, 'sub'));
+          fs.renameSync(theirs, path.join(to, 'sub'));
+        }
+      },
+      () => restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) }),
+    );
     expect(problems).toEqual(['sub: ECHANGED']);
     expect(fs.readdirSync(path.join(to, 'sub'))).toEqual([]);
     expect(fs.readFileSync(path.join(to, 'plain'), 'utf8')).toBe('plain\n');
