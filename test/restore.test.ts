@@ -346,7 +346,7 @@ describe('restore never writes outside DIR', () => {
 });
 
 /** An in-process restore of part p's newest generation of `own` into `to` (root's tests spy on sys calls). */
-function restoreNewest(own: string, to: string, events: Parameters<typeof restore>[1], force = false) {
+function restoreNewest(own: string, to: string, events: Parameters<typeof restore>[1], force = false, sub?: string) {
   const gens = listGenerations(own, 'h', 'p');
   return restore(
     {
@@ -355,7 +355,7 @@ function restoreNewest(own: string, to: string, events: Parameters<typeof restor
       parts: [{ part: 'p', generation: gens[gens.length - 1], substituted: false }],
       all: false,
       to,
-      sub: undefined,
+      sub,
       force,
       dryRun: false,
     },
@@ -367,7 +367,7 @@ function restoreNewest(own: string, to: string, events: Parameters<typeof restor
  * `body` run with sys[call] wrapped: after each call, `then(rc, args)` does what the owner of DIR
  * does in that window (a swap, a look); the call is itself again after.
  */
-function withAfterCall<K extends 'mkdirat' | 'mknodat' | 'symlinkat' | 'setmeta' | 'copy', T>(
+function withAfterCall<K extends 'mkdirat' | 'mknodat' | 'symlinkat' | 'renameat' | 'setmeta' | 'copy', T>(
   call: K,
   then: (rc: number, a: Parameters<(typeof sys)[K]>) => void,
   body: () => T,
@@ -613,6 +613,30 @@ describe('restore as root into a directory another user can write: a name swappe
     },
   );
 
+  // found by a sixth attack: the dry run looked through a DIR that is a symlink (it listed what
+  // it would write, exit 0) where the real run refuses it (exit 1)
+  test.for([
+    ['a non-empty directory', 'full'],
+    ['nothing (dangling)', 'dangling'],
+  ] as const)('DIR a symlink to %s: --dry-run --force refuses it as the real run does, exit 1', ([, to], { tmp }) => {
+    const own = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    makeTree(src, { f: 'f\n' });
+    ok(backup(own, src, 1));
+    const full = path.join(tmp, 'full');
+    makeTree(full, { g: 'g\n' });
+    const link = path.join(tmp, 'link');
+    fs.symlinkSync(to === 'full' ? full : path.join(tmp, 'nowhere', 'zz'), link);
+    const args = ['restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', link, '--force'];
+    for (const dry of [true, false]) {
+      const r = hardsnap(dry ? [...args, '--dry-run'] : args);
+      ok(r, 1);
+      expect(r.stderr, `dry run: ${dry}`).toMatch(/the target .*link is a symlink: not followed \(give the directory it points to\)/);
+      expect(r.stdout).toBe('');
+    }
+    expect(fs.readdirSync(full)).toEqual(['g']);
+  });
+
   // found by a fourth attack: (1) where the target has no O_TMPFILE (FUSE, NFS) a file given to
   // its hostile owner under its name got its capability after that owner wrote it; (2) under
   // --force a directory restored a moment ago, renamed by the owner of DIR to a later directory's
@@ -783,6 +807,94 @@ describe('restore as root into a directory another user can write: a name swappe
       const st = fs.statSync(to);
       expect([st.uid, st.mode & 0o777]).toEqual([0, 0o700]);
       expect(fs.readFileSync(path.join(to, 'secret.txt'), 'utf8')).toBe('TOP SECRET\n');
+    },
+  );
+
+  // found by a sixth attack: under --path the leaf's directory is one the restore only passes
+  // through (another user's, never changed): the owner exchanged (RENAME_EXCHANGE) the node or
+  // symlink just made with a root-owned one of the same type outside DIR, which passed the
+  // check (its type, root's, one name) and was given the entry's owner and mode, exit 0
+  test.runIf(process.getuid?.() === 0).for([
+    ['symlink', 'symlinkat'],
+    ['FIFO', 'mknodat'],
+    ['block device', 'mknodat'],
+  ] as const)(
+    '--path to a %s in a directory another user owns, exchanged with a root-owned one outside DIR as soon as it has its name: that one keeps its owner, mode and mtime',
+    ([kind, call], { tmp }) => {
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { dev: { dir: true }, other: 'other\n' });
+      const x = path.join(src, 'dev', 'x');
+      if (kind === 'symlink') fs.symlinkSync('/etc/hostname', x);
+      else if (kind === 'FIFO') execFileSync('mkfifo', ['-m', '0600', x]);
+      else execFileSync('mknod', ['-m', '0600', x, 'b', '7', '250']);
+      fs.lchownSync(x, 65534, 65534);
+      ok(backup(own, src, 1));
+      // nh is the hostile user's; y in it a root-owned one of the same type (an admin's, or left by an earlier restore)
+      const nh = path.join(tmp, 'nh');
+      const to = path.join(nh, 'restore');
+      fs.mkdirSync(path.join(to, 'dev'), { recursive: true });
+      for (const d of [nh, to, path.join(to, 'dev')]) fs.chownSync(d, 65534, 65534);
+      const y = path.join(nh, 'y');
+      if (kind === 'symlink') fs.symlinkSync('/etc/rootonly', y);
+      else if (kind === 'FIFO') execFileSync('mkfifo', ['-m', '0660', y]);
+      else execFileSync('mknod', ['-m', '0660', y, 'b', '254', '0']);
+      fs.lutimesSync(y, new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
+      const before = fs.lstatSync(y);
+      const placed = path.join(to, 'dev', 'x');
+      const renameat = sys.renameat.bind(sys); // (not the spied one below)
+      const exchange = () => {
+        // what the owner of dev/ does as soon as the name is there (as root here: the same rename)
+        if (fs.lstatSync(placed, { throwIfNoEntry: false })) expect(renameat(sys.AT_FDCWD, placed, sys.AT_FDCWD, y, sys.RENAME_EXCHANGE)).toBe(0);
+      };
+      const r = withAfterCall(call, exchange, () => withAfterCall('renameat', exchange, () => restoreNewest(own, to, {}, true, 'dev/x')));
+      // the root-owned one, wherever the exchanges left it
+      const theirs = [y, placed].find((p) => fs.lstatSync(p).ino === before.ino)!;
+      const mine = theirs === y ? placed : y;
+      const st = fs.lstatSync(theirs);
+      expect([st.uid, st.gid, st.mode, st.mtimeMs, st.rdev]).toEqual([0, 0, before.mode, before.mtimeMs, before.rdev]);
+      expect(r.problems).toEqual([]);
+      const m = fs.lstatSync(mine);
+      expect([m.uid, m.gid]).toEqual([65534, 65534]);
+      if (kind !== 'symlink') expect(m.mode & 0o7777).toBe(0o600);
+      // nothing left of the private directory it was made in
+      expect(fs.readdirSync(path.join(to, 'dev'))).toEqual(['x']);
+    },
+  );
+
+  // found by a sixth attack: under --path, the directory made for the subtree in DIR (another
+  // user's) was exchanged with an empty root-owned 0755 directory of DIR: it passed the check
+  // (root's, empty), the 0700 subtree's files were written into it, readable by that user until
+  // the end, exit 0
+  test.runIf(process.getuid?.() === 0)(
+    '--path to a 0700 directory into a DIR another user owns, the directory made exchanged with an empty root-owned 0755 one: nothing restored into it (ECHANGED)',
+    ({ tmp }) => {
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { sec: { dir: true, mode: 0o700 }, 'sec/key': { content: 'TOPSECRET\n', mode: 0o644 }, other: 'other\n' });
+      fs.chmodSync(path.join(src, 'sec'), 0o700);
+      ok(backup(own, src, 1));
+      const to = path.join(tmp, 'r');
+      fs.mkdirSync(to);
+      fs.chownSync(to, 65534, 65534);
+      const spare = path.join(to, 'spare');
+      fs.mkdirSync(spare, { mode: 0o755 });
+      fs.chmodSync(spare, 0o755);
+      const spareIno = fs.statSync(spare).ino;
+      const problems: string[] = [];
+      withAfterCall(
+        'mkdirat',
+        (rc, a) => {
+          if (rc === 0 && Buffer.from(a[1]).toString() === 'sec')
+            expect(sys.renameat(sys.AT_FDCWD, path.join(to, 'sec'), sys.AT_FDCWD, spare, sys.RENAME_EXCHANGE)).toBe(0);
+        },
+        () => restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) }, true, 'sec'),
+      );
+      expect(problems).toEqual(['sec: ECHANGED']);
+      const was = path.join(to, 'sec');
+      expect(fs.statSync(was).ino).toBe(spareIno);
+      expect(fs.readdirSync(was)).toEqual([]);
+      expect(fs.statSync(was).mode & 0o7777).toBe(0o755);
     },
   );
 

@@ -68,8 +68,7 @@ export function openTargetDir(dir: string, create: boolean): OpenedTarget {
   }
   const cantOpen = (rc: number, symlink = false): never => {
     const code = errnoName(rc);
-    if (code === 'ELOOP' || symlink)
-      throw new HardsnapError('ETARGET', `the target ${dir} is a symlink: not followed (give the directory it points to)`, { path: dir, exit: 1 });
+    if (code === 'ELOOP' || symlink) throw symlinkTarget(dir);
     throw new HardsnapError('ETARGET', `cannot open the target directory ${dir}: ${code}`, {
       path: dir,
       cause: new SysError(rc, 'open', dir),
@@ -106,15 +105,46 @@ export function openTargetDir(dir: string, create: boolean): OpenedTarget {
     throw new HardsnapError('ETARGET', `cannot read the target directory ${dir}: ${errnoName(existing)}`, { path: dir, exit: 2 });
   }
   if (created) {
-    // the directory made a moment ago, not another one exchanged for it by whoever can write its
-    // parent (this process's, empty): else what the restore writes would be that user's to read
-    const st = new Float64Array(sys.STAT_FIELDS);
-    if (sys.fstat(fd, st) !== 0 || st[ST.UID] !== (process.geteuid?.() ?? st[ST.UID]) || existing.length) {
+    // the directory made a moment ago, or one as private, not another one exchanged for it by
+    // whoever can write its parent: else what the restore writes would be that user's to read
+    if (!privateAndEmpty(fd, existing)) {
       sys.close(fd);
       throw new HardsnapError('ETARGET', `the target ${dir} was replaced by another directory while it was made: not restored there`, { path: dir, exit: 2 });
     }
   }
   return { fd, created, existing: existing.length };
+}
+
+/** The refusal of a target whose last component is a symlink (never followed). */
+function symlinkTarget(dir: string): HardsnapError {
+  return new HardsnapError('ETARGET', `the target ${dir} is a symlink: not followed (give the directory it points to)`, { path: dir, exit: 1 });
+}
+
+/**
+ * A dry run's look at DIR's last component, which the real run never follows: a symlink there
+ * is refused as the real run refuses it (exit 1), not looked through.
+ */
+export function refuseSymlinkTarget(dir: string): void {
+  const { parent, last } = splitLast(pathBytes(dir));
+  if (!last) return;
+  const p = parent.length ? Buffer.concat([parent, Buffer.from('/'), last]) : last;
+  const st = new Float64Array(sys.STAT_FIELDS);
+  if (sys.fstatat(sys.AT_FDCWD, p, st, 1) === 0 && (st[ST.MODE]! & S_IFMT) === S_IFLNK) throw symlinkTarget(dir);
+}
+
+/**
+ * Whether the directory open at `fd`, which this restore has just made, can be filled: it is
+ * this process's, empty, and no one else may read or write it (group and other bits 0, which
+ * with an ACL is its mask). Whoever can write its parent can exchange another directory for
+ * it between the mkdir and the open: one of its own, or an empty one root left there (0755),
+ * whose files that user could read while the restore writes them (the generation's mode comes
+ * after the children). Any directory that passes is as private as the one made.
+ */
+function privateAndEmpty(fd: number, entries?: ArrayLike<unknown> | number): boolean {
+  const st = new Float64Array(sys.STAT_FIELDS);
+  if (sys.fstat(fd, st) !== 0 || st[ST.UID] !== (process.geteuid?.() ?? st[ST.UID]) || (st[ST.MODE]! & 0o077) !== 0) return false;
+  const read = entries ?? readDirAt(fd);
+  return typeof read !== 'number' && read.length === 0;
 }
 
 /**
@@ -253,8 +283,6 @@ export class SafeTarget {
   private readonly st = new Float64Array(sys.STAT_FIELDS);
   /** the directories this restore made (dev:ino): one moved to another restored path is never reused there */
   private readonly made = new Set<string>();
-  private readonly euid = process.geteuid?.() ?? -1;
-
   constructor(
     /** replace what is at restored paths (--force) */
     readonly force: boolean,
@@ -320,16 +348,42 @@ export class SafeTarget {
       throw new EntryError('ECHANGED', 'a directory this restore made was moved here while it ran: not reused');
     }
     if (!existed) {
-      // the directory made a moment ago (this process's, empty), not one exchanged for it by
+      // the directory made a moment ago (or one as private), not one exchanged for it by
       // whoever can write the parent: what the restore wrote there would be that user's
-      const read = readDirAt(fd);
-      if (!key || this.st[ST.UID] !== this.euid || typeof read === 'number' || read.length) {
+      if (!key || !privateAndEmpty(fd)) {
         sys.close(fd);
         throw new EntryError('ECHANGED', 'replaced by another directory while it was made: nothing restored into it');
       }
-      if (key) this.made.add(key);
+      this.made.add(key);
     }
     return { fd: existed ? this.enter(fd) : fd, replaced, existed };
+  }
+
+  /**
+   * A directory no one else can reach, made in `parentFd` (one that others can write) to make a
+   * symlink or special file in and give it its metadata before it is renamed into place: what
+   * is made there cannot be exchanged for another inode, which the metadata would then be given
+   * to (a root-owned node or symlink outside DIR). Named `.hardsnap-restore-PID-N`, removed by
+   * dropStaging (a restore killed meanwhile leaves it, root's and 0700).
+   */
+  staging(parentFd: number): { fd: number; name: Buffer } {
+    for (let n = 1; n <= 100; n++) {
+      const name = Buffer.from(`.hardsnap-restore-${process.pid}-${n}`);
+      const rc = sys.mkdirat(parentFd, name, 0o700);
+      if (rc === EEXIST) continue;
+      if (rc < 0) throw new EntryError(errnoName(rc), 'cannot make the private directory to create it in');
+      const fd = sys.openat2(parentFd, name, O_DIR, 0, RESOLVE);
+      if (fd >= 0 && privateAndEmpty(fd)) return { fd, name };
+      if (fd >= 0) sys.close(fd);
+      throw new EntryError('ECHANGED', 'the private directory made to create it in was replaced: not restored');
+    }
+    throw new EntryError('EEXIST', 'cannot make the private directory to create it in: 100 names taken');
+  }
+
+  /** Removes a staging directory (empty by now) and closes it. */
+  dropStaging(parentFd: number, s: { fd: number; name: Buffer }): void {
+    sys.close(s.fd);
+    sys.unlinkat(parentFd, s.name, sys.AT_REMOVEDIR);
   }
 
   /**

@@ -47,6 +47,8 @@ export interface DirFrame {
   existed: boolean;
   /** close src and dst when done (false for descriptors the caller owns) */
   owned: boolean;
+  /** others than this process can write dst (TreeRestorer.othersWrite: asked once) */
+  othersWrite?: boolean;
   subdirs: ManifestEntry[];
   next: number;
 }
@@ -127,9 +129,12 @@ export class TreeRestorer {
         case 'symlink': {
           const base = this.linkBase(e);
           if (base && this.link(f, e, base)) break;
-          must(sys.symlinkat(e.target ?? Buffer.alloc(0), f.dst, e.name), 'cannot create the symlink');
-          this.remember(f, e);
-          this.meta(f.dst, e, SETMETA.OWNER | SETMETA.TIMES);
+          this.make(
+            f,
+            e,
+            (dirfd) => must(sys.symlinkat(e.target ?? Buffer.alloc(0), dirfd, e.name), 'cannot create the symlink'),
+            SETMETA.OWNER | SETMETA.TIMES,
+          );
           break;
         }
         default:
@@ -140,15 +145,19 @@ export class TreeRestorer {
             const base = this.linkBase(e);
             if (base && this.link(f, e, base)) break;
           }
-          must(
-            // mode 0 until its owner is set: a default ACL of a directory another user can write
-            // would otherwise give that user the node (a disk) between the mknod and the metadata
-            sys.mknodat(f.dst, e.name, MODE_BITS[e.type], e.type === 'char' || e.type === 'block' ? e.rdev : 0),
-            `cannot create the ${e.type}`,
+          this.make(
+            f,
+            e,
+            (dirfd) =>
+              must(
+                // mode 0 until its owner is set: a default ACL of a directory another user can write
+                // would otherwise give that user the node (a disk) between the mknod and the metadata
+                sys.mknodat(dirfd, e.name, MODE_BITS[e.type], e.type === 'char' || e.type === 'block' ? e.rdev : 0),
+                `cannot create the ${e.type}`,
+              ),
+            // the mode after the owner: a chown clears the set-id bits
+            SETMETA.OWNER | SETMETA.MODE | SETMETA.TIMES,
           );
-          this.remember(f, e);
-          // the mode after the owner: a chown clears the set-id bits
-          this.meta(f.dst, e, SETMETA.OWNER | SETMETA.MODE | SETMETA.TIMES);
       }
     } catch (err) {
       if (!(err instanceof EntryError)) throw err;
@@ -289,16 +298,54 @@ export class TreeRestorer {
     return key ? this.groups.get(key) : undefined;
   }
 
-  /** e is restored as a new inode: later names of its source inode link to it. */
-  private remember(f: DirFrame, e: ManifestEntry): void {
+  /**
+   * A symlink or special file e of f: made by `make(dirfd)` as e.name in dirfd, remembered for
+   * its further names and given its metadata (`what`). In f's directory when no one else can
+   * write it; else in a private directory made in it (SafeTarget.staging), then renamed into
+   * place, so that nothing exchanged for it meanwhile (a root-owned node or symlink outside DIR
+   * of the same type, one name, this process's) is given its metadata instead.
+   */
+  private make(f: DirFrame, e: ManifestEntry, make: (dirfd: number) => void, what: number): void {
+    if (!this.othersWrite(f)) {
+      make(f.dst);
+      const first = this.firstName(f.dst, f, e);
+      this.meta(f.dst, e, what);
+      if (first) this.groups.set(first.key, first.base);
+      return;
+    }
+    const target = this.o.target!;
+    const s = target.staging(f.dst);
+    try {
+      make(s.fd);
+      const first = this.firstName(s.fd, f, e);
+      this.meta(s.fd, e, what);
+      must(sys.renameat(s.fd, e.name, f.dst, e.name, sys.RENAME_NOREPLACE), 'cannot move it into place from the private directory it was made in');
+      if (first) this.groups.set(first.key, first.base);
+    } finally {
+      sys.unlinkat(s.fd, e.name, 0); // (not moved into place)
+      target.dropStaging(f.dst, s);
+    }
+  }
+
+  /** Whether others than this process can write f's directory (or it is another user's); asked once per directory. */
+  private othersWrite(f: DirFrame): boolean {
+    if (f.othersWrite === undefined) f.othersWrite = sys.fstat(f.dst, this.st) !== 0 || this.st[ST.UID] !== this.euid || (this.st[ST.MODE]! & 0o022) !== 0;
+    return f.othersWrite;
+  }
+
+  /**
+   * e, just made as e.name in dirfd, as the first restored name of its source inode (when it
+   * has others), for its later names to link to; null when it has none or one is restored.
+   */
+  private firstName(dirfd: number, f: DirFrame, e: ManifestEntry): { key: string; base: LinkBase } | null {
     const key = this.groupKey(e);
-    if (!key || this.groups.has(key) || sys.fstatat(f.dst, e.name, this.st, 1) !== 0) return;
+    if (!key || this.groups.has(key) || sys.fstatat(dirfd, e.name, this.st, 1) !== 0) return null;
     // called right after the entry is made, before it is given its owner: what the name holds
     // must be that entry (its type, this process's, no other name), not something swapped in by
     // whoever can write the directory (their own symlink, a hard link to another file), which the
     // entry's further names would then be linked to
-    if ((this.st[ST.MODE]! & 0o170000) !== MODE_BITS[e.type] || this.st[ST.NLINK] !== 1 || this.st[ST.UID] !== this.euid) return;
-    this.groups.set(key, { dirRel: f.rel, name: e.name, ino: this.st[ST.INO]! });
+    if ((this.st[ST.MODE]! & 0o170000) !== MODE_BITS[e.type] || this.st[ST.NLINK] !== 1 || this.st[ST.UID] !== this.euid) return null;
+    return { key, base: { dirRel: f.rel, name: e.name, ino: this.st[ST.INO]! } };
   }
 
   private file(f: DirFrame, e: ManifestEntry, rel: Buffer): void {
