@@ -16,8 +16,9 @@ import { ManifestReader } from '../src/manifest/reader.js';
 import { ManifestWriter } from '../src/manifest/writer.js';
 import { makeSpool, nightly } from './helpers/spool.js';
 import { mountNolinkFuse } from './helpers/loop-fs.js';
+import { hardsnapAsNobody } from './helpers/robust.js';
 
-const { date, genName, backup, gen } = nightly({ host: 'h', part: 'p', month: '2026-11' });
+const { date, day, genName, backup, gen } = nightly({ host: 'h', part: 'p', month: '2026-11' });
 /** The five nights of the spool below (days of 2026-11). */
 const NIGHTS = [10, 11, 12, 13, 14];
 
@@ -637,6 +638,37 @@ describe('restore as root into a directory another user can write: a name swappe
     expect(fs.readdirSync(full)).toEqual(['g']);
   });
 
+  // found by a seventh attack: `--to X/.` (or `X/sub/..`) opened X following it: a symlink
+  // another user planted as X in a sticky /tmp-like directory took root's restore into a root
+  // directory (given the part root's owner and mode: that user's), exit 0
+  test('DIR as X/. or X/sub/.. where X is a symlink: refused as a symlink, by the real run and the dry run (exit 1); a real directory so written is restored into', ({
+    tmp,
+  }) => {
+    const own = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    makeTree(src, { f: 'f\n' });
+    ok(backup(own, src, 1));
+    const victim = path.join(tmp, 'victim');
+    fs.mkdirSync(victim, { mode: 0o700 });
+    const x = path.join(tmp, 'x');
+    fs.symlinkSync(victim, x);
+    for (const to of [`${x}/.`, `${x}/./`, `${x}/sub/..`, `${x}/sub/../.`]) {
+      for (const dry of [false, true]) {
+        const r = hardsnap(['restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', to, '--force', ...(dry ? ['--dry-run'] : [])]);
+        ok(r, 1);
+        expect(r.stderr, `${to} dry run: ${dry}`).toMatch(/is a symlink: not followed/);
+      }
+    }
+    expect(fs.readdirSync(victim)).toEqual([]);
+    expect(fs.statSync(victim).mode & 0o7777).toBe(0o700);
+    const real = path.join(tmp, 'real');
+    ok(hardsnap(['restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', `${real}/.`]));
+    ok(hardsnap(['restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', `${tmp}/other/sub/..`]));
+    expect(fs.readFileSync(path.join(real, 'f'), 'utf8')).toBe('f\n');
+    expect(fs.readFileSync(path.join(tmp, 'other', 'f'), 'utf8')).toBe('f\n');
+    expect(fs.existsSync(path.join(tmp, 'other', 'sub'))).toBe(false);
+  });
+
   // found by a fourth attack: (1) where the target has no O_TMPFILE (FUSE, NFS) a file given to
   // its hostile owner under its name got its capability after that owner wrote it; (2) under
   // --force a directory restored a moment ago, renamed by the owner of DIR to a later directory's
@@ -859,6 +891,68 @@ describe('restore as root into a directory another user can write: a name swappe
       if (kind !== 'symlink') expect(m.mode & 0o7777).toBe(0o600);
       // nothing left of the private directory it was made in
       expect(fs.readdirSync(path.join(to, 'dev'))).toEqual(['x']);
+    },
+  );
+
+  // found by a seventh attack: the private directory a symlink or node is made in was left
+  // behind, silently (exit 0), where it could not be removed (an append-only directory) or the
+  // owner of the directory renamed it away meanwhile
+  test.runIf(process.getuid?.() === 0).for(['append-only', 'renamed away'] as const)(
+    '--path to a FIFO in a directory others can write, its private directory %s: the FIFO restored, the directory left behind said (exit 23)',
+    (how, { tmp, skip }) => {
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { fifo: { fifo: true, mode: 0o640 } });
+      ok(backup(own, src, 1));
+      const to = path.join(tmp, 'drop');
+      fs.mkdirSync(to);
+      fs.chmodSync(to, 0o1777);
+      if (how === 'append-only' && spawnSync('chattr', ['+a', to], { stdio: 'ignore' }).status !== 0)
+        return skip('chattr +a is refused here (needs root and a file system that takes it)');
+      const problems: string[] = [];
+      try {
+        const renameat = sys.renameat.bind(sys);
+        const r = withAfterCall(
+          'mknodat',
+          (rc) => {
+            if (rc === 0 && how === 'renamed away') {
+              const staged = fs.readdirSync(to).find((n) => n.startsWith('.hardsnap-restore-'))!;
+              expect(renameat(sys.AT_FDCWD, path.join(to, staged), sys.AT_FDCWD, path.join(to, 'stolen'), 0)).toBe(0);
+            }
+          },
+          () => restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) }, false, 'fifo'),
+        );
+        expect(r.problems.length).toBe(1);
+        expect(problems).toEqual([how === 'append-only' ? `.hardsnap-restore-${process.pid}-1: EPERM` : `.hardsnap-restore-${process.pid}-1: ECHANGED`]);
+        const st = fs.lstatSync(path.join(to, 'fifo'));
+        expect([st.isFIFO(), st.mode & 0o7777]).toEqual([true, 0o640]);
+      } finally {
+        if (how === 'append-only') execFileSync('chattr', ['-a', to]);
+      }
+    },
+  );
+
+  // found by a seventh attack: a user's restore into another user's 0777 directory, which it
+  // cannot make 0700, left a 0700 part's files open to others, said only as "cannot set the
+  // metadata of the restored directory"
+  test.runIf(process.getuid?.() === 0)(
+    "a user's restore into another user's 0777 directory: exit 23, the line says what was restored there is open to others and why",
+    ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { pub: { content: 'pub\n', mode: 0o644 } });
+      fs.chmodSync(src, 0o700);
+      execFileSync('chown', ['-R', '65534:65534', src, own]);
+      ok(hardsnapAsNobody(['backup', '--spool', own, '--host', 'h', '--part', `p=${src}`], { env: { HARDSNAP_NOW: day(1) } }));
+      const to = path.join(tmp, 'theirs');
+      fs.mkdirSync(to);
+      fs.chownSync(to, 4242, 4242);
+      fs.chmodSync(to, 0o777);
+      const r = hardsnapAsNobody(['restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', to]);
+      ok(r, 23);
+      expect(r.stderr).toMatch(/nor make it 0700 while restoring into it .*open to other users through its mode \(0777\)/);
+      expect(fs.readFileSync(path.join(to, 'pub'), 'utf8')).toBe('pub\n');
     },
   );
 

@@ -78,7 +78,7 @@ export function openTargetDir(dir: string, create: boolean): OpenedTarget {
   };
   let fd: number;
   if (!last) {
-    fd = sys.openat(sys.AT_FDCWD, bytes, sys.O_RDONLY | sys.O_DIRECTORY, 0);
+    fd = sys.openat(sys.AT_FDCWD, parent, sys.O_RDONLY | sys.O_DIRECTORY, 0);
   } else {
     const pfd = sys.openat(sys.AT_FDCWD, parent.length ? parent : '.', sys.O_PATH | sys.O_DIRECTORY, 0);
     if (pfd < 0) cantOpen(pfd);
@@ -148,17 +148,31 @@ function privateAndEmpty(fd: number, entries?: ArrayLike<unknown> | number): boo
 }
 
 /**
- * `p` split into its parent path and last component (null when there is none to make or to
- * refuse as a symlink: `/`, or a path ending in `.` or `..`); trailing slashes dropped.
+ * `p` split into its parent path and last component, once its `.` components are dropped and
+ * each `..` has taken back the name before it, as a shell's `cd` reads it: else the name before
+ * a trailing `/.` or `/..` (a symlink planted there: `--to /tmp/x/.`) would be followed. last is
+ * null only where no name is left to make or to refuse as a symlink (`/`, `.`, `..`, `../..`:
+ * the working directory or a real parent of it); parent is then the whole path.
  */
 function splitLast(p: Buffer): { parent: Buffer; last: Buffer | null } {
-  let end = p.length;
-  while (end > 1 && p[end - 1] === 0x2f) end--;
-  const trimmed = p.subarray(0, end);
-  const i = trimmed.lastIndexOf(0x2f);
-  const last = trimmed.subarray(i + 1);
-  if (!last.length || last.equals(Buffer.from('.')) || last.equals(Buffer.from('..'))) return { parent: p, last: null };
-  return { parent: i < 0 ? Buffer.alloc(0) : i === 0 ? Buffer.from('/') : trimmed.subarray(0, i), last: Buffer.from(last) };
+  const abs = p[0] === 0x2f;
+  const dotdot = (c: Buffer) => c.length === 2 && c[0] === 0x2e && c[1] === 0x2e;
+  const parts: Buffer[] = [];
+  for (let start = 0, i = 0; i <= p.length; i++) {
+    if (i < p.length && p[i] !== 0x2f) continue;
+    const c = p.subarray(start, i);
+    start = i + 1;
+    if (!c.length || (c.length === 1 && c[0] === 0x2e)) continue;
+    if (dotdot(c) && parts.length && !dotdot(parts[parts.length - 1]!)) parts.pop();
+    else if (!(dotdot(c) && abs)) parts.push(c); // (`/..` is `/`)
+  }
+  const join = (cs: Buffer[]) => {
+    const body = Buffer.from(cs.map((c) => c.toString('latin1')).join('/'), 'latin1');
+    return abs ? Buffer.concat([Buffer.from('/'), body]) : body;
+  };
+  const last = parts.length && !dotdot(parts[parts.length - 1]!) ? parts.pop()! : null;
+  if (!last) return { parent: parts.length || abs ? join(parts) : Buffer.from('.'), last: null };
+  return { parent: join(parts), last: Buffer.from(last) };
 }
 
 /**
@@ -380,10 +394,17 @@ export class SafeTarget {
     throw new EntryError('EEXIST', 'cannot make the private directory to create it in: 100 names taken');
   }
 
-  /** Removes a staging directory (empty by now) and closes it. */
-  dropStaging(parentFd: number, s: { fd: number; name: Buffer }): void {
+  /**
+   * Removes a staging directory (empty by now) and closes it: null, or the errno when it is left
+   * behind (ECHANGED: the owner of the parent renamed it away; EPERM: an append-only parent).
+   */
+  dropStaging(parentFd: number, s: { fd: number; name: Buffer }): string | null {
+    // by its identity: another directory renamed to its name is not removed instead
+    const mine = sys.fstat(s.fd, this.st) === 0 ? `${this.st[ST.DEV]}:${this.st[ST.INO]}` : '';
     sys.close(s.fd);
-    sys.unlinkat(parentFd, s.name, sys.AT_REMOVEDIR);
+    if (!mine || sys.fstatat(parentFd, s.name, this.st, 1) !== 0 || `${this.st[ST.DEV]}:${this.st[ST.INO]}` !== mine) return 'ECHANGED';
+    const rc = sys.unlinkat(parentFd, s.name, sys.AT_REMOVEDIR);
+    return rc < 0 ? errnoName(rc) : null;
   }
 
   /**

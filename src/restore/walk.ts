@@ -47,6 +47,8 @@ export interface DirFrame {
   existed: boolean;
   /** close src and dst when done (false for descriptors the caller owns) */
   owned: boolean;
+  /** an existing directory that could not be made 0700 while restored into (closeUp) */
+  notClosed?: boolean;
   /** others than this process can write dst (TreeRestorer.othersWrite: asked once) */
   othersWrite?: boolean;
   subdirs: ManifestEntry[];
@@ -224,7 +226,13 @@ export class TreeRestorer {
       if (rc < 0) {
         // in the problems, so not counted restored (an entry listed there never is)
         if (f.owned) this.stats.dirs--; // (the top directory is not counted: not entered here)
-        this.problem(f.rel, splitStaged(rc).code, 'cannot set the metadata of the restored directory');
+        this.problem(
+          f.rel,
+          splitStaged(rc).code,
+          f.notClosed
+            ? `cannot set the metadata of the restored directory, nor make it 0700 while restoring into it (another user's directory, or chattr +a/+i): what was restored in it is open to other users through its mode (${(sys.fstat(f.dst, this.st) === 0 ? this.st[ST.MODE]! & 0o7777 : 0).toString(8).padStart(4, '0')}) and to its owner; restore into a directory of your own`
+            : 'cannot set the metadata of the restored directory',
+        );
       } else this.refused(rc);
     }
     if (f.owned) this.close(f);
@@ -279,7 +287,7 @@ export class TreeRestorer {
     // and this process's: another user who owns it (DIR given as that user's directory, a home
     // under --force) could otherwise make it open again at once
     const owner = this.o.asRoot && sys.fstat(f.dst, this.st) === 0 && this.st[ST.UID] !== this.euid ? SETMETA.OWNER : 0;
-    sys.setmeta(f.dst, '', -1, this.euid, process.getegid?.() ?? 0, 0o700, 0, 0, SETMETA.MODE | owner);
+    f.notClosed = sys.setmeta(f.dst, '', -1, this.euid, process.getegid?.() ?? 0, 0o700, 0, 0, SETMETA.MODE | owner) < 0;
   }
 
   /** A manifest tells what to create even when the generation's directory cannot be opened. */
@@ -323,7 +331,15 @@ export class TreeRestorer {
       if (first) this.groups.set(first.key, first.base);
     } finally {
       sys.unlinkat(s.fd, e.name, 0); // (not moved into place)
-      target.dropStaging(f.dst, s);
+      const left = target.dropStaging(f.dst, s);
+      if (left)
+        this.problem(
+          joinRel(f.rel, s.name),
+          left,
+          left === 'ECHANGED'
+            ? `the private directory made to create ${displayPath(e.name)} in was renamed away by whoever can write its directory: left behind (root's, 0700, empty) wherever it is now`
+            : `the private directory made to create ${displayPath(e.name)} in could not be removed (${left}): left behind (empty); remove it`,
+        );
     }
   }
 
