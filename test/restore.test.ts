@@ -346,6 +346,19 @@ describe('restore never writes outside DIR', () => {
   });
 });
 
+/**
+ * One night in a test's own directory: TMP/src made from `spec` (then `then(src)`: what makeTree
+ * does not make, a device, a mode it does not set) backed up into the spool TMP/spool.
+ */
+function oneNight(tmp: string, spec: Parameters<typeof makeTree>[1], then?: (src: string) => void): { own: string; src: string } {
+  const own = makeSpool(path.join(tmp, 'spool'));
+  const src = path.join(tmp, 'src');
+  makeTree(src, spec);
+  then?.(src);
+  ok(backup(own, src, 1));
+  return { own, src };
+}
+
 /** An in-process restore of part p's newest generation of `own` into `to` (root's tests spy on sys calls). */
 function restoreNewest(own: string, to: string, events: Parameters<typeof restore>[1], force = false, sub?: string) {
   const gens = listGenerations(own, 'h', 'p');
@@ -397,14 +410,11 @@ describe('restore as root into a directory another user can write: a name swappe
     return v;
   };
   const spoolWith = (tmp: string) => {
-    const own = makeSpool(path.join(tmp, 'spool'));
-    const src = path.join(tmp, 'src');
-    makeTree(src, {
+    const { own } = oneNight(tmp, {
       fifo: { fifo: true, mode: 0o666, uid: 65534, gid: 65534 },
       link: { symlink: 'somewhere', uid: 65534, gid: 65534 },
       plain: { content: 'plain\n', mode: 0o644 },
     });
-    ok(backup(own, src, 1));
     return own;
   };
 
@@ -456,10 +466,7 @@ describe('restore as root into a directory another user can write: a name swappe
   test.runIf(process.getuid?.() === 0)(
     "a regular file swapped for another user's program right after it is written, its spool copy's mode drifted: that program is not made set-uid root",
     ({ tmp }) => {
-      const own = makeSpool(path.join(tmp, 'spool'));
-      const src = path.join(tmp, 'src');
-      makeTree(src, { tool: { content: '#!/bin/sh\n', mode: 0o4755 }, plain: 'plain\n' });
-      ok(backup(own, src, 1));
+      const { own } = oneNight(tmp, { tool: { content: '#!/bin/sh\n', mode: 0o4755 }, plain: 'plain\n' });
       // an admin's chmod over the spool: the copy's mode is not the manifest's any more
       fs.chmodSync(path.join(gen(own, 1), 'tool'), 0o4700);
       const payload = path.join(tmp, 'payload');
@@ -529,11 +536,9 @@ describe('restore as root into a directory another user can write: a name swappe
   test.runIf(process.getuid?.() === 0)(
     'a FIFO or device is made with mode 0 (a default ACL on DIR grants nothing) and gets its mode, owner and no ACL after',
     ({ tmp }) => {
-      const own = makeSpool(path.join(tmp, 'spool'));
-      const src = path.join(tmp, 'src');
-      makeTree(src, { fifo: { fifo: true, mode: 0o660 }, plain: 'plain\n' });
-      execFileSync('mknod', ['-m', '0660', path.join(src, 'disk'), 'b', '7', '250']);
-      ok(backup(own, src, 1));
+      const { own } = oneNight(tmp, { fifo: { fifo: true, mode: 0o660 }, plain: 'plain\n' }, (src) => {
+        execFileSync('mknod', ['-m', '0660', path.join(src, 'disk'), 'b', '7', '250']);
+      });
       const to = path.join(tmp, 'out');
       fs.mkdirSync(to);
       execFileSync('setfacl', ['-d', '-m', 'u:65534:rw,m::rwx', to]);
@@ -596,10 +601,7 @@ describe('restore as root into a directory another user can write: a name swappe
   test.runIf(process.getuid?.() === 0)(
     'DIR that is a symlink planted by the owner of its parent is not followed: exit 1, what it points to untouched',
     ({ tmp }) => {
-      const own = makeSpool(path.join(tmp, 'spool'));
-      const src = path.join(tmp, 'src');
-      makeTree(src, { f: 'f\n' });
-      ok(backup(own, src, 1));
+      const { own } = oneNight(tmp, { f: 'f\n' });
       const rootDir = path.join(tmp, 'root-only');
       fs.mkdirSync(rootDir, { mode: 0o755 });
       const home = path.join(tmp, 'home');
@@ -620,10 +622,7 @@ describe('restore as root into a directory another user can write: a name swappe
     ['a non-empty directory', 'full'],
     ['nothing (dangling)', 'dangling'],
   ] as const)('DIR a symlink to %s: --dry-run --force refuses it as the real run does, exit 1', ([, to], { tmp }) => {
-    const own = makeSpool(path.join(tmp, 'spool'));
-    const src = path.join(tmp, 'src');
-    makeTree(src, { f: 'f\n' });
-    ok(backup(own, src, 1));
+    const { own } = oneNight(tmp, { f: 'f\n' });
     const full = path.join(tmp, 'full');
     makeTree(full, { g: 'g\n' });
     const link = path.join(tmp, 'link');
@@ -644,10 +643,7 @@ describe('restore as root into a directory another user can write: a name swappe
   test('DIR as X/. or X/sub/.. where X is a symlink: refused as a symlink, by the real run and the dry run (exit 1); a real directory so written is restored into', ({
     tmp,
   }) => {
-    const own = makeSpool(path.join(tmp, 'spool'));
-    const src = path.join(tmp, 'src');
-    makeTree(src, { f: 'f\n' });
-    ok(backup(own, src, 1));
+    const { own } = oneNight(tmp, { f: 'f\n' });
     const victim = path.join(tmp, 'victim');
     fs.mkdirSync(victim, { mode: 0o700 });
     const x = path.join(tmp, 'x');
@@ -678,10 +674,7 @@ describe('restore as root into a directory another user can write: a name swappe
   test.runIf(process.getuid?.() === 0)(
     'a target without O_TMPFILE (FUSE): a file given to another user is restored without its set-id bits, said (EPRIV, exit 23); root-owned ones keep theirs',
     ({ tmp, skip }) => {
-      const own = makeSpool(path.join(tmp, 'spool'));
-      const src = path.join(tmp, 'src');
-      makeTree(src, { theirs: { content: 'theirs\n', mode: 0o4755, uid: 65534, gid: 65534 }, roots: { content: 'roots\n', mode: 0o4755 } });
-      ok(backup(own, src, 1));
+      const { own } = oneNight(tmp, { theirs: { content: 'theirs\n', mode: 0o4755, uid: 65534, gid: 65534 }, roots: { content: 'roots\n', mode: 0o4755 } });
       const m = mountNolinkFuse(tmp);
       if (typeof m === 'string') return skip(m);
       try {
@@ -701,13 +694,11 @@ describe('restore as root into a directory another user can write: a name swappe
   test.runIf(process.getuid?.() === 0)(
     "--force: a directory this restore made, renamed to a later directory's path meanwhile, is not reused there (ECHANGED); its 0700 stays",
     ({ tmp }) => {
-      const own = makeSpool(path.join(tmp, 'spool'));
-      const src = path.join(tmp, 'src');
-      makeTree(src, { 'a-private/secret': 'ROOT SECRET\n', 'zz/mine': { content: 'mine\n', uid: 65534, gid: 65534 } });
-      fs.chmodSync(path.join(src, 'a-private'), 0o700);
-      fs.chownSync(path.join(src, 'zz'), 65534, 65534);
-      fs.chmodSync(path.join(src, 'zz'), 0o755);
-      ok(backup(own, src, 1));
+      const { own } = oneNight(tmp, { 'a-private/secret': 'ROOT SECRET\n', 'zz/mine': { content: 'mine\n', uid: 65534, gid: 65534 } }, (src) => {
+        fs.chmodSync(path.join(src, 'a-private'), 0o700);
+        fs.chownSync(path.join(src, 'zz'), 65534, 65534);
+        fs.chmodSync(path.join(src, 'zz'), 0o755);
+      });
       const to = path.join(tmp, 'out');
       fs.mkdirSync(to);
       const problems: string[] = [];
@@ -731,10 +722,7 @@ describe('restore as root into a directory another user can write: a name swappe
   );
 
   test.runIf(process.getuid?.() === 0)('DIR made by the restore and exchanged for an empty directory another user owns: refused, exit 2', ({ tmp }) => {
-    const own = makeSpool(path.join(tmp, 'spool'));
-    const src = path.join(tmp, 'src');
-    makeTree(src, { 'secret.txt': 'TOP SECRET\n' });
-    ok(backup(own, src, 1));
+    const { own } = oneNight(tmp, { 'secret.txt': 'TOP SECRET\n' });
     const to = path.join(tmp, 'out');
     const run = () =>
       withAfterCall(
@@ -756,11 +744,9 @@ describe('restore as root into a directory another user can write: a name swappe
   test.runIf(process.getuid?.() === 0)(
     "the first name of a symlink hard-link group swapped for another user's symlink: the group's other names are not linked to it",
     ({ tmp }) => {
-      const own = makeSpool(path.join(tmp, 'spool'));
-      const src = path.join(tmp, 'src');
-      makeTree(src, { 'a/l': { symlink: 'good' }, 'b/.keep': '' });
-      fs.linkSync(path.join(src, 'a/l'), path.join(src, 'b/l2'));
-      ok(backup(own, src, 1));
+      const { own } = oneNight(tmp, { 'a/l': { symlink: 'good' }, 'b/.keep': '' }, (src) => {
+        fs.linkSync(path.join(src, 'a/l'), path.join(src, 'b/l2'));
+      });
       const to = path.join(tmp, 'out');
       fs.mkdirSync(to);
       // the swap right after the first name's metadata is set (the window before it was looked up again)
@@ -790,11 +776,9 @@ describe('restore as root into a directory another user can write: a name swappe
   // entries silently missing); and an existing DIR that user owns was chmod-ed 0700, which its
   // owner undid at once
   test.runIf(process.getuid?.() === 0)('a directory made below DIR and exchanged for one another user owns: nothing restored into it (ECHANGED)', ({ tmp }) => {
-    const own = makeSpool(path.join(tmp, 'spool'));
-    const src = path.join(tmp, 'src');
-    makeTree(src, { 'sub/secret': 'ROOT SECRET\n', plain: 'plain\n' });
-    fs.chmodSync(path.join(src, 'sub'), 0o700);
-    ok(backup(own, src, 1));
+    const { own } = oneNight(tmp, { 'sub/secret': 'ROOT SECRET\n', plain: 'plain\n' }, (src) => {
+      fs.chmodSync(path.join(src, 'sub'), 0o700);
+    });
     const to = path.join(tmp, 'out');
     fs.mkdirSync(to);
     const theirs = path.join(tmp, 'theirs');
@@ -820,11 +804,9 @@ describe('restore as root into a directory another user can write: a name swappe
   test.runIf(process.getuid?.() === 0)(
     "an existing DIR another user owns is root's and 0700 while it is restored into, the part root's metadata after",
     ({ tmp }) => {
-      const own = makeSpool(path.join(tmp, 'spool'));
-      const src = path.join(tmp, 'src');
-      makeTree(src, { 'secret.txt': 'TOP SECRET\n' });
-      fs.chmodSync(src, 0o700);
-      ok(backup(own, src, 1));
+      const { own } = oneNight(tmp, { 'secret.txt': 'TOP SECRET\n' }, (src) => {
+        fs.chmodSync(src, 0o700);
+      });
       const to = path.join(tmp, 'out');
       fs.mkdirSync(to, { mode: 0o755 });
       fs.chownSync(to, 65534, 65534);
@@ -900,10 +882,7 @@ describe('restore as root into a directory another user can write: a name swappe
   test.runIf(process.getuid?.() === 0).for(['append-only', 'renamed away'] as const)(
     '--path to a FIFO in a directory others can write, its private directory %s: the FIFO restored, the directory left behind said (exit 23)',
     (how, { tmp, skip }) => {
-      const own = makeSpool(path.join(tmp, 'spool'));
-      const src = path.join(tmp, 'src');
-      makeTree(src, { fifo: { fifo: true, mode: 0o640 } });
-      ok(backup(own, src, 1));
+      const { own } = oneNight(tmp, { fifo: { fifo: true, mode: 0o640 } });
       const to = path.join(tmp, 'drop');
       fs.mkdirSync(to);
       fs.chmodSync(to, 0o1777);
@@ -963,11 +942,9 @@ describe('restore as root into a directory another user can write: a name swappe
   test.runIf(process.getuid?.() === 0)(
     '--path to a 0700 directory into a DIR another user owns, the directory made exchanged with an empty root-owned 0755 one: nothing restored into it (ECHANGED)',
     ({ tmp }) => {
-      const own = makeSpool(path.join(tmp, 'spool'));
-      const src = path.join(tmp, 'src');
-      makeTree(src, { sec: { dir: true, mode: 0o700 }, 'sec/key': { content: 'TOPSECRET\n', mode: 0o644 }, other: 'other\n' });
-      fs.chmodSync(path.join(src, 'sec'), 0o700);
-      ok(backup(own, src, 1));
+      const { own } = oneNight(tmp, { sec: { dir: true, mode: 0o700 }, 'sec/key': { content: 'TOPSECRET\n', mode: 0o644 }, other: 'other\n' }, (src) => {
+        fs.chmodSync(path.join(src, 'sec'), 0o700);
+      });
       const to = path.join(tmp, 'r');
       fs.mkdirSync(to);
       fs.chownSync(to, 65534, 65534);
@@ -1007,12 +984,10 @@ describe('restore as root into a directory another user can write: a name swappe
 // only at the end, so another user opened a restored file of a 0700 source through it meanwhile
 describe('an existing directory restored into is closed (0700) before anything is written into it', () => {
   test("DIR itself, and a directory reused under --force: 0700 while their entries are written, the generation's modes after", ({ tmp }) => {
-    const own = makeSpool(path.join(tmp, 'spool'));
-    const src = path.join(tmp, 'src');
-    makeTree(src, { 'secret.txt': 'TOP SECRET\n', 'private/key': 'key\n', 'private/.keep': '' });
-    fs.chmodSync(src, 0o700);
-    fs.chmodSync(path.join(src, 'private'), 0o750);
-    ok(backup(own, src, 1));
+    const { own, src } = oneNight(tmp, { 'secret.txt': 'TOP SECRET\n', 'private/key': 'key\n', 'private/.keep': '' }, (src) => {
+      fs.chmodSync(src, 0o700);
+      fs.chmodSync(path.join(src, 'private'), 0o750);
+    });
     const to = path.join(tmp, 'out');
     fs.mkdirSync(path.join(to, 'private'), { recursive: true });
     fs.chmodSync(to, 0o755);
@@ -1039,10 +1014,7 @@ describe('an existing directory restored into is closed (0700) before anything i
   });
 
   test('an existing directory on the way to --path is only passed through: its mode stays', ({ tmp }) => {
-    const own = makeSpool(path.join(tmp, 'spool'));
-    const src = path.join(tmp, 'src');
-    makeTree(src, { 'a/b/f': 'f\n' });
-    ok(backup(own, src, 1));
+    const { own } = oneNight(tmp, { 'a/b/f': 'f\n' });
     const to = path.join(tmp, 'out');
     fs.mkdirSync(path.join(to, 'a'), { recursive: true });
     fs.chmodSync(path.join(to, 'a'), 0o755);
