@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Build, MUTATE, PartState, Workdir, day, load, median, sh, warm } from './util.mjs';
+import { Build, MUTATE, PartState, Workdir, day, load, median, nodeFlags, sh, warm } from './util.mjs';
 
 const argv = process.argv.slice(2);
 const opts = { files: 100000, rounds: 7, perf: null, dir: '/var/tmp/hardsnap-bench' };
@@ -62,7 +62,7 @@ for (let r = 0; r < opts.rounds; r++) {
   const line = [];
   builds.forEach((b, k) => {
     spawnSync('sync');
-    const perf = opts.perf ? ['perf', 'record', '-q', '-F', '1999', '-g', '-o', path.join(opts.perf, `perf-${k}-${r}.data`), '--', 'node', '--single-threaded-gc', '--max-semi-space-size=4', '--heap-growing-percent=20', '--perf-basic-prof'] : [];
+    const perf = opts.perf ? ['perf', 'record', '-q', '-F', '1999', '-g', '-o', path.join(opts.perf, `perf-${k}-${r}.data`), '--', 'node', ...nodeFlags(b.bin), '--perf-basic-prof'] : [];
     const t0 = process.hrtime.bigint();
     const p = spawnSync('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, ...perf, b.bin, 'backup', '--spool', parts[k].spool, '--host', 'b', '--part', `m=${src}`, ...b.extra], {
       env: { ...process.env, HARDSNAP_NOW: day(1).now },

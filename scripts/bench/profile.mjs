@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { replay } from './history.mjs';
-import { Build, MUTATE, PartState, ROOT, Workdir, day, median, quiet, secs, sh, warm } from './util.mjs';
+import { Build, MUTATE, PartState, ROOT, Workdir, day, median, nodeFlags, quiet, secs, sh, warm } from './util.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : dflt);
@@ -56,7 +56,7 @@ const profDir = work.fresh('profiles');
 fs.mkdirSync(profDir);
 const args = ['backup', '--spool', spool, '--host', 'b', '--part', `m=${day2}`];
 const env = { ...process.env, HARDSNAP_NOW: day(1).now };
-const node = [process.execPath, '--single-threaded-gc', '--max-semi-space-size=4', '--heap-growing-percent=20']; // bin/hardsnap's flags
+const node = [process.execPath, ...nodeFlags(b.bin)]; // as bin/hardsnap starts it
 
 /** [label, function names whose samples mark the phase] in the order they run */
 const MARKS = [

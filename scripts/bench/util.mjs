@@ -23,6 +23,14 @@ export const MKTREE = path.join(SHARED, 'bench', 'mktree.py');
 export const MUTATE = path.join(SHARED, 'bench', 'mutate.py');
 export const LINKS = path.join(SHARED, 'check', 'links.py');
 
+/** The V8 flags a build's bin/hardsnap starts node with (its `#!/usr/bin/env -S node ...` line), to run it as it runs. */
+export function nodeFlags(bin) {
+  const first = fs.readFileSync(bin, 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+  if (!m) throw new Error(`${bin}: its first line is not '#!/usr/bin/env -S node ...'`);
+  return m[1].split(' ').filter(Boolean);
+}
+
 export function sh(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 28, ...opts });
   if (r.error) throw r.error;
