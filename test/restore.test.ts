@@ -1082,6 +1082,26 @@ describe('restore: choosing the generation', () => {
     expect(r.stderr).toMatch(/no part 'nope'.*its parts: p/);
   });
 
+  // found by an eighth attack: --all with parts mail/imap and mail/smtp restored the first only
+  // (EEXIST for the second: the directory mail, made for the first, refused; under --force
+  // ECHANGED, "moved here while it ran")
+  test('--all with parts that share a first component (mail/imap, mail/smtp): both restored into DIR/mail, also again under --force', ({ tmp }) => {
+    const sp = makeSpool(path.join(tmp, 'spool'));
+    const a = path.join(tmp, 'a');
+    const c = path.join(tmp, 'c');
+    mktree(a, { files: 20, seed: 1 });
+    mktree(c, { files: 20, seed: 2 });
+    const cmn = ['--spool', sp, '--host', 'h'];
+    ok(hardsnap(['backup', ...cmn, '--part', `mail/imap=${a}`, '--part', `mail/smtp=${c}`], { env: { HARDSNAP_NOW: '2026-11-10T03:00:00Z' } }));
+    const to = path.join(tmp, 'out');
+    for (const force of [[], ['--force']]) {
+      ok(hardsnap(['restore', ...cmn, '--all', '--to', to, ...force]));
+      expect(compareTrees(a, path.join(to, 'mail', 'imap'))).toEqual([]);
+      expect(compareTrees(c, path.join(to, 'mail', 'smtp'))).toEqual([]);
+    }
+    expect(fs.readdirSync(path.join(to, 'mail')).sort()).toEqual(['imap', 'smtp']);
+  });
+
   test('--all restores each part into DIR/<part>; a part without the chosen generation gets its newest before it, and says so', ({ tmp }) => {
     const sp = makeSpool(path.join(tmp, 'spool'));
     const a = path.join(tmp, 'a');

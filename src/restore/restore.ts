@@ -20,7 +20,7 @@ import { isInsideBytes, realBytes } from '../fs/byte-path.js';
 import { fsLocation, locationInside, readMountsLatin1 } from '../fs/mountinfo.js';
 import type { Generation } from '../spool/names.js';
 import type { ManifestEntry } from '../manifest/format.js';
-import { EntryError, SafeTarget, SpoolFence, asideSuffix, openTargetDir, refuseSymlinkTarget, type Replacement } from './target.js';
+import { EntryError, SafeTarget, SpoolFence, asideSuffix, openTargetDir, lookAtTarget, type Replacement } from './target.js';
 import { EntrySource, badName } from './source.js';
 import { TreeRestorer, type DirFrame } from './walk.js';
 import type { PartRestoreResult, RestoreEvents, RestoreProblem } from './types.js';
@@ -117,14 +117,15 @@ export function restore(req: RestoreRequest, ev: RestoreEvents): RestoreResult {
       throw notEmpty(req.to, t.existing);
     }
   } else {
-    // the real run never follows DIR's last component: nor does the dry run look through it
-    refuseSymlinkTarget(req.to);
-    if (fs.existsSync(pathBytes(req.to))) {
-      const n = fs.readdirSync(pathBytes(req.to)).length;
-      if (n > 0 && !req.force) throw notEmpty(req.to, n);
-      // to look at what is in the way (SafeTarget in a dry run only looks)
-      const fd = sys.openat(sys.AT_FDCWD, pathBytes(req.to), sys.O_PATH | sys.O_DIRECTORY, 0);
-      if (fd >= 0) rootFd = fd;
+    // opened as the real run opens it, never through a symlink at its last component; to look
+    // at what is in the way (SafeTarget in a dry run only looks)
+    const t = lookAtTarget(req.to);
+    if (t) {
+      rootFd = t.fd;
+      if (t.existing > 0 && !req.force) {
+        sys.close(rootFd);
+        throw notEmpty(req.to, t.existing);
+      }
     }
   }
   try {

@@ -121,15 +121,17 @@ function symlinkTarget(dir: string): HardsnapError {
 }
 
 /**
- * A dry run's look at DIR's last component, which the real run never follows: a symlink there
- * is refused as the real run refuses it (exit 1), not looked through.
+ * The dry run's look at DIR: opened as the real run opens it (its last component never
+ * followed: a symlink there, or swapped in, is refused as the real run refuses it, exit 1), or
+ * null where it does not exist yet (the real run would make it).
  */
-export function refuseSymlinkTarget(dir: string): void {
-  const { parent, last } = splitLast(pathBytes(dir));
-  if (!last) return;
-  const p = parent.length ? Buffer.concat([parent, Buffer.from('/'), last]) : last;
-  const st = new Float64Array(sys.STAT_FIELDS);
-  if (sys.fstatat(sys.AT_FDCWD, p, st, 1) === 0 && (st[ST.MODE]! & S_IFMT) === S_IFLNK) throw symlinkTarget(dir);
+export function lookAtTarget(dir: string): OpenedTarget | null {
+  try {
+    return openTargetDir(dir, false);
+  } catch (err) {
+    if (err instanceof HardsnapError && err.cause instanceof SysError && err.cause.code === 'ENOENT') return null;
+    throw err;
+  }
 }
 
 /**
@@ -295,8 +297,12 @@ export class SpoolFence {
 
 export class SafeTarget {
   private readonly st = new Float64Array(sys.STAT_FIELDS);
-  /** the directories this restore made (dev:ino): one moved to another restored path is never reused there */
-  private readonly made = new Set<string>();
+  /**
+   * the directories this restore made (dev:ino), with where it made them (the parent's dev:ino
+   * and the name): one moved to another restored path is never reused there; one met again
+   * where it was made (the `x` of parts `x/y` and `x/z` under --all) is
+   */
+  private readonly made = new Map<string, string>();
   constructor(
     /** replace what is at restored paths (--force) */
     readonly force: boolean,
@@ -335,8 +341,9 @@ export class SafeTarget {
     let existed = false;
     let rc = sys.mkdirat(parentFd, name, 0o700);
     if (rc === EEXIST) {
-      if (!this.force) throw new EntryError('EEXIST', 'already exists in the target (created during the restore?): not replaced without --force');
       const kind = this.kindAt(parentFd, name);
+      const again = kind === 'dir' && this.made.get(this.key()) === this.place(parentFd, name);
+      if (!this.force && !again) throw new EntryError('EEXIST', 'already exists in the target (created during the restore?): not replaced without --force');
       if (kind === 'dir') ((rc = 0), (existed = true));
       else {
         if (kind !== 'none') replaced = this.remove(parentFd, name, shown, kind);
@@ -354,7 +361,9 @@ export class SafeTarget {
           : 'cannot open the directory',
       );
     }
-    const key = sys.fstat(fd, this.st) === 0 ? `${this.st[ST.DEV]}:${this.st[ST.INO]}` : '';
+    const key = sys.fstat(fd, this.st) === 0 ? this.key() : '';
+    const where = this.place(parentFd, name);
+    if (existed && this.made.get(key) === where) return { fd, replaced, existed };
     if (existed && this.made.has(key)) {
       // whoever can write the target moved a directory restored a moment ago here: filling it
       // and giving it this path's metadata would open what it holds (a 0700 directory's files)
@@ -368,7 +377,7 @@ export class SafeTarget {
         sys.close(fd);
         throw new EntryError('ECHANGED', 'replaced by another directory while it was made: nothing restored into it');
       }
-      this.made.add(key);
+      this.made.set(key, where);
     }
     return { fd: existed ? this.enter(fd) : fd, replaced, existed };
   }
@@ -480,6 +489,16 @@ export class SafeTarget {
       );
       return { action: 'move-aside', found: 'dir', aside };
     }
+  }
+
+  /** dev:ino of what this.st holds */
+  private key(): string {
+    return `${this.st[ST.DEV]}:${this.st[ST.INO]}`;
+  }
+
+  /** Where `name` in the directory `parentFd` is: the parent's dev:ino and the name (this.st is overwritten). */
+  private place(parentFd: number, name: Buffer): string {
+    return sys.fstat(parentFd, this.st) === 0 ? `${this.key()}/${name.toString('latin1')}` : '';
   }
 
   private kindAt(fd: number, name: Buffer): 'none' | 'dir' | 'symlink' | 'other' {
