@@ -300,9 +300,10 @@ export class SafeTarget {
   /**
    * the directories this restore made (dev:ino), with where it made them (the parent's dev:ino
    * and the name): one moved to another restored path is never reused there; one met again
-   * where it was made (the `x` of parts `x/y` and `x/z` under --all) is
+   * where it was made (the `x` of parts `x/y` and `x/z` under --all) is reused
    */
   private readonly made = new Map<string, string>();
+
   constructor(
     /** replace what is at restored paths (--force) */
     readonly force: boolean,
@@ -409,9 +410,9 @@ export class SafeTarget {
    */
   dropStaging(parentFd: number, s: { fd: number; name: Buffer }): string | null {
     // by its identity: another directory renamed to its name is not removed instead
-    const mine = sys.fstat(s.fd, this.st) === 0 ? `${this.st[ST.DEV]}:${this.st[ST.INO]}` : '';
+    const mine = sys.fstat(s.fd, this.st) === 0 ? this.key() : '';
     sys.close(s.fd);
-    if (!mine || sys.fstatat(parentFd, s.name, this.st, 1) !== 0 || `${this.st[ST.DEV]}:${this.st[ST.INO]}` !== mine) return 'ECHANGED';
+    if (!mine || sys.fstatat(parentFd, s.name, this.st, 1) !== 0 || this.key() !== mine) return 'ECHANGED';
     const rc = sys.unlinkat(parentFd, s.name, sys.AT_REMOVEDIR);
     return rc < 0 ? errnoName(rc) : null;
   }

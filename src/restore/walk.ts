@@ -226,13 +226,12 @@ export class TreeRestorer {
       if (rc < 0) {
         // in the problems, so not counted restored (an entry listed there never is)
         if (f.owned) this.stats.dirs--; // (the top directory is not counted: not entered here)
-        this.problem(
-          f.rel,
-          splitStaged(rc).code,
-          f.notClosed
-            ? `cannot set the metadata of the restored directory, nor make it 0700 while restoring into it (another user's directory, or chattr +a/+i): what was restored in it is open to other users through its mode (${(sys.fstat(f.dst, this.st) === 0 ? this.st[ST.MODE]! & 0o7777 : 0).toString(8).padStart(4, '0')}) and to its owner; restore into a directory of your own`
-            : 'cannot set the metadata of the restored directory',
-        );
+        let why = 'cannot set the metadata of the restored directory';
+        if (f.notClosed) {
+          const mode = sys.fstat(f.dst, this.st) === 0 ? (this.st[ST.MODE]! & 0o7777).toString(8).padStart(4, '0') : '?';
+          why += `, nor make it 0700 while restoring into it (another user's directory, or chattr +a/+i): what was restored in it is open to other users through its mode (${mode}) and to its owner; restore into a directory of your own`;
+        }
+        this.problem(f.rel, splitStaged(rc).code, why);
       } else this.refused(rc);
     }
     if (f.owned) this.close(f);
@@ -314,32 +313,28 @@ export class TreeRestorer {
    * of the same type, one name, this process's) is given its metadata instead.
    */
   private make(f: DirFrame, e: ManifestEntry, make: (dirfd: number) => void, what: number): void {
-    if (!this.othersWrite(f)) {
-      make(f.dst);
-      const first = this.firstName(f.dst, f, e);
-      this.meta(f.dst, e, what);
-      if (first) this.groups.set(first.key, first.base);
-      return;
-    }
     const target = this.o.target!;
-    const s = target.staging(f.dst);
+    const s = this.othersWrite(f) ? target.staging(f.dst) : null;
+    const at = s ? s.fd : f.dst;
     try {
-      make(s.fd);
-      const first = this.firstName(s.fd, f, e);
-      this.meta(s.fd, e, what);
-      must(sys.renameat(s.fd, e.name, f.dst, e.name, sys.RENAME_NOREPLACE), 'cannot move it into place from the private directory it was made in');
+      make(at);
+      const first = this.firstName(at, f, e);
+      this.meta(at, e, what);
+      if (s) must(sys.renameat(s.fd, e.name, f.dst, e.name, sys.RENAME_NOREPLACE), 'cannot move it into place from the private directory it was made in');
       if (first) this.groups.set(first.key, first.base);
     } finally {
-      sys.unlinkat(s.fd, e.name, 0); // (not moved into place)
-      const left = target.dropStaging(f.dst, s);
-      if (left)
-        this.problem(
-          joinRel(f.rel, s.name),
-          left,
-          left === 'ECHANGED'
-            ? `the private directory made to create ${displayPath(e.name)} in was renamed away by whoever can write its directory: left behind (root's, 0700, empty) wherever it is now`
-            : `the private directory made to create ${displayPath(e.name)} in could not be removed (${left}): left behind (empty); remove it`,
-        );
+      if (s) {
+        sys.unlinkat(s.fd, e.name, 0); // (not moved into place)
+        const left = target.dropStaging(f.dst, s);
+        if (left)
+          this.problem(
+            joinRel(f.rel, s.name),
+            left,
+            left === 'ECHANGED'
+              ? `the private directory made to create ${displayPath(e.name)} in was renamed away by whoever can write its directory: left behind (root's, 0700, empty) wherever it is now`
+              : `the private directory made to create ${displayPath(e.name)} in could not be removed (${left}): left behind (empty); remove it`,
+          );
+      }
     }
   }
 
