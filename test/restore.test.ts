@@ -359,6 +359,22 @@ function oneNight(tmp: string, spec: Parameters<typeof makeTree>[1], then?: (src
   return { own, src };
 }
 
+/**
+ * Two parts of host h in the spool TMP/spool, backed up together on 2026-11-10: mail/imap from
+ * TMP/a and `second` from TMP/c (mktree.py trees of 20 files); the paths and the options naming
+ * the spool and host.
+ */
+function twoParts(tmp: string, second: string): { a: string; c: string; cmn: string[] } {
+  const sp = makeSpool(path.join(tmp, 'spool'));
+  const a = path.join(tmp, 'a');
+  const c = path.join(tmp, 'c');
+  mktree(a, { files: 20, seed: 1 });
+  mktree(c, { files: 20, seed: 2 });
+  const cmn = ['--spool', sp, '--host', 'h'];
+  ok(hardsnap(['backup', ...cmn, '--part', `mail/imap=${a}`, '--part', `${second}=${c}`], { env: { HARDSNAP_NOW: '2026-11-10T03:00:00Z' } }));
+  return { a, c, cmn };
+}
+
 /** An in-process restore of part p's newest generation of `own` into `to` (root's tests spy on sys calls). */
 function restoreNewest(own: string, to: string, events: Parameters<typeof restore>[1], force = false, sub?: string) {
   const gens = listGenerations(own, 'h', 'p');
@@ -1086,13 +1102,7 @@ describe('restore: choosing the generation', () => {
   // (EEXIST for the second: the directory mail, made for the first, refused; under --force
   // ECHANGED, "moved here while it ran")
   test('--all with parts that share a first component (mail/imap, mail/smtp): both restored into DIR/mail, also again under --force', ({ tmp }) => {
-    const sp = makeSpool(path.join(tmp, 'spool'));
-    const a = path.join(tmp, 'a');
-    const c = path.join(tmp, 'c');
-    mktree(a, { files: 20, seed: 1 });
-    mktree(c, { files: 20, seed: 2 });
-    const cmn = ['--spool', sp, '--host', 'h'];
-    ok(hardsnap(['backup', ...cmn, '--part', `mail/imap=${a}`, '--part', `mail/smtp=${c}`], { env: { HARDSNAP_NOW: '2026-11-10T03:00:00Z' } }));
+    const { a, c, cmn } = twoParts(tmp, 'mail/smtp');
     const to = path.join(tmp, 'out');
     for (const force of [[], ['--force']]) {
       ok(hardsnap(['restore', ...cmn, '--all', '--to', to, ...force]));
@@ -1103,13 +1113,7 @@ describe('restore: choosing the generation', () => {
   });
 
   test('--all restores each part into DIR/<part>; a part without the chosen generation gets its newest before it, and says so', ({ tmp }) => {
-    const sp = makeSpool(path.join(tmp, 'spool'));
-    const a = path.join(tmp, 'a');
-    const c = path.join(tmp, 'c');
-    mktree(a, { files: 20, seed: 1 });
-    mktree(c, { files: 20, seed: 2 });
-    const cmn = ['--spool', sp, '--host', 'h'];
-    ok(hardsnap(['backup', ...cmn, '--part', `mail/imap=${a}`, '--part', `db=${c}`], { env: { HARDSNAP_NOW: '2026-11-10T03:00:00Z' } }));
+    const { a, c, cmn } = twoParts(tmp, 'db');
     const db10 = path.join(tmp, 'db-10');
     copyTree(c, db10);
     fs.writeFileSync(path.join(a, 'new-on-11th'), 'x');
