@@ -991,26 +991,6 @@ static void xattrs_prune(int dirfd, const char *name, int fd, const uint8_t *blo
   free(cur.p);
 }
 
-/*
- * setmeta(dirfd, name, fd, uid, gid, mode, mtimeSec, mtimeNsec, what[, xattrs]): what bits
- * 1 = chown, 2 = chmod, 4 = times (atime untouched), 8 = set the attributes of the canonical
- * blob `xattrs`, 16 = and remove the others. With fd >= 0 the open descriptor is changed; with
- * fd < 0 and name "", the inode of dirfd (an O_PATH descriptor: through /proc/self/fd/N).
- * Otherwise the entry dirfd/name is opened once, O_PATH | O_NOFOLLOW, and everything is done to
- * that inode through its descriptor (/proc/self/fd/N: a name swapped for a symlink or another
- * file between the calls is never followed to another inode); what bits 8-11 = the type the
- * entry must have (S_IFMT >> 12; 0: any) and 32 = it must be owned by this process's user and
- * have no other name (an entry it has just made, not a hard link to another of its files
- * swapped in): else nothing is done, stage 5 ESTALE. A symlink gets no chmod (Linux keeps no
- * mode on one); /proc/self/fd/N of its O_PATH descriptor is the symlink itself, never its
- * target. In this order: owner first (a chown clears security.capability and the set-id bits),
- * then the attributes (ACLs, then security.capability last), then the mode (so that a user who
- * is not root can still set user.* on a file that ends up read-only; an ACL and its mode agree,
- * so the chmod leaves the ACL as it was recorded), then the times. Returns -(stage << 16 | errno) on failure, stage 1 chown, 2
- * chmod, 3 times, 4 a malformed blob, 5 the entry cannot be opened or is not the one expected;
- * else the mask of attribute namespaces the file system refused (1 user, 2 trusted, 4 security,
- * 8 system, 16 other), 0 when none.
- */
 /* setmeta on an open descriptor f (f >= 0), or on the inode of the O_PATH descriptor p (f < 0) */
 static int setmeta_on(int p, int f, double uid, double gid, double mode, double msec, double mnsec, int w,
                       const uint8_t *xattrs, size_t xlen) {
@@ -1038,6 +1018,26 @@ static int setmeta_on(int p, int f, double uid, double gid, double mode, double 
   return refused;
 }
 
+/*
+ * setmeta(dirfd, name, fd, uid, gid, mode, mtimeSec, mtimeNsec, what[, xattrs]): what bits
+ * 1 = chown, 2 = chmod, 4 = times (atime untouched), 8 = set the attributes of the canonical
+ * blob `xattrs`, 16 = and remove the others. With fd >= 0 the open descriptor is changed; with
+ * fd < 0 and name "", the inode of dirfd (an O_PATH descriptor: through /proc/self/fd/N).
+ * Otherwise the entry dirfd/name is opened once, O_PATH | O_NOFOLLOW, and everything is done to
+ * that inode through its descriptor (/proc/self/fd/N: a name swapped for a symlink or another
+ * file between the calls is never followed to another inode); what bits 8-11 = the type the
+ * entry must have (S_IFMT >> 12; 0: any) and 32 = it must be owned by this process's user and
+ * have no other name (an entry it has just made, not a hard link to another of its files
+ * swapped in): else nothing is done, stage 5 ESTALE. A symlink gets no chmod (Linux keeps no
+ * mode on one); /proc/self/fd/N of its O_PATH descriptor is the symlink itself, never its
+ * target. In this order: owner first (a chown clears security.capability and the set-id bits),
+ * then the attributes (ACLs, then security.capability last), then the mode (so that a user who
+ * is not root can still set user.* on a file that ends up read-only; an ACL and its mode agree,
+ * so the chmod leaves the ACL as it was recorded), then the times. Returns -(stage << 16 |
+ * errno) on failure, stage 1 chown, 2 chmod, 3 times, 4 a malformed blob, 5 the entry cannot be
+ * opened or is not the one expected; else the mask of attribute namespaces the file system
+ * refused (1 user, 2 trusted, 4 security, 8 system, 16 other), 0 when none.
+ */
 static int do_setmeta(int dirfd, const char *name, int f, double uid, double gid, double mode, double msec,
                       double mnsec, int w, const uint8_t *xattrs, size_t xlen) {
   /* an open descriptor, or (dirfd, ""): the O_PATH descriptor dirfd itself */

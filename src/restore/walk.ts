@@ -278,9 +278,9 @@ export class TreeRestorer {
    * anything is written into it, as a directory the restore creates has, so that what it
    * restores is not open to other users meanwhile through the mode the directory had (0755 from
    * a mkdir) when the generation's is tighter; root takes it over as well when another user owns
-   * it (a restore stopped before its end leaves it root's, 0700). When the directory refuses it (chattr +a or +i,
-   * another user's directory for a restore that is not root's), its metadata will be refused at
-   * the end too, and that is the one problem said for it.
+   * it (a restore stopped before its end leaves it root's, 0700). When the directory refuses it
+   * (chattr +a or +i, another user's directory for a restore that is not root's), its metadata
+   * is refused at the end too, and that one problem says both (f.notClosed).
    */
   private closeUp(f: DirFrame): void {
     // and this process's: another user who owns it (DIR given as that user's directory, a home
