@@ -26,7 +26,11 @@ export interface BuildOptions {
   srcRootFd: number;
   /** metadata of the source root (its extended attributes included) */
   rootMeta: Meta & { dev: number };
-  /** descriptor of the new generation's root (the .partial directory); -1 in a dry run */
+  /**
+   * descriptor of the new generation's root (the .partial directory); -1 in a dry run, which is
+   * a build with no spool side: it walks, plans and says the plan (steps.ts `say`), and nothing
+   * that writes runs (every frame's dst is -1)
+   */
   dstRootFd: number;
   /** descriptor (O_PATH) of the previous generation's root, or -1 */
   prevRootFd: number;
@@ -51,7 +55,6 @@ export interface BuildOptions {
   /** the mount points below the source when the scan began, polled once per directory (mount-points.ts) */
   mountWatch?: MountWatch | null;
   manifest: ManifestWriter | null;
-  dryRun: boolean;
   /** read, record, compare and write extended attributes and ACLs (off: --no-xattrs) */
   xattrs: boolean;
   /**

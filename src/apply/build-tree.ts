@@ -69,7 +69,7 @@ export class TreeBuilder {
     const pool = (this.pool = new JobPool(MAX_IN_FLIGHT, (f) => this.checkDone(f as Frame)));
     const writer = (this.writer = new EntryWriter(ctx, pool));
     const linker = (this.linker = new Linker(ctx, pool, writer));
-    const content = o.dedup && !o.dryRun ? new ContentLinker(ctx, pool, writer, o.dedup) : null;
+    const content = o.dedup && o.dstRootFd >= 0 ? new ContentLinker(ctx, pool, writer, o.dedup) : null;
     const carrier = (this.carrier = new Carrier(ctx, linker, writer));
     writer.content = content;
     writer.carrier = carrier;
@@ -135,7 +135,7 @@ export class TreeBuilder {
     if (!f.sealed || f.pending > 0 || f.complete) return;
     f.complete = true;
     try {
-      if (this.o.resume && !this.o.dryRun && !this.pool.failed) this.writer.meta.removeStale(f);
+      if (this.o.resume && f.dst >= 0 && !this.pool.failed) this.writer.meta.removeStale(f);
     } catch (err) {
       this.pool.fail(err);
     }

@@ -31,9 +31,9 @@ export class Carrier {
     private readonly writer: EntryWriter,
   ) {}
 
-  /** Whether carrying is possible at all in this directory (a previous generation to link from). */
+  /** Whether carrying is possible at all in this directory: a previous generation to link from, a new one to link into (not a dry run). */
   possible(f: Frame): boolean {
-    return !this.ctx.o.dryRun && f.prev >= 0 && f.prevList !== null;
+    return f.dst >= 0 && f.prev >= 0 && f.prevList !== null;
   }
 
   /** The previous record of `name` in f, if any. */

@@ -61,10 +61,10 @@ export class ContentLinker {
 
   /**
    * Files in the content index this new or changed file may be linked to, then, where the spool
-   * clones, those of its size it may only be cloned from (none in a dry run).
+   * clones, those of its size it may only be cloned from.
    */
   candidates(e: SourceEntry): Candidate[] {
-    if (this.ctx.o.dryRun || e.type !== 'file') return [];
+    if (e.type !== 'file') return [];
     const linkable = this.index.candidates(e);
     return this.writer.cloner?.enabled ? linkable.concat(this.index.cloneCandidates(e)) : linkable;
   }

@@ -93,9 +93,9 @@ export class DirWalk {
       const whole = !known || f.mounted || this.ctx.mounts.isMountPoint(rel) || known.scansWhole(rel, sub.prevIsDir);
       sub.scanAhead = ahead && sub.meta.size <= SCAN_AHEAD_MAX_DIR_SIZE && whole;
       sub.openAhead = ahead;
-      const flags = SPOOL_MKDIR | (sub.scanAhead ? SPOOL_SCAN : ahead ? SPOOL_OPEN_SRC : 0);
+      const flags = (f.dst >= 0 ? SPOOL_MKDIR : 0) | (sub.scanAhead ? SPOOL_SCAN : ahead ? SPOOL_OPEN_SRC : 0);
       sub.scannedAt = Date.now();
-      sub.ready = this.pool.track(sys.spoolDirAsync(this.o.dryRun ? -1 : f.dst, prev, sub.name, flags, sub.spool, f.src, this.xflags, this.o.xattrCtimeMin));
+      sub.ready = this.pool.track(sys.spoolDirAsync(f.dst, prev, sub.name, flags, sub.spool, f.src, this.xflags, this.o.xattrCtimeMin));
     }
   }
 
@@ -130,7 +130,7 @@ export class DirWalk {
     };
     try {
       this.pool.throwIfFailed();
-      if (!o.dryRun) {
+      if (parent.dst >= 0) {
         // a resumed run may find it made already: the checks of mkdir(), on this thread
         if (made === -E.EEXIST && o.resume) {
           this.writer.meta.mkdir(parent, sub.name, made);
@@ -143,7 +143,8 @@ export class DirWalk {
       if (srcAhead !== null && srcAhead >= 0) sys.close(srcAhead);
       throw err;
     }
-    if (o.dryRun) dst = -1;
+    // a dry run has no spool side (the job made and opened nothing there)
+    if (parent.dst < 0) dst = -1;
     if (sub.carry) {
       // below a directory the source could not give: the previous generation's subtree
       if (prev >= 0) return this.below(parent, newFrame(rel, -1, dst, prev, sub.meta, sub.carry));
@@ -164,7 +165,7 @@ export class DirWalk {
       }
       closeSpoolSide();
       this.ctx.problem(rel, code, 'cannot open directory');
-      if (!o.dryRun) {
+      if (parent.dst >= 0) {
         // what a killed run left in it is not in this generation's manifest: it goes
         if (o.resume) this.emptyResumed(parent, sub.name, -1);
         this.writer.meta.emptyDirMeta(parent, sub.name, sub.meta);
@@ -202,7 +203,7 @@ export class DirWalk {
   leave(f: Frame): void {
     const finish = async () => {
       try {
-        if (!this.pool.failed && !this.o.dryRun) await this.writer.meta.dirMeta(f);
+        if (!this.pool.failed && f.dst >= 0) await this.writer.meta.dirMeta(f);
       } catch (err) {
         this.pool.fail(err);
       } finally {

@@ -37,7 +37,7 @@ export class EntryWriter {
     private readonly ctx: BuildContext,
     private readonly pool: JobPool,
   ) {
-    this.cloner = ctx.o.clones && !ctx.o.dryRun ? new Cloner(ctx, pool, this) : null;
+    this.cloner = ctx.o.clones && ctx.o.dstRootFd >= 0 ? new Cloner(ctx, pool, this) : null;
     this.meta = new MetaWriter(ctx, pool);
   }
 

@@ -21,6 +21,10 @@ export interface Frame extends JobOwner {
   rel: Buffer;
   /** the source directory, or -1 for a carried subtree (taken from the previous generation) */
   src: number;
+  /**
+   * the new generation's directory, or -1 in a dry run: what writes into the spool does so only
+   * where there is one (a dry run walks, plans and says the plan; it carries none of it out)
+   */
   dst: number;
   prev: number;
   meta: Meta;

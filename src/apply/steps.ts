@@ -51,8 +51,9 @@ export class StepRunner {
       skipDirs: o.skipDirs,
       oneFileSystem: o.oneFileSystem,
       rootDev: o.rootMeta.dev,
-      // a record is copied only when it stands for the entry's attributes too
-      recordCopies: f.prev >= 0 && !o.checksum && !o.dryRun && (!o.xattrs || o.prevXattrsTrusted) && o.prevRecordsStand !== false,
+      // a record is copied only when it stands for the entry's attributes too, and where the
+      // link is made (a dry run checks each link it says: say() below)
+      recordCopies: f.prev >= 0 && f.dst >= 0 && !o.checksum && (!o.xattrs || o.prevXattrsTrusted) && o.prevRecordsStand !== false,
       prevXattrsTrusted: o.prevXattrsTrusted,
       prevRecordsCtime: o.prevRecordsCtime,
       prevXattrsUnrecorded: (o.prevXattrsUnrecorded ?? false) && f.prev >= 0,
@@ -184,10 +185,6 @@ export class StepRunner {
         f.subdirs.push({ name: p.name, meta: Carrier.asSource(p), prevIsDir: true, carry });
         continue;
       }
-      if (this.o.dryRun) {
-        f.out.push({ ...p, flags: p.flags | FLAG.CARRIED });
-        continue;
-      }
       if (p.linkGroup) {
         // names of one inode: linked in order, one group of this manifest's (carry.ts)
         f.out.push(this.carrier.record(f, p, carry, 'below a directory that cannot be read', false));
@@ -218,7 +215,7 @@ export class StepRunner {
       ctx.stats.dirs++;
       f.out.push(ctx.record(e.name, e, 0, 0, null));
       if (crossesMount) {
-        if (!o.dryRun) {
+        if (f.dst >= 0) {
           this.writer.meta.mkdir(f, e.name);
           this.writer.meta.emptyDirMeta(f, e.name, e);
         }
@@ -229,25 +226,7 @@ export class StepRunner {
     if (e.type === 'file') ctx.stats.files++;
     else if (e.type === 'symlink') ctx.stats.symlinks++;
     else ctx.stats.specials++;
-    if (o.dryRun) {
-      // a link is said only when the previous inode would pass the run's check (linker.ts); a
-      // further name of a source inode is said linked to its first name (one whose metadata
-      // moved mid-run may be written instead: the comparison needs the copy a dry run never makes)
-      const final = !linkTo && d.action === 'link' ? this.linker.wouldLink(f, e, p!.ino, d) : d;
-      ctx.plan(f.rel, e, final, linkTo ? { via: 'hardlink', to: linkTo.to } : undefined);
-      // counted as the run would count them: what the summary says it would link and write
-      if (linkTo)
-        ctx.stats.linked++; // (a further name adds no bytes, as in the run)
-      else if (final.action === 'link') {
-        ctx.stats.linked++;
-        ctx.stats.bytesLinked += e.size;
-      } else if (final.action === 'copy') {
-        ctx.stats.copied++;
-        ctx.stats.bytesWritten += e.size;
-      }
-      f.out.push(ctx.record(e.name, e, 0, 0, null));
-      return;
-    }
+    if (f.dst < 0) return this.say(f, e, p, d, linkTo);
     if (e.nlink > 1) {
       // one source inode, several names: done in order, on this thread
       f.out.push(this.hardLinks.link(f, e, p, d, sourceHash, linkTo));
@@ -271,5 +250,28 @@ export class StepRunner {
     }
     ctx.plan(f.rel, e, d);
     f.out.push(this.writer.materialize(f, e, d));
+  }
+
+  /**
+   * A dry run's step for a non-directory entry: its decision said and counted as the run would
+   * count it, nothing carried out. A link is said only when the previous inode would pass the
+   * run's check (linker.ts); a further name of a source inode is said linked to its first name
+   * (one whose metadata moved mid-run may be written instead: the comparison needs the copy a
+   * dry run never makes).
+   */
+  private say(f: Frame, e: SourceEntry, p: ManifestEntry | undefined, d: Decision, linkTo: LinkTo | null): void {
+    const ctx = this.ctx;
+    const final = !linkTo && d.action === 'link' ? this.linker.wouldLink(f, e, p!.ino, d) : d;
+    ctx.plan(f.rel, e, final, linkTo ? { via: 'hardlink', to: linkTo.to } : undefined);
+    if (linkTo)
+      ctx.stats.linked++; // (a further name adds no bytes, as in the run)
+    else if (final.action === 'link') {
+      ctx.stats.linked++;
+      ctx.stats.bytesLinked += e.size;
+    } else if (final.action === 'copy') {
+      ctx.stats.copied++;
+      ctx.stats.bytesWritten += e.size;
+    }
+    f.out.push(ctx.record(e.name, e, 0, 0, null));
   }
 }

@@ -293,7 +293,6 @@ export async function buildPart(
       skipDirs,
       mountWatch,
       manifest: writer,
-      dryRun: dry,
       dedup,
       dedupVerify: o.dedupVerify ?? true,
       clones,
