@@ -3,10 +3,15 @@
 // - only src/cli (and the terminal helpers of src/ui it drives) prints or exits: no console,
 //   process.exit/abort or process.stdout/stderr in the core, nor by another way in (node:process,
 //   process[...], an alias or destructuring of process, globalThis.process, import('node:fs')).
+// - the pure layers (the plan, retention's policy, time, paths, core, the terminal helpers of
+//   src/ui, the configuration's schema) never reach the disk at all: of src/fs they import types
+//   and the few functions that compare or name (sameMeta, parseXattrs, sameXattrs, errnoName,
+//   E), never the native binding (src/fs/native.ts `sys`), src/fs/disk.ts's `fs` or a helper
+//   that reads or writes.
 // test/lint.test.ts shows each rule failing on a deliberate violation.
-// Not covered (docs/DESIGN.md, "Layers"): the native binding (src/fs/native.ts `sys`) and
-// src/fs/disk.ts's `fs` are imported by the core, which so reaches the disk through src/fs
-// but not only through its helpers.
+// Not covered (docs/DESIGN.md, "Layers"): the engine layers (apply, backup, restore, spool,
+// watch, ...) import `sys` and `fs` from src/fs, so they reach the disk through src/fs but not
+// only through its helpers.
 import tseslint from 'typescript-eslint';
 
 const noDisk = {
@@ -41,6 +46,27 @@ const noPrint = [
     message: 'the core never prints or exits: not through globalThis.process',
   },
 ];
+/** files that decide without touching the disk: tested as tables, they take what they need as values */
+const pure = [
+  'src/plan/**/*.ts',
+  'src/time/**/*.ts',
+  'src/paths/**/*.ts',
+  'src/core/**/*.ts',
+  'src/ui/**/*.ts',
+  'src/retention/policy.ts',
+  'src/retention/buckets.ts',
+  'src/config/schema.ts',
+  'src/config/percent.ts',
+];
+/** of src/fs, a pure layer takes its types and the few functions that only compare or name */
+const noDoors = {
+  group: ['**/fs/*.js'],
+  allowTypeImports: true,
+  allowImportNames: ['sameMeta', 'parseXattrs', 'sameXattrs', 'errnoName', 'E'],
+  message:
+    'a pure layer never touches the disk (of src/fs: types, sameMeta, parseXattrs, sameXattrs, errnoName, E): take what you need as a value from the caller',
+};
+
 /** a dynamic import() of node:fs (static ones: no-restricted-imports) */
 const noDynamicDisk = { selector: 'ImportExpression[source.value=/^(node:)?fs(\\/promises)?$/]', message: 'only src/fs touches the disk' };
 
@@ -65,4 +91,7 @@ export default tseslint.config(
     files: ['src/cli/**/*.ts', 'src/ui/**/*.ts'],
     rules: { 'no-console': 'off', 'no-restricted-syntax': ['error', noDynamicDisk], 'no-restricted-imports': ['error', { paths: noDisk.paths.slice(0, 4) }] },
   },
+  // (after the src/ui block: a later block's options replace an earlier one's for the same rule)
+  { files: pure.filter((g) => !g.startsWith('src/ui/')), rules: { 'no-restricted-imports': ['error', { ...noDisk, patterns: [noDoors] }] } },
+  { files: ['src/ui/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: noDisk.paths.slice(0, 4), patterns: [noDoors] }] } },
 );

@@ -1,7 +1,7 @@
 /**
  * The boundaries of the code hold, and the checks that keep them fail when they are broken:
- * eslint (eslint.config.mjs: only src/fs imports node:fs; only src/cli and src/ui print or
- * exit), no cycles between the folders of src/, and the formatter.
+ * eslint (eslint.config.mjs: only src/fs imports node:fs; the pure layers never reach the disk;
+ * only src/cli and src/ui print or exit), no cycles between the folders of src/, and the formatter.
  */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -65,6 +65,26 @@ describe('lint: a deliberate violation fails', () => {
     ]);
     // allowed where the disk is
     expect(await lint("import fs from 'node:fs';\nexport const x = fs.existsSync('/');\n", 'src/fs/probe.ts')).toEqual([]);
+  });
+
+  it('a pure layer reaching the disk through src/fs (the binding, its fs, a helper that reads or writes)', async () => {
+    for (const [code, file] of [
+      ["import { sys } from '../fs/native.js';\nexport const x = sys.close(3);\n", 'src/plan/probe.ts'],
+      ["import * as native from '../fs/native.js';\nexport const x = native.sys;\n", 'src/plan/probe.ts'],
+      ["import { fs } from '../fs/disk.js';\nexport const x = fs.existsSync('/');\n", 'src/retention/policy.ts'],
+      ["import { readDirAt } from '../fs/entry.js';\nexport const x = readDirAt(3);\n", 'src/time/probe.ts'],
+      ["import { removeTree } from '../fs/remove-tree.js';\nexport const x = removeTree;\n", 'src/ui/probe.ts'],
+      ["export { sys } from '../fs/native.js';\n", 'src/core/probe.ts'],
+    ] as const) {
+      const found = await lint(code, file);
+      expect(found, `${file}: ${code}`).toEqual([expect.stringMatching(/^no-restricted-imports: .*a pure layer never touches the disk/)]);
+    }
+    // types and the functions that only compare or name stay theirs; the engine layers keep their doors
+    expect(
+      await lint("import { sameMeta, type Meta } from '../fs/entry.js';\nexport const x = (a: Meta): boolean => sameMeta(a, a);\n", 'src/plan/probe.ts'),
+    ).toEqual([]);
+    expect(await lint("import { errnoName } from '../fs/native.js';\nexport const x = errnoName(-2);\n", 'src/plan/probe.ts')).toEqual([]);
+    expect(await lint("import { sys } from '../fs/native.js';\nexport const x = sys.close(3);\n", 'src/apply/probe.ts')).toEqual([]);
   });
 
   it('printing or exiting outside src/cli and src/ui', async () => {
