@@ -190,7 +190,7 @@ describe('restore never writes outside DIR', () => {
           .split('\n')
           .map((l) => JSON.parse(l) as { message: string });
         expect(lines).toHaveLength(11);
-        expect(lines[10]!.message).toMatch(/^12 entries not restored in all \(the first 10 above/);
+        expect(lines[10]!.message).toMatch(/^12 entries with a problem in all \(the first 10 above/);
         expect(JSON.parse(r.stdout).problems).toHaveLength(12);
       } finally {
         execFileSync('chattr', ['-i', ...Array.from({ length: 12 }, (_, i) => path.join(to, `f${i}`))]);
@@ -696,8 +696,8 @@ describe('restore as root into a directory another user can write: a name swappe
       try {
         const to = path.join(m.mnt, 'out');
         const problems: string[] = [];
-        restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) });
-        expect(problems).toEqual(['theirs: EPRIV']);
+        restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code} (${p.kind})`) });
+        expect(problems).toEqual(['theirs: EPRIV (inexact)']);
         const t = fs.statSync(path.join(to, 'theirs'));
         expect([t.mode & 0o7777, t.uid, fs.readFileSync(path.join(to, 'theirs'), 'utf8')]).toEqual([0o755, 65534, 'theirs\n']);
         expect(fs.statSync(path.join(to, 'roots')).mode & 0o7777).toBe(0o4755);
@@ -915,10 +915,10 @@ describe('restore as root into a directory another user can write: a name swappe
               expect(renameat(sys.AT_FDCWD, path.join(to, staged), sys.AT_FDCWD, path.join(to, 'stolen'), 0)).toBe(0);
             }
           },
-          () => restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code}`) }, false, 'fifo'),
+          () => restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code} (${p.kind})`) }, false, 'fifo'),
         );
         expect(r.problems.length).toBe(1);
-        expect(problems).toEqual([how === 'append-only' ? `.hardsnap-restore-${process.pid}-1: EPERM` : `.hardsnap-restore-${process.pid}-1: ECHANGED`]);
+        expect(problems).toEqual([`.hardsnap-restore-${process.pid}-1: ${how === 'append-only' ? 'EPERM' : 'ECHANGED'} (leftover)`]);
         const st = fs.lstatSync(path.join(to, 'fifo'));
         expect([st.isFIFO(), st.mode & 0o7777]).toEqual([true, 0o640]);
       } finally {
@@ -1160,7 +1160,37 @@ describe('restore from a damaged spool', () => {
     fs.writeFileSync(path.join(sp, 'rsync', 'h', 'p', 'last', 'f'), 'tampered');
     const r = hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', path.join(tmp, 'out')]);
     ok(r, 23);
-    expect(r.stderr).toMatch(/"f": EHASH: restored, but its content does not match/);
+    // said as what it is: in the target, not as the generation has it (not "not restored")
+    expect(r.stderr).toMatch(/restored, not exact: p: "f": EHASH: restored, but its content does not match/);
+    expect(r.stderr).toMatch(/hardsnap: error: 1 entry restored, not exact \(listed above\)/);
+    expect(r.stderr).not.toMatch(/not restored/);
+    expect(fs.readFileSync(path.join(tmp, 'out', 'f'), 'utf8')).toBe('tampered');
+    const j = hardsnap(['--json', 'restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', path.join(tmp, 'out-j')]);
+    ok(j, 23);
+    expect((JSON.parse(j.stdout) as { problems: unknown[] }).problems).toEqual([expect.objectContaining({ path: 'f', code: 'EHASH', kind: 'inexact' })]);
+  });
+
+  test('restore problems are counted by what they mean for the target: not restored, restored not exact', ({ tmp, skip }) => {
+    const sp = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(src);
+    for (const n of ['f', 'g', 'h']) fs.writeFileSync(path.join(src, n), `original ${n}`);
+    ok(hardsnap(['backup', '--spool', sp, '--host', 'h', '--part', `p=${src}`]));
+    fs.writeFileSync(path.join(sp, 'rsync', 'h', 'p', 'last', 'f'), 'tampered');
+    const to = path.join(tmp, 'out');
+    fs.mkdirSync(to);
+    for (const n of ['g', 'h']) fs.writeFileSync(path.join(to, n), 'in the way');
+    if (spawnSync('chattr', ['+i', path.join(to, 'g'), path.join(to, 'h')], { stdio: 'ignore' }).status !== 0)
+      return skip('chattr +i is refused here (needs root and a file system that takes it)');
+    try {
+      const r = hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', to, '--force']);
+      ok(r, 23);
+      expect(r.stderr).toMatch(/not restored: p: "g": EPERM/);
+      expect(r.stderr).toMatch(/restored, not exact: p: "f": EHASH/);
+      expect(r.stderr).toMatch(/hardsnap: error: 2 entries not restored, 1 entry restored, not exact \(listed above\)/);
+    } finally {
+      spawnSync('chattr', ['-i', path.join(to, 'g'), path.join(to, 'h')]);
+    }
   });
 
   /** A one-part spool whose manifest is rewritten so that the entry `b` (in `sub/`) is called `bad`. */
@@ -1277,7 +1307,7 @@ describe('restore from a damaged spool', () => {
     try {
       const r = hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', targets[0]!, '--force', '--verbose']);
       expect(r.code, r.stderr).toBe(23);
-      expect(r.stderr).toMatch(/not restored: p: "d": EPERM: cannot set the metadata of the restored directory/);
+      expect(r.stderr).toMatch(/restored, not exact: p: "d": EPERM: cannot set the metadata of the restored directory/);
       // d/e is restored (d takes new entries), d is not: one directory
       expect(r.stdout + r.stderr).toMatch(/p: restored 3 files \(0 hard links\), 1 directories/);
       const j = hardsnap(['restore', '--spool', sp, '--host', 'h', '--part', 'p', '--to', targets[1]!, '--force', '--json']);

@@ -161,7 +161,9 @@ function targetRefusals(to: string, result: RestoreResult, warn: (m: string) => 
   } catch (err) {
     const code = errnoCode(err) ?? 'EACCES';
     if (!dir.equals(target)) throw new HardsnapError('ETARGET', `cannot create the target ${to}: ${code}`, { path: to, exit: 2 });
-    return [{ part, path: Buffer.alloc(0), code, message: `${displayPath(dir)} cannot be written (${code}): nothing could be restored there` }];
+    return [
+      { part, path: Buffer.alloc(0), code, message: `${displayPath(dir)} cannot be written (${code}): nothing could be restored there`, kind: 'missing' },
+    ];
   }
   const need = result.parts.reduce((n, p) => n + p.stats.bytes, 0);
   const st = fs.statfsSync(dir);
@@ -293,6 +295,7 @@ function restoreInto(
           path: Buffer.alloc(0),
           code: 'ENOGEN',
           message: `part '${c.part}' has no complete generation at or before the chosen one: not restored`,
+          kind: 'missing',
         });
         continue;
       }
@@ -303,7 +306,7 @@ function restoreInto(
           baseFd = partTarget(target, rootFd, c.part, (r) => ev.onReplace?.(c.part, Buffer.alloc(0), r));
         } catch (err) {
           if (!(err instanceof EntryError)) throw err;
-          problem({ part: c.part, path: Buffer.alloc(0), code: err.code, message: `${to}: ${err.message}` });
+          problem({ part: c.part, path: Buffer.alloc(0), code: err.code, message: `${to}: ${err.message}`, kind: 'missing' });
           continue;
         }
       }
@@ -328,7 +331,7 @@ function restoreInto(
         for (const p of r.problems) problem(p);
       } catch (err) {
         if (!req.all || !(err instanceof HardsnapError) || err.exit === 1) throw err;
-        problem({ part: c.part, path: Buffer.alloc(0), code: err.code, message: err.message });
+        problem({ part: c.part, path: Buffer.alloc(0), code: err.code, message: err.message, kind: 'missing' });
       } finally {
         if (baseFd !== rootFd && baseFd >= 0) sys.close(baseFd);
       }
@@ -475,12 +478,14 @@ function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
         Buffer.alloc(0),
         'EMANIFEST',
         `the manifest of ${job.generation.name} is ${source.missingReason}: restored from the generation's own tree, without what only the manifest holds (attributes the spool refused, devices not created) and without checking contents against their hashes`,
+        'inexact',
       );
     } else if (source.fallbackDirs) {
       walker.problem(
         Buffer.alloc(0),
         'EMANIFEST',
         `the manifest of ${job.generation.name} is damaged in ${source.fallbackDirs} ${source.fallbackDirs === 1 ? 'directory' : 'directories'}: those were restored from the generation's own tree (no attributes the spool refused, contents unchecked)`,
+        'inexact',
       );
     }
     return {

@@ -2,6 +2,16 @@
 import type { ManifestEntry } from '../manifest/format.js';
 import type { Replacement } from './target.js';
 
+/**
+ * What a problem means for the target (each is exit 23):
+ * - `missing`: the entry is not in the target (not restored, or not all of it: its files);
+ * - `inexact`: it is there, but not as the generation has it (content that does not match its
+ *   hash, metadata or attributes that could not be set, taken without the manifest);
+ * - `leftover`: it is restored, and something this restore made is left in the target (a
+ *   private directory it could not remove).
+ */
+export type ProblemKind = 'missing' | 'inexact' | 'leftover';
+
 /** A per-entry problem: the entry was not restored (or restored with a defect); the run goes on. */
 export interface RestoreProblem {
   part: string;
@@ -10,6 +20,7 @@ export interface RestoreProblem {
   /** errno name (ELOOP, EEXIST, ...) or EHASH / ESIZE / EPERM */
   code: string;
   message: string;
+  kind: ProblemKind;
 }
 
 export interface RestoreStats {

@@ -17,7 +17,7 @@ import { COPY, IO, META_STAGE, SETMETA, ST, STAGE, errnoName, hashHex, refusedNa
 import type { ManifestEntry } from '../manifest/format.js';
 import { EntryError, type SafeTarget } from './target.js';
 import { badName, FROM_SCAN, type EntrySource } from './source.js';
-import { newRestoreStats, type RestoreEvents, type RestoreProblem } from './types.js';
+import { newRestoreStats, type ProblemKind, type RestoreEvents, type RestoreProblem } from './types.js';
 import { testPause } from '../fs/test-pause.js';
 
 const O_DIR = sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW;
@@ -231,7 +231,7 @@ export class TreeRestorer {
           const mode = sys.fstat(f.dst, this.st) === 0 ? (this.st[ST.MODE]! & 0o7777).toString(8).padStart(4, '0') : '?';
           why += `, nor make it 0700 while restoring into it (another user's directory, or chattr +a/+i): what was restored in it is open to other users through its mode (${mode}) and to its owner; restore into a directory of your own`;
         }
-        this.problem(f.rel, splitStaged(rc).code, why);
+        this.problem(f.rel, splitStaged(rc).code, why, 'inexact');
       } else this.refused(rc);
     }
     if (f.owned) this.close(f);
@@ -245,7 +245,7 @@ export class TreeRestorer {
     if (!this.refusedNs.size) return;
     const list = [...this.refusedNs].map(([ns, n]) => `${ns}.* on ${n} ${n === 1 ? 'entry' : 'entries'}`).join(', ');
     const why = this.o.asRoot ? "the target's file system refused them" : "not running as root, or the target's file system refused them";
-    this.problem(Buffer.alloc(0), 'EXATTR', `extended attributes not restored: ${list} (${why}); the manifest holds them`);
+    this.problem(Buffer.alloc(0), 'EXATTR', `extended attributes not restored: ${list} (${why}); the manifest holds them`, 'inexact');
   }
 
   /** setmeta's bits for an entry: without owner when not root, with its attributes exactly */
@@ -333,6 +333,7 @@ export class TreeRestorer {
             left === 'ECHANGED'
               ? `the private directory made to create ${displayPath(e.name)} in was renamed away by whoever can write its directory: left behind (root's, 0700, empty) wherever it is now`
               : `the private directory made to create ${displayPath(e.name)} in could not be removed (${left}): left behind (empty); remove it`,
+            'leftover',
           );
       }
     }
@@ -388,6 +389,7 @@ export class TreeRestorer {
         rel,
         'EPRIV',
         "restored without its set-id bits and file capability: the target's file system cannot make a file without a name (O_TMPFILE), and its owner could have written it before they were set; check it, then set them",
+        'inexact',
       );
     if (key) this.groups.set(key, { dirRel: f.rel, name: e.name, ino: io[IO.NEW_INO]! });
     if (e.hash !== null && hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) !== e.hash) {
@@ -395,9 +397,15 @@ export class TreeRestorer {
         rel,
         'EHASH',
         `restored, but its content does not match the hash the manifest recorded (${e.hash}): the backup copy was altered or is damaged`,
+        'inexact',
       );
     } else if (e.hash === null && !(e.flags & FROM_SCAN) && io[IO.BYTES] !== e.size) {
-      this.problem(rel, 'ESIZE', `restored, but its size (${io[IO.BYTES]}) is not the recorded ${e.size}: the backup copy was altered or is damaged`);
+      this.problem(
+        rel,
+        'ESIZE',
+        `restored, but its size (${io[IO.BYTES]}) is not the recorded ${e.size}: the backup copy was altered or is damaged`,
+        'inexact',
+      );
     }
   }
 
@@ -438,10 +446,10 @@ export class TreeRestorer {
     this.refused(rc);
   }
 
-  problem(rel: Buffer, code: string, message: string): void {
+  problem(rel: Buffer, code: string, message: string, kind: ProblemKind = 'missing'): void {
     this.o.assertPresent?.();
     this.stats.problems++;
-    const p = { part: this.o.part, path: rel, code, message };
+    const p = { part: this.o.part, path: rel, code, message, kind };
     this.problems.push(p);
     this.o.events.onProblem?.(p);
   }

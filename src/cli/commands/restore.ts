@@ -8,6 +8,7 @@ import { parseWhen, type When } from '../../spool/when.js';
 import { chooseAll, chooseGeneration } from '../../restore/select.js';
 import { restore, type RestorePartChoice, type RestoreResult } from '../../restore/restore.js';
 import type { Replacement } from '../../restore/target.js';
+import type { ProblemKind, RestoreProblem } from '../../restore/types.js';
 import { formatBytes, type Output } from '../../ui/output.js';
 import { addCommon, partNameArg, pathArg, type CommonOptions, spoolTarget } from '../common.js';
 import { unescapeArg } from '../../paths/arg-text.js';
@@ -51,8 +52,9 @@ export function register(program: Command, ctx: CliContext): void {
         'after',
         `
 Exit codes: 0 all restored; 1 bad usage or input (no generation at or before WHEN, unknown part,
-bad --path, DIR not empty without --force); 2 failed; 23 some entries not restored (listed on
-stderr by escaped path and errno).
+bad --path, DIR not empty without --force); 2 failed; 23 some entries not restored, restored
+not exact (content not matching its hash, metadata or attributes not set) or something left in
+the target (each listed on stderr by what it means, escaped path and errno).
 
 Examples:
   hardsnap restore --spool /var/backups/hs --host web1 --part etc --to /root/etc.restored
@@ -144,7 +146,7 @@ function replacedLine(x: Replaced): string {
 function restoreParts(o: RestoreCliOptions, spool: string, host: string, to: string, parts: RestorePartChoice[], chosen: string, out: Output): number {
   const replaced: Replaced[] = [];
   // the first few problems, one line each; every one with --verbose (or in --json)
-  const report = new ProblemReport(out, { verbose: o.verbose, quiet: o.quiet, failed: 'not restored' });
+  const report = new ProblemReport(out, { verbose: o.verbose, quiet: o.quiet, failed: 'with a problem' });
   const r = restore(
     {
       partDirOf: (p) => partDir(spool, host, p),
@@ -160,7 +162,7 @@ function restoreParts(o: RestoreCliOptions, spool: string, host: string, to: str
     {
       onNote: (m) => out.note(m),
       onWarn: (m) => out.warn(m),
-      onProblem: (p) => report.error(`not restored: ${p.part}: ${JSON.stringify(displayPath(p.path) || '.')}: ${p.code}: ${p.message}`),
+      onProblem: (p) => report.error(`${SAID[p.kind]}: ${p.part}: ${JSON.stringify(displayPath(p.path) || '.')}: ${p.code}: ${p.message}`),
       onEntry:
         o.dryRun && !o.json
           ? (part, rel, e) =>
@@ -189,10 +191,22 @@ function restoreParts(o: RestoreCliOptions, spool: string, host: string, to: str
     }
     if (code)
       out.error(
-        `${r.problems.length} ${r.problems.length === 1 ? 'entry' : 'entries'} not restored${r.problems.length > SHOWN_ERRORS && !o.verbose ? ` (the first ${SHOWN_ERRORS} listed above; every one with --verbose)` : ' (listed above)'}`,
+        `${problemCounts(r.problems)}${r.problems.length > SHOWN_ERRORS && !o.verbose ? ` (the first ${SHOWN_ERRORS} listed above; every one with --verbose)` : ' (listed above)'}`,
       );
   }
   return code;
+}
+
+/** How a problem line starts: what it means for the target (RestoreProblem's kind). */
+const SAID: Record<ProblemKind, string> = { missing: 'not restored', inexact: 'restored, not exact', leftover: 'left in the target' };
+
+/** The closing line's counts, by kind: "2 entries not restored, 1 restored, not exact". */
+function problemCounts(problems: RestoreProblem[]): string {
+  const n = (k: ProblemKind) => problems.filter((p) => p.kind === k).length;
+  return (['missing', 'inexact', 'leftover'] as const)
+    .filter((k) => n(k) > 0)
+    .map((k) => `${n(k)} ${n(k) === 1 ? 'entry' : 'entries'} ${SAID[k]}`)
+    .join(', ');
 }
 
 /**
@@ -222,7 +236,7 @@ function toJson(r: RestoreResult, chosen: string, exit: number): unknown {
       source: p.source,
       ...p.stats,
     })),
-    problems: r.problems.map((p) => ({ part: p.part, path: displayPath(p.path), code: p.code, message: p.message })),
+    problems: r.problems.map((p) => ({ part: p.part, path: displayPath(p.path), code: p.code, message: p.message, kind: p.kind })),
     exit,
   };
 }
