@@ -186,7 +186,8 @@ export class TreeBuilder {
     for (const step of planDir(f.rel, entries, prevList, pctx)) {
       if (this.pool.failed) break; // a fatal error or a signal: nothing more is started
       this.ctx.stats.entries++;
-      await steps.carryOut(f, step, pctx);
+      const wait = steps.carryOut(f, step, pctx);
+      if (wait) await wait;
     }
     if (!this.pool.failed) await this.linker.flush(f);
     this.seal(f);

@@ -42,9 +42,10 @@ export class Linker {
    * Queues an unchanged entry of f and its record; the batch goes out when it is full. `prevIno`
    * is the inode the previous manifest records for it (checked when its numbers are the spool's).
    */
-  async add(f: Frame, e: SourceEntry, rec: EncodedEntry | ManifestEntry, prevIno: number, d: Decision | null = null): Promise<void> {
+  add(f: Frame, e: SourceEntry, rec: EncodedEntry | ManifestEntry, prevIno: number, d: Decision | null = null): Promise<void> | void {
     f.links.push({ e, at: f.out.push(rec) - 1, rec, prevIno: this.ctx.o.prevInodesCurrent ? prevIno : 0, d });
-    if (f.links.length >= LINK_BATCH) await this.flush(f);
+    // a promise only when the batch goes out (most calls: none to await)
+    if (f.links.length >= LINK_BATCH) return this.flush(f);
   }
 
   /** Links what f has queued, on the pool. */

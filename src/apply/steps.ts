@@ -69,8 +69,12 @@ export class StepRunner {
     return { from, code };
   }
 
-  /** Carries out one step of f's plan. */
-  async carryOut(f: Frame, step: Step, pctx: PlanContext): Promise<void> {
+  /**
+   * Carries out one step of f's plan. A promise only when the step must wait (a link batch or
+   * a copy waiting for a slot on the pool): most steps settle here, and an await per entry of
+   * a million-entry walk is a cost of its own.
+   */
+  carryOut(f: Frame, step: Step, pctx: PlanContext): Promise<void> | void {
     const o = this.o;
     const ctx = this.ctx;
     const e = step.e;
@@ -197,7 +201,7 @@ export class StepRunner {
   }
 
   /** Carries out a decision about one entry (`linkTo`: the first name it is a further name of, planned so). */
-  private async apply(
+  private apply(
     f: Frame,
     e: SourceEntry,
     p: ManifestEntry | undefined,
@@ -205,7 +209,7 @@ export class StepRunner {
     crossesMount: boolean,
     sourceHash: string | null,
     linkTo: LinkTo | null,
-  ): Promise<void> {
+  ): Promise<void> | void {
     const o = this.o;
     const ctx = this.ctx;
     if (e.type === 'dir') {
@@ -233,23 +237,27 @@ export class StepRunner {
       return;
     }
     if (d.action === 'link') return this.linker.add(f, e, ctx.record(e.name, e, 0, p!.flags & FLAG.OFF_SPOOL, p!.hash), p!.ino, d);
-    if (d.action === 'copy') {
-      // a file with a content-link candidate is hashed (and compared) on the pool, then linked
-      // or copied; the walk goes on meanwhile
-      await this.pool.slot();
-      const at = f.out.push(null) - 1;
-      // only its metadata changed: a clone of its previous inode where the spool clones (clone.ts)
-      if (this.writer.cloner?.fromPrevious(f, e, p, d, at, sourceHash)) return;
-      const cands = this.content?.candidates(e) ?? [];
-      if (cands.length) void this.content!.linkLater(f, e, d, cands, at, sourceHash);
-      else {
-        ctx.plan(f.rel, e, d);
-        if (!this.pool.failed) this.writer.startCopy(f, e, at);
-      }
-      return;
-    }
+    if (d.action === 'copy') return this.copy(f, e, p, d, sourceHash);
     ctx.plan(f.rel, e, d);
     f.out.push(this.writer.materialize(f, e, d));
+  }
+
+  /**
+   * A file to write: hashed (and compared) on the pool when it has a content-link candidate,
+   * then linked or copied; cloned where only its metadata changed and the spool clones. The walk
+   * goes on meanwhile.
+   */
+  private async copy(f: Frame, e: SourceEntry, p: ManifestEntry | undefined, d: Decision, sourceHash: string | null): Promise<void> {
+    await this.pool.slot();
+    const at = f.out.push(null) - 1;
+    // only its metadata changed: a clone of its previous inode where the spool clones (clone.ts)
+    if (this.writer.cloner?.fromPrevious(f, e, p, d, at, sourceHash)) return;
+    const cands = this.content?.candidates(e) ?? [];
+    if (cands.length) void this.content!.linkLater(f, e, d, cands, at, sourceHash);
+    else {
+      this.ctx.plan(f.rel, e, d);
+      if (!this.pool.failed) this.writer.startCopy(f, e, at);
+    }
   }
 
   /**
