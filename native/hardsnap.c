@@ -781,13 +781,17 @@ static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
   return num(env, mkdirat((int)dirfd, name, (mode_t)mode) < 0 ? -errno : 0);
 }
 
+/* linkat(olddirfd, oldname, newdirfd, newname[, flags]): flags AT_EMPTY_PATH links the inode
+   an O_PATH descriptor holds (oldname ''), wherever its names are now */
 static napi_value js_linkat(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  OPTARGS(5, 4);
   NUMARG(0, olddirfd);
   PATHARG(1, oldname);
   NUMARG(2, newdirfd);
   PATHARG(3, newname);
-  return num(env, linkat((int)olddirfd, oldname, (int)newdirfd, newname, 0) < 0 ? -errno : 0);
+  double flags = 0;
+  if (argc > 4 && arg_num(env, argv[4], &flags)) return num(env, -EINVAL);
+  return num(env, linkat((int)olddirfd, oldname, (int)newdirfd, newname, (int)flags) < 0 ? -errno : 0);
 }
 
 /*
@@ -1243,6 +1247,7 @@ enum {
   IO_XCHANGED,       /* out (flags & 16): 1 when the source's attributes are not the ones given */
   IO_META,           /* in (flags & 32): the owner, group, mode, mtime and its ns to give the copy */
   IO_WITHHELD = IO_META + 5, /* out (flags & 64): 1 when set-id bits or a file capability were withheld */
+  IO_KEPT,           /* out (flags & 128): an O_PATH descriptor of the copy made (the caller closes it), or -errno */
   IO_COUNT
 };
 enum { ST_OPEN_SRC = 1, ST_NOT_REG = 2, ST_OPEN_DST = 3, ST_READ = 4, ST_WRITE = 5, ST_META = 6 };
@@ -1376,13 +1381,26 @@ static double do_copy(int sdirfd, const char *sname, int ddirfd, const char *dna
     if (!rc && fstat(dfd, &dst) == 0) io[IO_NEW_INO] = (double)dst.st_ino;
   }
   close(sfd);
+  char p[40];
+  snprintf(p, sizeof p, "/proc/self/fd/%d", dfd);
   if (!rc && unnamed) {
-    char p[40];
-    snprintf(p, sizeof p, "/proc/self/fd/%d", dfd);
     if (linkat(AT_FDCWD, p, ddirfd, dname, AT_SYMLINK_FOLLOW) < 0) rc = FAIL(ST_OPEN_DST, errno);
     else unnamed = 0; /* named now: removed below if closing fails */
   }
+  /* flags & 128: a descriptor of the inode made, kept for the caller (its further names are
+     linked from it, not from a name others may replace); opened before the copy's descriptor is
+     closed, so it is this inode whatever happens to the name */
+  int kept = -1;
+  io[IO_KEPT] = -EBADF;
+  if (!rc && (flags & 128)) {
+    kept = open(p, O_PATH | O_CLOEXEC);
+    io[IO_KEPT] = kept >= 0 ? kept : -errno;
+  }
   if (close(dfd) < 0 && !rc) rc = FAIL(ST_WRITE, errno);
+  if (rc && kept >= 0) {
+    close(kept);
+    io[IO_KEPT] = -EBADF;
+  }
   /* (an unnamed one is gone with its descriptor; a name is never removed that was not made here) */
   if (rc && !unnamed) unlinkat(ddirfd, dname, 0);
   return rc;
@@ -1957,7 +1975,7 @@ NAPI_MODULE_INIT() {
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   struct { const char *k; double v; } consts[] = {
-      {"AT_FDCWD", AT_FDCWD}, {"AT_REMOVEDIR", AT_REMOVEDIR}, {"O_PATH", O_PATH},
+      {"AT_FDCWD", AT_FDCWD}, {"AT_REMOVEDIR", AT_REMOVEDIR}, {"AT_EMPTY_PATH", AT_EMPTY_PATH}, {"O_PATH", O_PATH},
       {"O_DIRECTORY", O_DIRECTORY}, {"O_NOFOLLOW", O_NOFOLLOW}, {"O_NOATIME", O_NOATIME},
       {"O_RDONLY", O_RDONLY}, {"O_WRONLY", O_WRONLY}, {"O_CREAT", O_CREAT}, {"O_EXCL", O_EXCL},
       {"O_NONBLOCK", O_NONBLOCK}, {"O_TRUNC", O_TRUNC},

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, vi } from 'vitest';
 import { describe, expect, test, tmpdir } from './helpers/fixture.js';
-import { hardsnap, REPO_ROOT, spawnHardsnap, waitFor } from './helpers/run.js';
+import { BIN, hardsnap, REPO_ROOT, spawnHardsnap, waitFor } from './helpers/run.js';
 import { compareTrees, latin1 as b, makeTree, readTree, sharedInodes } from './helpers/tree.js';
 import { rsyncDiff } from './helpers/oracle.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
@@ -16,7 +16,7 @@ import { ManifestReader } from '../src/manifest/reader.js';
 import { ManifestWriter } from '../src/manifest/writer.js';
 import { makeSpool, nightly } from './helpers/spool.js';
 import { mountNolinkFuse } from './helpers/loop-fs.js';
-import { hardsnapAsNobody } from './helpers/robust.js';
+import { hardsnapAsNobody, NOBODY } from './helpers/robust.js';
 
 const { date, day, genName, backup, gen } = nightly({ host: 'h', part: 'p', month: '2026-11' });
 /** The five nights of the spool below (days of 2026-11). */
@@ -418,6 +418,89 @@ function withAfterCall<K extends 'mkdirat' | 'mknodat' | 'symlinkat' | 'renameat
 // found by an attack: the metadata of a FIFO, socket, device or symlink the restore had just made
 // was set by name, and its chmod followed a symlink: the owner of DIR swapped each new FIFO for a
 // symlink to a root-owned 0600 file, and root's restore made that file 0666 (exit 0, no word)
+// a documented limit, closed: a hard-link group's further names were linked from the first
+// name's path and checked by inode number after the link; whoever could write the first name's
+// directory (another user's 0777 directory a user restored into) removed that name and made
+// files until one got the freed number (ext4 reuses it at once): the further names were linked
+// to that file, wherever they were in the tree
+describe("a user's restore into another user's 0777 directory: the first name of a hard-link group removed after it is restored", () => {
+  const cases = [
+    { type: 'file', how: 'removed, its number given to a file there' },
+    { type: 'symlink', how: 'removed, its number given to a symlink there' },
+    { type: 'file', how: 'renamed away, another file put at its name' },
+  ] as const;
+  for (const { type, how } of cases)
+    test.runIf(process.getuid?.() === 0)(`a ${type} ${how}: the further name is never linked to what is not that inode`, async ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { 'b/.keep': '' });
+      if (type === 'file') fs.writeFileSync(path.join(src, 'x'), 'generation bytes\n');
+      else fs.symlinkSync('generation target', path.join(src, 'x'));
+      fs.linkSync(path.join(src, 'x'), path.join(src, 'b/y'));
+      execFileSync('chown', ['-R', '-h', '65534:65534', src, own]);
+      ok(hardsnapAsNobody(['backup', '--spool', own, '--host', 'h', '--part', `p=${src}`], { env: { HARDSNAP_NOW: day(1) } }));
+      const to = path.join(tmp, 'theirs');
+      fs.mkdirSync(to);
+      fs.chownSync(to, 4242, 4242);
+      fs.chmodSync(to, 0o777);
+      const go = path.join(tmp, 'go');
+      const hardlinks = fs.readFileSync('/proc/sys/fs/protected_hardlinks', 'utf8').trim();
+      if (type === 'symlink') fs.writeFileSync('/proc/sys/fs/protected_hardlinks', '0');
+      // paused once the root's entries (x) are restored, before b/
+      const child = spawnHardsnap([...NOBODY, process.execPath, BIN, 'restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', to], {
+        bin: 'setpriv',
+        cwd: '/',
+        env: { HARDSNAP_TEST_PAUSE_AT: 'mid-read', HARDSNAP_TEST_PAUSE_MS: '60000', HARDSNAP_TEST_PAUSE_UNTIL: go },
+      });
+      try {
+        await waitFor(() => child.out.stderr.includes('test pause at mid-read'), 20_000, 20, 'restore to pause');
+        const x = path.join(to, 'x');
+        const ino = fs.lstatSync(x).ino;
+        let reused = false;
+        if (how.startsWith('renamed')) {
+          fs.renameSync(x, path.join(to, 'moved'));
+          fs.writeFileSync(x, 'ATTACK\n');
+        } else {
+          fs.rmSync(x);
+          for (let k = 0; k < 50 && !reused; k++) {
+            // the owner of DIR's: a file every user may read and write (which fs.protected_hardlinks
+            // lets anyone link), a symlink (which only its owner may link, unless a careless
+            // admin turned fs.protected_hardlinks off: set so for this test)
+            const n = path.join(to, `n${k}`);
+            if (type === 'file') fs.writeFileSync(n, 'ATTACK\n', { mode: 0o666 });
+            else fs.symlinkSync('/ATTACK', n);
+            fs.lchownSync(n, 4242, 4242);
+            if (type === 'file') fs.chmodSync(n, 0o666);
+            reused = fs.lstatSync(n).ino === ino;
+            // where the further name is linked from (the last one made when none got the number)
+            if (reused || k === 49) fs.renameSync(n, x);
+          }
+        }
+        fs.writeFileSync(go, '');
+        const { code } = await child.exited;
+        // (23 in any case: the 0777 directory cannot be closed by its restorer, said)
+        expect(code, child.out.stderr).toBe(23);
+        const y = path.join(to, 'b', 'y');
+        const got = !fs.lstatSync(y, { throwIfNoEntry: false }) ? '(absent)' : type === 'file' ? fs.readFileSync(y, 'utf8') : fs.readlinkSync(y);
+        expect(got).not.toMatch(/ATTACK/);
+        if (how.startsWith('renamed')) {
+          // linked to the inode where it now is
+          expect(fs.statSync(y).ino).toBe(fs.statSync(path.join(to, 'moved')).ino);
+          expect(child.out.stderr).not.toMatch(/"b\/y"/);
+        } else {
+          // the restore holds the inode: its number is not free for another file while it runs
+          expect(reused).toBe(false);
+          expect(child.out.stderr).toMatch(/not restored: p: "b\/y": ECHANGED: the first restored name of this hard link was removed during the restore/);
+        }
+      } finally {
+        fs.writeFileSync(go, '');
+        child.killGroup('SIGKILL');
+        fs.writeFileSync('/proc/sys/fs/protected_hardlinks', hardlinks);
+      }
+    });
+});
+
 describe('restore as root into a directory another user can write: a name swapped right after it is made', () => {
   const victim = (tmp: string) => {
     const v = path.join(tmp, 'victim');

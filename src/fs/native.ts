@@ -24,7 +24,8 @@ export interface NativeBinding {
   openat2(dirfd: number, path: PathArg, flags: number, mode: number, resolve: number): number;
   close(fd: number): number;
   mkdirat(dirfd: number, name: PathArg, mode: number): number;
-  linkat(olddirfd: number, oldname: PathArg, newdirfd: number, newname: PathArg): number;
+  /** flags: AT_EMPTY_PATH links the inode an O_PATH descriptor olddirfd holds (oldname '') */
+  linkat(olddirfd: number, oldname: PathArg, newdirfd: number, newname: PathArg, flags?: number): number;
   /**
    * Links names from one directory into another, each checked after the link against what was
    * recorded (packed by src/apply/link-records.ts): results 0 (inos: the inode), -errno, or a
@@ -155,6 +156,7 @@ export interface NativeBinding {
   inflateRaw(packed: Buffer, rawLen: number): Buffer | number;
   AT_FDCWD: number;
   AT_REMOVEDIR: number;
+  AT_EMPTY_PATH: number;
   O_PATH: number;
   O_DIRECTORY: number;
   O_NOFOLLOW: number;
@@ -231,7 +233,20 @@ export const ST = {
   ATIME: 13,
   ATIME_NS: 14,
 } as const;
-export const IO = { FLAGS: 0, HASH_HI: 1, HASH_LO: 2, BYTES: 3, CHANGED: 4, NEW_INO: 5, STAT: 6, XREFUSED: 21, XCHANGED: 22, META: 23, WITHHELD: 28 } as const;
+export const IO = {
+  FLAGS: 0,
+  HASH_HI: 1,
+  HASH_LO: 2,
+  BYTES: 3,
+  CHANGED: 4,
+  NEW_INO: 5,
+  STAT: 6,
+  XREFUSED: 21,
+  XCHANGED: 22,
+  META: 23,
+  WITHHELD: 28,
+  KEPT: 29,
+} as const;
 /** copy()'s io[IO.FLAGS] bits */
 export const COPY = {
   /** give the copy the source's owner */
@@ -253,6 +268,8 @@ export const COPY = {
    * (io[IO.WITHHELD] = 1): that user could write it before they were set
    */
   UNNAMED: 64,
+  /** keep an O_PATH descriptor of the copy made: io[IO.KEPT] (-errno when none; the caller closes it) */
+  KEEP: 128,
 } as const;
 /**
  * setmeta()'s `what` bits. By name (fd < 0), the entry is opened once without following it and

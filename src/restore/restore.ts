@@ -463,6 +463,7 @@ function restorePart(job: PartJob, ev: RestoreEvents): PartRestoreResult {
     }
     return finish();
   } finally {
+    walker.release();
     sys.close(genFd);
     source.close();
   }

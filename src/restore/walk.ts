@@ -14,6 +14,7 @@
 import { displayPath, joinRel } from '../paths/escape.js';
 import { expectType, MODE_BITS } from '../fs/entry.js';
 import { COPY, IO, META_STAGE, SETMETA, ST, STAGE, errnoName, hashHex, refusedNamespaces, splitStaged, sys } from '../fs/native.js';
+import { E } from '../fs/errno.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import { EntryError, type SafeTarget } from './target.js';
 import { badName, FROM_SCAN, type EntrySource } from './source.js';
@@ -55,11 +56,28 @@ export interface DirFrame {
   next: number;
 }
 
+/**
+ * The first restored name of a hard-link group, for its further names: an O_PATH descriptor
+ * of its inode when one is held (the names are linked from the inode itself: whoever can write
+ * its directory can remove or replace the name, not change what the descriptor holds, nor have
+ * its number given to a file of theirs while it is held), else its place (then checked by
+ * inode number after the link).
+ */
 interface LinkBase {
   dirRel: Buffer;
   name: Buffer;
   ino: number;
+  /** O_PATH descriptor of the inode, or -1 */
+  fd: number;
 }
+
+/**
+ * Hard-link groups whose first name's inode is held by a descriptor (LinkBase.fd): only those
+ * whose first name is in a directory others can write (elsewhere no one else can remove the
+ * name), and at most this many; past it, further groups are linked by name (a tree of millions
+ * of groups must not run out of descriptors). Closed when the restore of the part ends.
+ */
+const MAX_HELD = 512;
 
 const STAGE_TEXT: Record<number, string> = {
   [STAGE.OPEN_SRC]: 'cannot open the file in the generation',
@@ -76,6 +94,8 @@ export class TreeRestorer {
   private readonly io = new Float64Array(sys.IO_FIELDS);
   private readonly st = new Float64Array(sys.STAT_FIELDS);
   private readonly groups = new Map<string, LinkBase>();
+  /** descriptors held by LinkBase entries of `groups` */
+  private held = 0;
   private readonly euid = process.geteuid?.() ?? -1;
   private readonly dry: boolean;
   /** entries whose attributes the target refused, by namespace */
@@ -83,6 +103,25 @@ export class TreeRestorer {
 
   constructor(private readonly o: WalkOptions) {
     this.dry = o.target === null || o.target.dryRun;
+  }
+
+  /** Closes the descriptors of the hard-link groups' first names (the restore of the part is over). */
+  release(): void {
+    for (const base of this.groups.values()) this.drop(base);
+  }
+
+  /** Remembers `base` as its group's first name (closing the descriptor of one it replaces). */
+  private remember(key: string, base: LinkBase): void {
+    const old = this.groups.get(key);
+    if (old) this.drop(old);
+    this.groups.set(key, base);
+  }
+
+  private drop(base: LinkBase): void {
+    if (base.fd < 0) return;
+    sys.close(base.fd);
+    base.fd = -1;
+    this.held--;
   }
 
   /** Restores the directory `top` and everything below it; `top` itself is left to the caller's frame flags. */
@@ -316,13 +355,16 @@ export class TreeRestorer {
     const target = this.o.target!;
     const s = this.othersWrite(f) ? target.staging(f.dst) : null;
     const at = s ? s.fd : f.dst;
+    let first: { key: string; base: LinkBase } | null = null;
     try {
       make(at);
-      const first = this.firstName(at, f, e);
+      first = this.firstName(at, f, e);
       this.meta(at, e, what);
       if (s) must(sys.renameat(s.fd, e.name, f.dst, e.name, sys.RENAME_NOREPLACE), 'cannot move it into place from the private directory it was made in');
-      if (first) this.groups.set(first.key, first.base);
+      if (first) this.remember(first.key, first.base);
+      first = null;
     } finally {
+      if (first) this.drop(first.base); // (not restored: nothing is linked to it)
       if (s) {
         sys.unlinkat(s.fd, e.name, 0); // (not moved into place)
         const left = target.dropStaging(f.dst, s);
@@ -357,7 +399,21 @@ export class TreeRestorer {
     // whoever can write the directory (their own symlink, a hard link to another file), which the
     // entry's further names would then be linked to
     if ((this.st[ST.MODE]! & 0o170000) !== MODE_BITS[e.type] || this.st[ST.NLINK] !== 1 || this.st[ST.UID] !== this.euid) return null;
-    return { key, base: { dirRel: f.rel, name: e.name, ino: this.st[ST.INO]! } };
+    const ino = this.st[ST.INO]!;
+    return { key, base: { dirRel: f.rel, name: e.name, ino, fd: this.othersWrite(f) ? this.hold(dirfd, e.name, ino) : -1 } };
+  }
+
+  /** An O_PATH descriptor of dirfd/name when it is the inode `ino` and fewer than MAX_HELD are held; else -1. */
+  private hold(dirfd: number, name: Buffer, ino: number): number {
+    if (this.held >= MAX_HELD) return -1;
+    const fd = sys.openat(dirfd, name, sys.O_PATH | sys.O_NOFOLLOW, 0);
+    if (fd < 0) return -1;
+    if (sys.fstat(fd, this.st) !== 0 || this.st[ST.INO] !== ino) {
+      sys.close(fd);
+      return -1;
+    }
+    this.held++;
+    return fd;
   }
 
   private file(f: DirFrame, e: ManifestEntry, rel: Buffer): void {
@@ -371,7 +427,16 @@ export class TreeRestorer {
     // changed), given to the new file through the descriptor the copy made it with: never by
     // its name, which whoever can write the target could have swapped meanwhile
     // (and without a name until all of that is set: COPY.UNNAMED)
-    io[IO.FLAGS] = (this.o.asRoot ? COPY.OWNER : 0) | COPY.MODE_TIMES | COPY.META_GIVEN | COPY.UNNAMED | COPY.XATTRS_EXACT | (e.xattrs ? COPY.XATTRS : 0);
+    // (the first name of a hard-link group: a descriptor of the inode made is kept, see LinkBase)
+    const keep = key !== null && this.held < MAX_HELD && this.othersWrite(f);
+    io[IO.FLAGS] =
+      (this.o.asRoot ? COPY.OWNER : 0) |
+      COPY.MODE_TIMES |
+      COPY.META_GIVEN |
+      COPY.UNNAMED |
+      COPY.XATTRS_EXACT |
+      (e.xattrs ? COPY.XATTRS : 0) |
+      (keep ? COPY.KEEP : 0);
     io[IO.META] = e.uid;
     io[IO.META + 1] = e.gid;
     io[IO.META + 2] = e.mode;
@@ -391,7 +456,11 @@ export class TreeRestorer {
         "restored without its set-id bits and file capability: the target's file system cannot make a file without a name (O_TMPFILE), and its owner could have written it before they were set; check it, then set them",
         'inexact',
       );
-    if (key) this.groups.set(key, { dirRel: f.rel, name: e.name, ino: io[IO.NEW_INO]! });
+    if (key) {
+      const fd = keep && io[IO.KEPT]! >= 0 ? io[IO.KEPT]! : -1;
+      if (fd >= 0) this.held++;
+      this.remember(key, { dirRel: f.rel, name: e.name, ino: io[IO.NEW_INO]!, fd });
+    }
     if (e.hash !== null && hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) !== e.hash) {
       this.problem(
         rel,
@@ -411,10 +480,22 @@ export class TreeRestorer {
 
   /** Another name of an inode already restored; false when a fresh copy should be made instead. */
   private link(f: DirFrame, e: ManifestEntry, base: LinkBase): boolean {
-    const pfd = this.o.target!.openBeneath(this.o.baseFd, base.dirRel);
-    if (pfd < 0) throw new EntryError(errnoName(pfd), 'cannot reach the first restored name of this hard link');
-    const rc = sys.linkat(pfd, base.name, f.dst, e.name);
-    sys.close(pfd);
+    let rc = base.fd >= 0 ? sys.linkat(base.fd, '', f.dst, e.name, sys.AT_EMPTY_PATH) : 1;
+    if (rc === -E.ENOENT) {
+      // the inode has no name left (removed meanwhile by whoever can write its directory), or
+      // this kernel lets only CAP_DAC_READ_SEARCH link from a descriptor (Linux < 6.10, not root):
+      // then by its name, as below
+      if (sys.fstat(base.fd, this.st) === 0 && this.st[ST.NLINK] === 0)
+        throw new EntryError('ECHANGED', 'the first restored name of this hard link was removed during the restore: not linked');
+      this.drop(base);
+      rc = 1;
+    }
+    if (rc === 1) {
+      const pfd = this.o.target!.openBeneath(this.o.baseFd, base.dirRel);
+      if (pfd < 0) throw new EntryError(errnoName(pfd), 'cannot reach the first restored name of this hard link');
+      rc = sys.linkat(pfd, base.name, f.dst, e.name);
+      sys.close(pfd);
+    }
     if (rc < 0) {
       if (errnoName(rc) === 'EMLINK') return false;
       throw new EntryError(errnoName(rc), 'cannot create the hard link');
