@@ -501,6 +501,87 @@ describe("a user's restore into another user's 0777 directory: the first name of
     });
 });
 
+// found by an attack on the fix above: (1) the descriptor was held only where the first name's
+// directory was writable by others then, not where the restore makes it so later (a 0777
+// directory, or one given to its owner, set when its entries are done, before the group's
+// later names elsewhere); (2) a directory of a later name removed while empty made the link
+// fail ENOENT, read as "this kernel cannot link from a descriptor": the descriptor was dropped
+// and the group's remaining names linked by name. Either way a later name was linked to the
+// file of that directory's owner given the freed number
+describe('restore as root: the first name of a hard-link group removed once the restore gives its directory to another user', () => {
+  /** Removes `x` and makes files of uid 4242 (0666) in its directory until one gets its number; that one (or the last) takes its name. */
+  const reuseNumber = (x: string): boolean => {
+    const ino = fs.lstatSync(x).ino;
+    fs.rmSync(x);
+    for (let k = 0; k < 50; k++) {
+      const n = path.join(path.dirname(x), `n${k}`);
+      fs.writeFileSync(n, 'ATTACK\n');
+      fs.chownSync(n, 4242, 4242);
+      fs.chmodSync(n, 0o666);
+      const reused = fs.statSync(n).ino === ino;
+      if (reused || k === 49) {
+        fs.renameSync(n, x);
+        return reused;
+      }
+    }
+    return false;
+  };
+
+  test.runIf(process.getuid?.() === 0)("a directory of uid 4242's: its metadata set (its entries done), then the first name in it removed", ({ tmp }) => {
+    const { own } = oneNight(tmp, { 'pub/.keep': '', 'zz/.keep': '' }, (src) => {
+      fs.writeFileSync(path.join(src, 'pub/f1'), 'generation bytes\n');
+      fs.linkSync(path.join(src, 'pub/f1'), path.join(src, 'zz/y'));
+      fs.chownSync(path.join(src, 'pub'), 4242, 4242);
+    });
+    const to = path.join(tmp, 'out');
+    const f1 = path.join(to, 'pub', 'f1');
+    let reused: boolean | null = null;
+    const problems: string[] = [];
+    withAfterCall(
+      'setmeta',
+      (rc) => {
+        if (rc !== 0 || reused !== null || !fs.existsSync(f1) || fs.statSync(path.join(to, 'pub')).uid !== 4242) return;
+        reused = reuseNumber(f1);
+      },
+      () => restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code} (${p.kind})`) }),
+    );
+    expect(reused).toBe(false);
+    expect(fs.existsSync(path.join(to, 'zz/y')) ? fs.readFileSync(path.join(to, 'zz/y'), 'utf8') : '(absent)').not.toMatch(/ATTACK/);
+    expect(problems).toEqual(['zz/y: ECHANGED (missing)']);
+  });
+
+  test.runIf(process.getuid?.() === 0)(
+    "the directory of the second name removed while empty (its link fails ENOENT), then the first name removed before the third name's link",
+    ({ tmp }) => {
+      const { own } = oneNight(tmp, { 'c/.keep': '' }, (src) => {
+        fs.mkdirSync(path.join(src, 'b'));
+        fs.writeFileSync(path.join(src, 'x'), 'generation bytes\n');
+        fs.linkSync(path.join(src, 'x'), path.join(src, 'b/y'));
+        fs.linkSync(path.join(src, 'x'), path.join(src, 'c/z'));
+      });
+      const to = path.join(tmp, 'out');
+      const real = sys.linkat.bind(sys);
+      let calls = 0;
+      let reused: boolean | null = null;
+      const spy = vi.spyOn(sys, 'linkat').mockImplementation(((...a: Parameters<typeof sys.linkat>) => {
+        if (++calls === 1) fs.rmdirSync(path.join(to, 'b'));
+        else if (calls === 2) reused = reuseNumber(path.join(to, 'x'));
+        return real(...a);
+      }) as never);
+      const problems: string[] = [];
+      try {
+        restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code} (${p.kind})`) });
+      } finally {
+        spy.mockRestore();
+      }
+      expect(calls).toBe(2);
+      expect(reused).toBe(false);
+      expect(fs.existsSync(path.join(to, 'c/z')) ? fs.readFileSync(path.join(to, 'c/z'), 'utf8') : '(absent)').not.toMatch(/ATTACK/);
+      expect(problems).toEqual(expect.arrayContaining(['b/y: ENOENT (missing)', 'c/z: ECHANGED (missing)']));
+    },
+  );
+});
+
 describe('restore as root into a directory another user can write: a name swapped right after it is made', () => {
   const victim = (tmp: string) => {
     const v = path.join(tmp, 'victim');

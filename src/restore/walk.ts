@@ -15,6 +15,7 @@ import { displayPath, joinRel } from '../paths/escape.js';
 import { expectType, MODE_BITS } from '../fs/entry.js';
 import { COPY, IO, META_STAGE, SETMETA, ST, STAGE, errnoName, hashHex, refusedNamespaces, splitStaged, sys } from '../fs/native.js';
 import { E } from '../fs/errno.js';
+import { readTextIfExists } from '../fs/read.js';
 import type { ManifestEntry } from '../manifest/format.js';
 import { EntryError, type SafeTarget } from './target.js';
 import { badName, FROM_SCAN, type EntrySource } from './source.js';
@@ -59,9 +60,9 @@ export interface DirFrame {
 /**
  * The first restored name of a hard-link group, for its further names: an O_PATH descriptor
  * of its inode when one is held (the names are linked from the inode itself: whoever can write
- * its directory can remove or replace the name, not change what the descriptor holds, nor have
- * its number given to a file of theirs while it is held), else its place (then checked by
- * inode number after the link).
+ * its directory, now or once the restore gives it its owner and mode, can remove or replace the
+ * name, not change what the descriptor holds, nor have its number given to a file of theirs
+ * while it is held), else its place (then checked by inode number after the link).
  */
 interface LinkBase {
   dirRel: Buffer;
@@ -72,12 +73,20 @@ interface LinkBase {
 }
 
 /**
- * Hard-link groups whose first name's inode is held by a descriptor (LinkBase.fd): only those
- * whose first name is in a directory others can write (elsewhere no one else can remove the
- * name), and at most this many; past it, further groups are linked by name (a tree of millions
- * of groups must not run out of descriptors). Closed when the restore of the part ends.
+ * How many hard-link groups' first names are held by a descriptor (LinkBase.fd) at most: half
+ * the process's descriptor limit (Node raises it to the hard limit), at most 65536; past it,
+ * further groups are linked by name (a tree of millions of groups must not run out of
+ * descriptors). Each is held until the restore of the part ends: the manifest does not say how
+ * many names a group has.
  */
-const MAX_HELD = 512;
+let maxHeld: number | undefined;
+function heldLimit(): number {
+  if (maxHeld === undefined) {
+    const soft = /^Max open files\s+(\d+)/m.exec(readTextIfExists('/proc/self/limits') ?? '')?.[1];
+    maxHeld = Math.max(64, Math.min(65536, Math.floor(Number(soft ?? 1024) / 2)));
+  }
+  return maxHeld;
+}
 
 const STAGE_TEXT: Record<number, string> = {
   [STAGE.OPEN_SRC]: 'cannot open the file in the generation',
@@ -96,6 +105,8 @@ export class TreeRestorer {
   private readonly groups = new Map<string, LinkBase>();
   /** descriptors held by LinkBase entries of `groups` */
   private held = 0;
+  /** whether linkat(AT_EMPTY_PATH) links from a descriptor here (Linux < 6.10 allows it to root only); unknown until tried */
+  private fromDescriptor: boolean | undefined;
   private readonly euid = process.geteuid?.() ?? -1;
   private readonly dry: boolean;
   /** entries whose attributes the target refused, by namespace */
@@ -400,12 +411,17 @@ export class TreeRestorer {
     // entry's further names would then be linked to
     if ((this.st[ST.MODE]! & 0o170000) !== MODE_BITS[e.type] || this.st[ST.NLINK] !== 1 || this.st[ST.UID] !== this.euid) return null;
     const ino = this.st[ST.INO]!;
-    return { key, base: { dirRel: f.rel, name: e.name, ino, fd: this.othersWrite(f) ? this.hold(dirfd, e.name, ino) : -1 } };
+    return { key, base: { dirRel: f.rel, name: e.name, ino, fd: this.hold(dirfd, e.name, ino) } };
   }
 
-  /** An O_PATH descriptor of dirfd/name when it is the inode `ino` and fewer than MAX_HELD are held; else -1. */
+  /** Whether one more first name's inode may be held by a descriptor. */
+  private mayHold(): boolean {
+    return this.held < heldLimit() && this.fromDescriptor !== false;
+  }
+
+  /** An O_PATH descriptor of dirfd/name when it is the inode `ino` and one more may be held; else -1. */
   private hold(dirfd: number, name: Buffer, ino: number): number {
-    if (this.held >= MAX_HELD) return -1;
+    if (!this.mayHold()) return -1;
     const fd = sys.openat(dirfd, name, sys.O_PATH | sys.O_NOFOLLOW, 0);
     if (fd < 0) return -1;
     if (sys.fstat(fd, this.st) !== 0 || this.st[ST.INO] !== ino) {
@@ -428,7 +444,7 @@ export class TreeRestorer {
     // its name, which whoever can write the target could have swapped meanwhile
     // (and without a name until all of that is set: COPY.UNNAMED)
     // (the first name of a hard-link group: a descriptor of the inode made is kept, see LinkBase)
-    const keep = key !== null && this.held < MAX_HELD && this.othersWrite(f);
+    const keep = key !== null && this.mayHold();
     io[IO.FLAGS] =
       (this.o.asRoot ? COPY.OWNER : 0) |
       COPY.MODE_TIMES |
@@ -480,15 +496,23 @@ export class TreeRestorer {
 
   /** Another name of an inode already restored; false when a fresh copy should be made instead. */
   private link(f: DirFrame, e: ManifestEntry, base: LinkBase): boolean {
-    let rc = base.fd >= 0 ? sys.linkat(base.fd, '', f.dst, e.name, sys.AT_EMPTY_PATH) : 1;
-    if (rc === -E.ENOENT) {
-      // the inode has no name left (removed meanwhile by whoever can write its directory), or
-      // this kernel lets only CAP_DAC_READ_SEARCH link from a descriptor (Linux < 6.10, not root):
-      // then by its name, as below
-      if (sys.fstat(base.fd, this.st) === 0 && this.st[ST.NLINK] === 0)
-        throw new EntryError('ECHANGED', 'the first restored name of this hard link was removed during the restore: not linked');
-      this.drop(base);
-      rc = 1;
+    let rc = 1; // (1: not linked from a descriptor)
+    if (base.fd >= 0) {
+      rc = sys.linkat(base.fd, '', f.dst, e.name, sys.AT_EMPTY_PATH);
+      if (rc === 0) this.fromDescriptor = true;
+      else if (rc === -E.ENOENT) {
+        // the inode has no name left (removed by whoever can write its directory), the directory
+        // linked into was removed (by whoever can write its parent), or this kernel lets only
+        // CAP_DAC_READ_SEARCH link from a descriptor (Linux < 6.10, not root): known by the first
+        // link tried, and only then (never because of one directory) by name from there on
+        if (sys.fstat(base.fd, this.st) === 0 && this.st[ST.NLINK] === 0)
+          throw new EntryError('ECHANGED', 'the first restored name of this hard link was removed during the restore: not linked');
+        if (this.fromDescriptor || sys.fstat(f.dst, this.st) !== 0 || this.st[ST.NLINK] === 0)
+          throw new EntryError('ENOENT', 'cannot create the hard link: the directory it goes in was removed during the restore');
+        this.fromDescriptor = false;
+        this.release();
+        rc = 1;
+      }
     }
     if (rc === 1) {
       const pfd = this.o.target!.openBeneath(this.o.baseFd, base.dirRel);
