@@ -195,7 +195,8 @@ export class StepRunner {
         continue;
       }
       this.ctx.stats.carried++;
-      await this.linker.add(f, Carrier.asSource(p), { ...p, flags: p.flags | FLAG.CARRIED }, p.ino);
+      const wait = this.linker.add(f, Carrier.asSource(p), { ...p, flags: p.flags | FLAG.CARRIED }, p.ino);
+      if (wait) await wait;
     }
     await this.linker.flush(f);
   }

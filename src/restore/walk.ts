@@ -428,6 +428,12 @@ export class TreeRestorer {
       sys.close(fd);
       return -1;
     }
+    return this.counted(fd);
+  }
+
+  /** `fd` counted among the held ones; -1 for none (a negative one: -errno). */
+  private counted(fd: number): number {
+    if (fd < 0) return -1;
     this.held++;
     return fd;
   }
@@ -472,11 +478,7 @@ export class TreeRestorer {
         "restored without its set-id bits and file capability: the target's file system cannot make a file without a name (O_TMPFILE), and its owner could have written it before they were set; check it, then set them",
         'inexact',
       );
-    if (key) {
-      const fd = keep && io[IO.KEPT]! >= 0 ? io[IO.KEPT]! : -1;
-      if (fd >= 0) this.held++;
-      this.remember(key, { dirRel: f.rel, name: e.name, ino: io[IO.NEW_INO]!, fd });
-    }
+    if (key) this.remember(key, { dirRel: f.rel, name: e.name, ino: io[IO.NEW_INO]!, fd: keep ? this.counted(io[IO.KEPT]!) : -1 });
     if (e.hash !== null && hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) !== e.hash) {
       this.problem(
         rel,
@@ -496,30 +498,7 @@ export class TreeRestorer {
 
   /** Another name of an inode already restored; false when a fresh copy should be made instead. */
   private link(f: DirFrame, e: ManifestEntry, base: LinkBase): boolean {
-    let rc = 1; // (1: not linked from a descriptor)
-    if (base.fd >= 0) {
-      rc = sys.linkat(base.fd, '', f.dst, e.name, sys.AT_EMPTY_PATH);
-      if (rc === 0) this.fromDescriptor = true;
-      else if (rc === -E.ENOENT) {
-        // the inode has no name left (removed by whoever can write its directory), the directory
-        // linked into was removed (by whoever can write its parent), or this kernel lets only
-        // CAP_DAC_READ_SEARCH link from a descriptor (Linux < 6.10, not root): known by the first
-        // link tried, and only then (never because of one directory) by name from there on
-        if (sys.fstat(base.fd, this.st) === 0 && this.st[ST.NLINK] === 0)
-          throw new EntryError('ECHANGED', 'the first restored name of this hard link was removed during the restore: not linked');
-        if (this.fromDescriptor || sys.fstat(f.dst, this.st) !== 0 || this.st[ST.NLINK] === 0)
-          throw new EntryError('ENOENT', 'cannot create the hard link: the directory it goes in was removed during the restore');
-        this.fromDescriptor = false;
-        this.release();
-        rc = 1;
-      }
-    }
-    if (rc === 1) {
-      const pfd = this.o.target!.openBeneath(this.o.baseFd, base.dirRel);
-      if (pfd < 0) throw new EntryError(errnoName(pfd), 'cannot reach the first restored name of this hard link');
-      rc = sys.linkat(pfd, base.name, f.dst, e.name);
-      sys.close(pfd);
-    }
+    const rc = (base.fd >= 0 ? this.linkFromDescriptor(f, e, base) : null) ?? this.linkByName(f, e, base);
     if (rc < 0) {
       if (errnoName(rc) === 'EMLINK') return false;
       throw new EntryError(errnoName(rc), 'cannot create the hard link');
@@ -533,6 +512,37 @@ export class TreeRestorer {
     else this.stats.specials--;
     this.stats.hardlinks++;
     return true;
+  }
+
+  /**
+   * e linked into f from the descriptor of its group's first name: 0 or -errno; null when this
+   * kernel links from a descriptor only for CAP_DAC_READ_SEARCH (Linux < 6.10, not root): then
+   * by name, for this and every later group.
+   */
+  private linkFromDescriptor(f: DirFrame, e: ManifestEntry, base: LinkBase): number | null {
+    const rc = sys.linkat(base.fd, '', f.dst, e.name, sys.AT_EMPTY_PATH);
+    if (rc === 0) this.fromDescriptor = true;
+    if (rc !== -E.ENOENT) return rc;
+    // the inode has no name left (removed by whoever can write its directory), the directory
+    // linked into was removed (by whoever can write its parent), or the kernel's refusal: that
+    // one only when the first link tried from a descriptor fails with both alive (never because
+    // of one directory)
+    if (sys.fstat(base.fd, this.st) === 0 && this.st[ST.NLINK] === 0)
+      throw new EntryError('ECHANGED', 'the first restored name of this hard link was removed during the restore: not linked');
+    if (this.fromDescriptor || sys.fstat(f.dst, this.st) !== 0 || this.st[ST.NLINK] === 0)
+      throw new EntryError('ENOENT', 'cannot create the hard link: the directory it goes in was removed during the restore');
+    this.fromDescriptor = false;
+    this.release();
+    return null;
+  }
+
+  /** e linked into f from its group's first name by that name (checked by inode number by the caller): 0 or -errno. */
+  private linkByName(f: DirFrame, e: ManifestEntry, base: LinkBase): number {
+    const pfd = this.o.target!.openBeneath(this.o.baseFd, base.dirRel);
+    if (pfd < 0) throw new EntryError(errnoName(pfd), 'cannot reach the first restored name of this hard link');
+    const rc = sys.linkat(pfd, base.name, f.dst, e.name);
+    sys.close(pfd);
+    return rc;
   }
 
   /**
