@@ -418,6 +418,31 @@ function withAfterCall<K extends 'mkdirat' | 'mknodat' | 'symlinkat' | 'renameat
 // found by an attack: the metadata of a FIFO, socket, device or symlink the restore had just made
 // was set by name, and its chmod followed a symlink: the owner of DIR swapped each new FIFO for a
 // symlink to a root-owned 0600 file, and root's restore made that file 0666 (exit 0, no word)
+/**
+ * What the owner of a directory (uid 4242) does to the first restored name `x` of a hard-link
+ * group: removes it and makes entries of its own there until one gets its freed number; that one
+ * (or the last) takes its name. A file every user may read and write (which
+ * fs.protected_hardlinks lets anyone link), or a symlink (which only its owner may link, unless
+ * a careless admin turned fs.protected_hardlinks off). Whether the number came back.
+ */
+function reuseNumber(x: string, type: 'file' | 'symlink' = 'file'): boolean {
+  const ino = fs.lstatSync(x).ino;
+  fs.rmSync(x);
+  for (let k = 0; k < 50; k++) {
+    const n = path.join(path.dirname(x), `n${k}`);
+    if (type === 'file') fs.writeFileSync(n, 'ATTACK\n');
+    else fs.symlinkSync('/ATTACK', n);
+    fs.lchownSync(n, 4242, 4242);
+    if (type === 'file') fs.chmodSync(n, 0o666);
+    const reused = fs.lstatSync(n).ino === ino;
+    if (reused || k === 49) {
+      fs.renameSync(n, x);
+      return reused;
+    }
+  }
+  return false;
+}
+
 // a documented limit, closed: a hard-link group's further names were linked from the first
 // name's path and checked by inode number after the link; whoever could write the first name's
 // directory (another user's 0777 directory a user restored into) removed that name and made
@@ -456,27 +481,11 @@ describe("a user's restore into another user's 0777 directory: the first name of
       try {
         await waitFor(() => child.out.stderr.includes('test pause at mid-read'), 20_000, 20, 'restore to pause');
         const x = path.join(to, 'x');
-        const ino = fs.lstatSync(x).ino;
         let reused = false;
         if (how.startsWith('renamed')) {
           fs.renameSync(x, path.join(to, 'moved'));
           fs.writeFileSync(x, 'ATTACK\n');
-        } else {
-          fs.rmSync(x);
-          for (let k = 0; k < 50 && !reused; k++) {
-            // the owner of DIR's: a file every user may read and write (which fs.protected_hardlinks
-            // lets anyone link), a symlink (which only its owner may link, unless a careless
-            // admin turned fs.protected_hardlinks off: set so for this test)
-            const n = path.join(to, `n${k}`);
-            if (type === 'file') fs.writeFileSync(n, 'ATTACK\n', { mode: 0o666 });
-            else fs.symlinkSync('/ATTACK', n);
-            fs.lchownSync(n, 4242, 4242);
-            if (type === 'file') fs.chmodSync(n, 0o666);
-            reused = fs.lstatSync(n).ino === ino;
-            // where the further name is linked from (the last one made when none got the number)
-            if (reused || k === 49) fs.renameSync(n, x);
-          }
-        }
+        } else reused = reuseNumber(x, type);
         fs.writeFileSync(go, '');
         const { code } = await child.exited;
         // (23 in any case: the 0777 directory cannot be closed by its restorer, said)
@@ -509,24 +518,6 @@ describe("a user's restore into another user's 0777 directory: the first name of
 // and the group's remaining names linked by name. Either way a later name was linked to the
 // file of that directory's owner given the freed number
 describe('restore as root: the first name of a hard-link group removed once the restore gives its directory to another user', () => {
-  /** Removes `x` and makes files of uid 4242 (0666) in its directory until one gets its number; that one (or the last) takes its name. */
-  const reuseNumber = (x: string): boolean => {
-    const ino = fs.lstatSync(x).ino;
-    fs.rmSync(x);
-    for (let k = 0; k < 50; k++) {
-      const n = path.join(path.dirname(x), `n${k}`);
-      fs.writeFileSync(n, 'ATTACK\n');
-      fs.chownSync(n, 4242, 4242);
-      fs.chmodSync(n, 0o666);
-      const reused = fs.statSync(n).ino === ino;
-      if (reused || k === 49) {
-        fs.renameSync(n, x);
-        return reused;
-      }
-    }
-    return false;
-  };
-
   test.runIf(process.getuid?.() === 0)("a directory of uid 4242's: its metadata set (its entries done), then the first name in it removed", ({ tmp }) => {
     const { own } = oneNight(tmp, { 'pub/.keep': '', 'zz/.keep': '' }, (src) => {
       fs.writeFileSync(path.join(src, 'pub/f1'), 'generation bytes\n');

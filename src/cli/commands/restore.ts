@@ -200,7 +200,7 @@ function restoreParts(o: RestoreCliOptions, spool: string, host: string, to: str
 /** How a problem line starts: what it means for the target (RestoreProblem's kind). */
 const SAID: Record<ProblemKind, string> = { missing: 'not restored', inexact: 'restored, not exact', leftover: 'left in the target' };
 
-/** The closing line's counts, by kind: "2 entries not restored, 1 restored, not exact". */
+/** The closing line's counts, by kind: "2 entries not restored, 1 entry restored, not exact". */
 function problemCounts(problems: RestoreProblem[]): string {
   const n = (k: ProblemKind) => problems.filter((p) => p.kind === k).length;
   return (['missing', 'inexact', 'leftover'] as const)
