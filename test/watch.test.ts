@@ -566,7 +566,13 @@ describe('watch: when the journal is not trusted', () => {
     const w = await startWatcher(s, ['--backup-every', '1s']);
     // the watcher writes nothing in the spool before the first backup
     expect(fs.existsSync(path.join(s.spool, 'rsync'))).toBe(false);
-    expect(w.out.stderr).toMatch(/data: not backed up yet: the journal begins in .* after the first backup/);
+    // said right after the epoch began, in a chunk of stderr that may come a moment later
+    await waitFor(
+      () => /data: not backed up yet: the journal begins in .* after the first backup/.test(w.out.stderr),
+      10_000,
+      20,
+      'the watcher to say it waits',
+    );
     const gens = () =>
       fs.readdirSync(partDirOf(s), { withFileTypes: true }).filter((e) => e.isDirectory() && /^\d{4}-/.test(e.name) && !e.name.endsWith('.partial')).length;
     try {
