@@ -15,7 +15,7 @@ import { listGenerations, manifestPath, partDir } from '../src/spool/layout.js';
 import { ManifestReader } from '../src/manifest/reader.js';
 import { ManifestWriter } from '../src/manifest/writer.js';
 import { makeSpool, nightly } from './helpers/spool.js';
-import { mountNolinkFuse } from './helpers/loop-fs.js';
+import { mountLoop, mountNolinkFuse } from './helpers/loop-fs.js';
 import { hardsnapAsNobody, NOBODY } from './helpers/robust.js';
 
 const { date, day, genName, backup, gen } = nightly({ host: 'h', part: 'p', month: '2026-11' });
@@ -117,6 +117,67 @@ describe('restored files are new inodes', () => {
     expect(sharedInodes(g, to).same).toBe(0);
     expect(rsyncDiff(src, to)).toEqual([]);
   });
+});
+
+// ext4 refuses a name beyond 65,000 of one inode: a group restored from a file system that
+// allows more (or whose inode an admin filled meanwhile) cannot be one inode there. Restore made
+// a separate copy for every name past the limit and said nothing (exit 0); a symlink's group
+// split into one inode per name.
+describe("a hard-link group the target's file system cannot hold as one inode (EMLINK)", () => {
+  const EXT4_LINK_MAX = 65_000;
+  test.runIf(process.getuid?.() === 0)(
+    "the first name filled to the limit once restored: the next name is a separate inode, said as inexact; the group's later names are linked to it (files and symlinks)",
+    ({ tmp }) => {
+      const { own } = oneNight(tmp, { 'a/.keep': '', 'b/.keep': '', 'c/.keep': '' }, (src) => {
+        fs.writeFileSync(path.join(src, 'a/f'), 'group bytes\n');
+        fs.symlinkSync('somewhere', path.join(src, 'a/s'));
+        for (const [d, n] of [
+          ['b', 'g'],
+          ['c', 'h'],
+        ]) {
+          fs.linkSync(path.join(src, 'a/f'), path.join(src, d, n));
+          fs.linkSync(path.join(src, 'a/s'), path.join(src, d, `${n}-s`));
+        }
+      });
+      const loop = mountLoop(tmp, 'ext4', 64);
+      if (typeof loop === 'string') throw new Error(loop);
+      try {
+        const to = path.join(loop.mnt, 'out');
+        const pad = path.join(loop.mnt, 'pad');
+        fs.mkdirSync(pad);
+        let padded = 0;
+        // the admin (or the source's file system) leaves no room: the first name given every name ext4 allows
+        const fill = (x: string) => {
+          for (let n = fs.lstatSync(x).nlink; n < EXT4_LINK_MAX; n++) fs.linkSync(x, path.join(pad, String(padded++)));
+        };
+        const problems: string[] = [];
+        const result = withAfterCall(
+          'copy',
+          (rc) => rc >= 0 && fs.existsSync(path.join(to, 'a/f')) && fs.lstatSync(path.join(to, 'a/f')).nlink === 1 && fill(path.join(to, 'a/f')),
+          () =>
+            withAfterCall(
+              // (once its metadata is set: until then it must have one name)
+              'setmeta',
+              (rc, a) => rc === 0 && a[1].toString() === 's' && fs.lstatSync(path.join(to, 'a/s')).nlink === 1 && fill(path.join(to, 'a/s')),
+              () => restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code} (${p.kind})`) }),
+            ),
+        );
+        expect(problems.sort()).toEqual(['b/g-s: EMLINK (inexact)', 'b/g: EMLINK (inexact)']);
+        expect(result.problems).toHaveLength(2);
+        const st = (n: string) => fs.lstatSync(path.join(to, n));
+        expect(st('a/f').nlink).toBe(EXT4_LINK_MAX);
+        expect(st('b/g').ino).not.toBe(st('a/f').ino);
+        expect(st('c/h').ino).toBe(st('b/g').ino);
+        expect(st('b/g').nlink).toBe(2);
+        expect(st('b/g-s').ino).not.toBe(st('a/s').ino);
+        expect(st('c/h-s').ino).toBe(st('b/g-s').ino);
+        expect(fs.readFileSync(path.join(to, 'c/h'), 'utf8')).toBe('group bytes\n');
+        expect(fs.readlinkSync(path.join(to, 'c/h-s'))).toBe('somewhere');
+      } finally {
+        loop.unmount();
+      }
+    },
+  );
 });
 
 describe('restore --path', () => {
@@ -508,6 +569,66 @@ describe("a user's restore into another user's 0777 directory: the first name of
         fs.writeFileSync('/proc/sys/fs/protected_hardlinks', hardlinks);
       }
     });
+});
+
+// found by an attack (a documented limit until then): past the descriptors a restore may hold
+// (half its limit: 128 under ulimit -n 256), further names were linked from the first name's
+// path, checked by inode number only: in another user's 0777 directory that user removed the
+// first name and gave its number to a file of theirs, which the further name became (exit 0 for
+// that name, no word)
+describe("a user's restore past the descriptors it may hold, into another user's 0777 directory", () => {
+  test.runIf(process.getuid?.() === 0)(
+    "the first name of a group past the budget removed and its number given to that user's file: the further name is restored apart, said (ESHARED), never linked to it; the groups within the budget are exact",
+    async ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      const groups = 140;
+      const held = 128;
+      const n = (i: number) => String(i).padStart(3, '0');
+      makeTree(src, { 'b/.keep': '' });
+      for (let i = 0; i < groups; i++) {
+        fs.writeFileSync(path.join(src, `x${n(i)}`), `generation bytes ${i}\n`);
+        fs.linkSync(path.join(src, `x${n(i)}`), path.join(src, `b/y${n(i)}`));
+      }
+      execFileSync('chown', ['-R', '-h', '65534:65534', src, own]);
+      ok(hardsnapAsNobody(['backup', '--spool', own, '--host', 'h', '--part', `p=${src}`], { env: { HARDSNAP_NOW: day(1) } }));
+      const to = path.join(tmp, 'theirs');
+      fs.mkdirSync(to);
+      fs.chownSync(to, 4242, 4242);
+      fs.chmodSync(to, 0o777);
+      const go = path.join(tmp, 'go');
+      // paused once the root's entries (the first names) are restored, before b/
+      const child = spawnHardsnap(
+        ['--nofile=256:256', 'setpriv', ...NOBODY, process.execPath, BIN, 'restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', to, '--verbose'],
+        {
+          bin: 'prlimit',
+          cwd: '/',
+          env: { HARDSNAP_TEST_PAUSE_AT: 'mid-read', HARDSNAP_TEST_PAUSE_MS: '60000', HARDSNAP_TEST_PAUSE_UNTIL: go },
+        },
+      );
+      try {
+        await waitFor(() => child.out.stderr.includes('test pause at mid-read') || child.exitCode !== null, 20_000, 20, 'restore to pause');
+        const last = path.join(to, `x${n(groups - 1)}`);
+        reuseNumber(last);
+        fs.writeFileSync(go, '');
+        const { code } = await child.exited;
+        expect(code, child.out.stderr).toBe(23);
+        const y = (i: number) => path.join(to, 'b', `y${n(i)}`);
+        expect(fs.readFileSync(y(groups - 1), 'utf8')).toBe(`generation bytes ${groups - 1}\n`);
+        const apart = child.out.stderr.match(/restored, not exact: p: "b\/y\d+": ESHARED: restored as a separate inode/g) ?? [];
+        expect(apart, child.out.stderr).toHaveLength(groups - held);
+        for (let i = 0; i < groups; i++) {
+          const same = fs.statSync(y(i)).ino === fs.statSync(path.join(to, `x${n(i)}`)).ino;
+          expect(same, `b/y${n(i)}`).toBe(i < held);
+          expect(fs.readFileSync(y(i), 'utf8')).toBe(`generation bytes ${i}\n`);
+        }
+      } finally {
+        fs.writeFileSync(go, '');
+        child.killGroup('SIGKILL');
+      }
+    },
+  );
 });
 
 // found by an attack on the fix above: (1) the descriptor was held only where the first name's

@@ -174,13 +174,16 @@ export class TreeRestorer {
         if (e.type === 'file') this.stats.bytes += e.size;
         return;
       }
+      // another name of an inode already restored: linked to it, unless it cannot be (then
+      // made anew, and said)
+      const base = this.linkBase(e);
+      const apart = base ? this.link(f, e, base) : null;
+      if (apart === true) return;
       switch (e.type) {
         case 'file':
           this.file(f, e, rel);
           break;
-        case 'symlink': {
-          const base = this.linkBase(e);
-          if (base && this.link(f, e, base)) break;
+        case 'symlink':
           this.make(
             f,
             e,
@@ -188,14 +191,9 @@ export class TreeRestorer {
             SETMETA.OWNER | SETMETA.TIMES,
           );
           break;
-        }
         default:
           if ((e.type === 'char' || e.type === 'block') && !this.o.asRoot) {
             throw new EntryError('EPERM', `${e.type} device not created (only root can)`);
-          }
-          {
-            const base = this.linkBase(e);
-            if (base && this.link(f, e, base)) break;
           }
           this.make(
             f,
@@ -211,6 +209,7 @@ export class TreeRestorer {
             SETMETA.OWNER | SETMETA.MODE | SETMETA.TIMES,
           );
       }
+      if (apart) this.problem(rel, apart.code, `restored as a separate inode, not as another name of its hard-link group: ${apart.why}`, 'inexact');
     } catch (err) {
       if (!(err instanceof EntryError)) throw err;
       // not restored: not counted as restored (the summary and --json count what is in the target)
@@ -440,10 +439,6 @@ export class TreeRestorer {
 
   private file(f: DirFrame, e: ManifestEntry, rel: Buffer): void {
     const key = this.groupKey(e);
-    const base = key ? this.groups.get(key) : undefined;
-    if (base) {
-      if (this.link(f, e, base)) return;
-    }
     const io = this.io;
     // the manifest's owner, mode and mtime (not the generation file's, which an admin may have
     // changed), given to the new file through the descriptor the copy made it with: never by
@@ -496,11 +491,24 @@ export class TreeRestorer {
     }
   }
 
-  /** Another name of an inode already restored; false when a fresh copy should be made instead. */
-  private link(f: DirFrame, e: ManifestEntry, base: LinkBase): boolean {
+  /**
+   * Another name of an inode already restored: true when linked; why not when it cannot be
+   * linked (the caller makes it anew and says so). The group then forgets its first name, so that
+   * the entry made instead becomes it, for the group's later names.
+   */
+  private link(f: DirFrame, e: ManifestEntry, base: LinkBase): true | { code: string; why: string } {
     const rc = (base.fd >= 0 ? this.linkFromDescriptor(f, e, base) : null) ?? this.linkByName(f, e, base);
+    if (rc === null || rc === -E.EMLINK) {
+      this.groups.delete(this.groupKey(e)!);
+      this.drop(base);
+      return rc === null
+        ? {
+            code: 'ESHARED',
+            why: `its first name (${displayPath(joinRel(base.dirRel, base.name))}) is in a directory others can write, who could have put a file of theirs there in its place, and this restore holds no descriptor of it (it holds ${heldLimit()} at most, half its descriptor limit; before Linux 6.10 only root may link from one)`,
+          }
+        : { code: 'EMLINK', why: "the target's file system holds no more names of one inode (EMLINK)" };
+    }
     if (rc < 0) {
-      if (errnoName(rc) === 'EMLINK') return false;
       throw new EntryError(errnoName(rc), 'cannot create the hard link');
     }
     if (sys.fstatat(f.dst, e.name, this.st, 1) !== 0 || this.st[ST.INO] !== base.ino) {
@@ -536,10 +544,19 @@ export class TreeRestorer {
     return null;
   }
 
-  /** e linked into f from its group's first name by that name (checked by inode number by the caller): 0 or -errno. */
-  private linkByName(f: DirFrame, e: ManifestEntry, base: LinkBase): number {
+  /**
+   * e linked into f from its group's first name by that name (checked by inode number by the
+   * caller): 0 or -errno; null when that name's directory is not this process's alone (its
+   * owner, or one it lets write, could have removed the name and given the freed inode number
+   * to a file of theirs, which the check by number would take for the group's).
+   */
+  private linkByName(f: DirFrame, e: ManifestEntry, base: LinkBase): number | null {
     const pfd = this.o.target!.openBeneath(this.o.baseFd, base.dirRel);
     if (pfd < 0) throw new EntryError(errnoName(pfd), 'cannot reach the first restored name of this hard link');
+    if (sys.fstat(pfd, this.st) !== 0 || this.st[ST.UID] !== this.euid || this.st[ST.MODE]! & 0o022) {
+      sys.close(pfd);
+      return null;
+    }
     const rc = sys.linkat(pfd, base.name, f.dst, e.name);
     sys.close(pfd);
     return rc;
