@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
 import { makeTree } from './helpers/tree.js';
 import { BIN, REPO_ROOT, spawnHardsnap, waitFor } from './helpers/run.js';
-import { NOBODY, assertNobodyCanRun, nodeForNobody } from './helpers/robust.js';
+import { assertNobodyCanRun, nodeForNobody } from './helpers/robust.js';
 import { SHARED_DIR } from './helpers/bench-tree.js';
 import { localPoolSize, poolSizeFor, REMOTE_POOL_SIZE } from '../src/fs/thread-pool.js';
 import { SCAN_PARALLEL, SCAN_XATTR, sys } from '../src/fs/native.js';
@@ -117,12 +117,16 @@ describe('the libuv thread pool', () => {
       makeTree(src, { 'a.txt': 'a', 'd/b.txt': 'b' });
       for (const d of [src, path.join(src, 'd')]) fs.chmodSync(d, 0o755);
       const spool = makeSpool(path.join(tmp, 'spool'));
-      execFileSync('chown', ['-R', '65534:65534', spool]);
-      // the threads nobody runs already (RLIMIT_NPROC counts them all) and room for 8 more:
-      // node's own ~7 and one pool thread, not libuv's 4
-      const used = Number(execFileSync('sh', ['-c', 'ps -L -u 65534 --no-headers | wc -l'], { encoding: 'utf8' }).trim());
+      // a user no other test runs as: RLIMIT_NPROC counts every thread of the user's processes,
+      // and other test files run at the same time (nobody's threads come and go)
+      const uid = 4299;
+      const asUser = [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'];
+      execFileSync('chown', ['-R', `${uid}:${uid}`, spool]);
+      // the threads that user runs already and room for 8 more: node's own ~7 and one pool
+      // thread, not libuv's 4
+      const used = Number(execFileSync('sh', ['-c', `ps -L -u ${uid} --no-headers | wc -l`], { encoding: 'utf8' }).trim());
       const run = (args: string[], day: string) =>
-        spawnSync('setpriv', [...NOBODY, 'prlimit', `--nproc=${used + 8}`, nodeForNobody(), BIN, ...args], {
+        spawnSync('setpriv', [...asUser, 'prlimit', `--nproc=${used + 8}`, nodeForNobody(), BIN, ...args], {
           cwd: '/',
           encoding: 'utf8',
           env: { ...process.env, UV_THREADPOOL_SIZE: undefined, HARDSNAP_NOW: day },
@@ -132,7 +136,7 @@ describe('the libuv thread pool', () => {
       expect(b.stderr).toMatch(/the process limit \(ulimit -u \d+\) leaves room for \d+ threads? in the I\/O pool only/);
       const to = path.join(tmp, 'restored');
       fs.mkdirSync(to);
-      fs.chownSync(to, 65534, 65534);
+      fs.chownSync(to, uid, uid);
       const r = run(['restore', '--spool', spool, '--host', 'h', '--part', 'p', '--to', path.join(to, 'p')], '2026-01-02T03:00:00Z');
       expect(r.status, r.stderr).toBe(0);
       expect(fs.readFileSync(path.join(to, 'p', 'd', 'b.txt'), 'utf8')).toBe('b');
@@ -140,7 +144,7 @@ describe('the libuv thread pool', () => {
       for (const more of [7, 8]) {
         const e = spawnSync(
           'setpriv',
-          [...NOBODY, 'prlimit', `--nproc=${used + more}`, nodeForNobody(), BIN, 'backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`],
+          [...asUser, 'prlimit', `--nproc=${used + more}`, nodeForNobody(), BIN, 'backup', '--spool', spool, '--host', 'h', '--part', `p=${src}`],
           {
             cwd: '/',
             encoding: 'utf8',
