@@ -782,7 +782,8 @@ static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
 }
 
 /* linkat(olddirfd, oldname, newdirfd, newname[, flags]): flags AT_EMPTY_PATH links the inode
-   an O_PATH descriptor holds (oldname ''), wherever its names are now */
+   an O_PATH descriptor holds (oldname ''), wherever its names are now; AT_SYMLINK_FOLLOW with
+   /proc/self/fd/N does the same for a user Linux before 6.10 refuses AT_EMPTY_PATH */
 static napi_value js_linkat(napi_env env, napi_callback_info info) {
   OPTARGS(5, 4);
   NUMARG(0, olddirfd);
@@ -1975,7 +1976,8 @@ NAPI_MODULE_INIT() {
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   struct { const char *k; double v; } consts[] = {
-      {"AT_FDCWD", AT_FDCWD}, {"AT_REMOVEDIR", AT_REMOVEDIR}, {"AT_EMPTY_PATH", AT_EMPTY_PATH}, {"O_PATH", O_PATH},
+      {"AT_FDCWD", AT_FDCWD}, {"AT_REMOVEDIR", AT_REMOVEDIR}, {"AT_EMPTY_PATH", AT_EMPTY_PATH},
+      {"AT_SYMLINK_FOLLOW", AT_SYMLINK_FOLLOW}, {"O_PATH", O_PATH},
       {"O_DIRECTORY", O_DIRECTORY}, {"O_NOFOLLOW", O_NOFOLLOW}, {"O_NOATIME", O_NOATIME},
       {"O_RDONLY", O_RDONLY}, {"O_WRONLY", O_WRONLY}, {"O_CREAT", O_CREAT}, {"O_EXCL", O_EXCL},
       {"O_NONBLOCK", O_NONBLOCK}, {"O_TRUNC", O_TRUNC},

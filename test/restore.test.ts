@@ -7,9 +7,10 @@ import { beforeAll, vi } from 'vitest';
 import { describe, expect, test, tmpdir } from './helpers/fixture.js';
 import { BIN, hardsnap, REPO_ROOT, spawnHardsnap, waitFor } from './helpers/run.js';
 import { compareTrees, latin1 as b, makeTree, readTree, sharedInodes } from './helpers/tree.js';
-import { rsyncDiff } from './helpers/oracle.js';
+import { linksDiff, rsyncDiff } from './helpers/oracle.js';
 import { copyTree, mktree, mutate } from './helpers/bench-tree.js';
 import { sys } from '../src/fs/native.js';
+import { E } from '../src/fs/errno.js';
 import { restore } from '../src/restore/restore.js';
 import { listGenerations, manifestPath, partDir } from '../src/spool/layout.js';
 import { ManifestReader } from '../src/manifest/reader.js';
@@ -569,6 +570,62 @@ describe("a user's restore into another user's 0777 directory: the first name of
         fs.writeFileSync('/proc/sys/fs/protected_hardlinks', hardlinks);
       }
     });
+});
+
+// Linux before 6.10 lets only root link from a descriptor (linkat AT_EMPTY_PATH): a user's
+// restore linked every further name by its first name's path (a documented limit), where the
+// owner of that directory could put a file of theirs with the freed number
+describe('a kernel that refuses a user linkat(AT_EMPTY_PATH) (Linux < 6.10)', () => {
+  /** restore with linkat(..., AT_EMPTY_PATH) refused ENOENT, as such a kernel does, and /proc/self/fd links too when `noProc` */
+  function restoreOldKernel(own: string, to: string, noProc: boolean) {
+    const real = sys.linkat.bind(sys);
+    const calls = { emptyPath: 0, proc: 0, byName: 0 };
+    const problems: string[] = [];
+    const spy = vi.spyOn(sys, 'linkat').mockImplementation(((...a: Parameters<typeof sys.linkat>) => {
+      if (a[4] === sys.AT_EMPTY_PATH) return (calls.emptyPath++, -E.ENOENT);
+      if (String(a[1]).startsWith('/proc/self/fd/')) {
+        calls.proc++;
+        if (noProc) return -E.ENOENT;
+      } else calls.byName++;
+      return real(...a);
+    }) as never);
+    try {
+      restoreNewest(own, to, { onProblem: (p) => problems.push(`${p.path.toString()}: ${p.code} (${p.kind})`) });
+    } finally {
+      spy.mockRestore();
+    }
+    return { calls, problems };
+  }
+  const groups = (src: string) => {
+    fs.writeFileSync(path.join(src, 'pub/x'), 'in a directory others can write\n');
+    fs.linkSync(path.join(src, 'pub/x'), path.join(src, 'zz/x2'));
+    fs.writeFileSync(path.join(src, 'own/y'), 'in a directory of its own\n');
+    fs.linkSync(path.join(src, 'own/y'), path.join(src, 'zz/y2'));
+    fs.symlinkSync('a target', path.join(src, 'own/s'));
+    fs.linkSync(path.join(src, 'own/s'), path.join(src, 'zz/s2'));
+    fs.chmodSync(path.join(src, 'pub'), 0o777);
+  };
+  test("further names are linked through the first name's /proc/self/fd link: every group exact, none by path", ({ tmp }) => {
+    const { own, src } = oneNight(tmp, { 'pub/.keep': '', 'own/.keep': '', 'zz/.keep': '' }, groups);
+    const to = path.join(tmp, 'out');
+    const { calls, problems } = restoreOldKernel(own, to, false);
+    expect(problems).toEqual([]);
+    expect(calls).toEqual({ emptyPath: 1, proc: 3, byName: 0 });
+    expect(linksDiff(src, to)).toEqual([]);
+    expect(rsyncDiff(src, to)).toEqual([]);
+  });
+  test("without /proc: by path where the first name's directory is the restore's alone; elsewhere a separate inode, said (ESHARED)", ({ tmp }) => {
+    const { own } = oneNight(tmp, { 'pub/.keep': '', 'own/.keep': '', 'zz/.keep': '' }, groups);
+    const to = path.join(tmp, 'out');
+    const { calls, problems } = restoreOldKernel(own, to, true);
+    expect(problems).toEqual(['zz/x2: ESHARED (inexact)']);
+    expect(calls).toEqual({ emptyPath: 1, proc: 1, byName: 2 });
+    const ino = (n: string) => fs.lstatSync(path.join(to, n)).ino;
+    expect(ino('zz/x2')).not.toBe(ino('pub/x'));
+    expect(ino('zz/y2')).toBe(ino('own/y'));
+    expect(ino('zz/s2')).toBe(ino('own/s'));
+    expect(fs.readFileSync(path.join(to, 'zz/x2'), 'utf8')).toBe('in a directory others can write\n');
+  });
 });
 
 // found by an attack (a documented limit until then): past the descriptors a restore may hold

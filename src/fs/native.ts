@@ -157,6 +157,7 @@ export interface NativeBinding {
   AT_FDCWD: number;
   AT_REMOVEDIR: number;
   AT_EMPTY_PATH: number;
+  AT_SYMLINK_FOLLOW: number;
   O_PATH: number;
   O_DIRECTORY: number;
   O_NOFOLLOW: number;

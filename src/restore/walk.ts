@@ -105,8 +105,12 @@ export class TreeRestorer {
   private readonly groups = new Map<string, LinkBase>();
   /** descriptors held by LinkBase entries of `groups` */
   private held = 0;
-  /** whether linkat(AT_EMPTY_PATH) links from a descriptor here (Linux < 6.10 allows it to root only); unknown until tried */
-  private fromDescriptor: boolean | undefined;
+  /**
+   * How a further name is linked from a held descriptor: linkat(AT_EMPTY_PATH) (root; any user
+   * since Linux 6.10), its /proc/self/fd link (a user on an older kernel), or not at all (no
+   * /proc either: by name); unknown until tried
+   */
+  private fromDescriptor: 'empty-path' | 'proc' | false | undefined;
   private readonly euid = process.geteuid?.() ?? -1;
   private readonly dry: boolean;
   /** entries whose attributes the target refused, by namespace */
@@ -504,7 +508,7 @@ export class TreeRestorer {
       return rc === null
         ? {
             code: 'ESHARED',
-            why: `its first name (${displayPath(joinRel(base.dirRel, base.name))}) is in a directory others can write, who could have put a file of theirs there in its place, and this restore holds no descriptor of it (it holds ${heldLimit()} at most, half its descriptor limit; before Linux 6.10 only root may link from one)`,
+            why: `its first name (${displayPath(joinRel(base.dirRel, base.name))}) is in a directory others can write, who could have put a file of theirs there in its place, and this restore holds no descriptor of it (it holds ${heldLimit()} at most, half its descriptor limit; a user on Linux before 6.10 without /proc links from none)`,
           }
         : { code: 'EMLINK', why: "the target's file system holds no more names of one inode (EMLINK)" };
     }
@@ -524,23 +528,38 @@ export class TreeRestorer {
 
   /**
    * e linked into f from the descriptor of its group's first name: 0 or -errno; null when this
-   * kernel links from a descriptor only for CAP_DAC_READ_SEARCH (Linux < 6.10, not root): then
-   * by name, for this and every later group.
+   * process cannot link from a descriptor (a user on Linux < 6.10 without /proc): then by name,
+   * for this and every later group.
    */
   private linkFromDescriptor(f: DirFrame, e: ManifestEntry, base: LinkBase): number | null {
-    const rc = sys.linkat(base.fd, '', f.dst, e.name, sys.AT_EMPTY_PATH);
-    if (rc === 0) this.fromDescriptor = true;
-    if (rc !== -E.ENOENT) return rc;
-    // the inode has no name left (removed by whoever can write its directory), the directory
-    // linked into was removed (by whoever can write its parent), or the kernel's refusal: that
-    // one only when the first link tried from a descriptor fails with both alive (never because
-    // of one directory)
+    let rc = this.fromDescriptor === 'proc' ? this.linkFromProc(f, e, base) : sys.linkat(base.fd, '', f.dst, e.name, sys.AT_EMPTY_PATH);
+    // ENOENT: the inode has no name left (removed by whoever can write its directory), the
+    // directory linked into was removed (by whoever can write its parent), or, the first time
+    // with both alive (never because of one directory), the kernel's refusal of AT_EMPTY_PATH
+    if (rc === -E.ENOENT && this.fromDescriptor === undefined && !this.gone(f, base)) {
+      rc = this.linkFromProc(f, e, base);
+      if (rc === -E.ENOENT && !this.gone(f, base)) {
+        this.fromDescriptor = false;
+        this.release();
+        return null;
+      }
+      if (rc === 0) this.fromDescriptor = 'proc';
+    } else if (rc === 0) this.fromDescriptor ??= 'empty-path';
+    if (rc === -E.ENOENT) throw this.gone(f, base) ?? new EntryError('ENOENT', 'cannot create the hard link');
+    return rc;
+  }
+
+  /** e linked into f from base's descriptor through /proc/self/fd (as an O_TMPFILE file is given its name): 0 or -errno. */
+  private linkFromProc(f: DirFrame, e: ManifestEntry, base: LinkBase): number {
+    return sys.linkat(sys.AT_FDCWD, `/proc/self/fd/${base.fd}`, f.dst, e.name, sys.AT_SYMLINK_FOLLOW);
+  }
+
+  /** Why a link from base's descriptor into f finds nothing (ENOENT): its inode or f removed; null when both are alive. */
+  private gone(f: DirFrame, base: LinkBase): EntryError | null {
     if (sys.fstat(base.fd, this.st) === 0 && this.st[ST.NLINK] === 0)
-      throw new EntryError('ECHANGED', 'the first restored name of this hard link was removed during the restore: not linked');
-    if (this.fromDescriptor || sys.fstat(f.dst, this.st) !== 0 || this.st[ST.NLINK] === 0)
-      throw new EntryError('ENOENT', 'cannot create the hard link: the directory it goes in was removed during the restore');
-    this.fromDescriptor = false;
-    this.release();
+      return new EntryError('ECHANGED', 'the first restored name of this hard link was removed during the restore: not linked');
+    if (sys.fstat(f.dst, this.st) !== 0 || this.st[ST.NLINK] === 0)
+      return new EntryError('ENOENT', 'cannot create the hard link: the directory it goes in was removed during the restore');
     return null;
   }
 
