@@ -67,6 +67,17 @@ const noDoors = {
     'a pure layer never touches the disk (of src/fs: types, sameMeta, parseXattrs, sameXattrs, errnoName, E): take what you need as a value from the caller',
 };
 
+/**
+ * fs.rm and fs.rmSync: when an unlink is refused (EPERM: an append-only or immutable directory)
+ * Node.js tries rmdir, then reads the name as a directory, following a symlink, and deletes
+ * what is in its target. src/fs/remove-tree.ts: removeName (one name) and removeTree (by
+ * descriptor, never following a link, never crossing a mount)
+ */
+const noRm = {
+  selector: "MemberExpression[property.name=/^(rm|rmSync)$/]",
+  message: 'fs.rm/rmSync can delete through a symlink when an unlink is refused: use removeName or removeTree (src/fs/remove-tree.ts)',
+};
+
 /** a dynamic import() of node:fs (static ones: no-restricted-imports) */
 const noDynamicDisk = { selector: 'ImportExpression[source.value=/^(node:)?fs(\\/promises)?$/]', message: 'only src/fs touches the disk' };
 
@@ -83,13 +94,13 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
       'no-restricted-imports': ['error', noDisk],
       'no-console': 'error',
-      'no-restricted-syntax': ['error', ...noPrint, noDynamicDisk],
+      'no-restricted-syntax': ['error', ...noPrint, noDynamicDisk, noRm],
     },
   },
-  { files: ['src/fs/**/*.ts'], rules: { 'no-restricted-imports': 'off', 'no-restricted-syntax': ['error', ...noPrint] } },
+  { files: ['src/fs/**/*.ts'], rules: { 'no-restricted-imports': 'off', 'no-restricted-syntax': ['error', ...noPrint, noRm] } },
   {
     files: ['src/cli/**/*.ts', 'src/ui/**/*.ts'],
-    rules: { 'no-console': 'off', 'no-restricted-syntax': ['error', noDynamicDisk], 'no-restricted-imports': ['error', { paths: noDisk.paths.slice(0, 4) }] },
+    rules: { 'no-console': 'off', 'no-restricted-syntax': ['error', noDynamicDisk, noRm], 'no-restricted-imports': ['error', { paths: noDisk.paths.slice(0, 4) }] },
   },
   // (after the src/ui block: a later block's options replace an earlier one's for the same rule)
   { files: pure.filter((g) => !g.startsWith('src/ui/')), rules: { 'no-restricted-imports': ['error', { ...noDisk, patterns: [noDoors] }] } },

@@ -123,6 +123,22 @@ describe('lint: a deliberate violation fails', () => {
     ]);
   });
 
+  // found by an attack: fs.rmSync of a `.last.*.tmp` symlink in an append-only part directory
+  // (unlink refused) fell back to rmdir, then read the symlink's target as a directory and
+  // deleted what was in it (a published generation's files)
+  it('fs.rm or fs.rmSync anywhere in src/, src/fs included', async () => {
+    for (const file of ['src/spool/probe.ts', 'src/fs/probe.ts', 'src/cli/probe.ts']) {
+      for (const call of ["fs.rmSync('/x', { force: true })", "fs.rmSync('/x', { recursive: true, force: true })", "fs.promises.rm('/x')"]) {
+        const code = `import { fs } from '../fs/disk.js';\nexport const f = (): unknown => ${call};\n`;
+        const found = await lint(file.startsWith('src/fs/') ? code.replace('../fs/disk.js', './disk.js') : code, file);
+        expect(found, `${file}: ${call}`).toContainEqual(expect.stringMatching(/^no-restricted-syntax: fs\.rm\/rmSync can delete through a symlink/));
+      }
+    }
+    expect(await lint("import { removeName } from '../fs/remove-tree.js';\nexport const f = (): void => removeName('/x');\n", 'src/spool/probe.ts')).toEqual(
+      [],
+    );
+  });
+
   it('a cycle between folders', () => {
     const g: Graph = new Map([
       ['cli', new Set(['backup'])],

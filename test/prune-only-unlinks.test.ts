@@ -458,3 +458,46 @@ describe("prune never moves or deletes through a symlink in the part's metadata"
     });
   }
 });
+
+// found by an attack: a name hardsnap removes (a leftover `.last.*.tmp`, which names a
+// published generation) was removed with fs.rmSync, which, its unlink refused in an append-only
+// part directory, read the symlink's target as a directory and deleted what was in it
+describe('a leftover of a killed run is removed as a name, never through it', () => {
+  test("a `.last.*.tmp` left by a killed run, naming the published generation, in a part directory made append-only (chattr +a): the backup fails naming it (EPERM), the generation keeps every file; without it, the run's own error is told", async ({
+    tmp,
+    skip,
+  }) => {
+    const where = chattrDir(tmp);
+    if (typeof where === 'string') return skip(where);
+    try {
+      const spool = makeSpool(path.join(where.dir, 'spool'));
+      const src = path.join(where.dir, 'src');
+      makeTree(src, { a: 'a', 'd/b': 'b' });
+      const s = { spool, host: HOST, part: 'p', src };
+      const day1 = backupPart(s, '2026-05-01T03:00:00Z');
+      expect(day1.code, day1.stderr).toBe(0);
+      const part = path.join(spool, 'rsync', HOST, 'p');
+      const gen = path.join(part, fs.readlinkSync(path.join(part, 'last')));
+      const before = fingerprint(gen);
+      // what a run killed between making the new `last` and renaming it leaves
+      fs.symlinkSync(path.basename(gen), path.join(part, '.last.99999.tmp'));
+      execFileSync('chattr', ['+a', part]);
+      fs.writeFileSync(path.join(src, 'a'), 'changed');
+      const r = backupPart(s, '2026-05-02T03:00:00Z');
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/EPERM.*\.last\.99999\.tmp/);
+      expect(fingerprint(gen)).toEqual(before);
+      // the leftover gone, the run fails where the append-only directory stops it, and says that
+      execFileSync('chattr', ['-a', part]);
+      fs.unlinkSync(path.join(part, '.last.99999.tmp'));
+      execFileSync('chattr', ['+a', part]);
+      const r2 = backupPart(s, '2026-05-03T03:00:00Z');
+      expect(r2.code, r2.stderr).toBe(2);
+      expect(r2.stderr).toMatch(/EPERM/);
+      expect(r2.stderr).not.toMatch(/ENOENT|ENOTDIR/);
+      expect(fingerprint(gen)).toEqual(before);
+    } finally {
+      where.cleanup();
+    }
+  });
+});

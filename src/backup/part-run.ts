@@ -33,6 +33,7 @@ import { monoMicros } from '../watch/journal-file.js';
 import { DEFAULT_JOURNAL } from '../watch/journal-use.js';
 import { chooseScan, finishReport, scanNote } from '../watch/scan-choice.js';
 import type { BackupEvents, BackupOptions, PartResult, PartSpec } from './types.js';
+import { removeName } from '../fs/remove-tree.js';
 
 export interface BuiltPart extends PartResult {
   /** the source root's file system and the walk's entry count (in the manifest's footer too) */
@@ -102,7 +103,7 @@ function preparePartial(pdir: string, state: PartState, generation: string, part
       fs.renameSync(newest, target);
       // a run killed between publishing its manifest and renaming its generation left the
       // manifest of a name that now never becomes a generation (verify called it deleted by hand)
-      fs.rmSync(manifestPath(pdir, path.basename(newest).slice(0, -PARTIAL_SUFFIX.length)), { force: true });
+      removeName(manifestPath(pdir, path.basename(newest).slice(0, -PARTIAL_SUFFIX.length)));
     }
     // a killed run may have given the root its final (read-only) mode and attributes already
     madeDir(target);
@@ -235,7 +236,7 @@ export async function buildPart(
     // read from the inode before it is linked again (this run only)
     const prevXattrsUnrecorded = xattrs && reader !== null && reader.version >= 3 && !!reader.footer.xattrsSkipped;
     if (!dry) {
-      fs.rmSync(manifestTmp, { force: true });
+      removeName(manifestTmp);
       writer = ManifestWriter.create(manifestTmp, {
         host: o.host,
         part: spec.name,

@@ -12,6 +12,7 @@ import { SPOOL_MARKER, hasLegacyTraces, notMountedError, spoolState, unmountedFs
 import { absoluteBytes, ensureDirBytes } from '../fs/byte-path.js';
 import { displayPath } from '../paths/escape.js';
 import { pathBytes } from '../paths/aliases.js';
+import { removeTree } from '../fs/remove-tree.js';
 
 export type InitOutcome = 'created' | 'initialized' | 'marked' | 'exists';
 
@@ -62,7 +63,7 @@ export function initSpool(spool: string, onNote: (m: string) => void = () => {})
     preflightNewSpool(spool, (m) => warnings.push(m));
     writeMarker(spool);
   } catch (err) {
-    if (created) fs.rmSync(spool, { recursive: true, force: true }); // ours, and the probe left it empty
+    if (created) removeTree(spool); // ours, and the probe left it empty
     throw err;
   }
   for (const w of warnings) onNote(w);

@@ -13,6 +13,7 @@ import { formatXattrs } from '../fs/xattrs.js';
 import { formatBytes } from '../core/units.js';
 import { atimeAdvice, isNfs, readMountFor, type MountInfo } from '../fs/mountinfo.js';
 import { probeClone } from '../fs/clone.js';
+import { removeTree } from '../fs/remove-tree.js';
 
 /** 'info': a fact about the spool that is neither a pass nor a problem (it does not clone) */
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip' | 'info';
@@ -81,7 +82,7 @@ export function checkSpool(spool: string, opts: PreflightOptions = {}): SpoolRep
   let made = false;
   let clones: boolean | null = null;
   try {
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeTree(dir);
     fs.mkdirSync(dir, { mode: 0o700 });
     made = true;
     fs.writeFileSync(path.join(dir, 'file'), 'hardsnap probe\n');
@@ -109,7 +110,7 @@ export function checkSpool(spool: string, opts: PreflightOptions = {}): SpoolRep
       add(c);
     }
   } finally {
-    if (made) fs.rmSync(dir, { recursive: true, force: true });
+    if (made) removeTree(dir);
   }
   checks.push(...spaceChecks(probed, opts));
   if (mount) add(mountCheck(mount));

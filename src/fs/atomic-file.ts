@@ -7,6 +7,7 @@
  * files: the spool marker, pins, leases, LATEST, the watch journal, metrics, change lists.
  */
 import fs from 'node:fs';
+import { removeName } from './remove-tree.js';
 
 export interface AtomicFileOptions {
   /** fsync the file before the rename and its directory after (default true) */
@@ -44,7 +45,7 @@ export class AtomicFile {
     } catch (err) {
       // one a killed run of this pid left (pids are reused): ours to replace
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      fs.rmSync(this.tmp, { force: true });
+      removeName(this.tmp);
       this.fd = fs.openSync(this.tmp, c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, o.mode ?? 0o644);
     }
   }
@@ -72,11 +73,19 @@ export class AtomicFile {
     if (this.durable) syncDir(this.dir);
   }
 
-  /** Leaves the old content: the temporary file goes (nothing to do after commit). */
+  /**
+   * Leaves the old content: the temporary file goes (nothing to do after commit). Called once
+   * something failed, whose error is the one to tell: a temporary file that cannot be removed
+   * (an append-only directory) stays, for the next writer to replace.
+   */
   abandon(): void {
     if (this.committed) return;
     this.close();
-    fs.rmSync(this.tmp, { force: true });
+    try {
+      removeName(this.tmp);
+    } catch {
+      /* left: see above */
+    }
   }
 
   private close(): void {

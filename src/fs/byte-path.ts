@@ -27,6 +27,7 @@ import { isUtf8 } from '../paths/arg-text.js';
 import { displayPath } from '../paths/escape.js';
 import { pathBytes, registerAlias, registerStandIn } from '../paths/aliases.js';
 import { errnoName, sys } from './native.js';
+import { removeTree } from './remove-tree.js';
 
 const cache = new Map<string, string>();
 const missing = new Map<string, string>();
@@ -48,13 +49,13 @@ function nowhere(abs: Buffer): number {
       const fd = sys.openat(sys.AT_FDCWD, dir, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
       if (fd >= 0) {
         nowhereDir = { fd, path: dir };
-        process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+        process.once('exit', () => removeTree(dir));
         return fd;
       }
     } catch {
       /* try the next place */
     }
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeTree(dir);
   }
   throw new HardsnapError('ENOENT', `${displayPath(abs)} does not exist`, {
     path: displayPath(abs),

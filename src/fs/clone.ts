@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { IO, STAGE, errnoName, splitStaged, sys } from './native.js';
+import { removeName } from './remove-tree.js';
 
 /** What a probe found: `clones`, or why not (the errno name of the failed step). */
 export interface CloneProbe {
@@ -28,7 +29,7 @@ const PROBE_BYTES = 8192;
  * directory that cannot take the probe file says so in `code`.
  */
 export function probeClone(dir: string): CloneProbe {
-  for (const n of safeReaddir(dir)) if (n.startsWith(PROBE_PREFIX)) fs.rmSync(path.join(dir, n), { force: true });
+  for (const n of safeReaddir(dir)) if (n.startsWith(PROBE_PREFIX)) removeName(path.join(dir, n));
   const a = `${PROBE_PREFIX}${process.pid}.a`;
   const b = `${PROBE_PREFIX}${process.pid}.b`;
   const data = Buffer.alloc(PROBE_BYTES, 'hardsnap clone probe\n');

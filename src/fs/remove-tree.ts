@@ -27,7 +27,8 @@ import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { displayPath, joinRel } from '../paths/escape.js';
 import { chmodDir } from './dir-mode.js';
-import { E } from './errno.js';
+import { E, isErrno } from './errno.js';
+import { fs } from './disk.js';
 
 const EPERM = -E.EPERM;
 const ENOENT = -E.ENOENT;
@@ -257,9 +258,13 @@ export function removeChildrenAt(fd: number): void {
   if (r.leftovers.length) throw leftoverError(r.leftovers);
 }
 
-/** Opens the parent of an absolute or relative path, for a removal relative to it. */
+/**
+ * Opens the parent of an absolute or relative path, for a removal relative to it (the path to
+ * it resolved as rm -rf would, symlinks followed: a spool path may be one; the name itself is
+ * never followed).
+ */
 export function openParent(p: string): { fd: number; name: string } {
-  const fd = sys.openat(sys.AT_FDCWD, path.dirname(p), O_DIR, 0);
+  const fd = sys.openat(sys.AT_FDCWD, path.dirname(p), sys.O_RDONLY | sys.O_DIRECTORY, 0);
   if (fd < 0) throw new SysError(fd, 'open', path.dirname(p));
   return { fd, name: path.basename(p) };
 }
@@ -271,5 +276,20 @@ export function removeTree(p: string): void {
     removeChildAt(fd, name);
   } finally {
     sys.close(fd);
+  }
+}
+
+/**
+ * Removes the name `p` (a file or a symlink, never what a symlink points to); nothing when it is
+ * gone already. Not fs.rmSync: when its unlink is refused (EPERM: an append-only or immutable
+ * directory), Node.js tries rmdir, and when that is refused too it reads the name as a
+ * directory, following a symlink, and deletes what is in its target (a `.last.*.tmp` left by a
+ * killed run names a published generation).
+ */
+export function removeName(p: string | Buffer): void {
+  try {
+    fs.unlinkSync(p);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
   }
 }

@@ -21,6 +21,7 @@
  * by HARDSNAP_TEST_PAUSE_UNTIL removes FILE, so that a later pause waits for it again.
  */
 import { fs } from './disk.js';
+import { removeName } from './remove-tree.js';
 
 export type PausePoint = 'before-publish' | 'before-last' | 'before-latest' | 'mid-prune' | 'mid-read' | 'after-scan' | 'restore-target' | 'backup-ended';
 
@@ -62,5 +63,5 @@ export async function testPauseAsync(point: PausePoint, signal?: AbortSignal): P
   while (Date.now() < end && !signal?.aborted && !(until && fs.existsSync(until))) {
     await new Promise((r) => setTimeout(r, Math.min(10, Math.max(1, end - Date.now()))));
   }
-  if (until) fs.rmSync(until, { force: true });
+  if (until) removeName(until);
 }

@@ -18,6 +18,7 @@ import { chmodDir } from '../fs/dir-mode.js';
 import { displayPath } from '../paths/escape.js';
 import { ensureSpoolDir, manifestDir, manifestPath, trashDir } from '../spool/layout.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
+import { removeName } from '../fs/remove-tree.js';
 
 const MANIFEST_SUFFIX = '.hsm';
 
@@ -200,7 +201,7 @@ function collectOrphanManifests(partDirPath: string, report: TrashReport): void 
     // (the caller holds the host lock: no run is writing one now)
     if (n.endsWith('.tmp')) {
       try {
-        fs.rmSync(path.join(manifestDir(partDirPath), n), { force: true });
+        removeName(path.join(manifestDir(partDirPath), n));
       } catch (err) {
         const code = errnoCode(err) ?? 'EIO';
         report.leftovers.push(leftover(path.join(manifestDir(partDirPath), n), { path: Buffer.alloc(0), code, why: code === 'EPERM' ? 'immutable' : 'error' }));

@@ -15,6 +15,7 @@ import { testPause } from '../fs/test-pause.js';
 import { LAST, LATEST } from './layout.js';
 import { isGenerationName } from './names.js';
 import { AtomicFile } from '../fs/atomic-file.js';
+import { removeName } from '../fs/remove-tree.js';
 
 export function readLast(partDirPath: string): string | null {
   try {
@@ -63,13 +64,13 @@ export class PendingLast {
     leftovers: readonly string[],
   ) {
     // any a killed run left between its write and its rename (we hold the lock)
-    for (const n of leftovers) fs.rmSync(path.join(partDirPath, n), { force: true });
+    for (const n of leftovers) removeName(path.join(partDirPath, n));
     this.tmp = path.join(partDirPath, `.${LAST}.${process.pid}.tmp`);
     fs.symlinkSync(generation, this.tmp);
     try {
       this.latest = new AtomicFile(path.join(partDirPath, LATEST));
     } catch (err) {
-      fs.rmSync(this.tmp, { force: true });
+      this.dropTmp();
       throw err;
     }
     try {
@@ -90,7 +91,20 @@ export class PendingLast {
 
   /** Leaves `last` and `LATEST` as they were. */
   abandon(): void {
-    fs.rmSync(this.tmp, { force: true });
+    this.dropTmp();
     this.latest.abandon();
+  }
+
+  /**
+   * The new `last` link removed, after something failed (whose error is the one to tell): one
+   * that cannot be (an append-only part directory) is a leftover for the next run to remove,
+   * or to name when it cannot.
+   */
+  private dropTmp(): void {
+    try {
+      removeName(this.tmp);
+    } catch {
+      /* left: see above */
+    }
   }
 }

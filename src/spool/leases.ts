@@ -21,6 +21,7 @@ import { HardsnapError, errnoCode } from '../core/errors.js';
 import { currentLockInfo, staleReason, type LockInfo } from './lock.js';
 import { ensureSpoolDir, partMetaDir } from './layout.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
+import { removeName } from '../fs/remove-tree.js';
 
 export const LEASE_SUFFIX = '.lease';
 
@@ -126,7 +127,7 @@ function ownerToAdopt(partDirPath: string): { uid: number; gid: number } | null 
 
 /** Removes one lease file; a lease already gone is fine. */
 export function releaseLease(file: string): void {
-  fs.rmSync(file, { force: true });
+  removeName(file);
 }
 
 /** Why a lease no longer counts, or null while it does. `now`: the real clock. */

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { LockedError } from '../core/errors.js';
 import { ensureSpoolDir } from './layout.js';
+import { removeName } from '../fs/remove-tree.js';
 
 export interface LockInfo {
   pid: number;
@@ -134,7 +135,7 @@ function tryCreate(file: string, info: LockInfo): boolean {
   } catch (err) {
     // ENOSPC, EDQUOT, EIO: an empty lock would read as held by an unknown run, for ever
     fs.closeSync(fd);
-    fs.rmSync(file, { force: true });
+    removeName(file);
     throw err;
   }
   fs.closeSync(fd);
@@ -190,7 +191,7 @@ function clearStaleGuard(guard: string): void {
   const age = Date.now() - st.mtimeMs;
   // a guard of another host's run cannot be checked by pid: a minute is surely enough there
   const gone = g.pid === -1 ? age > TAKEOVER_STALE_MS : staleReason(g) !== null || age > 60_000;
-  if (gone) fs.rmSync(guard, { force: true });
+  if (gone) removeName(guard);
 }
 
 /**
@@ -205,10 +206,10 @@ function takeOver(file: string, seen: LockInfo): 'removed' | 'changed' | 'busy' 
   try {
     const now = readLock(file);
     if (!now || JSON.stringify(now) !== JSON.stringify(seen)) return 'changed';
-    fs.rmSync(file, { force: true });
+    removeName(file);
     return 'removed';
   } finally {
-    fs.rmSync(guard, { force: true });
+    removeName(guard);
   }
 }
 
@@ -256,7 +257,7 @@ export async function acquireLock(
     tookOver,
     release() {
       const cur = readLock(file);
-      if (cur && cur.pid === info.pid && cur.started === info.started) fs.rmSync(file, { force: true });
+      if (cur && cur.pid === info.pid && cur.started === info.started) removeName(file);
     },
   };
 }

@@ -20,6 +20,7 @@ import { parseDisplayPath } from '../paths/escape.js';
 import { newLinkReason } from './new-links.js';
 import { MAX_LINKS } from './dirty-dirs.js';
 import { SYNC_PREFIX, currentBoot, currentMountNs, journalExists, readJournal, watchDir, type Journal } from './journal-file.js';
+import { removeName } from '../fs/remove-tree.js';
 
 export interface JournalSettings {
   /** false: never use a journal (--no-journal) */
@@ -218,6 +219,6 @@ async function sync(partDir: string, timeoutMs: number): Promise<Journal | null>
       await new Promise((r) => setTimeout(r, wait));
     }
   } finally {
-    fs.rmSync(marker, { force: true });
+    removeName(marker);
   }
 }

@@ -35,6 +35,7 @@ import { DirtyDirs } from './dirty-dirs.js';
 import { ChokidarSource } from './chokidar-source.js';
 import { FanotifySource } from './fanotify-source.js';
 import type { SourceSink, WatchSource } from './watch-source.js';
+import { removeName } from '../fs/remove-tree.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 
@@ -119,7 +120,7 @@ export class PartWatcher {
     this.waiting = null;
     ensureSpoolDir(dir);
     for (const n of fs.readdirSync(dir)) {
-      if (n.startsWith(SYNC_PREFIX)) fs.rmSync(path.join(dir, n), { force: true });
+      if (n.startsWith(SYNC_PREFIX)) removeName(path.join(dir, n));
     }
     // chokidar: the same inotify instance as its watches (libuv has one per loop), so a marker is
     // seen after every change queued before it was created; fanotify: a barrier after it
