@@ -572,6 +572,81 @@ describe("a user's restore into another user's 0777 directory: the first name of
     });
 });
 
+// found by an attack on the hard-link budget: the descriptors held for hard-link groups left
+// the walk none (EMFILE, read as "replaced by another directory"), a further name across a mount
+// point in the target was not restored at all, and a dry run counted further names as files
+describe("restore: hard-link groups and the target's descriptors, mounts and counts", () => {
+  test.runIf(process.getuid?.() === 0)(
+    "another user's 128 cheap groups and a victim's file 62 directories down, ulimit -n 256: everything restored, exact (the held descriptors given back as the walk goes deep)",
+    ({ tmp }) => {
+      const { own, src } = oneNight(tmp, { 'aaa/.keep': '', 'zzz/.keep': '' }, (src) => {
+        for (let i = 0; i < 128; i++) {
+          fs.writeFileSync(path.join(src, `aaa/g${i}`), `${i}`);
+          fs.linkSync(path.join(src, `aaa/g${i}`), path.join(src, `aaa/h${i}`));
+        }
+        execFileSync('chown', ['-R', '4242:4242', path.join(src, 'aaa')]);
+        const deep = path.join(src, 'zzz', ...Array<string>(62).fill('d'));
+        fs.mkdirSync(deep, { recursive: true });
+        fs.writeFileSync(path.join(deep, 'thesis.tex'), "the victim's work\n");
+      });
+      const to = path.join(tmp, 'out');
+      const r = hardsnap(['--nofile=256:256', process.execPath, BIN, 'restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', to], {
+        bin: 'prlimit',
+      });
+      ok(r);
+      expect(rsyncDiff(src, to)).toEqual([]);
+      expect(linksDiff(src, to)).toEqual([]);
+    },
+  );
+
+  test.runIf(process.getuid?.() === 0)(
+    'restore --force into a tree with a file system mounted inside: a further name across the mount point is a separate inode, said (EXDEV); the later names there are linked to it',
+    ({ tmp }) => {
+      const { own } = oneNight(tmp, { 'm/.keep': '' }, (src) => {
+        fs.writeFileSync(path.join(src, 'x'), 'one inode\n');
+        fs.linkSync(path.join(src, 'x'), path.join(src, 'm/y'));
+        fs.linkSync(path.join(src, 'x'), path.join(src, 'm/y2'));
+      });
+      const to = path.join(tmp, 'out');
+      fs.mkdirSync(path.join(to, 'm'), { recursive: true });
+      execFileSync('mount', ['-t', 'tmpfs', 'restore-test', path.join(to, 'm')]);
+      try {
+        const r = hardsnap(['restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', to, '--force']);
+        ok(r, 23);
+        expect(r.stderr).toMatch(
+          /restored, not exact: p: "m\/y": EXDEV: restored as a separate inode, not as another name of its hard-link group: its first name is on another file system/,
+        );
+        expect(r.stderr).not.toMatch(/"m\/y2"/);
+        const st = (n: string) => fs.lstatSync(path.join(to, n));
+        expect(st('m/y2').ino).toBe(st('m/y').ino);
+        expect(fs.readFileSync(path.join(to, 'm/y2'), 'utf8')).toBe('one inode\n');
+      } finally {
+        execFileSync('umount', [path.join(to, 'm')]);
+      }
+    },
+  );
+
+  test('a dry run counts files, hard links and bytes as the run does', ({ tmp }) => {
+    const { own } = oneNight(tmp, { 'a/.keep': '', 'b/.keep': '' }, (src) => {
+      for (let i = 0; i < 5; i++) {
+        fs.writeFileSync(path.join(src, `a/f${i}`), 'x'.repeat(100));
+        fs.linkSync(path.join(src, `a/f${i}`), path.join(src, `b/f${i}`));
+      }
+      fs.symlinkSync('t', path.join(src, 'a/s'));
+      fs.linkSync(path.join(src, 'a/s'), path.join(src, 'b/s'));
+    });
+    const counts = (extra: string[], to: string) => {
+      const r = hardsnap(['--json', 'restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', path.join(tmp, to), ...extra]);
+      ok(r);
+      const { files, symlinks, hardlinks, bytes } = (JSON.parse(r.stdout) as { parts: Record<string, number>[] }).parts[0]!;
+      return { files, symlinks, hardlinks, bytes };
+    };
+    const real = counts([], 'out');
+    expect(real).toEqual({ files: 7, symlinks: 1, hardlinks: 6, bytes: 500 });
+    expect(counts(['--dry-run'], 'out-dry')).toEqual(real);
+  });
+});
+
 // Linux before 6.10 lets only root link from a descriptor (linkat AT_EMPTY_PATH): a user's
 // restore linked every further name by its first name's path (a documented limit), where the
 // owner of that directory could put a file of theirs with the freed number

@@ -374,7 +374,13 @@ export class SafeTarget {
     if (!existed) {
       // the directory made a moment ago (or one as private), not one exchanged for it by
       // whoever can write the parent: what the restore wrote there would be that user's
-      if (!key || !privateAndEmpty(fd)) {
+      const read = readDirAt(fd);
+      if (typeof read === 'number') {
+        // (EMFILE: out of descriptors, not a swap)
+        sys.close(fd);
+        throw new EntryError(errnoName(read), 'cannot read the directory just made: nothing restored into it');
+      }
+      if (!key || !privateAndEmpty(fd, read)) {
         sys.close(fd);
         throw new EntryError('ECHANGED', 'replaced by another directory while it was made: nothing restored into it');
       }
@@ -397,8 +403,11 @@ export class SafeTarget {
       if (rc === EEXIST) continue;
       if (rc < 0) throw new EntryError(errnoName(rc), 'cannot make the private directory to create it in');
       const fd = sys.openat2(parentFd, name, O_DIR, 0, RESOLVE);
-      if (fd >= 0 && privateAndEmpty(fd)) return { fd, name };
-      if (fd >= 0) sys.close(fd);
+      if (fd < 0) throw new EntryError(errnoName(fd), 'cannot open the private directory made to create it in');
+      const read = readDirAt(fd);
+      if (typeof read !== 'number' && privateAndEmpty(fd, read)) return { fd, name };
+      sys.close(fd);
+      if (typeof read === 'number') throw new EntryError(errnoName(read), 'cannot read the private directory made to create it in');
       throw new EntryError('ECHANGED', 'the private directory made to create it in was replaced: not restored');
     }
     throw new EntryError('EEXIST', 'cannot make the private directory to create it in: 100 names taken');

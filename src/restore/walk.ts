@@ -72,21 +72,26 @@ interface LinkBase {
   fd: number;
 }
 
+/** The process's descriptor limit (the soft one; Node.js raises it to the hard one at start). */
+let fdMax: number | undefined;
+function fdLimit(): number {
+  fdMax ??= Number(/^Max open files\s+(\d+)/m.exec(readTextIfExists('/proc/self/limits') ?? '')?.[1] ?? 1024);
+  return fdMax;
+}
+
 /**
  * How many hard-link groups' first names are held by a descriptor (LinkBase.fd) at most: half
- * the process's descriptor limit (Node raises it to the hard limit), at most 65536; past it,
- * further groups are linked by name (a tree of millions of groups must not run out of
- * descriptors). Each is held until the restore of the part ends: the manifest does not say how
- * many names a group has.
+ * the process's descriptor limit, at most 65536; past it, further groups are linked by name (a
+ * tree of millions of groups must not run out of descriptors). Each is held until the restore
+ * of the part ends (the manifest does not say how many names a group has), or until the walk
+ * needs the descriptor (TreeRestorer.room).
  */
-let maxHeld: number | undefined;
 function heldLimit(): number {
-  if (maxHeld === undefined) {
-    const soft = /^Max open files\s+(\d+)/m.exec(readTextIfExists('/proc/self/limits') ?? '')?.[1];
-    maxHeld = Math.max(64, Math.min(65536, Math.floor(Number(soft ?? 1024) / 2)));
-  }
-  return maxHeld;
+  return Math.min(65536, Math.floor(fdLimit() / 2));
 }
+
+/** Descriptors the restore keeps free besides the held ones and two per directory level open: Node.js's own (~25), a copy's, a private directory's. */
+const FD_RESERVE = 64;
 
 const STAGE_TEXT: Record<number, string> = {
   [STAGE.OPEN_SRC]: 'cannot open the file in the generation',
@@ -105,6 +110,10 @@ export class TreeRestorer {
   private readonly groups = new Map<string, LinkBase>();
   /** descriptors held by LinkBase entries of `groups` */
   private held = 0;
+  /** the hard-link groups a dry run has seen a name of */
+  private readonly drySeen = new Set<string>();
+  /** directory levels open in the walk (tree) */
+  private depth = 1;
   /**
    * How a further name is linked from a held descriptor: linkat(AT_EMPTY_PATH) (root; any user
    * since Linux 6.10), its /proc/self/fd link (a user on an older kernel), or not at all (no
@@ -147,7 +156,9 @@ export class TreeRestorer {
     try {
       while (stack.length) {
         const f = stack[stack.length - 1]!;
+        this.depth = stack.length;
         if (f.next < f.subdirs.length) {
+          this.makeRoom(this.depth + 1);
           const child = this.enter(f, f.subdirs[f.next++]!);
           if (child) {
             stack.push(child);
@@ -175,6 +186,14 @@ export class TreeRestorer {
       const replaced = this.o.target?.clear(f.dst, e.name, displayPath(rel));
       if (replaced) this.o.events.onReplace?.(this.o.part, rel, replaced);
       if (this.dry) {
+        // counted as the run counts them: a group's further names are hard links, not files
+        const key = this.groupKey(e);
+        if (key !== null && this.drySeen.has(key)) {
+          this.uncount(e);
+          this.stats.hardlinks++;
+          return;
+        }
+        if (key !== null) this.drySeen.add(key);
         if (e.type === 'file') this.stats.bytes += e.size;
         return;
       }
@@ -217,9 +236,7 @@ export class TreeRestorer {
     } catch (err) {
       if (!(err instanceof EntryError)) throw err;
       // not restored: not counted as restored (the summary and --json count what is in the target)
-      if (e.type === 'file') this.stats.files--;
-      else if (e.type === 'symlink') this.stats.symlinks--;
-      else this.stats.specials--;
+      this.uncount(e);
       this.problem(rel, err.code, err.message);
     }
   }
@@ -417,9 +434,35 @@ export class TreeRestorer {
     return { key, base: { dirRel: f.rel, name: e.name, ino, fd: this.hold(dirfd, e.name, ino) } };
   }
 
+  /** e, counted as restored, is not (or not as a new inode). */
+  private uncount(e: ManifestEntry): void {
+    if (e.type === 'file') this.stats.files--;
+    else if (e.type === 'symlink') this.stats.symlinks--;
+    else this.stats.specials--;
+  }
+
   /** Whether one more first name's inode may be held by a descriptor. */
   private mayHold(): boolean {
-    return this.held < heldLimit() && this.fromDescriptor !== false;
+    return this.held < this.room(this.depth) && this.fromDescriptor !== false;
+  }
+
+  /**
+   * How many first names may be held while `depth` directory levels are open (two descriptors
+   * each): a deep tree must not be left without descriptors (EMFILE) by the held ones (an
+   * attack: another user's 128 cheap groups, ulimit -n 256, and a subtree 60 levels down was not
+   * restored).
+   */
+  private room(depth: number): number {
+    return Math.max(0, Math.min(heldLimit(), fdLimit() - FD_RESERVE - 2 * depth));
+  }
+
+  /** The oldest held descriptors given back until `depth` levels fit: those groups' later names are linked by name (where that is safe: linkByName). */
+  private makeRoom(depth: number): void {
+    const room = this.room(depth);
+    for (const base of this.groups.values()) {
+      if (this.held <= room) return;
+      this.drop(base);
+    }
   }
 
   /** An O_PATH descriptor of dirfd/name when it is the inode `ino` and one more may be held; else -1. */
@@ -502,15 +545,17 @@ export class TreeRestorer {
    */
   private link(f: DirFrame, e: ManifestEntry, base: LinkBase): true | { code: string; why: string } {
     const rc = (base.fd >= 0 ? this.linkFromDescriptor(f, e, base) : null) ?? this.linkByName(f, e, base);
-    if (rc === null || rc === -E.EMLINK) {
+    if (rc === null || rc === -E.EMLINK || rc === -E.EXDEV) {
       this.groups.delete(this.groupKey(e)!);
       this.drop(base);
-      return rc === null
-        ? {
-            code: 'ESHARED',
-            why: `its first name (${displayPath(joinRel(base.dirRel, base.name))}) is in a directory others can write, who could have put a file of theirs there in its place, and this restore holds no descriptor of it (it holds ${heldLimit()} at most, half its descriptor limit; a user on Linux before 6.10 without /proc links from none)`,
-          }
-        : { code: 'EMLINK', why: "the target's file system holds no more names of one inode (EMLINK)" };
+      if (rc === null)
+        return {
+          code: 'ESHARED',
+          why: `its first name (${displayPath(joinRel(base.dirRel, base.name))}) is in a directory others can write, who could have put a file of theirs there in its place, and this restore holds no descriptor of it (it holds at most ${heldLimit()}, half its descriptor limit, fewer in a deep tree; a user on Linux before 6.10 without /proc holds none)`,
+        };
+      return rc === -E.EMLINK
+        ? { code: 'EMLINK', why: "the target's file system holds no more names of one inode (EMLINK)" }
+        : { code: 'EXDEV', why: 'its first name is on another file system of the target (a mount point between them)' };
     }
     if (rc < 0) {
       throw new EntryError(errnoName(rc), 'cannot create the hard link');
@@ -519,9 +564,7 @@ export class TreeRestorer {
       sys.unlinkat(f.dst, e.name, 0);
       throw new EntryError('ECHANGED', 'the first restored name of this hard link was replaced during the restore: link removed');
     }
-    if (e.type === 'file') this.stats.files--;
-    else if (e.type === 'symlink') this.stats.symlinks--;
-    else this.stats.specials--;
+    this.uncount(e);
     this.stats.hardlinks++;
     return true;
   }
