@@ -297,6 +297,44 @@ describe('a spool moved to another disk (cp -a, rsync -aH): new inode numbers', 
   );
 });
 
+// found by an attack: a spool moved with rsync -aH (no -A, -X) has inodes without their ACLs and
+// attributes; every later backup linked them as unchanged, exit 0, and `last` lost them
+describe('a spool moved without its attributes (rsync -aH, no -AX)', () => {
+  test("the next backup reads each previous inode's attributes before linking it: those that lost theirs are copied, the generation is exact, verify passes; a renamed file is not content-linked to a stripped inode; the run after links again", ({
+    tmp,
+  }) => {
+    const src = path.join(tmp, 'src');
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    makeTree(src, { 'acl/f': 'acl\n', 'xa/g': 'xattr\n', 'plain/h': 'plain\n', 'xa/renamed-later': 'moves\n' });
+    execFileSync('setfacl', ['-m', 'u:4242:r,g::---', path.join(src, 'acl/f')]);
+    execFileSync('setfattr', ['-n', 'user.tag', '-v', 'kept', path.join(src, 'xa/g')]);
+    execFileSync('setfattr', ['-n', 'user.tag', '-v', 'moves', path.join(src, 'xa/renamed-later')]);
+    expect(backup(spool, src, 1).code).toBe(0);
+    const moved = path.join(tmp, 'moved');
+    execFileSync('rsync', ['-aH', '--numeric-ids', `${spool}/`, `${moved}/`]);
+    // the premise: the copy lost them
+    expect(spawnSync('getfattr', ['-d', path.join(gen(moved, 1), 'xa/g')], { encoding: 'utf8' }).stdout).not.toMatch(/user\.tag/);
+    fs.renameSync(path.join(src, 'xa/renamed-later'), path.join(src, 'plain/renamed'));
+    const r = backup(moved, src, 2);
+    expect(r.code, r.stderr).toBe(0);
+    expect(rsyncDiff(src, gen(moved, 2))).toEqual([]);
+    expect(linksDiff(src, gen(moved, 2))).toEqual([]);
+    const v = hardsnap(['verify', '--spool', moved, '--host', 'h', '--generation', genName(2)]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    // plain/h linked (no attributes to lose); acl/f and xa/g copied anew, as was the renamed file
+    const day2 = readRunsLog<RunRecord>(moved, 'h').at(-1)!.parts.p!;
+    expect(fs.lstatSync(path.join(gen(moved, 2), 'plain/h')).ino).toBe(fs.lstatSync(path.join(gen(moved, 1), 'plain/h')).ino);
+    expect(fs.lstatSync(path.join(gen(moved, 2), 'xa/g')).ino).not.toBe(fs.lstatSync(path.join(gen(moved, 1), 'xa/g')).ino);
+    expect(day2.dedupLinked).toBe(0);
+    // the spool's inodes are whole again: day 3 links everything
+    const r3 = backup(moved, src, 3);
+    expect(r3.code, r3.stderr).toBe(0);
+    expect(rsyncDiff(src, gen(moved, 3))).toEqual([]);
+    for (const f of ['acl/f', 'xa/g', 'plain/h', 'plain/renamed'])
+      expect(fs.lstatSync(path.join(gen(moved, 3), f)).ino, f).toBe(fs.lstatSync(path.join(gen(moved, 2), f)).ino);
+  });
+});
+
 describe('an entry the source cannot give in a run keeps its previous version (CARRIED)', () => {
   // bin/hardsnap runs as nobody (hardsnapAsNobody), so that a mode 000 directory really cannot be read
   test.runIf(isRoot)(

@@ -77,7 +77,8 @@ export class DedupIndex {
   private readonly runBySize = new Map<number, Candidate[]>();
   private departed = 0;
   private readonly gone = new Set<string>();
-  private readonly roots: { fd: number; label: string; owned: boolean }[] = [];
+  /** attrsUnvouched: the spool was copied since that generation was made (its inode numbers are not the recorded ones): a copy without -AX may have dropped its inodes' attributes */
+  private readonly roots: { fd: number; label: string; owned: boolean; attrsUnvouched: boolean }[] = [];
   private readonly collide = collideSeam();
   private readonly arena = new ByteArena();
   /** the arena copy of the directory of the last addEntry (entries come directory by directory) */
@@ -87,8 +88,8 @@ export class DedupIndex {
   constructor(private readonly bySize = false) {}
 
   /** Adds a generation root (O_PATH descriptor); returns its number. */
-  addRoot(fd: number, label: string, owned: boolean): number {
-    this.roots.push({ fd, label, owned });
+  addRoot(fd: number, label: string, owned: boolean, attrsUnvouched = false): number {
+    this.roots.push({ fd, label, owned, attrsUnvouched });
     return this.roots.length - 1;
   }
 
@@ -148,7 +149,11 @@ export class DedupIndex {
     const out: Candidate[] = [];
     for (const t of this.tables) t.lookup(m, out);
     for (const c of this.run.get(key32(m)) ?? []) if (matches(c, m)) out.push(c);
-    return this.gone.size ? out.filter((c) => !this.gone.has(`${c.root}:${c.ino}`)) : out;
+    // (a file whose record names attributes, in a generation copied since: its inode may have
+    // lost them, and a link would give them to no one)
+    return this.gone.size || (m.xattrs && this.roots.some((r) => r.attrsUnvouched))
+      ? out.filter((c) => !this.gone.has(`${c.root}:${c.ino}`) && !(c.xattrs && this.roots[c.root]!.attrsUnvouched))
+      : out;
   }
 
   /**

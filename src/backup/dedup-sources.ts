@@ -9,6 +9,7 @@ import { fs } from '../fs/disk.js';
 import { DedupIndex, type DedupScope } from '../apply/dedup-index.js';
 import { sys } from '../fs/native.js';
 import { ManifestReader } from '../manifest/reader.js';
+import { inodeNumbers } from '../inspect/manifests.js';
 import { listParts, manifestPath, newestComplete, partDir } from '../spool/layout.js';
 import type { Generation } from '../spool/names.js';
 import type { BackupEvents } from './types.js';
@@ -22,8 +23,11 @@ export interface DedupSourcesInput {
   generations?: number;
   /** the part's complete generations, oldest first (part-state.ts) */
   complete: readonly Generation[];
-  /** the previous generation's name and root (O_PATH), when it has a manifest */
-  prev: { name: string; rootFd: number; reader: ManifestReader } | null;
+  /**
+   * the previous generation's name and root (O_PATH), when it has a manifest; moved: the spool
+   * was copied since it was made (inspect/manifests.ts inodeNumbers)
+   */
+  prev: { name: string; rootFd: number; reader: ManifestReader; moved: boolean } | null;
   /** the spool clones: index big files by size too, for clones of renamed and touched files */
   clones?: boolean;
   /**
@@ -43,7 +47,8 @@ export function buildDedupIndex(i: DedupSourcesInput, ev: BackupEvents): DedupIn
   const ix = new DedupIndex(i.clones ?? false);
   try {
     if (i.prev) {
-      if (standsFor(i.prev.reader, i.xattrs ?? false)) ix.addManifest(ix.addRoot(i.prev.rootFd, `${i.part}/${i.prev.name}`, false), i.prev.reader, false);
+      if (standsFor(i.prev.reader, i.xattrs ?? false))
+        ix.addManifest(ix.addRoot(i.prev.rootFd, `${i.part}/${i.prev.name}`, false, i.prev.moved), i.prev.reader, false);
       addOlderGenerations(ix, i, ev);
     }
     if (i.scope === 'host') addOtherParts(ix, i, ev);
@@ -93,7 +98,7 @@ function addOlderGenerations(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEve
       let full = false;
       try {
         const fd = sys.openat(sys.AT_FDCWD, g.path, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
-        full = fd >= 0 && !indexDeparted(ix, ix.addRoot(fd, `${i.part}/${g.name}`, true), older, newer, held);
+        full = fd >= 0 && !indexDeparted(ix, ix.addRoot(fd, `${i.part}/${g.name}`, true, inodeNumbers(older, g.path) === 'moved'), older, newer, held);
       } catch (err) {
         // a damaged block: what was indexed of it stays (every link is checked), the rest is skipped
         ev.onNote(`part '${i.part}': not deduplicating against all of ${g.name}: ${(err as Error).message}`);
@@ -183,6 +188,6 @@ function addOtherParts(ix: DedupIndex, i: DedupSourcesInput, ev: BackupEvents): 
       continue;
     }
     // the index owns the reader from here (lookups decode blocks on demand) and closes it
-    ix.addManifest(ix.addRoot(fd, `${other}/${gen.name}`, true), reader, true);
+    ix.addManifest(ix.addRoot(fd, `${other}/${gen.name}`, true, inodeNumbers(reader, gen.path) === 'moved'), reader, true);
   }
 }

@@ -179,6 +179,10 @@ export async function buildPart(
       prev = opened.tree;
       reader = opened.reader;
     }
+    // whether the previous generation's inodes are the ones its manifest recorded, or the spool
+    // was copied to another disk since (cp -a, rsync -aH, a tape restore): a copy that did not
+    // keep attributes (rsync without -AX) left its inodes without theirs
+    const prevInodes = reader && prevGen ? inodeNumbers(reader, prevGen.path) : 'unknown';
     if (!dry) {
       ev.onPhase?.('index', spec.name);
       dedup = buildDedupIndex(
@@ -189,7 +193,7 @@ export async function buildPart(
           scope: o.dedup ?? 'part',
           generations: o.dedupGenerations,
           complete: state.complete,
-          prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader } : null,
+          prev: prevGen && reader ? { name: prevGen.name, rootFd: prevRootFd, reader, moved: prevInodes === 'moved' } : null,
           clones,
           xattrs: o.xattrs !== false,
         },
@@ -230,11 +234,13 @@ export async function buildPart(
     // --accept-source-change): its records describe other inodes, and stand for nothing
     const prevSource = reader?.footer.source;
     const sourceMoved = prevSource !== undefined && (prevSource.fsid !== sourceId.fsid || prevSource.fsType !== sourceId.fsType);
-    const prevXattrsTrusted = xattrs && reader !== null && reader.version >= 3 && !reader.footer.xattrsSkipped && !sourceMoved;
-    // the previous generation was made with --no-xattrs: its records say nothing of the
-    // attributes its inodes carry (linked from a generation made with them), so each one is
-    // read from the inode before it is linked again (this run only)
-    const prevXattrsUnrecorded = xattrs && reader !== null && reader.version >= 3 && !!reader.footer.xattrsSkipped;
+    const prevXattrsTrusted = xattrs && reader !== null && reader.version >= 3 && !reader.footer.xattrsSkipped && !sourceMoved && prevInodes !== 'moved';
+    // the previous generation was made with --no-xattrs (its records say nothing of the
+    // attributes its inodes carry: linked from a generation made with them), or the spool was
+    // copied since (its inodes may have lost theirs: an attack moved a spool with rsync -aH, and
+    // every later generation linked inodes without their ACLs, exit 0): each one's are read from
+    // the inode before it is linked again (this run only: the next links this run's inodes)
+    const prevXattrsUnrecorded = xattrs && reader !== null && reader.version >= 3 && (!!reader.footer.xattrsSkipped || prevInodes === 'moved');
     if (!dry) {
       removeName(manifestTmp);
       writer = ManifestWriter.create(manifestTmp, {
@@ -275,7 +281,7 @@ export async function buildPart(
       prevRootFd,
       prev,
       prevGeneration: prevGen?.name ?? null,
-      prevInodesCurrent: reader !== null && prevGen !== null && inodeNumbers(reader, prevGen.path) === 'current',
+      prevInodesCurrent: prevInodes === 'current',
       prevCarried: carriedOf(reader),
       xattrs,
       prevXattrsTrusted,
