@@ -501,3 +501,44 @@ describe('a leftover of a killed run is removed as a name, never through it', ()
     }
   });
 });
+
+// found by an attack: a bind mount of the same file system has the same st_dev, so the check
+// that the trash is the part's own directory passed: prune and backup emptied the outside
+// directory mounted on the trash (the backup silently, exit 0)
+describe('an outside directory bind-mounted on the trash, or on .hardsnap above it', () => {
+  test.for(['.hardsnap/trash', '.hardsnap'])(
+    'mounted on %s: prune and backup delete nothing of it, each says why in one line; umount lets the next prune finish',
+    async (where, { tmp }) => {
+      if (!isRoot) throw new Error('needs root to mount');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { a: 'a' });
+      const times = dailyTimes('2026-05-01', 3);
+      for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
+      const pdir = path.join(spool, 'rsync', HOST, 'p');
+      const outside = path.join(tmp, 'outside');
+      // what the outside directory holds where the trash's content would be
+      makeTree(outside, where === '.hardsnap' ? { 'trash/old/file': 'precious', top: 'p2' } : { 'sub/file': 'precious', top: 'p2' });
+      const before = fingerprint(outside);
+      const at = path.join(pdir, where);
+      fs.mkdirSync(at, { recursive: true });
+      execFileSync('mount', ['--bind', outside, at]);
+      try {
+        const r = prune(spool, [], '2026-05-03T05:00:00Z');
+        expect(r.stderr).toMatch(/is a mount point: what is mounted there is not the spool's/);
+        expect(fingerprint(outside)).toEqual(before);
+        const b = backupPart({ spool, host: HOST, part: 'p', src }, '2026-05-04T03:00:00Z');
+        expect(b.stderr).toMatch(/is a mount point: what is mounted there is not the spool's/);
+        // (on .hardsnap the backup writes its manifest there, where the part's metadata is: nothing of it deleted)
+        const kept = new Set(fingerprint(outside));
+        for (const e of before.slice(1)) expect(kept.has(e), e).toBe(true);
+      } finally {
+        execFileSync('umount', [at]);
+      }
+      const again = prune(spool, [], '2026-05-05T05:00:00Z');
+      expect(again.code, again.stderr).toBe(0);
+      const kept = new Set(fingerprint(outside));
+      for (const e of before.slice(1)) expect(kept.has(e), e).toBe(true);
+    },
+  );
+});

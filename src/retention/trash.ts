@@ -16,7 +16,8 @@ import { HardsnapError, errnoCode } from '../core/errors.js';
 import { errnoName, sys } from '../fs/native.js';
 import { chmodDir } from '../fs/dir-mode.js';
 import { displayPath } from '../paths/escape.js';
-import { ensureSpoolDir, manifestDir, manifestPath, trashDir } from '../spool/layout.js';
+import { META_DIR, ensureSpoolDir, manifestDir, manifestPath, trashDir } from '../spool/layout.js';
+import { E } from '../fs/errno.js';
 import { PARTIAL_SUFFIX } from '../spool/names.js';
 import { removeName } from '../fs/remove-tree.js';
 
@@ -39,7 +40,32 @@ export function trashRefusal(partDirPath: string): string | null {
     if (!st.isDirectory()) return `${p} is not a directory`;
     if (part && st.dev !== part.dev) return `${p} is on another file system than its part: generations are never moved there`;
   }
+  // a bind mount of the same file system has the same st_dev: what is mounted there is not the
+  // spool's (an attack bind-mounted an outside directory on the trash: prune and backup emptied it)
+  const fd = openTrash(partDirPath, sys.O_PATH | sys.O_DIRECTORY);
+  if (fd === -E.EXDEV)
+    return `${trashDir(partDirPath)} (or the ${META_DIR} directory above it) is a mount point: what is mounted there is not the spool's, and generations are never moved there nor deleted in it (umount it)`;
+  if (fd >= 0) sys.close(fd);
   return null;
+}
+
+/**
+ * The trash, opened from its part directory without crossing a mount point or following a
+ * symlink (openat2 RESOLVE_NO_XDEV): a descriptor, or -errno (EXDEV: something is mounted on
+ * the trash or on the directory above it; ENOENT: no trash yet).
+ */
+function openTrash(partDirPath: string, flags = O_DIR): number {
+  // followed: the part itself may be reached through an alias (above)
+  const pfd = sys.openat(sys.AT_FDCWD, partDirPath, sys.O_PATH | sys.O_DIRECTORY, 0);
+  if (pfd < 0) return pfd;
+  try {
+    const rel = `${META_DIR}/${path.basename(trashDir(partDirPath))}`;
+    const fd = sys.openat2(pfd, rel, flags, 0, sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_XDEV);
+    // (Linux before 5.6 has no openat2: the st_dev comparison above alone)
+    return fd === -E.ENOSYS ? sys.openat(pfd, rel, flags | sys.O_NOFOLLOW, 0) : fd;
+  } finally {
+    sys.close(pfd);
+  }
 }
 
 /** A trash that must not be used (trashRefusal), as the one leftover it reports; else null. */
@@ -139,7 +165,7 @@ export function deleteFromTrash(partDirPath: string, names: string[]): TrashRepo
   if (unsafe) return unsafe;
   const trash = trashDir(partDirPath);
   const report: TrashReport = { deleted: [], leftovers: [] };
-  const fd = sys.openat(sys.AT_FDCWD, trash, O_DIR, 0);
+  const fd = openTrash(partDirPath);
   if (fd < 0) {
     if (errnoName(fd) !== 'ENOENT') report.leftovers.push(leftover(trash, { path: Buffer.alloc(0), code: errnoName(fd), why: 'error' }));
     return report;
@@ -244,7 +270,7 @@ export function trashHasContent(partDirPath: string): boolean {
 
 /** Whether the trash directory itself refuses changes (chattr +i / +a on it). */
 export function trashRefusesChanges(partDirPath: string): boolean {
-  const fd = sys.openat(sys.AT_FDCWD, trashDir(partDirPath), O_DIR, 0);
+  const fd = openTrash(partDirPath);
   if (fd < 0) return false;
   try {
     return TreeRemover.at(fd).refusesChanges(fd);
