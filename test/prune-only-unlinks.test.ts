@@ -542,3 +542,39 @@ describe('an outside directory bind-mounted on the trash, or on .hardsnap above 
     },
   );
 });
+
+// found by an attack: the removal recursed once per directory level, and a tree ~2,000 levels
+// deep (any user can make one in what is backed up) overflowed the call stack: prune failed, the
+// generation stayed in the trash, and every later backup failed emptying it; verify overflowed at
+// ~4,000 levels
+describe('a directory tree thousands of levels deep', () => {
+  test('prune removes it, the next backup runs, verify checks it (no recursion to overflow)', ({ tmp }) => {
+    const spool = makeSpool(path.join(tmp, 'spool'));
+    const src = path.join(tmp, 'src');
+    makeTree(src, { a: 'a' });
+    try {
+      // (past PATH_MAX: made one level at a time from the directory above)
+      execFileSync('python3', [
+        '-c',
+        'import os,sys\nos.chdir(sys.argv[1])\nfor _ in range(4500):\n os.mkdir("d"); os.chdir("d")\nopen("leaf","w").write("deep\\n")',
+        src,
+      ]);
+      const s = { spool, host: HOST, part: 'p', src };
+      for (const day of ['01', '02']) {
+        const b = backupPart(s, `2026-05-${day}T03:00:00Z`);
+        expect(b.code, b.stderr).toBe(0);
+      }
+      const r = prune(spool, ['--keep-last', '1'], '2026-05-02T05:00:00Z');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(fs.readdirSync(path.join(spool, 'rsync', HOST, 'p', '.hardsnap', 'trash'))).toEqual([]);
+      const b = backupPart(s, '2026-05-03T03:00:00Z');
+      expect(b.code, b.stderr).toBe(0);
+      const v = hardsnap(['verify', '--spool', spool, '--host', HOST]);
+      expect(v.code, v.stdout + v.stderr).toBe(0);
+    } finally {
+      // (Node.js's own rm -rf, the fixture's, recurses too)
+      execFileSync('rm', ['-rf', src, spool]);
+    }
+  });
+});

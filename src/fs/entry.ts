@@ -184,19 +184,33 @@ export function sameMetaBesideEntries(a: Meta, b: Meta): boolean {
  * Unreadable subdirectories count as empty.
  */
 export function countTreeAt(fd: number): number {
-  const entries = readDirAt(fd);
-  if (typeof entries === 'number') return entries;
-  let n = entries.length;
-  for (const e of entries) {
-    if (e.type !== 'dir') continue;
-    const sub = sys.openat(fd, e.name, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
-    if (sub < 0) continue;
-    try {
-      const below = countTreeAt(sub);
-      if (below > 0) n += below;
-    } finally {
-      sys.close(sub);
+  const top = readDirAt(fd);
+  if (typeof top === 'number') return top;
+  let n = top.length;
+  // a stack of its own, one descriptor per level: no recursion a deep tree could overflow
+  const stack: { fd: number; entries: SourceEntry[]; next: number }[] = [{ fd, entries: top, next: 0 }];
+  try {
+    while (stack.length) {
+      const f = stack[stack.length - 1]!;
+      if (f.next >= f.entries.length) {
+        if (stack.length > 1) sys.close(f.fd);
+        stack.pop();
+        continue;
+      }
+      const e = f.entries[f.next++]!;
+      if (e.type !== 'dir') continue;
+      const sub = sys.openat(f.fd, e.name, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+      if (sub < 0) continue;
+      const entries = readDirAt(sub);
+      if (typeof entries === 'number') {
+        sys.close(sub);
+        continue;
+      }
+      n += entries.length;
+      stack.push({ fd: sub, entries, next: 0 });
     }
+  } finally {
+    for (const f of stack.slice(1)) sys.close(f.fd);
   }
   return n;
 }

@@ -75,6 +75,27 @@ export function leftoverWhy(code: string): Leftover['why'] {
   return code === 'EXDEV' ? 'mount' : code === 'EPERM' ? 'immutable' : code === 'EBUSY' ? 'busy' : code === 'EACCES' ? 'denied' : 'error';
 }
 
+/** One directory being emptied by TreeRemover.dir: its parent and name, its descriptor and entries, what is left in it. */
+interface DirFrame {
+  dirfd: number;
+  name: Buffer | string;
+  rel: Buffer;
+  /** where its own leftover goes: its parent frame's `local`, or the caller's */
+  out: Leftover[];
+  fd: number;
+  entries: ReturnType<typeof parseScan>;
+  next: number;
+  /** local.length before the current entry */
+  before: number;
+  local: Leftover[];
+  /** u+rwx given to it (once) */
+  granted: boolean;
+  /** the current entry is being tried again */
+  retried: boolean;
+  /** undefined: not probed yet; true: the directory itself refuses changes (chattr +i / +a) */
+  refuses: boolean | undefined;
+}
+
 export class TreeRemover {
   readonly leftovers: Leftover[] = [];
   private readonly st = new Float64Array(sys.STAT_FIELDS);
@@ -111,15 +132,21 @@ export class TreeRemover {
   }
 
   private entry(dirfd: number, name: Buffer | string, rel: Buffer, isDir: boolean | undefined, out: Leftover[]): boolean {
+    const r = this.nonDir(dirfd, name, rel, isDir, out);
+    return r === 'dir' ? this.dir(dirfd, name, rel, out) : r;
+  }
+
+  /** An entry removed when it is not a directory: true when gone, false when left (in `out`), 'dir' for a directory. */
+  private nonDir(dirfd: number, name: Buffer | string, rel: Buffer, isDir: boolean | undefined, out: Leftover[]): boolean | 'dir' {
     if (isDir === undefined) {
       const rc = sys.fstatat(dirfd, name, this.st, 1);
       if (rc === ENOENT) return true;
       isDir = rc === 0 && (this.st[ST.MODE]! & S_IFMT) === S_IFDIR;
     }
-    if (isDir) return this.dir(dirfd, name, rel, out);
+    if (isDir) return 'dir';
     const rc = sys.unlinkat(dirfd, name, 0);
     if (rc === 0 || rc === ENOENT) return true;
-    if (rc === -E.EISDIR /* replaced by a directory since the scan */) return this.dir(dirfd, name, rel, out);
+    if (rc === -E.EISDIR /* replaced by a directory since the scan */) return 'dir';
     const code = errnoName(rc);
     out.push({ path: rel, code, why: leftoverWhy(code) });
     return false;
@@ -134,8 +161,45 @@ export class TreeRemover {
     return sys.openat(dirfd, name, O_DIR, 0);
   }
 
-  /** A directory: opened beneath its parent, checked to be on our device, emptied, removed. */
+  /**
+   * A directory: opened beneath its parent, checked to be on our device, emptied, removed. A
+   * walk with a stack of its own, one frame (one descriptor) per level: a tree thousands of
+   * levels deep (any user can make one in what is backed up) is removed like any other (its
+   * recursion overflowed the call stack: prune failed, and every backup after it).
+   */
   private dir(dirfd: number, name: Buffer | string, rel: Buffer, out: Leftover[]): boolean {
+    const top = this.open(dirfd, name, rel, out);
+    if (typeof top === 'boolean') return top;
+    const stack: DirFrame[] = [top];
+    try {
+      for (;;) {
+        const f = stack[stack.length - 1]!;
+        if (f.next >= f.entries.length) {
+          stack.pop();
+          const gone = this.close(f);
+          if (!stack.length) return gone;
+          this.after(stack[stack.length - 1]!, gone);
+          continue;
+        }
+        const e = f.entries[f.next]!;
+        f.before = f.local.length;
+        const childRel = joinRel(f.rel, e.name);
+        const r = this.nonDir(f.fd, e.name, childRel, e.err === 0 ? e.type === 'dir' : undefined, f.local);
+        if (r !== 'dir') {
+          this.after(f, r);
+          continue;
+        }
+        const child = this.open(f.fd, e.name, childRel, f.local);
+        if (typeof child === 'boolean') this.after(f, child);
+        else stack.push(child);
+      }
+    } finally {
+      for (const f of stack) if (f.fd >= 0) sys.close(f.fd);
+    }
+  }
+
+  /** The directory `name` of `dirfd` opened and read, as a frame; true when it is gone already, false when left (in `out`). */
+  private open(dirfd: number, name: Buffer | string, rel: Buffer, out: Leftover[]): DirFrame | boolean {
     let fd = this.openDir(dirfd, name);
     if (fd === EACCES && this.grantAccess(dirfd, name)) fd = this.openDir(dirfd, name);
     if (fd === ENOENT) return true;
@@ -144,57 +208,62 @@ export class TreeRemover {
       out.push({ path: rel, code, why: leftoverWhy(code) });
       return false;
     }
-    const local: Leftover[] = [];
-    /** undefined: not probed yet; true: the directory itself refuses changes (chattr +i / +a) */
-    let refuses: boolean | undefined;
-    try {
-      if (sys.fstat(fd, this.st) < 0 || this.st[ST.DEV] !== this.dev) {
-        out.push({ path: rel, code: 'EXDEV', why: 'mount' });
-        return false;
-      }
-      let raw = sys.scandir(fd);
+    let failed: Leftover | null = null;
+    let raw: Buffer | number = -1;
+    if (sys.fstat(fd, this.st) < 0 || this.st[ST.DEV] !== this.dev) failed = { path: rel, code: 'EXDEV', why: 'mount' };
+    else {
+      raw = sys.scandir(fd);
       if (raw === EACCES && this.grantAccessFd(fd)) raw = sys.scandir(fd);
-      if (typeof raw === 'number') {
-        const code = errnoName(raw);
-        out.push({ path: rel, code, why: leftoverWhy(code) });
-        return false;
-      }
-      let granted = false;
-      for (const e of parseScan(raw)) {
-        const childRel = joinRel(rel, e.name);
-        const isDir = e.err === 0 ? e.type === 'dir' : undefined;
-        for (let attempt = 0; attempt < 2; attempt++) {
-          const before = local.length;
-          if (this.entry(fd, e.name, childRel, isDir, local)) break;
-          // the entry's own failure (not one deeper down)
-          const own = local.length === before + 1 && local[before]!.path.equals(childRel) ? local[before]! : null;
-          if (own?.code === 'EACCES' && !granted) {
-            // a read-only directory (not root, or root_squash): u+rwx on it, once, and the entry again
-            granted = true;
-            if (this.grantAccessFd(fd)) {
-              local.pop();
-              continue;
-            }
-          } else if (own?.code === 'EPERM') {
-            refuses ??= this.refusesChanges(fd);
-            if (refuses) local.pop(); // the directory's flag explains it: the directory is reported, once
-          }
-          break;
-        }
-      }
-    } finally {
-      sys.close(fd);
+      if (typeof raw === 'number') failed = { path: rel, code: errnoName(raw), why: leftoverWhy(errnoName(raw)) };
     }
-    if (refuses) local.unshift({ path: rel, code: 'EPERM', why: 'immutable' });
-    if (local.length) {
-      out.push(...local);
+    if (failed || typeof raw === 'number') {
+      sys.close(fd);
+      out.push(failed!);
       return false;
     }
-    const rc = sys.unlinkat(dirfd, name, sys.AT_REMOVEDIR);
+    return { dirfd, name, rel, out, fd, entries: parseScan(raw), next: 0, before: 0, local: [], granted: false, retried: false, refuses: undefined };
+  }
+
+  /**
+   * What became of f's current entry (removed or not); the next one, or the same once more: a
+   * read-only directory (EACCES: not root, or root_squash) gets u+rwx, once, and the entry is
+   * tried again; an EPERM that the directory's own flag explains is reported once, for it.
+   */
+  private after(f: DirFrame, gone: boolean): void {
+    if (!gone) {
+      const childRel = joinRel(f.rel, f.entries[f.next]!.name);
+      // the entry's own failure (not one deeper down)
+      const own = f.local.length === f.before + 1 && f.local[f.before]!.path.equals(childRel) ? f.local[f.before]! : null;
+      if (own?.code === 'EACCES' && !f.granted && !f.retried) {
+        f.granted = true;
+        if (this.grantAccessFd(f.fd)) {
+          f.local.pop();
+          f.retried = true;
+          return;
+        }
+      } else if (own?.code === 'EPERM') {
+        f.refuses ??= this.refusesChanges(f.fd);
+        if (f.refuses) f.local.pop(); // the directory's flag explains it: the directory is reported, once
+      }
+    }
+    f.next++;
+    f.retried = false;
+  }
+
+  /** f done: closed, and removed when empty; true when gone. */
+  private close(f: DirFrame): boolean {
+    sys.close(f.fd);
+    f.fd = -1;
+    if (f.refuses) f.local.unshift({ path: f.rel, code: 'EPERM', why: 'immutable' });
+    if (f.local.length) {
+      f.out.push(...f.local);
+      return false;
+    }
+    const rc = sys.unlinkat(f.dirfd, f.name, sys.AT_REMOVEDIR);
     if (rc === 0 || rc === ENOENT) return true;
     // ENOTEMPTY: something was created in it meanwhile; it stays, named
     const code = rc === ENOTEMPTY ? 'ENOTEMPTY' : errnoName(rc);
-    out.push({ path: rel, code, why: leftoverWhy(code) });
+    f.out.push({ path: f.rel, code, why: leftoverWhy(code) });
     return false;
   }
 

@@ -133,11 +133,46 @@ export class GenerationVerifier {
     if (d.length) this.problem('metadata', Buffer.alloc(0), `metadata drifted (manifest->found): ${d.join(', ')}`);
   }
 
+  /**
+   * Checks the directory fd (at rel) and everything below it: a walk with a stack of its own,
+   * one descriptor per level (a tree thousands of levels deep overflowed the call stack).
+   */
   private dir(fd: number, rel: Buffer): void {
+    const subdirs = this.checkDir(fd, rel);
+    if (!subdirs) return;
+    const stack: { fd: number; rel: Buffer; subdirs: Buffer[]; next: number }[] = [{ fd, rel, subdirs, next: 0 }];
+    try {
+      while (stack.length) {
+        const f = stack[stack.length - 1]!;
+        if (f.next >= f.subdirs.length) {
+          if (stack.length > 1) sys.close(f.fd);
+          stack.pop();
+          continue;
+        }
+        const path = joinRel(f.rel, f.subdirs[f.next++]!);
+        const sub = sys.openat(f.fd, f.subdirs[f.next - 1]!, O_DIR, 0);
+        // a directory the backup could not enter is made empty with the source's mode (000): a
+        // user who is not root cannot look inside, and nothing is recorded there to check
+        if (sub === -E.EACCES && this.recordsNothingIn(path)) continue;
+        if (sub < 0) {
+          this.problem('unreadable', path, `cannot open the directory: ${errnoName(sub)}`);
+          continue;
+        }
+        const below = this.checkDir(sub, path);
+        if (below) stack.push({ fd: sub, rel: path, subdirs: below, next: 0 });
+        else sys.close(sub);
+      }
+    } finally {
+      for (const f of stack.slice(1)) sys.close(f.fd);
+    }
+  }
+
+  /** Checks the entries of one directory against its manifest block: its subdirectories to enter, or null when it cannot be read. */
+  private checkDir(fd: number, rel: Buffer): Buffer[] | null {
     const found = readDirAt(fd, this.xattrs ? SCAN_XATTR.OTHER | SCAN_XATTR.FILES : 0, -Infinity);
     if (typeof found === 'number') {
       this.problem('unreadable', rel, `cannot read the directory: ${errnoName(found)}`);
-      return;
+      return null;
     }
     let recorded: ManifestEntry[];
     try {
@@ -146,7 +181,7 @@ export class GenerationVerifier {
       recorded = this.manifest.dir(rel) ?? [];
     } catch (err) {
       this.problem('manifest', rel, `the manifest's block for this directory is damaged (${(err as Error).message})`);
-      return;
+      return null;
     }
     const subdirs: Buffer[] = [];
     for (const [m, f] of byName(recorded, found)) {
@@ -159,22 +194,7 @@ export class GenerationVerifier {
       else if (this.entry(fd, rel, m, f)) subdirs.push(f.name);
     }
     if (rel.length === 0) testPause('mid-read');
-    for (const name of subdirs) {
-      const path = joinRel(rel, name);
-      const sub = sys.openat(fd, name, O_DIR, 0);
-      // a directory the backup could not enter is made empty with the source's mode (000): a
-      // user who is not root cannot look inside, and nothing is recorded there to check
-      if (sub === -E.EACCES && this.recordsNothingIn(path)) continue;
-      if (sub < 0) {
-        this.problem('unreadable', path, `cannot open the directory: ${errnoName(sub)}`);
-        continue;
-      }
-      try {
-        this.dir(sub, path);
-      } finally {
-        sys.close(sub);
-      }
-    }
+    return subdirs;
   }
 
   /** Whether the manifest records no entry below the directory rel (nor a damaged block). */
