@@ -647,6 +647,41 @@ describe("restore: hard-link groups and the target's descriptors, mounts and cou
   });
 });
 
+// found by an attack: a user's restore of a root-owned 4755 program made a 4755 program of that
+// user's (anyone running it ran it as that user), exit 0, no word
+describe("a user's restore of set-id files it cannot give their owner", () => {
+  test.runIf(process.getuid?.() === 0)(
+    'restored without their set-uid / set-gid bits, each said (EPRIV, restored not exact), exit 23; the set-uid file of the user itself keeps its bit',
+    ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const own = makeSpool(path.join(tmp, 'spool'));
+      const src = path.join(tmp, 'src');
+      makeTree(src, { su: '#!/bin/sh\n', sg: '#!/bin/sh\n', both: '#!/bin/sh\n', mine: '#!/bin/sh\n' });
+      fs.chmodSync(path.join(src, 'su'), 0o4755);
+      fs.chmodSync(path.join(src, 'sg'), 0o2755);
+      fs.chmodSync(path.join(src, 'both'), 0o6755);
+      fs.chownSync(path.join(src, 'mine'), 65534, 65534);
+      fs.chmodSync(path.join(src, 'mine'), 0o4755);
+      execFileSync('chown', ['-R', '65534:65534', own]);
+      ok(hardsnapAsNobody(['backup', '--spool', own, '--host', 'h', '--part', `p=${src}`], { env: { HARDSNAP_NOW: day(1) } }));
+      const theirs = path.join(tmp, 'theirs');
+      fs.mkdirSync(theirs);
+      fs.chownSync(theirs, 65534, 65534);
+      const to = path.join(theirs, 'out');
+      const r = hardsnapAsNobody(['restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', to]);
+      ok(r, 23);
+      const mode = (n: string) => fs.statSync(path.join(to, n)).mode & 0o7777;
+      expect([mode('su'), mode('sg'), mode('both'), mode('mine')]).toEqual([0o755, 0o755, 0o755, 0o4755]);
+      expect(r.stderr).toMatch(
+        /restored, not exact: p: "su": EPRIV: restored without its set-uid bit: this restore \(not root\) cannot give it its owner \(uid 0, gid 0\)/,
+      );
+      expect(r.stderr).toMatch(/restored, not exact: p: "sg": EPRIV: restored without its set-gid bit/);
+      expect(r.stderr).toMatch(/restored, not exact: p: "both": EPRIV: restored without its set-uid and set-gid bits/);
+      expect(r.stderr).not.toMatch(/"mine"/);
+    },
+  );
+});
+
 // Linux before 6.10 lets only root link from a descriptor (linkat AT_EMPTY_PATH): a user's
 // restore linked every further name by its first name's path (a documented limit), where the
 // owner of that directory could put a file of theirs with the freed number

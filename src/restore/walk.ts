@@ -121,6 +121,7 @@ export class TreeRestorer {
    */
   private fromDescriptor: 'empty-path' | 'proc' | false | undefined;
   private readonly euid = process.geteuid?.() ?? -1;
+  private readonly egid = process.getegid?.() ?? -1;
   private readonly dry: boolean;
   /** entries whose attributes the target refused, by namespace */
   private readonly refusedNs = new Map<string, number>();
@@ -501,9 +502,16 @@ export class TreeRestorer {
       COPY.XATTRS_EXACT |
       (e.xattrs ? COPY.XATTRS : 0) |
       (keep ? COPY.KEEP : 0);
+    // a set-id file whose owner (group) this restore, not root, cannot give it: restored without
+    // that bit, as cp -p does, and said: it would run as the restoring user for whoever runs it
+    let mode = e.mode;
+    if (!this.o.asRoot) {
+      if (mode & 0o4000 && e.uid !== this.euid) mode &= ~0o4000;
+      if (mode & 0o2000 && mode & 0o010 && e.gid !== this.egid) mode &= ~0o2000;
+    }
     io[IO.META] = e.uid;
     io[IO.META + 1] = e.gid;
-    io[IO.META + 2] = e.mode;
+    io[IO.META + 2] = mode;
     io[IO.META + 3] = e.mtimeSec;
     io[IO.META + 4] = e.mtimeNsec;
     const rc = sys.copy(f.src, e.name, f.dst, e.name, io, e.xattrs);
@@ -512,6 +520,15 @@ export class TreeRestorer {
       throw new EntryError(code, STAGE_TEXT[stage] ?? 'cannot copy');
     }
     this.stats.bytes += io[IO.BYTES]!;
+    if (mode !== e.mode) {
+      const bits = [e.mode & ~mode & 0o4000 ? 'set-uid' : '', e.mode & ~mode & 0o2000 ? 'set-gid' : ''].filter(Boolean);
+      this.problem(
+        rel,
+        'EPRIV',
+        `restored without its ${bits.join(' and ')} bit${bits.length > 1 ? 's' : ''}: this restore (not root) cannot give it its owner (uid ${e.uid}, gid ${e.gid}), and as the restoring user's it would run as that user for whoever runs it; restore as root to keep them`,
+        'inexact',
+      );
+    }
     if (io[IO.XREFUSED]) this.refused(io[IO.XREFUSED]!);
     if (io[IO.WITHHELD])
       this.problem(
