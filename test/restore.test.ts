@@ -682,6 +682,35 @@ describe("a user's restore of set-id files it cannot give their owner", () => {
   );
 });
 
+// found by an attack: each file of a generation directory the restoring user cannot open was
+// said as "EBADF: cannot open the file in the generation"
+describe("a user's restore of a generation directory it cannot open", () => {
+  test.runIf(process.getuid?.() === 0)(
+    "the directory and each of its files say that directory's errno (EACCES), not EBADF; its symlink, from the manifest, is restored",
+    ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const { own } = oneNight(tmp, { 'sec/key': 'secret\n', 'sec/deeper/more': 'more\n', open: 'open\n' }, (src) => {
+        fs.symlinkSync('key', path.join(src, 'sec/link'));
+      });
+      execFileSync('chmod', ['-R', 'o+rX', own]);
+      const g = path.join(own, 'rsync', 'h', 'p', genName(1));
+      fs.chmodSync(path.join(g, 'sec'), 0o700);
+      const theirs = path.join(tmp, 'theirs');
+      fs.mkdirSync(theirs);
+      fs.chownSync(theirs, 65534, 65534);
+      const to = path.join(theirs, 'out');
+      const r = hardsnapAsNobody(['restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', to, '--verbose']);
+      ok(r, 23);
+      expect(r.stderr).toMatch(/not restored: p: "sec": EACCES: cannot open the directory in the generation: its files are not restored/);
+      expect(r.stderr).toMatch(/not restored: p: "sec\/key": EACCES: cannot open its directory in the generation/);
+      expect(r.stderr).toMatch(/not restored: p: "sec\/deeper\/more": EACCES: cannot open its directory in the generation/);
+      expect(r.stderr).not.toMatch(/EBADF/);
+      expect(fs.readlinkSync(path.join(to, 'sec/link'))).toBe('key');
+      expect(fs.readFileSync(path.join(to, 'open'), 'utf8')).toBe('open\n');
+    },
+  );
+});
+
 // Linux before 6.10 lets only root link from a descriptor (linkat AT_EMPTY_PATH): a user's
 // restore linked every further name by its first name's path (a documented limit), where the
 // owner of that directory could put a file of theirs with the freed number

@@ -252,7 +252,8 @@ export class TreeRestorer {
       this.problem(rel, 'EINVAL', 'impossible name in the generation: skipped');
       return null;
     }
-    const src = parent.src < 0 ? -9 : sys.openat(parent.src, e.name, O_DIR | sys.O_NOATIME, 0);
+    // (below a directory that cannot be opened: its errno, for what is said of its entries)
+    const src = parent.src < 0 ? parent.src : sys.openat(parent.src, e.name, O_DIR | sys.O_NOATIME, 0);
     if (src < 0 && !this.usable(e)) {
       this.stats.dirs--;
       this.problem(rel, errnoName(src), 'cannot open the directory in the generation');
@@ -486,6 +487,7 @@ export class TreeRestorer {
   }
 
   private file(f: DirFrame, e: ManifestEntry, rel: Buffer): void {
+    if (f.src < 0) throw new EntryError(errnoName(f.src), 'cannot open its directory in the generation');
     const key = this.groupKey(e);
     const io = this.io;
     // the manifest's owner, mode and mtime (not the generation file's, which an admin may have
