@@ -505,8 +505,8 @@ describe('a leftover of a killed run is removed as a name, never through it', ()
 // found by an attack: a bind mount of the same file system has the same st_dev, so the check
 // that the trash is the part's own directory passed: prune and backup emptied the outside
 // directory mounted on the trash (the backup silently, exit 0)
-describe('an outside directory bind-mounted on the trash, or on .hardsnap above it', () => {
-  test.for(['.hardsnap/trash', '.hardsnap'])(
+describe('an outside directory bind-mounted on the trash, on .hardsnap above it, or on the manifests directory', () => {
+  test.for(['.hardsnap/trash', '.hardsnap', '.hardsnap/manifests'])(
     'mounted on %s: prune and backup delete nothing of it, each says why in one line; umount lets the next prune finish',
     async (where, { tmp }) => {
       if (!isRoot) throw new Error('needs root to mount');
@@ -517,8 +517,13 @@ describe('an outside directory bind-mounted on the trash, or on .hardsnap above 
       for (const t of times) await makeGeneration(spool, HOST, { p: src }, t);
       const pdir = path.join(spool, 'rsync', HOST, 'p');
       const outside = path.join(tmp, 'outside');
-      // what the outside directory holds where the trash's content would be
-      makeTree(outside, where === '.hardsnap' ? { 'trash/old/file': 'precious', top: 'p2' } : { 'sub/file': 'precious', top: 'p2' });
+      // what the outside directory holds where the trash's content would be; on the manifests
+      // directory, copies of the manifests (the part's generations keep theirs) and names prune
+      // would remove there (a killed run's .hsm.tmp, a manifest whose generation is gone)
+      if (where === '.hardsnap/manifests') {
+        execFileSync('cp', ['-a', path.join(pdir, where), outside]);
+        makeTree(outside, { 'notes.tmp': 'precious', 'db.hsm': 'precious too' });
+      } else makeTree(outside, where === '.hardsnap' ? { 'trash/old/file': 'precious', top: 'p2' } : { 'sub/file': 'precious', top: 'p2' });
       const before = fingerprint(outside);
       const at = path.join(pdir, where);
       fs.mkdirSync(at, { recursive: true });

@@ -33,39 +33,49 @@ export function trashRefusal(partDirPath: string): string | null {
   // followed: a part whose name is not UTF-8 is reached through an alias (/proc/self/fd/N), a
   // symlink of procfs (its own components are never symlinks: refuseSpoolSymlinks)
   const part = fs.statSync(partDirPath, { throwIfNoEntry: false });
-  for (const p of [path.dirname(trashDir(partDirPath)), trashDir(partDirPath)]) {
+  // the trash, and the manifests directory (a manifest whose generation is gone is moved to the
+  // trash from there, a `.hsm.tmp` a killed run left is deleted there)
+  for (const p of [path.dirname(trashDir(partDirPath)), trashDir(partDirPath), manifestDir(partDirPath)]) {
     const st = fs.lstatSync(p, { throwIfNoEntry: false });
-    if (!st) return null;
+    if (!st) continue;
     if (st.isSymbolicLink()) return `${p} is a symlink: generations are never moved or deleted through it (make it a plain directory of the spool)`;
     if (!st.isDirectory()) return `${p} is not a directory`;
     if (part && st.dev !== part.dev) return `${p} is on another file system than its part: generations are never moved there`;
   }
   // a bind mount of the same file system has the same st_dev: what is mounted there is not the
-  // spool's (an attack bind-mounted an outside directory on the trash: prune and backup emptied it)
-  const fd = openTrash(partDirPath, sys.O_PATH | sys.O_DIRECTORY);
-  if (fd === -E.EXDEV)
-    return `${trashDir(partDirPath)} (or the ${META_DIR} directory above it) is a mount point: what is mounted there is not the spool's, and generations are never moved there nor deleted in it (umount it)`;
-  if (fd >= 0) sys.close(fd);
+  // spool's (an attack bind-mounted an outside directory on the trash, then on the manifests
+  // directory: prune and backup deleted its files)
+  for (const dir of [trashDir(partDirPath), manifestDir(partDirPath)]) {
+    const fd = openBelowPart(partDirPath, dir, sys.O_PATH | sys.O_DIRECTORY);
+    if (fd === -E.EXDEV)
+      return `${dir} (or the ${META_DIR} directory above it) is a mount point: what is mounted there is not the spool's, and nothing is moved there nor deleted in it (umount it)`;
+    if (fd >= 0) sys.close(fd);
+  }
   return null;
 }
 
 /**
- * The trash, opened from its part directory without crossing a mount point or following a
- * symlink (openat2 RESOLVE_NO_XDEV): a descriptor, or -errno (EXDEV: something is mounted on
- * the trash or on the directory above it; ENOENT: no trash yet).
+ * `dir`, a directory of the part's META_DIR, opened from its part directory without crossing a
+ * mount point or following a symlink (openat2 RESOLVE_NO_XDEV): a descriptor, or -errno (EXDEV:
+ * something is mounted on it or on the directory above it; ENOENT: not made yet).
  */
-function openTrash(partDirPath: string, flags = O_DIR): number {
+function openBelowPart(partDirPath: string, dir: string, flags = O_DIR): number {
   // followed: the part itself may be reached through an alias (above)
   const pfd = sys.openat(sys.AT_FDCWD, partDirPath, sys.O_PATH | sys.O_DIRECTORY, 0);
   if (pfd < 0) return pfd;
   try {
-    const rel = `${META_DIR}/${path.basename(trashDir(partDirPath))}`;
+    const rel = path.relative(partDirPath, dir);
     const fd = sys.openat2(pfd, rel, flags, 0, sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_XDEV);
     // (Linux before 5.6 has no openat2: the st_dev comparison above alone)
     return fd === -E.ENOSYS ? sys.openat(pfd, rel, flags | sys.O_NOFOLLOW, 0) : fd;
   } finally {
     sys.close(pfd);
   }
+}
+
+/** The trash opened as openBelowPart does. */
+function openTrash(partDirPath: string, flags = O_DIR): number {
+  return openBelowPart(partDirPath, trashDir(partDirPath), flags);
 }
 
 /** A trash that must not be used (trashRefusal), as the one leftover it reports; else null. */
@@ -90,6 +100,8 @@ export interface TrashLeftover extends Leftover {
   notMoved?: boolean;
   /** the trash directory itself refuses changes (immutable or append-only) */
   trashItself?: boolean;
+  /** in the manifests directory (a killed run's `.hsm.tmp`, or a manifest to move to the trash): it stays there */
+  inManifests?: boolean;
 }
 
 /** One line for a human: what, where, why, what to do. */
@@ -98,6 +110,7 @@ export function describeLeftover(part: string, l: TrashLeftover): string {
   if (l.trashItself)
     return `part '${part}': the trash ${where} refuses changes: ${l.code} (${l.hint}); what it holds stays, and the next prune or backup tries again`;
   if (l.notMoved) return `part '${part}': cannot move ${where} to the trash: ${l.code} (${l.hint}); the generation is kept, and the next prune tries again`;
+  if (l.inManifests) return `part '${part}': cannot remove ${where}: ${l.code} (${l.hint}); it stays where it is, and the next prune or backup tries again`;
   return `part '${part}': cannot delete ${where}: ${l.code} (${l.hint}); it stays in the trash, and the next prune or backup tries again`;
 }
 
@@ -230,7 +243,7 @@ function collectOrphanManifests(partDirPath: string, report: TrashReport): void 
         removeName(path.join(manifestDir(partDirPath), n));
       } catch (err) {
         const code = errnoCode(err) ?? 'EIO';
-        report.leftovers.push(leftover(path.join(manifestDir(partDirPath), n), { path: Buffer.alloc(0), code, why: code === 'EPERM' ? 'immutable' : 'error' }));
+        report.leftovers.push(manifestLeftover(partDirPath, n, code));
       }
       continue;
     }
@@ -244,9 +257,17 @@ function collectOrphanManifests(partDirPath: string, report: TrashReport): void 
       fs.renameSync(path.join(manifestDir(partDirPath), n), path.join(trash, freeName(trash, n)));
     } catch (err) {
       const code = errnoCode(err) ?? 'EIO';
-      report.leftovers.push(leftover(path.join(manifestDir(partDirPath), n), { path: Buffer.alloc(0), code, why: code === 'EPERM' ? 'immutable' : 'error' }));
+      report.leftovers.push(manifestLeftover(partDirPath, n, code));
     }
   }
+}
+
+/** What could not be removed from the manifests directory (or moved from it to the trash). */
+function manifestLeftover(partDirPath: string, name: string, code: string): TrashLeftover {
+  return {
+    ...leftover(path.join(manifestDir(partDirPath), name), { path: Buffer.alloc(0), code, why: code === 'EPERM' ? 'immutable' : 'error' }),
+    inManifests: true,
+  };
 }
 
 function leftover(base: string, l: Leftover): TrashLeftover {
