@@ -1,7 +1,7 @@
 // `hardsnap check` (the spool preflight) and the refusal of `init --spool` to make a spool without
 // hard links (a silent fallback to full copies fills the disk: Back In Time issue 526).
 import { mountNolinkFuse } from './helpers/loop-fs.js';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from './helpers/fixture.js';
@@ -205,6 +205,55 @@ describe('a spool file system without hard links', () => {
       expect(fs.readdirSync(m.mnt)).toEqual([]);
     } finally {
       m.unmount();
+    }
+  });
+});
+
+// found by an attack: root's `check` of a spool not made yet, in a directory another user can
+// write, probed by path in `.hardsnap-check-PID`; that user renamed it away and put a symlink to
+// a directory of theirs in its place, whose `file` linked to a root-owned 0600 file: the
+// ownership probe chowned that file (on the first or second try)
+describe('check in a directory another user can write, that user swapping the probe directory for a symlink', () => {
+  test.runIf(process.getuid?.() === 0)('no file outside the probe directory changes, over repeated checks', async ({ tmp }) => {
+    fs.chmodSync(tmp, 0o755);
+    const u = path.join(tmp, 'u');
+    const evil = path.join(tmp, 'evil');
+    const victim = path.join(tmp, 'victim');
+    for (const d of [u, evil]) {
+      fs.mkdirSync(d);
+      fs.chownSync(d, 4242, 4242);
+    }
+    fs.writeFileSync(victim, 'SECRET\n', { mode: 0o600 });
+    fs.symlinkSync(victim, path.join(evil, 'file'));
+    fs.lchownSync(path.join(evil, 'file'), 4242, 4242);
+    const racer = [
+      'import os, sys, time',
+      'u, evil, stop = sys.argv[1], sys.argv[2], sys.argv[3]',
+      'i = 0',
+      'while not os.path.exists(stop):',
+      '    try:',
+      '        for n in os.listdir(u):',
+      "            if n.startswith('.hardsnap-check-'):",
+      '                try:',
+      "                    i += 1; os.rename(os.path.join(u, n), os.path.join(u, 'junk%d' % i)); os.symlink(evil, os.path.join(u, n))",
+      '                except OSError: pass',
+      '    except OSError: pass',
+    ].join('\n');
+    const stop = path.join(tmp, 'stop');
+    // (a python3 that user can run: root's PATH may name one under /root)
+    const py = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+    const child = spawn('setpriv', ['--reuid=4242', '--regid=4242', '--clear-groups', '--', py, '-c', racer, u, evil, stop], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 500)); // (the racer running)
+      for (let i = 0; i < 20; i++) {
+        hardsnap(['check', '--spool', path.join(u, 'newspool')]);
+        const st = fs.statSync(victim);
+        expect([st.uid, st.gid, st.mode & 0o7777], `check ${i + 1}`).toEqual([0, 0, 0o600]);
+      }
+      expect(fs.readFileSync(victim, 'utf8')).toBe('SECRET\n');
+    } finally {
+      fs.writeFileSync(stop, '');
+      child.kill('SIGKILL');
     }
   });
 });

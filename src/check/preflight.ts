@@ -8,12 +8,12 @@
 import { fs } from '../fs/disk.js';
 import path from 'node:path';
 import { HardsnapError, errnoCode } from '../core/errors.js';
-import { SETMETA, ST, isRoot, refusedNamespaces, splitStaged, sys } from '../fs/native.js';
+import { SETMETA, ST, SysError, isRoot, refusedNamespaces, splitStaged, sys } from '../fs/native.js';
 import { formatXattrs } from '../fs/xattrs.js';
 import { formatBytes } from '../core/units.js';
 import { atimeAdvice, isNfs, readMountFor, type MountInfo } from '../fs/mountinfo.js';
 import { probeClone } from '../fs/clone.js';
-import { removeTree } from '../fs/remove-tree.js';
+import { removeChildrenAt, removeTree } from '../fs/remove-tree.js';
 
 /** 'info': a fact about the spool that is neither a pass nor a problem (it does not clone) */
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip' | 'info';
@@ -79,13 +79,20 @@ export function checkSpool(spool: string, opts: PreflightOptions = {}): SpoolRep
   const mount = m ? { ...m, nfs: isNfs(m) } : null;
 
   const dir = path.join(probed, `.hardsnap-check-${process.pid}`);
-  let made = false;
   let clones: boolean | null = null;
+  // the probes work in the directory made, through its /proc/self/fd link: whoever can write
+  // `probed` (a spool not made yet, in a directory others can write) may rename it away and put
+  // a symlink in its place, which a probe by path would follow (an attack: root's ownership
+  // probe chowned a root-owned file of that user's choosing)
+  let held = -1;
+  let at = dir;
   try {
     removeTree(dir);
     fs.mkdirSync(dir, { mode: 0o700 });
-    made = true;
-    fs.writeFileSync(path.join(dir, 'file'), 'hardsnap probe\n');
+    held = holdMadeDir(dir);
+    // (`/.`: the link followed even by a probe that opens the directory itself with O_NOFOLLOW)
+    if (fs.existsSync(`/proc/self/fd/${held}`)) at = `/proc/self/fd/${held}/.`;
+    fs.writeFileSync(path.join(at, 'file'), 'hardsnap probe\n');
     add({ id: 'write', title: 'create files', status: 'pass', required: true, detail: `created ${dir}` });
   } catch (err) {
     add({
@@ -98,23 +105,54 @@ export function checkSpool(spool: string, opts: PreflightOptions = {}): SpoolRep
     });
   }
   try {
-    if (made) {
-      add(probeHardLink(dir));
-      add(probeSymlink(dir));
-      add(probeRename(dir));
-      add(probeNsTime(dir));
-      add(probeOwner(dir));
-      add(probeXattrs(dir));
-      const c = probeClones(dir);
+    if (held >= 0) {
+      add(probeHardLink(at));
+      add(probeSymlink(at));
+      add(probeRename(at));
+      add(probeNsTime(at));
+      add(probeOwner(at));
+      add(probeXattrs(at));
+      const c = probeClones(at);
       clones = c.status === 'pass';
       add(c);
     }
   } finally {
-    if (made) removeTree(dir);
+    if (held >= 0) removeMadeDir(dir, held);
   }
   checks.push(...spaceChecks(probed, opts));
   if (mount) add(mountCheck(mount));
   return { spool: path.resolve(spool), probed, mount, checks, ok: checks.every((c) => !(c.required && c.status === 'fail')), clones };
+}
+
+/**
+ * An O_PATH descriptor of the directory just made at `dir`: this process's and private (no one
+ * else can make one so), or it was exchanged for another one meanwhile (thrown).
+ */
+function holdMadeDir(dir: string): number {
+  const fd = sys.openat(sys.AT_FDCWD, dir, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+  if (fd < 0) throw new SysError(fd, 'open', dir);
+  const st = new Float64Array(sys.STAT_FIELDS);
+  if (sys.fstat(fd, st) !== 0 || st[ST.UID] !== (process.geteuid?.() ?? st[ST.UID]) || (st[ST.MODE]! & 0o077) !== 0) {
+    sys.close(fd);
+    throw new Error('replaced by another directory while it was made (whoever can write the directory above it)');
+  }
+  return fd;
+}
+
+/** The probe directory `held` emptied through its descriptor, then removed by its name where that is still it; the descriptor closed. */
+function removeMadeDir(dir: string, held: number): void {
+  const st = new Float64Array(sys.STAT_FIELDS);
+  const ino = sys.fstat(held, st) === 0 ? st[ST.INO]! : -1;
+  const fd = sys.openat(held, '.', sys.O_RDONLY | sys.O_DIRECTORY, 0);
+  sys.close(held);
+  if (fd < 0) return;
+  try {
+    removeChildrenAt(fd);
+  } finally {
+    sys.close(fd);
+  }
+  // (renamed away meanwhile: it stays where it was moved, empty)
+  if (fs.lstatSync(dir, { throwIfNoEntry: false })?.ino === ino) fs.rmdirSync(dir);
 }
 
 /**
