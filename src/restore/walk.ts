@@ -495,7 +495,9 @@ export class TreeRestorer {
     // its name, which whoever can write the target could have swapped meanwhile
     // (and without a name until all of that is set: COPY.UNNAMED)
     // (the first name of a hard-link group: a descriptor of the inode made is kept, see LinkBase)
-    const keep = key !== null && this.mayHold();
+    // (a group whose first name stays another's: a copy made apart from it, EXDEV, is not held)
+    const first = key !== null && !this.groups.has(key);
+    const keep = first && this.mayHold();
     io[IO.FLAGS] =
       (this.o.asRoot ? COPY.OWNER : 0) |
       COPY.MODE_TIMES |
@@ -539,7 +541,7 @@ export class TreeRestorer {
         "restored without its set-id bits and file capability: the target's file system cannot make a file without a name (O_TMPFILE), and its owner could have written it before they were set; check it, then set them",
         'inexact',
       );
-    if (key) this.remember(key, { dirRel: f.rel, name: e.name, ino: io[IO.NEW_INO]!, fd: keep ? this.counted(io[IO.KEPT]!) : -1 });
+    if (first) this.remember(key, { dirRel: f.rel, name: e.name, ino: io[IO.NEW_INO]!, fd: keep ? this.counted(io[IO.KEPT]!) : -1 });
     if (e.hash !== null && hashHex(io[IO.HASH_HI]!, io[IO.HASH_LO]!) !== e.hash) {
       this.problem(
         rel,
@@ -560,13 +562,17 @@ export class TreeRestorer {
   /**
    * Another name of an inode already restored: true when linked; why not when it cannot be
    * linked (the caller makes it anew and says so). The group then forgets its first name, so that
-   * the entry made instead becomes it, for the group's later names.
+   * the entry made instead becomes it, for the group's later names; not for EXDEV (a mount point
+   * in the target between them): the first name stays the group's, for its names beside it.
    */
   private link(f: DirFrame, e: ManifestEntry, base: LinkBase): true | { code: string; why: string } {
     const rc = (base.fd >= 0 ? this.linkFromDescriptor(f, e, base) : null) ?? this.linkByName(f, e, base);
     if (rc === null || rc === -E.EMLINK || rc === -E.EXDEV) {
-      this.groups.delete(this.groupKey(e)!);
-      this.drop(base);
+      // (EXDEV: the first name stays the group's, for its names on its own file system)
+      if (rc !== -E.EXDEV) {
+        this.groups.delete(this.groupKey(e)!);
+        this.drop(base);
+      }
       if (rc === null)
         return {
           code: 'ESHARED',
