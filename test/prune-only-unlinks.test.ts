@@ -553,7 +553,7 @@ describe('an outside directory bind-mounted on the trash, on .hardsnap above it,
 // generation stayed in the trash, and every later backup failed emptying it; verify overflowed at
 // ~4,000 levels
 describe('a directory tree thousands of levels deep', () => {
-  test('prune removes it, the next backup runs, verify checks it (no recursion to overflow)', ({ tmp }) => {
+  test('prune removes it, the next backup runs, verify and diff read it (no recursion to overflow)', ({ tmp }) => {
     const spool = makeSpool(path.join(tmp, 'spool'));
     const src = path.join(tmp, 'src');
     makeTree(src, { a: 'a' });
@@ -561,14 +561,19 @@ describe('a directory tree thousands of levels deep', () => {
       // (past PATH_MAX: made one level at a time from the directory above)
       execFileSync('python3', [
         '-c',
-        'import os,sys\nos.chdir(sys.argv[1])\nfor _ in range(4500):\n os.mkdir("d"); os.chdir("d")\nopen("leaf","w").write("deep\\n")',
+        'import os,sys\nos.chdir(sys.argv[1])\nfor _ in range(5200):\n os.mkdir("d"); os.chdir("d")\nopen("leaf","w").write("deep\\n")',
         src,
       ]);
       const s = { spool, host: HOST, part: 'p', src };
       for (const day of ['01', '02']) {
         const b = backupPart(s, `2026-05-${day}T03:00:00Z`);
         expect(b.code, b.stderr).toBe(0);
+        fs.writeFileSync(path.join(src, 'a'), 'changed');
       }
+      // (diff overflowed at 5,000 levels: a re-attack)
+      const d = hardsnap(['diff', '--spool', spool, '--host', HOST, '--part', 'p', '--json', '2026-05-01T030000Z', '2026-05-02T030000Z']);
+      expect(d.code, d.stderr).toBe(0);
+      expect(d.stdout).toMatch(/"path": "a"/);
       const r = prune(spool, ['--keep-last', '1'], '2026-05-02T05:00:00Z');
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toBe('');

@@ -19,7 +19,7 @@ import { attributeReason } from '../plan/decide.js';
 import { sameXattrs } from '../fs/xattrs.js';
 import { FLAG, type ManifestEntry } from '../manifest/format.js';
 import type { ManifestReader } from '../manifest/reader.js';
-import { byName } from '../manifest/merge.js';
+import { byName, type Pair } from '../manifest/merge.js';
 import { isoNs, octal } from './manifests.js';
 
 export type ChangeKind = 'added' | 'removed' | 'content' | 'metadata' | 'carried';
@@ -90,32 +90,62 @@ function inodesComparable(a: ManifestReader, b: ManifestReader): boolean {
   return !fa || !fb || fa === fb;
 }
 
-function mergeDir(a: ManifestReader, b: ManifestReader, rel: Buffer, emit: (c: Change) => void, attrs: boolean, sameFs: boolean): void {
-  for (const [x, y] of byName(a.dir(rel) ?? [], b.dir(rel) ?? [])) {
-    if (!y) onlyIn(a, joinRel(rel, x!.name), x!, 'removed', emit);
-    else if (!x) onlyIn(b, joinRel(rel, y.name), y, 'added', emit);
-    else {
-      const path = joinRel(rel, x.name);
-      const kind = classify(x, y, attrs, sameFs);
-      if (kind) emit({ kind, path, type: y.type, changes: kind === 'metadata' ? metaChanges(x, y, attrs) : contentChanges(x, y, attrs), ...absent(y) });
-      if (x.type === 'dir' && y.type === 'dir') mergeDir(a, b, path, emit, attrs, sameFs);
-      else if (x.type === 'dir') subtree(a, path, 'removed', emit);
-      else if (y.type === 'dir') subtree(b, path, 'added', emit);
+/** One directory being compared (both sides) or listed (one side only) by mergeDir. */
+type Level =
+  | { both: true; rel: Buffer; pairs: Iterator<Pair<ManifestEntry, ManifestEntry>> }
+  | { both: false; m: ManifestReader; rel: Buffer; kind: 'added' | 'removed'; entries: Iterator<ManifestEntry> };
+
+/**
+ * The changes below `top` between a and b, in order (an entry, then what is below it): a walk
+ * with a stack of its own (a tree 5,000 levels deep overflowed the call stack).
+ */
+function mergeDir(a: ManifestReader, b: ManifestReader, top: Buffer, emit: (c: Change) => void, attrs: boolean, sameFs: boolean): void {
+  const both = (rel: Buffer): Level => ({ both: true, rel, pairs: byName(a.dir(rel) ?? [], b.dir(rel) ?? []) });
+  const one = (m: ManifestReader, rel: Buffer, kind: 'added' | 'removed'): Level => ({
+    both: false,
+    m,
+    rel,
+    kind,
+    entries: (m.dir(rel) ?? [])[Symbol.iterator](),
+  });
+  const stack: Level[] = [both(top)];
+  while (stack.length) {
+    const l = stack[stack.length - 1]!;
+    if (!l.both) {
+      // an entry on one side only, and everything below it when it is a directory
+      const n = l.entries.next();
+      if (n.done) {
+        stack.pop();
+        continue;
+      }
+      const path = joinRel(l.rel, n.value.name);
+      emit({ kind: l.kind, path, type: n.value.type, changes: [], ...absent(n.value) });
+      if (n.value.type === 'dir') stack.push(one(l.m, path, l.kind));
+      continue;
     }
+    const n = l.pairs.next();
+    if (n.done) {
+      stack.pop();
+      continue;
+    }
+    const [x, y] = n.value;
+    const e = (x ?? y)!;
+    const path = joinRel(l.rel, e.name);
+    if (!y || !x) {
+      const kind = y ? 'added' : 'removed';
+      emit({ kind, path, type: e.type, changes: [], ...absent(e) });
+      if (e.type === 'dir') stack.push(one(y ? b : a, path, kind));
+      continue;
+    }
+    const kind = classify(x, y, attrs, sameFs);
+    if (kind) emit({ kind, path, type: y.type, changes: kind === 'metadata' ? metaChanges(x, y, attrs) : contentChanges(x, y, attrs), ...absent(y) });
+    if (x.type === 'dir' && y.type === 'dir') stack.push(both(path));
+    else if (x.type === 'dir') stack.push(one(a, path, 'removed'));
+    else if (y.type === 'dir') stack.push(one(b, path, 'added'));
   }
 }
 
-/** An entry on one side only, and everything below it when it is a directory. */
-function onlyIn(m: ManifestReader, path: Buffer, e: ManifestEntry, kind: 'added' | 'removed', emit: (c: Change) => void): void {
-  emit({ kind, path, type: e.type, changes: [], ...absent(e) });
-  if (e.type === 'dir') subtree(m, path, kind, emit);
-}
-
 const absent = (e: ManifestEntry): { absent?: true } => (e.flags & FLAG.ABSENT ? { absent: true } : {});
-
-function subtree(m: ManifestReader, rel: Buffer, kind: 'added' | 'removed', emit: (c: Change) => void): void {
-  for (const e of m.dir(rel) ?? []) onlyIn(m, joinRel(rel, e.name), e, kind, emit);
-}
 
 /**
  * How an entry present in both generations changed, or null when it did not. `attrs`: both
