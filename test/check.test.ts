@@ -256,4 +256,43 @@ describe('check in a directory another user can write, that user swapping the pr
       child.kill('SIGKILL');
     }
   });
+
+  // a re-attack: in a root-owned 0777 directory (not sticky) that user renamed a root-owned
+  // 0700 directory of files over the empty probe directory just made; the probes wrote there and
+  // their cleanup emptied and removed it (check exit 0); init's spool was exchanged the same way
+  // and its marker written into a root-owned directory, or removed with what it held
+  test.runIf(process.getuid?.() === 0)(
+    'a spool in (or below) a directory another user owns, or that group or others can write without the sticky bit: check probes nothing there and says why, init refuses to make it (exit 2); /tmp-like sticky directories are fine',
+    ({ tmp }) => {
+      fs.chmodSync(tmp, 0o755);
+      const pub = path.join(tmp, 'pub');
+      fs.mkdirSync(path.join(pub, 'secret'), { recursive: true });
+      fs.chmodSync(pub, 0o777);
+      fs.chmodSync(path.join(pub, 'secret'), 0o700);
+      fs.writeFileSync(path.join(pub, 'secret', 'data'), 'root only\n');
+      const theirs = path.join(tmp, 'theirs');
+      fs.mkdirSync(theirs);
+      fs.chownSync(theirs, 4242, 4242);
+      for (const [where, why] of [
+        [path.join(pub, 'sp'), /can be written by every user \(mode 0777, no sticky bit\)/],
+        [path.join(pub, 'secret', 'sp'), /can be written by every user/],
+        [path.join(theirs, 'sp'), /belongs to uid 4242/],
+      ] as const) {
+        const c = hardsnap(['check', '--spool', where]);
+        expect(c.code, c.stdout + c.stderr).not.toBe(0);
+        expect(c.stdout + c.stderr).toMatch(why);
+        const i = hardsnap(['init', '--spool', where]);
+        expect(i.code, i.stderr).toBe(2);
+        expect(i.stderr).toMatch(/refusing to make a spool at/);
+        expect(i.stderr).toMatch(why);
+        expect(fs.existsSync(where)).toBe(false);
+      }
+      expect(fs.readdirSync(pub).sort()).toEqual(['secret']);
+      expect(fs.readFileSync(path.join(pub, 'secret', 'data'), 'utf8')).toBe('root only\n');
+      const sticky = path.join(tmp, 'sticky');
+      fs.mkdirSync(sticky);
+      fs.chmodSync(sticky, 0o1777);
+      expect(hardsnap(['init', '--spool', path.join(sticky, 'sp')]).code).toBe(0);
+    },
+  );
 });

@@ -6,7 +6,7 @@
  */
 import { fs } from '../fs/disk.js';
 import { HardsnapError, UsageError } from '../core/errors.js';
-import { preflightNewSpool } from './preflight.js';
+import { exchangeableBy, nearestExisting, preflightNewSpool } from './preflight.js';
 import { SPOOL_DIR_MODE } from '../spool/layout.js';
 import { SPOOL_MARKER, hasLegacyTraces, notMountedError, spoolState, unmountedFstabMountAbove, writeMarker } from '../spool/marker.js';
 import { absoluteBytes, ensureDirBytes } from '../fs/byte-path.js';
@@ -39,6 +39,10 @@ export function initSpool(spool: string, onNote: (m: string) => void = () => {})
     const abs = absoluteBytes(pathBytes(spool));
     const cut = abs.lastIndexOf(0x2f);
     const parent = cut <= 0 ? Buffer.from('/') : abs.subarray(0, cut);
+    // (an attack: in a directory others could write, the spool made was exchanged for a symlink
+    // to a directory of theirs, and the marker written through it into a root-owned directory)
+    const unsafe = exchangeableBy(nearestExisting(parent.toString('latin1')));
+    if (unsafe) throw new HardsnapError('EUNSAFE', `refusing to make a spool at ${spool}: ${unsafe}`, { exit: 2, path: spool });
     fs.mkdirSync(parent, { recursive: true });
     // exclusive: a directory someone else made meanwhile is not ours to remove if the probe fails
     spool = ensureDirBytes(parent, abs.subarray(cut + 1), SPOOL_DIR_MODE, true);

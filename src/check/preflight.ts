@@ -14,6 +14,7 @@ import { formatBytes } from '../core/units.js';
 import { atimeAdvice, isNfs, readMountFor, type MountInfo } from '../fs/mountinfo.js';
 import { probeClone } from '../fs/clone.js';
 import { removeChildrenAt, removeTree } from '../fs/remove-tree.js';
+import { readDirAt } from '../fs/entry.js';
 
 /** 'info': a fact about the spool that is neither a pass nor a problem (it does not clone) */
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip' | 'info';
@@ -51,7 +52,7 @@ export interface PreflightOptions {
 
 const PROBE_NS = 123_456_789;
 
-function nearestExisting(p: string): string {
+export function nearestExisting(p: string): string {
   let cur = path.resolve(p);
   while (!fs.existsSync(cur)) {
     const up = path.dirname(cur);
@@ -86,24 +87,37 @@ export function checkSpool(spool: string, opts: PreflightOptions = {}): SpoolRep
   // probe chowned a root-owned file of that user's choosing)
   let held = -1;
   let at = dir;
-  try {
-    removeTree(dir);
-    fs.mkdirSync(dir, { mode: 0o700 });
-    held = holdMadeDir(dir);
-    // (`/.`: the link followed even by a probe that opens the directory itself with O_NOFOLLOW)
-    if (fs.existsSync(`/proc/self/fd/${held}`)) at = `/proc/self/fd/${held}/.`;
-    fs.writeFileSync(path.join(at, 'file'), 'hardsnap probe\n');
-    add({ id: 'write', title: 'create files', status: 'pass', required: true, detail: `created ${dir}` });
-  } catch (err) {
+  // where another user could exchange what is made (the directory probed, or one above it, can
+  // be written by others without the sticky bit): no probe at all
+  const unsafe = exchangeableBy(probed);
+  if (unsafe)
     add({
       id: 'write',
       title: 'create files',
       status: 'fail',
       required: true,
-      detail: `cannot create ${dir}: ${msg(err)}`,
-      hint: 'check that the spool is mounted read-write and writable by this user',
+      detail: `not tried: ${unsafe}`,
+      hint: 'put the spool in a directory only its owner can write',
     });
-  }
+  else
+    try {
+      removeTree(dir);
+      fs.mkdirSync(dir, { mode: 0o700 });
+      held = holdMadeDir(dir);
+      // (`/.`: the link followed even by a probe that opens the directory itself with O_NOFOLLOW)
+      if (fs.existsSync(`/proc/self/fd/${held}`)) at = `/proc/self/fd/${held}/.`;
+      fs.writeFileSync(path.join(at, 'file'), 'hardsnap probe\n');
+      add({ id: 'write', title: 'create files', status: 'pass', required: true, detail: `created ${dir}` });
+    } catch (err) {
+      add({
+        id: 'write',
+        title: 'create files',
+        status: 'fail',
+        required: true,
+        detail: `cannot create ${dir}: ${msg(err)}`,
+        hint: 'check that the spool is mounted read-write and writable by this user',
+      });
+    }
   try {
     if (held >= 0) {
       add(probeHardLink(at));
@@ -132,11 +146,46 @@ function holdMadeDir(dir: string): number {
   const fd = sys.openat(sys.AT_FDCWD, dir, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
   if (fd < 0) throw new SysError(fd, 'open', dir);
   const st = new Float64Array(sys.STAT_FIELDS);
-  if (sys.fstat(fd, st) !== 0 || st[ST.UID] !== (process.geteuid?.() ?? st[ST.UID]) || (st[ST.MODE]! & 0o077) !== 0) {
+  // this process's, private, and empty
+  const rd = sys.openat(fd, '.', sys.O_RDONLY | sys.O_DIRECTORY, 0);
+  const empty =
+    rd >= 0 &&
+    (() => {
+      const r = readDirAt(rd);
+      sys.close(rd);
+      return typeof r !== 'number' && r.length === 0;
+    })();
+  if (sys.fstat(fd, st) !== 0 || st[ST.UID] !== (process.geteuid?.() ?? st[ST.UID]) || (st[ST.MODE]! & 0o077) !== 0 || !empty) {
     sys.close(fd);
     throw new Error('replaced by another directory while it was made (whoever can write the directory above it)');
   }
   return fd;
+}
+
+/**
+ * Why another user could exchange what hardsnap makes in `dir` for something of theirs: `dir`,
+ * or a directory above it, is another user's (not root's, not this process's), or can be
+ * written by group or others without the sticky bit (a rename there moves anything below it);
+ * null when none.
+ */
+export function exchangeableBy(dir: string): string | null {
+  let d: string;
+  try {
+    d = fs.realpathSync.native(dir);
+  } catch {
+    return null; // (what cannot be resolved is not probed: the caller says why)
+  }
+  for (;;) {
+    const st = fs.statSync(d, { throwIfNoEntry: false });
+    const me = process.geteuid?.() ?? 0;
+    if (st && st.uid !== 0 && st.uid !== me && st.mode & 0o200)
+      return `${d} belongs to uid ${st.uid}, who could exchange what hardsnap makes below it for something of theirs: put the spool in a directory of root's or of this user's`;
+    if (st && st.mode & 0o022 && !(st.mode & 0o1000))
+      return `${d} can be written by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}, no sticky bit), who could exchange what hardsnap makes below it for something of theirs: make it writable by its owner only (or sticky, as /tmp)`;
+    const up = path.dirname(d);
+    if (up === d) return null;
+    d = up;
+  }
 }
 
 /** The probe directory `held` emptied through its descriptor, then removed by its name where that is still it; the descriptor closed. */
