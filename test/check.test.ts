@@ -272,11 +272,11 @@ describe('check in a directory another user can write, that user swapping the pr
       fs.writeFileSync(path.join(pub, 'secret', 'data'), 'root only\n');
       const theirs = path.join(tmp, 'theirs');
       fs.mkdirSync(theirs);
-      fs.chownSync(theirs, 4242, 4242);
+      fs.chownSync(theirs, 65534, 65534); // (a user of this machine: /etc/passwd)
       for (const [where, why] of [
         [path.join(pub, 'sp'), /can be written by every user \(mode 0777, no sticky bit\)/],
         [path.join(pub, 'secret', 'sp'), /can be written by every user/],
-        [path.join(theirs, 'sp'), /belongs to uid 4242/],
+        [path.join(theirs, 'sp'), /belongs to uid 65534/],
       ] as const) {
         const c = hardsnap(['check', '--spool', where]);
         expect(c.code, c.stdout + c.stderr).not.toBe(0);

@@ -15,6 +15,7 @@ import { atimeAdvice, isNfs, readMountFor, type MountInfo } from '../fs/mountinf
 import { probeClone } from '../fs/clone.js';
 import { removeChildrenAt, removeTree } from '../fs/remove-tree.js';
 import { readDirAt } from '../fs/entry.js';
+import { readTextIfExists } from '../fs/read.js';
 
 /** 'info': a fact about the spool that is neither a pass nor a problem (it does not clone) */
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip' | 'info';
@@ -164,10 +165,22 @@ function holdMadeDir(dir: string): number {
 
 /**
  * Why another user could exchange what hardsnap makes in `dir` for something of theirs: `dir`,
- * or a directory above it, is another user's (not root's, not this process's), or can be
+ * or a directory above it, is another user's (of this machine: not root's, not this process's), or can be
  * written by group or others without the sticky bit (a rename there moves anything below it);
  * null when none.
  */
+let accounts: Set<number> | undefined;
+/** The uids of /etc/passwd: the users who may run processes on this machine. */
+function localUids(): Set<number> {
+  accounts ??= new Set(
+    (readTextIfExists('/etc/passwd') ?? '')
+      .split('\n')
+      .map((l) => Number(l.split(':')[2]))
+      .filter((n) => Number.isInteger(n)),
+  );
+  return accounts;
+}
+
 export function exchangeableBy(dir: string): string | null {
   let d: string;
   try {
@@ -178,7 +191,8 @@ export function exchangeableBy(dir: string): string | null {
   for (;;) {
     const st = fs.statSync(d, { throwIfNoEntry: false });
     const me = process.geteuid?.() ?? 0;
-    if (st && st.uid !== 0 && st.uid !== me && st.mode & 0o200)
+    // (a user of this machine: an export's owner on a NAS, unknown here, runs nothing here)
+    if (st && st.uid !== 0 && st.uid !== me && st.mode & 0o200 && localUids().has(st.uid))
       return `${d} belongs to uid ${st.uid}, who could exchange what hardsnap makes below it for something of theirs: put the spool in a directory of root's or of this user's`;
     if (st && st.mode & 0o022 && !(st.mode & 0o1000))
       return `${d} can be written by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}, no sticky bit), who could exchange what hardsnap makes below it for something of theirs: make it writable by its owner only (or sticky, as /tmp)`;
