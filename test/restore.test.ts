@@ -510,6 +510,20 @@ function reuseNumber(x: string, type: 'file' | 'symlink' = 'file'): boolean {
 // directory (another user's 0777 directory a user restored into) removed that name and made
 // files until one got the freed number (ext4 reuses it at once): the further names were linked
 // to that file, wherever they were in the tree
+/**
+ * src and the spool `own` given to nobody, who backs src up (day 1); then TMP/theirs, uid 4242's
+ * 0777 directory (a drop directory), for nobody's restore to go into.
+ */
+function nobodysNightAndTheirDrop(tmp: string, own: string, src: string): string {
+  execFileSync('chown', ['-R', '-h', '65534:65534', src, own]);
+  ok(hardsnapAsNobody(['backup', '--spool', own, '--host', 'h', '--part', `p=${src}`], { env: { HARDSNAP_NOW: day(1) } }));
+  const to = path.join(tmp, 'theirs');
+  fs.mkdirSync(to);
+  fs.chownSync(to, 4242, 4242);
+  fs.chmodSync(to, 0o777);
+  return to;
+}
+
 describe("a user's restore into another user's 0777 directory: the first name of a hard-link group removed after it is restored", () => {
   const cases = [
     { type: 'file', how: 'removed, its number given to a file there' },
@@ -525,12 +539,7 @@ describe("a user's restore into another user's 0777 directory: the first name of
       if (type === 'file') fs.writeFileSync(path.join(src, 'x'), 'generation bytes\n');
       else fs.symlinkSync('generation target', path.join(src, 'x'));
       fs.linkSync(path.join(src, 'x'), path.join(src, 'b/y'));
-      execFileSync('chown', ['-R', '-h', '65534:65534', src, own]);
-      ok(hardsnapAsNobody(['backup', '--spool', own, '--host', 'h', '--part', `p=${src}`], { env: { HARDSNAP_NOW: day(1) } }));
-      const to = path.join(tmp, 'theirs');
-      fs.mkdirSync(to);
-      fs.chownSync(to, 4242, 4242);
-      fs.chmodSync(to, 0o777);
+      const to = nobodysNightAndTheirDrop(tmp, own, src);
       const go = path.join(tmp, 'go');
       const hardlinks = fs.readFileSync('/proc/sys/fs/protected_hardlinks', 'utf8').trim();
       if (type === 'symlink') fs.writeFileSync('/proc/sys/fs/protected_hardlinks', '0');
@@ -792,12 +801,7 @@ describe("a user's restore past the descriptors it may hold, into another user's
         fs.writeFileSync(path.join(src, `x${n(i)}`), `generation bytes ${i}\n`);
         fs.linkSync(path.join(src, `x${n(i)}`), path.join(src, `b/y${n(i)}`));
       }
-      execFileSync('chown', ['-R', '-h', '65534:65534', src, own]);
-      ok(hardsnapAsNobody(['backup', '--spool', own, '--host', 'h', '--part', `p=${src}`], { env: { HARDSNAP_NOW: day(1) } }));
-      const to = path.join(tmp, 'theirs');
-      fs.mkdirSync(to);
-      fs.chownSync(to, 4242, 4242);
-      fs.chmodSync(to, 0o777);
+      const to = nobodysNightAndTheirDrop(tmp, own, src);
       const go = path.join(tmp, 'go');
       // paused once the root's entries (the first names) are restored, before b/
       const child = spawnHardsnap(
@@ -1415,12 +1419,7 @@ describe('restore as root into a directory another user can write: a name swappe
       const src = path.join(tmp, 'src');
       makeTree(src, { pub: { content: 'pub\n', mode: 0o644 } });
       fs.chmodSync(src, 0o700);
-      execFileSync('chown', ['-R', '65534:65534', src, own]);
-      ok(hardsnapAsNobody(['backup', '--spool', own, '--host', 'h', '--part', `p=${src}`], { env: { HARDSNAP_NOW: day(1) } }));
-      const to = path.join(tmp, 'theirs');
-      fs.mkdirSync(to);
-      fs.chownSync(to, 4242, 4242);
-      fs.chmodSync(to, 0o777);
+      const to = nobodysNightAndTheirDrop(tmp, own, src);
       const r = hardsnapAsNobody(['restore', '--spool', own, '--host', 'h', '--part', 'p', '--to', to]);
       ok(r, 23);
       expect(r.stderr).toMatch(/nor make it 0700 while restoring into it .*open to other users through its mode \(0777\)/);

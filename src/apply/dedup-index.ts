@@ -79,6 +79,8 @@ export class DedupIndex {
   private readonly gone = new Set<string>();
   /** attrsUnvouched: the spool was copied since that generation was made (its inode numbers are not the recorded ones): a copy without -AX may have dropped its inodes' attributes */
   private readonly roots: { fd: number; label: string; owned: boolean; attrsUnvouched: boolean }[] = [];
+  /** some root's attributes are unvouched */
+  private unvouched = false;
   private readonly collide = collideSeam();
   private readonly arena = new ByteArena();
   /** the arena copy of the directory of the last addEntry (entries come directory by directory) */
@@ -90,6 +92,7 @@ export class DedupIndex {
   /** Adds a generation root (O_PATH descriptor); returns its number. */
   addRoot(fd: number, label: string, owned: boolean, attrsUnvouched = false): number {
     this.roots.push({ fd, label, owned, attrsUnvouched });
+    this.unvouched ||= attrsUnvouched;
     return this.roots.length - 1;
   }
 
@@ -151,7 +154,7 @@ export class DedupIndex {
     for (const c of this.run.get(key32(m)) ?? []) if (matches(c, m)) out.push(c);
     // (a file whose record names attributes, in a generation copied since: its inode may have
     // lost them, and a link would give them to no one)
-    return this.gone.size || (m.xattrs && this.roots.some((r) => r.attrsUnvouched))
+    return this.gone.size || (m.xattrs && this.unvouched)
       ? out.filter((c) => !this.gone.has(`${c.root}:${c.ino}`) && !(c.xattrs && this.roots[c.root]!.attrsUnvouched))
       : out;
   }

@@ -140,35 +140,30 @@ export function checkSpool(spool: string, opts: PreflightOptions = {}): SpoolRep
 }
 
 /**
- * An O_PATH descriptor of the directory just made at `dir`: this process's and private (no one
- * else can make one so), or it was exchanged for another one meanwhile (thrown).
+ * An O_PATH descriptor of the directory just made at `dir`: this process's, private (no one else
+ * can make one so) and empty (not another one renamed over it), or it was exchanged meanwhile
+ * (thrown).
  */
 function holdMadeDir(dir: string): number {
   const fd = sys.openat(sys.AT_FDCWD, dir, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
   if (fd < 0) throw new SysError(fd, 'open', dir);
   const st = new Float64Array(sys.STAT_FIELDS);
-  // this process's, private, and empty
-  const rd = sys.openat(fd, '.', sys.O_RDONLY | sys.O_DIRECTORY, 0);
-  const empty =
-    rd >= 0 &&
-    (() => {
-      const r = readDirAt(rd);
-      sys.close(rd);
-      return typeof r !== 'number' && r.length === 0;
-    })();
-  if (sys.fstat(fd, st) !== 0 || st[ST.UID] !== (process.geteuid?.() ?? st[ST.UID]) || (st[ST.MODE]! & 0o077) !== 0 || !empty) {
+  if (sys.fstat(fd, st) !== 0 || st[ST.UID] !== (process.geteuid?.() ?? st[ST.UID]) || (st[ST.MODE]! & 0o077) !== 0 || !isEmptyDir(fd)) {
     sys.close(fd);
     throw new Error('replaced by another directory while it was made (whoever can write the directory above it)');
   }
   return fd;
 }
 
-/**
- * Why another user could exchange what hardsnap makes in `dir` for something of theirs: `dir`,
- * or a directory above it, is another user's (of this machine: not root's, not this process's), or can be
- * written by group or others without the sticky bit (a rename there moves anything below it);
- * null when none.
- */
+/** Whether the directory `fd` (O_PATH will do) holds no entry. */
+function isEmptyDir(fd: number): boolean {
+  const rd = sys.openat(fd, '.', sys.O_RDONLY | sys.O_DIRECTORY, 0);
+  if (rd < 0) return false;
+  const r = readDirAt(rd);
+  sys.close(rd);
+  return typeof r !== 'number' && r.length === 0;
+}
+
 let accounts: Set<number> | undefined;
 /** The uids of /etc/passwd: the users who may run processes on this machine. */
 function localUids(): Set<number> {
@@ -181,6 +176,12 @@ function localUids(): Set<number> {
   return accounts;
 }
 
+/**
+ * Why another user could exchange what hardsnap makes in `dir` for something of theirs: `dir`,
+ * or a directory above it, is another user's (of this machine: not root's, not this process's),
+ * or can be written by group or others without the sticky bit (a rename there moves anything
+ * below it); null when none.
+ */
 export function exchangeableBy(dir: string): string | null {
   let d: string;
   try {

@@ -3,6 +3,7 @@
  * manifest records it. Names are bytes.
  */
 import { sys } from './native.js';
+import { joinRel } from '../paths/escape.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
 
@@ -184,33 +185,61 @@ export function sameMetaBesideEntries(a: Meta, b: Meta): boolean {
  * Unreadable subdirectories count as empty.
  */
 export function countTreeAt(fd: number): number {
-  const top = readDirAt(fd);
-  if (typeof top === 'number') return top;
-  let n = top.length;
-  // a stack of its own, one descriptor per level: no recursion a deep tree could overflow
-  const stack: { fd: number; entries: SourceEntry[]; next: number }[] = [{ fd, entries: top, next: 0 }];
+  let n = 0;
+  let failed = 0;
+  descendDirs(
+    fd,
+    Buffer.alloc(0),
+    (dfd, rel) => {
+      const entries = readDirAt(dfd);
+      if (typeof entries === 'number') {
+        if (!rel.length) failed = entries; // (the directory itself; one below counts as empty)
+        return null;
+      }
+      n += entries.length;
+      return entries.filter((e) => e.type === 'dir').map((e) => e.name);
+    },
+    (parent, name) => {
+      const sub = sys.openat(parent, name, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
+      return sub < 0 ? null : sub;
+    },
+  );
+  return failed || n;
+}
+
+/**
+ * Visits the directory `fd` (at `rel`) and every one below it, depth first: `visit` reads one
+ * and returns the names of its subdirectories to enter (null: none); `open` opens one beneath its
+ * parent (null: not entered, said or not by the caller). A stack of its own, one descriptor per
+ * level open, and no recursion a tree thousands of levels deep could overflow (an attack: the
+ * removal, verify and this count did). `fd` stays the caller's.
+ */
+export function descendDirs(
+  fd: number,
+  rel: Buffer,
+  visit: (fd: number, rel: Buffer) => Buffer[] | null,
+  open: (parent: number, name: Buffer, rel: Buffer) => number | null,
+): void {
+  const first = visit(fd, rel);
+  if (!first) return;
+  const stack: { fd: number; rel: Buffer; subdirs: Buffer[]; next: number }[] = [{ fd, rel, subdirs: first, next: 0 }];
   try {
     while (stack.length) {
       const f = stack[stack.length - 1]!;
-      if (f.next >= f.entries.length) {
+      if (f.next >= f.subdirs.length) {
         if (stack.length > 1) sys.close(f.fd);
         stack.pop();
         continue;
       }
-      const e = f.entries[f.next++]!;
-      if (e.type !== 'dir') continue;
-      const sub = sys.openat(f.fd, e.name, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
-      if (sub < 0) continue;
-      const entries = readDirAt(sub);
-      if (typeof entries === 'number') {
-        sys.close(sub);
-        continue;
-      }
-      n += entries.length;
-      stack.push({ fd: sub, entries, next: 0 });
+      const name = f.subdirs[f.next++]!;
+      const path = joinRel(f.rel, name);
+      const sub = open(f.fd, name, path);
+      if (sub === null) continue;
+      const below = visit(sub, path);
+      if (below) stack.push({ fd: sub, rel: path, subdirs: below, next: 0 });
+      else sys.close(sub);
     }
   } finally {
     for (const f of stack.slice(1)) sys.close(f.fd);
   }
-  return n;
 }

@@ -12,7 +12,7 @@
  * Problems are data: each one goes to onProblem and the walk goes on.
  */
 import { displayPath, joinRel } from '../paths/escape.js';
-import { readDirAt, type SourceEntry } from '../fs/entry.js';
+import { descendDirs, readDirAt, type SourceEntry } from '../fs/entry.js';
 import { IO, SCAN_XATTR, ST, errnoName, hashHex, splitStaged, sys } from '../fs/native.js';
 import { E } from '../fs/errno.js';
 import { isXfsAclAlias, namespaceOf, parseXattrs, type XattrNamespace } from '../fs/xattrs.js';
@@ -133,38 +133,24 @@ export class GenerationVerifier {
     if (d.length) this.problem('metadata', Buffer.alloc(0), `metadata drifted (manifest->found): ${d.join(', ')}`);
   }
 
-  /**
-   * Checks the directory fd (at rel) and everything below it: a walk with a stack of its own,
-   * one descriptor per level (a tree thousands of levels deep overflowed the call stack).
-   */
+  /** Checks the directory fd (at rel) and everything below it (src/fs/entry.ts descendDirs: no recursion). */
   private dir(fd: number, rel: Buffer): void {
-    const subdirs = this.checkDir(fd, rel);
-    if (!subdirs) return;
-    const stack: { fd: number; rel: Buffer; subdirs: Buffer[]; next: number }[] = [{ fd, rel, subdirs, next: 0 }];
-    try {
-      while (stack.length) {
-        const f = stack[stack.length - 1]!;
-        if (f.next >= f.subdirs.length) {
-          if (stack.length > 1) sys.close(f.fd);
-          stack.pop();
-          continue;
-        }
-        const path = joinRel(f.rel, f.subdirs[f.next++]!);
-        const sub = sys.openat(f.fd, f.subdirs[f.next - 1]!, O_DIR, 0);
+    descendDirs(
+      fd,
+      rel,
+      (dfd, path) => this.checkDir(dfd, path),
+      (parent, name, path) => {
+        const sub = sys.openat(parent, name, O_DIR, 0);
         // a directory the backup could not enter is made empty with the source's mode (000): a
         // user who is not root cannot look inside, and nothing is recorded there to check
-        if (sub === -E.EACCES && this.recordsNothingIn(path)) continue;
+        if (sub === -E.EACCES && this.recordsNothingIn(path)) return null;
         if (sub < 0) {
           this.problem('unreadable', path, `cannot open the directory: ${errnoName(sub)}`);
-          continue;
+          return null;
         }
-        const below = this.checkDir(sub, path);
-        if (below) stack.push({ fd: sub, rel: path, subdirs: below, next: 0 });
-        else sys.close(sub);
-      }
-    } finally {
-      for (const f of stack.slice(1)) sys.close(f.fd);
-    }
+        return sub;
+      },
+    );
   }
 
   /** Checks the entries of one directory against its manifest block: its subdirectories to enter, or null when it cannot be read. */
