@@ -262,7 +262,7 @@ describe('check in a directory another user can write, that user swapping the pr
   // their cleanup emptied and removed it (check exit 0); init's spool was exchanged the same way
   // and its marker written into a root-owned directory, or removed with what it held
   test.runIf(process.getuid?.() === 0)(
-    'a spool in (or below) a directory another user owns, or that group or others can write without the sticky bit: check probes nothing there and says why, init refuses to make it (exit 2); /tmp-like sticky directories are fine',
+    "a spool in (or below) a directory another user of this machine owns, or that group or others can write without the sticky bit: check probes nothing there and says why, init refuses to make it (exit 2); /tmp-like sticky directories and nobody's (an NFS export that squashes root) are fine",
     ({ tmp }) => {
       fs.chmodSync(tmp, 0o755);
       const pub = path.join(tmp, 'pub');
@@ -272,11 +272,11 @@ describe('check in a directory another user can write, that user swapping the pr
       fs.writeFileSync(path.join(pub, 'secret', 'data'), 'root only\n');
       const theirs = path.join(tmp, 'theirs');
       fs.mkdirSync(theirs);
-      fs.chownSync(theirs, 65534, 65534); // (a user of this machine: /etc/passwd)
+      fs.chownSync(theirs, 1, 1); // (daemon: a user of this machine, /etc/passwd)
       for (const [where, why] of [
         [path.join(pub, 'sp'), /can be written by every user \(mode 0777, no sticky bit\)/],
         [path.join(pub, 'secret', 'sp'), /can be written by every user/],
-        [path.join(theirs, 'sp'), /belongs to uid 65534/],
+        [path.join(theirs, 'sp'), /belongs to uid 1,/],
       ] as const) {
         const c = hardsnap(['check', '--spool', where]);
         expect(c.code, c.stdout + c.stderr).not.toBe(0);
@@ -293,6 +293,11 @@ describe('check in a directory another user can write, that user swapping the pr
       fs.mkdirSync(sticky);
       fs.chmodSync(sticky, 0o1777);
       expect(hardsnap(['init', '--spool', path.join(sticky, 'sp')]).code).toBe(0);
+      // nobody's (the owner an NFS export that squashes root shows): no other user of this machine
+      const squashed = path.join(tmp, 'export');
+      fs.mkdirSync(squashed);
+      fs.chownSync(squashed, 65534, 65534);
+      expect(hardsnap(['init', '--spool', path.join(squashed, 'sp')]).code).toBe(0);
     },
   );
 });

@@ -148,7 +148,12 @@ function holdMadeDir(dir: string): number {
   const fd = sys.openat(sys.AT_FDCWD, dir, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, 0);
   if (fd < 0) throw new SysError(fd, 'open', dir);
   const st = new Float64Array(sys.STAT_FIELDS);
-  if (sys.fstat(fd, st) !== 0 || st[ST.UID] !== (process.geteuid?.() ?? st[ST.UID]) || (st[ST.MODE]! & 0o077) !== 0 || !isEmptyDir(fd)) {
+  // ours: this process's uid, or the owner of the directory above it, which an NFS export that
+  // squashes root gives what root makes (that owner is no other user of this machine:
+  // exchangeableBy refused the place otherwise)
+  const above = fs.statSync(path.dirname(dir), { throwIfNoEntry: false })?.uid;
+  const ours = (uid: number) => uid === (process.geteuid?.() ?? uid) || uid === above;
+  if (sys.fstat(fd, st) !== 0 || !ours(st[ST.UID]!) || (st[ST.MODE]! & 0o077) !== 0 || !isEmptyDir(fd)) {
     sys.close(fd);
     throw new Error('replaced by another directory while it was made (whoever can write the directory above it)');
   }
@@ -163,6 +168,9 @@ function isEmptyDir(fd: number): boolean {
   sys.close(rd);
   return typeof r !== 'number' && r.length === 0;
 }
+
+/** The uid NFS and user namespaces show for one they cannot map (nobody). */
+const OVERFLOW_UID = Number(readTextIfExists('/proc/sys/fs/overflowuid')?.trim() ?? 65534);
 
 let accounts: Set<number> | undefined;
 /** The uids of /etc/passwd: the users who may run processes on this machine. */
@@ -192,8 +200,9 @@ export function exchangeableBy(dir: string): string | null {
   for (;;) {
     const st = fs.statSync(d, { throwIfNoEntry: false });
     const me = process.geteuid?.() ?? 0;
-    // (a user of this machine: an export's owner on a NAS, unknown here, runs nothing here)
-    if (st && st.uid !== 0 && st.uid !== me && st.mode & 0o200 && localUids().has(st.uid))
+    // (a user of this machine: an export's owner on a NAS, unknown here, runs nothing here; nor
+    // the uid an NFS export that squashes root gives root, nobody's)
+    if (st && st.uid !== 0 && st.uid !== me && st.uid !== OVERFLOW_UID && st.mode & 0o200 && localUids().has(st.uid))
       return `${d} belongs to uid ${st.uid}, who could exchange what hardsnap makes below it for something of theirs: put the spool in a directory of root's or of this user's`;
     if (st && st.mode & 0o022 && !(st.mode & 0o1000))
       return `${d} can be written by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}, no sticky bit), who could exchange what hardsnap makes below it for something of theirs: make it writable by its owner only (or sticky, as /tmp)`;
