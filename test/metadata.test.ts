@@ -13,6 +13,7 @@ import { NOBODY, assertNobodyCanRun, hardsnapAsNobody, isRoot, nodeForNobody } f
 import { ManifestReader } from '../src/manifest/reader.js';
 import { makeSpool, nightly } from './helpers/spool.js';
 import { readRunsLog } from './helpers/ops.js';
+import { mountLoop } from './helpers/loop-fs.js';
 
 const { day, at, genName, backup, gen, manifestFile } = nightly({ host: 'h', part: 'p', month: '2026-03' });
 
@@ -576,109 +577,126 @@ function newFileWithFreedNumber(dir: string, ino: number, content: (k: number) =
   throw new Error('the file system gave no new file the freed inode number');
 }
 
+/**
+ * body run with a directory on an ext4 file system of its own (a loop image, as root), where
+ * the inode number a test frees can come back to it: on the shared temporary directory, test
+ * files running beside it take freed numbers too (a run lost the race). Elsewhere `tmp` itself.
+ */
+async function onOwnExt4<T>(tmp: string, body: (dir: string) => Promise<T>): Promise<T> {
+  const loop = isRoot ? mountLoop(tmp, 'ext4', 64) : 'not root';
+  try {
+    return await body(typeof loop === 'string' ? tmp : loop.mnt);
+  } finally {
+    if (typeof loop !== 'string') loop.unmount();
+  }
+}
+
 describe('an inode number freed and reused while a backup runs', () => {
   // found by an attack: a hard-linked file removed after its directory was read, and a new
   // hard-linked file given its inode number (ext4 reuses it at once) in a directory read
   // later: the new names were linked to the removed file's copy, exit 0, verify --deep passing
-  test("the new file's names are not linked to the removed file's copy: each name gets its own content", async ({ tmp }) => {
-    const src = path.join(tmp, 'src');
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, { 'a/x': 'old content\n', 'm/s': 's\n', 'z/.keep': '' });
-    fs.linkSync(path.join(src, 'a/x'), path.join(src, 'a/x2'));
-    const oldIno = fs.statSync(path.join(src, 'a/x')).ino;
-    const go = path.join(tmp, 'go');
-    // paused after reading m: a was read (and copied) already, z not yet
-    const c = await pausedAfterM(spool, src, 1, go);
-    fs.rmSync(path.join(src, 'a/x'));
-    fs.rmSync(path.join(src, 'a/x2'));
-    // a new file with two names, moved where the walk goes next
-    const n = newFileWithFreedNumber(path.join(src, 'a'), oldIno, (k) => `new, different content ${k}\n`);
-    fs.linkSync(n, path.join(src, 'z/n2'));
-    fs.renameSync(n, path.join(src, 'z/n1'));
-    fs.writeFileSync(go, '');
-    const { code } = await c.exited;
-    expect(code, c.out.stderr).toBe(0);
-    const g = gen(spool, 1);
-    for (const n of ['z/n1', 'z/n2']) expect(fs.readFileSync(path.join(g, n), 'utf8'), n).toBe(fs.readFileSync(path.join(src, n), 'utf8'));
-    // (a and z changed while they were read: their times, a's removed names, and the files made in
-    // a after it was read until one got the freed number, when it was not the first, differ)
-    expect(rsyncDiff(src, g).filter((l) => !l.startsWith('*deleting') && !l.startsWith('.d..t') && !/^>f\+{9} a\/n\d+$/.test(l))).toEqual([]);
-    // the two new names are one inode, as in the source; the removed file's copy is not it
-    expect(fs.statSync(path.join(g, 'z/n1')).ino).toBe(fs.statSync(path.join(g, 'z/n2')).ino);
-    expect(fs.statSync(path.join(g, 'z/n1')).ino).not.toBe(fs.statSync(path.join(g, 'a/x')).ino);
-    // said: the run cannot tell a new file with the number from the old one changed
-    expect(c.out.stderr).toMatch(
-      /part 'p': 2 names of hard-linked files changed or were replaced between the reads of their names \(first: z\/n1, a name of a\/x\)/,
-    );
-  });
+  test("the new file's names are not linked to the removed file's copy: each name gets its own content", ({ tmp }) =>
+    onOwnExt4(tmp, async (own) => {
+      const src = path.join(own, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { 'a/x': 'old content\n', 'm/s': 's\n', 'z/.keep': '' });
+      fs.linkSync(path.join(src, 'a/x'), path.join(src, 'a/x2'));
+      const oldIno = fs.statSync(path.join(src, 'a/x')).ino;
+      const go = path.join(tmp, 'go');
+      // paused after reading m: a was read (and copied) already, z not yet
+      const c = await pausedAfterM(spool, src, 1, go);
+      fs.rmSync(path.join(src, 'a/x'));
+      fs.rmSync(path.join(src, 'a/x2'));
+      // a new file with two names, moved where the walk goes next
+      const n = newFileWithFreedNumber(path.join(src, 'a'), oldIno, (k) => `new, different content ${k}\n`);
+      fs.linkSync(n, path.join(src, 'z/n2'));
+      fs.renameSync(n, path.join(src, 'z/n1'));
+      fs.writeFileSync(go, '');
+      const { code } = await c.exited;
+      expect(code, c.out.stderr).toBe(0);
+      const g = gen(spool, 1);
+      for (const n of ['z/n1', 'z/n2']) expect(fs.readFileSync(path.join(g, n), 'utf8'), n).toBe(fs.readFileSync(path.join(src, n), 'utf8'));
+      // (a and z changed while they were read: their times, a's removed names, and the files made in
+      // a after it was read until one got the freed number, when it was not the first, differ)
+      expect(rsyncDiff(src, g).filter((l) => !l.startsWith('*deleting') && !l.startsWith('.d..t') && !/^>f\+{9} a\/n\d+$/.test(l))).toEqual([]);
+      // the two new names are one inode, as in the source; the removed file's copy is not it
+      expect(fs.statSync(path.join(g, 'z/n1')).ino).toBe(fs.statSync(path.join(g, 'z/n2')).ino);
+      expect(fs.statSync(path.join(g, 'z/n1')).ino).not.toBe(fs.statSync(path.join(g, 'a/x')).ino);
+      // said: the run cannot tell a new file with the number from the old one changed
+      expect(c.out.stderr).toMatch(
+        /part 'p': 2 names of hard-linked files changed or were replaced between the reads of their names \(first: z\/n1, a name of a\/x\)/,
+      );
+    }));
 
   // found by a third attack: the number reused at the very path of the first name (a lookup of
   // that path, the previous fix, found "the same inode" and linked the new file's later name to
   // the old content, exit 0); a symlink pair the same way
   test.for(['file', 'symlink'])(
     "a new %s given the freed number at the first name's own path: its later name holds its own content, not the old one",
-    async (type, { tmp }) => {
-      const src = path.join(tmp, 'src');
-      const spool = makeSpool(path.join(tmp, 'spool'));
-      makeTree(src, { 'm/s': 's\n' });
-      fs.mkdirSync(path.join(src, 'a'));
-      fs.mkdirSync(path.join(src, 'z'));
-      const make = (at: string, what: string) => (type === 'file' ? fs.writeFileSync(at, what) : fs.symlinkSync(what, at));
-      const read = (at: string) => (type === 'file' ? fs.readFileSync(at, 'utf8') : fs.readlinkSync(at));
-      make(path.join(src, 'a/x'), 'OLD');
-      fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/n'));
-      const oldIno = fs.lstatSync(path.join(src, 'a/x')).ino;
-      const go = path.join(tmp, 'go');
-      const c = await pausedAfterM(spool, src, 1, go);
-      let reused = false;
-      for (let k = 0; k < 50 && !reused; k++) {
-        fs.rmSync(path.join(src, 'z/n'), { force: true });
-        fs.rmSync(path.join(src, 'a/x'), { force: true });
-        make(path.join(src, 'a/x'), `NEW, LONGER ${k}`);
+    (type, { tmp }) =>
+      onOwnExt4(tmp, async (own) => {
+        const src = path.join(own, 'src');
+        const spool = makeSpool(path.join(tmp, 'spool'));
+        makeTree(src, { 'm/s': 's\n' });
+        fs.mkdirSync(path.join(src, 'a'));
+        fs.mkdirSync(path.join(src, 'z'));
+        const make = (at: string, what: string) => (type === 'file' ? fs.writeFileSync(at, what) : fs.symlinkSync(what, at));
+        const read = (at: string) => (type === 'file' ? fs.readFileSync(at, 'utf8') : fs.readlinkSync(at));
+        make(path.join(src, 'a/x'), 'OLD');
         fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/n'));
-        reused = fs.lstatSync(path.join(src, 'a/x')).ino === oldIno;
-      }
-      expect(reused, 'the file system gave the new file the freed inode number').toBe(true);
-      fs.writeFileSync(go, '');
-      const { code } = await c.exited;
-      expect(code, c.out.stderr).toBe(0);
-      const g = gen(spool, 1);
-      expect(read(path.join(g, 'z/n'))).toBe(read(path.join(src, 'z/n')));
-      expect(read(path.join(g, 'a/x'))).toBe('OLD'); // (read before the swap)
-      expect(fs.lstatSync(path.join(g, 'z/n')).ino).not.toBe(fs.lstatSync(path.join(g, 'a/x')).ino);
-    },
+        const oldIno = fs.lstatSync(path.join(src, 'a/x')).ino;
+        const go = path.join(tmp, 'go');
+        const c = await pausedAfterM(spool, src, 1, go);
+        let reused = false;
+        for (let k = 0; k < 50 && !reused; k++) {
+          fs.rmSync(path.join(src, 'z/n'), { force: true });
+          fs.rmSync(path.join(src, 'a/x'), { force: true });
+          make(path.join(src, 'a/x'), `NEW, LONGER ${k}`);
+          fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/n'));
+          reused = fs.lstatSync(path.join(src, 'a/x')).ino === oldIno;
+        }
+        expect(reused, 'the file system gave the new file the freed inode number').toBe(true);
+        fs.writeFileSync(go, '');
+        const { code } = await c.exited;
+        expect(code, c.out.stderr).toBe(0);
+        const g = gen(spool, 1);
+        expect(read(path.join(g, 'z/n'))).toBe(read(path.join(src, 'z/n')));
+        expect(read(path.join(g, 'a/x'))).toBe('OLD'); // (read before the swap)
+        expect(fs.lstatSync(path.join(g, 'z/n')).ino).not.toBe(fs.lstatSync(path.join(g, 'a/x')).ino);
+      }),
   );
 
   // found by a fourth attack: the freed number given to a new file with the same bytes but
   // another mode, owner and mtime: its names were linked to the old file's copy and so carried
   // the old file's metadata (exit 0, verify passing)
-  test('a new file with the same bytes but other metadata given the freed number: its names carry its own metadata', async ({ tmp }) => {
-    const src = path.join(tmp, 'src');
-    const spool = makeSpool(path.join(tmp, 'spool'));
-    makeTree(src, { 'a/x': { content: 'hello\n', mode: 0o600, mtime: 1_000_000_000_000_000_000n }, 'm/s': 's\n' });
-    fs.mkdirSync(path.join(src, 'z'));
-    fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/y'));
-    const oldIno = fs.statSync(path.join(src, 'a/x')).ino;
-    const go = path.join(tmp, 'go');
-    const c = await pausedAfterM(spool, src, 1, go);
-    fs.rmSync(path.join(src, 'z/y'));
-    fs.rmSync(path.join(src, 'a/x'));
-    const n = newFileWithFreedNumber(path.join(src, 'a'), oldIno, () => 'hello\n');
-    fs.chmodSync(n, 0o755);
-    fs.chownSync(n, 1234, 5678);
-    fs.renameSync(n, path.join(src, 'z/y'));
-    fs.linkSync(path.join(src, 'z/y'), path.join(src, 'z/y2'));
-    fs.writeFileSync(go, '');
-    const { code } = await c.exited;
-    expect(code, c.out.stderr).toBe(0);
-    const g = gen(spool, 1);
-    for (const n of ['z/y', 'z/y2']) {
-      const st = fs.statSync(path.join(g, n));
-      expect([st.mode & 0o7777, st.uid, st.gid], n).toEqual([0o755, 1234, 5678]);
-    }
-    expect(fs.statSync(path.join(g, 'z/y')).ino).toBe(fs.statSync(path.join(g, 'z/y2')).ino);
-    expect(fs.statSync(path.join(g, 'z/y')).ino).not.toBe(fs.statSync(path.join(g, 'a/x')).ino);
-  });
+  test('a new file with the same bytes but other metadata given the freed number: its names carry its own metadata', ({ tmp }) =>
+    onOwnExt4(tmp, async (own) => {
+      const src = path.join(own, 'src');
+      const spool = makeSpool(path.join(tmp, 'spool'));
+      makeTree(src, { 'a/x': { content: 'hello\n', mode: 0o600, mtime: 1_000_000_000_000_000_000n }, 'm/s': 's\n' });
+      fs.mkdirSync(path.join(src, 'z'));
+      fs.linkSync(path.join(src, 'a/x'), path.join(src, 'z/y'));
+      const oldIno = fs.statSync(path.join(src, 'a/x')).ino;
+      const go = path.join(tmp, 'go');
+      const c = await pausedAfterM(spool, src, 1, go);
+      fs.rmSync(path.join(src, 'z/y'));
+      fs.rmSync(path.join(src, 'a/x'));
+      const n = newFileWithFreedNumber(path.join(src, 'a'), oldIno, () => 'hello\n');
+      fs.chmodSync(n, 0o755);
+      fs.chownSync(n, 1234, 5678);
+      fs.renameSync(n, path.join(src, 'z/y'));
+      fs.linkSync(path.join(src, 'z/y'), path.join(src, 'z/y2'));
+      fs.writeFileSync(go, '');
+      const { code } = await c.exited;
+      expect(code, c.out.stderr).toBe(0);
+      const g = gen(spool, 1);
+      for (const n of ['z/y', 'z/y2']) {
+        const st = fs.statSync(path.join(g, n));
+        expect([st.mode & 0o7777, st.uid, st.gid], n).toEqual([0o755, 1234, 5678]);
+      }
+      expect(fs.statSync(path.join(g, 'z/y')).ino).toBe(fs.statSync(path.join(g, 'z/y2')).ino);
+      expect(fs.statSync(path.join(g, 'z/y')).ino).not.toBe(fs.statSync(path.join(g, 'a/x')).ino);
+    }));
 
   // and rewritten between the reads of its names: each name holds the bytes it was read with
   test('a hard-linked file rewritten between the reads of its names: the later name holds the new bytes', async ({ tmp }) => {
